@@ -1,0 +1,1 @@
+"""The hipback service: everything that touches the outside world (BLE, files, stores, InfluxDB, CLI)."""

@@ -1,0 +1,89 @@
+"""The ``hipback`` command line.
+
+Each subcommand parses its options here and delegates to a module in :mod:`ingest.commands`
+(imported lazily so that ``hipback --help`` stays fast). User mistakes raise
+:class:`ingest.errors.HipbackError`; :func:`main` prints its one sentence and exits with its code,
+never a traceback. Exit codes: 0 ok, 1 unexpected failure, 2 bad input/config, 3 database, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ingest.errors import HipbackError
+
+app = typer.Typer(
+    name="hipback",
+    help="Wearable IMU pipeline: hip extension, pelvic tilt and lumbar compensation in walks and stretches.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the session and its ground truth into.")],
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same session).")] = 1,
+    scenario: Annotated[str, typer.Option(help="Scenario name (see --list-scenarios).")] = "clinic_visit",
+    list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List scenarios and exit.")] = False,
+) -> None:
+    """Simulate a virtual patient session (sensor files plus ground truth)."""
+    from ingest.commands import simulate as cmd
+
+    cmd.run(out=out, seed=seed, scenario=scenario, list_only=list_scenarios)
+
+
+@app.command()
+def process(
+    inputs: Annotated[list[str], typer.Argument(help="PLACEMENT=FILE pairs (pelvis, thigh_left, thigh_right, lumbar_upper).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for angles.csv, strides.csv, holds.csv, activity.csv, summary.json.")],
+    store: Annotated[Optional[Path], typer.Option("--store", help="Also put the recording and results into this local store.")] = None,
+) -> None:
+    """Process recording files offline into angles, strides, holds and activity."""
+    from ingest.commands import process as cmd
+
+    cmd.run(inputs=inputs, out=out, store=store)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's local store and outputs.")] = Path("demo-out"),
+    seed: Annotated[int, typer.Option(help="Random seed of the virtual patient.")] = 7,
+    fast: Annotated[bool, typer.Option(help="Run the virtual session faster than real time.")] = True,
+) -> None:
+    """Virtual patient, three virtual sensors, the whole pipeline: no servers and no radio needed."""
+    from ingest.commands import demo as cmd
+
+    cmd.run(out=out, seed=seed, fast=fast)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(standalone_mode=False)
+    except HipbackError as exc:
+        typer.echo(f"hipback: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("hipback: interrupted.", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Data types shared by importers, the simulator, ingest and processing.
+
+A :class:`Recording` is a set of :class:`SensorStream` objects, one per body placement.
+Times are float64 seconds on the recording's common timeline (0 = recording start);
+``Recording.start_utc`` anchors that timeline to UTC (Unix seconds) when known.
+
+Units inside hipback are SI and radians: acc in m/s^2 (specific force, sensor frame, gravity
+included: a sensor at rest reads +9.81 along its upward axis), gyr in rad/s (sensor frame),
+mag in microtesla (sensor frame, arbitrary units when the device gives no calibration),
+quat scalar-first (w, x, y, z) sensor-to-world (see :mod:`processing.quaternion`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+#: Body placements, see BIOMECHANICS/ARCHITECTURE: pelvis (sacrum S1-S2) is required,
+#: at least one thigh, lumbar_upper (L1/T12) optional.
+PLACEMENTS: tuple[str, ...] = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
+
+Placement = Literal["pelvis", "thigh_left", "thigh_right", "lumbar_upper"]
+
+#: ``quat``: device streams on-device fusion quaternions (may also carry acc/gyr);
+#: ``raw``: device streams acc/gyr(/mag) only and hipback computes orientation (VQF).
+SensorKind = Literal["quat", "raw"]
+
+
+@dataclass
+class Gap:
+    """A stretch of missing samples in one stream (never interpolated over).
+
+    ``t_start`` is the time of the last sample before the gap and ``t_end`` the first after it (s);
+    ``missing`` is the estimated number of samples lost (from sequence numbers or the nominal rate).
+    """
+
+    placement: str
+    t_start: float
+    t_end: float
+    missing: int
+    reason: str = "gap"
+
+
+@dataclass
+class SensorStream:
+    """Samples of one sensor on the recording timeline.
+
+    Arrays share the first dimension N. ``quat`` is present for ``kind == "quat"``; ``acc`` and
+    ``gyr`` are present for ``kind == "raw"`` (and optionally for quat devices). ``seq`` holds the
+    device sequence numbers / packet counters when the device provides them.
+    """
+
+    placement: str
+    kind: SensorKind
+    t: FloatArray
+    rate_hz: float
+    quat: FloatArray | None = None
+    acc: FloatArray | None = None
+    gyr: FloatArray | None = None
+    mag: FloatArray | None = None
+    seq: NDArray[np.int64] | None = None
+    device: str = "unknown"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.t = np.asarray(self.t, dtype=np.float64)
+        n = len(self.t)
+        for name in ("quat", "acc", "gyr", "mag"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.asarray(arr, dtype=np.float64)
+                width = 4 if name == "quat" else 3
+                if arr.shape != (n, width):
+                    raise ValueError(f"{self.placement}: {name} has shape {arr.shape}, expected ({n}, {width})")
+                setattr(self, name, arr)
+        if self.kind == "quat" and self.quat is None:
+            raise ValueError(f"{self.placement}: a quaternion sensor needs quat samples")
+        if self.kind == "raw" and (self.acc is None or self.gyr is None):
+            raise ValueError(f"{self.placement}: a raw sensor needs acc and gyr samples")
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def slice(self, start: int, stop: int) -> SensorStream:
+        """Samples ``[start, stop)`` as a new stream (views, no copies)."""
+
+        def cut(a: Any) -> Any:
+            return None if a is None else a[start:stop]
+
+        return SensorStream(
+            placement=self.placement,
+            kind=self.kind,
+            t=self.t[start:stop],
+            rate_hz=self.rate_hz,
+            quat=cut(self.quat),
+            acc=cut(self.acc),
+            gyr=cut(self.gyr),
+            mag=cut(self.mag),
+            seq=cut(self.seq),
+            device=self.device,
+            meta=self.meta,
+        )
+
+
+@dataclass
+class Recording:
+    """Several sensor streams worn at once, with the gaps found while reading them."""
+
+    streams: dict[str, SensorStream]
+    start_utc: float | None = None
+    gaps: list[Gap] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def placements(self) -> list[str]:
+        return [p for p in PLACEMENTS if p in self.streams] + [p for p in self.streams if p not in PLACEMENTS]
+
+    @property
+    def duration_s(self) -> float:
+        ends = [s.t[-1] for s in self.streams.values() if len(s)]
+        starts = [s.t[0] for s in self.streams.values() if len(s)]
+        return float(max(ends) - min(starts)) if ends else 0.0
