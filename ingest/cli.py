@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,7 +42,7 @@ def simulate(
 def process(
     inputs: Annotated[list[str], typer.Argument(help="PLACEMENT=FILE pairs (pelvis, thigh_left, thigh_right, lumbar_upper).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for angles.csv, strides.csv, holds.csv, activity.csv, summary.json.")],
-    store: Annotated[Optional[Path], typer.Option("--store", help="Also put the recording and results into this local store.")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="Also put the recording and results into this local store.")] = None,
 ) -> None:
     """Process recording files offline into angles, strides, holds and activity."""
     from ingest.commands import process as cmd

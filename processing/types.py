@@ -76,7 +76,7 @@ class SensorStream:
                 arr = np.asarray(arr, dtype=np.float64)
                 width = 4 if name == "quat" else 3
                 if arr.shape != (n, width):
-                    raise ValueError(f"{self.placement}: {name} has shape {arr.shape}, expected ({n}, {width})")
+                    raise ValueError(f"{self.placement}: {name} has shape {arr.shape}, not ({n}, {width})")
                 setattr(self, name, arr)
         if self.kind == "quat" and self.quat is None:
             raise ValueError(f"{self.placement}: a quaternion sensor needs quat samples")
@@ -125,3 +125,64 @@ class Recording:
         ends = [s.t[-1] for s in self.streams.values() if len(s)]
         starts = [s.t[0] for s in self.streams.values() if len(s)]
         return float(max(ends) - min(starts)) if ends else 0.0
+
+
+@dataclass
+class AngleSeries:
+    """Per-sample body angles on a uniform common timeline.
+
+    All angles in rad, NaN where not available (a sensor not worn, a gap, not yet calibrated).
+    Relative to the standing-neutral calibration unless stated otherwise (ISB conventions):
+
+    - ``hip_flexion_left/right``: thigh relative to pelvis about the pelvis medio-lateral axis,
+      flexion positive, extension negative.
+    - ``pelvic_tilt``: pelvis about its medio-lateral axis relative to world vertical, anterior positive.
+    - ``lumbar_flexion``: upper-lumbar segment relative to pelvis, flexion positive (NaN without that sensor).
+    - ``thigh_inclination_left/right``: sagittal thigh angle from the world vertical, forward (flexion)
+      positive, relative to standing neutral (about 0 standing, about +pi/2 sitting).
+    - ``pelvis_inclination``: absolute angle between the pelvis long (superior) axis and world vertical,
+      unsigned (0 upright, about pi/2 lying), from the calibrated segment frame.
+    - ``pelvis_motion``: magnitude of the pelvis sensor's dynamic acceleration (m/s^2, gravity removed,
+      smoothed); a cue for walking versus still postures.
+    """
+
+    t: FloatArray
+    hip_flexion_left: FloatArray
+    hip_flexion_right: FloatArray
+    pelvic_tilt: FloatArray
+    lumbar_flexion: FloatArray
+    thigh_inclination_left: FloatArray
+    thigh_inclination_right: FloatArray
+    pelvis_inclination: FloatArray
+    pelvis_motion: FloatArray
+
+    FIELDS = (
+        "hip_flexion_left",
+        "hip_flexion_right",
+        "pelvic_tilt",
+        "lumbar_flexion",
+        "thigh_inclination_left",
+        "thigh_inclination_right",
+        "pelvis_inclination",
+        "pelvis_motion",
+    )
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @classmethod
+    def empty(cls) -> AngleSeries:
+        z = np.zeros(0)
+        return cls(t=z, **{name: z for name in cls.FIELDS})
+
+    @classmethod
+    def concat(cls, parts: list[AngleSeries]) -> AngleSeries:
+        if not parts:
+            return cls.empty()
+        return cls(
+            t=np.concatenate([p.t for p in parts]),
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.FIELDS},
+        )
+
+    def slice(self, start: int, stop: int) -> AngleSeries:
+        return AngleSeries(t=self.t[start:stop], **{n: getattr(self, n)[start:stop] for n in self.FIELDS})
