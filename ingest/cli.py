@@ -62,6 +62,27 @@ def demo(
     cmd.run(out=out, seed=seed, fast=fast)
 
 
+dashboards_app = typer.Typer(help="Grafana dashboards and alert rules.", no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("push")
+def dashboards_push(
+    grafana_url: Annotated[str, typer.Option("--grafana-url", help="Base URL of an existing Grafana 11+, e.g. https://grafana.example.org.")],
+    token_file: Annotated[Path | None, typer.Option("--token-file", help="File (chmod 600) with a Grafana service-account token; HIPBACK_GRAFANA_TOKEN wins.")] = None,
+    influx_url: Annotated[str | None, typer.Option("--influx-url", help="InfluxDB URL as Grafana reaches it (default: HIPBACK_INFLUX_URL).")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="InfluxDB database/bucket (default: HIPBACK_INFLUX_DATABASE or hipback).")] = None,
+    folder: Annotated[str, typer.Option(help="Grafana folder title (and uid) for the dashboards and rules.")] = "hipback",
+    skip_datasource: Annotated[bool, typer.Option("--skip-datasource", help="Do not create or update the data source.")] = False,
+    skip_alerts: Annotated[bool, typer.Option("--skip-alerts", help="Do not create or update the alert rules.")] = False,
+) -> None:
+    """Create or update the InfluxDB data source, the dashboards and the clinician alert rules in Grafana."""
+    from ingest.commands import dashboards as cmd
+
+    cmd.run(grafana_url=grafana_url, token_file=token_file, influx_url=influx_url, database=database,
+            folder=folder, skip_datasource=skip_datasource, skip_alerts=skip_alerts)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

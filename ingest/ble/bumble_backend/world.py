@@ -1,0 +1,223 @@
+"""The virtual radio: one Bumble ``LocalLink`` shared by a central controller and any number of peripherals.
+
+A :class:`BumbleWorld` lives on one asyncio loop. It owns
+
+- the link and the central :class:`bumble.device.Device` (the "adapter" bleak clients and scanners use);
+- helpers to create peripheral devices on the same link (used by :mod:`simulator.virtual_ble`);
+- a scaled clock :meth:`BumbleWorld.now` (Unix seconds, running ``speed`` times faster than real time from
+  the moment the world was created) so that virtual sensors and the session runner agree on time when a test
+  runs faster than real time.
+
+The backend finds its world from, in order: a ``bumble_world=`` keyword argument, the ``details`` of a
+:class:`bleak.backends.device.BLEDevice` found by :class:`BumbleBleakScanner`, or the world made current
+with :meth:`BumbleWorld.activate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bumble import hci
+from bumble.controller import Controller
+from bumble.device import Advertisement, Device
+from bumble.host import Host
+from bumble.link import LocalLink
+from bumble.transport.common import AsyncPipeSink
+
+logger = logging.getLogger(__name__)
+
+#: Address of the virtual adapter (static random address: two top bits set).
+CENTRAL_ADDRESS = "C0:FF:EE:00:00:01"
+
+
+class _VirtualController(Controller):
+    """Bumble's virtual controller with a working LE Create Connection Cancel.
+
+    The stock controller answers the cancel with success but keeps the pending connection and never sends
+    the Connection Complete event the spec requires, so a timed-out connect hangs the host and every later
+    connect gets ``COMMAND_DISALLOWED``. Here the cancel drops the pending request and reports
+    ``UNKNOWN_CONNECTION_IDENTIFIER`` as a real controller does.
+    """
+
+    def on_hci_le_create_connection_cancel_command(self, _command: Any) -> Any:
+        pending = self.pending_le_connection
+        self.pending_le_connection = None
+        if pending is not None:
+            asyncio.get_running_loop().call_soon(
+                self.send_hci_packet,
+                hci.HCI_LE_Connection_Complete_Event(
+                    status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+                    connection_handle=0,
+                    role=hci.Role.CENTRAL,
+                    peer_address_type=pending.peer_address.address_type,
+                    peer_address=pending.peer_address,
+                    connection_interval=0,
+                    peripheral_latency=0,
+                    supervision_timeout=0,
+                    central_clock_accuracy=0,
+                ),
+            )
+        return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
+
+@dataclass(frozen=True)
+class BumbleDeviceDetails:
+    """``BLEDevice.details`` for devices found by the Bumble scanner: the world and the bumble address."""
+
+    world: BumbleWorld
+    address: hci.Address
+
+
+_current_world: BumbleWorld | None = None
+
+
+def get_default_world() -> BumbleWorld:
+    """The world made current with :meth:`BumbleWorld.activate` (raises if none is)."""
+    if _current_world is None:
+        raise RuntimeError("no Bumble world is active: create a BumbleWorld and call world.activate()")
+    return _current_world
+
+
+def resolve_world(explicit: BumbleWorld | None, address_or_device: Any = None) -> BumbleWorld:
+    """Pick the world for a client/scanner (see the module docstring for the order)."""
+    if explicit is not None:
+        return explicit
+    details = getattr(address_or_device, "details", None)
+    if isinstance(details, BumbleDeviceDetails):
+        return details.world
+    return get_default_world()
+
+
+def parse_address(address: str) -> hci.Address:
+    """A bleak address string as a Bumble random (static) address."""
+    return hci.Address(address.upper(), hci.Address.RANDOM_DEVICE_ADDRESS)
+
+
+def format_address(address: hci.Address) -> str:
+    """A Bumble address as bleak shows it: ``AA:BB:CC:DD:EE:FF``."""
+    return address.to_string(with_type_qualifier=False).upper()
+
+
+class BumbleWorld:
+    """One virtual radio neighbourhood on the running asyncio loop (see the module docstring).
+
+    Args:
+        speed: virtual time runs this many times faster than real time (1 = real time).
+        start_utc: Unix time of the virtual clock when the world is created (default: now).
+    """
+
+    def __init__(self, speed: float = 1.0, start_utc: float | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = float(speed)
+        self._mono0 = time.monotonic()
+        self._utc0 = time.time() if start_utc is None else float(start_utc)
+        self.link = LocalLink()
+        self._central: Device | None = None
+        self._central_lock = asyncio.Lock()
+        self._scan_listeners: set[Callable[[Advertisement], None]] = set()
+        self._scanning = False
+        self._devices: list[Device] = []
+        self._controllers: list[_VirtualController] = []
+        self._closables: list[Any] = []
+        self._closed = False
+        #: True while a bleak client connects through the central (one LE Create Connection at a time).
+        self.connect_pending = False
+
+    # -- time --------------------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Virtual Unix time in s (real monotonic time scaled by ``speed`` since the world was made)."""
+        return self._utc0 + (time.monotonic() - self._mono0) * self.speed
+
+    def real_seconds(self, virtual_seconds: float) -> float:
+        """Real seconds that ``virtual_seconds`` of virtual time take."""
+        return virtual_seconds / self.speed
+
+    async def sleep(self, virtual_seconds: float) -> None:
+        """Sleep for a span of virtual time."""
+        await asyncio.sleep(max(0.0, virtual_seconds) / self.speed)
+
+    # -- devices -----------------------------------------------------------------------------------------
+    def create_device(self, name: str, address: str) -> Device:
+        """A new (not yet powered) Bumble device with its own controller on this world's link."""
+        controller = _VirtualController(name, link=self.link, public_address=address)
+        device = Device(name=name, address=parse_address(address), host=Host(controller, AsyncPipeSink(controller)))
+        self._devices.append(device)
+        self._controllers.append(controller)
+        return device
+
+    async def central(self) -> Device:
+        """The central device (the virtual adapter), powered on at first use."""
+        async with self._central_lock:
+            if self._central is None:
+                device = self.create_device("hipback-central", CENTRAL_ADDRESS)
+                await device.power_on()
+                device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
+                self._central = device
+            return self._central
+
+    def add_closable(self, obj: Any) -> None:
+        """Register something with an async ``close()`` to be closed with the world (virtual sensors)."""
+        self._closables.append(obj)
+
+    # -- scanning ----------------------------------------------------------------------------------------
+    async def add_scan_listener(self, listener: Callable[[Advertisement], None]) -> None:
+        """Deliver every advertisement the central hears to ``listener`` until removed."""
+        central = await self.central()
+        self._scan_listeners.add(listener)
+        if not self._scanning:
+            self._scanning = True
+            await central.start_scanning(active=True, filter_duplicates=False)
+
+    async def remove_scan_listener(self, listener: Callable[[Advertisement], None]) -> None:
+        self._scan_listeners.discard(listener)
+        if self._scanning and not self._scan_listeners and self._central is not None:
+            self._scanning = False
+            with contextlib.suppress(Exception):
+                await self._central.stop_scanning()
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        for listener in list(self._scan_listeners):
+            try:
+                listener(advertisement)
+            except Exception:  # a broken listener must not stop the others
+                logger.exception("scan listener failed")
+
+    # -- lifetime ----------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[BumbleWorld]:
+        """Make this the default world for Bumble clients and scanners inside the ``with`` block."""
+        global _current_world
+        previous = _current_world
+        _current_world = self
+        try:
+            yield self
+        finally:
+            _current_world = previous
+
+    async def close(self) -> None:
+        """Stop virtual sensors and drop every connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for obj in reversed(self._closables):
+            with contextlib.suppress(Exception):
+                await obj.close()
+        self._scan_listeners.clear()
+        for device in self._devices:
+            for connection in list(device.connections.values()):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.disconnect(), 1.0)
+        # Cancel controller advertising timers so no callbacks fire into a closed loop.
+        for controller in self._controllers:
+            with contextlib.suppress(Exception):
+                controller.le_legacy_advertiser.stop()
+            for adv_set in getattr(controller, "advertising_sets", {}).values():
+                with contextlib.suppress(Exception):
+                    adv_set.stop()

@@ -1,0 +1,193 @@
+"""Scanning for supported sensors and connecting to them one at a time, with bleak and bleak-retry-connector.
+
+Rules from DEVICES.md 5.3: scan once, pass ``BLEDevice`` objects (never bare addresses) to the client,
+serialize connects under one :class:`asyncio.Lock` per adapter, stream concurrently, and reconnect through
+``bleak_retry_connector.establish_connection`` with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak_retry_connector import establish_connection
+
+from ingest.devices import DeviceProfile, match_profile
+from ingest.errors import ConfigError, HipbackError
+
+logger = logging.getLogger(__name__)
+
+
+class SensorNotFoundError(HipbackError):
+    """A configured sensor did not show up in the scan."""
+
+
+@dataclass
+class Backend:
+    """Which bleak backend classes to use (``None`` = the platform's own) and extra client/scanner kwargs."""
+
+    name: str = "bleak"
+    client: type | None = None
+    scanner: type | None = None
+    kwargs: Mapping[str, Any] | None = None
+
+    def client_kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.kwargs or {})
+        if self.client is not None:
+            out["backend"] = self.client
+        return out
+
+    def scanner_kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.kwargs or {})
+        if self.scanner is not None:
+            out["backend"] = self.scanner
+        return out
+
+
+def backend_for(name: str, bumble_world: Any = None) -> Backend:
+    """The backend named in a config: ``bleak`` (OS stack) or ``bumble`` (virtual link; needs a world)."""
+    if name == "bleak":
+        return Backend("bleak")
+    if name == "bumble":
+        from ingest.ble.bumble_backend import BumbleBleakClient, BumbleBleakScanner
+
+        kwargs = {"bumble_world": bumble_world} if bumble_world is not None else {}
+        return Backend("bumble", BumbleBleakClient, BumbleBleakScanner, kwargs)
+    raise ConfigError(f"ble_backend must be 'bleak' or 'bumble', not {name!r}.")
+
+
+@dataclass
+class FoundSensor:
+    """A supported sensor seen in a scan."""
+
+    device: BLEDevice
+    profile: DeviceProfile
+    name: str | None
+    rssi: int
+
+    @property
+    def address(self) -> str:
+        return self.device.address
+
+    @property
+    def kind(self) -> str:
+        return self.profile.kind
+
+
+async def scan_sensors(
+    timeout: float,
+    backend: Backend | None = None,
+    *,
+    want: Callable[[dict[str, FoundSensor]], bool] | None = None,
+) -> dict[str, FoundSensor]:
+    """Scan for up to ``timeout`` s and return supported sensors by address (strongest RSSI kept).
+
+    ``want`` may end the scan early: it gets the sensors found so far and returns True when satisfied.
+    """
+    backend = backend or Backend()
+    found: dict[str, FoundSensor] = {}
+    done = asyncio.Event()
+
+    def on_adv(device: BLEDevice, adv: AdvertisementData) -> None:
+        profile = match_profile(adv.local_name or device.name, adv.service_uuids)
+        if profile is None:
+            return
+        found[device.address] = FoundSensor(device, profile, adv.local_name or device.name, adv.rssi)
+        if want is not None and want(found):
+            done.set()
+
+    async with BleakScanner(on_adv, **backend.scanner_kwargs()):
+        try:
+            await asyncio.wait_for(done.wait(), timeout)
+        except TimeoutError:
+            pass
+    return found
+
+
+def assign_sensors(
+    wanted: Sequence[tuple[str, str, str | None]], found: Mapping[str, FoundSensor]
+) -> dict[str, FoundSensor]:
+    """Match ``(placement, kind, address|None)`` wishes to scanned sensors: by address first, then by kind.
+
+    Raises :class:`SensorNotFoundError` naming the first sensor that is missing.
+    """
+    out: dict[str, FoundSensor] = {}
+    used: set[str] = set()
+    for placement, kind, address in wanted:
+        if address is None:
+            continue
+        f = found.get(address.upper())
+        if f is None:
+            raise SensorNotFoundError(f"the {placement} sensor ({kind}, {address}) was not found in the scan; "
+                                      "is it charged, switched on and not connected to another device?")
+        if f.kind != kind:
+            raise SensorNotFoundError(f"the {placement} sensor at {address} is a {f.kind}, not a {kind}.")
+        out[placement] = f
+        used.add(f.address)
+    for placement, kind, address in wanted:
+        if address is not None:
+            continue
+        candidates = sorted((f for f in found.values() if f.kind == kind and f.address not in used),
+                            key=lambda f: -f.rssi)
+        if not candidates:
+            raise SensorNotFoundError(f"no free {kind} sensor was found in the scan for the {placement}; "
+                                      "is it charged, switched on and in range?")
+        out[placement] = candidates[0]
+        used.add(candidates[0].address)
+    return out
+
+
+def wanted_satisfied(wanted: Sequence[tuple[str, str, str | None]]) -> Callable[[dict[str, FoundSensor]], bool]:
+    """A ``want`` predicate for :func:`scan_sensors` that is true once every wish can be assigned."""
+
+    def check(found: dict[str, FoundSensor]) -> bool:
+        try:
+            assign_sensors(wanted, found)
+        except SensorNotFoundError:
+            return False
+        return True
+
+    return check
+
+
+async def connect_one(
+    device: BLEDevice,
+    name: str,
+    lock: asyncio.Lock,
+    backend: Backend,
+    *,
+    disconnected_callback: Callable[[BleakClient], None] | None = None,
+    max_attempts: int = 4,
+    setup: Callable[[BleakClient], Any] | None = None,
+) -> BleakClient:
+    """Connect (and run ``setup(client)``) while holding ``lock``: one LE connect at a time per adapter.
+
+    Uses ``bleak_retry_connector.establish_connection`` (retries with backoff inside); a failing ``setup``
+    disconnects and re-raises.
+    """
+    async with lock:
+        client = await establish_connection(
+            BleakClient,
+            device,
+            name,
+            disconnected_callback=disconnected_callback,
+            max_attempts=max_attempts,
+            use_services_cache=False,
+            **backend.client_kwargs(),
+        )
+        if setup is not None:
+            try:
+                await setup(client)
+            except BaseException:
+                try:
+                    await client.disconnect()
+                except Exception:  # the link may be gone already
+                    pass
+                raise
+        return client

@@ -1,0 +1,339 @@
+"""Per-sensor clock models: device time (or sample index) -> host UTC seconds.
+
+A notification arrives after the samples it carries were taken: ``arrival = device_time + offset + latency``
+with ``latency >= 0`` (radio, connection interval, OS queues). The models keep, per window of device time, the
+packet with the smallest ``arrival - device_time`` (a lower envelope, latency close to its floor), fit
+``offset + drift * t`` to those minima by least squares (drift bounded, 200 ppm by default), and map samples
+with the fit.
+
+- :class:`ClockModel` for devices with timestamps (hipback v1, Movella DOT): detects device clock jumps (a
+  residual below zero, which latency cannot explain, or one far above the envelope for a sustained stretch),
+  re-anchors and reports them in :attr:`ClockModel.jumps`.
+- Devices without timestamps (WitMotion) use the sample index times the nominal period as device time
+  (:class:`ArrivalClock`); the drift bound is wider (the device's own rate error), and gaps are detected from
+  the arrival times (losses leave a lasting step in the residual; a late burst does not) and reported in
+  :attr:`ArrivalClock.gaps`.
+
+``map(decoded)`` is the one call a session needs: it feeds the packet to the model and returns UTC times for
+its samples (monotonic within a sensor; never later than the packet's arrival).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.devices.base import DecodedSamples, FloatArray, SampleGap
+
+
+@dataclass(frozen=True)
+class ClockJump:
+    """A device clock discontinuity: at ``arrival_time`` the device-to-host offset changed by ``delta_s``."""
+
+    device_time_s: float
+    arrival_time: float
+    delta_s: float
+
+
+@dataclass(frozen=True)
+class ArrivalGap:
+    """Samples estimated lost by a device without sequence numbers (from arrival times)."""
+
+    after_index: int  # index of the last sample before the gap (0-based, counting received samples + gaps)
+    after_time_utc: float  # mapped time of that sample (s)
+    arrival_time: float  # arrival of the first packet after the gap
+    missing: int
+
+
+class _Envelope:
+    """Lower-envelope line fit of ``y = arrival - x`` against ``x`` (per-bin minima, least squares, bounded
+    slope)."""
+
+    def __init__(self, bin_s: float, window_s: float, max_slope: float) -> None:
+        self.bin_s = bin_s
+        self.window_s = window_s
+        self.max_slope = max_slope
+        self.bins: deque[list[float]] = deque()  # [bin_key, x_at_min, y_min]
+        self.offset = math.nan  # y at x = x_ref
+        self.slope = 0.0
+        self.x_ref = 0.0
+
+    def reset(self) -> None:
+        self.bins.clear()
+        self.offset = math.nan
+        self.slope = 0.0
+
+    def add(self, x: float, y: float) -> None:
+        """Add one observation; refits when a bin completes (or on every new minimum while bins are few)."""
+        key = math.floor(x / self.bin_s)
+        bins = self.bins
+        if bins and bins[-1][0] == key:
+            b = bins[-1]
+            if y >= b[2]:
+                return
+            b[1], b[2] = x, y
+            if len(bins) >= 4 and not math.isnan(self.offset):
+                return  # only completed bins enter the fit once there are enough of them
+        elif bins and key < bins[-1][0]:
+            # x went backwards (should not happen after jump handling): restart the envelope
+            bins.clear()
+            bins.append([key, x, y])
+        else:
+            bins.append([key, x, y])
+        while bins and x - bins[0][1] > self.window_s:
+            bins.popleft()
+        self._fit()
+
+    def _fit(self) -> None:
+        b = np.array(self.bins, dtype=np.float64)
+        if len(b) >= 4:
+            b = b[:-1]  # the bin still filling may hold only a late packet: use completed bins
+        xs, ys = b[:, 1], b[:, 2]
+        self.x_ref = float(self.bins[-1][1])
+        if len(b) < 3 or xs[-1] - xs[0] < 2 * self.bin_s:
+            # too short to fit a drift: the smallest latency-floor value seen, carried with the current slope
+            self.offset = float(np.min(ys + self.slope * (self.x_ref - xs)))
+            return
+        keep = np.ones(len(xs), dtype=bool)
+        for _ in range(2):  # least squares, then again without bins far above the line (stalled seconds)
+            xk, yk = xs[keep], ys[keep]
+            xm = xk - xk.mean()
+            denom = float(np.dot(xm, xm))
+            slope = float(np.dot(xm, yk - yk.mean()) / denom) if denom > 0 else 0.0
+            slope = float(np.clip(slope, -self.max_slope, self.max_slope))
+            resid = ys - slope * (xs - self.x_ref)
+            centre = float(np.median(resid[keep]))
+            mad = float(np.median(np.abs(resid[keep] - centre))) + 1e-4
+            keep = resid < centre + 5 * mad
+        self.slope = slope
+        # the lower envelope: a low quantile of the bin minima (latency floors vary, e.g. with the phase of
+        # the sample clock against the connection events; the mean would sit inside that band)
+        self.offset = float(np.percentile(resid[keep], 5))
+
+    def predict(self, x: FloatArray | float) -> FloatArray:
+        """Fitted ``arrival - x`` (the offset incl. the latency floor) at ``x``."""
+        return self.offset + self.slope * (np.asarray(x, dtype=np.float64) - self.x_ref)
+
+    @property
+    def ready(self) -> bool:
+        return not math.isnan(self.offset)
+
+
+class ClockModel:
+    """Device time (s, unwrapped) -> host UTC (s), fitted online per sensor.
+
+    ``nominal_rate_hz`` is the output rate (used for devices without timestamps, see :meth:`map`).
+    ``max_drift_ppm`` bounds the fitted drift; ``jump_threshold_s`` is the residual beyond which a device
+    clock jump is suspected; a positive (late) residual must last ``jump_confirm_s`` of device time to count
+    as a jump.
+    """
+
+    def __init__(
+        self,
+        nominal_rate_hz: float,
+        *,
+        max_drift_ppm: float = 200.0,
+        bin_s: float = 1.0,
+        window_s: float = 120.0,
+        jump_threshold_s: float = 0.5,
+        jump_confirm_s: float = 2.0,
+    ) -> None:
+        self.nominal_rate_hz = float(nominal_rate_hz)
+        self.env = _Envelope(bin_s, window_s, max_drift_ppm * 1e-6)
+        self.jump_threshold_s = jump_threshold_s
+        self.jump_confirm_s = jump_confirm_s
+        self.jumps: list[ClockJump] = []
+        self._suspects: list[tuple[float, float]] = []
+        self._last_out = -math.inf
+        self._last_x = -math.inf
+        self._arrival: ArrivalClock | None = None
+
+    # -- public ---------------------------------------------------------------------------------------------
+    @property
+    def offset_s(self) -> float:
+        """Current fitted ``utc - device_time`` at the latest observation (includes the latency floor)."""
+        return self.env.offset
+
+    @property
+    def drift_ppm(self) -> float:
+        """How fast the device clock runs against the host clock (ppm; positive = device clock fast)."""
+        return -self.env.slope * 1e6
+
+    def observe(self, device_time_s: float, arrival_time: float) -> ClockJump | None:
+        """Feed one (device time of a packet's last sample, arrival time) pair; returns a jump when one is
+        found."""
+        x, y = float(device_time_s), float(arrival_time) - float(device_time_s)
+        env = self.env
+        backwards = x < self._last_x - 1e-3
+        self._last_x = x
+        if not env.ready:
+            env.add(x, y)
+            return None
+        r = y - float(env.predict(x))
+        if backwards:  # device time went backwards (a restart or a reset of its clock)
+            return self._reanchor([(x, y)], x, arrival_time, r)
+        if r < -self.jump_threshold_s:  # the device clock jumped forward: latency cannot be negative
+            return self._reanchor([(x, y)], x, arrival_time, r)
+        if r > self.jump_threshold_s:  # late: a stall (clears by itself) or the device clock jumped backwards
+            self._suspects.append((x, y))
+            if (
+                self._suspects[-1][0] - self._suspects[0][0] >= self.jump_confirm_s
+                and len(self._suspects) >= 3
+            ):
+                delta = min(s[1] for s in self._suspects) - float(env.predict(x))
+                return self._reanchor(self._suspects, x, arrival_time, delta)
+            return None
+        self._suspects.clear()
+        env.add(x, y)
+        return None
+
+    def to_utc(self, device_time_s: FloatArray | float) -> FloatArray:
+        """Map device times with the current fit (no update)."""
+        x = np.asarray(device_time_s, dtype=np.float64)
+        # while a late stretch is only suspected, the old fit stays (a stall is likelier than a jump)
+        return x + self.env.predict(x)
+
+    def map(self, decoded: DecodedSamples) -> FloatArray:
+        """Observe a decoded packet and return UTC times of its samples (empty for an empty packet).
+
+        Devices without timestamps (``device_time_s is None``) go through an internal :class:`ArrivalClock`;
+        the losses it detects are appended to ``decoded.gaps`` of the packet on which they are decided (up to
+        ``decision_s`` after the gap) and listed in :attr:`gaps` (with the index and UTC time of the sample
+        before the gap).
+        """
+        if decoded.n == 0:
+            return np.zeros(0)
+        if decoded.device_time_s is None:
+            if self._arrival is None:
+                self._arrival = ArrivalClock(self.nominal_rate_hz)
+            n_gaps = len(self._arrival.gaps)
+            t = self._arrival.map_packet(decoded.n, decoded.arrival_time)
+            for g in self._arrival.gaps[n_gaps:]:  # a loss decided now (up to decision_s after it happened)
+                decoded.gaps.append(SampleGap(after_seq=None, after_time_s=None, missing=g.missing))
+            return t
+        dt = np.asarray(decoded.device_time_s, dtype=np.float64)
+        self.observe(float(dt[-1]), decoded.arrival_time)
+        return self._finish(self.to_utc(dt), decoded.arrival_time)
+
+    @property
+    def gaps(self) -> list[ArrivalGap]:
+        """Gaps estimated from arrival times (devices without timestamps only)."""
+        return [] if self._arrival is None else self._arrival.gaps
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _reanchor(
+        self, points: list[tuple[float, float]], x: float, arrival: float, delta: float
+    ) -> ClockJump:
+        jump = ClockJump(device_time_s=x, arrival_time=float(arrival), delta_s=float(delta))
+        self.jumps.append(jump)
+        self._suspects = []
+        self.env.reset()
+        for px, py in sorted(points):
+            self.env.add(px, py)
+        self._last_out = -math.inf if delta < 0 else self._last_out
+        return jump
+
+    def _finish(self, t: FloatArray, arrival: float) -> FloatArray:
+        # a sample cannot have been taken after its packet arrived
+        excess = t[-1] - arrival
+        if excess > 0:
+            t = t - excess
+        # keep a sensor's times increasing across packets (fit updates move the line by small amounts)
+        if len(t) and t[0] <= self._last_out:
+            t = np.maximum(t, self._last_out + 1e-6 * np.arange(1, len(t) + 1))
+        self._last_out = float(t[-1])
+        return t
+
+
+class ArrivalClock:
+    """Sample times for devices without timestamps: index x nominal period, fitted to arrival times.
+
+    Sample ``k`` (counting received samples plus estimated losses) is at ``k / rate`` on a virtual device
+    clock whose offset and rate error (bounded by ``max_rate_error``) are fitted from the arrival lower
+    envelope. After an arrival gap longer than ``gap_threshold_s``, the residuals of the next ``decision_s``
+    of arrivals decide: a late burst drains back to the envelope (nothing lost), a loss leaves a step of
+    ``missing / rate``.
+    """
+
+    def __init__(
+        self,
+        nominal_rate_hz: float,
+        *,
+        max_rate_error: float = 0.05,
+        bin_s: float = 1.0,
+        window_s: float = 60.0,
+        gap_threshold_s: float | None = None,
+        decision_s: float = 0.5,
+    ) -> None:
+        self.period = 1.0 / float(nominal_rate_hz)
+        self.env = _Envelope(bin_s, window_s, max_rate_error)
+        self.gap_threshold_s = gap_threshold_s if gap_threshold_s is not None else max(4 * self.period, 0.08)
+        self.decision_s = decision_s
+        self.gaps: list[ArrivalGap] = []
+        self._k = 0  # index of the next sample
+        self._last_arrival: float | None = None
+        self._recent: deque[float] = deque(maxlen=256)  # residuals of normal packets
+        self._pending: dict | None = None
+        self._last_out = -math.inf
+
+    def map_packet(self, n: int, arrival_time: float) -> FloatArray:
+        """Times of ``n`` samples that arrived together at ``arrival_time``."""
+        k0 = self._k
+        ks = k0 + np.arange(n, dtype=np.float64)
+        x_last = float(ks[-1]) * self.period
+        y = arrival_time - x_last
+        env = self.env
+        gap_before = (
+            self._last_arrival is not None and arrival_time - self._last_arrival > self.gap_threshold_s
+        )
+        self._last_arrival = arrival_time
+        self._k += n
+        if not env.ready:
+            env.add(x_last, y)
+            self._recent.append(0.0)
+            return self._finish(ks * self.period + env.predict(ks * self.period), arrival_time)
+        r = y - float(env.predict(x_last))
+        if self._pending is None and gap_before and r > 2 * self.period:
+            self._pending = {
+                "after": k0 - 1,
+                "after_time": self._last_out,
+                "start": arrival_time,
+                "min_r": r,
+                "arrival0": arrival_time,
+            }
+        if self._pending is not None:
+            p = self._pending
+            p["min_r"] = min(p["min_r"], r)
+            if arrival_time - p["start"] >= self.decision_s:
+                floor = float(np.percentile(self._recent, 10)) if self._recent else 0.0
+                missing = int(round((p["min_r"] - floor) / (self.period * (1.0 + env.slope))))
+                self._pending = None
+                if missing >= 1:
+                    self.gaps.append(
+                        ArrivalGap(p["after"], p["after_time"], arrival_time=p["arrival0"], missing=missing)
+                    )
+                    self._k += missing
+                    ks = ks + missing
+            else:
+                # provisional times while undecided: arrival-anchored, minus the typical latency above the
+                # envelope
+                excess = float(np.median(self._recent)) if self._recent else 0.0
+                t = arrival_time - excess - (ks[-1] - ks) * self.period
+                return self._finish(t, arrival_time)
+        else:
+            self._recent.append(r)
+            env.add(x_last, y)
+        x = ks * self.period
+        return self._finish(x + env.predict(x), arrival_time)
+
+    def _finish(self, t: FloatArray, arrival: float) -> FloatArray:
+        excess = t[-1] - arrival
+        if excess > 0:
+            t = t - excess
+        if len(t) and t[0] <= self._last_out:
+            t = np.maximum(t, self._last_out + 1e-6 * np.arange(1, len(t) + 1))
+        self._last_out = float(t[-1])
+        return t

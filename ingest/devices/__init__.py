@@ -1,0 +1,59 @@
+"""Device drivers: BLE IMU profiles and byte-level decoders (pure, no I/O).
+
+Supported kinds: ``hipback_v1`` (the open DIY profile), ``movella_dot``, ``witmotion``.
+"""
+
+from __future__ import annotations
+
+from ingest.devices.base import (
+    DecodedSamples,
+    Decoder,
+    DecoderStats,
+    DeviceProfile,
+    SampleGap,
+    StatusFlag,
+    Write,
+)
+from ingest.devices.hipback_v1 import HIPBACK_V1
+from ingest.devices.movella_dot import MOVELLA_DOT
+from ingest.devices.witmotion import WITMOTION
+
+PROFILES: dict[str, DeviceProfile] = {p.kind: p for p in (HIPBACK_V1, MOVELLA_DOT, WITMOTION)}
+
+
+def match_profile(name: str | None, service_uuids: list[str] | tuple[str, ...] = ()) -> DeviceProfile | None:
+    """The profile of an advertising device, from its service UUIDs first, then its name; None if
+    unsupported."""
+    uuids = {u.lower() for u in service_uuids}
+    for p in PROFILES.values():
+        if uuids & {u.lower() for u in p.service_uuids}:
+            return p
+    for p in PROFILES.values():
+        if name and any(name.startswith(pat) for pat in p.name_patterns):
+            return p
+    return None
+
+
+def get_profile(kind: str) -> DeviceProfile:
+    """Profile by kind name (raises KeyError naming the known kinds)."""
+    try:
+        return PROFILES[kind]
+    except KeyError:
+        raise KeyError(f"unknown device kind {kind!r}; known kinds: {', '.join(PROFILES)}") from None
+
+
+__all__ = [
+    "HIPBACK_V1",
+    "MOVELLA_DOT",
+    "PROFILES",
+    "WITMOTION",
+    "DecodedSamples",
+    "Decoder",
+    "DecoderStats",
+    "DeviceProfile",
+    "SampleGap",
+    "StatusFlag",
+    "Write",
+    "get_profile",
+    "match_profile",
+]

@@ -1,0 +1,247 @@
+"""Common types of the device drivers: profiles, control writes, decoded samples, decoder statistics.
+
+A :class:`DeviceProfile` describes one kind of BLE IMU (how to find it, which characteristic to subscribe to,
+which bytes to write to start and stop it) and builds a :class:`Decoder` that turns notification payloads into
+sample arrays (:class:`DecodedSamples`). Decoders are pure: bytes in, arrays out, no I/O. ``feed`` never
+raises on bad data; it counts what it rejects by reason in :class:`DecoderStats`.
+
+Units of decoded samples (as in :mod:`processing.types`): device time in s (unwrapped, device clock), acc in
+m/s^2 (specific force, sensor frame), gyr in rad/s (sensor frame), mag in microtesla or device units (see each
+decoder), quat scalar-first (w, x, y, z) sensor-to-world with a z-up world frame.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+#: Reasons a decoder rejects bytes (keys of :attr:`DecoderStats.rejected`).
+TRUNCATED = "truncated"  # shorter than the header says / than the payload mode needs
+BAD_LENGTH = "bad_length"  # longer than expected, or not a whole number of samples
+BAD_VERSION = "bad_version"  # unknown protocol version
+BAD_FORMAT = "bad_format"  # unknown format bits, zero samples, mode mismatch
+BAD_VALUE = "bad_value"  # NaN / infinite values
+BAD_QUAT_NORM = "bad_quat_norm"  # quaternion far from unit norm
+DUPLICATE = "duplicate"  # a packet already received (same sequence / timestamp)
+OUT_OF_ORDER = "out_of_order"  # older than the last packet but not a duplicate
+JUNK = "junk"  # bytes that are not part of any frame (WitMotion re-framing)
+UNKNOWN_FRAME = "unknown_frame"  # a frame type the decoder does not know
+
+
+class StatusFlag(enum.IntFlag):
+    """Device status bits, normalised across device kinds (each decoder maps its device's bits to these)."""
+
+    NONE = 0
+    ACC_CLIPPING = 1 << 0
+    GYR_CLIPPING = 1 << 1
+    MAG_VALID = 1 << 2
+    FUSION_ON = 1 << 3
+    TIME_SYNCED = 1 << 4
+    LOW_BATTERY = 1 << 5
+    OVERRUN = 1 << 6  # the device dropped samples itself (its BLE buffer was full)
+    CHARGING = 1 << 7
+    MAG_CLIPPING = 1 << 8
+
+
+@dataclass(frozen=True)
+class Write:
+    """One GATT write: ``data`` to characteristic ``char_uuid`` (full 128-bit UUID string, lower case)."""
+
+    char_uuid: str
+    data: bytes
+    response: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SampleGap:
+    """Samples lost before the first sample of a packet.
+
+    ``after_seq``: sequence number of the last sample received before the gap (None when the device has no
+    sequence numbers); ``after_time_s``: device time of that sample (None when unknown); ``missing``: number
+    of samples lost (exact from sequence numbers, estimated from timestamps and the output rate otherwise).
+    """
+
+    after_seq: int | None
+    after_time_s: float | None
+    missing: int
+
+
+@dataclass
+class DecodedSamples:
+    """Samples decoded from one notification (N may be 0 when the packet was rejected or held only a reply).
+
+    ``device_time_s`` is the unwrapped device clock in s (None for devices without timestamps: WitMotion);
+    ``seq`` the per-sample sequence number (None when the device has none). ``flags`` is the packet status,
+    ``battery_pct`` a battery level when the packet carried one. ``gaps`` lists losses detected just before
+    this packet. ``rejected`` names the reason when the whole packet was refused. ``extra`` holds
+    device-specific values (e.g. Movella free acceleration, WitMotion register replies).
+    """
+
+    arrival_time: float
+    device_time_s: FloatArray | None = None
+    seq: NDArray[np.int64] | None = None
+    quat: FloatArray | None = None
+    acc: FloatArray | None = None
+    gyr: FloatArray | None = None
+    mag: FloatArray | None = None
+    flags: StatusFlag = StatusFlag.NONE
+    battery_pct: float | None = None
+    gaps: list[SampleGap] = field(default_factory=list)
+    rejected: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    n: int = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def missing(self) -> int:
+        """Samples lost just before this packet (sum over :attr:`gaps`)."""
+        return sum(g.missing for g in self.gaps)
+
+
+@dataclass
+class DecoderStats:
+    """Running counts of one decoder.
+
+    ``packets``: notifications fed; ``samples``: samples accepted; ``rejected``: rejected packets (or junk
+    events) by reason; ``duplicates``: duplicate packets (also in ``rejected["duplicate"]``); ``truncated``:
+    truncated packets (also in ``rejected["truncated"]``); ``seq_gaps``: ``(after_seq, missing)`` for every
+    gap found (``after_seq`` is -1 for devices without sequence numbers; ``gaps`` holds the full records);
+    ``missing``: total samples lost; ``resets``: device sequence/clock restarts (e.g. a reboot);
+    ``junk_bytes``: bytes skipped while re-framing a byte stream (WitMotion).
+    """
+
+    packets: int = 0
+    samples: int = 0
+    bytes: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    truncated: int = 0
+    seq_gaps: list[tuple[int, int]] = field(default_factory=list)
+    gaps: list[SampleGap] = field(default_factory=list)
+    missing: int = 0
+    resets: int = 0
+    junk_bytes: int = 0
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] += 1
+        if reason == DUPLICATE:
+            self.duplicates += 1
+        elif reason == TRUNCATED:
+            self.truncated += 1
+
+    def add_gap(self, gap: SampleGap) -> None:
+        self.gaps.append(gap)
+        self.seq_gaps.append((gap.after_seq if gap.after_seq is not None else -1, gap.missing))
+        self.missing += gap.missing
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+class Decoder:
+    """Turns notification payloads of one sensor into samples. Subclasses implement :meth:`_decode`.
+
+    ``feed`` never raises on bad data: any exception inside the parser is caught and counted as ``bad_format``
+    (a parser bug must not stop a session).
+    """
+
+    kind: str = "unknown"
+
+    def __init__(self, rate_hz: float) -> None:
+        self.rate_hz = float(rate_hz)
+        self.stats = DecoderStats()
+
+    def feed(self, data: bytes | bytearray | memoryview, arrival_time: float) -> DecodedSamples:
+        data = bytes(data)
+        self.stats.packets += 1
+        self.stats.bytes += len(data)
+        try:
+            out = self._decode(data, float(arrival_time))
+        except Exception:  # noqa: BLE001 - a bad packet must never stop the session
+            self.stats.reject(BAD_FORMAT)
+            return DecodedSamples(arrival_time=float(arrival_time), rejected=BAD_FORMAT)
+        self.stats.samples += out.n
+        return out
+
+    def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _rejected(self, reason: str, arrival_time: float) -> DecodedSamples:
+        self.stats.reject(reason)
+        return DecodedSamples(arrival_time=arrival_time, rejected=reason)
+
+
+class DeviceProfile:
+    """One kind of device: scan matching, subscriptions, start/stop writes, decoder factory.
+
+    Session order (per the device specs): connect -> read :attr:`config_reads` -> subscribe to
+    :meth:`notify_uuids` -> send :meth:`start_sequence` (given the values read) -> stream ->
+    :meth:`stop_sequence` -> unsubscribe -> disconnect.
+    """
+
+    kind: str = "unknown"
+    label: str = "unknown device"
+    name_patterns: tuple[str, ...] = ()  # advertised-name prefixes (case-sensitive)
+    service_uuids: tuple[str, ...] = ()  # primary service UUIDs (lower case, 128-bit strings)
+    modes: Mapping[str, Any] = {}
+    default_mode: str = ""
+    rates_hz: tuple[float, ...] = ()
+    #: Characteristics whose current values :meth:`start_sequence` needs (read them first).
+    config_reads: tuple[str, ...] = ()
+
+    def matches(self, name: str | None, service_uuids: list[str] | tuple[str, ...] = ()) -> bool:
+        uuids = {u.lower() for u in service_uuids}
+        if uuids & {u.lower() for u in self.service_uuids}:
+            return True
+        return bool(name) and any(name.startswith(p) for p in self.name_patterns)
+
+    def mode_or_default(self, mode: str | None) -> str:
+        mode = mode or self.default_mode
+        if mode not in self.modes:
+            raise ValueError(f"{self.label}: unknown mode {mode!r}; known modes: {', '.join(self.modes)}")
+        return mode
+
+    def sensor_kind(self, mode: str | None = None) -> Literal["quat", "raw"]:
+        """``"quat"`` when the mode streams on-device orientation, ``"raw"`` when hipback must fuse
+        acc/gyr."""
+        raise NotImplementedError
+
+    def nearest_rate(self, rate_hz: float) -> float:
+        """The supported output rate closest to ``rate_hz``."""
+        return float(min(self.rates_hz, key=lambda r: abs(r - rate_hz)))
+
+    def notify_uuids(self, mode: str | None = None) -> list[str]:
+        raise NotImplementedError
+
+    def start_sequence(
+        self, rate_hz: float, mode: str | None = None, current: Mapping[str, bytes] | None = None
+    ) -> list[Write]:
+        raise NotImplementedError
+
+    def stop_sequence(self, mode: str | None = None) -> list[Write]:
+        raise NotImplementedError
+
+    def heading_reset_sequence(self) -> list[Write]:
+        """Writes that zero the heading (empty when the device has no such command)."""
+        return []
+
+    def make_decoder(self, rate_hz: float, mode: str | None = None) -> Decoder:
+        """A decoder for one connection's stream; ``rate_hz`` is snapped to :meth:`nearest_rate` (the rate the
+        start sequence sets), which Movella uses to size timestamp gaps."""
+        raise NotImplementedError
+
+
+def as_array(rows: list[Any] | NDArray[Any], width: int) -> FloatArray:
+    return np.asarray(rows, dtype=np.float64).reshape(-1, width)

@@ -1,0 +1,352 @@
+"""The open "hipback IMU profile v1" for DIY sensors (spec: ``firmware_notes/hipback-imu-profile-v1.md``).
+
+One notification = a 20-byte header + ``n_samples`` samples, little-endian::
+
+    off  0  version   u8   1
+    off  1  format    u8   bits 0-1 quaternion (0 none, 1 int16 Q14, 2 float32),
+                           bit 2 acc, bit 3 gyr, bit 4 mag, bits 5-7 must be 0
+    off  2  n_samples u8   >= 1
+    off  3  battery   u8   0-100 %, 255 = unknown
+    off  4  seq       u32  sequence number of the first sample (counts samples, wraps at 2^32)
+    off  8  t0_us     u64  device time of the first sample (us)
+    off 16  dt_us     u16  sample period (us)
+    off 18  status    u16  bit 0 acc clip, 1 gyr clip, 2 mag valid, 3 fusion on, 4 time-synced, 5 low battery,
+                           6 overrun, 7 charging, 8 mag clip, 12-13 fusion accuracy 0-3; others must be 0
+
+Samples, in this order when present: quaternion (w, x, y, z; int16 / 16384 or float32), acc int16 (LSB 16 g /
+32768), gyr int16 (LSB 2000 dps / 32768), mag int16 (LSB 1/16 uT). Quaternion sensor-to-world, world z-up.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections import deque
+from collections.abc import Mapping
+
+import numpy as np
+
+from ingest.devices.base import (
+    BAD_FORMAT,
+    BAD_LENGTH,
+    BAD_QUAT_NORM,
+    BAD_VALUE,
+    BAD_VERSION,
+    DUPLICATE,
+    OUT_OF_ORDER,
+    TRUNCATED,
+    DecodedSamples,
+    Decoder,
+    DeviceProfile,
+    SampleGap,
+    StatusFlag,
+    Write,
+)
+
+# --- UUIDs (random base generated once for this project; never change them)
+# -----------------------------------
+_BASE = "-49d1-43f4-95ff-16609d6891a4"
+SERVICE_UUID = "4deb0001" + _BASE
+DATA_UUID = "4deb0002" + _BASE  # notify
+CONTROL_UUID = "4deb0003" + _BASE  # write with response, read (status)
+INFO_UUID = "4deb0004" + _BASE  # read
+TIME_UUID = "4deb0005" + _BASE  # write + notify
+BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+DEVICE_INFO_SERVICE_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
+
+PROTOCOL_VERSION = 1
+HEADER = struct.Struct("<BBBBIQHH")
+HEADER_SIZE = HEADER.size  # 20
+
+# format byte
+QUAT_NONE, QUAT_Q14, QUAT_F32 = 0, 1, 2
+FMT_QUAT_MASK = 0x03
+FMT_ACC = 1 << 2
+FMT_GYR = 1 << 3
+FMT_MAG = 1 << 4
+FMT_RESERVED = 0xE0
+
+# scales (fixed by the profile, independent of the configured sensor range)
+Q14 = 1.0 / 16384.0
+G = 9.80665
+ACC_LSB = 16.0 * G / 32768.0  # m/s^2 per LSB
+GYR_LSB = math.radians(2000.0 / 32768.0)  # rad/s per LSB
+MAG_LSB = 1.0 / 16.0  # uT per LSB
+
+# status word (device bits 0-8 equal StatusFlag bits)
+STATUS_KNOWN = 0x01FF | 0x3000
+STATUS_ACCURACY_SHIFT = 12
+
+# control opcodes
+OP_START = 0x01  # + rate_hz u16, format u8, max_batch u8 (0 = as many as fit)
+OP_STOP = 0x02
+OP_HEADING_RESET = 0x03
+OP_SET_LOCATION = 0x04  # + location u8 (LOCATIONS)
+OP_SET_FUSION = 0x05  # + fusion u8: 0 off, 1 6-axis (game rotation), 2 9-axis (rotation vector)
+LOCATIONS = {"unknown": 0, "pelvis": 1, "thigh_left": 2, "thigh_right": 3, "lumbar_upper": 4}
+RESULT_OK, RESULT_UNKNOWN_OP, RESULT_BAD_LENGTH, RESULT_BAD_RATE, RESULT_BAD_FORMAT, RESULT_BUSY = range(6)
+CONTROL_STATUS = struct.Struct(
+    "<BBBBHBB"
+)  # last_op, last_result, streaming, format, rate_hz, max_batch, location
+
+# time sync
+TIME_OP_REQUEST = 0x01  # host -> device: op, token u32, host_time_us u64
+TIME_OP_SET_OFFSET = 0x02  # host -> device: op, offset_us i64 (device adds it to its clock; sets TIME_SYNCED)
+TIME_OP_REPLY = 0x81  # device -> host: op, token u32, dev_rx_us u64, dev_tx_us u64
+TIME_REQUEST = struct.Struct("<BIQ")
+TIME_SET_OFFSET = struct.Struct("<Bq")
+TIME_REPLY = struct.Struct("<BIQQ")
+
+# info characteristic
+INFO = struct.Struct("<BBBBBBBBHHBB8HI16s")  # 50 bytes
+IMU_CHIPS = {0: "other", 1: "BNO085", 2: "BNO086", 3: "ICM-20948", 4: "LSM6DSO", 5: "LSM6DSV"}
+MCUS = {0: "other", 1: "nRF52840", 2: "ESP32", 3: "ESP32-S3", 4: "ESP32-C3"}
+
+RATES_HZ = (25.0, 50.0, 100.0, 200.0, 400.0)
+
+#: mode name -> format byte
+MODES: dict[str, int] = {
+    "quat": QUAT_Q14,
+    "quat_raw": QUAT_Q14 | FMT_ACC | FMT_GYR,
+    "quat_raw_mag": QUAT_Q14 | FMT_ACC | FMT_GYR | FMT_MAG,
+    "quat_f32_raw": QUAT_F32 | FMT_ACC | FMT_GYR,
+    "raw": FMT_ACC | FMT_GYR,
+    "raw_mag": FMT_ACC | FMT_GYR | FMT_MAG,
+}
+
+
+def sample_size(fmt: int) -> int:
+    """Bytes per sample for a format byte (raises ValueError for reserved bits)."""
+    if fmt & FMT_RESERVED or (fmt & FMT_QUAT_MASK) == 3:
+        raise ValueError(f"format byte 0x{fmt:02x} uses reserved bits")
+    q = fmt & FMT_QUAT_MASK
+    size = {QUAT_NONE: 0, QUAT_Q14: 8, QUAT_F32: 16}[q]
+    size += 6 * sum(bool(fmt & b) for b in (FMT_ACC, FMT_GYR, FMT_MAG))
+    return size
+
+
+def samples_per_packet(fmt: int, mtu: int, max_batch: int = 0) -> int:
+    """How many samples fit in one notification at ATT MTU ``mtu`` (payload ``mtu - 3``), capped at 255."""
+    n = (mtu - 3 - HEADER_SIZE) // sample_size(fmt)
+    n = min(n, 255)
+    if max_batch:
+        n = min(n, max_batch)
+    return max(n, 0)
+
+
+def sample_dtype(fmt: int) -> np.dtype:
+    fields: list[tuple[str, str, tuple[int, ...]]] = []
+    q = fmt & FMT_QUAT_MASK
+    if q == QUAT_Q14:
+        fields.append(("quat", "<i2", (4,)))
+    elif q == QUAT_F32:
+        fields.append(("quat", "<f4", (4,)))
+    for bit, name in ((FMT_ACC, "acc"), (FMT_GYR, "gyr"), (FMT_MAG, "mag")):
+        if fmt & bit:
+            fields.append((name, "<i2", (3,)))
+    return np.dtype(fields)
+
+
+def start_command(rate_hz: float, fmt: int, max_batch: int = 0) -> bytes:
+    return struct.pack("<BHBB", OP_START, int(round(rate_hz)), fmt, max_batch)
+
+
+def time_sync_request(token: int, host_time_s: float) -> bytes:
+    """Bytes for a TIME write: the host's send time in us (Cristian/NTP style exchange)."""
+    return TIME_REQUEST.pack(TIME_OP_REQUEST, token & 0xFFFFFFFF, int(round(host_time_s * 1e6)))
+
+
+def time_sync_offset(
+    request_sent_s: float, reply: bytes, reply_received_s: float
+) -> tuple[int, float, float]:
+    """Parse a TIME reply; return ``(token, offset_s, round_trip_s)``.
+
+    ``offset_s`` estimates host_time - device_time: ``((T1 - t2) + (T4 - t3)) / 2`` with T1/T4 the host
+    send/receive times and t2/t3 the device receive/transmit times. Keep the estimate with the smallest round
+    trip of a burst. Raises ValueError on a malformed reply.
+    """
+    if len(reply) != TIME_REPLY.size or reply[0] != TIME_OP_REPLY:
+        raise ValueError("not a hipback time-sync reply")
+    _, token, rx_us, tx_us = TIME_REPLY.unpack(reply)
+    t2, t3 = rx_us * 1e-6, tx_us * 1e-6
+    offset = ((request_sent_s - t2) + (reply_received_s - t3)) / 2.0
+    rtt = (reply_received_s - request_sent_s) - (t3 - t2)
+    return token, offset, rtt
+
+
+def parse_info(data: bytes) -> dict[str, object]:
+    """Decode the INFO characteristic (raises ValueError when malformed)."""
+    if len(data) != INFO.size:
+        raise ValueError(f"INFO value has {len(data)} bytes, expected {INFO.size}")
+    (iv, pv, fw1, fw2, fw3, chip, mcu, acc_g, gyr_dps, mag_ut, caps, n_rates, *rest) = INFO.unpack(data)
+    rates, serial, model = rest[:8], rest[8], rest[9]
+    return {
+        "info_version": iv,
+        "protocol_version": pv,
+        "firmware": f"{fw1}.{fw2}.{fw3}",
+        "imu": IMU_CHIPS.get(chip, f"unknown({chip})"),
+        "mcu": MCUS.get(mcu, f"unknown({mcu})"),
+        "acc_range_g": acc_g,
+        "gyr_range_dps": gyr_dps,
+        "mag_range_ut": mag_ut,
+        "capabilities": caps,
+        "rates_hz": [float(r) for r in rates[: min(n_rates, 8)]],
+        "serial": serial,
+        "model": model.rstrip(b"\0").decode("utf-8", "replace"),
+    }
+
+
+class HipbackV1Decoder(Decoder):
+    """Decoder of hipback v1 DATA notifications: validates version, format, length, values and sequence."""
+
+    kind = "hipback_v1"
+
+    def __init__(self, rate_hz: float) -> None:
+        super().__init__(rate_hz)
+        self._next_seq: int | None = None  # expected (unwrapped) seq of the next packet
+        self._dev_next = 0  # the same as the device sends it (u32)
+        self._last_seq: int | None = None
+        self._last_time: float | None = None
+        self._dtypes: dict[int, np.dtype] = {}
+        self._recent: deque[int] = deque(maxlen=64)  # hashes of recent packets, to recognise duplicates
+
+    def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
+        if len(data) < HEADER_SIZE:
+            return self._rejected(TRUNCATED, arrival_time)
+        version, fmt, n, battery, seq, t0_us, dt_us, status = HEADER.unpack_from(data)
+        if version != PROTOCOL_VERSION:
+            return self._rejected(BAD_VERSION, arrival_time)
+        try:
+            size = sample_size(fmt)
+        except ValueError:
+            return self._rejected(BAD_FORMAT, arrival_time)
+        if (
+            size == 0
+            or n == 0
+            or dt_us == 0
+            or status & ~STATUS_KNOWN & 0xFFFF
+            or (battery > 100 and battery != 255)
+        ):
+            return self._rejected(BAD_FORMAT, arrival_time)
+        expected = HEADER_SIZE + n * size
+        if len(data) < expected:
+            return self._rejected(TRUNCATED, arrival_time)
+        if len(data) > expected:
+            return self._rejected(BAD_LENGTH, arrival_time)
+
+        dtype = self._dtypes.get(fmt)
+        if dtype is None:
+            dtype = self._dtypes[fmt] = sample_dtype(fmt)
+        rec = np.frombuffer(data, dtype=dtype, count=n, offset=HEADER_SIZE)
+        quat = acc = gyr = mag = None
+        q = fmt & FMT_QUAT_MASK
+        if q:
+            quat = rec["quat"].astype(np.float64)
+            if q == QUAT_Q14:
+                quat *= Q14
+                tol = 0.02
+            else:
+                tol = 0.01
+            if not np.all(np.isfinite(quat)):
+                return self._rejected(BAD_VALUE, arrival_time)
+            norm = np.linalg.norm(quat, axis=1)
+            if np.any(np.abs(norm - 1.0) > tol):
+                return self._rejected(BAD_QUAT_NORM, arrival_time)
+            quat /= norm[:, None]
+        if fmt & FMT_ACC:
+            acc = rec["acc"].astype(np.float64) * ACC_LSB
+        if fmt & FMT_GYR:
+            gyr = rec["gyr"].astype(np.float64) * GYR_LSB
+        if fmt & FMT_MAG:
+            mag = rec["mag"].astype(np.float64) * MAG_LSB
+
+        # sequence: unwrap the u32 against the expected value (full = device seq + base, continuous over wraps
+        # and device restarts, so stored sequence numbers stay unique within a session)
+        gaps: list[SampleGap] = []
+        t0 = t0_us * 1e-6
+        if self._next_seq is None:
+            full_seq = seq
+        else:
+            delta = (seq - self._dev_next) & 0xFFFFFFFF
+            if delta >= 1 << 31:
+                delta -= 1 << 32
+            if delta < 0:
+                if hash(data) in self._recent:
+                    return self._rejected(DUPLICATE, arrival_time)
+                if self._last_time is not None and t0 < self._last_time:
+                    # sequence and device clock both went back: the device restarted; continue the numbering
+                    self.stats.resets += 1
+                    delta = 0
+                else:
+                    return self._rejected(OUT_OF_ORDER, arrival_time)
+            full_seq = self._next_seq + delta
+            if delta > 0:
+                gap = SampleGap(after_seq=self._last_seq, after_time_s=self._last_time, missing=delta)
+                gaps.append(gap)
+                self.stats.add_gap(gap)
+        self._recent.append(hash(data))
+        seqs = full_seq + np.arange(n, dtype=np.int64)
+        t = (t0_us + dt_us * np.arange(n, dtype=np.float64)) * 1e-6
+        self._next_seq = full_seq + n
+        self._dev_next = (seq + n) & 0xFFFFFFFF
+        self._last_seq = int(seqs[-1])
+        self._last_time = float(t[-1])
+
+        flags = StatusFlag(status & 0x01FF)
+        if battery != 255 and battery <= 15:
+            flags |= StatusFlag.LOW_BATTERY
+        return DecodedSamples(
+            arrival_time=arrival_time,
+            device_time_s=t,
+            seq=seqs,
+            quat=quat,
+            acc=acc,
+            gyr=gyr,
+            mag=mag,
+            flags=flags,
+            battery_pct=None if battery == 255 else float(battery),
+            gaps=gaps,
+            extra={"fusion_accuracy": (status >> STATUS_ACCURACY_SHIFT) & 0x3, "dt_us": dt_us},
+            n=n,
+        )
+
+
+class HipbackV1Profile(DeviceProfile):
+    kind = "hipback_v1"
+    label = "hipback IMU profile v1"
+    name_patterns = ("hipback",)
+    service_uuids = (SERVICE_UUID,)
+    modes = MODES
+    default_mode = "quat_raw"
+    rates_hz = RATES_HZ
+    config_reads = ()
+
+    def sensor_kind(self, mode: str | None = None):  # type: ignore[override]
+        return "quat" if MODES[self.mode_or_default(mode)] & FMT_QUAT_MASK else "raw"
+
+    def notify_uuids(self, mode: str | None = None) -> list[str]:
+        return [DATA_UUID]
+
+    def start_sequence(
+        self, rate_hz: float, mode: str | None = None, current: Mapping[str, bytes] | None = None
+    ) -> list[Write]:
+        fmt = MODES[self.mode_or_default(mode)]
+        return [Write(CONTROL_UUID, start_command(self.nearest_rate(rate_hz), fmt), True, "start streaming")]
+
+    def stop_sequence(self, mode: str | None = None) -> list[Write]:
+        return [Write(CONTROL_UUID, bytes([OP_STOP]), True, "stop streaming")]
+
+    def heading_reset_sequence(self) -> list[Write]:
+        return [Write(CONTROL_UUID, bytes([OP_HEADING_RESET]), True, "heading reset")]
+
+    def location_write(self, placement: str) -> Write:
+        return Write(
+            CONTROL_UUID, bytes([OP_SET_LOCATION, LOCATIONS.get(placement, 0)]), True, "set location"
+        )
+
+    def make_decoder(self, rate_hz: float, mode: str | None = None) -> HipbackV1Decoder:
+        return HipbackV1Decoder(self.nearest_rate(rate_hz))
+
+
+HIPBACK_V1 = HipbackV1Profile()

@@ -1,0 +1,383 @@
+"""Movella DOT (formerly Xsens DOT) over its open BLE spec (XD0506P rev C; facts in DEVICES.md section 1).
+
+Payload modes used by hipback (notification = full characteristic length, zero padded; parsed by mode):
+
+    id  name                   char    size  layout after the u32 us timestamp
+     2  extended_quaternion    medium   36   q wxyz f32, free acc xyz f32, status u16, clipAcc u8, clipGyr u8
+     3  complete_quaternion    medium   32   q wxyz f32, free acc xyz f32
+     5  orientation_quaternion short    20   q wxyz f32
+    20  rate_quantities_mag    medium   34   acc xyz f32 (m/s^2), gyr xyz f32 (deg/s), mag 3 x int16 / 2^12
+    21  rate_quantities        medium   28   acc, gyr
+    24  custom3                medium   32   q, gyr
+    26  custom5                long     44   q, acc, gyr
+
+The decoder converts gyr to rad/s, unwraps the u32 us timestamp (wraps every ~71.6 min) and, as the device has
+no sequence number, finds gaps from the timestamps and the output rate. Quaternions are sensor-to-world (Xsens
+local earth frame, ENU: z up).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.devices.base import (
+    BAD_LENGTH,
+    BAD_QUAT_NORM,
+    BAD_VALUE,
+    DUPLICATE,
+    OUT_OF_ORDER,
+    TRUNCATED,
+    DecodedSamples,
+    Decoder,
+    DeviceProfile,
+    SampleGap,
+    StatusFlag,
+    Write,
+)
+
+
+def uuid16(short: int) -> str:
+    """Full Movella DOT UUID for a short id (base ``1517xxxx-4947-11e9-8646-d663bd873d93``)."""
+    return f"1517{short:04x}-4947-11e9-8646-d663bd873d93"
+
+
+CONFIGURATION_SERVICE_UUID = uuid16(0x1000)
+DEVICE_INFO_UUID = uuid16(0x1001)  # R, 34 B
+DEVICE_CONTROL_UUID = uuid16(0x1002)  # R/W, 32 B
+DEVICE_REPORT_UUID = uuid16(0x1004)  # notify, 36 B
+MEASUREMENT_SERVICE_UUID = uuid16(0x2000)
+CONTROL_UUID = uuid16(0x2001)  # R/W, 3 B
+LONG_PAYLOAD_UUID = uuid16(0x2002)  # notify, 63 B
+MEDIUM_PAYLOAD_UUID = uuid16(0x2003)  # notify, 40 B
+SHORT_PAYLOAD_UUID = uuid16(0x2004)  # notify, 20 B
+ORIENTATION_RESET_CONTROL_UUID = uuid16(0x2006)  # R/W, 2 B
+ORIENTATION_RESET_STATUS_UUID = uuid16(0x2007)  # R, 1 B
+BATTERY_SERVICE_UUID = uuid16(0x3000)
+BATTERY_UUID = uuid16(0x3001)  # R/notify: level %, charging
+MESSAGE_SERVICE_UUID = uuid16(0x7000)
+MESSAGE_CONTROL_UUID = uuid16(0x7001)
+MESSAGE_ACK_UUID = uuid16(0x7002)
+MESSAGE_NOTIFICATION_UUID = uuid16(0x7003)
+
+PAYLOAD_LENGTH = {LONG_PAYLOAD_UUID: 63, MEDIUM_PAYLOAD_UUID: 40, SHORT_PAYLOAD_UUID: 20}
+
+#: Output rates the device accepts (Hz). 120 Hz is for on-device recording only, not live streaming.
+ALL_RATES_HZ = (1.0, 4.0, 10.0, 12.0, 15.0, 20.0, 30.0, 60.0, 120.0)
+LIVE_RATES_HZ = ALL_RATES_HZ[:-1]
+DEFAULT_RATE_HZ = 60.0
+FILTER_PROFILES = {"general": 0, "dynamic": 1}
+
+# Device Control (0x1002) layout
+DEVICE_CONTROL_SIZE = 32
+VISIT_IDENTIFY, VISIT_POWER, VISIT_POWER_SAVING, VISIT_TAG, VISIT_RATE, VISIT_FILTER = (
+    1 << i for i in range(6)
+)
+OFF_RATE = 24
+OFF_FILTER = 26
+
+# Orientation reset (0x2006) commands, u16 LE
+HEADING_RESET = 0x0001
+HEADING_REVERT = 0x0007
+HEADING_DEFAULT = 0x0008
+
+# Control (0x2001): type, action, payload mode
+CONTROL_TYPE_MEASUREMENT = 0x01
+ACTION_STOP, ACTION_START = 0x00, 0x01
+
+
+@dataclass(frozen=True)
+class PayloadMode:
+    """One real-time payload mode: id, the notifying characteristic, data size and field layout."""
+
+    name: str
+    mode_id: int
+    char_uuid: str
+    size: int
+    fields: tuple[str, ...]  # among quat, free_acc, acc, gyr, mag, status
+
+    @property
+    def struct(self) -> struct.Struct:
+        fmt = "<I"
+        for f in self.fields:
+            fmt += {"quat": "4f", "free_acc": "3f", "acc": "3f", "gyr": "3f", "mag": "3h", "status": "HBB"}[f]
+        return struct.Struct(fmt)
+
+
+PAYLOAD_MODES: dict[str, PayloadMode] = {
+    m.name: m
+    for m in (
+        PayloadMode("extended_quaternion", 2, MEDIUM_PAYLOAD_UUID, 36, ("quat", "free_acc", "status")),
+        PayloadMode("complete_quaternion", 3, MEDIUM_PAYLOAD_UUID, 32, ("quat", "free_acc")),
+        PayloadMode("orientation_quaternion", 5, SHORT_PAYLOAD_UUID, 20, ("quat",)),
+        PayloadMode("rate_quantities_mag", 20, MEDIUM_PAYLOAD_UUID, 34, ("acc", "gyr", "mag")),
+        PayloadMode("rate_quantities", 21, MEDIUM_PAYLOAD_UUID, 28, ("acc", "gyr")),
+        PayloadMode("custom3", 24, MEDIUM_PAYLOAD_UUID, 32, ("quat", "gyr")),
+        PayloadMode("custom5", 26, LONG_PAYLOAD_UUID, 44, ("quat", "acc", "gyr")),
+    )
+}
+MODES_BY_ID = {m.mode_id: m for m in PAYLOAD_MODES.values()}
+for _m in PAYLOAD_MODES.values():  # the layouts above must add up to the spec sizes
+    assert _m.struct.size == _m.size, _m
+
+MAG_SCALE = 1.0 / 4096.0  # int16 fixed point -> a.u. (as xsens_dot_server)
+DEG = math.pi / 180.0
+
+
+def device_control_write(
+    current: bytes, rate_hz: float | None = None, filter_profile: int | str | None = None
+) -> bytes:
+    """Build the 32-byte Device Control (0x1002) value from the current one (read-modify-write).
+
+    Sets the visit-index bits only for what changes (bit 4 output rate, bit 5 filter profile), so identify,
+    power-off and tag fields read back from the device are not acted upon. Raises ValueError for a
+    wrong-length ``current`` or an unsupported rate/profile.
+    """
+    if len(current) != DEVICE_CONTROL_SIZE:
+        raise ValueError(f"Device Control value has {len(current)} bytes, expected {DEVICE_CONTROL_SIZE}")
+    out = bytearray(current)
+    visit = 0
+    if rate_hz is not None:
+        if float(rate_hz) not in ALL_RATES_HZ:
+            raise ValueError(f"Movella DOT cannot stream at {rate_hz} Hz (rates: {ALL_RATES_HZ})")
+        struct.pack_into("<H", out, OFF_RATE, int(rate_hz))
+        visit |= VISIT_RATE
+    if filter_profile is not None:
+        idx = FILTER_PROFILES[filter_profile] if isinstance(filter_profile, str) else int(filter_profile)
+        if idx not in FILTER_PROFILES.values():
+            raise ValueError(f"unknown Movella DOT filter profile {filter_profile!r}")
+        out[OFF_FILTER] = idx
+        visit |= VISIT_FILTER
+    out[0] = visit
+    return bytes(out)
+
+
+def parse_device_control(data: bytes) -> dict[str, object]:
+    if len(data) != DEVICE_CONTROL_SIZE:
+        raise ValueError(f"Device Control value has {len(data)} bytes, expected {DEVICE_CONTROL_SIZE}")
+    tag_len = min(data[7], 16)
+    return {
+        "visit": data[0],
+        "output_rate_hz": struct.unpack_from("<H", data, OFF_RATE)[0],
+        "filter_profile": data[OFF_FILTER],
+        "tag": data[8 : 8 + tag_len].decode("utf-8", "replace"),
+    }
+
+
+def parse_battery(data: bytes) -> tuple[float, bool]:
+    """Battery characteristic 0x3001 -> (level %, charging). Raises ValueError when malformed."""
+    if len(data) < 2 or data[0] > 100 or data[1] > 1:
+        raise ValueError("malformed Movella DOT battery value")
+    return float(data[0]), bool(data[1])
+
+
+def parse_device_info(data: bytes) -> dict[str, object]:
+    """Device Info 0x1001 (34 B): MAC, firmware, build date, SoftDevice, serial, product code."""
+    if len(data) != 34:
+        raise ValueError(f"Device Info value has {len(data)} bytes, expected 34")
+    mac = ":".join(f"{b:02X}" for b in reversed(data[0:6]))
+    major, minor, rev = data[6:9]
+    year, month, day, hour, minute, second = struct.unpack_from("<HBBBBB", data, 9)
+    softdevice, serial = struct.unpack_from("<IQ", data, 16)
+    return {
+        "mac": mac,
+        "firmware": f"{major}.{minor}.{rev}",
+        "build": f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}",
+        "softdevice": softdevice,
+        "serial": serial,
+        "product_code": data[28:34].rstrip(b"\0").decode("ascii", "replace"),
+    }
+
+
+def message(mid: int, payload: bytes) -> bytes:
+    """A Message-service frame ``MID, LEN, DATA, CHECKSUM`` (all bytes sum to 0 mod 256)."""
+    body = bytes([mid, len(payload)]) + payload
+    return body + bytes([(-sum(body)) & 0xFF])
+
+
+def start_sync_message(root_mac: str) -> bytes:
+    """StartSync (MID 0x02, sub-id 0x01) for root ``AA:BB:CC:DD:EE:FF``: write to 0x7001 on every sensor."""
+    mac = bytes(int(x, 16) for x in root_mac.split(":"))
+    return message(0x02, bytes([0x01]) + mac[::-1])
+
+
+def status_flags(status: int) -> StatusFlag:
+    """Movella status u16 -> common flags (bits 0-2 acc clip, 3-5 gyr clip, 6-8 mag clip, 9 mag new)."""
+    flags = StatusFlag.NONE
+    if status & 0x0007:
+        flags |= StatusFlag.ACC_CLIPPING
+    if status & 0x0038:
+        flags |= StatusFlag.GYR_CLIPPING
+    if status & 0x01C0:
+        flags |= StatusFlag.MAG_CLIPPING
+    if status & 0x0200:
+        flags |= StatusFlag.MAG_VALID
+    return flags
+
+
+class MovellaDotDecoder(Decoder):
+    """Decoder for one real-time payload mode (one sample per notification)."""
+
+    kind = "movella_dot"
+    #: a timestamp this far behind the last one is a device clock restart, not a stale packet
+    RESTART_BACKWARDS_US = 1_000_000
+
+    def __init__(self, rate_hz: float, mode: str = "custom5") -> None:
+        super().__init__(rate_hz)
+        self.mode = PAYLOAD_MODES[mode]
+        self._struct = self.mode.struct
+        self._max_len = PAYLOAD_LENGTH[self.mode.char_uuid]
+        self._period_us = 1e6 / self.rate_hz
+        self._last_raw: int | None = None
+        self._epoch = 0  # multiples of 2^32 us added by unwrapping
+        self._last_time: float | None = None
+
+    def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
+        m = self.mode
+        if len(data) < m.size:
+            return self._rejected(TRUNCATED, arrival_time)
+        if len(data) > self._max_len:
+            return self._rejected(BAD_LENGTH, arrival_time)
+        values = self._struct.unpack_from(data)
+        raw_t = values[0]
+        out: dict[str, np.ndarray] = {}
+        i = 1
+        status = None
+        for f in m.fields:
+            if f == "quat":
+                out[f] = np.array([values[i : i + 4]], dtype=np.float64)
+                i += 4
+            elif f == "status":
+                status = values[i]
+                i += 3
+            else:
+                out[f] = np.array([values[i : i + 3]], dtype=np.float64)
+                i += 3
+        for arr in out.values():
+            if not np.all(np.isfinite(arr)):
+                return self._rejected(BAD_VALUE, arrival_time)
+        quat = out.get("quat")
+        if quat is not None:
+            norm = float(np.linalg.norm(quat))
+            if abs(norm - 1.0) > 0.01:
+                return self._rejected(BAD_QUAT_NORM, arrival_time)
+            quat = quat / norm
+
+        # timestamp: unwrap, duplicates, gaps
+        gaps: list[SampleGap] = []
+        if self._last_raw is None:
+            full = raw_t + self._epoch
+        else:
+            diff = raw_t - self._last_raw
+            if diff < -(1 << 31):  # rollover of the u32 us counter
+                self._epoch += 1 << 32
+                diff += 1 << 32
+            elif diff > (1 << 31):  # a late packet from before a rollover
+                return self._rejected(OUT_OF_ORDER, arrival_time)
+            if diff == 0:
+                return self._rejected(DUPLICATE, arrival_time)
+            if diff < 0:
+                if -diff < self.RESTART_BACKWARDS_US:
+                    return self._rejected(OUT_OF_ORDER, arrival_time)
+                self.stats.resets += 1  # the sensor clock restarted (reboot / re-sync)
+            else:
+                missing = int(round(diff / self._period_us)) - 1
+                if missing > 0:
+                    gap = SampleGap(after_seq=None, after_time_s=self._last_time, missing=missing)
+                    gaps.append(gap)
+                    self.stats.add_gap(gap)
+            full = raw_t + self._epoch
+        self._last_raw = raw_t
+        t = full * 1e-6
+        self._last_time = t
+
+        flags = StatusFlag.FUSION_ON if quat is not None else StatusFlag.NONE
+        extra: dict[str, object] = {"timestamp_us": raw_t}
+        if status is not None:
+            flags |= status_flags(status)
+            extra["status"] = status
+        if "free_acc" in out:
+            extra["free_acc"] = out["free_acc"]
+        return DecodedSamples(
+            arrival_time=arrival_time,
+            device_time_s=np.array([t]),
+            seq=None,
+            quat=quat,
+            acc=out.get("acc"),
+            gyr=out["gyr"] * DEG if "gyr" in out else None,
+            mag=out["mag"] * MAG_SCALE if "mag" in out else None,
+            flags=flags,
+            gaps=gaps,
+            extra=extra,
+            n=1,
+        )
+
+
+class MovellaDotProfile(DeviceProfile):
+    kind = "movella_dot"
+    label = "Movella DOT"
+    name_patterns = ("Xsens DOT", "Movella DOT")
+    service_uuids = (MEASUREMENT_SERVICE_UUID, CONFIGURATION_SERVICE_UUID)
+    modes = PAYLOAD_MODES
+    default_mode = "custom5"  # quaternion + acc + gyr (needs ATT MTU >= 66)
+    rates_hz = LIVE_RATES_HZ
+    #: read Device Control first: the output rate is set by read-modify-write of its 32 bytes
+    config_reads = (DEVICE_CONTROL_UUID,)
+
+    def sensor_kind(self, mode: str | None = None):  # type: ignore[override]
+        return "quat" if "quat" in PAYLOAD_MODES[self.mode_or_default(mode)].fields else "raw"
+
+    def notify_uuids(self, mode: str | None = None) -> list[str]:
+        return [PAYLOAD_MODES[self.mode_or_default(mode)].char_uuid]
+
+    def start_sequence(
+        self, rate_hz: float, mode: str | None = None, current: Mapping[str, bytes] | None = None
+    ) -> list[Write]:
+        """Rate write (when ``current`` holds the 0x1002 value), then Control = start with the payload mode.
+
+        Send after subscribing to :meth:`notify_uuids` (the spec's order). The rate cannot change once
+        measurement has started, so the rate write comes first.
+        """
+        m = PAYLOAD_MODES[self.mode_or_default(mode)]
+        writes = []
+        dc = (current or {}).get(DEVICE_CONTROL_UUID)
+        if dc is not None:
+            writes.append(
+                Write(
+                    DEVICE_CONTROL_UUID,
+                    device_control_write(bytes(dc), self.nearest_rate(rate_hz)),
+                    True,
+                    "output rate (read-modify-write)",
+                )
+            )
+        writes.append(
+            Write(
+                CONTROL_UUID,
+                bytes([CONTROL_TYPE_MEASUREMENT, ACTION_START, m.mode_id]),
+                True,
+                f"start {m.name}",
+            )
+        )
+        return writes
+
+    def stop_sequence(self, mode: str | None = None) -> list[Write]:
+        m = PAYLOAD_MODES[self.mode_or_default(mode)]
+        return [Write(CONTROL_UUID, bytes([CONTROL_TYPE_MEASUREMENT, ACTION_STOP, m.mode_id]), True, "stop")]
+
+    def heading_reset_sequence(self) -> list[Write]:
+        """Revert to default (required before a new reset), then reset; read 0x2007 afterwards (1 =
+        success)."""
+        return [
+            Write(ORIENTATION_RESET_CONTROL_UUID, struct.pack("<H", HEADING_REVERT), True, "heading revert"),
+            Write(ORIENTATION_RESET_CONTROL_UUID, struct.pack("<H", HEADING_RESET), True, "heading reset"),
+        ]
+
+    def make_decoder(self, rate_hz: float, mode: str | None = None) -> MovellaDotDecoder:
+        return MovellaDotDecoder(self.nearest_rate(rate_hz), self.mode_or_default(mode))
+
+
+MOVELLA_DOT = MovellaDotProfile()

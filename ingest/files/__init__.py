@@ -1,0 +1,22 @@
+"""Recording files: hipback's own format and importers for Movella DOT and Xsens MT Manager exports.
+
+Public API::
+
+    read_sensor_file(path, placement=None, *, dialect=None) -> SensorStream
+    read_recording(inputs: dict[str, Path] | Path) -> Recording
+    write_recording(recording, folder) -> list[Path]
+    detect_dialect(path) -> "hipback" | "movella_dot" | "xsens_mt"
+    ImportReport  # per-stream import facts, in SensorStream.meta["import"]
+
+Everything read is converted to hipback units (s, m/s^2, rad/s; magnetometer in uT or the device's arbitrary
+units, see ``meta["mag_units"]``), device clocks and packet counters are unwrapped, repeated samples dropped
+and counted, gaps found (``Recording.gaps``, ``SensorStream.meta["gaps"]``) and never interpolated. Unreadable
+files raise :class:`ingest.errors.RecordingFileError` with one sentence naming the file and line. The format
+and the policies (truncated last line, leading zero rows, ...) are documented in ``docs/recording-format.md``.
+"""
+
+from ingest.files.detect import detect_dialect
+from ingest.files.recording import read_recording, read_sensor_file, write_recording
+from ingest.files.report import ImportReport
+
+__all__ = ["ImportReport", "detect_dialect", "read_recording", "read_sensor_file", "write_recording"]

@@ -1,0 +1,237 @@
+"""Public entry points: read one sensor file, read a whole recording, write a recording folder.
+
+Reading a recording from several vendor files puts every stream on one timeline: when the device clocks of all
+files are shared (Movella DOT sensors synchronised by the app, Xsens Awinda/MT sensors of one export; first
+samples within 10 s on the device clocks) the streams keep their relative clock offsets; otherwise each stream
+starts at t = 0 and ``Recording.meta["alignment"]`` says so. Gaps of all streams are gathered in
+``Recording.gaps`` on that timeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ingest.errors import RecordingFileError
+from ingest.files import hipback_format, movella_dot, xsens_mt
+from ingest.files.atomic import atomic_write_text, fsync_dir, write_file
+from ingest.files.detect import sniff
+from ingest.files.table import read_text
+from processing.types import Gap, Recording, SensorStream
+
+SESSION_FILE = "session.json"
+#: device clocks whose first samples lie within this many seconds are taken as one shared clock
+SHARED_CLOCK_WINDOW_S = 10.0
+
+
+class _Read(NamedTuple):
+    stream: SensorStream
+    gaps: list[Gap]
+    timeline_start_utc: float | None  # hipback files: UTC of t = 0
+
+
+def read_sensor_file(
+    path: Path | str, placement: str | None = None, *, dialect: str | None = None
+) -> SensorStream:
+    """Read one sensor file of any supported dialect (detected unless ``dialect`` is given).
+
+    ``placement`` names the stream (default: the placement in a hipback file, else the file name stem). The
+    stream's ``meta`` holds ``"import"`` (an :class:`ImportReport`), ``"gaps"`` (list of :class:`Gap` on the
+    stream's timeline), ``"mag_units"`` and, when known, ``"sensor_id"``. Vendor files start at t = 0; hipback
+    files keep their recording timeline. Raises :class:`RecordingFileError` for unreadable files.
+    """
+    return _read_one(Path(path), placement, dialect).stream
+
+
+def _read_one(path: Path, placement: str | None, dialect: str | None = None) -> _Read:
+    tf = read_text(path)
+    sniffed = sniff(tf, dialect)
+    start: float | None = None
+    if sniffed.dialect == "hipback":
+        stream, gaps, start = hipback_format.read(tf, sniffed, placement)
+    elif sniffed.dialect == "movella_dot":
+        stream, gaps = movella_dot.read(tf, sniffed, placement or path.stem)
+    else:
+        stream, gaps = xsens_mt.read(tf, sniffed, placement or path.stem)
+    stream.meta["gaps"] = gaps
+    return _Read(stream, gaps, start)
+
+
+def read_recording(inputs: dict[str, Path | str] | Path | str) -> Recording:
+    """Read a recording: a mapping placement -> file (any dialects), a folder written by
+    :func:`write_recording`, or a single file.
+    """
+    if isinstance(inputs, dict):
+        parts = {pl: _read_one(Path(p), pl) for pl, p in inputs.items()}
+        return _assemble(parts, session=None)
+    path = Path(inputs)
+    if path.is_dir():
+        return _read_folder(path)
+    part = _read_one(path, None)
+    return _assemble({part.stream.placement: part}, session=None)
+
+
+def _read_folder(folder: Path) -> Recording:
+    session_path = folder / SESSION_FILE
+    session: dict[str, Any] | None = None
+    if session_path.exists():
+        try:
+            session = json.loads(session_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RecordingFileError(session_path, "the file is not valid JSON.", exc.lineno) from None
+        except (OSError, UnicodeDecodeError):
+            raise RecordingFileError(session_path, "the file cannot be read as text.") from None
+        streams = session.get("streams") if isinstance(session, dict) else None
+        if not isinstance(streams, dict) or not streams:
+            raise RecordingFileError(session_path, "the file lists no streams.")
+        files = {str(pl): folder / str(name) for pl, name in streams.items()}
+        for pl, f in files.items():
+            if f.name != str(streams[pl]):
+                raise RecordingFileError(
+                    session_path, f"the file name listed for {pl} must not contain a folder."
+                )
+            if not f.is_file():
+                raise RecordingFileError(session_path, f"the file {f.name} listed for {pl} is missing.")
+        parts = {pl: _read_one(f, pl) for pl, f in files.items()}
+    else:
+        parts = {}
+        for f in sorted(folder.glob("*.csv")):
+            with open(f, encoding="utf-8", errors="replace") as fh:
+                if not fh.readline().startswith(hipback_format.HIPBACK_MAGIC):
+                    continue
+            part = _read_one(f, None)
+            if part.stream.placement in parts:
+                raise RecordingFileError(
+                    f, f"another file in this folder already holds placement {part.stream.placement}."
+                )
+            parts[part.stream.placement] = part
+        if not parts:
+            raise RecordingFileError(folder, "the folder holds no hipback recording files.")
+    return _assemble(parts, session=session, session_path=session_path)
+
+
+def _assemble(
+    parts: dict[str, _Read], session: dict[str, Any] | None, session_path: Path | None = None
+) -> Recording:
+    offsets, alignment = _offsets(parts)
+    streams: dict[str, SensorStream] = {}
+    gaps: list[Gap] = []
+    start_utc: float | None = None
+    for pl, part in parts.items():
+        stream, off = part.stream, offsets[pl]
+        stream.placement = pl
+        if off:
+            stream.t = stream.t + off
+        moved = [
+            dataclasses.replace(g, placement=pl, t_start=g.t_start + off, t_end=g.t_end + off)
+            for g in part.gaps
+        ]
+        stream.meta["gaps"] = moved
+        gaps.extend(moved)
+        streams[pl] = stream
+        report = stream.meta["import"]
+        if start_utc is None:
+            if part.timeline_start_utc is not None:
+                start_utc = part.timeline_start_utc
+            elif report.start_utc is not None:
+                start_utc = report.start_utc - off
+    meta: dict[str, Any] = {"alignment": alignment}
+    if session is not None:
+        meta = dict(session.get("meta") or {})
+        if session.get("start_utc"):
+            try:
+                start_utc = hipback_format.parse_utc(str(session["start_utc"]))
+            except ValueError:
+                pass
+        for g in session.get("gaps") or []:
+            if isinstance(g, dict) and g.get("placement") not in streams:
+                try:
+                    gaps.append(
+                        Gap(str(g["placement"]), float(g["t_start"]), float(g["t_end"]), int(g["missing"]),
+                            str(g.get("reason", "gap")))
+                    )  # fmt: skip
+                except (KeyError, TypeError, ValueError):
+                    raise RecordingFileError(
+                        session_path or SESSION_FILE,
+                        "a gap entry lacks placement, t_start, t_end or missing.",
+                    ) from None
+    gaps.sort(key=lambda g: (g.t_start, g.placement))
+    return Recording(streams=streams, start_utc=start_utc, gaps=gaps, meta=meta)
+
+
+def _offsets(parts: dict[str, _Read]) -> tuple[dict[str, float], str]:
+    """Time shift per stream to put all streams on one timeline, and how it was chosen."""
+    reports = {pl: p.stream.meta["import"] for pl, p in parts.items()}
+    zero = {pl: 0.0 for pl in parts}
+    if all(r.dialect == "hipback" for r in reports.values()):
+        return zero, "recording timeline (hipback files)"
+    if len(parts) == 1:
+        return zero, "single stream"
+    kinds = {(r.dialect, r.time_source, r.clock_period_s, r.clock_tick_s) for r in reports.values()}
+    if len(kinds) == 1 and all(r.device_t0_s is not None for r in reports.values()):
+        period = next(iter(kinds))[2]
+        names = list(parts)
+        ref = reports[names[0]].device_t0_s
+        rel = {}
+        for pl in names:
+            d = reports[pl].device_t0_s - ref
+            if period:
+                d = (d + period / 2) % period - period / 2
+            tick = reports[pl].clock_tick_s
+            rel[pl] = round(d / tick) * tick if tick else d  # whole clock ticks: no float noise
+        lo = min(rel.values())
+        if max(rel.values()) - lo <= SHARED_CLOCK_WINDOW_S:
+            return {pl: rel[pl] - lo for pl in names}, "shared device clock"
+    return zero, "first samples aligned (device clocks not shared)"
+
+
+def write_recording(recording: Recording, folder: Path | str) -> list[Path]:
+    """Write ``recording`` as a hipback recording folder: ``<placement>.csv`` per stream, ``session.json``.
+
+    Atomic: a new folder is written as a hidden temporary folder and renamed into place; in an existing folder
+    each file is replaced by temp file + rename, ``session.json`` last. Returns the written paths.
+    """
+    folder = Path(folder)
+    if not recording.streams:
+        raise ValueError("a recording without streams cannot be written")
+    texts: dict[str, str] = {}
+    for pl, stream in recording.streams.items():
+        if stream.placement != pl:
+            stream = dataclasses.replace(stream, placement=pl)
+        gaps = [g for g in recording.gaps if g.placement == pl]
+        texts[f"{pl}.csv"] = hipback_format.format_stream(stream, gaps, recording.start_utc, recording.meta)
+    texts[SESSION_FILE] = _session_json(recording)
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+        try:
+            for name, text in texts.items():
+                write_file(tmp / name, text)
+            fsync_dir(tmp)
+            tmp.rename(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        fsync_dir(folder.parent)
+    else:
+        for name, text in texts.items():
+            atomic_write_text(folder / name, text)
+    return [folder / name for name in texts]
+
+
+def _session_json(recording: Recording) -> str:
+    doc = {
+        "hipback_recording": hipback_format.FORMAT_VERSION,
+        "start_utc": hipback_format.format_utc(recording.start_utc)
+        if recording.start_utc is not None
+        else None,
+        "streams": {pl: f"{pl}.csv" for pl in recording.streams},
+        "gaps": [dataclasses.asdict(g) for g in recording.gaps],
+        "meta": recording.meta,
+    }
+    return json.dumps(doc, indent=2, default=hipback_format._json_default, allow_nan=True) + "\n"

@@ -1,0 +1,1 @@
+"""InfluxDB boundary: line protocol encoding, the HTTP writer (v1 API: ``/write``, ``/query``) and settings."""

@@ -1,0 +1,622 @@
+"""The session runner: scan, connect one sensor at a time, stream concurrently, store every sample, process live.
+
+Structure (one asyncio loop, DEVICES.md 5.3):
+
+- **Discovery**: configured addresses, or the first free sensor of each configured kind found by a scan.
+- **One supervisor task per sensor**: connect under the shared connect lock with
+  ``bleak_retry_connector.establish_connection``, read the config characteristics, subscribe, send the start
+  sequence; then wait for a disconnect and reconnect with backoff until the session stops. Each disconnect
+  becomes one gap (reason ``"disconnect"``) once data flows again.
+- **Notification callbacks only enqueue** ``(bytes, arrival time)``.
+- **One consumer task** decodes (:mod:`ingest.devices`), maps device time to the session timeline
+  (:class:`ingest.clock.ClockModel`), writes the samples to the store (durable when ``add_samples`` returns),
+  records gaps, and feeds :class:`processing.pipeline.SessionProcessor`; updates go to ``on_update``.
+- **Guided calibration**: once every sensor streams, a ``calibration_start`` event ("Stand still for 5
+  seconds"), then the window is marked in the processor and ``calibration_done`` is sent.
+- **Stop** (stop event, duration, end of a virtual source, or cancellation such as Ctrl-C): stop sequences,
+  disconnect, drain the queue, finish processing, store the results and close the session. A killed process
+  loses nothing already stored.
+
+Timeline: sample times are seconds since ``start_utc`` (the session's UTC start); ``clock`` (default
+``time.time``) gives UTC, so a virtual world can run the whole session faster than real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from bleak import BleakClient
+
+from ingest.ble.connect import Backend, FoundSensor, assign_sensors, connect_one, scan_sensors, wanted_satisfied
+from ingest.clock import ClockModel
+from ingest.config import SessionConfig, SensorConfig
+from ingest.devices import DecodedSamples, DeviceProfile, get_profile
+from ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
+from processing.types import SensorStream
+
+logger = logging.getLogger(__name__)
+
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+MOVELLA_BATTERY_UUID = "15173001-4947-11e9-8646-d663bd873d93"
+#: How often live results are polled from the processor (real seconds).
+POLL_INTERVAL_S = 0.02
+
+
+@dataclass
+class _Link:
+    """Run-time state of one configured sensor."""
+
+    cfg: SensorConfig
+    found: FoundSensor
+    profile: DeviceProfile
+    mode: str
+    rate_hz: float
+    stats: SensorStats
+    decoder: Any = None
+    clock: ClockModel | None = None
+    client: BleakClient | None = None
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+    ever_connected: bool = False
+    disconnect_pending: bool = False
+    disconnect_t: float | None = None
+    arrival_gaps_seen: int = 0
+    absorb_arrival_gap: bool = False
+    jumps_seen: int = 0
+
+    @property
+    def placement(self) -> str:
+        return self.cfg.placement
+
+    @property
+    def sensor_kind(self) -> str:
+        return self.profile.sensor_kind(self.mode)
+
+
+class SessionRunner:
+    """Runs one recording session (see the module docstring).
+
+    Args:
+        config: the validated session configuration.
+        store: a :class:`ingest.store.LocalStore` (``open_session``, ``add_sensor``, ``add_samples``,
+            ``add_gap``, ``add_event``, ``put_results``, ``close_session``).
+        backend: bleak backend choice (:func:`ingest.ble.connect.backend_for`).
+        on_update: called with ``(ProcessorUpdate, stats)`` when the live output has something new.
+        on_event: called with each :class:`SessionEvent` (calibration prompts, disconnects, ...).
+        stop_event: set it to end the session cleanly.
+        clock: UTC now in s; ``sleep``: sleeps in the same time base (virtual worlds run faster).
+        session_id: continue this stored session instead of opening a new one.
+        connect_lock: share one lock between runners on the same adapter.
+        source_finished: returns True when a virtual source has no more data (ends the session).
+        process: run the live processing (False: record only).
+    """
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        store: Any,
+        *,
+        backend: Backend | None = None,
+        on_update: Callable[[Any, dict[str, SensorStats]], None] | None = None,
+        on_event: Callable[[SessionEvent], None] | None = None,
+        stop_event: asyncio.Event | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Any] | None = None,
+        session_id: str | None = None,
+        connect_lock: asyncio.Lock | None = None,
+        source_finished: Callable[[], bool] | None = None,
+        process: bool = True,
+        meta: dict[str, Any] | None = None,
+        speed: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.backend = backend or Backend()
+        self.on_update = on_update
+        self.on_event = on_event
+        self.stop_event = stop_event or asyncio.Event()
+        self.clock = clock
+        self.sleep = sleep or asyncio.sleep
+        self.resume_session_id = session_id
+        self.connect_lock = connect_lock or asyncio.Lock()
+        self.source_finished = source_finished
+        self.process = process
+        self.meta = dict(meta or {})
+        self.speed = float(speed)
+        self.links: dict[str, _Link] = {}
+        self.events: list[SessionEvent] = []
+        self.session_id = ""
+        self.start_utc = 0.0
+        self._queue: asyncio.Queue[tuple[_Link, bytes, float, float]] = asyncio.Queue()
+        self._stopping = False
+        self._processor: Any = None
+        self._processing_error: str | None = None
+        self._lat_stored: list[float] = []
+        self._lat_angle: list[float] = []
+        self._angle_wait: deque[tuple[float, float]] = deque()  # (last sample t, arrival perf)
+        self._angles_flowing = False
+        self._angle_rows = 0
+        self._angle_t_end = -np.inf
+        self._last_poll = 0.0
+        self._calibration: dict[str, Any] = {"state": "waiting"}
+        self._stopped_by = ""
+
+    # ---------------------------------------------------------------------------------------------------
+    def _event(self, kind: str, message: str, placement: str | None = None, **data: Any) -> None:
+        t = self.clock() - self.start_utc if self.start_utc else 0.0
+        ev = SessionEvent(kind, message, t, placement, data)
+        self.events.append(ev)
+        if self.session_id:
+            with contextlib.suppress(Exception):
+                self.store.add_event(self.session_id, kind, {"message": message, "placement": placement, **data}, t)
+        if self.on_event is not None:
+            try:
+                self.on_event(ev)
+            except Exception:  # a UI bug must not stop the recording
+                logger.exception("on_event callback failed")
+
+    @property
+    def stats(self) -> dict[str, SensorStats]:
+        return {p: link.stats for p, link in self.links.items()}
+
+    # -- discovery ---------------------------------------------------------------------------------------
+    async def _discover(self) -> dict[str, FoundSensor]:
+        wanted = [(s.placement, s.kind, s.address) for s in self.config.sensors]
+        found = await scan_sensors(self.config.scan_timeout_s, self.backend, want=wanted_satisfied(wanted))
+        return assign_sensors(wanted, found)
+
+    def _make_link(self, s: SensorConfig, f: FoundSensor) -> _Link:
+        profile = get_profile(s.kind)
+        mode = profile.mode_or_default(s.mode)
+        rate = profile.nearest_rate(s.rate_hz or 100.0)
+        stats = SensorStats(s.placement, s.kind, f.address, f.name)
+        link = _Link(s, f, profile, mode, rate, stats)
+        link.decoder = profile.make_decoder(rate, mode)
+        link.clock = ClockModel(rate)
+        return link
+
+    # -- connection --------------------------------------------------------------------------------------
+    def _on_disconnected(self, link: _Link) -> None:
+        if self._stopping:
+            return
+        link.stats.connected = False
+        link.stats.disconnects += 1
+        link.disconnect_pending = True
+        link.disconnect_t = link.stats.last_t
+        link.disconnected.set()
+        self._event("disconnected", f"The {link.placement} sensor disconnected; reconnecting.", link.placement)
+
+    async def _setup(self, link: _Link, client: BleakClient) -> None:
+        """Read config values, read the battery, subscribe, then send the start sequence."""
+        profile = link.profile
+        current = {u: bytes(await client.read_gatt_char(u)) for u in profile.config_reads}
+        for uuid in (BATTERY_LEVEL_UUID, MOVELLA_BATTERY_UUID):
+            if client.services.get_characteristic(uuid) is not None:
+                with contextlib.suppress(Exception):
+                    value = await client.read_gatt_char(uuid)
+                    if value:
+                        link.stats.battery_pct = float(value[0])
+                break
+
+        def on_notify(_char: Any, data: bytearray, link: _Link = link) -> None:
+            self._queue.put_nowait((link, bytes(data), self.clock(), time.perf_counter()))
+
+        for uuid in profile.notify_uuids(link.mode):
+            await client.start_notify(uuid, on_notify)
+        for w in self._start_writes(link, current):
+            await client.write_gatt_char(w.char_uuid, w.data, response=w.response)
+
+    def _start_writes(self, link: _Link, current: dict[str, bytes]) -> list[Any]:
+        writes = list(link.profile.start_sequence(link.rate_hz, link.mode, current))
+        if link.profile.kind == "hipback_v1" and link.cfg.max_batch:
+            from ingest.devices import hipback_v1 as hb
+
+            start = hb.start_command(link.rate_hz, hb.MODES[link.mode], link.cfg.max_batch)
+            writes = [type(w)(w.char_uuid, start, w.response, w.note) if w.data[:1] == start[:1] else w
+                      for w in writes]
+        return writes
+
+    async def _supervise(self, link: _Link) -> None:
+        """Connect, stream until the link drops, reconnect with backoff; until the session stops."""
+        failures = 0
+        name = f"{link.placement} ({link.profile.label})"
+        while not self._stopping:
+            link.disconnected.clear()
+            try:
+                client = await connect_one(
+                    link.found.device, name, self.connect_lock, self.backend,
+                    disconnected_callback=lambda _c, link=link: self._on_disconnected(link),
+                    max_attempts=3,
+                    setup=lambda c, link=link: self._setup(link, c),
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                link.stats.connect_failures += 1
+                msg = str(exc).split("\n")[0][:200] or type(exc).__name__
+                link.stats.errors.append(msg)
+                self._event("connect_failed", f"Could not connect the {link.placement} sensor ({msg}); retrying.",
+                            link.placement)
+                await self._wait_stop(min(0.5 * 2 ** min(failures, 5), 10.0))
+                continue
+            failures = 0
+            link.client = client
+            link.stats.connected = True
+            if link.ever_connected:
+                link.stats.reconnects += 1
+                self._event("reconnected", f"The {link.placement} sensor is back.", link.placement)
+            else:
+                self._event("connected", f"The {link.placement} sensor is connected.", link.placement)
+            link.ever_connected = True
+            if self._stopping:
+                break
+            stop_wait = asyncio.ensure_future(self.stop_event.wait())
+            disc_wait = asyncio.ensure_future(link.disconnected.wait())
+            try:
+                await asyncio.wait({stop_wait, disc_wait}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop_wait.cancel()
+                disc_wait.cancel()
+            if not client.is_connected:
+                link.client = None
+
+    async def _wait_stop(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), self._real(seconds))
+
+    def _real(self, seconds: float) -> float:
+        """Real seconds for ``seconds`` of session time (virtual clocks may run faster)."""
+        return seconds / self.speed
+
+    # -- data path ---------------------------------------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            item = await self._queue.get()
+            batch = [item]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            self._handle_batch(batch)
+
+    def _handle_batch(self, batch: list[tuple[_Link, bytes, float, float]]) -> None:
+        per_link: dict[str, list[tuple[DecodedSamples, np.ndarray, float]]] = {}
+        for link, data, arrival, perf in batch:
+            link.stats.packets += 1
+            decoded = link.decoder.feed(data, arrival)
+            if decoded.rejected:
+                link.stats.rejected[decoded.rejected] += 1
+            if decoded.battery_pct is not None:
+                link.stats.battery_pct = float(decoded.battery_pct)
+            if decoded.n == 0:
+                continue
+            t = np.asarray(link.clock.map(decoded), dtype=np.float64) - self.start_utc
+            per_link.setdefault(link.placement, []).append((decoded, t, perf))
+        for placement, items in per_link.items():
+            self._store_and_feed(self.links[placement], items)
+        self._poll()
+
+    def _record_gaps(self, link: _Link, decoded: DecodedSamples, t: np.ndarray) -> None:
+        st = link.stats
+        missing = decoded.missing
+        clock = link.clock
+        if len(clock.jumps) > link.jumps_seen:
+            st.clock_jumps += len(clock.jumps) - link.jumps_seen
+            link.jumps_seen = len(clock.jumps)
+            self._event("clock_jump", f"The {link.placement} sensor's clock jumped; times re-anchored.", link.placement)
+        arrival_gaps = clock.gaps
+        if len(arrival_gaps) > link.arrival_gaps_seen:  # devices without timestamps: estimated from arrivals
+            new = sum(g.missing for g in arrival_gaps[link.arrival_gaps_seen:])
+            link.arrival_gaps_seen = len(arrival_gaps)
+            if link.absorb_arrival_gap:  # the disconnect gap already counted these
+                link.absorb_arrival_gap = False
+            else:
+                missing += new
+        t_prev = st.last_t
+        if link.disconnect_pending and t_prev is not None:
+            if missing == 0 and decoded.device_time_s is None:
+                # no sequence/timestamps: estimate from the time step until the arrival clock decides
+                missing = max(0, int(round((t[0] - t_prev) * link.rate_hz)) - 1)
+                link.absorb_arrival_gap = True
+            link.disconnect_pending = False
+            self._add_gap(link, t_prev, float(t[0]), missing, "disconnect")
+        elif missing > 0 and t_prev is not None:
+            self._add_gap(link, t_prev, float(t[0]), missing, "loss")
+        elif link.disconnect_pending and t_prev is None:
+            link.disconnect_pending = False
+
+    def _add_gap(self, link: _Link, t0: float, t1: float, missing: int, reason: str) -> None:
+        link.stats.gaps += 1
+        link.stats.missing += int(missing)
+        try:
+            self.store.add_gap(self.session_id, link.placement, t0, t1, int(missing), reason)
+        except Exception as exc:
+            link.stats.store_errors += 1
+            logger.error("store: gap of %s not recorded: %s", link.placement, exc)
+
+    def _store_and_feed(self, link: _Link, items: list[tuple[DecodedSamples, np.ndarray, float]]) -> None:
+        for decoded, t, _perf in items:
+            self._record_gaps(link, decoded, t)
+            link.stats.last_t = float(t[-1])
+            if link.stats.first_t is None:
+                link.stats.first_t = float(t[0])
+
+        def cat(name: str) -> np.ndarray | None:
+            parts = [getattr(d, name) for d, _, _ in items]
+            if any(p is None for p in parts):
+                return None
+            return np.concatenate(parts)
+
+        t_all = np.concatenate([t for _, t, _ in items])
+        arrays = {name: cat(name) for name in ("seq", "quat", "acc", "gyr", "mag", "device_time_s")}
+        try:
+            self.store.add_samples(
+                self.session_id, link.placement, t_all, seq=arrays["seq"], quat=arrays["quat"],
+                acc=arrays["acc"], gyr=arrays["gyr"], mag=arrays["mag"], device_time=arrays["device_time_s"],
+            )
+        except Exception as exc:  # keep streaming; the failure is counted and reported
+            link.stats.store_errors += 1
+            link.stats.errors.append(f"store: {exc}")
+            logger.error("store: samples of %s not written: %s", link.placement, exc)
+        else:
+            link.stats.samples += len(t_all)
+            now = time.perf_counter()
+            self._lat_stored.extend(now - perf for _, _, perf in items)
+        if self._processor is None:
+            return
+        kind = link.sensor_kind
+        quat = arrays["quat"] if kind == "quat" else None
+        if kind == "quat" and quat is None:
+            return
+        if kind == "raw" and (arrays["acc"] is None or arrays["gyr"] is None):
+            return
+        chunk = SensorStream(
+            placement=link.placement, kind=kind, t=t_all, rate_hz=link.rate_hz, quat=quat, acc=arrays["acc"],
+            gyr=arrays["gyr"], mag=None, seq=arrays["seq"], device=link.profile.kind,
+        )
+        try:
+            self._processor.feed(chunk)
+        except Exception as exc:  # processing must never stop the recording
+            self._processing_failed(exc)
+            return
+        if self._angles_flowing:
+            for _, t, perf in items:
+                self._angle_wait.append((float(t[-1]), perf))
+        self._maybe_calibrate()
+
+    def _processing_failed(self, exc: Exception) -> None:
+        self._processing_error = f"{type(exc).__name__}: {exc}"
+        logger.exception("live processing stopped")
+        self._processor = None
+        self._event("processing_error", "Live processing stopped after an internal error; recording goes on.",
+                    error=self._processing_error)
+
+    def _poll(self, force: bool = False) -> None:
+        if self._processor is None:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last_poll < POLL_INTERVAL_S and not self._angle_wait:
+            return
+        self._last_poll = now
+        try:
+            update = self._processor.poll()
+        except Exception as exc:
+            self._processing_failed(exc)
+            return
+        n = len(update.angles)
+        if n:
+            self._angle_rows += n
+            self._angle_t_end = float(update.angles.t[-1])
+            if not self._angles_flowing:
+                self._angles_flowing = True
+                self._event("angles", "Live angles are flowing.")
+            now = time.perf_counter()
+            # a packet is covered once the grid passed its last sample (grid rows are at most 1/rate apart)
+            horizon = self._angle_t_end + 0.5 / self._processor.rate
+            while self._angle_wait and self._angle_wait[0][0] <= horizon:
+                self._lat_angle.append(now - self._angle_wait.popleft()[1])
+        for msg in update.messages:
+            self._event("processing", msg)
+        if self.on_update is not None and (n or update.messages or update.holds or update.strides):
+            try:
+                self.on_update(update, self.stats)
+            except Exception:
+                logger.exception("on_update callback failed")
+
+    # -- calibration -------------------------------------------------------------------------------------
+    def _maybe_calibrate(self) -> None:
+        cal = self._calibration
+        if self.config.calibration_s <= 0 or cal["state"] == "done":
+            return
+        firsts = [link.stats.first_t for link in self.links.values()]
+        if cal["state"] == "waiting":
+            if any(f is None for f in firsts):
+                return
+            cal["t0"] = max(float(f) for f in firsts if f is not None)
+            cal["state"] = "running"
+            secs = self.config.calibration_s
+            self._event("calibration_start", f"Stand still, upright, for {secs:g} seconds.", seconds=secs)
+            return
+        lasts = [link.stats.last_t for link in self.links.values()]
+        t1 = cal["t0"] + self.config.calibration_s
+        if all(last is not None and last >= t1 for last in lasts):
+            cal["state"] = "done"
+            if self._processor is not None:
+                try:
+                    self._processor.mark_calibration(cal["t0"], t1)
+                except Exception as exc:
+                    self._event("processing", f"Calibration window not used: {exc}")
+            self._event("calibration_done", "Calibration recorded; you can move now.", t0=cal["t0"], t1=t1)
+
+    # -- main --------------------------------------------------------------------------------------------
+    def _make_processor(self) -> Any:
+        if not self.process:
+            return None
+        try:
+            from processing.pipeline import ProcessorConfig, SessionProcessor
+        except ImportError as exc:  # pragma: no cover - processing ships with hipback
+            self._processing_error = str(exc)
+            return None
+        pres = self.config.prescription
+        cfg = ProcessorConfig(holds_per_side=pres.holds_per_side, hold_s=pres.hold_s,
+                              max_sensor_lag_s=self.config.max_sensor_lag_s)
+        sensors = {p: link.sensor_kind for p, link in self.links.items()}
+        rates = {p: link.rate_hz for p, link in self.links.items()}
+        try:
+            return SessionProcessor(sensors, rates, cfg)
+        except ValueError as exc:
+            self._processing_error = str(exc)
+            self._event("processing", f"Live processing is off: {exc}")
+            return None
+
+    def _open_session(self) -> None:
+        meta = {
+            "start_utc": self.start_utc,
+            "source": "ble",
+            "backend": self.backend.name,
+            "prescription": {"holds_per_side": self.config.prescription.holds_per_side,
+                             "hold_s": self.config.prescription.hold_s},
+            "sensors": {p: {"kind": link.profile.kind, "address": link.found.address, "mode": link.mode,
+                            "rate_hz": link.rate_hz} for p, link in self.links.items()},
+            **self.meta,
+        }
+        self.session_id = self.store.open_session(self.config.patient_id, meta, session_id=self.resume_session_id)
+        for p, link in self.links.items():
+            self.store.add_sensor(
+                self.session_id, p, link.sensor_kind, link.profile.kind, link.found.address,
+                {"name": link.found.name, "mode": link.mode, "rate_hz": link.rate_hz, "rssi": link.found.rssi},
+            )
+
+    async def run(self) -> SessionOutcome:
+        """Run the session until stopped; always closes the session in the store."""
+        found = await self._discover()
+        self.start_utc = self.clock()
+        for s in self.config.sensors:
+            self.links[s.placement] = self._make_link(s, found[s.placement])
+        self._open_session()
+        self._processor = self._make_processor()
+        consumer = asyncio.ensure_future(self._consume())
+        supervisors = [asyncio.ensure_future(self._supervise(link)) for link in self.links.values()]
+        self._event("session_start", f"Session {self.session_id} started for {self.config.patient_id}.")
+        try:
+            await self._wait_until_done(consumer, supervisors)
+        except asyncio.CancelledError:
+            self._stopped_by = "cancelled"
+            await asyncio.shield(self._shutdown(consumer, supervisors))
+            raise
+        except BaseException:
+            self._stopped_by = self._stopped_by or "error"
+            await asyncio.shield(self._shutdown(consumer, supervisors))
+            raise
+        return await self._shutdown(consumer, supervisors)
+
+    async def _wait_until_done(self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]) -> None:
+        duration = self.config.duration_s
+        while True:
+            if self.stop_event.is_set():
+                self._stopped_by = self._stopped_by or "stop_event"
+                return
+            if duration is not None and self.clock() - self.start_utc >= duration:
+                self._stopped_by = "duration"
+                return
+            if self.source_finished is not None and self.source_finished():
+                self._stopped_by = "source_finished"
+                return
+            if consumer.done():
+                consumer.result()  # re-raise a consumer crash
+            self._poll()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), 0.05)
+
+    async def _shutdown(self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]) -> SessionOutcome:
+        self._stopping = True
+        self.stop_event.set()
+        for link in self.links.values():
+            client = link.client
+            if client is None or not client.is_connected:
+                continue
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    for w in link.profile.stop_sequence(link.mode):
+                        await client.write_gatt_char(w.char_uuid, w.data, response=w.response)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await client.disconnect()
+            link.stats.connected = False
+        for task in supervisors:
+            task.cancel()
+        for task in supervisors:
+            with contextlib.suppress(BaseException):
+                await task
+        # drain what arrived before the links went down
+        pending = []
+        while True:
+            try:
+                pending.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        if pending:
+            self._handle_batch(pending)
+        consumer.cancel()
+        with contextlib.suppress(BaseException):
+            await consumer
+        results = None
+        if self._processor is not None:
+            try:
+                results = self._processor.finish()
+            except Exception as exc:
+                self._processing_failed(exc)
+        if results is not None:
+            try:
+                self.store.put_results(self.session_id, results)
+            except Exception as exc:
+                logger.error("store: results not written: %s", exc)
+                self._event("store_error", f"Results could not be stored: {exc}")
+        for p, link in self.links.items():
+            rej = link.decoder.stats.rejected
+            link.stats.rejected = type(link.stats.rejected)(rej)
+        self._event("session_end", f"Session {self.session_id} ended ({self._stopped_by}).",
+                    stats={p: link.stats.as_dict() for p, link in self.links.items()})
+        with contextlib.suppress(Exception):
+            self.store.close_session(self.session_id)
+        return SessionOutcome(
+            session_id=self.session_id,
+            patient_id=self.config.patient_id,
+            start_utc=self.start_utc,
+            end_utc=self.clock(),
+            stats=self.stats,
+            results=results,
+            events=self.events,
+            latency_stored_s=self._lat_stored,
+            latency_angle_s=self._lat_angle,
+            angle_rows=self._angle_rows,
+            stopped_by=self._stopped_by,
+            processing_error=self._processing_error,
+        )
+
+
+async def run_session(
+    config: SessionConfig,
+    store: Any,
+    *,
+    backend: Backend | None = None,
+    on_update: Callable[[Any, dict[str, SensorStats]], None] | None = None,
+    on_event: Callable[[SessionEvent], None] | None = None,
+    stop_event: asyncio.Event | None = None,
+    clock: Callable[[], float] = time.time,
+    session_id: str | None = None,
+    **kwargs: Any,
+) -> SessionOutcome:
+    """Run one session with :class:`SessionRunner` (see there for the arguments)."""
+    runner = SessionRunner(config, store, backend=backend, on_update=on_update, on_event=on_event,
+                           stop_event=stop_event, clock=clock, session_id=session_id, **kwargs)
+    return await runner.run()

@@ -1,0 +1,98 @@
+"""What a recording session reports: per-sensor statistics, session events and the final outcome."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class SensorStats:
+    """Running statistics of one sensor in a session (times in s on the session timeline).
+
+    ``packets``: notifications received; ``samples``: samples decoded and stored; ``rejected``: packets refused
+    by the decoder, by reason; ``gaps`` / ``missing``: gaps recorded and samples lost in them;
+    ``disconnects`` / ``reconnects``: link losses and successful reconnections; ``battery_pct``: last reading;
+    ``clock_jumps``: device clock discontinuities found by the clock model.
+    """
+
+    placement: str
+    kind: str
+    address: str
+    name: str | None = None
+    connected: bool = False
+    packets: int = 0
+    samples: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    gaps: int = 0
+    missing: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+    connect_failures: int = 0
+    battery_pct: float | None = None
+    clock_jumps: int = 0
+    first_t: float | None = None
+    last_t: float | None = None
+    store_errors: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate_hz(self) -> float:
+        """Mean stored sample rate over the streamed span (Hz; 0 before two samples)."""
+        if self.first_t is None or self.last_t is None or self.last_t <= self.first_t or self.samples < 2:
+            return 0.0
+        return (self.samples - 1) / (self.last_t - self.first_t)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "placement": self.placement, "kind": self.kind, "address": self.address, "name": self.name,
+            "connected": self.connected, "packets": self.packets, "samples": self.samples,
+            "rejected": dict(self.rejected), "gaps": self.gaps, "missing": self.missing,
+            "disconnects": self.disconnects, "reconnects": self.reconnects,
+            "connect_failures": self.connect_failures, "battery_pct": self.battery_pct,
+            "clock_jumps": self.clock_jumps, "rate_hz": round(self.rate_hz, 3), "store_errors": self.store_errors,
+        }
+
+
+@dataclass
+class SessionEvent:
+    """Something the UI should show: ``kind`` (e.g. ``calibration_start``), a plain ``message``, session time."""
+
+    kind: str
+    message: str
+    t: float
+    placement: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SessionOutcome:
+    """The end of a session: store id, statistics, processing results and measured latencies.
+
+    ``latency_stored_s``: per packet, real time from notification arrival to its samples being durable in the
+    store; ``latency_angle_s``: per packet (after calibration), real time from its arrival until the live angle
+    output covered its last sample. ``stopped_by``: ``stop_event``, ``duration``, ``source_finished``,
+    ``cancelled`` or ``error``.
+    """
+
+    session_id: str
+    patient_id: str
+    start_utc: float
+    end_utc: float
+    stats: dict[str, SensorStats]
+    results: Any = None
+    events: list[SessionEvent] = field(default_factory=list)
+    latency_stored_s: list[float] = field(default_factory=list)
+    latency_angle_s: list[float] = field(default_factory=list)
+    angle_rows: int = 0
+    stopped_by: str = ""
+    processing_error: str | None = None
+    #: virtual sessions: placement -> the virtual sensor's ledger (what was sent, dropped, skipped ...)
+    ledgers: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def percentile(values: list[float], q: float) -> float:
+        return float(np.percentile(values, q)) if values else float("nan")

@@ -1,0 +1,130 @@
+"""Per-sample body angles from calibrated segment orientations (heading-free sagittal angles).
+
+Inputs are segment-to-world quaternions ``q_seg = q_sensor * q_segment_in_sensor`` (see
+:mod:`processing.calibration`) in a world frame with Z up; segment frames are ISB (X anterior,
+Y superior, Z right). Everything here is in radians.
+
+Sagittal inclination of a segment (the one definition all sagittal angles use)::
+
+    theta = atan2(X_w . up, Y_w . up)
+
+where ``X_w``/``Y_w`` are the segment's anterior and superior axes in the world. It is the rotation
+about the segment's own medio-lateral axis ``Z`` that takes the world vertical (projected into the
+segment's sagittal plane) onto the segment's long axis, positive in the flexion sense (+Z, right-hand
+rule: the anterior axis tilts up, the long axis tilts back). It uses only the vertical components of
+the segment axes, so it is exactly **independent of heading** (rotation of the world about the
+vertical), which makes it immune to the yaw drift of 6D fusion and to the unknown heading between
+sensors. It is 0 in the standing-neutral calibration pose by construction.
+
+Angles (AngleSeries fields):
+
+* ``thigh_inclination_<side> = theta_thigh`` (flexion/forward positive; ~+pi/2 sitting).
+* ``pelvic_tilt = -theta_pelvis`` (anterior tilt moves the pelvis' long axis forward, i.e. a
+  negative rotation about +Z, so the sign is flipped to make anterior positive).
+* ``hip_flexion_<side> = theta_thigh - theta_pelvis`` = thigh inclination + anterior pelvic tilt
+  (BIOMECHANICS.md 4.1: hip extension = thigh extension from vertical - anterior pelvic tilt). This is
+  the rotation of the thigh relative to the pelvis about the medio-lateral axis when the two
+  medio-lateral axes are parallel; with pelvic rotation/obliquity and hip ab/adduction of a few degrees
+  it differs from the 3D ``thigh-relative-to-pelvis about the pelvis Z`` angle by a second-order term
+  (~0.1-0.3 deg in gait), the price of needing no shared heading.
+* ``lumbar_flexion = theta_pelvis - theta_lumbar`` (upper lumbar tilting forward relative to the pelvis
+  is flexion: positive).
+* ``pelvis_inclination = arccos(Y_w . up)`` unsigned (0 upright, ~pi/2 lying).
+* ``pelvis_motion``: dynamic acceleration magnitude of the pelvis sensor (m/s^2): ``|R acc - g e_z|``,
+  averaged causally over the last ``MOTION_WINDOW_S`` (see :class:`MotionSmoother`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from processing.quaternion import FloatArray, rotate
+from processing.types import AngleSeries
+
+GRAVITY = 9.81
+MOTION_WINDOW_S = 0.5
+
+
+def axes_vertical_components(q_seg: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """World-vertical (Z) components of the segment's X, Y and Z axes, from ``(..., 4)`` quaternions."""
+    w, x, y, z = np.moveaxis(np.asarray(q_seg, dtype=np.float64), -1, 0)
+    xz = 2.0 * (x * z - w * y)
+    yz = 2.0 * (y * z + w * x)
+    zz = 1.0 - 2.0 * (x * x + y * y)
+    return xz, yz, zz
+
+
+def sagittal_inclination(q_seg: FloatArray) -> FloatArray:
+    """Heading-free sagittal inclination ``atan2(X_w.z, Y_w.z)`` in rad (see module docstring)."""
+    xz, yz, _ = axes_vertical_components(q_seg)
+    return np.arctan2(xz, yz)
+
+
+def long_axis_inclination(q_seg: FloatArray) -> FloatArray:
+    """Unsigned angle between the segment's superior axis and the world vertical (rad)."""
+    _, yz, _ = axes_vertical_components(q_seg)
+    return np.arccos(np.clip(yz, -1.0, 1.0))
+
+
+def dynamic_acceleration(q_sensor: FloatArray, acc: FloatArray) -> FloatArray:
+    """``|R(q) acc - g e_z|`` (m/s^2): specific force in the world minus gravity, per sample."""
+    a_w = rotate(q_sensor, acc)
+    a_w[..., 2] -= GRAVITY
+    return np.linalg.norm(a_w, axis=-1)
+
+
+class MotionSmoother:
+    """Causal moving average over ``window`` samples, chunk-invariant (each output from its own window).
+
+    The first ``window - 1`` outputs after the start, and any output whose window holds a NaN, are NaN.
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = max(int(window), 1)
+        self._tail = np.full(self.window - 1, np.nan)
+
+    def update(self, x: FloatArray) -> FloatArray:
+        x = np.asarray(x, dtype=np.float64)
+        if len(x) == 0:
+            return np.zeros(0)
+        buf = np.concatenate([self._tail, x])
+        self._tail = buf[len(buf) - (self.window - 1) :] if self.window > 1 else np.zeros(0)
+        return sliding_window_view(buf, self.window).mean(axis=1)
+
+
+def compute_angles(
+    t: FloatArray,
+    segments: dict[str, FloatArray | None],
+    pelvis_motion: FloatArray | None = None,
+) -> AngleSeries:
+    """Angles for one block of common-timeline samples.
+
+    :param t: sample times (s), shape (N,).
+    :param segments: segment-to-world quaternions (N, 4) per placement (``pelvis``, ``thigh_left``,
+        ``thigh_right``, ``lumbar_upper``); missing placements or NaN rows give NaN angles.
+    :param pelvis_motion: already smoothed dynamic acceleration of the pelvis (N,), or None (NaN).
+    """
+    n = len(t)
+    nan = np.full(n, np.nan)
+
+    def theta(name: str) -> FloatArray:
+        q = segments.get(name)
+        return nan if q is None else sagittal_inclination(q)
+
+    th_p = theta("pelvis")
+    th_l = theta("thigh_left")
+    th_r = theta("thigh_right")
+    th_u = theta("lumbar_upper")
+    q_p = segments.get("pelvis")
+    return AngleSeries(
+        t=np.asarray(t, dtype=np.float64),
+        hip_flexion_left=th_l - th_p,
+        hip_flexion_right=th_r - th_p,
+        pelvic_tilt=-th_p,
+        lumbar_flexion=th_p - th_u,
+        thigh_inclination_left=th_l,
+        thigh_inclination_right=th_r,
+        pelvis_inclination=nan.copy() if q_p is None else long_axis_inclination(q_p),
+        pelvis_motion=nan.copy() if pelvis_motion is None else np.asarray(pelvis_motion, dtype=np.float64),
+    )

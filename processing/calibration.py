@@ -1,0 +1,310 @@
+"""Sensor-to-segment calibration without an external reference (standing pose + functional movement).
+
+Result per sensor: ``q_segment_in_sensor`` (the segment's ISB axes expressed in the sensor frame, as a
+quaternion), so that ``q_segment_to_world = q_sensor_to_world * q_segment_in_sensor``; its conjugate is the
+sensor-to-segment rotation. Plus a quality score 0..1 with the reasons and flags.
+
+Method
+------
+1. **Vertical (segment Y, superior)** from a standing-still period: the world "up" seen in the sensor frame,
+   ``conj(q) * e_z * q``, averaged over the window. Standing neutral is the zero reference, so this *is*
+   the segment's superior axis. The window is found automatically (:class:`StandingFinder`: every worn
+   sensor still -- angular speed below ``still_gyr_rad_s`` -- for at least ``min_standing_s``, with each
+   sensor's x axis within 45 deg of vertical as the placement guide prescribes, which rules out sitting)
+   or marked by the caller.
+2. **Medio-lateral axis (segment Z, right)**, perpendicular to Y:
+
+   * *Thighs, functional*: during walking / leg swings the thigh rotates mostly about its medio-lateral
+     axis. The angular velocity (from the orientation, so quaternion and raw devices are treated alike) is
+     projected onto the plane perpendicular to Y and its principal direction is taken (PCA over samples
+     faster than ``motion_gyr_rad_s``). The eigenvalue ratio measures how planar the movement was.
+   * *Sign of the thigh axis* (which way is flexion). Two functional cues, both from the fact that flexion
+     is the forward swing:
+     (a) range asymmetry: gait and leg swings reach more flexion (~30-35 deg) than extension (~10-20 deg)
+     from standing neutral, and (b) speed asymmetry: the forward swing is short (swing ~40 % of a stride)
+     and fast, the backward rotation during stance is long and slow, so the largest angular rates are
+     in the flexion direction. Score = ``2 * a + log(p99(w) / |p1(w)|)`` where a = (max + min) / (max - min)
+     of the candidate inclination; positive means the candidate sign is flexion. The placement prior (sensor
+     z out of the skin, face lateral or anterior, x roughly up; the simulator and Movella DOT convention)
+     gives a second, independent sign. When the functional score is confident (``|score| > sign_margin``)
+     it wins; if it disagrees with the prior of a *lateral* thigh sensor, the sensor sits on the other leg
+     (flag ``wrong_side``); otherwise the prior is used and the quality drops.
+   * *Pelvis / upper lumbar*: placement prior, sensor face posterior (z out of the skin): anterior
+     X = -(z projected onto the horizontal plane). A yaw error of the pelvis axis only scales the sagittal
+     tilt by cos(error) (0.5 % at 6 deg), so the prior suffices; the sign is the sensor's facing.
+3. **Checks**: upside down (x pointing down: flagged, the angles are still right because Y is measured),
+   wrong side (above), poor stillness, no functional movement (prior only), large misplacement (the
+   functional axis more than 30 deg from the prior face's axis). Slipping during the session is checked by
+   :func:`slip_check` in the pipeline (a later standing-still period whose segment inclinations disagree
+   with the calibration while the other segments agree).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from processing import quaternion as quat
+from processing.angles import sagittal_inclination
+from processing.quaternion import FloatArray
+
+E_Z = np.array([0.0, 0.0, 1.0])
+SENSOR_X = np.array([1.0, 0.0, 0.0])
+SENSOR_Z = np.array([0.0, 0.0, 1.0])
+
+
+@dataclass
+class SensorCalibration:
+    """Calibration of one sensor (see module docstring). Angles in rad, times in s."""
+
+    placement: str
+    q_segment_in_sensor: FloatArray
+    quality: float
+    reasons: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    method: str = "standing+prior"
+    window: tuple[float, float] = (math.nan, math.nan)
+    face: str = ""
+
+    @property
+    def q_sensor_to_segment(self) -> FloatArray:
+        """Rotation from sensor coordinates to segment coordinates (conjugate of ``q_segment_in_sensor``)."""
+        return quat.conjugate(self.q_segment_in_sensor)
+
+    def segment_quat(self, q_sensor: FloatArray) -> FloatArray:
+        """Segment-to-world quaternions from sensor-to-world quaternions."""
+        return quat.multiply(q_sensor, self.q_segment_in_sensor)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "placement": self.placement,
+            "q_segment_in_sensor": [float(v) for v in self.q_segment_in_sensor],
+            "quality": round(float(self.quality), 3),
+            "reasons": list(self.reasons),
+            "flags": list(self.flags),
+            "method": self.method,
+            "window_s": [float(self.window[0]), float(self.window[1])],
+            "face": self.face,
+        }
+
+
+def up_in_sensor(q: FloatArray) -> FloatArray:
+    """World up (+Z) expressed in the sensor frame, ``(N, 3)``."""
+    return quat.rotate(quat.conjugate(q), E_Z)
+
+
+def angular_velocity(q: FloatArray, rate_hz: float, q_prev: FloatArray | None = None) -> FloatArray:
+    """Sensor-frame angular velocity (rad/s) from consecutive orientations on a uniform grid.
+
+    Row k is the rotation from sample k-1 to k (``q_prev`` is sample -1; without it row 0 is NaN).
+    """
+    q = np.asarray(q, dtype=np.float64)
+    prev = np.concatenate([(np.full((1, 4), np.nan) if q_prev is None else q_prev.reshape(1, 4)), q[:-1]])
+    d = quat.multiply(quat.conjugate(prev), q)
+    return quat.to_rotvec(d) * rate_hz
+
+
+def frame_from_axes(y_axis: FloatArray, z_hint: FloatArray) -> FloatArray:
+    """Quaternion whose columns are X, Y, Z (ISB) given Y and an approximate Z (made orthogonal to Y)."""
+    y = y_axis / np.linalg.norm(y_axis)
+    z = z_hint - np.dot(z_hint, y) * y
+    z = z / np.linalg.norm(z)
+    x = np.cross(y, z)
+    return quat.canonical(quat.from_matrix(np.column_stack([x, y, z])))
+
+
+def mean_direction(v: FloatArray) -> tuple[FloatArray, float]:
+    """Mean unit direction of row vectors (NaN rows ignored) and their RMS spread in rad."""
+    v = v[np.isfinite(v).all(axis=1)]
+    m = v.mean(axis=0)
+    u = m / np.linalg.norm(m)
+    spread = float(np.sqrt(np.mean(np.arccos(np.clip(v @ u, -1.0, 1.0)) ** 2)))
+    return u, spread
+
+
+def _unit(v: FloatArray) -> FloatArray:
+    return v / np.linalg.norm(v)
+
+
+def prior_ml_axis(placement: str, up: FloatArray, face: str) -> FloatArray:
+    """Medio-lateral (right) axis in sensor coordinates from the placement prior (z out of the skin)."""
+    n = SENSOR_Z - np.dot(SENSOR_Z, up) * up
+    if np.linalg.norm(n) < 0.2:  # z nearly vertical: fall back to sensor y
+        n = np.array([0.0, 1.0, 0.0]) - up[1] * up
+    n = _unit(n)
+    if placement in ("pelvis", "lumbar_upper"):
+        return _unit(np.cross(-n, up))  # X = -n (posterior face), Z = X x Y
+    if face == "anterior":
+        return _unit(np.cross(n, up))  # X = n
+    return n if placement == "thigh_right" else -n  # lateral face points to the segment's own side
+
+
+@dataclass
+class FunctionalAxis:
+    """Principal rotation axis of a thigh (sensor frame, sign not yet resolved) and its quality."""
+
+    axis: FloatArray
+    ratio: float
+    n_samples: int
+
+
+def functional_axis(omega: FloatArray, up: FloatArray, min_rate: float, min_samples: int) -> FunctionalAxis | None:
+    """PCA of the angular velocity projected perpendicular to ``up`` (rows faster than ``min_rate``)."""
+    w = omega[np.isfinite(omega).all(axis=1)]
+    w = w - np.outer(w @ up, up)
+    w = w[np.linalg.norm(w, axis=1) > min_rate]
+    if len(w) < min_samples:
+        return None
+    cov = w.T @ w / len(w)
+    vals, vecs = np.linalg.eigh(cov)
+    ratio = float(vals[2] / max(vals[1], 1e-12))
+    return FunctionalAxis(_unit(vecs[:, 2]), ratio, len(w))
+
+
+def sign_score(q_sensor: FloatArray, omega: FloatArray, q_c: FloatArray, rate_hz: float) -> float:
+    """Positive when the candidate calibration ``q_c`` makes the forward swing positive (module doc)."""
+    th = sagittal_inclination(quat.multiply(q_sensor, q_c))
+    th = th[np.isfinite(th)]
+    z_axis = quat.rotate(q_c, np.array([0.0, 0.0, 1.0]))
+    w = omega[np.isfinite(omega).all(axis=1)] @ z_axis
+    if len(th) < 10 or len(w) < 10:
+        return 0.0
+    hi, lo = np.percentile(th, [98, 2])
+    asym = (hi + lo) / max(hi - lo, 1e-6)
+    whi, wlo = np.percentile(w, [99, 1])
+    speed = math.log(max(whi, 1e-3) / max(-wlo, 1e-3))
+    return float(2.0 * asym + np.clip(speed, -2.0, 2.0))
+
+
+@dataclass
+class CalibrationSettings:
+    """Thresholds of the calibration (rad/s, s, rad)."""
+
+    still_gyr_rad_s: float = 0.2
+    min_standing_s: float = 3.0
+    max_standing_s: float = 5.0
+    max_x_tilt_rad: float = math.radians(45.0)
+    motion_gyr_rad_s: float = 0.8
+    min_motion_s: float = 2.0
+    ml_wait_s: float = 20.0
+    sign_margin: float = 0.3
+    misplacement_rad: float = math.radians(30.0)
+
+
+def calibrate_sensor(
+    placement: str,
+    q_stand: FloatArray,
+    q_motion: FloatArray | None,
+    rate_hz: float,
+    window: tuple[float, float],
+    settings: CalibrationSettings | None = None,
+) -> SensorCalibration:
+    """Calibrate one sensor from its standing-window orientations and (thighs) a functional-motion period.
+
+    ``q_stand``: sensor-to-world quaternions during standing; ``q_motion``: those after standing (uniform
+    grid at ``rate_hz``) in which to look for walking or leg swings (None or empty: prior only).
+    """
+    s = settings or CalibrationSettings()
+    reasons: list[str] = []
+    flags: list[str] = []
+    quality = 1.0
+    up, spread = mean_direction(up_in_sensor(q_stand))
+    if spread > math.radians(2.0):
+        quality -= 0.2
+        reasons.append(f"standing window not very still ({math.degrees(spread):.1f} deg spread)")
+    if up[0] < 0:
+        flags.append("upside_down")
+        reasons.append("sensor is upside down (x points down); angles are still computed from the measured vertical")
+        quality -= 0.1
+    thigh = placement.startswith("thigh")
+    face = "posterior" if not thigh else "lateral"
+    method = "standing+prior"
+    z_axis = prior_ml_axis(placement, up, face)
+    if thigh:
+        fa = None
+        omega = None
+        if q_motion is not None and len(q_motion) > 2:
+            omega = angular_velocity(q_motion, rate_hz)
+            fa = functional_axis(omega, up, s.motion_gyr_rad_s, int(s.min_motion_s * rate_hz))
+        if fa is None:
+            quality -= 0.3
+            reasons.append("no walking or leg swing found: medio-lateral axis from the placement prior (face lateral)")
+        else:
+            lat = prior_ml_axis(placement, up, "lateral")
+            ant = prior_ml_axis(placement, up, "anterior")
+            face = "lateral" if abs(fa.axis @ lat) >= abs(fa.axis @ ant) else "anterior"
+            prior = lat if face == "lateral" else ant
+            off = math.acos(min(1.0, abs(float(fa.axis @ prior))))
+            if off > s.misplacement_rad:
+                reasons.append(f"sensor rotated {math.degrees(off):.0f} deg from a {face} placement")
+                quality -= 0.1
+            cand = fa.axis if fa.axis @ prior >= 0 else -fa.axis
+            score = sign_score(q_motion, omega, frame_from_axes(up, cand), rate_hz)
+            method = "standing+functional"
+            if fa.ratio < 4.0:
+                quality -= 0.15
+                reasons.append(f"movement not clearly planar (axis ratio {fa.ratio:.1f})")
+            if abs(score) <= s.sign_margin:
+                quality -= 0.2
+                reasons.append("flexion direction not confirmed by the movement; placement prior used")
+            elif score < 0:
+                cand = -cand
+                if face == "lateral":
+                    flags.append("wrong_side")
+                    reasons.append("sensor faces medially for this side: it is probably on the other leg")
+                else:
+                    flags.append("unexpected_facing")
+                    reasons.append("anterior sensor appears to face backwards; flexion direction from movement")
+                quality -= 0.3
+            z_axis = cand
+    q_c = frame_from_axes(up, z_axis)
+    return SensorCalibration(
+        placement=placement,
+        q_segment_in_sensor=q_c,
+        quality=float(np.clip(quality, 0.0, 1.0)),
+        reasons=reasons,
+        flags=flags,
+        method=method,
+        window=window,
+        face=face,
+    )
+
+
+class StandingFinder:
+    """Streaming search for the first standing-still window on the common grid.
+
+    Feed per-row stillness (bool) and per-row "x near vertical" (bool) for all sensors combined via
+    :meth:`update` with absolute row indices; it returns ``(start, stop)`` row indices (stop exclusive)
+    once a run of still rows reached ``max_standing`` rows or ended after at least ``min_standing`` rows.
+    Decisions depend only on the data, not on the chunking.
+    """
+
+    def __init__(self, min_rows: int, max_rows: int) -> None:
+        self.min_rows = min_rows
+        self.max_rows = max_rows
+        self._run_start: int | None = None
+        self.found: tuple[int, int] | None = None
+
+    def update(self, first_row: int, ok: np.ndarray) -> tuple[int, int] | None:
+        if self.found is not None:
+            return self.found
+        for j, good in enumerate(ok.tolist()):
+            row = first_row + j
+            if good:
+                if self._run_start is None:
+                    self._run_start = row
+                if row + 1 - self._run_start >= self.max_rows:
+                    self.found = (self._run_start, row + 1)
+                    return self.found
+            else:
+                if self._run_start is not None and row - self._run_start >= self.min_rows:
+                    self.found = (self._run_start, row)
+                    return self.found
+                self._run_start = None
+        return None
+
+    def reset(self) -> None:
+        self._run_start = None
+        self.found = None

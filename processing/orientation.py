@@ -1,0 +1,225 @@
+"""Sensor orientation: VQF for raw IMUs, checked pass-through for quaternion devices.
+
+Frames and units: quaternions are scalar first ``(w, x, y, z)``, sensor-to-world. VQF's world frame
+has Z up (9D: East-North-Up; 6D: Z up with an arbitrary, slowly drifting heading). acc in m/s^2
+(specific force), gyr in rad/s, mag in any consistent unit (VQF only uses its direction and norm).
+
+Raw path (:class:`OrientationEstimator`)
+    A thin wrapper around ``vqf.VQF`` (Laidig & Seel 2023) with default parameters. One VQF object lives
+    for the whole stream and ``updateBatch`` is called per chunk, so feeding a stream in chunks gives
+    bit-identical quaternions to feeding it in one piece (VQF's state simply continues). The wrapper
+    adds no signal processing of its own: on undisturbed data it returns exactly what VQF standalone
+    returns (checked on BROAD in ``tests/test_orientation.py`` and ``bench/processing_bench.py``).
+
+    * 6D (gyr + acc) by default; 9D when a magnetometer stream is given and ``use_mag`` is not False.
+      VQF's 9D estimate only corrects the heading (its inclination equals the 6D inclination), so a
+      disturbed magnetometer cannot spoil the sagittal angles hipback reports.
+    * Sample times: VQF needs a fixed sampling time; the nominal ``rate_hz`` is used. Timing jitter
+      (a few percent) is ignored, which costs less than resampling raw gyro data would.
+    * Gaps: when consecutive valid samples are more than ``reset_gap_s`` apart (default 0.2 s) the
+      filter state is reset (``resetState``) and re-initialised from the next accelerometer sample; the
+      gyro bias estimate is carried over. Nothing is integrated across a gap (that would invent motion
+      that was never measured). Each reset starts a new ``segment`` number. Shorter dropouts (a few
+      lost packets) do not reset: the filter continues with the next sample, missing only the rotation
+      during the dropout, which its accelerometer correction removes; a reset would instead restart
+      the inclination from a single accelerometer sample, which is worse during movement. (The
+      pipeline never interpolates angles across any gap longer than 2.5 sample periods.)
+    * Samples with NaN/inf in acc or gyr are skipped (output NaN) and do not advance the filter.
+
+Quaternion path (:func:`check_quaternions`)
+    Device quaternions are normalised; rows with NaN/inf or a norm outside ``1 +/- tol`` before
+    normalisation are flagged (counted) and zero-norm rows become NaN, never a silent identity.
+
+BROAD metric (:func:`orientation_errors`)
+    Error quaternion in the world frame ``q_est * conj(q_ref)``; total error = its rotation angle,
+    inclination error = the angle left after removing its rotation about world Z, heading error = that
+    Z rotation (Laidig et al., Data 2021). For 6D estimates the constant heading offset between the
+    filter's world frame and the reference world frame is removed first (circular mean over the scored
+    samples), as 6D fusion cannot know north.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import vqf
+
+from processing import quaternion as quat
+from processing.quaternion import FloatArray
+
+
+@dataclass
+class OrientationOutput:
+    """Result of one :meth:`OrientationEstimator.update` call (same length as the input).
+
+    ``quat`` is sensor-to-world, NaN for skipped samples; ``segment`` numbers the continuous pieces
+    (a new number after each gap reset); ``rest`` is VQF's rest detection.
+    """
+
+    t: FloatArray
+    quat: FloatArray
+    segment: np.ndarray
+    rest: np.ndarray
+    resets: list[float] = field(default_factory=list)
+    skipped: int = 0
+
+
+class OrientationEstimator:
+    """Streaming VQF orientation for one raw IMU (see the module docstring).
+
+    :param rate_hz: nominal sampling rate of acc/gyr (and mag) in Hz.
+    :param use_mag: True: 9D (mag required); False: 6D; None: 9D when mag samples are given.
+    :param params: VQF parameters (keyword arguments of ``vqf.VQF``); None for VQF's defaults.
+    :param reset_gap_s: a time step between valid samples larger than this resets the filter (s).
+    """
+
+    def __init__(
+        self,
+        rate_hz: float,
+        use_mag: bool | None = None,
+        params: dict[str, Any] | None = None,
+        reset_gap_s: float = 0.2,
+    ) -> None:
+        if not np.isfinite(rate_hz) or rate_hz <= 0:
+            raise ValueError(f"sampling rate must be positive, got {rate_hz}")
+        self.rate_hz = float(rate_hz)
+        self.ts = 1.0 / self.rate_hz
+        self.use_mag = use_mag
+        self.params = dict(params or {})
+        self.gap_s = max(float(reset_gap_s), 2.5 * self.ts)
+        self._vqf = vqf.VQF(self.ts, **self.params)
+        self._last_t: float | None = None
+        self._segment = 0
+        self._mode: str | None = None if use_mag is None else ("9D" if use_mag else "6D")
+
+    @property
+    def mode(self) -> str:
+        """``"6D"`` or ``"9D"`` (decided at the first sample when ``use_mag`` is None)."""
+        return self._mode or "6D"
+
+    def update(
+        self, t: FloatArray, acc: FloatArray, gyr: FloatArray, mag: FloatArray | None = None
+    ) -> OrientationOutput:
+        """Process the next samples (times strictly increasing, continuing the previous chunk).
+
+        In 9D mode, magnetometer rows that are NaN (or a chunk without ``mag``) are passed to VQF as zero
+        vectors, which VQF skips: orientation continues from gyr/acc with the last heading correction.
+        """
+        t = np.asarray(t, dtype=np.float64)
+        n = len(t)
+        if self._mode is None:
+            self._mode = "9D" if mag is not None else "6D"
+        out_q = np.full((n, 4), np.nan)
+        seg = np.full(n, -1, dtype=np.int64)
+        rest = np.zeros(n, dtype=bool)
+        resets: list[float] = []
+        if n == 0:
+            return OrientationOutput(t, out_q, seg, rest)
+        acc = np.asarray(acc, dtype=np.float64)
+        gyr = np.asarray(gyr, dtype=np.float64)
+        use9 = self._mode == "9D"
+        if use9:
+            mag = np.zeros((n, 3)) if mag is None else np.asarray(mag, dtype=np.float64)
+            mag = np.where(np.isfinite(mag).all(axis=1, keepdims=True), mag, 0.0)
+        ok = np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1) & np.isfinite(t)
+        idx = np.flatnonzero(ok)
+        skipped = int(n - len(idx))
+        if len(idx) == 0:
+            return OrientationOutput(t, out_q, seg, rest, resets, skipped)
+        tv = t[idx]
+        prev = np.concatenate(([self._last_t if self._last_t is not None else tv[0]], tv[:-1]))
+        breaks = np.flatnonzero(tv - prev > self.gap_s)
+        bounds = np.concatenate(([0], breaks, [len(idx)]))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if b <= a:
+                continue
+            if a in breaks:
+                self._reset()
+                resets.append(float(tv[a]))
+            sel = idx[a:b]
+            g = np.ascontiguousarray(gyr[sel])
+            ac = np.ascontiguousarray(acc[sel])
+            if use9:
+                r = self._vqf.updateBatch(g, ac, np.ascontiguousarray(mag[sel]))
+                out_q[sel] = r["quat9D"]
+            else:
+                r = self._vqf.updateBatch(g, ac)
+                out_q[sel] = r["quat6D"]
+            rest[sel] = r["restDetected"]
+            seg[sel] = self._segment
+        self._last_t = float(tv[-1])
+        return OrientationOutput(t, out_q, seg, rest, resets, skipped)
+
+    def _reset(self) -> None:
+        bias, sigma = self._vqf.getBiasEstimate()
+        self._vqf.resetState()
+        self._vqf.setBiasEstimate(bias, float(sigma))
+        self._segment += 1
+
+
+@dataclass
+class QuaternionCheck:
+    """Normalised device quaternions; ``invalid`` rows (NaN, zero, far from unit) became NaN, ``non_unit``
+    rows were plausible but renormalised."""
+
+    quat: FloatArray
+    invalid: int
+    non_unit: int
+
+
+def check_quaternions(q: FloatArray, tol: float = 0.05) -> QuaternionCheck:
+    """Normalise device quaternions; count NaN rows and rows whose norm is outside ``1 +/- tol``.
+
+    Rows that are NaN, zero or far from unit norm (outside ``1 +/- 10*tol``) become NaN: such a
+    quaternion is corrupt, not merely unnormalised.
+    """
+    q = quat.as_quat(q)
+    norm = np.linalg.norm(q, axis=-1)
+    finite = np.isfinite(norm)
+    bad = ~finite | (norm < 1e-9) | (np.abs(norm - 1.0) > 10 * tol)
+    non_unit = ~bad & (np.abs(norm - 1.0) > tol)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = quat.normalize(q)
+    out[bad] = np.nan
+    return QuaternionCheck(out, int(bad.sum()), int(non_unit.sum()))
+
+
+def heading_offset(q_est: FloatArray, q_ref: FloatArray, mask: np.ndarray | None = None) -> float:
+    """Constant heading (rotation about world Z, rad) best mapping the ``q_ref`` world onto ``q_est``'s.
+
+    Circular mean over ``mask`` of the Z-rotation of ``q_est * conj(q_ref)`` (NaN rows ignored).
+    """
+    d = quat.multiply(quat.normalize(q_est), quat.conjugate(quat.normalize(q_ref)))
+    psi = 2.0 * np.arctan2(d[:, 3], d[:, 0])
+    ok = np.isfinite(psi) if mask is None else (np.isfinite(psi) & mask)
+    return float(np.arctan2(np.sin(psi[ok]).mean(), np.cos(psi[ok]).mean()))
+
+
+def orientation_errors(
+    q_est: FloatArray, q_ref: FloatArray, mask: np.ndarray | None = None, align_heading: bool = False
+) -> dict[str, float]:
+    """BROAD error metrics in degrees: ``total_rmse_deg``, ``heading_rmse_deg``, ``inclination_rmse_deg``.
+
+    ``mask`` selects the scored samples (BROAD's ``movement``); NaN reference rows are skipped.
+    ``align_heading`` removes a constant heading offset first (for 6D estimates).
+    """
+    q_est = quat.normalize(q_est)
+    q_ref = quat.normalize(q_ref)
+    if align_heading:
+        psi = heading_offset(q_est, q_ref, mask)
+        q_est = quat.multiply(quat.from_axis_angle([0.0, 0.0, 1.0], -psi), q_est)
+    d = quat.multiply(q_est, quat.conjugate(q_ref))
+    total = 2.0 * np.arccos(np.clip(np.abs(d[:, 0]), 0.0, 1.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        heading = 2.0 * np.arctan(np.abs(d[:, 3] / d[:, 0]))
+    incl = 2.0 * np.arccos(np.clip(np.sqrt(d[:, 0] ** 2 + d[:, 3] ** 2), 0.0, 1.0))
+    ok = np.isfinite(d).all(axis=1)
+    if mask is not None:
+        ok &= np.asarray(mask, dtype=bool)
+
+    def rmse(x: FloatArray) -> float:
+        return float(np.degrees(np.sqrt(np.mean(x[ok] ** 2))))
+
+    return {"total_rmse_deg": rmse(total), "heading_rmse_deg": rmse(heading), "inclination_rmse_deg": rmse(incl)}

@@ -1,0 +1,105 @@
+"""Streaming resampling of one sensor's orientation onto the common uniform timeline.
+
+The common timeline is ``t_k = k / rate_hz`` for integer k (anchored at t = 0 of the recording), so every
+sensor maps onto the same grid whatever its own rate, start time or chunking. A grid point between two
+consecutive samples is interpolated from those two samples only: quaternions by slerp, scalars linearly.
+Interpolation never bridges a gap: when the two neighbours are more than ``gap_s`` apart, or either is
+invalid (NaN), the grid point is NaN. Each output value depends only on its two neighbours, so feeding the
+samples in any chunking gives the same grid values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from processing import quaternion as quat
+from processing.quaternion import FloatArray
+
+
+def first_grid_index(t: float, rate_hz: float) -> int:
+    """Smallest k with ``k / rate_hz >= t``."""
+    k = math.ceil(t * rate_hz)
+    while k / rate_hz < t:
+        k += 1
+    while (k - 1) / rate_hz >= t:
+        k -= 1
+    return k
+
+
+def last_grid_index(t: float, rate_hz: float) -> int:
+    """Largest k with ``k / rate_hz <= t``."""
+    k = math.floor(t * rate_hz)
+    while k / rate_hz > t:
+        k -= 1
+    while (k + 1) / rate_hz <= t:
+        k += 1
+    return k
+
+
+class GridResampler:
+    """Resample (t, quat, scalar) samples of one sensor onto ``k / rate_hz`` (see module docstring).
+
+    :meth:`push` takes the next samples (strictly increasing times, continuing the previous push) and returns
+    ``(k, quat, scalar)`` for every grid point up to the newest sample time not produced before.
+    """
+
+    def __init__(self, rate_hz: float, gap_s: float) -> None:
+        self.rate_hz = float(rate_hz)
+        self.gap_s = float(gap_s)
+        self.next_k: int | None = None
+        self._first_k: int | None = None
+        self._last: tuple[float, FloatArray, float] | None = None
+
+    @property
+    def first_k(self) -> int | None:
+        return self._first_k
+
+    def push(self, t: FloatArray, q: FloatArray, s: FloatArray) -> tuple[np.ndarray, FloatArray, FloatArray]:
+        empty = (np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros(0))
+        if len(t) == 0:
+            return empty
+        if self._last is not None:
+            lt, lq, ls = self._last
+            tt = np.concatenate([[lt], t])
+            qq = np.concatenate([lq.reshape(1, 4), q])
+            ss = np.concatenate([[ls], s])
+        else:
+            tt, qq, ss = t, q, s
+            self.next_k = first_grid_index(float(t[0]), self.rate_hz)
+            self._first_k = self.next_k
+        self._last = (float(tt[-1]), qq[-1].copy(), float(ss[-1]))
+        assert self.next_k is not None
+        k_end = last_grid_index(float(tt[-1]), self.rate_hz)
+        if k_end < self.next_k:
+            return empty
+        ks = np.arange(self.next_k, k_end + 1, dtype=np.int64)
+        self.next_k = k_end + 1
+        tk = ks / self.rate_hz
+        if len(tt) == 1:
+            qo = np.repeat(qq[:1], len(ks), axis=0)
+            return ks, qo, np.repeat(ss[:1], len(ks))
+        i = np.clip(np.searchsorted(tt, tk, side="right") - 1, 0, len(tt) - 2)
+        j = i + 1
+        t0 = tt[i]
+        t1 = tt[j]
+        frac = (tk - t0) / (t1 - t0)
+        q0 = qq[i]
+        q1 = qq[j]
+        q1 = np.where(np.sum(q0 * q1, axis=-1, keepdims=True) < 0, -q1, q1)
+        with np.errstate(invalid="ignore"):
+            delta = quat.to_rotvec(quat.multiply(quat.conjugate(q0), q1))
+            qo = quat.multiply(q0, quat.from_rotvec(delta * frac[:, None]))
+            so = ss[i] + (ss[j] - ss[i]) * frac
+        bad = (t1 - t0 > self.gap_s) | ~np.isfinite(q0).all(axis=1) | ~np.isfinite(q1).all(axis=1)
+        qo[bad] = np.nan
+        so[bad] = np.nan
+        # a grid point exactly on a sample next to a gap keeps that sample's value
+        exact0 = bad & (tk == t0) & np.isfinite(q0).all(axis=1)
+        exact1 = bad & (tk == t1) & np.isfinite(q1).all(axis=1)
+        qo[exact0] = q0[exact0]
+        so[exact0] = ss[i][exact0]
+        qo[exact1] = qq[j][exact1]
+        so[exact1] = ss[j][exact1]
+        return ks, qo, so

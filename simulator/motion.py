@@ -1,0 +1,345 @@
+"""Scalar kinematic channels of the virtual patient on a fine uniform time grid.
+
+Channels (rad, m): ``tilt`` (pelvic tilt, anterior +), ``hip_left``/``hip_right`` (hip flexion +),
+``lumbar`` (lumbar flexion +), ``obliquity`` (pelvis about its anterior axis, right side down +),
+``pelvis_rotation`` (pelvis about its superior axis, right side forward +), ``add_left``/``add_right``
+(hip adduction +), ``heading`` (walking direction about world z from world x, unwrapped) and the pelvis
+centre position ``x``, ``y``, ``z`` in the world. All are relative to standing neutral. :mod:`simulator.body`
+turns them into segment orientations whose angles (computed back with the processing definitions)
+equal these channels.
+
+Every step is smooth to the second derivative at its ends (minimum-jerk transitions, windows on sway and
+gait envelopes), so accelerations are continuous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simulator import gait
+from simulator.patient import VirtualPatient
+from simulator.scenarios import DEFAULT_TRANSITION_S, TRANSITION_S, Scenario, Step, pose_class
+
+FloatArray = NDArray[np.float64]
+CHANNELS = (
+    "tilt",
+    "hip_left",
+    "hip_right",
+    "lumbar",
+    "obliquity",
+    "pelvis_rotation",
+    "add_left",
+    "add_right",
+    "heading",
+    "x",
+    "y",
+    "z",
+)
+DEG = np.pi / 180.0
+GAIT_RAMP_S = 1.2
+HOLD_SHIFT_S = 1.5
+KNEE_HEIGHT_M = 0.06
+
+
+def min_jerk(s: FloatArray | float) -> FloatArray:
+    """Minimum-jerk profile 0 -> 1 for s in [0, 1] (clipped outside).
+
+    Zero velocity and acceleration at both ends."""
+    s = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
+    return s**3 * (10.0 - 15.0 * s + 6.0 * s**2)
+
+
+def smooth_noise(rng: np.random.Generator, t: FloatArray, corr_s: float) -> FloatArray:
+    """Zero-mean, unit-std smooth random signal (random knots every ``corr_s`` s, cubic interpolation)."""
+    from scipy.interpolate import CubicSpline
+
+    if len(t) == 0:
+        return np.zeros(0)
+    n = int(np.ceil((t[-1] - t[0]) / corr_s)) + 4
+    knots_t = t[0] + (np.arange(n) - 1) * corr_s
+    return CubicSpline(knots_t, rng.standard_normal(n))(t)
+
+
+def _sway(rng: np.random.Generator, t_local: FloatArray, duration: float) -> FloatArray:
+    """Slow postural sway (unit amplitude), windowed to vanish smoothly at the step's ends."""
+    sig = np.zeros_like(t_local)
+    for freq in (0.11, 0.23, 0.41):
+        sig += np.sin(2 * np.pi * freq * rng.uniform(0.8, 1.2) * t_local + rng.uniform(0, 2 * np.pi))
+    ramp = min(1.0, duration / 3.0)
+    window = min_jerk(t_local / ramp) * min_jerk((duration - t_local) / ramp)
+    return sig / 3.0 * window
+
+
+@dataclass
+class Station:
+    """Where the patient is on the floor (m) and which way they face (rad from world x)."""
+
+    x: float = 0.0
+    y: float = 0.0
+    heading: float = 0.0
+
+
+@dataclass
+class StepRecord:
+    """What happened in one step or transition (times in s on the session timeline)."""
+
+    kind: str  # step kind or "transition"
+    t_start: float
+    t_end: float
+    side: str | None = None
+    arching: bool = False
+    t_hold_start: float | None = None
+    t_hold_end: float | None = None
+    t_arch_start: float | None = None
+
+
+@dataclass
+class Motion:
+    """The channels on the fine grid plus what the truth needs (gait phase, envelope, step records)."""
+
+    t: FloatArray
+    ch: dict[str, FloatArray]
+    phase: FloatArray  # gait cycles of the right side since the walk began (NaN outside walks)
+    envelope: FloatArray  # gait amplitude 0..1 (0 outside walks)
+    walk_id: NDArray[np.int64]  # index of the walk (-1 outside walks)
+    records: list[StepRecord] = field(default_factory=list)
+
+
+def _kneel_position(
+    station: Station, tilt: FloatArray, hip_back: FloatArray, patient: VirtualPatient
+) -> tuple:
+    """Pelvis centre over the planted back knee: the back thigh (length L) joins knee and hip."""
+    incl = hip_back - tilt  # sagittal inclination of the back thigh (forward +)
+    fwd = -0.10 - patient.thigh_length_m * np.sin(incl)
+    z = KNEE_HEIGHT_M + patient.thigh_length_m * np.cos(incl)
+    return fwd, z
+
+
+def _pose(kind: str, side: str | None, patient: VirtualPatient) -> dict[str, float]:
+    """Still pose values: angles (rad) plus ``fwd`` (m, along the heading from the station) and ``z``."""
+    p = {c: 0.0 for c in CHANNELS if c not in ("heading", "x", "y", "z")}
+    p["fwd"] = 0.0
+    p["z"] = patient.pelvis_height_m
+    if kind == "sit":
+        p["tilt"] = patient.sitting_tilt_deg * DEG
+        p.update(hip_left=88 * DEG + p["tilt"], hip_right=88 * DEG + p["tilt"])
+        p["lumbar"] = patient.sitting_lumbar_flexion_deg * DEG
+        p["add_left"] = p["add_right"] = -4 * DEG
+        p["fwd"], p["z"] = -0.15, 0.52
+    elif kind == "lie":
+        p["tilt"] = -90 * DEG  # supine: the whole body rotated posteriorly
+        p.update(hip_left=3 * DEG, hip_right=3 * DEG)
+        p["fwd"], p["z"] = -0.35, 0.62
+    elif kind in ("kneel", "hold"):
+        back = "hip_left" if side == "left" else "hip_right"
+        front = "hip_right" if side == "left" else "hip_left"
+        if kind == "kneel":
+            p["tilt"], p[back], p[front] = 0.0, -3 * DEG, 80 * DEG
+        else:
+            p["tilt"] = patient.hold_start_tilt_deg * DEG
+            p[back] = -patient.stretch_hip_extension_deg(side or "left") * DEG
+            p[front] = 92 * DEG
+        p["lumbar"] = -patient.lumbar_follow * p["tilt"]
+        fwd, z = _kneel_position(Station(), np.array(p["tilt"]), np.array(p[back]), patient)
+        p["fwd"], p["z"] = float(fwd), float(z)
+    return p
+
+
+def _place(
+    ch: dict[str, FloatArray], station: Station, fwd: FloatArray, left: FloatArray | float = 0.0
+) -> None:
+    c, s = np.cos(station.heading), np.sin(station.heading)
+    ch["x"] = station.x + c * fwd - s * left
+    ch["y"] = station.y + s * fwd + c * left
+    ch["heading"] = np.full_like(fwd, station.heading)
+
+
+def _still(
+    step: Step, tl: FloatArray, patient: VirtualPatient, station: Station, rng
+) -> dict[str, FloatArray]:
+    p = _pose(step.kind, step.side, patient)
+    ch = {c: np.full_like(tl, p[c]) for c in p if c in CHANNELS}
+    amp = patient.sway_deg * DEG
+    sway = amp * _sway(rng, tl, step.duration_s)
+    fwd = np.full_like(tl, p["fwd"])
+    if step.kind == "stand":
+        ch["tilt"] = ch["tilt"] + sway  # whole-body sway at the ankles: pelvis and thighs lean together
+        fwd = fwd + patient.pelvis_height_m * sway
+        ch["hip_left"] = ch["hip_left"] + 0.3 * amp * _sway(rng, tl, step.duration_s)
+        ch["hip_right"] = ch["hip_right"] + 0.3 * amp * _sway(rng, tl, step.duration_s)
+    else:
+        ch["tilt"] = ch["tilt"] + 0.5 * sway
+    _place(ch, station, fwd)
+    return ch
+
+
+def _hold(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station, rng, rec: StepRecord):
+    rest = _pose("kneel", step.side, patient)
+    hold = _pose("hold", step.side, patient)
+    total = step.duration_s + 2 * HOLD_SHIFT_S
+    shift = min_jerk(tl / HOLD_SHIFT_S) * min_jerk((total - tl) / HOLD_SHIFT_S)
+    ch = {c: rest[c] + (hold[c] - rest[c]) * shift for c in CHANNELS if c in rest}
+    back = "hip_left" if step.side == "left" else "hip_right"
+    # small postural sway of the pelvis during the hold (within ~0.5 deg), windowed to the plateau
+    plateau_t = tl - HOLD_SHIFT_S
+    sway = 0.5 * patient.sway_deg * DEG * _sway(rng, plateau_t, step.duration_s)
+    sway[(plateau_t < 0) | (plateau_t > step.duration_s)] = 0.0
+    ch["tilt"] = ch["tilt"] + sway
+    rec.t_hold_start = rec.t_start + HOLD_SHIFT_S
+    rec.t_hold_end = rec.t_hold_start + step.duration_s
+    if step.arching:
+        arch_at = float(step.options.get("arch_at", 0.25)) * step.duration_s
+        arch_ramp = min(3.0, 0.3 * step.duration_s)
+        arch = patient.arch_tilt_deg * DEG * min_jerk((plateau_t - arch_at) / arch_ramp)
+        arch *= min_jerk((total - tl) / HOLD_SHIFT_S)  # released with the shift back
+        ch["tilt"] = ch["tilt"] + arch
+        ch["lumbar"] = ch["lumbar"] - patient.lumbar_follow * arch
+        rec.t_arch_start = rec.t_hold_start + arch_at
+    fwd, z = _kneel_position(station, ch["tilt"], ch[back], patient)
+    ch["z"] = z
+    _place(ch, station, fwd)
+    return ch
+
+
+def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station, rng, dt: float):
+    T = step.duration_s
+    v = patient.walking_speed_m_s
+    env = min_jerk(tl / GAIT_RAMP_S) * min_jerk((T - tl) / GAIT_RAMP_S)
+    f0 = 1.0 / patient.stride_time_s
+    freq = f0 * (1.0 + patient.stride_variability * smooth_noise(rng, tl, patient.stride_time_s))
+    phase = np.concatenate(([0.0], np.cumsum(0.5 * (freq[1:] + freq[:-1]) * dt)))
+    # heading: straight corridor legs joined by 180 deg U-turns (alternating left/right)
+    corridor = float(step.options.get("corridor_m", 10.0))
+    turn_s = float(step.options.get("turn_s", 2.5))
+    leg_s = corridor / v
+    heading = np.full_like(tl, station.heading)
+    turning = np.zeros_like(tl)
+    t_turn, k = leg_s, 0
+    while t_turn + turn_s < T - GAIT_RAMP_S - 0.5:
+        direction = 1.0 if k % 2 == 0 else -1.0
+        s = (tl - t_turn) / turn_s
+        heading += direction * np.pi * min_jerk(s)
+        turning += np.sin(np.pi * np.clip(s, 0, 1)) ** 2
+        t_turn += turn_s + leg_s
+        k += 1
+    speed = v * env * (1.0 - 0.3 * turning) * (1.0 + 0.04 * np.cos(4 * np.pi * (phase - 0.1)))
+    vx, vy = speed * np.cos(heading), speed * np.sin(heading)
+    px = station.x + np.concatenate(([0.0], np.cumsum(0.5 * (vx[1:] + vx[:-1]) * dt)))
+    py = station.y + np.concatenate(([0.0], np.cumsum(0.5 * (vy[1:] + vy[:-1]) * dt)))
+    lateral = -0.02 * env * np.sin(2 * np.pi * phase)  # towards the stance leg (left = +)
+    ch: dict[str, FloatArray] = {}
+    ch["x"] = px - np.sin(heading) * lateral
+    ch["y"] = py + np.cos(heading) * lateral
+    ch["z"] = patient.pelvis_height_m - 0.02 * env * np.cos(4 * np.pi * phase)  # lowest at double support
+    ch["z"] = ch["z"] + env * heel_strike_displacement(phase, f0, patient.heel_strike_acc_m_s2)
+    ch["heading"] = heading
+    ext = {}
+    for side in ("left", "right"):
+        e = patient.peak_hip_extension_deg(side)
+        if patient.amplitude_variability_deg > 0:
+            e = e + patient.amplitude_variability_deg * smooth_noise(rng, tl, patient.stride_time_s)
+        ext[side] = np.asarray(e) * DEG
+    ph_r, ph_l = phase, phase - 0.5
+    flex = patient.peak_hip_flexion_deg * DEG
+    ch["hip_right"] = env * gait.hip_flexion(ph_r, ext["right"], flex)
+    ch["hip_left"] = env * gait.hip_flexion(ph_l, ext["left"], flex)
+    comp = (
+        patient.compensation_deg("right") * gait.terminal_stance_bump(ph_r)
+        + patient.compensation_deg("left") * gait.terminal_stance_bump(ph_l)
+    ) * DEG
+    osc = patient.pelvic_tilt_amplitude_deg * DEG * gait.tilt_oscillation(ph_r)
+    ch["tilt"] = env * (patient.walking_tilt_offset_deg * DEG + osc + comp)
+    ch["lumbar"] = -patient.lumbar_follow * env * (osc + comp)
+    ch["obliquity"] = -env * patient.pelvic_obliquity_amplitude_deg * DEG * np.sin(2 * np.pi * ph_r)
+    ch["pelvis_rotation"] = env * patient.pelvic_rotation_amplitude_deg * DEG * np.cos(2 * np.pi * ph_r)
+    add = patient.hip_adduction_amplitude_deg * DEG
+    ch["add_right"] = env * add * np.cos(2 * np.pi * (ph_r - 0.1))
+    ch["add_left"] = env * add * np.cos(2 * np.pi * (ph_l - 0.1))
+    new_station = Station(float(px[-1]), float(py[-1]), float(heading[-1]))
+    return ch, phase, env, new_station
+
+
+def ic_wavelet_time(phase: FloatArray, f0: float, offset: float = 0.0, per_stride: int = 2) -> FloatArray:
+    """Time (s) from the nearest initial contact, given the gait phase in cycles (``per_stride`` = 2 counts
+    both sides' contacts, 1 only the side whose contacts are at ``phase - offset`` integer)."""
+    x = per_stride * (np.asarray(phase) - offset)
+    return (x - np.round(x)) / (per_stride * f0)
+
+
+def heel_strike_displacement(phase: FloatArray, f0: float, peak_acc: float) -> FloatArray:
+    """Vertical pelvis displacement (m) whose second derivative is a ~``peak_acc`` upward wavelet at
+    every initial contact (Gaussian-windowed 18 Hz cosine, 12 ms width)."""
+    dt_ic = ic_wavelet_time(phase, f0)
+    omega = 2 * np.pi * 18.0
+    return -peak_acc / omega**2 * np.exp(-0.5 * (dt_ic / 0.012) ** 2) * np.cos(omega * dt_ic)
+
+
+def transition_s(prev: Step, nxt: Step) -> float:
+    a, b = pose_class(prev), pose_class(nxt)
+    if a == b:
+        return 0.0
+    return TRANSITION_S.get((a[0], b[0]), DEFAULT_TRANSITION_S)
+
+
+def generate(
+    scenario: Scenario, patient: VirtualPatient, rng: np.random.Generator, dt: float = 0.001
+) -> Motion:
+    """Channels for the whole scenario on a grid of step ``dt`` starting at 0."""
+    # lay out the timeline: (kind, step or None, t_start, duration)
+    layout: list[tuple[Step | None, float, float]] = []
+    t = 0.0
+    prev: Step | None = None
+    for step in scenario.steps:
+        if prev is not None:
+            tr = transition_s(prev, step)
+            if tr > 0:
+                layout.append((None, t, tr))
+                t += tr
+        dur = step.duration_s + (2 * HOLD_SHIFT_S if step.kind == "hold" else 0.0)
+        layout.append((step, t, dur))
+        t += dur
+        prev = step
+    n = int(round(t / dt)) + 1
+    tt = np.arange(n) * dt
+    ch = {c: np.full(n, np.nan) for c in CHANNELS}
+    phase = np.full(n, np.nan)
+    env = np.zeros(n)
+    walk_id = np.full(n, -1, dtype=np.int64)
+    records: list[StepRecord] = []
+    bounds: list[tuple[int, int]] = []
+    station = Station()
+    walk_no = 0
+    for step, t0, dur in layout:
+        i0 = int(round(t0 / dt))
+        i1 = int(round((t0 + dur) / dt)) if (t0 + dur) < t - 1e-9 else n
+        bounds.append((i0, i1))
+        rec = StepRecord(
+            kind="transition" if step is None else step.kind, t_start=i0 * dt, t_end=min(i1, n - 1) * dt
+        )
+        records.append(rec)
+        if step is None:
+            continue
+        rec.side, rec.arching = step.side, step.arching
+        tl = tt[i0:i1] - tt[i0]
+        if step.kind == "walk":
+            vals, ph, en, station = _walk(step, tl, patient, station, rng, dt)
+            phase[i0:i1], env[i0:i1], walk_id[i0:i1] = ph, en, walk_no
+            walk_no += 1
+        elif step.kind == "hold":
+            vals = _hold(step, tl, patient, station, rng, rec)
+        else:
+            vals = _still(step, tl, patient, station, rng)
+        for c in CHANNELS:
+            ch[c][i0:i1] = vals[c] if np.ndim(vals[c]) else np.full(i1 - i0, vals[c])
+    # minimum-jerk blends across transitions, from the previous sample to the next step's first sample
+    for (step, _t0, _dur), (i0, i1) in zip(layout, bounds, strict=True):
+        if step is not None:
+            continue
+        a, b = i0 - 1, min(i1, n - 1)
+        s = min_jerk((tt[i0:i1] - tt[a]) / (tt[b] - tt[a]))
+        for c in CHANNELS:
+            ch[c][i0:i1] = ch[c][a] + (ch[c][b] - ch[c][a]) * s
+    return Motion(t=tt, ch=ch, phase=phase, envelope=env, walk_id=walk_id, records=records)

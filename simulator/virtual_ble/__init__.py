@@ -1,0 +1,28 @@
+"""Virtual BLE IMUs on Bumble: GATT peripherals that speak hipback v1, Movella DOT and WitMotion byte for byte.
+
+They join a :class:`ingest.ble.bumble_backend.BumbleWorld` link (passed in; this package does not import
+``ingest``) and are driven by a simulated session's sensor streams in scaled real time.
+"""
+
+from simulator.virtual_ble.peripheral import VirtualPeripheral, build_advertising_data
+from simulator.virtual_ble.sensors import (
+    KINDS,
+    SensorFaults,
+    SensorLedger,
+    VirtualSensor,
+    VirtualSensorSet,
+    default_address,
+    default_name,
+)
+
+__all__ = [
+    "KINDS",
+    "SensorFaults",
+    "SensorLedger",
+    "VirtualPeripheral",
+    "VirtualSensor",
+    "VirtualSensorSet",
+    "build_advertising_data",
+    "default_address",
+    "default_name",
+]

@@ -1,0 +1,106 @@
+"""Angle definitions: heading-free, signs per ISB/BIOMECHANICS, agreement with the simulator's truth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processing import quaternion as qm
+from processing.angles import (
+    MotionSmoother,
+    axes_vertical_components,
+    compute_angles,
+    long_axis_inclination,
+    sagittal_inclination,
+)
+from tests.synth_processing import base
+
+Z = np.array([0.0, 0.0, 1.0])
+
+
+def seg(heading: float, about_z: float) -> np.ndarray:
+    """Standing-neutral segment facing ``heading`` rotated by ``about_z`` about its own Z (right) axis."""
+    return qm.multiply(base(heading), qm.from_axis_angle(Z, about_z))
+
+
+def test_vertical_components_match_rotation_matrix():
+    q = qm.normalize(np.random.default_rng(0).normal(size=(50, 4)))
+    xz, yz, zz = axes_vertical_components(q)
+    m = qm.to_matrix(q)
+    np.testing.assert_allclose(np.column_stack([xz, yz, zz]), m[:, 2, :], atol=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    q=st.lists(st.floats(-1, 1), min_size=4, max_size=4).filter(lambda v: np.linalg.norm(v) > 0.1),
+    yaw=st.floats(-math.pi, math.pi),
+)
+def test_sagittal_angles_ignore_heading(q, yaw):
+    q = qm.normalize(np.array(q))
+    turned = qm.multiply(qm.from_axis_angle(Z, yaw), q)  # same posture, world rotated about the vertical
+    d = sagittal_inclination(turned) - sagittal_inclination(q)
+    assert abs(math.remainder(float(d), 2 * math.pi)) < 1e-9  # equal up to the +-pi wrap
+    assert long_axis_inclination(turned) == pytest.approx(long_axis_inclination(q), abs=1e-9)
+
+
+def test_signs_follow_the_conventions():
+    h = 1.1
+    flex = math.radians(30.0)
+    tilt = math.radians(10.0)  # anterior pelvic tilt
+    pelvis = seg(h, -tilt)[None]
+    thigh = seg(h + 0.4, flex - tilt)[None]  # thigh 30 deg flexed relative to the pelvis, other heading
+    lumbar = seg(h - 0.3, -tilt - math.radians(15.0))[None]  # upper lumbar bent forward 15 deg more
+    a = compute_angles(np.zeros(1), {"pelvis": pelvis, "thigh_left": thigh, "lumbar_upper": lumbar})
+    assert a.pelvic_tilt[0] == pytest.approx(tilt)
+    assert a.hip_flexion_left[0] == pytest.approx(flex)
+    assert a.thigh_inclination_left[0] == pytest.approx(flex - tilt)
+    assert a.lumbar_flexion[0] == pytest.approx(math.radians(15.0))
+    assert a.pelvis_inclination[0] == pytest.approx(tilt)
+    assert np.isnan(a.hip_flexion_right[0]) and np.isnan(a.thigh_inclination_right[0])
+    # forward = knee moves anteriorly: the thigh's anterior axis rises
+    assert qm.rotate(thigh[0], [1.0, 0.0, 0.0])[2] > 0
+    sitting = compute_angles(np.zeros(1), {"pelvis": seg(h, 0.0)[None], "thigh_right": seg(h, math.pi / 2)[None]})
+    assert sitting.thigh_inclination_right[0] == pytest.approx(math.pi / 2)
+
+
+def test_agrees_with_simulator_truth_definition_in_gait_like_motion():
+    body = pytest.importorskip("simulator.body")
+    rng = np.random.default_rng(3)
+    n = 2000
+    ph = np.linspace(0, 8 * np.pi, n)
+    ch = {
+        "heading": np.full(n, 0.7),
+        "pelvis_rotation": np.radians(4.0) * np.sin(ph),
+        "obliquity": np.radians(3.0) * np.sin(ph + 0.5),
+        "tilt": np.radians(2.0) * np.sin(2 * ph) + np.radians(5.0),
+        "hip_left": np.radians(22.0) * np.sin(ph) + np.radians(8.0),
+        "hip_right": np.radians(22.0) * np.sin(ph + np.pi) + np.radians(8.0),
+        "add_left": np.radians(4.0) * np.sin(ph + 1.0),
+        "add_right": np.radians(4.0) * np.sin(ph + 1.0 + np.pi),
+        "lumbar": np.radians(3.0) * rng.uniform(-1, 1) + np.zeros(n),
+    }
+    quats = body.segment_quats(ch)
+    truth = body.segment_angles(quats)
+    mine = compute_angles(np.zeros(n), quats)
+    for name in ("pelvic_tilt", "thigh_inclination_left", "pelvis_inclination", "lumbar_flexion"):
+        np.testing.assert_allclose(getattr(mine, name), truth[name], atol=1e-9, err_msg=name)
+    for side in ("left", "right"):
+        d = np.degrees(getattr(mine, f"hip_flexion_{side}") - truth[f"hip_flexion_{side}"])
+        assert np.abs(d).max() < 0.3, side  # second-order difference (see processing.angles)
+
+
+@settings(max_examples=30, deadline=None)
+@given(cuts=st.lists(st.integers(0, 300), max_size=10))
+def test_motion_smoother_is_chunk_invariant(cuts):
+    x = np.random.default_rng(0).normal(size=300) ** 2
+    x[150:153] = np.nan
+    whole = MotionSmoother(10).update(x)
+    sm = MotionSmoother(10)
+    idx = sorted(set(cuts) | {0, 300})
+    parts = np.concatenate([sm.update(x[a:b]) for a, b in zip(idx[:-1], idx[1:], strict=True)])
+    np.testing.assert_array_equal(parts, whole)
+    assert np.isnan(whole[:9]).all() and np.isnan(whole[150:162]).all() and np.isfinite(whole[162:]).all()

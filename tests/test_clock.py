@@ -1,0 +1,131 @@
+"""Clock models: device time -> UTC with latency jitter, drift, stalls and clock jumps; arrival-only
+timing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ingest.clock import ArrivalClock, ClockModel
+from ingest.devices import HIPBACK_V1
+from ingest.devices.base import DecodedSamples
+from simulator.devices import DeviceClock, HipbackEncoder, HipbackState
+
+UTC0 = 1.7e9
+
+
+def simulate_timestamped(
+    seed=1, dur=240.0, rate=100.0, batch=10, drift_ppm=50.0, floor=0.001, jumps=(), spike_prob=0.01
+):
+    """Packets of ``batch`` samples; latency = floor + exponential(8 ms) + rare 0.1-0.45 s stalls."""
+    rng = np.random.default_rng(seed)
+    n = int(dur * rate)
+    t_true = UTC0 + np.arange(n) / rate
+    dev = 5000.0 + (t_true - UTC0) * (1 + drift_ppm * 1e-6)
+    for at, delta in jumps:
+        dev[int(at * rate) :] += delta
+    cm = ClockModel(rate)
+    mapped = np.empty(n)
+    for s in range(0, n, batch):
+        e = s + batch
+        lat = floor + rng.exponential(0.008)
+        if rng.random() < spike_prob:
+            lat += rng.uniform(0.1, 0.45)
+        d = DecodedSamples(arrival_time=t_true[e - 1] + lat, device_time_s=dev[s:e], n=batch)
+        mapped[s:e] = cm.map(d)
+    return cm, t_true, mapped
+
+
+def steady(err, rate, exclude):
+    mask = np.ones(len(err), dtype=bool)
+    for a, b in exclude:
+        mask[int(a * rate) : int(b * rate)] = False
+    return err[mask]
+
+
+def test_drift_and_jitter_are_absorbed():
+    cm, t_true, mapped = simulate_timestamped()
+    err = mapped - t_true
+    assert abs(cm.drift_ppm - 50.0) < 15.0
+    assert not cm.jumps  # stalls up to 0.45 s are not jumps
+    e = steady(err, 100, [(0, 10)])
+    assert np.abs(e).max() < 0.005
+    assert np.all(np.diff(mapped) > 0)
+    assert np.abs(err[:1000]).max() < 0.05  # the first 10 s: still within a few latencies
+
+
+def test_clock_jumps_are_detected_and_reanchored():
+    jumps = [(80.0, 3.0), (160.0, -5.0)]
+    cm, t_true, mapped = simulate_timestamped(seed=3, jumps=jumps)
+    assert len(cm.jumps) == 2
+    for found, (at, delta) in zip(cm.jumps, jumps, strict=True):
+        assert found.arrival_time - UTC0 == pytest.approx(at, abs=0.2)
+        assert found.delta_s == pytest.approx(-delta, abs=0.05)  # offset change is the opposite of the jump
+    e = steady(mapped - t_true, 100, [(0, 10), (80, 90), (160, 170)])
+    assert np.abs(e).max() < 0.005
+    assert np.abs(steady(mapped - t_true, 100, [(0, 80), (81, 160), (161, 240)])).max() < 0.1
+
+
+def test_bounded_drift_keeps_a_bad_fit_out():
+    cm = ClockModel(100, max_drift_ppm=200)
+    # arrivals drifting by 1000 ppm cannot be followed beyond the bound
+    for i in range(2000):
+        dev = i * 0.1
+        cm.observe(dev, UTC0 + dev * (1 + 1e-3))
+    assert cm.drift_ppm == pytest.approx(-200.0)  # the device clock is slow
+
+
+def test_with_the_hipback_decoder_end_to_end():
+    rng = np.random.default_rng(5)
+    clock = DeviceClock(offset_s=123.0, drift_ppm=-40)
+    enc = HipbackEncoder(100, mode="quat", state=HipbackState(clock=clock))
+    dec = HIPBACK_V1.make_decoder(100, "quat")
+    cm = ClockModel(100)
+    t = np.arange(12000) / 100.0
+    q = np.tile([1.0, 0, 0, 0], (len(t), 1))
+    errs = []
+    for s in range(0, len(t), 25):
+        for pkt in enc.encode(t[s : s + 25], q[s : s + 25]):
+            out = dec.feed(pkt, 0.0)
+            out.arrival_time = UTC0 + t[s + 24] + 0.002 + rng.exponential(0.01)
+            idx = out.seq
+            errs.append(cm.map(out) - (UTC0 + t[idx]))
+    err = np.concatenate(errs)
+    assert np.abs(err[2000:]).max() < 0.005
+
+
+def test_arrival_clock_without_timestamps():
+    """WitMotion-like: one frame per notification, delivered at 30 ms connection events, rate 0.3 % off
+    nominal, 50 frames lost at 100 s, a 0.3 s stall without loss at 200 s."""
+    rng = np.random.default_rng(2)
+    true_rate = 100 * 1.003
+    n = int(260 * true_rate)
+    t_true = UTC0 + np.arange(n) / true_rate
+    keep = np.ones(n, dtype=bool)
+    keep[10000:10050] = False
+    cm = ClockModel(100)
+    errs = []
+    reported = 0
+    for i in np.flatnonzero(keep):
+        arrival = UTC0 + np.ceil((t_true[i] - UTC0) / 0.03) * 0.03 + 0.001 + rng.exponential(0.002)
+        if 20000 <= i < 20030:
+            arrival = t_true[20030] + 0.3 + (i - 20000) * 1e-4
+        packet = DecodedSamples(arrival_time=arrival, n=1)
+        (m,) = cm.map(packet)
+        reported += packet.missing
+        errs.append((i, m - t_true[i]))
+    errs = np.array(errs)
+    assert len(cm.gaps) == 1
+    assert cm.gaps[0].missing == 50 and cm.gaps[0].after_index == 9999
+    assert reported == 50  # also attached to the packets (once)
+    assert cm.gaps[0].after_time_utc == pytest.approx(t_true[9999], abs=0.01)
+    idx, err = errs[:, 0], errs[:, 1]
+    calm = (idx > 1000) & ~((idx > 9990) & (idx < 10200)) & ~((idx > 19990) & (idx < 20200))
+    assert np.abs(err[calm]).max() < 0.01
+    assert np.all(np.diff(errs[:, 1] + t_true[idx.astype(int)]) > 0)  # monotonic
+
+
+def test_arrival_clock_batches():
+    ac = ArrivalClock(50)
+    t = ac.map_packet(3, UTC0 + 0.06)
+    assert len(t) == 3 and np.all(np.diff(t) == pytest.approx(0.02)) and t[-1] <= UTC0 + 0.06

@@ -1,0 +1,280 @@
+"""Stride detection and per-stride metrics (processing.gait): synthetic gait with known events, rejection of
+non-gait motion, gaps, junk input, chunking invariance, and the virtual patient's truth."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from processing.gait import StrideDetector, detect_strides, gait_summary
+from processing.types import AngleSeries
+
+DEG = math.pi / 180.0
+FS = 100.0
+
+
+def gait_cycle(phase: np.ndarray, peak_ext_deg: float = 15.0, peak_flex_deg: float = 33.0) -> np.ndarray:
+    """Hip-like curve (deg) over the gait cycle from IC: 30 at IC, peak extension at 52 %, peak flexion at
+    87.5 % (the late-swing peak the detector keys on), smooth half-cosine pieces between the landmarks."""
+    knots = np.array([0.0, 0.52, 0.875, 1.0])
+    vals = np.array([30.0, -peak_ext_deg, peak_flex_deg, 30.0])
+    ph = np.mod(phase, 1.0)
+    i = np.clip(np.searchsorted(knots, ph, side="right") - 1, 0, 2)
+    u = (ph - knots[i]) / (knots[i + 1] - knots[i])
+    return vals[i] + (vals[i + 1] - vals[i]) * (1 - np.cos(np.pi * u)) / 2
+
+
+def series(t: np.ndarray, **fields: np.ndarray) -> AngleSeries:
+    """AngleSeries with the given fields (rad) and NaN for the rest."""
+    nan = np.full(len(t), np.nan)
+    return AngleSeries(t=t, **{f: np.asarray(fields.get(f, nan), dtype=float) for f in AngleSeries.FIELDS})
+
+
+def walking(
+    duration: float = 30.0,
+    t0: float = 3.0,
+    t1: float | None = None,
+    stride_s: float = 1.1,
+    ext_deg: tuple[float, float] = (15.0, 15.0),
+    tilt_share: float = 0.0,
+    noise_deg: float = 0.0,
+    seed: int = 0,
+) -> tuple[AngleSeries, dict[str, np.ndarray]]:
+    """Both legs walking in [t0, t1) (right half a cycle after left), standing still elsewhere.
+
+    Pelvic tilt = ``tilt_share`` x (thigh extension of the left leg), so the left leg's lumbar compensation
+    index is ``tilt_share``. Returns the series and the true IC times per side.
+    """
+    t = np.arange(int(duration * FS)) / FS
+    t1 = duration - 3.0 if t1 is None else t1
+    rng = np.random.default_rng(seed)
+    on = (t >= t0) & (t < t1)
+    # gait starts and stops within 0.5 s (amplitude envelope), like a person starting to walk
+    ramp = np.clip((t - t0) / 0.5, 0, 1) * np.clip((t1 - t) / 0.5, 0, 1)
+    thigh, ics = {}, {}
+    for side, shift, ext in (("left", 0.0, ext_deg[0]), ("right", 0.5, ext_deg[1])):
+        thigh[side] = np.where(on, ramp * gait_cycle((t - t0) / stride_s - shift, ext), 0.0) * DEG
+        k = np.arange(0, 200)
+        ic = t0 + (k + shift) * stride_s
+        ics[side] = ic[ic < t1]
+    tilt = -tilt_share * thigh["left"]
+    out = {}
+    for side in ("left", "right"):
+        out[f"thigh_inclination_{side}"] = thigh[side] + noise_deg * DEG * rng.standard_normal(len(t))
+        out[f"hip_flexion_{side}"] = out[f"thigh_inclination_{side}"] + tilt
+    return series(t, pelvic_tilt=tilt, pelvis_inclination=np.zeros(len(t)), **out), ics
+
+
+def run_chunks(det, angles: AngleSeries, bounds: list[int]):
+    """Feed ``angles`` cut at ``bounds`` (sorted indices) and finish; returns everything returned."""
+    out = []
+    edges = [0, *bounds, len(angles)]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        out += det.update(angles.slice(a, b))
+    out += det.finish()
+    return out
+
+
+def as_records(items) -> list[dict]:
+    return [asdict(x) for x in items]
+
+
+# -- synthetic gait ---------------------------------------------------------------------------------
+
+
+def test_steady_walking_finds_every_stride_at_its_initial_contact():
+    angles, ics = walking(duration=40.0, t0=3.0, t1=37.0)
+    for side in ("left", "right"):
+        det = detect_strides(angles, side)
+        starts = np.array([s.t_start for s in det.strides])
+        inner = ics[side][(ics[side] > 3.0 + 1.2) & (ics[side] < 37.0 - 2.4)]
+        for ic in inner:
+            assert np.min(np.abs(starts - ic)) < 0.02, f"{side} IC at {ic:.2f} s not found"
+        assert len(det.strides) <= len(ics[side]) - 1  # never more strides than IC-to-IC cycles
+        assert all(3.0 <= s.t_start and s.t_end <= 37.0 for s in det.strides)
+        steady = [s for s in det.strides if s.t_start > 4.0 and s.t_end < 36.0]  # outside the ramps
+        assert all(np.min(np.abs(ics[side] - s.t_start)) < 0.02 for s in steady)
+        for s in steady:
+            assert s.stride_time_s == pytest.approx(1.1, abs=0.02)
+            assert s.cadence_spm == pytest.approx(120 / 1.1, rel=0.02)
+            assert s.peak_hip_extension_rad == pytest.approx(15 * DEG, abs=0.5 * DEG)
+            assert s.hip_range_rad == pytest.approx(48 * DEG, abs=1.0 * DEG)
+            assert s.t_start < s.t_peak_extension < s.t_end
+            assert math.isnan(s.lumbar_excursion_rad)  # no lumbar sensor
+        # consecutive strides are contiguous and form one bout
+        for a, b in zip(det.strides[:-1], det.strides[1:], strict=True):
+            assert b.t_start == a.t_end
+        assert len(det.bouts) == 1
+        assert det.bouts[0].n_strides == len(det.strides)
+
+
+def test_peak_extension_timing_and_pelvis_metrics():
+    angles, _ = walking(tilt_share=0.3)
+    det = detect_strides(angles, "left")
+    assert len(det.strides) > 15
+    for s in det.strides:
+        # tilt = -0.3 * thigh: anterior tilt grows while the thigh extends, so the hip extends 70 % of it
+        assert s.lumbar_compensation_index == pytest.approx(0.3, abs=0.02)
+        assert s.peak_hip_extension_rad == pytest.approx(0.7 * 15 * DEG, abs=0.5 * DEG)
+        assert s.peak_thigh_extension_rad == pytest.approx(15 * DEG, abs=0.5 * DEG)
+        assert s.pelvic_tilt_at_peak_extension_rad == pytest.approx(0.3 * 15 * DEG, abs=0.3 * DEG)
+        assert s.pelvic_tilt_excursion_rad == pytest.approx(0.3 * 48 * DEG, abs=0.5 * DEG)
+        phase = (s.t_peak_extension - 3.0) / 1.1 % 1.0
+        assert phase == pytest.approx(0.52, abs=0.02)
+    plain = detect_strides(walking(tilt_share=0.0)[0], "left")
+    assert all(abs(s.lumbar_compensation_index) < 0.01 for s in plain.strides)
+
+
+def test_noisy_walking_still_found():
+    angles, ics = walking(noise_deg=0.5, seed=3)
+    det = detect_strides(angles, "right")
+    starts = np.array([s.t_start for s in det.strides])
+    inner = ics["right"][(ics["right"] > 4.5) & (ics["right"] < 24.0)]
+    assert all(np.min(np.abs(starts - ic)) < 0.05 for ic in inner)
+
+
+@pytest.mark.parametrize("stride_s", [0.5, 2.6])
+def test_stride_time_outside_gait_range_is_rejected(stride_s):
+    angles, _ = walking(stride_s=stride_s)
+    assert detect_strides(angles, "left").strides == []
+
+
+def test_non_gait_motion_gives_no_strides():
+    t = np.arange(int(60 * FS)) / FS
+    rng = np.random.default_rng(1)
+    # standing sway with noise
+    sway = 1.5 * DEG * np.sin(2 * np.pi * 0.3 * t) + 0.3 * DEG * rng.standard_normal(len(t))
+    stand = series(t, hip_flexion_left=sway, thigh_inclination_left=sway, pelvic_tilt=0 * t)
+    assert detect_strides(stand, "left").strides == []
+    # repeated sit-to-stand every 4 s: thigh 0 -> 90 deg -> 0
+    sts = 45 * DEG * (1 - np.cos(2 * np.pi * t / 4.0))
+    assert detect_strides(series(t, hip_flexion_left=sts, thigh_inclination_left=sts), "left").strides == []
+    # kneeling: one thigh vertical, the other flexed 90 deg, still
+    knee = np.full(len(t), 90 * DEG)
+    kneel = series(t, hip_flexion_left=knee, thigh_inclination_left=knee)
+    assert detect_strides(kneel, "left").strides == []
+
+
+def test_a_single_leg_swing_is_not_a_stride():
+    angles, _ = walking(duration=12.0, t0=3.0, t1=3.0 + 1.5 * 1.1)
+    assert detect_strides(angles, "left").strides == []
+
+
+def test_gap_splits_walking_and_no_stride_spans_it():
+    angles, _ = walking(duration=40.0, t0=3.0, t1=37.0)
+    gap = (angles.t >= 18.0) & (angles.t < 19.5)
+    for f in AngleSeries.FIELDS:
+        getattr(angles, f)[gap] = np.nan
+    det = detect_strides(angles, "left")
+    assert len(det.strides) > 20
+    assert not any(s.t_start < 19.5 and s.t_end > 18.0 for s in det.strides)
+    assert len(det.bouts) == 2
+    assert det.bouts[0].t_end <= 18.0 and det.bouts[1].t_start >= 19.5
+
+
+def test_time_jump_is_a_gap():
+    angles, _ = walking(duration=40.0, t0=3.0, t1=37.0)
+    late = angles.t >= 20.0
+    angles.t[late] += 5.0  # 5 s missing from the timeline
+    det = detect_strides(angles, "left")
+    assert not any(s.t_start < 25.0 and s.t_end > 20.0 for s in det.strides)
+    assert len(det.bouts) == 2
+
+
+@pytest.mark.parametrize(
+    "angles",
+    [
+        AngleSeries.empty(),
+        series(np.array([0.0])),
+        series(np.arange(500) / FS),  # all NaN
+        series(np.arange(500) / FS, hip_flexion_left=np.zeros(500), thigh_inclination_left=np.zeros(500)),
+        series(np.zeros(50), hip_flexion_left=np.zeros(50)),  # time not advancing
+        series(np.arange(50)[::-1] / FS, hip_flexion_left=np.zeros(50)),  # time going backwards
+    ],
+)
+def test_junk_input_does_not_crash(angles):
+    det = StrideDetector("left")
+    det.update(angles)
+    det.update(AngleSeries.empty())
+    det.finish()
+    assert det.strides == [] and det.bouts == []
+
+
+def test_bad_side_is_refused():
+    with pytest.raises(ValueError, match="side"):
+        StrideDetector("middle")
+
+
+def test_gait_summary_asymmetry():
+    angles, _ = walking(ext_deg=(10.0, 20.0))
+    left, right = detect_strides(angles, "left").strides, detect_strides(angles, "right").strides
+    g = gait_summary(left, right)
+    assert g["n_strides_left"] == len(left) > 10
+    assert g["peak_hip_extension_left_rad"] == pytest.approx(10 * DEG, abs=0.5 * DEG)
+    assert g["peak_hip_extension_right_rad"] == pytest.approx(20 * DEG, abs=0.5 * DEG)
+    assert g["peak_hip_extension_asymmetry_rad"] == pytest.approx(-10 * DEG, abs=0.7 * DEG)
+    assert g["asymmetry_index_pct"] == pytest.approx(100 * 10 / 15, abs=5)
+    assert g["cadence_spm"] == pytest.approx(120 / 1.1, rel=0.02)
+    empty = gait_summary([], [])
+    assert empty["n_strides_left"] == 0 and math.isnan(empty["cadence_spm"])
+
+
+# -- streaming == batch -----------------------------------------------------------------------------
+
+_STREAM_ANGLES, _ = walking(duration=16.0, t0=2.0, t1=14.0, noise_deg=0.3, seed=5)
+_GAP = (_STREAM_ANGLES.t >= 8.0) & (_STREAM_ANGLES.t < 8.3)
+_STREAM_ANGLES.hip_flexion_left[_GAP] = np.nan
+_STREAM_ANGLES.thigh_inclination_left[_GAP] = np.nan
+_BATCH = {side: detect_strides(_STREAM_ANGLES, side) for side in ("left", "right")}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    bounds=st.lists(st.integers(min_value=1, max_value=len(_STREAM_ANGLES) - 1), max_size=60, unique=True),
+    side=st.sampled_from(["left", "right"]),
+)
+def test_chunking_does_not_change_results(bounds, side):
+    det = StrideDetector(side)
+    returned = run_chunks(det, _STREAM_ANGLES, sorted(bounds))
+    batch = _BATCH[side]
+    assert len(batch.strides) >= 6
+    np.testing.assert_equal(as_records(det.strides), as_records(batch.strides))
+    np.testing.assert_equal(as_records(returned), as_records(batch.strides))
+    np.testing.assert_equal(as_records(det.bouts), as_records(batch.bouts))
+
+
+def test_sample_by_sample_streaming_matches_batch():
+    angles = _STREAM_ANGLES.slice(0, 900)
+    det = StrideDetector("right")
+    run_chunks(det, angles, list(range(1, len(angles))))
+    np.testing.assert_equal(as_records(det.strides), as_records(detect_strides(angles, "right").strides))
+    assert len(det.strides) >= 4
+
+
+# -- virtual patient --------------------------------------------------------------------------------
+
+
+def test_strides_on_simulated_truth_angles():
+    simulator = pytest.importorskip("simulator.session")
+    truth = simulator.simulate("walk", seed=4, walk_s=30.0).truth
+    angles = truth.angles()
+    for side in ("left", "right"):
+        det = detect_strides(angles, side)
+        found = np.array([s.t_start for s in det.strides])
+        steady = truth.strides_for(side)
+        all_ics = np.array([s.t_initial_contact for s in truth.strides_for(side, steady_only=False)])
+        assert len(steady) >= 15
+        hits = [np.min(np.abs(found - s.t_initial_contact)) <= 0.05 for s in steady]
+        assert all(hits), f"{side}: {hits.count(False)} steady strides missed"
+        false = [f for f in found if np.min(np.abs(all_ics - f)) > 0.05]
+        assert len(false) <= 1  # at most the first stride of the gait start ramp
+        for s in det.strides:
+            k = int(np.argmin(np.abs(all_ics - s.t_start)))
+            ref = truth.strides_for(side, steady_only=False)[k]
+            if ref.steady:
+                assert s.peak_hip_extension_rad == pytest.approx(ref.peak_hip_extension_rad, abs=1 * DEG)

@@ -1,0 +1,197 @@
+"""Session pipeline: accuracy on synthetic sessions, chunking invariance, bad input, slips."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from processing import quaternion as qm
+from processing.pipeline import ProcessorConfig, SessionProcessor, process_recording
+from processing.types import AngleSeries, Recording, SensorStream
+from tests.synth_processing import make_recording, truth_on
+
+QUAT3 = {"pelvis": "quat", "thigh_left": "quat", "thigh_right": "quat"}
+RAW3 = {"pelvis": "raw", "thigh_left": "raw", "thigh_right": "raw"}
+
+
+def rmse_deg(angles: AngleSeries, truth: dict, name: str) -> float:
+    v = getattr(angles, name)
+    ok = np.isfinite(v)
+    assert ok.mean() > 0.95, f"{name}: only {ok.mean():.2f} of the samples have a value"
+    return math.degrees(float(np.sqrt(np.mean((v[ok] - truth_on(angles.t, truth, name)[ok]) ** 2))))
+
+
+@pytest.fixture(scope="module")
+def quat_session():
+    return make_recording(30.0, kinds=QUAT3, rates={"thigh_left": 60.0, "pelvis": 120.0}, heading_drift_rad_s=0.02)
+
+
+@pytest.mark.parametrize("kinds", [QUAT3, RAW3, {"pelvis": "raw", "thigh_right": "quat"}])
+def test_batch_angles_match_truth(kinds):
+    rec, truth = make_recording(30.0, kinds=kinds, heading_drift_rad_s=0.02, seed=3)
+    res = process_recording(rec)
+    assert res.calibration_state == "calibrated"
+    names = ["pelvic_tilt"] + [f"hip_flexion_{p[6:]}" for p in kinds if p.startswith("thigh")]
+    for name in names:
+        assert rmse_deg(res.angles, truth, name) < 0.5, name
+    if "thigh_left" not in kinds:
+        assert np.isnan(res.angles.hip_flexion_left).all()
+    # strides found on the worn sides and the summary reports the peak extension (truth 15 deg)
+    for side in [p[6:] for p in kinds if p.startswith("thigh")]:
+        assert res.summary[f"n_strides_{side}"] >= 15
+        assert abs(res.summary[f"peak_hip_extension_{side}_deg"] - 15.0) < 1.0
+
+
+def _split(rec: Recording, cuts: list[int], order_seed: int) -> list[SensorStream]:
+    """Cut every stream at the fractions ``cuts``/1000 and interleave the sensors' pieces at random."""
+    rng = np.random.default_rng(order_seed)
+    queues = {}
+    for s in rec.streams.values():
+        n = len(s)
+        idx = sorted({c * n // 1000 for c in cuts} | {0, n})
+        queues[s.placement] = [s.slice(a, b) for a, b in zip(idx[:-1], idx[1:], strict=True) if b > a]
+    out = []
+    while any(queues.values()):
+        names = [k for k, v in queues.items() if v]
+        out.append(queues[names[int(rng.integers(len(names)))]].pop(0))
+    return out
+
+
+def _stream(rec: Recording, pieces: list[SensorStream], poll_every: int = 1):
+    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()}, {p: s.rate_hz for p, s in rec.streams.items()})
+    polled = []
+    for i, piece in enumerate(pieces):
+        proc.feed(piece)
+        if i % poll_every == 0:
+            polled.append(proc.poll().angles)
+    res = proc.finish()
+    polled.append(proc.poll().angles)
+    return res, AngleSeries.concat(polled)
+
+
+def _same(a: AngleSeries, b: AngleSeries) -> None:
+    assert len(a) == len(b)
+    np.testing.assert_array_equal(a.t, b.t)
+    for name in AngleSeries.FIELDS:
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=1e-9, err_msg=name)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(0, 1000), min_size=0, max_size=40), order_seed=st.integers(0, 1000))
+def test_chunking_does_not_change_results(quat_session, cuts, order_seed):
+    rec, _ = quat_session
+    whole = process_recording(rec)
+    res, _ = _stream(rec, _split(rec, cuts, order_seed))
+    _same(whole.angles, res.angles)
+    assert [(s.side, s.t_start, s.t_end, s.peak_hip_extension_rad) for s in whole.strides] == [
+        (s.side, s.t_start, s.t_end, s.peak_hip_extension_rad) for s in res.strides
+    ]
+    assert [vars(h) for h in whole.holds] == [vars(h) for h in res.holds]
+    assert [vars(a) for a in whole.activity] == [vars(a) for a in res.activity]
+    assert {p: c.quality for p, c in whole.calibration.items()} == {p: c.quality for p, c in res.calibration.items()}
+
+
+def test_raw_chunking_small_chunks():
+    rec, _ = make_recording(16.0, kinds=RAW3, rates={"thigh_right": 50.0}, seed=5, walk_s=8.0)
+    whole = process_recording(rec)
+    pieces = _split(rec, list(range(0, 1000, 7)), 1)
+    res, polled = _stream(rec, pieces)
+    _same(whole.angles, res.angles)
+    _same(whole.angles, polled)  # what poll() handed out live is the final series
+
+
+def test_live_angles_flow_after_calibration():
+    rec, _ = make_recording(30.0, kinds=QUAT3, seed=2)
+    proc = SessionProcessor({p: "quat" for p in rec.streams}, {p: 100.0 for p in rec.streams})
+    emitted_by = {}
+    for k in range(0, 3000, 5):  # 50 ms chunks of every sensor
+        for s in rec.streams.values():
+            proc.feed(s.slice(k, k + 5))
+        upd = proc.poll()
+        if len(upd.angles):
+            emitted_by.setdefault("first", k / 100.0)
+            emitted_by["last_t"] = upd.angles.t[-1]
+            emitted_by["lag"] = k / 100.0 - upd.angles.t[-1]
+    # calibrated once standing (5 s) plus the first walking seconds were seen, then live with a small lag
+    assert emitted_by["first"] < 15.0
+    assert emitted_by["lag"] < 0.1
+
+
+def test_bad_input_reported_and_stream_goes_on():
+    rec, truth = make_recording(30.0, kinds={"pelvis": "quat", "thigh_right": "raw"}, seed=4)
+    p = rec.streams["pelvis"]
+    q = p.quat.copy()
+    q[1200:1210] = np.nan  # NaN block
+    q[1300] *= 1.3  # non-unit
+    t = p.t.copy()
+    t[1500] = t[1490]  # time going backwards
+    keep = np.ones(len(t), dtype=bool)
+    keep[2000:2100] = False  # a 1 s gap
+    rec.streams["pelvis"] = SensorStream("pelvis", "quat", t[keep], 100.0, quat=q[keep], acc=p.acc[keep])
+    r = rec.streams["thigh_right"]
+    gyr = r.gyr.copy()
+    gyr[1700:1705] = np.inf
+    rec.streams["thigh_right"] = SensorStream("thigh_right", "raw", r.t, 100.0, acc=r.acc, gyr=gyr)
+    res = process_recording(rec)
+    text = " ".join(res.messages)
+    assert "time did not move forward" in text
+    assert "invalid quaternion" in text and "non-unit" in text
+    assert "gap of" in text and "NaN skipped" in text
+    assert any(g.placement == "pelvis" and 19.9 < g.t_start < 20.1 for g in res.gaps)
+    a = res.angles
+    in_gap = (a.t > 20.0) & (a.t < 20.99)
+    assert np.isnan(a.pelvic_tilt[in_gap]).all()  # not bridged
+    after = a.t > 21.5
+    assert rmse_deg(a.slice(int(np.argmax(after)), len(a)), truth, "hip_flexion_right") < 0.5
+
+
+def test_no_standing_period_gives_status_and_empty_angles():
+    rec, _ = make_recording(20.0, kinds=QUAT3, stand_s=0.5, seed=1)
+    res = process_recording(rec)
+    assert res.calibration_state != "calibrated"
+    assert any("no standing" in m for m in res.messages)
+    assert np.isnan(res.angles.hip_flexion_left).all()
+    assert len(res.angles) > 1900  # the timeline is still there
+
+
+def test_marked_calibration_window():
+    rec, truth = make_recording(20.0, kinds=QUAT3, stand_s=3.5, seed=6, sway=math.radians(1.5))
+    proc = SessionProcessor({p: "quat" for p in rec.streams}, {p: 100.0 for p in rec.streams})
+    proc.mark_calibration(0.0, 3.0)
+    for s in rec.streams.values():
+        proc.feed(s)
+    res = proc.finish()
+    assert res.calibration_state == "calibrated"
+    assert any("marked" in m for m in res.messages)
+    assert rmse_deg(res.angles, truth, "hip_flexion_left") < 1.5
+
+
+def test_slipped_sensor_is_flagged_and_recalibrated():
+    # stand 5 s, walk 10 s, stand 10 s; the right thigh sensor rotates 20 deg on the leg while walking
+    rec, truth = make_recording(25.0, kinds=QUAT3, seed=7, walk_s=10.0)
+    s = rec.streams["thigh_right"]
+    slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(20.0) * np.clip((s.t - 10.0) / 0.5, 0, 1))
+    rec.streams["thigh_right"] = SensorStream("thigh_right", "quat", s.t, s.rate_hz, quat=qm.multiply(s.quat, slip))
+    res = process_recording(rec)
+    assert any("slipped" in w for w in res.warnings)
+    assert "slipped" in res.calibration["thigh_right"].flags
+    late = res.angles.t > 21.0
+    assert np.nanmax(np.abs(res.angles.hip_flexion_right[late])) < math.radians(2.0)
+
+
+def test_unknown_placement_and_missing_pelvis_rejected():
+    with pytest.raises(ValueError, match="placement"):
+        SessionProcessor({"pelvis": "quat", "knee": "quat"}, {"pelvis": 100.0, "knee": 100.0})
+    with pytest.raises(ValueError, match="pelvis"):
+        SessionProcessor({"thigh_left": "quat"}, {"thigh_left": 100.0})
+
+
+def test_config_rate_changes_timeline():
+    rec, truth = make_recording(20.0, kinds=QUAT3, seed=8)
+    res = process_recording(rec, ProcessorConfig(rate_hz=50.0))
+    assert np.allclose(np.diff(res.angles.t), 0.02)
+    assert rmse_deg(res.angles, truth, "hip_flexion_left") < 0.5
