@@ -54,12 +54,12 @@ def process(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's local store and outputs.")] = Path("demo-out"),
     seed: Annotated[int, typer.Option(help="Random seed of the virtual patient.")] = 7,
-    fast: Annotated[bool, typer.Option(help="Run the virtual session faster than real time.")] = True,
+    speed: Annotated[float, typer.Option(help="Virtual time runs this many times faster than real time.")] = 12.0,
 ) -> None:
     """Virtual patient, three virtual sensors, the whole pipeline: no servers and no radio needed."""
     from ingest.commands import demo as cmd
 
-    cmd.run(out=out, seed=seed, fast=fast)
+    cmd.run(out=out, seed=seed, speed=speed)
 
 
 dashboards_app = typer.Typer(help="Grafana dashboards and alert rules.", no_args_is_help=True)

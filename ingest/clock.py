@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.devices.base import DecodedSamples, FloatArray, SampleGap
+from ingest.devices.base import DecodedSamples, FloatArray
 
 
 @dataclass(frozen=True)
@@ -200,20 +200,15 @@ class ClockModel:
         """Observe a decoded packet and return UTC times of its samples (empty for an empty packet).
 
         Devices without timestamps (``device_time_s is None``) go through an internal :class:`ArrivalClock`;
-        the losses it detects are appended to ``decoded.gaps`` of the packet on which they are decided (up to
-        ``decision_s`` after the gap) and listed in :attr:`gaps` (with the index and UTC time of the sample
-        before the gap).
+        the losses it detects (decided up to ``decision_s`` after the gap) are listed in :attr:`gaps` only,
+        not in ``decoded.gaps`` (which holds what the decoder found from sequence numbers / timestamps).
         """
         if decoded.n == 0:
             return np.zeros(0)
         if decoded.device_time_s is None:
             if self._arrival is None:
                 self._arrival = ArrivalClock(self.nominal_rate_hz)
-            n_gaps = len(self._arrival.gaps)
-            t = self._arrival.map_packet(decoded.n, decoded.arrival_time)
-            for g in self._arrival.gaps[n_gaps:]:  # a loss decided now (up to decision_s after it happened)
-                decoded.gaps.append(SampleGap(after_seq=None, after_time_s=None, missing=g.missing))
-            return t
+            return self._arrival.map_packet(decoded.n, decoded.arrival_time)
         dt = np.asarray(decoded.device_time_s, dtype=np.float64)
         self.observe(float(dt[-1]), decoded.arrival_time)
         return self._finish(self.to_utc(dt), decoded.arrival_time)

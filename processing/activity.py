@@ -80,7 +80,7 @@ class ActivityClassifier:
     swing_speed_rad_s: float = 20 * _DEG
     min_swing_share: float = 0.2
     walk_motion: float = 0.8
-    posture_window_s: float = 0.25
+    posture_window_s: float = 0.1
     swing_window_s: float = 0.75
     min_bout_s: float = 2.0
     bouts: list[ActivityBout] = field(default_factory=list, init=False)

@@ -63,8 +63,8 @@ def sagittal_inclination(q_seg: FloatArray) -> FloatArray:
 
 def long_axis_inclination(q_seg: FloatArray) -> FloatArray:
     """Unsigned angle between the segment's superior axis and the world vertical (rad)."""
-    _, yz, _ = axes_vertical_components(q_seg)
-    return np.arccos(np.clip(yz, -1.0, 1.0))
+    xz, yz, zz = axes_vertical_components(q_seg)
+    return np.arctan2(np.hypot(xz, zz), yz)  # (xz, yz, zz) is a unit vector: well conditioned near 0
 
 
 def dynamic_acceleration(q_sensor: FloatArray, acc: FloatArray) -> FloatArray:

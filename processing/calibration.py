@@ -150,7 +150,9 @@ class FunctionalAxis:
     n_samples: int
 
 
-def functional_axis(omega: FloatArray, up: FloatArray, min_rate: float, min_samples: int) -> FunctionalAxis | None:
+def functional_axis(
+    omega: FloatArray, up: FloatArray, min_rate: float, min_samples: int
+) -> FunctionalAxis | None:
     """PCA of the angular velocity projected perpendicular to ``up`` (rows faster than ``min_rate``)."""
     w = omega[np.isfinite(omega).all(axis=1)]
     w = w - np.outer(w @ up, up)
@@ -216,7 +218,9 @@ def calibrate_sensor(
         reasons.append(f"standing window not very still ({math.degrees(spread):.1f} deg spread)")
     if up[0] < 0:
         flags.append("upside_down")
-        reasons.append("sensor is upside down (x points down); angles are still computed from the measured vertical")
+        reasons.append(
+            "sensor is upside down (x points down); angles are still computed from the measured vertical"
+        )
         quality -= 0.1
     thigh = placement.startswith("thigh")
     face = "posterior" if not thigh else "lateral"
@@ -230,7 +234,9 @@ def calibrate_sensor(
             fa = functional_axis(omega, up, s.motion_gyr_rad_s, int(s.min_motion_s * rate_hz))
         if fa is None:
             quality -= 0.3
-            reasons.append("no walking or leg swing found: medio-lateral axis from the placement prior (face lateral)")
+            reasons.append(
+                "no walking or leg swing found: medio-lateral axis from the placement prior (face lateral)"
+            )
         else:
             lat = prior_ml_axis(placement, up, "lateral")
             ant = prior_ml_axis(placement, up, "anterior")
@@ -256,7 +262,9 @@ def calibrate_sensor(
                     reasons.append("sensor faces medially for this side: it is probably on the other leg")
                 else:
                     flags.append("unexpected_facing")
-                    reasons.append("anterior sensor appears to face backwards; flexion direction from movement")
+                    reasons.append(
+                        "anterior sensor appears to face backwards; flexion direction from movement"
+                    )
                 quality -= 0.3
             z_axis = cand
     q_c = frame_from_axes(up, z_axis)

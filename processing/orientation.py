@@ -222,4 +222,8 @@ def orientation_errors(
     def rmse(x: FloatArray) -> float:
         return float(np.degrees(np.sqrt(np.mean(x[ok] ** 2))))
 
-    return {"total_rmse_deg": rmse(total), "heading_rmse_deg": rmse(heading), "inclination_rmse_deg": rmse(incl)}
+    return {
+        "total_rmse_deg": rmse(total),
+        "heading_rmse_deg": rmse(heading),
+        "inclination_rmse_deg": rmse(incl),
+    }

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from processing import quaternion as quat
+from processing.activity import ActivityClassifier
 from processing.angles import (
     MOTION_WINDOW_S,
     MotionSmoother,
@@ -60,22 +61,11 @@ from processing.calibration import (
     mean_direction,
     up_in_sensor,
 )
+from processing.gait import StrideDetector, gait_summary
+from processing.holds import HoldDetector, Prescription
 from processing.orientation import OrientationEstimator, check_quaternions
 from processing.resample import GridResampler
 from processing.types import PLACEMENTS, AngleSeries, Gap, Recording, SensorStream
-
-try:  # the event detectors live in their own modules
-    from processing.gait import Stride, StrideDetector, WalkingBout, gait_summary
-except ImportError:  # pragma: no cover - during development only
-    StrideDetector = None  # type: ignore[assignment,misc]
-try:
-    from processing.holds import Hold, HoldDetector, Prescription
-except ImportError:  # pragma: no cover
-    HoldDetector = None  # type: ignore[assignment,misc]
-try:
-    from processing.activity import ActivityClassifier
-except ImportError:  # pragma: no cover
-    ActivityClassifier = None  # type: ignore[assignment,misc]
 
 
 @dataclass
@@ -139,7 +129,9 @@ class _Channel:
         self.rate_hz = float(rate_hz)
         self.gap_s = cfg.gap_factor / self.rate_hz
         self.est = (
-            OrientationEstimator(self.rate_hz, cfg.use_mag, cfg.vqf_params, cfg.reset_gap_s) if kind == "raw" else None
+            OrientationEstimator(self.rate_hz, cfg.use_mag, cfg.vqf_params, cfg.reset_gap_s)
+            if kind == "raw"
+            else None
         )
         self.resampler = GridResampler(cfg.rate_hz, self.gap_s)
         self.last_t: float | None = None
@@ -192,7 +184,9 @@ class _Channel:
             bad = int((~np.isfinite(q).all(axis=1)).sum())
             if bad:
                 self.invalid += bad
-                messages.append(f"{self.placement}: {bad} invalid quaternion(s) (NaN or far from unit norm) skipped")
+                messages.append(
+                    f"{self.placement}: {bad} invalid quaternion(s) (NaN or far from unit norm) skipped"
+                )
             if chk.non_unit:
                 self.non_unit += chk.non_unit
                 messages.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
@@ -209,8 +203,17 @@ def _take(s: SensorStream, idx: np.ndarray) -> SensorStream:
         return None if a is None else a[idx]
 
     return SensorStream(
-        placement=s.placement, kind=s.kind, t=s.t[idx], rate_hz=s.rate_hz, quat=cut(s.quat), acc=cut(s.acc),
-        gyr=cut(s.gyr), mag=cut(s.mag), seq=cut(s.seq), device=s.device, meta=s.meta,
+        placement=s.placement,
+        kind=s.kind,
+        t=s.t[idx],
+        rate_hz=s.rate_hz,
+        quat=cut(s.quat),
+        acc=cut(s.acc),
+        gyr=cut(s.gyr),
+        mag=cut(s.mag),
+        seq=cut(s.seq),
+        device=s.device,
+        meta=s.meta,
     )
 
 
@@ -262,7 +265,9 @@ class SessionProcessor:
         self.kinds = dict(sensors)
         self.rate = float(self.cfg.rate_hz)
         self._ch = {p: _Channel(p, sensors[p], rates[p], self.cfg) for p in self.placements}
-        self._pending: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {p: [] for p in self.placements}
+        self._pending: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
+            p: [] for p in self.placements
+        }
         self._pending_n: dict[str, int] = {p: 0 for p in self.placements}
         self._next_row: int | None = None
         self._smoother = MotionSmoother(int(round(MOTION_WINDOW_S * self.rate)))
@@ -286,7 +291,9 @@ class SessionProcessor:
         self._timeout_reported = False
         self._swap = False
         # slip check
-        self._slip_finder = StandingFinder(int(cs.min_standing_s * self.rate), int(cs.min_standing_s * self.rate))
+        self._slip_finder = StandingFinder(
+            int(cs.min_standing_s * self.rate), int(cs.min_standing_s * self.rate)
+        )
         self._slip_hist: list[_Rows] = []
         # outputs
         self._angles: list[AngleSeries] = []
@@ -309,7 +316,9 @@ class SessionProcessor:
                     if f"thigh_{side}" in sensors:
                         self._stride_det[side] = StrideDetector(side)
             if HoldDetector is not None:
-                self._hold_det = HoldDetector(prescription=Prescription(self.cfg.holds_per_side, self.cfg.hold_s))
+                self._hold_det = HoldDetector(
+                    prescription=Prescription(self.cfg.holds_per_side, self.cfg.hold_s)
+                )
             if ActivityClassifier is not None:
                 self._act = ActivityClassifier()
         self._finished = False
@@ -407,7 +416,9 @@ class SessionProcessor:
             warnings=list(self.warnings),
             messages=list(self._messages) + list(self._new_messages),
             gaps=gaps,
-            summary=build_summary(angles, self.strides, self.holds, self.activity, self.calibration, self.cfg),
+            summary=build_summary(
+                angles, self.strides, self.holds, self.activity, self.calibration, self.cfg
+            ),
             placements=dict(self.kinds),
         )
 
@@ -457,7 +468,9 @@ class SessionProcessor:
             if p == "pelvis":
                 motion = dyn
         self._next_row = end
-        rows = _Rows(np.arange(a, end, dtype=np.int64), q, self._smoother.update(motion), np.zeros(0, dtype=bool))
+        rows = _Rows(
+            np.arange(a, end, dtype=np.int64), q, self._smoother.update(motion), np.zeros(0, dtype=bool)
+        )
         self._process_rows(rows)
 
     # -- calibration --------------------------------------------------------------------------------------
@@ -527,7 +540,10 @@ class SessionProcessor:
         allrows = _Rows.concat(self._buffer, self.placements)
         after = allrows.slice(k1 - self._buffer_k0, len(allrows))
         if len(after):
-            om = {p: angular_velocity(after.q[p], self.rate, allrows.q[p][k1 - self._buffer_k0 - 1]) for p in self.placements}
+            om = {
+                p: angular_velocity(after.q[p], self.rate, allrows.q[p][k1 - self._buffer_k0 - 1])
+                for p in self.placements
+            }
             self._count_motion(after, om)
         return True
 
@@ -540,7 +556,11 @@ class SessionProcessor:
             if np.isfinite(qs).all(axis=1).sum() >= 2:
                 self._motion_up[p], _ = mean_direction(up_in_sensor(qs))
         self._motion_counted_to = self._stand[1]
-        if self._buffer_k0 is not None and self._stand[1] < self._buffer_k0 + self._buffer_n and not self._marked:
+        if (
+            self._buffer_k0 is not None
+            and self._stand[1] < self._buffer_k0 + self._buffer_n
+            and not self._marked
+        ):
             # rows already buffered after the window (standing found mid-chunk)
             after = allrows.slice(b, len(allrows))
             om = {p: angular_velocity(after.q[p], self.rate, allrows.q[p][b - 1]) for p in self.placements}
@@ -593,8 +613,8 @@ class SessionProcessor:
         if not self._timeout_reported:
             self._timeout_reported = True
             self._message(
-                f"no standing-still period in the first {self.cfg.calibration_timeout_s:.0f} s: angles withheld "
-                "(empty) until the patient stands still for 3 s"
+                f"no standing-still period in the first {self.cfg.calibration_timeout_s:.0f} s: "
+                "angles withheld (empty) until the patient stands still for 3 s"
             )
             self.warnings.append("calibration delayed: no standing period at the session start")
         self._release_uncalibrated(n_release)
@@ -647,7 +667,9 @@ class SessionProcessor:
                 self.warnings.append(f"{p}: the sensor appears to be on the other leg (check the placement)")
         for c in cals.values():
             if c.quality < 0.5:
-                self.warnings.append(f"{c.placement}: low calibration quality {c.quality:.2f}: {'; '.join(c.reasons)}")
+                self.warnings.append(
+                    f"{c.placement}: low calibration quality {c.quality:.2f}: {'; '.join(c.reasons)}"
+                )
             if "upside_down" in c.flags:
                 self.warnings.append(f"{c.placement}: sensor worn upside down (angles corrected)")
         self.calibration = cals
@@ -714,7 +736,9 @@ class SessionProcessor:
                 self._emit(sub)
                 run = fin._run_start
                 hist = [r for r in self._slip_hist if run is not None and r.k[-1] >= run]
-                self._slip_hist = [r.slice(max(0, run - int(r.k[0])), len(r)) for r in hist] if run is not None else []
+                self._slip_hist = (
+                    [r.slice(max(0, run - int(r.k[0])), len(r)) for r in hist] if run is not None else []
+                )
                 return
             split = max(pos, found[1] - k0)
             self._slip_hist.append(rows.slice(pos, split))
@@ -745,8 +769,9 @@ class SessionProcessor:
         p = off[0]
         t0 = found[0] / self.rate
         msg = (
-            f"{p}: sensor seems to have slipped (standing at {t0:.1f} s reads {math.degrees(incl[p]):.0f} deg "
-            "from the calibrated neutral while the other segments are neutral)"
+            f"{p}: sensor seems to have slipped (standing at {t0:.1f} s reads "
+            f"{math.degrees(incl[p]):.0f} deg from the calibrated neutral while the other segments "
+            "are neutral)"
         )
         cal = self.calibration[p]
         cal.flags.append("slipped")
@@ -806,18 +831,18 @@ def build_summary(
     out["calibration_quality"] = {p: round(c.quality, 3) for p, c in calibration.items()}
     left = [s for s in strides if s.side == "left"]
     right = [s for s in strides if s.side == "right"]
-    if StrideDetector is not None:
-        g = gait_summary(left, right)
-        for side in ("left", "right"):
-            out[f"n_strides_{side}"] = g[f"n_strides_{side}"]
-            out[f"peak_hip_extension_{side}_deg"] = _deg(g[f"peak_hip_extension_{side}_rad"])
-            out[f"compensation_index_{side}"] = (
-                None if not math.isfinite(g[f"lumbar_compensation_index_{side}"])
-                else round(float(g[f"lumbar_compensation_index_{side}"]), 3)
-            )
-            out[f"pelvic_tilt_excursion_{side}_deg"] = _deg(g[f"pelvic_tilt_excursion_{side}_rad"])
-        out["peak_hip_extension_asymmetry_deg"] = _deg(g["peak_hip_extension_asymmetry_rad"])
-        out["cadence_spm"] = None if not math.isfinite(g["cadence_spm"]) else round(float(g["cadence_spm"]), 1)
+    g = gait_summary(left, right)
+    for side in ("left", "right"):
+        out[f"n_strides_{side}"] = g[f"n_strides_{side}"]
+        out[f"peak_hip_extension_{side}_deg"] = _deg(g[f"peak_hip_extension_{side}_rad"])
+        out[f"compensation_index_{side}"] = (
+            None
+            if not math.isfinite(g[f"lumbar_compensation_index_{side}"])
+            else round(float(g[f"lumbar_compensation_index_{side}"]), 3)
+        )
+        out[f"pelvic_tilt_excursion_{side}_deg"] = _deg(g[f"pelvic_tilt_excursion_{side}_rad"])
+    out["peak_hip_extension_asymmetry_deg"] = _deg(g["peak_hip_extension_asymmetry_rad"])
+    out["cadence_spm"] = None if not math.isfinite(g["cadence_spm"]) else round(float(g["cadence_spm"]), 1)
     holds_out: dict[str, Any] = {"prescribed_per_side": cfg.holds_per_side, "prescribed_hold_s": cfg.hold_s}
     for side in ("left", "right"):
         hs = [h for h in holds if h.side == side]
@@ -841,7 +866,9 @@ def build_summary(
         v = getattr(angles, name)
         ok = np.isfinite(v)
         out[f"{name}_range_deg"] = (
-            [_deg(float(np.percentile(v[ok], 2))), _deg(float(np.percentile(v[ok], 98)))] if ok.any() else None
+            [_deg(float(np.percentile(v[ok], 2))), _deg(float(np.percentile(v[ok], 98)))]
+            if ok.any()
+            else None
         )
     return out
 

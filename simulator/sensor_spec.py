@@ -42,7 +42,8 @@ class SensorSpec:
       north at a random heading); ``mag_noise_ut``; ``mag_disturbance_ut``: amplitude of slowly varying
       disturbances (e.g. furniture), 0 = clean field.
     - ``heading_drift_deg_min``: for quat devices, the magnitude of the yaw drift rate about world vertical
-      (sign random) plus a random walk of ``heading_walk_deg`` per sqrt(minute);
+      (sign random) plus a slowly varying random yaw (~30 s correlation) with a std of
+      ``heading_walk_deg`` times sqrt(session minutes);
       ``inclination_noise_deg``: slowly varying tilt error of the on-device fusion.
     - ``soft_tissue_deg``: amplitude of the wobble of the sensor on the soft tissue after each initial
       contact of its side (thighs only; ``None`` = 0.5 deg on thighs); ``impact_acc_m_s2``: peak of the

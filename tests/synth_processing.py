@@ -49,8 +49,15 @@ def gait_hip(phase: np.ndarray, flex: float, ext: float) -> np.ndarray:
     return out
 
 
-def kinematics(t: np.ndarray, stand_s: float = 5.0, stride_s: float = 1.1, flex_deg: float = 30.0,
-               ext_deg: float = 15.0, walk_s: float | None = None, sway: float = 0.0) -> dict[str, np.ndarray]:
+def kinematics(
+    t: np.ndarray,
+    stand_s: float = 5.0,
+    stride_s: float = 1.1,
+    flex_deg: float = 30.0,
+    ext_deg: float = 15.0,
+    walk_s: float | None = None,
+    sway: float = 0.0,
+) -> dict[str, np.ndarray]:
     """Truth angles (rad): stand still ``stand_s`` then walk (tilt oscillating 2x per stride)."""
     walking = t >= stand_s
     if walk_s is not None:

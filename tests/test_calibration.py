@@ -71,8 +71,12 @@ def test_swapped_thigh_sensors_are_exchanged():
     rec, truth = make_recording(30.0, kinds=QUAT3, seed=14, ext_deg=8.0)
     left, right = rec.streams["thigh_left"], rec.streams["thigh_right"]
     streams = dict(rec.streams)
-    streams["thigh_left"] = SensorStream("thigh_left", "quat", right.t, right.rate_hz, quat=right.quat, acc=right.acc)
-    streams["thigh_right"] = SensorStream("thigh_right", "quat", left.t, left.rate_hz, quat=left.quat, acc=left.acc)
+    streams["thigh_left"] = SensorStream(
+        "thigh_left", "quat", right.t, right.rate_hz, quat=right.quat, acc=right.acc
+    )
+    streams["thigh_right"] = SensorStream(
+        "thigh_right", "quat", left.t, left.rate_hz, quat=left.quat, acc=left.acc
+    )
     res = process_recording(Recording(streams))
     assert any("swapped" in w for w in res.warnings)
     assert "swapped" in res.calibration["thigh_left"].flags
@@ -92,7 +96,11 @@ def test_upside_down_sensor_is_reported_and_angles_are_right():
 
 def test_without_movement_the_prior_is_used_with_lower_quality():
     t = np.arange(0, 10, 0.01)
-    truth = {"hip_flexion_left": np.zeros_like(t), "hip_flexion_right": np.zeros_like(t), "pelvic_tilt": np.zeros_like(t)}
+    truth = {
+        "hip_flexion_left": np.zeros_like(t),
+        "hip_flexion_right": np.zeros_like(t),
+        "pelvic_tilt": np.zeros_like(t),
+    }
     q_seg = segment_quats(truth)["thigh_left"]
     q_s = qm.multiply(q_seg, nominal_mounting("thigh_left"))
     cal = calibrate_sensor("thigh_left", q_s[:300], q_s[300:], 100.0, (0.0, 3.0), CalibrationSettings())

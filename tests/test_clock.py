@@ -117,7 +117,7 @@ def test_arrival_clock_without_timestamps():
     errs = np.array(errs)
     assert len(cm.gaps) == 1
     assert cm.gaps[0].missing == 50 and cm.gaps[0].after_index == 9999
-    assert reported == 50  # also attached to the packets (once)
+    assert reported == 0  # arrival-estimated losses live in cm.gaps only (no double counting downstream)
     assert cm.gaps[0].after_time_utc == pytest.approx(t_true[9999], abs=0.01)
     idx, err = errs[:, 0], errs[:, 1]
     calm = (idx > 1000) & ~((idx > 9990) & (idx < 10200)) & ~((idx > 19990) & (idx < 20200))

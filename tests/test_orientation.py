@@ -119,8 +119,12 @@ def test_broad_raw_path_matches_vqf_standalone():
     movement = d["movement"].astype(bool)
     for use_mag, key in ((False, "quat6D"), (True, "quat9D")):
         est = OrientationEstimator(fs, use_mag=use_mag)
-        parts = [est.update(t[i : i + 997], acc[i : i + 997], gyr[i : i + 997], mag[i : i + 997] if use_mag else None).quat
-                 for i in range(0, len(t), 997)]
+        parts = [
+            est.update(
+                t[i : i + 997], acc[i : i + 997], gyr[i : i + 997], mag[i : i + 997] if use_mag else None
+            ).quat
+            for i in range(0, len(t), 997)
+        ]
         q = np.concatenate(parts)
         ref = vqf.VQF(1.0 / fs).updateBatch(gyr, acc, mag)[key]
         np.testing.assert_array_equal(q, ref)

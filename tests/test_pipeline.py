@@ -27,7 +27,9 @@ def rmse_deg(angles: AngleSeries, truth: dict, name: str) -> float:
 
 @pytest.fixture(scope="module")
 def quat_session():
-    return make_recording(30.0, kinds=QUAT3, rates={"thigh_left": 60.0, "pelvis": 120.0}, heading_drift_rad_s=0.02)
+    return make_recording(
+        30.0, kinds=QUAT3, rates={"thigh_left": 60.0, "pelvis": 120.0}, heading_drift_rad_s=0.02
+    )
 
 
 @pytest.mark.parametrize("kinds", [QUAT3, RAW3, {"pelvis": "raw", "thigh_right": "quat"}])
@@ -62,7 +64,9 @@ def _split(rec: Recording, cuts: list[int], order_seed: int) -> list[SensorStrea
 
 
 def _stream(rec: Recording, pieces: list[SensorStream], poll_every: int = 1):
-    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()}, {p: s.rate_hz for p, s in rec.streams.items()})
+    proc = SessionProcessor(
+        {p: s.kind for p, s in rec.streams.items()}, {p: s.rate_hz for p, s in rec.streams.items()}
+    )
     polled = []
     for i, piece in enumerate(pieces):
         proc.feed(piece)
@@ -92,7 +96,9 @@ def test_chunking_does_not_change_results(quat_session, cuts, order_seed):
     ]
     assert [vars(h) for h in whole.holds] == [vars(h) for h in res.holds]
     assert [vars(a) for a in whole.activity] == [vars(a) for a in res.activity]
-    assert {p: c.quality for p, c in whole.calibration.items()} == {p: c.quality for p, c in res.calibration.items()}
+    assert {p: c.quality for p, c in whole.calibration.items()} == {
+        p: c.quality for p, c in res.calibration.items()
+    }
 
 
 def test_raw_chunking_small_chunks():
@@ -175,7 +181,9 @@ def test_slipped_sensor_is_flagged_and_recalibrated():
     rec, truth = make_recording(25.0, kinds=QUAT3, seed=7, walk_s=10.0)
     s = rec.streams["thigh_right"]
     slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(20.0) * np.clip((s.t - 10.0) / 0.5, 0, 1))
-    rec.streams["thigh_right"] = SensorStream("thigh_right", "quat", s.t, s.rate_hz, quat=qm.multiply(s.quat, slip))
+    rec.streams["thigh_right"] = SensorStream(
+        "thigh_right", "quat", s.t, s.rate_hz, quat=qm.multiply(s.quat, slip)
+    )
     res = process_recording(rec)
     assert any("slipped" in w for w in res.warnings)
     assert "slipped" in res.calibration["thigh_right"].flags

@@ -1,1 +1,1 @@
-"""InfluxDB boundary: line protocol encoding, the HTTP writer (v1 API: ``/write``, ``/query``) and settings."""
+"""InfluxDB boundary: line protocol, the HTTP writer (v1 API: ``/write``, ``/query``) and its settings."""

@@ -44,7 +44,9 @@ from typing import Any
 import numpy as np
 
 #: Divisor from nanoseconds to each precision accepted by ``/write?precision=``.
-PRECISION_DIVISOR: dict[str, int] = {"ns": 1, "n": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+PRECISION_DIVISOR: dict[str, int] = {
+    "ns": 1, "n": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+}
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")

@@ -364,7 +364,8 @@ def angle_points(
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
     width = 1.0 / rate_hz
-    bins = np.floor(t / width).astype(np.int64)
+    # a sample exactly on a bin edge (within float rounding) starts the next bin
+    bins = np.floor(t * rate_hz + 1e-9).astype(np.int64)
     uniq, inverse = np.unique(bins, return_inverse=True)
     means: dict[str, np.ndarray] = {}
     for name, values in columns.items():

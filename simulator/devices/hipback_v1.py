@@ -200,6 +200,9 @@ class HipbackEncoder:
     sensor-to-world, acc m/s^2, gyr rad/s, mag uT. The sequence number counts samples and continues across
     calls; :meth:`skip` advances it without sending (a device-side overrun, or samples produced while
     disconnected).
+
+    Below the minimum MTU of the profile a packet still carries one sample, longer than MTU - 3: the BLE stack
+    truncates it, as it would for a device that ignores the spec (the decoder counts it as truncated).
     """
 
     def __init__(

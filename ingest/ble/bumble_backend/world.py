@@ -36,14 +36,39 @@ logger = logging.getLogger(__name__)
 CENTRAL_ADDRESS = "C0:FF:EE:00:00:01"
 
 
-class _VirtualController(Controller):
-    """Bumble's virtual controller with a working LE Create Connection Cancel.
+_CONTROLLER_LOG = logging.getLogger("bumble.controller")
+_HOST_LOG = logging.getLogger("bumble.host")
 
-    The stock controller answers the cancel with success but keeps the pending connection and never sends
-    the Connection Complete event the spec requires, so a timed-out connect hangs the host and every later
-    connect gets ``COMMAND_DISALLOWED``. Here the cancel drops the pending request and reports
-    ``UNKNOWN_CONNECTION_IDENTIFIER`` as a real controller does.
+
+class _VirtualController(Controller):
+    """Bumble's virtual controller with a working LE Create Connection Cancel and cheap packet passing.
+
+    - The stock controller answers the cancel with success but keeps the pending connection and never sends
+      the Connection Complete event the spec requires, so a timed-out connect hangs the host and every later
+      connect gets ``COMMAND_DISALLOWED``. Here the cancel drops the pending request and reports
+      ``UNKNOWN_CONNECTION_IDENTIFIER`` as a real controller does.
+    - The stock packet paths format every HCI packet into a coloured debug string even when debug logging is
+      off (f-strings); that was most of the CPU time of a streaming link. Here the formatting happens only
+      when ``bumble.controller`` debug logging is on. Behaviour is otherwise unchanged.
     """
+
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if _CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
+            super().on_hci_packet(packet)
+            return
+        if isinstance(packet, hci.HCI_AclDataPacket):
+            self.on_hci_acl_data_packet(packet)
+        elif isinstance(packet, hci.HCI_Command):
+            self.on_hci_command_packet(packet)
+        else:
+            super().on_hci_packet(packet)
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if _CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
+            super().send_hci_packet(packet)
+            return
+        if self.host:
+            asyncio.get_running_loop().call_soon(self.host.on_packet, bytes(packet))
 
     def on_hci_le_create_connection_cancel_command(self, _command: Any) -> Any:
         pending = self.pending_le_connection
@@ -64,6 +89,21 @@ class _VirtualController(Controller):
                 ),
             )
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
+
+class _QuietHost(Host):
+    """Bumble's host without the per-packet debug string formatting when debug logging is off."""
+
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if _HOST_LOG.isEnabledFor(logging.DEBUG) or self.snooper:
+            super().on_hci_packet(packet)
+            return
+        if isinstance(packet, hci.HCI_AclDataPacket):
+            self.on_hci_acl_data_packet(packet)
+        elif isinstance(packet, hci.HCI_Event):
+            self.on_hci_event_packet(packet)
+        else:
+            super().on_hci_packet(packet)
 
 
 @dataclass(frozen=True)
@@ -147,7 +187,7 @@ class BumbleWorld:
     def create_device(self, name: str, address: str) -> Device:
         """A new (not yet powered) Bumble device with its own controller on this world's link."""
         controller = _VirtualController(name, link=self.link, public_address=address)
-        device = Device(name=name, address=parse_address(address), host=Host(controller, AsyncPipeSink(controller)))
+        device = Device(name=name, address=parse_address(address), host=_QuietHost(controller, AsyncPipeSink(controller)))
         self._devices.append(device)
         self._controllers.append(controller)
         return device

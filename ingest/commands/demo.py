@@ -1,0 +1,237 @@
+"""``hipback demo``: a virtual patient wearing three virtual sensors of different kinds, end to end.
+
+The path is the production one: virtual Bumble GATT peripherals speaking the real byte protocols
+(hipback IMU profile v1 on the pelvis, a Movella DOT on the left thigh, a WitMotion BLE 5.0 on the right thigh)
+-> the unchanged bleak code path with the Bumble backend -> device decoders and clock models -> the local
+SQLite store (every sample, durably) -> live processing -> results stored and written to files.
+Afterwards it prints what was measured next to the virtual patient's truth.
+
+No servers and no radio are needed. When ``HIPBACK_INFLUX_URL`` is set, the results also go to InfluxDB
+through the outbox (see ``hipback sync``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ingest.errors import ConfigError
+
+#: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them).
+DEMO_DEVICES = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
+
+
+def demo_session(seed: int) -> Any:
+    """The demo's virtual patient: limited left hip extension with some lumbar compensation."""
+    from simulator import SensorSpec, VirtualPatient, simulate
+
+    patient = VirtualPatient(
+        patient_id="DEMO-0001",
+        peak_hip_extension_left_deg=8.0,
+        peak_hip_extension_right_deg=15.0,
+        lumbar_compensation_gain=0.6,
+    )
+    sensors = [
+        SensorSpec(placement="pelvis", kind="raw", rate_hz=100.0, device="hipback_v1"),
+        SensorSpec(placement="thigh_left", kind="quat", rate_hz=60.0, device="movella_dot"),
+        SensorSpec(placement="thigh_right", kind="quat", rate_hz=100.0, device="witmotion", thigh_face="anterior"),
+    ]
+    return simulate("clinic_visit", seed=seed, patient=patient, sensors=sensors)
+
+
+@dataclass
+class _Progress:
+    """Live progress shown during the session (terminal: one updating line; otherwise plain lines)."""
+
+    console: Console
+    sim: Any
+    interactive: bool
+    started: float = field(default_factory=time.monotonic)
+    last_line: float = 0.0
+    strides: int = 0
+    holds: int = 0
+    angles: dict[str, float] = field(default_factory=dict)
+    phase: str = "connecting"
+    sensors: str = ""
+
+    def activity_at(self, t_sim: float) -> str:
+        for a in self.sim.truth.activities:
+            if a.t_start <= t_sim < a.t_end:
+                return a.label
+        return "finished" if t_sim > 0 else "connecting"
+
+    def on_event(self, ev: Any) -> None:
+        if ev.kind in ("calibration_start", "calibration_done", "calibration", "disconnected", "reconnected",
+                       "calibration_failed", "low_battery", "error"):
+            self.console.print(f"  [{ev.t:6.1f} s] {ev.message}")
+
+    def on_update(self, update: Any, stats: dict[str, Any]) -> None:
+        self.strides += len(update.strides)
+        self.holds += len(update.holds)
+        a = update.angles
+        if len(a):
+            for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
+                v = getattr(a, name)[-1]
+                if math.isfinite(v):
+                    self.angles[name] = math.degrees(v)
+        self.sensors = "  ".join(
+            f"{p}:{'on' if s.connected else 'off'}" + (f" {s.battery_pct:.0f}%" if s.battery_pct is not None else "")
+            for p, s in stats.items()
+        )
+        now = time.monotonic()
+        if now - self.last_line < (0.5 if self.interactive else 5.0):
+            return
+        self.last_line = now
+        t = float(a.t[-1]) if len(a) else 0.0
+        ang = "  ".join(f"{k.replace('hip_flexion_', 'hip ').replace('_', ' ')} {v:+5.1f}°"
+                        for k, v in self.angles.items())
+        line = (f"  t={t:6.1f} s  {self.activity_at(t):<10} strides {self.strides:3d}  holds {self.holds}  "
+                f"{ang}  | {self.sensors}")
+        if self.interactive:
+            self.console.print(line, end="\r", highlight=False, soft_wrap=True)
+        else:
+            self.console.print(line, highlight=False, soft_wrap=True)
+
+
+def _fmt(v: float | None, unit: str = "°", digits: int = 1) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.{digits}f}{unit}"
+
+
+def _rmse_deg(measured_t: np.ndarray, measured: np.ndarray, truth_t: np.ndarray, truth: np.ndarray,
+              offset_s: float) -> float | None:
+    """RMSE in degrees of a measured angle against the truth on the measured timeline (session time)."""
+    ok = np.isfinite(measured)
+    if not ok.any():
+        return None
+    ref = np.interp(measured_t[ok] - offset_s, truth_t, truth, left=np.nan, right=np.nan)
+    good = np.isfinite(ref)
+    if not good.any():
+        return None
+    return float(np.degrees(np.sqrt(np.mean((measured[ok][good] - ref[good]) ** 2))))
+
+
+def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
+    """Measured values next to the virtual patient's truth (``offset_s``: sim time 0 on the session timeline)."""
+    truth = sim.truth
+    patient = truth.patient
+    summary = results.summary
+    table = Table(title="Measured by hipback vs the virtual patient's truth", show_lines=False)
+    table.add_column("measure")
+    table.add_column("measured", justify="right")
+    table.add_column("truth", justify="right")
+    for side in ("left", "right"):
+        ts = [s for s in truth.strides if s.side == side and s.steady]
+        table.add_row(
+            f"peak hip extension {side} (median per stride)",
+            _fmt(summary.get(f"peak_hip_extension_{side}_deg")),
+            _fmt(float(np.degrees(np.median([s.peak_hip_extension_rad for s in ts]))) if ts else
+                 getattr(patient, f"peak_hip_extension_{side}_deg")),
+        )
+    for side in ("left", "right"):
+        table.add_row(f"strides {side}", str(summary.get(f"n_strides_{side}", 0)),
+                      str(sum(1 for s in truth.strides if s.side == side)))
+    table.add_row("cadence", _fmt(summary.get("cadence_spm"), " steps/min"), _fmt(patient.cadence_steps_min,
+                                                                                  " steps/min"))
+    tilt_ex = [s.pelvic_tilt_excursion_rad for s in truth.strides if s.steady]
+    table.add_row("pelvic tilt excursion per stride (left strides)",
+                  _fmt(summary.get("pelvic_tilt_excursion_left_deg")),
+                  _fmt(float(np.degrees(np.median(tilt_ex))) if tilt_ex else None))
+    for side in ("left", "right"):
+        measured = [h for h in results.holds if h.side == side]
+        true_holds = [h for h in truth.holds if h.side == side]
+        table.add_row(
+            f"stretch holds {side}: count / arching",
+            f"{len(measured)} / {sum(1 for h in measured if h.arching)}",
+            f"{len(true_holds)} / {sum(1 for h in true_holds if h.arching)}",
+        )
+        table.add_row(
+            f"stretch holds {side}: durations",
+            ", ".join(f"{h.duration_s:.1f}" for h in measured) + " s",
+            ", ".join(f"{h.t_end - h.t_start:.1f}" for h in true_holds) + " s",
+        )
+        table.add_row(f"stretch holds {side}: time in correct posture",
+                      ", ".join(f"{h.correct_s:.1f}" for h in measured) + " s", "(no arching counted)")
+    act = summary.get("activity_s", {})
+    true_act: dict[str, float] = {}
+    for a in truth.activities:
+        true_act[a.label] = true_act.get(a.label, 0.0) + (a.t_end - a.t_start)
+    for label in ("walking", "standing", "kneeling", "sitting", "lying"):
+        table.add_row(f"time {label}", _fmt(act.get(label), " s", 0), _fmt(true_act.get(label), " s", 0))
+    angles = results.angles
+    for name, label in (("hip_flexion_left", "hip flexion left"), ("hip_flexion_right", "hip flexion right"),
+                        ("pelvic_tilt", "pelvic tilt")):
+        rmse = _rmse_deg(angles.t, getattr(angles, name), truth.t, getattr(truth, name), offset_s)
+        table.add_row(f"{label}: RMSE against truth", _fmt(rmse), "0°")
+    return table
+
+
+def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
+    """Run the demo (see the module docstring); ``speed``: virtual time runs this many times faster than real."""
+    if not (0.5 <= speed <= 50.0):
+        raise ConfigError(f"--speed must be between 0.5 and 50 (times real time), not {speed}.")
+    from ingest.session.virtual import run_virtual_session
+
+    console = Console(highlight=False)
+    interactive = console.is_terminal
+    out.mkdir(parents=True, exist_ok=True)
+    store_path = out / "hipback.sqlite"
+
+    console.print("[bold]hipback demo[/bold]: a virtual patient with three virtual Bluetooth sensors")
+    sim = demo_session(seed)
+    duration = sim.recording.duration_s
+    console.print(
+        f"  sensors: pelvis = hipback IMU profile v1 (raw IMU, orientation by VQF), left thigh = Movella DOT "
+        f"(quaternions), right thigh = WitMotion BLE 5.0 (Euler angles)\n"
+        f"  session: {duration:.0f} s of standing calibration, a walk, kneeling hip flexor stretches, sitting "
+        f"and lying, streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
+        f"  local store: {store_path}"
+    )
+    console.print("  Stand still for 5 seconds: calibrating ...")
+    progress = _Progress(console, sim, interactive)
+    outcome = run_virtual_session(
+        sim, DEMO_DEVICES, store_path, speed=speed, on_update=progress.on_update, on_event=progress.on_event,
+        patient_id=sim.truth.patient.patient_id,
+    )
+    if interactive:
+        console.print()
+    if outcome.results is None:
+        raise ConfigError(f"the demo session stored its data but processing failed: {outcome.processing_error}")
+
+    offset = next(iter(outcome.ledgers.values())).sim_t0_session if outcome.ledgers else 0.0
+    stats = Table(title="Sensors")
+    for col in ("placement", "protocol", "samples stored", "gaps", "rejected packets", "reconnects", "rate"):
+        stats.add_column(col, justify="right" if col not in ("placement", "protocol") else "left")
+    for p, s in outcome.stats.items():
+        stats.add_row(p, s.kind, str(s.samples), str(s.gaps), str(sum(s.rejected.values())), str(s.reconnects),
+                      f"{s.rate_hz:.1f} Hz")
+    console.print(stats)
+    console.print(comparison_table(outcome.results, sim, offset))
+
+    written = _write_outputs(outcome.results, out)
+    lat = outcome.latency_angle_s
+    if lat:
+        console.print(f"  notification -> live angle latency: p50 {1000 * np.percentile(lat, 50):.1f} ms, "
+                      f"p99 {1000 * np.percentile(lat, 99):.1f} ms")
+    console.print(f"  session {outcome.session_id} stored in {store_path}; files: "
+                  + ", ".join(p.name for p in written))
+    console.print("  Angles are relative to the standing calibration; these are monitoring measures, not a diagnosis.")
+    sys.stdout.flush()
+
+
+def _write_outputs(results: Any, out: Path) -> list[Path]:
+    """angles.csv, strides.csv, holds.csv, activity.csv and summary.json, as ``hipback process`` writes them."""
+    try:
+        from ingest.commands.process import write_outputs
+    except ImportError:  # pragma: no cover - process command not available
+        return []
+    return list(write_outputs(results, out))
