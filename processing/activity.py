@@ -108,7 +108,7 @@ class ActivityClassifier:
         n = self._stream.n
         self._stream.finish()
         if self._bout is not None and self._stream.fs is not None:
-            self._close(self._stream_window(), n)
+            self._close(self._stream.window(), n)
         return self._new
 
     def time_per_activity(self) -> dict[str, float]:
@@ -119,11 +119,6 @@ class ActivityClassifier:
         return out
 
     # -- streaming internals ---------------------------------------------------------------------
-    def _stream_window(self) -> Window:
-        s = self._stream
-        assert s.fs is not None
-        return Window(s._data, s.base, s.fs)
-
     def _configure(self, fs: float) -> tuple[int, int]:
         self._fs = fs
         self._hp = max(1, round(self.posture_window_s * fs))

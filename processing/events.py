@@ -153,6 +153,17 @@ class WindowedStream:
             self._run(self.n)
         self.finished = True
 
+    @property
+    def buffered(self) -> int:
+        """Number of samples held in the buffer now (bounded by the detector's look-back needs)."""
+        return len(self._data["t"])
+
+    def window(self) -> Window:
+        """Read access to the samples buffered now (only valid once the rate is known)."""
+        if self.fs is None:
+            raise RuntimeError("the sample rate is not known yet")
+        return Window(self._data, self.base, self.fs)
+
     # -- internals -----------------------------------------------------------------------------
     def _try_configure(self) -> None:
         t = self._data["t"]

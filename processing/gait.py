@@ -209,6 +209,10 @@ class StrideDetector:
         while self._pending and (len(self._pending) >= 2 or stop - self._pending[0].p1.idx > self._max_n + 1):
             c = self._pending.pop(0)
             self._decide(c, self._pending[0] if self._pending else None)
+        # the last peak can no longer start a valid stride: forget it (bounds the buffer) and end the bout
+        if self._last_peak is not None and not self._pending and stop - self._last_peak.idx > self._max_n + 1:
+            self._last_peak = None
+            self._close_bout()
 
     def _event_signal(self, win: Window, start: int, stop: int, margin: int) -> np.ndarray:
         """Hip flexion over [start - margin, stop + margin), thigh inclination where the hip is missing."""

@@ -22,7 +22,11 @@ Stages, per sensor then combined:
    window (or the marked one) and, when thighs are worn, until the thighs moved enough (walking, leg
    swings) to find their medio-lateral axis or ``ml_wait_s`` passed; then angles are emitted from the
    first row on. Without standing for ``calibration_timeout_s`` rows are released as NaN (status message)
-   and the search goes on. Both thighs flagged ``wrong_side`` are swapped (reported).
+   and the search goes on. A recording that ends without any 3 s standing period is calibrated at
+   :meth:`~SessionProcessor.finish` from its longest still standing run of at least
+   ``min_short_standing_s`` (1 s; quality lowered, warning), or its angles stay empty (warning). A
+   calibration from an earlier recording of the same session (sensors not re-strapped) can be given
+   as ``initial_calibration``. Both thighs flagged ``wrong_side`` are swapped (reported).
 5. **Angles** (:mod:`processing.angles`) per row, then the event detectors (strides per side, holds,
    activity) on the same rows.
 6. **Slip check** after calibration: in each later standing-still window (all sensors still for 3 s with
@@ -35,6 +39,7 @@ Summary (:meth:`SessionResults.summary`): degrees at this edge (``_deg``), see :
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +84,8 @@ class ProcessorConfig:
     reset_gap_s: float = 0.2
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
     calibration_timeout_s: float = 60.0
+    min_short_standing_s: float = 1.0
+    initial_calibration: dict[str, SensorCalibration] | None = None
     max_sensor_lag_s: float | None = None
     slip_threshold_rad: float = math.radians(10.0)
     slip_reference_rad: float = math.radians(5.0)
@@ -322,6 +329,14 @@ class SessionProcessor:
             if ActivityClassifier is not None:
                 self._act = ActivityClassifier()
         self._finished = False
+        if self.cfg.initial_calibration:
+            given = {p: copy.deepcopy(c) for p, c in self.cfg.initial_calibration.items() if p in self.kinds}
+            missing = [p for p in self.placements if p not in given]
+            if missing:
+                raise ValueError(f"the given calibration has no entry for {missing[0]}")
+            self.calibration = given
+            self.state = "calibrated"
+            self._message("using the calibration given with the session (from an earlier recording)")
 
     # -- public API -------------------------------------------------------------------------------------
     def feed(self, chunk: SensorStream) -> None:
@@ -387,6 +402,16 @@ class SessionProcessor:
             if not self.calibration:
                 if self._stand is not None or (self._marked is not None and self._try_marked()):
                     self._calibrate()
+                elif (short := self._short_standing()) is not None:
+                    self._stand = short
+                    dur = (short[1] - short[0]) / self.rate
+                    msg = (
+                        f"no 3 s standing period; calibrated from a shorter still standing period "
+                        f"({short[0] / self.rate:.2f}-{short[1] / self.rate:.2f} s, {dur:.1f} s): lower confidence"
+                    )
+                    self._message(msg)
+                    self.warnings.append(msg)
+                    self._calibrate(short_window=True)
                 else:
                     self._message(
                         "no standing-still period found: angles could not be calibrated and are empty "
@@ -632,7 +657,27 @@ class SessionProcessor:
         ang = compute_angles(t, empty, out.motion)
         self._publish(ang)
 
-    def _calibrate(self, motion_end: int | None = None) -> None:
+    def _short_standing(self) -> tuple[int, int] | None:
+        """At the end of a short recording: the longest still standing run of at least ``min_short_standing_s``."""
+        if not self._buffer:
+            return None
+        allrows = _Rows.concat(self._buffer, self.placements)
+        finder = StandingFinder(int(self.cfg.min_short_standing_s * self.rate), len(allrows) + 1)
+        best: tuple[int, int] | None = None
+        k0 = int(allrows.k[0])
+        pos = 0
+        flags = np.concatenate([allrows.still, [False]])
+        while pos < len(flags):
+            found = finder.update(k0 + pos, flags[pos:])
+            if found is None:
+                break
+            if best is None or found[1] - found[0] > best[1] - best[0]:
+                best = found
+            pos = found[1] - k0 + 1
+            finder.reset()
+        return best
+
+    def _calibrate(self, motion_end: int | None = None, short_window: bool = False) -> None:
         assert self._stand is not None and self._buffer
         allrows = _Rows.concat(self._buffer, self.placements)
         k0 = int(allrows.k[0])
@@ -648,7 +693,12 @@ class SessionProcessor:
                 continue
             e = len(allrows) if motion_end is None else motion_end - k0
             motion = allrows.q[p][b:e] if p.startswith("thigh") else None
+            if short_window and motion is not None and a > e - b:
+                motion = allrows.q[p][:a]  # the still period is at the end: movement before it
             cals[p] = calibrate_sensor(p, qs, motion, self.rate, window, self.cfg.calibration)
+            if short_window:
+                cals[p].quality = max(0.0, cals[p].quality - 0.2)
+                cals[p].reasons.append("standing window shorter than 3 s")
         swapped = [p for p in ("thigh_left", "thigh_right") if p in cals and "wrong_side" in cals[p].flags]
         if self.cfg.swap_wrong_side and len(swapped) == 2:
             self._swap = True

@@ -89,6 +89,22 @@ class VirtualPatient:
     thigh_length_m: float = 0.43
     sway_deg: float = 0.4
 
+    def __post_init__(self) -> None:
+        checks = (
+            ("peak_hip_extension_left_deg", -10.0, 40.0),
+            ("peak_hip_extension_right_deg", -10.0, 40.0),
+            ("peak_hip_flexion_deg", 0.0, 70.0),
+            ("walking_speed_m_s", 0.1, 3.0),
+            ("cadence_steps_min", 40.0, 200.0),
+            ("pelvic_tilt_amplitude_deg", 0.0, 20.0),
+            ("lumbar_compensation_gain", 0.0, 3.0),
+            ("pelvis_height_m", 0.5, 1.3),
+        )
+        for name, lo, hi in checks:
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ValueError(f"VirtualPatient.{name} = {value} is outside the plausible range {lo}..{hi}")
+
     def peak_hip_extension_deg(self, side: str) -> float:
         return self.peak_hip_extension_left_deg if side == "left" else self.peak_hip_extension_right_deg
 

@@ -61,6 +61,7 @@ class TruthStride:
     peak_thigh_extension_rad: float  # positive number: -min thigh inclination in the stride
     steady: bool = True
     walk_index: int = 0
+    turning: bool = False  # the walking direction changed by more than 10 deg within the stride
 
 
 @dataclass
@@ -179,6 +180,7 @@ class GroundTruth:
                 "peak_thigh_extension_deg": deg(s.peak_thigh_extension_rad),
                 "steady": s.steady,
                 "walk_index": s.walk_index,
+                "turning": s.turning,
             }
             for s in self.strides
         ]
@@ -258,6 +260,7 @@ def load_truth(folder: str | Path) -> GroundTruth:
             peak_thigh_extension_rad=float(rad(s["peak_thigh_extension_deg"])),
             steady=s["steady"],
             walk_index=s["walk_index"],
+            turning=s.get("turning", False),
         )
         for s in d["strides"]
     ]
@@ -348,6 +351,7 @@ def extract_strides(motion: Motion, angles: dict[str, FloatArray]) -> list[Truth
                         peak_thigh_extension_rad=float(-angles[f"thigh_inclination_{side}"][sl].min()),
                         steady=bool(motion.envelope[sl].min() > 0.999),
                         walk_index=w,
+                        turning=bool(np.ptp(motion.ch["heading"][sl]) > np.radians(10.0)),
                     )
                 )
     strides.sort(key=lambda s: s.t_initial_contact)

@@ -131,7 +131,7 @@ def _env(**extra: str) -> dict[str, str]:
         for k in (
             "HIPBACK_GRAFANA_TOKEN",
             "HIPBACK_INFLUX_TOKEN",
-            "HIPBACK_INFLUX_USERNAME",
+            "HIPBACK_INFLUX_USER",
             "HIPBACK_INFLUX_PASSWORD",
             "HIPBACK_INFLUX_URL",
             "HIPBACK_INFLUX_DATABASE",
@@ -211,7 +211,7 @@ def test_push_with_1x_credentials_and_token_file(tmp_path):
     token_file.write_text(GRAFANA_TOKEN + "\n")
     os.chmod(token_file, 0o600)
     with FakeGrafana() as g:
-        env = _env(HIPBACK_INFLUX_USERNAME="reader", HIPBACK_INFLUX_PASSWORD="pw_SECRET")
+        env = _env(HIPBACK_INFLUX_USER="reader", HIPBACK_INFLUX_PASSWORD="pw_SECRET")
         res = _invoke(
             [
                 "dashboards",

@@ -186,6 +186,18 @@ def test_time_jump_is_a_gap():
     assert len(det.bouts) == 2
 
 
+def test_memory_stays_bounded_and_bout_closes_while_standing():
+    angles, _ = walking(duration=200.0, t0=3.0, t1=23.0)
+    det = StrideDetector("left")
+    sizes = []
+    for a in range(0, len(angles), 100):
+        det.update(angles.slice(a, a + 100))
+        sizes.append(det._stream.buffered)
+    assert max(sizes[40:]) < 4 * FS  # a few seconds, not the whole standing period
+    assert len(det.bouts) == 1  # closed without waiting for the end of the stream
+    assert det.finish() == []
+
+
 @pytest.mark.parametrize(
     "angles",
     [

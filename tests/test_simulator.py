@@ -282,6 +282,9 @@ def test_walking_moves_at_the_patient_speed(visit):
     assert speed == pytest.approx(truth.patient.walking_speed_m_s, rel=0.1)
     z = st.position[m][:, 2]
     assert 0.02 < z.max() - z.min() < 0.08  # vertical bob of a few cm
+    # U-turns at the corridor ends: some strides turn, most do not
+    turning = [s.turning for s in truth.strides if s.steady]
+    assert 0 < sum(turning) < 0.5 * len(turning)
 
 
 def test_rates_and_jitter():

@@ -12,15 +12,15 @@ Creates or updates, through ``grafana-client``:
 
 Secrets: the Grafana token comes from ``HIPBACK_GRAFANA_TOKEN`` or ``--token-file`` (a file readable
 only by its owner); the InfluxDB read credentials from ``HIPBACK_INFLUX_TOKEN`` or
-``HIPBACK_INFLUX_USERNAME``/``HIPBACK_INFLUX_PASSWORD``. None of them is ever printed or logged.
+``HIPBACK_INFLUX_USER``/``HIPBACK_INFLUX_PASSWORD`` (or their ``_FILE`` variants). None of them is
+ever printed or logged.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from ingest.errors import ConfigError, HipbackError
+from ingest.influx.settings import read_secret_file
 
 DATASOURCE_UID = "hipback-influxdb"
 REPO_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
@@ -46,8 +47,8 @@ class PushResult:
     actions: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def read_token(token_file: Path | None, env: dict[str, str] | None = None) -> str:
-    """The Grafana API token: ``HIPBACK_GRAFANA_TOKEN``, else the first line of ``token_file``."""
+def read_token(token_file: Path | None, env: Mapping[str, str] | None = None) -> str:
+    """The Grafana API token: ``HIPBACK_GRAFANA_TOKEN``, else ``token_file`` (must be chmod 600)."""
     env = os.environ if env is None else env
     token = env.get("HIPBACK_GRAFANA_TOKEN", "").strip()
     if token:
@@ -57,22 +58,27 @@ def read_token(token_file: Path | None, env: dict[str, str] | None = None) -> st
             "no Grafana token: set HIPBACK_GRAFANA_TOKEN or pass --token-file with a file "
             "holding a Grafana service-account token."
         )
-    path = Path(token_file)
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the Grafana token file {path}: {exc.strerror}.") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"the Grafana token file {path} is readable by other users; run chmod 600 {path}.")
-    token = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if not token:
-        raise ConfigError(f"the Grafana token file {path} is empty.")
-    return token
+    return read_secret_file(token_file, "Grafana token").reveal()
 
 
-def datasource_payload(influx_url: str, database: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The InfluxQL data source, same uid and settings as ``dashboards/provisioning/datasources``."""
+def _env_secret(env: Mapping[str, str], name: str, what: str) -> str | None:
+    """``HIPBACK_INFLUX_<name>``, else the file named by ``HIPBACK_INFLUX_<name>_FILE``."""
+    value = env.get(f"HIPBACK_INFLUX_{name}", "").strip()
+    path = env.get(f"HIPBACK_INFLUX_{name}_FILE", "").strip()
+    if value:
+        return value
+    return read_secret_file(path, what).reveal() if path else None
+
+
+def datasource_payload(
+    influx_url: str, database: str, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The InfluxQL data source, same uid and settings as ``dashboards/provisioning/datasources``.
+
+    Credentials for Grafana's reads, from the same variables the writer uses: ``HIPBACK_INFLUX_TOKEN``
+    (or ``_TOKEN_FILE``) as an ``Authorization: Token`` header (2.x/3.x), else ``HIPBACK_INFLUX_USER`` with
+    ``HIPBACK_INFLUX_PASSWORD`` (or ``_PASSWORD_FILE``) for 1.x, else no authentication.
+    """
     env = os.environ if env is None else env
     ds: dict[str, Any] = {
         "name": "hipback InfluxDB",
@@ -84,14 +90,14 @@ def datasource_payload(influx_url: str, database: str, env: dict[str, str] | Non
         "jsonData": {"version": "InfluxQL", "dbName": database, "httpMode": "POST", "timeInterval": "10s"},
         "secureJsonData": {},
     }
-    token = env.get("HIPBACK_INFLUX_TOKEN", "").strip()
-    user = env.get("HIPBACK_INFLUX_USERNAME", "").strip()
+    token = _env_secret(env, "TOKEN", "InfluxDB API token")
+    user = env.get("HIPBACK_INFLUX_USER", "").strip()
     if token:
         ds["jsonData"]["httpHeaderName1"] = "Authorization"
         ds["secureJsonData"]["httpHeaderValue1"] = f"Token {token}"
     elif user:
         ds["user"] = user
-        ds["secureJsonData"]["password"] = env.get("HIPBACK_INFLUX_PASSWORD", "")
+        ds["secureJsonData"]["password"] = _env_secret(env, "PASSWORD", "InfluxDB password") or ""
     return ds
 
 
@@ -141,7 +147,7 @@ def push(
     with_datasource: bool = True,
     with_alerts: bool = True,
     echo: Callable[[str], None] = lambda _msg: None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     timeout_s: float = 30.0,
 ) -> PushResult:
     """Provision Grafana at ``grafana_url``; see the module docstring. Raises :class:`GrafanaError`."""

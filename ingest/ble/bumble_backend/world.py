@@ -105,6 +105,13 @@ class _QuietHost(Host):
         else:
             super().on_hci_packet(packet)
 
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if _HOST_LOG.isEnabledFor(logging.DEBUG) or self.snooper:
+            super().send_hci_packet(packet)
+            return
+        if self.hci_sink:
+            self.hci_sink.on_packet(bytes(packet))
+
 
 @dataclass(frozen=True)
 class BumbleDeviceDetails:

@@ -1,0 +1,205 @@
+"""``hipback process``: recording files in, angles / strides / holds / activity / summary files out.
+
+Usage: ``hipback process --out DIR PLACEMENT=FILE ...`` with placements ``pelvis``, ``thigh_left``,
+``thigh_right``, ``lumbar_upper`` and files in hipback's format, Movella DOT or Xsens MT Manager exports
+(sensors may differ in rate). Writes into DIR:
+
+- ``angles.csv``: one row per sample of the common timeline (100 Hz), columns ``time_s``,
+  ``hip_flexion_left_deg``, ``hip_flexion_right_deg``, ``pelvic_tilt_deg``, ``lumbar_flexion_deg``
+  (degrees, relative to the standing-neutral calibration; empty where a side is not worn or not available);
+- ``strides.csv``, ``holds.csv``, ``activity.csv``: one row per stride / hold / activity bout (angles in
+  degrees in ``..._deg`` columns, times in s on the recording timeline);
+- ``summary.json``: the session summary (see :func:`processing.pipeline.build_summary`), calibration per
+  sensor (quality, reasons, flags), warnings and gaps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from ingest.errors import ConfigError
+from processing.pipeline import SessionResults, process_recording
+from processing.types import PLACEMENTS
+
+ANGLE_COLUMNS = (
+    ("hip_flexion_left", "hip_flexion_left_deg"),
+    ("hip_flexion_right", "hip_flexion_right_deg"),
+    ("pelvic_tilt", "pelvic_tilt_deg"),
+    ("lumbar_flexion", "lumbar_flexion_deg"),
+)
+
+
+def parse_inputs(inputs: list[str]) -> dict[str, Path]:
+    """``PLACEMENT=FILE`` strings -> {placement: path}; a user mistake raises :class:`ConfigError`."""
+    if not inputs:
+        raise ConfigError("give at least one PLACEMENT=FILE pair, for example pelvis=pelvis.csv.")
+    out: dict[str, Path] = {}
+    for item in inputs:
+        placement, sep, file = item.partition("=")
+        placement = placement.strip()
+        if not sep or not placement or not file:
+            raise ConfigError(f"{item!r} is not a PLACEMENT=FILE pair (for example thigh_left=left.csv).")
+        if placement not in PLACEMENTS:
+            raise ConfigError(f"unknown placement {placement!r}; use one of {', '.join(PLACEMENTS)}.")
+        if placement in out:
+            raise ConfigError(f"the placement {placement} is given twice.")
+        path = Path(file)
+        if not path.is_file():
+            raise ConfigError(f"the file {path} for {placement} does not exist.")
+        out[placement] = path
+    if "pelvis" not in out:
+        raise ConfigError("a pelvis sensor file is required (pelvis=FILE).")
+    if not any(p.startswith("thigh") for p in out):
+        raise ConfigError("at least one thigh sensor file is required (thigh_left=FILE or thigh_right=FILE).")
+    return out
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "" if not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def angles_csv(res: SessionResults) -> str:
+    a = res.angles
+    cols = [np.degrees(getattr(a, name)) for name, _ in ANGLE_COLUMNS]
+    lines = ["time_s," + ",".join(col for _, col in ANGLE_COLUMNS)]
+    for i, t in enumerate(a.t.tolist()):
+        lines.append(f"{t:.3f}," + ",".join(_fmt(float(c[i])) for c in cols))
+    return "\n".join(lines) + "\n"
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    """Dataclass -> CSV row: ``*_rad`` fields become ``*_deg`` (degrees), floats rounded, NaN empty."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        name = f.name
+        if name.endswith("_rad"):
+            name = name[:-4] + "_deg"
+            v = math.degrees(v) if isinstance(v, float) else v
+        elif name.startswith("t_") and not name.endswith("_s"):
+            name += "_s"
+        if isinstance(v, bool):
+            v = int(v)
+        elif isinstance(v, float):
+            v = _fmt(v, 4)
+        out[name] = v
+    return out
+
+
+def table_csv(items: list[Any], header: list[str]) -> str:
+    rows = [_row(x) for x in items]
+    if rows:
+        header = list(rows[0])
+    lines = [",".join(header)]
+    for r in rows:
+        lines.append(",".join(str(r.get(h, "")) for h in header))
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, np.generic):
+        return _json_safe(v.item())
+    return v
+
+
+def summary_json(res: SessionResults, files: dict[str, Path]) -> dict[str, Any]:
+    return _json_safe(
+        {
+            **res.summary,
+            "inputs": {p: str(f) for p, f in files.items()},
+            "sensors": res.placements,
+            "calibration_state": res.calibration_state,
+            "calibration": {p: c.to_dict() for p, c in res.calibration.items()},
+            "warnings": res.warnings,
+            "gaps": [
+                {"placement": g.placement, "t_start_s": g.t_start, "t_end_s": g.t_end, "missing": g.missing}
+                for g in res.gaps
+            ],
+            "angles_reference": "relative to the standing-neutral calibration at the session start",
+        }
+    )
+
+
+def human_summary(res: SessionResults) -> list[str]:
+    s = res.summary
+    lines = [f"Processed {s['duration_s']:.0f} s ({res.calibration_state})."]
+    if res.calibration:
+        lines.append(
+            "Calibration quality: " + ", ".join(f"{p} {c.quality:.2f}" for p, c in res.calibration.items()) + "."
+        )
+    for side in ("left", "right"):
+        n = s.get(f"n_strides_{side}", 0)
+        if f"thigh_{side}" in res.placements:
+            ext = s.get(f"peak_hip_extension_{side}_deg")
+            ext_txt = "n/a" if ext is None else f"{ext:.1f} deg"
+            lines.append(f"{side.capitalize()} leg: {n} strides, median peak hip extension {ext_txt}.")
+    if s.get("cadence_spm") is not None:
+        lines.append(f"Cadence {s['cadence_spm']:.0f} steps/min.")
+    h = s.get("holds", {})
+    for side in ("left", "right"):
+        hs = h.get(side, {})
+        if hs.get("count"):
+            lines.append(
+                f"Stretch holds {side}: {hs['count']} ({hs['completed']} reached {h['prescribed_hold_s']:.0f} s "
+                f"of correct posture, {hs['arching']} with arching)."
+            )
+    if s.get("activity_s"):
+        lines.append("Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in s["activity_s"].items()) + ".")
+    lines.extend(f"Warning: {w}" for w in res.warnings)
+    return lines
+
+
+def run(inputs: list[str], out: Path, store: Path | None = None) -> SessionResults:
+    """Process the files and write the outputs (see module docstring); returns the session results."""
+    from ingest.files import read_recording
+    from ingest.files.atomic import atomic_write_text
+
+    files = parse_inputs(inputs)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder; give --out a folder path.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}.") from exc
+    recording = read_recording(dict(files))
+    res = process_recording(recording)
+    atomic_write_text(out / "angles.csv", angles_csv(res))
+    atomic_write_text(
+        out / "strides.csv", table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"])
+    )
+    atomic_write_text(out / "holds.csv", table_csv(res.holds, ["side", "rep", "t_start_s", "t_end_s", "duration_s"]))
+    atomic_write_text(out / "activity.csv", table_csv(res.activity, ["label", "t_start_s", "t_end_s"]))
+    atomic_write_text(out / "summary.json", json.dumps(summary_json(res, files), indent=2) + "\n")
+    if store is not None:
+        _to_store(store, recording, res)
+    for line in human_summary(res):
+        typer.echo(line)
+    typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
+    return res
+
+
+def _to_store(store: Path, recording: Any, res: SessionResults) -> None:
+    """Put the recording and its results into the local store (when the store module is available)."""
+    try:
+        from ingest.store import LocalStore  # type: ignore[import-not-found]
+    except ImportError:
+        raise ConfigError("--store is not available yet in this version of hipback.") from None
+    st = LocalStore(store)
+    saver = getattr(st, "save_processed", None) or getattr(st, "import_recording", None)
+    if saver is None:
+        raise ConfigError("the local store cannot take processed recordings in this version of hipback.")
+    saver(recording, res)
