@@ -62,6 +62,68 @@ def demo(
     cmd.run(out=out, seed=seed, speed=speed)
 
 
+@app.command()
+def sync(
+    store: Annotated[Path | None, typer.Option("--store", help="Local store to send from (default: HIPBACK_STORE or hipback.sqlite).")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Send only this session's lines.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lines per request.")] = 5000,
+) -> None:
+    """Send what the local store still owes InfluxDB (HIPBACK_INFLUX_URL, ..._DATABASE, ..._TOKEN)."""
+    from ingest.commands import sync as cmd
+
+    cmd.run(store=store, session=session, batch_size=batch_size)
+
+
+@app.command()
+def report(
+    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix will do), or a folder written by 'hipback process'.")],
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page, opens offline).")],
+    store: Annotated[Path | None, typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,
+) -> None:
+    """Write a session's report page: plain summary, charts, data quality and the clinician's numbers."""
+    from ingest.commands import report as cmd
+
+    cmd.run(session=session, out=out, store=store)
+
+
+@app.command()
+def export(
+    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix will do).")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet (angles, strides, holds) or sto (OpenSense orientations).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
+    store: Annotated[Path | None, typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,
+    sto_frame: Annotated[str, typer.Option("--sto-frame", help="World frame of the .sto quaternions: z-up (as recorded) or y-up (OpenSim ground).")] = "z-up",
+) -> None:
+    """Export a session for research: angles and strides as CSV/Parquet, orientations as OpenSense .sto."""
+    from ingest.commands import export as cmd
+
+    cmd.run(session=session, fmt=fmt, out=out, store=store, sto_frame=sto_frame)
+
+
+@app.command()
+def scan(
+    timeout: Annotated[float, typer.Option(help="Seconds to scan.")] = 5.0,
+    virtual: Annotated[bool, typer.Option("--virtual", help="Scan a virtual neighbourhood (one virtual sensor of each kind; no radio).")] = False,
+) -> None:
+    """List nearby supported sensors: name, address, kind and signal strength."""
+    from ingest.commands import scan as cmd
+
+    cmd.run(timeout=timeout, virtual=virtual)
+
+
+@app.command()
+def record(
+    config: Annotated[Path, typer.Option("--config", help="TOML session config: patient pseudonym, sensors (kind, address, placement), prescription.")],
+    session: Annotated[str | None, typer.Option("--session", help="Continue this unfinished session instead of opening a new one.")] = None,
+    virtual_scenario: Annotated[str, typer.Option("--virtual-scenario", help="With ble_backend = \"bumble\": the simulated patient's scenario.")] = "short",
+    speed: Annotated[float, typer.Option(help="With ble_backend = \"bumble\": run virtual time this many times faster.")] = 1.0,
+) -> None:
+    """Record a session: connect the sensors, calibrate, store every sample, process live; Ctrl-C stops cleanly."""
+    from ingest.commands import record as cmd
+
+    cmd.run(config_path=config, session_id=session, virtual_scenario=virtual_scenario, speed=speed)
+
+
 dashboards_app = typer.Typer(help="Grafana dashboards and alert rules.", no_args_is_help=True)
 app.add_typer(dashboards_app, name="dashboards")
 

@@ -41,8 +41,18 @@ PLACEMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
 BACKENDS = ("bleak", "bumble")
 _PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f-]{36}$")  # MAC, or macOS UUID
-_TOP_KEYS = {"patient", "store", "ble_backend", "scan_timeout_s", "calibration_s", "duration_s", "sensors",
-             "prescription", "connect_timeout_s", "max_sensor_lag_s"}
+_TOP_KEYS = {
+    "patient",
+    "store",
+    "ble_backend",
+    "scan_timeout_s",
+    "calibration_s",
+    "duration_s",
+    "sensors",
+    "prescription",
+    "connect_timeout_s",
+    "max_sensor_lag_s",
+}
 _SENSOR_KEYS = {"placement", "kind", "address", "rate_hz", "mode", "name", "max_batch"}
 
 
@@ -108,13 +118,19 @@ def _number(where: str, key: str, value: Any, *, minimum: float = 0.0, allow_zer
     return v
 
 
-def parse_config(data: Mapping[str, Any], source: str = "config", base_dir: Path | None = None,
-                 env: Mapping[str, str] | None = None) -> SessionConfig:
+def parse_config(
+    data: Mapping[str, Any],
+    source: str = "config",
+    base_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SessionConfig:
     """Validate a parsed TOML mapping into a :class:`SessionConfig` (``source`` names it in errors)."""
     env = os.environ if env is None else env
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise ConfigError(f"{source}: unknown setting {unknown[0]!r}; known settings: {', '.join(sorted(_TOP_KEYS))}.")
+        raise ConfigError(
+            f"{source}: unknown setting {unknown[0]!r}; known settings: {', '.join(sorted(_TOP_KEYS))}."
+        )
     patient = data.get("patient")
     if patient is None:
         raise ConfigError(f"{source}: 'patient' (a pseudonym such as \"P-0042\") is missing.")
@@ -137,10 +153,14 @@ def parse_config(data: Mapping[str, Any], source: str = "config", base_dir: Path
             raise ConfigError(f"{where}: each [[sensors]] entry must be a table.")
         bad = sorted(set(s) - _SENSOR_KEYS)
         if bad:
-            raise ConfigError(f"{where}: unknown key {bad[0]!r}; known keys: {', '.join(sorted(_SENSOR_KEYS))}.")
+            raise ConfigError(
+                f"{where}: unknown key {bad[0]!r}; known keys: {', '.join(sorted(_SENSOR_KEYS))}."
+            )
         placement = s.get("placement")
         if placement not in PLACEMENTS:
-            raise ConfigError(f"{where}: placement must be one of {', '.join(PLACEMENTS)}, not {placement!r}.")
+            raise ConfigError(
+                f"{where}: placement must be one of {', '.join(PLACEMENTS)}, not {placement!r}."
+            )
         if any(x.placement == placement for x in sensors):
             raise ConfigError(f"{where}: placement {placement!r} is given twice; one sensor per placement.")
         kind = s.get("kind")
@@ -162,27 +182,34 @@ def parse_config(data: Mapping[str, Any], source: str = "config", base_dir: Path
 
             modes = list(get_profile(kind).modes)
             if mode not in modes:
-                raise ConfigError(f"{where}: mode must be one of {', '.join(modes)} for {kind}, not {mode!r}.")
+                raise ConfigError(
+                    f"{where}: mode must be one of {', '.join(modes)} for {kind}, not {mode!r}."
+                )
         name = s.get("name")
         if name is not None and not isinstance(name, str):
             raise ConfigError(f"{where}: name must be text, not {name!r}.")
         max_batch = s.get("max_batch")
-        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int)
-                                      or not 0 <= max_batch <= 255):
+        if max_batch is not None and (
+            isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 0 <= max_batch <= 255
+        ):
             raise ConfigError(f"{where}: max_batch must be a whole number from 0 to 255, not {max_batch!r}.")
         sensors.append(SensorConfig(placement, kind, address, rate, mode, name, max_batch))
     if not any(s.placement == "pelvis" for s in sensors):
-        raise ConfigError(f"{source}: a sensor with placement \"pelvis\" is required.")
+        raise ConfigError(f'{source}: a sensor with placement "pelvis" is required.')
 
     pres = data.get("prescription", {})
     if not isinstance(pres, Mapping):
         raise ConfigError(f"{source}: [prescription] must be a table.")
     bad = sorted(set(pres) - {"holds_per_side", "hold_s"})
     if bad:
-        raise ConfigError(f"{source}: unknown prescription key {bad[0]!r}; known keys: holds_per_side, hold_s.")
+        raise ConfigError(
+            f"{source}: unknown prescription key {bad[0]!r}; known keys: holds_per_side, hold_s."
+        )
     holds = pres.get("holds_per_side", 3)
     if isinstance(holds, bool) or not isinstance(holds, int) or not 1 <= holds <= 20:
-        raise ConfigError(f"{source}: prescription.holds_per_side must be a whole number from 1 to 20, not {holds!r}.")
+        raise ConfigError(
+            f"{source}: prescription.holds_per_side must be a whole number from 1 to 20, not {holds!r}."
+        )
     hold_s = _number(f"{source}", "prescription.hold_s", pres.get("hold_s", 30.0))
 
     backend = env.get("HIPBACK_BLE_BACKEND") or data.get("ble_backend", "bleak")

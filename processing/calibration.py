@@ -35,8 +35,10 @@ Method
 3. **Checks**: upside down (x pointing down: flagged, the angles are still right because Y is measured),
    wrong side (above), poor stillness, no functional movement (prior only), large misplacement (the
    functional axis more than 30 deg from the prior face's axis). Slipping during the session is checked by
-   :func:`slip_check` in the pipeline (a later standing-still period whose segment inclinations disagree
-   with the calibration while the other segments agree).
+   the pipeline (:mod:`processing.pipeline`, slip check: a later standing-still period in which one
+   segment's inclination disagrees with the calibration while the other segments agree).
+4. **Not used (yet)**: a forward lean to confirm the pelvis' facing (the prior decides it) and heading
+   agreement between sensors (6D fusion gives each sensor its own heading).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from processing import quaternion as quat
-from processing.angles import sagittal_inclination
+from processing.angles import axes_vertical_components, sagittal_inclination
 from processing.quaternion import FloatArray
 
 E_Z = np.array([0.0, 0.0, 1.0])
@@ -91,19 +93,31 @@ class SensorCalibration:
 
 
 def up_in_sensor(q: FloatArray) -> FloatArray:
-    """World up (+Z) expressed in the sensor frame, ``(N, 3)``."""
-    return quat.rotate(quat.conjugate(q), E_Z)
+    """World up (+Z) expressed in the sensor frame, ``(N, 3)`` (the third row of the rotation matrix)."""
+    return np.stack(axes_vertical_components(q), axis=-1)
 
 
 def angular_velocity(q: FloatArray, rate_hz: float, q_prev: FloatArray | None = None) -> FloatArray:
     """Sensor-frame angular velocity (rad/s) from consecutive orientations on a uniform grid.
 
     Row k is the rotation from sample k-1 to k (``q_prev`` is sample -1; without it row 0 is NaN).
+    Uses ``2 * vec(conj(q[k-1]) * q[k])`` (sign of the scalar part made positive), i.e. ``2 sin(a/2)`` for
+    the rotation angle ``a`` per sample: within 0.1 % of the exact angle up to 0.15 rad per sample
+    (15 rad/s at 100 Hz), and much cheaper than the exact logarithm.
     """
     q = np.asarray(q, dtype=np.float64)
     prev = np.concatenate([(np.full((1, 4), np.nan) if q_prev is None else q_prev.reshape(1, 4)), q[:-1]])
-    d = quat.multiply(quat.conjugate(prev), q)
-    return quat.to_rotvec(d) * rate_hz
+    w0, x0, y0, z0 = prev[:, 0], -prev[:, 1], -prev[:, 2], -prev[:, 3]
+    w1, x1, y1, z1 = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    dw = w0 * w1 - x0 * x1 - y0 * y1 - z0 * z1
+    dv = np.column_stack(
+        (
+            w0 * x1 + x0 * w1 + y0 * z1 - z0 * y1,
+            w0 * y1 - x0 * z1 + y0 * w1 + z0 * x1,
+            w0 * z1 + x0 * y1 - y0 * x1 + z0 * w1,
+        )
+    )
+    return dv * (np.where(dw < 0, -2.0, 2.0) * rate_hz)[:, None]
 
 
 def frame_from_axes(y_axis: FloatArray, z_hint: FloatArray) -> FloatArray:

@@ -273,24 +273,13 @@ def compute_progress(anchor: float, data: dict) -> tuple[list, dict[str, Patient
 
 
 def write_through_writer(url: str, db: str, points: list) -> None:
-    """Send the points through hipback's InfluxDB writer (line protocol to /write)."""
-    try:
-        from ingest.influx.writer import InfluxWriter
-    except ImportError:  # TEMPORARY until the writer lands
-        from ingest.influx.lineprotocol import encode
+    """Send the points through hipback's InfluxDB writer (batched, gzip line protocol to /write)."""
+    from ingest.influx.writer import InfluxWriter
 
-        body = encode(points)
-        r = httpx.post(f"{url}/write", params={"db": db}, content=body.encode(), timeout=60)
-        assert r.status_code == 204, r.text
-        return
-    writer = InfluxWriter(url, db)
-    try:
+    with InfluxWriter(url, db, background_flush=False) as writer:
         writer.write(points)
         writer.flush()
-    finally:
-        close = getattr(writer, "close", None)
-        if close:
-            close()
+        assert not writer.rejected, writer.rejected[:1]
 
 
 @pytest.fixture(scope="module")
@@ -551,7 +540,7 @@ def test_baseline_band_matches_definition(influxd, cohort):
     """The stored baseline is the median of the first 14 days' strides (checked with an independent query)."""
     for plan in PLANS:
         pr = cohort.progress[plan.pid]
-        lo = int(pr.baseline_start_s_ * 1e9)
+        lo = math.floor(pr.baseline_start_s_ * 1e3) * 1_000_000  # the writer stores ms
         hi = int((pr.baseline_start_s_ + 14 * DAY_S) * 1e9)
         series = run_query(
             influxd.url,

@@ -203,3 +203,125 @@ def test_config_rate_changes_timeline():
     res = process_recording(rec, ProcessorConfig(rate_hz=50.0))
     assert np.allclose(np.diff(res.angles.t), 0.02)
     assert rmse_deg(res.angles, truth, "hip_flexion_left") < 0.5
+
+
+def test_process_command_writes_outputs_and_rejects_bad_input(tmp_path, capsys):
+    import csv
+    import json
+
+    from ingest.commands.process import run
+    from ingest.errors import ConfigError
+    from ingest.files import write_recording
+
+    rec, truth = make_recording(25.0, kinds={"pelvis": "quat", "thigh_right": "raw"}, seed=9)
+    paths = {p.stem: p for p in write_recording(rec, tmp_path / "rec")}
+    out = tmp_path / "out"
+    res = run([f"pelvis={paths['pelvis']}", f"thigh_right={paths['thigh_right']}"], out)
+    with open(out / "angles.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == [
+        "time_s",
+        "hip_flexion_left_deg",
+        "hip_flexion_right_deg",
+        "pelvic_tilt_deg",
+        "lumbar_flexion_deg",
+    ]
+    assert len(rows) == len(res.angles) and all(r["hip_flexion_left_deg"] == "" for r in rows)
+    t = np.array([float(r["time_s"]) for r in rows])
+    hip = np.array([float(r["hip_flexion_right_deg"] or "nan") for r in rows])
+    ok = np.isfinite(hip)
+    assert ok.mean() > 0.95
+    err = hip[ok] - np.degrees(truth_on(t[ok], truth, "hip_flexion_right"))
+    assert np.sqrt(np.mean(err**2)) < 0.6
+    with open(out / "strides.csv") as fh:
+        strides = list(csv.DictReader(fh))
+    assert len(strides) == len(res.strides) >= 10 and "peak_hip_extension_deg" in strides[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["calibration"]["pelvis"]["quality"] > 0.5
+    assert abs(summary["peak_hip_extension_right_deg"] - 15.0) < 1.0
+    for name in ("holds.csv", "activity.csv"):
+        assert (out / name).read_text().count("\n") >= 1
+    assert "strides" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="unknown placement 'knee'"):
+        run([f"knee={paths['pelvis']}"], out)
+    with pytest.raises(ConfigError, match="does not exist"):
+        run([f"pelvis={tmp_path / 'missing.csv'}", f"thigh_right={paths['thigh_right']}"], out)
+    with pytest.raises(ConfigError, match="PLACEMENT=FILE"):
+        run([str(paths["pelvis"])], out)
+    with pytest.raises(ConfigError, match="pelvis"):
+        run([f"thigh_right={paths['thigh_right']}"], out)
+
+
+def test_lag_limit_lets_live_angles_flow_without_a_silent_sensor():
+    rec, truth = make_recording(30.0, kinds=QUAT3, seed=10)
+    cfg = ProcessorConfig(max_sensor_lag_s=1.0)
+    proc = SessionProcessor({p: "quat" for p in rec.streams}, {p: 100.0 for p in rec.streams}, cfg)
+    for k in range(0, 2000, 10):  # thigh_right silent for the first 20 s
+        proc.feed(rec.streams["pelvis"].slice(k, k + 10))
+        proc.feed(rec.streams["thigh_left"].slice(k, k + 10))
+    upd = proc.poll()
+    assert len(upd.angles) > 1500 and upd.calibration_state == "calibrated"
+    assert np.isnan(upd.angles.hip_flexion_right).all()
+    assert np.isfinite(upd.angles.hip_flexion_left[-500:]).all()
+    assert "thigh_right" not in upd.calibration  # not calibrated: no angles rather than wrong ones
+    proc.feed(rec.streams["thigh_right"].slice(2000, 3000))
+    proc.feed(rec.streams["pelvis"].slice(2000, 3000))
+    proc.feed(rec.streams["thigh_left"].slice(2000, 3000))
+    res = proc.finish()
+    assert len(res.angles) > 2900
+
+
+@pytest.fixture(scope="module")
+def messy_session():
+    """Raw left thigh at 50 Hz, quaternion pelvis/right thigh; a pelvis gap, NaNs, a late sample, a slip."""
+    rec, truth = make_recording(
+        25.0,
+        kinds={"pelvis": "quat", "thigh_left": "raw", "thigh_right": "quat"},
+        rates={"thigh_left": 50.0},
+        seed=12,
+        walk_s=10.0,
+    )
+    p = rec.streams["pelvis"]
+    q = p.quat.copy()
+    q[700:705] = np.nan
+    t = p.t.copy()
+    t[900] = t[895]
+    keep = np.ones(len(t), dtype=bool)
+    keep[1200:1260] = False
+    rec.streams["pelvis"] = SensorStream("pelvis", "quat", t[keep], 100.0, quat=q[keep], acc=p.acc[keep])
+    s = rec.streams["thigh_right"]
+    slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(20.0) * np.clip((s.t - 10.0) / 0.5, 0, 1))
+    rec.streams["thigh_right"] = SensorStream(
+        "thigh_right", "quat", s.t, 100.0, quat=qm.multiply(s.quat, slip)
+    )
+    return rec, process_recording(rec)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(0, 1000), min_size=1, max_size=60), order_seed=st.integers(0, 1000))
+def test_chunking_invariance_with_gaps_nans_and_slips(messy_session, cuts, order_seed):
+    rec, whole = messy_session
+    res, polled = _stream(rec, _split(rec, cuts, order_seed))
+    _same(whole.angles, res.angles)
+    _same(whole.angles, polled)
+    assert [(s.side, s.t_start) for s in whole.strides] == [(s.side, s.t_start) for s in res.strides]
+    assert whole.warnings == res.warnings
+    # the session really exercises the slip, gap, NaN and time-order paths
+    assert any("slipped" in w for w in whole.warnings)
+    text = " ".join(whole.messages)
+    assert "gap of" in text and "did not move forward" in text and "invalid quaternion" in text
+
+
+def test_mark_arriving_late_replaces_the_automatic_window():
+    # live: the runner marks its guided standing window (1-4 s) only after the auto search found one
+    rec, truth = make_recording(30.0, kinds=QUAT3, seed=17, stand_s=6.0)
+    proc = SessionProcessor({p: "quat" for p in rec.streams}, {p: 100.0 for p in rec.streams})
+    for k in range(0, 3000, 20):
+        for s in rec.streams.values():
+            proc.feed(s.slice(k, k + 20))
+        if k == 560:
+            assert proc.state == "waiting_for_movement"
+            proc.mark_calibration(1.0, 4.0)
+    res = proc.finish()
+    assert res.calibration["pelvis"].window == pytest.approx((1.0, 4.0), abs=0.011)
+    assert rmse_deg(res.angles, truth, "hip_flexion_left") < 0.5

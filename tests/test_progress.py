@@ -33,7 +33,9 @@ def _two_phase(early: float, late: float, n: int = 40) -> dict[str, np.ndarray]:
     early_days = np.repeat(np.arange(27.5, 14, -1.0), n)
     late_days = np.repeat(np.arange(6.5, 0, -1.0), n)
     days = np.concatenate([early_days, late_days])
-    vals = np.concatenate([early + rng.normal(0, 1.5, early_days.size), late + rng.normal(0, 1.5, late_days.size)])
+    vals = np.concatenate(
+        [early + rng.normal(0, 1.5, early_days.size), late + rng.normal(0, 1.5, late_days.size)]
+    )
     return _strides(days, vals)
 
 
@@ -70,7 +72,9 @@ def test_too_few_baseline_strides_leaves_baseline_undefined():
     assert not p.flag_decline_
     assert p.peak_ext_7d_deg_["left"] == pytest.approx(3.5)
     fields = p.status_fields()
-    assert math.isnan(fields["baseline_peak_ext_left_deg"]) and fields["peak_ext_7d_left_deg"] == pytest.approx(3.5)
+    assert math.isnan(fields["baseline_peak_ext_left_deg"]) and fields[
+        "peak_ext_7d_left_deg"
+    ] == pytest.approx(3.5)
 
 
 def test_window_edges_and_future_data():
@@ -97,7 +101,9 @@ def test_adherence_days_since_and_flags():
     assert p.days_since_last_session_ == pytest.approx(2.25)
     assert p.sitting_h_7d_ == pytest.approx(2.0)  # 1800 + 5400 s
     assert not p.flag_no_session_
-    p = _compute(PatientProgress(min_adherence_pct=60, no_session_days=2), st, holds_prescribed_per_window=6, **kw)
+    p = _compute(
+        PatientProgress(min_adherence_pct=60, no_session_days=2), st, holds_prescribed_per_window=6, **kw
+    )
     assert p.flag_low_adherence_ and p.flag_no_session_
     # capped at 100 %, undefined without a prescription
     p = _compute(PatientProgress(), st, holds_prescribed_per_window=2, **kw)
@@ -131,10 +137,17 @@ def test_status_fields_cover_the_schema():
 
 def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="same length"):
-        PatientProgress().compute(now_s=NOW, stride_t_s=[1.0, 2.0], stride_side=["left"], stride_peak_ext_deg=[1.0])
+        PatientProgress().compute(
+            now_s=NOW, stride_t_s=[1.0, 2.0], stride_side=["left"], stride_peak_ext_deg=[1.0]
+        )
     with pytest.raises(ValueError, match="hold arrays"):
         PatientProgress().compute(
-            now_s=NOW, stride_t_s=[], stride_side=[], stride_peak_ext_deg=[], hold_t_s=[1.0], hold_completed=[]
+            now_s=NOW,
+            stride_t_s=[],
+            stride_side=[],
+            stride_peak_ext_deg=[],
+            hold_t_s=[1.0],
+            hold_completed=[],
         )
     with pytest.raises(ValueError):
         PatientProgress(window_days=0)

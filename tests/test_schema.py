@@ -6,7 +6,6 @@ import math
 import re
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -165,14 +164,19 @@ def test_angle_downsampling_averages_each_bin():
 
 def test_field_types_in_real_influxdb_are_the_declared_ones(influxd, influx_db):
     """Written through line protocol into influxd, every field gets the type the schema declares."""
-    body = encode(_one_row_of_each())
-    resp = httpx.post(f"{influxd.url}/write", params={"db": influx_db}, content=body.encode(), timeout=30)
-    assert resp.status_code == 204, resp.text
+    from ingest.influx.writer import InfluxWriter
+
+    with InfluxWriter(influxd.url, influx_db, precision="ns", background_flush=False) as writer:
+        writer.write(_one_row_of_each())
+        writer.flush()
+        assert not writer.rejected
     got = {}
     for s in influxd.query("SHOW FIELD KEYS", influx_db)["results"][0]["series"]:
         for key, typ in s["values"]:
             got[(s["name"], key)] = typ
-    expected = {(m, f.name): INFLUX_TYPE[f.type] for m, spec in schema.MEASUREMENTS.items() for f in spec.fields}
+    expected = {
+        (m, f.name): INFLUX_TYPE[f.type] for m, spec in schema.MEASUREMENTS.items() for f in spec.fields
+    }
     assert got == expected
     tags = influxd.query('SHOW TAG KEYS FROM "holds"', influx_db)["results"][0]["series"][0]["values"]
     assert sorted(t[0] for t in tags) == sorted(schema.MEASUREMENTS["holds"].tags)

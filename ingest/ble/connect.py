@@ -124,8 +124,10 @@ def assign_sensors(
             continue
         f = found.get(address.upper())
         if f is None:
-            raise SensorNotFoundError(f"the {placement} sensor ({kind}, {address}) was not found in the scan; "
-                                      "is it charged, switched on and not connected to another device?")
+            raise SensorNotFoundError(
+                f"the {placement} sensor ({kind}, {address}) was not found in the scan; "
+                "is it charged, switched on and not connected to another device?"
+            )
         if f.kind != kind:
             raise SensorNotFoundError(f"the {placement} sensor at {address} is a {f.kind}, not a {kind}.")
         out[placement] = f
@@ -133,17 +135,22 @@ def assign_sensors(
     for placement, kind, address in wanted:
         if address is not None:
             continue
-        candidates = sorted((f for f in found.values() if f.kind == kind and f.address not in used),
-                            key=lambda f: -f.rssi)
+        candidates = sorted(
+            (f for f in found.values() if f.kind == kind and f.address not in used), key=lambda f: -f.rssi
+        )
         if not candidates:
-            raise SensorNotFoundError(f"no free {kind} sensor was found in the scan for the {placement}; "
-                                      "is it charged, switched on and in range?")
+            raise SensorNotFoundError(
+                f"no free {kind} sensor was found in the scan for the {placement}; "
+                "is it charged, switched on and in range?"
+            )
         out[placement] = candidates[0]
         used.add(candidates[0].address)
     return out
 
 
-def wanted_satisfied(wanted: Sequence[tuple[str, str, str | None]]) -> Callable[[dict[str, FoundSensor]], bool]:
+def wanted_satisfied(
+    wanted: Sequence[tuple[str, str, str | None]],
+) -> Callable[[dict[str, FoundSensor]], bool]:
     """A ``want`` predicate for :func:`scan_sensors` that is true once every wish can be assigned."""
 
     def check(found: dict[str, FoundSensor]) -> bool:

@@ -138,7 +138,9 @@ def human_summary(res: SessionResults) -> list[str]:
     lines = [f"Processed {s['duration_s']:.0f} s ({res.calibration_state})."]
     if res.calibration:
         lines.append(
-            "Calibration quality: " + ", ".join(f"{p} {c.quality:.2f}" for p, c in res.calibration.items()) + "."
+            "Calibration quality: "
+            + ", ".join(f"{p} {c.quality:.2f}" for p, c in res.calibration.items())
+            + "."
         )
     for side in ("left", "right"):
         n = s.get(f"n_strides_{side}", 0)
@@ -153,8 +155,8 @@ def human_summary(res: SessionResults) -> list[str]:
         hs = h.get(side, {})
         if hs.get("count"):
             lines.append(
-                f"Stretch holds {side}: {hs['count']} ({hs['completed']} reached {h['prescribed_hold_s']:.0f} s "
-                f"of correct posture, {hs['arching']} with arching)."
+                f"Stretch holds {side}: {hs['count']} ({hs['completed']} reached "
+                f"{h['prescribed_hold_s']:.0f} s of correct posture, {hs['arching']} with arching)."
             )
     if s.get("activity_s"):
         lines.append("Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in s["activity_s"].items()) + ".")
@@ -179,9 +181,12 @@ def run(inputs: list[str], out: Path, store: Path | None = None) -> SessionResul
     res = process_recording(recording)
     atomic_write_text(out / "angles.csv", angles_csv(res))
     atomic_write_text(
-        out / "strides.csv", table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"])
+        out / "strides.csv",
+        table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"]),
     )
-    atomic_write_text(out / "holds.csv", table_csv(res.holds, ["side", "rep", "t_start_s", "t_end_s", "duration_s"]))
+    atomic_write_text(
+        out / "holds.csv", table_csv(res.holds, ["side", "rep", "t_start_s", "t_end_s", "duration_s"])
+    )
     atomic_write_text(out / "activity.csv", table_csv(res.activity, ["label", "t_start_s", "t_end_s"]))
     atomic_write_text(out / "summary.json", json.dumps(summary_json(res, files), indent=2) + "\n")
     if store is not None:
@@ -192,14 +197,29 @@ def run(inputs: list[str], out: Path, store: Path | None = None) -> SessionResul
     return res
 
 
-def _to_store(store: Path, recording: Any, res: SessionResults) -> None:
-    """Put the recording and its results into the local store (when the store module is available)."""
-    try:
-        from ingest.store import LocalStore  # type: ignore[import-not-found]
-    except ImportError:
-        raise ConfigError("--store is not available yet in this version of hipback.") from None
+def _to_store(store: Path, recording: Any, res: SessionResults) -> str:
+    """Put the recording (every raw sample) and its results into the local SQLite store; returns its id.
+
+    Times are stored as UTC Unix seconds (``recording.start_utc`` + t; the recording timeline when the
+    start time is unknown). The patient id is the recording's pseudonymous id, or ``offline``.
+    """
+    from ingest.session.runner import results_rows
+    from ingest.store import LocalStore
+
+    start = recording.start_utc or 0.0
+    patient = str(recording.meta.get("patient_id") or "offline")
     st = LocalStore(store)
-    saver = getattr(st, "save_processed", None) or getattr(st, "import_recording", None)
-    if saver is None:
-        raise ConfigError("the local store cannot take processed recordings in this version of hipback.")
-    saver(recording, res)
+    try:
+        sid = st.open_session(patient, {"source": "hipback process", "start_utc": recording.start_utc})
+        for p, s in recording.streams.items():
+            st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})
+            st.add_samples(sid, p, s.t + start, seq=s.seq, quat=s.quat, acc=s.acc, gyr=s.gyr, mag=s.mag)
+        for g in recording.gaps:
+            st.add_gap(sid, g.placement, g.t_start + start, g.t_end + start, g.missing, g.reason)
+        for kind, rows in results_rows(res).items():
+            st.put_results(sid, kind, rows)
+        st.close_session(sid, end_utc=start + float(res.angles.t[-1]) if len(res.angles) else None)
+    finally:
+        st.close()
+    typer.echo(f"Stored the recording and results as session {sid} in {store}.")
+    return sid

@@ -154,30 +154,72 @@ def _tag_text(tags: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+# Escaped "measurement,tags" prefixes and field keys seen recently: points of one series repeat them.
+_PREFIXES: dict[tuple, str] = {}
+_FIELD_KEYS: dict[str, str] = {}
+_CACHE_MAX = 50_000
+
+
+def _prefix(measurement: str, tags: Mapping[str, Any]) -> str:
+    try:
+        key = (measurement, *tags.items())
+        text = _PREFIXES.get(key)
+    except TypeError:  # an unhashable tag value: str() of it is still a valid tag value
+        return escape_measurement(measurement) + _tag_text(tags)
+    if text is None:
+        text = escape_measurement(measurement) + _tag_text(tags)
+        # Only all-string tag sets are cached: 1, 1.0 and True are equal keys but different text.
+        if all(type(v) is str for v in tags.values()):
+            if len(_PREFIXES) >= _CACHE_MAX:
+                _PREFIXES.clear()
+            _PREFIXES[key] = text
+    return text
+
+
+def _field_key(key: str) -> str:
+    text = _FIELD_KEYS.get(key)
+    if text is None:
+        text = escape_field_key(key)
+        if len(_FIELD_KEYS) >= _CACHE_MAX:
+            _FIELD_KEYS.clear()
+        _FIELD_KEYS[key] = text
+    return text
+
+
 def encode_point(point: Point, precision: str = "ns") -> str | None:
     """One line (without newline) for ``point``, or None when it has no field left to write."""
-    fields = []
-    for key, value in point.fields.items():
-        text = format_field_value(value)
-        if text is not None:
-            fields.append(f"{escape_field_key(key)}={text}")
-    if not fields:
-        return None
-    line = escape_measurement(point.measurement) + _tag_text(point.tags) + " " + ",".join(fields)
-    if point.time_ns is not None:
-        line += f" {int(point.time_ns) // PRECISION_DIVISOR[precision]}"
-    return line
+    lines = encode_lines((point,), precision)
+    return lines[0] if lines else None
 
 
 def encode_lines(points: Iterable[Point], precision: str = "ns") -> list[str]:
     """One line per point that has at least one field left (points without fields are dropped)."""
-    if precision not in PRECISION_DIVISOR:
-        raise ValueError(f"precision {precision!r} is not one of {sorted(PRECISION_DIVISOR)}")
-    out = []
-    for point in points:
-        line = encode_point(point, precision)
-        if line is not None:
-            out.append(line)
+    try:
+        divisor = PRECISION_DIVISOR[precision]
+    except KeyError:
+        raise ValueError(f"precision {precision!r} is not one of {sorted(PRECISION_DIVISOR)}") from None
+    out: list[str] = []
+    field_keys = _FIELD_KEYS
+    for point in points:  # hot loop: written for speed (one point of 4 fields takes a few microseconds)
+        fields = []
+        for key, value in point.fields.items():
+            fk = field_keys.get(key)
+            if fk is None:
+                fk = _field_key(key)
+            if type(value) is float:
+                if value - value == 0.0:  # finite (NaN and +-inf give NaN)
+                    fields.append(f"{fk}={value!r}")
+                continue
+            text = format_field_value(value)
+            if text is not None:
+                fields.append(f"{fk}={text}")
+        if not fields:
+            continue
+        prefix = _prefix(point.measurement, point.tags)
+        if point.time_ns is None:
+            out.append(f"{prefix} {','.join(fields)}")
+        else:
+            out.append(f"{prefix} {','.join(fields)} {int(point.time_ns) // divisor}")
     return out
 
 

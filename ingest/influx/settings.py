@@ -104,7 +104,7 @@ class InfluxSettings:
         if url is None:
             return None
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{ENV_PREFIX}URL must start with http:// or https://, not {url.split(':')[0]!r}")
+            raise ConfigError(f"{ENV_PREFIX}URL must start with http:// or https://")
 
         token = _secret(get, "TOKEN", "API token")
         password = _secret(get, "PASSWORD", "password")

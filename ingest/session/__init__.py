@@ -1,6 +1,7 @@
 """Recording sessions: the runner (scan, connect, stream, reconnect, store, live processing) and its results.
 
-- :func:`run_session` / :class:`SessionRunner`: a real (or Bumble-backed) session from a :class:`SessionConfig`.
+- :func:`run_session` / :class:`SessionRunner`: a real (or Bumble-backed) session from a
+  :class:`SessionConfig`.
 - :func:`run_virtual_session`: the same runner against virtual sensors driven by a simulated session.
 """
 

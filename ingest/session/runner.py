@@ -1,4 +1,5 @@
-"""The session runner: scan, connect one sensor at a time, stream concurrently, store every sample, process live.
+"""The session runner: scan, connect one sensor at a time, stream concurrently, store every sample, process
+live.
 
 Structure (one asyncio loop, DEVICES.md 5.3):
 
@@ -9,8 +10,9 @@ Structure (one asyncio loop, DEVICES.md 5.3):
   becomes one gap (reason ``"disconnect"``) once data flows again.
 - **Notification callbacks only enqueue** ``(bytes, arrival time)``.
 - **One consumer task** decodes (:mod:`ingest.devices`), maps device time to the session timeline
-  (:class:`ingest.clock.ClockModel`), writes the samples to the store (durable when ``add_samples`` returns),
-  records gaps, and feeds :class:`processing.pipeline.SessionProcessor`; updates go to ``on_update``.
+  (:class:`ingest.clock.ClockModel`), writes the samples to the store (durable when ``add_samples``
+  returns), records gaps, and feeds :class:`processing.pipeline.SessionProcessor`; updates go to
+  ``on_update``.
 - **Guided calibration**: once every sensor streams, a ``calibration_start`` event ("Stand still for 5
   seconds"), then the window is marked in the processor and ``calibration_done`` is sent.
 - **Stop** (stop event, duration, end of a virtual source, or cancellation such as Ctrl-C): stop sequences,
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -35,10 +38,18 @@ from typing import Any
 import numpy as np
 from bleak import BleakClient
 
-from ingest.ble.connect import Backend, FoundSensor, assign_sensors, connect_one, scan_sensors, wanted_satisfied
+from ingest.ble.connect import (
+    Backend,
+    FoundSensor,
+    assign_sensors,
+    connect_one,
+    scan_sensors,
+    wanted_satisfied,
+)
 from ingest.clock import ClockModel
-from ingest.config import SessionConfig, SensorConfig
+from ingest.config import SensorConfig, SessionConfig
 from ingest.devices import DecodedSamples, DeviceProfile, get_profile
+from ingest.errors import ConfigError
 from ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
 from processing.types import SensorStream
 
@@ -155,7 +166,9 @@ class SessionRunner:
         self.events.append(ev)
         if self.session_id:
             with contextlib.suppress(Exception):
-                self.store.add_event(self.session_id, kind, {"message": message, "placement": placement, **data}, t)
+                self.store.add_event(
+                    self.session_id, kind, {"message": message, "placement": placement, **data}, self.clock()
+                )
         if self.on_event is not None:
             try:
                 self.on_event(ev)
@@ -191,7 +204,9 @@ class SessionRunner:
         link.disconnect_pending = True
         link.disconnect_t = link.stats.last_t
         link.disconnected.set()
-        self._event("disconnected", f"The {link.placement} sensor disconnected; reconnecting.", link.placement)
+        self._event(
+            "disconnected", f"The {link.placement} sensor disconnected; reconnecting.", link.placement
+        )
 
     async def _setup(self, link: _Link, client: BleakClient) -> None:
         """Read config values, read the battery, subscribe, then send the start sequence."""
@@ -219,8 +234,10 @@ class SessionRunner:
             from ingest.devices import hipback_v1 as hb
 
             start = hb.start_command(link.rate_hz, hb.MODES[link.mode], link.cfg.max_batch)
-            writes = [type(w)(w.char_uuid, start, w.response, w.note) if w.data[:1] == start[:1] else w
-                      for w in writes]
+            writes = [
+                type(w)(w.char_uuid, start, w.response, w.note) if w.data[:1] == start[:1] else w
+                for w in writes
+            ]
         return writes
 
     async def _supervise(self, link: _Link) -> None:
@@ -231,7 +248,10 @@ class SessionRunner:
             link.disconnected.clear()
             try:
                 client = await connect_one(
-                    link.found.device, name, self.connect_lock, self.backend,
+                    link.found.device,
+                    name,
+                    self.connect_lock,
+                    self.backend,
                     disconnected_callback=lambda _c, link=link: self._on_disconnected(link),
                     max_attempts=3,
                     setup=lambda c, link=link: self._setup(link, c),
@@ -243,8 +263,11 @@ class SessionRunner:
                 link.stats.connect_failures += 1
                 msg = str(exc).split("\n")[0][:200] or type(exc).__name__
                 link.stats.errors.append(msg)
-                self._event("connect_failed", f"Could not connect the {link.placement} sensor ({msg}); retrying.",
-                            link.placement)
+                self._event(
+                    "connect_failed",
+                    f"Could not connect the {link.placement} sensor ({msg}); retrying.",
+                    link.placement,
+                )
                 await self._wait_stop(min(0.5 * 2 ** min(failures, 5), 10.0))
                 continue
             failures = 0
@@ -312,10 +335,14 @@ class SessionRunner:
         if len(clock.jumps) > link.jumps_seen:
             st.clock_jumps += len(clock.jumps) - link.jumps_seen
             link.jumps_seen = len(clock.jumps)
-            self._event("clock_jump", f"The {link.placement} sensor's clock jumped; times re-anchored.", link.placement)
+            self._event(
+                "clock_jump",
+                f"The {link.placement} sensor's clock jumped; times re-anchored.",
+                link.placement,
+            )
         arrival_gaps = clock.gaps
         if len(arrival_gaps) > link.arrival_gaps_seen:  # devices without timestamps: estimated from arrivals
-            new = sum(g.missing for g in arrival_gaps[link.arrival_gaps_seen:])
+            new = sum(g.missing for g in arrival_gaps[link.arrival_gaps_seen :])
             link.arrival_gaps_seen = len(arrival_gaps)
             if link.absorb_arrival_gap:  # the disconnect gap already counted these
                 link.absorb_arrival_gap = False
@@ -338,7 +365,14 @@ class SessionRunner:
         link.stats.gaps += 1
         link.stats.missing += int(missing)
         try:
-            self.store.add_gap(self.session_id, link.placement, t0, t1, int(missing), reason)
+            self.store.add_gap(
+                self.session_id,
+                link.placement,
+                t0 + self.start_utc,
+                t1 + self.start_utc,
+                int(missing),
+                reason,
+            )
         except Exception as exc:
             link.stats.store_errors += 1
             logger.error("store: gap of %s not recorded: %s", link.placement, exc)
@@ -359,16 +393,24 @@ class SessionRunner:
         t_all = np.concatenate([t for _, t, _ in items])
         arrays = {name: cat(name) for name in ("seq", "quat", "acc", "gyr", "mag", "device_time_s")}
         try:
-            self.store.add_samples(
-                self.session_id, link.placement, t_all, seq=arrays["seq"], quat=arrays["quat"],
-                acc=arrays["acc"], gyr=arrays["gyr"], mag=arrays["mag"], device_time=arrays["device_time_s"],
+            stored = self.store.add_samples(
+                self.session_id,
+                link.placement,
+                t_all + self.start_utc,
+                seq=arrays["seq"],
+                quat=arrays["quat"],
+                acc=arrays["acc"],
+                gyr=arrays["gyr"],
+                mag=arrays["mag"],
+                device_time=arrays["device_time_s"],
             )
         except Exception as exc:  # keep streaming; the failure is counted and reported
             link.stats.store_errors += 1
             link.stats.errors.append(f"store: {exc}")
             logger.error("store: samples of %s not written: %s", link.placement, exc)
         else:
-            link.stats.samples += len(t_all)
+            link.stats.samples += int(stored)
+            link.stats.duplicates_ignored += len(t_all) - int(stored)
             now = time.perf_counter()
             self._lat_stored.extend(now - perf for _, _, perf in items)
         if self._processor is None:
@@ -380,8 +422,16 @@ class SessionRunner:
         if kind == "raw" and (arrays["acc"] is None or arrays["gyr"] is None):
             return
         chunk = SensorStream(
-            placement=link.placement, kind=kind, t=t_all, rate_hz=link.rate_hz, quat=quat, acc=arrays["acc"],
-            gyr=arrays["gyr"], mag=None, seq=arrays["seq"], device=link.profile.kind,
+            placement=link.placement,
+            kind=kind,
+            t=t_all,
+            rate_hz=link.rate_hz,
+            quat=quat,
+            acc=arrays["acc"],
+            gyr=arrays["gyr"],
+            mag=None,
+            seq=arrays["seq"],
+            device=link.profile.kind,
         )
         try:
             self._processor.feed(chunk)
@@ -397,8 +447,11 @@ class SessionRunner:
         self._processing_error = f"{type(exc).__name__}: {exc}"
         logger.exception("live processing stopped")
         self._processor = None
-        self._event("processing_error", "Live processing stopped after an internal error; recording goes on.",
-                    error=self._processing_error)
+        self._event(
+            "processing_error",
+            "Live processing stopped after an internal error; recording goes on.",
+            error=self._processing_error,
+        )
 
     def _poll(self, force: bool = False) -> None:
         if self._processor is None:
@@ -467,8 +520,11 @@ class SessionRunner:
             self._processing_error = str(exc)
             return None
         pres = self.config.prescription
-        cfg = ProcessorConfig(holds_per_side=pres.holds_per_side, hold_s=pres.hold_s,
-                              max_sensor_lag_s=self.config.max_sensor_lag_s)
+        cfg = ProcessorConfig(
+            holds_per_side=pres.holds_per_side,
+            hold_s=pres.hold_s,
+            max_sensor_lag_s=self.config.max_sensor_lag_s,
+        )
         sensors = {p: link.sensor_kind for p, link in self.links.items()}
         rates = {p: link.rate_hz for p, link in self.links.items()}
         try:
@@ -483,17 +539,40 @@ class SessionRunner:
             "start_utc": self.start_utc,
             "source": "ble",
             "backend": self.backend.name,
-            "prescription": {"holds_per_side": self.config.prescription.holds_per_side,
-                             "hold_s": self.config.prescription.hold_s},
-            "sensors": {p: {"kind": link.profile.kind, "address": link.found.address, "mode": link.mode,
-                            "rate_hz": link.rate_hz} for p, link in self.links.items()},
+            "prescription": {
+                "holds_per_side": self.config.prescription.holds_per_side,
+                "hold_s": self.config.prescription.hold_s,
+            },
+            "sensors": {
+                p: {
+                    "kind": link.profile.kind,
+                    "address": link.found.address,
+                    "mode": link.mode,
+                    "rate_hz": link.rate_hz,
+                }
+                for p, link in self.links.items()
+            },
             **self.meta,
         }
-        self.session_id = self.store.open_session(self.config.patient_id, meta, session_id=self.resume_session_id)
+        try:
+            self.session_id = self.store.open_session(
+                self.config.patient_id, meta, session_id=self.resume_session_id
+            )
+        except ValueError as exc:  # ingest.store.StoreError: closed session, another patient's session ...
+            raise ConfigError(f"the session cannot be opened: {exc}.") from None
         for p, link in self.links.items():
             self.store.add_sensor(
-                self.session_id, p, link.sensor_kind, link.profile.kind, link.found.address,
-                {"name": link.found.name, "mode": link.mode, "rate_hz": link.rate_hz, "rssi": link.found.rssi},
+                self.session_id,
+                p,
+                link.sensor_kind,
+                link.profile.kind,
+                link.found.address,
+                {
+                    "name": link.found.name,
+                    "mode": link.mode,
+                    "rate_hz": link.rate_hz,
+                    "rssi": link.found.rssi,
+                },
             )
 
     async def run(self) -> SessionOutcome:
@@ -519,7 +598,9 @@ class SessionRunner:
             raise
         return await self._shutdown(consumer, supervisors)
 
-    async def _wait_until_done(self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]) -> None:
+    async def _wait_until_done(
+        self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]
+    ) -> None:
         duration = self.config.duration_s
         while True:
             if self.stop_event.is_set():
@@ -537,7 +618,9 @@ class SessionRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), 0.05)
 
-    async def _shutdown(self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]) -> SessionOutcome:
+    async def _shutdown(
+        self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]
+    ) -> SessionOutcome:
         self._stopping = True
         self.stop_event.set()
         for link in self.links.values():
@@ -577,15 +660,19 @@ class SessionRunner:
                 self._processing_failed(exc)
         if results is not None:
             try:
-                self.store.put_results(self.session_id, results)
+                for kind, rows in results_rows(results).items():
+                    self.store.put_results(self.session_id, kind, rows)
             except Exception as exc:
                 logger.error("store: results not written: %s", exc)
                 self._event("store_error", f"Results could not be stored: {exc}")
-        for p, link in self.links.items():
+        for link in self.links.values():
             rej = link.decoder.stats.rejected
             link.stats.rejected = type(link.stats.rejected)(rej)
-        self._event("session_end", f"Session {self.session_id} ended ({self._stopped_by}).",
-                    stats={p: link.stats.as_dict() for p, link in self.links.items()})
+        self._event(
+            "session_end",
+            f"Session {self.session_id} ended ({self._stopped_by}).",
+            stats={p: link.stats.as_dict() for p, link in self.links.items()},
+        )
         with contextlib.suppress(Exception):
             self.store.close_session(self.session_id)
         return SessionOutcome(
@@ -604,6 +691,49 @@ class SessionRunner:
         )
 
 
+def _plain(value: Any) -> Any:
+    """JSON-friendly value: numpy scalars/arrays to Python, NaN to None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if not np.isfinite(value) else value
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    """A result record as a store row; fields in rad become ``..._deg`` in degrees (the store is an edge)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif isinstance(obj, dict):
+        items = dict(obj)
+    else:
+        return {"value": _plain(obj)}
+    out: dict[str, Any] = {}
+    for name, v in items.items():
+        if name.endswith("_rad") and isinstance(v, (int, float, np.floating)):
+            name, v = name[:-4] + "_deg", float(np.degrees(v))
+        out[name] = _plain(v)
+    return out
+
+
+def results_rows(results: Any) -> dict[str, list[dict[str, Any]]]:
+    """:class:`processing.pipeline.SessionResults` as store rows per kind (summary, strides, holds, ...)."""
+    rows: dict[str, list[dict[str, Any]]] = {"summary": [_plain(dict(results.summary))]}
+    for kind in ("strides", "bouts", "holds", "activity"):
+        rows[kind] = [_row(x) for x in getattr(results, kind, []) or []]
+    rows["warnings"] = [{"message": str(w)} for w in getattr(results, "warnings", []) or []]
+    rows["calibration"] = [
+        {"placement": p, **_row(c)} for p, c in (getattr(results, "calibration", {}) or {}).items()
+    ]
+    return rows
+
+
 async def run_session(
     config: SessionConfig,
     store: Any,
@@ -617,6 +747,15 @@ async def run_session(
     **kwargs: Any,
 ) -> SessionOutcome:
     """Run one session with :class:`SessionRunner` (see there for the arguments)."""
-    runner = SessionRunner(config, store, backend=backend, on_update=on_update, on_event=on_event,
-                           stop_event=stop_event, clock=clock, session_id=session_id, **kwargs)
+    runner = SessionRunner(
+        config,
+        store,
+        backend=backend,
+        on_update=on_update,
+        on_event=on_event,
+        stop_event=stop_event,
+        clock=clock,
+        session_id=session_id,
+        **kwargs,
+    )
     return await runner.run()

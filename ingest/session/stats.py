@@ -13,8 +13,8 @@ import numpy as np
 class SensorStats:
     """Running statistics of one sensor in a session (times in s on the session timeline).
 
-    ``packets``: notifications received; ``samples``: samples decoded and stored; ``rejected``: packets refused
-    by the decoder, by reason; ``gaps`` / ``missing``: gaps recorded and samples lost in them;
+    ``packets``: notifications received; ``samples``: samples decoded and stored; ``rejected``: packets
+    refused by the decoder, by reason; ``gaps`` / ``missing``: gaps recorded and samples lost in them;
     ``disconnects`` / ``reconnects``: link losses and successful reconnections; ``battery_pct``: last reading;
     ``clock_jumps``: device clock discontinuities found by the clock model.
     """
@@ -37,6 +37,7 @@ class SensorStats:
     first_t: float | None = None
     last_t: float | None = None
     store_errors: int = 0
+    duplicates_ignored: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -48,18 +49,30 @@ class SensorStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "placement": self.placement, "kind": self.kind, "address": self.address, "name": self.name,
-            "connected": self.connected, "packets": self.packets, "samples": self.samples,
-            "rejected": dict(self.rejected), "gaps": self.gaps, "missing": self.missing,
-            "disconnects": self.disconnects, "reconnects": self.reconnects,
-            "connect_failures": self.connect_failures, "battery_pct": self.battery_pct,
-            "clock_jumps": self.clock_jumps, "rate_hz": round(self.rate_hz, 3), "store_errors": self.store_errors,
+            "placement": self.placement,
+            "kind": self.kind,
+            "address": self.address,
+            "name": self.name,
+            "connected": self.connected,
+            "packets": self.packets,
+            "samples": self.samples,
+            "rejected": dict(self.rejected),
+            "gaps": self.gaps,
+            "missing": self.missing,
+            "disconnects": self.disconnects,
+            "reconnects": self.reconnects,
+            "connect_failures": self.connect_failures,
+            "battery_pct": self.battery_pct,
+            "clock_jumps": self.clock_jumps,
+            "rate_hz": round(self.rate_hz, 3),
+            "store_errors": self.store_errors,
+            "duplicates_ignored": self.duplicates_ignored,
         }
 
 
 @dataclass
 class SessionEvent:
-    """Something the UI should show: ``kind`` (e.g. ``calibration_start``), a plain ``message``, session time."""
+    """Something for the UI: ``kind`` (e.g. ``calibration_start``), a plain ``message``, session time (s)."""
 
     kind: str
     message: str
@@ -73,8 +86,8 @@ class SessionOutcome:
     """The end of a session: store id, statistics, processing results and measured latencies.
 
     ``latency_stored_s``: per packet, real time from notification arrival to its samples being durable in the
-    store; ``latency_angle_s``: per packet (after calibration), real time from its arrival until the live angle
-    output covered its last sample. ``stopped_by``: ``stop_event``, ``duration``, ``source_finished``,
+    store; ``latency_angle_s``: per packet (after calibration), real time from its arrival until the live
+    angle output covered its last sample. ``stopped_by``: ``stop_event``, ``duration``, ``source_finished``,
     ``cancelled`` or ``error``.
     """
 

@@ -36,9 +36,18 @@ def stream_for(sim: Any, placement: str, kind: str) -> SensorStream:
     stream = sim.recording.streams[placement]
     if kind == "witmotion" and stream.quat is None:
         truth = sim.sensor_truth[placement]
-        stream = SensorStream(placement=placement, kind="quat", t=stream.t, rate_hz=stream.rate_hz,
-                              quat=np.asarray(truth.quat), acc=stream.acc, gyr=stream.gyr, mag=stream.mag,
-                              device=stream.device, meta=stream.meta)
+        stream = SensorStream(
+            placement=placement,
+            kind="quat",
+            t=stream.t,
+            rate_hz=stream.rate_hz,
+            quat=np.asarray(truth.quat),
+            acc=stream.acc,
+            gyr=stream.gyr,
+            mag=stream.mag,
+            device=stream.device,
+            meta=stream.meta,
+        )
     return stream
 
 
@@ -56,13 +65,25 @@ def virtual_config(
 ) -> SessionConfig:
     """A session config for virtual sensors (Bumble backend, fixed addresses)."""
     sensors = [
-        SensorConfig(placement=p, kind=k, address=addresses[p], rate_hz=(rates or {}).get(p, DEFAULT_RATES[k]),
-                     max_batch=(max_batch or {}).get(p))
+        SensorConfig(
+            placement=p,
+            kind=k,
+            address=addresses[p],
+            rate_hz=(rates or {}).get(p, DEFAULT_RATES[k]),
+            max_batch=(max_batch or {}).get(p),
+        )
         for p, k in sensor_kinds.items()
     ]
-    return SessionConfig(patient_id=patient_id, sensors=sensors, prescription=prescription or PrescriptionConfig(),
-                         store=Path(store), ble_backend="bumble", scan_timeout_s=5.0, calibration_s=calibration_s,
-                         max_sensor_lag_s=max_sensor_lag_s)
+    return SessionConfig(
+        patient_id=patient_id,
+        sensors=sensors,
+        prescription=prescription or PrescriptionConfig(),
+        store=Path(store),
+        ble_backend="bumble",
+        scan_timeout_s=5.0,
+        calibration_s=calibration_s,
+        max_sensor_lag_s=max_sensor_lag_s,
+    )
 
 
 async def run_virtual_session_async(
@@ -83,27 +104,45 @@ async def run_virtual_session_async(
     process: bool = True,
     world: BumbleWorld | None = None,
     until_s: float | None = None,
+    clock_offsets: Mapping[str, float] | None = None,
+    connect_lock: asyncio.Lock | None = None,
+    first_index: int = 1,
 ) -> SessionOutcome:
     """Async form of :func:`run_virtual_session` taking an open store.
 
     ``lead_s``: virtual seconds between the world starting and simulation time 0 (sensors connect meanwhile,
     so the session starts with the scenario's first sample). ``until_s``: stop at this simulation time instead
-    of the end of the streams.
+    of the end of the streams. ``clock_offsets``: placement -> device clock at simulation time 0 (s; default
+    1000 s), e.g. to restart a device with a later clock. ``connect_lock``: share the adapter's connect lock with
+    other sessions on the same ``world``; ``first_index``: numbering of the virtual devices (names, addresses).
     """
     from simulator.virtual_ble import VirtualSensor, VirtualSensorSet
 
     own_world = world is None
     world = world or BumbleWorld(speed=speed)
     sensors = []
-    for i, (placement, kind) in enumerate(sensor_kinds.items(), start=1):
-        sensors.append(VirtualSensor(world, kind, stream_for(sim, placement, kind), index=i,
-                                     faults=(faults or {}).get(placement)))
+    for i, (placement, kind) in enumerate(sensor_kinds.items(), start=first_index):
+        sensors.append(
+            VirtualSensor(
+                world,
+                kind,
+                stream_for(sim, placement, kind),
+                index=i,
+                faults=(faults or {}).get(placement),
+                clock_offset_s=(clock_offsets or {}).get(placement, 1000.0),
+            )
+        )
     vset = VirtualSensorSet(world, sensors)
     t0 = world.now() + lead_s
     await vset.start(world_t0=t0)
     addresses = {p: s.address for p, s in zip(sensor_kinds, sensors, strict=True)}
-    config = virtual_config(sensor_kinds, addresses, patient_id=patient_id or _patient(sim),
-                            calibration_s=calibration_s, max_batch=max_batch)
+    config = virtual_config(
+        sensor_kinds,
+        addresses,
+        patient_id=patient_id or _patient(sim),
+        calibration_s=calibration_s,
+        max_batch=max_batch,
+    )
 
     def finished() -> bool:
         if until_s is not None:
@@ -111,11 +150,25 @@ async def run_virtual_session_async(
         return vset.finished
 
     runner = SessionRunner(
-        config, store, backend=backend_for("bumble", world), on_update=on_update, on_event=on_event,
-        stop_event=stop_event, clock=world.now, session_id=session_id, source_finished=finished,
-        process=process, speed=world.speed,
-        meta={"virtual": True, "scenario": sim.recording.meta.get("scenario"), "seed": sim.recording.meta.get("seed"),
-              "speed": world.speed, "sim_t0_utc": t0},
+        config,
+        store,
+        backend=backend_for("bumble", world),
+        on_update=on_update,
+        on_event=on_event,
+        stop_event=stop_event,
+        clock=world.now,
+        session_id=session_id,
+        source_finished=finished,
+        process=process,
+        speed=world.speed,
+        connect_lock=connect_lock,
+        meta={
+            "virtual": True,
+            "scenario": sim.recording.meta.get("scenario"),
+            "seed": sim.recording.meta.get("seed"),
+            "speed": world.speed,
+            "sim_t0_utc": t0,
+        },
     )
     try:
         with world.activate():
@@ -154,7 +207,9 @@ def run_virtual_session(
 
     store = LocalStore(store_path)
     try:
-        return asyncio.run(run_virtual_session_async(sim, sensor_kinds, store, speed=speed, faults=faults, **kwargs))
+        return asyncio.run(
+            run_virtual_session_async(sim, sensor_kinds, store, speed=speed, faults=faults, **kwargs)
+        )
     finally:
         close = getattr(store, "close", None)
         if close is not None:

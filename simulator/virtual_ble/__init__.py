@@ -1,4 +1,4 @@
-"""Virtual BLE IMUs on Bumble: GATT peripherals that speak hipback v1, Movella DOT and WitMotion byte for byte.
+"""Virtual BLE IMUs on Bumble: GATT peripherals speaking hipback v1, Movella DOT and WitMotion byte for byte.
 
 They join a :class:`ingest.ble.bumble_backend.BumbleWorld` link (passed in; this package does not import
 ``ingest``) and are driven by a simulated session's sensor streams in scaled real time.

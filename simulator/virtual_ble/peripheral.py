@@ -48,8 +48,10 @@ def build_advertising_data(name: str, service_uuids: Sequence[str]) -> bytes:
     def size(items: list[tuple[int, bytes]]) -> int:
         return sum(2 + len(v) for _, v in items)
 
-    for kind, values in ((AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, long),
-                         (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, short)):
+    for kind, values in (
+        (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, long),
+        (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, short),
+    ):
         kept: list[bytes] = []
         for v in values:
             if size(structures) + 2 + len(b"".join(kept + [v])) <= 31:
@@ -93,6 +95,7 @@ class VirtualPeripheral:
         self.connections_accepted = 0
         self.connections_refused = 0
         self.on_connect: Callable[[Connection], None] | None = None
+        self.on_refused: Callable[[], None] | None = None
         self.on_disconnect: Callable[[], None] | None = None
         self.on_subscription: Callable[[int, bool], None] | None = None
         self._readvertise_task: asyncio.Task[None] | None = None
@@ -106,7 +109,9 @@ class VirtualPeripheral:
         device.add_services(self.services)
         for service in self.services:
             for char in service.characteristics:
-                if isinstance(char, Characteristic) and char.properties & (Characteristic.NOTIFY | Characteristic.INDICATE):
+                if isinstance(char, Characteristic) and char.properties & (
+                    Characteristic.NOTIFY | Characteristic.INDICATE
+                ):
                     char.on(char.EVENT_SUBSCRIPTION, self._subscription_handler(char))
         device.on(device.EVENT_CONNECTION, self._on_connection)
         await device.power_on()
@@ -160,6 +165,8 @@ class VirtualPeripheral:
         if self.refuse_next > 0:
             self.refuse_next -= 1
             self.connections_refused += 1
+            if self.on_refused is not None:
+                self.on_refused()
             logger.debug("%s: refusing connection", self.name)
             self._readvertise_task = asyncio.get_running_loop().create_task(
                 self._terminate(connection, readvertise=True)
@@ -168,7 +175,9 @@ class VirtualPeripheral:
         self.connection = connection
         self.connections_accepted += 1
         self.subscribed.clear()
-        connection.on(connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection, reason))
+        connection.on(
+            connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection, reason)
+        )
         if self.on_connect is not None:
             self.on_connect(connection)
 
@@ -183,9 +192,12 @@ class VirtualPeripheral:
 
     async def _terminate(self, connection: Connection, readvertise: bool) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(connection.disconnect(hci.HCI_ErrorCode.CONNECTION_REJECTED_DUE_TO_LIMITED_RESOURCES_ERROR), 2.0)
+            await asyncio.wait_for(
+                connection.disconnect(hci.HCI_ErrorCode.CONNECTION_REJECTED_DUE_TO_LIMITED_RESOURCES_ERROR),
+                2.0,
+            )
         if readvertise:
-            await self.advertise()
+            await asyncio.shield(self.advertise())
 
     # -- faults ------------------------------------------------------------------------------------------
     async def drop_link(self, readvertise_after: float | None = 0.0) -> None:
@@ -213,7 +225,8 @@ class VirtualPeripheral:
 
     async def _readvertise(self, delay: float) -> None:
         await self.world.sleep(delay)
-        await self.advertise()
+        # shielded: cancelling a Bumble HCI command half-way leaves its host waiting on a dead future
+        await asyncio.shield(self.advertise())
 
     # -- data --------------------------------------------------------------------------------------------
     @property

@@ -1,4 +1,4 @@
-"""Virtual BLE IMUs: Bumble GATT peripherals that speak each protocol byte for byte, fed by a simulated stream.
+"""Virtual BLE IMUs: Bumble GATT peripherals speaking each protocol byte for byte, fed by a simulated stream.
 
 A :class:`VirtualSensor` wraps a :class:`~simulator.virtual_ble.peripheral.VirtualPeripheral` with the GATT
 layout of one device kind and the encoder/control state machine of :mod:`simulator.devices`:
@@ -7,19 +7,19 @@ layout of one device kind and the encoder/control state machine of :mod:`simulat
   (0x180F) and Device Information (0x180A).
 - ``movella_dot``: services 0x1000 (1001 R, 1002 R/W, 1004 N), 0x2000 (2001 R/W, 2002/2003/2004 N padded to
   63/40/20 bytes, 2006 R/W, 2007 R), 0x3000 (3001 R/N) and 0x7000 (7001 W, 7002 R, 7003 N).
-- ``witmotion``: service ffe5 with ffe4 (notify) and ffe9 (write / write-without-response); streams ``55 61``
-  frames whenever a central is subscribed, at the rate set through ``FF AA 03``.
+- ``witmotion``: service ffe5 with ffe4 (notify) and ffe9 (write / write-without-response); streams ``55
+  61`` frames whenever a central is subscribed, at the rate set through ``FF AA 03``.
 
-Streaming starts only after the control write that starts measurement (WitMotion: on subscription), at the rate
-the host asked for (the simulated stream is resampled when that differs from its own rate). Samples are taken at
-simulation time ``t`` = virtual world time minus the set's start time; samples that fall due while the device is
-not streaming (not yet started, disconnected) are skipped, and hipback v1 advances its sequence number over them,
-as a device that kept sampling.
+Streaming starts only after the control write that starts measurement (WitMotion: on subscription), at the
+rate the host asked for (the simulated stream is resampled when that differs from its own rate). Samples are
+taken at simulation time ``t`` = virtual world time minus the set's start time; samples that fall due while
+the device is not streaming (not yet started, disconnected) are skipped, and hipback v1 advances its
+sequence number over them, as a device that kept sampling.
 
-Faults (:class:`SensorFaults`): packet drop/truncate/duplicate through :class:`simulator.devices.FaultInjector`
-(exact log kept), link drops at given times with re-advertising after a pause, refused connections, device clock
-jumps and low battery. :class:`SensorLedger` records what was sent, dropped, truncated, duplicated and skipped so
-tests can compare with what the host stored.
+Faults (:class:`SensorFaults`): packet drop/truncate/duplicate through
+:class:`simulator.devices.FaultInjector` (exact log kept), link drops at given times with re-advertising
+after a pause, refused connections, device clock jumps and low battery. :class:`SensorLedger` records what
+was sent, dropped, truncated, duplicated and skipped so tests can compare with what the host stored.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from bumble.gatt import Characteristic, CharacteristicValue, Service
+
 from processing.types import SensorStream
 from simulator.devices import FaultInjector, FaultPlan, make_encoder, resample_stream
 from simulator.devices import hipback_v1 as hb
@@ -52,21 +52,37 @@ KINDS = ("hipback_v1", "movella_dot", "witmotion")
 #: GATT layout per kind: service uuid -> [(characteristic uuid, properties)].
 LAYOUTS: dict[str, list[tuple[str, list[tuple[str, int]]]]] = {
     "hipback_v1": [
-        (hb.SERVICE_UUID, [(hb.DATA_UUID, N), (hb.CONTROL_UUID, R | W), (hb.INFO_UUID, R), (hb.TIME_UUID, W | N)]),
+        (
+            hb.SERVICE_UUID,
+            [(hb.DATA_UUID, N), (hb.CONTROL_UUID, R | W), (hb.INFO_UUID, R), (hb.TIME_UUID, W | N)],
+        ),
         (hb.BATTERY_SERVICE_UUID, [(hb.BATTERY_LEVEL_UUID, R | N)]),
-        (hb.DEVICE_INFO_SERVICE_UUID, [(hb.MANUFACTURER_NAME_UUID, R), (hb.MODEL_NUMBER_UUID, R),
-                                       (hb.FIRMWARE_REVISION_UUID, R)]),
+        (
+            hb.DEVICE_INFO_SERVICE_UUID,
+            [(hb.MANUFACTURER_NAME_UUID, R), (hb.MODEL_NUMBER_UUID, R), (hb.FIRMWARE_REVISION_UUID, R)],
+        ),
     ],
     "movella_dot": [
-        (md.CONFIGURATION_SERVICE_UUID, [(md.DEVICE_INFO_UUID, R), (md.DEVICE_CONTROL_UUID, R | W),
-                                         (md.DEVICE_REPORT_UUID, N)]),
-        (md.MEASUREMENT_SERVICE_UUID, [(md.CONTROL_UUID, R | W), (md.LONG_PAYLOAD_UUID, N),
-                                       (md.MEDIUM_PAYLOAD_UUID, N), (md.SHORT_PAYLOAD_UUID, N),
-                                       (md.ORIENTATION_RESET_CONTROL_UUID, R | W),
-                                       (md.ORIENTATION_RESET_STATUS_UUID, R)]),
+        (
+            md.CONFIGURATION_SERVICE_UUID,
+            [(md.DEVICE_INFO_UUID, R), (md.DEVICE_CONTROL_UUID, R | W), (md.DEVICE_REPORT_UUID, N)],
+        ),
+        (
+            md.MEASUREMENT_SERVICE_UUID,
+            [
+                (md.CONTROL_UUID, R | W),
+                (md.LONG_PAYLOAD_UUID, N),
+                (md.MEDIUM_PAYLOAD_UUID, N),
+                (md.SHORT_PAYLOAD_UUID, N),
+                (md.ORIENTATION_RESET_CONTROL_UUID, R | W),
+                (md.ORIENTATION_RESET_STATUS_UUID, R),
+            ],
+        ),
         (md.BATTERY_SERVICE_UUID, [(md.BATTERY_UUID, R | N)]),
-        (md.MESSAGE_SERVICE_UUID, [(md.MESSAGE_CONTROL_UUID, W), (md.MESSAGE_ACK_UUID, R),
-                                   (md.MESSAGE_NOTIFICATION_UUID, N)]),
+        (
+            md.MESSAGE_SERVICE_UUID,
+            [(md.MESSAGE_CONTROL_UUID, W), (md.MESSAGE_ACK_UUID, R), (md.MESSAGE_NOTIFICATION_UUID, N)],
+        ),
     ],
     "witmotion": [
         (wm.SERVICE_UUID, [(wm.NOTIFY_UUID, N), (wm.WRITE_UUID, W | WNR)]),
@@ -82,8 +98,12 @@ ADVERTISED: dict[str, list[str]] = {
 
 
 def default_name(kind: str, index: int) -> str:
-    """Advertised name as the real devices use it (hipback: ``hipback-XX``, ``Movella DOT``, ``WT901BLE..``)."""
-    return {"hipback_v1": f"hipback-{index:02X}", "movella_dot": "Movella DOT", "witmotion": f"WT901BLE{index:02d}"}[kind]
+    """Advertised name as real devices use it (``hipback-XX``, ``Movella DOT``, ``WT901BLE..``)."""
+    return {
+        "hipback_v1": f"hipback-{index:02X}",
+        "movella_dot": "Movella DOT",
+        "witmotion": f"WT901BLE{index:02d}",
+    }[kind]
 
 
 def default_address(kind: str, index: int) -> str:
@@ -131,6 +151,7 @@ class SensorLedger:
     skipped_samples: int = 0
     disconnects: list[float] = field(default_factory=list)
     starts: int = 0
+    connections_refused: int = 0
     errors: list[str] = field(default_factory=list)
     #: filled in by the host harness: simulation time 0 on the session timeline, and the injector's log
     sim_t0_session: float = 0.0
@@ -141,7 +162,7 @@ class SensorLedger:
 
 
 class VirtualSensor:
-    """One virtual IMU of ``kind`` streaming ``stream`` over a :class:`BumbleWorld` (see the module docstring).
+    """One virtual IMU of ``kind`` streaming ``stream`` over a Bumble world (see the module docstring).
 
     Args:
         world: the Bumble world.
@@ -190,6 +211,7 @@ class VirtualSensor:
         self.peripheral.refuse_next = self.faults.refuse_connections
         self.peripheral.on_disconnect = self._on_disconnect
         self.peripheral.on_subscription = self._on_subscription
+        self.peripheral.on_refused = self._on_refused
         self.streaming = False
         self.started_once = False
         self.notify_uuid = self._default_notify_uuid()
@@ -234,15 +256,20 @@ class VirtualSensor:
             for c_uuid, props in chars:
                 read = None
                 if props & R:
+
                     def read(_conn: Any, u: str = c_uuid) -> bytes:
                         return self.state.read(u, self.sim_now())
+
                 write = None
                 if props & (W | WNR):
+
                     def write(_conn: Any, value: bytes, u: str = c_uuid) -> None:
                         self._on_write(u, bytes(value))
+
                 value: Any = CharacteristicValue(read=read, write=write) if (read or write) else b""
                 perms = (Characteristic.READABLE if props & R or props & N else 0) | (
-                    Characteristic.WRITEABLE if props & (W | WNR) else 0)
+                    Characteristic.WRITEABLE if props & (W | WNR) else 0
+                )
                 char = Characteristic(c_uuid, props, perms, value)
                 self._chars[c_uuid] = char
                 built.append(char)
@@ -273,6 +300,9 @@ class VirtualSensor:
             char = self._chars[wm.NOTIFY_UUID]
             if handle == char.handle and on:
                 self._begin_streaming()
+
+    def _on_refused(self) -> None:
+        self.ledger.connections_refused += 1
 
     def _on_disconnect(self) -> None:
         # Devices stop measuring when the central goes; samples taken meanwhile are lost.
@@ -415,7 +445,11 @@ class VirtualSensor:
         while self._jumps and self._jumps[0][0] <= now:
             _, delta = self._jumps.pop(0)
             self.state.clock.jump(delta)
-        if not self._battery_done and self.faults.low_battery_at is not None and now >= self.faults.low_battery_at:
+        if (
+            not self._battery_done
+            and self.faults.low_battery_at is not None
+            and now >= self.faults.low_battery_at
+        ):
             self._battery_done = True
             pct = self.faults.low_battery_pct
             if self.kind == "witmotion":

@@ -7,7 +7,8 @@ Use::
         devices = await BleakScanner.discover(timeout=1, backend=BumbleBleakScanner)
         client = BleakClient(devices[0], backend=BumbleBleakClient)
 
-Never selected by default: the caller passes ``backend=`` explicitly (see :func:`ingest.ble.connect.backends`).
+Never selected by default: the caller passes ``backend=`` explicitly (see
+:func:`ingest.ble.connect.backends`).
 """
 
 from ingest.ble.bumble_backend.client import BumbleBleakClient

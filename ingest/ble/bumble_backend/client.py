@@ -127,7 +127,9 @@ class BumbleBleakClient(BaseBleakClient):
             raise TimeoutError(f"Timeout connecting to {self.address}") from exc
         except core.InvalidStateError as exc:
             # What BlueZ reports for a second concurrent connect on one adapter.
-            raise BleakError(f"{self.address}: org.bluez.Error.InProgress (a connect is already pending)") from exc
+            raise BleakError(
+                f"{self.address}: org.bluez.Error.InProgress (a connect is already pending)"
+            ) from exc
         except core.BaseBumbleError as exc:
             raise BleakError(f"{self.address}: connect failed: {exc}") from exc
         except Exception as exc:  # bumble.hci.HCI_Error etc.
@@ -150,7 +152,9 @@ class BumbleBleakClient(BaseBleakClient):
                 raise
             if isinstance(exc, TimeoutError):
                 raise TimeoutError(f"{self.address}: timeout during service discovery") from exc
-            raise BleakError(f"{self.address}: service discovery failed: {str(exc) or type(exc).__name__}") from exc
+            raise BleakError(
+                f"{self.address}: service discovery failed: {str(exc) or type(exc).__name__}"
+            ) from exc
 
     async def _discover(self, peer: Peer) -> BleakGATTServiceCollection:
         """Discover services, characteristics and descriptors into bleak's collection."""
@@ -175,7 +179,9 @@ class BumbleBleakClient(BaseBleakClient):
                 collection.add_characteristic(b_char)
                 await peer.discover_descriptors(characteristic=char)
                 for desc in char.descriptors:
-                    collection.add_descriptor(BleakGATTDescriptor(desc, desc.handle, uuid_str(desc.type), b_char))
+                    collection.add_descriptor(
+                        BleakGATTDescriptor(desc, desc.handle, uuid_str(desc.type), b_char)
+                    )
         return collection
 
     def _on_disconnection(self, reason: int) -> None:
@@ -243,15 +249,21 @@ class BumbleBleakClient(BaseBleakClient):
         peer = self._require_peer()
         return bytearray(await self._call("descriptor read", peer.read_value(descriptor.obj)))
 
-    async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool) -> None:
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
+    ) -> None:
         peer = self._require_peer()
         await self._call("write", peer.write_value(characteristic.obj, bytes(data), with_response=response))
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: SizedBuffer) -> None:
         peer = self._require_peer()
-        await self._call("descriptor write", peer.write_value(descriptor.obj, bytes(data), with_response=True))
+        await self._call(
+            "descriptor write", peer.write_value(descriptor.obj, bytes(data), with_response=True)
+        )
 
-    async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any) -> None:
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
+    ) -> None:
         peer = self._require_peer()
 
         def on_value(value: bytes) -> None:

@@ -42,7 +42,10 @@ def parse_advertising_data(
             if name is None or ad_type == AdvertisingData.COMPLETE_LOCAL_NAME:
                 name = value.decode("utf-8", errors="replace")
         elif ad_type in _UUID16_LISTS:
-            uuids += [normalize_uuid_str(f"{v:04x}") for (v,) in struct.iter_unpack("<H", value[: len(value) // 2 * 2])]
+            uuids += [
+                normalize_uuid_str(f"{v:04x}")
+                for (v,) in struct.iter_unpack("<H", value[: len(value) // 2 * 2])
+            ]
         elif ad_type in _UUID128_LISTS:
             for i in range(0, len(value) - 15, 16):
                 uuids.append(str(_uuid.UUID(bytes=bytes(reversed(value[i : i + 16])))))

@@ -194,7 +194,9 @@ class BumbleWorld:
     def create_device(self, name: str, address: str) -> Device:
         """A new (not yet powered) Bumble device with its own controller on this world's link."""
         controller = _VirtualController(name, link=self.link, public_address=address)
-        device = Device(name=name, address=parse_address(address), host=_QuietHost(controller, AsyncPipeSink(controller)))
+        device = Device(
+            name=name, address=parse_address(address), host=_QuietHost(controller, AsyncPipeSink(controller))
+        )
         self._devices.append(device)
         self._controllers.append(controller)
         return device

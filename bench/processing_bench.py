@@ -1,0 +1,449 @@
+"""Processing benchmark: accuracy on a virtual cohort, real recordings, BROAD, speed. Prints figures.
+
+Run: ``.venv/bin/python bench/processing_bench.py [--patients 30] [--seed 1] [--skip-cohort]``
+
+Sections
+--------
+1. Virtual cohort (``simulator.make_cohort``; clinic_visit scenario: standing calibration, corridor walk,
+   kneeling hip-flexor stretch holds with and without arching, sitting, lying): per-patient RMSE of each
+   angle against the simulator's truth; per-stride peak hip extension error (median, p95); stride
+   precision/recall (detected IC within 50 ms of a truth IC of the same side; recall over steady truth
+   strides); hold precision/recall (same side, overlap > 50 % of the truth hold), hold duration error,
+   arching flag accuracy.
+2. Real Movella DOT recordings (``../shared/data/movella-dot-walk``, no reference): the N-pose trial
+   calibrates the session (sensors were not re-strapped), the other trials are processed with it; plus
+   each trial's own calibration where it has a standing period.
+3. BROAD (``../shared/data/broad``): the raw path (``OrientationEstimator``, fed in chunks) next to VQF run
+   standalone, 6D (heading aligned) and 9D; total and inclination RMSE.
+4. Speed: batch throughput (x real time) for 3 raw sensors at 100 Hz; streaming compute time per 50 ms
+   chunk (3 sensors x 5 samples + poll), p50/p99 after calibration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from processing.orientation import OrientationEstimator, orientation_errors  # noqa: E402
+from processing.pipeline import ProcessorConfig, SessionProcessor, process_recording  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+ANGLES = ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt", "lumbar_flexion")
+SHORT = {"pelvis": "pelv", "thigh_left": "tlef", "thigh_right": "trig", "lumbar_upper": "lum"}
+nan = math.nan
+
+
+def deg(x: float) -> float:
+    return math.degrees(x)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+# -- 1. virtual cohort ----------------------------------------------------------------------------------
+def evaluate_session(sim, res) -> dict:
+    tr = sim.truth
+    a = res.angles
+    idx = np.clip(np.round(a.t * 100.0).astype(int) - int(round(tr.t[0] * 100.0)), 0, len(tr.t) - 1)
+    ok_t = np.abs(tr.t[idx] - a.t) < 1e-6
+    out: dict = {"rmse": {}, "coverage": {}}
+    for name in ANGLES:
+        est = getattr(a, name)[ok_t]
+        ref = getattr(tr, name)[idx[ok_t]]
+        m = np.isfinite(ref)
+        if not m.any():
+            continue
+        worn = np.isfinite(est[m])
+        out["coverage"][name] = float(worn.mean())
+        if worn.any():
+            d = est[m][worn] - ref[m][worn]
+            out["rmse"][name] = deg(float(np.sqrt(np.mean(d**2))))
+    # strides
+    tp = fp = 0
+    matched_truth = set()
+    ext_err = []
+    for s in res.strides:
+        cands = [
+            (abs(ts.t_initial_contact - s.t_start), i, ts)
+            for i, ts in enumerate(tr.strides)
+            if ts.side == s.side and abs(ts.t_initial_contact - s.t_start) <= 0.05
+        ]
+        if cands:
+            _, i, ts = min(cands, key=lambda c: c[0])
+            tp += 1
+            matched_truth.add(i)
+            if ts.steady:
+                ext_err.append(deg(s.peak_hip_extension_rad - ts.peak_hip_extension_rad))
+        else:
+            fp += 1
+    worn_sides = {p[6:] for p in res.placements if p.startswith("thigh")}
+    steady = [i for i, ts in enumerate(tr.strides) if ts.steady and ts.side in worn_sides]
+    out["stride_tp"], out["stride_fp"] = tp, fp
+    out["stride_truth"] = len(steady)
+    out["stride_found"] = len([i for i in steady if i in matched_truth])
+    out["ext_err"] = ext_err
+    # holds
+    htp = hfp = 0
+    found_truth = set()
+    dur_err, arch_ok = [], []
+    for h in res.holds:
+        best = None
+        for i, th in enumerate(tr.holds):
+            ov = min(h.t_end, th.t_end) - max(h.t_start, th.t_start)
+            if th.side == h.side and ov > 0.5 * (th.t_end - th.t_start):
+                best = (i, th)
+        if best is None:
+            hfp += 1
+            continue
+        i, th = best
+        htp += 1
+        found_truth.add(i)
+        dur_err.append(h.duration_s - (th.t_end - th.t_start))
+        arch_ok.append(bool(h.arching) == bool(th.arching))
+    truth_holds = [i for i, th in enumerate(tr.holds) if f"thigh_{th.side}" in res.placements]
+    out["hold_tp"], out["hold_fp"] = htp, hfp
+    out["hold_truth"] = len(truth_holds)
+    out["hold_found"] = len([i for i in truth_holds if i in found_truth])
+    out["hold_dur_err"] = dur_err
+    out["arch_ok"] = arch_ok
+    return out
+
+
+def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None) -> None:
+    from simulator import make_cohort, simulate
+
+    print(f"\n== 1. Virtual cohort: {n} patients (make_cohort seed {seed}), scenario clinic_visit")
+    rows = []
+    t_sim = t_proc = 0.0
+    for i, (patient, sensors) in enumerate(make_cohort(n, seed)):
+        t0 = time.perf_counter()
+        sim = simulate("clinic_visit", seed=seed * 1000 + i, patient=patient, sensors=sensors)
+        t1 = time.perf_counter()
+        res = process_recording(sim.recording, cfg)
+        t2 = time.perf_counter()
+        t_sim += t1 - t0
+        t_proc += t2 - t1
+        ev = evaluate_session(sim, res)
+        s0 = sensors[0]
+        desc = f"{s0.kind}{'+mag' if s0.has_mag else ''} {s0.rate_hz:.0f}Hz {s0.thigh_face[:3]} " + "+".join(
+            sorted(SHORT[s.placement] for s in sensors)
+        )
+        ev["desc"] = desc
+        ev["quality"] = min((c.quality for c in res.calibration.values()), default=float("nan"))
+        ev["warnings"] = res.warnings
+        rows.append(ev)
+        r = ev["rmse"]
+        print(
+            f"  {i + 1:2d} {desc:34s} ext L/R {patient.peak_hip_extension_left_deg:4.1f}/"
+            f"{patient.peak_hip_extension_right_deg:4.1f} | RMSE hipL {r.get('hip_flexion_left', nan):4.2f} "
+            f"hipR {r.get('hip_flexion_right', nan):4.2f} tilt {r.get('pelvic_tilt', nan):4.2f} "
+            f"lumb {r.get('lumbar_flexion', nan):4.2f} | strides {ev['stride_found']}/{ev['stride_truth']} "
+            f"fp {ev['stride_fp']} | holds {ev['hold_found']}/{ev['hold_truth']} fp {ev['hold_fp']} "
+            f"| calq {ev['quality']:.2f}"
+        )
+        for w in res.warnings:
+            print(f"       warning: {w}")
+    print(f"  (simulation {t_sim:.1f} s, processing {t_proc:.1f} s)")
+    print("  RMSE per angle (deg), over patients wearing that sensor:")
+    for name in ANGLES:
+        vals = [r["rmse"][name] for r in rows if name in r["rmse"]]
+        if vals:
+            print(
+                f"    {name:18s} median {np.median(vals):5.2f}  p90 {pct(vals, 90):5.2f}  "
+                f"max {max(vals):5.2f}  (n={len(vals)})"
+            )
+    ext = [e for r in rows for e in r["ext_err"]]
+    aext = np.abs(ext)
+    print(
+        f"  per-stride peak hip extension error: median |e| {np.median(aext):.2f} deg, "
+        f"p95 {pct(list(aext), 95):.2f} deg, bias {np.mean(ext):+.2f} deg "
+        f"(n={len(ext)} matched steady strides)"
+    )
+    tp = sum(r["stride_tp"] for r in rows)
+    fp = sum(r["stride_fp"] for r in rows)
+    found = sum(r["stride_found"] for r in rows)
+    total = sum(r["stride_truth"] for r in rows)
+    print(
+        f"  strides (IC within 50 ms): precision {tp / max(tp + fp, 1):.3f}, "
+        f"recall {found / max(total, 1):.3f}"
+    )
+    htp = sum(r["hold_tp"] for r in rows)
+    hfp = sum(r["hold_fp"] for r in rows)
+    hf = sum(r["hold_found"] for r in rows)
+    ht = sum(r["hold_truth"] for r in rows)
+    de = [abs(d) for r in rows for d in r["hold_dur_err"]]
+    arch = [a for r in rows for a in r["arch_ok"]]
+    print(
+        f"  holds: precision {htp / max(htp + hfp, 1):.3f}, recall {hf / max(ht, 1):.3f}; duration |error| "
+        f"median {np.median(de) if de else math.nan:.2f} s, p95 {pct(de, 95):.2f} s; arching flag accuracy "
+        f"{np.mean(arch) if arch else math.nan:.3f} (n={len(arch)})"
+    )
+
+
+# -- 1b. hard cases -----------------------------------------------------------------------------------------
+def _rmse_line(sim, res) -> str:
+    ev = evaluate_session(sim, res)
+    r = ev["rmse"]
+    return (
+        f"RMSE hipL {r.get('hip_flexion_left', nan):.2f} hipR {r.get('hip_flexion_right', nan):.2f} "
+        f"tilt {r.get('pelvic_tilt', nan):.2f} deg, coverage hipL "
+        f"{ev['coverage'].get('hip_flexion_left', nan):.2f}, "
+        f"strides {ev['stride_found']}/{ev['stride_truth']}"
+    )
+
+
+def hard_cases_section(seed: int) -> None:
+    from processing import quaternion as qm
+    from processing.types import Recording, SensorStream
+    from simulator import SensorSpec, simulate
+
+    print("\n== 1b. Hard cases (clinic_visit, default raw sensors unless stated)")
+    sim = simulate("clinic_visit", seed=seed)
+    rec = sim.recording
+
+    def show(name: str, r: Recording, simu=sim) -> None:
+        res = process_recording(r)
+        flags = {p: c.flags for p, c in res.calibration.items() if c.flags}
+        print(f"  {name:34s} {_rmse_line(simu, res)} | flags {flags or '-'}")
+        for w in res.warnings:
+            print(f"       warning: {w}")
+
+    show("reference", rec)
+    st = dict(rec.streams)
+    left, right = st["thigh_left"], st["thigh_right"]
+    st["thigh_left"] = SensorStream("thigh_left", "raw", right.t, right.rate_hz, acc=right.acc, gyr=right.gyr)
+    st["thigh_right"] = SensorStream("thigh_right", "raw", left.t, left.rate_hz, acc=left.acc, gyr=left.gyr)
+    show("thigh sensors swapped", Recording(st))
+    st = dict(rec.streams)
+    p = st["pelvis"]
+    flip = np.array([-1.0, -1.0, 1.0])
+    st["pelvis"] = SensorStream("pelvis", "raw", p.t, p.rate_hz, acc=p.acc * flip, gyr=p.gyr * flip)
+    show("pelvis sensor upside down", Recording(st))
+    st = dict(rec.streams)
+    keep = (p.t < 30.0) | (p.t > 32.0)
+    st["pelvis"] = SensorStream("pelvis", "raw", p.t[keep], p.rate_hz, acc=p.acc[keep], gyr=p.gyr[keep])
+    show("pelvis gap 30-32 s (walking)", Recording(st))
+    quat_sim = simulate(
+        "clinic_visit",
+        seed=seed,
+        sensors=[
+            SensorSpec(placement=x, kind="quat", rate_hz=60.0)
+            for x in ("pelvis", "thigh_left", "thigh_right")
+        ],
+    )
+    st = dict(quat_sim.recording.streams)
+    th = st["thigh_right"]
+    slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(15.0) * np.clip((th.t - 40.0) / 0.5, 0, 1))
+    st["thigh_right"] = SensorStream("thigh_right", "quat", th.t, th.rate_hz, quat=qm.multiply(th.quat, slip))
+    print("  (quaternion devices at 60 Hz, right thigh sensor rotated 15 deg on the leg at 40 s (walking))")
+    show("slipped thigh sensor", Recording(st), quat_sim)
+    late = simulate("walk", seed=seed, calib_s=0.5, walk_s=40.0, stand_s=6.0)
+    print("  (walk scenario without a standing period at the start; standing only at the end)")
+    show("no standing at the start", late.recording, late)
+
+
+# -- 2. real recordings -----------------------------------------------------------------------------------
+MOVELLA = {"pelvis": "4_D422CD003437", "thigh_left": "3_D422CD003235", "thigh_right": "5_D422CD0034C1"}
+TRIALS = {
+    "124807": "N-pose",
+    "124822": "lean forward",
+    "124831": "cycle right leg",
+    "124840": "cycle left leg",
+    "124850": "walk 5 steps",
+    "133150": "walk",
+}
+
+
+def movella_section() -> None:
+    folder = SHARED / "movella-dot-walk"
+    print("\n== 2. Real recordings: Movella DOT (no reference)")
+    if not folder.is_dir():
+        print(f"  skipped: {folder} not present")
+        return
+    from ingest.files import read_recording
+
+    def rec(trial: str):
+        return read_recording({p: folder / f"{dev}_20231031_{trial}.csv" for p, dev in MOVELLA.items()})
+
+    npose = process_recording(rec("124807"))
+    cal = npose.calibration
+    print(
+        "  session calibration from the N-pose trial: "
+        + ", ".join(
+            f"{p} {c.quality:.2f} ({c.method}, face {c.face}, flags {c.flags or '-'})" for p, c in cal.items()
+        )
+    )
+    for trial, name in TRIALS.items():
+        if trial == "124807":
+            continue
+        r = rec(trial)
+        own = process_recording(r)
+        res = process_recording(r, ProcessorConfig(initial_calibration=cal))
+        a = res.angles
+
+        def rng(x: np.ndarray) -> str:
+            x = x[np.isfinite(x)]
+            return (
+                "n/a"
+                if len(x) == 0
+                else f"{deg(np.percentile(x, 2)):+5.1f}..{deg(np.percentile(x, 98)):+5.1f}"
+            )
+
+        ns = {side: res.summary.get(f"n_strides_{side}", 0) for side in ("left", "right")}
+        print(
+            f"  {trial} {name:15s} thigh incl L {rng(a.thigh_inclination_left)} "
+            f"R {rng(a.thigh_inclination_right)} "
+            f"| hip L {rng(a.hip_flexion_left)} R {rng(a.hip_flexion_right)} | tilt {rng(a.pelvic_tilt)} deg "
+            f"| strides L {ns['left']} R {ns['right']} | own calibration: {own.calibration_state}"
+            + (
+                f" (q {min(c.quality for c in own.calibration.values()):.2f}, strides "
+                f"{own.summary.get('n_strides_left', 0)}/{own.summary.get('n_strides_right', 0)})"
+                if own.calibration
+                else ""
+            )
+        )
+        if trial in ("124831", "124840"):
+            rl = np.nanpercentile(a.thigh_inclination_left, 98) - np.nanpercentile(
+                a.thigh_inclination_left, 2
+            )
+            rr = np.nanpercentile(a.thigh_inclination_right, 98) - np.nanpercentile(
+                a.thigh_inclination_right, 2
+            )
+            print(
+                f"       moving leg by thigh swing range: {'right' if rr > rl else 'left'} "
+                f"(left {deg(rl):.0f} vs right {deg(rr):.0f} deg)"
+            )
+        if trial in ("124850", "133150"):
+            for s in res.strides:
+                print(
+                    f"       stride {s.side:5s} {s.t_start:5.2f}-{s.t_end:5.2f} s, peak hip ext "
+                    f"{deg(s.peak_hip_extension_rad):4.1f} deg, hip range {deg(s.hip_range_rad):4.1f} deg"
+                )
+
+
+# -- 3. BROAD ------------------------------------------------------------------------------------------------
+def broad_section() -> None:
+    import scipy.io
+    import vqf
+
+    folder = SHARED / "broad"
+    print("\n== 3. BROAD: raw path (OrientationEstimator, 1000-sample chunks) vs VQF standalone")
+    if not folder.is_dir():
+        print(f"  skipped: {folder} not present")
+        return
+    sums: dict[str, list[float]] = {}
+    for path in sorted(folder.glob("*.mat")):
+        d = scipy.io.loadmat(path, squeeze_me=True)
+        fs = float(d["sampling_rate"])
+        gyr, acc, mag = (np.ascontiguousarray(d[k], dtype=float) for k in ("imu_gyr", "imu_acc", "imu_mag"))
+        t = np.arange(len(gyr)) / fs
+        mv = d["movement"].astype(bool)
+        line = f"  {path.stem:34s}"
+        for mode in ("6D", "9D"):
+            use = mode == "9D"
+            est = OrientationEstimator(fs, use_mag=use)
+            q = np.concatenate(
+                [
+                    est.update(
+                        t[i : i + 1000],
+                        acc[i : i + 1000],
+                        gyr[i : i + 1000],
+                        mag[i : i + 1000] if use else None,
+                    ).quat
+                    for i in range(0, len(t), 1000)
+                ]
+            )
+            ref = vqf.VQF(1.0 / fs).updateBatch(gyr, acc, mag)["quat9D" if use else "quat6D"]
+            e1 = orientation_errors(q, d["opt_quat"], mv, align_heading=not use)
+            e2 = orientation_errors(ref, d["opt_quat"], mv, align_heading=not use)
+            diff = float(np.nanmax(np.abs(q - ref)))
+            for k, v in (
+                (f"{mode} ours total", e1["total_rmse_deg"]),
+                (f"{mode} ours incl", e1["inclination_rmse_deg"]),
+                (f"{mode} vqf total", e2["total_rmse_deg"]),
+                (f"{mode} vqf incl", e2["inclination_rmse_deg"]),
+            ):
+                sums.setdefault(k, []).append(v)
+            line += (
+                f" | {mode} ours {e1['total_rmse_deg']:.2f}/{e1['inclination_rmse_deg']:.2f}"
+                f" vqf {e2['total_rmse_deg']:.2f}/{e2['inclination_rmse_deg']:.2f} max|dq| {diff:.1e}"
+            )
+        print(line)
+    for mode in ("6D", "9D"):
+        print(
+            f"  mean {mode} (total/inclination deg): ours {np.mean(sums[f'{mode} ours total']):.2f}/"
+            f"{np.mean(sums[f'{mode} ours incl']):.2f}, "
+            f"VQF standalone {np.mean(sums[f'{mode} vqf total']):.2f}/"
+            f"{np.mean(sums[f'{mode} vqf incl']):.2f}"
+        )
+
+
+# -- 4. speed -----------------------------------------------------------------------------------------------
+def speed_section() -> None:
+    from simulator import SensorSpec, simulate
+
+    print("\n== 4. Speed (3 raw sensors at 100 Hz)")
+    sensors = [SensorSpec(placement=p) for p in ("pelvis", "thigh_left", "thigh_right")]
+    sim = simulate("walk", seed=3, sensors=sensors, walk_s=600.0)
+    rec = sim.recording
+    dur = rec.duration_s
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        res = process_recording(rec)
+        best = min(best, time.perf_counter() - t0)
+    print(
+        f"  batch: {dur:.0f} s of data in {best:.2f} s = {dur / best:.0f}x real time "
+        f"({len(res.strides)} strides, {len(res.angles)} angle rows)"
+    )
+    proc = SessionProcessor(
+        {p: s.kind for p, s in rec.streams.items()}, {p: s.rate_hz for p, s in rec.streams.items()}
+    )
+    n = min(len(s) for s in rec.streams.values())
+    times = []
+    for k in range(0, n, 5):
+        t0 = time.perf_counter()
+        for s in rec.streams.values():
+            proc.feed(s.slice(k, k + 5))
+        proc.poll()
+        times.append(time.perf_counter() - t0)
+        if proc.state != "calibrated":
+            times.pop()
+    proc.finish()
+    ms = np.array(times) * 1e3
+    print(
+        f"  streaming: {len(ms)} chunks of 50 ms after calibration: p50 {np.median(ms):.2f} ms, "
+        f"p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.2f} ms per chunk"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--patients", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip-cohort", action="store_true")
+    ap.add_argument("--only", choices=("cohort", "hard", "movella", "broad", "speed"))
+    args = ap.parse_args()
+    if args.only in (None, "cohort") and not args.skip_cohort:
+        cohort_section(args.patients, args.seed, None)
+    if args.only in (None, "hard"):
+        hard_cases_section(args.seed)
+    if args.only in (None, "movella"):
+        movella_section()
+    if args.only in (None, "broad"):
+        broad_section()
+    if args.only in (None, "speed"):
+        speed_section()
+
+
+if __name__ == "__main__":
+    main()

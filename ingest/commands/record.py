@@ -1,0 +1,213 @@
+"""``hipback record --config FILE``: record a real session from a TOML config (see :mod:`ingest.config`).
+
+Scans for the configured sensors, connects them one at a time, guides the standing calibration, stores every
+sample in the local store as it arrives, shows live progress, and on Ctrl-C (or the configured duration) stops
+the sensors, stores the results and closes the session. A second Ctrl-C cancels at once (what was stored
+stays stored).
+
+With ``ble_backend = "bumble"`` the sensors are virtual: a simulated patient (``--virtual-scenario``) wears
+virtual sensors of the configured kinds on a Bumble link, and the same runner records them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ingest.config import SessionConfig, load_config
+from ingest.errors import ConfigError, HipbackError
+from ingest.session.stats import SessionEvent, SessionOutcome
+
+
+class _Progress:
+    """Plain progress lines: events as they happen, a status line every few seconds."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.last_status = 0.0
+
+    def on_event(self, ev: SessionEvent) -> None:
+        if ev.kind in ("processing",):
+            return
+        style = {
+            "calibration_start": "bold yellow",
+            "calibration_done": "bold green",
+            "disconnected": "red",
+            "connect_failed": "red",
+        }.get(ev.kind, "")
+        self.console.print(
+            f"[{style}]{ev.t:7.1f} s  {ev.message}[/]" if style else f"{ev.t:7.1f} s  {ev.message}"
+        )
+
+    def on_update(self, update: Any, stats: dict[str, Any]) -> None:
+        if not len(update.angles):
+            return
+        t = float(update.angles.t[-1])
+        if t - self.last_status < 5.0:
+            return
+        self.last_status = t
+        parts = [
+            f"{p}: {s.samples} samples{'' if s.connected else ' (reconnecting)'}" for p, s in stats.items()
+        ]
+        self.console.print(f"{t:7.1f} s  " + "; ".join(parts), style="dim")
+
+
+def _print_outcome(console: Console, outcome: SessionOutcome) -> None:
+    table = Table(title=f"Session {outcome.session_id} ({outcome.stopped_by})")
+    for col in ("placement", "kind", "samples", "rate", "gaps", "lost", "rejected", "reconnects", "battery"):
+        table.add_column(col)
+    for p, s in outcome.stats.items():
+        table.add_row(
+            p,
+            s.kind,
+            str(s.samples),
+            f"{s.rate_hz:.1f} Hz",
+            str(s.gaps),
+            str(s.missing),
+            str(sum(s.rejected.values())),
+            str(s.reconnects),
+            "-" if s.battery_pct is None else f"{s.battery_pct:.0f} %",
+        )
+    console.print(table)
+    if outcome.results is not None:
+        summary = outcome.results.summary
+        for side in ("left", "right"):
+            v = summary.get(f"peak_hip_extension_{side}_deg")
+            if v is not None:
+                console.print(f"peak hip extension {side}: {v:.1f}°")
+    if outcome.processing_error:
+        console.print(f"live processing stopped: {outcome.processing_error}", style="red")
+
+
+async def _record(
+    config: SessionConfig,
+    store: Any,
+    session_id: str | None,
+    progress: _Progress,
+    scenario: str,
+    speed: float,
+) -> SessionOutcome:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            progress.console.print(
+                "Stopping: finishing the session (press Ctrl-C again to cancel at once) ..."
+            )
+            stop.set()
+        elif main_task is not None:
+            main_task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):  # not on the main thread / platform without it
+        pass
+    try:
+        if config.ble_backend == "bumble":
+            return await _record_virtual(config, store, session_id, progress, stop, scenario, speed)
+        from ingest.ble.connect import backend_for
+        from ingest.session.runner import run_session
+
+        return await run_session(
+            config,
+            store,
+            backend=backend_for("bleak"),
+            on_update=progress.on_update,
+            on_event=progress.on_event,
+            stop_event=stop,
+            session_id=session_id,
+        )
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+async def _record_virtual(
+    config: SessionConfig,
+    store: Any,
+    session_id: str | None,
+    progress: _Progress,
+    stop: asyncio.Event,
+    scenario: str,
+    speed: float,
+) -> SessionOutcome:
+    """Virtual sensors at the configured addresses, worn by a simulated patient, recorded by the runner."""
+    from ingest.ble.bumble_backend import BumbleWorld
+    from ingest.ble.connect import backend_for
+    from ingest.session.runner import SessionRunner
+    from ingest.session.virtual import stream_for
+    from simulator import SCENARIOS, SensorSpec, simulate
+    from simulator.virtual_ble import VirtualSensor, VirtualSensorSet
+
+    if scenario not in SCENARIOS:
+        raise ConfigError(
+            f"--virtual-scenario must be one of {', '.join(sorted(SCENARIOS))}, not {scenario!r}."
+        )
+    sim = simulate(scenario, seed=1, sensors=[SensorSpec(s.placement, kind="quat") for s in config.sensors])
+    world = BumbleWorld(speed=speed)
+    sensors = [
+        VirtualSensor(world, s.kind, stream_for(sim, s.placement, s.kind), index=i, address=s.address)
+        for i, s in enumerate(config.sensors, start=1)
+    ]
+    vset = VirtualSensorSet(world, sensors)
+    await vset.start(world.now() + 2.0)
+    runner = SessionRunner(
+        config,
+        store,
+        backend=backend_for("bumble", world),
+        on_update=progress.on_update,
+        on_event=progress.on_event,
+        stop_event=stop,
+        clock=world.now,
+        session_id=session_id,
+        source_finished=lambda: vset.finished,
+        speed=speed,
+        meta={"virtual": True, "scenario": scenario},
+    )
+    try:
+        with world.activate():
+            return await runner.run()
+    finally:
+        await world.close()
+
+
+def run(
+    config_path: Path,
+    session_id: str | None = None,
+    virtual_scenario: str = "short",
+    speed: float = 1.0,
+    console: Any = None,
+) -> SessionOutcome:
+    """Load the config, record, print the outcome; returns it."""
+    from ingest.store import LocalStore
+
+    config = load_config(config_path)
+    if not 0.1 <= speed <= 50:
+        raise ConfigError(f"--speed must be between 0.1 and 50, not {speed}.")
+    if speed != 1.0 and config.ble_backend != "bumble":
+        raise ConfigError('--speed only applies to virtual sensors (ble_backend = "bumble").')
+    console = console or Console()
+    progress = _Progress(console)
+    try:
+        store = LocalStore(config.store)
+    except Exception as exc:
+        raise HipbackError(f"{config.store}: the local store cannot be opened ({exc}).") from None
+    try:
+        outcome = asyncio.run(_record(config, store, session_id, progress, virtual_scenario, speed))
+    finally:
+        store.close()
+    _print_outcome(console, outcome)
+    console.print(f"stored in {config.store}")
+    return outcome

@@ -1,0 +1,69 @@
+"""``hipback scan``: list nearby supported sensors (name, address, kind, RSSI).
+
+By default the operating system's Bluetooth stack is used through bleak. ``--virtual`` scans a virtual
+neighbourhood instead (one virtual sensor of each supported kind on a Bumble link): a demonstration that
+needs no radio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ingest.ble.connect import Backend, FoundSensor, backend_for, scan_sensors
+from ingest.errors import HipbackError
+
+
+class BluetoothUnavailableError(HipbackError):
+    """The computer's Bluetooth stack cannot be used."""
+
+
+async def _scan_virtual(timeout: float) -> dict[str, FoundSensor]:
+    from ingest.ble.bumble_backend import BumbleWorld
+    from simulator import SensorSpec, simulate
+    from simulator.virtual_ble import KINDS, VirtualSensor, VirtualSensorSet
+
+    sim = simulate("short", seed=1, sensors=[SensorSpec("pelvis", kind="quat")])
+    stream = sim.recording.streams["pelvis"]
+    world = BumbleWorld()
+    sensors = [VirtualSensor(world, kind, stream, index=i) for i, kind in enumerate(KINDS, start=1)]
+    vset = VirtualSensorSet(world, sensors)
+    try:
+        await vset.start()
+        with world.activate():
+            return await scan_sensors(timeout, backend_for("bumble", world))
+    finally:
+        await world.close()
+
+
+async def _scan(timeout: float, backend: Backend) -> dict[str, FoundSensor]:
+    try:
+        return await scan_sensors(timeout, backend)
+    except HipbackError:
+        raise
+    except Exception as exc:  # no adapter, BlueZ not running, permissions ...
+        raise BluetoothUnavailableError(
+            f"Bluetooth scanning failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            "check that Bluetooth is on, or try 'hipback scan --virtual'."
+        ) from None
+
+
+def run(timeout: float = 5.0, virtual: bool = False, console: Any = None) -> dict[str, FoundSensor]:
+    """Scan and print a table; returns the sensors found by address."""
+    if not timeout > 0:
+        raise HipbackError(f"--timeout must be a positive number of seconds, not {timeout}.")
+    console = console or Console()
+    found = asyncio.run(_scan_virtual(timeout) if virtual else _scan(timeout, Backend()))
+    if not found:
+        console.print("No supported sensors found (hipback v1, Movella DOT, WitMotion BLE 5.0).")
+        return found
+    table = Table(title="Supported sensors nearby" + (" (virtual)" if virtual else ""))
+    for col in ("name", "address", "kind", "RSSI"):
+        table.add_column(col, justify="right" if col == "RSSI" else "left")
+    for f in sorted(found.values(), key=lambda f: -f.rssi):
+        table.add_row(f.name or "-", f.address, f.kind, f"{f.rssi} dBm")
+    console.print(table)
+    return found

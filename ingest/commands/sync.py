@@ -1,0 +1,72 @@
+"""``hipback sync``: send what the local store still owes InfluxDB (its outbox), then report.
+
+Reads the InfluxDB settings from ``HIPBACK_INFLUX_*`` (see :mod:`ingest.influx.settings`), creates the
+database where the server allows it, sends pending lines in batches with a progress line, and marks
+them delivered only after the server's 2xx. Exit codes: 0 everything owed was delivered (lines the
+server refused as bad data are set aside and reported, not retried); 2 configuration missing or wrong;
+3 InfluxDB unreachable or refusing (nothing is lost: the lines stay queued for the next run).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from ingest.errors import ConfigError, DatabaseError
+from ingest.influx.settings import InfluxSettings
+from ingest.influx.writer import InfluxWriter
+from ingest.store import LocalStore
+from ingest.sync import SyncReport, SyncWorker
+
+
+def default_store_path() -> Path:
+    return Path(os.environ.get("HIPBACK_STORE") or "hipback.sqlite").expanduser()
+
+
+def run(store: Path | None = None, session: str | None = None, batch_size: int = 5000,
+        max_retries: int = 3) -> SyncReport:
+    path = store if store is not None else default_store_path()
+    if not path.is_file():
+        raise ConfigError(f"the local store {path} does not exist; give its path with --store or "
+                          "HIPBACK_STORE")
+    settings = InfluxSettings.from_env()
+    if settings is None:
+        raise ConfigError("HIPBACK_INFLUX_URL is not set; set it (and HIPBACK_INFLUX_DATABASE, "
+                          "HIPBACK_INFLUX_TOKEN or HIPBACK_INFLUX_USER/PASSWORD) to say where to send "
+                          "the data")
+    with LocalStore(path) as local:
+        owed = local.outbox_stats(session)["pending"]
+        if owed == 0:
+            typer.echo(f"Nothing to send: the outbox of {path} is empty.")
+            return SyncReport()
+        writer = InfluxWriter.from_settings(settings, batch_size=batch_size, max_retries=max_retries,
+                                            background_flush=False)
+        worker = SyncWorker(local, writer, session_id=session)
+        tty = sys.stderr.isatty()
+
+        def progress(report: SyncReport) -> None:
+            done = report.delivered + report.set_aside
+            text = f"sync: {done}/{owed} lines sent ({report.set_aside} set aside)"
+            typer.echo(("\r" + text) if tty else text, err=True, nl=not tty)
+
+        try:
+            writer.ensure_database()
+            report = worker.sync_once(progress)
+        except DatabaseError as exc:
+            left = local.outbox_stats(session)["pending"]
+            if tty:
+                typer.echo("", err=True)
+            raise DatabaseError(f"{str(exc).rstrip('.')}; {left} line(s) stay queued in {path}") from None
+        finally:
+            writer.close()
+        if tty:
+            typer.echo("", err=True)
+        typer.echo(f"Delivered {report.delivered} line(s) to {settings.database} at {writer.url}; "
+                   f"{report.pending} pending.")
+        if report.set_aside:
+            typer.echo(f"hipback: InfluxDB refused {report.set_aside} line(s) as bad data; they are set "
+                       f"aside in {path} (outbox state set_aside) with the server's reason.", err=True)
+        return report

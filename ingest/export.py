@@ -1,0 +1,322 @@
+"""Research export of a session: angles and strides (and holds) to CSV or Parquet, sensor orientations to
+OpenSim's OpenSense orientation file (``.sto``).
+
+Tables (CSV and Parquet carry the same columns and values)
+----------------------------------------------------------
+``angles``: one row per sample of the common timeline: ``time_s`` (s since the recording start), then every
+:class:`processing.types.AngleSeries` angle in degrees (``..._deg``; hip flexion +, anterior pelvic tilt +,
+lumbar flexion +, relative to the standing-neutral calibration; empty/null where not available) and
+``pelvis_motion_m_s2`` (dynamic acceleration magnitude, m/s^2). ``strides`` / ``holds``: one row per stride
+or hold, fields of :class:`processing.gait.Stride` / :class:`processing.holds.Hold` with ``*_rad`` given as
+``*_deg``. CSV: UTF-8, comma separated, header row, empty cell for a missing value. Parquet: the same
+columns (null for missing), units and conventions in the file's key-value metadata.
+
+OpenSense orientations (``orientations.sto``)
+---------------------------------------------
+The format OpenSim's ``STOFileAdapterQuaternion`` reads and OpenSense's IMU Placer / IMU IK take: a header
+(``DataRate=``, ``DataType=Quaternion``, ``version=3``, ``OpenSimVersion=4.5``, ``endheader``), a tab
+separated column row ``time`` + one column per IMU named after the OpenSim body it sits on (``pelvis_imu``,
+``femur_l_imu``, ``femur_r_imu``, ``torso_imu`` for the upper-lumbar sensor, as in the Rajagopal model), and
+one row per time with each cell ``w,x,y,z`` (the sensor-to-world quaternion, scalar first).
+
+Orientations are those of the *sensors* (not of the segments): quaternion devices' own output, raw devices
+through VQF (same settings as the processing pipeline). All sensors are resampled (slerp, never across a
+gap) onto one grid at the lowest sensor rate; rows where a sensor has no valid orientation (gaps, start and
+end) are left out, since OpenSense cannot use them; ``time`` keeps the true times.
+
+Frames. hipback's world frame (VQF, Movella, Xsens) has **Z up**; its heading is arbitrary for 6D fusion.
+OpenSim's ground has **Y up**. By default (``frame="z_up"``) the quaternions are written unchanged, and in
+the IMU Placer set ``sensor_to_opensim_rotations`` to ``-1.5707963267948966 0 0`` (a -90 deg rotation about
+X, as in OpenSense's Xsens example) plus ``base_imu_label = pelvis_imu`` for the heading correction.
+``frame="y_up"`` applies that rotation here (``q' = R_x(-90 deg) * q``: world Z becomes OpenSim Y, world Y
+becomes -Z); then use rotations ``0 0 0``. ``orientations_calibration.sto`` holds one row from the middle of
+the standing calibration window (the pose to register the model's default standing pose with), and
+``orientations_README.txt`` repeats these notes next to the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.errors import ConfigError
+from ingest.files.atomic import atomic_write_text
+from processing import quaternion as quat
+from processing.orientation import OrientationEstimator, check_quaternions
+from processing.resample import GridResampler
+from processing.types import PLACEMENTS, AngleSeries, Recording
+
+FORMATS = ("csv", "parquet", "sto")
+STO_FRAMES = ("z_up", "y_up")
+#: OpenSense IMU names (Rajagopal 2015 model bodies) per hipback placement.
+IMU_NAMES = {
+    "pelvis": "pelvis_imu",
+    "thigh_left": "femur_l_imu",
+    "thigh_right": "femur_r_imu",
+    "lumbar_upper": "torso_imu",
+}
+OPENSIM_VERSION = "4.5"
+#: World Z-up to OpenSim Y-up: rotation of -90 deg about X (scalar first).
+Q_ZUP_TO_YUP = np.array([math.cos(-math.pi / 4), math.sin(-math.pi / 4), 0.0, 0.0])
+
+TABLE_METADATA = {
+    "hipback.angles": "degrees, relative to the standing-neutral calibration; ISB: hip flexion +, "
+    "anterior pelvic "
+    "tilt +, lumbar flexion +; peak hip extension positive",
+    "hipback.time": "seconds since the recording start",
+    "hipback.missing": "empty (CSV) or null (Parquet) where not available; gaps are never interpolated",
+}
+
+Table = dict[str, list[Any]]
+
+
+# -- tables -----------------------------------------------------------------------------------------------
+
+
+def angles_table(angles: AngleSeries) -> Table:
+    """The per-sample angles as columns (see the module docstring), NaN for missing."""
+    out: Table = {"time_s": np.round(angles.t, 6).tolist()}
+    for name in AngleSeries.FIELDS:
+        v = getattr(angles, name)
+        if name == "pelvis_motion":
+            out["pelvis_motion_m_s2"] = np.asarray(v, dtype=float).tolist()
+        else:
+            out[f"{name}_deg"] = np.degrees(np.asarray(v, dtype=float)).tolist()
+    return out
+
+
+def items_table(items: Sequence[Any], cls: type) -> Table:
+    """Dataclass rows as columns; ``*_rad`` fields become ``*_deg``; bools stay bools."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    out: Table = {}
+    for n in names:
+        col = n[:-4] + "_deg" if n.endswith("_rad") else n
+        vals = [getattr(it, n) for it in items]
+        if n.endswith("_rad"):
+            vals = [math.degrees(v) if v is not None and math.isfinite(v) else math.nan for v in vals]
+        out[col] = vals
+    return out
+
+
+def session_tables(results: Any) -> dict[str, Table]:
+    """``angles``, ``strides`` and ``holds`` tables of a :class:`processing.pipeline.SessionResults`."""
+    from processing.gait import Stride
+    from processing.holds import Hold
+
+    return {
+        "angles": angles_table(results.angles),
+        "strides": items_table(results.strides, Stride),
+        "holds": items_table(results.holds, Hold),
+    }
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else repr(round(v, 9))
+    return str(v)
+
+
+def table_to_csv(table: Table) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = list(table)
+    w.writerow(cols)
+    n = len(table[cols[0]]) if cols else 0
+    for i in range(n):
+        w.writerow([_cell(table[c][i]) for c in cols])
+    return buf.getvalue()
+
+
+def write_parquet(table: Table, path: Path, kind: str) -> None:
+    """One table as Parquet (NaN written as null), units in the key-value metadata; atomic rename."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {}
+    for name, vals in table.items():
+        if vals and all(isinstance(v, bool) for v in vals):
+            arrays[name] = pa.array(vals, type=pa.bool_())
+        elif vals and all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            arrays[name] = pa.array(vals, type=pa.int64())
+        elif vals and all(isinstance(v, str) for v in vals):
+            arrays[name] = pa.array(vals, type=pa.string())
+        else:
+            f = np.asarray(vals, dtype=np.float64)
+            arrays[name] = pa.array(f, type=pa.float64(), mask=~np.isfinite(f))
+    meta = {**TABLE_METADATA, "hipback.table": kind}
+    tbl = pa.table(arrays).replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(tbl, tmp)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# -- orientations -----------------------------------------------------------------------------------------
+
+
+def sensor_orientations(
+    recording: Recording, rate_hz: float | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Sensor-to-world quaternions of every sensor on one grid ``k / rate_hz`` (default: lowest sensor rate).
+
+    Raw sensors go through VQF (:class:`processing.orientation.OrientationEstimator`, 9D when the stream has
+    a magnetometer, like the pipeline); quaternion sensors are normalised. Grid points without a valid value
+    (outside a sensor's span, in a gap) are NaN. Returns ``(t, {placement: (N, 4)})``.
+    """
+    streams = {p: s for p, s in recording.streams.items() if len(s)}
+    if not streams:
+        raise ConfigError("the session has no samples to export.")
+    rate = float(rate_hz or min(s.rate_hz for s in streams.values()))
+    per: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for p, s in streams.items():
+        if s.kind == "raw":
+            est = OrientationEstimator(s.rate_hz)
+            q = est.update(s.t, s.acc, s.gyr, s.mag).quat
+        else:
+            q = check_quaternions(s.quat).quat
+        rs = GridResampler(rate, 2.5 / s.rate_hz)
+        ks, qo, _ = rs.push(s.t, q, np.zeros(len(s.t)))
+        per[p] = (ks, qo)
+    k0 = min(int(ks[0]) for ks, _ in per.values() if len(ks))
+    k1 = max(int(ks[-1]) for ks, _ in per.values() if len(ks)) + 1
+    out: dict[str, np.ndarray] = {}
+    for p, (ks, qo) in per.items():
+        arr = np.full((k1 - k0, 4), np.nan)
+        arr[ks - k0] = qo
+        out[p] = arr
+    t = np.arange(k0, k1) / rate
+    order = {p: i for i, p in enumerate(PLACEMENTS)}
+    return t, dict(sorted(out.items(), key=lambda kv: order.get(kv[0], 99)))
+
+
+def sto_text(
+    t: np.ndarray, quats: dict[str, np.ndarray], rate_hz: float, frame: str = "z_up"
+) -> tuple[str, int]:
+    """The ``.sto`` text for rows where every sensor is valid; returns ``(text, rows written)``."""
+    if frame not in STO_FRAMES:
+        raise ConfigError(f"unknown orientation frame {frame!r}; use z_up or y_up.")
+    names = [IMU_NAMES.get(p, f"{p}_imu") for p in quats]
+    qs = []
+    for q in quats.values():
+        q = np.asarray(q, dtype=float)
+        if frame == "y_up":
+            q = quat.multiply(Q_ZUP_TO_YUP, q)
+        good = np.isfinite(q).all(axis=1)
+        q = q.copy()
+        q[good] = quat.canonical(q[good])
+        qs.append(q)
+    ok = np.ones(len(t), dtype=bool)
+    for q in qs:
+        ok &= np.isfinite(q).all(axis=1)
+    lines = [
+        f"DataRate={rate_hz:.6f}",
+        "DataType=Quaternion",
+        "version=3",
+        f"OpenSimVersion={OPENSIM_VERSION}",
+        "endheader",
+        "\t".join(["time", *names]),
+    ]
+    idx = np.flatnonzero(ok)
+    for i in idx:
+        cells = [f"{t[i]:.6f}"] + [",".join(f"{v:.8f}" for v in q[i]) for q in qs]
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n", int(len(idx))
+
+
+def _readme(frame: str, rows: int, dropped: int, rate: float, names: list[str]) -> str:
+    rot = "-1.5707963267948966 0 0" if frame == "z_up" else "0 0 0"
+    return (
+        "hipback export for OpenSim OpenSense\n"
+        f"orientations.sto: {rows} rows at {rate:g} Hz; {dropped} grid rows without a valid orientation of "
+        "every "
+        "sensor (gaps, start, end) were left out; the time column keeps the true times (s since the "
+        "recording "
+        "start).\n"
+        f"IMUs: {', '.join(names)} (sensor-to-world quaternions w,x,y,z of the sensors themselves).\n"
+        "World frame in the file: "
+        f"{'Z up (hipback/VQF/Xsens convention)' if frame == 'z_up' else 'Y up (OpenSim)'}; "
+        "heading arbitrary for 6D fusion.\n"
+        f"IMU Placer: sensor_to_opensim_rotations = {rot}; base_imu_label = pelvis_imu; base_heading_axis as "
+        "mounted (the pelvis sensor's forward-pointing axis).\n"
+        "orientations_calibration.sto: one row from the middle of the standing calibration window, for "
+        "orientation_file_for_calibration (the model's default pose is standing).\n"
+    )
+
+
+def write_sto(
+    recording: Recording,
+    out_dir: Path,
+    *,
+    frame: str = "z_up",
+    calibration_window: tuple[float, float] | None = None,
+) -> list[Path]:
+    """``orientations.sto`` (+ calibration row file and README) in ``out_dir``; returns the paths written."""
+    t, quats = sensor_orientations(recording)
+    rate = (
+        1.0 / float(np.median(np.diff(t)))
+        if len(t) > 1
+        else min(s.rate_hz for s in recording.streams.values())
+    )
+    text, rows = sto_text(t, quats, rate, frame)
+    if rows == 0:
+        raise ConfigError(
+            "no moment of the session has a valid orientation of every sensor; nothing to export."
+        )
+    paths = [out_dir / "orientations.sto"]
+    atomic_write_text(paths[0], text)
+    if calibration_window is not None and all(math.isfinite(v) for v in calibration_window):
+        mid = 0.5 * (calibration_window[0] + calibration_window[1])
+        ok = np.ones(len(t), dtype=bool)
+        for q in quats.values():
+            ok &= np.isfinite(q).all(axis=1)
+        if ok.any():
+            i = int(np.flatnonzero(ok)[np.argmin(np.abs(t[ok] - mid))])
+            one, _ = sto_text(t[i : i + 1], {p: q[i : i + 1] for p, q in quats.items()}, rate, frame)
+            paths.append(out_dir / "orientations_calibration.sto")
+            atomic_write_text(paths[-1], one)
+    names = [IMU_NAMES.get(p, f"{p}_imu") for p in quats]
+    paths.append(out_dir / "orientations_README.txt")
+    atomic_write_text(paths[-1], _readme(frame, rows, len(t) - rows, rate, names))
+    return paths
+
+
+def export_session(
+    results: Any, recording: Recording | None, out_dir: Path, fmt: str, *, frame: str = "z_up"
+) -> list[Path]:
+    """Write the export of one session in ``fmt`` (csv, parquet or sto) into ``out_dir``; returns paths."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; use csv, parquet or sto.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fmt == "sto":
+        if recording is None:
+            raise ConfigError("the .sto export needs the raw samples (a session in the local store).")
+        windows = (
+            [c.window for c in (getattr(results, "calibration", {}) or {}).values() if hasattr(c, "window")]
+            if results is not None
+            else []
+        )
+        return write_sto(recording, out_dir, frame=frame, calibration_window=windows[0] if windows else None)
+    paths = []
+    for kind, table in session_tables(results).items():
+        if fmt == "csv":
+            p = out_dir / f"{kind}.csv"
+            atomic_write_text(p, table_to_csv(table))
+        else:
+            p = out_dir / f"{kind}.parquet"
+            write_parquet(table, p, kind)
+        paths.append(p)
+    return paths

@@ -1,0 +1,331 @@
+"""Live stretch coaching in the terminal, fed by the session runner's callbacks.
+
+:class:`LiveCoach` takes :class:`processing.pipeline.ProcessorUpdate` objects and link statistics from
+``SessionRunner(on_update=coach.on_update, on_event=coach.on_event)`` and shows
+
+* the current angles (degrees, relative to the standing calibration: hip flexion +/extension -, anterior
+  pelvic tilt +, lumbar flexion +),
+* the hold in progress with a timer that only counts time in correct posture (hip extended at least the
+  target and the pelvis/lower back within tolerance of the hold's start), against the prescribed seconds,
+* reps per side against the prescription (finished holds as the pipeline reports them),
+* a cue when the back arches or the pelvis tips forward past the tolerance: "Tuck your pelvis: your back is
+  arching",
+* each sensor's connection state and battery.
+
+The hold in progress comes from a :class:`processing.holds.HoldDetector` run here on the update's angles,
+with the same thresholds as the pipeline's own detector (``ProcessorUpdate`` carries finished holds only);
+it is pure processing code, so the live timer and the stored holds agree. Its view lags the data by the
+detector's look-ahead (about 0.1 s).
+
+Output: on a terminal a rich ``Live`` panel (refreshed at most ``refresh_per_second``), event lines printed
+above it. Otherwise plain lines: one per event (hold start and end, arching cue, posture back, calibration,
+disconnects), a timer line every ``hold_line_every_s`` of session time while a hold runs, and a progress
+line every ``line_every_s`` of session time (and at most one per ``min_wall_interval_s`` of real time).
+Use it as a context manager (``with LiveCoach(...) as coach:``) so the panel is closed at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from processing.holds import SIDES, HoldDetector, HoldProgress, Prescription
+
+ARCHING_CUE = "Tuck your pelvis: your back is arching"
+POSTURE_OK = "Good posture again: the timer is running"
+#: Event kinds shown as lines (others, e.g. processing messages, are left to the log).
+SHOWN_EVENTS = frozenset(
+    {
+        "calibration_start",
+        "calibration_done",
+        "calibration_failed",
+        "connected",
+        "disconnected",
+        "reconnected",
+        "connect_failed",
+        "low_battery",
+        "processing_error",
+        "session_start",
+        "session_end",
+        "store_error",
+    }
+)
+
+
+@dataclass
+class _SideReps:
+    done: int = 0
+    on_target: int = 0
+    correct_s: list[float] = field(default_factory=list)
+
+
+class LiveCoach:
+    """The live coaching view (see the module docstring).
+
+    :param console: where to write (default: stdout); ``interactive`` defaults to ``console.is_terminal``.
+    :param prescription: holds per side and seconds per hold (correct posture).
+    :param clock: wall clock for rate limiting (s).
+    """
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        prescription: Prescription | None = None,
+        interactive: bool | None = None,
+        line_every_s: float = 5.0,
+        hold_line_every_s: float = 2.0,
+        min_wall_interval_s: float = 1.0,
+        refresh_per_second: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.console = console or Console(highlight=False)
+        self.prescription = prescription or Prescription()
+        self.interactive = self.console.is_terminal if interactive is None else interactive
+        self.line_every_s = line_every_s
+        self.hold_line_every_s = hold_line_every_s
+        self.min_wall_interval_s = min_wall_interval_s
+        self.refresh_interval = 1.0 / refresh_per_second
+        self.clock = clock
+        self.detector = HoldDetector(prescription=self.prescription)
+        self.t = 0.0
+        self.angles_deg: dict[str, float] = {}
+        self.calibration_state = "waiting"
+        self.hold: HoldProgress | None = None
+        self.arching = False
+        self.reps = {s: _SideReps() for s in SIDES}
+        self.sensors: dict[str, Any] = {}
+        self.last_event = ""
+        self._hold_announced = False
+        self._next_line_t = 0.0
+        self._next_hold_line_t = 0.0
+        self._last_wall_line = -math.inf
+        self._last_refresh = -math.inf
+        self._live: Live | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> LiveCoach:
+        if self.interactive and self._live is None:
+            self._live = Live(self.render(), console=self.console, auto_refresh=False, transient=False)
+            self._live.start()
+        return self
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render(), refresh=True)
+            self._live.stop()
+            self._live = None
+
+    def __enter__(self) -> LiveCoach:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- callbacks -------------------------------------------------------------------------------------
+    def on_event(self, ev: Any) -> None:
+        """A :class:`ingest.session.stats.SessionEvent` from the runner."""
+        kind = getattr(ev, "kind", "")
+        if kind in SHOWN_EVENTS:
+            self.last_event = ev.message
+            self._say(float(getattr(ev, "t", self.t) or 0.0), ev.message)
+
+    def on_update(self, update: Any, stats: dict[str, Any] | None = None) -> None:
+        """A :class:`processing.pipeline.ProcessorUpdate` plus the per-placement link statistics."""
+        if stats:
+            self.sensors = dict(stats)
+        self.calibration_state = getattr(update, "calibration_state", self.calibration_state)
+        a = update.angles
+        if len(a):
+            self.t = float(a.t[-1])
+            for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt", "lumbar_flexion"):
+                v = getattr(a, name)
+                fin = v[np.isfinite(v)]
+                if len(fin):
+                    self.angles_deg[name] = math.degrees(float(fin[-1]))
+            self.detector.update(a)
+        for h in update.holds:
+            self._hold_finished(h)
+        self._track_hold()
+        self._progress_line()
+        self._refresh()
+
+    # -- hold tracking ---------------------------------------------------------------------------------
+    def _track_hold(self) -> None:
+        cur = self.detector.current()
+        prev = self.hold
+        if cur is not None and prev is not None and cur.side != prev.side:
+            self._hold_gone(prev)
+            prev = None
+        if cur is None:
+            if prev is not None:
+                self._hold_gone(prev)
+            self.hold = None
+            self.arching = False
+            return
+        self.hold = cur
+        target = self.prescription.hold_s
+        if not self._hold_announced and cur.elapsed_s >= 1.0:
+            self._hold_announced = True
+            rep = self.reps[cur.side].done + 1
+            self._say(
+                self.t,
+                f"Hold {cur.side} {rep} of {self.prescription.holds_per_side} started: "
+                f"the timer counts only good posture (target {target:.0f} s).",
+            )
+            self._next_hold_line_t = self.t + self.hold_line_every_s
+        if cur.arching_now and not self.arching:
+            self._say(self.t, f"CUE: {ARCHING_CUE}.", style="bold red")
+        elif self.arching and not cur.arching_now:
+            self._say(self.t, f"{POSTURE_OK}.")
+        self.arching = cur.arching_now
+        if self._hold_announced and self.t >= self._next_hold_line_t:
+            self._next_hold_line_t = self.t + self.hold_line_every_s
+            self._say(self.t, self._hold_text(cur), timer=True)
+
+    def _hold_text(self, h: HoldProgress) -> str:
+        ext = (
+            ""
+            if not math.isfinite(h.hip_extension_now)
+            else f" | hip stretched back {math.degrees(h.hip_extension_now):.0f}°"
+        )
+        return (
+            f"Hold {h.side}: {h.correct_s:4.1f} s of {self.prescription.hold_s:.0f} s in good posture "
+            f"(holding {h.elapsed_s:.0f} s){ext}" + (" | back arching: timer paused" if h.arching_now else "")
+        )
+
+    def _hold_gone(self, prev: HoldProgress) -> None:
+        """The hold in progress disappeared: announced ones end with the pipeline's final hold."""
+        if self._hold_announced and prev.elapsed_s < self.detector.min_duration_s:
+            self._say(self.t, f"Hold {prev.side} stopped after {prev.elapsed_s:.0f} s: too short to count.")
+        self._hold_announced = False
+        self.arching = False
+
+    def _hold_finished(self, h: Any) -> None:
+        r = self.reps.get(h.side)
+        if r is None:
+            return
+        r.done += 1
+        r.correct_s.append(float(h.correct_s))
+        target = self.prescription.hold_s
+        if h.correct_s >= target:
+            r.on_target += 1
+        verdict = "target reached, well done" if h.correct_s >= target else f"target {target:.0f} s"
+        self._say(
+            h.t_end,
+            f"Hold {h.side} {r.done} of {self.prescription.holds_per_side} done: {h.duration_s:.0f} s "
+            f"held, {h.correct_s:.0f} s in good posture ({verdict})"
+            + (", back arched during the hold." if h.arching else "."),
+        )
+
+    # -- output ----------------------------------------------------------------------------------------
+    def _say(self, t: float, text: str, style: str | None = None, timer: bool = False) -> None:
+        line = f"[{t:7.1f} s] {text}"
+        if self._live is not None:
+            if not timer:  # the panel shows the timer; events go above it
+                self._live.console.print(line, style=style, highlight=False, soft_wrap=True)
+        else:
+            self.console.print(
+                line, style=style if self.interactive else None, highlight=False, soft_wrap=True
+            )
+
+    def _progress_line(self) -> None:
+        if self.interactive or self.t < self._next_line_t or self.hold is not None:
+            return
+        now = self.clock()
+        if now - self._last_wall_line < self.min_wall_interval_s:
+            return
+        self._last_wall_line = now
+        self._next_line_t = self.t + self.line_every_s
+        self._say(self.t, f"{self._angles_text()} | {self._reps_text()} | {self._sensors_text()}")
+
+    def _angles_text(self) -> str:
+        if not self.angles_deg:
+            return (
+                "angles: waiting for calibration" if self.calibration_state != "calibrated" else "angles: -"
+            )
+        names = (
+            ("hip_flexion_left", "left hip"),
+            ("hip_flexion_right", "right hip"),
+            ("pelvic_tilt", "pelvic tilt"),
+            ("lumbar_flexion", "lower back"),
+        )
+        return "  ".join(f"{lab} {self.angles_deg[n]:+.0f}°" for n, lab in names if n in self.angles_deg)
+
+    def _reps_text(self) -> str:
+        n = self.prescription.holds_per_side
+        return "holds " + ", ".join(f"{s} {self.reps[s].done}/{n}" for s in SIDES)
+
+    def _sensors_text(self) -> str:
+        parts = []
+        for p, st in self.sensors.items():
+            conn = getattr(st, "connected", None)
+            bat = getattr(st, "battery_pct", None)
+            parts.append(f"{p} {'on' if conn else 'OFF'}" + ("" if bat is None else f" {bat:.0f}%"))
+        return "sensors: " + (", ".join(parts) if parts else "connecting")
+
+    def _refresh(self) -> None:
+        if self._live is None:
+            return
+        now = self.clock()
+        if now - self._last_refresh < self.refresh_interval:
+            return
+        self._last_refresh = now
+        self._live.update(self.render(), refresh=True)
+
+    def render(self) -> Panel:
+        """The panel shown on a terminal."""
+        rows = Table.grid(padding=(0, 2))
+        rows.add_column(style="bold", no_wrap=True)
+        rows.add_column()
+        rows.add_row("Angles", self._angles_text() + "  (relative to your standing calibration)")
+        if self.hold is not None:
+            h = self.hold
+            target = self.prescription.hold_s
+            frac = min(1.0, h.correct_s / target) if target > 0 else 0.0
+            width = 30
+            filled = int(round(frac * width))
+            bar = Text("█" * filled, style="green") + Text("░" * (width - filled), style="dim")
+            timer = Text.assemble(
+                f"{h.side.upper()} hold  ",
+                bar,
+                f"  {h.correct_s:4.1f} / {target:.0f} s good posture  (holding {h.elapsed_s:.0f} s)",
+            )
+            rows.add_row("Stretch", timer)
+            if h.arching_now:
+                rows.add_row("", Text(f"⚠ {ARCHING_CUE} (timer paused)", style="bold white on red"))
+        else:
+            rows.add_row("Stretch", Text("no hold in progress", style="dim"))
+        n = self.prescription.holds_per_side
+        reps = Text()
+        for s in SIDES:
+            r = self.reps[s]
+            reps.append(
+                f"{s}: {r.done}/{n} holds ({r.on_target} reached {self.prescription.hold_s:.0f} s)   "
+            )
+        rows.add_row("Reps", reps)
+        sensors = Text()
+        for p, st in self.sensors.items():
+            conn = bool(getattr(st, "connected", False))
+            bat = getattr(st, "battery_pct", None)
+            sensors.append("● " if conn else "○ ", style="green" if conn else "red")
+            sensors.append(
+                f"{p} {'connected' if conn else 'disconnected'}"
+                + ("" if bat is None else f" {bat:.0f}%")
+                + "   "
+            )
+        rows.add_row("Sensors", sensors if self.sensors else Text("connecting ...", style="dim"))
+        if self.last_event:
+            rows.add_row("Last", Text(self.last_event, style="dim"))
+        title = f"hipback live  t = {self.t:.1f} s  ({self.calibration_state})"
+        return Panel(Group(rows), title=title, subtitle="monitoring, not a diagnosis", expand=True)

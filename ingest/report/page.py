@@ -1,0 +1,525 @@
+"""The self-contained report page: :func:`build_report` turns session results into one HTML document.
+
+The page opens from disk and works offline: CSS is inline, charts are inline SVG (:mod:`.charts`), there
+are no scripts, fonts, images or links to anything outside the page. The patient part comes first (plain
+words, :mod:`.wording`), then the charts, data quality, and a section for the clinician with the numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import statistics
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from ingest.report import charts
+from ingest.report.quality import DataQuality, assess_quality
+from ingest.report.svg import COLOURS
+from ingest.report.wording import (
+    CALIBRATION_NOTE,
+    MONITORING_NOTE,
+    REFERENCE_NOTE,
+    Baseline,
+    asymmetry_sentence,
+    compensation_sentence,
+    hip_sentence,
+    holds_sentence,
+)
+from processing.holds import Prescription
+from processing.types import Recording
+
+SIDES = ("left", "right")
+
+
+@dataclass
+class SessionInfo:
+    """What identifies the session on the page (pseudonymous patient id only)."""
+
+    session_id: str = ""
+    patient_id: str = ""
+    start_utc: float | None = None
+    source: str = ""
+
+
+CSS = """
+:root { --fg:#1d1d1d; --muted:#555; --line:#d0d0d0; --accent:#0072B2; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color: var(--fg); background: #fafafa; margin: 0; line-height: 1.5; }
+main { max-width: 940px; margin: 0 auto; padding: 24px 20px 48px; background: #fff; }
+h1 { font-size: 1.7rem; margin: 0 0 4px; }
+h2 { font-size: 1.3rem; margin: 34px 0 10px; border-bottom: 2px solid var(--line); padding-bottom: 4px; }
+h3 { font-size: 1.05rem; margin: 20px 0 6px; }
+.meta { color: var(--muted); margin: 0 0 12px; }
+.summary { font-size: 1.08rem; }
+.summary li { margin: 6px 0; }
+.note { color: var(--muted); font-size: 0.95rem; }
+.callout { border-left: 5px solid var(--accent); background: #f1f7fb; padding: 10px 14px; margin: 14px 0; }
+.warn { border-left-color: #D55E00; background: #fdf3ec; }
+figure { margin: 18px 0; }
+figcaption { color: var(--muted); font-size: 0.95rem; margin-top: 2px; }
+svg.chart { max-width: 100%; height: auto; font-family: inherit; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 0.93rem; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; vertical-align: -0.1em; }
+details { margin: 10px 0; }
+footer { color: var(--muted); font-size: 0.85rem; margin-top: 30px; }
+@media print { body { background: #fff; } main { max-width: none; } }
+"""
+
+
+def _f(v: Any, digits: int = 1, unit: str = "") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "\u2013"
+    return f"{v:.{digits}f}{unit}"
+
+
+def _deg(rad: float) -> float:
+    return math.degrees(rad) if rad is not None and math.isfinite(rad) else math.nan
+
+
+def _table(header: list[str], rows: list[list[Any]], num_cols: set[int] | None = None) -> str:
+    num_cols = num_cols or set()
+    out = ["<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+    for r in rows:
+        cells = []
+        for i, c in enumerate(r):
+            cls = ' class="num"' if i in num_cols else ""
+            cells.append(f"<td{cls}>{escape(str(c))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _figure(svg: str | None, caption: str) -> str:
+    if not svg:
+        return ""
+    return f"<figure>{svg}<figcaption>{escape(caption)}</figcaption></figure>"
+
+
+def _when(start_utc: float | None) -> str:
+    if start_utc is None or not math.isfinite(start_utc):
+        return ""
+    return _dt.datetime.fromtimestamp(start_utc, tz=_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    """median, 25th and 75th percentile (NaN when empty)."""
+    v = sorted(x for x in values if math.isfinite(x))
+    if not v:
+        return math.nan, math.nan, math.nan
+    if len(v) == 1:
+        return v[0], v[0], v[0]
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return statistics.median(v), q[0], q[2]
+
+
+def _resolve_prescription(results: Any, prescription: Any) -> tuple[int, float]:
+    if isinstance(prescription, Prescription):
+        return prescription.holds_per_side, float(prescription.hold_s)
+    if isinstance(prescription, dict):
+        return int(prescription.get("holds_per_side", 3)), float(prescription.get("hold_s", 30.0))
+    if isinstance(prescription, tuple | list) and len(prescription) == 2:
+        return int(prescription[0]), float(prescription[1])
+    if prescription is not None and hasattr(prescription, "holds_per_side"):
+        return int(prescription.holds_per_side), float(prescription.hold_s)
+    h = (results.summary or {}).get("holds", {})
+    return int(h.get("prescribed_per_side", 3)), float(h.get("prescribed_hold_s", 30.0))
+
+
+def build_report(
+    results: Any,
+    recording: Recording | None = None,
+    *,
+    baseline: Baseline | None = None,
+    prescription: Prescription | dict[str, Any] | tuple[int, float] | None = None,
+    quality: DataQuality | None = None,
+    session: SessionInfo | None = None,
+    sensor_stats: dict[str, Any] | None = None,
+) -> str:
+    """The report page for one session as an HTML string.
+
+    ``results``: :class:`processing.pipeline.SessionResults`; ``recording``: the raw recording (for sample
+    counts; optional); ``baseline``: the patient's earlier sessions (:class:`Baseline`); ``prescription``:
+    holds per side and hold seconds (default: what the results were processed with); ``quality``: computed
+    from the recording and results when not given (``sensor_stats``: live link statistics per placement).
+    """
+    session = session or SessionInfo()
+    per_side, hold_s = _resolve_prescription(results, prescription)
+    if quality is None:
+        quality = assess_quality(recording, results, sensor_stats)
+    s = results.summary or {}
+    worn = set(getattr(results, "placements", {}) or {})
+    parts: list[str] = []
+
+    # -- header ----------------------------------------------------------------------------------------
+    title = "Your session report"
+    meta_bits = [
+        b
+        for b in (
+            _when(session.start_utc),
+            f"{_f(s.get('duration_s', 0) / 60.0, 1)} minutes recorded" if s.get("duration_s") else "",
+            f"patient {session.patient_id}" if session.patient_id else "",
+            f"session {session.session_id}" if session.session_id else "",
+        )
+        if b
+    ]
+    meta_line = escape(" \u00b7 ".join(meta_bits))
+    parts.append(f'<header><h1>{title}</h1><p class="meta">{meta_line}</p></header>')
+
+    # -- patient summary ---------------------------------------------------------------------------------
+    items: list[str] = []
+    n_strides = {side: int(s.get(f"n_strides_{side}", 0) or 0) for side in SIDES}
+    peak = {side: s.get(f"peak_hip_extension_{side}_deg") for side in SIDES}
+    walked = any(n_strides.values())
+    if walked:
+        for side in SIDES:
+            if f"thigh_{side}" in worn:
+                items.append(hip_sentence(side, peak[side], n_strides[side], baseline))
+        asym = asymmetry_sentence(peak["left"], peak["right"])
+        if asym:
+            items.append(asym)
+        for side in SIDES:
+            c = compensation_sentence(side, s.get(f"compensation_index_{side}"))
+            if c:
+                items.append(c)
+    else:
+        items.append(
+            "No steady walking was recorded in this session, so hip extension while walking is not shown."
+        )
+    holds = list(results.holds or [])
+    if holds or per_side:
+        for side in SIDES:
+            if f"thigh_{side}" in worn or any(h.side == side for h in holds):
+                items.append(holds_sentence(side, [h for h in holds if h.side == side], per_side, hold_s))
+    parts.append(
+        '<section id="summary"><h2>Summary for you</h2><ul class="summary">'
+        + "".join(f"<li>{escape(i)}</li>" for i in items)
+        + "</ul>"
+    )
+    parts.append(f'<p class="callout">{escape(CALIBRATION_NOTE)} {escape(MONITORING_NOTE)}</p>')
+    parts.append(f'<p class="note">{escape(REFERENCE_NOTE)}</p>')
+    qline = _quality_sentence(quality)
+    if qline:
+        cls = (
+            "callout warn"
+            if quality.worst_loss_pct > 2
+            or quality.total_gaps > 3
+            or ((quality.min_calibration_quality or 1.0) < 0.5)
+            else "note"
+        )
+        parts.append(f'<p class="{cls}">{escape(qline)}</p>')
+    parts.append("</section>")
+
+    # -- charts -----------------------------------------------------------------------------------------
+    parts.append('<section id="charts"><h2>Pictures of your session</h2>')
+    parts.append(
+        _figure(
+            charts.angles_chart(results),
+            "Your hip and pelvis angles, relative to your standing calibration. Going up means bending "
+            "forward "
+            "(hip) or tipping the pelvis forward; going down means stretching the hip back. Shaded "
+            "backgrounds "
+            "show what you were doing.",
+        )
+    )
+    parts.append(
+        _figure(
+            charts.walking_zoom_chart(results),
+            "A few seconds of walking. Each dip of a hip line is that leg trailing behind you; the marks "
+            "show how far "
+            "it stretched back.",
+        )
+    )
+    parts.append(
+        _figure(
+            charts.strides_chart(results, baseline),
+            "Every mark is one stride. Higher marks mean the hip stretched further back. The shaded band is "
+            "the range "
+            "of healthy young adults; the dotted line is the average of healthy older adults (Kerrigan "
+            "2001).",
+        )
+    )
+    parts.append(
+        _figure(
+            charts.holds_timeline_chart(results, hold_s),
+            "Each bar is one stretch hold. Green: the stretch counted (hip stretched back, back not "
+            "arching). "
+            "Orange hatching: the back was arching, so the timer paused.",
+        )
+    )
+    parts.append(
+        _figure(
+            charts.holds_target_chart(results, per_side, hold_s),
+            f"Seconds in good posture for each stretch; your plan is {per_side} holds of {hold_s:.0f} "
+            "seconds "
+            "per side.",
+        )
+    )
+    parts.append("</section>")
+
+    # -- data quality -----------------------------------------------------------------------------------
+    parts.append('<section id="quality"><h2>Data quality</h2>')
+    rows = []
+    for p, q in quality.sensors.items():
+        rows.append(
+            [
+                p,
+                q.device or q.kind,
+                _f(q.rate_hz, 0, " Hz"),
+                q.samples,
+                q.lost,
+                _f(q.loss_pct, 2, " %"),
+                q.gaps,
+                _f(q.gap_s, 1, " s"),
+                _f(q.calibration_quality, 2),
+                "\u2013" if q.disconnects is None else q.disconnects,
+                "\u2013" if q.battery_pct is None else f"{q.battery_pct:.0f} %",
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                "sensor",
+                "device",
+                "rate",
+                "samples",
+                "samples lost",
+                "loss",
+                "gaps",
+                "time in gaps",
+                "calibration quality (0\u20131)",
+                "disconnects",
+                "battery",
+            ],
+            rows,
+            {2, 3, 4, 5, 6, 7, 8, 9, 10},
+        )
+    )
+    notes = [
+        f"{p}: {'; '.join(q.calibration_notes)}" for p, q in quality.sensors.items() if q.calibration_notes
+    ]
+    if notes or quality.warnings:
+        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes + quality.warnings) + "</ul>")
+    parts.append(
+        '<p class="note">Gaps are never filled in: angles are left empty where a sensor sent nothing. '
+        "Calibration quality 1 means a clean standing period at the start.</p></section>"
+    )
+
+    # -- clinician section ------------------------------------------------------------------------------
+    parts.append('<section id="clinician"><h2>For your clinician: the numbers</h2>')
+    parts.append(_clinician_tables(results, baseline, per_side, hold_s, session))
+    parts.append("</section>")
+    parts.append(
+        f"<footer>Made by hipback from the stored sensor data. {escape(CALIBRATION_NOTE)} "
+        f"{escape(MONITORING_NOTE)} Colours: Okabe\u2013Ito palette (colour-blind safe); left "
+        f'<span class="swatch" style="background:{COLOURS["left"]}"></span>, right '
+        f'<span class="swatch" style="background:{COLOURS["right"]}"></span>.</footer>'
+    )
+
+    body = "\n".join(p for p in parts if p)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>hipback session "
+        f"report{escape(' ' + session.session_id if session.session_id else '')}</title>"
+        f"<style>{CSS}</style></head><body><main>\n{body}\n</main></body></html>\n"
+    )
+
+
+def _quality_sentence(q: DataQuality) -> str:
+    if not q.sensors:
+        return ""
+    loss = q.worst_loss_pct
+    bits = []
+    if loss <= 0.5 and q.total_gaps == 0:
+        bits.append("The sensors recorded without interruptions.")
+    else:
+        bits.append(
+            f"Some data were lost (up to {loss:.1f} % on one sensor, {q.total_gaps} "
+            f"{'gap' if q.total_gaps == 1 else 'gaps'}); those moments are left out, not guessed."
+        )
+    mq = q.min_calibration_quality
+    if mq is not None and mq < 0.5:
+        bits.append("The standing calibration was not clean, so the angles are less certain than usual.")
+    elif q.calibration_state and q.calibration_state != "calibrated":
+        bits.append("No clean standing calibration was found, so some angles could not be measured.")
+    return " ".join(bits)
+
+
+def _clinician_tables(
+    results: Any, baseline: Baseline | None, per_side: int, hold_s: float, session: SessionInfo
+) -> str:
+    s = results.summary or {}
+    out: list[str] = []
+    strides = list(results.strides or [])
+    rows = []
+    for side in SIDES:
+        ss = [x for x in strides if x.side == side]
+        if not ss:
+            continue
+        ext = _stats([_deg(x.peak_hip_extension_rad) for x in ss])
+        tilt = _stats([_deg(x.pelvic_tilt_at_peak_extension_rad) for x in ss])
+        exc = _stats([_deg(x.pelvic_tilt_excursion_rad) for x in ss])
+        comp = _stats([x.lumbar_compensation_index for x in ss])
+        cad = _stats([x.cadence_spm for x in ss])
+        lum = _stats([_deg(x.lumbar_excursion_rad) for x in ss])
+        base = baseline.median(side) if baseline else None
+        rows.append(
+            [
+                side,
+                len(ss),
+                f"{_f(ext[0])} ({_f(ext[1])}\u2013{_f(ext[2])})",
+                "\u2013" if base is None else f"{base:.1f} (n={baseline.count(side) if baseline else 0})",
+                f"{_f(tilt[0])} ({_f(tilt[1])}\u2013{_f(tilt[2])})",
+                f"{_f(exc[0])}",
+                f"{_f(comp[0], 2)} ({_f(comp[1], 2)}\u2013{_f(comp[2], 2)})",
+                _f(lum[0]),
+                _f(cad[0], 0),
+            ]
+        )
+    out.append("<h3>Gait, per stride (median and interquartile range)</h3>")
+    if rows:
+        out.append(
+            _table(
+                [
+                    "side",
+                    "strides",
+                    "peak hip extension (\u00b0)",
+                    "baseline median (\u00b0)",
+                    "pelvic tilt at peak extension (\u00b0, anterior +)",
+                    "pelvic tilt excursion (\u00b0)",
+                    "compensation index (\u0394 tilt / \u0394 thigh extension)",
+                    "lumbar excursion (\u00b0)",
+                    "cadence (steps/min)",
+                ],
+                rows,
+                {1, 2, 3, 4, 5, 6, 7, 8},
+            )
+        )
+    else:
+        out.append("<p>No strides detected.</p>")
+    asym = s.get("peak_hip_extension_asymmetry_deg")
+    out.append(
+        f"<p>Peak hip extension asymmetry (left \u2212 right, medians): {_f(asym)} \u00b0. Reference "
+        "(Kerrigan 2001): young 20.4 \u00b1 4.0 \u00b0, healthy elderly 14.3 \u00b1 4.4 \u00b0, elderly "
+        "fallers 11.1 \u00b1 4.8 \u00b0. Compensation index: share of the thigh's extension from vertical "
+        "over "
+        "terminal stance that came from anterior pelvic tilt (0 = all hip, 1 = all pelvis).</p>"
+    )
+
+    holds = list(results.holds or [])
+    out.append(f"<h3>Stretch holds (prescription: {per_side} \u00d7 {hold_s:.0f} s per side)</h3>")
+    if holds:
+        hrows = [
+            [
+                h.side,
+                h.rep,
+                _f(h.t_start, 1),
+                _f(h.duration_s, 1),
+                _f(h.correct_s, 1),
+                _f(h.arching_s, 1),
+                "yes" if h.arching else "no",
+                _f(_deg(h.peak_hip_extension_rad)),
+                _f(_deg(h.mean_hip_extension_rad)),
+                _f(_deg(h.pelvic_tilt_drift_rad)),
+                _f(_deg(h.lumbar_extension_drift_rad)),
+            ]
+            for h in holds
+        ]
+        out.append(
+            _table(
+                [
+                    "side",
+                    "rep",
+                    "start (s)",
+                    "duration (s)",
+                    "correct posture (s)",
+                    "arching (s)",
+                    "arching flag",
+                    "peak hip ext. (\u00b0)",
+                    "mean hip ext. (\u00b0)",
+                    "max anterior tilt drift (\u00b0)",
+                    "max lumbar ext. drift (\u00b0)",
+                ],
+                hrows,
+                {1, 2, 3, 4, 5, 7, 8, 9, 10},
+            )
+        )
+    else:
+        out.append("<p>No stretch holds detected.</p>")
+    crow = []
+    for side in SIDES:
+        hs = [h for h in holds if h.side == side]
+        crow.append(
+            [
+                side,
+                f"{len(hs)} / {per_side}",
+                sum(1 for h in hs if h.correct_s >= hold_s),
+                _f(sum(h.correct_s for h in hs), 0, " s"),
+                _f(per_side * hold_s, 0, " s"),
+                sum(1 for h in hs if h.arching),
+            ]
+        )
+    out.append(
+        _table(
+            [
+                "side",
+                "holds done / prescribed",
+                "holds with target time in correct posture",
+                "total correct time",
+                "prescribed time",
+                "holds with arching",
+            ],
+            crow,
+            {2, 3, 4, 5},
+        )
+    )
+
+    act = s.get("activity_s") or {}
+    if act:
+        out.append("<h3>Time per activity</h3>")
+        out.append(_table(["activity", "time (s)"], [[k, _f(v, 0)] for k, v in act.items()], {1}))
+    ranges = [
+        (n, s.get(f"{n}_range_deg"))
+        for n in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt", "lumbar_flexion")
+    ]
+    ranges = [(n, r) for n, r in ranges if r]
+    if ranges:
+        out.append("<h3>Angle ranges over the session (2nd\u201398th percentile, \u00b0)</h3>")
+        out.append(_table(["angle", "low", "high"], [[n, _f(r[0]), _f(r[1])] for n, r in ranges], {1, 2}))
+    if baseline and baseline.sessions:
+        out.append("<h3>Earlier sessions (baseline)</h3>")
+        out.append(
+            _table(
+                ["session", "date", "peak hip ext. left (\u00b0)", "peak hip ext. right (\u00b0)"],
+                [
+                    [
+                        b.get("session_id", ""),
+                        _when(b.get("start_utc")),
+                        _f(b.get("left_deg")),
+                        _f(b.get("right_deg")),
+                    ]
+                    for b in baseline.sessions
+                ],
+                {2, 3},
+            )
+        )
+    msgs = list(getattr(results, "messages", []) or [])
+    if msgs:
+        out.append(
+            f"<details><summary>Processing log ({len(msgs)} messages)</summary><ul>"
+            + "".join(f"<li>{escape(m)}</li>" for m in msgs[:300])
+            + "</ul></details>"
+        )
+    out.append(
+        f'<p class="note">Angles in degrees relative to the standing-neutral calibration (ISB conventions: '
+        f"hip flexion +, anterior pelvic tilt +, lumbar flexion +); peak hip extension shown positive. "
+        f"Calibration state: {escape(str(getattr(results, 'calibration_state', '')))}. "
+        f"{escape(session.source)}</p>"
+    )
+    return "\n".join(out)

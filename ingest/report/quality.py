@@ -1,0 +1,116 @@
+"""Data quality of a session, per sensor: samples, loss, gaps, calibration, link statistics.
+
+Packet loss is counted in samples: ``lost = samples missing in recorded gaps`` (each :class:`Gap` carries its
+estimated count, from sequence numbers or the nominal rate), ``loss % = lost / (received + lost)``. When the
+session was recorded live, the runner's per-sensor statistics (the ``session_end`` event) add disconnects,
+rejected packets and the last battery reading.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from processing.types import PLACEMENTS, Recording
+
+
+@dataclass
+class SensorQuality:
+    """Quality figures of one sensor (times in s)."""
+
+    placement: str
+    device: str = ""
+    kind: str = ""
+    rate_hz: float = math.nan
+    samples: int = 0
+    lost: int = 0
+    gaps: int = 0
+    gap_s: float = 0.0
+    calibration_quality: float | None = None
+    calibration_notes: list[str] = field(default_factory=list)
+    disconnects: int | None = None
+    rejected_packets: int | None = None
+    battery_pct: float | None = None
+
+    @property
+    def loss_pct(self) -> float:
+        total = self.samples + self.lost
+        return 100.0 * self.lost / total if total else 0.0
+
+
+@dataclass
+class DataQuality:
+    """Per-sensor quality plus the processing warnings worth showing."""
+
+    sensors: dict[str, SensorQuality]
+    warnings: list[str] = field(default_factory=list)
+    calibration_state: str = ""
+
+    @property
+    def worst_loss_pct(self) -> float:
+        return max((s.loss_pct for s in self.sensors.values()), default=0.0)
+
+    @property
+    def total_gaps(self) -> int:
+        return sum(s.gaps for s in self.sensors.values())
+
+    @property
+    def min_calibration_quality(self) -> float | None:
+        q = [s.calibration_quality for s in self.sensors.values() if s.calibration_quality is not None]
+        return min(q) if q else None
+
+
+def assess_quality(
+    recording: Recording | None, results: Any, sensor_stats: dict[str, Any] | None = None
+) -> DataQuality:
+    """Quality from the recording (samples, gaps), the results (calibration, gaps, warnings) and, when given,
+    the live statistics per placement (dicts as :meth:`SensorStats.as_dict` or objects with those fields)."""
+    sensors: dict[str, SensorQuality] = {}
+    placements = (
+        list(recording.placements) if recording is not None else list(getattr(results, "placements", {}))
+    )
+    for p in placements:
+        q = SensorQuality(p)
+        if recording is not None and p in recording.streams:
+            s = recording.streams[p]
+            q.device, q.kind, q.rate_hz, q.samples = s.device, s.kind, float(s.rate_hz), len(s)
+        elif results is not None:
+            q.kind = results.placements.get(p, "")
+        sensors[p] = q
+    gaps = list(recording.gaps) if recording is not None else []
+    if results is not None:
+        gaps += [g for g in results.gaps if g not in gaps]
+    seen: set[tuple[str, float, float]] = set()
+    for g in gaps:
+        key = (g.placement, round(g.t_start, 3), round(g.t_end, 3))
+        if key in seen or g.placement not in sensors:
+            continue
+        seen.add(key)
+        sq = sensors[g.placement]
+        sq.gaps += 1
+        sq.lost += int(g.missing)
+        sq.gap_s += max(0.0, float(g.t_end - g.t_start))
+    if results is not None:
+        for p, cal in results.calibration.items():
+            if p in sensors:
+                sensors[p].calibration_quality = float(cal.quality)
+                sensors[p].calibration_notes = list(cal.reasons) + [f"flag: {f}" for f in cal.flags]
+    for p, st in (sensor_stats or {}).items():
+        if p not in sensors:
+            continue
+        get = st.get if isinstance(st, dict) else (lambda k, _s=st: getattr(_s, k, None))
+        sq = sensors[p]
+        sq.disconnects = get("disconnects")
+        rej = get("rejected")
+        sq.rejected_packets = sum(rej.values()) if isinstance(rej, dict) else None
+        sq.battery_pct = get("battery_pct")
+        if not sq.device:
+            sq.device = get("kind") or ""
+    order = {p: i for i, p in enumerate(PLACEMENTS)}
+    sensors = dict(sorted(sensors.items(), key=lambda kv: order.get(kv[0], 99)))
+    return DataQuality(
+        sensors=sensors,
+        warnings=list(getattr(results, "warnings", []) or []),
+        calibration_state=str(getattr(results, "calibration_state", "")),
+    )

@@ -1,0 +1,566 @@
+"""The local session store (SQLite): sessions, sensors, every raw sample, gaps, events, results and the
+outbox of line-protocol points that still have to reach InfluxDB.
+
+Durability. The database runs in WAL mode with ``synchronous=FULL`` (the default here): every method
+that writes runs one transaction, and when it returns the transaction is in the write-ahead log and
+fsynced, so neither a killed process (SIGKILL) nor a power cut loses it. ``synchronous="NORMAL"``
+(constructor argument) skips the fsync per commit: still safe against a killed process (the WAL is in
+the OS page cache), not against a power cut; use it only on hardware where fsync is slow and power is
+safe. ``bench``: ``tests/test_store.py`` measures rows/s.
+
+Threads. One SQLite connection per thread (WAL lets readers run beside the writer; writers wait for
+each other up to ``busy_timeout_s``), so the BLE loop, the sync worker and a reader can share one
+:class:`LocalStore`.
+
+Times. ``t`` of samples, gaps and events, and session start/end are UTC Unix seconds (float).
+:meth:`load_recording` turns them into a :class:`processing.types.Recording` whose timeline starts at 0
+at the first sample, with ``start_utc`` set to that sample's UTC time.
+
+Samples. One row per sample: session, placement, t, seq, device_time, quaternion (w,x,y,z,
+sensor-to-world), acc (m/s^2), gyr (rad/s), mag (uT); missing parts are NULL. A sample is a duplicate
+when session, placement, sequence number and device time are equal (where the device gives neither
+seq nor device time, the UTC time ``t`` stands in for the device time and seq counts as -1);
+duplicates are ignored, so re-storing a chunk after a crash or reconnect is harmless.
+
+Outbox. Line-protocol lines (nanosecond timestamps, see :mod:`ingest.influx.lineprotocol`) bound for
+InfluxDB, each ``pending`` until :mod:`ingest.sync` marks it ``delivered`` after a 2xx from the server,
+or ``set_aside`` (with the server's reason) when the server rejected it as bad data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.influx.lineprotocol import Point, encode_lines
+from processing.types import Gap, Recording, SensorStream
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    start_utc REAL NOT NULL,
+    end_utc REAL,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS sessions_patient ON sessions (patient_id, start_utc);
+CREATE TABLE IF NOT EXISTS sensors (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    placement TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    device TEXT NOT NULL,
+    address TEXT,
+    meta TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (session_id, placement)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    sensor INTEGER NOT NULL,
+    t REAL NOT NULL,
+    seq INTEGER,
+    device_time REAL,
+    qw REAL, qx REAL, qy REAL, qz REAL,
+    ax REAL, ay REAL, az REAL,
+    gx REAL, gy REAL, gz REAL,
+    mx REAL, my REAL, mz REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS samples_dedup
+    ON samples (sensor, ifnull(seq, -1), ifnull(device_time, t));
+CREATE TABLE IF NOT EXISTS gaps (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    placement TEXT NOT NULL,
+    t_start REAL NOT NULL,
+    t_end REAL NOT NULL,
+    missing INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gaps_session ON gaps (session_id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_session ON events (session_id, kind);
+CREATE TABLE IF NOT EXISTS results (
+    session_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (session_id, kind, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT,
+    line TEXT NOT NULL,
+    created_utc REAL NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    done_utc REAL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_id, state);
+"""
+
+PENDING, DELIVERED, SET_ASIDE = 0, 1, 2
+_STATE_NAMES = {PENDING: "pending", DELIVERED: "delivered", SET_ASIDE: "set_aside"}
+_VECTORS = (("quat", ("qw", "qx", "qy", "qz")), ("acc", ("ax", "ay", "az")), ("gyr", ("gx", "gy", "gz")),
+            ("mag", ("mx", "my", "mz")))
+_SAMPLE_COLUMNS = ("t", "seq", "device_time") + tuple(c for _, cols in _VECTORS for c in cols)
+
+
+class StoreError(ValueError):
+    """A store call that does not fit the stored data (unknown or closed session, wrong shapes)."""
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default, separators=(",", ":"))
+
+
+class LocalStore:
+    """The local SQLite store (see the module docstring). Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL", busy_timeout_s: float = 30.0) -> None:
+        if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = int(busy_timeout_s * 1000)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        self._con().executescript(
+            "BEGIN IMMEDIATE;" + _SCHEMA
+            + f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
+            + "COMMIT;")
+
+    # -- connections ---------------------------------------------------------------------------------
+
+    def _con(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the local store {self.path} is closed")
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                  timeout=self._busy_timeout_ms / 1000)
+            con.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute(f"PRAGMA synchronous = {self._synchronous}")
+            con.execute("PRAGMA foreign_keys = ON")
+            self._local.con = con
+            with self._all_lock:
+                self._all.append(con)
+        return con
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any exception."""
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection (WAL is checkpointed by SQLite when the last one closes)."""
+        with self._all_lock:
+            cons, self._all = self._all, []
+        for con in cons:
+            try:
+                con.close()
+            except sqlite3.ProgrammingError:  # created in a thread that is gone; nothing to do
+                pass
+        self._closed = True
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.path)!r})"
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` result (``"ok"`` when the file is sound)."""
+        return str(self._con().execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- sessions ------------------------------------------------------------------------------------
+
+    def open_session(self, patient_id: str, meta: dict | None = None, session_id: str | None = None) -> str:
+        """Start a session (new uuid4 hex id) or, with ``session_id``, reopen that unfinished session.
+
+        A ``session_id`` not yet in the store is created with that id. Reopening a finished session or
+        one of another patient raises :class:`StoreError`. ``meta`` is merged into the stored meta.
+        """
+        if not isinstance(patient_id, str) or not patient_id.strip():
+            raise StoreError("a session needs a non-empty pseudonymous patient id")
+        with self._tx() as con:
+            if session_id is not None:
+                row = con.execute("SELECT patient_id, end_utc, meta FROM sessions WHERE id = ?",
+                                  (session_id,)).fetchone()
+                if row is not None:
+                    if row[0] != patient_id:
+                        raise StoreError(f"session {session_id} belongs to another patient, not {patient_id}")
+                    if row[1] is not None:
+                        raise StoreError(f"session {session_id} is already closed and cannot be reopened")
+                    if meta:
+                        merged = {**json.loads(row[2]), **meta}
+                        con.execute("UPDATE sessions SET meta = ? WHERE id = ?", (_dumps(merged), session_id))
+                    return session_id
+            sid = session_id or uuid.uuid4().hex
+            con.execute("INSERT INTO sessions (id, patient_id, start_utc, meta) VALUES (?, ?, ?, ?)",
+                        (sid, patient_id, time.time(), _dumps(meta or {})))
+            return sid
+
+    def latest_open_session(self, patient_id: str) -> str | None:
+        """The most recently started unfinished session of this patient, or None."""
+        row = self._con().execute(
+            "SELECT id FROM sessions WHERE patient_id = ? AND end_utc IS NULL "
+            "ORDER BY start_utc DESC, rowid DESC LIMIT 1", (patient_id,)).fetchone()
+        return row[0] if row else None
+
+    def close_session(self, session_id: str, end_utc: float | None = None) -> None:
+        """Mark a session finished at ``end_utc`` (default: the last sample's time, else now)."""
+        with self._tx() as con:
+            self._require_session(con, session_id)
+            if end_utc is None:
+                row = con.execute("SELECT max(s.t) FROM samples s JOIN sensors x ON s.sensor = x.id "
+                                  "WHERE x.session_id = ?", (session_id,)).fetchone()
+                end_utc = row[0] if row and row[0] is not None else time.time()
+            con.execute("UPDATE sessions SET end_utc = ? WHERE id = ?", (float(end_utc), session_id))
+
+    def sessions(self, patient_id: str | None = None) -> list[dict]:
+        """Sessions (newest first) with id, patient_id, start_utc, end_utc, meta, samples, outbox_pending."""
+        q = ("SELECT id, patient_id, start_utc, end_utc, meta, "
+             "(SELECT count(*) FROM samples s JOIN sensors x ON s.sensor = x.id "
+             " WHERE x.session_id = sessions.id), "
+             "(SELECT count(*) FROM outbox o WHERE o.session_id = sessions.id AND o.state = 0) "
+             "FROM sessions")
+        args: tuple = ()
+        if patient_id is not None:
+            q += " WHERE patient_id = ?"
+            args = (patient_id,)
+        q += " ORDER BY start_utc DESC, rowid DESC"
+        return [
+            {"id": r[0], "patient_id": r[1], "start_utc": r[2], "end_utc": r[3], "meta": json.loads(r[4]),
+             "samples": r[5], "outbox_pending": r[6]}
+            for r in self._con().execute(q, args)
+        ]
+
+    def session(self, session_id: str) -> dict:
+        """One session's row (see :meth:`sessions`); raises :class:`StoreError` when unknown."""
+        row = self._con().execute(
+            "SELECT id, patient_id, start_utc, end_utc, meta FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"session {session_id} is not in the local store {self.path}")
+        return {"id": row[0], "patient_id": row[1], "start_utc": row[2], "end_utc": row[3],
+                "meta": json.loads(row[4])}
+
+    def _require_session(self, con: sqlite3.Connection, session_id: str) -> None:
+        if con.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+            raise StoreError(f"session {session_id} is not in the local store {self.path}")
+
+    # -- sensors and samples -------------------------------------------------------------------------
+
+    def add_sensor(self, session_id: str, placement: str, kind: str, device: str, address: str | None,
+                   meta: dict | None = None) -> None:
+        """Register (or update, on reconnect/restart) the sensor worn at ``placement`` in a session."""
+        with self._tx() as con:
+            self._require_session(con, session_id)
+            con.execute(
+                "INSERT INTO sensors (session_id, placement, kind, device, address, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session_id, placement) DO UPDATE SET "
+                "kind = excluded.kind, device = excluded.device, address = excluded.address, "
+                "meta = excluded.meta",
+                (session_id, placement, kind, device, address, _dumps(meta or {})))
+
+    def _sensor_id(self, con: sqlite3.Connection, session_id: str, placement: str) -> int:
+        cache = self._local.__dict__.setdefault("sensor_ids", {})
+        key = (session_id, placement)
+        sid = cache.get(key)
+        if sid is None:
+            row = con.execute("SELECT id FROM sensors WHERE session_id = ? AND placement = ?", key).fetchone()
+            if row is None:
+                raise StoreError(f"no sensor at {placement} in session {session_id}: call add_sensor first")
+            sid = cache[key] = int(row[0])
+        return sid
+
+    def add_samples(self, session_id: str, placement: str, t: np.ndarray, *, seq: np.ndarray | None = None,
+                    quat: np.ndarray | None = None, acc: np.ndarray | None = None,
+                    gyr: np.ndarray | None = None, mag: np.ndarray | None = None,
+                    device_time: np.ndarray | None = None) -> int:
+        """Store a chunk of samples in one transaction, durable when this returns.
+
+        ``t``: (N,) UTC Unix seconds; ``seq``: (N,) ints; ``device_time``: (N,) s; ``quat``: (N, 4);
+        ``acc``, ``gyr``, ``mag``: (N, 3). NaN values are stored as NULL. Returns the number of rows
+        stored (duplicates of rows already stored are skipped and not counted).
+        """
+        t = np.asarray(t, dtype=np.float64).reshape(-1)
+        n = len(t)
+        if n == 0:
+            return 0
+        if not np.all(np.isfinite(t)):
+            raise StoreError(f"{placement}: sample times must be finite")
+        cols: list[np.ndarray] = [t.reshape(n, 1)]
+        obj_cols: dict[int, np.ndarray] = {}
+        for idx, (name, arr) in enumerate((("seq", seq), ("device_time", device_time))):
+            if arr is not None:
+                a = np.asarray(arr).reshape(-1)
+                if len(a) != n:
+                    raise StoreError(f"{placement}: {name} has {len(a)} values for {n} samples")
+                obj_cols[idx + 1] = a
+        width = {"quat": 4, "acc": 3, "gyr": 3, "mag": 3}
+        for name, arr in (("quat", quat), ("acc", acc), ("gyr", gyr), ("mag", mag)):
+            if arr is None:
+                cols.append(np.full((n, width[name]), np.nan))
+                continue
+            a = np.asarray(arr, dtype=np.float64)
+            if a.shape != (n, width[name]):
+                raise StoreError(f"{placement}: {name} has shape {a.shape}, not ({n}, {width[name]})")
+            cols.append(a)
+        # t, q(4), acc(3), gyr(3), mag(3); SQLite stores a bound NaN as NULL.
+        rows_f = np.concatenate(cols, axis=1).tolist()
+        seq_list = obj_cols[1].astype(np.int64).tolist() if 1 in obj_cols else [None] * n
+        if 2 in obj_cols:
+            dt = np.asarray(obj_cols[2], dtype=np.float64)
+            dt_list = [None if not math.isfinite(v) else v for v in dt.tolist()]
+        else:
+            dt_list = [None] * n
+        with self._tx() as con:
+            sensor = self._sensor_id(con, session_id, placement)
+            before = con.total_changes
+            con.executemany(
+                "INSERT OR IGNORE INTO samples (sensor, t, seq, device_time, qw, qx, qy, qz, ax, ay, az, "
+                "gx, gy, gz, mx, my, mz) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ((sensor, r[0], s, d, *r[1:]) for r, s, d in zip(rows_f, seq_list, dt_list, strict=True)))
+            return con.total_changes - before
+
+    def sample_count(self, session_id: str, placement: str | None = None) -> int:
+        q = "SELECT count(*) FROM samples s JOIN sensors x ON s.sensor = x.id WHERE x.session_id = ?"
+        args: tuple = (session_id,)
+        if placement is not None:
+            q += " AND x.placement = ?"
+            args += (placement,)
+        return int(self._con().execute(q, args).fetchone()[0])
+
+    def add_gap(self, session_id: str, placement: str, t_start: float, t_end: float, missing: int,
+                reason: str) -> None:
+        """Record a stretch of missing samples (UTC s; ``missing`` estimated samples lost)."""
+        with self._tx() as con:
+            self._require_session(con, session_id)
+            con.execute("INSERT INTO gaps (session_id, placement, t_start, t_end, missing, reason) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (session_id, placement, float(t_start), float(t_end), int(missing), reason))
+
+    def gaps(self, session_id: str) -> list[Gap]:
+        """Gaps of a session in UTC seconds."""
+        return [Gap(placement=r[0], t_start=r[1], t_end=r[2], missing=r[3], reason=r[4])
+                for r in self._con().execute("SELECT placement, t_start, t_end, missing, reason FROM gaps "
+                                             "WHERE session_id = ? ORDER BY t_start, id", (session_id,))]
+
+    def add_event(self, session_id: str, kind: str, payload: dict, t: float | None = None) -> None:
+        """Record a device status, decoder reject, reconnect, calibration, ... (``t`` UTC s, default now)."""
+        with self._tx() as con:
+            self._require_session(con, session_id)
+            con.execute("INSERT INTO events (session_id, t, kind, payload) VALUES (?, ?, ?, ?)",
+                        (session_id, time.time() if t is None else float(t), kind, _dumps(payload)))
+
+    def events(self, session_id: str, kind: str | None = None) -> list[dict]:
+        """Events of a session in time order: dicts with t, kind, payload."""
+        q = "SELECT t, kind, payload FROM events WHERE session_id = ?"
+        args: tuple = (session_id,)
+        if kind is not None:
+            q += " AND kind = ?"
+            args += (kind,)
+        return [{"t": r[0], "kind": r[1], "payload": json.loads(r[2])}
+                for r in self._con().execute(q + " ORDER BY t, id", args)]
+
+    # -- results -------------------------------------------------------------------------------------
+
+    def put_results(self, session_id: str, kind: str, rows: list[dict]) -> None:
+        """Replace the stored rows of one result kind (strides, holds, activity, summary, angles, ...)."""
+        encoded = [(session_id, kind, i, _dumps(row)) for i, row in enumerate(rows)]
+        with self._tx() as con:
+            self._require_session(con, session_id)
+            con.execute("DELETE FROM results WHERE session_id = ? AND kind = ?", (session_id, kind))
+            con.executemany("INSERT INTO results (session_id, kind, idx, row) VALUES (?, ?, ?, ?)", encoded)
+
+    def get_results(self, session_id: str, kind: str) -> list[dict]:
+        return [json.loads(r[0]) for r in self._con().execute(
+            "SELECT row FROM results WHERE session_id = ? AND kind = ? ORDER BY idx", (session_id, kind))]
+
+    # -- reading a recording back --------------------------------------------------------------------
+
+    def load_recording(self, session_id: str) -> Recording:
+        """The session's samples as a :class:`Recording` (timeline 0 = first sample, ``start_utc`` set).
+
+        Streams are read sensor by sensor in chunks and sorted by time; columns that are NULL in every
+        row of a sensor are None in its stream; gaps are on the recording timeline.
+        """
+        con = self._con()
+        info = self.session(session_id)
+        sensors = con.execute("SELECT id, placement, kind, device, address, meta FROM sensors "
+                              "WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
+        raw: dict[str, tuple[tuple, np.ndarray, np.ndarray]] = {}
+        t0 = math.inf
+        for sensor in sensors:
+            cur = con.execute(f"SELECT {', '.join(_SAMPLE_COLUMNS)} FROM samples WHERE sensor = ?",
+                              (sensor[0],))
+            chunks = []
+            seqs: list[Any] = []
+            while True:
+                rows = cur.fetchmany(20000)
+                if not rows:
+                    break
+                seqs.extend(r[1] for r in rows)
+                chunks.append(np.array([(r[0], r[2], *r[3:]) for r in rows], dtype=np.float64))
+            if not chunks:
+                continue
+            data = np.concatenate(chunks)
+            order = np.argsort(data[:, 0], kind="stable")
+            data = data[order]
+            seq_arr = np.array([(-1 if s is None else s) for s in seqs], dtype=np.int64)[order]
+            has_seq = any(s is not None for s in seqs)
+            raw[sensor[1]] = (sensor, data, seq_arr if has_seq else None)
+            t0 = min(t0, float(data[0, 0]))
+        streams: dict[str, SensorStream] = {}
+        for placement, (sensor, data, seq_arr) in raw.items():
+            meta = json.loads(sensor[5])
+            vectors: dict[str, np.ndarray | None] = {}
+            col = 2
+            for name, names in _VECTORS:
+                block = data[:, col:col + len(names)]
+                col += len(names)
+                vectors[name] = None if np.isnan(block).all() else block
+            t = data[:, 0] - t0
+            rate = meta.get("rate_hz")
+            if rate is None:
+                rate = float(1.0 / np.median(np.diff(t))) if len(t) > 1 and np.median(np.diff(t)) > 0 else 0.0
+            device_time = data[:, 1]
+            stream_meta = {**meta, "device_kind": sensor[2], "address": sensor[4]}
+            if not np.isnan(device_time).all():
+                stream_meta["device_time"] = device_time
+            kind = sensor[2]
+            if kind not in ("quat", "raw"):  # a device protocol name: infer from the stored columns
+                kind = "quat" if vectors["quat"] is not None else "raw"
+            streams[placement] = SensorStream(
+                placement=placement, kind=kind, t=t, rate_hz=float(rate), quat=vectors["quat"],
+                acc=vectors["acc"], gyr=vectors["gyr"], mag=vectors["mag"], seq=seq_arr, device=sensor[3],
+                meta=stream_meta)
+        t_ref = t0 if math.isfinite(t0) else info["start_utc"]
+        gaps = [Gap(g.placement, g.t_start - t_ref, g.t_end - t_ref, g.missing, g.reason)
+                for g in self.gaps(session_id)]
+        return Recording(streams=streams, start_utc=t_ref, gaps=gaps,
+                         meta={**info["meta"], "session_id": session_id, "patient_id": info["patient_id"]})
+
+    # -- outbox --------------------------------------------------------------------------------------
+
+    def outbox_add(self, session_id: str | None, lines: Sequence[str] | Sequence[Point]) -> int:
+        """Queue line-protocol lines (or :class:`Point` objects, encoded here in ns precision) for InfluxDB.
+
+        Lines must have nanosecond timestamps (the sync worker writes with ``precision=ns``). Returns
+        the number of lines queued (points without a field are dropped by the encoder).
+        """
+        text_lines: list[str] = []
+        for item in lines:
+            if isinstance(item, Point):
+                text_lines.extend(encode_lines([item], precision="ns"))
+            else:
+                line = str(item).rstrip("\n")
+                if not line.strip():
+                    raise StoreError("an outbox entry must be a non-empty line of line protocol")
+                text_lines.append(line)
+        now = time.time()
+        with self._tx() as con:
+            con.executemany("INSERT INTO outbox (session_id, line, created_utc) VALUES (?, ?, ?)",
+                            ((session_id, line, now) for line in text_lines))
+        return len(text_lines)
+
+    def outbox_pending(self, limit: int, session_id: str | None = None) -> list[tuple[int, str]]:
+        """Up to ``limit`` pending (id, line) pairs, oldest first (optionally of one session)."""
+        if session_id is None:
+            rows = self._con().execute("SELECT id, line FROM outbox WHERE state = 0 ORDER BY id LIMIT ?",
+                                       (int(limit),))
+        else:
+            rows = self._con().execute("SELECT id, line FROM outbox WHERE state = 0 AND session_id = ? "
+                                       "ORDER BY id LIMIT ?", (session_id, int(limit)))
+        return [(int(r[0]), r[1]) for r in rows]
+
+    def outbox_mark_delivered(self, ids: Sequence[int]) -> None:
+        """Mark lines delivered (call only after the server answered 2xx for them)."""
+        self._outbox_set(ids, DELIVERED, None)
+
+    def outbox_set_aside(self, ids: Sequence[int], reason: str) -> None:
+        """Take lines out of the queue because the server rejected them (kept with the reason)."""
+        self._outbox_set(ids, SET_ASIDE, reason)
+
+    def outbox_requeue(self, ids: Sequence[int] | None = None, *, set_aside: bool = True) -> int:
+        """Put set-aside lines (all, or ``ids``) back into the queue, e.g. after fixing the database."""
+        with self._tx() as con:
+            before = con.total_changes
+            if ids is None:
+                con.execute("UPDATE outbox SET state = 0, reason = NULL, done_utc = NULL WHERE state = ?",
+                            (SET_ASIDE if set_aside else DELIVERED,))
+            else:
+                con.executemany("UPDATE outbox SET state = 0, reason = NULL, done_utc = NULL WHERE id = ?",
+                                ((int(i),) for i in ids))
+            return con.total_changes - before
+
+    def outbox_set_aside_lines(self, limit: int = 100) -> list[dict]:
+        """Set-aside lines with their reason (newest first), for inspection."""
+        return [{"id": r[0], "session_id": r[1], "line": r[2], "reason": r[3], "done_utc": r[4]}
+                for r in self._con().execute("SELECT id, session_id, line, reason, done_utc FROM outbox "
+                                             "WHERE state = 2 ORDER BY id DESC LIMIT ?", (int(limit),))]
+
+    def _outbox_set(self, ids: Sequence[int], state: int, reason: str | None) -> None:
+        now = time.time()
+        with self._tx() as con:
+            con.executemany(
+                "UPDATE outbox SET state = ?, done_utc = ?, reason = ? WHERE id = ? AND state = 0",
+                ((state, now, reason, int(i)) for i in ids))
+
+    def outbox_stats(self, session_id: str | None = None) -> dict:
+        """Counts of lines by state: ``{"pending": n, "delivered": n, "set_aside": n, "total": n}``."""
+        q = "SELECT state, count(*) FROM outbox"
+        args: tuple = ()
+        if session_id is not None:
+            q += " WHERE session_id = ?"
+            args = (session_id,)
+        stats = dict.fromkeys(_STATE_NAMES.values(), 0)
+        for state, count in self._con().execute(q + " GROUP BY state", args):
+            stats[_STATE_NAMES.get(state, str(state))] = int(count)
+        stats["total"] = sum(stats.values())
+        return stats
+

@@ -1,0 +1,191 @@
+"""The bleak backend on Bumble: the unchanged bleak API against a tiny GATT peripheral on a virtual link."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
+from bleak_retry_connector import establish_connection
+from bumble.gatt import Characteristic, CharacteristicValue, Service
+
+from ingest.ble.bumble_backend import BumbleBleakClient, BumbleBleakScanner, BumbleWorld
+from ingest.ble.bumble_backend.scanner import parse_advertising_data
+from simulator.virtual_ble.peripheral import VirtualPeripheral, build_advertising_data
+
+SVC = "6e400001-1111-4c2a-9a3e-0123456789ab"
+NOTIFY = "6e400003-1111-4c2a-9a3e-0123456789ab"
+WRITE = "6e400002-1111-4c2a-9a3e-0123456789ab"
+OTHER_SVC = "0000180f-0000-1000-8000-00805f9b34fb"
+
+
+class Tiny:
+    """A peripheral with one notify/read characteristic and one write characteristic."""
+
+    def __init__(self, world: BumbleWorld, name: str, address: str, service: str = SVC) -> None:
+        self.written: list[bytes] = []
+        self.notify_char = Characteristic(
+            NOTIFY, Characteristic.NOTIFY | Characteristic.READ, Characteristic.READABLE, b"hello"
+        )
+        write_char = Characteristic(
+            WRITE,
+            Characteristic.WRITE | Characteristic.WRITE_WITHOUT_RESPONSE,
+            Characteristic.WRITEABLE,
+            CharacteristicValue(write=lambda _c, v: self.written.append(bytes(v))),
+        )
+        self.p = VirtualPeripheral(
+            world, name, address, [Service(service, [self.notify_char, write_char])], [service]
+        )
+
+
+def run(coro_fn):
+    async def main():
+        world = BumbleWorld()
+        try:
+            with world.activate():
+                await coro_fn(world)
+        finally:
+            await world.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_advertising_data_fits_legacy_limit_and_parses_back() -> None:
+    data = build_advertising_data("hipback-01", [SVC, OTHER_SVC])
+    assert len(data) <= 31
+    name, uuids, _, _, _ = parse_advertising_data(data)
+    assert name == "hipback-01"
+    assert OTHER_SVC in uuids  # the 16-bit UUID fits; the 128-bit one does not next to this name
+    short = build_advertising_data("WT1", [SVC])
+    assert parse_advertising_data(short)[1] == [SVC]
+
+
+def test_scan_finds_peripherals_and_filters_by_service() -> None:
+    async def body(world: BumbleWorld) -> None:
+        a = Tiny(world, "ImuA", "C1:00:00:00:00:01")
+        b = Tiny(world, "Batt", "C1:00:00:00:00:02", service=OTHER_SVC)
+        await a.p.start()
+        await b.p.start()
+        found = await BleakScanner.discover(timeout=0.3, return_adv=True, backend=BumbleBleakScanner)
+        assert set(found) == {"C1:00:00:00:00:01", "C1:00:00:00:00:02"}
+        dev, adv = found["C1:00:00:00:00:01"]
+        assert adv.local_name == "ImuA" and SVC in adv.service_uuids and adv.rssi < 0
+        filtered = await BleakScanner.discover(timeout=0.3, backend=BumbleBleakScanner, service_uuids=[SVC])
+        assert [d.address for d in filtered] == ["C1:00:00:00:00:01"]
+
+    run(body)
+
+
+def test_connect_gatt_io_notifications_and_mtu() -> None:
+    async def body(world: BumbleWorld) -> None:
+        t = Tiny(world, "ImuA", "C1:00:00:00:00:01")
+        await t.p.start()
+        dev = await BleakScanner.find_device_by_address(
+            "C1:00:00:00:00:01", timeout=1, backend=BumbleBleakScanner
+        )
+        assert dev is not None
+        async with BleakClient(dev, backend=BumbleBleakClient) as client:
+            assert client.backend_id == "BumbleBleakClient"
+            assert client.mtu_size == 247  # exchanged on connect, else Bumble truncates to 20 bytes
+            char = client.services.get_characteristic(NOTIFY)
+            assert char is not None and set(char.properties) >= {"notify", "read"}
+            assert char.max_write_without_response_size == 244
+            assert bytes(await client.read_gatt_char(NOTIFY)) == b"hello"
+            await client.write_gatt_char(WRITE, b"\x01\x02", response=True)
+            await client.write_gatt_char(WRITE, b"\x03", response=False)
+            got: list[bytes] = []
+            await client.start_notify(NOTIFY, lambda _c, d: got.append(bytes(d)))
+            payloads = [bytes(range(i, i + 200)) for i in range(5)]
+            for p in payloads:
+                assert await t.p.notify(t.notify_char, p)
+            for _ in range(50):
+                if len(got) == len(payloads):
+                    break
+                await asyncio.sleep(0.01)
+            assert got == payloads
+            await client.stop_notify(NOTIFY)
+            assert await t.p.notify(t.notify_char, b"x") is False  # unsubscribed: nothing sent
+            for _ in range(50):
+                if len(t.written) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert t.written == [b"\x01\x02", b"\x03"]
+        assert not client.is_connected
+
+    run(body)
+
+
+def test_unsolicited_disconnect_calls_back_and_the_same_client_reconnects() -> None:
+    async def body(world: BumbleWorld) -> None:
+        t = Tiny(world, "ImuA", "C1:00:00:00:00:01")
+        await t.p.start()
+        dev = await BleakScanner.find_device_by_address(
+            "C1:00:00:00:00:01", timeout=1, backend=BumbleBleakScanner
+        )
+        gone = asyncio.Event()
+        client = BleakClient(dev, disconnected_callback=lambda _c: gone.set(), backend=BumbleBleakClient)
+        await client.connect()
+        await t.p.drop_link(readvertise_after=0.2)
+        await asyncio.wait_for(gone.wait(), 2)
+        assert not client.is_connected
+        with pytest.raises(BleakError):
+            await client.read_gatt_char(NOTIFY)
+        await client.connect()  # waits until the peripheral advertises again
+        assert client.is_connected and bytes(await client.read_gatt_char(NOTIFY)) == b"hello"
+        gone.clear()
+        await client.disconnect()  # solicited: no callback
+        await asyncio.sleep(0.05)
+        assert not gone.is_set()
+
+    run(body)
+
+
+def test_retry_connector_and_serialized_connects() -> None:
+    async def body(world: BumbleWorld) -> None:
+        a = Tiny(world, "ImuA", "C1:00:00:00:00:01")
+        b = Tiny(world, "ImuB", "C1:00:00:00:00:02")
+        await a.p.start()
+        await b.p.start()
+        found = await BleakScanner.discover(timeout=0.3, return_adv=True, backend=BumbleBleakScanner)
+        da, db = found["C1:00:00:00:00:01"][0], found["C1:00:00:00:00:02"][0]
+        # one adapter, two concurrent connects: the second is refused as by BlueZ (InProgress)
+        ca, cb = BleakClient(da, backend=BumbleBleakClient), BleakClient(db, backend=BumbleBleakClient)
+        res = await asyncio.gather(ca.connect(), cb.connect(), return_exceptions=True)
+        errors = [r for r in res if isinstance(r, Exception)]
+        assert len(errors) == 1 and isinstance(errors[0], BleakError) and "InProgress" in str(errors[0])
+        await ca.disconnect()
+        await cb.disconnect()
+        # serialized under a lock, through bleak-retry-connector: both connect
+        lock = asyncio.Lock()
+
+        async def connect(dev):
+            async with lock:
+                return await establish_connection(
+                    BleakClient, dev, dev.name, backend=BumbleBleakClient, use_services_cache=False
+                )
+
+        clients = await asyncio.gather(connect(da), connect(db))
+        assert all(c.is_connected and c.backend_id == "BumbleBleakClient" for c in clients)
+        for c in clients:
+            await c.disconnect()
+
+    run(body)
+
+
+def test_connect_timeout_and_refused_connection_leave_the_adapter_usable() -> None:
+    async def body(world: BumbleWorld) -> None:
+        t = Tiny(world, "ImuA", "C1:00:00:00:00:01")
+        await t.p.start()
+        with pytest.raises(TimeoutError):
+            await BleakClient("C1:00:00:00:00:09", backend=BumbleBleakClient, timeout=0.3).connect()
+        t.p.refuse_next = 1
+        client = BleakClient("C1:00:00:00:00:01", backend=BumbleBleakClient)
+        with pytest.raises(BleakError):
+            await client.connect()
+        assert t.p.connections_refused == 1
+        await client.connect()  # the adapter still works after the timeout and the refusal
+        assert client.is_connected
+        await client.disconnect()
+
+    run(body)
