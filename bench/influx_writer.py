@@ -124,11 +124,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir, InfluxServer(Path(tmpdir) / "influxd") as server:
         print(f"influxd {server.url}; {args.points} points, batches of {args.batch}, precision ms, "
               f"{args.rounds} rounds")
+        runs = {
+            "hipback (gzip)": lambda: run_hipback(server, points, args.batch, True),
+            "influxdb client": lambda: run_reference(server, dicts, args.batch, False),
+            "hipback (no gzip)": lambda: run_hipback(server, points, args.batch, False),
+            "influxdb client (gzip)": lambda: run_reference(server, dicts, args.batch, True),
+        }
         for _ in range(args.rounds):
-            for name, fn in (("hipback (gzip)", lambda: run_hipback(server, points, args.batch, True)),
-                             ("influxdb client", lambda: run_reference(server, dicts, args.batch, False)),
-                             ("hipback (no gzip)", lambda: run_hipback(server, points, args.batch, False)),
-                             ("influxdb client (gzip)", lambda: run_reference(server, dicts, args.batch, True))):
+            for name, fn in runs.items():
                 elapsed, db = fn()
                 got = count(server, db)
                 if got != args.points:
@@ -153,7 +156,8 @@ def main() -> None:
               f"rows/s, {calls_s:,.0f} calls/s (live need at 100 Hz: 1,200 rows/s, 120 calls/s)")
         subset = points[: min(len(points), 50_000)]
         add_rate, sync_rate = bench_outbox(Path(tmpdir), server, subset, args.batch)
-        print(f"outbox_add: {add_rate:,.0f} points/s; outbox -> SyncWorker -> influxd: {sync_rate:,.0f} points/s")
+        print(f"outbox_add: {add_rate:,.0f} points/s; outbox -> SyncWorker -> influxd: "
+              f"{sync_rate:,.0f} points/s")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ unexplained loss and stored-latency p99 under 1 s is reported as sustained.
 
 Usage::
 
-    .venv/bin/python bench/ingest_load.py --sensors 4,8,12,16 --duration 20 [--kind hipback_v1] [--max-batch 4]
+    .venv/bin/python bench/ingest_load.py --sensors 4,8,12,16 --duration 20 [--max-batch 2]
 """
 
 from __future__ import annotations
@@ -55,8 +55,16 @@ async def _run(n: int, duration: float, kind: str, max_batch: int, sim, store: L
         left -= k
     tasks = [
         run_virtual_session_async(
-            sim, kinds, store, world=world, connect_lock=lock, first_index=1 + 4 * g, patient_id=f"BENCH-{g:02d}",
-            until_s=duration, lead_s=0.5 + 0.4 * n, calibration_s=5.0,
+            sim,
+            kinds,
+            store,
+            world=world,
+            connect_lock=lock,
+            first_index=1 + 4 * g,
+            patient_id=f"BENCH-{g:02d}",
+            until_s=duration,
+            lead_s=0.5 + 0.4 * n,
+            calibration_s=5.0,
             max_batch={p: max_batch for p in kinds} if max_batch else None,
         )
         for g, kinds in enumerate(groups)
@@ -88,11 +96,21 @@ def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: 
                 rejected += sum(st.rejected.values())
     unexplained = sent - stored
     return {
-        "n": n, "sent": sent, "stored": stored, "unexplained_loss": unexplained, "gaps": gaps, "missing": missing,
-        "rejected": rejected, "cpu_pct": 100.0 * cpu / wall, "wall_s": wall,
+        "n": n,
+        "sent": sent,
+        "stored": stored,
+        "unexplained_loss": unexplained,
+        "gaps": gaps,
+        "missing": missing,
+        "rejected": rejected,
+        "cpu_pct": 100.0 * cpu / wall,
+        "wall_s": wall,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "stored_p50_ms": _pct(lat_s, 50), "stored_p99_ms": _pct(lat_s, 99),
-        "angle_p50_ms": _pct(lat_a, 50), "angle_p99_ms": _pct(lat_a, 99), "angle_packets": len(lat_a),
+        "stored_p50_ms": _pct(lat_s, 50),
+        "stored_p99_ms": _pct(lat_s, 99),
+        "angle_p50_ms": _pct(lat_a, 50),
+        "angle_p99_ms": _pct(lat_a, 99),
+        "angle_packets": len(lat_a),
         "rate_hz": stored / max(n, 1) / duration,
     }
 
@@ -106,10 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.sensors.split(",") if x.strip()]
     sim = simulate("short", seed=1, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in PLACEMENTS])
-    print(f"ingest load: {args.kind} at 100 Hz (max_batch {args.max_batch or 'MTU'}), {args.duration:g} s per run, "
-          "live processing on, SQLite synchronous=FULL")
-    header = (f"{'N':>3} {'sent':>7} {'stored':>7} {'unexpl':>6} {'gaps':>4} {'CPU%':>5} {'RSS MB':>7} "
-              f"{'store p50':>9} {'p99':>7} {'angle p50':>9} {'p99':>7}")
+    print(
+        f"ingest load: {args.kind} at 100 Hz (max_batch {args.max_batch or 'MTU'}), "
+        f"{args.duration:g} s per run, live processing on, SQLite synchronous=FULL"
+    )
+    header = (
+        f"{'N':>3} {'sent':>7} {'stored':>7} {'unexpl':>6} {'gaps':>4} {'CPU%':>5} {'RSS MB':>7} "
+        f"{'store p50':>9} {'p99':>7} {'angle p50':>9} {'p99':>7}"
+    )
     print(header)
     best = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,10 +139,14 @@ def main(argv: list[str] | None = None) -> int:
             r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp))
             ok = r["unexplained_loss"] == 0 and r["gaps"] == 0 and r["stored_p99_ms"] < 1000
             best = max(best, n) if ok else best
-            print(f"{r['n']:>3} {r['sent']:>7} {r['stored']:>7} {r['unexplained_loss']:>6} {r['gaps']:>4} "
-                  f"{r['cpu_pct']:>5.0f} {r['maxrss_mb']:>7.0f} {r['stored_p50_ms']:>7.1f}ms {r['stored_p99_ms']:>5.1f}ms "
-                  f"{r['angle_p50_ms']:>7.1f}ms {r['angle_p99_ms']:>5.1f}ms" + ("" if ok else "  <- not sustained"),
-                  flush=True)
+            print(
+                f"{r['n']:>3} {r['sent']:>7} {r['stored']:>7} {r['unexplained_loss']:>6} {r['gaps']:>4} "
+                f"{r['cpu_pct']:>5.0f} {r['maxrss_mb']:>7.0f} "
+                f"{r['stored_p50_ms']:>7.1f}ms {r['stored_p99_ms']:>5.1f}ms "
+                f"{r['angle_p50_ms']:>7.1f}ms {r['angle_p99_ms']:>5.1f}ms"
+                + ("" if ok else "  <- not sustained"),
+                flush=True,
+            )
     print(f"highest N sustained with zero unexplained loss: {best}")
     return 0
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 import threading
 import time
@@ -122,6 +123,11 @@ _STATE_NAMES = {PENDING: "pending", DELIVERED: "delivered", SET_ASIDE: "set_asid
 _VECTORS = (("quat", ("qw", "qx", "qy", "qz")), ("acc", ("ax", "ay", "az")), ("gyr", ("gx", "gy", "gz")),
             ("mag", ("mx", "my", "mz")))
 _SAMPLE_COLUMNS = ("t", "seq", "device_time") + tuple(c for _, cols in _VECTORS for c in cols)
+
+
+# A line's last space-separated token is its timestamp when it is an integer (a field there always
+# contains '=' or ends with a quote).
+_TIMESTAMPED = re.compile(r"\S \s*-?\d+\s*$")
 
 
 class StoreError(ValueError):
@@ -221,7 +227,8 @@ class LocalStore:
         """Start a session (new uuid4 hex id) or, with ``session_id``, reopen that unfinished session.
 
         A ``session_id`` not yet in the store is created with that id. Reopening a finished session or
-        one of another patient raises :class:`StoreError`. ``meta`` is merged into the stored meta.
+        one of another patient raises :class:`StoreError`. ``meta`` is merged into the stored meta; a
+        numeric ``meta["start_utc"]`` (offline recordings) is the session start, otherwise now.
         """
         if not isinstance(patient_id, str) or not patient_id.strip():
             raise StoreError("a session needs a non-empty pseudonymous patient id")
@@ -239,8 +246,10 @@ class LocalStore:
                         con.execute("UPDATE sessions SET meta = ? WHERE id = ?", (_dumps(merged), session_id))
                     return session_id
             sid = session_id or uuid.uuid4().hex
+            start = (meta or {}).get("start_utc")
+            start = float(start) if isinstance(start, int | float) and math.isfinite(start) else time.time()
             con.execute("INSERT INTO sessions (id, patient_id, start_utc, meta) VALUES (?, ?, ?, ?)",
-                        (sid, patient_id, time.time(), _dumps(meta or {})))
+                        (sid, patient_id, start, _dumps(meta or {})))
             return sid
 
     def latest_open_session(self, patient_id: str) -> str | None:
@@ -496,11 +505,15 @@ class LocalStore:
         text_lines: list[str] = []
         for item in lines:
             if isinstance(item, Point):
+                if item.time_ns is None:
+                    raise StoreError("points for the outbox need an explicit timestamp, so that a replay "
+                                     "overwrites them instead of adding new ones")
                 text_lines.extend(encode_lines([item], precision="ns"))
             else:
                 line = str(item).rstrip("\n")
-                if not line.strip():
-                    raise StoreError("an outbox entry must be a non-empty line of line protocol")
+                if not _TIMESTAMPED.search(line):
+                    raise StoreError("an outbox entry must be one line of line protocol ending with an "
+                                     "explicit nanosecond timestamp")
                 text_lines.append(line)
         now = time.time()
         with self._tx() as con:

@@ -46,7 +46,7 @@ class SyncWorker:
 
     def __init__(self, store: LocalStore, writer: InfluxWriter, *, batch_size: int | None = None,
                  session_id: str | None = None, poll_s: float = 1.0, backoff_initial_s: float = 1.0,
-                 backoff_max_s: float = 60.0) -> None:
+                 backoff_max_s: float = 60.0, owns_writer: bool = False) -> None:
         self.store = store
         self.writer = writer
         self.batch_size = int(batch_size or writer.batch_size)
@@ -59,6 +59,25 @@ class SyncWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._owns_writer = owns_writer
+        self._ensured = False
+
+    @classmethod
+    def from_env(cls, store: LocalStore, **kwargs) -> SyncWorker | None:
+        """A worker writing where ``HIPBACK_INFLUX_*`` says, or None when ``HIPBACK_INFLUX_URL`` is unset.
+
+        For live sessions (``hipback demo`` / ``record``): ``worker = SyncWorker.from_env(store)``, then
+        ``worker.start()``, ``store.outbox_add(...)`` + ``worker.wake()`` as results come, and
+        ``worker.stop()`` at the end (one last attempt; what is not delivered stays queued for
+        ``hipback sync``). Raises :class:`ConfigError` for bad settings.
+        """
+        from ingest.influx.settings import InfluxSettings
+
+        settings = InfluxSettings.from_env()
+        if settings is None:
+            return None
+        writer = InfluxWriter.from_settings(settings, max_retries=2, background_flush=False)
+        return cls(store, writer, owns_writer=True, **kwargs)
 
     def sync_once(self, progress: Callable[[SyncReport], None] | None = None) -> SyncReport:
         """Send every pending line now. Raises :class:`DatabaseError` when the server cannot take them
@@ -125,12 +144,17 @@ class SyncWorker:
                 log.warning("%s; %d line(s) stay queued in %s", exc, self.pending(), self.store.path)
             finally:
                 self._stop.set()
+        if self._owns_writer:
+            self.writer.close()
 
     def run(self) -> None:
         """Loop until :meth:`stop`: send pending lines; when the database is down, back off and retry."""
         delay = self.backoff_initial_s
         while not self._stop.is_set():
             try:
+                if not self._ensured and self._owns_writer:
+                    self.writer.ensure_database()
+                    self._ensured = True
                 self.sync_once()
             except DatabaseError as exc:
                 if self.last_error is None or str(exc) != str(self.last_error):

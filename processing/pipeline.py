@@ -905,7 +905,8 @@ class SessionProcessor:
             "are neutral)"
         )
         cal = self.calibration[p]
-        cal.flags.append("slipped")
+        if "slipped" not in cal.flags:
+            cal.flags.append("slipped")
         if self.cfg.recalibrate_on_slip:
             src = p
             if self._swap and p in ("thigh_left", "thigh_right"):

@@ -81,7 +81,7 @@ def test_non_finite_and_missing_fields_are_dropped() -> None:
 # -- against the real server ------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     measurement=MEASUREMENT,
     tags=st.dictionaries(TAG_KEY, IDENT, max_size=3),

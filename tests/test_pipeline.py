@@ -37,6 +37,7 @@ def test_batch_angles_match_truth(kinds):
     rec, truth = make_recording(30.0, kinds=kinds, heading_drift_rad_s=0.02, seed=3)
     res = process_recording(rec)
     assert res.calibration_state == "calibrated"
+    assert res.warnings == []
     names = ["pelvic_tilt"] + [f"hip_flexion_{p[6:]}" for p in kinds if p.startswith("thigh")]
     for name in names:
         assert rmse_deg(res.angles, truth, name) < 0.5, name
@@ -325,3 +326,18 @@ def test_mark_arriving_late_replaces_the_automatic_window():
     res = proc.finish()
     assert res.calibration["pelvis"].window == pytest.approx((1.0, 4.0), abs=0.011)
     assert rmse_deg(res.angles, truth, "hip_flexion_left") < 0.5
+
+
+def test_sensor_turning_on_the_leg_while_walking_is_flagged():
+    rec, truth = make_recording(40.0, kinds=QUAT3, seed=18)
+    s = rec.streams["thigh_right"]
+    # the lateral sensor tilts 15 deg about its antero-posterior axis at 25 s, mid-walk
+    slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(15.0) * np.clip((s.t - 25.0) / 0.5, 0, 1))
+    rec.streams["thigh_right"] = SensorStream(
+        "thigh_right", "quat", s.t, s.rate_hz, quat=qm.multiply(s.quat, slip)
+    )
+    res = process_recording(rec)
+    turned = [w for w in res.warnings if "turned on the leg" in w]
+    assert len(turned) == 1 and turned[0].startswith("thigh_right")
+    assert res.calibration["thigh_right"].flags == ["slipped"]
+    assert "slipped" not in res.calibration["thigh_left"].flags

@@ -122,8 +122,8 @@ def test_sessions_open_reopen_close(store: LocalStore) -> None:
     assert store.latest_open_session("P-0004") is None
     with pytest.raises(StoreError, match="closed"):
         store.open_session("P-0004", session_id=a)
-    b = store.open_session("P-0004", session_id="my-own-id")
-    assert b == "my-own-id"
+    b = store.open_session("P-0004", {"start_utc": T0 - 86400}, session_id="my-own-id")
+    assert b == "my-own-id" and store.session(b)["start_utc"] == T0 - 86400
     assert {s["id"] for s in store.sessions("P-0004")} == {a, b}
     assert store.sessions("nobody") == []
     with pytest.raises(StoreError):
@@ -167,8 +167,11 @@ def test_outbox_states(store: LocalStore) -> None:
     store.outbox_set_aside(ids[1:2], "x")
     store.outbox_mark_delivered(ids)
     assert store.outbox_stats()["set_aside"] == 1 and store.outbox_stats()["delivered"] == 2
-    with pytest.raises(StoreError):
-        store.outbox_add(None, ["  "])
+    # replays must overwrite: every line needs its own timestamp
+    for bad in (["  "], ["m v=1"], ['m s="at 12"'], [Point("m", {}, {"v": 1.0})]):
+        with pytest.raises(StoreError, match="timestamp"):
+            store.outbox_add(None, bad)
+    assert store.outbox_stats()["total"] == 3
 
 
 def test_several_threads_share_one_store(store: LocalStore) -> None:

@@ -192,3 +192,28 @@ def test_sync_of_one_session_leaves_the_others(tmp_path: Path, influxd: InfluxSe
         report = SyncWorker(store, writer, session_id=b).sync_once()
         assert (report.delivered, report.pending) == (20, 0)
         assert store.outbox_stats(a)["pending"] == 30 and store.outbox_stats()["pending"] == 30
+
+
+def test_worker_from_env_creates_the_database_and_delivers(tmp_path: Path, influxd: InfluxServer,
+                                                          monkeypatch) -> None:
+    for key in ("TOKEN", "TOKEN_FILE", "USER", "PASSWORD", "PASSWORD_FILE", "RETENTION_POLICY", "TLS_VERIFY"):
+        monkeypatch.delenv(f"HIPBACK_INFLUX_{key}", raising=False)
+    monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
+    with LocalStore(tmp_path / "s.sqlite") as store:
+        assert SyncWorker.from_env(store) is None
+        monkeypatch.setenv("HIPBACK_INFLUX_URL", influxd.url)
+        monkeypatch.setenv("HIPBACK_INFLUX_DATABASE", "hb_from_env")
+        worker = SyncWorker.from_env(store, poll_s=0.05)
+        assert worker is not None
+        try:
+            worker.start()
+            _fill(store, 70)
+            worker.wake()
+            deadline = time.monotonic() + 10
+            while store.outbox_stats()["pending"] and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            worker.stop()
+        assert store.outbox_stats()["delivered"] == 70
+        assert _count(influxd, "hb_from_env") == 70
+        influxd.drop_database("hb_from_env")

@@ -28,6 +28,10 @@ class SensorNotFoundError(HipbackError):
     """A configured sensor did not show up in the scan."""
 
 
+class BluetoothUnavailableError(HipbackError):
+    """The computer's Bluetooth stack cannot be used (no adapter, BlueZ/D-Bus not running, no permission)."""
+
+
 @dataclass
 class Backend:
     """Which bleak backend classes to use (``None`` = the platform's own) and extra client/scanner kwargs."""
@@ -102,11 +106,19 @@ async def scan_sensors(
         if want is not None and want(found):
             done.set()
 
-    async with BleakScanner(on_adv, **backend.scanner_kwargs()):
-        try:
-            await asyncio.wait_for(done.wait(), timeout)
-        except TimeoutError:
-            pass
+    try:
+        async with BleakScanner(on_adv, **backend.scanner_kwargs()):
+            try:
+                await asyncio.wait_for(done.wait(), timeout)
+            except TimeoutError:
+                pass
+    except HipbackError:
+        raise
+    except Exception as exc:  # no adapter, BlueZ or D-Bus not running, permissions ...
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BluetoothUnavailableError(
+            f"Bluetooth scanning failed ({first}); check that Bluetooth is on and usable by this user."
+        ) from None
     return found
 
 

@@ -17,10 +17,6 @@ from ingest.ble.connect import Backend, FoundSensor, backend_for, scan_sensors
 from ingest.errors import HipbackError
 
 
-class BluetoothUnavailableError(HipbackError):
-    """The computer's Bluetooth stack cannot be used."""
-
-
 async def _scan_virtual(timeout: float) -> dict[str, FoundSensor]:
     from ingest.ble.bumble_backend import BumbleWorld
     from simulator import SensorSpec, simulate
@@ -39,24 +35,12 @@ async def _scan_virtual(timeout: float) -> dict[str, FoundSensor]:
         await world.close()
 
 
-async def _scan(timeout: float, backend: Backend) -> dict[str, FoundSensor]:
-    try:
-        return await scan_sensors(timeout, backend)
-    except HipbackError:
-        raise
-    except Exception as exc:  # no adapter, BlueZ not running, permissions ...
-        raise BluetoothUnavailableError(
-            f"Bluetooth scanning failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-            "check that Bluetooth is on, or try 'hipback scan --virtual'."
-        ) from None
-
-
 def run(timeout: float = 5.0, virtual: bool = False, console: Any = None) -> dict[str, FoundSensor]:
     """Scan and print a table; returns the sensors found by address."""
     if not timeout > 0:
         raise HipbackError(f"--timeout must be a positive number of seconds, not {timeout}.")
     console = console or Console()
-    found = asyncio.run(_scan_virtual(timeout) if virtual else _scan(timeout, Backend()))
+    found = asyncio.run(_scan_virtual(timeout) if virtual else scan_sensors(timeout, Backend()))
     if not found:
         console.print("No supported sensors found (hipback v1, Movella DOT, WitMotion BLE 5.0).")
         return found

@@ -35,6 +35,7 @@ import email.utils
 import gzip as gzip_module
 import logging
 import random
+import ssl
 import threading
 import time
 import warnings
@@ -44,7 +45,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -97,8 +98,9 @@ def _strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
     if ":" in host:
         host = f"[{host}]"
     netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/"), \
-        parts.username, parts.password
+    plain = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)).rstrip("/")
+    password = unquote(parts.password) if parts.password is not None else None
+    return plain, unquote(parts.username or ""), password
 
 
 class InfluxWriter:
@@ -176,8 +178,11 @@ class InfluxWriter:
             if url.startswith("https://"):
                 warnings.warn(message, stacklevel=2)
                 log.warning(message)
+        tls: bool | ssl.SSLContext = verify
+        if isinstance(verify, str):  # a CA bundle file
+            tls = ssl.create_default_context(cafile=verify)
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s), verify=verify, headers=headers, auth=auth,
+            timeout=httpx.Timeout(timeout_s), verify=tls, headers=headers, auth=auth,
             limits=httpx.Limits(max_keepalive_connections=4),
         )
         self._buffer: list[str] = []

@@ -272,7 +272,7 @@ def holds_timeline_chart(results: Any, hold_s: float) -> str | None:
 def holds_target_chart(results: Any, per_side: int, hold_s: float) -> str | None:
     """Per prescribed rep and side: seconds in good posture against the target (bar chart)."""
     holds = list(results.holds or [])
-    if not holds and per_side <= 0:
+    if not holds:  # the summary says so in words; an all-empty chart would add nothing
         return None
     sides = ("left", "right")
     n_slots = max(per_side, max((sum(1 for h in holds if h.side == s) for s in sides), default=0))

@@ -51,6 +51,7 @@ from ingest.config import SensorConfig, SessionConfig
 from ingest.devices import DecodedSamples, DeviceProfile, get_profile
 from ingest.errors import ConfigError
 from ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
+from ingest.session.writer import StoreWriter
 from processing.types import SensorStream
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ class SessionRunner:
         self._last_poll = 0.0
         self._calibration: dict[str, Any] = {"state": "waiting"}
         self._stopped_by = ""
+        # Store writes (fsync per transaction) run on one writer thread, coalesced, off the event loop.
+        self._writer: StoreWriter | None = None
 
     # ---------------------------------------------------------------------------------------------------
     def _event(self, kind: str, message: str, placement: str | None = None, **data: Any) -> None:
@@ -165,15 +168,31 @@ class SessionRunner:
         ev = SessionEvent(kind, message, t, placement, data)
         self.events.append(ev)
         if self.session_id:
-            with contextlib.suppress(Exception):
-                self.store.add_event(
-                    self.session_id, kind, {"message": message, "placement": placement, **data}, self.clock()
-                )
+            payload = {"message": message, "placement": placement, **data}
+            sid, t_utc = self.session_id, self.clock()
+            if self._writer is not None:
+                self._writer.call(lambda: self.store.add_event(sid, kind, payload, t_utc), "event")
+            else:
+                with contextlib.suppress(Exception):
+                    self.store.add_event(sid, kind, payload, t_utc)
         if self.on_event is not None:
             try:
                 self.on_event(ev)
             except Exception:  # a UI bug must not stop the recording
                 logger.exception("on_event callback failed")
+
+    def _on_written(self, placement: str, stored: int, offered: int, perfs: list[float], at: float) -> None:
+        st = self.links[placement].stats
+        st.samples += stored
+        st.duplicates_ignored += offered - stored
+        self._lat_stored.extend(at - p for p in perfs)
+
+    def _on_write_error(self, what: str, placement: str | None, exc: BaseException) -> None:
+        logger.error("store: %s%s not written: %s", what, f" of {placement}" if placement else "", exc)
+        if placement is not None and placement in self.links:
+            st = self.links[placement].stats
+            st.store_errors += 1
+            st.errors.append(f"store: {exc}")
 
     @property
     def stats(self) -> dict[str, SensorStats]:
@@ -364,18 +383,13 @@ class SessionRunner:
     def _add_gap(self, link: _Link, t0: float, t1: float, missing: int, reason: str) -> None:
         link.stats.gaps += 1
         link.stats.missing += int(missing)
-        try:
-            self.store.add_gap(
-                self.session_id,
-                link.placement,
-                t0 + self.start_utc,
-                t1 + self.start_utc,
-                int(missing),
-                reason,
-            )
-        except Exception as exc:
-            link.stats.store_errors += 1
-            logger.error("store: gap of %s not recorded: %s", link.placement, exc)
+        sid, start, placement = self.session_id, self.start_utc, link.placement
+
+        def job() -> None:
+            self.store.add_gap(sid, placement, t0 + start, t1 + start, int(missing), reason)
+
+        assert self._writer is not None
+        self._writer.call(job, f"gap of {placement}")
 
     def _store_and_feed(self, link: _Link, items: list[tuple[DecodedSamples, np.ndarray, float]]) -> None:
         for decoded, t, _perf in items:
@@ -392,27 +406,20 @@ class SessionRunner:
 
         t_all = np.concatenate([t for _, t, _ in items])
         arrays = {name: cat(name) for name in ("seq", "quat", "acc", "gyr", "mag", "device_time_s")}
-        try:
-            stored = self.store.add_samples(
-                self.session_id,
-                link.placement,
-                t_all + self.start_utc,
-                seq=arrays["seq"],
-                quat=arrays["quat"],
-                acc=arrays["acc"],
-                gyr=arrays["gyr"],
-                mag=arrays["mag"],
-                device_time=arrays["device_time_s"],
-            )
-        except Exception as exc:  # keep streaming; the failure is counted and reported
-            link.stats.store_errors += 1
-            link.stats.errors.append(f"store: {exc}")
-            logger.error("store: samples of %s not written: %s", link.placement, exc)
-        else:
-            link.stats.samples += int(stored)
-            link.stats.duplicates_ignored += len(t_all) - int(stored)
-            now = time.perf_counter()
-            self._lat_stored.extend(now - perf for _, _, perf in items)
+        assert self._writer is not None
+        self._writer.samples(
+            link.placement,
+            t_all + self.start_utc,
+            {
+                "seq": arrays["seq"],
+                "quat": arrays["quat"],
+                "acc": arrays["acc"],
+                "gyr": arrays["gyr"],
+                "mag": arrays["mag"],
+                "device_time": arrays["device_time_s"],
+            },
+            [perf for _, _, perf in items],
+        )
         if self._processor is None:
             return
         kind = link.sensor_kind
@@ -582,6 +589,9 @@ class SessionRunner:
         for s in self.config.sensors:
             self.links[s.placement] = self._make_link(s, found[s.placement])
         self._open_session()
+        self._writer = StoreWriter(
+            self.store, self.session_id, asyncio.get_running_loop(), self._on_written, self._on_write_error
+        )
         self._processor = self._make_processor()
         consumer = asyncio.ensure_future(self._consume())
         supervisors = [asyncio.ensure_future(self._supervise(link)) for link in self.links.values()]
@@ -652,6 +662,8 @@ class SessionRunner:
         consumer.cancel()
         with contextlib.suppress(BaseException):
             await consumer
+        if self._writer is not None:
+            await self._writer.flush()
         results = None
         if self._processor is not None:
             try:
@@ -673,6 +685,9 @@ class SessionRunner:
             f"Session {self.session_id} ended ({self._stopped_by}).",
             stats={p: link.stats.as_dict() for p, link in self.links.items()},
         )
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         with contextlib.suppress(Exception):
             self.store.close_session(self.session_id)
         return SessionOutcome(

@@ -113,8 +113,9 @@ async def run_virtual_session_async(
     ``lead_s``: virtual seconds between the world starting and simulation time 0 (sensors connect meanwhile,
     so the session starts with the scenario's first sample). ``until_s``: stop at this simulation time instead
     of the end of the streams. ``clock_offsets``: placement -> device clock at simulation time 0 (s; default
-    1000 s), e.g. to restart a device with a later clock. ``connect_lock``: share the adapter's connect lock with
-    other sessions on the same ``world``; ``first_index``: numbering of the virtual devices (names, addresses).
+    1000 s), e.g. to restart a device with a later clock. ``connect_lock``: share the adapter's connect lock
+    with other sessions on the same ``world``; ``first_index``: numbering of the virtual devices (names and
+    addresses).
     """
     from simulator.virtual_ble import VirtualSensor, VirtualSensorSet
 

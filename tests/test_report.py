@@ -1,0 +1,284 @@
+"""The session report page: content, self-containment, the CLI, and the page in headless Chromium.
+
+Sessions come from the simulator, are written into a real local store (two sessions of one patient, so the
+second has a baseline) and reported through ``hipback report``. The browser part opens the page with
+``chromium --headless`` (installed by ``tests/install_chromium.sh``; skipped with the reason when missing):
+the screenshot must show the charts in the report's palette, the browser must log no console message, and
+Chromium's network log must show no request made by the page (DNS is mapped to nothing and the proxy points
+to a dead port, so nothing could leave the machine either way).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ingest.cli import app
+from ingest.report import Baseline, SessionInfo, build_report
+from ingest.report.svg import OKABE_ITO, envelope, nice_ticks
+from ingest.store import LocalStore
+from processing.pipeline import process_recording
+from simulator import simulate
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+PATIENT = "SIM-REPORT-01"
+
+
+def store_recording(store: LocalStore, recording, patient: str, prescription=(3, 30.0)) -> str:
+    """Put a simulated recording into the store the way the session runner does (UTC sample times)."""
+    sid = store.open_session(patient, {"prescription": {"holds_per_side": prescription[0],
+                                                        "hold_s": prescription[1]}})
+    start = recording.start_utc or 0.0
+    for p, s in recording.streams.items():
+        store.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})
+        store.add_samples(sid, p, s.t + start, seq=s.seq, quat=s.quat, acc=s.acc, gyr=s.gyr, mag=s.mag)
+    store.close_session(sid)
+    return sid
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    """Two stored sessions of one patient: an earlier one (less right hip extension) and the reported one."""
+    from simulator import VirtualPatient
+
+    root = tmp_path_factory.mktemp("report")
+    path = root / "hipback.sqlite"
+    early = simulate("short", seed=2, patient=VirtualPatient(patient_id=PATIENT, peak_hip_extension_right_deg=8.0))
+    late = simulate("clinic_visit", seed=5, patient=VirtualPatient(patient_id=PATIENT), walk_s=30.0, hold_s=12.0,
+                    sit_s=8.0, lie_s=6.0)
+    with LocalStore(path) as st:
+        sid_early = store_recording(st, early.recording, PATIENT)
+        sid = store_recording(st, late.recording, PATIENT, prescription=(2, 10.0))
+    return {"root": root, "store": path, "sid": sid, "sid_early": sid_early, "sim": late}
+
+
+@pytest.fixture(scope="module")
+def page(sessions):
+    out = sessions["root"] / "report.html"
+    res = CliRunner().invoke(app, ["report", sessions["sid"][:10], "--out", str(out), "--store",
+                                   str(sessions["store"])])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_page_tells_the_patient_what_happened(page, sessions):
+    html = page.read_text(encoding="utf-8")
+    results = process_recording(sessions["sim"].recording)
+    s = results.summary
+    text = re.sub(r"<[^>]+>", " ", html)
+    text = re.sub(r"\s+", " ", text)
+    for side in ("left", "right"):
+        value = s[f"peak_hip_extension_{side}_deg"]
+        assert f"Your {side} hip stretched back (extended) by about {value:.0f} degrees" in text
+    # the earlier session of the same patient is the baseline (its right hip extended ~8 deg, now ~15)
+    assert "than your earlier session" in text or "as your earlier session" in text
+    assert sessions["sid_early"] in html  # listed for the clinician
+    assert "relative to your standing calibration" in text
+    assert "not a diagnosis" in text
+    assert "Kerrigan" in text and "20.4" in text
+    # holds against this session's prescription (2 x 10 s per side)
+    n_left = sum(1 for h in results.holds if h.side == "left")
+    assert f"Left side: {n_left} of 2 holds done" in text
+    assert "your back arched" in text  # clinic_visit has an arching hold on each side
+    # charts: five inline SVGs, each axis titled with its unit
+    assert html.count("<svg") == 5
+    for unit in ("(degrees)", "(seconds)", "Time since the session started"):
+        assert unit in html
+    assert "Data quality" in html and "For your clinician" in html
+
+
+def test_page_is_self_contained(page):
+    html = page.read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    assert not re.search(r"\b(src|href)\s*=", html, re.I)
+    assert "url(" not in html.replace("url(#hatch)", "")
+    assert "@import" not in html and "<link" not in html.lower() and "@font-face" not in html
+    # the only URL is the SVG namespace name, which is an identifier, never fetched
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg"}, urls
+
+
+def test_report_cli_errors_are_one_sentence(sessions, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", "nosuchsession", "--out", str(tmp_path / "r.html"), "--store",
+                              str(sessions["store"])])
+    assert res.exit_code != 0
+    assert isinstance(res.exception, Exception) and "not in the local store" in str(res.exception)
+    res = runner.invoke(app, ["report", sessions["sid"], "--out", str(tmp_path / "r.pdf"), "--store",
+                              str(sessions["store"])])
+    assert res.exit_code != 0 and ".html" in str(res.exception)
+    res = runner.invoke(app, ["report", sessions["sid"], "--out", str(tmp_path / "r.html"), "--store",
+                              str(tmp_path / "missing.sqlite")])
+    assert res.exit_code != 0 and "does not exist" in str(res.exception)
+    assert not (tmp_path / "missing.sqlite").exists()  # a report never creates a store
+
+
+def test_report_from_a_process_folder(tmp_path):
+    """``hipback report`` also reads the folder ``hipback process`` writes (no raw samples, no baseline)."""
+    from ingest.commands.process import angles_csv, summary_json, table_csv
+
+    sim = simulate("short", seed=3)
+    res = process_recording(sim.recording)
+    folder = tmp_path / "proc"
+    folder.mkdir()
+    (folder / "angles.csv").write_text(angles_csv(res))
+    (folder / "strides.csv").write_text(table_csv(res.strides, ["side"]))
+    (folder / "holds.csv").write_text(table_csv(res.holds, ["side"]))
+    (folder / "activity.csv").write_text(table_csv(res.activity, ["label"]))
+    (folder / "summary.json").write_text(json.dumps(summary_json(res, {})))
+    out = tmp_path / "folder.html"
+    r = CliRunner().invoke(app, ["report", str(folder), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    assert f"about {res.summary['peak_hip_extension_left_deg']:.0f} degrees" in html
+    assert html.count("<svg") >= 4
+    assert "Right side: 1 of 3 holds done" in html
+
+
+def test_report_without_walking_or_holds_still_reads_well():
+    sim = simulate("walk", seed=1, walk_s=6.0, calib_s=6.0)
+    res = process_recording(sim.recording)
+    res.strides, res.holds = [], []
+    res.summary.update({"n_strides_left": 0, "n_strides_right": 0})
+    html = build_report(res, sim.recording, baseline=Baseline([]), session=SessionInfo("x", "P-1"))
+    assert "No steady walking was recorded" in html
+    assert "no stretch holds recorded" in html
+    assert html.count("<svg") == 1  # only the angle chart; no empty charts
+
+
+def test_chart_helpers():
+    assert nice_ticks(0, 100, 6) == [0, 20, 40, 60, 80, 100]
+    t = np.arange(100_000) / 100.0
+    y = np.sin(t)
+    y[5000:6000] = np.nan
+    et, ey = envelope(t, y, 500)
+    assert len(et) <= 3 * 500
+    assert np.nanmax(ey) == pytest.approx(1.0, abs=1e-3) and np.nanmin(ey) == pytest.approx(-1.0, abs=1e-3)
+    assert np.isnan(ey).any()  # the gap stays a gap
+
+
+# -- the page in a real browser -----------------------------------------------------------------------------
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Minimal PNG decoder (8-bit grey/RGB/RGBA, non-interlaced) -> (H, W, C) uint8."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, ihdr = 8, [], None
+    while pos < len(data):
+        n, typ = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if typ == b"IHDR":
+            ihdr = struct.unpack(">IIBBBBB", body)
+        elif typ == b"IDAT":
+            idat.append(body)
+        elif typ == b"IEND":
+            break
+        pos += 12 + n
+    assert ihdr is not None
+    w, h, depth, ctype, _, _, interlace = ihdr
+    assert depth == 8 and interlace == 0 and ctype in (0, 2, 4, 6), f"unsupported PNG {ihdr}"
+    bpp = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
+    raw = zlib.decompress(b"".join(idat))
+    stride = w * bpp
+    out = np.zeros((h, stride), dtype=np.uint8)
+    prev = bytearray(stride)
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if f == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 0xFF
+        elif f == 2:
+            line = bytearray((np.frombuffer(line, np.uint8) + np.frombuffer(prev, np.uint8)).astype(np.uint8))
+        elif f == 3:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                line[i] = (line[i] + ((a + prev[i]) >> 1)) & 0xFF
+        elif f == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b = prev[i]
+                c = prev[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pr = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[i] = (line[i] + pr) & 0xFF
+        out[y] = np.frombuffer(bytes(line), np.uint8)
+        prev = line
+    return out.reshape(h, w, bpp)
+
+
+def run_chromium(tmp_path: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (run tests/install_chromium.sh as root, or apt-get install chromium)")
+    profile = tmp_path / "profile"
+    netlog = tmp_path / "netlog.json"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
+           f"--log-net-log={netlog}", *args, url]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    return proc, netlog
+
+
+def page_requests(netlog: Path) -> list[str]:
+    """URLs Chromium requested on behalf of a page loaded from file:// (browser housekeeping excluded)."""
+    log = json.loads(netlog.read_text())
+    types = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    urls = []
+    for e in log["events"]:
+        p = e.get("params") or {}
+        if types.get(e["type"]) == "URL_REQUEST_START_JOB" and "file://" in str(p.get("network_isolation_key", "")):
+            urls.append(p.get("url", ""))
+    return urls
+
+
+def test_page_in_headless_chromium(page, tmp_path):
+    shot = tmp_path / "page.png"
+    proc, netlog = run_chromium(tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1000,2600",
+                                "--hide-scrollbars")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # no console output at all from the page (errors, warnings, failed loads would appear here)
+    console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln]
+    assert console == [], console
+    assert page_requests(netlog) == []
+    img = decode_png(shot.read_bytes())[..., :3].astype(int)
+    assert img.shape[0] >= 2000 and img.shape[1] >= 900
+
+    def pixels(hex_colour: str, tol: int = 8) -> int:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(img - rgb).max(axis=2) <= tol).sum())
+
+    # the charts are drawn: lines, markers and bars in the palette's blue, vermillion and bluish green
+    for name in ("blue", "vermillion", "bluish_green"):
+        assert pixels(OKABE_ITO[name]) > 300, name
+    # a real page, not a blank one: many distinct colours
+    distinct = len(np.unique((img // 16).reshape(-1, 3), axis=0))
+    assert distinct > 40
+
+
+def test_network_check_would_catch_an_external_reference(tmp_path):
+    """The request check is not vacuous: a page with an external image is caught (and fails offline)."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<html><body><img src="http://example.org/x.png"><p>x</p></body></html>')
+    proc, netlog = run_chromium(tmp_path, bad.as_uri(), "--dump-dom")
+    assert proc.returncode == 0
+    assert any("example.org" in u for u in page_requests(netlog))
+
+
+def test_dump_dom_has_the_sections(page, tmp_path):
+    proc, _ = run_chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert proc.returncode == 0
+    dom = proc.stdout
+    for section in ('id="summary"', 'id="charts"', 'id="quality"', 'id="clinician"'):
+        assert section in dom
+    assert dom.count("<svg") == 5
