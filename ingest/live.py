@@ -107,6 +107,9 @@ class LiveCoach:
         self.sensors: dict[str, Any] = {}
         self.last_event = ""
         self._hold_announced = False
+        self._closed_side: str | None = None
+        self._await_ok = False
+        self._cue_correct_s = 0.0
         self._next_line_t = 0.0
         self._next_hold_line_t = 0.0
         self._last_wall_line = -math.inf
@@ -167,11 +170,16 @@ class LiveCoach:
         if cur is not None and prev is not None and cur.side != prev.side:
             self._hold_gone(prev)
             prev = None
+        if cur is not None and cur.side == self._closed_side:
+            if prev is not None and cur.elapsed_s >= prev.elapsed_s:
+                return  # the pipeline already reported this hold as finished; the live view lags a little
+            self._closed_side = None  # a new hold on that side
         if cur is None:
             if prev is not None:
                 self._hold_gone(prev)
             self.hold = None
             self.arching = False
+            self._closed_side = None
             return
         self.hold = cur
         target = self.prescription.hold_s
@@ -184,10 +192,14 @@ class LiveCoach:
                 f"the timer counts only good posture (target {target:.0f} s).",
             )
             self._next_hold_line_t = self.t + self.hold_line_every_s
-        if cur.arching_now and not self.arching:
+        if cur.arching_now and not self.arching and self._hold_announced and not self._await_ok:
             self._say(self.t, f"CUE: {ARCHING_CUE}.", style="bold red")
-        elif self.arching and not cur.arching_now:
+            self._await_ok = True
+            self._cue_correct_s = cur.correct_s
+        elif self._await_ok and not cur.arching_now and cur.correct_s > self._cue_correct_s + 0.1:
+            # said only once the timer really runs again (not while shifting back out of the stretch)
             self._say(self.t, f"{POSTURE_OK}.")
+            self._await_ok = False
         self.arching = cur.arching_now
         if self._hold_announced and self.t >= self._next_hold_line_t:
             self._next_hold_line_t = self.t + self.hold_line_every_s
@@ -210,11 +222,18 @@ class LiveCoach:
             self._say(self.t, f"Hold {prev.side} stopped after {prev.elapsed_s:.0f} s: too short to count.")
         self._hold_announced = False
         self.arching = False
+        self._await_ok = False
 
     def _hold_finished(self, h: Any) -> None:
         r = self.reps.get(h.side)
         if r is None:
             return
+        if self.hold is not None and self.hold.side == h.side:
+            self._closed_side = h.side
+            self.hold = None
+            self._hold_announced = False
+            self.arching = False
+            self._await_ok = False
         r.done += 1
         r.correct_s.append(float(h.correct_s))
         target = self.prescription.hold_s

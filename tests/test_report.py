@@ -35,8 +35,9 @@ PATIENT = "SIM-REPORT-01"
 
 def store_recording(store: LocalStore, recording, patient: str, prescription=(3, 30.0)) -> str:
     """Put a simulated recording into the store the way the session runner does (UTC sample times)."""
-    sid = store.open_session(patient, {"prescription": {"holds_per_side": prescription[0],
-                                                        "hold_s": prescription[1]}})
+    sid = store.open_session(
+        patient, {"prescription": {"holds_per_side": prescription[0], "hold_s": prescription[1]}}
+    )
     start = recording.start_utc or 0.0
     for p, s in recording.streams.items():
         store.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})
@@ -52,9 +53,18 @@ def sessions(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("report")
     path = root / "hipback.sqlite"
-    early = simulate("short", seed=2, patient=VirtualPatient(patient_id=PATIENT, peak_hip_extension_right_deg=8.0))
-    late = simulate("clinic_visit", seed=5, patient=VirtualPatient(patient_id=PATIENT), walk_s=30.0, hold_s=12.0,
-                    sit_s=8.0, lie_s=6.0)
+    early = simulate(
+        "short", seed=2, patient=VirtualPatient(patient_id=PATIENT, peak_hip_extension_right_deg=8.0)
+    )
+    late = simulate(
+        "clinic_visit",
+        seed=5,
+        patient=VirtualPatient(patient_id=PATIENT),
+        walk_s=30.0,
+        hold_s=12.0,
+        sit_s=8.0,
+        lie_s=6.0,
+    )
     with LocalStore(path) as st:
         sid_early = store_recording(st, early.recording, PATIENT)
         sid = store_recording(st, late.recording, PATIENT, prescription=(2, 10.0))
@@ -64,8 +74,9 @@ def sessions(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(sessions):
     out = sessions["root"] / "report.html"
-    res = CliRunner().invoke(app, ["report", sessions["sid"][:10], "--out", str(out), "--store",
-                                   str(sessions["store"])])
+    res = CliRunner().invoke(
+        app, ["report", sessions["sid"][:10], "--out", str(out), "--store", str(sessions["store"])]
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -109,15 +120,26 @@ def test_page_is_self_contained(page):
 
 def test_report_cli_errors_are_one_sentence(sessions, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["report", "nosuchsession", "--out", str(tmp_path / "r.html"), "--store",
-                              str(sessions["store"])])
+    res = runner.invoke(
+        app, ["report", "nosuchsession", "--out", str(tmp_path / "r.html"), "--store", str(sessions["store"])]
+    )
     assert res.exit_code != 0
     assert isinstance(res.exception, Exception) and "not in the local store" in str(res.exception)
-    res = runner.invoke(app, ["report", sessions["sid"], "--out", str(tmp_path / "r.pdf"), "--store",
-                              str(sessions["store"])])
+    res = runner.invoke(
+        app, ["report", sessions["sid"], "--out", str(tmp_path / "r.pdf"), "--store", str(sessions["store"])]
+    )
     assert res.exit_code != 0 and ".html" in str(res.exception)
-    res = runner.invoke(app, ["report", sessions["sid"], "--out", str(tmp_path / "r.html"), "--store",
-                              str(tmp_path / "missing.sqlite")])
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            sessions["sid"],
+            "--out",
+            str(tmp_path / "r.html"),
+            "--store",
+            str(tmp_path / "missing.sqlite"),
+        ],
+    )
     assert res.exit_code != 0 and "does not exist" in str(res.exception)
     assert not (tmp_path / "missing.sqlite").exists()  # a report never creates a store
 
@@ -168,13 +190,14 @@ def test_chart_helpers():
 
 # -- the page in a real browser -----------------------------------------------------------------------------
 
+
 def decode_png(data: bytes) -> np.ndarray:
     """Minimal PNG decoder (8-bit grey/RGB/RGBA, non-interlaced) -> (H, W, C) uint8."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, ihdr = 8, [], None
     while pos < len(data):
-        n, typ = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
+        n, typ = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + n]
         if typ == b"IHDR":
             ihdr = struct.unpack(">IIBBBBB", body)
         elif typ == b"IDAT":
@@ -192,7 +215,7 @@ def decode_png(data: bytes) -> np.ndarray:
     prev = bytearray(stride)
     for y in range(h):
         f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         if f == 1:
             for i in range(bpp, stride):
                 line[i] = (line[i] + line[i - bpp]) & 0xFF
@@ -218,14 +241,30 @@ def decode_png(data: bytes) -> np.ndarray:
 
 def run_chromium(tmp_path: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (run tests/install_chromium.sh as root, or apt-get install chromium)")
+        pytest.skip(
+            "chromium is not installed (run tests/install_chromium.sh as root, or apt-get install chromium)"
+        )
     profile = tmp_path / "profile"
     netlog = tmp_path / "netlog.json"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-           "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
-           f"--log-net-log={netlog}", *args, url]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=http://127.0.0.1:9",
+        f"--log-net-log={netlog}",
+        *args,
+        url,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     return proc, netlog
 
@@ -237,15 +276,18 @@ def page_requests(netlog: Path) -> list[str]:
     urls = []
     for e in log["events"]:
         p = e.get("params") or {}
-        if types.get(e["type"]) == "URL_REQUEST_START_JOB" and "file://" in str(p.get("network_isolation_key", "")):
+        if types.get(e["type"]) == "URL_REQUEST_START_JOB" and "file://" in str(
+            p.get("network_isolation_key", "")
+        ):
             urls.append(p.get("url", ""))
     return urls
 
 
 def test_page_in_headless_chromium(page, tmp_path):
     shot = tmp_path / "page.png"
-    proc, netlog = run_chromium(tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1000,2600",
-                                "--hide-scrollbars")
+    proc, netlog = run_chromium(
+        tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1000,2600", "--hide-scrollbars"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # no console output at all from the page (errors, warnings, failed loads would appear here)
     console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln]
@@ -255,7 +297,7 @@ def test_page_in_headless_chromium(page, tmp_path):
     assert img.shape[0] >= 2000 and img.shape[1] >= 900
 
     def pixels(hex_colour: str, tol: int = 8) -> int:
-        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
         return int((np.abs(img - rgb).max(axis=2) <= tol).sum())
 
     # the charts are drawn: lines, markers and bars in the palette's blue, vermillion and bluish green

@@ -256,7 +256,7 @@ def holds_timeline_chart(results: Any, hold_s: float) -> str | None:
         ch.text(
             (h.t_start + h.t_end) / 2 * scale,
             y1 + 0.1,
-            f"{h.correct_s:.0f} of {hold_s:.0f} s",
+            f"{h.correct_s:.0f} s good (target {hold_s:.0f})",
             size=12,
             weight="bold",
         )

@@ -61,7 +61,7 @@ h3 { font-size: 1.05rem; margin: 20px 0 6px; }
 figure { margin: 18px 0; }
 figcaption { color: var(--muted); font-size: 0.95rem; margin-top: 2px; }
 svg.chart { max-width: 100%; height: auto; font-family: inherit; }
-table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 0.93rem; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 0.88rem; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
