@@ -5,10 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean influxdb
+.PHONY: demo test lint bench clean influxdb chromium
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "hipback needs Python 3.11 or newer (found $$($(PYTHON) --version))."; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		echo "Python's venv module is missing: installing the Debian package python3-venv ..."; \
+		apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv --clear $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
@@ -19,13 +23,21 @@ demo: $(STAMP)
 influxdb:
 	@bash tests/install_influxdb.sh
 
-test: $(STAMP) influxdb
-	$(BIN)/ruff check ingest processing simulator tests bench
+chromium:
+	@sh tests/install_chromium.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check ingest processing simulator tests bench dashboards
+
+test: $(STAMP) influxdb chromium lint
 	$(BIN)/python -m pytest -q
 
+# Benchmarks print figures; they are not part of the test suite (see bench/README.md).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench.processing_bench
+	$(BIN)/python -m bench.influx_writer
+	$(BIN)/python -m bench.ingest_load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
