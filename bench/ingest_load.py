@@ -8,7 +8,8 @@ one SQLite store (WAL, fsync per write) and run the live processing pipeline. Th
 For each N it prints: whether every sample sent was stored (zero unexplained loss: stored == sent, no gaps),
 CPU (process CPU time / wall time, in % of one core), peak memory (max RSS), and per-packet latency from
 notification arrival to durable storage and to the live angle output (p50, p99). The highest N with zero
-unexplained loss and stored-latency p99 under 1 s is reported as sustained.
+unexplained loss (no gaps either, except WitMotion's arrival-time estimates) and stored-latency p99 under
+1 s is reported as sustained.
 
 Usage::
 
@@ -85,12 +86,20 @@ def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: 
         sent = stored = gaps = missing = rejected = 0
         lat_s: list[float] = []
         lat_a: list[float] = []
+        notes: list[str] = []
         for o in res["outcomes"]:
             lat_s += o.latency_stored_s
             lat_a += o.latency_angle_s
             for p, st in o.stats.items():
                 sent += o.ledgers[p].sent_samples
-                stored += store.sample_count(o.session_id, p)
+                got = store.sample_count(o.session_id, p)
+                stored += got
+                if got != o.ledgers[p].sent_samples:
+                    notes.append(
+                        f"{o.patient_id}/{p}: sent {o.ledgers[p].sent_samples}, stored {got}, "
+                        f"disconnects {st.disconnects}, duplicates ignored {st.duplicates_ignored}, "
+                        f"rejected {dict(st.rejected)}"
+                    )
                 gaps += st.gaps
                 missing += st.missing
                 rejected += sum(st.rejected.values())
@@ -112,6 +121,7 @@ def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: 
         "angle_p99_ms": _pct(lat_a, 99),
         "angle_packets": len(lat_a),
         "rate_hz": stored / max(n, 1) / duration,
+        "notes": notes,
     }
 
 
@@ -137,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp))
-            ok = r["unexplained_loss"] == 0 and r["gaps"] == 0 and r["stored_p99_ms"] < 1000
+            # WitMotion has neither sequence numbers nor timestamps: its gaps are estimates from arrival times
+            # (false positives under CPU load), so only stored == sent counts for it.
+            gaps_ok = r["gaps"] == 0 or args.kind == "witmotion"
+            ok = r["unexplained_loss"] == 0 and gaps_ok and r["stored_p99_ms"] < 1000
             best = max(best, n) if ok else best
             print(
                 f"{r['n']:>3} {r['sent']:>7} {r['stored']:>7} {r['unexplained_loss']:>6} {r['gaps']:>4} "
@@ -147,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                 + ("" if ok else "  <- not sustained"),
                 flush=True,
             )
+            for note in r["notes"]:
+                print(f"      {note}")
     print(f"highest N sustained with zero unexplained loss: {best}")
     return 0
 

@@ -42,12 +42,13 @@ def simulate(
 def process(
     inputs: Annotated[list[str], typer.Argument(help="PLACEMENT=FILE pairs (pelvis, thigh_left, thigh_right, lumbar_upper).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for angles.csv, strides.csv, holds.csv, activity.csv, summary.json.")],
-    store: Annotated[Path | None, typer.Option("--store", help="Also put the recording and results into this local store.")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="Also put the recording, results and InfluxDB points into this local store.")] = None,
+    patient: Annotated[str | None, typer.Option("--patient", help="Pseudonymous patient id for --store (default: the recording's, else 'offline').")] = None,
 ) -> None:
     """Process recording files offline into angles, strides, holds and activity."""
     from ingest.commands import process as cmd
 
-    cmd.run(inputs=inputs, out=out, store=store)
+    cmd.run(inputs=inputs, out=out, store=store, patient=patient)
 
 
 @app.command()

@@ -279,7 +279,8 @@ class LiveCoach:
             ("pelvic_tilt", "pelvic tilt"),
             ("lumbar_flexion", "lower back"),
         )
-        return "  ".join(f"{lab} {self.angles_deg[n]:+.0f}°" for n, lab in names if n in self.angles_deg)
+        shown = [(lab, int(round(self.angles_deg[n]))) for n, lab in names if n in self.angles_deg]
+        return "  ".join(f"{lab} {v:+d}°" for lab, v in shown)
 
     def _reps_text(self) -> str:
         n = self.prescription.holds_per_side

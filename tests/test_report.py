@@ -308,13 +308,16 @@ def test_page_in_headless_chromium(page, tmp_path):
     assert distinct > 40
 
 
-def test_network_check_would_catch_an_external_reference(tmp_path):
-    """The request check is not vacuous: a page with an external image is caught (and fails offline)."""
+def test_browser_checks_would_catch_a_bad_page(tmp_path):
+    """The checks are not vacuous: an external image is seen as a page request, console.error is logged."""
     bad = tmp_path / "bad.html"
-    bad.write_text('<html><body><img src="http://example.org/x.png"><p>x</p></body></html>')
+    bad.write_text(
+        '<html><body><img src="http://example.org/x.png"><p>x</p><script>console.error("boom")</script></body></html>'
+    )
     proc, netlog = run_chromium(tmp_path, bad.as_uri(), "--dump-dom")
     assert proc.returncode == 0
     assert any("example.org" in u for u in page_requests(netlog))
+    assert any(":CONSOLE" in ln and "boom" in ln for ln in proc.stderr.splitlines())
 
 
 def test_dump_dom_has_the_sections(page, tmp_path):
@@ -324,3 +327,29 @@ def test_dump_dom_has_the_sections(page, tmp_path):
     for section in ('id="summary"', 'id="charts"', 'id="quality"', 'id="clinician"'):
         assert section in dom
     assert dom.count("<svg") == 5
+
+
+def test_data_quality_counts_lost_samples_and_breaks():
+    """A 0.5 s hole in one thigh stream (a recorded gap): lost samples and a break, in numbers and words."""
+    from ingest.report import assess_quality
+    from processing.types import Gap
+
+    sim = simulate("short", seed=1)
+    rec = sim.recording
+    s = rec.streams["thigh_left"]
+    n = len(s)
+    keep = np.r_[0:2000, 2050:n]
+    rec.streams["thigh_left"] = type(s)(
+        placement=s.placement, kind=s.kind, t=s.t[keep], rate_hz=s.rate_hz, acc=s.acc[keep], gyr=s.gyr[keep],
+        mag=None if s.mag is None else s.mag[keep], device=s.device,
+    )
+    rec.gaps.append(Gap("thigh_left", float(s.t[1999]), float(s.t[2050]), 50, "disconnect"))
+    res = process_recording(rec)
+    q = assess_quality(rec, res)
+    left = q.sensors["thigh_left"]
+    assert left.lost == 50 and left.samples == n - 50
+    assert left.loss_pct == pytest.approx(100 * 50 / n)
+    assert left.gaps >= 1 and left.gap_s == pytest.approx(0.51, abs=0.02)
+    assert q.sensors["pelvis"].lost == 0 and q.sensors["pelvis"].gaps == 0
+    html = build_report(res, rec)
+    assert "Some data were lost on the way" in html and "short break" in html

@@ -1,9 +1,9 @@
 """``hipback demo``: a virtual patient wearing three virtual sensors of different kinds, end to end.
 
 The path is the production one: virtual Bumble GATT peripherals speaking the real byte protocols
-(hipback IMU profile v1 on the pelvis, a Movella DOT on the left thigh, a WitMotion BLE 5.0 on the right thigh)
--> the unchanged bleak code path with the Bumble backend -> device decoders and clock models -> the local
-SQLite store (every sample, durably) -> live processing -> results stored and written to files.
+(hipback IMU profile v1 on the pelvis, a Movella DOT on the left thigh, a WitMotion BLE 5.0 on the right
+thigh) -> the unchanged bleak code path with the Bumble backend -> device decoders and clock models
+-> the local SQLite store (every sample, durably) -> live processing -> results stored and written to files.
 Afterwards it prints what was measured next to the virtual patient's truth.
 
 No servers and no radio are needed. When ``HIPBACK_INFLUX_URL`` is set, the results also go to InfluxDB
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.errors import ConfigError
+from ingest.live import LiveCoach
+from processing.holds import Prescription
 
 #: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them).
 DEMO_DEVICES = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
@@ -42,63 +42,10 @@ def demo_session(seed: int) -> Any:
     sensors = [
         SensorSpec(placement="pelvis", kind="raw", rate_hz=100.0, device="hipback_v1"),
         SensorSpec(placement="thigh_left", kind="quat", rate_hz=60.0, device="movella_dot"),
-        SensorSpec(placement="thigh_right", kind="quat", rate_hz=100.0, device="witmotion", thigh_face="anterior"),
+        SensorSpec(placement="thigh_right", kind="quat", rate_hz=100.0, device="witmotion",
+                   thigh_face="anterior"),
     ]
     return simulate("clinic_visit", seed=seed, patient=patient, sensors=sensors)
-
-
-@dataclass
-class _Progress:
-    """Live progress shown during the session (terminal: one updating line; otherwise plain lines)."""
-
-    console: Console
-    sim: Any
-    interactive: bool
-    started: float = field(default_factory=time.monotonic)
-    last_line: float = 0.0
-    strides: int = 0
-    holds: int = 0
-    angles: dict[str, float] = field(default_factory=dict)
-    phase: str = "connecting"
-    sensors: str = ""
-
-    def activity_at(self, t_sim: float) -> str:
-        for a in self.sim.truth.activities:
-            if a.t_start <= t_sim < a.t_end:
-                return a.label
-        return "finished" if t_sim > 0 else "connecting"
-
-    def on_event(self, ev: Any) -> None:
-        if ev.kind in ("calibration_start", "calibration_done", "calibration", "disconnected", "reconnected",
-                       "calibration_failed", "low_battery", "error"):
-            self.console.print(f"  [{ev.t:6.1f} s] {ev.message}")
-
-    def on_update(self, update: Any, stats: dict[str, Any]) -> None:
-        self.strides += len(update.strides)
-        self.holds += len(update.holds)
-        a = update.angles
-        if len(a):
-            for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
-                v = getattr(a, name)[-1]
-                if math.isfinite(v):
-                    self.angles[name] = math.degrees(v)
-        self.sensors = "  ".join(
-            f"{p}:{'on' if s.connected else 'off'}" + (f" {s.battery_pct:.0f}%" if s.battery_pct is not None else "")
-            for p, s in stats.items()
-        )
-        now = time.monotonic()
-        if now - self.last_line < (0.5 if self.interactive else 5.0):
-            return
-        self.last_line = now
-        t = float(a.t[-1]) if len(a) else 0.0
-        ang = "  ".join(f"{k.replace('hip_flexion_', 'hip ').replace('_', ' ')} {v:+5.1f}°"
-                        for k, v in self.angles.items())
-        line = (f"  t={t:6.1f} s  {self.activity_at(t):<10} strides {self.strides:3d}  holds {self.holds}  "
-                f"{ang}  | {self.sensors}")
-        if self.interactive:
-            self.console.print(line, end="\r", highlight=False, soft_wrap=True)
-        else:
-            self.console.print(line, highlight=False, soft_wrap=True)
 
 
 def _fmt(v: float | None, unit: str = "°", digits: int = 1) -> str:
@@ -121,7 +68,10 @@ def _rmse_deg(measured_t: np.ndarray, measured: np.ndarray, truth_t: np.ndarray,
 
 
 def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
-    """Measured values next to the virtual patient's truth (``offset_s``: sim time 0 on the session timeline)."""
+    """Measured values next to the virtual patient's truth.
+
+    ``offset_s``: where simulation time 0 falls on the session timeline (s).
+    """
     truth = sim.truth
     patient = truth.patient
     summary = results.summary
@@ -140,8 +90,8 @@ def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
     for side in ("left", "right"):
         table.add_row(f"strides {side}", str(summary.get(f"n_strides_{side}", 0)),
                       str(sum(1 for s in truth.strides if s.side == side)))
-    table.add_row("cadence", _fmt(summary.get("cadence_spm"), " steps/min"), _fmt(patient.cadence_steps_min,
-                                                                                  " steps/min"))
+    table.add_row("cadence", _fmt(summary.get("cadence_spm"), " steps/min"),
+                  _fmt(patient.cadence_steps_min, " steps/min"))
     tilt_ex = [s.pelvic_tilt_excursion_rad for s in truth.strides if s.steady]
     table.add_row("pelvic tilt excursion per stride (left strides)",
                   _fmt(summary.get("pelvic_tilt_excursion_left_deg")),
@@ -176,13 +126,15 @@ def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
 
 
 def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
-    """Run the demo (see the module docstring); ``speed``: virtual time runs this many times faster than real."""
+    """Run the demo (see the module docstring).
+
+    ``speed``: virtual time runs this many times faster than real time.
+    """
     if not (0.5 <= speed <= 50.0):
         raise ConfigError(f"--speed must be between 0.5 and 50 (times real time), not {speed}.")
     from ingest.session.virtual import run_virtual_session
 
     console = Console(highlight=False)
-    interactive = console.is_terminal
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "hipback.sqlite"
 
@@ -190,30 +142,30 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
     sim = demo_session(seed)
     duration = sim.recording.duration_s
     console.print(
-        f"  sensors: pelvis = hipback IMU profile v1 (raw IMU, orientation by VQF), left thigh = Movella DOT "
-        f"(quaternions), right thigh = WitMotion BLE 5.0 (Euler angles)\n"
-        f"  session: {duration:.0f} s of standing calibration, a walk, kneeling hip flexor stretches, sitting "
-        f"and lying, streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
+        f"  sensors: pelvis = hipback IMU profile v1 (raw IMU, orientation by VQF), "
+        f"left thigh = Movella DOT (quaternions), right thigh = WitMotion BLE 5.0 (Euler angles)\n"
+        f"  session: {duration:.0f} s of standing calibration, a walk, kneeling hip flexor stretches, "
+        f"sitting and lying, streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
         f"  local store: {store_path}"
     )
-    console.print("  Stand still for 5 seconds: calibrating ...")
-    progress = _Progress(console, sim, interactive)
-    outcome = run_virtual_session(
-        sim, DEMO_DEVICES, store_path, speed=speed, on_update=progress.on_update, on_event=progress.on_event,
-        patient_id=sim.truth.patient.patient_id,
-    )
-    if interactive:
-        console.print()
+    console.print("  The virtual patient stands still for 5 seconds: calibrating ...")
+    with LiveCoach(console, prescription=Prescription(holds_per_side=2, hold_s=30.0)) as coach:
+        outcome = run_virtual_session(
+            sim, DEMO_DEVICES, store_path, speed=speed, on_update=coach.on_update, on_event=coach.on_event,
+            patient_id=sim.truth.patient.patient_id,
+        )
     if outcome.results is None:
-        raise ConfigError(f"the demo session stored its data but processing failed: {outcome.processing_error}")
+        raise ConfigError(
+            f"the demo session stored its data but processing failed: {outcome.processing_error}"
+        )
 
     offset = next(iter(outcome.ledgers.values())).sim_t0_session if outcome.ledgers else 0.0
     stats = Table(title="Sensors")
     for col in ("placement", "protocol", "samples stored", "gaps", "rejected packets", "reconnects", "rate"):
         stats.add_column(col, justify="right" if col not in ("placement", "protocol") else "left")
     for p, s in outcome.stats.items():
-        stats.add_row(p, s.kind, str(s.samples), str(s.gaps), str(sum(s.rejected.values())), str(s.reconnects),
-                      f"{s.rate_hz:.1f} Hz")
+        stats.add_row(p, s.kind, str(s.samples), str(s.gaps), str(sum(s.rejected.values())),
+                      str(s.reconnects), f"{s.rate_hz:.1f} Hz")
     console.print(stats)
     console.print(comparison_table(outcome.results, sim, offset))
 
@@ -224,14 +176,13 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
                       f"p99 {1000 * np.percentile(lat, 99):.1f} ms")
     console.print(f"  session {outcome.session_id} stored in {store_path}; files: "
                   + ", ".join(p.name for p in written))
-    console.print("  Angles are relative to the standing calibration; these are monitoring measures, not a diagnosis.")
+    console.print("  Angles are relative to the standing calibration; "
+                  "these are monitoring measures, not a diagnosis.")
     sys.stdout.flush()
 
 
 def _write_outputs(results: Any, out: Path) -> list[Path]:
-    """angles.csv, strides.csv, holds.csv, activity.csv and summary.json, as ``hipback process`` writes them."""
-    try:
-        from ingest.commands.process import write_outputs
-    except ImportError:  # pragma: no cover - process command not available
-        return []
-    return list(write_outputs(results, out))
+    """angles.csv, strides.csv, holds.csv, activity.csv, summary.json, as ``hipback process`` writes them."""
+    from ingest.commands.process import write_outputs
+
+    return list(write_outputs(results, out, {}))

@@ -11,6 +11,10 @@ Usage: ``hipback process --out DIR PLACEMENT=FILE ...`` with placements ``pelvis
   degrees in ``..._deg`` columns, times in s on the recording timeline);
 - ``summary.json``: the session summary (see :func:`processing.pipeline.build_summary`), calibration per
   sensor (quality, reasons, flags), warnings and gaps.
+
+With ``--store PATH`` the recording (every raw sample), its results and its InfluxDB points go into that
+local store (points in its outbox, see :mod:`ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they are
+sent at once, otherwise ``hipback sync`` sends them.
 """
 
 from __future__ import annotations
@@ -164,10 +168,29 @@ def human_summary(res: SessionResults) -> list[str]:
     return lines
 
 
-def run(inputs: list[str], out: Path, store: Path | None = None) -> SessionResults:
+def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> list[Path]:
+    """Write angles.csv, strides.csv, holds.csv, activity.csv, summary.json into ``out``, each atomically."""
+    from ingest.files.atomic import atomic_write_text
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    contents = {
+        "angles.csv": angles_csv(res),
+        "strides.csv": table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"]),
+        "holds.csv": table_csv(res.holds, ["side", "rep", "t_start_s", "t_end_s", "duration_s"]),
+        "activity.csv": table_csv(res.activity, ["label", "t_start_s", "t_end_s"]),
+        "summary.json": json.dumps(summary_json(res, files), indent=2) + "\n",
+    }
+    for name, text in contents.items():
+        atomic_write_text(out / name, text)
+    return [out / name for name in contents]
+
+
+def run(
+    inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None
+) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results."""
     from ingest.files import read_recording
-    from ingest.files.atomic import atomic_write_text
 
     files = parse_inputs(inputs)
     out = Path(out)
@@ -179,47 +202,93 @@ def run(inputs: list[str], out: Path, store: Path | None = None) -> SessionResul
         raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}.") from exc
     recording = read_recording(dict(files))
     res = process_recording(recording)
-    atomic_write_text(out / "angles.csv", angles_csv(res))
-    atomic_write_text(
-        out / "strides.csv",
-        table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"]),
-    )
-    atomic_write_text(
-        out / "holds.csv", table_csv(res.holds, ["side", "rep", "t_start_s", "t_end_s", "duration_s"])
-    )
-    atomic_write_text(out / "activity.csv", table_csv(res.activity, ["label", "t_start_s", "t_end_s"]))
-    atomic_write_text(out / "summary.json", json.dumps(summary_json(res, files), indent=2) + "\n")
+    write_outputs(res, out, files)
     if store is not None:
-        _to_store(store, recording, res)
+        _to_store(store, recording, res, patient or _recorded_patient(recording, files))
     for line in human_summary(res):
         typer.echo(line)
     typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
     return res
 
 
-def _to_store(store: Path, recording: Any, res: SessionResults) -> str:
-    """Put the recording (every raw sample) and its results into the local SQLite store; returns its id.
+def _recorded_patient(recording: Any, files: dict[str, Path]) -> str:
+    """The recording's pseudonymous patient id: its meta, else the ``session.json`` of a hipback recording
+    folder holding the pelvis file, else ``offline``."""
+    pid = recording.meta.get("patient_id")
+    if not pid:
+        session_file = files["pelvis"].parent / "session.json"
+        try:
+            pid = (json.loads(session_file.read_text(encoding="utf-8")).get("meta") or {}).get("patient_id")
+        except (OSError, ValueError, AttributeError):
+            pid = None
+    return str(pid or "offline")
 
-    Times are stored as UTC Unix seconds (``recording.start_utc`` + t; the recording timeline when the
-    start time is unknown). The patient id is the recording's pseudonymous id, or ``offline``.
+
+def _to_store(store: Path, recording: Any, res: SessionResults, patient: str) -> str:
+    """Put the recording (every raw sample), its results and its InfluxDB points into the local store.
+
+    Times are stored as UTC Unix seconds (``recording.start_utc`` + t; a recording without a start time
+    is stored as starting now, and the user is told). ``patient`` is the pseudonymous id. The points go
+    into the store's outbox (:func:`ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is set
+    they are sent right away, otherwise ``hipback sync`` sends them.
+    Returns the session id.
     """
-    from ingest.session.runner import results_rows
+    import time
+
+    from ingest.influx.schema import check_tag
+    from ingest.publish import publish_session
     from ingest.store import LocalStore
 
-    start = recording.start_utc or 0.0
-    patient = str(recording.meta.get("patient_id") or "offline")
+    try:
+        check_tag("patient", patient)
+    except ValueError:
+        raise ConfigError(
+            f"the recording's patient id {patient!r} cannot be stored: use a pseudonymous id of 1-64 "
+            "letters, digits or _.:- (never a name)."
+        ) from None
+    start = recording.start_utc
+    if start is None:
+        start = float(round(time.time(), 3))
+        typer.echo("The recording has no start time; it is stored as starting now.")
     st = LocalStore(store)
     try:
-        sid = st.open_session(patient, {"source": "hipback process", "start_utc": recording.start_utc})
+        sid = st.open_session(patient, {"source": "hipback process", "start_utc": start})
         for p, s in recording.streams.items():
             st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})
             st.add_samples(sid, p, s.t + start, seq=s.seq, quat=s.quat, acc=s.acc, gyr=s.gyr, mag=s.mag)
         for g in recording.gaps:
             st.add_gap(sid, g.placement, g.t_start + start, g.t_end + start, g.missing, g.reason)
-        for kind, rows in results_rows(res).items():
-            st.put_results(sid, kind, rows)
+        queued = publish_session(st, sid, res, patient, start)
         st.close_session(sid, end_utc=start + float(res.angles.t[-1]) if len(res.angles) else None)
+        typer.echo(f"Stored the recording and results as session {sid} in {store}; "
+                   f"{queued} InfluxDB point(s) queued.")
+        _sync_now(st, store)
     finally:
         st.close()
-    typer.echo(f"Stored the recording and results as session {sid} in {store}.")
     return sid
+
+
+def _sync_now(st: Any, store: Path) -> None:
+    """Send the outbox now when ``HIPBACK_INFLUX_URL`` is set; otherwise say that ``hipback sync`` will."""
+    from ingest.errors import DatabaseError
+    from ingest.sync import SyncWorker
+
+    worker = SyncWorker.from_env(st)
+    if worker is None:
+        typer.echo(f"HIPBACK_INFLUX_URL is not set: `hipback sync --store {store}` will send them "
+                   "to InfluxDB.")
+        return
+    try:
+        worker.writer.ensure_database()
+        report = worker.sync_once()
+    except DatabaseError as exc:
+        left = st.outbox_stats()["pending"]
+        typer.echo(f"hipback: {str(exc).rstrip('.')}; {left} line(s) stay queued in {store} for "
+                   "`hipback sync`.", err=True)
+        return
+    finally:
+        worker.writer.close()
+    typer.echo(f"Sent {report.delivered} line(s) to InfluxDB; {report.pending} pending.")
+    if report.set_aside:
+        typer.echo(f"hipback: InfluxDB refused {report.set_aside} line(s) as bad data; they are set aside "
+                   f"in {store} (outbox state set_aside).", err=True)

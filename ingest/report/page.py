@@ -61,8 +61,9 @@ h3 { font-size: 1.05rem; margin: 20px 0 6px; }
 figure { margin: 18px 0; }
 figcaption { color: var(--muted); font-size: 0.95rem; margin-top: 2px; }
 svg.chart { max-width: 100%; height: auto; font-family: inherit; }
-table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 0.88rem; }
-th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 0.86rem; }
+.scroll { overflow-x: auto; }
+th, td { border: 1px solid var(--line); padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; border-radius: 2px; vertical-align: -0.1em; }
@@ -84,14 +85,18 @@ def _deg(rad: float) -> float:
 
 def _table(header: list[str], rows: list[list[Any]], num_cols: set[int] | None = None) -> str:
     num_cols = num_cols or set()
-    out = ["<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+    out = [
+        '<div class="scroll"><table><thead><tr>'
+        + "".join(f"<th>{escape(h)}</th>" for h in header)
+        + "</tr></thead><tbody>"
+    ]
     for r in rows:
         cells = []
         for i, c in enumerate(r):
             cls = ' class="num"' if i in num_cols else ""
             cells.append(f"<td{cls}>{escape(str(c))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
@@ -290,8 +295,8 @@ def build_report(
                 "samples",
                 "samples lost",
                 "loss",
-                "gaps",
-                "time in gaps",
+                "breaks in the data",
+                "time in breaks",
                 "calibration quality (0\u20131)",
                 "disconnects",
                 "battery",
@@ -306,7 +311,7 @@ def build_report(
     if notes or quality.warnings:
         parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes + quality.warnings) + "</ul>")
     parts.append(
-        '<p class="note">Gaps are never filled in: angles are left empty where a sensor sent nothing. '
+        '<p class="note">Breaks are never filled in: angles are left empty where a sensor sent no data. '
         "Calibration quality 1 means a clean standing period at the start.</p></section>"
     )
 
@@ -335,14 +340,18 @@ def _quality_sentence(q: DataQuality) -> str:
     if not q.sensors:
         return ""
     loss = q.worst_loss_pct
+    gap_s = sum(s.gap_s for s in q.sensors.values())
     bits = []
     if loss <= 0.5 and q.total_gaps == 0:
         bits.append("The sensors recorded without interruptions.")
     else:
-        bits.append(
-            f"Some data were lost (up to {loss:.1f} % on one sensor, {q.total_gaps} "
-            f"{'gap' if q.total_gaps == 1 else 'gaps'}); those moments are left out, not guessed."
-        )
+        if loss > 0.5:
+            bits.append(f"Some data were lost on the way (up to {loss:.1f} % of one sensor's samples).")
+        if q.total_gaps:
+            bits.append(
+                f"The data had {q.total_gaps} short {'break' if q.total_gaps == 1 else 'breaks'} "
+                f"({gap_s:.1f} s in total); those moments are left out, not guessed."
+            )
     mq = q.min_calibration_quality
     if mq is not None and mq < 0.5:
         bits.append("The standing calibration was not clean, so the angles are less certain than usual.")

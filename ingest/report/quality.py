@@ -17,7 +17,12 @@ from processing.types import PLACEMENTS, Recording
 
 @dataclass
 class SensorQuality:
-    """Quality figures of one sensor (times in s)."""
+    """Quality figures of one sensor (times in s).
+
+    ``lost``: samples lost on the way (recorded gaps, the link's own count); ``gaps`` / ``gap_s``: gaps in the
+    data as processing saw them (any time step over 2.5 sample periods, e.g. also timing jitter of devices
+    without timestamps), where angles are left empty.
+    """
 
     placement: str
     device: str = ""
@@ -78,19 +83,19 @@ def assess_quality(
         elif results is not None:
             q.kind = results.placements.get(p, "")
         sensors[p] = q
-    gaps = list(recording.gaps) if recording is not None else []
-    if results is not None:
-        gaps += [g for g in results.gaps if g not in gaps]
-    seen: set[tuple[str, float, float]] = set()
-    for g in gaps:
-        key = (g.placement, round(g.t_start, 3), round(g.t_end, 3))
-        if key in seen or g.placement not in sensors:
-            continue
-        seen.add(key)
-        sq = sensors[g.placement]
-        sq.gaps += 1
-        sq.lost += int(g.missing)
-        sq.gap_s += max(0.0, float(g.t_end - g.t_start))
+    # samples lost: the gaps found while recording/reading (sequence numbers, link losses); without a
+    # recording, the processing's gaps are all there is
+    link_gaps = list(recording.gaps) if recording is not None else list(getattr(results, "gaps", []) or [])
+    for g in _unique(link_gaps):
+        if g.placement in sensors:
+            sensors[g.placement].lost += int(g.missing)
+    # gaps in the data as processing saw them (time steps over 2.5 sample periods, including the link's)
+    data_gaps = list(link_gaps) + (list(getattr(results, "gaps", []) or []) if recording is not None else [])
+    for g in _unique(data_gaps):
+        if g.placement in sensors:
+            sq = sensors[g.placement]
+            sq.gaps += 1
+            sq.gap_s += max(0.0, float(g.t_end - g.t_start))
     if results is not None:
         for p, cal in results.calibration.items():
             if p in sensors:
@@ -102,6 +107,9 @@ def assess_quality(
         get = st.get if isinstance(st, dict) else (lambda k, _s=st: getattr(_s, k, None))
         sq = sensors[p]
         sq.disconnects = get("disconnects")
+        missing = get("missing")
+        if isinstance(missing, int | float) and missing > sq.lost:
+            sq.lost = int(missing)
         rej = get("rejected")
         sq.rejected_packets = sum(rej.values()) if isinstance(rej, dict) else None
         sq.battery_pct = get("battery_pct")
@@ -114,3 +122,15 @@ def assess_quality(
         warnings=list(getattr(results, "warnings", []) or []),
         calibration_state=str(getattr(results, "calibration_state", "")),
     )
+
+
+def _unique(gaps: list[Any]) -> list[Any]:
+    """Gaps without repeats (the same gap can come from the recording and from processing)."""
+    seen: set[tuple[str, float, float]] = set()
+    out = []
+    for g in gaps:
+        key = (g.placement, round(float(g.t_start), 2), round(float(g.t_end), 2))
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out

@@ -103,14 +103,22 @@ def _summary_peaks(summary: dict[str, Any]) -> tuple[float | None, float | None]
     return summary.get("peak_hip_extension_left_deg"), summary.get("peak_hip_extension_right_deg")
 
 
+def session_start(row: dict[str, Any]) -> float:
+    """When a stored session started: its recording's UTC start when known (``hipback process`` imports
+    older recordings), else the time the session was opened."""
+    v = (row.get("meta") or {}).get("start_utc")
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else float(row["start_utc"])
+
+
 def baseline_from_store(store: Any, row: dict[str, Any]) -> Baseline | None:
     """Earlier sessions of the same patient (started before this one), most recent first, at most 10."""
+    start = session_start(row)
     earlier = [
         r
         for r in store.sessions(row["patient_id"])
-        if r["id"] != row["id"] and r["start_utc"] < row["start_utc"] and r.get("samples", 1)
+        if r["id"] != row["id"] and session_start(r) < start and r.get("samples", 1)
     ]
-    earlier = earlier[:MAX_BASELINE_SESSIONS]
+    earlier = sorted(earlier, key=session_start, reverse=True)[:MAX_BASELINE_SESSIONS]
     out = []
     for r in earlier:
         left = right = None
@@ -133,7 +141,9 @@ def baseline_from_store(store: Any, row: dict[str, Any]) -> Baseline | None:
                 continue
         if left is None and right is None:
             continue
-        out.append({"session_id": r["id"], "start_utc": r["start_utc"], "left_deg": left, "right_deg": right})
+        out.append(
+            {"session_id": r["id"], "start_utc": session_start(r), "left_deg": left, "right_deg": right}
+        )
     return Baseline(out) if out else None
 
 

@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 MOVELLA_BATTERY_UUID = "15173001-4947-11e9-8646-d663bd873d93"
+#: Battery level (%) below which the UI is told once per sensor.
+LOW_BATTERY_PCT = 15
 #: How often live results are polled from the processor (real seconds).
 POLL_INTERVAL_S = 0.02
 
@@ -81,6 +83,7 @@ class _Link:
     disconnect_t: float | None = None
     arrival_gaps_seen: int = 0
     absorb_arrival_gap: bool = False
+    low_battery_warned: bool = False
     jumps_seen: int = 0
 
     @property
@@ -339,6 +342,14 @@ class SessionRunner:
                 link.stats.rejected[decoded.rejected] += 1
             if decoded.battery_pct is not None:
                 link.stats.battery_pct = float(decoded.battery_pct)
+                if decoded.battery_pct <= LOW_BATTERY_PCT and not link.low_battery_warned:
+                    link.low_battery_warned = True
+                    self._event(
+                        "low_battery",
+                        f"The {link.placement} sensor's battery is low ({decoded.battery_pct:.0f} %).",
+                        link.placement,
+                        battery_pct=float(decoded.battery_pct),
+                    )
             if decoded.n == 0:
                 continue
             t = np.asarray(link.clock.map(decoded), dtype=np.float64) - self.start_utc
@@ -641,6 +652,11 @@ class SessionRunner:
                 async with asyncio.timeout(2.0):
                     for w in link.profile.stop_sequence(link.mode):
                         await client.write_gatt_char(w.char_uuid, w.data, response=w.response)
+            # then unsubscribe (the spec's stop order); what was notified before the reply is already queued
+            for uuid in link.profile.notify_uuids(link.mode):
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2.0):
+                        await client.stop_notify(uuid)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
                     await client.disconnect()

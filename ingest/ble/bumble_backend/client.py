@@ -31,7 +31,7 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
 from bumble import core
 from bumble.device import Connection, Device, Peer
-from bumble.gatt import Characteristic
+from bumble.gatt import GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR, Characteristic
 
 from ingest.ble.bumble_backend.world import BumbleWorld, parse_address, resolve_world
 
@@ -277,5 +277,10 @@ class BumbleBleakClient(BaseBleakClient):
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         peer = self._require_peer()
+        # Clear the CCCD first and only then drop the callback: notifications the peripheral sent before it
+        # saw the write arrive before the write response and are still delivered (nothing sent is lost).
+        cccd = characteristic.obj.get_descriptor(GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR)
+        if cccd is not None:
+            await self._call("unsubscribe", peer.write_value(cccd, b"\x00\x00", with_response=True))
         subscriber = self._subscribers.pop(characteristic.handle, None)
         await self._call("unsubscribe", peer.unsubscribe(characteristic.obj, subscriber))

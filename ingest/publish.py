@@ -1,0 +1,658 @@
+"""From processing results to InfluxDB points, through the local store's durable outbox.
+
+This is the edge where processing results (SI units, radians, times in seconds on the *session
+timeline*) become the schema's rows and points (degrees, UTC; :mod:`ingest.influx.schema`):
+
+- ``strides``: one point per :class:`processing.gait.Stride` (time = stride start, ``stride_no`` per
+  side from 0 in time order);
+- ``holds``: one point per :class:`processing.holds.Hold` (time = hold start, exercise
+  ``kneeling_hip_flexor``, ``completed`` = correct-posture time reached the prescribed ``target_s``);
+- ``activity``: one point per activity bout (time = bout start; processing's ``kneeling`` is the
+  schema's ``stretching``, ``upright`` -- still, but no thigh sensor to tell sitting from standing --
+  is ``unknown``);
+- ``sessions``: one point per session at its start: ``kind`` is ``walk`` (strides or walking, no
+  stretch), ``stretch`` (holds or kneeling, no walking) or ``mixed`` (both, or neither recognised);
+  ``holds_prescribed`` only for sessions with stretching;
+- ``angles``: hip flexion left/right, pelvic tilt and lumbar flexion averaged into bins of
+  1/:data:`ANGLES_RATE_HZ` s aligned to UTC multiples of the bin width (the schema's dashboard rate);
+- ``device_status``: per sensor from the session runner's :class:`~ingest.session.stats.SensorStats`
+  (battery, packet loss = missing / (samples + missing) in %, measured rate, reconnects, decoder
+  rejects); the live publisher reports every ``status_interval_s`` of session time (loss since the
+  previous report) and at the end;
+- ``patient_status``: :class:`processing.progress.PatientProgress` over every session of the patient
+  in the local store, as of ``now_s``.
+
+Time: ``start_utc`` (Unix s) is the UTC time of session time 0. For the session runner that is
+``SessionOutcome.start_utc`` = the stored session's ``start_utc`` (samples are stored at
+``start_utc + t``); for ``hipback process --store`` it is the recording's ``start_utc``.
+
+Everything goes into the outbox (:meth:`ingest.store.LocalStore.outbox_add`) with explicit timestamps,
+so a replay overwrites the same points instead of adding new ones; :class:`ingest.sync.SyncWorker`
+sends it. The result rows are also stored (:meth:`LocalStore.put_results`, the session runner's row
+format plus ``t_s`` in UTC) so that reports and the patient's progress can be computed later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ingest.influx import schema
+from ingest.influx.lineprotocol import Point
+from processing.progress import PatientProgress
+
+#: Rate of the ``angles`` measurement (Hz): the dashboards' resolution, see docs/schema.md.
+ANGLES_RATE_HZ = 10.0
+EXERCISE = "kneeling_hip_flexor"
+#: Processing's activity labels -> the schema's ``activity`` tag values.
+ACTIVITY_LABELS = {
+    "lying": "lying",
+    "sitting": "sitting",
+    "standing": "standing",
+    "walking": "walking",
+    "kneeling": "stretching",
+    "stretching": "stretching",
+    "upright": "unknown",
+}
+ANGLE_FIELDS = (
+    ("hip_flexion_left", "hip_flexion_left_deg"),
+    ("hip_flexion_right", "hip_flexion_right_deg"),
+    ("pelvic_tilt", "pelvic_tilt_deg"),
+    ("lumbar_flexion", "lumbar_flexion_deg"),
+)
+DEFAULT_HOLD_S = 30.0
+DEFAULT_HOLDS_PER_SIDE = 3
+#: Days per week the stretch is prescribed (for ``holds_prescribed_7d`` and adherence).
+STRETCH_DAYS_PER_WEEK = 7
+
+
+def _deg(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return math.degrees(v) if math.isfinite(v) else None
+
+
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+# --- rows (schema field names, degrees, UTC) --------------------------------------------------------
+
+
+def stride_row(stride: Any, start_utc: float, stride_no: int) -> dict[str, Any]:
+    """The ``strides`` row of one :class:`processing.gait.Stride` (time: UTC of its start)."""
+    return {
+        "t_s": start_utc + float(stride.t_start),
+        "side": stride.side,
+        "stride_no": int(stride_no),
+        "peak_hip_extension_deg": _deg(stride.peak_hip_extension_rad),
+        "hip_range_deg": _deg(stride.hip_range_rad),
+        "stride_time_s": _finite(stride.stride_time_s),
+        "cadence_spm": _finite(stride.cadence_spm),
+        "pelvic_tilt_at_peak_ext_deg": _deg(stride.pelvic_tilt_at_peak_extension_rad),
+        "pelvic_tilt_excursion_deg": _deg(stride.pelvic_tilt_excursion_rad),
+        "compensation_index": _finite(stride.lumbar_compensation_index),
+    }
+
+
+def stride_rows(strides: Iterable[Any], start_utc: float) -> list[dict[str, Any]]:
+    """``strides`` rows in time order, ``stride_no`` counted per side from 0."""
+    rows, count = [], {"left": 0, "right": 0}
+    for s in sorted(strides, key=lambda s: (s.t_start, s.side)):
+        rows.append(stride_row(s, start_utc, count.get(s.side, 0)))
+        count[s.side] = count.get(s.side, 0) + 1
+    return rows
+
+
+def hold_row(hold: Any, start_utc: float, target_s: float) -> dict[str, Any]:
+    """The ``holds`` row of one :class:`processing.holds.Hold` (time: UTC of its start)."""
+    return {
+        "t_s": start_utc + float(hold.t_start),
+        "side": hold.side,
+        "exercise": EXERCISE,
+        "rep": int(hold.rep),
+        "duration_s": _finite(hold.duration_s),
+        "correct_s": _finite(hold.correct_s),
+        "target_s": float(target_s),
+        "completed": bool(float(hold.correct_s) >= float(target_s)),
+        "peak_hip_extension_deg": _deg(hold.peak_hip_extension_rad),
+        "mean_hip_extension_deg": _deg(hold.mean_hip_extension_rad),
+        "pelvic_tilt_drift_deg": _deg(hold.pelvic_tilt_drift_rad),
+        "arching": bool(hold.arching),
+    }
+
+
+def activity_label(bout: Any) -> str:
+    label = str(getattr(bout, "label", getattr(bout, "activity", "unknown")))
+    return ACTIVITY_LABELS.get(label, "unknown")
+
+
+def activity_row(bout: Any, start_utc: float) -> dict[str, Any]:
+    """The ``activity`` row of one bout (time: UTC of its start)."""
+    return {
+        "t_s": start_utc + float(bout.t_start),
+        "activity": activity_label(bout),
+        "duration_s": float(bout.t_end - bout.t_start),
+    }
+
+
+def _prescription(summary: Mapping[str, Any] | None) -> tuple[int, float]:
+    holds = (summary or {}).get("holds") or {}
+    per_side = holds.get("prescribed_per_side")
+    hold_s = holds.get("prescribed_hold_s")
+    return (
+        int(per_side) if per_side is not None else DEFAULT_HOLDS_PER_SIDE,
+        float(hold_s) if hold_s is not None else DEFAULT_HOLD_S,
+    )
+
+
+def session_kind(strides: list[Any], holds: list[Any], activity: list[Any]) -> str:
+    """``walk``, ``stretch`` or ``mixed`` from what happened (see the module docstring)."""
+    labels = {activity_label(b) for b in activity}
+    walked = bool(strides) or "walking" in labels
+    stretched = bool(holds) or "stretching" in labels
+    if walked and not stretched:
+        return "walk"
+    if stretched and not walked:
+        return "stretch"
+    return "mixed"
+
+
+def session_row(results: Any, start_utc: float) -> dict[str, Any]:
+    """The ``sessions`` row of a session's :class:`processing.pipeline.SessionResults`."""
+    summary = results.summary or {}
+    per_side, hold_s = _prescription(summary)
+    kind = session_kind(results.strides, results.holds, results.activity)
+    seconds: dict[str, float] = {}
+    for b in results.activity:
+        lab = activity_label(b)
+        seconds[lab] = seconds.get(lab, 0.0) + float(b.t_end - b.t_start)
+    comp = [float(s.lumbar_compensation_index) for s in results.strides
+            if math.isfinite(float(s.lumbar_compensation_index))]
+    cal = [float(c.quality) for c in (results.calibration or {}).values()]
+    row: dict[str, Any] = {
+        "t_s": float(start_utc),
+        "kind": kind,
+        "duration_s": summary.get("duration_s"),
+        "walking_s": seconds.get("walking", 0.0),
+        "sitting_s": seconds.get("sitting", 0.0),
+        "standing_s": seconds.get("standing", 0.0),
+        "lying_s": seconds.get("lying", 0.0),
+        "strides": len(results.strides),
+        "peak_hip_extension_left_deg": summary.get("peak_hip_extension_left_deg"),
+        "peak_hip_extension_right_deg": summary.get("peak_hip_extension_right_deg"),
+        "compensation_index": float(np.median(comp)) if comp else None,
+        "cadence_spm": summary.get("cadence_spm"),
+        "holds_done": sum(1 for h in results.holds if float(h.correct_s) >= hold_s),
+        "correct_time_s": float(sum(float(h.correct_s) for h in results.holds)),
+        "calibration_quality": min(cal) if cal else None,
+    }
+    if kind != "walk" and (results.holds or "stretching" in seconds):
+        row["holds_prescribed"] = 2 * per_side
+        row["prescribed_time_s"] = 2 * per_side * hold_s
+    return row
+
+
+_DEVICE_CLEAN = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def device_label(stats: Any) -> str:
+    """Short device label: device kind plus the last 4 hex digits of its address (``hipback_v1-3F2A``)."""
+    kind = _DEVICE_CLEAN.sub("_", str(getattr(stats, "kind", "") or "sensor"))[:40] or "sensor"
+    digits = re.sub(r"[^0-9A-Fa-f]", "", str(getattr(stats, "address", "") or ""))[-4:].upper()
+    label = f"{kind}-{digits}" if digits else kind
+    return label if label[0].isalnum() else "d" + label[:63]
+
+
+def device_status_row(stats: Any, t_s: float, *, since: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The ``device_status`` row of one sensor at ``t_s`` (UTC) from its :class:`SensorStats`.
+
+    ``since``: the ``samples``/``missing`` counts at the previous report (packet loss is then since that
+    report; without it, over the whole session).
+    """
+    samples = int(stats.samples) - int((since or {}).get("samples", 0))
+    missing = int(stats.missing) - int((since or {}).get("missing", 0))
+    total = samples + missing
+    rejected = stats.rejected
+    n_rejected = sum(rejected.values()) if isinstance(rejected, Mapping) else int(rejected or 0)
+    return {
+        "t_s": float(t_s),
+        "placement": stats.placement,
+        "device": device_label(stats),
+        "battery_pct": stats.battery_pct,
+        "packet_loss_pct": 100.0 * missing / total if total > 0 else None,
+        "rate_hz": float(stats.rate_hz) if stats.rate_hz else None,
+        "reconnects": int(stats.reconnects),
+        "rejected_packets": int(n_rejected),
+    }
+
+
+def angle_columns(angles: Any) -> dict[str, np.ndarray]:
+    """Degrees per angles field of an :class:`processing.types.AngleSeries` (all-NaN columns left out)."""
+    out = {}
+    for name, field in ANGLE_FIELDS:
+        v = np.asarray(getattr(angles, name), dtype=float)
+        if v.size and np.isfinite(v).any():
+            out[field] = np.degrees(v)
+    return out
+
+
+def angle_points_of(angles: Any, start_utc: float, patient_id: str, session_id: str,
+                    rate_hz: float = ANGLES_RATE_HZ) -> list[Point]:
+    """``angles`` points of a whole :class:`AngleSeries` (bins of ``1/rate_hz`` s, UTC-aligned)."""
+    t = np.asarray(angles.t, dtype=float)
+    cols = angle_columns(angles)
+    if t.size == 0 or not cols:
+        return []
+    return schema.angle_points(start_utc + t, cols, patient_id, session_id, rate_hz)
+
+
+# --- patient progress from the local store -------------------------------------------------------
+
+
+def _row_time(row: Mapping[str, Any], start_utc: float) -> float | None:
+    if row.get("t_s") is not None:
+        return float(row["t_s"])
+    t = row.get("t_start", row.get("t_start_s"))
+    return None if t is None else start_utc + float(t)
+
+
+@dataclass
+class PatientHistory:
+    """A patient's strides, holds and sessions gathered from the local store (UTC s, degrees)."""
+
+    stride_t: list[float]
+    stride_side: list[str]
+    stride_ext: list[float]
+    stride_comp: list[float]
+    hold_t: list[float]
+    hold_done: list[bool]
+    session_t: list[float]
+    session_sitting: list[float]
+    holds_per_side: int
+    sessions: int
+
+
+def patient_history(store: Any, patient_id: str) -> PatientHistory:
+    """Every session of ``patient_id`` in ``store`` that has stored results (rows of this module or of
+    the session runner: times from ``t_s`` or from the session's ``start_utc`` + ``t_start``)."""
+    h = PatientHistory([], [], [], [], [], [], [], [], DEFAULT_HOLDS_PER_SIDE, 0)
+    latest_start = -math.inf
+    for sess in store.sessions(patient_id):
+        summary_rows = store.get_results(sess["id"], "summary")
+        if not summary_rows:
+            continue
+        summary = summary_rows[0]
+        start = float(summary.get("start_utc", sess["start_utc"]))
+        per_side, hold_s = _prescription(summary)
+        if start > latest_start:
+            latest_start, h.holds_per_side = start, per_side
+        h.sessions += 1
+        for r in store.get_results(sess["id"], "strides"):
+            t = _row_time(r, start)
+            ext = r.get("peak_hip_extension_deg")
+            if t is None or ext is None or r.get("side") not in schema.SIDES:
+                continue
+            comp = r.get("compensation_index", r.get("lumbar_compensation_index"))
+            h.stride_t.append(t)
+            h.stride_side.append(r["side"])
+            h.stride_ext.append(float(ext))
+            h.stride_comp.append(float("nan") if comp is None else float(comp))
+        for r in store.get_results(sess["id"], "holds"):
+            t = _row_time(r, start)
+            if t is None:
+                continue
+            done = r.get("completed")
+            if done is None:
+                done = float(r.get("correct_s") or 0.0) >= float(r.get("target_s") or hold_s)
+            h.hold_t.append(t)
+            h.hold_done.append(bool(done))
+        sitting = summary.get("sitting_s")
+        if sitting is None:
+            sitting = (summary.get("activity_s") or {}).get("sitting", 0.0)
+        h.session_t.append(start)
+        h.session_sitting.append(float(sitting or 0.0))
+    return h
+
+
+def patient_progress(store: Any, patient_id: str, now_s: float, *,
+                     holds_prescribed_per_week: float | None = None,
+                     progress: PatientProgress | None = None) -> PatientProgress:
+    """:class:`PatientProgress` of ``patient_id`` as of ``now_s`` over all their sessions in the store.
+
+    ``holds_prescribed_per_week`` defaults to the latest session's prescription: holds per side x 2
+    sides x :data:`STRETCH_DAYS_PER_WEEK`.
+    """
+    h = patient_history(store, patient_id)
+    if holds_prescribed_per_week is None:
+        holds_prescribed_per_week = 2 * h.holds_per_side * STRETCH_DAYS_PER_WEEK
+    return (progress or PatientProgress()).compute(
+        now_s=now_s,
+        stride_t_s=h.stride_t,
+        stride_side=h.stride_side,
+        stride_peak_ext_deg=h.stride_ext,
+        stride_compensation=h.stride_comp,
+        hold_t_s=h.hold_t,
+        hold_completed=h.hold_done,
+        session_t_s=h.session_t,
+        session_sitting_s=h.session_sitting,
+        holds_prescribed_per_window=float(holds_prescribed_per_week),
+    )
+
+
+def patient_status_points(store: Any, patient_id: str, now_s: float | None = None,
+                          **kwargs: Any) -> list[Point]:
+    """The ``patient_status`` point of ``patient_id`` at ``now_s`` (default: now), or none without data."""
+    now = time.time() if now_s is None else float(now_s)
+    prog = patient_progress(store, patient_id, now, **kwargs)
+    if math.isnan(prog.baseline_start_s_) and math.isnan(prog.days_since_last_session_):
+        return []  # no stride and no session: nothing to report yet
+    return [schema.patient_status_point(patient_id, now, prog.status_fields())]
+
+
+def publish_patient_status(store: Any, patient_id: str, now_s: float | None = None,
+                           session_id: str | None = None, **kwargs: Any) -> int:
+    """Queue the ``patient_status`` point of ``patient_id`` (see :func:`patient_status_points`)."""
+    points = patient_status_points(store, patient_id, now_s, **kwargs)
+    return store.outbox_add(session_id, points) if points else 0
+
+
+# --- whole sessions ------------------------------------------------------------------------------
+
+
+def _result_rows(results: Any, start_utc: float, kind: str) -> dict[str, list[dict[str, Any]]]:
+    """Store rows: the session runner's format plus ``t_s`` (UTC) and the schema's derived columns."""
+    from ingest.session.runner import _row, results_rows
+
+    rows = results_rows(results)
+    _, hold_s = _prescription(results.summary)
+    strides = sorted(results.strides, key=lambda s: (s.t_start, s.side))
+    rows["strides"] = [{**_row(s), **r}
+                       for s, r in zip(strides, stride_rows(strides, start_utc), strict=True)]
+    rows["holds"] = [{**_row(h), **hold_row(h, start_utc, hold_s)} for h in results.holds]
+    rows["activity"] = [{**_row(b), **activity_row(b, start_utc)} for b in results.activity]
+    srow = session_row(results, start_utc)
+    rows["summary"] = [{**rows["summary"][0], "start_utc": float(start_utc), "kind": kind,
+                        "sitting_s": srow["sitting_s"]}]
+    return rows
+
+
+def session_points(results: Any, patient_id: str, session_id: str, start_utc: float,
+                   stats: Mapping[str, Any] | None = None, *, end_utc: float | None = None,
+                   angles_rate_hz: float = ANGLES_RATE_HZ) -> list[Point]:
+    """Every point of one processed session (strides, holds, activity, session, angles, device status).
+
+    ``results``: :class:`processing.pipeline.SessionResults` (times on the session timeline);
+    ``start_utc``: UTC of session time 0; ``stats``: placement -> :class:`SensorStats` of the session
+    runner (device status at ``end_utc``, default: the session's last angle sample or start + duration).
+    ``patient_status`` is not included (it needs the patient's other sessions: see
+    :func:`publish_session`).
+    """
+    _, hold_s = _prescription(results.summary)
+    pts: list[Point] = []
+    pts += schema.stride_points(stride_rows(results.strides, start_utc), patient_id, session_id)
+    pts += schema.hold_points([hold_row(h, start_utc, hold_s) for h in results.holds], patient_id, session_id)
+    pts += schema.activity_points([activity_row(b, start_utc) for b in results.activity], patient_id,
+                                  session_id)
+    pts.append(schema.session_point(session_row(results, start_utc), patient_id, session_id))
+    pts += angle_points_of(results.angles, start_utc, patient_id, session_id, angles_rate_hz)
+    if stats:
+        end = end_utc if end_utc is not None else _session_end(results, start_utc)
+        pts += schema.device_status_points([device_status_row(s, end) for s in stats.values()],
+                                           patient_id, session_id)
+    return pts
+
+
+def _session_end(results: Any, start_utc: float) -> float:
+    t = np.asarray(results.angles.t, dtype=float)
+    if t.size:
+        return start_utc + float(t[-1])
+    return start_utc + float((results.summary or {}).get("duration_s") or 0.0)
+
+
+def publish_session(store: Any, session_id: str, results: Any, patient_id: str, start_utc: float,
+                    stats: Mapping[str, Any] | None = None, *, now_s: float | None = None,
+                    holds_prescribed_per_week: float | None = None) -> int:
+    """Store the session's result rows and queue all its points (plus ``patient_status`` as of
+    ``now_s``, default now) in the outbox; returns the number of lines queued.
+
+    The session must already be in the store (``open_session``). Tags are checked first, so a bad
+    patient id raises :class:`ValueError` before anything is written.
+    """
+    schema.check_tag("patient", patient_id)
+    schema.check_tag("session", session_id)
+    pts = session_points(results, patient_id, session_id, start_utc, stats)
+    kind = session_kind(results.strides, results.holds, results.activity)
+    for rkind, rows in _result_rows(results, start_utc, kind).items():
+        store.put_results(session_id, rkind, rows)
+    pts += patient_status_points(store, patient_id, now_s,
+                                 holds_prescribed_per_week=holds_prescribed_per_week)
+    return store.outbox_add(session_id, pts)
+
+
+# --- live sessions -------------------------------------------------------------------------------
+
+
+class LivePublisher:
+    """Queues a live session's results in the outbox as they become final (session runner ``on_update``).
+
+    ``session_id``: the id, or a callable returning it (e.g. ``lambda: runner.session_id``); when that is
+    empty, the patient's latest open session in the store is used. ``start_utc``: UTC of session time 0
+    (default: the stored session's ``start_utc``, which the runner sets to its timeline's origin).
+    ``wake``: called after lines were queued (e.g. ``SyncWorker.wake``). Lines are queued at most every
+    ``flush_interval_s`` real seconds (one fsync'd transaction each) and at :meth:`finish`; angles are
+    held back until their 1/``angles_rate_hz`` bin is complete, so a bin is never written twice.
+    ``status_interval_s``: session seconds between device-status reports (None: only at the end).
+
+    What is queued here survives a database outage (it is in the store); what is still in memory when
+    the process dies is not lost either: the samples are stored, and reprocessing the session with
+    :func:`publish_session` rewrites the same points.
+    """
+
+    def __init__(self, store: Any, patient_id: str, session_id: str | Callable[[], str | None] | None = None,
+                 start_utc: float | None = None, *, target_s: float | None = None,
+                 angles_rate_hz: float = ANGLES_RATE_HZ, flush_interval_s: float = 1.0,
+                 status_interval_s: float | None = 60.0, wake: Callable[[], None] | None = None,
+                 holds_prescribed_per_week: float | None = None) -> None:
+        schema.check_tag("patient", patient_id)
+        self.store = store
+        self.patient_id = patient_id
+        self._sid_source = session_id
+        self.session_id: str | None = session_id if isinstance(session_id, str) and session_id else None
+        self.start_utc = start_utc
+        self.target_s = target_s
+        self.rate = float(angles_rate_hz)
+        self.flush_interval_s = flush_interval_s
+        self.status_interval_s = status_interval_s
+        self.wake = wake
+        self.holds_prescribed_per_week = holds_prescribed_per_week
+        self.queued = 0  # lines put into the outbox so far
+        self.finished = False
+        self._pending: list[Point] = []
+        self._last_flush = time.monotonic()
+        self._stride_no = {"left": 0, "right": 0}
+        self._strides_seen: set[tuple[str, float]] = set()
+        self._holds_seen: set[tuple[str, int, float]] = set()
+        self._bouts_seen: set[tuple[str, float]] = set()
+        self._angle_carry: dict[str, np.ndarray] | None = None  # samples of the last, incomplete bin
+        self._angle_t_end = -math.inf  # session time of the last angle sample taken in
+        self._last_report_t: float | None = None  # session time of the last device-status report
+        self._report_base: dict[str, dict[str, float]] = {}
+
+    # -- resolving the session ----------------------------------------------------------------------
+    def _resolve(self) -> bool:
+        if self.session_id is None:
+            sid = self._sid_source() if callable(self._sid_source) else None
+            if not sid:
+                sid = self.store.latest_open_session(self.patient_id)
+            if not sid:
+                return False
+            schema.check_tag("session", sid)
+            self.session_id = sid
+        if self.start_utc is None or self.target_s is None:
+            info = self.store.session(self.session_id)
+            if self.start_utc is None:
+                self.start_utc = float(info["start_utc"])
+            if self.target_s is None:
+                pres = (info.get("meta") or {}).get("prescription") or {}
+                self.target_s = float(pres.get("hold_s", DEFAULT_HOLD_S))
+        return True
+
+    # -- live updates -------------------------------------------------------------------------------
+    def on_update(self, update: Any, stats: Mapping[str, Any] | None = None) -> None:
+        """Take a :class:`processing.pipeline.ProcessorUpdate` (and the sensors' stats) from the runner."""
+        if self.finished or not self._resolve():
+            return
+        self._take_strides(update.strides)
+        self._take_holds(update.holds)
+        self._take_bouts(update.activity)
+        self._take_angles(update.angles, final=False)
+        if stats and self.status_interval_s is not None:
+            t_now = self._stats_time(stats)
+            if t_now is not None and (self._last_report_t is None
+                                      or t_now - self._last_report_t >= self.status_interval_s):
+                self._report(stats, t_now)
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush()
+
+    def _take_strides(self, strides: Iterable[Any]) -> None:
+        assert self.start_utc is not None
+        rows = []
+        for s in sorted(strides, key=lambda s: (s.t_start, s.side)):
+            key = (s.side, round(float(s.t_start), 6))
+            if key in self._strides_seen:
+                continue
+            self._strides_seen.add(key)
+            no = self._stride_no.get(s.side, 0)
+            self._stride_no[s.side] = no + 1
+            rows.append(stride_row(s, self.start_utc, no))
+        self._pending += schema.stride_points(rows, self.patient_id, self.session_id or "")
+
+    def _take_holds(self, holds: Iterable[Any]) -> None:
+        assert self.start_utc is not None and self.target_s is not None
+        rows = []
+        for h in holds:
+            key = (h.side, int(h.rep), round(float(h.t_start), 6))
+            if key in self._holds_seen:
+                continue
+            self._holds_seen.add(key)
+            rows.append(hold_row(h, self.start_utc, self.target_s))
+        self._pending += schema.hold_points(rows, self.patient_id, self.session_id or "")
+
+    def _take_bouts(self, bouts: Iterable[Any]) -> None:
+        assert self.start_utc is not None
+        rows = []
+        for b in bouts:
+            key = (activity_label(b), round(float(b.t_start), 6))
+            if key in self._bouts_seen:
+                continue
+            self._bouts_seen.add(key)
+            rows.append(activity_row(b, self.start_utc))
+        self._pending += schema.activity_points(rows, self.patient_id, self.session_id or "")
+
+    def _take_angles(self, angles: Any, final: bool) -> None:
+        assert self.start_utc is not None
+        t = np.asarray(angles.t, dtype=float) if angles is not None else np.zeros(0)
+        keep = t > self._angle_t_end
+        chunk: dict[str, np.ndarray] = {"t": self.start_utc + t[keep]}
+        for name, field in ANGLE_FIELDS:
+            chunk[field] = np.degrees(np.asarray(getattr(angles, name), dtype=float)[keep]) if t.size else t
+        if keep.any():
+            self._angle_t_end = float(t[keep][-1])
+        if self._angle_carry is not None:
+            chunk = {k: np.concatenate([self._angle_carry[k], v]) for k, v in chunk.items()}
+            self._angle_carry = None
+        tu = chunk["t"]
+        if tu.size == 0:
+            return
+        if final:
+            emit = np.ones(tu.size, dtype=bool)
+        else:
+            bins = np.floor(tu * self.rate + 1e-9).astype(np.int64)
+            emit = bins < bins[-1]
+            self._angle_carry = {k: v[~emit] for k, v in chunk.items()}
+        if not emit.any():
+            return
+        cols = {f: chunk[f][emit] for _, f in ANGLE_FIELDS if np.isfinite(chunk[f][emit]).any()}
+        if cols:
+            self._pending += schema.angle_points(tu[emit], cols, self.patient_id, self.session_id or "",
+                                                 self.rate)
+
+    @staticmethod
+    def _stats_time(stats: Mapping[str, Any]) -> float | None:
+        lasts = [s.last_t for s in stats.values() if getattr(s, "last_t", None) is not None]
+        return max(lasts) if lasts else None
+
+    def _report(self, stats: Mapping[str, Any], t_session: float) -> None:
+        assert self.start_utc is not None
+        if self._last_report_t is not None and t_session <= self._last_report_t:
+            t_session = self._last_report_t + 0.001  # never two reports at one time (a point overwritten)
+        rows = []
+        for p, s in stats.items():
+            rows.append(device_status_row(s, self.start_utc + t_session, since=self._report_base.get(p)))
+            self._report_base[p] = {"samples": float(s.samples), "missing": float(s.missing)}
+        self._last_report_t = t_session
+        self._pending += schema.device_status_points(rows, self.patient_id, self.session_id or "")
+
+    def flush(self) -> int:
+        """Queue what is pending in the outbox now (one transaction); returns the lines queued."""
+        self._last_flush = time.monotonic()
+        if not self._pending or self.session_id is None:
+            return 0
+        pts, self._pending = self._pending, []
+        n = self.store.outbox_add(self.session_id, pts)
+        self.queued += n
+        if self.wake is not None:
+            self.wake()
+        return n
+
+    def finish(self, results: Any = None, stats: Mapping[str, Any] | None = None, *,
+               now_s: float | None = None) -> int:
+        """End of the session: what became final at the end (strides, holds, bouts, the last angles),
+        the ``sessions`` point, the final device status, the result rows and ``patient_status``.
+
+        ``results``: the session's :class:`SessionResults` (``SessionOutcome.results``; None when
+        processing failed: then only what is pending and the device status are queued). Returns the
+        lines queued by this call.
+        """
+        if self.finished:
+            return 0
+        if not self._resolve():
+            return 0
+        assert self.start_utc is not None and self.session_id is not None
+        before = self.queued
+        if results is not None:
+            _, hold_s = _prescription(results.summary)
+            self.target_s = hold_s
+            self._take_strides(results.strides)
+            self._take_holds(results.holds)
+            self._take_bouts(results.activity)
+            self._take_angles(results.angles, final=True)
+            self._pending.append(schema.session_point(session_row(results, self.start_utc),
+                                                      self.patient_id, self.session_id))
+            kind = session_kind(results.strides, results.holds, results.activity)
+            for rkind, rows in _result_rows(results, self.start_utc, kind).items():
+                self.store.put_results(self.session_id, rkind, rows)
+        else:
+            self._take_angles(None, final=True)
+        if stats:
+            t_end = self._stats_time(stats)
+            if t_end is None and results is not None:
+                t_end = _session_end(results, self.start_utc) - self.start_utc
+            if t_end is not None:
+                self._report(stats, t_end)
+        self._pending += patient_status_points(self.store, self.patient_id, now_s,
+                                               holds_prescribed_per_week=self.holds_prescribed_per_week)
+        self.flush()
+        self.finished = True
+        return self.queued - before
