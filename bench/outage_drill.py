@@ -44,7 +44,7 @@ from ingest.publish import LivePublisher  # noqa: E402
 from ingest.session.virtual import run_virtual_session_async  # noqa: E402
 from ingest.store import LocalStore  # noqa: E402
 from ingest.sync import SyncWorker  # noqa: E402
-from simulator import VirtualPatient, simulate  # noqa: E402
+from simulator import SensorSpec, VirtualPatient, simulate  # noqa: E402
 from tests.influx_server import InfluxServer  # noqa: E402
 
 DEVICES = {"pelvis": "hipback_v1", "thigh_left": "hipback_v1", "thigh_right": "hipback_v1"}
@@ -91,7 +91,8 @@ def main() -> None:
     ap.add_argument("--drain-timeout-s", type=float, default=120.0)
     args = ap.parse_args()
 
-    sim = simulate(args.scenario, seed=args.seed, patient=VirtualPatient(patient_id=PATIENT))
+    sensors = [SensorSpec(p, kind="quat", rate_hz=100.0, device=k) for p, k in DEVICES.items()]
+    sim = simulate(args.scenario, seed=args.seed, patient=VirtualPatient(patient_id=PATIENT), sensors=sensors)
     speed = args.speed or sim.duration_s / (args.stop_after_s + args.outage_s + args.tail_s)
     work = Path(tempfile.mkdtemp(prefix="hipback-drill-"))
     server = InfluxServer(work / "influxd").start()
@@ -166,8 +167,8 @@ def main() -> None:
           f"samples stored, {len(outcome.results.strides) if outcome.results else 0} strides, "
           f"{len(outcome.results.holds) if outcome.results else 0} holds; real time "
           f"{marks['session_end'] - t0:.1f} s")
-    print(f"outbox: {stats['total']} lines produced, {stats['delivered']} delivered, {stats['pending']} pending, "
-          f"{stats['set_aside']} set aside; peak pending during the outage {peak_pending[0]}")
+    print(f"outbox: {stats['total']} lines produced, {stats['delivered']} delivered, {stats['pending']} "
+          f"pending, {stats['set_aside']} set aside; peak pending during the outage {peak_pending[0]}")
     print(f"drain: {marks['drained'] - marks['restarted']:.1f} s from the restart until the outbox was empty "
           f"(session ended {marks['session_end'] - marks['restarted']:.1f} s after the restart); sync worker "
           f"sent {worker.totals.delivered} lines in {worker.totals.batches} batches")
@@ -175,8 +176,8 @@ def main() -> None:
     for m in MEASUREMENTS:
         print(f"{m:16s} {by_m_prod.get(m, 0):9d} {by_m_infl.get(m, 0):11d}")
     print(f"{'total':16s} {sum(by_m_prod.values()):9d} {sum(by_m_infl.values()):11d}")
-    print(f"lost {len(lost)}, extra {len(extra)}, duplicated (produced twice) {dup_prod}, duplicated in InfluxDB "
-          f"{dup_infl}")
+    print(f"lost {len(lost)}, extra {len(extra)}, duplicated (produced twice) {dup_prod}, duplicated in "
+          f"InfluxDB {dup_infl}")
     ok = not lost and not extra and not dup_prod and not dup_infl and stats["pending"] == 0
     print("RESULT:", "zero lost, zero duplicated" if ok else "MISMATCH")
     sys.exit(0 if ok else 1)

@@ -8,6 +8,7 @@ Example::
     scan_timeout_s = 10
     calibration_s = 5                # guided "stand still" step at the start
     duration_s = 0                   # 0 = until Ctrl-C
+    live_batch_ms = 20               # hipback v1: samples per notification for <= 20 ms (0 = fill the MTU)
 
     [[sensors]]
     placement = "pelvis"             # pelvis, thigh_left, thigh_right, lumbar_upper
@@ -15,6 +16,7 @@ Example::
     address = "C4:1B:AC:00:00:01"    # optional: otherwise the first unclaimed sensor of that kind is used
     rate_hz = 100                    # optional: the device's nearest supported rate is used
     mode = "quat_raw"                # optional: the device's payload mode
+    max_batch = 2                    # optional (hipback v1): samples per notification (overrides the above)
 
     [prescription]
     holds_per_side = 3
@@ -52,6 +54,7 @@ _TOP_KEYS = {
     "prescription",
     "connect_timeout_s",
     "max_sensor_lag_s",
+    "live_batch_ms",
 }
 _SENSOR_KEYS = {"placement", "kind", "address", "rate_hz", "mode", "name", "max_batch"}
 
@@ -91,6 +94,8 @@ class SessionConfig:
     duration_s: float | None = None
     connect_timeout_s: float = 20.0
     max_sensor_lag_s: float | None = 2.0
+    #: hipback v1 batching for live use: at most this many ms of samples per notification (None: fill the MTU)
+    live_batch_ms: float | None = None
 
     def sensor(self, placement: str) -> SensorConfig:
         for s in self.sensors:
@@ -234,6 +239,7 @@ def parse_config(
     connect_timeout = _number(source, "connect_timeout_s", data.get("connect_timeout_s", 20.0))
     lag_raw = data.get("max_sensor_lag_s", 2.0)
     lag = None if lag_raw == 0 else _number(source, "max_sensor_lag_s", lag_raw)
+    batch_ms = _number(source, "live_batch_ms", data.get("live_batch_ms", 20.0), allow_zero=True)
     return SessionConfig(
         patient_id=patient,
         sensors=sensors,
@@ -245,6 +251,7 @@ def parse_config(
         duration_s=duration or None,
         connect_timeout_s=connect_timeout,
         max_sensor_lag_s=lag,
+        live_batch_ms=batch_ms or None,
     )
 
 

@@ -106,11 +106,13 @@ class SessionRunner:
         on_update: called with ``(ProcessorUpdate, stats)`` when the live output has something new.
         on_event: called with each :class:`SessionEvent` (calibration prompts, disconnects, ...).
         stop_event: set it to end the session cleanly.
-        clock: UTC now in s; ``sleep``: sleeps in the same time base (virtual worlds run faster).
+        clock: UTC now in s (a virtual world's clock runs ``speed`` times faster than real time).
         session_id: continue this stored session instead of opening a new one.
         connect_lock: share one lock between runners on the same adapter.
         source_finished: returns True when a virtual source has no more data (ends the session).
         process: run the live processing (False: record only).
+        meta: extra session metadata for the store.
+        speed: how much faster than real time ``clock`` runs (backoff waits are scaled by it).
     """
 
     def __init__(
@@ -123,7 +125,6 @@ class SessionRunner:
         on_event: Callable[[SessionEvent], None] | None = None,
         stop_event: asyncio.Event | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Any] | None = None,
         session_id: str | None = None,
         connect_lock: asyncio.Lock | None = None,
         source_finished: Callable[[], bool] | None = None,
@@ -138,7 +139,6 @@ class SessionRunner:
         self.on_event = on_event
         self.stop_event = stop_event or asyncio.Event()
         self.clock = clock
-        self.sleep = sleep or asyncio.sleep
         self.resume_session_id = session_id
         self.connect_lock = connect_lock or asyncio.Lock()
         self.source_finished = source_finished
@@ -251,11 +251,15 @@ class SessionRunner:
             await client.write_gatt_char(w.char_uuid, w.data, response=w.response)
 
     def _start_writes(self, link: _Link, current: dict[str, bytes]) -> list[Any]:
+        """The profile's start sequence; for hipback v1 with the batch cap from the config (live latency)."""
         writes = list(link.profile.start_sequence(link.rate_hz, link.mode, current))
-        if link.profile.kind == "hipback_v1" and link.cfg.max_batch:
+        batch = link.cfg.max_batch
+        if batch is None and self.config.live_batch_ms:
+            batch = max(1, int(link.rate_hz * self.config.live_batch_ms / 1000.0))
+        if link.profile.kind == "hipback_v1" and batch:
             from ingest.devices import hipback_v1 as hb
 
-            start = hb.start_command(link.rate_hz, hb.MODES[link.mode], link.cfg.max_batch)
+            start = hb.start_command(link.rate_hz, hb.MODES[link.mode], min(int(batch), 255))
             writes = [
                 type(w)(w.char_uuid, start, w.response, w.note) if w.data[:1] == start[:1] else w
                 for w in writes
