@@ -108,8 +108,11 @@ def main() -> None:
     stop_monitor = threading.Event()
 
     def monitor() -> None:
-        while not stop_monitor.wait(0.5):
-            peak_pending[0] = max(peak_pending[0], store.outbox_stats()["pending"])
+        while not stop_monitor.wait(0.25):
+            pending = store.outbox_stats()["pending"]
+            peak_pending[0] = max(peak_pending[0], pending)
+            if "restarted" in marks and "backlog" not in marks and pending <= 100:
+                marks["backlog"] = time.monotonic()  # the outage's backlog is out (live lines keep coming)
 
     async def outage() -> None:
         await asyncio.sleep(args.stop_after_s)
@@ -169,6 +172,9 @@ def main() -> None:
           f"{marks['session_end'] - t0:.1f} s")
     print(f"outbox: {stats['total']} lines produced, {stats['delivered']} delivered, {stats['pending']} "
           f"pending, {stats['set_aside']} set aside; peak pending during the outage {peak_pending[0]}")
+    backlog = marks.get("backlog", marks["drained"]) - marks["restarted"]
+    print(f"backlog: {marks['pending_at_restart']} lines pending at the restart, down to <= 100 within "
+          f"{backlog:.1f} s")
     print(f"drain: {marks['drained'] - marks['restarted']:.1f} s from the restart until the outbox was empty "
           f"(session ended {marks['session_end'] - marks['restarted']:.1f} s after the restart); sync worker "
           f"sent {worker.totals.delivered} lines in {worker.totals.batches} batches")

@@ -231,6 +231,23 @@ class ClockModel:
         self._last_out = -math.inf if delta < 0 else self._last_out
         return jump
 
+    def _settled(self, p: dict, now: float) -> bool:
+        """True when the residuals after a gap have stopped falling for ``settle_s``.
+
+        A late burst drains: each packet of the backlog arrives about at once, so the residual falls by one
+        period per sample until the link has caught up. A loss leaves the residual level at about
+        ``missing / rate``. Deciding once the fall has stopped (rather than after a fixed time) keeps both
+        cases right when delivery is slow or bursty, and decides a real loss early.
+        """
+        if now - p["start"] < self.settle_s:
+            return False
+        cut = now - self.settle_s
+        older = [r for a, r in p["hist"] if a < cut]
+        recent = [r for a, r in p["hist"] if a >= cut]
+        if not older or len(recent) < 3:
+            return False
+        return min(older) - min(recent) < 0.5 * self.period
+
     def _finish(self, t: FloatArray, arrival: float) -> FloatArray:
         # a sample cannot have been taken after its packet arrived
         excess = t[-1] - arrival
@@ -248,9 +265,10 @@ class ArrivalClock:
 
     Sample ``k`` (counting received samples plus estimated losses) is at ``k / rate`` on a virtual device
     clock whose offset and rate error (bounded by ``max_rate_error``) are fitted from the arrival lower
-    envelope. After an arrival gap longer than ``gap_threshold_s``, the residuals of the next ``decision_s``
-    of arrivals decide: a late burst drains back to the envelope (nothing lost), a loss leaves a step of
-    ``missing / rate``.
+    envelope. After an arrival gap longer than ``gap_threshold_s``, the residuals of the following arrivals
+    decide, once they have stopped falling for ``settle_s`` (at the latest after ``decision_s``): a late
+    burst drains back to the envelope (nothing lost), a loss leaves a step of ``missing / rate``. Samples
+    are never timed later than their arrival.
     """
 
     def __init__(
@@ -261,12 +279,14 @@ class ArrivalClock:
         bin_s: float = 1.0,
         window_s: float = 60.0,
         gap_threshold_s: float | None = None,
-        decision_s: float = 0.5,
+        decision_s: float = 2.0,
+        settle_s: float = 1.0,
     ) -> None:
         self.period = 1.0 / float(nominal_rate_hz)
         self.env = _Envelope(bin_s, window_s, max_rate_error)
         self.gap_threshold_s = gap_threshold_s if gap_threshold_s is not None else max(4 * self.period, 0.08)
         self.decision_s = decision_s
+        self.settle_s = settle_s
         self.gaps: list[ArrivalGap] = []
         self._k = 0  # index of the next sample
         self._last_arrival: float | None = None
@@ -302,7 +322,8 @@ class ArrivalClock:
         if self._pending is not None:
             p = self._pending
             p["min_r"] = min(p["min_r"], r)
-            if arrival_time - p["start"] >= self.decision_s:
+            p.setdefault("hist", []).append((arrival_time, r))
+            if arrival_time - p["start"] >= self.decision_s or self._settled(p, arrival_time):
                 floor = float(np.percentile(self._recent, 10)) if self._recent else 0.0
                 missing = int(round((p["min_r"] - floor) / (self.period * (1.0 + env.slope))))
                 self._pending = None
@@ -313,16 +334,35 @@ class ArrivalClock:
                     self._k += missing
                     ks = ks + missing
             else:
-                # provisional times while undecided: arrival-anchored, minus the typical latency above the
-                # envelope
-                excess = float(np.median(self._recent)) if self._recent else 0.0
-                t = arrival_time - excess - (ks[-1] - ks) * self.period
-                return self._finish(t, arrival_time)
+                # provisional times while undecided: on the fitted envelope as if nothing was lost. A late
+                # burst (the usual case: a stalled link delivering its backlog) is then timed right; after a
+                # real loss these samples are early by ``missing / rate`` until the decision (at most
+                # ``decision_s``). Timing them from their arrival instead would stack a whole burst onto
+                # one instant, which breaks every rate-based computation downstream.
+                x = ks * self.period
+                return self._finish(x + env.predict(x), arrival_time)
         else:
             self._recent.append(r)
             env.add(x_last, y)
         x = ks * self.period
         return self._finish(x + env.predict(x), arrival_time)
+
+    def _settled(self, p: dict, now: float) -> bool:
+        """True when the residuals after a gap have stopped falling for ``settle_s``.
+
+        A late burst drains: each packet of the backlog arrives about at once, so the residual falls by one
+        period per sample until the link has caught up. A loss leaves the residual level at about
+        ``missing / rate``. Deciding once the fall has stopped (rather than after a fixed time) keeps both
+        cases right when delivery is slow or bursty, and decides a real loss early.
+        """
+        if now - p["start"] < self.settle_s:
+            return False
+        cut = now - self.settle_s
+        older = [r for a, r in p["hist"] if a < cut]
+        recent = [r for a, r in p["hist"] if a >= cut]
+        if not older or len(recent) < 3:
+            return False
+        return min(older) - min(recent) < 0.5 * self.period
 
     def _finish(self, t: FloatArray, arrival: float) -> FloatArray:
         excess = t[-1] - arrival

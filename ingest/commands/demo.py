@@ -134,7 +134,7 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
         raise ConfigError(f"--speed must be between 0.5 and 50 (times real time), not {speed}.")
     from ingest.session.virtual import run_virtual_session
 
-    console = Console(highlight=False)
+    console = Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=120)
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "hipback.sqlite"
 

@@ -62,8 +62,13 @@ def virtual_config(
     max_batch: Mapping[str, int] | None = None,
     prescription: PrescriptionConfig | None = None,
     max_sensor_lag_s: float | None = 2.0,
+    modes: Mapping[str, str | None] | None = None,
 ) -> SessionConfig:
-    """A session config for virtual sensors (Bumble backend, fixed addresses)."""
+    """A session config for virtual sensors (Bumble backend, fixed addresses).
+
+    ``modes``: placement -> device output mode (as a real config names it, e.g. ``raw`` for a hipback v1
+    sensor without on-device fusion); default: the profile's default mode.
+    """
     sensors = [
         SensorConfig(
             placement=p,
@@ -71,6 +76,7 @@ def virtual_config(
             address=addresses[p],
             rate_hz=(rates or {}).get(p, DEFAULT_RATES[k]),
             max_batch=(max_batch or {}).get(p),
+            mode=(modes or {}).get(p),
         )
         for p, k in sensor_kinds.items()
     ]
@@ -143,6 +149,7 @@ async def run_virtual_session_async(
         patient_id=patient_id or _patient(sim),
         calibration_s=calibration_s,
         max_batch=max_batch,
+        modes={p: s.initial_mode() for p, s in zip(sensor_kinds, sensors, strict=True)},
     )
 
     def finished() -> bool:

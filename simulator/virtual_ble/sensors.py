@@ -197,7 +197,7 @@ class VirtualSensor:
         self.injector = FaultInjector(self.faults.packets)
         self.batch_latency_s = batch_latency_s
         rate = _nearest(stream.rate_hz, kind)
-        self.encoder = make_encoder(kind, rate, 247, self._initial_mode())
+        self.encoder = make_encoder(kind, rate, 247, self.initial_mode())
         self.state = self.encoder.state
         self.state.clock.offset_s = clock_offset_s
         self._chars: dict[str, Characteristic] = {}
@@ -214,6 +214,7 @@ class VirtualSensor:
         self.peripheral.on_refused = self._on_refused
         self.streaming = False
         self.started_once = False
+        self.broken = False  # set when the driver's pump failed: the sensor stops sending
         self.notify_uuid = self._default_notify_uuid()
         self._samples: SensorStream = stream
         self._cursor = 0  # next sample index of self._samples
@@ -233,7 +234,8 @@ class VirtualSensor:
     def name(self) -> str:
         return self.peripheral.name
 
-    def _initial_mode(self) -> str | None:
+    def initial_mode(self) -> str | None:
+        """The output mode this device can stream (quaternion modes only when the stream has quaternions)."""
         has_q = self.stream.quat is not None
         if self.kind == "hipback_v1":
             return "quat_raw" if has_q else "raw"
@@ -372,7 +374,7 @@ class VirtualSensor:
 
     @property
     def finished(self) -> bool:
-        return self._cursor >= len(self._samples)
+        return self.broken or self._cursor >= len(self._samples)
 
     # -- the streaming step ------------------------------------------------------------------------------
     async def pump(self) -> None:
@@ -499,10 +501,13 @@ class VirtualSensorSet:
     async def _drive(self) -> None:
         while True:
             for s in self.sensors:
+                if s.broken:
+                    continue
                 try:
                     await s.pump()
-                except Exception:  # a broken sensor must not stop the others
-                    logger.exception("%s: pump failed", s.name)
+                except Exception:  # a broken sensor must not stop the others; it goes silent, once
+                    logger.exception("%s: pump failed; this virtual sensor stops sending", s.name)
+                    s.broken = True
             await asyncio.sleep(self.tick_s)
 
     @property
