@@ -183,7 +183,12 @@ class LiveCoach:
             return
         self.hold = cur
         target = self.prescription.hold_s
-        if not self._hold_announced and cur.elapsed_s >= 1.0:
+        # announced after 2 s (brief still moments, e.g. mid-walk, stay quiet), or earlier when the back
+        # arches so that the cue never waits
+        announce_after = min(self.detector.min_duration_s, 2.0)
+        if not self._hold_announced and (
+            cur.elapsed_s >= announce_after or (cur.arching_now and cur.elapsed_s >= 1.0)
+        ):
             self._hold_announced = True
             rep = self.reps[cur.side].done + 1
             self._say(

@@ -656,3 +656,58 @@ class LivePublisher:
         self.flush()
         self.finished = True
         return self.queued - before
+
+
+class LivePublishing:
+    """Live publishing for a recording command: a :class:`LivePublisher` on the store's outbox, plus a
+    :class:`ingest.sync.SyncWorker` sending it when ``HIPBACK_INFLUX_URL`` is set.
+
+    Use as ``with LivePublishing(store_path, patient_id) as pub:`` and pass ``pub.on_update`` to the
+    session runner (it can be chained with a UI callback), then call ``pub.finish(outcome)``. Without
+    ``HIPBACK_INFLUX_URL`` everything still goes to the outbox, and ``hipback sync`` sends it later.
+    """
+
+    def __init__(self, store_path: Any, patient_id: str) -> None:
+        from ingest.store import LocalStore
+        from ingest.sync import SyncWorker
+
+        self.store = LocalStore(store_path)
+        self.worker = SyncWorker.from_env(self.store)
+        self.publisher = LivePublisher(self.store, patient_id, None,
+                                       wake=self.worker.wake if self.worker is not None else None)
+        self.queued = 0
+        self.final_status: str | None = None
+
+    def __enter__(self) -> LivePublishing:
+        if self.worker is not None:
+            self.worker.start()
+        return self
+
+    def on_update(self, update: Any, stats: Mapping[str, Any] | None = None) -> None:
+        self.publisher.on_update(update, stats)
+
+    def finish(self, outcome: Any) -> int:
+        """Queue the end-of-session points; returns the lines this session put into the outbox."""
+        self.publisher.finish(outcome.results, outcome.stats)
+        self.queued = self.publisher.queued
+        return self.queued
+
+    def status(self) -> str:
+        """One sentence on where the session's points are (after the ``with`` block: its final state)."""
+        if self.final_status is not None:
+            return self.final_status
+        pending = self.store.outbox_stats()["pending"]
+        if self.worker is None:
+            return (f"{self.queued} points queued for InfluxDB in the local store; set HIPBACK_INFLUX_URL "
+                    f"and run `hipback sync` to send them.")
+        if pending:
+            return f"{pending} points still queued for InfluxDB (unreachable?); `hipback sync` sends them."
+        return f"{self.queued} points sent to InfluxDB."
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.worker is not None:
+                self.worker.stop()
+            self.final_status = self.status()
+        finally:
+            self.store.close()

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from ingest.errors import ConfigError
 from ingest.live import LiveCoach
+from ingest.publish import LivePublishing
 from processing.holds import Prescription
 
 #: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them).
@@ -149,11 +150,21 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
         f"  local store: {store_path}"
     )
     console.print("  The virtual patient stands still for 5 seconds: calibrating ...")
-    with LiveCoach(console, prescription=Prescription(holds_per_side=2, hold_s=30.0)) as coach:
+    patient_id = sim.truth.patient.patient_id
+    with (
+        LiveCoach(console, prescription=Prescription(holds_per_side=2, hold_s=30.0)) as coach,
+        LivePublishing(store_path, patient_id) as publishing,
+    ):
+
+        def on_update(update: Any, stats: dict[str, Any]) -> None:
+            coach.on_update(update, stats)
+            publishing.on_update(update, stats)
+
         outcome = run_virtual_session(
-            sim, DEMO_DEVICES, store_path, speed=speed, on_update=coach.on_update, on_event=coach.on_event,
-            patient_id=sim.truth.patient.patient_id,
+            sim, DEMO_DEVICES, store_path, speed=speed, on_update=on_update, on_event=coach.on_event,
+            patient_id=patient_id,
         )
+        publishing.finish(outcome)
     if outcome.results is None:
         raise ConfigError(
             f"the demo session stored its data but processing failed: {outcome.processing_error}"
@@ -176,6 +187,7 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
                       f"p99 {1000 * np.percentile(lat, 99):.1f} ms")
     console.print(f"  session {outcome.session_id} stored in {store_path}; files: "
                   + ", ".join(p.name for p in written))
+    console.print(f"  {publishing.status()}")
     console.print("  Angles are relative to the standing calibration; "
                   "these are monitoring measures, not a diagnosis.")
     sys.stdout.flush()

@@ -21,40 +21,26 @@ from rich.table import Table
 
 from ingest.config import SessionConfig, load_config
 from ingest.errors import ConfigError, HipbackError
+from ingest.live import LiveCoach
+from ingest.publish import LivePublishing
 from ingest.session.stats import SessionEvent, SessionOutcome
+from processing.holds import Prescription
 
 
 class _Progress:
-    """Plain progress lines: events as they happen, a status line every few seconds."""
+    """The runner's callbacks fanned out to the live coaching view and the live publisher."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, coach: LiveCoach, publishing: LivePublishing) -> None:
         self.console = console
-        self.last_status = 0.0
+        self.coach = coach
+        self.publishing = publishing
 
     def on_event(self, ev: SessionEvent) -> None:
-        if ev.kind in ("processing",):
-            return
-        style = {
-            "calibration_start": "bold yellow",
-            "calibration_done": "bold green",
-            "disconnected": "red",
-            "connect_failed": "red",
-        }.get(ev.kind, "")
-        self.console.print(
-            f"[{style}]{ev.t:7.1f} s  {ev.message}[/]" if style else f"{ev.t:7.1f} s  {ev.message}"
-        )
+        self.coach.on_event(ev)
 
     def on_update(self, update: Any, stats: dict[str, Any]) -> None:
-        if not len(update.angles):
-            return
-        t = float(update.angles.t[-1])
-        if t - self.last_status < 5.0:
-            return
-        self.last_status = t
-        parts = [
-            f"{p}: {s.samples} samples{'' if s.connected else ' (reconnecting)'}" for p, s in stats.items()
-        ]
-        self.console.print(f"{t:7.1f} s  " + "; ".join(parts), style="dim")
+        self.coach.on_update(update, stats)
+        self.publishing.on_update(update, stats)
 
 
 def _print_outcome(console: Console, outcome: SessionOutcome) -> None:
@@ -199,15 +185,21 @@ def run(
     if speed != 1.0 and config.ble_backend != "bumble":
         raise ConfigError('--speed only applies to virtual sensors (ble_backend = "bumble").')
     console = console or Console()
-    progress = _Progress(console)
+    prescription = Prescription(config.prescription.holds_per_side, config.prescription.hold_s)
     try:
         store = LocalStore(config.store)
     except Exception as exc:
         raise HipbackError(f"{config.store}: the local store cannot be opened ({exc}).") from None
     try:
-        outcome = asyncio.run(_record(config, store, session_id, progress, virtual_scenario, speed))
+        with (
+            LiveCoach(console, prescription=prescription) as coach,
+            LivePublishing(config.store, config.patient_id) as publishing,
+        ):
+            progress = _Progress(console, coach, publishing)
+            outcome = asyncio.run(_record(config, store, session_id, progress, virtual_scenario, speed))
+            publishing.finish(outcome)
     finally:
         store.close()
     _print_outcome(console, outcome)
-    console.print(f"stored in {config.store}")
+    console.print(f"stored in {config.store}; {publishing.status()}")
     return outcome
