@@ -48,6 +48,21 @@ class ArrivalGap:
     missing: int
 
 
+def _plausible_times(t: FloatArray, arrival: float, last_out: float) -> FloatArray:
+    """Sample times of one packet made physically plausible.
+
+    A sample cannot have been taken after its packet arrived (the packet is shifted back so its last
+    sample is at ``arrival`` at the latest), and a sensor's times keep increasing across packets (fit
+    updates move the mapping by small amounts; times at or before ``last_out`` are nudged past it).
+    """
+    excess = t[-1] - arrival
+    if excess > 0:
+        t = t - excess
+    if len(t) and t[0] <= last_out:
+        t = np.maximum(t, last_out + 1e-6 * np.arange(1, len(t) + 1))
+    return t
+
+
 class _Envelope:
     """Lower-envelope line fit of ``y = arrival - x`` against ``x`` (per-bin minima, least squares, bounded
     slope)."""
@@ -231,31 +246,8 @@ class ClockModel:
         self._last_out = -math.inf if delta < 0 else self._last_out
         return jump
 
-    def _settled(self, p: dict, now: float) -> bool:
-        """True when the residuals after a gap have stopped falling for ``settle_s``.
-
-        A late burst drains: each packet of the backlog arrives about at once, so the residual falls by one
-        period per sample until the link has caught up. A loss leaves the residual level at about
-        ``missing / rate``. Deciding once the fall has stopped (rather than after a fixed time) keeps both
-        cases right when delivery is slow or bursty, and decides a real loss early.
-        """
-        if now - p["start"] < self.settle_s:
-            return False
-        cut = now - self.settle_s
-        older = [r for a, r in p["hist"] if a < cut]
-        recent = [r for a, r in p["hist"] if a >= cut]
-        if not older or len(recent) < 3:
-            return False
-        return min(older) - min(recent) < 0.5 * self.period
-
     def _finish(self, t: FloatArray, arrival: float) -> FloatArray:
-        # a sample cannot have been taken after its packet arrived
-        excess = t[-1] - arrival
-        if excess > 0:
-            t = t - excess
-        # keep a sensor's times increasing across packets (fit updates move the line by small amounts)
-        if len(t) and t[0] <= self._last_out:
-            t = np.maximum(t, self._last_out + 1e-6 * np.arange(1, len(t) + 1))
+        t = _plausible_times(t, arrival, self._last_out)
         self._last_out = float(t[-1])
         return t
 
@@ -370,10 +362,6 @@ class ArrivalClock:
         return min(older) - min(recent) < 0.5 * self.period
 
     def _finish(self, t: FloatArray, arrival: float) -> FloatArray:
-        excess = t[-1] - arrival
-        if excess > 0:
-            t = t - excess
-        if len(t) and t[0] <= self._last_out:
-            t = np.maximum(t, self._last_out + 1e-6 * np.arange(1, len(t) + 1))
+        t = _plausible_times(t, arrival, self._last_out)
         self._last_out = float(t[-1])
         return t
