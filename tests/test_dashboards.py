@@ -469,9 +469,9 @@ def _close(a: float | None, b: float, tol: float = 1e-6) -> bool:
     return math.isfinite(b) and abs(a - b) <= tol * max(1.0, abs(b))
 
 
-def test_headline_numbers_equal_processing(influxd, cohort):
-    """7-day peak hip extension, change from baseline, adherence and holds from the dashboards' own
-    queries equal what processing.progress computed, for every patient and side."""
+def headline_queries(url: str, db: str) -> tuple[str, str, str, str, dict[str, dict]]:
+    """The headline panels' queries (7-day peak extension, change from baseline, adherence, completed
+    holds) and the clinician overview's patient table as run against ``db`` (patient -> column -> value)."""
     progress = load_dashboard("patient-progress.json")
     overview = load_dashboard("clinician-overview.json")
     q7 = panel_by_title(progress, "7-day peak hip extension")["targets"][0]["query"]
@@ -481,10 +481,15 @@ def test_headline_numbers_equal_processing(influxd, cohort):
     qtable = panel_by_title(overview, "Patients")["targets"][0]["query"]
     table = {
         s["tags"]["patient"]: dict(zip(s["columns"], s["values"][0], strict=True))
-        for s in run_query(
-            influxd.url, cohort.db, substitute(qtable, {"patient": "$__all"}, "time > now() - 7d")
-        )
+        for s in run_query(url, db, substitute(qtable, {"patient": "$__all"}, "time > now() - 7d"))
     }
+    return q7, qchange, qadh, qholds, table
+
+
+def test_headline_numbers_equal_processing(influxd, cohort):
+    """7-day peak hip extension, change from baseline, adherence and holds from the dashboards' own
+    queries equal what processing.progress computed, for every patient and side."""
+    q7, qchange, qadh, qholds, table = headline_queries(influxd.url, cohort.db)
     checked = 0
     for plan in PLANS:
         pr = cohort.progress[plan.pid]

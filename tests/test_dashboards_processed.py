@@ -32,8 +32,8 @@ from processing.progress import DAY_S, PatientProgress
 from simulator import Scenario, Step, VirtualPatient, simulate
 from tests.test_dashboards import (
     all_queries,
+    headline_queries,
     load_dashboard,
-    panel_by_title,
     rule_queries,
     run_query,
     substitute,
@@ -258,19 +258,7 @@ def test_cohort_shape(influxd, cohort):
 def test_headline_numbers_equal_processing_and_truth(influxd, cohort):
     """7-day peak hip extension per side, change from baseline and adherence from the dashboards' own
     queries equal PatientProgress on the processed results, and agree with the simulated truth."""
-    progress = load_dashboard("patient-progress.json")
-    overview = load_dashboard("clinician-overview.json")
-    q7 = panel_by_title(progress, "7-day peak hip extension")["targets"][0]["query"]
-    qchange = panel_by_title(progress, "Change from baseline")["targets"][0]["query"]
-    qadh = panel_by_title(progress, "Adherence (7 days)")["targets"][0]["query"]
-    qholds = panel_by_title(progress, "Completed holds (7 days) vs prescribed")["targets"][0]["query"]
-    qtable = panel_by_title(overview, "Patients")["targets"][0]["query"]
-    table = {
-        s["tags"]["patient"]: dict(zip(s["columns"], s["values"][0], strict=True))
-        for s in run_query(
-            influxd.url, cohort.db, substitute(qtable, {"patient": "$__all"}, "time > now() - 7d")
-        )
-    }
+    q7, qchange, qadh, qholds, table = headline_queries(influxd.url, cohort.db)
     assert set(table) == {p.pid for p in PLANS}
     compared_truth = 0
     for plan in PLANS:

@@ -29,6 +29,7 @@ import numpy as np
 import typer
 
 from ingest.errors import ConfigError
+from ingest.files.atomic import ensure_output_folder
 from processing.pipeline import SessionResults, process_recording
 from processing.types import PLACEMENTS
 
@@ -193,13 +194,7 @@ def run(
     from ingest.files import read_recording
 
     files = parse_inputs(inputs)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder; give --out a folder path.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}.") from exc
+    out = ensure_output_folder(out)
     recording = read_recording(dict(files))
     res = process_recording(recording)
     write_outputs(res, out, files)

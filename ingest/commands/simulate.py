@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ingest.errors import ConfigError
+from ingest.files.atomic import ensure_output_folder
 
 
 def run(out: Path, seed: int = 1, scenario: str = "clinic_visit", list_only: bool = False) -> list[Path]:
@@ -23,13 +24,7 @@ def run(out: Path, seed: int = 1, scenario: str = "clinic_visit", list_only: boo
         return []
     if scenario not in SCENARIOS:
         raise ConfigError(f"unknown scenario {scenario!r}; valid scenarios are: {', '.join(SCENARIOS)}.")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a folder; give --out a folder path.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}.") from exc
+    out = ensure_output_folder(out)
 
     from ingest.files import write_recording
     from simulator import simulate

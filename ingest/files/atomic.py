@@ -53,3 +53,17 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def ensure_output_folder(out: Path | str) -> Path:
+    """Create the output folder ``out`` if needed; a plain error if it is a file or cannot be made."""
+    from ingest.errors import ConfigError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder; give --out a folder path.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}.") from exc
+    return out
