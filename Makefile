@@ -35,9 +35,9 @@ test: $(STAMP) influxdb chromium lint
 # Benchmarks print figures; they are not part of the test suite (see bench/README.md).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python -m bench.processing_bench
+	$(BIN)/python bench/processing_bench.py
 	$(BIN)/python -m bench.influx_writer
-	$(BIN)/python -m bench.ingest_load
+	$(BIN)/python bench/ingest_load.py --sensors 12,16,24 --max-batch 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
