@@ -45,6 +45,9 @@ def faulty_session(sim, tmp_path_factory):
             readvertise_after_s=1.0,
         ),
         "thigh_left": SensorFaults(packets=FaultPlan(drop={300, 301}, truncate={900: 17}, duplicate={1500})),
+        # WitMotion has neither sequence numbers nor timestamps: a run of 25 lost frames (0.25 s) must still
+        # be found from the arrival times
+        "thigh_right": SensorFaults(packets=FaultPlan(drop=set(range(2000, 2025)))),
     }
     events = []
     outcome = run_virtual_session(sim, KINDS, path, speed=4.0, faults=faults, on_event=events.append)
@@ -85,6 +88,10 @@ def test_every_gap_is_reported_exactly(faulty_session) -> None:
     assert outcome.ledgers["pelvis"].skipped_samples > 0
     thigh = [g for g in gaps if g.placement == "thigh_left"]
     assert [g.missing for g in thigh if g.reason == "loss"] == [2, 1]  # two drops in a row, one truncation
+    # without sequence numbers the count is estimated from arrival times: one gap, within 2 frames
+    wit = [g for g in gaps if g.placement == "thigh_right"]
+    assert len(wit) == 1 and abs(wit[0].missing - outcome.ledgers["thigh_right"].dropped_samples) <= 2
+    assert outcome.ledgers["thigh_right"].dropped_samples == 25
 
 
 def test_forced_disconnect_reconnects_and_the_session_goes_on(faulty_session) -> None:
@@ -122,13 +129,13 @@ def test_guided_calibration_and_live_angles_agree_with_truth(faulty_session, sim
     for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
         measured = getattr(angles, name)
         ok = np.isfinite(measured)
-        # WitMotion (right thigh) has no timestamps: its times come from arrivals, and at 4x speed the event
-        # loop's stalls look 4x longer, so the pipeline splits some of its segments (NaN, never guessed).
-        assert ok.mean() > (0.3 if name == "hip_flexion_right" else 0.9), name
+        # WitMotion (right thigh) has no timestamps: its times come from arrivals (clock model), and the
+        # injected loss leaves a gap that is never bridged (NaN, never guessed)
+        assert ok.mean() > 0.9, name
         ref = np.interp(angles.t[ok] - offset, truth.t, getattr(truth, name), left=np.nan, right=np.nan)
         good = np.isfinite(ref)
         rmse = np.degrees(np.sqrt(np.mean((measured[ok][good] - ref[good]) ** 2)))
-        assert rmse < 10.0, (name, rmse)
+        assert rmse < 3.0, (name, rmse)
     with LocalStore(path) as store:
         summary = store.get_results(outcome.session_id, "summary")
         assert summary and summary[0]["duration_s"] > 30

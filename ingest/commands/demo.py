@@ -152,7 +152,7 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
     console.print("  The virtual patient stands still for 5 seconds: calibrating ...")
     patient_id = sim.truth.patient.patient_id
     with (
-        LiveCoach(console, prescription=Prescription(holds_per_side=2, hold_s=30.0)) as coach,
+        LiveCoach(console, prescription=Prescription(holds_per_side=3, hold_s=30.0)) as coach,
         LivePublishing(store_path, patient_id) as publishing,
     ):
 
