@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean influxdb chromium
+.PHONY: demo test lint bench clean influxdb chromium compose
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -26,10 +26,13 @@ influxdb:
 chromium:
 	@sh tests/install_chromium.sh
 
+compose:
+	@sh tests/install_compose.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check ingest processing simulator tests bench dashboards
 
-test: $(STAMP) influxdb chromium lint
+test: $(STAMP) influxdb chromium compose lint
 	$(BIN)/python -m pytest -q
 
 # Benchmarks print figures; they are not part of the test suite (see bench/README.md).

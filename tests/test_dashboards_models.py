@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +231,34 @@ def test_compose_file_is_valid_compose_spec():
     assert sorted(compose.service_names()) == ["grafana", "influxdb", "ingest"]
     with pytest.raises(ValueError):
         PyCompose.from_yaml(text.replace("    restart: unless-stopped\n", "    restrat: unless-stopped\n", 1))
+
+
+def _compose_command() -> list[str] | None:
+    """``docker compose`` (v2 plugin) or ``docker-compose`` (v1), whichever is installed."""
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def test_compose_config_accepts_the_file(tmp_path):
+    """Docker Compose itself validates the file (``config`` needs no engine); skipped where not installed."""
+    cmd = _compose_command()
+    if cmd is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed (apt: docker-compose)")
+    ok = subprocess.run([*cmd, "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert sorted(ok.stdout.split()) == ["grafana", "influxdb", "ingest"]
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text((ROOT / "docker-compose.yml").read_text().replace("    image: influxdb:2.7\n",
+                                                                          "    imag: influxdb:2.7\n", 1))
+    bad = subprocess.run([*cmd, "-f", str(broken), "--project-directory", str(ROOT), "config"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0
 
 
 def test_compose_wires_influxdb_grafana_and_ingest():
