@@ -150,10 +150,10 @@ async def run_virtual_session_async(
         calibration_s=calibration_s,
         max_batch=max_batch,
         modes={p: s.initial_mode() for p, s in zip(sensor_kinds, sensors, strict=True)},
-        # the live pipeline releases rows without a sensor that lags by more than this (session seconds);
-        # a virtual world running ``speed`` times faster stretches every real stall by that factor, so the
-        # allowance keeps the 2 s of real time a real session gets
-        max_sensor_lag_s=2.0 * max(1.0, world.speed),
+        # no lag allowance: the live pipeline waits for every sensor, so a virtual session's results do not
+        # depend on how the machine schedules the world (which runs faster than real time); real sessions
+        # release rows of a sensor more than 2 s behind (SessionConfig.max_sensor_lag_s)
+        max_sensor_lag_s=None,
     )
 
     def finished() -> bool:

@@ -165,8 +165,6 @@ class BumbleWorld:
         self.speed = float(speed)
         self._mono0 = time.monotonic()
         self._utc0 = time.time() if start_utc is None else float(start_utc)
-        self._last_real = self._mono0
-        self._paused = 0.0  # real seconds of stalls left out of virtual time
         self.link = LocalLink()
         self._central: Device | None = None
         self._central_lock = asyncio.Lock()
@@ -180,25 +178,9 @@ class BumbleWorld:
         self.connect_pending = False
 
     # -- time --------------------------------------------------------------------------------------------
-    #: Real seconds between two clock readings beyond which the process counts as stalled (see :meth:`now`).
-    STALL_S = 0.025
-
     def now(self) -> float:
-        """Virtual Unix time in s: real monotonic time scaled by ``speed`` since the world was made.
-
-        Faster than real time (``speed > 1``) the clock is elastic: when the process stalls (no reading for
-        more than :attr:`STALL_S` of real time, e.g. the machine is busy; the virtual sensors read the clock
-        every few ms), the stall beyond that allowance is left out of virtual time. Otherwise a 50 ms hiccup
-        at 12x would look like 0.6 s of radio silence to everything in the world. Virtual time never runs
-        backwards and never ahead of ``speed`` times real time.
-        """
-        real = time.monotonic()
-        if self.speed > 1.0:
-            stalled = real - self._last_real - self.STALL_S
-            if stalled > 0:
-                self._paused += stalled
-            self._last_real = real
-        return self._utc0 + (real - self._mono0 - self._paused) * self.speed
+        """Virtual Unix time in s (real monotonic time scaled by ``speed`` since the world was made)."""
+        return self._utc0 + (time.monotonic() - self._mono0) * self.speed
 
     def real_seconds(self, virtual_seconds: float) -> float:
         """Real seconds that ``virtual_seconds`` of virtual time take."""
