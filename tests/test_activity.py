@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from processing.activity import ActivityClassifier, classify_activity
 from processing.types import AngleSeries
 from tests.test_gait import gait_cycle
-from tests.test_holds import keyframes
+from tests.test_holds import JUNK_ANGLES, keyframes
 
 DEG = math.pi / 180.0
 FS = 50.0
@@ -127,15 +127,7 @@ def test_one_thigh_walking_and_sitting():
     assert labels == ["standing", "walking", "standing", "sitting", "lying", "sitting", "standing"]
 
 
-@pytest.mark.parametrize(
-    "angles",
-    [
-        AngleSeries.empty(),
-        AngleSeries(t=np.array([0.0]), **{f: np.array([0.0]) for f in AngleSeries.FIELDS}),
-        AngleSeries(t=np.arange(300) / FS, **{f: np.full(300, np.nan) for f in AngleSeries.FIELDS}),
-        AngleSeries(t=np.zeros(30), **{f: np.zeros(30) for f in AngleSeries.FIELDS}),
-    ],
-)
+@pytest.mark.parametrize("angles", JUNK_ANGLES)
 def test_junk_input_does_not_crash(angles):
     clf = ActivityClassifier()
     clf.update(angles)

@@ -486,40 +486,43 @@ def headline_queries(url: str, db: str) -> tuple[str, str, str, str, dict[str, d
     return q7, qchange, qadh, qholds, table
 
 
+def assert_patient_headlines(url: str, db: str, queries: tuple, pid: str, pr) -> tuple[dict, dict]:
+    """Assert that every headline the dashboards show for ``pid`` (7-day peak hip extension and change from
+    baseline per side, in the progress panels and the overview row; adherence; completed holds; flags) equals
+    ``pr`` (a computed PatientProgress). Returns the 7-day values by side and the change row as queried."""
+    q7, qchange, qadh, qholds, table = queries
+    seven = run_query(url, db, substitute(q7, {"patient": pid, "side": ".*"}))
+    by_side = {s["tags"]["side"]: s["values"][0][1] for s in seven}
+    change = run_query(url, db, substitute(qchange, {"patient": pid}))
+    change_row = dict(zip(change[0]["columns"], change[0]["values"][0], strict=True))
+    for side in ("left", "right"):
+        assert _close(by_side.get(side), pr.peak_ext_7d_deg_[side]), (pid, side)
+        assert _close(change_row.get(side), pr.change_from_baseline_deg_[side]), (pid, side)
+        assert _close(table[pid][f"7-day peak ext {side}"], pr.peak_ext_7d_deg_[side]), (pid, side)
+        assert _close(table[pid][f"change {side}"], pr.change_from_baseline_deg_[side]), (pid, side)
+    adh = run_query(url, db, substitute(qadh, {"patient": pid}))
+    assert _close(adh[0]["values"][0][1], pr.adherence_pct_), pid
+    assert _close(table[pid]["adherence %"], pr.adherence_pct_), pid
+    holds = run_query(url, db, substitute(qholds, {"patient": pid}))
+    assert (holds[0]["values"][0][1] if holds else 0) == pr.holds_done_7d_, pid
+    assert table[pid]["flag decline"] == pr.flag_decline_
+    assert table[pid]["flag no session"] == pr.flag_no_session_
+    assert table[pid]["flag low adherence"] == pr.flag_low_adherence_
+    return by_side, change_row
+
+
 def test_headline_numbers_equal_processing(influxd, cohort):
     """7-day peak hip extension, change from baseline, adherence and holds from the dashboards' own
     queries equal what processing.progress computed, for every patient and side."""
-    q7, qchange, qadh, qholds, table = headline_queries(influxd.url, cohort.db)
+    queries = headline_queries(influxd.url, cohort.db)
     checked = 0
     for plan in PLANS:
         pr = cohort.progress[plan.pid]
-        seven = run_query(influxd.url, cohort.db, substitute(q7, {"patient": plan.pid, "side": ".*"}))
-        by_side = {s["tags"]["side"]: s["values"][0][1] for s in seven}
-        change = run_query(influxd.url, cohort.db, substitute(qchange, {"patient": plan.pid}))
-        change_row = dict(zip(change[0]["columns"], change[0]["values"][0], strict=True))
-        for side in ("left", "right"):
-            assert _close(by_side.get(side), pr.peak_ext_7d_deg_[side]), (plan.pid, side)
-            assert _close(change_row.get(side), pr.change_from_baseline_deg_[side]), (plan.pid, side)
-            assert _close(table[plan.pid][f"7-day peak ext {side}"], pr.peak_ext_7d_deg_[side]), (
-                plan.pid,
-                side,
-            )
-            assert _close(table[plan.pid][f"change {side}"], pr.change_from_baseline_deg_[side]), (
-                plan.pid,
-                side,
-            )
-            if side in by_side:
-                # the raw 7-day median minus the stored baseline is the stored change
-                assert _close(by_side[side] - pr.baseline_peak_ext_deg_[side], change_row[side])
-                checked += 1
-        adh = run_query(influxd.url, cohort.db, substitute(qadh, {"patient": plan.pid}))
-        assert _close(adh[0]["values"][0][1], pr.adherence_pct_)
-        assert _close(table[plan.pid]["adherence %"], pr.adherence_pct_)
-        holds = run_query(influxd.url, cohort.db, substitute(qholds, {"patient": plan.pid}))
-        assert (holds[0]["values"][0][1] if holds else 0) == pr.holds_done_7d_
-        assert table[plan.pid]["flag decline"] == pr.flag_decline_
-        assert table[plan.pid]["flag no session"] == pr.flag_no_session_
-        assert table[plan.pid]["flag low adherence"] == pr.flag_low_adherence_
+        by_side, change_row = assert_patient_headlines(influxd.url, cohort.db, queries, plan.pid, pr)
+        for side in by_side:
+            # the raw 7-day median minus the stored baseline is the stored change
+            assert _close(by_side[side] - pr.baseline_peak_ext_deg_[side], change_row[side])
+            checked += 1
     assert checked >= 8  # p04 has no strides in the last 7 days: its 7-day values are absent on both sides
 
 

@@ -242,15 +242,16 @@ def test_one_thigh_only_uses_the_fallback_static_hold():
     assert det.holds[0].duration_s == pytest.approx(20.0, abs=0.5)
 
 
-@pytest.mark.parametrize(
-    "angles",
-    [
-        AngleSeries.empty(),
-        AngleSeries(t=np.array([0.0]), **{f: np.array([0.0]) for f in AngleSeries.FIELDS}),
-        AngleSeries(t=np.arange(300) / FS, **{f: np.full(300, np.nan) for f in AngleSeries.FIELDS}),
-        AngleSeries(t=np.zeros(30), **{f: np.zeros(30) for f in AngleSeries.FIELDS}),
-    ],
-)
+#: Junk a streaming detector must survive: empty, a single sample, all NaN, time not advancing.
+JUNK_ANGLES = [
+    AngleSeries.empty(),
+    AngleSeries(t=np.array([0.0]), **{f: np.array([0.0]) for f in AngleSeries.FIELDS}),
+    AngleSeries(t=np.arange(300) / FS, **{f: np.full(300, np.nan) for f in AngleSeries.FIELDS}),
+    AngleSeries(t=np.zeros(30), **{f: np.zeros(30) for f in AngleSeries.FIELDS}),
+]
+
+
+@pytest.mark.parametrize("angles", JUNK_ANGLES)
 def test_junk_input_does_not_crash(angles):
     det = HoldDetector()
     det.update(angles)
