@@ -15,6 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY hipback ./hipback
 COPY ingest ./ingest
 COPY processing ./processing
 COPY simulator ./simulator

@@ -30,7 +30,7 @@ compose:
 	@sh tests/install_compose.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check ingest processing simulator tests bench dashboards
+	$(BIN)/ruff check hipback ingest processing simulator tests bench dashboards
 
 test: $(STAMP) influxdb chromium compose lint
 	$(BIN)/python -m pytest -q

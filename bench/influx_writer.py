@@ -29,10 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.influx.lineprotocol import Point  # noqa: E402
-from ingest.influx.writer import InfluxWriter  # noqa: E402
-from ingest.store import LocalStore  # noqa: E402
-from ingest.sync import SyncWorker  # noqa: E402
+from hipback.ingest.influx.lineprotocol import Point  # noqa: E402
+from hipback.ingest.influx.writer import InfluxWriter  # noqa: E402
+from hipback.ingest.store import LocalStore  # noqa: E402
+from hipback.ingest.sync import SyncWorker  # noqa: E402
 from tests.influx_server import InfluxServer  # noqa: E402
 
 T0_NS = 1_763_700_000_000_000_000

@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ingest.ble.bumble_backend import BumbleWorld  # noqa: E402
-from ingest.session.virtual import run_virtual_session_async  # noqa: E402
-from ingest.store import LocalStore  # noqa: E402
-from simulator import SensorSpec, simulate  # noqa: E402
+from hipback.ingest.ble.bumble_backend import BumbleWorld  # noqa: E402
+from hipback.ingest.session.virtual import run_virtual_session_async  # noqa: E402
+from hipback.ingest.store import LocalStore  # noqa: E402
+from hipback.simulator import SensorSpec, simulate  # noqa: E402
 
 PLACEMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
 

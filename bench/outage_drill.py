@@ -8,10 +8,12 @@ What it does:
 
 1. starts a private ``influxd`` (:class:`tests.influx_server.InfluxServer`) with a fresh database;
 2. runs a live virtual session through the real session runner
-   (:func:`ingest.session.virtual.run_virtual_session_async`: virtual BLE sensors over Bumble, the bleak code
-   path, live processing) with a :class:`ingest.publish.LivePublisher` on ``on_update`` queueing strides,
+   (:func:`hipback.ingest.session.virtual.run_virtual_session_async`: virtual BLE sensors over Bumble, the
+   bleak code
+   path, live processing) with a :class:`hipback.ingest.publish.LivePublisher` on ``on_update`` queueing
+   strides,
    holds, activity bouts, 10 Hz angles and device status into the local store's outbox as they become final,
-   and a :class:`ingest.sync.SyncWorker` thread sending the outbox in the background;
+   and a :class:`hipback.ingest.sync.SyncWorker` thread sending the outbox in the background;
 3. ``--stop-after-s`` real seconds into the session stops ``influxd`` (SIGTERM) for ``--outage-s`` real
    seconds (default 120), then starts it again on the same data and port;
 4. after the session (``LivePublisher.finish``: the session, final device status and patient status points)
@@ -38,13 +40,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.influx.schema import MEASUREMENTS  # noqa: E402
-from ingest.influx.writer import InfluxWriter  # noqa: E402
-from ingest.publish import LivePublisher  # noqa: E402
-from ingest.session.virtual import run_virtual_session_async  # noqa: E402
-from ingest.store import LocalStore  # noqa: E402
-from ingest.sync import SyncWorker  # noqa: E402
-from simulator import SensorSpec, VirtualPatient, simulate  # noqa: E402
+from hipback.ingest.influx.schema import MEASUREMENTS  # noqa: E402
+from hipback.ingest.influx.writer import InfluxWriter  # noqa: E402
+from hipback.ingest.publish import LivePublisher  # noqa: E402
+from hipback.ingest.session.virtual import run_virtual_session_async  # noqa: E402
+from hipback.ingest.store import LocalStore  # noqa: E402
+from hipback.ingest.sync import SyncWorker  # noqa: E402
+from hipback.simulator import SensorSpec, VirtualPatient, simulate  # noqa: E402
 from tests.influx_server import InfluxServer  # noqa: E402
 
 DEVICES = {"pelvis": "hipback_v1", "thigh_left": "hipback_v1", "thigh_right": "hipback_v1"}

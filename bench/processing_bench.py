@@ -4,7 +4,8 @@ Run: ``.venv/bin/python bench/processing_bench.py [--patients 30] [--seed 1] [--
 
 Sections
 --------
-1. Virtual cohort (``simulator.make_cohort``; clinic_visit scenario: standing calibration, corridor walk,
+1. Virtual cohort (``hipback.simulator.make_cohort``; clinic_visit scenario: standing calibration, corridor
+   walk,
    kneeling hip-flexor stretch holds with and without arching, sitting, lying): per-patient RMSE of each
    angle against the simulator's truth; per-stride peak hip extension error (median, p95); stride
    precision/recall (detected IC within 50 ms of a truth IC of the same side; recall over steady truth
@@ -32,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processing.orientation import OrientationEstimator, orientation_errors  # noqa: E402
-from processing.pipeline import ProcessorConfig, SessionProcessor, process_recording  # noqa: E402
+from hipback.processing.orientation import OrientationEstimator, orientation_errors  # noqa: E402
+from hipback.processing.pipeline import ProcessorConfig, SessionProcessor, process_recording  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 ANGLES = ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt", "lumbar_flexion")
@@ -119,7 +120,7 @@ def evaluate_session(sim, res) -> dict:
 
 
 def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None) -> None:
-    from simulator import make_cohort, simulate
+    from hipback.simulator import make_cohort, simulate
 
     print(f"\n== 1. Virtual cohort: {n} patients (make_cohort seed {seed}), scenario clinic_visit")
     rows = []
@@ -202,9 +203,9 @@ def _rmse_line(sim, res) -> str:
 
 
 def hard_cases_section(seed: int) -> None:
-    from processing import quaternion as qm
-    from processing.types import Recording, SensorStream
-    from simulator import SensorSpec, simulate
+    from hipback.processing import quaternion as qm
+    from hipback.processing.types import Recording, SensorStream
+    from hipback.simulator import SensorSpec, simulate
 
     print("\n== 1b. Hard cases (clinic_visit, default raw sensors unless stated)")
     sim = simulate("clinic_visit", seed=seed)
@@ -269,7 +270,7 @@ def movella_section() -> None:
     if not folder.is_dir():
         print(f"  skipped: {folder} not present")
         return
-    from ingest.files import read_recording
+    from hipback.ingest.files import read_recording
 
     def rec(trial: str):
         return read_recording({p: folder / f"{dev}_20231031_{trial}.csv" for p, dev in MOVELLA.items()})
@@ -389,7 +390,7 @@ def broad_section() -> None:
 
 # -- 4. speed -----------------------------------------------------------------------------------------------
 def speed_section() -> None:
-    from simulator import SensorSpec, simulate
+    from hipback.simulator import SensorSpec, simulate
 
     print("\n== 4. Speed (3 raw sensors at 100 Hz)")
     sensors = [SensorSpec(placement=p) for p in ("pelvis", "thigh_left", "thigh_right")]

@@ -13,7 +13,7 @@ Conventions of the dashboards:
   session dashboards, ``session``. Queries match them as regexes (``"patient" =~ /^$patient$/``), so
   multi-value and "All" selections work.
 - Weekly buckets are Monday-aligned (``GROUP BY time(7d, 4d)``), the same weeks as
-  ``processing.progress``. Angles are relative to the standing calibration of each session.
+  ``hipback.processing.progress``. Angles are relative to the standing calibration of each session.
 - Everything is a monitoring measure, not a diagnosis (ARCHITECTURE.md, BIOMECHANICS.md 5.7).
 """
 

@@ -1,8 +1,8 @@
 """The ``hipback`` command line.
 
-Each subcommand parses its options here and delegates to a module in :mod:`ingest.commands`
+Each subcommand parses its options here and delegates to a module in :mod:`hipback.ingest.commands`
 (imported lazily so that ``hipback --help`` stays fast). User mistakes raise
-:class:`ingest.errors.HipbackError`; :func:`main` prints its one sentence and exits with its code,
+:class:`hipback.ingest.errors.HipbackError`; :func:`main` prints its one sentence and exits with its code,
 never a traceback. Exit codes: 0 ok, 1 unexpected failure, 2 bad input/config, 3 database, 130 Ctrl-C.
 """
 
@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.errors import HipbackError
+from hipback.ingest.errors import HipbackError
 
 app = typer.Typer(
     name="hipback",
@@ -25,6 +25,21 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from hipback import __version__
+
+        typer.echo(f"hipback {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Wearable IMU pipeline: hip extension, pelvic tilt and lumbar compensation in walks and stretches."""
+
+
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the session and its ground truth into.")],
@@ -33,7 +48,7 @@ def simulate(
     list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List scenarios and exit.")] = False,
 ) -> None:
     """Simulate a virtual patient session (sensor files plus ground truth)."""
-    from ingest.commands import simulate as cmd
+    from hipback.ingest.commands import simulate as cmd
 
     cmd.run(out=out, seed=seed, scenario=scenario, list_only=list_scenarios)
 
@@ -46,7 +61,7 @@ def process(
     patient: Annotated[str | None, typer.Option("--patient", help="Pseudonymous patient id for --store (default: the recording's, else 'offline').")] = None,
 ) -> None:
     """Process recording files offline into angles, strides, holds and activity."""
-    from ingest.commands import process as cmd
+    from hipback.ingest.commands import process as cmd
 
     cmd.run(inputs=inputs, out=out, store=store, patient=patient)
 
@@ -58,7 +73,7 @@ def demo(
     speed: Annotated[float, typer.Option(help="Virtual time runs this many times faster than real time.")] = 12.0,
 ) -> None:
     """Virtual patient, three virtual sensors, the whole pipeline: no servers and no radio needed."""
-    from ingest.commands import demo as cmd
+    from hipback.ingest.commands import demo as cmd
 
     cmd.run(out=out, seed=seed, speed=speed)
 
@@ -70,7 +85,7 @@ def sync(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lines per request.")] = 5000,
 ) -> None:
     """Send what the local store still owes InfluxDB (HIPBACK_INFLUX_URL, ..._DATABASE, ..._TOKEN)."""
-    from ingest.commands import sync as cmd
+    from hipback.ingest.commands import sync as cmd
 
     cmd.run(store=store, session=session, batch_size=batch_size)
 
@@ -82,7 +97,7 @@ def report(
     store: Annotated[Path | None, typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,
 ) -> None:
     """Write a session's report page: plain summary, charts, data quality and the clinician's numbers."""
-    from ingest.commands import report as cmd
+    from hipback.ingest.commands import report as cmd
 
     cmd.run(session=session, out=out, store=store)
 
@@ -96,7 +111,7 @@ def export(
     sto_frame: Annotated[str, typer.Option("--sto-frame", help="World frame of the .sto quaternions: z-up (as recorded) or y-up (OpenSim ground).")] = "z-up",
 ) -> None:
     """Export a session for research: angles and strides as CSV/Parquet, orientations as OpenSense .sto."""
-    from ingest.commands import export as cmd
+    from hipback.ingest.commands import export as cmd
 
     cmd.run(session=session, fmt=fmt, out=out, store=store, sto_frame=sto_frame)
 
@@ -107,7 +122,7 @@ def scan(
     virtual: Annotated[bool, typer.Option("--virtual", help="Scan a virtual neighbourhood (one virtual sensor of each kind; no radio).")] = False,
 ) -> None:
     """List nearby supported sensors: name, address, kind and signal strength."""
-    from ingest.commands import scan as cmd
+    from hipback.ingest.commands import scan as cmd
 
     cmd.run(timeout=timeout, virtual=virtual)
 
@@ -120,7 +135,7 @@ def record(
     speed: Annotated[float, typer.Option(help="With ble_backend = \"bumble\": run virtual time this many times faster.")] = 1.0,
 ) -> None:
     """Record a session: connect the sensors, calibrate, store every sample, process live; Ctrl-C stops cleanly."""
-    from ingest.commands import record as cmd
+    from hipback.ingest.commands import record as cmd
 
     cmd.run(config_path=config, session_id=session, virtual_scenario=virtual_scenario, speed=speed)
 
@@ -140,7 +155,7 @@ def dashboards_push(
     skip_alerts: Annotated[bool, typer.Option("--skip-alerts", help="Do not create or update the alert rules.")] = False,
 ) -> None:
     """Create or update the InfluxDB data source, the dashboards and the clinician alert rules in Grafana."""
-    from ingest.commands import dashboards as cmd
+    from hipback.ingest.commands import dashboards as cmd
 
     cmd.run(grafana_url=grafana_url, token_file=token_file, influx_url=influx_url, database=database,
             folder=folder, skip_datasource=skip_datasource, skip_alerts=skip_alerts)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.devices.base import DecodedSamples, FloatArray
+from hipback.ingest.devices.base import DecodedSamples, FloatArray
 
 
 @dataclass(frozen=True)

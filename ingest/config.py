@@ -23,7 +23,7 @@ Example::
     hold_s = 30
 
 Environment overrides: ``HIPBACK_STORE``, ``HIPBACK_BLE_BACKEND``, ``HIPBACK_SCAN_TIMEOUT_S``.
-Every mistake raises :class:`ingest.errors.ConfigError` with one sentence naming the file and the key.
+Every mistake raises :class:`hipback.ingest.errors.ConfigError` with one sentence naming the file and the key.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import ConfigError
+from hipback.ingest.errors import ConfigError
 
 PLACEMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
 BACKENDS = ("bleak", "bumble")
@@ -106,7 +106,7 @@ class SessionConfig:
 
 def _known_kinds() -> tuple[str, ...]:
     try:
-        from ingest.devices import PROFILES
+        from hipback.ingest.devices import PROFILES
 
         return tuple(PROFILES)
     except ImportError:  # pragma: no cover - the drivers ship with ingest
@@ -183,7 +183,7 @@ def parse_config(
         rate = None if rate is None else _number(where, "rate_hz", rate)
         mode = s.get("mode")
         if mode is not None:
-            from ingest.devices import get_profile
+            from hipback.ingest.devices import get_profile
 
             modes = list(get_profile(kind).modes)
             if mode not in modes:

@@ -4,10 +4,12 @@ OpenSim's OpenSense orientation file (``.sto``).
 Tables (CSV and Parquet carry the same columns and values)
 ----------------------------------------------------------
 ``angles``: one row per sample of the common timeline: ``time_s`` (s since the recording start), then every
-:class:`processing.types.AngleSeries` angle in degrees (``..._deg``; hip flexion +, anterior pelvic tilt +,
+:class:`hipback.processing.types.AngleSeries` angle in degrees (``..._deg``; hip flexion +, anterior pelvic
+tilt +,
 lumbar flexion +, relative to the standing-neutral calibration; empty/null where not available) and
 ``pelvis_motion_m_s2`` (dynamic acceleration magnitude, m/s^2). ``strides`` / ``holds``: one row per stride
-or hold, fields of :class:`processing.gait.Stride` / :class:`processing.holds.Hold` with ``*_rad`` given as
+or hold, fields of :class:`hipback.processing.gait.Stride` / :class:`hipback.processing.holds.Hold` with
+``*_rad`` given as
 ``*_deg``. CSV: UTF-8, comma separated, header row, empty cell for a missing value. Parquet: the same
 columns (null for missing), units and conventions in the file's key-value metadata.
 
@@ -46,12 +48,12 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import ConfigError
-from ingest.files.atomic import atomic_write_text
-from processing import quaternion as quat
-from processing.orientation import OrientationEstimator, check_quaternions
-from processing.resample import GridResampler
-from processing.types import PLACEMENTS, AngleSeries, Recording
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.files.atomic import atomic_write_text
+from hipback.processing import quaternion as quat
+from hipback.processing.orientation import OrientationEstimator, check_quaternions
+from hipback.processing.resample import GridResampler
+from hipback.processing.types import PLACEMENTS, AngleSeries, Recording
 
 FORMATS = ("csv", "parquet", "sto")
 STO_FRAMES = ("z_up", "y_up")
@@ -106,9 +108,10 @@ def items_table(items: Sequence[Any], cls: type) -> Table:
 
 
 def session_tables(results: Any) -> dict[str, Table]:
-    """``angles``, ``strides`` and ``holds`` tables of a :class:`processing.pipeline.SessionResults`."""
-    from processing.gait import Stride
-    from processing.holds import Hold
+    """``angles``, ``strides`` and ``holds`` tables of a
+    :class:`hipback.processing.pipeline.SessionResults`."""
+    from hipback.processing.gait import Stride
+    from hipback.processing.holds import Hold
 
     return {
         "angles": angles_table(results.angles),
@@ -173,7 +176,8 @@ def sensor_orientations(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Sensor-to-world quaternions of every sensor on one grid ``k / rate_hz`` (default: lowest sensor rate).
 
-    Raw sensors go through VQF (:class:`processing.orientation.OrientationEstimator`, 9D when the stream has
+    Raw sensors go through VQF (:class:`hipback.processing.orientation.OrientationEstimator`, 9D when the
+    stream has
     a magnetometer, like the pipeline); quaternion sensors are normalised. Grid points without a valid value
     (outside a sensor's span, in a gap) are NaN. Returns ``(t, {placement: (N, 4)})``.
     """

@@ -1,6 +1,6 @@
 """Live stretch coaching in the terminal, fed by the session runner's callbacks.
 
-:class:`LiveCoach` takes :class:`processing.pipeline.ProcessorUpdate` objects and link statistics from
+:class:`LiveCoach` takes :class:`hipback.processing.pipeline.ProcessorUpdate` objects and link statistics from
 ``SessionRunner(on_update=coach.on_update, on_event=coach.on_event)`` and shows
 
 * the current angles (degrees, relative to the standing calibration: hip flexion +/extension -, anterior
@@ -12,7 +12,8 @@
   arching",
 * each sensor's connection state and battery.
 
-The hold in progress comes from a :class:`processing.holds.HoldDetector` run here on the update's angles,
+The hold in progress comes from a :class:`hipback.processing.holds.HoldDetector` run here on the update's
+angles,
 with the same thresholds as the pipeline's own detector (``ProcessorUpdate`` carries finished holds only);
 it is pure processing code, so the live timer and the stored holds agree. Its view lags the data by the
 detector's look-ahead (about 0.1 s).
@@ -39,7 +40,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from processing.holds import SIDES, HoldDetector, HoldProgress, Prescription
+from hipback.processing.holds import SIDES, HoldDetector, HoldProgress, Prescription
 
 ARCHING_CUE = "Tuck your pelvis: your back is arching"
 POSTURE_OK = "Good posture again: the timer is running"
@@ -137,14 +138,14 @@ class LiveCoach:
 
     # -- callbacks -------------------------------------------------------------------------------------
     def on_event(self, ev: Any) -> None:
-        """A :class:`ingest.session.stats.SessionEvent` from the runner."""
+        """A :class:`hipback.ingest.session.stats.SessionEvent` from the runner."""
         kind = getattr(ev, "kind", "")
         if kind in SHOWN_EVENTS:
             self.last_event = ev.message
             self._say(float(getattr(ev, "t", self.t) or 0.0), ev.message)
 
     def on_update(self, update: Any, stats: dict[str, Any] | None = None) -> None:
-        """A :class:`processing.pipeline.ProcessorUpdate` plus the per-placement link statistics."""
+        """A :class:`hipback.processing.pipeline.ProcessorUpdate` plus the per-placement link statistics."""
         if stats:
             self.sensors = dict(stats)
         self.calibration_state = getattr(update, "calibration_state", self.calibration_state)

@@ -1,11 +1,11 @@
 """From processing results to InfluxDB points, through the local store's durable outbox.
 
 This is the edge where processing results (SI units, radians, times in seconds on the *session
-timeline*) become the schema's rows and points (degrees, UTC; :mod:`ingest.influx.schema`):
+timeline*) become the schema's rows and points (degrees, UTC; :mod:`hipback.ingest.influx.schema`):
 
-- ``strides``: one point per :class:`processing.gait.Stride` (time = stride start, ``stride_no`` per
+- ``strides``: one point per :class:`hipback.processing.gait.Stride` (time = stride start, ``stride_no`` per
   side from 0 in time order);
-- ``holds``: one point per :class:`processing.holds.Hold` (time = hold start, exercise
+- ``holds``: one point per :class:`hipback.processing.holds.Hold` (time = hold start, exercise
   ``kneeling_hip_flexor``, ``completed`` = correct-posture time reached the prescribed ``target_s``);
 - ``activity``: one point per activity bout (time = bout start; processing's ``kneeling`` is the
   schema's ``stretching``, ``upright`` -- still, but no thigh sensor to tell sitting from standing --
@@ -15,19 +15,19 @@ timeline*) become the schema's rows and points (degrees, UTC; :mod:`ingest.influ
   ``holds_prescribed`` only for sessions with stretching;
 - ``angles``: hip flexion left/right, pelvic tilt and lumbar flexion averaged into bins of
   1/:data:`ANGLES_RATE_HZ` s aligned to UTC multiples of the bin width (the schema's dashboard rate);
-- ``device_status``: per sensor from the session runner's :class:`~ingest.session.stats.SensorStats`
+- ``device_status``: per sensor from the session runner's :class:`~hipback.ingest.session.stats.SensorStats`
   (battery, packet loss = missing / (samples + missing) in %, measured rate, reconnects, decoder
   rejects); the live publisher reports every ``status_interval_s`` of session time (loss since the
   previous report) and at the end;
-- ``patient_status``: :class:`processing.progress.PatientProgress` over every session of the patient
+- ``patient_status``: :class:`hipback.processing.progress.PatientProgress` over every session of the patient
   in the local store, as of ``now_s``.
 
 Time: ``start_utc`` (Unix s) is the UTC time of session time 0. For the session runner that is
 ``SessionOutcome.start_utc`` = the stored session's ``start_utc`` (samples are stored at
 ``start_utc + t``); for ``hipback process --store`` it is the recording's ``start_utc``.
 
-Everything goes into the outbox (:meth:`ingest.store.LocalStore.outbox_add`) with explicit timestamps,
-so a replay overwrites the same points instead of adding new ones; :class:`ingest.sync.SyncWorker`
+Everything goes into the outbox (:meth:`hipback.ingest.store.LocalStore.outbox_add`) with explicit timestamps,
+so a replay overwrites the same points instead of adding new ones; :class:`hipback.ingest.sync.SyncWorker`
 sends it. The result rows are also stored (:meth:`LocalStore.put_results`, the session runner's row
 format plus ``t_s`` in UTC) so that reports and the patient's progress can be computed later.
 """
@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from ingest.influx import schema
-from ingest.influx.lineprotocol import Point
-from processing.progress import PatientProgress
+from hipback.ingest.influx import schema
+from hipback.ingest.influx.lineprotocol import Point
+from hipback.processing.progress import PatientProgress
 
 #: Rate of the ``angles`` measurement (Hz): the dashboards' resolution, see docs/schema.md.
 ANGLES_RATE_HZ = 10.0
@@ -90,7 +90,7 @@ def _finite(x: Any) -> float | None:
 
 
 def stride_row(stride: Any, start_utc: float, stride_no: int) -> dict[str, Any]:
-    """The ``strides`` row of one :class:`processing.gait.Stride` (time: UTC of its start)."""
+    """The ``strides`` row of one :class:`hipback.processing.gait.Stride` (time: UTC of its start)."""
     return {
         "t_s": start_utc + float(stride.t_start),
         "side": stride.side,
@@ -115,7 +115,7 @@ def stride_rows(strides: Iterable[Any], start_utc: float) -> list[dict[str, Any]
 
 
 def hold_row(hold: Any, start_utc: float, target_s: float) -> dict[str, Any]:
-    """The ``holds`` row of one :class:`processing.holds.Hold` (time: UTC of its start)."""
+    """The ``holds`` row of one :class:`hipback.processing.holds.Hold` (time: UTC of its start)."""
     return {
         "t_s": start_utc + float(hold.t_start),
         "side": hold.side,
@@ -169,7 +169,7 @@ def session_kind(strides: list[Any], holds: list[Any], activity: list[Any]) -> s
 
 
 def session_row(results: Any, start_utc: float) -> dict[str, Any]:
-    """The ``sessions`` row of a session's :class:`processing.pipeline.SessionResults`."""
+    """The ``sessions`` row of a session's :class:`hipback.processing.pipeline.SessionResults`."""
     summary = results.summary or {}
     per_side, hold_s = _prescription(summary)
     kind = session_kind(results.strides, results.holds, results.activity)
@@ -238,7 +238,8 @@ def device_status_row(stats: Any, t_s: float, *, since: Mapping[str, float] | No
 
 
 def angle_columns(angles: Any) -> dict[str, np.ndarray]:
-    """Degrees per angles field of an :class:`processing.types.AngleSeries` (all-NaN columns left out)."""
+    """Degrees per angles field of an :class:`hipback.processing.types.AngleSeries` (all-NaN columns left
+    out)."""
     out = {}
     for name, field in ANGLE_FIELDS:
         v = np.asarray(getattr(angles, name), dtype=float)
@@ -372,7 +373,7 @@ def publish_patient_status(store: Any, patient_id: str, now_s: float | None = No
 
 def _result_rows(results: Any, start_utc: float, kind: str) -> dict[str, list[dict[str, Any]]]:
     """Store rows: the session runner's format plus ``t_s`` (UTC) and the schema's derived columns."""
-    from ingest.session.runner import _row, results_rows
+    from hipback.ingest.session.runner import _row, results_rows
 
     rows = results_rows(results)
     _, hold_s = _prescription(results.summary)
@@ -392,7 +393,7 @@ def session_points(results: Any, patient_id: str, session_id: str, start_utc: fl
                    angles_rate_hz: float = ANGLES_RATE_HZ) -> list[Point]:
     """Every point of one processed session (strides, holds, activity, session, angles, device status).
 
-    ``results``: :class:`processing.pipeline.SessionResults` (times on the session timeline);
+    ``results``: :class:`hipback.processing.pipeline.SessionResults` (times on the session timeline);
     ``start_utc``: UTC of session time 0; ``stats``: placement -> :class:`SensorStats` of the session
     runner (device status at ``end_utc``, default: the session's last angle sample or start + duration).
     ``patient_status`` is not included (it needs the patient's other sessions: see
@@ -510,7 +511,8 @@ class LivePublisher:
 
     # -- live updates -------------------------------------------------------------------------------
     def on_update(self, update: Any, stats: Mapping[str, Any] | None = None) -> None:
-        """Take a :class:`processing.pipeline.ProcessorUpdate` (and the sensors' stats) from the runner."""
+        """Take a :class:`hipback.processing.pipeline.ProcessorUpdate` (and the sensors' stats) from the
+        runner."""
         if self.finished or not self._resolve():
             return
         self._take_strides(update.strides)
@@ -660,7 +662,7 @@ class LivePublisher:
 
 class LivePublishing:
     """Live publishing for a recording command: a :class:`LivePublisher` on the store's outbox, plus a
-    :class:`ingest.sync.SyncWorker` sending it when ``HIPBACK_INFLUX_URL`` is set.
+    :class:`hipback.ingest.sync.SyncWorker` sending it when ``HIPBACK_INFLUX_URL`` is set.
 
     Use as ``with LivePublishing(store_path, patient_id) as pub:`` and pass ``pub.on_update`` to the
     session runner (it can be chained with a UI callback), then call ``pub.finish(outcome)``. Without
@@ -668,8 +670,8 @@ class LivePublishing:
     """
 
     def __init__(self, store_path: Any, patient_id: str) -> None:
-        from ingest.store import LocalStore
-        from ingest.sync import SyncWorker
+        from hipback.ingest.store import LocalStore
+        from hipback.ingest.sync import SyncWorker
 
         self.store = LocalStore(store_path)
         self.worker = SyncWorker.from_env(self.store)

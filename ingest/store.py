@@ -13,7 +13,8 @@ each other up to ``busy_timeout_s``), so the BLE loop, the sync worker and a rea
 :class:`LocalStore`.
 
 Times. ``t`` of samples, gaps and events, and session start/end are UTC Unix seconds (float).
-:meth:`load_recording` turns them into a :class:`processing.types.Recording` whose timeline starts at 0
+:meth:`load_recording` turns them into a :class:`hipback.processing.types.Recording` whose timeline starts at
+0
 at the first sample, with ``start_utc`` set to that sample's UTC time.
 
 Samples. One row per sample: session, placement, t, seq, device_time, quaternion (w,x,y,z,
@@ -22,8 +23,9 @@ when session, placement, sequence number and device time are equal (where the de
 seq nor device time, the UTC time ``t`` stands in for the device time and seq counts as -1);
 duplicates are ignored, so re-storing a chunk after a crash or reconnect is harmless.
 
-Outbox. Line-protocol lines (nanosecond timestamps, see :mod:`ingest.influx.lineprotocol`) bound for
-InfluxDB, each ``pending`` until :mod:`ingest.sync` marks it ``delivered`` after a 2xx from the server,
+Outbox. Line-protocol lines (nanosecond timestamps, see :mod:`hipback.ingest.influx.lineprotocol`) bound for
+InfluxDB, each ``pending`` until :mod:`hipback.ingest.sync` marks it ``delivered`` after a 2xx from the
+server,
 or ``set_aside`` (with the server's reason) when the server rejected it as bad data.
 """
 
@@ -43,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from ingest.influx.lineprotocol import Point, encode_lines
-from processing.types import Gap, Recording, SensorStream
+from hipback.ingest.influx.lineprotocol import Point, encode_lines
+from hipback.processing.types import Gap, Recording, SensorStream
 
 SCHEMA_VERSION = 1
 

@@ -24,9 +24,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.errors import DatabaseError
-from ingest.influx.writer import InfluxWriter
-from ingest.store import LocalStore
+from hipback.ingest.errors import DatabaseError
+from hipback.ingest.influx.writer import InfluxWriter
+from hipback.ingest.store import LocalStore
 
 log = logging.getLogger("hipback.sync")
 
@@ -71,7 +71,7 @@ class SyncWorker:
         ``worker.stop()`` at the end (one last attempt; what is not delivered stays queued for
         ``hipback sync``). Raises :class:`ConfigError` for bad settings.
         """
-        from ingest.influx.settings import InfluxSettings
+        from hipback.ingest.influx.settings import InfluxSettings
 
         settings = InfluxSettings.from_env()
         if settings is None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from processing.events import (
+from hipback.processing.events import (
     Window,
     WindowedStream,
     feature_slice,
@@ -42,7 +42,7 @@ from processing.events import (
     window_max,
     window_min,
 )
-from processing.types import AngleSeries
+from hipback.processing.types import AngleSeries
 
 _DEG = math.pi / 180.0
 LABELS = ("unknown", "lying", "sitting", "standing", "walking", "kneeling", "upright")

@@ -1,7 +1,7 @@
 """Per-sample body angles from calibrated segment orientations (heading-free sagittal angles).
 
 Inputs are segment-to-world quaternions ``q_seg = q_sensor * q_segment_in_sensor`` (see
-:mod:`processing.calibration`) in a world frame with Z up; segment frames are ISB (X anterior,
+:mod:`hipback.processing.calibration`) in a world frame with Z up; segment frames are ISB (X anterior,
 Y superior, Z right). Everything here is in radians.
 
 Sagittal inclination of a segment (the one definition all sagittal angles use)::
@@ -39,8 +39,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from processing.quaternion import FloatArray, rotate
-from processing.types import AngleSeries
+from hipback.processing.quaternion import FloatArray, rotate
+from hipback.processing.types import AngleSeries
 
 GRAVITY = 9.81
 MOTION_WINDOW_S = 0.5

@@ -35,7 +35,7 @@ Method
 3. **Checks**: upside down (x pointing down: flagged, the angles are still right because Y is measured),
    wrong side (above), poor stillness, no functional movement (prior only), large misplacement (the
    functional axis more than 30 deg from the prior face's axis). Slipping during the session is checked by
-   the pipeline (:mod:`processing.pipeline`, slip check: a later standing-still period in which one
+   the pipeline (:mod:`hipback.processing.pipeline`, slip check: a later standing-still period in which one
    segment's inclination disagrees with the calibration while the other segments agree).
 4. **Not used (yet)**: a forward lean to confirm the pelvis' facing (the prior decides it) and heading
    agreement between sensors (6D fusion gives each sensor its own heading).
@@ -48,9 +48,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from processing import quaternion as quat
-from processing.angles import axes_vertical_components, sagittal_inclination
-from processing.quaternion import FloatArray
+from hipback.processing import quaternion as quat
+from hipback.processing.angles import axes_vertical_components, sagittal_inclination
+from hipback.processing.quaternion import FloatArray
 
 E_Z = np.array([0.0, 0.0, 1.0])
 SENSOR_X = np.array([1.0, 0.0, 0.0])

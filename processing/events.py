@@ -1,7 +1,8 @@
 """Shared machinery for the streaming event detectors (gait, holds, activity).
 
 Every detector in hipback is *one* implementation that serves streaming and batch: it is fed consecutive
-chunks of one uniform-rate :class:`~processing.types.AngleSeries` of any size (one sample up to the whole
+chunks of one uniform-rate :class:`~hipback.processing.types.AngleSeries` of any size (one sample up to the
+whole
 session) and must give bit-identical results whatever the chunking. :class:`WindowedStream` makes that
 easy to get right:
 
@@ -31,7 +32,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from processing.types import AngleSeries, FloatArray
+from hipback.processing.types import AngleSeries, FloatArray
 
 
 def triangular_kernel(half_width: int) -> FloatArray:

@@ -59,8 +59,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from processing.events import Window, WindowedStream, feature_slice, smooth, triangular_kernel, window_max
-from processing.types import AngleSeries
+from hipback.processing.events import (
+    Window,
+    WindowedStream,
+    feature_slice,
+    smooth,
+    triangular_kernel,
+    window_max,
+)
+from hipback.processing.types import AngleSeries
 
 #: Share of the gait cycle from peak thigh flexion (late swing) to initial contact.
 DEFAULT_IC_PHASE = 0.125

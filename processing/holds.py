@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from processing.events import (
+from hipback.processing.events import (
     Window,
     WindowedStream,
     feature_slice,
@@ -52,7 +52,7 @@ from processing.events import (
     smooth,
     triangular_kernel,
 )
-from processing.types import AngleSeries
+from hipback.processing.types import AngleSeries
 
 _DEG = math.pi / 180.0
 SIDES = ("left", "right")

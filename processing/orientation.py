@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 import vqf
 
-from processing import quaternion as quat
-from processing.quaternion import FloatArray
+from hipback.processing import quaternion as quat
+from hipback.processing.quaternion import FloatArray
 
 
 @dataclass

@@ -11,14 +11,14 @@ Stages, per sensor then combined:
 
 1. **Validation.** Samples whose time is not after the previous accepted sample (time going backwards,
    duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted.
-2. **Orientation** (:mod:`processing.orientation`): VQF for raw devices, normalised pass-through for
+2. **Orientation** (:mod:`hipback.processing.orientation`): VQF for raw devices, normalised pass-through for
    quaternion devices. A gap (time step > ``gap_factor`` sample periods) resets VQF and is reported.
-3. **Resampling** (:mod:`processing.resample`) onto the common grid ``k / rate_hz`` (default 100 Hz):
+3. **Resampling** (:mod:`hipback.processing.resample`) onto the common grid ``k / rate_hz`` (default 100 Hz):
    slerp between the two neighbouring samples, never across a gap (NaN there). A grid row is final once
    every sensor has delivered a sample at or after it (so a silent sensor holds the output back, unless
    ``max_sensor_lag_s`` is set: then a sensor more than that far behind the newest data is treated as
    missing for those rows -- convenient live, but it makes results depend on arrival timing).
-4. **Calibration** (:mod:`processing.calibration`): rows are buffered until the first standing-still
+4. **Calibration** (:mod:`hipback.processing.calibration`): rows are buffered until the first standing-still
    window (or the marked one) and, when thighs are worn, until the thighs moved enough (walking, leg
    swings) to find their medio-lateral axis or ``ml_wait_s`` passed; then angles are emitted from the
    first row on. Without standing for ``calibration_timeout_s`` rows are released as NaN (status message)
@@ -27,7 +27,7 @@ Stages, per sensor then combined:
    ``min_short_standing_s`` (1 s; quality lowered, warning), or its angles stay empty (warning). A
    calibration from an earlier recording of the same session (sensors not re-strapped) can be given
    as ``initial_calibration``. Both thighs flagged ``wrong_side`` are swapped (reported).
-5. **Angles** (:mod:`processing.angles`) per row, then the event detectors (strides per side, holds,
+5. **Angles** (:mod:`hipback.processing.angles`) per row, then the event detectors (strides per side, holds,
    activity) on the same rows.
 6. **Slip check** after calibration: in each later standing-still window (all sensors still for 3 s with
    the pelvis within ``slip_reference_rad`` of neutral), a sensor whose segment inclination is more than
@@ -46,16 +46,16 @@ from typing import Any
 
 import numpy as np
 
-from processing import quaternion as quat
-from processing.activity import ActivityClassifier
-from processing.angles import (
+from hipback.processing import quaternion as quat
+from hipback.processing.activity import ActivityClassifier
+from hipback.processing.angles import (
     MOTION_WINDOW_S,
     MotionSmoother,
     compute_angles,
     dynamic_acceleration,
     long_axis_inclination,
 )
-from processing.calibration import (
+from hipback.processing.calibration import (
     CalibrationSettings,
     SensorCalibration,
     StandingFinder,
@@ -65,11 +65,11 @@ from processing.calibration import (
     mean_direction,
     up_in_sensor,
 )
-from processing.gait import StrideDetector, gait_summary
-from processing.holds import HoldDetector, Prescription
-from processing.orientation import OrientationEstimator, check_quaternions
-from processing.resample import GridResampler
-from processing.types import PLACEMENTS, AngleSeries, Gap, Recording, SensorStream
+from hipback.processing.gait import StrideDetector, gait_summary
+from hipback.processing.holds import HoldDetector, Prescription
+from hipback.processing.orientation import OrientationEstimator, check_quaternions
+from hipback.processing.resample import GridResampler
+from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording, SensorStream
 
 
 @dataclass

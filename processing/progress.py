@@ -1,7 +1,7 @@
 """Patient-level progress measures over weeks: baseline, 7-day values, change, adherence, flags.
 
 Pure computation (numpy in, numbers out; no I/O). Runs at the edge (the patient's gateway) once a day
-or after each sync; :func:`ingest.influx.schema.patient_status_point` turns the result into the
+or after each sync; :func:`hipback.ingest.influx.schema.patient_status_point` turns the result into the
 ``patient_status`` point that the clinician dashboards and alert rules read.
 
 Definitions (all times are Unix seconds, UTC; angles in degrees because these are reporting values):

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from processing import quaternion as quat
-from processing.quaternion import FloatArray
+from hipback.processing import quaternion as quat
+from hipback.processing.quaternion import FloatArray
 
 
 def first_grid_index(t: float, rate_hz: float) -> int:

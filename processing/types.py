@@ -7,7 +7,7 @@ Times are float64 seconds on the recording's common timeline (0 = recording star
 Units inside hipback are SI and radians: acc in m/s^2 (specific force, sensor frame, gravity
 included: a sensor at rest reads +9.81 along its upward axis), gyr in rad/s (sensor frame),
 mag in microtesla (sensor frame, arbitrary units when the device gives no calibration),
-quat scalar-first (w, x, y, z) sensor-to-world (see :mod:`processing.quaternion`).
+quat scalar-first (w, x, y, z) sensor-to-world (see :mod:`hipback.processing.quaternion`).
 """
 
 from __future__ import annotations

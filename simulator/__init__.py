@@ -2,24 +2,25 @@
 
 Public API::
 
-    from simulator import (simulate, SimulatedSession, GroundTruth, VirtualPatient, SensorSpec,
+    from hipback.simulator import (simulate, SimulatedSession, GroundTruth, VirtualPatient, SensorSpec,
                            SCENARIOS, make_cohort)
     s = simulate("clinic_visit", seed=1)          # or simulate("short", walk_s=20), simulate(Scenario(...))
     s.recording   # processing.types.Recording, one SensorStream per SensorSpec (placement keys)
     s.truth       # GroundTruth: segment quaternions, angles, strides, holds, activities, mounting
 
 World frame z up, x = initial walking direction, y left; segment frames ISB (X anterior, Y superior,
-Z right). See :mod:`simulator.body` for the angle definitions and :mod:`simulator.sensor_model` for the
+Z right). See :mod:`hipback.simulator.body` for the angle definitions and
+:mod:`hipback.simulator.sensor_model` for the
 sensor model.
 """
 
-from simulator.body import segment_angles
-from simulator.patient import VirtualPatient
-from simulator.scenarios import SCENARIOS, Scenario, Step, build_scenario
-from simulator.sensor_model import SensorTruth
-from simulator.sensor_spec import SensorSpec, default_sensors, ideal_sensors
-from simulator.session import SimulatedSession, make_cohort, simulate
-from simulator.truth import GroundTruth, TruthActivity, TruthHold, TruthStride
+from hipback.simulator.body import segment_angles
+from hipback.simulator.patient import VirtualPatient
+from hipback.simulator.scenarios import SCENARIOS, Scenario, Step, build_scenario
+from hipback.simulator.sensor_model import SensorTruth
+from hipback.simulator.sensor_spec import SensorSpec, default_sensors, ideal_sensors
+from hipback.simulator.session import SimulatedSession, make_cohort, simulate
+from hipback.simulator.truth import GroundTruth, TruthActivity, TruthHold, TruthStride
 
 __all__ = [
     "SCENARIOS",

@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from processing import quaternion as qm
-from simulator.patient import VirtualPatient
+from hipback.processing import quaternion as qm
+from hipback.simulator.patient import VirtualPatient
 
 FloatArray = NDArray[np.float64]
 SEGMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
@@ -76,7 +76,7 @@ def segment_origins(ch: dict[str, FloatArray], quats: dict[str, FloatArray], pat
 
 
 def rotate_fast(q: FloatArray, v: FloatArray) -> FloatArray:
-    """Same as :func:`processing.quaternion.rotate` (``q * v * conj(q)``), written out per component
+    """Same as :func:`hipback.processing.quaternion.rotate` (``q * v * conj(q)``), written out per component
     (several times faster on long arrays than the generic ``np.cross`` form)."""
     q = np.asarray(q, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)

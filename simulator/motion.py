@@ -4,7 +4,8 @@ Channels (rad, m): ``tilt`` (pelvic tilt, anterior +), ``hip_left``/``hip_right`
 ``lumbar`` (lumbar flexion +), ``obliquity`` (pelvis about its anterior axis, right side down +),
 ``pelvis_rotation`` (pelvis about its superior axis, right side forward +), ``add_left``/``add_right``
 (hip adduction +), ``heading`` (walking direction about world z from world x, unwrapped) and the pelvis
-centre position ``x``, ``y``, ``z`` in the world. All are relative to standing neutral. :mod:`simulator.body`
+centre position ``x``, ``y``, ``z`` in the world. All are relative to standing neutral.
+:mod:`hipback.simulator.body`
 turns them into segment orientations whose angles (computed back with the processing definitions)
 equal these channels.
 
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator import gait
-from simulator.patient import VirtualPatient
-from simulator.scenarios import DEFAULT_TRANSITION_S, TRANSITION_S, Scenario, Step, pose_class
+from hipback.simulator import gait
+from hipback.simulator.patient import VirtualPatient
+from hipback.simulator.scenarios import DEFAULT_TRANSITION_S, TRANSITION_S, Scenario, Step, pose_class
 
 FloatArray = NDArray[np.float64]
 CHANNELS = (

@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from processing import quaternion as qm
-from processing.types import SensorStream
-from simulator import body
-from simulator.motion import smooth_noise
-from simulator.sensor_spec import SensorSpec
+from hipback.processing import quaternion as qm
+from hipback.processing.types import SensorStream
+from hipback.simulator import body
+from hipback.simulator.motion import smooth_noise
+from hipback.simulator.sensor_spec import SensorSpec
 
 FloatArray = NDArray[np.float64]
 GRAVITY = 9.81
@@ -140,7 +140,7 @@ def soft_tissue_wobble(
     impact = spec.impact_amplitude_m_s2()
     if amp <= 0 and impact <= 0:
         return None
-    from simulator.motion import ic_wavelet_time
+    from hipback.simulator.motion import ic_wavelet_time
 
     offset = 0.5 if spec.placement == "thigh_left" else 0.0
     ph = np.nan_to_num(phase, nan=0.0)

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from processing import quaternion as qm
-from processing.types import PLACEMENTS
+from hipback.processing import quaternion as qm
+from hipback.processing.types import PLACEMENTS
 
 ThighFace = Literal["lateral", "anterior"]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from processing.types import Recording
-from simulator import body
-from simulator.motion import generate
-from simulator.patient import VirtualPatient
-from simulator.scenarios import SCENARIOS, Scenario, build_scenario
-from simulator.sensor_model import (
+from hipback.processing.types import Recording
+from hipback.simulator import body
+from hipback.simulator.motion import generate
+from hipback.simulator.patient import VirtualPatient
+from hipback.simulator.scenarios import SCENARIOS, Scenario, build_scenario
+from hipback.simulator.sensor_model import (
     SensorTruth,
     draw_mounting,
     make_stream,
@@ -20,8 +20,8 @@ from simulator.sensor_model import (
     sensor_signals,
     soft_tissue_wobble,
 )
-from simulator.sensor_spec import SensorSpec, default_sensors
-from simulator.truth import GroundTruth, build_truth
+from hipback.simulator.sensor_spec import SensorSpec, default_sensors
+from hipback.simulator.truth import GroundTruth, build_truth
 
 #: 2026-01-05T08:00:00Z: a fixed UTC anchor so simulated sessions are reproducible.
 DEFAULT_START_UTC = 1767600000.0

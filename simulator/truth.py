@@ -1,8 +1,9 @@
 """Ground truth of a simulated session: segment orientations, angles, strides, holds, activities.
 
 All values SI and radians; times in s on the recording timeline (0 = session start). Angles follow the
-conventions of :class:`processing.types.AngleSeries` and are relative to standing neutral (see
-:mod:`simulator.body` for the exact definitions). Files written by :meth:`GroundTruth.save` use degrees in
+conventions of :class:`hipback.processing.types.AngleSeries` and are relative to standing neutral (see
+:mod:`hipback.simulator.body` for the exact definitions). Files written by :meth:`GroundTruth.save` use
+degrees in
 fields and columns named ``..._deg``.
 """
 
@@ -17,11 +18,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from processing.types import AngleSeries
-from simulator import body
-from simulator.motion import Motion
-from simulator.patient import VirtualPatient
-from simulator.sensor_spec import SensorSpec
+from hipback.processing.types import AngleSeries
+from hipback.simulator import body
+from hipback.simulator.motion import Motion
+from hipback.simulator.patient import VirtualPatient
+from hipback.simulator.sensor_spec import SensorSpec
 
 FloatArray = NDArray[np.float64]
 ANGLE_FIELDS = (

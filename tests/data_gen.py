@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from processing import quaternion as qt
+from hipback.processing import quaternion as qt
 
 GRAVITY = 9.81
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from processing import quaternion as qm
-from processing.types import Recording, SensorStream
+from hipback.processing import quaternion as qm
+from hipback.processing.types import Recording, SensorStream
 
 G = 9.81
 

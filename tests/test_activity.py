@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processing.activity import ActivityClassifier, classify_activity
-from processing.types import AngleSeries
+from hipback.processing.activity import ActivityClassifier, classify_activity
+from hipback.processing.types import AngleSeries
 from tests.test_gait import gait_cycle
 from tests.test_holds import JUNK_ANGLES, keyframes
 
@@ -161,7 +161,7 @@ def test_chunking_does_not_change_results(bounds):
 
 
 def test_activity_on_simulated_truth_angles():
-    session = pytest.importorskip("simulator.session")
+    session = pytest.importorskip("hipback.simulator.session")
     truth = session.simulate("clinic_visit", seed=3, walk_s=30.0, hold_s=10.0, sit_s=20.0, lie_s=15.0).truth
     clf = classify_activity(truth.angles())
     expected: dict[str, float] = {}

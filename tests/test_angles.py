@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from processing import quaternion as qm
-from processing.angles import (
+from hipback.processing import quaternion as qm
+from hipback.processing.angles import (
     MotionSmoother,
     axes_vertical_components,
     compute_angles,
@@ -74,7 +74,7 @@ def test_signs_follow_the_conventions():
 
 
 def test_agrees_with_simulator_truth_definition_in_gait_like_motion():
-    body = pytest.importorskip("simulator.body")
+    body = pytest.importorskip("hipback.simulator.body")
     rng = np.random.default_rng(3)
     n = 2000
     ph = np.linspace(0, 8 * np.pi, n)

@@ -10,9 +10,9 @@ from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from ingest.ble.bumble_backend import BumbleBleakClient, BumbleBleakScanner, BumbleWorld
-from ingest.ble.bumble_backend.scanner import parse_advertising_data
-from simulator.virtual_ble.peripheral import VirtualPeripheral, build_advertising_data
+from hipback.ingest.ble.bumble_backend import BumbleBleakClient, BumbleBleakScanner, BumbleWorld
+from hipback.ingest.ble.bumble_backend.scanner import parse_advertising_data
+from hipback.simulator.virtual_ble.peripheral import VirtualPeripheral, build_advertising_data
 
 SVC = "6e400001-1111-4c2a-9a3e-0123456789ab"
 NOTIFY = "6e400003-1111-4c2a-9a3e-0123456789ab"

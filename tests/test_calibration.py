@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processing import quaternion as qm
-from processing.calibration import CalibrationSettings, StandingFinder, calibrate_sensor
-from processing.pipeline import process_recording
-from processing.types import Recording, SensorStream
+from hipback.processing import quaternion as qm
+from hipback.processing.calibration import CalibrationSettings, StandingFinder, calibrate_sensor
+from hipback.processing.pipeline import process_recording
+from hipback.processing.types import Recording, SensorStream
 from tests.synth_processing import make_recording, nominal_mounting, segment_quats, truth_on
 
 QUAT3 = {"pelvis": "quat", "thigh_left": "quat", "thigh_right": "quat"}

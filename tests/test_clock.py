@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.clock import ArrivalClock, ClockModel
-from ingest.devices import HIPBACK_V1
-from ingest.devices.base import DecodedSamples
-from simulator.devices import DeviceClock, HipbackEncoder, HipbackState
+from hipback.ingest.clock import ArrivalClock, ClockModel
+from hipback.ingest.devices import HIPBACK_V1
+from hipback.ingest.devices.base import DecodedSamples
+from hipback.simulator.devices import DeviceClock, HipbackEncoder, HipbackState
 
 UTC0 = 1.7e9
 

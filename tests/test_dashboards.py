@@ -1,11 +1,11 @@
 """Every dashboard and alert query runs against a real ``influxd`` holding a virtual cohort, and the
-headline numbers the clinician sees equal what :mod:`processing.progress` computed.
+headline numbers the clinician sees equal what :mod:`hipback.processing.progress` computed.
 
 The cohort: 5 virtual patients over 5 weeks of walks and stretch sessions, written through the
-schema (:mod:`ingest.influx.schema`) and the writer into a fresh database. Per-session rows are
+schema (:mod:`hipback.ingest.influx.schema`) and the writer into a fresh database. Per-session rows are
 synthesised deterministically here with a known per-patient trend (one improves, one is stable, one
 declines, one stopped a week ago, one rarely stretches); the ``patient_status`` history is computed
-day by day by :class:`processing.progress.PatientProgress`, as a gateway would.
+day by day by :class:`hipback.processing.progress.PatientProgress`, as a gateway would.
 
 Grafana's macros are substituted the way Grafana does for InfluxQL: ``$timeFilter`` (the dashboard
 range), ``$__interval``, template variables inside ``/^$var$/`` regexes as regex-escaped single
@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ingest.influx import schema
-from processing.progress import DAY_S, PatientProgress, week_start
+from hipback.ingest.influx import schema
+from hipback.processing.progress import DAY_S, PatientProgress, week_start
 
 ROOT = Path(__file__).resolve().parents[1]
 DASH_DIR = ROOT / "dashboards"
@@ -274,7 +274,7 @@ def compute_progress(anchor: float, data: dict) -> tuple[list, dict[str, Patient
 
 def write_through_writer(url: str, db: str, points: list) -> None:
     """Send the points through hipback's InfluxDB writer (batched, gzip line protocol to /write)."""
-    from ingest.influx.writer import InfluxWriter
+    from hipback.ingest.influx.writer import InfluxWriter
 
     with InfluxWriter(url, db, background_flush=False) as writer:
         writer.write(points)

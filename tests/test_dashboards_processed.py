@@ -1,11 +1,14 @@
 """The dashboards on data that came out of processing: a simulated cohort, processed, published through the
 outbox and the sync worker into a real ``influxd``; the clinicians' headline numbers equal what
-:mod:`processing.progress` computes from the same processed results, and agree with the simulated truth.
+:mod:`hipback.processing.progress` computes from the same processed results, and agree with the simulated
+truth.
 
 The cohort: 5 virtual patients over 4 weeks with 2-4 short sessions a week (walks of ~24 s, stretch sessions
 of two 6.5 s kneeling hip-flexor holds per side against a prescription of 2 x 5 s per side), each simulated
-(:func:`simulator.simulate`), processed (:func:`processing.pipeline.process_recording`) and published
-(:func:`ingest.publish.publish_session` -> local store outbox -> :class:`ingest.sync.SyncWorker` ->
+(:func:`hipback.simulator.simulate`), processed (:func:`hipback.processing.pipeline.process_recording`) and
+published
+(:func:`hipback.ingest.publish.publish_session` -> local store outbox ->
+:class:`hipback.ingest.sync.SyncWorker` ->
 ``influxd``). Each patient's peak hip extension changes week by week (one improves, one is stable, one
 declines beyond the minimal detectable change, one stopped a week ago, one rarely stretches).
 
@@ -22,14 +25,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.influx.writer import InfluxWriter
-from ingest.publish import publish_patient_status, publish_session
-from ingest.session.stats import SensorStats
-from ingest.store import LocalStore
-from ingest.sync import SyncWorker
-from processing.pipeline import ProcessorConfig, process_recording
-from processing.progress import DAY_S, PatientProgress
-from simulator import Scenario, Step, VirtualPatient, simulate
+from hipback.ingest.influx.writer import InfluxWriter
+from hipback.ingest.publish import publish_patient_status, publish_session
+from hipback.ingest.session.stats import SensorStats
+from hipback.ingest.store import LocalStore
+from hipback.ingest.sync import SyncWorker
+from hipback.processing.pipeline import ProcessorConfig, process_recording
+from hipback.processing.progress import DAY_S, PatientProgress
+from hipback.simulator import Scenario, Step, VirtualPatient, simulate
 from tests.test_dashboards import (
     all_queries,
     assert_patient_headlines,

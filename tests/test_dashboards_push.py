@@ -20,9 +20,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from ingest.cli import app
-from ingest.commands import dashboards as cmd
-from ingest.errors import ConfigError
+from hipback.ingest.cli import app
+from hipback.ingest.commands import dashboards as cmd
+from hipback.ingest.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 DASH_DIR = ROOT / "dashboards"

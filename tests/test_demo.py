@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.store import LocalStore
+from hipback.ingest.store import LocalStore
 
 
 def test_demo_runs_end_to_end_and_delivers_to_influxdb(tmp_path: Path, influxd, influx_db: str) -> None:

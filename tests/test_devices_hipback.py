@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.devices import HIPBACK_V1, StatusFlag
-from ingest.devices import hipback_v1 as hb
-from processing import quaternion as qm
-from simulator.devices import DeviceClock, FaultInjector, FaultPlan, HipbackEncoder, HipbackState
-from simulator.devices import hipback_v1 as sim_hb
+from hipback.ingest.devices import HIPBACK_V1, StatusFlag
+from hipback.ingest.devices import hipback_v1 as hb
+from hipback.processing import quaternion as qm
+from hipback.simulator.devices import DeviceClock, FaultInjector, FaultPlan, HipbackEncoder, HipbackState
+from hipback.simulator.devices import hipback_v1 as sim_hb
 
 
 def motion(n: int, rate: float = 100.0, seed: int = 0):

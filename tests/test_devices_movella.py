@@ -7,11 +7,11 @@ import struct
 import numpy as np
 import pytest
 
-from ingest.devices import MOVELLA_DOT, StatusFlag
-from ingest.devices import movella_dot as md
-from processing import quaternion as qm
-from simulator.devices import DeviceClock, FaultInjector, FaultPlan, MovellaEncoder, MovellaState
-from simulator.devices import movella_dot as sim_md
+from hipback.ingest.devices import MOVELLA_DOT, StatusFlag
+from hipback.ingest.devices import movella_dot as md
+from hipback.processing import quaternion as qm
+from hipback.simulator.devices import DeviceClock, FaultInjector, FaultPlan, MovellaEncoder, MovellaState
+from hipback.simulator.devices import movella_dot as sim_md
 
 
 def motion(n: int, rate: float = 60.0, seed: int = 1):
@@ -201,7 +201,7 @@ def test_reads_battery_info_and_sync_message():
 
 
 def test_scan_matching_names():
-    from ingest.devices import match_profile
+    from hipback.ingest.devices import match_profile
 
     assert match_profile("Xsens DOT", []) is MOVELLA_DOT
     assert match_profile("Movella DOT", []) is MOVELLA_DOT

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.devices import PROFILES, get_profile, match_profile
-from processing import quaternion as qm
-from simulator.devices import make_encoder
+from hipback.ingest.devices import PROFILES, get_profile, match_profile
+from hipback.processing import quaternion as qm
+from hipback.simulator.devices import make_encoder
 
 
 @pytest.mark.parametrize("kind", list(PROFILES))

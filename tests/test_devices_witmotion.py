@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.devices import WITMOTION, StatusFlag, match_profile
-from ingest.devices import witmotion as wm
-from processing import quaternion as qm
-from simulator.devices import WitMotionEncoder, WitMotionState
-from simulator.devices import witmotion as sim_wm
+from hipback.ingest.devices import WITMOTION, StatusFlag, match_profile
+from hipback.ingest.devices import witmotion as wm
+from hipback.processing import quaternion as qm
+from hipback.simulator.devices import WitMotionEncoder, WitMotionState
+from hipback.simulator.devices import witmotion as sim_wm
 
 G = 9.80665
 

@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from ingest.cli import app
-from ingest.export import export_session
-from ingest.store import LocalStore
-from processing import quaternion as quat
-from processing.pipeline import process_recording
-from simulator import SensorSpec, simulate
+from hipback.ingest.cli import app
+from hipback.ingest.export import export_session
+from hipback.ingest.store import LocalStore
+from hipback.processing import quaternion as quat
+from hipback.processing.pipeline import process_recording
+from hipback.simulator import SensorSpec, simulate
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.errors import RecordingFileError
-from ingest.files import read_recording, read_sensor_file, write_recording
-from processing.types import Recording, SensorStream
+from hipback.ingest.errors import RecordingFileError
+from hipback.ingest.files import read_recording, read_sensor_file, write_recording
+from hipback.processing.types import Recording, SensorStream
 from tests.data_gen import write_movella_dot, write_xsens_mt
 
 # Generated DOT files: line 1 = header, line k + 2 = sample k.  MT files: 6 comment lines, header on line 7,

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.files import atomic as atomic_mod
-from ingest.files import detect_dialect, read_recording, read_sensor_file, write_recording
-from ingest.files import recording as recording_mod
-from processing import quaternion as qt
-from processing.types import Gap, Recording, SensorStream
+from hipback.ingest.files import atomic as atomic_mod
+from hipback.ingest.files import detect_dialect, read_recording, read_sensor_file, write_recording
+from hipback.ingest.files import recording as recording_mod
+from hipback.processing import quaternion as qt
+from hipback.processing.types import Gap, Recording, SensorStream
 from tests.data_gen import write_movella_dot
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.files import ImportReport, detect_dialect, read_recording, read_sensor_file
+from hipback.ingest.files import ImportReport, detect_dialect, read_recording, read_sensor_file
 from tests.data_gen import write_movella_dot, write_xsens_mt
 
 
@@ -176,7 +176,7 @@ def test_mt_counter_wrap_across_a_gap_is_not_backwards(tmp_path: Path) -> None:
 
 
 def test_dot_euler_only_export_becomes_quaternions(tmp_path: Path) -> None:
-    from processing import quaternion as qt
+    from hipback.processing import quaternion as qt
 
     f = tmp_path / "euler.csv"
     rows = [(0.0, 0.0, 90.0), (90.0, 0.0, 0.0), (90.0, 0.0, 90.0), (10.0, -20.0, 30.0)]
@@ -199,7 +199,7 @@ def test_dot_euler_only_export_becomes_quaternions(tmp_path: Path) -> None:
 
 
 def test_mt_increments_utc_and_roll_pitch_yaw(tmp_path: Path) -> None:
-    from processing import quaternion as qt
+    from hipback.processing import quaternion as qt
 
     rate = 100.0
     n = 50

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.files import read_recording, write_recording
+from hipback.ingest.files import read_recording, write_recording
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/movella-dot-walk"
 SENSORS = {"thigh_left": "3_D422CD003235", "pelvis": "4_D422CD003437", "thigh_right": "5_D422CD0034C1"}

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processing.gait import StrideDetector, detect_strides, gait_summary
-from processing.types import AngleSeries
+from hipback.processing.gait import StrideDetector, detect_strides, gait_summary
+from hipback.processing.types import AngleSeries
 
 DEG = math.pi / 180.0
 FS = 100.0
@@ -272,7 +272,7 @@ def test_sample_by_sample_streaming_matches_batch():
 
 
 def test_strides_on_simulated_truth_angles():
-    simulator = pytest.importorskip("simulator.session")
+    simulator = pytest.importorskip("hipback.simulator.session")
     truth = simulator.simulate("walk", seed=4, walk_s=30.0).truth
     angles = truth.angles()
     for side in ("left", "right"):

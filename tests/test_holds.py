@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processing.holds import HoldDetector, Prescription, detect_holds
-from processing.types import AngleSeries
+from hipback.processing.holds import HoldDetector, Prescription, detect_holds
+from hipback.processing.types import AngleSeries
 
 DEG = math.pi / 180.0
 FS = 100.0
@@ -289,8 +289,8 @@ def test_chunking_does_not_change_results(bounds):
 
 @pytest.mark.parametrize("seed", [2, 5])
 def test_holds_on_simulated_truth_angles(seed):
-    session = pytest.importorskip("simulator.session")
-    patient_mod = pytest.importorskip("simulator.patient")
+    session = pytest.importorskip("hipback.simulator.session")
+    patient_mod = pytest.importorskip("hipback.simulator.patient")
     patient = patient_mod.VirtualPatient.random(np.random.default_rng(seed))
     truth = session.simulate("stretch", seed=seed, patient=patient, holds_per_side=2, hold_s=12.0).truth
     det = detect_holds(truth.angles())

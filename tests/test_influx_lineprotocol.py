@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.influx.lineprotocol import Point, encode, encode_lines, escape_tag_value, format_field_value
+from hipback.ingest.influx.lineprotocol import (
+    Point,
+    encode,
+    encode_lines,
+    escape_tag_value,
+    format_field_value,
+)
 from tests.influx_server import InfluxServer
 
 # Identifiers: any Unicode except control characters and backslash (see the module's docstring),

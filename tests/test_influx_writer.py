@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ingest.errors import DatabaseError
-from ingest.influx.lineprotocol import Point
-from ingest.influx.settings import InfluxSettings, Secret
-from ingest.influx.writer import InfluxWriter
+from hipback.ingest.errors import DatabaseError
+from hipback.ingest.influx.lineprotocol import Point
+from hipback.ingest.influx.settings import InfluxSettings, Secret
+from hipback.ingest.influx.writer import InfluxWriter
 from tests.influx_server import InfluxServer, free_port
 
 T0_NS = 1_763_700_000_000_000_000
@@ -248,7 +248,7 @@ def test_settings_from_env(tmp_path) -> None:
     secret.write_text("Tok-file-s3cret\n")
     secret.chmod(0o644)
     env = {"HIPBACK_INFLUX_URL": "https://influx.example:8086/", "HIPBACK_INFLUX_TOKEN_FILE": str(secret)}
-    from ingest.errors import ConfigError
+    from hipback.ingest.errors import ConfigError
 
     with pytest.raises(ConfigError, match="chmod 600") as err:
         InfluxSettings.from_env(env)

@@ -1,4 +1,5 @@
-"""Live stretch coaching: a virtual session drives :class:`ingest.live.LiveCoach`; we read what it prints.
+"""Live stretch coaching: a virtual session drives :class:`hipback.ingest.live.LiveCoach`; we read what it
+prints.
 
 The ``short`` scenario has one 5 s kneeling hip-flexor stretch hold per side, the right one with the back
 arching from a quarter of the hold on. The virtual session streams it over the virtual BLE link (two
@@ -14,10 +15,10 @@ import re
 import pytest
 from rich.console import Console
 
-from ingest.live import ARCHING_CUE, LiveCoach
-from processing.holds import Prescription
-from processing.pipeline import ProcessorConfig, SessionProcessor
-from simulator import SensorSpec, simulate
+from hipback.ingest.live import ARCHING_CUE, LiveCoach
+from hipback.processing.holds import Prescription
+from hipback.processing.pipeline import ProcessorConfig, SessionProcessor
+from hipback.simulator import SensorSpec, simulate
 
 #: Two protocols. WitMotion is left out on purpose: its virtual stream (no device timestamps) currently
 #: shows arrival-jitter gaps of 0.03-0.13 s, each of which ends a hold (clock-model matter, not the coach's).
@@ -32,8 +33,8 @@ def _coach(**kw) -> tuple[LiveCoach, io.StringIO]:
 
 @pytest.fixture(scope="module")
 def virtual_run(tmp_path_factory):
-    from ingest.session.virtual import run_virtual_session_async
-    from ingest.store import LocalStore
+    from hipback.ingest.session.virtual import run_virtual_session_async
+    from hipback.ingest.store import LocalStore
 
     sim = simulate("short", seed=3, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in KINDS])
     coach, buf = _coach(min_wall_interval_s=0.0)
@@ -131,7 +132,7 @@ def test_terminal_panel_shows_timer_cue_and_sensors():
     """The rich panel (terminal mode) renders the hold timer bar, the cue while arching, and sensor states."""
     from types import SimpleNamespace
 
-    from processing.holds import HoldProgress
+    from hipback.processing.holds import HoldProgress
 
     coach, _ = _coach()
     coach.hold = HoldProgress(

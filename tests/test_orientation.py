@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import vqf
 
-from processing import quaternion as qm
-from processing.orientation import OrientationEstimator, check_quaternions, orientation_errors
+from hipback.processing import quaternion as qm
+from hipback.processing.orientation import OrientationEstimator, check_quaternions, orientation_errors
 
 BROAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "broad"
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processing import quaternion as qm
-from processing.pipeline import ProcessorConfig, SessionProcessor, process_recording
-from processing.types import AngleSeries, Recording, SensorStream
+from hipback.processing import quaternion as qm
+from hipback.processing.pipeline import ProcessorConfig, SessionProcessor, process_recording
+from hipback.processing.types import AngleSeries, Recording, SensorStream
 from tests.synth_processing import make_recording, truth_on
 
 QUAT3 = {"pelvis": "quat", "thigh_left": "quat", "thigh_right": "quat"}
@@ -210,9 +210,9 @@ def test_process_command_writes_outputs_and_rejects_bad_input(tmp_path, capsys):
     import csv
     import json
 
-    from ingest.commands.process import run
-    from ingest.errors import ConfigError
-    from ingest.files import write_recording
+    from hipback.ingest.commands.process import run
+    from hipback.ingest.errors import ConfigError
+    from hipback.ingest.files import write_recording
 
     rec, truth = make_recording(25.0, kinds={"pelvis": "quat", "thigh_right": "raw"}, seed=9)
     paths = {p.stem: p for p in write_recording(rec, tmp_path / "rec")}

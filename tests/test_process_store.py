@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ingest.cli import app
-from ingest.files import write_recording
-from ingest.store import LocalStore
-from simulator import VirtualPatient, simulate
+from hipback.ingest.cli import app
+from hipback.ingest.files import write_recording
+from hipback.ingest.store import LocalStore
+from hipback.simulator import VirtualPatient, simulate
 
 PATIENT = "p-store-01"
 

@@ -1,4 +1,5 @@
-"""processing.progress: baseline, 7-day values, change, MDC flag, adherence, days since last session."""
+"""hipback.processing.progress: baseline, 7-day values, change, MDC flag, adherence, days since last
+session."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from processing.progress import DAY_S, PatientProgress, week_start
+from hipback.processing.progress import DAY_S, PatientProgress, week_start
 
 NOW = datetime(2026, 11, 21, 18, 0, tzinfo=UTC).timestamp()  # a Saturday
 
@@ -129,7 +130,7 @@ def test_weekly_medians_use_monday_weeks():
 
 
 def test_status_fields_cover_the_schema():
-    from ingest.influx.schema import MEASUREMENTS
+    from hipback.ingest.influx.schema import MEASUREMENTS
 
     p = _compute(PatientProgress(), _two_phase(10.0, 11.0), holds_prescribed_per_window=42)
     assert set(p.status_fields()) == set(MEASUREMENTS["patient_status"].field_names)

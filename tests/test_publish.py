@@ -1,4 +1,4 @@
-"""ingest.publish: processing results -> schema rows and points -> outbox -> real influxd."""
+"""hipback.ingest.publish: processing results -> schema rows and points -> outbox -> real influxd."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ingest.influx.writer import InfluxWriter
-from ingest.publish import (
+from hipback.ingest.influx.writer import InfluxWriter
+from hipback.ingest.publish import (
     ANGLES_RATE_HZ,
     LivePublisher,
     device_status_row,
@@ -18,12 +18,12 @@ from ingest.publish import (
     session_row,
     stride_rows,
 )
-from ingest.session.stats import SensorStats
-from ingest.store import LocalStore
-from ingest.sync import SyncWorker
-from processing.pipeline import ProcessorConfig, SessionProcessor, process_recording
-from processing.types import SensorStream
-from simulator import VirtualPatient, simulate
+from hipback.ingest.session.stats import SensorStats
+from hipback.ingest.store import LocalStore
+from hipback.ingest.sync import SyncWorker
+from hipback.processing.pipeline import ProcessorConfig, SessionProcessor, process_recording
+from hipback.processing.types import SensorStream
+from hipback.simulator import VirtualPatient, simulate
 from tests.influx_server import free_port
 
 CONFIG = ProcessorConfig(holds_per_side=1, hold_s=4.0)

@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ingest.cli import app
-from ingest.report import Baseline, SessionInfo, build_report
-from ingest.report.svg import OKABE_ITO, envelope, nice_ticks
-from ingest.store import LocalStore
-from processing.pipeline import process_recording
-from simulator import simulate
+from hipback.ingest.cli import app
+from hipback.ingest.report import Baseline, SessionInfo, build_report
+from hipback.ingest.report.svg import OKABE_ITO, envelope, nice_ticks
+from hipback.ingest.store import LocalStore
+from hipback.processing.pipeline import process_recording
+from hipback.simulator import simulate
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 PATIENT = "SIM-REPORT-01"
@@ -49,7 +49,7 @@ def store_recording(store: LocalStore, recording, patient: str, prescription=(3,
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
     """Two stored sessions of one patient: an earlier one (less right hip extension) and the reported one."""
-    from simulator import VirtualPatient
+    from hipback.simulator import VirtualPatient
 
     root = tmp_path_factory.mktemp("report")
     path = root / "hipback.sqlite"
@@ -146,7 +146,7 @@ def test_report_cli_errors_are_one_sentence(sessions, tmp_path):
 
 def test_report_from_a_process_folder(tmp_path):
     """``hipback report`` also reads the folder ``hipback process`` writes (no raw samples, no baseline)."""
-    from ingest.commands.process import angles_csv, summary_json, table_csv
+    from hipback.ingest.commands.process import angles_csv, summary_json, table_csv
 
     sim = simulate("short", seed=3)
     res = process_recording(sim.recording)
@@ -331,8 +331,8 @@ def test_dump_dom_has_the_sections(page, tmp_path):
 
 def test_data_quality_counts_lost_samples_and_breaks():
     """A 0.5 s hole in one thigh stream (a recorded gap): lost samples and a break, in numbers and words."""
-    from ingest.report import assess_quality
-    from processing.types import Gap
+    from hipback.ingest.report import assess_quality
+    from hipback.processing.types import Gap
 
     sim = simulate("short", seed=1)
     rec = sim.recording

@@ -1,4 +1,4 @@
-"""ingest.influx.schema: rows -> points with bounded tags and declared field types; docs in sync."""
+"""hipback.ingest.influx.schema: rows -> points with bounded tags and declared field types; docs in sync."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.influx import schema
-from ingest.influx.lineprotocol import encode
+from hipback.ingest.influx import schema
+from hipback.ingest.influx.lineprotocol import encode
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_795_000_000.0
@@ -164,7 +164,7 @@ def test_angle_downsampling_averages_each_bin():
 
 def test_field_types_in_real_influxdb_are_the_declared_ones(influxd, influx_db):
     """Written through line protocol into influxd, every field gets the type the schema declares."""
-    from ingest.influx.writer import InfluxWriter
+    from hipback.ingest.influx.writer import InfluxWriter
 
     with InfluxWriter(influxd.url, influx_db, precision="ns", background_flush=False) as writer:
         writer.write(_one_row_of_each())
@@ -194,7 +194,7 @@ def test_docs_describe_every_measurement_and_field():
 
 
 def test_no_field_is_nan_or_inf_in_encoded_status():
-    from processing.progress import PatientProgress
+    from hipback.processing.progress import PatientProgress
 
     prog = PatientProgress().compute(now_s=T0, stride_t_s=[], stride_side=[], stride_peak_ext_deg=[])
     p = schema.patient_status_point("p01", T0, prog.status_fields())

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import load_config, parse_config
-from ingest.errors import ConfigError
-from ingest.store import LocalStore
+from hipback.ingest.config import load_config, parse_config
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.store import LocalStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,7 +98,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env.pop("HIPBACK_STORE", None)
     env.pop("HIPBACK_BLE_BACKEND", None)
     return subprocess.run(
-        [sys.executable, "-m", "ingest.cli", *args],
+        [sys.executable, "-m", "hipback.ingest.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -148,7 +148,7 @@ def test_ctrl_c_stops_the_recording_cleanly(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "record", "--config", str(path)],
+        [sys.executable, "-m", "hipback.ingest.cli", "record", "--config", str(path)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

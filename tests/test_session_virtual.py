@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.session import run_virtual_session
-from ingest.store import LocalStore
-from simulator import SensorSpec, simulate
-from simulator.devices import FaultPlan
-from simulator.virtual_ble import SensorFaults
+from hipback.ingest.session import run_virtual_session
+from hipback.ingest.store import LocalStore
+from hipback.simulator import SensorSpec, simulate
+from hipback.simulator.devices import FaultPlan
+from hipback.simulator.virtual_ble import SensorFaults
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
@@ -176,8 +176,8 @@ def test_refused_connections_clock_jump_and_low_battery(sim, tmp_path) -> None:
 _CHILD = textwrap.dedent(
     """
     import sys
-    from simulator import SensorSpec, simulate
-    from ingest.session import run_virtual_session
+    from hipback.simulator import SensorSpec, simulate
+    from hipback.ingest.session import run_virtual_session
     kinds = {"pelvis": "hipback_v1", "thigh_left": "hipback_v1"}
     sim = simulate("short", seed=4, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in kinds])
     run_virtual_session(sim, kinds, sys.argv[1], speed=2.0, session_id=sys.argv[2], patient_id="P-KILL",

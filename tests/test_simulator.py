@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from processing import quaternion as qm
-from processing.types import AngleSeries
-from simulator import (
+from hipback.processing import quaternion as qm
+from hipback.processing.types import AngleSeries
+from hipback.simulator import (
     SCENARIOS,
     SensorSpec,
     VirtualPatient,
@@ -18,7 +18,7 @@ from simulator import (
     segment_angles,
     simulate,
 )
-from simulator.sensor_model import draw_mounting
+from hipback.simulator.sensor_model import draw_mounting
 
 DEG = np.pi / 180
 

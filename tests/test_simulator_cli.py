@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.errors import ConfigError
+from hipback.ingest.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _hipback(*args: str) -> subprocess.CompletedProcess:
     exe = ROOT / ".venv" / "bin" / "hipback"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ingest.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "hipback.ingest.cli"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
@@ -41,7 +41,7 @@ def test_cli_writes_sensor_files_and_truth(tmp_path: Path):
     assert rows[0][0] == "time_s" and "hip_flexion_left_deg" in rows[0]
     assert float(rows[-1][0]) == pytest.approx(truth["duration_s"], abs=0.02)
     # the truth reads back
-    from simulator import GroundTruth
+    from hipback.simulator import GroundTruth
 
     loaded = GroundTruth.load(out)
     assert (
@@ -52,11 +52,11 @@ def test_cli_writes_sensor_files_and_truth(tmp_path: Path):
         truth["holds"][0]["hip_extension_deg"]
     )
     # the sensor files read back as the same recording
-    from ingest.files import read_recording
+    from hipback.ingest.files import read_recording
 
     rec = read_recording(out)
     assert set(rec.streams) == {"pelvis", "thigh_left", "thigh_right", "lumbar_upper"}
-    from simulator import simulate
+    from hipback.simulator import simulate
 
     again = simulate("short", seed=4)
     for p, st in again.recording.streams.items():
@@ -80,7 +80,7 @@ def test_cli_lists_scenarios(tmp_path: Path):
 
 
 def test_run_rejects_a_file_as_output_folder(tmp_path: Path):
-    from ingest.commands.simulate import run
+    from hipback.ingest.commands.simulate import run
 
     f = tmp_path / "file.txt"
     f.write_text("x")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.influx.lineprotocol import Point
-from ingest.store import LocalStore, StoreError
+from hipback.ingest.influx.lineprotocol import Point
+from hipback.ingest.store import LocalStore, StoreError
 
 T0 = 1_763_700_000.0  # a UTC Unix time
 
@@ -204,7 +204,7 @@ def test_several_threads_share_one_store(store: LocalStore) -> None:
 
 _CHILD = textwrap.dedent("""
     import sys, numpy as np
-    from ingest.store import LocalStore
+    from hipback.ingest.store import LocalStore
     store = LocalStore(sys.argv[1])
     sid = store.open_session("P-0008", session_id=sys.argv[2])
     store.add_sensor(sid, "pelvis", "raw", "dev", None)

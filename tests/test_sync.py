@@ -11,11 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-from ingest.errors import DatabaseError
-from ingest.influx.lineprotocol import Point
-from ingest.influx.writer import InfluxWriter
-from ingest.store import LocalStore
-from ingest.sync import SyncWorker
+from hipback.ingest.errors import DatabaseError
+from hipback.ingest.influx.lineprotocol import Point
+from hipback.ingest.influx.writer import InfluxWriter
+from hipback.ingest.store import LocalStore
+from hipback.ingest.sync import SyncWorker
 from tests.influx_server import InfluxServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,9 +56,9 @@ def test_sync_delivers_and_sets_aside_bad_lines(tmp_path: Path, influxd: InfluxS
 
 _KILL_BEFORE_MARK = textwrap.dedent("""
     import os, signal, sys
-    from ingest.store import LocalStore
-    from ingest.influx.writer import InfluxWriter
-    from ingest.sync import SyncWorker
+    from hipback.ingest.store import LocalStore
+    from hipback.ingest.influx.writer import InfluxWriter
+    from hipback.ingest.sync import SyncWorker
     store = LocalStore(sys.argv[1])
     def die(ids):  # the server has answered 2xx; the process dies before recording it
         print("delivered", len(ids), flush=True)
@@ -130,7 +130,7 @@ def test_database_down_mid_sync_then_back(tmp_path: Path) -> None:
 def _cli(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIPBACK_")}
     env.update({"PYTHONPATH": str(ROOT), **env_extra})
-    return subprocess.run([sys.executable, "-m", "ingest.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hipback.ingest.cli", *args], capture_output=True, text=True,
                           env=env, timeout=60)
 
 

@@ -18,8 +18,8 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak_retry_connector import establish_connection
 
-from ingest.devices import DeviceProfile, match_profile
-from ingest.errors import ConfigError, HipbackError
+from hipback.ingest.devices import DeviceProfile, match_profile
+from hipback.ingest.errors import ConfigError, HipbackError
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def backend_for(name: str, bumble_world: Any = None) -> Backend:
     if name == "bleak":
         return Backend("bleak")
     if name == "bumble":
-        from ingest.ble.bumble_backend import BumbleBleakClient, BumbleBleakScanner
+        from hipback.ingest.ble.bumble_backend import BumbleBleakClient, BumbleBleakScanner
 
         kwargs = {"bumble_world": bumble_world} if bumble_world is not None else {}
         return Backend("bumble", BumbleBleakClient, BumbleBleakScanner, kwargs)

@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from ingest.errors import ConfigError, HipbackError
-from ingest.influx.settings import read_secret_file
+from hipback.ingest.errors import ConfigError, HipbackError
+from hipback.ingest.influx.settings import read_secret_file
 
 DATASOURCE_UID = "hipback-influxdb"
 REPO_DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"

@@ -21,10 +21,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ingest.errors import ConfigError
-from ingest.live import LiveCoach
-from ingest.publish import LivePublishing
-from processing.holds import Prescription
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.live import LiveCoach
+from hipback.ingest.publish import LivePublishing
+from hipback.processing.holds import Prescription
 
 #: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them).
 DEMO_DEVICES = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
@@ -32,7 +32,7 @@ DEMO_DEVICES = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_righ
 
 def demo_session(seed: int) -> Any:
     """The demo's virtual patient: limited left hip extension with some lumbar compensation."""
-    from simulator import SensorSpec, VirtualPatient, simulate
+    from hipback.simulator import SensorSpec, VirtualPatient, simulate
 
     patient = VirtualPatient(
         patient_id="DEMO-0001",
@@ -133,7 +133,7 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
     """
     if not (0.5 <= speed <= 50.0):
         raise ConfigError(f"--speed must be between 0.5 and 50 (times real time), not {speed}.")
-    from ingest.session.virtual import run_virtual_session
+    from hipback.ingest.session.virtual import run_virtual_session
 
     console = Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=120)
     out.mkdir(parents=True, exist_ok=True)
@@ -195,6 +195,6 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
 
 def _write_outputs(results: Any, out: Path) -> list[Path]:
     """angles.csv, strides.csv, holds.csv, activity.csv, summary.json, as ``hipback process`` writes them."""
-    from ingest.commands.process import write_outputs
+    from hipback.ingest.commands.process import write_outputs
 
     return list(write_outputs(results, out, {}))

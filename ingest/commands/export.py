@@ -1,7 +1,8 @@
 """``hipback export SESSION --format csv|parquet|sto --out DIR [--store PATH]``: research export.
 
 ``csv`` / ``parquet``: ``angles``, ``strides`` and ``holds`` tables; ``sto``: the sensors' orientations in
-OpenSim's OpenSense format (see :mod:`ingest.export` for columns, units and frames). The session is read
+OpenSim's OpenSense format (see :mod:`hipback.ingest.export` for columns, units and frames). The session is
+read
 from the local store and processed again from its raw samples (as ``hipback report`` does).
 """
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import typer
 
-from ingest.errors import ConfigError
-from ingest.export import FORMATS, STO_FRAMES, export_session
-from ingest.report.source import load_from_store
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.export import FORMATS, STO_FRAMES, export_session
+from hipback.ingest.report.source import load_from_store
 
 DEFAULT_STORE = Path("hipback.sqlite")
 

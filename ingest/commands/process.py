@@ -9,11 +9,13 @@ Usage: ``hipback process --out DIR PLACEMENT=FILE ...`` with placements ``pelvis
   (degrees, relative to the standing-neutral calibration; empty where a side is not worn or not available);
 - ``strides.csv``, ``holds.csv``, ``activity.csv``: one row per stride / hold / activity bout (angles in
   degrees in ``..._deg`` columns, times in s on the recording timeline);
-- ``summary.json``: the session summary (see :func:`processing.pipeline.build_summary`), calibration per
+- ``summary.json``: the session summary (see :func:`hipback.processing.pipeline.build_summary`), calibration
+  per
   sensor (quality, reasons, flags), warnings and gaps.
 
 With ``--store PATH`` the recording (every raw sample), its results and its InfluxDB points go into that
-local store (points in its outbox, see :mod:`ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they are
+local store (points in its outbox, see :mod:`hipback.ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they
+are
 sent at once, otherwise ``hipback sync`` sends them.
 """
 
@@ -28,10 +30,10 @@ from typing import Any
 import numpy as np
 import typer
 
-from ingest.errors import ConfigError
-from ingest.files.atomic import ensure_output_folder
-from processing.pipeline import SessionResults, process_recording
-from processing.types import PLACEMENTS
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.files.atomic import ensure_output_folder
+from hipback.processing.pipeline import SessionResults, process_recording
+from hipback.processing.types import PLACEMENTS
 
 ANGLE_COLUMNS = (
     ("hip_flexion_left", "hip_flexion_left_deg"),
@@ -171,7 +173,7 @@ def human_summary(res: SessionResults) -> list[str]:
 
 def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> list[Path]:
     """Write angles.csv, strides.csv, holds.csv, activity.csv, summary.json into ``out``, each atomically."""
-    from ingest.files.atomic import atomic_write_text
+    from hipback.ingest.files.atomic import atomic_write_text
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,7 +193,7 @@ def run(
     inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None
 ) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results."""
-    from ingest.files import read_recording
+    from hipback.ingest.files import read_recording
 
     files = parse_inputs(inputs)
     out = ensure_output_folder(out)
@@ -224,15 +226,16 @@ def _to_store(store: Path, recording: Any, res: SessionResults, patient: str) ->
 
     Times are stored as UTC Unix seconds (``recording.start_utc`` + t; a recording without a start time
     is stored as starting now, and the user is told). ``patient`` is the pseudonymous id. The points go
-    into the store's outbox (:func:`ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is set
+    into the store's outbox (:func:`hipback.ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is
+    set
     they are sent right away, otherwise ``hipback sync`` sends them.
     Returns the session id.
     """
     import time
 
-    from ingest.influx.schema import check_tag
-    from ingest.publish import publish_session
-    from ingest.store import LocalStore
+    from hipback.ingest.influx.schema import check_tag
+    from hipback.ingest.publish import publish_session
+    from hipback.ingest.store import LocalStore
 
     try:
         check_tag("patient", patient)
@@ -265,8 +268,8 @@ def _to_store(store: Path, recording: Any, res: SessionResults, patient: str) ->
 
 def _sync_now(st: Any, store: Path) -> None:
     """Send the outbox now when ``HIPBACK_INFLUX_URL`` is set; otherwise say that ``hipback sync`` will."""
-    from ingest.errors import DatabaseError
-    from ingest.sync import SyncWorker
+    from hipback.ingest.errors import DatabaseError
+    from hipback.ingest.sync import SyncWorker
 
     worker = SyncWorker.from_env(st)
     if worker is None:

@@ -1,4 +1,5 @@
-"""``hipback record --config FILE``: record a real session from a TOML config (see :mod:`ingest.config`).
+"""``hipback record --config FILE``: record a real session from a TOML config (see
+:mod:`hipback.ingest.config`).
 
 Scans for the configured sensors, connects them one at a time, guides the standing calibration, stores every
 sample in the local store as it arrives, shows live progress, and on Ctrl-C (or the configured duration) stops
@@ -19,12 +20,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ingest.config import SessionConfig, load_config
-from ingest.errors import ConfigError, HipbackError
-from ingest.live import LiveCoach
-from ingest.publish import LivePublishing
-from ingest.session.stats import SessionEvent, SessionOutcome
-from processing.holds import Prescription
+from hipback.ingest.config import SessionConfig, load_config
+from hipback.ingest.errors import ConfigError, HipbackError
+from hipback.ingest.live import LiveCoach
+from hipback.ingest.publish import LivePublishing
+from hipback.ingest.session.stats import SessionEvent, SessionOutcome
+from hipback.processing.holds import Prescription
 
 
 class _Progress:
@@ -101,8 +102,8 @@ async def _record(
     try:
         if config.ble_backend == "bumble":
             return await _record_virtual(config, store, session_id, progress, stop, scenario, speed)
-        from ingest.ble.connect import backend_for
-        from ingest.session.runner import run_session
+        from hipback.ingest.ble.connect import backend_for
+        from hipback.ingest.session.runner import run_session
 
         return await run_session(
             config,
@@ -130,12 +131,12 @@ async def _record_virtual(
     speed: float,
 ) -> SessionOutcome:
     """Virtual sensors at the configured addresses, worn by a simulated patient, recorded by the runner."""
-    from ingest.ble.bumble_backend import BumbleWorld
-    from ingest.ble.connect import backend_for
-    from ingest.session.runner import SessionRunner
-    from ingest.session.virtual import stream_for
-    from simulator import SCENARIOS, SensorSpec, simulate
-    from simulator.virtual_ble import VirtualSensor, VirtualSensorSet
+    from hipback.ingest.ble.bumble_backend import BumbleWorld
+    from hipback.ingest.ble.connect import backend_for
+    from hipback.ingest.session.runner import SessionRunner
+    from hipback.ingest.session.virtual import stream_for
+    from hipback.simulator import SCENARIOS, SensorSpec, simulate
+    from hipback.simulator.virtual_ble import VirtualSensor, VirtualSensorSet
 
     if scenario not in SCENARIOS:
         raise ConfigError(
@@ -177,7 +178,7 @@ def run(
     console: Any = None,
 ) -> SessionOutcome:
     """Load the config, record, print the outcome; returns it."""
-    from ingest.store import LocalStore
+    from hipback.ingest.store import LocalStore
 
     config = load_config(config_path)
     if not 0.1 <= speed <= 50:

@@ -1,7 +1,8 @@
 """``hipback report SESSION --out FILE.html [--store PATH]``: the session report page.
 
 ``SESSION`` is a session id in the local store (a unique prefix of at least 4 characters is enough) or a
-folder written by ``hipback process``. The page is one self-contained HTML file (see :mod:`ingest.report`).
+folder written by ``hipback process``. The page is one self-contained HTML file (see
+:mod:`hipback.ingest.report`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import typer
 
-from ingest.errors import ConfigError
-from ingest.files.atomic import atomic_write_text
-from ingest.report import build_report
-from ingest.report.source import load_from_process_folder, load_from_store
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.files.atomic import atomic_write_text
+from hipback.ingest.report import build_report
+from hipback.ingest.report.source import load_from_process_folder, load_from_store
 
 DEFAULT_STORE = Path("hipback.sqlite")
 

@@ -13,14 +13,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ingest.ble.connect import Backend, FoundSensor, backend_for, scan_sensors
-from ingest.errors import HipbackError
+from hipback.ingest.ble.connect import Backend, FoundSensor, backend_for, scan_sensors
+from hipback.ingest.errors import HipbackError
 
 
 async def _scan_virtual(timeout: float) -> dict[str, FoundSensor]:
-    from ingest.ble.bumble_backend import BumbleWorld
-    from simulator import SensorSpec, simulate
-    from simulator.virtual_ble import KINDS, VirtualSensor, VirtualSensorSet
+    from hipback.ingest.ble.bumble_backend import BumbleWorld
+    from hipback.simulator import SensorSpec, simulate
+    from hipback.simulator.virtual_ble import KINDS, VirtualSensor, VirtualSensorSet
 
     sim = simulate("short", seed=1, sensors=[SensorSpec("pelvis", kind="quat")])
     stream = sim.recording.streams["pelvis"]

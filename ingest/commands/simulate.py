@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ingest.errors import ConfigError
-from ingest.files.atomic import ensure_output_folder
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.files.atomic import ensure_output_folder
 
 
 def run(out: Path, seed: int = 1, scenario: str = "clinic_visit", list_only: bool = False) -> list[Path]:
@@ -16,7 +16,7 @@ def run(out: Path, seed: int = 1, scenario: str = "clinic_visit", list_only: boo
 
     Returns the written paths. Unknown scenario names raise :class:`ConfigError`.
     """
-    from simulator import SCENARIOS
+    from hipback.simulator import SCENARIOS
 
     if list_only:
         for name, desc in SCENARIOS.items():
@@ -26,8 +26,8 @@ def run(out: Path, seed: int = 1, scenario: str = "clinic_visit", list_only: boo
         raise ConfigError(f"unknown scenario {scenario!r}; valid scenarios are: {', '.join(SCENARIOS)}.")
     out = ensure_output_folder(out)
 
-    from ingest.files import write_recording
-    from simulator import simulate
+    from hipback.ingest.files import write_recording
+    from hipback.simulator import simulate
 
     session = simulate(scenario, seed=seed)
     paths = list(write_recording(session.recording, out))

@@ -1,6 +1,6 @@
 """``hipback sync``: send what the local store still owes InfluxDB (its outbox), then report.
 
-Reads the InfluxDB settings from ``HIPBACK_INFLUX_*`` (see :mod:`ingest.influx.settings`), creates the
+Reads the InfluxDB settings from ``HIPBACK_INFLUX_*`` (see :mod:`hipback.ingest.influx.settings`), creates the
 database where the server allows it, sends pending lines in batches with a progress line, and marks
 them delivered only after the server's 2xx. Exit codes: 0 everything owed was delivered (lines the
 server refused as bad data are set aside and reported, not retried); 2 configuration missing or wrong;
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import typer
 
-from ingest.errors import ConfigError, DatabaseError
-from ingest.influx.settings import InfluxSettings
-from ingest.influx.writer import InfluxWriter
-from ingest.store import LocalStore
-from ingest.sync import SyncReport, SyncWorker
+from hipback.ingest.errors import ConfigError, DatabaseError
+from hipback.ingest.influx.settings import InfluxSettings
+from hipback.ingest.influx.writer import InfluxWriter
+from hipback.ingest.store import LocalStore
+from hipback.ingest.sync import SyncReport, SyncWorker
 
 
 def default_store_path() -> Path:

@@ -5,7 +5,7 @@ Supported kinds: ``hipback_v1`` (the open DIY profile), ``movella_dot``, ``witmo
 
 from __future__ import annotations
 
-from ingest.devices.base import (
+from hipback.ingest.devices.base import (
     DecodedSamples,
     Decoder,
     DecoderStats,
@@ -14,9 +14,9 @@ from ingest.devices.base import (
     StatusFlag,
     Write,
 )
-from ingest.devices.hipback_v1 import HIPBACK_V1
-from ingest.devices.movella_dot import MOVELLA_DOT
-from ingest.devices.witmotion import WITMOTION
+from hipback.ingest.devices.hipback_v1 import HIPBACK_V1
+from hipback.ingest.devices.movella_dot import MOVELLA_DOT
+from hipback.ingest.devices.witmotion import WITMOTION
 
 PROFILES: dict[str, DeviceProfile] = {p.kind: p for p in (HIPBACK_V1, MOVELLA_DOT, WITMOTION)}
 

@@ -5,7 +5,8 @@ which bytes to write to start and stop it) and builds a :class:`Decoder` that tu
 sample arrays (:class:`DecodedSamples`). Decoders are pure: bytes in, arrays out, no I/O. ``feed`` never
 raises on bad data; it counts what it rejects by reason in :class:`DecoderStats`.
 
-Units of decoded samples (as in :mod:`processing.types`): device time in s (unwrapped, device clock), acc in
+Units of decoded samples (as in :mod:`hipback.processing.types`): device time in s (unwrapped, device clock),
+acc in
 m/s^2 (specific force, sensor frame), gyr in rad/s (sensor frame), mag in microtesla or device units (see each
 decoder), quat scalar-first (w, x, y, z) sensor-to-world with a z-up world frame.
 """

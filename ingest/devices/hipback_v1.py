@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ingest.devices.base import (
+from hipback.ingest.devices.base import (
     BAD_FORMAT,
     BAD_LENGTH,
     BAD_QUAT_NORM,

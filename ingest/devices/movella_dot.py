@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.devices.base import (
+from hipback.ingest.devices.base import (
     BAD_LENGTH,
     BAD_QUAT_NORM,
     BAD_VALUE,

@@ -8,7 +8,7 @@ byte stream and re-frames it: hunt ``0x55`` followed by ``0x61`` or ``0x71``, cu
     55 71  regL regH  8 x int16 register values (reply to ``FF AA 27 <reg> 00``)
 
 No timestamp and no sequence number: sample times come from arrival times
-(:class:`ingest.clock.ArrivalClock`).
+(:class:`hipback.ingest.clock.ArrivalClock`).
 
 Frame convention chosen by hipback (documented in ``firmware_notes/devices.md``): the vendor text says "NED",
 but the sensor reads az = +1 g lying flat face up, i.e. its z axis points up and the angles are those of a
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ingest.devices.base import (
+from hipback.ingest.devices.base import (
     BAD_VALUE,
     JUNK,
     TRUNCATED,

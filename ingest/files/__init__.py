@@ -11,12 +11,13 @@ Public API::
 Everything read is converted to hipback units (s, m/s^2, rad/s; magnetometer in uT or the device's arbitrary
 units, see ``meta["mag_units"]``), device clocks and packet counters are unwrapped, repeated samples dropped
 and counted, gaps found (``Recording.gaps``, ``SensorStream.meta["gaps"]``) and never interpolated. Unreadable
-files raise :class:`ingest.errors.RecordingFileError` with one sentence naming the file and line. The format
+files raise :class:`hipback.ingest.errors.RecordingFileError` with one sentence naming the file and line. The
+format
 and the policies (truncated last line, leading zero rows, ...) are documented in ``docs/recording-format.md``.
 """
 
-from ingest.files.detect import detect_dialect
-from ingest.files.recording import read_recording, read_sensor_file, write_recording
-from ingest.files.report import ImportReport
+from hipback.ingest.files.detect import detect_dialect
+from hipback.ingest.files.recording import read_recording, read_sensor_file, write_recording
+from hipback.ingest.files.report import ImportReport
 
 __all__ = ["ImportReport", "detect_dialect", "read_recording", "read_sensor_file", "write_recording"]

@@ -1,4 +1,4 @@
-"""From decoded file columns to a clean :class:`~processing.types.SensorStream` plus its gaps.
+"""From decoded file columns to a clean :class:`~hipback.processing.types.SensorStream` plus its gaps.
 
 Shared by every dialect, in this order:
 
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ingest.errors import RecordingFileError
-from ingest.files.report import ImportReport
-from processing.types import Gap, SensorStream
+from hipback.ingest.errors import RecordingFileError
+from hipback.ingest.files.report import ImportReport
+from hipback.processing.types import Gap, SensorStream
 
 FloatArray = NDArray[np.float64]
 

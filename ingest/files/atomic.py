@@ -57,7 +57,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def ensure_output_folder(out: Path | str) -> Path:
     """Create the output folder ``out`` if needed; a plain error if it is a file or cannot be made."""
-    from ingest.errors import ConfigError
+    from hipback.ingest.errors import ConfigError
 
     out = Path(out)
     if out.exists() and not out.is_dir():

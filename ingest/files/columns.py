@@ -10,9 +10,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
-from ingest.errors import RecordingFileError
-from ingest.files.table import Table
-from processing import quaternion as qt
+from hipback.ingest.errors import RecordingFileError
+from hipback.ingest.files.table import Table
+from hipback.processing import quaternion as qt
 
 FloatArray = NDArray[np.float64]
 

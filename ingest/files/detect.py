@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import RecordingFileError
-from ingest.files.table import TextFile, detect_separator, read_text, split_header
+from hipback.ingest.errors import RecordingFileError
+from hipback.ingest.files.table import TextFile, detect_separator, read_text, split_header
 
 DIALECTS = ("hipback", "movella_dot", "xsens_mt")
 HIPBACK_MAGIC = "# hipback-recording:"

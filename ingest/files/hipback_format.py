@@ -41,13 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import RecordingFileError
-from ingest.files.assemble import Decoded, build_stream
-from ingest.files.columns import find_groups, index_columns, stack
-from ingest.files.detect import HIPBACK_MAGIC, Sniffed
-from ingest.files.report import ImportReport
-from ingest.files.table import TextFile, parse_rows
-from processing.types import Gap, SensorStream
+from hipback.ingest.errors import RecordingFileError
+from hipback.ingest.files.assemble import Decoded, build_stream
+from hipback.ingest.files.columns import find_groups, index_columns, stack
+from hipback.ingest.files.detect import HIPBACK_MAGIC, Sniffed
+from hipback.ingest.files.report import ImportReport
+from hipback.ingest.files.table import TextFile, parse_rows
+from hipback.processing.types import Gap, SensorStream
 
 FORMAT_VERSION = 1
 COLUMNS: tuple[str, ...] = (

@@ -21,7 +21,7 @@ Status, others
 ==================  =======================  ==========================================
 
 The first rows of a DOT export carry zeros for acc and gyr before the first inertial sample: those leading
-rows are dropped (see :mod:`ingest.files.assemble`). Without ``SampleTimeFine`` the time comes from
+rows are dropped (see :mod:`hipback.ingest.files.assemble`). Without ``SampleTimeFine`` the time comes from
 ``PacketCounter`` and the ``OutputRate`` of the preamble.
 
 The DOT app names files ``<tag>_<sensor id>_<YYYYMMDD>_<HHMMSS>.csv`` in the phone's local time (time zone not
@@ -35,8 +35,8 @@ import re
 
 import numpy as np
 
-from ingest.files.assemble import Decoded, build_stream, counter_modulus_for
-from ingest.files.columns import (
+from hipback.ingest.files.assemble import Decoded, build_stream, counter_modulus_for
+from hipback.ingest.files.columns import (
     column,
     euler_deg_to_quat,
     find_groups,
@@ -46,10 +46,10 @@ from ingest.files.columns import (
     parse_rate_hz,
     stack,
 )
-from ingest.files.detect import Sniffed
-from ingest.files.report import ImportReport
-from ingest.files.table import TextFile, parse_rows
-from processing.types import Gap, SensorStream
+from hipback.ingest.files.detect import Sniffed
+from hipback.ingest.files.report import ImportReport
+from hipback.ingest.files.table import TextFile, parse_rows
+from hipback.processing.types import Gap, SensorStream
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "quat": ("Quat_W", "Quat_X", "Quat_Y", "Quat_Z"),

@@ -16,12 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ingest.errors import RecordingFileError
-from ingest.files import hipback_format, movella_dot, xsens_mt
-from ingest.files.atomic import atomic_write_text, fsync_dir, write_file
-from ingest.files.detect import sniff
-from ingest.files.table import read_text
-from processing.types import Gap, Recording, SensorStream
+from hipback.ingest.errors import RecordingFileError
+from hipback.ingest.files import hipback_format, movella_dot, xsens_mt
+from hipback.ingest.files.atomic import atomic_write_text, fsync_dir, write_file
+from hipback.ingest.files.detect import sniff
+from hipback.ingest.files.table import read_text
+from hipback.processing.types import Gap, Recording, SensorStream
 
 SESSION_FILE = "session.json"
 #: device clocks whose first samples lie within this many seconds are taken as one shared clock

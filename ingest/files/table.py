@@ -3,7 +3,8 @@
 Used by all three dialects. Policy for damaged files (see docs/recording-format.md):
 
 - binary content (a NUL byte), an empty file, a row with the wrong number of fields, a value that is not a
-  number or is infinite raise :class:`~ingest.errors.RecordingFileError` naming the file and the 1-based line;
+  number or is infinite raise :class:`~hipback.ingest.errors.RecordingFileError` naming the file and the
+  1-based line;
 - a **truncated final line** (the file does not end with a newline and its last line is incomplete or not
   numeric, the mark of a recording cut off mid-write) is ignored and reported (``Table.truncated``);
   everything before it is kept. With ``strict_last_line`` (the hipback format, whose writer always ends lines
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ingest.errors import RecordingFileError
+from hipback.ingest.errors import RecordingFileError
 
 FloatArray = NDArray[np.float64]
 

@@ -33,8 +33,8 @@ import calendar
 
 import numpy as np
 
-from ingest.files.assemble import Decoded, build_stream
-from ingest.files.columns import (
+from hipback.ingest.files.assemble import Decoded, build_stream
+from hipback.ingest.files.columns import (
     column,
     euler_deg_to_quat,
     find_groups,
@@ -44,10 +44,10 @@ from ingest.files.columns import (
     parse_rate_hz,
     stack,
 )
-from ingest.files.detect import Sniffed
-from ingest.files.report import ImportReport
-from ingest.files.table import Table, TextFile, parse_rows
-from processing.types import Gap, SensorStream
+from hipback.ingest.files.detect import Sniffed
+from hipback.ingest.files.report import ImportReport
+from hipback.ingest.files.table import Table, TextFile, parse_rows
+from hipback.processing.types import Gap, SensorStream
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "quat": ("Quat_q0", "Quat_q1", "Quat_q2", "Quat_q3"),

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.influx.lineprotocol import Point
+from hipback.ingest.influx.lineprotocol import Point
 
 SIDES = ("left", "right")
 SESSION_KINDS = ("walk", "stretch", "mixed")

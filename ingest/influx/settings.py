@@ -13,7 +13,7 @@ Environment variables:
   bundle.
 
 Secret files must not be readable by group or others (``chmod 600``); a looser file is refused with a
-:class:`~ingest.errors.ConfigError`, like ssh does with private keys.
+:class:`~hipback.ingest.errors.ConfigError`, like ssh does with private keys.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import ConfigError
+from hipback.ingest.errors import ConfigError
 
 ENV_PREFIX = "HIPBACK_INFLUX_"
 

@@ -1,7 +1,7 @@
 """Writes points to InfluxDB through the v1 HTTP API (``POST /write``), served by InfluxDB 1.x, 2.x
 (v1 compatibility API) and 3.x.
 
-- Line protocol from :mod:`ingest.influx.lineprotocol`, gzip-compressed bodies, batches of
+- Line protocol from :mod:`hipback.ingest.influx.lineprotocol`, gzip-compressed bodies, batches of
   ``batch_size`` lines; points given to :meth:`InfluxWriter.write` are buffered and sent when the
   buffer is full, when the oldest buffered point is ``flush_interval_s`` old (checked on each write and
   by a background timer thread), on :meth:`flush` and on :meth:`close`. Encoding the next batch overlaps
@@ -49,9 +49,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from ingest.errors import DatabaseError
-from ingest.influx.lineprotocol import PRECISION_DIVISOR, Point, encode_lines
-from ingest.influx.settings import InfluxSettings, Secret
+from hipback.ingest.errors import DatabaseError
+from hipback.ingest.influx.lineprotocol import PRECISION_DIVISOR, Point, encode_lines
+from hipback.ingest.influx.settings import InfluxSettings, Secret
 
 log = logging.getLogger("hipback.influx")
 

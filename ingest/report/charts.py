@@ -1,4 +1,5 @@
-"""The report's charts, drawn from :class:`processing.pipeline.SessionResults` (inline SVG via :mod:`.svg`).
+"""The report's charts, drawn from :class:`hipback.processing.pipeline.SessionResults` (inline SVG via
+:mod:`.svg`).
 
 Angles are converted from rad to degrees here (the report is an edge). Signs follow BIOMECHANICS.md: hip
 flexion positive / extension negative, anterior pelvic tilt positive, lumbar flexion positive; peak hip
@@ -12,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ingest.report.svg import COLOURS, OKABE_ITO, Chart
-from ingest.report.wording import REFERENCE_ELDERLY_DEG, REFERENCE_YOUNG_DEG, Baseline
-from processing.holds import HoldDetector
+from hipback.ingest.report.svg import COLOURS, OKABE_ITO, Chart
+from hipback.ingest.report.wording import REFERENCE_ELDERLY_DEG, REFERENCE_YOUNG_DEG, Baseline
+from hipback.processing.holds import HoldDetector
 
 ACTIVITY_COLOURS = {
     "walking": OKABE_ITO["sky_blue"],
@@ -187,7 +188,8 @@ def hold_posture(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-sample view of one hold for drawing: ``(t, correct, arching)``.
 
-    Same rule and thresholds as :mod:`processing.holds` (reference = mean pelvic tilt / lumbar angle over the
+    Same rule and thresholds as :mod:`hipback.processing.holds` (reference = mean pelvic tilt / lumbar angle
+    over the
     first ``reference_s``; arching = anterior tilt or lumbar extension beyond ``tolerance_rad``; correct = not
     arching and hip extension at least ``target_extension_rad``), without the detector's light smoothing, so
     the drawn share can differ from the hold's ``correct_s`` by a few samples. The numbers in the text and

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ingest.report import charts
-from ingest.report.quality import DataQuality, assess_quality
-from ingest.report.svg import COLOURS
-from ingest.report.wording import (
+from hipback.ingest.report import charts
+from hipback.ingest.report.quality import DataQuality, assess_quality
+from hipback.ingest.report.svg import COLOURS
+from hipback.ingest.report.wording import (
     CALIBRATION_NOTE,
     MONITORING_NOTE,
     REFERENCE_NOTE,
@@ -27,8 +27,8 @@ from ingest.report.wording import (
     hip_sentence,
     holds_sentence,
 )
-from processing.holds import Prescription
-from processing.types import Recording
+from hipback.processing.holds import Prescription
+from hipback.processing.types import Recording
 
 SIDES = ("left", "right")
 
@@ -148,7 +148,8 @@ def build_report(
 ) -> str:
     """The report page for one session as an HTML string.
 
-    ``results``: :class:`processing.pipeline.SessionResults`; ``recording``: the raw recording (for sample
+    ``results``: :class:`hipback.processing.pipeline.SessionResults`; ``recording``: the raw recording (for
+    sample
     counts; optional); ``baseline``: the patient's earlier sessions (:class:`Baseline`); ``prescription``:
     holds per side and hold seconds (default: what the results were processed with); ``quality``: computed
     from the recording and results when not given (``sensor_stats``: live link statistics per placement).

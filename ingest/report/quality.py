@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from processing.types import PLACEMENTS, Recording
+from hipback.processing.types import PLACEMENTS, Recording
 
 
 @dataclass

@@ -23,20 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from ingest.errors import ConfigError
-from ingest.report.page import SessionInfo
-from ingest.report.wording import Baseline
-from processing.gait import Stride
-from processing.holds import Hold, Prescription
-from processing.pipeline import ProcessorConfig, SessionResults, process_recording
-from processing.types import AngleSeries, Gap, Recording
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.report.page import SessionInfo
+from hipback.ingest.report.wording import Baseline
+from hipback.processing.gait import Stride
+from hipback.processing.holds import Hold, Prescription
+from hipback.processing.pipeline import ProcessorConfig, SessionResults, process_recording
+from hipback.processing.types import AngleSeries, Gap, Recording
 
 MAX_BASELINE_SESSIONS = 10
 
 
 @dataclass
 class ReportInputs:
-    """Everything :func:`ingest.report.build_report` takes, loaded from one source."""
+    """Everything :func:`hipback.ingest.report.build_report` takes, loaded from one source."""
 
     results: Any
     recording: Recording | None
@@ -68,7 +68,7 @@ def open_store(store_path: Path) -> Any:
     """Open an existing local store (never creates one)."""
     if not Path(store_path).is_file():
         raise ConfigError(f"the local store {store_path} does not exist (give it with --store).")
-    from ingest.store import LocalStore
+    from hipback.ingest.store import LocalStore
 
     return LocalStore(store_path)
 

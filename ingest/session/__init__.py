@@ -5,9 +5,9 @@
 - :func:`run_virtual_session`: the same runner against virtual sensors driven by a simulated session.
 """
 
-from ingest.session.runner import SessionRunner, run_session
-from ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
-from ingest.session.virtual import run_virtual_session, run_virtual_session_async
+from hipback.ingest.session.runner import SessionRunner, run_session
+from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
+from hipback.ingest.session.virtual import run_virtual_session, run_virtual_session_async
 
 __all__ = [
     "SensorStats",

@@ -9,9 +9,9 @@ Structure (one asyncio loop, DEVICES.md 5.3):
   sequence; then wait for a disconnect and reconnect with backoff until the session stops. Each disconnect
   becomes one gap (reason ``"disconnect"``) once data flows again.
 - **Notification callbacks only enqueue** ``(bytes, arrival time)``.
-- **One consumer task** decodes (:mod:`ingest.devices`), maps device time to the session timeline
-  (:class:`ingest.clock.ClockModel`), writes the samples to the store (durable when ``add_samples``
-  returns), records gaps, and feeds :class:`processing.pipeline.SessionProcessor`; updates go to
+- **One consumer task** decodes (:mod:`hipback.ingest.devices`), maps device time to the session timeline
+  (:class:`hipback.ingest.clock.ClockModel`), writes the samples to the store (durable when ``add_samples``
+  returns), records gaps, and feeds :class:`hipback.processing.pipeline.SessionProcessor`; updates go to
   ``on_update``.
 - **Guided calibration**: once every sensor streams, a ``calibration_start`` event ("Stand still for 5
   seconds"), then the window is marked in the processor and ``calibration_done`` is sent.
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from bleak import BleakClient
 
-from ingest.ble.connect import (
+from hipback.ingest.ble.connect import (
     Backend,
     FoundSensor,
     assign_sensors,
@@ -46,13 +46,13 @@ from ingest.ble.connect import (
     scan_sensors,
     wanted_satisfied,
 )
-from ingest.clock import ClockModel
-from ingest.config import SensorConfig, SessionConfig
-from ingest.devices import DecodedSamples, DeviceProfile, get_profile
-from ingest.errors import ConfigError
-from ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
-from ingest.session.writer import StoreWriter
-from processing.types import SensorStream
+from hipback.ingest.clock import ClockModel
+from hipback.ingest.config import SensorConfig, SessionConfig
+from hipback.ingest.devices import DecodedSamples, DeviceProfile, get_profile
+from hipback.ingest.errors import ConfigError
+from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
+from hipback.ingest.session.writer import StoreWriter
+from hipback.processing.types import SensorStream
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +100,9 @@ class SessionRunner:
 
     Args:
         config: the validated session configuration.
-        store: a :class:`ingest.store.LocalStore` (``open_session``, ``add_sensor``, ``add_samples``,
+        store: a :class:`hipback.ingest.store.LocalStore` (``open_session``, ``add_sensor``, ``add_samples``,
             ``add_gap``, ``add_event``, ``put_results``, ``close_session``).
-        backend: bleak backend choice (:func:`ingest.ble.connect.backend_for`).
+        backend: bleak backend choice (:func:`hipback.ingest.ble.connect.backend_for`).
         on_update: called with ``(ProcessorUpdate, stats)`` when the live output has something new.
         on_event: called with each :class:`SessionEvent` (calibration prompts, disconnects, ...).
         stop_event: set it to end the session cleanly.
@@ -257,7 +257,7 @@ class SessionRunner:
         if batch is None and self.config.live_batch_ms:
             batch = max(1, int(link.rate_hz * self.config.live_batch_ms / 1000.0))
         if link.profile.kind == "hipback_v1" and batch:
-            from ingest.devices import hipback_v1 as hb
+            from hipback.ingest.devices import hipback_v1 as hb
 
             start = hb.start_command(link.rate_hz, hb.MODES[link.mode], min(int(batch), 255))
             writes = [
@@ -537,7 +537,7 @@ class SessionRunner:
         if not self.process:
             return None
         try:
-            from processing.pipeline import ProcessorConfig, SessionProcessor
+            from hipback.processing.pipeline import ProcessorConfig, SessionProcessor
         except ImportError as exc:  # pragma: no cover - processing ships with hipback
             self._processing_error = str(exc)
             return None
@@ -758,7 +758,8 @@ def _row(obj: Any) -> dict[str, Any]:
 
 
 def results_rows(results: Any) -> dict[str, list[dict[str, Any]]]:
-    """:class:`processing.pipeline.SessionResults` as store rows per kind (summary, strides, holds, ...)."""
+    """:class:`hipback.processing.pipeline.SessionResults` as store rows per kind (summary, strides, holds,
+    ...)."""
     rows: dict[str, list[dict[str, Any]]] = {"summary": [_plain(dict(results.summary))]}
     for kind in ("strides", "bouts", "holds", "activity"):
         rows[kind] = [_row(x) for x in getattr(results, kind, []) or []]

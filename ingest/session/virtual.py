@@ -1,8 +1,10 @@
 """Run the real session runner against virtual sensors: a simulated session streamed over a Bumble world.
 
-:func:`run_virtual_session` builds a :class:`~ingest.ble.bumble_backend.BumbleWorld`, one
-:class:`~simulator.virtual_ble.VirtualSensor` per placement (speaking the chosen protocol byte for byte and
-driven by the simulated stream in scaled real time), and runs :class:`~ingest.session.runner.SessionRunner`
+:func:`run_virtual_session` builds a :class:`~hipback.ingest.ble.bumble_backend.BumbleWorld`, one
+:class:`~hipback.simulator.virtual_ble.VirtualSensor` per placement (speaking the chosen protocol byte for
+byte and
+driven by the simulated stream in scaled real time), and runs
+:class:`~hipback.ingest.session.runner.SessionRunner`
 through the unchanged bleak code path with the Bumble backend. The outcome carries each virtual sensor's
 ledger (what was sent, dropped, truncated, skipped) for comparison with what was stored.
 """
@@ -16,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ingest.ble.bumble_backend import BumbleWorld
-from ingest.ble.connect import backend_for
-from ingest.config import PrescriptionConfig, SensorConfig, SessionConfig
-from ingest.session.runner import SessionRunner
-from ingest.session.stats import SessionEvent, SessionOutcome
-from processing.types import SensorStream
+from hipback.ingest.ble.bumble_backend import BumbleWorld
+from hipback.ingest.ble.connect import backend_for
+from hipback.ingest.config import PrescriptionConfig, SensorConfig, SessionConfig
+from hipback.ingest.session.runner import SessionRunner
+from hipback.ingest.session.stats import SessionEvent, SessionOutcome
+from hipback.processing.types import SensorStream
 
 #: Output rates asked of each virtual device kind (the device's nearest supported rate is used).
 DEFAULT_RATES = {"hipback_v1": 100.0, "movella_dot": 60.0, "witmotion": 100.0}
@@ -123,7 +125,7 @@ async def run_virtual_session_async(
     with other sessions on the same ``world``; ``first_index``: numbering of the virtual devices (names and
     addresses).
     """
-    from simulator.virtual_ble import VirtualSensor, VirtualSensorSet
+    from hipback.simulator.virtual_ble import VirtualSensor, VirtualSensorSet
 
     own_world = world is None
     world = world or BumbleWorld(speed=speed)
@@ -213,9 +215,9 @@ def run_virtual_session(
     """Stream a simulated session through virtual BLE sensors into the session runner and a local store.
 
     ``sensor_kinds``: placement -> ``hipback_v1`` | ``movella_dot`` | ``witmotion``; ``faults``: placement ->
-    :class:`simulator.virtual_ble.SensorFaults`; other keywords as :func:`run_virtual_session_async`.
+    :class:`hipback.simulator.virtual_ble.SensorFaults`; other keywords as :func:`run_virtual_session_async`.
     """
-    from ingest.store import LocalStore
+    from hipback.ingest.store import LocalStore
 
     store = LocalStore(store_path)
     try:

@@ -12,10 +12,10 @@ overrun).
 
 from __future__ import annotations
 
-from simulator.devices.base import DeviceClock, Effect, FaultInjector, FaultPlan, resample_stream
-from simulator.devices.hipback_v1 import HipbackEncoder, HipbackState
-from simulator.devices.movella_dot import MovellaEncoder, MovellaState
-from simulator.devices.witmotion import WitMotionEncoder, WitMotionState
+from hipback.simulator.devices.base import DeviceClock, Effect, FaultInjector, FaultPlan, resample_stream
+from hipback.simulator.devices.hipback_v1 import HipbackEncoder, HipbackState
+from hipback.simulator.devices.movella_dot import MovellaEncoder, MovellaState
+from hipback.simulator.devices.witmotion import WitMotionEncoder, WitMotionState
 
 Encoder = HipbackEncoder | MovellaEncoder | WitMotionEncoder
 

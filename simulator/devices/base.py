@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from processing import quaternion as qm
-from processing.types import SensorStream
+from hipback.processing import quaternion as qm
+from hipback.processing.types import SensorStream
 
 FloatArray = NDArray[np.float64]
 

@@ -12,8 +12,8 @@ import struct
 
 import numpy as np
 
-from processing import quaternion as qm
-from simulator.devices.base import DeviceClock, Effect, FloatArray, heading_correction
+from hipback.processing import quaternion as qm
+from hipback.simulator.devices.base import DeviceClock, Effect, FloatArray, heading_correction
 
 _BASE = "-49d1-43f4-95ff-16609d6891a4"
 SERVICE_UUID = "4deb0001" + _BASE

@@ -10,8 +10,8 @@ import struct
 
 import numpy as np
 
-from processing import quaternion as qm
-from simulator.devices.base import DeviceClock, Effect, FloatArray, heading_correction
+from hipback.processing import quaternion as qm
+from hipback.simulator.devices.base import DeviceClock, Effect, FloatArray, heading_correction
 
 
 def uuid16(short: int) -> str:

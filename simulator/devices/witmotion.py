@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from processing import quaternion as qm
-from simulator.devices.base import DeviceClock, Effect, FloatArray
+from hipback.processing import quaternion as qm
+from hipback.simulator.devices.base import DeviceClock, Effect, FloatArray
 
 SERVICE_UUID = "0000ffe5-0000-1000-8000-00805f9a34fb"
 NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"

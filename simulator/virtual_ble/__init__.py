@@ -1,11 +1,12 @@
 """Virtual BLE IMUs on Bumble: GATT peripherals speaking hipback v1, Movella DOT and WitMotion byte for byte.
 
-They join a :class:`ingest.ble.bumble_backend.BumbleWorld` link (passed in; this package does not import
+They join a :class:`hipback.ingest.ble.bumble_backend.BumbleWorld` link (passed in; this package does not
+import
 ``ingest``) and are driven by a simulated session's sensor streams in scaled real time.
 """
 
-from simulator.virtual_ble.peripheral import VirtualPeripheral, build_advertising_data
-from simulator.virtual_ble.sensors import (
+from hipback.simulator.virtual_ble.peripheral import VirtualPeripheral, build_advertising_data
+from hipback.simulator.virtual_ble.sensors import (
     KINDS,
     SensorFaults,
     SensorLedger,

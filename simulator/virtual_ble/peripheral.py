@@ -1,4 +1,4 @@
-"""A generic Bumble GATT peripheral on a :class:`~ingest.ble.bumble_backend.world.BumbleWorld` link.
+"""A generic Bumble GATT peripheral on a :class:`~hipback.ingest.ble.bumble_backend.world.BumbleWorld` link.
 
 :class:`VirtualPeripheral` advertises (name + as many service UUIDs as fit in 31 bytes of legacy
 advertising data), accepts one central, tracks CCCD subscriptions, sends notifications, and supports the
@@ -6,7 +6,7 @@ link-level faults the protocol sensors build on: dropping the link at a given mo
 after a pause) and refusing the next N connections (accept, then terminate at once, as a busy sensor does).
 
 Protocol behaviour (what the characteristics hold and how writes act) lives in
-:mod:`simulator.virtual_ble.sensors`; this module is protocol-agnostic.
+:mod:`hipback.simulator.virtual_ble.sensors`; this module is protocol-agnostic.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Virtual BLE IMUs: Bumble GATT peripherals speaking each protocol byte for byte, fed by a simulated stream.
 
-A :class:`VirtualSensor` wraps a :class:`~simulator.virtual_ble.peripheral.VirtualPeripheral` with the GATT
-layout of one device kind and the encoder/control state machine of :mod:`simulator.devices`:
+A :class:`VirtualSensor` wraps a :class:`~hipback.simulator.virtual_ble.peripheral.VirtualPeripheral` with
+the GATT
+layout of one device kind and the encoder/control state machine of :mod:`hipback.simulator.devices`:
 
 - ``hipback_v1``: hipback service (DATA notify, CONTROL write/read, INFO read, TIME write/notify), Battery
   (0x180F) and Device Information (0x180A).
@@ -17,7 +18,8 @@ the device is not streaming (not yet started, disconnected) are skipped, and hip
 sequence number over them, as a device that kept sampling.
 
 Faults (:class:`SensorFaults`): packet drop/truncate/duplicate through
-:class:`simulator.devices.FaultInjector` (exact log kept), link drops at given times with re-advertising
+:class:`hipback.simulator.devices.FaultInjector` (exact log kept), link drops at given times with
+re-advertising
 after a pause, refused connections, device clock jumps and low battery. :class:`SensorLedger` records what
 was sent, dropped, truncated, duplicated and skipped so tests can compare with what the host stored.
 """
@@ -33,12 +35,12 @@ from typing import Any
 import numpy as np
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
-from processing.types import SensorStream
-from simulator.devices import FaultInjector, FaultPlan, make_encoder, resample_stream
-from simulator.devices import hipback_v1 as hb
-from simulator.devices import movella_dot as md
-from simulator.devices import witmotion as wm
-from simulator.virtual_ble.peripheral import VirtualPeripheral
+from hipback.processing.types import SensorStream
+from hipback.simulator.devices import FaultInjector, FaultPlan, make_encoder, resample_stream
+from hipback.simulator.devices import hipback_v1 as hb
+from hipback.simulator.devices import movella_dot as md
+from hipback.simulator.devices import witmotion as wm
+from hipback.simulator.virtual_ble.peripheral import VirtualPeripheral
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ Use::
         client = BleakClient(devices[0], backend=BumbleBleakClient)
 
 Never selected by default: the caller passes ``backend=`` explicitly (see
-:func:`ingest.ble.connect.backends`).
+:func:`hipback.ingest.ble.connect.backends`).
 """
 
-from ingest.ble.bumble_backend.client import BumbleBleakClient
-from ingest.ble.bumble_backend.scanner import BumbleBleakScanner
-from ingest.ble.bumble_backend.world import BumbleWorld, get_default_world
+from hipback.ingest.ble.bumble_backend.client import BumbleBleakClient
+from hipback.ingest.ble.bumble_backend.scanner import BumbleBleakScanner
+from hipback.ingest.ble.bumble_backend.world import BumbleWorld, get_default_world
 
 __all__ = ["BumbleBleakClient", "BumbleBleakScanner", "BumbleWorld", "get_default_world"]

@@ -33,7 +33,7 @@ from bumble import core
 from bumble.device import Connection, Device, Peer
 from bumble.gatt import GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR, Characteristic
 
-from ingest.ble.bumble_backend.world import BumbleWorld, parse_address, resolve_world
+from hipback.ingest.ble.bumble_backend.world import BumbleWorld, parse_address, resolve_world
 
 logger = logging.getLogger(__name__)
 

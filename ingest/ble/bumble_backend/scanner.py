@@ -16,7 +16,12 @@ from bleak.uuids import normalize_uuid_str
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement
 
-from ingest.ble.bumble_backend.world import BumbleDeviceDetails, BumbleWorld, format_address, resolve_world
+from hipback.ingest.ble.bumble_backend.world import (
+    BumbleDeviceDetails,
+    BumbleWorld,
+    format_address,
+    resolve_world,
+)
 
 _UUID16_LISTS = (
     AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,

@@ -3,7 +3,7 @@
 A :class:`BumbleWorld` lives on one asyncio loop. It owns
 
 - the link and the central :class:`bumble.device.Device` (the "adapter" bleak clients and scanners use);
-- helpers to create peripheral devices on the same link (used by :mod:`simulator.virtual_ble`);
+- helpers to create peripheral devices on the same link (used by :mod:`hipback.simulator.virtual_ble`);
 - a scaled clock :meth:`BumbleWorld.now` (Unix seconds, running ``speed`` times faster than real time from
   the moment the world was created) so that virtual sensors and the session runner agree on time when a test
   runs faster than real time.
