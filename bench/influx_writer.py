@@ -6,7 +6,8 @@ Run by hand (not part of the test suite)::
     .venv/bin/python -m bench.influx_writer [--points 100000] [--rounds 3] [--batch 5000]
 
 Both writers get the same points (an ``angles``-like measurement: 3 tags, 4 float fields, one point per
-10 ms) in their own input form (hipback :class:`Point` objects; the reference client's dicts), write
+10 ms) in their own input form (hipback :class:`Point` objects, encoded and sent with
+:meth:`InfluxWriter.send_lines` as the outbox sync does; the reference client's dicts), write
 them with millisecond precision in batches of the same size into two fresh databases of one private
 influxd, and are timed end to end (encoding, compression, HTTP, server acknowledgement). Rounds
 alternate between the writers; the best round of each is reported (the machine is shared), with the
@@ -29,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hipback.ingest.influx.lineprotocol import Point  # noqa: E402
+from hipback.ingest.influx.lineprotocol import Point, encode_lines  # noqa: E402
 from hipback.ingest.influx.writer import InfluxWriter  # noqa: E402
 from hipback.ingest.store import LocalStore  # noqa: E402
 from hipback.ingest.sync import SyncWorker  # noqa: E402
@@ -58,11 +59,13 @@ def count(server: InfluxServer, db: str) -> int:
 
 
 def run_hipback(server: InfluxServer, points: list[Point], batch: int, gzip: bool) -> tuple[float, str]:
+    """The product's path without the store: encode, then :meth:`InfluxWriter.send_lines` (one request at
+    a time, as the outbox sync sends)."""
     db = server.create_database()
     t = time.perf_counter()
-    with InfluxWriter(server.url, db, precision="ms", batch_size=batch, gzip=gzip, flush_interval_s=3600,
-                      background_flush=False) as writer:
-        writer.write(points)
+    with InfluxWriter(server.url, db, batch_size=batch, gzip=gzip) as writer:
+        result = writer.send_lines(encode_lines(points, "ms"), precision="ms")
+    assert result.accepted == len(points)
     return time.perf_counter() - t, db
 
 
@@ -101,7 +104,7 @@ def bench_outbox(tmp: Path, server: InfluxServer, points: list[Point], batch: in
         store.outbox_add("s", points)
         add_rate = len(points) / (time.perf_counter() - t)
         db = server.create_database()
-        with InfluxWriter(server.url, db, batch_size=batch, background_flush=False) as writer:
+        with InfluxWriter(server.url, db, batch_size=batch) as writer:
             t = time.perf_counter()
             SyncWorker(store, writer).sync_once()
             sync_rate = len(points) / (time.perf_counter() - t)

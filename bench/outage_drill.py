@@ -101,7 +101,7 @@ def main() -> None:
     db = server.create_database("hipback_drill")
     store_path = work / "store.sqlite"
     store = LocalStore(store_path)
-    writer = InfluxWriter(server.url, db, max_retries=1, timeout_s=2.0, background_flush=False)
+    writer = InfluxWriter(server.url, db, max_retries=1, timeout_s=2.0)
     worker = SyncWorker(store, writer, owns_writer=True, poll_s=0.5, backoff_initial_s=0.5, backoff_max_s=5.0)
     sid = uuid.uuid4().hex
     live = LivePublisher(store, PATIENT, sid, wake=worker.wake, status_interval_s=60.0)

@@ -76,7 +76,7 @@ class SyncWorker:
         settings = InfluxSettings.from_env()
         if settings is None:
             return None
-        writer = InfluxWriter.from_settings(settings, max_retries=2, background_flush=False)
+        writer = InfluxWriter.from_settings(settings, max_retries=2)
         return cls(store, writer, owns_writer=True, **kwargs)
 
     def sync_once(self, progress: Callable[[SyncReport], None] | None = None) -> SyncReport:

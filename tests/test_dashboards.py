@@ -274,11 +274,11 @@ def compute_progress(anchor: float, data: dict) -> tuple[list, dict[str, Patient
 
 def write_through_writer(url: str, db: str, points: list) -> None:
     """Send the points through hipback's InfluxDB writer (batched, gzip line protocol to /write)."""
+    from hipback.ingest.influx.lineprotocol import encode_lines
     from hipback.ingest.influx.writer import InfluxWriter
 
-    with InfluxWriter(url, db, background_flush=False) as writer:
-        writer.write(points)
-        writer.flush()
+    with InfluxWriter(url, db) as writer:
+        writer.send_lines(encode_lines(points))
         assert not writer.rejected, writer.rejected[:1]
 
 

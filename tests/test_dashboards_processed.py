@@ -210,7 +210,7 @@ def cohort(influxd, tmp_path_factory) -> Cohort:
         acc, truth, latest, n_sessions, queued = build(store, anchor)
         timings["simulate+process+publish"] = time.perf_counter() - t
         t = time.perf_counter()
-        worker = SyncWorker(store, InfluxWriter(influxd.url, db, background_flush=False), owns_writer=True)
+        worker = SyncWorker(store, InfluxWriter(influxd.url, db), owns_writer=True)
         report = worker.sync_once()
         worker.stop(final_sync=False)
         timings["sync"] = time.perf_counter() - t

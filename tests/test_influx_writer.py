@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from hipback.ingest.errors import DatabaseError
-from hipback.ingest.influx.lineprotocol import Point
+from hipback.ingest.influx.lineprotocol import Point, encode_lines
 from hipback.ingest.influx.settings import InfluxSettings, Secret
 from hipback.ingest.influx.writer import InfluxWriter
 from tests.influx_server import InfluxServer, free_port
@@ -79,32 +79,19 @@ class FlakyProxy:
         self.server.server_close()
 
 
-def test_write_batches_by_size_gzip_and_precision(influxd: InfluxServer, influx_db: str) -> None:
+def test_send_lines_batches_by_size_gzip_and_precision(influxd: InfluxServer, influx_db: str) -> None:
+    lines = encode_lines(_points(25), "ms")
     with FlakyProxy(influxd.url) as proxy:
-        writer = InfluxWriter(proxy.url, influx_db, batch_size=10, flush_interval_s=60, precision="ms")
-        writer.write(_points(25))
-        assert writer.buffered == 5 and len(proxy.requests) == 2  # two full batches went at once
-        writer.close()
-    assert len(proxy.requests) == 3
+        with InfluxWriter(proxy.url, influx_db, batch_size=10) as writer:
+            result = writer.send_lines(lines, precision="ms")
+        assert (result.accepted, result.requests, result.rejected) == (25, 3, [])
     assert all(headers["Content-Encoding"] == "gzip" for _, headers, _ in proxy.requests)
-    batches = sorted(gzip.decompress(body).decode().splitlines() for _, _, body in proxy.requests)
-    assert [len(b) for b in batches] == [10, 10, 5]  # (two batches in flight may arrive in either order)
+    batches = [gzip.decompress(body).decode().splitlines() for _, _, body in proxy.requests]
+    assert batches == [lines[:10], lines[10:20], lines[20:]]  # in order, one request at a time
     assert batches[0][0].endswith(f" {T0_NS // 10**6}")
     rows = influxd.query('SELECT "v", "n" FROM "m" ORDER BY time', influx_db, epoch="ms")
     values = rows["results"][0]["series"][0]["values"]
     assert [(t, v, n) for t, v, n in values] == [(T0_NS // 10**6 + 10 * i, float(i), i) for i in range(25)]
-
-
-def test_write_flushes_by_time(influxd: InfluxServer, influx_db: str) -> None:
-    writer = InfluxWriter(influxd.url, influx_db, batch_size=1000, flush_interval_s=0.2)
-    try:
-        writer.write(_points(3))
-        deadline = time.monotonic() + 5
-        while _count(influxd, influx_db) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _count(influxd, influx_db) == 3 and writer.buffered == 0
-    finally:
-        writer.close()
 
 
 def test_retries_5xx_and_429_with_retry_after(influxd: InfluxServer, influx_db: str) -> None:
@@ -122,14 +109,15 @@ def test_retries_5xx_and_429_with_retry_after(influxd: InfluxServer, influx_db: 
 
 def test_persistent_5xx_gives_up_with_one_sentence(influxd: InfluxServer, influx_db: str) -> None:
     with FlakyProxy(influxd.url, fail=100, status=500) as proxy:
-        writer = InfluxWriter(proxy.url, influx_db, backoff_base_s=0.01, max_retries=2, flush_interval_s=60)
-        writer.write(_points(4))
+        writer = InfluxWriter(proxy.url, influx_db, backoff_base_s=0.01, max_retries=2)
+        lines = encode_lines(_points(4))
         with pytest.raises(DatabaseError) as err:
-            writer.flush()
+            writer.send_lines(lines)
         assert len(proxy.requests) == 3
         assert "HTTP 500" in str(err.value) and "overloaded" in str(err.value) and "\n" not in str(err.value)
-        assert writer.buffered == 4  # nothing lost
+        assert writer.stats["lines_sent"] == 0  # nothing counted as sent
     writer.url = influxd.url  # the server is back (same writer, new address for the test)
+    assert writer.send_lines(lines).accepted == 4
     writer.close()
     assert _count(influxd, influx_db) == 4
 

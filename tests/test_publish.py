@@ -185,7 +185,7 @@ def test_outage_then_sync_delivers_everything_once(sim, results, store, influxd,
     down = SyncWorker(
         store,
         InfluxWriter(
-            f"http://127.0.0.1:{free_port()}", influx_db, max_retries=0, timeout_s=1.0, background_flush=False
+            f"http://127.0.0.1:{free_port()}", influx_db, max_retries=0, timeout_s=1.0
         ),
         owns_writer=True,
     )
@@ -194,7 +194,7 @@ def test_outage_then_sync_delivers_everything_once(sim, results, store, influxd,
     down.stop(final_sync=False)
     assert store.outbox_stats()["pending"] == queued
 
-    up = SyncWorker(store, InfluxWriter(influxd.url, influx_db, background_flush=False), owns_writer=True)
+    up = SyncWorker(store, InfluxWriter(influxd.url, influx_db), owns_writer=True)
     report = up.sync_once()
     assert (report.delivered, report.pending, report.set_aside) == (queued, 0, 0)
 

@@ -164,11 +164,11 @@ def test_angle_downsampling_averages_each_bin():
 
 def test_field_types_in_real_influxdb_are_the_declared_ones(influxd, influx_db):
     """Written through line protocol into influxd, every field gets the type the schema declares."""
+    from hipback.ingest.influx.lineprotocol import encode_lines
     from hipback.ingest.influx.writer import InfluxWriter
 
-    with InfluxWriter(influxd.url, influx_db, precision="ns", background_flush=False) as writer:
-        writer.write(_one_row_of_each())
-        writer.flush()
+    with InfluxWriter(influxd.url, influx_db) as writer:
+        writer.send_lines(encode_lines(_one_row_of_each()))
         assert not writer.rejected
     got = {}
     for s in influxd.query("SHOW FIELD KEYS", influx_db)["results"][0]["series"]:

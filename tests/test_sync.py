@@ -98,7 +98,7 @@ def test_database_down_mid_sync_then_back(tmp_path: Path) -> None:
         db = server.create_database("outage")
         _fill(store, total)
         writer = InfluxWriter(server.url, db, batch_size=500, max_retries=1, backoff_base_s=0.05,
-                              backoff_max_s=0.2, timeout_s=5, background_flush=False)
+                              backoff_max_s=0.2, timeout_s=5)
         worker = SyncWorker(store, writer, poll_s=0.05, backoff_initial_s=0.1, backoff_max_s=0.4)
         worker.start()
         try:
@@ -165,7 +165,7 @@ def test_cli_sync(tmp_path: Path, influxd: InfluxServer) -> None:
 
 def test_background_worker_wakes_on_new_lines(tmp_path: Path, influxd: InfluxServer, influx_db: str) -> None:
     with LocalStore(tmp_path / "s.sqlite") as store:
-        writer = InfluxWriter(influxd.url, influx_db, background_flush=False)
+        writer = InfluxWriter(influxd.url, influx_db)
         worker = SyncWorker(store, writer, poll_s=30)
         worker.start()
         try:

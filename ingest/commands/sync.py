@@ -42,8 +42,7 @@ def run(store: Path | None = None, session: str | None = None, batch_size: int =
         if owed == 0:
             typer.echo(f"Nothing to send: the outbox of {path} is empty.")
             return SyncReport()
-        writer = InfluxWriter.from_settings(settings, batch_size=batch_size, max_retries=max_retries,
-                                            background_flush=False)
+        writer = InfluxWriter.from_settings(settings, batch_size=batch_size, max_retries=max_retries)
         worker = SyncWorker(local, writer, session_id=session)
         tty = sys.stderr.isatty()
 

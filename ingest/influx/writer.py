@@ -1,26 +1,22 @@
 """Writes points to InfluxDB through the v1 HTTP API (``POST /write``), served by InfluxDB 1.x, 2.x
 (v1 compatibility API) and 3.x.
 
-- Line protocol from :mod:`hipback.ingest.influx.lineprotocol`, gzip-compressed bodies, batches of
-  ``batch_size`` lines; points given to :meth:`InfluxWriter.write` are buffered and sent when the
-  buffer is full, when the oldest buffered point is ``flush_interval_s`` old (checked on each write and
-  by a background timer thread), on :meth:`flush` and on :meth:`close`. Encoding the next batch overlaps
-  with sending the previous ones (``max_inflight`` requests at a time, default 2), which is what makes
-  the writer more than twice as fast as the ``influxdb`` client (``bench/influx_writer.py``). Batches
-  in flight together may land in either order; that matters only for two different values of one
-  point (same series and timestamp) in one :meth:`write`, which hipback does not produce.
+- Line protocol lines (from :mod:`hipback.ingest.influx.lineprotocol`, usually read back from the local
+  store's outbox by :mod:`hipback.ingest.sync`) are sent by :meth:`InfluxWriter.send_lines`, now, in
+  gzip-compressed batches of ``batch_size`` lines, one request at a time. There is no buffer: a line counts
+  as delivered only when the server has answered 2xx for its batch, which is what the outbox relies on.
 - gzip: on by default (line protocol shrinks about 8x, which is what counts on a real network); on a
   loopback connection it costs CPU and ``gzip=False`` is faster.
 - Retries with exponential backoff and jitter on timeouts, connection errors, 5xx and 429 (a
   ``Retry-After`` header is honoured); after ``max_retries`` retries a :class:`DatabaseError` says in
-  one sentence that the server cannot be reached, and the batch stays buffered (nothing is lost).
+  one sentence that the server cannot be reached (the caller keeps the lines: nothing is lost).
 - A 4xx that says the data are bad (400, 413, 422, ...) is never retried as it is: the batch is split
   in halves to isolate the bad lines (good halves are written), and the bad lines are set aside as
   :class:`RejectedBatch` objects (``writer.rejected``, the ``on_rejected`` callback, and one plain log
   sentence with the server's message). Replaying lines is harmless (same series and timestamp
   overwrite the same point), which is what makes the split safe.
 - 401, 403 and 404 are configuration problems (credentials, permissions, missing database), not bad
-  data: they raise :class:`DatabaseError` saying what to do, and the batch stays buffered.
+  data: they raise :class:`DatabaseError` saying what to do.
 - Auth: none; ``username``/``password`` (InfluxDB 1.x, and 2.x v1 API with a token as password) as
   HTTP basic auth, never in the URL; ``token`` as ``Authorization: Token ...`` (2.x/3.x).
 - TLS is verified by default; ``verify=False`` must be asked for and logs and warns every time.
@@ -36,21 +32,17 @@ import gzip as gzip_module
 import logging
 import random
 import ssl
-import threading
 import time
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
 from hipback.ingest.errors import DatabaseError
-from hipback.ingest.influx.lineprotocol import PRECISION_DIVISOR, Point, encode_lines
+from hipback.ingest.influx.lineprotocol import PRECISION_DIVISOR
 from hipback.ingest.influx.settings import InfluxSettings, Secret
 
 log = logging.getLogger("hipback.influx")
@@ -59,12 +51,6 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _CONFIG_STATUS = frozenset({401, 403, 404})
 #: Extra requests one refused batch may cost to isolate its bad lines (about 2 log2(n) for one bad line).
 _BISECT_BUDGET = 64
-
-
-@dataclass
-class _Inflight:
-    future: Future
-    batch: list[str]
 
 
 @dataclass
@@ -104,11 +90,7 @@ def _strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
 
 
 class InfluxWriter:
-    """Batched, retrying line-protocol writer for one database (see the module docstring).
-
-    ``precision`` is the timestamp precision used for :meth:`write` (points carry ns; the lines are
-    written in this precision). :meth:`send_lines` takes already-encoded lines with their own precision.
-    """
+    """Batched, retrying line-protocol sender for one database (see the module docstring)."""
 
     def __init__(
         self,
@@ -119,22 +101,18 @@ class InfluxWriter:
         username: str | None = None,
         password: str | Secret | None = None,
         verify: bool | str = True,
-        precision: str = "ms",
         retention_policy: str | None = None,
         gzip: bool = True,
         gzip_level: int = 1,
         batch_size: int = 5000,
-        flush_interval_s: float = 1.0,
         timeout_s: float = 10.0,
         max_retries: int = 5,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
         on_rejected: Callable[[RejectedBatch], None] | None = None,
-        background_flush: bool = True,
-        max_inflight: int = 2,
     ) -> None:
-        if precision not in PRECISION_DIVISOR:
-            raise ValueError(f"precision {precision!r} is not one of {sorted(PRECISION_DIVISOR)}")
+        if int(batch_size) < 1:
+            raise ValueError("batch_size must be at least 1")
         if not url.startswith(("http://", "https://")):
             raise ValueError("the InfluxDB URL must start with http:// or https://")
         url, url_user, url_password = _strip_userinfo(url)
@@ -146,12 +124,9 @@ class InfluxWriter:
         self.url = url
         self.database = database
         self.retention_policy = retention_policy
-        self.precision = precision
         self.gzip = gzip
         self.gzip_level = gzip_level
         self.batch_size = int(batch_size)
-        self.max_inflight = max(1, int(max_inflight))
-        self.flush_interval_s = float(flush_interval_s)
         self.max_retries = int(max_retries)
         self.backoff_base_s = float(backoff_base_s)
         self.backoff_max_s = float(backoff_max_s)
@@ -185,14 +160,6 @@ class InfluxWriter:
             timeout=httpx.Timeout(timeout_s), verify=tls, headers=headers, auth=auth,
             limits=httpx.Limits(max_keepalive_connections=4),
         )
-        self._buffer: list[str] = []
-        self._buffer_since: float | None = None
-        self._lock = threading.RLock()  # guards the buffer and the sending order
-        self._closed = False
-        self._timer: threading.Thread | None = None
-        self._timer_stop = threading.Event()
-        self._sender: ThreadPoolExecutor | None = None
-        self._background_flush = background_flush and self.flush_interval_s > 0
 
     @classmethod
     def from_settings(cls, settings: InfluxSettings, **kwargs: Any) -> InfluxWriter:
@@ -204,92 +171,6 @@ class InfluxWriter:
         return f"InfluxWriter(url={self.url!r}, database={self.database!r}, auth={self.auth_kind!r})"
 
     # -- public API ----------------------------------------------------------------------------------
-
-    def write(self, points: Iterable[Point]) -> None:
-        """Buffer points and send every full batch; the rest goes at the next flush (by size or time).
-
-        Points are encoded here, batch by batch, while earlier batches are on their way to the server
-        (up to ``max_inflight`` requests at a time). Returns when every full batch was answered. A bad
-        identifier raises :class:`ValueError`; when the server cannot take a batch,
-        :class:`DatabaseError` is raised and its lines stay buffered (nothing is lost).
-        """
-        if self._background_flush and self._timer is None:
-            self._start_timer()
-        with self._lock:
-            if self._closed:
-                raise DatabaseError("the InfluxDB writer is closed")
-            inflight: deque[_Inflight] = deque()
-            try:
-                it = iter(points)
-                while True:
-                    chunk = list(islice(it, max(1, self.batch_size - len(self._buffer))))
-                    if not chunk:
-                        break
-                    lines = encode_lines(chunk, self.precision)
-                    if lines and self._buffer_since is None:
-                        self._buffer_since = time.monotonic()
-                    self._buffer.extend(lines)
-                    if len(self._buffer) >= self.batch_size:
-                        self._send_next(inflight)
-            finally:
-                self._await_all(inflight)
-            if self._interval_due():
-                self.flush()
-
-    def flush(self) -> None:
-        """Send all buffered lines in batches. Raises :class:`DatabaseError` (the lines stay buffered)."""
-        with self._lock:
-            inflight: deque[_Inflight] = deque()
-            try:
-                while self._buffer:
-                    self._send_next(inflight)
-            finally:
-                self._await_all(inflight)
-
-    def _send_next(self, inflight: deque[_Inflight]) -> None:
-        """Hand the next batch from the buffer to a sender thread (waiting while too many are in flight)."""
-        while len(inflight) >= self.max_inflight:
-            self._await_oldest(inflight)
-        batch = self._buffer[: self.batch_size]
-        del self._buffer[: len(batch)]
-        if not self._buffer:
-            self._buffer_since = None
-        if self._sender is None:
-            self._sender = ThreadPoolExecutor(self.max_inflight, thread_name_prefix="hipback-influx-send")
-        inflight.append(_Inflight(self._sender.submit(self.send_lines, batch, self.precision), batch))
-
-    def _await_oldest(self, inflight: deque[_Inflight]) -> None:
-        try:
-            inflight[0].future.result()
-        except BaseException:
-            self._await_all(inflight)  # puts every failed batch back, then raises
-            raise
-        inflight.popleft()
-
-    def _await_all(self, inflight: deque[_Inflight]) -> None:
-        """Wait for every batch in flight; put the failed ones back at the head of the buffer (in order)
-        and raise the first failure."""
-        failed: list[str] = []
-        first: BaseException | None = None
-        while inflight:
-            item = inflight.popleft()
-            try:
-                item.future.result()
-            except BaseException as exc:
-                failed.extend(item.batch)
-                first = first or exc
-        if first is not None:
-            self._buffer[:0] = failed
-            if self._buffer_since is None:
-                self._buffer_since = time.monotonic()
-            if isinstance(first, DatabaseError):
-                self.last_error = first
-            raise first
-
-    @property
-    def buffered(self) -> int:
-        """Lines waiting in the buffer."""
-        return len(self._buffer)
 
     def send_lines(self, lines: Sequence[str], precision: str = "ns") -> SendResult:
         """Send already-encoded lines now, in batches of ``batch_size`` (no buffering).
@@ -338,19 +219,8 @@ class InfluxWriter:
             return False
 
     def close(self) -> None:
-        """Flush what is buffered (raises :class:`DatabaseError` if that fails), release the connection."""
-        self._timer_stop.set()
-        try:
-            if not self._closed:
-                self.flush()
-        finally:
-            with self._lock:
-                self._closed = True
-            if self._timer is not None and self._timer is not threading.current_thread():
-                self._timer.join(timeout=5)
-            if self._sender is not None:
-                self._sender.shutdown(wait=True)
-            self._client.close()
+        """Release the connection (nothing is buffered: every line was answered or handed back)."""
+        self._client.close()
 
     def __enter__(self) -> InfluxWriter:
         return self
@@ -359,27 +229,6 @@ class InfluxWriter:
         self.close()
 
     # -- internals -----------------------------------------------------------------------------------
-
-    def _interval_due(self) -> bool:
-        since = self._buffer_since
-        return since is not None and time.monotonic() - since >= self.flush_interval_s
-
-    def _start_timer(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                return
-            self._timer = threading.Thread(target=self._timer_loop, name="hipback-influx-flush", daemon=True)
-            self._timer.start()
-
-    def _timer_loop(self) -> None:
-        while not self._timer_stop.wait(min(self.flush_interval_s, 1.0) / 2):
-            if self._buffer and self._interval_due():
-                try:
-                    self.flush()
-                except DatabaseError as exc:  # kept buffered; said once per failure, retried next tick
-                    log.warning("%s", exc)
-                except Exception:  # noqa: BLE001 - a timer thread must not die silently
-                    log.exception("unexpected error while flushing to InfluxDB")
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
