@@ -27,14 +27,35 @@ Outbox. Line-protocol lines (nanosecond timestamps, see :mod:`hipback.ingest.inf
 InfluxDB, each ``pending`` until :mod:`hipback.ingest.sync` marks it ``delivered`` after a 2xx from the
 server,
 or ``set_aside`` (with the server's reason) when the server rejected it as bad data.
+
+Lifecycle. A store is created 0600 in a folder created 0700, whatever the umask (SQLite gives the
+``-wal`` and ``-shm`` files the database file's mode); an existing store readable by others is tightened
+to 0600 when opened for writing. Every store carries :data:`APPLICATION_ID` and its schema version
+(``PRAGMA user_version``, mirrored in ``meta.schema_version``); opening checks them before anything is
+written: an older store is migrated forward in one transaction (:data:`MIGRATIONS`), a newer one is
+refused (:class:`~hipback.ingest.errors.StoreVersionError`), and a file that is not a hipback store (not
+SQLite, truncated, malformed, another program's database) is refused and left untouched
+(:class:`~hipback.ingest.errors.StoreDamagedError`). ``readonly=True`` opens without writing anything
+(``hipback report`` and ``export``), also a store on a read-only disk or folder. SQLite failures become
+one-sentence :class:`~hipback.ingest.errors.LocalStoreError` subclasses naming the file: a full disk
+(:class:`~hipback.ingest.errors.StoreFullError`) rolls back the write that hit it, keeps everything
+stored before intact, and the next write succeeds once there is space again.
+
+Transactions. Every writing method is one transaction; :meth:`LocalStore.transaction` groups several
+calls into one (savepoints inside), so an import is stored completely or not at all, even when
+interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
+import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -45,10 +66,27 @@ from typing import Any
 
 import numpy as np
 
+from hipback.ingest.errors import (
+    HipbackError,
+    LocalStoreError,
+    StoreBusyError,
+    StoreDamagedError,
+    StoreFullError,
+    StoreReadOnlyError,
+    StoreVersionError,
+)
 from hipback.ingest.influx.lineprotocol import Point, encode_lines
 from hipback.processing.types import Gap, Recording, SensorStream
 
-SCHEMA_VERSION = 1
+#: schema version of the stores this hipback writes (``PRAGMA user_version``). 1: the first release
+#: (no application id, version only in the ``meta`` table); 2: application id and ``user_version`` set.
+SCHEMA_VERSION = 2
+#: ``PRAGMA application_id`` of a hipback store ("HIPB"), so that tools and hipback itself can tell it apart
+#: from any other SQLite database
+APPLICATION_ID = 0x48495042
+#: the tables every hipback store has (from version 1 on)
+_TABLES = frozenset({"meta", "sessions", "sensors", "samples", "gaps", "events", "results", "outbox"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -132,8 +170,104 @@ _SAMPLE_COLUMNS = ("t", "seq", "device_time") + tuple(c for _, cols in _VECTORS 
 _TIMESTAMPED = re.compile(r"\S \s*-?\d+\s*$")
 
 
-class StoreError(ValueError):
+class StoreError(HipbackError, ValueError):
     """A store call that does not fit the stored data (unknown or closed session, wrong shapes)."""
+
+
+def _migrate_1_to_2(con: sqlite3.Connection) -> None:
+    """Version 1 stores (the first release) have the same tables; they get the application id."""
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+#: forward migrations: ``MIGRATIONS[v]`` turns a version ``v`` store into version ``v + 1`` (run inside the
+#: opening transaction, so a store is migrated completely or not at all)
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def _sqlite_code(exc: BaseException) -> int:
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def store_error(path: Path | str, exc: BaseException) -> BaseException:
+    """The one-sentence :class:`LocalStoreError` for an ``sqlite3`` error on the store ``path``
+    (other exceptions are returned unchanged)."""
+    if not isinstance(exc, sqlite3.Error) or isinstance(exc, sqlite3.ProgrammingError
+                                                        | sqlite3.InterfaceError):
+        return exc
+    code = _sqlite_code(exc)
+    text = str(exc).lower()
+    if code == sqlite3.SQLITE_FULL or "disk is full" in text:
+        return StoreFullError(path, "is on a full disk: nothing more is stored until space is freed "
+                                    "(everything stored before is intact).")
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM) or "readonly" in text:
+        return StoreReadOnlyError(path, "cannot be written (the file, its folder or the disk is read-only).")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
+        return StoreBusyError(path, "is locked by another program for too long; try again when it is done.")
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text \
+            or "not a database" in text:
+        return StoreDamagedError(path, "is damaged (the database file is malformed or truncated); "
+                                       "it was left untouched, restore it from a backup.")
+    if code == sqlite3.SQLITE_CANTOPEN:
+        return StoreReadOnlyError(path, "cannot be opened (missing folder or no permission).")
+    if code == sqlite3.SQLITE_IOERR:
+        return LocalStoreError(path, f"cannot be read or written (disk I/O error: {exc}).")
+    return exc
+
+
+def _guarded(fn: Any) -> Any:
+    """Turn ``sqlite3`` errors escaping ``fn`` into :class:`LocalStoreError` sentences naming the file."""
+
+    @functools.wraps(fn)
+    def wrapper(self: LocalStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            mapped = store_error(self.path, exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    return wrapper
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, before SQLite touches it, a file that is not an SQLite database or is shorter than its header
+    says (truncated); an empty file is a new store."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+            size = os.fstat(fh.fileno()).st_size
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise StoreDamagedError(path, "is a folder, not a store file.") from None
+    except OSError as exc:
+        raise StoreReadOnlyError(path, f"cannot be read ({exc.strerror}).") from None
+    if size == 0:
+        return
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+        raise StoreDamagedError(path, "is not a database (not an SQLite file); it was left untouched.")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    valid_for, changes = head[92:96], head[24:28]
+    if page_size < 512 or page_size & (page_size - 1):
+        raise StoreDamagedError(path, "is damaged (its header is garbled); it was left untouched.")
+    if pages and valid_for == changes and size < pages * page_size:
+        raise StoreDamagedError(
+            path, f"is truncated ({size} of {pages * page_size} bytes); it was left untouched, restore it "
+                  "from a backup.")
+
+
+def _private(path: Path) -> None:
+    """Mode 0600 for a store file we own that others could read (stores made before hipback 0.2 were 0644)."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            st = p.stat()
+            if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(p, stat.S_IMODE(st.st_mode) & 0o700)
+        except OSError:
+            pass
 
 
 def _json_default(obj: Any) -> Any:
@@ -153,21 +287,126 @@ def _dumps(obj: Any) -> str:
 class LocalStore:
     """The local SQLite store (see the module docstring). Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path | str, *, synchronous: str = "FULL", busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL", busy_timeout_s: float = 30.0,
+                 readonly: bool = False) -> None:
         if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
             raise ValueError("synchronous must be FULL, EXTRA or NORMAL")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
-        self._con().executescript(
-            "BEGIN IMMEDIATE;" + _SCHEMA
-            + f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
-            + "COMMIT;")
+        self._immutable = False
+        self._verified = False
+        _check_file(self.path)
+        try:
+            if readonly:
+                self._open_readonly()
+            else:
+                self._open_for_writing()
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, sqlite3.Error):
+                mapped = store_error(self.path, exc)
+                if mapped is not exc:
+                    raise mapped from None
+            raise
+
+    def _open_for_writing(self) -> None:
+        if not self.path.exists():
+            folder = self.path.parent
+            if not folder.exists():
+                try:
+                    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreReadOnlyError(self.path, f"cannot be created ({exc.strerror}).") from None
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:  # another process created it meanwhile
+                _check_file(self.path)
+            except OSError as exc:
+                raise StoreReadOnlyError(self.path, f"cannot be created ({exc.strerror}).") from None
+        elif not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK):
+            raise StoreReadOnlyError(self.path, "cannot be written (the file or its folder is read-only); "
+                                                "it can still be reported on and exported.")
+        _private(self.path)
+        con = self._con()
+        version = self._version(con)  # a cheap look, before anything is written
+        self._verified = True
+        con.execute("PRAGMA journal_mode = WAL")  # persistent; the first write to the file
+        if version == SCHEMA_VERSION:
+            return
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._version(con)
+            if version == 0:
+                for statement in _SCHEMA.split(";"):  # executescript would commit the transaction
+                    if statement.strip():
+                        con.execute(statement)
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            else:
+                while version < SCHEMA_VERSION:
+                    MIGRATIONS[version](con)
+                    version += 1
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            con.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) "
+                        "DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def _open_readonly(self) -> None:
+        if not self.path.is_file():
+            raise StoreReadOnlyError(self.path, "does not exist.")
+        try:
+            con = self._con()
+            version = self._version(con)
+        except sqlite3.OperationalError as exc:
+            # a WAL store whose folder is read-only cannot get its -shm file: read it as immutable (nobody can
+            # be writing to it, since nobody can write in that folder)
+            if _sqlite_code(exc) not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
+                raise
+            self.close()
+            self._closed, self._immutable = False, True
+            con = self._con()
+            version = self._version(con)
+        if version == 0:
+            raise StoreDamagedError(self.path, "holds no hipback data (an empty database).")
+        if version != SCHEMA_VERSION and version not in MIGRATIONS:
+            raise StoreVersionError(self.path, f"has schema version {version}, which this hipback cannot "
+                                               "read.")
+
+    def _version(self, con: sqlite3.Connection) -> int:
+        """The store's schema version: 0 for an empty database; raises for a newer or a foreign database."""
+        app_id = int(con.execute("PRAGMA application_id").fetchone()[0])
+        user_version = int(con.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if app_id == APPLICATION_ID:
+            if user_version > SCHEMA_VERSION:
+                raise StoreVersionError(
+                    self.path, f"was made by a newer hipback (schema version {user_version}; this hipback "
+                               f"knows up to {SCHEMA_VERSION}); update hipback to use it.")
+            if user_version >= 1 and _TABLES <= tables:
+                return user_version
+        elif app_id == 0 and not tables:
+            return 0
+        elif app_id == 0 and _TABLES <= tables:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None and str(row[0]) == "1":
+                return 1
+        raise StoreDamagedError(self.path, "is a database of another program or of an unknown layout, not a "
+                                           "hipback store; it was left untouched.")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open store (:data:`SCHEMA_VERSION` once opened for writing)."""
+        return int(self._con().execute("PRAGMA user_version").fetchone()[0]) or 1
 
     # -- connections ---------------------------------------------------------------------------------
 
@@ -176,12 +415,23 @@ class LocalStore:
             raise StoreError(f"the local store {self.path} is closed")
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                  timeout=self._busy_timeout_ms / 1000)
-            con.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute(f"PRAGMA synchronous = {self._synchronous}")
-            con.execute("PRAGMA foreign_keys = ON")
+            if self.readonly:
+                from urllib.parse import quote
+
+                uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+                uri += "&immutable=1" if self._immutable else ""
+                con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                      timeout=self._busy_timeout_ms / 1000)
+                con.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                con.execute("PRAGMA query_only = ON")
+            else:
+                con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                      timeout=self._busy_timeout_ms / 1000)
+                con.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                if self._verified:  # never before the file is known to be a hipback store
+                    con.execute("PRAGMA journal_mode = WAL")
+                con.execute(f"PRAGMA synchronous = {self._synchronous}")
+                con.execute("PRAGMA foreign_keys = ON")
             self._local.con = con
             with self._all_lock:
                 self._all.append(con)
@@ -189,15 +439,45 @@ class LocalStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any exception."""
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT), or a savepoint inside :meth:`transaction`;
+        rolled back on any exception (also a full disk or Ctrl-C)."""
+        if self.readonly:
+            raise StoreReadOnlyError(self.path, "was opened read-only; nothing can be written to it.")
         con = self._con()
-        con.execute("BEGIN IMMEDIATE")
+        depth = getattr(self._local, "depth", 0)
+        name = f"hipback_{depth}"
+        con.execute(f"SAVEPOINT {name}" if depth else "BEGIN IMMEDIATE")
+        self._local.depth = depth + 1
         try:
             yield con
+            if depth:
+                con.execute(f"RELEASE {name}")
+            else:
+                con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                if con.in_transaction:  # SQLite may have rolled back already (e.g. SQLITE_FULL)
+                    con.execute(f"ROLLBACK TO {name}" if depth else "ROLLBACK")
+                    if depth:
+                        con.execute(f"RELEASE {name}")
+            if not depth:
+                self._local.__dict__.pop("sensor_ids", None)  # ids of rolled-back sensors are gone
             raise
-        con.execute("COMMIT")
+        finally:
+            self._local.depth = depth
+
+    @contextmanager
+    def transaction(self) -> Iterator[LocalStore]:
+        """Group the writing calls made inside (on this thread) into one transaction: all of them are stored,
+        or, when anything raises (an error, Ctrl-C) or the process dies, none."""
+        try:
+            with self._tx():
+                yield self
+        except sqlite3.Error as exc:
+            mapped = store_error(self.path, exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
 
     def close(self) -> None:
         """Close every connection (WAL is checkpointed by SQLite when the last one closes)."""
@@ -206,8 +486,9 @@ class LocalStore:
         for con in cons:
             try:
                 con.close()
-            except sqlite3.ProgrammingError:  # created in a thread that is gone; nothing to do
+            except sqlite3.Error:  # created in a thread that is gone, or the disk went away; nothing to do
                 pass
+        self._local = threading.local()
         self._closed = True
 
     def __enter__(self) -> LocalStore:
@@ -579,3 +860,12 @@ class LocalStore:
         stats["total"] = sum(stats.values())
         return stats
 
+
+
+def _guard_public_methods(cls: type) -> None:
+    for name, fn in list(vars(cls).items()):
+        if not name.startswith("_") and callable(fn) and name not in ("transaction", "close"):
+            setattr(cls, name, _guarded(fn))
+
+
+_guard_public_methods(LocalStore)

@@ -1,0 +1,305 @@
+"""The local store's lifecycle: schema versions and forward migration (from the first release's store),
+read-only opening, damaged files refused and left untouched, private file modes,
+transactions, and a full disk."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hipback.ingest.errors import (
+    LocalStoreError,
+    StoreDamagedError,
+    StoreFullError,
+    StoreReadOnlyError,
+    StoreVersionError,
+)
+from hipback.ingest.store import APPLICATION_ID, SCHEMA_VERSION, LocalStore
+
+DATA = Path(__file__).parent / "data"
+V1_SESSION = "5a1e0000c0ffee000000000000000001"
+T0 = 1_763_700_000.0
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _v1_store(folder: Path) -> Path:
+    """A store as the first release (git 95307b2) wrote it, from tests/data/store_v1_95307b2.sql."""
+    path = folder / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript((DATA / "store_v1_95307b2.sql").read_text(encoding="utf-8"))
+    con.execute("PRAGMA journal_mode = WAL")
+    con.close()
+    return path
+
+
+def _add_walk(store: LocalStore, n: int = 200, t0: float = T0 + 100) -> str:
+    sid = store.open_session("P-0007")
+    store.add_sensor(sid, "pelvis", "raw", "dev", None)
+    t = t0 + np.arange(n) / 100.0
+    store.add_samples(sid, "pelvis", t, seq=np.arange(n), acc=np.ones((n, 3)), gyr=np.zeros((n, 3)))
+    return sid
+
+
+# -- versions and migration ---------------------------------------------------------------------------------
+
+
+def test_a_store_of_the_first_release_is_migrated_forward_and_keeps_everything(tmp_path: Path) -> None:
+    path = _v1_store(tmp_path)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert con.execute("PRAGMA application_id").fetchone()[0] == 0
+    con.close()
+
+    with LocalStore(path) as st:
+        assert st.schema_version == SCHEMA_VERSION == 2
+        (row,) = st.sessions()
+        assert (row["id"], row["patient_id"]) == (V1_SESSION, "P-0042")
+        assert (row["samples"], row["outbox_pending"]) == (300, 1)
+        rec = st.load_recording(V1_SESSION)
+        assert len(rec.streams["pelvis"]) == 300 and rec.start_utc == pytest.approx(T0)
+        np.testing.assert_allclose(np.linalg.norm(rec.streams["pelvis"].quat, axis=1), 1.0)
+        assert st.get_results(V1_SESSION, "summary") == [{"duration_s": 2.99}]
+        assert st.outbox_stats() == {"pending": 1, "delivered": 1, "set_aside": 0, "total": 2}
+        sid = _add_walk(st)  # the migrated store takes new sessions
+        assert st.sample_count(sid) == 200
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    meta = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    assert meta == str(SCHEMA_VERSION)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    with LocalStore(path) as st:  # opening again changes nothing
+        assert len(st.sessions()) == 2
+
+
+def test_a_store_of_a_newer_hipback_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    LocalStore(path).close()
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+    before = _digest(path)
+    for readonly in (False, True):
+        with pytest.raises(StoreVersionError, match=r"newer hipback \(schema version 3"):
+            LocalStore(path, readonly=readonly)
+    assert _digest(path) == before
+
+
+# -- damaged files ------------------------------------------------------------------------------------------
+
+
+def _damaged(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.sqlite"
+    if kind == "not_sqlite":
+        path.write_bytes(b"time_s,acc_x\n0.0,1.0\n" * 50)
+    elif kind == "foreign":
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+        con.execute("INSERT INTO contacts VALUES ('someone', '123')")
+        con.commit()
+        con.close()
+    else:
+        with LocalStore(path) as st:
+            _add_walk(st, n=5000)
+        data = path.read_bytes()
+        if kind == "truncated":
+            path.write_bytes(data[: len(data) // 2])
+        elif kind == "garbled_header":
+            path.write_bytes(data[:16] + b"\xff" * 84 + data[100:])
+        elif kind == "garbled_pages":
+            rng = np.random.default_rng(5)
+            page = 4096
+            body = bytearray(data)
+            for k in range(1, len(data) // page):
+                body[k * page: (k + 1) * page] = rng.integers(0, 256, page, dtype=np.uint8).tobytes()
+            path.write_bytes(bytes(body))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["not_sqlite", "foreign", "truncated", "garbled_header", "garbled_pages"])
+def test_a_damaged_store_is_one_sentence_and_never_overwritten(tmp_path: Path, kind: str) -> None:
+    path = _damaged(tmp_path, kind)
+    before = _digest(path)
+    for readonly in (False, True):
+        with pytest.raises(LocalStoreError) as err:
+            with LocalStore(path, readonly=readonly) as st:
+                st.sessions()
+                for row in st.sessions():
+                    st.load_recording(row["id"])
+                _add_walk(st)
+        assert isinstance(err.value, StoreDamagedError), err.value
+        text = str(err.value)
+        assert text.startswith(f"the local store {path} ") and "\n" not in text
+        assert text.count(". ") == 0 and text.endswith(".")
+    assert _digest(path) == before
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+# -- read-only stores ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _read_only_folder(folder: Path) -> Iterator[str]:
+    """Make ``folder`` read-only for this process: a read-only bind mount as root (root ignores file modes),
+    file modes otherwise. Yields how it was done."""
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+            yield "read-only bind mount"
+        finally:
+            subprocess.run(["umount", str(folder)], check=True)
+    else:
+        modes = {p: p.stat().st_mode for p in folder.iterdir()}
+        for p in folder.iterdir():
+            p.chmod(0o400)
+        folder.chmod(0o500)
+        try:
+            yield "file modes"
+        finally:
+            folder.chmod(0o700)
+            for p, m in modes.items():
+                p.chmod(m)
+
+
+def test_an_archived_read_only_store_can_be_read_but_not_written(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    path = _v1_store(folder)  # an old store, archived before it was ever migrated
+    with LocalStore(path) as st:  # ... or after: both must be readable
+        sid = _add_walk(st)
+    assert not Path(f"{path}-wal").exists()  # closed cleanly: no -wal/-shm next to an archived store
+    with _read_only_folder(folder):
+        before = _digest(path)
+        with LocalStore(path, readonly=True) as st:
+            assert {r["id"] for r in st.sessions()} == {V1_SESSION, sid}
+            assert len(st.load_recording(sid).streams["pelvis"]) == 200
+            with pytest.raises(StoreReadOnlyError, match="opened read-only"):
+                _add_walk(st)
+        with pytest.raises(StoreReadOnlyError, match="cannot be written"):
+            LocalStore(path)
+        assert _digest(path) == before
+
+
+def test_read_only_opening_never_creates_a_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreReadOnlyError, match="does not exist"):
+        LocalStore(tmp_path / "none.sqlite", readonly=True)
+    assert not (tmp_path / "none.sqlite").exists()
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    with pytest.raises(StoreDamagedError, match="no hipback data"):
+        LocalStore(empty, readonly=True)
+    assert empty.stat().st_size == 0
+
+
+# -- private by default -------------------------------------------------------------------------------------
+
+
+def test_store_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        path = tmp_path / "new-folder" / "hipback.sqlite"
+        with LocalStore(path) as st:
+            _add_walk(st)
+            modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+        assert modes == {"hipback.sqlite": 0o600, "hipback.sqlite-wal": 0o600, "hipback.sqlite-shm": 0o600}
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        # a store made readable by others (as the first release did) is tightened when opened for writing
+        old_store = _v1_store(tmp_path)
+        old_store.chmod(0o644)
+        LocalStore(old_store).close()
+        assert old_store.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+# -- transactions -------------------------------------------------------------------------------------------
+
+
+def test_a_transaction_interrupted_by_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        kept = _add_walk(st)
+        with pytest.raises(KeyboardInterrupt), st.transaction():
+            sid = _add_walk(st, t0=T0 + 1000)
+            st.add_gap(sid, "pelvis", T0 + 1001, T0 + 1002, 99, "disconnect")
+            raise KeyboardInterrupt
+        assert [r["id"] for r in st.sessions()] == [kept]
+        assert st.sample_count(kept) == 200
+        sid = _add_walk(st, t0=T0 + 2000)  # the same thread writes normally afterwards
+        assert st.sample_count(sid) == 200
+
+
+# -- a full disk --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _small_disk(folder: Path, size_kib: int) -> Iterator[str]:
+    """A small tmpfs at ``folder`` (root); elsewhere the store's page limit stands in (SQLite then answers
+    SQLITE_FULL exactly as on a full disk). Yields the method."""
+    folder.mkdir()
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0700", "tmpfs", str(folder)],
+                       check=True)
+        try:
+            yield "tmpfs"
+        finally:
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+    else:
+        yield "max_page_count"
+
+
+def test_a_full_disk_stops_storing_keeps_what_was_stored_and_resumes_with_space(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    with _small_disk(disk, 768) as how:
+        path = disk / "hipback.sqlite"
+        ballast = disk / "ballast.bin"
+        st = LocalStore(path)
+        sid = st.open_session("P-0001")
+        st.add_sensor(sid, "pelvis", "raw", "dev", None)
+        if how == "tmpfs":
+            free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+            ballast.write_bytes(b"\0" * (free - 256 * 1024))  # leave 256 KiB for the store
+        else:
+            st._con().execute("PRAGMA max_page_count = 64")
+        rng = np.random.default_rng(1)
+        stored, k, error = 0, 0, None
+        while error is None:
+            t = T0 + (k * 50 + np.arange(50)) / 100.0
+            try:
+                stored += st.add_samples(sid, "pelvis", t, seq=k * 50 + np.arange(50),
+                                         acc=rng.normal(size=(50, 3)), gyr=rng.normal(size=(50, 3)))
+            except StoreFullError as exc:
+                error = exc
+            k += 1
+            assert k < 10_000, "the disk never filled up"
+        assert stored > 0
+        assert "full disk" in str(error) and str(error).startswith(f"the local store {path} ")
+        assert st.sample_count(sid) == stored  # everything stored before is intact ...
+        assert st.integrity_check() == "ok"
+        with pytest.raises(StoreFullError):  # ... and the disk is still full
+            st.add_samples(sid, "pelvis", T0 + 1e4 + np.arange(50) / 100, acc=np.ones((50, 3)),
+                           gyr=np.ones((50, 3)))
+        if how == "tmpfs":
+            ballast.unlink()  # space returns
+        else:
+            st._con().execute("PRAGMA max_page_count = 1000000")
+        t = T0 + 2e4 + np.arange(50) / 100.0
+        assert st.add_samples(sid, "pelvis", t, acc=np.ones((50, 3)), gyr=np.ones((50, 3))) == 50
+        st.close_session(sid)
+        st.close()
+        with LocalStore(path, readonly=True) as again:
+            assert again.sample_count(sid) == stored + 50
+            assert again.integrity_check() == "ok"
+            assert again.session(sid)["end_utc"] == pytest.approx(t[-1])
