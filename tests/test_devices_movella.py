@@ -134,8 +134,8 @@ def test_rate_read_modify_write_is_understood_by_the_device():
     state = MovellaState()
     state.device_control[7] = 5
     state.device_control[8:13] = b"thigh"
-    current = {md.DEVICE_CONTROL_UUID: state.read(md.DEVICE_CONTROL_UUID)}
-    assert MOVELLA_DOT.config_reads == (md.DEVICE_CONTROL_UUID,)
+    current = {uuid: state.read(uuid) for uuid in MOVELLA_DOT.config_reads}
+    assert md.DEVICE_CONTROL_UUID in MOVELLA_DOT.config_reads
     writes = MOVELLA_DOT.start_sequence(30, "custom5", current)
     assert [w.char_uuid for w in writes] == [md.DEVICE_CONTROL_UUID, md.CONTROL_UUID]
     kinds = [[e.kind for e in state.handle_write(w.char_uuid, w.data)] for w in writes]
@@ -184,7 +184,7 @@ def test_heading_reset_sequence():
 
 
 def test_reads_battery_info_and_sync_message():
-    state = MovellaState(mac="D4:22:CD:00:12:34", battery_pct=7)
+    state = MovellaState(mac="D4:22:CD:00:12:34", battery_pct=7, firmware=(2, 6, 0))
     assert md.parse_battery(state.read(md.BATTERY_UUID)) == (7.0, False)
     info = md.parse_device_info(state.read(md.DEVICE_INFO_UUID))
     assert (

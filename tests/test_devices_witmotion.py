@@ -3,6 +3,8 @@ commands."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -157,12 +159,16 @@ def test_rate_commands_need_unlock_and_use_the_ble5_table():
     assert [w.data.hex() for w in writes] == ["ffaa6988b5", "ffaa030900", "ffaa000000"]
     effects = [e.kind for w in writes for e in state.handle_write(w.char_uuid, w.data, now=1.0)]
     assert effects == ["unlock", "rate", "save"] and state.rate_hz == 100
-    assert wm.rate_command(200) == bytes.fromhex("ffaa030a00")
+    # 200 Hz is code 0x0B in WitMotion's register map (0x0A is 125 Hz, WT931 only): FF AA <reg> <lo> <hi>
+    assert wm.rate_command(200) == struct.pack("<BBBH", 0xFF, 0xAA, 0x03, 0x0B)
     # locked again 10 s after the unlock
     assert state.handle_write(wm.WRITE_UUID, wm.rate_command(50), now=12.0)[0].kind == "error"
     assert state.rate_hz == 100
     assert state.handle_write(wm.WRITE_UUID, b"\xff\xaa", now=1.0)[0].kind == "error"
     assert WITMOTION.nearest_rate(120) == 100 and WITMOTION.stop_sequence() == []
+    assert [e.kind for e in state.handle_write(wm.WRITE_UUID, wm.UNLOCK, now=20.0)] == ["unlock"]
+    assert state.handle_write(wm.WRITE_UUID, wm.rate_command(200), now=20.5)[0].kind == "rate"
+    assert state.rate_hz == 200
     with pytest.raises(ValueError):
         wm.rate_command(125)
 

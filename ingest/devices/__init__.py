@@ -1,15 +1,20 @@
 """Device drivers: BLE IMU profiles and byte-level decoders (pure, no I/O).
 
-Supported kinds: ``hipback_v1`` (the open DIY profile), ``movella_dot``, ``witmotion``.
+Supported kinds: ``hipback_v1`` (the open DIY profile), ``movella_dot``, ``witmotion``. Each kind is one
+:class:`DeviceProfile` in its own module, registered in :data:`PROFILES` below (``docs/adding-a-device.md``).
 """
 
 from __future__ import annotations
 
 from hipback.ingest.devices.base import (
+    BatterySource,
     DecodedSamples,
     Decoder,
     DecoderStats,
+    DeviceConfig,
     DeviceProfile,
+    DeviceSetupError,
+    ModeChoice,
     SampleGap,
     StatusFlag,
     Write,
@@ -47,10 +52,14 @@ __all__ = [
     "MOVELLA_DOT",
     "PROFILES",
     "WITMOTION",
+    "BatterySource",
     "DecodedSamples",
     "Decoder",
     "DecoderStats",
+    "DeviceConfig",
     "DeviceProfile",
+    "DeviceSetupError",
+    "ModeChoice",
     "SampleGap",
     "StatusFlag",
     "Write",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ BAD_VERSION = "bad_version"  # unknown protocol version
 BAD_FORMAT = "bad_format"  # unknown format bits, zero samples, mode mismatch
 BAD_VALUE = "bad_value"  # NaN / infinite values
 BAD_QUAT_NORM = "bad_quat_norm"  # quaternion far from unit norm
+OUT_OF_RANGE = "out_of_range"  # acc/gyr beyond what the sensor can measure (its full scale)
 DUPLICATE = "duplicate"  # a packet already received (same sequence / timestamp)
 OUT_OF_ORDER = "out_of_order"  # older than the last packet but not a duplicate
 JUNK = "junk"  # bytes that are not part of any frame (WitMotion re-framing)
@@ -156,13 +157,23 @@ class Decoder:
 
     ``feed`` never raises on bad data: any exception inside the parser is caught and counted as ``bad_format``
     (a parser bug must not stop a session).
+
+    ``acc_range_ms2`` / ``gyr_range_rads``: the sensor's full scale (m/s^2, rad/s, per axis). A packet holding
+    a value beyond it (plus :attr:`RANGE_MARGIN`, for the factory calibration applied on the device) cannot
+    come from the sensor: :meth:`_out_of_range` rejects it as ``out_of_range``. None disables the check.
     """
 
     kind: str = "unknown"
+    #: relative margin over the full scale before a value is called impossible
+    RANGE_MARGIN = 0.05
 
-    def __init__(self, rate_hz: float) -> None:
+    def __init__(
+        self, rate_hz: float, *, acc_range_ms2: float | None = None, gyr_range_rads: float | None = None
+    ) -> None:
         self.rate_hz = float(rate_hz)
         self.stats = DecoderStats()
+        self.acc_range_ms2 = acc_range_ms2
+        self.gyr_range_rads = gyr_range_rads
 
     def feed(self, data: bytes | bytearray | memoryview, arrival_time: float) -> DecodedSamples:
         data = bytes(data)
@@ -183,13 +194,78 @@ class Decoder:
         self.stats.reject(reason)
         return DecodedSamples(arrival_time=arrival_time, rejected=reason)
 
+    def _out_of_range(self, acc: FloatArray | None, gyr: FloatArray | None) -> bool:
+        """True when an acc (m/s^2) or gyr (rad/s) component lies beyond the full scale (with the margin)."""
+        k = 1.0 + self.RANGE_MARGIN
+        if (
+            acc is not None
+            and self.acc_range_ms2 is not None
+            and np.any(np.abs(acc) > self.acc_range_ms2 * k)
+        ):
+            return True
+        return bool(
+            gyr is not None
+            and self.gyr_range_rads is not None
+            and np.any(np.abs(gyr) > self.gyr_range_rads * k)
+        )
+
+
+class DeviceSetupError(ValueError):
+    """The device cannot stream as configured (no payload mode fits its firmware or the negotiated MTU)."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """What the configuration reads of one connection said (see :meth:`DeviceProfile.parse_config`).
+
+    ``values``: raw characteristic values by UUID; ``firmware``: version string (``"3.0.0"``) when the device
+    reports one; ``modes``: the profile's modes this device offers (None: all of them); ``rates_hz``: output
+    rates it offers (None: the profile's); ``acc_range_ms2`` / ``gyr_range_rads``: full scale per axis (None:
+    the profile's); ``measuring``: the device is streaming already (a reconnect); ``notes``: what could not be
+    read or parsed (the defaults were used instead).
+    """
+
+    values: Mapping[str, bytes] = field(default_factory=dict)
+    firmware: str | None = None
+    modes: tuple[str, ...] | None = None
+    rates_hz: tuple[float, ...] | None = None
+    acc_range_ms2: float | None = None
+    gyr_range_rads: float | None = None
+    measuring: bool = False
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModeChoice:
+    """The payload mode to stream on this connection; ``message`` says why it is not the one asked for."""
+
+    mode: str
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class BatterySource:
+    """Where a device reports its battery level, and how often hipback asks (``interval_s``, session seconds).
+
+    Either a readable characteristic (``char_uuid``, turned into percent by ``parse``, which raises ValueError
+    on a malformed value), or a ``poll`` write whose reply arrives on the data characteristic, where the
+    decoder reports it as :attr:`DecodedSamples.battery_pct`.
+    """
+
+    char_uuid: str | None = None
+    parse: Callable[[bytes], float] | None = None
+    poll: Write | None = None
+    interval_s: float = 60.0
+
 
 class DeviceProfile:
-    """One kind of device: scan matching, subscriptions, start/stop writes, decoder factory.
+    """One kind of device: scan matching, configuration reads, payload mode, start/stop writes, battery,
+    decoder factory. Everything the session runner does differently per device kind lives here.
 
-    Session order (per the device specs): connect -> read :attr:`config_reads` -> subscribe to
-    :meth:`notify_uuids` -> send :meth:`start_sequence` (given the values read) -> stream ->
-    :meth:`stop_sequence` -> unsubscribe -> disconnect.
+    Session order (per the device specs): connect -> ask for a larger ATT MTU -> read :attr:`config_reads`
+    (:meth:`parse_config`) -> :meth:`choose_mode` for the negotiated MTU -> read the battery -> subscribe to
+    :meth:`notify_uuids` -> send :meth:`start_sequence` -> stream (poll the battery every
+    ``battery.interval_s``) -> :meth:`stop_sequence` -> unsubscribe -> disconnect.
     """
 
     kind: str = "unknown"
@@ -199,8 +275,14 @@ class DeviceProfile:
     modes: Mapping[str, Any] = {}
     default_mode: str = ""
     rates_hz: tuple[float, ...] = ()
-    #: Characteristics whose current values :meth:`start_sequence` needs (read them first).
+    #: Characteristics read after connecting (firmware version, capabilities, current settings); a device
+    #: that lacks one is configured from the profile's defaults.
     config_reads: tuple[str, ...] = ()
+    #: How the battery level is read (None: the device does not report it).
+    battery: BatterySource | None = None
+    #: Full scale of the sensor when the device does not report it (m/s^2, rad/s per axis; None: no check).
+    acc_range_ms2: float | None = None
+    gyr_range_rads: float | None = None
 
     def matches(self, name: str | None, service_uuids: list[str] | tuple[str, ...] = ()) -> bool:
         uuids = {u.lower() for u in service_uuids}
@@ -219,16 +301,71 @@ class DeviceProfile:
         acc/gyr."""
         raise NotImplementedError
 
-    def nearest_rate(self, rate_hz: float) -> float:
-        """The supported output rate closest to ``rate_hz``."""
-        return float(min(self.rates_hz, key=lambda r: abs(r - rate_hz)))
+    def nearest_rate(self, rate_hz: float, config: DeviceConfig | None = None) -> float:
+        """The supported output rate closest to ``rate_hz`` (among the device's own when it reports them)."""
+        rates = (config.rates_hz if config is not None and config.rates_hz else None) or self.rates_hz
+        return float(min(rates, key=lambda r: abs(r - rate_hz)))
 
     def notify_uuids(self, mode: str | None = None) -> list[str]:
         raise NotImplementedError
 
+    # -- configuration -----------------------------------------------------------------------------------
+    def parse_config(self, values: Mapping[str, bytes]) -> DeviceConfig:
+        """Interpret the :attr:`config_reads` values; never raises (what cannot be parsed is noted and the
+        profile's defaults apply)."""
+        return DeviceConfig(values=dict(values))
+
+    def min_mtu(self, mode: str | None = None) -> int:
+        """Smallest ATT MTU at which one notification of ``mode`` arrives whole (payload + 3 bytes of ATT
+        header)."""
+        return 23
+
+    def fallback_modes(self, mode: str) -> tuple[str, ...]:
+        """Modes to try, in order, when ``mode`` does not fit (same :meth:`sensor_kind`, less data)."""
+        return ()
+
+    def mode_unavailable(self, mode: str, mtu: int, config: DeviceConfig | None) -> str | None:
+        """Why ``mode`` cannot stream on this connection (None when it can)."""
+        if config is not None and config.modes is not None and mode not in config.modes:
+            firmware = f"firmware {config.firmware}" if config.firmware else "this device"
+            return f"{mode} is not offered by {firmware}"
+        need = self.min_mtu(mode)
+        if mtu < need:
+            return f"{mode} needs ATT MTU >= {need} but the link negotiated {mtu}"
+        return None
+
+    def choose_mode(self, mode: str | None, mtu: int, config: DeviceConfig | None = None) -> ModeChoice:
+        """The payload mode to stream: ``mode`` (or the default) when the firmware offers it and it fits the
+        negotiated ATT MTU, else the first of :meth:`fallback_modes` that does (same sensor kind).
+
+        Raises :class:`DeviceSetupError` with every reason when none does.
+        """
+        wanted = self.mode_or_default(mode)
+        reasons: list[str] = []
+        for m in (wanted, *self.fallback_modes(wanted)):
+            why = self.mode_unavailable(m, mtu, config)
+            if why is None:
+                if m == wanted:
+                    return ModeChoice(m)
+                return ModeChoice(m, f"{self.label}: {reasons[0]}; streaming {m} instead.")
+            reasons.append(why)
+        raise DeviceSetupError(f"{self.label}: no payload mode can stream here ({'; '.join(reasons)}).")
+
+    # -- control writes ----------------------------------------------------------------------------------
     def start_sequence(
-        self, rate_hz: float, mode: str | None = None, current: Mapping[str, bytes] | None = None
+        self,
+        rate_hz: float,
+        mode: str | None = None,
+        current: DeviceConfig | Mapping[str, bytes] | None = None,
+        *,
+        max_batch: int | None = None,
     ) -> list[Write]:
+        """Writes that configure and start streaming at the supported rate nearest ``rate_hz``.
+
+        ``current``: the configuration read at connect (or the raw values of :attr:`config_reads`);
+        ``max_batch``: at most this many samples per notification, for devices that batch (0/None: as many
+        as fit).
+        """
         raise NotImplementedError
 
     def stop_sequence(self, mode: str | None = None) -> list[Write]:
@@ -238,10 +375,25 @@ class DeviceProfile:
         """Writes that zero the heading (empty when the device has no such command)."""
         return []
 
-    def make_decoder(self, rate_hz: float, mode: str | None = None) -> Decoder:
+    def _config(self, current: DeviceConfig | Mapping[str, bytes] | None) -> DeviceConfig:
+        if current is None:
+            return DeviceConfig()
+        if isinstance(current, DeviceConfig):
+            return current
+        return self.parse_config(current)
+
+    def make_decoder(
+        self, rate_hz: float, mode: str | None = None, config: DeviceConfig | None = None
+    ) -> Decoder:
         """A decoder for one connection's stream; ``rate_hz`` is snapped to :meth:`nearest_rate` (the rate the
-        start sequence sets), which Movella uses to size timestamp gaps."""
+        start sequence sets), which Movella uses to size timestamp gaps; ``config`` gives the full scale."""
         raise NotImplementedError
+
+    def _ranges(self, config: DeviceConfig | None) -> dict[str, float | None]:
+        """Decoder keyword arguments for the full scale (the device's own when it reported them)."""
+        acc = config.acc_range_ms2 if config is not None and config.acc_range_ms2 else self.acc_range_ms2
+        gyr = config.gyr_range_rads if config is not None and config.gyr_range_rads else self.gyr_range_rads
+        return {"acc_range_ms2": acc, "gyr_range_rads": gyr}
 
 
 def as_array(rows: list[Any] | NDArray[Any], width: int) -> FloatArray:

@@ -34,9 +34,12 @@ from hipback.ingest.devices.base import (
     BAD_VERSION,
     DUPLICATE,
     OUT_OF_ORDER,
+    OUT_OF_RANGE,
     TRUNCATED,
+    BatterySource,
     DecodedSamples,
     Decoder,
+    DeviceConfig,
     DeviceProfile,
     SampleGap,
     StatusFlag,
@@ -100,6 +103,8 @@ TIME_REPLY = struct.Struct("<BIQQ")
 
 # info characteristic
 INFO = struct.Struct("<BBBBBBBBHHBB8HI16s")  # 50 bytes
+#: INFO capability bits (offset 12)
+CAP_Q14, CAP_QUAT_F32, CAP_ACC, CAP_GYR, CAP_MAG, CAP_FUSION = (1 << i for i in range(6))
 IMU_CHIPS = {0: "other", 1: "BNO085", 2: "BNO086", 3: "ICM-20948", 4: "LSM6DSO", 5: "LSM6DSV"}
 MCUS = {0: "other", 1: "nRF52840", 2: "ESP32", 3: "ESP32-S3", 4: "ESP32-C3"}
 
@@ -135,6 +140,23 @@ def samples_per_packet(fmt: int, mtu: int, max_batch: int = 0) -> int:
     return max(n, 0)
 
 
+def format_capabilities(fmt: int) -> int:
+    """INFO capability bits needed to stream format byte ``fmt`` (quaternions need on-device fusion)."""
+    q = fmt & FMT_QUAT_MASK
+    caps = {QUAT_NONE: 0, QUAT_Q14: CAP_Q14 | CAP_FUSION, QUAT_F32: CAP_QUAT_F32 | CAP_FUSION}[q]
+    for bit, cap in ((FMT_ACC, CAP_ACC), (FMT_GYR, CAP_GYR), (FMT_MAG, CAP_MAG)):
+        if fmt & bit:
+            caps |= cap
+    return caps
+
+
+def battery_level(data: bytes) -> float:
+    """Battery Level 0x2A19 (u8, 0-100 %) -> percent; raises ValueError when malformed."""
+    if len(data) != 1 or data[0] > 100:
+        raise ValueError("malformed Battery Level value")
+    return float(data[0])
+
+
 def sample_dtype(fmt: int) -> np.dtype:
     fields: list[tuple[str, str, tuple[int, ...]]] = []
     q = fmt & FMT_QUAT_MASK
@@ -149,6 +171,7 @@ def sample_dtype(fmt: int) -> np.dtype:
 
 
 def start_command(rate_hz: float, fmt: int, max_batch: int = 0) -> bytes:
+    """CONTROL START: ``01, rate_hz u16, format u8, max_batch u8`` (max_batch 0 = as many as fit)."""
     return struct.pack("<BHBB", OP_START, int(round(rate_hz)), fmt, max_batch)
 
 
@@ -202,8 +225,10 @@ class HipbackV1Decoder(Decoder):
 
     kind = "hipback_v1"
 
-    def __init__(self, rate_hz: float) -> None:
-        super().__init__(rate_hz)
+    def __init__(
+        self, rate_hz: float, *, acc_range_ms2: float | None = None, gyr_range_rads: float | None = None
+    ) -> None:
+        super().__init__(rate_hz, acc_range_ms2=acc_range_ms2, gyr_range_rads=gyr_range_rads)
         self._next_seq: int | None = None  # expected (unwrapped) seq of the next packet
         self._dev_next = 0  # the same as the device sends it (u32)
         self._last_seq: int | None = None
@@ -260,6 +285,8 @@ class HipbackV1Decoder(Decoder):
             gyr = rec["gyr"].astype(np.float64) * GYR_LSB
         if fmt & FMT_MAG:
             mag = rec["mag"].astype(np.float64) * MAG_LSB
+        if self._out_of_range(acc, gyr):
+            return self._rejected(OUT_OF_RANGE, arrival_time)
 
         # sequence: unwrap the u32 against the expected value (full = device seq + base, continuous over wraps
         # and device restarts, so stored sequence numbers stay unique within a session)
@@ -313,6 +340,9 @@ class HipbackV1Decoder(Decoder):
 
 
 class HipbackV1Profile(DeviceProfile):
+    """hipback IMU profile v1: INFO says firmware, capabilities, rates and ranges; one CONTROL write starts
+    streaming (rate, format, batch cap); battery from 0x2A19 and every packet header."""
+
     kind = "hipback_v1"
     label = "hipback IMU profile v1"
     name_patterns = ("hipback",)
@@ -320,7 +350,10 @@ class HipbackV1Profile(DeviceProfile):
     modes = MODES
     default_mode = "quat_raw"
     rates_hz = RATES_HZ
-    config_reads = ()
+    config_reads = (INFO_UUID,)
+    battery = BatterySource(char_uuid=BATTERY_LEVEL_UUID, parse=battery_level, interval_s=60.0)
+    acc_range_ms2 = 16.0 * G  # the fixed scale of the profile's int16 acc
+    gyr_range_rads = math.radians(2000.0)
 
     def sensor_kind(self, mode: str | None = None):  # type: ignore[override]
         return "quat" if MODES[self.mode_or_default(mode)] & FMT_QUAT_MASK else "raw"
@@ -328,11 +361,60 @@ class HipbackV1Profile(DeviceProfile):
     def notify_uuids(self, mode: str | None = None) -> list[str]:
         return [DATA_UUID]
 
+    def parse_config(self, values: Mapping[str, bytes]) -> DeviceConfig:
+        raw = values.get(INFO_UUID)
+        if raw is None:
+            return DeviceConfig(values=dict(values), notes=("INFO not read: profile defaults used",))
+        try:
+            info = parse_info(bytes(raw))
+        except (ValueError, struct.error) as exc:
+            return DeviceConfig(
+                values=dict(values), notes=(f"INFO unreadable ({exc}): profile defaults used",)
+            )
+        caps = int(info["capabilities"])  # type: ignore[call-overload]
+        offered = tuple(m for m, fmt in MODES.items() if format_capabilities(fmt) & ~caps == 0)
+        rates = tuple(r for r in info["rates_hz"] if r > 0) or None  # type: ignore[attr-defined]
+        acc_g, gyr_dps = float(info["acc_range_g"]), float(info["gyr_range_dps"])  # type: ignore[arg-type]
+        return DeviceConfig(
+            values=dict(values),
+            firmware=str(info["firmware"]),
+            modes=offered,
+            rates_hz=rates,
+            # the packet scale caps what can be sent at 16 g / 2000 deg/s whatever the configured range
+            acc_range_ms2=min(acc_g, 16.0) * G if acc_g > 0 else None,
+            gyr_range_rads=math.radians(min(gyr_dps, 2000.0)) if gyr_dps > 0 else None,
+        )
+
+    def min_mtu(self, mode: str | None = None) -> int:
+        """Header + one sample + the 3-byte ATT header (the firmware must not stream below it)."""
+        return 3 + HEADER_SIZE + sample_size(MODES[self.mode_or_default(mode)])
+
+    def fallback_modes(self, mode: str) -> tuple[str, ...]:
+        fmt = MODES[mode]
+        smaller = [
+            m
+            for m, f in MODES.items()
+            if m != mode
+            and bool(f & FMT_QUAT_MASK) == bool(fmt & FMT_QUAT_MASK)
+            and sample_size(f) < sample_size(fmt)
+        ]
+        return tuple(sorted(smaller, key=lambda m: -sample_size(MODES[m])))
+
     def start_sequence(
-        self, rate_hz: float, mode: str | None = None, current: Mapping[str, bytes] | None = None
+        self,
+        rate_hz: float,
+        mode: str | None = None,
+        current: DeviceConfig | Mapping[str, bytes] | None = None,
+        *,
+        max_batch: int | None = None,
     ) -> list[Write]:
+        """One CONTROL START (``01, rate u16, format u8, max_batch u8``); the device re-confirms when it is
+        already streaming with the same settings (a reconnect), so no stop is needed first."""
+        config = self._config(current)
         fmt = MODES[self.mode_or_default(mode)]
-        return [Write(CONTROL_UUID, start_command(self.nearest_rate(rate_hz), fmt), True, "start streaming")]
+        batch = min(max(int(max_batch or 0), 0), 255)
+        start = start_command(self.nearest_rate(rate_hz, config), fmt, batch)
+        return [Write(CONTROL_UUID, start, True, "start streaming")]
 
     def stop_sequence(self, mode: str | None = None) -> list[Write]:
         return [Write(CONTROL_UUID, bytes([OP_STOP]), True, "stop streaming")]
@@ -345,8 +427,10 @@ class HipbackV1Profile(DeviceProfile):
             CONTROL_UUID, bytes([OP_SET_LOCATION, LOCATIONS.get(placement, 0)]), True, "set location"
         )
 
-    def make_decoder(self, rate_hz: float, mode: str | None = None) -> HipbackV1Decoder:
-        return HipbackV1Decoder(self.nearest_rate(rate_hz))
+    def make_decoder(
+        self, rate_hz: float, mode: str | None = None, config: DeviceConfig | None = None
+    ) -> HipbackV1Decoder:
+        return HipbackV1Decoder(self.nearest_rate(rate_hz, config), **self._ranges(config))
 
 
 HIPBACK_V1 = HipbackV1Profile()

@@ -1,4 +1,4 @@
-"""Movella DOT (formerly Xsens DOT) over its open BLE spec (XD0506P rev C; facts in DEVICES.md section 1).
+"""Movella DOT (formerly Xsens DOT) over its open BLE spec (XD0506P rev C; summary in ``docs/devices.md``).
 
 Payload modes used by hipback (notification = full characteristic length, zero padded; parsed by mode):
 
@@ -13,7 +13,13 @@ Payload modes used by hipback (notification = full characteristic length, zero p
 
 The decoder converts gyr to rad/s, unwraps the u32 us timestamp (wraps every ~71.6 min) and, as the device has
 no sequence number, finds gaps from the timestamps and the output rate. Quaternions are sensor-to-world (Xsens
-local earth frame, ENU: z up).
+local earth frame, ENU: z up). Samples with acc beyond +-16 g or gyr beyond +-2000 deg/s (the DOT's full
+scale) cannot come from the sensor and are rejected as ``out_of_range``.
+
+At connect the profile reads Device Info 0x1001 (firmware version: custom mode 5 needs firmware 3 or later),
+Device Control 0x1002 (the output rate is written by read-modify-write) and Control 0x2001 (whether the device
+is still measuring after a reconnect: the rate cannot change while measuring, so the start sequence stops it
+first). The payload mode falls back to one the firmware has and the negotiated ATT MTU carries.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ from hipback.ingest.devices.base import (
     BAD_VALUE,
     DUPLICATE,
     OUT_OF_ORDER,
+    OUT_OF_RANGE,
     TRUNCATED,
+    BatterySource,
     DecodedSamples,
     Decoder,
+    DeviceConfig,
     DeviceProfile,
     SampleGap,
     StatusFlag,
@@ -65,6 +74,13 @@ MESSAGE_ACK_UUID = uuid16(0x7002)
 MESSAGE_NOTIFICATION_UUID = uuid16(0x7003)
 
 PAYLOAD_LENGTH = {LONG_PAYLOAD_UUID: 63, MEDIUM_PAYLOAD_UUID: 40, SHORT_PAYLOAD_UUID: 20}
+#: ATT header bytes in a notification: a payload of L bytes needs ATT MTU >= L + 3
+ATT_HEADER = 3
+#: first firmware major version with custom mode 5 (id 26); older firmware lacks it
+CUSTOM5_MIN_FIRMWARE = 3
+#: full scale of the DOT's IMU, per axis
+ACC_RANGE_MS2 = 16.0 * 9.80665
+GYR_RANGE_RADS = math.radians(2000.0)
 
 #: Output rates the device accepts (Hz). 120 Hz is for on-device recording only, not live streaming.
 ALL_RATES_HZ = (1.0, 4.0, 10.0, 12.0, 15.0, 20.0, 30.0, 60.0, 120.0)
@@ -175,6 +191,11 @@ def parse_battery(data: bytes) -> tuple[float, bool]:
     return float(data[0]), bool(data[1])
 
 
+def battery_percent(data: bytes) -> float:
+    """Battery 0x3001 -> level in %; raises ValueError when malformed."""
+    return parse_battery(data)[0]
+
+
 def parse_device_info(data: bytes) -> dict[str, object]:
     """Device Info 0x1001 (34 B): MAC, firmware, build date, SoftDevice, serial, product code."""
     if len(data) != 34:
@@ -226,8 +247,15 @@ class MovellaDotDecoder(Decoder):
     #: a timestamp this far behind the last one is a device clock restart, not a stale packet
     RESTART_BACKWARDS_US = 1_000_000
 
-    def __init__(self, rate_hz: float, mode: str = "custom5") -> None:
-        super().__init__(rate_hz)
+    def __init__(
+        self,
+        rate_hz: float,
+        mode: str = "custom5",
+        *,
+        acc_range_ms2: float | None = ACC_RANGE_MS2,
+        gyr_range_rads: float | None = GYR_RANGE_RADS,
+    ) -> None:
+        super().__init__(rate_hz, acc_range_ms2=acc_range_ms2, gyr_range_rads=gyr_range_rads)
         self.mode = PAYLOAD_MODES[mode]
         self._struct = self.mode.struct
         self._max_len = PAYLOAD_LENGTH[self.mode.char_uuid]
@@ -266,6 +294,8 @@ class MovellaDotDecoder(Decoder):
             if abs(norm - 1.0) > 0.01:
                 return self._rejected(BAD_QUAT_NORM, arrival_time)
             quat = quat / norm
+        if self._out_of_range(out.get("acc"), out["gyr"] * DEG if "gyr" in out else None):
+            return self._rejected(OUT_OF_RANGE, arrival_time)
 
         # timestamp: unwrap, duplicates, gaps
         gaps: list[SampleGap] = []
@@ -317,16 +347,26 @@ class MovellaDotDecoder(Decoder):
         )
 
 
+#: Fallback order per sensor kind: most data first (the DOT has no raw mode in the short payload)
+_QUAT_ORDER = ("custom5", "custom3", "extended_quaternion", "complete_quaternion", "orientation_quaternion")
+_RAW_ORDER = ("rate_quantities_mag", "rate_quantities")
+
+
 class MovellaDotProfile(DeviceProfile):
+    """Movella DOT: read firmware, rate and measuring state; stop if measuring, write the rate, start."""
+
     kind = "movella_dot"
     label = "Movella DOT"
     name_patterns = ("Xsens DOT", "Movella DOT")
     service_uuids = (MEASUREMENT_SERVICE_UUID, CONFIGURATION_SERVICE_UUID)
     modes = PAYLOAD_MODES
-    default_mode = "custom5"  # quaternion + acc + gyr (needs ATT MTU >= 66)
+    default_mode = "custom5"  # quaternion + acc + gyr (needs ATT MTU >= 66 and firmware 3)
     rates_hz = LIVE_RATES_HZ
-    #: read Device Control first: the output rate is set by read-modify-write of its 32 bytes
-    config_reads = (DEVICE_CONTROL_UUID,)
+    #: Device Info (firmware), Device Control (rate: read-modify-write), Control (measuring already?)
+    config_reads = (DEVICE_INFO_UUID, DEVICE_CONTROL_UUID, CONTROL_UUID)
+    battery = BatterySource(char_uuid=BATTERY_UUID, parse=battery_percent, interval_s=60.0)
+    acc_range_ms2 = ACC_RANGE_MS2
+    gyr_range_rads = GYR_RANGE_RADS
 
     def sensor_kind(self, mode: str | None = None):  # type: ignore[override]
         return "quat" if "quat" in PAYLOAD_MODES[self.mode_or_default(mode)].fields else "raw"
@@ -334,17 +374,69 @@ class MovellaDotProfile(DeviceProfile):
     def notify_uuids(self, mode: str | None = None) -> list[str]:
         return [PAYLOAD_MODES[self.mode_or_default(mode)].char_uuid]
 
-    def start_sequence(
-        self, rate_hz: float, mode: str | None = None, current: Mapping[str, bytes] | None = None
-    ) -> list[Write]:
-        """Rate write (when ``current`` holds the 0x1002 value), then Control = start with the payload mode.
+    def parse_config(self, values: Mapping[str, bytes]) -> DeviceConfig:
+        notes: list[str] = []
+        firmware = None
+        modes: tuple[str, ...] | None = None
+        info = values.get(DEVICE_INFO_UUID)
+        if info is not None:
+            try:
+                firmware = str(parse_device_info(bytes(info))["firmware"])
+            except (ValueError, struct.error) as exc:
+                notes.append(f"Device Info unreadable ({exc})")
+        if firmware is not None:
+            major = int(firmware.split(".")[0])
+            modes = tuple(m for m in PAYLOAD_MODES if m != "custom5" or major >= CUSTOM5_MIN_FIRMWARE)
+        else:
+            notes.append("firmware version unknown: every payload mode assumed")
+        control = values.get(CONTROL_UUID)
+        measuring = bool(
+            control is not None
+            and len(control) == 3
+            and control[0] == CONTROL_TYPE_MEASUREMENT
+            and control[1]
+        )
+        return DeviceConfig(
+            values=dict(values), firmware=firmware, modes=modes, measuring=measuring, notes=tuple(notes)
+        )
 
-        Send after subscribing to :meth:`notify_uuids` (the spec's order). The rate cannot change once
-        measurement has started, so the rate write comes first.
+    def min_mtu(self, mode: str | None = None) -> int:
+        """The notification is the whole characteristic (20/40/63 bytes, zero padded) + the ATT header."""
+        return PAYLOAD_LENGTH[PAYLOAD_MODES[self.mode_or_default(mode)].char_uuid] + ATT_HEADER
+
+    def fallback_modes(self, mode: str) -> tuple[str, ...]:
+        order = _QUAT_ORDER if self.sensor_kind(mode) == "quat" else _RAW_ORDER
+        i = order.index(mode) if mode in order else -1
+        return order[i + 1 :]
+
+    def start_sequence(
+        self,
+        rate_hz: float,
+        mode: str | None = None,
+        current: DeviceConfig | Mapping[str, bytes] | None = None,
+        *,
+        max_batch: int | None = None,
+    ) -> list[Write]:
+        """[stop, if measuring] -> rate write (when 0x1002 was read) -> Control = start with the payload mode.
+
+        Send after subscribing to :meth:`notify_uuids` (the spec's order). The output rate cannot change while
+        measuring (after a reconnect the DOT may still be), so a measuring device is stopped first, and the
+        rate is written before the start. ``max_batch`` does not apply (one sample per notification).
         """
+        config = self._config(current)
         m = PAYLOAD_MODES[self.mode_or_default(mode)]
         writes = []
-        dc = (current or {}).get(DEVICE_CONTROL_UUID)
+        if config.measuring:
+            old = config.values[CONTROL_UUID][2]
+            writes.append(
+                Write(
+                    CONTROL_UUID,
+                    bytes([CONTROL_TYPE_MEASUREMENT, ACTION_STOP, old]),
+                    True,
+                    "stop (measuring)",
+                )
+            )
+        dc = config.values.get(DEVICE_CONTROL_UUID)
         if dc is not None:
             writes.append(
                 Write(
@@ -370,14 +462,18 @@ class MovellaDotProfile(DeviceProfile):
 
     def heading_reset_sequence(self) -> list[Write]:
         """Revert to default (required before a new reset), then reset; read 0x2007 afterwards (1 =
-        success)."""
+        success). Works only while measuring."""
         return [
             Write(ORIENTATION_RESET_CONTROL_UUID, struct.pack("<H", HEADING_REVERT), True, "heading revert"),
             Write(ORIENTATION_RESET_CONTROL_UUID, struct.pack("<H", HEADING_RESET), True, "heading reset"),
         ]
 
-    def make_decoder(self, rate_hz: float, mode: str | None = None) -> MovellaDotDecoder:
-        return MovellaDotDecoder(self.nearest_rate(rate_hz), self.mode_or_default(mode))
+    def make_decoder(
+        self, rate_hz: float, mode: str | None = None, config: DeviceConfig | None = None
+    ) -> MovellaDotDecoder:
+        return MovellaDotDecoder(
+            self.nearest_rate(rate_hz), self.mode_or_default(mode), **self._ranges(config)
+        )
 
 
 MOVELLA_DOT = MovellaDotProfile()

@@ -1,4 +1,4 @@
-"""WitMotion BLE 5.0 IMUs (WT901BLECL, BWT901BLECL5.0, WT9011DCL; facts in DEVICES.md section 2).
+"""WitMotion BLE 5.0 IMUs (WT901BLECL, BWT901BLECL5.0, WT9011DCL; summary in ``docs/devices.md``).
 
 Data: 20-byte frames on ``ffe4`` (one per notification normally, but the decoder treats the notifications as a
 byte stream and re-frames it: hunt ``0x55`` followed by ``0x61`` or ``0x71``, cut 20 bytes)::
@@ -8,7 +8,12 @@ byte stream and re-frames it: hunt ``0x55`` followed by ``0x61`` or ``0x71``, cu
     55 71  regL regH  8 x int16 register values (reply to ``FF AA 27 <reg> 00``)
 
 No timestamp and no sequence number: sample times come from arrival times
-(:class:`hipback.ingest.clock.ArrivalClock`).
+(:class:`hipback.ingest.clock.ArrivalClock`). The int16 scales are the sensor's full scale (+-16 g,
++-2000 deg/s), so acc and gyr cannot exceed it; a pitch beyond +-90 deg cannot come from the device and is
+rejected.
+
+The battery is polled: the profile's :attr:`WitMotionProfile.battery` write asks for register 0x64, whose
+``55 71`` reply on the data stream the decoder turns into a battery level.
 
 Frame convention chosen by hipback (documented in ``firmware_notes/devices.md``): the vendor text says "NED",
 but the sensor reads az = +1 g lying flat face up, i.e. its z axis points up and the angles are those of a
@@ -30,8 +35,10 @@ from hipback.ingest.devices.base import (
     BAD_VALUE,
     JUNK,
     TRUNCATED,
+    BatterySource,
     DecodedSamples,
     Decoder,
+    DeviceConfig,
     DeviceProfile,
     FloatArray,
     StatusFlag,
@@ -62,9 +69,10 @@ REG_READ = 0x27
 UNLOCK = bytes([0xFF, 0xAA, 0x69, 0x88, 0xB5])  # valid for 10 s
 SAVE = bytes([0xFF, 0xAA, 0x00, 0x00, 0x00])
 
-#: BLE 5.0 return-rate table (register 0x03); the serial WT901/HWT905 table differs, do not mix them.
+#: Return-rate codes of register 0x03 (RRATE) as WitMotion's register map and its BLE 5.0 SDKs use them.
+#: Code 0x0A is 125 Hz on the WT931 only, so it is left out; 0x0B is 200 Hz.
 RATE_CODES: dict[float, int] = {
-    0.1: 0x01,
+    0.2: 0x01,
     0.5: 0x02,
     1.0: 0x03,
     2.0: 0x04,
@@ -73,7 +81,7 @@ RATE_CODES: dict[float, int] = {
     20.0: 0x07,
     50.0: 0x08,
     100.0: 0x09,
-    200.0: 0x0A,
+    200.0: 0x0B,
 }
 RATES_BY_CODE = {v: k for k, v in RATE_CODES.items()}
 DEFAULT_RATE_HZ = 10.0
@@ -107,6 +115,7 @@ def register_read(reg: int) -> bytes:
 
 
 def rate_command(rate_hz: float) -> bytes:
+    """``FF AA 03 <code> 00`` for a rate of :data:`RATE_CODES` (raises ValueError for another rate)."""
     if float(rate_hz) not in RATE_CODES:
         raise ValueError(f"WitMotion BLE 5.0 cannot stream at {rate_hz} Hz (rates: {tuple(RATE_CODES)})")
     return command(REG_RATE, RATE_CODES[float(rate_hz)])
@@ -156,8 +165,10 @@ class WitMotionDecoder(Decoder):
 
     kind = "witmotion"
 
-    def __init__(self, rate_hz: float) -> None:
-        super().__init__(rate_hz)
+    def __init__(
+        self, rate_hz: float, *, acc_range_ms2: float | None = None, gyr_range_rads: float | None = None
+    ) -> None:
+        super().__init__(rate_hz, acc_range_ms2=acc_range_ms2, gyr_range_rads=gyr_range_rads)
         self._buf = bytearray()
 
     @staticmethod
@@ -259,6 +270,8 @@ class WitMotionDecoder(Decoder):
 
 
 class WitMotionProfile(DeviceProfile):
+    """WitMotion BLE 5.0: unlock, rate, save; streams once subscribed; battery polled (register 0x64)."""
+
     kind = "witmotion"
     label = "WitMotion BLE 5.0"
     name_patterns = ("WT",)
@@ -267,6 +280,9 @@ class WitMotionProfile(DeviceProfile):
     default_mode = "euler"
     rates_hz = tuple(RATE_CODES)
     config_reads = ()
+    battery = BatterySource(
+        poll=Write(WRITE_UUID, register_read(REG_BATTERY), True, "read battery register"), interval_s=60.0
+    )
 
     def sensor_kind(self, mode: str | None = None):  # type: ignore[override]
         return "quat"
@@ -275,7 +291,12 @@ class WitMotionProfile(DeviceProfile):
         return [NOTIFY_UUID]
 
     def start_sequence(
-        self, rate_hz: float, mode: str | None = None, current: Mapping[str, bytes] | None = None
+        self,
+        rate_hz: float,
+        mode: str | None = None,
+        current: DeviceConfig | Mapping[str, bytes] | None = None,
+        *,
+        max_batch: int | None = None,
     ) -> list[Write]:
         """Unlock, set the return rate, save (within the 10 s unlock window). The device streams by itself."""
         return [
@@ -288,10 +309,14 @@ class WitMotionProfile(DeviceProfile):
         return []  # no stop command: the device streams while connected
 
     def battery_poll(self) -> Write:
-        return Write(WRITE_UUID, register_read(REG_BATTERY), True, "read battery register")
+        """The write that asks for the battery register (its reply arrives on the data stream)."""
+        assert self.battery is not None and self.battery.poll is not None
+        return self.battery.poll
 
-    def make_decoder(self, rate_hz: float, mode: str | None = None) -> WitMotionDecoder:
-        return WitMotionDecoder(self.nearest_rate(rate_hz))
+    def make_decoder(
+        self, rate_hz: float, mode: str | None = None, config: DeviceConfig | None = None
+    ) -> WitMotionDecoder:
+        return WitMotionDecoder(self.nearest_rate(rate_hz), **self._ranges(config))
 
 
 WITMOTION = WitMotionProfile()

@@ -139,3 +139,124 @@ def heading_correction(q: FloatArray) -> FloatArray:
     x_world = qm.rotate(q, np.array([1.0, 0.0, 0.0]))
     yaw = float(np.arctan2(x_world[1], x_world[0]))
     return qm.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.array(-yaw))
+
+
+#: GATT property names used in :attr:`DeviceTwin.LAYOUT` (mapped to Bumble flags by the virtual peripheral).
+READ, WRITE, WRITE_NO_RESPONSE, NOTIFY = "read", "write", "write-without-response", "notify"
+
+
+class DeviceTwin:
+    """The virtual twin of one device kind: what a Bumble peripheral needs to behave as that device.
+
+    A twin owns the device's encoder and control state machine (``encoder``, ``state``) and says, per kind:
+    its GATT layout and advertising identity (:attr:`LAYOUT`, :attr:`ADVERTISED`, :meth:`default_name`,
+    :meth:`default_address`), its rates and initial mode, which characteristic carries data
+    (:attr:`notify_uuid`), how samples become notifications (:meth:`encode`, :meth:`packet_counts`,
+    :meth:`send_upto`), and how the device reacts to link loss and faults (:meth:`on_link_lost`, :meth:`skip`,
+    :meth:`set_battery_pct`). :class:`hipback.simulator.virtual_ble.VirtualSensor` holds one and never tests a
+    device kind.
+
+    Subclasses set the class attributes and implement :meth:`_make_encoder`. Times are simulation seconds.
+    """
+
+    KIND: str = ""
+    #: service UUID -> [(characteristic UUID, property names)]
+    LAYOUT: tuple[tuple[str, tuple[tuple[str, frozenset[str]], ...]], ...] = ()
+    #: service UUIDs put in the advertising data
+    ADVERTISED: tuple[str, ...] = ()
+    #: output rates the device offers (Hz) and the one a virtual session asks for by default
+    RATES_HZ: tuple[float, ...] = ()
+    DEFAULT_RATE_HZ: float = 100.0
+    #: first three bytes of the virtual devices' addresses
+    ADDRESS_PREFIX: str = "C0:00:00"
+    #: connection interval a central typically gets with this device when streaming (s)
+    LINK_INTERVAL_S: float = 0.015
+    #: the device streams its own orientation whatever the stream is (a simulated stream needs quaternions)
+    NEEDS_QUAT: bool = False
+
+    def __init__(self, rate_hz: float, mtu: int = 247, mode: str | None = None, **state: Any) -> None:
+        self.encoder = self._make_encoder(self.nearest_rate(rate_hz), mtu, mode, **state)
+        self.state = self.encoder.state
+        #: the characteristic the data stream is notified on
+        self.notify_uuid = self._data_uuid()
+
+    # -- identity ----------------------------------------------------------------------------------------
+    @classmethod
+    def default_name(cls, index: int) -> str:
+        """Advertised name as real devices of this kind use it."""
+        raise NotImplementedError
+
+    @classmethod
+    def default_address(cls, index: int) -> str:
+        """A static random address in the kind's range."""
+        return f"{cls.ADDRESS_PREFIX}:00:{index // 256:02X}:{index % 256:02X}"
+
+    @classmethod
+    def nearest_rate(cls, rate_hz: float) -> float:
+        return float(min(cls.RATES_HZ, key=lambda r: abs(r - rate_hz)))
+
+    @classmethod
+    def initial_mode(cls, has_quat: bool) -> str | None:
+        """The output mode this device streams a stream with (``has_quat``: the stream has quaternions)."""
+        return None
+
+    # -- protocol ----------------------------------------------------------------------------------------
+    def _make_encoder(self, rate_hz: float, mtu: int, mode: str | None, **state: Any) -> Any:
+        raise NotImplementedError
+
+    def _data_uuid(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def rate_hz(self) -> float:
+        return float(self.encoder.rate_hz)
+
+    @property
+    def clock(self) -> DeviceClock:
+        return self.state.clock
+
+    def read(self, char_uuid: str, now: float) -> bytes:
+        return self.state.read(char_uuid, now)
+
+    def handle_write(self, char_uuid: str, data: bytes, now: float) -> list[Effect]:
+        return self.state.handle_write(char_uuid, data, now)
+
+    def streams_on_subscribe(self, char_uuid: str) -> bool:
+        """True when subscribing to ``char_uuid`` starts the stream (no start command)."""
+        return False
+
+    def on_start(self, params: dict[str, Any], mtu: int) -> None:
+        """A start effect: the payload now fits ATT MTU ``mtu``."""
+        self.encoder.mtu = mtu
+
+    def on_link_lost(self) -> None:
+        """Device-side state when the central goes (default: nothing changes)."""
+
+    # -- data --------------------------------------------------------------------------------------------
+    def encode(
+        self,
+        t: FloatArray,
+        quat: FloatArray | None = None,
+        acc: FloatArray | None = None,
+        gyr: FloatArray | None = None,
+        mag: FloatArray | None = None,
+    ) -> list[bytes]:
+        return self.encoder.encode(t, quat=quat, acc=acc, gyr=gyr, mag=mag)
+
+    def packet_counts(self, packets: list[bytes]) -> np.ndarray:
+        """Samples in each packet :meth:`encode` returned (default: one per notification)."""
+        return np.ones(len(packets), dtype=int)
+
+    def send_upto(self, cursor: int, due: int, now: float, t: FloatArray, batch_latency_s: float) -> int:
+        """Index up to which samples ``cursor..due-1`` are sent now (``cursor`` when the device waits).
+
+        ``t``: sample times (s); ``now``: simulation time. Default: every due sample, at once.
+        """
+        return due
+
+    def skip(self, n: int) -> None:
+        """``n`` samples fell due while the device was not streaming (default: they are just not sent)."""
+
+    def set_battery_pct(self, pct: float) -> None:
+        """Fault: from now on the battery reads ``pct`` percent."""
+        self.state.battery_pct = pct

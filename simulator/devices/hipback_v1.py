@@ -13,7 +13,16 @@ import struct
 import numpy as np
 
 from hipback.processing import quaternion as qm
-from hipback.simulator.devices.base import DeviceClock, Effect, FloatArray, heading_correction
+from hipback.simulator.devices.base import (
+    NOTIFY,
+    READ,
+    WRITE,
+    DeviceClock,
+    DeviceTwin,
+    Effect,
+    FloatArray,
+    heading_correction,
+)
 
 _BASE = "-49d1-43f4-95ff-16609d6891a4"
 SERVICE_UUID = "4deb0001" + _BASE
@@ -152,6 +161,8 @@ class HipbackState:
             )
         if uuid == INFO_UUID:
             rates = list(RATES_HZ) + [0] * (8 - len(RATES_HZ))
+            # capabilities: Q14, float quaternion, acc, gyr, mag (bits 0-4), on-device fusion (bit 5)
+            caps = 0x1F | (0x20 if self.fusion else 0)
             return struct.pack(
                 "<BBBBBBBBHHBB8HI16s",
                 1,
@@ -164,7 +175,7 @@ class HipbackState:
                 16,
                 2000,
                 4900,
-                0x1F,
+                caps,
                 len(RATES_HZ),
                 *rates,
                 0x00C0FFEE,
@@ -289,3 +300,67 @@ class HipbackEncoder:
 def quat_error_bound() -> float:
     """Worst rotation error (rad) of the Q14 quaternion encoding, for tests (about 2 * 4 * 0.5 / 16384)."""
     return 4.0 * math.sqrt(4) * 0.5 / 16384.0
+
+
+class HipbackTwin(DeviceTwin):
+    """Virtual hipback v1 device: hipback service (DATA notify, CONTROL write/read, INFO read, TIME
+    write/notify), Battery (0x180F) and Device Information (0x180A); batches as many samples per notification
+    as the MTU (and ``max_batch``) allow, and sends a partly filled packet once its oldest sample is
+    ``batch_latency_s`` old; keeps counting sequence numbers over samples it could not send."""
+
+    KIND = "hipback_v1"
+    LAYOUT = (
+        (
+            SERVICE_UUID,
+            (
+                (DATA_UUID, frozenset({NOTIFY})),
+                (CONTROL_UUID, frozenset({READ, WRITE})),
+                (INFO_UUID, frozenset({READ})),
+                (TIME_UUID, frozenset({WRITE, NOTIFY})),
+            ),
+        ),
+        (BATTERY_SERVICE_UUID, ((BATTERY_LEVEL_UUID, frozenset({READ, NOTIFY})),)),
+        (
+            DEVICE_INFO_SERVICE_UUID,
+            (
+                (MANUFACTURER_NAME_UUID, frozenset({READ})),
+                (MODEL_NUMBER_UUID, frozenset({READ})),
+                (FIRMWARE_REVISION_UUID, frozenset({READ})),
+            ),
+        ),
+    )
+    ADVERTISED = (SERVICE_UUID,)
+    RATES_HZ = tuple(float(r) for r in RATES_HZ)
+    DEFAULT_RATE_HZ = 100.0
+    ADDRESS_PREFIX = "C4:1B:AC"
+    LINK_INTERVAL_S = 0.015
+
+    @classmethod
+    def default_name(cls, index: int) -> str:
+        return f"hipback-{index:02X}"
+
+    @classmethod
+    def initial_mode(cls, has_quat: bool) -> str | None:
+        return "quat_raw" if has_quat else "raw"
+
+    def _make_encoder(self, rate_hz: float, mtu: int, mode: str | None, **state: object) -> HipbackEncoder:
+        return HipbackEncoder(rate_hz, mtu, mode or "quat_raw", state=HipbackState(**state))  # type: ignore[arg-type]
+
+    def _data_uuid(self) -> str:
+        return DATA_UUID
+
+    def on_link_lost(self) -> None:
+        self.state.streaming = False
+
+    def packet_counts(self, packets: list[bytes]) -> np.ndarray:
+        return np.array([p[2] for p in packets], dtype=int)  # n_samples of each header
+
+    def send_upto(self, cursor: int, due: int, now: float, t: FloatArray, batch_latency_s: float) -> int:
+        spp = max(self.encoder.samples_per_packet, 1)
+        n_full = (due - cursor) // spp * spp
+        if n_full == 0 and now - t[cursor] < batch_latency_s:
+            return cursor  # wait for a fuller packet
+        return cursor + (n_full if n_full else due - cursor)
+
+    def skip(self, n: int) -> None:
+        self.encoder.skip(n)

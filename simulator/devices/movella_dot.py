@@ -1,7 +1,7 @@
 """Virtual Movella DOT: payload encoder (padded notifications) and the control state machine.
 
-Byte layouts per the Movella DOT BLE Service Specification (XD0506P rev C), summarised in DEVICES.md section
-1. Constants are repeated from the spec here on purpose (``simulator`` must not import ``ingest``).
+Byte layouts per the Movella DOT BLE Service Specification (XD0506P rev C), summarised in ``docs/devices.md``.
+Constants are repeated from the spec here on purpose (``simulator`` must not import ``ingest``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ import struct
 import numpy as np
 
 from hipback.processing import quaternion as qm
-from hipback.simulator.devices.base import DeviceClock, Effect, FloatArray, heading_correction
+from hipback.simulator.devices.base import (
+    NOTIFY,
+    READ,
+    WRITE,
+    DeviceClock,
+    DeviceTwin,
+    Effect,
+    FloatArray,
+    heading_correction,
+)
 
 
 def uuid16(short: int) -> str:
@@ -39,6 +48,9 @@ MESSAGE_NOTIFICATION_UUID = uuid16(0x7003)
 CHAR_LENGTH = {LONG_PAYLOAD_UUID: 63, MEDIUM_PAYLOAD_UUID: 40, SHORT_PAYLOAD_UUID: 20}
 RATES_HZ = (1, 4, 10, 12, 15, 20, 30, 60, 120)
 G = 9.80665
+#: full scale of the DOT's IMU per axis: the device saturates there (and sets the clipping status bits)
+ACC_RANGE_MS2 = 16 * G
+GYR_RANGE_RADS = np.radians(2000.0)
 
 #: mode id -> (name, payload characteristic, fields after the u32 us timestamp)
 MODES: dict[int, tuple[str, str, tuple[str, ...]]] = {
@@ -70,7 +82,7 @@ class MovellaState:
         mac: str = "D4:22:CD:00:00:01",
         battery_pct: int = 80,
         clock: DeviceClock | None = None,
-        firmware: tuple[int, int, int] = (2, 6, 0),
+        firmware: tuple[int, int, int] = (3, 0, 0),
     ) -> None:
         self.mac = mac
         self.battery_pct = battery_pct
@@ -234,6 +246,8 @@ class MovellaEncoder:
     Inputs: ``t`` (s, simulation time; the device clock gives the u32 us timestamp, wrapping at 2^32 us), quat
     (N, 4) sensor-to-world, acc m/s^2 (sensor frame, with gravity), gyr rad/s, mag in the device's arbitrary
     units (earth field about 1). Free acceleration (modes 2, 3) is computed as ``q * acc * q' - (0, 0, g)``.
+    acc and gyr saturate at the full scale (+-16 g, +-2000 deg/s per axis), as the sensor does, and set the
+    clipping bits of the status word.
     """
 
     def __init__(
@@ -273,10 +287,14 @@ class MovellaEncoder:
             if n:
                 st.last_quat = np.asarray(quat[-1], dtype=np.float64)
         status = np.zeros(n, dtype=np.int64)
-        if acc is not None:  # acc clipping bits (X, Y, Z) at the +-16 g range
-            status |= (np.abs(np.asarray(acc)) > 16 * G).astype(np.int64) @ np.array([1, 2, 4])
+        if acc is not None:  # acc clipping bits (X, Y, Z) at the +-16 g range; the sensor saturates there
+            acc = np.asarray(acc, dtype=np.float64)
+            status |= (np.abs(acc) > ACC_RANGE_MS2).astype(np.int64) @ np.array([1, 2, 4])
+            acc = np.clip(acc, -ACC_RANGE_MS2, ACC_RANGE_MS2)
         if gyr is not None:  # gyr clipping bits at +-2000 deg/s
-            status |= (np.abs(np.degrees(np.asarray(gyr))) > 2000).astype(np.int64) @ np.array([8, 16, 32])
+            gyr = np.asarray(gyr, dtype=np.float64)
+            status |= (np.abs(gyr) > GYR_RANGE_RADS).astype(np.int64) @ np.array([8, 16, 32])
+            gyr = np.clip(gyr, -GYR_RANGE_RADS, GYR_RANGE_RADS)
         for f in fields:
             if f == "quat":
                 cols.append(q_out)
@@ -316,3 +334,69 @@ class MovellaEncoder:
                     ci += 1
             out.append(packer.pack(*vals).ljust(length, b"\0"))
         return out
+
+
+class MovellaTwin(DeviceTwin):
+    """Virtual Movella DOT: services 0x1000 (1001 R, 1002 R/W, 1004 N), 0x2000 (2001 R/W, 2002/2003/2004 N
+    padded to 63/40/20 bytes, 2006 R/W, 2007 R), 0x3000 (3001 R/N) and 0x7000 (7001 W, 7002 R, 7003 N).
+
+    Streams after Control = start, on the payload characteristic of the mode started. A link loss does not
+    stop the measurement (the device keeps measuring until told to stop), so a host must stop it before it may
+    write the output rate again. State options: ``firmware`` (e.g. ``(2, 6, 0)``: no custom mode 5),
+    ``battery_pct``, ``mac``.
+    """
+
+    KIND = "movella_dot"
+    LAYOUT = (
+        (
+            CONFIGURATION_SERVICE_UUID,
+            (
+                (DEVICE_INFO_UUID, frozenset({READ})),
+                (DEVICE_CONTROL_UUID, frozenset({READ, WRITE})),
+                (DEVICE_REPORT_UUID, frozenset({NOTIFY})),
+            ),
+        ),
+        (
+            MEASUREMENT_SERVICE_UUID,
+            (
+                (CONTROL_UUID, frozenset({READ, WRITE})),
+                (LONG_PAYLOAD_UUID, frozenset({NOTIFY})),
+                (MEDIUM_PAYLOAD_UUID, frozenset({NOTIFY})),
+                (SHORT_PAYLOAD_UUID, frozenset({NOTIFY})),
+                (ORIENTATION_RESET_CONTROL_UUID, frozenset({READ, WRITE})),
+                (ORIENTATION_RESET_STATUS_UUID, frozenset({READ})),
+            ),
+        ),
+        (BATTERY_SERVICE_UUID, ((BATTERY_UUID, frozenset({READ, NOTIFY})),)),
+        (
+            MESSAGE_SERVICE_UUID,
+            (
+                (MESSAGE_CONTROL_UUID, frozenset({WRITE})),
+                (MESSAGE_ACK_UUID, frozenset({READ})),
+                (MESSAGE_NOTIFICATION_UUID, frozenset({NOTIFY})),
+            ),
+        ),
+    )
+    ADVERTISED = (MEASUREMENT_SERVICE_UUID,)
+    RATES_HZ = tuple(float(r) for r in RATES_HZ)
+    DEFAULT_RATE_HZ = 60.0
+    ADDRESS_PREFIX = "D4:22:CD"
+    LINK_INTERVAL_S = 0.0075
+
+    @classmethod
+    def default_name(cls, index: int) -> str:
+        return "Movella DOT"
+
+    @classmethod
+    def initial_mode(cls, has_quat: bool) -> str | None:
+        return "custom5" if has_quat else "rate_quantities"
+
+    def _make_encoder(self, rate_hz: float, mtu: int, mode: str | None, **state: object) -> MovellaEncoder:
+        return MovellaEncoder(rate_hz, mtu, mode or "custom5", state=MovellaState(**state))  # type: ignore[arg-type]
+
+    def _data_uuid(self) -> str:
+        return self.encoder.char_uuid
+
+    def on_start(self, params: dict[str, object], mtu: int) -> None:
+        super().on_start(params, mtu)
+        self.notify_uuid = str(params.get("char_uuid", self.notify_uuid))

@@ -14,14 +14,23 @@ import warnings
 import numpy as np
 
 from hipback.processing import quaternion as qm
-from hipback.simulator.devices.base import DeviceClock, Effect, FloatArray
+from hipback.simulator.devices.base import (
+    NOTIFY,
+    WRITE,
+    WRITE_NO_RESPONSE,
+    DeviceClock,
+    DeviceTwin,
+    Effect,
+    FloatArray,
+)
 
 SERVICE_UUID = "0000ffe5-0000-1000-8000-00805f9a34fb"
 NOTIFY_UUID = "0000ffe4-0000-1000-8000-00805f9a34fb"
 WRITE_UUID = "0000ffe9-0000-1000-8000-00805f9a34fb"
 G = 9.80665
+#: RRATE (register 0x03) codes of WitMotion's register map; 0x0A (125 Hz) exists on the WT931 only
 RATE_CODES = {
-    0x01: 0.1,
+    0x01: 0.2,
     0x02: 0.5,
     0x03: 1.0,
     0x04: 2.0,
@@ -30,7 +39,7 @@ RATE_CODES = {
     0x07: 20.0,
     0x08: 50.0,
     0x09: 100.0,
-    0x0A: 200.0,
+    0x0B: 200.0,
 }
 UNLOCK_S = 10.0
 
@@ -104,7 +113,7 @@ class WitMotionState:
                 return [Effect("restore_defaults"), Effect("rate", {"rate_hz": self.rate_hz})]
         if reg == 0x03:
             if value not in RATE_CODES:
-                return [Effect("error", {"reason": f"rate code 0x{value:02x} is not in the BLE 5.0 table"})]
+                return [Effect("error", {"reason": f"rate code 0x{value:02x} is not a return rate"})]
             self.rate_code = value
             return [Effect("rate", {"rate_hz": self.rate_hz})]
         if reg == 0x01:
@@ -172,3 +181,40 @@ class WitMotionEncoder:
         rec["e"] = e
         raw = rec.tobytes()
         return [raw[i * 20 : (i + 1) * 20] for i in range(n)]
+
+
+class WitMotionTwin(DeviceTwin):
+    """Virtual WitMotion BLE 5.0 sensor: service ffe5 with ffe4 (notify) and ffe9 (write / write without
+    response); streams ``55 61`` frames (one per notification) as soon as a central subscribes to ffe4, at the
+    rate set through ``FF AA 03``; answers ``FF AA 27`` register reads with ``55 71`` frames. Low battery is a
+    lower voltage in register 0x64."""
+
+    KIND = "witmotion"
+    LAYOUT = (
+        (
+            SERVICE_UUID,
+            ((NOTIFY_UUID, frozenset({NOTIFY})), (WRITE_UUID, frozenset({WRITE, WRITE_NO_RESPONSE}))),
+        ),
+    )
+    ADVERTISED = (SERVICE_UUID,)
+    RATES_HZ = tuple(RATE_CODES.values())
+    DEFAULT_RATE_HZ = 100.0
+    ADDRESS_PREFIX = "E8:CB:ED"
+    LINK_INTERVAL_S = 0.02
+    NEEDS_QUAT = True
+
+    @classmethod
+    def default_name(cls, index: int) -> str:
+        return f"WT901BLE{index:02d}"
+
+    def _make_encoder(self, rate_hz: float, mtu: int, mode: str | None, **state: object) -> WitMotionEncoder:
+        return WitMotionEncoder(rate_hz, mtu, state=WitMotionState(rate_hz, **state))  # type: ignore[arg-type]
+
+    def _data_uuid(self) -> str:
+        return NOTIFY_UUID
+
+    def streams_on_subscribe(self, char_uuid: str) -> bool:
+        return char_uuid == NOTIFY_UUID
+
+    def set_battery_pct(self, pct: float) -> None:
+        self.state.battery_v = 3.4 + 0.006 * pct  # about the vendor's voltage steps
