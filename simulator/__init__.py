@@ -6,7 +6,16 @@ Public API::
                            SCENARIOS, make_cohort)
     s = simulate("clinic_visit", seed=1)          # or simulate("short", walk_s=20), simulate(Scenario(...))
     s.recording   # processing.types.Recording, one SensorStream per SensorSpec (placement keys)
-    s.truth       # GroundTruth: segment quaternions, angles, strides, holds, activities, mounting
+    s.truth       # GroundTruth: segment quaternions, angles, strides, initial contacts, holds, activities
+    # a patient as hard as a real one, wearing Movella DOTs with their datasheet errors:
+    p = VirtualPatient.realistic(np.random.default_rng(4))
+    s = simulate("walk", seed=4, patient=p, sensors=[profile_sensor(x, "movella_dot") for x in placements])
+    make_cohort(30, seed=1, realistic=True)       # the benchmark cohort
+
+``simulate()`` with the default ``VirtualPatient()`` and ``default_sensors()`` is the easy patient of the
+first simulator (no soft-tissue artefact, a fixed gait curve, an ideal stance), kept for unit tests of
+algorithm logic; :mod:`hipback.simulator.soft_tissue`, :mod:`hipback.simulator.device_profiles` and
+:meth:`VirtualPatient.realistic` document the realism and its sources.
 
 World frame z up, x = initial walking direction, y left; segment frames ISB (X anterior, Y superior,
 Z right). See :mod:`hipback.simulator.body` for the angle definitions and
@@ -15,6 +24,7 @@ sensor model.
 """
 
 from hipback.simulator.body import segment_angles
+from hipback.simulator.device_profiles import DEVICE_PROFILES, profile_sensor
 from hipback.simulator.patient import VirtualPatient
 from hipback.simulator.scenarios import SCENARIOS, Scenario, Step, build_scenario
 from hipback.simulator.sensor_model import SensorTruth
@@ -23,6 +33,7 @@ from hipback.simulator.session import SimulatedSession, make_cohort, simulate
 from hipback.simulator.truth import GroundTruth, TruthActivity, TruthHold, TruthStride
 
 __all__ = [
+    "DEVICE_PROFILES",
     "SCENARIOS",
     "GroundTruth",
     "Scenario",
@@ -38,6 +49,7 @@ __all__ = [
     "default_sensors",
     "ideal_sensors",
     "make_cohort",
+    "profile_sensor",
     "segment_angles",
     "simulate",
 ]

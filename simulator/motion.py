@@ -107,6 +107,7 @@ class Motion:
     envelope: FloatArray  # gait amplitude 0..1 (0 outside walks)
     walk_id: NDArray[np.int64]  # index of the walk (-1 outside walks)
     records: list[StepRecord] = field(default_factory=list)
+    left_offset: float = 0.5  # cycles from a right IC to the next left IC
 
 
 def _kneel_position(
@@ -159,9 +160,12 @@ def _place(
 
 
 def _still(
-    step: Step, tl: FloatArray, patient: VirtualPatient, station: Station, rng
+    step: Step, tl: FloatArray, patient: VirtualPatient, station: Station, rng, first: bool = False
 ) -> dict[str, FloatArray]:
     p = _pose(step.kind, step.side, patient)
+    if step.kind == "stand":  # the patient's habitual "neutral" stance (zero for the easy patient)
+        for c, v in patient.stance_deg().items():
+            p[c] += v * DEG
     ch = {c: np.full_like(tl, p[c]) for c in p if c in CHANNELS}
     amp = patient.sway_deg * DEG
     sway = amp * _sway(rng, tl, step.duration_s)
@@ -171,6 +175,14 @@ def _still(
         fwd = fwd + patient.pelvis_height_m * sway
         ch["hip_left"] = ch["hip_left"] + 0.3 * amp * _sway(rng, tl, step.duration_s)
         ch["hip_right"] = ch["hip_right"] + 0.3 * amp * _sway(rng, tl, step.duration_s)
+        if first and patient.calibration_fidget_deg > 0 and step.duration_s > 3.0:
+            # a weight shift during "stand still": one hip flexes and comes back (1.5 s), the pelvis follows
+            t_mid = rng.uniform(0.3, 0.7) * step.duration_s
+            bump = np.sin(np.pi * np.clip((tl - t_mid + 0.75) / 1.5, 0.0, 1.0)) ** 2
+            side = "hip_left" if rng.uniform() < 0.5 else "hip_right"
+            ch[side] = ch[side] + patient.calibration_fidget_deg * DEG * bump
+            ch["tilt"] = ch["tilt"] + 0.3 * patient.calibration_fidget_deg * DEG * bump
+            ch["obliquity"] = ch["obliquity"] + 0.2 * patient.calibration_fidget_deg * DEG * bump
     else:
         ch["tilt"] = ch["tilt"] + 0.5 * sway
     _place(ch, station, fwd)
@@ -208,18 +220,21 @@ def _hold(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
 def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station, rng, dt: float):
     T = step.duration_s
     v = patient.walking_speed_m_s
-    env = min_jerk(tl / GAIT_RAMP_S) * min_jerk((T - tl) / GAIT_RAMP_S)
+    ramp = patient.gait_ramp_s
+    env = min_jerk(tl / ramp) * min_jerk((T - tl) / ramp)
     f0 = 1.0 / patient.stride_time_s
     freq = f0 * (1.0 + patient.stride_variability * smooth_noise(rng, tl, patient.stride_time_s))
+    if patient.initiation_cadence_drop > 0:  # slower first and last steps
+        freq = freq * (1.0 - patient.initiation_cadence_drop * (1.0 - env))
     phase = np.concatenate(([0.0], np.cumsum(0.5 * (freq[1:] + freq[:-1]) * dt)))
     # heading: straight corridor legs joined by 180 deg U-turns (alternating left/right)
     corridor = float(step.options.get("corridor_m", 10.0))
-    turn_s = float(step.options.get("turn_s", 2.5))
+    turn_s = float(step.options.get("turn_s", 2.5)) if patient.turn_s is None else float(patient.turn_s)
     leg_s = corridor / v
     heading = np.full_like(tl, station.heading)
     turning = np.zeros_like(tl)
     t_turn, k = leg_s, 0
-    while t_turn + turn_s < T - GAIT_RAMP_S - 0.5:
+    while t_turn + turn_s < T - ramp - 0.5:
         direction = 1.0 if k % 2 == 0 else -1.0
         s = (tl - t_turn) / turn_s
         heading += direction * np.pi * min_jerk(s)
@@ -234,19 +249,33 @@ def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
     ch: dict[str, FloatArray] = {}
     ch["x"] = px - np.sin(heading) * lateral
     ch["y"] = py + np.cos(heading) * lateral
-    ch["z"] = patient.pelvis_height_m - 0.02 * env * np.cos(4 * np.pi * phase)  # lowest at double support
-    ch["z"] = ch["z"] + env * heel_strike_displacement(phase, f0, patient.heel_strike_acc_m_s2)
+    # lowest at double support (plus the patient's lag after IC)
+    ch["z"] = patient.pelvis_height_m - patient.bob_m * env * np.cos(
+        4 * np.pi * (phase - patient.com_phase_lag)
+    )
+    off_l = patient.left_phase_offset
+    if off_l == 0.5:
+        ch["z"] = ch["z"] + env * heel_strike_displacement(phase, f0, patient.heel_strike_acc_m_s2)
+    else:
+        for off in (0.0, off_l):
+            ch["z"] = ch["z"] + env * heel_strike_displacement(
+                phase, f0, patient.heel_strike_acc_m_s2, offset=off, per_stride=1
+            )
     ch["heading"] = heading
-    ext = {}
+    ext, flex = {}, {}
     for side in ("left", "right"):
         e = patient.peak_hip_extension_deg(side)
         if patient.amplitude_variability_deg > 0:
             e = e + patient.amplitude_variability_deg * smooth_noise(rng, tl, patient.stride_time_s)
         ext[side] = np.asarray(e) * DEG
-    ph_r, ph_l = phase, phase - 0.5
-    flex = patient.peak_hip_flexion_deg * DEG
-    ch["hip_right"] = env * gait.hip_flexion(ph_r, ext["right"], flex)
-    ch["hip_left"] = env * gait.hip_flexion(ph_l, ext["left"], flex)
+        f = patient.peak_hip_flexion_side_deg(side)
+        if patient.flexion_variability_deg > 0:
+            f = f + patient.flexion_variability_deg * smooth_noise(rng, tl, patient.stride_time_s)
+        flex[side] = np.asarray(f) * DEG
+    ph_r, ph_l = phase, phase - off_l
+    amp = env if patient.turn_amplitude_drop <= 0 else env * (1.0 - patient.turn_amplitude_drop * turning)
+    ch["hip_right"] = amp * gait.hip_flexion(ph_r, ext["right"], flex["right"], patient.hip_shape("right"))
+    ch["hip_left"] = amp * gait.hip_flexion(ph_l, ext["left"], flex["left"], patient.hip_shape("left"))
     comp = (
         patient.compensation_deg("right") * gait.terminal_stance_bump(ph_r)
         + patient.compensation_deg("left") * gait.terminal_stance_bump(ph_l)
@@ -259,6 +288,9 @@ def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
     add = patient.hip_adduction_amplitude_deg * DEG
     ch["add_right"] = env * add * np.cos(2 * np.pi * (ph_r - 0.1))
     ch["add_left"] = env * add * np.cos(2 * np.pi * (ph_l - 0.1))
+    for c, val in patient.stance_deg().items():  # walks start from and end in the standing stance
+        if val:
+            ch[c] = ch[c] + (1.0 - env) * val * DEG
     new_station = Station(float(px[-1]), float(py[-1]), float(heading[-1]))
     return ch, phase, env, new_station
 
@@ -270,10 +302,13 @@ def ic_wavelet_time(phase: FloatArray, f0: float, offset: float = 0.0, per_strid
     return (x - np.round(x)) / (per_stride * f0)
 
 
-def heel_strike_displacement(phase: FloatArray, f0: float, peak_acc: float) -> FloatArray:
+def heel_strike_displacement(
+    phase: FloatArray, f0: float, peak_acc: float, offset: float = 0.0, per_stride: int = 2
+) -> FloatArray:
     """Vertical pelvis displacement (m) whose second derivative is a ~``peak_acc`` upward wavelet at
-    every initial contact (Gaussian-windowed 18 Hz cosine, 12 ms width)."""
-    dt_ic = ic_wavelet_time(phase, f0)
+    every initial contact (Gaussian-windowed 18 Hz cosine, 12 ms width); ``offset``/``per_stride`` as in
+    :func:`ic_wavelet_time` (default: both sides' contacts half a cycle apart)."""
+    dt_ic = ic_wavelet_time(phase, f0, offset=offset, per_stride=per_stride)
     omega = 2 * np.pi * 18.0
     return -peak_acc / omega**2 * np.exp(-0.5 * (dt_ic / 0.012) ** 2) * np.cos(omega * dt_ic)
 
@@ -332,7 +367,7 @@ def generate(
         elif step.kind == "hold":
             vals = _hold(step, tl, patient, station, rng, rec)
         else:
-            vals = _still(step, tl, patient, station, rng)
+            vals = _still(step, tl, patient, station, rng, first=not records[:-1])
         for c in CHANNELS:
             ch[c][i0:i1] = vals[c] if np.ndim(vals[c]) else np.full(i1 - i0, vals[c])
     # minimum-jerk blends across transitions, from the previous sample to the next step's first sample
@@ -343,4 +378,12 @@ def generate(
         s = min_jerk((tt[i0:i1] - tt[a]) / (tt[b] - tt[a]))
         for c in CHANNELS:
             ch[c][i0:i1] = ch[c][a] + (ch[c][b] - ch[c][a]) * s
-    return Motion(t=tt, ch=ch, phase=phase, envelope=env, walk_id=walk_id, records=records)
+    return Motion(
+        t=tt,
+        ch=ch,
+        phase=phase,
+        envelope=env,
+        walk_id=walk_id,
+        records=records,
+        left_offset=patient.left_phase_offset,
+    )

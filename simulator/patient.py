@@ -59,6 +59,34 @@ class VirtualPatient:
     - ``hip_half_width_m``: distance of each hip joint centre from the pelvis centre.
     - ``thigh_length_m``: hip joint centre to knee joint centre.
     - ``sway_deg``: amplitude of the slow postural sway in still postures.
+
+    Realism (all defaults give the easy patient of the first simulator; :meth:`realistic` draws them):
+
+    - ``hip_extension_phase`` / ``hip_flexion_phase``: gait-cycle fractions (from IC) of peak extension and
+      peak flexion, ``None`` = the normative 0.52 / 0.875; ``hip_flexion_phase_asymmetry``: left minus right
+      shift of the flexion peak (cycles); ``hip_flexion_plateau``: 0 pointed swing peak .. 1 flat (slow
+      walkers); see :mod:`hipback.simulator.gait`.
+    - ``peak_hip_flexion_asymmetry_deg``: right minus left peak flexion.
+    - ``step_asymmetry``: left IC at ``0.5 + step_asymmetry / 2`` cycles after the right IC (0 = symmetric;
+      a limp of a few % of the stride is common in patients, Patterson et al. 2010, *Gait Posture* 31:241).
+    - ``flexion_variability_deg``: stride-to-stride std of the peak flexion (like
+      ``amplitude_variability_deg`` for the extension).
+    - ``gait_ramp_s``: duration of gait initiation and termination (amplitude envelope);
+      ``initiation_cadence_drop``: relative cadence reduction at the start and end of a walk (first and last
+      steps are slower, Jian et al. 1993, *Gait Posture* 1:9: steady state within 1-2 steps).
+    - ``turn_amplitude_drop``: relative reduction of the hip excursion during U-turns (short steps while
+      turning, Hase & Stein 1999, *J Neurophysiol* 81:2914 [B]); ``turn_s``: duration of a 180 deg turn
+      (``None``: the scenario's).
+    - ``com_phase_lag``: lag (cycles) of the lowest point of the pelvis after each IC (vertical acceleration
+      of the trunk peaks in loading response, Zijlstra & Hof 2003, *Gait Posture* 18:1 [B]);
+      ``bob_m``: half of the peak-to-peak vertical pelvis excursion (~0.02 m).
+    - Calibration stance: ``stance_hip_flexion_left/right_deg`` (hips and knees slightly flexed while
+      "standing neutral"), ``stance_tilt_deg`` (pelvic tilt of that stance against the anatomical neutral),
+      ``stance_abduction_deg`` (feet apart: both hips abducted); every standing step uses this stance and the
+      truth angles stay anatomical (see ``GroundTruth.stance_angles``). ``calibration_fidget_deg``: a weight
+      shift during the first standing (one hip flexes by this much and back within ~1.5 s; 0 = none).
+    - ``soft_tissue``: scale of the soft-tissue artefact of all sensors (0 = none, 1 = the literature's
+      typical magnitudes, up to ~2 for a lot of soft tissue); see :mod:`hipback.simulator.soft_tissue`.
     """
 
     patient_id: str = "sim-001"
@@ -88,6 +116,25 @@ class VirtualPatient:
     hip_half_width_m: float = 0.09
     thigh_length_m: float = 0.43
     sway_deg: float = 0.4
+    hip_extension_phase: float | None = None
+    hip_flexion_phase: float | None = None
+    hip_flexion_phase_asymmetry: float = 0.0
+    hip_flexion_plateau: float = 0.0
+    peak_hip_flexion_asymmetry_deg: float = 0.0
+    step_asymmetry: float = 0.0
+    flexion_variability_deg: float = 0.0
+    gait_ramp_s: float = 1.2
+    initiation_cadence_drop: float = 0.0
+    turn_amplitude_drop: float = 0.0
+    turn_s: float | None = None
+    com_phase_lag: float = 0.0
+    bob_m: float = 0.02
+    stance_hip_flexion_left_deg: float = 0.0
+    stance_hip_flexion_right_deg: float = 0.0
+    stance_tilt_deg: float = 0.0
+    stance_abduction_deg: float = 0.0
+    calibration_fidget_deg: float = 0.0
+    soft_tissue: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -99,11 +146,48 @@ class VirtualPatient:
             ("pelvic_tilt_amplitude_deg", 0.0, 20.0),
             ("lumbar_compensation_gain", 0.0, 3.0),
             ("pelvis_height_m", 0.5, 1.3),
+            ("step_asymmetry", -0.2, 0.2),
+            ("gait_ramp_s", 0.3, 5.0),
+            ("soft_tissue", 0.0, 3.0),
         )
         for name, lo, hi in checks:
             value = getattr(self, name)
             if not lo <= value <= hi:
                 raise ValueError(f"VirtualPatient.{name} = {value} is outside the plausible range {lo}..{hi}")
+
+    def peak_hip_flexion_side_deg(self, side: str) -> float:
+        """Peak hip flexion of one side (deg): the mean plus or minus half the asymmetry."""
+        half = 0.5 * self.peak_hip_flexion_asymmetry_deg
+        return self.peak_hip_flexion_deg + (half if side == "right" else -half)
+
+    def hip_shape(self, side: str):
+        """:class:`hipback.simulator.gait.HipShape` of one side."""
+        from hipback.simulator.gait import HipShape
+
+        if (
+            self.hip_extension_phase is None
+            and self.hip_flexion_phase is None
+            and self.hip_flexion_plateau == 0
+        ):
+            return HipShape()
+        pf = 0.875 if self.hip_flexion_phase is None else self.hip_flexion_phase
+        pf += 0.5 * self.hip_flexion_phase_asymmetry * (1.0 if side == "left" else -1.0)
+        return HipShape(self.hip_extension_phase, float(pf), self.hip_flexion_plateau)
+
+    @property
+    def left_phase_offset(self) -> float:
+        """Cycles from a right IC to the next left IC."""
+        return 0.5 + 0.5 * self.step_asymmetry
+
+    def stance_deg(self) -> dict[str, float]:
+        """The calibration stance (deg) against the anatomical neutral, by kinematic channel."""
+        return {
+            "hip_left": self.stance_hip_flexion_left_deg,
+            "hip_right": self.stance_hip_flexion_right_deg,
+            "tilt": self.stance_tilt_deg,
+            "add_left": -self.stance_abduction_deg,
+            "add_right": -self.stance_abduction_deg,
+        }
 
     def peak_hip_extension_deg(self, side: str) -> float:
         return self.peak_hip_extension_left_deg if side == "left" else self.peak_hip_extension_right_deg
@@ -155,3 +239,67 @@ class VirtualPatient:
             pelvis_height_m=round(rng.uniform(0.82, 1.02), 3),
             thigh_length_m=round(rng.uniform(0.38, 0.48), 3),
         )
+
+    @classmethod
+    def realistic(cls, rng: np.random.Generator, patient_id: str = "sim-001") -> VirtualPatient:
+        """A patient as varied as real ones (for benchmarks): the ranges of :meth:`random` plus the realism
+        fields, drawn from these sources:
+
+        - speed 0.5-1.5 m/s and cadence 70-130 steps/min with the usual speed-cadence coupling (cadence
+          ~ 60 + 45 x speed, +- 6; Grieve & Gear 1966 / Oberg et al. 1993, *J Rehabil Res Dev* 30:210 [B]);
+        - peak flexion at 70-92 % of the cycle, earlier and flatter for slow walkers; peak extension at
+          45-58 % (see :mod:`hipback.simulator.gait`); peak flexion 20-40 deg and extension 0-25 deg
+          (Kerrigan et al. 2001: 20.4 +- 4.0 young, 14.3 +- 4.4 elderly, 11.1 +- 4.8 fallers);
+        - asymmetry: step timing +-4 % of the stride, peak flexion +-4 deg, extension +-3 deg (Patterson et
+          al. 2010 symmetry ratios in patients [B]);
+        - stride time CV 1.5-4 % (Hausdorff 2005, *J NeuroEng Rehabil* 2:19: ~1-3 % healthy, higher in
+          elderly and fallers); stride-to-stride peak angle std 0.5-2 deg;
+        - gait initiation and termination over 0.8-2.5 s with 10-30 % slower first and last steps;
+        - hip excursion 10-35 % smaller in U-turns lasting 2-4 s;
+        - calibration stance: hips 0-5 deg flexed (knees soft), pelvis +-2 deg, 1-4 deg abduction, sway
+          0.3-1.2 deg, and one patient in three shifts weight (3-10 deg) during "stand still";
+        - soft-tissue scale 0.5-1.8 (lean to high BMI; Leardini et al. 2005 and Peters et al. 2010 find STA
+          grows with soft-tissue thickness).
+        """
+        p = cls.random(rng, patient_id)
+        speed = float(rng.uniform(0.5, 1.5))
+        cadence = float(np.clip(60.0 + 45.0 * speed + rng.normal(0.0, 6.0), 70.0, 130.0))
+        slow = float(np.clip((1.1 - speed) / 0.6, 0.0, 1.0))  # 1 = very slow walker
+        base_ext = float(rng.uniform(0.0, 24.0) * (0.6 + 0.4 * (1 - slow)))
+        asym = float(rng.normal(0.0, 3.0))
+        p.peak_hip_extension_left_deg = round(float(np.clip(base_ext + asym / 2, 0.0, 25.0)), 2)
+        p.peak_hip_extension_right_deg = round(float(np.clip(base_ext - asym / 2, 0.0, 25.0)), 2)
+        p.peak_hip_flexion_deg = round(float(rng.uniform(20.0, 40.0) - 4.0 * slow), 2)
+        p.walking_speed_m_s = round(speed, 3)
+        p.cadence_steps_min = round(cadence, 2)
+        p.hip_extension_phase = round(float(rng.uniform(0.47, 0.58)), 3)
+        late = float(rng.uniform(0.0, 1.0)) * (1.0 - 0.6 * slow)
+        p.hip_flexion_phase = round(float(np.clip(0.70 + 0.22 * late, 0.70, 0.92)), 3)
+        p.hip_flexion_phase_asymmetry = round(float(rng.normal(0.0, 0.02)), 3)
+        p.hip_flexion_plateau = round(float(np.clip(slow * rng.uniform(0.3, 1.0), 0.0, 1.0)), 2)
+        p.peak_hip_flexion_asymmetry_deg = round(float(rng.normal(0.0, 2.0)), 2)
+        p.step_asymmetry = round(float(np.clip(rng.normal(0.0, 0.02), -0.04, 0.04)), 3)
+        p.stride_variability = round(float(rng.uniform(0.015, 0.04)), 3)
+        p.amplitude_variability_deg = round(float(rng.uniform(0.5, 2.0)), 2)
+        p.flexion_variability_deg = round(float(rng.uniform(0.5, 2.0)), 2)
+        p.gait_ramp_s = round(float(rng.uniform(0.8, 2.5)), 2)
+        p.initiation_cadence_drop = round(float(rng.uniform(0.1, 0.3)), 2)
+        p.turn_amplitude_drop = round(float(rng.uniform(0.1, 0.35)), 2)
+        p.turn_s = round(float(rng.uniform(2.0, 4.0)), 2)
+        p.com_phase_lag = round(float(rng.uniform(0.02, 0.07)), 3)
+        p.bob_m = round(float(rng.uniform(0.012, 0.03)), 3)
+        p.heel_strike_acc_m_s2 = round(float(rng.uniform(1.5, 8.0)), 2)
+        p.stance_hip_flexion_left_deg = round(float(rng.uniform(0.0, 5.0)), 2)
+        p.stance_hip_flexion_right_deg = round(float(rng.uniform(0.0, 5.0)), 2)
+        p.stance_tilt_deg = round(float(rng.uniform(-2.0, 2.0)), 2)
+        p.stance_abduction_deg = round(float(rng.uniform(1.0, 4.0)), 2)
+        p.sway_deg = round(float(rng.uniform(0.3, 1.2)), 2)
+        p.calibration_fidget_deg = round(float(rng.uniform(3.0, 10.0)), 2) if rng.uniform() < 1 / 3 else 0.0
+        p.soft_tissue = round(float(rng.uniform(0.5, 1.8)), 2)
+        p.stretch_hip_extension_left_deg = round(
+            float(np.clip(p.peak_hip_extension_left_deg + rng.uniform(0, 6), 2, 30)), 2
+        )
+        p.stretch_hip_extension_right_deg = round(
+            float(np.clip(p.peak_hip_extension_right_deg + rng.uniform(0, 6), 2, 30)), 2
+        )
+        return p

@@ -34,6 +34,7 @@ from hipback.processing.types import SensorStream
 from hipback.simulator import body
 from hipback.simulator.motion import smooth_noise
 from hipback.simulator.sensor_spec import SensorSpec
+from hipback.simulator.soft_tissue import SoftTissueArtefact
 
 FloatArray = NDArray[np.float64]
 GRAVITY = 9.81
@@ -83,12 +84,19 @@ def sensor_signals(
     mounting: FloatArray,
     t: FloatArray,
     wobble: Wobble | None = None,
+    sta: SoftTissueArtefact | None = None,
 ) -> SensorTruth:
     """Error-free signals of one sensor at times ``t`` from fine-grid segment kinematics (``wobble``:
-    the sensor's motion on the soft tissue, see :class:`Wobble`)."""
+    the heel-strike shake of the sensor on the soft tissue, see :class:`Wobble`; ``sta``: the soft-tissue
+    artefact, see :mod:`hipback.simulator.soft_tissue`, applied between segment and mounting)."""
     dt = t_fine[1] - t_fine[0]
     r = spec.position_on_segment()
-    pos_fine = origin + body.rotate_fast(q_seg, r)
+    if sta is not None:
+        pos_fine = origin + body.rotate_fast(q_seg, r + sta.disp)
+        q_seg = qm.multiply(q_seg, qm.from_rotvec(sta.rotvec))
+        omega_seg = body.angular_velocity(q_seg, dt)
+    else:
+        pos_fine = origin + body.rotate_fast(q_seg, r)
     if wobble is not None:
         pos_fine += body.rotate_fast(q_seg, wobble.direction) * wobble.displacement[:, None]
     acc_world = _interp(t_fine, body.second_derivative(pos_fine, dt), t)
@@ -132,6 +140,7 @@ def soft_tissue_wobble(
     envelope: FloatArray,
     f0: float,
     rng: np.random.Generator,
+    left_offset: float = 0.5,
 ) -> Wobble | None:
     """Transient of a thigh sensor after each initial contact of its side (None if disabled): a damped
     ~12 Hz rotation of ``soft_tissue_deg`` and a ~15 Hz shake mostly along the thigh with a peak
@@ -142,7 +151,7 @@ def soft_tissue_wobble(
         return None
     from hipback.simulator.motion import ic_wavelet_time
 
-    offset = 0.5 if spec.placement == "thigh_left" else 0.0
+    offset = left_offset if spec.placement == "thigh_left" else 0.0
     ph = np.nan_to_num(phase, nan=0.0)
     since_ic = ic_wavelet_time(ph, f0, offset=offset, per_stride=1)
     dt_rot = since_ic - 0.04  # centred 40 ms after contact
@@ -157,10 +166,65 @@ def soft_tissue_wobble(
     return Wobble(axis, theta, np.gradient(theta, motion_t[1] - motion_t[0]), direction, disp)
 
 
+def _device_errors(
+    spec: SensorSpec,
+    truth: SensorTruth,
+    gyr: FloatArray,
+    acc: FloatArray,
+    errors: dict[str, Any],
+    rng: np.random.Generator,
+) -> tuple[FloatArray, FloatArray]:
+    """Scale-factor and cross-axis errors, slow gyro bias wander and range saturation (datasheet terms, see
+    :mod:`hipback.simulator.device_profiles`). Draws from its own random stream, so sensors without these
+    errors are unchanged."""
+    if not (
+        spec.gyro_scale_error
+        or spec.acc_scale_error
+        or spec.cross_axis
+        or spec.gyro_bias_instability_rad_s
+        or spec.gyro_range_rad_s
+        or spec.acc_range_m_s2
+    ):
+        return gyr, acc
+    n = len(truth.t)
+    for name, true, scale_std in (
+        ("gyro", truth.gyr, spec.gyro_scale_error),
+        ("acc", truth.acc, spec.acc_scale_error),
+    ):
+        m = np.diag(rng.normal(0.0, scale_std, 3)) if scale_std else np.zeros((3, 3))
+        if spec.cross_axis:
+            off = rng.normal(0.0, spec.cross_axis, (3, 3))
+            np.fill_diagonal(off, 0.0)
+            m = m + off
+        if m.any():
+            delta = true @ m.T
+            if name == "gyro":
+                gyr = gyr + delta
+            else:
+                acc = acc + delta
+            errors[f"{name}_sensitivity_error"] = m.tolist()
+    if spec.gyro_bias_instability_rad_s and n > 1:
+        wander = spec.gyro_bias_instability_rad_s * np.column_stack(
+            [smooth_noise(rng, truth.t, 60.0) for _ in range(3)]
+        )
+        gyr = gyr + wander
+    if spec.gyro_range_rad_s:
+        gyr = np.clip(gyr, -spec.gyro_range_rad_s, spec.gyro_range_rad_s)
+    if spec.acc_range_m_s2:
+        acc = np.clip(acc, -spec.acc_range_m_s2, spec.acc_range_m_s2)
+    return gyr, acc
+
+
 def make_stream(
-    spec: SensorSpec, truth: SensorTruth, rng: np.random.Generator
+    spec: SensorSpec,
+    truth: SensorTruth,
+    rng: np.random.Generator,
+    error_rng: np.random.Generator | None = None,
 ) -> tuple[SensorStream, dict[str, Any]]:
     """Add the sensor's errors to its error-free signals and package them as a :class:`SensorStream`.
+
+    ``error_rng`` draws the datasheet terms (scale, cross-axis, bias wander), separately from ``rng`` so
+    sensors without them produce the same streams as before these terms existed.
 
     Returns the stream and the drawn error values (for the ground truth: gyro/acc bias, heading offset
     and drift of quat devices, magnetic north)."""
@@ -205,6 +269,7 @@ def make_stream(
         quat = qm.canonical(qm.multiply(qm.multiply(drift, qm.from_rotvec(inc_err)), truth.quat))
         errors["heading_offset_rad"] = float(yaw0)
         errors["heading_drift_rad_min"] = float(rate)
+    gyr, acc = _device_errors(spec, truth, gyr, acc, errors, error_rng or np.random.default_rng([0, 3]))
     keep_raw = spec.kind == "raw" or spec.quat_with_raw
     return SensorStream(
         placement=spec.placement,

@@ -48,6 +48,12 @@ class SensorSpec:
     - ``soft_tissue_deg``: amplitude of the wobble of the sensor on the soft tissue after each initial
       contact of its side (thighs only; ``None`` = 0.5 deg on thighs); ``impact_acc_m_s2``: peak of the
       heel-strike shake of a thigh sensor (``None`` = 10 m/s^2 on thighs).
+    - Datasheet error terms (0 / ``None`` = off, the easy sensor): ``gyro_scale_error`` and
+      ``acc_scale_error`` (std of the per-axis sensitivity error, fraction), ``cross_axis`` (std of each
+      off-diagonal sensitivity, fraction), ``gyro_bias_instability_rad_s`` (std of a slow gyro bias wander,
+      ~60 s correlation), ``gyro_range_rad_s`` / ``acc_range_m_s2`` (full scale: outputs saturate there).
+      ``error_profile`` names the datasheet profile the values came from
+      (:mod:`hipback.simulator.device_profiles`).
     - ``device``: ``"simulated"`` or the protocol a virtual BLE device will speak it as.
     """
 
@@ -76,6 +82,13 @@ class SensorSpec:
     impact_acc_m_s2: float | None = None
     device: str = "simulated"
     extra: dict[str, Any] = field(default_factory=dict)
+    gyro_scale_error: float = 0.0
+    acc_scale_error: float = 0.0
+    cross_axis: float = 0.0
+    gyro_bias_instability_rad_s: float = 0.0
+    gyro_range_rad_s: float | None = None
+    acc_range_m_s2: float | None = None
+    error_profile: str = ""
 
     def __post_init__(self) -> None:
         if self.placement not in PLACEMENTS:

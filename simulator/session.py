@@ -21,6 +21,7 @@ from hipback.simulator.sensor_model import (
     soft_tissue_wobble,
 )
 from hipback.simulator.sensor_spec import SensorSpec, default_sensors
+from hipback.simulator.soft_tissue import soft_tissue_artefact
 from hipback.simulator.truth import GroundTruth, build_truth
 
 #: 2026-01-05T08:00:00Z: a fixed UTC anchor so simulated sessions are reproducible.
@@ -97,10 +98,30 @@ def simulate(
         mount = draw_mounting(spec, rng)
         t = sample_times(spec, duration, rng)
         wobble = soft_tissue_wobble(
-            spec, motion.t, motion.phase, motion.envelope, 1.0 / patient.stride_time_s, rng
+            spec,
+            motion.t,
+            motion.phase,
+            motion.envelope,
+            1.0 / patient.stride_time_s,
+            rng,
+            left_offset=motion.left_offset,
         )
-        st = sensor_signals(spec, motion.t, quats[seg], omega_cache[seg], origins[seg], mount, t, wobble)
-        streams[spec.placement], sensor_errors[spec.placement] = make_stream(spec, st, rng)
+        sta = soft_tissue_artefact(
+            spec.placement,
+            spec.thigh_face,
+            patient.soft_tissue,
+            motion.ch,
+            motion.phase,
+            motion.envelope,
+            motion.left_offset,
+            np.random.default_rng([seed, 2, k]),
+        )
+        st = sensor_signals(spec, motion.t, quats[seg], omega_cache[seg], origins[seg], mount, t, wobble, sta)
+        streams[spec.placement], sensor_errors[spec.placement] = make_stream(
+            spec, st, rng, np.random.default_rng([seed, 3, k])
+        )
+        if sta is not None:
+            sensor_errors[spec.placement]["soft_tissue"] = sta.gains
         sensor_truth[spec.placement] = st
         mounting[spec.placement] = mount
     del omega_cache
@@ -125,9 +146,19 @@ def simulate(
     return SimulatedSession(recording=recording, truth=truth, scenario=scen, sensor_truth=sensor_truth)
 
 
-def make_cohort(n: int, seed: int) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
-    """``n`` varied patients with varied sensor sets (raw or on-device-fusion devices, 50-200 Hz,
-    lateral/anterior thighs, with or without magnetometer and lumbar sensor, sometimes one thigh only)."""
+def make_cohort(n: int, seed: int, realistic: bool = False) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
+    """``n`` varied patients with varied sensor sets.
+
+    ``realistic=False`` (the easy cohort of the first simulator, unchanged): raw or on-device-fusion
+    devices, 50-200 Hz, lateral/anterior thighs, with or without magnetometer and lumbar sensor, sometimes
+    one thigh only. ``realistic=True``: patients from :meth:`VirtualPatient.realistic` (soft-tissue
+    artefact, varied gait curves, imperfect calibration stance) wearing one device model each with its
+    datasheet errors (:mod:`hipback.simulator.device_profiles`: Movella DOT at 60 Hz live or 120 Hz
+    recorded, WitMotion WT901BLE at 100 Hz, DIY BMI270 at 100 Hz or LSM6DSO at 104 Hz), strapped with up
+    to 30 deg misalignment.
+    """
+    if realistic:
+        return _realistic_cohort(n, seed)
     rng = np.random.default_rng([seed, 7])
     cohort = []
     for i in range(n):
@@ -151,6 +182,36 @@ def make_cohort(n: int, seed: int) -> list[tuple[VirtualPatient, list[SensorSpec
                 gyro_bias_rad_s=float(rng.uniform(0.002, 0.02)),
                 heading_drift_deg_min=float(rng.uniform(0.2, 3.0)),
                 jitter_s=float(rng.uniform(0.0, 0.002)),
+            )
+            for p in placements
+        ]
+        cohort.append((patient, sensors))
+    return cohort
+
+
+def _realistic_cohort(n: int, seed: int) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
+    from hipback.simulator.device_profiles import profile_sensor
+
+    rng = np.random.default_rng([seed, 8])
+    profiles = ("movella_dot", "movella_dot", "witmotion_wt901ble", "diy_bmi270", "diy_lsm6dso")
+    cohort = []
+    for i in range(n):
+        patient = VirtualPatient.realistic(rng, patient_id=f"real-{seed:03d}-{i + 1:03d}")
+        profile = str(profiles[int(rng.integers(len(profiles)))])
+        rate = float(rng.choice([60.0, 120.0])) if profile == "movella_dot" else None
+        thighs = ["thigh_left", "thigh_right"]
+        if rng.uniform() < 0.1:
+            thighs = [str(rng.choice(thighs))]
+        placements = ["pelvis", *thighs] + (["lumbar_upper"] if rng.uniform() < 0.4 else [])
+        face = "lateral" if rng.uniform() < 0.7 else "anterior"
+        sensors = [
+            profile_sensor(
+                p,
+                profile,
+                rng,
+                rate_hz=rate,
+                thigh_face=face,
+                misalignment_deg=float(rng.uniform(5.0, 30.0)),
             )
             for p in placements
         ]

@@ -100,7 +100,19 @@ class TruthActivity:
 
 @dataclass
 class GroundTruth:
-    """Everything the simulator knows about a session (see the module docstring for units)."""
+    """Everything the simulator knows about a session (see the module docstring for units).
+
+    ``initial_contacts[side]``: times (s) of every true heel strike (initial contact, IC) of that side, by
+    definition phase 0 of the side's gait cycle in the simulated hip curve (where the heel-strike impact
+    transients of the pelvis and thigh are placed too); steps of gait initiation and termination count once
+    the gait envelope reaches :data:`IC_MIN_ENVELOPE` (a real step), so this list includes the
+    non-steady strides' contacts that ``strides`` marks ``steady=False``.
+
+    ``stance_angles[name]``: median of each angle (rad) over the calibration window: the patient's real
+    "neutral" stance against the anatomical zero. Sensors zeroed on that stance (as hipback's calibration
+    and a lab's quiet-standing reference are) see ``angle - stance_angles[name]``; see
+    :meth:`angle_vs_stance`.
+    """
 
     t: FloatArray
     segment_quat: dict[str, FloatArray]
@@ -122,12 +134,18 @@ class GroundTruth:
     scenario: str = ""
     seed: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    initial_contacts: dict[str, FloatArray] = field(default_factory=dict)
+    stance_angles: dict[str, float] = field(default_factory=dict)
 
     def angles(self) -> AngleSeries:
         """The truth as an :class:`AngleSeries` (rad), the same contract processing produces."""
         return AngleSeries(
             t=self.t, pelvis_motion=self.pelvis_motion, **{n: getattr(self, n) for n in ANGLE_FIELDS}
         )
+
+    def angle_vs_stance(self, name: str) -> FloatArray:
+        """The angle ``name`` (rad) relative to the calibration stance instead of the anatomical zero."""
+        return getattr(self, name) - self.stance_angles.get(name, 0.0)
 
     def strides_for(self, side: str, steady_only: bool = True) -> list[TruthStride]:
         return [s for s in self.strides if s.side == side and (s.steady or not steady_only)]
@@ -217,6 +235,10 @@ class GroundTruth:
             "activities": [asdict(a) for a in self.activities],
             "strides": strides,
             "holds": holds,
+            "initial_contacts": {
+                k: [round(float(x), 4) for x in v] for k, v in self.initial_contacts.items()
+            },
+            "stance_angles_deg": {k: deg(v) for k, v in self.stance_angles.items()},
             "meta": self.meta,
         }
 
@@ -298,6 +320,8 @@ def load_truth(folder: str | Path) -> GroundTruth:
         scenario=d["scenario"],
         seed=d["seed"],
         meta=d.get("meta", {}),
+        initial_contacts={k: np.asarray(v, dtype=float) for k, v in d.get("initial_contacts", {}).items()},
+        stance_angles={k: float(rad(v)) for k, v in d.get("stance_angles_deg", {}).items()},
         **{n: np.radians(np.asarray(ang[f"{n}_deg"], dtype=float)) for n in ANGLE_FIELDS},
     )
 
@@ -333,7 +357,7 @@ def extract_strides(motion: Motion, angles: dict[str, FloatArray]) -> list[Truth
             continue
         i0 = idx[0]
         ph = motion.phase[idx]
-        for side, offset in (("right", 0.0), ("left", 0.5)):
+        for side, offset in (("right", 0.0), ("left", motion.left_offset)):
             ics = _crossings(ph, t[idx], offset)
             for (ta, ia), (tb, ib) in zip(ics[:-1], ics[1:], strict=True):
                 sl = slice(i0 + ia, i0 + ib + 1)
@@ -357,6 +381,36 @@ def extract_strides(motion: Motion, angles: dict[str, FloatArray]) -> list[Truth
                 )
     strides.sort(key=lambda s: s.t_initial_contact)
     return strides
+
+
+#: Gait envelope (0..1) an initial contact needs to count as a true heel strike (gait initiation/termination).
+IC_MIN_ENVELOPE = 0.25
+
+
+def extract_initial_contacts(motion: Motion) -> dict[str, FloatArray]:
+    """True IC times (s) per side: every crossing of the side's phase 0 inside a walk with the gait
+    envelope at least :data:`IC_MIN_ENVELOPE`."""
+    out: dict[str, list[float]] = {"left": [], "right": []}
+    t = motion.t
+    for w in range(int(motion.walk_id.max()) + 1 if len(motion.walk_id) else 0):
+        idx = np.nonzero(motion.walk_id == w)[0]
+        if len(idx) == 0:
+            continue
+        for side, offset in (("right", 0.0), ("left", motion.left_offset)):
+            for tc, i in _crossings(motion.phase[idx], t[idx], offset):
+                if motion.envelope[idx[i]] >= IC_MIN_ENVELOPE:
+                    out[side].append(tc)
+    return {k: np.asarray(sorted(v), dtype=float) for k, v in out.items()}
+
+
+def stance_angles(
+    angles: dict[str, FloatArray], t: FloatArray, window: tuple[float, float]
+) -> dict[str, float]:
+    """Median of each angle (rad) over the calibration window (empty window: zeros)."""
+    m = (t >= window[0]) & (t <= window[1])
+    if not m.any():
+        return {n: 0.0 for n in ANGLE_FIELDS}
+    return {n: float(np.median(angles[n][m])) for n in ANGLE_FIELDS}
 
 
 def extract_holds(motion: Motion, angles: dict[str, FloatArray]) -> list[TruthHold]:
@@ -433,6 +487,7 @@ def build_truth(
     sel = slice(0, None, step)
     # pelvis_motion: dynamic acceleration magnitude of the sacrum, 0.5 s moving average
     motion_mag = moving_average(np.linalg.norm(pelvis_acc_world, axis=1), int(round(0.5 / dt)))
+    window = calibration_window(motion)
     return GroundTruth(
         t=motion.t[sel].copy(),
         segment_quat={k: q[sel].copy() for k, q in quats.items()},
@@ -440,11 +495,13 @@ def build_truth(
         strides=extract_strides(motion, angles),
         holds=extract_holds(motion, angles),
         activities=extract_activities(motion),
-        calibration_window=calibration_window(motion),
+        calibration_window=window,
         mounting=mounting,
         patient=patient,
         sensors=sensors,
         scenario=scenario,
         seed=seed,
+        initial_contacts=extract_initial_contacts(motion),
+        stance_angles=stance_angles(angles, motion.t, window),
         **{n: angles[n][sel].copy() for n in ANGLE_FIELDS},
     )
