@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import email.utils
 import gzip as gzip_module
+import json
 import logging
+import math
 import random
 import ssl
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,18 +42,96 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
-from hipback.ingest.errors import DatabaseError
+from hipback.ingest.errors import ConfigError, DatabaseError
 from hipback.ingest.influx.lineprotocol import PRECISION_DIVISOR
 from hipback.ingest.influx.settings import InfluxSettings, Secret
 
 log = logging.getLogger("hipback.influx")
 
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+#: Answers to a write that are worth trying again (besides every 5xx).
+_RETRY_STATUS = frozenset({408, 429})
 _CONFIG_STATUS = frozenset({401, 403, 404})
+#: Answers that say the lines themselves are bad (parse error, type conflict, too large, partly rejected):
+#: the batch is split to isolate the bad lines. Any other 4xx is not an answer InfluxDB gives to a write.
+_DATA_STATUS = frozenset({400, 413, 422})
+#: At most this much of an answer is read (InfluxDB's error messages are short; a bigger answer is not
+#: InfluxDB's and is not kept in memory).
+_MAX_ANSWER_BYTES = 64 * 1024
 #: Extra requests one refused batch may cost to isolate its bad lines (about 2 log2(n) for one bad line).
 _BISECT_BUDGET = 64
+
+
+class _Deadline(threading.local):
+    """When the current request must be over (``time.monotonic()``), per thread; None: no deadline."""
+
+    at: float | None = None
+
+    def clamp(self, timeout: float | None, exc: type[Exception]) -> float | None:
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise exc("the request took longer than its timeout")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every socket operation ends at the request's deadline, so that a server that
+    answers one byte at a time cannot hold a request longer than the timeout (httpx's own timeouts
+    apply to each read, not to the whole answer)."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._inner, self._deadline = inner, deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._deadline.clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._deadline.clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname,
+                                      self._deadline.clamp(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend, deadline: _Deadline) -> None:
+        self._inner, self._deadline = inner, deadline
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, self._deadline.clamp(timeout, httpcore.ConnectTimeout),
+                                         local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(
+            path, self._deadline.clamp(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _transport(verify: bool | ssl.SSLContext, deadline: _Deadline) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(verify=verify, limits=httpx.Limits(max_keepalive_connections=4))
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):  # httpx/httpcore changed: say so, loudly
+        raise RuntimeError("this httpx/httpcore version cannot bound a request by its timeout")
+    pool._network_backend = _DeadlineBackend(pool._network_backend, deadline)
+    return transport
 
 
 @dataclass
@@ -127,6 +208,7 @@ class InfluxWriter:
         self.gzip = gzip
         self.gzip_level = gzip_level
         self.batch_size = int(batch_size)
+        self.timeout_s = float(timeout_s)
         self.max_retries = int(max_retries)
         self.backoff_base_s = float(backoff_base_s)
         self.backoff_max_s = float(backoff_max_s)
@@ -136,7 +218,8 @@ class InfluxWriter:
         self.stats = {"lines_sent": 0, "requests": 0, "retries": 0, "lines_rejected": 0}
 
         self._secrets = [s.reveal() if isinstance(s, Secret) else s for s in (token, password) if s]
-        headers = {"User-Agent": "hipback"}
+        # identity: an answer is read raw, so a compressed one cannot expand in memory
+        headers = {"User-Agent": "hipback", "Accept-Encoding": "identity"}
         auth: httpx.BasicAuth | None = None
         if token is not None:
             headers["Authorization"] = "Token " + (token.reveal() if isinstance(token, Secret) else token)
@@ -155,10 +238,16 @@ class InfluxWriter:
                 log.warning(message)
         tls: bool | ssl.SSLContext = verify
         if isinstance(verify, str):  # a CA bundle file
-            tls = ssl.create_default_context(cafile=verify)
+            try:
+                tls = ssl.create_default_context(cafile=verify)
+            except (OSError, ssl.SSLError, ValueError):
+                raise ConfigError(f"the CA bundle {verify} cannot be read as PEM certificates") from None
+        if isinstance(tls, bool):
+            tls = ssl.create_default_context() if tls else _unverified_context()
+        self._deadline = _Deadline()
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s), verify=tls, headers=headers, auth=auth,
-            limits=httpx.Limits(max_keepalive_connections=4),
+            timeout=httpx.Timeout(timeout_s), headers=headers, auth=auth,
+            transport=_transport(tls, self._deadline),
         )
 
     @classmethod
@@ -214,7 +303,7 @@ class InfluxWriter:
     def ping(self) -> bool:
         """True when ``/ping`` answers (any 2xx) within the timeout."""
         try:
-            return self._client.get(self.url + "/ping").is_success
+            return 200 <= self._exchange("GET", "/ping")[0] < 300
         except httpx.HTTPError:
             return False
 
@@ -250,7 +339,7 @@ class InfluxWriter:
                 outcome: tuple[int, str], budget: list[int]) -> None:
         """Account for a posted batch; when refused, post its halves to isolate the bad lines."""
         status, message = outcome
-        if status < 300:
+        if status == 204:
             result.accepted += len(lines)
             return
         if len(lines) == 1 or budget[0] <= 0:
@@ -262,9 +351,25 @@ class InfluxWriter:
             outcome = self._post_batch(h_lines, precision, result)
             self._settle(h_lines, h_idx, precision, result, outcome, budget)
 
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> tuple[int, httpx.Headers, bytes]:
+        """One request, over within ``timeout_s`` from connect to the end of the answer; at most
+        ``_MAX_ANSWER_BYTES`` of the answer are read. Raises httpx's exceptions."""
+        self._deadline.at = time.monotonic() + self.timeout_s
+        try:
+            with self._client.stream(method, self.url + path, **kwargs) as resp:
+                body = bytearray()
+                for chunk in resp.iter_raw():
+                    body += chunk[: _MAX_ANSWER_BYTES - len(body)]
+                    if len(body) >= _MAX_ANSWER_BYTES:
+                        break
+                return resp.status_code, resp.headers, bytes(body)
+        finally:
+            self._deadline.at = None
+
     def _post_batch(self, lines: list[str], precision: str, result: SendResult) -> tuple[int, str]:
-        """POST one batch with retries. Returns (status, server message) for 2xx and data 4xx; raises
-        :class:`DatabaseError` for unreachable servers, persistent 5xx/429 and 401/403/404."""
+        """POST one batch with retries. Returns (204, "") when the server took it, (status, its message)
+        when it refused the lines as bad data; raises :class:`DatabaseError` for unreachable servers,
+        persistent 5xx/429/408, and answers that are a configuration problem or not InfluxDB's."""
         body = ("\n".join(lines) + "\n").encode("utf-8")
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip:
@@ -276,25 +381,31 @@ class InfluxWriter:
             problem: str
             retry_after: float | None = None
             try:
-                resp = self._client.post(self.url + "/write", params=params, content=body, headers=headers)
+                status, answer_headers, answer = self._exchange("POST", "/write", params=params, content=body,
+                                                               headers=headers)
             except httpx.TimeoutException:
                 problem = "timed out"
             except httpx.HTTPError as exc:
                 problem = _describe_transport_error(exc)
+                if "certificate" in problem:  # trying again cannot help: say what to do instead
+                    raise DatabaseError(self._scrub(
+                        f"InfluxDB at {self.url} {problem}; if it uses a private CA, give its certificate "
+                        "file with HIPBACK_INFLUX_TLS_VERIFY")) from None
             else:
                 result.requests += 1
                 self.stats["requests"] += 1
-                status = resp.status_code
-                if status < 300:
+                if status == 204:  # InfluxDB 1.x, 2.x and 3.x: every line was written
                     self.stats["lines_sent"] += len(lines)
                     return status, ""
-                message = self._scrub(_server_message(resp))
+                message = self._scrub(_server_message(status, answer_headers, answer))
                 if status in _CONFIG_STATUS:
                     raise DatabaseError(self._config_advice(status, message))
-                if status not in _RETRY_STATUS:
+                if status in _DATA_STATUS:
                     return status, message
+                if not (status >= 500 or status in _RETRY_STATUS):
+                    raise DatabaseError(self._scrub(self._not_influx(status, message)))
                 problem = f"answered HTTP {status} ({message})"
-                retry_after = _retry_after_s(resp)
+                retry_after = _retry_after_s(answer_headers)
             if attempt >= self.max_retries:
                 raise DatabaseError(self._scrub(
                     f"InfluxDB at {self.url} {problem} after {attempt + 1} attempts; the points are kept "
@@ -305,11 +416,22 @@ class InfluxWriter:
             time.sleep(delay)
             attempt += 1
 
+    def _not_influx(self, status: int, message: str) -> str:
+        if 200 <= status < 300:
+            what = "where InfluxDB answers 204 No Content"
+        elif 300 <= status < 400:
+            what = "a redirect, which hipback does not follow"
+        else:
+            what = "which InfluxDB does not answer to a write"
+        return (f"InfluxDB at {self.url} answered HTTP {status} ({message}) to a write, {what}: check that "
+                "HIPBACK_INFLUX_URL is InfluxDB's own address (not a proxy or web page); nothing was "
+                "counted as delivered")
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         cap = min(self.backoff_max_s, self.backoff_base_s * 2**attempt)
         delay = cap / 2 + random.uniform(0, cap / 2)  # "equal jitter"
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, max(self.backoff_max_s, 300.0)))
+        if retry_after is not None:  # honoured up to backoff_max_s (a server cannot park the writer)
+            delay = max(delay, min(retry_after, self.backoff_max_s))
         return delay
 
     def _config_advice(self, status: int, message: str) -> str:
@@ -326,52 +448,89 @@ class InfluxWriter:
     def _query(self, q: str, want_rows: bool = False) -> tuple[int, Any]:
         """POST an InfluxQL statement; returns (status, error message or '' / list of first-column values)."""
         try:
-            resp = self._client.post(self.url + "/query", data={"q": q})
+            status, headers, answer = self._exchange("POST", "/query", data={"q": q})
         except httpx.HTTPError as exc:
             raise DatabaseError(self._scrub(
                 f"InfluxDB at {self.url} cannot be reached ({_describe_transport_error(exc)}); "
                 "check HIPBACK_INFLUX_URL and that the server is running")) from None
-        if resp.status_code >= 300:
-            return resp.status_code, self._scrub(_server_message(resp))
-        try:
-            body = resp.json()
-        except ValueError:
-            return resp.status_code, "the answer was not JSON"
-        results = body.get("results") or [{}]
-        if "error" in body or "error" in results[0]:
-            return resp.status_code, self._scrub(str(body.get("error") or results[0].get("error")))
+        if not 200 <= status < 300:
+            return status, self._scrub(_server_message(status, headers, answer))
+        body = _json_or_none(answer)
+        results = body.get("results") if isinstance(body, dict) else None
+        first = results[0] if isinstance(results, list) and results and isinstance(results[0], dict) else None
+        if first is None:
+            return status, "the answer was not InfluxDB's JSON"
+        error = body.get("error") or first.get("error")
+        if error:
+            return status, self._scrub(_printable(str(error)))
         if want_rows:
-            return resp.status_code, [v[0] for s in results[0].get("series", []) for v in s.get("values", [])]
-        return resp.status_code, ""
+            rows = []
+            for series in first.get("series") or []:
+                values = series.get("values") if isinstance(series, dict) else None
+                rows += [v[0] for v in values or [] if isinstance(v, list) and v]
+            return status, rows
+        return status, ""
 
 
 def _quote_ident(name: str) -> str:
     return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _server_message(resp: httpx.Response) -> str:
+def _json_or_none(answer: bytes) -> Any:
     try:
-        body = resp.json()
-        text = body.get("error") or body.get("message") or resp.text
+        return json.loads(answer)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than the parser goes
+        return None
+
+
+def _printable(text: str) -> str:
+    """One line of printable text (a server's message is shown to people: no control or escape codes)."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    return (text[:300] + "...") if len(text) > 300 else text
+
+
+def _server_message(status: int, headers: httpx.Headers, answer: bytes) -> str:
+    if headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        text = "a compressed answer"
+    else:
+        body = _json_or_none(answer)
+        found = body.get("error") or body.get("message") if isinstance(body, dict) else None
+        text = str(found) if found else answer.decode("utf-8", "replace")
+    text = _printable(text)
+    if text:
+        return text
+    try:
+        return httpx.codes(status).phrase
     except ValueError:
-        text = resp.text
-    text = " ".join(str(text).split())
-    return (text[:300] + "...") if len(text) > 300 else (text or resp.reason_phrase)
+        return "no reason given"
 
 
-def _retry_after_s(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
+def _retry_after_s(headers: httpx.Headers) -> float | None:
+    value = headers.get("Retry-After")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    try:
+        return max(0.0, when.timestamp() - time.time())
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
@@ -381,8 +540,12 @@ def _describe_transport_error(exc: httpx.HTTPError) -> str:
             return "refused the connection"
         if "name or service" in text or "nodename" in text or "resolution" in text:
             return "has a host name that does not resolve"
-        if "certificate" in text or "ssl" in text:
-            return "presented a TLS certificate that could not be verified"
+        if "certificate_verify_failed" in text or "certificate verify failed" in text:
+            reason = text.rsplit("certificate verify failed", 1)[-1].strip(" :")
+            reason = reason.split("(_ssl")[0].strip(" :")
+            return "presented a TLS certificate that could not be verified" + (f" ({reason})" * bool(reason))
+        if "ssl" in text or "tls" in text or "wrong version" in text:
+            return "failed the TLS handshake (is it serving https on that port?)"
         return "could not be connected to"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "closed the connection unexpectedly"
