@@ -12,6 +12,7 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from hipback.ingest.ble.bumble_backend import BumbleBleakClient, BumbleBleakScanner, BumbleWorld
 from hipback.ingest.ble.bumble_backend.scanner import parse_advertising_data
+from hipback.ingest.ble.connect import REQUESTED_MTU, Backend, connect_one, request_mtu
 from hipback.simulator.virtual_ble.peripheral import VirtualPeripheral, build_advertising_data
 
 SVC = "6e400001-1111-4c2a-9a3e-0123456789ab"
@@ -23,7 +24,9 @@ OTHER_SVC = "0000180f-0000-1000-8000-00805f9b34fb"
 class Tiny:
     """A peripheral with one notify/read characteristic and one write characteristic."""
 
-    def __init__(self, world: BumbleWorld, name: str, address: str, service: str = SVC) -> None:
+    def __init__(
+        self, world: BumbleWorld, name: str, address: str, service: str = SVC, max_mtu: int = 247
+    ) -> None:
         self.written: list[bytes] = []
         self.notify_char = Characteristic(
             NOTIFY, Characteristic.NOTIFY | Characteristic.READ, Characteristic.READABLE, b"hello"
@@ -35,7 +38,12 @@ class Tiny:
             CharacteristicValue(write=lambda _c, v: self.written.append(bytes(v))),
         )
         self.p = VirtualPeripheral(
-            world, name, address, [Service(service, [self.notify_char, write_char])], [service]
+            world,
+            name,
+            address,
+            [Service(service, [self.notify_char, write_char])],
+            [service],
+            max_mtu=max_mtu,
         )
 
 
@@ -87,7 +95,8 @@ def test_connect_gatt_io_notifications_and_mtu() -> None:
         assert dev is not None
         async with BleakClient(dev, backend=BumbleBleakClient) as client:
             assert client.backend_id == "BumbleBleakClient"
-            assert client.mtu_size == 247  # exchanged on connect, else Bumble truncates to 20 bytes
+            assert client.mtu_size == 23  # no exchange yet: Bumble would truncate notifications to 20 bytes
+            assert await request_mtu(client) == 247  # the connect path's exchange, as on BlueZ
             char = client.services.get_characteristic(NOTIFY)
             assert char is not None and set(char.properties) >= {"notify", "read"}
             assert char.max_write_without_response_size == 244
@@ -187,5 +196,37 @@ def test_connect_timeout_and_refused_connection_leave_the_adapter_usable() -> No
         await client.connect()  # the adapter still works after the timeout and the refusal
         assert client.is_connected
         await client.disconnect()
+
+    run(body)
+
+
+def test_connect_path_requests_the_mtu_and_the_peripheral_limit_holds() -> None:
+    async def body(world: BumbleWorld) -> None:
+        small = Tiny(world, "ImuS", "C1:00:00:00:00:03", max_mtu=64)
+        await small.p.start()
+        dev = await BleakScanner.find_device_by_address(
+            "C1:00:00:00:00:03", timeout=1, backend=BumbleBleakScanner
+        )
+        assert dev is not None
+        seen: list[int] = []
+
+        async def setup(client: BleakClient) -> None:
+            seen.append(client.mtu_size)
+
+        backend = Backend("bumble", BumbleBleakClient, BumbleBleakScanner, {"bumble_world": world})
+        client = await connect_one(dev, "ImuS", asyncio.Lock(), backend, setup=setup)
+        try:
+            assert REQUESTED_MTU == 247 and seen == [64]  # asked for 247; the peripheral accepts 64
+            got: list[bytes] = []
+            await client.start_notify(NOTIFY, lambda _c, d: got.append(bytes(d)))
+            assert await small.p.notify(small.notify_char, bytes(range(63)))  # a DOT long payload
+            for _ in range(50):
+                if got:
+                    break
+                await asyncio.sleep(0.01)
+            assert got == [bytes(range(61))]  # cut to ATT_MTU - 3, silently, as real stacks do
+            assert await request_mtu(client) == 64  # one exchange per link: asking again changes nothing
+        finally:
+            await client.disconnect()
 
     run(body)

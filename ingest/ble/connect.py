@@ -1,14 +1,16 @@
 """Scanning for supported sensors and connecting to them one at a time, with bleak and bleak-retry-connector.
 
-Rules from DEVICES.md 5.3: scan once, pass ``BLEDevice`` objects (never bare addresses) to the client,
-serialize connects under one :class:`asyncio.Lock` per adapter, stream concurrently, and reconnect through
-``bleak_retry_connector.establish_connection`` with backoff.
+Rules (``docs/devices.md``, "BLE practice"): scan once, pass ``BLEDevice`` objects (never bare addresses) to
+the client, serialize connects under one :class:`asyncio.Lock` per adapter, stream concurrently, reconnect
+through ``bleak_retry_connector.establish_connection`` with backoff, and ask for a larger ATT MTU after each
+connect (:func:`request_mtu`): stacks silently cut notifications to ATT_MTU - 3 bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,11 @@ from hipback.ingest.devices import DeviceProfile, match_profile
 from hipback.ingest.errors import ConfigError, HipbackError
 
 logger = logging.getLogger(__name__)
+
+#: ATT MTU hipback asks for: 244-byte notifications, what stacks with the LE Data Length Extension use.
+REQUESTED_MTU = 247
+#: ATT MTU of a link before any exchange (20-byte notifications).
+DEFAULT_MTU = 23
 
 
 class SensorNotFoundError(HipbackError):
@@ -175,6 +182,39 @@ def wanted_satisfied(
     return check
 
 
+def current_mtu(client: BleakClient) -> int:
+    """The ATT MTU of ``client``'s link as the backend knows it (23 when it does not)."""
+    with warnings.catch_warnings():  # BlueZ warns that it reports 23 until the MTU was acquired
+        warnings.simplefilter("ignore")
+        try:
+            return int(client.mtu_size)
+        except Exception:  # not connected, or a backend without the property
+            return DEFAULT_MTU
+
+
+async def request_mtu(client: BleakClient) -> int:
+    """Get a larger ATT MTU where the platform allows it, and return the MTU of the link.
+
+    bleak has no public call for it. On BlueZ the kernel exchanges the MTU when connecting, but bleak reports
+    23 until the backend's ``_acquire_mtu()`` has read it; Windows and macOS exchange it themselves and report
+    it through ``mtu_size``. hipback's Bumble backend has ``_acquire_mtu()`` too, which performs the ATT
+    exchange, so this path runs in the virtual sessions. A failure leaves the MTU as it was (logged): the
+    profile then picks a payload mode that fits (:meth:`hipback.ingest.devices.DeviceProfile.choose_mode`).
+    """
+    acquire = getattr(getattr(client, "_backend", None), "_acquire_mtu", None)
+    if acquire is not None:
+        try:
+            await acquire()
+        except Exception as exc:  # e.g. no characteristic with AcquireWrite/AcquireNotify on BlueZ
+            logger.warning(
+                "%s: the ATT MTU could not be acquired (%s); using %d",
+                client.address,
+                exc,
+                current_mtu(client),
+            )
+    return current_mtu(client)
+
+
 async def connect_one(
     device: BLEDevice,
     name: str,
@@ -185,10 +225,11 @@ async def connect_one(
     max_attempts: int = 4,
     setup: Callable[[BleakClient], Any] | None = None,
 ) -> BleakClient:
-    """Connect (and run ``setup(client)``) while holding ``lock``: one LE connect at a time per adapter.
+    """Connect, ask for a larger ATT MTU (:func:`request_mtu`) and run ``setup(client)`` while holding
+    ``lock``: one LE connect at a time per adapter.
 
-    Uses ``bleak_retry_connector.establish_connection`` (retries with backoff inside); a failing ``setup``
-    disconnects and re-raises.
+    Uses ``bleak_retry_connector.establish_connection`` (retries with backoff inside); a failing MTU request
+    is logged and the link kept; a failing ``setup`` disconnects and re-raises.
     """
     async with lock:
         client = await establish_connection(
@@ -200,6 +241,7 @@ async def connect_one(
             use_services_cache=False,
             **backend.client_kwargs(),
         )
+        await request_mtu(client)
         if setup is not None:
             try:
                 await setup(client)

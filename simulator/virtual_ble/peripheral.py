@@ -71,6 +71,8 @@ class VirtualPeripheral:
         services: Bumble GATT services to serve.
         advertised_uuids: service UUIDs to put in the advertising data.
         advertising_interval_ms: advertising interval (real ms; the link has no RF timing).
+        max_mtu: the largest ATT MTU the peripheral accepts in an MTU exchange (a device with a small
+            buffer answers with less than the central asks for).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class VirtualPeripheral:
         services: Sequence[Service],
         advertised_uuids: Sequence[str] = (),
         advertising_interval_ms: float = 20.0,
+        max_mtu: int = 247,
     ) -> None:
         self.world = world
         self.name = name
@@ -88,6 +91,7 @@ class VirtualPeripheral:
         self.services = list(services)
         self.advertised_uuids = list(advertised_uuids)
         self.advertising_interval_ms = advertising_interval_ms
+        self.max_mtu = int(max_mtu)
         self.device: Device | None = None
         self.connection: Connection | None = None
         self.subscribed: set[int] = set()
@@ -107,6 +111,7 @@ class VirtualPeripheral:
         """Power on, serve the GATT services and start advertising."""
         device = self.world.create_device(self.name, self.address)
         device.add_services(self.services)
+        device.gatt_server.max_mtu = self.max_mtu
         for service in self.services:
             for char in service.characteristics:
                 if isinstance(char, Characteristic) and char.properties & (
@@ -149,7 +154,8 @@ class VirtualPeripheral:
 
     # -- connection events -------------------------------------------------------------------------------
     def _subscription_handler(self, char: Characteristic) -> Callable[..., None]:
-        # Bumble 0.0.236 emits (bearer, notify_enabled, indicate_enabled); see DEVICES.md 6.2.
+        # Bumble 0.0.236 emits (bearer, notify_enabled, indicate_enabled); the older 2-argument handler of its
+        # examples raises inside the server, so the CCCD write never gets its response.
         def handler(_bearer: Any, notify_enabled: bool, indicate_enabled: bool = False) -> None:
             on = bool(notify_enabled or indicate_enabled)
             if on:

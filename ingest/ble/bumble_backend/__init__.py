@@ -8,7 +8,7 @@ Use::
         client = BleakClient(devices[0], backend=BumbleBleakClient)
 
 Never selected by default: the caller passes ``backend=`` explicitly (see
-:func:`hipback.ingest.ble.connect.backends`).
+:func:`hipback.ingest.ble.connect.backend_for`).
 """
 
 from hipback.ingest.ble.bumble_backend.client import BumbleBleakClient

@@ -7,8 +7,11 @@ and bleak-retry-connector see what they would see on a real adapter.
 
 Behaviour worth knowing:
 
-- ``connect`` exchanges the ATT MTU (``request_mtu(247)``): Bumble does not do it by itself and silently
-  truncates notifications to ATT_MTU-3.
+- The ATT MTU stays 23 after ``connect`` (Bumble does not exchange it by itself and silently truncates
+  notifications to ATT_MTU-3) until ``_acquire_mtu()`` runs the exchange, asking for :data:`REQUESTED_MTU`;
+  the peripheral's own limit may make it smaller. The name and the behaviour mirror bleak's BlueZ backend,
+  whose ``mtu_size`` reports 23 until its ``_acquire_mtu()`` ran, so hipback's connect path
+  (:func:`hipback.ingest.ble.connect.request_mtu`) is the same for both.
 - One central connects one peripheral at a time, as a real controller: a second concurrent ``connect``
   fails with ``BleakError("... InProgress ...")``; callers must serialize connects.
 - The disconnected callback fires only for unsolicited disconnects (peripheral gone, link lost).
@@ -144,7 +147,6 @@ class BumbleBleakClient(BaseBleakClient):
         self._peer = peer
         try:
             async with asyncio.timeout(timeout):
-                await peer.request_mtu(REQUESTED_MTU)
                 self.services = await self._discover(peer)
         except BaseException as exc:
             await self._drop_link()
@@ -211,6 +213,15 @@ class BumbleBleakClient(BaseBleakClient):
             self._connection = None
             self._peer = None
             self._subscribers.clear()
+
+    async def _acquire_mtu(self) -> None:
+        """Exchange the ATT MTU (ask for :data:`REQUESTED_MTU`); :attr:`mtu_size` then holds the result.
+
+        Once per connection, as ATT allows; later calls change nothing. Raises BleakError when not connected
+        or when the peripheral refuses the exchange.
+        """
+        peer = self._require_peer()
+        await self._call("MTU exchange", peer.request_mtu(REQUESTED_MTU))
 
     async def disconnect(self) -> None:
         await self._drop_link()
