@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from hipback.processing.blocks import Block
 from hipback.processing.events import (
     Window,
     WindowedStream,
@@ -63,8 +64,8 @@ class ActivityBout:
         return self.t_end - self.t_start
 
 
-@dataclass
-class ActivityClassifier:
+@dataclass(repr=False, eq=False)
+class ActivityClassifier(Block[AngleSeries, list[ActivityBout]]):
     """Streaming activity classifier (see module doc). ``update``/``finish`` return bouts that became final;
     ``bouts`` holds all of them; ``time_per_activity()`` sums their durations per label (s)."""
 
@@ -83,7 +84,12 @@ class ActivityClassifier:
     posture_window_s: float = 0.1
     swing_window_s: float = 0.75
     min_bout_s: float = 2.0
-    bouts: list[ActivityBout] = field(default_factory=list, init=False)
+    bouts_: list[ActivityBout] = field(default_factory=list, init=False)
+
+    @property
+    def bouts(self) -> list[ActivityBout]:
+        """Alias of ``bouts_`` (every final activity bout)."""
+        return self.bouts_
 
     def __post_init__(self) -> None:
         self._stream = WindowedStream(
@@ -114,7 +120,7 @@ class ActivityClassifier:
     def time_per_activity(self) -> dict[str, float]:
         """Seconds per label over the final bouts (every label present, 0 when absent; no 'unknown')."""
         out = {lab: 0.0 for lab in LABELS if lab != "unknown"}
-        for b in self.bouts:
+        for b in self.bouts_:
             out[b.label] += b.duration_s
         return out
 
@@ -243,7 +249,7 @@ class ActivityClassifier:
         self._bout = None
         t1 = self._time(win, stop - 1) + 1.0 / self._fs
         bout = ActivityBout(LABELS[label], t0, t1)
-        self.bouts.append(bout)
+        self.bouts_.append(bout)
         self._new.append(bout)
 
 

@@ -2,8 +2,7 @@
 
 Every detector in hipback is *one* implementation that serves streaming and batch: it is fed consecutive
 chunks of one uniform-rate :class:`~hipback.processing.types.AngleSeries` of any size (one sample up to the
-whole
-session) and must give bit-identical results whatever the chunking. :class:`WindowedStream` makes that
+whole session) and must give bit-identical results whatever the chunking. :class:`WindowedStream` makes that
 easy to get right:
 
 * Samples are buffered with their **absolute index** (0 = first sample of the stream).
@@ -109,6 +108,9 @@ class WindowedStream:
     ``fields``: names of AngleSeries fields to keep (``t`` is always kept). ``configure(fs)`` is called once
     the rate is known and returns ``(lookback, lookahead)`` in samples. ``process`` is called with each new
     final range. ``keep_from()`` returns the oldest absolute index the detector still needs (or None).
+    ``batch_s``: new samples are handed to ``process`` once at least this much (s) became final (or at
+    :meth:`flush` / :meth:`finish`), which keeps the per-call cost low for one-sample chunks without
+    changing any result.
     """
 
     def __init__(
@@ -117,12 +119,16 @@ class WindowedStream:
         configure: Callable[[float], tuple[int, int]],
         process: ProcessFn,
         keep_from: Callable[[], int | None] = lambda: None,
+        batch_s: float = 0.1,
     ) -> None:
         self.fields = ("t", *fields)
         self._configure = configure
         self._process = process
         self._keep_from = keep_from
+        self.batch_s = batch_s
+        self._batch = 1
         self._data: dict[str, FloatArray] = {f: np.zeros(0) for f in self.fields}
+        self._parts: list[AngleSeries] = []  # chunks not yet appended to _data (see feed)
         self.base = 0  # absolute index of the first buffered row
         self.n = 0  # samples received
         self.done = 0  # indices [0, done) were handed to process()
@@ -138,17 +144,35 @@ class WindowedStream:
         m = len(chunk.t)
         if m == 0:
             return
-        for f in self.fields:
-            self._data[f] = np.concatenate([self._data[f], np.asarray(getattr(chunk, f), dtype=np.float64)])
+        self._parts.append(chunk)
         self.n += m
         if self.fs is None:
+            self._consolidate()
             self._try_configure()
-        if self.fs is not None:
+        # work once at least ``batch_s`` of new final samples are in: small live chunks then cost about
+        # what large ones cost per sample; the results are the same (process() is chunking-invariant)
+        if self.fs is not None and self.n - self.lookahead - self.done >= self._batch:
+            self._consolidate()
             self._run(self.n - self.lookahead)
+
+    def flush(self) -> None:
+        """Hand every sample that is final now to the detector (without waiting for a full batch)."""
+        if self.fs is not None and not self.finished:
+            self._consolidate()
+            self._run(self.n - self.lookahead)
+
+    def _consolidate(self) -> None:
+        if not self._parts:
+            return
+        parts, self._parts = self._parts, []
+        for f in self.fields:
+            arrs = [self._data[f]] + [np.asarray(getattr(c, f), dtype=np.float64) for c in parts]
+            self._data[f] = np.concatenate(arrs)
 
     def finish(self) -> None:
         if self.finished:
             return
+        self._consolidate()
         if self.fs is not None:
             self._append_nan(self.lookahead)
             self._run(self.n)
@@ -157,7 +181,7 @@ class WindowedStream:
     @property
     def buffered(self) -> int:
         """Number of samples held in the buffer now (bounded by the detector's look-back needs)."""
-        return len(self._data["t"])
+        return len(self._data["t"]) + sum(len(c.t) for c in self._parts)
 
     def window(self) -> Window:
         """Read access to the samples buffered now (only valid once the rate is known)."""
@@ -173,6 +197,7 @@ class WindowedStream:
         if len(ok) == 0:
             return
         self.fs = float(1.0 / dt[ok[0]])
+        self._batch = max(1, round(self.batch_s * self.fs))
         self.lookback, self.lookahead = self._configure(self.fs)
         # pad the stream start with NaN rows so index 0 has a full (NaN) look-back
         pad = self.lookback

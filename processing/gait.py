@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hipback.processing.blocks import Block
 from hipback.processing.events import (
     Window,
     WindowedStream,
@@ -127,8 +128,8 @@ class _Candidate:
     stride: Stride | None = None
 
 
-@dataclass
-class StrideDetector:
+@dataclass(repr=False, eq=False)
+class StrideDetector(Block[AngleSeries, list[Stride]]):
     """Streaming stride detector for one leg (see module doc for the event definition).
 
     ``update(chunk)`` returns the strides that became final with that chunk; ``finish()`` flushes the rest.
@@ -148,8 +149,18 @@ class StrideDetector:
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
     range_ratio: float = 2.0
-    strides: list[Stride] = field(default_factory=list, init=False)
-    bouts: list[WalkingBout] = field(default_factory=list, init=False)
+    strides_: list[Stride] = field(default_factory=list, init=False)
+    bouts_: list[WalkingBout] = field(default_factory=list, init=False)
+
+    @property
+    def strides(self) -> list[Stride]:
+        """Alias of ``strides_`` (every final stride)."""
+        return self.strides_
+
+    @property
+    def bouts(self) -> list[WalkingBout]:
+        """Alias of ``bouts_`` (every final walking bout)."""
+        return self.bouts_
 
     def __post_init__(self) -> None:
         if self.side not in ("left", "right"):
@@ -318,9 +329,9 @@ class StrideDetector:
                 c.stride.cadence_spm = 120.0 / c.stride.stride_time_s
             if not (self._prev_accepted and self._prev is not None and self._prev.p1.idx == c.p0.idx):
                 self._close_bout()
-            c.stride.bout = len(self.bouts)
+            c.stride.bout = len(self.bouts_)
             self._bout_strides.append(c.stride)
-            self.strides.append(c.stride)
+            self.strides_.append(c.stride)
             self._new.append(c.stride)
         else:
             self._close_bout()
@@ -332,7 +343,7 @@ class StrideDetector:
             return
         s = self._bout_strides
         times = np.array([x.stride_time_s for x in s])
-        self.bouts.append(
+        self.bouts_.append(
             WalkingBout(self.side, s[0].t_start, s[-1].t_end, len(s), float(120.0 / np.median(times)))
         )
         self._bout_strides = []

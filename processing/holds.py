@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hipback.processing.blocks import Block
 from hipback.processing.events import (
     Window,
     WindowedStream,
@@ -125,8 +126,8 @@ class _Open:
     live_ext_now: float = float("nan")
 
 
-@dataclass
-class HoldDetector:
+@dataclass(repr=False, eq=False)
+class HoldDetector(Block[AngleSeries, list["Hold"]]):
     """Streaming detector of stretch holds on both sides (see module doc for the definitions).
 
     ``update(chunk)`` returns holds that became final; ``finish()`` flushes; ``holds`` has all final holds;
@@ -150,7 +151,12 @@ class HoldDetector:
     reference_s: float = 1.0
     arch_min_s: float = 1.0
     smooth_s: float = 0.03
-    holds: list[Hold] = field(default_factory=list, init=False)
+    holds_: list[Hold] = field(default_factory=list, init=False)
+
+    @property
+    def holds(self) -> list[Hold]:
+        """Alias of ``holds_`` (every final hold)."""
+        return self.holds_
 
     def __post_init__(self) -> None:
         if self.tolerance_rad < 5 * _DEG - 1e-12:
@@ -185,6 +191,7 @@ class HoldDetector:
     def current(self) -> HoldProgress | None:
         """The hold in progress (the longer one if both sides are open), or None."""
         best: HoldProgress | None = None
+        self._stream.flush()
         fs = self._stream.fs
         if fs is None:
             return None
@@ -207,7 +214,7 @@ class HoldDetector:
         """Per side: holds, total and correct time, median peak extension, arching holds."""
         out: dict[str, dict[str, float | int]] = {}
         for side in SIDES:
-            hs = [h for h in self.holds if h.side == side]
+            hs = [h for h in self.holds_ if h.side == side]
             out[side] = {
                 "holds": len(hs),
                 "total_s": float(sum(h.duration_s for h in hs)),
@@ -225,7 +232,7 @@ class HoldDetector:
         p = prescription or self.prescription
         out: dict[str, dict[str, float | int | bool]] = {}
         for side in SIDES:
-            hs = [h for h in self.holds if h.side == side]
+            hs = [h for h in self.holds_ if h.side == side]
             correct = float(sum(h.correct_s for h in hs))
             good = sum(1 for h in hs if h.correct_s >= p.hold_s)
             out[side] = {
@@ -371,7 +378,7 @@ class HoldDetector:
             pelvic_tilt_drift_rad=float(np.max(p.tilt_dev)),
             lumbar_extension_drift_rad=float(np.max(p.lumbar_ext)) if lumbar_ok else math.nan,
         )
-        self.holds.append(hold)
+        self.holds_.append(hold)
         self._new.append(hold)
 
 

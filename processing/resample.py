@@ -50,26 +50,27 @@ class GridResampler:
         self.gap_s = float(gap_s)
         self.next_k: int | None = None
         self._first_k: int | None = None
-        self._last: tuple[float, FloatArray, float] | None = None
+        self._last: tuple[float, FloatArray, FloatArray] | None = None
 
     @property
     def first_k(self) -> int | None:
         return self._first_k
 
     def push(self, t: FloatArray, q: FloatArray, s: FloatArray) -> tuple[np.ndarray, FloatArray, FloatArray]:
-        empty = (np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros(0))
+        """Resample the next samples; ``s`` is ``(N,)`` scalars or ``(N, M)`` vectors (linear, per column)."""
+        empty = (np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0,) + np.shape(s)[1:]))
         if len(t) == 0:
             return empty
         if self._last is not None:
             lt, lq, ls = self._last
             tt = np.concatenate([[lt], t])
             qq = np.concatenate([lq.reshape(1, 4), q])
-            ss = np.concatenate([[ls], s])
+            ss = np.concatenate([ls[None], s])
         else:
             tt, qq, ss = t, q, s
             self.next_k = first_grid_index(float(t[0]), self.rate_hz)
             self._first_k = self.next_k
-        self._last = (float(tt[-1]), qq[-1].copy(), float(ss[-1]))
+        self._last = (float(tt[-1]), qq[-1].copy(), np.array(ss[-1], dtype=np.float64))
         assert self.next_k is not None
         k_end = last_grid_index(float(tt[-1]), self.rate_hz)
         if k_end < self.next_k:
@@ -79,7 +80,7 @@ class GridResampler:
         tk = ks / self.rate_hz
         if len(tt) == 1:
             qo = np.repeat(qq[:1], len(ks), axis=0)
-            return ks, qo, np.repeat(ss[:1], len(ks))
+            return ks, qo, np.repeat(ss[:1], len(ks), axis=0)
         i = np.clip(np.searchsorted(tt, tk, side="right") - 1, 0, len(tt) - 2)
         j = i + 1
         t0 = tt[i]
@@ -91,7 +92,8 @@ class GridResampler:
         with np.errstate(invalid="ignore"):
             delta = quat.to_rotvec(quat.multiply(quat.conjugate(q0), q1))
             qo = quat.multiply(q0, quat.from_rotvec(delta * frac[:, None]))
-            so = ss[i] + (ss[j] - ss[i]) * frac
+            f = frac if ss.ndim == 1 else frac[:, None]
+            so = ss[i] + (ss[j] - ss[i]) * f
         bad = (t1 - t0 > self.gap_s) | ~np.isfinite(q0).all(axis=1) | ~np.isfinite(q1).all(axis=1)
         qo[bad] = np.nan
         so[bad] = np.nan

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-#: Body placements, see BIOMECHANICS/ARCHITECTURE: pelvis (sacrum S1-S2) is required,
+#: Body placements (docs/biomechanics.md, "Sensors"): pelvis (sacrum S1-S2) is required,
 #: at least one thigh, lumbar_upper (L1/T12) optional.
 PLACEMENTS: tuple[str, ...] = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
 
@@ -144,6 +144,8 @@ class AngleSeries:
       unsigned (0 upright, about pi/2 lying), from the calibrated segment frame.
     - ``pelvis_motion``: magnitude of the pelvis sensor's dynamic acceleration (m/s^2, gravity removed,
       smoothed); a cue for walking versus still postures.
+    - ``implausible``: per-row bit mask of joint angles removed (set to NaN) because no joint can reach
+      them (see :mod:`hipback.processing.plausibility`, ``FLAGS``); None when no guard ran (all zero).
     """
 
     t: FloatArray
@@ -155,6 +157,7 @@ class AngleSeries:
     thigh_inclination_right: FloatArray
     pelvis_inclination: FloatArray
     pelvis_motion: FloatArray
+    implausible: NDArray[np.uint8] | None = None
 
     FIELDS = (
         "hip_flexion_left",
@@ -175,14 +178,28 @@ class AngleSeries:
         z = np.zeros(0)
         return cls(t=z, **{name: z for name in cls.FIELDS})
 
+    def flags(self) -> NDArray[np.uint8]:
+        """``implausible`` as an array (zeros when no guard ran)."""
+        return np.zeros(len(self.t), dtype=np.uint8) if self.implausible is None else self.implausible
+
     @classmethod
     def concat(cls, parts: list[AngleSeries]) -> AngleSeries:
         if not parts:
             return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        flags = None
+        if any(p.implausible is not None for p in parts):
+            flags = np.concatenate([p.flags() for p in parts])
         return cls(
             t=np.concatenate([p.t for p in parts]),
             **{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.FIELDS},
+            implausible=flags,
         )
 
     def slice(self, start: int, stop: int) -> AngleSeries:
-        return AngleSeries(t=self.t[start:stop], **{n: getattr(self, n)[start:stop] for n in self.FIELDS})
+        return AngleSeries(
+            t=self.t[start:stop],
+            **{n: getattr(self, n)[start:stop] for n in self.FIELDS},
+            implausible=None if self.implausible is None else self.implausible[start:stop],
+        )

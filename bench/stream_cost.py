@@ -1,0 +1,95 @@
+"""CPU per sample of the session processor: batch versus the small chunks BLE delivers. Prints figures.
+
+Run: ``.venv/bin/python bench/stream_cost.py [--seconds 60] [--sensors 3] [--chunks 1,4,10] [--kind raw]``
+
+A simulated walk (``walk`` scenario: standing calibration, corridor walk) with 3 sensors (pelvis and both
+thighs) or 4 (plus the upper lumbar sensor) at 100 Hz is processed
+
+* in batch (:func:`hipback.processing.process_recording`: each stream fed in one piece), and
+* streamed: the sensors' samples interleaved in arrival order, ``n`` samples per ``feed`` call per sensor,
+  with a ``poll()`` after every round of calls (as the session runner polls), then ``finish()``.
+
+It prints process CPU time (``time.process_time``) per sample (microseconds, one sample = one sensor's
+sample) and the ratio streamed/batch, and checks that every run gives the same angles and strides as batch.
+The issue's target for the whole live path (decode, clock, store, process, publish) is <= 20 us per sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hipback.processing import SessionProcessor, process_recording  # noqa: E402
+from hipback.simulator.sensor_spec import SensorSpec  # noqa: E402
+from hipback.simulator.session import simulate  # noqa: E402
+
+
+def make(seconds: float, n_sensors: int, kind: str):
+    places = ["pelvis", "thigh_left", "thigh_right", "lumbar_upper"][:n_sensors]
+    sensors = [SensorSpec(p, kind=kind, rate_hz=100.0) for p in places]
+    walk_s = max(seconds - 15.0, 5.0)
+    return simulate("walk", seed=3, sensors=sensors, calib_s=10.0, walk_s=walk_s, stand_s=5.0).recording
+
+
+def batch(rec) -> tuple[float, object]:
+    t0 = time.process_time()
+    res = process_recording(rec)
+    return time.process_time() - t0, res
+
+
+def streamed(rec, n: int) -> tuple[float, object]:
+    streams = list(rec.streams.values())
+    proc = SessionProcessor.default(
+        {s.placement: s.kind for s in streams}, {s.placement: s.rate_hz for s in streams}
+    )
+    pieces = [[s.slice(a, min(a + n, len(s))) for a in range(0, len(s), n)] for s in streams]
+    rounds = max(len(p) for p in pieces)
+    t0 = time.process_time()
+    for r in range(rounds):
+        for p in pieces:
+            if r < len(p):
+                proc.feed(p[r])
+        proc.poll()
+    res = proc.finish()
+    return time.process_time() - t0, res
+
+
+def same(a, b) -> bool:
+    ok = len(a.angles) == len(b.angles)
+    for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
+        ok = ok and np.array_equal(getattr(a.angles, name), getattr(b.angles, name), equal_nan=True)
+    return ok and [(s.side, s.t_start) for s in a.strides] == [(s.side, s.t_start) for s in b.strides]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--sensors", type=int, default=3, choices=(3, 4))
+    ap.add_argument("--chunks", default="1,4,10")
+    ap.add_argument("--kind", default="raw", choices=("raw", "quat"))
+    args = ap.parse_args()
+    rec = make(args.seconds, args.sensors, args.kind)
+    n_samples = sum(len(s) for s in rec.streams.values())
+    print(
+        f"{args.sensors} {args.kind} sensors at 100 Hz, {rec.duration_s:.0f} s, {n_samples} samples "
+        "(CPU microseconds per sample)"
+    )
+    cpu_b, res_b = batch(rec)
+    per_b = cpu_b / n_samples * 1e6
+    print(f"  batch            {per_b:7.2f} us/sample")
+    for n in [int(x) for x in args.chunks.split(",")]:
+        cpu, res = streamed(rec, n)
+        per = cpu / n_samples * 1e6
+        ok = "same results" if same(res, res_b) else "RESULTS DIFFER"
+        print(f"  chunks of {n:3d}    {per:7.2f} us/sample  ({per / per_b:4.1f} x batch; {ok})")
+
+
+if __name__ == "__main__":
+    main()

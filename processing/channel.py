@@ -1,0 +1,216 @@
+"""One sensor's channel: validation, orientation, resampling onto the common grid (a streaming block).
+
+Input: consecutive :class:`~hipback.processing.types.SensorStream` chunks of one sensor. Output
+(:class:`GridChunk`): the grid rows ``k`` (time ``k / grid_rate_hz`` s) that became final, with the sensor's
+orientation (sensor-to-world quaternion, scalar first) and, when ``acceleration`` is on, its acceleration in
+the world frame with gravity removed (m/s^2, world Z up; NaN without accelerometer samples).
+
+1. **Validation.** Samples whose time is not after the previous accepted sample (time going backwards,
+   duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted.
+2. **Orientation** (:mod:`hipback.processing.orientation`): VQF for raw devices, normalised pass-through for
+   quaternion devices. A time step above ``gap_factor`` sample periods is a gap: reported (``gaps_``),
+   VQF is reset after ``reset_gap_s``, nothing is interpolated across it.
+3. **Resampling** (:mod:`hipback.processing.resample`) onto ``k / grid_rate_hz``: slerp between the two
+   neighbouring samples (acceleration: linear), NaN across a gap. Each grid value depends only on its two
+   neighbours, so the chunking does not change any output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hipback.processing.angles import GRAVITY
+from hipback.processing.blocks import Block
+from hipback.processing.orientation import OrientationEstimator, check_quaternions
+from hipback.processing.quaternion import rotate
+from hipback.processing.resample import GridResampler
+from hipback.processing.types import Gap, SensorStream
+
+
+@dataclass
+class GridChunk:
+    """Grid rows of one sensor: row indices ``k`` (int64), ``quat`` (N, 4) sensor-to-world, ``acc`` (N, 3)
+    world-frame acceleration without gravity (m/s^2; NaN where not available)."""
+
+    placement: str
+    k: np.ndarray
+    quat: np.ndarray
+    acc: np.ndarray
+    #: the channel's first grid row and the row up to which (exclusive) it is final, after this chunk
+    first_k: int | None = None
+    next_k: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.k)
+
+
+def take(s: SensorStream, idx: np.ndarray) -> SensorStream:
+    """The samples ``idx`` of a stream (a new stream)."""
+
+    def cut(a: Any) -> Any:
+        return None if a is None else a[idx]
+
+    return SensorStream(
+        placement=s.placement,
+        kind=s.kind,
+        t=s.t[idx],
+        rate_hz=s.rate_hz,
+        quat=cut(s.quat),
+        acc=cut(s.acc),
+        gyr=cut(s.gyr),
+        mag=cut(s.mag),
+        seq=cut(s.seq),
+        device=s.device,
+        meta=s.meta,
+    )
+
+
+class SensorChannel(Block[SensorStream, GridChunk]):
+    """One sensor from samples to grid rows (see the module docstring).
+
+    :param placement: body placement of the sensor (``pelvis``, ``thigh_left``, ...).
+    :param kind: ``"quat"`` (device quaternions) or ``"raw"`` (acc/gyr(/mag), orientation by VQF).
+    :param rate_hz: the sensor's nominal sampling rate (Hz).
+    :param grid_rate_hz: rate of the common grid (Hz).
+    :param use_mag: raw sensors: True 9D, False 6D, None 9D when magnetometer samples come.
+    :param vqf_params: VQF parameters (keyword arguments of ``vqf.VQF``), None for its defaults.
+    :param gap_factor: a time step above this many sample periods is a gap.
+    :param reset_gap_s: a gap longer than this (s) resets VQF.
+    :param acceleration: also resample the world-frame acceleration (None: for the pelvis only, the one
+        sensor whose acceleration processing uses).
+    """
+
+    def __init__(
+        self,
+        placement: str,
+        kind: str,
+        rate_hz: float,
+        *,
+        grid_rate_hz: float = 100.0,
+        use_mag: bool | None = None,
+        vqf_params: dict[str, Any] | None = None,
+        gap_factor: float = 2.5,
+        reset_gap_s: float = 0.2,
+        acceleration: bool | None = None,
+    ) -> None:
+        self.placement = placement
+        self.kind = kind
+        self.rate_hz = float(rate_hz)
+        self.grid_rate_hz = float(grid_rate_hz)
+        self.use_mag = use_mag
+        self.vqf_params = vqf_params
+        self.gap_factor = gap_factor
+        self.reset_gap_s = reset_gap_s
+        self.acceleration = acceleration
+        self._acc_on = placement == "pelvis" if acceleration is None else bool(acceleration)
+        self._gap_s = gap_factor / self.rate_hz
+        self._est = (
+            OrientationEstimator(self.rate_hz, use_mag, vqf_params, reset_gap_s) if kind == "raw" else None
+        )
+        self._resampler = GridResampler(self.grid_rate_hz, self._gap_s)
+        self._last_t: float | None = None
+        self._finished = False
+        self.dropped_backwards_ = 0
+        self.invalid_ = 0
+        self.non_unit_ = 0
+        self.gaps_: list[Gap] = []
+        self.messages_: list[str] = []
+
+    @property
+    def first_k(self) -> int | None:
+        """First grid row this sensor covers (None before its first sample)."""
+        return self._resampler.first_k
+
+    @property
+    def next_k(self) -> int | None:
+        """Grid rows before this one are final for this sensor (None before its first sample)."""
+        return self._resampler.next_k
+
+    def _empty(self) -> GridChunk:
+        return GridChunk(
+            self.placement,
+            np.zeros(0, dtype=np.int64),
+            np.zeros((0, 4)),
+            np.zeros((0, 3)),
+            self.first_k,
+            self.next_k,
+        )
+
+    def update(self, chunk: SensorStream) -> GridChunk:
+        """Next samples of this sensor (times continuing the previous chunk); returns the new grid rows."""
+        if self._finished:
+            raise RuntimeError("update() after finish()")
+        t = np.asarray(chunk.t, dtype=np.float64)
+        if len(t) == 0:
+            return self._empty()
+        prev = -np.inf if self._last_t is None else self._last_t
+        if len(t) == 1:  # the common live case, without the vector machinery
+            keep1 = bool(np.isfinite(t[0]) and t[0] > prev)
+            keep = np.array([keep1])
+        else:
+            finite_t = np.isfinite(t)
+            running = np.maximum.accumulate(np.concatenate([[prev], np.where(finite_t, t, -np.inf)]))[:-1]
+            keep = finite_t & (t > running)
+        if not keep.all():
+            n_drop = int(len(t) - keep.sum())
+            self.dropped_backwards_ += n_drop
+            self.messages_.append(
+                f"{self.placement}: {n_drop} sample(s) dropped because their time did not move forward"
+            )
+            idx = np.flatnonzero(keep)
+            chunk = take(chunk, idx)
+            t = t[idx]
+            if len(t) == 0:
+                return self._empty()
+        first = t[0] if self._last_t is None else self._last_t
+        if len(t) == 1:
+            big = [0] if t[0] - first > self._gap_s else []
+        else:
+            steps = np.diff(np.concatenate([[first], t]))
+            big = np.flatnonzero(steps > self._gap_s).tolist()
+        for j in big:
+            t0 = float(t[j - 1]) if j > 0 else float(self._last_t)  # type: ignore[arg-type]
+            gap = Gap(self.placement, t0, float(t[j]), max(int(round((t[j] - t0) * self.rate_hz)) - 1, 0))
+            self.gaps_.append(gap)
+            self.messages_.append(
+                f"{self.placement}: gap of {gap.t_end - gap.t_start:.2f} s at t={gap.t_start:.2f} s "
+                "(segments split, nothing interpolated across it)"
+            )
+        self._last_t = float(t[-1])
+        if self._est is not None:
+            assert chunk.acc is not None and chunk.gyr is not None
+            mag = None if self._est.use_mag is False else chunk.mag
+            out = self._est.update(t, chunk.acc, chunk.gyr, mag)
+            q = out.quat
+            if out.skipped:
+                self.invalid_ += out.skipped
+                self.messages_.append(f"{self.placement}: {out.skipped} raw sample(s) with NaN skipped")
+        else:
+            assert chunk.quat is not None
+            chk = check_quaternions(chunk.quat)
+            q = chk.quat
+            if chk.invalid:
+                self.invalid_ += chk.invalid
+                self.messages_.append(
+                    f"{self.placement}: {chk.invalid} invalid quaternion(s) (NaN or far from unit norm) "
+                    "skipped"
+                )
+            if chk.non_unit:
+                self.non_unit_ += chk.non_unit
+                self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
+        if self._acc_on and chunk.acc is not None:
+            with np.errstate(invalid="ignore"):
+                acc = rotate(q, chunk.acc)
+            acc[:, 2] -= GRAVITY
+        else:
+            acc = np.full((len(t), 3), np.nan)
+        ks, qo, ao = self._resampler.push(t, q, acc)
+        return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
+
+    def finish(self) -> GridChunk:
+        """Nothing is held back (a grid row is final once a sample at or after it came)."""
+        self._finished = True
+        return self._empty()

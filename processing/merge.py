@@ -1,0 +1,217 @@
+"""Grid merge: the sensors' grid rows combined into session rows (a streaming block).
+
+Input: :class:`~hipback.processing.channel.GridChunk` pieces of any of the session's sensors, in any order.
+Output: :class:`Rows`, the grid rows ``k`` (time ``k / rate_hz`` s) that became final, with every sensor's
+orientation (NaN where a sensor has no value), the pelvis' world acceleration, its smoothed dynamic
+acceleration magnitude (``motion``), a per-row "everybody stands still" flag and each sensor's angular
+velocity.
+
+A row is final once every sensor delivered a sample at or after it: a silent sensor holds the output back,
+unless ``max_sensor_lag_s`` is set, in which case a sensor more than that far behind the newest data is
+treated as missing for those rows (convenient live, but then results depend on arrival timing).
+
+Per-row features (all from the row and its predecessor, so independent of the chunking):
+
+* ``omega[p]``: sensor-frame angular velocity (rad/s) from consecutive orientations
+  (:func:`hipback.processing.calibration.angular_velocity`);
+* ``still``: every worn sensor turns slower than ``still_gyr_rad_s`` with its x axis within
+  ``max_x_tilt_rad`` of the vertical (the placement guide: sensor x up); a sensor without data does not veto,
+  the pelvis must be there;
+* ``motion``: ``|acc_pelvis|`` (m/s^2, gravity removed) averaged causally over ``motion_window_s``
+  (:class:`hipback.processing.angles.MotionSmoother`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hipback.processing.angles import MotionSmoother
+from hipback.processing.blocks import Block
+from hipback.processing.calibration import angular_velocity
+from hipback.processing.channel import GridChunk
+
+
+@dataclass
+class Rows:
+    """A block of merged grid rows (see the module docstring); all arrays share the first dimension."""
+
+    k: np.ndarray
+    q: dict[str, np.ndarray]
+    acc: np.ndarray
+    motion: np.ndarray
+    still: np.ndarray
+    omega: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.k)
+
+    @staticmethod
+    def empty(placements: tuple[str, ...] | list[str]) -> Rows:
+        return Rows(
+            np.zeros(0, dtype=np.int64),
+            {p: np.zeros((0, 4)) for p in placements},
+            np.zeros((0, 3)),
+            np.zeros(0),
+            np.zeros(0, dtype=bool),
+            {p: np.zeros((0, 3)) for p in placements},
+        )
+
+    @staticmethod
+    def concat(parts: list[Rows]) -> Rows:
+        if len(parts) == 1:
+            return parts[0]
+        placements = list(parts[0].q)
+        return Rows(
+            np.concatenate([p.k for p in parts]),
+            {pl: np.concatenate([p.q[pl] for p in parts]) for pl in placements},
+            np.concatenate([p.acc for p in parts]),
+            np.concatenate([p.motion for p in parts]),
+            np.concatenate([p.still for p in parts]),
+            {pl: np.concatenate([p.omega[pl] for p in parts]) for pl in placements},
+        )
+
+    def slice(self, a: int, b: int) -> Rows:
+        return Rows(
+            self.k[a:b],
+            {pl: v[a:b] for pl, v in self.q.items()},
+            self.acc[a:b],
+            self.motion[a:b],
+            self.still[a:b],
+            {pl: v[a:b] for pl, v in self.omega.items()},
+        )
+
+
+class GridMerge(Block[GridChunk, Rows]):
+    """Merge the sensors' grid rows (see the module docstring).
+
+    :param placements: the session's sensors (the pelvis is required).
+    :param rate_hz: grid rate (Hz).
+    :param max_sensor_lag_s: release rows without a sensor that is this far behind (s); None: wait.
+    :param motion_window_s: averaging window of the pelvis motion (s).
+    :param still_gyr_rad_s: below this angular speed a sensor is still (rad/s).
+    :param max_x_tilt_rad: standing needs each sensor's x axis within this of the vertical (rad).
+    """
+
+    def __init__(
+        self,
+        placements: tuple[str, ...],
+        *,
+        rate_hz: float = 100.0,
+        max_sensor_lag_s: float | None = None,
+        motion_window_s: float = 0.5,
+        still_gyr_rad_s: float = 0.2,
+        max_x_tilt_rad: float = math.radians(45.0),
+    ) -> None:
+        self.placements = tuple(placements)
+        self.rate_hz = float(rate_hz)
+        self.max_sensor_lag_s = max_sensor_lag_s
+        self.motion_window_s = motion_window_s
+        self.still_gyr_rad_s = still_gyr_rad_s
+        self.max_x_tilt_rad = max_x_tilt_rad
+        self._first: dict[str, int | None] = {p: None for p in self.placements}
+        self._next: dict[str, int | None] = {p: None for p in self.placements}
+        self._pending: dict[str, list[GridChunk]] = {p: [] for p in self.placements}
+        self._next_row: int | None = None
+        self._smoother = MotionSmoother(int(round(motion_window_s * self.rate_hz)))
+        self._prev_q: dict[str, np.ndarray] = {p: np.full(4, np.nan) for p in self.placements}
+        self._cos_tilt = math.cos(max_x_tilt_rad)
+        self._finished = False
+        self.n_rows_ = 0
+
+    def update(self, chunk: GridChunk) -> Rows:
+        """Grid rows of one sensor; returns the session rows that became final."""
+        if self._finished:
+            raise RuntimeError("update() after finish()")
+        p = chunk.placement
+        if p not in self._pending:
+            raise ValueError(f"{p} is not part of this session")
+        if chunk.first_k is not None:
+            self._first[p] = chunk.first_k
+            self._next[p] = chunk.next_k
+        elif len(chunk):
+            self._first[p] = self._first[p] if self._first[p] is not None else int(chunk.k[0])
+            self._next[p] = int(chunk.k[-1]) + 1
+        if len(chunk):
+            self._pending[p].append(chunk)
+        return self._merge(final=False)
+
+    def finish(self) -> Rows:
+        """Release every row any sensor reached (missing sensors NaN)."""
+        if self._finished:
+            return Rows.empty(self.placements)
+        self._finished = True
+        return self._merge(final=True)
+
+    def _merge(self, final: bool) -> Rows:
+        firsts = [self._first[p] for p in self.placements]
+        present = [f for f in firsts if f is not None]
+        if not present:
+            return Rows.empty(self.placements)
+        lag = None if self.max_sensor_lag_s is None else int(self.max_sensor_lag_s * self.rate_hz)
+        ends_list = [e for e in self._next.values() if e is not None]
+        if len(present) < len(firsts) and not final:
+            # a sensor has sent nothing yet: wait for it (or, with a lag limit, not longer than that)
+            if lag is None or max(ends_list) - min(present) <= lag:
+                return Rows.empty(self.placements)
+        if self._next_row is None:
+            self._next_row = min(present)
+        if final:
+            end = max(ends_list)
+        else:
+            end = min(ends_list) if len(present) == len(firsts) else max(ends_list) - lag  # type: ignore[operator]
+            if lag is not None:
+                end = max(end, max(ends_list) - lag)
+        a = self._next_row
+        if end <= a:
+            return Rows.empty(self.placements)
+        n = end - a
+        q: dict[str, np.ndarray] = {}
+        acc = np.full((n, 3), np.nan)
+        for p in self.placements:
+            arr = np.full((n, 4), np.nan)
+            rest: list[GridChunk] = []
+            for c in self._pending[p]:
+                ks = c.k
+                if ks[-1] < a:
+                    continue
+                if ks[0] >= a and ks[-1] < end:  # the whole piece (the usual case)
+                    arr[ks - a] = c.quat
+                    if p == "pelvis":
+                        acc[ks - a] = c.acc
+                    continue
+                sel = (ks >= a) & (ks < end)
+                if sel.any():
+                    arr[ks[sel] - a] = c.quat[sel]
+                    if p == "pelvis":
+                        acc[ks[sel] - a] = c.acc[sel]
+                if ks[-1] >= end:
+                    keep = ks >= end
+                    rest.append(GridChunk(p, ks[keep], c.quat[keep], c.acc[keep]))
+            self._pending[p] = rest
+            q[p] = arr
+        self._next_row = end
+        with np.errstate(invalid="ignore"):
+            motion = self._smoother.update(np.sqrt(np.einsum("ij,ij->i", acc, acc)))
+        rows = Rows(np.arange(a, end, dtype=np.int64), q, acc, motion, np.zeros(0, dtype=bool), {})
+        self._features(rows)
+        self.n_rows_ += n
+        return rows
+
+    def _features(self, rows: Rows) -> None:
+        ok = np.ones(len(rows), dtype=bool)
+        for p in self.placements:
+            qq = rows.q[p]
+            w = angular_velocity(qq, self.rate_hz, self._prev_q[p])
+            self._prev_q[p] = qq[-1].copy()
+            rows.omega[p] = w
+            with np.errstate(invalid="ignore"):
+                speed = np.sqrt(np.einsum("ij,ij->i", w, w))
+                # x component of world up in the sensor frame (third row of the rotation matrix, first column)
+                up_x = 2.0 * (qq[:, 1] * qq[:, 3] - qq[:, 0] * qq[:, 2])
+                still = (speed < self.still_gyr_rad_s) & (np.abs(up_x) > self._cos_tilt)
+                # a sensor without data (gap, not connected) does not veto; the pelvis must be there
+                ok &= still if p == "pelvis" else (still | ~np.isfinite(qq[:, 0]))
+        rows.still = ok

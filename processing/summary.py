@@ -1,0 +1,173 @@
+"""Session summary: the numbers a session is reported by (a streaming block).
+
+Input: :class:`SummaryInput` pieces (new angles and events, plus the latest calibration and plausibility
+counts); :meth:`SessionSummary.finish` returns the summary (also ``summary_``). Degrees and seconds at this
+edge, ``None`` where a value is not available; see :func:`build_summary` for every field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hipback.processing.blocks import Block
+from hipback.processing.calibration import SensorCalibration
+from hipback.processing.gait import gait_summary
+from hipback.processing.types import AngleSeries
+
+_RANGE_ANGLES = ("pelvic_tilt", "hip_flexion_left", "hip_flexion_right", "lumbar_flexion")
+
+
+@dataclass
+class SummaryInput:
+    """What became final (angles, strides, holds, activity bouts) and the current calibration and
+    plausibility counts (:meth:`hipback.processing.plausibility.PlausibilityGuard.summary`)."""
+
+    angles: AngleSeries
+    strides: list[Any] = field(default_factory=list)
+    holds: list[Any] = field(default_factory=list)
+    activity: list[Any] = field(default_factory=list)
+    calibration: dict[str, SensorCalibration] | None = None
+    implausible: dict[str, dict[str, float | int]] | None = None
+
+
+class SessionSummary(Block[SummaryInput, dict[str, Any]]):
+    """Accumulate a session's results and summarise them at :meth:`finish` (see :func:`build_summary`).
+
+    :param rate_hz: grid rate (Hz), reported as is.
+    :param holds_per_side: prescribed holds per side.
+    :param hold_s: prescribed correct-posture time per hold (s).
+    """
+
+    def __init__(self, *, rate_hz: float = 100.0, holds_per_side: int = 3, hold_s: float = 30.0) -> None:
+        self.rate_hz = rate_hz
+        self.holds_per_side = holds_per_side
+        self.hold_s = hold_s
+        self._t: list[np.ndarray] = []
+        self._angles: dict[str, list[np.ndarray]] = {n: [] for n in _RANGE_ANGLES}
+        self._strides: list[Any] = []
+        self._holds: list[Any] = []
+        self._activity: list[Any] = []
+        self._calibration: dict[str, SensorCalibration] = {}
+        self._implausible: dict[str, dict[str, float | int]] | None = None
+        self.summary_: dict[str, Any] | None = None
+
+    def update(self, chunk: SummaryInput) -> dict[str, Any]:
+        a = chunk.angles
+        if len(a):
+            self._t.append(a.t[[0, -1]])
+            for n in _RANGE_ANGLES:
+                self._angles[n].append(getattr(a, n))
+        self._strides.extend(chunk.strides)
+        self._holds.extend(chunk.holds)
+        self._activity.extend(chunk.activity)
+        if chunk.calibration is not None:
+            self._calibration = chunk.calibration
+        if chunk.implausible is not None:
+            self._implausible = chunk.implausible
+        return {}
+
+    def finish(self) -> dict[str, Any]:
+        t = np.concatenate(self._t) if self._t else np.zeros(0)
+        cols = {n: np.concatenate(v) if v else np.zeros(0) for n, v in self._angles.items()}
+        self.summary_ = build_summary(
+            t,
+            cols,
+            self._strides,
+            self._holds,
+            self._activity,
+            self._calibration,
+            rate_hz=self.rate_hz,
+            holds_per_side=self.holds_per_side,
+            hold_s=self.hold_s,
+            implausible=self._implausible,
+        )
+        return self.summary_
+
+
+def _deg(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(math.degrees(x), 2)
+
+
+def build_summary(
+    t: np.ndarray,
+    angles: dict[str, np.ndarray],
+    strides: list[Any],
+    holds: list[Any],
+    activity: list[Any],
+    calibration: dict[str, SensorCalibration],
+    *,
+    rate_hz: float,
+    holds_per_side: int,
+    hold_s: float,
+    implausible: dict[str, dict[str, float | int]] | None = None,
+) -> dict[str, Any]:
+    """Session summary for files, the store and the CLI (degrees, seconds; None where not available).
+
+    ``peak_hip_extension_<side>_deg``: median over that side's strides of the per-stride peak hip extension
+    (positive = extension); ``cadence_spm``: median over strides; ``compensation_index_<side>``: median
+    lumbar compensation index (share of thigh extension from anterior pelvic tilt over terminal stance);
+    holds per side vs the prescription (count, correct-posture time, completed = correct time >= hold_s);
+    ``activity_s``: seconds per activity label; ``<angle>_range_deg``: 2nd and 98th percentile of the
+    reported values; ``implausible``: per joint angle the rows removed by the plausibility guard (``range``,
+    ``rate``, ``share`` of all rows) and ``implausible_warning``: the angles with any, as a sensor or
+    calibration problem (None when there are none). ``t`` holds (at least) the first and last row time.
+    """
+    out: dict[str, Any] = {}
+    out["duration_s"] = round(float(t.max() - t.min()), 2) if len(t) > 1 else 0.0
+    out["rate_hz"] = rate_hz
+    out["calibration_quality"] = {p: round(c.quality, 3) for p, c in calibration.items()}
+    left = [s for s in strides if s.side == "left"]
+    right = [s for s in strides if s.side == "right"]
+    g = gait_summary(left, right)
+    for side in ("left", "right"):
+        out[f"n_strides_{side}"] = g[f"n_strides_{side}"]
+        out[f"peak_hip_extension_{side}_deg"] = _deg(g[f"peak_hip_extension_{side}_rad"])
+        out[f"compensation_index_{side}"] = (
+            None
+            if not math.isfinite(g[f"lumbar_compensation_index_{side}"])
+            else round(float(g[f"lumbar_compensation_index_{side}"]), 3)
+        )
+        out[f"pelvic_tilt_excursion_{side}_deg"] = _deg(g[f"pelvic_tilt_excursion_{side}_rad"])
+    out["peak_hip_extension_asymmetry_deg"] = _deg(g["peak_hip_extension_asymmetry_rad"])
+    out["cadence_spm"] = None if not math.isfinite(g["cadence_spm"]) else round(float(g["cadence_spm"]), 1)
+    holds_out: dict[str, Any] = {"prescribed_per_side": holds_per_side, "prescribed_hold_s": hold_s}
+    for side in ("left", "right"):
+        hs = [h for h in holds if h.side == side]
+        holds_out[side] = {
+            "count": len(hs),
+            "completed": sum(1 for h in hs if h.correct_s >= hold_s),
+            "correct_s": [round(h.correct_s, 1) for h in hs],
+            "arching": sum(1 for h in hs if h.arching),
+            "peak_hip_extension_deg": _deg(max((h.peak_hip_extension_rad for h in hs), default=math.nan)),
+        }
+    out["holds"] = holds_out
+    act: dict[str, float] = {}
+    for b in activity:
+        label = getattr(b, "label", getattr(b, "activity", "unknown"))
+        dur = getattr(b, "duration_s", None)
+        if dur is None:
+            dur = float(getattr(b, "t_end", 0.0) - getattr(b, "t_start", 0.0))
+        act[label] = round(act.get(label, 0.0) + float(dur), 2)
+    out["activity_s"] = act
+    for name in _RANGE_ANGLES:
+        v = angles[name]
+        ok = np.isfinite(v)
+        out[f"{name}_range_deg"] = (
+            [_deg(float(np.percentile(v[ok], 2))), _deg(float(np.percentile(v[ok], 98)))]
+            if ok.any()
+            else None
+        )
+    out["implausible"] = implausible or {}
+    flagged = [n for n, c in (implausible or {}).items() if c.get("range", 0) or c.get("rate", 0)]
+    out["implausible_warning"] = (
+        None
+        if not flagged
+        else "values no joint can reach were removed from "
+        + ", ".join(flagged)
+        + " (sensor or calibration problem)"
+    )
+    return out
