@@ -1,6 +1,7 @@
 """Processing benchmark: accuracy on a virtual cohort, real recordings, BROAD, speed. Prints figures.
 
-Run: ``.venv/bin/python bench/processing_bench.py [--patients 30] [--seed 1] [--skip-cohort]``
+Run: ``.venv/bin/python bench/processing_bench.py [--patients 30] [--seed 1] [--skip-cohort]
+[--only cohort|realistic|hard|movella|broad|speed]``
 
 Sections
 --------
@@ -10,7 +11,13 @@ Sections
    angle against the simulator's truth; per-stride peak hip extension error (median, p95); stride
    precision/recall (detected IC within 50 ms of a truth IC of the same side; recall over steady truth
    strides); hold precision/recall (same side, overlap > 50 % of the truth hold), hold duration error,
-   arching flag accuracy.
+   arching flag accuracy; then the figures of the real check (below).
+1r. The same on the realistic cohort (``make_cohort(..., realistic=True)``: soft-tissue artefact, varied gait
+   curves and cadences, asymmetry, gait initiation/termination, turns, imperfect calibration stances, device
+   errors from datasheets). Real-check figures: per angle RMSE, amplitude gain (least-squares slope of
+   hipback vs truth over steady walking) and mean offset while walking, truth referenced to the calibration
+   stance; IC error against the true heel strike (median, p95, fraction within 50 ms); stride
+   precision/recall; per-stride peak hip extension error (median, p95); calibration quality.
 2. Real Movella DOT recordings (``../shared/data/movella-dot-walk``, no reference): the N-pose trial
    calibrates the session (sensors were not re-strapped), the other trials are processed with it; plus
    each trial's own calibration where it has a standing period.
@@ -48,6 +55,167 @@ def deg(x: float) -> float:
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+# -- metrics of the real check (shared with bench/peers.py) --------------------------------------------------
+IC_TOL_S = 0.05
+
+
+def steady_walking_mask(truth, t: np.ndarray) -> np.ndarray:
+    """Samples at times ``t`` inside a steady truth stride (either side): "while walking"."""
+    m = np.zeros(len(t), dtype=bool)
+    for s in truth.strides:
+        if s.steady:
+            m |= (t >= s.t_initial_contact) & (t < s.t_end)
+    return m
+
+
+def angle_agreement(t_est: np.ndarray, est: np.ndarray, truth, name: str) -> dict:
+    """RMSE over the session, and over steady walking the amplitude gain (least-squares slope of estimate vs
+    truth), mean offset (estimate - truth) and RMSE; the truth is referenced to the calibration stance, as a
+    lab reference zeroed on quiet standing is (``GroundTruth.angle_vs_stance``). Degrees."""
+    ref = np.interp(t_est, truth.t, truth.angle_vs_stance(name), left=np.nan, right=np.nan)
+    ok = np.isfinite(ref) & np.isfinite(est)
+    out = {"rmse": nan, "gain": nan, "offset": nan, "rmse_walk": nan}
+    if ok.sum() < 10:
+        return out
+    d = est[ok] - ref[ok]
+    out["rmse"] = deg(float(np.sqrt(np.mean(d**2))))
+    w = ok & steady_walking_mask(truth, t_est)
+    if w.sum() > 50:
+        slope = np.polyfit(ref[w], est[w], 1)[0]
+        out["gain"] = float(slope)
+        out["offset"] = deg(float(np.mean(est[w] - ref[w])))
+        out["rmse_walk"] = deg(float(np.sqrt(np.mean((est[w] - ref[w]) ** 2))))
+    return out
+
+
+def ic_agreement(detected: dict[str, np.ndarray], truth, sides: set[str]) -> dict:
+    """Detected initial contacts (s, per side) against the true heel strikes (``truth.initial_contacts``).
+
+    ``err``: signed error (detected - true, s) of each detection to the nearest true IC of its side within
+    half a stride; ``tp``/``fp``: detections within / not within :data:`IC_TOL_S` of a true IC of their side;
+    ``found``/``total``: steady truth strides (sides in ``sides``) whose IC has a detection within the
+    tolerance (stride recall)."""
+    errs, tp, fp = [], 0, 0
+    for side in sides:
+        true_ic = np.asarray(truth.initial_contacts.get(side, []), dtype=float)
+        for tc in np.asarray(detected.get(side, []), dtype=float):
+            if len(true_ic) == 0:
+                fp += 1
+                continue
+            j = int(np.argmin(np.abs(true_ic - tc)))
+            e = tc - true_ic[j]
+            if abs(e) < 0.5 * truth.patient.stride_time_s:
+                errs.append(e)
+            if abs(e) <= IC_TOL_S:
+                tp += 1
+            else:
+                fp += 1
+    found = total = 0
+    for s in truth.strides:
+        if s.steady and s.side in sides:
+            total += 1
+            det = np.asarray(detected.get(s.side, []), dtype=float)
+            found += bool(len(det) and np.min(np.abs(det - s.t_initial_contact)) <= IC_TOL_S)
+    return {"err": errs, "tp": tp, "fp": fp, "found": found, "total": total}
+
+
+def extension_agreement(strides: list[tuple[str, float, float, float]], truth) -> list[float]:
+    """Per-stride peak hip extension error (deg) of detected strides ``(side, t_start, t_end, ext_rad)``
+    matched to the steady truth stride of the same side they overlap by more than half of its duration;
+    the truth peak is referenced to the calibration stance (extension grows by the stance flexion)."""
+    out = []
+    for side, a, b, ext in strides:
+        if not np.isfinite(ext):
+            continue
+        best, best_ov = None, 0.0
+        for ts in truth.strides:
+            if ts.side != side or not ts.steady:
+                continue
+            ov = min(b, ts.t_end) - max(a, ts.t_initial_contact)
+            if ov > 0.5 * (ts.t_end - ts.t_initial_contact) and ov > best_ov:
+                best, best_ov = ts, ov
+        if best is not None:
+            ref = best.peak_hip_extension_rad + truth.stance_angles.get(f"hip_flexion_{side}", 0.0)
+            out.append(deg(ext - ref))
+    return out
+
+
+def real_check(
+    truth, t_est, angles: dict[str, np.ndarray], ics: dict, strides: list, sides: set[str]
+) -> dict:
+    """All figures of the real check for one session (``angles`` rad on ``t_est``; ``ics`` per side)."""
+    out = {"angles": {n: angle_agreement(t_est, v, truth, n) for n, v in angles.items()}}
+    out["ic"] = ic_agreement(ics, truth, sides) if ics is not None else None
+    out["ext"] = extension_agreement(strides, truth) if strides is not None else None
+    return out
+
+
+def hipback_real_check(sim, res) -> dict:
+    a = res.angles
+    sides = {p[6:] for p in res.placements if p.startswith("thigh")}
+    angles = {n: getattr(a, n) for n in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt")}
+    angles = {n: v for n, v in angles.items() if np.isfinite(v).any()}
+    ics = {side: np.array([s.t_start for s in res.strides if s.side == side]) for side in sides}
+    strides = [(s.side, s.t_start, s.t_end, s.peak_hip_extension_rad) for s in res.strides]
+    out = real_check(sim.truth, a.t, angles, ics, strides, sides)
+    out["quality"] = min((c.quality for c in res.calibration.values()), default=nan)
+    return out
+
+
+def summarise_real_check(rows: list[dict], label: str) -> dict:
+    """Print and return the cohort figures of the real check."""
+    fig: dict = {}
+    print(f"  -- real-check figures, {label} (truth referenced to the calibration stance) --")
+    for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
+        r = [x["angles"][name] for x in rows if name in x["angles"]]
+        if not r:
+            continue
+        rm = [v["rmse"] for v in r if np.isfinite(v["rmse"])]
+        g = [v["gain"] for v in r if np.isfinite(v["gain"])]
+        o = [v["offset"] for v in r if np.isfinite(v["offset"])]
+        fig[name] = (
+            np.median(rm) if rm else nan,
+            np.median(g) if g else nan,
+            np.median(np.abs(o)) if o else nan,
+        )
+        print(
+            f"    {name:18s} RMSE median {fig[name][0]:5.2f} p90 {pct(rm, 90):5.2f} deg | gain median "
+            f"{fig[name][1]:.3f} (p10 {pct(g, 10):.3f}, p90 {pct(g, 90):.3f}) | |offset| walking median "
+            f"{fig[name][2]:.2f} deg (n={len(rm)})"
+        )
+    ic_rows = [x["ic"] for x in rows if x.get("ic") is not None]
+    if ic_rows:
+        err = np.abs([e for r in ic_rows for e in r["err"]])
+        tp = sum(r["tp"] for r in ic_rows)
+        fp = sum(r["fp"] for r in ic_rows)
+        found = sum(r["found"] for r in ic_rows)
+        total = sum(r["total"] for r in ic_rows)
+        fig["ic"] = (
+            float(np.median(err)) if len(err) else nan,
+            pct(list(err), 95),
+            float(np.mean(err <= IC_TOL_S)) if len(err) else nan,
+        )
+        fig["strides"] = (tp / max(tp + fp, 1), found / max(total, 1))
+        print(
+            f"    IC error |detected - true heel strike|: median {fig['ic'][0] * 1e3:.0f} ms, p95 "
+            f"{fig['ic'][1] * 1e3:.0f} ms, within 50 ms {fig['ic'][2]:.3f} (n={len(err)}) | strides "
+            f"precision {fig['strides'][0]:.3f} recall {fig['strides'][1]:.3f} ({found}/{total})"
+        )
+    ext_rows = [x["ext"] for x in rows if x.get("ext") is not None]
+    if ext_rows:
+        ext = [e for r in ext_rows for e in r]
+        aext = list(np.abs(ext))
+        fig["ext"] = (float(np.median(aext)) if aext else nan, pct(aext, 95))
+        print(
+            f"    per-stride peak hip extension error: median |e| {fig['ext'][0]:.2f} deg, p95 "
+            f"{fig['ext'][1]:.2f} deg, bias {np.mean(ext) if ext else nan:+.2f} deg (n={len(ext)})"
+        )
+    q = [x["quality"] for x in rows if np.isfinite(x.get("quality", nan))]
+    if q:
+        print(f"    calibration quality (min over sensors): median {np.median(q):.2f}, min {min(q):.2f}")
+    return fig
 
 
 # -- 1. virtual cohort ----------------------------------------------------------------------------------
@@ -119,13 +287,18 @@ def evaluate_session(sim, res) -> dict:
     return out
 
 
-def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None) -> None:
+def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None, realistic: bool = False) -> None:
     from hipback.simulator import make_cohort, simulate
 
-    print(f"\n== 1. Virtual cohort: {n} patients (make_cohort seed {seed}), scenario clinic_visit")
+    label = "realistic" if realistic else "easy"
+    print(
+        f"\n== 1{'r' if realistic else ''}. Virtual cohort ({label}): {n} patients "
+        f"(make_cohort seed {seed}{', realistic=True' if realistic else ''}), scenario clinic_visit"
+    )
     rows = []
+    checks = []
     t_sim = t_proc = 0.0
-    for i, (patient, sensors) in enumerate(make_cohort(n, seed)):
+    for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=realistic)):
         t0 = time.perf_counter()
         sim = simulate("clinic_visit", seed=seed * 1000 + i, patient=patient, sensors=sensors)
         t1 = time.perf_counter()
@@ -134,9 +307,12 @@ def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None) -> None:
         t_sim += t1 - t0
         t_proc += t2 - t1
         ev = evaluate_session(sim, res)
+        checks.append(hipback_real_check(sim, res))
         s0 = sensors[0]
-        desc = f"{s0.kind}{'+mag' if s0.has_mag else ''} {s0.rate_hz:.0f}Hz {s0.thigh_face[:3]} " + "+".join(
-            sorted(SHORT[s.placement] for s in sensors)
+        desc = (
+            (s0.error_profile + " " if s0.error_profile else "")
+            + f"{s0.kind}{'+mag' if s0.has_mag else ''} {s0.rate_hz:.0f}Hz {s0.thigh_face[:3]} "
+            + "+".join(sorted(SHORT[s.placement] for s in sensors))
         )
         ev["desc"] = desc
         ev["quality"] = min((c.quality for c in res.calibration.values()), default=float("nan"))
@@ -188,6 +364,7 @@ def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None) -> None:
         f"median {np.median(de) if de else math.nan:.2f} s, p95 {pct(de, 95):.2f} s; arching flag accuracy "
         f"{np.mean(arch) if arch else math.nan:.3f} (n={len(arch)})"
     )
+    summarise_real_check(checks, f"{label} cohort")
 
 
 # -- 1b. hard cases -----------------------------------------------------------------------------------------
@@ -432,10 +609,12 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-cohort", action="store_true")
-    ap.add_argument("--only", choices=("cohort", "hard", "movella", "broad", "speed"))
+    ap.add_argument("--only", choices=("cohort", "realistic", "hard", "movella", "broad", "speed"))
     args = ap.parse_args()
     if args.only in (None, "cohort") and not args.skip_cohort:
         cohort_section(args.patients, args.seed, None)
+    if args.only in (None, "realistic") and not args.skip_cohort:
+        cohort_section(args.patients, args.seed, None, realistic=True)
     if args.only in (None, "hard"):
         hard_cases_section(args.seed)
     if args.only in (None, "movella"):
