@@ -29,6 +29,12 @@ class RecordingFileError(HipbackError):
         super().__init__(f"{where}: {message}")
 
 
+class Interrupted(HipbackError):
+    """Ctrl-C (or SIGTERM) stopped a command; the sentence says what was kept (exit code 130)."""
+
+    exit_code = 130
+
+
 class DatabaseError(HipbackError):
     """InfluxDB (or another store) refused or could not be reached."""
 

@@ -42,6 +42,7 @@ import csv
 import dataclasses
 import io
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from hipback.ingest.errors import ConfigError
-from hipback.ingest.files.atomic import atomic_write_text
+from hipback.ingest.files.atomic import atomic_write_text, private_mkdir
 from hipback.processing import quaternion as quat
 from hipback.processing.orientation import OrientationEstimator, check_quaternions
 from hipback.processing.resample import GridResampler
@@ -161,7 +162,11 @@ def write_parquet(table: Table, path: Path, kind: str) -> None:
     tbl = pa.table(arrays).replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        pq.write_table(tbl, tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 whatever the umask
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(tbl, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         tmp.replace(path)
     finally:
         if tmp.exists():
@@ -304,7 +309,7 @@ def export_session(
     """Write the export of one session in ``fmt`` (csv, parquet or sto) into ``out_dir``; returns paths."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; use csv, parquet or sto.")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_mkdir(out_dir)
     if fmt == "sto":
         if recording is None:
             raise ConfigError("the .sto export needs the raw samples (a session in the local store).")

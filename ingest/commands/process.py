@@ -15,8 +15,13 @@ Usage: ``hipback process --out DIR PLACEMENT=FILE ...`` with placements ``pelvis
 
 With ``--store PATH`` the recording (every raw sample), its results and its InfluxDB points go into that
 local store (points in its outbox, see :mod:`hipback.ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they
-are
-sent at once, otherwise ``hipback sync`` sends them.
+are sent at once, otherwise ``hipback sync`` sends them.
+
+Interruptions (Ctrl-C, a full disk, an error) never leave a result that looks complete: the five files are
+written to temporary files and renamed together (all old files or all new ones), the store import is one
+transaction (the session with all its samples, results and points, or nothing), and a file input may be a
+pipe (``pelvis=<(zcat pelvis.csv.gz)``). Every file written is 0600, a folder created 0700; ``summary.json``
+names the input files without their folders (folder names can carry a person's name).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,9 @@ from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import ensure_output_folder
 from hipback.processing.pipeline import SessionResults, process_recording
 from hipback.processing.types import PLACEMENTS
+
+#: a pseudonymous patient id as the store and InfluxDB take it (the whole string must match)
+PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 ANGLE_COLUMNS = (
     ("hip_flexion_left", "hip_flexion_left_deg"),
@@ -58,8 +67,10 @@ def parse_inputs(inputs: list[str]) -> dict[str, Path]:
         if placement in out:
             raise ConfigError(f"the placement {placement} is given twice.")
         path = Path(file)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"the file {path} for {placement} does not exist.")
+        if path.is_dir():
+            raise ConfigError(f"{path} for {placement} is a folder; give a recording file.")
         out[placement] = path
     if "pelvis" not in out:
         raise ConfigError("a pelvis sensor file is required (pelvis=FILE).")
@@ -126,7 +137,7 @@ def summary_json(res: SessionResults, files: dict[str, Path]) -> dict[str, Any]:
     return _json_safe(
         {
             **res.summary,
-            "inputs": {p: str(f) for p, f in files.items()},
+            "inputs": {p: f.name for p, f in files.items()},  # names only: folders can name a person
             "sensors": res.placements,
             "calibration_state": res.calibration_state,
             "calibration": {p: c.to_dict() for p, c in res.calibration.items()},
@@ -172,11 +183,11 @@ def human_summary(res: SessionResults) -> list[str]:
 
 
 def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> list[Path]:
-    """Write angles.csv, strides.csv, holds.csv, activity.csv, summary.json into ``out``, each atomically."""
-    from hipback.ingest.files.atomic import atomic_write_text
+    """Write angles.csv, strides.csv, holds.csv, activity.csv, summary.json into ``out`` (created 0700 when
+    missing), all five together: see :func:`hipback.ingest.files.atomic.atomic_write_many`."""
+    from hipback.ingest.files.atomic import atomic_write_many
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_output_folder(out)
     contents = {
         "angles.csv": angles_csv(res),
         "strides.csv": table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"]),
@@ -184,9 +195,7 @@ def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> lis
         "activity.csv": table_csv(res.activity, ["label", "t_start_s", "t_end_s"]),
         "summary.json": json.dumps(summary_json(res, files), indent=2) + "\n",
     }
-    for name, text in contents.items():
-        atomic_write_text(out / name, text)
-    return [out / name for name in contents]
+    return atomic_write_many({out / name: text for name, text in contents.items()})
 
 
 def run(
@@ -194,18 +203,37 @@ def run(
 ) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results."""
     from hipback.ingest.files import read_recording
+    from hipback.ingest.store import LocalStore
 
     files = parse_inputs(inputs)
+    if patient is not None:
+        check_patient(patient)
     out = ensure_output_folder(out)
-    recording = read_recording(dict(files))
-    res = process_recording(recording)
-    write_outputs(res, out, files)
-    if store is not None:
-        _to_store(store, recording, res, patient or _recorded_patient(recording, files))
+    st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
+    try:
+        recording = read_recording(dict(files))
+        res = process_recording(recording)
+        write_outputs(res, out, files)
+        typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
+        if st is not None:
+            _to_store(st, recording, res, patient or _recorded_patient(recording, files))
+    finally:
+        if st is not None:
+            st.close()
     for line in human_summary(res):
         typer.echo(line)
-    typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
     return res
+
+
+def check_patient(patient: str) -> str:
+    """``patient`` if it is a pseudonymous id (1-64 letters, digits or ``_.:-``, whole string), else
+    :class:`ConfigError`."""
+    if not isinstance(patient, str) or not PATIENT_ID.fullmatch(patient):
+        raise ConfigError(
+            f"the patient id {patient!r} cannot be stored: use a pseudonymous id of 1-64 letters, digits or "
+            "_.:- (never a name)."
+        )
+    return patient
 
 
 def _recorded_patient(recording: Any, files: dict[str, Path]) -> str:
@@ -221,11 +249,12 @@ def _recorded_patient(recording: Any, files: dict[str, Path]) -> str:
     return str(pid or "offline")
 
 
-def _to_store(store: Path, recording: Any, res: SessionResults, patient: str) -> str:
+def _to_store(st: Any, recording: Any, res: SessionResults, patient: str) -> str:
     """Put the recording (every raw sample), its results and its InfluxDB points into the local store.
 
     Times are stored as UTC Unix seconds (``recording.start_utc`` + t; a recording without a start time
-    is stored as starting now, and the user is told). ``patient`` is the pseudonymous id. The points go
+    is stored as starting now, and the user is told). ``st`` is the open local store, ``patient`` the
+    pseudonymous id. The points go
     into the store's outbox (:func:`hipback.ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is
     set
     they are sent right away, otherwise ``hipback sync`` sends them.
@@ -235,8 +264,8 @@ def _to_store(store: Path, recording: Any, res: SessionResults, patient: str) ->
 
     from hipback.ingest.influx.schema import check_tag
     from hipback.ingest.publish import publish_session
-    from hipback.ingest.store import LocalStore
 
+    check_patient(patient)
     try:
         check_tag("patient", patient)
     except ValueError:
@@ -248,8 +277,8 @@ def _to_store(store: Path, recording: Any, res: SessionResults, patient: str) ->
     if start is None:
         start = float(round(time.time(), 3))
         typer.echo("The recording has no start time; it is stored as starting now.")
-    st = LocalStore(store)
-    try:
+    store = st.path
+    with st.transaction():  # all of it or nothing, also on Ctrl-C or a full disk
         sid = st.open_session(patient, {"source": "hipback process", "start_utc": start})
         for p, s in recording.streams.items():
             st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})
@@ -258,17 +287,15 @@ def _to_store(store: Path, recording: Any, res: SessionResults, patient: str) ->
             st.add_gap(sid, g.placement, g.t_start + start, g.t_end + start, g.missing, g.reason)
         queued = publish_session(st, sid, res, patient, start)
         st.close_session(sid, end_utc=start + float(res.angles.t[-1]) if len(res.angles) else None)
-        typer.echo(f"Stored the recording and results as session {sid} in {store}; "
-                   f"{queued} InfluxDB point(s) queued.")
-        _sync_now(st, store)
-    finally:
-        st.close()
+    typer.echo(f"Stored the recording and results as session {sid} in {store}; "
+               f"{queued} InfluxDB point(s) queued.")
+    _sync_now(st, store)
     return sid
 
 
 def _sync_now(st: Any, store: Path) -> None:
     """Send the outbox now when ``HIPBACK_INFLUX_URL`` is set; otherwise say that ``hipback sync`` will."""
-    from hipback.ingest.errors import DatabaseError
+    from hipback.ingest.errors import DatabaseError, Interrupted
     from hipback.ingest.sync import SyncWorker
 
     worker = SyncWorker.from_env(st)
@@ -279,6 +306,10 @@ def _sync_now(st: Any, store: Path) -> None:
     try:
         worker.writer.ensure_database()
         report = worker.sync_once()
+    except KeyboardInterrupt:
+        left = st.outbox_stats()["pending"]
+        raise Interrupted(f"interrupted while sending to InfluxDB; the session is stored in {store} and "
+                          f"{left} line(s) stay queued for `hipback sync --store {store}`.") from None
     except DatabaseError as exc:
         left = st.outbox_stats()["pending"]
         typer.echo(f"hipback: {str(exc).rstrip('.')}; {left} line(s) stay queued in {store} for "

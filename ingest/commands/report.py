@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from hipback.ingest.errors import ConfigError
-from hipback.ingest.files.atomic import atomic_write_text
+from hipback.ingest.files.atomic import atomic_write_text, private_mkdir
 from hipback.ingest.report import build_report
 from hipback.ingest.report.source import load_from_process_folder, load_from_store
 
@@ -38,7 +38,7 @@ def run(session: str, out: Path, store: Path | None = None) -> Path:
         session=inputs.session,
         sensor_stats=inputs.sensor_stats,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
+    private_mkdir(out.parent)
     atomic_write_text(out, html)
     typer.echo(f"Report written to {out} ({len(html) // 1024} KiB; opens offline in any browser).")
     return out

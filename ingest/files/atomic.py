@@ -1,14 +1,19 @@
 """Crash-safe file writes: a temporary file in the same folder, flushed to disk, then renamed over the target.
 
 A reader therefore sees either the old file or the complete new one, never a half-written file; a failed write
-removes its temporary file. New files are created with mode 0600 (recordings are health data).
+removes its temporary file. New files are created with mode 0600 and new folders 0700 whatever the umask
+(recordings and everything derived from them are health data). :func:`atomic_write_many` replaces a set of
+files together: all are written and flushed first, then renamed in one step that Ctrl-C cannot split.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -38,21 +43,75 @@ def write_file(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` atomically (temp file + fsync + rename)."""
-    path = Path(path)
+def _stage(path: Path, text: str) -> str:
+    """``text`` in a new 0600 temporary file next to ``path``, flushed to disk; returns its name."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    return tmp
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` atomically (temp file + fsync + rename); the file is 0600."""
+    atomic_write_many({Path(path): text})
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM (Ctrl-C, kill) while the block runs; one that arrived meanwhile takes
+    effect right after it. For steps that must not be cut in two (renaming a set of result files)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def atomic_write_many(contents: dict[Path, str]) -> list[Path]:
+    """Replace several files together: each is written to a temporary file and flushed first, then all are
+    renamed into place with Ctrl-C held back, so a reader (or an interrupted run) finds either all the old
+    files or all the new ones. Returns the paths in order."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, text in contents.items():
+            staged.append((_stage(Path(path), text), Path(path)))
+        with interrupts_deferred():
+            for tmp, path in staged:
+                os.replace(tmp, path)
+            staged = []
+            for folder in {path.parent for path in contents}:
+                fsync_dir(Path(folder))
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return [Path(p) for p in contents]
+
+
+def private_mkdir(folder: Path | str) -> Path:
+    """Create ``folder`` (and missing parents) with mode 0700 whatever the umask; an existing folder is left
+    as it is (the user chose its mode)."""
+    folder = Path(folder)
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+            os.chmod(d, 0o700)  # the umask may have taken bits; never more than 0700
+    return folder
 
 
 def ensure_output_folder(out: Path | str) -> Path:
@@ -62,8 +121,14 @@ def ensure_output_folder(out: Path | str) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a folder; give --out a folder path.")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"cannot create the output folder {out}: {parent} is a file, not a folder.")
+            break
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        private_mkdir(out)
     except OSError as exc:
-        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror or exc}.") from exc
+        reason = (exc.strerror or str(exc)).lower()
+        raise ConfigError(f"cannot create the output folder {out}: {reason}.") from None
     return out

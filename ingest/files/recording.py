@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files import hipback_format, movella_dot, xsens_mt
-from hipback.ingest.files.atomic import atomic_write_text, fsync_dir, write_file
+from hipback.ingest.files.atomic import atomic_write_text, fsync_dir, private_mkdir, write_file
 from hipback.ingest.files.detect import sniff
 from hipback.ingest.files.table import read_text
 from hipback.processing.types import Gap, Recording, SensorStream
@@ -206,7 +206,7 @@ def write_recording(recording: Recording, folder: Path | str) -> list[Path]:
         texts[f"{pl}.csv"] = hipback_format.format_stream(stream, gaps, recording.start_utc, recording.meta)
     texts[SESSION_FILE] = _session_json(recording)
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    private_mkdir(folder.parent)
     if not folder.exists():
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
         try:

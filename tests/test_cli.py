@@ -1,0 +1,318 @@
+"""The command line's error boundary: usage mistakes and user errors are one sentence with the documented
+exit code under every typer/click the dependency range allows (the installed one, and the oldest, typer 0.12.0
+with click 8.1, installed into a cached folder from the package registry); Ctrl-C during ``hipback process``
+(a real SIGINT to a real process) exits 130 and leaves nothing half-written that looks complete."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hipback.ingest import cli
+from hipback.ingest.files import write_recording
+from hipback.ingest.store import LocalStore
+from hipback.simulator import VirtualPatient, simulate
+
+OUTPUTS = ("activity.csv", "angles.csv", "holds.csv", "strides.csv", "summary.json")
+
+# (arguments, exit code, a part of the one-line message on stderr); "--store" values are filled in per test
+USAGE_CASES: list[tuple[list[str], int, str]] = [
+    (["nonsense"], 2, "No such command 'nonsense'"),
+    (["process"], 2, "Missing argument"),
+    (["process", "--ou", "x", "pelvis=a.csv"], 2, "No such option: --ou"),
+    (["sync", "--batch-size", "abc"], 2, "--batch-size"),
+    (["sync", "--batch-size", "0"], 2, "--batch-size"),
+    (["scan", "--timeout", "soon"], 2, "--timeout"),
+    (["export", "abcd", "--format", "xlsx", "--out", "x"], 2, "unknown export format 'xlsx'"),
+    (["export", "abcd", "--format", "csv"], 2, "Missing option '--out'"),
+    (["report", "abcd", "--out", "r.pdf"], 2, "should end in .html"),
+    (["process", "pelvis=/nonexistent.csv", "--out", "x"], 2, "does not exist"),
+    (["process", "hip=a.csv", "--out", "x"], 2, "unknown placement 'hip'"),
+    (["simulate", "--out", "x", "--scenario", "moon"], 2, "unknown scenario 'moon'"),
+    (["record", "--config", "/nonexistent.toml"], 2, "config file does not exist"),
+    (["dashboards", "push", "--grafana-url", "x", "--frobnicate"], 2, "No such option"),
+    (["report", "abcd", "--out", "r.html", "--store", "{not_a_db}"], 3, "is not a database"),
+    (["export", "abcd", "--format", "csv", "--out", "x", "--store", "{not_a_db}"], 3, "is not a database"),
+    (["sync", "--store", "{not_a_db}"], 3, "is not a database"),
+]
+
+_DRIVER = """
+import contextlib, io, json, sys
+import click, typer
+from hipback.ingest import cli
+results = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.run(args)
+    results.append([code, err.getvalue()])
+print(json.dumps({"typer": typer.__version__, "click": click.__version__,
+                  "vendored": hasattr(typer, "_click"), "results": results}))
+"""
+
+
+def _cases(tmp_path: Path) -> list[tuple[list[str], int, str]]:
+    not_a_db = tmp_path / "notes.sqlite"
+    not_a_db.write_text("this is a text file, not a store\n" * 10)
+    return [([a.format(not_a_db=not_a_db) for a in args], code, part) for args, code, part in USAGE_CASES]
+
+
+def _check(args: list[str], code: int, err: str, want_code: int, part: str) -> None:
+    assert code == want_code, (args, err)
+    assert "Traceback" not in err, (args, err)
+    line = err.strip()
+    assert line.startswith("hipback: ") and "\n" not in line, (args, err)
+    assert part in line, (args, line)
+
+
+def test_usage_mistakes_are_one_sentence_with_the_exit_code(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIPBACK_INFLUX_URL", "http://127.0.0.1:9")
+    for args, want, part in _cases(tmp_path):
+        code = cli.run(args)
+        captured = capsys.readouterr()
+        _check(args, code, captured.err, want, part)
+    assert not (tmp_path / "x").exists()  # no output folder made for a command that failed on its input
+
+
+def _oldest_typer(cache: Path) -> Path:
+    """typer 0.12.0 (pyproject.toml's lower bound) with click 8.1.8, installed once into the pytest cache."""
+    target = cache / "typer-0.12.0-click-8.1.8"
+    if not (target / "typer" / "main.py").is_file():
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--target", str(target), "typer==0.12.0", "typer-slim==0.12.0", "click==8.1.8"],
+            capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"cannot install typer 0.12.0 from the package registry: {proc.stderr}"
+    return target
+
+
+@pytest.mark.parametrize("which", ["installed", "oldest"])
+def test_every_allowed_typer_gives_the_same_answers(which: str, tmp_path: Path, request) -> None:
+    env = {**os.environ, "HIPBACK_INFLUX_URL": "http://127.0.0.1:9"}
+    if which == "oldest":
+        env["PYTHONPATH"] = str(_oldest_typer(Path(request.config.cache.mkdir("hipback-cli"))))
+    cases = _cases(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps([c[0] for c in cases])], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    if which == "oldest":
+        assert (out["typer"], out["click"], out["vendored"]) == ("0.12.0", "8.1.8", False)
+    for (args, want, part), (code, err) in zip(cases, out["results"], strict=True):
+        _check(args, code, err, want, part)
+
+
+def test_the_console_script_exits_with_the_code_and_without_a_traceback(tmp_path: Path) -> None:
+    def hipback(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "hipback.ingest.cli", *args], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path)
+
+    proc = hipback("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("hipback ")
+    proc = hipback()
+    assert proc.returncode == 2 and "process" in proc.stdout and "Traceback" not in proc.stderr
+    proc = hipback("process", "--out", "x", "pelvis=missing.csv")
+    assert proc.returncode == 2 and proc.stderr.startswith("hipback: ") and proc.stderr.count("\n") == 1
+
+
+# -- Ctrl-C during hipback process ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("rec") / "rec"
+    sim = simulate("short", 3, VirtualPatient(patient_id="P-0003"), walk_s=10.0)
+    write_recording(sim.recording, folder)
+    return folder
+
+
+def _inputs(rec: Path, pelvis: Path | None = None) -> list[str]:
+    return [f"pelvis={pelvis or rec / 'pelvis.csv'}", f"thigh_left={rec / 'thigh_left.csv'}",
+            f"thigh_right={rec / 'thigh_right.csv'}"]
+
+
+def _spawn(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hipback.ingest.cli", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+@contextlib.contextmanager
+def _fifo_opened_by(proc: subprocess.Popen, fifo: Path) -> Iterator[int]:
+    """Wait until ``proc`` has opened the pipe ``fifo`` for reading (it then waits for data that never comes);
+    yields the write end, closed afterwards."""
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            assert exc.errno == errno.ENXIO, exc
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _interrupt(proc: subprocess.Popen) -> tuple[str, str]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert err.startswith("hipback: interrupted") and err.count("\n") == 1, err
+    return out, err
+
+
+@pytest.mark.parametrize("with_store", [False, True])
+def test_ctrl_c_while_reading_exits_130_and_writes_nothing(recording: Path, tmp_path: Path, with_store: bool):
+    fifo = tmp_path / "pelvis.csv"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    store = tmp_path / "store.sqlite"
+    args = ["process", *_inputs(recording, fifo), "--out", str(out)] + (["--store", str(store)] * with_store)
+    proc = _spawn(args, tmp_path)
+    with _fifo_opened_by(proc, fifo):
+        _interrupt(proc)
+    assert out.is_dir() and not list(out.iterdir())  # no output, not even a temporary file
+    if with_store:
+        with LocalStore(store, readonly=True) as st:
+            assert st.sessions() == []
+
+
+def test_ctrl_c_while_sending_keeps_the_complete_session_and_outputs(recording: Path, tmp_path: Path) -> None:
+    """InfluxDB that never answers: the user presses Ctrl-C while hipback waits for it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    env = {**os.environ, "HIPBACK_INFLUX_URL": f"http://127.0.0.1:{server.getsockname()[1]}",
+           "HIPBACK_INFLUX_DATABASE": "hipback"}
+    env.pop("HIPBACK_INFLUX_TOKEN", None)
+    out, store = tmp_path / "out", tmp_path / "store.sqlite"
+    proc = _spawn(["process", *_inputs(recording), "--out", str(out), "--store", str(store)], tmp_path, env)
+    got = b""
+    conn = None
+    try:
+        server.settimeout(120)
+        conn, _ = server.accept()
+        conn.settimeout(120)
+        while b"\r\n\r\n" not in got:  # the request has been sent: hipback now waits for the answer
+            chunk = conn.recv(4096)
+            assert chunk, "hipback closed the connection"
+            got += chunk
+        stdout, err = _interrupt(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if conn is not None:
+            conn.close()
+        server.close()
+    assert "the session is stored" in err and "stay queued" in err
+    assert sorted(p.name for p in out.iterdir()) == list(OUTPUTS)
+    assert json.loads((out / "summary.json").read_text())["inputs"]["pelvis"] == "pelvis.csv"
+    with LocalStore(store, readonly=True) as st:
+        (sess,) = st.sessions()
+        assert sess["end_utc"] is not None and sess["samples"] > 0
+        assert sess["outbox_pending"] > 0 and st.outbox_stats()["delivered"] == 0
+
+
+def test_an_interruption_inside_the_store_import_leaves_no_session(recording, tmp_path, monkeypatch) -> None:
+    """Ctrl-C at the last step of the import (the points): the whole session is rolled back."""
+    from hipback.ingest import publish
+    from hipback.ingest.commands import process
+
+    monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
+    store = tmp_path / "store.sqlite"
+    calls = []
+
+    def interrupted(st, sid, *args, **kwargs):
+        calls.append(st.sample_count(sid))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(publish, "publish_session", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        process.run(_inputs(recording), tmp_path / "out", store=store)
+    assert calls and calls[0] > 0  # the samples were in the transaction when it was interrupted
+    con = sqlite3.connect(store)
+    assert con.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 0
+    con.close()
+
+
+def test_an_interruption_while_writing_outputs_keeps_the_old_ones(recording, tmp_path, monkeypatch) -> None:
+    from hipback.ingest.commands import process
+    from hipback.ingest.files import atomic
+
+    out = tmp_path / "out"
+    process.run(_inputs(recording), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_stage = atomic._stage
+    count = [0]
+
+    def stage(path, text):
+        count[0] += 1
+        if count[0] == 4:
+            raise KeyboardInterrupt
+        return real_stage(path, text + "changed\n")
+
+    monkeypatch.setattr(atomic, "_stage", stage)
+    with pytest.raises(KeyboardInterrupt):
+        process.run(_inputs(recording), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file left either
+
+
+def test_private_outputs_whatever_the_umask(recording: Path, tmp_path: Path, monkeypatch) -> None:
+    from hipback.ingest.commands import process
+
+    monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
+    old = os.umask(0)
+    try:
+        out = tmp_path / "new" / "out"
+        process.run(_inputs(recording), out, store=tmp_path / "new" / "store.sqlite")
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    for p in [*out.iterdir(), *(tmp_path / "new").glob("store.sqlite*")]:
+        assert p.stat().st_mode & 0o777 == 0o600, p
+    summary = (out / "summary.json").read_text()
+    assert str(recording) not in summary and socket.gethostname() not in summary
+
+
+@pytest.mark.parametrize("patient", ["P-0001\n", "P-0001\r\n", " P-0001", "P 0001", "", "a" * 65, "Jane Doe"])
+def test_patient_ids_are_validated_exactly(recording: Path, tmp_path: Path, patient: str) -> None:
+    from hipback.ingest.commands import process
+    from hipback.ingest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pseudonymous id"):
+        process.run(_inputs(recording), tmp_path / "out", store=tmp_path / "s.sqlite", patient=patient)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_threads_do_not_hide_interrupts() -> None:
+    """interrupts_deferred is a no-op off the main thread (signals are handled on the main thread only)."""
+    from hipback.ingest.files.atomic import interrupts_deferred
+
+    done = []
+
+    def worker() -> None:
+        with interrupts_deferred():
+            done.append(True)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert done == [True]
