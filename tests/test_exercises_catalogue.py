@@ -15,11 +15,28 @@ from hipback.processing.exercises.catalogue import (
 )
 
 ISSUE_EXERCISES = {
-    "hip_flexor_kneeling", "hip_flexor_lunge", "rectus_femoris_heel_slide", "gluteal_stretch",
-    "piriformis_figure4", "butterfly", "squat", "glute_bridge", "glute_bridge_hold", "clamshell",
-    "standing_hip_abduction", "knee_drops", "cat_camel", "knee_to_chest_double", "knee_to_chest_single",
-    "seated_forward_bend", "seated_spinal_twist", "happy_baby", "childs_pose", "standing_forward_fold",
-    "prone_press_up", "standing_lumbar_extension",
+    "hip_flexor_kneeling",
+    "hip_flexor_lunge",
+    "rectus_femoris_heel_slide",
+    "gluteal_stretch",
+    "piriformis_figure4",
+    "butterfly",
+    "squat",
+    "glute_bridge",
+    "glute_bridge_hold",
+    "clamshell",
+    "standing_hip_abduction",
+    "knee_drops",
+    "cat_camel",
+    "knee_to_chest_double",
+    "knee_to_chest_single",
+    "seated_forward_bend",
+    "seated_spinal_twist",
+    "happy_baby",
+    "childs_pose",
+    "standing_forward_fold",
+    "prone_press_up",
+    "standing_lumbar_extension",
 }
 
 GOOD = """

@@ -6,7 +6,8 @@ exercise is written in code. A clinic adds an exercise by adding a file (see ``d
 ``hipback/processing/exercises/catalogue/`` through :mod:`importlib.resources` (package data only; reading a
 clinic's own folder is done in :mod:`hipback.ingest.programme`, which passes the parsed tables here).
 
-Every validation error is a :class:`CatalogueError` whose message is one sentence naming the file and the field.
+Every validation error is a :class:`CatalogueError` whose message is one sentence naming the file and
+the field.
 
 Fields (angles in degrees in the files, radians in the parsed objects):
 
@@ -54,8 +55,19 @@ RESPONSE = ("ok", "caution", "avoid")
 QUALITY = ("good", "partial", "not_measurable")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
 _TOP = {
-    "name", "title", "kind", "sides", "sensors", "start_posture", "primary", "rules", "dose", "signature",
-    "responders", "measurement", "description",
+    "name",
+    "title",
+    "kind",
+    "sides",
+    "sensors",
+    "start_posture",
+    "primary",
+    "rules",
+    "dose",
+    "signature",
+    "responders",
+    "measurement",
+    "description",
 }
 _DEG = math.pi / 180.0
 
@@ -143,7 +155,7 @@ class Exercise:
         return list(dict.fromkeys(out))
 
     def advice(self, profile: str) -> str:
-        """``ok``, ``caution`` or ``avoid`` for a responder profile (``flexion``, ``extension``, ``neither``)."""
+        """``ok``, ``caution`` or ``avoid`` for a responder profile (flexion, extension, neither)."""
         return self.responders.get(profile, "ok")
 
 
@@ -225,8 +237,12 @@ def parse_posture(name: str, data: dict[str, Any], src: str) -> Posture:
     """Validate one ``[name]`` table of ``postures.toml``."""
     where = f"{src} [{name}]"
     data = _table(src, data, name)
-    _unknown(where, data, {"title", "pelvis_up", "side_sign", "hip_flexion_deg", "other_hip_flexion_deg",
-                           "align"}, "")
+    _unknown(
+        where,
+        data,
+        {"title", "pelvis_up", "side_sign", "hip_flexion_deg", "other_hip_flexion_deg", "align"},
+        "",
+    )
     up = _req(where, data, "pelvis_up")
     if not isinstance(up, list) or len(up) != 3:
         raise CatalogueError(f"{where}: pelvis_up must be a list of three numbers, not {up!r}.")
@@ -241,7 +257,12 @@ def parse_posture(name: str, data: dict[str, Any], src: str) -> Posture:
     if not isinstance(side_sign, bool) or not isinstance(align, bool):
         raise CatalogueError(f"{where}: side_sign and align must be true or false.")
     return Posture(
-        name, (vec[0] / norm, vec[1] / norm, vec[2] / norm), side_sign, hip * _DEG, other * _DEG, align,
+        name,
+        (vec[0] / norm, vec[1] / norm, vec[2] / norm),
+        side_sign,
+        hip * _DEG,
+        other * _DEG,
+        align,
         str(data.get("title", name)),
     )
 
@@ -335,12 +356,26 @@ def parse_exercise(data: dict[str, Any], src: str, postures: dict[str, Posture])
     quality = _choice(src, _req(src, m, "quality", "measurement."), "measurement.quality", QUALITY)
     note = str(m.get("note", ""))
     if quality != "good" and not note.strip():
-        raise CatalogueError(f"{src}: measurement.note must say what cannot be measured when quality is {quality!r}.")
+        raise CatalogueError(
+            f"{src}: measurement.note must say what cannot be measured when quality is {quality!r}."
+        )
     return Exercise(
-        name=name, title=title, kind=kind, sides=sides, sensors=tuple(sensors), start_posture=posture,
-        primary=primary, rules=tuple(rules), dose=dose, signature=signature, responders=responders,
-        responder_reason=reason.strip(), quality=quality, note=note.strip(),
-        description=str(data.get("description", "")).strip(), source=src,
+        name=name,
+        title=title,
+        kind=kind,
+        sides=sides,
+        sensors=tuple(sensors),
+        start_posture=posture,
+        primary=primary,
+        rules=tuple(rules),
+        dose=dose,
+        signature=signature,
+        responders=responders,
+        responder_reason=reason.strip(),
+        quality=quality,
+        note=note.strip(),
+        description=str(data.get("description", "")).strip(),
+        source=src,
     )
 
 
