@@ -7,7 +7,9 @@ thighs) or 4 (plus the upper lumbar sensor) at 100 Hz is processed
 
 * in batch (:func:`hipback.processing.process_recording`: each stream fed in one piece), and
 * streamed: the sensors' samples interleaved in arrival order, ``n`` samples per ``feed`` call per sensor,
-  with a ``poll()`` after every round of calls (as the session runner polls), then ``finish()``.
+  with a ``poll()`` after every round of calls (as the session runner polls), then ``finish()``, for each
+  ``live_batch_s`` given (the processor queues small chunks and runs its blocks once that much is queued per
+  sensor: the latency it adds is at most ``live_batch_s``).
 
 It prints process CPU time (``time.process_time``) per sample (microseconds, one sample = one sensor's
 sample) and the ratio streamed/batch, and checks that every run gives the same angles and strides as batch.
@@ -44,10 +46,12 @@ def batch(rec) -> tuple[float, object]:
     return time.process_time() - t0, res
 
 
-def streamed(rec, n: int) -> tuple[float, object]:
+def streamed(rec, n: int, live_batch_s: float) -> tuple[float, object]:
     streams = list(rec.streams.values())
     proc = SessionProcessor.default(
-        {s.placement: s.kind for s in streams}, {s.placement: s.rate_hz for s in streams}
+        {s.placement: s.kind for s in streams},
+        {s.placement: s.rate_hz for s in streams},
+        live_batch_s=live_batch_s,
     )
     pieces = [[s.slice(a, min(a + n, len(s))) for a in range(0, len(s), n)] for s in streams]
     rounds = max(len(p) for p in pieces)
@@ -74,6 +78,7 @@ def main() -> None:
     ap.add_argument("--sensors", type=int, default=3, choices=(3, 4))
     ap.add_argument("--chunks", default="1,4,10")
     ap.add_argument("--kind", default="raw", choices=("raw", "quat"))
+    ap.add_argument("--live-batch", default="0.05,0.1,0.25", help="live_batch_s values (s)")
     args = ap.parse_args()
     rec = make(args.seconds, args.sensors, args.kind)
     n_samples = sum(len(s) for s in rec.streams.values())
@@ -83,12 +88,16 @@ def main() -> None:
     )
     cpu_b, res_b = batch(rec)
     per_b = cpu_b / n_samples * 1e6
-    print(f"  batch            {per_b:7.2f} us/sample")
-    for n in [int(x) for x in args.chunks.split(",")]:
-        cpu, res = streamed(rec, n)
-        per = cpu / n_samples * 1e6
-        ok = "same results" if same(res, res_b) else "RESULTS DIFFER"
-        print(f"  chunks of {n:3d}    {per:7.2f} us/sample  ({per / per_b:4.1f} x batch; {ok})")
+    print(f"  batch (each stream in one piece):        {per_b:7.2f} us/sample")
+    for lb in [float(x) for x in args.live_batch.split(",")]:
+        for n in [int(x) for x in args.chunks.split(",")]:
+            cpu, res = streamed(rec, n, lb)
+            per = cpu / n_samples * 1e6
+            ok = "same results" if same(res, res_b) else "RESULTS DIFFER"
+            print(
+                f"  live_batch_s {lb:4.2f}, chunks of {n:3d}: {per:7.2f} us/sample "
+                f"({per / per_b:4.1f} x batch; {ok})"
+            )
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ class WindowedStream:
         configure: Callable[[float], tuple[int, int]],
         process: ProcessFn,
         keep_from: Callable[[], int | None] = lambda: None,
-        batch_s: float = 0.1,
+        batch_s: float = 0.25,
     ) -> None:
         self.fields = ("t", *fields)
         self._configure = configure

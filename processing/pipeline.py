@@ -274,6 +274,7 @@ class SessionProcessor:
         self.holds: list[Hold] = []
         self.activity: list[ActivityBout] = []
         self._finished = False
+        self._empty_angles = AngleSeries.empty()
         self._collect_messages()
 
     @classmethod
@@ -364,7 +365,7 @@ class SessionProcessor:
         """Return the angles/events/messages that became final since the previous poll."""
         self._collect_messages()
         upd = ProcessorUpdate(
-            angles=AngleSeries.concat(self._new_angles),
+            angles=AngleSeries.concat(self._new_angles) if self._new_angles else self._empty_angles,
             strides=self._new_strides,
             holds=self._new_holds,
             activity=self._new_activity,

@@ -94,14 +94,17 @@ class GridResampler:
             qo = quat.multiply(q0, quat.from_rotvec(delta * frac[:, None]))
             f = frac if ss.ndim == 1 else frac[:, None]
             so = ss[i] + (ss[j] - ss[i]) * f
-        bad = (t1 - t0 > self.gap_s) | ~np.isfinite(q0).all(axis=1) | ~np.isfinite(q1).all(axis=1)
-        qo[bad] = np.nan
-        so[bad] = np.nan
-        # a grid point exactly on a sample next to a gap keeps that sample's value
-        exact0 = bad & (tk == t0) & np.isfinite(q0).all(axis=1)
-        exact1 = bad & (tk == t1) & np.isfinite(q1).all(axis=1)
-        qo[exact0] = q0[exact0]
-        so[exact0] = ss[i][exact0]
-        qo[exact1] = qq[j][exact1]
-        so[exact1] = ss[j][exact1]
+        fin0 = np.isfinite(q0).all(axis=1)
+        fin1 = np.isfinite(q1).all(axis=1)
+        bad = (t1 - t0 > self.gap_s) | ~fin0 | ~fin1
+        if bad.any():  # (skipped in the common case: cheaper for the small chunks of live streaming)
+            qo[bad] = np.nan
+            so[bad] = np.nan
+            # a grid point exactly on a sample next to a gap keeps that sample's value
+            exact0 = bad & (tk == t0) & fin0
+            exact1 = bad & (tk == t1) & fin1
+            qo[exact0] = q0[exact0]
+            so[exact0] = ss[i][exact0]
+            qo[exact1] = qq[j][exact1]
+            so[exact1] = ss[j][exact1]
         return ks, qo, so

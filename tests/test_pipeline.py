@@ -341,3 +341,28 @@ def test_sensor_turning_on_the_leg_while_walking_is_flagged():
     assert len(turned) == 1 and turned[0].startswith("thigh_right")
     assert res.calibration["thigh_right"].flags == ["slipped"]
     assert "slipped" not in res.calibration["thigh_left"].flags
+
+
+def test_impossible_joint_angles_are_flagged_not_reported_nor_counted():
+    """A thigh sensor that flips 160 deg for 6 s mid-walk: its hip angles are removed and flagged, the summary
+    says so, and no stride of that side comes from the flipped stretch."""
+    rec, _ = make_recording(40.0, kinds=QUAT3, seed=21)
+    s = rec.streams["thigh_left"]
+    flip = (s.t >= 20.0) & (s.t < 26.0)
+    q = s.quat.copy()
+    q[flip] = qm.multiply(q[flip], qm.from_axis_angle([0.0, 0.0, 1.0], math.radians(160.0)))
+    rec.streams["thigh_left"] = SensorStream("thigh_left", "quat", s.t, s.rate_hz, quat=q)
+    res = process_recording(rec)
+    a = res.angles
+    inside = (a.t > 20.1) & (a.t < 25.9)
+    assert np.isnan(a.hip_flexion_left[inside]).all()
+    assert np.isnan(a.thigh_inclination_left[inside]).all()
+    assert np.isfinite(a.hip_flexion_right[inside]).mean() > 0.95  # the other side is untouched
+    assert (a.flags()[inside] & 3).all() and not (a.flags()[a.t < 19.9] & 3).any()
+    imp = res.summary["implausible"]["hip_flexion_left"]
+    assert imp["range"] + imp["rate"] >= inside.sum() and 0.1 < imp["share"] < 0.25
+    assert "hip_flexion_left" in res.summary["implausible_warning"]
+    assert res.summary["implausible"]["hip_flexion_right"]["range"] == 0
+    left = [st for st in res.strides if st.side == "left"]
+    assert left and not any(st.t_end > 20.0 and st.t_start < 26.0 for st in left)
+    assert np.nanmin(a.hip_flexion_left) > math.radians(-40.0)
