@@ -41,8 +41,9 @@ from hipback.ingest.errors import ConfigError
 
 PLACEMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
 BACKENDS = ("bleak", "bumble")
-_PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f-]{36}$")  # MAC, or macOS UUID
+# matched with fullmatch: a trailing newline does not pass (``$`` would let "P-0042\n" through)
+_PSEUDONYM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_ADDRESS = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}|[0-9A-Fa-f-]{36}")  # MAC, or macOS UUID
 _TOP_KEYS = {
     "patient",
     "store",
@@ -113,14 +114,42 @@ def _known_kinds() -> tuple[str, ...]:
         return ("hipback_v1", "movella_dot", "witmotion")
 
 
+#: upper bounds of the numeric settings (s unless named otherwise): beyond them a value is a typo, and a
+#: huge one would overflow timers
+MAXIMA = {
+    "rate_hz": 1000.0,
+    "prescription.hold_s": 600.0,
+    "scan_timeout_s": 600.0,
+    "calibration_s": 600.0,
+    "duration_s": 86_400.0,
+    "connect_timeout_s": 600.0,
+    "max_sensor_lag_s": 3600.0,
+    "live_batch_ms": 1000.0,
+}
+
+
 def _number(where: str, key: str, value: Any, *, minimum: float = 0.0, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise ConfigError(f"{where}: {key} must be a number, not {value!r}.")
-    v = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: {key} must be a number, not {_shown(value)}.")
+    try:
+        v = float(value)
+    except OverflowError:  # an integer beyond float range
+        v = math.inf
+    if not math.isfinite(v):
+        raise ConfigError(f"{where}: {key} must be a finite number, not {_shown(value)}.")
     if v < minimum or (v == minimum and not allow_zero):
         bound = f"at least {minimum:g}" if allow_zero else f"greater than {minimum:g}"
-        raise ConfigError(f"{where}: {key} must be {bound}, not {value!r}.")
+        raise ConfigError(f"{where}: {key} must be {bound}, not {_shown(value)}.")
+    top = MAXIMA.get(key)
+    if top is not None and v > top:
+        raise ConfigError(f"{where}: {key} must be at most {top:g}, not {_shown(value)}.")
     return v
+
+
+def _shown(value: Any) -> str:
+    """A value as the error sentence shows it: one line, at most 40 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_config(
@@ -134,15 +163,15 @@ def parse_config(
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise ConfigError(
-            f"{source}: unknown setting {unknown[0]!r}; known settings: {', '.join(sorted(_TOP_KEYS))}."
+            f"{source}: unknown setting {_shown(unknown[0])}; known settings: {', '.join(sorted(_TOP_KEYS))}."
         )
     patient = data.get("patient")
     if patient is None:
         raise ConfigError(f"{source}: 'patient' (a pseudonym such as \"P-0042\") is missing.")
-    if not isinstance(patient, str) or not _PSEUDONYM.match(patient):
+    if not isinstance(patient, str) or not _PSEUDONYM.fullmatch(patient):
         raise ConfigError(
             f"{source}: patient must be a pseudonym of letters, digits, '-' or '_' (at most 64, no spaces), "
-            f"not {patient!r}."
+            f"not {_shown(patient)}."
         )
     raw_sensors = data.get("sensors")
     if not raw_sensors:
@@ -159,22 +188,26 @@ def parse_config(
         bad = sorted(set(s) - _SENSOR_KEYS)
         if bad:
             raise ConfigError(
-                f"{where}: unknown key {bad[0]!r}; known keys: {', '.join(sorted(_SENSOR_KEYS))}."
+                f"{where}: unknown key {_shown(bad[0])}; known keys: {', '.join(sorted(_SENSOR_KEYS))}."
             )
         placement = s.get("placement")
         if placement not in PLACEMENTS:
             raise ConfigError(
-                f"{where}: placement must be one of {', '.join(PLACEMENTS)}, not {placement!r}."
+                f"{where}: placement must be one of {', '.join(PLACEMENTS)}, not {_shown(placement)}."
             )
         if any(x.placement == placement for x in sensors):
-            raise ConfigError(f"{where}: placement {placement!r} is given twice; one sensor per placement.")
+            raise ConfigError(
+                f"{where}: placement {_shown(placement)} is given twice; one sensor per placement."
+            )
         kind = s.get("kind")
         if kind not in kinds:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(kinds)}, not {kind!r}.")
+            raise ConfigError(f"{where}: kind must be one of {', '.join(kinds)}, not {_shown(kind)}.")
         address = s.get("address")
         if address is not None:
-            if not isinstance(address, str) or not _ADDRESS.match(address):
-                raise ConfigError(f"{where}: address must look like AA:BB:CC:DD:EE:FF, not {address!r}.")
+            if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+                raise ConfigError(
+                    f"{where}: address must look like AA:BB:CC:DD:EE:FF, not {_shown(address)}."
+                )
             address = address.upper()
             if address in seen_addr:
                 raise ConfigError(f"{where}: address {address} is used by two sensors.")
@@ -188,16 +221,18 @@ def parse_config(
             modes = list(get_profile(kind).modes)
             if mode not in modes:
                 raise ConfigError(
-                    f"{where}: mode must be one of {', '.join(modes)} for {kind}, not {mode!r}."
+                    f"{where}: mode must be one of {', '.join(modes)} for {kind}, not {_shown(mode)}."
                 )
         name = s.get("name")
         if name is not None and not isinstance(name, str):
-            raise ConfigError(f"{where}: name must be text, not {name!r}.")
+            raise ConfigError(f"{where}: name must be text, not {_shown(name)}.")
         max_batch = s.get("max_batch")
         if max_batch is not None and (
             isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 0 <= max_batch <= 255
         ):
-            raise ConfigError(f"{where}: max_batch must be a whole number from 0 to 255, not {max_batch!r}.")
+            raise ConfigError(
+                f"{where}: max_batch must be a whole number from 0 to 255, not {_shown(max_batch)}."
+            )
         sensors.append(SensorConfig(placement, kind, address, rate, mode, name, max_batch))
     if not any(s.placement == "pelvis" for s in sensors):
         raise ConfigError(f'{source}: a sensor with placement "pelvis" is required.')
@@ -208,21 +243,26 @@ def parse_config(
     bad = sorted(set(pres) - {"holds_per_side", "hold_s"})
     if bad:
         raise ConfigError(
-            f"{source}: unknown prescription key {bad[0]!r}; known keys: holds_per_side, hold_s."
+            f"{source}: unknown prescription key {_shown(bad[0])}; known keys: holds_per_side, hold_s."
         )
     holds = pres.get("holds_per_side", 3)
     if isinstance(holds, bool) or not isinstance(holds, int) or not 1 <= holds <= 20:
         raise ConfigError(
-            f"{source}: prescription.holds_per_side must be a whole number from 1 to 20, not {holds!r}."
+            f"{source}: prescription.holds_per_side must be a whole number from 1 to 20, not {_shown(holds)}."
         )
     hold_s = _number(f"{source}", "prescription.hold_s", pres.get("hold_s", 30.0))
 
     backend = env.get("HIPBACK_BLE_BACKEND") or data.get("ble_backend", "bleak")
     if backend not in BACKENDS:
-        raise ConfigError(f"{source}: ble_backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+        raise ConfigError(
+            f"{source}: ble_backend must be one of {', '.join(BACKENDS)}, not {_shown(backend)}."
+        )
     store_raw = env.get("HIPBACK_STORE") or data.get("store", "hipback.sqlite")
     if not isinstance(store_raw, str) or not store_raw.strip():
-        raise ConfigError(f"{source}: store must be a file path, not {store_raw!r}.")
+        raise ConfigError(f"{source}: store must be a file path, not {_shown(store_raw)}.")
+    if any(ord(c) < 32 for c in store_raw) or len(store_raw) > 4096:
+        raise ConfigError(f"{source}: store must be a file path without control characters, not "
+                          f"{_shown(store_raw)}.")
     store = Path(store_raw).expanduser()
     if not store.is_absolute() and base_dir is not None and "HIPBACK_STORE" not in env:
         store = base_dir / store
@@ -230,7 +270,7 @@ def parse_config(
     try:
         scan_raw = float(scan_raw)
     except (TypeError, ValueError):
-        raise ConfigError(f"{source}: scan_timeout_s must be a number, not {scan_raw!r}.") from None
+        raise ConfigError(f"{source}: scan_timeout_s must be a number, not {_shown(scan_raw)}.") from None
     scan = _number(source, "scan_timeout_s", scan_raw)
     calib = _number(source, "calibration_s", data.get("calibration_s", 5.0), allow_zero=True)
     if 0 < calib < 1:

@@ -316,3 +316,25 @@ def test_threads_do_not_hide_interrupts() -> None:
     t.start()
     t.join()
     assert done == [True]
+
+
+def test_an_archived_read_only_store_is_reported_on_and_exported(recording, tmp_path, monkeypatch, capsys):
+    from tests.test_store_lifecycle import _read_only_folder
+
+    monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
+    archive = tmp_path / "archive"
+    store = archive / "hipback.sqlite"
+    assert cli.run(["process", *_inputs(recording), "--out", str(tmp_path / "out"), "--store", str(store)]) == 0
+    with LocalStore(store, readonly=True) as st:
+        (sess,) = st.sessions()
+    capsys.readouterr()
+    with _read_only_folder(archive):
+        assert cli.run(["report", sess["id"][:8], "--out", str(tmp_path / "r.html"), "--store", str(store)]) == 0
+        assert cli.run(["export", sess["id"], "--format", "csv", "--out", str(tmp_path / "x"),
+                        "--store", str(store)]) == 0
+        assert cli.run(["process", *_inputs(recording), "--out", str(tmp_path / "o2"), "--store", str(store)]) == 3
+        err = capsys.readouterr().err
+        assert err.startswith(f"hipback: the local store {store} cannot be written") and err.count("\n") == 1
+    assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in (tmp_path / "x").iterdir())
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in (tmp_path / "x").iterdir())

@@ -67,7 +67,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 HEADER_META_KEYS = ("sensor_id", "patient", "notes", "mag_units")
 #: stream meta keys the writer handles itself: the import report and the gaps
 _SKIPPED_META = ("import", "gaps")
-_PLACEMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_PLACEMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # whole string (fullmatch)
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -75,7 +75,7 @@ _PLACEMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def check_placement(placement: str) -> None:
     """Placements become file names: letters, digits, ``_ . -`` only."""
-    if not _PLACEMENT.match(placement):
+    if not _PLACEMENT.fullmatch(placement):
         raise ValueError(
             f"placement {placement!r} cannot be used as a file name (letters, digits, _ . - only)"
         )

@@ -65,17 +65,23 @@ def process_stored(recording: Recording, prescription: Prescription) -> SessionR
 
 
 def open_store(store_path: Path) -> Any:
-    """Open an existing local store (never creates one)."""
+    """Open an existing local store read-only (never creates, migrates or changes one, so an archived store on
+    a read-only disk can be reported on and exported)."""
     if not Path(store_path).is_file():
         raise ConfigError(f"the local store {store_path} does not exist (give it with --store).")
     from hipback.ingest.store import LocalStore
 
-    return LocalStore(store_path)
+    return LocalStore(store_path, readonly=True)
 
 
 def resolve_session_id(store: Any, session: str) -> dict[str, Any]:
-    """The store's session row for an id or a unique id prefix (at least 4 characters)."""
+    """The store's session row for an id, a unique id prefix (at least 4 characters) or ``latest`` (the
+    session that started last)."""
     rows = store.sessions()
+    if session == "latest":
+        if not rows:
+            raise ConfigError(f"the local store {store.path} holds no session yet.")
+        return max(rows, key=lambda r: r["start_utc"] or 0.0)
     exact = [r for r in rows if r["id"] == session]
     if exact:
         return exact[0]
