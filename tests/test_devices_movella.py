@@ -207,3 +207,40 @@ def test_scan_matching_names():
     assert match_profile("Movella DOT", []) is MOVELLA_DOT
     assert match_profile(None, [md.MEASUREMENT_SERVICE_UUID.upper()]) is MOVELLA_DOT
     assert match_profile("Some DOT", []) is None
+
+
+def test_reconnect_while_measuring_stops_before_writing_the_rate():
+    from hipback.simulator.devices import MovellaTwin
+
+    twin = MovellaTwin(60)
+
+    def config():
+        return MOVELLA_DOT.parse_config({u: twin.read(u, 0.0) for u in MOVELLA_DOT.config_reads})
+
+    first = config()
+    assert first.firmware == "3.0.0" and not first.measuring
+    for w in MOVELLA_DOT.start_sequence(60, "custom5", first):
+        twin.handle_write(w.char_uuid, w.data, 0.0)
+    twin.on_link_lost()  # the DOT keeps measuring when the central goes
+    again = config()
+    assert again.measuring
+    # what a host that skips the stop gets: the rate write is refused
+    refused = md.device_control_write(again.values[md.DEVICE_CONTROL_UUID], 30)
+    assert twin.handle_write(md.DEVICE_CONTROL_UUID, refused, 1.0)[0].kind == "error"
+    writes = MOVELLA_DOT.start_sequence(30, "custom5", again)
+    kinds = [[e.kind for e in twin.handle_write(w.char_uuid, w.data, 1.0)] for w in writes]
+    assert kinds == [["stop"], ["rate"], ["start"]] and twin.state.rate_hz == 30 and twin.state.measuring
+
+
+def test_old_firmware_streams_custom_mode_3():
+    from hipback.simulator.devices import MovellaTwin
+
+    twin = MovellaTwin(60, firmware=(2, 6, 0))
+    config = MOVELLA_DOT.parse_config({u: twin.read(u, 0.0) for u in MOVELLA_DOT.config_reads})
+    choice = MOVELLA_DOT.choose_mode("custom5", 247, config)
+    assert choice.mode == "custom3" and "firmware 2.6.0" in (choice.message or "")
+    (start,) = [
+        w for w in MOVELLA_DOT.start_sequence(60, choice.mode, config) if w.char_uuid == md.CONTROL_UUID
+    ]
+    (effect,) = twin.handle_write(start.char_uuid, start.data, 0.0)
+    assert effect.kind == "start" and effect.params["char_uuid"] == md.MEDIUM_PAYLOAD_UUID

@@ -9,23 +9,45 @@ from hypothesis import strategies as st
 
 from hipback.ingest.devices import PROFILES, get_profile, match_profile
 from hipback.processing import quaternion as qm
-from hipback.simulator.devices import make_encoder
+from hipback.simulator.devices import TWINS, make_encoder, make_twin
 
 
 @pytest.mark.parametrize("kind", list(PROFILES))
 def test_start_and_stop_sequences_are_accepted_by_the_virtual_device(kind):
     profile = get_profile(kind)
     for mode in profile.modes:
-        rate = profile.rates_hz[-1] if kind != "witmotion" else 100.0
-        enc = make_encoder(kind, rate, 247, mode if kind != "witmotion" else None)
-        state = enc.state
-        current = {uuid: state.read(uuid) for uuid in profile.config_reads}
-        effects = []
-        for w in profile.start_sequence(rate, mode, current) + profile.stop_sequence(mode):
-            effects += state.handle_write(w.char_uuid, w.data, now=1.0)
-        assert effects and not [e for e in effects if e.kind == "error"], effects
+        for rate in profile.rates_hz:
+            twin = make_twin(kind, rate, 247, mode if len(profile.modes) > 1 else None)
+            config = profile.parse_config({uuid: twin.read(uuid, 1.0) for uuid in profile.config_reads})
+            assert not config.notes, config.notes  # the twin answers every configuration read
+            effects = []
+            for w in profile.start_sequence(rate, mode, config) + profile.stop_sequence(mode):
+                effects += twin.handle_write(w.char_uuid, w.data, 1.0)
+            assert not [e for e in effects if e.kind == "error"], (rate, effects)
+            assert any(e.kind == "rate" for e in effects) or twin.rate_hz == profile.nearest_rate(rate)
         assert profile.sensor_kind(mode) in ("quat", "raw")
         assert profile.notify_uuids(mode)
+
+
+def test_every_profile_has_a_twin_with_its_layout():
+    assert set(TWINS) == set(PROFILES)
+    for kind, profile in PROFILES.items():
+        twin_cls = TWINS[kind]
+        chars = {c: props for _, cs in twin_cls.LAYOUT for c, props in cs}
+        for mode in profile.modes:
+            assert all("notify" in chars[u] for u in profile.notify_uuids(mode)), (kind, mode)
+        assert all("read" in chars[u] for u in profile.config_reads), kind
+        for w in profile.start_sequence(profile.rates_hz[0]) + profile.stop_sequence():
+            assert "write" in chars[w.char_uuid], kind
+        if profile.battery is not None:
+            source = profile.battery
+            assert source.char_uuid is None or "read" in chars[source.char_uuid]
+            assert source.poll is None or "write" in chars[source.poll.char_uuid]
+        # the twin advertises what the profile's scan matching looks for, under its usual name
+        assert match_profile(twin_cls.default_name(1), list(twin_cls.ADVERTISED)) is profile
+        assert match_profile(twin_cls.default_name(1), []) is profile
+        assert set(twin_cls.RATES_HZ) >= set(profile.rates_hz), kind
+        assert profile.nearest_rate(twin_cls.DEFAULT_RATE_HZ) == twin_cls.DEFAULT_RATE_HZ
 
 
 @pytest.mark.parametrize("kind", list(PROFILES))

@@ -364,7 +364,7 @@ class MovellaDotProfile(DeviceProfile):
     rates_hz = LIVE_RATES_HZ
     #: Device Info (firmware), Device Control (rate: read-modify-write), Control (measuring already?)
     config_reads = (DEVICE_INFO_UUID, DEVICE_CONTROL_UUID, CONTROL_UUID)
-    battery = BatterySource(char_uuid=BATTERY_UUID, parse=battery_percent, interval_s=60.0)
+    battery = BatterySource(char_uuid=BATTERY_UUID, parse=battery_percent, interval_s=30.0)
     acc_range_ms2 = ACC_RANGE_MS2
     gyr_range_rads = GYR_RANGE_RADS
 

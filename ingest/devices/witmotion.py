@@ -281,7 +281,7 @@ class WitMotionProfile(DeviceProfile):
     rates_hz = tuple(RATE_CODES)
     config_reads = ()
     battery = BatterySource(
-        poll=Write(WRITE_UUID, register_read(REG_BATTERY), True, "read battery register"), interval_s=60.0
+        poll=Write(WRITE_UUID, register_read(REG_BATTERY), True, "read battery register"), interval_s=30.0
     )
 
     def sensor_kind(self, mode: str | None = None):  # type: ignore[override]
