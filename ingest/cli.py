@@ -98,7 +98,7 @@ def process(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's local store and outputs.")] = Path("demo-out"),
     seed: Annotated[int, typer.Option(help="Random seed of the virtual patient.")] = 7,
-    speed: Annotated[float, typer.Option(help="Virtual time runs this many times faster than real time.")] = 12.0,
+    speed: Annotated[Optional[float], typer.Option(help="Watch it at this many times real time (default: as fast as possible; results are the same).")] = None,
 ) -> None:
     """Virtual patient, three virtual sensors, the whole pipeline: no servers and no radio needed."""
     from hipback.ingest.commands import demo as cmd
@@ -120,7 +120,7 @@ def sync(
 
 @app.command()
 def report(
-    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix will do), or a folder written by 'hipback process'.")],
+    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix will do), 'latest', or a folder written by 'hipback process'.")],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page, opens offline).")],
     store: Annotated[Optional[Path], typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,
 ) -> None:

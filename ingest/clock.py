@@ -303,33 +303,22 @@ class ArrivalClock:
             self._recent.append(0.0)
             return self._finish(ks * self.period + env.predict(ks * self.period), arrival_time)
         r = y - float(env.predict(x_last))
-        if self._pending is None and gap_before and r > 2 * self.period:
-            self._pending = {
-                "after": k0 - 1,
-                "after_time": self._last_out,
-                "start": arrival_time,
-                "min_r": r,
-                "arrival0": arrival_time,
-            }
+        if gap_before and r > 2 * self.period:
+            gap = {"after": int(ks[0]) - 1, "after_time": self._last_out, "arrival0": arrival_time}
+            if self._pending is None:
+                self._pending = {"start": arrival_time, "first": arrival_time, "hist": [], "gaps": []}
+            # a gap while another is undecided (a loss right after a stall, say): one decision for both,
+            # taken once the residuals after the latest gap have settled
+            self._pending["start"] = arrival_time
+            gap["at"] = len(self._pending["hist"])
+            self._pending["gaps"].append(gap)
         if self._pending is not None:
             p = self._pending
-            p["min_r"] = min(p["min_r"], r)
-            p.setdefault("hist", []).append((arrival_time, r))
-            if arrival_time - p["start"] >= self.decision_s or self._settled(p, arrival_time):
-                floor = float(np.percentile(self._recent, 10)) if self._recent else 0.0
-                top = float(np.percentile(self._recent, 90)) if self._recent else 0.0
-                missing = int(round((p["min_r"] - floor) / (self.period * (1.0 + env.slope))))
-                if p["min_r"] - top < 0.5 * self.period:
-                    # within the usual spread of arrival delays: without sequence numbers a loss this
-                    # small cannot be told from jitter, and inventing one would split the data
-                    missing = 0
-                self._pending = None
-                if missing >= 1:
-                    self.gaps.append(
-                        ArrivalGap(p["after"], p["after_time"], arrival_time=p["arrival0"], missing=missing)
-                    )
-                    self._k += missing
-                    ks = ks + missing
+            p["hist"].append((arrival_time, r))
+            now = arrival_time
+            if (now - p["start"] >= self.decision_s or now - p["first"] >= 3 * self.decision_s
+                    or self._settled(p, now)):
+                ks = ks + self._decide(p)
             else:
                 # provisional times while undecided: on the fitted envelope as if nothing was lost. A late
                 # burst (the usual case: a stalled link delivering its backlog) is then timed right; after a
@@ -343,6 +332,32 @@ class ArrivalClock:
             env.add(x_last, y)
         x = ks * self.period
         return self._finish(x + env.predict(x), arrival_time)
+
+    def _decide(self, p: dict) -> int:
+        """Decide a pending stretch of gaps: the samples lost (0 for late bursts), attributed to the gap after
+        which the residuals stayed up; advances the sample index by them."""
+        self._pending = None
+        hist = np.array([r for _, r in p["hist"]])
+        cut = p["hist"][-1][0] - self.settle_s
+        settled = hist[[a >= cut for a, _ in p["hist"]]]
+        level = float(np.min(settled if settled.size else hist))
+        floor = float(np.percentile(self._recent, 10)) if self._recent else 0.0
+        top = float(np.percentile(self._recent, 90)) if self._recent else 0.0
+        missing = int(round((level - floor) / (self.period * (1.0 + self.env.slope))))
+        if level - top < 0.5 * self.period:
+            # within the usual spread of arrival delays: without sequence numbers a loss this small cannot be
+            # told from jitter, and inventing one would split the data
+            missing = 0
+        if missing < 1:
+            return 0
+        # the loss is at the earliest gap after which the residual never fell back below the new level
+        bar = level - 0.5 * self.period
+        gap = next((g for g in p["gaps"] if hist[g["at"]:].min() >= bar), p["gaps"][-1])
+        self.gaps.append(
+            ArrivalGap(gap["after"], gap["after_time"], arrival_time=gap["arrival0"], missing=missing)
+        )
+        self._k += missing
+        return missing
 
     def _settled(self, p: dict, now: float) -> bool:
         """True when the residuals after a gap have stopped falling for ``settle_s``.

@@ -451,8 +451,8 @@ class LivePublisher:
     empty, the patient's latest open session in the store is used. ``start_utc``: UTC of session time 0
     (default: the stored session's ``start_utc``, which the runner sets to its timeline's origin).
     ``wake``: called after lines were queued (e.g. ``SyncWorker.wake``). Lines are queued at most every
-    ``flush_interval_s`` real seconds (one fsync'd transaction each) and at :meth:`finish`; angles are
-    held back until their 1/``angles_rate_hz`` bin is complete, so a bin is never written twice.
+    ``flush_interval_s`` seconds of session data (one fsync'd transaction each) and at :meth:`finish`;
+    angles are held back until their 1/``angles_rate_hz`` bin is complete, so a bin is never written twice.
     ``status_interval_s``: session seconds between device-status reports (None: only at the end).
 
     What is queued here survives a database outage (it is in the store); what is still in memory when
@@ -480,7 +480,7 @@ class LivePublisher:
         self.queued = 0  # lines put into the outbox so far
         self.finished = False
         self._pending: list[Point] = []
-        self._last_flush = time.monotonic()
+        self._last_flush_t = -math.inf  # session time of the data at the last flush
         self._stride_no = {"left": 0, "right": 0}
         self._strides_seen: set[tuple[str, float]] = set()
         self._holds_seen: set[tuple[str, int, float]] = set()
@@ -519,12 +519,15 @@ class LivePublisher:
         self._take_holds(update.holds)
         self._take_bouts(update.activity)
         self._take_angles(update.angles, final=False)
-        if stats and self.status_interval_s is not None:
-            t_now = self._stats_time(stats)
-            if t_now is not None and (self._last_report_t is None
-                                      or t_now - self._last_report_t >= self.status_interval_s):
-                self._report(stats, t_now)
-        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+        t_now = self._stats_time(stats) if stats else None
+        if t_now is not None and self.status_interval_s is not None and (
+                self._last_report_t is None or t_now - self._last_report_t >= self.status_interval_s):
+            self._report(stats, t_now)  # type: ignore[arg-type]
+        t_data = max(self._angle_t_end, t_now if t_now is not None else -math.inf)
+        if self._last_flush_t == -math.inf:
+            self._last_flush_t = t_data
+        elif t_data - self._last_flush_t >= self.flush_interval_s:
+            self._last_flush_t = t_data
             self.flush()
 
     def _take_strides(self, strides: Iterable[Any]) -> None:
@@ -608,7 +611,6 @@ class LivePublisher:
 
     def flush(self) -> int:
         """Queue what is pending in the outbox now (one transaction); returns the lines queued."""
-        self._last_flush = time.monotonic()
         if not self._pending or self.session_id is None:
             return 0
         pts, self._pending = self._pending, []

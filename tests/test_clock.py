@@ -129,3 +129,38 @@ def test_arrival_clock_batches():
     ac = ArrivalClock(50)
     t = ac.map_packet(3, UTC0 + 0.06)
     assert len(t) == 3 and np.all(np.diff(t) == pytest.approx(0.02)) and t[-1] <= UTC0 + 0.06
+
+
+def _arrivals_with_loss(seed: int, n_drop: int, interval_s: float, **timing: float) -> list[int]:
+    """A 100 Hz device without timestamps (one frame per notification) over a virtual link's seeded
+    connection events and delivery delays; frames 2000.. are lost; returns the losses the clock found."""
+    from hipback.simulator.virtual_ble.link_timing import LinkTiming
+
+    rate = 100.0
+    t = np.arange(4000) / rate * (1 + 30e-6)  # device sample times, 30 ppm fast
+    lost = set(range(2000, 2000 + n_drop))
+    clock = ArrivalClock(rate)
+    i = 0
+    for event, delivery in LinkTiming(interval_s=interval_s, seed=seed, **timing).schedule(-0.5):
+        j = int(np.searchsorted(t, event, side="right"))
+        for k in range(i, j):
+            if k not in lost:
+                clock.map_packet(1, delivery)
+        i = j
+        if i >= len(t):
+            break
+    return [g.missing for g in clock.gaps]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_arrival_clock_finds_a_loss_under_realistic_link_timing(seed: int) -> None:
+    """Losses of 10 and 25 frames are found exactly and late bursts after host stalls are not taken for
+    losses, for every seeded link (connection interval, delivery delays, stalls)."""
+    interval = (0.0075, 0.015, 0.02, 0.03)[seed % 4]
+    assert _arrivals_with_loss(seed, 0, interval) == []
+    for n in (10, 25):
+        assert _arrivals_with_loss(seed, n, interval) == [n]
+    # a busier host: longer delays and frequent stalls of up to 0.15 s, which may fall next to the loss
+    harsh = {"latency_sigma": 1.0, "stall_rate_hz": 0.5, "stall_max_s": 0.15}
+    assert _arrivals_with_loss(seed, 0, interval, **harsh) == []
+    assert _arrivals_with_loss(seed, 25, interval, **harsh) == [25]

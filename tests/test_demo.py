@@ -23,7 +23,7 @@ def test_demo_runs_end_to_end_and_delivers_to_influxdb(tmp_path: Path, influxd, 
     out = tmp_path / "demo"
     env = {**os.environ, "HIPBACK_INFLUX_URL": influxd.url, "HIPBACK_INFLUX_DATABASE": influx_db}
     hipback = Path(sys.executable).with_name("hipback")
-    proc = subprocess.run([str(hipback), "demo", "--out", str(out), "--speed", "6"], env=env,
+    proc = subprocess.run([str(hipback), "demo", "--out", str(out)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr

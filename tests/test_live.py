@@ -35,6 +35,7 @@ def _coach(**kw) -> tuple[LiveCoach, io.StringIO]:
 def virtual_run(tmp_path_factory):
     from hipback.ingest.session.virtual import run_virtual_session_async
     from hipback.ingest.store import LocalStore
+    from hipback.ingest.virtual_time import run_virtual
 
     sim = simulate("short", seed=3, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in KINDS])
     coach, buf = _coach(min_wall_interval_s=0.0)
@@ -43,14 +44,14 @@ def virtual_run(tmp_path_factory):
     async def run():
         return await asyncio.wait_for(
             run_virtual_session_async(
-                sim, KINDS, store, speed=4.0, on_update=coach.on_update, on_event=coach.on_event
+                sim, KINDS, store, on_update=coach.on_update, on_event=coach.on_event
             ),
-            timeout=50,
+            timeout=600,  # simulated seconds: the scenario is about 70 s long
         )
 
     try:
         with coach:
-            outcome = asyncio.run(run())
+            outcome = run_virtual(run())
     finally:
         store.close()
     return outcome, buf.getvalue(), coach

@@ -1,10 +1,10 @@
 """Packaging: one import package, ``hipback``, and nothing generic at the top level of site-packages.
 
-The wheel is built from this checkout and installed (without dependencies) into a fresh virtual environment whose
-dependencies come from the running interpreter's site-packages through a ``.pth`` line (so no download is needed and
-the project's own editable install is not seen). Then, from a neutral working directory, ``ingest``, ``processing`` and
-``simulator`` must not be importable, ``hipback.*`` must come from the fresh environment, and ``hipback --version``
-must print the distribution's version.
+The wheel is built from this checkout and installed (without dependencies) into a fresh virtual environment
+whose dependencies come from the running interpreter's site-packages through a ``.pth`` line (so no download
+is needed and the project's own editable install is not seen). Then, from a neutral working directory,
+``ingest``, ``processing`` and ``simulator`` must not be importable, ``hipback.*`` must come from the fresh
+environment, and ``hipback --version`` must print the distribution's version.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def test_every_source_package_is_listed_in_pyproject():
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     res = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+         str(ROOT)],
         capture_output=True, text=True, timeout=300,
     )
     assert res.returncode == 0, res.stderr[-2000:]

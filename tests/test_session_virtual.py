@@ -2,8 +2,10 @@
 kill/restart.
 
 Virtual sensors (Bumble GATT peripherals speaking hipback v1, Movella DOT and WitMotion byte for byte)
-stream a simulated session faster than real time; the runner goes through the unchanged bleak/bleak-retry-
-connector code path with the Bumble backend into a real SQLite store and the live processing pipeline.
+stream a simulated session on simulated time (as fast as the CPU allows; the child killed with SIGKILL is
+paced at twice real time so that it can be caught mid-session); the runner goes through the unchanged
+bleak/bleak-retry-connector code path with the Bumble backend into a real SQLite store and the live
+processing pipeline.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def faulty_session(sim, tmp_path_factory):
         "thigh_right": SensorFaults(packets=FaultPlan(drop=set(range(2000, 2025)))),
     }
     events = []
-    outcome = run_virtual_session(sim, KINDS, path, speed=4.0, faults=faults, on_event=events.append)
+    outcome = run_virtual_session(sim, KINDS, path, faults=faults, on_event=events.append)
     return outcome, path, events
 
 
@@ -154,7 +156,6 @@ def test_refused_connections_clock_jump_and_low_battery(sim, tmp_path) -> None:
         sim,
         {"pelvis": "hipback_v1"},
         tmp_path / "s.sqlite",
-        speed=5.0,
         faults=faults,
         until_s=10.0,
         calibration_s=0,
@@ -232,7 +233,6 @@ def test_sigkill_loses_nothing_stored_and_a_restart_continues(tmp_path) -> None:
         sim,
         kinds,
         path,
-        speed=5.0,
         session_id="sess-kill-1",
         patient_id="P-KILL",
         process=False,
@@ -247,7 +247,7 @@ def test_sigkill_loses_nothing_stored_and_a_restart_continues(tmp_path) -> None:
         assert store.session("sess-kill-1")["end_utc"] is not None
     # a new session next to it leaves the old one untouched
     other = run_virtual_session(
-        sim, {"pelvis": "hipback_v1"}, path, speed=5.0, patient_id="P-KILL", process=False, until_s=2.0
+        sim, {"pelvis": "hipback_v1"}, path, patient_id="P-KILL", process=False, until_s=2.0
     )
     assert other.session_id != "sess-kill-1"
     with LocalStore(path) as store:

@@ -12,6 +12,10 @@ through the outbox (see ``hipback sync``).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import io
 import math
 import sys
 from pathlib import Path
@@ -126,12 +130,13 @@ def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
     return table
 
 
-def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
+def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     """Run the demo (see the module docstring).
 
-    ``speed``: virtual time runs this many times faster than real time.
+    The session runs on simulated time: as fast as the machine allows by default, or paced at ``speed`` times
+    real time to watch it live. The results are the same either way, on any machine.
     """
-    if not (0.5 <= speed <= 50.0):
+    if speed is not None and not (0.5 <= speed <= 50.0):
         raise ConfigError(f"--speed must be between 0.5 and 50 (times real time), not {speed}.")
     from hipback.ingest.session.virtual import run_virtual_session
 
@@ -146,8 +151,9 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
         f"  sensors: pelvis = hipback IMU profile v1 (raw IMU, orientation by VQF), "
         f"left thigh = Movella DOT (quaternions), right thigh = WitMotion BLE 5.0 (Euler angles)\n"
         f"  session: {duration:.0f} s of standing calibration, a walk, kneeling hip flexor stretches, "
-        f"sitting and lying, streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
-        f"  local store: {store_path}"
+        + (f"sitting and lying, streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
+           if speed else "sitting and lying, on simulated time (as fast as this machine allows)\n")
+        + f"  local store: {store_path}"
     )
     console.print("  The virtual patient stands still for 5 seconds: calibrating ...")
     patient_id = sim.truth.patient.patient_id
@@ -181,6 +187,9 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
     console.print(comparison_table(outcome.results, sim, offset))
 
     written = _write_outputs(outcome.results, out)
+    report = out / "report.html"
+    _write_report(store_path, outcome.session_id, report)
+    written.append(report)
     lat = outcome.latency_angle_s
     if lat:
         console.print(f"  notification -> live angle latency: p50 {1000 * np.percentile(lat, 50):.1f} ms, "
@@ -188,9 +197,38 @@ def run(out: Path, seed: int = 7, speed: float = 12.0) -> None:
     console.print(f"  session {outcome.session_id} stored in {store_path}; files: "
                   + ", ".join(p.name for p in written))
     console.print(f"  {publishing.status()}")
+    console.print(f"  results fingerprint (same seed, same fingerprint on any machine): "
+                  f"{results_fingerprint(outcome.results)}")
     console.print("  Angles are relative to the standing calibration; "
                   "these are monitoring measures, not a diagnosis.")
+    console.print(f"  Open the report:       {sys.executable} -m webbrowser -t {report.resolve().as_uri()}")
+    console.print(f"  Process it once more:  hipback report latest --store {store_path} --out {report}")
     sys.stdout.flush()
+
+
+def results_fingerprint(results: Any) -> str:
+    """A short hash of what a session measured: strides, holds, activity bouts and every angle sample, at
+    full precision, in session time (two runs agree only if every one of those numbers is identical)."""
+    h = hashlib.sha256()
+    for kind in ("strides", "holds", "activity"):
+        for item in getattr(results, kind, None) or []:
+            values = dataclasses.astuple(item) if dataclasses.is_dataclass(item) else (item,)
+            h.update(repr(values).encode())
+    angles = results.angles
+    for name in ("t", "hip_flexion_left", "hip_flexion_right", "pelvic_tilt", "lumbar_flexion"):
+        arr = getattr(angles, name, None)
+        if arr is not None:
+            h.update(name.encode())
+            h.update(np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=-9e99).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _write_report(store_path: Path, session_id: str, report: Path) -> None:
+    """The session's report page, as ``hipback report`` writes it (quietly)."""
+    from hipback.ingest.commands import report as cmd
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cmd.run(session=session_id, out=report, store=store_path)
 
 
 def _write_outputs(results: Any, out: Path) -> list[Path]:

@@ -25,6 +25,7 @@ from hipback.ingest.errors import ConfigError, HipbackError
 from hipback.ingest.live import LiveCoach
 from hipback.ingest.publish import LivePublishing
 from hipback.ingest.session.stats import SessionEvent, SessionOutcome
+from hipback.ingest.virtual_time import run_virtual
 from hipback.processing.holds import Prescription
 
 
@@ -143,13 +144,13 @@ async def _record_virtual(
             f"--virtual-scenario must be one of {', '.join(sorted(SCENARIOS))}, not {scenario!r}."
         )
     sim = simulate(scenario, seed=1, sensors=[SensorSpec(s.placement, kind="quat") for s in config.sensors])
-    world = BumbleWorld(speed=speed)
+    world = BumbleWorld()
     sensors = [
         VirtualSensor(world, s.kind, stream_for(sim, s.placement, s.kind), index=i, address=s.address)
         for i, s in enumerate(config.sensors, start=1)
     ]
     vset = VirtualSensorSet(world, sensors)
-    await vset.start(world.now() + 2.0)
+    await vset.start(world.monotonic() + 2.0)
     runner = SessionRunner(
         config,
         store,
@@ -157,10 +158,9 @@ async def _record_virtual(
         on_update=progress.on_update,
         on_event=progress.on_event,
         stop_event=stop,
-        clock=world.now,
+        clock=world.clock,
         session_id=session_id,
         source_finished=lambda: vset.finished,
-        speed=speed,
         meta={"virtual": True, "scenario": scenario},
     )
     try:
@@ -197,7 +197,10 @@ def run(
             LivePublishing(config.store, config.patient_id) as publishing,
         ):
             progress = _Progress(console, coach, publishing)
-            outcome = asyncio.run(_record(config, store, session_id, progress, virtual_scenario, speed))
+            session = _record(config, store, session_id, progress, virtual_scenario, speed)
+            # virtual sensors run on simulated time, paced at ``speed`` times real time
+            bumble = config.ble_backend == "bumble"
+            outcome = run_virtual(session, pace=speed) if bumble else asyncio.run(session)
             publishing.finish(outcome)
     finally:
         store.close()

@@ -19,8 +19,10 @@ Structure (one asyncio loop, DEVICES.md 5.3):
   disconnect, drain the queue, finish processing, store the results and close the session. A killed process
   loses nothing already stored.
 
-Timeline: sample times are seconds since ``start_utc`` (the session's UTC start); ``clock`` (default
-``time.time``) gives UTC, so a virtual world can run the whole session faster than real time.
+Timeline: inside the session everything is in session seconds (``clock.monotonic()`` since the start:
+arrival times, sample times, gaps, events); UTC is ``start_utc`` plus session seconds, added once where
+rows leave for the store. ``clock`` (:class:`hipback.ingest.timesource.Clock`, default the system's) is the
+only source of "now": a virtual session hands in its world's clock, which runs on simulated time.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from hipback.ingest.devices import DecodedSamples, DeviceProfile, get_profile
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
 from hipback.ingest.session.writer import StoreWriter
+from hipback.ingest.timesource import SYSTEM_CLOCK, Clock
 from hipback.processing.types import SensorStream
 
 logger = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 MOVELLA_BATTERY_UUID = "15173001-4947-11e9-8646-d663bd873d93"
 #: Battery level (%) below which the UI is told once per sensor.
 LOW_BATTERY_PCT = 15
-#: How often live results are polled from the processor (real seconds).
+#: How often live results are polled from the processor (s on the session's clock).
 POLL_INTERVAL_S = 0.02
 
 
@@ -106,13 +109,12 @@ class SessionRunner:
         on_update: called with ``(ProcessorUpdate, stats)`` when the live output has something new.
         on_event: called with each :class:`SessionEvent` (calibration prompts, disconnects, ...).
         stop_event: set it to end the session cleanly.
-        clock: UTC now in s (a virtual world's clock runs ``speed`` times faster than real time).
+        clock: the source of "now" (default: the system's clocks; virtual sessions: simulated time).
         session_id: continue this stored session instead of opening a new one.
         connect_lock: share one lock between runners on the same adapter.
         source_finished: returns True when a virtual source has no more data (ends the session).
         process: run the live processing (False: record only).
         meta: extra session metadata for the store.
-        speed: how much faster than real time ``clock`` runs (backoff waits are scaled by it).
     """
 
     def __init__(
@@ -124,13 +126,12 @@ class SessionRunner:
         on_update: Callable[[Any, dict[str, SensorStats]], None] | None = None,
         on_event: Callable[[SessionEvent], None] | None = None,
         stop_event: asyncio.Event | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         session_id: str | None = None,
         connect_lock: asyncio.Lock | None = None,
         source_finished: Callable[[], bool] | None = None,
         process: bool = True,
         meta: dict[str, Any] | None = None,
-        speed: float = 1.0,
     ) -> None:
         self.config = config
         self.store = store
@@ -144,7 +145,7 @@ class SessionRunner:
         self.source_finished = source_finished
         self.process = process
         self.meta = dict(meta or {})
-        self.speed = float(speed)
+        self.start_monotonic = 0.0  # clock.monotonic() at the session start (session time 0)
         self.links: dict[str, _Link] = {}
         self.events: list[SessionEvent] = []
         self.session_id = ""
@@ -167,12 +168,12 @@ class SessionRunner:
 
     # ---------------------------------------------------------------------------------------------------
     def _event(self, kind: str, message: str, placement: str | None = None, **data: Any) -> None:
-        t = self.clock() - self.start_utc if self.start_utc else 0.0
+        t = self.session_time() if self.start_utc else 0.0
         ev = SessionEvent(kind, message, t, placement, data)
         self.events.append(ev)
         if self.session_id:
             payload = {"message": message, "placement": placement, **data}
-            sid, t_utc = self.session_id, self.clock()
+            sid, t_utc = self.session_id, self.start_utc + t
             if self._writer is not None:
                 self._writer.call(lambda: self.store.add_event(sid, kind, payload, t_utc), "event")
             else:
@@ -243,7 +244,7 @@ class SessionRunner:
                 break
 
         def on_notify(_char: Any, data: bytearray, link: _Link = link) -> None:
-            self._queue.put_nowait((link, bytes(data), self.clock(), time.perf_counter()))
+            self._queue.put_nowait((link, bytes(data), self.session_time(), time.perf_counter()))
 
         for uuid in profile.notify_uuids(link.mode):
             await client.start_notify(uuid, on_notify)
@@ -319,11 +320,11 @@ class SessionRunner:
 
     async def _wait_stop(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop_event.wait(), self._real(seconds))
+            await asyncio.wait_for(self.stop_event.wait(), seconds)
 
-    def _real(self, seconds: float) -> float:
-        """Real seconds for ``seconds`` of session time (virtual clocks may run faster)."""
-        return seconds / self.speed
+    def session_time(self) -> float:
+        """Seconds since the session started (on the session's clock)."""
+        return self.clock.monotonic() - self.start_monotonic
 
     # -- data path ---------------------------------------------------------------------------------------
     async def _consume(self) -> None:
@@ -356,7 +357,7 @@ class SessionRunner:
                     )
             if decoded.n == 0:
                 continue
-            t = np.asarray(link.clock.map(decoded), dtype=np.float64) - self.start_utc
+            t = np.asarray(link.clock.map(decoded), dtype=np.float64)  # session seconds, as the arrivals
             per_link.setdefault(link.placement, []).append((decoded, t, perf))
         for placement, items in per_link.items():
             self._store_and_feed(self.links[placement], items)
@@ -478,7 +479,7 @@ class SessionRunner:
     def _poll(self, force: bool = False) -> None:
         if self._processor is None:
             return
-        now = time.perf_counter()
+        now = self.clock.monotonic()
         if not force and now - self._last_poll < POLL_INTERVAL_S and not self._angle_wait:
             return
         self._last_poll = now
@@ -600,7 +601,7 @@ class SessionRunner:
     async def run(self) -> SessionOutcome:
         """Run the session until stopped; always closes the session in the store."""
         found = await self._discover()
-        self.start_utc = self.clock()
+        self.start_utc, self.start_monotonic = self.clock.utc(), self.clock.monotonic()
         for s in self.config.sensors:
             self.links[s.placement] = self._make_link(s, found[s.placement])
         self._open_session()
@@ -631,7 +632,7 @@ class SessionRunner:
             if self.stop_event.is_set():
                 self._stopped_by = self._stopped_by or "stop_event"
                 return
-            if duration is not None and self.clock() - self.start_utc >= duration:
+            if duration is not None and self.session_time() >= duration:
                 self._stopped_by = "duration"
                 return
             if self.source_finished is not None and self.source_finished():
@@ -714,7 +715,7 @@ class SessionRunner:
             session_id=self.session_id,
             patient_id=self.config.patient_id,
             start_utc=self.start_utc,
-            end_utc=self.clock(),
+            end_utc=self.start_utc + self.session_time(),
             stats=self.stats,
             results=results,
             events=self.events,
@@ -778,7 +779,7 @@ async def run_session(
     on_update: Callable[[Any, dict[str, SensorStats]], None] | None = None,
     on_event: Callable[[SessionEvent], None] | None = None,
     stop_event: asyncio.Event | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = SYSTEM_CLOCK,
     session_id: str | None = None,
     **kwargs: Any,
 ) -> SessionOutcome:

@@ -23,6 +23,7 @@ from hipback.ingest.ble.connect import backend_for
 from hipback.ingest.config import PrescriptionConfig, SensorConfig, SessionConfig
 from hipback.ingest.session.runner import SessionRunner
 from hipback.ingest.session.stats import SessionEvent, SessionOutcome
+from hipback.ingest.virtual_time import run_virtual
 from hipback.processing.types import SensorStream
 
 #: Output rates asked of each virtual device kind (the device's nearest supported rate is used).
@@ -99,7 +100,6 @@ async def run_virtual_session_async(
     sensor_kinds: Mapping[str, str],
     store: Any,
     *,
-    speed: float = 4.0,
     faults: Mapping[str, Any] | None = None,
     lead_s: float = 2.0,
     calibration_s: float = 5.0,
@@ -118,7 +118,9 @@ async def run_virtual_session_async(
 ) -> SessionOutcome:
     """Async form of :func:`run_virtual_session` taking an open store.
 
-    ``lead_s``: virtual seconds between the world starting and simulation time 0 (sensors connect meanwhile,
+    Runs on the world's clock: on a :class:`hipback.ingest.virtual_time.VirtualTimeLoop` (as
+    :func:`run_virtual_session` uses) that is simulated time. ``lead_s``: seconds between the world starting
+    and simulation time 0 (sensors connect meanwhile,
     so the session starts with the scenario's first sample). ``until_s``: stop at this simulation time instead
     of the end of the streams. ``clock_offsets``: placement -> device clock at simulation time 0 (s; default
     1000 s), e.g. to restart a device with a later clock. ``connect_lock``: share the adapter's connect lock
@@ -128,7 +130,7 @@ async def run_virtual_session_async(
     from hipback.simulator.virtual_ble import VirtualSensor, VirtualSensorSet
 
     own_world = world is None
-    world = world or BumbleWorld(speed=speed)
+    world = world or BumbleWorld()
     sensors = []
     for i, (placement, kind) in enumerate(sensor_kinds.items(), start=first_index):
         sensors.append(
@@ -142,7 +144,7 @@ async def run_virtual_session_async(
             )
         )
     vset = VirtualSensorSet(world, sensors)
-    t0 = world.now() + lead_s
+    t0 = world.monotonic() + lead_s
     await vset.start(world_t0=t0)
     addresses = {p: s.address for p, s in zip(sensor_kinds, sensors, strict=True)}
     config = virtual_config(
@@ -160,7 +162,7 @@ async def run_virtual_session_async(
 
     def finished() -> bool:
         if until_s is not None:
-            return world.now() - t0 >= until_s
+            return world.monotonic() - t0 >= until_s
         return vset.finished
 
     runner = SessionRunner(
@@ -170,18 +172,16 @@ async def run_virtual_session_async(
         on_update=on_update,
         on_event=on_event,
         stop_event=stop_event,
-        clock=world.now,
+        clock=world.clock,
         session_id=session_id,
         source_finished=finished,
         process=process,
-        speed=world.speed,
         connect_lock=connect_lock,
         meta={
             "virtual": True,
             "scenario": sim.recording.meta.get("scenario"),
             "seed": sim.recording.meta.get("seed"),
-            "speed": world.speed,
-            "sim_t0_utc": t0,
+            "sim_t0_utc": world.now() + lead_s,
         },
     )
     try:
@@ -194,7 +194,7 @@ async def run_virtual_session_async(
             await vset.close()
     outcome.ledgers = {p: s.ledger for p, s in zip(sensor_kinds, sensors, strict=True)}
     for p, s in zip(sensor_kinds, sensors, strict=True):
-        outcome.ledgers[p].sim_t0_session = t0 - outcome.start_utc  # sim time 0 on the session timeline
+        outcome.ledgers[p].sim_t0_session = t0 - runner.start_monotonic  # sim time 0 on the session timeline
         outcome.ledgers[p].injected = list(s.injector.log)
     return outcome
 
@@ -208,11 +208,14 @@ def run_virtual_session(
     sim: Any,
     sensor_kinds: Mapping[str, str],
     store_path: str | Path,
-    speed: float = 4.0,
+    speed: float | None = None,
     faults: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> SessionOutcome:
     """Stream a simulated session through virtual BLE sensors into the session runner and a local store.
+
+    The session runs on simulated time (:class:`hipback.ingest.virtual_time.VirtualTimeLoop`): as fast as the
+    CPU allows by default, or paced at ``speed`` times real time to watch it; the results are the same.
 
     ``sensor_kinds``: placement -> ``hipback_v1`` | ``movella_dot`` | ``witmotion``; ``faults``: placement ->
     :class:`hipback.simulator.virtual_ble.SensorFaults`; other keywords as :func:`run_virtual_session_async`.
@@ -221,9 +224,8 @@ def run_virtual_session(
 
     store = LocalStore(store_path)
     try:
-        return asyncio.run(
-            run_virtual_session_async(sim, sensor_kinds, store, speed=speed, faults=faults, **kwargs)
-        )
+        session = run_virtual_session_async(sim, sensor_kinds, store, faults=faults, **kwargs)
+        return run_virtual(session, pace=speed)
     finally:
         close = getattr(store, "close", None)
         if close is not None:

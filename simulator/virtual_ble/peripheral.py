@@ -230,7 +230,7 @@ class VirtualPeripheral:
         self._readvertise_task = asyncio.get_running_loop().create_task(self._readvertise(delay))
 
     async def _readvertise(self, delay: float) -> None:
-        await self.world.sleep(delay)
+        await asyncio.sleep(max(0.0, delay))
         # shielded: cancelling a Bumble HCI command half-way leaves its host waiting on a dead future
         await asyncio.shield(self.advertise())
 

@@ -40,6 +40,7 @@ from hipback.simulator.devices import FaultInjector, FaultPlan, make_encoder, re
 from hipback.simulator.devices import hipback_v1 as hb
 from hipback.simulator.devices import movella_dot as md
 from hipback.simulator.devices import witmotion as wm
+from hipback.simulator.virtual_ble.link_timing import LinkTiming
 from hipback.simulator.virtual_ble.peripheral import VirtualPeripheral
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ LAYOUTS: dict[str, list[tuple[str, list[tuple[str, int]]]]] = {
         (wm.SERVICE_UUID, [(wm.NOTIFY_UUID, N), (wm.WRITE_UUID, W | WNR)]),
     ],
 }
+
+#: Connection interval the central gets per kind when streaming (s).
+LINK_INTERVAL_S: dict[str, float] = {"hipback_v1": 0.015, "movella_dot": 0.0075, "witmotion": 0.02}
 
 #: Advertised service UUIDs per kind (those that fit in legacy advertising data are sent).
 ADVERTISED: dict[str, list[str]] = {
@@ -361,11 +365,11 @@ class VirtualSensor:
 
     # -- time --------------------------------------------------------------------------------------------
     def set_origin(self, world_t0: float) -> None:
-        """Make world time ``world_t0`` simulation time 0."""
+        """Make the world's monotonic time ``world_t0`` simulation time 0."""
         self._t0 = world_t0
 
     def sim_now(self) -> float:
-        return -1.0 if self._t0 is None else self.world.now() - self._t0
+        return -1.0 if self._t0 is None else self.world.monotonic() - self._t0
 
     # -- lifetime ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -379,10 +383,13 @@ class VirtualSensor:
         return self.broken or self._cursor >= len(self._samples)
 
     # -- the streaming step ------------------------------------------------------------------------------
-    async def pump(self) -> None:
-        """Apply due faults and send every sample that fell due (called every few ms by the driver)."""
+    async def pump(self, at: float | None = None) -> None:
+        """Apply due faults and send every sample taken by simulation time ``at`` (default: now).
+
+        Called by the driver at each delivery of a connection event (``at`` = the event's time).
+        """
         async with self._lock:
-            now = self.sim_now()
+            now = self.sim_now() if at is None else at
             if now < 0:
                 return
             await self._apply_faults(now)
@@ -480,37 +487,48 @@ def _nearest(rate_hz: float, kind: str) -> float:
 
 
 class VirtualSensorSet:
-    """Several virtual sensors sharing one world and one simulation clock, pumped by one driver task.
+    """Several virtual sensors sharing one world and one simulation clock.
 
-    ``tick_s``: real seconds between pumps.
+    Each sensor's link delivers at its own connection events with seeded delays
+    (:class:`~hipback.simulator.virtual_ble.link_timing.LinkTiming`, one driver task per sensor), so arrival
+    times are realistic and the same on every run. ``timings``: address -> timing, to override the defaults.
     """
 
-    def __init__(self, world: Any, sensors: Sequence[VirtualSensor], tick_s: float = 0.005) -> None:
+    def __init__(
+        self, world: Any, sensors: Sequence[VirtualSensor], timings: dict[str, LinkTiming] | None = None
+    ) -> None:
         self.world = world
         self.sensors = list(sensors)
-        self.tick_s = tick_s
-        self._task: asyncio.Task[None] | None = None
+        self.timings = {
+            s.address: (timings or {}).get(s.address)
+            or LinkTiming.for_device(s.address, LINK_INTERVAL_S.get(s.kind, 0.015))
+            for s in self.sensors
+        }
+        self._tasks: list[asyncio.Task[None]] = []
         world.add_closable(self)
 
     async def start(self, world_t0: float | None = None) -> None:
-        """Power on and advertise every sensor; simulation time 0 is ``world_t0`` (default: now)."""
-        t0 = self.world.now() if world_t0 is None else world_t0
+        """Power on and advertise every sensor; simulation time 0 is the world's monotonic time ``world_t0``
+        (default: now)."""
+        t0 = self.world.monotonic() if world_t0 is None else world_t0
         for s in self.sensors:
             s.set_origin(t0)
             await s.start()
-        self._task = asyncio.get_running_loop().create_task(self._drive())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._drive(s)) for s in self.sensors]
 
-    async def _drive(self) -> None:
-        while True:
-            for s in self.sensors:
-                if s.broken:
-                    continue
-                try:
-                    await s.pump()
-                except Exception:  # a broken sensor must not stop the others; it goes silent, once
-                    logger.exception("%s: pump failed; this virtual sensor stops sending", s.name)
-                    s.broken = True
-            await asyncio.sleep(self.tick_s)
+    async def _drive(self, sensor: VirtualSensor) -> None:
+        for event_t, delivery_t in self.timings[sensor.address].schedule(sensor.sim_now()):
+            if sensor.broken or sensor.finished:
+                return
+            wait = delivery_t - sensor.sim_now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                await sensor.pump(at=event_t)
+            except Exception:  # a broken sensor must not stop the others; it goes silent, once
+                logger.exception("%s: pump failed; this virtual sensor stops sending", sensor.name)
+                sensor.broken = True
 
     @property
     def finished(self) -> bool:
@@ -518,12 +536,13 @@ class VirtualSensorSet:
         return all(s.finished for s in self.sensors)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
-            self._task = None
+        self._tasks = []
         for s in self.sensors:
             await s.close()

@@ -2,7 +2,7 @@
 
 Use::
 
-    world = BumbleWorld(speed=4.0)          # one virtual radio: a central controller + peripherals
+    world = BumbleWorld()                   # one virtual radio: a central controller + peripherals
     with world.activate():                  # default world for clients/scanners created without one
         devices = await BleakScanner.discover(timeout=1, backend=BumbleBleakScanner)
         client = BleakClient(devices[0], backend=BumbleBleakClient)

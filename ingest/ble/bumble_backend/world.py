@@ -4,9 +4,9 @@ A :class:`BumbleWorld` lives on one asyncio loop. It owns
 
 - the link and the central :class:`bumble.device.Device` (the "adapter" bleak clients and scanners use);
 - helpers to create peripheral devices on the same link (used by :mod:`hipback.simulator.virtual_ble`);
-- a scaled clock :meth:`BumbleWorld.now` (Unix seconds, running ``speed`` times faster than real time from
-  the moment the world was created) so that virtual sensors and the session runner agree on time when a test
-  runs faster than real time.
+- the clock that virtual sensors and the session runner share (:attr:`BumbleWorld.clock`, a
+  :class:`hipback.ingest.timesource.Clock`): by default the running loop's time, which on a
+  :class:`hipback.ingest.virtual_time.VirtualTimeLoop` is simulated time.
 
 The backend finds its world from, in order: a ``bumble_world=`` keyword argument, the ``details`` of a
 :class:`bleak.backends.device.BLEDevice` found by :class:`BumbleBleakScanner`, or the world made current
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,8 @@ from bumble.device import Advertisement, Device
 from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
+
+from hipback.ingest.timesource import Clock, LoopClock
 
 logger = logging.getLogger(__name__)
 
@@ -155,16 +156,11 @@ class BumbleWorld:
     """One virtual radio neighbourhood on the running asyncio loop (see the module docstring).
 
     Args:
-        speed: virtual time runs this many times faster than real time (1 = real time).
-        start_utc: Unix time of the virtual clock when the world is created (default: now).
+        clock: the shared clock (default: the running loop's time, anchored to the system's UTC now).
     """
 
-    def __init__(self, speed: float = 1.0, start_utc: float | None = None) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self.speed = float(speed)
-        self._mono0 = time.monotonic()
-        self._utc0 = time.time() if start_utc is None else float(start_utc)
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or LoopClock()
         self.link = LocalLink()
         self._central: Device | None = None
         self._central_lock = asyncio.Lock()
@@ -179,16 +175,12 @@ class BumbleWorld:
 
     # -- time --------------------------------------------------------------------------------------------
     def now(self) -> float:
-        """Virtual Unix time in s (real monotonic time scaled by ``speed`` since the world was made)."""
-        return self._utc0 + (time.monotonic() - self._mono0) * self.speed
+        """The world's Unix time in s."""
+        return self.clock.utc()
 
-    def real_seconds(self, virtual_seconds: float) -> float:
-        """Real seconds that ``virtual_seconds`` of virtual time take."""
-        return virtual_seconds / self.speed
-
-    async def sleep(self, virtual_seconds: float) -> None:
-        """Sleep for a span of virtual time."""
-        await asyncio.sleep(max(0.0, virtual_seconds) / self.speed)
+    def monotonic(self) -> float:
+        """The world's monotonic time in s (virtual sensors schedule their samples on it)."""
+        return self.clock.monotonic()
 
     # -- devices -----------------------------------------------------------------------------------------
     def create_device(self, name: str, address: str) -> Device:
