@@ -38,6 +38,11 @@ def last_grid_index(t: float, rate_hz: float) -> int:
     return k
 
 
+#: most grid points one push may produce (48 h at 100 Hz). More means corrupt sample times (a last sample at
+#: t = 1e9 s would ask for 10^11 points); refused with a ValueError before anything is allocated.
+MAX_POINTS_PER_PUSH = 17_280_000
+
+
 class GridResampler:
     """Resample (t, quat, scalar) samples of one sensor onto ``k / rate_hz`` (see module docstring).
 
@@ -75,6 +80,9 @@ class GridResampler:
         k_end = last_grid_index(float(tt[-1]), self.rate_hz)
         if k_end < self.next_k:
             return empty
+        if k_end - self.next_k >= MAX_POINTS_PER_PUSH:
+            raise ValueError(f"samples {float(tt[-1] - tt[0]):.6g} s apart would need more than "
+                             f"{MAX_POINTS_PER_PUSH} grid points; the sample times are corrupt")
         ks = np.arange(self.next_k, k_end + 1, dtype=np.int64)
         self.next_k = k_end + 1
         tk = ks / self.rate_hz
