@@ -719,7 +719,8 @@ class LocalStore:
         """The session's samples as a :class:`Recording` (timeline 0 = first sample, ``start_utc`` set).
 
         Streams are read sensor by sensor in chunks and sorted by time; columns that are NULL in every
-        row of a sensor are None in its stream; gaps are on the recording timeline.
+        row of a sensor are None in its stream; gaps are on the recording timeline. A session whose samples
+        span more than a recording may (corrupt times) raises :class:`StoreError` before it is processed.
         """
         con = self._con()
         info = self.session(session_id)
@@ -747,6 +748,14 @@ class LocalStore:
             has_seq = any(s is not None for s in seqs)
             raw[sensor[1]] = (sensor, data, seq_arr if has_seq else None)
             t0 = min(t0, float(data[0, 0]))
+        from hipback.ingest.files.assemble import MAX_SPAN_S
+
+        last = max((float(d[-1, 0]) for _, d, _ in raw.values()), default=t0)
+        if last - t0 > MAX_SPAN_S:
+            raise StoreError(
+                f"session {session_id} in the local store {self.path} spans {(last - t0) / 3600:.3g} h of "
+                f"sample times, more than a recording can ({MAX_SPAN_S / 3600:g} h): some stored times are "
+                "corrupt")
         streams: dict[str, SensorStream] = {}
         for placement, (sensor, data, seq_arr) in raw.items():
             meta = json.loads(sensor[5])

@@ -130,12 +130,19 @@ def test_missing_required_columns(tmp_path: Path) -> None:
     assert "no usable time" in str(_error(h))
 
 
-def test_zero_norm_quaternion(dot: Path) -> None:
-    fields = _fields(dot, 6)
-    fields[2:6] = [" 0", " 0", " 0", " 0"]
-    _edit_line(dot, 6, ",".join(fields))
-    err = _error(dot)
-    assert err.line == 6 and "zero norm" in str(err)
+def test_impossible_quaternions_are_rejected_counted_and_leave_a_gap(dot: Path) -> None:
+    clean = read_sensor_file(dot)
+    n, rejected = len(clean), clean.meta["import"].rows_rejected
+    for line, quat in ((8, [" 0", " 0", " 0", " 0"]), (9, [" 1", " 1", " 0", " 0"])):  # zero norm, norm 1.41
+        fields = _fields(dot, line)
+        fields[2:6] = quat
+        _edit_line(dot, line, ",".join(fields))
+    s = read_sensor_file(dot)
+    rep = s.meta["import"]
+    assert len(s) == n - 2 and rep.out_of_range == {"quat": 2} and rep.rows_rejected == rejected + 2
+    assert any("line 8" in w for w in rep.warnings)
+    (gap,) = s.meta["gaps"]
+    assert gap.missing == 2
 
 
 def test_time_going_backwards(dot: Path) -> None:

@@ -24,8 +24,8 @@ def _recording(seed: int = 3) -> Recording:
     t = np.delete(t, np.arange(200, 230))  # a real hole of 30 samples
     n = len(t)
     quat = qt.normalize(rng.normal(size=(n, 4)))
-    acc = rng.normal(0, 3, (n, 3)) * np.array([1, 1e-7, 1e7])  # awkward magnitudes
-    acc[0] = [-0.0, 5e-324, 1.7976931348623157e308]  # negative zero, subnormal, max float
+    acc = rng.normal(0, 3, (n, 3)) * np.array([1, 1e-7, 1e1])  # awkward magnitudes within the full scale
+    acc[0] = [-0.0, 5e-324, 156.90639999999999]  # negative zero, subnormal, 16 g minus a float's last bits
     gyr = rng.normal(0, 1, (n, 3))
     mag = rng.normal(0, 40, (n, 3))
     mag[10:12] = np.nan  # missing cells survive as empty cells

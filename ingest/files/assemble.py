@@ -6,12 +6,20 @@ Shared by every dialect, in this order:
    zeros before its first inertial sample; zeros are not data);
 2. rows without the quantities the stream needs (quaternion for ``quat`` streams, acc and gyr for ``raw``
    streams) are dropped (vendor files); the hole they leave is reported as a gap like any other;
-3. quaternions: a zero norm or a norm far from 1 (off by more than 0.1) is an error, otherwise they are
-   normalised (exports store float32);
-4. packet counters and device clocks are unwrapped (u16 / u32 / one-day counters);
+3. rows holding a value the sensor cannot produce are dropped and counted (``ImportReport.out_of_range``, by
+   quantity, with a warning), as the BLE decoders reject such packets: an acc or gyr component beyond the
+   device's full scale (:data:`FULL_SCALE`, plus :data:`RANGE_MARGIN`), a magnetometer component beyond
+   :data:`MAG_LIMIT`, a quaternion whose norm is zero or far from 1 (off by more than
+   :data:`QUAT_NORM_TOLERANCE`). The hole they leave is a gap like any other. Kept quaternions are normalised
+   (exports store float32; hipback files are kept bit for bit);
+4. packet counters and device clocks are unwrapped (u16 / u32 / one-day counters); a value beyond the
+   counter's or clock's range is an error naming the line;
 5. repeated samples (same counter; same time when there is no counter) are dropped and counted;
 6. time or counter going backwards is an error naming the line;
-7. the rate is the median time step (snapped to the stated rate, or to a whole number of Hz, when within
+7. time is bounded before anything is sized by it: a file spans at most :data:`MAX_SPAN_S` (a corrupt last
+   time stamp such as 1e9 s is an error naming its line, not a request for terabytes), a counter jump may not
+   stand for more samples than that span holds, and the rate lies within :data:`RATE_LIMITS_HZ`;
+8. the rate is the median time step (snapped to the stated rate, or to a whole number of Hz, when within
    tolerance); every time step longer than 1.5 sample periods and every counter jump is a :class:`Gap`.
    Nothing is interpolated.
 """
@@ -32,6 +40,29 @@ FloatArray = NDArray[np.float64]
 
 #: a time step longer than this many nominal sample periods is a gap
 GAP_FACTOR = 1.5
+
+_G = 9.80665  # m/s^2
+#: full scale per axis (acc m/s^2, gyr rad/s) of each device, from the datasheets: Movella DOT +-16 g and
+#: +-2000 deg/s; the hipback v1 profile's packet scale and WitMotion WT9011DCL the same; Xsens MTi 1-, 100-
+#: and 600-series and MTw at most +-20 g and +-2000 deg/s
+FULL_SCALE: dict[str, tuple[float, float]] = {
+    "movella_dot": (16 * _G, np.radians(2000.0)),
+    "hipback_v1": (16 * _G, np.radians(2000.0)),
+    "witmotion": (16 * _G, np.radians(2000.0)),
+    "xsens_mt": (20 * _G, np.radians(2000.0)),
+}
+#: any other device (simulated, unknown): the widest ranges of wearable MEMS IMUs, +-32 g and +-4000 deg/s
+DEFAULT_FULL_SCALE = (32 * _G, np.radians(4000.0))
+#: relative margin over the full scale (factory calibration applied on the device), as the BLE decoders use
+RANGE_MARGIN = 0.05
+#: magnetometer component limit, uT or normalised units: beyond any magnetometer's range in either unit
+MAG_LIMIT = 5000.0
+#: a quaternion whose norm differs from 1 by more than this is not an orientation
+QUAT_NORM_TOLERANCE = 0.1
+#: longest time a recording (one file, or all files of a recording together) may span, s
+MAX_SPAN_S = 86_400.0
+#: sample rates a file may state or have (Hz)
+RATE_LIMITS_HZ = (0.1, 10_000.0)
 
 
 @dataclass
@@ -149,24 +180,43 @@ def build_stream(
     quat, acc, gyr, mag = sel(dec.quat), sel(dec.acc), sel(dec.gyr), sel(dec.mag)
     clock, counter, t_given = sel(dec.clock), sel(dec.counter), sel(dec.t)
 
-    # 3. quaternion norms
+    # 3. values the sensor cannot produce
+    acc_fs, gyr_fs = FULL_SCALE.get(device, DEFAULT_FULL_SCALE)
+    limits = {"acc": acc_fs * (1 + RANGE_MARGIN), "gyr": gyr_fs * (1 + RANGE_MARGIN), "mag": MAG_LIMIT}
+    impossible = np.zeros(len(line_no), dtype=bool)
+    for name, arr in (("acc", acc), ("gyr", gyr), ("mag", mag)):
+        if arr is not None:
+            with np.errstate(invalid="ignore"):
+                bad_rows = (np.abs(arr) > limits[name]).any(axis=1)
+            if bad_rows.any():
+                report.out_of_range[name] = int(bad_rows.sum())
+                impossible |= bad_rows
     if quat is not None:
-        norm = np.linalg.norm(quat, axis=1)
-        zero_q = np.flatnonzero(norm < 1e-6)
-        if zero_q.size:
+        with np.errstate(over="ignore", invalid="ignore"):
+            norm = np.linalg.norm(quat, axis=1)
+        bad_rows = ~(np.abs(norm - 1.0) <= QUAT_NORM_TOLERANCE) & ~np.isnan(norm)
+        if bad_rows.any():
+            report.out_of_range["quat"] = int(bad_rows.sum())
+            impossible |= bad_rows
+    if impossible.any():
+        n_bad = int(impossible.sum())
+        first = int(line_no[np.flatnonzero(impossible)[0]])
+        what = ", ".join(f"{k} {v}" for k, v in report.out_of_range.items())
+        report.warnings.append(
+            f"{n_bad} row(s) hold values the sensor cannot produce ({what}; first at line {first}); "
+            "they were left out and count as a gap"
+        )
+        ok = ~impossible
+        if not ok.any():
             raise RecordingFileError(
-                path, "the quaternion in this row has zero norm.", int(line_no[zero_q[0]])
+                path, "no row holds values the sensor can produce (acc, gyr, mag or quaternion out of "
+                "range).", first,
             )
-        off = np.flatnonzero(np.abs(norm - 1.0) > 0.1)
-        if off.size:
-            k = int(off[0])
-            raise RecordingFileError(
-                path,
-                f"the quaternion in this row is not a unit quaternion (norm {norm[k]:.3g}).",
-                int(line_no[k]),
-            )
-        if not exact:
-            quat = quat / norm[:, None]
+        line_no = line_no[ok]
+        quat, acc, gyr, mag = (None if a is None else a[ok] for a in (quat, acc, gyr, mag))
+        clock, counter, t_given = (None if a is None else a[ok] for a in (clock, counter, t_given))
+    if quat is not None and not exact:
+        quat = quat / np.linalg.norm(quat, axis=1)[:, None]
 
     # 4. unwrap counter and clock
     seq: NDArray[np.int64] | None = None
@@ -175,6 +225,12 @@ def build_stream(
         if bad.size:
             raise RecordingFileError(
                 path, "the packet counter in this row is missing or not a whole number.", int(line_no[bad[0]])
+            )
+        bad = np.flatnonzero(counter >= min(float(dec.counter_modulus), 2.0**53))
+        if bad.size:
+            raise RecordingFileError(
+                path, "the packet counter in this row is larger than the counter can count.",
+                int(line_no[bad[0]]),
             )
         seq, wraps = unwrap_counter(counter.astype(np.int64), dec.counter_modulus)
         report.unwrap_events += wraps
@@ -185,6 +241,13 @@ def build_stream(
         bad = np.flatnonzero(np.isnan(clock) | (clock < 0))
         if bad.size:
             raise RecordingFileError(path, "the time stamp in this row is missing.", int(line_no[bad[0]]))
+        bad = np.flatnonzero((clock >= dec.clock_modulus) | (clock != np.round(clock)))
+        if bad.size:
+            raise RecordingFileError(
+                path, "the time stamp in this row is not a whole number of clock ticks within the clock's "
+                "range.",
+                int(line_no[bad[0]]),
+            )
         ticks, wraps = unwrap_counter(clock.astype(np.int64), dec.clock_modulus)
         report.unwrap_events += wraps
         t0 = float(ticks[0]) / dec.ticks_per_s
@@ -226,9 +289,30 @@ def build_stream(
         what = "does not advance" if dt[k - 1] == 0 else "goes backwards"
         raise RecordingFileError(path, f"the time {what} in this row.", int(line_no[k]))
 
-    # 7. rate and gaps
+    # 7. bounded time: checked before anything is sized by it (gaps, the processing grid)
+    far = np.flatnonzero(np.abs(t_dev) > MAX_SPAN_S) if t_given is not None else np.zeros(0, dtype=np.int64)
+    if far.size:
+        k = int(far[0])
+        raise RecordingFileError(
+            path, f"the time {t_dev[k]:.6g} s in this row lies more than {MAX_SPAN_S / 3600:g} h from the "
+            "recording's start; the time stamp is corrupt.", int(line_no[k]))
+    beyond = np.flatnonzero(t_dev - t_dev[0] > MAX_SPAN_S)
+    if beyond.size:
+        k = int(beyond[0])
+        raise RecordingFileError(
+            path, f"the time jumps to {t_dev[k] - t_dev[0]:.6g} s after the first sample in this row; a "
+            f"recording spans at most {MAX_SPAN_S / 3600:g} h, so the time stamp is corrupt.",
+            int(line_no[k]))
+    lo, hi = RATE_LIMITS_HZ
+    if stated_rate is not None and not lo <= stated_rate <= hi:
+        raise RecordingFileError(path, f"the stated rate {stated_rate:g} Hz is outside {lo:g}-{hi:g} Hz.")
+
+    # 8. rate and gaps
     if len(t_dev) >= 2:
         measured = 1.0 / float(np.median(dt))
+        if not lo <= measured <= hi:
+            raise RecordingFileError(
+                path, f"the time stamps give a rate of {measured:.4g} Hz, outside {lo:g}-{hi:g} Hz.")
         report.rate_hz_measured = measured
         rate = float(stated_rate) if exact and stated_rate else snap_rate(measured, stated_rate)
         if stated_rate and rate != stated_rate:
@@ -242,6 +326,14 @@ def build_stream(
         raise RecordingFileError(path, "the file holds a single sample, so its sample rate is unknown.")
 
     t = t_dev
+    if seq is not None and len(seq) >= 2:
+        jump = np.diff(seq)
+        big = np.flatnonzero(jump > MAX_SPAN_S * rate)
+        if big.size:
+            k = int(big[0]) + 1
+            raise RecordingFileError(
+                path, f"the packet counter jumps by {int(jump[k - 1])} in this row, more samples than "
+                f"{MAX_SPAN_S / 3600:g} h hold at {rate:g} Hz; the counter is corrupt.", int(line_no[k]))
     gaps = find_gaps(t, seq, rate, placement, period=float(np.median(dt)) if len(dt) else None)
     report.gaps = len(gaps)
     report.missing_samples = int(sum(g.missing for g in gaps))

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files import hipback_format, movella_dot, xsens_mt
+from hipback.ingest.files.assemble import MAX_SPAN_S
 from hipback.ingest.files.atomic import atomic_write_text, fsync_dir, private_mkdir, write_file
 from hipback.ingest.files.detect import sniff
 from hipback.ingest.files.table import read_text
@@ -160,6 +161,15 @@ def _assemble(
                         "a gap entry lacks placement, t_start, t_end or missing.",
                     ) from None
     gaps.sort(key=lambda g: (g.t_start, g.placement))
+    if streams:
+        first = min(float(s.t[0]) for s in streams.values())
+        last = max(float(s.t[-1]) for s in streams.values())
+        if last - first > MAX_SPAN_S:
+            where = session_path or next(iter(parts.values())).stream.meta["import"].source_file
+            raise RecordingFileError(
+                where, f"the recording's streams together span {(last - first) / 3600:.3g} h; a recording "
+                f"spans at most {MAX_SPAN_S / 3600:g} h (are these files from different days?)."
+            )
     return Recording(streams=streams, start_utc=start_utc, gaps=gaps, meta=meta)
 
 

@@ -20,7 +20,8 @@ class ImportReport:
     source_file: str
     rows_read: int = 0
     rows_kept: int = 0
-    #: rows that were read but not kept (leading zero rows + rows without required data + truncated line)
+    #: rows that were read but not kept (leading zero rows + rows without required data + out-of-range rows
+    #: + truncated line)
     rows_rejected: int = 0
     #: leading rows whose acc and gyr are all exactly 0 (the device had no inertial data yet)
     leading_zero_rows_dropped: int = 0
@@ -28,6 +29,9 @@ class ImportReport:
     rows_without_data: int = 0
     #: repeated samples (same packet counter, or same time when there is no counter), dropped
     duplicates_dropped: int = 0
+    #: rows dropped because a value lies beyond what the sensor can produce, by quantity (acc, gyr, mag,
+    #: quat); a row with several such values counts once per quantity
+    out_of_range: dict[str, int] = field(default_factory=dict)
     #: True when the last line was cut off mid-write and ignored (see docs/recording-format.md)
     truncated_last_line: bool = False
     #: wrap-arounds undone in the device clock and the packet counter
