@@ -1,13 +1,16 @@
 """The session runner: scan, connect one sensor at a time, stream concurrently, store every sample, process
 live.
 
-Structure (one asyncio loop, DEVICES.md 5.3):
+Structure (one asyncio loop; device protocols and BLE practice: ``docs/devices.md``):
 
 - **Discovery**: configured addresses, or the first free sensor of each configured kind found by a scan.
 - **One supervisor task per sensor**: connect under the shared connect lock with
-  ``bleak_retry_connector.establish_connection``, read the config characteristics, subscribe, send the start
-  sequence; then wait for a disconnect and reconnect with backoff until the session stops. Each disconnect
-  becomes one gap (reason ``"disconnect"``) once data flows again.
+  ``bleak_retry_connector.establish_connection`` and ask for a larger ATT MTU
+  (:func:`hipback.ingest.ble.connect.connect_one`); the sensor's profile then says everything that differs
+  per device kind (:meth:`SessionRunner._setup`: configuration reads, the payload mode that the firmware has
+  and the MTU carries, battery, subscription, start sequence); the battery is asked for again every
+  ``profile.battery.interval_s``. Then wait for a disconnect and reconnect with backoff until the session
+  stops. Each disconnect becomes one gap (reason ``"disconnect"``) once data flows again.
 - **Notification callbacks only enqueue** ``(bytes, arrival time)``.
 - **One consumer task** decodes (:mod:`hipback.ingest.devices`), maps device time to the session timeline
   (:class:`hipback.ingest.clock.ClockModel`), writes the samples to the store (durable when ``add_samples``
@@ -45,12 +48,13 @@ from hipback.ingest.ble.connect import (
     FoundSensor,
     assign_sensors,
     connect_one,
+    current_mtu,
     scan_sensors,
     wanted_satisfied,
 )
 from hipback.ingest.clock import ClockModel
 from hipback.ingest.config import SensorConfig, SessionConfig
-from hipback.ingest.devices import DecodedSamples, DeviceProfile, get_profile
+from hipback.ingest.devices import DecodedSamples, DeviceConfig, DeviceProfile, get_profile
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
 from hipback.ingest.session.writer import StoreWriter
@@ -59,8 +63,6 @@ from hipback.processing.types import SensorStream
 
 logger = logging.getLogger(__name__)
 
-BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
-MOVELLA_BATTERY_UUID = "15173001-4947-11e9-8646-d663bd873d93"
 #: Battery level (%) below which the UI is told once per sensor.
 LOW_BATTERY_PCT = 15
 #: How often live results are polled from the processor (s on the session's clock).
@@ -88,6 +90,8 @@ class _Link:
     absorb_arrival_gap: bool = False
     low_battery_warned: bool = False
     jumps_seen: int = 0
+    config: DeviceConfig | None = None  # what the configuration reads of the current connection said
+    battery_task: asyncio.Future[None] | None = None
 
     @property
     def placement(self) -> str:
@@ -163,7 +167,8 @@ class SessionRunner:
         self._last_poll = 0.0
         self._calibration: dict[str, Any] = {"state": "waiting"}
         self._stopped_by = ""
-        # Store writes (fsync per transaction) run on one writer thread, coalesced, off the event loop.
+        # Store writes run on the event loop, coalesced into one transaction per sensor and interval
+        # (ingest/session/writer.py).
         self._writer: StoreWriter | None = None
 
     # ---------------------------------------------------------------------------------------------------
@@ -232,40 +237,97 @@ class SessionRunner:
         )
 
     async def _setup(self, link: _Link, client: BleakClient) -> None:
-        """Read config values, read the battery, subscribe, then send the start sequence."""
+        """Configure one connection as the sensor's profile says: read its configuration characteristics
+        (those the device has), use the payload mode it picks for the firmware and the negotiated ATT MTU,
+        subscribe, send the start sequence (with the batch cap for live latency), ask for the battery and keep
+        asking every ``battery.interval_s``. Raises :class:`hipback.ingest.devices.DeviceSetupError` when no
+        payload mode can stream (the connection is then retried)."""
         profile = link.profile
-        current = {u: bytes(await client.read_gatt_char(u)) for u in profile.config_reads}
-        for uuid in (BATTERY_LEVEL_UUID, MOVELLA_BATTERY_UUID):
+        values = {}
+        for uuid in profile.config_reads:
             if client.services.get_characteristic(uuid) is not None:
-                with contextlib.suppress(Exception):
-                    value = await client.read_gatt_char(uuid)
-                    if value:
-                        link.stats.battery_pct = float(value[0])
-                break
+                values[uuid] = bytes(await client.read_gatt_char(uuid))
+        config = profile.parse_config(values)
+        self._configure(link, config, current_mtu(client))
 
         def on_notify(_char: Any, data: bytearray, link: _Link = link) -> None:
             self._queue.put_nowait((link, bytes(data), self.session_time(), time.perf_counter()))
 
         for uuid in profile.notify_uuids(link.mode):
             await client.start_notify(uuid, on_notify)
-        for w in self._start_writes(link, current):
+        for w in profile.start_sequence(link.rate_hz, link.mode, config, max_batch=self._max_batch(link)):
             await client.write_gatt_char(w.char_uuid, w.data, response=w.response)
+        await self._ask_battery(link, client)
+        if profile.battery is not None:
+            if link.battery_task is not None:
+                link.battery_task.cancel()
+            link.battery_task = asyncio.ensure_future(self._poll_battery(link, client))
 
-    def _start_writes(self, link: _Link, current: dict[str, bytes]) -> list[Any]:
-        """The profile's start sequence; for hipback v1 with the batch cap from the config (live latency)."""
-        writes = list(link.profile.start_sequence(link.rate_hz, link.mode, current))
+    def _configure(self, link: _Link, config: DeviceConfig, mtu: int) -> None:
+        """Take the payload mode the profile picks for this connection (the configured one when it fits).
+
+        A new mode, or the first connection (the device's ranges), gets a new decoder that keeps counting in
+        the same statistics; a mode other than the configured one is announced with the profile's reason.
+        """
+        for note in config.notes:
+            logger.info("%s sensor: %s", link.placement, note)
+        choice = link.profile.choose_mode(link.cfg.mode, mtu, config)
+        if choice.mode != link.mode or link.config is None:
+            decoder = link.profile.make_decoder(link.rate_hz, choice.mode, config)
+            decoder.stats = link.decoder.stats
+            link.decoder, link.mode = decoder, choice.mode
+        link.config = config
+        if choice.message:
+            self._event("mode", choice.message, link.placement, mode=choice.mode, mtu=mtu)
+
+    def _max_batch(self, link: _Link) -> int | None:
+        """Samples per notification for devices that batch: the sensor's ``max_batch``, else as many as
+        ``live_batch_ms`` of samples (None: as many as fit)."""
         batch = link.cfg.max_batch
         if batch is None and self.config.live_batch_ms:
             batch = max(1, int(link.rate_hz * self.config.live_batch_ms / 1000.0))
-        if link.profile.kind == "hipback_v1" and batch:
-            from hipback.ingest.devices import hipback_v1 as hb
+        return batch
 
-            start = hb.start_command(link.rate_hz, hb.MODES[link.mode], min(int(batch), 255))
-            writes = [
-                type(w)(w.char_uuid, start, w.response, w.note) if w.data[:1] == start[:1] else w
-                for w in writes
-            ]
-        return writes
+    async def _ask_battery(self, link: _Link, client: BleakClient) -> None:
+        """Read the battery characteristic, or send the poll whose reply comes with the data (as the profile
+        says); a failure is logged and ignored."""
+        source = link.profile.battery
+        if source is None:
+            return
+        try:
+            if source.char_uuid is not None and source.parse is not None:
+                if client.services.get_characteristic(source.char_uuid) is not None:
+                    value = bytes(await client.read_gatt_char(source.char_uuid))
+                    self._battery_level(link, source.parse(value))
+            if source.poll is not None:
+                poll = source.poll
+                await client.write_gatt_char(poll.char_uuid, poll.data, response=poll.response)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a battery reading must never cost the connection
+            logger.debug("%s sensor: battery not read: %s", link.placement, exc)
+
+    async def _poll_battery(self, link: _Link, client: BleakClient) -> None:
+        """Ask for the battery every ``battery.interval_s`` (session s) while ``client`` stays connected."""
+        source = link.profile.battery
+        assert source is not None
+        while True:
+            await self._wait_stop(source.interval_s)
+            if self._stopping or self.stop_event.is_set() or not client.is_connected:
+                return
+            await self._ask_battery(link, client)
+
+    def _battery_level(self, link: _Link, pct: float) -> None:
+        """A battery reading (%): into the sensor's status; below ``LOW_BATTERY_PCT`` the UI is told once."""
+        link.stats.battery_pct = float(pct)
+        if pct <= LOW_BATTERY_PCT and not link.low_battery_warned:
+            link.low_battery_warned = True
+            self._event(
+                "low_battery",
+                f"The {link.placement} sensor's battery is low ({pct:.0f} %).",
+                link.placement,
+                battery_pct=float(pct),
+            )
 
     async def _supervise(self, link: _Link) -> None:
         """Connect, stream until the link drops, reconnect with backoff; until the session stops."""
@@ -346,15 +408,7 @@ class SessionRunner:
             if decoded.rejected:
                 link.stats.rejected[decoded.rejected] += 1
             if decoded.battery_pct is not None:
-                link.stats.battery_pct = float(decoded.battery_pct)
-                if decoded.battery_pct <= LOW_BATTERY_PCT and not link.low_battery_warned:
-                    link.low_battery_warned = True
-                    self._event(
-                        "low_battery",
-                        f"The {link.placement} sensor's battery is low ({decoded.battery_pct:.0f} %).",
-                        link.placement,
-                        battery_pct=float(decoded.battery_pct),
-                    )
+                self._battery_level(link, decoded.battery_pct)
             if decoded.n == 0:
                 continue
             t = np.asarray(link.clock.map(decoded), dtype=np.float64)  # session seconds, as the arrivals
@@ -650,6 +704,8 @@ class SessionRunner:
         self._stopping = True
         self.stop_event.set()
         for link in self.links.values():
+            if link.battery_task is not None:
+                link.battery_task.cancel()
             client = link.client
             if client is None or not client.is_connected:
                 continue

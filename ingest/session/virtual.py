@@ -26,18 +26,24 @@ from hipback.ingest.session.stats import SessionEvent, SessionOutcome
 from hipback.ingest.virtual_time import run_virtual
 from hipback.processing.types import SensorStream
 
-#: Output rates asked of each virtual device kind (the device's nearest supported rate is used).
-DEFAULT_RATES = {"hipback_v1": 100.0, "movella_dot": 60.0, "witmotion": 100.0}
+
+def _twin(kind: str) -> Any:
+    """The virtual twin class of ``kind``: the rate a virtual session asks of it (``DEFAULT_RATE_HZ``) and
+    whether it streams its own orientation (``NEEDS_QUAT``)."""
+    from hipback.simulator.devices import twin_class
+
+    return twin_class(kind)
 
 
 def stream_for(sim: Any, placement: str, kind: str) -> SensorStream:
     """The simulated stream a virtual device of ``kind`` sends.
 
-    WitMotion sends on-device Euler angles; when the simulated sensor is raw (no quaternion) the sensor's true
-    orientation stands in for the device's fusion output.
+    A device that always streams its own orientation (WitMotion's Euler angles: its twin's ``NEEDS_QUAT``)
+    needs quaternions; when the simulated sensor is raw the sensor's true orientation stands in for the
+    device's fusion output.
     """
     stream = sim.recording.streams[placement]
-    if kind == "witmotion" and stream.quat is None:
+    if _twin(kind).NEEDS_QUAT and stream.quat is None:
         truth = sim.sensor_truth[placement]
         stream = SensorStream(
             placement=placement,
@@ -77,7 +83,7 @@ def virtual_config(
             placement=p,
             kind=k,
             address=addresses[p],
-            rate_hz=(rates or {}).get(p, DEFAULT_RATES[k]),
+            rate_hz=(rates or {}).get(p, _twin(k).DEFAULT_RATE_HZ),
             max_batch=(max_batch or {}).get(p),
             mode=(modes or {}).get(p),
         )
@@ -217,7 +223,8 @@ def run_virtual_session(
     The session runs on simulated time (:class:`hipback.ingest.virtual_time.VirtualTimeLoop`): as fast as the
     CPU allows by default, or paced at ``speed`` times real time to watch it; the results are the same.
 
-    ``sensor_kinds``: placement -> ``hipback_v1`` | ``movella_dot`` | ``witmotion``; ``faults``: placement ->
+    ``sensor_kinds``: placement -> device kind (``hipback_v1``, ``movella_dot``, ``witmotion``: any kind with
+    a profile and a virtual twin); ``faults``: placement ->
     :class:`hipback.simulator.virtual_ble.SensorFaults`; other keywords as :func:`run_virtual_session_async`.
     """
     from hipback.ingest.store import LocalStore

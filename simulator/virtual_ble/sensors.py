@@ -1,26 +1,19 @@
 """Virtual BLE IMUs: Bumble GATT peripherals speaking each protocol byte for byte, fed by a simulated stream.
 
-A :class:`VirtualSensor` wraps a :class:`~hipback.simulator.virtual_ble.peripheral.VirtualPeripheral` with
-the GATT
-layout of one device kind and the encoder/control state machine of :mod:`hipback.simulator.devices`:
+A :class:`VirtualSensor` wraps a :class:`~hipback.simulator.virtual_ble.peripheral.VirtualPeripheral` around
+the virtual twin of one device kind (:class:`hipback.simulator.devices.DeviceTwin`: GATT layout, advertising
+identity, encoder, control state machine, batching, behaviour on link loss); it never tests a device kind.
 
-- ``hipback_v1``: hipback service (DATA notify, CONTROL write/read, INFO read, TIME write/notify), Battery
-  (0x180F) and Device Information (0x180A).
-- ``movella_dot``: services 0x1000 (1001 R, 1002 R/W, 1004 N), 0x2000 (2001 R/W, 2002/2003/2004 N padded to
-  63/40/20 bytes, 2006 R/W, 2007 R), 0x3000 (3001 R/N) and 0x7000 (7001 W, 7002 R, 7003 N).
-- ``witmotion``: service ffe5 with ffe4 (notify) and ffe9 (write / write-without-response); streams ``55
-  61`` frames whenever a central is subscribed, at the rate set through ``FF AA 03``.
-
-Streaming starts only after the control write that starts measurement (WitMotion: on subscription), at the
-rate the host asked for (the simulated stream is resampled when that differs from its own rate). Samples are
-taken at simulation time ``t`` = virtual world time minus the set's start time; samples that fall due while
-the device is not streaming (not yet started, disconnected) are skipped, and hipback v1 advances its
-sequence number over them, as a device that kept sampling.
+Streaming starts after the control write that starts measurement (or on subscription, for a twin that streams
+then), at the rate the host asked for (the simulated stream is resampled when that differs from its own rate).
+Samples are taken at simulation time ``t`` = virtual world time minus the set's start time; samples that fall
+due while the device is not streaming (not yet started, disconnected) are skipped (the twin decides whether
+its sequence numbers advance over them, as a device that kept sampling).
 
 Faults (:class:`SensorFaults`): packet drop/truncate/duplicate through
 :class:`hipback.simulator.devices.FaultInjector` (exact log kept), link drops at given times with
-re-advertising
-after a pause, refused connections, device clock jumps and low battery. :class:`SensorLedger` records what
+re-advertising after a pause, refused connections, device clock jumps, low battery, a small ATT MTU, and
+device options (e.g. an older firmware). :class:`SensorLedger` records what
 was sent, dropped, truncated, duplicated and skipped so tests can compare with what the host stored.
 """
 
@@ -36,10 +29,8 @@ import numpy as np
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from hipback.processing.types import SensorStream
-from hipback.simulator.devices import FaultInjector, FaultPlan, make_encoder, resample_stream
-from hipback.simulator.devices import hipback_v1 as hb
-from hipback.simulator.devices import movella_dot as md
-from hipback.simulator.devices import witmotion as wm
+from hipback.simulator.devices import TWINS, FaultInjector, FaultPlan, make_twin, resample_stream, twin_class
+from hipback.simulator.devices.base import NOTIFY, READ, WRITE, WRITE_NO_RESPONSE
 from hipback.simulator.virtual_ble.link_timing import LinkTiming
 from hipback.simulator.virtual_ble.peripheral import VirtualPeripheral
 
@@ -50,72 +41,20 @@ W = Characteristic.Properties.WRITE
 WNR = Characteristic.Properties.WRITE_WITHOUT_RESPONSE
 N = Characteristic.Properties.NOTIFY
 
-KINDS = ("hipback_v1", "movella_dot", "witmotion")
+#: Device kinds with a virtual twin (at import; :data:`hipback.simulator.devices.TWINS` is the registry).
+KINDS = tuple(TWINS)
 
-#: GATT layout per kind: service uuid -> [(characteristic uuid, properties)].
-LAYOUTS: dict[str, list[tuple[str, list[tuple[str, int]]]]] = {
-    "hipback_v1": [
-        (
-            hb.SERVICE_UUID,
-            [(hb.DATA_UUID, N), (hb.CONTROL_UUID, R | W), (hb.INFO_UUID, R), (hb.TIME_UUID, W | N)],
-        ),
-        (hb.BATTERY_SERVICE_UUID, [(hb.BATTERY_LEVEL_UUID, R | N)]),
-        (
-            hb.DEVICE_INFO_SERVICE_UUID,
-            [(hb.MANUFACTURER_NAME_UUID, R), (hb.MODEL_NUMBER_UUID, R), (hb.FIRMWARE_REVISION_UUID, R)],
-        ),
-    ],
-    "movella_dot": [
-        (
-            md.CONFIGURATION_SERVICE_UUID,
-            [(md.DEVICE_INFO_UUID, R), (md.DEVICE_CONTROL_UUID, R | W), (md.DEVICE_REPORT_UUID, N)],
-        ),
-        (
-            md.MEASUREMENT_SERVICE_UUID,
-            [
-                (md.CONTROL_UUID, R | W),
-                (md.LONG_PAYLOAD_UUID, N),
-                (md.MEDIUM_PAYLOAD_UUID, N),
-                (md.SHORT_PAYLOAD_UUID, N),
-                (md.ORIENTATION_RESET_CONTROL_UUID, R | W),
-                (md.ORIENTATION_RESET_STATUS_UUID, R),
-            ],
-        ),
-        (md.BATTERY_SERVICE_UUID, [(md.BATTERY_UUID, R | N)]),
-        (
-            md.MESSAGE_SERVICE_UUID,
-            [(md.MESSAGE_CONTROL_UUID, W), (md.MESSAGE_ACK_UUID, R), (md.MESSAGE_NOTIFICATION_UUID, N)],
-        ),
-    ],
-    "witmotion": [
-        (wm.SERVICE_UUID, [(wm.NOTIFY_UUID, N), (wm.WRITE_UUID, W | WNR)]),
-    ],
-}
-
-#: Connection interval the central gets per kind when streaming (s).
-LINK_INTERVAL_S: dict[str, float] = {"hipback_v1": 0.015, "movella_dot": 0.0075, "witmotion": 0.02}
-
-#: Advertised service UUIDs per kind (those that fit in legacy advertising data are sent).
-ADVERTISED: dict[str, list[str]] = {
-    "hipback_v1": [hb.SERVICE_UUID],
-    "movella_dot": [md.MEASUREMENT_SERVICE_UUID],
-    "witmotion": [wm.SERVICE_UUID],
-}
+_PROPERTIES = {READ: R, WRITE: W, WRITE_NO_RESPONSE: WNR, NOTIFY: N}
 
 
 def default_name(kind: str, index: int) -> str:
-    """Advertised name as real devices use it (``hipback-XX``, ``Movella DOT``, ``WT901BLE..``)."""
-    return {
-        "hipback_v1": f"hipback-{index:02X}",
-        "movella_dot": "Movella DOT",
-        "witmotion": f"WT901BLE{index:02d}",
-    }[kind]
+    """Advertised name as real devices of ``kind`` use it (the twin's)."""
+    return twin_class(kind).default_name(index)
 
 
 def default_address(kind: str, index: int) -> str:
-    """Static random addresses; Movella DOTs in their vendor range ``D4:22:CD``."""
-    prefix = {"hipback_v1": "C4:1B:AC", "movella_dot": "D4:22:CD", "witmotion": "E8:CB:ED"}[kind]
-    return f"{prefix}:00:{index // 256:02X}:{index % 256:02X}"
+    """Static random address in the range of ``kind`` (the twin's)."""
+    return twin_class(kind).default_address(index)
 
 
 @dataclass
@@ -126,7 +65,9 @@ class SensorFaults:
     ``disconnect_at``: the peripheral drops the link at these times and re-advertises ``readvertise_after_s``
     later; ``refuse_connections``: refuse that many connection attempts first (accept, then terminate);
     ``clock_jumps``: ``(t, delta_s)`` device clock jumps; ``low_battery_at``: from this time the battery reads
-    ``low_battery_pct`` percent.
+    ``low_battery_pct`` percent; ``max_mtu``: the largest ATT MTU the device accepts; ``device_options``:
+    options of the twin's state machine (e.g. ``{"firmware": (2, 6, 0)}``: a Movella DOT without custom mode
+    5).
     """
 
     packets: FaultPlan | None = None
@@ -136,6 +77,8 @@ class SensorFaults:
     clock_jumps: Sequence[tuple[float, float]] = ()
     low_battery_at: float | None = None
     low_battery_pct: int = 8
+    max_mtu: int = 247
+    device_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,12 +115,12 @@ class VirtualSensor:
 
     Args:
         world: the Bumble world.
-        kind: ``hipback_v1``, ``movella_dot`` or ``witmotion``.
+        kind: a device kind of :data:`hipback.simulator.devices.TWINS`.
         stream: the simulated samples (t in s on the session timeline; quat needed by quaternion modes).
-        name / address: advertising identity (defaults per kind, see :func:`default_name`).
+        name / address: advertising identity (default: the twin's, see :func:`default_name`).
         faults: faults to inject.
         clock_offset_s: device clock at simulation time 0 (s).
-        batch_latency_s: hipback v1 sends a partly filled packet once its oldest sample is this old.
+        batch_latency_s: a batching twin sends a partly filled packet once its oldest sample is this old.
     """
 
     def __init__(
@@ -193,8 +136,7 @@ class VirtualSensor:
         clock_offset_s: float = 1000.0,
         batch_latency_s: float = 0.1,
     ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown device kind {kind!r}; known kinds: {', '.join(KINDS)}")
+        twin_cls = twin_class(kind)  # raises ValueError naming the known kinds
         self.world = world
         self.kind = kind
         self.stream = stream
@@ -202,17 +144,19 @@ class VirtualSensor:
         self.ledger = SensorLedger()
         self.injector = FaultInjector(self.faults.packets)
         self.batch_latency_s = batch_latency_s
-        rate = _nearest(stream.rate_hz, kind)
-        self.encoder = make_encoder(kind, rate, 247, self.initial_mode())
-        self.state = self.encoder.state
-        self.state.clock.offset_s = clock_offset_s
+        mode = twin_cls.initial_mode(stream.quat is not None)
+        self.twin = make_twin(kind, stream.rate_hz, 247, mode, **self.faults.device_options)
+        self.encoder = self.twin.encoder
+        self.state = self.twin.state
+        self.twin.clock.offset_s = clock_offset_s
         self._chars: dict[str, Characteristic] = {}
         self.peripheral = VirtualPeripheral(
             world,
-            name or default_name(kind, index),
-            address or default_address(kind, index),
+            name or twin_cls.default_name(index),
+            address or twin_cls.default_address(index),
             self._build_services(),
-            ADVERTISED[kind],
+            list(twin_cls.ADVERTISED),
+            max_mtu=self.faults.max_mtu,
         )
         self.peripheral.refuse_next = self.faults.refuse_connections
         self.peripheral.on_disconnect = self._on_disconnect
@@ -221,7 +165,6 @@ class VirtualSensor:
         self.streaming = False
         self.started_once = False
         self.broken = False  # set when the driver's pump failed: the sensor stops sending
-        self.notify_uuid = self._default_notify_uuid()
         self._samples: SensorStream = stream
         self._cursor = 0  # next sample index of self._samples
         self._pending_from: int | None = None  # first index not yet sent (hipback batching)
@@ -242,31 +185,27 @@ class VirtualSensor:
 
     def initial_mode(self) -> str | None:
         """The output mode this device can stream (quaternion modes only when the stream has quaternions)."""
-        has_q = self.stream.quat is not None
-        if self.kind == "hipback_v1":
-            return "quat_raw" if has_q else "raw"
-        if self.kind == "movella_dot":
-            return "custom5" if has_q else "rate_quantities"
-        return None
+        return self.twin.initial_mode(self.stream.quat is not None)
 
-    def _default_notify_uuid(self) -> str:
-        if self.kind == "hipback_v1":
-            return hb.DATA_UUID
-        if self.kind == "movella_dot":
-            return self.encoder.char_uuid
-        return wm.NOTIFY_UUID
+    @property
+    def notify_uuid(self) -> str:
+        """The characteristic the data stream is notified on."""
+        return self.twin.notify_uuid
 
     # -- GATT --------------------------------------------------------------------------------------------
     def _build_services(self) -> list[Service]:
         services = []
-        for s_uuid, chars in LAYOUTS[self.kind]:
+        for s_uuid, chars in self.twin.LAYOUT:
             built = []
-            for c_uuid, props in chars:
+            for c_uuid, names in chars:
+                props = 0
+                for name in names:
+                    props |= _PROPERTIES[name]
                 read = None
                 if props & R:
 
                     def read(_conn: Any, u: str = c_uuid) -> bytes:
-                        return self.state.read(u, self.sim_now())
+                        return self.twin.read(u, self.sim_now())
 
                 write = None
                 if props & (W | WNR):
@@ -285,7 +224,7 @@ class VirtualSensor:
         return services
 
     def _on_write(self, char_uuid: str, data: bytes) -> None:
-        effects = self.state.handle_write(char_uuid, data, self.sim_now())
+        effects = self.twin.handle_write(char_uuid, data, self.sim_now())
         for effect in effects:
             kind, p = effect.kind, effect.params
             if kind == "start":
@@ -304,28 +243,25 @@ class VirtualSensor:
                 logger.debug("%s: refused write: %s", self.name, p.get("reason"))
 
     def _on_subscription(self, handle: int, on: bool) -> None:
-        if self.kind == "witmotion":
-            char = self._chars[wm.NOTIFY_UUID]
-            if handle == char.handle and on:
+        if not on:
+            return
+        for uuid, char in self._chars.items():
+            if char.handle == handle and self.twin.streams_on_subscribe(uuid):
                 self._begin_streaming()
 
     def _on_refused(self) -> None:
         self.ledger.connections_refused += 1
 
     def _on_disconnect(self) -> None:
-        # Devices stop measuring when the central goes; samples taken meanwhile are lost.
+        # Nothing is sent while the central is gone (samples taken meanwhile are lost); what the device
+        # itself does (stop, or keep measuring) is the twin's.
         self.streaming = False
         self._pending_from = None
-        if self.kind == "hipback_v1":
-            self.state.streaming = False
-        elif self.kind == "movella_dot":
-            self.state.measuring = False
+        self.twin.on_link_lost()
 
     def _start(self, params: dict[str, Any]) -> None:
-        if self.kind == "movella_dot":
-            self.notify_uuid = params.get("char_uuid", self.notify_uuid)
-        self.encoder.mtu = self.peripheral.att_mtu
-        self._set_rate(float(params.get("rate_hz", self.encoder.rate_hz)))
+        self.twin.on_start(params, self.peripheral.att_mtu)
+        self._set_rate(float(params.get("rate_hz", self.twin.rate_hz)))
         self._begin_streaming()
 
     def _begin_streaming(self) -> None:
@@ -359,8 +295,7 @@ class VirtualSensor:
             return
         if self.started_once:
             self.ledger.skipped_samples += n
-            if self.kind == "hipback_v1":
-                self.encoder.skip(n)
+            self.twin.skip(n)
         self._cursor = upto
 
     # -- time --------------------------------------------------------------------------------------------
@@ -403,15 +338,9 @@ class VirtualSensor:
                 return
             if due <= self._cursor:
                 return
-            if self.kind == "hipback_v1":
-                spp = max(self.encoder.samples_per_packet, 1)
-                n_full = (due - self._cursor) // spp * spp
-                oldest_t = self._samples.t[self._cursor]
-                if n_full == 0 and now - oldest_t < self.batch_latency_s:
-                    return
-                upto = self._cursor + (n_full if n_full else due - self._cursor)
-            else:
-                upto = due
+            upto = self.twin.send_upto(self._cursor, due, now, self._samples.t, self.batch_latency_s)
+            if upto <= self._cursor:
+                return  # a batching device waits for a fuller packet
             await self._send(self._cursor, upto, char)
             self._cursor = upto
 
@@ -444,10 +373,7 @@ class VirtualSensor:
                 await self.peripheral.notify(char, data)
 
     def _packet_counts(self, packets: list[bytes], total: int) -> np.ndarray:
-        if self.kind == "hipback_v1":
-            counts = np.array([p[2] for p in packets], dtype=int)
-        else:
-            counts = np.ones(len(packets), dtype=int)
+        counts = self.twin.packet_counts(packets)
         if counts.sum() != total:
             raise RuntimeError(f"{self.name}: encoder packed {counts.sum()} samples, expected {total}")
         return counts
@@ -462,28 +388,13 @@ class VirtualSensor:
             and now >= self.faults.low_battery_at
         ):
             self._battery_done = True
-            pct = self.faults.low_battery_pct
-            if self.kind == "witmotion":
-                self.state.battery_v = 3.4 + 0.006 * pct
-            else:
-                self.state.battery_pct = pct
+            self.twin.set_battery_pct(self.faults.low_battery_pct)
         while self._disconnects and self._disconnects[0] <= now:
             t = self._disconnects.pop(0)
             if self.peripheral.connection is not None:
                 self.ledger.disconnects.append(t)
                 self._on_disconnect()
                 await self.peripheral.drop_link(readvertise_after=self.faults.readvertise_after_s)
-
-
-def _nearest(rate_hz: float, kind: str) -> float:
-    rates: Sequence[float]
-    if kind == "hipback_v1":
-        rates = hb.RATES_HZ
-    elif kind == "movella_dot":
-        rates = md.RATES_HZ
-    else:
-        rates = tuple(wm.RATE_CODES.values())
-    return float(min(rates, key=lambda r: abs(r - rate_hz)))
 
 
 class VirtualSensorSet:
@@ -501,7 +412,7 @@ class VirtualSensorSet:
         self.sensors = list(sensors)
         self.timings = {
             s.address: (timings or {}).get(s.address)
-            or LinkTiming.for_device(s.address, LINK_INTERVAL_S.get(s.kind, 0.015))
+            or LinkTiming.for_device(s.address, s.twin.LINK_INTERVAL_S)
             for s in self.sensors
         }
         self._tasks: list[asyncio.Task[None]] = []
