@@ -1,0 +1,101 @@
+"""Device specifics through the real session path: ATT MTU and firmware decide the payload mode, a Movella DOT
+reconnect stops measurement before the rate, the WitMotion battery poll, a mode that cannot stream at all.
+
+Virtual sensors (Bumble GATT peripherals running each kind's twin) go through the unchanged runner, bleak,
+bleak-retry-connector and the Bumble backend into a real store; the twins refuse what the real devices refuse
+(a rate write while measuring, payload modes an old firmware lacks) and the link cuts notifications to
+ATT_MTU - 3 bytes, so a wrong sequence or a wrong mode shows up as errors or lost samples.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hipback.ingest.session import run_virtual_session
+from hipback.ingest.store import LocalStore
+from hipback.simulator import SensorSpec, simulate
+from hipback.simulator.virtual_ble import SensorFaults
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="quat", rate_hz=100.0)])
+
+
+def _run(sim, tmp_path, kind: str, faults: SensorFaults, until_s: float = 12.0):
+    events = []
+    outcome = run_virtual_session(
+        sim,
+        {"thigh_left": kind},
+        tmp_path / "s.sqlite",
+        faults={"thigh_left": faults},
+        until_s=until_s,
+        calibration_s=0,
+        process=False,
+        on_event=events.append,
+    )
+    return outcome, events
+
+
+def _stored(tmp_path, outcome) -> int:
+    with LocalStore(tmp_path / "s.sqlite") as store:
+        return store.sample_count(outcome.session_id, "thigh_left")
+
+
+def test_movella_at_the_default_mtu_streams_the_short_payload_mode(sim, tmp_path) -> None:
+    outcome, events = _run(sim, tmp_path, "movella_dot", SensorFaults(max_mtu=23))
+    (mode,) = [e for e in events if e.kind == "mode"]
+    assert mode.data["mode"] == "orientation_quaternion" and mode.data["mtu"] == 23
+    assert "custom5 needs ATT MTU >= 66" in mode.message
+    st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
+    assert not ledger.errors and not st.rejected  # nothing truncated: every packet fits
+    assert st.samples == ledger.sent_samples == _stored(tmp_path, outcome) > 500
+
+
+def test_movella_without_the_mtu_exchange_would_lose_every_packet(sim, tmp_path) -> None:
+    """What the fallback prevents: custom mode 5 at MTU 23 arrives cut to 20 bytes (counted, not stored)."""
+    from hipback.ingest.devices import MOVELLA_DOT
+
+    assert MOVELLA_DOT.min_mtu("custom5") == 66 and MOVELLA_DOT.min_mtu("orientation_quaternion") == 23
+    decoder = MOVELLA_DOT.make_decoder(60, "custom5")
+    assert decoder.feed(bytes(20), 0.0).rejected == "truncated"
+
+
+def test_movella_with_old_firmware_streams_custom_mode_3(sim, tmp_path) -> None:
+    outcome, events = _run(sim, tmp_path, "movella_dot", SensorFaults(device_options={"firmware": (2, 6, 0)}))
+    (mode,) = [e for e in events if e.kind == "mode"]
+    assert mode.data["mode"] == "custom3" and "firmware 2.6.0" in mode.message
+    st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
+    assert not ledger.errors and not st.rejected
+    assert st.samples == ledger.sent_samples == _stored(tmp_path, outcome) > 500
+
+
+def test_movella_reconnect_stops_measurement_before_writing_the_rate(sim, tmp_path) -> None:
+    outcome, events = _run(sim, tmp_path, "movella_dot", SensorFaults(disconnect_at=[4.0]), until_s=14.0)
+    st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
+    assert st.disconnects == 1 and st.reconnects == 1 and ledger.starts == 2
+    # the twin keeps measuring over the link loss and refuses a rate write while measuring: none was refused
+    assert ledger.errors == []
+    assert st.samples == ledger.sent_samples == _stored(tmp_path, outcome)
+    assert not [e for e in events if e.kind == "mode"]
+
+
+def test_witmotion_battery_is_polled_into_the_sensor_status(sim, tmp_path) -> None:
+    outcome, events = _run(
+        sim, tmp_path, "witmotion", SensorFaults(low_battery_at=1.0, low_battery_pct=8), until_s=40.0
+    )
+    st = outcome.stats["thigh_left"]
+    # read at connect (full), then the poll every 30 s finds the low voltage
+    assert st.battery_pct is not None and st.battery_pct <= 15
+    (low,) = [e for e in events if e.kind == "low_battery"]
+    assert low.t > 25.0 and low.data["battery_pct"] == st.battery_pct
+    assert st.samples == outcome.ledgers["thigh_left"].sent_samples
+
+
+def test_a_raw_movella_at_the_default_mtu_cannot_stream_and_says_why(tmp_path) -> None:
+    raw = simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="raw", rate_hz=100.0)])
+    outcome, events = _run(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=6.0)
+    failed = [e for e in events if e.kind == "connect_failed"]
+    assert failed and "no payload mode can stream" in failed[0].message
+    assert "rate_quantities needs ATT MTU >= 43" in failed[0].message
+    assert outcome.stats["thigh_left"].samples == 0
