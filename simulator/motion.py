@@ -249,11 +249,10 @@ def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
     ch: dict[str, FloatArray] = {}
     ch["x"] = px - np.sin(heading) * lateral
     ch["y"] = py + np.cos(heading) * lateral
-    # lowest at double support (plus the patient's lag after IC)
-    ch["z"] = patient.pelvis_height_m - patient.bob_m * env * np.cos(
-        4 * np.pi * (phase - patient.com_phase_lag)
-    )
     off_l = patient.left_phase_offset
+    # lowest in double support: at the IC for the easy patient, mid double support for realistic ones
+    lag = patient.com_phase_lag
+    ch["z"] = patient.pelvis_height_m - patient.bob_m * env * np.cos(4 * np.pi * (phase - lag))
     if off_l == 0.5:
         ch["z"] = ch["z"] + env * heel_strike_displacement(phase, f0, patient.heel_strike_acc_m_s2)
     else:

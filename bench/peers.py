@@ -1,0 +1,496 @@
+"""The open peers side by side with hipback: OpenSim OpenSense and the Mobilise-D lower-back pipeline (mobgap).
+
+Optional benchmark, not part of the test suite. Needs the ``peers`` extra (``pip install -e '.[peers]'``:
+``opensim`` and ``mobgap`` from PyPI) and, for the real recordings and the model, ``../shared/data``.
+
+Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy] [--only cohort|real]``
+
+What runs, on the same data in the same run:
+
+- **hipback**: ``hipback.processing.pipeline.process_recording`` (the code path of ``hipback process``) on the
+  recording.
+- **OpenSense** (OpenSim 4.6, Al Borno et al. 2022): IMU Placer on a standing second (the middle of the
+  session's calibration stance; for the real walks the N-pose trial), then IMU inverse kinematics with the
+  Rajagopal 2015 OpenSense model (``../shared/data/opensim``), pelvis, femur_r, femur_l IMUs. Input
+  orientations: the device's own quaternions where it streams them (Movella DOT, WitMotion profiles), else
+  VQF 6D (``vqf.offlineVQF``, the filter hipback uses) on the raw acc/gyr; resampled to one common grid.
+  Base IMU ``pelvis_imu`` with heading axis ``-z`` (the sacral sensor's z points out of the skin,
+  posteriorly, in the nominal mounting and in the Movella walks). Sagittal angles are compared defined the
+  same way on both sides: hip flexion = OpenSense's ``hip_flexion_r/l`` coordinate (rotation of the femur
+  about the pelvis medio-lateral axis, first of the hip joint's Z-X-Y sequence, as hipback's); pelvic tilt
+  = hipback's definition (``atan2(-g_x, g_y)``, g = world up in the pelvis frame) computed from the
+  pelvis body orientation of the IK result, not OpenSense's ``pelvis_tilt`` coordinate, which is against
+  the lab axes. OpenSense finds no strides: its per-stride peak extension is taken within the true strides
+  (an advantage hipback does not get).
+- **mobgap** (Mobilise-D, Micó-Amigo et al. 2023; ``MobilisedPipelineHealthy``: GSD Iluz, ICD Ionescu, LRC
+  Ullrich) on the sacral sensor's acc/gyr resampled to 100 Hz, axes mapped by the nominal mounting (sensor x
+  superior, z posterior: IS = x, ML = -y, PA = -z), gyro in deg/s. It finds initial contacts with a side
+  label and no angles.
+
+Figures (see ``bench/processing_bench.py``, the real check): angle RMSE, amplitude gain and offset while
+walking, IC error against the true heel strikes (median, p95, within 50 ms), stride precision/recall (IC
+within 50 ms), per-stride peak hip extension error. On the real Movella DOT walks (no reference): where
+hipback and the peers agree: IC times hipback vs mobgap (matched within 0.3 s: mean and std of the
+difference, unmatched counts), hip flexion and pelvic tilt hipback vs OpenSense (RMS difference, gain =
+slope of hipback against OpenSense, mean offset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.processing_bench import (  # noqa: E402
+    hipback_real_check,
+    real_check,
+    summarise_real_check,
+)
+from hipback.processing import quaternion as qm  # noqa: E402
+from hipback.processing.pipeline import ProcessorConfig, process_recording  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+MODEL = SHARED / "opensim" / "Rajagopal2015_opensense.osim"
+IMU_LABEL = {"pelvis": "pelvis_imu", "thigh_right": "femur_r_imu", "thigh_left": "femur_l_imu"}
+nan = math.nan
+
+
+# -- OpenSense ---------------------------------------------------------------------------------------------
+def orientations(recording, rate_hz: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Sensor-to-world quaternions of pelvis and thighs on one uniform grid: device quaternions where
+    streamed, VQF 6D on acc/gyr otherwise."""
+    import vqf
+
+    streams = {p: s for p, s in recording.streams.items() if p in IMU_LABEL}
+    t0 = max(s.t[0] for s in streams.values())
+    t1 = min(s.t[-1] for s in streams.values())
+    grid = np.arange(t0, t1, 1.0 / rate_hz)
+    out = {}
+    for p, s in streams.items():
+        if s.quat is not None:
+            q = s.quat
+        else:
+            ts = float(np.median(np.diff(s.t)))
+            q = vqf.offlineVQF(
+                np.ascontiguousarray(s.gyr, dtype=float), np.ascontiguousarray(s.acc, dtype=float), None, ts
+            )["quat6D"]
+        out[p] = qm.canonical(qm.slerp(s.t, qm.normalize(q), grid))
+    return grid, out
+
+
+def _write_sto(path: Path, t: np.ndarray, quats: dict[str, np.ndarray], rate_hz: float) -> None:
+    labels = [IMU_LABEL[p] for p in quats]
+    lines = [
+        f"DataRate={rate_hz:.6f}",
+        "DataType=Quaternion",
+        "version=3",
+        "OpenSimVersion=4.6",
+        "endheader",
+        "time\t" + "\t".join(labels),
+    ]
+    qs = list(quats.values())
+    for i, ti in enumerate(t):
+        lines.append(f"{ti:.6f}\t" + "\t".join(",".join(f"{v:.8f}" for v in q[i]) for q in qs))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _read_mot(path: Path) -> dict[str, np.ndarray]:
+    text = path.read_text().splitlines()
+    k = next(i for i, line in enumerate(text) if line.strip().lower() == "endheader")
+    header = text[k + 1].split("\t")
+    data = np.array([[float(v) for v in line.split("\t")] for line in text[k + 2 :] if line.strip()])
+    in_deg = any("indegrees=yes" in line.replace(" ", "").lower() for line in text[:k])
+    out = {}
+    for j, name in enumerate(header):
+        col = data[:, j]
+        out[name.strip()] = (
+            np.radians(col)
+            if in_deg and name.strip() != "time" and not name.endswith(("_tx", "_ty", "_tz"))
+            else col
+        )
+    return out
+
+
+def _pelvic_tilt_from_ik(model_path: Path, mot: dict[str, np.ndarray]) -> np.ndarray:
+    """hipback's pelvic tilt (rad) from the pelvis body orientation of an IK result (OpenSim ground: y up)."""
+    import opensim as osim
+
+    model = osim.Model(str(model_path))
+    state = model.initSystem()
+    coords = model.getCoordinateSet()
+    names = ("pelvis_tilt", "pelvis_list", "pelvis_rotation")
+    pelvis = model.getBodySet().get("pelvis")
+    out = np.full(len(mot["time"]), nan)
+    for i in range(len(out)):
+        for n in names:
+            coords.get(n).setValue(state, float(mot[n][i]), False)
+        model.realizePosition(state)
+        r = pelvis.getTransformInGround(state).R()
+        # world up (ground y) in the pelvis frame = second row of R (pelvis-to-ground)
+        g = np.array([r.get(1, 0), r.get(1, 1), r.get(1, 2)])
+        out[i] = math.atan2(-g[0], g[1])
+    return out
+
+
+def opensense(
+    t: np.ndarray,
+    quats: dict[str, np.ndarray],
+    rate_hz: float,
+    calib: tuple[float, float] | None,
+    workdir: Path,
+    calib_quats: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """OpenSense IMU Placer + IMU IK; returns ``t`` and sagittal angles (rad) defined as hipback's.
+
+    The placer calibrates on the quaternion mean over ``calib`` (s) of ``quats``, or on ``calib_quats``
+    (one quaternion per sensor, e.g. from another trial of the same session)."""
+    import opensim as osim
+
+    osim.Logger.setLevelString("error")
+    if calib_quats is None:
+        m = (t >= calib[0]) & (t <= calib[1])
+        calib_quats = {}
+        for p, q in quats.items():
+            qq = q[m] * np.sign(q[m] @ q[m][0])[:, None]
+            calib_quats[p] = qm.normalize(qq.mean(axis=0))
+    calib_sto = workdir / "calibration.sto"
+    _write_sto(
+        calib_sto,
+        np.array([0.0, 1.0 / rate_hz]),
+        {p: np.vstack([q, q]) for p, q in calib_quats.items()},
+        rate_hz,
+    )
+    trial_sto = workdir / "trial.sto"
+    _write_sto(trial_sto, t, quats, rate_hz)
+    rot = osim.Vec3(-math.pi / 2, 0.0, 0.0)  # hipback world z up -> OpenSim ground y up
+    placer = osim.IMUPlacer()
+    placer.set_model_file(str(MODEL))
+    placer.set_orientation_file_for_calibration(str(calib_sto))
+    placer.set_sensor_to_opensim_rotations(rot)
+    placer.set_base_imu_label("pelvis_imu")
+    placer.set_base_heading_axis("-z")
+    placer.run(False)
+    calibrated = workdir / "calibrated.osim"
+    placer.getCalibratedModel().printToXML(str(calibrated))
+    ik = osim.IMUInverseKinematicsTool()
+    ik.set_model_file(str(calibrated))
+    ik.set_orientations_file(str(trial_sto))
+    ik.set_sensor_to_opensim_rotations(rot)
+    ik.set_results_directory(str(workdir))
+    ik.set_time_range(0, float(t[0]))
+    ik.set_time_range(1, float(t[-1]))
+    ik.run(False)
+    mot = _read_mot(workdir / "ik_trial.mot")
+    return {
+        "t": mot["time"],
+        "hip_flexion_left": mot["hip_flexion_l"],
+        "hip_flexion_right": mot["hip_flexion_r"],
+        "pelvic_tilt": _pelvic_tilt_from_ik(calibrated, mot),
+    }
+
+
+# -- mobgap ----------------------------------------------------------------------------------------------------
+def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
+    """Initial contacts (s, per side) of the Mobilise-D pipeline on the sacral sensor's acc/gyr."""
+    import pandas as pd
+    from mobgap.data import GaitDatasetFromData
+    from mobgap.pipeline import MobilisedPipelineHealthy
+
+    t = np.arange(stream.t[0], stream.t[-1], 1.0 / rate_hz)
+    acc = np.column_stack([np.interp(t, stream.t, stream.acc[:, k]) for k in range(3)])
+    gyr = np.degrees(np.column_stack([np.interp(t, stream.t, stream.gyr[:, k]) for k in range(3)]))
+    # nominal sacral mounting: sensor x superior, y left, z posterior -> Mobilise-D sensor frame x up,
+    # y right, z anterior (mobgap.consts.INITIAL_MOBILISED_ORIENTATION): (x, -y, -z)
+    flip = np.array([1.0, -1.0, -1.0])
+    df = pd.DataFrame(
+        np.column_stack([acc * flip, gyr * flip]),
+        columns=["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"],
+    )
+    ds = GaitDatasetFromData(
+        {"sim": {"LowerBack": df}},
+        rate_hz,
+        {"sim": {"height_m": 1.75, "sensor_height_m": 1.0, "cohort": "HA", "foot_length_m": 0.26}},
+        {"sim": {"measurement_condition": "laboratory"}},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = MobilisedPipelineHealthy().safe_run(ds[0])
+    ic = pipe.raw_ic_list_
+    out: dict[str, np.ndarray] = {"left": np.array([]), "right": np.array([])}
+    if len(ic):
+        times = t[0] + ic["ic"].to_numpy(dtype=float) / rate_hz
+        labels = ic["lr_label"].astype(str).to_numpy()
+        for side in ("left", "right"):
+            out[side] = np.sort(times[labels == side])
+    return out
+
+
+# -- cohort ------------------------------------------------------------------------------------------------------
+def _truth_strides_ext(angles: dict[str, np.ndarray], truth, sides: set[str]) -> list:
+    """Per-stride peak extension of an angle series without stride detection, within the true strides."""
+    out = []
+    t = angles["t"]
+    for s in truth.strides:
+        if not s.steady or s.side not in sides:
+            continue
+        m = (t >= s.t_initial_contact) & (t < s.t_end)
+        v = angles.get(f"hip_flexion_{s.side}")
+        if v is not None and m.sum() > 5 and np.isfinite(v[m]).any():
+            out.append((s.side, s.t_initial_contact, s.t_end, float(-np.nanmin(v[m]))))
+    return out
+
+
+def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
+    from hipback.simulator import make_cohort, simulate
+
+    label = "realistic" if realistic else "easy"
+    print(
+        f"\n== Peers on the {label} cohort: {n} patients (make_cohort seed {seed}), scenario walk "
+        f"(stand 10 s, walk {walk_s:.0f} s with U-turns, stand 5 s)"
+    )
+    rows: dict[str, list[dict]] = {"hipback": [], "OpenSense": [], "mobgap": []}
+    times = {k: 0.0 for k in rows}
+    for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=realistic)):
+        sim = simulate("walk", seed=seed * 1000 + i, patient=patient, sensors=sensors, walk_s=walk_s)
+        tr = sim.truth
+        rec = sim.recording
+        sides = {p[6:] for p in rec.streams if p.startswith("thigh")}
+        t0 = time.perf_counter()
+        res = process_recording(rec)
+        times["hipback"] += time.perf_counter() - t0
+        hb = hipback_real_check(sim, res)
+        rows["hipback"].append(hb)
+        line = (
+            f"  {i + 1:2d} {sensors[0].error_profile or sensors[0].kind:18s} | hipback hipL/R/tilt RMSE "
+            + "/".join(
+                f"{hb['angles'].get(n_, {}).get('rmse', nan):.2f}"
+                for n_ in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt")
+            )
+        )
+        t0 = time.perf_counter()
+        try:
+            rate = 100.0
+            grid, quats = orientations(rec, rate)
+            c0, c1 = tr.calibration_window
+            mid = 0.5 * (c0 + c1)
+            with tempfile.TemporaryDirectory() as d:
+                os_ang = opensense(grid, quats, rate, (mid - 0.5, mid + 0.5), Path(d))
+            ang = {k: v for k, v in os_ang.items() if k != "t" and (k[12:] in sides or k == "pelvic_tilt")}
+            osr = real_check(tr, os_ang["t"], ang, None, _truth_strides_ext(os_ang, tr, sides), sides)
+            rows["OpenSense"].append(osr)
+            line += " | OpenSense " + "/".join(
+                f"{osr['angles'].get(n_, {}).get('rmse', nan):.2f}"
+                for n_ in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt")
+            )
+        except Exception as e:  # noqa: BLE001 - a peer failing on one patient is a finding, not a crash
+            line += f" | OpenSense failed: {type(e).__name__}: {str(e)[:80]}"
+        times["OpenSense"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        try:
+            ics = mobgap_ics(rec.streams["pelvis"])
+            mg = real_check(tr, tr.t, {}, ics, None, {"left", "right"})
+            rows["mobgap"].append(mg)
+            hb_ic = hb["ic"]
+            line += (
+                f" | IC<=50ms hipback {hb_ic['tp']}/{hb_ic['tp'] + hb_ic['fp']}, "
+                f"mobgap {mg['ic']['tp']}/{mg['ic']['tp'] + mg['ic']['fp']}"
+            )
+        except Exception as e:  # noqa: BLE001
+            line += f" | mobgap failed: {type(e).__name__}: {str(e)[:80]}"
+        times["mobgap"] += time.perf_counter() - t0
+        print(line, flush=True)
+    print("  (compute time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()) + ")")
+    figs = {}
+    for name, r in rows.items():
+        if r:
+            figs[name] = summarise_real_check(r, f"{name}, {label} cohort")
+    _table(figs, label)
+
+
+def _table(figs: dict, label: str) -> None:
+    def f(name: str, key: str, k: int, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
+        v = figs.get(name, {}).get(key)
+        return "-" if v is None or not np.isfinite(v[k]) else fmt.format(v[k] * scale)
+
+    print(f"\n  Summary, {label} cohort (medians over patients; IC and strides pooled over strides):")
+    print("  | figure | hipback | OpenSense | mobgap |")
+    print("  |---|---|---|---|")
+    for key, what in (
+        ("hip_flexion_left", "hip flexion L"),
+        ("hip_flexion_right", "hip flexion R"),
+        ("pelvic_tilt", "pelvic tilt"),
+    ):
+        print(
+            f"  | {what} RMSE (deg) | "
+            + " | ".join(f(n, key, 0) for n in ("hipback", "OpenSense", "mobgap"))
+            + " |"
+        )
+        print(
+            f"  | {what} gain | "
+            + " | ".join(f(n, key, 1, fmt="{:.3f}") for n in ("hipback", "OpenSense", "mobgap"))
+            + " |"
+        )
+    print(
+        "  | IC error median (ms) | "
+        + " | ".join(f(n, "ic", 0, 1e3, "{:.0f}") for n in ("hipback", "OpenSense", "mobgap"))
+        + " |"
+    )
+    print(
+        "  | IC error p95 (ms) | "
+        + " | ".join(f(n, "ic", 1, 1e3, "{:.0f}") for n in ("hipback", "OpenSense", "mobgap"))
+        + " |"
+    )
+    print(
+        "  | IC within 50 ms | "
+        + " | ".join(f(n, "ic", 2, fmt="{:.3f}") for n in ("hipback", "OpenSense", "mobgap"))
+        + " |"
+    )
+    print(
+        "  | stride precision | "
+        + " | ".join(f(n, "strides", 0, fmt="{:.3f}") for n in ("hipback", "OpenSense", "mobgap"))
+        + " |"
+    )
+    print(
+        "  | stride recall | "
+        + " | ".join(f(n, "strides", 1, fmt="{:.3f}") for n in ("hipback", "OpenSense", "mobgap"))
+        + " |"
+    )
+    print(
+        "  | peak extension error median (deg) | "
+        + " | ".join(f(n, "ext", 0) for n in ("hipback", "OpenSense", "mobgap"))
+        + " |"
+    )
+    print(
+        "  | peak extension error p95 (deg) | "
+        + " | ".join(f(n, "ext", 1) for n in ("hipback", "OpenSense", "mobgap"))
+        + " |"
+    )
+
+
+# -- real Movella DOT walks ---------------------------------------------------------------------------------
+MOVELLA = {"pelvis": "4_D422CD003437", "thigh_left": "3_D422CD003235", "thigh_right": "5_D422CD0034C1"}
+WALKS = {"124850": "walk 5 steps", "133150": "walk ~12 s"}
+
+
+def _match(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[list[float], int, int]:
+    """Pairs of nearest events within ``tol`` (one-to-one, greedy by distance): differences a - b and the
+    unmatched counts of a and b."""
+    pairs = sorted((abs(x - y), i, j) for i, x in enumerate(a) for j, y in enumerate(b) if abs(x - y) <= tol)
+    ua, ub, d = set(range(len(a))), set(range(len(b))), []
+    for _, i, j in pairs:
+        if i in ua and j in ub:
+            ua.discard(i)
+            ub.discard(j)
+            d.append(float(a[i] - b[j]))
+    return d, len(ua), len(ub)
+
+
+def real_section() -> None:
+    folder = SHARED / "movella-dot-walk"
+    print("\n== Real Movella DOT walks (no reference): hipback next to OpenSense and mobgap")
+    if not folder.is_dir() or not MODEL.is_file():
+        print(f"  skipped: {folder} or {MODEL} not present")
+        return
+    from hipback.ingest.files import read_recording
+
+    def rec(trial: str):
+        return read_recording({p: folder / f"{dev}_20231031_{trial}.csv" for p, dev in MOVELLA.items()})
+
+    npose_rec = rec("124807")
+    cal = process_recording(npose_rec).calibration
+    rate = 120.0
+    g_np, q_np = orientations(npose_rec, rate)
+    mid = 0.5 * (g_np[0] + g_np[-1])
+    m = (g_np >= mid - 0.5) & (g_np <= mid + 0.5)
+    calib_quats = {}
+    for p, q in q_np.items():
+        qq = q[m] * np.sign(q[m] @ q[m][0])[:, None]
+        calib_quats[p] = qm.normalize(qq.mean(axis=0))
+    print("  calibration: hipback on the N-pose trial (124807); OpenSense's IMU Placer on its middle second")
+    for trial, name in WALKS.items():
+        r = rec(trial)
+        res = process_recording(r, ProcessorConfig(initial_calibration=cal))
+        a = res.angles
+        grid, quats = orientations(r, rate)
+        with tempfile.TemporaryDirectory() as d:
+            os_ang = opensense(grid, quats, rate, None, Path(d), calib_quats=calib_quats)
+        print(f"  {trial} {name}:")
+        for n_ in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
+            hb = np.interp(os_ang["t"], a.t, getattr(a, n_), left=nan, right=nan)
+            osv = os_ang[n_]
+            ok = np.isfinite(hb) & np.isfinite(osv)
+            if ok.sum() < 20:
+                print(f"    {n_:18s} too few common samples")
+                continue
+            d = hb[ok] - osv[ok]
+            slope = np.polyfit(osv[ok], hb[ok], 1)[0]
+            print(
+                f"    {n_:18s} hipback vs OpenSense: RMS difference {math.degrees(np.sqrt(np.mean(d**2))):5.2f} deg, "
+                f"gain (slope hipback/OpenSense) {slope:.3f}, mean offset {math.degrees(d.mean()):+5.2f} deg; "
+                f"range hipback {math.degrees(np.ptp(hb[ok])):5.1f}, OpenSense {math.degrees(np.ptp(osv[ok])):5.1f} deg"
+            )
+        mg = mobgap_ics(r.streams["pelvis"])
+        for side in ("left", "right"):
+            hb_ic = np.array([s.t_start for s in res.strides if s.side == side])
+            # hipback reports strides (IC to next IC): its last IC of a bout ends a stride, add it
+            hb_end = np.array([s.t_end for s in res.strides if s.side == side])
+            hb_all = np.unique(np.round(np.concatenate([hb_ic, hb_end]), 4))
+            diffs, u_hb, u_mg = _match(hb_all, mg[side], 0.3)
+            print(
+                f"    IC {side:5s}: hipback {len(hb_all)} (stride starts/ends), mobgap {len(mg[side])}; matched "
+                f"{len(diffs)} within 0.3 s, hipback - mobgap mean {np.mean(diffs) * 1e3 if diffs else nan:+.0f} ms "
+                f"(std {np.std(diffs) * 1e3 if diffs else nan:.0f} ms); only hipback {u_hb}, only mobgap {u_mg}"
+            )
+        for side in ("left", "right"):
+            st = [s for s in res.strides if s.side == side]
+            exts = [math.degrees(s.peak_hip_extension_rad) for s in st]
+            os_ext = []
+            for s in st:
+                mm = (os_ang["t"] >= s.t_start) & (os_ang["t"] < s.t_end)
+                if mm.any():
+                    os_ext.append(math.degrees(-np.nanmin(os_ang[f"hip_flexion_{side}"][mm])))
+            print(
+                f"    peak hip extension {side:5s} per hipback stride: hipback "
+                + ", ".join(f"{e:.1f}" for e in exts)
+                + " | OpenSense in the same strides "
+                + ", ".join(f"{e:.1f}" for e in os_ext)
+                + " deg"
+            )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--patients", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--walk-s", type=float, default=60.0)
+    ap.add_argument("--easy", action="store_true", help="also run the easy cohort")
+    ap.add_argument("--only", choices=("cohort", "real"))
+    args = ap.parse_args()
+    try:
+        import mobgap  # noqa: F401
+        import opensim  # noqa: F401
+    except ImportError as e:
+        print(f"peers not installed ({e}); install the extra: .venv/bin/pip install -e '.[peers]'")
+        return
+    if not MODEL.is_file():
+        print(f"OpenSim model not found at {MODEL}")
+        return
+    if args.only in (None, "cohort"):
+        if args.easy:
+            cohort_section(args.patients, args.seed, args.walk_s, realistic=False)
+        cohort_section(args.patients, args.seed, args.walk_s, realistic=True)
+    if args.only in (None, "real"):
+        real_section()
+
+
+if __name__ == "__main__":
+    main()
