@@ -22,7 +22,7 @@ Angles (AngleSeries fields):
 * ``pelvic_tilt = -theta_pelvis`` (anterior tilt moves the pelvis' long axis forward, i.e. a
   negative rotation about +Z, so the sign is flipped to make anterior positive).
 * ``hip_flexion_<side> = theta_thigh - theta_pelvis`` = thigh inclination + anterior pelvic tilt
-  (BIOMECHANICS.md 4.1: hip extension = thigh extension from vertical - anterior pelvic tilt). This is
+  (``docs/biomechanics.md``: hip extension = thigh extension from vertical - anterior pelvic tilt). This is
   the rotation of the thigh relative to the pelvis about the medio-lateral axis when the two
   medio-lateral axes are parallel; with pelvic rotation/obliquity and hip ab/adduction of a few degrees
   it differs from the 3D ``thigh-relative-to-pelvis about the pelvis Z`` angle by a second-order term
@@ -97,6 +97,7 @@ def compute_angles(
     t: FloatArray,
     segments: dict[str, FloatArray | None],
     pelvis_motion: FloatArray | None = None,
+    pelvis_acc_vertical: FloatArray | None = None,
 ) -> AngleSeries:
     """Angles for one block of common-timeline samples.
 
@@ -104,6 +105,8 @@ def compute_angles(
     :param segments: segment-to-world quaternions (N, 4) per placement (``pelvis``, ``thigh_left``,
         ``thigh_right``, ``lumbar_upper``); missing placements or NaN rows give NaN angles.
     :param pelvis_motion: already smoothed dynamic acceleration of the pelvis (N,), or None (NaN).
+    :param pelvis_acc_vertical: the pelvis' world-vertical acceleration (N,) in m/s^2 (up positive, gravity
+        removed), or None.
     """
     n = len(t)
     nan = np.full(n, np.nan)
@@ -127,4 +130,5 @@ def compute_angles(
         thigh_inclination_right=th_r,
         pelvis_inclination=nan.copy() if q_p is None else long_axis_inclination(q_p),
         pelvis_motion=nan.copy() if pelvis_motion is None else np.asarray(pelvis_motion, dtype=np.float64),
+        pelvis_acc_vertical=None if pelvis_acc_vertical is None else np.asarray(pelvis_acc_vertical, float),
     )

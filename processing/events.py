@@ -166,7 +166,7 @@ class WindowedStream:
             return
         parts, self._parts = self._parts, []
         for f in self.fields:
-            arrs = [self._data[f]] + [np.asarray(getattr(c, f), dtype=np.float64) for c in parts]
+            arrs = [self._data[f]] + [_field(c, f) for c in parts]
             self._data[f] = np.concatenate(arrs)
 
     def finish(self) -> None:
@@ -224,6 +224,12 @@ class WindowedStream:
             for f in self.fields:
                 self._data[f] = self._data[f][cut:]
             self.base = keep
+
+
+def _field(chunk: AngleSeries, name: str) -> FloatArray:
+    """A field of a chunk as float64 (an optional field that is None: NaN)."""
+    v = getattr(chunk, name)
+    return np.full(len(chunk.t), np.nan) if v is None else np.asarray(v, dtype=np.float64)
 
 
 def feature_slice(win: Window, name: str, start: int, stop: int, margin: int) -> FloatArray:

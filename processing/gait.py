@@ -1,22 +1,35 @@
-"""Gait: strides per side from the hip's sagittal swing, per-stride hip/pelvis metrics, walking bouts.
+"""Gait: strides per side from the hip's sagittal swing, initial contacts from the best evidence, metrics.
 
-Event definition (BIOMECHANICS.md section 4.5)
-----------------------------------------------
-The hip flexes and extends once per stride: peak flexion in late swing just before initial contact (IC), peak
-extension in terminal stance before toe-off. The event signal is the hip flexion angle (the thigh inclination
-where the hip angle is missing, e.g. no pelvis sample); we find its peak of each cycle (maximum of the lightly
-smoothed signal within +- ``peak_window_s``, refined to sub-sample time with a parabola) and estimate
+Strides (``docs/biomechanics.md``, "Gait events")
+-------------------------------------------------
+The hip flexes and extends once per stride: peak flexion in late swing shortly before initial contact
+(IC), peak extension in terminal stance. The detector finds each cycle's peak of the hip flexion angle (the
+thigh inclination where the hip angle is missing; maximum of the lightly smoothed signal within
++- ``peak_window_s``, refined to sub-sample time with a parabola); two consecutive peaks make a candidate
+stride. The peaks only say *that* a stride happened; *when* it starts is the IC after each peak, taken from
+the best evidence the sensors give, searched within ``ic_search`` (share of the cycle, default -0.05 to
++0.35) around the peak, since peak flexion falls at about 70-92 % of the cycle depending on the person:
 
-    IC = t(peak flexion) + ``ic_phase`` * (duration of the cycle that follows the peak)
+1. ``acceleration``: the heel-strike impact seen by the sacral sensor, i.e. the steepest rise of the
+   pelvis' vertical acceleration (its derivative after Gaussian smoothing over ``ic_smooth_s``, which keeps
+   the impact's frequencies), as lower-back IC detectors use the vertical trunk acceleration (McCamley et
+   al. 2012; Paraschiv-Ionescu et al. 2020). With both thighs worn, only rises within ``ic_refine_s`` of the
+   largest split between the thighs count: step length, hence the split between the leading and the
+   trailing thigh, is largest at heel strike, and the split also tells the side (the leading leg is the one
+   that contacts). Among those the largest rise is the impact.
+2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
+   search window, i.e. a signal that shows no gait) the split maximum itself.
+3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + ic_phase * cycle``
+   (``ic_phase`` 0.125, peak flexion assumed at 87.5 % of the cycle), the weakest evidence.
 
-A stride runs from one IC estimate to the next on the same side. In healthy gait the hip reaches peak flexion
-at ~85-90 % of the cycle and has started to extend at IC (Perry; Winter), so ``ic_phase`` (default
-:data:`DEFAULT_IC_PHASE` = 0.125 of a cycle, ~0.13-0.16 s) is the share of the cycle from peak flexion to IC.
-It matches the virtual patient's curve (peak flexion at 87.5 % of the cycle), where the IC estimates are
-unbiased to a few ms. On real gait the bias depends on where the person's late-swing peak sits (85-90 % of
-the cycle gives -0.03 .. +0.03 s at 1.1 s strides). A share of the cycle, rather than a fixed delay, keeps
-the estimate unbiased across cadences. The hip is preferred over the thigh inclination because the pelvic
-tilt oscillation (twice per stride) shifts the thigh's peak by ~15 ms.
+A stride runs from one IC to the next on the same side. Its ``confidence`` is that of its weaker contact
+(1.0 acceleration, 0.8 thigh split, 0.5 hip phase); it is ``doubtful`` (confidence 0.2) when acceleration
+was there but showed no contact with one thigh worn, or when the IC-to-IC time differs from the
+peak-to-peak time by more than ``ic_mismatch`` of a cycle (then the phase rule times it). A doubtful stride
+still counts (cadence, bouts) but reports no peak extension, pelvic tilt at peak extension or compensation
+index (NaN): peaks are never reported from a stride whose events are doubtful. The session processor
+lowers the confidence further by the calibration uncertainty of the thigh's medio-lateral axis
+(``ml_uncertainty_deg``).
 
 A candidate stride (two consecutive peaks) is kept only if
 * its duration is within ``[min_stride_s, max_stride_s]`` (default 0.7-2.0 s),
@@ -35,7 +48,7 @@ smoothed signal, triangular kernel of +- ``smooth_s``):
   at ``t_peak_extension``;
 * ``hip_range_rad`` = max - min hip flexion over the stride;
 * ``pelvic_tilt_at_peak_extension_rad`` (anterior positive) and ``pelvic_tilt_excursion_rad`` (max - min);
-* ``lumbar_compensation_index`` (BIOMECHANICS section 5.1): over terminal stance, taken from the midpoint
+* ``lumbar_compensation_index`` (``docs/biomechanics.md``): over terminal stance, taken from the midpoint
   between IC and peak thigh extension to peak thigh extension, the share of the thigh's extension from the
   vertical that came from anterior pelvic tilt: ``delta pelvic tilt / delta thigh extension``. Since
   thigh extension = hip extension + anterior pelvic tilt, 0 means the hip did all the work, 1 means the
@@ -46,10 +59,6 @@ smoothed signal, triangular kernel of +- ``smooth_s``):
 Walking bouts (:class:`WalkingBout`, per leg): runs of accepted strides that share their ICs; a bout ends at a
 rejected stride, a gap, or when no flexion peak follows within ``max_stride_s``. A stride becomes final once
 the next peak has arrived (or cannot arrive any more), i.e. about one to two strides after its end.
-
-Figures on the virtual patient's truth angles (15 random patients, ``clinic_visit``; 6 each of ``walk``,
-``day``): every steady stride found within 50 ms, no false stride; IC error 1.8 +- 1.8 ms (max 14 ms);
-peak hip extension error median 0.17 deg, p95 0.25 deg.
 """
 
 from __future__ import annotations
@@ -75,6 +84,9 @@ DEFAULT_IC_PHASE = 0.125
 
 _DEG = math.pi / 180.0
 
+#: Confidence in a stride's events by the evidence for its initial contacts (see the module docstring).
+_IC_CONFIDENCE = {"acceleration": 1.0, "thigh_split": 0.8, "hip_phase": 0.5, "missing": 0.2, "doubtful": 0.2}
+
 
 @dataclass
 class Stride:
@@ -95,6 +107,10 @@ class Stride:
     lumbar_compensation_index: float
     lumbar_excursion_rad: float
     bout: int = 0
+    ic_source: str = "hip_phase"
+    doubtful: bool = False
+    confidence: float = 1.0
+    ml_uncertainty_deg: float = float("nan")
 
 
 @dataclass
@@ -146,6 +162,12 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     peak_window_s: float = 0.3
     smooth_s: float = 0.03
     ic_phase: float = DEFAULT_IC_PHASE
+    use_acceleration: bool = True
+    ic_smooth_s: float = 0.015
+    ic_search: tuple[float, float] = (-0.05, 0.35)
+    ic_mismatch: float = 0.15
+    ic_refine_s: float = 0.06
+    min_acc_range_m_s2: float = 0.5
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
     range_ratio: float = 2.0
@@ -167,8 +189,17 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             raise ValueError(f"side must be 'left' or 'right', not {self.side!r}")
         self._thigh = f"thigh_inclination_{self.side}"
         self._hip = f"hip_flexion_{self.side}"
+        other = "right" if self.side == "left" else "left"
+        self._other_thigh = f"thigh_inclination_{other}"
         self._stream = WindowedStream(
-            (self._thigh, self._hip, "pelvic_tilt", "lumbar_flexion"),
+            (
+                self._thigh,
+                self._hip,
+                "pelvic_tilt",
+                "lumbar_flexion",
+                self._other_thigh,
+                "pelvis_acc_vertical",
+            ),
             self._configure,
             self._process,
             self._keep_from,
@@ -201,8 +232,16 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._w = max(1, round(self.peak_window_s * fs))
         self._kernel = triangular_kernel(self._h)
         self._max_n = math.ceil(self.max_stride_s * fs)
-        lookback = self._w + self._h + 2
-        lookahead = max(self._w + self._h + 2, math.ceil(self.ic_phase * self._max_n) + self._h + 3)
+        sigma = self.ic_smooth_s * fs
+        self._g = max(1, math.ceil(3.0 * sigma))
+        u = np.arange(-self._g, self._g + 1, dtype=np.float64)
+        gauss = np.exp(-0.5 * (u / sigma) ** 2)
+        # correlation kernel of the derivative of the Gaussian-smoothed signal (per sample): positive rise
+        self._dkernel = (u / sigma**2) * gauss / gauss.sum() * fs
+        self._ic_back = math.ceil(max(0.0, -self.ic_search[0]) * self._max_n) + self._g + 3
+        lookback = max(self._w + self._h + 2, self._ic_back)
+        ahead = max(self.ic_phase, self.ic_search[1])
+        lookahead = max(self._w + self._h + 2, math.ceil(ahead * self._max_n) + self._g + self._h + 5)
         return lookback, lookahead
 
     def _keep_from(self) -> int | None:
@@ -210,7 +249,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         idx += [c.p0.idx for c in self._pending]
         if not idx:
             return None
-        return min(idx) - self._h - 3
+        return min(idx) - max(self._h + 3, self._ic_back)
 
     def _process(self, win: Window, start: int, stop: int) -> None:
         w, h = self._w, self._h
@@ -254,13 +293,69 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 self._decide(c, self._pending[0])
         self._last_peak = peak
 
+    def _contact(self, win: Window, peak: _Peak, dur: float) -> tuple[int, float, str]:
+        """Initial contact after a flexion peak: ``(sample index, time, source)`` (see the module docstring).
+
+        Searched within ``ic_search`` of a cycle around the peak. ``thigh_split``: the largest split between
+        this thigh and the other (step length is largest at heel strike); ``acceleration``: the impact, the
+        steepest rise of the sacrum's vertical acceleration (derivative of the signal smoothed over
+        ``ic_smooth_s``), taken within ``ic_refine_s`` of the split maximum when both thighs are worn;
+        ``missing``: acceleration but one thigh, and no rise; ``hip_phase``: neither, the phase rule.
+        """
+        fs = self._fs
+        d = round(self.ic_phase * dur * fs)
+        fallback = (peak.idx + d, peak.t + self.ic_phase * dur, "hip_phase")
+        lo = peak.idx + math.floor(self.ic_search[0] * dur * fs)
+        hi = peak.idx + math.ceil(self.ic_search[1] * dur * fs)
+        split = feature_slice(win, self._thigh, lo, hi + 1, 0)
+        split = split - feature_slice(win, self._other_thigh, lo, hi + 1, 0)
+        centre = -1
+        if np.isfinite(split).all():
+            centre = int(np.argmax(split))
+        acc = feature_slice(win, "pelvis_acc_vertical", lo, hi + 1, self._g + 1)[1:-1]
+        with np.errstate(invalid="ignore"):
+            swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
+        use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
+        best, best_j = -np.inf, -1
+        if use_acc:
+            rise = smooth(acc, self._dkernel)  # rise[j] at sample lo + j, j in [0, hi - lo]
+            r_lo, r_hi = 1, len(rise) - 1
+            if centre >= 0:
+                m = round(self.ic_refine_s * fs)
+                r_lo, r_hi = max(1, centre - m), min(len(rise) - 1, centre + m + 1)
+            for j in range(r_lo, r_hi):
+                r = rise[j]
+                if r > 0 and r > rise[j - 1] and r >= rise[j + 1] and r > best:
+                    best, best_j = r, j
+        if best_j >= 0:
+            y0, y1, y2 = rise[best_j - 1], rise[best_j], rise[best_j + 1]
+            den = y0 - 2 * y1 + y2
+            off = min(max(0.5 * (y0 - y2) / den, -0.5), 0.5) if den < 0 else 0.0
+            t = float(win.get("t", lo + best_j, lo + best_j + 1)[0]) + off / fs
+            return lo + best_j, t, "acceleration"
+        if centre >= 0:
+            return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split"
+        if use_acc:
+            return fallback[0], fallback[1], "missing"
+        return fallback
+
     def _candidate(self, win: Window, p0: _Peak, p1: _Peak) -> _Candidate:
         n = p1.idx - p0.idx
         dur = p1.t - p0.t
         if n > self._max_n + 1 or not (self.min_stride_s <= dur <= self.max_stride_s):
             return _Candidate(p0, p1, False, float("nan"))
-        h, d = self._h, round(self.ic_phase * dur * self._fs)
-        a, b = p0.idx + d, p1.idx + d  # stride samples [a, b)
+        h = self._h
+        a, t_a, src0 = self._contact(win, p0, dur)
+        b, t_b, src1 = self._contact(win, p1, dur)
+        doubtful = "missing" in (src0, src1)
+        if b - a < 2 or abs((t_b - t_a) - dur) > self.ic_mismatch * dur:
+            doubtful = True  # the contacts do not fit the swing's rhythm: back to the phase rule
+            d = round(self.ic_phase * dur * self._fs)
+            a, b = p0.idx + d, p1.idx + d
+            t_a, t_b = p0.t + self.ic_phase * dur, p1.t + self.ic_phase * dur
+        confidence = min(_IC_CONFIDENCE[src0], _IC_CONFIDENCE[src1])
+        source = "hip_phase" if doubtful else (src0 if _IC_CONFIDENCE[src0] <= _IC_CONFIDENCE[src1] else src1)
+        # stride samples [a, b)
         sig = smooth(self._event_signal(win, a, b, h), self._kernel)
         thigh = smooth(feature_slice(win, self._thigh, a, b, h), self._kernel)
         if not np.all(np.isfinite(sig)):
@@ -293,12 +388,14 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         d_thigh = float(thigh[ts] - thigh[pe])
         d_tilt = float(tilt[pe] - tilt[ts])
         comp = d_tilt / d_thigh if d_thigh > 2 * _DEG and math.isfinite(d_tilt) else nan
+        if doubtful:  # never report a peak from a stride whose events are doubtful
+            peak_ext = t_pe = tilt_at = nan
         stride = Stride(
             side=self.side,
-            t_start=p0.t + self.ic_phase * dur,
-            t_end=p1.t + self.ic_phase * dur,  # replaced by the next stride's start when there is one
-            stride_time_s=dur,
-            cadence_spm=120.0 / dur,
+            t_start=t_a,
+            t_end=t_b,  # replaced by the next stride's start when there is one
+            stride_time_s=t_b - t_a,
+            cadence_spm=120.0 / (t_b - t_a),
             peak_hip_extension_rad=peak_ext,
             t_peak_extension=t_pe,
             hip_range_rad=hip_range,
@@ -306,8 +403,11 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             peak_thigh_extension_rad=-float(thigh[pe]),
             pelvic_tilt_at_peak_extension_rad=tilt_at,
             pelvic_tilt_excursion_rad=tilt_exc,
-            lumbar_compensation_index=comp,
+            lumbar_compensation_index=nan if doubtful else comp,
             lumbar_excursion_rad=lumbar_exc,
+            ic_source=source,
+            doubtful=doubtful,
+            confidence=_IC_CONFIDENCE["doubtful"] if doubtful else confidence,
         )
         return _Candidate(p0, p1, True, rng, stride)
 

@@ -146,6 +146,8 @@ class AngleSeries:
       smoothed); a cue for walking versus still postures.
     - ``implausible``: per-row bit mask of joint angles removed (set to NaN) because no joint can reach
       them (see :mod:`hipback.processing.plausibility`, ``FLAGS``); None when no guard ran (all zero).
+    - ``pelvis_acc_vertical``: the pelvis sensor's acceleration along the world vertical (m/s^2, up
+      positive, gravity removed; the evidence for initial contacts); None when not available (all NaN).
     """
 
     t: FloatArray
@@ -158,6 +160,7 @@ class AngleSeries:
     pelvis_inclination: FloatArray
     pelvis_motion: FloatArray
     implausible: NDArray[np.uint8] | None = None
+    pelvis_acc_vertical: FloatArray | None = None
 
     FIELDS = (
         "hip_flexion_left",
@@ -191,15 +194,27 @@ class AngleSeries:
         flags = None
         if any(p.implausible is not None for p in parts):
             flags = np.concatenate([p.flags() for p in parts])
+        acc = None
+        if any(p.pelvis_acc_vertical is not None for p in parts):
+            acc = np.concatenate([p.acc_vertical() for p in parts])
         return cls(
             t=np.concatenate([p.t for p in parts]),
             **{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.FIELDS},
             implausible=flags,
+            pelvis_acc_vertical=acc,
         )
 
+    def acc_vertical(self) -> FloatArray:
+        """``pelvis_acc_vertical`` as an array (NaN when not available)."""
+        if self.pelvis_acc_vertical is None:
+            return np.full(len(self.t), np.nan)
+        return self.pelvis_acc_vertical
+
     def slice(self, start: int, stop: int) -> AngleSeries:
+        acc = self.pelvis_acc_vertical
         return AngleSeries(
             t=self.t[start:stop],
             **{n: getattr(self, n)[start:stop] for n in self.FIELDS},
             implausible=None if self.implausible is None else self.implausible[start:stop],
+            pelvis_acc_vertical=None if acc is None else acc[start:stop],
         )

@@ -3,6 +3,7 @@ non-gait motion, gaps, junk input, chunking invariance, and the virtual patient'
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict
 
@@ -290,3 +291,83 @@ def test_strides_on_simulated_truth_angles():
             ref = truth.strides_for(side, steady_only=False)[k]
             if ref.steady:
                 assert s.peak_hip_extension_rad == pytest.approx(ref.peak_hip_extension_rad, abs=1 * DEG)
+
+
+def _gait_with_contacts(peak_flex_at: float, acc: bool, both: bool = True, seed: int = 1):
+    """Both legs walking at 1.1 s strides with peak flexion at ``peak_flex_at`` of the cycle; the sacrum's
+    vertical acceleration (when ``acc``) is a step-rate oscillation plus a sharp rise at each true IC and a
+    smaller, slower bump 0.1 s later (loading); the thighs split most at IC (the truth used to build them)."""
+    t = np.arange(int(30 * FS)) / FS
+    stride = 1.1
+    rng = np.random.default_rng(seed)
+    knots = np.array([0.0, 0.52, peak_flex_at, 1.0])
+    fields, ics = {}, {}
+    for side, shift in (("left", 0.0), ("right", 0.5)):
+        ph = np.mod(t / stride - shift, 1.0)
+        vals = np.array([28.0, -12.0, 33.0, 28.0])
+        i = np.clip(np.searchsorted(knots, ph, side="right") - 1, 0, 2)
+        u = (ph - knots[i]) / (knots[i + 1] - knots[i])
+        hip = (vals[i] + (vals[i + 1] - vals[i]) * (1 - np.cos(np.pi * u)) / 2) * DEG
+        fields[f"hip_flexion_{side}"] = hip
+        fields[f"thigh_inclination_{side}"] = hip
+        ics[side] = (np.arange(-1, 30) + shift) * stride
+    fields["pelvic_tilt"] = np.zeros(len(t))
+    fields["pelvis_inclination"] = np.zeros(len(t))
+    if not both:
+        fields.pop("thigh_inclination_right")
+        fields.pop("hip_flexion_right")
+    a = series(t, **fields)
+    if acc:
+        v = 1.5 * np.cos(2 * np.pi * t / (stride / 2)) + rng.normal(0, 0.05, len(t))
+        for ic in np.concatenate(list(ics.values())):
+            rise = 1 + np.exp(-np.clip((t - ic) / 0.004, -50, 50))
+            v += 4.0 / rise * np.exp(-np.clip(t - ic, 0, None) / 0.03)
+            v += 2.0 * np.exp(-0.5 * ((t - ic - 0.1) / 0.03) ** 2)
+        a = dataclasses.replace(a, pelvis_acc_vertical=v)
+    return a, ics
+
+
+def _inner(det: StrideDetector) -> list:
+    return [s for s in det.strides_ if 2.0 < s.t_start < 27.0]
+
+
+def _ic_errors(det: StrideDetector, ics: np.ndarray) -> np.ndarray:
+    return np.array([float(np.min(np.abs(ics - s.t_start))) for s in _inner(det)])
+
+
+@pytest.mark.parametrize("peak_flex_at", [0.72, 0.80, 0.92])
+def test_initial_contacts_follow_the_evidence_not_a_fixed_phase(peak_flex_at):
+    """Wherever peak flexion falls in the cycle, contacts come from the sacral impact (within 20 ms), or from
+    the thighs' largest split without acceleration (within 80 ms); a fixed-phase rule would be off by up to
+    0.25 s here."""
+    a, ics = _gait_with_contacts(peak_flex_at, acc=True)
+    det = detect_strides(a, "left")
+    assert len(_inner(det)) >= 18
+    assert {s.ic_source for s in _inner(det)} == {"acceleration"}
+    assert np.max(_ic_errors(det, ics["left"])) < 0.02
+    assert all(math.isfinite(s.peak_hip_extension_rad) and s.confidence == 1.0 for s in _inner(det))
+    a, ics = _gait_with_contacts(peak_flex_at, acc=False)
+    det = detect_strides(a, "right")
+    assert len(_inner(det)) >= 18 and {s.ic_source for s in _inner(det)} == {"thigh_split"}
+    assert np.max(_ic_errors(det, ics["right"])) < 0.08
+    a, ics = _gait_with_contacts(peak_flex_at, acc=False, both=False)
+    det = detect_strides(a, "left")
+    assert {s.ic_source for s in det.strides_} == {"hip_phase"} and det.strides_[0].confidence == 0.5
+
+
+def test_a_stride_whose_contacts_are_doubtful_reports_no_peak():
+    """Impacts that do not keep the rhythm of the swing (one thigh worn, contacts jittered by up to 0.3 s):
+    such strides still count, marked doubtful, without peak extension; the others keep theirs."""
+    a, _ = _gait_with_contacts(0.85, acc=False, both=False)
+    rng = np.random.default_rng(3)
+    v = np.zeros(len(a.t))
+    for ic in np.arange(-1, 30) * 1.1 + rng.uniform(-0.3, 0.3, 31):
+        step = 1 + np.exp(-np.clip((a.t - ic) / 0.004, -50, 50))
+        v += 4.0 / step * np.exp(-np.clip(a.t - ic, 0, None) / 0.03)
+    det = detect_strides(dataclasses.replace(a, pelvis_acc_vertical=v), "left")
+    doubtful = [s for s in det.strides_ if s.doubtful]
+    assert len(doubtful) >= 3 and len(det.strides_) - len(doubtful) >= 3
+    assert all(math.isnan(s.peak_hip_extension_rad) and s.confidence == 0.2 for s in doubtful)
+    assert all(math.isfinite(s.peak_hip_extension_rad) for s in det.strides_ if not s.doubtful)
+    g = gait_summary(det.strides_, [])
+    assert g["n_strides_left"] == len(det.strides_) and math.isfinite(g["peak_hip_extension_left_rad"])
