@@ -1,6 +1,7 @@
 """The virtual patient does the exercises of the catalogue, well and with their typical faults.
 
-:func:`simulate_programme` produces a recording (sensor streams from the same body, segment and sensor models as
+:func:`simulate_programme` produces a recording (sensor streams from the same body, segment and sensor
+models as
 :func:`hipback.simulator.simulate`) and its ground truth per set, rep and hold. A session starts like every
 simulated session (standing calibration, a short walk so the thighs' functional calibration has movement,
 standing), then performs the sets in order: a transition into the exercise's start posture, a still rest there
@@ -16,16 +17,16 @@ segment turned to the right +). Segment orientations (``*`` Hamilton product, se
 
 so that :func:`hipback.processing.angles3d.hip_angles` returns ``hip``, ``add`` and ``rot`` exactly.
 
-Each exercise is described by :data:`MOTIONS`: the start posture's channel values and the change at the peak of
-a rep or in a hold (degrees; ``hip``/``add``/``rot`` are the working leg, or both legs for exercises done with
-both, ``o_*`` the other leg; ``roll_back``, ``hike`` and ``twist`` are signed towards the working side), and its
-typical fault with the catalogue rules that fault breaks. The patient reaches ``k`` times the nominal change
-(``k`` drawn per set, 0.9-1.15) with a small rep-to-rep variation.
+Each exercise is described by :data:`MOTIONS`: the start posture's channel values and the change at the peak
+of a rep or in a hold (degrees; ``hip``/``add``/``rot`` are the working leg, or both legs for exercises done
+with both, ``o_*`` the other leg; ``roll_back``, ``hike`` and ``twist`` are signed towards the working
+side), and its typical fault with the catalogue rules that fault breaks. The patient reaches ``k`` times the
+nominal change (``k`` drawn per set, 0.9-1.15) with a small rep-to-rep variation.
 
 Ground truth (:class:`TruthRep`): the rep or hold bounds (movement onset to return for reps; the plateau for
 holds), the primary angle at the peak computed with the catalogue's own definition
-(:func:`hipback.processing.exercises.signals.signal`) on the true segment orientations, the hold time, the fault
-and the rules it breaks, and whether the hold was too short for the dose.
+(:func:`hipback.processing.exercises.signals.signal`) on the true segment orientations, the hold time, the
+fault and the rules it breaks, and whether the hold was too short for the dose.
 """
 
 from __future__ import annotations
@@ -183,9 +184,9 @@ MOTIONS: dict[str, Motion] = {
 @dataclass
 class ExerciseSet:
     """One set the virtual patient performs: ``count`` reps or holds of ``exercise`` on ``side`` (None for
-    exercises done with both legs). ``faults``: 0-based rep/hold indices done with the exercise's typical fault
-    (``"all"`` for every one); ``hold_s``: seconds per hold (None: the catalogue dose); ``short_hold_s``: holds
-    marked with the fault ``too_short`` last this long instead."""
+    exercises done with both legs). ``faults``: 0-based rep/hold indices done with the exercise's typical
+    fault (``"all"`` for every one); ``hold_s``: seconds per hold (None: the catalogue dose);
+    ``short_hold_s``: holds marked with the fault ``too_short`` last this long instead."""
 
     exercise: str
     side: str | None = None

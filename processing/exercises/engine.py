@@ -13,7 +13,8 @@ centred moving average of ``smooth_s``) drives the segmentation:
 
 * **Movement**: while resting, a movement starts when ``p`` has risen ``on_fraction * target`` above its
   minimum over the last ``onset_window_s``; its *onset* (the start of the rep or hold) is that minimum. It
-  ends when ``p`` comes back to within ``end_fraction`` of its excursion above ``base`` (``end``: that
+  ends when ``p`` comes back to within ``end_fraction`` (``hold_end_fraction`` for holds) of its excursion
+  above ``base`` (``end``: that
   sample), where ``base`` is the minimum the onset was found from; ``range = peak - base``.
 * **Peak**: ``peak = max p`` in the movement; the reported primary angle at the peak is ``peak - base``
   (``primary.reference = "start"``) or ``peak`` (``"neutral"``, relative to the standing calibration).
@@ -21,7 +22,8 @@ centred moving average of ``smooth_s``) drives the segmentation:
   where ``p`` is within ``(1 - plateau_fraction)`` of the excursion below the peak and changes slower than
   ``static_speed_rad_s``; ``hold_s`` is its duration, ``t_start``/``t_end`` its bounds.
 * **Form rules**: for each rule, ``v - v_ref`` (or its absolute value with ``both_directions``) where
-  ``v_ref`` is the rule angle at the onset (``reference = "start"``, mean over the ``reference_s`` before it) or 0
+  ``v_ref`` is the rule angle at the onset (``reference = "start"``, mean over the ``reference_s`` before
+  it) or 0
   (``"neutral"``); the rule is *broken* when that exceeds ``max`` for at least ``min_rule_s`` within the rep
   (the hold, for holds). Rules whose sensors are not worn are *not checked* (listed as such).
 * **Correct form time**: samples of the rep (of the hold) with no rule exceeded and, for holds, the primary
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import minimum_filter1d
 
+from hipback.processing.blocks import Block
 from hipback.processing.exercises.catalogue import Exercise
 from hipback.processing.exercises.signals import CIRCULAR, available, signal, wrap
 
@@ -87,7 +90,7 @@ class LiveState:
     cue: str | None
 
 
-class ExerciseCounter:
+class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
     """Streaming rep/hold counter for one exercise and working side (module docstring for definitions).
 
     :param exercise: catalogue entry.
@@ -98,17 +101,18 @@ class ExerciseCounter:
 
     def __init__(
         self,
+        *,
         exercise: Exercise,
         side: str | None = None,
-        *,
-        worn: set[str] | frozenset[str] = frozenset({"pelvis", "thigh_left", "thigh_right", "lumbar_upper"}),
+        worn: frozenset[str] = frozenset({"pelvis", "thigh_left", "thigh_right", "lumbar_upper"}),
         hold_s: float | None = None,
         smooth_s: float = 0.1,
         on_fraction: float = 0.4,
         end_fraction: float = 0.2,
+        hold_end_fraction: float = 0.5,
         onset_window_s: float = 4.0,
         plateau_fraction: float = 0.75,
-        static_speed_rad_s: float = math.radians(5.0),
+        static_speed_rad_s: float = math.radians(3.0),
         min_rule_s: float = 0.3,
         reference_s: float = 0.2,
         hold_tolerance_s: float = 1.0,
@@ -117,17 +121,21 @@ class ExerciseCounter:
     ) -> None:
         if exercise.sides == "each" and side not in ("left", "right"):
             raise ValueError(f"{exercise.name} is done one side at a time: side must be 'left' or 'right'")
-        if exercise.sides == "both":
-            side = None
         self.exercise = exercise
         self.side = side
-        self.worn = set(worn)
-        self.hold_s = exercise.dose.hold_s if hold_s is None else float(hold_s)
-        if exercise.kind == "reps_hold" and hold_s is None:
-            self.hold_s = exercise.dose.final_hold_s
+        self.worn = frozenset(worn)
+        self.hold_s = hold_s
+        if hold_s is not None:
+            self._hold_s = float(hold_s)
+        elif exercise.kind == "reps_hold":
+            self._hold_s = exercise.dose.final_hold_s
+        else:
+            self._hold_s = exercise.dose.hold_s
+        self._side = None if exercise.sides == "both" else side
         self.smooth_s = smooth_s
         self.on_fraction = on_fraction
         self.end_fraction = end_fraction
+        self.hold_end_fraction = hold_end_fraction
         self.onset_window_s = onset_window_s
         self.plateau_fraction = plateau_fraction
         self.static_speed_rad_s = static_speed_rad_s
@@ -139,7 +147,7 @@ class ExerciseCounter:
         self._rest_from = 0  # absolute index where the current rest began
         self.rules = [r for r in exercise.rules if self._checkable(r)]
         self.rules_not_checked = tuple(r.angle for r in exercise.rules if not self._checkable(r))
-        self.primary_available = available(exercise.primary.angle, self.worn, side)
+        self.primary_available = available(exercise.primary.angle, self.worn, self._side)
         self.reps_: list[RepResult] = []
         self.cues_: list[tuple[float, str]] = []
         self._fs: float | None = None
@@ -156,9 +164,13 @@ class ExerciseCounter:
         self._new: list[RepResult] = []
         self._done = 0  # smoothed samples processed
         self._live_cue: str | None = None
+        self._finished = False
 
     # -- public API -----------------------------------------------------------------------------------
     def update(self, chunk: Mapping[str, FloatArray]) -> list[RepResult]:
+        """Next samples (equal-length arrays with ``t``); returns the reps/holds that became final."""
+        if self._finished:
+            raise RuntimeError("update() after finish()")
         self._new = []
         t = np.asarray(chunk["t"], dtype=np.float64)
         if len(t) == 0:
@@ -167,16 +179,20 @@ class ExerciseCounter:
             self._fs = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 100.0
             self._half = max(0, int(round(self.smooth_s * self._fs / 2)))
         p = (
-            signal(chunk, self.exercise.primary.angle, self.side)
+            signal(chunk, self.exercise.primary.angle, self._side)
             if self.primary_available
             else np.full(len(t), np.nan)
         )
-        vals = [signal(chunk, r.angle, self.side) for r in self.rules]
+        vals = [signal(chunk, r.angle, self._side) for r in self.rules]
         self._ingest(t, p, vals, final=False)
         return self._new
 
     def finish(self) -> list[RepResult]:
+        """No more samples: close a movement in progress; returns what became final."""
         self._new = []
+        if self._finished:
+            return []
+        self._finished = True
         if self._fs is not None:
             self._ingest(np.zeros(0), np.zeros(0), [np.zeros(0) for _ in self.rules], final=True)
             if self._state == "active":
@@ -200,7 +216,7 @@ class ExerciseCounter:
             not ({req} & self.worn if req in ("pelvis", "lumbar_upper") else True) for req in rule.requires
         ):
             return False
-        return available(rule.angle, self.worn, self.side)
+        return available(rule.angle, self.worn, self._side)
 
     def _n_abs(self) -> int:
         """Absolute index one past the last smoothed sample."""
@@ -280,8 +296,9 @@ class ExerciseCounter:
             else:
                 seg = p[i:n]
                 run_max = np.maximum(np.maximum.accumulate(np.where(np.isnan(seg), -np.inf, seg)), self._peak)
+                frac = self.hold_end_fraction if self.exercise.kind == "hold" else self.end_fraction
                 with np.errstate(invalid="ignore"):
-                    done = (seg - self._base <= self.end_fraction * (run_max - self._base)) | np.isnan(seg)
+                    done = (seg - self._base <= frac * (run_max - self._base)) | np.isnan(seg)
                 idx = np.flatnonzero(done)
                 if len(idx) == 0:
                     self._peak = float(run_max[-1]) if len(run_max) else self._peak
@@ -383,22 +400,22 @@ class ExerciseCounter:
             correct_s = float(np.count_nonzero(~bad_any & prim_ok)) / fs
         else:
             correct_s = float(np.count_nonzero(~bad_any)) / fs
-        too_short = bool(is_hold and self.hold_s > 0 and hold_s < self.hold_s - self.hold_tolerance_s)
+        too_short = bool(is_hold and self._hold_s > 0 and hold_s < self._hold_s - self.hold_tolerance_s)
         cue = None
         if broken:
             cue = broken[0][2]
         elif not target_met:
             cue = ex.primary.cue
         elif too_short:
-            cue = f"hold it longer, aim for {self.hold_s:.0f} seconds"
+            cue = f"hold it longer, aim for {self._hold_s:.0f} seconds"
         if is_hold:
-            counted = target_met and not broken and correct_s >= self.hold_s - self.hold_tolerance_s
+            counted = target_met and not broken and correct_s >= self._hold_s - self.hold_tolerance_s
         else:
             counted = target_met and not broken
         tt = t[a:b]
         r = RepResult(
             exercise=ex.name,
-            side=self.side,
+            side=self._side,
             kind="hold" if ex.kind == "hold" else "rep",
             index=len(self.reps_) + 1,
             t_start=float(t[w0]) if is_hold else float(tt[0]),
@@ -437,7 +454,7 @@ def count_batch(
     exercise: Exercise, frame: Mapping[str, FloatArray], side: str | None = None, **params
 ) -> ExerciseCounter:
     """Batch helper: one counter fed the whole frame; returns the finished counter."""
-    c = ExerciseCounter(exercise, side, **params)
+    c = ExerciseCounter(exercise=exercise, side=side, **params)
     c.update(frame)
     c.finish()
     return c

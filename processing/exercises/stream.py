@@ -1,0 +1,600 @@
+"""Streaming exercise blocks on calibrated segment orientations: one exercise, a whole programme.
+
+Input of these blocks is a :class:`SegmentFrame`: sample times on the common grid and calibrated
+segment-to-world quaternions per placement (what
+:class:`hipback.processing.calibration_search.CalibratedRows` give after applying their calibration,
+see :func:`segment_frame`). The blocks follow the contract of
+:mod:`hipback.processing.blocks` (keyword-only parameters, ``update``/``finish``, results as ``*_``
+attributes, chunking never changes a result).
+
+* :class:`ExerciseBlock`: one exercise on one side. It waits for the patient to be still for ``align_s`` in
+  the exercise's start posture (pelvis up direction within ``posture_tolerance_rad`` of the posture's, hips
+  within ``hip_tolerance_rad``), corrects each segment's rotation about its own long axis where gravity shows
+  it (a standing calibration cannot), aligns the heading of every thigh (and the upper lumbar sensor) to
+  the pelvis there (:func:`hipback.processing.angles3d.heading_offset` with the posture's nominal hip
+  flexion where the sagittal one is not defined), then computes the body angles
+  (:func:`hipback.processing.angles3d.body_angles`) and feeds an
+  :class:`~hipback.processing.exercises.engine.ExerciseCounter`. Without such a still moment within
+  ``max_wait_s`` it uses ``initial_offsets`` (the alignment at the standing calibration, see
+  :func:`calibration_offsets`).
+* :class:`ProgrammeRunner`: a programme (exercises, sides, dose, order). It announces each exercise, counts
+  the reps or holds that meet the form rules, passes the first broken rule's cue, and moves on to the next
+  exercise when the dose is done (an exercise the worn sensors cannot measure is announced as such and
+  skipped). Events are :class:`ProgrammeEvent`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hipback.processing import quaternion as qm
+from hipback.processing.angles import sagittal_inclination
+from hipback.processing.angles3d import body_angles, heading_offset, posture_reference
+from hipback.processing.blocks import Block
+from hipback.processing.exercises.catalogue import Catalogue, Exercise, Posture, load_catalogue
+from hipback.processing.exercises.engine import ExerciseCounter, RepResult
+from hipback.processing.exercises.signals import available
+
+FloatArray = np.ndarray
+SIDES = ("left", "right")
+
+
+@dataclass
+class SegmentFrame:
+    """Calibrated segment-to-world quaternions ``(N, 4)`` per placement on sample times ``t`` (s)."""
+
+    t: FloatArray
+    segments: dict[str, FloatArray]
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def slice(self, a: int, b: int) -> SegmentFrame:
+        return SegmentFrame(self.t[a:b], {p: q[a:b] for p, q in self.segments.items()})
+
+    @staticmethod
+    def concat(parts: list[SegmentFrame]) -> SegmentFrame:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return SegmentFrame(np.zeros(0), {})
+        if len(parts) == 1:
+            return parts[0]
+        keys = list(parts[0].segments)
+        return SegmentFrame(
+            np.concatenate([p.t for p in parts]),
+            {k: np.concatenate([p.segments[k] for p in parts]) for k in keys},
+        )
+
+
+def segment_frame(rows_k: FloatArray, q: Mapping[str, FloatArray], calibration, swap: bool, rate_hz: float):
+    """A :class:`SegmentFrame` from merged grid rows (``k``, sensor quaternions) and their calibration
+    (placement -> :class:`~hipback.processing.calibration.SensorCalibration`; thighs exchanged when ``swap``).
+    Placements without a calibration are left out."""
+    seg = {}
+    for p, cal in (calibration or {}).items():
+        src = p
+        if swap and p in ("thigh_left", "thigh_right"):
+            src = "thigh_right" if p == "thigh_left" else "thigh_left"
+        if src in q:
+            seg[p] = cal.segment_quat(q[src])
+    return SegmentFrame(np.asarray(rows_k, dtype=np.float64) / rate_hz, seg)
+
+
+def calibration_offsets(frame: SegmentFrame, window: tuple[float, float]) -> dict[str, float]:
+    """Heading offset (rad) of each non-pelvis segment relative to the pelvis, from the standing-neutral
+    calibration window ``(t0, t1)`` (s), where every segment's orientation relative to the pelvis is the
+    identity by the definition of the calibration."""
+    sel = (frame.t >= window[0]) & (frame.t <= window[1])
+    qp = frame.segments["pelvis"][sel]
+    out = {}
+    for p, q in frame.segments.items():
+        if p != "pelvis":
+            d = heading_offset(qp, q[sel])
+            if math.isfinite(d):
+                out[p] = d
+    return out
+
+
+def _ry(angle: float) -> FloatArray:
+    return qm.from_axis_angle([0.0, 1.0, 0.0], angle)
+
+
+def _yaw_correction(q: FloatArray, target: FloatArray, min_observability: float) -> float | None:
+    """Rotation ``c`` (rad) about the segment's own long axis (Y) such that ``q * Ry(c)`` sees the world up
+    in the direction ``target`` (segment frame) within the X-Z plane; None when the long axis is too close to
+    vertical for gravity to show it (horizontal part of up below ``min_observability`` in the measured or
+    the target direction). A standing calibration cannot see this rotation (it is a heading there)."""
+    w, x, y, z = np.asarray(q, dtype=np.float64).T
+    g = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
+    g = np.nanmean(g, axis=0)
+    if not np.isfinite(g).all():
+        return None
+    if math.hypot(g[0], g[2]) < min_observability or math.hypot(target[0], target[2]) < min_observability:
+        return None
+    return float(math.atan2(g[0], g[2]) - math.atan2(target[0], target[2]))
+
+
+def _posture_up(posture: Posture, side: str | None) -> FloatArray:
+    up = np.array(posture.pelvis_up)
+    if posture.side_sign and side == "left":
+        up[2] = -up[2]
+    return up
+
+
+class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
+    """One exercise on one side, from calibrated segment orientations (module docstring).
+
+    :param exercise: catalogue entry. :param side: working side (None for exercises done with both legs).
+    :param posture: the exercise's start posture (:class:`Posture`).
+    :param worn: placements worn. :param hold_s: prescribed seconds per hold (None: the catalogue dose).
+    :param initial_offsets: heading offsets (rad) to use without an alignment in the start posture.
+    :param initial_yaw: corrections (rad) of segments about their own long axis found earlier (a lying start
+        posture shows them; upright ones cannot), kept where this start posture cannot see them.
+    :param align_s: still time in the start posture that aligns the heading (s).
+    :param still_rad_s: every segment turning slower than this counts as still (rad/s).
+    :param posture_tolerance_rad: pelvis up direction this close to the start posture's (rad).
+    :param hip_tolerance_rad: sagittal hip flexion this close to the posture's nominal values (rad).
+    :param max_wait_s: after this long without alignment, ``initial_offsets`` are used (s).
+    :param counter: further keyword arguments of :class:`ExerciseCounter`.
+    """
+
+    def __init__(
+        self,
+        *,
+        exercise: Exercise,
+        side: str | None,
+        posture: Posture,
+        worn: frozenset[str] = frozenset({"pelvis", "thigh_left", "thigh_right", "lumbar_upper"}),
+        hold_s: float | None = None,
+        initial_offsets: dict[str, float] | None = None,
+        initial_yaw: dict[str, float] | None = None,
+        align_s: float = 1.0,
+        still_rad_s: float = 0.1,
+        posture_tolerance_rad: float = math.radians(35.0),
+        hip_tolerance_rad: float = math.radians(12.0),
+        max_wait_s: float = 20.0,
+        min_yaw_observability: float = 0.5,
+        counter: dict | None = None,
+    ) -> None:
+        self.exercise = exercise
+        self.side = side
+        self.posture = posture
+        self.worn = frozenset(worn)
+        self.hold_s = hold_s
+        self.initial_offsets = dict(initial_offsets or {})
+        self.initial_yaw = dict(initial_yaw or {})
+        self.align_s = align_s
+        self.still_rad_s = still_rad_s
+        self.posture_tolerance_rad = posture_tolerance_rad
+        self.hip_tolerance_rad = hip_tolerance_rad
+        self.max_wait_s = max_wait_s
+        self.min_yaw_observability = min_yaw_observability
+        self.counter = dict(counter or {})
+        self._counter = ExerciseCounter(
+            exercise=exercise, side=side, worn=self.worn, hold_s=hold_s, **self.counter
+        )
+        self._side = None if exercise.sides == "both" else side
+        self._buffer: list[SegmentFrame] = []
+        self._prev: dict[str, FloatArray] = {}
+        self._prev_t = math.nan
+        self._run_t: float | None = None
+        self._t0: float | None = None
+        self.offsets_: dict[str, float] | None = None
+        self.yaw_: dict[str, float] = dict(self.initial_yaw)
+        self.aligned_at_: float | None = None
+        self._skip_before = -math.inf
+        self.reps_: list[RepResult] = []
+        self._finished = False
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the worn sensors can count this exercise (its primary angle is available)."""
+        return available(self.exercise.primary.angle, set(self.worn), self._side)
+
+    def current(self):
+        return self._counter.current()
+
+    def update(self, chunk: SegmentFrame) -> list[RepResult]:
+        if self._finished:
+            raise RuntimeError("update() after finish()")
+        if len(chunk) == 0:
+            return []
+        if self._t0 is None:
+            self._t0 = float(chunk.t[0])
+        if self.offsets_ is not None:
+            return self._feed(chunk)
+        j = self._find_alignment(chunk)
+        if j is not None:
+            chunk = chunk.slice(int(np.searchsorted(chunk.t, self._skip_before)), len(chunk))
+        self._buffer.append(chunk)
+        if j is None:
+            if float(chunk.t[-1]) - self._t0 < self.max_wait_s:
+                return []
+            self.offsets_ = dict(self.initial_offsets)
+            self.aligned_at_ = None
+        return self._release()
+
+    def finish(self) -> list[RepResult]:
+        if self._finished:
+            return []
+        out: list[RepResult] = []
+        if self.offsets_ is None:
+            self.offsets_ = dict(self.initial_offsets)
+            out += self._release()
+        self._finished = True
+        new = self._counter.finish()
+        self.reps_.extend(new)
+        return out + new
+
+    # -- internals --------------------------------------------------------------------------------------
+    def _feed(self, frame: SegmentFrame) -> list[RepResult]:
+        segs = {
+            p: (qm.multiply(q, _ry(self.yaw_[p])) if p in self.yaw_ else q) for p, q in frame.segments.items()
+        }
+        angles = body_angles(frame.t, segs, self.offsets_)
+        new = self._counter.update(angles)
+        self.reps_.extend(new)
+        return new
+
+    def _release(self) -> list[RepResult]:
+        frame = SegmentFrame.concat(self._buffer)
+        self._buffer = []
+        return self._feed(frame) if len(frame) else []
+
+    def _still(self, chunk: SegmentFrame) -> np.ndarray:
+        """Per sample: every segment turned slower than ``still_rad_s`` since the previous sample."""
+        dt = np.diff(np.concatenate([[self._prev_t], chunk.t]))
+        ok = np.ones(len(chunk), dtype=bool)
+        for p, q in chunk.segments.items():
+            prev = self._prev.get(p, np.full(4, np.nan))
+            before = np.concatenate([prev[None, :], q[:-1]])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ok &= qm.angle_between(q, before) / dt < self.still_rad_s
+            self._prev[p] = q[-1].copy()
+        self._prev_t = float(chunk.t[-1])
+        return ok
+
+    def _find_alignment(self, chunk: SegmentFrame) -> int | None:
+        """Index in ``chunk`` where the still run in the posture has lasted ``align_s`` (sets the offsets)."""
+        qp = chunk.segments.get("pelvis")
+        if qp is None:
+            return None
+        still = self._still(chunk)
+        w, x, y, z = qp.T
+        up = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
+        target = _posture_up(self.posture, self._side)
+        with np.errstate(invalid="ignore"):
+            in_posture = np.arccos(np.clip(up @ target, -1.0, 1.0)) <= self.posture_tolerance_rad
+        good = still & in_posture & self._hips_in_posture(chunk, up)
+        for i, g in enumerate(good.tolist()):
+            ti = float(chunk.t[i])
+            if not g:
+                self._run_t = None
+                continue
+            if self._run_t is None:
+                self._run_t = ti
+            if ti - self._run_t >= self.align_s - 1e-9:
+                frame = SegmentFrame.concat([*self._buffer, chunk])
+                sel = (frame.t >= self._run_t) & (frame.t <= ti)
+                a = int(np.argmax(sel))
+                self._set_offsets(frame.slice(a, a + int(sel.sum())))
+                # the counter starts in the start posture: what came before is the way into it
+                self._buffer = (
+                    [frame.slice(a, len(frame) - len(chunk))] if a < len(frame) - len(chunk) else []
+                )
+                self._skip_before = self._run_t
+                return i
+        return None
+
+    def _hips_in_posture(self, chunk: SegmentFrame, up: FloatArray) -> np.ndarray:
+        """Heading-free sagittal hip flexion within ``hip_tolerance_rad`` of the posture's nominal values
+        (not tested lying on the side, where the sagittal angle is not defined)."""
+        ok = np.ones(len(chunk), dtype=bool)
+        if self.posture.side_sign:
+            return ok
+        th_p = sagittal_inclination(chunk.segments["pelvis"])
+        for leg in SIDES:
+            q = chunk.segments.get(f"thigh_{leg}")
+            if q is None:
+                continue
+            working = self._side is None or leg == self._side
+            nominal = self.posture.hip_flexion if working else self.posture.other_hip_flexion
+            with np.errstate(invalid="ignore"):
+                ok &= np.abs(sagittal_inclination(q) - th_p - nominal) <= self.hip_tolerance_rad
+        return ok
+
+    def _set_offsets(self, win: SegmentFrame) -> None:
+        """Yaw corrections of each segment about its own long axis (where gravity shows them), then heading
+        offsets of every segment relative to the pelvis, from a still window in the start posture."""
+        g0 = _posture_up(self.posture, self._side)
+        nominal_rel = {}
+        yaw: dict[str, float] = dict(self.initial_yaw)
+        for p, q in win.segments.items():
+            if p == "pelvis":
+                target = g0
+            elif p.startswith("thigh_"):
+                leg = p.removeprefix("thigh_")
+                working = self._side is None or leg == self._side
+                flex = self.posture.hip_flexion if working else self.posture.other_hip_flexion
+                nominal_rel[p] = flex
+                target = qm.rotate(qm.conjugate(qm.from_axis_angle([0.0, 0.0, 1.0], flex)), g0)
+            else:
+                continue
+            c = _yaw_correction(q, target, self.min_yaw_observability)
+            if c is not None:
+                yaw[p] = c
+        self.yaw_ = yaw
+        win = SegmentFrame(
+            win.t, {p: (qm.multiply(q, _ry(yaw[p])) if p in yaw else q) for p, q in win.segments.items()}
+        )
+        qp = win.segments["pelvis"]
+        offsets = {}
+        for p, q in win.segments.items():
+            if p == "pelvis":
+                continue
+            if p.startswith("thigh_"):
+                leg = p.removeprefix("thigh_")
+                working = self._side is None or leg == self._side
+                nominal = self.posture.hip_flexion if working else self.posture.other_hip_flexion
+                ref = posture_reference(qp, q, leg, nominal)
+            else:
+                ref = qm.from_axis_angle([0.0, 0.0, 1.0], sagittal_inclination(q) - sagittal_inclination(qp))
+            d = heading_offset(qp, q, ref)
+            offsets[p] = d if math.isfinite(d) else self.initial_offsets.get(p, 0.0)
+        self.offsets_ = offsets
+        self.aligned_at_ = float(win.t[-1])
+
+
+@dataclass
+class ProgrammeItem:
+    """One exercise of a programme on one side (None: both legs), with its dose for that side."""
+
+    exercise: str
+    side: str | None = None
+    reps: int | None = None  # None: the catalogue dose
+    holds: int | None = None
+    hold_s: float | None = None
+
+    def target(self, ex: Exercise) -> int:
+        if ex.kind == "hold":
+            return self.holds or ex.dose.holds
+        return self.reps or ex.dose.reps
+
+
+@dataclass
+class ProgrammeEvent:
+    """Something the live view shows or says: ``announce``, ``rep``, ``hold``, ``cue``, ``item_done``,
+    ``not_measurable``, ``programme_done`` (``t`` in s; ``result`` for reps and holds)."""
+
+    t: float
+    kind: str
+    text: str
+    item: int
+    result: RepResult | None = None
+
+
+def announcement(ex: Exercise, item: ProgrammeItem) -> str:
+    side = f", {item.side} side" if item.side else ""
+    n = item.target(ex)
+    if ex.kind == "hold":
+        hold_s = item.hold_s or ex.dose.hold_s
+        dose = f"{n} hold{'s' if n != 1 else ''} of {hold_s:.0f} seconds"
+    else:
+        dose = f"{n} rep{'s' if n != 1 else ''}"
+        if ex.kind == "reps_hold":
+            dose += f", hold the last one for {(item.hold_s or ex.dose.final_hold_s):.0f} seconds"
+    return f"Next: {ex.title}{side}, {dose}."
+
+
+class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
+    """Guides a programme (module docstring); ``events_``: all events; ``results_[i]``: reps/holds of item i.
+
+    :param programme: the items in order. :param worn: placements worn.
+    :param initial_offsets: heading offsets from the standing calibration (:func:`calibration_offsets`).
+    :param catalogue: exercise catalogue (None: the shipped one).
+    :param block: further keyword arguments of :class:`ExerciseBlock`.
+    """
+
+    def __init__(
+        self,
+        *,
+        programme: list[ProgrammeItem],
+        worn: frozenset[str] = frozenset({"pelvis", "thigh_left", "thigh_right", "lumbar_upper"}),
+        initial_offsets: dict[str, float] | None = None,
+        catalogue: Catalogue | None = None,
+        block: dict | None = None,
+    ) -> None:
+        self.programme = list(programme)
+        self.worn = frozenset(worn)
+        self.initial_offsets = dict(initial_offsets or {})
+        self.catalogue = catalogue
+        self.block = dict(block or {})
+        self._cat = catalogue or load_catalogue()
+        for it in self.programme:
+            self._cat[it.exercise]  # unknown names fail here, with the known ones listed
+        self.index_ = -1
+        self.events_: list[ProgrammeEvent] = []
+        self.results_: list[list[RepResult]] = [[] for _ in self.programme]
+        self.done_ = False
+        self._block: ExerciseBlock | None = None
+        self._recent: list[SegmentFrame] = []
+        self._block_prev: ExerciseBlock | None = None
+        self._finished = False
+
+    @property
+    def current_item(self) -> ProgrammeItem | None:
+        return self.programme[self.index_] if 0 <= self.index_ < len(self.programme) else None
+
+    def counted(self, i: int | None = None) -> int:
+        i = self.index_ if i is None else i
+        return sum(1 for r in self.results_[i] if r.counted) if 0 <= i < len(self.programme) else 0
+
+    def update(self, chunk: SegmentFrame) -> list[ProgrammeEvent]:
+        if self._finished:
+            raise RuntimeError("update() after finish()")
+        out: list[ProgrammeEvent] = []
+        if len(chunk) == 0:
+            return out
+        if self.index_ < 0:
+            self._next(float(chunk.t[0]), out)
+        self._remember(chunk)
+        while self._block is not None and len(chunk):
+            new = self._block.update(chunk)
+            cut = self._results(new, out)
+            if cut is None:
+                break
+            # results can come a little after their end (smoothing, alignment buffer): the next exercise
+            # gets every remembered sample after the cut, whatever the chunking
+            recent = SegmentFrame.concat(self._recent)
+            chunk = recent.slice(int(np.searchsorted(recent.t, cut, side="right")), len(recent))
+        self.events_.extend(out)
+        return out
+
+    def _remember(self, chunk: SegmentFrame) -> None:
+        self._recent.append(chunk)
+        keep = float(self.block.get("max_wait_s", 20.0)) + 5.0
+        t_end = float(chunk.t[-1])
+        while len(self._recent) > 1 and float(self._recent[1].t[0]) < t_end - keep:
+            self._recent.pop(0)
+
+    def finish(self) -> list[ProgrammeEvent]:
+        if self._finished:
+            return []
+        self._finished = True
+        out: list[ProgrammeEvent] = []
+        if self._block is not None:
+            self._results(self._block.finish(), out, final=True)
+            self._block = None
+        self.events_.extend(out)
+        return out
+
+    def _results(self, new: list[RepResult], out: list[ProgrammeEvent], final: bool = False) -> float | None:
+        """Record results; when the dose is done, move on and return the time after which samples belong to
+        the next exercise."""
+        i = self.index_
+        item = self.programme[i]
+        ex = self._cat[item.exercise]
+        for r in new:
+            self.results_[i].append(r)
+            n = self.counted(i)
+            word = "hold" if r.kind == "hold" else "rep"
+            out.append(ProgrammeEvent(r.t_end, r.kind, f"{word} {n} of {item.target(ex)}", i, r))
+            if r.cue:
+                out.append(ProgrammeEvent(r.t_end, "cue", r.cue, i, r))
+            if n >= item.target(ex) and not final:
+                out.append(ProgrammeEvent(r.t_end, "item_done", f"{ex.title} done.", i))
+                self._next(r.t_end, out)
+                return r.t_end
+        return None
+
+    def _next(self, t: float, out: list[ProgrammeEvent]) -> None:
+        if self._block is not None:
+            self._block_prev = self._block
+        self._block = None
+        while True:
+            self.index_ += 1
+            if self.index_ >= len(self.programme):
+                self.done_ = True
+                out.append(ProgrammeEvent(t, "programme_done", "Programme done. Well done!", self.index_))
+                return
+            item = self.programme[self.index_]
+            ex = self._cat[item.exercise]
+            prev = self._block_prev
+            block = ExerciseBlock(
+                exercise=ex,
+                side=item.side,
+                posture=self._cat.postures[ex.start_posture],
+                worn=self.worn,
+                hold_s=item.hold_s,
+                initial_offsets=self.initial_offsets,
+                initial_yaw=None if prev is None else prev.yaw_,
+                **self.block,
+            )
+            if not block.measurable:
+                out.append(
+                    ProgrammeEvent(
+                        t,
+                        "not_measurable",
+                        f"{ex.title} cannot be counted with the sensors worn ({ex.note}); skipped.",
+                        self.index_,
+                    )
+                )
+                continue
+            out.append(ProgrammeEvent(t, "announce", announcement(ex, item), self.index_))
+            self._block = block
+            return
+
+
+@dataclass
+class ProgrammeSummary:
+    """Per item: counted and attempted reps/holds against the dose (for reports)."""
+
+    items: list[dict] = field(default_factory=list)
+
+
+def summarise(runner: ProgrammeRunner) -> ProgrammeSummary:
+    cat = runner._cat
+    items = []
+    for i, item in enumerate(runner.programme):
+        ex = cat[item.exercise]
+        res = runner.results_[i]
+        items.append(
+            {
+                "exercise": ex.name,
+                "side": item.side,
+                "prescribed": item.target(ex),
+                "attempted": len(res),
+                "counted": sum(1 for r in res if r.counted),
+                "cues": [r.cue for r in res if r.cue],
+            }
+        )
+    return ProgrammeSummary(items)
+
+
+def recording_frame(
+    recording, rate_hz: float = 100.0, slip_monitor: bool = False
+) -> tuple[SegmentFrame, dict]:
+    """Batch helper: the pipeline's own blocks (sensor channels, grid merge, calibration search and, with
+    ``slip_monitor``, the slip monitor) run over a :class:`~hipback.processing.types.Recording`; returns the
+    calibrated :class:`SegmentFrame` of the whole recording and the calibration (placement ->
+    ``SensorCalibration``; its ``window`` is the standing window).
+
+    The slip monitor is off by default here: in exercise sessions it takes a split or wide stance for a
+    slipped thigh sensor and re-measures the thigh's vertical there, which spoils that thigh's calibration."""
+    from hipback.processing.calibration_search import CalibrationSearch
+    from hipback.processing.channel import SensorChannel
+    from hipback.processing.merge import GridMerge, Rows
+    from hipback.processing.slip import SlipMonitor
+    from hipback.processing.types import PLACEMENTS
+
+    placements = tuple(p for p in PLACEMENTS if p in recording.streams)
+    merge = GridMerge(placements, rate_hz=rate_hz)
+    rows: list[Rows] = []
+    for p in placements:
+        s = recording.streams[p]
+        ch = SensorChannel(p, s.kind, s.rate_hz, grid_rate_hz=rate_hz)
+        rows.append(merge.update(ch.update(s)))
+        rows.append(merge.update(ch.finish()))
+    rows.append(merge.finish())
+    search = CalibrationSearch(placements, rate_hz=rate_hz)
+    slip = SlipMonitor(rate_hz=rate_hz)
+    frames: list[SegmentFrame] = []
+    pieces = []
+    for r in rows:
+        if len(r):
+            pieces += search.update(r)
+    pieces += search.finish()
+    for cr in pieces:
+        for piece in slip.update(cr) if slip_monitor else [cr]:
+            if piece.calibration is not None and len(piece.rows):
+                frames.append(
+                    segment_frame(piece.rows.k, piece.rows.q, piece.calibration, piece.swap, rate_hz)
+                )
+    for piece in slip.finish() if slip_monitor else []:
+        if piece.calibration is not None and len(piece.rows):
+            frames.append(segment_frame(piece.rows.k, piece.rows.q, piece.calibration, piece.swap, rate_hz))
+    return SegmentFrame.concat(frames), dict(search.calibration_ or {})
