@@ -304,6 +304,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Sessi
         raise ConfigError(f"{p}: the config file does not exist.") from None
     except OSError as exc:
         raise ConfigError(f"{p}: the config file cannot be read ({exc.strerror}).") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: the config file is not UTF-8 text (byte {exc.start}).") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

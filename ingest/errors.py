@@ -8,11 +8,26 @@ unreachable (:class:`DatabaseError` and its subclasses), 130 interrupted (Ctrl-C
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (line breaks, carriage returns, terminal escapes) shown as ``\\xNN``:
+    an error sentence quoting a file's bytes stays one line and cannot drive the user's terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 class HipbackError(Exception):
-    """Base class for errors caused by input, configuration or the environment (not by a bug)."""
+    """Base class for errors caused by input, configuration or the environment (not by a bug).
+
+    ``str(error)`` is the sentence with control characters escaped (:func:`printable`)."""
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 class ConfigError(HipbackError):

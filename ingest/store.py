@@ -204,7 +204,7 @@ def store_error(path: Path | str, exc: BaseException) -> BaseException:
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
         return StoreBusyError(path, "is locked by another program for too long; try again when it is done.")
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text \
-            or "not a database" in text:
+            or "not a database" in text or "unsupported file format" in text:
         return StoreDamagedError(path, "is damaged (the database file is malformed or truncated); "
                                        "it was left untouched, restore it from a backup.")
     if code == sqlite3.SQLITE_CANTOPEN:
@@ -226,6 +226,10 @@ def _guarded(fn: Any) -> Any:
             if mapped is exc:
                 raise
             raise mapped from None
+        except (UnicodeDecodeError, json.JSONDecodeError):  # stored text that no hipback wrote
+            raise StoreDamagedError(
+                self.path, "is damaged (it holds text or JSON that hipback cannot have written); it was left "
+                           "untouched, restore it from a backup.") from None
 
     return wrapper
 
@@ -313,6 +317,9 @@ class LocalStore:
                 mapped = store_error(self.path, exc)
                 if mapped is not exc:
                     raise mapped from None
+            if isinstance(exc, UnicodeDecodeError):
+                raise StoreDamagedError(self.path, "is damaged (unreadable text in its tables); it was left "
+                                                   "untouched, restore it from a backup.") from None
             raise
 
     def _open_for_writing(self) -> None:
@@ -384,6 +391,15 @@ class LocalStore:
 
     def _version(self, con: sqlite3.Connection) -> int:
         """The store's schema version: 0 for an empty database; raises for a newer or a foreign database."""
+        try:
+            return self._read_version(con)
+        except sqlite3.OperationalError as exc:
+            if _sqlite_code(exc) == sqlite3.SQLITE_ERROR:  # these fixed queries fail only on a garbled file
+                raise StoreDamagedError(self.path, f"is damaged ({exc}); it was left untouched, restore it "
+                                                   "from a backup.") from None
+            raise
+
+    def _read_version(self, con: sqlite3.Connection) -> int:
         app_id = int(con.execute("PRAGMA application_id").fetchone()[0])
         user_version = int(con.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

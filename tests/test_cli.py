@@ -324,15 +324,15 @@ def test_an_archived_read_only_store_is_reported_on_and_exported(recording, tmp_
     monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
     archive = tmp_path / "archive"
     store = archive / "hipback.sqlite"
-    assert cli.run(["process", *_inputs(recording), "--out", str(tmp_path / "out"), "--store", str(store)]) == 0
+    stored = ["--store", str(store)]
+    assert cli.run(["process", *_inputs(recording), "--out", str(tmp_path / "out"), *stored]) == 0
     with LocalStore(store, readonly=True) as st:
         (sess,) = st.sessions()
     capsys.readouterr()
     with _read_only_folder(archive):
-        assert cli.run(["report", sess["id"][:8], "--out", str(tmp_path / "r.html"), "--store", str(store)]) == 0
-        assert cli.run(["export", sess["id"], "--format", "csv", "--out", str(tmp_path / "x"),
-                        "--store", str(store)]) == 0
-        assert cli.run(["process", *_inputs(recording), "--out", str(tmp_path / "o2"), "--store", str(store)]) == 3
+        assert cli.run(["report", sess["id"][:8], "--out", str(tmp_path / "r.html"), *stored]) == 0
+        assert cli.run(["export", sess["id"], "--format", "csv", "--out", str(tmp_path / "x"), *stored]) == 0
+        assert cli.run(["process", *_inputs(recording), "--out", str(tmp_path / "o2"), *stored]) == 3
         err = capsys.readouterr().err
         assert err.startswith(f"hipback: the local store {store} cannot be written") and err.count("\n") == 1
     assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o600

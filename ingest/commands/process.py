@@ -295,9 +295,11 @@ def _to_store(st: Any, recording: Any, res: SessionResults, patient: str) -> str
 
 def _sync_now(st: Any, store: Path) -> None:
     """Send the outbox now when ``HIPBACK_INFLUX_URL`` is set; otherwise say that ``hipback sync`` will."""
+    from hipback.ingest.commands.sync import influx_settings
     from hipback.ingest.errors import DatabaseError, Interrupted
     from hipback.ingest.sync import SyncWorker
 
+    influx_settings()  # a malformed HIPBACK_INFLUX_URL is one sentence, not a traceback
     worker = SyncWorker.from_env(st)
     if worker is None:
         typer.echo(f"HIPBACK_INFLUX_URL is not set: `hipback sync --store {store}` will send them "

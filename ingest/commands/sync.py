@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 
@@ -26,13 +27,47 @@ def default_store_path() -> Path:
     return Path(os.environ.get("HIPBACK_STORE") or "hipback.sqlite").expanduser()
 
 
+def influx_settings() -> InfluxSettings | None:
+    """``HIPBACK_INFLUX_*`` settings (None when ``HIPBACK_INFLUX_URL`` is not set), with the URL checked so
+    that a malformed one is one :class:`ConfigError` sentence. The sentence does not repeat the URL (it may
+    carry a user name and password)."""
+    settings = InfluxSettings.from_env()
+    if settings is None:
+        return None
+    try:
+        import httpx
+
+        parts = urlsplit(settings.url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+        if not parts.hostname:
+            raise ValueError("no host name")
+        if any(ord(c) < 33 or ord(c) == 127 for c in settings.url):
+            raise ValueError("spaces or control characters")
+        httpx.URL(settings.url)
+    except (ValueError, TypeError) as exc:  # httpx.InvalidURL is a ValueError... or not, by version
+        raise ConfigError(f"HIPBACK_INFLUX_URL is not a valid URL ({_reason(exc)}); give it as "
+                          "http(s)://host:port, for example http://localhost:8086") from None
+    except Exception as exc:
+        if type(exc).__name__ == "InvalidURL":
+            raise ConfigError(f"HIPBACK_INFLUX_URL is not a valid URL ({_reason(exc)}); give it as "
+                              "http(s)://host:port, for example http://localhost:8086") from None
+        raise
+    return settings
+
+
+def _reason(exc: BaseException) -> str:
+    """The reason without the URL itself (which may hold credentials)."""
+    text = str(exc).split(":")[0].split("'")[0].strip() or type(exc).__name__
+    return text[:80]
+
+
 def run(store: Path | None = None, session: str | None = None, batch_size: int = 5000,
         max_retries: int = 3) -> SyncReport:
     path = store if store is not None else default_store_path()
     if not path.is_file():
         raise ConfigError(f"the local store {path} does not exist; give its path with --store or "
                           "HIPBACK_STORE")
-    settings = InfluxSettings.from_env()
+    settings = influx_settings()
     if settings is None:
         raise ConfigError("HIPBACK_INFLUX_URL is not set; set it (and HIPBACK_INFLUX_DATABASE, "
                           "HIPBACK_INFLUX_TOKEN or HIPBACK_INFLUX_USER/PASSWORD) to say where to send "
