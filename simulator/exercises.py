@@ -94,14 +94,14 @@ class Motion:
 
 MOTIONS: dict[str, Motion] = {
     "hip_flexor_kneeling": Motion(
-        {"hip": -16, "o_hip": 92, "tilt": -2, "lumbar": 1.6, "z": 0.0},
+        {"hip": -13, "o_hip": 12, "tilt": -2, "lumbar": 1.6, "z": 0.0},
         "arching",
         {"tilt": 12, "lumbar": -10},
         ("pelvic_tilt", "lumbar_extension"),
         1.5,
     ),
     "hip_flexor_lunge": Motion(
-        {"hip": -14, "o_hip": 50, "tilt": -2, "lumbar": 1.6, "z": -0.08},
+        {"hip": -9, "o_hip": 20, "tilt": -2, "lumbar": 1.6, "z": -0.08},
         "arching",
         {"tilt": 12, "lumbar": -10},
         ("pelvic_tilt", "lumbar_extension"),

@@ -74,6 +74,7 @@ class RepResult:
     too_short: bool = False
     final_hold: bool = False
     rule_excess_rad: dict[str, float] = field(default_factory=dict)
+    t_peak: float = math.nan  # time of the primary's peak (s)
 
     @property
     def duration_s(self) -> float:
@@ -432,6 +433,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
             too_short=too_short,
             final_hold=bool(ex.kind == "reps_hold" and is_hold),
             rule_excess_rad=excess,
+            t_peak=float(t[a + k_peak]),
         )
         self.reps_.append(r)
         self._new.append(r)

@@ -1,0 +1,187 @@
+"""Unguided recognition: which exercise, which side, how many reps or holds, from a recorded session.
+
+Batch, on the calibrated :class:`~hipback.processing.exercises.stream.SegmentFrame` of a whole recording:
+
+1. **Episodes**: the pelvis' up direction is classed per sample (upright, supine, prone, lying on the left or
+   right side: the nearest of +Y, +X, -X, -Z, +Z in the pelvis frame; quadruped counts as prone). An episode
+   is a span of at least ``min_episode_s`` with one class (the class of each sample smoothed by a majority
+   over
+   ``smooth_s``), extended by ``overrun_s`` (up to the next episode of that class) for exercises that leave
+   their start posture's class.
+2. **Candidates**: every catalogue exercise (and side) that the worn sensors can count and whose start posture
+   has the episode's class runs as an :class:`~hipback.processing.exercises.stream.ExerciseBlock` over the
+   episode (it aligns in its own start posture and never counts without that alignment).
+3. **Score** of each rep or hold a candidate found: the distance between the observed angles at the peak (the
+   middle of a hold) and the exercise's ``[signature]``: ``sqrt(mean(((observed - nominal) / scale)^2))``
+   with ``scale_rad`` (15 deg), plus ``kind_penalty`` when a reps exercise held its peak for at least
+   ``hold_as_reps_s`` (or the target was not reached).
+4. **Selection**: greedily by distance, each rep or hold not overlapping one already chosen and closer than
+   ``max_distance``; consecutive chosen ones of the same exercise and side form a set.
+
+What it returns is a reading of the recording for the clinician's review, not a certainty: each set carries
+its mean distance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hipback.processing.angles3d import body_angles
+from hipback.processing.exercises.catalogue import Catalogue, load_catalogue
+from hipback.processing.exercises.engine import RepResult
+from hipback.processing.exercises.signals import available, signal
+from hipback.processing.exercises.stream import ExerciseBlock, SegmentFrame, _ry
+
+CLASSES = {
+    "upright": (0, 1, 0),
+    "supine": (1, 0, 0),
+    "prone": (-1, 0, 0),
+    "side_z": (0, 0, 1),
+    "side_mz": (0, 0, -1),
+}
+_NAMES = list(CLASSES)
+_DIRS = np.array([CLASSES[k] for k in _NAMES], dtype=float)
+
+
+@dataclass
+class RecognisedSet:
+    exercise: str
+    side: str | None
+    t_start: float
+    t_end: float
+    count: int
+    distance: float
+    results: list[RepResult] = field(default_factory=list)
+
+
+def _class_of(up: np.ndarray) -> np.ndarray:
+    return np.argmax(up @ _DIRS.T, axis=1)
+
+
+def _posture_class(cat: Catalogue, posture: str, side: str | None) -> str:
+    up = np.array(cat.postures[posture].pelvis_up)
+    if cat.postures[posture].side_sign and side == "left":
+        up[2] = -up[2]
+    return _NAMES[int(np.argmax(_DIRS @ up))]
+
+
+def episodes(
+    frame: SegmentFrame, smooth_s: float = 2.0, min_episode_s: float = 5.0
+) -> list[tuple[str, int, int]]:
+    """(class name, start index, stop index) of the spans with one pelvis posture class."""
+    q = frame.segments["pelvis"]
+    w, x, y, z = q.T
+    up = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
+    cls = _class_of(np.nan_to_num(up))
+    dt = float(np.median(np.diff(frame.t))) if len(frame) > 1 else 0.01
+    k = max(1, int(round(smooth_s / dt)))
+    onehot = np.eye(len(_NAMES))[cls]
+    c = np.cumsum(np.vstack([np.zeros((1, len(_NAMES))), onehot]), axis=0)
+    lo = np.clip(np.arange(len(cls)) - k // 2, 0, len(cls))
+    hi = np.clip(np.arange(len(cls)) + k // 2 + 1, 0, len(cls))
+    sm = np.argmax(c[hi] - c[lo], axis=1)
+    out = []
+    start = 0
+    for i in range(1, len(sm) + 1):
+        if i == len(sm) or sm[i] != sm[start]:
+            if (i - start) * dt >= min_episode_s:
+                out.append((_NAMES[int(sm[start])], start, i))
+            start = i
+    return out
+
+
+def _observed(block: ExerciseBlock, frame: SegmentFrame, t: float, keys: list[str], side) -> dict[str, float]:
+    i = int(np.clip(np.searchsorted(frame.t, t), 0, len(frame) - 1))
+    one = frame.slice(i, i + 1)
+    segs = {p: (q if p not in block.yaw_ else _q_yaw(q, block.yaw_[p])) for p, q in one.segments.items()}
+    ang = body_angles(one.t, segs, block.offsets_ or {})
+    return {k: float(signal(ang, k, side)[0]) for k in keys}
+
+
+def _q_yaw(q: np.ndarray, c: float) -> np.ndarray:
+    from hipback.processing import quaternion as qm
+
+    return qm.multiply(q, _ry(c))
+
+
+def recognise(
+    frame: SegmentFrame,
+    *,
+    worn: frozenset[str],
+    initial_offsets: dict[str, float] | None = None,
+    catalogue: Catalogue | None = None,
+    decimate: int = 2,
+    scale_rad: float = math.radians(15.0),
+    kind_penalty: float = 1.0,
+    hold_as_reps_s: float = 3.0,
+    max_distance: float = 1.0,
+    overrun_s: float = 40.0,
+    exercises: list[str] | None = None,
+) -> list[RecognisedSet]:
+    """Recognise the exercise sets of a recording (module docstring); sets in time order."""
+    cat = catalogue or load_catalogue()
+    if decimate > 1:
+        frame = SegmentFrame(frame.t[::decimate], {p: q[::decimate] for p, q in frame.segments.items()})
+    candidates: list[tuple[float, RepResult, str, str | None]] = []
+    names = exercises or sorted(cat.exercises)
+    eps = episodes(frame)
+    for i, (cls, a, b) in enumerate(eps):
+        # an exercise may leave its start posture's class (a forward fold ends facing down): the candidates
+        # also see ``overrun_s`` beyond the episode, up to the next episode of the same class
+        nxt = next((e[1] for e in eps[i + 1 :] if e[0] == cls), len(frame))
+        b = min(nxt, int(np.searchsorted(frame.t, frame.t[b - 1] + overrun_s)))
+        ep = frame.slice(a, b)
+        for name in names:
+            ex = cat[name]
+            for side in ("left", "right") if ex.sides == "each" else (None,):
+                if _posture_class(cat, ex.start_posture, side) != cls:
+                    continue
+                if not available(ex.primary.angle, set(worn), side):
+                    continue
+                block = ExerciseBlock(
+                    exercise=ex,
+                    side=side,
+                    posture=cat.postures[ex.start_posture],
+                    worn=worn,
+                    initial_offsets=initial_offsets,
+                    max_wait_s=math.inf,
+                )
+                block.update(ep)
+                block.finish()
+                keys = [k for k in ex.signature if available(k, set(worn), side)]
+                for r in block.reps_:
+                    t_obs = 0.5 * (r.t_start + r.t_end) if r.kind == "hold" else r.t_peak
+                    obs = _observed(block, ep, t_obs, keys, None if ex.sides == "both" else side)
+                    d2 = [
+                        ((obs[k] - ex.signature[k]) / scale_rad) ** 2 for k in keys if math.isfinite(obs[k])
+                    ]
+                    dist = math.sqrt(sum(d2) / len(d2)) if d2 else 1.0
+                    if ex.kind == "reps" and r.hold_s >= hold_as_reps_s:
+                        dist += kind_penalty
+                    if not r.target_met:
+                        dist += 0.5 * kind_penalty
+                    candidates.append((dist, r, name, None if ex.sides == "both" else side))
+    candidates.sort(key=lambda c: c[0])
+    chosen: list[tuple[float, RepResult, str, str | None]] = []
+    for c in candidates:
+        if c[0] > max_distance:
+            break
+        r = c[1]
+        if any(r.t_start <= o[1].t_end and o[1].t_start <= r.t_end for o in chosen):
+            continue
+        chosen.append(c)
+    chosen.sort(key=lambda c: c[1].t_start)
+    sets: list[RecognisedSet] = []
+    for dist, r, name, side in chosen:
+        if sets and sets[-1].exercise == name and sets[-1].side == side:
+            s = sets[-1]
+            s.results.append(r)
+            s.count += 1
+            s.t_end = r.t_end
+            s.distance += (dist - s.distance) / s.count
+        else:
+            sets.append(RecognisedSet(name, side, r.t_start, r.t_end, 1, dist, [r]))
+    return sets
