@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean influxdb chromium compose
+.PHONY: demo test lint bench mutation clean influxdb chromium compose
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -41,6 +41,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/processing_bench.py
 	$(BIN)/python -m bench.influx_writer
 	$(BIN)/python bench/ingest_load.py --sensors 12,16,24 --max-batch 2
+
+# Mutation testing on a throw-away copy of the committed tree (scores in bench/README.md); slow: about an
+# hour for every group on two cores. GROUPS="--group all" for every module, default line protocol + outbox.
+GROUPS ?= --group lineprotocol --group outbox
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[mutation]'
+	$(BIN)/python bench/mutation.py $(GROUPS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

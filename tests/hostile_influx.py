@@ -9,7 +9,9 @@ exactly what a real peer would send.
 
 Each request gets an :class:`Answer` from ``choose(index, request)`` (``index`` counts requests from 0).
 The server keeps a ledger: every request's lines (gzip bodies are decompressed), and ``accepted``, the
-lines of requests it answered with a complete ``204`` (what a real InfluxDB would have written). The fuzz
+lines of requests it answered (or began to answer) with ``204``: what a real InfluxDB would have written,
+recorded before the answer goes out as InfluxDB writes before it answers (a superset of what the client
+can have seen accepted). The fuzz
 property "nothing marked delivered that the server did not accept" is checked against that ledger.
 """
 
@@ -170,26 +172,26 @@ class HostileInflux:
             self._stop.wait(30)
             return False
         if a.kind == "raw":
-            conn.sendall(a.raw)
             if re.match(rb"HTTP/\d\.\d 204 ", a.raw) and a.raw.endswith(b"\r\n\r\n"):
-                self._accept(request)  # a 204, however malformed its head: the server said it wrote them
+                self._accept(request)  # a 204, however malformed its head: the server says it wrote them
+            conn.sendall(a.raw)
             return False
         if a.kind == "drip":
             data = a.raw or (b"HTTP/1.1 204 No Content\r\nX-Pad: " + b"a" * 100_000)
             for i in range(len(data)):
                 if self._stop.wait(a.delay_s):
                     return False
+                if i == len(data) - 1 and re.match(rb"HTTP/\d\.\d 204 ", data) and data.endswith(b"\r\n\r\n"):
+                    self._accept(request)  # before the last byte: the client may act on it at once
                 conn.sendall(data[i:i + 1])
-            if re.match(rb"HTTP/\d\.\d 204 ", a.raw) and a.raw.endswith(b"\r\n\r\n"):
-                self._accept(request)
             return False
         head = _head(a)
         if a.kind == "cut":
             conn.sendall(head + a.body[: len(a.body) // 2])
             return False
+        if a.status == 204:  # like InfluxDB: the lines are written before the answer goes out
+            self._accept(request)
         conn.sendall(head + a.body)
-        if a.status == 204:
-            self._accept(request)  # the whole answer is out: a real InfluxDB would have written the lines
         return not a.close
 
     def _accept(self, request: Request) -> None:

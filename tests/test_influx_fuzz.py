@@ -104,9 +104,9 @@ def run_case(seed: int, work: Path, n_lines: int = 40, batch_size: int = 16) -> 
         assert not resent, f"seed {seed}: delivered lines sent again: {resent[:3]}"
         stats = store.outbox_stats()
         assert stats["pending"] == 0 and stats["delivered"] + stats["set_aside"] == n_lines, stats
-        assert report.delivered == n_lines - len(delivered) - outcome["set_aside_in_fuzz"]
+        assert report.delivered == n_lines - len(delivered) - outcome["set_aside_in_fuzz"], (report, outcome)
         final = _states(path)
-        assert {line for line, s in final.items() if s == 1} <= set(server.accepted)
+        assert {line for line, s in final.items() if s == 1} <= set(server.accepted), f"seed {seed}: final"
         writer.close()
     path.unlink()
     return outcome

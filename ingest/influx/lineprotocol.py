@@ -78,7 +78,7 @@ def _check_identifier(value: str, what: str) -> None:
         kind = "a backslash" if char == "\\" else f"the control character {char!r}"
         raise ValueError(f"{what} {value!r} contains {kind}, which line protocol cannot carry unchanged")
     try:
-        value.encode("utf-8")
+        value.encode("utf-8")  # pragma: no mutate (any UTF spelling is the same codec)
     except UnicodeEncodeError:
         raise ValueError(f"{what} {value!r} is not valid Unicode") from None
 
@@ -117,7 +117,7 @@ def escape_field_key(key: str) -> str:
 def escape_string_field(value: str) -> str:
     """A string field value in double quotes, with ``"`` and ``\\`` escaped."""
     try:
-        value.encode("utf-8")
+        value.encode("utf-8")  # pragma: no mutate (any UTF spelling is the same codec)
     except UnicodeEncodeError:
         raise ValueError(f"string field {value[:40]!r} is not valid Unicode") from None
     return '"' + value.translate(_STRING_ESCAPES) + '"'
@@ -163,26 +163,26 @@ _CACHE_MAX = 50_000
 def _prefix(measurement: str, tags: Mapping[str, Any]) -> str:
     try:
         key = (measurement, *tags.items())
-        text = _PREFIXES.get(key)
+        text = _PREFIXES.get(key)  # pragma: no mutate (a cache: a miss only costs time)
     except TypeError:  # an unhashable tag value: str() of it is still a valid tag value
         return escape_measurement(measurement) + _tag_text(tags)
     if text is None:
         text = escape_measurement(measurement) + _tag_text(tags)
         # Only all-string tag sets are cached: 1, 1.0 and True are equal keys but different text.
         if all(type(v) is str for v in tags.values()):
-            if len(_PREFIXES) >= _CACHE_MAX:
+            if len(_PREFIXES) >= _CACHE_MAX:  # pragma: no mutate (cache size)
                 _PREFIXES.clear()
-            _PREFIXES[key] = text
+            _PREFIXES[key] = text  # pragma: no mutate (a cache: storing nothing only costs time)
     return text
 
 
 def _field_key(key: str) -> str:
-    text = _FIELD_KEYS.get(key)
+    text = _FIELD_KEYS.get(key)  # pragma: no mutate (a cache: a miss only costs time)
     if text is None:
         text = escape_field_key(key)
-        if len(_FIELD_KEYS) >= _CACHE_MAX:
+        if len(_FIELD_KEYS) >= _CACHE_MAX:  # pragma: no mutate (cache size)
             _FIELD_KEYS.clear()
-        _FIELD_KEYS[key] = text
+        _FIELD_KEYS[key] = text  # pragma: no mutate (a cache: storing nothing only costs time)
     return text
 
 
@@ -203,7 +203,7 @@ def encode_lines(points: Iterable[Point], precision: str = "ns") -> list[str]:
     for point in points:  # hot loop: written for speed (one point of 4 fields takes a few microseconds)
         fields = []
         for key, value in point.fields.items():
-            fk = field_keys.get(key)
+            fk = field_keys.get(key)  # pragma: no mutate (a cache: a miss only costs time)
             if fk is None:
                 fk = _field_key(key)
             if type(value) is float:

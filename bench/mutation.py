@@ -1,0 +1,160 @@
+"""Mutation testing with mutmut 3, on a throw-away copy of the committed tree (never the working tree).
+
+Run by hand or with ``make mutation`` (not part of the test suite; scores are in ``bench/README.md``)::
+
+    .venv/bin/pip install -e '.[mutation]'
+    .venv/bin/python bench/mutation.py [--group lineprotocol] [--max-children 2] [--work DIR]
+
+What it does:
+
+1. exports ``HEAD`` (``git archive``: committed files only, so nobody's uncommitted work is read or
+   touched) into ``--work`` (emptied first);
+2. lays the copy out as mutmut expects an importable package: ``src/hipback/`` with ``ingest/``,
+   ``processing/`` and ``simulator/`` moved under it (the wheel's ``package-dir`` mapping, made physical;
+   mutmut puts ``mutants/src`` first on ``sys.path``, so the editable install of the working tree is
+   never imported by the tests it runs);
+3. writes a ``[tool.mutmut]`` section for the group: the files to mutate and the tests that cover them;
+4. runs ``mutmut run`` on the group's mutants, then prints the score per module: killed / (killed +
+   survived); timeouts count as killed (the mutant hung the tests), mutants no test reaches count as
+   survived ("no tests").
+
+Groups (``--group``, repeatable; ``all`` = every group in this order): ``lineprotocol``, ``writer``,
+``outbox`` (the outbox methods of ``LocalStore`` and the sync worker), ``decoders`` (``ingest/devices``),
+``processing``. Surviving mutants are listed with ``--show-survivors`` (``mutmut show NAME`` in the work
+folder prints one's diff).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTEST_ARGS = ["-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly"]
+
+#: group -> (files to mutate under src/hipback, test files, mutant name globs that count)
+GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
+    "lineprotocol": (["ingest/influx/lineprotocol.py"],
+                     ["tests/test_influx_lineprotocol.py", "tests/test_schema.py"],
+                     ["hipback.ingest.influx.lineprotocol.*"]),
+    "writer": (["ingest/influx/writer.py"],
+               ["tests/test_influx_writer.py", "tests/test_influx_fuzz.py"],
+               ["hipback.ingest.influx.writer.*"]),
+    "outbox": (["ingest/store.py", "ingest/sync.py"],
+               ["tests/test_store.py", "tests/test_sync.py", "tests/test_outbox.py"],
+               ["hipback.ingest.store.xǁLocalStoreǁoutbox*", "hipback.ingest.sync.*"]),
+    "decoders": (["ingest/devices/"],
+                 ["tests/test_devices_hipback.py", "tests/test_devices_movella.py",
+                  "tests/test_devices_witmotion.py", "tests/test_devices_profiles.py",
+                  "tests/test_decoders.py"],
+                 ["hipback.ingest.devices.*"]),
+    "processing": (["processing/"],
+                   ["tests/test_angles.py", "tests/test_orientation.py", "tests/test_calibration.py",
+                    "tests/test_gait.py", "tests/test_holds.py", "tests/test_activity.py",
+                    "tests/test_progress.py", "tests/test_pipeline.py", "tests/test_processing_rules.py"],
+                   ["hipback.processing.*"]),
+}
+
+
+def export(work: Path) -> None:
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
+    src = work / "src" / "hipback"
+    src.parent.mkdir()
+    shutil.move(str(work / "hipback"), str(src))
+    for name in ("ingest", "processing", "simulator"):
+        shutil.move(str(work / name), str(src / name))
+
+
+def configure(work: Path, group: str) -> list[str]:
+    files, tests, globs = GROUPS[group]
+    tests = [t for t in tests if (work / t).is_file()]
+    lines = ["", "[tool.mutmut]",
+             "source_paths = [" + ", ".join(f'"src/hipback/{f}"' for f in files) + "]",
+             'also_copy = ["tests", "bench", "dashboards", "docs", "firmware_notes", "src/hipback"]',
+             "pytest_add_cli_args = [" + ", ".join(f'"{a}"' for a in PYTEST_ARGS) + "]",
+             "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]",
+             ""]
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text()
+    text = text.split("\n[tool.mutmut]")[0]
+    pyproject.write_text(text + "\n".join(lines))
+    shutil.rmtree(work / "mutants", ignore_errors=True)
+    return globs
+
+
+def run_group(work: Path, group: str, max_children: int) -> dict[str, Counter]:
+    globs = configure(work, group)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    cmd = ["nice", "-n", "10", str(mutmut), "run", "--max-children", str(max_children), *globs]
+    print(f"[{group}] {' '.join(cmd[3:])}", flush=True)
+    subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL)
+    out = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=work, env=env, capture_output=True,
+                         text=True).stdout
+    per_module: dict[str, Counter] = {}
+    for line in out.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if not name or not any(_match(name, g) for g in globs):
+            continue
+        per_module.setdefault(_module_of(name), Counter())[status] += 1
+    return per_module
+
+
+def _match(name: str, glob: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, glob)
+
+
+def _module_of(name: str) -> str:
+    head = name.split("__mutmut_")[0]
+    parts = head.split(".")
+    while parts and (parts[-1].startswith("x_") or parts[-1].startswith("xǁ")):
+        parts.pop()
+    return ".".join(parts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--group", action="append", choices=[*GROUPS, "all"])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/hipback-mutation"))
+    ap.add_argument("--max-children", type=int, default=2)
+    ap.add_argument("--show-survivors", action="store_true")
+    args = ap.parse_args()
+    groups = args.group or ["lineprotocol", "outbox"]
+    if "all" in groups:
+        groups = list(GROUPS)
+    if args.work.resolve() == ROOT or ROOT in args.work.resolve().parents:
+        raise SystemExit("--work must be outside the repository: mutation tools rewrite files")
+    export(args.work)
+    print(f"{'module':44s} {'mutants':>8s} {'killed':>7s} {'timeout':>8s} {'survived':>9s} {'no test':>8s} "
+          f"{'score':>6s}")
+    rows = []
+    for group in groups:
+        for module, c in sorted(run_group(args.work, group, args.max_children).items()):
+            killed, timeout = c["killed"], c["timeout"]
+            survived, untested = c["survived"], c["no tests"]
+            total = sum(c.values())
+            judged = killed + timeout + survived + untested
+            score = (killed + timeout) / judged if judged else float("nan")
+            rows.append((module, total, killed, timeout, survived, untested, score))
+            print(f"{module:44s} {total:8d} {killed:7d} {timeout:8d} {survived:9d} {untested:8d} "
+                  f"{score:6.1%}", flush=True)
+        if args.show_survivors:
+            mutmut = Path(sys.executable).with_name("mutmut")
+            out = subprocess.run([str(mutmut), "results"], cwd=args.work, capture_output=True, text=True)
+            print(out.stdout)
+
+
+if __name__ == "__main__":
+    main()
