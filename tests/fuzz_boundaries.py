@@ -592,6 +592,9 @@ NASTY_VALUES: list[Any] = [
     "bumble",
     "30",
     None,
+    # plausible values too, so that mutated configs are also accepted and their result checked
+    *(5, 30, 60.0, 0.5, 3, "P-0001", "thigh_right", "lumbar_upper", "movella_dot", "witmotion", "bleak"),
+    *("C4:1B:AC:00:00:02", "store.sqlite", "quat_raw"),
 ]
 ENV_KEYS = ("HIPBACK_STORE", "HIPBACK_BLE_BACKEND", "HIPBACK_SCAN_TIMEOUT_S")
 ENV_VALUES = [
