@@ -40,10 +40,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from hipback.ingest.report.quality import JOINT_WORDS
 from hipback.processing.holds import SIDES, HoldDetector, HoldProgress, Prescription
+from hipback.processing.plausibility import FLAGS as PLAUSIBILITY_FLAGS
 
 ARCHING_CUE = "Tuck your pelvis: your back is arching"
 POSTURE_OK = "Good posture again: the timer is running"
+#: Session seconds between two "sensor problem" lines while joint angles stay impossible.
+PLAUSIBILITY_REPEAT_S = 10.0
 #: Event kinds shown as lines (others, e.g. processing messages, are left to the log).
 SHOWN_EVENTS = frozenset(
     {
@@ -115,6 +119,7 @@ class LiveCoach:
         self._next_hold_line_t = 0.0
         self._last_wall_line = -math.inf
         self._last_refresh = -math.inf
+        self._next_plausibility_t = -math.inf
         self._live: Live | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -157,12 +162,25 @@ class LiveCoach:
                 fin = v[np.isfinite(v)]
                 if len(fin):
                     self.angles_deg[name] = math.degrees(float(fin[-1]))
+            self._check_plausible(a)
             self.detector.update(a)
         for h in update.holds:
             self._hold_finished(h)
         self._track_hold()
         self._progress_line()
         self._refresh()
+
+    def _check_plausible(self, a: Any) -> None:
+        """Say (once per ``PLAUSIBILITY_REPEAT_S``) that joint angles were impossible (processing flagged)."""
+        flags = getattr(a, "implausible", None)
+        if flags is None or not np.any(flags) or self.t < self._next_plausibility_t:
+            return
+        bits = int(np.bitwise_or.reduce(np.asarray(flags, dtype=np.int64)))
+        joints = sorted({name for (name, _), bit in PLAUSIBILITY_FLAGS.items() if bits & bit})
+        words = ", ".join(JOINT_WORDS.get(j, j) for j in joints)
+        self._next_plausibility_t = self.t + PLAUSIBILITY_REPEAT_S
+        self._say(self.t, f"Sensor problem: the {words} cannot be right (not counted); "
+                          f"check the straps, then stand still for a moment.", style="bold red")
 
     # -- hold tracking ---------------------------------------------------------------------------------
     def _track_hold(self) -> None:

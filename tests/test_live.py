@@ -151,3 +151,38 @@ def test_terminal_panel_shows_timer_cue_and_sensors():
     assert ARCHING_CUE in txt
     assert "pelvis connected 81%" in txt and "thigh_left disconnected" in txt
     assert "right hip -17°" in txt
+
+
+def test_impossible_joint_angles_are_called_a_sensor_problem():
+    """A thigh sensor that turns over mid-session (a strap come loose) gives hip angles no hip can reach: the
+    processor flags them, the coach says it is a sensor problem, and the report's data quality says so."""
+    import numpy as np
+
+    from hipback.ingest.report.quality import assess_quality
+    from hipback.processing.quaternion import from_axis_angle, multiply
+
+    sim = simulate("short", seed=1, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0)
+                                             for p in ("pelvis", "thigh_left", "thigh_right")])
+    rec = sim.recording
+    thigh = rec.streams["thigh_left"]
+    loose = (thigh.t > 20.0) & (thigh.t < 23.0)
+    flip = from_axis_angle(np.array([0.0, 1.0, 0.0]), np.pi * 0.95)
+    thigh.quat[loose] = multiply(thigh.quat[loose], flip)
+    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()},
+                            {p: s.rate_hz for p, s in rec.streams.items()}, ProcessorConfig())
+    coach, buf = _coach(min_wall_interval_s=0.0)
+    n = min(len(s) for s in rec.streams.values())
+    for a in range(0, n, 50):
+        for s in rec.streams.values():
+            proc.feed(s.slice(a, min(a + 50, n)))
+        coach.on_update(proc.poll(), {})
+    results = proc.finish()
+    coach.on_update(proc.poll(), {})
+    problems = [ln for ln in buf.getvalue().splitlines() if "Sensor problem" in ln]
+    assert problems and all("left hip angle" in ln for ln in problems)
+    assert len(problems) <= 2  # said once per 10 s of session time, not per update
+    flagged = results.summary["implausible"]["hip_flexion_left"]
+    assert flagged["range"] + flagged["rate"] > 0
+    assert results.summary["implausible"]["hip_flexion_right"]["range"] == 0
+    sentences = [w for w in assess_quality(rec, results).warnings if "Sensor or calibration problem" in w]
+    assert len(sentences) == 1 and "left hip angle" in sentences[0]

@@ -117,11 +117,43 @@ def assess_quality(
             sq.device = get("kind") or ""
     order = {p: i for i, p in enumerate(PLACEMENTS)}
     sensors = dict(sorted(sensors.items(), key=lambda kv: order.get(kv[0], 99)))
+    warnings = list(getattr(results, "warnings", []) or [])
+    summary = getattr(results, "summary", None) or {}
+    warnings += implausible_sentences(summary.get("implausible") or {})
     return DataQuality(
         sensors=sensors,
-        warnings=list(getattr(results, "warnings", []) or []),
+        warnings=warnings,
         calibration_state=str(getattr(results, "calibration_state", "")),
     )
+
+
+JOINT_WORDS = {
+    "hip_flexion_left": "left hip angle",
+    "hip_flexion_right": "right hip angle",
+    "lumbar_flexion": "lumbar angle",
+}
+
+
+def implausible_sentences(implausible: dict[str, Any]) -> list[str]:
+    """One sentence per joint angle that the plausibility guard removed samples of (a sensor or calibration
+    problem, never a measure of the patient): ``implausible`` is the session summary's field."""
+    out = []
+    for name, c in implausible.items():
+        n_range, n_rate = int(c.get("range", 0) or 0), int(c.get("rate", 0) or 0)
+        if n_range + n_rate == 0:
+            continue
+        why = []
+        if n_range:
+            why.append(f"{n_range} outside what the joint can do")
+        if n_rate:
+            why.append(f"{n_rate} changing faster than a limb moves")
+        share = 100.0 * float(c.get("share", 0.0) or 0.0)
+        out.append(
+            f"Sensor or calibration problem: {share:.1f} % of the {JOINT_WORDS.get(name, name)} samples "
+            f"were impossible ({', '.join(why)}) and are not shown or counted; check that the sensors "
+            f"were strapped firmly and that the patient stood still at the start."
+        )
+    return out
 
 
 def _unique(gaps: list[Any]) -> list[Any]:
