@@ -29,6 +29,12 @@ Method
      gives a second, independent sign. When the functional score is confident (``|score| > sign_margin``)
      it wins; if it disagrees with the prior of a *lateral* thigh sensor, the sensor sits on the other leg
      (flag ``wrong_side``); otherwise the prior is used and the quality drops.
+   * *Uncertainty of the thigh axis* (``ml_uncertainty_deg``), a check between methods: the functional
+     axis is compared with the normal of the plane the world vertical sweeps in the sensor frame during the
+     same movement (:func:`plane_axis`, from inclinations only), and with the functional axis of each half of
+     the movement; the largest disagreement is the uncertainty (above ``ml_disagreement_deg`` the quality
+     drops). Without functional movement it is the misplacement tolerance (the prior's). The session
+     processor lowers each stride's confidence by it.
    * *Pelvis / upper lumbar*: placement prior, sensor face posterior (z out of the skin): anterior
      X = -(z projected onto the horizontal plane). A yaw error of the pelvis axis only scales the sagittal
      tilt by cos(error) (0.5 % at 6 deg), so the prior suffices; the sign is the sensor's facing.
@@ -69,6 +75,7 @@ class SensorCalibration:
     method: str = "standing+prior"
     window: tuple[float, float] = (math.nan, math.nan)
     face: str = ""
+    ml_uncertainty_deg: float = math.nan
 
     @property
     def q_sensor_to_segment(self) -> FloatArray:
@@ -89,6 +96,9 @@ class SensorCalibration:
             "method": self.method,
             "window_s": [float(self.window[0]), float(self.window[1])],
             "face": self.face,
+            "ml_uncertainty_deg": (
+                None if not math.isfinite(self.ml_uncertainty_deg) else round(self.ml_uncertainty_deg, 1)
+            ),
         }
 
 
@@ -179,6 +189,29 @@ def functional_axis(
     return FunctionalAxis(_unit(vecs[:, 2]), ratio, len(w))
 
 
+def plane_axis(q_motion: FloatArray, min_spread_rad: float = math.radians(5.0)) -> FloatArray | None:
+    """Medio-lateral axis as the normal of the plane the world vertical sweeps in the sensor frame.
+
+    A thigh swinging about its medio-lateral axis (horizontal) keeps the world vertical perpendicular to it,
+    so the vertical, seen from the sensor, moves on the great circle around that axis: the axis is the
+    eigenvector of the smallest eigenvalue of the vertical's second moment. Independent of the angular
+    velocity (it uses inclinations only), hence a check of :func:`functional_axis`. None when the vertical
+    moved less than ``min_spread_rad`` (no swing to define a plane).
+    """
+    up = up_in_sensor(q_motion[np.isfinite(q_motion).all(axis=1)])
+    if len(up) < 10:
+        return None
+    vals, vecs = np.linalg.eigh(up.T @ up / len(up))
+    if math.sqrt(max(vals[1], 0.0)) < math.sin(min_spread_rad):
+        return None
+    return _unit(vecs[:, 0])
+
+
+def axis_angle_deg(a: FloatArray, b: FloatArray) -> float:
+    """Angle between two axes (sign ignored), degrees."""
+    return math.degrees(math.acos(min(1.0, abs(float(a @ b)))))
+
+
 def sign_score(q_sensor: FloatArray, omega: FloatArray, q_c: FloatArray, rate_hz: float) -> float:
     """Positive when the candidate calibration ``q_c`` makes the forward swing positive (module doc)."""
     th = sagittal_inclination(quat.multiply(q_sensor, q_c))
@@ -207,6 +240,7 @@ class CalibrationSettings:
     ml_wait_s: float = 20.0
     sign_margin: float = 0.3
     misplacement_rad: float = math.radians(30.0)
+    ml_disagreement_deg: float = 10.0
 
 
 def calibrate_sensor(
@@ -237,6 +271,7 @@ def calibrate_sensor(
         )
         quality -= 0.1
     thigh = placement.startswith("thigh")
+    ml_unc = math.nan
     face = "posterior" if not thigh else "lateral"
     method = "standing+prior"
     z_axis = prior_ml_axis(placement, up, face)
@@ -248,6 +283,7 @@ def calibrate_sensor(
             fa = functional_axis(omega, up, s.motion_gyr_rad_s, int(s.min_motion_s * rate_hz))
         if fa is None:
             quality -= 0.3
+            ml_unc = math.degrees(s.misplacement_rad)
             reasons.append(
                 "no walking or leg swing found: medio-lateral axis from the placement prior (face lateral)"
             )
@@ -261,6 +297,13 @@ def calibrate_sensor(
                 reasons.append(f"sensor rotated {math.degrees(off):.0f} deg from a {face} placement")
                 quality -= 0.1
             cand = fa.axis if fa.axis @ prior >= 0 else -fa.axis
+            ml_unc = _ml_uncertainty(q_motion, omega, up, fa, s)
+            if ml_unc > s.ml_disagreement_deg:
+                quality -= 0.15
+                reasons.append(
+                    f"medio-lateral axis uncertain by {ml_unc:.0f} deg "
+                    "(rotation axis and swing plane disagree)"
+                )
             score = sign_score(q_motion, omega, frame_from_axes(up, cand), rate_hz)
             method = "standing+functional"
             if fa.ratio < 4.0:
@@ -291,7 +334,32 @@ def calibrate_sensor(
         method=method,
         window=window,
         face=face,
+        ml_uncertainty_deg=ml_unc,
     )
+
+
+def _ml_uncertainty(
+    q_motion: FloatArray, omega: FloatArray, up: FloatArray, fa: FunctionalAxis, s: CalibrationSettings
+) -> float:
+    """Uncertainty (deg) of a thigh's functional medio-lateral axis: the largest of the disagreement with the
+    swing-plane normal (:func:`plane_axis`, projected perpendicular to the standing vertical like the
+    functional axis) and between the functional axes of the first and second half of the fast samples; NaN
+    when neither check is possible."""
+    out = math.nan
+    pa = plane_axis(q_motion)
+    if pa is not None:
+        pa = pa - (pa @ up) * up
+        if np.linalg.norm(pa) > 0.5:
+            out = axis_angle_deg(_unit(pa), fa.axis)
+    w = omega[np.isfinite(omega).all(axis=1)]
+    perp = w - np.outer(w @ up, up)
+    w = w[np.linalg.norm(perp, axis=1) > s.motion_gyr_rad_s]  # the samples the functional axis used
+    n = len(w) // 2
+    halves = [functional_axis(x, up, s.motion_gyr_rad_s, 10) for x in (w[:n], w[n:])]
+    if halves[0] is not None and halves[1] is not None:
+        half = axis_angle_deg(halves[0].axis, halves[1].axis)
+        out = half if math.isnan(out) else max(out, half)
+    return out
 
 
 class StandingFinder:

@@ -331,13 +331,13 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             y0, y1, y2 = rise[best_j - 1], rise[best_j], rise[best_j + 1]
             den = y0 - 2 * y1 + y2
             off = min(max(0.5 * (y0 - y2) / den, -0.5), 0.5) if den < 0 else 0.0
-            t = float(win.get("t", lo + best_j, lo + best_j + 1)[0]) + off / fs
-            return lo + best_j, t, "acceleration"
+            t = float(win.get("t", lo + best_j, lo + best_j + 1)[0]) + float(off) / fs
+            return lo + best_j, float(t), "acceleration"
         if centre >= 0:
             return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split"
         if use_acc:
-            return fallback[0], fallback[1], "missing"
-        return fallback
+            return fallback[0], float(fallback[1]), "missing"
+        return fallback[0], float(fallback[1]), fallback[2]
 
     def _candidate(self, win: Window, p0: _Peak, p1: _Peak) -> _Candidate:
         n = p1.idx - p0.idx

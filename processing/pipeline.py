@@ -428,6 +428,14 @@ class SessionProcessor:
         )
 
     # -- composition ------------------------------------------------------------------------------------
+    def _stride_confidence(self, st: Stride) -> None:
+        """Propagate the thigh's calibration uncertainty to the stride (:func:`calibration_factor`)."""
+        cal = self.calibration.get(f"thigh_{st.side}")
+        if cal is None:
+            return
+        st.ml_uncertainty_deg = cal.ml_uncertainty_deg
+        st.confidence = round(st.confidence * calibration_factor(cal.ml_uncertainty_deg), 3)
+
     def _rows(self, rows: Rows) -> None:
         if len(rows) == 0:
             return
@@ -464,6 +472,8 @@ class SessionProcessor:
         if not items:
             return
         if kind == "stride":
+            for st in items:
+                self._stride_confidence(st)
             self.strides.extend(items)
             self._new_strides.extend(items)
             self.summary_block.update(SummaryInput(AngleSeries.empty(), strides=items))
@@ -475,6 +485,18 @@ class SessionProcessor:
             self.activity.extend(items)
             self._new_activity.extend(items)
             self.summary_block.update(SummaryInput(AngleSeries.empty(), activity=items))
+
+
+def calibration_factor(ml_uncertainty_deg: float) -> float:
+    """Share of a stride's confidence kept for a thigh axis uncertain by this much (deg).
+
+    ``clip(1 - u / 30, 0.2, 1)``: an axis error ``u`` scales the sagittal swing by ``cos(u)`` and mixes
+    ``sin(u)`` of the frontal-plane motion into it; 30 deg is the misplacement tolerance of the placement
+    prior, at which the sagittal angles lose their meaning. NaN (not estimated) keeps the confidence.
+    """
+    if not math.isfinite(ml_uncertainty_deg):
+        return 1.0
+    return float(min(1.0, max(0.2, 1.0 - ml_uncertainty_deg / 30.0)))
 
 
 def _concat_streams(parts: list[SensorStream]) -> SensorStream:

@@ -108,7 +108,9 @@ def build_summary(
     """Session summary for files, the store and the CLI (degrees, seconds; None where not available).
 
     ``peak_hip_extension_<side>_deg``: median over that side's strides of the per-stride peak hip extension
-    (positive = extension); ``cadence_spm``: median over strides; ``compensation_index_<side>``: median
+    (positive = extension; doubtful strides have none); ``doubtful_strides_<side>``: strides whose contacts
+    were doubtful; ``calibration_ml_uncertainty_deg``: per thigh, the uncertainty of its medio-lateral axis;
+    ``cadence_spm``: median over strides; ``compensation_index_<side>``: median
     lumbar compensation index (share of thigh extension from anterior pelvic tilt over terminal stance);
     holds per side vs the prescription (count, correct-posture time, completed = correct time >= hold_s);
     ``activity_s``: seconds per activity label; ``<angle>_range_deg``: 2nd and 98th percentile of the
@@ -120,11 +122,17 @@ def build_summary(
     out["duration_s"] = round(float(t.max() - t.min()), 2) if len(t) > 1 else 0.0
     out["rate_hz"] = rate_hz
     out["calibration_quality"] = {p: round(c.quality, 3) for p, c in calibration.items()}
+    out["calibration_ml_uncertainty_deg"] = {
+        p: round(c.ml_uncertainty_deg, 1)
+        for p, c in calibration.items()
+        if math.isfinite(c.ml_uncertainty_deg)
+    }
     left = [s for s in strides if s.side == "left"]
     right = [s for s in strides if s.side == "right"]
     g = gait_summary(left, right)
     for side in ("left", "right"):
         out[f"n_strides_{side}"] = g[f"n_strides_{side}"]
+        out[f"doubtful_strides_{side}"] = sum(1 for st in strides if st.side == side and st.doubtful)
         out[f"peak_hip_extension_{side}_deg"] = _deg(g[f"peak_hip_extension_{side}_rad"])
         out[f"compensation_index_{side}"] = (
             None
