@@ -26,7 +26,7 @@ Angles (AngleSeries fields):
   the rotation of the thigh relative to the pelvis about the medio-lateral axis when the two
   medio-lateral axes are parallel; with pelvic rotation/obliquity and hip ab/adduction of a few degrees
   it differs from the 3D ``thigh-relative-to-pelvis about the pelvis Z`` angle by a second-order term
-  (~0.1-0.3 deg in gait), the price of needing no shared heading.
+  (the product of those small angles), the price of needing no shared heading.
 * ``lumbar_flexion = theta_pelvis - theta_lumbar`` (upper lumbar tilting forward relative to the pelvis
   is flexion: positive).
 * ``pelvis_inclination = arccos(Y_w . up)`` unsigned (0 upright, ~pi/2 lying).

@@ -20,18 +20,19 @@ leg whose hip is extended, i.e. the kneeling leg) when
 A hold starts at the first such sample and ends at the last one; interruptions shorter than ``bridge_s`` are
 bridged; a missing sample (NaN, time jump) always ends the hold. A movement into or out of a hold slows down
 smoothly, so the speed test passes a little before the posture is reached and after it is left; both edges
-are moved inwards by ``edge_correction_s`` (0.15 s, calibrated on the virtual patient's minimum-jerk shifts;
-on its truth angles start/end errors are within 0.07 s).
+are moved inwards by ``edge_correction_s`` (0.15 s: about the reach of the speed test, ``speed_window_s``
+plus the smoothing, within which a slowing movement already passes it; measured edge errors are in
+``bench/README.md``).
 Holds shorter than ``min_duration_s`` are dropped. ``duration_s = t_end - t_start + 1/fs`` (the span of
 the hold's samples).
 
-Correct posture (BIOMECHANICS sections 5.2, 4.4)
+Correct posture (``docs/biomechanics.md``, "Stretch holds")
 ------------------------------------------------
 The reference pelvic tilt (and lumbar flexion, when worn) is the mean over the first ``reference_s`` of the
 hold. A sample is *arching* when the pelvis tilted anteriorly by more than ``tolerance_rad`` from that
 reference, or the lumbar spine extended by more than ``tolerance_rad``; a sample is *correct* when it is not
 arching and the hip extension is at least ``target_extension_rad`` (default 10 deg, the practical target of
-BIOMECHANICS 4.4). The tolerance is one-sided: tucking the
+``docs/biomechanics.md``). The tolerance is one-sided: tucking the
 pelvis (posterior tilt) is what the cue asks for (Gonzalez-de-la-Flor 2024) and never counts against the
 patient. ``tolerance_rad`` defaults to 6 deg, above the >= 5 deg floor set by sensor error. A hold is flagged
 ``arching`` when it has at least ``arch_min_s`` of arching samples.
@@ -160,7 +161,7 @@ class HoldDetector(Block[AngleSeries, list["Hold"]]):
 
     def __post_init__(self) -> None:
         if self.tolerance_rad < 5 * _DEG - 1e-12:
-            raise ValueError("tolerance_rad below 5 deg is inside the sensors' error (BIOMECHANICS 5.2)")
+            raise ValueError("tolerance_rad below 5 deg is inside the sensors' error (docs/biomechanics.md)")
         self._stream = WindowedStream(
             (
                 "hip_flexion_left",

@@ -7,7 +7,7 @@ or after each sync; :func:`hipback.ingest.influx.schema.patient_status_point` tu
 Definitions (all times are Unix seconds, UTC; angles in degrees because these are reporting values):
 
 - **Peak hip extension** per stride is positive degrees of extension relative to the standing
-  calibration of that session (BIOMECHANICS.md conventions).
+  calibration of that session (``docs/biomechanics.md``, "Angle conventions").
 - **Baseline** per side: median of the peak hip extension of all strides in the first
   ``baseline_days`` (default 14) after the patient's first stride on any side. Undefined (NaN) while
   fewer than ``min_strides`` strides of that side fall in that window. The baseline compensation
@@ -17,11 +17,11 @@ Definitions (all times are Unix seconds, UTC; angles in degrees because these ar
 - **Weekly medians**: weeks start on Monday 00:00 UTC, i.e. epoch-aligned 7-day buckets shifted by
   4 days, exactly InfluxQL's ``GROUP BY time(7d, 4d)``, so the dashboard's weekly points equal these.
 - **Change from baseline** = 7-day value - baseline (negative = less hip extension than at baseline).
-- **Minimal detectable change** (``mdc_deg``, default 5 deg): BIOMECHANICS.md 4.3 gives MDC90 of
-  5-15 deg for lumbar ROM (Laird 2016) and section 5.2 names >= 5 deg as the smallest defensible
-  deviation given sagittal IMU errors of 3-9 deg. A 7-day median over hundreds of strides removes
-  most random stride-to-stride scatter, but not the per-session calibration offset, so we take the
-  lower end of that range, 5 deg, for gait peak hip extension. A clinician can raise it.
+- **Minimal detectable change** (``mdc_deg``, default 5 deg): ``docs/biomechanics.md`` ("Reference
+  values") gives an MDC90 of 5-15 deg for lumbar range of motion (Laird 2016) and names >= 5 deg as the
+  smallest defensible deviation given sagittal IMU errors of 3-9 deg. A 7-day median over hundreds of
+  strides removes most random stride-to-stride scatter, but not the per-session calibration offset, so we
+  take the lower end of that range, 5 deg, for gait peak hip extension. A clinician can raise it.
 - **Adherence** (7 days): completed holds in the window / holds prescribed per 7 days, in percent,
   capped at 100 (extra holds do not make up for other weeks). A hold is *completed* when its
   correct-posture time reached its target (the hold timer only counts correct posture). NaN when
