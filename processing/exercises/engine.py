@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import minimum_filter1d
 
 from hipback.processing.blocks import Block
@@ -75,6 +76,7 @@ class RepResult:
     final_hold: bool = False
     rule_excess_rad: dict[str, float] = field(default_factory=dict)
     t_peak: float = math.nan  # time of the primary's peak (s)
+    t_onset: float = math.nan  # start of the movement (s; for holds before the plateau)
 
     @property
     def duration_s(self) -> float:
@@ -166,6 +168,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self._done = 0  # smoothed samples processed
         self._live_cue: str | None = None
         self._finished = False
+        self._first: list[dict] = []
 
     # -- public API -----------------------------------------------------------------------------------
     def update(self, chunk: Mapping[str, FloatArray]) -> list[RepResult]:
@@ -177,7 +180,18 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         if len(t) == 0:
             return []
         if self._fs is None:
-            self._fs = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 100.0
+            # the sampling rate is taken from the first two samples, whatever the chunking
+            self._first.append(dict(chunk))
+            n_seen = sum(len(c["t"]) for c in self._first)
+            if n_seen < 2:
+                return []
+            keys = set.intersection(*(set(c) for c in self._first))
+            chunk = {
+                k: np.concatenate([np.asarray(c[k], dtype=np.float64) for c in self._first]) for k in keys
+            }
+            self._first = []
+            t = chunk["t"]
+            self._fs = 1.0 / float(t[1] - t[0])
             self._half = max(0, int(round(self.smooth_s * self._fs / 2)))
         p = (
             signal(chunk, self.exercise.primary.angle, self._side)
@@ -194,6 +208,8 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         if self._finished:
             return []
         self._finished = True
+        if self._fs is None and self._first:  # a single sample: nothing to count
+            self._first = []
         if self._fs is not None:
             self._ingest(np.zeros(0), np.zeros(0), [np.zeros(0) for _ in self.rules], final=True)
             if self._state == "active":
@@ -240,11 +256,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         if len(raw) < w:
             self._tail = raw
             return
-        bad = np.isnan(raw)
-        c = np.concatenate([[0.0], np.cumsum(np.where(bad, 0.0, raw))])
-        cn = np.concatenate([[0], np.cumsum(bad)])
-        s = (c[w:] - c[:-w]) / w
-        sm = np.where(cn[w:] - cn[:-w] > 0, np.nan, s)
+        sm = sliding_window_view(raw, w).mean(axis=1)  # each value from its own window: chunk-invariant
         self._tail = raw[len(raw) - (w - 1) :] if w > 1 else np.zeros(0)
         self._p.append(sm)
         self._run(len(sm))
@@ -434,6 +446,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
             final_hold=bool(ex.kind == "reps_hold" and is_hold),
             rule_excess_rad=excess,
             t_peak=float(t[a + k_peak]),
+            t_onset=float(tt[0]),
         )
         self.reps_.append(r)
         self._new.append(r)

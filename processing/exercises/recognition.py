@@ -11,12 +11,15 @@ Batch, on the calibrated :class:`~hipback.processing.exercises.stream.SegmentFra
 2. **Candidates**: every catalogue exercise (and side) that the worn sensors can count and whose start posture
    has the episode's class runs as an :class:`~hipback.processing.exercises.stream.ExerciseBlock` over the
    episode (it aligns in its own start posture and never counts without that alignment).
-3. **Score** of each rep or hold a candidate found: the distance between the observed angles at the peak (the
-   middle of a hold) and the exercise's ``[signature]``: ``sqrt(mean(((observed - nominal) / scale)^2))``
-   with ``scale_rad`` (15 deg), plus ``kind_penalty`` when a reps exercise held its peak for at least
+3. **Score** of each rep or hold a candidate found (only those whose movement started in the episode's
+class): the distance between the observed angles at the peak (the middle of a hold) and the exercise's
+``[signature]``: ``sqrt(mean(((observed - nominal) / scale)^2))`` with ``scale_rad`` (15 deg), plus
+``kind_penalty`` when a reps exercise held its peak for at least
    ``hold_as_reps_s`` (or the target was not reached).
 4. **Selection**: greedily by distance, each rep or hold not overlapping one already chosen and closer than
-   ``max_distance``; consecutive chosen ones of the same exercise and side form a set.
+   ``max_distance``; then each chosen exercise's other reps or holds within ``reclaim_gap_s`` of its chosen
+   ones (closer than ``reclaim_distance``: a faulty rep looks less like the signature); consecutive chosen
+   ones of the same exercise and side form a set.
 
 What it returns is a reading of the recording for the clinician's review, not a certainty: each set carries
 its mean distance.
@@ -55,6 +58,13 @@ class RecognisedSet:
     count: int
     distance: float
     results: list[RepResult] = field(default_factory=list)
+
+
+def _up(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.asarray(q).T
+    return np.nan_to_num(
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
+    )
 
 
 def _class_of(up: np.ndarray) -> np.ndarray:
@@ -119,6 +129,8 @@ def recognise(
     hold_as_reps_s: float = 3.0,
     max_distance: float = 1.0,
     overrun_s: float = 40.0,
+    reclaim_distance: float = 3.0,
+    reclaim_gap_s: float = 8.0,
     exercises: list[str] | None = None,
 ) -> list[RecognisedSet]:
     """Recognise the exercise sets of a recording (module docstring); sets in time order."""
@@ -153,6 +165,9 @@ def recognise(
                 block.finish()
                 keys = [k for k in ex.signature if available(k, set(worn), side)]
                 for r in block.reps_:
+                    i0 = int(np.clip(np.searchsorted(ep.t, r.t_onset), 0, len(ep) - 1))
+                    if _NAMES[int(_class_of(_up(ep.segments["pelvis"][i0 : i0 + 1]))[0])] != cls:
+                        continue  # the movement did not start in this exercise's posture
                     t_obs = 0.5 * (r.t_start + r.t_end) if r.kind == "hold" else r.t_peak
                     obs = _observed(block, ep, t_obs, keys, None if ex.sides == "both" else side)
                     d2 = [
@@ -173,7 +188,28 @@ def recognise(
         if any(r.t_start <= o[1].t_end and o[1].t_start <= r.t_end for o in chosen):
             continue
         chosen.append(c)
+    # a rep done with a fault looks less like the exercise's signature: once a set is recognised, the same
+    # candidate's other reps or holds next to it (within ``reclaim_gap_s``, not overlapping a chosen one,
+    # closer than ``reclaim_distance``) belong to it too
     chosen.sort(key=lambda c: c[1].t_start)
+    changed = True
+    while changed:
+        changed = False
+        keys = {(c[2], c[3]) for c in chosen}
+        for c in candidates:
+            if (c[2], c[3]) not in keys or c[0] > reclaim_distance or any(c[1] is o[1] for o in chosen):
+                continue
+            r = c[1]
+            if any(r.t_start <= o[1].t_end and o[1].t_start <= r.t_end for o in chosen):
+                continue
+            same = [o for o in chosen if (o[2], o[3]) == (c[2], c[3])]
+            if any(
+                abs(r.t_start - o[1].t_end) <= reclaim_gap_s or abs(o[1].t_start - r.t_end) <= reclaim_gap_s
+                for o in same
+            ):
+                chosen.append(c)
+                changed = True
+        chosen.sort(key=lambda c: c[1].t_start)
     sets: list[RecognisedSet] = []
     for dist, r, name, side in chosen:
         if sets and sets[-1].exercise == name and sets[-1].side == side:
