@@ -14,6 +14,10 @@ What runs, on the same data in the same run:
   Rajagopal 2015 OpenSense model (``../shared/data/opensim``), pelvis, femur_r, femur_l IMUs. Input
   orientations: the device's own quaternions where it streams them (Movella DOT, WitMotion profiles), else
   VQF 6D (``vqf.offlineVQF``, the filter hipback uses) on the raw acc/gyr; resampled to one common grid.
+  6D orientations have one heading per sensor, and the IMU Placer assumes one world for all IMUs, so the
+  sensors' headings are first aligned in the calibration pose from the nominal strapping (each sensor's
+  anterior axis to the pelvis sensor's heading; :func:`align_headings`); without this step OpenSense's hip
+  angles are meaningless on these data (hip flexion anticorrelated with hipback's on the real walk).
   Base IMU ``pelvis_imu`` with heading axis ``-z`` (the sacral sensor's z points out of the skin,
   posteriorly, in the nominal mounting and in the Movella walks). Sagittal angles are compared defined the
   same way on both sides: hip flexion = OpenSense's ``hip_flexion_r/l`` coordinate (rotation of the femur
@@ -87,6 +91,41 @@ def orientations(recording, rate_hz: float) -> tuple[np.ndarray, dict[str, np.nd
     return grid, out
 
 
+def anterior_axes(sensors=None) -> dict[str, np.ndarray]:
+    """Sensor-frame axis that points anteriorly in the nominal strapping (known from the protocol, not the
+    drawn misalignment): pelvis -z, lateral right thigh -y, lateral left thigh +y, anterior thigh +z; the
+    real Movella walks use the nominal lateral/posterior strapping."""
+    from hipback.simulator import SensorSpec
+
+    specs = {s.placement: s for s in sensors} if sensors else {p: SensorSpec(p) for p in IMU_LABEL}
+    return {
+        p: qm.rotate(qm.conjugate(specs[p].nominal_mounting()), np.array([1.0, 0.0, 0.0]))
+        for p in IMU_LABEL
+        if p in specs
+    }
+
+
+def align_headings(
+    quats: dict[str, np.ndarray], calib: dict[str, np.ndarray], axes: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Put every sensor in the pelvis sensor's world: rotate each sensor's world about vertical so that its
+    anterior axis has the pelvis sensor's heading in the calibration pose. OpenSense's IMU Placer assumes one
+    world frame for all IMUs (true for magnetometer-referenced 9D orientations); 6D orientations (VQF 6D,
+    the devices' own fusion) each have their own heading, which OpenSense cannot absorb."""
+
+    def heading(q: np.ndarray, axis: np.ndarray) -> float:
+        a = qm.rotate(q, axis)
+        return math.atan2(a[1], a[0])
+
+    ref = heading(calib["pelvis"], axes["pelvis"])
+    out_q, out_c = {}, {}
+    for p, q in quats.items():
+        rz = qm.from_axis_angle(np.array([0.0, 0.0, 1.0]), ref - heading(calib[p], axes[p]))
+        out_q[p] = qm.multiply(rz, q)
+        out_c[p] = qm.multiply(rz, calib[p])
+    return out_q, out_c
+
+
 def _write_sto(path: Path, t: np.ndarray, quats: dict[str, np.ndarray], rate_hz: float) -> None:
     labels = [IMU_LABEL[p] for p in quats]
     lines = [
@@ -148,11 +187,14 @@ def opensense(
     calib: tuple[float, float] | None,
     workdir: Path,
     calib_quats: dict[str, np.ndarray] | None = None,
+    axes: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """OpenSense IMU Placer + IMU IK; returns ``t`` and sagittal angles (rad) defined as hipback's.
 
     The placer calibrates on the quaternion mean over ``calib`` (s) of ``quats``, or on ``calib_quats``
-    (one quaternion per sensor, e.g. from another trial of the same session)."""
+    (one quaternion per sensor, e.g. from another trial of the same session). With ``axes`` (anterior axis
+    of each sensor, :func:`anterior_axes`), the sensors' headings are first aligned (:func:`align_headings`).
+    """
     import opensim as osim
 
     osim.Logger.setLevelString("error")
@@ -162,6 +204,8 @@ def opensense(
         for p, q in quats.items():
             qq = q[m] * np.sign(q[m] @ q[m][0])[:, None]
             calib_quats[p] = qm.normalize(qq.mean(axis=0))
+    if axes is not None:
+        quats, calib_quats = align_headings(quats, calib_quats, axes)
     calib_sto = workdir / "calibration.sto"
     _write_sto(
         calib_sto,
@@ -283,7 +327,9 @@ def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
             c0, c1 = tr.calibration_window
             mid = 0.5 * (c0 + c1)
             with tempfile.TemporaryDirectory() as d:
-                os_ang = opensense(grid, quats, rate, (mid - 0.5, mid + 0.5), Path(d))
+                os_ang = opensense(
+                    grid, quats, rate, (mid - 0.5, mid + 0.5), Path(d), axes=anterior_axes(sensors)
+                )
             ang = {k: v for k, v in os_ang.items() if k != "t" and (k[12:] in sides or k == "pelvic_tilt")}
             osr = real_check(tr, os_ang["t"], ang, None, _truth_strides_ext(os_ang, tr, sides), sides)
             rows["OpenSense"].append(osr)
@@ -415,29 +461,50 @@ def real_section() -> None:
     for p, q in q_np.items():
         qq = q[m] * np.sign(q[m] @ q[m][0])[:, None]
         calib_quats[p] = qm.normalize(qq.mean(axis=0))
-    print("  calibration: hipback on the N-pose trial (124807); OpenSense's IMU Placer on its middle second")
+    print(
+        "  calibration: hipback on the N-pose trial (124807, as bench/processing_bench.py); OpenSense's IMU "
+        "Placer on the N-pose trial's middle second, and on the walk's first 0.8 s where the walker stands still "
+        "there (the OpenSense tutorial's choice)"
+    )
     for trial, name in WALKS.items():
         r = rec(trial)
         res = process_recording(r, ProcessorConfig(initial_calibration=cal))
         a = res.angles
         grid, quats = orientations(r, rate)
-        with tempfile.TemporaryDirectory() as d:
-            os_ang = opensense(grid, quats, rate, None, Path(d), calib_quats=calib_quats)
+        variants = {"N-pose": calib_quats}
+        still = all(
+            np.percentile(np.linalg.norm(s.gyr[(s.t - s.t[0] > 0.05) & (s.t - s.t[0] < 0.8)], axis=1), 90)
+            < math.radians(10.0)
+            for p, s in r.streams.items()
+            if p in IMU_LABEL
+        )
+        if still:
+            m0 = grid - grid[0] < 0.8
+            variants["walk start"] = {
+                p: qm.normalize((q[m0] * np.sign(q[m0] @ q[m0][0])[:, None]).mean(axis=0))
+                for p, q in quats.items()
+            }
         print(f"  {trial} {name}:")
-        for n_ in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
-            hb = np.interp(os_ang["t"], a.t, getattr(a, n_), left=nan, right=nan)
-            osv = os_ang[n_]
-            ok = np.isfinite(hb) & np.isfinite(osv)
-            if ok.sum() < 20:
-                print(f"    {n_:18s} too few common samples")
-                continue
-            d = hb[ok] - osv[ok]
-            slope = np.polyfit(osv[ok], hb[ok], 1)[0]
-            print(
-                f"    {n_:18s} hipback vs OpenSense: RMS difference {math.degrees(np.sqrt(np.mean(d**2))):5.2f} deg, "
-                f"gain (slope hipback/OpenSense) {slope:.3f}, mean offset {math.degrees(d.mean()):+5.2f} deg; "
-                f"range hipback {math.degrees(np.ptp(hb[ok])):5.1f}, OpenSense {math.degrees(np.ptp(osv[ok])):5.1f} deg"
-            )
+        os_by_variant = {}
+        for vname, cq in variants.items():
+            with tempfile.TemporaryDirectory() as d:
+                os_ang = opensense(grid, quats, rate, None, Path(d), calib_quats=cq, axes=anterior_axes())
+            os_by_variant[vname] = os_ang
+            for n_ in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
+                hb = np.interp(os_ang["t"], a.t, getattr(a, n_), left=nan, right=nan)
+                osv = os_ang[n_]
+                ok = np.isfinite(hb) & np.isfinite(osv)
+                if ok.sum() < 20:
+                    print(f"    {n_:18s} too few common samples")
+                    continue
+                d = hb[ok] - osv[ok]
+                slope = np.polyfit(osv[ok], hb[ok], 1)[0]
+                print(
+                    f"    {n_:18s} hipback vs OpenSense ({vname} placer): RMS difference "
+                    f"{math.degrees(np.sqrt(np.mean(d**2))):5.2f} deg, gain (slope hipback/OpenSense) {slope:.3f}, "
+                    f"mean offset {math.degrees(d.mean()):+5.2f} deg; range hipback {math.degrees(np.ptp(hb[ok])):5.1f}, "
+                    f"OpenSense {math.degrees(np.ptp(osv[ok])):5.1f} deg"
+                )
         mg = mobgap_ics(r.streams["pelvis"])
         for side in ("left", "right"):
             hb_ic = np.array([s.t_start for s in res.strides if s.side == side])
@@ -452,19 +519,17 @@ def real_section() -> None:
             )
         for side in ("left", "right"):
             st = [s for s in res.strides if s.side == side]
-            exts = [math.degrees(s.peak_hip_extension_rad) for s in st]
-            os_ext = []
-            for s in st:
-                mm = (os_ang["t"] >= s.t_start) & (os_ang["t"] < s.t_end)
-                if mm.any():
-                    os_ext.append(math.degrees(-np.nanmin(os_ang[f"hip_flexion_{side}"][mm])))
-            print(
-                f"    peak hip extension {side:5s} per hipback stride: hipback "
-                + ", ".join(f"{e:.1f}" for e in exts)
-                + " | OpenSense in the same strides "
-                + ", ".join(f"{e:.1f}" for e in os_ext)
-                + " deg"
+            line = f"    peak hip extension {side:5s} per hipback stride: hipback " + ", ".join(
+                f"{math.degrees(s.peak_hip_extension_rad):.1f}" for s in st
             )
+            for vname, os_ang in os_by_variant.items():
+                os_ext = []
+                for s in st:
+                    mm = (os_ang["t"] >= s.t_start) & (os_ang["t"] < s.t_end)
+                    if mm.any():
+                        os_ext.append(math.degrees(-np.nanmin(os_ang[f"hip_flexion_{side}"][mm])))
+                line += f" | OpenSense ({vname}) " + ", ".join(f"{e:.1f}" for e in os_ext)
+            print(line + " deg")
 
 
 def main() -> None:
