@@ -1,9 +1,10 @@
-"""The open peers side by side with hipback: OpenSim OpenSense and the Mobilise-D lower-back pipeline (mobgap).
+"""The open peers next to hipback: OpenSim OpenSense and the Mobilise-D lower-back pipeline (mobgap).
 
 Optional benchmark, not part of the test suite. Needs the ``peers`` extra (``pip install -e '.[peers]'``:
 ``opensim`` and ``mobgap`` from PyPI) and, for the real recordings and the model, ``../shared/data``.
 
-Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy] [--only cohort|real]``
+Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy]
+[--only cohort|real]``
 
 What runs, on the same data in the same run:
 
@@ -242,7 +243,7 @@ def opensense(
     }
 
 
-# -- mobgap ----------------------------------------------------------------------------------------------------
+# -- mobgap ------------------------------------------------------------------------------------------------
 def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
     """Initial contacts (s, per side) of the Mobilise-D pipeline on the sacral sensor's acc/gyr."""
     import pandas as pd
@@ -278,7 +279,7 @@ def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
     return out
 
 
-# -- cohort ------------------------------------------------------------------------------------------------------
+# -- cohort ------------------------------------------------------------------------------------------------
 def _truth_strides_ext(angles: dict[str, np.ndarray], truth, sides: set[str]) -> list:
     """Per-stride peak extension of an angle series without stride detection, within the true strides."""
     out = []
@@ -463,8 +464,8 @@ def real_section() -> None:
         calib_quats[p] = qm.normalize(qq.mean(axis=0))
     print(
         "  calibration: hipback on the N-pose trial (124807, as bench/processing_bench.py); OpenSense's IMU "
-        "Placer on the N-pose trial's middle second, and on the walk's first 0.8 s where the walker stands still "
-        "there (the OpenSense tutorial's choice)"
+        "Placer on the N-pose trial's middle second, and on the walk's first 0.8 s where the walker stands "
+        "still there (the OpenSense tutorial's choice)"
     )
     for trial, name in WALKS.items():
         r = rec(trial)
@@ -501,9 +502,9 @@ def real_section() -> None:
                 slope = np.polyfit(osv[ok], hb[ok], 1)[0]
                 print(
                     f"    {n_:18s} hipback vs OpenSense ({vname} placer): RMS difference "
-                    f"{math.degrees(np.sqrt(np.mean(d**2))):5.2f} deg, gain (slope hipback/OpenSense) {slope:.3f}, "
-                    f"mean offset {math.degrees(d.mean()):+5.2f} deg; range hipback {math.degrees(np.ptp(hb[ok])):5.1f}, "
-                    f"OpenSense {math.degrees(np.ptp(osv[ok])):5.1f} deg"
+                    f"{math.degrees(np.sqrt(np.mean(d**2))):5.2f} deg, gain (slope hipback/OpenSense) "
+                    f"{slope:.3f}, mean offset {math.degrees(d.mean()):+5.2f} deg; range hipback "
+                    f"{math.degrees(np.ptp(hb[ok])):5.1f}, OpenSense {math.degrees(np.ptp(osv[ok])):5.1f} deg"
                 )
         mg = mobgap_ics(r.streams["pelvis"])
         for side in ("left", "right"):
@@ -512,10 +513,13 @@ def real_section() -> None:
             hb_end = np.array([s.t_end for s in res.strides if s.side == side])
             hb_all = np.unique(np.round(np.concatenate([hb_ic, hb_end]), 4))
             diffs, u_hb, u_mg = _match(hb_all, mg[side], 0.3)
+            mean_ms = np.mean(diffs) * 1e3 if diffs else nan
+            std_ms = np.std(diffs) * 1e3 if diffs else nan
             print(
-                f"    IC {side:5s}: hipback {len(hb_all)} (stride starts/ends), mobgap {len(mg[side])}; matched "
-                f"{len(diffs)} within 0.3 s, hipback - mobgap mean {np.mean(diffs) * 1e3 if diffs else nan:+.0f} ms "
-                f"(std {np.std(diffs) * 1e3 if diffs else nan:.0f} ms); only hipback {u_hb}, only mobgap {u_mg}"
+                f"    IC {side:5s}: hipback {len(hb_all)} (stride starts/ends), mobgap {len(mg[side])}; "
+                f"matched {len(diffs)} within 0.3 s, hipback - mobgap mean {mean_ms:+.0f} ms "
+                f"(std {std_ms:.0f} ms); "
+                f"only hipback {u_hb}, only mobgap {u_mg}"
             )
         for side in ("left", "right"):
             st = [s for s in res.strides if s.side == side]
