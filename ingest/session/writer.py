@@ -1,20 +1,21 @@
 """The store writer: makes samples durable in batches of at most ``interval_s`` (20 ms) per placement.
 
 The session's consumer hands over decoded chunks (:meth:`StoreWriter.samples`), gaps and events; every
-``interval_s`` the writer writes all pending samples of a placement in one ``add_samples`` transaction
-(durable when it returns: WAL + fsync), then the gaps and events in queue order, and reports the stored
-count, duplicates and completion time through ``on_written``. Under load, writes batch up instead of
-costing one transaction per packet.
+``interval_s`` the writer writes everything pending in one transaction (durable when it commits: WAL +
+fsync): the samples of each placement in one ``add_samples`` call, the gaps and events in queue order; then
+it reports the stored count, duplicates and completion time through ``on_written``. Under load, writes
+batch up instead of costing one transaction per packet.
 
 It runs on the event loop on purpose: the sqlite3 module releases the GIL around every inserted row, so a
 writer thread competing with a busy event loop waits up to the interpreter's switch interval (5 ms) per
-row and falls seconds behind (measured with ``bench/ingest_load.py``); a 0.5 ms fsync'd transaction per
-placement every 20 ms on the loop is far cheaper.
+row and falls seconds behind (``bench/ingest_load.py``); one fsync'd transaction every 20 ms on the loop is
+far cheaper.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -110,16 +111,32 @@ class StoreWriter:
                 pending[it.placement].append(it)
             else:
                 order.append(it)
-        for entry in order:
-            if isinstance(entry, str):
-                self._write_samples(entry, pending[entry])
-            else:
-                try:
-                    entry.fn()
-                except Exception as exc:
-                    self.on_error(entry.what, None, exc)
+        # one transaction (one fsync) per round; a placement's failed write rolls back to its savepoint
+        written: list[tuple[str, int, int, list[float]]] = []
+        transaction = getattr(self.store, "transaction", contextlib.nullcontext)
+        try:
+            with transaction():
+                for entry in order:
+                    if isinstance(entry, str):
+                        done = self._write_samples(entry, pending[entry])
+                        if done is not None:
+                            written.append(done)
+                    else:
+                        try:
+                            entry.fn()
+                        except Exception as exc:
+                            self.on_error(entry.what, None, exc)
+        except Exception as exc:  # the commit failed (a full disk, say): nothing of this round is stored
+            for placement in {w[0] for w in written}:
+                self.on_error("samples", placement, exc)
+            return
+        at = time.perf_counter()
+        for placement, stored, offered, perfs in written:
+            self.on_written(placement, stored, offered, perfs, at)
 
-    def _write_samples(self, placement: str, chunks: list[_Samples]) -> None:
+    def _write_samples(
+        self, placement: str, chunks: list[_Samples]
+    ) -> tuple[str, int, int, list[float]] | None:
         t = np.concatenate([c.t_utc for c in chunks])
         arrays: dict[str, np.ndarray | None] = {}
         for name in COLUMNS:
@@ -130,5 +147,5 @@ class StoreWriter:
             stored = self.store.add_samples(self.session_id, placement, t, **arrays)
         except Exception as exc:
             self.on_error("samples", placement, exc)
-            return
-        self.on_written(placement, int(stored), len(t), perfs, time.perf_counter())
+            return None
+        return placement, int(stored), len(t), perfs
