@@ -56,6 +56,7 @@ _TOP_KEYS = {
     "connect_timeout_s",
     "max_sensor_lag_s",
     "live_batch_ms",
+    "programme",
 }
 _SENSOR_KEYS = {"placement", "kind", "address", "rate_hz", "mode", "name", "max_batch"}
 
@@ -97,6 +98,8 @@ class SessionConfig:
     max_sensor_lag_s: float | None = 2.0
     #: hipback v1 batching for live use: at most this many ms of samples per notification (None: fill the MTU)
     live_batch_ms: float | None = None
+    #: exercise programme (:mod:`hipback.ingest.programme`), None when the config has no [programme]
+    programme: Any = None
 
     def sensor(self, placement: str) -> SensorConfig:
         for s in self.sensors:
@@ -269,7 +272,7 @@ def parse_config(
     scan_raw = env.get("HIPBACK_SCAN_TIMEOUT_S") or data.get("scan_timeout_s", 10.0)
     try:
         scan_raw = float(scan_raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{source}: scan_timeout_s must be a number, not {_shown(scan_raw)}.") from None
     scan = _number(source, "scan_timeout_s", scan_raw)
     calib = _number(source, "calibration_s", data.get("calibration_s", 5.0), allow_zero=True)
@@ -292,7 +295,16 @@ def parse_config(
         connect_timeout_s=connect_timeout,
         max_sensor_lag_s=lag,
         live_batch_ms=batch_ms or None,
+        programme=_programme(data, source, base_dir),
     )
+
+
+def _programme(data: Mapping[str, Any], source: str, base_dir: Path | None) -> Any:
+    if "programme" not in data:
+        return None
+    from hipback.ingest.programme import parse_programme
+
+    return parse_programme(data["programme"], source, base_dir)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> SessionConfig:

@@ -1,0 +1,233 @@
+"""Exercise programmes in the session config, with flexion/extension-responder safety.
+
+The ``[programme]`` table of a session config (see ``docs/exercises.md``)::
+
+    [programme]
+    responder = "flexion"            # the clinician's marking: flexion, extension or neither
+    exercise_folder = "exercises"    # optional: the clinic's own exercise files (relative to the config)
+
+    [[programme.exercises]]
+    name = "hip_flexor_kneeling"
+    sides = ["left", "right"]        # one-sided exercises: which sides, in this order (default both)
+    sets = 1
+    holds = 3
+    hold_s = 30
+
+    [[programme.exercises]]
+    name = "prone_press_up"
+    reps = 10
+    override = true                  # the clinician accepts an exercise marked "avoid" for this profile ...
+    override_by = "clinician-07"     # ... who (an identifier, not a name) ...
+    override_reason = "tolerated well in clinic"   # ... and why; recorded with the session
+
+An exercise the catalogue marks ``avoid`` for the patient's profile refuses the programme with a plain reason
+unless that entry carries the override (all three keys); the override is kept in :attr:`Programme.overrides`
+and in :meth:`Programme.to_dict` (stored with the session). ``caution`` exercises load with a warning.
+Every mistake is a :class:`~hipback.ingest.errors.ConfigError` with one sentence naming the file and the key.
+
+Reading files lives here (ingest) rather than in :mod:`hipback.processing.exercises`, which only reads the
+catalogue shipped as package data: a clinic's folder is a boundary (paths, permissions, encodings).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hipback.ingest.errors import ConfigError
+from hipback.processing.exercises.catalogue import (
+    Catalogue,
+    CatalogueError,
+    build_catalogue,
+    load_catalogue,
+    shipped_files,
+)
+from hipback.processing.exercises.stream import ProgrammeItem
+
+RESPONDERS = ("flexion", "extension", "neither")
+_ENTRY_KEYS = {
+    "name",
+    "sides",
+    "sets",
+    "reps",
+    "holds",
+    "hold_s",
+    "override",
+    "override_by",
+    "override_reason",
+}
+_TOP_KEYS = {"responder", "exercise_folder", "exercises"}
+_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass
+class Override:
+    """A clinician accepted an exercise marked ``avoid`` for the patient's responder profile."""
+
+    exercise: str
+    responder: str
+    by: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"exercise": self.exercise, "responder": self.responder, "by": self.by, "reason": self.reason}
+
+
+@dataclass
+class Programme:
+    """A validated programme: ``items`` in the order they are done (one per set and side)."""
+
+    responder: str
+    items: list[ProgrammeItem]
+    overrides: list[Override] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    catalogue: Catalogue | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What is stored with the session (the overrides are the clinician's record)."""
+        return {
+            "responder": self.responder,
+            "items": [
+                {"exercise": i.exercise, "side": i.side, "reps": i.reps, "holds": i.holds, "hold_s": i.hold_s}
+                for i in self.items
+            ],
+            "overrides": [o.to_dict() for o in self.overrides],
+            "warnings": list(self.warnings),
+        }
+
+
+def load_clinic_catalogue(folder: str | Path) -> Catalogue:
+    """The shipped catalogue plus every ``*.toml`` exercise file of ``folder`` (validated the same way)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: the exercise folder does not exist.")
+    files, postures = shipped_files()
+    for path in sorted(root.glob("*.toml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: the exercise file cannot be read ({exc}).") from None
+        files[str(path)] = text
+    try:
+        return build_catalogue(files, postures, "catalogue/postures.toml")
+    except CatalogueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _int(where: str, key: str, v: Any, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ConfigError(f"{where}: {key} must be a whole number from {lo} to {hi}, not {v!r}.")
+    return v
+
+
+def parse_programme(data: Any, source: str = "config", base_dir: Path | None = None) -> Programme:
+    """Validate the ``[programme]`` table (module docstring); raises :class:`ConfigError`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: [programme] must be a table.")
+    bad = sorted(set(data) - _TOP_KEYS)
+    if bad:
+        raise ConfigError(
+            f"{source}: unknown programme key {bad[0]!r}; known keys: {', '.join(sorted(_TOP_KEYS))}."
+        )
+    responder = data.get("responder", "neither")
+    if responder not in RESPONDERS:
+        raise ConfigError(
+            f"{source}: programme.responder must be one of {', '.join(RESPONDERS)}, not {responder!r}."
+        )
+    folder = data.get("exercise_folder")
+    if folder is None:
+        cat = load_catalogue()
+    else:
+        if not isinstance(folder, str) or not folder.strip():
+            raise ConfigError(f"{source}: programme.exercise_folder must be a folder path, not {folder!r}.")
+        path = Path(folder).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        cat = load_clinic_catalogue(path)
+    entries = data.get("exercises", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{source}: programme.exercises must list at least one [[programme.exercises]].")
+    items: list[ProgrammeItem] = []
+    overrides: list[Override] = []
+    warnings: list[str] = []
+    for i, e in enumerate(entries):
+        where = f"{source}: programme.exercises[{i}]"
+        if not isinstance(e, Mapping):
+            raise ConfigError(f"{where} must be a table.")
+        bad = sorted(set(e) - _ENTRY_KEYS)
+        if bad:
+            raise ConfigError(
+                f"{where}: unknown key {bad[0]!r}; known keys: {', '.join(sorted(_ENTRY_KEYS))}."
+            )
+        name = e.get("name")
+        if not isinstance(name, str) or name not in cat:
+            known = ", ".join(sorted(cat.exercises))
+            raise ConfigError(f"{where}: name must be an exercise of the catalogue ({known}), not {name!r}.")
+        ex = cat[name]
+        if ex.sides == "each":
+            sides = e.get("sides", ["left", "right"])
+            if not isinstance(sides, list) or not sides or any(s not in ("left", "right") for s in sides):
+                raise ConfigError(f"{where}: sides must be a list of 'left' and/or 'right', not {sides!r}.")
+        else:
+            if "sides" in e:
+                raise ConfigError(f"{where}: {name} is done with both legs together, so it takes no sides.")
+            sides = [None]
+        sets = _int(where, "sets", e.get("sets", ex.dose.sets), 1, 10)
+        reps = holds = None
+        hold_s = None
+        if ex.kind == "hold":
+            if "reps" in e:
+                raise ConfigError(f"{where}: {name} is a hold, so it takes holds and hold_s, not reps.")
+            holds = _int(where, "holds", e.get("holds", ex.dose.holds), 1, 20)
+            hold_s = e.get("hold_s", ex.dose.hold_s)
+        else:
+            if "holds" in e:
+                raise ConfigError(f"{where}: {name} is done in reps, so it takes reps, not holds.")
+            reps = _int(where, "reps", e.get("reps", ex.dose.reps), 1, 100)
+            hold_s = e.get("hold_s", ex.dose.final_hold_s if ex.kind == "reps_hold" else None)
+        if hold_s is not None and (
+            isinstance(hold_s, bool) or not isinstance(hold_s, (int, float)) or not 1 <= hold_s <= 600
+        ):
+            raise ConfigError(f"{where}: hold_s must be a number of seconds from 1 to 600, not {hold_s!r}.")
+        advice = ex.advice(responder) if responder != "neither" else "ok"
+        if advice == "avoid":
+            ov = _override(where, e)
+            if ov is None:
+                raise ConfigError(
+                    f"{where}: {ex.title} is to be avoided by {responder} responders "
+                    f"({ex.responder_reason}); remove it, or add override = true with override_by and "
+                    "override_reason."
+                )
+            overrides.append(Override(name, responder, ov[0], ov[1]))
+            warnings.append(
+                f"{ex.title}: marked to avoid for {responder} responders, accepted by {ov[0]} ({ov[1]})."
+            )
+        elif advice == "caution":
+            warnings.append(f"{ex.title}: caution for {responder} responders ({ex.responder_reason}).")
+        elif "override" in e:
+            raise ConfigError(f"{where}: override is only for an exercise to be avoided by this patient.")
+        for _ in range(sets):
+            for side in sides:
+                items.append(
+                    ProgrammeItem(name, side, reps, holds, None if hold_s is None else float(hold_s))
+                )
+    return Programme(responder, items, overrides, warnings, cat)
+
+
+def _override(where: str, e: Mapping[str, Any]) -> tuple[str, str] | None:
+    if e.get("override") is not True:
+        if "override" in e and e["override"] is not False:
+            raise ConfigError(f"{where}: override must be true or false, not {e['override']!r}.")
+        return None
+    by, reason = e.get("override_by"), e.get("override_reason")
+    if not isinstance(by, str) or not _IDENT.fullmatch(by):
+        raise ConfigError(
+            f"{where}: override_by must name the clinician by an identifier (letters, digits, '_', '-', "
+            f"'.'), not {by!r}."
+        )
+    if not isinstance(reason, str) or not reason.strip():
+        raise ConfigError(f"{where}: override_reason must say why the clinician accepts the exercise.")
+    return by, reason.strip()
