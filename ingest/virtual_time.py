@@ -51,11 +51,15 @@ class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
             # real I/O wakes the loop)
             return super().select(None if loop.threads_busy else timeout)
         if loop.pace is not None:
-            t0 = time.monotonic()
-            events = super().select(timeout / loop.pace)
-            if events:
-                loop.advance(min(timeout, (time.monotonic() - t0) * loop.pace))
-                return events
+            # sleep only while simulated time would run ahead of the paced real clock (so that timers a
+            # fraction of a millisecond apart do not each cost the selector's millisecond resolution)
+            wait = loop.real_origin + (loop.time() + timeout) / loop.pace - time.monotonic()
+            if wait > 0:
+                events = super().select(wait)
+                if events:
+                    paced_now = (time.monotonic() - loop.real_origin) * loop.pace
+                    loop.advance(min(timeout, paced_now - loop.time()))
+                    return events
         loop.advance(timeout)
         return []
 
@@ -68,14 +72,16 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """
 
     def __init__(self, pace: float | None = None) -> None:
-        if pace is not None and not pace > 0:
-            raise ValueError("pace must be positive")
         self._now = 0.0
         self.pace = pace
+        self.real_origin = time.monotonic()  # real time at simulated time 0 (for pacing)
         self.threads_busy = 0
         selector = _JumpingSelector()
         super().__init__(selector)
         selector.loop = self
+        if pace is not None and not pace > 0:
+            self.close()
+            raise ValueError("pace must be positive")
 
     def time(self) -> float:
         """Simulated seconds since the loop was made."""
