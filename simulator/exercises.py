@@ -246,6 +246,7 @@ class ExerciseSession:
     recording: Recording
     truth: ExerciseTruth
     programme: list[ExerciseSet]
+    sensor_truth: dict[str, Any] = field(default_factory=dict)  # placement -> SensorTruth (error-free)
 
 
 def _side_sign(side: str | None) -> float:
@@ -481,7 +482,7 @@ def simulate_programme(
     duration = float(t_fine[-1])
     phase = np.full(n, np.nan)
     env = np.zeros(n)
-    streams, mounting = {}, {}
+    streams, mounting, sensor_truth = {}, {}, {}
     for k_s, spec in enumerate(sensors):
         srng = np.random.default_rng([seed, 1, k_s])
         seg = spec.segment
@@ -492,6 +493,7 @@ def simulate_programme(
         st_sig = sensor_signals(spec, t_fine, quats[seg], omega, origins[seg], mount, t, wobble)
         streams[spec.placement], _ = make_stream(spec, st_sig, srng)
         mounting[spec.placement] = mount
+        sensor_truth[spec.placement] = st_sig
     step = max(1, int(round(1.0 / (truth_rate_hz * dt))))
     t_truth = t_fine[::step]
     q_truth = {kq: v[::step] for kq, v in quats.items()}
@@ -511,7 +513,7 @@ def simulate_programme(
         start_utc=start_utc,
         meta={"source": "simulator", "scenario": "exercises", "seed": seed, "patient_id": patient.patient_id},
     )
-    return ExerciseSession(rec, truth, list(programme))
+    return ExerciseSession(rec, truth, list(programme), sensor_truth)
 
 
 def _truth_sets(plans, cat: Catalogue, frame: dict[str, FloatArray], t: FloatArray) -> list[TruthSet]:

@@ -11,7 +11,9 @@ Definitions (all angles in rad, times in s)
 The *primary* angle ``p`` (the catalogue's ``primary.angle`` for the working side, lightly smoothed by a
 centred moving average of ``smooth_s``) drives the segmentation:
 
-* **Movement**: while resting, a movement starts when ``p`` has risen ``on_fraction * target`` above its
+* **Movement**: while resting, a movement starts when ``p`` has risen ``on_fraction * target`` (for a
+  ``neutral`` primary: ``on_fraction`` of the way from that minimum to the target, at least ``min_rise_rad``)
+  above its
   minimum over the last ``onset_window_s``; its *onset* (the start of the rep or hold) is that minimum. It
   ends when ``p`` comes back to within ``end_fraction`` (``hold_end_fraction`` for holds) of its excursion
   above ``base`` (``end``: that
@@ -110,7 +112,8 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         worn: frozenset[str] = frozenset({"pelvis", "thigh_left", "thigh_right", "lumbar_upper"}),
         hold_s: float | None = None,
         smooth_s: float = 0.1,
-        on_fraction: float = 0.4,
+        on_fraction: float = 0.3,
+        min_rise_rad: float = math.radians(5.0),
         end_fraction: float = 0.2,
         hold_end_fraction: float = 0.5,
         onset_window_s: float = 4.0,
@@ -137,6 +140,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self._side = None if exercise.sides == "both" else side
         self.smooth_s = smooth_s
         self.on_fraction = on_fraction
+        self.min_rise_rad = min_rise_rad
         self.end_fraction = end_fraction
         self.hold_end_fraction = hold_end_fraction
         self.onset_window_s = onset_window_s
@@ -288,8 +292,12 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
                 finite = np.where(np.isnan(seg), np.inf, seg)
                 run_min = minimum_filter1d(finite, size=win, origin=(win - 1) // 2, mode="nearest")
                 # a trailing window must not reach before lo: the filter's edge mode repeats seg[0] there
+                if self.exercise.primary.reference == "neutral":  # the rise needed is a share of the way left
+                    need = np.maximum(self.on_fraction * (target - run_min), self.min_rise_rad)
+                else:
+                    need = self.on_fraction * target
                 with np.errstate(invalid="ignore"):
-                    hit = seg - run_min >= self.on_fraction * target
+                    hit = seg - run_min >= need
                 hit[: i - lo] = False
                 idx = np.flatnonzero(hit)
                 if len(idx) == 0:
