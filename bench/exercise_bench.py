@@ -125,7 +125,8 @@ def guided(session, frame, offsets, worn, acc: dict) -> None:
             acc["flags"].append(ok)
             if not ok:
                 acc["flag_errors"].append(
-                    f"{ts.exercise}/{ts.side}: {sorted(d.rules_broken)}/{d.too_short} for {sorted(want)}/{tr.too_short}"
+                    f"{ts.exercise}/{ts.side}: {sorted(d.rules_broken)}/{d.too_short} "
+                    f"for {sorted(want)}/{tr.too_short}"
                 )
             if tr.fault is not None:
                 acc["faulty"] += 1
@@ -228,7 +229,8 @@ def report(name: str, acc: dict) -> None:
     he = np.array(acc["hold_err"])
     fl = np.array(acc["flags"])
     print(
-        f"\n== {name} cohort: {acc['patients']} patients, {acc['seconds'] / 3600:.1f} h of exercise sessions =="
+        f"\n== {name} cohort: {acc['patients']} patients, "
+        f"{acc['seconds'] / 3600:.1f} h of exercise sessions =="
     )
     print(
         f"guided: sets {acc['sets']} (+{acc['not_measurable']} not measurable with the worn sensors), "
@@ -244,7 +246,8 @@ def report(name: str, acc: dict) -> None:
         "fault) (target >= 95 %)"
     )
     print(
-        f"  primary angle error per rep/hold: median {np.median(pe):.2f} deg, p95 {np.percentile(pe, 95):.2f} "
+        f"  primary angle error per rep/hold: median {np.median(pe):.2f} deg, "
+        f"p95 {np.percentile(pe, 95):.2f} "
         f"deg, max {pe.max():.2f} deg, within 3 deg {100 * np.mean(pe <= 3.0):.1f} % (target <= 3 deg)"
     )
     for line in acc["miscounted"][:8]:
@@ -252,7 +255,8 @@ def report(name: str, acc: dict) -> None:
     for line in acc["flag_errors"][:8]:
         print("    flag:", line)
     print(
-        f"unguided: recognised {100 * acc['rec_ok'] / max(acc['rec_sets'], 1):.1f} % of {acc['rec_sets']} sets "
+        f"unguided: recognised {100 * acc['rec_ok'] / max(acc['rec_sets'], 1):.1f} % "
+        f"of {acc['rec_sets']} sets "
         f"(target >= 95 %); with the exact count {100 * acc['rec_count_ok'] / max(acc['rec_sets'], 1):.1f} %"
     )
     for line in acc["rec_errors"][:8]:
