@@ -7,7 +7,10 @@ Z = world -y, i.e. the neutral orientation is ``R0`` = +90 deg about world x.
 Composition (``*`` = Hamilton product, all quaternions segment-to-world):
 
 - pelvis = Rz_world(heading) * R0 * Ry(pelvis_rotation) * Rx(obliquity) * Rz(-tilt)
-- thigh_right = pelvis * Rz(hip_right) * Rx(add_right);  thigh_left = pelvis * Rz(hip_left) * Rx(-add_left)
+- thigh_right = pelvis * Rz(hip_right) * Rx(add_right) [* Ry(rot_right)];
+  thigh_left = pelvis * Rz(hip_left) * Rx(-add_left) [* Ry(-rot_left)] (hip internal rotation +, only
+  when the optional ``rot_*`` channels are present: realistic patients, see
+  ``VirtualPatient.hip_rotation_amplitude_deg``)
 - lumbar_upper = pelvis * Rz(-lumbar)
 
 so that :func:`segment_angles` (the definitions below) returns exactly ``tilt``, ``hip_*`` and ``lumbar``.
@@ -58,6 +61,9 @@ def segment_quats(ch: dict[str, FloatArray]) -> dict[str, FloatArray]:
     pelvis = qm.multiply(pelvis, _axis_quat(2, -ch["tilt"]))
     thigh_r = qm.multiply(qm.multiply(pelvis, _axis_quat(2, ch["hip_right"])), _axis_quat(0, ch["add_right"]))
     thigh_l = qm.multiply(qm.multiply(pelvis, _axis_quat(2, ch["hip_left"])), _axis_quat(0, -ch["add_left"]))
+    if "rot_right" in ch:  # hip internal rotation (+), only realistic patients have it
+        thigh_r = qm.multiply(thigh_r, _axis_quat(1, ch["rot_right"]))
+        thigh_l = qm.multiply(thigh_l, _axis_quat(1, -ch["rot_left"]))
     lumbar = qm.multiply(pelvis, _axis_quat(2, -ch["lumbar"]))
     return {"pelvis": pelvis, "thigh_left": thigh_l, "thigh_right": thigh_r, "lumbar_upper": lumbar}
 

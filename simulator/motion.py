@@ -369,7 +369,13 @@ def generate(
             vals = _still(step, tl, patient, station, rng, first=not records[:-1])
         for c in CHANNELS:
             ch[c][i0:i1] = vals[c] if np.ndim(vals[c]) else np.full(i1 - i0, vals[c])
-    # minimum-jerk blends across transitions, from the previous sample to the next step's first sample
+    if patient.hip_rotation_amplitude_deg > 0:
+        # hip internal rotation in stance, external in swing (optional channels, not in CHANNELS)
+        amp = patient.hip_rotation_amplitude_deg * DEG * env
+        ph = np.nan_to_num(phase, nan=0.0)
+        ch["rot_right"] = amp * np.cos(2 * np.pi * (ph - 0.2))
+        ch["rot_left"] = amp * np.cos(2 * np.pi * (ph - patient.left_phase_offset - 0.2))
+        # minimum-jerk blends across transitions, from the previous sample to the next step's first sample
     for (step, _t0, _dur), (i0, i1) in zip(layout, bounds, strict=True):
         if step is not None:
             continue

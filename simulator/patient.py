@@ -89,6 +89,9 @@ class VirtualPatient:
       ``stance_abduction_deg`` (feet apart: both hips abducted); every standing step uses this stance and the
       truth angles stay anatomical (see ``GroundTruth.stance_angles``). ``calibration_fidget_deg``: a weight
       shift during the first standing (one hip flexes by this much and back within ~1.5 s; 0 = none).
+    - ``hip_rotation_amplitude_deg``: amplitude (+-) of the hip's internal rotation in stance / external
+      rotation in swing while walking (total range ~8-10 deg with wide variation between people, Kadaba et al.
+      1990, *J Orthop Res* 8:383 [B]; 0 = none, the easy patient).
     - ``soft_tissue``: scale of the soft-tissue artefact of all sensors (0 = none, 1 = the literature's
       typical magnitudes, up to ~2 for a lot of soft tissue); see :mod:`hipback.simulator.soft_tissue`.
     """
@@ -139,6 +142,7 @@ class VirtualPatient:
     stance_abduction_deg: float = 0.0
     calibration_fidget_deg: float = 0.0
     soft_tissue: float = 0.0
+    hip_rotation_amplitude_deg: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -300,6 +304,7 @@ class VirtualPatient:
         p.sway_deg = round(float(rng.uniform(0.3, 1.2)), 2)
         p.calibration_fidget_deg = round(float(rng.uniform(3.0, 10.0)), 2) if rng.uniform() < 1 / 3 else 0.0
         p.soft_tissue = round(float(rng.uniform(0.5, 1.8)), 2)
+        p.hip_rotation_amplitude_deg = round(float(rng.uniform(2.0, 6.0)), 2)
         p.stretch_hip_extension_left_deg = round(
             float(np.clip(p.peak_hip_extension_left_deg + rng.uniform(0, 6), 2, 30)), 2
         )
