@@ -119,6 +119,7 @@ class GridMerge(Block[GridChunk, Rows]):
         self._prev_q: dict[str, np.ndarray] = {p: np.full(4, np.nan) for p in self.placements}
         self._cos_tilt = math.cos(max_x_tilt_rad)
         self._finished = False
+        self._empty = Rows.empty(self.placements)
         self.n_rows_ = 0
 
     def update(self, chunk: GridChunk) -> Rows:
@@ -149,13 +150,13 @@ class GridMerge(Block[GridChunk, Rows]):
         firsts = [self._first[p] for p in self.placements]
         present = [f for f in firsts if f is not None]
         if not present:
-            return Rows.empty(self.placements)
+            return self._empty
         lag = None if self.max_sensor_lag_s is None else int(self.max_sensor_lag_s * self.rate_hz)
         ends_list = [e for e in self._next.values() if e is not None]
         if len(present) < len(firsts) and not final:
             # a sensor has sent nothing yet: wait for it (or, with a lag limit, not longer than that)
             if lag is None or max(ends_list) - min(present) <= lag:
-                return Rows.empty(self.placements)
+                return self._empty
         if self._next_row is None:
             self._next_row = min(present)
         if final:
@@ -166,7 +167,7 @@ class GridMerge(Block[GridChunk, Rows]):
                 end = max(end, max(ends_list) - lag)
         a = self._next_row
         if end <= a:
-            return Rows.empty(self.placements)
+            return self._empty
         n = end - a
         q: dict[str, np.ndarray] = {}
         acc = np.full((n, 3), np.nan)

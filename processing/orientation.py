@@ -124,6 +124,19 @@ class OrientationEstimator:
             mag = np.zeros((n, 3)) if mag is None else np.asarray(mag, dtype=np.float64)
             mag = np.where(np.isfinite(mag).all(axis=1, keepdims=True), mag, 0.0)
         ok = np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1) & np.isfinite(t)
+        if ok.all():  # the common case in one call (the same VQF calls as below: identical results)
+            first = t[0] - (self._last_t if self._last_t is not None else t[0])
+            if first <= self.gap_s and (n == 1 or float(np.max(np.diff(t))) <= self.gap_s):
+                g, ac = np.ascontiguousarray(gyr), np.ascontiguousarray(acc)
+                if use9:
+                    r = self._vqf.updateBatch(g, ac, np.ascontiguousarray(mag))
+                    q = r["quat9D"]
+                else:
+                    r = self._vqf.updateBatch(g, ac)
+                    q = r["quat6D"]
+                self._last_t = float(t[-1])
+                seg = np.full(n, self._segment, dtype=np.int64)
+                return OrientationOutput(t, q, seg, np.asarray(r["restDetected"], dtype=bool), resets, 0)
         idx = np.flatnonzero(ok)
         skipped = int(n - len(idx))
         if len(idx) == 0:

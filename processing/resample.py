@@ -2,7 +2,10 @@
 
 The common timeline is ``t_k = k / rate_hz`` for integer k (anchored at t = 0 of the recording), so every
 sensor maps onto the same grid whatever its own rate, start time or chunking. A grid point between two
-consecutive samples is interpolated from those two samples only: quaternions by slerp, scalars linearly.
+consecutive samples is interpolated from those two samples only: quaternions by normalised linear
+interpolation (nlerp: between consecutive samples the rotation is small, and nlerp stays within 0.001 deg
+of slerp up to 0.15 rad between samples, i.e. 15 rad/s at 100 Hz, at a fraction of its cost), scalars and
+vectors linearly.
 Interpolation never bridges a gap: when the two neighbours are more than ``gap_s`` apart, or either is
 invalid (NaN), the grid point is NaN. Each output value depends only on its two neighbours, so feeding the
 samples in any chunking gives the same grid values.
@@ -14,7 +17,6 @@ import math
 
 import numpy as np
 
-from hipback.processing import quaternion as quat
 from hipback.processing.quaternion import FloatArray
 
 
@@ -96,12 +98,12 @@ class GridResampler:
         frac = (tk - t0) / (t1 - t0)
         q0 = qq[i]
         q1 = qq[j]
-        q1 = np.where(np.sum(q0 * q1, axis=-1, keepdims=True) < 0, -q1, q1)
-        with np.errstate(invalid="ignore"):
-            delta = quat.to_rotvec(quat.multiply(quat.conjugate(q0), q1))
-            qo = quat.multiply(q0, quat.from_rotvec(delta * frac[:, None]))
-            f = frac if ss.ndim == 1 else frac[:, None]
-            so = ss[i] + (ss[j] - ss[i]) * f
+        q1 = np.where(np.einsum("ij,ij->i", q0, q1)[:, None] < 0, -q1, q1)
+        fq = frac[:, None]
+        qo = q0 + (q1 - q0) * fq  # nlerp (see the module docstring), normalised below
+        with np.errstate(invalid="ignore", divide="ignore"):
+            qo /= np.sqrt(np.einsum("ij,ij->i", qo, qo))[:, None]
+        so = ss[i] + (ss[j] - ss[i]) * (frac if ss.ndim == 1 else fq)
         fin0 = np.isfinite(q0).all(axis=1)
         fin1 = np.isfinite(q1).all(axis=1)
         bad = (t1 - t0 > self.gap_s) | ~fin0 | ~fin1
