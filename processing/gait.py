@@ -16,7 +16,8 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
    al. 2012; Paraschiv-Ionescu et al. 2020). With both thighs worn, only rises within ``ic_refine_s`` of the
    largest split between the thighs count: step length, hence the split between the leading and the
    trailing thigh, is largest at heel strike, and the split also tells the side (the leading leg is the one
-   that contacts). Among those the largest rise is the impact.
+   that contacts). Among those the largest rise is the impact, unless another rise there reaches
+   ``ic_ambiguity`` of it (then the impact is not clear and the split maximum decides, as in 2).
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
 3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + ic_phase * cycle``
@@ -167,6 +168,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_search: tuple[float, float] = (-0.05, 0.35)
     ic_mismatch: float = 0.15
     ic_refine_s: float = 0.06
+    ic_ambiguity: float = 0.5
     min_acc_range_m_s2: float = 0.5
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
@@ -316,7 +318,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         with np.errstate(invalid="ignore"):
             swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
         use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
-        best, best_j = -np.inf, -1
+        best, best_j, second = -np.inf, -1, 0.0
         if use_acc:
             rise = smooth(acc, self._dkernel)  # rise[j] at sample lo + j, j in [0, hi - lo]
             r_lo, r_hi = 1, len(rise) - 1
@@ -325,8 +327,13 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 r_lo, r_hi = max(1, centre - m), min(len(rise) - 1, centre + m + 1)
             for j in range(r_lo, r_hi):
                 r = rise[j]
-                if r > 0 and r > rise[j - 1] and r >= rise[j + 1] and r > best:
-                    best, best_j = r, j
+                if r > 0 and r > rise[j - 1] and r >= rise[j + 1]:
+                    if r > best:
+                        best, best_j, second = r, j, max(second, best)
+                    else:
+                        second = max(second, r)
+        if best_j >= 0 and centre >= 0 and second > self.ic_ambiguity * best:
+            best_j = -1  # two comparable rises near the split: the impact is not clear, the split decides
         if best_j >= 0:
             y0, y1, y2 = rise[best_j - 1], rise[best_j], rise[best_j + 1]
             den = y0 - 2 * y1 + y2
