@@ -87,11 +87,12 @@ def process(
     out: Annotated[Path, typer.Option("--out", help="Folder for angles.csv, strides.csv, holds.csv, activity.csv, summary.json.")],
     store: Annotated[Optional[Path], typer.Option("--store", help="Also put the recording, results and InfluxDB points into this local store.")] = None,
     patient: Annotated[Optional[str], typer.Option("--patient", help="Pseudonymous patient id for --store (default: the recording's, else 'offline').")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results of an earlier run in --out.")] = False,
 ) -> None:
     """Process recording files offline into angles, strides, holds and activity."""
     from hipback.ingest.commands import process as cmd
 
-    cmd.run(inputs=inputs, out=out, store=store, patient=patient)
+    cmd.run(inputs=inputs, out=out, store=store, patient=patient, overwrite=overwrite)
 
 
 @app.command()

@@ -270,7 +270,7 @@ def test_an_interruption_while_writing_outputs_keeps_the_old_ones(recording, tmp
 
     monkeypatch.setattr(atomic, "_stage", stage)
     with pytest.raises(KeyboardInterrupt):
-        process.run(_inputs(recording), out)
+        process.run(_inputs(recording), out, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file left either
 
 

@@ -14,6 +14,7 @@ import typer
 
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.export import FORMATS, STO_FRAMES, export_session
+from hipback.ingest.files.atomic import check_output_folder
 from hipback.ingest.report.source import load_from_store
 
 DEFAULT_STORE = Path("hipback.sqlite")
@@ -29,6 +30,7 @@ def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame:
         raise ConfigError(f"unknown --sto-frame {sto_frame!r}; use z-up or y-up.")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; --out needs a folder.")
+    check_output_folder(out)
     inputs = load_from_store(store or DEFAULT_STORE, session, with_baseline=False)
     paths = export_session(inputs.results, inputs.recording, out, fmt, frame=frame)
     typer.echo(f"Exported session {inputs.session.session_id} as {fmt}: " + ", ".join(str(p) for p in paths))

@@ -17,6 +17,11 @@ With ``--store PATH`` the recording (every raw sample), its results and its Infl
 local store (points in its outbox, see :mod:`hipback.ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they
 are sent at once, otherwise ``hipback sync`` sends them.
 
+Results of an earlier run in DIR are never replaced silently: ``--overwrite`` says so. The data are checked
+for mix-ups (the same file for two placements, a thigh file that turns no faster than the pelvis while
+walking, a stream that starts or ends well apart from the others): each is a warning printed and kept in
+``summary.json``.
+
 Interruptions (Ctrl-C, a full disk, an error) never leave a result that looks complete: the five files are
 written to temporary files and renamed together (all old files or all new ones), the store import is one
 transaction (the session with all its samples, results and points, or nothing), and a file input may be a
@@ -76,6 +81,77 @@ def parse_inputs(inputs: list[str]) -> dict[str, Path]:
         raise ConfigError("a pelvis sensor file is required (pelvis=FILE).")
     if not any(p.startswith("thigh") for p in out):
         raise ConfigError("at least one thigh sensor file is required (thigh_left=FILE or thigh_right=FILE).")
+    return out
+
+
+#: during walking a thigh turns several times faster than the pelvis (90th percentile of the angular speed,
+#: 2.5-4.5 times in the simulator's scenarios); a thigh turning less than this many times as fast is suspect
+THIGH_OVER_PELVIS_MIN = 1.5
+#: the comparison is made only when there was walking: some sensor turns this fast (deg/s, 90th percentile;
+#: thighs 70-190 while walking) or the pelvis turns at least PELVIS_MOVING_DEG_S (20-40 while walking, below
+#: 2 during stretches)
+MOVING_DEG_S = 40.0
+PELVIS_MOVING_DEG_S = 20.0
+#: a stream ending (or starting) this many seconds before (after) the others is reported
+EARLY_END_S = 5.0
+
+
+def angular_speed_p90_deg_s(stream: Any) -> float | None:
+    """90th percentile of a stream's angular speed (deg/s), from its gyroscope or its quaternions."""
+    if stream.gyr is not None:
+        w = np.linalg.norm(stream.gyr, axis=1)
+    elif stream.quat is not None and len(stream.t) > 1:
+        dot = np.abs(np.sum(stream.quat[1:] * stream.quat[:-1], axis=1)).clip(0.0, 1.0)
+        w = 2.0 * np.arccos(dot) / np.diff(stream.t)
+    else:
+        return None
+    w = w[np.isfinite(w)]
+    return float(np.degrees(np.percentile(w, 90))) if w.size else None
+
+
+def mixup_warnings(recording: Any, files: dict[str, Path]) -> list[str]:
+    """Mix-ups the data reveal: the same file for two placements, a thigh file that turns no faster than the
+    pelvis during walking (the pelvis file given as a thigh, or files swapped), a stream that starts or ends
+    well apart from the others (seconds given)."""
+    out: list[str] = []
+    digests: dict[bytes, str] = {}
+    for placement, path in files.items():
+        try:
+            import hashlib
+
+            digest = hashlib.sha256(path.read_bytes()).digest() if path.is_file() else None
+        except OSError:
+            digest = None
+        if digest is not None:
+            if digest in digests:
+                out.append(f"{digests[digest]} and {placement} were given the same file ({path.name}): each "
+                           "placement needs its own sensor's file")
+            digests.setdefault(digest, placement)
+    streams = recording.streams
+    speeds = {p: angular_speed_p90_deg_s(s) for p, s in streams.items()}
+    pelvis = speeds.get("pelvis")
+    moving = max(v for v in speeds.values() if v is not None) >= MOVING_DEG_S
+    if pelvis and (moving or pelvis >= PELVIS_MOVING_DEG_S):
+        slow = [p for p in ("thigh_left", "thigh_right") if speeds.get(p) is not None
+                and speeds[p] < THIGH_OVER_PELVIS_MIN * pelvis]
+        if slow:
+            shown = ", ".join(f"{p} {speeds[p]:.0f}" for p in slow)
+            out.append(
+                f"{' and '.join(slow)} turn{'s' if len(slow) == 1 else ''} no faster than the pelvis (90th "
+                f"percentile of the angular speed: pelvis {pelvis:.0f}, {shown} deg/s), whereas a thigh "
+                "turns several times faster during walking: check that each file was given to the right "
+                "placement (a pelvis file given as a thigh gives no strides)"
+            )
+    if len(streams) > 1:
+        starts = {p: float(s.t[0]) for p, s in streams.items() if len(s.t)}
+        ends = {p: float(s.t[-1]) for p, s in streams.items() if len(s.t)}
+        first, last = min(starts.values()), max(ends.values())
+        for p in streams:
+            if p in ends and last - ends[p] > EARLY_END_S:
+                out.append(f"{p} ends {last - ends[p]:.0f} s before the other sensors: the last "
+                           f"{last - ends[p]:.0f} s have no {p} data")
+            if p in starts and starts[p] - first > EARLY_END_S:
+                out.append(f"{p} starts {starts[p] - first:.0f} s after the other sensors")
     return out
 
 
@@ -198,10 +274,17 @@ def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> lis
     return atomic_write_many({out / name: text for name, text in contents.items()})
 
 
+OUTPUT_FILES = ("angles.csv", "strides.csv", "holds.csv", "activity.csv", "summary.json")
+
+
 def run(
-    inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None
+    inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None,
+    overwrite: bool = False,
 ) -> SessionResults:
-    """Process the files and write the outputs (see module docstring); returns the session results."""
+    """Process the files and write the outputs (see module docstring); returns the session results.
+
+    Results of an earlier run in ``out`` are replaced only with ``overwrite`` (otherwise
+    :class:`ConfigError`, before any work)."""
     from hipback.ingest.files import read_recording
     from hipback.ingest.store import LocalStore
 
@@ -209,10 +292,19 @@ def run(
     if patient is not None:
         check_patient(patient)
     out = ensure_output_folder(out)
+    earlier = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if earlier and not overwrite:
+        raise ConfigError(f"{out} already holds the results of an earlier run ({', '.join(earlier)}); give "
+                          "another --out folder, or add --overwrite to replace them.")
+    if store is not None:
+        from hipback.ingest.commands.sync import influx_settings
+
+        influx_settings()  # a malformed HIPBACK_INFLUX_URL is reported before the work
     st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
     try:
         recording = read_recording(dict(files))
         res = process_recording(recording)
+        res.warnings.extend(mixup_warnings(recording, files))
         write_outputs(res, out, files)
         typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
         if st is not None:

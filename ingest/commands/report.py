@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from hipback.ingest.errors import ConfigError
-from hipback.ingest.files.atomic import atomic_write_text, private_mkdir
+from hipback.ingest.files.atomic import atomic_write_text, check_output_folder, private_mkdir
 from hipback.ingest.report import build_report
 from hipback.ingest.report.source import load_from_process_folder, load_from_store
 
@@ -25,6 +25,7 @@ def run(session: str, out: Path, store: Path | None = None) -> Path:
         raise ConfigError(f"the report file {out} should end in .html.")
     if out.exists() and out.is_dir():
         raise ConfigError(f"{out} is a folder; give a file name ending in .html.")
+    check_output_folder(out.parent)
     folder = Path(session)
     if store is None and folder.is_dir():
         inputs = load_from_process_folder(folder)

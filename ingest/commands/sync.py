@@ -52,6 +52,10 @@ def influx_settings() -> InfluxSettings | None:
             raise ConfigError(f"HIPBACK_INFLUX_URL is not a valid URL ({_reason(exc)}); give it as "
                               "http(s)://host:port, for example http://localhost:8086") from None
         raise
+    try:  # what only the writer checks (credentials in the URL and a token, ...)
+        InfluxWriter.from_settings(settings).close()
+    except ValueError as exc:
+        raise ConfigError(f"the HIPBACK_INFLUX_* settings do not fit together ({_reason(exc)}).") from None
     return settings
 
 

@@ -114,8 +114,8 @@ def private_mkdir(folder: Path | str) -> Path:
     return folder
 
 
-def ensure_output_folder(out: Path | str) -> Path:
-    """Create the output folder ``out`` if needed; a plain error if it is a file or cannot be made."""
+def check_output_folder(out: Path | str) -> Path:
+    """Refuse, before any work, an output folder that is a file or lies under a file (one sentence)."""
     from hipback.ingest.errors import ConfigError
 
     out = Path(out)
@@ -126,6 +126,14 @@ def ensure_output_folder(out: Path | str) -> Path:
             if not parent.is_dir():
                 raise ConfigError(f"cannot create the output folder {out}: {parent} is a file, not a folder.")
             break
+    return out
+
+
+def ensure_output_folder(out: Path | str) -> Path:
+    """Create the output folder ``out`` if needed; a plain error if it is a file or cannot be made."""
+    from hipback.ingest.errors import ConfigError
+
+    out = check_output_folder(out)
     try:
         private_mkdir(out)
     except OSError as exc:
