@@ -70,6 +70,12 @@ def _print_outcome(console: Console, outcome: SessionOutcome) -> None:
                 console.print(f"peak hip extension {side}: {v:.1f}°")
     if outcome.processing_error:
         console.print(f"live processing stopped: {outcome.processing_error}", style="red")
+    failed = {p: s for p, s in outcome.stats.items() if s.store_errors}
+    if failed:  # e.g. a full disk: say once what was not stored (the log has every failed write)
+        first = next(e for s in failed.values() for e in s.errors if e.startswith("store:"))
+        counts = ", ".join(f"{p} {s.store_errors}" for p, s in failed.items())
+        console.print(f"some samples were not stored ({counts} failed writes; first: {first[6:].strip()}); "
+                      "everything else is stored.", style="red")
 
 
 async def _record(
@@ -189,6 +195,8 @@ def run(
     prescription = Prescription(config.prescription.holds_per_side, config.prescription.hold_s)
     try:
         store = LocalStore(config.store)
+    except HipbackError:  # damaged, newer, read-only, full: the store's own sentence (exit 3)
+        raise
     except Exception as exc:
         raise HipbackError(f"{config.store}: the local store cannot be opened ({exc}).") from None
     try:
