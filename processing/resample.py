@@ -45,6 +45,10 @@ def last_grid_index(t: float, rate_hz: float) -> int:
 MAX_POINTS_PER_PUSH = 17_280_000
 
 
+def _empty(s: FloatArray) -> tuple[np.ndarray, FloatArray, FloatArray]:
+    return np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0,) + np.shape(s)[1:])
+
+
 class GridResampler:
     """Resample (t, quat, scalar) samples of one sensor onto ``k / rate_hz`` (see module docstring).
 
@@ -65,9 +69,8 @@ class GridResampler:
 
     def push(self, t: FloatArray, q: FloatArray, s: FloatArray) -> tuple[np.ndarray, FloatArray, FloatArray]:
         """Resample the next samples; ``s`` is ``(N,)`` scalars or ``(N, M)`` vectors (linear, per column)."""
-        empty = (np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0,) + np.shape(s)[1:]))
         if len(t) == 0:
-            return empty
+            return _empty(s)
         if self._last is not None:
             lt, lq, ls = self._last
             tt = np.concatenate([[lt], t])
@@ -81,7 +84,7 @@ class GridResampler:
         assert self.next_k is not None
         k_end = last_grid_index(float(tt[-1]), self.rate_hz)
         if k_end < self.next_k:
-            return empty
+            return _empty(s)
         if k_end - self.next_k >= MAX_POINTS_PER_PUSH:
             raise ValueError(f"samples {float(tt[-1] - tt[0]):.6g} s apart would need more than "
                              f"{MAX_POINTS_PER_PUSH} grid points; the sample times are corrupt")
@@ -91,7 +94,7 @@ class GridResampler:
         if len(tt) == 1:
             qo = np.repeat(qq[:1], len(ks), axis=0)
             return ks, qo, np.repeat(ss[:1], len(ks), axis=0)
-        i = np.clip(np.searchsorted(tt, tk, side="right") - 1, 0, len(tt) - 2)
+        i = np.minimum(np.maximum(np.searchsorted(tt, tk, side="right") - 1, 0), len(tt) - 2)
         j = i + 1
         t0 = tt[i]
         t1 = tt[j]
