@@ -245,24 +245,27 @@ def test_a_transaction_interrupted_by_ctrl_c_leaves_nothing(tmp_path: Path) -> N
 
 
 @contextlib.contextmanager
-def _small_disk(folder: Path, size_kib: int) -> Iterator[str]:
-    """A small tmpfs at ``folder`` (root); elsewhere the store's page limit stands in (SQLite then answers
-    SQLITE_FULL exactly as on a full disk). Yields the method."""
+def _small_disk(folder: Path, size_kib: int, how: str) -> Iterator[str]:
+    """A disk that fills up: a small tmpfs at ``folder`` (needs root), or the store's page limit (SQLite then
+    answers SQLITE_FULL exactly as on a full disk). Yields ``how``."""
     folder.mkdir()
-    if os.geteuid() == 0:
+    if how == "tmpfs":
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root; the page_limit variant of this test runs instead")
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0700", "tmpfs", str(folder)],
                        check=True)
         try:
-            yield "tmpfs"
+            yield how
         finally:
             subprocess.run(["umount", "-l", str(folder)], check=True)
     else:
-        yield "max_page_count"
+        yield how
 
 
-def test_a_full_disk_stops_storing_keeps_what_was_stored_and_resumes_with_space(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["tmpfs", "page_limit"])
+def test_a_full_disk_stops_storing_keeps_what_was_stored_and_resumes_with_space(tmp_path: Path, how) -> None:
     disk = tmp_path / "disk"
-    with _small_disk(disk, 768) as how:
+    with _small_disk(disk, 768, how):
         path = disk / "hipback.sqlite"
         ballast = disk / "ballast.bin"
         st = LocalStore(path)
@@ -303,3 +306,63 @@ def test_a_full_disk_stops_storing_keeps_what_was_stored_and_resumes_with_space(
             assert again.sample_count(sid) == stored + 50
             assert again.integrity_check() == "ok"
             assert again.session(sid)["end_utc"] == pytest.approx(t[-1])
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "page_limit"])
+def test_a_recording_session_writer_survives_a_full_disk(tmp_path: Path, how: str) -> None:
+    """The session's store writer (every 20 ms, one transaction per placement) on a disk that fills up: the
+    failed writes report the store's one sentence, the session goes on, and storing resumes with space."""
+    import asyncio
+
+    from hipback.ingest.session.writer import StoreWriter
+
+    disk = tmp_path / "disk"
+    with _small_disk(disk, 768, how):
+        path = disk / "hipback.sqlite"
+        st = LocalStore(path)
+        sid = st.open_session("P-0001")
+        st.add_sensor(sid, "pelvis", "raw", "dev", None)
+        ballast = disk / "ballast.bin"
+        written: list[int] = []
+        errors: list[BaseException] = []
+
+        async def session() -> None:
+            writer = StoreWriter(st, sid, asyncio.get_running_loop(),
+                                 on_written=lambda p, stored, offered, perfs, at: written.append(stored),
+                                 on_error=lambda what, p, exc: errors.append(exc))
+            k = 0
+
+            def chunk() -> None:
+                nonlocal k
+                t = T0 + (k * 50 + np.arange(50)) / 100.0
+                writer.samples("pelvis", t, {"seq": k * 50 + np.arange(50), "acc": np.ones((50, 3)),
+                                             "gyr": np.zeros((50, 3)), "quat": None, "mag": None,
+                                             "device_time": None}, [0.0])
+                writer.write_now()
+                k += 1
+
+            chunk()
+            if how == "tmpfs":
+                free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+                ballast.write_bytes(b"\0" * (free - 64 * 1024))
+            else:
+                st._con().execute("PRAGMA max_page_count = 40")
+            while not errors:
+                chunk()
+                assert k < 10_000, "the disk never filled up"
+            stored_before = sum(written)
+            chunk()  # still full: another failed write, the session goes on
+            assert len(errors) == 2 and sum(written) == stored_before
+            if how == "tmpfs":
+                ballast.unlink()
+            else:
+                st._con().execute("PRAGMA max_page_count = 1000000")
+            chunk()  # space is back: storing resumes
+            await writer.close()
+            assert sum(written) == stored_before + 50
+
+        asyncio.run(session())
+        assert all(isinstance(e, StoreFullError) for e in errors)
+        assert str(errors[0]).startswith(f"the local store {path} is on a full disk")
+        assert st.sample_count(sid) == sum(written) and st.integrity_check() == "ok"
+        st.close()
