@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from hipback.ingest.errors import RecordingFileError
-from hipback.ingest.files.assemble import Decoded, build_stream
+from hipback.ingest.files.assemble import MAX_SPAN_S, Decoded, build_stream
 from hipback.ingest.files.columns import find_groups, index_columns, stack
 from hipback.ingest.files.detect import HIPBACK_MAGIC, Sniffed
 from hipback.ingest.files.report import ImportReport
@@ -187,6 +187,7 @@ class HeaderInfo:
     meta: dict[str, Any]
     start_utc: float | None
     rate_hz: float | None
+    gap_lines: list[int] = dataclasses.field(default_factory=list)  # file line of each gap
 
 
 def parse_header(path: Path, lines: list[str], first_line: int) -> HeaderInfo:
@@ -259,6 +260,7 @@ def parse_header(path: Path, lines: list[str], first_line: int) -> HeaderInfo:
             ) from None
     placement = values.get("placement", "")
     gaps: list[Gap] = []
+    gap_lines: list[int] = []
     for lineno, value in raw_gaps:
         parts = value.split(None, 3)
         try:
@@ -267,10 +269,15 @@ def parse_header(path: Path, lines: list[str], first_line: int) -> HeaderInfo:
             raise RecordingFileError(
                 path, "a gap line must read 'gap: <t_start> <t_end> <missing> <reason>'.", lineno
             ) from None
+        if not (-MAX_SPAN_S <= t_start <= t_end <= MAX_SPAN_S) or missing < 0:
+            raise RecordingFileError(
+                path, "this gap line needs t_start <= t_end within the recording and missing >= 0.", lineno
+            )
         reason = unescape(parts[3]) if len(parts) > 3 else "gap"
         gaps.append(Gap(placement, t_start, t_end, missing, reason))
+        gap_lines.append(lineno)
     clean = {k: v for k, v in values.items() if not k.startswith("_line_")}
-    return HeaderInfo(version, clean, gaps, meta, start_utc, rate)
+    return HeaderInfo(version, clean, gaps, meta, start_utc, rate, gap_lines)
 
 
 def read(
@@ -329,6 +336,11 @@ def read(
         path, dec, report, placement=name, device=device, stated_rate=info.rate_hz,
         drop_leading_zeros=False, exact=True, kind=kind,
     )  # fmt: skip
+    for g, lineno in zip(info.gaps, info.gap_lines, strict=True):
+        if g.missing > 1.1 * (g.t_end - g.t_start) * stream.rate_hz + 2:  # more samples than the time holds
+            raise RecordingFileError(
+                path, f"this gap line says {g.missing} samples are missing in {g.t_end - g.t_start:.6g} s, "
+                f"more than {stream.rate_hz:g} Hz allows.", lineno)
     declared = [dataclasses.replace(g, placement=name) for g in info.gaps]
     extra = [g for g in found if not any(d.t_start <= g.t_end and d.t_end >= g.t_start for d in declared)]
     gaps = sorted(declared + extra, key=lambda g: (g.t_start, g.t_end))
