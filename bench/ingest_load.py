@@ -64,6 +64,7 @@ async def _run(n: int, duration: float, kind: str, max_batch: int, sim, store: L
         k = min(4, left)
         groups.append(dict(zip(PLACEMENTS[:k], [kind] * k, strict=True)))
         left -= k
+    publishers = [LivePublisher(store, f"BENCH-{g:02d}") for g in range(len(groups))]
     tasks = [
         run_virtual_session_async(
             sim,
@@ -77,9 +78,10 @@ async def _run(n: int, duration: float, kind: str, max_batch: int, sim, store: L
             lead_s=0.5 + 0.4 * n,
             calibration_s=5.0,
             max_batch={p: max_batch for p in kinds} if max_batch else None,
-            on_update=LivePublisher(store, f"BENCH-{g:02d}").on_update,
+            on_update=pub.on_update,
+            on_session=pub.bind,
         )
-        for g, kinds in enumerate(groups)
+        for (g, kinds), pub in zip(enumerate(groups), publishers, strict=True)
     ]
     try:
         outcomes = await asyncio.gather(*tasks)

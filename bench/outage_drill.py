@@ -46,6 +46,7 @@ from hipback.ingest.publish import LivePublisher  # noqa: E402
 from hipback.ingest.session.virtual import run_virtual_session_async  # noqa: E402
 from hipback.ingest.store import LocalStore  # noqa: E402
 from hipback.ingest.sync import SyncWorker  # noqa: E402
+from hipback.ingest.virtual_time import run_virtual  # noqa: E402
 from hipback.simulator import SensorSpec, VirtualPatient, simulate  # noqa: E402
 from tests.influx_server import InfluxServer  # noqa: E402
 
@@ -117,13 +118,13 @@ def main() -> None:
                 marks["backlog"] = time.monotonic()  # the outage's backlog is out (live lines keep coming)
 
     async def outage() -> None:
-        await asyncio.sleep(args.stop_after_s)
+        await asyncio.sleep(args.stop_after_s * speed)  # simulated seconds, paced at ``speed``
         marks["stopped"] = time.monotonic()
         pending = store.outbox_stats()
         await asyncio.to_thread(server.stop)
         print(f"influxd stopped {args.stop_after_s:.0f} s into the session (outbox: {pending['delivered']} "
               f"delivered, {pending['pending']} pending); down for {args.outage_s:.0f} s", flush=True)
-        await asyncio.sleep(args.outage_s)
+        await asyncio.sleep(args.outage_s * speed)
         marks["pending_at_restart"] = store.outbox_stats()["pending"]
         await asyncio.to_thread(server.start)
         marks["restarted"] = time.monotonic()
@@ -131,8 +132,8 @@ def main() -> None:
 
     async def session() -> object:
         t_out = asyncio.ensure_future(outage())
-        outcome = await run_virtual_session_async(sim, DEVICES, store, speed=speed, session_id=sid,
-                                                  patient_id=PATIENT, on_update=live.on_update)
+        outcome = await run_virtual_session_async(sim, DEVICES, store, session_id=sid, patient_id=PATIENT,
+                                                  on_update=live.on_update, on_session=live.bind)
         marks["session_end"] = time.monotonic()
         live.finish(outcome.results, outcome.stats)
         marks["finished"] = time.monotonic()
@@ -145,7 +146,7 @@ def main() -> None:
     worker.start()
     t0 = time.monotonic()
     try:
-        outcome = asyncio.run(session())
+        outcome = run_virtual(session(), pace=speed)
         deadline = time.monotonic() + args.drain_timeout_s
         while store.outbox_stats()["pending"] and time.monotonic() < deadline:
             worker.wake()

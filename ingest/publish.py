@@ -35,7 +35,6 @@ format plus ``t_s`` in UTC) so that reports and the patient's progress can be co
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,207 +44,27 @@ import numpy as np
 
 from hipback.ingest.influx import schema
 from hipback.ingest.influx.lineprotocol import Point
+from hipback.ingest.results import (
+    ANGLE_FIELDS,
+    DEFAULT_HOLD_S,
+    DEFAULT_HOLDS_PER_SIDE,
+    activity_row,
+    angle_columns,
+    device_status_row,
+    hold_row,
+    prescription_of,
+    session_row,
+    store_rows,
+    stride_row,
+    stride_rows,
+)
+from hipback.ingest.session.stats import SessionIdentity
 from hipback.processing.progress import PatientProgress
 
 #: Rate of the ``angles`` measurement (Hz): the dashboards' resolution, see docs/schema.md.
 ANGLES_RATE_HZ = 10.0
-EXERCISE = "kneeling_hip_flexor"
-#: Processing's activity labels -> the schema's ``activity`` tag values.
-ACTIVITY_LABELS = {
-    "lying": "lying",
-    "sitting": "sitting",
-    "standing": "standing",
-    "walking": "walking",
-    "kneeling": "stretching",
-    "stretching": "stretching",
-    "upright": "unknown",
-}
-ANGLE_FIELDS = (
-    ("hip_flexion_left", "hip_flexion_left_deg"),
-    ("hip_flexion_right", "hip_flexion_right_deg"),
-    ("pelvic_tilt", "pelvic_tilt_deg"),
-    ("lumbar_flexion", "lumbar_flexion_deg"),
-)
-DEFAULT_HOLD_S = 30.0
-DEFAULT_HOLDS_PER_SIDE = 3
 #: Days per week the stretch is prescribed (for ``holds_prescribed_7d`` and adherence).
 STRETCH_DAYS_PER_WEEK = 7
-
-
-def _deg(x: Any) -> float | None:
-    if x is None:
-        return None
-    v = float(x)
-    return math.degrees(v) if math.isfinite(v) else None
-
-
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    v = float(x)
-    return v if math.isfinite(v) else None
-
-
-# --- rows (schema field names, degrees, UTC) --------------------------------------------------------
-
-
-def stride_row(stride: Any, start_utc: float, stride_no: int) -> dict[str, Any]:
-    """The ``strides`` row of one :class:`hipback.processing.gait.Stride` (time: UTC of its start)."""
-    return {
-        "t_s": start_utc + float(stride.t_start),
-        "side": stride.side,
-        "stride_no": int(stride_no),
-        "peak_hip_extension_deg": _deg(stride.peak_hip_extension_rad),
-        "hip_range_deg": _deg(stride.hip_range_rad),
-        "stride_time_s": _finite(stride.stride_time_s),
-        "cadence_spm": _finite(stride.cadence_spm),
-        "pelvic_tilt_at_peak_ext_deg": _deg(stride.pelvic_tilt_at_peak_extension_rad),
-        "pelvic_tilt_excursion_deg": _deg(stride.pelvic_tilt_excursion_rad),
-        "compensation_index": _finite(stride.lumbar_compensation_index),
-    }
-
-
-def stride_rows(strides: Iterable[Any], start_utc: float) -> list[dict[str, Any]]:
-    """``strides`` rows in time order, ``stride_no`` counted per side from 0."""
-    rows, count = [], {"left": 0, "right": 0}
-    for s in sorted(strides, key=lambda s: (s.t_start, s.side)):
-        rows.append(stride_row(s, start_utc, count.get(s.side, 0)))
-        count[s.side] = count.get(s.side, 0) + 1
-    return rows
-
-
-def hold_row(hold: Any, start_utc: float, target_s: float) -> dict[str, Any]:
-    """The ``holds`` row of one :class:`hipback.processing.holds.Hold` (time: UTC of its start)."""
-    return {
-        "t_s": start_utc + float(hold.t_start),
-        "side": hold.side,
-        "exercise": EXERCISE,
-        "rep": int(hold.rep),
-        "duration_s": _finite(hold.duration_s),
-        "correct_s": _finite(hold.correct_s),
-        "target_s": float(target_s),
-        "completed": bool(float(hold.correct_s) >= float(target_s)),
-        "peak_hip_extension_deg": _deg(hold.peak_hip_extension_rad),
-        "mean_hip_extension_deg": _deg(hold.mean_hip_extension_rad),
-        "pelvic_tilt_drift_deg": _deg(hold.pelvic_tilt_drift_rad),
-        "arching": bool(hold.arching),
-    }
-
-
-def activity_label(bout: Any) -> str:
-    label = str(getattr(bout, "label", getattr(bout, "activity", "unknown")))
-    return ACTIVITY_LABELS.get(label, "unknown")
-
-
-def activity_row(bout: Any, start_utc: float) -> dict[str, Any]:
-    """The ``activity`` row of one bout (time: UTC of its start)."""
-    return {
-        "t_s": start_utc + float(bout.t_start),
-        "activity": activity_label(bout),
-        "duration_s": float(bout.t_end - bout.t_start),
-    }
-
-
-def _prescription(summary: Mapping[str, Any] | None) -> tuple[int, float]:
-    holds = (summary or {}).get("holds") or {}
-    per_side = holds.get("prescribed_per_side")
-    hold_s = holds.get("prescribed_hold_s")
-    return (
-        int(per_side) if per_side is not None else DEFAULT_HOLDS_PER_SIDE,
-        float(hold_s) if hold_s is not None else DEFAULT_HOLD_S,
-    )
-
-
-def session_kind(strides: list[Any], holds: list[Any], activity: list[Any]) -> str:
-    """``walk``, ``stretch`` or ``mixed`` from what happened (see the module docstring)."""
-    labels = {activity_label(b) for b in activity}
-    walked = bool(strides) or "walking" in labels
-    stretched = bool(holds) or "stretching" in labels
-    if walked and not stretched:
-        return "walk"
-    if stretched and not walked:
-        return "stretch"
-    return "mixed"
-
-
-def session_row(results: Any, start_utc: float) -> dict[str, Any]:
-    """The ``sessions`` row of a session's :class:`hipback.processing.pipeline.SessionResults`."""
-    summary = results.summary or {}
-    per_side, hold_s = _prescription(summary)
-    kind = session_kind(results.strides, results.holds, results.activity)
-    seconds: dict[str, float] = {}
-    for b in results.activity:
-        lab = activity_label(b)
-        seconds[lab] = seconds.get(lab, 0.0) + float(b.t_end - b.t_start)
-    comp = [float(s.lumbar_compensation_index) for s in results.strides
-            if math.isfinite(float(s.lumbar_compensation_index))]
-    cal = [float(c.quality) for c in (results.calibration or {}).values()]
-    row: dict[str, Any] = {
-        "t_s": float(start_utc),
-        "kind": kind,
-        "duration_s": summary.get("duration_s"),
-        "walking_s": seconds.get("walking", 0.0),
-        "sitting_s": seconds.get("sitting", 0.0),
-        "standing_s": seconds.get("standing", 0.0),
-        "lying_s": seconds.get("lying", 0.0),
-        "strides": len(results.strides),
-        "peak_hip_extension_left_deg": summary.get("peak_hip_extension_left_deg"),
-        "peak_hip_extension_right_deg": summary.get("peak_hip_extension_right_deg"),
-        "compensation_index": float(np.median(comp)) if comp else None,
-        "cadence_spm": summary.get("cadence_spm"),
-        "holds_done": sum(1 for h in results.holds if float(h.correct_s) >= hold_s),
-        "correct_time_s": float(sum(float(h.correct_s) for h in results.holds)),
-        "calibration_quality": min(cal) if cal else None,
-    }
-    if kind != "walk" and (results.holds or "stretching" in seconds):
-        row["holds_prescribed"] = 2 * per_side
-        row["prescribed_time_s"] = 2 * per_side * hold_s
-    return row
-
-
-_DEVICE_CLEAN = re.compile(r"[^A-Za-z0-9_.:-]")
-
-
-def device_label(stats: Any) -> str:
-    """Short device label: device kind plus the last 4 hex digits of its address (``hipback_v1-3F2A``)."""
-    kind = _DEVICE_CLEAN.sub("_", str(getattr(stats, "kind", "") or "sensor"))[:40] or "sensor"
-    digits = re.sub(r"[^0-9A-Fa-f]", "", str(getattr(stats, "address", "") or ""))[-4:].upper()
-    label = f"{kind}-{digits}" if digits else kind
-    return label if label[0].isalnum() else "d" + label[:63]
-
-
-def device_status_row(stats: Any, t_s: float, *, since: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """The ``device_status`` row of one sensor at ``t_s`` (UTC) from its :class:`SensorStats`.
-
-    ``since``: the ``samples``/``missing`` counts at the previous report (packet loss is then since that
-    report; without it, over the whole session).
-    """
-    samples = int(stats.samples) - int((since or {}).get("samples", 0))
-    missing = int(stats.missing) - int((since or {}).get("missing", 0))
-    total = samples + missing
-    rejected = stats.rejected
-    n_rejected = sum(rejected.values()) if isinstance(rejected, Mapping) else int(rejected or 0)
-    return {
-        "t_s": float(t_s),
-        "placement": stats.placement,
-        "device": device_label(stats),
-        "battery_pct": stats.battery_pct,
-        "packet_loss_pct": 100.0 * missing / total if total > 0 else None,
-        "rate_hz": float(stats.rate_hz) if stats.rate_hz else None,
-        "reconnects": int(stats.reconnects),
-        "rejected_packets": int(n_rejected),
-    }
-
-
-def angle_columns(angles: Any) -> dict[str, np.ndarray]:
-    """Degrees per angles field of an :class:`hipback.processing.types.AngleSeries` (all-NaN columns left
-    out)."""
-    out = {}
-    for name, field in ANGLE_FIELDS:
-        v = np.asarray(getattr(angles, name), dtype=float)
-        if v.size and np.isfinite(v).any():
-            out[field] = np.degrees(v)
-    return out
 
 
 def angle_points_of(angles: Any, start_utc: float, patient_id: str, session_id: str,
@@ -295,7 +114,7 @@ def patient_history(store: Any, patient_id: str) -> PatientHistory:
             continue
         summary = summary_rows[0]
         start = float(summary.get("start_utc", sess["start_utc"]))
-        per_side, hold_s = _prescription(summary)
+        per_side, hold_s = prescription_of(summary)
         if start > latest_start:
             latest_start, h.holds_per_side = start, per_side
         h.sessions += 1
@@ -371,23 +190,6 @@ def publish_patient_status(store: Any, patient_id: str, now_s: float | None = No
 # --- whole sessions ------------------------------------------------------------------------------
 
 
-def _result_rows(results: Any, start_utc: float, kind: str) -> dict[str, list[dict[str, Any]]]:
-    """Store rows: the session runner's format plus ``t_s`` (UTC) and the schema's derived columns."""
-    from hipback.ingest.session.runner import _row, results_rows
-
-    rows = results_rows(results)
-    _, hold_s = _prescription(results.summary)
-    strides = sorted(results.strides, key=lambda s: (s.t_start, s.side))
-    rows["strides"] = [{**_row(s), **r}
-                       for s, r in zip(strides, stride_rows(strides, start_utc), strict=True)]
-    rows["holds"] = [{**_row(h), **hold_row(h, start_utc, hold_s)} for h in results.holds]
-    rows["activity"] = [{**_row(b), **activity_row(b, start_utc)} for b in results.activity]
-    srow = session_row(results, start_utc)
-    rows["summary"] = [{**rows["summary"][0], "start_utc": float(start_utc), "kind": kind,
-                        "sitting_s": srow["sitting_s"]}]
-    return rows
-
-
 def session_points(results: Any, patient_id: str, session_id: str, start_utc: float,
                    stats: Mapping[str, Any] | None = None, *, end_utc: float | None = None,
                    angles_rate_hz: float = ANGLES_RATE_HZ) -> list[Point]:
@@ -399,7 +201,7 @@ def session_points(results: Any, patient_id: str, session_id: str, start_utc: fl
     ``patient_status`` is not included (it needs the patient's other sessions: see
     :func:`publish_session`).
     """
-    _, hold_s = _prescription(results.summary)
+    _, hold_s = prescription_of(results.summary)
     pts: list[Point] = []
     pts += schema.stride_points(stride_rows(results.strides, start_utc), patient_id, session_id)
     pts += schema.hold_points([hold_row(h, start_utc, hold_s) for h in results.holds], patient_id, session_id)
@@ -433,8 +235,7 @@ def publish_session(store: Any, session_id: str, results: Any, patient_id: str, 
     schema.check_tag("patient", patient_id)
     schema.check_tag("session", session_id)
     pts = session_points(results, patient_id, session_id, start_utc, stats)
-    kind = session_kind(results.strides, results.holds, results.activity)
-    for rkind, rows in _result_rows(results, start_utc, kind).items():
+    for rkind, rows in store_rows(results, start_utc).items():
         store.put_results(session_id, rkind, rows)
     pts += patient_status_points(store, patient_id, now_s,
                                  holds_prescribed_per_week=holds_prescribed_per_week)
@@ -447,9 +248,10 @@ def publish_session(store: Any, session_id: str, results: Any, patient_id: str, 
 class LivePublisher:
     """Queues a live session's results in the outbox as they become final (session runner ``on_update``).
 
-    ``session_id``: the id, or a callable returning it (e.g. ``lambda: runner.session_id``); when that is
-    empty, the patient's latest open session in the store is used. ``start_utc``: UTC of session time 0
-    (default: the stored session's ``start_utc``, which the runner sets to its timeline's origin).
+    The session is given by the runner (:meth:`bind`, the runner's ``on_session``) or, for a session
+    published from elsewhere, by ``session_id`` and ``start_utc`` (UTC of session time 0); ``target_s``:
+    the prescribed hold time. Every stride, hold and bout arrives once through ``on_update`` (the runner
+    delivers what became final at the end through a last update), so nothing is de-duplicated here.
     ``wake``: called after lines were queued (e.g. ``SyncWorker.wake``). Lines are queued at most every
     ``flush_interval_s`` seconds of session data (one fsync'd transaction each) and at :meth:`finish`;
     angles are held back until their 1/``angles_rate_hz`` bin is complete, so a bin is never written twice.
@@ -460,18 +262,19 @@ class LivePublisher:
     :func:`publish_session` rewrites the same points.
     """
 
-    def __init__(self, store: Any, patient_id: str, session_id: str | Callable[[], str | None] | None = None,
-                 start_utc: float | None = None, *, target_s: float | None = None,
+    def __init__(self, store: Any, patient_id: str, session_id: str | None = None,
+                 start_utc: float | None = None, *, target_s: float = DEFAULT_HOLD_S,
                  angles_rate_hz: float = ANGLES_RATE_HZ, flush_interval_s: float = 1.0,
                  status_interval_s: float | None = 60.0, wake: Callable[[], None] | None = None,
                  holds_prescribed_per_week: float | None = None) -> None:
         schema.check_tag("patient", patient_id)
+        if session_id is not None:
+            schema.check_tag("session", session_id)
         self.store = store
         self.patient_id = patient_id
-        self._sid_source = session_id
-        self.session_id: str | None = session_id if isinstance(session_id, str) and session_id else None
+        self.session_id = session_id
         self.start_utc = start_utc
-        self.target_s = target_s
+        self.target_s = float(target_s)
         self.rate = float(angles_rate_hz)
         self.flush_interval_s = flush_interval_s
         self.status_interval_s = status_interval_s
@@ -482,38 +285,28 @@ class LivePublisher:
         self._pending: list[Point] = []
         self._last_flush_t = -math.inf  # session time of the data at the last flush
         self._stride_no = {"left": 0, "right": 0}
-        self._strides_seen: set[tuple[str, float]] = set()
-        self._holds_seen: set[tuple[str, int, float]] = set()
-        self._bouts_seen: set[tuple[str, float]] = set()
         self._angle_carry: dict[str, np.ndarray] | None = None  # samples of the last, incomplete bin
         self._angle_t_end = -math.inf  # session time of the last angle sample taken in
         self._last_report_t: float | None = None  # session time of the last device-status report
         self._report_base: dict[str, dict[str, float]] = {}
 
-    # -- resolving the session ----------------------------------------------------------------------
-    def _resolve(self) -> bool:
-        if self.session_id is None:
-            sid = self._sid_source() if callable(self._sid_source) else None
-            if not sid:
-                sid = self.store.latest_open_session(self.patient_id)
-            if not sid:
-                return False
-            schema.check_tag("session", sid)
-            self.session_id = sid
-        if self.start_utc is None or self.target_s is None:
-            info = self.store.session(self.session_id)
-            if self.start_utc is None:
-                self.start_utc = float(info["start_utc"])
-            if self.target_s is None:
-                pres = (info.get("meta") or {}).get("prescription") or {}
-                self.target_s = float(pres.get("hold_s", DEFAULT_HOLD_S))
-        return True
+    def bind(self, identity: SessionIdentity) -> None:
+        """The session this publisher publishes (the runner's ``on_session``)."""
+        if identity.patient_id != self.patient_id:
+            raise ValueError("the session belongs to another patient")
+        schema.check_tag("session", identity.session_id)
+        self.session_id = identity.session_id
+        self.start_utc = float(identity.start_utc)
+        self.target_s = float(identity.hold_s)
+
+    def _bound(self) -> bool:
+        return self.session_id is not None and self.start_utc is not None
 
     # -- live updates -------------------------------------------------------------------------------
     def on_update(self, update: Any, stats: Mapping[str, Any] | None = None) -> None:
         """Take a :class:`hipback.processing.pipeline.ProcessorUpdate` (and the sensors' stats) from the
         runner."""
-        if self.finished or not self._resolve():
+        if self.finished or not self._bound():
             return
         self._take_strides(update.strides)
         self._take_holds(update.holds)
@@ -534,35 +327,19 @@ class LivePublisher:
         assert self.start_utc is not None
         rows = []
         for s in sorted(strides, key=lambda s: (s.t_start, s.side)):
-            key = (s.side, round(float(s.t_start), 6))
-            if key in self._strides_seen:
-                continue
-            self._strides_seen.add(key)
             no = self._stride_no.get(s.side, 0)
             self._stride_no[s.side] = no + 1
             rows.append(stride_row(s, self.start_utc, no))
         self._pending += schema.stride_points(rows, self.patient_id, self.session_id or "")
 
     def _take_holds(self, holds: Iterable[Any]) -> None:
-        assert self.start_utc is not None and self.target_s is not None
-        rows = []
-        for h in holds:
-            key = (h.side, int(h.rep), round(float(h.t_start), 6))
-            if key in self._holds_seen:
-                continue
-            self._holds_seen.add(key)
-            rows.append(hold_row(h, self.start_utc, self.target_s))
+        assert self.start_utc is not None
+        rows = [hold_row(h, self.start_utc, self.target_s) for h in holds]
         self._pending += schema.hold_points(rows, self.patient_id, self.session_id or "")
 
     def _take_bouts(self, bouts: Iterable[Any]) -> None:
         assert self.start_utc is not None
-        rows = []
-        for b in bouts:
-            key = (activity_label(b), round(float(b.t_start), 6))
-            if key in self._bouts_seen:
-                continue
-            self._bouts_seen.add(key)
-            rows.append(activity_row(b, self.start_utc))
+        rows = [activity_row(b, self.start_utc) for b in bouts]
         self._pending += schema.activity_points(rows, self.patient_id, self.session_id or "")
 
     def _take_angles(self, angles: Any, final: bool) -> None:
@@ -622,33 +399,22 @@ class LivePublisher:
 
     def finish(self, results: Any = None, stats: Mapping[str, Any] | None = None, *,
                now_s: float | None = None) -> int:
-        """End of the session: what became final at the end (strides, holds, bouts, the last angles),
-        the ``sessions`` point, the final device status, the result rows and ``patient_status``.
+        """End of the session: the last angles, the ``sessions`` point, the final device status and
+        ``patient_status`` (the strides, holds and bouts came through ``on_update``; the session runner
+        stores the result rows).
 
         ``results``: the session's :class:`SessionResults` (``SessionOutcome.results``; None when
         processing failed: then only what is pending and the device status are queued). Returns the
         lines queued by this call.
         """
-        if self.finished:
-            return 0
-        if not self._resolve():
+        if self.finished or not self._bound():
             return 0
         assert self.start_utc is not None and self.session_id is not None
         before = self.queued
+        self._take_angles(None, final=True)
         if results is not None:
-            _, hold_s = _prescription(results.summary)
-            self.target_s = hold_s
-            self._take_strides(results.strides)
-            self._take_holds(results.holds)
-            self._take_bouts(results.activity)
-            self._take_angles(results.angles, final=True)
             self._pending.append(schema.session_point(session_row(results, self.start_utc),
                                                       self.patient_id, self.session_id))
-            kind = session_kind(results.strides, results.holds, results.activity)
-            for rkind, rows in _result_rows(results, self.start_utc, kind).items():
-                self.store.put_results(self.session_id, rkind, rows)
-        else:
-            self._take_angles(None, final=True)
         if stats:
             t_end = self._stats_time(stats)
             if t_end is None and results is not None:
@@ -666,8 +432,9 @@ class LivePublishing:
     """Live publishing for a recording command: a :class:`LivePublisher` on the store's outbox, plus a
     :class:`hipback.ingest.sync.SyncWorker` sending it when ``HIPBACK_INFLUX_URL`` is set.
 
-    Use as ``with LivePublishing(store_path, patient_id) as pub:`` and pass ``pub.on_update`` to the
-    session runner (it can be chained with a UI callback), then call ``pub.finish(outcome)``. Without
+    Use as ``with LivePublishing(store_path, patient_id) as pub:`` and pass ``pub.on_session`` and
+    ``pub.on_update`` to the session runner (``on_update`` can be chained with a UI callback), then call
+    ``pub.finish(outcome)``. Without
     ``HIPBACK_INFLUX_URL`` everything still goes to the outbox, and ``hipback sync`` sends it later.
     """
 
@@ -686,6 +453,9 @@ class LivePublishing:
         if self.worker is not None:
             self.worker.start()
         return self
+
+    def on_session(self, identity: SessionIdentity) -> None:
+        self.publisher.bind(identity)
 
     def on_update(self, update: Any, stats: Mapping[str, Any] | None = None) -> None:
         self.publisher.on_update(update, stats)

@@ -168,7 +168,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
 
         outcome = run_virtual_session(
             sim, DEMO_DEVICES, store_path, speed=speed, on_update=on_update, on_event=coach.on_event,
-            patient_id=patient_id,
+            on_session=publishing.on_session, patient_id=patient_id,
         )
         publishing.finish(outcome)
     if outcome.results is None:

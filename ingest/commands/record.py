@@ -118,6 +118,7 @@ async def _record(
             backend=backend_for("bleak"),
             on_update=progress.on_update,
             on_event=progress.on_event,
+            on_session=progress.publishing.on_session,
             stop_event=stop,
             session_id=session_id,
         )
@@ -163,6 +164,7 @@ async def _record_virtual(
         backend=backend_for("bumble", world),
         on_update=progress.on_update,
         on_event=progress.on_event,
+        on_session=progress.publishing.on_session,
         stop_event=stop,
         clock=world.clock,
         session_id=session_id,

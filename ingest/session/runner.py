@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import deque
@@ -56,7 +55,8 @@ from hipback.ingest.clock import ClockModel
 from hipback.ingest.config import SensorConfig, SessionConfig
 from hipback.ingest.devices import DecodedSamples, DeviceConfig, DeviceProfile, get_profile
 from hipback.ingest.errors import ConfigError
-from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionOutcome
+from hipback.ingest.results import store_rows
+from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionIdentity, SessionOutcome
 from hipback.ingest.session.writer import StoreWriter
 from hipback.ingest.timesource import SYSTEM_CLOCK, Clock
 from hipback.processing.types import SensorStream
@@ -112,6 +112,7 @@ class SessionRunner:
         backend: bleak backend choice (:func:`hipback.ingest.ble.connect.backend_for`).
         on_update: called with ``(ProcessorUpdate, stats)`` when the live output has something new.
         on_event: called with each :class:`SessionEvent` (calibration prompts, disconnects, ...).
+        on_session: called with the session's :class:`SessionIdentity` once it is opened, before any data.
         stop_event: set it to end the session cleanly.
         clock: the source of "now" (default: the system's clocks; virtual sessions: simulated time).
         session_id: continue this stored session instead of opening a new one.
@@ -129,6 +130,7 @@ class SessionRunner:
         backend: Backend | None = None,
         on_update: Callable[[Any, dict[str, SensorStats]], None] | None = None,
         on_event: Callable[[SessionEvent], None] | None = None,
+        on_session: Callable[[SessionIdentity], None] | None = None,
         stop_event: asyncio.Event | None = None,
         clock: Clock = SYSTEM_CLOCK,
         session_id: str | None = None,
@@ -142,6 +144,7 @@ class SessionRunner:
         self.backend = backend or Backend()
         self.on_update = on_update
         self.on_event = on_event
+        self.on_session = on_session
         self.stop_event = stop_event or asyncio.Event()
         self.clock = clock
         self.resume_session_id = session_id
@@ -506,7 +509,7 @@ class SessionRunner:
             quat=quat,
             acc=arrays["acc"],
             gyr=arrays["gyr"],
-            mag=None,
+            mag=arrays["mag"],  # as when the stored session is processed again
             seq=arrays["seq"],
             device=link.profile.kind,
         )
@@ -659,6 +662,10 @@ class SessionRunner:
         for s in self.config.sensors:
             self.links[s.placement] = self._make_link(s, found[s.placement])
         self._open_session()
+        if self.on_session is not None:
+            pres = self.config.prescription
+            self.on_session(SessionIdentity(self.session_id, self.config.patient_id, self.start_utc,
+                                            float(pres.hold_s), int(pres.holds_per_side)))
         self._writer = StoreWriter(
             self.store, self.session_id, asyncio.get_running_loop(), self._on_written, self._on_write_error
         )
@@ -747,9 +754,11 @@ class SessionRunner:
                 results = self._processor.finish()
             except Exception as exc:
                 self._processing_failed(exc)
+            else:
+                self._poll(force=True)  # what became final at the end reaches on_update like the rest
         if results is not None:
             try:
-                for kind, rows in results_rows(results).items():
+                for kind, rows in store_rows(results, self.start_utc).items():
                     self.store.put_results(self.session_id, kind, rows)
             except Exception as exc:
                 logger.error("store: results not written: %s", exc)
@@ -781,50 +790,6 @@ class SessionRunner:
             stopped_by=self._stopped_by,
             processing_error=self._processing_error,
         )
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly value: numpy scalars/arrays to Python, NaN to None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return None if not np.isfinite(value) else value
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _row(obj: Any) -> dict[str, Any]:
-    """A result record as a store row; fields in rad become ``..._deg`` in degrees (the store is an edge)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        items = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    elif isinstance(obj, dict):
-        items = dict(obj)
-    else:
-        return {"value": _plain(obj)}
-    out: dict[str, Any] = {}
-    for name, v in items.items():
-        if name.endswith("_rad") and isinstance(v, (int, float, np.floating)):
-            name, v = name[:-4] + "_deg", float(np.degrees(v))
-        out[name] = _plain(v)
-    return out
-
-
-def results_rows(results: Any) -> dict[str, list[dict[str, Any]]]:
-    """:class:`hipback.processing.pipeline.SessionResults` as store rows per kind (summary, strides, holds,
-    ...)."""
-    rows: dict[str, list[dict[str, Any]]] = {"summary": [_plain(dict(results.summary))]}
-    for kind in ("strides", "bouts", "holds", "activity"):
-        rows[kind] = [_row(x) for x in getattr(results, kind, []) or []]
-    rows["warnings"] = [{"message": str(w)} for w in getattr(results, "warnings", []) or []]
-    rows["calibration"] = [
-        {"placement": p, **_row(c)} for p, c in (getattr(results, "calibration", {}) or {}).items()
-    ]
-    return rows
 
 
 async def run_session(

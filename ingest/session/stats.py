@@ -70,6 +70,20 @@ class SensorStats:
         }
 
 
+@dataclass(frozen=True)
+class SessionIdentity:
+    """Who and when a session is, as the runner opened it: handed to subscribers before any data.
+
+    ``start_utc``: UTC (Unix s) of session time 0; ``hold_s``/``holds_per_side``: the prescription.
+    """
+
+    session_id: str
+    patient_id: str
+    start_utc: float
+    hold_s: float
+    holds_per_side: int
+
+
 @dataclass
 class SessionEvent:
     """Something for the UI: ``kind`` (e.g. ``calibration_start``), a plain ``message``, session time (s)."""

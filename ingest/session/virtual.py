@@ -22,7 +22,7 @@ from hipback.ingest.ble.bumble_backend import BumbleWorld
 from hipback.ingest.ble.connect import backend_for
 from hipback.ingest.config import PrescriptionConfig, SensorConfig, SessionConfig
 from hipback.ingest.session.runner import SessionRunner
-from hipback.ingest.session.stats import SessionEvent, SessionOutcome
+from hipback.ingest.session.stats import SessionEvent, SessionIdentity, SessionOutcome
 from hipback.ingest.virtual_time import run_virtual
 from hipback.processing.types import SensorStream
 
@@ -113,6 +113,7 @@ async def run_virtual_session_async(
     session_id: str | None = None,
     on_update: Callable[[Any, Any], None] | None = None,
     on_event: Callable[[SessionEvent], None] | None = None,
+    on_session: Callable[[SessionIdentity], None] | None = None,
     stop_event: asyncio.Event | None = None,
     max_batch: Mapping[str, int] | None = None,
     process: bool = True,
@@ -177,6 +178,7 @@ async def run_virtual_session_async(
         backend=backend_for("bumble", world),
         on_update=on_update,
         on_event=on_event,
+        on_session=on_session,
         stop_event=stop_event,
         clock=world.clock,
         session_id=session_id,

@@ -1,0 +1,288 @@
+"""Processing results as rows: one place that turns them into the schema's field names, degrees and UTC.
+
+Processing reports SI units, radians and times in seconds on the session timeline; everything that leaves
+for the outside world goes through here:
+
+- the schema's rows (:func:`stride_row`, :func:`hold_row`, :func:`activity_row`, :func:`session_row`,
+  :func:`device_status_row`), which :mod:`hipback.ingest.influx.schema` turns into points;
+- the local store's result rows (:func:`store_rows`): every field of the processing records plus the
+  schema's rows, written once per session by whoever finished it (the session runner, ``hipback process
+  --store``, :func:`hipback.ingest.publish.publish_session`).
+
+``start_utc`` is the UTC time (Unix s) of session time 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+EXERCISE = "kneeling_hip_flexor"
+#: Processing's activity labels -> the schema's ``activity`` tag values.
+ACTIVITY_LABELS = {
+    "lying": "lying",
+    "sitting": "sitting",
+    "standing": "standing",
+    "walking": "walking",
+    "kneeling": "stretching",
+    "stretching": "stretching",
+    "upright": "unknown",
+}
+ANGLE_FIELDS = (
+    ("hip_flexion_left", "hip_flexion_left_deg"),
+    ("hip_flexion_right", "hip_flexion_right_deg"),
+    ("pelvic_tilt", "pelvic_tilt_deg"),
+    ("lumbar_flexion", "lumbar_flexion_deg"),
+)
+DEFAULT_HOLD_S = 30.0
+DEFAULT_HOLDS_PER_SIDE = 3
+def _deg(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return math.degrees(v) if math.isfinite(v) else None
+
+
+def _finite(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+# --- rows (schema field names, degrees, UTC) --------------------------------------------------------
+
+
+def stride_row(stride: Any, start_utc: float, stride_no: int) -> dict[str, Any]:
+    """The ``strides`` row of one :class:`hipback.processing.gait.Stride` (time: UTC of its start)."""
+    return {
+        "t_s": start_utc + float(stride.t_start),
+        "side": stride.side,
+        "stride_no": int(stride_no),
+        "peak_hip_extension_deg": _deg(stride.peak_hip_extension_rad),
+        "hip_range_deg": _deg(stride.hip_range_rad),
+        "stride_time_s": _finite(stride.stride_time_s),
+        "cadence_spm": _finite(stride.cadence_spm),
+        "pelvic_tilt_at_peak_ext_deg": _deg(stride.pelvic_tilt_at_peak_extension_rad),
+        "pelvic_tilt_excursion_deg": _deg(stride.pelvic_tilt_excursion_rad),
+        "compensation_index": _finite(stride.lumbar_compensation_index),
+    }
+
+
+def stride_rows(strides: Iterable[Any], start_utc: float) -> list[dict[str, Any]]:
+    """``strides`` rows in time order, ``stride_no`` counted per side from 0."""
+    rows, count = [], {"left": 0, "right": 0}
+    for s in sorted(strides, key=lambda s: (s.t_start, s.side)):
+        rows.append(stride_row(s, start_utc, count.get(s.side, 0)))
+        count[s.side] = count.get(s.side, 0) + 1
+    return rows
+
+
+def hold_row(hold: Any, start_utc: float, target_s: float) -> dict[str, Any]:
+    """The ``holds`` row of one :class:`hipback.processing.holds.Hold` (time: UTC of its start)."""
+    return {
+        "t_s": start_utc + float(hold.t_start),
+        "side": hold.side,
+        "exercise": EXERCISE,
+        "rep": int(hold.rep),
+        "duration_s": _finite(hold.duration_s),
+        "correct_s": _finite(hold.correct_s),
+        "target_s": float(target_s),
+        "completed": bool(float(hold.correct_s) >= float(target_s)),
+        "peak_hip_extension_deg": _deg(hold.peak_hip_extension_rad),
+        "mean_hip_extension_deg": _deg(hold.mean_hip_extension_rad),
+        "pelvic_tilt_drift_deg": _deg(hold.pelvic_tilt_drift_rad),
+        "arching": bool(hold.arching),
+    }
+
+
+def activity_label(bout: Any) -> str:
+    label = str(getattr(bout, "label", getattr(bout, "activity", "unknown")))
+    return ACTIVITY_LABELS.get(label, "unknown")
+
+
+def activity_row(bout: Any, start_utc: float) -> dict[str, Any]:
+    """The ``activity`` row of one bout (time: UTC of its start)."""
+    return {
+        "t_s": start_utc + float(bout.t_start),
+        "activity": activity_label(bout),
+        "duration_s": float(bout.t_end - bout.t_start),
+    }
+
+
+def prescription_of(summary: Mapping[str, Any] | None) -> tuple[int, float]:
+    holds = (summary or {}).get("holds") or {}
+    per_side = holds.get("prescribed_per_side")
+    hold_s = holds.get("prescribed_hold_s")
+    return (
+        int(per_side) if per_side is not None else DEFAULT_HOLDS_PER_SIDE,
+        float(hold_s) if hold_s is not None else DEFAULT_HOLD_S,
+    )
+
+
+def session_kind(strides: list[Any], holds: list[Any], activity: list[Any]) -> str:
+    """``walk``, ``stretch`` or ``mixed`` from what happened (see the module docstring)."""
+    labels = {activity_label(b) for b in activity}
+    walked = bool(strides) or "walking" in labels
+    stretched = bool(holds) or "stretching" in labels
+    if walked and not stretched:
+        return "walk"
+    if stretched and not walked:
+        return "stretch"
+    return "mixed"
+
+
+def session_row(results: Any, start_utc: float) -> dict[str, Any]:
+    """The ``sessions`` row of a session's :class:`hipback.processing.pipeline.SessionResults`."""
+    summary = results.summary or {}
+    per_side, hold_s = prescription_of(summary)
+    kind = session_kind(results.strides, results.holds, results.activity)
+    seconds: dict[str, float] = {}
+    for b in results.activity:
+        lab = activity_label(b)
+        seconds[lab] = seconds.get(lab, 0.0) + float(b.t_end - b.t_start)
+    comp = [float(s.lumbar_compensation_index) for s in results.strides
+            if math.isfinite(float(s.lumbar_compensation_index))]
+    cal = [float(c.quality) for c in (results.calibration or {}).values()]
+    row: dict[str, Any] = {
+        "t_s": float(start_utc),
+        "kind": kind,
+        "duration_s": summary.get("duration_s"),
+        "walking_s": seconds.get("walking", 0.0),
+        "sitting_s": seconds.get("sitting", 0.0),
+        "standing_s": seconds.get("standing", 0.0),
+        "lying_s": seconds.get("lying", 0.0),
+        "strides": len(results.strides),
+        "peak_hip_extension_left_deg": summary.get("peak_hip_extension_left_deg"),
+        "peak_hip_extension_right_deg": summary.get("peak_hip_extension_right_deg"),
+        "compensation_index": float(np.median(comp)) if comp else None,
+        "cadence_spm": summary.get("cadence_spm"),
+        "holds_done": sum(1 for h in results.holds if float(h.correct_s) >= hold_s),
+        "correct_time_s": float(sum(float(h.correct_s) for h in results.holds)),
+        "calibration_quality": min(cal) if cal else None,
+    }
+    if kind != "walk" and (results.holds or "stretching" in seconds):
+        row["holds_prescribed"] = 2 * per_side
+        row["prescribed_time_s"] = 2 * per_side * hold_s
+    return row
+
+
+_DEVICE_CLEAN = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def device_label(stats: Any) -> str:
+    """Short device label: device kind plus the last 4 hex digits of its address (``hipback_v1-3F2A``)."""
+    kind = _DEVICE_CLEAN.sub("_", str(getattr(stats, "kind", "") or "sensor"))[:40] or "sensor"
+    digits = re.sub(r"[^0-9A-Fa-f]", "", str(getattr(stats, "address", "") or ""))[-4:].upper()
+    label = f"{kind}-{digits}" if digits else kind
+    return label if label[0].isalnum() else "d" + label[:63]
+
+
+def device_status_row(stats: Any, t_s: float, *, since: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The ``device_status`` row of one sensor at ``t_s`` (UTC) from its :class:`SensorStats`.
+
+    ``since``: the ``samples``/``missing`` counts at the previous report (packet loss is then since that
+    report; without it, over the whole session).
+    """
+    samples = int(stats.samples) - int((since or {}).get("samples", 0))
+    missing = int(stats.missing) - int((since or {}).get("missing", 0))
+    total = samples + missing
+    rejected = stats.rejected
+    n_rejected = sum(rejected.values()) if isinstance(rejected, Mapping) else int(rejected or 0)
+    return {
+        "t_s": float(t_s),
+        "placement": stats.placement,
+        "device": device_label(stats),
+        "battery_pct": stats.battery_pct,
+        "packet_loss_pct": 100.0 * missing / total if total > 0 else None,
+        "rate_hz": float(stats.rate_hz) if stats.rate_hz else None,
+        "reconnects": int(stats.reconnects),
+        "rejected_packets": int(n_rejected),
+    }
+
+
+def angle_columns(angles: Any) -> dict[str, np.ndarray]:
+    """Degrees per angles field of an :class:`hipback.processing.types.AngleSeries` (all-NaN columns left
+    out)."""
+    out = {}
+    for name, field in ANGLE_FIELDS:
+        v = np.asarray(getattr(angles, name), dtype=float)
+        if v.size and np.isfinite(v).any():
+            out[field] = np.degrees(v)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly value: numpy scalars/arrays to Python, NaN to None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if not np.isfinite(value) else value
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def record_row(obj: Any) -> dict[str, Any]:
+    """A result record as a store row; fields in rad become ``..._deg`` in degrees (the store is an edge)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif isinstance(obj, dict):
+        items = dict(obj)
+    else:
+        return {"value": _plain(obj)}
+    out: dict[str, Any] = {}
+    for name, v in items.items():
+        if name.endswith("_rad") and isinstance(v, (int, float, np.floating)):
+            name, v = name[:-4] + "_deg", float(np.degrees(v))
+        out[name] = _plain(v)
+    return out
+
+
+def results_rows(results: Any) -> dict[str, list[dict[str, Any]]]:
+    """:class:`hipback.processing.pipeline.SessionResults` as store rows per kind (summary, strides, holds,
+    ...)."""
+    rows: dict[str, list[dict[str, Any]]] = {"summary": [_plain(dict(results.summary))]}
+    for kind in ("strides", "bouts", "holds", "activity"):
+        rows[kind] = [record_row(x) for x in getattr(results, kind, []) or []]
+    rows["warnings"] = [{"message": str(w)} for w in getattr(results, "warnings", []) or []]
+    rows["calibration"] = [
+        {"placement": p, **record_row(c)} for p, c in (getattr(results, "calibration", {}) or {}).items()
+    ]
+    return rows
+
+
+def store_rows(results: Any, start_utc: float) -> dict[str, list[dict[str, Any]]]:
+    """The local store's result rows of one session, per kind (``summary``, ``strides``, ``holds``,
+    ``activity``, ``bouts``, ``warnings``, ``calibration``): every field of the processing records
+    (``*_rad`` as ``*_deg``) with the schema's rows over them (the schema's field names, ``t_s`` in UTC),
+    so that the store, the patient's progress and InfluxDB read the same names."""
+    rows = results_rows(results)
+    _, hold_s = prescription_of(results.summary)
+    strides = sorted(results.strides, key=lambda s: (s.t_start, s.side))
+    rows["strides"] = [{**_without(record_row(s), RENAMED_BY_SCHEMA), **r}
+                       for s, r in zip(strides, stride_rows(strides, start_utc), strict=True)]
+    rows["holds"] = [{**record_row(h), **hold_row(h, start_utc, hold_s)} for h in results.holds]
+    rows["activity"] = [{**record_row(b), **activity_row(b, start_utc)} for b in results.activity]
+    srow = session_row(results, start_utc)
+    kind = session_kind(results.strides, results.holds, results.activity)
+    rows["summary"] = [{**rows["summary"][0], "start_utc": float(start_utc), "kind": kind,
+                        "sitting_s": srow["sitting_s"]}]
+    return rows
+
+
+#: Record fields (in degrees) that the schema's rows carry under another name.
+RENAMED_BY_SCHEMA = ("pelvic_tilt_at_peak_extension_deg", "lumbar_compensation_index")
+
+
+def _without(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in names}
