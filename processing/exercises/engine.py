@@ -124,6 +124,9 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         hold_tolerance_s: float = 1.0,
         min_hold_s: float = 2.0,
         onset_tolerance_rad: float = math.radians(0.5),
+        start_level: bool = False,
+        level_s: float = 0.3,
+        level_tolerance: float = 0.35,
     ) -> None:
         if exercise.sides == "each" and side not in ("left", "right"):
             raise ValueError(f"{exercise.name} is done one side at a time: side must be 'left' or 'right'")
@@ -151,6 +154,10 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self.hold_tolerance_s = hold_tolerance_s
         self.min_hold_s = min_hold_s
         self.onset_tolerance_rad = onset_tolerance_rad
+        self.start_level = start_level
+        self.level_s = level_s
+        self.level_tolerance = level_tolerance
+        self._level = math.nan
         self._rest_from = 0  # absolute index where the current rest began
         self.rules = [r for r in exercise.rules if self._checkable(r)]
         self.rules_not_checked = tuple(r.angle for r in exercise.rules if not self._checkable(r))
@@ -298,6 +305,8 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
                     need = self.on_fraction * target
                 with np.errstate(invalid="ignore"):
                     hit = seg - run_min >= need
+                    if self.start_level:
+                        hit &= np.abs(run_min - self._start_level(p)) <= self._level_tol()
                 hit[: i - lo] = False
                 idx = np.flatnonzero(hit)
                 if len(idx) == 0:
@@ -330,6 +339,23 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
                 self._close(self._n0 + (k - 1 if np.isnan(p[k]) else k))
                 i = k + 1
         self._trim()
+
+    def _start_level(self, p: FloatArray) -> float:
+        """The primary at rest in the start posture: mean of the first ``level_s`` smoothed samples (NaN, so
+        no movement starts, until they are there)."""
+        if math.isnan(self._level):
+            n = max(1, int(round(self.level_s * (self._fs or 100.0))))
+            if self._n0 == 0 and len(p) >= n:
+                self._level = float(np.nanmean(p[:n]))
+        return self._level
+
+    def _level_tol(self) -> float:
+        target = self.exercise.primary.target
+        if self.exercise.primary.reference == "neutral":
+            span = target - (self._level if math.isfinite(self._level) else 0.0)
+        else:
+            span = target
+        return max(self.level_tolerance * span, self.min_rise_rad)
 
     def _live(self, i: int) -> None:
         """Live cue: the first rule exceeded so far in the movement in progress (cheap, last sample only)."""

@@ -9,8 +9,10 @@ Batch, on the calibrated :class:`~hipback.processing.exercises.stream.SegmentFra
    ``smooth_s``), extended by ``overrun_s`` (up to the next episode of that class) for exercises that leave
    their start posture's class.
 2. **Candidates**: every catalogue exercise (and side) that the worn sensors can count and whose start posture
-   has the episode's class runs as an :class:`~hipback.processing.exercises.stream.ExerciseBlock` over the
-   episode (it aligns in its own start posture and never counts without that alignment).
+   has the episode's class runs as an :class:`~hipback.processing.exercises.stream.ExerciseBlock` over windows
+   of ``window_s`` starting at the episode's start and at each still period of at least ``min_rest_s`` in it
+   (it aligns in its own start posture and never counts without that alignment; a fresh alignment per window
+   keeps the heading drift of on-device fusion from accumulating).
 3. **Score** of each rep or hold a candidate found (only those whose movement started in the episode's
 class): the distance between the observed angles at the peak (the middle of a hold) and the exercise's
 ``[signature]``: ``sqrt(mean(((observed - nominal) / scale)^2))`` with ``scale_rad`` (15 deg), plus
@@ -67,6 +69,11 @@ def _up(q: np.ndarray) -> np.ndarray:
     )
 
 
+def _class_at(frame: SegmentFrame, t: float) -> str:
+    i = int(np.clip(np.searchsorted(frame.t, t), 0, len(frame) - 1))
+    return _NAMES[int(_class_of(_up(frame.segments["pelvis"][i : i + 1]))[0])]
+
+
 def _class_of(up: np.ndarray) -> np.ndarray:
     return np.argmax(up @ _DIRS.T, axis=1)
 
@@ -103,6 +110,21 @@ def episodes(
     return out
 
 
+def _rest_starts(frame: SegmentFrame, still_rad_s: float, min_rest_s: float) -> list[int]:
+    """Indices where a still period (every segment slower than ``still_rad_s``) of ``min_rest_s`` begins."""
+    from hipback.processing import quaternion as qm
+
+    dt = np.diff(frame.t)
+    ok = np.ones(len(frame) - 1, dtype=bool)
+    for q in frame.segments.values():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ok &= qm.angle_between(q[1:], q[:-1]) / dt < still_rad_s
+    d = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    keep = (frame.t[np.minimum(stops, len(frame) - 1)] - frame.t[starts]) >= min_rest_s
+    return [int(x) for x in starts[keep]]
+
+
 def _observed(block: ExerciseBlock, frame: SegmentFrame, t: float, keys: list[str], side) -> dict[str, float]:
     i = int(np.clip(np.searchsorted(frame.t, t), 0, len(frame) - 1))
     one = frame.slice(i, i + 1)
@@ -117,6 +139,43 @@ def _q_yaw(q: np.ndarray, c: float) -> np.ndarray:
     return qm.multiply(q, _ry(c))
 
 
+def _candidates(
+    ep, cls, cat, names, worn, initial_offsets, scale_rad, kind_penalty, hold_as_reps_s, out
+) -> None:
+    """Run every candidate exercise of class ``cls`` over the window ``ep``; appends to ``out``
+    (distance, rep or hold, exercise, side)."""
+    for name in names:
+        ex = cat[name]
+        for side in ("left", "right") if ex.sides == "each" else (None,):
+            if _posture_class(cat, ex.start_posture, side) != cls:
+                continue
+            if not available(ex.primary.angle, set(worn), side):
+                continue
+            block = ExerciseBlock(
+                exercise=ex,
+                side=side,
+                posture=cat.postures[ex.start_posture],
+                worn=worn,
+                initial_offsets=initial_offsets,
+                max_wait_s=math.inf,
+            )
+            block.update(ep)
+            block.finish()
+            keys = [k for k in ex.signature if available(k, set(worn), side)]
+            for r in block.reps_:
+                if _class_at(ep, r.t_onset) != cls or (ex.kind != "hold" and _class_at(ep, r.t_peak) != cls):
+                    continue  # did not start (a rep: did not peak) in this exercise's posture
+                t_obs = 0.5 * (r.t_start + r.t_end) if r.kind == "hold" else r.t_peak
+                obs = _observed(block, ep, t_obs, keys, None if ex.sides == "both" else side)
+                d2 = [((obs[k] - ex.signature[k]) / scale_rad) ** 2 for k in keys if math.isfinite(obs[k])]
+                dist = math.sqrt(sum(d2) / len(d2)) if d2 else 1.0
+                if ex.kind == "reps" and r.hold_s >= hold_as_reps_s:
+                    dist += kind_penalty
+                if not r.target_met:
+                    dist += 0.5 * kind_penalty
+                out.append((dist, r, name, None if ex.sides == "both" else side))
+
+
 def recognise(
     frame: SegmentFrame,
     *,
@@ -129,6 +188,9 @@ def recognise(
     hold_as_reps_s: float = 3.0,
     max_distance: float = 1.0,
     overrun_s: float = 40.0,
+    window_s: float = 60.0,
+    still_rad_s: float = 0.1,
+    min_rest_s: float = 2.0,
     reclaim_distance: float = 3.0,
     reclaim_gap_s: float = 8.0,
     exercises: list[str] | None = None,
@@ -140,45 +202,32 @@ def recognise(
     candidates: list[tuple[float, RepResult, str, str | None]] = []
     names = exercises or sorted(cat.exercises)
     eps = episodes(frame)
+    rests = _rest_starts(frame, still_rad_s, min_rest_s)
     for i, (cls, a, b) in enumerate(eps):
         # an exercise may leave its start posture's class (a forward fold ends facing down): the candidates
         # also see ``overrun_s`` beyond the episode, up to the next episode of the same class
         nxt = next((e[1] for e in eps[i + 1 :] if e[0] == cls), len(frame))
         b = min(nxt, int(np.searchsorted(frame.t, frame.t[b - 1] + overrun_s)))
-        ep = frame.slice(a, b)
-        for name in names:
-            ex = cat[name]
-            for side in ("left", "right") if ex.sides == "each" else (None,):
-                if _posture_class(cat, ex.start_posture, side) != cls:
-                    continue
-                if not available(ex.primary.angle, set(worn), side):
-                    continue
-                block = ExerciseBlock(
-                    exercise=ex,
-                    side=side,
-                    posture=cat.postures[ex.start_posture],
-                    worn=worn,
-                    initial_offsets=initial_offsets,
-                    max_wait_s=math.inf,
-                )
-                block.update(ep)
-                block.finish()
-                keys = [k for k in ex.signature if available(k, set(worn), side)]
-                for r in block.reps_:
-                    i0 = int(np.clip(np.searchsorted(ep.t, r.t_onset), 0, len(ep) - 1))
-                    if _NAMES[int(_class_of(_up(ep.segments["pelvis"][i0 : i0 + 1]))[0])] != cls:
-                        continue  # the movement did not start in this exercise's posture
-                    t_obs = 0.5 * (r.t_start + r.t_end) if r.kind == "hold" else r.t_peak
-                    obs = _observed(block, ep, t_obs, keys, None if ex.sides == "both" else side)
-                    d2 = [
-                        ((obs[k] - ex.signature[k]) / scale_rad) ** 2 for k in keys if math.isfinite(obs[k])
-                    ]
-                    dist = math.sqrt(sum(d2) / len(d2)) if d2 else 1.0
-                    if ex.kind == "reps" and r.hold_s >= hold_as_reps_s:
-                        dist += kind_penalty
-                    if not r.target_met:
-                        dist += 0.5 * kind_penalty
-                    candidates.append((dist, r, name, None if ex.sides == "both" else side))
+        # one window from each rest (still period) of the episode: each run aligns afresh, so heading drift
+        # of the devices between sets does not accumulate
+        starts = [a] + [int(r) for r in rests if a < r < b]
+        for w0 in starts:
+            w1 = min(b, int(np.searchsorted(frame.t, frame.t[w0] + window_s)))
+            ep = frame.slice(max(a, w0 - 1), w1)
+            if len(ep) < 2:
+                continue
+            _candidates(
+                ep,
+                cls,
+                cat,
+                names,
+                worn,
+                initial_offsets,
+                scale_rad,
+                kind_penalty,
+                hold_as_reps_s,
+                candidates,
+            )
     candidates.sort(key=lambda c: c[0])
     chosen: list[tuple[float, RepResult, str, str | None]] = []
     for c in candidates:

@@ -174,9 +174,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.max_wait_s = max_wait_s
         self.min_yaw_observability = min_yaw_observability
         self.counter = dict(counter or {})
-        self._counter = ExerciseCounter(
-            exercise=exercise, side=side, worn=self.worn, hold_s=hold_s, **self.counter
-        )
+        self._counter: ExerciseCounter | None = None  # made once the start posture is found (or given up)
         self._side = None if exercise.sides == "both" else side
         self._buffer: list[SegmentFrame] = []
         self._prev: dict[str, FloatArray] = {}
@@ -196,7 +194,16 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         return available(self.exercise.primary.angle, set(self.worn), self._side)
 
     def current(self):
-        return self._counter.current()
+        return None if self._counter is None else self._counter.current()
+
+    def _make_counter(self, aligned: bool) -> None:
+        self._counter = ExerciseCounter(
+            exercise=self.exercise,
+            side=self.side,
+            worn=self.worn,
+            hold_s=self.hold_s,
+            **{"start_level": aligned, **self.counter},
+        )
 
     def update(self, chunk: SegmentFrame) -> list[RepResult]:
         if self._finished:
@@ -226,6 +233,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             self.offsets_ = dict(self.initial_offsets)
             out += self._release()
         self._finished = True
+        if self._counter is None:
+            self._make_counter(False)
         new = self._counter.finish()
         self.reps_.extend(new)
         return out + new
@@ -236,6 +245,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             p: (qm.multiply(q, _ry(self.yaw_[p])) if p in self.yaw_ else q) for p, q in frame.segments.items()
         }
         angles = body_angles(frame.t, segs, self.offsets_)
+        if self._counter is None:
+            self._make_counter(self.aligned_at_ is not None)
         new = self._counter.update(angles)
         self.reps_.extend(new)
         return new
