@@ -253,7 +253,9 @@ def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
     # lowest in double support: at the IC for the easy patient, mid double support for realistic ones
     lag = patient.com_phase_lag
     ch["z"] = patient.pelvis_height_m - patient.bob_m * env * np.cos(4 * np.pi * (phase - lag))
-    if off_l == 0.5:
+    if patient.heel_strike_delay_s > 0 or patient.heel_strike_jitter_s > 0 or patient.heel_strike_cv > 0:
+        ch["z"] = ch["z"] + env * variable_heel_strikes(phase, f0, patient, rng)
+    elif off_l == 0.5:
         ch["z"] = ch["z"] + env * heel_strike_displacement(phase, f0, patient.heel_strike_acc_m_s2)
     else:
         for off in (0.0, off_l):
@@ -310,6 +312,34 @@ def heel_strike_displacement(
     dt_ic = ic_wavelet_time(phase, f0, offset=offset, per_stride=per_stride)
     omega = 2 * np.pi * 18.0
     return -peak_acc / omega**2 * np.exp(-0.5 * (dt_ic / 0.012) ** 2) * np.cos(omega * dt_ic)
+
+
+def variable_heel_strikes(
+    phase: FloatArray,
+    f0: float,
+    patient: VirtualPatient,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """Vertical pelvis displacement (m) of the heel-strike transients of a realistic walker: one wavelet per
+    initial contact of each side (as :func:`heel_strike_displacement`), each delayed after the contact by
+    ``heel_strike_delay_s`` plus a per-contact jitter (std ``heel_strike_jitter_s``) and scaled per contact
+    (lognormal, CV ``heel_strike_cv``). The heel-strike transient of the ground reaction force rises within
+    5-25 ms of initial contact and varies from step to step and between people (Whittle 1999, *Gait Posture*
+    10:264, review "Generation and attenuation of transient impulsive forces beneath the foot"); it
+    reaches the sacrum attenuated by the leg and later still; shuffling walkers have almost none."""
+    omega = 2 * np.pi * 18.0
+    out = np.zeros_like(phase)
+    for off in (0.0, patient.left_phase_offset):
+        x = np.asarray(phase) - off
+        k = np.round(x)
+        n = int(k.max() - k.min()) + 1 if len(k) else 0
+        delay = patient.heel_strike_delay_s + rng.normal(0.0, patient.heel_strike_jitter_s, n)
+        sigma = np.sqrt(np.log1p(patient.heel_strike_cv**2))
+        amp = patient.heel_strike_acc_m_s2 * rng.lognormal(-0.5 * sigma**2, sigma, n)
+        idx = (k - k.min()).astype(int)
+        dt = (x - k) / f0 - delay[idx]
+        out += -amp[idx] / omega**2 * np.exp(-0.5 * (dt / 0.012) ** 2) * np.cos(omega * dt)
+    return out
 
 
 def transition_s(prev: Step, nxt: Step) -> float:

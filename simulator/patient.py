@@ -89,6 +89,10 @@ class VirtualPatient:
       ``stance_abduction_deg`` (feet apart: both hips abducted); every standing step uses this stance and the
       truth angles stay anatomical (see ``GroundTruth.stance_angles``). ``calibration_fidget_deg``: a weight
       shift during the first standing (one hip flexes by this much and back within ~1.5 s; 0 = none).
+    - ``heel_strike_delay_s``, ``heel_strike_jitter_s``, ``heel_strike_cv``: the pelvis' heel-strike
+      transient follows each initial contact by this delay (s) with this per-contact jitter (s, std) and
+      amplitude variation (coefficient of variation); all 0 = the easy patient's transient exactly at the
+      contact (see :func:`hipback.simulator.motion.variable_heel_strikes`).
     - ``hip_rotation_amplitude_deg``: amplitude (+-) of the hip's internal rotation in stance / external
       rotation in swing while walking (total range ~8-10 deg with wide variation between people, Kadaba et al.
       1990, *J Orthop Res* 8:383 [B]; 0 = none, the easy patient).
@@ -143,6 +147,9 @@ class VirtualPatient:
     calibration_fidget_deg: float = 0.0
     soft_tissue: float = 0.0
     hip_rotation_amplitude_deg: float = 0.0
+    heel_strike_delay_s: float = 0.0
+    heel_strike_jitter_s: float = 0.0
+    heel_strike_cv: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -266,6 +273,9 @@ class VirtualPatient:
         - hip excursion 10-35 % smaller in U-turns lasting 2-4 s;
         - calibration stance: hips 0-5 deg flexed (knees soft), pelvis +-2 deg, 1-4 deg abduction, sway
           0.3-1.2 deg, and one patient in three shifts weight (3-10 deg) during "stand still";
+        - heel-strike transient at the sacrum 0.5-8 m/s^2 (less in slow walkers), 5-30 ms after the contact
+          with 3-12 ms jitter and 20-50 % amplitude variation between steps (Whittle 1999);
+        - hip rotation +-2-6 deg while walking (Kadaba et al. 1990);
         - soft-tissue scale 0.5-1.8 (lean to high BMI; Leardini et al. 2005 and Peters et al. 2010 find STA
           grows with soft-tissue thickness).
         """
@@ -296,7 +306,11 @@ class VirtualPatient:
         p.turn_s = round(float(rng.uniform(2.0, 4.0)), 2)
         p.com_phase_lag = round(float(0.5 * (0.10 + 0.08 * slow) + rng.normal(0.0, 0.005)), 3)
         p.bob_m = round(float(rng.uniform(0.012, 0.03)), 3)
-        p.heel_strike_acc_m_s2 = round(float(rng.uniform(1.5, 8.0)), 2)
+        # heel-strike transient at the sacrum: small in slow (shuffling) walkers, late and variable
+        p.heel_strike_acc_m_s2 = round(float(rng.uniform(0.5, 8.0) * (1.0 - 0.6 * slow)), 2)
+        p.heel_strike_delay_s = round(float(rng.uniform(0.005, 0.03)), 4)
+        p.heel_strike_jitter_s = round(float(rng.uniform(0.003, 0.012)), 4)
+        p.heel_strike_cv = round(float(rng.uniform(0.2, 0.5)), 2)
         p.stance_hip_flexion_left_deg = round(float(rng.uniform(0.0, 5.0)), 2)
         p.stance_hip_flexion_right_deg = round(float(rng.uniform(0.0, 5.0)), 2)
         p.stance_tilt_deg = round(float(rng.uniform(-2.0, 2.0)), 2)

@@ -172,3 +172,26 @@ def test_truth_with_heel_strikes_round_trips(tmp_path):
     for k, v in s.truth.stance_angles.items():
         assert back.stance_angles[k] == pytest.approx(v, abs=1e-5)
     assert back.patient == s.truth.patient
+
+
+def test_heel_strike_transients_follow_the_contacts_late_and_irregular():
+    from hipback.simulator.motion import variable_heel_strikes
+
+    p = _realistic(
+        15, heel_strike_delay_s=0.02, heel_strike_jitter_s=0.005, heel_strike_cv=0.4, step_asymmetry=0.0
+    )
+    f0, dt = 1.0, 0.001
+    t = np.arange(0.0, 20.0, dt)
+    z = variable_heel_strikes(t * f0, f0, p, np.random.default_rng(1))
+    acc = np.gradient(np.gradient(z, dt), dt)
+    lags, peaks = [], []
+    for ic in np.arange(1.0, 19.0, 0.5):  # right and left contacts half a cycle apart
+        m = (t > ic - 0.1) & (t < ic + 0.15)
+        k = int(np.argmax(acc[m]))
+        lags.append(t[m][k] - ic)
+        peaks.append(acc[m][k])
+    lags = np.array(lags)
+    assert np.all((lags > 0.0) & (lags < 0.045))
+    assert np.mean(lags) == pytest.approx(0.02, abs=0.005)
+    assert 0.002 < np.std(lags) < 0.01
+    assert np.std(peaks) / np.mean(peaks) > 0.15
