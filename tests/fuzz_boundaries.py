@@ -466,11 +466,9 @@ def check_stream(stream: Any, dialect: str) -> None:
             raise Broken("NaN quaternion kept in a vendor stream")
     if stream.seq is not None and len(stream.seq) > 1 and not np.all(np.diff(stream.seq) > 0):
         raise Broken("packet counter not increasing")
-    span_samples = (t[-1] - t[0]) * stream.rate_hz + 2
     for g in stream.meta.get("gaps", []):
-        if not (0 < g.missing <= max(span_samples, MAX_SPAN_S * stream.rate_hz)) or not math.isfinite(
-            g.t_start
-        ):
+        holds = 1.5 * (g.t_end - g.t_start) * stream.rate_hz + 2  # samples the gap's time can hold
+        if not (0 < g.missing <= holds) or not math.isfinite(g.t_start) or abs(g.t_start) > MAX_SPAN_S:
             raise Broken(f"implausible gap {g}")
     report = stream.meta["import"]
     if report.rows_kept != len(t):

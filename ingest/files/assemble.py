@@ -18,7 +18,8 @@ Shared by every dialect, in this order:
 6. time or counter going backwards is an error naming the line;
 7. time is bounded before anything is sized by it: a file spans at most :data:`MAX_SPAN_S` (a corrupt last
    time stamp such as 1e9 s is an error naming its line, not a request for terabytes), a counter jump may not
-   stand for more samples than that span holds, and the rate lies within :data:`RATE_LIMITS_HZ`;
+   stand for more samples than that span holds (nor, when time has its own source, for more than the time
+   step holds), and the rate lies within :data:`RATE_LIMITS_HZ`;
 8. the rate is the median time step (snapped to the stated rate, or to a whole number of Hz, when within
    tolerance); every time step longer than 1.5 sample periods and every counter jump is a :class:`Gap`.
    Nothing is interpolated.
@@ -328,6 +329,13 @@ def build_stream(
     t = t_dev
     if seq is not None and len(seq) >= 2:
         jump = np.diff(seq)
+        if not dec.time_from_counter:  # time has its own source: a counter jump must fit the time step
+            lying = np.flatnonzero(jump > 1.5 * np.diff(t_dev) * rate + 2)
+            if lying.size:
+                k = int(lying[0]) + 1
+                raise RecordingFileError(
+                    path, f"the packet counter jumps by {int(jump[k - 1])} in this row while the time "
+                    f"advances by {t_dev[k] - t_dev[k - 1]:.6g} s; one of them is corrupt.", int(line_no[k]))
         big = np.flatnonzero(jump > MAX_SPAN_S * rate)
         if big.size:
             k = int(big[0]) + 1
