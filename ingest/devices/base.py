@@ -1,14 +1,17 @@
 """Common types of the device drivers: profiles, control writes, decoded samples, decoder statistics.
 
-A :class:`DeviceProfile` describes one kind of BLE IMU (how to find it, which characteristic to subscribe to,
-which bytes to write to start and stop it) and builds a :class:`Decoder` that turns notification payloads into
-sample arrays (:class:`DecodedSamples`). Decoders are pure: bytes in, arrays out, no I/O. ``feed`` never
-raises on bad data; it counts what it rejects by reason in :class:`DecoderStats`.
+A :class:`DeviceProfile` describes one kind of BLE IMU: how to find it, what to read after connecting
+(:class:`DeviceConfig`: firmware, capabilities, settings), which payload mode to stream for that firmware
+and the negotiated ATT MTU (:class:`ModeChoice`), which bytes to write to start and stop it
+(:class:`Write`), where its battery level comes from (:class:`BatterySource`), and it builds a
+:class:`Decoder` that turns notification payloads into sample arrays (:class:`DecodedSamples`). Decoders are
+pure: bytes in, arrays out, no I/O. ``feed`` never raises on bad data; it counts what it rejects by reason
+in :class:`DecoderStats`, including samples beyond the sensor's full scale. Protocols and references:
+``docs/devices.md``.
 
 Units of decoded samples (as in :mod:`hipback.processing.types`): device time in s (unwrapped, device clock),
-acc in
-m/s^2 (specific force, sensor frame), gyr in rad/s (sensor frame), mag in microtesla or device units (see each
-decoder), quat scalar-first (w, x, y, z) sensor-to-world with a z-up world frame.
+acc in m/s^2 (specific force, sensor frame), gyr in rad/s (sensor frame), mag in microtesla or device units
+(see each decoder), quat scalar-first (w, x, y, z) sensor-to-world with a z-up world frame.
 """
 
 from __future__ import annotations

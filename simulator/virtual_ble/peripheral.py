@@ -5,8 +5,9 @@ advertising data), accepts one central, tracks CCCD subscriptions, sends notific
 link-level faults the protocol sensors build on: dropping the link at a given moment (then re-advertising
 after a pause) and refusing the next N connections (accept, then terminate at once, as a busy sensor does).
 
-Protocol behaviour (what the characteristics hold and how writes act) lives in
-:mod:`hipback.simulator.virtual_ble.sensors`; this module is protocol-agnostic.
+Protocol behaviour (what the characteristics hold and how writes act) lives in the device twins
+(:mod:`hipback.simulator.devices`), which :mod:`hipback.simulator.virtual_ble.sensors` puts on a peripheral;
+this module is protocol-agnostic.
 """
 
 from __future__ import annotations
