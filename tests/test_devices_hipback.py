@@ -76,11 +76,7 @@ def test_round_trip_within_quantisation(mode):
 def test_batches_fill_the_mtu(mtu, mode):
     size = hb.sample_size(hb.MODES[mode])
     enc = HipbackEncoder(100, mtu=mtu, mode=mode)
-    assert (
-        enc.samples_per_packet
-        == min((mtu - 3 - 20) // size, 255)
-        == hb.samples_per_packet(hb.MODES[mode], mtu)
-    )
+    assert enc.samples_per_packet == min((mtu - 3 - 20) // size, 255)  # the profile document's rule
     t, quat, acc, gyr, mag = motion(300)
     packets = enc.encode(t, quat, acc, gyr, mag)
     assert max(len(p) for p in packets) <= mtu - 3
@@ -190,17 +186,17 @@ def test_control_writes_from_the_profile_drive_the_state_machine():
     assert [e.kind for e in effects] == ["start"]
     assert effects[0].params == {"rate_hz": 200.0, "format": hb.MODES["raw_mag"], "max_batch": 0}
     assert state.streaming and state.rate_hz == 200
-    status = hb.CONTROL_STATUS.unpack(state.read(hb.CONTROL_UUID))
-    assert status[:5] == (hb.OP_START, hb.RESULT_OK, 1, hb.MODES["raw_mag"], 200)
+    # CONTROL read: last op, last result, streaming, format (u8), rate_hz u16, max_batch, location (u8)
+    status = CONTROL_STATUS.unpack(state.read(hb.CONTROL_UUID))
+    assert status[:5] == (0x01, 0, 1, hb.MODES["raw_mag"], 200)
     (stop,) = HIPBACK_V1.stop_sequence()
     assert [e.kind for e in state.handle_write(stop.char_uuid, stop.data)] == ["stop"] and not state.streaming
     bad = state.handle_write(hb.CONTROL_UUID, hb.start_command(33, hb.MODES["quat"]))
     assert (
         bad[0].kind == "error"
-        and hb.CONTROL_STATUS.unpack(state.read(hb.CONTROL_UUID))[1] == hb.RESULT_BAD_RATE
+        and CONTROL_STATUS.unpack(state.read(hb.CONTROL_UUID))[1] == 3  # unsupported rate
     )
-    loc = HIPBACK_V1.location_write("thigh_left")
-    assert state.handle_write(loc.char_uuid, loc.data)[0].params == {"location": 2}
+    assert state.handle_write(hb.CONTROL_UUID, bytes([0x04, 2]))[0].params == {"location": 2}  # thigh_left
     assert state.handle_write(hb.CONTROL_UUID, b"\x99")[0].kind == "error"
 
 
@@ -209,12 +205,31 @@ def test_heading_reset_zeroes_the_heading():
     enc = HipbackEncoder(100, mode="quat", state=state)
     q = qm.multiply(qm.from_axis_angle([0, 0, 1], 1.0), qm.from_axis_angle([1, 0, 0], 0.3))[None, :]
     enc.encode(np.array([0.0]), q)
-    (w,) = HIPBACK_V1.heading_reset_sequence()
-    assert [e.kind for e in state.handle_write(w.char_uuid, w.data)] == ["heading_reset"]
+    assert [e.kind for e in state.handle_write(hb.CONTROL_UUID, bytes([0x03]))] == ["heading_reset"]
     out = HIPBACK_V1.make_decoder(100, "quat").feed(enc.encode(np.array([0.01]), q)[0], 0.0)
     x_world = qm.rotate(out.quat[0], [1.0, 0.0, 0.0])
     assert abs(np.arctan2(x_world[1], x_world[0])) < 1e-3
     assert abs(x_world[2] - qm.rotate(q[0], [1.0, 0.0, 0.0])[2]) < 1e-3  # inclination unchanged
+
+
+CONTROL_STATUS = struct.Struct("<BBBBHBB")
+
+
+def time_sync_request(token: int, host_time_s: float) -> bytes:
+    """TIME request of the profile document: op 0x01, token u32, host time u64 in us."""
+    return struct.pack("<BIQ", 0x01, token & 0xFFFFFFFF, int(round(host_time_s * 1e6)))
+
+
+def time_sync_offset(
+    request_sent_s: float, reply: bytes, reply_received_s: float
+) -> tuple[int, float, float]:
+    """Parse a TIME reply (op 0x81, token u32, device rx/tx us u64): (token, host - device s, round trip s)
+    by the profile document's formulas."""
+    op, token, rx_us, tx_us = struct.unpack("<BIQQ", reply)
+    assert op == 0x81
+    t2, t3 = rx_us * 1e-6, tx_us * 1e-6
+    offset = ((request_sent_s - t2) + (reply_received_s - t3)) / 2.0
+    return token, offset, (reply_received_s - request_sent_s) - (t3 - t2)
 
 
 def test_time_sync_round_trip_estimates_the_offset():
@@ -224,10 +239,10 @@ def test_time_sync_round_trip_estimates_the_offset():
     best = None
     for i, (up, down) in enumerate([(0.020, 0.011), (0.008, 0.0075), (0.030, 0.002)]):
         sim_send = 10.0 + i
-        req = hb.time_sync_request(i, sim_send + host_offset)
+        req = time_sync_request(i, sim_send + host_offset)
         (eff,) = state.handle_write(hb.TIME_UUID, req, now=sim_send + up)
         reply = eff.params["data"]
-        token, offset, rtt = hb.time_sync_offset(
+        token, offset, rtt = time_sync_offset(
             sim_send + host_offset, reply, sim_send + up + down + host_offset
         )
         assert token == i and rtt == pytest.approx(up + down, abs=1e-5)
@@ -235,7 +250,7 @@ def test_time_sync_round_trip_estimates_the_offset():
             best = (offset, rtt)
     true_offset = host_offset - clock.offset_s
     assert abs(best[0] - true_offset) <= best[1] / 2 + 1e-5
-    (eff,) = state.handle_write(hb.TIME_UUID, hb.TIME_SET_OFFSET.pack(hb.TIME_OP_SET_OFFSET, 2_000_000))
+    (eff,) = state.handle_write(hb.TIME_UUID, struct.pack("<Bq", 0x02, 2_000_000))  # set offset, us
     assert eff.kind == "time_offset" and state.time_synced and clock.offset_s == pytest.approx(502.25)
 
 

@@ -141,7 +141,8 @@ def test_rate_read_modify_write_is_understood_by_the_device():
     kinds = [[e.kind for e in state.handle_write(w.char_uuid, w.data)] for w in writes]
     assert kinds == [["rate"], ["start"]]
     assert state.rate_hz == 30 and state.measuring and state.mode_name == "custom5"
-    assert md.parse_device_control(state.read(md.DEVICE_CONTROL_UUID))["tag"] == "thigh"  # untouched
+    dc = state.read(md.DEVICE_CONTROL_UUID)
+    assert dc[8 : 8 + dc[7]] == b"thigh"  # the tag (length at offset 7, text from 8) is untouched
     # the spec: rate cannot change once measuring
     again = md.device_control_write(state.read(md.DEVICE_CONTROL_UUID), 60)
     assert state.handle_write(md.DEVICE_CONTROL_UUID, again)[0].kind == "error" and state.rate_hz == 30
@@ -154,24 +155,27 @@ def test_rate_read_modify_write_is_understood_by_the_device():
         md.device_control_write(bytes(32), 50)
 
 
-def test_filter_profile_and_visit_bits():
-    out = md.device_control_write(bytes([0xFF] * 32), rate_hz=None, filter_profile="dynamic")
-    assert out[0] == md.VISIT_FILTER and out[md.OFF_FILTER] == 1
+def test_rate_write_sets_only_the_rate_visit_bit():
+    out = md.device_control_write(bytes([0xFF] * 32), 30)
+    assert out[0] == 0x10 and struct.unpack_from("<H", out, 24)[0] == 30 and out[1:24] == bytes([0xFF] * 23)
     state = MovellaState()
-    assert [e.kind for e in state.handle_write(md.DEVICE_CONTROL_UUID, out)] == ["filter_profile"]
+    assert [e.kind for e in state.handle_write(md.DEVICE_CONTROL_UUID, out)] == ["rate"]
+    dynamic = bytearray(32)
+    dynamic[0], dynamic[26] = 0x20, 1  # visit bit 5: filter profile "Dynamic"
+    assert [e.kind for e in state.handle_write(md.DEVICE_CONTROL_UUID, bytes(dynamic))] == ["filter_profile"]
     assert state.filter_profile == 1
 
 
-def test_heading_reset_sequence():
+def test_virtual_heading_reset():
     state = MovellaState()
     enc = MovellaEncoder(60, mode="orientation_quaternion", state=state)
     q = qm.multiply(qm.from_axis_angle([0, 0, 1], -2.0), qm.from_axis_angle([0, 1, 0], 0.4))[None, :]
     for w in MOVELLA_DOT.start_sequence(60, "orientation_quaternion"):
         state.handle_write(w.char_uuid, w.data)
     enc.encode(np.array([0.0]), q)
-    kinds = [
-        [e.kind for e in state.handle_write(w.char_uuid, w.data)]
-        for w in MOVELLA_DOT.heading_reset_sequence()
+    kinds = [  # the virtual DOT's heading reset (hipback does not send it): revert to default, then reset
+        [e.kind for e in state.handle_write(md.ORIENTATION_RESET_CONTROL_UUID, data)]
+        for data in (struct.pack("<H", 0x0007), struct.pack("<H", 0x0001))
     ]
     assert kinds == [["heading_revert"], ["heading_reset"]]
     assert state.read(md.ORIENTATION_RESET_STATUS_UUID) == b"\x01"
@@ -192,8 +196,9 @@ def test_reads_battery_info_and_sync_message():
         and info["product_code"] == "XS-T02"
         and info["firmware"] == "2.6.0"
     )
-    msg = md.start_sync_message("D4:22:CD:AA:BB:CC")
-    assert msg == bytes.fromhex("020701CCBBAACD22D402")  # the example of the spec
+    msg = bytes.fromhex(
+        "020701CCBBAACD22D402"
+    )  # the specification's StartSync example (root D4:22:CD:AA:BB:CC)
     assert state.handle_write(md.MESSAGE_CONTROL_UUID, msg)[0].params == {"root_mac": "D4:22:CD:AA:BB:CC"}
     assert state.handle_write(md.MESSAGE_CONTROL_UUID, msg[:-1] + b"\0")[0].kind == "error"
     with pytest.raises(ValueError):

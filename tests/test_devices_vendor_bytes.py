@@ -144,11 +144,7 @@ def test_movella_reconnect_stops_measurement_before_writing_the_rate():
     ]
 
 
-def test_movella_heading_reset_and_battery():
-    assert [(w.char_uuid, w.data) for w in MOVELLA_DOT.heading_reset_sequence()] == [
-        (_dot_uuid(0x2006), struct.pack("<H", 0x0007)),  # revert to default first
-        (_dot_uuid(0x2006), struct.pack("<H", 0x0001)),  # then reset
-    ]
+def test_movella_battery():
     assert MOVELLA_DOT.battery is not None and MOVELLA_DOT.battery.char_uuid == _dot_uuid(0x3001)
     assert MOVELLA_DOT.battery.parse(struct.pack("<BB", 57, 1)) == 57.0
 
@@ -235,7 +231,6 @@ def test_hipback_control_writes():
     (start,) = HIPBACK_V1.start_sequence(100, "raw")
     assert start.data == struct.pack("<BHBB", 0x01, 100, 0x0C, 0)  # 0 = as many as fit
     assert HIPBACK_V1.stop_sequence()[0].data == bytes([0x02])
-    assert HIPBACK_V1.heading_reset_sequence()[0].data == bytes([0x03])
 
 
 def test_hipback_packet_layout():

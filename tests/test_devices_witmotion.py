@@ -150,7 +150,7 @@ def test_register_replies_battery_quaternion_temperature():
     assert StatusFlag.LOW_BATTERY in bat.flags
     assert qm.angle_between(replies[wm.REG_QUAT].extra["quat_register"], quat[-1]) < 1e-3
     assert replies[wm.REG_TEMPERATURE].extra["temperature_c"] == pytest.approx(31.5)
-    assert WITMOTION.battery_poll().data == bytes([0xFF, 0xAA, 0x27, 0x64, 0x00])
+    assert WITMOTION.battery.poll.data == bytes([0xFF, 0xAA, 0x27, 0x64, 0x00])
 
 
 def test_rate_commands_need_unlock_and_use_the_ble5_table():

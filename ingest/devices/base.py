@@ -374,10 +374,6 @@ class DeviceProfile:
     def stop_sequence(self, mode: str | None = None) -> list[Write]:
         raise NotImplementedError
 
-    def heading_reset_sequence(self) -> list[Write]:
-        """Writes that zero the heading (empty when the device has no such command)."""
-        return []
-
     def _config(self, current: DeviceConfig | Mapping[str, bytes] | None) -> DeviceConfig:
         if current is None:
             return DeviceConfig()
@@ -397,7 +393,3 @@ class DeviceProfile:
         acc = config.acc_range_ms2 if config is not None and config.acc_range_ms2 else self.acc_range_ms2
         gyr = config.gyr_range_rads if config is not None and config.gyr_range_rads else self.gyr_range_rads
         return {"acc_range_ms2": acc, "gyr_range_rads": gyr}
-
-
-def as_array(rows: list[Any] | NDArray[Any], width: int) -> FloatArray:
-    return np.asarray(rows, dtype=np.float64).reshape(-1, width)

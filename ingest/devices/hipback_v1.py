@@ -81,25 +81,9 @@ MAG_LSB = 1.0 / 16.0  # uT per LSB
 STATUS_KNOWN = 0x01FF | 0x3000
 STATUS_ACCURACY_SHIFT = 12
 
-# control opcodes
+# control opcodes hipback sends (the profile document lists the others: heading reset, location, fusion)
 OP_START = 0x01  # + rate_hz u16, format u8, max_batch u8 (0 = as many as fit)
 OP_STOP = 0x02
-OP_HEADING_RESET = 0x03
-OP_SET_LOCATION = 0x04  # + location u8 (LOCATIONS)
-OP_SET_FUSION = 0x05  # + fusion u8: 0 off, 1 6-axis (game rotation), 2 9-axis (rotation vector)
-LOCATIONS = {"unknown": 0, "pelvis": 1, "thigh_left": 2, "thigh_right": 3, "lumbar_upper": 4}
-RESULT_OK, RESULT_UNKNOWN_OP, RESULT_BAD_LENGTH, RESULT_BAD_RATE, RESULT_BAD_FORMAT, RESULT_BUSY = range(6)
-CONTROL_STATUS = struct.Struct(
-    "<BBBBHBB"
-)  # last_op, last_result, streaming, format, rate_hz, max_batch, location
-
-# time sync
-TIME_OP_REQUEST = 0x01  # host -> device: op, token u32, host_time_us u64
-TIME_OP_SET_OFFSET = 0x02  # host -> device: op, offset_us i64 (device adds it to its clock; sets TIME_SYNCED)
-TIME_OP_REPLY = 0x81  # device -> host: op, token u32, dev_rx_us u64, dev_tx_us u64
-TIME_REQUEST = struct.Struct("<BIQ")
-TIME_SET_OFFSET = struct.Struct("<Bq")
-TIME_REPLY = struct.Struct("<BIQQ")
 
 # info characteristic
 INFO = struct.Struct("<BBBBBBBBHHBB8HI16s")  # 50 bytes
@@ -129,15 +113,6 @@ def sample_size(fmt: int) -> int:
     size = {QUAT_NONE: 0, QUAT_Q14: 8, QUAT_F32: 16}[q]
     size += 6 * sum(bool(fmt & b) for b in (FMT_ACC, FMT_GYR, FMT_MAG))
     return size
-
-
-def samples_per_packet(fmt: int, mtu: int, max_batch: int = 0) -> int:
-    """How many samples fit in one notification at ATT MTU ``mtu`` (payload ``mtu - 3``), capped at 255."""
-    n = (mtu - 3 - HEADER_SIZE) // sample_size(fmt)
-    n = min(n, 255)
-    if max_batch:
-        n = min(n, max_batch)
-    return max(n, 0)
 
 
 def format_capabilities(fmt: int) -> int:
@@ -173,29 +148,6 @@ def sample_dtype(fmt: int) -> np.dtype:
 def start_command(rate_hz: float, fmt: int, max_batch: int = 0) -> bytes:
     """CONTROL START: ``01, rate_hz u16, format u8, max_batch u8`` (max_batch 0 = as many as fit)."""
     return struct.pack("<BHBB", OP_START, int(round(rate_hz)), fmt, max_batch)
-
-
-def time_sync_request(token: int, host_time_s: float) -> bytes:
-    """Bytes for a TIME write: the host's send time in us (Cristian/NTP style exchange)."""
-    return TIME_REQUEST.pack(TIME_OP_REQUEST, token & 0xFFFFFFFF, int(round(host_time_s * 1e6)))
-
-
-def time_sync_offset(
-    request_sent_s: float, reply: bytes, reply_received_s: float
-) -> tuple[int, float, float]:
-    """Parse a TIME reply; return ``(token, offset_s, round_trip_s)``.
-
-    ``offset_s`` estimates host_time - device_time: ``((T1 - t2) + (T4 - t3)) / 2`` with T1/T4 the host
-    send/receive times and t2/t3 the device receive/transmit times. Keep the estimate with the smallest round
-    trip of a burst. Raises ValueError on a malformed reply.
-    """
-    if len(reply) != TIME_REPLY.size or reply[0] != TIME_OP_REPLY:
-        raise ValueError("not a hipback time-sync reply")
-    _, token, rx_us, tx_us = TIME_REPLY.unpack(reply)
-    t2, t3 = rx_us * 1e-6, tx_us * 1e-6
-    offset = ((request_sent_s - t2) + (reply_received_s - t3)) / 2.0
-    rtt = (reply_received_s - request_sent_s) - (t3 - t2)
-    return token, offset, rtt
 
 
 def parse_info(data: bytes) -> dict[str, object]:
@@ -418,14 +370,6 @@ class HipbackV1Profile(DeviceProfile):
 
     def stop_sequence(self, mode: str | None = None) -> list[Write]:
         return [Write(CONTROL_UUID, bytes([OP_STOP]), True, "stop streaming")]
-
-    def heading_reset_sequence(self) -> list[Write]:
-        return [Write(CONTROL_UUID, bytes([OP_HEADING_RESET]), True, "heading reset")]
-
-    def location_write(self, placement: str) -> Write:
-        return Write(
-            CONTROL_UUID, bytes([OP_SET_LOCATION, LOCATIONS.get(placement, 0)]), True, "set location"
-        )
 
     def make_decoder(
         self, rate_hz: float, mode: str | None = None, config: DeviceConfig | None = None

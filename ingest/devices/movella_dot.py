@@ -86,7 +86,6 @@ GYR_RANGE_RADS = math.radians(2000.0)
 ALL_RATES_HZ = (1.0, 4.0, 10.0, 12.0, 15.0, 20.0, 30.0, 60.0, 120.0)
 LIVE_RATES_HZ = ALL_RATES_HZ[:-1]
 DEFAULT_RATE_HZ = 60.0
-FILTER_PROFILES = {"general": 0, "dynamic": 1}
 
 # Device Control (0x1002) layout
 DEVICE_CONTROL_SIZE = 32
@@ -94,12 +93,6 @@ VISIT_IDENTIFY, VISIT_POWER, VISIT_POWER_SAVING, VISIT_TAG, VISIT_RATE, VISIT_FI
     1 << i for i in range(6)
 )
 OFF_RATE = 24
-OFF_FILTER = 26
-
-# Orientation reset (0x2006) commands, u16 LE
-HEADING_RESET = 0x0001
-HEADING_REVERT = 0x0007
-HEADING_DEFAULT = 0x0008
 
 # Control (0x2001): type, action, payload mode
 CONTROL_TYPE_MEASUREMENT = 0x01
@@ -144,44 +137,21 @@ MAG_SCALE = 1.0 / 4096.0  # int16 fixed point -> a.u. (as xsens_dot_server)
 DEG = math.pi / 180.0
 
 
-def device_control_write(
-    current: bytes, rate_hz: float | None = None, filter_profile: int | str | None = None
-) -> bytes:
-    """Build the 32-byte Device Control (0x1002) value from the current one (read-modify-write).
+def device_control_write(current: bytes, rate_hz: float) -> bytes:
+    """Build the 32-byte Device Control (0x1002) value that sets the output rate, from the current one
+    (read-modify-write).
 
-    Sets the visit-index bits only for what changes (bit 4 output rate, bit 5 filter profile), so identify,
-    power-off and tag fields read back from the device are not acted upon. Raises ValueError for a
-    wrong-length ``current`` or an unsupported rate/profile.
+    Sets only visit-index bit 4 (output rate), so identify, power-off, tag and filter fields read back from
+    the device are not acted upon. Raises ValueError for a wrong-length ``current`` or an unsupported rate.
     """
     if len(current) != DEVICE_CONTROL_SIZE:
         raise ValueError(f"Device Control value has {len(current)} bytes, expected {DEVICE_CONTROL_SIZE}")
+    if float(rate_hz) not in ALL_RATES_HZ:
+        raise ValueError(f"Movella DOT cannot stream at {rate_hz} Hz (rates: {ALL_RATES_HZ})")
     out = bytearray(current)
-    visit = 0
-    if rate_hz is not None:
-        if float(rate_hz) not in ALL_RATES_HZ:
-            raise ValueError(f"Movella DOT cannot stream at {rate_hz} Hz (rates: {ALL_RATES_HZ})")
-        struct.pack_into("<H", out, OFF_RATE, int(rate_hz))
-        visit |= VISIT_RATE
-    if filter_profile is not None:
-        idx = FILTER_PROFILES[filter_profile] if isinstance(filter_profile, str) else int(filter_profile)
-        if idx not in FILTER_PROFILES.values():
-            raise ValueError(f"unknown Movella DOT filter profile {filter_profile!r}")
-        out[OFF_FILTER] = idx
-        visit |= VISIT_FILTER
-    out[0] = visit
+    struct.pack_into("<H", out, OFF_RATE, int(rate_hz))
+    out[0] = VISIT_RATE
     return bytes(out)
-
-
-def parse_device_control(data: bytes) -> dict[str, object]:
-    if len(data) != DEVICE_CONTROL_SIZE:
-        raise ValueError(f"Device Control value has {len(data)} bytes, expected {DEVICE_CONTROL_SIZE}")
-    tag_len = min(data[7], 16)
-    return {
-        "visit": data[0],
-        "output_rate_hz": struct.unpack_from("<H", data, OFF_RATE)[0],
-        "filter_profile": data[OFF_FILTER],
-        "tag": data[8 : 8 + tag_len].decode("utf-8", "replace"),
-    }
 
 
 def parse_battery(data: bytes) -> tuple[float, bool]:
@@ -212,18 +182,6 @@ def parse_device_info(data: bytes) -> dict[str, object]:
         "serial": serial,
         "product_code": data[28:34].rstrip(b"\0").decode("ascii", "replace"),
     }
-
-
-def message(mid: int, payload: bytes) -> bytes:
-    """A Message-service frame ``MID, LEN, DATA, CHECKSUM`` (all bytes sum to 0 mod 256)."""
-    body = bytes([mid, len(payload)]) + payload
-    return body + bytes([(-sum(body)) & 0xFF])
-
-
-def start_sync_message(root_mac: str) -> bytes:
-    """StartSync (MID 0x02, sub-id 0x01) for root ``AA:BB:CC:DD:EE:FF``: write to 0x7001 on every sensor."""
-    mac = bytes(int(x, 16) for x in root_mac.split(":"))
-    return message(0x02, bytes([0x01]) + mac[::-1])
 
 
 def status_flags(status: int) -> StatusFlag:
@@ -459,14 +417,6 @@ class MovellaDotProfile(DeviceProfile):
     def stop_sequence(self, mode: str | None = None) -> list[Write]:
         m = PAYLOAD_MODES[self.mode_or_default(mode)]
         return [Write(CONTROL_UUID, bytes([CONTROL_TYPE_MEASUREMENT, ACTION_STOP, m.mode_id]), True, "stop")]
-
-    def heading_reset_sequence(self) -> list[Write]:
-        """Revert to default (required before a new reset), then reset; read 0x2007 afterwards (1 =
-        success). Works only while measuring."""
-        return [
-            Write(ORIENTATION_RESET_CONTROL_UUID, struct.pack("<H", HEADING_REVERT), True, "heading revert"),
-            Write(ORIENTATION_RESET_CONTROL_UUID, struct.pack("<H", HEADING_RESET), True, "heading reset"),
-        ]
 
     def make_decoder(
         self, rate_hz: float, mode: str | None = None, config: DeviceConfig | None = None

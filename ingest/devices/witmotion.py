@@ -308,11 +308,6 @@ class WitMotionProfile(DeviceProfile):
     def stop_sequence(self, mode: str | None = None) -> list[Write]:
         return []  # no stop command: the device streams while connected
 
-    def battery_poll(self) -> Write:
-        """The write that asks for the battery register (its reply arrives on the data stream)."""
-        assert self.battery is not None and self.battery.poll is not None
-        return self.battery.poll
-
     def make_decoder(
         self, rate_hz: float, mode: str | None = None, config: DeviceConfig | None = None
     ) -> WitMotionDecoder:
