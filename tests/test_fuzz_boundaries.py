@@ -128,6 +128,17 @@ def test_a_time_jump_of_a_day_within_the_clock_range_is_refused(tmp_path) -> Non
     assert err.value.line is not None
 
 
+def test_a_sparse_timeline_is_refused_before_processing_sizes_arrays_by_it(seeds, tmp_path) -> None:
+    """300 samples (3 s) whose last time stamp says 18 h: within the 24 h bound, but processing would size
+    its arrays by 18 h (found by the fuzz campaign: a MemoryError under a 2 GiB limit)."""
+    path = tmp_path / "thigh_left.csv"
+    path.write_bytes(seeds["hipback"][1].read_bytes())
+    line = _last_line_time(path, "65536", 0, ",")
+    with fb.bounded(memory_gib=0.5, seconds=30), pytest.raises(RecordingFileError, match="cover 3 s") as err:
+        read_sensor_file(path)
+    assert err.value.line == line and "18.2 h" in str(err.value)
+
+
 def test_streams_from_different_days_are_refused(tmp_path) -> None:
     from hipback.processing.types import Recording, SensorStream
 
@@ -136,7 +147,7 @@ def test_streams_from_different_days_are_refused(tmp_path) -> None:
     rec = Recording({"pelvis": SensorStream("pelvis", "quat", t - 50_000.0, 100.0, quat=q),
                      "thigh_left": SensorStream("thigh_left", "quat", t + 50_000.0, 100.0, quat=q)}, 0.0)
     write_recording(rec, tmp_path / "s")
-    with pytest.raises(RecordingFileError, match="different days"):
+    with pytest.raises(RecordingFileError, match="different (days|sessions)"):
         read_recording(tmp_path / "s")
 
 

@@ -17,9 +17,10 @@ Shared by every dialect, in this order:
 5. repeated samples (same counter; same time when there is no counter) are dropped and counted;
 6. time or counter going backwards is an error naming the line;
 7. time is bounded before anything is sized by it: a file spans at most :data:`MAX_SPAN_S` (a corrupt last
-   time stamp such as 1e9 s is an error naming its line, not a request for terabytes), a counter jump may not
-   stand for more samples than that span holds (nor, when time has its own source, for more than the time
-   step holds), and the rate lies within :data:`RATE_LIMITS_HZ`;
+   time stamp such as 1e9 s is an error naming its line, not a request for terabytes), a timeline longer
+   than :data:`SPARSE_SPAN_S` is covered by samples for at least 1 / :data:`SPARSE_FACTOR` of it, a counter
+   jump may not stand for more samples than that span holds (nor, when time has its own source, for more
+   than the time step holds), and the rate lies within :data:`RATE_LIMITS_HZ`;
 8. the rate is the median time step (snapped to the stated rate, or to a whole number of Hz, when within
    tolerance); every time step longer than 1.5 sample periods and every counter jump is a :class:`Gap`.
    Nothing is interpolated.
@@ -62,6 +63,11 @@ MAG_LIMIT = 5000.0
 QUAT_NORM_TOLERANCE = 0.1
 #: longest time a recording (one file, or all files of a recording together) may span, s
 MAX_SPAN_S = 86_400.0
+#: a timeline longer than SPARSE_SPAN_S must be covered by samples for at least 1 / SPARSE_FACTOR of it:
+#: processing sizes its arrays by the timeline, so 300 samples with a last time stamp 18 h later (one corrupt
+#: value) would need gigabytes; a real recording with long disconnections still passes
+SPARSE_SPAN_S = 7200.0
+SPARSE_FACTOR = 4.0
 #: sample rates a file may state or have (Hz)
 RATE_LIMITS_HZ = (0.1, 10_000.0)
 
@@ -327,6 +333,14 @@ def build_stream(
         raise RecordingFileError(path, "the file holds a single sample, so its sample rate is unknown.")
 
     t = t_dev
+    if len(t_dev) >= 2:
+        span, covered = float(t_dev[-1] - t_dev[0]), len(t_dev) / rate
+        if span > max(SPARSE_SPAN_S, SPARSE_FACTOR * covered):
+            k = int(np.argmax(dt)) + 1
+            raise RecordingFileError(
+                path, f"the {len(t_dev)} samples cover {covered:.4g} s but their times span "
+                f"{span / 3600:.3g} h (the time jumps by {dt[k - 1]:.6g} s in this row); a time stamp is "
+                "corrupt.", int(line_no[k]))
     if seq is not None and len(seq) >= 2:
         jump = np.diff(seq)
         if not dec.time_from_counter:  # time has its own source: a counter jump must fit the time step

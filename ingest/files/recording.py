@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files import hipback_format, movella_dot, xsens_mt
-from hipback.ingest.files.assemble import MAX_SPAN_S
+from hipback.ingest.files.assemble import MAX_SPAN_S, SPARSE_FACTOR, SPARSE_SPAN_S
 from hipback.ingest.files.atomic import atomic_write_text, fsync_dir, private_mkdir, write_file
 from hipback.ingest.files.detect import sniff
 from hipback.ingest.files.table import read_text
@@ -164,6 +164,13 @@ def _assemble(
     if streams:
         first = min(float(s.t[0]) for s in streams.values())
         last = max(float(s.t[-1]) for s in streams.values())
+        covered = max(len(s.t) / s.rate_hz for s in streams.values() if s.rate_hz > 0)
+        if last - first > max(SPARSE_SPAN_S, SPARSE_FACTOR * covered):
+            where = session_path or next(iter(parts.values())).stream.meta["import"].source_file
+            raise RecordingFileError(
+                where, f"the recording's streams together span {(last - first) / 3600:.3g} h but hold at "
+                f"most {covered:.4g} s of samples each (are these files from different sessions?)."
+            )
         if last - first > MAX_SPAN_S:
             where = session_path or next(iter(parts.values())).stream.meta["import"].source_file
             raise RecordingFileError(
