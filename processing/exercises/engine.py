@@ -304,9 +304,15 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
                 else:
                     need = self.on_fraction * target
                 with np.errstate(invalid="ignore"):
-                    hit = seg - run_min >= need
                     if self.start_level:
-                        hit &= np.abs(run_min - self._start_level(p)) <= self._level_tol()
+                        # a rep rises from the start posture: from the start level (or from the minimum,
+                        # if that is higher) and not from an already raised position
+                        level = self._start_level(p)
+                        hit = (seg - np.maximum(run_min, level) >= need) & (
+                            run_min <= level + self._level_tol()
+                        )
+                    else:
+                        hit = seg - run_min >= need
                 hit[: i - lo] = False
                 idx = np.flatnonzero(hit)
                 if len(idx) == 0:

@@ -155,7 +155,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         align_s: float = 1.0,
         still_rad_s: float = 0.1,
         posture_tolerance_rad: float = math.radians(35.0),
-        hip_tolerance_rad: float = math.radians(12.0),
+        hip_tolerance_rad: float = math.radians(14.0),
         max_wait_s: float = 20.0,
         min_yaw_observability: float = 0.5,
         counter: dict | None = None,
