@@ -366,3 +366,29 @@ def test_impossible_joint_angles_are_flagged_not_reported_nor_counted():
     left = [st for st in res.strides if st.side == "left"]
     assert left and not any(st.t_end > 20.0 and st.t_start < 26.0 for st in left)
     assert np.nanmin(a.hip_flexion_left) > math.radians(-40.0)
+
+
+def test_blocks_given_by_the_caller_are_used_and_presets_are_named():
+    """The processor composes the blocks it is given (templates, cloned per session/side); presets are named
+    parameter sets with overrides."""
+    from hipback.processing import PRESETS, PlausibilityGuard, StrideDetector
+
+    rec, _ = make_recording(30.0, kinds=QUAT3, seed=3)
+    kinds = {p: s.kind for p, s in rec.streams.items()}
+    rates = {p: s.rate_hz for p, s in rec.streams.items()}
+    template = StrideDetector("left", min_range_rad=math.radians(80.0))  # no real swing is that large
+    strict = PlausibilityGuard(max_rate_rad_s=0.1)
+    proc = SessionProcessor(kinds, rates, stride_detector=template, guard=strict)
+    dets = list(proc.stride_detectors.values())
+    assert [d.side for d in dets] == ["left", "right"]
+    assert all(d is not template and d.min_range_rad == template.min_range_rad for d in dets)
+    for s in rec.streams.values():
+        proc.feed(s)
+    res = proc.finish()
+    assert res.strides == [] and template.strides_ == []  # the template itself saw nothing
+    assert res.summary["implausible"]["hip_flexion_left"]["rate"] > 0  # the strict guard was used
+    assert set(PRESETS) >= {"default", "no_events"}
+    quiet = SessionProcessor.default(kinds, rates, "no_events", live_batch_s=0.2)
+    assert quiet.stride_detectors == {} and quiet.hold_detector is None and quiet.live_batch_s == 0.2
+    with pytest.raises(KeyError, match="preset"):
+        SessionProcessor.default(kinds, rates, "nope")
