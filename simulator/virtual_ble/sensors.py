@@ -226,19 +226,19 @@ class VirtualSensor:
     def _on_write(self, char_uuid: str, data: bytes) -> None:
         effects = self.twin.handle_write(char_uuid, data, self.sim_now())
         for effect in effects:
-            kind, p = effect.kind, effect.params
-            if kind == "start":
+            action, p = effect.kind, effect.params  # what the write asks of the device (not a device kind)
+            if action == "start":
                 self._start(p)
-            elif kind == "stop":
+            elif action == "stop":
                 self.streaming = False
                 self._pending_from = None
-            elif kind == "rate":
+            elif action == "rate":
                 self._set_rate(float(p["rate_hz"]))
-            elif kind == "notify":
+            elif action == "notify":
                 char = self._chars.get(p["char_uuid"])
                 if char is not None:
                     asyncio.get_running_loop().create_task(self.peripheral.notify(char, p["data"]))
-            elif kind == "error":
+            elif action == "error":
                 self.ledger.errors.append(str(p.get("reason")))
                 logger.debug("%s: refused write: %s", self.name, p.get("reason"))
 
