@@ -84,8 +84,19 @@ SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of a hipback store ("HIPB"), so that tools and hipback itself can tell it apart
 #: from any other SQLite database
 APPLICATION_ID = 0x48495042
-#: the tables every hipback store has (from version 1 on)
-_TABLES = frozenset({"meta", "sessions", "sensors", "samples", "gaps", "events", "results", "outbox"})
+#: the tables every hipback store has (from version 1 on) and the columns hipback reads and writes in them
+_COLUMNS = {
+    "meta": {"key", "value"},
+    "sessions": {"id", "patient_id", "start_utc", "end_utc", "meta"},
+    "sensors": {"id", "session_id", "placement", "kind", "device", "address", "meta"},
+    "samples": {"sensor", "t", "seq", "device_time", "qw", "qx", "qy", "qz", "ax", "ay", "az", "gx", "gy",
+                "gz", "mx", "my", "mz"},
+    "gaps": {"id", "session_id", "placement", "t_start", "t_end", "missing", "reason"},
+    "events": {"id", "session_id", "t", "kind", "payload"},
+    "results": {"session_id", "kind", "idx", "row"},
+    "outbox": {"id", "session_id", "line", "created_utc", "state", "done_utc", "reason"},
+}
+_TABLES = frozenset(_COLUMNS)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
@@ -204,7 +215,9 @@ def store_error(path: Path | str, exc: BaseException) -> BaseException:
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in text:
         return StoreBusyError(path, "is locked by another program for too long; try again when it is done.")
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text \
-            or "not a database" in text or "unsupported file format" in text:
+            or "not a database" in text or "unsupported file format" in text \
+            or (code == sqlite3.SQLITE_ERROR and ("no such column" in text or "no such table" in text)) \
+            or "could not decode" in text:
         return StoreDamagedError(path, "is damaged (the database file is malformed or truncated); "
                                        "it was left untouched, restore it from a backup.")
     if code == sqlite3.SQLITE_CANTOPEN:
@@ -282,6 +295,14 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _loads(text: Any) -> Any:
+    """Stored JSON back; anything hipback cannot have written (NULL, bytes, garbage) is a decoding error,
+    which the methods report as a damaged store."""
+    if not isinstance(text, str):
+        raise json.JSONDecodeError("not JSON text", "", 0)
+    return json.loads(text)
 
 
 def _dumps(obj: Any) -> str:
@@ -394,7 +415,7 @@ class LocalStore:
         try:
             return self._read_version(con)
         except sqlite3.OperationalError as exc:
-            if _sqlite_code(exc) == sqlite3.SQLITE_ERROR:  # these fixed queries fail only on a garbled file
+            if _sqlite_code(exc) in (0, sqlite3.SQLITE_ERROR):  # fixed queries fail only on a garbled file
                 raise StoreDamagedError(self.path, f"is damaged ({exc}); it was left untouched, restore it "
                                                    "from a backup.") from None
             raise
@@ -409,15 +430,26 @@ class LocalStore:
                     self.path, f"was made by a newer hipback (schema version {user_version}; this hipback "
                                f"knows up to {SCHEMA_VERSION}); update hipback to use it.")
             if user_version >= 1 and _TABLES <= tables:
+                self._check_columns(con)
                 return user_version
         elif app_id == 0 and not tables:
             return 0
         elif app_id == 0 and _TABLES <= tables:
+            self._check_columns(con)
             row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is not None and str(row[0]) == "1":
                 return 1
         raise StoreDamagedError(self.path, "is a database of another program or of an unknown layout, not a "
                                            "hipback store; it was left untouched.")
+
+    def _check_columns(self, con: sqlite3.Connection) -> None:
+        """Every table has the columns hipback uses (a garbled schema is reported now, not mid-report)."""
+        for table, wanted in _COLUMNS.items():
+            have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+            if not wanted <= have:
+                raise StoreDamagedError(
+                    self.path, f"is damaged or not hipback's (its {table} table lacks "
+                               f"{', '.join(sorted(wanted - have))}); it was left untouched.")
 
     @property
     def schema_version(self) -> int:
@@ -541,7 +573,7 @@ class LocalStore:
                     if row[1] is not None:
                         raise StoreError(f"session {session_id} is already closed and cannot be reopened")
                     if meta:
-                        merged = {**json.loads(row[2]), **meta}
+                        merged = {**_loads(row[2]), **meta}
                         con.execute("UPDATE sessions SET meta = ? WHERE id = ?", (_dumps(merged), session_id))
                     return session_id
             sid = session_id or uuid.uuid4().hex
@@ -581,7 +613,7 @@ class LocalStore:
             args = (patient_id,)
         q += " ORDER BY start_utc DESC, rowid DESC"
         return [
-            {"id": r[0], "patient_id": r[1], "start_utc": r[2], "end_utc": r[3], "meta": json.loads(r[4]),
+            {"id": r[0], "patient_id": r[1], "start_utc": r[2], "end_utc": r[3], "meta": _loads(r[4]),
              "samples": r[5], "outbox_pending": r[6]}
             for r in self._con().execute(q, args)
         ]
@@ -594,7 +626,7 @@ class LocalStore:
         if row is None:
             raise StoreError(f"session {session_id} is not in the local store {self.path}")
         return {"id": row[0], "patient_id": row[1], "start_utc": row[2], "end_utc": row[3],
-                "meta": json.loads(row[4])}
+                "meta": _loads(row[4])}
 
     def _require_session(self, con: sqlite3.Connection, session_id: str) -> None:
         if con.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
@@ -712,7 +744,7 @@ class LocalStore:
         if kind is not None:
             q += " AND kind = ?"
             args += (kind,)
-        return [{"t": r[0], "kind": r[1], "payload": json.loads(r[2])}
+        return [{"t": r[0], "kind": r[1], "payload": _loads(r[2])}
                 for r in self._con().execute(q + " ORDER BY t, id", args)]
 
     # -- results -------------------------------------------------------------------------------------
@@ -726,7 +758,7 @@ class LocalStore:
             con.executemany("INSERT INTO results (session_id, kind, idx, row) VALUES (?, ?, ?, ?)", encoded)
 
     def get_results(self, session_id: str, kind: str) -> list[dict]:
-        return [json.loads(r[0]) for r in self._con().execute(
+        return [_loads(r[0]) for r in self._con().execute(
             "SELECT row FROM results WHERE session_id = ? AND kind = ? ORDER BY idx", (session_id, kind))]
 
     # -- reading a recording back --------------------------------------------------------------------
@@ -774,7 +806,7 @@ class LocalStore:
                 "corrupt")
         streams: dict[str, SensorStream] = {}
         for placement, (sensor, data, seq_arr) in raw.items():
-            meta = json.loads(sensor[5])
+            meta = _loads(sensor[5])
             vectors: dict[str, np.ndarray | None] = {}
             col = 2
             for name, names in _VECTORS:
