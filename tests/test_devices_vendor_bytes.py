@@ -71,6 +71,10 @@ def test_witmotion_battery_poll_and_register_reply():
     out = WITMOTION.make_decoder(100).feed(reply, 0.0)
     # the vendor's voltage steps: 3.73 V and above (below 3.77 V) is 30 %
     assert out.n == 0 and out.extra["battery_v"] == pytest.approx(3.75) and out.battery_pct == 30.0
+    dec = WITMOTION.make_decoder(100)
+    bogus = struct.pack("<BBBB8h", 0x55, 0x71, 0x64, 0x00, 3000, 0, 0, 0, 0, 0, 0, 0)  # 30 V: no such cell
+    out = dec.feed(bogus, 0.0)
+    assert out.battery_pct is None and dec.stats.rejected == {"bad_value": 1}
 
 
 def test_witmotion_data_frame_units_and_euler_order():

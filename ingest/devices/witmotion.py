@@ -101,6 +101,9 @@ BATTERY_STEPS = (
     (3.40, 5.0),
 )
 
+#: battery voltages (V) a single Li-ion cell can report; a register reply outside them is rejected
+BATTERY_VOLTS = (2.5, 4.5)
+
 _DATA = struct.Struct("<9h")
 
 
@@ -263,6 +266,9 @@ class WitMotionDecoder(Decoder):
             out.extra["temperature_c"] = vals[0] / 100.0
         elif reg == REG_BATTERY:
             volts = (vals[0] & 0xFFFF) / 100.0
+            if not BATTERY_VOLTS[0] <= volts <= BATTERY_VOLTS[1]:  # not a single Li-ion cell: a bad reply
+                self.stats.reject(BAD_VALUE)
+                return
             out.extra["battery_v"] = volts
             out.battery_pct = battery_percent(volts)
             if out.battery_pct <= 15.0:
