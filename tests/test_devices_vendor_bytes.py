@@ -275,3 +275,33 @@ def test_hipback_mode_falls_back_to_what_the_mtu_carries():
         HIPBACK_V1.choose_mode("quat_raw", 23)
     with pytest.raises(DeviceSetupError):
         HIPBACK_V1.choose_mode("raw", 23)
+
+
+# -- the virtual twins send the same layouts ----------------------------------------------------------------
+def test_twins_encode_the_vendor_layouts():
+    from hipback.simulator.devices import DeviceClock, make_twin
+
+    t = np.array([0.5])
+    quat = np.array([[1.0, 0.0, 0.0, 0.0]])
+    acc = np.array([[0.5 * G, -1.0 * G, 2.0 * G]])
+    gyr = np.array([[100.0, -250.0, 1000.0]]) * DEG
+
+    wit = make_twin("witmotion", 100)
+    (frame,) = wit.encode(t, quat, acc, gyr)
+    acc_lsb = [round(a / 16 * 32768) for a in (0.5, -1.0, 2.0)]
+    gyr_lsb = [round(w / 2000 * 32768) for w in (100.0, -250.0, 1000.0)]
+    assert frame == struct.pack("<BB9h", 0x55, 0x61, *acc_lsb, *gyr_lsb, 0, 0, 0)
+
+    dot = make_twin("movella_dot", 60, mode="custom5")
+    dot.clock.offset_s = 2.0
+    (payload,) = dot.encode(t, quat, acc, gyr)
+    expected = struct.pack("<I4f3f3f", 2_500_000, 1.0, 0.0, 0.0, 0.0, *acc[0], 100.0, -250.0, 1000.0)
+    assert payload == expected.ljust(63, b"\0")
+
+    hb = make_twin("hipback_v1", 100, mode="quat_raw")
+    hb.state.clock = DeviceClock(offset_s=3.0)
+    hb.state.battery_pct = 77
+    (packet,) = hb.encode(t, quat, acc, gyr)
+    status = 0x0008 | (3 << 12)  # fusion on, fusion accuracy 3
+    header = struct.pack("<BBBBIQHH", 1, 0x0D, 1, 77, 0, 3_500_000, 10_000, status)
+    assert packet == header + struct.pack("<4h3h3h", 16384, 0, 0, 0, *acc_lsb, *gyr_lsb)
