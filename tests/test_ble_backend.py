@@ -228,5 +228,6 @@ def test_connect_path_requests_the_mtu_and_the_peripheral_limit_holds() -> None:
             assert await request_mtu(client) == 64  # one exchange per link: asking again changes nothing
         finally:
             await client.disconnect()
+        assert await request_mtu(client) == 23  # a failing exchange (no link) is logged, never raised
 
     run(body)
