@@ -14,16 +14,19 @@ device status and the patient's status: about 17,000 points).
 
 What happens:
 
-1. ``--templates`` sessions are simulated and processed once (different virtual patients and seeds);
+1. ``--templates`` sessions are simulated, processed and published once, in a child process (different
+   virtual patients and seeds); their outbox lines are the templates (a gateway gives them its own patient
+   id, session id and start time: the line protocol is rewritten, nothing else changes);
 2. a private ``influxd`` (:class:`tests.influx_server.InfluxServer`) starts with one database;
 3. ``--gateways`` processes are forked. Each is one home gateway: its own local store (SQLite, WAL,
    ``synchronous=FULL``) and outbox, a :class:`~hipback.ingest.sync.SyncWorker` thread with an
    :class:`~hipback.ingest.influx.writer.InfluxWriter` (as ``hipback record`` runs it). It serves
    ``--patients`` patients for ``--days`` days, replayed at high speed: one session every
-   ``--interval-s`` seconds (a day in seconds), each published into the outbox with a patient id, session
-   id and start time of its own; the worker is woken after each session;
-4. ``--restart-after-s`` seconds after the start the database is stopped (SIGTERM) for ``--down-s``
-   seconds and started again on the same data and port;
+   ``--interval-s`` seconds (a day in seconds), each queued in the outbox with a patient id, session
+   id and start time of its own; the worker is woken after each session. Gateways run at nice 10, the
+   database at normal priority (on real hardware they are different machines);
+4. when ``--restart-at`` of all points have been queued, the database is stopped (SIGTERM) for
+   ``--down-s`` seconds and started again on the same data and port;
 5. each gateway waits until its outbox is empty, then reports what it produced (per patient, session,
    measurement and field) and the delay of every line from queued (``created_utc``) to delivered
    (``done_utc``);
@@ -45,11 +48,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # forked gateways: no BLAS t
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import sqlite3  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -61,14 +67,12 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# Only what a gateway needs is imported here: gateways are forked from this process, and every module
+# object they touch is copied into each of them (the simulator and processing run in a child process).
 from hipback.ingest.influx.schema import MEASUREMENTS  # noqa: E402
 from hipback.ingest.influx.writer import InfluxWriter  # noqa: E402
-from hipback.ingest.publish import publish_session  # noqa: E402
-from hipback.ingest.session.stats import SensorStats  # noqa: E402
 from hipback.ingest.store import LocalStore  # noqa: E402
 from hipback.ingest.sync import SyncWorker  # noqa: E402
-from hipback.processing.pipeline import ProcessorConfig, process_recording  # noqa: E402
-from hipback.simulator import Scenario, Step, VirtualPatient, simulate  # noqa: E402
 from tests.influx_server import InfluxServer  # noqa: E402
 
 DAY_S = 86_400.0
@@ -76,39 +80,62 @@ BASE_UTC = 1_767_225_600.0  # 2026-01-01 00:00 UTC: day 0 of the replay
 DB = "fleet"
 
 
-def daily_scenario(walk_s: float, holds: int, hold_s: float = 30.0) -> Scenario:
+def _tpl_ids(k: int) -> tuple[str, str]:
+    return f"TPLPATIENT{k:04d}", f"tplsession{k:04d}"
+
+
+# -- templates (run in a child process: python -m bench.fleet --make-templates FILE) ----------------------
+
+
+def make_templates(path: Path, n: int, walk_s: float, holds: int) -> None:
+    """Simulate, process and publish ``n`` daily sessions; write their outbox lines to ``path`` (JSON)."""
+    from hipback.ingest.publish import publish_session
+    from hipback.ingest.session.stats import SensorStats
+    from hipback.processing.pipeline import ProcessorConfig, process_recording
+    from hipback.simulator import Scenario, Step, VirtualPatient, simulate
+
     steps = [Step("stand", 10.0), Step("walk", walk_s, options={"corridor_m": 20.0}), Step("stand", 5.0)]
     for side in ("left", "right"):
         steps.append(Step("kneel", 5.0, side=side))
         for _ in range(holds):
-            steps += [Step("hold", hold_s, side=side), Step("kneel", 5.0, side=side)]
+            steps += [Step("hold", 30.0, side=side), Step("kneel", 5.0, side=side)]
     steps.append(Step("stand", 5.0))
-    return Scenario("daily", steps)
-
-
-def make_templates(n: int, walk_s: float, holds: int) -> list[tuple[Any, dict[str, SensorStats], float]]:
-    """(results, sensor stats, duration) of ``n`` processed daily sessions of different virtual patients."""
     config = ProcessorConfig(holds_per_side=holds, hold_s=30.0)
     out = []
-    for k in range(n):
-        patient = VirtualPatient(patient_id=f"TPL{k}", peak_hip_extension_left_deg=8.0 + 3 * k,
-                                 peak_hip_extension_right_deg=10.0 + 2 * k)
-        sim = simulate(daily_scenario(walk_s, holds), 100 + k, patient)
-        res = process_recording(sim.recording, config)
-        stats = {}
-        for j, (placement, stream) in enumerate(sim.recording.streams.items()):
-            st = SensorStats(placement, "hipback_v1", f"C0:FF:EE:00:{k:02X}:{j:02X}")
-            st.samples, st.first_t, st.last_t = len(stream.t), float(stream.t[0]), float(stream.t[-1])
-            st.battery_pct = 80.0
-            stats[placement] = st
-        out.append((res, stats, float(res.angles.t[-1])))
-    return out
+    with tempfile.TemporaryDirectory() as tmp, LocalStore(Path(tmp) / "tpl.sqlite") as store:
+        for k in range(n):
+            pid, sid = _tpl_ids(k)
+            patient = VirtualPatient(patient_id=pid, peak_hip_extension_left_deg=8.0 + 3 * k,
+                                     peak_hip_extension_right_deg=10.0 + 2 * k)
+            sim = simulate(Scenario("daily", steps), 100 + k, patient, start_utc=BASE_UTC)
+            res = process_recording(sim.recording, config)
+            stats = {}
+            for j, (placement, stream) in enumerate(sim.recording.streams.items()):
+                st = SensorStats(placement, "hipback_v1", f"C0:FF:EE:00:{k:02X}:{j:02X}")
+                st.samples, st.first_t, st.last_t = len(stream.t), float(stream.t[0]), float(stream.t[-1])
+                st.battery_pct = 80.0
+                stats[placement] = st
+            duration = float(res.angles.t[-1])
+            store.open_session(pid, {"start_utc": BASE_UTC}, session_id=sid)
+            publish_session(store, sid, res, pid, BASE_UTC, stats, now_s=BASE_UTC + duration + 60.0)
+            lines = [line for _, line in store.outbox_pending(10**7, sid)]
+            out.append({"lines": lines, "t0_ns": int(BASE_UTC * 1e9), "duration_s": duration})
+    path.write_text(json.dumps(out))
+
+
+def _retag(line: str, tpl_patient: str, tpl_session: str, pid: str, sid: str, offset_ns: int) -> str:
+    head, ts = line.rsplit(" ", 1)
+    head = head.replace(f"patient={tpl_patient}", f"patient={pid}").replace(f"session={tpl_session}",
+                                                                             f"session={sid}")
+    return f"{head} {int(ts) + offset_ns}"
 
 
 # -- one gateway (a forked process) ----------------------------------------------------------------------
 
 
-def gateway(g: int, args: argparse.Namespace, url: str, templates: list, go: Any, work: Path) -> None:
+def gateway(g: int, args: argparse.Namespace, url: str, templates: list, go: Any, counters: Any,
+            work: Path) -> None:
+    os.nice(10)
     logging.getLogger("hipback").setLevel(logging.ERROR)  # 200 gateways saying "unreachable" is noise
     folder = work / f"gw{g:03d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,25 +147,41 @@ def gateway(g: int, args: argparse.Namespace, url: str, templates: list, go: Any
     go.wait()
     worker.start()
     rng = np.random.default_rng(g)
-    time.sleep(rng.uniform(0, args.interval_s))  # gateways do not publish in lockstep
+
+    def wait(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            counters[2 * g + 1] = worker.totals.delivered
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.5, left))
+
+    wait(rng.uniform(0, args.interval_s))  # gateways do not publish in lockstep
     produced_at = {}
     for day in range(args.days):
         for p in range(args.patients):
             pid = f"G{g:03d}P{p:02d}"
             sid = f"g{g:03d}p{p:02d}d{day:03d}"
-            res, stats, duration = templates[(g + p + day) % len(templates)]
+            k = (g + p + day) % len(templates)
+            tpl = templates[k]
             start = BASE_UTC + day * DAY_S + 8 * 3600 + ((g * 7919 + p * 104729) % 36_000)
+            offset = int(start * 1e9) - tpl["t0_ns"]
+            tp, ts = _tpl_ids(k)
+            lines = [_retag(line, tp, ts, pid, sid, offset) for line in tpl["lines"]]
             store.open_session(pid, {"start_utc": start}, session_id=sid)
-            publish_session(store, sid, res, pid, start, stats, now_s=start + duration + 60.0)
-            store.close_session(sid, start + duration)
+            store.outbox_add(sid, lines)
+            store.close_session(sid, start + tpl["duration_s"])
             produced_at[sid] = time.time()
+            counters[2 * g] += len(lines)
             worker.wake()
-        time.sleep(args.interval_s * rng.uniform(0.8, 1.2))
+        wait(args.interval_s * rng.uniform(0.8, 1.2))
     deadline = time.monotonic() + args.drain_timeout_s
     while store.outbox_stats()["pending"] and time.monotonic() < deadline:
         worker.wake()
-        time.sleep(0.5)
+        wait(0.5)
     worker.stop(final_sync=False)
+    counters[2 * g + 1] = worker.totals.delivered
     stats_out = store.outbox_stats()
     store.close()
     con = sqlite3.connect(f"file:{folder / 'store.sqlite'}?mode=ro", uri=True)
@@ -211,24 +254,52 @@ def main() -> None:
     ap.add_argument("--holds", type=int, default=3, help="30-s holds per side")
     ap.add_argument("--templates", type=int, default=3)
     ap.add_argument("--batch", type=int, default=5000)
-    ap.add_argument("--restart-after-s", type=float, default=12.0)
+    ap.add_argument("--restart-at", type=float, default=0.4, help="share of all points queued at the stop")
     ap.add_argument("--down-s", type=float, default=15.0)
     ap.add_argument("--backoff-max-s", type=float, default=8.0)
     ap.add_argument("--drain-timeout-s", type=float, default=900.0)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--make-templates", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.make_templates:
+        make_templates(args.make_templates, args.templates, args.walk_s, args.holds)
+        return
 
-    t = time.perf_counter()
-    templates = make_templates(args.templates, args.walk_s, args.holds)
-    print(f"{args.templates} template sessions simulated and processed in {time.perf_counter() - t:.0f} s "
-          f"({templates[0][2]:.0f} s of session each)", flush=True)
     work = Path(tempfile.mkdtemp(prefix="hipback-fleet-"))
+    t = time.perf_counter()
+    tpl_path = work / "templates.json"
+    subprocess.run([sys.executable, "-m", "bench.fleet", "--make-templates", str(tpl_path), "--templates",
+                    str(args.templates), "--walk-s", str(args.walk_s), "--holds", str(args.holds)],
+                   check=True, cwd=Path(__file__).resolve().parents[1])
+    templates = json.loads(tpl_path.read_text())
+    per_session = np.mean([len(tp["lines"]) for tp in templates])
+    expected = args.gateways * args.patients * args.days * per_session
+    print(f"{args.templates} template sessions simulated, processed and published in "
+          f"{time.perf_counter() - t:.0f} s ({templates[0]['duration_s']:.0f} s of session, "
+          f"{per_session:,.0f} points each)", flush=True)
     server = InfluxServer(work / "influxd").start()
     server.create_database(DB)
     ctx = mp.get_context("fork")
     go = ctx.Event()
-    procs = [ctx.Process(target=gateway, args=(g, args, server.url, templates, go, work), daemon=True)
-             for g in range(args.gateways)]
+    counters = ctx.Array("q", 2 * args.gateways, lock=False)  # per gateway: lines queued, lines delivered
+    procs = [ctx.Process(target=gateway, args=(g, args, server.url, templates, go, counters, work),
+                         daemon=True) for g in range(args.gateways)]
+    rss_peak = 0
+
+    def progress() -> tuple[int, int]:
+        return sum(counters[0::2]), sum(counters[1::2])
+
+    def watch_rss() -> None:
+        nonlocal rss_peak
+        try:
+            for line in Path(f"/proc/{server._proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss_peak = max(rss_peak, int(line.split()[1]) // 1024)
+        except (OSError, AttributeError):
+            pass
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops influxd and gateways
+    gc.freeze()  # gateways share this process's objects: keep the collector from touching (copying) them
     try:
         for p in procs:
             p.start()
@@ -237,20 +308,31 @@ def main() -> None:
         go.set()
         print(f"{args.gateways} gateways x {args.patients} patient(s) x {args.days} day(s) started; influxd "
               f"{server.url}", flush=True)
-        time.sleep(args.restart_after_s)
+        while progress()[0] < args.restart_at * expected and any(p.is_alive() for p in procs):
+            watch_rss()
+            time.sleep(0.2)
         cpu_before_stop = proc_cpu_s(server._proc.pid)
-        alive = sum(p.is_alive() for p in procs)
-        pending = _pending(work)
+        queued, delivered = progress()
         server.stop()
         t_stop = time.time()
-        print(f"influxd stopped {t_stop - t0:.0f} s into the run ({alive} gateways running, {pending} lines "
-              f"pending in their outboxes); down for {args.down_s:.0f} s", flush=True)
+        alive = sum(p.is_alive() for p in procs)
+        print(f"influxd stopped {t_stop - t0:.0f} s into the run ({alive} gateways running; {queued:,} "
+              f"points queued, {delivered:,} delivered, {queued - delivered:,} pending); down for "
+              f"{args.down_s:.0f} s", flush=True)
         time.sleep(args.down_s)
-        pending_at_restart = _pending(work)
+        queued, delivered = progress()
         server.start()
         t_restart = time.time()
         cpu1 = proc_cpu_s(server._proc.pid)
-        print(f"influxd restarted; {pending_at_restart} lines waiting", flush=True)
+        print(f"influxd restarted; {queued - delivered:,} points pending", flush=True)
+        last = time.monotonic()
+        while any(p.is_alive() for p in procs):
+            watch_rss()
+            time.sleep(0.5)
+            if time.monotonic() - last > 15:
+                last = time.monotonic()
+                queued, delivered = progress()
+                print(f"  {time.time() - t0:.0f} s: {queued:,} queued, {delivered:,} delivered", flush=True)
         for p in procs:
             p.join()
         t_end = time.time()
@@ -308,7 +390,8 @@ def main() -> None:
           f"{np.percentile(d, 99):.2f} s, max {d.max():.1f} s; lines queued while the database was up: p50 "
           f"{np.percentile(d[up], 50):.2f} s, p99 {np.percentile(d[up], 99):.2f} s")
     series = sum(s["values"][0][0] for s in cardinality.get("series", []))
-    print(f"series: {series:,} for {sessions} sessions ({series / max(1, sessions):.1f} per session)")
+    print(f"series: {series:,} for {sessions} sessions ({series / max(1, sessions):.1f} per session); "
+          f"influxd peak RSS {rss_peak:,} MB")
     print(f"load model: {per_patient_day:,.0f} points per patient per day (one {args.walk_s / 60:.0f}-min "
           f"walk + {args.holds} holds per side); sessions in 12 waking hours, busiest hour 3x the average: "
           f"{peak_need_per_patient:.2f} points/s per patient at the peak")
@@ -323,18 +406,6 @@ def main() -> None:
     else:
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
-
-
-def _pending(work: Path) -> int:
-    total = 0
-    for path in work.glob("gw*/store.sqlite"):
-        try:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
-            total += con.execute("SELECT count(*) FROM outbox WHERE state = 0").fetchone()[0]
-            con.close()
-        except sqlite3.Error:
-            pass
-    return total
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def test_small_fleet_across_a_restart_loses_nothing(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "bench.fleet", "--gateways", "3", "--days", "2", "--walk-s", "30",
-         "--holds", "1", "--templates", "1", "--interval-s", "1.5", "--restart-after-s", "2",
+         "--holds", "1", "--templates", "1", "--interval-s", "1.5", "--restart-at", "0.3",
          "--down-s", "2"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -28,6 +28,7 @@ from hipback.ingest.report.svg import OKABE_ITO, envelope, nice_ticks
 from hipback.ingest.store import LocalStore
 from hipback.processing.pipeline import process_recording
 from hipback.simulator import simulate
+from tests.requires import require_tool
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 PATIENT = "SIM-REPORT-01"
@@ -240,10 +241,8 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 def run_chromium(tmp_path: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
-    if CHROMIUM is None:
-        pytest.skip(
-            "chromium is not installed (run tests/install_chromium.sh as root, or apt-get install chromium)"
-        )
+    require_tool("chromium", CHROMIUM is not None,
+                 "run tests/install_chromium.sh as root, or apt-get install chromium")
     profile = tmp_path / "profile"
     netlog = tmp_path / "netlog.json"
     cmd = [
