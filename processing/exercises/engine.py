@@ -16,8 +16,8 @@ centred moving average of ``smooth_s``) drives the segmentation:
   above its
   minimum over the last ``onset_window_s``; its *onset* (the start of the rep or hold) is that minimum. It
   ends when ``p`` comes back to within ``end_fraction`` (``hold_end_fraction`` for holds) of its excursion
-  above ``base`` (``end``: that
-  sample), where ``base`` is the minimum the onset was found from; ``range = peak - base``.
+  above ``base``, or within ``end_target_fraction`` of the target but at most half the excursion (``end``:
+  that sample), where ``base`` is the minimum the onset was found from; ``range = peak - base``.
 * **Peak**: ``peak = max p`` in the movement; the reported primary angle at the peak is ``peak - base``
   (``primary.reference = "start"``) or ``peak`` (``"neutral"``, relative to the standing calibration).
 * **Hold** (``kind = "hold"``, and the final hold of ``reps_hold``): the longest run inside the movement
@@ -116,8 +116,9 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         min_rise_rad: float = math.radians(5.0),
         end_fraction: float = 0.2,
         hold_end_fraction: float = 0.5,
+        end_target_fraction: float = 0.25,
         onset_window_s: float = 4.0,
-        plateau_fraction: float = 0.75,
+        plateau_fraction: float = 0.6,
         static_speed_rad_s: float = math.radians(3.0),
         min_rule_s: float = 0.3,
         reference_s: float = 0.2,
@@ -146,6 +147,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self.min_rise_rad = min_rise_rad
         self.end_fraction = end_fraction
         self.hold_end_fraction = hold_end_fraction
+        self.end_target_fraction = end_target_fraction
         self.onset_window_s = onset_window_s
         self.plateau_fraction = plateau_fraction
         self.static_speed_rad_s = static_speed_rad_s
@@ -333,8 +335,10 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
                 seg = p[i:n]
                 run_max = np.maximum(np.maximum.accumulate(np.where(np.isnan(seg), -np.inf, seg)), self._peak)
                 frac = self.hold_end_fraction if self.exercise.kind == "hold" else self.end_fraction
+                exc = run_max - self._base
+                back = np.maximum(frac * exc, np.minimum(self.end_target_fraction * target, 0.5 * exc))
                 with np.errstate(invalid="ignore"):
-                    done = (seg - self._base <= frac * (run_max - self._base)) | np.isnan(seg)
+                    done = (seg - self._base <= back) | np.isnan(seg)
                 idx = np.flatnonzero(done)
                 if len(idx) == 0:
                     self._peak = float(run_max[-1]) if len(run_max) else self._peak
