@@ -767,8 +767,10 @@ class LocalStore:
         """The session's samples as a :class:`Recording` (timeline 0 = first sample, ``start_utc`` set).
 
         Streams are read sensor by sensor in chunks and sorted by time; columns that are NULL in every
-        row of a sensor are None in its stream; gaps are on the recording timeline. A session whose samples
-        span more than a recording may (corrupt times) raises :class:`StoreError` before it is processed.
+        row of a sensor are None in its stream; gaps are on the recording timeline. Rows holding a value the
+        sensor cannot produce (a corrupted store) are left out and counted in the stream's
+        ``meta["rejected_on_load"]``. A session whose samples span more than a recording may, or sparsely
+        (the importers' rules), raises :class:`StoreError` before it is processed.
         """
         con = self._con()
         info = self.session(session_id)
@@ -786,24 +788,40 @@ class LocalStore:
                 if not rows:
                     break
                 seqs.extend(r[1] for r in rows)
-                chunks.append(np.array([(r[0], r[2], *r[3:]) for r in rows], dtype=np.float64))
+                try:
+                    chunks.append(np.array([(r[0], r[2], *r[3:]) for r in rows], dtype=np.float64))
+                except (TypeError, ValueError):  # text where hipback stores numbers
+                    raise StoreDamagedError(self.path, f"is damaged (session {session_id} holds samples that "
+                                                       "are not numbers); it was left untouched.") from None
             if not chunks:
                 continue
             data = np.concatenate(chunks)
             order = np.argsort(data[:, 0], kind="stable")
             data = data[order]
-            seq_arr = np.array([(-1 if s is None else s) for s in seqs], dtype=np.int64)[order]
+            try:
+                seq_arr = np.array([(-1 if s is None else s) for s in seqs], dtype=np.int64)[order]
+            except (TypeError, ValueError, OverflowError):
+                raise StoreDamagedError(
+                    self.path, f"is damaged (session {session_id} holds sequence numbers that are not whole "
+                               "numbers); it was left untouched.") from None
             has_seq = any(s is not None for s in seqs)
+            ok = _plausible_rows(data, sensor[3])
+            if not ok.all():  # a flipped bit in a stored value: drop the row rather than derail processing
+                sensor = (*sensor[:5], _dumps({**_loads(sensor[5]), "rejected_on_load": int((~ok).sum())}))
+                data, seq_arr = data[ok], seq_arr[ok]
+                if not len(data):
+                    continue
             raw[sensor[1]] = (sensor, data, seq_arr if has_seq else None)
             t0 = min(t0, float(data[0, 0]))
-        from hipback.ingest.files.assemble import MAX_SPAN_S
+        from hipback.ingest.files.assemble import MAX_SPAN_S, SPARSE_FACTOR, SPARSE_SPAN_S
 
         last = max((float(d[-1, 0]) for _, d, _ in raw.values()), default=t0)
-        if last - t0 > MAX_SPAN_S:
+        covered = max((len(d) / _rate(s, d) for s, d, _ in raw.values()), default=0.0)
+        if last - t0 > MAX_SPAN_S or last - t0 > max(SPARSE_SPAN_S, SPARSE_FACTOR * covered):
             raise StoreError(
                 f"session {session_id} in the local store {self.path} spans {(last - t0) / 3600:.3g} h of "
-                f"sample times, more than a recording can ({MAX_SPAN_S / 3600:g} h): some stored times are "
-                "corrupt")
+                f"sample times but holds {covered:.4g} s of samples per sensor at most: some stored times "
+                "are corrupt")
         streams: dict[str, SensorStream] = {}
         for placement, (sensor, data, seq_arr) in raw.items():
             meta = _loads(sensor[5])
@@ -917,6 +935,39 @@ class LocalStore:
         stats["total"] = sum(stats.values())
         return stats
 
+
+
+def _rate(sensor: tuple, data: np.ndarray) -> float:
+    """A stored sensor's rate (Hz): its meta's ``rate_hz``, else from the median time step (at least 1 Hz)."""
+    rate = _loads(sensor[5]).get("rate_hz")
+    if isinstance(rate, int | float) and math.isfinite(rate) and rate > 0:
+        return float(rate)
+    step = float(np.median(np.diff(data[:, 0]))) if len(data) > 1 else 0.0
+    return 1.0 / step if step > 0 else 1.0
+
+
+def _plausible_rows(data: np.ndarray, device: str) -> np.ndarray:
+    """Rows of stored samples (t, device_time, q(4), acc(3), gyr(3), mag(3)) a sensor can produce: finite
+    time, acc and gyr within the device's full scale, mag within its limit, quaternion norm near 1 (NaN
+    allowed: a missing value). The same limits as the importers (:mod:`hipback.ingest.files.assemble`)."""
+    from hipback.ingest.files.assemble import (
+        DEFAULT_FULL_SCALE,
+        FULL_SCALE,
+        MAG_LIMIT,
+        QUAT_NORM_TOLERANCE,
+        RANGE_MARGIN,
+    )
+
+    acc_fs, gyr_fs = FULL_SCALE.get(device, DEFAULT_FULL_SCALE)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok = np.isfinite(data[:, 0])
+        ok &= ~(np.abs(data[:, 6:9]) > acc_fs * (1 + RANGE_MARGIN)).any(axis=1)
+        ok &= ~(np.abs(data[:, 9:12]) > gyr_fs * (1 + RANGE_MARGIN)).any(axis=1)
+        ok &= ~(np.abs(data[:, 12:15]) > MAG_LIMIT).any(axis=1)
+        norm = np.linalg.norm(data[:, 2:6], axis=1)
+        ok &= ~(np.abs(norm - 1.0) > QUAT_NORM_TOLERANCE) | np.isnan(norm)
+        ok &= ~np.isinf(data[:, 1:]).any(axis=1)
+    return ok
 
 
 def _guard_public_methods(cls: type) -> None:

@@ -908,8 +908,12 @@ def store_case(seed: Path, work: Path) -> Callable[[random.Random], str]:
                 for row in st.sessions():
                     rec = st.load_recording(row["id"])
                     for s in rec.streams.values():
-                        if not np.all(np.isfinite(s.t)):
-                            raise Broken("non-finite stored time read back")
+                        if not np.all(np.isfinite(s.t)) or (len(s.t) > 1 and np.any(np.diff(s.t) < 0)):
+                            raise Broken("non-finite or unsorted stored time read back")
+                        for name in ("acc", "gyr"):
+                            v = getattr(s, name)
+                            if v is not None and np.nanmax(np.abs(v), initial=0.0) > 32 * 9.81 * 1.05 * 1.1:
+                                raise Broken(f"an impossible stored {name} value read back")
                     st.get_results(row["id"], "summary")
                 st.outbox_stats()
         except HipbackError as exc:

@@ -366,3 +366,34 @@ def test_a_recording_session_writer_survives_a_full_disk(tmp_path: Path, how: st
         assert str(errors[0]).startswith(f"the local store {path} is on a full disk")
         assert st.sample_count(sid) == sum(written) and st.integrity_check() == "ok"
         st.close()
+
+
+def test_impossible_stored_values_are_left_out_on_load_and_counted(tmp_path: Path) -> None:
+    """A flipped bit in a stored number (acc 1e300, a quaternion of norm 3): the row is left out when the
+    session is read back for a report or an export, and counted; the other rows are read as stored."""
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as st:
+        sid = _add_walk(st, n=300)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE samples SET ax = 1e300 WHERE seq = 100")
+    con.execute("UPDATE samples SET gx = -1e5 WHERE seq = 101")
+    con.commit()
+    con.close()
+    with LocalStore(path, readonly=True) as st:
+        s = st.load_recording(sid).streams["pelvis"]
+    assert len(s) == 298 and s.meta["rejected_on_load"] == 2
+    assert np.abs(s.acc).max() == 1.0 and 100 not in s.seq and 101 not in s.seq
+
+
+def test_a_stored_session_with_a_corrupt_time_is_refused_before_processing(tmp_path: Path) -> None:
+    from hipback.ingest.store import StoreError
+
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as st:
+        sid = _add_walk(st, n=300)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE samples SET t = t + 65536 WHERE seq = 299")  # 18 h later: 3 s of samples
+    con.commit()
+    con.close()
+    with LocalStore(path, readonly=True) as st, pytest.raises(StoreError, match="stored times are corrupt"):
+        st.load_recording(sid)
