@@ -231,3 +231,36 @@ def _override(where: str, e: Mapping[str, Any]) -> tuple[str, str] | None:
     if not isinstance(reason, str) or not reason.strip():
         raise ConfigError(f"{where}: override_reason must say why the clinician accepts the exercise.")
     return by, reason.strip()
+
+
+def exercise_rows(results, start_utc: float, hold_targets: Mapping[str, float] | None = None) -> list[dict]:
+    """Rows for :func:`hipback.ingest.influx.schema.exercise_points` (and the store/export) from engine
+    results (:class:`hipback.processing.exercises.engine.RepResult`): session seconds become UTC
+    (``start_utc`` + t), radians become degrees; ``hold_targets`` maps an exercise to its prescribed hold
+    seconds."""
+    import math
+
+    rows = []
+    for r in results:
+        hold = r.kind == "hold" or r.final_hold
+        row = {
+            "t_s": start_utc + (r.t_start if hold else r.t_onset if math.isfinite(r.t_onset) else r.t_start),
+            "kind": "hold" if hold else "rep",
+            "exercise": r.exercise,
+            "work_side": r.side or "both",
+            "rep": r.index,
+            "primary_peak_deg": math.degrees(r.primary_peak_rad),
+            "range_deg": math.degrees(r.range_rad),
+            "correct_s": r.correct_s,
+            "counted": r.counted,
+            "rules_broken": ",".join(r.rules_broken),
+            "cue": r.cue or "",
+        }
+        if hold:
+            row.update(hold_s=r.hold_s, too_short=r.too_short)
+            if hold_targets and r.exercise in hold_targets:
+                row["target_s"] = float(hold_targets[r.exercise])
+        else:
+            row.update(duration_s=r.t_end - r.t_start, target_met=r.target_met)
+        rows.append(row)
+    return rows

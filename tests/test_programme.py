@@ -157,3 +157,55 @@ def test_a_clinic_adds_an_exercise_in_its_folder(tmp_path: Path):
         _prog(
             '[programme]\nexercise_folder = "exercises"\n[[programme.exercises]]\nname = "squat"\n', tmp_path
         )
+
+
+def test_results_become_exercise_points():
+    import math
+
+    from hipback.ingest.influx import schema
+    from hipback.ingest.programme import exercise_rows
+    from hipback.processing.exercises.engine import RepResult
+
+    rep = RepResult(
+        "glute_bridge",
+        None,
+        "rep",
+        1,
+        10.0,
+        12.5,
+        math.radians(35.0),
+        math.radians(36.0),
+        0.4,
+        2.1,
+        True,
+        ("lumbar_extension",),
+        (),
+        False,
+        "keep your back flat, lift with your buttocks",
+        t_onset=9.8,
+    )
+    hold = RepResult(
+        "hip_flexor_kneeling",
+        "left",
+        "hold",
+        1,
+        30.0,
+        55.0,
+        math.radians(15.0),
+        math.radians(18.0),
+        25.0,
+        24.0,
+        True,
+        (),
+        (),
+        True,
+        None,
+        too_short=False,
+    )
+    rows = exercise_rows([rep, hold], 1_700_000_000.0, {"hip_flexor_kneeling": 25.0})
+    pts = schema.exercise_points(rows, "P-0042", "s1")
+    assert [p.measurement for p in pts] == ["exercise_reps", "exercise_holds"]
+    assert pts[0].tags["work_side"] == "both" and pts[1].tags["work_side"] == "left"
+    assert pts[0].fields["rules_broken"] == "lumbar_extension" and pts[0].fields["counted"] is False
+    assert pts[0].fields["primary_peak_deg"] == 35.0 and pts[0].time_ns == int((1_700_000_000.0 + 9.8) * 1e9)
+    assert pts[1].fields["target_s"] == 25.0 and pts[1].fields["hold_s"] == 25.0

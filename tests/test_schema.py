@@ -75,6 +75,10 @@ def _one_row_of_each() -> list:
         "p01",
         "s1",
     )
+    for kind, name in (("rep", "exercise_reps"), ("hold", "exercise_holds")):
+        row = {f.name: ("x" if f.type is str else 1) for f in schema.MEASUREMENTS[name].fields}
+        row.update(t_s=T0, kind=kind, exercise="glute_bridge", work_side="both")
+        pts += schema.exercise_points([row], "p01", "s1")
     status = {f.name: (True if f.type is bool else 2) for f in schema.MEASUREMENTS["patient_status"].fields}
     pts.append(schema.patient_status_point("p01", T0, status))
     t = T0 + np.arange(0, 1, 1 / 60)

@@ -12,9 +12,10 @@ results may carry more columns than the dashboards need); missing, None or NaN f
 of the point (InfluxDB has no NaN). Values are cast to the field's declared type.
 
 Tags are bounded on purpose: ``patient`` (pseudonymous id, never a name), ``session``, ``side``,
-``placement``, ``device``, ``exercise``, ``kind`` and ``activity``; ``side``, ``placement``,
-``kind`` and ``activity`` only take the values listed in this module. Angles are degrees relative
-to the standing calibration of the session; peak hip extension is positive degrees of extension.
+``placement``, ``device``, ``exercise``, ``work_side``, ``kind`` and ``activity``; ``side``,
+``work_side``, ``placement``, ``kind`` and ``activity`` only take the values listed in this module. Angles
+are degrees relative to the standing calibration of the session; peak hip extension is positive degrees of
+extension.
 """
 
 from __future__ import annotations
@@ -229,10 +230,49 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
             "time of computation (the edge computes it daily or after each sync)",
             "one series per patient",
         ),
+        MeasurementSpec(
+            "exercise_reps",
+            ("patient", "session", "exercise", "work_side"),
+            (
+                _f("rep", int, "1", "rep number within session, exercise and side, from 1"),
+                _f("duration_s", float, "s", "from the start of the movement to its return"),
+                _f("primary_peak_deg", float, "deg", "the exercise's primary angle at its peak"),
+                _f("range_deg", float, "deg", "primary angle range of the rep (peak minus start)"),
+                _f("correct_s", float, "s", "time within the rep with no form rule exceeded"),
+                _f("target_met", bool, "", "the primary angle reached the exercise's target"),
+                _f("counted", bool, "", "target reached and no form rule broken (counts towards the dose)"),
+                _f("rules_broken", str, "", "form rules broken, comma-separated angle names (empty: none)"),
+                _f("cue", str, "", "the plain cue given (first broken rule), empty when none"),
+            ),
+            "start of the rep's movement",
+            "patients x sessions x exercises (up to ~20) x 3 work sides series",
+        ),
+        MeasurementSpec(
+            "exercise_holds",
+            ("patient", "session", "exercise", "work_side"),
+            (
+                _f("rep", int, "1", "hold number within session, exercise and side, from 1"),
+                _f("hold_s", float, "s", "time held still at the peak"),
+                _f("target_s", float, "s", "prescribed hold time"),
+                _f("correct_s", float, "s", "time in correct form (target angle reached, no rule exceeded)"),
+                _f("primary_peak_deg", float, "deg", "the exercise's primary angle at its peak"),
+                _f("range_deg", float, "deg", "primary angle range (peak minus start)"),
+                _f("too_short", bool, "", "held for less than the prescription"),
+                _f("counted", bool, "", "target reached, held long enough, no form rule broken"),
+                _f("rules_broken", str, "", "form rules broken, comma-separated angle names (empty: none)"),
+                _f("cue", str, "", "the plain cue given, empty when none"),
+            ),
+            "start of the hold (the still part at the peak)",
+            "patients x sessions x exercises (up to ~20) x 3 work sides series",
+        ),
     )
 }
 
+#: ``work_side`` of an exercise: the working leg, or both legs together.
+WORK_SIDES = ("left", "right", "both")
+
 _ALLOWED_TAG_VALUES: dict[str, tuple[str, ...]] = {
+    "work_side": WORK_SIDES,
     "side": SIDES,
     "kind": SESSION_KINDS,
     "activity": ACTIVITIES,
@@ -311,6 +351,16 @@ def hold_points(rows: Iterable[Mapping[str, Any]], patient: str, session: str) -
         if "completed" not in r and r.get("correct_s") is not None and r.get("target_s") is not None:
             r = {**r, "completed": float(r["correct_s"]) >= float(r["target_s"])}
         out.append(make_point("holds", r, patient=patient, session=session))
+    return out
+
+
+def exercise_points(rows: Iterable[Mapping[str, Any]], patient: str, session: str) -> list[Point]:
+    """``exercise_reps`` / ``exercise_holds`` points; each row: ``t_s``, ``kind`` (``rep`` or ``hold``),
+    ``exercise``, ``work_side`` and the fields (see :func:`hipback.ingest.programme.exercise_rows`)."""
+    out = []
+    for r in rows:
+        measurement = "exercise_holds" if r.get("kind") == "hold" else "exercise_reps"
+        out.append(make_point(measurement, r, patient=patient, session=session))
     return out
 
 
