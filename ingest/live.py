@@ -12,10 +12,8 @@
   arching",
 * each sensor's connection state and battery.
 
-The hold in progress comes from a :class:`hipback.processing.holds.HoldDetector` run here on the update's
-angles,
-with the same thresholds as the pipeline's own detector (``ProcessorUpdate`` carries finished holds only);
-it is pure processing code, so the live timer and the stored holds agree. Its view lags the data by the
+The hold in progress is the processor's own (``ProcessorUpdate.hold_progress``, from the session's hold
+detector), so the live timer and the stored holds are one computation. Its view lags the data by the
 detector's look-ahead (about 0.1 s).
 
 Output: on a terminal a rich ``Live`` panel (refreshed at most ``refresh_per_second``), event lines printed
@@ -102,7 +100,8 @@ class LiveCoach:
         self.min_wall_interval_s = min_wall_interval_s
         self.refresh_interval = 1.0 / refresh_per_second
         self.clock = clock
-        self.detector = HoldDetector(prescription=self.prescription)
+        self._hold_now: HoldProgress | None = None  # the processor's hold in progress, latest update
+        self._hold_min_s = HoldDetector.min_duration_s
         self.t = 0.0
         self.angles_deg: dict[str, float] = {}
         self.calibration_state = "waiting"
@@ -163,7 +162,8 @@ class LiveCoach:
                 if len(fin):
                     self.angles_deg[name] = math.degrees(float(fin[-1]))
             self._check_plausible(a)
-            self.detector.update(a)
+        self._hold_now = getattr(update, "hold_progress", None)
+        self._hold_min_s = float(getattr(update, "hold_min_duration_s", self._hold_min_s))
         for h in update.holds:
             self._hold_finished(h)
         self._track_hold()
@@ -184,7 +184,7 @@ class LiveCoach:
 
     # -- hold tracking ---------------------------------------------------------------------------------
     def _track_hold(self) -> None:
-        cur = self.detector.current()
+        cur = self._hold_now
         prev = self.hold
         if cur is not None and prev is not None and cur.side != prev.side:
             self._hold_gone(prev)
@@ -204,7 +204,7 @@ class LiveCoach:
         target = self.prescription.hold_s
         # announced after 2 s (brief still moments, e.g. mid-walk, stay quiet), or earlier when the back
         # arches so that the cue never waits
-        announce_after = min(self.detector.min_duration_s, 2.0)
+        announce_after = min(self._hold_min_s, 2.0)
         if not self._hold_announced and (
             cur.elapsed_s >= announce_after or (cur.arching_now and cur.elapsed_s >= 1.0)
         ):
@@ -242,7 +242,7 @@ class LiveCoach:
 
     def _hold_gone(self, prev: HoldProgress) -> None:
         """The hold in progress disappeared: announced ones end with the pipeline's final hold."""
-        if self._hold_announced and prev.elapsed_s < self.detector.min_duration_s:
+        if self._hold_announced and prev.elapsed_s < self._hold_min_s:
             self._say(self.t, f"Hold {prev.side} stopped after {prev.elapsed_s:.0f} s: too short to count.")
         self._hold_announced = False
         self.arching = False

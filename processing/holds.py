@@ -180,14 +180,17 @@ class HoldDetector(Block[AngleSeries, list["Hold"]]):
 
     # -- public API ----------------------------------------------------------------------------
     def update(self, chunk: AngleSeries) -> list[Hold]:
-        self._new = []
         self._stream.feed(chunk)
-        return self._new
+        return self._take_new()
 
     def finish(self) -> list[Hold]:
-        self._new = []
         self._stream.finish()
-        return self._new
+        return self._take_new()
+
+    def _take_new(self) -> list[Hold]:
+        """Holds final since the last update/finish (also those that a :meth:`current` call finished)."""
+        new, self._new = self._new, []
+        return new
 
     def current(self) -> HoldProgress | None:
         """The hold in progress (the longer one if both sides are open), or None."""

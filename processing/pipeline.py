@@ -48,7 +48,7 @@ from hipback.processing.calibration import CalibrationSettings, SensorCalibratio
 from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
 from hipback.processing.channel import SensorChannel
 from hipback.processing.gait import Stride, StrideDetector, WalkingBout
-from hipback.processing.holds import Hold, HoldDetector, Prescription
+from hipback.processing.holds import Hold, HoldDetector, HoldProgress, Prescription
 from hipback.processing.merge import GridMerge, Rows
 from hipback.processing.plausibility import PlausibilityGuard
 from hipback.processing.slip import SlipMonitor, source_placement
@@ -114,7 +114,9 @@ PRESETS: dict[str, ProcessorConfig] = {
 class ProcessorUpdate:
     """What became final since the previous :meth:`SessionProcessor.poll`.
 
-    ``angles.implausible`` flags rows whose joint angles were removed by the plausibility guard.
+    ``angles.implausible`` flags rows whose joint angles were removed by the plausibility guard;
+    ``hold_progress``: the stretch hold in progress as the hold detector sees it now (None when there is
+    none), for a live view; ``hold_min_duration_s``: the detector's shortest hold (s).
     """
 
     angles: AngleSeries
@@ -124,6 +126,8 @@ class ProcessorUpdate:
     messages: list[str]
     calibration_state: str
     calibration: dict[str, SensorCalibration]
+    hold_progress: HoldProgress | None = None
+    hold_min_duration_s: float = HoldDetector.min_duration_s
 
 
 @dataclass
@@ -373,6 +377,9 @@ class SessionProcessor:
             calibration_state=self.state,
             calibration=dict(self.calibration),
         )
+        if self.hold_detector is not None:
+            upd.hold_progress = self.hold_detector.current()
+            upd.hold_min_duration_s = self.hold_detector.min_duration_s
         self._messages.extend(self._new_messages)
         self._new_angles, self._new_strides, self._new_holds, self._new_activity = [], [], [], []
         self._new_messages = []

@@ -219,6 +219,23 @@ def test_live_view_follows_the_hold():
     assert det.current() is None
 
 
+def test_asking_for_the_live_view_loses_no_hold():
+    """The session processor asks its detector for the hold in progress at every poll: the holds returned by
+    update/finish are the same, once each, whether or not anyone looked."""
+    angles, _ = stretch_session(arch_right={"tilt": 10.0})
+    step = 5  # small chunks, as BLE delivers them: a hold often ends inside a look at the live view
+    quiet, watched = HoldDetector(), HoldDetector()
+    got_quiet, got_watched = [], []
+    for a in range(0, len(angles), step):
+        got_quiet += quiet.update(angles.slice(a, a + step))
+        got_watched += watched.update(angles.slice(a, a + step))
+        watched.current()
+    got_quiet += quiet.finish()
+    got_watched += watched.finish()
+    assert len(got_quiet) == 2
+    assert [asdict(h) for h in got_watched] == [asdict(h) for h in got_quiet]
+
+
 def test_gap_splits_a_hold():
     angles, truth = stretch_session()
     _, start, end = truth[0]
