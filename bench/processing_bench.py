@@ -255,7 +255,7 @@ def evaluate_session(sim, res) -> dict:
             _, i, ts = min(cands, key=lambda c: c[0])
             tp += 1
             matched_truth.add(i)
-            if ts.steady:
+            if ts.steady and np.isfinite(s.peak_hip_extension_rad):  # NaN: peak withheld
                 ext_err.append(deg(s.peak_hip_extension_rad - ts.peak_hip_extension_rad))
         else:
             fp += 1
