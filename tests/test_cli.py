@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -104,7 +105,9 @@ def _oldest_typer(cache: Path) -> Path:
 def test_every_allowed_typer_gives_the_same_answers(which: str, tmp_path: Path, request) -> None:
     env = {**os.environ, "HIPBACK_INFLUX_URL": "http://127.0.0.1:9"}
     if which == "oldest":
-        env["PYTHONPATH"] = str(_oldest_typer(Path(request.config.cache.mkdir("hipback-cli"))))
+        cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+        folder = Path(cache.mkdir("hipback-cli")) if cache else Path(tempfile.gettempdir()) / "hipback-cli"
+        env["PYTHONPATH"] = str(_oldest_typer(folder))
     cases = _cases(tmp_path)
     proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps([c[0] for c in cases])], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
