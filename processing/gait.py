@@ -13,11 +13,14 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
 1. ``acceleration``: the heel-strike impact seen by the sacral sensor, i.e. the steepest rise of the
    pelvis' vertical acceleration (its derivative after Gaussian smoothing over ``ic_smooth_s``, which keeps
    the impact's frequencies), as lower-back IC detectors use the vertical trunk acceleration (McCamley et
-   al. 2012; Paraschiv-Ionescu et al. 2020). With both thighs worn, only rises within ``ic_refine_s`` of the
-   largest split between the thighs count: step length, hence the split between the leading and the
-   trailing thigh, is largest at heel strike, and the split also tells the side (the leading leg is the one
-   that contacts). Among those the largest rise is the impact, unless another rise there reaches
-   ``ic_ambiguity`` of it (then the impact is not clear and the split maximum decides, as in 2).
+   al. 2012; Paraschiv-Ionescu et al. 2020). An impact is a transient: a rise counts only where it is at
+   least ``ic_sharpness`` times as steep as over the longer smoothing ``ic_slow_s`` (the slower rise of
+   the loading response that follows an impact is not one). With both thighs worn, only rises within
+   ``ic_refine_s`` of the largest split between the thighs count: step length, hence the split between the
+   leading and the trailing thigh, is largest at heel strike, and the split also tells the side (the
+   leading leg is the one that contacts). Among those the largest rise is the impact, unless another rise
+   there reaches ``ic_ambiguity`` of it (then the impact is not clear and the split maximum decides, as
+   in 2).
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
 3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + ic_phase * cycle``
@@ -169,6 +172,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_mismatch: float = 0.15
     ic_refine_s: float = 0.06
     ic_ambiguity: float = 0.5
+    ic_slow_s: float = 0.05
+    ic_sharpness: float = 2.0
     min_acc_range_m_s2: float = 0.5
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
@@ -234,12 +239,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._w = max(1, round(self.peak_window_s * fs))
         self._kernel = triangular_kernel(self._h)
         self._max_n = math.ceil(self.max_stride_s * fs)
-        sigma = self.ic_smooth_s * fs
-        self._g = max(1, math.ceil(3.0 * sigma))
-        u = np.arange(-self._g, self._g + 1, dtype=np.float64)
-        gauss = np.exp(-0.5 * (u / sigma) ** 2)
-        # correlation kernel of the derivative of the Gaussian-smoothed signal (per sample): positive rise
-        self._dkernel = (u / sigma**2) * gauss / gauss.sum() * fs
+        self._dkernel = _derivative_kernel(self.ic_smooth_s * fs, fs)
+        self._dkernel_slow = _derivative_kernel(self.ic_slow_s * fs, fs)
+        self._gf = len(self._dkernel) // 2
+        self._g = max(self._gf, len(self._dkernel_slow) // 2)  # the larger half width
         self._ic_back = math.ceil(max(0.0, -self.ic_search[0]) * self._max_n) + self._g + 3
         lookback = max(self._w + self._h + 2, self._ic_back)
         ahead = max(self.ic_phase, self.ic_search[1])
@@ -315,19 +318,23 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if np.isfinite(split).all():
             centre = int(np.argmax(split))
         acc = feature_slice(win, "pelvis_acc_vertical", lo, hi + 1, self._g + 1)[1:-1]
+        trim = self._g - self._gf
         with np.errstate(invalid="ignore"):
             swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
         use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
         best, best_j, second = -np.inf, -1, 0.0
         if use_acc:
-            rise = smooth(acc, self._dkernel)  # rise[j] at sample lo + j, j in [0, hi - lo]
+            rise = smooth(acc[trim : len(acc) - trim], self._dkernel)  # rise[j] at sample lo + j
+            slow = smooth(acc, self._dkernel_slow)  # the same over a longer smoothing
             r_lo, r_hi = 1, len(rise) - 1
             if centre >= 0:
                 m = round(self.ic_refine_s * fs)
                 r_lo, r_hi = max(1, centre - m), min(len(rise) - 1, centre + m + 1)
             for j in range(r_lo, r_hi):
                 r = rise[j]
-                if r > 0 and r > rise[j - 1] and r >= rise[j + 1]:
+                # an impact is a transient: much steeper over the short smoothing than over the long one
+                sharp = r >= self.ic_sharpness * slow[j]
+                if r > 0 and r > rise[j - 1] and r >= rise[j + 1] and sharp:
                     if r > best:
                         best, best_j, second = r, j, max(second, best)
                     else:
@@ -454,6 +461,14 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             WalkingBout(self.side, s[0].t_start, s[-1].t_end, len(s), float(120.0 / np.median(times)))
         )
         self._bout_strides = []
+
+
+def _derivative_kernel(sigma: float, fs: float) -> np.ndarray:
+    """Correlation kernel (+- 3 sigma samples) giving the derivative (per s) of a Gaussian-smoothed signal."""
+    g = max(1, math.ceil(3.0 * sigma))
+    u = np.arange(-g, g + 1, dtype=np.float64)
+    gauss = np.exp(-0.5 * (u / sigma) ** 2)
+    return (u / sigma**2) * gauss / gauss.sum() * fs
 
 
 def detect_strides(angles: AngleSeries, side: str, **params: float) -> StrideDetector:
