@@ -169,6 +169,10 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_id, state);
 """
 
+#: a pseudonymous patient id, the whole string (fullmatch: "P-0042\n" does not pass); the same rule as the
+#: InfluxDB tag check
+PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
 PENDING, DELIVERED, SET_ASIDE = 0, 1, 2
 _STATE_NAMES = {PENDING: "pending", DELIVERED: "delivered", SET_ASIDE: "set_aside"}
 _VECTORS = (("quat", ("qw", "qx", "qy", "qz")), ("acc", ("ax", "ay", "az")), ("gyr", ("gx", "gy", "gz")),
@@ -564,8 +568,9 @@ class LocalStore:
         one of another patient raises :class:`StoreError`. ``meta`` is merged into the stored meta; a
         numeric ``meta["start_utc"]`` (offline recordings) is the session start, otherwise now.
         """
-        if not isinstance(patient_id, str) or not patient_id.strip():
-            raise StoreError("a session needs a non-empty pseudonymous patient id")
+        if not isinstance(patient_id, str) or not PATIENT_ID.fullmatch(patient_id):
+            raise StoreError(f"a session needs a pseudonymous patient id of 1-64 letters, digits or _.:- "
+                             f"(never a name), not {patient_id!r}"[:200])
         with self._tx() as con:
             if session_id is not None:
                 row = con.execute("SELECT patient_id, end_utc, meta FROM sessions WHERE id = ?",

@@ -397,3 +397,13 @@ def test_a_stored_session_with_a_corrupt_time_is_refused_before_processing(tmp_p
     con.close()
     with LocalStore(path, readonly=True) as st, pytest.raises(StoreError, match="stored times are corrupt"):
         st.load_recording(sid)
+
+
+@pytest.mark.parametrize("patient", ["P-0001\n", "P-0001\r\n", " P-0001", "Jane Doe", "", "a" * 65, "é"])
+def test_the_store_takes_only_exact_pseudonyms(tmp_path: Path, patient: str) -> None:
+    from hipback.ingest.store import StoreError
+
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        with pytest.raises(StoreError, match="pseudonymous patient id"):
+            st.open_session(patient)
+        assert st.sessions() == []

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +42,9 @@ import typer
 
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import ensure_output_folder
+from hipback.ingest.store import PATIENT_ID
 from hipback.processing.pipeline import SessionResults, process_recording
 from hipback.processing.types import PLACEMENTS
-
-#: a pseudonymous patient id as the store and InfluxDB take it (the whole string must match)
-PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 ANGLE_COLUMNS = (
     ("hip_flexion_left", "hip_flexion_left_deg"),
