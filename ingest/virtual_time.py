@@ -92,7 +92,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         if seconds > 0:
             self._now += seconds
 
-    def run_in_executor(
+    def run_in_executor(  # type: ignore[override]  # same call, written without the variadic generics
         self, executor: Executor | None, func: Callable[..., T], *args: Any
     ) -> asyncio.Future[T]:
         fut = super().run_in_executor(executor, func, *args)

@@ -35,7 +35,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,11 +54,13 @@ from hipback.ingest.ble.connect import (
 from hipback.ingest.clock import ClockModel
 from hipback.ingest.config import SensorConfig, SessionConfig
 from hipback.ingest.devices import DecodedSamples, DeviceConfig, DeviceProfile, get_profile
+from hipback.ingest.devices.base import Decoder
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.results import store_rows
 from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionIdentity, SessionOutcome
 from hipback.ingest.session.writer import StoreWriter
 from hipback.ingest.timesource import SYSTEM_CLOCK, Clock
+from hipback.processing.pipeline import ProcessorConfig, ProcessorUpdate, SessionProcessor
 from hipback.processing.types import SensorStream
 
 logger = logging.getLogger(__name__)
@@ -79,8 +81,8 @@ class _Link:
     mode: str
     rate_hz: float
     stats: SensorStats
-    decoder: Any = None
-    clock: ClockModel | None = None
+    decoder: Decoder
+    clock: ClockModel
     client: BleakClient | None = None
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     ever_connected: bool = False
@@ -128,7 +130,7 @@ class SessionRunner:
         store: Any,
         *,
         backend: Backend | None = None,
-        on_update: Callable[[Any, dict[str, SensorStats]], None] | None = None,
+        on_update: Callable[[ProcessorUpdate, dict[str, SensorStats]], None] | None = None,
         on_event: Callable[[SessionEvent], None] | None = None,
         on_session: Callable[[SessionIdentity], None] | None = None,
         stop_event: asyncio.Event | None = None,
@@ -159,7 +161,7 @@ class SessionRunner:
         self.start_utc = 0.0
         self._queue: asyncio.Queue[tuple[_Link, bytes, float, float]] = asyncio.Queue()
         self._stopping = False
-        self._processor: Any = None
+        self._processor: SessionProcessor | None = None
         self._processing_error: str | None = None
         self._lat_stored: list[float] = []
         self._lat_angle: list[float] = []
@@ -221,10 +223,7 @@ class SessionRunner:
         mode = profile.mode_or_default(s.mode)
         rate = profile.nearest_rate(s.rate_hz or 100.0)
         stats = SensorStats(s.placement, s.kind, f.address, f.name)
-        link = _Link(s, f, profile, mode, rate, stats)
-        link.decoder = profile.make_decoder(rate, mode)
-        link.clock = ClockModel(rate)
-        return link
+        return _Link(s, f, profile, mode, rate, stats, profile.make_decoder(rate, mode), ClockModel(rate))
 
     # -- connection --------------------------------------------------------------------------------------
     def _on_disconnected(self, link: _Link) -> None:
@@ -591,13 +590,8 @@ class SessionRunner:
             self._event("calibration_done", "Calibration recorded; you can move now.", t0=cal["t0"], t1=t1)
 
     # -- main --------------------------------------------------------------------------------------------
-    def _make_processor(self) -> Any:
+    def _make_processor(self) -> SessionProcessor | None:
         if not self.process:
-            return None
-        try:
-            from hipback.processing.pipeline import ProcessorConfig, SessionProcessor
-        except ImportError as exc:  # pragma: no cover - processing ships with hipback
-            self._processing_error = str(exc)
             return None
         pres = self.config.prescription
         cfg = ProcessorConfig(
@@ -686,7 +680,7 @@ class SessionRunner:
         return await self._shutdown(consumer, supervisors)
 
     async def _wait_until_done(
-        self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]
+        self, consumer: asyncio.Future[Any], supervisors: Sequence[asyncio.Future[Any]]
     ) -> None:
         duration = self.config.duration_s
         while True:
@@ -706,7 +700,7 @@ class SessionRunner:
                 await asyncio.wait_for(self.stop_event.wait(), 0.05)
 
     async def _shutdown(
-        self, consumer: asyncio.Future[Any], supervisors: list[asyncio.Future[Any]]
+        self, consumer: asyncio.Future[Any], supervisors: Sequence[asyncio.Future[Any]]
     ) -> SessionOutcome:
         self._stopping = True
         self.stop_event.set()
@@ -797,7 +791,7 @@ async def run_session(
     store: Any,
     *,
     backend: Backend | None = None,
-    on_update: Callable[[Any, dict[str, SensorStats]], None] | None = None,
+    on_update: Callable[[ProcessorUpdate, dict[str, SensorStats]], None] | None = None,
     on_event: Callable[[SessionEvent], None] | None = None,
     stop_event: asyncio.Event | None = None,
     clock: Clock = SYSTEM_CLOCK,
