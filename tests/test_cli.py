@@ -48,6 +48,10 @@ USAGE_CASES: list[tuple[list[str], int, str]] = [
     (["report", "abcd", "--out", "r.html", "--store", "{not_a_db}"], 3, "is not a database"),
     (["export", "abcd", "--format", "csv", "--out", "x", "--store", "{not_a_db}"], 3, "is not a database"),
     (["sync", "--store", "{not_a_db}"], 3, "is not a database"),
+    (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--store", "{not_a_db}"], 3,
+     "is not a database"),
+    (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--patient", "P-1\n"], 2,
+     "pseudonymous id"),
 ]
 
 _DRIVER = """
@@ -68,7 +72,10 @@ print(json.dumps({"typer": typer.__version__, "click": click.__version__,
 def _cases(tmp_path: Path) -> list[tuple[list[str], int, str]]:
     not_a_db = tmp_path / "notes.sqlite"
     not_a_db.write_text("this is a text file, not a store\n" * 10)
-    return [([a.format(not_a_db=not_a_db) for a in args], code, part) for args, code, part in USAGE_CASES]
+    notes = tmp_path / "notes.csv"
+    notes.write_text("not read: the command stops before\n")
+    return [([a.format(not_a_db=not_a_db, notes=notes) for a in args], code, part)
+            for args, code, part in USAGE_CASES]
 
 
 def _check(args: list[str], code: int, err: str, want_code: int, part: str) -> None:
@@ -190,7 +197,7 @@ def test_ctrl_c_while_reading_exits_130_and_writes_nothing(recording: Path, tmp_
     proc = _spawn(args, tmp_path)
     with _fifo_opened_by(proc, fifo):
         _interrupt(proc)
-    assert out.is_dir() and not list(out.iterdir())  # no output, not even a temporary file
+    assert not out.exists()  # no output folder, no output, not even a temporary file
     if with_store:
         with LocalStore(store, readonly=True) as st:
             assert st.sessions() == []

@@ -41,7 +41,7 @@ import numpy as np
 import typer
 
 from hipback.ingest.errors import ConfigError
-from hipback.ingest.files.atomic import ensure_output_folder
+from hipback.ingest.files.atomic import check_output_folder, ensure_output_folder
 from hipback.ingest.store import PATIENT_ID
 from hipback.processing.pipeline import SessionResults, process_recording
 from hipback.processing.types import PLACEMENTS
@@ -288,7 +288,7 @@ def run(
     files = parse_inputs(inputs)
     if patient is not None:
         check_patient(patient)
-    out = ensure_output_folder(out)
+    out = check_output_folder(out)  # created only when the results are written
     earlier = [name for name in OUTPUT_FILES if (out / name).exists()]
     if earlier and not overwrite:
         raise ConfigError(f"{out} already holds the results of an earlier run ({', '.join(earlier)}); give "
