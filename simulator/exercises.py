@@ -45,7 +45,7 @@ from hipback.processing.types import Recording
 from hipback.simulator import body
 from hipback.simulator.motion import CHANNELS, generate, min_jerk
 from hipback.simulator.patient import VirtualPatient
-from hipback.simulator.scenarios import Scenario, Step
+from hipback.simulator.scenarios import build_scenario
 from hipback.simulator.sensor_model import (
     draw_mounting,
     make_stream,
@@ -240,13 +240,93 @@ class ExerciseTruth:
     def reps(self) -> list[TruthRep]:
         return [r for s in self.sets for r in s.reps]
 
+    @property
+    def holds(self) -> list[TruthRep]:
+        return [r for r in self.reps if r.kind == "hold" or r.final_hold]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per exercise (and the keys of ``GroundTruth.summary`` that the CLI prints)."""
+        per: dict[str, int] = {}
+        for s in self.sets:
+            key = s.exercise if s.side is None else f"{s.exercise}_{s.side}"
+            per[key] = per.get(key, 0) + len(s.reps)
+        return {
+            "duration_s": float(self.t[-1]) if len(self.t) else 0.0,
+            "strides_left": 0,
+            "strides_right": 0,
+            "sets": len(self.sets),
+            "reps_and_holds": per,
+            "faulty": sum(1 for r in self.reps if r.fault),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able ground truth (angles in degrees, ``_deg`` names; times in s)."""
+        return {
+            "format": "hipback-simulator-exercise-truth/1",
+            "calibration_window": list(self.calibration_window),
+            "conventions": "angles in degrees; primary angle at the peak in the catalogue's reference "
+            "(change from the start of the rep or hold, or relative to standing neutral)",
+            "patient": self.patient.to_dict(),
+            "summary": self.summary(),
+            "sets": [
+                {
+                    "exercise": s.exercise,
+                    "side": s.side,
+                    "t_start": round(s.t_start, 4),
+                    "t_end": round(s.t_end, 4),
+                    "reps": [
+                        {
+                            "kind": r.kind,
+                            "index": r.index,
+                            "t_start": round(r.t_start, 4),
+                            "t_end": round(r.t_end, 4),
+                            "primary_peak_deg": round(float(np.degrees(r.primary_peak_rad)), 4),
+                            "hold_s": round(r.hold_s, 4),
+                            "fault": r.fault,
+                            "rules_broken": list(r.rules_broken),
+                            "too_short": r.too_short,
+                            "final_hold": r.final_hold,
+                        }
+                        for r in s.reps
+                    ],
+                }
+                for s in self.sets
+            ],
+        }
+
+    def save(self, folder) -> list:
+        """Write ``truth_exercises.json`` into ``folder``; returns the written paths."""
+        import json
+        from pathlib import Path
+
+        path = Path(folder) / "truth_exercises.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return [path]
+
 
 @dataclass
 class ExerciseSession:
+    """A simulated exercise session (the same interface as :class:`hipback.simulator.SimulatedSession` where
+    the CLI uses it: ``recording``, ``truth.save``, ``truth.summary``, ``duration_s``)."""
+
     recording: Recording
     truth: ExerciseTruth
     programme: list[ExerciseSet]
     sensor_truth: dict[str, Any] = field(default_factory=dict)  # placement -> SensorTruth (error-free)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.truth.t[-1])
+
+
+#: The scenario name registered in :data:`hipback.simulator.scenarios.SCENARIOS`.
+SCENARIO = "exercises"
+
+
+def simulate_scenario(seed: int = 1, patient=None, sensors=None, **_: Any) -> ExerciseSession:
+    """The registered ``exercises`` scenario: :func:`default_programme` done by the virtual patient."""
+    return simulate_programme(default_programme(), seed=seed, patient=patient, sensors=sensors)
 
 
 def _side_sign(side: str | None) -> float:
@@ -355,8 +435,7 @@ class _Timeline:
 
 
 def _prelude(patient: VirtualPatient, rng: np.random.Generator, dt: float) -> dict[str, FloatArray]:
-    scen = Scenario("exercise_prelude", [Step("stand", 10.0), Step("walk", 10.0), Step("stand", 4.0)])
-    m = generate(scen, patient, rng, dt=dt)
+    m = generate(build_scenario(SCENARIO), patient, rng, dt=dt)
     ch = dict(m.ch)
     for c in EXTRA:
         ch[c] = np.zeros(len(m.t))

@@ -191,6 +191,14 @@ def day(
     return Scenario("day", steps, SCENARIOS["day"])
 
 
+def exercises(calib_s: float = 10.0, walk_s: float = 10.0, stand_s: float = 4.0) -> Scenario:
+    """The scripted start of the ``exercises`` scenario (calibration, a short walk for the thighs' functional
+    calibration); the exercises themselves are simulated by :mod:`hipback.simulator.exercises`, to which
+    :func:`hipback.simulator.simulate` hands this scenario."""
+    steps = [Step("stand", calib_s), Step("walk", walk_s), Step("stand", stand_s)]
+    return Scenario("exercises", steps, SCENARIOS["exercises"])
+
+
 #: Scenario name -> one-line description.
 SCENARIOS: dict[str, str] = {
     "clinic_visit": "stand 10 s (calibration), walk 60 s with turns, kneeling hip-flexor stretch "
@@ -200,6 +208,9 @@ SCENARIOS: dict[str, str] = {
     "one arching per side (~4 min)",
     "short": "stand 6 s (calibration), walk 10 s, one 5 s stretch hold per side (right one arching) (~50 s)",
     "day": "longer mixed session: walks, sitting, stretching, lying (~11 min)",
+    # every catalogue exercise: simulated by hipback.simulator.exercises (simulate() hands it over)
+    "exercises": "stand 10 s (calibration), walk 10 s, then every catalogue exercise (both sides where "
+    "one-sided), each with a faulty rep or hold (~22 min)",
 }
 
 BUILDERS: dict[str, Callable[..., Scenario]] = {
@@ -208,6 +219,7 @@ BUILDERS: dict[str, Callable[..., Scenario]] = {
     "stretch": stretch,
     "short": short,
     "day": day,
+    "exercises": exercises,
 }
 
 

@@ -65,6 +65,10 @@ def simulate(
     raw 100 Hz sensor per placement (see :func:`default_sensors`). Everything random comes from ``seed``
     (motion and each sensor draw from their own streams, so adding a sensor leaves the others unchanged).
     """
+    if scenario == "exercises":  # the virtual patient doing the exercise catalogue (own motion and truth)
+        from hipback.simulator.exercises import simulate_scenario
+
+        return simulate_scenario(seed, patient, sensors, **timing)  # type: ignore[return-value]
     if isinstance(scenario, str):
         if scenario not in SCENARIOS:
             raise KeyError(f"unknown scenario {scenario!r}; valid names: {', '.join(sorted(SCENARIOS))}")

@@ -209,3 +209,20 @@ def test_segment_frame_concat_and_slice():
     joined = SegmentFrame.concat(parts)
     np.testing.assert_array_equal(joined.t, frame.t[:12])
     np.testing.assert_array_equal(joined.segments["pelvis"], frame.segments["pelvis"][:12])
+
+
+def test_exercises_scenario_is_registered_and_covers_the_catalogue(tmp_path):
+    import json
+
+    from hipback.simulator import SCENARIOS, simulate
+
+    assert "exercises" in SCENARIOS
+    s = simulate("exercises", seed=3, sensors=[])
+    done = {(ts.exercise, ts.side) for ts in s.truth.sets}
+    for ex in CAT:
+        for side in ("left", "right") if ex.sides == "each" else (None,):
+            assert (ex.name, side) in done
+    assert any(r.fault for r in s.truth.reps) and any(r.fault is None for r in s.truth.reps)
+    (path,) = s.truth.save(tmp_path)
+    saved = json.loads(path.read_text())
+    assert len(saved["sets"]) == len(s.truth.sets) and saved["summary"]["faulty"] > 0
