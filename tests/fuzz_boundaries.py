@@ -59,13 +59,16 @@ class Fuzzer:
     counts: Counter = field(default_factory=Counter)
     failures: list[tuple[int, str, str]] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)  # first words of the error sentences (what was caught)
+    #: watchdog per case (s; SIGALRM, main thread only): a case running longer is a hang
+    timeout_s: int = 60
 
     def run(self, n: int, seed: int) -> Fuzzer:
         for i in range(n):
             case_seed = seed * 1_000_003 + i
             rng = random.Random(case_seed)
             try:
-                outcome = self.case(rng)
+                with watchdog(self.timeout_s):
+                    outcome = self.case(rng)
             except Broken as exc:
                 self._fail(case_seed, "invariant", str(exc))
                 continue
@@ -129,6 +132,10 @@ def bounded(memory_gib: float = 2.0, seconds: int = 60) -> Iterator[None]:
 
 @contextlib.contextmanager
 def watchdog(seconds: int) -> Iterator[None]:
+    """Raise TimeoutError in the block after ``seconds`` (needs the handler :func:`bounded` installs)."""
+    if signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN, None):
+        yield  # no handler: SIGALRM would kill the process
+        return
     signal.alarm(seconds)
     try:
         yield

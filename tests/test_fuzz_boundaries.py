@@ -82,6 +82,19 @@ def test_the_fuzzer_catches_what_it_should() -> None:
     assert kinds == {"exception", "invariant"} and f.counts["ok"] > 0 and f.counts["fail"] > 20
     assert all("\n" not in detail for _, _, detail in f.failures)
 
+    def greedy(rng: random.Random) -> str:
+        np.ones(2**36)  # 512 GiB
+        return "ok"
+
+    def stuck(rng: random.Random) -> str:
+        while True:
+            pass
+
+    with fb.bounded(memory_gib=1.0, seconds=1):
+        eaten = fb.Fuzzer("memory", greedy).run(1, 1)
+        hung = fb.Fuzzer("hang", stuck, timeout_s=1).run(1, 1)
+    assert [w for _, w, _ in eaten.failures] == ["memory"] and [w for _, w, _ in hung.failures] == ["hang"]
+
 
 # -- the hostile inputs of the issue ------------------------------------------------------------------------
 
