@@ -165,6 +165,7 @@ def session_row(results: Any, start_utc: float) -> dict[str, Any]:
         "holds_done": sum(1 for h in results.holds if float(h.correct_s) >= hold_s),
         "correct_time_s": float(sum(float(h.correct_s) for h in results.holds)),
         "calibration_quality": min(cal) if cal else None,
+        "implausible_pct": implausible_pct(summary.get("implausible")),
     }
     if kind != "walk" and (results.holds or "stretching" in seconds):
         row["holds_prescribed"] = 2 * per_side
@@ -259,6 +260,14 @@ def results_rows(results: Any) -> dict[str, list[dict[str, Any]]]:
         {"placement": p, **record_row(c)} for p, c in (getattr(results, "calibration", {}) or {}).items()
     ]
     return rows
+
+
+def implausible_pct(implausible: Mapping[str, Any] | None) -> float | None:
+    """The largest share (%) of a guarded joint angle's samples that the plausibility guard removed (the
+    summary's ``implausible`` field); None when no guard ran."""
+    if not implausible:
+        return None
+    return 100.0 * max(float(c.get("share", 0.0) or 0.0) for c in implausible.values())
 
 
 def store_rows(results: Any, start_utc: float) -> dict[str, list[dict[str, Any]]]:

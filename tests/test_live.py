@@ -158,7 +158,10 @@ def test_impossible_joint_angles_are_called_a_sensor_problem():
     processor flags them, the coach says it is a sensor problem, and the report's data quality says so."""
     import numpy as np
 
+    from hipback.ingest.influx import schema
+    from hipback.ingest.influx.lineprotocol import encode_point
     from hipback.ingest.report.quality import assess_quality
+    from hipback.ingest.results import session_row
     from hipback.processing.quaternion import from_axis_angle, multiply
 
     sim = simulate("short", seed=1, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0)
@@ -186,3 +189,7 @@ def test_impossible_joint_angles_are_called_a_sensor_problem():
     assert results.summary["implausible"]["hip_flexion_right"]["range"] == 0
     sentences = [w for w in assess_quality(rec, results).warnings if "Sensor or calibration problem" in w]
     assert len(sentences) == 1 and "left hip angle" in sentences[0]
+    # and the device-health data: the session's point carries the share removed
+    pct = session_row(results, 0.0)["implausible_pct"]
+    assert pct == pytest.approx(100.0 * flagged["share"]) and pct > 0
+    assert "implausible_pct=" in encode_point(schema.session_point(session_row(results, 0.0), "P-1", "s1"))

@@ -182,6 +182,10 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
                 _f("correct_time_s", float, "s", "total time in correct posture over all holds"),
                 _f("prescribed_time_s", float, "s", "prescribed total hold time"),
                 _f("calibration_quality", float, "1", "standing calibration quality, 0 (bad) to 1 (good)"),
+                _f(
+                    "implausible_pct", float, "%",
+                    "largest share of a joint angle's samples removed as impossible (a sensor problem)",
+                ),
             ),
             "session start",
             "patients x sessions series, one point each",
