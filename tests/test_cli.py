@@ -56,7 +56,11 @@ USAGE_CASES: list[tuple[list[str], int, str]] = [
 
 _DRIVER = """
 import contextlib, io, json, sys
-import click, typer
+import typer
+try:
+    import click
+except ImportError:  # typer 0.2x does not need the click package
+    click = None
 from hipback.ingest import cli
 results = []
 for args in json.loads(sys.argv[1]):
@@ -64,7 +68,7 @@ for args in json.loads(sys.argv[1]):
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = cli.run(args)
     results.append([code, err.getvalue()])
-print(json.dumps({"typer": typer.__version__, "click": click.__version__,
+print(json.dumps({"typer": typer.__version__, "click": click and click.__version__,
                   "vendored": hasattr(typer, "_click"), "results": results}))
 """
 
@@ -96,32 +100,37 @@ def test_usage_mistakes_are_one_sentence_with_the_exit_code(tmp_path: Path, monk
     assert not (tmp_path / "x").exists()  # no output folder made for a command that failed on its input
 
 
-def _oldest_typer(cache: Path) -> Path:
-    """typer 0.12.0 (pyproject.toml's lower bound) with click 8.1.8, installed once into the pytest cache."""
-    target = cache / "typer-0.12.0-click-8.1.8"
+def _oldest_typer(cache: Path, click: str) -> Path:
+    """typer 0.12.0 (pyproject.toml's lower bound) with ``click``, installed once into the pytest cache."""
+    target = cache / f"typer-0.12.0-click-{click}"
     if not (target / "typer" / "main.py").is_file():
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-             "--target", str(target), "typer==0.12.0", "typer-slim==0.12.0", "click==8.1.8"],
+             "--target", str(target), "typer==0.12.0", "typer-slim==0.12.0", f"click=={click}"],
             capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"cannot install typer 0.12.0 from the package registry: {proc.stderr}"
     return target
 
 
-@pytest.mark.parametrize("which", ["installed", "oldest"])
+@pytest.mark.parametrize("which", ["installed", "typer 0.12.0, click 8.0.0", "typer 0.12.0, click 8.1.8"])
 def test_every_allowed_typer_gives_the_same_answers(which: str, tmp_path: Path, request) -> None:
+    """The installed typer (0.2x ships click as typer._click) and the oldest the range allows, with the oldest
+    click it allows and the last click 8.1."""
     env = {**os.environ, "HIPBACK_INFLUX_URL": "http://127.0.0.1:9"}
-    if which == "oldest":
+    click = which.rpartition("click ")[2]
+    if which != "installed":
         cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
         folder = Path(cache.mkdir("hipback-cli")) if cache else Path(tempfile.gettempdir()) / "hipback-cli"
-        env["PYTHONPATH"] = str(_oldest_typer(folder))
+        env["PYTHONPATH"] = str(_oldest_typer(folder, click))
     cases = _cases(tmp_path)
     proc = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps([c[0] for c in cases])], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    if which == "oldest":
-        assert (out["typer"], out["click"], out["vendored"]) == ("0.12.0", "8.1.8", False)
+    if which != "installed":
+        assert (out["typer"], out["click"], out["vendored"]) == ("0.12.0", click, False)
+    else:
+        assert out["vendored"] == hasattr(__import__("typer"), "_click")
     for (args, want, part), (code, err) in zip(cases, out["results"], strict=True):
         _check(args, code, err, want, part)
 
