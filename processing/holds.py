@@ -132,7 +132,8 @@ class HoldDetector(Block[AngleSeries, list["Hold"]]):
     """Streaming detector of stretch holds on both sides (see module doc for the definitions).
 
     ``update(chunk)`` returns holds that became final; ``finish()`` flushes; ``holds`` has all final holds;
-    ``current()`` the hold in progress (delayed by the look-ahead, about ``speed_window_s``).
+    ``current()`` the hold in progress (delayed by the look-ahead, about ``speed_window_s``, and the stream's
+    0.25 s batches).
     """
 
     target_extension_rad: float = 10 * _DEG
@@ -193,9 +194,12 @@ class HoldDetector(Block[AngleSeries, list["Hold"]]):
         return new
 
     def current(self) -> HoldProgress | None:
-        """The hold in progress (the longer one if both sides are open), or None."""
+        """The hold in progress (the longer one if both sides are open), or None.
+
+        As of the samples handed to the detector so far: the stream works in batches of 0.25 s, so the view
+        lags the data by up to that plus the look-ahead (cheap enough to ask at every live update).
+        """
         best: HoldProgress | None = None
-        self._stream.flush()
         fs = self._stream.fs
         if fs is None:
             return None
