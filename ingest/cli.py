@@ -34,7 +34,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hipback.ingest.errors import HipbackError
+from hipback.ingest.errors import HipbackError, printable
 
 app = typer.Typer(
     name="hipback",
@@ -212,8 +212,9 @@ def _click_exceptions() -> dict[str, tuple[type, ...]]:
 
 
 def _sentence(text: str) -> str:
-    """One line, ending with one full stop."""
-    return " ".join(str(text).split()).rstrip(".") + "."
+    """One line, ending with one full stop, control characters shown as ``\\xNN`` (a typed argument or a
+    file's bytes cannot drive the terminal)."""
+    return printable(" ".join(str(text).split())).rstrip(".") + "."
 
 
 def _usage_error(exc: Any) -> str:

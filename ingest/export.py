@@ -50,7 +50,12 @@ from typing import Any
 import numpy as np
 
 from hipback.ingest.errors import ConfigError
-from hipback.ingest.files.atomic import atomic_write_text, private_mkdir
+from hipback.ingest.files.atomic import (
+    atomic_write_many,
+    fsync_dir,
+    interrupts_deferred,
+    private_mkdir,
+)
 from hipback.processing import quaternion as quat
 from hipback.processing.orientation import OrientationEstimator, check_quaternions
 from hipback.processing.resample import GridResampler
@@ -142,8 +147,9 @@ def table_to_csv(table: Table) -> str:
     return buf.getvalue()
 
 
-def write_parquet(table: Table, path: Path, kind: str) -> None:
-    """One table as Parquet (NaN written as null), units in the key-value metadata; atomic rename."""
+def write_parquet(table: Table, path: Path, kind: str, *, commit: bool = True) -> Path:
+    """One table as Parquet (NaN written as null), units in the key-value metadata, 0600; renamed into place
+    (``commit``) or left as the returned temporary file for the caller to rename with others."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -161,16 +167,20 @@ def write_parquet(table: Table, path: Path, kind: str) -> None:
     meta = {**TABLE_METADATA, "hipback.table": kind}
     tbl = pa.table(arrays).replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
     tmp = path.with_name(f".{path.name}.tmp")
+    done = False
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 whatever the umask
         with os.fdopen(fd, "wb") as fh:
             pq.write_table(tbl, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        tmp.replace(path)
+        if commit:
+            tmp.replace(path)
+        done = True
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if commit or not done:
+            tmp.unlink(missing_ok=True)
+    return path if commit else tmp
 
 
 # -- orientations -----------------------------------------------------------------------------------------
@@ -285,8 +295,7 @@ def write_sto(
         raise ConfigError(
             "no moment of the session has a valid orientation of every sensor; nothing to export."
         )
-    paths = [out_dir / "orientations.sto"]
-    atomic_write_text(paths[0], text)
+    contents = {out_dir / "orientations.sto": text}
     if calibration_window is not None and all(math.isfinite(v) for v in calibration_window):
         mid = 0.5 * (calibration_window[0] + calibration_window[1])
         ok = np.ones(len(t), dtype=bool)
@@ -295,12 +304,10 @@ def write_sto(
         if ok.any():
             i = int(np.flatnonzero(ok)[np.argmin(np.abs(t[ok] - mid))])
             one, _ = sto_text(t[i : i + 1], {p: q[i : i + 1] for p, q in quats.items()}, rate, frame)
-            paths.append(out_dir / "orientations_calibration.sto")
-            atomic_write_text(paths[-1], one)
+            contents[out_dir / "orientations_calibration.sto"] = one
     names = [IMU_NAMES.get(p, f"{p}_imu") for p in quats]
-    paths.append(out_dir / "orientations_README.txt")
-    atomic_write_text(paths[-1], _readme(frame, rows, len(t) - rows, rate, names))
-    return paths
+    contents[out_dir / "orientations_README.txt"] = _readme(frame, rows, len(t) - rows, rate, names)
+    return atomic_write_many(contents)  # all files together: an interrupted export leaves the old ones
 
 
 def export_session(
@@ -319,13 +326,20 @@ def export_session(
             else []
         )
         return write_sto(recording, out_dir, frame=frame, calibration_window=windows[0] if windows else None)
-    paths = []
-    for kind, table in session_tables(results).items():
-        if fmt == "csv":
-            p = out_dir / f"{kind}.csv"
-            atomic_write_text(p, table_to_csv(table))
-        else:
+    tables = session_tables(results)
+    if fmt == "csv":  # all tables together: an interrupted export leaves the old files, never a mix
+        return atomic_write_many({out_dir / f"{kind}.csv": table_to_csv(t) for kind, t in tables.items()})
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for kind, table in tables.items():
             p = out_dir / f"{kind}.parquet"
-            write_parquet(table, p, kind)
-        paths.append(p)
-    return paths
+            staged.append((write_parquet(table, p, kind, commit=False), p))
+        with interrupts_deferred():
+            for tmp, p in staged:
+                tmp.replace(p)
+            staged = []
+            fsync_dir(out_dir)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return [out_dir / f"{kind}.parquet" for kind in tables]
