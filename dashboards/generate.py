@@ -14,7 +14,7 @@ Conventions of the dashboards:
   multi-value and "All" selections work.
 - Weekly buckets are Monday-aligned (``GROUP BY time(7d, 4d)``), the same weeks as
   ``hipback.processing.progress``. Angles are relative to the standing calibration of each session.
-- Everything is a monitoring measure, not a diagnosis (ARCHITECTURE.md, BIOMECHANICS.md 5.7).
+- Everything is a monitoring measure, not a diagnosis (docs/biomechanics.md).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 DS = {"type": "influxdb", "uid": "${datasource}"}
 SCHEMA_VERSION = 39
-#: Kerrigan et al. 2001, peak hip extension at comfortable speed (BIOMECHANICS.md 4.1).
+#: Kerrigan et al. 2001, peak hip extension at comfortable speed (docs/biomechanics.md, reference values).
 YOUNG_MEAN, YOUNG_SD, ELDERLY_MEAN = 20.4, 4.0, 14.3
 
 P = '"patient" =~ /^$patient$/'
@@ -276,7 +276,7 @@ def stretch() -> dict[str, Any]:
                    alias="$tag_side")],
             (0, 16, 12, 8), unit="degree", custom=ts_custom("points", "always"),
             th=thresholds(("transparent", None), ("green", 10.0)),
-            description="Practical target >= 10 deg hip extension in the stretch (BIOMECHANICS.md 4.4)."),
+            description="Practical target >= 10 deg hip extension in the stretch (docs/biomechanics.md)."),
         panel("timeseries", "Pelvic tilt drift per hold (arching)", [
             target(f'SELECT "pelvic_tilt_drift_deg" FROM "holds" WHERE {wh} AND {S} GROUP BY "side"',
                    alias="$tag_side")],
