@@ -2,8 +2,11 @@
 
 Input: consecutive :class:`~hipback.processing.types.SensorStream` chunks of one sensor. Output
 (:class:`GridChunk`): the grid rows ``k`` (time ``k / grid_rate_hz`` s) that became final, with the sensor's
-orientation (sensor-to-world quaternion, scalar first) and, when ``acceleration`` is on, its acceleration in
-the world frame with gravity removed (m/s^2, world Z up; NaN without accelerometer samples).
+orientation (sensor-to-world quaternion, scalar first) and, when ``acceleration`` is on, two features of its
+acceleration (m/s^2; NaN without accelerometer samples): the world-vertical component with gravity removed
+(up positive) and the magnitude of the acceleration with gravity removed. Both need only the vertical row of
+the rotation: ``(R a)_z = u . a`` with ``u`` world up in the sensor frame, and
+``|R a - g e_z|^2 = |a|^2 - 2 g (R a)_z + g^2``.
 
 1. **Validation.** Samples whose time is not after the previous accepted sample (time going backwards,
    duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted.
@@ -17,23 +20,24 @@ the world frame with gravity removed (m/s^2, world Z up; NaN without acceleromet
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hipback.processing.angles import GRAVITY
+from hipback.processing.angles import GRAVITY, axes_vertical_components
 from hipback.processing.blocks import Block
 from hipback.processing.orientation import OrientationEstimator, check_quaternions
-from hipback.processing.quaternion import rotate
 from hipback.processing.resample import GridResampler
 from hipback.processing.types import Gap, SensorStream
 
 
 @dataclass
 class GridChunk:
-    """Grid rows of one sensor: row indices ``k`` (int64), ``quat`` (N, 4) sensor-to-world, ``acc`` (N, 3)
-    world-frame acceleration without gravity (m/s^2; NaN where not available)."""
+    """Grid rows of one sensor: row indices ``k`` (int64), ``quat`` (N, 4) sensor-to-world, ``acc`` (N, 2)
+    vertical acceleration and acceleration magnitude, both without gravity (m/s^2; NaN where not
+    available; see the module docstring)."""
 
     placement: str
     k: np.ndarray
@@ -134,7 +138,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             self.placement,
             np.zeros(0, dtype=np.int64),
             np.zeros((0, 4)),
-            np.zeros((0, 3)),
+            np.zeros((0, 2)),
             self.first_k,
             self.next_k,
         )
@@ -147,28 +151,28 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if len(t) == 0:
             return self._empty()
         prev = -np.inf if self._last_t is None else self._last_t
-        if len(t) == 1:  # the common live case, without the vector machinery
-            keep1 = bool(np.isfinite(t[0]) and t[0] > prev)
-            keep = np.array([keep1])
+        d = np.diff(t) if len(t) > 1 else None
+        if t[0] > prev and math.isfinite(t[-1]) and (d is None or bool((d > 0).all())):
+            # the common case (times finite and increasing: NaN fails the comparisons) without masks
+            big = [0] if self._last_t is not None and t[0] - self._last_t > self._gap_s else []
+            if d is not None and float(d.max()) > self._gap_s:
+                big += (np.flatnonzero(d > self._gap_s) + 1).tolist()
         else:
             finite_t = np.isfinite(t)
             running = np.maximum.accumulate(np.concatenate([[prev], np.where(finite_t, t, -np.inf)]))[:-1]
             keep = finite_t & (t > running)
-        if not keep.all():
             n_drop = int(len(t) - keep.sum())
-            self.dropped_backwards_ += n_drop
-            self.messages_.append(
-                f"{self.placement}: {n_drop} sample(s) dropped because their time did not move forward"
-            )
-            idx = np.flatnonzero(keep)
-            chunk = take(chunk, idx)
-            t = t[idx]
-            if len(t) == 0:
-                return self._empty()
-        first = t[0] if self._last_t is None else self._last_t
-        if len(t) == 1:
-            big = [0] if t[0] - first > self._gap_s else []
-        else:
+            if n_drop:
+                self.dropped_backwards_ += n_drop
+                self.messages_.append(
+                    f"{self.placement}: {n_drop} sample(s) dropped because their time did not move forward"
+                )
+                idx = np.flatnonzero(keep)
+                chunk = take(chunk, idx)
+                t = t[idx]
+                if len(t) == 0:
+                    return self._empty()
+            first = t[0] if self._last_t is None else self._last_t
             steps = np.diff(np.concatenate([[first], t]))
             big = np.flatnonzero(steps > self._gap_s).tolist()
         for j in big:
@@ -201,12 +205,15 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             if chk.non_unit:
                 self.non_unit_ += chk.non_unit
                 self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
+        acc = np.full((len(t), 2), np.nan)
         if self._acc_on and chunk.acc is not None:
+            a = chunk.acc
+            ux, uy, uz = axes_vertical_components(q)
+            vertical = ux * a[:, 0] + uy * a[:, 1] + uz * a[:, 2]  # (R a)_z
+            acc[:, 0] = vertical - GRAVITY
             with np.errstate(invalid="ignore"):
-                acc = rotate(q, chunk.acc)
-            acc[:, 2] -= GRAVITY
-        else:
-            acc = np.full((len(t), 3), np.nan)
+                sq = np.einsum("ij,ij->i", a, a) - 2.0 * GRAVITY * vertical + GRAVITY**2
+                acc[:, 1] = np.sqrt(np.maximum(sq, 0.0))
         ks, qo, ao = self._resampler.push(t, q, acc)
         return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
 

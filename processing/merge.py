@@ -2,9 +2,9 @@
 
 Input: :class:`~hipback.processing.channel.GridChunk` pieces of any of the session's sensors, in any order.
 Output: :class:`Rows`, the grid rows ``k`` (time ``k / rate_hz`` s) that became final, with every sensor's
-orientation (NaN where a sensor has no value), the pelvis' world acceleration, its smoothed dynamic
-acceleration magnitude (``motion``), a per-row "everybody stands still" flag and each sensor's angular
-velocity.
+orientation (NaN where a sensor has no value), the pelvis' acceleration features (``acc``: vertical and
+magnitude, gravity removed; see :mod:`hipback.processing.channel`), its smoothed magnitude (``motion``), a
+per-row "everybody stands still" flag and each sensor's angular velocity.
 
 A row is final once every sensor delivered a sample at or after it: a silent sensor holds the output back,
 unless ``max_sensor_lag_s`` is set, in which case a sensor more than that far behind the newest data is
@@ -17,7 +17,8 @@ Per-row features (all from the row and its predecessor, so independent of the ch
 * ``still``: every worn sensor turns slower than ``still_gyr_rad_s`` with its x axis within
   ``max_x_tilt_rad`` of the vertical (the placement guide: sensor x up); a sensor without data does not veto,
   the pelvis must be there;
-* ``motion``: ``|acc_pelvis|`` (m/s^2, gravity removed) averaged causally over ``motion_window_s``
+* ``motion``: the pelvis' acceleration magnitude (m/s^2, gravity removed) averaged causally over
+  ``motion_window_s``
   (:class:`hipback.processing.angles.MotionSmoother`).
 """
 
@@ -53,7 +54,7 @@ class Rows:
         return Rows(
             np.zeros(0, dtype=np.int64),
             {p: np.zeros((0, 4)) for p in placements},
-            np.zeros((0, 3)),
+            np.zeros((0, 2)),
             np.zeros(0),
             np.zeros(0, dtype=bool),
             {p: np.zeros((0, 3)) for p in placements},
@@ -170,7 +171,7 @@ class GridMerge(Block[GridChunk, Rows]):
             return self._empty
         n = end - a
         q: dict[str, np.ndarray] = {}
-        acc = np.full((n, 3), np.nan)
+        acc = np.full((n, 2), np.nan)
         for p in self.placements:
             arr = np.full((n, 4), np.nan)
             rest: list[GridChunk] = []
@@ -195,7 +196,7 @@ class GridMerge(Block[GridChunk, Rows]):
             q[p] = arr
         self._next_row = end
         with np.errstate(invalid="ignore"):
-            motion = self._smoother.update(np.sqrt(np.einsum("ij,ij->i", acc, acc)))
+            motion = self._smoother.update(acc[:, 1])
         rows = Rows(np.arange(a, end, dtype=np.int64), q, acc, motion, np.zeros(0, dtype=bool), {})
         self._features(rows)
         self.n_rows_ += n

@@ -463,7 +463,7 @@ class SessionProcessor:
             for p in self.placements:
                 c = cr.calibration.get(p)
                 seg[p] = None if c is None else c.segment_quat(rows.q[source_placement(p, cr.swap)])
-        ang = self.guard.update(compute_angles(t, seg, rows.motion, rows.acc[:, 2]))
+        ang = self.guard.update(compute_angles(t, seg, rows.motion, rows.acc[:, 0]))
         if self.cfg.keep_angles:
             self._angles.append(ang)
         self._new_angles.append(ang)
