@@ -84,6 +84,17 @@ def test_a_store_of_the_first_release_is_migrated_forward_and_keeps_everything(t
         assert len(st.sessions()) == 2
 
 
+def test_a_store_of_the_first_release_is_read_without_migrating_it(tmp_path: Path) -> None:
+    """Read-only use (report, export) of an old store changes nothing in it: no migration."""
+    path = _v1_store(tmp_path)
+    before = _digest(path)
+    with LocalStore(path, readonly=True) as st:
+        assert st.schema_version == 1
+        assert len(st.load_recording(V1_SESSION).streams["pelvis"]) == 300
+        assert st.outbox_stats()["pending"] == 1
+    assert _digest(path) == before
+
+
 def test_a_store_of_a_newer_hipback_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     LocalStore(path).close()
