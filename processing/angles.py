@@ -48,7 +48,8 @@ MOTION_WINDOW_S = 0.5
 
 def axes_vertical_components(q_seg: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """World-vertical (Z) components of the segment's X, Y and Z axes, from ``(..., 4)`` quaternions."""
-    w, x, y, z = np.moveaxis(np.asarray(q_seg, dtype=np.float64), -1, 0)
+    q = np.asarray(q_seg, dtype=np.float64)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
     xz = 2.0 * (x * z - w * y)
     yz = 2.0 * (y * z + w * x)
     zz = 1.0 - 2.0 * (x * x + y * y)
