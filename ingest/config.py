@@ -266,7 +266,12 @@ def parse_config(
     if any(ord(c) < 32 for c in store_raw) or len(store_raw) > 4096:
         raise ConfigError(f"{source}: store must be a file path without control characters, not "
                           f"{_shown(store_raw)}.")
-    store = Path(store_raw).expanduser()
+    try:
+        store = Path(store_raw).expanduser()
+    except RuntimeError:  # "~someone/..." for a user that does not exist
+        raise ConfigError(
+            f"{source}: store {_shown(store_raw)} names the home folder of an unknown user."
+        ) from None
     if not store.is_absolute() and base_dir is not None and "HIPBACK_STORE" not in env:
         store = base_dir / store
     scan_raw = env.get("HIPBACK_SCAN_TIMEOUT_S") or data.get("scan_timeout_s", 10.0)

@@ -618,6 +618,7 @@ ENV_VALUES = [
     "x" * 5000,
     "/nonexistent/dir/store.sqlite",
     "~/s.sqlite",
+    "~nosuchuser/s.sqlite",
     "\t",
     "store\nname",
     "é",
@@ -794,7 +795,9 @@ def env_case(work: Path, stores: tuple[Path, Path]) -> Callable[[random.Random],
                     )
                 )
         if rng.random() < 0.2:
-            env["HIPBACK_STORE"] = rng.choice(("", str(store), str(work), "/nonexistent.sqlite", "x\ty"))
+            env["HIPBACK_STORE"] = rng.choice(
+                ("", str(store), str(work), "/nonexistent.sqlite", "x\ty", "~nosuchuser/s.sqlite")
+            )
         args = ["sync"] if "HIPBACK_STORE" in env and rng.random() < 0.5 else ["sync", "--store", str(store)]
         args += rng.choice(
             ([], ["--batch-size", rng.choice(("1", "0", "-1", "x", "1e3", "99999999999999999999"))])

@@ -24,7 +24,12 @@ from hipback.ingest.sync import SyncReport, SyncWorker
 
 
 def default_store_path() -> Path:
-    return Path(os.environ.get("HIPBACK_STORE") or "hipback.sqlite").expanduser()
+    """``HIPBACK_STORE`` (``~`` expanded), else ``hipback.sqlite``."""
+    raw = os.environ.get("HIPBACK_STORE") or "hipback.sqlite"
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # "~someone/..." for a user that does not exist
+        raise ConfigError("HIPBACK_STORE names the home folder of an unknown user.") from None
 
 
 def influx_settings() -> InfluxSettings | None:
