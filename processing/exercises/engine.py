@@ -160,6 +160,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self.level_s = level_s
         self.level_tolerance = level_tolerance
         self._level = math.nan
+        self._level_from = 0
         self._rest_from = 0  # absolute index where the current rest began
         self.rules = [r for r in exercise.rules if self._checkable(r)]
         self.rules_not_checked = tuple(r.angle for r in exercise.rules if not self._checkable(r))
@@ -315,7 +316,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
                         )
                     else:
                         hit = seg - run_min >= need
-                hit[: i - lo] = False
+                hit[: max(0, i - lo)] = False
                 idx = np.flatnonzero(hit)
                 if len(idx) == 0:
                     break
@@ -350,13 +351,25 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
                 i = k + 1
         self._trim()
 
+    def rebase(self) -> bool:
+        """The angles change reference from the next sample on (the caller re-aligned the heading in the start
+        posture): when resting, the onset search and the start level begin afresh after the smoothing window
+        that mixes old and new samples. Returns whether it was done (False during a movement)."""
+        if self._state != "rest" or self._fs is None:
+            return False
+        self._rest_from = self._n_abs() + 2 * self._half + 1
+        self._level_from = self._rest_from
+        self._level = math.nan
+        return True
+
     def _start_level(self, p: FloatArray) -> float:
-        """The primary at rest in the start posture: mean of the first ``level_s`` smoothed samples (NaN, so
-        no movement starts, until they are there)."""
+        """The primary at rest in the start posture: mean of the first ``level_s`` smoothed samples from the
+        start (or the last :meth:`rebase`); NaN, so no movement starts, until they are there."""
         if math.isnan(self._level):
             n = max(1, int(round(self.level_s * (self._fs or 100.0))))
-            if self._n0 == 0 and len(p) >= n:
-                self._level = float(np.nanmean(p[:n]))
+            a = self._level_from - self._n0
+            if a >= 0 and len(p) >= a + n:
+                self._level = float(np.nanmean(p[a : a + n]))
         return self._level
 
     def _level_tol(self) -> float:

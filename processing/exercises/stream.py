@@ -139,6 +139,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
     :param posture_tolerance_rad: pelvis up direction this close to the start posture's (rad).
     :param hip_tolerance_rad: sagittal hip flexion this close to the posture's nominal values (rad).
     :param max_wait_s: after this long without alignment, ``initial_offsets`` are used (s).
+    :param realign: align again at every later still moment of ``align_s`` in the start posture while no rep
+        or hold is in progress (the heading of on-device fusion drifts within a set); ``realigned_`` counts.
     :param counter: further keyword arguments of :class:`ExerciseCounter`.
     """
 
@@ -158,6 +160,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         hip_tolerance_rad: float = math.radians(14.0),
         max_wait_s: float = 20.0,
         min_yaw_observability: float = 0.5,
+        realign: bool = True,
         counter: dict | None = None,
     ) -> None:
         self.exercise = exercise
@@ -173,6 +176,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.hip_tolerance_rad = hip_tolerance_rad
         self.max_wait_s = max_wait_s
         self.min_yaw_observability = min_yaw_observability
+        self.realign = realign
         self.counter = dict(counter or {})
         self._counter: ExerciseCounter | None = None  # made once the start posture is found (or given up)
         self._side = None if exercise.sides == "both" else side
@@ -185,6 +189,9 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.yaw_: dict[str, float] = dict(self.initial_yaw)
         self.aligned_at_: float | None = None
         self._skip_before = -math.inf
+        self._run_used = False
+        self._hist: list[SegmentFrame] = []
+        self.realigned_ = 0
         self.reps_: list[RepResult] = []
         self._finished = False
 
@@ -212,18 +219,41 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             return []
         if self._t0 is None:
             self._t0 = float(chunk.t[0])
-        if self.offsets_ is not None:
+        if self.offsets_ is not None and not (self.realign and self.aligned_at_ is not None):
             return self._feed(chunk)
-        j = self._find_alignment(chunk)
-        if j is not None:
-            chunk = chunk.slice(int(np.searchsorted(chunk.t, self._skip_before)), len(chunk))
-        self._buffer.append(chunk)
+        good = self._good(chunk)  # once per chunk: the stillness test keeps state across samples
+        if self.offsets_ is not None:
+            return self._realign_loop(chunk, good, 0)
+        j = self._find_alignment(chunk, good)
         if j is None:
+            self._buffer.append(chunk)
             if float(chunk.t[-1]) - self._t0 < self.max_wait_s:
                 return []
             self.offsets_ = dict(self.initial_offsets)
             self.aligned_at_ = None
-        return self._release()
+            return self._release()
+        self._buffer.append(chunk.slice(int(np.searchsorted(chunk.t, self._skip_before)), j + 1))
+        out = self._release()
+        if self.realign:
+            return out + self._realign_loop(chunk, good, j + 1)
+        return out + self._feed(chunk.slice(j + 1, len(chunk)))
+
+    def _realign_loop(self, chunk: SegmentFrame, good: np.ndarray, start: int) -> list[RepResult]:
+        """Feed ``chunk[start:]``, aligning again at each new still run in the start posture while resting."""
+        out: list[RepResult] = []
+        while start < len(chunk):
+            i = self._find_run(chunk, good, start)
+            if i is None:
+                out += self._feed(chunk.slice(start, len(chunk)))
+                break
+            out += self._feed(chunk.slice(start, i + 1))
+            if self._counter is not None and self._counter.rebase():
+                first = self.aligned_at_
+                self._set_offsets(self._window(self._run_t, float(chunk.t[i])))
+                self.aligned_at_ = first  # the first alignment; later ones are counted in realigned_
+                self.realigned_ += 1
+            start = i + 1
+        return out
 
     def finish(self) -> list[RepResult]:
         if self._finished:
@@ -240,7 +270,48 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         return out + new
 
     # -- internals --------------------------------------------------------------------------------------
+    def _find_run(self, chunk: SegmentFrame, good: np.ndarray, start: int) -> int | None:
+        """Index in ``chunk`` (from ``start``) where a new still run in the start posture reaches ``align_s``
+        (once a run)."""
+        for i in range(start, len(chunk)):
+            g = bool(good[i])
+            ti = float(chunk.t[i])
+            if not g:
+                self._run_t = None
+                self._run_used = False
+                continue
+            if self._run_t is None:
+                self._run_t = ti
+            if not self._run_used and ti - self._run_t >= self.align_s - 1e-9:
+                self._run_used = True
+                return i
+        return None
+
+    def _window(self, t0: float, t1: float) -> SegmentFrame:
+        frame = SegmentFrame.concat(self._hist)
+        sel = (frame.t >= t0) & (frame.t <= t1)
+        a = int(np.argmax(sel))
+        return frame.slice(a, a + int(sel.sum()))
+
+    def _good(self, chunk: SegmentFrame) -> np.ndarray:
+        """Per sample: still, pelvis in the start posture's direction, hips at its nominal flexion."""
+        qp = chunk.segments.get("pelvis")
+        if qp is None:
+            return np.zeros(len(chunk), dtype=bool)
+        still = self._still(chunk)
+        w, x, y, z = qp.T
+        up = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
+        target = _posture_up(self.posture, self._side)
+        with np.errstate(invalid="ignore"):
+            in_posture = np.arccos(np.clip(up @ target, -1.0, 1.0)) <= self.posture_tolerance_rad
+        return still & in_posture & self._hips_in_posture(chunk, up)
+
     def _feed(self, frame: SegmentFrame) -> list[RepResult]:
+        if self.realign:
+            self._hist.append(frame)
+            keep = float(frame.t[-1]) - self.align_s - 1.0 if len(frame) else -math.inf
+            while len(self._hist) > 1 and float(self._hist[1].t[0]) <= keep:
+                self._hist.pop(0)
         segs = {
             p: (qm.multiply(q, _ry(self.yaw_[p])) if p in self.yaw_ else q) for p, q in frame.segments.items()
         }
@@ -269,18 +340,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self._prev_t = float(chunk.t[-1])
         return ok
 
-    def _find_alignment(self, chunk: SegmentFrame) -> int | None:
+    def _find_alignment(self, chunk: SegmentFrame, good: np.ndarray) -> int | None:
         """Index in ``chunk`` where the still run in the posture has lasted ``align_s`` (sets the offsets)."""
-        qp = chunk.segments.get("pelvis")
-        if qp is None:
-            return None
-        still = self._still(chunk)
-        w, x, y, z = qp.T
-        up = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
-        target = _posture_up(self.posture, self._side)
-        with np.errstate(invalid="ignore"):
-            in_posture = np.arccos(np.clip(up @ target, -1.0, 1.0)) <= self.posture_tolerance_rad
-        good = still & in_posture & self._hips_in_posture(chunk, up)
         for i, g in enumerate(good.tolist()):
             ti = float(chunk.t[i])
             if not g:
@@ -298,6 +359,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
                     [frame.slice(a, len(frame) - len(chunk))] if a < len(frame) - len(chunk) else []
                 )
                 self._skip_before = self._run_t
+                self._run_used = True
                 return i
         return None
 
