@@ -56,6 +56,9 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
         self.summary_: dict[str, Any] | None = None
 
     def update(self, chunk: SummaryInput) -> dict[str, Any]:
+        """Take new results; the summary comes at :meth:`finish` (returns an empty dict)."""
+        if self.summary_ is not None:
+            raise RuntimeError("update() after finish()")
         a = chunk.angles
         if len(a):
             self._t.append(a.t[[0, -1]])
