@@ -341,8 +341,8 @@ def main() -> None:
             time.sleep(0.2)
         cpu_before_stop = proc_cpu_s(server._proc.pid)
         queued, delivered = progress()
+        t_stop = time.time()  # the outage starts with SIGTERM (influxd may take seconds to exit)
         server.stop()
-        t_stop = time.time()
         alive = sum(p.is_alive() for p in procs)
         print(f"influxd stopped {t_stop - t0:.0f} s into the run ({alive} gateways running; {queued:,} "
               f"points queued, {delivered:,} delivered, {queued - delivered:,} pending); down for "
