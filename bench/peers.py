@@ -17,8 +17,9 @@ What runs, on the same data in the same run:
   VQF 6D (``vqf.offlineVQF``, the filter hipback uses) on the raw acc/gyr; resampled to one common grid.
   6D orientations have one heading per sensor, and the IMU Placer assumes one world for all IMUs, so the
   sensors' headings are first aligned in the calibration pose from the nominal strapping (each sensor's
-  anterior axis to the pelvis sensor's heading; :func:`align_headings`); without this step OpenSense's hip
-  angles are meaningless on these data (hip flexion anticorrelated with hipback's on the real walk).
+  anterior axis along world x; :func:`align_headings`); without this step OpenSense's hip angles are
+  meaningless on these data (hip flexion anticorrelated with hipback's on the real walk), and without the
+  walker facing x its IK diverged on some patients.
   Base IMU ``pelvis_imu`` with heading axis ``-z`` (the sacral sensor's z points out of the skin,
   posteriorly, in the nominal mounting and in the Movella walks). Sagittal angles are compared defined the
   same way on both sides: hip flexion = OpenSense's ``hip_flexion_r/l`` coordinate (rotation of the femur
@@ -109,16 +110,20 @@ def anterior_axes(sensors=None) -> dict[str, np.ndarray]:
 def align_headings(
     quats: dict[str, np.ndarray], calib: dict[str, np.ndarray], axes: dict[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Put every sensor in the pelvis sensor's world: rotate each sensor's world about vertical so that its
-    anterior axis has the pelvis sensor's heading in the calibration pose. OpenSense's IMU Placer assumes one
-    world frame for all IMUs (true for magnetometer-referenced 9D orientations); 6D orientations (VQF 6D,
-    the devices' own fusion) each have their own heading, which OpenSense cannot absorb."""
+    """Put every sensor in one world facing ground x: rotate each sensor's world about vertical so that its
+    anterior axis points along world x in the calibration pose. OpenSense's IMU Placer assumes one world
+    frame for all IMUs (true for magnetometer-referenced 9D orientations); 6D orientations (VQF 6D, the
+    devices' own fusion) each have their own heading, which OpenSense cannot absorb. Facing x also leaves
+    the placer's own heading correction ~0: with the walker facing 120 deg away from x in the calibration
+    (the placer's correction alone), OpenSense's IK left the walking solution within seconds of standing on
+    2 of 6 realistic patients (pelvis coordinates winding by hundreds of turns, then the hips at their
+    coordinate limits)."""
 
     def heading(q: np.ndarray, axis: np.ndarray) -> float:
         a = qm.rotate(q, axis)
         return math.atan2(a[1], a[0])
 
-    ref = heading(calib["pelvis"], axes["pelvis"])
+    ref = 0.0  # everything facing ground x: the placer's own heading correction is then ~0
     out_q, out_c = {}, {}
     for p, q in quats.items():
         rz = qm.from_axis_angle(np.array([0.0, 0.0, 1.0]), ref - heading(calib[p], axes[p]))
