@@ -507,23 +507,34 @@ def calibration_factor(ml_uncertainty_deg: float) -> float:
 
 
 def _concat_streams(parts: list[SensorStream]) -> SensorStream:
-    """Consecutive chunks of one sensor as one chunk (arrays missing in any chunk are dropped)."""
+    """Consecutive chunks of one sensor as one chunk.
+
+    An optional array (acc, gyr, mag of a quaternion device; mag of a raw one) that only some chunks carry is
+    NaN in the others, which the blocks treat exactly as they treat a chunk without it (NaN acceleration;
+    VQF skips a NaN or absent magnetometer sample), so the queueing never changes a result.
+    """
     first = parts[0]
 
-    def cat(name: str) -> Any:
+    def cat(name: str, width: int) -> Any:
         arrs = [getattr(s, name) for s in parts]
-        return None if any(a is None for a in arrs) else np.concatenate(arrs)
+        if all(a is None for a in arrs):
+            return None
+        filled = [
+            np.full((len(s.t), width), np.nan) if a is None else a for s, a in zip(parts, arrs, strict=True)
+        ]
+        return np.concatenate(filled)
 
+    seqs = [s.seq for s in parts]
     return SensorStream(
         placement=first.placement,
         kind=first.kind,
         t=np.concatenate([s.t for s in parts]),
         rate_hz=first.rate_hz,
-        quat=cat("quat"),
-        acc=cat("acc"),
-        gyr=cat("gyr"),
-        mag=cat("mag"),
-        seq=cat("seq"),
+        quat=cat("quat", 4),
+        acc=cat("acc", 3),
+        gyr=cat("gyr", 3),
+        mag=cat("mag", 3),
+        seq=None if any(q is None for q in seqs) else np.concatenate(seqs),
         device=first.device,
         meta=first.meta,
     )
