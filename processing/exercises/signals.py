@@ -5,7 +5,7 @@ turns the side-independent body angles of :func:`hipback.processing.angles3d.bod
 arrays: ``t``, ``hip_flexion_left`` ...) into those names for a *working side* (``"left"``, ``"right"``, or
 ``None`` for exercises done with both legs together, where hip angles are the mean of both sides).
 
-All angles in rad. Signs (ISB, see BIOMECHANICS.md and :mod:`hipback.processing.angles3d`):
+All angles in rad. Signs (ISB, see ``docs/biomechanics.md`` and :mod:`hipback.processing.angles3d`):
 
 * ``hip_flexion`` (+ flexion), ``hip_extension`` (= -flexion), ``hip_adduction`` (+ towards the midline),
   ``hip_abduction`` (= -adduction), ``hip_internal_rotation`` (+ internal), ``hip_external_rotation``;
