@@ -40,7 +40,8 @@ PYTEST_ARGS = ["-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly"]
 #: group -> (files to mutate under src/hipback, test files, mutant name globs that count)
 GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "lineprotocol": (["ingest/influx/lineprotocol.py"],
-                     ["tests/test_influx_lineprotocol.py", "tests/test_schema.py"],
+                     ["tests/test_influx_lineprotocol.py", "tests/test_influx_lineprotocol_exact.py",
+                      "tests/test_schema.py"],
                      ["hipback.ingest.influx.lineprotocol.*"]),
     "writer": (["ingest/influx/writer.py"],
                ["tests/test_influx_writer.py", "tests/test_influx_fuzz.py"],
