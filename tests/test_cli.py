@@ -52,6 +52,7 @@ USAGE_CASES: list[tuple[list[str], int, str]] = [
      "is not a database"),
     (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--patient", "P-1\n"], 2,
      "pseudonymous id"),
+    (["process", "pelvis=/dev/zero", "thigh_left=/dev/urandom", "--out", "x"], 2, "a device, not a"),
 ]
 
 _DRIVER = """

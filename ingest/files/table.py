@@ -14,6 +14,7 @@ Used by all three dialects. Policy for damaged files (see docs/recording-format.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +45,29 @@ class Table:
     truncated: bool  # the last line was cut off and ignored
 
 
+#: largest recording file read (bytes): a day at 120 Hz with every column is well below it; a device such as
+#: /dev/zero given as a file would otherwise be read until memory runs out
+MAX_FILE_BYTES = 4 * 2**30
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes (a pipe is read to its end), refusing devices and anything above MAX_FILE_BYTES."""
+    import stat
+
+    with open(path, "rb") as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            raise RecordingFileError(path, "this is a device, not a recording file.")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise RecordingFileError(path, f"the file is larger than {MAX_FILE_BYTES // 2**30} GiB; split it.")
+    return data
+
+
 def read_text(path: Path) -> TextFile:
     """Read ``path`` as text (UTF-8, undecodable bytes replaced), refusing binary and empty files."""
     try:
-        data = Path(path).read_bytes()
+        data = _read_bounded(Path(path))
     except FileNotFoundError:
         raise RecordingFileError(path, "the file does not exist.") from None
     except IsADirectoryError:
