@@ -20,7 +20,7 @@ What it does:
 
 Groups (``--group``, repeatable; ``all`` = every group in this order): ``lineprotocol``, ``writer``,
 ``outbox`` (the outbox methods of ``LocalStore`` and the sync worker), ``decoders`` (``ingest/devices``),
-``processing``. Surviving mutants are listed with ``--show-survivors`` (``mutmut show NAME`` in the work
+``gait`` (``processing/gait.py`` alone), ``processing`` (all of it: hours on two cores). Surviving mutants are listed with ``--show-survivors`` (``mutmut show NAME`` in the work
 folder prints one's diff).
 """
 
@@ -55,6 +55,8 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
                   "tests/test_devices_witmotion.py", "tests/test_devices_profiles.py",
                   "tests/test_devices_vendor_bytes.py", "tests/test_decoder_gaps.py"],
                  ["hipback.ingest.devices.*"]),
+    "gait": (["processing/gait.py"], ["tests/test_gait.py", "tests/test_processing_rules.py"],
+             ["hipback.processing.gait.*"]),
     "processing": (["processing/"],
                    ["tests/test_angles.py", "tests/test_orientation.py", "tests/test_calibration.py",
                     "tests/test_gait.py", "tests/test_holds.py", "tests/test_activity.py",
