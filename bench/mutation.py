@@ -20,8 +20,8 @@ What it does:
 
 Groups (``--group``, repeatable; ``all`` = every group in this order): ``lineprotocol``, ``writer``,
 ``outbox`` (the outbox methods of ``LocalStore`` and the sync worker), ``decoders`` (``ingest/devices``),
-``gait`` (``processing/gait.py`` alone), ``processing`` (all of it: hours on two cores). Surviving mutants are listed with ``--show-survivors`` (``mutmut show NAME`` in the work
-folder prints one's diff).
+``gait`` (``processing/gait.py`` alone), ``processing`` (all of it: hours on two cores). Surviving mutants
+are listed with ``--show-survivors`` (``mutmut show NAME`` in the work folder prints one's diff).
 """
 
 from __future__ import annotations
