@@ -495,28 +495,45 @@ class LocalStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT), or a savepoint inside :meth:`transaction`;
-        rolled back on any exception (also a full disk or Ctrl-C)."""
+        rolled back on any exception (also a full disk or Ctrl-C).
+
+        SQLite itself rolls back the whole transaction on some errors (a full disk): the enclosing
+        :meth:`transaction` is then lost, so every later write inside it raises the same error (none may
+        slip out as its own transaction) and the transaction raises it at its end instead of committing."""
         if self.readonly:
             raise StoreReadOnlyError(self.path, "was opened read-only; nothing can be written to it.")
         con = self._con()
         depth = getattr(self._local, "depth", 0)
+        lost = getattr(self._local, "lost", None)
+        if depth and lost is not None:
+            raise lost
         name = f"hipback_{depth}"
         con.execute(f"SAVEPOINT {name}" if depth else "BEGIN IMMEDIATE")
         self._local.depth = depth + 1
+        if not depth:
+            self._local.lost = None
         try:
             yield con
             if depth:
                 con.execute(f"RELEASE {name}")
+            elif self._local.lost is not None:
+                raise self._local.lost
             else:
                 con.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
+            everything_rolled_back = not con.in_transaction
             with contextlib.suppress(sqlite3.Error):
-                if con.in_transaction:  # SQLite may have rolled back already (e.g. SQLITE_FULL)
+                if con.in_transaction:
                     con.execute(f"ROLLBACK TO {name}" if depth else "ROLLBACK")
                     if depth:
                         con.execute(f"RELEASE {name}")
+            if depth and everything_rolled_back and self._local.lost is None:
+                mapped = store_error(self.path, exc) if isinstance(exc, sqlite3.Error) else exc
+                self._local.lost = mapped if isinstance(mapped, LocalStoreError) else LocalStoreError(
+                    self.path, "rolled back a transaction after an error; nothing of it was stored.")
             if not depth:
                 self._local.__dict__.pop("sensor_ids", None)  # ids of rolled-back sensors are gone
+                self._local.lost = None
             raise
         finally:
             self._local.depth = depth

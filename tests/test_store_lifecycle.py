@@ -333,6 +333,7 @@ def test_a_recording_session_writer_survives_a_full_disk(tmp_path: Path, how: st
         st = LocalStore(path)
         sid = st.open_session("P-0001")
         st.add_sensor(sid, "pelvis", "raw", "dev", None)
+        st.add_sensor(sid, "thigh_left", "raw", "dev", None)
         ballast = disk / "ballast.bin"
         written: list[int] = []
         errors: list[BaseException] = []
@@ -343,12 +344,13 @@ def test_a_recording_session_writer_survives_a_full_disk(tmp_path: Path, how: st
                                  on_error=lambda what, p, exc: errors.append(exc))
             k = 0
 
-            def chunk() -> None:
+            def chunk() -> None:  # one 20 ms round: both sensors in one transaction
                 nonlocal k
                 t = T0 + (k * 50 + np.arange(50)) / 100.0
-                writer.samples("pelvis", t, {"seq": k * 50 + np.arange(50), "acc": np.ones((50, 3)),
-                                             "gyr": np.zeros((50, 3)), "quat": None, "mag": None,
-                                             "device_time": None}, [0.0])
+                for placement in ("pelvis", "thigh_left"):
+                    writer.samples(placement, t, {"seq": k * 50 + np.arange(50), "acc": np.ones((50, 3)),
+                                                  "gyr": np.zeros((50, 3)), "quat": None, "mag": None,
+                                                  "device_time": None}, [0.0])
                 writer.write_now()
                 k += 1
 
@@ -361,16 +363,16 @@ def test_a_recording_session_writer_survives_a_full_disk(tmp_path: Path, how: st
             while not errors:
                 chunk()
                 assert k < 10_000, "the disk never filled up"
-            stored_before = sum(written)
-            chunk()  # still full: another failed write, the session goes on
-            assert len(errors) == 2 and sum(written) == stored_before
+            stored_before, failed = sum(written), len(errors)
+            chunk()  # still full: another failed round, the session goes on
+            assert len(errors) > failed and sum(written) == stored_before
             if how == "tmpfs":
                 ballast.unlink()
             else:
                 st._con().execute("PRAGMA max_page_count = 1000000")
             chunk()  # space is back: storing resumes
             await writer.close()
-            assert sum(written) == stored_before + 50
+            assert sum(written) == stored_before + 100
 
         asyncio.run(session())
         assert all(isinstance(e, StoreFullError) for e in errors)
@@ -418,3 +420,39 @@ def test_the_store_takes_only_exact_pseudonyms(tmp_path: Path, patient: str) -> 
         with pytest.raises(StoreError, match="pseudonymous patient id"):
             st.open_session(patient)
         assert st.sessions() == []
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "page_limit"])
+def test_a_transaction_lost_to_a_full_disk_stores_nothing_and_says_so(tmp_path: Path, how: str) -> None:
+    """SQLite rolls the whole transaction back when the disk fills up: the writes before are gone with it, a
+    later write inside it is refused (it must not slip out as its own transaction) and the transaction
+    raises instead of committing."""
+    disk = tmp_path / "disk"
+    with _small_disk(disk, 768, how):
+        st = LocalStore(disk / "s.sqlite")
+        sid = st.open_session("P-0001")
+        for p in ("pelvis", "thigh_left"):
+            st.add_sensor(sid, p, "raw", "dev", None)
+        if how == "tmpfs":
+            free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+            (disk / "ballast.bin").write_bytes(b"\0" * (free - 96 * 1024))
+        else:
+            st._con().execute("PRAGMA max_page_count = 40")
+        one, many = np.arange(50), np.arange(200_000)  # more than SQLite's page cache: written before commit
+        with pytest.raises(StoreFullError), st.transaction():
+            ones = np.ones((50, 3))
+            assert st.add_samples(sid, "pelvis", T0 + one / 100, acc=ones, gyr=ones) == 50
+            with pytest.raises(StoreFullError):
+                st.add_samples(sid, "thigh_left", T0 + many / 100, acc=np.ones((len(many), 3)),
+                               gyr=np.ones((len(many), 3)))
+            with pytest.raises(StoreFullError):  # the transaction is lost: no write may slip out of it
+                st.add_samples(sid, "pelvis", T0 + 9 + one / 100, acc=ones, gyr=ones)
+        assert st.sample_count(sid) == 0
+        if how == "tmpfs":
+            (disk / "ballast.bin").unlink()
+        else:
+            st._con().execute("PRAGMA max_page_count = 1000000")
+        with st.transaction():
+            st.add_samples(sid, "pelvis", T0 + one / 100, acc=np.ones((50, 3)), gyr=np.ones((50, 3)))
+        assert st.sample_count(sid) == 50 and st.integrity_check() == "ok"
+        st.close()
