@@ -116,18 +116,19 @@ def angular_velocity(q: FloatArray, rate_hz: float, q_prev: FloatArray | None = 
     (15 rad/s at 100 Hz), and much cheaper than the exact logarithm.
     """
     q = np.asarray(q, dtype=np.float64)
-    prev = np.concatenate([(np.full((1, 4), np.nan) if q_prev is None else q_prev.reshape(1, 4)), q[:-1]])
+    prev = np.empty_like(q)
+    if len(q):
+        prev[0] = np.nan if q_prev is None else q_prev
+        prev[1:] = q[:-1]
     w0, x0, y0, z0 = prev[:, 0], -prev[:, 1], -prev[:, 2], -prev[:, 3]
     w1, x1, y1, z1 = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
     dw = w0 * w1 - x0 * x1 - y0 * y1 - z0 * z1
-    dv = np.column_stack(
-        (
-            w0 * x1 + x0 * w1 + y0 * z1 - z0 * y1,
-            w0 * y1 - x0 * z1 + y0 * w1 + z0 * x1,
-            w0 * z1 + x0 * y1 - y0 * x1 + z0 * w1,
-        )
-    )
-    return dv * (np.where(dw < 0, -2.0, 2.0) * rate_hz)[:, None]
+    scale = np.where(dw < 0, -2.0, 2.0) * rate_hz
+    dv = np.empty((len(q), 3))  # written column by column: cheaper than stacking for short chunks
+    dv[:, 0] = (w0 * x1 + x0 * w1 + y0 * z1 - z0 * y1) * scale
+    dv[:, 1] = (w0 * y1 - x0 * z1 + y0 * w1 + z0 * x1) * scale
+    dv[:, 2] = (w0 * z1 + x0 * y1 - y0 * x1 + z0 * w1) * scale
+    return dv
 
 
 def frame_from_axes(y_axis: FloatArray, z_hint: FloatArray) -> FloatArray:

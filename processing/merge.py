@@ -179,10 +179,11 @@ class GridMerge(Block[GridChunk, Rows]):
                 ks = c.k
                 if ks[-1] < a:
                     continue
-                if ks[0] >= a and ks[-1] < end:  # the whole piece (the usual case)
-                    arr[ks - a] = c.quat
+                if ks[0] >= a and ks[-1] < end and ks[-1] - ks[0] + 1 == len(ks):  # the usual case
+                    lo = int(ks[0]) - a
+                    arr[lo : lo + len(ks)] = c.quat
                     if p == "pelvis":
-                        acc[ks - a] = c.acc
+                        acc[lo : lo + len(ks)] = c.acc
                     continue
                 sel = (ks >= a) & (ks < end)
                 if sel.any():

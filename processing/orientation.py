@@ -123,7 +123,10 @@ class OrientationEstimator:
         if use9:
             mag = np.zeros((n, 3)) if mag is None else np.asarray(mag, dtype=np.float64)
             mag = np.where(np.isfinite(mag).all(axis=1, keepdims=True), mag, 0.0)
-        ok = np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1) & np.isfinite(t)
+        # a sum of squares is finite iff every component is (1-D: cheaper than axis-1 reductions)
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq = np.einsum("ij,ij->i", acc, acc) + np.einsum("ij,ij->i", gyr, gyr)
+            ok = np.isfinite(sq) & np.isfinite(t)
         if ok.all():  # the common case in one call (the same VQF calls as below: identical results)
             first = t[0] - (self._last_t if self._last_t is not None else t[0])
             if first <= self.gap_s and (n == 1 or float(np.max(np.diff(t))) <= self.gap_s):
