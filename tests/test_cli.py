@@ -358,3 +358,25 @@ def test_an_archived_read_only_store_is_reported_on_and_exported(recording, tmp_
     assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in (tmp_path / "x").iterdir())
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in (tmp_path / "x").iterdir())
+
+
+def test_a_pipe_works_as_an_input_file(recording: Path, tmp_path: Path) -> None:
+    """``pelvis=<(zcat pelvis.csv.gz)``: a pipe is read to its end, in pieces."""
+    from hipback.ingest.commands import process
+
+    fifo = tmp_path / "pelvis.pipe"
+    os.mkfifo(fifo)
+    data = (recording / "pelvis.csv").read_bytes()
+
+    def feed() -> None:
+        with open(fifo, "wb") as fh:
+            fh.write(data)
+
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        res = process.run(_inputs(recording, fifo), tmp_path / "out")
+    finally:
+        t.join()
+    assert len(res.angles) > 0
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["inputs"]["pelvis"] == "pelvis.pipe"

@@ -54,14 +54,22 @@ def _read_bounded(path: Path) -> bytes:
     """The file's bytes (a pipe is read to its end), refusing devices and anything above MAX_FILE_BYTES."""
     import stat
 
+    too_big = f"the file is larger than {MAX_FILE_BYTES // 2**30} GiB; split it."
     with open(path, "rb") as fh:
-        mode = os.fstat(fh.fileno()).st_mode
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        st = os.fstat(fh.fileno())
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             raise RecordingFileError(path, "this is a device, not a recording file.")
-        data = fh.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise RecordingFileError(path, f"the file is larger than {MAX_FILE_BYTES // 2**30} GiB; split it.")
-    return data
+        if stat.S_ISREG(st.st_mode):
+            if st.st_size > MAX_FILE_BYTES:
+                raise RecordingFileError(path, too_big)
+            return fh.read()
+        chunks, total = [], 0  # a pipe: read in pieces (read(n) would reserve n bytes at once)
+        while chunk := fh.read(1 << 24):
+            total += len(chunk)
+            if total > MAX_FILE_BYTES:
+                raise RecordingFileError(path, too_big)
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def read_text(path: Path) -> TextFile:
