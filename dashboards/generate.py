@@ -47,6 +47,7 @@ UIDS = {
     "progress": "hipback-progress",
     "overview": "hipback-overview",
     "devices": "hipback-devices",
+    "exercise": "hipback-exercise",
 }
 
 
@@ -461,8 +462,50 @@ def devices() -> dict[str, Any]:
                      panels, [ds_var(), query_var("patient", "Patient", PATIENT_Q), sess], "now-7d")
 
 
+def exercise() -> dict[str, Any]:
+    """Exercise programme (issue 10): reps and holds per exercise from ``exercise_reps`` / ``exercise_holds``."""
+    wh = f"{P} AND $timeFilter"
+    per_day = ('SELECT count("n") AS "days" FROM (SELECT count("{f}") AS "n" FROM "{m}" WHERE ' + wh
+               + ' GROUP BY time(1d), "exercise" fill(none)) WHERE $timeFilter GROUP BY time(7d, 4d), "exercise" fill(0)')
+    panels = [
+        text_panel(DISCLAIMER + " A rep or hold counts only when the exercise's target was reached without "
+                   "breaking a form rule (docs/exercises.md); rules whose sensor was not worn are not checked.",
+                   (0, 0, 24, 2)),
+        panel("timeseries", "Adherence: days per week with the exercise done", [
+            target(per_day.format(f="primary_peak_deg", m="exercise_reps"), alias="$tag_exercise (reps)"),
+            target(per_day.format(f="hold_s", m="exercise_holds"), "B", alias="$tag_exercise (holds)")],
+            (0, 2, 12, 8), decimals=0, custom=ts_custom("bars", "always", 60),
+            description="Monday weeks; a day counts when at least one rep or hold of that exercise was recorded."),
+        panel("timeseries", "Reps and holds per day that met the target and the form rules", [
+            target(f'SELECT count("primary_peak_deg") FROM "exercise_reps" WHERE {wh} AND "counted" = true '
+                   'GROUP BY time(1d), "exercise" fill(none)', alias="$tag_exercise"),
+            target(f'SELECT count("hold_s") FROM "exercise_holds" WHERE {wh} AND "counted" = true '
+                   'GROUP BY time(1d), "exercise" fill(none)', "B", alias="$tag_exercise (holds)")],
+            (12, 2, 12, 8), decimals=0, custom=ts_custom("bars", "always", 60)),
+        panel("timeseries", "Primary angle at the peak of each rep", [
+            target(f'SELECT "primary_peak_deg" FROM "exercise_reps" WHERE {wh} GROUP BY "exercise", "work_side"',
+                   alias="$tag_exercise $tag_work_side")],
+            (0, 10, 12, 8), unit="degree", custom=ts_custom("points", "always"),
+            description="Change from the start of the rep, or relative to standing calibration, as the "
+                        "exercise's catalogue entry defines its primary angle."),
+        panel("timeseries", "Hold time vs prescription", [
+            target(f'SELECT "hold_s" AS "held", "target_s" AS "target" FROM "exercise_holds" WHERE {wh} '
+                   'GROUP BY "exercise", "work_side"', alias="$tag_exercise $tag_work_side $col")],
+            (12, 10, 12, 8), unit="s", custom=ts_custom("points", "always")),
+        panel("table", "Reps with a form cue", [
+            target(f'SELECT "rep", "primary_peak_deg", "rules_broken", "cue" FROM "exercise_reps" WHERE {wh} '
+                   'AND "cue" != \'\' GROUP BY "exercise", "work_side"', fmt="table")],
+            (0, 18, 24, 8), options={"showHeader": True}),
+    ]
+    return dashboard("exercise", "hipback - Exercise programme",
+                     "Exercise programme: adherence per exercise, reps and holds that met the target and the "
+                     "form rules, primary angle per rep, hold time, form cues.",
+                     panels, [ds_var(), query_var("patient", "Patient", PATIENT_Q)], "now-30d")
+
+
 DASHBOARDS = {"walk-session.json": walk, "stretch-session.json": stretch, "patient-progress.json": progress,
-              "clinician-overview.json": overview, "device-health.json": devices}
+              "clinician-overview.json": overview, "device-health.json": devices,
+              "exercise-programme.json": exercise}
 
 
 def render(name: str) -> str:

@@ -236,6 +236,50 @@ def build_cohort(anchor: float) -> tuple[list, dict]:
             plan.pid,
             last_walk["session"],
         )
+        # exercise programme (issue 10): bridges and knee-to-chest holds in each stretch session, one arching
+        # rep per session; an own random stream, so the rest of the cohort is unchanged
+        ex_rng = np.random.default_rng([20261121, PLANS.index(plan)])
+        for sess in (x for x in sessions if x["kind"] == "stretch"):
+            ex_rows: list[dict[str, Any]] = []
+            for i in range(10):
+                bad = i == 3
+                ex_rows.append(
+                    {
+                        "t_s": sess["t_s"] + 400 + 4 * i,
+                        "kind": "rep",
+                        "exercise": "glute_bridge",
+                        "work_side": "both",
+                        "rep": i + 1,
+                        "duration_s": 3.0,
+                        "primary_peak_deg": 35 + ex_rng.normal(0, 3),
+                        "range_deg": 36.0,
+                        "correct_s": 1.0 if bad else 3.0,
+                        "target_met": True,
+                        "counted": not bad,
+                        "rules_broken": "lumbar_extension" if bad else "",
+                        "cue": "keep your back flat, lift with your buttocks" if bad else "",
+                    }
+                )
+            for i in range(2):
+                ex_rows.append(
+                    {
+                        "t_s": sess["t_s"] + 480 + 30 * i,
+                        "kind": "hold",
+                        "exercise": "knee_to_chest_double",
+                        "work_side": "both",
+                        "rep": i + 1,
+                        "hold_s": 20 + ex_rng.normal(0, 1),
+                        "target_s": 20.0,
+                        "correct_s": 19.5,
+                        "primary_peak_deg": 115.0,
+                        "range_deg": 70.0,
+                        "too_short": False,
+                        "counted": True,
+                        "rules_broken": "",
+                        "cue": "",
+                    }
+                )
+            points += schema.exercise_points(ex_rows, plan.pid, sess["session"])
         data["strides"][plan.pid] = {
             "t": np.array(st_t),
             "side": np.array(st_side),
@@ -412,6 +456,8 @@ def test_cohort_reached_influxdb(influxd, cohort):
         ("angles", "pelvic_tilt_deg"),
         ("device_status", "battery_pct"),
         ("activity", "duration_s"),
+        ("exercise_reps", "primary_peak_deg"),
+        ("exercise_holds", "hold_s"),
     ):
         series = run_query(influxd.url, cohort.db, f'SELECT count("{col}") FROM "{m}"')
         counts[m] = series[0]["values"][0][1] if series else 0
