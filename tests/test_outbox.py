@@ -214,3 +214,21 @@ def test_from_env(store: LocalStore, monkeypatch) -> None:
     assert worker.writer.max_retries == 2 and worker.writer.database == "hipback"
     assert worker.batch_size == worker.writer.batch_size
     worker.stop(final_sync=False)
+
+
+def test_set_aside_lines_default_limit_is_100(store: LocalStore) -> None:
+    store.outbox_add(None, [f"m v={i} {i}" for i in range(101)])
+    store.outbox_set_aside([i for i, _ in store.outbox_pending(200)], "x")
+    assert len(store.outbox_set_aside_lines()) == 100 and len(store.outbox_set_aside_lines(200)) == 101
+
+
+def test_background_thread_is_a_named_daemon(store: LocalStore) -> None:
+    """A daemon, so that a worker stuck on a dead network never keeps the program from exiting."""
+    with HostileInflux() as server:
+        worker = SyncWorker(store, _writer(server.url), owns_writer=True, poll_s=30)
+        worker.start()
+        try:
+            assert worker._thread is not None and worker._thread.daemon
+            assert worker._thread.name == "hipback-sync"
+        finally:
+            worker.stop(final_sync=False)
