@@ -232,3 +232,58 @@ def test_background_thread_is_a_named_daemon(store: LocalStore) -> None:
             assert worker._thread.name == "hipback-sync"
         finally:
             worker.stop(final_sync=False)
+
+
+class _Waits:
+    """Stands in for the worker's wake event: records every wait and stops the worker after ``n``."""
+
+    def __init__(self, worker: SyncWorker, n: int) -> None:
+        self.worker, self.n, self.waits = worker, n, []
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(round(timeout, 6))
+        if len(self.waits) >= self.n:
+            self.worker._stop.set()
+        return False
+
+    def clear(self) -> None:
+        pass
+
+    def set(self) -> None:
+        pass
+
+
+def test_run_backs_off_doubling_to_the_cap_says_each_error_once_and_resets(store: LocalStore, caplog,
+                                                                            monkeypatch) -> None:
+    import logging
+
+    import hipback.ingest.sync as sync_module
+
+    monkeypatch.setattr(sync_module.random, "uniform", lambda a, b: b)  # jitter at its top: delay / 2 * 2
+    answers = iter([Answer("respond", 503, body=b"busy")] * 4 + [Answer("respond", 500, body=b"other")])
+    store.outbox_add(None, [f"m v={i} {T0 + i}" for i in range(3)])
+    caplog.set_level(logging.INFO, logger="hipback.sync")
+    with HostileInflux(lambda i, r: next(answers, ok())) as server, _writer(server.url) as writer:
+        worker = SyncWorker(store, writer, poll_s=0.25, backoff_initial_s=1.0, backoff_max_s=5.0)
+        calls = {"n": 0}
+        real = worker.sync_once
+
+        def flaky_sync_once():
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise RuntimeError("a bug somewhere")
+            return real()
+
+        worker.sync_once = flaky_sync_once
+        waits = _Waits(worker, 9)
+        worker._wake = waits
+        worker.run()
+    # 503 x4: 1, 2, 4, 5 (capped); 500: 5; delivered: poll 0.25 and the delay is back to 1; then the
+    # unexpected error waits the current delay (1) and doubles it; then polls again
+    assert waits.waits == [1.0, 2.0, 4.0, 5.0, 5.0, 0.25, 1.0, 0.25, 0.25]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and "503" in warnings[0] and "500" in warnings[1]  # each distinct error once
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and r.name == "hipback.sync"]
+    assert infos == ["InfluxDB is reachable again; the outbox is being delivered"]
+    assert any("unexpected error" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert store.outbox_stats()["delivered"] == 3 and worker.last_error is None
