@@ -44,9 +44,11 @@ import numpy as np
 
 from hipback.processing.activity import ActivityBout, ActivityClassifier
 from hipback.processing.angles import compute_angles
+from hipback.processing.blocks import Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
 from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
 from hipback.processing.channel import SensorChannel
+from hipback.processing.exercises.stream import SegmentFrame
 from hipback.processing.gait import Stride, StrideDetector, WalkingBout
 from hipback.processing.holds import Hold, HoldDetector, HoldProgress, Prescription
 from hipback.processing.merge import GridMerge, Rows
@@ -128,6 +130,8 @@ class ProcessorUpdate:
     calibration: dict[str, SensorCalibration]
     hold_progress: HoldProgress | None = None
     hold_min_duration_s: float = HoldDetector.min_duration_s
+    #: what the exercise block (``exercises``, e.g. a ProgrammeRunner) returned: programme events or reps
+    exercise_events: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -146,6 +150,7 @@ class SessionResults:
     gaps: list[Gap]
     summary: dict[str, Any]
     placements: dict[str, str]
+    exercise_events: list[Any] = field(default_factory=list)
 
 
 def _rebuild(block: Any, **changes: Any) -> Any:
@@ -168,6 +173,9 @@ class SessionProcessor:
     :param hold_detector: :class:`HoldDetector` (default: with the configured prescription).
     :param activity: :class:`ActivityClassifier`.
     :param summary: :class:`SessionSummary` (default: with the configured prescription).
+    :param exercises: a block fed the calibrated segment orientations
+        (:class:`hipback.processing.exercises.SegmentFrame`), e.g. a
+        :class:`~hipback.processing.exercises.ProgrammeRunner`; what it returns is in ``exercise_events``.
 
     Blocks given are copied (``get_params``), so one template can serve many sessions.
     """
@@ -187,6 +195,7 @@ class SessionProcessor:
         hold_detector: HoldDetector | None = None,
         activity: ActivityClassifier | None = None,
         summary: SessionSummary | None = None,
+        exercises: Block | None = None,
     ) -> None:
         self.cfg = cfg = config or ProcessorConfig()
         unknown = [p for p in sensors if p not in PLACEMENTS]
@@ -260,6 +269,9 @@ class SessionProcessor:
         self.summary_block = (
             summary or SessionSummary(rate_hz=r, holds_per_side=cfg.holds_per_side, hold_s=cfg.hold_s)
         ).clone()
+        self.exercises = None if exercises is None else exercises.clone()
+        self.exercise_events: list[Any] = []
+        self._new_exercise_events: list[Any] = []
         self.live_batch_s = cfg.live_batch_s
         # inbox (see the module docstring): queued chunks per sensor and the samples they hold
         self._inbox: dict[str, list[SensorStream]] = {p: [] for p in self.placements}
@@ -380,6 +392,7 @@ class SessionProcessor:
         if self.hold_detector is not None:
             upd.hold_progress = self.hold_detector.current()
             upd.hold_min_duration_s = self.hold_detector.min_duration_s
+        upd.exercise_events, self._new_exercise_events = self._new_exercise_events, []
         self._messages.extend(self._new_messages)
         self._new_angles, self._new_strides, self._new_holds, self._new_activity = [], [], [], []
         self._new_messages = []
@@ -406,6 +419,8 @@ class SessionProcessor:
                 self._collect(self.hold_detector.finish(), "hold")
             if self.activity_classifier is not None:
                 self._collect(self.activity_classifier.finish(), "activity")
+            if self.exercises is not None:
+                self._exercise_events(self.exercises.finish())
             self._collect_messages()
             self.summary_block.update(
                 SummaryInput(
@@ -432,6 +447,7 @@ class SessionProcessor:
             gaps=gaps,
             summary=summary,
             placements=dict(self.kinds),
+            exercise_events=list(self.exercise_events),
         )
 
     # -- composition ------------------------------------------------------------------------------------
@@ -453,6 +469,10 @@ class SessionProcessor:
         for piece in self.slip_monitor.update(cr):
             self._emit(piece)
 
+    def _exercise_events(self, events: list[Any]) -> None:
+        self.exercise_events.extend(events)
+        self._new_exercise_events.extend(events)
+
     def _emit(self, cr: CalibratedRows) -> None:
         rows = cr.rows
         if len(rows) == 0:
@@ -463,6 +483,9 @@ class SessionProcessor:
             for p in self.placements:
                 c = cr.calibration.get(p)
                 seg[p] = None if c is None else c.segment_quat(rows.q[source_placement(p, cr.swap)])
+            if self.exercises is not None:
+                frame = SegmentFrame(t, {p: q for p, q in seg.items() if q is not None})
+                self._exercise_events(self.exercises.update(frame))
         ang = self.guard.update(compute_angles(t, seg, rows.motion, rows.acc[:, 0]))
         if self.cfg.keep_angles:
             self._angles.append(ang)

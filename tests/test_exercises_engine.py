@@ -226,3 +226,30 @@ def test_exercises_scenario_is_registered_and_covers_the_catalogue(tmp_path):
     (path,) = s.truth.save(tmp_path)
     saved = json.loads(path.read_text())
     assert len(saved["sets"]) == len(s.truth.sets) and saved["summary"]["faulty"] > 0
+
+
+def test_session_processor_feeds_the_programme_runner():
+    from hipback.processing.pipeline import SessionProcessor
+
+    rec = session().recording
+    runner = ProgrammeRunner(
+        programme=[ProgrammeItem("glute_bridge", None, reps=4), ProgrammeItem("clamshell", "left", reps=3)]
+    )
+    proc = SessionProcessor(
+        {p: s.kind for p, s in rec.streams.items()},
+        {p: s.rate_hz for p, s in rec.streams.items()},
+        exercises=runner,
+    )
+    live = []
+    for k in range(0, len(rec.streams["pelvis"]), 200):  # live-like chunks, every sensor in turn
+        for s in rec.streams.values():
+            proc.feed(s.slice(k, k + 200))
+        live += proc.poll().exercise_events
+    res = proc.finish()
+    live += proc.poll().exercise_events
+    assert [e.text for e in live] == [e.text for e in res.exercise_events]
+    texts = [e.text for e in res.exercise_events]
+    assert texts[0] == "Next: Glute bridge, 4 reps."
+    assert "Glute bridge done." in texts and "Next: Clamshell, left side, 3 reps." in texts
+    assert "keep your back flat, lift with your buttocks" in texts  # the arching rep (lumbar sensor worn)
+    assert "Clamshell done." in texts and texts[-1] == "Programme done. Well done!"

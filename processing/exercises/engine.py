@@ -400,6 +400,8 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         keep_from = len(p) - int(round((self.onset_window_s + 1.0) * fs))
         if self._state == "active":
             keep_from = min(keep_from, self._onset - self._n0)
+        if self.start_level and math.isnan(self._level):
+            keep_from = min(keep_from, self._level_from - self._n0)  # the level is still to be measured
         if keep_from > 10_000:
             self._t = [t[keep_from:]]
             self._p = [p[keep_from:]]

@@ -158,7 +158,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         still_rad_s: float = 0.1,
         posture_tolerance_rad: float = math.radians(35.0),
         hip_tolerance_rad: float = math.radians(14.0),
-        max_wait_s: float = 20.0,
+        max_wait_s: float = 60.0,
         min_yaw_observability: float = 0.5,
         realign: bool = True,
         counter: dict | None = None,
@@ -227,11 +227,12 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         j = self._find_alignment(chunk, good)
         if j is None:
             self._buffer.append(chunk)
-            if float(chunk.t[-1]) - self._t0 < self.max_wait_s:
-                return []
+            return []
+        if self.offsets_ is None:  # no alignment within max_wait_s: the sample j decided it
+            self._buffer.append(chunk.slice(0, j + 1))
             self.offsets_ = dict(self.initial_offsets)
             self.aligned_at_ = None
-            return self._release()
+            return self._release() + self._feed(chunk.slice(j + 1, len(chunk)))
         self._buffer.append(chunk.slice(int(np.searchsorted(chunk.t, self._skip_before)), j + 1))
         out = self._release()
         if self.realign:
@@ -341,9 +342,12 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         return ok
 
     def _find_alignment(self, chunk: SegmentFrame, good: np.ndarray) -> int | None:
-        """Index in ``chunk`` where the still run in the posture has lasted ``align_s`` (sets the offsets)."""
+        """Index in ``chunk`` where the still run in the posture has lasted ``align_s`` (sets the offsets), or
+        where ``max_wait_s`` ran out without it (offsets left unset); None when neither happened."""
         for i, g in enumerate(good.tolist()):
             ti = float(chunk.t[i])
+            if self._t0 is not None and ti - self._t0 >= self.max_wait_s:
+                return i  # gave up at this sample (offsets_ stays None: the caller falls back)
             if not g:
                 self._run_t = None
                 continue
@@ -529,7 +533,7 @@ class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
 
     def _remember(self, chunk: SegmentFrame) -> None:
         self._recent.append(chunk)
-        keep = float(self.block.get("max_wait_s", 20.0)) + 5.0
+        keep = float(self.block.get("max_wait_s", 60.0)) + 5.0
         t_end = float(chunk.t[-1])
         while len(self._recent) > 1 and float(self._recent[1].t[0]) < t_end - keep:
             self._recent.pop(0)
