@@ -117,5 +117,21 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 def run_virtual(main: Awaitable[T], pace: float | None = None) -> T:
     """Run a coroutine to completion on a fresh :class:`VirtualTimeLoop` (as :func:`asyncio.run` does)."""
-    with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(pace)) as runner:
-        return runner.run(main)  # type: ignore[arg-type]
+    return run_loop(main, lambda: VirtualTimeLoop(pace))
+
+
+def run_loop(main: Awaitable[T], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> T:
+    """:func:`asyncio.run` with the coroutine's result kept out of the main task.
+
+    At the end, ``asyncio.Runner`` (3.11) formats the repr of its SIGINT handler, which holds the main task;
+    a task whose result is a whole session (arrays of every sample) takes seconds to format. Here the task
+    returns nothing and the result is handed over beside it.
+    """
+    box: list[T] = []
+
+    async def wrapper() -> None:
+        box.append(await main)
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(wrapper())
+    return box[0]

@@ -25,7 +25,7 @@ from hipback.ingest.errors import ConfigError, HipbackError
 from hipback.ingest.live import LiveCoach
 from hipback.ingest.publish import LivePublishing
 from hipback.ingest.session.stats import SessionEvent, SessionOutcome
-from hipback.ingest.virtual_time import run_virtual
+from hipback.ingest.virtual_time import run_loop, run_virtual
 from hipback.processing.holds import Prescription
 
 
@@ -210,7 +210,7 @@ def run(
             session = _record(config, store, session_id, progress, virtual_scenario, speed)
             # virtual sensors run on simulated time, paced at ``speed`` times real time
             bumble = config.ble_backend == "bumble"
-            outcome = run_virtual(session, pace=speed) if bumble else asyncio.run(session)
+            outcome = run_virtual(session, pace=speed) if bumble else run_loop(session)
             publishing.finish(outcome)
     finally:
         store.close()
