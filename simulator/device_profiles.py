@@ -120,6 +120,12 @@ DEVICE_PROFILES: dict[str, dict[str, Any]] = {
 #: :mod:`hipback.simulator.soft_tissue`): rotation amplitude (deg) and peak acceleration (m/s^2) ranges.
 THIGH_WOBBLE_DEG = (0.8, 2.5)
 THIGH_IMPACT_M_S2 = (8.0, 25.0)
+#: The same for a sacral or upper-lumbar sensor (less soft tissue over bone, further from the foot: the
+#: impact arrives attenuated and 10-50 ms later; "a few mm and 1-3 deg" of sacral STA, Leardini 2005 and
+#: Peters 2010; the delay and damping of the transient from foot to trunk, Whittle 1999 [B]).
+TRUNK_WOBBLE_DEG = (0.2, 0.8)
+TRUNK_IMPACT_M_S2 = (2.0, 8.0)
+TRUNK_IMPACT_DELAY_S = (0.01, 0.05)
 
 
 def profile_sensor(
@@ -132,8 +138,10 @@ def profile_sensor(
 ) -> SensorSpec:
     """A :class:`SensorSpec` with the datasheet errors of ``profile`` (a key of :data:`DEVICE_PROFILES`).
 
-    With ``rng``, the strap's soft-tissue shake of thigh sensors is drawn from :data:`THIGH_WOBBLE_DEG` /
-    :data:`THIGH_IMPACT_M_S2`; ``overrides`` set any other :class:`SensorSpec` field.
+    With ``rng``, the strap's soft-tissue shake is drawn: thighs from :data:`THIGH_WOBBLE_DEG` /
+    :data:`THIGH_IMPACT_M_S2`, sacral and lumbar sensors from :data:`TRUNK_WOBBLE_DEG` /
+    :data:`TRUNK_IMPACT_M_S2` / :data:`TRUNK_IMPACT_DELAY_S`; ``overrides`` set any other :class:`SensorSpec`
+    field.
     """
     if profile not in DEVICE_PROFILES:
         raise KeyError(f"unknown device profile {profile!r}; valid: {', '.join(sorted(DEVICE_PROFILES))}")
@@ -163,5 +171,9 @@ def profile_sensor(
     if rng is not None and placement.startswith("thigh"):
         kw["soft_tissue_deg"] = float(rng.uniform(*THIGH_WOBBLE_DEG))
         kw["impact_acc_m_s2"] = float(rng.uniform(*THIGH_IMPACT_M_S2))
+    elif rng is not None:
+        kw["soft_tissue_deg"] = float(rng.uniform(*TRUNK_WOBBLE_DEG))
+        kw["impact_acc_m_s2"] = float(rng.uniform(*TRUNK_IMPACT_M_S2))
+        kw["impact_delay_s"] = float(rng.uniform(*TRUNK_IMPACT_DELAY_S))
     kw.update(overrides)
     return SensorSpec(**kw)

@@ -142,18 +142,26 @@ def soft_tissue_wobble(
     rng: np.random.Generator,
     left_offset: float = 0.5,
 ) -> Wobble | None:
-    """Transient of a thigh sensor after each initial contact of its side (None if disabled): a damped
-    ~12 Hz rotation of ``soft_tissue_deg`` and a ~15 Hz shake mostly along the thigh with a peak
-    acceleration of about ``impact_acc_m_s2`` (the impact travelling up the leg)."""
+    """Transient of a sensor on soft tissue after each initial contact (None if disabled): a damped ~12 Hz
+    rotation of ``soft_tissue_deg`` and a ~15 Hz shake mostly along the segment with a peak acceleration of
+    about ``impact_acc_m_s2`` (the impact travelling up the leg), ``impact_delay_s`` later than on a thigh
+    next to the foot. A thigh sensor shakes after the contacts of its side, a sacral or lumbar one after
+    both sides' contacts."""
     amp = np.radians(spec.soft_tissue_amplitude_deg())
     impact = spec.impact_amplitude_m_s2()
     if amp <= 0 and impact <= 0:
         return None
     from hipback.simulator.motion import ic_wavelet_time
 
-    offset = left_offset if spec.placement == "thigh_left" else 0.0
     ph = np.nan_to_num(phase, nan=0.0)
-    since_ic = ic_wavelet_time(ph, f0, offset=offset, per_stride=1)
+    if spec.placement.startswith("thigh"):
+        offset = left_offset if spec.placement == "thigh_left" else 0.0
+        since_ic = ic_wavelet_time(ph, f0, offset=offset, per_stride=1)
+    else:  # both sides' contacts: the nearest one
+        a = ic_wavelet_time(ph, f0, offset=0.0, per_stride=1)
+        b = ic_wavelet_time(ph, f0, offset=left_offset, per_stride=1)
+        since_ic = np.where(np.abs(a) <= np.abs(b), a, b)
+    since_ic = since_ic - spec.impact_delay_s
     dt_rot = since_ic - 0.04  # centred 40 ms after contact
     theta = amp * envelope * np.exp(-0.5 * (dt_rot / 0.035) ** 2) * np.sin(2 * np.pi * 12.0 * dt_rot)
     axis = rng.standard_normal(3)

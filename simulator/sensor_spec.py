@@ -46,8 +46,9 @@ class SensorSpec:
       ``heading_walk_deg`` times sqrt(session minutes);
       ``inclination_noise_deg``: slowly varying tilt error of the on-device fusion.
     - ``soft_tissue_deg``: amplitude of the wobble of the sensor on the soft tissue after each initial
-      contact of its side (thighs only; ``None`` = 0.5 deg on thighs); ``impact_acc_m_s2``: peak of the
-      heel-strike shake of a thigh sensor (``None`` = 10 m/s^2 on thighs).
+      contact of its side (``None`` = 0.5 deg on thighs, none on the pelvis and lumbar sensors);
+      ``impact_acc_m_s2``: peak of the heel-strike shake of the sensor (``None`` = 10 m/s^2 on thighs,
+      none elsewhere); ``impact_delay_s``: extra delay of that shake after the contact (s).
     - Datasheet error terms (0 / ``None`` = off, the easy sensor): ``gyro_scale_error`` and
       ``acc_scale_error`` (std of the per-axis sensitivity error, fraction), ``cross_axis`` (std of each
       off-diagonal sensitivity, fraction), ``gyro_bias_instability_rad_s`` (std of a slow gyro bias wander,
@@ -80,6 +81,7 @@ class SensorSpec:
     quat_with_raw: bool = True
     soft_tissue_deg: float | None = None
     impact_acc_m_s2: float | None = None
+    impact_delay_s: float = 0.0
     device: str = "simulated"
     extra: dict[str, Any] = field(default_factory=dict)
     gyro_scale_error: float = 0.0
@@ -107,12 +109,12 @@ class SensorSpec:
 
     def soft_tissue_amplitude_deg(self) -> float:
         if not self.placement.startswith("thigh"):
-            return 0.0
+            return 0.0 if self.soft_tissue_deg is None else float(self.soft_tissue_deg)
         return 0.5 if self.soft_tissue_deg is None else float(self.soft_tissue_deg)
 
     def impact_amplitude_m_s2(self) -> float:
         if not self.placement.startswith("thigh"):
-            return 0.0
+            return 0.0 if self.impact_acc_m_s2 is None else float(self.impact_acc_m_s2)
         return 10.0 if self.impact_acc_m_s2 is None else float(self.impact_acc_m_s2)
 
     def position_on_segment(self) -> np.ndarray:

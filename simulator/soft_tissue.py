@@ -32,10 +32,11 @@ Components and magnitudes (per sensor, drawn once per session; ``VirtualPatient.
   response) and rectus femoris / hip flexors around pre-swing (Perry & Burnfield 2010, muscle timing); the
   contracting muscle bulges under the strap. Modelled as smooth bumps in the gait phase (~50 ms std) with
   a rotation of N(0, 1.0 deg) per axis at IC and N(0, 0.5 deg) at pre-swing, and 1-3 mm of translation.
-- **Heel-strike impact**: the damped shake of the thigh's wobbling mass after each IC is the existing
-  :class:`hipback.simulator.sensor_model.Wobble` (``SensorSpec.soft_tissue_deg``/``impact_acc_m_s2``);
-  device profiles set realistic values (soft-tissue vibration at 10-20 Hz decaying within ~0.1 s, Wakeling &
-  Nigg 2001, *J Appl Physiol* 90:412 [B]).
+- **Heel-strike impact**: the damped shake of the wobbling mass under the sensor after each IC is
+  :class:`hipback.simulator.sensor_model.Wobble` (``SensorSpec.soft_tissue_deg``/``impact_acc_m_s2``/
+  ``impact_delay_s``); device profiles set realistic values (soft-tissue vibration at 10-20 Hz decaying
+  within ~0.1 s, Wakeling & Nigg 2001, *J Appl Physiol* 90:412 [B]): thighs 0.8-2.5 deg and 8-25 m/s^2,
+  sacral and lumbar sensors 0.2-0.8 deg and 2-8 m/s^2 arriving 10-50 ms after the contact.
 - **Sacral and lumbar sensors**: a few mm and 1-3 deg (Leardini 2005 and Peters 2010: pelvic markers over
   bony landmarks move least, a few mm; the sacral skin is stretched by the alternating hip flexion and by the
   gluteus maximus contracting from terminal swing to ~15 % of each side's stance, Perry & Burnfield 2010).

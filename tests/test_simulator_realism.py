@@ -195,3 +195,24 @@ def test_heel_strike_transients_follow_the_contacts_late_and_irregular():
     assert np.mean(lags) == pytest.approx(0.02, abs=0.005)
     assert 0.002 < np.std(lags) < 0.01
     assert np.std(peaks) / np.mean(peaks) > 0.15
+
+
+def test_sacral_sensor_shakes_after_both_sides_contacts():
+    p = _realistic(
+        17, soft_tissue=0.0, heel_strike_acc_m_s2=0.0, heel_strike_cv=0.0, heel_strike_jitter_s=0.0
+    )
+    quiet = profile_sensor("pelvis", "diy_bmi270", gyro_noise_rad_s=0.0, acc_noise_m_s2=0.0)
+    shaky = profile_sensor(
+        "pelvis", "diy_bmi270", np.random.default_rng(3), gyro_noise_rad_s=0.0, acc_noise_m_s2=0.0
+    )
+    assert 0 < shaky.soft_tissue_deg < 1 and shaky.impact_acc_m_s2 > 1 and shaky.impact_delay_s > 0
+    a = simulate("walk", seed=17, patient=p, sensors=[quiet], walk_s=15).sensor_truth["pelvis"]
+    b = simulate("walk", seed=17, patient=p, sensors=[shaky], walk_s=15).sensor_truth["pelvis"]
+    diff = np.linalg.norm(b.acc - a.acc, axis=1)
+    tr = simulate("walk", seed=17, patient=p, sensors=[], walk_s=15).truth
+    for side in ("left", "right"):
+        ics = tr.initial_contacts[side][2:-2]
+        after = [diff[(a.t > ic) & (a.t < ic + 0.12)].max() for ic in ics]
+        assert np.median(after) > 0.5  # m/s^2 of shake after every contact of either side
+    quiet_mid = diff[(a.t > 3.0) & (a.t < 5.0)]  # standing: nothing
+    assert quiet_mid.max() < 1e-6
