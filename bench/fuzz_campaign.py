@@ -8,6 +8,7 @@ Boundaries (``tests/fuzz_boundaries.py`` builds the mutated inputs and checks th
 
 - ``file:hipback``, ``file:movella_dot``, ``file:xsens_mt``: mutated recording files (bytes, rows, headers,
   numbers) read by the importer;
+- ``folder``: a hipback recording folder with a mutated ``session.json`` (bytes and values);
 - ``recording``: a pelvis + thigh recording with one mutated file, read and processed end to end;
 - ``config``: mutated session-config TOML text and values, with ``HIPBACK_STORE`` / ``_BLE_BACKEND`` /
   ``_SCAN_TIMEOUT_S`` overrides;
@@ -42,6 +43,7 @@ WEIGHTS = {
     "file:hipback": 1.0,
     "file:movella_dot": 1.0,
     "file:xsens_mt": 1.0,
+    "folder": 0.5,
     "recording": 0.2,
     "config": 1.0,
     "env": 0.2,
@@ -54,6 +56,7 @@ def build(work: Path) -> dict[str, fb.Fuzzer]:
     fuzzers = {
         f"file:{d}": fb.Fuzzer(f"file:{d}", fb.file_case(seeds, fb.fresh_dir(work / d), d)) for d in seeds
     }
+    fuzzers["folder"] = fb.Fuzzer("folder", fb.folder_case(seeds, fb.fresh_dir(work / "folder")))
     fuzzers["recording"] = fb.Fuzzer("recording", fb.recording_case(seeds, fb.fresh_dir(work / "recording")))
     fuzzers["config"] = fb.Fuzzer("config", fb.config_case(fb.fresh_dir(work / "config")))
     env_dir = fb.fresh_dir(work / "env")

@@ -536,6 +536,76 @@ def recording_case(seeds: dict[str, list[Path]], work: Path) -> Callable[[random
     return case
 
 
+def folder_case(seeds: dict[str, list[Path]], work: Path) -> Callable[[random.Random], str]:
+    """A recording folder (``<placement>.csv`` + ``session.json``) with a mutated ``session.json``."""
+    from hipback.ingest.files import read_recording
+
+    folder = seeds["hipback"][0].parent
+    session = (folder / "session.json").read_bytes()
+    files = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
+    values: list[Any] = [
+        None,
+        1,
+        -1e308,
+        "x",
+        "",
+        [],
+        {},
+        [1],
+        {"a": 1},
+        "pelvis.csv",
+        "../pelvis.csv",
+        "/etc/passwd",
+        "2023-10-31T12:48:07Z",
+        "9999-99-99",
+        1e309,
+        True,
+    ]
+
+    def case(rng: random.Random) -> str:
+        import json
+
+        from hipback.ingest.errors import RecordingFileError
+
+        target = fresh_dir(work / "rec")
+        for name, data in files.items():
+            (target / name).write_bytes(data)
+        if rng.random() < 0.5:
+            data, _ = mutate_text(session, rng, b",")
+        else:
+            doc = json.loads(session)
+            for _ in range(rng.choice((1, 2))):
+                key = rng.choice(("streams", "gaps", "meta", "start_utc", "hipback_recording"))
+                if key == "streams" and isinstance(doc.get("streams"), dict) and rng.random() < 0.5:
+                    doc["streams"][rng.choice(("pelvis", "thigh_left", "x"))] = rng.choice(values)
+                elif key == "gaps" and rng.random() < 0.5:
+                    doc["gaps"] = [
+                        {
+                            "placement": rng.choice(("pelvis", "lumbar_upper")),
+                            "t_start": rng.choice(values),
+                            "t_end": rng.choice(values),
+                            "missing": rng.choice(values),
+                        }
+                    ]
+                else:
+                    doc[key] = rng.choice(values)
+            data = json.dumps(doc).encode()
+        (target / "session.json").write_bytes(data)
+        try:
+            rec = read_recording(target)
+        except RecordingFileError as exc:
+            return check_sentence(exc)
+        for s in rec.streams.values():
+            check_stream(s, "hipback")
+        for g in rec.gaps:
+            most = (g.t_end - g.t_start) * 10_000 + 2
+            if not (math.isfinite(g.t_start) and math.isfinite(g.t_end) and 0 <= g.missing <= most):
+                raise Broken(f"implausible gap {g}")
+        return "ok"
+
+    return case
+
+
 # -- session configs ----------------------------------------------------------------------------------------
 
 CONFIG_SEED = """\
@@ -697,8 +767,11 @@ def _mutate_tree(tree: dict, rng: random.Random) -> dict:
     data = copy.deepcopy(tree)
     for _ in range(rng.choice((1, 1, 2, 4))):
         target: Any = data
-        sensors = [x for x in data.get("sensors") or [] if isinstance(x, dict)] if isinstance(
-            data.get("sensors"), list) else []
+        sensors = (
+            [x for x in data.get("sensors") or [] if isinstance(x, dict)]
+            if isinstance(data.get("sensors"), list)
+            else []
+        )
         if rng.random() < 0.4 and sensors:
             target = rng.choice(sensors)
         elif rng.random() < 0.2 and isinstance(data.get("prescription"), dict):

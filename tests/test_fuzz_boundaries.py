@@ -39,6 +39,10 @@ def test_mutated_recording_files_give_a_sentence_or_a_plausible_stream(seeds, tm
     _run(fb.Fuzzer(dialect, fb.file_case(seeds, tmp_path, dialect)), 150)
 
 
+def test_mutated_session_json_of_a_recording_folder(seeds, tmp_path) -> None:
+    _run(fb.Fuzzer("folder", fb.folder_case(seeds, tmp_path)), 100)
+
+
 def test_mutated_recordings_are_refused_or_processed_end_to_end(seeds, tmp_path) -> None:
     _run(fb.Fuzzer("recording", fb.recording_case(seeds, tmp_path)), 30)
 

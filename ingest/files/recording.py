@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files import hipback_format, movella_dot, xsens_mt
-from hipback.ingest.files.assemble import MAX_SPAN_S, SPARSE_FACTOR, SPARSE_SPAN_S
+from hipback.ingest.files.assemble import MAX_SPAN_S, RATE_LIMITS_HZ, SPARSE_FACTOR, SPARSE_SPAN_S
 from hipback.ingest.files.atomic import atomic_write_text, fsync_dir, private_mkdir, write_file
 from hipback.ingest.files.detect import sniff
 from hipback.ingest.files.table import read_text
@@ -142,24 +142,35 @@ def _assemble(
                 start_utc = report.start_utc - off
     meta: dict[str, Any] = {"alignment": alignment}
     if session is not None:
-        meta = dict(session.get("meta") or {})
+        where = session_path or SESSION_FILE
+        raw_meta = session.get("meta") or {}
+        if not isinstance(raw_meta, dict):
+            raise RecordingFileError(where, "its meta must be a JSON object.")
+        meta = dict(raw_meta)
         if session.get("start_utc"):
             try:
                 start_utc = hipback_format.parse_utc(str(session["start_utc"]))
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass
-        for g in session.get("gaps") or []:
+        raw_gaps = session.get("gaps") or []
+        if not isinstance(raw_gaps, list):
+            raise RecordingFileError(where, "its gaps must be a JSON list.")
+        for g in raw_gaps:
             if isinstance(g, dict) and g.get("placement") not in streams:
                 try:
-                    gaps.append(
-                        Gap(str(g["placement"]), float(g["t_start"]), float(g["t_end"]), int(g["missing"]),
-                            str(g.get("reason", "gap")))
-                    )  # fmt: skip
-                except (KeyError, TypeError, ValueError):
+                    gap = Gap(str(g["placement"]), float(g["t_start"]), float(g["t_end"]), int(g["missing"]),
+                              str(g.get("reason", "gap")))
+                except (KeyError, TypeError, ValueError, OverflowError):
                     raise RecordingFileError(
-                        session_path or SESSION_FILE,
-                        "a gap entry lacks placement, t_start, t_end or missing.",
+                        where, "a gap entry lacks placement, t_start, t_end or missing."
                     ) from None
+                most = (gap.t_end - gap.t_start) * RATE_LIMITS_HZ[1] + 2  # samples the gap's time can hold
+                inside = -MAX_SPAN_S <= gap.t_start <= gap.t_end <= MAX_SPAN_S
+                if not inside or not 0 <= gap.missing <= most:
+                    raise RecordingFileError(
+                        where, "a gap entry lies outside the recording or counts more missing samples than "
+                        "its time can hold.")
+                gaps.append(gap)
     gaps.sort(key=lambda g: (g.t_start, g.placement))
     if streams:
         first = min(float(s.t[0]) for s in streams.values())
