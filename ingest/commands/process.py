@@ -81,12 +81,11 @@ def parse_inputs(inputs: list[str]) -> dict[str, Path]:
     return out
 
 
-#: during walking a thigh turns several times faster than the pelvis (90th percentile of the angular speed,
-#: 2.5-4.5 times in the simulator's scenarios); a thigh turning less than this many times as fast is suspect
+#: during walking a thigh turns several times faster than the pelvis (90th percentile of the angular speed;
+#: measured figures in bench/README.md); a thigh turning less than this many times as fast is suspect
 THIGH_OVER_PELVIS_MIN = 1.5
-#: the comparison is made only when there was walking: some sensor turns this fast (deg/s, 90th percentile;
-#: thighs 70-190 while walking) or the pelvis turns at least PELVIS_MOVING_DEG_S (20-40 while walking, below
-#: 2 during stretches)
+#: the comparison is made only when there was walking: some sensor's 90th percentile angular speed reaches
+#: MOVING_DEG_S (deg/s), or the pelvis's reaches PELVIS_MOVING_DEG_S (deg/s; still during stretches)
 MOVING_DEG_S = 40.0
 PELVIS_MOVING_DEG_S = 20.0
 #: a stream ending (or starting) this many seconds before (after) the others is reported
