@@ -50,7 +50,9 @@ def test_outbox_add_stores_lines_as_given(store: LocalStore) -> None:
 
 
 @pytest.mark.parametrize("bad, message", [
-    (Point("m", {}, {"v": 1.0}, None), "explicit timestamp"),
+    (Point("m", {}, {"v": 1.0}, None),
+     "points for the outbox need an explicit timestamp, so that a replay overwrites them instead of adding "
+     "new ones"),
     ("m v=1", "explicit nanosecond timestamp"),
 ])
 def test_outbox_add_refuses_what_a_replay_could_not_overwrite(store: LocalStore, bad, message: str) -> None:
@@ -156,12 +158,14 @@ def test_sync_once_stops_at_a_database_error_and_keeps_the_rest(store: LocalStor
         assert (report.delivered, report.pending) == (3, 0) and worker.totals.delivered == 6
 
 
-def test_stop_makes_a_last_attempt_and_keeps_what_fails(store: LocalStore) -> None:
+def test_stop_makes_a_last_attempt_and_keeps_what_fails(store: LocalStore, caplog) -> None:
     store.outbox_add(None, [f"m v={i} {T0 + i}" for i in range(3)])
     with HostileInflux(lambda i, r: Answer("respond", 500, body=b"down")) as server:
         worker = SyncWorker(store, _writer(server.url), owns_writer=True)
         worker.stop()  # never started: only the final attempt, which fails without raising
         assert isinstance(worker.last_error, DatabaseError) and worker.pending() == 3
+        said = [r.getMessage() for r in caplog.records if r.name == "hipback.sync"]
+        assert said == [f"{worker.last_error}; 3 line(s) stay queued in {store.path}"]
         assert worker.writer._client.is_closed  # owned: closed
     with HostileInflux() as server:
         writer = _writer(server.url)
@@ -222,16 +226,22 @@ def test_set_aside_lines_default_limit_is_100(store: LocalStore) -> None:
     assert len(store.outbox_set_aside_lines()) == 100 and len(store.outbox_set_aside_lines(200)) == 101
 
 
-def test_background_thread_is_a_named_daemon(store: LocalStore) -> None:
+def test_background_thread_is_a_named_daemon_and_restarts(store: LocalStore) -> None:
     """A daemon, so that a worker stuck on a dead network never keeps the program from exiting."""
     with HostileInflux() as server:
-        worker = SyncWorker(store, _writer(server.url), owns_writer=True, poll_s=30)
-        worker.start()
-        try:
-            assert worker._thread is not None and worker._thread.daemon
-            assert worker._thread.name == "hipback-sync"
-        finally:
-            worker.stop(final_sync=False)
+        defaults = SyncWorker(store, _writer(server.url))
+        assert (defaults.poll_s, defaults.backoff_initial_s, defaults.backoff_max_s) == (1.0, 1.0, 60.0)
+        defaults.writer.close()
+        worker = SyncWorker(store, _writer(server.url), poll_s=30)
+        for _ in range(2):  # started again after a stop
+            worker.start()
+            try:
+                assert worker._thread is not None and worker._thread.daemon and worker._thread.is_alive()
+                assert worker._thread.name == "hipback-sync"
+            finally:
+                worker.stop(final_sync=False)
+            assert worker._thread is None
+        worker.writer.close()
 
 
 class _Waits:
@@ -253,13 +263,15 @@ class _Waits:
         pass
 
 
+@pytest.mark.parametrize("top", [True, False])
 def test_run_backs_off_doubling_to_the_cap_says_each_error_once_and_resets(store: LocalStore, caplog,
-                                                                            monkeypatch) -> None:
+                                                                            monkeypatch, top: bool) -> None:
     import logging
 
     import hipback.ingest.sync as sync_module
 
-    monkeypatch.setattr(sync_module.random, "uniform", lambda a, b: b)  # jitter at its top: delay / 2 * 2
+    # jitter at its top (wait = delay) or at its bottom (wait = delay / 2)
+    monkeypatch.setattr(sync_module.random, "uniform", lambda a, b: b if top else a)
     answers = iter([Answer("respond", 503, body=b"busy")] * 4 + [Answer("respond", 500, body=b"other")])
     store.outbox_add(None, [f"m v={i} {T0 + i}" for i in range(3)])
     caplog.set_level(logging.INFO, logger="hipback.sync")
@@ -270,20 +282,22 @@ def test_run_backs_off_doubling_to_the_cap_says_each_error_once_and_resets(store
 
         def flaky_sync_once():
             calls["n"] += 1
-            if calls["n"] == 7:
+            if calls["n"] in (7, 8):
                 raise RuntimeError("a bug somewhere")
             return real()
 
         worker.sync_once = flaky_sync_once
-        waits = _Waits(worker, 9)
+        waits = _Waits(worker, 10)
         worker._wake = waits
         worker.run()
-    # 503 x4: 1, 2, 4, 5 (capped); 500: 5; delivered: poll 0.25 and the delay is back to 1; then the
-    # unexpected error waits the current delay (1) and doubles it; then polls again
-    assert waits.waits == [1.0, 2.0, 4.0, 5.0, 5.0, 0.25, 1.0, 0.25, 0.25]
+    # 503 x4: 1, 2, 4, 5 (capped); 500: 5; delivered: poll 0.25 and the delay is back to 1; then two
+    # unexpected errors wait the current delay (1, then 2: doubled, no jitter); then polls again
+    jittered = [1.0, 2.0, 4.0, 5.0, 5.0] if top else [0.5, 1.0, 2.0, 2.5, 2.5]
+    assert waits.waits == [*jittered, 0.25, 1.0, 2.0, 0.25, 0.25]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2 and "503" in warnings[0] and "500" in warnings[1]  # each distinct error once
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and r.name == "hipback.sync"]
     assert infos == ["InfluxDB is reachable again; the outbox is being delivered"]
-    assert any("unexpected error" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["unexpected error in the sync worker; retrying"] * 2
     assert store.outbox_stats()["delivered"] == 3 and worker.last_error is None
