@@ -209,3 +209,36 @@ def test_results_become_exercise_points():
     assert pts[0].fields["rules_broken"] == "lumbar_extension" and pts[0].fields["counted"] is False
     assert pts[0].fields["primary_peak_deg"] == 35.0 and pts[0].time_ns == int((1_700_000_000.0 + 9.8) * 1e9)
     assert pts[1].fields["target_s"] == 25.0 and pts[1].fields["hold_s"] == 25.0
+
+
+def test_the_session_runner_guides_a_configured_programme(tmp_path: Path):
+    """A session config with a programme: the live runner builds the programme runner into its processor and
+    its announcements, counts and cues become session events (stored and shown live)."""
+    from types import SimpleNamespace
+
+    from hipback.ingest.session.runner import SessionRunner
+    from hipback.simulator.exercises import ExerciseSet, simulate_programme
+
+    cfg = tmp_path / "session.toml"
+    cfg.write_text(
+        BASE
+        + '\n[programme]\nresponder = "neither"\n[[programme.exercises]]\nname = "glute_bridge"\nreps = 3\n'
+    )
+    sim = simulate_programme([ExerciseSet("glute_bridge", None, 4, faults=(1,))], seed=5)
+    rec = sim.recording
+    runner = SessionRunner(load_config(cfg, env={}), store=None)
+    runner.links = {p: SimpleNamespace(sensor_kind=s.kind, rate_hz=s.rate_hz) for p, s in rec.streams.items()}
+    proc = runner._make_processor()
+    assert proc is not None and proc.exercises is not None
+    runner._processor = proc
+    for k in range(0, len(rec.streams["pelvis"]), 50):  # interleaved, as live sensors arrive
+        for s in rec.streams.values():
+            proc.feed(s.slice(k, k + 50))
+        runner._poll(force=True)
+    proc.finish()
+    runner._poll(force=True)
+    texts = [e.message for e in runner.events if e.kind == "exercise"]
+    assert texts[0] == "Next: Glute bridge, 3 reps."
+    assert "keep your back flat, lift with your buttocks" in texts
+    assert "Glute bridge done." in texts and texts[-1] == "Programme done. Well done!"
+    assert [e.kind for e in runner.events][0] == "programme"

@@ -558,6 +558,11 @@ class SessionRunner:
                 self._lat_angle.append(now - self._angle_wait.popleft()[1])
         for msg in update.messages:
             self._event("processing", msg)
+        for ev in update.exercise_events:
+            data = {"item": ev.item, "exercise_event": ev.kind}
+            if ev.result is not None:
+                data.update(exercise=ev.result.exercise, side=ev.result.side, counted=ev.result.counted)
+            self._event("exercise", ev.text, **data)
         if self.on_update is not None and (n or update.messages or update.holds or update.strides):
             try:
                 self.on_update(update, self.stats)
@@ -601,8 +606,17 @@ class SessionRunner:
         )
         sensors = {p: link.sensor_kind for p, link in self.links.items()}
         rates = {p: link.rate_hz for p, link in self.links.items()}
+        exercises = None
+        programme = getattr(self.config, "programme", None)
+        if programme is not None:  # guided exercise programme (ingest/programme.py): announced, counted, cued
+            from hipback.processing.exercises import ProgrammeRunner
+
+            exercises = ProgrammeRunner(
+                programme=programme.items, worn=frozenset(sensors), catalogue=programme.catalogue
+            )
+            self._event("programme", "Exercise programme loaded.", **programme.to_dict())
         try:
-            return SessionProcessor(sensors, rates, cfg)
+            return SessionProcessor(sensors, rates, cfg, exercises=exercises)
         except ValueError as exc:
             self._processing_error = str(exc)
             self._event("processing", f"Live processing is off: {exc}")

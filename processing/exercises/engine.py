@@ -363,13 +363,16 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         return True
 
     def _start_level(self, p: FloatArray) -> float:
-        """The primary at rest in the start posture: mean of the first ``level_s`` smoothed samples from the
-        start (or the last :meth:`rebase`); NaN, so no movement starts, until they are there."""
+        """The primary at rest in the start posture: mean of the first ``level_s`` of finite smoothed samples
+        from the start (or the last :meth:`rebase`); NaN, so no movement starts, until they are there."""
         if math.isnan(self._level):
             n = max(1, int(round(self.level_s * (self._fs or 100.0))))
             a = self._level_from - self._n0
-            if a >= 0 and len(p) >= a + n:
-                self._level = float(np.nanmean(p[a : a + n]))
+            if a >= 0:
+                seg = p[a:]
+                finite = seg[np.isfinite(seg)]  # samples without a sensor (NaN) do not set the level
+                if len(finite) >= n:
+                    self._level = float(np.mean(finite[:n]))
         return self._level
 
     def _level_tol(self) -> float:
