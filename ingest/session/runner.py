@@ -172,6 +172,7 @@ class SessionRunner:
         self._last_poll = 0.0
         self._calibration: dict[str, Any] = {"state": "waiting"}
         self._stopped_by = ""
+        self._store_failing: set[str] = set()  # placements (or write kinds) whose last store write failed
         # Store writes run on the event loop, coalesced into one transaction per sensor and interval
         # (ingest/session/writer.py).
         self._writer: StoreWriter | None = None
@@ -200,13 +201,22 @@ class SessionRunner:
         st.samples += stored
         st.duplicates_ignored += offered - stored
         self._lat_stored.extend(at - p for p in perfs)
+        if placement in self._store_failing:
+            self._store_failing.discard(placement)
+            logger.warning("store: writes of %s resumed", placement)
 
     def _on_write_error(self, what: str, placement: str | None, exc: BaseException) -> None:
+        """Count every failed write; log and keep the message once per failing stretch (a full disk fails
+        every 20 ms round until space returns)."""
+        key = placement or what
+        if placement is not None and placement in self.links:
+            self.links[placement].stats.store_errors += 1
+        if key in self._store_failing:
+            return
+        self._store_failing.add(key)
         logger.error("store: %s%s not written: %s", what, f" of {placement}" if placement else "", exc)
         if placement is not None and placement in self.links:
-            st = self.links[placement].stats
-            st.store_errors += 1
-            st.errors.append(f"store: {exc}")
+            self.links[placement].stats.errors.append(f"store: {exc}")
 
     @property
     def stats(self) -> dict[str, SensorStats]:
