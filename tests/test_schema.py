@@ -206,3 +206,11 @@ def test_no_field_is_nan_or_inf_in_encoded_status():
     assert "nan" not in line.lower() and "inf" not in line.lower()
     assert all(not (isinstance(v, float) and not math.isfinite(v)) for v in p.fields.values())
     assert "flag_no_session=true" in line
+
+
+def test_an_id_with_a_trailing_newline_is_refused() -> None:
+    """``$`` matches before a final newline: ids are matched whole, so a newline can never reach a tag."""
+    for bad in ("P-0042\n", "P-0042\nx", "\nP-0042"):
+        with pytest.raises(ValueError):
+            schema.check_tag("patient", bad)
+    schema.check_tag("patient", "P-0042")

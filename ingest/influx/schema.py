@@ -292,7 +292,7 @@ def check_tag(key: str, value: Any) -> str:
     if allowed is not None:
         if value not in allowed:
             raise ValueError(f"tag {key}={value!r} is not one of {', '.join(allowed)}")
-    elif not ID_PATTERN.match(value):
+    elif not ID_PATTERN.fullmatch(value):
         raise ValueError(
             f"tag {key}={value!r} must be 1-64 letters, digits or _.:- starting with a letter or digit "
             "(use pseudonymous ids, never names)"

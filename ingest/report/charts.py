@@ -1,7 +1,7 @@
 """The report's charts, drawn from :class:`hipback.processing.pipeline.SessionResults` (inline SVG via
 :mod:`.svg`).
 
-Angles are converted from rad to degrees here (the report is an edge). Signs follow BIOMECHANICS.md: hip
+Angles are converted from rad to degrees here (the report is an edge). Signs follow docs/biomechanics.md: hip
 flexion positive / extension negative, anterior pelvic tilt positive, lumbar flexion positive; peak hip
 extension is shown as a positive number. All angles are relative to the standing calibration.
 """

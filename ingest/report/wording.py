@@ -1,10 +1,10 @@
 """Plain-language sentences for the patient part of the report, and the reference values they cite.
 
-Reference values (BIOMECHANICS.md section 4): peak hip extension while walking at a comfortable speed was
+Reference values (docs/biomechanics.md): peak hip extension while walking at a comfortable speed was
 20.4 +- 4.0 deg in young adults and 14.3 +- 4.4 deg in healthy elderly people (Kerrigan et al. 2001). A
 change smaller than about 5 deg is within what wearable sensors can tell apart (MDC90 5-15 deg, Laird 2016),
 so the text calls such a change "about the same". Everything is worded as a monitoring measure, never as a
-diagnosis (section 5.7), and angles are said to be relative to the standing calibration.
+diagnosis (docs/biomechanics.md), and angles are said to be relative to the standing calibration.
 """
 
 from __future__ import annotations
