@@ -8,19 +8,19 @@ min/max = 3 sigma, stated by Bosch Sensortec support for the BMI2xx family). Tur
 left after the device's own offset calibration; the on-device fusion of quaternion devices also estimates
 its gyro bias, so their residual is smaller.
 
-Sources (tags as in BIOMECHANICS.md: [S] read for this project, [B] background, to be checked):
+Sources ([S] read for this project, [B] background, to be checked):
 
 - **Movella DOT** (Movella DOT user manual and product specifications, XD0502P): gyroscope +-2000 deg/s,
   noise density 0.007 deg/s/sqrt(Hz), in-run bias stability 10 deg/h; accelerometer +-16 g, noise density
   120 ug/sqrt(Hz) [B]; factory calibrated (sensitivity and axis alignment to ~0.1-0.5 % [B]); on-device
-  Xsens fusion streamed 1-60 Hz live, 120 Hz recorded (DEVICES.md [S]); sample times from the sensor
+  Xsens fusion streamed 1-60 Hz live, 120 Hz recorded (docs/devices.md [S]); sample times from the sensor
   clock (u32 us), so the timing jitter is small.
 - **WitMotion WT901BLE / WT901BLECL** (InvenSense MPU-9250 inside; MPU-9250 product specification
   PS-MPU-9250A-01 [B]): gyroscope +-2000 deg/s, rate noise spectral density 0.01 deg/s/sqrt(Hz), initial
   zero-rate output tolerance +-5 deg/s (WitMotion's own calibration removes most of it), sensitivity scale
   factor tolerance +-3 %, cross-axis sensitivity +-2 %; accelerometer +-16 g, noise 300 ug/sqrt(Hz),
   zero-g offset +-80 mg (X/Y), no factory calibration of sensitivity beyond the chip's. Output 0.2-200 Hz
-  with no timestamp in the packet (DEVICES.md [S]): the host stamps arrivals, so sample times jitter by
+  with no timestamp in the packet (docs/devices.md [S]): the host stamps arrivals, so sample times jitter by
   milliseconds. On-device Euler angles (converted to quaternions), heading from its own fusion.
 - **DIY BMI270** (Bosch BMI270 datasheet BST-BMI270-DS000 [S via vendor-datasheet mirrors]): gyroscope
   +-125..+-2000 deg/s, noise density 0.007 deg/s/sqrt(Hz) (performance mode), zero-rate offset +-0.5 deg/s;

@@ -22,10 +22,10 @@ at terminal stance, 45-58 % of the cycle (toe-off at ~60 %, earlier stance end f
 (``plateau``), and :func:`_fit` smooths them the same way; the initial contact (IC, heel strike) stays at
 phase 0 of each side's cycle by definition, which is what the ground truth reports as the true heel strike.
 
-Pelvic tilt in normal gait oscillates by about 2-4 deg peak to peak, twice per stride (BIOMECHANICS.md
-4.2); the simulator puts the anterior maxima at each side's terminal stance, where patients with limited
-hip extension add extra anterior tilt (Kerrigan 1998; "exaggerated anterior tilt between 30-60 % of the
-gait cycle").
+Pelvic tilt in normal gait oscillates by about 2-4 deg peak to peak, twice per stride (docs/biomechanics.md,
+reference values); the simulator puts the anterior maxima at each side's terminal stance, where patients with
+limited hip extension add extra anterior tilt (Kerrigan 1998; "exaggerated anterior tilt between 30-60 % of
+the gait cycle").
 """
 
 from __future__ import annotations

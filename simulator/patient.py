@@ -1,7 +1,7 @@
 """The virtual patient: body dimensions and movement characteristics that shape the kinematics.
 
 Angles are given in degrees here (these are human-facing settings); the simulator converts them to
-radians. All angles follow BIOMECHANICS.md: hip flexion positive / extension negative (thigh relative
+radians. All angles follow docs/biomechanics.md: hip flexion positive / extension negative (thigh relative
 to pelvis), pelvic tilt anterior positive (pelvis relative to world vertical), lumbar flexion positive
 (upper lumbar segment relative to pelvis), all relative to the standing-neutral posture of the
 calibration at the start of a session.
