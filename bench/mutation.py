@@ -20,8 +20,9 @@ What it does:
 
 Groups (``--group``, repeatable; ``all`` = every group in this order): ``lineprotocol``, ``writer``,
 ``outbox`` (the outbox methods of ``LocalStore`` and the sync worker), ``decoders`` (``ingest/devices``),
-``gait`` (``processing/gait.py`` alone), ``processing`` (all of it: hours on two cores). Surviving mutants
-are listed with ``--show-survivors`` (``mutmut show NAME`` in the work folder prints one's diff).
+``gait`` (``processing/gait.py`` alone), ``processing`` (all of it: hours on two cores). Each group's
+results and the diffs of its survivors are kept as ``results-GROUP.txt`` and ``survivors-GROUP.txt`` in the
+work folder.
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ def run_group(work: Path, group: str, max_children: int) -> dict[str, Counter]:
     subprocess.run(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL)
     out = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=work, env=env, capture_output=True,
                          text=True).stdout
+    (work / f"results-{group}.txt").write_text(out)  # kept: the next group starts a fresh mutants/ folder
+    survivors = [line.strip().rpartition(": ")[0] for line in out.splitlines()
+                 if line.strip().endswith((": survived", ": no tests"))]
+    diffs = [subprocess.run([str(mutmut), "show", name], cwd=work, env=env, capture_output=True,
+                            text=True).stdout for name in survivors if any(_match(name, g) for g in globs)]
+    (work / f"survivors-{group}.txt").write_text("\n".join(diffs))
     per_module: dict[str, Counter] = {}
     for line in out.splitlines():
         name, _, status = line.strip().rpartition(": ")
