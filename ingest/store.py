@@ -894,7 +894,7 @@ class LocalStore:
                 text_lines.extend(encode_lines([item], precision="ns"))
             else:
                 line = str(item).rstrip("\n")
-                if not _TIMESTAMPED.search(line):
+                if "\n" in line or "\r" in line or not _TIMESTAMPED.search(line):
                     raise StoreError("an outbox entry must be one line of line protocol ending with an "
                                      "explicit nanosecond timestamp")
                 text_lines.append(line)

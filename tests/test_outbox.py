@@ -301,3 +301,15 @@ def test_run_backs_off_doubling_to_the_cap_says_each_error_once_and_resets(store
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == ["unexpected error in the sync worker; retrying"] * 2
     assert store.outbox_stats()["delivered"] == 3 and worker.last_error is None
+
+
+def test_an_entry_holding_two_lines_is_refused(tmp_path) -> None:
+    """One outbox entry is one point: an embedded newline would send two points counted as one."""
+    from hipback.ingest.store import LocalStore, StoreError
+
+    with LocalStore(tmp_path / "s.sqlite") as store:
+        for bad in ("m v=1 1\nm v=2 2", "m v=1 1\rm v=2 2"):
+            with pytest.raises(StoreError):
+                store.outbox_add(None, [bad])
+        assert store.outbox_add(None, ["m v=1 1\n"]) == 1
+        assert store.outbox_stats()["pending"] == 1
