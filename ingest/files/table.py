@@ -15,6 +15,7 @@ Used by all three dialects. Policy for damaged files (see docs/recording-format.
 from __future__ import annotations
 
 import os
+import select
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,18 @@ def _read_bounded(path: Path) -> bytes:
             if st.st_size > MAX_FILE_BYTES:
                 raise RecordingFileError(path, too_big)
             return fh.read()
-        chunks, total = [], 0  # a pipe: read in pieces (read(n) would reserve n bytes at once)
-        while chunk := fh.read(1 << 24):
+        # a pipe: read in pieces (read(n) would reserve n bytes at once), waiting in short selects: a Ctrl-C
+        # may be delivered to another thread of the process (numpy's), which does not interrupt a blocking
+        # read here; between selects the interpreter runs the pending signal handler
+        chunks, total = [], 0
+        fd = fh.fileno()
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 24)
+            if not chunk:
+                break
             total += len(chunk)
             if total > MAX_FILE_BYTES:
                 raise RecordingFileError(path, too_big)
