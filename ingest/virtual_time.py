@@ -49,7 +49,7 @@ class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
         if timeout is None or loop.threads_busy:
             # nothing scheduled, or a thread is working for the loop: wait for real (a thread's result or
             # real I/O wakes the loop)
-            return super().select(None if loop.threads_busy else timeout)
+            return super().select(None)
         if loop.pace is not None:
             # sleep only while simulated time would run ahead of the paced real clock (so that timers a
             # fraction of a millisecond apart do not each cost the selector's millisecond resolution)
