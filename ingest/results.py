@@ -14,9 +14,12 @@ for the outside world goes through here:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import math
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -282,6 +285,7 @@ def store_rows(results: Any, start_utc: float) -> dict[str, list[dict[str, Any]]
                        for s, r in zip(strides, stride_rows(strides, start_utc), strict=True)]
     rows["holds"] = [{**record_row(h), **hold_row(h, start_utc, hold_s)} for h in results.holds]
     rows["activity"] = [{**record_row(b), **activity_row(b, start_utc)} for b in results.activity]
+    rows["angles"] = angles_rows(results, start_utc)
     srow = session_row(results, start_utc)
     kind = session_kind(results.strides, results.holds, results.activity)
     rows["summary"] = [{**rows["summary"][0], "start_utc": float(start_utc), "kind": kind,
@@ -295,3 +299,168 @@ RENAMED_BY_SCHEMA = ("pelvic_tilt_at_peak_extension_deg", "lumbar_compensation_i
 
 def _without(row: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in names}
+
+
+# --- the angle series (store kind ``angles``) -------------------------------------------------------
+
+#: Columns of an angle series outside processing, per :class:`hipback.processing.types.AngleSeries` field:
+#: angles in degrees (``..._deg``, same signs and reference as the field), ``pelvis_motion`` in m/s^2.
+ANGLE_SERIES_COLUMNS: dict[str, str] = {
+    "hip_flexion_left": "hip_flexion_left_deg",
+    "hip_flexion_right": "hip_flexion_right_deg",
+    "pelvic_tilt": "pelvic_tilt_deg",
+    "lumbar_flexion": "lumbar_flexion_deg",
+    "thigh_inclination_left": "thigh_inclination_left_deg",
+    "thigh_inclination_right": "thigh_inclination_right_deg",
+    "pelvis_inclination": "pelvis_inclination_deg",
+    "pelvis_motion": "pelvis_motion_m_s2",
+}
+#: Stored angle-series format (``format`` of the kind's first row).
+ANGLES_FORMAT = "hipback.angles/1"
+#: Samples per stored ``angles`` row (60 s at 100 Hz): a row stays small however long the session.
+ANGLES_CHUNK = 6000
+#: Largest chunk a reader accepts (a damaged row never makes it allocate more).
+ANGLES_MAX_CHUNK = 1_000_000
+
+
+def angle_series_columns(angles: Any) -> dict[str, np.ndarray]:
+    """Every field of an :class:`~hipback.processing.types.AngleSeries` in its outside unit, under its
+    column name (:data:`ANGLE_SERIES_COLUMNS`: degrees, pelvis motion in m/s^2), float64, NaN kept."""
+    out = {}
+    for name, col in ANGLE_SERIES_COLUMNS.items():
+        v = np.asarray(getattr(angles, name), dtype=np.float64)
+        out[col] = v if col.endswith("_m_s2") else np.degrees(v)
+    return out
+
+
+def angle_series_from_columns(t: np.ndarray, columns: Mapping[str, np.ndarray], *,
+                              implausible: np.ndarray | None = None,
+                              pelvis_acc_vertical: np.ndarray | None = None) -> Any:
+    """The inverse of :func:`angle_series_columns`: an ``AngleSeries`` (rad) on the times ``t`` (s); a column
+    not given is NaN throughout."""
+    from hipback.processing.types import AngleSeries
+
+    t = np.asarray(t, dtype=np.float64)
+    fields = {}
+    for name, col in ANGLE_SERIES_COLUMNS.items():
+        v = columns.get(col)
+        v = np.full(len(t), np.nan) if v is None else np.asarray(v, dtype=np.float64)
+        if v.shape != t.shape:
+            raise ValueError(f"the column {col} has {v.size} values for {t.size} times")
+        fields[name] = v if col.endswith("_m_s2") else np.radians(v)
+    return AngleSeries(t=t, **fields, implausible=implausible, pelvis_acc_vertical=pelvis_acc_vertical)
+
+
+def _pack(values: np.ndarray, dtype: str) -> str:
+    """Little-endian ``dtype`` values, byte-shuffled (all first bytes, then all second bytes, ...: the
+    slowly changing high bytes sit together and compress), zlib, base64."""
+    raw = np.ascontiguousarray(values, dtype=dtype)
+    planes = raw.view(np.uint8).reshape(-1, raw.itemsize).T.tobytes()
+    return base64.b64encode(zlib.compress(planes, 6)).decode("ascii")
+
+
+def _unpack(text: Any, dtype: str, n: int) -> np.ndarray:
+    """The inverse of :func:`_pack` for ``n`` values; ValueError on anything else (never allocates more
+    than ``n`` values)."""
+    if not isinstance(text, str):
+        raise ValueError("an array is not text")
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+        d = zlib.decompressobj()
+        size = n * np.dtype(dtype).itemsize
+        planes = d.decompress(packed, size + 1)
+    except (binascii.Error, zlib.error, UnicodeEncodeError) as exc:
+        raise ValueError(f"an array cannot be decoded ({exc})") from None
+    if len(planes) != size or not d.eof:
+        raise ValueError(f"an array holds the wrong number of values (expected {n})")
+    width = np.dtype(dtype).itemsize
+    return np.frombuffer(planes, np.uint8).reshape(width, n).T.copy().view(dtype).reshape(n)
+
+
+def angles_rows(results: Any, start_utc: float, chunk: int = ANGLES_CHUNK) -> list[dict[str, Any]]:
+    """The session's angle series as store rows (kind ``angles``).
+
+    Row 0 describes the series: ``format`` (:data:`ANGLES_FORMAT`), ``samples``, ``start_utc`` (UTC, Unix s,
+    of session time 0), ``columns``, and what the series was computed from: ``placements`` (placement ->
+    ``quat``/``raw``), ``calibration_state`` and the ``gaps`` processing found (session seconds). Then one row
+    per ``chunk`` samples: ``i0`` (index of its first sample), ``n``, ``t`` (session seconds, float64) and
+    each column of :data:`ANGLE_SERIES_COLUMNS` as float32 (degrees; NaN where the angle is missing, or None
+    when the whole chunk is), ``implausible`` (uint8 flags) and ``pelvis_acc_vertical_m_s2`` (float32) when
+    processing gave them. Arrays are little-endian, byte-shuffled, zlib-compressed, base64 text; float32
+    keeps angles to about 1e-5 deg.
+    """
+    a = results.angles
+    t = np.asarray(a.t, dtype=np.float64)
+    cols = angle_series_columns(a)
+    flags = None if a.implausible is None else np.asarray(a.implausible, dtype=np.uint8)
+    acc = None if a.pelvis_acc_vertical is None else np.asarray(a.pelvis_acc_vertical, dtype=np.float64)
+    header = {
+        "format": ANGLES_FORMAT,
+        "samples": int(len(t)),
+        "start_utc": float(start_utc),
+        "columns": list(ANGLE_SERIES_COLUMNS.values()),
+        "placements": {str(k): str(v) for k, v in (getattr(results, "placements", {}) or {}).items()},
+        "calibration_state": str(getattr(results, "calibration_state", "") or ""),
+        "gaps": [{"placement": g.placement, "t_start": _finite(g.t_start), "t_end": _finite(g.t_end),
+                  "missing": int(g.missing), "reason": str(g.reason)}
+                 for g in getattr(results, "gaps", []) or []],
+    }
+    rows: list[dict[str, Any]] = [header]
+    for i0 in range(0, len(t), chunk):
+        sl = slice(i0, min(i0 + chunk, len(t)))
+        row: dict[str, Any] = {"i0": i0, "n": sl.stop - i0, "t": _pack(t[sl], "<f8")}
+        for col, v in cols.items():
+            part = v[sl]
+            row[col] = _pack(part, "<f4") if np.isfinite(part).any() else None
+        if flags is not None:
+            row["implausible"] = _pack(flags[sl], "<u1")
+        if acc is not None:
+            row["pelvis_acc_vertical_m_s2"] = _pack(acc[sl], "<f4")
+        rows.append(row)
+    return rows
+
+
+def angles_from_rows(rows: list[Any]) -> tuple[Any, dict[str, Any]]:
+    """The ``AngleSeries`` (rad, session seconds) and the header row of stored ``angles`` rows
+    (:func:`angles_rows`). ValueError, with the reason, when the rows are not such a series."""
+    if not rows or not isinstance(rows[0], dict) or rows[0].get("format") != ANGLES_FORMAT:
+        raise ValueError("the stored angle series has no header of a known format")
+    header = rows[0]
+    n_total = header.get("samples")
+    if not isinstance(n_total, int) or n_total < 0:
+        raise ValueError("the stored angle series has no sample count")
+    chunks = rows[1:]
+    ts: list[np.ndarray] = []
+    cols: dict[str, list[np.ndarray]] = {c: [] for c in ANGLE_SERIES_COLUMNS.values()}
+    flags: list[np.ndarray] = []
+    accs: list[np.ndarray] = []
+    done = 0
+    for row in chunks:
+        if not isinstance(row, dict):
+            raise ValueError("a stored angle-series row is not a record")
+        n, i0 = row.get("n"), row.get("i0")
+        if not isinstance(n, int) or not 0 < n <= ANGLES_MAX_CHUNK or i0 != done or done + n > n_total:
+            raise ValueError("the stored angle-series rows do not follow each other")
+        ts.append(_unpack(row.get("t"), "<f8", n))
+        for col, parts in cols.items():
+            v = row.get(col)
+            parts.append(np.full(n, np.nan) if v is None else _unpack(v, "<f4", n).astype(np.float64))
+        if "implausible" in row:
+            flags.append(_unpack(row["implausible"], "<u1", n))
+        if "pelvis_acc_vertical_m_s2" in row:
+            accs.append(_unpack(row["pelvis_acc_vertical_m_s2"], "<f4", n).astype(np.float64))
+        done += n
+    if done != n_total:
+        raise ValueError(f"the stored angle series holds {done} of its {n_total} samples")
+    if flags and len(flags) != len(chunks) or accs and len(accs) != len(chunks):
+        raise ValueError("the stored angle series has a column in some rows only")
+
+    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    series = angle_series_from_columns(
+        cat(ts, np.float64), {c: cat(p, np.float64) for c, p in cols.items()},
+        implausible=cat(flags, np.uint8) if flags else None,
+        pelvis_acc_vertical=cat(accs, np.float64) if accs else None,
+    )
+    return series, header
