@@ -31,6 +31,7 @@ catalogue shipped as package data: a clinic's folder is a boundary (paths, permi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -233,34 +234,104 @@ def _override(where: str, e: Mapping[str, Any]) -> tuple[str, str] | None:
     return by, reason.strip()
 
 
-def exercise_rows(results, start_utc: float, hold_targets: Mapping[str, float] | None = None) -> list[dict]:
-    """Rows for :func:`hipback.ingest.influx.schema.exercise_points` (and the store/export) from engine
-    results (:class:`hipback.processing.exercises.engine.RepResult`): session seconds become UTC
-    (``start_utc`` + t), radians become degrees; ``hold_targets`` maps an exercise to its prescribed hold
-    seconds."""
-    import math
+class ExerciseRows:
+    """Per-rep and per-hold rows of a session's exercise results, in the order they happened.
 
-    rows = []
-    for r in results:
+    Takes what a session's exercise block returned (``SessionResults.exercise_events``: the
+    :class:`~hipback.processing.exercises.stream.ProgrammeEvent` of a guided programme, or the
+    :class:`~hipback.processing.exercises.engine.RepResult` of a counter or of unguided recognition), in
+    chunks (:meth:`take`, live) or at once; the same sequence gives the same rows however it is chunked.
+
+    Rows (times UTC, Unix s; ``start_utc`` is the UTC of session time 0; angles in degrees):
+
+    - ``kind`` ``rep`` or ``hold`` (one per rep or hold; a reps-with-hold exercise's final hold is a
+      ``hold``): ``t_s`` (start: the movement's onset for reps, the still part for holds), ``t_end_s``,
+      ``exercise``, ``work_side`` (``left``, ``right`` or ``both``), ``rep`` (numbered per exercise and side
+      over the session, from 1), ``set_no`` (the programme item's number, from 1; None unguided),
+      ``primary_peak_deg`` (the primary angle at its peak, in the catalogue's reference), ``range_deg``,
+      ``duration_s``, ``hold_s`` (still time at the peak), ``correct_s`` (time in correct form),
+      ``target_met``, ``too_short``, ``counted``, ``rules_broken`` and ``rules_not_checked``
+      (comma-separated angle names), ``first_rule`` (the first broken rule's angle, empty when none),
+      ``cue`` (its plain words), and the prescription: ``prescribed`` (reps or holds of the set),
+      ``target_s`` (holds: prescribed seconds);
+    - ``kind`` ``set`` (one per programme item announced or skipped): ``t_s`` (when it was announced),
+      ``exercise``, ``work_side``, ``set_no``, ``prescribed``, ``target_s``, ``status`` (``announced`` or
+      ``not_measurable``), ``text`` (what was said).
+
+    ``hold_targets`` (exercise -> prescribed hold seconds) fills ``target_s`` for results that carry no
+    prescription (unguided recordings).
+    """
+
+    def __init__(self, start_utc: float, hold_targets: Mapping[str, float] | None = None) -> None:
+        self.start_utc = float(start_utc)
+        self.hold_targets = dict(hold_targets or {})
+        self._numbers: dict[tuple[str, str], int] = {}
+
+    def take(self, items: Any) -> list[dict[str, Any]]:
+        """Rows of the next events or results (see the class docstring)."""
+        rows = []
+        for ev in items or []:
+            result = getattr(ev, "result", ev if hasattr(ev, "primary_peak_rad") else None)
+            kind = getattr(ev, "kind", None)
+            if kind in ("announce", "not_measurable") and getattr(ev, "exercise", None):
+                rows.append(
+                    {
+                        "t_s": self.start_utc + float(ev.t),
+                        "kind": "set",
+                        "exercise": ev.exercise,
+                        "work_side": ev.side or "both",
+                        "set_no": int(ev.item) + 1,
+                        "prescribed": ev.prescribed,
+                        "target_s": ev.hold_s,
+                        "status": "announced" if kind == "announce" else "not_measurable",
+                        "text": ev.text,
+                    }
+                )
+            elif result is not None and kind in ("rep", "hold"):
+                rows.append(self._row(result, ev if ev is not result else None))
+        return rows
+
+    def _row(self, r: Any, ev: Any) -> dict[str, Any]:
         hold = r.kind == "hold" or r.final_hold
+        side = r.side or "both"
+        key = (r.exercise, side)
+        self._numbers[key] = self._numbers.get(key, 0) + 1
+        onset = r.t_onset if math.isfinite(r.t_onset) else r.t_start
+        target_s = None
+        if hold:
+            target_s = getattr(ev, "hold_s", None) if ev is not None else None
+            if target_s is None:
+                target_s = self.hold_targets.get(r.exercise)
         row = {
-            "t_s": start_utc + (r.t_start if hold else r.t_onset if math.isfinite(r.t_onset) else r.t_start),
+            "t_s": self.start_utc + float(r.t_start if hold else onset),
+            "t_end_s": self.start_utc + float(r.t_end),
             "kind": "hold" if hold else "rep",
             "exercise": r.exercise,
-            "work_side": r.side or "both",
-            "rep": r.index,
+            "work_side": side,
+            "rep": self._numbers[key],
+            "set_no": int(ev.item) + 1 if ev is not None else None,
+            "prescribed": getattr(ev, "prescribed", None) if ev is not None else None,
+            "target_s": None if target_s is None else float(target_s),
             "primary_peak_deg": math.degrees(r.primary_peak_rad),
             "range_deg": math.degrees(r.range_rad),
-            "correct_s": r.correct_s,
-            "counted": r.counted,
+            "duration_s": float(r.t_end - (r.t_start if hold else onset)),
+            "hold_s": float(r.hold_s) if hold else None,
+            "correct_s": float(r.correct_s),
+            "target_met": bool(r.target_met),
+            "too_short": bool(r.too_short) if hold else None,
+            "counted": bool(r.counted),
             "rules_broken": ",".join(r.rules_broken),
+            "rules_not_checked": ",".join(r.rules_not_checked),
+            "first_rule": r.rules_broken[0] if r.rules_broken else "",
             "cue": r.cue or "",
         }
-        if hold:
-            row.update(hold_s=r.hold_s, too_short=r.too_short)
-            if hold_targets and r.exercise in hold_targets:
-                row["target_s"] = float(hold_targets[r.exercise])
-        else:
-            row.update(duration_s=r.t_end - r.t_start, target_met=r.target_met)
-        rows.append(row)
-    return rows
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+
+
+def exercise_rows(
+    results: Any, start_utc: float, hold_targets: Mapping[str, float] | None = None
+) -> list[dict]:
+    """Rows of a whole session's exercise events or engine results (:class:`ExerciseRows`): what the local
+    store keeps (kind ``exercises``) and, for ``kind`` ``rep`` and ``hold``, what
+    :func:`hipback.ingest.influx.schema.exercise_points` turns into points."""
+    return ExerciseRows(start_utc, hold_targets).take(results)

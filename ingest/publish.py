@@ -7,6 +7,9 @@ timeline*) become the schema's rows and points (degrees, UTC; :mod:`hipback.inge
   side from 0 in time order);
 - ``holds``: one point per :class:`hipback.processing.holds.Hold` (time = hold start, exercise
   ``kneeling_hip_flexor``, ``completed`` = correct-posture time reached the prescribed ``target_s``);
+- ``exercise_reps`` / ``exercise_holds``: one point per rep or hold of the session's exercise block
+  (``SessionResults.exercise_events``; rows of :class:`hipback.ingest.programme.ExerciseRows`, time = the
+  rep's movement onset or the hold's start, ``rep`` numbered per exercise and side over the session);
 - ``activity``: one point per activity bout (time = bout start; processing's ``kneeling`` is the
   schema's ``stretching``, ``upright`` -- still, but no thigh sensor to tell sitting from standing --
   is ``unknown``);
@@ -44,6 +47,7 @@ import numpy as np
 
 from hipback.ingest.influx import schema
 from hipback.ingest.influx.lineprotocol import Point
+from hipback.ingest.programme import ExerciseRows, exercise_rows
 from hipback.ingest.results import (
     ANGLE_FIELDS,
     DEFAULT_HOLD_S,
@@ -207,6 +211,8 @@ def session_points(results: Any, patient_id: str, session_id: str, start_utc: fl
     pts += schema.hold_points([hold_row(h, start_utc, hold_s) for h in results.holds], patient_id, session_id)
     pts += schema.activity_points([activity_row(b, start_utc) for b in results.activity], patient_id,
                                   session_id)
+    pts += schema.exercise_points(exercise_rows(getattr(results, "exercise_events", None) or [], start_utc),
+                                  patient_id, session_id)
     pts.append(schema.session_point(session_row(results, start_utc), patient_id, session_id))
     pts += angle_points_of(results.angles, start_utc, patient_id, session_id, angles_rate_hz)
     if stats:
@@ -289,6 +295,8 @@ class LivePublisher:
         self._angle_t_end = -math.inf  # session time of the last angle sample taken in
         self._last_report_t: float | None = None  # session time of the last device-status report
         self._report_base: dict[str, dict[str, float]] = {}
+        self._exercise_rows: ExerciseRows | None = None  # numbering of reps/holds per exercise and side
+        self._exercise_events = 0  # exercise events taken so far (the session's are in this order)
 
     def bind(self, identity: SessionIdentity) -> None:
         """The session this publisher publishes (the runner's ``on_session``)."""
@@ -311,6 +319,7 @@ class LivePublisher:
         self._take_strides(update.strides)
         self._take_holds(update.holds)
         self._take_bouts(update.activity)
+        self._take_exercises(getattr(update, "exercise_events", None) or [])
         self._take_angles(update.angles, final=False)
         t_now = self._stats_time(stats) if stats else None
         if t_now is not None and self.status_interval_s is not None and (
@@ -341,6 +350,15 @@ class LivePublisher:
         assert self.start_utc is not None
         rows = [activity_row(b, self.start_utc) for b in bouts]
         self._pending += schema.activity_points(rows, self.patient_id, self.session_id or "")
+
+    def _take_exercises(self, events: list[Any]) -> None:
+        """Reps and holds of the session's exercise block (``exercise_events``) as they become final."""
+        assert self.start_utc is not None
+        if self._exercise_rows is None:
+            self._exercise_rows = ExerciseRows(self.start_utc)
+        self._exercise_events += len(events)
+        rows = self._exercise_rows.take(events)
+        self._pending += schema.exercise_points(rows, self.patient_id, self.session_id or "")
 
     def _take_angles(self, angles: Any, final: bool) -> None:
         assert self.start_utc is not None
@@ -413,6 +431,10 @@ class LivePublisher:
         before = self.queued
         self._take_angles(None, final=True)
         if results is not None:
+            # exercise events that became final at the very end can reach the runner's last poll without an
+            # update being delivered: the session's list holds every event in order, so take the rest here
+            events = list(getattr(results, "exercise_events", None) or [])
+            self._take_exercises(events[self._exercise_events:])
             self._pending.append(schema.session_point(session_row(results, self.start_utc),
                                                       self.patient_id, self.session_id))
         if stats:

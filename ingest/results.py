@@ -275,7 +275,8 @@ def implausible_pct(implausible: Mapping[str, Any] | None) -> float | None:
 
 def store_rows(results: Any, start_utc: float) -> dict[str, list[dict[str, Any]]]:
     """The local store's result rows of one session, per kind (``summary``, ``strides``, ``holds``,
-    ``activity``, ``bouts``, ``warnings``, ``calibration``): every field of the processing records
+    ``activity``, ``bouts``, ``warnings``, ``calibration``, ``exercises``: see
+    :class:`hipback.ingest.programme.ExerciseRows`): every field of the processing records
     (``*_rad`` as ``*_deg``) with the schema's rows over them (the schema's field names, ``t_s`` in UTC),
     so that the store, the patient's progress and InfluxDB read the same names."""
     rows = results_rows(results)
@@ -286,6 +287,9 @@ def store_rows(results: Any, start_utc: float) -> dict[str, list[dict[str, Any]]
     rows["holds"] = [{**record_row(h), **hold_row(h, start_utc, hold_s)} for h in results.holds]
     rows["activity"] = [{**record_row(b), **activity_row(b, start_utc)} for b in results.activity]
     rows["angles"] = angles_rows(results, start_utc)
+    from hipback.ingest.programme import exercise_rows  # exercises: one row per rep/hold and per set
+
+    rows["exercises"] = exercise_rows(getattr(results, "exercise_events", None) or [], start_utc)
     srow = session_row(results, start_utc)
     kind = session_kind(results.strides, results.holds, results.activity)
     rows["summary"] = [{**rows["summary"][0], "start_utc": float(start_utc), "kind": kind,

@@ -247,6 +247,8 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
                 _f("counted", bool, "", "target reached and no form rule broken (counts towards the dose)"),
                 _f("rules_broken", str, "", "form rules broken, comma-separated angle names (empty: none)"),
                 _f("cue", str, "", "the plain cue given (first broken rule), empty when none"),
+                _f("set_no", int, "1", "the programme item (set and side) the rep belongs to, from 1"),
+                _f("prescribed", int, "1", "reps prescribed in that set for that side"),
             ),
             "start of the rep's movement",
             "patients x sessions x exercises (up to ~20) x 3 work sides series",
@@ -265,6 +267,8 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
                 _f("counted", bool, "", "target reached, held long enough, no form rule broken"),
                 _f("rules_broken", str, "", "form rules broken, comma-separated angle names (empty: none)"),
                 _f("cue", str, "", "the plain cue given, empty when none"),
+                _f("set_no", int, "1", "the programme item (set and side) the hold belongs to, from 1"),
+                _f("prescribed", int, "1", "holds prescribed in that set for that side"),
             ),
             "start of the hold (the still part at the peak)",
             "patients x sessions x exercises (up to ~20) x 3 work sides series",
@@ -360,10 +364,14 @@ def hold_points(rows: Iterable[Mapping[str, Any]], patient: str, session: str) -
 
 def exercise_points(rows: Iterable[Mapping[str, Any]], patient: str, session: str) -> list[Point]:
     """``exercise_reps`` / ``exercise_holds`` points; each row: ``t_s``, ``kind`` (``rep`` or ``hold``),
-    ``exercise``, ``work_side`` and the fields (see :func:`hipback.ingest.programme.exercise_rows`)."""
+    ``exercise``, ``work_side`` and the fields (see :func:`hipback.ingest.programme.exercise_rows`). Rows of
+    another kind (a programme's ``set`` rows) are not points and are left out."""
     out = []
     for r in rows:
-        measurement = "exercise_holds" if r.get("kind") == "hold" else "exercise_reps"
+        kind = r.get("kind")
+        if kind not in ("rep", "hold"):
+            continue
+        measurement = "exercise_holds" if kind == "hold" else "exercise_reps"
         out.append(make_point(measurement, r, patient=patient, session=session))
     return out
 

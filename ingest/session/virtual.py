@@ -122,6 +122,7 @@ async def run_virtual_session_async(
     clock_offsets: Mapping[str, float] | None = None,
     connect_lock: asyncio.Lock | None = None,
     first_index: int = 1,
+    programme: Any = None,
 ) -> SessionOutcome:
     """Async form of :func:`run_virtual_session` taking an open store.
 
@@ -132,7 +133,7 @@ async def run_virtual_session_async(
     of the end of the streams. ``clock_offsets``: placement -> device clock at simulation time 0 (s; default
     1000 s), e.g. to restart a device with a later clock. ``connect_lock``: share the adapter's connect lock
     with other sessions on the same ``world``; ``first_index``: numbering of the virtual devices (names and
-    addresses).
+    addresses); ``programme``: a guided exercise programme (:class:`hipback.ingest.programme.Programme`).
     """
     from hipback.simulator.virtual_ble import VirtualSensor, VirtualSensorSet
 
@@ -166,6 +167,7 @@ async def run_virtual_session_async(
         # release rows of a sensor more than 2 s behind (SessionConfig.max_sensor_lag_s)
         max_sensor_lag_s=None,
     )
+    config.programme = programme
 
     def finished() -> bool:
         if until_s is not None:

@@ -445,13 +445,25 @@ class ProgrammeItem:
 @dataclass
 class ProgrammeEvent:
     """Something the live view shows or says: ``announce``, ``rep``, ``hold``, ``cue``, ``item_done``,
-    ``not_measurable``, ``programme_done`` (``t`` in s; ``result`` for reps and holds)."""
+    ``not_measurable``, ``programme_done`` (``t`` in s on the session timeline; ``result`` for reps and
+    holds).
+
+    Events of a programme item also carry its prescription, so that results can be reported against it
+    without the programme: ``exercise``, ``side`` (None: both legs), ``prescribed`` (reps or holds to count
+    in this item), ``hold_s`` (seconds per hold, or of the final hold of a reps-with-hold exercise; None for
+    plain reps), ``counted`` (reps or holds of this item counted so far, this event included).
+    """
 
     t: float
     kind: str
     text: str
     item: int
     result: RepResult | None = None
+    exercise: str | None = None
+    side: str | None = None
+    prescribed: int | None = None
+    hold_s: float | None = None
+    counted: int = 0
 
 
 def announcement(ex: Exercise, item: ProgrammeItem) -> str:
@@ -559,14 +571,34 @@ class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
             self.results_[i].append(r)
             n = self.counted(i)
             word = "hold" if r.kind == "hold" else "rep"
-            out.append(ProgrammeEvent(r.t_end, r.kind, f"{word} {n} of {item.target(ex)}", i, r))
+            out.append(self._event(r.t_end, r.kind, f"{word} {n} of {item.target(ex)}", i, r))
             if r.cue:
-                out.append(ProgrammeEvent(r.t_end, "cue", r.cue, i, r))
+                out.append(self._event(r.t_end, "cue", r.cue, i, r))
             if n >= item.target(ex) and not final:
-                out.append(ProgrammeEvent(r.t_end, "item_done", f"{ex.title} done.", i))
+                out.append(self._event(r.t_end, "item_done", f"{ex.title} done.", i))
                 self._next(r.t_end, out)
                 return r.t_end
         return None
+
+    def _event(
+        self, t: float, kind: str, text: str, i: int, result: RepResult | None = None
+    ) -> ProgrammeEvent:
+        """An event of item ``i``, carrying the item's prescription (:class:`ProgrammeEvent`)."""
+        item = self.programme[i]
+        ex = self._cat[item.exercise]
+        hold_s = item.hold_s or (ex.dose.hold_s if ex.kind == "hold" else ex.dose.final_hold_s)
+        return ProgrammeEvent(
+            t,
+            kind,
+            text,
+            i,
+            result,
+            exercise=ex.name,
+            side=item.side,
+            prescribed=item.target(ex),
+            hold_s=float(hold_s) if ex.kind != "reps" and hold_s else None,
+            counted=self.counted(i),
+        )
 
     def _next(self, t: float, out: list[ProgrammeEvent]) -> None:
         if self._block is not None:
@@ -593,7 +625,7 @@ class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
             )
             if not block.measurable:
                 out.append(
-                    ProgrammeEvent(
+                    self._event(
                         t,
                         "not_measurable",
                         f"{ex.title} cannot be counted with the sensors worn ({ex.note}); skipped.",
@@ -601,7 +633,7 @@ class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
                     )
                 )
                 continue
-            out.append(ProgrammeEvent(t, "announce", announcement(ex, item), self.index_))
+            out.append(self._event(t, "announce", announcement(ex, item), self.index_))
             self._block = block
             return
 

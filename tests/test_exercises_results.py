@@ -1,0 +1,138 @@
+"""Per-exercise results of a real (virtual) guided session: stored rows, live InfluxDB points delivered once.
+
+A virtual patient does a short programme (glute bridges with one arching rep, double knee-to-chest holds)
+wearing four virtual BLE sensors; the session runner guides it with the programme of the session config, the
+live publisher queues the reps and holds as they happen, and the sync worker delivers them to the real influxd
+of the test suite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+
+from hipback.ingest.influx.writer import InfluxWriter
+from hipback.ingest.programme import parse_programme
+from hipback.ingest.publish import LivePublisher, publish_session
+from hipback.ingest.store import LocalStore
+from hipback.ingest.sync import SyncWorker
+from hipback.simulator import SensorSpec
+from hipback.simulator.exercises import ExerciseSet, simulate_programme
+
+KINDS = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "hipback_v1",
+         "lumbar_upper": "hipback_v1"}
+PID = "EX-0001"
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    from hipback.ingest.session.virtual import run_virtual_session
+    from hipback.simulator import VirtualPatient
+
+    sensors = [SensorSpec(p, kind="quat", rate_hz=100.0) for p in KINDS]
+    sim = simulate_programme(
+        [ExerciseSet("glute_bridge", None, 4, faults=(1,)),
+         ExerciseSet("knee_to_chest_double", None, 2, hold_s=8.0)],
+        seed=5, sensors=sensors, patient=VirtualPatient(patient_id=PID),
+    )
+    programme = parse_programme({"responder": "neither", "exercises": [
+        {"name": "glute_bridge", "reps": 3}, {"name": "knee_to_chest_double", "holds": 2, "hold_s": 8}]})
+    path = tmp_path_factory.mktemp("exercise_session") / "store.sqlite"
+    pub_store = LocalStore(path)
+    publisher = LivePublisher(pub_store, PID)
+    updates_with_events = []
+
+    def on_update(update, stats):
+        if update.exercise_events:
+            updates_with_events.append(len(update.exercise_events))
+        publisher.on_update(update, stats)
+
+    try:
+        outcome = run_virtual_session(sim, KINDS, path, programme=programme, on_update=on_update,
+                                      on_session=publisher.bind, patient_id=PID)
+        publisher.finish(outcome.results, outcome.stats)
+    finally:
+        pub_store.close()
+    return sim, outcome, path, updates_with_events
+
+
+def _truth_utc(sim, outcome, t: float) -> float:
+    offset = next(iter(outcome.ledgers.values())).sim_t0_session
+    return outcome.start_utc + offset + t
+
+
+def test_the_stored_rows_say_what_the_patient_did(session):
+    sim, outcome, path, _ = session
+    with LocalStore(path) as store:
+        rows = store.get_results(outcome.session_id, "exercises")
+    sets = [r for r in rows if r["kind"] == "set"]
+    assert [(s["exercise"], s["work_side"], s["prescribed"], s["target_s"]) for s in sets] == [
+        ("glute_bridge", "both", 3, None), ("knee_to_chest_double", "both", 2, 8.0)]
+    reps = [r for r in rows if r["kind"] == "rep"]
+    holds = [r for r in rows if r["kind"] == "hold"]
+    truth = {s.exercise: s.reps for s in sim.truth.sets}
+    assert len(reps) == len(truth["glute_bridge"]) == 4
+    assert len(holds) == len(truth["knee_to_chest_double"]) == 2
+    for row, tr in zip(reps + holds, truth["glute_bridge"] + truth["knee_to_chest_double"], strict=True):
+        # rows are in UTC: the truth's bounds (simulation time) moved onto the session's UTC timeline
+        assert row["t_s"] == pytest.approx(_truth_utc(sim, outcome, tr.t_start), abs=1.0)
+        assert row["t_end_s"] == pytest.approx(_truth_utc(sim, outcome, tr.t_end), abs=1.0)
+        assert row["t_end_s"] > row["t_s"]
+        # the faulty rep (arching) is not counted and names the broken rule and its cue
+        assert row["counted"] is (tr.fault is None)
+        assert row["first_rule"] == (tr.rules_broken[0] if tr.rules_broken else "")
+        assert bool(row["cue"]) is (tr.fault is not None)
+        assert 0.0 <= row["correct_s"] <= row["duration_s"] + 0.05
+    assert [r["rep"] for r in reps] == [1, 2, 3, 4] and [r["rep"] for r in holds] == [1, 2]
+    assert reps[1]["first_rule"] == "lumbar_extension" and "back" in reps[1]["cue"]
+    for h, tr in zip(holds, truth["knee_to_chest_double"], strict=True):
+        assert h["target_s"] == 8.0 and h["hold_s"] == pytest.approx(tr.hold_s, abs=1.0)
+        assert h["too_short"] is False
+    # primary angle at the peak: the glute bridge's hip extension from the start posture, in degrees
+    for r, tr in zip(reps, truth["glute_bridge"], strict=True):
+        assert r["primary_peak_deg"] == pytest.approx(math.degrees(tr.primary_peak_rad), abs=5.0)
+
+
+def _exercise_lines(store: LocalStore, sid: str) -> Counter:
+    return Counter(line.replace(sid, "SID") for _, line in store.outbox_pending(10**6, sid)
+                   if line.startswith("exercise_"))
+
+
+def test_live_points_are_the_batch_points_and_reach_influxdb_once(session, influxd, influx_db):
+    sim, outcome, path, updates_with_events = session
+    assert len(updates_with_events) >= 3  # reps were published while the session went on, not only at the end
+    with LocalStore(path) as store:
+        live = _exercise_lines(store, outcome.session_id)
+        assert live and max(live.values()) == 1  # nothing queued twice
+        batch_sid = store.open_session(PID, {"start_utc": outcome.start_utc})
+        publish_session(store, batch_sid, outcome.results, PID, outcome.start_utc, now_s=outcome.start_utc)
+        assert _exercise_lines(store, batch_sid) == live
+        assert sum(1 for k in live if k.startswith("exercise_reps,")) == 4
+        assert sum(1 for k in live if k.startswith("exercise_holds,")) == 2
+
+        worker = SyncWorker(store, InfluxWriter(influxd.url, influx_db), owns_writer=True)
+        try:
+            worker.sync_once()
+
+            def query(q: str) -> list:
+                series = influxd.query(q, influx_db)["results"][0].get("series", [])
+                return [v for s in series for v in s["values"]]
+
+            sid = outcome.session_id
+            reps = query(f'SELECT "rep", "counted", "rules_broken", "prescribed" FROM "exercise_reps" '
+                         f"WHERE \"session\" = '{sid}'")
+            assert [(r[1], r[2], r[3], r[4]) for r in reps] == [
+                (1, True, "", 3), (2, False, "lumbar_extension", 3), (3, True, "", 3), (4, True, "", 3)]
+            holds = query(f'SELECT count("hold_s") FROM "exercise_holds" WHERE "session" = \'{sid}\' '
+                          'AND "counted" = true')
+            assert holds[0][1] == 2
+            # the session published again (reprocessed) overwrites the same points
+            publish_session(store, sid, outcome.results, PID, outcome.start_utc, now_s=outcome.start_utc)
+            worker.sync_once()
+            again = query(f'SELECT "rep", "counted", "rules_broken", "prescribed" FROM "exercise_reps" '
+                          f"WHERE \"session\" = '{sid}'")
+            assert again == reps
+        finally:
+            worker.stop(final_sync=False)
