@@ -318,3 +318,52 @@ def holds_target_chart(results: Any, per_side: int, hold_s: float) -> str | None
         "Bar chart of the seconds spent in good posture in each stretch repetition, left (L1...) and "
         "right (R1...), against the target time shown as a dashed line."
     )
+
+
+def exercise_chart(
+    title: str, rows: list[dict[str, Any]], *, angle: str, target_deg: float | None
+) -> str | None:
+    """The primary angle at the peak of every rep or hold of one exercise (bars, in the order done; left,
+    right or both legs by colour; reps or holds that did not count hatched), against the catalogue's target.
+
+    ``rows``: the exercise's ``rep``/``hold`` rows (:class:`hipback.ingest.programme.ExerciseRows`, degrees);
+    ``angle``: the primary angle in words; ``target_deg``: the target in the same reference, or None.
+    """
+    rows = [r for r in rows if r.get("primary_peak_deg") is not None]
+    if not rows:
+        return None
+    peaks = [float(r["primary_peak_deg"]) for r in rows]
+    lo, hi = min([0.0, *peaks]), max([0.0, *peaks, *([target_deg] if target_deg is not None else [])])
+    span = max(hi - lo, 5.0)
+    ch = Chart(
+        (0.0, len(rows) + 1.0),
+        (lo - 0.12 * span if lo < 0 else 0.0, hi + 0.15 * span),
+        "Rep or hold, in the order done",
+        "At the peak (degrees)",
+        title=f"{title}: {angle}",
+        height=250,
+        x_ticks=[],
+    )
+    colours = {"left": COLOURS["left"], "right": COLOURS["right"], "both": COLOURS["pelvis"]}
+    for i, (r, v) in enumerate(zip(rows, peaks, strict=True), start=1):
+        side = str(r.get("work_side") or "both")
+        ok = bool(r.get("counted"))
+        word = "hold" if r.get("kind") == "hold" else "rep"
+        tip = f"{side} {word} {r.get('rep')}: {v:.0f} degrees, {'counted' if ok else 'not counted'}"
+        if r.get("cue"):
+            tip += f" ({r['cue']})"
+        ch.bar(i - 0.32, i + 0.32, 0.0, v, colours.get(side, COLOURS["other"]), title=tip)
+        if not ok:
+            ch.bar(i - 0.32, i + 0.32, 0.0, v, COLOURS["other"], hatch=True, title=tip)
+        ch.text(i, v + (0.04 * span if v >= 0 else -0.08 * span), f"{v:.0f}\u00b0", size=11)
+    if target_deg is not None:
+        ch.hline(target_deg, COLOURS["target"], f"Target {target_deg:.0f}\u00b0", dash="6 4", width=1.6)
+    for side in ("left", "right", "both"):
+        if any((r.get("work_side") or "both") == side for r in rows):
+            ch.add_legend("Both legs" if side == "both" else side.capitalize(), colours[side])
+    if any(not r.get("counted") for r in rows):
+        ch.add_legend("Did not count (form or target)", COLOURS["other"], opacity=0.5)
+    return ch.render(
+        f"Bar chart of the {angle} at the peak of each rep or hold of {title}, in the order done, against "
+        "the target shown as a dashed line; hatched bars did not count."
+    )

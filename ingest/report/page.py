@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from hipback.ingest.programme import exercise_rows
 from hipback.ingest.report import charts
 from hipback.ingest.report.quality import DataQuality, assess_quality
 from hipback.ingest.report.svg import COLOURS
@@ -22,10 +23,13 @@ from hipback.ingest.report.wording import (
     MONITORING_NOTE,
     REFERENCE_NOTE,
     Baseline,
+    angle_words,
     asymmetry_sentence,
     compensation_sentence,
+    exercise_sentence,
     hip_sentence,
     holds_sentence,
+    not_checked_sentence,
 )
 from hipback.processing.holds import Prescription
 from hipback.processing.types import Recording
@@ -123,6 +127,169 @@ def _stats(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(v), q[0], q[2]
 
 
+@dataclass
+class ExerciseGroup:
+    """One exercise on one side in a session: its rows and prescription (see :func:`exercise_groups`)."""
+
+    exercise: str
+    side: str  # left, right or both
+    title: str
+    kind: str  # "hold" (a hold exercise) or "rep" (reps, possibly with a final hold)
+    angle: str  # the primary angle in words
+    target_deg: float | None  # the primary's target (catalogue), in the primary's reference
+    reference: str = "start"  # the primary's reference: "start" (of the rep or hold) or "neutral"
+    prescribed: int = 0  # reps or holds prescribed over the session's sets (0: unguided)
+    target_s: float | None = None  # prescribed seconds per hold
+    not_measurable: bool = False
+    items: list[dict[str, Any]] = field(default_factory=list)  # rep/hold rows in the order done
+
+    @property
+    def counted(self) -> int:
+        return sum(1 for r in self.items if r.get("counted"))
+
+    @property
+    def correct_s(self) -> float:
+        return float(sum(float(r.get("correct_s") or 0.0) for r in self.items))
+
+    @property
+    def cues(self) -> list[tuple[str, int]]:
+        """Cues of the reps or holds that did not count, with how often, in the order first given."""
+        out: dict[str, int] = {}
+        for r in self.items:
+            if not r.get("counted") and r.get("cue"):
+                out[r["cue"]] = out.get(r["cue"], 0) + 1
+        return list(out.items())
+
+    @property
+    def not_checked(self) -> list[str]:
+        names: list[str] = []
+        for r in self.items:
+            for n in str(r.get("rules_not_checked") or "").split(","):
+                if n and n not in names:
+                    names.append(n)
+        return names
+
+
+def exercise_groups(rows: list[dict[str, Any]]) -> list[ExerciseGroup]:
+    """Exercise rows of a session (:class:`hipback.ingest.programme.ExerciseRows`: what
+    ``store_rows(results, ...)["exercises"]`` holds) per exercise and side, in the order first done or
+    announced; a clinic's own exercise missing from the shipped catalogue is shown under its name."""
+    from hipback.processing.exercises import load_catalogue
+
+    cat = load_catalogue()
+    groups: dict[tuple[str, str], ExerciseGroup] = {}
+    for r in rows:
+        key = (str(r.get("exercise")), str(r.get("work_side") or "both"))
+        g = groups.get(key)
+        if g is None:
+            ex = cat.exercises.get(key[0])
+            g = groups[key] = ExerciseGroup(
+                exercise=key[0],
+                side=key[1],
+                title=ex.title if ex else key[0].replace("_", " ").capitalize(),
+                kind="hold" if (ex.kind if ex else r.get("kind")) == "hold" else "rep",
+                angle=angle_words(ex.primary.angle) if ex else "primary angle",
+                target_deg=math.degrees(ex.primary.target) if ex else None,
+                reference=ex.primary.reference if ex else "start",
+            )
+        if r.get("kind") == "set":
+            if r.get("status") == "not_measurable":
+                g.not_measurable = True
+            else:
+                g.prescribed += int(r.get("prescribed") or 0)
+                if r.get("target_s") is not None:
+                    g.target_s = float(r["target_s"])
+        elif r.get("kind") in ("rep", "hold"):
+            g.items.append(r)
+            if g.target_s is None and r.get("target_s") is not None:
+                g.target_s = float(r["target_s"])
+    for g in groups.values():
+        g.not_measurable = g.not_measurable and not g.items and not g.prescribed
+    return list(groups.values())
+
+
+def exercise_section(rows: list[dict[str, Any]]) -> str:
+    """The report's exercise section from the session's exercise rows (empty when there are none): per
+    exercise and side, done against the plan, time in good form and what to change (plain words), then the
+    primary angle of every rep or hold."""
+    groups = exercise_groups(rows)
+    if not groups:
+        return ""
+    out = ['<section id="exercises"><h2>Your exercises</h2><ul class="summary">']
+    out += [f"<li>{escape(exercise_sentence(g))}</li>" for g in groups]
+    out.append("</ul>")
+    notes = []
+    for g in groups:
+        n = not_checked_sentence(g.not_checked)
+        if n and n not in notes:
+            notes.append(n)
+    out += [f'<p class="note">{escape(n)}</p>' for n in notes]
+    by_exercise: dict[str, list[ExerciseGroup]] = {}
+    for g in groups:
+        by_exercise.setdefault(g.exercise, []).append(g)
+    for gs in by_exercise.values():
+        items = sorted((r for g in gs for r in g.items), key=lambda r: float(r.get("t_s") or 0.0))
+        g0 = gs[0]
+        out.append(
+            _figure(
+                charts.exercise_chart(g0.title, items, angle=g0.angle, target_deg=g0.target_deg),
+                f"{g0.title}: the {g0.angle} at the peak of each rep or hold, in degrees"
+                + (" from where the movement started" if g0.reference == "start"
+                   else " relative to your standing calibration")
+                + ". Bars reaching the dashed line met the target; hatched bars did not count.",
+            )
+        )
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _exercise_table(rows: list[dict[str, Any]], start_utc: float | None) -> str:
+    """The clinician's table: one line per rep or hold (start in seconds from ``start_utc``, the UTC of
+    session time 0; in UTC when it is None)."""
+    t0 = start_utc if start_utc is not None and math.isfinite(start_utc) else None
+    lines = []
+    for g in exercise_groups(rows):
+        for r in g.items:
+            t = float(r.get("t_s") or math.nan)
+            lines.append(
+                [
+                    g.title,
+                    g.side,
+                    r.get("set_no") or "\u2013",
+                    f"{r.get('kind')} {r.get('rep')}",
+                    _f(t - t0, 1) if t0 is not None else _when(t),
+                    _f(r.get("hold_s") if r.get("kind") == "hold" else r.get("duration_s"), 1),
+                    _f(r.get("primary_peak_deg")),
+                    _f(r.get("range_deg")),
+                    _f(r.get("correct_s"), 1),
+                    "yes" if r.get("counted") else "no",
+                    ", ".join(angle_words(n) for n in str(r.get("rules_broken") or "").split(",") if n)
+                    or "\u2013",
+                    r.get("cue") or "\u2013",
+                ]
+            )
+    if not lines:
+        return ""
+    return "<h3>Exercises, per rep and hold</h3>" + _table(
+        [
+            "exercise",
+            "side",
+            "set",
+            "rep / hold",
+            "start (s)" if t0 is not None else "start (UTC)",
+            "duration or hold (s)",
+            "primary angle at peak (\u00b0)",
+            "range (\u00b0)",
+            "correct form (s)",
+            "counted",
+            "rules broken",
+            "cue given",
+        ],
+        lines,
+        {4, 5, 6, 7, 8},
+    )
+
+
 def _resolve_prescription(results: Any, prescription: Any) -> tuple[int, float]:
     if isinstance(prescription, Prescription):
         return prescription.holds_per_side, float(prescription.hold_s)
@@ -198,7 +365,8 @@ def build_report(
             "No steady walking was recorded in this session, so hip extension while walking is not shown."
         )
     holds = list(results.holds or [])
-    if holds or per_side:
+    programme_only = not holds and bool(getattr(results, "exercise_events", None))
+    if (holds or per_side) and not programme_only:  # an exercise programme has its own section
         for side in SIDES:
             if f"thigh_{side}" in worn or any(h.side == side for h in holds):
                 items.append(holds_sentence(side, [h for h in holds if h.side == side], per_side, hold_s))
@@ -220,6 +388,13 @@ def build_report(
         )
         parts.append(f'<p class="{cls}">{escape(qline)}</p>')
     parts.append("</section>")
+
+    # -- exercises --------------------------------------------------------------------------------------
+    ex_start = session.start_utc
+    if ex_start is None or not math.isfinite(ex_start):
+        ex_start = 0.0  # the clinician's table then counts from session time 0
+    ex_rows = exercise_rows(getattr(results, "exercise_events", None) or [], ex_start)
+    parts.append(exercise_section(ex_rows))
 
     # -- charts -----------------------------------------------------------------------------------------
     parts.append('<section id="charts"><h2>Pictures of your session</h2>')
@@ -319,6 +494,7 @@ def build_report(
     # -- clinician section ------------------------------------------------------------------------------
     parts.append('<section id="clinician"><h2>For your clinician: the numbers</h2>')
     parts.append(_clinician_tables(results, baseline, per_side, hold_s, session))
+    parts.append(_exercise_table(ex_rows, ex_start))
     parts.append("</section>")
     parts.append(
         f"<footer>Made by hipback from the stored sensor data. {escape(CALIBRATION_NOTE)} "

@@ -150,3 +150,80 @@ def holds_sentence(side: str, holds: list[Any], per_side: int, hold_s: float) ->
             "your back flat while you shift forward."
         )
     return out
+
+
+# --- exercises -------------------------------------------------------------------------------------------
+
+#: Catalogue angle names in plain words (docs/exercises.md lists the angles).
+ANGLE_WORDS = {
+    "hip_flexion": "hip bending",
+    "hip_extension": "hip stretching back",
+    "hip_adduction": "thigh moving inwards",
+    "hip_abduction": "thigh moving outwards",
+    "hip_internal_rotation": "thigh turning in",
+    "hip_external_rotation": "thigh turning out",
+    "other_hip_flexion": "other hip bending",
+    "other_hip_extension": "other hip stretching back",
+    "other_hip_abduction": "other thigh moving outwards",
+    "other_hip_external_rotation": "other thigh turning out",
+    "pelvic_tilt": "pelvis tipping forward",
+    "posterior_pelvic_tilt": "pelvis tucking under",
+    "pelvis_hike": "pelvis lifting on the working side",
+    "pelvis_roll": "pelvis rolling",
+    "pelvis_inclination": "pelvis tipping",
+    "lumbar_flexion": "lower back rounding",
+    "lumbar_extension": "lower back arching",
+    "lumbar_rotation": "lower back twisting",
+}
+
+
+def angle_words(name: str) -> str:
+    """A catalogue angle name in plain words (the name itself, spaced, when it has none)."""
+    return ANGLE_WORDS.get(name, name.replace("_", " "))
+
+
+def _side_words(side: str) -> str:
+    return "both legs" if side == "both" else f"{side} side"
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def exercise_sentence(group: Any) -> str:
+    """One sentence for the patient about one exercise on one side (a group of
+    :func:`hipback.ingest.report.page.exercise_groups`): done against the plan, time in good form, and what
+    to change, in the cue's own words."""
+    head = f"{group.title} ({_side_words(group.side)})"
+    if group.not_measurable:
+        return f"{head}: could not be counted with the sensors you wore, so it is not shown."
+    word = "hold" if group.kind == "hold" else "rep"
+    done, counted = len(group.items), group.counted
+    plan = f" of the {group.prescribed} in your plan" if group.prescribed else ""
+    if not done:
+        wanted = f" (your plan: {_n(group.prescribed, word)})" if group.prescribed else ""
+        return f"{head}: no {word}s were recorded{wanted}."
+    out = f"{head}: {_n(done, word)} done, {counted} counted{plan}."
+    if group.kind == "hold":
+        held = ", ".join(f"{(r.get('hold_s') or 0.0):.0f} s" for r in group.items)
+        target = f" (target {group.target_s:.0f} s each)" if group.target_s else ""
+        out += f" Held for {held}{target}."
+    total = sum(float(r.get("duration_s") or 0.0) for r in group.items)
+    if group.kind == "hold":
+        total = sum(float(r.get("hold_s") or 0.0) for r in group.items)
+    if total > 0:
+        out += f" Time in good form: {group.correct_s:.0f} of {total:.0f} seconds."
+    for cue, n in group.cues:
+        out += f" {_n(n, word).capitalize()} did not count: {cue}."
+    short = sum(1 for r in group.items if r.get("too_short") and not r.get("cue"))
+    if short:
+        out += f" {_n(short, 'hold').capitalize()} ended before the target time."
+    return out
+
+
+def not_checked_sentence(names: list[str]) -> str | None:
+    """Which form rules the worn sensors could not check (said, not guessed)."""
+    if not names:
+        return None
+    words = ", ".join(angle_words(n) for n in names)
+    return f"Not checked, because it needs a sensor you did not wear: {words}."
