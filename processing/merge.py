@@ -125,8 +125,15 @@ class GridMerge(Block[GridChunk, Rows]):
 
     def update(self, chunk: GridChunk) -> Rows:
         """Grid rows of one sensor; returns the session rows that became final."""
+        self.add(chunk)
+        return self._merge(final=False)
+
+    def add(self, chunk: GridChunk) -> None:
+        """Queue grid rows of one sensor without merging yet: the next :meth:`update` (or :meth:`finish`)
+        releases what became final. Several sensors' chunks arriving together are then merged once, which
+        gives the same rows as merging after each (the rows' features do not depend on the chunking)."""
         if self._finished:
-            raise RuntimeError("update() after finish()")
+            raise RuntimeError("add() after finish()")
         p = chunk.placement
         if p not in self._pending:
             raise ValueError(f"{p} is not part of this session")
@@ -138,7 +145,6 @@ class GridMerge(Block[GridChunk, Rows]):
             self._next[p] = int(chunk.k[-1]) + 1
         if len(chunk):
             self._pending[p].append(chunk)
-        return self._merge(final=False)
 
     def finish(self) -> Rows:
         """Release every row any sensor reached (missing sensors NaN)."""

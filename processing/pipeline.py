@@ -353,6 +353,7 @@ class SessionProcessor:
 
     def flush(self) -> None:
         """Run the blocks on everything queued now (:meth:`feed` does it once ``live_batch_s`` is queued)."""
+        grids = []
         for p in self.placements:
             parts = self._inbox[p]
             if not parts:
@@ -361,11 +362,13 @@ class SessionProcessor:
             self._inbox_n[p] = 0
             try:
                 chunk = parts[0] if len(parts) == 1 else _concat_streams(parts)
-                gc = self.channels[p].update(chunk)
+                grids.append(self.channels[p].update(chunk))
             except ValueError as exc:  # malformed chunk (e.g. missing magnetometer): report, keep going
                 self._new_messages.append(f"{p}: chunk ignored ({exc})")
-                continue
-            self._rows(self.merge.update(gc))
+        if grids:  # every sensor's new rows first, then one merge (the blocks after it run once per flush)
+            for gc in grids[:-1]:
+                self.merge.add(gc)
+            self._rows(self.merge.update(grids[-1]))
         self._collect_messages()
 
     def mark_calibration(self, t0: float, t1: float) -> None:

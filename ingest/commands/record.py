@@ -216,4 +216,9 @@ def run(
         store.close()
     _print_outcome(console, outcome)
     console.print(f"stored in {config.store}; {publishing.status()}")
+    if outcome.empty and outcome.stopped_by != "cancelled":
+        raise HipbackError(
+            f"no sensor delivered any sample, so session {outcome.session_id} holds no data and has no "
+            f"results (check that the sensors are charged, worn and streaming, then record again)."
+        )
     return outcome

@@ -767,7 +767,8 @@ class SessionRunner:
         if self._writer is not None:
             await self._writer.flush()
         results = None
-        if self._processor is not None:
+        empty = not any(link.stats.samples for link in self.links.values())
+        if self._processor is not None and not empty:
             try:
                 results = self._processor.finish()
             except Exception as exc:
@@ -784,11 +785,20 @@ class SessionRunner:
         for link in self.links.values():
             rej = link.decoder.stats.rejected
             link.stats.rejected = type(link.stats.rejected)(rej)
-        self._event(
-            "session_end",
-            f"Session {self.session_id} ended ({self._stopped_by}).",
-            stats={p: link.stats.as_dict() for p, link in self.links.items()},
-        )
+        if empty:  # nothing to process, store or report: say so instead of closing it like any other
+            self._event(
+                "session_end",
+                f"Session {self.session_id} ended ({self._stopped_by}) with no samples stored: no sensor "
+                f"delivered data, so there are no results.",
+                stats={p: link.stats.as_dict() for p, link in self.links.items()},
+                empty=True,
+            )
+        else:
+            self._event(
+                "session_end",
+                f"Session {self.session_id} ended ({self._stopped_by}).",
+                stats={p: link.stats.as_dict() for p, link in self.links.items()},
+            )
         if self._writer is not None:
             await self._writer.close()
             self._writer = None

@@ -120,6 +120,11 @@ class SessionOutcome:
     #: virtual sessions: placement -> the virtual sensor's ledger (what was sent, dropped, skipped ...)
     ledgers: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def empty(self) -> bool:
+        """No sensor delivered a stored sample: the session has no results (``results`` is None)."""
+        return not any(s.samples for s in self.stats.values())
+
     @staticmethod
     def percentile(values: list[float], q: float) -> float:
         return float(np.percentile(values, q)) if values else float("nan")
