@@ -16,6 +16,8 @@ timeline*) become the schema's rows and points (degrees, UTC; :mod:`hipback.inge
 - ``sessions``: one point per session at its start: ``kind`` is ``walk`` (strides or walking, no
   stretch), ``stretch`` (holds or kneeling, no walking) or ``mixed`` (both, or neither recognised);
   ``holds_prescribed`` only for sessions with stretching;
+- ``posture_time``: one point per session at its start: time sitting, bent forward and in lumbar
+  extension (:func:`hipback.processing.exercises.posture.posture_time`; per day in the exercise dashboard);
 - ``angles``: hip flexion left/right, pelvic tilt and lumbar flexion averaged into bins of
   1/:data:`ANGLES_RATE_HZ` s aligned to UTC multiples of the bin width (the schema's dashboard rate);
 - ``device_status``: per sensor from the session runner's :class:`~hipback.ingest.session.stats.SensorStats`
@@ -63,6 +65,7 @@ from hipback.ingest.results import (
     stride_rows,
 )
 from hipback.ingest.session.stats import SessionIdentity
+from hipback.processing.exercises.posture import posture_time
 from hipback.processing.progress import PatientProgress
 
 #: Rate of the ``angles`` measurement (Hz): the dashboards' resolution, see docs/schema.md.
@@ -214,12 +217,20 @@ def session_points(results: Any, patient_id: str, session_id: str, start_utc: fl
     pts += schema.exercise_points(exercise_rows(getattr(results, "exercise_events", None) or [], start_utc),
                                   patient_id, session_id)
     pts.append(schema.session_point(session_row(results, start_utc), patient_id, session_id))
+    pts.append(posture_time_point(results, start_utc, patient_id, session_id))
     pts += angle_points_of(results.angles, start_utc, patient_id, session_id, angles_rate_hz)
     if stats:
         end = end_utc if end_utc is not None else _session_end(results, start_utc)
         pts += schema.device_status_points([device_status_row(s, end) for s in stats.values()],
                                            patient_id, session_id)
     return pts
+
+
+def posture_time_point(results: Any, start_utc: float, patient_id: str, session_id: str) -> Point:
+    """The session's ``posture_time`` point (time: the session start): sitting, bent forward and in lumbar
+    extension (:func:`hipback.processing.exercises.posture.posture_time`)."""
+    row = posture_time(results.angles, results.activity).as_row()
+    return schema.posture_time_point({**row, "t_s": float(start_utc)}, patient_id, session_id)
 
 
 def _session_end(results: Any, start_utc: float) -> float:
@@ -437,6 +448,9 @@ class LivePublisher:
             self._take_exercises(events[self._exercise_events:])
             self._pending.append(schema.session_point(session_row(results, self.start_utc),
                                                       self.patient_id, self.session_id))
+            self._pending.append(
+                posture_time_point(results, self.start_utc, self.patient_id, self.session_id)
+            )
         if stats:
             t_end = self._stats_time(stats)
             if t_end is None and results is not None:

@@ -170,6 +170,7 @@ def test_live_publisher_queues_the_same_points_as_publish_session(sim, results, 
         "holds",
         "activity",
         "sessions",
+        "posture_time",
         "angles",
         "patient_status",
     }
@@ -207,7 +208,8 @@ def test_outage_then_sync_delivers_everything_once(sim, results, store, influxd,
 
     def counts() -> dict[str, int]:
         out = {}
-        for m in ("strides", "holds", "activity", "sessions", "angles", "device_status", "patient_status"):
+        for m in ("strides", "holds", "activity", "sessions", "posture_time", "angles", "device_status",
+                  "patient_status"):
             body = influxd.query(f'SELECT * FROM "{m}"', influx_db)
             out[m] = sum(len(s["values"]) for s in body["results"][0].get("series", []))
         return out

@@ -79,6 +79,8 @@ def _one_row_of_each() -> list:
         row = {f.name: ("x" if f.type is str else 1) for f in schema.MEASUREMENTS[name].fields}
         row.update(t_s=T0, kind=kind, exercise="glute_bridge", work_side="both")
         pts += schema.exercise_points([row], "p01", "s1")
+    row = {f.name: 1.5 for f in schema.MEASUREMENTS["posture_time"].fields}
+    pts.append(schema.posture_time_point({**row, "t_s": T0}, "p01", "s1"))
     status = {f.name: (True if f.type is bool else 2) for f in schema.MEASUREMENTS["patient_status"].fields}
     pts.append(schema.patient_status_point("p01", T0, status))
     t = T0 + np.arange(0, 1, 1 / 60)

@@ -273,6 +273,20 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
             "start of the hold (the still part at the peak)",
             "patients x sessions x exercises (up to ~20) x 3 work sides series",
         ),
+        MeasurementSpec(
+            "posture_time",
+            ("patient", "session"),
+            (
+                _f("sitting_s", float, "s", "time sitting (activity bouts)"),
+                _f("bent_forward_s", float, "s",
+                   "time upright (thighs near vertical) with both hips or the lower back flexed >= 30 deg"),
+                _f("lumbar_extension_s", float, "s",
+                   "time with the lower back extended >= 10 deg beyond standing (upper-lumbar sensor)"),
+                _f("measured_s", float, "s", "time with the angles needed for bent_forward_s"),
+            ),
+            "start of the session",
+            "one series per patient and session",
+        ),
     )
 }
 
@@ -374,6 +388,12 @@ def exercise_points(rows: Iterable[Mapping[str, Any]], patient: str, session: st
         measurement = "exercise_holds" if kind == "hold" else "exercise_reps"
         out.append(make_point(measurement, r, patient=patient, session=session))
     return out
+
+
+def posture_time_point(row: Mapping[str, Any], patient: str, session: str) -> Point:
+    """The ``posture_time`` point of one session; row: ``t_s`` (session start) and the posture fields
+    (:class:`hipback.processing.exercises.posture.PostureTime`)."""
+    return make_point("posture_time", row, patient=patient, session=session)
 
 
 def session_point(row: Mapping[str, Any], patient: str, session: str) -> Point:
