@@ -124,11 +124,13 @@ def report(
     session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix will do), 'latest', or a folder written by 'hipback process'.")],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page, opens offline).")],
     store: Annotated[Optional[Path], typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,
+    reprocess: Annotated[bool, typer.Option("--reprocess", help="Process the session's raw samples again instead of reading its stored results.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing report file.")] = False,
 ) -> None:
     """Write a session's report page: plain summary, charts, data quality and the clinician's numbers."""
     from hipback.ingest.commands import report as cmd
 
-    cmd.run(session=session, out=out, store=store)
+    cmd.run(session=session, out=out, store=store, reprocess=reprocess, overwrite=overwrite)
 
 
 @app.command()
@@ -138,11 +140,14 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
     store: Annotated[Optional[Path], typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,
     sto_frame: Annotated[str, typer.Option("--sto-frame", help="World frame of the .sto quaternions: z-up (as recorded) or y-up (OpenSim ground).")] = "z-up",
+    reprocess: Annotated[bool, typer.Option("--reprocess", help="Process the session's raw samples again instead of reading its stored results.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the files of an earlier export in --out.")] = False,
 ) -> None:
     """Export a session for research: angles and strides as CSV/Parquet, orientations as OpenSense .sto."""
     from hipback.ingest.commands import export as cmd
 
-    cmd.run(session=session, fmt=fmt, out=out, store=store, sto_frame=sto_frame)
+    cmd.run(session=session, fmt=fmt, out=out, store=store, sto_frame=sto_frame, reprocess=reprocess,
+            overwrite=overwrite)
 
 
 @app.command()

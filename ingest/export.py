@@ -56,12 +56,15 @@ from hipback.ingest.files.atomic import (
     interrupts_deferred,
     private_mkdir,
 )
+from hipback.ingest.results import angle_series_columns, record_row
 from hipback.processing import quaternion as quat
 from hipback.processing.orientation import OrientationEstimator, check_quaternions
 from hipback.processing.resample import GridResampler
 from hipback.processing.types import PLACEMENTS, AngleSeries, Recording
 
 FORMATS = ("csv", "parquet", "sto")
+TABLES = ("angles", "strides", "holds")
+STO_FILES = ("orientations.sto", "orientations_calibration.sto", "orientations_README.txt")
 STO_FRAMES = ("z_up", "y_up")
 #: OpenSense IMU names (Rajagopal 2015 model bodies) per hipback placement.
 IMU_NAMES = {
@@ -85,31 +88,32 @@ TABLE_METADATA = {
 Table = dict[str, list[Any]]
 
 
+def export_files(fmt: str) -> tuple[str, ...]:
+    """The names of the files an export in ``fmt`` writes (some ``.sto`` ones only when there is data)."""
+    if fmt == "sto":
+        return STO_FILES
+    return tuple(f"{t}.{fmt}" for t in TABLES)
+
+
 # -- tables -----------------------------------------------------------------------------------------------
 
 
 def angles_table(angles: AngleSeries) -> Table:
     """The per-sample angles as columns (see the module docstring), NaN for missing."""
     out: Table = {"time_s": np.round(angles.t, 6).tolist()}
-    for name in AngleSeries.FIELDS:
-        v = getattr(angles, name)
-        if name == "pelvis_motion":
-            out["pelvis_motion_m_s2"] = np.asarray(v, dtype=float).tolist()
-        else:
-            out[f"{name}_deg"] = np.degrees(np.asarray(v, dtype=float)).tolist()
+    for col, v in angle_series_columns(angles).items():
+        out[col] = v.tolist()
     return out
 
 
 def items_table(items: Sequence[Any], cls: type) -> Table:
-    """Dataclass rows as columns; ``*_rad`` fields become ``*_deg``; bools stay bools."""
-    names = [f.name for f in dataclasses.fields(cls)]
+    """Records as columns, one per field of ``cls`` (:func:`hipback.ingest.results.record_row`: ``*_rad``
+    fields become ``*_deg``, missing values None); bools stay bools."""
+    rows = [record_row(it) for it in items]
     out: Table = {}
-    for n in names:
-        col = n[:-4] + "_deg" if n.endswith("_rad") else n
-        vals = [getattr(it, n) for it in items]
-        if n.endswith("_rad"):
-            vals = [math.degrees(v) if v is not None and math.isfinite(v) else math.nan for v in vals]
-        out[col] = vals
+    for f in dataclasses.fields(cls):
+        col = f.name[:-4] + "_deg" if f.name.endswith("_rad") else f.name
+        out[col] = [r.get(col) for r in rows]
     return out
 
 

@@ -740,6 +740,16 @@ class LocalStore:
             args += (placement,)
         return int(self._con().execute(q, args).fetchone()[0])
 
+    def sensors(self, session_id: str) -> list[dict]:
+        """The session's sensors without their samples: dicts with placement, kind, device, address, meta
+        and samples (the number stored), in the order they were added."""
+        return [{"placement": r[0], "kind": r[1], "device": r[2], "address": r[3], "meta": _loads(r[4]),
+                 "samples": r[5]}
+                for r in self._con().execute(
+                    "SELECT placement, kind, device, address, meta, "
+                    "(SELECT count(*) FROM samples s WHERE s.sensor = sensors.id) "
+                    "FROM sensors WHERE session_id = ? ORDER BY id", (session_id,))]
+
     def add_gap(self, session_id: str, placement: str, t_start: float, t_end: float, missing: int,
                 reason: str) -> None:
         """Record a stretch of missing samples (UTC s; ``missing`` estimated samples lost)."""

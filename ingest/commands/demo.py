@@ -202,7 +202,8 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     console.print("  Angles are relative to the standing calibration; "
                   "these are monitoring measures, not a diagnosis.")
     console.print(f"  Open the report:       {sys.executable} -m webbrowser -t {report.resolve().as_uri()}")
-    console.print(f"  Process it once more:  hipback report latest --store {store_path} --out {report}")
+    console.print(f"  Process it once more:  hipback report latest --store {store_path} --out {report} "
+                  "--reprocess --overwrite")
     sys.stdout.flush()
 
 
@@ -228,7 +229,7 @@ def _write_report(store_path: Path, session_id: str, report: Path) -> None:
     from hipback.ingest.commands import report as cmd
 
     with contextlib.redirect_stdout(io.StringIO()):
-        cmd.run(session=session_id, out=report, store=store_path)
+        cmd.run(session=session_id, out=report, store=store_path, overwrite=True)
 
 
 def _write_outputs(results: Any, out: Path) -> list[Path]:

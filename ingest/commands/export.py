@@ -1,9 +1,12 @@
-"""``hipback export SESSION --format csv|parquet|sto --out DIR [--store PATH]``: research export.
+"""``hipback export SESSION --format csv|parquet|sto --out DIR [--store PATH] [--reprocess] [--overwrite]``:
+research export.
 
 ``csv`` / ``parquet``: ``angles``, ``strides`` and ``holds`` tables; ``sto``: the sensors' orientations in
-OpenSim's OpenSense format (see :mod:`hipback.ingest.export` for columns, units and frames). The session is
-read
-from the local store and processed again from its raw samples (as ``hipback report`` does).
+OpenSim's OpenSense format (see :mod:`hipback.ingest.export` for columns, units and frames). The tables are
+the results stored when the session was processed; ``--reprocess`` processes its raw samples again (a
+session without stored results is processed again anyway, and the terminal says so). The ``.sto`` file is
+made from the raw samples (orientations are not results). Files of an earlier export in DIR are replaced
+only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ from pathlib import Path
 import typer
 
 from hipback.ingest.errors import ConfigError
-from hipback.ingest.export import FORMATS, STO_FRAMES, export_session
+from hipback.ingest.export import FORMATS, STO_FRAMES, export_files, export_session
 from hipback.ingest.files.atomic import check_output_folder
 from hipback.ingest.report.source import load_from_store
 
 DEFAULT_STORE = Path("hipback.sqlite")
 
 
-def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame: str = "z_up") -> list[Path]:
-    """Export ``session`` from the store in ``fmt`` into the folder ``out``; returns the files written."""
+def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame: str = "z_up", *,
+        reprocess: bool = False, overwrite: bool = False) -> list[Path]:
+    """Export ``session`` from the store in ``fmt`` into the folder ``out``; returns the files written.
+
+    Files an export in ``fmt`` writes that are already in ``out`` are replaced only with ``overwrite``
+    (otherwise :class:`ConfigError`, before any work)."""
     fmt = fmt.lower().strip()
     frame = sto_frame.lower().replace("-", "_")
     if fmt not in FORMATS:
@@ -31,7 +38,13 @@ def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; --out needs a folder.")
     check_output_folder(out)
-    inputs = load_from_store(store or DEFAULT_STORE, session, with_baseline=False)
+    earlier = [name for name in export_files(fmt) if (out / name).exists()]
+    if earlier and not overwrite:
+        raise ConfigError(f"{out} already holds an earlier export ({', '.join(earlier)}); give another --out "
+                          "folder, or add --overwrite to replace them.")
+    inputs = load_from_store(store or DEFAULT_STORE, session, with_baseline=False, reprocess=reprocess,
+                             with_recording=fmt == "sto")
     paths = export_session(inputs.results, inputs.recording, out, fmt, frame=frame)
+    typer.echo(f"Session {inputs.session.session_id}: {inputs.session.source}")
     typer.echo(f"Exported session {inputs.session.session_id} as {fmt}: " + ", ".join(str(p) for p in paths))
     return paths

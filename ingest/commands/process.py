@@ -31,7 +31,6 @@ names the input files without their folders (folder names can carry a person's n
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -42,6 +41,7 @@ import typer
 
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import check_output_folder, ensure_output_folder
+from hipback.ingest.results import angle_series_columns, record_row
 from hipback.ingest.store import PATIENT_ID
 from hipback.processing.pipeline import SessionResults, process_recording
 from hipback.processing.types import PLACEMENTS
@@ -156,26 +156,24 @@ def _fmt(v: float, digits: int = 3) -> str:
 
 
 def angles_csv(res: SessionResults) -> str:
-    a = res.angles
-    cols = [np.degrees(getattr(a, name)) for name, _ in ANGLE_COLUMNS]
-    lines = ["time_s," + ",".join(col for _, col in ANGLE_COLUMNS)]
-    for i, t in enumerate(a.t.tolist()):
-        lines.append(f"{t:.3f}," + ",".join(_fmt(float(c[i])) for c in cols))
+    cols = angle_series_columns(res.angles)
+    names = [col for _, col in ANGLE_COLUMNS]
+    lines = ["time_s," + ",".join(names)]
+    for i, t in enumerate(res.angles.t.tolist()):
+        lines.append(f"{t:.3f}," + ",".join(_fmt(float(cols[c][i])) for c in names))
     return "\n".join(lines) + "\n"
 
 
 def _row(obj: Any) -> dict[str, Any]:
-    """Dataclass -> CSV row: ``*_rad`` fields become ``*_deg`` (degrees), floats rounded, NaN empty."""
+    """A record as a CSV row (:func:`hipback.ingest.results.record_row`: ``*_rad`` fields as ``*_deg`` in
+    degrees), times ``t_x`` as ``t_x_s``, floats rounded, bools 0/1, missing values empty."""
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        name = f.name
-        if name.endswith("_rad"):
-            name = name[:-4] + "_deg"
-            v = math.degrees(v) if isinstance(v, float) else v
-        elif name.startswith("t_") and not name.endswith("_s"):
+    for name, v in record_row(obj).items():
+        if name.startswith("t_") and not name.endswith("_s"):
             name += "_s"
-        if isinstance(v, bool):
+        if v is None:
+            v = ""
+        elif isinstance(v, bool):
             v = int(v)
         elif isinstance(v, float):
             v = _fmt(v, 4)

@@ -1,56 +1,359 @@
-"""Where the report's inputs come from: the local store (a session id) or a ``hipback process`` folder.
+"""Where the report's and the export's inputs come from: the local store (a session id) or a folder written by
+``hipback process``.
 
-From the store, the session's raw samples are read back (:meth:`LocalStore.load_recording`) and processed
-again with the same pipeline and the session's prescription, so the report always reflects every stored
-sample and the current algorithms (raw samples are kept for exactly this). The baseline is made of the same
-patient's earlier sessions in the store: their stored ``summary`` result when there is one, otherwise they
-are processed too (at most :data:`MAX_BASELINE_SESSIONS`, the most recent ones). Link statistics
-(disconnects, battery, rejected packets) come from the runner's ``session_end`` event.
+From the store, a session's results are read as they were stored when the session was processed (by the
+session runner at its end, ``hipback process --store`` or :func:`hipback.ingest.publish.publish_session`):
+summary, strides, walking bouts, holds, activity, calibration, warnings and the angle series
+(:func:`hipback.ingest.results.angles_rows`). :func:`results_from_rows` turns those rows back into the
+processing's objects (degrees back to radians, the schema's field names back to the records'), and
+:func:`load_from_process_folder` reads a ``hipback process`` folder with the same reader. A session is
+processed again from its raw samples (:meth:`LocalStore.load_recording`, the same pipeline with the session's
+prescription) only when asked (``reprocess``) or when it has no stored results to read: it stopped before it
+finished, an older release stored it without the angle series, or its stored rows cannot be read.
+:attr:`ReportInputs.origin` says which, as a sentence for the page's source line and the terminal.
+
+The baseline is made of the same patient's earlier sessions in the store: their stored ``summary`` result
+when there is one, otherwise they are processed too (at most :data:`MAX_BASELINE_SESSIONS`, the most recent
+ones). Link statistics (disconnects, battery, rejected packets) come from the runner's ``session_end``
+event; sample counts, devices and rates from the store's sensor rows.
 
 A folder written by ``hipback process`` (``summary.json``, ``angles.csv``, ``strides.csv``, ``holds.csv``,
-``activity.csv``) is read back into the same result objects; it has no raw samples and no baseline.
+``activity.csv``) has no raw samples and no baseline. Every malformed input there (a file that is not
+UTF-8, JSON of the wrong shape, text where a number belongs, a side that is neither left nor right, a time
+that is not finite) is a :class:`~hipback.ingest.errors.ConfigError` naming the file, never a traceback.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.report.page import SessionInfo
+from hipback.ingest.report.quality import DataQuality, assess_quality
 from hipback.ingest.report.wording import Baseline
-from hipback.processing.gait import Stride
+from hipback.ingest.results import ANGLE_SERIES_COLUMNS, angle_series_from_columns, angles_from_rows
+from hipback.processing.activity import ActivityBout
+from hipback.processing.calibration import SensorCalibration
+from hipback.processing.gait import Stride, WalkingBout
 from hipback.processing.holds import Hold, Prescription
 from hipback.processing.pipeline import ProcessorConfig, SessionResults, process_recording
-from hipback.processing.types import AngleSeries, Gap, Recording
+from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording
 
 MAX_BASELINE_SESSIONS = 10
+SIDES = ("left", "right")
 
 
 @dataclass
 class ReportInputs:
-    """Everything :func:`hipback.ingest.report.build_report` takes, loaded from one source."""
+    """Everything :func:`hipback.ingest.report.build_report` and the export take, loaded from one source.
 
-    results: Any
+    ``recording``: the raw samples when they were read (processing again, or asked for by the ``.sto``
+    export); ``quality``: the data-quality figures when they were worked out here (stored results: from the
+    store's sensor rows, without reading the samples); ``origin``: ``stored``, ``reprocessed`` (asked for),
+    ``fallback`` (no stored results to read) or ``folder``.
+    """
+
+    results: SessionResults
     recording: Recording | None
     session: SessionInfo
     prescription: Prescription
     baseline: Baseline | None = None
     sensor_stats: dict[str, Any] = field(default_factory=dict)
+    quality: DataQuality | None = None
+    origin: str = "stored"
+
+
+# -- rows back into the processing's records -------------------------------------------------------------
+
+#: Record fields that rows carry under another name: the schema's (``pelvic_tilt_at_peak_ext_deg``,
+#: ``compensation_index``) or ``hipback process``'s (``window_s``).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "pelvic_tilt_at_peak_extension_rad": ("pelvic_tilt_at_peak_extension_deg", "pelvic_tilt_at_peak_ext_deg"),
+    "lumbar_compensation_index": ("lumbar_compensation_index", "compensation_index"),
+    "window": ("window", "window_s"),
+}
+#: Fields that must hold a finite number in every record that has them.
+_FINITE = ("t_start", "t_end", "duration_s", "correct_s", "quality")
+
+
+def _row_names(name: str) -> tuple[str, ...]:
+    """Where a record field is found in a row: ``*_rad`` as ``*_deg``, ``t_x`` also as ``t_x_s`` (the
+    ``hipback process`` CSV files), the aliases above."""
+    if name in _ALIASES:
+        return _ALIASES[name]
+    if name.endswith("_rad"):
+        return (name[:-4] + "_deg",)
+    if name.startswith("t_") and not name.endswith("_s"):
+        return (name, name + "_s")
+    return (name,)
+
+
+def _number(v: Any, name: str) -> float:
+    """A float from a JSON value or a CSV cell; None and an empty cell are NaN (missing)."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return math.nan
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        raise ValueError(f"{name} is not a number")
+    try:
+        x = float(v)
+    except ValueError:
+        raise ValueError(f"{name} is not a number ({str(v)[:20]!r})") from None
+    if math.isinf(x):
+        raise ValueError(f"{name} is infinite")
+    return x
+
+
+def _value(kind: str, v: Any, name: str) -> Any:
+    """``v`` as a record field of annotated type ``kind`` (ValueError when it is not one)."""
+    if kind == "str":
+        if not isinstance(v, str):
+            raise ValueError(f"{name} is not text")
+        return v
+    if kind == "bool":
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int | str) and str(v).strip().lower() in ("0", "1", "true", "false"):
+            return str(v).strip().lower() in ("1", "true")
+        raise ValueError(f"{name} is neither true nor false")
+    if kind == "int":
+        x = _number(v, name)
+        if not math.isfinite(x) or x != round(x) or abs(x) > 1e12:
+            raise ValueError(f"{name} is not a whole number")
+        return int(x)
+    if kind == "list[str]":
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+            raise ValueError(f"{name} is not a list of texts")
+        return list(v)
+    if kind in ("FloatArray", "tuple[float, float]"):
+        width = 4 if kind == "FloatArray" else 2
+        if not isinstance(v, list | tuple) or len(v) != width:
+            raise ValueError(f"{name} does not hold {width} numbers")
+        arr = np.array([_number(x, name) for x in v], dtype=np.float64)
+        return arr if kind == "FloatArray" else (float(arr[0]), float(arr[1]))
+    return _number(v, name)
+
+
+def record_from_row(cls: type, row: Mapping[str, Any]) -> Any:
+    """A processing record (:class:`Stride`, :class:`WalkingBout`, :class:`Hold`, :class:`ActivityBout`,
+    :class:`SensorCalibration`) from a row: a store row (JSON values,
+    :func:`hipback.ingest.results.store_rows`) or a ``hipback process`` CSV row (text). Angles come back
+    from degrees to radians; a field the row does not have takes the record's default (NaN for a number
+    without one). ValueError names the first field that does not fit."""
+    if not isinstance(row, Mapping):
+        raise ValueError("a row is not a record")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        kind = str(f.type)
+        names = _row_names(f.name)
+        present = [n for n in names if n in row and row[n] is not None and row[n] != ""]
+        if present:
+            v = _value(kind, row[present[0]], present[0])
+            if f.name.endswith("_rad"):
+                v = math.radians(v)
+        elif f.default is not dataclasses.MISSING:
+            v = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            v = f.default_factory()
+        elif kind == "FloatArray":
+            v = np.full(4, np.nan)
+        elif kind in ("float", "tuple[float, float]"):
+            v = math.nan if kind == "float" else (math.nan, math.nan)
+        else:
+            raise ValueError(f"{names[-1]} is missing")
+        if f.name == "side" and v not in SIDES:
+            raise ValueError(f"side is {str(v)[:20]!r}, neither left nor right")
+        if f.name in _FINITE and not math.isfinite(v):
+            raise ValueError(f"{names[-1]} is not a finite number")
+        kwargs[f.name] = v
+    if "t_start" in kwargs and "t_end" in kwargs and kwargs["t_end"] < kwargs["t_start"]:
+        raise ValueError("it ends before it starts")
+    return cls(**kwargs)
+
+
+def _records(cls: type, rows: Any, what: str) -> list[Any]:
+    if not isinstance(rows, list):
+        raise ValueError(f"the {what} are not a list")
+    out = []
+    for i, r in enumerate(rows):
+        try:
+            out.append(record_from_row(cls, r))
+        except ValueError as exc:
+            raise ValueError(f"{what} row {i + 1}: {exc}") from None
+    return out
+
+
+def _calibration(items: Any) -> dict[str, SensorCalibration]:
+    """``{placement: SensorCalibration}`` from stored rows (a list with ``placement``) or ``summary.json``'s
+    ``calibration`` (a dict per placement)."""
+    if isinstance(items, dict):
+        items = [{**c, "placement": p} if isinstance(c, dict) else c for p, c in items.items()]
+    cals = _records(SensorCalibration, items, "calibration")
+    return {c.placement: c for c in cals}
+
+
+def _gap(g: Any, offset: float = 0.0) -> Gap:
+    if not isinstance(g, dict) or not isinstance(g.get("placement"), str):
+        raise ValueError("a gap is not a record with a placement")
+    t0 = _number(g.get("t_start", g.get("t_start_s")), "gap start") - offset
+    t1 = _number(g.get("t_end", g.get("t_end_s")), "gap end") - offset
+    missing = _value("int", g.get("missing", 0), "gap missing")
+    if not (math.isfinite(t0) and math.isfinite(t1)) or t1 < t0 or missing < 0:
+        raise ValueError("a gap has no finite start and end")
+    reason = g.get("reason", "gap")
+    return Gap(g["placement"], t0, t1, missing, reason if isinstance(reason, str) else "gap")
+
+
+#: Summary fields and what they hold: a number (None allowed), a whole number, text, a dict of numbers,
+#: a [low, high] pair of numbers (or None).
+_SUMMARY_NUMBERS = (
+    "duration_s", "rate_hz", "cadence_spm", "peak_hip_extension_asymmetry_deg",
+    *(f"{k}_{side}{u}" for side in SIDES for k, u in (("peak_hip_extension", "_deg"),
+                                                      ("compensation_index", ""),
+                                                      ("pelvic_tilt_excursion", "_deg"))),
+)
+_SUMMARY_COUNTS = tuple(f"{k}_{side}" for side in SIDES for k in ("n_strides", "doubtful_strides"))
+_SUMMARY_NUMBER_DICTS = ("calibration_quality", "calibration_ml_uncertainty_deg", "activity_s")
+
+
+def _check_number(v: Any, name: str, *, whole: bool = False, none: bool = True) -> None:
+    if v is None and none:
+        return
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ValueError(f"{name} is not a number")
+    if whole and (v != round(v) or v < 0):
+        raise ValueError(f"{name} is not a count")
+
+
+def check_summary(summary: Any) -> dict[str, Any]:
+    """``summary`` if it has the shape of a session summary
+    (:func:`hipback.processing.summary.build_summary`, plus what ``hipback process`` adds); ValueError naming
+    the first field that does not. Fields it does not know are left alone."""
+    if not isinstance(summary, dict):
+        raise ValueError("the summary is not a JSON object")
+    for k in _SUMMARY_NUMBERS:
+        _check_number(summary.get(k), k)
+    for k in _SUMMARY_COUNTS:
+        _check_number(summary.get(k), k, whole=True)
+    for k in _SUMMARY_NUMBER_DICTS:
+        d = summary.get(k)
+        if d is not None:
+            if not isinstance(d, dict):
+                raise ValueError(f"{k} is not an object")
+            for name, v in d.items():
+                _check_number(v, f"{k}.{name}")
+    for k, v in summary.items():
+        if k.endswith("_range_deg") and v is not None:
+            if not isinstance(v, list) or len(v) != 2:
+                raise ValueError(f"{k} is not a [low, high] pair")
+            for x in v:
+                _check_number(x, k)
+    holds = summary.get("holds")
+    if holds is not None:
+        if not isinstance(holds, dict):
+            raise ValueError("holds is not an object")
+        _check_number(holds.get("prescribed_per_side"), "holds.prescribed_per_side", whole=True)
+        _check_number(holds.get("prescribed_hold_s"), "holds.prescribed_hold_s")
+        for side in SIDES:
+            h = holds.get(side)
+            if h is None:
+                continue
+            if not isinstance(h, dict):
+                raise ValueError(f"holds.{side} is not an object")
+            for k in ("count", "completed", "arching"):
+                _check_number(h.get(k), f"holds.{side}.{k}", whole=True)
+            _check_number(h.get("peak_hip_extension_deg"), f"holds.{side}.peak_hip_extension_deg")
+            cs = h.get("correct_s")
+            if cs is not None and not isinstance(cs, list):
+                raise ValueError(f"holds.{side}.correct_s is not a list")
+            for x in cs or []:
+                _check_number(x, f"holds.{side}.correct_s", none=False)
+    imp = summary.get("implausible")
+    if imp is not None:
+        if not isinstance(imp, dict) or not all(isinstance(c, dict) for c in imp.values()):
+            raise ValueError("implausible is not an object of objects")
+        for name, c in imp.items():
+            for k, v in c.items():
+                _check_number(v, f"implausible.{name}.{k}")
+    for k in ("implausible_warning", "calibration_state"):
+        if summary.get(k) is not None and not isinstance(summary[k], str):
+            raise ValueError(f"{k} is not text")
+    warnings = summary.get("warnings")
+    if warnings is not None and (not isinstance(warnings, list)
+                                 or not all(isinstance(w, str) for w in warnings)):
+        raise ValueError("warnings is not a list of texts")
+    sensors = summary.get("sensors")
+    if sensors is not None and (not isinstance(sensors, dict)
+                                or not all(isinstance(v, str) for v in sensors.values())):
+        raise ValueError("sensors is not an object of texts")
+    return summary
+
+
+def _prescription_of_summary(summary: dict[str, Any]) -> Prescription:
+    h = summary.get("holds") or {}
+    per_side, hold_s = h.get("prescribed_per_side"), h.get("prescribed_hold_s")
+    return Prescription(int(per_side) if per_side is not None else 3,
+                        float(hold_s) if hold_s is not None else 30.0)
+
+
+def results_from_rows(rows: Mapping[str, list[Any]]) -> tuple[SessionResults, float]:
+    """A session's :class:`SessionResults` and the UTC time (Unix s) of its session time 0 from its stored
+    result rows per kind (:func:`hipback.ingest.results.store_rows`). ValueError, with the reason, when the
+    rows are missing or malformed."""
+    summary_rows = rows.get("summary") or []
+    if not summary_rows:
+        raise ValueError("there is no stored summary")
+    summary = check_summary(summary_rows[0])
+    if not rows.get("angles"):
+        raise ValueError("the stored results have no angle series (an older hipback stored them)")
+    angles, header = angles_from_rows(rows["angles"])
+    start_utc = _number(header.get("start_utc"), "start_utc")
+    if not math.isfinite(start_utc):
+        raise ValueError("the stored angle series has no start time")
+    placements = header.get("placements")
+    if not isinstance(placements, dict) or not all(isinstance(v, str) for v in placements.values()):
+        raise ValueError("the stored angle series does not say which sensors it was computed from")
+    gaps = header.get("gaps") or []
+    if not isinstance(gaps, list):
+        raise ValueError("the stored gaps are not a list")
+    warnings = rows.get("warnings") or []
+    if not all(isinstance(w, dict) and isinstance(w.get("message"), str) for w in warnings):
+        raise ValueError("a stored warning is not text")
+    results = SessionResults(
+        angles=angles,
+        strides=_records(Stride, rows.get("strides") or [], "strides"),
+        bouts=_records(WalkingBout, rows.get("bouts") or [], "walking bouts"),
+        holds=_records(Hold, rows.get("holds") or [], "holds"),
+        activity=_records(ActivityBout, rows.get("activity") or [], "activity bouts"),
+        calibration=_calibration(rows.get("calibration") or []),
+        calibration_state=str(header.get("calibration_state") or ""),
+        warnings=[w["message"] for w in warnings],
+        messages=[],
+        gaps=[_gap(g) for g in gaps],
+        summary=summary,
+        placements=dict(placements),
+    )
+    return results, start_utc
+
+
+# -- the local store ------------------------------------------------------------------------------------
 
 
 def _prescription(meta: dict[str, Any]) -> Prescription:
     p = meta.get("prescription") or {}
     try:
         return Prescription(int(p.get("holds_per_side", 3)), float(p.get("hold_s", 30.0)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):
         return Prescription()
 
 
@@ -153,67 +456,152 @@ def baseline_from_store(store: Any, row: dict[str, Any]) -> Baseline | None:
     return Baseline(out) if out else None
 
 
-def load_from_store(store_path: Path, session: str, *, with_baseline: bool = True) -> ReportInputs:
-    """Load and process one stored session, its baseline and its link statistics."""
+#: Result kinds read back from the store (the ``exercises`` rows are not read back yet).
+STORED_KINDS = ("summary", "angles", "strides", "bouts", "holds", "activity", "calibration", "warnings")
+
+
+@dataclass
+class StoredStream:
+    """What the data-quality table reads of a stored sensor, without its samples (``len()``: samples)."""
+
+    placement: str
+    kind: str
+    device: str
+    rate_hz: float
+    samples: int
+
+    def __len__(self) -> int:
+        return self.samples
+
+
+@dataclass
+class StoredSensors:
+    """A stored session's sensors and link gaps (session seconds) in the shape the data-quality figures read
+    from a :class:`Recording` (:func:`hipback.ingest.report.quality.assess_quality`)."""
+
+    streams: dict[str, StoredStream]
+    gaps: list[Gap]
+
+    @property
+    def placements(self) -> list[str]:
+        return [p for p in PLACEMENTS if p in self.streams] + [p for p in self.streams if p not in PLACEMENTS]
+
+
+def stored_sensors(store: Any, session_id: str, start_utc: float, results: SessionResults) -> StoredSensors:
+    """The session's sensors from the store's sensor rows (samples counted, not read) and its link gaps on
+    the session timeline (``start_utc``: UTC of session time 0)."""
+    streams = {}
+    for s in store.sensors(session_id):
+        if not s["samples"]:
+            continue
+        p = s["placement"]
+        kind = s["kind"] if s["kind"] in ("quat", "raw") else results.placements.get(p, s["kind"])
+        rate = (s["meta"] or {}).get("rate_hz") if isinstance(s["meta"], dict) else None
+        streams[p] = StoredStream(p, str(kind), str(s["device"]), float(rate or 0.0), int(s["samples"]))
+    gaps = [Gap(g.placement, g.t_start - start_utc, g.t_end - start_utc, g.missing, g.reason)
+            for g in store.gaps(session_id)]
+    return StoredSensors(streams, gaps)
+
+
+def _read_stored(store: Any, session_id: str) -> tuple[SessionResults | None, float, str]:
+    """``(results, start_utc, "")`` from the stored rows, or ``(None, nan, why not)``."""
+    rows = {kind: store.get_results(session_id, kind) for kind in STORED_KINDS}
+    if not rows["summary"] and not rows["angles"]:
+        return None, math.nan, ("it has no stored results (it stopped before it finished, or an older "
+                                "hipback stored it)")
+    try:
+        results, start_utc = results_from_rows(rows)
+    except ValueError as exc:
+        return None, math.nan, f"its stored results cannot be read: {str(exc).rstrip('.')}"
+    return results, start_utc, ""
+
+
+def load_from_store(
+    store_path: Path,
+    session: str,
+    *,
+    with_baseline: bool = True,
+    reprocess: bool = False,
+    with_recording: bool = False,
+) -> ReportInputs:
+    """One stored session's results (read back, or processed again from its raw samples when ``reprocess``
+    or when there are none to read: see the module docstring), its baseline and its link statistics.
+    ``with_recording``: read the raw samples even when the results are read back (the ``.sto`` export)."""
     store = open_store(store_path)
     try:
         row = resolve_session_id(store, session)
-        recording = store.load_recording(row["id"])
-        meta = row.get("meta") or {}
-        prescription = _prescription(meta)
-        results = process_stored(recording, prescription)
+        sid = row["id"]
+        prescription = _prescription(row.get("meta") or {})
+        results: SessionResults | None = None
+        why = ""
+        if not reprocess:
+            results, start_utc, why = _read_stored(store, sid)
+        quality = None
+        stats = _stats_from_events(store, sid)
+        if results is not None:
+            recording = store.load_recording(sid) if with_recording else None
+            sensors = stored_sensors(store, sid, start_utc, results)
+            quality = assess_quality(cast(Recording, sensors), results, stats)
+            n = sum(s.samples for s in sensors.streams.values())
+            origin = "stored"
+            source = (f"Read from the results stored when the session was processed; `--reprocess` processes "
+                      f"its {n} raw samples in the local store again.")
+        else:
+            recording = store.load_recording(sid)
+            results = process_stored(recording, prescription)
+            start_utc = recording.start_utc if recording.start_utc is not None else row["start_utc"]
+            n = sum(len(s) for s in recording.streams.values())
+            origin = "reprocessed" if reprocess else "fallback"
+            source = f"Processed again from the {n} raw samples kept in the local store"
+            source += " (--reprocess)." if reprocess else f": {why}."
         baseline = baseline_from_store(store, row) if with_baseline else None
-        stats = _stats_from_events(store, row["id"])
     finally:
         store.close()
-    info = SessionInfo(
-        row["id"],
-        row["patient_id"],
-        recording.start_utc or row["start_utc"],
-        source=f"Processed again from the {sum(len(s) for s in recording.streams.values())} raw "
-        f"samples kept in the local store.",
-    )
-    return ReportInputs(results, recording, info, prescription, baseline, stats)
+    info = SessionInfo(sid, row["patient_id"], start_utc, source=source)
+    return ReportInputs(results, recording, info, prescription, baseline, stats, quality, origin)
 
 
 # -- a folder written by ``hipback process`` -----------------------------------------------------------
 
+#: Largest ``summary.json`` read (a real one is a few KiB).
+MAX_SUMMARY_BYTES = 16 * 1024 * 1024
+#: Angles beyond this many degrees are not angles (a mix-up or a damaged file).
+MAX_ANGLE_DEG = 1000.0
+
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of one ``hipback process`` CSV file (none when the file is not there)."""
     if not path.is_file():
         return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _num(v: str | None) -> float:
-    if v is None or v == "":
-        return math.nan
     try:
-        return float(v)
-    except ValueError:
-        return math.nan
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path} cannot be read as a CSV table ({exc}).") from None
+    for r in rows:
+        if None in r:
+            raise ConfigError(f"{path} has a row with more cells than the header has columns.")
+    return rows
 
 
-def _from_row(cls: type, row: dict[str, str]) -> Any:
-    """A dataclass instance from a CSV row written by ``hipback process`` (``*_deg`` back to ``*_rad``)."""
-    kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if not f.init:
-            continue
-        name = f.name
-        if name.endswith("_rad"):
-            v = _num(row.get(name[:-4] + "_deg"))
-            kwargs[name] = math.radians(v) if math.isfinite(v) else math.nan
-        elif f.type in ("str", str):
-            kwargs[name] = row.get(name, "")
-        elif f.type in ("int", int):
-            kwargs[name] = int(_num(row.get(name)) if math.isfinite(_num(row.get(name))) else 0)
-        elif f.type in ("bool", bool):
-            kwargs[name] = row.get(name, "0") in ("1", "True", "true")
-        else:
-            kwargs[name] = _num(row.get(name))
-    return cls(**kwargs)
+def _angles_from_csv(path: Path) -> AngleSeries:
+    rows = _read_csv(path)
+    if not rows:
+        return AngleSeries.empty()
+    try:
+        t = np.array([_number(r.get("time_s"), "time_s") for r in rows])
+        cols = {}
+        for col in ANGLE_SERIES_COLUMNS.values():
+            if col in rows[0]:
+                cols[col] = np.array([_number(r.get(col), col) for r in rows])
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}.") from None
+    if not np.isfinite(t).all() or (len(t) > 1 and not (np.diff(t) > 0).all()):
+        raise ConfigError(f"{path}: time_s is not a rising series of times.")
+    for col, v in cols.items():
+        if col.endswith("_deg") and (np.abs(v[np.isfinite(v)]) > MAX_ANGLE_DEG).any():
+            raise ConfigError(f"{path}: {col} holds values that are not angles.")
+    return cast(AngleSeries, angle_series_from_columns(t, cols))
 
 
 def load_from_process_folder(folder: Path) -> ReportInputs:
@@ -222,55 +610,46 @@ def load_from_process_folder(folder: Path) -> ReportInputs:
     if not summary_path.is_file():
         raise ConfigError(f"{folder} has no summary.json; give a folder written by 'hipback process'.")
     try:
+        if summary_path.stat().st_size > MAX_SUMMARY_BYTES:
+            raise ConfigError(f"{summary_path} is too large to be a summary written by 'hipback process'.")
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{summary_path} cannot be read ({exc}).") from None
-    rows = _read_csv(folder / "angles.csv")
-    t = np.array([_num(r.get("time_s")) for r in rows])
-    cols = {
-        name: np.radians(np.array([_num(r.get(f"{name}_deg")) for r in rows])) for name in AngleSeries.FIELDS
-    }
-    angles = AngleSeries(t=t, **cols) if rows else AngleSeries.empty()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"{summary_path} cannot be read ({reason}).") from None
     try:
-        strides = [_from_row(Stride, r) for r in _read_csv(folder / "strides.csv")]
-        holds = [_from_row(Hold, r) for r in _read_csv(folder / "holds.csv")]
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{folder}: a strides/holds table cannot be read ({exc}).") from None
-    activity = [
-        SimpleNamespace(label=r.get("label", ""), t_start=_num(r.get("t_start")), t_end=_num(r.get("t_end")))
-        for r in _read_csv(folder / "activity.csv")
-    ]
-    calibration = {
-        p: SimpleNamespace(
-            placement=p,
-            quality=float(c.get("quality", math.nan)),
-            reasons=list(c.get("reasons", [])),
-            flags=list(c.get("flags", [])),
-        )
-        for p, c in (summary.get("calibration") or {}).items()
-    }
-    gaps = [
-        Gap(g["placement"], g["t_start_s"], g["t_end_s"], int(g.get("missing", 0)))
-        for g in summary.get("gaps", []) or []
-    ]
+        check_summary(summary)
+        calibration = _calibration(summary.get("calibration") or {})
+        gaps = summary.get("gaps") or []
+        if not isinstance(gaps, list):
+            raise ValueError("gaps is not a list")
+        gap_list = [_gap(g) for g in gaps]
+    except ValueError as exc:
+        raise ConfigError(f"{summary_path} is not a summary written by 'hipback process': "
+                          f"{str(exc).rstrip('.')}.") from None
+    angles = _angles_from_csv(folder / "angles.csv")
+    tables = {}
+    for name, cls in (("strides", Stride), ("holds", Hold), ("activity", ActivityBout)):
+        path = folder / f"{name}.csv"
+        try:
+            tables[name] = _records(cls, _read_csv(path), "rows")
+        except ValueError as exc:
+            raise ConfigError(f"{path} cannot be read: {str(exc).rstrip('.')}.") from None
     placements = summary.get("sensors") or {p: "" for p in calibration}
     results = SessionResults(
         angles=angles,
-        strides=strides,
+        strides=tables["strides"],
         bouts=[],
-        holds=holds,
-        activity=activity,
+        holds=tables["holds"],
+        activity=tables["activity"],
         calibration=calibration,
-        calibration_state=summary.get("calibration_state", ""),
-        warnings=list(summary.get("warnings", [])),
+        calibration_state=summary.get("calibration_state") or "",
+        warnings=list(summary.get("warnings") or []),
         messages=[],
-        gaps=gaps,
+        gaps=gap_list,
         summary=summary,
         placements=placements,
     )
-    h = summary.get("holds") or {}
-    prescription = Prescription(int(h.get("prescribed_per_side", 3)), float(h.get("prescribed_hold_s", 30.0)))
     info = SessionInfo(
         session_id=folder.name, source=f"Read from the files in {folder.name}/ written by 'hipback process'."
     )
-    return ReportInputs(results, None, info, prescription)
+    return ReportInputs(results, None, info, _prescription_of_summary(summary), origin="folder")
