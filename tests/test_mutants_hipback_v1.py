@@ -1,0 +1,324 @@
+"""hipback IMU profile v1, checked byte by byte against packets built here from the profile document
+(``firmware_notes/hipback-imu-profile-v1.md``), not from the simulator's encoder.
+
+Written for the survivors of ``python bench/mutation.py --group decoders``: exact scales and offsets, every
+refusal with its reason and arrival time, the battery byte, the status word, sequence arithmetic at its
+edges (restart, stale and repeated packets, a header that claims no samples), the INFO characteristic and the
+control writes.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from hipback.ingest.devices import HIPBACK_V1, DeviceConfig, StatusFlag, Write
+from hipback.ingest.devices import hipback_v1 as hb
+
+G = 9.80665
+RAW = hb.FMT_ACC | hb.FMT_GYR
+RAW_MAG = RAW | hb.FMT_MAG
+
+
+def packet(
+    body: bytes = b"",
+    *,
+    fmt: int = RAW,
+    n: int = 1,
+    battery: int = 80,
+    seq: int = 0,
+    t0_us: int = 0,
+    dt_us: int = 10_000,
+    status: int = 0,
+    version: int = 1,
+) -> bytes:
+    return struct.pack("<BBBBIQHH", version, fmt, n, battery, seq, t0_us, dt_us, status) + body
+
+
+def raw_body(n: int = 1, acc=(0, 0, 2048), gyr=(0, 0, 0)) -> bytes:
+    return struct.pack("<6h", *acc, *gyr) * n
+
+
+def raw(seq: int, t0_us: int, n: int = 1, **kw) -> bytes:
+    return packet(raw_body(n), n=n, seq=seq, t0_us=t0_us, **kw)
+
+
+# -- samples: scales, offsets, times, status, battery ---------------------------------------------------
+def test_raw_mag_samples_exact_scales_times_and_status() -> None:
+    body = struct.pack("<9h", 100, -200, 2048, 16, -32, 64, 160, -320, 480)
+    body += struct.pack("<9h", -1, 1, 0, 32767, -32768, 0, 1, 2, 3)
+    status = 0x2000 | 0x0001 | 0x0040  # fusion accuracy 2, acc clip, overrun
+    dec = HIPBACK_V1.make_decoder(100, "raw_mag")
+    out = dec.feed(packet(body, fmt=RAW_MAG, n=2, battery=80, seq=7, t0_us=3_000_000, dt_us=2_500,
+                          status=status), 12.5)
+    assert out.rejected is None and out.n == 2 and out.arrival_time == 12.5
+    lsb_a, lsb_g = 16 * G / 32768, math.radians(2000 / 32768)
+    np.testing.assert_array_equal(out.acc, np.array([[100, -200, 2048], [-1, 1, 0]], float) * lsb_a)
+    np.testing.assert_array_equal(out.gyr, np.array([[16, -32, 64], [32767, -32768, 0]], float) * lsb_g)
+    np.testing.assert_array_equal(out.mag, [[10.0, -20.0, 30.0], [1 / 16, 2 / 16, 3 / 16]])  # 1/16 uT
+    assert out.quat is None
+    assert out.seq.dtype == np.int64 and out.seq.tolist() == [7, 8]
+    np.testing.assert_array_equal(out.device_time_s, [3.0, 3.0025])
+    assert out.flags == StatusFlag.ACC_CLIPPING | StatusFlag.OVERRUN
+    assert out.battery_pct == 80.0
+    assert out.extra == {"fusion_accuracy": 2, "dt_us": 2_500}
+    assert dec.stats.samples == 2 and dec.stats.bytes == 20 + 36 and dec.stats.packets == 1
+
+
+def test_every_known_status_bit_maps_to_its_flag() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    out = dec.feed(raw(0, 0, status=0x01FF | 0x3000), 0.0)
+    assert out.flags == StatusFlag(0x01FF) and out.extra["fusion_accuracy"] == 3
+
+
+@pytest.mark.parametrize(
+    "battery,pct,low",
+    [(0, 0.0, True), (15, 15.0, True), (16, 16.0, False), (100, 100.0, False), (255, None, False)],
+)
+def test_battery_byte(battery: int, pct: float | None, low: bool) -> None:
+    out = HIPBACK_V1.make_decoder(100, "raw").feed(raw(0, 0, battery=battery), 0.0)
+    assert out.rejected is None and out.battery_pct == pct
+    assert (StatusFlag.LOW_BATTERY in out.flags) is low
+
+
+def test_q14_quaternion_is_scaled_and_renormalised() -> None:
+    # norm 1.015: within the Q14 tolerance (0.02); the decoded quaternion is unit
+    w = round(16384 * 1.015)
+    dec = HIPBACK_V1.make_decoder(100, "quat")
+    out = dec.feed(packet(struct.pack("<4h", w, 0, 0, 0), fmt=hb.QUAT_Q14), 0.0)
+    np.testing.assert_array_equal(out.quat, [[1.0, 0.0, 0.0, 0.0]])
+    out = dec.feed(packet(struct.pack("<4h", 8192, 8192, 8192, 8192), fmt=hb.QUAT_Q14, seq=1), 0.0)
+    np.testing.assert_array_equal(out.quat, [[0.5, 0.5, 0.5, 0.5]])
+    assert out.flags == StatusFlag.NONE  # fusion is the device's status bit 3, not implied by a quaternion
+
+
+@pytest.mark.parametrize("norm,ok", [(1.009, True), (0.991, True), (1.011, False), (1.5, False)])
+def test_float_quaternion_norm_tolerance_is_one_percent(norm: float, ok: bool) -> None:
+    body = struct.pack("<4f", norm, 0, 0, 0) + struct.pack("<6h", 0, 0, 2048, 0, 0, 0)
+    out = HIPBACK_V1.make_decoder(100, "quat_f32_raw").feed(packet(body, fmt=hb.QUAT_F32 | RAW), 0.0)
+    assert out.rejected == (None if ok else "bad_quat_norm")
+    if ok:
+        np.testing.assert_allclose(out.quat, [[1.0, 0.0, 0.0, 0.0]], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("norm,ok", [(1.019, True), (0.981, True), (1.021, False)])
+def test_q14_quaternion_norm_tolerance_is_two_percent(norm: float, ok: bool) -> None:
+    out = HIPBACK_V1.make_decoder(100, "quat").feed(
+        packet(struct.pack("<4h", round(16384 * norm), 0, 0, 0), fmt=hb.QUAT_Q14), 0.0)
+    assert out.rejected == (None if ok else "bad_quat_norm")
+
+
+def test_gyr_beyond_the_configured_full_scale_is_out_of_range() -> None:
+    """A device reporting 250 deg/s of range cannot send 300 deg/s; 250 deg/s itself passes."""
+    cfg = DeviceConfig(gyr_range_rads=math.radians(250.0), acc_range_ms2=2 * G)
+    dec = HIPBACK_V1.make_decoder(100, "raw", cfg)
+    per_dps = 32768 / 2000
+    ok = packet(struct.pack("<6h", 0, 0, 2048, round(250 * per_dps), 0, 0))
+    bad = packet(struct.pack("<6h", 0, 0, 2048, 0, round(-300 * per_dps), 0), seq=1, t0_us=10_000)
+    assert dec.feed(ok, 0.0).rejected is None
+    out = dec.feed(bad, 4.0)
+    assert out.rejected == "out_of_range" and out.arrival_time == 4.0
+    acc3g = packet(struct.pack("<6h", 0, 0, 3 * 2048, 0, 0, 0), seq=1, t0_us=10_000)
+    assert dec.feed(acc3g, 0.0).rejected == "out_of_range"
+    assert dec.stats.rejected == {"out_of_range": 2}
+
+
+# -- refusals: reason, arrival time, no state change ----------------------------------------------------
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"\x01" * 19, "truncated"),
+        (packet(raw_body(), version=2), "bad_version"),
+        (packet(raw_body(), fmt=0x23), "bad_format"),  # reserved format bit
+        (packet(raw_body(), fmt=0x03 | hb.FMT_ACC), "bad_format"),  # quaternion code 3
+        (packet(b"", fmt=0, n=1), "bad_format"),  # no field at all
+        (packet(b"", n=0), "bad_format"),
+        (packet(raw_body(), dt_us=0), "bad_format"),
+        (packet(raw_body(), status=0x0200), "bad_format"),  # unknown status bit
+        (packet(raw_body(), battery=101), "bad_format"),
+        (packet(raw_body(2), n=3), "truncated"),
+        (packet(raw_body(2) + b"\x00", n=2), "bad_length"),
+        (packet(struct.pack("<4f", math.nan, 0, 0, 0), fmt=hb.QUAT_F32), "bad_value"),
+        (packet(struct.pack("<4h", 8000, 0, 0, 0), fmt=hb.QUAT_Q14), "bad_quat_norm"),
+    ],
+)
+def test_refusals_name_their_reason_and_keep_the_arrival_time(data: bytes, reason: str) -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    out = dec.feed(data, 7.25)
+    assert (out.rejected, out.n, out.arrival_time) == (reason, 0, 7.25)
+    assert dec.stats.rejected == {reason: 1} and dec.stats.samples == 0
+    assert dec.stats.truncated == (reason == "truncated")
+
+
+def test_a_header_claiming_no_samples_changes_no_sequence_state() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    dec.feed(raw(0, 0), 0.0)
+    assert dec.feed(packet(b"", n=0, seq=5, t0_us=50_000), 0.0).rejected == "bad_format"
+    out = dec.feed(raw(1, 10_000), 0.0)
+    assert out.rejected is None and out.missing == 0 and out.seq.tolist() == [1]
+    assert dec.stats.seq_gaps == [] and dec.stats.missing == 0
+
+
+# -- sequence numbers: restarts, stale and repeated packets -------------------------------------------
+def test_each_device_restart_is_counted_and_numbering_continues() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    for seq in range(3):
+        dec.feed(raw(seq, seq * 10_000), 0.0)
+    out = dec.feed(raw(0, 0, battery=79), 0.0)  # sequence and clock back: a reboot
+    assert out.rejected is None and out.seq.tolist() == [3] and out.missing == 0
+    dec.feed(raw(1, 10_000, battery=79), 0.0)
+    out = dec.feed(raw(0, 0, battery=78), 0.0)  # and again
+    assert out.seq.tolist() == [5]
+    assert dec.stats.resets == 2 and dec.stats.rejected == {}
+
+
+def test_restart_needs_the_clock_to_go_back_even_by_one_microsecond() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    dec.feed(raw(10, 10_000_000), 0.0)
+    out = dec.feed(raw(0, 9_999_999), 0.0)
+    assert out.rejected is None and dec.stats.resets == 1 and out.seq.tolist() == [11]
+
+
+def test_stale_packet_with_the_same_or_a_later_time_is_out_of_order() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    dec.feed(raw(10, 100_000), 0.0)
+    same_time = dec.feed(raw(9, 100_000, battery=70), 3.0)
+    later = dec.feed(raw(8, 200_000, battery=70), 4.0)
+    assert (same_time.rejected, same_time.arrival_time) == ("out_of_order", 3.0)
+    assert (later.rejected, later.arrival_time) == ("out_of_order", 4.0)
+    assert dec.stats.resets == 0 and dec.stats.rejected == {"out_of_order": 2}
+    assert dec.feed(raw(11, 110_000), 0.0).missing == 0  # the stream goes on
+
+
+def test_jump_of_half_the_sequence_space_is_read_as_backwards() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    dec.feed(raw(0, 0), 0.0)
+    out = dec.feed(raw(1 + (1 << 31), 20_000), 0.0)  # 2^31 ahead of the expected 1: ambiguous, not a gap
+    assert out.rejected == "out_of_order" and dec.stats.seq_gaps == []
+    out = dec.feed(raw(1 + (1 << 31) - 1, 20_000), 0.0)  # 2^31 - 1 ahead: a (huge) gap
+    assert out.rejected is None and out.missing == (1 << 31) - 1
+
+
+def test_duplicates_are_recognised_among_the_last_64_packets() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    packets = [raw(seq, seq * 10_000) for seq in range(70)]
+    for p in packets:
+        dec.feed(p, 0.0)
+    assert [dec.feed(p, 0.0).rejected for p in packets[70 - 64:]] == ["duplicate"] * 64
+    assert dec.stats.duplicates == 64 and dec.stats.rejected == {"duplicate": 64}
+    # older than the window: no longer known (with an earlier device time it reads as a restart)
+    assert dec.feed(packets[70 - 65], 0.0).rejected != "duplicate" and dec.stats.duplicates == 64
+
+
+# -- INFO, configuration, control writes -------------------------------------------------------------
+def info(chip: int = 1, mcu: int = 1, acc_g: int = 8, gyr_dps: int = 1000, caps: int = 0x3F, n_rates: int = 5,
+         rates=(25, 50, 100, 200, 400, 0, 0, 0), serial: int = 0x91223344, model: bytes = b"Hb-1X",
+         mag_ut: int = 4900) -> bytes:
+    return hb.INFO.pack(1, 1, 2, 3, 4, chip, mcu, acc_g, gyr_dps, mag_ut, caps, n_rates, *rates, serial,
+                        model)
+
+
+def test_parse_info_every_field() -> None:
+    assert hb.parse_info(info()) == {
+        "info_version": 1,
+        "protocol_version": 1,
+        "firmware": "2.3.4",
+        "imu": "BNO085",
+        "mcu": "nRF52840",
+        "acc_range_g": 8,
+        "gyr_range_dps": 1000,
+        "mag_range_ut": 4900,
+        "capabilities": 0x3F,
+        "rates_hz": [25.0, 50.0, 100.0, 200.0, 400.0],
+        "serial": 0x91223344,
+        "model": "Hb-1X",
+    }
+
+
+def test_parse_info_unknown_chips_bad_text_and_too_many_rates() -> None:
+    got = hb.parse_info(info(chip=9, mcu=7, n_rates=9, rates=tuple(range(1, 9)), model=b"\xffX\x00\x00"))
+    assert got["imu"] == "unknown(9)" and got["mcu"] == "unknown(7)"
+    assert got["rates_hz"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert got["model"] == "\ufffdX"
+    with pytest.raises(ValueError, match=r"^INFO value has 49 bytes, expected 50$"):
+        hb.parse_info(info()[:-1])
+
+
+def test_parse_config_without_or_with_a_bad_info() -> None:
+    assert HIPBACK_V1.parse_config({}) == DeviceConfig(
+        values={}, notes=("INFO not read: profile defaults used",))
+    bad = {hb.INFO_UUID: b"\x01\x02\x03"}
+    assert HIPBACK_V1.parse_config(bad) == DeviceConfig(
+        values=bad, notes=("INFO unreadable (INFO value has 3 bytes, expected 50): profile defaults used",)
+    )
+
+
+def test_parse_config_modes_rates_and_ranges() -> None:
+    caps = hb.CAP_Q14 | hb.CAP_FUSION | hb.CAP_ACC | hb.CAP_GYR
+    values = {hb.INFO_UUID: info(caps=caps, acc_g=8, gyr_dps=1000, rates=(25, 0, 100, 1, 0, 0, 0, 0),
+                                 n_rates=4)}
+    assert HIPBACK_V1.parse_config(values) == DeviceConfig(
+        values=values, firmware="2.3.4", modes=("quat", "quat_raw", "raw"), rates_hz=(25.0, 100.0, 1.0),
+        acc_range_ms2=8 * G, gyr_range_rads=math.radians(1000.0),
+    )
+
+
+@pytest.mark.parametrize(
+    "acc_g,gyr_dps,acc,gyr",
+    [
+        (32, 4000, 16 * G, math.radians(2000.0)),  # capped at the packet scale
+        (1, 1, G, math.radians(1.0)),
+        (0, 0, None, None),  # not reported: the profile's
+    ],
+)
+def test_parse_config_ranges(acc_g: int, gyr_dps: int, acc: float | None, gyr: float | None) -> None:
+    cfg = HIPBACK_V1.parse_config({hb.INFO_UUID: info(acc_g=acc_g, gyr_dps=gyr_dps, rates=(0,) * 8)})
+    assert (cfg.acc_range_ms2, cfg.gyr_range_rads, cfg.rates_hz) == (acc, gyr, None)
+
+
+def test_modes_sizes_capabilities_and_fallbacks() -> None:
+    assert {m: HIPBACK_V1.sensor_kind(m) for m in hb.MODES} == {
+        "quat": "quat", "quat_raw": "quat", "quat_raw_mag": "quat", "quat_f32_raw": "quat",
+        "raw": "raw", "raw_mag": "raw"}
+    assert {m: hb.sample_size(f) for m, f in hb.MODES.items()} == {
+        "quat": 8, "quat_raw": 20, "quat_raw_mag": 26, "quat_f32_raw": 28, "raw": 12, "raw_mag": 18}
+    assert {m: HIPBACK_V1.fallback_modes(m) for m in hb.MODES} == {
+        "quat": (),
+        "quat_raw": ("quat",),
+        "quat_raw_mag": ("quat_raw", "quat"),
+        "quat_f32_raw": ("quat_raw_mag", "quat_raw", "quat"),
+        "raw": (),
+        "raw_mag": ("raw",),
+    }
+    assert hb.format_capabilities(RAW) == hb.CAP_ACC | hb.CAP_GYR
+    assert hb.format_capabilities(hb.QUAT_Q14) == hb.CAP_Q14 | hb.CAP_FUSION
+    assert HIPBACK_V1.min_mtu("quat_raw") == 3 + 20 + 20
+    with pytest.raises(ValueError, match=r"^format byte 0x03 uses reserved bits$"):
+        hb.sample_size(0x03)
+
+
+def test_start_and_stop_writes() -> None:
+    fmt = hb.MODES["quat_raw"]
+    assert HIPBACK_V1.start_sequence(100, "quat_raw") == [
+        Write(hb.CONTROL_UUID, bytes([0x01, 100, 0, fmt, 0]), True, "start streaming")]
+    # the device's own rates count; the batch cap is clamped to a byte
+    cfg = DeviceConfig(rates_hz=(30.0,))
+    assert HIPBACK_V1.start_sequence(100, "raw", cfg, max_batch=300)[0].data == bytes([0x01, 30, 0, RAW, 255])
+    assert HIPBACK_V1.start_sequence(100, "raw", max_batch=-5)[0].data[-1] == 0
+    assert hb.start_command(400, RAW_MAG, 200) == bytes([0x01, 0x90, 0x01, RAW_MAG, 200])
+    assert hb.start_command(50, RAW) == bytes([0x01, 50, 0, RAW, 0])
+    assert HIPBACK_V1.stop_sequence() == [Write(hb.CONTROL_UUID, b"\x02", True, "stop streaming")]
+    assert HIPBACK_V1.make_decoder(100, "raw", cfg).rate_hz == 30.0
+
+
+@pytest.mark.parametrize("data,pct", [(b"\x00", 0.0), (b"\x64", 100.0), (b"\x65", None), (b"", None),
+                                      (b"\x10\x10", None)])
+def test_battery_level_characteristic(data: bytes, pct: float | None) -> None:
+    if pct is None:
+        with pytest.raises(ValueError, match=r"^malformed Battery Level value$"):
+            hb.battery_level(data)
+    else:
+        assert hb.battery_level(data) == pct
