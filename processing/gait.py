@@ -10,17 +10,19 @@ stride. The peaks only say *that* a stride happened; *when* it starts is the IC 
 the best evidence the sensors give, searched within ``ic_search`` (share of the cycle, default -0.05 to
 +0.35) around the peak, since peak flexion falls at about 70-92 % of the cycle depending on the person:
 
-1. ``acceleration``: the heel-strike impact seen by the sacral sensor, i.e. the steepest rise of the
-   pelvis' vertical acceleration (its derivative after Gaussian smoothing over ``ic_smooth_s``, which keeps
-   the impact's frequencies), as lower-back IC detectors use the vertical trunk acceleration (McCamley et
-   al. 2012; Paraschiv-Ionescu et al. 2020). An impact is a transient: a rise counts only where it is at
-   least ``ic_sharpness`` times as steep as over the longer smoothing ``ic_slow_s`` (the slower rise of
-   the loading response that follows an impact is not one). With both thighs worn, only rises within
-   ``ic_refine_s`` of the largest split between the thighs count: step length, hence the split between the
-   leading and the trailing thigh, is largest at heel strike, and the split also tells the side (the
-   leading leg is the one that contacts). Among those the largest rise is the impact, unless another rise
-   there reaches ``ic_ambiguity`` of it (then the impact is not clear and the split maximum decides, as
-   in 2).
+1. ``acceleration``: the heel-strike impact seen by the sacral sensor in the pelvis' vertical acceleration,
+   as lower-back IC detectors use the vertical trunk acceleration (McCamley et al. 2012; Paraschiv-Ionescu
+   et al. 2020). Its steep flanks are found in the derivative of the signal after Gaussian smoothing over
+   ``ic_smooth_s`` (which keeps the impact's frequencies), rising or falling: the impact's wavelet may
+   start either way. A flank counts only where it is at least ``ic_sharpness`` times as steep as over the
+   longer smoothing ``ic_slow_s``: an impact is a transient, the loading response's slower rise is not.
+   The contact is where the disturbance *begins*: the first flank at least ``ic_onset_share`` as steep as
+   the steepest one in the search window, since the sensor's soft tissue rings after the impact, sometimes
+   more than the impact itself. With both thighs worn, only flanks from ``ic_refine_s[0]`` before to
+   ``ic_refine_s[1]`` after the largest split between the thighs count: step length, hence the split
+   between the leading and the trailing thigh, is largest around heel strike, at the latest at the contact
+   (the trailing thigh starts to flex in pre-swing) but often earlier, as the leading thigh retracts in
+   terminal swing; the split also tells the side (the leading leg is the one that contacts).
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
 3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + ic_phase * cycle``
@@ -40,8 +42,10 @@ A candidate stride (two consecutive peaks) is kept only if
 * the hip swings at least ``min_range_rad`` (both peaks above the trough between them by that much),
   the peak flexion stays below ``max_peak_flexion_rad`` and the trough below ``max_trough_rad`` (so
   sit-to-stand, kneeling and standing sway do not pass),
-* its two flexion peaks differ by at most ``max_peak_change_rad`` (8 deg): in the first stride of gait
-  initiation the swing amplitude is still growing, which delays the peak and would bias IC by ~0.2 s,
+* when its contacts are timed by the phase rule (3.), its two flexion peaks differ by at most
+  ``max_peak_change_rad`` (8 deg): in the first stride of gait initiation the swing amplitude is still
+  growing, which delays the peak and would bias that IC by ~0.2 s (with contacts from the sensors' evidence
+  the swing may change, as in turns),
 * no sample in it is missing (NaN, time jump): strides never span a gap,
 * it is *consistent* with an adjacent stride (previous or next, sharing the peak): duration ratio within
   ``consistency_ratio`` and swing-range ratio within ``range_ratio``. An isolated cycle is not gait.
@@ -170,8 +174,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_smooth_s: float = 0.015
     ic_search: tuple[float, float] = (-0.05, 0.35)
     ic_mismatch: float = 0.15
-    ic_refine_s: float = 0.06
-    ic_ambiguity: float = 0.5
+    ic_refine_s: tuple[float, float] = (0.06, 0.12)
+    ic_onset_share: float = 0.25
     ic_slow_s: float = 0.05
     ic_sharpness: float = 2.0
     min_acc_range_m_s2: float = 0.5
@@ -302,9 +306,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         """Initial contact after a flexion peak: ``(sample index, time, source)`` (see the module docstring).
 
         Searched within ``ic_search`` of a cycle around the peak. ``thigh_split``: the largest split between
-        this thigh and the other (step length is largest at heel strike); ``acceleration``: the impact, the
-        steepest rise of the sacrum's vertical acceleration (derivative of the signal smoothed over
-        ``ic_smooth_s``), taken within ``ic_refine_s`` of the split maximum when both thighs are worn;
+        this thigh and the other (step length is largest at heel strike); ``acceleration``: the onset of the
+        impact, the first steep flank (either sign) of the sacrum's vertical acceleration that is at least
+        ``ic_onset_share`` as steep as the steepest (derivative of the signal smoothed over ``ic_smooth_s``),
+        taken within ``ic_refine_s`` (before, after) of the split maximum when both thighs are worn;
         ``missing``: acceleration but one thigh, and no rise; ``hip_phase``: neither, the phase rule.
         """
         fs = self._fs
@@ -322,27 +327,29 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         with np.errstate(invalid="ignore"):
             swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
         use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
-        best, best_j, second = -np.inf, -1, 0.0
+        best_j = -1
         if use_acc:
             rise = smooth(acc[trim : len(acc) - trim], self._dkernel)  # rise[j] at sample lo + j
             slow = smooth(acc, self._dkernel_slow)  # the same over a longer smoothing
             r_lo, r_hi = 1, len(rise) - 1
             if centre >= 0:
-                m = round(self.ic_refine_s * fs)
-                r_lo, r_hi = max(1, centre - m), min(len(rise) - 1, centre + m + 1)
+                before, after = round(self.ic_refine_s[0] * fs), round(self.ic_refine_s[1] * fs)
+                r_lo, r_hi = max(1, centre - before), min(len(rise) - 1, centre + after + 1)
+            found: list[tuple[int, float]] = []
+            steep = np.abs(rise)  # an impact's wavelet may start rising or falling
             for j in range(r_lo, r_hi):
-                r = rise[j]
+                r = steep[j]
                 # an impact is a transient: much steeper over the short smoothing than over the long one
-                sharp = r >= self.ic_sharpness * slow[j]
-                if r > 0 and r > rise[j - 1] and r >= rise[j + 1] and sharp:
-                    if r > best:
-                        best, best_j, second = r, j, max(second, best)
-                    else:
-                        second = max(second, r)
-        if best_j >= 0 and centre >= 0 and second > self.ic_ambiguity * best:
-            best_j = -1  # two comparable rises near the split: the impact is not clear, the split decides
+                sharp = r >= self.ic_sharpness * abs(slow[j])
+                if r > 0 and r > steep[j - 1] and r >= steep[j + 1] and sharp:
+                    found.append((j, float(r)))
+            if found:
+                top = max(r for _, r in found)
+                # the contact is where the disturbance begins: the first transient of a size comparable to the
+                # largest (the sensor's soft tissue rings after the impact, sometimes more than the impact)
+                best_j = next(j for j, r in found if r >= self.ic_onset_share * top)
         if best_j >= 0:
-            y0, y1, y2 = rise[best_j - 1], rise[best_j], rise[best_j + 1]
+            y0, y1, y2 = steep[best_j - 1], steep[best_j], steep[best_j + 1]
             den = y0 - 2 * y1 + y2
             off = min(max(0.5 * (y0 - y2) / den, -0.5), 0.5) if den < 0 else 0.0
             t = float(win.get("t", lo + best_j, lo + best_j + 1)[0]) + float(off) / fs
@@ -378,7 +385,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         rng = min(p0.value, p1.value) - trough
         ok = (
             rng >= self.min_range_rad
-            and abs(p1.value - p0.value) <= self.max_peak_change_rad
+            and (abs(p1.value - p0.value) <= self.max_peak_change_rad or source != "hip_phase")
             and max(p0.value, p1.value) <= self.max_peak_flexion_rad
             and trough <= self.max_trough_rad
         )
