@@ -427,6 +427,16 @@ def overview() -> dict[str, Any]:
                    'GROUP BY time(1d), "patient" fill(none)', alias="$tag_patient")],
             (12, 17, 12, 8), unit="percent", custom=ts_custom("line", "always", 0, "line"),
             th=thresholds(("red", None), ("transparent", 50.0))),
+        panel("table", "Posture time, last 7 days (minutes per day)", [
+            target('SELECT sum("sitting_s") / 60 / 7 AS "sitting", sum("bent_forward_s") / 60 / 7 AS "bent forward", '
+                   'sum("lumbar_extension_s") / 60 / 7 AS "lumbar extension" FROM "posture_time" '
+                   f'WHERE {P} AND time > now() - 7d GROUP BY "patient"', fmt="table")],
+            (0, 25, 24, 7), decimals=1, options={"showHeader": True},
+            transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
+            description="Per patient, the recorded sessions of the last 7 days: sitting; bent forward (upright "
+                        "with both hips or the lower back flexed 30 deg or more); lumbar extension (10 deg or more "
+                        "beyond standing, upper-lumbar sensor only). The postures that matter for flexion and "
+                        "extension responders; the patient's exercise dashboard shows them day by day."),
     ]
     return dashboard("overview", "hipback - Clinician overview",
                      "All patients at a glance: last session, 7-day peak hip extension, change from baseline, "
@@ -463,10 +473,26 @@ def devices() -> dict[str, Any]:
 
 
 def exercise() -> dict[str, Any]:
-    """Exercise programme (issue 10): reps and holds per exercise from ``exercise_reps`` / ``exercise_holds``."""
+    """Exercise programme (issue 10): reps and holds per exercise and side from ``exercise_reps`` /
+    ``exercise_holds``, form, and the postures that matter to flexion and extension responders
+    (``posture_time``)."""
     wh = f"{P} AND $timeFilter"
     per_day = ('SELECT count("n") AS "days" FROM (SELECT count("{f}") AS "n" FROM "{m}" WHERE ' + wh
                + ' GROUP BY time(1d), "exercise" fill(none)) WHERE $timeFilter GROUP BY time(7d, 4d), "exercise" fill(0)')
+    by_session = 'GROUP BY "session", "exercise", "work_side"'
+
+    def per_session(m: str, f: str, word: str) -> list[dict[str, Any]]:
+        return [
+            target(f'SELECT count("{f}") AS "{word} done" FROM "{m}" WHERE {wh} {by_session}', fmt="table"),
+            target(f'SELECT count("{f}") AS "{word} counted" FROM "{m}" WHERE {wh} AND "counted" = true '
+                   f'{by_session}', "B", fmt="table"),
+            target(f'SELECT max("prescribed") AS "{word} prescribed per set", count(distinct("set_no")) AS "sets" '
+                   f'FROM "{m}" WHERE {wh} {by_session}', "C", fmt="table"),
+            target(f'SELECT sum("correct_s") AS "correct form s" FROM "{m}" WHERE {wh} {by_session}', "D",
+                   fmt="table")]
+
+    merge = [{"id": "merge", "options": {}},
+             {"id": "organize", "options": {"excludeByName": {"Time": True}}}]
     panels = [
         text_panel(DISCLAIMER + " A rep or hold counts only when the exercise's target was reached without "
                    "breaking a form rule (docs/exercises.md); rules whose sensor was not worn are not checked.",
@@ -478,28 +504,57 @@ def exercise() -> dict[str, Any]:
             description="Monday weeks; a day counts when at least one rep or hold of that exercise was recorded."),
         panel("timeseries", "Reps and holds per day that met the target and the form rules", [
             target(f'SELECT count("primary_peak_deg") FROM "exercise_reps" WHERE {wh} AND "counted" = true '
-                   'GROUP BY time(1d), "exercise" fill(none)', alias="$tag_exercise"),
+                   'GROUP BY time(1d), "exercise", "work_side" fill(none)', alias="$tag_exercise $tag_work_side"),
             target(f'SELECT count("hold_s") FROM "exercise_holds" WHERE {wh} AND "counted" = true '
-                   'GROUP BY time(1d), "exercise" fill(none)', "B", alias="$tag_exercise (holds)")],
+                   'GROUP BY time(1d), "exercise", "work_side" fill(none)', "B",
+                   alias="$tag_exercise $tag_work_side (holds)")],
             (12, 2, 12, 8), decimals=0, custom=ts_custom("bars", "always", 60)),
+        panel("table", "Reps per session: done, counted and prescribed, per exercise and side",
+              per_session("exercise_reps", "primary_peak_deg", "reps"),
+              (0, 10, 12, 8), options={"showHeader": True}, transformations=merge, decimals=0,
+              description="Counted: the target was reached and no form rule was broken. Prescribed per set: the "
+                          "programme's dose for one set on that side; sets: how many sets were announced."),
+        panel("table", "Holds per session: done, counted and prescribed, per exercise and side",
+              per_session("exercise_holds", "hold_s", "holds"),
+              (12, 10, 12, 8), options={"showHeader": True}, transformations=merge, decimals=0),
+        panel("timeseries", "Time in correct form (% of the time moving or holding)", [
+            target(f'SELECT sum("correct_s") / sum("duration_s") * 100 FROM "exercise_reps" WHERE {wh} '
+                   'GROUP BY time(1d), "exercise", "work_side" fill(none)', alias="$tag_exercise $tag_work_side"),
+            target(f'SELECT sum("correct_s") / sum("hold_s") * 100 FROM "exercise_holds" WHERE {wh} '
+                   'GROUP BY time(1d), "exercise", "work_side" fill(none)', "B",
+                   alias="$tag_exercise $tag_work_side (holds)")],
+            (0, 18, 12, 8), unit="percent", decimals=0, custom=ts_custom("line", "always"),
+            description="Per day: seconds with every checked form rule kept, over the seconds of the reps "
+                        "(movement onset to return) or of the holds."),
         panel("timeseries", "Primary angle at the peak of each rep", [
             target(f'SELECT "primary_peak_deg" FROM "exercise_reps" WHERE {wh} GROUP BY "exercise", "work_side"',
                    alias="$tag_exercise $tag_work_side")],
-            (0, 10, 12, 8), unit="degree", custom=ts_custom("points", "always"),
+            (12, 18, 12, 8), unit="degree", custom=ts_custom("points", "always"),
             description="Change from the start of the rep, or relative to standing calibration, as the "
                         "exercise's catalogue entry defines its primary angle."),
         panel("timeseries", "Hold time vs prescription", [
             target(f'SELECT "hold_s" AS "held", "target_s" AS "target" FROM "exercise_holds" WHERE {wh} '
                    'GROUP BY "exercise", "work_side"', alias="$tag_exercise $tag_work_side $col")],
-            (12, 10, 12, 8), unit="s", custom=ts_custom("points", "always")),
+            (0, 26, 12, 8), unit="s", custom=ts_custom("points", "always")),
+        panel("timeseries", "Posture time per day: sitting, bent forward, lumbar extension", [
+            target('SELECT sum("sitting_s") / 60 AS "sitting", sum("bent_forward_s") / 60 AS "bent forward", '
+                   f'sum("lumbar_extension_s") / 60 AS "lumbar extension" FROM "posture_time" WHERE {wh} '
+                   'GROUP BY time(1d) fill(none)')],
+            (12, 26, 12, 8), unit="m", decimals=1, custom=ts_custom("bars", "always", 60),
+            description="Minutes per day in the recorded sessions (a session counts on the day it starts). "
+                        "Bent forward: upright with both hips or the lower back flexed 30 deg or more; lumbar "
+                        "extension: the lower back extended 10 deg or more beyond standing (only with the "
+                        "upper-lumbar sensor). Sitting and bending tend to ease flexion responders and aggravate "
+                        "extension responders (docs/exercises.md)."),
         panel("table", "Reps with a form cue", [
             target(f'SELECT "rep", "primary_peak_deg", "rules_broken", "cue" FROM "exercise_reps" WHERE {wh} '
                    'AND "cue" != \'\' GROUP BY "exercise", "work_side"', fmt="table")],
-            (0, 18, 24, 8), options={"showHeader": True}),
+            (0, 34, 24, 8), options={"showHeader": True}),
     ]
     return dashboard("exercise", "hipback - Exercise programme",
-                     "Exercise programme: adherence per exercise, reps and holds that met the target and the "
-                     "form rules, primary angle per rep, hold time, form cues.",
+                     "Exercise programme: adherence per exercise, reps and holds per exercise and side against "
+                     "the prescription, time in correct form, primary angle per rep, hold time, form cues, and "
+                     "daily posture time for the responder profile.",
                      panels, [ds_var(), query_var("patient", "Patient", PATIENT_Q)], "now-30d")
 
 

@@ -74,6 +74,7 @@ class Cohort:
     progress: dict[str, PatientProgress]
     latest: dict[str, dict[str, str]]  # patient -> kind -> latest session id
     n_points: int
+    posture: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # patient -> posture_time rows
 
 
 def _study_day_to_time(anchor: float, day: int, offset_h: float) -> float:
@@ -84,7 +85,7 @@ def _study_day_to_time(anchor: float, day: int, offset_h: float) -> float:
 def build_cohort(anchor: float) -> tuple[list, dict]:
     rng = np.random.default_rng(20261121)
     points: list = []
-    data: dict[str, Any] = {"strides": {}, "holds": {}, "sessions": {}, "latest": {}}
+    data: dict[str, Any] = {"strides": {}, "holds": {}, "sessions": {}, "latest": {}, "posture": {}}
     for plan in PLANS:
         st_t, st_side, st_ext, st_comp = [], [], [], []
         h_t, h_done = [], []
@@ -258,6 +259,8 @@ def build_cohort(anchor: float) -> tuple[list, dict]:
                         "counted": not bad,
                         "rules_broken": "lumbar_extension" if bad else "",
                         "cue": "keep your back flat, lift with your buttocks" if bad else "",
+                        "set_no": 1,
+                        "prescribed": 10,
                     }
                 )
             for i in range(2):
@@ -277,9 +280,21 @@ def build_cohort(anchor: float) -> tuple[list, dict]:
                         "counted": True,
                         "rules_broken": "",
                         "cue": "",
+                        "set_no": 2,
+                        "prescribed": 2,
                     }
                 )
             points += schema.exercise_points(ex_rows, plan.pid, sess["session"])
+        # posture time of every session (responder profiles): an own random stream as well
+        po_rng = np.random.default_rng([20261121, 99, PLANS.index(plan)])
+        posture = []
+        for sess in sessions:
+            row = {"t_s": sess["t_s"], "sitting_s": sess["sitting_s"],
+                   "bent_forward_s": float(po_rng.uniform(0, 600)),
+                   "lumbar_extension_s": float(po_rng.uniform(0, 240)), "measured_s": sess["duration_s"]}
+            posture.append(row)
+            points.append(schema.posture_time_point(row, plan.pid, sess["session"]))
+        data["posture"][plan.pid] = posture
         data["strides"][plan.pid] = {
             "t": np.array(st_t),
             "side": np.array(st_side),
@@ -335,7 +350,8 @@ def cohort(influxd) -> Cohort:
     points += status_points
     write_through_writer(influxd.url, db, points)
     c = Cohort(
-        db, anchor, data["strides"], data["holds"], data["sessions"], final, data["latest"], len(points)
+        db, anchor, data["strides"], data["holds"], data["sessions"], final, data["latest"], len(points),
+        data["posture"],
     )
     yield c
     influxd.drop_database(db)
@@ -458,6 +474,7 @@ def test_cohort_reached_influxdb(influxd, cohort):
         ("activity", "duration_s"),
         ("exercise_reps", "primary_peak_deg"),
         ("exercise_holds", "hold_s"),
+        ("posture_time", "sitting_s"),
     ):
         series = run_query(influxd.url, cohort.db, f'SELECT count("{col}") FROM "{m}"')
         counts[m] = series[0]["values"][0][1] if series else 0
@@ -639,3 +656,60 @@ def test_alert_rules_fire_for_the_flagged_patients(influxd, cohort):
         expected = {p.pid for p in PLANS if getattr(cohort.progress[p.pid], flag_of[uid])}
         assert fire == expected, uid
         assert expected, f"the cohort should trigger {uid} for someone"
+
+
+def test_exercise_tables_per_session_against_the_prescription(influxd, cohort):
+    """The per-session tables: reps and holds done, counted and prescribed per exercise and side."""
+    dash = load_dashboard("exercise-programme.json")
+    sid = cohort.latest[REFERENCE]["stretch"]
+    for title, expected in (
+        ("Reps per session: done, counted and prescribed, per exercise and side",
+         {"reps done": 10, "reps counted": 9, "reps prescribed per set": 10, "sets": 1,
+          "correct form s": 28.0}),
+        ("Holds per session: done, counted and prescribed, per exercise and side",
+         {"holds done": 2, "holds counted": 2, "holds prescribed per set": 2, "sets": 1,
+          "correct form s": 39.0}),
+    ):
+        got = {}
+        for t in panel_by_title(dash, title)["targets"]:
+            for series in run_query(influxd.url, cohort.db, substitute(t["query"], {"patient": REFERENCE})):
+                if series["tags"]["session"] == sid:
+                    got.update(dict(zip(series["columns"][1:], series["values"][0][1:], strict=True)))
+        assert got == pytest.approx(expected), title
+
+
+def _day(t: float) -> int:
+    return int(t // DAY_S * DAY_S)
+
+
+def test_posture_time_per_day_equals_the_sessions(influxd, cohort):
+    """Sitting, bent forward and lumbar extension per day (minutes) are the sums of the day's sessions; the
+    overview's 7-day table is their daily mean per patient."""
+    dash = load_dashboard("exercise-programme.json")
+    title = "Posture time per day: sitting, bent forward, lumbar extension"
+    q = panel_by_title(dash, title)["targets"][0]["query"]
+    for pid in (REFERENCE, "p05"):
+        expected: dict[int, list[float]] = {}
+        for r in cohort.posture[pid]:
+            e = expected.setdefault(_day(r["t_s"]), [0.0, 0.0, 0.0])
+            for i, k in enumerate(("sitting_s", "bent_forward_s", "lumbar_extension_s")):
+                e[i] += r[k] / 60
+        series = run_query(influxd.url, cohort.db, substitute(q, {"patient": pid}))
+        got = {int(v[0]): v[1:] for v in series[0]["values"]}
+        assert series[0]["columns"][1:] == ["sitting", "bent forward", "lumbar extension"]
+        assert set(got) == set(expected) and len(got) > 10
+        for day, values in expected.items():
+            assert got[day] == pytest.approx(values), (pid, day)
+    overview = load_dashboard("clinician-overview.json")
+    q7 = panel_by_title(overview, "Posture time, last 7 days (minutes per day)")["targets"][0]["query"]
+    rows = {s["tags"]["patient"]: s["values"][0][1:]
+            for s in run_query(influxd.url, cohort.db, substitute(q7, {"patient": "$__all"}, "true"))}
+    now = time.time()
+    for plan in PLANS:
+        recent = [r for r in cohort.posture[plan.pid] if r["t_s"] > now - 7 * DAY_S]
+        if not recent:
+            assert plan.pid not in rows  # stopped a week ago: nothing to show, not zeros
+            continue
+        keys = ("sitting_s", "bent_forward_s", "lumbar_extension_s")
+        want = [sum(r[k] for r in recent) / 60 / 7 for k in keys]
+        assert rows[plan.pid] == pytest.approx(want), plan.pid
