@@ -326,6 +326,9 @@ def results_from_rows(rows: Mapping[str, list[Any]]) -> tuple[SessionResults, fl
     gaps = header.get("gaps") or []
     if not isinstance(gaps, list):
         raise ValueError("the stored gaps are not a list")
+    messages = header.get("messages") or []
+    if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+        raise ValueError("the stored processing log is not a list of texts")
     warnings = rows.get("warnings") or []
     if not all(isinstance(w, dict) and isinstance(w.get("message"), str) for w in warnings):
         raise ValueError("a stored warning is not text")
@@ -338,7 +341,7 @@ def results_from_rows(rows: Mapping[str, list[Any]]) -> tuple[SessionResults, fl
         calibration=_calibration(rows.get("calibration") or []),
         calibration_state=str(header.get("calibration_state") or ""),
         warnings=[w["message"] for w in warnings],
-        messages=[],
+        messages=list(messages),
         gaps=[_gap(g) for g in gaps],
         summary=summary,
         placements=dict(placements),
