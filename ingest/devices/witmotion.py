@@ -244,7 +244,7 @@ class WitMotionDecoder(Decoder):
                 out.acc = rec[:, 0:3] * ACC_SCALE
                 out.gyr = rec[:, 3:6] * GYR_SCALE
                 out.extra["euler_rad"] = ang
-                out.flags = StatusFlag.FUSION_ON
+                out.flags |= StatusFlag.FUSION_ON  # keeps LOW_BATTERY from a reply in the same notification
                 out.n = len(rows)
         if not frames and not out.n:
             out.extra.setdefault("pending_bytes", len(self._buf))
