@@ -123,6 +123,51 @@ def _session_times(plan: Plan, anchor: float, rng: np.random.Generator) -> list[
     return sorted(out, key=lambda x: x[2])
 
 
+def _exercise_session(store: LocalStore, plan: Plan, t0: float, acc: dict[str, list]) -> int:
+    """A guided programme (glute bridges with one arching rep, knee-to-chest holds) processed by the session
+    pipeline with the programme runner and published like every session; returns the points queued."""
+    from hipback.ingest.programme import parse_programme
+    from hipback.processing.exercises import ProgrammeRunner
+    from hipback.processing.pipeline import SessionProcessor
+    from hipback.simulator import SensorSpec
+    from hipback.simulator.exercises import ExerciseSet, simulate_programme
+
+    placements = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
+    patient = VirtualPatient(patient_id=plan.pid, peak_hip_extension_left_deg=plan.left + 2 * plan.per_week,
+                             peak_hip_extension_right_deg=plan.right + 2 * plan.per_week)
+    sim = simulate_programme(
+        [ExerciseSet("glute_bridge", None, 4, faults=(1,)),
+         ExerciseSet("knee_to_chest_double", None, 2, hold_s=8.0)],
+        seed=7, patient=patient, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in placements],
+        start_utc=t0,
+    )
+    prog = parse_programme({"responder": "flexion", "exercises": [
+        {"name": "glute_bridge", "reps": 3}, {"name": "knee_to_chest_double", "holds": 2, "hold_s": 8}]})
+    rec = sim.recording
+    runner = ProgrammeRunner(programme=prog.items, worn=frozenset(rec.streams), catalogue=prog.catalogue)
+    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()},
+                            {p: s.rate_hz for p, s in rec.streams.items()}, CONFIG, exercises=runner)
+    for stream in rec.streams.values():
+        proc.feed(stream)
+    res = proc.finish()
+    sid = f"{plan.pid}-programme-17"
+    store.open_session(plan.pid, {"start_utc": t0}, session_id=sid)
+    n = publish_session(store, sid, res, plan.pid, t0, now_s=t0 + 3600.0,
+                        holds_prescribed_per_week=HOLDS_PER_WEEK)
+    store.close_session(sid, t0 + float(res.angles.t[-1]))
+    for s in res.strides:
+        acc["st_t"].append(t0 + s.t_start)
+        acc["st_side"].append(s.side)
+        acc["st_ext"].append(math.degrees(s.peak_hip_extension_rad))
+        acc["st_comp"].append(s.lumbar_compensation_index)
+    for h in res.holds:
+        acc["h_t"].append(t0 + h.t_start)
+        acc["h_done"].append(h.correct_s >= HOLD_S)
+    acc["s_t"].append(t0)
+    acc["s_sit"].append(sum(b.duration_s for b in res.activity if b.label == "sitting"))
+    return n
+
+
 def build(store: LocalStore, anchor: float) -> tuple[dict, dict, dict, int, int]:
     rng = np.random.default_rng(20261121)
     progress_in: dict[str, dict[str, list]] = {}
@@ -192,6 +237,9 @@ def build(store: LocalStore, anchor: float) -> tuple[dict, dict, dict, int, int]
                     tr["t"].append(t0 + ts.t_initial_contact)
                     tr["side"].append(ts.side)
                     tr["ext"].append(math.degrees(ts.peak_hip_extension_rad))
+        if plan.pid == REFERENCE:  # a guided programme in week 2 (outside the baseline and 7-day windows)
+            queued += _exercise_session(store, plan, anchor - (N_DAYS - 17) * DAY_S + 10 * 3600.0, acc)
+            n_sessions += 1
         queued += publish_patient_status(
             store, plan.pid, now_s=anchor, holds_prescribed_per_week=HOLDS_PER_WEEK
         )
@@ -238,7 +286,8 @@ def test_cohort_shape(influxd, cohort):
     print(f"{cohort.sessions} sessions, {cohort.queued} points, timings {cohort.timings}")
     assert cohort.sessions >= 5 * N_WEEKS * 2
     counts = {}
-    for m in ("strides", "holds", "sessions", "activity", "angles", "device_status", "patient_status"):
+    for m in ("strides", "holds", "sessions", "activity", "angles", "device_status", "patient_status",
+              "posture_time", "exercise_reps", "exercise_holds"):
         series = run_query(influxd.url, cohort.db, f'SELECT * FROM "{m}"')
         counts[m] = sum(len(s["values"]) for s in series)
     assert sum(counts.values()) == cohort.queued  # every queued point arrived, none twice
@@ -297,11 +346,6 @@ def test_every_dashboard_and_alert_query_runs(influxd, cohort):
     empty = []
     for path in sorted(glob.glob(str(Path(__file__).resolve().parents[1] / "dashboards" / "*.json"))):
         dash = load_dashboard(Path(path).name)
-        if dash["uid"] == "hipback-exercise":
-            # the session pipeline does not produce exercise_reps/exercise_holds rows yet (issue 10: the
-            # exercise blocks are not wired into SessionProcessor and the store); tests/test_dashboards.py
-            # runs this dashboard's queries on its synthetic cohort
-            continue
         names = {v["name"] for v in dash["templating"]["list"]}
         variables: dict[str, Any] = {}
         if "patient" in names:
@@ -319,3 +363,26 @@ def test_every_dashboard_and_alert_query_runs(influxd, cohort):
     for uid, q, rng_s in rule_queries():
         assert run_query(influxd.url, cohort.db, substitute(q, {}, f"time > now() - {rng_s}s")), uid
     assert not empty, empty
+
+
+def test_the_exercise_dashboard_shows_the_processed_programme(influxd, cohort):
+    """The reference patient's guided programme, processed and published: the per-session tables say 4 glute
+    bridges done, 3 counted (one arched) against 3 prescribed, and 2 knee-to-chest holds counted of 2."""
+    from tests.test_dashboards import panel_by_title
+
+    dash = load_dashboard("exercise-programme.json")
+    sid = f"{REFERENCE}-programme-17"
+    got: dict[str, dict[str, Any]] = {}
+    for title in ("Reps per session: done, counted and prescribed, per exercise and side",
+                  "Holds per session: done, counted and prescribed, per exercise and side"):
+        for t in panel_by_title(dash, title)["targets"]:
+            for series in run_query(influxd.url, cohort.db,
+                                    substitute(t["query"], {"patient": REFERENCE}, "time >= now() - 35d")):
+                if series["tags"]["session"] == sid:
+                    row = got.setdefault(series["tags"]["exercise"], {})
+                    row.update(dict(zip(series["columns"][1:], series["values"][0][1:], strict=True)))
+    assert {k: v for k, v in got["glute_bridge"].items() if k != "correct form s"} == {
+        "reps done": 4, "reps counted": 3, "reps prescribed per set": 3, "sets": 1}
+    assert {k: v for k, v in got["knee_to_chest_double"].items() if k != "correct form s"} == {
+        "holds done": 2, "holds counted": 2, "holds prescribed per set": 2, "sets": 1}
+    assert got["knee_to_chest_double"]["correct form s"] == pytest.approx(16.0, abs=1.5)
