@@ -193,8 +193,8 @@ def main() -> None:
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--show-survivors", action="store_true")
     ap.add_argument("--rescore", action="store_true",
-                    help="score the last run of the (one) group in --work again, e.g. after marking equivalent "
-                         "mutants, without mutating or testing anything")
+                    help="score the last run of the (one) group in --work again (after marking equivalent "
+                         "mutants), without mutating or testing anything")
     args = ap.parse_args()
     groups = args.group or ["lineprotocol", "outbox"]
     if "all" in groups:
