@@ -20,12 +20,15 @@ Two runs per N:
 Usage::
 
     .venv/bin/python bench/ingest_load.py --sensors 4,12,24 --duration 20 [--max-batch 2] [--paced]
+        [--live-batch 0.02,0.05]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import math
 import resource
 import sys
@@ -41,6 +44,7 @@ if str(ROOT) not in sys.path:
 
 from hipback.ingest.ble.bumble_backend import BumbleWorld  # noqa: E402
 from hipback.ingest.publish import LivePublisher  # noqa: E402
+from hipback.ingest.session import runner as runner_module  # noqa: E402
 from hipback.ingest.session.runner import SessionRunner  # noqa: E402
 from hipback.ingest.session.virtual import run_virtual_session_async  # noqa: E402
 from hipback.ingest.session.writer import StoreWriter  # noqa: E402
@@ -118,20 +122,34 @@ class _ProductCpu:
             setattr(cls, name, getattr(cls, f"_bench_orig_{name}"))
 
 
+@contextlib.contextmanager
+def _live_batch(live_batch_s: float | None):
+    """The session runner's processors built with this ``live_batch_s`` (None: the default)."""
+    saved = runner_module.ProcessorConfig
+    if live_batch_s is not None:
+        runner_module.ProcessorConfig = functools.partial(saved, live_batch_s=live_batch_s)
+    try:
+        yield
+    finally:
+        runner_module.ProcessorConfig = saved
+
+
 def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: Path,
-              paced: bool = False) -> dict:
-    path = workdir / f"load_{n}{'_paced' if paced else ''}.sqlite"
+              paced: bool = False, live_batch_s: float | None = None) -> dict:
+    path = workdir / f"load_{n}_{live_batch_s}{'_paced' if paced else ''}.sqlite"
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    with LocalStore(path) as store, _ProductCpu() as product:
+    with LocalStore(path) as store, _ProductCpu() as product, _live_batch(live_batch_s):
         res = run_virtual(_run(n, duration, kind, max_batch, sim, store), pace=1.0 if paced else None)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         sent = stored = gaps = missing = rejected = 0
         lat_s: list[float] = []
         lat_a: list[float] = []
+        lat_sim: list[float] = []
         notes: list[str] = []
         for o in res["outcomes"]:
             lat_s += o.latency_stored_s
             lat_a += o.latency_angle_s
+            lat_sim += o.latency_angle_session_s
             for p, st in o.stats.items():
                 sent += o.ledgers[p].sent_samples
                 got = store.sample_count(o.session_id, p)
@@ -163,6 +181,8 @@ def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: 
         "stored_p99_ms": _pct(lat_s, 99),
         "angle_p50_ms": _pct(lat_a, 50),
         "angle_p99_ms": _pct(lat_a, 99),
+        "angle_sim_p50_ms": _pct(lat_sim, 50),
+        "angle_sim_p99_ms": _pct(lat_sim, 99),
         "angle_packets": len(lat_a),
         "rate_hz": stored / max(n, 1) / duration,
         "notes": notes,
@@ -176,32 +196,43 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kind", default="hipback_v1", choices=("hipback_v1", "movella_dot", "witmotion"))
     ap.add_argument("--max-batch", type=int, default=0, help="hipback v1 samples per packet cap (0 = MTU)")
     ap.add_argument("--paced", action="store_true", help="also run each N paced at real time")
+    ap.add_argument("--live-batch", default="",
+                    help="comma-separated live_batch_s values of the processor to sweep (default: its own)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.sensors.split(",") if x.strip()]
+    batches = [float(x) for x in args.live_batch.split(",") if x.strip()] or [None]
     sim = simulate("short", seed=1, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in PLACEMENTS])
     print(
         f"ingest load: {args.kind} at 100 Hz (max_batch {args.max_batch or 'MTU'}), "
         f"{args.duration:g} s per run, live processing and publishing on, SQLite synchronous=FULL"
     )
-    print("simulated time (CPU per stored sample; sensors per core from the product's share at 100 Hz):")
-    print(f"{'N':>3} {'stored':>7} {'unexpl':>6} {'product':>10} {'world':>10} {'sensors/core':>12}")
+    print("simulated time (CPU per stored sample; sensors per core from the product's share at 100 Hz;")
+    print("angle latency on the simulated clock: what packets, batching and waiting for the other sensors")
+    print("add, without the host's delays):")
+    print(f"{'N':>3} {'batch s':>7} {'stored':>7} {'unexpl':>6} {'product':>10} {'world':>10} "
+          f"{'sensors/core':>12} {'angle p50':>9} {'p99':>7}")
     best = 0
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
-            r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp))
-            per_core = 1e6 / (r["product_us_per_sample"] * 100.0)
-            print(f"{r['n']:>3} {r['stored']:>7} {r['unexplained_loss']:>6} "
-                  f"{r['product_us_per_sample']:>7.1f} us {r['world_us_per_sample']:>7.1f} us "
-                  f"{per_core:>12.0f}", flush=True)
-            for note in r["notes"]:
-                print(f"      {note}")
+            for lb in batches:
+                r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp), live_batch_s=lb)
+                per_core = 1e6 / (r["product_us_per_sample"] * 100.0)
+                print(f"{r['n']:>3} {'default' if lb is None else lb:>7} {r['stored']:>7} "
+                      f"{r['unexplained_loss']:>6} "
+                      f"{r['product_us_per_sample']:>7.1f} us {r['world_us_per_sample']:>7.1f} us "
+                      f"{per_core:>12.0f} {r['angle_sim_p50_ms']:>7.1f}ms {r['angle_sim_p99_ms']:>5.1f}ms",
+                      flush=True)
+                for note in r["notes"]:
+                    print(f"      {note}")
         if not args.paced:
             return 0
-        print("paced at real time (virtual world in the same process):")
+        print("paced at real time (virtual world in the same process"
+              + ("" if batches[0] is None else f"; live_batch_s {batches[0]}") + "):")
         print(f"{'N':>3} {'sent':>7} {'stored':>7} {'unexpl':>6} {'wall/stream':>11} {'CPU%':>5} "
               f"{'RSS MB':>7} {'store p50':>9} {'p99':>7} {'angle p50':>9} {'p99':>7}")
         for n in counts:
-            r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp), paced=True)
+            r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp), paced=True,
+                          live_batch_s=batches[0])
             behind = r["wall_s"] / (args.duration + 0.5 + 0.4 * n)
             ok = r["unexplained_loss"] == 0 and behind < 1.1 and r["angle_p99_ms"] <= 50.0
             best = max(best, n) if ok else best

@@ -8,7 +8,8 @@ Example::
     scan_timeout_s = 10
     calibration_s = 5                # guided "stand still" step at the start
     duration_s = 0                   # 0 = until Ctrl-C
-    live_batch_ms = 20               # hipback v1: samples per notification for <= 20 ms (0 = fill the MTU)
+    live_batch_ms = 20               # live latency: ms of samples per notification (hipback v1) and per
+                                     # processing step (0 = fill the MTU: less CPU, more latency)
 
     [[sensors]]
     placement = "pelvis"             # pelvis, thigh_left, thigh_right, lumbar_upper
@@ -96,7 +97,8 @@ class SessionConfig:
     duration_s: float | None = None
     connect_timeout_s: float = 20.0
     max_sensor_lag_s: float | None = 2.0
-    #: hipback v1 batching for live use: at most this many ms of samples per notification (None: fill the MTU)
+    #: live latency against CPU: hipback v1 sends at most this many ms of samples per notification, and the
+    #: live processing runs once every sensor has queued this much (None: fill the MTU; processing's default)
     live_batch_ms: float | None = None
     #: exercise programme (:mod:`hipback.ingest.programme`), None when the config has no [programme]
     programme: Any = None

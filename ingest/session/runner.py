@@ -165,7 +165,9 @@ class SessionRunner:
         self._processing_error: str | None = None
         self._lat_stored: list[float] = []
         self._lat_angle: list[float] = []
-        self._angle_wait: deque[tuple[float, float]] = deque()  # (last sample t, arrival perf)
+        # (last sample t, arrival perf, arrival session time) of each packet waiting for its live angle
+        self._angle_wait: deque[tuple[float, float, float]] = deque()
+        self._lat_angle_session: list[float] = []
         self._angles_flowing = False
         self._angle_rows = 0
         self._angle_t_end = -np.inf
@@ -528,8 +530,8 @@ class SessionRunner:
             self._processing_failed(exc)
             return
         if self._angles_flowing:
-            for _, t, perf in items:
-                self._angle_wait.append((float(t[-1]), perf))
+            for decoded, t, perf in items:
+                self._angle_wait.append((float(t[-1]), perf, decoded.arrival_time))
         self._maybe_calibrate()
 
     def _processing_failed(self, exc: Exception) -> None:
@@ -564,12 +566,17 @@ class SessionRunner:
             now = time.perf_counter()
             # a packet is covered once the grid passed its last sample (grid rows are at most 1/rate apart)
             horizon = self._angle_t_end + 0.5 / self._processor.rate
+            t_now = self.session_time()
             while self._angle_wait and self._angle_wait[0][0] <= horizon:
-                self._lat_angle.append(now - self._angle_wait.popleft()[1])
+                _, perf, arrival = self._angle_wait.popleft()
+                self._lat_angle.append(now - perf)
+                self._lat_angle_session.append(t_now - arrival)
         for msg in update.messages:
             self._event("processing", msg)
         for ev in update.exercise_events:
-            data = {"item": ev.item, "exercise_event": ev.kind}
+            data = {"item": ev.item, "exercise_event": ev.kind, "exercise": getattr(ev, "exercise", None),
+                    "side": getattr(ev, "side", None), "prescribed": getattr(ev, "prescribed", None),
+                    "counted_so_far": getattr(ev, "counted", None)}
             if ev.result is not None:
                 data.update(exercise=ev.result.exercise, side=ev.result.side, counted=ev.result.counted)
             self._event("exercise", ev.text, **data)
@@ -609,10 +616,15 @@ class SessionRunner:
         if not self.process:
             return None
         pres = self.config.prescription
+        # the blocks run once every sensor has queued ``live_batch_ms`` of samples: the same bound as the
+        # notifications' own batching, so a packet's angle waits at most for the other sensors' next packets
+        # (bench/README.md, "Live path": CPU per sample against angle latency for both settings)
+        batch_ms = self.config.live_batch_ms
         cfg = ProcessorConfig(
             holds_per_side=pres.holds_per_side,
             hold_s=pres.hold_s,
             max_sensor_lag_s=self.config.max_sensor_lag_s,
+            **({"live_batch_s": batch_ms / 1000.0} if batch_ms else {}),
         )
         sensors = {p: link.sensor_kind for p, link in self.links.items()}
         rates = {p: link.rate_hz for p, link in self.links.items()}
@@ -814,6 +826,7 @@ class SessionRunner:
             events=self.events,
             latency_stored_s=self._lat_stored,
             latency_angle_s=self._lat_angle,
+            latency_angle_session_s=self._lat_angle_session,
             angle_rows=self._angle_rows,
             stopped_by=self._stopped_by,
             processing_error=self._processing_error,

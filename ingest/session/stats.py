@@ -114,6 +114,10 @@ class SessionOutcome:
     events: list[SessionEvent] = field(default_factory=list)
     latency_stored_s: list[float] = field(default_factory=list)
     latency_angle_s: list[float] = field(default_factory=list)
+    #: the same per packet on the session's clock (s): on simulated time, the latency the design adds
+    #: (packets, batching, waiting for the other sensors) without the host's delays; on the system clock,
+    #: close to ``latency_angle_s``
+    latency_angle_session_s: list[float] = field(default_factory=list)
     angle_rows: int = 0
     stopped_by: str = ""
     processing_error: str | None = None
