@@ -10,7 +10,13 @@
 * reps per side against the prescription (finished holds as the pipeline reports them),
 * a cue when the back arches or the pelvis tips forward past the tolerance: "Tuck your pelvis: your back is
   arching",
-* each sensor's connection state and battery.
+* each sensor's connection state and battery,
+* a guided exercise programme (the runner's ``exercise`` events, from
+  :class:`hipback.processing.exercises.ProgrammeRunner`): each exercise announced with its dose ("Next:
+  Glute bridge, 3 reps."), every rep or hold counted or not with the set's count ("Rep 2 of 3 counted."),
+  the first broken form rule as a cue in plain words ("CUE: Keep your back flat, lift with your
+  buttocks."), the exercise done, skipped (not measurable with the sensors worn) and the programme done; the
+  panel shows the exercise in progress with its count and the last cue.
 
 The hold in progress is the processor's own (``ProcessorUpdate.hold_progress``, from the session's hold
 detector), so the live timer and the stored holds are one computation. Its view lags the data by the
@@ -63,6 +69,45 @@ SHOWN_EVENTS = frozenset(
         "store_error",
     }
 )
+
+
+@dataclass
+class _Exercise:
+    """The programme item in progress, as the live view shows it."""
+
+    title: str
+    side: str | None
+    word: str  # "rep" or "hold"
+    prescribed: int | None
+    counted: int = 0
+    done: int = 0
+    cue: str = ""
+
+
+def exercise_title(name: str | None) -> str:
+    """The catalogue's title of an exercise (a clinic's own exercise: its name in words)."""
+    if not name:
+        return "Exercise"
+    from hipback.processing.exercises import load_catalogue
+
+    ex = load_catalogue().exercises.get(name)
+    return ex.title if ex is not None else name.replace("_", " ").capitalize()
+
+
+def exercise_kind(name: str | None) -> str | None:
+    """The catalogue kind of an exercise (``hold``, ``reps``, ``reps_hold``), None when unknown."""
+    if not name:
+        return None
+    from hipback.processing.exercises import load_catalogue
+
+    ex = load_catalogue().exercises.get(name)
+    return ex.kind if ex is not None else None
+
+
+def cue_line(cue: str) -> str:
+    """A form cue as said to the patient: ``CUE: Keep your back flat, lift with your buttocks.``"""
+    text = cue.strip().rstrip(".")
+    return f"CUE: {text[:1].upper()}{text[1:]}."
 
 
 @dataclass
@@ -120,6 +165,8 @@ class LiveCoach:
         self._last_refresh = -math.inf
         self._next_plausibility_t = -math.inf
         self._live: Live | None = None
+        self.exercise: _Exercise | None = None  # the programme item in progress
+        self.programme_done = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> LiveCoach:
@@ -144,7 +191,10 @@ class LiveCoach:
     def on_event(self, ev: Any) -> None:
         """A :class:`hipback.ingest.session.stats.SessionEvent` from the runner."""
         kind = getattr(ev, "kind", "")
-        if kind in SHOWN_EVENTS:
+        if kind == "exercise":
+            self._exercise_event(ev)
+            self._refresh()
+        elif kind in SHOWN_EVENTS:
             self.last_event = ev.message
             self._say(float(getattr(ev, "t", self.t) or 0.0), ev.message)
 
@@ -181,6 +231,52 @@ class LiveCoach:
         self._next_plausibility_t = self.t + PLAUSIBILITY_REPEAT_S
         self._say(self.t, f"Sensor problem: the {words} cannot be right (not counted); "
                           f"check the straps, then stand still for a moment.", style="bold red")
+
+    # -- exercise programme ----------------------------------------------------------------------------
+    def _exercise_event(self, ev: Any) -> None:
+        """One programme event (the runner's ``exercise`` events; ``data["exercise_event"]`` is the
+        :class:`~hipback.processing.exercises.ProgrammeEvent` kind)."""
+        data = getattr(ev, "data", None) or {}
+        what = data.get("exercise_event")
+        t = float(getattr(ev, "t", self.t) or 0.0)
+        message = str(ev.message)
+        if what == "announce":
+            name = data.get("exercise")
+            word = "hold" if exercise_kind(name) == "hold" else "rep"
+            self.exercise = _Exercise(exercise_title(name), data.get("side"), word, data.get("prescribed"))
+            self.programme_done = False
+            self._say(t, message, style="bold")
+        elif what in ("rep", "hold"):
+            ex = self.exercise
+            if ex is not None:
+                ex.done += 1
+                so_far = data.get("counted_so_far")
+                ex.counted = int(so_far) if so_far is not None else ex.counted + bool(data.get("counted"))
+                if data.get("counted"):
+                    ex.cue = ""
+            self._say(t, message, style="green" if data.get("counted") else None)
+        elif what == "cue":
+            if self.exercise is not None:
+                self.exercise.cue = message
+            self._say(t, cue_line(message), style="bold red")
+        elif what in ("item_done", "not_measurable"):
+            self.exercise = None
+            self._say(t, message)
+        elif what == "programme_done":
+            self.exercise = None
+            self.programme_done = True
+            self._say(t, message, style="bold green")
+        else:
+            self._say(t, message)
+        self.last_event = message
+
+    def _exercise_text(self) -> str:
+        ex = self.exercise
+        if ex is None:
+            return "programme done" if self.programme_done else "waiting for the next exercise"
+        side = "both legs" if ex.side is None else f"{ex.side} side"
+        plan = f" of {ex.prescribed}" if ex.prescribed else ""
+        return f"{ex.title} ({side}): {ex.counted}{plan} {ex.word}s counted ({ex.done} done)"
 
     # -- hold tracking ---------------------------------------------------------------------------------
     def _track_hold(self) -> None:
@@ -307,6 +403,8 @@ class LiveCoach:
         return "  ".join(f"{lab} {v:+d}°" for lab, v in shown)
 
     def _reps_text(self) -> str:
+        if self.exercise is not None or self.programme_done:
+            return self._exercise_text()
         n = self.prescription.holds_per_side
         return "holds " + ", ".join(f"{s} {self.reps[s].done}/{n}" for s in SIDES)
 
@@ -350,6 +448,10 @@ class LiveCoach:
                 rows.add_row("", Text(f"⚠ {ARCHING_CUE} (timer paused)", style="bold white on red"))
         else:
             rows.add_row("Stretch", Text("no hold in progress", style="dim"))
+        if self.exercise is not None or self.programme_done:
+            rows.add_row("Exercise", Text(self._exercise_text(), style="bold"))
+            if self.exercise is not None and self.exercise.cue:
+                rows.add_row("", Text(f"⚠ {cue_line(self.exercise.cue)}", style="bold white on red"))
         n = self.prescription.holds_per_side
         reps = Text()
         for s in SIDES:

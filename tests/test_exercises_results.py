@@ -8,12 +8,16 @@ of the test suite.
 
 from __future__ import annotations
 
+import io
 import math
+import re
 from collections import Counter
 
 import pytest
+from rich.console import Console
 
 from hipback.ingest.influx.writer import InfluxWriter
+from hipback.ingest.live import LiveCoach
 from hipback.ingest.programme import parse_programme
 from hipback.ingest.publish import LivePublisher, publish_session
 from hipback.ingest.store import LocalStore
@@ -43,6 +47,8 @@ def session(tmp_path_factory):
     pub_store = LocalStore(path)
     publisher = LivePublisher(pub_store, PID)
     updates_with_events = []
+    buf = io.StringIO()
+    coach = LiveCoach(Console(file=buf, force_terminal=False, width=200, highlight=False), interactive=False)
 
     def on_update(update, stats):
         if update.exercise_events:
@@ -51,11 +57,11 @@ def session(tmp_path_factory):
 
     try:
         outcome = run_virtual_session(sim, KINDS, path, programme=programme, on_update=on_update,
-                                      on_session=publisher.bind, patient_id=PID)
+                                      on_session=publisher.bind, on_event=coach.on_event, patient_id=PID)
         publisher.finish(outcome.results, outcome.stats)
     finally:
         pub_store.close()
-    return sim, outcome, path, updates_with_events
+    return sim, outcome, path, updates_with_events, buf.getvalue()
 
 
 def _truth_utc(sim, outcome, t: float) -> float:
@@ -64,7 +70,7 @@ def _truth_utc(sim, outcome, t: float) -> float:
 
 
 def test_the_stored_rows_say_what_the_patient_did(session):
-    sim, outcome, path, _ = session
+    sim, outcome, path, _, _ = session
     with LocalStore(path) as store:
         rows = store.get_results(outcome.session_id, "exercises")
     sets = [r for r in rows if r["kind"] == "set"]
@@ -101,7 +107,7 @@ def _exercise_lines(store: LocalStore, sid: str) -> Counter:
 
 
 def test_live_points_are_the_batch_points_and_reach_influxdb_once(session, influxd, influx_db):
-    sim, outcome, path, updates_with_events = session
+    sim, outcome, path, updates_with_events, _ = session
     assert len(updates_with_events) >= 3  # reps were published while the session went on, not only at the end
     with LocalStore(path) as store:
         live = _exercise_lines(store, outcome.session_id)
@@ -136,3 +142,26 @@ def test_live_points_are_the_batch_points_and_reach_influxdb_once(session, influ
             assert again == reps
         finally:
             worker.stop(final_sync=False)
+
+
+def test_the_live_view_guides_the_programme_in_plain_words(session):
+    """What the patient reads during the session: each exercise announced with its dose, every rep or hold
+    counted or not with the count, the arching rep's cue, and the end of the programme, in this order."""
+    sim, outcome, _, _, text = session
+    lines = [re.sub(r"^\[\s*[\d.]+ s\] ", "", ln) for ln in text.splitlines()]
+    starts = ("Next:", "Rep ", "That ", "Hold ", "CUE:", "Glute", "Double", "Programme")
+    shown = [ln for ln in lines if ln.startswith(starts)]
+    assert shown == [
+        "Next: Glute bridge, 3 reps.",
+        "Rep 1 of 3 counted.",
+        "That rep did not count: 1 of 3 so far.",
+        "CUE: Keep your back flat, lift with your buttocks.",
+        "Rep 2 of 3 counted.",
+        "Rep 3 of 3 counted.",
+        "Glute bridge done.",
+        "Next: Double knee-to-chest, 2 holds of 8 seconds.",
+        "Hold 1 of 2 counted, held 8 seconds.",
+        "Hold 2 of 2 counted, held 8 seconds.",
+        "Double knee-to-chest done.",
+        "Programme done. Well done!",
+    ], text

@@ -193,3 +193,35 @@ def test_impossible_joint_angles_are_called_a_sensor_problem():
     pct = session_row(results, 0.0)["implausible_pct"]
     assert pct == pytest.approx(100.0 * flagged["share"]) and pct > 0
     assert "implausible_pct=" in encode_point(schema.session_point(session_row(results, 0.0), "P-1", "s1"))
+
+
+def test_programme_events_in_the_panel_and_lines():
+    """The exercise in progress with its count and the last cue in the panel; counts follow the runner's
+    events (the count carried by each event, not re-counted here)."""
+    from hipback.ingest.session.stats import SessionEvent
+
+    coach, buf = _coach(interactive=False)
+
+    def ev(what: str, message: str, **data) -> SessionEvent:
+        return SessionEvent("exercise", message, 10.0, data={"exercise_event": what, **data})
+
+    coach.on_event(ev("announce", "Next: Clamshell, left side, 3 reps.", exercise="clamshell", side="left",
+                      prescribed=3, counted_so_far=0))
+    coach.on_event(ev("rep", "Rep 1 of 3 counted.", exercise="clamshell", side="left", prescribed=3,
+                      counted_so_far=1, counted=True))
+    coach.on_event(ev("rep", "That rep did not count: 1 of 3 so far.", exercise="clamshell", side="left",
+                      prescribed=3, counted_so_far=1, counted=False))
+    coach.on_event(ev("cue", "keep your hips stacked, don't roll back", exercise="clamshell", side="left",
+                      prescribed=3, counted_so_far=1, counted=False))
+    panel = Console(width=200, file=io.StringIO(), record=True)
+    panel.print(coach.render())
+    shown = panel.export_text()
+    assert "Clamshell (left side): 1 of 3 reps counted (2 done)" in shown
+    assert "CUE: Keep your hips stacked, don't roll back." in shown
+    assert "Clamshell (left side): 1 of 3 reps counted" in coach._reps_text()
+    coach.on_event(ev("item_done", "Clamshell done."))
+    coach.on_event(ev("programme_done", "Programme done. Well done!"))
+    assert coach._reps_text() == "programme done"
+    text = buf.getvalue()
+    assert "Next: Clamshell, left side, 3 reps." in text and "CUE: Keep your hips stacked" in text
+    assert text.index("Rep 1 of 3 counted.") < text.index("CUE:") < text.index("Programme done.")

@@ -479,6 +479,16 @@ def announcement(ex: Exercise, item: ProgrammeItem) -> str:
     return f"Next: {ex.title}{side}, {dose}."
 
 
+def result_text(r: RepResult, counted: int, target: int) -> str:
+    """What the patient hears after a rep or hold: counted or not, and where the set stands (``counted``
+    reps or holds of ``target`` so far, this one included)."""
+    word = "hold" if r.kind == "hold" else "rep"
+    held = f", held {r.hold_s:.0f} seconds" if r.kind == "hold" else ""
+    if r.counted:
+        return f"{word.capitalize()} {counted} of {target} counted{held}."
+    return f"That {word} did not count{held}: {counted} of {target} so far."
+
+
 class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
     """Guides a programme (module docstring); ``events_``: all events; ``results_[i]``: reps/holds of item i.
 
@@ -570,8 +580,7 @@ class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
         for r in new:
             self.results_[i].append(r)
             n = self.counted(i)
-            word = "hold" if r.kind == "hold" else "rep"
-            out.append(self._event(r.t_end, r.kind, f"{word} {n} of {item.target(ex)}", i, r))
+            out.append(self._event(r.t_end, r.kind, result_text(r, n, item.target(ex)), i, r))
             if r.cue:
                 out.append(self._event(r.t_end, "cue", r.cue, i, r))
             if n >= item.target(ex) and not final:
