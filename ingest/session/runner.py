@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from bleak import BleakClient
@@ -62,6 +62,9 @@ from hipback.ingest.session.writer import StoreWriter
 from hipback.ingest.timesource import SYSTEM_CLOCK, Clock
 from hipback.processing.pipeline import ProcessorConfig, ProcessorUpdate, SessionProcessor
 from hipback.processing.types import SensorStream
+
+if TYPE_CHECKING:
+    from hipback.ingest.store import LocalStore
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class SessionRunner:
     def __init__(
         self,
         config: SessionConfig,
-        store: Any,
+        store: LocalStore,
         *,
         backend: Backend | None = None,
         on_update: Callable[[ProcessorUpdate, dict[str, SensorStats]], None] | None = None,
@@ -835,7 +838,7 @@ class SessionRunner:
 
 async def run_session(
     config: SessionConfig,
-    store: Any,
+    store: LocalStore,
     *,
     backend: Backend | None = None,
     on_update: Callable[[ProcessorUpdate, dict[str, SensorStats]], None] | None = None,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hipback.processing.pipeline import SessionResults
+    from hipback.simulator.virtual_ble import SensorLedger
 
 
 @dataclass
@@ -110,7 +114,7 @@ class SessionOutcome:
     start_utc: float
     end_utc: float
     stats: dict[str, SensorStats]
-    results: Any = None
+    results: SessionResults | None = None
     events: list[SessionEvent] = field(default_factory=list)
     latency_stored_s: list[float] = field(default_factory=list)
     latency_angle_s: list[float] = field(default_factory=list)
@@ -122,7 +126,7 @@ class SessionOutcome:
     stopped_by: str = ""
     processing_error: str | None = None
     #: virtual sessions: placement -> the virtual sensor's ledger (what was sent, dropped, skipped ...)
-    ledgers: dict[str, Any] = field(default_factory=dict)
+    ledgers: dict[str, SensorLedger] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:

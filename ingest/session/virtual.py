@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,9 +22,14 @@ from hipback.ingest.ble.bumble_backend import BumbleWorld
 from hipback.ingest.ble.connect import backend_for
 from hipback.ingest.config import PrescriptionConfig, SensorConfig, SessionConfig
 from hipback.ingest.session.runner import SessionRunner
-from hipback.ingest.session.stats import SessionEvent, SessionIdentity, SessionOutcome
+from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionIdentity, SessionOutcome
 from hipback.ingest.virtual_time import run_virtual
+from hipback.processing.pipeline import ProcessorUpdate
 from hipback.processing.types import SensorStream
+
+if TYPE_CHECKING:
+    from hipback.ingest.programme import Programme
+    from hipback.ingest.store import LocalStore
 
 
 def _twin(kind: str) -> Any:
@@ -104,14 +109,14 @@ def virtual_config(
 async def run_virtual_session_async(
     sim: Any,
     sensor_kinds: Mapping[str, str],
-    store: Any,
+    store: LocalStore,
     *,
     faults: Mapping[str, Any] | None = None,
     lead_s: float = 2.0,
     calibration_s: float = 5.0,
     patient_id: str | None = None,
     session_id: str | None = None,
-    on_update: Callable[[Any, Any], None] | None = None,
+    on_update: Callable[[ProcessorUpdate, dict[str, SensorStats]], None] | None = None,
     on_event: Callable[[SessionEvent], None] | None = None,
     on_session: Callable[[SessionIdentity], None] | None = None,
     stop_event: asyncio.Event | None = None,
@@ -122,7 +127,7 @@ async def run_virtual_session_async(
     clock_offsets: Mapping[str, float] | None = None,
     connect_lock: asyncio.Lock | None = None,
     first_index: int = 1,
-    programme: Any = None,
+    programme: Programme | None = None,
 ) -> SessionOutcome:
     """Async form of :func:`run_virtual_session` taking an open store.
 

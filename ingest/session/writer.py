@@ -20,9 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hipback.ingest.store import LocalStore
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class StoreWriter:
 
     def __init__(
         self,
-        store: Any,
+        store: LocalStore,
         session_id: str,
         loop: asyncio.AbstractEventLoop,
         on_written: Callable[[str, int, int, list[float], float], None],
