@@ -16,6 +16,7 @@ import math
 import random
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -232,7 +233,8 @@ def test_reprocess_is_not_the_stored_result(stored, tmp_path):
     [
         ("none", "it has no stored results (it stopped before it finished, or an older hipback stored it)"),
         ("older", "the stored results have no angle series (an older hipback stored them)"),
-        ("damaged", "its stored results cannot be read"),
+        ("damaged", "its stored results cannot be read: an array holds the wrong number of values"),
+        ("garbled", "its stored results cannot be read: a stored result row is damaged"),
     ],
 )
 def test_a_session_without_readable_results_is_processed_again_and_says_so(
@@ -246,10 +248,13 @@ def test_a_session_without_readable_results_is_processed_again_and_says_so(
                 st.put_results(stored["sid"], kind, [])
         elif case == "older":
             st.put_results(stored["sid"], "angles", [])
-        else:
+        elif case == "damaged":
             rows = st.get_results(stored["sid"], "angles")
             rows[2]["hip_flexion_left_deg"] = rows[2]["hip_flexion_left_deg"][:-40]
             st.put_results(stored["sid"], "angles", rows)
+    if case == "garbled":  # a result row that is not JSON any more (a flipped byte)
+        with sqlite3.connect(store) as con:
+            con.execute("UPDATE results SET row = substr(row, 2) WHERE kind = 'holds' AND idx = 1")
     copy = {**stored, "store": store}
     capsys.readouterr()
     assert _report(copy, tmp_path / "r.html") == 0

@@ -508,7 +508,12 @@ def stored_sensors(store: Any, session_id: str, start_utc: float, results: Sessi
 
 def _read_stored(store: Any, session_id: str) -> tuple[SessionResults | None, float, str]:
     """``(results, start_utc, "")`` from the stored rows, or ``(None, nan, why not)``."""
-    rows = {kind: store.get_results(session_id, kind) for kind in STORED_KINDS}
+    from hipback.ingest.errors import StoreDamagedError
+
+    try:
+        rows = {kind: store.get_results(session_id, kind) for kind in STORED_KINDS}
+    except StoreDamagedError:  # a damaged result row: the raw samples may still be whole
+        return None, math.nan, "its stored results cannot be read: a stored result row is damaged"
     if not rows["summary"] and not rows["angles"]:
         return None, math.nan, ("it has no stored results (it stopped before it finished, or an older "
                                 "hipback stored it)")
