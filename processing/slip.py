@@ -9,6 +9,12 @@ calibration, and rows the calibration search marks as not to be checked, pass th
   with neutral (at least three sensors) has slipped: flag ``slipped``, a warning, and (``recalibrate``) its
   vertical is re-measured from that window for the rows that follow (its quality drops by 0.3). The output
   is split at the end of that window: the rows after it carry the new calibration.
+  Only *quiet standing after walking* is such a reference: the still period must begin within
+  ``gait_window_s`` of at least ``gait_min_s`` of rows in which every worn thigh turns faster than
+  ``motion_gyr_rad_s`` (stepping legs). A still split or wide stance held in an exercise (a standing lunge:
+  the front thigh 30 deg forward, the pelvis upright, the back thigh near neutral) reads exactly like one
+  slipped thigh sensor, so still periods reached without walking are not checked (a slip then shows at the
+  next stop after walking, or in the moving check).
 * **Moving check** (thighs). The fast rotation samples (faster than ``motion_gyr_rad_s``) are collected per
   thigh; every ``walk_check_s`` seconds' worth of them, their principal axis (3D, not projected: a sensor
   that tilts on the leg moves the axis out of the calibrated horizontal plane) is compared with the mean
@@ -59,6 +65,9 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
     :param walk_check_s: seconds of fast-rotation samples per moving-check window (s).
     :param walk_axis_slip_rad: rotation-axis change that counts as a turn on the leg (rad).
     :param motion_gyr_rad_s: rows faster than this enter the moving check (rad/s).
+    :param gait_window_s: a still period is checked only if it begins within this long after walking (s).
+    :param gait_min_s: rows with every worn thigh turning faster than ``motion_gyr_rad_s`` needed in that
+        window to count as walking (s).
     """
 
     def __init__(
@@ -72,6 +81,8 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         walk_check_s: float = 3.0,
         walk_axis_slip_rad: float = math.radians(9.0),
         motion_gyr_rad_s: float = 0.8,
+        gait_window_s: float = 5.0,
+        gait_min_s: float = 1.0,
     ) -> None:
         self.rate_hz = float(rate_hz)
         self.min_standing_s = min_standing_s
@@ -81,6 +92,11 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         self.walk_check_s = walk_check_s
         self.walk_axis_slip_rad = walk_axis_slip_rad
         self.motion_gyr_rad_s = motion_gyr_rad_s
+        self.gait_window_s = gait_window_s
+        self.gait_min_s = gait_min_s
+        self._gait_k = np.zeros(0, dtype=np.int64)  # rows with every thigh turning fast, last gait_window_s
+        self._still_prev = False
+        self._runs: list[tuple[int, bool]] = []  # (first row of a still period, it began after walking)
         n = int(min_standing_s * self.rate_hz)
         self._finder = StandingFinder(n, n)
         self._hist: list[Rows] = []
@@ -111,6 +127,7 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         if not chunk.checked:
             self._out.append(CalibratedRows(chunk.rows, self.calibration_, self._swap, False))
             return self._out
+        self._track_still_periods(chunk.rows)
         self._check(chunk.rows)
         return self._out
 
@@ -119,6 +136,39 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         return []
 
     # -- standing check -----------------------------------------------------------------------------------
+    def _track_still_periods(self, rows: Rows) -> None:
+        """Record where each still period begins and whether walking came just before it (class docstring);
+        row by row in effect, so independent of the chunking."""
+        assert self.calibration_ is not None
+        thighs = [p for p in ("thigh_left", "thigh_right") if p in self.calibration_]
+        k = np.asarray(rows.k, dtype=np.int64)
+        if thighs:
+            fast = np.ones(len(k), dtype=bool)
+            for p in thighs:
+                w = rows.omega[source_placement(p, self._swap)]
+                with np.errstate(invalid="ignore"):
+                    fast &= np.sqrt(np.einsum("ij,ij->i", w, w)) > self.motion_gyr_rad_s
+            gait_k = np.concatenate([self._gait_k, k[fast]])
+        else:
+            gait_k = self._gait_k
+        still = np.asarray(rows.still, dtype=bool)
+        prev = np.concatenate([[self._still_prev], still[:-1]])
+        window = int(round(self.gait_window_s * self.rate_hz))
+        need = int(round(self.gait_min_s * self.rate_hz))
+        for i in np.flatnonzero(still & ~prev):
+            k0 = int(k[i])
+            n = int(np.searchsorted(gait_k, k0, "right") - np.searchsorted(gait_k, k0 - window, "right"))
+            self._runs.append((k0, n >= need))
+        del self._runs[:-64]
+        if len(k):
+            self._still_prev = bool(still[-1])
+            self._gait_k = gait_k[gait_k > int(k[-1]) - window]
+
+    def _after_walking(self, k: int) -> bool:
+        """Whether the still period holding row ``k`` began just after walking."""
+        starts = [after for k0, after in self._runs if k0 <= k]
+        return bool(starts) and starts[-1]
+
     def _emit(self, rows: Rows) -> None:
         if len(rows):
             assert self.calibration_ is not None
@@ -162,6 +212,8 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         hist = [r for r in self._hist if len(r)]
         if not hist or self.calibration_ is None:
             return
+        if not self._after_walking(found[0]):
+            return  # an exercise stance, not quiet standing: no reference for the segments (class docstring)
         allrows = Rows.concat(hist)
         a = found[0] - int(allrows.k[0])
         b = found[1] - int(allrows.k[0])
