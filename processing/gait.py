@@ -23,6 +23,11 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
    between the leading and the trailing thigh, is largest around heel strike, at the latest at the contact
    (the trailing thigh starts to flex in pre-swing) but often earlier, as the leading thigh retracts in
    terminal swing; the split also tells the side (the leading leg is the one that contacts).
+   ``ic_rule = "shoulder"`` (an alternative, not the default) takes instead the last local maximum of the
+   smoothed acceleration within ``ic_shoulder_s`` before the steepest rising flank, where there is one: on
+   the real Movella DOT walks the sacral signal rises (push-off of the trailing leg), levels off at the
+   contact, then shows its largest rise some tens of ms later (loading), and that shoulder agrees with the
+   Mobilise-D detector's contacts (``bench/README.md``); on the realistic virtual patient it is worse.
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
 3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + ic_phase * cycle``
@@ -176,6 +181,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_mismatch: float = 0.15
     ic_refine_s: tuple[float, float] = (0.06, 0.12)
     ic_onset_share: float = 0.25
+    ic_rule: str = "onset"  # or "shoulder" (see the module docstring)
+    ic_shoulder_s: float = 0.1
     ic_slow_s: float = 0.05
     ic_sharpness: float = 2.0
     min_acc_range_m_s2: float = 0.5
@@ -198,6 +205,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     def __post_init__(self) -> None:
         if self.side not in ("left", "right"):
             raise ValueError(f"side must be 'left' or 'right', not {self.side!r}")
+        if self.ic_rule not in ("onset", "shoulder"):
+            raise ValueError(f"ic_rule must be 'onset' or 'shoulder', not {self.ic_rule!r}")
         self._thigh = f"thigh_inclination_{self.side}"
         self._hip = f"hip_flexion_{self.side}"
         other = "right" if self.side == "left" else "left"
@@ -348,6 +357,12 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 # the contact is where the disturbance begins: the first transient of a size comparable to the
                 # largest (the sensor's soft tissue rings after the impact, sometimes more than the impact)
                 best_j = next(j for j, r in found if r >= self.ic_onset_share * top)
+                if self.ic_rule == "shoulder":
+                    shoulder = self._shoulder(rise, found, r_lo, fs)
+                    if shoulder is not None:
+                        m, frac = shoulder
+                        t = float(win.get("t", lo + m - 1, lo + m)[0]) + frac / fs
+                        return lo + m, t, "acceleration"
         if best_j >= 0:
             y0, y1, y2 = steep[best_j - 1], steep[best_j], steep[best_j + 1]
             den = y0 - 2 * y1 + y2
@@ -359,6 +374,21 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if use_acc:
             return fallback[0], float(fallback[1]), "missing"
         return fallback[0], float(fallback[1]), fallback[2]
+
+    def _shoulder(
+        self, rise: np.ndarray, found: list[tuple[int, float]], r_lo: int, fs: float
+    ) -> tuple[int, float] | None:
+        """``ic_rule = "shoulder"``: the last local maximum of the smoothed acceleration (``rise`` turning
+        from positive to not positive between samples ``m - 1`` and ``m``) within ``ic_shoulder_s`` before the
+        steepest rising flank among ``found``; ``(m, fraction of a sample after m - 1)`` or None."""
+        rising = [(j, r) for j, r in found if rise[j] > 0]
+        if not rising:
+            return None
+        js = max(rising, key=lambda x: x[1])[0]
+        for m in range(js - 1, max(r_lo, js - round(self.ic_shoulder_s * fs)) - 1, -1):
+            if rise[m - 1] > 0 >= rise[m]:
+                return m, float(rise[m - 1] / (rise[m - 1] - rise[m]))
+        return None
 
     def _candidate(self, win: Window, p0: _Peak, p1: _Peak) -> _Candidate:
         n = p1.idx - p0.idx

@@ -371,3 +371,73 @@ def test_a_stride_whose_contacts_are_doubtful_reports_no_peak():
     assert all(math.isfinite(s.peak_hip_extension_rad) for s in det.strides_ if not s.doubtful)
     g = gait_summary(det.strides_, [])
     assert g["n_strides_left"] == len(det.strides_) and math.isfinite(g["peak_hip_extension_left_rad"])
+
+
+def _with_acc(a: AngleSeries, ics: dict, pulse) -> AngleSeries:
+    """``a`` with a sacral vertical acceleration: a step-rate oscillation, noise, and ``pulse(t - ic, k)`` at
+    every true IC (``k`` counts the contacts)."""
+    rng = np.random.default_rng(5)
+    v = 1.0 * np.cos(2 * np.pi * a.t / 0.55) + rng.normal(0, 0.03, len(a.t))
+    for k, ic in enumerate(np.sort(np.concatenate(list(ics.values())))):
+        v = v + pulse(a.t - ic, k)
+    return dataclasses.replace(a, pelvis_acc_vertical=v)
+
+
+def _wavelet(dt: np.ndarray, amp: float, delay: float, f_hz: float = 20.0) -> np.ndarray:
+    """One cycle of a sine of ``f_hz`` starting ``delay`` s after the contact (a soft-tissue ringing)."""
+    u = dt - delay
+    return np.where((u >= 0) & (u < 1 / f_hz), amp * np.sin(2 * np.pi * f_hz * u), 0.0)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_contact_is_the_onset_of_the_impact_not_the_larger_ringing_after_it(sign):
+    """A small impact at each contact (rising or falling first) and a ringing three times as large 60 ms
+    later: the contact is taken at the impact's steepest flank (within 30 ms), not at the ringing's."""
+    a, ics = _gait_with_contacts(0.85, acc=False)
+    a = _with_acc(a, ics, lambda dt, k: _wavelet(dt, sign * 1.5, 0.0) + _wavelet(dt, 4.5, 0.06))
+    for side in ("left", "right"):
+        det = detect_strides(a, side)
+        assert len(_inner(det)) >= 18 and {s.ic_source for s in _inner(det)} == {"acceleration"}
+        assert np.max(_ic_errors(det, ics[side])) < 0.03
+    # control: the ringing alone is found where it is, 60 ms after the contact
+    a2 = _with_acc(a, ics, lambda dt, k: _wavelet(dt, 4.5, 0.06))
+    det = detect_strides(a2, "left")
+    assert np.min(_ic_errors(det, ics["left"])) > 0.05
+
+
+def test_shoulder_rule_takes_the_level_between_push_off_and_loading():
+    """Sacral acceleration that rises before the contact (push-off), levels off at it and rises most 50 ms
+    later (loading): ``ic_rule="shoulder"`` finds the contact within 15 ms; the default onset rule takes the
+    push-off flank, tens of ms early; an unknown rule is refused."""
+    a, ics = _gait_with_contacts(0.85, acc=False)
+
+    def pulse(dt: np.ndarray, k: int) -> np.ndarray:
+        rise = 1 + np.exp(-np.clip((dt + 0.03) / 0.008, -50, 50))
+        push = 2.5 / rise * np.exp(-np.clip(dt, 0, None) / 0.06)
+        load = 6.0 * np.exp(-0.5 * ((dt - 0.06) / 0.012) ** 2)
+        return push + load
+
+    a = _with_acc(a, ics, pulse)
+    det = detect_strides(a, "left", ic_rule="shoulder", ic_refine_s=(0.12, 0.12))
+    assert len(_inner(det)) >= 18
+    assert np.max(_ic_errors(det, ics["left"])) < 0.015
+    onset = detect_strides(a, "left", ic_refine_s=(0.12, 0.12))
+    assert np.median(_ic_errors(onset, ics["left"])) > 0.02
+    with pytest.raises(ValueError, match="ic_rule"):
+        StrideDetector("left", ic_rule="largest")
+
+
+def test_swing_that_changes_between_strides_is_kept_when_contacts_come_from_the_sensors():
+    """Peak flexion alternating by 12 deg from stride to stride (as in a turn): with sacral impacts every
+    stride is kept; with one thigh and no acceleration (contacts by the phase rule) such strides are
+    rejected."""
+    a, ics = _gait_with_contacts(0.85, acc=False, both=False)
+    t = a.t
+    bump = 12 * DEG * (np.floor(t / 1.1) % 2) * np.exp(-0.5 * ((np.mod(t, 1.1) - 0.85 * 1.1) / 0.12) ** 2)
+    hip = a.hip_flexion_left + bump
+    a = dataclasses.replace(a, hip_flexion_left=hip, thigh_inclination_left=hip)
+    det = detect_strides(a, "left")
+    assert len(_inner(det)) == 0
+    det = detect_strides(_with_acc(a, ics, lambda dt, k: _wavelet(dt, 3.0, 0.0)), "left")
+    assert len(_inner(det)) >= 18
+    assert np.max(_ic_errors(det, ics["left"])) < 0.02
