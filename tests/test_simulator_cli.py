@@ -86,3 +86,36 @@ def test_run_rejects_a_file_as_output_folder(tmp_path: Path):
     f.write_text("x")
     with pytest.raises(ConfigError):
         run(out=f, seed=1, scenario="short")
+
+
+def test_cli_realistic_patient_wears_the_chosen_device(tmp_path: Path):
+    """``--realistic``: the realistic patient (same seed, same patient) in the chosen device's data format;
+    the easy default differs; every file is private (0600); an unknown device is one sentence, exit 2."""
+    import json as _json
+    import stat
+
+    from hipback.ingest.files import read_recording
+
+    out = tmp_path / "real"
+    args = ("--seed", "5", "--scenario", "short", "--realistic", "--device", "movella_dot")
+    res = _hipback("simulate", "--out", str(out), *args)
+    assert res.returncode == 0, res.stderr
+    assert "realistic, movella_dot" in res.stdout
+    truth = _json.loads((out / "truth.json").read_text())
+    assert truth["patient"]["patient_id"] == "real-005"
+    assert truth["patient"]["soft_tissue"] > 0 and truth["patient"]["heel_strike_delay_s"] > 0
+    rec = read_recording(out)
+    assert {s.kind for s in rec.streams.values()} == {"quat"}
+    assert {s.rate_hz for s in rec.streams.values()} == {60.0}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.iterdir())
+    easy = tmp_path / "easy"
+    assert _hipback("simulate", "--out", str(easy), "--seed", "5", "--scenario", "short").returncode == 0
+    assert _json.loads((easy / "truth.json").read_text())["patient"]["soft_tissue"] == 0
+    again = tmp_path / "again"
+    run_again = _hipback("simulate", "--out", str(again), "--seed", "5", "--scenario", "short", "--realistic")
+    assert run_again.returncode == 0
+    assert _json.loads((again / "truth.json").read_text())["patient"] == truth["patient"]
+    bad = _hipback("simulate", "--out", str(tmp_path / "bad"), "--realistic", "--device", "fitbit")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "fitbit" in bad.stderr and "movella_dot" in bad.stderr
+    assert not (tmp_path / "bad").exists()
