@@ -166,9 +166,13 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
             coach.on_update(update, stats)
             publishing.on_update(update, stats)
 
+        # The store writer commits every 20 ms of session time; on simulated time that is hundreds of
+        # commits per real second, and waiting for each fsync took most of the demo's wall time. The demo's
+        # store holds a virtual patient, so it skips the fsync (WAL, synchronous=NORMAL: safe if the process
+        # dies, not on a power cut); real recordings keep synchronous=FULL.
         outcome = run_virtual_session(
             sim, DEMO_DEVICES, store_path, speed=speed, on_update=on_update, on_event=coach.on_event,
-            on_session=publishing.on_session, patient_id=patient_id,
+            on_session=publishing.on_session, patient_id=patient_id, synchronous="NORMAL",
         )
         publishing.finish(outcome)
     if outcome.results is None:

@@ -225,6 +225,7 @@ def run_virtual_session(
     store_path: str | Path,
     speed: float | None = None,
     faults: Mapping[str, Any] | None = None,
+    synchronous: str = "FULL",
     **kwargs: Any,
 ) -> SessionOutcome:
     """Stream a simulated session through virtual BLE sensors into the session runner and a local store.
@@ -234,11 +235,12 @@ def run_virtual_session(
 
     ``sensor_kinds``: placement -> device kind (``hipback_v1``, ``movella_dot``, ``witmotion``: any kind with
     a profile and a virtual twin); ``faults``: placement ->
-    :class:`hipback.simulator.virtual_ble.SensorFaults`; other keywords as :func:`run_virtual_session_async`.
+    :class:`hipback.simulator.virtual_ble.SensorFaults`; ``synchronous``: the store's SQLite ``synchronous``
+    setting (:class:`hipback.ingest.store.LocalStore`); other keywords as :func:`run_virtual_session_async`.
     """
     from hipback.ingest.store import LocalStore
 
-    store = LocalStore(store_path)
+    store = LocalStore(store_path, synchronous=synchronous)
     try:
         session = run_virtual_session_async(sim, sensor_kinds, store, faults=faults, **kwargs)
         return run_virtual(session, pace=speed)
