@@ -107,6 +107,93 @@ def _equivalent(reason: str, prefix: str, entries: dict[int | str, str]) -> None
         EQUIVALENT[f"{prefix}__mutmut_{n}"] = (piece, reason)
 
 
+# -- decoders (ingest/devices) ---------------------------------------------------------------------------
+_HB = "hipback.ingest.devices.hipback_v1."
+_MD = "hipback.ingest.devices.movella_dot."
+_WM = "hipback.ingest.devices.witmotion."
+_F64 = ("numpy's default dtype is float64 (astype/array of floats) or int64 (arange, array of ints, later "
+        "multiplied by a float scale): the same numbers")
+_equivalent(_F64, _HB + "xǁHipbackV1Decoderǁ_decode",
+            {73: "astype(None)", 110: "astype(None)", 116: "astype(None)", 122: "astype(None)",
+             190: "dtype=None", 192: "np.arange(n, )"})
+_equivalent(_F64 + " (int64 device times stay exact below 2^63 us, 292,000 years)",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {198: "dtype=None", 200: "np.arange(n, )"})
+_equivalent(_F64, _MD + "xǁMovellaDotDecoderǁ_decode",
+            {25: "dtype=None", 27: "i + 4]], )", 42: "dtype=None", 44: "i + 3]], )"})
+_equivalent(_F64, _WM + "xǁWitMotionDecoderǁ_parse_frames", {28: "dtype=None", 30: "np.array(rows, )"})
+_equivalent(_F64, _WM + "xǁWitMotionDecoderǁ_parse_register",
+            {29: "dtype=None", 31: "np.array(vals[:4], )", 43: "dtype=None", 45: "np.array(vals[:3], )"})
+_equivalent("initial value overwritten by the first packet before it is ever read",
+            _HB + "xǁHipbackV1Decoderǁ__init__",
+            {8: "_dev_next = None", 9: "_dev_next = 1", 10: '_last_seq: int | None = ""',
+             11: '_last_time: float | None = ""'})
+_equivalent("initial value overwritten by the first packet before it is ever read",
+            _MD + "xǁMovellaDotDecoderǁ__init__", {18: '_last_time: float | None = ""'})
+_equivalent("the epoch is 0 until the first rollover, so + and - agree on the first packet",
+            _MD + "xǁMovellaDotDecoderǁ_decode", {98: "full = raw_t - self._epoch"})
+_equivalent("a call with a missing argument raises TypeError, which feed() turns into the same bad_format "
+            "refusal with the same arrival time", _HB + "xǁHipbackV1Decoderǁ_decode",
+            {17: "_rejected(arrival_time)", 18: "_rejected(BAD_FORMAT, )",
+             40: "_rejected(arrival_time)", 41: "_rejected(BAD_FORMAT, )"})
+_equivalent("a per-format cache: without it the dtype is rebuilt, the same",
+            _HB + "xǁHipbackV1Decoderǁ_decode",
+            {55: "dtype = None", 56: "_dtypes.get(None)"})
+_equivalent("the packet length was checked to be exactly header + n samples, so count=n changes nothing",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {67: "offset=HEADER_SIZE)"})
+_equivalent("a negative sequence step is only tested for its sign (reject or restart), never used as a size",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {150: "delta -= 2 << 32", 151: "delta -= 1 << 33"})
+_equivalent("the battery byte is a u8 (never 256), and 255 already fails battery <= 15",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {222: "battery != 256"})
+_equivalent("> or >= at a continuous tolerance: only an exact floating-point tie tells them apart",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {100: ">= tol"})
+_equivalent("> or >= at a continuous tolerance: only an exact floating-point tie tells them apart",
+            _MD + "xǁMovellaDotDecoderǁ_decode", {68: ">= 0.01"})
+_equivalent("two guards cap the rate list at the 8 slots; either one alone is enough", _HB + "x_parse_info",
+            {6: "rest[:9]", 42: "min(n_rates, 9)"})
+_equivalent("codec names are case-insensitive", _HB + "x_parse_info", {55: '"UTF-8"'})
+_equivalent("codec names are case-insensitive", _MD + "x_parse_device_info", {55: '"ASCII"'})
+_equivalent("the value is 34 bytes long (checked), so [28:35] is [28:34]", _MD + "x_parse_device_info",
+            {52: "data[28:35]"})
+_equivalent("signed and unsigned read the same for any valid date (year < 32768, fields < 128)",
+            _MD + "x_parse_device_info", {21: '"<hbbbbb"'})
+_equivalent("every rate the device accepts (<= 120 Hz) packs the same signed or unsigned",
+            _MD + "x_device_control_write", {17: '"<h"'})
+_equivalent("the modes differ in sample size, and the mode itself is excluded by m != mode",
+            _HB + "xǁHipbackV1Profileǁfallback_modes", {12: "sample_size(f) <= sample_size(fmt)"})
+_equivalent("every mode is in its own kind's fallback order, so the else branch is never taken",
+            _MD + "xǁMovellaDotProfileǁfallback_modes", {10: "or True", 14: "else +1", 15: "else -2"})
+_equivalent("flags is still NONE at that point, so = and |= agree", _MD + "x_status_flags",
+            {4: "flags = StatusFlag.ACC_CLIPPING"})
+_equivalent("flags is still NONE when registers are parsed (data frames come after)",
+            _WM + "xǁWitMotionDecoderǁ_parse_register", {75: "out.flags = StatusFlag.LOW_BATTERY"})
+_equivalent("status is the last field of its mode: the index after it is never read",
+            _MD + "xǁMovellaDotDecoderǁ_decode", {37: "i = 3", 38: "i -= 3", 39: "i += 4"})
+_equivalent("diff == 0 returned as a duplicate just before", _MD + "xǁMovellaDotDecoderǁ_decode",
+            {130: "diff <= 0", 131: "diff < 1"})
+_equivalent("seq=None is the field's default", _MD + "xǁMovellaDotDecoderǁ_decode", {198: "-seq=None,"})
+_equivalent("0 packs the same signed or unsigned", _WM + "x_command",
+            {16: "value <= 0", 17: "value < 1"})
+_equivalent("the decoder only ever passes 1-D angle arrays, where axis=1 is axis=-1",
+            _WM + "x_euler_zyx_to_quat", {47: "axis=+1"})
+_equivalent("w == 0 exactly: q and -q are the same rotation", _WM + "x_euler_zyx_to_quat",
+            {56: "q[..., :1] <= 0"})
+_equivalent("w == 0 exactly: q and -q are the same rotation",
+            _WM + "x__euler_zyx_to_quat_scalar", {46: "q[0] > 0"})
+_NO_RANGE = "the WitMotion decoder never checks the full scale (its int16 scale is the sensor's full scale)"
+_equivalent(_NO_RANGE, _WM + "xǁWitMotionDecoderǁ__init__",
+            {2: "acc_range_ms2=None", 3: "gyr_range_rads=None", 5: "(rate_hz, gyr_range_rads",
+             6: "acc_range_ms2, )"})
+_equivalent(_NO_RANGE, _WM + "xǁWitMotionProfileǁmake_decoder",
+            {3: "nearest_rate(rate_hz), )", 5: "_ranges(None)"})
+_equivalent("del buf[:None] deletes the whole buffer, as del buf[:n] does",
+            _WM + "xǁWitMotionDecoderǁ_decode", {27: "i = None"})
+_equivalent("a data frame has 9 values: [6:10] is [6:9]", _WM + "xǁWitMotionDecoderǁ_parse_frames",
+            {34: "6:10]"})
+_equivalent("the battery steps give 15 or 20 %, nothing in between",
+            _WM + "xǁWitMotionDecoderǁ_parse_register",
+            {74: "<= 16.0"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
@@ -163,8 +250,10 @@ def run_group(work: Path, group: str, max_children: int, *, run: bool = True) ->
             continue
         if name in diffs and name in EQUIVALENT:
             piece, _reason = EQUIVALENT[name]
-            added = [x[1:] for x in diffs[name].splitlines() if x.startswith("+") and not x.startswith("+++")]
-            if any(piece in x for x in added):
+            # a piece starting with "-" names a removed line (the mutant deleted it), else an added one
+            sign, piece = ("-", piece[1:]) if piece.startswith("-") else ("+", piece)
+            lines = [x[1:] for x in diffs[name].splitlines() if x[:1] == sign and x[:3] != sign * 3]
+            if any(piece in x for x in lines):
                 status = "equivalent"
             else:
                 print(f"stale equivalent entry (the mutant no longer adds {piece!r}): {name}", flush=True)

@@ -207,7 +207,8 @@ def test_duplicates_are_recognised_among_the_last_64_packets() -> None:
     packets = [raw(seq, seq * 10_000) for seq in range(70)]
     for p in packets:
         dec.feed(p, 0.0)
-    assert [dec.feed(p, 0.0).rejected for p in packets[70 - 64:]] == ["duplicate"] * 64
+    assert [(o.rejected, o.arrival_time) for o in (dec.feed(p, 9.0) for p in packets[70 - 64:])] == [
+        ("duplicate", 9.0)] * 64
     assert dec.stats.duplicates == 64 and dec.stats.rejected == {"duplicate": 64}
     # older than the window: no longer known (with an earlier device time it reads as a restart)
     assert dec.feed(packets[70 - 65], 0.0).rejected != "duplicate" and dec.stats.duplicates == 64
@@ -248,8 +249,9 @@ def test_parse_info_unknown_chips_bad_text_and_too_many_rates() -> None:
 
 
 def test_parse_config_without_or_with_a_bad_info() -> None:
-    assert HIPBACK_V1.parse_config({}) == DeviceConfig(
-        values={}, notes=("INFO not read: profile defaults used",))
+    other = {hb.BATTERY_LEVEL_UUID: b"\x50"}
+    assert HIPBACK_V1.parse_config(other) == DeviceConfig(
+        values=other, notes=("INFO not read: profile defaults used",))
     bad = {hb.INFO_UUID: b"\x01\x02\x03"}
     assert HIPBACK_V1.parse_config(bad) == DeviceConfig(
         values=bad, notes=("INFO unreadable (INFO value has 3 bytes, expected 50): profile defaults used",)

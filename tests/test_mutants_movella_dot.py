@@ -27,6 +27,7 @@ def custom5(t_us: int, acc=(0.0, 0.0, 9.8)) -> bytes:
     "status,flags",
     [
         (0x0000, StatusFlag.NONE),
+        (0x0001, StatusFlag.ACC_CLIPPING),
         (0x0004, StatusFlag.ACC_CLIPPING),
         (0x0008, StatusFlag.GYR_CLIPPING),
         (0x0020, StatusFlag.GYR_CLIPPING),
