@@ -460,3 +460,46 @@ def test_malformed_process_folder_sentences(stored, tmp_path, capsys, name, cont
     assert cli.run(["report", str(folder), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1, err
+
+
+# -- a recorded (virtual) session: the runner's stored results ---------------------------------------------
+
+
+def test_a_recorded_session_reports_what_the_runner_stored(tmp_path, capsys):
+    """Virtual sensors through the session runner: the report reads the live results the runner stored at
+    the end (angles within float32 of the live ones) and agrees with reprocessing the raw samples."""
+    from hipback.ingest.session.virtual import run_virtual_session
+
+    kinds = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
+    sim = simulate("clinic_visit", seed=5, patient=VirtualPatient(patient_id=PATIENT), walk_s=30.0,
+                   hold_s=12.0, sit_s=8.0, lie_s=6.0)
+    store = tmp_path / "hipback.sqlite"
+    outcome = run_virtual_session(sim, kinds, store, patient_id=PATIENT)
+    live = outcome.results
+    assert live is not None and len(live.strides) > 20 and live.holds
+    rows = _stored_rows(store, outcome.session_id)
+    back, start_utc = results_from_rows(rows)
+    assert start_utc == outcome.start_utc and np.array_equal(back.angles.t, live.angles.t)
+    ok = np.isfinite(live.angles.hip_flexion_left)
+    assert np.array_equal(ok, np.isfinite(back.angles.hip_flexion_left)) and ok.sum() > 1000
+    err = np.abs(back.angles.hip_flexion_left[ok] - live.angles.hip_flexion_left[ok])
+    assert (err <= F32 * np.abs(live.angles.hip_flexion_left[ok]) + 1e-12).all()
+
+    base = ["report", "latest", "--store", str(store)]
+    assert cli.run([*base, "--out", str(tmp_path / "a.html")]) == 0
+    assert cli.run([*base, "--out", str(tmp_path / "b.html"), "--reprocess"]) == 0
+    ta, tb = (_text_outside_charts((tmp_path / n).read_text(encoding="utf-8")) for n in ("a.html", "b.html"))
+    assert "Read from the results stored" in ta and "(--reprocess)" in tb
+    again = load_from_store(store, outcome.session_id, reprocess=True).results
+    for side in ("left", "right"):
+        n_live = sum(1 for s in live.strides if s.side == side)
+        n_again = sum(1 for s in again.strides if s.side == side)
+        assert abs(n_live - n_again) <= 1, side
+        value = live.summary[f"peak_hip_extension_{side}_deg"]
+        assert f"Your {side} hip stretched back (extended) by about {value:.0f} degrees" in ta
+        assert f"{side} {n_live} " in ta.split("Gait, per stride")[1]
+        assert again.summary[f"peak_hip_extension_{side}_deg"] == pytest.approx(value, abs=0.5)
+    assert [h.side for h in again.holds] == [h.side for h in live.holds]
+    assert [h.arching for h in again.holds] == [h.arching for h in live.holds]
+    for h0, h1 in zip(live.holds, again.holds, strict=True):
+        assert h1.correct_s == pytest.approx(h0.correct_s, abs=0.5)
