@@ -146,3 +146,18 @@ def test_exercise_section_in_headless_chromium(page, tmp_path):
     assert pixels(OKABE_ITO["blue"]) > 1500
     dom, _ = run_chromium(tmp_path / "dom", page.as_uri(), "--dump-dom")
     assert 'id="exercises"' in dom.stdout and "Your exercises" in dom.stdout
+
+
+def test_the_section_from_stored_rows_is_the_section_from_the_events(session, tmp_path):
+    """The report reads the store's ``exercises`` rows (results.store_rows) to the same page as the events."""
+    from hipback.ingest.results import store_rows
+
+    sim, results = session
+    start = sim.recording.start_utc
+    stored = store_rows(results, start)["exercises"]
+    info = SessionInfo("s-ex", "P-0042", start)
+    from_events = build_report(results, sim.recording, session=info)
+    bare = type(results)(**{**results.__dict__, "exercise_events": []})
+    from_rows = build_report(bare, sim.recording, session=info, exercise_rows=stored)
+    assert from_rows == from_events and 'id="exercises"' in from_rows
+    assert 'id="exercises"' not in build_report(bare, sim.recording, session=info)

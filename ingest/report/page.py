@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from hipback.ingest.programme import exercise_rows
+from hipback.ingest.programme import exercise_rows as rows_of_exercises
 from hipback.ingest.report import charts
 from hipback.ingest.report.quality import DataQuality, assess_quality
 from hipback.ingest.report.svg import COLOURS
@@ -312,6 +312,7 @@ def build_report(
     quality: DataQuality | None = None,
     session: SessionInfo | None = None,
     sensor_stats: dict[str, Any] | None = None,
+    exercise_rows: list[dict[str, Any]] | None = None,
 ) -> str:
     """The report page for one session as an HTML string.
 
@@ -319,9 +320,18 @@ def build_report(
     sample
     counts; optional); ``baseline``: the patient's earlier sessions (:class:`Baseline`); ``prescription``:
     holds per side and hold seconds (default: what the results were processed with); ``quality``: computed
-    from the recording and results when not given (``sensor_stats``: live link statistics per placement).
+    from the recording and results when not given (``sensor_stats``: live link statistics per placement);
+    ``exercise_rows``: the session's stored ``exercises`` rows
+    (:class:`hipback.ingest.programme.ExerciseRows`, UTC times), default: made from
+    ``results.exercise_events`` with ``session.start_utc``.
     """
     session = session or SessionInfo()
+    ex_start = session.start_utc
+    if ex_start is None or not math.isfinite(ex_start):
+        ex_start = 0.0  # the clinician's exercise table then counts from session time 0
+    ex_rows = exercise_rows
+    if ex_rows is None:
+        ex_rows = rows_of_exercises(getattr(results, "exercise_events", None) or [], ex_start)
     per_side, hold_s = _resolve_prescription(results, prescription)
     if quality is None:
         quality = assess_quality(recording, results, sensor_stats)
@@ -365,7 +375,7 @@ def build_report(
             "No steady walking was recorded in this session, so hip extension while walking is not shown."
         )
     holds = list(results.holds or [])
-    programme_only = not holds and bool(getattr(results, "exercise_events", None))
+    programme_only = not holds and bool(ex_rows)
     if (holds or per_side) and not programme_only:  # an exercise programme has its own section
         for side in SIDES:
             if f"thigh_{side}" in worn or any(h.side == side for h in holds):
@@ -390,10 +400,6 @@ def build_report(
     parts.append("</section>")
 
     # -- exercises --------------------------------------------------------------------------------------
-    ex_start = session.start_utc
-    if ex_start is None or not math.isfinite(ex_start):
-        ex_start = 0.0  # the clinician's table then counts from session time 0
-    ex_rows = exercise_rows(getattr(results, "exercise_events", None) or [], ex_start)
     parts.append(exercise_section(ex_rows))
 
     # -- charts -----------------------------------------------------------------------------------------
