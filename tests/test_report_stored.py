@@ -334,6 +334,9 @@ def test_report_and_export_replace_earlier_outputs_only_when_asked(stored, tmp_p
     assert cli.run([*argv, "--format", "parquet"]) == 0  # other files than an earlier csv export: fine
     assert cli.run([*argv, "--overwrite"]) == 0
     assert (folder / "strides.csv").read_text() != "earlier" and (folder / "notes.txt").read_text() == "mine"
+    capsys.readouterr()
+    assert cli.run(["report", str(stored["folder"]), "--out", str(tmp_path / "f.html"), "--reprocess"]) == 2
+    assert "--reprocess needs a session in the local store" in capsys.readouterr().err
 
 
 # -- a malformed ``hipback process`` folder: one sentence, exit 2 ------------------------------------------
