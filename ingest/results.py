@@ -7,7 +7,9 @@ for the outside world goes through here:
   :func:`device_status_row`), which :mod:`hipback.ingest.influx.schema` turns into points;
 - the local store's result rows (:func:`store_rows`): every field of the processing records plus the
   schema's rows, written once per session by whoever finished it (the session runner, ``hipback process
-  --store``, :func:`hipback.ingest.publish.publish_session`).
+  --store``, :func:`hipback.ingest.publish.publish_session`), the angle series among them
+  (:func:`angles_rows`), which :mod:`hipback.ingest.report.source` reads back for the report and the export;
+- the angle series' columns in degrees for files (:func:`angle_series_columns`).
 
 ``start_utc`` is the UTC time (Unix s) of session time 0.
 """
@@ -276,9 +278,9 @@ def implausible_pct(implausible: Mapping[str, Any] | None) -> float | None:
 def store_rows(results: Any, start_utc: float) -> dict[str, list[dict[str, Any]]]:
     """The local store's result rows of one session, per kind (``summary``, ``strides``, ``holds``,
     ``activity``, ``bouts``, ``warnings``, ``calibration``, ``exercises``: see
-    :class:`hipback.ingest.programme.ExerciseRows`): every field of the processing records
-    (``*_rad`` as ``*_deg``) with the schema's rows over them (the schema's field names, ``t_s`` in UTC),
-    so that the store, the patient's progress and InfluxDB read the same names."""
+    :class:`hipback.ingest.programme.ExerciseRows`, ``angles``: see :func:`angles_rows`): every field of
+    the processing records (``*_rad`` as ``*_deg``) with the schema's rows over them (the schema's field
+    names, ``t_s`` in UTC), so that the store, the patient's progress and InfluxDB read the same names."""
     rows = results_rows(results)
     _, hold_s = prescription_of(results.summary)
     strides = sorted(results.strides, key=lambda s: (s.t_start, s.side))
