@@ -35,9 +35,20 @@ Method
      the movement; the largest disagreement is the uncertainty (above ``ml_disagreement_deg`` the quality
      drops). Without functional movement it is the misplacement tolerance (the prior's). The session
      processor lowers each stride's confidence by it.
-   * *Pelvis / upper lumbar*: placement prior, sensor face posterior (z out of the skin): anterior
-     X = -(z projected onto the horizontal plane). A yaw error of the pelvis axis only scales the sagittal
-     tilt by cos(error) (0.5 % at 6 deg), so the prior suffices; the sign is the sensor's facing.
+   * *Pelvis, from walking* (:func:`walking_ml_axis`): the pelvis tilts twice per stride (once per step)
+     but drops on the swing side (obliquity) and rotates once per stride (Perry & Burnfield 2010, pelvis
+     in gait; ``docs/biomechanics.md``). So half a stride apart, the tilting part of the angular velocity
+     (about the medio-lateral axis) repeats and the obliquity part (about the anterior axis) reverses:
+     the eigenvector of the largest eigenvalue of the symmetrised lag covariance of the horizontal angular
+     velocity at half the stride period (the lag, 0.7-2 s, where the covariance repeats best) is the
+     medio-lateral axis, that of the most negative one the anterior axis. Uncertainty: the angle between
+     the axes found on the even and on the odd stride-long blocks of the walk. Used when it is below
+     ``ml_disagreement_deg`` and within ``misplacement_rad`` of the placement prior (beyond that the
+     sensor or the walk is not what the method assumes: prior, flagged in the reasons); the sign is the
+     prior's (the sensor's facing). A yaw error of the pelvis axis scales the sagittal tilt by cos(error)
+     and mixes in sin(error) of the obliquity (up to +-2 deg at 30 deg with +-4 deg of obliquity).
+   * *Pelvis without walking, upper lumbar*: placement prior, sensor face posterior (z out of the skin):
+     anterior X = -(z projected onto the horizontal plane); the sign is the sensor's facing.
 3. **Checks**: upside down (x pointing down: flagged, the angles are still right because Y is measured),
    wrong side (above), poor stillness, no functional movement (prior only), large misplacement (the
    functional axis more than 30 deg from the prior face's axis). Slipping during the session is checked by
@@ -208,6 +219,45 @@ def plane_axis(q_motion: FloatArray, min_spread_rad: float = math.radians(5.0)) 
     return _unit(vecs[:, 0])
 
 
+def walking_ml_axis(
+    omega: FloatArray, up: FloatArray, rate_hz: float, stride_s: tuple[float, float] = (0.7, 2.0)
+) -> tuple[FloatArray, float] | None:
+    """Pelvis medio-lateral axis from walking (sensor frame, sign not resolved) and its uncertainty (deg).
+
+    ``omega``: sensor-frame angular velocity (rad/s) on a uniform grid at ``rate_hz`` (NaN rows: no data);
+    ``up``: the world vertical in the sensor frame (standing). Method: the module docstring (pelvis from
+    walking); the horizontal angular velocity is taken in a 2-D basis perpendicular to ``up``, the
+    anterior axis is the eigenvector of the most negative eigenvalue of the symmetrised lag covariance at
+    half the stride period, the medio-lateral axis is perpendicular to it and to ``up``. Uncertainty: the
+    angle between the axes from the even and the odd stride-long blocks of the walk. None when the
+    movement is shorter than two of the longest strides or shows no stride rhythm (covariance at the best
+    lag in ``stride_s`` below a quarter of the total).
+    """
+    w = np.where(np.isfinite(omega).all(axis=1)[:, None], omega, 0.0)
+    t = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = _unit(t - (t @ up) * up)
+    basis = np.column_stack([e1, np.cross(up, e1)])
+    w2 = w @ basis
+    lo, hi = round(stride_s[0] * rate_hz), round(stride_s[1] * rate_hz)
+    total = float(np.sum(w2 * w2)) / max(len(w2), 1)
+    if len(w2) < 2 * hi or total <= 0:
+        return None
+    corr = [float(np.sum(w2[:-lag] * w2[lag:])) / (len(w2) - lag) for lag in range(lo, hi + 1)]
+    best = int(np.argmax(corr))
+    if corr[best] < 0.25 * total:
+        return None
+    stride = lo + best
+    half = max(1, round(stride / 2))
+    prod = w2[:-half, :, None] * w2[half:, None, :]  # w(t) w(t + half)^T
+    block = (np.arange(len(prod)) // stride) % 2
+    axes = []
+    for sel in (block == 0, block == 1, np.ones(len(prod), dtype=bool)):
+        m = prod[sel].sum(axis=0)
+        _, vecs = np.linalg.eigh(m + m.T)
+        axes.append(_unit(np.cross(basis @ vecs[:, 0], up)))
+    return axes[2], axis_angle_deg(axes[0], axes[1])
+
+
 def axis_angle_deg(a: FloatArray, b: FloatArray) -> float:
     """Angle between two axes (sign ignored), degrees."""
     return math.degrees(math.acos(min(1.0, abs(float(a @ b)))))
@@ -325,6 +375,19 @@ def calibrate_sensor(
                     )
                 quality -= 0.3
             z_axis = cand
+    if placement == "pelvis" and q_motion is not None and len(q_motion) > 2:
+        found = walking_ml_axis(angular_velocity(q_motion, rate_hz), up, rate_hz)
+        if found is not None:
+            axis, unc = found
+            axis = axis if axis @ z_axis >= 0 else -axis
+            off = math.acos(min(1.0, float(axis @ z_axis)))
+            if unc <= s.ml_disagreement_deg and off <= s.misplacement_rad:
+                z_axis, ml_unc, method = axis, unc, "standing+walking"
+            else:
+                reasons.append(
+                    f"pelvis axis from walking not used (uncertain by {unc:.0f} deg, "
+                    f"{math.degrees(off):.0f} deg from the placement prior)"
+                )
     q_c = frame_from_axes(up, z_axis)
     return SensorCalibration(
         placement=placement,

@@ -345,7 +345,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
                 self.warnings_.append(f"{p}: not calibrated")
                 continue
             e = len(allrows) if motion_end is None else motion_end - k0
-            motion = allrows.q[p][b:e] if p.startswith("thigh") else None
+            motion = allrows.q[p][b:e] if p.startswith("thigh") or p == "pelvis" else None
             if short_window and motion is not None and a > e - b:
                 motion = allrows.q[p][:a]  # the still period is at the end: movement before it
             cals[p] = calibrate_sensor(p, qs, motion, r, window, self.settings)

@@ -12,7 +12,7 @@ from hipback.processing import quaternion as qm
 from hipback.processing.calibration import CalibrationSettings, StandingFinder, calibrate_sensor
 from hipback.processing.pipeline import process_recording
 from hipback.processing.types import Recording, SensorStream
-from tests.synth_processing import make_recording, nominal_mounting, segment_quats, truth_on
+from tests.synth_processing import base, make_recording, nominal_mounting, segment_quats, truth_on
 
 QUAT3 = {"pelvis": "quat", "thigh_left": "quat", "thigh_right": "quat"}
 # Noise-free synthetic sessions: the angles come out within 0.001-0.007 deg RMSE and the segment axes within
@@ -145,3 +145,64 @@ def test_standing_finder_does_not_depend_on_chunking(flags, cuts):
     if r1 is not None:
         a, b = r1
         assert ok[a:b].all() and b - a >= 5
+
+
+def _pelvis_walk(mount: np.ndarray, seconds: float = 20.0, rate: float = 100.0, seed: int = 2):
+    """Sensor-to-world quaternions of a pelvis sensor (``mount``: sensor-to-segment) while walking at 1.1 s
+    strides: tilt +-2 deg twice per stride, obliquity +-4 deg and rotation +-4 deg once per stride
+    (segment X anterior, Y up, Z right), sensor noise 0.05 deg; plus 3 s of standing before."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    ph = 2 * np.pi * t / 1.1
+    tilt, obl, rot = 2 * DEG * np.sin(2 * ph), 4 * DEG * np.sin(ph), 4 * DEG * np.cos(ph)
+
+    def seg(tl, ob, ro):  # segment-to-world (world z up, the walker facing 0.4 rad)
+        q = qm.multiply(base(0.4), qm.from_rotvec(np.outer(ro, [0.0, 1.0, 0.0])))
+        q = qm.multiply(q, qm.from_rotvec(np.outer(ob, [1.0, 0.0, 0.0])))
+        return qm.multiply(q, qm.from_rotvec(np.outer(tl, [0.0, 0.0, 1.0])))
+
+    walk = qm.multiply(seg(tilt, obl, rot), mount)
+    walk = qm.multiply(walk, qm.from_rotvec(rng.normal(0.0, 0.05 * DEG, (len(t), 3))))
+    z = np.zeros(300)
+    stand = qm.multiply(seg(z, z, z), mount)
+    return stand, walk
+
+
+DEG = math.pi / 180.0
+
+
+def test_pelvis_axes_are_found_from_walking():
+    """A pelvis sensor yawed 25 deg off its nominal mounting: the prior's medio-lateral axis is 25 deg off,
+    the axis from walking (tilt twice, obliquity once per stride) within 1.5 deg, with a small reported
+    uncertainty; without a stride rhythm (random rotation) the prior stays, without the walk too."""
+    from hipback.processing.calibration import walking_ml_axis
+
+    yaw = qm.from_rotvec(np.array([0.0, 1.0, 0.0]) * 25 * DEG)  # about the segment's vertical
+    mount = qm.multiply(yaw, nominal_mounting("pelvis"))
+    stand, walk = _pelvis_walk(mount)
+    z_true = qm.rotate(qm.conjugate(mount), [0.0, 0.0, 1.0])
+    cal = calibrate_sensor("pelvis", stand, walk, 100.0, (0.0, 3.0))
+    z_est = qm.rotate(cal.q_segment_in_sensor, [0.0, 0.0, 1.0])
+    assert cal.method == "standing+walking"
+    assert math.degrees(math.acos(min(1.0, float(z_est @ z_true)))) < 1.5
+    assert 0.0 <= cal.ml_uncertainty_deg < 3.0
+    prior = calibrate_sensor("pelvis", stand, None, 100.0, (0.0, 3.0))
+    z_prior = qm.rotate(prior.q_segment_in_sensor, [0.0, 0.0, 1.0])
+    assert prior.method == "standing+prior"
+    assert math.degrees(math.acos(min(1.0, float(z_prior @ z_true)))) > 20.0
+    # no stride rhythm: random rotation of the same size gives no axis
+    rng = np.random.default_rng(4)
+    omega = rng.normal(0.0, 0.3, (2000, 3))
+    assert walking_ml_axis(omega, np.array([1.0, 0.0, 0.0]), 100.0) is None
+    # too short for two of the longest strides
+    assert walking_ml_axis(omega[:300], np.array([1.0, 0.0, 0.0]), 100.0) is None
+
+
+def test_pelvis_walking_axis_far_from_the_prior_is_not_used():
+    """A pelvis sensor turned 60 deg about the vertical is beyond the misplacement tolerance: the walk's axis
+    is not used (the prior is, and the reasons say why)."""
+    yaw = qm.from_rotvec(np.array([0.0, 1.0, 0.0]) * 60 * DEG)
+    stand, walk = _pelvis_walk(qm.multiply(yaw, nominal_mounting("pelvis")))
+    cal = calibrate_sensor("pelvis", stand, walk, 100.0, (0.0, 3.0))
+    assert cal.method == "standing+prior"
+    assert any("pelvis axis from walking not used" in r for r in cal.reasons)
