@@ -8,28 +8,42 @@ min/max = 3 sigma, stated by Bosch Sensortec support for the BMI2xx family). Tur
 left after the device's own offset calibration; the on-device fusion of quaternion devices also estimates
 its gyro bias, so their residual is smaller.
 
-Sources ([S] read for this project, [B] background, to be checked):
+Sources. [S]: the figure was read in the cited document for this project (25 Nov 2026: the datasheet
+tables as published, via the pages named); [A]: assumed, not found in a readable source, with the reason
+for the value used:
 
-- **Movella DOT** (Movella DOT user manual and product specifications, XD0502P): gyroscope +-2000 deg/s,
-  noise density 0.007 deg/s/sqrt(Hz), in-run bias stability 10 deg/h; accelerometer +-16 g, noise density
-  120 ug/sqrt(Hz) [B]; factory calibrated (sensitivity and axis alignment to ~0.1-0.5 % [B]); on-device
-  Xsens fusion streamed 1-60 Hz live, 120 Hz recorded (docs/devices.md [S]); sample times from the sensor
-  clock (u32 us), so the timing jitter is small.
+- **Movella DOT** (Movella DOT user manual XD0502P; its sensor tables could not be read here):
+  gyroscope +-2000 deg/s, noise density 0.007 deg/s/sqrt(Hz), in-run bias stability 10 deg/h;
+  accelerometer +-16 g, noise density 120 ug/sqrt(Hz) [A: these are the Xsens MTi-1 series figures
+  (table "Characteristics of IMU Xsens MTi-1 sensors", Transactions on Aerospace Research 2023,
+  doi:10.2478/tar-2023-0022 [S]); the DOT is Xsens' consumer sensor with the same range and filter, its
+  own tables are assumed equal]; factory calibrated ("making it more accurate repeatable and robust",
+  manual section 3 [S]); sensitivity and axis alignment residuals 0.2 % [A: no figure published for the
+  DOT; the MTi-1 non-linearity 0.1-0.5 % FS [S] bounds it]; inertial data sampled at 800 Hz inside and
+  integrated to the 60 Hz output (manual section 3.1 [S]); on-device Xsens fusion streamed 1-60 Hz live,
+  120 Hz recorded (docs/devices.md [S]); sample times from the sensor clock (``SampleTimeFine``, 1 MHz,
+  u32, manual section 4.2.5 [S]), so the timing jitter is small.
 - **WitMotion WT901BLE / WT901BLECL** (InvenSense MPU-9250 inside; MPU-9250 product specification
-  PS-MPU-9250A-01 [B]): gyroscope +-2000 deg/s, rate noise spectral density 0.01 deg/s/sqrt(Hz), initial
-  zero-rate output tolerance +-5 deg/s (WitMotion's own calibration removes most of it), sensitivity scale
-  factor tolerance +-3 %, cross-axis sensitivity +-2 %; accelerometer +-16 g, noise 300 ug/sqrt(Hz),
-  zero-g offset +-80 mg (X/Y), no factory calibration of sensitivity beyond the chip's. Output 0.2-200 Hz
-  with no timestamp in the packet (docs/devices.md [S]): the host stamps arrivals, so sample times jitter by
-  milliseconds. On-device Euler angles (converted to quaternions), heading from its own fusion.
-- **DIY BMI270** (Bosch BMI270 datasheet BST-BMI270-DS000 [S via vendor-datasheet mirrors]): gyroscope
-  +-125..+-2000 deg/s, noise density 0.007 deg/s/sqrt(Hz) (performance mode), zero-rate offset +-0.5 deg/s;
-  accelerometer +-2..+-16 g, noise density 160 ug/sqrt(Hz) (0.16 mg), zero-g offset ~+-20 mg [B];
-  sensitivity error ~+-0.4 % after the gyro's CRT self-calibration and cross-axis ~+-1 % [B]. DIY firmware
+  PS-MPU-9250A-01 rev 1.0, tables 1 and 2 [S]): gyroscope +-2000 deg/s, rate noise spectral density
+  0.01 deg/s/sqrt(Hz), initial zero-rate output tolerance +-5 deg/s (WitMotion's own calibration removes
+  most of it: residual 0.5 deg/s [A]), sensitivity scale factor tolerance +-3 %, cross-axis sensitivity
+  +-2 %; accelerometer +-16 g, noise power spectral density 300 ug/sqrt(Hz), initial sensitivity tolerance
+  +-3 %, zero-g initial calibration tolerance +-60 mg (X, Y) and +-80 mg (Z), cross-axis +-2 % [S]; no
+  factory calibration of sensitivity beyond the chip's. Output 0.2-200 Hz with no timestamp in the packet
+  (docs/devices.md [S]): the host stamps arrivals, so sample times jitter by milliseconds [A: 3 ms, a BLE
+  connection-event scale]. On-device Euler angles (converted to quaternions), heading from its own fusion.
+- **DIY BMI270** (Bosch BMI270 datasheet BST-BMI270-DS000, key figures [S]): gyroscope +-125..+-2000
+  deg/s, noise density 0.007 deg/s/sqrt(Hz) (performance mode), zero-rate offset +-0.5 deg/s (a typical
+  value, i.e. 1 sigma by Bosch's convention, stated by Bosch Sensortec in its community forum [S]);
+  accelerometer +-2..+-16 g, noise density 160 ug/sqrt(Hz) (0.16 mg) [S]; zero-g offset +-20 mg,
+  sensitivity error ~+-0.4 % after the gyro's CRT self-calibration and cross-axis ~+-1 % [A: the
+  datasheet's own table could not be read here; values of the BMI2xx family's class]. DIY firmware
   commonly configures +-8 g / +-1000 deg/s.
-- **DIY LSM6DSO** (ST LSM6DSO datasheet DS12140 [B]): gyroscope noise density 3.8 mdps/sqrt(Hz), zero-rate
-  level +-1 deg/s, sensitivity tolerance +-1 %; accelerometer noise 70 ug/sqrt(Hz) (high-performance
-  mode), zero-g level +-20 mg, sensitivity tolerance +-1 %; cross-axis ~+-1 % [B]; 104 Hz output rate.
+- **DIY LSM6DSO** (ST LSM6DSO datasheet DS12140 rev 2; its noise notes, p. 10 [S]): gyroscope noise
+  density 3.8 mdps/sqrt(Hz), accelerometer noise 70 ug/sqrt(Hz) (high-performance mode, independent of
+  the output rate, notes 6 and 8 [S] - the figures themselves [A: table 2 not readable here, the values of
+  ST's product summary]); zero-rate level +-1 deg/s, zero-g level +-20 mg, sensitivity tolerance +-1 %,
+  cross-axis ~+-1 % [A, the same]; 104 Hz output rate (one of its ODRs, p. 10 [S]).
 
 The magnetometer and the on-device fusion errors (heading drift, inclination noise) keep the
 :class:`SensorSpec` defaults unless stated.
@@ -74,7 +88,7 @@ DEVICE_PROFILES: dict[str, dict[str, Any]] = {
         "acc_noise_density": 300.0 * UG,
         "gyro_bias_rad_s": 0.5 * DPS,
         "gyro_bias_instability_rad_s": 0.05 * DPS,
-        "acc_bias_m_s2": 0.027 * G,  # +-80 mg as 3 sigma
+        "acc_bias_m_s2": 0.02 * G,  # +-60 mg (X, Y; Z +-80 mg) as 3 sigma
         "gyro_scale_error": 0.01,  # +-3 % as 3 sigma
         "acc_scale_error": 0.01,
         "cross_axis": 0.007,  # +-2 % as 3 sigma
