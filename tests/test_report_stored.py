@@ -232,7 +232,7 @@ def test_reprocess_is_not_the_stored_result(stored, tmp_path):
     ("case", "sentence"),
     [
         ("none", "it has no stored results (it stopped before it finished, or an older hipback stored it)"),
-        ("older", "the stored results have no angle series (an older hipback stored them)"),
+        ("older", "store: its stored results have no angle series (an older hipback stored them)."),
         ("damaged", "its stored results cannot be read: an array holds the wrong number of values"),
         ("garbled", "its stored results cannot be read: a stored result row is damaged"),
     ],
@@ -506,3 +506,15 @@ def test_a_recorded_session_reports_what_the_runner_stored(tmp_path, capsys):
     assert [h.arching for h in again.holds] == [h.arching for h in live.holds]
     for h0, h1 in zip(live.holds, again.holds, strict=True):
         assert h1.correct_s == pytest.approx(h0.correct_s, abs=0.5)
+
+
+def test_a_store_from_the_first_release_is_reported_from_its_raw_samples(tmp_path, capsys):
+    """The first release stored a summary but no angle series: the report processes the samples again."""
+    from tests.test_store_lifecycle import V1_SESSION, _v1_store
+
+    store = _v1_store(tmp_path)
+    capsys.readouterr()
+    assert cli.run(["report", "latest", "--store", str(store), "--out", str(tmp_path / "r.html")]) == 0
+    said = capsys.readouterr().out
+    assert f"Session {V1_SESSION}: Processed again from the 300 raw samples kept in the local store: its " \
+           "stored results have no angle series (an older hipback stored them)." in said

@@ -517,6 +517,8 @@ def _read_stored(store: Any, session_id: str) -> tuple[SessionResults | None, fl
     if not rows["summary"] and not rows["angles"]:
         return None, math.nan, ("it has no stored results (it stopped before it finished, or an older "
                                 "hipback stored it)")
+    if not rows["angles"]:
+        return None, math.nan, "its stored results have no angle series (an older hipback stored them)"
     try:
         results, start_utc = results_from_rows(rows)
     except ValueError as exc:
