@@ -194,6 +194,11 @@ class LiveCoach:
         if kind == "exercise":
             self._exercise_event(ev)
             self._refresh()
+        elif kind == "programme":  # the programme loaded, with the clinician's cautions and overrides
+            t = float(getattr(ev, "t", self.t) or 0.0)
+            self._say(t, ev.message)
+            for note in (getattr(ev, "data", None) or {}).get("warnings", []) or []:
+                self._say(t, f"Note: {note}")
         elif kind in SHOWN_EVENTS:
             self.last_event = ev.message
             self._say(float(getattr(ev, "t", self.t) or 0.0), ev.message)

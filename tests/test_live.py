@@ -201,6 +201,8 @@ def test_programme_events_in_the_panel_and_lines():
     from hipback.ingest.session.stats import SessionEvent
 
     coach, buf = _coach(interactive=False)
+    coach.on_event(SessionEvent("programme", "Exercise programme loaded.", 0.0, data={
+        "warnings": ["Kneeling hip flexor stretch: caution for flexion responders (arching)."]}))
 
     def ev(what: str, message: str, **data) -> SessionEvent:
         return SessionEvent("exercise", message, 10.0, data={"exercise_event": what, **data})
@@ -224,4 +226,5 @@ def test_programme_events_in_the_panel_and_lines():
     assert coach._reps_text() == "programme done"
     text = buf.getvalue()
     assert "Next: Clamshell, left side, 3 reps." in text and "CUE: Keep your hips stacked" in text
+    assert "Exercise programme loaded." in text and "Note: Kneeling hip flexor stretch: caution" in text
     assert text.index("Rep 1 of 3 counted.") < text.index("CUE:") < text.index("Programme done.")
