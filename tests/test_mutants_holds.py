@@ -261,3 +261,110 @@ def test_tolerance_floor_is_five_degrees() -> None:
     HoldDetector(tolerance_rad=5 * D)
     with pytest.raises(ValueError, match=r"^tolerance_rad below 5 deg is inside the sensors' error "):
         HoldDetector(tolerance_rad=4.99 * D)
+
+
+# -- ties, small windows, bridging within one batch, buffer trimming, the live value ---------------------
+def rad_session(back: float, front: float, tilt: float = 0.0, pelvis: float = 0.0, lumbar: float = math.nan,
+                seconds: float = 6.0) -> AngleSeries:
+    """Left side held for ``seconds`` between 3 s of standing, values in rad (binary fractions: the 1/16
+    triangle weights of the smoothing keep them exact, so a value equal to a threshold stays equal)."""
+    n0, n1 = 300, int(seconds * FS)
+    n = 2 * n0 + n1
+
+    def col(v: float) -> np.ndarray:
+        x = np.zeros(n)
+        x[n0:n0 + n1] = v
+        return x
+
+    return AngleSeries(t=np.arange(n) / FS, hip_flexion_left=col(back), hip_flexion_right=col(front),
+                       pelvic_tilt=col(tilt), lumbar_flexion=col(lumbar), thigh_inclination_left=col(0.0),
+                       thigh_inclination_right=col(0.0), pelvis_inclination=col(pelvis),
+                       pelvis_motion=col(0.0))
+
+
+EXACT = dict(min_front_hip_rad=1.0, max_back_hip_rad=0.25, min_extension_rad=0.25, min_split_rad=1.5,
+             fallback_extension_rad=0.25, max_pelvis_inclination_rad=0.5, target_extension_rad=0.25,
+             tolerance_rad=0.125)
+
+
+@pytest.mark.parametrize(
+    "angles",
+    [
+        dict(back=-0.5, front=1.0),  # front hip exactly at its minimum
+        dict(back=0.25, front=2.0),  # back hip exactly at its maximum flexion (split 1.75)
+        dict(back=-0.25, front=1.0),  # extension exactly at its minimum (split 1.25)
+        dict(back=-0.125, front=1.375),  # split exactly at its minimum (extension 0.125)
+        dict(back=-0.25, front=math.nan),  # fallback extension exactly at its minimum
+        dict(back=-0.5, front=1.0, pelvis=0.5),  # pelvis inclination exactly at its maximum
+    ],
+)
+def test_thresholds_are_inclusive(angles: dict[str, float]) -> None:
+    assert len(detect_holds(rad_session(**angles), **EXACT).holds) == 1
+
+
+def test_tolerance_and_target_ties() -> None:
+    """Extension exactly at the target is correct; tilt or lumbar exactly at the tolerance is not arching."""
+    (h,) = detect_holds(rad_session(back=-0.25, front=1.0), **EXACT).holds
+    assert h.correct_s == pytest.approx(h.duration_s, abs=1e-9)
+    angles = rad_session(back=-0.5, front=1.0, lumbar=0.0)
+    i = np.flatnonzero(angles.t >= 6.0)[:300]  # from 3 s into the hold
+    angles.pelvic_tilt[i] = 0.125
+    angles.lumbar_flexion[i] = -0.125
+    (h,) = detect_holds(angles, **EXACT).holds
+    assert h.arching_s == 0.0 and h.pelvic_tilt_drift_rad == 0.125 and h.lumbar_extension_drift_rad == 0.125
+
+
+@pytest.mark.parametrize("smooth_s,speed_window_s,reference_s", [(0.01, 0.01, 0.01), (0.0, 0.0, 0.0)])
+def test_one_sample_windows(smooth_s: float, speed_window_s: float, reference_s: float) -> None:
+    """Windows below one sample are one sample (k = h = 1): the edges follow the same formula."""
+    held = kneel()
+    angles = session([(3.0, STAND), (0.005 + 1.0, held), (5.0, {**held, "tilt": 4.0}), (3.0, STAND)])
+    (h,) = detect_holds(angles, smooth_s=smooth_s, speed_window_s=speed_window_s, reference_s=reference_s,
+                        edge_correction_s=0.0).holds
+    assert h.t_start == pytest.approx(3.0 + 2 / FS, abs=1e-9)
+    assert h.duration_s == pytest.approx(6.0 - 4 / FS, abs=1e-9)
+    assert h.pelvic_tilt_reference_rad == pytest.approx(-2 * D, rel=1e-12)  # the first sample only
+
+
+def test_bridge_limit_is_inclusive_and_later_holds_in_the_same_batch_count() -> None:
+    """0.74 s of rest: a hole of exactly 100 samples (74 + 2 x 13) is still bridged; a hold after a
+    bridged one in the same batch is found too."""
+    rest = kneel(ext=3.0, front=80.0)
+    angles = session([(3.0, STAND), (6.0, kneel()), (0.74, rest), (6.0, kneel()), (3.0, STAND),
+                      (6.0, kneel()), (3.0, STAND)])
+    holds = sorted(detect_holds(angles).holds, key=lambda h: h.t_start)
+    assert [h.rep for h in holds] == [1, 2]
+    assert holds[0].duration_s == pytest.approx(12.74 - 2 * EDGE, abs=1e-9)
+    assert holds[1].t_start == pytest.approx(18.74 + EDGE, abs=1e-9)
+
+
+def test_streaming_without_edge_correction_keeps_what_the_hold_needs() -> None:
+    angles = session([(3.0, STAND), (2.0, kneel()), (4.0, {**kneel(), "tilt": 10.0}), (3.0, STAND)])
+    batch = detect_holds(angles, edge_correction_s=0.0).holds
+    det = HoldDetector(edge_correction_s=0.0)
+    for a in range(0, len(angles), 3):
+        det.update(angles.slice(a, a + 3))
+    det.finish()
+    assert len(batch) == 1 and [vars(h) for h in det.holds] == [vars(h) for h in batch]
+    assert batch[0].pelvic_tilt_reference_rad == pytest.approx(-2 * D, rel=1e-12)
+
+
+def test_a_two_sample_hold_is_kept_when_nothing_else_forbids_it() -> None:
+    angles = session([(3.0, STAND), (0.28, kneel()), (3.0, STAND)])  # static for 28 - 2 x 13 = 2 samples
+    (h,) = detect_holds(angles, edge_correction_s=0.0, min_duration_s=0.0).holds
+    assert h.duration_s == pytest.approx(0.02, abs=1e-9)
+    assert detect_holds(session([(3.0, STAND), (0.27, kneel()), (3.0, STAND)]), edge_correction_s=0.0,
+                        min_duration_s=0.0).holds == []
+
+
+def test_live_extension_is_the_newest_final_sample() -> None:
+    """Extension grows at 2 deg/s during the hold (static enough); the live value is the extension of the last
+    sample the detector has made final."""
+    angles = session([(3.0, STAND), (10.0, kneel(ext=15.0)), (3.0, STAND)])
+    grow = np.clip(angles.t - 3.0, 0.0, 10.0) * 2.0 * D * (angles.t < 13.0)
+    angles.hip_flexion_left = angles.hip_flexion_left - grow
+    det = HoldDetector()
+    det.update(angles.slice(0, 900))
+    view = det.current()
+    last = 3.0 + (K + H) / FS + view.elapsed_s - 1 / FS
+    assert view.hip_extension_now == pytest.approx((15.0 + 2.0 * (last - 3.0)) * D, abs=1e-12)
