@@ -194,6 +194,35 @@ _equivalent("the battery steps give 15 or 20 %, nothing in between",
             {74: "<= 16.0"})
 
 
+# -- processing/holds.py ---------------------------------------------------------------------------------
+_HO = "hipback.processing.holds.xǁHoldDetectorǁ"
+_WARN = "np.errstate only silences warnings on NaN comparisons; the values are the same"
+_equivalent(_WARN, _HO + "_process", {33: "invalid=None", 64: "invalid=None", 82: "invalid=None"})
+_equivalent(_WARN, _HO + "_posture", {51: "invalid=None"})
+_equivalent("runs() returns as many stops as starts: strict or not, zip pairs them the same",
+            _HO + "_advance", {8: "strict=None", 11: "stops + a, )", 14: "strict=False"})
+_equivalent("a missing sample makes the smoothed angles NaN over 2h + 1 >= 3 samples starting at the run's "
+            "end, and a run never starts on a bad sample, so these index bounds find the same bad samples",
+            _HO + "_advance", {27: "bad_idx > lo", 28: "bad_idx <= s0", 58: "bad_idx > lo"})
+_equivalent("one more sample of look-back/look-ahead or of buffer kept: the same results",
+            _HO + "_configure", {37: "self._h + 3"})
+_equivalent("one more sample of look-back/look-ahead or of buffer kept: the same results",
+            _HO + "_keep_from", {8: "self._h - 4"})
+_equivalent("slicing past the end takes the whole hold either way", _HO + "_posture", {39: "stop + start"})
+_equivalent("a hold never starts in the first samples (NaN padding), so start >= 2", _HO + "_close",
+            {7: "stop + start < 2"})
+_equivalent("_live is only called with b beyond the samples already counted", _HO + "_live", {6: "b < lo"})
+_equivalent("np.median of no holds is NaN too; float('NAN') is NaN", _HO + "summary",
+            {22: "or True", 27: '"NAN"'})
+_TIE = ("> or >= on a continuous quantity (speed, duration, tolerance minus 1e-12): only an exact "
+        "floating-point tie tells them apart")
+_equivalent(_TIE, _HO + "_process", {51: "speed < self.static_speed_rad_s"})
+_equivalent(_TIE, _HO + "_close", {28: "duration <= self.min_duration_s"})
+_equivalent(_TIE, _HO + "__post_init__", {1: "<= 5 * _DEG - 1e-12"})
+_equivalent("both sides open with exactly the same elapsed time: the two postures exclude each other",
+            _HO + "current", {23: "p.elapsed_s >= best.elapsed_s"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
