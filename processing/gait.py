@@ -30,8 +30,11 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
    Mobilise-D detector's contacts (``bench/README.md``); on the realistic virtual patient it is worse.
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
-3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + ic_phase * cycle``
-   (``ic_phase`` 0.125, peak flexion assumed at 87.5 % of the cycle), the weakest evidence.
+3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + phase * cycle``, the
+   weakest evidence. ``phase`` is this walker's own: the median share of the cycle from peak flexion to
+   the contact over the last ``phase_memory`` contacts found from the sensors (1., 2.) that kept the
+   rhythm, once there are 3; before that (and always without such contacts) ``ic_phase`` 0.125, i.e. peak
+   flexion assumed at 87.5 % of the cycle. It also times the contacts of doubtful strides (below).
 
 A stride runs from one IC to the next on the same side. Its ``confidence`` is that of its weaker contact
 (1.0 acceleration, 0.8 thigh split, 0.5 hip phase); it is ``doubtful`` (confidence 0.2) when acceleration
@@ -189,6 +192,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
     range_ratio: float = 2.0
+    phase_memory: int = 9
     strides_: list[Stride] = field(default_factory=list, init=False)
     bouts_: list[WalkingBout] = field(default_factory=list, init=False)
 
@@ -230,6 +234,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._prev_accepted = False
         self._new: list[Stride] = []
         self._bout_strides: list[Stride] = []
+        self._phases: list[float] = []
 
     # -- public API ----------------------------------------------------------------------------
     def update(self, chunk: AngleSeries) -> list[Stride]:
@@ -322,8 +327,9 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         ``missing``: acceleration but one thigh, and no rise; ``hip_phase``: neither, the phase rule.
         """
         fs = self._fs
-        d = round(self.ic_phase * dur * fs)
-        fallback = (peak.idx + d, peak.t + self.ic_phase * dur, "hip_phase")
+        phase = self._phase()
+        d = round(phase * dur * fs)
+        fallback = (peak.idx + d, peak.t + phase * dur, "hip_phase")
         lo = peak.idx + math.floor(self.ic_search[0] * dur * fs)
         hi = peak.idx + math.ceil(self.ic_search[1] * dur * fs)
         split = feature_slice(win, self._thigh, lo, hi + 1, 0)
@@ -375,6 +381,12 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             return fallback[0], float(fallback[1]), "missing"
         return fallback[0], float(fallback[1]), fallback[2]
 
+    def _phase(self) -> float:
+        """Share of the cycle from peak flexion to IC for the phase rule: the median over the last
+        ``phase_memory`` contacts found from the sensors' evidence that fitted the rhythm, once there are
+        at least 3 of them; ``ic_phase`` before."""
+        return float(np.median(self._phases)) if len(self._phases) >= 3 else self.ic_phase
+
     def _shoulder(
         self, rise: np.ndarray, found: list[tuple[int, float]], r_lo: int, fs: float
     ) -> tuple[int, float] | None:
@@ -401,9 +413,15 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         doubtful = "missing" in (src0, src1)
         if b - a < 2 or abs((t_b - t_a) - dur) > self.ic_mismatch * dur:
             doubtful = True  # the contacts do not fit the swing's rhythm: back to the phase rule
-            d = round(self.ic_phase * dur * self._fs)
+            phase = self._phase()
+            d = round(phase * dur * self._fs)
             a, b = p0.idx + d, p1.idx + d
-            t_a, t_b = p0.t + self.ic_phase * dur, p1.t + self.ic_phase * dur
+            t_a, t_b = p0.t + phase * dur, p1.t + phase * dur
+        elif src1 in ("acceleration", "thigh_split"):
+            # this walker's own phase of the contact after peak flexion, from contacts that fit the rhythm
+            self._phases.append((t_b - p1.t) / dur)
+            if len(self._phases) > self.phase_memory:
+                del self._phases[: len(self._phases) - self.phase_memory]
         confidence = min(_IC_CONFIDENCE[src0], _IC_CONFIDENCE[src1])
         source = "hip_phase" if doubtful else (src0 if _IC_CONFIDENCE[src0] <= _IC_CONFIDENCE[src1] else src1)
         # stride samples [a, b)

@@ -441,3 +441,22 @@ def test_swing_that_changes_between_strides_is_kept_when_contacts_come_from_the_
     det = detect_strides(_with_acc(a, ics, lambda dt, k: _wavelet(dt, 3.0, 0.0)), "left")
     assert len(_inner(det)) >= 18
     assert np.max(_ic_errors(det, ics["left"])) < 0.02
+
+
+def test_a_doubtful_stride_is_timed_by_the_walkers_own_phase():
+    """One thigh worn, peak flexion at 72 % of the cycle (contact 0.31 s after it), and one contact whose
+    impact is missing: the strides around it are doubtful and that contact is timed by the phase rule with
+    the phase learnt from this walker's confident contacts (within 30 ms of the truth); the fixed 12.5 % of a
+    cycle would put it 0.17 s early."""
+    a, ics = _gait_with_contacts(0.72, acc=False, both=False)
+    bad = ics["left"][12]
+    a = _with_acc(a, ics, lambda dt, k: _wavelet(dt, 3.0, 0.0) * (not np.isclose(a.t[0] - dt[0], bad)))
+    det = detect_strides(a, "left")
+    doubtful = [s for s in det.strides_ if s.doubtful]
+    assert doubtful and all(math.isnan(s.peak_hip_extension_rad) for s in doubtful)
+    assert len(det.strides_) - len(doubtful) >= 18
+    start = min(doubtful, key=lambda s: abs(s.t_start - bad))
+    assert abs(start.t_start - bad) < 0.03
+    fixed = detect_strides(a, "left", phase_memory=0)
+    start = min((s for s in fixed.strides_ if s.doubtful), key=lambda s: abs(s.t_start - bad))
+    assert abs(start.t_start - bad) > 0.1
