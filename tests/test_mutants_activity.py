@@ -177,3 +177,57 @@ def test_chunked_equals_batch_and_totals_per_label() -> None:
     assert totals == pytest.approx({"lying": 4.01, "sitting": 0.0, "standing": 0.0, "walking": 3.0,
                                     "kneeling": 0.0, "upright": 4.9 + 4.89}, abs=1e-9)
     assert ActivityBout("walking", 1.25, 4.0).duration_s == 2.75
+
+
+# -- small windows, a one-sample bout, pelvis motion with thighs, exact ties -----------------------------
+def test_one_sample_posture_window_at_ten_hertz() -> None:
+    n = 100
+    nan = np.full(n, np.nan)
+    angles = AngleSeries(t=np.arange(n) / 10.0, hip_flexion_left=nan, hip_flexion_right=nan, pelvic_tilt=nan,
+                         lumbar_flexion=nan, thigh_inclination_left=nan, thigh_inclination_right=nan,
+                         pelvis_inclination=np.zeros(n), pelvis_motion=np.zeros(n))
+    assert bouts(angles) == [("upright", 0.1, 9.9)]  # one sample of NaN padding each side at 10 Hz
+
+
+def test_a_one_sample_bout_when_the_minimum_is_one_sample() -> None:
+    """A pelvis-motion spike of 9 m/s^2 on one sample: smoothed, only its own sample reaches 0.8
+    (11/121 x 9 = 0.82, 10/121 x 9 = 0.74)."""
+    angles = series([(10.0, {})], thighs=False)
+    angles.pelvis_motion[500] = 9.0
+    assert bouts(angles, min_bout_s=0.01) == [("upright", 0.1, 5.0), ("walking", 5.0, 5.01),
+                                              ("upright", 5.01, 9.9)]
+    assert bouts(angles) == [("upright", 0.1, 9.9)]
+
+
+def test_pelvis_motion_only_counts_without_thighs() -> None:
+    assert bouts(series([(10.0, {"tl": 5.0, "tr": 5.0, "mot": 2.0})])) == [("standing", 0.1, 9.9)]
+
+
+EXACT = dict(posture_window_s=0.03, lying_rad=1.0, lying_exit_rad=0.5, sitting_rad=1.0, vertical_rad=0.5,
+             walk_motion=0.75)  # a 1..4..1 / 16 triangle keeps binary fractions exact
+
+
+@pytest.mark.parametrize(
+    "values,thighs,label",
+    [
+        ({"pin": 1.0}, False, "lying"),  # exactly the lying angle
+        ({"pin": 0.5}, False, None),  # exactly the lying exit: not upright yet (ambiguous, nothing before)
+        ({"tl": 1.0, "tr": 1.0}, True, "sitting"),  # exactly the sitting angle
+        ({"tl": 0.5, "tr": 0.5}, True, "standing"),  # exactly the vertical limit
+        ({"tl": 0.5, "tr": 1.0}, True, "kneeling"),
+        ({"mot": 0.75}, False, "walking"),  # exactly the motion threshold
+    ],
+)
+def test_thresholds_at_exact_ties(values: dict[str, float], thighs: bool, label: str | None) -> None:
+    n = 1000
+    nan = np.full(n, np.nan)
+
+    def col(key: str) -> np.ndarray:
+        return np.full(n, values.get(key, 0.0)) if thighs or key in ("pin", "mot") else nan
+
+    angles = AngleSeries(t=np.arange(n) / FS, hip_flexion_left=nan, hip_flexion_right=nan, pelvic_tilt=nan,
+                         lumbar_flexion=nan, thigh_inclination_left=col("tl"),
+                         thigh_inclination_right=col("tr"),
+                         pelvis_inclination=col("pin"), pelvis_motion=col("mot"))
+    got = bouts(angles, **EXACT)
+    assert [b[0] for b in got] == ([] if label is None else [label])
