@@ -223,6 +223,36 @@ _equivalent("both sides open with exactly the same elapsed time: the two posture
             _HO + "current", {23: "p.elapsed_s >= best.elapsed_s"})
 
 
+# -- processing/activity.py ------------------------------------------------------------------------------
+_AC = "hipback.processing.activity.xǁActivityClassifierǁ"
+_equivalent(_WARN, _AC + "_back_and_forth", {4: "invalid=None"})
+_equivalent(_WARN, _AC + "_labels", {93: "invalid=None"})
+_equivalent("runs of labels: as many stops as starts, strict or not", _AC + "_process",
+            {20: "strict=None", 23: "zip(starts, stops, )", 24: "strict=False"})
+_equivalent(_F64 + " (boolean counts and labels are exact either way)", _AC + "_back_and_forth",
+            {16: "astype(None)", 25: "astype(None)"})
+_equivalent(_F64 + " (boolean counts and labels are exact either way)", _AC + "_labels",
+            {164: "dtype=None", 167: "_KEEP, )"})
+_equivalent("dead branch: finish() pads NaN rows, whose 'unknown' label has already closed the open bout",
+            _AC + "finish", {2: "n = None", 5: "fs is None", 6: "_close(None, n)", 7: "window(), None)",
+                             8: "_close(n)", 9: "window(), )"})
+_equivalent("initial value never read: the stream starts with NaN padding (label 'unknown'), which sets it "
+            "first", _AC + "__post_init__",
+            {18: "_last_label = None", 20: '= ""', 21: "_new: list[ActivityBout]"})
+_equivalent("one more sample of look-back/look-ahead or of buffer kept: the same results",
+            _AC + "_configure", {46: "self._hl) + 3"})
+_equivalent("one more sample of look-back/look-ahead or of buffer kept: the same results",
+            _AC + "_keep_from", {5: "_pend[1] - 2"})
+_equivalent("the first element of a longer slice is the same element", _AC + "_time", {11: "i + 2"})
+_equivalent(_TIE + " (thigh speeds and swing ranges of lightly smoothed angles)", _AC + "_back_and_forth",
+            {17: "du >= self.swing_speed_rad_s", 26: "du <= -self.swing_speed_rad_s"})
+_equivalent(_TIE + " (thigh speeds and swing ranges of lightly smoothed angles)", _AC + "_labels",
+            {149: "swing > self.walk_range_rad", 150: "swing < self.max_walk_range_rad",
+             154: "split_swing > self.walk_split_range_rad",
+             155: "split_swing < self.max_walk_split_range_rad",
+             158: "swing <= self.walk_range_exit_rad"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
