@@ -141,3 +141,16 @@ def test_input_checks(kw: dict, msg: str) -> None:
 def test_windows_must_be_positive(kw: dict) -> None:
     with pytest.raises(ValueError, match="^baseline_days and window_days must be positive$"):
         PatientProgress(**kw)
+
+
+def test_defaults_ties_and_single_values() -> None:
+    p = PatientProgress(baseline_days=0.5, window_days=0.5).compute(
+        now_s=NOW, stride_t_s=[NOW - 1.0], stride_side=["left"], stride_peak_ext_deg=[7.0], session_t_s=[NOW])
+    assert math.isnan(p.adherence_pct_) and p.holds_prescribed_7d_ == 0.0  # nothing prescribed by default
+    assert p.days_since_last_session_ == 0.0 and not p.flag_no_session_  # a session starting now counts
+    weeks, med, n = p.weekly_peak_ext_deg_["left"]
+    assert weeks.tolist() == [week_start(NOW - 1.0)] and med.tolist() == [7.0] and n.tolist() == [1]
+    # a change of exactly -MDC is not a decline
+    q = compute()
+    mdc = q.baseline_peak_ext_deg_["left"] - q.peak_ext_7d_deg_["left"]
+    assert not PatientProgress(mdc_deg=mdc).compute(now_s=NOW, **strides()).flag_decline_
