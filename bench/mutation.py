@@ -253,6 +253,22 @@ _equivalent(_TIE + " (thigh speeds and swing ranges of lightly smoothed angles)"
              158: "swing <= self.walk_range_exit_rad"})
 
 
+# -- processing/progress.py ------------------------------------------------------------------------------
+_PR = "hipback.processing.progress."
+_ASARRAY = ("the documented inputs (sequences of floats, bools, str) already give float64, bool and str "
+            "arrays without the dtype")
+_equivalent(_ASARRAY, _PR + "x_week_start", {3: "dtype=None", 5: "np.asarray(t_s, )"})
+_equivalent(_ASARRAY, _PR + "xǁPatientProgressǁcompute",
+            {**{n: "dtype=None" for n in (4, 9, 14, 26, 38, 43, 52, 61)},
+             **{n: ", )" for n in (6, 11, 16, 28, 40, 45, 54, 63)}})
+_NAN = "float('NAN') is NaN; np.median of nothing is NaN too"
+_equivalent(_NAN, _PR + "x__median", {2: "or True", 7: '"NAN"'})
+_equivalent(_NAN, _PR + "xǁPatientProgressǁcompute",
+            {85: '"NAN"', 112: '"NAN"', 129: '"NAN"', 170: '"NAN"', 181: '"NAN"'})
+_equivalent("an empty array's dtype", _PR + "xǁPatientProgressǁ_weekly",
+            {7: "dtype=None", 9: "np.zeros(0, )"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
