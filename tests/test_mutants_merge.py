@@ -1,0 +1,125 @@
+"""Grid merge with exact expectations: which rows become final when, missing sensors as NaN, the lag limit,
+the pelvis' acceleration and motion average, angular velocity and the "everybody still" flag row by row,
+chunks split across releases, and the input checks.
+
+Written for the survivors of ``python bench/mutation.py --group merge``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hipback.processing.channel import GridChunk
+from hipback.processing.merge import GridMerge, Rows
+
+S = math.sqrt(0.5)
+X_UP = np.array([S, 0.0, -S, 0.0])  # sensor x axis along world up (the placement guide's standing pose)
+FLAT = np.array([1.0, 0.0, 0.0, 0.0])  # sensor x horizontal
+
+
+def chunk(p: str, k: list[int] | np.ndarray, q: np.ndarray = X_UP, acc0: float = 0.0) -> GridChunk:
+    k = np.asarray(k, dtype=np.int64)
+    acc = np.stack([np.full(len(k), -1.0), acc0 + k.astype(float)], axis=1)
+    return GridChunk(p, k, np.tile(q, (len(k), 1)), acc)
+
+
+def test_rows_wait_for_every_sensor_and_finish_releases_the_rest() -> None:
+    m = GridMerge(("pelvis", "thigh_left"), motion_window_s=0.03)
+    assert len(m.update(chunk("pelvis", range(10)))) == 0  # the thigh has sent nothing yet
+    rows = m.update(chunk("thigh_left", range(2, 8)))
+    assert rows.k.tolist() == list(range(8))
+    assert np.isnan(rows.q["thigh_left"][:2]).all() and (rows.q["thigh_left"][2:] == X_UP).all()
+    assert (rows.q["pelvis"] == X_UP).all()
+    np.testing.assert_array_equal(rows.acc[:, 1], np.arange(8.0))
+    assert np.isnan(rows.motion[:2]).all()
+    np.testing.assert_allclose(rows.motion[2:], np.arange(1.0, 7.0), rtol=0, atol=1e-12)  # mean of 3 rows
+    # still: row 0 has no previous orientation; row 2 is the thigh's first (no angular velocity yet)
+    assert rows.still.tolist() == [False, True, False, True, True, True, True, True]
+    assert np.isnan(rows.omega["pelvis"][0]).all() and (rows.omega["pelvis"][1:] == 0).all()
+    rest = m.finish()
+    assert rest.k.tolist() == [8, 9] and np.isnan(rest.q["thigh_left"]).all()
+    assert rest.still.tolist() == [True, True]  # a sensor without data does not veto
+    assert m.n_rows_ == 10
+    assert len(m.finish()) == 0
+    with pytest.raises(RuntimeError, match=r"^add\(\) after finish\(\)$"):
+        m.add(chunk("pelvis", [10]))
+
+
+def test_still_needs_slow_turning_and_x_up_and_the_pelvis() -> None:
+    m = GridMerge(("pelvis", "thigh_left"))
+    m.add(chunk("pelvis", range(5), FLAT))
+    rows = m.update(chunk("thigh_left", range(5)))
+    assert not rows.still.any()  # the pelvis lies flat: x not within 45 deg of vertical
+    tilt = math.radians(44.0)  # x axis 44 deg from vertical: still
+    q44 = np.array([math.cos((math.pi / 2 - tilt) / 2), 0.0, -math.sin((math.pi / 2 - tilt) / 2), 0.0])
+    m = GridMerge(("pelvis",))
+    assert m.update(chunk("pelvis", range(3), q44)).still.tolist() == [False, True, True]
+    q46 = np.array([math.cos((math.pi / 2 - math.radians(46.0)) / 2), 0.0,
+                    -math.sin((math.pi / 2 - math.radians(46.0)) / 2), 0.0])
+    assert not GridMerge(("pelvis",)).update(chunk("pelvis", range(3), q46)).still.any()
+    # turning at 0.19 vs 0.21 rad/s about the sensor x axis
+    for speed, still in ((0.19, True), (0.21, False)):
+        ang = speed * np.arange(4) / 100.0
+        q = np.array([[math.cos(a / 2) * S, math.sin(a / 2) * S, -math.cos(a / 2) * S, math.sin(a / 2) * S]
+                      for a in ang])
+        ch = GridChunk("pelvis", np.arange(4, dtype=np.int64), q, np.zeros((4, 2)))
+        got = GridMerge(("pelvis",)).update(ch)
+        np.testing.assert_allclose(np.linalg.norm(got.omega["pelvis"][1:], axis=1), speed, rtol=1e-6)
+        assert got.still.tolist()[1:] == [still] * 3
+    m = GridMerge(("pelvis", "thigh_left"))
+    m.add(chunk("thigh_left", range(4)))
+    assert len(m.update(GridChunk("pelvis", np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0, 2)),
+                                  first_k=0, next_k=4))) == 4
+    assert not GridMerge(("pelvis", "thigh_left")).finish().still.any()
+
+
+def test_lag_limit_releases_rows_without_the_silent_sensor() -> None:
+    m = GridMerge(("pelvis", "thigh_left"), max_sensor_lag_s=0.05)
+    assert len(m.update(chunk("pelvis", range(5)))) == 0  # 5 rows ahead: still waiting (lag 5 rows)
+    rows = m.update(chunk("pelvis", range(5, 20)))
+    assert rows.k.tolist() == list(range(15)) and np.isnan(rows.q["thigh_left"]).all()
+    rows = m.update(chunk("thigh_left", range(15, 18)))  # the thigh is back
+    assert rows.k.tolist() == [15, 16, 17] and (rows.q["thigh_left"] == X_UP).all()
+    m2 = GridMerge(("pelvis", "thigh_left"), max_sensor_lag_s=0.05)
+    m2.add(chunk("pelvis", range(20)))
+    m2.add(chunk("thigh_left", range(3)))
+    assert m2.update(chunk("thigh_left", [3])).k.tolist() == list(range(15))  # at most 5 rows behind
+
+
+def test_chunks_are_cut_at_the_release_and_gaps_stay_nan() -> None:
+    m = GridMerge(("pelvis", "thigh_left"), motion_window_s=0.01)
+    m.add(chunk("pelvis", range(20)))
+    rows = m.update(chunk("thigh_left", [0, 1, 3, 4], acc0=100.0))  # row 2 missing for the thigh
+    assert rows.k.tolist() == [0, 1, 2, 3, 4] and np.isnan(rows.q["thigh_left"][2]).all()
+    np.testing.assert_array_equal(rows.acc[:, 1], np.arange(5.0))  # acceleration is the pelvis' only
+    np.testing.assert_array_equal(rows.motion, np.arange(5.0))  # a one-row average
+    rows = m.update(chunk("thigh_left", range(5, 12)))
+    assert rows.k.tolist() == list(range(5, 12)) and (rows.q["pelvis"] == X_UP).all()
+    np.testing.assert_array_equal(rows.acc[:, 1], np.arange(5.0, 12.0))
+    m3 = GridMerge(("pelvis",))
+    m3.add(chunk("pelvis", [5, 6]))
+    m3.add(chunk("pelvis", [7, 9]))
+    rows = m3.finish()
+    assert rows.k.tolist() == [5, 6, 7, 8, 9] and np.isnan(rows.q["pelvis"][3]).all()
+    with pytest.raises(ValueError, match=r"^thigh_right is not part of this session$"):
+        GridMerge(("pelvis",)).add(chunk("thigh_right", [0]))
+
+
+def test_rows_concat_and_slice() -> None:
+    m = GridMerge(("pelvis",))
+    a = m.update(chunk("pelvis", range(3)))
+    b = m.update(chunk("pelvis", range(3, 6)))
+    both = Rows.concat([a, b])
+    assert both.k.tolist() == list(range(6)) and len(both) == 6
+    assert both.still.tolist() == [False] + [True] * 5
+    part = both.slice(2, 4)
+    assert part.k.tolist() == [2, 3] and part.q["pelvis"].shape == (2, 4)
+    assert part.omega["pelvis"].shape == (2, 3)
+    np.testing.assert_array_equal(part.acc, both.acc[2:4])
+    assert Rows.concat([a]) is a
+    e = Rows.empty(["pelvis", "thigh_left"])
+    assert len(e) == 0 and e.q["thigh_left"].shape == (0, 4) and e.acc.shape == (0, 2)
+    assert e.still.dtype == bool
