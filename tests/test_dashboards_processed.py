@@ -9,8 +9,8 @@ of two 6.5 s kneeling hip-flexor holds per side against a prescription of 2 x 5 
 published
 (:func:`hipback.ingest.publish.publish_session` -> local store outbox ->
 :class:`hipback.ingest.sync.SyncWorker` ->
-``influxd``). Each patient's peak hip extension changes week by week (one improves, one is stable, one
-declines beyond the minimal detectable change, one stopped a week ago, one rarely stretches).
+``influxd``). Each patient's peak hip extension changes day by day at a weekly rate (one improves, one is
+stable, one declines beyond the minimal detectable change, one stopped a week ago, one rarely stretches).
 
 The query helpers (Grafana macro substitution, running a query) are those of ``tests/test_dashboards.py``.
 """
@@ -184,11 +184,13 @@ def build(store: LocalStore, anchor: float) -> tuple[dict, dict, dict, int, int]
         times = _session_times(plan, anchor, rng)
         last_stretch = max((d for d, k, _ in times if k == "stretch"), default=-1)
         for day, kind, t0 in times:
-            week = day // 7
+            # the trend grows day by day (not in weekly steps: a 14-day baseline made of two weekly levels
+            # has its median on the edge between them, where one stride more or less moves it by the step)
+            trend = plan.per_week * day / 7.0
             patient = VirtualPatient(
                 patient_id=plan.pid,
-                peak_hip_extension_left_deg=plan.left + plan.per_week * week,
-                peak_hip_extension_right_deg=plan.right + plan.per_week * week,
+                peak_hip_extension_left_deg=plan.left + trend,
+                peak_hip_extension_right_deg=plan.right + trend,
                 stretch_hip_extension_left_deg=15.0,  # above the 10 deg target of a correct hold
                 stretch_hip_extension_right_deg=16.0,
             )
