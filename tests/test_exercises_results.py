@@ -165,3 +165,19 @@ def test_the_live_view_guides_the_programme_in_plain_words(session):
         "Double knee-to-chest done.",
         "Programme done. Well done!",
     ], text
+
+
+def test_the_report_of_the_stored_session_shows_the_exercises(session, tmp_path):
+    """``hipback report`` reads the stored ``exercises`` rows, also when the session is processed again
+    (which does not run the programme)."""
+    from hipback.ingest.commands import report
+
+    _, outcome, path, _, _ = session
+    for reprocess in (False, True):
+        out = report.run(outcome.session_id, tmp_path / f"r{reprocess}.html", path, reprocess=reprocess)
+        html = out.read_text(encoding="utf-8")
+        section = html[html.index('<section id="exercises">'):]
+        section = section[:section.index("</section>")]
+        assert "glute" in section.lower() and "knee" in section.lower(), reprocess
+        # the faulty (arching) bridge is not counted: 3 of 4 reps counted
+        assert "Per rep and hold" in html or "per rep and hold" in html

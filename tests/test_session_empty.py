@@ -48,3 +48,18 @@ def test_session_with_samples_is_not_empty(tmp_path):
         assert store.get_results(outcome.session_id, "summary")
         (ev,) = store.events(outcome.session_id, "session_end")
         assert "empty" not in ev["payload"]
+
+
+def test_report_latest_passes_over_an_empty_session(tmp_path):
+    """``hipback report latest`` reports the newest session with data, not a newer empty one."""
+    from hipback.ingest.report.source import resolve_session_id
+
+    full, path = _run(tmp_path, 0.0)
+    sim = simulate("short", seed=5, sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in KINDS])
+    faults = {p: SensorFaults(packets=FaultPlan(drop_prob=1.0, seed=1)) for p in KINDS}
+    empty = run_virtual_session(sim, KINDS, path, faults=faults, until_s=4.0, lead_s=1.0)
+    assert empty.empty
+    with LocalStore(path, readonly=True) as store:
+        starts = {r["id"]: r["start_utc"] for r in store.sessions()}
+        assert starts[empty.session_id] >= starts[full.session_id]  # the empty one is the newest
+        assert resolve_session_id(store, "latest")["id"] == full.session_id

@@ -52,6 +52,7 @@ def run(session: str, out: Path, store: Path | None = None, *, reprocess: bool =
         quality=inputs.quality,
         session=inputs.session,
         sensor_stats=inputs.sensor_stats,
+        exercise_rows=inputs.exercise_rows,
     )
     private_mkdir(out.parent)
     atomic_write_text(out, html)

@@ -59,7 +59,10 @@ class ReportInputs:
     ``recording``: the raw samples when they were read (processing again, or asked for by the ``.sto``
     export); ``quality``: the data-quality figures when they were worked out here (stored results: from the
     store's sensor rows, without reading the samples); ``origin``: ``stored``, ``reprocessed`` (asked for),
-    ``fallback`` (no stored results to read) or ``folder``.
+    ``fallback`` (no stored results to read) or ``folder``; ``exercise_rows``: the session's stored
+    ``exercises`` rows (:class:`hipback.ingest.programme.ExerciseRows`), None when there are none (the report
+    then makes them from ``results.exercise_events``). Processing again does not run the exercise programme,
+    so a reprocessed report keeps the stored exercise rows.
     """
 
     results: SessionResults
@@ -70,6 +73,7 @@ class ReportInputs:
     sensor_stats: dict[str, Any] = field(default_factory=dict)
     quality: DataQuality | None = None
     origin: str = "stored"
+    exercise_rows: list[dict[str, Any]] | None = None
 
 
 # -- rows back into the processing's records -------------------------------------------------------------
@@ -382,12 +386,15 @@ def open_store(store_path: Path) -> Any:
 
 def resolve_session_id(store: Any, session: str) -> dict[str, Any]:
     """The store's session row for an id, a unique id prefix (at least 4 characters) or ``latest`` (the
-    session that started last)."""
+    session with data that started last: a session in which no sensor delivered a sample is passed over)."""
     rows = store.sessions()
     if session == "latest":
         if not rows:
             raise ConfigError(f"the local store {store.path} holds no session yet.")
-        return max(rows, key=lambda r: r["start_utc"] or 0.0)
+        with_data = [r for r in rows if r.get("samples", 1)]
+        if not with_data:
+            raise ConfigError(f"no session in the local store {store.path} holds any samples.")
+        return max(with_data, key=lambda r: r["start_utc"] or 0.0)
     exact = [r for r in rows if r["id"] == session]
     if exact:
         return exact[0]
@@ -565,10 +572,15 @@ def load_from_store(
             source = f"Processed again from the {n} raw samples kept in the local store"
             source += " (--reprocess)." if reprocess else f": {why}."
         baseline = baseline_from_store(store, row) if with_baseline else None
+        try:
+            exercise_rows = store.get_results(sid, "exercises") or None
+        except Exception:  # an unreadable row: the report makes them from the results' events, if any
+            exercise_rows = None
     finally:
         store.close()
     info = SessionInfo(sid, row["patient_id"], start_utc, source=source)
-    return ReportInputs(results, recording, info, prescription, baseline, stats, quality, origin)
+    return ReportInputs(results, recording, info, prescription, baseline, stats, quality, origin,
+                        exercise_rows)
 
 
 # -- a folder written by ``hipback process`` -----------------------------------------------------------
