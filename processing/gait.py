@@ -38,8 +38,10 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
 
 A stride runs from one IC to the next on the same side. Its ``confidence`` is that of its weaker contact
 (1.0 acceleration, 0.8 thigh split, 0.5 hip phase); it is ``doubtful`` (confidence 0.2) when acceleration
-was there but showed no contact with one thigh worn, or when the IC-to-IC time differs from the
-peak-to-peak time by more than ``ic_mismatch`` of a cycle (then the phase rule times it). A doubtful stride
+was there but showed no contact with one thigh worn, or when the IC-to-IC time differs both from the
+peak-to-peak time and from the previous stride's IC-to-IC time (sensed contacts, sharing this stride's
+first contact) by more than ``ic_mismatch`` of it (then the phase rule times it): flexion peaks can move
+between strides (flat peaks of slow walkers, turns) while the contacts keep their rhythm. A doubtful stride
 still counts (cadence, bouts) but reports no peak extension, pelvic tilt at peak extension or compensation
 index (NaN): peaks are never reported from a stride whose events are doubtful. The session processor
 lowers the confidence further by the calibration uncertainty of the thigh's medio-lateral axis
@@ -235,6 +237,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._new: list[Stride] = []
         self._bout_strides: list[Stride] = []
         self._phases: list[float] = []
+        self._rhythm: tuple[int, float, float] | None = None
 
     # -- public API ----------------------------------------------------------------------------
     def update(self, chunk: AngleSeries) -> list[Stride]:
@@ -411,17 +414,31 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         a, t_a, src0 = self._contact(win, p0, dur)
         b, t_b, src1 = self._contact(win, p1, dur)
         doubtful = "missing" in (src0, src1)
-        if b - a < 2 or abs((t_b - t_a) - dur) > self.ic_mismatch * dur:
-            doubtful = True  # the contacts do not fit the swing's rhythm: back to the phase rule
+        sensed = {src0, src1} <= {"acceleration", "thigh_split"}
+        swing_rhythm = b - a >= 2 and abs((t_b - t_a) - dur) <= self.ic_mismatch * dur
+        prev = self._rhythm  # (peak index, contact time, contact-to-contact time) of the stride before
+        contact_rhythm = (
+            sensed
+            and b - a >= 2
+            and prev is not None
+            and prev[0] == p0.idx
+            and prev[1] == t_a
+            and abs((t_b - t_a) - prev[2]) <= self.ic_mismatch * prev[2]
+        )
+        self._rhythm = None
+        if not (swing_rhythm or contact_rhythm):
+            doubtful = True  # the contacts keep neither the swing's nor their own rhythm: the phase rule
             phase = self._phase()
             d = round(phase * dur * self._fs)
             a, b = p0.idx + d, p1.idx + d
             t_a, t_b = p0.t + phase * dur, p1.t + phase * dur
-        elif src1 in ("acceleration", "thigh_split"):
-            # this walker's own phase of the contact after peak flexion, from contacts that fit the rhythm
-            self._phases.append((t_b - p1.t) / dur)
-            if len(self._phases) > self.phase_memory:
-                del self._phases[: len(self._phases) - self.phase_memory]
+        elif sensed and not doubtful:
+            self._rhythm = (p1.idx, t_b, t_b - t_a)
+            if swing_rhythm:
+                # this walker's own phase from peak flexion to contact, from contacts in the swing's rhythm
+                self._phases.append((t_b - p1.t) / dur)
+                if len(self._phases) > self.phase_memory:
+                    del self._phases[: len(self._phases) - self.phase_memory]
         confidence = min(_IC_CONFIDENCE[src0], _IC_CONFIDENCE[src1])
         source = "hip_phase" if doubtful else (src0 if _IC_CONFIDENCE[src0] <= _IC_CONFIDENCE[src1] else src1)
         # stride samples [a, b)

@@ -460,3 +460,20 @@ def test_a_doubtful_stride_is_timed_by_the_walkers_own_phase():
     fixed = detect_strides(a, "left", phase_memory=0)
     start = min((s for s in fixed.strides_ if s.doubtful), key=lambda s: abs(s.t_start - bad))
     assert abs(start.t_start - bad) > 0.1
+
+
+def test_a_flexion_peak_that_moves_does_not_make_regular_contacts_doubtful():
+    """One flexion peak moved 0.2 s late (a flat peak, a turn): the swing's rhythm breaks around it, the
+    sacral impacts keep theirs, so no stride is doubtful and every contact stays within 30 ms."""
+    a, ics = _gait_with_contacts(0.85, acc=False)
+    peak = ics["left"][12] - 0.15 * 1.1
+    bump = 6 * DEG * np.exp(-0.5 * ((a.t - peak - 0.2) / 0.05) ** 2)
+    hip = a.hip_flexion_left + bump
+    a = dataclasses.replace(a, hip_flexion_left=hip, thigh_inclination_left=hip)
+    a = _with_acc(a, ics, lambda dt, k: _wavelet(dt, 3.0, 0.0))
+    det = detect_strides(a, "left")
+    assert len(_inner(det)) >= 18
+    assert not any(s.doubtful for s in _inner(det))
+    assert np.max(_ic_errors(det, ics["left"])) < 0.03
+    moved = min(det.strides_, key=lambda s: abs(s.t_start - ics["left"][12]))
+    assert abs(moved.t_start - ics["left"][12]) < 0.03 and math.isfinite(moved.peak_hip_extension_rad)
