@@ -118,3 +118,43 @@ def test_corrupt_times_are_refused_before_allocating(monkeypatch: pytest.MonkeyP
     with pytest.raises(ValueError, match=r"^samples 0\.1 s apart would need more than 10 grid points; "
                                          r"the sample times are corrupt$"):
         GridResampler(100.0, 1e12).push(np.array([0.0, 0.1]), np.array([ID, ID]), np.array([0.0, 0.0]))
+
+
+@pytest.mark.parametrize("rate", [3.0, 7.0, 10.0, 60.0, 100.0])
+def test_grid_indices_where_the_first_guess_is_off_by_one(rate: float) -> None:
+    """Around every grid time (and one float step either side) t * rate rounds the wrong way for some k: the
+    correction loops must still give the definition."""
+    for k in range(1, 400):
+        for t in (k / rate, math.nextafter(k / rate, 0.0), math.nextafter(k / rate, math.inf)):
+            first, last = first_grid_index(t, rate), last_grid_index(t, rate)
+            assert first / rate >= t and (first - 1) / rate < t
+            assert last / rate <= t and (last + 1) / rate > t
+
+
+def test_empty_results_keep_their_types_and_shapes() -> None:
+    r = GridResampler(100.0, 0.1)
+    assert r.first_k is None and r.next_k is None
+    k, q, s = r.push(np.zeros(0), np.zeros((0, 4)), np.zeros((0, 3)))
+    assert k.dtype == np.int64 and q.shape == (0, 4) and s.shape == (0, 3)
+    r.push(np.array([0.004]), np.array([ID]), np.array([[1.0, 2.0, 3.0]]))
+    k, q, s = r.push(np.array([0.006]), np.array([ID]), np.array([[1.0, 2.0, 3.0]]))
+    assert k.dtype == np.int64 and len(k) == 0 and s.shape == (0, 3)
+
+
+def test_last_sample_right_after_a_gap_keeps_its_value() -> None:
+    r = GridResampler(100.0, gap_s=0.05)
+    k, qo, so = r.push(np.array([0.0, 0.01, 0.07]), np.array([ID, [np.nan] * 4, qz(0.3)]),
+                       np.array([0.0, 1.0, 7.0]))
+    assert k.tolist() == list(range(8))
+    np.testing.assert_array_equal(qo[7], qz(0.3))
+    assert so[7] == 7.0 and np.isnan(so[1:7]).all()
+
+
+def test_allocation_bound_counts_from_the_next_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hipback.processing.resample.MAX_POINTS_PER_PUSH", 10)
+    r = GridResampler(100.0, 1e12)
+    r.push(np.array([1.0]), np.array([ID]), np.array([0.0]))  # row 100
+    k, _, _ = r.push(np.array([1.1]), np.array([ID]), np.array([0.0]))  # rows 101..110: 10 rows
+    assert k.tolist() == list(range(101, 111))
+    with pytest.raises(ValueError, match=r"^samples 0\.11 s apart would need more than 10 grid points"):
+        GridResampler(100.0, 1e12).push(np.array([1.0, 1.05, 1.11]), np.array([ID, ID, ID]), np.zeros(3))
