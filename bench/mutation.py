@@ -269,6 +269,28 @@ _equivalent("an empty array's dtype", _PR + "xǁPatientProgressǁ_weekly",
             {7: "dtype=None", 9: "np.zeros(0, )"})
 
 
+# -- processing/resample.py ------------------------------------------------------------------------------
+_RS = "hipback.processing.resample."
+_equivalent(_F64, _RS + "xǁGridResamplerǁpush",
+            {34: "dtype=None", 36: "np.array(ss[-1], )", 61: "dtype=None", 64: "k_end + 1, )"})
+_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
+            _RS + "xǁGridResamplerǁpush", {146: '"IJ,IJ->I"', 183: '"IJ,IJ->I"'})
+_equivalent("dividing by +-1 is multiplying by it", _RS + "xǁGridResamplerǁpush", {148: "q1 = q1 / np.where"})
+_equivalent("dot == 0: two samples 180 deg apart, both ways round are equally short",
+            _RS + "xǁGridResamplerǁpush", {155: "dot <= 0"})
+_equivalent(_WARN, _RS + "xǁGridResamplerǁpush",
+            {165: "invalid=None", 166: "divide=None", 167: 'errstate(divide="ignore")',
+             168: 'errstate(invalid="ignore", )'})
+_equivalent("assigning None to a float array stores NaN", _RS + "xǁGridResamplerǁpush",
+            {222: "qo[bad] = None", 223: "so[bad] = None"})
+_equivalent("a single sample reaches at most one grid point, so the axis and the [:2] of the repeat do "
+            "not matter", _RS + "xǁGridResamplerǁpush",
+            {81: "qq[:2]", 82: "axis=1", 89: "ss[:2]", 90: "axis=1"})
+_equivalent("a grid point exactly on a sample: interpolated at fraction 1 of the interval before instead of "
+            "0 of the one after (the same sample value, to rounding; gaps handled by both exact paths)",
+            _RS + "xǁGridResamplerǁpush", {106: "searchsorted(tt, tk, )"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
