@@ -43,7 +43,8 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,13 +69,23 @@ from hipback.ingest.session.stats import SessionIdentity
 from hipback.processing.exercises.posture import posture_time
 from hipback.processing.progress import PatientProgress
 
+if TYPE_CHECKING:
+    from hipback.ingest.session.stats import SensorStats, SessionOutcome
+    from hipback.ingest.store import LocalStore
+    from hipback.processing.activity import ActivityBout
+    from hipback.processing.exercises.stream import ProgrammeEvent
+    from hipback.processing.gait import Stride
+    from hipback.processing.holds import Hold
+    from hipback.processing.pipeline import ProcessorUpdate, SessionResults
+    from hipback.processing.types import AngleSeries
+
 #: Rate of the ``angles`` measurement (Hz): the dashboards' resolution, see docs/schema.md.
 ANGLES_RATE_HZ = 10.0
 #: Days per week the stretch is prescribed (for ``holds_prescribed_7d`` and adherence).
 STRETCH_DAYS_PER_WEEK = 7
 
 
-def angle_points_of(angles: Any, start_utc: float, patient_id: str, session_id: str,
+def angle_points_of(angles: AngleSeries, start_utc: float, patient_id: str, session_id: str,
                     rate_hz: float = ANGLES_RATE_HZ) -> list[Point]:
     """``angles`` points of a whole :class:`AngleSeries` (bins of ``1/rate_hz`` s, UTC-aligned)."""
     t = np.asarray(angles.t, dtype=float)
@@ -110,7 +121,7 @@ class PatientHistory:
     sessions: int
 
 
-def patient_history(store: Any, patient_id: str) -> PatientHistory:
+def patient_history(store: LocalStore, patient_id: str) -> PatientHistory:
     """Every session of ``patient_id`` in ``store`` that has stored results (rows of this module or of
     the session runner: times from ``t_s`` or from the session's ``start_utc`` + ``t_start``)."""
     h = PatientHistory([], [], [], [], [], [], [], [], DEFAULT_HOLDS_PER_SIDE, 0)
@@ -152,7 +163,7 @@ def patient_history(store: Any, patient_id: str) -> PatientHistory:
     return h
 
 
-def patient_progress(store: Any, patient_id: str, now_s: float, *,
+def patient_progress(store: LocalStore, patient_id: str, now_s: float, *,
                      holds_prescribed_per_week: float | None = None,
                      progress: PatientProgress | None = None) -> PatientProgress:
     """:class:`PatientProgress` of ``patient_id`` as of ``now_s`` over all their sessions in the store.
@@ -177,7 +188,7 @@ def patient_progress(store: Any, patient_id: str, now_s: float, *,
     )
 
 
-def patient_status_points(store: Any, patient_id: str, now_s: float | None = None,
+def patient_status_points(store: LocalStore, patient_id: str, now_s: float | None = None,
                           **kwargs: Any) -> list[Point]:
     """The ``patient_status`` point of ``patient_id`` at ``now_s`` (default: now), or none without data."""
     now = time.time() if now_s is None else float(now_s)
@@ -187,7 +198,7 @@ def patient_status_points(store: Any, patient_id: str, now_s: float | None = Non
     return [schema.patient_status_point(patient_id, now, prog.status_fields())]
 
 
-def publish_patient_status(store: Any, patient_id: str, now_s: float | None = None,
+def publish_patient_status(store: LocalStore, patient_id: str, now_s: float | None = None,
                            session_id: str | None = None, **kwargs: Any) -> int:
     """Queue the ``patient_status`` point of ``patient_id`` (see :func:`patient_status_points`)."""
     points = patient_status_points(store, patient_id, now_s, **kwargs)
@@ -197,8 +208,8 @@ def publish_patient_status(store: Any, patient_id: str, now_s: float | None = No
 # --- whole sessions ------------------------------------------------------------------------------
 
 
-def session_points(results: Any, patient_id: str, session_id: str, start_utc: float,
-                   stats: Mapping[str, Any] | None = None, *, end_utc: float | None = None,
+def session_points(results: SessionResults, patient_id: str, session_id: str, start_utc: float,
+                   stats: Mapping[str, SensorStats] | None = None, *, end_utc: float | None = None,
                    angles_rate_hz: float = ANGLES_RATE_HZ) -> list[Point]:
     """Every point of one processed session (strides, holds, activity, session, angles, device status).
 
@@ -226,22 +237,23 @@ def session_points(results: Any, patient_id: str, session_id: str, start_utc: fl
     return pts
 
 
-def posture_time_point(results: Any, start_utc: float, patient_id: str, session_id: str) -> Point:
+def posture_time_point(results: SessionResults, start_utc: float, patient_id: str, session_id: str) -> Point:
     """The session's ``posture_time`` point (time: the session start): sitting, bent forward and in lumbar
     extension (:func:`hipback.processing.exercises.posture.posture_time`)."""
     row = posture_time(results.angles, results.activity).as_row()
     return schema.posture_time_point({**row, "t_s": float(start_utc)}, patient_id, session_id)
 
 
-def _session_end(results: Any, start_utc: float) -> float:
+def _session_end(results: SessionResults, start_utc: float) -> float:
     t = np.asarray(results.angles.t, dtype=float)
     if t.size:
         return start_utc + float(t[-1])
     return start_utc + float((results.summary or {}).get("duration_s") or 0.0)
 
 
-def publish_session(store: Any, session_id: str, results: Any, patient_id: str, start_utc: float,
-                    stats: Mapping[str, Any] | None = None, *, now_s: float | None = None,
+def publish_session(store: LocalStore, session_id: str, results: SessionResults, patient_id: str,
+                    start_utc: float,
+                    stats: Mapping[str, SensorStats] | None = None, *, now_s: float | None = None,
                     holds_prescribed_per_week: float | None = None) -> int:
     """Store the session's result rows and queue all its points (plus ``patient_status`` as of
     ``now_s``, default now) in the outbox; returns the number of lines queued.
@@ -279,7 +291,7 @@ class LivePublisher:
     :func:`publish_session` rewrites the same points.
     """
 
-    def __init__(self, store: Any, patient_id: str, session_id: str | None = None,
+    def __init__(self, store: LocalStore, patient_id: str, session_id: str | None = None,
                  start_utc: float | None = None, *, target_s: float = DEFAULT_HOLD_S,
                  angles_rate_hz: float = ANGLES_RATE_HZ, flush_interval_s: float = 1.0,
                  status_interval_s: float | None = 60.0, wake: Callable[[], None] | None = None,
@@ -322,7 +334,7 @@ class LivePublisher:
         return self.session_id is not None and self.start_utc is not None
 
     # -- live updates -------------------------------------------------------------------------------
-    def on_update(self, update: Any, stats: Mapping[str, Any] | None = None) -> None:
+    def on_update(self, update: ProcessorUpdate, stats: Mapping[str, SensorStats] | None = None) -> None:
         """Take a :class:`hipback.processing.pipeline.ProcessorUpdate` (and the sensors' stats) from the
         runner."""
         if self.finished or not self._bound():
@@ -343,7 +355,7 @@ class LivePublisher:
             self._last_flush_t = t_data
             self.flush()
 
-    def _take_strides(self, strides: Iterable[Any]) -> None:
+    def _take_strides(self, strides: Iterable[Stride]) -> None:
         assert self.start_utc is not None
         rows = []
         for s in sorted(strides, key=lambda s: (s.t_start, s.side)):
@@ -352,17 +364,17 @@ class LivePublisher:
             rows.append(stride_row(s, self.start_utc, no))
         self._pending += schema.stride_points(rows, self.patient_id, self.session_id or "")
 
-    def _take_holds(self, holds: Iterable[Any]) -> None:
+    def _take_holds(self, holds: Iterable[Hold]) -> None:
         assert self.start_utc is not None
         rows = [hold_row(h, self.start_utc, self.target_s) for h in holds]
         self._pending += schema.hold_points(rows, self.patient_id, self.session_id or "")
 
-    def _take_bouts(self, bouts: Iterable[Any]) -> None:
+    def _take_bouts(self, bouts: Iterable[ActivityBout]) -> None:
         assert self.start_utc is not None
         rows = [activity_row(b, self.start_utc) for b in bouts]
         self._pending += schema.activity_points(rows, self.patient_id, self.session_id or "")
 
-    def _take_exercises(self, events: list[Any]) -> None:
+    def _take_exercises(self, events: list[ProgrammeEvent]) -> None:
         """Reps and holds of the session's exercise block (``exercise_events``) as they become final."""
         assert self.start_utc is not None
         if self._exercise_rows is None:
@@ -371,7 +383,7 @@ class LivePublisher:
         rows = self._exercise_rows.take(events)
         self._pending += schema.exercise_points(rows, self.patient_id, self.session_id or "")
 
-    def _take_angles(self, angles: Any, final: bool) -> None:
+    def _take_angles(self, angles: AngleSeries | None, final: bool) -> None:
         assert self.start_utc is not None
         t = np.asarray(angles.t, dtype=float) if angles is not None else np.zeros(0)
         keep = t > self._angle_t_end
@@ -400,11 +412,11 @@ class LivePublisher:
                                                  self.rate)
 
     @staticmethod
-    def _stats_time(stats: Mapping[str, Any]) -> float | None:
-        lasts = [s.last_t for s in stats.values() if getattr(s, "last_t", None) is not None]
+    def _stats_time(stats: Mapping[str, SensorStats]) -> float | None:
+        lasts = [t for s in stats.values() if (t := getattr(s, "last_t", None)) is not None]
         return max(lasts) if lasts else None
 
-    def _report(self, stats: Mapping[str, Any], t_session: float) -> None:
+    def _report(self, stats: Mapping[str, SensorStats], t_session: float) -> None:
         assert self.start_utc is not None
         if self._last_report_t is not None and t_session <= self._last_report_t:
             t_session = self._last_report_t + 0.001  # never two reports at one time (a point overwritten)
@@ -426,7 +438,7 @@ class LivePublisher:
             self.wake()
         return n
 
-    def finish(self, results: Any = None, stats: Mapping[str, Any] | None = None, *,
+    def finish(self, results: SessionResults | None = None, stats: Mapping[str, SensorStats] | None = None, *,
                now_s: float | None = None) -> int:
         """End of the session: the last angles, the ``sessions`` point, the final device status and
         ``patient_status`` (the strides, holds and bouts came through ``on_update``; the session runner
@@ -474,7 +486,7 @@ class LivePublishing:
     ``HIPBACK_INFLUX_URL`` everything still goes to the outbox, and ``hipback sync`` sends it later.
     """
 
-    def __init__(self, store_path: Any, patient_id: str) -> None:
+    def __init__(self, store_path: str | Path, patient_id: str) -> None:
         from hipback.ingest.store import LocalStore
         from hipback.ingest.sync import SyncWorker
 
@@ -493,10 +505,10 @@ class LivePublishing:
     def on_session(self, identity: SessionIdentity) -> None:
         self.publisher.bind(identity)
 
-    def on_update(self, update: Any, stats: Mapping[str, Any] | None = None) -> None:
+    def on_update(self, update: ProcessorUpdate, stats: Mapping[str, SensorStats] | None = None) -> None:
         self.publisher.on_update(update, stats)
 
-    def finish(self, outcome: Any) -> int:
+    def finish(self, outcome: SessionOutcome) -> int:
         """Queue the end-of-session points; returns the lines this session put into the outbox."""
         self.publisher.finish(outcome.results, outcome.stats)
         self.queued = self.publisher.queued

@@ -23,9 +23,17 @@ import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hipback.ingest.session.stats import SensorStats
+    from hipback.processing.activity import ActivityBout
+    from hipback.processing.gait import Stride
+    from hipback.processing.holds import Hold
+    from hipback.processing.pipeline import SessionResults
+    from hipback.processing.types import AngleSeries
 
 EXERCISE = "kneeling_hip_flexor"
 #: Processing's activity labels -> the schema's ``activity`` tag values.
@@ -63,7 +71,7 @@ def _finite(x: Any) -> float | None:
 # --- rows (schema field names, degrees, UTC) --------------------------------------------------------
 
 
-def stride_row(stride: Any, start_utc: float, stride_no: int) -> dict[str, Any]:
+def stride_row(stride: Stride, start_utc: float, stride_no: int) -> dict[str, Any]:
     """The ``strides`` row of one :class:`hipback.processing.gait.Stride` (time: UTC of its start)."""
     return {
         "t_s": start_utc + float(stride.t_start),
@@ -79,7 +87,7 @@ def stride_row(stride: Any, start_utc: float, stride_no: int) -> dict[str, Any]:
     }
 
 
-def stride_rows(strides: Iterable[Any], start_utc: float) -> list[dict[str, Any]]:
+def stride_rows(strides: Iterable[Stride], start_utc: float) -> list[dict[str, Any]]:
     """``strides`` rows in time order, ``stride_no`` counted per side from 0."""
     rows, count = [], {"left": 0, "right": 0}
     for s in sorted(strides, key=lambda s: (s.t_start, s.side)):
@@ -88,7 +96,7 @@ def stride_rows(strides: Iterable[Any], start_utc: float) -> list[dict[str, Any]
     return rows
 
 
-def hold_row(hold: Any, start_utc: float, target_s: float) -> dict[str, Any]:
+def hold_row(hold: Hold, start_utc: float, target_s: float) -> dict[str, Any]:
     """The ``holds`` row of one :class:`hipback.processing.holds.Hold` (time: UTC of its start)."""
     return {
         "t_s": start_utc + float(hold.t_start),
@@ -106,12 +114,12 @@ def hold_row(hold: Any, start_utc: float, target_s: float) -> dict[str, Any]:
     }
 
 
-def activity_label(bout: Any) -> str:
+def activity_label(bout: ActivityBout) -> str:
     label = str(getattr(bout, "label", getattr(bout, "activity", "unknown")))
     return ACTIVITY_LABELS.get(label, "unknown")
 
 
-def activity_row(bout: Any, start_utc: float) -> dict[str, Any]:
+def activity_row(bout: ActivityBout, start_utc: float) -> dict[str, Any]:
     """The ``activity`` row of one bout (time: UTC of its start)."""
     return {
         "t_s": start_utc + float(bout.t_start),
@@ -130,7 +138,7 @@ def prescription_of(summary: Mapping[str, Any] | None) -> tuple[int, float]:
     )
 
 
-def session_kind(strides: list[Any], holds: list[Any], activity: list[Any]) -> str:
+def session_kind(strides: list[Stride], holds: list[Hold], activity: list[ActivityBout]) -> str:
     """``walk``, ``stretch`` or ``mixed`` from what happened (see the module docstring)."""
     labels = {activity_label(b) for b in activity}
     walked = bool(strides) or "walking" in labels
@@ -142,7 +150,7 @@ def session_kind(strides: list[Any], holds: list[Any], activity: list[Any]) -> s
     return "mixed"
 
 
-def session_row(results: Any, start_utc: float) -> dict[str, Any]:
+def session_row(results: SessionResults, start_utc: float) -> dict[str, Any]:
     """The ``sessions`` row of a session's :class:`hipback.processing.pipeline.SessionResults`."""
     summary = results.summary or {}
     per_side, hold_s = prescription_of(summary)
@@ -181,7 +189,7 @@ def session_row(results: Any, start_utc: float) -> dict[str, Any]:
 _DEVICE_CLEAN = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
-def device_label(stats: Any) -> str:
+def device_label(stats: SensorStats) -> str:
     """Short device label: device kind plus the last 4 hex digits of its address (``hipback_v1-3F2A``)."""
     kind = _DEVICE_CLEAN.sub("_", str(getattr(stats, "kind", "") or "sensor"))[:40] or "sensor"
     digits = re.sub(r"[^0-9A-Fa-f]", "", str(getattr(stats, "address", "") or ""))[-4:].upper()
@@ -189,7 +197,8 @@ def device_label(stats: Any) -> str:
     return label if label[0].isalnum() else "d" + label[:63]
 
 
-def device_status_row(stats: Any, t_s: float, *, since: Mapping[str, float] | None = None) -> dict[str, Any]:
+def device_status_row(stats: SensorStats, t_s: float, *,
+                      since: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The ``device_status`` row of one sensor at ``t_s`` (UTC) from its :class:`SensorStats`.
 
     ``since``: the ``samples``/``missing`` counts at the previous report (packet loss is then since that
@@ -212,7 +221,7 @@ def device_status_row(stats: Any, t_s: float, *, since: Mapping[str, float] | No
     }
 
 
-def angle_columns(angles: Any) -> dict[str, np.ndarray]:
+def angle_columns(angles: AngleSeries) -> dict[str, np.ndarray]:
     """Degrees per angles field of an :class:`hipback.processing.types.AngleSeries` (all-NaN columns left
     out)."""
     out = {}
@@ -254,7 +263,7 @@ def record_row(obj: Any) -> dict[str, Any]:
     return out
 
 
-def results_rows(results: Any) -> dict[str, list[dict[str, Any]]]:
+def results_rows(results: SessionResults) -> dict[str, list[dict[str, Any]]]:
     """:class:`hipback.processing.pipeline.SessionResults` as store rows per kind (summary, strides, holds,
     ...)."""
     rows: dict[str, list[dict[str, Any]]] = {"summary": [_plain(dict(results.summary))]}
@@ -275,7 +284,7 @@ def implausible_pct(implausible: Mapping[str, Any] | None) -> float | None:
     return 100.0 * max(float(c.get("share", 0.0) or 0.0) for c in implausible.values())
 
 
-def store_rows(results: Any, start_utc: float) -> dict[str, list[dict[str, Any]]]:
+def store_rows(results: SessionResults, start_utc: float) -> dict[str, list[dict[str, Any]]]:
     """The local store's result rows of one session, per kind (``summary``, ``strides``, ``holds``,
     ``activity``, ``bouts``, ``warnings``, ``calibration``, ``exercises``: see
     :class:`hipback.ingest.programme.ExerciseRows`, ``angles``: see :func:`angles_rows`): every field of
@@ -329,7 +338,7 @@ ANGLES_CHUNK = 6000
 ANGLES_MAX_CHUNK = 1_000_000
 
 
-def angle_series_columns(angles: Any) -> dict[str, np.ndarray]:
+def angle_series_columns(angles: AngleSeries) -> dict[str, np.ndarray]:
     """Every field of an :class:`~hipback.processing.types.AngleSeries` in its outside unit, under its
     column name (:data:`ANGLE_SERIES_COLUMNS`: degrees, pelvis motion in m/s^2), float64, NaN kept."""
     out = {}
@@ -341,7 +350,7 @@ def angle_series_columns(angles: Any) -> dict[str, np.ndarray]:
 
 def angle_series_from_columns(t: np.ndarray, columns: Mapping[str, np.ndarray], *,
                               implausible: np.ndarray | None = None,
-                              pelvis_acc_vertical: np.ndarray | None = None) -> Any:
+                              pelvis_acc_vertical: np.ndarray | None = None) -> AngleSeries:
     """The inverse of :func:`angle_series_columns`: an ``AngleSeries`` (rad) on the times ``t`` (s); a column
     not given is NaN throughout."""
     from hipback.processing.types import AngleSeries
@@ -383,7 +392,7 @@ def _unpack(text: Any, dtype: str, n: int) -> np.ndarray:
     return np.frombuffer(planes, np.uint8).reshape(width, n).T.copy().view(dtype).reshape(n)
 
 
-def angles_rows(results: Any, start_utc: float, chunk: int = ANGLES_CHUNK) -> list[dict[str, Any]]:
+def angles_rows(results: SessionResults, start_utc: float, chunk: int = ANGLES_CHUNK) -> list[dict[str, Any]]:
     """The session's angle series as store rows (kind ``angles``).
 
     Row 0 describes the series: ``format`` (:data:`ANGLES_FORMAT`), ``samples``, ``start_utc`` (UTC, Unix s,
@@ -428,7 +437,7 @@ def angles_rows(results: Any, start_utc: float, chunk: int = ANGLES_CHUNK) -> li
     return rows
 
 
-def angles_from_rows(rows: list[Any]) -> tuple[Any, dict[str, Any]]:
+def angles_from_rows(rows: list[Any]) -> tuple[AngleSeries, dict[str, Any]]:
     """The ``AngleSeries`` (rad, session seconds) and the header row of stored ``angles`` rows
     (:func:`angles_rows`). ValueError, with the reason, when the rows are not such a series."""
     if not rows or not isinstance(rows[0], dict) or rows[0].get("format") != ANGLES_FORMAT:

@@ -37,6 +37,7 @@ builds a processor from one. Summary (:attr:`SessionResults.summary`): degrees a
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -182,8 +183,8 @@ class SessionProcessor:
 
     def __init__(
         self,
-        sensors: dict[str, str],
-        rates: dict[str, float],
+        sensors: Mapping[str, str],
+        rates: Mapping[str, float],
         config: ProcessorConfig | None = None,
         *,
         channel: SensorChannel | None = None,
@@ -560,7 +561,7 @@ def _concat_streams(parts: list[SensorStream]) -> SensorStream:
         acc=cat("acc", 3),
         gyr=cat("gyr", 3),
         mag=cat("mag", 3),
-        seq=None if any(q is None for q in seqs) else np.concatenate(seqs),
+        seq=None if any(q is None for q in seqs) else np.concatenate([q for q in seqs if q is not None]),
         device=first.device,
         meta=first.meta,
     )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -61,7 +62,7 @@ from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionIdent
 from hipback.ingest.session.writer import StoreWriter
 from hipback.ingest.timesource import SYSTEM_CLOCK, Clock
 from hipback.processing.pipeline import ProcessorConfig, ProcessorUpdate, SessionProcessor
-from hipback.processing.types import SensorStream
+from hipback.processing.types import SensorKind, SensorStream
 
 if TYPE_CHECKING:
     from hipback.ingest.store import LocalStore
@@ -103,7 +104,7 @@ class _Link:
         return self.cfg.placement
 
     @property
-    def sensor_kind(self) -> str:
+    def sensor_kind(self) -> SensorKind:
         return self.profile.sensor_kind(self.mode)
 
 
@@ -358,9 +359,9 @@ class SessionRunner:
                     name,
                     self.connect_lock,
                     self.backend,
-                    disconnected_callback=lambda _c, link=link: self._on_disconnected(link),
+                    disconnected_callback=lambda _client: self._on_disconnected(link),
                     max_attempts=3,
-                    setup=lambda c, link=link: self._setup(link, c),
+                    setup=lambda client: self._setup(link, client),
                 )
             except asyncio.CancelledError:
                 raise
@@ -627,8 +628,9 @@ class SessionRunner:
             holds_per_side=pres.holds_per_side,
             hold_s=pres.hold_s,
             max_sensor_lag_s=self.config.max_sensor_lag_s,
-            **({"live_batch_s": batch_ms / 1000.0} if batch_ms else {}),
         )
+        if batch_ms:
+            cfg = dataclasses.replace(cfg, live_batch_s=batch_ms / 1000.0)
         sensors = {p: link.sensor_kind for p, link in self.links.items()}
         rates = {p: link.rate_hz for p, link in self.links.items()}
         exercises = None
