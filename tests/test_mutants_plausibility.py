@@ -103,3 +103,26 @@ def test_existing_flags_are_kept_and_the_rate_test_spans_chunks() -> None:
 def test_flag_bits_are_distinct_and_documented() -> None:
     assert sorted(FLAGS.values()) == [1, 2, 4, 8, 16, 32]
     assert PlausibilityGuard().summary()["lumbar_flexion"] == {"range": 0, "rate": 0, "share": 0.0}
+
+
+def test_limits_themselves_are_plausible_and_counts_add_up_over_chunks() -> None:
+    guard = PlausibilityGuard(max_rate_rad_s=1e9)
+    lo, hi = math.radians(-40.0), math.radians(150.0)
+    chunk = rows(hl=[0.0])
+    chunk.hip_flexion_left = np.array([lo])
+    chunk.lumbar_flexion = np.array([math.radians(90.0)])
+    assert guard.update(chunk).implausible.tolist() == [0]
+    chunk.t = chunk.t + 1.0
+    chunk.hip_flexion_left = np.array([hi])
+    chunk.lumbar_flexion = np.array([math.radians(-45.0)])
+    assert guard.update(chunk).implausible.tolist() == [0]
+    rate = PlausibilityGuard()
+    step = rows(hl=[0.0, 0.0])
+    step.hip_flexion_left = np.array([0.0, rate.max_rate_rad_s * 0.01])  # exactly the fastest plausible
+    assert rate.update(step).implausible.tolist() == [0, 0]
+    for i in range(2):
+        bad = rows(hl=[200.0, 0.0, 0.0])
+        bad.t = bad.t + i
+        rate.update(bad)
+    # each chunk: 200 deg is out of range (counted once, as range), the way back too fast (rate)
+    assert rate.counts_["hip_flexion_left"] == {"range": 2, "rate": 2}

@@ -80,3 +80,24 @@ def test_slerp_matches_scipy_inside_and_is_nan_outside() -> None:
     # repeated time stamps: the first sample's value
     rep = qm.slerp([0.0, 1.0, 1.0, 2.0], Q[:4], [1.0])
     assert np.isfinite(rep).all()
+
+
+def test_single_quaternions_and_broadcasting() -> None:
+    q = Q[0]
+    assert qm.to_matrix(q).shape == (3, 3)
+    np.testing.assert_allclose(qm.to_matrix(q), ROT[0].as_matrix(), **TIGHT)
+    assert qm.angle_between(Q[0], Q2[0]).shape == ()
+    assert float(qm.angle_between(Q[0], Q2[0])) == pytest.approx(
+        (ROT[0] * Rotation.from_quat(Q2[0, [1, 2, 3, 0]]).inv()).magnitude(), abs=1e-12)
+    v = RNG.normal(size=(5, 3))
+    np.testing.assert_allclose(qm.rotate(q, v), ROT[0].apply(v), **TIGHT)  # one rotation, many vectors
+    axes = np.array([[0.0, 0.0, 2.0], [3.0, 0.0, 0.0]])
+    got = qm.from_axis_angle(axes, np.array([0.5, 1.0]))
+    ref = Rotation.from_rotvec([[0.0, 0.0, 0.5], [1.0, 0.0, 0.0]]).as_quat()[:, [3, 0, 1, 2]]
+    np.testing.assert_allclose(got, ref, **EXACT)
+
+
+def test_slerp_at_a_repeated_last_time_takes_the_first_of_the_two() -> None:
+    a, b, c = qm.from_rotvec([[0.0, 0.0, 0.1], [0.0, 0.0, 0.2], [0.0, 0.0, 0.3]])
+    got = qm.slerp([0.0, 1.0, 1.0], [a, b, c], [1.0])
+    np.testing.assert_allclose(got, [b], **EXACT)
