@@ -291,6 +291,53 @@ _equivalent("a grid point exactly on a sample: interpolated at fraction 1 of the
             _RS + "xǁGridResamplerǁpush", {106: "searchsorted(tt, tk, )"})
 
 
+# -- processing/plausibility.py, processing/quaternion.py ------------------------------------------------
+_PL = "hipback.processing.plausibility.xǁPlausibilityGuardǁ"
+_equivalent("None and False are both false for the finished check", _PL + "__init__", {8: "_finished = None"})
+_equivalent(_WARN, _PL + "update", {33: "invalid=None"})
+_equivalent("each hip has its own companion thigh, so out never holds it yet", _PL + "update",
+            {95: "out.get(None"})
+_QM = "hipback.processing.quaternion.x_"
+_equivalent(_WARN, _QM + "normalize", {13: "invalid=None", 14: "divide=None", 15: 'errstate(divide="ignore")',
+                                       16: 'errstate(invalid="ignore", )'})
+_equivalent(_WARN, _QM + "from_rotvec", {19: "invalid=None", 20: "divide=None",
+                                         21: 'errstate(divide="ignore")', 22: 'errstate(invalid="ignore", )'})
+_equivalent(_WARN, _QM + "to_rotvec", {33: "invalid=None", 34: "divide=None", 35: 'errstate(divide="ignore")',
+                                       36: 'errstate(invalid="ignore", )'})
+_equivalent("dividing by -1 is multiplying by it", _QM + "conjugate", {4: "/= -1.0"})
+_equivalent(_F64 + " (integer inputs are promoted by the float arithmetic that follows)", _QM + "rotate",
+            {5: "dtype=None", 7: "np.asarray(v, )"})
+_PROMOTED = _F64 + " (integer inputs are promoted by the float arithmetic that follows)"
+_equivalent(_PROMOTED, _QM + "from_axis_angle",
+            {3: "dtype=None", 5: "np.asarray(axis, )", 21: "dtype=None", 23: "np.asarray(angle, )"})
+_equivalent(_F64 + " (integer inputs are promoted by the float arithmetic that follows)", _QM + "from_rotvec",
+            {3: "dtype=None", 5: "np.asarray(rotvec, )"})
+_equivalent(_F64 + " (integer inputs are promoted by the float arithmetic that follows)", _QM + "from_matrix",
+            {3: "dtype=None", 5: "np.asarray(m, )"})
+_equivalent(_F64 + " (scipy returns float64)", _QM + "from_scipy", {3: "dtype=None", 5: "[3, 0, 1, 2]], )"})
+_equivalent(_F64 + " (integer inputs are promoted by the float arithmetic that follows)", _QM + "slerp",
+            {3: "dtype=None", 5: "np.asarray(t_src, )", 8: "dtype=None", 10: "np.asarray(t_dst, )"})
+_SMALL = ("below 1e-12 rad the series 0.5 - a^2/48 is 0.5 to double precision whatever its second term, and "
+          "the inner guard only matters at exactly 0, where the outer choice already takes the series")
+_equivalent(_SMALL, _QM + "from_rotvec", {34: "angle >= 1e-12", 44: "angle >= 0, angle", 46: "angle, 2.0)",
+                                          47: "0.5 + angle**2", 49: "angle**2 * 48.0", 51: "angle**3",
+                                          52: "/ 49.0"})
+_equivalent(_SMALL, _QM + "to_rotvec", {48: "vn >= 1e-12", 57: "vn >= 0, vn", 59: "vn, 2.0)"})
+_equivalent("w == 0 exactly: a half turn, the same rotation about +axis or -axis", _QM + "to_rotvec",
+            {11: "q[..., :1] <= 0"})
+_equivalent("numpy reads any negative size in reshape as 'the rest'", _QM + "from_matrix", {16: "reshape(-2"})
+_equivalent("numpy reads any negative size in reshape as 'the rest'", _QM + "to_scipy", {8: "reshape(-2"})
+_equivalent("an index past a sample inside the range is always >= 1, so the lower clip never acts",
+            _QM + "slerp", {35: "None, len(t_src) - 2"})
+_equivalent("a time exactly on a sample: the end of the interval before (the same rotation, to rounding)",
+            _QM + "slerp", {46: "t_dst[inside], )"})
+_equivalent("only where t1 == t0, where the outer where already gives 0", _QM + "slerp",
+            {64: "t1 >= t0, (t_dst", 73: "np.where(t1 >= t0, t1 - t0", 75: "t1 - t0, 2.0)"})
+_equivalent("the sign alignment is redundant: to_rotvec already takes the short way (w >= 0)", _QM + "slerp",
+            {82: "np.where(None, -q1, q1)", 89: "axis=None", 92: "np.sum(q0 * q1, keepdims=True)",
+             94: "q0 / q1", 95: "axis=+1", 98: "<= 0, -q1", 99: "< 1, -q1", 100: "+q1, q1"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
