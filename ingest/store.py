@@ -799,7 +799,10 @@ class LocalStore:
     # -- reading a recording back --------------------------------------------------------------------
 
     def load_recording(self, session_id: str) -> Recording:
-        """The session's samples as a :class:`Recording` (timeline 0 = first sample, ``start_utc`` set).
+        """The session's samples as a :class:`Recording` on the session's own timeline: time 0 is the UTC
+        time in the session's ``meta["start_utc"]`` (the live session's time 0, or the imported recording's
+        start), so processing them again gives the times the stored results have; without it (or with samples
+        before it), time 0 is the first sample. ``start_utc`` is set to that time.
 
         Streams are read sensor by sensor in chunks and sorted by time; columns that are NULL in every
         row of a sensor are None in its stream; gaps are on the recording timeline. Rows holding a value the
@@ -857,6 +860,10 @@ class LocalStore:
                 f"session {session_id} in the local store {self.path} spans {(last - t0) / 3600:.3g} h of "
                 f"sample times but holds {covered:.4g} s of samples per sensor at most: some stored times "
                 "are corrupt")
+        t_ref = t0 if math.isfinite(t0) else info["start_utc"]
+        start = (info["meta"] or {}).get("start_utc") if isinstance(info["meta"], dict) else None
+        if isinstance(start, int | float) and math.isfinite(start) and start <= t_ref:
+            t_ref = float(start)
         streams: dict[str, SensorStream] = {}
         for placement, (sensor, data, seq_arr) in raw.items():
             meta = _loads(sensor[5])
@@ -866,7 +873,7 @@ class LocalStore:
                 block = data[:, col:col + len(names)]
                 col += len(names)
                 vectors[name] = None if np.isnan(block).all() else block
-            t = data[:, 0] - t0
+            t = data[:, 0] - t_ref
             rate = meta.get("rate_hz")
             if rate is None:
                 rate = float(1.0 / np.median(np.diff(t))) if len(t) > 1 and np.median(np.diff(t)) > 0 else 0.0
@@ -881,7 +888,6 @@ class LocalStore:
                 placement=placement, kind=kind, t=t, rate_hz=float(rate), quat=vectors["quat"],
                 acc=vectors["acc"], gyr=vectors["gyr"], mag=vectors["mag"], seq=seq_arr, device=sensor[3],
                 meta=stream_meta)
-        t_ref = t0 if math.isfinite(t0) else info["start_utc"]
         gaps = [Gap(g.placement, g.t_start - t_ref, g.t_end - t_ref, g.missing, g.reason)
                 for g in self.gaps(session_id)]
         return Recording(streams=streams, start_utc=t_ref, gaps=gaps,

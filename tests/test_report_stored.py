@@ -507,6 +507,9 @@ def test_a_recorded_session_reports_what_the_runner_stored(tmp_path, capsys):
     assert [h.arching for h in again.holds] == [h.arching for h in live.holds]
     for h0, h1 in zip(live.holds, again.holds, strict=True):
         assert h1.correct_s == pytest.approx(h0.correct_s, abs=0.5)
+        # the raw samples are read back on the session's own timeline (time 0 = the live session's start)
+        assert h1.t_start == pytest.approx(h0.t_start, abs=0.05)
+    assert again.angles.t[0] == pytest.approx(live.angles.t[0], abs=0.011)
 
 
 def test_a_store_from_the_first_release_is_reported_from_its_raw_samples(tmp_path, capsys):
