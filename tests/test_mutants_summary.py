@@ -108,3 +108,16 @@ def test_streaming_block_accumulates_and_refuses_late_updates() -> None:
     assert empty["duration_s"] == 0.0 and empty["rate_hz"] == 100.0
     assert empty["hip_flexion_left_range_deg"] is None
     assert empty["holds"]["prescribed_per_side"] == 3 and empty["holds"]["prescribed_hold_s"] == 30.0
+
+
+def test_ties_rounding_fallbacks_and_missing_counts() -> None:
+    holds = [NS(side="left", correct_s=30.0, arching=False, peak_hip_extension_rad=0.1),
+             NS(side="left", correct_s=5.26, arching=False, peak_hip_extension_rad=0.1)]
+    activity = [NS(t_start=2.0, t_end=2.5), NS(label="lying", t_end=3.0), NS(label="sitting", t_start=1.0)]
+    s = summary(holds=holds, activity=activity,
+                implausible={"lumbar_flexion": {"share": 0.0}, "hip_flexion_right": {"rate": 3}})
+    assert s["holds"]["left"]["completed"] == 1  # exactly the prescribed time completes the hold
+    assert s["holds"]["left"]["correct_s"] == [30.0, 5.3]
+    assert s["activity_s"] == {"unknown": 0.5, "lying": 3.0, "sitting": -1.0}
+    assert s["implausible_warning"] == ("values no joint can reach were removed from hip_flexion_right "
+                                        "(sensor or calibration problem)")
