@@ -338,6 +338,20 @@ _equivalent("the sign alignment is redundant: to_rotvec already takes the short 
              94: "q0 / q1", 95: "axis=+1", 98: "<= 0, -q1", 99: "< 1, -q1", 100: "+q1, q1"})
 
 
+# -- processing/summary.py -------------------------------------------------------------------------------
+_SU = "hipback.processing.summary."
+_equivalent("'' and None are both false for 'implausible or {}'", _SU + "xǁSessionSummaryǁ__init__",
+            {13: '| None = ""'})
+_equivalent("t only gives the duration, 0 for fewer than two rows either way",
+            _SU + "xǁSessionSummaryǁfinish", {6: "np.zeros(1)"})
+_equivalent("t only gives the duration, 0 for fewer than two rows either way", _SU + "x_build_summary",
+            {14: "len(t) >= 1"})
+_equivalent("_deg(None) and _deg(NaN) are both None", _SU + "x_build_summary", {132: "default=None"})
+_equivalent("a missing count read as None or 0: both false", _SU + "x_build_summary",
+            {232: 'c.get("range", None)', 234: 'c.get("range", )', 239: 'c.get("rate", None)',
+             241: 'c.get("rate", )'})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
