@@ -42,9 +42,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.influx_writer
 	$(BIN)/python bench/ingest_load.py --sensors 12,16,24 --max-batch 2
 
-# Mutation testing on a throw-away copy of the committed tree (scores in bench/README.md); slow: about an
-# hour for every group on two cores. GROUPS="--group all" for every module, default line protocol + outbox.
-GROUPS ?= --group lineprotocol --group outbox
+# Mutation testing on a throw-away copy of the committed tree (scores in bench/README.md); CPU heavy: 3-10 min
+# per group on two cores, about two hours for GROUPS="--group all". One module: GROUPS="--group holds".
+GROUPS ?= --group lineprotocol --group outbox --group decoders
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[mutation]'
 	$(BIN)/python bench/mutation.py $(GROUPS)

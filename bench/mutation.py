@@ -18,7 +18,8 @@ What it does:
    survived); timeouts count as killed (the mutant hung the tests), mutants no test reaches count as
    survived ("no tests").
 
-Groups (``--group``, repeatable; ``all`` = every group in this order): ``lineprotocol``, ``writer``,
+Groups (``--group``, repeatable; ``all`` = every group in this order but ``processing``; ``modules`` = the
+processing modules one by one): ``lineprotocol``, ``writer``,
 ``outbox`` (the outbox methods of ``LocalStore`` and the sync worker), ``decoders`` (``ingest/devices``),
 ``gait`` (``processing/gait.py`` alone), one group per module of ``processing/`` (``holds``, ``activity``,
 ``calibration``, ...: each with the tests that exercise it, minutes each) and ``processing`` (all of it at
@@ -435,7 +436,7 @@ def _module_of(name: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--group", action="append", choices=[*GROUPS, "all"])
+    ap.add_argument("--group", action="append", choices=[*GROUPS, "all", "modules"])
     ap.add_argument("--work", type=Path, default=Path("/tmp/hipback-mutation"))
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--show-survivors", action="store_true")
@@ -444,8 +445,10 @@ def main() -> None:
                          "mutants), without mutating or testing anything")
     args = ap.parse_args()
     groups = args.group or ["lineprotocol", "outbox"]
-    if "all" in groups:
-        groups = list(GROUPS)
+    if "all" in groups:  # every module once (the whole-folder "processing" group repeats the per-module ones)
+        groups = [g for g in GROUPS if g != "processing"]
+    elif "modules" in groups:  # every processing module on its own
+        groups = [g for g in groups if g != "modules"] + list(PROCESSING_TESTS)
     if args.work.resolve() == ROOT or ROOT in args.work.resolve().parents:
         raise SystemExit("--work must be outside the repository: mutation tools rewrite files")
     if args.rescore and len(groups) != 1:
