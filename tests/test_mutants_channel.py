@@ -1,0 +1,127 @@
+"""One sensor's channel with exact expectations: samples whose time does not move forward (dropped, counted,
+said once per chunk), gaps (times, missing count, message, threshold of 2.5 periods, at a chunk start),
+invalid and non-unit device quaternions, the world-vertical and dynamic acceleration features, which sensors
+carry acceleration, the raw path through VQF, and the grid rows.
+
+Written for the survivors of ``python bench/mutation.py --group channel``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hipback.processing.angles import GRAVITY
+from hipback.processing.channel import SensorChannel, take
+from hipback.processing.types import Gap, SensorStream
+
+ID = [1.0, 0.0, 0.0, 0.0]
+
+
+def stream(t: list[float], quat=None, acc=None, placement: str = "pelvis", kind: str = "quat",
+           gyr=None) -> SensorStream:
+    n = len(t)
+    q = np.tile(ID, (n, 1)) if quat is None and kind == "quat" else quat
+    return SensorStream(placement=placement, kind=kind, t=np.array(t, dtype=float), rate_hz=100.0, quat=q,
+                        acc=acc, gyr=gyr)
+
+
+def test_grid_rows_and_acceleration_features() -> None:
+    ch = SensorChannel("pelvis", "quat", 100.0)
+    acc = np.array([[0.0, 0.0, GRAVITY + 1.0], [3.0, 0.0, GRAVITY + 4.0], [0.0, 0.0, GRAVITY]])
+    out = ch.update(stream([0.0, 0.01, 0.02], acc=acc))
+    assert out.placement == "pelvis" and out.k.tolist() == [0, 1, 2] and (out.first_k, out.next_k) == (0, 3)
+    np.testing.assert_allclose(out.acc, [[1.0, 1.0], [4.0, 5.0], [0.0, 0.0]], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(out.quat, np.tile(ID, (3, 1)))
+    assert ch.first_k == 0 and ch.next_k == 3
+    thigh = SensorChannel("thigh_left", "quat", 100.0).update(
+        stream([0.0], acc=acc[:1], placement="thigh_left"))
+    assert np.isnan(thigh.acc).all()  # only the pelvis' acceleration is used
+    forced = SensorChannel("thigh_left", "quat", 100.0, acceleration=True).update(
+        stream([0.0], acc=acc[:1], placement="thigh_left"))
+    np.testing.assert_allclose(forced.acc, [[1.0, 1.0]], rtol=0, atol=1e-12)
+    off = SensorChannel("pelvis", "quat", 100.0, acceleration=False).update(stream([0.0], acc=acc[:1]))
+    assert np.isnan(off.acc).all()
+    tilted = SensorChannel("pelvis", "quat", 100.0).update(
+        stream([0.0], quat=np.array([[math.cos(math.pi / 4), math.sin(math.pi / 4), 0.0, 0.0]]),
+               acc=np.array([[0.0, GRAVITY + 2.0, 0.0]])))  # sensor y axis up
+    np.testing.assert_allclose(tilted.acc, [[2.0, 2.0]], rtol=0, atol=1e-12)
+
+
+def test_times_that_do_not_move_forward_are_dropped_and_said() -> None:
+    ch = SensorChannel("pelvis", "quat", 100.0)
+    ch.update(stream([0.0, 0.01]))
+    out = ch.update(stream([0.01, 0.005, 0.02, float("nan"), 0.03, 0.03]))
+    assert out.k.tolist() == [2, 3] and ch.dropped_backwards_ == 4
+    assert ch.messages_ == ["pelvis: 4 sample(s) dropped because their time did not move forward"]
+    assert len(ch.update(stream([0.02, 0.025])).k) == 0 and ch.dropped_backwards_ == 6
+    assert ch.messages_[-1] == "pelvis: 2 sample(s) dropped because their time did not move forward"
+    assert ch.gaps_ == []
+
+
+def test_gaps_threshold_times_and_messages() -> None:
+    ch = SensorChannel("thigh_left", "quat", 100.0)
+    ch.update(stream([0.0, 0.01, 0.035, 0.06], placement="thigh_left"))  # 25 ms: not above 2.5 periods
+    assert ch.gaps_ == []
+    out = ch.update(stream([0.1, 0.11, 0.5], placement="thigh_left"))  # 40 ms at the start, 390 ms inside
+    assert ch.gaps_ == [Gap("thigh_left", 0.06, 0.1, 3), Gap("thigh_left", 0.11, 0.5, 38)]
+    assert ch.messages_ == [
+        "thigh_left: gap of 0.04 s at t=0.06 s (segments split, nothing interpolated across it)",
+        "thigh_left: gap of 0.39 s at t=0.11 s (segments split, nothing interpolated across it)",
+    ]
+    assert np.isnan(out.quat[out.k == 7]).all() and np.isnan(out.quat[out.k == 30]).all()
+    ch2 = SensorChannel("pelvis", "quat", 100.0, gap_factor=5.0)
+    ch2.update(stream([0.0, 0.04, 0.1]))
+    assert ch2.gaps_ == [Gap("pelvis", 0.04, 0.1, 5)]
+    ch3 = SensorChannel("pelvis", "quat", 100.0)
+    ch3.update(stream([0.0, 0.1, 0.1]))  # a duplicate after a gap: both said
+    assert [g.t_end for g in ch3.gaps_] == [0.1] and ch3.dropped_backwards_ == 1
+
+
+def test_invalid_and_non_unit_quaternions_are_counted_and_said() -> None:
+    ch = SensorChannel("pelvis", "quat", 100.0)
+    q = np.array([ID, [1.1, 0, 0, 0], [np.nan] * 4, [3.0, 0, 0, 0], ID])
+    out = ch.update(stream([0.0, 0.01, 0.02, 0.03, 0.04], quat=q))
+    assert (ch.invalid_, ch.non_unit_) == (2, 1)
+    assert ch.messages_ == [
+        "pelvis: 2 invalid quaternion(s) (NaN or far from unit norm) skipped",
+        "pelvis: 1 non-unit quaternion(s) renormalised",
+    ]
+    np.testing.assert_allclose(out.quat[1], ID, rtol=0, atol=1e-15)
+    assert np.isnan(out.quat[2:4]).all()
+    ch.update(stream([0.05], quat=np.array([[0.0, 0.0, 0.0, 0.0]])))
+    assert ch.invalid_ == 3
+    assert ch.messages_[-1] == "pelvis: 1 invalid quaternion(s) (NaN or far from unit norm) skipped"
+
+
+def test_raw_sensors_go_through_vqf_and_count_skipped_samples() -> None:
+    n = 6
+    acc = np.tile([0.0, 0.0, GRAVITY], (n, 1))
+    gyr = np.zeros((n, 3))
+    gyr[2] = np.nan
+    ch = SensorChannel("pelvis", "raw", 100.0)
+    out = ch.update(stream([i / 100 for i in range(n)], acc=acc, gyr=gyr, kind="raw"))
+    assert ch.invalid_ == 1 and ch.messages_ == ["pelvis: 1 raw sample(s) with NaN skipped"]
+    # grid row 1 lies exactly on a valid sample next to the skipped one: it keeps that sample's value
+    assert np.isnan(out.quat[2]).all() and np.isfinite(out.quat[[0, 1, 3, 4, 5]]).all()
+    assert SensorChannel("pelvis", "raw", 100.0, use_mag=False)._est.mode == "6D"
+
+
+def test_finish_take_and_empty_chunks() -> None:
+    ch = SensorChannel("pelvis", "quat", 100.0)
+    empty = ch.update(stream([]))
+    assert len(empty) == 0 and empty.first_k is None
+    assert empty.quat.shape == (0, 4) and empty.acc.shape == (0, 2)
+    ch.update(stream([0.0, 0.01]))
+    end = ch.finish()
+    assert len(end) == 0 and (end.first_k, end.next_k) == (0, 2)
+    with pytest.raises(RuntimeError, match=r"^update\(\) after finish\(\)$"):
+        ch.update(stream([0.02]))
+    s = stream([0.0, 0.01, 0.02], acc=np.arange(9.0).reshape(3, 3))
+    s.seq = np.array([5, 6, 7])
+    part = take(s, np.array([0, 2]))
+    assert part.t.tolist() == [0.0, 0.02] and part.seq.tolist() == [5, 7]
+    assert part.acc[1].tolist() == [6, 7, 8]
+    assert part.gyr is None and part.placement == "pelvis" and part.kind == "quat"
