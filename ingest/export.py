@@ -10,8 +10,16 @@ lumbar flexion +, relative to the standing-neutral calibration; empty/null where
 ``pelvis_motion_m_s2`` (dynamic acceleration magnitude, m/s^2). ``strides`` / ``holds``: one row per stride
 or hold, fields of :class:`hipback.processing.gait.Stride` / :class:`hipback.processing.holds.Hold` with
 ``*_rad`` given as
-``*_deg``. CSV: UTF-8, comma separated, header row, empty cell for a missing value. Parquet: the same
-columns (null for missing), units and conventions in the file's key-value metadata.
+``*_deg``. ``exercises``: one row per rep or hold of the session's exercise programme (and one ``kind = set``
+row per programme item announced or skipped), from the stored ``exercises`` rows
+(:class:`hipback.ingest.programme.ExerciseRows`): :data:`EXERCISE_COLUMNS`, with ``time_s``/``time_end_s``
+in seconds since the recording start and ``utc_s``/``utc_end_s`` the same instants in Unix seconds (UTC);
+``primary_peak_deg`` and ``range_deg`` in degrees in the catalogue's reference of the exercise's primary
+angle (change from the start of the rep or hold, or relative to standing neutral); ``duration_s``, ``hold_s``,
+``correct_s`` (time in correct form) and ``target_s`` (prescribed seconds per hold) in seconds;
+``rules_broken``/``rules_not_checked`` comma-separated angle names. A session without exercises has a
+header-only table. CSV: UTF-8, comma separated, header row, empty cell for a missing value. Parquet: the
+same columns (null for missing), units and conventions in the file's key-value metadata.
 
 OpenSense orientations (``orientations.sto``)
 ---------------------------------------------
@@ -63,7 +71,7 @@ from hipback.processing.resample import GridResampler
 from hipback.processing.types import PLACEMENTS, AngleSeries, Recording
 
 FORMATS = ("csv", "parquet", "sto")
-TABLES = ("angles", "strides", "holds")
+TABLES = ("angles", "strides", "holds", "exercises")
 STO_FILES = ("orientations.sto", "orientations_calibration.sto", "orientations_README.txt")
 STO_FRAMES = ("z_up", "y_up")
 #: OpenSense IMU names (Rajagopal 2015 model bodies) per hipback placement.
@@ -85,7 +93,31 @@ TABLE_METADATA = {
     "hipback.missing": "empty (CSV) or null (Parquet) where not available; gaps are never interpolated",
 }
 
+#: Further key-value metadata of one table's Parquet file.
+TABLE_NOTES = {
+    "exercises": "one row per rep or hold (kind rep/hold) and per programme item announced or skipped (kind "
+    "set); time_s/time_end_s: seconds since the recording start, utc_s/utc_end_s: Unix seconds (UTC); "
+    "primary_peak_deg/range_deg: degrees, in the catalogue's reference of the exercise's primary angle "
+    "(change from the start of the rep or hold, or relative to standing neutral); duration_s, hold_s, "
+    "correct_s (time in correct form), target_s (prescribed seconds per hold): seconds; rules_broken, "
+    "rules_not_checked: comma-separated angle names",
+}
+
+#: Columns of the ``exercises`` table, in order (module docstring; a stored row's ``t_s``/``t_end_s`` (UTC)
+#: become ``utc_s``/``utc_end_s`` and, from the recording start, ``time_s``/``time_end_s``).
+EXERCISE_COLUMNS = (
+    "kind", "exercise", "work_side", "set_no", "rep", "time_s", "time_end_s", "utc_s", "utc_end_s",
+    "prescribed", "target_s", "primary_peak_deg", "range_deg", "duration_s", "hold_s", "correct_s",
+    "target_met", "too_short", "counted", "rules_broken", "rules_not_checked", "first_rule", "cue", "status",
+    "text",
+)
+
 Table = dict[str, list[Any]]
+#: Text columns of the ``exercises`` table (typed as text in Parquet even when every value is missing).
+_EXERCISE_TEXT = frozenset(
+    ("kind", "exercise", "work_side", "rules_broken", "rules_not_checked", "first_rule", "cue", "status",
+     "text")
+)
 
 
 def export_files(fmt: str) -> tuple[str, ...]:
@@ -117,16 +149,51 @@ def items_table(items: Sequence[Any], cls: type) -> Table:
     return out
 
 
-def session_tables(results: Any) -> dict[str, Table]:
-    """``angles``, ``strides`` and ``holds`` tables of a
-    :class:`hipback.processing.pipeline.SessionResults`."""
+def exercises_table(rows: Sequence[dict[str, Any]] | None, start_utc: float | None) -> Table:
+    """The ``exercises`` table (:data:`EXERCISE_COLUMNS`) of a session's stored ``exercises`` rows;
+    ``start_utc``: UTC of the recording start (Unix s; None leaves ``time_s``/``time_end_s`` empty)."""
+
+    def since_start(v: Any) -> float | None:
+        if start_utc is None or not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+            return None
+        return round(float(v) - float(start_utc), 6)
+
+    out: Table = {c: [] for c in EXERCISE_COLUMNS}
+    for r in rows or []:
+        for c in EXERCISE_COLUMNS:
+            if c == "utc_s":
+                v = r.get("t_s")
+            elif c == "utc_end_s":
+                v = r.get("t_end_s")
+            elif c == "time_s":
+                v = since_start(r.get("t_s"))
+            elif c == "time_end_s":
+                v = since_start(r.get("t_end_s"))
+            else:
+                v = r.get(c)
+            out[c].append(v)
+    return out
+
+
+def session_tables(
+    results: Any, exercise_rows: Sequence[dict[str, Any]] | None = None, start_utc: float | None = None
+) -> dict[str, Table]:
+    """``angles``, ``strides``, ``holds`` and ``exercises`` tables of a
+    :class:`hipback.processing.pipeline.SessionResults` and its stored ``exercises`` rows (when None: the
+    rows of ``results.exercise_events``, :func:`hipback.ingest.programme.exercise_rows`); ``start_utc``: UTC
+    of the recording start (s)."""
     from hipback.processing.gait import Stride
     from hipback.processing.holds import Hold
 
+    if exercise_rows is None and getattr(results, "exercise_events", None):
+        from hipback.ingest.programme import exercise_rows as make_rows
+
+        exercise_rows = make_rows(results.exercise_events, float(start_utc or 0.0))
     return {
         "angles": angles_table(results.angles),
         "strides": items_table(results.strides, Stride),
         "holds": items_table(results.holds, Hold),
+        "exercises": exercises_table(exercise_rows, start_utc),
     }
 
 
@@ -159,16 +226,21 @@ def write_parquet(table: Table, path: Path, kind: str, *, commit: bool = True) -
 
     arrays = {}
     for name, vals in table.items():
-        if vals and all(isinstance(v, bool) for v in vals):
+        present = [v for v in vals if v is not None]  # None: null (a missing value)
+        if present and all(isinstance(v, bool) for v in present):
             arrays[name] = pa.array(vals, type=pa.bool_())
-        elif vals and all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        elif present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
             arrays[name] = pa.array(vals, type=pa.int64())
-        elif vals and all(isinstance(v, str) for v in vals):
+        elif present and all(isinstance(v, str) for v in present):
+            arrays[name] = pa.array(vals, type=pa.string())
+        elif not present and kind == "exercises" and name in _EXERCISE_TEXT:
             arrays[name] = pa.array(vals, type=pa.string())
         else:
             f = np.asarray(vals, dtype=np.float64)
             arrays[name] = pa.array(f, type=pa.float64(), mask=~np.isfinite(f))
     meta = {**TABLE_METADATA, "hipback.table": kind}
+    if kind in TABLE_NOTES:
+        meta[f"hipback.{kind}"] = TABLE_NOTES[kind]
     tbl = pa.table(arrays).replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
     tmp = path.with_name(f".{path.name}.tmp")
     done = False
@@ -315,9 +387,18 @@ def write_sto(
 
 
 def export_session(
-    results: Any, recording: Recording | None, out_dir: Path, fmt: str, *, frame: str = "z_up"
+    results: Any,
+    recording: Recording | None,
+    out_dir: Path,
+    fmt: str,
+    *,
+    frame: str = "z_up",
+    exercise_rows: Sequence[dict[str, Any]] | None = None,
+    start_utc: float | None = None,
 ) -> list[Path]:
-    """Write the export of one session in ``fmt`` (csv, parquet or sto) into ``out_dir``; returns paths."""
+    """Write the export of one session in ``fmt`` (csv, parquet or sto) into ``out_dir``; returns paths.
+    ``exercise_rows``: the session's stored ``exercises`` rows; ``start_utc``: UTC of the recording start
+    (s; see :func:`session_tables`)."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; use csv, parquet or sto.")
     private_mkdir(out_dir)
@@ -330,7 +411,7 @@ def export_session(
             else []
         )
         return write_sto(recording, out_dir, frame=frame, calibration_window=windows[0] if windows else None)
-    tables = session_tables(results)
+    tables = session_tables(results, exercise_rows, start_utc)
     if fmt == "csv":  # all tables together: an interrupted export leaves the old files, never a mix
         return atomic_write_many({out_dir / f"{kind}.csv": table_to_csv(t) for kind, t in tables.items()})
     staged: list[tuple[Path, Path]] = []

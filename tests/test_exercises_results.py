@@ -181,3 +181,46 @@ def test_the_report_of_the_stored_session_shows_the_exercises(session, tmp_path)
         assert "glute" in section.lower() and "knee" in section.lower(), reprocess
         # the faulty (arching) bridge is not counted: 3 of 4 reps counted
         assert "Per rep and hold" in html or "per rep and hold" in html
+
+
+def test_the_research_export_has_every_rep_and_hold_as_stored(session, tmp_path):
+    """``hipback export SESSION --format csv|parquet``: an ``exercises`` table with one row per stored row,
+    times from the recording start (and UTC), units in the column names and the Parquet metadata."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    from hipback.ingest.commands import export
+
+    sim, outcome, path, _, _ = session
+    with LocalStore(path) as store:
+        stored = store.get_results(outcome.session_id, "exercises")
+    csv_paths = export.run(outcome.session_id, "csv", tmp_path / "csv", path)
+    pq_paths = export.run(outcome.session_id, "parquet", tmp_path / "pq", path)
+    (csv_path,) = [p for p in csv_paths if p.name == "exercises.csv"]
+    (pq_path,) = [p for p in pq_paths if p.name == "exercises.parquet"]
+    with csv_path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    table = pq.read_table(pq_path)
+    par = table.to_pylist()
+    assert len(rows) == len(par) == len(stored) == 2 + 4 + 2  # two sets announced, 4 bridges, 2 holds
+    assert b"primary_peak_deg" in table.schema.metadata[b"hipback.exercises"]
+    assert (csv_path.stat().st_mode & 0o777) == (pq_path.stat().st_mode & 0o777) == 0o600
+    offset = next(iter(outcome.ledgers.values())).sim_t0_session  # simulation time 0 on the session clock
+    truth = [r for s in sim.truth.sets for r in s.reps]
+    done = [(c, p, s) for c, p, s in zip(rows, par, stored, strict=True) if s["kind"] != "set"]
+    for (c, p, s), tr in zip(done, truth, strict=True):
+        assert c["kind"] == p["kind"] == s["kind"] == tr.kind
+        assert c["exercise"] == p["exercise"] == tr.exercise
+        assert c["counted"] == ("true" if p["counted"] else "false") and p["counted"] is (tr.fault is None)
+        assert p["utc_s"] == pytest.approx(s["t_s"], abs=1e-6)
+        # seconds since the recording start: the truth's bounds moved onto the session timeline
+        assert p["time_s"] == pytest.approx(tr.t_start + offset, abs=1.0)
+        assert p["time_end_s"] == pytest.approx(tr.t_end + offset, abs=1.0)
+        assert float(c["time_s"]) == pytest.approx(p["time_s"], abs=1e-6)
+        assert float(c["primary_peak_deg"]) == pytest.approx(p["primary_peak_deg"], abs=1e-6)
+        assert p["primary_peak_deg"] == pytest.approx(math.degrees(tr.primary_peak_rad), abs=5.0)
+        assert c["first_rule"] == p["first_rule"] == (tr.rules_broken[0] if tr.rules_broken else "")
+    sets = [p for p in par if p["kind"] == "set"]
+    assert [(p["exercise"], p["prescribed"], p["status"]) for p in sets] == [
+        ("glute_bridge", 3, "announced"), ("knee_to_chest_double", 2, "announced")]

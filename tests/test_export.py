@@ -41,7 +41,11 @@ def test_csv_and_parquet_hold_the_same_tables(session, tmp_path):
     sim, res = session
     csv_paths = export_session(res, sim.recording, tmp_path / "csv", "csv")
     pq_paths = export_session(res, sim.recording, tmp_path / "pq", "parquet")
-    assert [p.stem for p in csv_paths] == [p.stem for p in pq_paths] == ["angles", "strides", "holds"]
+    assert [p.stem for p in csv_paths] == [p.stem for p in pq_paths] == [
+        "angles", "strides", "holds", "exercises"]
+    # a session without an exercise programme: the exercises table has its columns and no rows
+    assert csv_paths[-1].read_text().splitlines()[0].startswith("kind,exercise,work_side,")
+    assert len(csv_paths[-1].read_text().splitlines()) == 1 and pq.read_table(pq_paths[-1]).num_rows == 0
     for c_path, p_path in zip(csv_paths, pq_paths, strict=True):
         c = read_csv(c_path)
         table = pq.read_table(p_path)

@@ -1,7 +1,8 @@
 """``hipback export SESSION --format csv|parquet|sto --out DIR [--store PATH] [--reprocess] [--overwrite]``:
 research export.
 
-``csv`` / ``parquet``: ``angles``, ``strides`` and ``holds`` tables; ``sto``: the sensors' orientations in
+``csv`` / ``parquet``: ``angles``, ``strides``, ``holds`` and ``exercises`` (every rep and hold of the
+session's exercise programme, as stored) tables; ``sto``: the sensors' orientations in
 OpenSim's OpenSense format (see :mod:`hipback.ingest.export` for columns, units and frames). The tables are
 the results stored when the session was processed; ``--reprocess`` processes its raw samples again (a
 session without stored results is processed again anyway, and the terminal says so). The ``.sto`` file is
@@ -44,7 +45,8 @@ def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame:
                           "folder, or add --overwrite to replace them.")
     inputs = load_from_store(store or DEFAULT_STORE, session, with_baseline=False, reprocess=reprocess,
                              with_recording=fmt == "sto")
-    paths = export_session(inputs.results, inputs.recording, out, fmt, frame=frame)
+    paths = export_session(inputs.results, inputs.recording, out, fmt, frame=frame,
+                           exercise_rows=inputs.exercise_rows, start_utc=inputs.session.start_utc)
     typer.echo(f"Session {inputs.session.session_id}: {inputs.session.source}")
     typer.echo(f"Exported session {inputs.session.session_id} as {fmt}: " + ", ".join(str(p) for p in paths))
     return paths
