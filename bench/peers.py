@@ -4,7 +4,7 @@ Optional benchmark, not part of the test suite. Needs the ``peers`` extra (``pip
 ``opensim`` and ``mobgap`` from PyPI) and, for the real recordings and the model, ``../shared/data``.
 
 Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy]
-[--only cohort|real]``
+[--only cohort|real] [--ic-rule onset|shoulder] [--ic-refine BEFORE AFTER]``
 
 What runs, on the same data in the same run:
 
@@ -56,13 +56,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import bench.processing_bench as pb  # noqa: E402
 from bench.processing_bench import (  # noqa: E402
     hipback_real_check,
     real_check,
     summarise_real_check,
 )
 from hipback.processing import quaternion as qm  # noqa: E402
-from hipback.processing.pipeline import ProcessorConfig, process_recording  # noqa: E402
+from hipback.processing.pipeline import ProcessorConfig  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 MODEL = SHARED / "opensim" / "Rajagopal2015_opensense.osim"
@@ -335,7 +336,7 @@ def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
         rec = sim.recording
         sides = {p[6:] for p in rec.streams if p.startswith("thigh")}
         t0 = time.perf_counter()
-        res = process_recording(rec)
+        res = pb.process(rec)
         times["hipback"] += time.perf_counter() - t0
         hb = hipback_real_check(sim, res)
         rows["hipback"].append(hb)
@@ -457,7 +458,7 @@ def real_section() -> None:
         return read_recording({p: folder / f"{dev}_20231031_{trial}.csv" for p, dev in MOVELLA.items()})
 
     npose_rec = rec("124807")
-    cal = process_recording(npose_rec).calibration
+    cal = pb.process(npose_rec).calibration
     rate = 120.0
     g_np, q_np = orientations(npose_rec, rate)
     mid = 0.5 * (g_np[0] + g_np[-1])
@@ -475,8 +476,8 @@ def real_section() -> None:
     )
     for trial, name in WALKS.items():
         r = rec(trial)
-        res_np = process_recording(r, ProcessorConfig(initial_calibration=cal))
-        res_own = process_recording(r)  # exactly `hipback process` on the walk's files
+        res_np = pb.process(r, ProcessorConfig(initial_calibration=cal))
+        res_own = pb.process(r)  # `hipback process` on the walk's files (with --ic-rule: that rule)
         grid, quats = orientations(r, rate)
         variants = {"N-pose": calib_quats}
         hb_by_variant = {"N-pose": res_np}
@@ -558,7 +559,9 @@ def main() -> None:
     ap.add_argument("--walk-s", type=float, default=60.0)
     ap.add_argument("--easy", action="store_true", help="also run the easy cohort")
     ap.add_argument("--only", choices=("cohort", "real"))
+    pb.add_detector_options(ap)
     args = ap.parse_args()
+    pb.use_detector_options(args)
     try:
         import mobgap  # noqa: F401
         import opensim  # noqa: F401

@@ -1,7 +1,7 @@
 """Processing benchmark: accuracy on a virtual cohort, real recordings, BROAD, speed. Prints figures.
 
 Run: ``.venv/bin/python bench/processing_bench.py [--patients 30] [--seed 1] [--skip-cohort]
-[--only cohort|realistic|hard|movella|broad|speed]``
+[--only cohort|realistic|hard|movella|broad|speed] [--ic-rule onset|shoulder] [--ic-refine BEFORE AFTER]``
 
 Sections
 --------
@@ -55,6 +55,55 @@ def deg(x: float) -> float:
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+#: the stride-detector template the benches build hipback with (``--ic-rule``, ``--ic-refine``); None: the
+#: processor's default (exactly ``hipback process``)
+STRIDE_DETECTOR = None
+
+
+def process(recording, cfg: ProcessorConfig | None = None):
+    """``process_recording`` of ``recording``, with :data:`STRIDE_DETECTOR` when one is set."""
+    if STRIDE_DETECTOR is None:
+        return process_recording(recording, cfg)
+    proc = SessionProcessor(
+        {p: s.kind for p, s in recording.streams.items()},
+        {p: s.rate_hz for p, s in recording.streams.items()},
+        cfg,
+        stride_detector=STRIDE_DETECTOR,
+    )
+    for s in recording.streams.values():
+        proc.feed(s)
+    res = proc.finish()
+    res.gaps = list(recording.gaps) + [g for g in res.gaps if g not in recording.gaps]
+    return res
+
+
+def add_detector_options(ap: argparse.ArgumentParser) -> None:
+    """``--ic-rule`` and ``--ic-refine`` (the initial-contact rule of :class:`StrideDetector`)."""
+    ap.add_argument("--ic-rule", choices=("onset", "shoulder"), help="initial-contact rule (default: onset)")
+    ap.add_argument(
+        "--ic-refine",
+        type=float,
+        nargs=2,
+        metavar=("BEFORE_S", "AFTER_S"),
+        help="search window around the thighs' split maximum (default 0.06 0.12)",
+    )
+
+
+def use_detector_options(args: argparse.Namespace) -> None:
+    """Set :data:`STRIDE_DETECTOR` from the parsed ``--ic-rule`` / ``--ic-refine`` (if given)."""
+    global STRIDE_DETECTOR
+    from hipback.processing.gait import StrideDetector
+
+    kw: dict = {}
+    if args.ic_rule:
+        kw["ic_rule"] = args.ic_rule
+    if args.ic_refine:
+        kw["ic_refine_s"] = tuple(args.ic_refine)
+    if kw:
+        STRIDE_DETECTOR = StrideDetector("left", **kw)
+        print(f"hipback's stride detector: {kw}")
 
 
 # -- metrics of the real check (shared with bench/peers.py) --------------------------------------------------
@@ -350,7 +399,7 @@ def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None, realistic: bo
         t0 = time.perf_counter()
         sim = simulate("clinic_visit", seed=seed * 1000 + i, patient=patient, sensors=sensors)
         t1 = time.perf_counter()
-        res = process_recording(sim.recording, cfg)
+        res = process(sim.recording, cfg)
         t2 = time.perf_counter()
         t_sim += t1 - t0
         t_proc += t2 - t1
@@ -501,7 +550,7 @@ def movella_section() -> None:
     def rec(trial: str):
         return read_recording({p: folder / f"{dev}_20231031_{trial}.csv" for p, dev in MOVELLA.items()})
 
-    npose = process_recording(rec("124807"))
+    npose = process(rec("124807"))
     cal = npose.calibration
     print(
         "  session calibration from the N-pose trial: "
@@ -513,8 +562,8 @@ def movella_section() -> None:
         if trial == "124807":
             continue
         r = rec(trial)
-        own = process_recording(r)
-        res = process_recording(r, ProcessorConfig(initial_calibration=cal))
+        own = process(r)
+        res = process(r, ProcessorConfig(initial_calibration=cal))
         a = res.angles
 
         def rng(x: np.ndarray) -> str:
@@ -659,7 +708,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-cohort", action="store_true")
     ap.add_argument("--only", choices=("cohort", "realistic", "hard", "movella", "broad", "speed"))
+    add_detector_options(ap)
     args = ap.parse_args()
+    use_detector_options(args)
     if args.only in (None, "cohort") and not args.skip_cohort:
         cohort_section(args.patients, args.seed, None)
     if args.only in (None, "realistic") and not args.skip_cohort:
