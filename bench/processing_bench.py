@@ -226,7 +226,24 @@ def hipback_real_check(sim, res) -> dict:
         b[0] += ok
         b[1] += 1
     out["by_source"] = by_source
+    out["pelvis_axis"] = pelvis_axis_error(sim.truth, res.calibration.get("pelvis"))
     return out
+
+
+def pelvis_axis_error(truth, cal) -> tuple[str, float, float] | None:
+    """``(method, angle between the calibrated and the true medio-lateral axis of the pelvis (deg, across the
+    calibrated vertical), reported uncertainty)`` against the simulator's mounting, or None."""
+    from hipback.processing import quaternion as qm
+
+    mount = getattr(truth, "mounting", {}).get("pelvis")
+    if cal is None or mount is None:
+        return None
+    y = qm.rotate(cal.q_segment_in_sensor, np.array([0.0, 1.0, 0.0]))
+    z = qm.rotate(cal.q_segment_in_sensor, np.array([0.0, 0.0, 1.0]))
+    zt = qm.rotate(qm.conjugate(np.asarray(mount)), np.array([0.0, 0.0, 1.0]))
+    zt = zt - (zt @ y) * y
+    zt = zt / np.linalg.norm(zt)
+    return cal.method, math.degrees(math.acos(min(1.0, float(zt @ z)))), cal.ml_uncertainty_deg
 
 
 def summarise_real_check(rows: list[dict], label: str) -> dict:
@@ -308,6 +325,16 @@ def summarise_real_check(rows: list[dict], label: str) -> dict:
             f"    per-stride peak hip extension error: median |e| {fig['ext'][0]:.2f} deg, p95 "
             f"{fig['ext'][1]:.2f} deg, bias {np.mean(ext) if ext else nan:+.2f} deg (n={len(ext)} matched; "
             f"peaks reported for {reported} strides, withheld for {withheld})"
+        )
+    pa = [x["pelvis_axis"] for x in rows if x.get("pelvis_axis")]
+    if pa:
+        err = [e for _, e, _ in pa]
+        walk = [e for m, e, _ in pa if m == "standing+walking"]
+        unc = [u for m, _, u in pa if m == "standing+walking"]
+        print(
+            f"    pelvis medio-lateral axis vs the true mounting: median {np.median(err):.2f} deg, p90 "
+            f"{pct(err, 90):.2f} deg (n={len(err)}); from walking for {len(walk)} "
+            + (f"(uncertainty reported {min(unc):.1f}-{max(unc):.1f} deg)" if unc else "")
         )
     q = [x["quality"] for x in rows if np.isfinite(x.get("quality", nan))]
     if q:
