@@ -103,7 +103,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed of the virtual patient.")] = 7,
     speed: Annotated[Optional[float], typer.Option(help="Watch it at this many times real time (default: as fast as possible; results are the same).")] = None,
 ) -> None:
-    """Virtual patient, three virtual sensors, the whole pipeline: no servers and no radio needed."""
+    """Virtual patient, four virtual sensors, a guided exercise programme, the whole pipeline: no servers and no radio needed."""
     from hipback.ingest.commands import demo as cmd
 
     cmd.run(out=out, seed=seed, speed=speed)

@@ -477,6 +477,172 @@ def simulate_programme(
     dt = 1.0 / fine_rate_hz
     tl = _Timeline(_prelude(patient, rng, dt), dt)
     calib = (0.5, 9.5)
+    plans = _perform(tl, programme, cat, patient, rng)
+    ch = tl.arrays()
+    n = len(ch["tilt"])
+    t_fine = np.arange(n) * dt
+    quats = segment_quats(ch)
+    origins = body.segment_origins(ch, quats, patient)
+    duration = float(t_fine[-1])
+    phase = np.full(n, np.nan)
+    env = np.zeros(n)
+    streams, mounting, sensor_truth = {}, {}, {}
+    for k_s, spec in enumerate(sensors):
+        srng = np.random.default_rng([seed, 1, k_s])
+        seg = spec.segment
+        mount = draw_mounting(spec, srng)
+        t = sample_times(spec, duration, srng)
+        wobble = soft_tissue_wobble(spec, t_fine, phase, env, 1.0 / patient.stride_time_s, srng)
+        omega = body.angular_velocity(quats[seg], dt)
+        st_sig = sensor_signals(spec, t_fine, quats[seg], omega, origins[seg], mount, t, wobble)
+        streams[spec.placement], _ = make_stream(spec, st_sig, srng)
+        mounting[spec.placement] = mount
+        sensor_truth[spec.placement] = st_sig
+    step = max(1, int(round(1.0 / (truth_rate_hz * dt))))
+    t_truth = t_fine[::step]
+    q_truth = {kq: v[::step] for kq, v in quats.items()}
+    frame = body_angles(t_truth, q_truth)
+    sets = _truth_sets(plans, cat, frame, t_truth)
+    truth = ExerciseTruth(
+        t=t_truth,
+        segment_quat=q_truth,
+        sets=sets,
+        calibration_window=calib,
+        patient=patient,
+        sensors=sensors,
+        meta={"seed": seed, "mounting": {kq: v.tolist() for kq, v in mounting.items()}},
+    )
+    rec = Recording(
+        streams=streams,
+        start_utc=start_utc,
+        meta={"source": "simulator", "scenario": "exercises", "seed": seed, "patient_id": patient.patient_id},
+    )
+    return ExerciseSession(rec, truth, list(programme), sensor_truth)
+
+
+@dataclass
+class VisitSession:
+    """A scripted visit (:mod:`hipback.simulator.scenarios`) followed by a guided programme, in one recording.
+
+    ``truth``: the :class:`~hipback.simulator.truth.GroundTruth` of the scripted part (strides, stretch holds,
+    angles up to its end), with the programme's postures appended to ``truth.activities``;
+    ``exercises``: the :class:`ExerciseTruth` of the programme (times s on the same timeline, from the
+    recording's start); ``programme_start_s``: where the scripted part ends and the programme begins (s).
+    """
+
+    recording: Recording
+    truth: Any
+    exercises: ExerciseTruth
+    scenario: Any
+    programme: list[ExerciseSet]
+    programme_start_s: float
+    sensor_truth: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.exercises.t[-1])
+
+
+#: Activity label of the recording's truth during a set, by the exercise's start posture.
+POSTURE_ACTIVITY = {
+    "standing": "standing", "lunge_standing": "standing", "half_kneeling": "kneeling", "seated": "sitting",
+    "long_sitting": "sitting", "seated_knees_up": "sitting", "quadruped": "kneeling",
+}
+
+
+def simulate_visit(
+    scenario: Any,
+    programme: list[ExerciseSet],
+    seed: int = 1,
+    patient: VirtualPatient | None = None,
+    sensors: list[SensorSpec] | None = None,
+    *,
+    catalogue: Catalogue | None = None,
+    fine_rate_hz: float = 500.0,
+    truth_rate_hz: float = 100.0,
+    start_utc: float | None = DEFAULT_START_UTC,
+) -> VisitSession:
+    """The virtual patient does ``scenario`` (a :class:`~hipback.simulator.scenarios.Scenario`, e.g. a clinic
+    visit ending standing), then performs ``programme`` from where the scenario ended.
+
+    The scripted part is the motion and sensor model of :func:`hipback.simulator.simulate` (gait phase,
+    soft-tissue terms, datasheet errors); the programme part is this module's (see the module docstring);
+    random draws come from ``seed`` as in :func:`hipback.simulator.simulate`.
+    """
+    from hipback.simulator.soft_tissue import soft_tissue_artefact
+    from hipback.simulator.truth import TruthActivity, build_truth
+
+    cat = catalogue or load_catalogue()
+    patient = patient or VirtualPatient()
+    sensors = list(sensors) if sensors is not None else default_sensors()
+    rng = np.random.default_rng([seed, 0])
+    dt = 1.0 / fine_rate_hz
+    motion = generate(scenario, patient, rng, dt=dt)
+    n0 = len(motion.t)
+    pre = dict(motion.ch)
+    for c in EXTRA:
+        pre.setdefault(c, np.zeros(n0))
+    tl = _Timeline({c: pre[c] for c in ALL_CHANNELS}, dt)
+    t_prog = tl.t
+    plans = _perform(tl, programme, cat, patient, rng)
+    ch = tl.arrays()
+    n = len(ch["tilt"])
+    t_fine = np.arange(n) * dt
+    quats = segment_quats(ch)
+    origins = body.segment_origins(ch, quats, patient)
+    duration = float(t_fine[-1])
+    phase = np.concatenate([motion.phase, np.full(n - n0, np.nan)])
+    env = np.concatenate([motion.envelope, np.zeros(n - n0)])
+    streams, mounting, sensor_truth = {}, {}, {}
+    for k_s, spec in enumerate(sensors):
+        srng = np.random.default_rng([seed, 1, k_s])
+        seg = spec.segment
+        mount = draw_mounting(spec, srng)
+        t = sample_times(spec, duration, srng)
+        wobble = soft_tissue_wobble(
+            spec, t_fine, phase, env, 1.0 / patient.stride_time_s, srng, left_offset=motion.left_offset
+        )
+        sta = soft_tissue_artefact(spec.placement, spec.thigh_face, patient.soft_tissue, ch, phase, env,
+                                   motion.left_offset, np.random.default_rng([seed, 2, k_s]))
+        omega = body.angular_velocity(quats[seg], dt)
+        st_sig = sensor_signals(spec, t_fine, quats[seg], omega, origins[seg], mount, t, wobble, sta)
+        streams[spec.placement], _ = make_stream(spec, st_sig, srng, np.random.default_rng([seed, 3, k_s]))
+        mounting[spec.placement] = mount
+        sensor_truth[spec.placement] = st_sig
+    # the scripted part's truth, as simulate() builds it (on its own samples)
+    sacrum = SensorSpec("pelvis").position_on_segment()
+    pre_q = {kq: v[:n0] for kq, v in quats.items()}
+    sacrum_pos = origins["pelvis"][:n0] + body.rotate_fast(pre_q["pelvis"], sacrum)
+    sacrum_acc = body.second_derivative(sacrum_pos, dt)
+    truth = build_truth(motion, pre_q, sacrum_acc, patient, sensors, mounting, truth_rate_hz, scenario.name,
+                        seed)
+    step = max(1, int(round(1.0 / (truth_rate_hz * dt))))
+    t_truth = t_fine[::step]
+    q_truth = {kq: v[::step] for kq, v in quats.items()}
+    sets = _truth_sets(plans, cat, body_angles(t_truth, q_truth), t_truth)
+    acts = [TruthActivity("transition", t_prog, sets[0].t_start if sets else duration)]
+    for i, ts in enumerate(sets):
+        label = POSTURE_ACTIVITY.get(cat[ts.exercise].start_posture, "lying")
+        end = sets[i + 1].t_start - START_REST_S - TRANSITION_S if i + 1 < len(sets) else duration
+        acts.append(TruthActivity(label, ts.t_start - START_REST_S, end))
+    truth.activities.extend(acts)
+    ex_truth = ExerciseTruth(
+        t=t_truth, segment_quat=q_truth, sets=sets, calibration_window=truth.calibration_window,
+        patient=patient, sensors=sensors, meta={"seed": seed},
+    )
+    rec = Recording(
+        streams=streams,
+        start_utc=start_utc,
+        meta={"source": "simulator", "scenario": f"{scenario.name}+programme", "seed": seed,
+              "patient_id": patient.patient_id},
+    )
+    return VisitSession(rec, truth, ex_truth, scenario, list(programme), t_prog, sensor_truth)
+
+
+def _perform(tl: _Timeline, programme: list[ExerciseSet], cat: Catalogue, patient: VirtualPatient,
+             rng: np.random.Generator) -> list:
+    """Append the sets of ``programme`` (and the way back to standing) to ``tl``; returns their plans for
+    :func:`_truth_sets`."""
     plans: list[tuple[int, ExerciseSet, float, list[tuple[str, float, float, float, float, str | None]]]] = []
     for si, st in enumerate(programme):
         ex = cat[st.exercise]
@@ -553,46 +719,7 @@ def simulate_programme(
     end["z"] = patient.pelvis_height_m
     tl.move(end, TRANSITION_S)
     tl.still(4.0, rng)
-    ch = tl.arrays()
-    n = len(ch["tilt"])
-    t_fine = np.arange(n) * dt
-    quats = segment_quats(ch)
-    origins = body.segment_origins(ch, quats, patient)
-    duration = float(t_fine[-1])
-    phase = np.full(n, np.nan)
-    env = np.zeros(n)
-    streams, mounting, sensor_truth = {}, {}, {}
-    for k_s, spec in enumerate(sensors):
-        srng = np.random.default_rng([seed, 1, k_s])
-        seg = spec.segment
-        mount = draw_mounting(spec, srng)
-        t = sample_times(spec, duration, srng)
-        wobble = soft_tissue_wobble(spec, t_fine, phase, env, 1.0 / patient.stride_time_s, srng)
-        omega = body.angular_velocity(quats[seg], dt)
-        st_sig = sensor_signals(spec, t_fine, quats[seg], omega, origins[seg], mount, t, wobble)
-        streams[spec.placement], _ = make_stream(spec, st_sig, srng)
-        mounting[spec.placement] = mount
-        sensor_truth[spec.placement] = st_sig
-    step = max(1, int(round(1.0 / (truth_rate_hz * dt))))
-    t_truth = t_fine[::step]
-    q_truth = {kq: v[::step] for kq, v in quats.items()}
-    frame = body_angles(t_truth, q_truth)
-    sets = _truth_sets(plans, cat, frame, t_truth)
-    truth = ExerciseTruth(
-        t=t_truth,
-        segment_quat=q_truth,
-        sets=sets,
-        calibration_window=calib,
-        patient=patient,
-        sensors=sensors,
-        meta={"seed": seed, "mounting": {kq: v.tolist() for kq, v in mounting.items()}},
-    )
-    rec = Recording(
-        streams=streams,
-        start_utc=start_utc,
-        meta={"source": "simulator", "scenario": "exercises", "seed": seed, "patient_id": patient.patient_id},
-    )
-    return ExerciseSession(rec, truth, list(programme), sensor_truth)
+    return plans
 
 
 def _truth_sets(plans, cat: Catalogue, frame: dict[str, FloatArray], t: FloatArray) -> list[TruthSet]:

@@ -105,20 +105,24 @@ def clinic_visit(
     lie_s: float = 20.0,
     arching: tuple[tuple[str, int], ...] = (("left", 1), ("right", 0)),
     corridor_m: float = 10.0,
+    sit_and_lie: bool = True,
 ) -> Scenario:
+    """``sit_and_lie=False`` ends the visit standing after the stretches (the demo continues with a guided
+    exercise programme there, see :func:`hipback.simulator.exercises.simulate_visit`)."""
     steps = [
         Step("stand", calib_s),
         Step("walk", walk_s, options={"corridor_m": corridor_m}),
         Step("stand", stand_s),
     ]
     steps += _stretch_block(holds_per_side, hold_s, rest_s, arching)
-    steps += [
-        Step("stand", stand_s),
-        Step("sit", sit_s),
-        Step("lie", lie_s),
-        Step("sit", 3.0),
-        Step("stand", stand_s),
-    ]
+    steps.append(Step("stand", stand_s))
+    if sit_and_lie:
+        steps += [
+            Step("sit", sit_s),
+            Step("lie", lie_s),
+            Step("sit", 3.0),
+            Step("stand", stand_s),
+        ]
     return Scenario("clinic_visit", steps, SCENARIOS["clinic_visit"])
 
 

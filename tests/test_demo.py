@@ -3,7 +3,9 @@
 The demo runs the whole production path (virtual BLE sensors of three protocols, bleak over Bumble, decoders,
 local store, live processing, outbox, sync) on simulated time; this test runs it against the real ``influxd``
 and checks what it printed, wrote and delivered against its own results and the virtual truth; a second run
-at the same time, beside a CPU-hogging process, must give the same results fingerprint.
+at the same time, beside a CPU-hogging process, must give the same results fingerprint. After the stretches
+the demo guides a short exercise programme; its stored reps and holds are checked against the simulation's
+truth per rep (:func:`hipback.ingest.commands.demo.demo_session`, computed again here: it is deterministic).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hipback.ingest.store import LocalStore
 
@@ -70,9 +74,12 @@ def test_demo_runs_end_to_end_and_delivers_to_influxdb(tmp_path: Path, influxd, 
     with LocalStore(out / "hipback.sqlite") as store:
         (session,) = store.sessions()
         assert store.outbox_stats()["pending"] == 0
-        for placement, rate in (("pelvis", 100.0), ("thigh_left", 60.0), ("thigh_right", 100.0)):
+        # every sample of the session the demo announced (seconds of simulated recording)
+        duration = float(re.search(r"session: (\d+) s of standing calibration", text).group(1))
+        for placement, rate in (("pelvis", 100.0), ("thigh_left", 60.0), ("thigh_right", 100.0),
+                                ("lumbar_upper", 60.0)):
             n = store.sample_count(session["id"], placement)
-            assert abs(n - rate * 320) <= 0.01 * rate * 320, (placement, n)
+            assert abs(n - rate * duration) <= 0.01 * rate * duration, (placement, n)
         strides = store.get_results(session["id"], "strides")
 
     result = influxd.query('SELECT count("peak_hip_extension_deg") FROM "strides"', influx_db)
@@ -84,3 +91,50 @@ def test_demo_runs_end_to_end_and_delivers_to_influxdb(tmp_path: Path, influxd, 
     for side in ("left", "right"):
         rows = [r["peak_hip_extension_deg"] for r in strides if r["side"] == side]
         assert math.isclose(medians[side], float(np.median(rows)), abs_tol=1e-6)
+
+    _check_programme(out, text)
+
+
+def _check_programme(out: Path, text: str) -> None:
+    """The guided programme after the stretches: announced, counted and cued live; its stored rows against
+    the virtual patient's truth per rep and hold (the arching bridge does not count, the hold does)."""
+    from hipback.ingest.commands.demo import DEMO_PROGRAMME, demo_session
+
+    sim = demo_session(7)  # the demo's default seed: the same virtual patient, the same truth
+    truth = {s.exercise: s.reps for s in sim.exercises.sets}
+    assert set(truth) >= {"glute_bridge", "squat", "knee_to_chest_double"}
+    live = [re.sub(r"^\[\s*[\d.]+ s\] ", "", ln) for ln in text.splitlines()]
+    for line in ("Next: Glute bridge, 3 reps.", "CUE: Keep your back flat, lift with your buttocks.",
+                 "Glute bridge done.", "Next: Double knee-to-chest, 1 hold of 10 seconds.",
+                 "Hold 1 of 1 counted, held 10 seconds.", "Next: Squat, 3 reps.", "Squat done.",
+                 "Programme done. Well done!"):
+        assert line in live, line
+    with LocalStore(out / "hipback.sqlite") as store:
+        (session,) = store.sessions()
+        rows = store.get_results(session["id"], "exercises")
+    t0_utc = float(session["meta"]["sim_t0_utc"])  # UTC of simulation time 0
+    prescribed = {e["name"]: e.get("reps") or e.get("holds") for e in DEMO_PROGRAMME["exercises"]}
+    for exercise, reps in truth.items():
+        done = [r for r in rows if r["exercise"] == exercise and r["kind"] in ("rep", "hold")]
+        # one row per rep or hold the patient did, in order, each counted exactly when done without a fault
+        assert len(done) == len(reps), (exercise, len(done), len(reps))
+        assert [r["counted"] for r in done] == [tr.fault is None for tr in reps], exercise
+        assert sum(r["counted"] for r in done) == prescribed[exercise]
+        for r, tr in zip(done, reps, strict=True):
+            assert r["kind"] == tr.kind
+            # the same rep or hold: its bounds (simulation time) on the session's UTC timeline
+            assert r["t_s"] == pytest.approx(t0_utc + tr.t_start, abs=1.0), (exercise, r["rep"])
+            assert r["t_end_s"] == pytest.approx(t0_utc + tr.t_end, abs=1.0), (exercise, r["rep"])
+            peak = math.degrees(tr.primary_peak_rad)
+            assert r["primary_peak_deg"] == pytest.approx(peak, abs=5.0), exercise
+            if tr.fault is not None:
+                assert r["first_rule"] == tr.rules_broken[0] and r["cue"], r
+    bridges = [tr for tr in truth["glute_bridge"] if tr.fault is not None]
+    assert len(bridges) == 1  # the demo shows one arching bridge, and it is not counted
+    (hold,) = [r for r in rows if r["exercise"] == "knee_to_chest_double" and r["kind"] == "hold"]
+    true_hold = truth["knee_to_chest_double"][0]
+    assert hold["counted"] and hold["hold_s"] == pytest.approx(true_hold.hold_s, abs=1.0)
+    # the report's exercise section shows the programme
+    html = (out / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="exercises">'):]
+    assert "Glute bridge" in section and "Squat" in section and "knee-to-chest" in section.lower()

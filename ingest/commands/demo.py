@@ -1,10 +1,13 @@
-"""``hipback demo``: a virtual patient wearing three virtual sensors of different kinds, end to end.
+"""``hipback demo``: a virtual patient wearing four virtual sensors of three kinds, end to end.
 
 The path is the production one: virtual Bumble GATT peripherals speaking the real byte protocols
-(hipback IMU profile v1 on the pelvis, a Movella DOT on the left thigh, a WitMotion BLE 5.0 on the right
-thigh) -> the unchanged bleak code path with the Bumble backend -> device decoders and clock models
--> the local SQLite store (every sample, durably) -> live processing -> results stored and written to files.
-Afterwards it prints what was measured next to the virtual patient's truth.
+(hipback IMU profile v1 on the pelvis, Movella DOTs on the left thigh and the upper lumbar spine, a
+WitMotion BLE 5.0 on the right thigh) -> the unchanged bleak code path with the Bumble backend -> device
+decoders and clock models -> the local SQLite store (every sample, durably) -> live processing -> results
+stored and written to files. The virtual patient walks, does kneeling hip flexor stretches (counted as
+holds, one arching per side), then a short guided programme (:data:`DEMO_PROGRAMME`: glute bridges with
+one arching rep, a double knee-to-chest hold, squats), announced, counted and cued live. Afterwards it
+prints what was measured next to the virtual patient's truth.
 
 No servers and no radio are needed. When ``HIPBACK_INFLUX_URL`` is set, the results also go to InfluxDB
 through the outbox (see ``hipback sync``).
@@ -30,13 +33,29 @@ from hipback.ingest.live import LiveCoach
 from hipback.ingest.publish import LivePublishing
 from hipback.processing.holds import Prescription
 
-#: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them).
-DEMO_DEVICES = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
+#: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them;
+#: the upper-lumbar sensor lets the programme check arching in the bridge).
+DEMO_DEVICES = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion",
+                "lumbar_upper": "movella_dot"}
+
+#: The guided programme after the stretches (the ``[programme]`` table of a session config): short sets.
+DEMO_PROGRAMME: dict[str, Any] = {
+    "responder": "neither",
+    "exercises": [
+        {"name": "glute_bridge", "reps": 3},
+        {"name": "knee_to_chest_double", "holds": 1, "hold_s": 10},
+        {"name": "squat", "reps": 3},
+    ],
+}
 
 
 def demo_session(seed: int) -> Any:
-    """The demo's virtual patient: limited left hip extension with some lumbar compensation."""
-    from hipback.simulator import SensorSpec, VirtualPatient, simulate
+    """The demo's virtual patient: limited left hip extension with some lumbar compensation. The clinic
+    visit (calibration, walk, kneeling hip flexor stretches) is followed by :data:`DEMO_PROGRAMME`: four
+    bridges (the second one arching, so 3 count), one 10 s knee-to-chest hold and three squats
+    (:func:`hipback.simulator.exercises.simulate_visit`; truth per rep and hold in ``sim.exercises``)."""
+    from hipback.simulator import SensorSpec, VirtualPatient, build_scenario
+    from hipback.simulator.exercises import ExerciseSet, simulate_visit
 
     patient = VirtualPatient(
         patient_id="DEMO-0001",
@@ -49,8 +68,22 @@ def demo_session(seed: int) -> Any:
         SensorSpec(placement="thigh_left", kind="quat", rate_hz=60.0, device="movella_dot"),
         SensorSpec(placement="thigh_right", kind="quat", rate_hz=100.0, device="witmotion",
                    thigh_face="anterior"),
+        SensorSpec(placement="lumbar_upper", kind="quat", rate_hz=60.0, device="movella_dot"),
     ]
-    return simulate("clinic_visit", seed=seed, patient=patient, sensors=sensors)
+    sets = [
+        ExerciseSet("glute_bridge", None, 4, faults=(1,)),
+        ExerciseSet("knee_to_chest_double", None, 1, hold_s=10.0),
+        ExerciseSet("squat", None, 3),
+    ]
+    visit = build_scenario("clinic_visit", sit_and_lie=False)
+    return simulate_visit(visit, sets, seed=seed, patient=patient, sensors=sensors)
+
+
+def demo_programme() -> Any:
+    """:data:`DEMO_PROGRAMME`, validated (:class:`hipback.ingest.programme.Programme`)."""
+    from hipback.ingest.programme import parse_programme
+
+    return parse_programme(DEMO_PROGRAMME, source="demo")
 
 
 def _fmt(v: float | None, unit: str = "°", digits: int = 1) -> str:
@@ -116,6 +149,7 @@ def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
         )
         table.add_row(f"stretch holds {side}: time in correct posture",
                       ", ".join(f"{h.correct_s:.1f}" for h in measured) + " s", "(no arching counted)")
+    _programme_rows(table, results, sim, offset_s)
     act = summary.get("activity_s", {})
     true_act: dict[str, float] = {}
     for a in truth.activities:
@@ -128,6 +162,33 @@ def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
         rmse = _rmse_deg(angles.t, getattr(angles, name), truth.t, getattr(truth, name), offset_s)
         table.add_row(f"{label}: RMSE against truth", _fmt(rmse), "0°")
     return table
+
+
+def _programme_rows(table: Table, results: Any, sim: Any, offset_s: float) -> None:
+    """Per programme set: reps or holds done / counted against the truth's done / done well, and the primary
+    angle at the peak (median, degrees) against the truth's."""
+    truth = getattr(sim, "exercises", None)
+    if truth is None:
+        return
+    done: dict[str, list[Any]] = {}
+    for ev in results.exercise_events:
+        r = getattr(ev, "result", None)
+        if r is not None and ev.kind in ("rep", "hold"):  # a cue event carries its rep's result too
+            done.setdefault(r.exercise, []).append(r)
+    for ts in truth.sets:
+        measured = done.get(ts.exercise, [])
+        word = "holds" if ts.reps and ts.reps[0].kind == "hold" else "reps"
+        table.add_row(
+            f"{ts.exercise.replace('_', ' ')}: {word} done / counted",
+            f"{len(measured)} / {sum(1 for r in measured if r.counted)}",
+            f"{len(ts.reps)} / {sum(1 for r in ts.reps if r.fault is None)}",
+        )
+        peaks = [r.primary_peak_rad for r in measured]
+        table.add_row(
+            f"{ts.exercise.replace('_', ' ')}: primary angle at peak (median)",
+            _fmt(math.degrees(float(np.median(peaks))) if peaks else None),
+            _fmt(math.degrees(float(np.median([r.primary_peak_rad for r in ts.reps]))) if ts.reps else None),
+        )
 
 
 def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
@@ -144,15 +205,17 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "hipback.sqlite"
 
-    console.print("[bold]hipback demo[/bold]: a virtual patient with three virtual Bluetooth sensors")
+    console.print("[bold]hipback demo[/bold]: a virtual patient with four virtual Bluetooth sensors")
     sim = demo_session(seed)
     duration = sim.recording.duration_s
     console.print(
         f"  sensors: pelvis = hipback IMU profile v1 (raw IMU, orientation by VQF), "
-        f"left thigh = Movella DOT (quaternions), right thigh = WitMotion BLE 5.0 (Euler angles)\n"
+        f"left thigh and upper lumbar spine = Movella DOT (quaternions), "
+        f"right thigh = WitMotion BLE 5.0 (Euler angles)\n"
         f"  session: {duration:.0f} s of standing calibration, a walk, kneeling hip flexor stretches, "
-        + (f"sitting and lying, streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
-           if speed else "sitting and lying, on simulated time (as fast as this machine allows)\n")
+        "a guided programme (glute bridges, a knee-to-chest hold, squats), "
+        + (f"streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
+           if speed else "on simulated time (as fast as this machine allows)\n")
         + f"  local store: {store_path}"
     )
     console.print("  The virtual patient stands still for 5 seconds: calibrating ...")
@@ -173,6 +236,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
         outcome = run_virtual_session(
             sim, DEMO_DEVICES, store_path, speed=speed, on_update=on_update, on_event=coach.on_event,
             on_session=publishing.on_session, patient_id=patient_id, synchronous="NORMAL",
+            programme=demo_programme(),
         )
         publishing.finish(outcome)
     if outcome.results is None:
@@ -212,10 +276,11 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
 
 
 def results_fingerprint(results: Any) -> str:
-    """A short hash of what a session measured: strides, holds, activity bouts and every angle sample, at
-    full precision, in session time (two runs agree only if every one of those numbers is identical)."""
+    """A short hash of what a session measured: strides, holds, activity bouts, the programme's events (every
+    rep and hold) and every angle sample, at full precision, in session time (two runs agree only if every
+    one of those numbers is identical)."""
     h = hashlib.sha256()
-    for kind in ("strides", "holds", "activity"):
+    for kind in ("strides", "holds", "activity", "exercise_events"):
         for item in getattr(results, kind, None) or []:
             values = dataclasses.astuple(item) if dataclasses.is_dataclass(item) else (item,)
             h.update(repr(values).encode())

@@ -15,8 +15,8 @@ attributes, chunking never changes a result).
   flexion where the sagittal one is not defined), then computes the body angles
   (:func:`hipback.processing.angles3d.body_angles`) and feeds an
   :class:`~hipback.processing.exercises.engine.ExerciseCounter`. Without such a still moment within
-  ``max_wait_s`` it uses ``initial_offsets`` (the alignment at the standing calibration, see
-  :func:`calibration_offsets`).
+  ``max_wait_s`` of first facing as in the start posture (what came before is not counted) it uses
+  ``initial_offsets`` (the alignment at the standing calibration, see :func:`calibration_offsets`).
 * :class:`ProgrammeRunner`: a programme (exercises, sides, dose, order). It announces each exercise, counts
   the reps or holds that meet the form rules, passes the first broken rule's cue, and moves on to the next
   exercise when the dose is done (an exercise the worn sensors cannot measure is announced as such and
@@ -138,7 +138,9 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
     :param still_rad_s: every segment turning slower than this counts as still (rad/s).
     :param posture_tolerance_rad: pelvis up direction this close to the start posture's (rad).
     :param hip_tolerance_rad: sagittal hip flexion this close to the posture's nominal values (rad).
-    :param max_wait_s: after this long without alignment, ``initial_offsets`` are used (s).
+    :param max_wait_s: after this long without alignment, counted from the first sample with the pelvis facing
+        as in the start posture, ``initial_offsets`` are used (s); samples before that first one are not
+        counted (a programme begins when the patient takes its first start posture, whatever came before).
     :param realign: align again at every later still moment of ``align_s`` in the start posture while no rep
         or hold is in progress (the heading of on-device fusion drifts within a set); ``realigned_`` counts.
     :param counter: further keyword arguments of :class:`ExerciseCounter`.
@@ -184,7 +186,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self._prev: dict[str, FloatArray] = {}
         self._prev_t = math.nan
         self._run_t: float | None = None
-        self._t0: float | None = None
+        self._t0: float | None = None  # first sample with the pelvis facing as in the start posture
+        self._facing = np.zeros(0, dtype=bool)
         self.offsets_: dict[str, float] | None = None
         self.yaw_: dict[str, float] = dict(self.initial_yaw)
         self.aligned_at_: float | None = None
@@ -217,13 +220,18 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             raise RuntimeError("update() after finish()")
         if len(chunk) == 0:
             return []
-        if self._t0 is None:
-            self._t0 = float(chunk.t[0])
         if self.offsets_ is not None and not (self.realign and self.aligned_at_ is not None):
             return self._feed(chunk)
         good = self._good(chunk)  # once per chunk: the stillness test keeps state across samples
         if self.offsets_ is not None:
             return self._realign_loop(chunk, good, 0)
+        if self._t0 is None:  # the patient has not yet turned to the start posture: nothing to keep
+            facing = np.flatnonzero(self._facing)
+            if len(facing) == 0:
+                return []
+            f = int(facing[0])
+            self._t0 = float(chunk.t[f])
+            chunk, good = chunk.slice(f, len(chunk)), good[f:]
         j = self._find_alignment(chunk, good)
         if j is None:
             self._buffer.append(chunk)
@@ -298,13 +306,15 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         """Per sample: still, pelvis in the start posture's direction, hips at its nominal flexion."""
         qp = chunk.segments.get("pelvis")
         if qp is None:
-            return np.zeros(len(chunk), dtype=bool)
+            self._facing = np.zeros(len(chunk), dtype=bool)
+            return self._facing
         still = self._still(chunk)
         w, x, y, z = qp.T
         up = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
         target = _posture_up(self.posture, self._side)
         with np.errstate(invalid="ignore"):
             in_posture = np.arccos(np.clip(up @ target, -1.0, 1.0)) <= self.posture_tolerance_rad
+        self._facing = in_posture
         return still & in_posture & self._hips_in_posture(chunk, up)
 
     def _feed(self, frame: SegmentFrame) -> list[RepResult]:
