@@ -161,3 +161,37 @@ def test_the_section_from_stored_rows_is_the_section_from_the_events(session, tm
     from_rows = build_report(bare, sim.recording, session=info, exercise_rows=stored)
     assert from_rows == from_events and 'id="exercises"' in from_rows
     assert 'id="exercises"' not in build_report(bare, sim.recording, session=info)
+
+
+def test_history_takes_the_latest_earlier_sessions_that_did_each_exercise_and_side(session):
+    """Per exercise and side: up to HISTORY_SESSIONS earlier sessions that did it, most recent first, with
+    their own figures; an exercise the current session did not do is not compared."""
+    from hipback.ingest.report.page import HISTORY_SESSIONS, exercise_figures, exercise_history
+    from hipback.ingest.report.wording import ExerciseHistory
+
+    _, results = session
+    rows = exercise_rows(results.exercise_events, 0.0)
+    groups = exercise_groups(rows)
+    day = 86400.0
+
+    def earlier(k: int, only: str | None = None) -> dict:
+        data = [dict(r, t_s=r["t_s"] - k * day, primary_peak_deg=(r.get("primary_peak_deg") or 0.0) - k)
+                for r in rows if only is None or r["exercise"] == only]
+        return {"session_id": f"s{k}", "start_utc": -k * day, "rows": data}
+
+    # most recent first: s1 did only clamshells, s2 .. s8 everything; s0 did an exercise not done today
+    other = {"session_id": "s0", "start_utc": -0.5 * day,
+             "rows": [dict(rows[1], exercise="butterfly", work_side="both")]}
+    history = ExerciseHistory([other, earlier(1, "clamshell")] + [earlier(k) for k in range(2, 9)])
+    hist = exercise_history(groups, history)
+    assert set(hist) == {(g.exercise, g.side) for g in groups}
+    bridge = hist[("glute_bridge", "both")]
+    assert [s["session_id"] for s, _ in bridge] == [f"s{k}" for k in range(2, 2 + HISTORY_SESSIONS)]
+    assert [s["session_id"] for s, _ in hist[("clamshell", "left")]][:2] == ["s1", "s2"]
+    now = exercise_figures(next(g for g in groups if g.exercise == "glute_bridge"))
+    for k, (_, f) in enumerate(bridge, start=2):
+        assert f["done"] == now["done"] and f["counted"] == now["counted"]
+        assert f["peak_median_deg"] == pytest.approx(now["peak_median_deg"] - k)
+    html = exercise_section(rows, history)
+    assert "butterfly" not in html.lower() and "Against your earlier sessions" in html
+    assert exercise_section(rows, None) == exercise_section(rows, ExerciseHistory([other]))

@@ -224,3 +224,65 @@ def test_the_research_export_has_every_rep_and_hold_as_stored(session, tmp_path)
     sets = [p for p in par if p["kind"] == "set"]
     assert [(p["exercise"], p["prescribed"], p["status"]) for p in sets] == [
         ("glute_bridge", 3, "announced"), ("knee_to_chest_double", 2, "announced")]
+
+
+def test_the_report_compares_each_exercise_with_the_patients_earlier_sessions(session, tmp_path):
+    """Two stored sessions of the same patient: the report of the later one shows, per exercise and side, the
+    earlier session's counted reps/holds and median primary angle at the peak, read from its stored rows
+    (a later session and another patient's session are not part of it)."""
+    import sqlite3
+    import statistics
+    from html import unescape
+
+    from hipback.ingest.commands import report
+
+    _, outcome, path, _, _ = session
+    copy = tmp_path / "store.sqlite"
+    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    day = 86400.0
+    with LocalStore(copy) as store:
+        rows = store.get_results(outcome.session_id, "exercises")
+
+        def shifted(dt: float, peak_change: float, uncount: int | None) -> list[dict]:
+            out = []
+            for r in rows:
+                r = dict(r, t_s=r["t_s"] + dt, t_end_s=(r.get("t_end_s") or r["t_s"]) + dt)
+                if r["kind"] in ("rep", "hold"):
+                    r["primary_peak_deg"] += peak_change
+                    if r["kind"] == "rep" and r["rep"] == uncount:
+                        r["counted"] = False
+                out.append(r)
+            return out
+
+        earlier_rows = shifted(-day, -6.0, uncount=3)  # the day before: lower bridges, one fewer counted
+        others = {  # patient, start relative to this session (s): rows
+            (PID, -day): earlier_rows,
+            (PID, day): shifted(day, 9.0, None),  # a later session: not history
+            ("EX-9999", -2 * day): shifted(-2 * day, 20.0, None),  # another patient
+        }
+        for (pid, dt), data in others.items():
+            sid = store.open_session(pid, {"start_utc": outcome.start_utc + dt})
+            store.put_results(sid, "exercises", data)
+            store.close_session(sid, outcome.start_utc + dt + 60.0)
+    html = unescape(report.run(outcome.session_id, tmp_path / "r.html", copy).read_text(encoding="utf-8"))
+    section = html[html.index('<section id="exercises">'):]
+    section = section[:section.index("</section>")]
+    assert "Against your earlier sessions" in section
+    table = section[section.index("Against your earlier sessions"):]
+    lines = re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+    cells = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", ln) for ln in lines]
+    body = [c for c in cells if c and c[0] in ("Glute bridge", "Double knee-to-chest")]
+    # per exercise: this session, then exactly one earlier session (the later one and EX-9999 are left out)
+    assert [(c[0], c[2] == "this session") for c in body] == [
+        ("Glute bridge", True), ("Glute bridge", False), ("Double knee-to-chest", True),
+        ("Double knee-to-chest", False)]
+    for c, data in zip(body, (rows, earlier_rows, rows, earlier_rows), strict=True):
+        exercise = "glute_bridge" if c[0] == "Glute bridge" else "knee_to_chest_double"
+        done = [r for r in data if r["exercise"] == exercise and r["kind"] in ("rep", "hold")]
+        assert int(c[3]) == len(done) and int(c[4]) == sum(1 for r in done if r["counted"])
+        assert float(c[6]) == pytest.approx(statistics.median(r["primary_peak_deg"] for r in done), abs=0.051)
+    bridges_now = [c for c in body if c[0] == "Glute bridge"]
+    assert int(bridges_now[0][4]) - int(bridges_now[1][4]) == 1
+    assert float(bridges_now[0][6]) - float(bridges_now[1][6]) == pytest.approx(6.0, abs=0.11)
+    assert "Glute bridge (both legs): 3 reps counted today, 2 in your session of" in section

@@ -53,6 +53,7 @@ def run(session: str, out: Path, store: Path | None = None, *, reprocess: bool =
         session=inputs.session,
         sensor_stats=inputs.sensor_stats,
         exercise_rows=inputs.exercise_rows,
+        exercise_history=inputs.exercise_history,
     )
     private_mkdir(out.parent)
     atomic_write_text(out, html)

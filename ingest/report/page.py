@@ -23,11 +23,13 @@ from hipback.ingest.report.wording import (
     MONITORING_NOTE,
     REFERENCE_NOTE,
     Baseline,
+    ExerciseHistory,
     angle_words,
     asymmetry_sentence,
     compensation_sentence,
     exercise_sentence,
     hip_sentence,
+    history_sentence,
     holds_sentence,
     not_checked_sentence,
 )
@@ -208,16 +210,89 @@ def exercise_groups(rows: list[dict[str, Any]]) -> list[ExerciseGroup]:
     return list(groups.values())
 
 
-def exercise_section(rows: list[dict[str, Any]]) -> str:
+#: Earlier sessions shown per exercise and side in the report's exercise history.
+HISTORY_SESSIONS = 5
+
+
+def exercise_figures(group: ExerciseGroup) -> dict[str, Any]:
+    """What the exercise history compares per exercise and side in one session: ``kind``, reps or holds
+    ``done`` and ``counted``, ``prescribed`` (0: unguided), ``peak_median_deg`` (median primary angle at the
+    peak over the reps or holds done, degrees in the primary's reference; None without any) and, for holds,
+    ``hold_median_s`` (median seconds held)."""
+    peaks = [float(r["primary_peak_deg"]) for r in group.items
+             if isinstance(r.get("primary_peak_deg"), int | float) and math.isfinite(r["primary_peak_deg"])]
+    holds = [float(r["hold_s"]) for r in group.items
+             if r.get("kind") == "hold" and isinstance(r.get("hold_s"), int | float)]
+    return {
+        "kind": group.kind,
+        "done": len(group.items),
+        "counted": group.counted,
+        "prescribed": group.prescribed,
+        "peak_median_deg": statistics.median(peaks) if peaks else None,
+        "hold_median_s": statistics.median(holds) if holds else None,
+    }
+
+
+def exercise_history(
+    groups: list[ExerciseGroup], history: ExerciseHistory | None, n: int = HISTORY_SESSIONS
+) -> dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """Per (exercise, side) of ``groups``: the figures (:func:`exercise_figures`) of up to ``n`` earlier
+    sessions of ``history`` that did it, most recent first, each with its session (``session_id``,
+    ``start_utc``)."""
+    out: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {
+        (g.exercise, g.side): [] for g in groups
+    }
+    for sess in (history.sessions if history else []):
+        for g in exercise_groups(list(sess.get("rows") or [])):
+            earlier = out.get((g.exercise, g.side))
+            if earlier is not None and len(earlier) < n and g.items:
+                earlier.append((sess, exercise_figures(g)))
+    return out
+
+
+def _history_table(groups: list[ExerciseGroup], hist: dict[tuple[str, str], list]) -> str:
+    lines = []
+    for g in groups:
+        earlier = hist.get((g.exercise, g.side)) or []
+        if not earlier or not g.items:
+            continue
+        for label, f in [("this session", exercise_figures(g))] + [(_when(s.get("start_utc")), f)
+                                                                   for s, f in earlier]:
+            lines.append([
+                g.title, g.side, label, f["done"], f["counted"], f["prescribed"] or "\u2013",
+                _f(f["peak_median_deg"]),
+                _f(f["hold_median_s"], 0) if f["hold_median_s"] is not None else "\u2013",
+            ])
+    if not lines:
+        return ""
+    return "<h3>Against your earlier sessions</h3>" + _table(
+        ["exercise", "side", "session", "done", "counted", "plan", "primary angle at peak, median (\u00b0)",
+         "held, median (s)"],
+        lines,
+        {3, 4, 5, 6, 7},
+    )
+
+
+def exercise_section(rows: list[dict[str, Any]], history: ExerciseHistory | None = None) -> str:
     """The report's exercise section from the session's exercise rows (empty when there are none): per
-    exercise and side, done against the plan, time in good form and what to change (plain words), then the
+    exercise and side, done against the plan, time in good form and what to change (plain words), how it
+    compares with the patient's earlier sessions (``history``: their stored exercise rows), then the
     primary angle of every rep or hold."""
     groups = exercise_groups(rows)
     if not groups:
         return ""
+    hist = exercise_history(groups, history)
     out = ['<section id="exercises"><h2>Your exercises</h2><ul class="summary">']
     out += [f"<li>{escape(exercise_sentence(g))}</li>" for g in groups]
+    for g in groups:
+        earlier = hist.get((g.exercise, g.side)) or []
+        if earlier and g.items:
+            sess, then = earlier[0]
+            when = _when(sess.get("start_utc"))[:10] or "earlier"
+            sentence = history_sentence(g.title, g.side, exercise_figures(g), then, when)
+            out.append(f"<li>{escape(sentence)}</li>")
     out.append("</ul>")
+    out.append(_history_table(groups, hist))
     notes = []
     for g in groups:
         n = not_checked_sentence(g.not_checked)
@@ -313,6 +388,7 @@ def build_report(
     session: SessionInfo | None = None,
     sensor_stats: dict[str, Any] | None = None,
     exercise_rows: list[dict[str, Any]] | None = None,
+    exercise_history: ExerciseHistory | None = None,
 ) -> str:
     """The report page for one session as an HTML string.
 
@@ -323,7 +399,8 @@ def build_report(
     from the recording and results when not given (``sensor_stats``: live link statistics per placement);
     ``exercise_rows``: the session's stored ``exercises`` rows
     (:class:`hipback.ingest.programme.ExerciseRows`, UTC times), default: made from
-    ``results.exercise_events`` with ``session.start_utc``.
+    ``results.exercise_events`` with ``session.start_utc``; ``exercise_history``: the patient's earlier
+    sessions' exercise rows (:class:`ExerciseHistory`), compared per exercise and side.
     """
     session = session or SessionInfo()
     ex_start = session.start_utc
@@ -400,7 +477,7 @@ def build_report(
     parts.append("</section>")
 
     # -- exercises --------------------------------------------------------------------------------------
-    parts.append(exercise_section(ex_rows))
+    parts.append(exercise_section(ex_rows, exercise_history))
 
     # -- charts -----------------------------------------------------------------------------------------
     parts.append('<section id="charts"><h2>Pictures of your session</h2>')

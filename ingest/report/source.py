@@ -39,7 +39,7 @@ import numpy as np
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.report.page import SessionInfo
 from hipback.ingest.report.quality import DataQuality, assess_quality
-from hipback.ingest.report.wording import Baseline
+from hipback.ingest.report.wording import Baseline, ExerciseHistory
 from hipback.ingest.results import ANGLE_SERIES_COLUMNS, angle_series_from_columns, angles_from_rows
 from hipback.processing.activity import ActivityBout
 from hipback.processing.calibration import SensorCalibration
@@ -62,7 +62,8 @@ class ReportInputs:
     ``fallback`` (no stored results to read) or ``folder``; ``exercise_rows``: the session's stored
     ``exercises`` rows (:class:`hipback.ingest.programme.ExerciseRows`), None when there are none (the report
     then makes them from ``results.exercise_events``). Processing again does not run the exercise programme,
-    so a reprocessed report keeps the stored exercise rows.
+    so a reprocessed report keeps the stored exercise rows. ``exercise_history``: the stored exercise rows of
+    the patient's earlier sessions (:func:`exercise_history_from_store`), read with the baseline.
     """
 
     results: SessionResults
@@ -74,6 +75,7 @@ class ReportInputs:
     quality: DataQuality | None = None
     origin: str = "stored"
     exercise_rows: list[dict[str, Any]] | None = None
+    exercise_history: ExerciseHistory | None = None
 
 
 # -- rows back into the processing's records -------------------------------------------------------------
@@ -466,6 +468,33 @@ def baseline_from_store(store: Any, row: dict[str, Any]) -> Baseline | None:
     return Baseline(out) if out else None
 
 
+#: Earlier sessions looked at for the exercise history (most recent first), and how many with exercises kept.
+MAX_HISTORY_SCAN = 30
+MAX_HISTORY_SESSIONS = 5
+
+
+def exercise_history_from_store(store: Any, row: dict[str, Any]) -> ExerciseHistory | None:
+    """The stored ``exercises`` rows of the same patient's sessions started before this one, most recent
+    first: up to :data:`MAX_HISTORY_SESSIONS` sessions that have reps or holds, among the
+    :data:`MAX_HISTORY_SCAN` latest earlier ones (sessions with unreadable rows are left out)."""
+    start = session_start(row)
+    earlier = [
+        r for r in store.sessions(row["patient_id"]) if r["id"] != row["id"] and session_start(r) < start
+    ]
+    out = []
+    for r in sorted(earlier, key=session_start, reverse=True)[:MAX_HISTORY_SCAN]:
+        try:
+            rows = store.get_results(r["id"], "exercises")
+        except Exception:  # an unreadable earlier session is left out of the history
+            continue
+        rows = [x for x in rows if isinstance(x, dict)]
+        if any(x.get("kind") in ("rep", "hold") for x in rows):
+            out.append({"session_id": r["id"], "start_utc": session_start(r), "rows": rows})
+        if len(out) >= MAX_HISTORY_SESSIONS:
+            break
+    return ExerciseHistory(out) if out else None
+
+
 #: Result kinds read back from the store (the ``exercises`` rows are not read back yet).
 STORED_KINDS = ("summary", "angles", "strides", "bouts", "holds", "activity", "calibration", "warnings")
 
@@ -572,6 +601,7 @@ def load_from_store(
             source = f"Processed again from the {n} raw samples kept in the local store"
             source += " (--reprocess)." if reprocess else f": {why}."
         baseline = baseline_from_store(store, row) if with_baseline else None
+        history = exercise_history_from_store(store, row) if with_baseline else None
         try:
             exercise_rows = store.get_results(sid, "exercises") or None
         except Exception:  # an unreadable row: the report makes them from the results' events, if any
@@ -580,7 +610,7 @@ def load_from_store(
         store.close()
     info = SessionInfo(sid, row["patient_id"], start_utc, source=source)
     return ReportInputs(results, recording, info, prescription, baseline, stats, quality, origin,
-                        exercise_rows)
+                        exercise_rows, history)
 
 
 # -- a folder written by ``hipback process`` -----------------------------------------------------------

@@ -49,6 +49,27 @@ class Baseline:
         return sum(1 for s in self.sessions if s.get(f"{side}_deg") is not None)
 
 
+@dataclass
+class ExerciseHistory:
+    """The patient's earlier sessions with stored exercise rows, most recent first: ``{session_id, start_utc
+    (UTC, Unix s), rows}`` with ``rows`` as :class:`hipback.ingest.programme.ExerciseRows` makes them."""
+
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def history_sentence(title: str, side: str, now: dict[str, Any], then: dict[str, Any], when: str) -> str:
+    """One sentence comparing an exercise on one side with the patient's last session that had it: counted
+    reps or holds and the median primary angle at the peak (degrees) then and now (figures of
+    :func:`hipback.ingest.report.page.exercise_figures`; ``when``: the earlier session's date)."""
+    word = "hold" if now.get("kind") == "hold" else "rep"
+    out = (f"{title} ({_side_words(side)}): {_n(now['counted'], word)} counted today, "
+           f"{then['counted']} in your session of {when}")
+    a, b = now.get("peak_median_deg"), then.get("peak_median_deg")
+    if a is not None and b is not None:
+        out += f"; at the peak {a:.0f} degrees today, {b:.0f} degrees then"
+    return out + "."
+
+
 def _deg(v: float | None, digits: int = 0) -> str:
     return "n/a" if v is None else f"{v:.{digits}f} degrees"
 
