@@ -272,6 +272,11 @@ _equivalent("an empty array's dtype", _PR + "xǁPatientProgressǁ_weekly",
 
 # -- processing/resample.py ------------------------------------------------------------------------------
 _RS = "hipback.processing.resample."
+_LOOPS = ("the two correction loops reach the index of the definition from any first guess, only in more "
+          "steps (tested at 399 grid times per rate and one float step either side of each)")
+_equivalent(_LOOPS, _RS + "x_first_grid_index", {3: "ceil(t / rate_hz)", 5: "k / rate_hz <= t", 8: "k += 2"})
+_equivalent(_LOOPS, _RS + "x_last_grid_index", {3: "floor(t / rate_hz)", 4: "k * rate_hz > t",
+                                                5: "k / rate_hz >= t", 6: "k = 1", 8: "k -= 2"})
 _equivalent(_F64, _RS + "xǁGridResamplerǁpush",
             {34: "dtype=None", 36: "np.array(ss[-1], )", 61: "dtype=None", 64: "k_end + 1, )"})
 _equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
