@@ -71,8 +71,10 @@ def test_still_needs_slow_turning_and_x_up_and_the_pelvis() -> None:
         assert got.still.tolist()[1:] == [still] * 3
     m = GridMerge(("pelvis", "thigh_left"))
     m.add(chunk("thigh_left", range(4)))
-    assert len(m.update(GridChunk("pelvis", np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0, 2)),
-                                  first_k=0, next_k=4))) == 4
+    rows = m.update(GridChunk("pelvis", np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0, 2)),
+                              first_k=0, next_k=4))
+    assert len(rows) == 4 and not rows.still.any()  # the pelvis must be there
+    assert rows.acc.dtype == np.float64 and np.isnan(rows.acc).all()
     assert not GridMerge(("pelvis", "thigh_left")).finish().still.any()
 
 
@@ -122,4 +124,18 @@ def test_rows_concat_and_slice() -> None:
     assert Rows.concat([a]) is a
     e = Rows.empty(["pelvis", "thigh_left"])
     assert len(e) == 0 and e.q["thigh_left"].shape == (0, 4) and e.acc.shape == (0, 2)
-    assert e.still.dtype == bool
+    assert e.still.dtype == bool and e.still.shape == (0,) and e.k.dtype == np.int64
+    assert e.motion.shape == (0,) and e.omega["pelvis"].shape == (0, 3)
+    joined = Rows.concat([a, Rows.empty(["pelvis"])])
+    assert len(joined) == 3 and joined.motion.shape == (3,) and joined.omega["pelvis"].shape == (3, 3)
+
+
+def test_late_rows_of_a_lagging_sensor_do_not_hide_its_next_ones() -> None:
+    m = GridMerge(("pelvis", "thigh_left"), max_sensor_lag_s=0.05)
+    m.add(chunk("pelvis", range(100, 120)))
+    assert m.update(chunk("pelvis", [120])).k.tolist() == list(range(100, 116))  # lag counted from row 100
+    m.add(chunk("thigh_left", range(100, 110)))  # rows already released without it
+    m.add(chunk("thigh_left", range(116, 119)))
+    rows = m.update(chunk("pelvis", range(121, 125)))
+    assert rows.k.tolist() == list(range(116, 120))
+    assert (rows.q["thigh_left"][:3] == X_UP).all() and np.isnan(rows.q["thigh_left"][3]).all()
