@@ -68,7 +68,7 @@ def test_missing_segments_give_nan_angles() -> None:
     t = np.arange(2) * 0.01
     a = compute_angles(t, {"pelvis": np.tile(seg(0.1), (2, 1)), "thigh_left": None})
     assert np.isnan(a.hip_flexion_left).all() and np.isnan(a.lumbar_flexion).all()
-    assert np.isnan(a.pelvis_motion).all() and a.pelvis_acc_vertical is None
+    assert np.isnan(a.pelvis_motion).all() and a.pelvis_motion.shape == (2,) and a.pelvis_acc_vertical is None
     np.testing.assert_allclose(a.pelvic_tilt, [-0.1, -0.1], rtol=0, atol=1e-12)
     b = compute_angles(t, {"thigh_left": np.tile(seg(0.3), (2, 1))})
     assert np.isnan(b.pelvis_inclination).all() and np.isnan(b.pelvic_tilt).all()
@@ -93,3 +93,8 @@ def test_motion_smoother_is_a_causal_mean_over_its_window() -> None:
     assert len(s.update([])) == 0
     one = MotionSmoother(0)  # at least one sample
     assert one.window == 1 and one.update([4.0, 5.0]).tolist() == [4.0, 5.0]
+    assert one.update([6.0]).tolist() == [6.0]
+    two = MotionSmoother(2)
+    np.testing.assert_array_equal(two.update([1.0, 2.0]), [np.nan, 1.5])
+    assert two.update([3.0]).tolist() == [2.5]  # the previous chunk's last sample is kept
+    assert float(dynamic_acceleration(qm.from_rotvec([0.0, 0.0, 0.0]), [0.0, 0.0, GRAVITY + 2.0])) == 2.0

@@ -27,14 +27,14 @@ class _Tree(Block[int, int]):
 
 
 def test_params_clone_and_repr() -> None:
-    leaf = _Leaf(gain=3.5, names=["x", "y"])
+    leaf = _Leaf(gain=3.5, names=[["x"], ["y"]])
     leaf.update(4)
     params = leaf.get_params()
-    assert params == {"gain": 3.5, "names": ["x", "y"]}
-    assert params["names"] is not leaf.names  # deep copies
+    assert params == {"gain": 3.5, "names": [["x"], ["y"]]}
+    assert params["names"][0] is not leaf.names[0]  # deep copies
     twin = leaf.clone()
     assert type(twin) is _Leaf and twin.get_params() == params and twin.seen == 0 and twin is not leaf
-    assert repr(leaf) == "_Leaf(gain=3.5, names=['x', 'y'])"
+    assert repr(leaf) == "_Leaf(gain=3.5, names=[['x'], ['y']])"
     assert _Tree._param_names() == ["leaf", "scale"]  # *args and **kwargs are not parameters
 
 
