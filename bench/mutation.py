@@ -366,8 +366,8 @@ _equivalent("None, NaN: angular_velocity reads the missing previous orientation 
 _equivalent("None and False are both false", _ME + "xǁGridMergeǁ__init__", {29: "_finished = None"})
 _equivalent("None and False are both false", _ME + "xǁGridMergeǁupdate", {2: "final=None"})
 _equivalent("redundant wait: when the newest row is at most lag rows past the first, the lag rule's end "
-            "is at or before the first row anyway, so nothing is released either way", _ME + "xǁGridMergeǁ_merge",
-            {18: "max(ends_list) + min(present)", 21: "min(present) < lag"})
+            "is at or before the first row anyway, so nothing is released either way",
+            _ME + "xǁGridMergeǁ_merge", {18: "max(ends_list) + min(present)", 21: "min(present) < lag"})
 _equivalent("the contiguous fast path and the general path give the same rows", _ME + "xǁGridMergeǁ_merge",
             {68: "ks[0] > a", 72: "ks[0] - 1 ==", 73: "ks[-1] + ks[0] + 1", 77: "ks[0] + 2 =="})
 _equivalent("the kept rest of a chunk is filed under its placement; the chunk's own label is not read again",
