@@ -151,8 +151,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if len(t) == 0:
             return self._empty()
         prev = -np.inf if self._last_t is None else self._last_t
-        d = np.diff(t) if len(t) > 1 else None
-        if t[0] > prev and math.isfinite(t[-1]) and (d is None or bool((d > 0).all())):
+        d = t[1:] - t[:-1] if len(t) > 1 else None  # (np.diff's values, without its per-call overhead)
+        if t[0] > prev and math.isfinite(t[-1]) and (d is None or bool(d.min() > 0)):
             # the common case (times finite and increasing: NaN fails the comparisons) without masks
             big = [0] if self._last_t is not None and t[0] - self._last_t > self._gap_s else []
             if d is not None and float(d.max()) > self._gap_s:
@@ -205,8 +205,9 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             if chk.non_unit:
                 self.non_unit_ += chk.non_unit
                 self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
-        acc = np.full((len(t), 2), np.nan)
-        if self._acc_on and chunk.acc is not None:
+        # a channel without acceleration output resamples the orientation only (its acc rows are all NaN)
+        acc = np.full((len(t), 2), np.nan) if self._acc_on else None
+        if acc is not None and chunk.acc is not None:
             a = chunk.acc
             ux, uy, uz = axes_vertical_components(q)
             vertical = ux * a[:, 0] + uy * a[:, 1] + uz * a[:, 2]  # (R a)_z
@@ -215,6 +216,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 sq = np.einsum("ij,ij->i", a, a) - 2.0 * GRAVITY * vertical + GRAVITY**2
                 acc[:, 1] = np.sqrt(np.maximum(sq, 0.0))
         ks, qo, ao = self._resampler.push(t, q, acc)
+        if ao is None:
+            ao = np.full((len(ks), 2), np.nan)
         return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
 
     def finish(self) -> GridChunk:

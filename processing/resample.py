@@ -45,8 +45,12 @@ def last_grid_index(t: float, rate_hz: float) -> int:
 MAX_POINTS_PER_PUSH = 17_280_000
 
 
-def _empty(s: FloatArray) -> tuple[np.ndarray, FloatArray, FloatArray]:
-    return np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0,) + np.shape(s)[1:])
+def _empty(s: FloatArray | None) -> tuple[np.ndarray, FloatArray, FloatArray | None]:
+    return (
+        np.zeros(0, dtype=np.int64),
+        np.zeros((0, 4)),
+        None if s is None else np.zeros((0,) + np.shape(s)[1:]),
+    )
 
 
 class GridResampler:
@@ -67,62 +71,82 @@ class GridResampler:
     def first_k(self) -> int | None:
         return self._first_k
 
-    def push(self, t: FloatArray, q: FloatArray, s: FloatArray) -> tuple[np.ndarray, FloatArray, FloatArray]:
-        """Resample the next samples; ``s`` is ``(N,)`` scalars or ``(N, M)`` vectors (linear, per column)."""
+    def push(
+        self, t: FloatArray, q: FloatArray, s: FloatArray | None
+    ) -> tuple[np.ndarray, FloatArray, FloatArray | None]:
+        """Resample the next samples; ``s`` is ``(N,)`` scalars or ``(N, M)`` vectors (linear, per column), or
+        None when there is nothing but the orientation to resample (the third output is then None too; give
+        None in every push or in none)."""
         if len(t) == 0:
             return _empty(s)
+        # (the previous push's last sample kept as 1-row arrays: one concatenate each, no list conversion)
         if self._last is not None:
             lt, lq, ls = self._last
-            tt = np.concatenate([[lt], t])
-            qq = np.concatenate([lq.reshape(1, 4), q])
-            ss = np.concatenate([ls[None], s])
+            tt = np.concatenate((lt, t))
+            qq = np.concatenate((lq, q))
+            ss = None if s is None else np.concatenate((ls, s))
         else:
             tt, qq, ss = t, q, s
             self.next_k = first_grid_index(float(t[0]), self.rate_hz)
             self._first_k = self.next_k
-        self._last = (float(tt[-1]), qq[-1].copy(), np.array(ss[-1], dtype=np.float64))
+        t_last = float(tt[-1])
+        self._last = (
+            np.array(tt[-1:], dtype=np.float64),
+            np.array(qq[-1:], dtype=np.float64),
+            None if ss is None else np.array(ss[-1:], dtype=np.float64),
+        )
         assert self.next_k is not None
-        k_end = last_grid_index(float(tt[-1]), self.rate_hz)
+        k_end = last_grid_index(t_last, self.rate_hz)
         if k_end < self.next_k:
             return _empty(s)
         if k_end - self.next_k >= MAX_POINTS_PER_PUSH:
-            raise ValueError(f"samples {float(tt[-1] - tt[0]):.6g} s apart would need more than "
+            raise ValueError(f"samples {float(t_last - tt[0]):.6g} s apart would need more than "
                              f"{MAX_POINTS_PER_PUSH} grid points; the sample times are corrupt")
         ks = np.arange(self.next_k, k_end + 1, dtype=np.int64)
         self.next_k = k_end + 1
         tk = ks / self.rate_hz
         if len(tt) == 1:
             qo = np.repeat(qq[:1], len(ks), axis=0)
-            return ks, qo, np.repeat(ss[:1], len(ks), axis=0)
-        # (np.take and 1-D reductions: several times cheaper than fancy 2-D indexing and axis-1 reductions
-        # on the few rows of a live chunk; same values)
+            return ks, qo, None if ss is None else np.repeat(ss[:1], len(ks), axis=0)
+        # (take and 1-D reductions: several times cheaper than fancy 2-D indexing and axis-1 reductions on the
+        # few rows of a live chunk; same values)
         i = np.minimum(np.maximum(np.searchsorted(tt, tk, side="right") - 1, 0), len(tt) - 2)
         j = i + 1
-        t0 = tt[i]
-        t1 = tt[j]
-        frac = (tk - t0) / (t1 - t0)
-        q0 = np.take(qq, i, axis=0)
-        q1 = np.take(qq, j, axis=0)
+        t0 = tt.take(i)
+        t1 = tt.take(j)
+        dt = t1 - t0
+        frac = (tk - t0) / dt
+        q0 = qq.take(i, axis=0)
+        q1 = qq.take(j, axis=0)
         dot = np.einsum("ij,ij->i", q0, q1)
-        q1 = q1 * np.where(dot < 0, -1.0, 1.0)[:, None]
+        flip = dot < 0
+        if flip.any():  # (the multiplication by +1 elsewhere changes nothing: skipped when no row flips)
+            q1 = q1 * np.where(flip, -1.0, 1.0)[:, None]
         fq = frac[:, None]
         qo = q0 + (q1 - q0) * fq  # nlerp (see the module docstring), normalised below
         with np.errstate(invalid="ignore", divide="ignore"):
             qo /= np.sqrt(np.einsum("ij,ij->i", qo, qo))[:, None]
-        s0 = np.take(ss, i, axis=0)
-        s1 = np.take(ss, j, axis=0)
-        so = s0 + (s1 - s0) * (frac if ss.ndim == 1 else fq)
-        bad = (t1 - t0 > self.gap_s) | ~np.isfinite(dot)  # dot is NaN where either quaternion is
-        if bad.any():  # (skipped in the common case: cheaper for the small chunks of live streaming)
+        so = None
+        if ss is not None:
+            s0 = ss.take(i, axis=0)
+            s1 = ss.take(j, axis=0)
+            so = s0 + (s1 - s0) * (frac if ss.ndim == 1 else fq)
+        # (the common case, no gap and no NaN, checked with two reductions; dot is NaN where either quaternion
+        # is, and a NaN step counts as no gap, as the comparison below gives)
+        if dt.max() <= self.gap_s and np.isfinite(dot).all():
+            return ks, qo, so
+        bad = (dt > self.gap_s) | ~np.isfinite(dot)
+        if bad.any():
             fin0 = np.isfinite(q0).all(axis=1)
             fin1 = np.isfinite(q1).all(axis=1)
             qo[bad] = np.nan
-            so[bad] = np.nan
             # a grid point exactly on a sample next to a gap keeps that sample's value
             exact0 = bad & (tk == t0) & fin0
             exact1 = bad & (tk == t1) & fin1
             qo[exact0] = q0[exact0]
-            so[exact0] = ss[i][exact0]
             qo[exact1] = qq[j][exact1]
-            so[exact1] = ss[j][exact1]
+            if so is not None and ss is not None:
+                so[bad] = np.nan
+                so[exact0] = ss[i][exact0]
+                so[exact1] = ss[j][exact1]
         return ks, qo, so
