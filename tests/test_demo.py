@@ -77,7 +77,7 @@ def test_demo_runs_end_to_end_and_delivers_to_influxdb(tmp_path: Path, influxd, 
         # every sample of the session the demo announced (seconds of simulated recording)
         duration = float(re.search(r"session: (\d+) s of standing calibration", text).group(1))
         for placement, rate in (("pelvis", 100.0), ("thigh_left", 60.0), ("thigh_right", 100.0),
-                                ("lumbar_upper", 60.0)):
+                                ("lumbar_upper", 100.0)):
             n = store.sample_count(session["id"], placement)
             assert abs(n - rate * duration) <= 0.01 * rate * duration, (placement, n)
         strides = store.get_results(session["id"], "strides")

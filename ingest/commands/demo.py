@@ -1,13 +1,13 @@
 """``hipback demo``: a virtual patient wearing four virtual sensors of three kinds, end to end.
 
 The path is the production one: virtual Bumble GATT peripherals speaking the real byte protocols
-(hipback IMU profile v1 on the pelvis, Movella DOTs on the left thigh and the upper lumbar spine, a
-WitMotion BLE 5.0 on the right thigh) -> the unchanged bleak code path with the Bumble backend -> device
-decoders and clock models -> the local SQLite store (every sample, durably) -> live processing -> results
-stored and written to files. The virtual patient walks, does kneeling hip flexor stretches (counted as
-holds, one arching per side), then a short guided programme (:data:`DEMO_PROGRAMME`: glute bridges with
-one arching rep, a double knee-to-chest hold, squats), announced, counted and cued live. Afterwards it
-prints what was measured next to the virtual patient's truth.
+(hipback IMU profile v1 on the pelvis and, in its quaternion mode, on the upper lumbar spine, a Movella DOT
+on the left thigh, a WitMotion BLE 5.0 on the right thigh) -> the unchanged bleak code path with the
+Bumble backend -> device decoders and clock models -> the local SQLite store (every sample, durably) ->
+live processing -> results stored and written to files. The virtual patient walks, does kneeling hip flexor
+stretches (counted as holds, one arching per side), then a short guided programme (:data:`DEMO_PROGRAMME`:
+glute bridges with one arching rep, a double knee-to-chest hold, squats), announced, counted and cued live.
+Afterwards it prints what was measured next to the virtual patient's truth.
 
 No servers and no radio are needed. When ``HIPBACK_INFLUX_URL`` is set, the results also go to InfluxDB
 through the outbox (see ``hipback sync``).
@@ -36,7 +36,7 @@ from hipback.processing.holds import Prescription
 #: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them;
 #: the upper-lumbar sensor lets the programme check arching in the bridge).
 DEMO_DEVICES = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion",
-                "lumbar_upper": "movella_dot"}
+                "lumbar_upper": "hipback_v1"}
 
 #: The guided programme after the stretches (the ``[programme]`` table of a session config): short sets.
 DEMO_PROGRAMME: dict[str, Any] = {
@@ -68,7 +68,7 @@ def demo_session(seed: int) -> Any:
         SensorSpec(placement="thigh_left", kind="quat", rate_hz=60.0, device="movella_dot"),
         SensorSpec(placement="thigh_right", kind="quat", rate_hz=100.0, device="witmotion",
                    thigh_face="anterior"),
-        SensorSpec(placement="lumbar_upper", kind="quat", rate_hz=60.0, device="movella_dot"),
+        SensorSpec(placement="lumbar_upper", kind="quat", rate_hz=100.0, device="hipback_v1"),
     ]
     sets = [
         ExerciseSet("glute_bridge", None, 4, faults=(1,)),
@@ -210,8 +210,8 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     duration = sim.recording.duration_s
     console.print(
         f"  sensors: pelvis = hipback IMU profile v1 (raw IMU, orientation by VQF), "
-        f"left thigh and upper lumbar spine = Movella DOT (quaternions), "
-        f"right thigh = WitMotion BLE 5.0 (Euler angles)\n"
+        f"upper lumbar spine = hipback IMU profile v1 (its quaternions), "
+        f"left thigh = Movella DOT (quaternions), right thigh = WitMotion BLE 5.0 (Euler angles)\n"
         f"  session: {duration:.0f} s of standing calibration, a walk, kneeling hip flexor stretches, "
         "a guided programme (glute bridges, a knee-to-chest hold, squats), "
         + (f"streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
