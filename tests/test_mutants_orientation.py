@@ -135,3 +135,75 @@ def test_heading_offset_and_errors_on_constructed_rotations() -> None:
     assert e["total_rmse_deg"] < 1e-9
     e = orientation_errors(q_est2, q_ref, mask=mask)
     assert e["heading_rmse_deg"] == pytest.approx(math.degrees(0.3), abs=1e-9)
+
+
+def test_nine_d_slow_path_equals_vqf_on_the_valid_rows() -> None:
+    n = 8
+    t, acc, gyr = still(n)
+    mag = np.tile([20.0, 0.0, -40.0], (n, 1))
+    gyr = gyr.copy()
+    gyr[3] = np.nan  # forces the row-by-row path
+    est = OrientationEstimator(100.0, use_mag=True)
+    out = est.update(t, acc, gyr, mag)
+    ok = np.flatnonzero(np.isfinite(gyr).all(axis=1))
+    ref = vqf.VQF(0.01).updateBatch(np.ascontiguousarray(gyr[ok]), np.ascontiguousarray(acc[ok]),
+                                    np.ascontiguousarray(mag[ok]))
+    np.testing.assert_array_equal(out.quat[ok], ref["quat9D"])
+    np.testing.assert_array_equal(out.rest[ok], np.asarray(ref["restDetected"], dtype=bool))
+    assert out.rest.dtype == bool and out.t is not None and np.array_equal(out.t, t) and out.skipped == 1
+    # 9D without magnetometer samples in a chunk: zero vectors, which VQF skips
+    est2 = OrientationEstimator(100.0, use_mag=True)
+    got = est2.update(t[:3], acc[:3], still(3)[2])
+    ref2 = vqf.VQF(0.01).updateBatch(np.ascontiguousarray(still(3)[2]), np.ascontiguousarray(acc[:3]),
+                                     np.zeros((3, 3)))
+    np.testing.assert_array_equal(got.quat, ref2["quat9D"])
+
+
+def test_outputs_keep_their_arrays_on_every_path() -> None:
+    est = OrientationEstimator(100.0)
+    t, acc, gyr = still(4)
+    fast = est.update(t, acc, gyr)
+    assert np.array_equal(fast.t, t) and fast.segment.dtype == np.int64
+    assert est.mode == "6D" and est.use_mag is None
+    empty = est.update(np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)))
+    assert empty.t.shape == (0,) and empty.segment.shape == (0,) and empty.rest.shape == (0,)
+    bad = est.update(np.array([1.0, 1.01]), np.full((2, 3), np.nan), np.zeros((2, 3)))
+    assert np.array_equal(bad.t, [1.0, 1.01]) and bad.quat.shape == (2, 4) and np.isnan(bad.quat).all()
+    assert bad.rest.shape == (2,) and not bad.rest.any()
+    assert OrientationEstimator(100.0, use_mag=False).use_mag is False
+    OrientationEstimator(0.5)  # any positive rate
+
+
+def test_each_reset_numbers_a_new_segment_and_ties_do_not_reset() -> None:
+    est = OrientationEstimator(100.0)
+    t = np.array([0.0, 0.01, 0.5, 0.51, 1.0, 1.01])
+    acc = np.tile(G, (6, 1))
+    gyr = np.zeros((6, 3))
+    acc[1] = np.nan  # the row-by-row path
+    out = est.update(t, acc, gyr)
+    assert out.segment.tolist() == [0, -1, 1, 1, 2, 2] and out.resets == [0.5, 1.0]
+    tie = OrientationEstimator(100.0)  # a step of exactly reset_gap_s does not reset
+    t2 = np.array([0.0, 0.01, 0.2])
+    acc2 = np.tile(G, (3, 1))
+    acc2[1] = np.nan
+    assert tie.update(t2, acc2, np.zeros((3, 3))).resets == []
+
+
+def test_vqf_parameters_are_passed_on() -> None:
+    t, _, _ = still(300)
+    gyr = np.zeros((300, 3))
+    tilt = np.linspace(0.0, 0.3, 300)  # the accelerometer tilts while the gyro says nothing: acc correction
+    acc = 9.81 * np.stack([np.sin(tilt), np.zeros(300), np.cos(tilt)], axis=1)
+    g, a = np.ascontiguousarray(gyr), np.ascontiguousarray(acc)
+    got = OrientationEstimator(100.0, params={"tauAcc": 0.5}).update(t, acc, gyr).quat
+    np.testing.assert_array_equal(got, vqf.VQF(0.01, tauAcc=0.5).updateBatch(g, a)["quat6D"])
+    assert not np.array_equal(got, vqf.VQF(0.01).updateBatch(g, a)["quat6D"])
+
+
+def test_error_mask_never_counts_missing_reference_rows() -> None:
+    rng = np.random.default_rng(9)
+    q_ref = qm.normalize(rng.normal(size=(20, 4)))
+    q_ref[0] = np.nan
+    tilt = qm.from_axis_angle([1.0, 0.0, 0.0], math.radians(2.0))
+    e = orientation_errors(qm.multiply(tilt, q_ref), q_ref, mask=np.ones(20, dtype=bool))
+    assert e["total_rmse_deg"] == pytest.approx(2.0, abs=1e-9)
