@@ -394,6 +394,29 @@ _equivalent("a Block compared with a non-block is unequal on both paths",
             "hipback.processing.blocks.x_params_equal", {4: "isinstance(x, Block) or isinstance(y, Block)"})
 
 
+# -- processing/angles3d.py ------------------------------------------------------------------------------
+_A3 = "hipback.processing.angles3d.x_"
+_equivalent("R[0][0] is computed but no angle reads it", _A3 + "_matrix_parts",
+            {15: '"XX00XX"', 16: "1 + 2 * (y * y + z * z)", 17: "2 - 2 * (y * y + z * z)",
+             18: "1 - 2 / (y * y + z * z)", 19: "1 - 3 * (y * y + z * z)", 20: "(y * y - z * z)",
+             21: "(y / y + z * z)", 22: "(y * y + z / z)"})
+_equivalent(_PROMOTED, _A3 + "_matrix_parts", {9: "dtype=None", 11: "np.asarray(q, )"})
+_equivalent("from_axis_angle normalises the axis: (0, 0, 2) is (0, 0, 1)", _A3 + "hip_rotation_quat",
+            {17: "[0.0, 0.0, 2.0]", 27: "[2.0, 0.0, 0.0]", 41: "[0.0, 2.0, 0.0]"})
+_equivalent("from_axis_angle normalises the axis: (0, 0, 2) is (0, 0, 1)", _A3 + "align_heading",
+            {11: "[0.0, 0.0, 2.0]"})
+_equivalent(_PROMOTED, _A3 + "hip_rotation_quat", {19: "dtype=None", 21: "np.asarray(flexion, )",
+                                                   32: "dtype=None", 34: "np.asarray(adduction, )",
+                                                   45: "dtype=None", 47: "np.asarray(internal, )"})
+_equivalent(_PROMOTED, _A3 + "vertical_twist", {3: "dtype=None", 5: "np.asarray(q, )"})
+_equivalent(_PROMOTED, _A3 + "heading_offset", {10: "dtype=None", 12: "np.asarray(r_known, )"})
+_equivalent(_PROMOTED, _A3 + "body_angles", {3: "dtype=None", 5: "np.asarray(t, )"})
+_equivalent(_NAN, _A3 + "heading_offset", {31: '"NAN"'})
+_equivalent(_TIE, _A3 + "posture_reference", {17: "np.abs(gz) >= lying_on_side_limit"})
+_equivalent("zero adduction and rotation: a scalar zero broadcasts the same, and the side's sign does not "
+            "matter", _A3 + "posture_reference", {19: "zeros_like(None)", 23: "zero, zero, None)"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
