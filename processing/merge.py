@@ -117,7 +117,10 @@ class GridMerge(Block[GridChunk, Rows]):
         self._pending: dict[str, list[GridChunk]] = {p: [] for p in self.placements}
         self._next_row: int | None = None
         self._smoother = MotionSmoother(int(round(motion_window_s * self.rate_hz)))
-        self._prev_q: dict[str, np.ndarray] = {p: np.full(4, np.nan) for p in self.placements}
+        # every sensor's last released orientation (the predecessor of the next rows), one row per placement
+        self._prev_q = np.full((len(self.placements), 4), np.nan)
+        # placements whose missing data (NaN) does not veto ``still``: all but the pelvis
+        self._may_miss = np.array([[p != "pelvis"] for p in self.placements], dtype=bool)
         self._cos_tilt = math.cos(max_x_tilt_rad)
         self._finished = False
         self._empty = Rows.empty(self.placements)
@@ -178,8 +181,12 @@ class GridMerge(Block[GridChunk, Rows]):
         n = end - a
         q: dict[str, np.ndarray] = {}
         acc = np.full((n, 2), np.nan)
-        for p in self.placements:
-            arr = np.full((n, 4), np.nan)
+        # every sensor's rows in one buffer, each block preceded by that sensor's previous row, so that the
+        # per-row features are computed once for all sensors (see _features)
+        buf = np.full((len(self.placements), n + 1, 4), np.nan)
+        buf[:, 0] = self._prev_q
+        for ip, p in enumerate(self.placements):
+            arr = buf[ip, 1:]
             rest: list[GridChunk] = []
             for c in self._pending[p]:
                 ks = c.k
@@ -205,22 +212,30 @@ class GridMerge(Block[GridChunk, Rows]):
         with np.errstate(invalid="ignore"):
             motion = self._smoother.update(acc[:, 1])
         rows = Rows(np.arange(a, end, dtype=np.int64), q, acc, motion, np.zeros(0, dtype=bool), {})
-        self._features(rows)
+        self._features(rows, buf)
         self.n_rows_ += n
         return rows
 
-    def _features(self, rows: Rows) -> None:
-        ok = np.ones(len(rows), dtype=bool)
-        for p in self.placements:
-            qq = rows.q[p]
-            w = angular_velocity(qq, self.rate_hz, self._prev_q[p])
-            self._prev_q[p] = qq[-1].copy()
-            rows.omega[p] = w
-            with np.errstate(invalid="ignore"):
-                speed = np.sqrt(np.einsum("ij,ij->i", w, w))
-                # x component of world up in the sensor frame (third row of the rotation matrix, first column)
-                up_x = 2.0 * (qq[:, 1] * qq[:, 3] - qq[:, 0] * qq[:, 2])
-                still = (speed < self.still_gyr_rad_s) & (np.abs(up_x) > self._cos_tilt)
-                # a sensor without data (gap, not connected) does not veto; the pelvis must be there
-                ok &= still if p == "pelvis" else (still | ~np.isfinite(qq[:, 0]))
-        rows.still = ok
+    def _features(self, rows: Rows, buf: np.ndarray) -> None:
+        """``rows.omega`` and ``rows.still`` from ``buf`` (placements, 1 + rows, 4): each placement's previous
+        row, then its rows (``rows.q``).
+
+        Every feature is elementwise along the rows, so it is computed once on all placements' blocks laid
+        end to end (a block's first row, computed against the block before it, is dropped): the same values
+        as per placement, with a fraction of the numpy calls on the few rows of a live step.
+        """
+        n_p, m, _ = buf.shape
+        flat = buf.reshape(n_p * m, 4)
+        w = angular_velocity(flat, self.rate_hz)
+        self._prev_q = buf[:, -1].copy()
+        with np.errstate(invalid="ignore"):
+            speed = np.sqrt(np.einsum("ij,ij->i", w, w))
+            # x component of world up in the sensor frame (third row of the rotation matrix, first column)
+            up_x = 2.0 * (flat[:, 1] * flat[:, 3] - flat[:, 0] * flat[:, 2])
+            still = ((speed < self.still_gyr_rad_s) & (np.abs(up_x) > self._cos_tilt)).reshape(n_p, m)[:, 1:]
+        # a sensor without data (gap, not connected) does not veto; the pelvis must be there
+        still = still | (self._may_miss & ~np.isfinite(buf[:, 1:, 0]))
+        rows.still = still.all(axis=0)
+        w3 = w.reshape(n_p, m, 3)
+        for ip, p in enumerate(self.placements):
+            rows.omega[p] = w3[ip, 1:]
