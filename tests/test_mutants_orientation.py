@@ -207,3 +207,10 @@ def test_error_mask_never_counts_missing_reference_rows() -> None:
     tilt = qm.from_axis_angle([1.0, 0.0, 0.0], math.radians(2.0))
     e = orientation_errors(qm.multiply(tilt, q_ref), q_ref, mask=np.ones(20, dtype=bool))
     assert e["total_rmse_deg"] == pytest.approx(2.0, abs=1e-9)
+
+
+def test_a_first_chunk_with_one_valid_row() -> None:
+    t = np.array([0.0, 0.01])
+    acc = np.array([[np.nan] * 3, list(G)])
+    out = OrientationEstimator(100.0).update(t, acc, np.zeros((2, 3)))
+    assert out.skipped == 1 and out.segment.tolist() == [-1, 0] and np.isfinite(out.quat[1]).all()
