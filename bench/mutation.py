@@ -417,6 +417,41 @@ _equivalent("zero adduction and rotation: a scalar zero broadcasts the same, and
             "matter", _A3 + "posture_reference", {19: "zeros_like(None)", 23: "zero, zero, None)"})
 
 
+# -- processing/orientation.py ---------------------------------------------------------------------------
+_OR = "hipback.processing.orientation."
+_OE = _OR + "xǁOrientationEstimatorǁupdate"
+_equivalent(_PROMOTED, _OE, {3: "dtype=None", 5: "np.asarray(t, )", 25: "dtype=None", 28: "np.full(n, -1, )",
+                             49: "dtype=None", 51: "np.asarray(acc, )", 54: "dtype=None",
+                             56: "np.asarray(gyr, )", 68: "dtype=None", 70: "np.asarray(mag, )",
+                             163: "dtype=None", 166: "np.full(n, self._segment, )"})
+_equivalent(_WARN, _OE, {86: "over=None", 87: "invalid=None", 88: 'errstate(invalid="ignore")',
+                         89: 'errstate(over="ignore", )'})
+_equivalent("only whether the sum is finite is used: a difference of finite squares is finite too",
+            _OE, {95: "acc) - np.einsum"})
+_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j", _OE,
+            {103: '"IJ,IJ->I"', 111: '"IJ,IJ->I"'})
+_equivalent("the fast path and the row-by-row path give the same quaternions", _OE,
+            {117: "t[0] + (self._last_t"})
+_equivalent(_TIE + " (the row-by-row path does not reset on a tie either)", _OE,
+            {124: "first < self.gap_s", 131: "<"})
+_equivalent("runs between resets: as many ends as starts", _OE,
+            {224: "strict=None", 227: "bounds[1:], )", 231: "strict=False"})
+_CQ = _OR + "x_check_quaternions"
+_equivalent(_WARN, _CQ, {32: "invalid=None", 33: "divide=None", 34: 'errstate(divide="ignore")',
+                         35: 'errstate(invalid="ignore", )'})
+_equivalent("assigning None to a float array stores NaN", _CQ, {42: "out[bad] = None"})
+_equivalent("quaternion rows (N, 4): axis 1 is the last axis", _CQ, {9: "axis=+1"})
+_equivalent(_TIE, _CQ, {17: "norm <= 1e-9", 22: ">= 10 * tol", 31: "(np.abs(norm - 1.0) >= tol)"})
+_OX = _OR + "x_orientation_errors"
+_equivalent(_WARN, _OX, {46: "invalid=None", 47: "divide=None", 48: 'errstate(divide="ignore")',
+                         49: 'errstate(invalid="ignore", )'})
+_equivalent("from_axis_angle normalises the axis: (0, 0, 2) is (0, 0, 1)", _OX, {24: "[0.0, 0.0, 2.0]"})
+_equivalent("the clipped value is an absolute value or a root, never below 0", _OX,
+            {37: "None, 1.0", 67: "None, 1.0"})
+_equivalent("the mask is boolean (documented), so its dtype changes nothing", _OX,
+            {90: "dtype=None", 92: "np.asarray(mask, )"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
