@@ -66,6 +66,9 @@ class PlausibilityGuard(Block[AngleSeries, AngleSeries]):
         self.lumbar_range_rad = tuple(lumbar_range_rad)
         self.max_rate_rad_s = max_rate_rad_s
         self._prev: dict[str, float] = {name: math.nan for name in GUARDED}
+        ranges = [self.lumbar_range_rad if name == "lumbar_flexion" else self.hip_range_rad for name in GUARDED]
+        self._lo = np.array([[r[0]] for r in ranges], dtype=np.float64)  # (angle, 1): per guarded angle
+        self._hi = np.array([[r[1]] for r in ranges], dtype=np.float64)
         self._prev_t = math.nan
         self._finished = False
         self.counts_: dict[str, dict[str, int]] = {name: {"range": 0, "rate": 0} for name in GUARDED}
@@ -79,6 +82,28 @@ class PlausibilityGuard(Block[AngleSeries, AngleSeries]):
             return chunk
         flags = np.zeros(n, dtype=np.uint8) if chunk.implausible is None else chunk.implausible.copy()
         t = chunk.t
+        # the common case first: the three guarded angles checked at once, each row against its predecessor
+        # (the values np.diff(..., prepend=previous) gives); nothing flagged: nothing to replace
+        x3 = np.empty((len(GUARDED), n + 1))
+        x3[:, 0] = [self._prev[name] for name in GUARDED]
+        for i, name in enumerate(GUARDED):
+            x3[i, 1:] = getattr(chunk, name)
+        t1 = np.empty(n + 1)
+        t1[0] = self._prev_t
+        t1[1:] = t
+        with np.errstate(invalid="ignore"):
+            x = x3[:, 1:]
+            dx = x - x3[:, :-1]
+            dt = t1[1:] - t1[:-1]
+            clean = not (
+                ((x < self._lo) | (x > self._hi)).any() or (np.abs(dx) > self.max_rate_rad_s * dt).any()
+            )
+        if clean:
+            for i, name in enumerate(GUARDED):
+                self._prev[name] = float(x3[i, -1])
+            self._prev_t = float(t[-1])
+            self.n_rows_ += n
+            return replace(chunk, implausible=flags)
         dt = np.diff(t, prepend=self._prev_t)
         out: dict[str, np.ndarray] = {}
         for name in GUARDED:
