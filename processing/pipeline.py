@@ -485,8 +485,8 @@ class SessionProcessor:
         t = rows.k / self.rate
         seg: dict[str, np.ndarray | None] = {p: None for p in self.placements}
         if cr.calibration is not None:
-            # SensorCalibration.segment_quat (q_sensor * q_segment_in_sensor) for every calibrated sensor in one
-            # broadcast product: the same elementwise values, a quarter of the numpy calls
+            # SensorCalibration.segment_quat (q_sensor * q_segment_in_sensor) for every calibrated sensor in
+            # one broadcast product: the same elementwise values, a quarter of the numpy calls
             cals = [(p, c) for p in self.placements if (c := cr.calibration.get(p)) is not None]
             if cals:
                 q_sensor = np.stack([rows.q[source_placement(p, cr.swap)] for p, _ in cals])

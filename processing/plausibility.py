@@ -66,7 +66,7 @@ class PlausibilityGuard(Block[AngleSeries, AngleSeries]):
         self.lumbar_range_rad = tuple(lumbar_range_rad)
         self.max_rate_rad_s = max_rate_rad_s
         self._prev: dict[str, float] = {name: math.nan for name in GUARDED}
-        ranges = [self.lumbar_range_rad if name == "lumbar_flexion" else self.hip_range_rad for name in GUARDED]
+        ranges = [self.lumbar_range_rad if n == "lumbar_flexion" else self.hip_range_rad for n in GUARDED]
         self._lo = np.array([[r[0]] for r in ranges], dtype=np.float64)  # (angle, 1): per guarded angle
         self._hi = np.array([[r[1]] for r in ranges], dtype=np.float64)
         self._prev_t = math.nan
