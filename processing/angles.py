@@ -29,6 +29,9 @@ Angles (AngleSeries fields):
   (the product of those small angles), the price of needing no shared heading.
 * ``lumbar_flexion = theta_pelvis - theta_lumbar`` (upper lumbar tilting forward relative to the pelvis
   is flexion: positive).
+* The joint angles (hip and lumbar flexion) are differences of inclinations in (-pi, pi] and are brought back
+  into (-pi, pi]: lying on the back with a knee pulled to the chest turns the thigh's inclination past
+  +-pi while the hip is flexed about 125 deg.
 * ``pelvis_inclination = arccos(Y_w . up)`` unsigned (0 upright, ~pi/2 lying).
 * ``pelvis_motion``: dynamic acceleration magnitude of the pelvis sensor (m/s^2): ``|R acc - g e_z|``,
   averaged causally over the last ``MOTION_WINDOW_S`` (see :class:`MotionSmoother`).
@@ -95,6 +98,16 @@ class MotionSmoother:
         return sliding_window_view(buf, self.window).mean(axis=1)
 
 
+def joint_angle(theta_distal: FloatArray, theta_proximal: FloatArray) -> FloatArray:
+    """The joint angle ``theta_distal - theta_proximal`` (rad) in (-pi, pi]: two inclinations in (-pi, pi]
+    differ by up to 2 pi. Values already in range are returned unchanged (bit for bit)."""
+    d = theta_distal - theta_proximal
+    with np.errstate(invalid="ignore"):
+        if not (np.abs(d) > np.pi).any():  # NaN compares False
+            return d
+        return np.where(d > np.pi, d - 2.0 * np.pi, np.where(d <= -np.pi, d + 2.0 * np.pi, d))
+
+
 def compute_angles(
     t: FloatArray,
     segments: dict[str, FloatArray | None],
@@ -135,10 +148,10 @@ def compute_angles(
     th_u = theta.get("lumbar_upper", nan)
     return AngleSeries(
         t=np.asarray(t, dtype=np.float64),
-        hip_flexion_left=th_l - th_p,
-        hip_flexion_right=th_r - th_p,
+        hip_flexion_left=joint_angle(th_l, th_p),
+        hip_flexion_right=joint_angle(th_r, th_p),
         pelvic_tilt=-th_p,
-        lumbar_flexion=th_p - th_u,
+        lumbar_flexion=joint_angle(th_p, th_u),
         thigh_inclination_left=th_l,
         thigh_inclination_right=th_r,
         pelvis_inclination=incl_p,

@@ -110,3 +110,24 @@ def test_motion_smoother_is_chunk_invariant(cuts):
     parts = np.concatenate([sm.update(x[a:b]) for a, b in zip(idx[:-1], idx[1:], strict=True)])
     np.testing.assert_array_equal(parts, whole)
     assert np.isnan(whole[:9]).all() and np.isnan(whole[150:162]).all() and np.isfinite(whole[162:]).all()
+
+
+def test_knee_to_chest_lying_is_a_plausible_deep_hip_flexion():
+    """Lying on the back with both knees pulled to the chest the thigh's inclination passes +-180 deg while
+    the hip is flexed ~125 deg: the joint angle is brought back into (-180, 180], never flagged
+    implausible."""
+    from hipback.processing.pipeline import process_recording
+    from hipback.simulator import SensorSpec, VirtualPatient
+    from hipback.simulator.exercises import ExerciseSet, simulate_programme
+
+    places = ["pelvis", "thigh_left", "thigh_right", "lumbar_upper"]
+    sim = simulate_programme([ExerciseSet("knee_to_chest_double", None, 1, hold_s=10.0)], seed=5,
+                             sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in places],
+                             patient=VirtualPatient(patient_id="K2C-1"))
+    res = process_recording(sim.recording)
+    assert not (res.angles.implausible != 0).any()
+    (truth,) = sim.truth.sets[0].reps
+    for side in ("left", "right"):
+        peak = math.degrees(float(np.nanmax(getattr(res.angles, f"hip_flexion_{side}"))))
+        assert peak == pytest.approx(math.degrees(truth.primary_peak_rad), abs=3.0), side
+        assert peak > 110.0
