@@ -110,8 +110,12 @@ class GridResampler:
             return ks, qo, None if ss is None else np.repeat(ss[:1], len(ks), axis=0)
         # (take and 1-D reductions: several times cheaper than fancy 2-D indexing and axis-1 reductions on the
         # few rows of a live chunk; same values)
-        i = np.minimum(np.maximum(np.searchsorted(tt, tk, side="right") - 1, 0), len(tt) - 2)
-        j = i + 1
+        # i: the last sample at or before each grid time, at most the second to last sample (the pair
+        # (i, i + 1) brackets it). Every grid time is at or after tt[0] (the first push starts at
+        # first_grid_index(t[0]); later pushes after the previous last sample), so searching tt[:-1] gives
+        # min(index, len(tt) - 1) at once and i is never negative.
+        j = np.searchsorted(tt[:-1], tk, side="right")
+        i = j - 1
         t0 = tt.take(i)
         t1 = tt.take(j)
         dt = t1 - t0
