@@ -125,3 +125,68 @@ def test_finish_take_and_empty_chunks() -> None:
     assert part.t.tolist() == [0.0, 0.02] and part.seq.tolist() == [5, 7]
     assert part.acc[1].tolist() == [6, 7, 8]
     assert part.gyr is None and part.placement == "pelvis" and part.kind == "quat"
+    raw = SensorStream(placement="thigh_left", kind="raw", t=np.array([0.0, 0.01]), rate_hz=60.0,
+                       acc=np.ones((2, 3)), gyr=np.full((2, 3), 2.0), mag=np.full((2, 3), 3.0),
+                       device="dot-7", meta={"fw": "3"})
+    cut = take(raw, np.array([1]))
+    assert (cut.rate_hz, cut.device, cut.meta, cut.kind) == (60.0, "dot-7", {"fw": "3"}, "raw")
+    assert cut.gyr.tolist() == [[2.0] * 3] and cut.mag.tolist() == [[3.0] * 3]
+    assert SensorChannel("thigh_right", "quat", 100.0).update(stream([], placement="thigh_right")).placement \
+        == "thigh_right"
+
+
+def test_parameters_are_kept_and_passed_to_the_filter() -> None:
+    ch = SensorChannel("thigh_left", "raw", 60.0, grid_rate_hz=50.0, use_mag=False,
+                       vqf_params={"tauAcc": 1.0}, gap_factor=4.0, reset_gap_s=0.05, acceleration=True)
+    assert ch.get_params() == {"placement": "thigh_left", "kind": "raw", "rate_hz": 60.0,
+                               "grid_rate_hz": 50.0, "use_mag": False, "vqf_params": {"tauAcc": 1.0},
+                               "gap_factor": 4.0, "reset_gap_s": 0.05, "acceleration": True}
+    est = ch._est
+    assert (est.use_mag, est.params, est.gap_s, est.rate_hz) == (False, {"tauAcc": 1.0}, 0.05, 60.0)
+    assert SensorChannel("pelvis", "quat", 100.0)._est is None
+
+
+def test_default_gap_is_two_and_a_half_periods_and_missing_can_be_zero() -> None:
+    ch = SensorChannel("pelvis", "quat", 100.0)
+    ch.update(stream([0.0, 0.03]))
+    assert ch.gaps_ == [Gap("pelvis", 0.0, 0.03, 2)]
+    fine = SensorChannel("pelvis", "quat", 100.0, gap_factor=1.2)
+    fine.update(stream([0.0, 0.013]))
+    assert fine.gaps_ == [Gap("pelvis", 0.0, 0.013, 0)]
+
+
+def test_backwards_times_in_every_position() -> None:
+    ch = SensorChannel("pelvis", "quat", 100.0)
+    ch.update(stream([0.0, 0.01]))
+    ch.update(stream([0.01]))  # the same time as the last sample
+    assert ch.dropped_backwards_ == 1
+    ch.update(stream([0.03, 0.02]))  # two samples, the second going back
+    assert ch.dropped_backwards_ == 2
+    ch.update(stream([0.04, 0.05, 0.05, 0.06]))  # a duplicate inside an otherwise increasing chunk
+    assert ch.dropped_backwards_ == 3
+    ch.update(stream([0.3, 0.29, 0.31]))  # a gap before a chunk that also goes back
+    assert [(g.t_start, g.t_end) for g in ch.gaps_] == [(0.06, 0.3)] and ch.dropped_backwards_ == 4
+    first = SensorChannel("pelvis", "quat", 100.0)
+    first.update(stream([0.0, 0.5, 0.4]))  # the first chunk: a gap, then a step back
+    assert [(g.t_start, g.t_end) for g in first.gaps_] == [(0.0, 0.5)] and first.dropped_backwards_ == 1
+
+
+def test_counters_add_up_over_chunks_and_magnetometer_use() -> None:
+    ch = SensorChannel("pelvis", "quat", 100.0)
+    ch.update(stream([0.0], quat=np.array([[1.1, 0, 0, 0]])))
+    ch.update(stream([0.01], quat=np.array([[1.1, 0, 0, 0]])))
+    assert ch.non_unit_ == 2
+    raw = SensorChannel("pelvis", "raw", 100.0)
+    for t0 in (0.0, 0.02):
+        gyr = np.array([[np.nan] * 3, [0.0] * 3])
+        raw.update(stream([t0, t0 + 0.01], acc=np.tile([0.0, 0.0, GRAVITY], (2, 1)), gyr=gyr, kind="raw"))
+    assert raw.invalid_ == 2
+    mag = np.tile([20.0, 0.0, -40.0], (3, 1))
+    nine = SensorChannel("pelvis", "raw", 100.0)
+    s = stream([0.0, 0.01, 0.02], acc=np.tile([0.0, 0.0, GRAVITY], (3, 1)), gyr=np.zeros((3, 3)), kind="raw")
+    s.mag = mag
+    nine.update(s)
+    assert nine._est.mode == "9D"
+    six = SensorChannel("pelvis", "raw", 100.0, use_mag=False)
+    six.update(s)
+    assert six._est.mode == "6D"
