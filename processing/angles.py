@@ -47,6 +47,8 @@ from hipback.processing.types import AngleSeries
 GRAVITY = 9.81
 MOTION_WINDOW_S = 0.5
 _SEGMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
+_DISTAL = [1, 2, 0]  # rows of _SEGMENTS: left hip, right hip, lumbar
+_PROXIMAL = [0, 0, 3]
 
 
 def axes_vertical_components(q_seg: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -128,12 +130,13 @@ def compute_angles(
     """
     n = len(t)
     nan = np.full(n, np.nan)
-    # every given segment's inclination from one stacked array: the same elementwise values as one segment at
-    # a time, with a fraction of the numpy calls on the few rows of a live step
+    # every segment's inclination from one stacked array, and the three joint angles from one difference: the
+    # same elementwise values as one segment and one angle at a time, with a fraction of the numpy calls on
+    # the few rows of a live step. th4 rows: _SEGMENTS order, NaN for a segment not given.
     names = [name for name in _SEGMENTS if segments.get(name) is not None]
-    theta: dict[str, FloatArray] = {}
     q_p = segments.get("pelvis")
     incl_p = nan.copy() if q_p is None else None
+    th4 = np.full((len(_SEGMENTS), n), np.nan)
     if names:
         if len(names) == 1:
             stacked = np.asarray(segments[names[0]], dtype=np.float64)[None]
@@ -141,22 +144,24 @@ def compute_angles(
             stacked = np.stack([np.asarray(segments[name], dtype=np.float64) for name in names])
         xz, yz, zz = axes_vertical_components(stacked)
         th = np.arctan2(xz, yz)  # sagittal_inclination
-        theta = {name: th[i] for i, name in enumerate(names)}
+        if len(names) == len(_SEGMENTS):
+            th4 = th
+        else:
+            th4[[_SEGMENTS.index(name) for name in names]] = th
         if q_p is not None:
             i = names.index("pelvis")
             incl_p = np.arctan2(np.hypot(xz[i], zz[i]), yz[i])  # long_axis_inclination
-    th_p = theta.get("pelvis", nan)
-    th_l = theta.get("thigh_left", nan)
-    th_r = theta.get("thigh_right", nan)
-    th_u = theta.get("lumbar_upper", nan)
+    # hip flexion left/right = thigh - pelvis, lumbar flexion = pelvis - upper lumbar
+    joints = joint_angle(th4.take(_DISTAL, axis=0), th4.take(_PROXIMAL, axis=0))
+    th_p = th4[0]
     return AngleSeries(
         t=np.asarray(t, dtype=np.float64),
-        hip_flexion_left=joint_angle(th_l, th_p),
-        hip_flexion_right=joint_angle(th_r, th_p),
+        hip_flexion_left=joints[0],
+        hip_flexion_right=joints[1],
         pelvic_tilt=-th_p,
-        lumbar_flexion=joint_angle(th_p, th_u),
-        thigh_inclination_left=th_l,
-        thigh_inclination_right=th_r,
+        lumbar_flexion=joints[2],
+        thigh_inclination_left=th4[1],
+        thigh_inclination_right=th4[2],
         pelvis_inclination=incl_p,
         pelvis_motion=nan.copy() if pelvis_motion is None else np.asarray(pelvis_motion, dtype=np.float64),
         pelvis_acc_vertical=None if pelvis_acc_vertical is None else np.asarray(pelvis_acc_vertical, float),

@@ -196,10 +196,10 @@ def check_quaternions(q: FloatArray, tol: float = 0.05) -> QuaternionCheck:
     # overhead, which dominates on the few rows of a live chunk
     norm = np.sqrt(np.add.reduce(q * q, axis=-1))
     dev = np.abs(norm - 1.0)
+    if dev.max(initial=0.0) <= tol:  # the common case: every row finite and unit (NaN fails the comparison)
+        return QuaternionCheck(q / norm[..., None], 0, 0)  # (norms near 1: nothing to silence)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = q / norm[..., None]
-    if dev.max(initial=0.0) <= tol:  # the common case: every row finite and unit (NaN fails the comparison)
-        return QuaternionCheck(out, 0, 0)
     bad = ~np.isfinite(norm) | (norm < 1e-9) | (dev > 10 * tol)
     non_unit = ~bad & (dev > tol)
     out[bad] = np.nan
