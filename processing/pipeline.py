@@ -280,6 +280,7 @@ class SessionProcessor:
         self._inbox_n = {p: 0 for p in self.placements}
         self._need = {p: max(1, math.ceil(cfg.live_batch_s * rates[p])) for p in self.placements}
         self._cap = {p: max(1, math.ceil(1.0 * rates[p])) for p in self.placements}
+        self._short = len(self.placements)  # sensors with less than their _need queued
         self._seen = {id(b): 0 for b in self._message_sources()}
         self._angles: list[AngleSeries] = []
         self._new_angles: list[AngleSeries] = []
@@ -348,13 +349,16 @@ class SessionProcessor:
         if n == 0:
             return
         self._inbox[p].append(chunk)
-        self._inbox_n[p] += n
-        inbox_n = self._inbox_n
-        if inbox_n[p] >= self._cap[p] or all(inbox_n[q] >= self._need[q] for q in self.placements):
+        before = self._inbox_n[p]
+        self._inbox_n[p] = after = before + n
+        if before < self._need[p] <= after:
+            self._short -= 1  # this sensor now has live_batch_s queued
+        if after >= self._cap[p] or self._short == 0:
             self.flush()
 
     def flush(self) -> None:
         """Run the blocks on everything queued now (:meth:`feed` does it once ``live_batch_s`` is queued)."""
+        self._short = len(self.placements)  # every inbox is empty below
         grids = []
         for p in self.placements:
             parts = self._inbox[p]
