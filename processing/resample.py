@@ -123,20 +123,29 @@ class GridResampler:
         q0 = qq.take(i, axis=0)
         q1 = qq.take(j, axis=0)
         dot = np.einsum("ij,ij->i", q0, q1)
-        flip = dot < 0
-        if flip.any():  # (the multiplication by +1 elsewhere changes nothing: skipped when no row flips)
-            q1 = q1 * np.where(flip, -1.0, 1.0)[:, None]
         fq = frac[:, None]
-        qo = q0 + (q1 - q0) * fq  # nlerp (see the module docstring), normalised below
-        with np.errstate(invalid="ignore", divide="ignore"):
-            qo /= np.sqrt(np.einsum("ij,ij->i", qo, qo))[:, None]
         so = None
         if ss is not None:
             s0 = ss.take(i, axis=0)
             s1 = ss.take(j, axis=0)
             so = s0 + (s1 - s0) * (frac if ss.ndim == 1 else fq)
-        # (the common case, no gap and no NaN, checked with two reductions; dot is NaN where either quaternion
-        # is, and a NaN step counts as no gap, as the comparison below gives)
+        if 0.0 < np.minimum.reduce(dot) and np.maximum.reduce(dot) < math.inf and (
+            np.maximum.reduce(dt) <= self.gap_s
+        ):
+            # the common case, three reductions: consecutive samples in the same hemisphere (no sign flip),
+            # all finite (NaN fails the comparisons), no gap; a positive dot also keeps every nlerp norm above
+            # 0, so the normalisation has nothing to silence. The same operations as the general path below.
+            qo = q0 + (q1 - q0) * fq
+            qo /= np.sqrt(np.einsum("ij,ij->i", qo, qo))[:, None]
+            return ks, qo, so
+        flip = dot < 0
+        if flip.any():  # (the multiplication by +1 elsewhere changes nothing: skipped when no row flips)
+            q1 = q1 * np.where(flip, -1.0, 1.0)[:, None]
+        qo = q0 + (q1 - q0) * fq  # nlerp (see the module docstring), normalised below
+        with np.errstate(invalid="ignore", divide="ignore"):
+            qo /= np.sqrt(np.einsum("ij,ij->i", qo, qo))[:, None]
+        # (no gap and no NaN: nothing to mask; dot is NaN where either quaternion is, and a NaN step counts as
+        # no gap, as the comparison below gives)
         if dt.max() <= self.gap_s and np.isfinite(dot).all():
             return ks, qo, so
         bad = (dt > self.gap_s) | ~np.isfinite(dot)
