@@ -152,10 +152,11 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             return self._empty()
         prev = -np.inf if self._last_t is None else self._last_t
         d = t[1:] - t[:-1] if len(t) > 1 else None  # (np.diff's values, without its per-call overhead)
-        if t[0] > prev and math.isfinite(t[-1]) and (d is None or bool(d.min() > 0)):
+        # (ufunc reductions: the values of d.min() / d.max() without their Python wrappers)
+        if t[0] > prev and math.isfinite(t[-1]) and (d is None or bool(np.minimum.reduce(d) > 0)):
             # the common case (times finite and increasing: NaN fails the comparisons) without masks
             big = [0] if self._last_t is not None and t[0] - self._last_t > self._gap_s else []
-            if d is not None and float(d.max()) > self._gap_s:
+            if d is not None and float(np.maximum.reduce(d)) > self._gap_s:
                 big += (np.flatnonzero(d > self._gap_s) + 1).tolist()
         else:
             finite_t = np.isfinite(t)

@@ -196,7 +196,8 @@ def check_quaternions(q: FloatArray, tol: float = 0.05) -> QuaternionCheck:
     # overhead, which dominates on the few rows of a live chunk
     norm = np.sqrt(np.add.reduce(q * q, axis=-1))
     dev = np.abs(norm - 1.0)
-    if dev.max(initial=0.0) <= tol:  # the common case: every row finite and unit (NaN fails the comparison)
+    # the common case: every row finite and unit (NaN fails the comparison)
+    if np.maximum.reduce(dev, axis=None, initial=0.0) <= tol:
         return QuaternionCheck(q / norm[..., None], 0, 0)  # (norms near 1: nothing to silence)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = q / norm[..., None]
