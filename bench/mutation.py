@@ -432,16 +432,21 @@ _equivalent("einsum labels are case-sensitive letters: I and J are labels like i
             {103: '"IJ,IJ->I"', 111: '"IJ,IJ->I"'})
 _equivalent("the fast path and the row-by-row path give the same quaternions", _OE,
             {117: "t[0] + (self._last_t"})
+_equivalent("skipped=0 is the field's default; VQF's rest flags are already boolean", _OE,
+            {178: "resets, )", 180: "dtype=None), resets", 182: 'r["restDetected"], ), resets'})
 _equivalent(_TIE + " (the row-by-row path does not reset on a tie either)", _OE,
             {124: "first < self.gap_s", 131: "<"})
 _equivalent("runs between resets: as many ends as starts", _OE,
             {224: "strict=None", 227: "bounds[1:], )", 231: "strict=False"})
-_CQ = _OR + "x_check_quaternions"
-_equivalent(_WARN, _CQ, {32: "invalid=None", 33: "divide=None", 34: 'errstate(divide="ignore")',
-                         35: 'errstate(invalid="ignore", )'})
-_equivalent("assigning None to a float array stores NaN", _CQ, {42: "out[bad] = None"})
-_equivalent("quaternion rows (N, 4): axis 1 is the last axis", _CQ, {9: "axis=+1"})
-_equivalent(_TIE, _CQ, {17: "norm <= 1e-9", 22: ">= 10 * tol", 31: "(np.abs(norm - 1.0) >= tol)"})
+_CQ = _OR + "x_check_quaternions"  # numbering of commit 5b5b978 (the function changed during this session)
+_equivalent(_WARN, _CQ, {29: "invalid=None", 30: "divide=None", 31: 'errstate(divide="ignore")',
+                         32: 'errstate(invalid="ignore", )'})
+_equivalent("assigning None to a float array stores NaN", _CQ, {53: "out[bad] = None"})
+_equivalent("quaternion rows (N, 4): axis 1 is the last axis", _CQ, {11: "axis=+1"})
+_equivalent(_TIE, _CQ, {19: "initial=0.0) < tol", 44: "norm <= 1e-9", 46: "dev >= 10 * tol",
+                        52: "dev >= tol"})
+_equivalent("the unit-norm fast path and the general path give the same rows", _CQ,
+            {17: "initial=None", 18: "initial=1.0"})
 _OX = _OR + "x_orientation_errors"
 _equivalent(_WARN, _OX, {46: "invalid=None", 47: "divide=None", 48: 'errstate(divide="ignore")',
                          49: 'errstate(invalid="ignore", )'})

@@ -214,3 +214,16 @@ def test_a_first_chunk_with_one_valid_row() -> None:
     acc = np.array([[np.nan] * 3, list(G)])
     out = OrientationEstimator(100.0).update(t, acc, np.zeros((2, 3)))
     assert out.skipped == 1 and out.segment.tolist() == [-1, 0] and np.isfinite(out.quat[1]).all()
+
+
+def test_rest_flags_per_sample_on_both_paths() -> None:
+    t, acc, gyr = still(400)
+    gyr = np.zeros((400, 3))
+    fast = OrientationEstimator(100.0).update(t, acc, gyr)
+    r = vqf.VQF(0.01).updateBatch(np.ascontiguousarray(gyr), np.ascontiguousarray(acc))
+    ref = np.asarray(r["restDetected"], dtype=bool)
+    assert fast.rest.shape == (400,) and ref[-1] and np.array_equal(fast.rest, ref)
+    acc2 = acc.copy()
+    acc2[0] = np.nan  # the row-by-row path
+    slow = OrientationEstimator(100.0).update(t, acc2, gyr)
+    assert slow.rest[-1] and slow.rest.shape == (400,) and not slow.rest[0]
