@@ -75,6 +75,10 @@ class Rows:
         )
 
     def slice(self, a: int, b: int) -> Rows:
+        """Rows ``[a, b)`` (views). Rows are never modified once released, so a slice of everything is the
+        object itself (the common case on the live path: a step's rows kept whole)."""
+        if a == 0 and b >= len(self.k):
+            return self
         return Rows(
             self.k[a:b],
             {pl: v[a:b] for pl, v in self.q.items()},
