@@ -90,11 +90,14 @@ class GridResampler:
             self.next_k = first_grid_index(float(t[0]), self.rate_hz)
             self._first_k = self.next_k
         t_last = float(tt[-1])
-        self._last = (
-            np.array(tt[-1:], dtype=np.float64),
-            np.array(qq[-1:], dtype=np.float64),
-            None if ss is None else np.array(ss[-1:], dtype=np.float64),
-        )
+        if tt is t:  # the caller's arrays: keep copies of the last sample
+            self._last = (
+                np.array(tt[-1:], dtype=np.float64),
+                np.array(qq[-1:], dtype=np.float64),
+                None if ss is None else np.array(ss[-1:], dtype=np.float64),
+            )
+        else:  # our own concatenations (never modified): views of their last row
+            self._last = (tt[-1:], qq[-1:], None if ss is None else ss[-1:])
         assert self.next_k is not None
         k_end = last_grid_index(t_last, self.rate_hz)
         if k_end < self.next_k:
