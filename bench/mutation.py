@@ -359,37 +359,43 @@ _equivalent("a missing count read as None or 0: both false", _SU + "x_build_summ
 
 
 # -- processing/merge.py, angles.py, blocks.py -----------------------------------------------------------
-_ME = "hipback.processing.merge."
+_ME = "hipback.processing.merge."  # numbering of commit 5b5b978 (merge.py changed during this session)
 _equivalent("every part has the same placements", _ME + "xǁRowsǁconcat", {6: "parts[1].q"})
-_equivalent("None, NaN: angular_velocity reads the missing previous orientation as NaN either way",
-            _ME + "xǁGridMergeǁ__init__", {23: "np.full(4, None)"})
-_equivalent("None and False are both false", _ME + "xǁGridMergeǁ__init__", {29: "_finished = None"})
+_equivalent(_PROMOTED + " (booleans)", _ME + "xǁGridMergeǁ__init__",
+            {29: "for p in self.placements], dtype=None)", 31: "for p in self.placements], )"})
+_equivalent("None and False are both false", _ME + "xǁGridMergeǁ__init__", {37: "_finished = None"})
 _equivalent("None and False are both false", _ME + "xǁGridMergeǁupdate", {2: "final=None"})
 _equivalent("redundant wait: when the newest row is at most lag rows past the first, the lag rule's end "
             "is at or before the first row anyway, so nothing is released either way",
             _ME + "xǁGridMergeǁ_merge", {18: "max(ends_list) + min(present)", 21: "min(present) < lag"})
 _equivalent("the contiguous fast path and the general path give the same rows", _ME + "xǁGridMergeǁ_merge",
-            {68: "ks[0] > a", 72: "ks[0] - 1 ==", 73: "ks[-1] + ks[0] + 1", 77: "ks[0] + 2 =="})
+            {75: "ks[0] > a", 79: "ks[0] - 1 ==", 80: "ks[-1] + ks[0] + 1", 84: "ks[0] + 2 =="})
 _equivalent("the kept rest of a chunk is filed under its placement; the chunk's own label is not read again",
-            _ME + "xǁGridMergeǁ_merge", {108: "GridChunk(None"})
-_equivalent(_WARN, _ME + "xǁGridMergeǁ_merge", {119: "invalid=None"})
-_equivalent(_WARN, _ME + "xǁGridMergeǁ_features", {18: "invalid=None"})
+            _ME + "xǁGridMergeǁ_merge", {115: "GridChunk(None"})
+_equivalent(_WARN, _ME + "xǁGridMergeǁ_merge", {126: "invalid=None"})
+_equivalent(_WARN, _ME + "xǁGridMergeǁ_features", {17: "invalid=None"})
 _equivalent("a placeholder replaced by _features before the rows leave", _ME + "xǁGridMergeǁ_merge",
-            {130: "motion, None, {})", 145: "np.zeros(None", 147: "np.zeros(0, dtype=None)",
-             148: "np.zeros(0, )"})
-_equivalent(_F64, _ME + "xǁGridMergeǁ_merge", {140: "dtype=None), q", 143: "np.arange(a, end, )"})
+            {137: "motion, None, {})", 152: "np.zeros(0, dtype=None)", 154: "np.zeros(0, ), {})",
+             155: "np.zeros(1, dtype=bool)"})
+_equivalent(_F64, _ME + "xǁGridMergeǁ_merge", {147: "dtype=None), q", 150: "np.arange(a, end, )"})
 _equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
-            _ME + "xǁGridMergeǁ_features", {30: '"IJ,IJ->I"'})
-_equivalent(_TIE, _ME + "xǁGridMergeǁ_features", {43: "speed <= self.still_gyr_rad_s",
-                                                  45: "np.abs(up_x) >= self._cos_tilt"})
-_equivalent("a missing sample is NaN in every component", _ME + "xǁGridMergeǁ_features", {56: "qq[:, 1]"})
-_AN = "hipback.processing.angles."
+            _ME + "xǁGridMergeǁ_features", {29: '"IJ,IJ->I"'})
+_equivalent(_TIE, _ME + "xǁGridMergeǁ_features", {46: "speed <= self.still_gyr_rad_s",
+                                                  48: "np.abs(up_x) >= self._cos_tilt"})
+_equivalent("a missing sample is NaN in every component", _ME + "xǁGridMergeǁ_features",
+            {56: "buf[:, 1:, 1]"})
+_AN = "hipback.processing.angles."  # numbering of commit 5b5b978 (angles.py changed during this session)
 _equivalent(_PROMOTED, _AN + "x_axes_vertical_components", {3: "dtype=None", 5: "np.asarray(q_seg, )"})
 _equivalent(_PROMOTED, _AN + "xǁMotionSmootherǁupdate", {3: "dtype=None", 5: "np.asarray(x, )"})
-_equivalent(_PROMOTED, _AN + "x_compute_angles", {54: "dtype=None", 56: "np.asarray(t, )", 69: "dtype=None",
-                                                  71: "np.asarray(pelvis_motion, )"})
+_equivalent(_PROMOTED, _AN + "x_compute_angles", {27: "dtype=None", 29: "names[0]], )", 34: "dtype=None",
+                                                  36: "segments[name], )", 102: "dtype=None",
+                                                  104: "np.asarray(t, )", 115: "dtype=None",
+                                                  117: "np.asarray(pelvis_motion, )"})
 _equivalent("a one-sample window keeps no tail: buf[len(buf):] is empty too", _AN + "xǁMotionSmootherǁupdate",
             {14: "or True", 18: "self.window >= 1"})
+_equivalent(_WARN, _AN + "x_joint_angle", {3: "invalid=None"})
+_equivalent("|d| == pi exactly takes the general path, which leaves pi as it is and turns -pi into pi, as the "
+            "wrap does", _AN + "x_joint_angle", {8: "np.abs(d) >= np.pi"})
 _equivalent("a Block compared with a non-block is unequal on both paths",
             "hipback.processing.blocks.x_params_equal", {4: "isinstance(x, Block) or isinstance(y, Block)"})
 

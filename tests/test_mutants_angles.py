@@ -98,3 +98,13 @@ def test_motion_smoother_is_a_causal_mean_over_its_window() -> None:
     np.testing.assert_array_equal(two.update([1.0, 2.0]), [np.nan, 1.5])
     assert two.update([3.0]).tolist() == [2.5]  # the previous chunk's last sample is kept
     assert float(dynamic_acceleration(qm.from_rotvec([0.0, 0.0, 0.0]), [0.0, 0.0, GRAVITY + 2.0])) == 2.0
+
+
+def test_joint_angles_wrap_into_minus_pi_to_pi() -> None:
+    from hipback.processing.angles import joint_angle
+
+    got = joint_angle(np.array([3.0, -3.0, 0.5, math.pi, 1.0]),
+                      np.array([-3.0, 3.0, 0.2, 0.0, 1.0 + math.pi]))
+    np.testing.assert_allclose(got, [6.0 - 2 * math.pi, 2 * math.pi - 6.0, 0.3, math.pi, math.pi],
+                               rtol=0, atol=1e-15)
+    assert joint_angle(np.array([0.3]), np.array([0.1]))[0] == 0.3 - 0.1  # in range: unchanged
