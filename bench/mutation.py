@@ -391,11 +391,9 @@ _equivalent(_PROMOTED, _AN + "x_compute_angles", {27: "dtype=None", 29: "names[0
                                                   36: "segments[name], )", 102: "dtype=None",
                                                   104: "np.asarray(t, )", 115: "dtype=None",
                                                   117: "np.asarray(pelvis_motion, )"})
-_equivalent("a one-sample window keeps no tail: buf[len(buf):] is empty too", _AN + "xǁMotionSmootherǁupdate",
-            {14: "or True", 18: "self.window >= 1"})
+_equivalent("a one-sample window keeps no tail: buf[len(buf):] is empty too",
+            _AN + "xǁMotionSmootherǁupdate", {14: "or True", 18: "self.window >= 1"})
 _equivalent(_WARN, _AN + "x_joint_angle", {3: "invalid=None"})
-_equivalent("|d| == pi exactly takes the general path, which leaves pi as it is and turns -pi into pi, as the "
-            "wrap does", _AN + "x_joint_angle", {8: "np.abs(d) >= np.pi"})
 _equivalent("a Block compared with a non-block is unequal on both paths",
             "hipback.processing.blocks.x_params_equal", {4: "isinstance(x, Block) or isinstance(y, Block)"})
 
