@@ -394,6 +394,10 @@ _equivalent(_PROMOTED, _AN + "x_compute_angles", {27: "dtype=None", 29: "names[0
 _equivalent("a one-sample window keeps no tail: buf[len(buf):] is empty too",
             _AN + "xǁMotionSmootherǁupdate", {14: "or True", 18: "self.window >= 1"})
 _equivalent(_WARN, _AN + "x_joint_angle", {3: "invalid=None"})
+_equivalent(_F64 + " (a strided view of a float64 buffer)", _AN + "xǁMotionSmootherǁupdate",
+            {25: "dtype=None, buffer=buf", 29: "self.window), buffer=buf"})
+_equivalent("a placeholder overwritten when the pelvis is there", _AN + "x_compute_angles",
+            {16: "(q_p is None) or True"})
 _equivalent("a Block compared with a non-block is unequal on both paths",
             "hipback.processing.blocks.x_params_equal", {4: "isinstance(x, Block) or isinstance(y, Block)"})
 
