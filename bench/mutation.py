@@ -466,19 +466,19 @@ _equivalent("the mask is boolean (documented), so its dtype changes nothing", _O
 
 
 # -- processing/channel.py -------------------------------------------------------------------------------
-_CH = "hipback.processing.channel.xǁSensorChannelǁ"
+_CH = "hipback.processing.channel.xǁSensorChannelǁ"  # numbering of commit 5b5b978 (channel.py changed)
 _equivalent("None and False are both false", _CH + "__init__", {45: "_finished = None"})
 _equivalent(_PROMOTED, _CH + "_empty", {14: "dtype=None", 16: "np.zeros(0, )"})
 _equivalent(_PROMOTED, _CH + "update", {6: "dtype=None", 8: "np.asarray(chunk.t, )"})
 _equivalent("sends every chunk down the general path, which gives the same rows", _CH + "update",
-            {31: "bool(None)", 33: "(d > 1).all()"})
-_equivalent(_TIE, _CH + "update", {42: "t[0] - self._last_t >= self._gap_s",
-                                   46: "float(d.max()) >= self._gap_s", 51: "d >= self._gap_s",
-                                   96: "steps >= self._gap_s"})
-_equivalent(_WARN, _CH + "update", {193: "invalid=None"})
+            {34: "bool(None)", 37: "np.minimum.reduce(d) > 1"})
+_equivalent(_TIE, _CH + "update", {46: "t[0] - self._last_t >= self._gap_s", 51: ">= self._gap_s",
+                                   56: "d >= self._gap_s", 101: "steps >= self._gap_s"})
+_equivalent("an estimator built 6D (use_mag=False) ignores a magnetometer handed to it", _CH + "update",
+            {146: "and False else chunk.mag"})
+_equivalent(_WARN, _CH + "update", {201: "invalid=None"})
 _equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j", _CH + "update",
-            {206: '"IJ,IJ->I"'})
-
+            {214: '"IJ,IJ->I"'})
 
 def export(work: Path) -> None:
     if work.exists():

@@ -190,3 +190,17 @@ def test_counters_add_up_over_chunks_and_magnetometer_use() -> None:
     six = SensorChannel("pelvis", "raw", 100.0, use_mag=False)
     six.update(s)
     assert six._est.mode == "6D"
+
+
+def test_a_nine_d_channel_passes_its_magnetometer_on() -> None:
+    from hipback.processing.orientation import OrientationEstimator
+
+    t = np.arange(50) / 100.0
+    acc = np.tile([0.0, 0.0, GRAVITY], (50, 1))
+    gyr = np.tile([0.0, 0.0, 0.5], (50, 1))
+    mag = np.tile([20.0, 5.0, -40.0], (50, 1))
+    s = stream(list(t), acc=acc, gyr=gyr, kind="raw")
+    s.mag = mag
+    got = SensorChannel("pelvis", "raw", 100.0, use_mag=True).update(s)
+    ref = OrientationEstimator(100.0, use_mag=True).update(t, acc, gyr, mag).quat
+    np.testing.assert_allclose(got.quat, ref, rtol=0, atol=1e-12)
