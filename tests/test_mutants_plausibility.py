@@ -126,3 +126,18 @@ def test_limits_themselves_are_plausible_and_counts_add_up_over_chunks() -> None
         rate.update(bad)
     # each chunk: 200 deg is out of range (counted once, as range), the way back too fast (rate)
     assert rate.counts_["hip_flexion_left"] == {"range": 2, "rate": 2}
+
+
+@pytest.mark.parametrize("key,name", [("hl", "hip_flexion_left"), ("hr", "hip_flexion_right"),
+                                      ("lum", "lumbar_flexion")])
+def test_rate_across_chunks_uses_the_last_row_and_its_time(key: str, name: str) -> None:
+    """The previous chunk's last row (9 deg at 20 ms) is the reference: 9.5 deg on at 30 ms is plausible,
+    10.5 deg is not (the row before, or the time before, would give other answers)."""
+    for nxt, flagged in ((18.5, False), (19.5, True)):
+        guard = PlausibilityGuard()
+        assert guard.update(rows(**{key: [0.0, 4.5, 9.0]})).implausible.tolist() == [0, 0, 0]
+        second = rows(**{key: [nxt]})
+        second.t = second.t + 0.03
+        out = guard.update(second)
+        assert out.implausible.tolist() == [FLAGS[(name, "rate")] if flagged else 0]
+        assert bool(np.isnan(getattr(out, name)[0])) is flagged
