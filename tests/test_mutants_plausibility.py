@@ -141,3 +141,16 @@ def test_rate_across_chunks_uses_the_last_row_and_its_time(key: str, name: str) 
         out = guard.update(second)
         assert out.implausible.tolist() == [FLAGS[(name, "rate")] if flagged else 0]
         assert bool(np.isnan(getattr(out, name)[0])) is flagged
+
+
+def test_limits_are_plausible_also_next_to_a_flagged_row() -> None:
+    """A chunk with one implausible row takes the row-by-row path: the limits stay inclusive there too."""
+    lo, hi = math.radians(-40.0), math.radians(150.0)
+    for edge in (lo, hi):
+        chunk = rows(hl=[0.0, 0.0, 0.0])
+        chunk.hip_flexion_left = np.array([edge, edge, math.radians(200.0)])
+        assert PlausibilityGuard(max_rate_rad_s=1e9).update(chunk).implausible.tolist() == [0, 0, 1]
+    guard = PlausibilityGuard()
+    chunk = rows(hl=[0.0, 0.0], lum=[0.0, 100.0])
+    chunk.hip_flexion_left = np.array([0.0, guard.max_rate_rad_s * 0.01])  # exactly the fastest plausible
+    assert guard.update(chunk).implausible.tolist() == [0, 16 | 32]
