@@ -298,11 +298,19 @@ _equivalent("a grid point exactly on a sample: interpolated at fraction 1 of the
 
 
 # -- processing/plausibility.py, processing/quaternion.py ------------------------------------------------
-_PL = "hipback.processing.plausibility.xǁPlausibilityGuardǁ"
-_equivalent("None and False are both false for the finished check", _PL + "__init__", {8: "_finished = None"})
-_equivalent(_WARN, _PL + "update", {33: "invalid=None"})
+_PL = "hipback.processing.plausibility.xǁPlausibilityGuardǁ"  # numbering of commit 6aefe10 (changed at 18:32)
+_equivalent("None and False are both false", _PL + "__init__", {26: "_finished = None"})
+_equivalent(_F64, _PL + "__init__", {15: "dtype=None)", 17: "for r in ranges], )", 21: "dtype=None)",
+                                     23: "for r in ranges], )"})
+_FAST = ("the all-clean check only chooses the fast path; the row-by-row path gives the same rows whenever "
+         "the check sends a chunk there")
+_equivalent(_FAST, _PL + "__init__", {18: "[[r[1]] for r in ranges], dtype=np.float64)"})
+_equivalent(_FAST, _PL + "update", {51: "clean = None",
+                                    55: "(x <= self._lo)", 56: "(x >= self._hi)",
+                                    58: "(np.abs(dx) >= self.max_rate_rad_s * dt).any()"})
+_equivalent(_WARN, _PL + "update", {37: "invalid=None", 92: "invalid=None"})
 _equivalent("each hip has its own companion thigh, so out never holds it yet", _PL + "update",
-            {95: "out.get(None"})
+            {154: "out.get(None"})
 _QM = "hipback.processing.quaternion.x_"
 _equivalent(_WARN, _QM + "normalize", {13: "invalid=None", 14: "divide=None", 15: 'errstate(divide="ignore")',
                                        16: 'errstate(invalid="ignore", )'})
