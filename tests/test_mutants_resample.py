@@ -158,3 +158,11 @@ def test_allocation_bound_counts_from_the_next_row(monkeypatch: pytest.MonkeyPat
     assert k.tolist() == list(range(101, 111))
     with pytest.raises(ValueError, match=r"^samples 0\.11 s apart would need more than 10 grid points"):
         GridResampler(100.0, 1e12).push(np.array([1.0, 1.05, 1.11]), np.array([ID, ID, ID]), np.zeros(3))
+
+
+def test_one_interval_flipped_next_to_one_that_is_not() -> None:
+    r = GridResampler(100.0, gap_s=0.1)
+    k, qo, _ = r.push(np.array([0.005, 0.015, 0.025]), np.array([ID, qz(0.1), -qz(0.2)]), np.zeros(3))
+    for row, (a, b) in zip(qo, ((ID, qz(0.1)), (qz(0.1), qz(0.2))), strict=True):
+        nl = a + (b - a) * 0.5
+        np.testing.assert_allclose(row, nl / np.linalg.norm(nl), rtol=0, atol=1e-15)
