@@ -277,24 +277,28 @@ _LOOPS = ("the two correction loops reach the index of the definition from any f
 _equivalent(_LOOPS, _RS + "x_first_grid_index", {3: "ceil(t / rate_hz)", 5: "k / rate_hz <= t", 8: "k += 2"})
 _equivalent(_LOOPS, _RS + "x_last_grid_index", {3: "floor(t / rate_hz)", 4: "k * rate_hz > t",
                                                 5: "k / rate_hz >= t", 6: "k = 1", 8: "k -= 2"})
-_equivalent(_F64, _RS + "xǁGridResamplerǁpush",
-            {34: "dtype=None", 36: "np.array(ss[-1], )", 61: "dtype=None", 64: "k_end + 1, )"})
-_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
-            _RS + "xǁGridResamplerǁpush", {146: '"IJ,IJ->I"', 183: '"IJ,IJ->I"'})
-_equivalent("dividing by +-1 is multiplying by it", _RS + "xǁGridResamplerǁpush", {148: "q1 = q1 / np.where"})
-_equivalent("dot == 0: two samples 180 deg apart, both ways round are equally short",
-            _RS + "xǁGridResamplerǁpush", {155: "dot <= 0"})
-_equivalent(_WARN, _RS + "xǁGridResamplerǁpush",
-            {165: "invalid=None", 166: "divide=None", 167: 'errstate(divide="ignore")',
-             168: 'errstate(invalid="ignore", )'})
-_equivalent("assigning None to a float array stores NaN", _RS + "xǁGridResamplerǁpush",
-            {222: "qo[bad] = None", 223: "so[bad] = None"})
+_RP = _RS + "xǁGridResamplerǁpush"  # numbering of commit ab29ef8 (push changed at 18:43)
+_equivalent(_F64, _RP, {31: "np.array(tt[-1:], dtype=None)", 33: "np.array(tt[-1:], )",
+                        37: "np.array(qq[-1:], dtype=None)", 39: "np.array(qq[-1:], )",
+                        46: "np.array(ss[-1:], dtype=None)", 48: "np.array(ss[-1:], )", 78: "dtype=None)",
+                        81: "k_end + 1, )"})
+_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j", _RP,
+            {154: '"IJ,IJ->I"', 201: '"IJ,IJ->I"', 238: '"IJ,IJ->I"'})
+_equivalent("dividing by +-1 is multiplying by it", _RP, {206: "q1 = q1 / np.where"})
+_equivalent("dot == 0: two samples 180 deg apart, both ways round are equally short", _RP, {203: "dot <= 0"})
+_equivalent(_WARN, _RP, {220: "invalid=None", 221: "divide=None", 222: 'errstate(divide="ignore")',
+                         223: 'errstate(invalid="ignore", )'})
+_equivalent("assigning None to a float array stores NaN", _RP, {255: "qo[bad] = None", 269: "so[bad] = None"})
 _equivalent("a single sample reaches at most one grid point, so the axis and the [:2] of the repeat do "
-            "not matter", _RS + "xǁGridResamplerǁpush",
-            {81: "qq[:2]", 82: "axis=1", 89: "ss[:2]", 90: "axis=1"})
+            "not matter", _RP, {98: "qq[:2]", 99: "axis=1", 109: "ss[:2]"})
 _equivalent("a grid point exactly on a sample: interpolated at fraction 1 of the interval before instead of "
             "0 of the one after (the same sample value, to rounding; gaps handled by both exact paths)",
-            _RS + "xǁGridResamplerǁpush", {106: "searchsorted(tt, tk, )"})
+            _RP, {117: "searchsorted(tt[:-1], tk, )"})
+_equivalent("the common-case check only chooses the fast path; the general path gives the same rows", _RP,
+            {180: "if 1.0 < np.minimum.reduce(dot)", 181: "0.0 <= np.minimum.reduce(dot)",
+             184: "np.maximum.reduce(dot) <= math.inf", 186: "np.maximum.reduce(dt) < self.gap_s",
+             240: "dt.max() < self.gap_s"})
+_equivalent("so is None exactly when ss is None", _RP, {266: "so is not None or ss is not None"})
 
 
 # -- processing/plausibility.py, processing/quaternion.py ------------------------------------------------
