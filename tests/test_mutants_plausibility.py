@@ -154,3 +154,11 @@ def test_limits_are_plausible_also_next_to_a_flagged_row() -> None:
     chunk = rows(hl=[0.0, 0.0], lum=[0.0, 100.0])
     chunk.hip_flexion_left = np.array([0.0, guard.max_rate_rad_s * 0.01])  # exactly the fastest plausible
     assert guard.update(chunk).implausible.tolist() == [0, 16 | 32]
+
+
+def test_a_fast_swing_through_zero_across_chunks_is_caught() -> None:
+    guard = PlausibilityGuard()
+    guard.update(rows(hl=[-4.0, -5.25]))
+    second = rows(hl=[5.25])  # 10.5 deg in 10 ms, from negative to positive
+    second.t = second.t + 0.02
+    assert guard.update(second).implausible.tolist() == [2]
