@@ -108,7 +108,7 @@ def joint_angle(theta_distal: FloatArray, theta_proximal: FloatArray) -> FloatAr
     differ by up to 2 pi. Values already in range are returned unchanged (bit for bit)."""
     d = theta_distal - theta_proximal
     with np.errstate(invalid="ignore"):
-        if not (np.abs(d) > np.pi).any():  # NaN compares False
+        if not ((d > np.pi) | (d <= -np.pi)).any():  # NaN compares False
             return d
         return np.where(d > np.pi, d - 2.0 * np.pi, np.where(d <= -np.pi, d + 2.0 * np.pi, d))
 

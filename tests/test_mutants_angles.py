@@ -108,3 +108,4 @@ def test_joint_angles_wrap_into_minus_pi_to_pi() -> None:
     np.testing.assert_allclose(got, [6.0 - 2 * math.pi, 2 * math.pi - 6.0, 0.3, math.pi, math.pi],
                                rtol=0, atol=1e-15)
     assert joint_angle(np.array([0.3]), np.array([0.1]))[0] == 0.3 - 0.1  # in range: unchanged
+    assert joint_angle(np.array([-math.pi]), np.array([0.0]))[0] == math.pi  # -pi alone is out of (-pi, pi]
