@@ -165,9 +165,17 @@ def _inputs(rec: Path, pelvis: Path | None = None) -> list[str]:
             f"thigh_right={rec / 'thigh_right.csv'}"]
 
 
+def _default_sigint() -> None:
+    """In the child before it runs hipback: Ctrl-C acts as in a terminal's foreground job, whatever the test
+    run inherited (a test run started in the background by a shell without job control ignores SIGINT, and
+    Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "hipback.ingest.cli", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=_default_sigint)
 
 
 @contextlib.contextmanager
