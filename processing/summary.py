@@ -112,7 +112,8 @@ def build_summary(
 
     ``peak_hip_extension_<side>_deg``: median over that side's strides of the per-stride peak hip extension
     (positive = extension; doubtful strides have none); ``doubtful_strides_<side>``: strides whose contacts
-    were doubtful; ``calibration_ml_uncertainty_deg``: per thigh, the uncertainty of its medio-lateral axis;
+    were doubtful; ``calibration_ml_uncertainty_deg``: per sensor whose medio-lateral axis was estimated
+    (the thighs, and the pelvis when its axis was found from walking), the uncertainty of that axis (deg);
     ``cadence_spm``: median over strides; ``compensation_index_<side>``: median
     lumbar compensation index (share of thigh extension from anterior pelvic tilt over terminal stance);
     holds per side vs the prescription (count, correct-posture time, completed = correct time >= hold_s);
