@@ -155,6 +155,12 @@ def _exercise_session(store: LocalStore, plan: Plan, t0: float, acc: dict[str, l
     n = publish_session(store, sid, res, plan.pid, t0, now_s=t0 + 3600.0,
                         holds_prescribed_per_week=HOLDS_PER_WEEK)
     store.close_session(sid, t0 + float(res.angles.t[-1]))
+    _keep(acc, res, t0)
+    return n
+
+
+def _keep(acc: dict[str, list], res: Any, t0: float) -> None:
+    """The processed results of one session, kept for an independent PatientProgress."""
     for s in res.strides:
         acc["st_t"].append(t0 + s.t_start)
         acc["st_side"].append(s.side)
@@ -165,7 +171,6 @@ def _exercise_session(store: LocalStore, plan: Plan, t0: float, acc: dict[str, l
         acc["h_done"].append(h.correct_s >= HOLD_S)
     acc["s_t"].append(t0)
     acc["s_sit"].append(sum(b.duration_s for b in res.activity if b.label == "sitting"))
-    return n
 
 
 def build(store: LocalStore, anchor: float) -> tuple[dict, dict, dict, int, int]:
@@ -223,17 +228,7 @@ def build(store: LocalStore, anchor: float) -> tuple[dict, dict, dict, int, int]
             store.close_session(sid, t0 + float(res.angles.t[-1]))
             n_sessions += 1
             latest.setdefault(plan.pid, {})[kind] = sid
-            # the same processed results, kept here for an independent PatientProgress
-            for s in res.strides:
-                acc["st_t"].append(t0 + s.t_start)
-                acc["st_side"].append(s.side)
-                acc["st_ext"].append(math.degrees(s.peak_hip_extension_rad))
-                acc["st_comp"].append(s.lumbar_compensation_index)
-            for h in res.holds:
-                acc["h_t"].append(t0 + h.t_start)
-                acc["h_done"].append(h.correct_s >= HOLD_S)
-            acc["s_t"].append(t0)
-            acc["s_sit"].append(sum(b.duration_s for b in res.activity if b.label == "sitting"))
+            _keep(acc, res, t0)
             for ts in sim.truth.strides:
                 if ts.steady:
                     tr["t"].append(t0 + ts.t_initial_contact)
