@@ -21,7 +21,8 @@ What it does:
 Groups (``--group``, repeatable; ``all`` = every group in this order but ``processing``; ``modules`` = the
 processing modules one by one): ``lineprotocol``, ``writer``,
 ``outbox`` (the outbox methods of ``LocalStore`` and the sync worker), ``decoders`` (``ingest/devices``),
-``gait`` (``processing/gait.py`` alone), one group per module of ``processing/`` (``holds``, ``activity``,
+``gait`` (``processing/gait.py`` alone), ``exercises`` (``processing/exercises/``), ``store`` (all of
+``ingest/store.py``), one group per module of ``processing/`` (``holds``, ``activity``,
 ``calibration``, ...: each with the tests that exercise it, minutes each) and ``processing`` (all of it at
 once: hours on two cores). Each group's results and the diffs of its survivors are kept as
 ``results-GROUP.txt`` and ``survivors-GROUP.txt`` in the work folder.
@@ -63,6 +64,8 @@ PROCESSING_TESTS: dict[str, list[str]] = {
     "progress": ["tests/test_progress.py"],
     "blocks": ["tests/test_block_contract.py"],
     "pipeline": ["tests/test_pipeline.py", "tests/test_block_contract.py"],
+    "events": ["tests/test_gait.py", "tests/test_processing_rules.py"],
+    "slip": ["tests/test_exercises_slip.py", "tests/test_block_contract.py"],
 }
 
 #: group -> (files to mutate under src/hipback, test files, mutant name globs that count)
@@ -86,8 +89,18 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
                   "tests/test_mutants_movella_dot.py", "tests/test_mutants_witmotion.py",
                   "tests/test_mutants_devices_base.py"],
                  ["hipback.ingest.devices.*"]),
-    "gait": (["processing/gait.py"], ["tests/test_gait.py", "tests/test_processing_rules.py"],
+    "gait": (["processing/gait.py"], ["tests/test_gait.py", "tests/test_processing_rules.py",
+                                      "tests/test_mutants_gait.py"],
              ["hipback.processing.gait.*"]),
+    "exercises": (["processing/exercises/"],
+                  ["tests/test_exercises_catalogue.py", "tests/test_exercises_contract.py",
+                   "tests/test_exercises_engine.py", "tests/test_exercises_posture.py",
+                   "tests/test_exercises_slip.py", "tests/test_mutants_exercises.py"],
+                  ["hipback.processing.exercises.*"]),
+    "store": (["ingest/store.py"],
+              ["tests/test_store.py", "tests/test_store_durability.py", "tests/test_store_lifecycle.py",
+               "tests/test_outbox.py", "tests/test_mutants_store.py"],
+              ["hipback.ingest.store.*"]),
     **{m: ([f"processing/{m}.py"], [*tests, f"tests/test_mutants_{m}.py"], [f"hipback.processing.{m}.*"])
        for m, tests in PROCESSING_TESTS.items()},
     "processing": (["processing/"],
