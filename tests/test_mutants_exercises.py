@@ -1,0 +1,485 @@
+"""The exercise package on exact, noise-free inputs: every catalogue field refused with its own message when
+wrong (and accepted just inside each limit), the named signals and posture time by their definitions, and the
+engine, recognition helpers and streaming blocks on constructed angles and orientations whose results follow
+exactly from the definitions in ``processing/exercises/``.
+
+Written for the survivors of ``python bench/mutation.py --group exercises``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from hipback.processing.exercises import catalogue as catmod
+from hipback.processing.exercises.catalogue import (
+    Catalogue,
+    CatalogueError,
+    Dose,
+    Exercise,
+    Posture,
+    Primary,
+    Rule,
+    build_catalogue,
+    load_catalogue,
+    parse_exercise,
+    parse_posture,
+    parse_postures,
+    shipped_files,
+)
+
+D = math.pi / 180.0
+SRC = "clinic/toe_tap.toml"
+POSTURES = parse_postures(
+    {
+        "standing": {"pelvis_up": [0.0, 1.0, 0.0]},
+        "supine_knees_bent": {"pelvis_up": [1.0, 0.0, 0.0], "hip_flexion_deg": 45},
+    },
+    "postures.toml",
+)
+
+
+def good() -> dict[str, Any]:
+    """A complete, valid exercise table (every field given)."""
+    return {
+        "name": "toe_tap",
+        "title": "  Toe tap ",
+        "description": " Lift one knee. ",
+        "kind": "reps_hold",
+        "sides": "each",
+        "sensors": ["pelvis", "thigh", "lumbar_upper"],
+        "start_posture": "supine_knees_bent",
+        "primary": {"angle": "hip_flexion", "reference": "neutral", "target_deg": 30, "cue": " lift higher "},
+        "rules": [
+            {"angle": "pelvis_roll", "max_deg": 8, "both_directions": True, "cue": "keep flat",
+             "reference": "neutral", "requires": ["pelvis"]},
+            {"angle": "lumbar_extension", "max_deg": -5.5, "cue": "no arching", "requires": ["lumbar_upper"]},
+        ],
+        "dose": {"sets": 3, "reps": 10, "holds": 2, "hold_s": 4.5, "final_hold_s": 20, "rest_s": 30},
+        "signature": {"hip_flexion": 90, "pelvic_tilt": -10.5},
+        "responders": {"flexion": "caution", "extension": "avoid", "reason": "  it bends the back  "},
+        "measurement": {"quality": "partial", "note": " arching needs the upper-lumbar sensor "},
+    }
+
+
+def parse(data: dict[str, Any]) -> Exercise:
+    return parse_exercise(data, SRC, POSTURES)
+
+
+def refused(data: dict[str, Any]) -> str:
+    with pytest.raises(CatalogueError) as err:
+        parse(data)
+    return str(err.value)
+
+
+def edited(path: str, value: Any) -> dict[str, Any]:
+    """``good()`` with ``path`` (``"dose.reps"``, ``"rules.0.cue"``) set to ``value`` (``DEL``: removed)."""
+    data = good()
+    *keys, last = path.split(".")
+    obj: Any = data
+    for k in keys:
+        obj = obj[int(k)] if isinstance(obj, list) else obj[k]
+    key = int(last) if isinstance(obj, list) else last
+    if value is DEL:
+        del obj[key]
+    else:
+        obj[key] = value
+    return data
+
+
+DEL = object()
+
+
+# -- catalogue: a complete entry ---------------------------------------------------------------------------
+def test_every_field_is_parsed_and_degrees_become_radians() -> None:
+    ex = parse(good())
+    assert (ex.name, ex.title, ex.kind, ex.sides) == ("toe_tap", "Toe tap", "reps_hold", "each")
+    assert ex.sensors == ("pelvis", "thigh", "lumbar_upper") and ex.start_posture == "supine_knees_bent"
+    assert ex.primary == Primary("hip_flexion", "neutral", 30 * D, "lift higher")
+    assert ex.rules == (
+        Rule("pelvis_roll", 8 * D, "neutral", True, "keep flat", ("pelvis",)),
+        Rule("lumbar_extension", -5.5 * D, "start", False, "no arching", ("lumbar_upper",)),
+    )
+    assert ex.dose == Dose(sets=3, reps=10, holds=2, hold_s=4.5, final_hold_s=20.0, rest_s=30.0)
+    assert type(ex.dose.final_hold_s) is float and type(ex.dose.rest_s) is float
+    assert ex.signature == {"hip_flexion": 90 * D, "pelvic_tilt": -10.5 * D}
+    assert ex.responders == {"flexion": "caution", "extension": "avoid"}
+    assert ex.responder_reason == "it bends the back"
+    assert (ex.quality, ex.note) == ("partial", "arching needs the upper-lumbar sensor")
+    assert ex.description == "Lift one knee." and ex.source == SRC
+    assert ex.advice("flexion") == "caution" and ex.advice("extension") == "avoid"
+    assert ex.advice("neither") == "ok"
+
+
+def test_optional_fields_take_their_defaults() -> None:
+    data = good()
+    del data["description"], data["signature"]
+    data["kind"] = "reps"
+    del data["primary"]["reference"]
+    data["rules"] = [{"angle": "pelvis_roll", "max_deg": 8, "cue": "keep flat"}]
+    data["dose"] = {"reps": 1}
+    data["responders"] = {}
+    data["measurement"] = {"quality": "good"}
+    ex = parse(data)
+    assert ex.primary.reference == "start"
+    assert ex.rules == (Rule("pelvis_roll", 8 * D, "start", False, "keep flat", ()),)
+    assert ex.dose == Dose(sets=1, reps=1, holds=0, hold_s=0.0, final_hold_s=0.0, rest_s=5.0)
+    assert ex.signature == {} and ex.description == ""
+    assert ex.responders == {"flexion": "ok", "extension": "ok"} and ex.responder_reason == ""
+    assert ex.note == "" and ex.quality == "good"
+    del data["rules"]
+    assert parse(data).rules == ()
+
+
+def test_a_kind_hold_entry_and_the_edges_of_every_range_are_accepted() -> None:
+    data = good()
+    data["kind"] = "hold"
+    data["name"] = "a" + "b" * 47  # 48 characters
+    data["primary"]["target_deg"] = 1.0
+    data["rules"][0]["max_deg"] = -90
+    data["rules"][1]["max_deg"] = 170
+    data["dose"] = {"sets": 10, "reps": 100, "holds": 20, "hold_s": 600, "final_hold_s": 0, "rest_s": 0}
+    data["signature"] = {"hip_flexion": -180, "pelvic_tilt": 180}
+    ex = parse(data)
+    assert ex.name == "a" + "b" * 47 and ex.primary.target == pytest.approx(1 * D, rel=1e-15)
+    assert ex.dose == Dose(10, 100, 20, 600.0, 0.0, 0.0)
+    assert [r.max_rad for r in ex.rules] == [-90 * D, 170 * D]
+    data["dose"] = {"sets": 1, "reps": 0, "holds": 1, "hold_s": 0.1, "final_hold_s": 600, "rest_s": 600}
+    data["primary"]["target_deg"] = 170
+    data["name"] = "a1"
+    assert parse(data).dose == Dose(1, 0, 1, 0.1, 600.0, 600.0)
+    data["name"] = "a_"
+    data["kind"] = "reps_hold"
+    data["dose"] = {"reps": 1, "final_hold_s": 0.1}
+    assert parse(data).dose.final_hold_s == 0.1
+
+
+# -- catalogue: every wrong value, its own sentence ----------------------------------------------------------
+TOP_FIELDS = ("description, dose, kind, measurement, name, primary, responders, rules, sensors, sides, "
+              "signature, start_posture, title")
+ANGLES = ", ".join(sorted(catmod.SIGNALS))
+NAME_RULE = "name must be lower-case letters, digits and '_' (2-48)"
+NOTE_RULE = "measurement.note must say what cannot be measured when quality is 'partial'."
+
+
+@pytest.mark.parametrize(
+    "path,value,message",
+    [
+        ("colour", "red", f"unknown field 'colour'; known: {TOP_FIELDS}."),
+        ("name", DEL, "the field name is missing."),
+        ("name", 7, f"{NAME_RULE}, not 7."),
+        ("name", "t", f"{NAME_RULE}, not 't'."),
+        ("name", "a" + "b" * 48, f"{NAME_RULE}, not {'a' + 'b' * 48!r}."),
+        ("name", "1ab", f"{NAME_RULE}, not '1ab'."),
+        ("name", "Toe", f"{NAME_RULE}, not 'Toe'."),
+        ("name", "toe-tap", f"{NAME_RULE}, not 'toe-tap'."),
+        ("title", DEL, "the field title is missing."),
+        ("title", "", "title must be non-empty text, not ''."),
+        ("title", "   ", "title must be non-empty text, not '   '."),
+        ("title", 3, "title must be non-empty text, not 3."),
+        ("kind", DEL, "the field kind is missing."),
+        ("kind", "sometimes", "kind must be one of hold, reps, reps_hold, not 'sometimes'."),
+        ("sides", DEL, "the field sides is missing."),
+        ("sides", "left", "sides must be one of each, both, not 'left'."),
+        ("sensors", DEL, "the field sensors is missing."),
+        ("sensors", "pelvis", "sensors must be a non-empty list, not 'pelvis'."),
+        ("sensors", [], "sensors must be a non-empty list, not []."),
+        ("sensors", ["pelvis", "knee"],
+         "sensors must be one of pelvis, thigh, other_thigh, lumbar_upper, not 'knee'."),
+        ("sensors", ["thigh"], "sensors must include pelvis (every exercise needs the sacral sensor)."),
+        ("start_posture", DEL, "the field start_posture is missing."),
+        ("start_posture", "upside_down",
+         "start_posture must be one of standing, supine_knees_bent, not 'upside_down'."),
+        ("primary", DEL, "the field primary is missing."),
+        ("primary", "hip", "[primary] must be a table."),
+        ("primary.side", 1, "unknown field primary.'side'; known: angle, cue, reference, target_deg."),
+        ("primary.angle", DEL, "the field primary.angle is missing."),
+        ("primary.angle", "knee", f"primary.angle must be a known angle ({ANGLES}), not 'knee'."),
+        ("primary.reference", "peak", "primary.reference must be one of start, neutral, not 'peak'."),
+        ("primary.target_deg", DEL, "the field primary.target_deg is missing."),
+        ("primary.target_deg", 0.99, "primary.target_deg must be between 1 and 170, not 0.99."),
+        ("primary.target_deg", 170.01, "primary.target_deg must be between 1 and 170, not 170.01."),
+        ("primary.target_deg", "30", "primary.target_deg must be a number, not '30'."),
+        ("primary.target_deg", True, "primary.target_deg must be a number, not True."),
+        ("primary.target_deg", math.nan, "primary.target_deg must be a number, not nan."),
+        ("primary.target_deg", math.inf, "primary.target_deg must be a number, not inf."),
+        ("primary.cue", DEL, "the field primary.cue is missing."),
+        ("primary.cue", " ", "primary.cue must be non-empty text, not ' '."),
+        ("rules", {"angle": "pelvis_roll"}, "rules must be a list of [[rules]] tables."),
+        ("rules.1", "strict", "[rules[1]] must be a table."),
+        ("rules.1.colour", "red",
+         "unknown field rules[1].'colour'; known: angle, both_directions, cue, max_deg, reference, "
+         "requires."),
+        ("rules.1.requires", "lumbar_upper", "rules[1].requires must be a list of sensors."),
+        ("rules.1.requires", ["pelvis", "spine"],
+         "rules[1].requires must be one of pelvis, thigh, other_thigh, lumbar_upper, not 'spine'."),
+        ("rules.0.both_directions", 1, "rules[0].both_directions must be true or false, not 1."),
+        ("rules.1.angle", DEL, "the field rules[1].angle is missing."),
+        ("rules.1.angle", "neck", f"rules[1].angle must be a known angle ({ANGLES}), not 'neck'."),
+        ("rules.1.max_deg", DEL, "the field rules[1].max_deg is missing."),
+        ("rules.1.max_deg", -90.01, "rules[1].max_deg must be between -90 and 170, not -90.01."),
+        ("rules.1.max_deg", 170.5, "rules[1].max_deg must be between -90 and 170, not 170.5."),
+        ("rules.1.max_deg", "eight", "rules[1].max_deg must be a number, not 'eight'."),
+        ("rules.1.reference", "peak", "rules[1].reference must be one of start, neutral, not 'peak'."),
+        ("rules.1.cue", DEL, "the field rules[1].cue is missing."),
+        ("rules.1.cue", "", "rules[1].cue must be non-empty text, not ''."),
+        ("dose", DEL, "the field dose is missing."),
+        ("dose", 10, "[dose] must be a table."),
+        ("dose.minutes", 2,
+         "unknown field dose.'minutes'; known: final_hold_s, hold_s, holds, reps, rest_s, sets."),
+        ("dose.sets", 0, "dose.sets must be a whole number from 1 to 10, not 0."),
+        ("dose.sets", 11, "dose.sets must be a whole number from 1 to 10, not 11."),
+        ("dose.sets", 2.0, "dose.sets must be a whole number from 1 to 10, not 2.0."),
+        ("dose.sets", True, "dose.sets must be a whole number from 1 to 10, not True."),
+        ("dose.reps", -1, "dose.reps must be a whole number from 0 to 100, not -1."),
+        ("dose.reps", 101, "dose.reps must be a whole number from 0 to 100, not 101."),
+        ("dose.holds", -1, "dose.holds must be a whole number from 0 to 20, not -1."),
+        ("dose.holds", 21, "dose.holds must be a whole number from 0 to 20, not 21."),
+        ("dose.hold_s", -0.5, "dose.hold_s must be between 0 and 600, not -0.5."),
+        ("dose.hold_s", 600.5, "dose.hold_s must be between 0 and 600, not 600.5."),
+        ("dose.final_hold_s", -0.5, "dose.final_hold_s must be between 0 and 600, not -0.5."),
+        ("dose.final_hold_s", 601, "dose.final_hold_s must be between 0 and 600, not 601."),
+        ("dose.rest_s", -1, "dose.rest_s must be between 0 and 600, not -1."),
+        ("dose.rest_s", 600.5, "dose.rest_s must be between 0 and 600, not 600.5."),
+        ("dose.reps", 0, "dose.reps must be at least 1 for kind 'reps_hold'."),
+        ("dose.final_hold_s", 0, "dose.final_hold_s must be positive for kind 'reps_hold'."),
+        ("signature", [1], "[signature] must be a table."),
+        ("signature.knee", 3, f"signature key must be a known angle ({ANGLES}), not 'knee'."),
+        ("signature.hip_flexion", 180.5, "signature.hip_flexion must be between -180 and 180, not 180.5."),
+        ("signature.hip_flexion", -181, "signature.hip_flexion must be between -180 and 180, not -181."),
+        ("responders", DEL, "the field responders is missing."),
+        ("responders", "ok", "[responders] must be a table."),
+        ("responders.neither", "ok",
+         "unknown field responders.'neither'; known: extension, flexion, reason."),
+        ("responders.flexion", "never", "responders.flexion must be one of ok, caution, avoid, not 'never'."),
+        ("responders.extension", "fine",
+         "responders.extension must be one of ok, caution, avoid, not 'fine'."),
+        ("responders.reason", DEL, "responders.reason is needed when a profile is 'caution' or 'avoid'."),
+        ("responders.reason", "  ", "responders.reason is needed when a profile is 'caution' or 'avoid'."),
+        ("measurement", DEL, "the field measurement is missing."),
+        ("measurement", "good", "[measurement] must be a table."),
+        ("measurement.score", 1, "unknown field measurement.'score'; known: note, quality."),
+        ("measurement.quality", DEL, "the field measurement.quality is missing."),
+        ("measurement.quality", "fair",
+         "measurement.quality must be one of good, partial, not_measurable, not 'fair'."),
+        ("measurement.note", DEL, NOTE_RULE),
+        ("measurement.note", " ", NOTE_RULE),
+    ],
+)
+def test_each_wrong_value_is_refused_with_its_own_sentence(path: str, value: Any, message: str) -> None:
+    assert refused(edited(path, value)) == f"{SRC}: {message}"
+
+
+def test_the_first_unknown_field_in_alphabetical_order_is_named() -> None:
+    data = good()
+    data["zebra"] = 1
+    data["colour"] = 2
+    assert refused(data) == f"{SRC}: unknown field 'colour'; known: {TOP_FIELDS}."
+
+
+@pytest.mark.parametrize(
+    "kind,dose,message",
+    [
+        ("reps", {"reps": 0}, "dose.reps must be at least 1 for kind 'reps'."),
+        ("hold", {"holds": 0, "hold_s": 10}, "dose.holds and dose.hold_s must be positive for kind 'hold'."),
+        ("hold", {"holds": 1, "hold_s": 0}, "dose.holds and dose.hold_s must be positive for kind 'hold'."),
+        ("hold", {"holds": 1}, "dose.holds and dose.hold_s must be positive for kind 'hold'."),
+        ("reps_hold", {"reps": 1}, "dose.final_hold_s must be positive for kind 'reps_hold'."),
+    ],
+)
+def test_the_dose_must_fit_the_kind(kind: str, dose: dict[str, Any], message: str) -> None:
+    data = good()
+    data["kind"], data["dose"] = kind, dose
+    assert refused(data) == f"{SRC}: {message}"
+
+
+@pytest.mark.parametrize(
+    "kind,dose", [("reps", {"reps": 1}), ("hold", {"holds": 1, "hold_s": 0.5}),
+                  ("reps_hold", {"reps": 1, "final_hold_s": 0.5})]
+)
+def test_the_smallest_dose_of_each_kind_is_accepted(kind: str, dose: dict[str, Any]) -> None:
+    data = good()
+    data["kind"], data["dose"] = kind, dose
+    assert parse(data).kind == kind
+
+
+@pytest.mark.parametrize("flexion,extension", [("caution", "ok"), ("ok", "avoid"), ("avoid", "avoid")])
+def test_a_caution_or_avoid_on_either_profile_needs_a_reason(flexion: str, extension: str) -> None:
+    data = good()
+    data["responders"] = {"flexion": flexion, "extension": extension}
+    msg = f"{SRC}: responders.reason is needed when a profile is 'caution' or 'avoid'."
+    assert refused(data) == msg
+    data["responders"]["reason"] = "why"
+    assert parse(data).responders == {"flexion": flexion, "extension": extension}
+
+
+def test_a_note_is_needed_unless_the_quality_is_good() -> None:
+    data = good()
+    data["measurement"] = {"quality": "not_measurable"}
+    assert refused(data) == (
+        f"{SRC}: measurement.note must say what cannot be measured when quality is 'not_measurable'."
+    )
+    data["measurement"]["note"] = "cannot"
+    assert parse(data).quality == "not_measurable"
+    data["measurement"] = {"quality": "good", "note": " fine "}
+    assert parse(data).note == "fine"
+
+
+def test_a_second_rule_error_names_its_own_index() -> None:
+    data = good()
+    data["rules"].append({"angle": "pelvis_hike", "max_deg": 5, "cue": "c", "both_directions": "yes"})
+    assert refused(data) == f"{SRC}: rules[2].both_directions must be true or false, not 'yes'."
+
+
+# -- postures -------------------------------------------------------------------------------------------
+PSRC = "postures.toml [lying]"
+
+
+def posture_refused(table: Any) -> str:
+    with pytest.raises(CatalogueError) as err:
+        parse_posture("lying", table, "postures.toml")
+    return str(err.value)
+
+
+def test_a_posture_is_parsed_with_its_defaults_and_a_normalised_up_direction() -> None:
+    p = parse_posture("lying", {"pelvis_up": [0.6, 0.0, 0.9]}, "postures.toml")
+    n = math.sqrt(0.6**2 + 0.9**2)
+    assert p == Posture("lying", (0.6 / n, 0.0, 0.9 / n), False, 0.0, 0.0, True, "lying")
+    p = parse_posture("lying", {"pelvis_up": [0, -1, 0], "side_sign": True, "align": False,
+                                "hip_flexion_deg": 150, "other_hip_flexion_deg": -40, "title": "on a bed"},
+                      "postures.toml")
+    assert p == Posture("lying", (0.0, -1.0, 0.0), True, 150 * D, -40 * D, False, "on a bed")
+    p = parse_posture("lying", {"pelvis_up": [1, 0, 0], "hip_flexion_deg": -40}, "postures.toml")
+    assert (p.hip_flexion, p.other_hip_flexion) == (-40 * D, -40 * D)  # the other leg: the same by default
+
+
+@pytest.mark.parametrize("up", [[0.9, 0.0, 0.0], [1.0, 0.458, 0.0], [0.0, -0.9, 0.0]])
+def test_pelvis_up_lengths_from_0_9_to_1_1_are_accepted(up: list[float]) -> None:
+    p = parse_posture("lying", {"pelvis_up": up}, "postures.toml")
+    assert math.fsum(c * c for c in p.pelvis_up) == pytest.approx(1.0, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "table,message",
+    [
+        ("up", "[lying] must be a table."),
+        ({"pelvis_up": [0, 1, 0], "tilt": 3},
+         f"{PSRC}: unknown field 'tilt'; known: align, hip_flexion_deg, other_hip_flexion_deg, pelvis_up, "
+         "side_sign, title."),
+        ({}, f"{PSRC}: the field pelvis_up is missing."),
+        ({"pelvis_up": "up"}, f"{PSRC}: pelvis_up must be a list of three numbers, not 'up'."),
+        ({"pelvis_up": [0, 1]}, f"{PSRC}: pelvis_up must be a list of three numbers, not [0, 1]."),
+        ({"pelvis_up": [0, 1, 0, 0]},
+         f"{PSRC}: pelvis_up must be a list of three numbers, not [0, 1, 0, 0]."),
+        ({"pelvis_up": [0, "1", 0]}, f"{PSRC}: pelvis_up must be a number, not '1'."),
+        ({"pelvis_up": [0, 1.01, 0]}, f"{PSRC}: pelvis_up must be between -1 and 1, not 1.01."),
+        ({"pelvis_up": [-1.01, 0, 0]}, f"{PSRC}: pelvis_up must be between -1 and 1, not -1.01."),
+        ({"pelvis_up": [0.89, 0, 0]}, f"{PSRC}: pelvis_up must be a unit vector, its length is 0.89."),
+        ({"pelvis_up": [1.0, 0.46, 0]}, f"{PSRC}: pelvis_up must be a unit vector, its length is 1.10."),
+        ({"pelvis_up": [0, 1, 0], "hip_flexion_deg": 150.5},
+         f"{PSRC}: hip_flexion_deg must be between -40 and 150, not 150.5."),
+        ({"pelvis_up": [0, 1, 0], "hip_flexion_deg": -40.5},
+         f"{PSRC}: hip_flexion_deg must be between -40 and 150, not -40.5."),
+        ({"pelvis_up": [0, 1, 0], "other_hip_flexion_deg": 151},
+         f"{PSRC}: other_hip_flexion_deg must be between -40 and 150, not 151."),
+        ({"pelvis_up": [0, 1, 0], "hip_flexion_deg": 160, "other_hip_flexion_deg": 0},
+         f"{PSRC}: hip_flexion_deg must be between -40 and 150, not 160."),
+        ({"pelvis_up": [0, 1, 0], "side_sign": 1}, f"{PSRC}: side_sign and align must be true or false."),
+        ({"pelvis_up": [0, 1, 0], "align": "yes"}, f"{PSRC}: side_sign and align must be true or false."),
+    ],
+)
+def test_each_wrong_posture_value_is_refused(table: Any, message: str) -> None:
+    assert posture_refused(table) == (message if message.startswith(PSRC) else f"postures.toml: {message}")
+
+
+# -- building and loading the catalogue ------------------------------------------------------------------
+POSTURES_TOML = '[supine_knees_bent]\npelvis_up = [1.0, 0.0, 0.0]\n[standing]\npelvis_up = [0, 1, 0]\n'
+TOE_TAP = """
+name = "toe_tap"
+title = "Toe tap"
+kind = "reps"
+sides = "both"
+sensors = ["pelvis", "thigh"]
+start_posture = "supine_knees_bent"
+[primary]
+angle = "hip_flexion"
+target_deg = 30
+cue = "lift the knee higher"
+[dose]
+reps = 10
+[responders]
+[measurement]
+quality = "good"
+"""
+
+
+def test_build_catalogue_names_entries_by_file_stem_in_any_folder() -> None:
+    other = TOE_TAP.replace('"toe_tap"', '"heel_tap"')
+    cat = build_catalogue({"heel_tap.toml": other, "a/b/toe_tap.toml": TOE_TAP}, POSTURES_TOML)
+    assert list(cat.exercises) == ["toe_tap", "heel_tap"] and cat.problems == []  # in file name order
+    assert cat["toe_tap"].source == "a/b/toe_tap.toml" and cat["heel_tap"].source == "heel_tap.toml"
+    assert set(cat.postures) == {"supine_knees_bent", "standing"}
+    assert "toe_tap" in cat and "knee" not in cat
+    assert [e.name for e in cat] == list(cat.exercises)
+    with pytest.raises(KeyError) as err:
+        cat["knee"]
+    assert err.value.args[0] == "no exercise 'knee' in the catalogue; known: heel_tap, toe_tap"
+
+
+def test_build_catalogue_refuses_a_misnamed_file_a_repeated_name_and_invalid_toml() -> None:
+    with pytest.raises(CatalogueError) as err:
+        build_catalogue({"clinic/tap.toml": TOE_TAP}, POSTURES_TOML)
+    assert str(err.value) == "clinic/tap.toml: name must equal the file name ('tap'), not 'toe_tap'."
+    with pytest.raises(CatalogueError) as err:
+        build_catalogue({"b/toe_tap.toml": TOE_TAP, "a/toe_tap.toml": TOE_TAP}, POSTURES_TOML)
+    assert str(err.value) == "b/toe_tap.toml: the exercise 'toe_tap' is defined twice."
+    with pytest.raises(CatalogueError) as err:
+        build_catalogue({"x/toe_tap.toml": "name = "}, POSTURES_TOML)
+    assert str(err.value).startswith("x/toe_tap.toml: not valid TOML (")
+    assert str(err.value).endswith(").")
+    with pytest.raises(CatalogueError) as err:
+        build_catalogue({}, "[odd\n")
+    assert str(err.value).startswith("postures.toml: not valid TOML (")
+    with pytest.raises(CatalogueError) as err:
+        build_catalogue({}, "[odd]\npelvis_up = [0, 0.5, 0]\n", "clinic/postures.toml")
+    msg = "clinic/postures.toml [odd]: pelvis_up must be a unit vector, its length is 0.50."
+    assert str(err.value) == msg
+
+
+def test_measurable_leaves_out_only_the_not_measurable_entries() -> None:
+    part = TOE_TAP.replace('quality = "good"', 'quality = "partial"\nnote = "n"')
+    nope = TOE_TAP.replace('"toe_tap"', '"heel_tap"').replace('quality = "good"',
+                                                               'quality = "not_measurable"\nnote = "n"')
+    cat = build_catalogue({"toe_tap.toml": part, "heel_tap.toml": nope}, POSTURES_TOML)
+    assert [e.name for e in cat.measurable()] == ["toe_tap"]
+
+
+def test_the_shipped_catalogue_is_read_once_from_package_data() -> None:
+    files, postures = shipped_files()
+    assert files and all(k.startswith("catalogue/") and k.endswith(".toml") for k in files)
+    assert "catalogue/postures.toml" not in files and "[standing]" in postures
+    cat = load_catalogue()
+    assert isinstance(cat, Catalogue) and load_catalogue() is cat
+    assert sorted(cat.exercises) == sorted(k.removeprefix("catalogue/").removesuffix(".toml") for k in files)
+    assert cat["clamshell"].source == "catalogue/clamshell.toml"
+    assert cat.postures["side_lying"].side_sign and not cat.postures["supine"].side_sign
+
+
+# -- placements ------------------------------------------------------------------------------------------
+def _with_sensors(sensors: list[str], sides: str = "each") -> Exercise:
+    data = good()
+    data["sensors"], data["sides"] = sensors, sides
+    return parse(data)
+
+
+def test_placements_per_working_side() -> None:
+    ex = _with_sensors(["pelvis", "thigh", "other_thigh", "lumbar_upper"])
+    assert ex.placements("left") == ["pelvis", "thigh_left", "thigh_right", "lumbar_upper"]
+    assert ex.placements("right") == ["pelvis", "thigh_right", "thigh_left", "lumbar_upper"]
+    assert ex.placements(None) == ["pelvis", "thigh_left", "thigh_right", "lumbar_upper"]
+    ex = _with_sensors(["pelvis", "other_thigh"])
+    assert ex.placements("right") == ["pelvis", "thigh_left"] and ex.placements(None) == ["pelvis"]
+    ex = _with_sensors(["thigh", "pelvis", "pelvis"])
+    assert ex.placements(None) == ["thigh_left", "thigh_right", "pelvis"]
