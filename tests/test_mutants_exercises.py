@@ -9,8 +9,10 @@ Written for the survivors of ``python bench/mutation.py --group exercises``.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hipback.processing.exercises import catalogue as catmod
@@ -29,6 +31,8 @@ from hipback.processing.exercises.catalogue import (
     parse_postures,
     shipped_files,
 )
+from hipback.processing.exercises.posture import PostureTime, posture_time
+from hipback.processing.exercises.signals import CIRCULAR, SIGNALS, available, signal, wrap
 
 D = math.pi / 180.0
 SRC = "clinic/toe_tap.toml"
@@ -483,3 +487,223 @@ def test_placements_per_working_side() -> None:
     assert ex.placements("right") == ["pelvis", "thigh_left"] and ex.placements(None) == ["pelvis"]
     ex = _with_sensors(["thigh", "pelvis", "pelvis"])
     assert ex.placements(None) == ["thigh_left", "thigh_right", "pelvis"]
+
+
+# -- signals -----------------------------------------------------------------------------------------------
+
+NAN = math.nan
+
+
+def body(**cols: list[float]) -> dict[str, np.ndarray]:
+    """A frame of body angles (``t`` from the length of the first column)."""
+    n = len(next(iter(cols.values())))
+    return {"t": np.arange(n) * 0.01, **{k: np.array(v, dtype=float) for k, v in cols.items()}}
+
+
+def same(a: np.ndarray, b: list[float]) -> bool:
+    return np.array_equal(np.asarray(a), np.array(b, dtype=float), equal_nan=True)
+
+
+def test_the_signal_names_and_the_sensors_each_needs() -> None:
+    hip, other, lumbar = ("pelvis", "thigh"), ("pelvis", "other_thigh"), ("pelvis", "lumbar_upper")
+    assert SIGNALS == {
+        "hip_flexion": hip, "hip_extension": hip, "hip_adduction": hip, "hip_abduction": hip,
+        "hip_internal_rotation": hip, "hip_external_rotation": hip,
+        "other_hip_flexion": other, "other_hip_extension": other, "other_hip_abduction": other,
+        "other_hip_external_rotation": other,
+        "pelvic_tilt": ("pelvis",), "posterior_pelvic_tilt": ("pelvis",), "pelvis_hike": ("pelvis",),
+        "pelvis_roll": ("pelvis",), "pelvis_inclination": ("pelvis",),
+        "lumbar_flexion": lumbar, "lumbar_extension": lumbar, "lumbar_rotation": lumbar,
+    }
+    assert CIRCULAR == {"pelvis_roll"}
+
+
+HIPS = body(hip_flexion_left=[0.1, NAN, NAN], hip_flexion_right=[0.3, 0.4, NAN],
+            hip_adduction_left=[0.01, 0.02, 0.03], hip_adduction_right=[0.05, 0.06, 0.07],
+            hip_rotation_left=[0.2, 0.2, 0.2], hip_rotation_right=[-0.4, -0.4, -0.4])
+
+
+@pytest.mark.parametrize(
+    "name,side,expected",
+    [
+        ("hip_flexion", "left", [0.1, NAN, NAN]),
+        ("hip_flexion", "right", [0.3, 0.4, NAN]),
+        ("hip_flexion", None, [0.2, 0.4, NAN]),  # both legs: the mean of the worn ones
+        ("hip_extension", "left", [-0.1, NAN, NAN]),
+        ("hip_extension", None, [-0.2, -0.4, NAN]),
+        ("other_hip_flexion", "left", [0.3, 0.4, NAN]),
+        ("other_hip_flexion", "right", [0.1, NAN, NAN]),
+        ("other_hip_extension", "left", [-0.3, -0.4, NAN]),
+        ("hip_adduction", "right", [0.05, 0.06, 0.07]),
+        ("hip_abduction", "left", [-0.01, -0.02, -0.03]),
+        ("other_hip_abduction", "left", [-0.05, -0.06, -0.07]),
+        ("hip_internal_rotation", "left", [0.2, 0.2, 0.2]),
+        ("hip_external_rotation", "right", [0.4, 0.4, 0.4]),
+        ("other_hip_external_rotation", "right", [-0.2, -0.2, -0.2]),
+        ("hip_internal_rotation", None, [-0.1, -0.1, -0.1]),
+    ],
+)
+def test_hip_signals_per_working_side(name: str, side: str | None, expected: list[float]) -> None:
+    assert np.allclose(signal(HIPS, name, side), expected, rtol=0, atol=1e-15, equal_nan=True)
+
+
+def test_trunk_signals_and_their_signs() -> None:
+    f = body(pelvic_tilt=[0.1, -0.2], lumbar_flexion=[0.3, NAN], lumbar_rotation=[0.25, -0.5])
+    assert same(signal(f, "pelvic_tilt", "left"), [0.1, -0.2])
+    assert same(signal(f, "posterior_pelvic_tilt", None), [-0.1, 0.2])
+    assert same(signal(f, "lumbar_flexion", "right"), [0.3, NAN])
+    assert same(signal(f, "lumbar_extension", "left"), [-0.3, NAN])
+    assert same(signal(f, "lumbar_rotation", "right"), [0.25, -0.5])
+    assert same(signal(f, "lumbar_rotation", None), [0.25, -0.5])
+    assert same(signal(f, "lumbar_rotation", "left"), [-0.25, 0.5])  # towards the working side
+
+
+def test_missing_angles_are_nan_never_guessed() -> None:
+    f = {"t": np.zeros(4)}
+    for name in SIGNALS:
+        for side in ("left", "right", None):
+            v = signal(f, name, side)
+            assert v.shape == (4,) and np.isnan(v).all(), (name, side)
+    with pytest.raises(KeyError) as err:
+        signal(f, "knee_flexion", "left")
+    assert err.value.args[0] == "unknown exercise angle 'knee_flexion'"
+
+
+def test_pelvis_signals_from_the_up_direction() -> None:
+    s, c = math.sin(0.3), math.cos(0.3)
+    # upright, the right side of the pelvis raised by 0.3 rad: up leans towards -Z in the pelvis frame
+    f = body(pelvis_up_x=[0.0, c, 0.0, 0.0], pelvis_up_y=[c, 0.0, 1.0 + 1e-12, -1.0 - 1e-12],
+             pelvis_up_z=[-s, -s, 0.0, 0.0])
+    assert np.allclose(signal(f, "pelvis_hike", "left")[:2], [0.3, 0.5 * math.pi], atol=1e-15)
+    assert np.allclose(signal(f, "pelvis_hike", "right")[:2], [-0.3, -0.5 * math.pi], atol=1e-15)
+    assert np.allclose(signal(f, "pelvis_hike", None)[:2], [-0.3, -0.5 * math.pi], atol=1e-15)
+    # lying on the back, rolled: up has a -Z part; the working side goes back (posteriorly)
+    assert signal(f, "pelvis_roll", "right")[1] == pytest.approx(math.atan2(c, -s), abs=1e-15)
+    assert signal(f, "pelvis_roll", "left")[1] == pytest.approx(math.atan2(c, s), abs=1e-15)
+    assert signal(f, "pelvis_roll", None)[1] == pytest.approx(math.atan2(c, -s), abs=1e-15)
+    incl = signal(f, "pelvis_inclination", "left")
+    assert np.allclose(incl, [0.3, 0.5 * math.pi, 0.0, math.pi], atol=1e-12)  # clipped at +-1, not NaN
+
+
+def test_wrap_is_half_open() -> None:
+    assert np.allclose(wrap(np.array([math.pi, -math.pi, 1.5 * math.pi, -2.5 * math.pi, 0.25])),
+                       [-math.pi, -math.pi, -0.5 * math.pi, -0.5 * math.pi, 0.25], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name,worn,side,ok",
+    [
+        ("hip_flexion", {"pelvis", "thigh_left"}, "left", True),
+        ("hip_flexion", {"pelvis", "thigh_left"}, "right", False),
+        ("hip_flexion", {"thigh_left"}, "left", False),
+        ("hip_flexion", {"pelvis", "thigh_right"}, None, True),
+        ("hip_flexion", {"pelvis", "thigh_left"}, None, True),
+        ("hip_flexion", {"pelvis", "lumbar_upper"}, None, False),
+        ("other_hip_flexion", {"pelvis", "thigh_right"}, "left", True),
+        ("other_hip_flexion", {"pelvis", "thigh_left"}, "left", False),
+        ("other_hip_flexion", {"pelvis", "thigh_left"}, "right", True),
+        ("other_hip_flexion", {"pelvis", "thigh_left"}, None, True),
+        ("other_hip_flexion", {"pelvis"}, None, False),
+        ("pelvic_tilt", {"pelvis"}, "left", True),
+        ("pelvic_tilt", {"thigh_left", "thigh_right", "lumbar_upper"}, None, False),
+        ("lumbar_flexion", {"pelvis", "lumbar_upper"}, "right", True),
+        ("lumbar_flexion", {"pelvis", "thigh_right"}, "right", False),
+        ("lumbar_flexion", {"lumbar_upper"}, "right", False),
+    ],
+)
+def test_available_needs_every_sensor_of_the_signal(name: str, worn: set[str], side: str | None,
+                                                     ok: bool) -> None:
+    assert available(name, worn, side) is ok
+
+
+# -- posture time -----------------------------------------------------------------------------------------
+
+
+def angles(t: list[float], **cols: list[float]) -> SimpleNamespace:
+    """Angles on times ``t``: hip flexion ``hl``/``hr``, thigh inclination ``il``/``ir``, lumbar ``lum``
+    (rad; a column left out is NaN: not worn)."""
+    nan = [NAN] * len(t)
+    g = {k: np.array(cols.get(k, nan), dtype=float) for k in ("hl", "hr", "il", "ir", "lum")}
+    return SimpleNamespace(t=np.array(t, dtype=float), hip_flexion_left=g["hl"], hip_flexion_right=g["hr"],
+                           thigh_inclination_left=g["il"], thigh_inclination_right=g["ir"],
+                           lumbar_flexion=g["lum"])
+
+
+def bout(label: str | None, t0: float, t1: float) -> SimpleNamespace:
+    if label is None:
+        return SimpleNamespace(t_start=t0, t_end=t1)
+    return SimpleNamespace(label=label, t_start=t0, t_end=t1)
+
+
+P = {"bend_rad": 0.5, "thigh_vertical_rad": 0.4, "extension_rad": 0.2}
+T5 = [0.0, 0.5, 1.0, 1.5, 3.0]  # the sampling interval is the median step, 0.5 s
+
+
+def test_sitting_is_the_sum_of_the_sitting_bouts() -> None:
+    bouts = [bout("sitting", 1.0, 3.5), bout("standing", 3.5, 9.0), bout("sitting", 10.0, 10.25),
+             bout(None, 0.0, 100.0)]
+    p = posture_time(angles(T5), bouts)
+    assert p.sitting_s == 2.75 and type(p.sitting_s) is float
+    assert posture_time(angles(T5)).sitting_s == 0.0
+
+
+def test_fewer_than_two_samples_measure_nothing() -> None:
+    one = angles([0.0], hl=[1.0], hr=[1.0], il=[0.0], ir=[0.0], lum=[-1.0])
+    p = posture_time(one, [bout("sitting", 0, 2)])
+    assert p == PostureTime(2.0, None, None, 0.0)
+    p = posture_time(angles([0.0, 0.25], hl=[1.0, 1.0], il=[0.0, 0.0], lum=[-1.0, 0.0]), **P)
+    assert p == PostureTime(0.0, 0.5, 0.25, 0.5)
+
+
+def test_bent_forward_needs_every_worn_hip_or_the_lower_back_while_upright() -> None:
+    a = angles(T5,
+               hl=[0.5, 0.5, 0.6, 0.5, 0.0],
+               hr=[0.5, 0.49, 0.6, 0.5, 0.0],
+               il=[0.4, -0.4, 0.41, -0.41, 0.0],
+               ir=[0.0, 0.0, 0.0, 0.0, 0.0],
+               lum=[0.0, 0.0, 0.0, 0.0, 0.5])
+    p = posture_time(a, **P)
+    # sample 0: both hips at the bend, thighs within the vertical; 1: one hip short of it; 2, 3: a thigh
+    # beyond the vertical (either way); 4: the lower back bent
+    assert p.bent_forward_s == 1.0 and p.measured_s == 2.5
+    assert p.lumbar_extension_s == 0.0
+
+
+def test_the_sampling_interval_is_the_median_step() -> None:
+    a = angles([0.0, 0.1, 0.2, 0.6], hl=[1.0] * 4, il=[0.0] * 4)
+    p = posture_time(a, **P)
+    assert p.bent_forward_s == pytest.approx(0.4, abs=1e-15)
+    assert p.measured_s == pytest.approx(0.4, abs=1e-15)
+
+
+def test_a_thigh_counts_only_with_its_inclination_and_its_hip_angle() -> None:
+    # the left thigh has a hip angle but no inclination (and vice versa on the right): neither counts
+    a = angles(T5, hl=[1.0] * 5, ir=[0.0] * 5)
+    assert posture_time(a, **P) == PostureTime(0.0, None, None, 0.0)
+    # the right thigh complete, the left one without inclination: only the right one decides
+    a = angles(T5, hl=[0.0] * 5, hr=[1.0, 1.0, 0.0, 1.0, 1.0], ir=[0.0, 0.0, 0.0, NAN, 0.0])
+    p = posture_time(a, **P)
+    assert (p.bent_forward_s, p.measured_s) == (1.5, 2.0)
+    # both thighs complete: a sample with a missing value on one of them counts for nothing
+    a = angles(T5, hl=[1.0, 1.0, NAN, 1.0, 1.0], hr=[1.0] * 5, il=[0.0, NAN, 0.0, 0.0, 0.0], ir=[0.0] * 5)
+    p = posture_time(a, **P)
+    assert (p.bent_forward_s, p.measured_s) == (1.5, 1.5)
+
+
+def test_lumbar_extension_at_and_beyond_the_limit_in_any_posture() -> None:
+    a = angles(T5, lum=[-0.2, -0.19, -0.5, NAN, 0.3])
+    p = posture_time(a, **P)
+    assert p.lumbar_extension_s == 1.0 and p.bent_forward_s is None and p.measured_s == 0.0
+    assert posture_time(angles(T5, lum=[-0.21] * 5)).lumbar_extension_s == 2.5  # default limit: 10 deg
+
+
+def test_default_thresholds_are_30_30_and_10_degrees() -> None:
+    a = angles(T5, hl=[30.01 * D, 29.99 * D, 40 * D, 40 * D, 0.0], il=[0.0, 0.0, 29.99 * D, 30.01 * D, 0.0],
+               lum=[0.0, 0.0, 0.0, 0.0, 30.01 * D])
+    p = posture_time(a)
+    assert p.bent_forward_s == 1.5 and p.measured_s == 2.5
+
+
+def test_as_row() -> None:
+    assert PostureTime(1.0, None, 2.0, 3.0).as_row() == {
+        "sitting_s": 1.0, "bent_forward_s": None, "lumbar_extension_s": 2.0, "measured_s": 3.0}
