@@ -97,6 +97,13 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
                    "tests/test_exercises_engine.py", "tests/test_exercises_posture.py",
                    "tests/test_exercises_slip.py", "tests/test_mutants_exercises.py"],
                   ["hipback.processing.exercises.*"]),
+    # the exercise package one module at a time (the whole folder takes long): the same tests
+    **{f"exercises_{m}": ([f"processing/exercises/{m}.py"],
+                          ["tests/test_exercises_catalogue.py", "tests/test_exercises_contract.py",
+                           "tests/test_exercises_engine.py", "tests/test_exercises_posture.py",
+                           "tests/test_exercises_slip.py", "tests/test_mutants_exercises.py"],
+                          [f"hipback.processing.exercises.{m}.*"])
+       for m in ("catalogue", "signals", "posture", "engine", "recognition", "stream")},
     "store": (["ingest/store.py"],
               ["tests/test_store.py", "tests/test_store_durability.py", "tests/test_store_lifecycle.py",
                "tests/test_outbox.py", "tests/test_mutants_store.py"],
