@@ -82,6 +82,7 @@ def test_smooth_is_the_valid_part_of_a_centred_fir() -> None:
     assert same(smooth(x, np.array([1.0])), x)
     assert same(smooth(x[:3], np.array([0.25, 0.5, 0.25])), [4.0])  # exactly one full window
     assert same(smooth(x[:2], np.array([0.25, 0.5, 0.25])), [])  # none
+    assert same(smooth(x[:3], np.full(5, 0.2)), [])  # two samples short of a window
     assert same(smooth(np.zeros(0), np.array([1.0])), [])
     assert same(smooth(np.array([1.0, NAN, 1.0, 1.0, 1.0]), np.array([0.25, 0.5, 0.25])), [NAN, NAN, 1.0])
 
@@ -122,8 +123,8 @@ def test_window_get_by_absolute_index_and_its_bounds() -> None:
     assert same(win.get("x", 6, 8), [11.0, 12.0])
     assert same(win.get("x", 7, 7), [])
     for start, stop in ((4, 6), (8, 10), (7, 6)):
-        with pytest.raises(IndexError, match=rf"samples \[{start}, {stop}\) are not buffered \(buffer starts "
-                                             r"at 5\)"):
+        with pytest.raises(IndexError, match=rf"^samples \[{start}, {stop}\) are not buffered "
+                                             r"\(buffer starts at 5\)$"):
             win.get("x", start, stop)
 
 
@@ -162,7 +163,7 @@ def test_rate_unknown_until_a_positive_step_arrives() -> None:
     s = p.stream
     s.feed(series([0.0]))
     assert s.fs is None and p.rates == [] and p.calls == []
-    with pytest.raises(RuntimeError, match="the sample rate is not known yet"):
+    with pytest.raises(RuntimeError, match=r"^the sample rate is not known yet$"):
         s.window()
     s.flush()  # nothing is final before the rate is known
     assert p.calls == []
@@ -277,8 +278,8 @@ def test_finish_is_final() -> None:
     s.finish()  # a second finish does nothing
     s.flush()
     assert p.calls == [(0, 2), (2, 3)]
-    with pytest.raises(RuntimeError, match="this detector was already finished; create a new one for a new "
-                                           "stream"):
+    with pytest.raises(RuntimeError, match=r"^this detector was already finished; create a new one for a new "
+                                           r"stream$"):
         s.feed(series([1.5]))
     assert s.n == 3
 
