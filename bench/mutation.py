@@ -514,6 +514,28 @@ _equivalent(_WARN, _CH + "update", {201: "invalid=None"})
 _equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j", _CH + "update",
             {214: '"IJ,IJ->I"'})
 
+
+# -- processing/events.py, gait.py, slip.py --------------------------------------------------------------
+_EV = "hipback.processing.events."
+_EW = _EV + "xǁWindowedStreamǁ"
+_equivalent(_F64 + " (integer taps and 0/1 flags: the same numbers, the same comparisons)",
+            _EV + "x_triangular_kernel", {9: "astype(None)"})
+_equivalent(_F64 + " (integer taps and 0/1 flags: the same numbers, the same comparisons)", _EV + "x_runs",
+            {11: "astype(None)"})
+_equivalent("initial value overwritten when the rate becomes known, and never read before (every use waits "
+            "for fs)", _EW + "__init__", {9: "_batch = None", 10: "_batch = 2", 15: "self.base = None",
+                                           16: "self.base = 1", 22: "self.lookback = None",
+                                           23: "self.lookback = 1", 24: "self.lookahead = None",
+                                           25: "self.lookahead = 1"})
+_equivalent("None and False are both false", _EW + "__init__", {26: "self.finished = None"})
+_equivalent("cut == 0: slicing [0:] keeps every row and base is already keep", _EW + "_run", {27: "cut >= 0"})
+_equivalent(_PROMOTED + " (a chunk's field is concatenated onto the float64 buffer)", _EV + "x__field",
+            {14: "dtype=None", 16: "np.asarray(v, )"})
+_equivalent("a one-sample slice has no step to check: jump[1:] is empty either way", _EV + "x_feature_slice",
+            {26: "len(t) >= 1"})
+_equivalent(_WARN, _EV + "x_feature_slice", {30: "invalid=None"})
+_equivalent("assigning None to a float array stores NaN", _EV + "x_feature_slice", {41: "x[jump] = None"})
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
