@@ -31,6 +31,7 @@ from hipback.processing.exercises.catalogue import (
     parse_postures,
     shipped_files,
 )
+from hipback.processing.exercises.engine import ExerciseCounter, RepResult, count_batch
 from hipback.processing.exercises.posture import PostureTime, posture_time
 from hipback.processing.exercises.signals import CIRCULAR, SIGNALS, available, signal, wrap
 
@@ -707,3 +708,184 @@ def test_default_thresholds_are_30_30_and_10_degrees() -> None:
 def test_as_row() -> None:
     assert PostureTime(1.0, None, 2.0, 3.0).as_row() == {
         "sitting_s": 1.0, "bent_forward_s": None, "lumbar_extension_s": 2.0, "measured_s": 3.0}
+
+
+# -- engine -----------------------------------------------------------------------------------------------
+
+FS = 100.0
+
+
+def lift(kind: str = "reps", reference: str = "start", target: float = 30.0, sides: str = "each",
+         rules: list[dict[str, Any]] | None = None, **dose: Any) -> Exercise:
+    """A made-up exercise on hip flexion (deg in, rad out)."""
+    data = {
+        "name": "lift", "title": "Lift", "kind": kind, "sides": sides, "sensors": ["pelvis", "thigh"],
+        "start_posture": "standing",
+        "primary": {"angle": "hip_flexion", "reference": reference, "target_deg": target, "cue": "higher"},
+        "rules": rules or [], "dose": dose or {"reps": 5, "holds": 3, "hold_s": 5, "final_hold_s": 5},
+        "responders": {}, "measurement": {"quality": "good"},
+    }
+    return parse_exercise(data, "lift.toml", POSTURES)
+
+
+def trace(nodes: list[tuple[int, float]], n: int | None = None) -> np.ndarray:
+    """Piecewise-linear samples through ``(index, deg)`` nodes, in rad."""
+    xs, ys = zip(*nodes, strict=True)
+    return np.interp(np.arange(n or xs[-1] + 1), xs, ys) * D
+
+
+def hips(p: np.ndarray, side: str = "left", **more: np.ndarray) -> dict[str, np.ndarray]:
+    return {"t": np.arange(len(p)) / FS, f"hip_flexion_{side}": p, **more}
+
+
+REP = [(0, 0.0), (300, 0.0), (400, 40.0), (500, 40.0), (600, 0.0), (1000, 0.0)]
+
+
+def test_a_clean_rep_without_smoothing_follows_the_definitions() -> None:
+    """Rest at 0, up at 0.4 deg/sample to 40 deg, 1 s there, down, rest. The movement starts at 9 deg (30 %
+    of the 30 deg target) at sample 323; its onset is the last sample within 1.5 deg (5 % of the target) of
+    the minimum before it, 303 (1.2 deg); it ends back at 8 deg (20 % of the 40 deg excursion), sample 580.
+    The plateau is the still part above 24 deg (60 %): samples 401-499 (the corners move at 20 deg/s)."""
+    c = count_batch(lift(), hips(trace(REP)), "left", smooth_s=0.0)
+    (r,) = c.reps_
+    assert (r.exercise, r.side, r.kind, r.index) == ("lift", "left", "rep", 1)
+    assert (r.t_start, r.t_onset, r.t_peak, r.t_end) == (3.03, 3.03, 4.0, 5.8)
+    assert r.primary_peak_rad == pytest.approx(40 * D, rel=1e-12) and r.range_rad == pytest.approx(40 * D)
+    assert r.hold_s == pytest.approx(0.99, abs=1e-12)
+    assert r.correct_s == pytest.approx(2.78, abs=1e-12) and r.duration_s == pytest.approx(2.77)
+    assert r.target_met and r.counted and r.cue is None and not r.too_short and not r.final_hold
+    assert r.rules_broken == () and r.rules_not_checked == () and r.rule_excess_rad == {}
+    assert c.counted_ == 1 and c.cues_ == []
+
+
+def test_the_default_smoothing_is_an_11_sample_centred_mean() -> None:
+    """Smoothed by +-5 samples, the corners round off: the peak is first reached 5 samples after the corner and
+    the plateau is still (below 3 deg/s) from 405 to 495; the onset stays at 303 (1.31 deg, 304: 1.64)."""
+    (r,) = count_batch(lift(), hips(trace(REP)), "left").reps_
+    assert (r.t_onset, r.t_peak, r.t_end) == (3.03, 4.05, 5.8)
+    assert r.hold_s == pytest.approx(0.91, abs=1e-12) and r.counted
+
+
+@pytest.mark.parametrize("peak,t_end", [(100.0, 6.6), (12.0, 5.5)])
+def test_the_movement_ends_a_share_of_its_excursion_above_the_base(peak: float, t_end: float) -> None:
+    """Back to 20 % of the excursion (100 deg: at 20 deg, down at 0.5 deg/sample from sample 500: 660), or to
+    half of it when that is below a quarter of the target (12 deg: at 6 deg, down at 0.12 deg/sample: 550)."""
+    down = 700 if peak > 50 else 600
+    p = trace([(0, 0.0), (300, 0.0), (400, peak), (500, peak), (down, 0.0), (900, 0.0)])
+    (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.0).reps_
+    assert r.t_end == t_end
+    assert r.target_met is (peak >= 30.0) and r.counted is (peak >= 30.0)
+    assert r.cue == (None if peak >= 30 else "higher")
+    assert c_cues(r) == ([] if peak >= 30 else [(t_end, "higher")])
+
+
+def c_cues(r: RepResult) -> list[tuple[float, str]]:
+    return [] if r.cue is None else [(r.t_end, r.cue)]
+
+
+@pytest.mark.parametrize("rise,moves", [(9.1, True), (8.9, False)])
+def test_a_movement_needs_30_percent_of_the_target(rise: float, moves: bool) -> None:
+    p = trace([(0, 0.0), (300, 0.0), (400, rise), (500, rise), (600, 0.0), (900, 0.0)])
+    c = count_batch(lift(), hips(p), "left", smooth_s=0.0)
+    assert len(c.reps_) == int(moves)
+    if moves:
+        assert not c.reps_[0].target_met and c.cues_ == [(c.reps_[0].t_end, "higher")]
+
+
+@pytest.mark.parametrize(
+    "rest,rise,moves",
+    [
+        (0.0, 9.1, True),  # 30 % of the way from 0 to the 30 deg target
+        (0.0, 8.9, False),
+        (20.0, 5.1, True),  # 30 % of the 10 deg left is 3 deg: at least 5 deg
+        (20.0, 4.9, False),
+    ],
+)
+def test_a_neutral_primary_needs_a_share_of_the_way_left(rest: float, rise: float, moves: bool) -> None:
+    top = rest + rise
+    p = trace([(0, rest), (300, rest), (400, top), (500, top), (600, rest), (900, rest)])
+    c = count_batch(lift(reference="neutral"), hips(p), "left", smooth_s=0.0)
+    assert len(c.reps_) == int(moves)
+    if moves:
+        assert c.reps_[0].primary_peak_rad == pytest.approx(top * D, rel=1e-12)  # vs the standing neutral
+        assert c.reps_[0].range_rad == pytest.approx(rise * D, rel=1e-9)
+
+
+@pytest.mark.parametrize("steps,moves", [(9.02, True), (8.98, False)])
+def test_the_rise_is_measured_from_the_minimum_of_the_last_4_s(steps: float, moves: bool) -> None:
+    """A slow drift up: over the 399 steps of a 400-sample window it rises ``steps`` deg."""
+    n = 1200
+    p = np.arange(n) * steps / 399 * D
+    c = count_batch(lift(), hips(np.concatenate([p, np.full(300, p[-1])])), "left", smooth_s=0.0)
+    assert (len(c.reps_) > 0) is moves
+
+
+def test_reference_neutral_reports_the_peak_against_standing() -> None:
+    p = trace([(0, 10.0), (300, 10.0), (400, 50.0), (500, 50.0), (600, 10.0), (900, 10.0)])
+    (r,) = count_batch(lift(reference="neutral", target=45.0), hips(p), "left", smooth_s=0.0).reps_
+    assert r.primary_peak_rad == pytest.approx(50 * D, rel=1e-12) and r.range_rad == pytest.approx(40 * D)
+    assert r.target_met and r.counted
+    (r,) = count_batch(lift(reference="start", target=45.0), hips(p), "left", smooth_s=0.0).reps_
+    assert r.primary_peak_rad == pytest.approx(40 * D, rel=1e-12) and not r.target_met and r.cue == "higher"
+
+
+def test_sides_and_the_working_leg() -> None:
+    p = trace(REP)
+    with pytest.raises(ValueError) as err:
+        ExerciseCounter(exercise=lift(), side=None)
+    assert str(err.value) == "lift is done one side at a time: side must be 'left' or 'right'"
+    with pytest.raises(ValueError):
+        ExerciseCounter(exercise=lift(), side="both")
+    assert count_batch(lift(), hips(p, "right"), "left", smooth_s=0.0).reps_ == []
+    (r,) = count_batch(lift(), hips(p, "right"), "right", smooth_s=0.0).reps_
+    assert r.side == "right"
+    both = lift(sides="both")
+    (r,) = count_batch(both, hips(p, "right"), "left", smooth_s=0.0).reps_  # both legs: the side is ignored
+    assert r.side is None and r.t_onset == 3.03
+    assert count_batch(both, hips(p), None, smooth_s=0.0).reps_[0].t_end == 5.8
+
+
+def test_without_the_thigh_of_the_working_side_nothing_is_counted() -> None:
+    c = count_batch(lift(), hips(trace(REP)), "left", worn=frozenset({"pelvis", "thigh_right"}))
+    assert not c.primary_available and c.reps_ == []
+    c = count_batch(lift(), hips(trace(REP)), "left", worn=frozenset({"pelvis", "thigh_left"}))
+    assert c.primary_available and len(c.reps_) == 1
+
+
+def test_a_movement_open_at_the_end_is_closed_by_finish() -> None:
+    p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (600, 40.0)])
+    c = ExerciseCounter(exercise=lift(), side="left", smooth_s=0.0)
+    assert c.update(hips(p)) == []
+    assert c.current().active and c.current().elapsed_s == pytest.approx((601 - 303) / FS)
+    (r,) = c.finish()
+    assert r.t_end == 6.0 and r.t_onset == 3.03 and c.reps_ == [r]
+    assert c.finish() == []
+    assert not c.current().active and c.current().elapsed_s == 0.0
+    with pytest.raises(RuntimeError) as err:
+        c.update(hips(p))
+    assert str(err.value) == "update() after finish()"
+
+
+def test_chunking_and_a_first_single_sample_change_nothing() -> None:
+    frame = hips(trace(REP), pelvic_tilt=np.zeros(1001))
+    whole = count_batch(lift(), frame, "left").reps_
+    c = ExerciseCounter(exercise=lift(), side="left")
+    out: list[RepResult] = []
+    for a, b in [(0, 0), (0, 1), (1, 2), (2, 7), (7, 450), (450, 1001)]:
+        out += c.update({k: v[a:b] for k, v in frame.items()})
+    out += c.finish()
+    assert out == whole and len(whole) == 1
+    one = ExerciseCounter(exercise=lift(), side="left")
+    assert one.update({k: v[:1] for k, v in frame.items()}) == [] and one.finish() == []
+    assert one.current().active is False and math.isnan(one.current().primary_rad)
+
+
+def test_the_sampling_rate_is_taken_from_the_first_two_samples() -> None:
+    p = trace([(0, 0.0), (150, 0.0), (200, 40.0), (250, 40.0), (300, 0.0), (500, 0.0)])
+    frame = {"t": np.arange(501) / 50.0, "hip_flexion_left": p}
+    (r,) = count_batch(lift(), frame, "left").reps_
+    # 50 Hz: +-2 samples of smoothing (0.1 s rounds to 5 samples); the smoothed ramp is 0.96 deg one sample
+    # after its corner, 1.6 deg (beyond 1.5 deg) two samples after; the peak is reached two samples late and
+    # the plateau is still (4 deg/s two samples from the corner, 0 three samples from it) for 45 samples
+    assert r.t_onset == 151 / 50.0 and r.t_peak == 202 / 50.0 and r.t_end == 5.8
+    assert r.hold_s == pytest.approx(0.9, abs=1e-12)
