@@ -759,8 +759,8 @@ def test_a_clean_rep_without_smoothing_follows_the_definitions() -> None:
 
 
 def test_the_default_smoothing_is_an_11_sample_centred_mean() -> None:
-    """Smoothed by +-5 samples, the corners round off: the peak is first reached 5 samples after the corner and
-    the plateau is still (below 3 deg/s) from 405 to 495; the onset stays at 303 (1.31 deg, 304: 1.64)."""
+    """Smoothed by +-5 samples, the corners round off: the peak is first reached 5 samples after the corner
+    and the plateau is still (below 3 deg/s) from 405 to 495; the onset stays at 303 (1.31 deg, 304: 1.64)."""
     (r,) = count_batch(lift(), hips(trace(REP)), "left").reps_
     assert (r.t_onset, r.t_peak, r.t_end) == (3.03, 4.05, 5.8)
     assert r.hold_s == pytest.approx(0.91, abs=1e-12) and r.counted
@@ -889,3 +889,78 @@ def test_the_sampling_rate_is_taken_from_the_first_two_samples() -> None:
     # the plateau is still (4 deg/s two samples from the corner, 0 three samples from it) for 45 samples
     assert r.t_onset == 151 / 50.0 and r.t_peak == 202 / 50.0 and r.t_end == 5.8
     assert r.hold_s == pytest.approx(0.9, abs=1e-12)
+
+
+def held(top: float, length: int, kind: str = "hold", reference: str = "start",
+         **params: Any) -> ExerciseCounter:
+    """A hold: up at 0.4 deg/sample from sample 300 to ``top`` at 400, ``length`` samples there, down at the
+    same speed, 300 samples of rest; the still plateau is samples 401 .. 399 + length."""
+    top_end = 400 + length
+    p = trace([(0, 0.0), (300, 0.0), (400, top), (top_end, top), (top_end + 100, 0.0), (top_end + 400, 0.0)])
+    ex = lift(kind=kind, reference=reference, reps=5, holds=3, hold_s=5, final_hold_s=5)
+    return count_batch(ex, hips(p), "left", **{"smooth_s": 0.0, **params})
+
+
+def test_a_hold_is_its_still_plateau_and_counts_from_dose_minus_one_second() -> None:
+    (r,) = held(40.0, 401).reps_  # 400 still samples: 4.00 s, the dose of 5 s minus the 1 s tolerance
+    assert (r.kind, r.t_start, r.t_end, r.t_onset, r.t_peak) == ("hold", 4.01, 8.0, 3.03, 4.0)
+    assert r.hold_s == 4.0 and r.correct_s == 4.0 and r.target_met and r.counted and not r.too_short
+    assert r.cue is None and not r.final_hold
+    (r,) = held(40.0, 400).reps_  # 3.99 s: too short
+    assert r.hold_s == 3.99 and r.too_short and not r.counted and r.target_met
+    assert r.cue == "hold it longer, aim for 5 seconds"
+    (r,) = held(40.0, 400, hold_s=4.99).reps_  # the prescription overrides the catalogue dose
+    assert r.hold_s == 3.99 and not r.too_short and r.counted and r.cue is None
+
+
+def test_a_hold_ends_at_half_its_excursion() -> None:
+    (r,) = held(40.0, 401).reps_
+    c = held(40.0, 401)
+    assert c.cues_ == [] and r.t_end == 8.0
+    # the movement ends when back to 20 deg: 50 samples into the descent from sample 801
+    assert c.current().active is False
+    ex = lift(kind="hold", reps=5, holds=3, hold_s=5)
+    p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (801, 40.0), (901, 0.0), (1200, 0.0)])
+    p[850:] = np.nan  # the sensor drops out exactly when the primary is back at 20 deg
+    c2 = count_batch(ex, hips(p), "left", smooth_s=0.0)
+    assert [x.t_end for x in c2.reps_] == [8.0]
+
+
+@pytest.mark.parametrize("length,kept", [(201, True), (200, False)])
+def test_a_hold_needs_two_still_seconds(length: int, kept: bool) -> None:
+    reps = held(40.0, length).reps_
+    assert len(reps) == int(kept)
+    if kept:
+        assert reps[0].hold_s == 2.0 and reps[0].too_short and reps[0].index == 1
+
+
+def test_a_hold_short_of_the_target_is_not_correct_time() -> None:
+    (r,) = held(28.0, 601).reps_
+    assert r.hold_s == 6.0 and r.correct_s == 0.0 and not r.target_met and not r.counted
+    assert r.cue == "higher" and not r.too_short
+    (r,) = held(30.0, 601).reps_  # exactly at the target counts
+    assert r.correct_s == 6.0 and r.target_met and r.counted
+
+
+def test_a_neutral_hold_compares_the_angle_itself_with_the_target() -> None:
+    top_end = 1001
+    p = trace([(0, 10.0), (300, 10.0), (400, 35.0), (top_end, 35.0), (top_end + 100, 10.0),
+               (top_end + 400, 10.0)])
+    ex = lift(kind="hold", reference="neutral", reps=5, holds=3, hold_s=5)
+    (r,) = count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
+    assert r.primary_peak_rad == pytest.approx(35 * D) and r.target_met and r.correct_s == 6.0 and r.counted
+    (r,) = count_batch(lift(kind="hold", reference="start", reps=5, holds=3, hold_s=5), hips(p), "left",
+                       smooth_s=0.0).reps_
+    assert r.correct_s == 0.0 and not r.target_met  # 25 deg from the start
+
+
+def test_reps_with_a_final_hold() -> None:
+    (r,) = held(40.0, 101, kind="reps_hold").reps_  # 1 s still: a plain rep
+    assert (r.kind, r.final_hold, r.t_start, r.t_end) == ("rep", False, 3.03, 5.81)
+    assert r.counted and not r.too_short
+    (r,) = held(40.0, 202, kind="reps_hold").reps_  # 2.01 s still: the final hold, 5 s prescribed
+    assert (r.kind, r.final_hold, r.t_start, r.t_end) == ("rep", True, 4.01, 6.01)
+    assert r.hold_s == 2.01 and r.too_short and not r.counted
+    assert r.cue == "hold it longer, aim for 5 seconds"
+    (r,) = held(40.0, 202, kind="reps_hold", hold_s=3.0).reps_
+    assert r.final_hold and not r.too_short and r.counted and r.cue is None
