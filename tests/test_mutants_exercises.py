@@ -964,3 +964,117 @@ def test_reps_with_a_final_hold() -> None:
     assert r.cue == "hold it longer, aim for 5 seconds"
     (r,) = held(40.0, 202, kind="reps_hold", hold_s=3.0).reps_
     assert r.final_hold and not r.too_short and r.counted and r.cue is None
+
+
+TILT = {"angle": "pelvic_tilt", "max_deg": 10, "cue": "keep the pelvis still"}
+ADD = {"angle": "hip_adduction", "max_deg": 5, "cue": "knee out"}
+LUMBAR = {"angle": "lumbar_flexion", "max_deg": 20, "reference": "neutral", "both_directions": True,
+          "cue": "back straight", "requires": ["lumbar_upper"]}
+ROLL = {"angle": "pelvis_roll", "max_deg": 10, "both_directions": True, "cue": "no roll"}
+
+
+def bump(value: float, start: int, length: int, rest: float = 0.0, n: int = 1001) -> np.ndarray:
+    v = np.full(n, rest * D)
+    v[start:start + length] = value * D
+    return v
+
+
+@pytest.mark.parametrize("length,broken", [(30, True), (29, False)])
+def test_a_rule_is_broken_after_0_3_s_past_its_limit_from_the_start_reference(length: int,
+                                                                               broken: bool) -> None:
+    """The start reference is the mean of the 20 samples up to the onset (303): sample 284 at -40 deg, the
+    others at 0 make it -2 deg (283 at 80 deg is outside); 8.1 deg is 10.1 deg past it."""
+    tilt = bump(8.1, 450, length)
+    tilt[283], tilt[284] = 80 * D, -40 * D
+    c = count_batch(lift(rules=[TILT]), hips(trace(REP), pelvic_tilt=tilt), "left", smooth_s=0.0)
+    (r,) = c.reps_
+    assert r.rule_excess_rad == {"pelvic_tilt": pytest.approx(10.1 * D, rel=1e-9)}
+    assert r.rules_broken == (("pelvic_tilt",) if broken else ())
+    assert r.counted is not broken and r.target_met
+    assert r.cue == ("keep the pelvis still" if broken else None)
+    assert c.cues_ == ([(5.8, "keep the pelvis still")] if broken else [])
+    assert r.correct_s == pytest.approx((278 - length) / FS, abs=1e-12)
+
+
+def test_the_first_rule_broken_gives_the_cue() -> None:
+    frame = hips(trace(REP), pelvic_tilt=bump(12.0, 450, 40), hip_adduction_left=bump(6.0, 420, 40))
+    (r,) = count_batch(lift(rules=[TILT, ADD]), frame, "left", smooth_s=0.0).reps_
+    assert r.rules_broken == ("hip_adduction", "pelvic_tilt") and r.cue == "knee out"
+    assert r.correct_s == pytest.approx((278 - 70) / FS, abs=1e-12) and not r.counted
+    frame["hip_adduction_left"] = bump(6.0, 460, 40)
+    (r,) = count_batch(lift(rules=[TILT, ADD]), frame, "left", smooth_s=0.0).reps_
+    assert r.rules_broken == ("pelvic_tilt", "hip_adduction") and r.cue == "keep the pelvis still"
+    frame["hip_adduction_left"] = bump(-6.0, 420, 40)  # one direction only: adduction, not abduction
+    (r,) = count_batch(lift(rules=[TILT, ADD]), frame, "left", smooth_s=0.0).reps_
+    assert r.rules_broken == ("pelvic_tilt",) and r.rule_excess_rad["hip_adduction"] == 0.0
+
+
+@pytest.mark.parametrize("value,broken", [(-21.0, True), (21.0, True), (-19.9, False)])
+def test_a_neutral_rule_in_both_directions(value: float, broken: bool) -> None:
+    lum = bump(value, 420, 30, rest=15.0)
+    (r,) = count_batch(lift(rules=[LUMBAR]), hips(trace(REP), lumbar_flexion=lum), "left", smooth_s=0.0).reps_
+    assert r.rules_broken == (("lumbar_flexion",) if broken else ())
+    assert r.rule_excess_rad["lumbar_flexion"] == pytest.approx(max(abs(value), 15.0) * D, rel=1e-12)
+
+
+def test_a_rule_without_its_sensor_is_not_checked() -> None:
+    lum = bump(-40.0, 420, 60)
+    frame = hips(trace(REP), lumbar_flexion=lum, pelvic_tilt=np.zeros(1001))
+    worn = frozenset({"pelvis", "thigh_left"})
+    (r,) = count_batch(lift(rules=[TILT, LUMBAR]), frame, "left", worn=worn, smooth_s=0.0).reps_
+    assert r.rules_not_checked == ("lumbar_flexion",) and r.rules_broken == () and r.counted
+    assert r.rule_excess_rad == {"pelvic_tilt": pytest.approx(0.0)}
+    bare = {k: v for k, v in LUMBAR.items() if k != "requires"}  # not required, but its angle is not seen
+    (r,) = count_batch(lift(rules=[bare]), frame, "left", worn=worn, smooth_s=0.0).reps_
+    assert r.rules_not_checked == ("lumbar_flexion",) and r.counted
+    needs_lumbar = {**ADD, "requires": ["thigh", "lumbar_upper"]}  # the thigh is seen through the angle
+    add = hips(trace(REP), hip_adduction_left=bump(9.0, 420, 60))
+    (r,) = count_batch(lift(rules=[needs_lumbar]), add, "left", worn=worn, smooth_s=0.0).reps_
+    assert r.rules_not_checked == ("hip_adduction",)
+    all_worn = worn | {"lumbar_upper"}
+    (r,) = count_batch(lift(rules=[needs_lumbar]), add, "left", worn=all_worn, smooth_s=0.0).reps_
+    assert r.rules_not_checked == () and r.rules_broken == ("hip_adduction",)
+    needs_pelvis = {**ADD, "requires": ["pelvis", "other_thigh"]}
+    c = ExerciseCounter(exercise=lift(rules=[needs_pelvis]), side="left", worn=frozenset({"thigh_left"}))
+    assert c.rules_not_checked == ("hip_adduction",) and c.rules == []
+    c = ExerciseCounter(exercise=lift(rules=[needs_pelvis]), side="left", worn=worn)
+    assert c.rules_not_checked == () and len(c.rules) == 1
+    (r,) = count_batch(lift(rules=[LUMBAR]), hips(trace(REP)), "left", smooth_s=0.0).reps_
+    assert r.rules_broken == () and math.isnan(r.rule_excess_rad["lumbar_flexion"])  # worn, but no data
+
+
+@pytest.mark.parametrize("value,broken", [(-169.5, True), (-170.5, False), (169.5, True)])
+def test_a_circular_rule_wraps_around_half_a_turn(value: float, broken: bool) -> None:
+    """The pelvis rolled half a turn at rest (179 and -179 deg in turns): the reference is the circular mean,
+    180 deg, and the change is wrapped: -169.5 deg is 10.5 deg from it."""
+    roll = np.where(np.arange(1001) % 2 == 0, 179.0, -179.0)
+    roll[420:480] = value
+    r_rad = roll * D
+    frame = hips(trace(REP), pelvis_up_x=np.sin(r_rad), pelvis_up_y=np.zeros(1001),
+                 pelvis_up_z=-np.cos(r_rad))
+    (r,) = count_batch(lift(rules=[ROLL]), frame, "left", smooth_s=0.0).reps_
+    assert r.rules_broken == (("pelvis_roll",) if broken else ())
+    assert r.rule_excess_rad["pelvis_roll"] == pytest.approx((180 - abs(value)) * D, abs=1e-9)
+
+
+def test_the_live_cue_is_the_first_rule_past_its_limit_at_the_newest_sample() -> None:
+    frame = hips(trace(REP), pelvic_tilt=bump(12.0, 450, 40), hip_adduction_left=bump(6.0, 420, 10))
+    c = ExerciseCounter(exercise=lift(rules=[TILT, ADD]), side="left", smooth_s=0.0)
+
+    def feed(a: int, b: int) -> list[RepResult]:
+        return c.update({k: v[a:b] for k, v in frame.items()})
+
+    feed(0, 350)
+    live = c.current()
+    assert live.active and live.cue is None and live.elapsed_s == pytest.approx(0.47)
+    assert live.primary_rad == pytest.approx(19.6 * D, rel=1e-12)
+    feed(350, 425)
+    assert c.current().cue == "knee out"
+    feed(425, 455)
+    assert c.current().cue == "knee out"  # the first one stays
+    assert feed(455, 1001) != [] and c.current().cue is None and not c.current().active
+    c = ExerciseCounter(exercise=lift(rules=[TILT, ADD]), side="left", smooth_s=0.0)
+    c.update({k: v[:440] for k, v in frame.items()})
+    assert c.current().cue is None  # past its limit earlier, not at the newest sample
+    c.update({k: v[440:460] for k, v in frame.items()})
+    assert c.current().cue == "keep the pelvis still"
