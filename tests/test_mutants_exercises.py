@@ -1078,3 +1078,103 @@ def test_the_live_cue_is_the_first_rule_past_its_limit_at_the_newest_sample() ->
     assert c.current().cue is None  # past its limit earlier, not at the newest sample
     c.update({k: v[440:460] for k, v in frame.items()})
     assert c.current().cue == "keep the pelvis still"
+
+
+@pytest.mark.parametrize("target,onset,end", [(30.0, 303, 580), (8.0, 301, 580), (40.0, 305, 575)])
+def test_the_onset_is_the_last_sample_near_the_minimum(target: float, onset: int, end: int) -> None:
+    """Within 5 % of the target of the minimum (1.5, 2 deg), at least 0.5 deg (a 8 deg target). The end:
+    back to 20 % of the 40 deg excursion (8 deg), or to a quarter of the target (10 deg for 40 deg)."""
+    (r,) = count_batch(lift(target=target), hips(trace(REP)), "left", smooth_s=0.0).reps_
+    assert (r.t_onset, r.t_end) == (onset / FS, end / FS)
+
+
+def rest_then_rep(level: list[tuple[int, float]], rest: float, top: float, start: int) -> np.ndarray:
+    """``level`` nodes, then a rep from ``rest`` to ``top`` deg from ``start`` (up 100, still 100, down 100
+    samples) and 300 samples of rest."""
+    return trace([*level, (start, rest), (start + 100, top), (start + 200, top), (start + 300, rest),
+                  (start + 600, rest)])
+
+
+@pytest.mark.parametrize("rest,counted", [(10.4, True), (10.6, False)])
+def test_with_a_start_level_a_rep_may_not_start_from_a_raised_position(rest: float, counted: bool) -> None:
+    """The level is the mean of the first 0.3 s (0 deg); a rep may start up to 35 % of the 30 deg target above
+    it (10.5 deg). The drift to the raised rest is too slow to be a movement (5.2 deg in 4 s)."""
+    p = rest_then_rep([(0, 0.0), (30, 0.0), (830, rest)], rest, rest + 40.0, 1300)
+    on = count_batch(lift(), hips(p), "left", smooth_s=0.0, start_level=True)
+    assert len(on.reps_) == int(counted)
+    if counted:
+        assert on.reps_[0].t_onset == pytest.approx(13.03) and on.reps_[0].range_rad == pytest.approx(40 * D)
+    off = count_batch(lift(), hips(p), "left", smooth_s=0.0)
+    assert len(off.reps_) == 1
+
+
+@pytest.mark.parametrize("top,moves", [(14.1, True), (13.9, False)])
+def test_with_a_start_level_the_rise_counts_from_the_level_when_higher(top: float, moves: bool) -> None:
+    """No sensor for 1 s (NaN: no level), then 0.3 s at 5 deg (the level), a slow way down to 0 and a rep
+    from there: 9 deg above the level are needed, not above the minimum."""
+    p = rest_then_rep([(0, 5.0), (130, 5.0), (530, 0.0)], 0.0, top, 1000)
+    p[:100] = np.nan
+    on = count_batch(lift(), hips(p), "left", smooth_s=0.0, start_level=True)
+    assert len(on.reps_) == int(moves)
+    assert len(count_batch(lift(), hips(p), "left", smooth_s=0.0).reps_) == 1
+
+
+def test_rebase_restarts_the_onset_search_after_the_smoothing_window() -> None:
+    """Lying leg at -20 deg, then the angles are re-referenced to 0: that step is not a movement."""
+    p = np.concatenate([np.full(400, -20 * D), trace(REP)])
+    frame = hips(p)
+    fresh = ExerciseCounter(exercise=lift(), side="left")
+    assert fresh.rebase() is False  # nothing seen yet
+    (r,) = count_batch(lift(), frame, "left").reps_  # without rebase the step starts a movement, never over
+    assert (r.t_onset, r.t_end) == (3.94, 14.0)
+    c = ExerciseCounter(exercise=lift(), side="left")
+    c.update({k: v[:400] for k, v in frame.items()})
+    assert c.rebase() is True
+    c.update({k: v[400:] for k, v in frame.items()})
+    assert c.finish() == []
+    (r,) = c.reps_
+    assert r.t_onset == 7.03 and r.counted
+    c = ExerciseCounter(exercise=lift(), side="left")
+    c.update({k: v[:1050] for k, v in frame.items()})
+    assert c.current().active and c.rebase() is False
+
+
+def test_rebase_measures_the_start_level_afresh() -> None:
+    """Level -20 deg first; after the rebase the rest is 0 and the level is measured there again (from the
+    old level, 0 is too far up to start a rep)."""
+    p = np.concatenate([np.full(400, -20 * D), trace(REP)])
+    frame = hips(p)
+    c = ExerciseCounter(exercise=lift(), side="left", start_level=True)
+    c.update({k: v[:400] for k, v in frame.items()})
+    c.rebase()
+    c.update({k: v[400:] for k, v in frame.items()})
+    c.finish()
+    assert [r.t_onset for r in c.reps_] == [7.03]
+    c = ExerciseCounter(exercise=lift(), side="left", start_level=True)
+    c.update({k: v[:400] for k, v in frame.items()})
+    c.update({k: v[400:] for k, v in frame.items()})
+    c.finish()
+    assert [r.t_onset for r in c.reps_] == [3.94]  # the step from the old level
+
+
+def test_a_long_session_keeps_its_timeline() -> None:
+    """Buffers are trimmed after 10,000 samples: times and results stay the same."""
+    n0 = 15_000
+    p = np.concatenate([np.zeros(n0), trace(REP), np.zeros(n0), trace(REP)])
+    tilt = np.zeros(len(p))
+    tilt[n0 + 450:n0 + 490] = 12 * D
+    c = ExerciseCounter(exercise=lift(rules=[TILT]), side="left", smooth_s=0.0, start_level=True)
+    frame = hips(p, pelvic_tilt=tilt)
+    out = []
+    for a in range(0, len(p), 700):
+        out += c.update({k: v[a:a + 700] for k, v in frame.items()})
+    out += c.finish()
+    assert [r.t_onset for r in out] == [pytest.approx(x) for x in (153.03, 313.04)]
+    assert [r.t_end for r in out] == [pytest.approx(x) for x in (155.8, 315.81)]
+    assert [r.rules_broken for r in out] == [("pelvic_tilt",), ()]
+    assert [r.index for r in out] == [1, 2]
+
+
+def test_a_long_hold_keeps_its_onset() -> None:
+    (r,) = held(40.0, 12_001).reps_
+    assert (r.t_onset, r.t_start, r.t_end, r.hold_s) == (3.03, 4.01, 124.0, 120.0)
