@@ -9,12 +9,14 @@ Written for the survivors of ``python bench/mutation.py --group exercises``.
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
+from hipback.processing import quaternion as qm
 from hipback.processing.exercises import catalogue as catmod
 from hipback.processing.exercises.catalogue import (
     Catalogue,
@@ -34,6 +36,17 @@ from hipback.processing.exercises.catalogue import (
 from hipback.processing.exercises.engine import ExerciseCounter, RepResult, count_batch
 from hipback.processing.exercises.posture import PostureTime, posture_time
 from hipback.processing.exercises.signals import CIRCULAR, SIGNALS, available, signal, wrap
+from hipback.processing.exercises.stream import (
+    ProgrammeItem,
+    SegmentFrame,
+    _posture_up,
+    _ry,
+    _yaw_correction,
+    announcement,
+    calibration_offsets,
+    result_text,
+    segment_frame,
+)
 
 D = math.pi / 180.0
 SRC = "clinic/toe_tap.toml"
@@ -1178,3 +1191,122 @@ def test_a_long_session_keeps_its_timeline() -> None:
 def test_a_long_hold_keeps_its_onset() -> None:
     (r,) = held(40.0, 12_001).reps_
     assert (r.t_onset, r.t_start, r.t_end, r.hold_s) == (3.03, 4.01, 124.0, 120.0)
+
+
+# -- stream: helpers ----------------------------------------------------------------------------------------
+def q_axis(axis: list[float], angle: float | np.ndarray) -> np.ndarray:
+    return qm.from_axis_angle(axis, angle)
+
+
+UPRIGHT = q_axis([1.0, 0.0, 0.0], math.pi / 2)  # segment Y (superior) along world Z
+
+
+def test_segment_frame_slices_and_concatenates() -> None:
+    f = SegmentFrame(np.arange(4.0), {"pelvis": np.tile(qm.IDENTITY, (4, 1)), "thigh_left": np.zeros((4, 4))})
+    assert len(f) == 4
+    s = f.slice(1, 3)
+    assert list(s.t) == [1.0, 2.0] and s.segments["pelvis"].shape == (2, 4)
+    assert set(s.segments) == set(f.segments)
+    empty = SegmentFrame.concat([])
+    assert len(empty) == 0 and empty.segments == {}
+    assert SegmentFrame.concat([f.slice(0, 0), f.slice(0, 0)]).segments == {}
+    assert SegmentFrame.concat([f.slice(0, 0), f]) is f
+    both = SegmentFrame.concat([f.slice(2, 4), f.slice(0, 0), f.slice(0, 2)])
+    assert list(both.t) == [2.0, 3.0, 0.0, 1.0] and both.segments["thigh_left"].shape == (4, 4)
+
+
+class _Cal:
+    def __init__(self, turn: float) -> None:
+        self.turn = turn
+
+    def segment_quat(self, q: np.ndarray) -> np.ndarray:
+        return qm.multiply(q, q_axis([0.0, 0.0, 1.0], self.turn))
+
+
+def test_segment_frame_applies_each_calibration_and_the_thigh_swap() -> None:
+    q = {"pelvis": np.tile(qm.IDENTITY, (3, 1)), "thigh_left": np.tile(q_axis([1, 0, 0], 0.1), (3, 1)),
+         "thigh_right": np.tile(q_axis([1, 0, 0], 0.2), (3, 1))}
+    cal = {"pelvis": _Cal(0.0), "thigh_left": _Cal(0.3), "thigh_right": _Cal(0.0), "lumbar_upper": _Cal(0.0)}
+    f = segment_frame(np.array([10, 11, 12]), q, cal, False, 50.0)
+    assert list(f.t) == [0.2, 0.22, 0.24] and set(f.segments) == {"pelvis", "thigh_left", "thigh_right"}
+    assert np.allclose(f.segments["thigh_left"], qm.multiply(q["thigh_left"], q_axis([0, 0, 1], 0.3)))
+    g = segment_frame(np.array([10, 11, 12]), q, cal, True, 50.0)
+    assert np.allclose(g.segments["thigh_left"], qm.multiply(q["thigh_right"], q_axis([0, 0, 1], 0.3)))
+    assert np.allclose(g.segments["thigh_right"], q["thigh_left"])
+    assert np.array_equal(g.segments["pelvis"], q["pelvis"])
+    assert segment_frame(np.array([1]), q, None, False, 100.0).segments == {}
+
+
+def test_calibration_offsets_are_the_headings_in_the_standing_window() -> None:
+    n = 10
+    t = np.arange(n) * 0.1
+    pelvis = np.tile(UPRIGHT, (n, 1))
+    heading = np.where(t < 0.45, 0.3, 0.7)  # turned differently after the window
+    thigh = qm.multiply(q_axis([0.0, 0.0, 1.0], heading), pelvis)
+    lumbar = np.full((n, 4), np.nan)
+    f = SegmentFrame(t, {"pelvis": pelvis, "thigh_left": thigh, "lumbar_upper": lumbar})
+    off = calibration_offsets(f, (0.1, 0.4))
+    assert off == {"thigh_left": pytest.approx(0.3, abs=1e-12)}  # no finite lumbar sample: left out
+    assert calibration_offsets(f, (0.5, 0.9))["thigh_left"] == pytest.approx(0.7, abs=1e-12)
+    assert calibration_offsets(f, (0.4, 0.5))["thigh_left"] == pytest.approx(0.5, abs=1e-12)  # both ends in
+
+
+def test_yaw_correction_turns_the_segment_about_its_long_axis() -> None:
+    lying = q_axis([0.0, 0.0, 1.0], 0.2)  # on the back: world up along the segment's Z, turned 0.2 about it
+    q = np.tile(lying, (5, 1))
+    g = qm.rotate(qm.conjugate(lying), [0.0, 0.0, 1.0])
+    target = np.array([0.6, 0.0, 0.8])
+    c = _yaw_correction(q, target, 0.5)
+    assert c == pytest.approx(math.atan2(g[0], g[2]) - math.atan2(0.6, 0.8), abs=1e-12)
+    turned = qm.multiply(lying, _ry(c))
+    assert np.allclose(qm.rotate(qm.conjugate(turned), [0.0, 0.0, 1.0]), target, atol=1e-12)
+    assert _yaw_correction(np.tile(UPRIGHT, (3, 1)), target, 0.5) is None  # long axis vertical
+    assert _yaw_correction(q, np.array([0.0, 1.0, 0.0]), 0.5) is None  # the target's long axis vertical
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of no finite sample
+        assert _yaw_correction(np.full((3, 4), np.nan), target, 0.5) is None
+    tilt = q_axis([1.0, 0.0, 0.0], math.pi / 2 - math.asin(0.45))  # horizontal part of up 0.45
+    assert _yaw_correction(tilt[None, :], target, 0.5) is None
+    assert _yaw_correction(tilt[None, :], target, 0.4) is not None
+    near = np.array([0.0, math.sqrt(1 - 0.45**2), 0.45])
+    assert _yaw_correction(q, near, 0.5) is None and _yaw_correction(q, near, 0.4) is not None
+
+
+def test_posture_up_mirrors_a_side_lying_posture_for_the_left_side() -> None:
+    side = Posture("side", (0.0, 0.0, 1.0), True, 0.0, 0.0, True)
+    assert list(_posture_up(side, "left")) == [0.0, 0.0, -1.0]
+    assert list(_posture_up(side, "right")) == [0.0, 0.0, 1.0] and list(_posture_up(side, None)) == [0, 0, 1]
+    flat = Posture("flat", (0.0, 0.0, 1.0), False, 0.0, 0.0, True)
+    assert list(_posture_up(flat, "left")) == [0.0, 0.0, 1.0]
+
+
+def test_announcement_and_result_texts() -> None:
+    hold = lift(kind="hold", holds=3, hold_s=20)
+    reps = lift(kind="reps", reps=10)
+    final = lift(kind="reps_hold", reps=1, final_hold_s=15)
+    assert announcement(hold, ProgrammeItem("lift", "left")) == (
+        "Next: Lift, left side, 3 holds of 20 seconds.")
+    assert announcement(hold, ProgrammeItem("lift", None, holds=1, hold_s=30.4)) == (
+        "Next: Lift, 1 hold of 30 seconds.")
+    assert announcement(reps, ProgrammeItem("lift", "right")) == "Next: Lift, right side, 10 reps."
+    assert announcement(reps, ProgrammeItem("lift", None, reps=1)) == "Next: Lift, 1 rep."
+    assert announcement(final, ProgrammeItem("lift")) == (
+        "Next: Lift, 1 rep, hold the last one for 15 seconds.")
+    assert announcement(final, ProgrammeItem("lift", reps=4, hold_s=8)) == (
+        "Next: Lift, 4 reps, hold the last one for 8 seconds.")
+    r = RepResult("lift", "left", "hold", 1, 0.0, 1.0, 0.5, 0.5, 12.4, 12.0, True, (), (), True, None)
+    assert result_text(r, 2, 3) == "Hold 2 of 3 counted, held 12 seconds."
+    r.counted = False
+    assert result_text(r, 1, 3) == "That hold did not count, held 12 seconds: 1 of 3 so far."
+    r.kind = "rep"
+    assert result_text(r, 1, 3) == "That rep did not count: 1 of 3 so far."
+    r.counted = True
+    assert result_text(r, 3, 3) == "Rep 3 of 3 counted."
+
+
+def test_programme_item_targets_fall_back_to_the_catalogue_dose() -> None:
+    hold = lift(kind="hold", reps=9, holds=3, hold_s=20)
+    reps = lift(kind="reps", reps=10, holds=4)
+    given = ProgrammeItem("lift", holds=5, reps=7)
+    assert ProgrammeItem("lift").target(hold) == 3 and given.target(hold) == 5
+    assert ProgrammeItem("lift").target(reps) == 10 and given.target(reps) == 7
