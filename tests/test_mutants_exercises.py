@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from hipback.processing import quaternion as qm
+from hipback.processing.angles3d import hip_rotation_quat
 from hipback.processing.exercises import catalogue as catmod
 from hipback.processing.exercises.catalogue import (
     Catalogue,
@@ -37,6 +38,7 @@ from hipback.processing.exercises.engine import ExerciseCounter, RepResult, coun
 from hipback.processing.exercises.posture import PostureTime, posture_time
 from hipback.processing.exercises.signals import CIRCULAR, SIGNALS, available, signal, wrap
 from hipback.processing.exercises.stream import (
+    ExerciseBlock,
     ProgrammeItem,
     SegmentFrame,
     _posture_up,
@@ -1310,3 +1312,121 @@ def test_programme_item_targets_fall_back_to_the_catalogue_dose() -> None:
     given = ProgrammeItem("lift", holds=5, reps=7)
     assert ProgrammeItem("lift").target(hold) == 3 and given.target(hold) == 5
     assert ProgrammeItem("lift").target(reps) == 10 and given.target(reps) == 7
+
+
+# -- stream: the exercise block and the programme runner on constructed orientations -----------------------
+def standing(flex_left: np.ndarray, heading: float = 0.3, flex_right: float = 0.0, pelvis_tilt: float = 0.0,
+             spin_right: float = 0.0) -> SegmentFrame:
+    """Pelvis and thighs upright at 100 Hz (the pelvis tilted forward by ``pelvis_tilt``), the left hip flexed
+    by ``flex_left`` (rad), the left thigh sensor's heading turned by ``heading``, the right thigh flexed by
+    ``flex_right`` and turning about its long axis at ``spin_right`` rad/s."""
+    n = len(flex_left)
+    pel = np.tile(qm.multiply(UPRIGHT, q_axis([0.0, 0.0, 1.0], pelvis_tilt)), (n, 1))
+    z = np.zeros(n)
+    left = qm.multiply(pel, hip_rotation_quat(flex_left, z, z, "left"))
+    left = qm.multiply(q_axis([0.0, 0.0, 1.0], heading), left)
+    right = qm.multiply(pel, hip_rotation_quat(np.full(n, flex_right), z, z, "right"))
+    right = qm.multiply(right, q_axis([0.0, 1.0, 0.0], spin_right * np.arange(n) / FS))
+    return SegmentFrame(np.arange(n) / FS, {"pelvis": pel, "thigh_left": left, "thigh_right": right})
+
+
+def block(**params: Any) -> ExerciseBlock:
+    return ExerciseBlock(exercise=params.pop("exercise", lift()), side="left", posture=POSTURES["standing"],
+                         **params)
+
+
+def run_block(b: ExerciseBlock, frame: SegmentFrame, step: int | None = None) -> list[RepResult]:
+    step = step or len(frame)
+    out: list[RepResult] = []
+    for a in range(0, len(frame), step):
+        out += b.update(frame.slice(a, a + step))
+    return out + b.finish()
+
+
+def test_the_block_aligns_the_heading_when_still_in_the_start_posture_then_counts() -> None:
+    """Still from the second sample (the first has no previous one): aligned after 1 s, at 1.01 s; the rep of
+    :data:`REP` then counts as on the angles themselves; still again from 6.01 s, it aligns again at 7.01 s.
+    """
+    b = block()
+    assert b.current() is None and b.measurable
+    (r,) = run_block(b, standing(trace(REP)))
+    assert b.aligned_at_ == 1.01 and b.realigned_ == 1 and b.yaw_ == {}
+    assert b.offsets_ == {"thigh_left": pytest.approx(0.3, abs=1e-12), "thigh_right": pytest.approx(0.0)}
+    assert (r.t_onset, r.t_peak, r.t_end) == (3.03, 4.05, 5.8)
+    assert r.primary_peak_rad == pytest.approx(40 * D, abs=1e-9) and r.counted and b.reps_ == [r]
+    assert b.current() is not None and not b.current().active
+    assert b.finish() == []
+    with pytest.raises(RuntimeError) as err:
+        b.update(standing(trace(REP)))
+    assert str(err.value) == "update() after finish()"
+
+
+@pytest.mark.parametrize("step", [1, 37, 250])
+def test_the_block_does_not_depend_on_the_chunking(step: int) -> None:
+    b = block()
+    assert b.update(standing(trace(REP)).slice(0, 0)) == [] and b.current() is None
+    out = run_block(b, standing(trace(REP)), step)
+    assert [(r.t_onset, r.t_end) for r in out] == [(3.03, 5.8)]
+    assert (b.aligned_at_, b.realigned_) == (1.01, 1)
+
+
+def test_the_still_run_must_last_align_s_and_realign_can_be_off() -> None:
+    b = block(align_s=2.0)
+    run_block(b, standing(trace(REP)))
+    assert b.aligned_at_ == 2.01 and b.realigned_ == 1
+    b = block(realign=False)
+    (r,) = run_block(b, standing(trace(REP)))
+    assert b.aligned_at_ == 1.01 and b.realigned_ == 0 and r.t_onset == 3.03
+
+
+@pytest.mark.parametrize(
+    "frame_params,aligned",
+    [
+        ({"flex_right": 13.9 * D}, True),  # the other hip within 14 deg of the posture's 0
+        ({"flex_right": 14.1 * D}, False),
+        ({"pelvis_tilt": 34.5 * D}, True),  # the pelvis up direction within 35 deg of the posture's
+        ({"spin_right": 0.09}, True),  # still: every segment slower than 0.1 rad/s
+        ({"spin_right": 0.11}, False),
+    ],
+)
+def test_the_start_posture_and_stillness_limits(frame_params: dict[str, float], aligned: bool) -> None:
+    b = block(max_wait_s=2.5, initial_offsets={"thigh_left": 0.3})
+    (r,) = run_block(b, standing(trace(REP), **frame_params))
+    assert (b.aligned_at_ is not None) is aligned
+    assert b.aligned_at_ == (1.01 if aligned else None)
+    assert b.offsets_["thigh_left"] == pytest.approx(0.3, abs=1e-9)
+    assert r.t_onset == 3.03 and r.counted
+
+
+def test_without_the_start_posture_the_block_waits_then_falls_back_to_the_calibration_headings() -> None:
+    frame = standing(trace(REP), flex_right=20 * D)  # never in the posture
+    b = block(max_wait_s=2.5, initial_offsets={"thigh_left": 0.3})
+    (r,) = run_block(b, frame)
+    assert b.aligned_at_ is None and b.realigned_ == 0 and b.offsets_ == {"thigh_left": 0.3}
+    assert r.primary_peak_rad == pytest.approx(40 * D, abs=1e-9)
+    b = block(max_wait_s=2.5)  # no calibration headings: the thigh's 0.3 rad heading distorts the angle
+    (r,) = run_block(b, frame)
+    assert b.offsets_ == {} and abs(r.primary_peak_rad - 40 * D) > 0.5 * D
+    b = block(initial_offsets={"thigh_left": 0.3})  # waits 60 s by default: never gives up here
+    assert b.update(frame) == [] and b.offsets_ is None
+    (r,) = b.finish()  # the end: the samples kept are counted with the calibration headings
+    assert r.t_onset == 3.03 and b.offsets_ == {"thigh_left": 0.3}
+
+
+def test_the_block_ignores_what_comes_before_the_start_posture() -> None:
+    """Lying (pelvis up along X) for 2 s with the hip flexed, then standing: nothing before counts."""
+    lying = standing(np.full(200, 60 * D), pelvis_tilt=90 * D)
+    up = standing(trace(REP))
+    frame = SegmentFrame(np.concatenate([lying.t, up.t + 2.0]),
+                         {k: np.concatenate([lying.segments[k], up.segments[k]]) for k in up.segments})
+    b = block(max_wait_s=0.5, initial_offsets={"thigh_left": 0.3})
+    (r,) = run_block(b, frame)
+    assert b.aligned_at_ is None and r.t_onset == pytest.approx(5.03)  # gave up 0.5 s after standing up
+    b = block()
+    assert run_block(b, lying) == [] and b.offsets_ == {} and b.aligned_at_ is None
+
+
+def test_a_block_whose_primary_is_not_worn_is_not_measurable() -> None:
+    b = block(worn=frozenset({"pelvis", "thigh_right"}))
+    assert not b.measurable
+    assert block(worn=frozenset({"pelvis", "thigh_left"})).measurable
