@@ -39,7 +39,9 @@ from hipback.processing.exercises.posture import PostureTime, posture_time
 from hipback.processing.exercises.signals import CIRCULAR, SIGNALS, available, signal, wrap
 from hipback.processing.exercises.stream import (
     ExerciseBlock,
+    ProgrammeEvent,
     ProgrammeItem,
+    ProgrammeRunner,
     SegmentFrame,
     _posture_up,
     _ry,
@@ -48,6 +50,7 @@ from hipback.processing.exercises.stream import (
     calibration_offsets,
     result_text,
     segment_frame,
+    summarise,
 )
 
 D = math.pi / 180.0
@@ -1430,3 +1433,113 @@ def test_a_block_whose_primary_is_not_worn_is_not_measurable() -> None:
     b = block(worn=frozenset({"pelvis", "thigh_right"}))
     assert not b.measurable
     assert block(worn=frozenset({"pelvis", "thigh_left"})).measurable
+
+
+def arch() -> Exercise:
+    data = {**good(), "name": "arch", "title": "Arch", "sensors": ["pelvis", "lumbar_upper"], "kind": "reps",
+            "dose": {"reps": 3}, "rules": [], "primary": {"angle": "lumbar_extension", "target_deg": 10,
+                                                          "cue": "more"},
+            "measurement": {"quality": "partial", "note": "needs the upper-lumbar sensor"}}
+    return parse_exercise(data, "arch.toml", POSTURES)
+
+
+THIGHS = frozenset({"pelvis", "thigh_left", "thigh_right"})
+
+
+def runner(items: list[ProgrammeItem], **exercises: Exercise) -> ProgrammeRunner:
+    cat = Catalogue({"lift": lift(), "arch": arch(), **exercises}, POSTURES)
+    return ProgrammeRunner(programme=items, worn=THIGHS, catalogue=cat, initial_offsets={"thigh_left": 0.3})
+
+
+def three_reps() -> SegmentFrame:
+    return standing(np.concatenate([trace(REP), trace(REP)[1:], trace(REP)[1:]]))
+
+
+def test_the_runner_announces_counts_skips_and_moves_on() -> None:
+    run = runner([ProgrammeItem("lift", "left", reps=1), ProgrammeItem("arch"), ProgrammeItem("lift", "left",
+                                                                                               reps=2)])
+    assert run.current_item is None and run.counted() == 0 and run.update(three_reps().slice(0, 0)) == []
+    events = run.update(three_reps())
+    assert run.finish() == [] and run.events_ == events
+    assert [(e.t, e.kind, e.text, e.item, e.exercise, e.side, e.prescribed, e.hold_s, e.counted)
+            for e in events] == [
+        (0.0, "announce", "Next: Lift, left side, 1 rep.", 0, "lift", "left", 1, None, 0),
+        (5.8, "rep", "Rep 1 of 1 counted.", 0, "lift", "left", 1, None, 1),
+        (5.8, "item_done", "Lift done.", 0, "lift", "left", 1, None, 1),
+        (5.8, "not_measurable",
+         "Arch cannot be counted with the sensors worn (needs the upper-lumbar sensor); skipped.", 1, "arch",
+         None, 3, None, 0),
+        (5.8, "announce", "Next: Lift, left side, 2 reps.", 2, "lift", "left", 2, None, 0),
+        (15.8, "rep", "Rep 1 of 2 counted.", 2, "lift", "left", 2, None, 1),
+        (25.8, "rep", "Rep 2 of 2 counted.", 2, "lift", "left", 2, None, 2),
+        (25.8, "item_done", "Lift done.", 2, "lift", "left", 2, None, 2),
+        (25.8, "programme_done", "Programme done. Well done!", 3, None, None, None, None, 0),
+    ]
+    assert [e.result.t_onset for e in events if e.kind == "rep"] == [3.03, 13.03, 23.03]
+    assert all(e.result is None for e in events if e.kind != "rep")
+    assert run.done_ and run.index_ == 3 and run.current_item is None
+    assert [run.counted(i) for i in range(3)] == [1, 0, 2] and run.counted(5) == 0
+    assert [len(r) for r in run.results_] == [1, 0, 2]
+    assert summarise(run).items == [
+        {"exercise": "lift", "side": "left", "prescribed": 1, "attempted": 1, "counted": 1, "cues": []},
+        {"exercise": "arch", "side": None, "prescribed": 3, "attempted": 0, "counted": 0, "cues": []},
+        {"exercise": "lift", "side": "left", "prescribed": 2, "attempted": 2, "counted": 2, "cues": []},
+    ]
+    with pytest.raises(RuntimeError) as err:
+        run.update(three_reps())
+    assert str(err.value) == "update() after finish()"
+
+
+@pytest.mark.parametrize("step", [7, 333])
+def test_the_runner_does_not_depend_on_the_chunking(step: int) -> None:
+    items = [ProgrammeItem("lift", "left", reps=1), ProgrammeItem("lift", "left", reps=2)]
+    whole = runner(items)
+    ref = whole.update(three_reps()) + whole.finish()
+    run = runner(items)
+    frame = three_reps()
+    out = []
+    for a in range(0, len(frame), step):
+        out += run.update(frame.slice(a, a + step))
+    out += run.finish()
+    assert [(e.t, e.kind, e.text, e.item) for e in out] == [(e.t, e.kind, e.text, e.item) for e in ref]
+    assert len(ref) == 8
+
+
+def test_reps_that_do_not_count_and_a_dose_left_open_at_the_end() -> None:
+    run = runner([ProgrammeItem("high", "left", reps=3)], high=lift(target=45.0))
+    events = run.update(three_reps()) + run.finish()
+    assert [(e.t, e.kind, e.text, e.counted) for e in events] == [
+        (0.0, "announce", "Next: Lift, left side, 3 reps.", 0),
+        (5.72, "rep", "That rep did not count: 0 of 3 so far.", 0),  # back to a quarter of the target
+        (5.72, "cue", "higher", 0),
+        (15.72, "rep", "That rep did not count: 0 of 3 so far.", 0),
+        (15.72, "cue", "higher", 0),
+        (25.72, "rep", "That rep did not count: 0 of 3 so far.", 0),
+        (25.72, "cue", "higher", 0),
+    ]
+    assert not run.done_ and run.counted() == 0 and summarise(run).items[0]["cues"] == ["higher"] * 3
+    run = runner([ProgrammeItem("lift", "left", reps=3)])
+    events = run.update(three_reps().slice(0, 2580)) + run.finish()  # the third rep closes at the end
+    assert [e.kind for e in events] == ["announce", "rep", "rep", "rep"] and not run.done_
+    assert events[-1].t == 25.79 and run.counted() == 3
+
+
+def test_events_carry_the_hold_seconds_of_holds_and_final_holds() -> None:
+    hold = lift(kind="hold", holds=2, hold_s=20)
+    final = lift(kind="reps_hold", reps=2, final_hold_s=15)
+    run = runner([ProgrammeItem("hold", "left"), ProgrammeItem("hold", "left", hold_s=7.5),
+                  ProgrammeItem("final", "left"), ProgrammeItem("final", "left", hold_s=9)], hold=hold,
+                 final=final)
+    for i, expected in enumerate([20.0, 7.5, 15.0, 9.0]):
+        e = run._event(0.0, "announce", "", i)
+        assert e.hold_s == expected and type(e.hold_s) is float
+    assert runner([ProgrammeItem("lift", "left", hold_s=9)])._event(0.0, "x", "", 0).hold_s is None
+    e = runner([ProgrammeItem("hold", "left", hold_s=0)], hold=lift(kind="hold", holds=2, hold_s=20))
+    assert e._event(1.5, "x", "y", 0) == ProgrammeEvent(1.5, "x", "y", 0, None, exercise="lift", side="left",
+                                                        prescribed=2, hold_s=20.0, counted=0)
+
+
+def test_an_unknown_exercise_fails_when_the_programme_is_made() -> None:
+    with pytest.raises(KeyError) as err:
+        runner([ProgrammeItem("lift", "left"), ProgrammeItem("jump")])
+    assert err.value.args[0] == "no exercise 'jump' in the catalogue; known: arch, lift"
