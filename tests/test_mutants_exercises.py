@@ -8,6 +8,7 @@ Written for the survivors of ``python bench/mutation.py --group exercises``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from types import SimpleNamespace
@@ -36,6 +37,7 @@ from hipback.processing.exercises.catalogue import (
 )
 from hipback.processing.exercises.engine import ExerciseCounter, RepResult, count_batch
 from hipback.processing.exercises.posture import PostureTime, posture_time
+from hipback.processing.exercises.recognition import recognise
 from hipback.processing.exercises.signals import CIRCULAR, SIGNALS, available, signal, wrap
 from hipback.processing.exercises.stream import (
     ExerciseBlock,
@@ -1543,3 +1545,62 @@ def test_an_unknown_exercise_fails_when_the_programme_is_made() -> None:
     with pytest.raises(KeyError) as err:
         runner([ProgrammeItem("lift", "left"), ProgrammeItem("jump")])
     assert err.value.args[0] == "no exercise 'jump' in the catalogue; known: arch, lift"
+
+
+# -- recognition --------------------------------------------------------------------------------
+def signed(ex: Exercise, name: str, **signature: float) -> Exercise:
+    return dataclasses.replace(ex, name=name, signature={k: v * D for k, v in signature.items()})
+
+
+def sets_of(frame: SegmentFrame, *exercises: Exercise, **params: Any) -> list[tuple]:
+    cat = Catalogue({e.name: e for e in exercises}, POSTURES)
+    found = recognise(frame, worn=THIGHS, initial_offsets={"thigh_left": 0.3}, catalogue=cat, **params)
+    return [(s.exercise, s.side, s.t_start, s.t_end, s.count, pytest.approx(s.distance, abs=1e-9),
+             [r.t_onset for r in s.results]) for s in found]
+
+
+ONSETS = [3.02, 13.02, 23.02]  # at 50 Hz (every second sample): the onset one sample earlier than at 100 Hz
+
+
+def test_recognition_picks_the_nearest_signature_for_each_rep() -> None:
+    frame = three_reps()
+    near, far = signed(lift(), "lift", hip_flexion=40), signed(lift(), "lift30", hip_flexion=30)
+    assert sets_of(frame, near, far) == [("lift", "left", 3.02, 25.8, 3, 0.0, ONSETS)]
+    assert sets_of(frame, far) == [("lift30", "left", 3.02, 25.8, 3, 10 / 15, ONSETS)]
+    assert sets_of(frame, far, max_distance=0.6) == []
+    only = [("lift30", "left", 3.02, 25.8, 3, 10 / 15, ONSETS)]
+    assert sets_of(frame, near, far, exercises=["lift30"]) == only
+    unsigned = signed(lift(), "plain")
+    assert sets_of(frame, unsigned) == [("plain", "left", 3.02, 25.8, 3, 1.0, ONSETS)]  # no signature: 1
+
+
+def test_a_faulty_rep_next_to_a_set_is_reclaimed() -> None:
+    """The middle rep goes to 60 deg: 20 deg from the signature, a distance of 4/3; 7.2 s from its
+    neighbours."""
+    peak60 = trace([(0, 0.0), (300, 0.0), (400, 60.0), (500, 60.0), (600, 0.0), (1000, 0.0)])
+    frame = standing(np.concatenate([trace(REP), peak60[1:], trace(REP)[1:]]))
+    ex = signed(lift(), "lift", hip_flexion=40)
+    assert sets_of(frame, ex) == [("lift", "left", 3.02, 25.8, 3, 4 / 9, ONSETS)]
+    two = [("lift", "left", 3.02, 25.8, 2, 0.0, [3.02, 23.02])]
+    assert sets_of(frame, ex, reclaim_gap_s=7.0) == two
+    assert sets_of(frame, ex, reclaim_distance=1.3) == two
+
+
+def test_a_held_peak_is_a_hold_rather_than_a_rep() -> None:
+    """3.5 s at the peak: a reps exercise that held it that long gets the kind penalty (1: still accepted at
+    the largest distance); a hold exercise with the same signature is nearer."""
+    held = trace([(0, 0.0), (300, 0.0), (400, 40.0), (750, 40.0), (850, 0.0), (1000, 0.0)])
+    frame = standing(np.concatenate([held, held[1:]]))
+    reps = signed(lift(), "lift", hip_flexion=40)
+    hold = signed(lift(kind="hold", holds=2, hold_s=3), "hold", hip_flexion=40)
+    assert sets_of(frame, reps) == [("lift", "left", 3.02, 18.3, 2, 1.0, [3.02, 13.02])]
+    assert sets_of(frame, reps, max_distance=0.99) == []
+    assert sets_of(frame, reps, hold_as_reps_s=3.5) == [("lift", "left", 3.02, 18.3, 2, 0.0, [3.02, 13.02])]
+    assert sets_of(frame, reps, hold) == [("hold", "left", 4.06, 17.44, 2, 0.0, [3.02, 13.02])]
+
+
+def test_a_rep_short_of_its_target_gets_half_the_kind_penalty() -> None:
+    ex = signed(lift(target=45.0), "lift", hip_flexion=40)
+    onsets = [3.04, 13.04, 23.04]  # within 5 % of the 45 deg target: 2.25 deg
+    assert sets_of(three_reps(), ex) == [("lift", "left", 3.04, 25.72, 3, 0.5, onsets)]
+    assert sets_of(three_reps(), ex, kind_penalty=0.4) == [("lift", "left", 3.04, 25.72, 3, 0.2, onsets)]
