@@ -536,6 +536,60 @@ _equivalent("a one-sample slice has no step to check: jump[1:] is empty either w
 _equivalent(_WARN, _EV + "x_feature_slice", {30: "invalid=None"})
 _equivalent("assigning None to a float array stores NaN", _EV + "x_feature_slice", {41: "x[jump] = None"})
 
+
+# -- processing/calibration.py ---------------------------------------------------------------------------
+_CA = "hipback.processing.calibration.x_"
+_equivalent("up_in_sensor gets quaternion rows (N, 4): the stacked (N,) components, axis 1 is the last axis",
+            _CA + "up_in_sensor", {6: "axis=+1"})
+_equivalent("assigning None to a float array stores NaN", _CA + "angular_velocity",
+            {10: "(q_prev is None) and False"})
+_equivalent("dw == 0 exactly: a half turn per sample, the same rotation about +axis or -axis",
+            _CA + "angular_velocity", {46: "dw <= 0"})
+_equivalent("from_matrix orthonormalises: the x and z columns both scaled by |z| give the same rotation (to "
+            "rounding)", _CA + "frame_from_axes", {12: "z = z * np.linalg.norm(z)"})
+_equivalent(_TIE, _CA + "prior_ml_axis", {9: "np.linalg.norm(n) <= 0.2"})
+_equivalent(_TIE, _CA + "plane_axis", {18: "<= math.sin(min_spread_rad)"})
+_BASIS = ("the lag covariance is a tensor: any basis of the horizontal plane gives the same axes (to "
+          "rounding); the helper vector t only has to be off the vertical")
+_WA = _CA + "walking_ml_axis"
+_equivalent(_BASIS + " (t is normalised after its projection: (2, 0, 0) is (1, 0, 0))", _WA,
+            {16: "np.array([2.0, 0.0, 0.0]) if", 25: "else np.array([0.0, 2.0, 0.0])"})
+_equivalent(_BASIS + " (both choices are off the vertical at |up[0]| = 0.9)", _WA, {21: "abs(up[0]) <= 0.9"})
+_equivalent(_BASIS + " (in the else branch |up[0]| >= 0.9: up is never along (1, 1, 0) or (0, 1, 1))", _WA,
+            {24: "else np.array([1.0, 1.0, 0.0])", 26: "else np.array([0.0, 1.0, 1.0])"})
+_equivalent("max(len, 1) and max(len, 2) differ for a single row only, refused as too short either way", _WA,
+            {54: "max(len(w2), 2)"})
+_equivalent(_TIE, _WA, {77: "corr[best] <= 0.25 * total"})
+_equivalent("half a stride is at least round(0.35 * rate_hz) rows: 2 or more at any grid rate above 4 Hz, so "
+            "the guard max(1, .) never acts", _WA, {87: "max(2, round(stride / 2))"})
+_CS = _CA + "calibrate_sensor"
+_equivalent(_TIE, _CS, {10: "spread >= math.radians(2.0)", 19: "up[0] <= 0", 108: "abs(fa.axis @ lat) > abs(",
+                        127: "off >= s.misplacement_rad", 150: "ml_unc >= s.ml_disagreement_deg",
+                        173: "fa.ratio <= 4.0", 180: "abs(score) < s.sign_margin",
+                        246: "unc < s.ml_disagreement_deg", 247: "off < s.misplacement_rad"})
+_equivalent("prior_ml_axis only tells the face 'anterior' from any other", _CS,
+            {49: "prior_ml_axis(placement, up, None)", 87: "prior_ml_axis(placement, up, None)",
+             91: '"XXlateralXX"', 92: '"LATERAL"'})
+_equivalent("with the anterior face prior_ml_axis reads the placement only for the pelvis and upper lumbar "
+            "sensors, which never take this branch", _CS, {94: 'prior_ml_axis(None, up, "anterior")'})
+_equivalent("initial value overwritten before it is ever read (omega is used only when a functional axis "
+            "was found from it)", _CS, {54: 'omega = ""'})
+_equivalent("the face is the prior with the larger |dot| (at least cos 45 deg), so the dot is never 0", _CS,
+            {136: "fa.axis @ prior > 0"})
+_equivalent("sign_score does not use its rate argument", _CS, {161: "frame_from_axes(up, cand), None)"})
+_equivalent("a score of exactly 0 is within the margin (>= 0), handled by the branch before", _CS,
+            {187: "score <= 0"})
+_equivalent("walking_ml_axis refuses fewer rows than two of the longest strides (4 s), so 2 or 3 rows give "
+            "None at any grid rate above 1 Hz", _CS, {216: "len(q_motion) >= 2", 217: "len(q_motion) > 3"})
+_equivalent("a walking axis exactly perpendicular to the prior is 90 deg off either way, beyond the "
+            "misplacement limit", _CS, {234: "axis @ z_axis > 0"})
+_equivalent("the quality starts at 1 and loses at most 0.2 + 0.1 + max(0.3, 0.1 + 0.15 + 0.15 + 0.3) = 1.0 "
+            "(5.6e-17 after rounding): it never leaves [0, 1]", _CS,
+            {278: "np.clip(quality, None, 1.0)", 279: "np.clip(quality, 0.0, None)",
+             284: "np.clip(quality, 0.0, 2.0)"})
+_equivalent(_TIE, _CA + "_ml_uncertainty", {9: "np.linalg.norm(pa) >= 0.5"})
+
+
 def export(work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)

@@ -163,6 +163,12 @@ def test_angular_velocity_is_twice_the_vector_part_of_the_step(rate: float) -> N
     np.testing.assert_allclose(angular_velocity(flipped, rate, q_prev), w_prev, atol=1e-12)
 
 
+def test_angular_velocity_accepts_integer_quaternions() -> None:
+    w = angular_velocity([[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], 10.0)
+    assert np.isnan(w[0]).all()
+    np.testing.assert_allclose(w[1:], [[0.0, 0.0, 0.0], [0.0, 0.0, 20.0]], atol=0)
+
+
 def test_angular_velocity_of_a_steady_turn() -> None:
     """A steady turn of 0.1 rad per sample about a fixed sensor axis: 2 sin(0.05) * rate along the axis."""
     axis = np.array([2.0, -1.0, 2.0]) / 3.0
@@ -213,6 +219,12 @@ def test_mean_direction_clips_dot_products_above_one() -> None:
     u = v.mean(axis=0) / np.linalg.norm(v.mean(axis=0))
     assert (v @ u > 1.0).all()  # rounding: the arc cosine alone would be NaN
     assert mean_direction(v)[1] == 0.0
+    # a row exactly opposite the mean is pi away, even when its dot product rounds below -1
+    v = np.array([[-0.8967022761251738, -0.4416644114201207, 0.029284393059288184]] * 3)
+    v = np.vstack([v, -v[0]])
+    u = v.mean(axis=0) / np.linalg.norm(v.mean(axis=0))
+    assert (v @ u)[-1] < -1.0
+    assert mean_direction(v)[1] == pytest.approx(math.pi / 2, rel=1e-12)
 
 
 def test_axis_angle_ignores_the_sign() -> None:
@@ -586,7 +598,7 @@ def _abducting_swing(abd_deg: float) -> np.ndarray:
     return qm.multiply(qm.multiply(base(0.3), hip), abd)
 
 
-@pytest.mark.parametrize("abd_deg,planar", [(8.0, True), (10.0, False)])
+@pytest.mark.parametrize("abd_deg,planar", [(8.0, True), (9.5, True), (10.0, False)])  # ratio 6.1, 4.3, 3.9
 def test_non_planar_movement_lowers_the_quality(abd_deg: float, planar: bool) -> None:
     m = nominal_mounting("thigh_left")
     stand = thigh(np.zeros(1), m)[0]
@@ -639,13 +651,11 @@ def _about_up(v: np.ndarray, deg: float) -> np.ndarray:
 
 
 def _halves_omega(b1: np.ndarray, b2: np.ndarray, n1: int, n2: int) -> np.ndarray:
-    """Fast rows about ``b1`` then about ``b2``; between them slow rows, rotation about the vertical and a
-    missing row."""
+    """Rows that do not count first (fast about the vertical only, not faster than 0.8 rad/s across it, a
+    missing row), then ``n1`` fast rows about ``b1`` and ``n2`` about ``b2`` (the vertical is EX)."""
     rate = np.array([1.0, -1.5, 2.0, -1.2])
-    rows = [np.outer(np.resize(rate, n1), b1), np.array([[np.nan, 0.0, 0.0]]),
-            0.79 * b1[None], 0.8 * EZ[None],  # not faster than 0.8 rad/s across the vertical
-            (0.5 * b2 + 5.0 * EX)[None],  # fast about the vertical only
-            np.outer(np.resize(rate, n2), b2)]
+    rows = [(0.5 * b2 + 5.0 * EX)[None], 0.8 * EZ[None], 0.79 * b1[None], np.array([[np.nan, 0.0, 0.0]]),
+            np.outer(np.resize(rate, n1), b1), np.outer(np.resize(rate, n2), b2)]
     return np.vstack(rows)
 
 
@@ -817,7 +827,9 @@ def walk_omega(n: int, up: np.ndarray, ml: np.ndarray, stride: float = 1.1,
 
 
 @pytest.mark.parametrize("up,ml", [(EX, _unit([0.0, 0.6, 0.8])), (EZ, _unit([0.6, 0.8, 0.0])),
-                                   (_unit([0.89, 0.3, -0.34]), None), (_unit([0.91, 0.3, -0.29]), None)])
+                                   (_unit([0.89, 0.3, -0.34]), None), (_unit([0.91, 0.3, -0.29]), None),
+                                   (EY, None), (_unit([1.0, 1.0, 0.0]), None), (_unit([1.0, 0.0, 1.0]), None),
+                                   (_unit([0.0, 1.0, 1.0]), None)])
 def test_walking_ml_axis_separates_tilt_from_obliquity(up: np.ndarray, ml: np.ndarray | None) -> None:
     if ml is None:
         ml = _unit(np.cross(up, [0.0, 0.0, 1.0]))
@@ -921,3 +933,39 @@ def test_standing_finder_keeps_its_result_and_resets() -> None:
     g.reset()
     assert g.update(10, _flags("10")) is None  # one row: too short
     assert g.update(12, _flags("110")) == (12, 14)
+
+
+@pytest.mark.parametrize("period_s,rate,found", [(2.0, 100.0, True), (2.01, 100.0, False), (1.0, 100.0, True),
+                                                 (2.0, 50.0, True), (2.04, 50.0, False)])
+def test_walking_ml_axis_stride_range_includes_its_longest_stride(period_s: float, rate: float,
+                                                                  found: bool) -> None:
+    """Single-row pulses of rotation every ``period_s``: the covariance is there at that lag only, so the
+    rhythm is found when the lag is within the stride range (0.7-2 s, both included)."""
+    n = int(round(2 * 2.0 * rate))  # two of the longest strides
+    w = np.zeros((n, 3))
+    w[:: int(round(period_s * rate))] = [0.0, 1.0, 0.0]
+    assert (walking_ml_axis(w, EX, rate) is not None) is found
+
+
+def test_walking_ml_axis_covariance_is_per_product() -> None:
+    """Tilting dominates (once per 0.8 s) a 1.6 s stride: averaged per product, the stride lag (1.6 s) has the
+    larger covariance; the 0.8 s lag would take tilting for obliquity (the anterior axis for the result)."""
+    up, ml = EX, _unit([0.0, 0.6, 0.8])
+    t = np.arange(400) / FS
+    ph = 2 * np.pi * t / 1.6
+    w = (0.3 * np.cos(2 * ph))[:, None] * ml + (0.1 * np.cos(ph))[:, None] * np.cross(up, ml)
+    axis, unc = walking_ml_axis(w, up, FS)
+    assert axis_angle_deg(axis, ml) < 1e-6 and unc < 1e-6
+
+
+def test_thigh_axis_exactly_on_the_prior_despite_rounding() -> None:
+    """A right-thigh sensor tilted 12 deg in the sagittal plane: the functional axis is the prior's to
+    rounding, and their dot product rounds above 1 (the angle between them is 0, not an error)."""
+    m = qm.multiply(nominal_mounting("thigh_right"), qm.from_axis_angle(EY, 12 * D))
+    stand, motion = thigh(gait(), m)
+    up, _ = mean_direction(up_in_sensor(stand))
+    fa = functional_axis(angular_velocity(motion, FS), up, 0.8, 200)
+    assert abs(float(fa.axis @ prior_ml_axis("thigh_right", up, "lateral"))) > 1.0
+    cal = calibrate_sensor("thigh_right", stand, motion, FS, (0.0, 3.0))
+    check_frame(cal, m)
+    assert (cal.quality, cal.reasons, cal.face) == (1.0, [], "lateral")
