@@ -37,7 +37,14 @@ from hipback.processing.exercises.catalogue import (
 )
 from hipback.processing.exercises.engine import ExerciseCounter, RepResult, count_batch
 from hipback.processing.exercises.posture import PostureTime, posture_time
-from hipback.processing.exercises.recognition import recognise
+from hipback.processing.exercises.recognition import (
+    _class_at,
+    _posture_class,
+    _rest_starts,
+    _up,
+    episodes,
+    recognise,
+)
 from hipback.processing.exercises.signals import CIRCULAR, SIGNALS, available, signal, wrap
 from hipback.processing.exercises.stream import (
     ExerciseBlock,
@@ -1604,3 +1611,60 @@ def test_a_rep_short_of_its_target_gets_half_the_kind_penalty() -> None:
     onsets = [3.04, 13.04, 23.04]  # within 5 % of the 45 deg target: 2.25 deg
     assert sets_of(three_reps(), ex) == [("lift", "left", 3.04, 25.72, 3, 0.5, onsets)]
     assert sets_of(three_reps(), ex, kind_penalty=0.4) == [("lift", "left", 3.04, 25.72, 3, 0.2, onsets)]
+
+
+PELVIS = {"upright": UPRIGHT, "supine": q_axis([0.0, 1.0, 0.0], -math.pi / 2),
+          "prone": q_axis([0.0, 1.0, 0.0], math.pi / 2), "side_z": qm.IDENTITY,
+          "side_mz": q_axis([1.0, 0.0, 0.0], math.pi)}
+
+
+def postures_frame(spans: list[tuple[str, int]]) -> SegmentFrame:
+    q = np.concatenate([np.tile(PELVIS[name], (n, 1)) for name, n in spans])
+    return SegmentFrame(np.arange(len(q)) / FS, {"pelvis": q})
+
+
+def test_each_pelvis_orientation_has_its_class() -> None:
+    for name in PELVIS:
+        frame = postures_frame([(name, 600)])
+        assert episodes(frame) == [(name, 0, 600)]
+        assert [_class_at(frame, t) for t in (3.0, 99.0, -1.0)] == [name] * 3
+    assert np.allclose(_up(PELVIS["supine"][None, :]), [[1.0, 0.0, 0.0]], atol=1e-12)
+    assert np.array_equal(_up(np.full((1, 4), np.nan)), [[0.0, 0.0, 0.0]])  # no orientation: no direction
+
+
+def test_episodes_are_majority_smoothed_spans_of_at_least_5_s() -> None:
+    frame = postures_frame([("upright", 800), ("supine", 600), ("prone", 499), ("upright", 501),
+                            ("side_z", 300), ("upright", 700)])
+    assert episodes(frame) == [("upright", 0, 800), ("supine", 800, 1400), ("upright", 1899, 2400),
+                               ("upright", 2700, 3400)]
+    assert episodes(frame, min_episode_s=4.0)[2] == ("prone", 1400, 1899)
+    # a 3 s span inside a 7 s majority window disappears
+    assert episodes(frame, smooth_s=7.0, min_episode_s=5.0)[-1] == ("upright", 1899, 3400)
+    assert episodes(postures_frame([("upright", 1)])) == []
+
+
+def test_rest_starts_are_the_still_periods_long_enough() -> None:
+    frame = standing(trace(REP))  # still until 3 s, 1 s at the peak (4-5 s), still from 6 s
+    assert _rest_starts(frame, 0.1, 2.0) == [0, 600]
+    assert _rest_starts(frame, 0.1, 1.0) == [0, 400, 600]  # the peak's 1 s counts from 1 s on
+    assert _rest_starts(frame, 0.1, 1.01) == [0, 600]
+    assert _rest_starts(frame, 0.7, 2.0) == [0]  # 0.4 deg per sample is 0.698 rad/s: still below 0.7
+    assert _rest_starts(frame, 0.69, 2.0) == [0, 600]
+
+
+def test_the_start_posture_class_of_a_side_lying_exercise_follows_the_side() -> None:
+    side = Posture("side", (0.0, 0.0, 1.0), True, 0.0, 0.0, True)
+    cat = Catalogue({}, {"side": side, **POSTURES})
+    classes = [_posture_class(cat, "side", s) for s in ("left", "right", None)]
+    assert classes == ["side_mz", "side_z", "side_z"]
+    assert _posture_class(cat, "standing", "left") == "upright"
+    assert _posture_class(cat, "supine_knees_bent", "left") == "supine"
+
+
+def test_only_exercises_of_the_episode_posture_are_candidates() -> None:
+    near = signed(lift(), "lift", hip_flexion=40)
+    lying = dataclasses.replace(near, name="lying", start_posture="supine_knees_bent")
+    assert sets_of(three_reps(), lying) == []
+    assert sets_of(three_reps(), lying, near) == [("lift", "left", 3.02, 25.8, 3, 0.0, ONSETS)]
+    assert sets_of(three_reps(), near, decimate=1) == [("lift", "left", 3.03, 25.8, 3, 0.0,
+                                                         [3.03, 13.03, 23.03])]
