@@ -969,3 +969,17 @@ def test_thigh_axis_exactly_on_the_prior_despite_rounding() -> None:
     cal = calibrate_sensor("thigh_right", stand, motion, FS, (0.0, 3.0))
     check_frame(cal, m)
     assert (cal.quality, cal.reasons, cal.face) == (1.0, [], "lateral")
+
+
+def test_pelvis_walking_axis_exactly_on_the_prior_despite_rounding() -> None:
+    """A pelvis sensor tilted 2 deg and rolled 41 deg about its z: the walking axis is the prior's to
+    rounding, and their dot product rounds above 1 (the angle between them is 0, not an error)."""
+    m = qm.multiply(qm.from_axis_angle(EZ, -2 * D), qm.multiply(nominal_mounting("pelvis"),
+                                                                 qm.from_axis_angle(EZ, -41 * D)))
+    stand, walk = pelvis_walk(m, seconds=4.5)
+    up, _ = mean_direction(up_in_sensor(stand))
+    axis, _ = walking_ml_axis(angular_velocity(walk, FS), up, FS)
+    assert abs(float(axis @ prior_ml_axis("pelvis", up, "posterior"))) > 1.0
+    cal = calibrate_sensor("pelvis", stand, walk, FS, (0.0, 3.0))
+    check_frame(cal, m)
+    assert (cal.method, cal.quality, cal.reasons) == ("standing+walking", 1.0, [])
