@@ -264,7 +264,9 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._dkernel_slow = _derivative_kernel(self.ic_slow_s * fs, fs)
         self._gf = len(self._dkernel) // 2
         self._g = max(self._gf, len(self._dkernel_slow) // 2)  # the larger half width
-        self._ic_back = math.ceil(max(0.0, -self.ic_search[0]) * self._max_n) + self._g + 3
+        # a stride starts at its contact, up to ceil(-ic_search[0] * max_n) samples before the peak; its
+        # features reach back from there by the acceleration's (g) or the smoothing's (h) half width
+        self._ic_back = math.ceil(max(0.0, -self.ic_search[0]) * self._max_n) + max(self._g, self._h) + 3
         lookback = max(self._w + self._h + 2, self._ic_back)
         ahead = max(self.ic_phase, self.ic_search[1])
         lookahead = max(self._w + self._h + 2, math.ceil(ahead * self._max_n) + self._g + self._h + 5)
