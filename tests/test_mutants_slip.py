@@ -22,12 +22,13 @@ from hipback.processing import quaternion as qm
 from hipback.processing.angles import long_axis_inclination
 from hipback.processing.calibration import SensorCalibration
 from hipback.processing.calibration_search import CalibratedRows
-from hipback.processing.merge import ACC_COLUMNS, Rows
+from hipback.processing.merge import Rows
 from hipback.processing.slip import SlipMonitor, source_placement
 
 D = math.pi / 180.0
 P4 = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
 NEUTRAL = qm.from_axis_angle([1.0, 0.0, 0.0], math.pi / 2)
+ACC_WIDTH = Rows.empty(list(P4)).acc.shape[1]  # the pelvis acceleration features (not read by the monitor)
 WALK = {"thigh_left": [1.0, 0.0, 0.0], "thigh_right": [1.0, 0.0, 0.0]}  # 1 rad/s: stepping legs
 
 
@@ -42,7 +43,7 @@ def rows(k0: int, n: int, still: bool, tilt: dict[str, float] | None = None,
     tilt, omega = tilt or {}, omega or {}
     q = {p: np.tile(qm.from_axis_angle([0.0, 1.0, 0.0], tilt.get(p, 0.0) * D), (n, 1)) for p in placements}
     om = {p: np.tile(np.asarray(omega.get(p, [0.0, 0.0, 0.0]), dtype=float), (n, 1)) for p in placements}
-    return Rows(np.arange(k0, k0 + n, dtype=np.int64), q, np.zeros((n, ACC_COLUMNS)), np.zeros(n),
+    return Rows(np.arange(k0, k0 + n, dtype=np.int64), q, np.zeros((n, ACC_WIDTH)), np.zeros(n),
                 np.full(n, still), om)
 
 
