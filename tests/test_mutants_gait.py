@@ -316,3 +316,170 @@ def test_derivative_kernel_is_a_gaussian_derivative_per_second() -> None:
     assert smooth(ramp, k)[0] == pytest.approx(100.0, rel=0.01)
     assert len(_derivative_kernel(0.1, 50.0)) == 3  # at least one sample each side
     assert _derivative_kernel(0.1, 50.0)[2] > 0
+
+
+# -- contacts from the sacrum's impacts ----------------------------------------------------------------------
+STEADY_X, STEADY_PEAKS = hip_curve(STEADY)
+PEAK_IDX = np.round(STEADY_PEAKS * FS).astype(int)  # 250, 360, ... (on samples)
+
+
+def impacts(starts: np.ndarray | list[int], width: int = 20, amp: float = 1.0,
+            n: int = len(STEADY_X)) -> np.ndarray:
+    """Vertical acceleration: 0, and ``amp`` over ``width`` samples from each start (an exact step up and
+    down: the steepest flank is half-way between samples ``start - 1`` and ``start``)."""
+    a = np.zeros(n)
+    for s in starts:
+        a[s : s + width] += amp
+    return a
+
+
+def acc_strides(offset: int, amp: float = 1.0, **params: object) -> list[Stride]:
+    """Steady swing, an impact ``offset`` samples after every flexion peak but the last."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + offset, amp=amp))
+    return detect_strides(a, "left", ic_rule="onset", **params).strides
+
+
+def test_contacts_at_the_onset_of_sacral_impacts() -> None:
+    ss = acc_strides(20)
+    assert len(ss) == 8
+    onsets = (PEAK_IDX[:-1] + 20 - 0.5) / FS
+    for s, t in zip(ss[:-1], onsets[:-1], strict=True):
+        assert s.t_start == pytest.approx(t, abs=1e-9)
+        assert (s.ic_source, s.confidence, s.doubtful) == ("acceleration", 1.0, False)
+    for a, b in zip(ss[:-2], ss[1:-1], strict=True):
+        assert a.t_end == b.t_start and a.stride_time_s == pytest.approx(1.1, abs=1e-9)
+    # the last contact: no impact after the last peak (no acceleration there): the walker's own phase
+    assert ss[-1].t_start == pytest.approx(onsets[-1], abs=1e-9)
+    assert ss[-1].ic_source == "hip_phase" and ss[-1].confidence == 0.5
+    assert ss[-1].t_end == pytest.approx(STEADY_PEAKS[-1] + 0.195, abs=0.003)  # 0.195 s after peak flexion
+
+
+@pytest.mark.parametrize("offset,found", [(39, True), (40, False), (-4, True)])
+def test_impacts_are_searched_from_before_to_a_third_of_a_cycle_after(offset: int, found: bool) -> None:
+    """Searched in [peak - 0.05 cycle, peak + 0.35 cycle] (1.1 s: samples -6 to +39, a flank needs its
+    neighbours): an impact 40 samples after the peak is not seen: acceleration but no contact, doubtful."""
+    ss = acc_strides(offset)
+    assert len(ss) == 8
+    if found:
+        assert ss[1].t_start == pytest.approx((PEAK_IDX[1] + offset - 0.5) / FS, abs=1e-9)
+        assert ss[1].ic_source == "acceleration" and not ss[1].doubtful
+    else:
+        assert all(s.doubtful and s.ic_source == "hip_phase" and s.confidence == 0.2 for s in ss[:-1])
+        assert all(math.isnan(s.peak_hip_extension_rad) and math.isnan(s.t_peak_extension) for s in ss[:-1])
+        assert all(math.isnan(s.pelvic_tilt_at_peak_extension_rad) for s in ss[:-1])
+        assert all(math.isnan(s.lumbar_compensation_index) for s in ss[:-1])
+        assert ss[1].t_start == pytest.approx(STEADY_PEAKS[1] + 0.1375, abs=1e-9)  # the fixed phase
+        assert math.isfinite(ss[1].hip_range_rad)
+
+
+def test_an_impact_before_the_window_is_not_a_contact() -> None:
+    ss = acc_strides(-5)
+    assert all(abs(s.t_start - (p * 0.01 - 0.055)) > 0.004 for s, p in zip(ss, PEAK_IDX, strict=False))
+
+
+@pytest.mark.parametrize("amp,source", [(0.5, "acceleration"), (0.49, "hip_phase")])
+def test_acceleration_needs_a_range_of_half_a_metre_per_second_squared(amp: float, source: str) -> None:
+    ss = acc_strides(20, amp=amp)
+    assert [s.ic_source for s in ss[:-1]] == [source] * 7
+    assert not any(s.doubtful for s in ss)
+
+
+def test_acceleration_can_be_switched_off() -> None:
+    ss = acc_strides(20, use_acceleration=False)
+    assert [s.ic_source for s in ss] == ["hip_phase"] * 8
+    assert ss[1].t_start == pytest.approx(STEADY_PEAKS[1] + 0.1375, abs=1e-9)
+
+
+@pytest.mark.parametrize("big,first", [(4.0, True), (4.2, False)])
+def test_the_contact_is_the_first_flank_a_quarter_as_steep_as_the_top(big: float, first: bool) -> None:
+    """A step of 1 at +10 samples (down again at +22) and one of ``big`` at +35: a quarter of 4 is exactly 1
+    (flanks scale exactly by a power of two), so the small step still counts; a quarter of 4.2 is more."""
+    acc = impacts(PEAK_IDX[:-1] + 10, width=12) + impacts(PEAK_IDX[:-1] + 35, amp=big)
+    ss = detect_strides(angles(STEADY_X, acc=acc), "left", ic_rule="onset").strides
+    assert len(ss) == 8
+    offset = 10 if first else 35
+    for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
+        assert s.t_start == pytest.approx((p + offset - 0.5) / FS, abs=1e-9)
+
+
+def split_bump(centre_offset: int, n: int = len(STEADY_X)) -> np.ndarray:
+    """A split between the thighs (deg) peaking ``centre_offset`` samples after every flexion peak: a raised
+    cosine of 10 deg over one stride (1.1 s), symmetric about its peak."""
+    t = np.arange(n) / FS
+    f = np.zeros(n)
+    for p in PEAK_IDX:
+        u = t - (p + centre_offset) / FS
+        f = np.maximum(f, np.where(np.abs(u) < 0.55, 5.0 * (1 + np.cos(2 * np.pi * u / 1.1)), 0.0))
+    return f
+
+
+@pytest.mark.parametrize("offset,found", [(10, True), (9, False), (28, True), (29, False)])
+def test_with_both_thighs_impacts_count_near_the_largest_split(offset: int, found: bool) -> None:
+    """The split is largest 15 samples after each peak; impacts count from 0.06 s before to 0.12 s after it
+    (a flank at +9 ... +27, i.e. steps starting at +10 ... +28); else the split maximum is the contact."""
+    other = STEADY_X - split_bump(15)
+    a = angles(STEADY_X, other_thigh_deg=other, acc=impacts(PEAK_IDX[:-1] + offset))
+    ss = detect_strides(a, "left", ic_rule="onset").strides
+    assert len(ss) == 8
+    for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
+        if found:
+            assert s.t_start == pytest.approx((p + offset - 0.5) / FS, abs=1e-9)
+            assert (s.ic_source, s.confidence) == ("acceleration", 1.0)
+        else:
+            assert s.t_start == pytest.approx((p + 15) / FS, abs=1e-9)
+            assert (s.ic_source, s.confidence) == ("thigh_split", 0.8)
+
+
+@pytest.mark.parametrize("centre", [-6, 0, 39])
+def test_the_split_maximum_anywhere_in_the_search_window_is_the_contact(centre: int) -> None:
+    other = STEADY_X - split_bump(centre)
+    ss = detect_strides(angles(STEADY_X, other_thigh_deg=other), "left").strides
+    assert len(ss) >= 6
+    for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=False):
+        assert s.t_start == pytest.approx((p + centre) / FS, abs=1e-9)
+        assert (s.ic_source, s.confidence, s.doubtful) == ("thigh_split", 0.8, False)
+
+
+def test_an_impact_at_the_end_of_the_window_with_the_split_maximum_there() -> None:
+    other = STEADY_X - split_bump(39)
+    a = angles(STEADY_X, other_thigh_deg=other, acc=impacts(PEAK_IDX[:-1] + 39))
+    ss = detect_strides(a, "left", ic_rule="onset").strides
+    assert ss[1].t_start == pytest.approx((PEAK_IDX[1] + 38.5) / FS, abs=1e-9)
+    assert ss[1].ic_source == "acceleration"
+
+
+# -- where a stride's samples begin: the terminal-stance share -----------------------------------------------
+def compensation(thigh_deg: np.ndarray, tilt_deg: np.ndarray, a: int, b: int) -> float:
+    """The lumbar compensation index of stride samples [a, b) from its definition: peak thigh extension ``pe``
+    (minimum of the smoothed thigh), terminal stance from the sample half-way between ``a`` and ``pe``."""
+    th, ti = smoothed(thigh_deg), smoothed(tilt_deg)
+    pe = a + int(np.argmin(th[a:b]))
+    ts = a + (pe - a) // 2
+    return float((ti[pe] - ti[ts]) / (th[ts] - th[pe]))
+
+
+TILT_RAMP = 0.004 * np.arange(len(STEADY_X))  # deg: the pelvis tilting forwards slowly
+
+
+@pytest.mark.parametrize("source", ["hip_phase", "acceleration", "thigh_split"])
+def test_terminal_stance_starts_half_way_from_the_contact_sample(source: str) -> None:
+    acc = impacts(PEAK_IDX[:-1] + 20) if source == "acceleration" else None
+    other = STEADY_X - split_bump(15) if source == "thigh_split" else None
+    a = angles(STEADY_X - TILT_RAMP, tilt_deg=TILT_RAMP, acc=acc, other_thigh_deg=other)
+    ss = detect_strides(a, "left", ic_rule="onset").strides
+    assert len(ss) == 8
+    first = {"hip_phase": 14, "acceleration": 19, "thigh_split": 15}[source]  # contact sample after the peak
+    for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
+        assert s.ic_source == source
+        expected = compensation(STEADY_X, TILT_RAMP, p0 + first, p1 + first)
+        assert s.lumbar_compensation_index == pytest.approx(expected, rel=1e-9)
+        assert s.pelvic_tilt_excursion_rad == pytest.approx(0.004 * (p1 - p0 - 1) * D, rel=1e-9)
+
+
+def test_no_compensation_index_below_2_deg_of_thigh_extension() -> None:
+    x, _ = hip_curve([(1.1, 10.0, 7.0)] * 8)  # swing of 3 deg, thigh extends about 1.5 deg in stance
+    ss = detect_strides(angles(x), "left", min_range_rad=2 * D).strides
+    assert len(ss) == 8 and all(math.isnan(s.lumbar_compensation_index) for s in ss)
+    x, _ = hip_curve([(1.1, 10.0, 0.0)] * 8)  # thigh extends about 5 deg in stance
+    ss = detect_strides(angles(x), "left", min_range_rad=2 * D).strides
+    assert len(ss) == 8 and all(s.lumbar_compensation_index == 0.0 for s in ss[1:-1])
