@@ -483,3 +483,162 @@ def test_no_compensation_index_below_2_deg_of_thigh_extension() -> None:
     x, _ = hip_curve([(1.1, 10.0, 0.0)] * 8)  # thigh extends about 5 deg in stance
     ss = detect_strides(angles(x), "left", min_range_rad=2 * D).strides
     assert len(ss) == 8 and all(s.lumbar_compensation_index == 0.0 for s in ss[1:-1])
+
+
+# -- doubtful strides and the walker's own phase -------------------------------------------------------------
+def slow_bump(centre: int, n: int = len(STEADY_X)) -> np.ndarray:
+    """A smooth rise and fall of the acceleration (1 m/s^2, sigma 0.2 s): a range, but no impact."""
+    k = np.arange(n)
+    return np.exp(-0.5 * ((k - centre) / 20.0) ** 2)
+
+
+def walk(n_cycles: int) -> tuple[np.ndarray, np.ndarray]:
+    x, peaks = hip_curve([(1.1, 30.0, -15.0)] * n_cycles)
+    return x, np.round(peaks * FS).astype(int)
+
+
+@pytest.mark.parametrize("missing,phase", [(4, 0.195 / 1.1), (3, DEFAULT_IC_PHASE)])
+def test_a_missing_impact_makes_doubtful_strides_timed_by_the_learnt_phase(missing: int,
+                                                                           phase: float) -> None:
+    """Impacts 20 samples after each peak (0.195 s: a phase of 0.195 / 1.1 of the cycle), none after peak
+    ``missing`` (a slow bump instead). Each confident stride teaches one phase; from 3 on, their median times
+    the doubtful contact, before that the fixed 0.125."""
+    x, peaks = walk(10)
+    starts = [p + 20 for k, p in enumerate(peaks[:-1]) if k != missing]
+    acc = impacts(starts, n=len(x)) + slow_bump(peaks[missing] + 20, len(x))
+    ss = detect_strides(angles(x, acc=acc), "left", ic_rule="onset").strides
+    assert len(ss) == 10
+    for k, s in enumerate(ss[:-1]):
+        doubtful = k in (missing - 1, missing)
+        assert s.doubtful == doubtful
+        if doubtful:
+            assert (s.ic_source, s.confidence) == ("hip_phase", 0.2)
+            assert math.isnan(s.peak_hip_extension_rad) and math.isnan(s.lumbar_compensation_index)
+        else:
+            assert (s.ic_source, s.confidence) == ("acceleration", 1.0)
+            assert math.isfinite(s.peak_hip_extension_rad)
+    # (the slow bump's tail moves the neighbouring impacts' onsets by a few ns)
+    assert ss[missing].t_start == pytest.approx(peaks[missing] / FS + phase * 1.1, abs=1e-6)
+    assert ss[missing - 1].t_end == ss[missing].t_start
+    assert ss[missing - 1].t_start == pytest.approx((peaks[missing - 1] + 19.5) / FS, abs=1e-6)
+
+
+def test_the_phase_memory_keeps_the_last_contacts() -> None:
+    """``phase_memory=3``: the fourth learnt phase pushes out the first; three are still enough."""
+    x, peaks = walk(10)
+    starts = [p + 20 for k, p in enumerate(peaks[:-1]) if k != 5]
+    acc = impacts(starts, n=len(x)) + slow_bump(peaks[5] + 20, len(x))
+    ss = detect_strides(angles(x, acc=acc), "left", ic_rule="onset", phase_memory=3).strides
+    assert ss[5].doubtful and ss[5].t_start == pytest.approx(peaks[5] / FS + 0.195, abs=1e-9)
+    fixed = detect_strides(angles(x, acc=acc), "left", ic_rule="onset", phase_memory=0).strides
+    assert fixed[5].t_start == pytest.approx(peaks[5] / FS + 0.1375, abs=1e-9)
+
+
+def test_only_contacts_from_the_sensors_teach_the_phase() -> None:
+    """Seven strides without acceleration (phase-rule contacts), then impacts: the learnt phase comes from
+    the impacts alone, not from the phase rule's own 0.125."""
+    x, peaks = walk(14)
+    starts = [p + 20 for k, p in enumerate(peaks[:-1]) if k >= 7 and k != 11]
+    acc = impacts(starts, n=len(x)) + slow_bump(peaks[11] + 20, len(x))
+    ss = detect_strides(angles(x, acc=acc), "left", ic_rule="onset").strides
+    assert [s.ic_source for s in ss[:6]] == ["hip_phase"] * 6 and not any(s.doubtful for s in ss[:6])
+    assert ss[11].doubtful and ss[11].t_start == pytest.approx(peaks[11] / FS + 0.195, abs=1e-9)
+
+
+def test_contacts_out_of_both_rhythms_are_retimed_by_the_phase_rule() -> None:
+    """The impact after peak 3 comes 18 samples late (0.18 s: more than 15 % of the cycle off the swing's
+    rhythm and off the previous contacts'): the strides on both sides are doubtful, their contacts at peak +
+    0.125 cycle (14 samples: only two phases learnt), so stride 2 runs over samples [p2 + 14, p3 + 14), which
+    leave out a lumbar spike at p2 + 12 but for its smoothed tail (2/16 of it at p2 + 14)."""
+    x, peaks = walk(10)
+    starts = [p + (38 if k == 3 else 20) for k, p in enumerate(peaks[:-1])]
+    lumbar = np.zeros(len(x))
+    lumbar[peaks[2] + 12] = 8.0
+    a = angles(x, acc=impacts(starts, n=len(x)), lumbar_deg=lumbar)
+    ss = detect_strides(a, "left", ic_rule="onset").strides
+    assert len(ss) == 10
+    assert [s.doubtful for s in ss[:6]] == [False, False, True, True, False, False]
+    for k in (2, 3):
+        assert (ss[k].ic_source, ss[k].confidence) == ("hip_phase", 0.2)
+        assert ss[k].t_start == pytest.approx(peaks[k] / FS + 0.1375, abs=1e-9)
+        assert math.isnan(ss[k].peak_hip_extension_rad)
+    assert ss[3].t_end == ss[4].t_start == pytest.approx((peaks[4] + 19.5) / FS, abs=1e-9)
+    assert ss[2].lumbar_excursion_rad == pytest.approx(1.0 * D, rel=1e-9)
+    assert ss[1].lumbar_excursion_rad == pytest.approx(2.0 * D, rel=1e-9)  # the whole spike (4/16 of it)
+
+
+def test_a_first_contact_off_by_less_than_15_percent_is_kept() -> None:
+    """The first impact 15 samples late: 0.15 s is within 15 % of 1.1 s (0.165 s), nothing before to
+    compare with: not doubtful."""
+    x, peaks = walk(8)
+    starts = [p + (35 if k == 0 else 20) for k, p in enumerate(peaks[:-1])]
+    ss = detect_strides(angles(x, acc=impacts(starts, n=len(x))), "left", ic_rule="onset").strides
+    assert not ss[0].doubtful and ss[0].t_start == pytest.approx((peaks[0] + 34.5) / FS, abs=1e-9)
+
+
+# -- gaps, plateaus, streaming, isolated strides -------------------------------------------------------------
+def test_a_short_gap_at_a_trough_drops_the_stride_that_spans_it() -> None:
+    x, peaks = walk(8)
+    a = angles(x)
+    a.hip_flexion_left[peaks[3] + 50 : peaks[3] + 60] = np.nan
+    a.thigh_inclination_left[peaks[3] + 50 : peaks[3] + 60] = np.nan
+    det = detect_strides(a, "left")
+    starts = [round(s.t_start - 0.1375, 9) for s in det.strides]
+    assert starts[1:3] == pytest.approx(list(peaks[1:3] / FS), abs=1e-9)
+    assert not any(s.t_start < (peaks[3] + 60) / FS and s.t_end > (peaks[3] + 50) / FS for s in det.strides)
+    assert len(det.strides) == 7 and [b.n_strides for b in det.bouts] == [3, 4]
+
+
+def test_a_flat_topped_peak_is_one_peak() -> None:
+    """Every flexion peak held for 9 samples (3 samples flat after smoothing): one peak at the plateau's
+    first smoothed sample, the strides as usual."""
+    x, peaks = hip_curve([(1.1, 30.0, -15.0)] * 8)
+    idx = np.round(peaks * FS).astype(int)
+    flat = np.insert(x, np.repeat(idx, 8), np.repeat(x[idx], 8))
+    ss = detect_strides(angles(flat), "left").strides
+    assert len(ss) == 8
+    assert all(s.stride_time_s == pytest.approx(1.18, abs=1e-9) for s in ss[1:-2])
+
+
+def test_streaming_a_heavily_smoothed_swing_with_contacts_before_the_peaks() -> None:
+    """Smoothing over +-0.3 s and impacts 4 samples before each peak: fed in chunks of 7 samples, the
+    detector gives the batch's strides (the buffer keeps what a stride's smoothing needs before its
+    contact)."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] - 4))
+    batch = detect_strides(a, "left", ic_rule="onset", smooth_s=0.3)
+    det = StrideDetector("left", ic_rule="onset", smooth_s=0.3)
+    got = []
+    for i in range(0, len(STEADY_X), 7):
+        got += det.update(a.slice(i, i + 7))
+    got += det.finish()
+    assert len(batch.strides) == 8
+    records = [dataclasses.asdict(s) for s in batch.strides]
+    np.testing.assert_equal([dataclasses.asdict(s) for s in got], records)
+
+
+def test_an_isolated_stride_after_a_pause_is_not_gait_when_streaming() -> None:
+    """Four strides, 4 s of standing (the last peak is forgotten), then one single stride: not adjacent to
+    the earlier ones, so it has no neighbour and is not kept, streamed or not."""
+    a_x, _ = hip_curve([(1.1, 30.0, -15.0)] * 4, tail=4.0)
+    b_x, _ = hip_curve([(1.1, 30.0, -15.0)], lead=0.0)
+    a = angles(np.concatenate([a_x, b_x]))
+    batch = detect_strides(a, "left")
+    det = StrideDetector("left")
+    for i in range(0, len(a), 50):
+        det.update(a.slice(i, i + 50))
+    det.finish()
+    for d in (batch, det):
+        assert len(d.strides) == 4 and d.strides[-1].t_end < len(a_x) / FS
+        assert [b.n_strides for b in d.bouts] == [4]
+
+
+def test_a_stride_next_to_a_rejected_one_is_not_gait() -> None:
+    """Two strides sharing a peak, similar in time and swing, the second rejected (its trough above 15 deg):
+    the first has no valid neighbour."""
+    assert strides([(1.1, 50.0, 10.0), (1.1, 50.0, 16.0)]) == []
+    assert len(strides([(1.1, 50.0, 10.0), (1.1, 50.0, 14.0)])) == 2
+
+
+def test_gait_summary_asymmetry_index_at_exactly_2_deg() -> None:
+    g = gait_summary([stride(ext=2.0)], [stride("right", ext=2.0)])
+    assert g["peak_hip_extension_asymmetry_rad"] == 0.0 and math.isnan(g["asymmetry_index_pct"])
