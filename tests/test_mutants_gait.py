@@ -642,3 +642,88 @@ def test_a_stride_next_to_a_rejected_one_is_not_gait() -> None:
 def test_gait_summary_asymmetry_index_at_exactly_2_deg() -> None:
     g = gait_summary([stride(ext=2.0)], [stride("right", ext=2.0)])
     assert g["peak_hip_extension_asymmetry_rad"] == 0.0 and math.isnan(g["asymmetry_index_pct"])
+
+
+# -- the shoulder rule ------------------------------------------------------------------------------------
+def shoulder_acc(push: int, third: int | None = None) -> np.ndarray:
+    """After every peak but the last: a push-off step of 1 at ``push`` samples that then sinks by 0.02 per
+    sample (a level that turns down), a loading step of 3 at +20 (the steepest rising flank), optionally a
+    smaller step of 1.5 at ``third``; all back to 0 at +60."""
+    n = len(STEADY_X)
+    a, k = np.zeros(n), np.arange(n)
+    for p in PEAK_IDX[:-1]:
+        on = k < p + 60
+        a += np.where((k >= p + push) & on, 1.0 - 0.02 * (k - p - push), 0.0)
+        a += np.where((k >= p + 20) & on, 3.0, 0.0)
+        if third is not None:
+            a += np.where((k >= p + third) & on, 1.5, 0.0)
+    return a
+
+
+def shoulder(acc: np.ndarray, p: int) -> tuple[int, float] | None:
+    """The definition: the last sample ``c`` within 0.1 s before the steepest rising flank (samples p + 19
+    and p + 20, the first counts) where the derivative of the acceleration (Gaussian, sigma 15 ms) turns from
+    positive to not positive, and the time of that zero crossing."""
+    r = np.full(len(acc), np.nan)
+    r[5:-5] = smooth(acc, _derivative_kernel(1.5, FS))
+    js = p + 19
+    for c in range(js - 1, js - 11, -1):
+        if r[c - 1] > 0 >= r[c]:
+            return c, (c - 1 + r[c - 1] / (r[c - 1] - r[c])) / FS
+    return None
+
+
+@pytest.mark.parametrize("push,third", [(8, None), (6, None), (8, 32)])
+def test_shoulder_rule_takes_the_level_before_the_steepest_rise(push: int, third: int | None) -> None:
+    acc = shoulder_acc(push, third)
+    a = angles(STEADY_X - TILT_RAMP, tilt_deg=TILT_RAMP, acc=acc)
+    ss = detect_strides(a, "left", ic_rule="shoulder").strides
+    assert len(ss) == 8
+    for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
+        found = shoulder(acc, p0)
+        assert found is not None and found[0] == p0 + push + 3  # 0.1 s back reaches push + 3 from push = 6
+        assert s.t_start == pytest.approx(found[1], abs=1e-9)
+        assert s.ic_source == "acceleration" and not s.doubtful
+        c1 = shoulder(acc, p1)
+        assert c1 is not None
+        # the stride's samples start at the shoulder (a sample either way moves the index by 3 %)
+        expected = compensation(STEADY_X, TILT_RAMP, found[0], c1[0])
+        assert s.lumbar_compensation_index == pytest.approx(expected, rel=0.05)
+
+
+def test_without_a_shoulder_in_reach_the_shoulder_rule_takes_the_onset() -> None:
+    acc = shoulder_acc(5)  # the level turns down 11 samples before the steepest flank: too early
+    assert shoulder(acc, PEAK_IDX[2]) is None
+    a = angles(STEADY_X, acc=acc)
+    got = detect_strides(a, "left", ic_rule="shoulder").strides
+    onset = detect_strides(a, "left", ic_rule="onset").strides
+    assert [s.t_start for s in got] == [s.t_start for s in onset]
+    assert got[2].t_start == pytest.approx((PEAK_IDX[2] + 4.5) / FS, abs=1e-3)  # the push-off step
+
+
+def test_streaming_long_strides_whose_contact_search_reaches_far_ahead() -> None:
+    """1.95 s strides (the contact search reaches 0.35 of a cycle, 69 samples, past the peak) fed one sample
+    at a time, a peak arriving as the last sample of a batch of final samples (the 4th second): the
+    detector gives the batch's strides."""
+    x, _ = hip_curve([(1.95, 30.0, -15.0)] * 5, lead=2.29)
+    a = angles(x)
+    batch = detect_strides(a, "left")
+    det = StrideDetector("left")
+    for i in range(len(x)):
+        det.update(a.slice(i, i + 1))
+    det.finish()
+    assert len(batch.strides) == 5
+    np.testing.assert_equal([dataclasses.asdict(s) for s in det.strides],
+                            [dataclasses.asdict(s) for s in batch.strides])
+
+
+def test_light_smoothing_of_one_sample() -> None:
+    """``smooth_s`` 0.01 s at 100 Hz: a triangle of +- 1 sample (never less)."""
+    x, peaks = hip_curve(STEADY)
+    s = detect_strides(angles(x), "left", smooth_s=0.01).strides[2]
+    sm = np.full(len(x), np.nan)
+    sm[1:-1] = smooth(x, triangular_kernel(1))
+    p0, p1 = round(peaks[2] * FS), round(peaks[3] * FS)
+    assert s.hip_range_rad == pytest.approx((sm[p1] - float(np.min(sm[p0:p1]))) * D, rel=1e-9)
+    s0 = detect_strides(angles(x), "left", smooth_s=0.0).strides[2]
+    assert s0.hip_range_rad == s.hip_range_rad
