@@ -1668,3 +1668,17 @@ def test_only_exercises_of_the_episode_posture_are_candidates() -> None:
     assert sets_of(three_reps(), lying, near) == [("lift", "left", 3.02, 25.8, 3, 0.0, ONSETS)]
     assert sets_of(three_reps(), near, decimate=1) == [("lift", "left", 3.03, 25.8, 3, 0.0,
                                                          [3.03, 13.03, 23.03])]
+
+
+def test_of_two_equally_long_still_runs_the_hold_is_the_one_with_the_peak() -> None:
+    """A step of 0.1 deg at sample 701 of the plateau (5 deg/s: samples 700 and 701 are not still) leaves two
+    still runs of 299 samples, 401-699 and 702-1000; the peak (0.01 deg more at 850) is in the second."""
+    p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (1002, 40.0), (1102, 0.0), (1400, 0.0)])
+    p[701:1002] += 0.1 * D
+    p[850] += 0.01 * D
+    ex = lift(kind="hold", holds=3, hold_s=3)
+    (r,) = count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
+    assert (r.t_start, r.t_end, r.t_peak, r.hold_s) == (7.02, 10.0, 8.5, 2.99)
+    p[850] -= 0.02 * D  # the peak at the step (not still): the first of the two
+    (r,) = count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
+    assert (r.t_start, r.t_end, r.t_peak, r.hold_s) == (4.01, 6.99, 7.01, 2.99)

@@ -523,7 +523,9 @@ def _longest_run(mask: np.ndarray, around: int) -> tuple[int, int]:
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
     lens = stops - starts
-    best = int(np.argmax(lens))
+    longest = np.flatnonzero(lens == lens.max())
+    inside = [i for i in longest if starts[i] <= around < stops[i]]
+    best = int(inside[0] if inside else longest[0])
     return int(starts[best]), int(stops[best])
 
 
