@@ -190,6 +190,9 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         if self._stand is None and self._marked is None:
             found = self._finder.update(int(rows.k[0]), rows.still)
             if found is not None:
+                # the timeout as it stood on the row before the decision row (as if fed row by row)
+                decided = found[1] - 1 if found[1] - found[0] >= self._finder.max_rows else found[1]
+                self._check_timeout(decided)
                 self._stand = found
                 self.state_ = WAITING if self._motion_count else CALIBRATING
                 self.messages_.append(
@@ -277,12 +280,15 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
             return min(end, wait_end) if last >= min(end, wait_end) else None
         return wait_end if last >= wait_end else None
 
-    def _check_timeout(self) -> None:
+    def _check_timeout(self, end: int | None = None) -> None:
+        """Release the rows older than the timeout, judged at row ``end`` (exclusive; default: every row
+        buffered)."""
         limit = int(self.timeout_s * self.rate_hz)
-        if self._stand is not None or self._buffer_n <= limit:
+        n = self._buffer_n if end is None else end - (self._buffer_k0 or 0)
+        if self._stand is not None or n <= limit:
             return
         run = self._finder._run_start
-        keep_from = (self._buffer_k0 or 0) + self._buffer_n - limit
+        keep_from = (self._buffer_k0 or 0) + n - limit
         if run is not None:
             keep_from = min(keep_from, run)
         n_release = keep_from - (self._buffer_k0 or 0)
