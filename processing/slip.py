@@ -129,6 +129,7 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
             return self._out
         self._track_still_periods(chunk.rows)
         self._check(chunk.rows)
+        del self._runs[:-64]  # only now: this chunk's standing windows may have needed older starts
         return self._out
 
     def finish(self) -> list[CalibratedRows]:
@@ -159,7 +160,6 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
             k0 = int(k[i])
             n = int(np.searchsorted(gait_k, k0, "right") - np.searchsorted(gait_k, k0 - window, "right"))
             self._runs.append((k0, n >= need))
-        del self._runs[:-64]
         if len(k):
             self._still_prev = bool(still[-1])
             self._gait_k = gait_k[gait_k > int(k[-1]) - window]
