@@ -467,3 +467,127 @@ def test_monitor_state_does_not_leak_between_copies() -> None:
     g = copy.deepcopy(f)
     walk_then_stand(f, {"thigh_left": 12.0})
     assert g.mon.slips_ == [] and g.cal["thigh_left"].flags == []
+
+
+# -- more limits, exact ties and whole-session chunks ------------------------------------------------------
+def test_a_whole_session_in_one_chunk_gives_the_same_slips() -> None:
+    """Walking, a standing window with a slipped thigh, then 70 short still blips, in one chunk or in
+    small ones: every still period's start stays known until the chunk's windows are checked."""
+    parts = [rows(0, 200, False, omega=WALK), rows(200, 400, True, tilt={"thigh_left": 12.0})]
+    for i in range(70):
+        parts += [rows(600 + 2 * i, 1, True), rows(601 + 2 * i, 1, False)]
+    whole = Rows.concat(parts)
+    mon = SlipMonitor()
+    out = mon.update(CalibratedRows(whole, calibration()))
+    assert mon.slips_ == [("thigh_left", 2.0, "standing")]
+    assert [(int(o.rows.k[0]), len(o.rows)) for o in out] == [(0, 500), (500, 240)]
+    small = SlipMonitor()
+    for a in range(0, len(whole), 50):
+        small.update(CalibratedRows(whole.slice(a, a + 50), calibration()))
+    assert small.slips_ == mon.slips_
+
+
+def test_two_standing_windows_in_one_chunk() -> None:
+    parts = [rows(0, 200, False, omega=WALK), rows(200, 400, True, tilt={"thigh_left": 12.0}),
+             rows(600, 200, False, omega=WALK, tilt={"thigh_left": 12.0}),
+             rows(800, 400, True, tilt={"thigh_left": 12.0}), rows(1200, 50, False)]
+    mon = SlipMonitor(recalibrate=False)
+    out = mon.update(CalibratedRows(Rows.concat(parts), calibration()))
+    assert [s[1] for s in mon.slips_] == [2.0, 8.0]
+    assert [(int(o.rows.k[0]), int(o.rows.k[-1]) + 1) for o in out] == [(0, 500), (500, 1100), (1100, 1250)]
+
+
+def test_a_still_row_turning_fast_counts_as_walking() -> None:
+    """99 walking rows, then a still period whose first row still turns fast: 100 rows up to and with it."""
+    f = Feed()
+    f(99, False, omega=WALK)
+    f(1, True, omega=WALK, tilt={"thigh_left": 12.0})
+    f(400, True, tilt={"thigh_left": 12.0})
+    assert standing_slips(f) == [("thigh_left", 0.99, "standing")]
+
+
+def test_walking_after_the_stop_does_not_count() -> None:
+    """60 walking rows before the stop and 100 after it, all in one chunk: only the 60 before count."""
+    parts = [rows(0, 60, False, omega=WALK), rows(60, 400, True, tilt={"thigh_left": 12.0}),
+             rows(460, 100, False, omega=WALK)]
+    mon = SlipMonitor()
+    mon.update(CalibratedRows(Rows.concat(parts), calibration()))
+    assert mon.slips_ == []
+
+
+def test_turning_at_exactly_the_motion_limit_is_not_fast() -> None:
+    f = Feed()
+    walk_then_stand(f, {"thigh_left": 12.0}, walk={"thigh_left": [0.8, 0.0, 0.0], "thigh_right": [0.8, 0, 0]})
+    assert f.mon.slips_ == []
+    g = Feed()
+    g(1200, False, omega={"thigh_left": [0.8, 0.0, 0.0], "thigh_right": [0.8, 0.0, 0.0]})
+    assert g.mon.walk_offsets_ == []
+
+
+def test_without_thighs_only_the_other_sensors_are_checked() -> None:
+    f = Feed(cal=calibration(("pelvis", "lumbar_upper")))
+    walk_then_stand(f, {"lumbar_upper": 12.0})
+    assert f.mon.slips_ == [] and sum(len(o.rows) for o in f.out) == 700
+
+
+def test_exact_standing_limits() -> None:
+    """Limits set to the very inclination a tilt reads: the slip limit is exclusive (more than), the
+    reference limits inclusive (within)."""
+    seg = calibration()["thigh_left"].segment_quat(qm.from_axis_angle([0.0, 1.0, 0.0], 12.0 * D))
+    at12 = float(long_axis_inclination(seg))
+    f = Feed(slip_threshold_rad=at12)
+    walk_then_stand(f, {"thigh_left": 12.0})
+    assert standing_slips(f) == []
+    g = Feed(slip_threshold_rad=at12, slip_reference_rad=at12)  # 12 deg is now also "neutral"
+    walk_then_stand(g, {"thigh_left": 13.0, "pelvis": 12.0, "lumbar_upper": 12.0})
+    assert [s[0] for s in standing_slips(g)] == ["thigh_left"]
+
+
+def test_a_thigh_missing_from_the_calibration_is_skipped_not_the_rest() -> None:
+    f = Feed(cal=calibration(("pelvis", "thigh_right", "lumbar_upper")))
+    turning(f, 900, 0.0, 0.0)
+    turning(f, 900, 0.0, 12.0)
+    assert [s[0] for s in f.mon.slips_] == ["thigh_right"]
+
+
+def test_a_planar_window_at_exactly_four_to_one() -> None:
+    """240 samples about X and 60 about Z: eigenvalues 3.2 and 0.8, exactly 4 to 1: still clearly planar."""
+    f = Feed()
+    turning(f, 900, 0.0)
+    f(240, False, omega={"thigh_left": [2.0, 0.0, 0.0], "thigh_right": axis(0.0)})
+    f(60, False, omega={"thigh_left": [0.0, 0.0, 2.0], "thigh_right": axis(0.0)})
+    assert [p for p, _, _ in f.mon.walk_offsets_].count("thigh_left") == 1
+
+
+def test_a_skipped_window_does_not_stop_the_later_ones_of_a_chunk() -> None:
+    f = Feed()
+    turning(f, 900, 0.0)
+    parts = [rows(900, 150, False, omega={"thigh_left": axis(0.0), "thigh_right": axis(0.0)}),
+             rows(1050, 150, False, omega={"thigh_left": [0.0, 0.0, 2.0], "thigh_right": axis(0.0)}),
+             rows(1200, 300, False, omega={"thigh_left": axis(0.0), "thigh_right": axis(0.0)})]
+    f.mon.update(CalibratedRows(Rows.concat(parts), f.cal))
+    assert [round(t, 9) for p, t, _ in f.mon.walk_offsets_ if p == "thigh_left"] == [14.99]
+
+
+def test_the_moving_limit_is_exclusive() -> None:
+    f = Feed()
+    turning(f, 900, 0.0)
+    turning(f, 900, 12.0)
+    dev = next(d for p, _, d in f.mon.walk_offsets_ if p == "thigh_left")
+    g = Feed(walk_axis_slip_rad=dev)
+    turning(g, 900, 0.0)
+    turning(g, 900, 12.0)
+    assert g.mon.slips_ == []
+    h = Feed(walk_axis_slip_rad=math.nextafter(dev, 0.0))
+    turning(h, 900, 0.0)
+    turning(h, 900, 12.0)
+    assert [s[2] for s in h.mon.slips_] == ["moving"]
+
+
+def test_a_thigh_already_flagged_is_not_flagged_twice_while_moving() -> None:
+    cal = calibration()
+    cal["thigh_left"].flags.append("slipped")
+    f = Feed(cal=cal)
+    turning(f, 900, 0.0)
+    turning(f, 900, 12.0)
+    assert [s[2] for s in f.mon.slips_] == ["moving"] and cal["thigh_left"].flags == ["slipped"]
