@@ -591,3 +591,15 @@ def test_a_thigh_already_flagged_is_not_flagged_twice_while_moving() -> None:
     turning(f, 900, 0.0)
     turning(f, 900, 12.0)
     assert [s[2] for s in f.mon.slips_] == ["moving"] and cal["thigh_left"].flags == ["slipped"]
+
+
+@pytest.mark.parametrize("start", [30.0, 120.0])
+def test_reference_windows_are_aligned_with_the_first(start: float) -> None:
+    """Reference windows about axes at ``start``, ``start`` and ``start + 12`` deg, then one at ``start``:
+    whichever sign each window's axis comes out with, the reference is their mean direction, about 4 deg
+    from the first."""
+    f = Feed()
+    for deg in (start, start, start + 12.0, start):
+        f(300, False, omega={"thigh_left": axis(deg), "thigh_right": axis(0.0)})
+    (dev,) = [d for p, _, d in f.mon.walk_offsets_ if p == "thigh_left"]
+    assert dev == pytest.approx(math.atan2(math.sin(12 * D), 2 + math.cos(12 * D)), abs=1e-9)
