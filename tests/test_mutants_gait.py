@@ -587,6 +587,12 @@ def test_a_short_gap_at_a_trough_drops_the_stride_that_spans_it() -> None:
     assert starts[1:3] == pytest.approx(list(peaks[1:3] / FS), abs=1e-9)
     assert not any(s.t_start < (peaks[3] + 60) / FS and s.t_end > (peaks[3] + 50) / FS for s in det.strides)
     assert len(det.strides) == 7 and [b.n_strides for b in det.bouts] == [3, 4]
+    streamed = StrideDetector("left")
+    for i in range(0, len(x), 50):
+        streamed.update(a.slice(i, i + 50))
+    streamed.finish()
+    np.testing.assert_equal([dataclasses.asdict(s) for s in streamed.strides],
+                            [dataclasses.asdict(s) for s in det.strides])
 
 
 def test_a_flat_topped_peak_is_one_peak() -> None:
@@ -727,3 +733,12 @@ def test_light_smoothing_of_one_sample() -> None:
     assert s.hip_range_rad == pytest.approx((sm[p1] - float(np.min(sm[p0:p1]))) * D, rel=1e-9)
     s0 = detect_strides(angles(x), "left", smooth_s=0.0).strides[2]
     assert s0.hip_range_rad == s.hip_range_rad
+
+
+def test_a_peak_window_of_a_second() -> None:
+    """Flexion peaks taken as the maximum within +- 1 s: 1.9 s strides are still found (the stream looks far
+    enough ahead for the window)."""
+    x, peaks = hip_curve([(1.9, 30.0, -15.0)] * 5)
+    ss = detect_strides(angles(x), "left", peak_window_s=1.0).strides
+    assert len(ss) == 5
+    assert ss[1].t_start == pytest.approx(peaks[1] + 0.125 * 1.9, abs=1e-9)
