@@ -650,7 +650,7 @@ def test_gait_summary_asymmetry_index_at_exactly_2_deg() -> None:
     assert g["peak_hip_extension_asymmetry_rad"] == 0.0 and math.isnan(g["asymmetry_index_pct"])
 
 
-# -- the shoulder rule ------------------------------------------------------------------------------------
+# -- the shoulder rule ---------------------------------------------------------------------------------------
 def shoulder_acc(push: int, third: int | None = None) -> np.ndarray:
     """After every peak but the last: a push-off step of 1 at ``push`` samples that then sinks by 0.02 per
     sample (a level that turns down), a loading step of 3 at +20 (the steepest rising flank), optionally a
@@ -742,3 +742,82 @@ def test_a_peak_window_of_a_second() -> None:
     ss = detect_strides(angles(x), "left", peak_window_s=1.0).strides
     assert len(ss) == 5
     assert ss[1].t_start == pytest.approx(peaks[1] + 0.125 * 1.9, abs=1e-9)
+
+
+# -- exact limits --------------------------------------------------------------------------------------------
+def test_stride_times_of_exactly_0_7_and_2_0_s_count() -> None:
+    """Peaks on samples: 1.9 - 1.2 is exactly 0.7 in floating point (kept), 3.3 - 2.6 a hair under (not);
+    interior strides of 200 samples last exactly 2.0 s (kept)."""
+    assert len(strides([(2.0, 30.0, -15.0)] * 6)) == 6
+    x, _ = hip_curve([(0.7, 30.0, -15.0)] * 5, lead=0.0)  # peaks at 0.5, 1.2, 1.9, 2.6, 3.3, 4.0 s
+    ss = detect_strides(angles(x), "left").strides
+    assert len(ss) == 3 and ss[1].t_start == pytest.approx(1.2 + 0.125 * 0.7, abs=1e-12)
+
+
+def peak_values(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """The detector's smoothed hip flexion (rad) at the given peak times."""
+    return smoothed(x * D)[np.round(peaks * FS).astype(int)]
+
+
+def test_swing_range_limit_is_inclusive() -> None:
+    x, peaks = hip_curve(STEADY)
+    sm = smoothed(x * D)
+    rng = float(peak_values(x, peaks)[3] - np.nanmin(sm[300:900]))
+    assert len(detect_strides(angles(x), "left", min_range_rad=rng).strides) == 8
+    assert detect_strides(angles(x), "left", min_range_rad=math.nextafter(rng, 1.0)).strides == []
+
+
+def test_peak_change_limit_is_inclusive() -> None:
+    cycles = [(1.1, 40.0 if k % 2 else 34.0, -15.0) for k in range(9)]
+    x, peaks = hip_curve(cycles)
+    v = peak_values(x, peaks)
+    change = float(v[2] - v[3])
+    assert change > 0 and float(v[4] - v[3]) == change
+    assert len(strides(cycles, max_peak_change_rad=change)) == 9
+    assert strides(cycles, max_peak_change_rad=math.nextafter(change, 0.0)) == []
+
+
+def test_swing_ratio_limit_is_inclusive() -> None:
+    """Alternating troughs: each stride's neighbour swings ``ratio`` times as much (or 1 / ``ratio``); a
+    limit of exactly that ratio keeps them."""
+    cycles = [(1.1, 30.0, 10.0 if k % 2 else -5.0) for k in range(8)]
+    x, peaks = hip_curve(cycles)
+    sm = smoothed(x * D)
+    v = peak_values(x, peaks)
+    idx = np.round(peaks * FS).astype(int)
+    ranges = [float(min(v[k], v[k + 1]) - np.min(sm[idx[k] : idx[k + 1]])) for k in range(len(idx) - 1)]
+    ratio = ranges[2] / ranges[3]
+    assert ratio > 1 and ranges[4] / ranges[3] == ratio
+    assert len(strides(cycles, range_ratio=ratio)) == 7  # the first (a longer rise) swings a little more
+    assert len(strides(cycles, range_ratio=math.nextafter(ratio, 0.0))) == 2  # only around that one
+
+
+# -- more contact evidence -----------------------------------------------------------------------------------
+def test_an_impact_far_from_the_split_maximum_at_the_window_start_is_not_taken() -> None:
+    """The split is largest at the very start of the search window (6 samples before the peak); an impact 20
+    samples after the peak lies beyond the 0.12 s after it: the split maximum is the contact."""
+    other = STEADY_X - split_bump(-6)
+    a = angles(STEADY_X, other_thigh_deg=other, acc=impacts(PEAK_IDX[:-1] + 20))
+    ss = detect_strides(a, "left", ic_rule="onset").strides
+    assert ss[2].t_start == pytest.approx((PEAK_IDX[2] - 6) / FS, abs=1e-9)
+    assert ss[2].ic_source == "thigh_split"
+
+
+def test_small_impacts_count_without_a_sharpness_test() -> None:
+    """Steps of 0.1 m/s^2 smoothed over 0.05 s: their steepest flank is below 1 m/s^3 and still a contact."""
+    ss = acc_strides(20, amp=0.1, ic_smooth_s=0.05, ic_sharpness=0.0, min_acc_range_m_s2=0.1)
+    assert ss[2].ic_source == "acceleration"
+    assert ss[2].t_start == pytest.approx((PEAK_IDX[2] + 19.5) / FS, abs=1e-9)
+
+
+def test_an_impact_rising_over_two_samples() -> None:
+    """A quarter of the step at sample s, the rest at s + 1: the steepest flank is at s, and the parabola
+    through it and its neighbours peaks a quarter of a sample later."""
+    acc = np.zeros(len(STEADY_X))
+    for p in PEAK_IDX[:-1]:
+        acc[p + 20] = 0.25
+        acc[p + 21 : p + 40] = 1.0
+    ss = detect_strides(angles(STEADY_X, acc=acc), "left", ic_rule="onset").strides
+    for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
+        assert s.t_start == pytest.approx((p + 20.25) / FS, abs=1e-9)
+
