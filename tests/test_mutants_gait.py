@@ -707,14 +707,15 @@ def test_without_a_shoulder_in_reach_the_shoulder_rule_takes_the_onset() -> None
     assert got[2].t_start == pytest.approx((PEAK_IDX[2] + 4.5) / FS, abs=1e-3)  # the push-off step
 
 
-def test_streaming_long_strides_whose_contact_search_reaches_far_ahead() -> None:
+@pytest.mark.parametrize("smooth_s", [0.03, 0.3])
+def test_streaming_long_strides_whose_contact_search_reaches_far_ahead(smooth_s: float) -> None:
     """1.95 s strides (the contact search reaches 0.35 of a cycle, 69 samples, past the peak) fed one sample
     at a time, a peak arriving as the last sample of a batch of final samples (the 4th second): the
-    detector gives the batch's strides."""
+    detector gives the batch's strides, with light or heavy smoothing."""
     x, _ = hip_curve([(1.95, 30.0, -15.0)] * 5, lead=2.29)
     a = angles(x)
-    batch = detect_strides(a, "left")
-    det = StrideDetector("left")
+    batch = detect_strides(a, "left", smooth_s=smooth_s)
+    det = StrideDetector("left", smooth_s=smooth_s)
     for i in range(len(x)):
         det.update(a.slice(i, i + 1))
     det.finish()
@@ -777,6 +778,16 @@ def test_peak_change_limit_is_inclusive() -> None:
     assert strides(cycles, max_peak_change_rad=math.nextafter(change, 0.0)) == []
 
 
+def test_peak_flexion_and_trough_limits_are_inclusive() -> None:
+    x, peaks = hip_curve(STEADY)
+    top = float(np.max(peak_values(x, peaks)[1:-1]))
+    bottom = float(np.nanmin(smoothed(x * D)[300:900]))
+    assert len(detect_strides(angles(x), "left", max_peak_flexion_rad=top).strides) >= 6
+    assert detect_strides(angles(x), "left", max_peak_flexion_rad=math.nextafter(top, 0.0)).strides == []
+    assert len(detect_strides(angles(x), "left", max_trough_rad=bottom).strides) == 8
+    assert detect_strides(angles(x), "left", max_trough_rad=math.nextafter(bottom, -1.0)).strides == []
+
+
 def test_swing_ratio_limit_is_inclusive() -> None:
     """Alternating troughs: each stride's neighbour swings ``ratio`` times as much (or 1 / ``ratio``); a
     limit of exactly that ratio keeps them."""
@@ -821,3 +832,53 @@ def test_an_impact_rising_over_two_samples() -> None:
     for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
         assert s.t_start == pytest.approx((p + 20.25) / FS, abs=1e-9)
 
+
+
+# -- per-stride metrics --------------------------------------------------------------------------------------
+def test_lumbar_excursion_is_max_minus_min() -> None:
+    lumbar = 10.0 + 3.0 * np.sin(2 * np.pi * np.arange(len(STEADY_X)) / 110.0)
+    ss = detect_strides(angles(STEADY_X, lumbar_deg=lumbar), "left").strides
+    sm = smoothed(lumbar)
+    for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
+        seg = sm[p0 + 14 : p1 + 14]
+        assert s.lumbar_excursion_rad == pytest.approx((seg.max() - seg.min()) * D, rel=1e-9)
+
+
+def test_peak_thigh_extension_is_the_thighs_own_minimum() -> None:
+    """A pelvic tilt that swings with the gait (0 at the hip's peaks and troughs) moves the thigh's minimum
+    off the hip's: the thigh's own minimum is its peak extension."""
+    tilt = 3.0 * np.sin(2 * np.pi * (np.arange(len(STEADY_X)) - PEAK_IDX[0]) / 110.0)
+    a = angles(STEADY_X, tilt_deg=tilt)
+    ss = detect_strides(a, "left").strides
+    thigh = smoothed(STEADY_X + tilt)
+    for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
+        seg = thigh[p0 + 14 : p1 + 14]
+        assert s.peak_thigh_extension_rad == pytest.approx(-seg.min() * D, rel=1e-9)
+        assert int(np.argmin(seg)) != int(np.argmin(smoothed(STEADY_X)[p0 + 14 : p1 + 14]))
+
+
+def test_a_thigh_gap_inside_a_stride_leaves_its_extension_from_the_hip_minimum() -> None:
+    """The thigh angle missing for 5 samples right after each contact (the hip there): the thigh is read at
+    the hip's minimum."""
+    a = angles(STEADY_X)
+    for p in PEAK_IDX:
+        a.thigh_inclination_left[p + 20 : p + 25] = np.nan
+    ss = detect_strides(a, "left").strides
+    sm = smoothed(STEADY_X)
+    for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
+        assert s.peak_thigh_extension_rad == pytest.approx(-np.min(sm[p0 + 14 : p1 + 14]) * D, rel=1e-9)
+        assert math.isnan(s.peak_thigh_flexion_rad)
+
+
+@pytest.mark.parametrize("trough,defined", [(2.2, True), (4.0, False)])
+def test_compensation_needs_more_than_2_deg_of_thigh_extension(trough: float, defined: bool) -> None:
+    """A 10 deg peak: the thigh extends about 2.5 deg (trough 2.2) or 1.9 deg (trough 4) in terminal
+    stance."""
+    x, peaks = hip_curve([(1.1, 10.0, trough)] * 8)
+    ss = detect_strides(angles(x), "left", min_range_rad=2 * D).strides
+    th = smoothed(x)
+    p0, p1 = round(peaks[2] * FS), round(peaks[3] * FS)
+    pe = p0 + 14 + int(np.argmin(th[p0 + 14 : p1 + 14]))
+    d_thigh = th[p0 + 14 + (pe - p0 - 14) // 2] - th[pe]
+    assert (d_thigh > 2.0) == defined and abs(d_thigh - 2.0) > 0.05 and d_thigh < 3.0
+    assert (ss[2].lumbar_compensation_index == 0.0) == defined
