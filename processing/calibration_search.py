@@ -139,7 +139,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         if self._finished:
             return self._out
         self._finished = True
-        if self.calibration_:
+        if self.state_ == CALIBRATED:
             return self._out
         self._try_marked()
         r = self.rate_hz
@@ -170,7 +170,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         Effective when given before calibration completed (it applies from the next :meth:`update` once the
         window's rows are in); later it is reported and ignored.
         """
-        if self.calibration_:
+        if self.state_ == CALIBRATED:
             self.messages_.append("calibration window marked after calibration was done: ignored")
             return
         if not t1 - t0 >= 0.5:
@@ -180,7 +180,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
 
     # -- internals ----------------------------------------------------------------------------------------
     def _rows(self, rows: Rows) -> None:
-        if self.calibration_:
+        if self.state_ == CALIBRATED:  # (also when no sensor could be calibrated)
             self._out.append(CalibratedRows(rows, self.calibration_, self.swap_, True))
             return
         self._buffer.append(rows)
