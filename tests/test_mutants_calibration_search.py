@@ -101,11 +101,10 @@ def feed(cs: CalibrationSearch, rows: Rows, sizes: list[int] | int | None = None
 
 
 def spans(out: list[CalibratedRows]) -> list[tuple[int, int, bool, bool, bool]]:
-    """Consecutive outputs merged: (first row, end row, calibrated, swap, checked)."""
+    """Consecutive outputs merged: (first row, end row, calibrated, swap, checked); no output is empty."""
     res: list[tuple[int, int, bool, bool, bool]] = []
     for cr in out:
-        if not len(cr.rows):
-            continue
+        assert len(cr.rows) > 0
         key = (cr.calibration is not None, cr.swap, cr.checked)
         a, b = int(cr.rows.k[0]), int(cr.rows.k[-1]) + 1
         assert np.array_equal(cr.rows.k, np.arange(a, b))
@@ -150,8 +149,9 @@ def test_update_after_finish_raises_and_finish_twice_is_empty() -> None:
     assert spans(out) == [] and cs.warnings_ == ["no standing calibration: angles not available"]
     n_msg = len(cs.messages_)
     assert cs.finish() == [] and len(cs.messages_) == n_msg
-    with pytest.raises(RuntimeError, match=r"update\(\) after finish\(\)"):
+    with pytest.raises(RuntimeError) as err:
         cs.update(make_rows("1", placements=("pelvis",)))
+    assert str(err.value) == "update() after finish()"
 
 
 def _cal(p: str) -> SensorCalibration:
@@ -162,6 +162,7 @@ def test_initial_calibration_is_used_from_the_first_row() -> None:
     given = {p: _cal(p) for p in (*PL3, "lumbar_upper")}
     cs = CalibrationSearch(PL3, initial_calibration=given)
     assert cs.state_ == CALIBRATED and set(cs.calibration_) == set(PL3)
+    assert cs.initial_calibration is given and cs.get_params()["initial_calibration"].keys() == given.keys()
     assert cs.messages_ == ["using the calibration given with the session (from an earlier recording)"]
     given["pelvis"].reasons.append("changed later")
     assert cs.calibration_["pelvis"].reasons == ["given"]  # a copy
@@ -232,13 +233,13 @@ def test_standing_settings_are_in_seconds_at_the_grid_rate() -> None:
 
 # -- waiting for the thighs' movement ------------------------------------------------------------------------
 def _thigh_session(n: int, left_from: int | None, right_from: int | None, stand: tuple[int, int] = (50, 450),
-                   kind: str = "turn") -> Rows:
+                   kind: str = "turn", k0: int = 0) -> Rows:
     still = np.zeros(n, dtype=bool)
     still[stand[0]:stand[1]] = True
     hips = {}
     for p, start in (("thigh_left", left_from), ("thigh_right", right_from)):
         hips[p] = hip_series(n, [(0, "stand")] + ([(start, kind)] if start is not None else []))
-    return make_rows(still, hips)
+    return make_rows(still, hips, k0=k0)
 
 
 @pytest.mark.parametrize("chunk", [None, 1, 64, 333])
@@ -281,11 +282,11 @@ def test_movement_in_the_chunk_that_ends_the_window_counts() -> None:
     assert spans(out) == [(0, 750, True, False, False), (750, 760, True, False, True)]
 
 
-@pytest.mark.parametrize("wait_s,end", [(20.0, 2450), (5.0, 950)])
-def test_thighs_that_do_not_move_wait_for_ml_wait_s(wait_s: float, end: int) -> None:
+@pytest.mark.parametrize("wait_s,end,chunk", [(20.0, 2450, 200), (5.0, 950, 200), (5.0, 950, 1)])
+def test_thighs_that_do_not_move_wait_for_ml_wait_s(wait_s: float, end: int, chunk: int) -> None:
     rows = _thigh_session(2600, None, 450)
     cs = CalibrationSearch(PL3, settings=CalibrationSettings(ml_wait_s=wait_s))
-    out = feed(cs, rows, 200, finish=False)
+    out = feed(cs, rows, chunk, finish=False)
     assert spans(out) == [(0, end, True, False, False), (end, 2600, True, False, True)]
     assert cs.calibration_["thigh_left"].method == "standing+prior"
     assert cs.calibration_["thigh_right"].method == "standing+functional"
@@ -431,12 +432,13 @@ def test_timeout_with_nothing_to_release_says_nothing() -> None:
 
 
 def test_no_timeout_once_standing_was_found() -> None:
-    rows = _thigh_session(2500, None, None, stand=(0, 400))
-    cs = CalibrationSearch(PL3, timeout_s=2.0)
+    """A 3 s window found 4 s into the recording (within the 5 s timeout), then the 20 s wait for movement:
+    every row withheld, none released by the timeout."""
+    rows = _thigh_session(2500, None, None, stand=(100, 400))
+    cs = CalibrationSearch(PL3, timeout_s=5.0)
     out = feed(cs, rows, 100, finish=False)
-    # the 20 s wait for movement: every row withheld, none released by the timeout
     assert spans(out) == [(0, 2400, True, False, False), (2400, 2500, True, False, True)]
-    assert cs.messages_[0] == "standing window found at 0.00-4.00 s" and TIMEOUT_MSG not in cs.messages_
+    assert cs.messages_[0] == "standing window found at 1.00-4.00 s" and cs.warnings_ == []
 
 
 def test_timeout_limit_is_in_seconds_at_the_grid_rate() -> None:
@@ -548,8 +550,9 @@ def test_short_window_at_the_end_takes_the_movement_before_it() -> None:
 def test_mark_needs_half_a_second() -> None:
     cs = CalibrationSearch(("pelvis",))
     for t0, t1 in ((1.0, 1.49), (2.0, 1.0), (math.nan, 3.0), (1.0, math.nan)):
-        with pytest.raises(ValueError, match="a calibration window must be at least 0.5 s long"):
+        with pytest.raises(ValueError) as err:
             cs.mark(t0, t1)
+        assert str(err.value) == "a calibration window must be at least 0.5 s long"
     cs.mark(1.0, 1.5)
     assert cs.messages_ == []
 
@@ -725,10 +728,179 @@ def test_calibrated_rows_defaults() -> None:
     assert cr.swap is False and cr.checked is True
 
 
-def test_short_standing_runs_one_row_apart() -> None:
+@pytest.mark.parametrize("k0", [0, 1000])
+def test_short_standing_runs_one_row_apart(k0: int) -> None:
     """Two still runs separated by a single moving row: the second (one row longer) is the longest."""
     rows = make_rows(still_string((150, STILL), (1, MOVING), (151, STILL), (5, MOVING)),
-                     placements=("pelvis",))
+                     placements=("pelvis",), k0=k0)
     cs = CalibrationSearch(("pelvis",))
     feed(cs, rows)
-    assert cs.calibration_["pelvis"].window == (1.51, 3.01)
+    assert cs.calibration_["pelvis"].window == ((k0 + 151) / R, (k0 + 301) / R)
+
+
+def test_short_standing_of_the_whole_recording() -> None:
+    rows = make_rows("1" * 150, placements=("pelvis",))
+    cs = CalibrationSearch(("pelvis",))
+    assert spans(feed(cs, rows)) == [(0, 150, True, False, False)]
+    assert cs.calibration_["pelvis"].window == (0.0, 1.49)
+
+
+def test_short_standing_runs_of_one_row() -> None:
+    """With a 0.01 s minimum every still row is a run: the longest is taken, the search ends."""
+    rows = make_rows("0101100", placements=("pelvis",))
+    cs = CalibrationSearch(("pelvis",), min_short_standing_s=0.01)
+    assert spans(feed(cs, rows)) == [(0, 7, True, False, False)]
+    assert cs.calibration_["pelvis"].window == (0.03, 0.04)
+
+
+def test_timeout_zero_releases_every_row_at_once() -> None:
+    rows = make_rows("0" * 30, placements=("pelvis",))
+    cs = CalibrationSearch(("pelvis",), timeout_s=0.0)
+    assert spans(cs.update(rows)) == [(0, 30, False, False, False)]
+    assert cs.finish() == [] and cs.messages_ == [
+        "no standing-still period in the first 0 s: angles withheld (empty) until the patient stands still "
+        "for 3 s", NO_STANDING]
+
+
+@pytest.mark.parametrize("chunk", [None, 7, 1])
+def test_timeout_longer_than_the_standing_window(chunk: int | None) -> None:
+    """A 4 s timeout and a 3 s window ended by movement at row 1300: on row 1299, rows before 900 were 4 s
+    old; those are released uncalibrated, the window's calibration applies from row 900."""
+    rows = make_rows("0" * 1000 + "1" * 300 + "0" * 200, placements=("pelvis",))
+    cs = CalibrationSearch(("pelvis",), timeout_s=4.0)
+    assert spans(feed(cs, rows, chunk, finish=False)) == [
+        (0, 900, False, False, False), (900, 1300, True, False, False), (1300, 1500, True, False, True)]
+    # a 6 s timeout and a 5 s window (found on its last row, 1499): released up to 1499 - 600
+    rows = make_rows("0" * 1000 + "1" * 600, placements=("pelvis",))
+    cs = CalibrationSearch(("pelvis",), timeout_s=6.0)
+    assert spans(feed(cs, rows, chunk, finish=False)) == [
+        (0, 899, False, False, False), (899, 1500, True, False, False), (1500, 1600, True, False, True)]
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_rows_numbered_from_far_into_the_session(chunk: int | None) -> None:
+    """Rows 1000-2200 (the session started earlier): the same decisions, shifted; the functional movement is
+    the one between the window and the search's end (a symmetric swing), not the walking after it."""
+    n = 1200
+    still = np.zeros(n, dtype=bool)
+    still[50:450] = True
+    hip = hip_series(n, [(0, "stand"), (450, "turn"), (750, "walk")])
+    rows = make_rows(still, {"thigh_left": hip, "thigh_right": hip}, k0=1000)
+    cs = CalibrationSearch(PL3)
+    assert spans(feed(cs, rows, chunk, finish=False)) == [(1000, 1750, True, False, False),
+                                                          (1750, 2200, True, False, True)]
+    for p in ("thigh_left", "thigh_right"):
+        cal = cs.calibration_[p]
+        assert cal.method == "standing+functional" and cal.window == (10.5, 14.49)
+        assert cal.reasons == ["flexion direction not confirmed by the movement; placement prior used"]
+
+
+def test_mark_given_late_counts_the_movement_already_buffered() -> None:
+    rows = _thigh_session(1200, 450, 450, stand=(0, 0))  # no still flags at all
+    cs = CalibrationSearch(PL3)
+    assert cs.update(rows.slice(0, 900)) == []
+    cs.mark(0.5, 4.49)  # rows 50-450; both thighs turned 450 rows since
+    assert cs.state_ == WAITING
+    out = cs.update(rows.slice(900, 901))
+    assert spans(out) == [(0, 750, True, False, False), (750, 901, True, False, True)]
+
+
+def test_pelvis_walking_axis_through_the_search() -> None:
+    """The pelvis gets the rows after the window up to the end of the thighs' search as its movement
+    (walking: the axis from walking); an upper lumbar sensor does not."""
+    placements = ("pelvis", "lumbar_upper", "thigh_left")
+    n = 2900
+    t = np.arange(n - 500) / R
+    ph = 2 * np.pi * t / 1.1
+    walk_q = qm.multiply(qm.from_axis_angle(EY, 4 * np.pi / 180 * np.cos(ph)),
+                         qm.from_axis_angle(EX, 4 * np.pi / 180 * np.sin(ph)))
+    walk_q = qm.multiply(walk_q, qm.from_axis_angle(EZ, 2 * np.pi / 180 * np.sin(2 * ph)))
+    yaw = qm.from_axis_angle(EY, 20 * np.pi / 180)
+    q = {}
+    for p in placements:
+        m = qm.multiply(yaw, nominal_mounting(p))
+        seg = np.vstack([np.tile(base(0.3), (500, 1)), qm.multiply(base(0.3), walk_q)])
+        q[p] = qm.multiply(seg, m)
+    still = np.zeros(n, dtype=bool)
+    still[100:500] = True
+    rows = Rows(np.arange(n), q, np.zeros((n, 2)), np.zeros(n), still,
+                {p: angular_velocity(q[p], R) for p in placements})
+    cs = CalibrationSearch(placements)
+    feed(cs, rows)
+    assert cs.calibration_["pelvis"].method == "standing+walking"
+    assert cs.calibration_["lumbar_upper"].method == "standing+prior"
+
+
+def test_settings_reach_the_sensor_calibration() -> None:
+    rows = _walking_session()
+    cs = CalibrationSearch(PL3)
+    feed(cs, rows, finish=False)
+    assert cs.calibration_["thigh_left"].quality == 1.0
+    cs = CalibrationSearch(PL3, settings=CalibrationSettings(sign_margin=50.0))
+    feed(cs, rows, finish=False)
+    assert cs.calibration_["thigh_left"].quality == 0.8
+    assert cs.calibration_["thigh_left"].reasons == [
+        "flexion direction not confirmed by the movement; placement prior used"]
+
+
+@pytest.mark.parametrize("before,after,functional", [(250, 250, True), (251, 250, False), (249, 250, True)])
+def test_short_window_takes_the_longer_side_as_movement(before: int, after: int, functional: bool) -> None:
+    """Standing still (not flagged) before, a 1.5 s still window, turning after: the movement is the side with
+    more rows, after on a tie."""
+    n = before + 150 + after
+    still = np.zeros(n, dtype=bool)
+    still[before:before + 150] = True
+    hip = hip_series(n, [(0, "stand"), (before + 150, "turn")])
+    cs = CalibrationSearch(PL3)
+    feed(cs, make_rows(still, {"thigh_left": hip, "thigh_right": hip}))
+    method = "standing+functional" if functional else "standing+prior"
+    assert cs.calibration_["thigh_left"].method == method
+
+
+def test_quality_of_exactly_one_half_is_not_low() -> None:
+    """An unsteady standing window (-0.2) and no movement (-0.3): 0.5, not below it."""
+    n = 2600
+    still = np.zeros(n, dtype=bool)
+    still[50:450] = True
+    sway = np.zeros(n)
+    sway[50:450] = np.tile([3.0, -3.0], 200) * np.pi / 180
+    rows = make_rows(still, {"thigh_left": sway, "thigh_right": hip_series(n, [(0, "stand"), (450, "turn")])})
+    cs = CalibrationSearch(PL3)
+    feed(cs, rows, finish=False)
+    assert cs.calibration_["thigh_left"].quality == 0.5
+    assert not any("low calibration quality" in w for w in cs.warnings_)
+
+
+def test_window_of_one_row_is_released_with_its_calibration() -> None:
+    s = CalibrationSettings(min_standing_s=0.01, max_standing_s=0.01)
+    cs = CalibrationSearch(("pelvis",), settings=s)
+    out = cs.update(make_rows("1", placements=("pelvis",)))
+    assert spans(out) == [(0, 1, True, False, False)]
+
+
+def test_marked_window_is_applied_once() -> None:
+    rows = _thigh_session(1200, 450, 450)
+    cs = CalibrationSearch(PL3)
+    cs.mark(0.5, 4.0)
+    for a in range(0, 700, 100):
+        assert cs.update(rows.slice(a, a + 100)) == []
+    assert cs.messages_ == ["using the marked calibration window 0.50-4.00 s"]
+
+
+def test_no_sensor_calibrated_still_ends_the_search() -> None:
+    """A marked window in which no sensor has data: nothing is calibrated, but the search is over; the rows
+    after it flow out at once (with the empty calibration) instead of being held back."""
+    rows = make_rows("0" * 600, placements=("pelvis",))
+    rows.q["pelvis"][:] = np.nan
+    cs = CalibrationSearch(("pelvis",))
+    cs.mark(1.0, 4.0)
+    out = cs.update(rows.slice(0, 450))
+    assert spans(out) == [(0, 401, True, False, False), (401, 450, True, False, True)]
+    assert cs.calibration_ == {} and cs.state_ == CALIBRATED
+    assert cs.warnings_ == ["pelvis: not calibrated"]
+    out = cs.update(rows.slice(450, 600))
+    assert spans(out) == [(450, 600, True, False, True)] and out[0].calibration == {}
+    n_msg = len(cs.messages_)
+    assert cs.finish() == [] and len(cs.messages_) == n_msg
+    cs.mark(2.0, 5.0)
+    assert cs.messages_[-1] == "calibration window marked after calibration was done: ignored"
