@@ -163,6 +163,8 @@ def test_optional_fields_take_their_defaults() -> None:
     assert ex.note == "" and ex.quality == "good"
     del data["rules"]
     assert parse(data).rules == ()
+    data["kind"], data["dose"] = "hold", {"holds": 1, "hold_s": 1}
+    assert parse(data).dose == Dose(sets=1, reps=0, holds=1, hold_s=1.0, final_hold_s=0.0, rest_s=5.0)
 
 
 def test_a_kind_hold_entry_and_the_edges_of_every_range_are_accepted() -> None:
@@ -387,7 +389,8 @@ def test_a_posture_is_parsed_with_its_defaults_and_a_normalised_up_direction() -
     assert (p.hip_flexion, p.other_hip_flexion) == (-40 * D, -40 * D)  # the other leg: the same by default
 
 
-@pytest.mark.parametrize("up", [[0.9, 0.0, 0.0], [1.0, 0.458, 0.0], [0.0, -0.9, 0.0]])
+@pytest.mark.parametrize("up", [[0.9, 0.0, 0.0], [1.0, 0.458, 0.0], [0.0, -0.9, 0.0],
+                                [1.0, 0.458257569495584, 0.0]])  # the last one: exactly 1.1 long
 def test_pelvis_up_lengths_from_0_9_to_1_1_are_accepted(up: list[float]) -> None:
     p = parse_posture("lying", {"pelvis_up": up}, "postures.toml")
     assert math.fsum(c * c for c in p.pelvis_up) == pytest.approx(1.0, abs=1e-15)
@@ -492,11 +495,34 @@ def test_the_shipped_catalogue_is_read_once_from_package_data() -> None:
     files, postures = shipped_files()
     assert files and all(k.startswith("catalogue/") and k.endswith(".toml") for k in files)
     assert "catalogue/postures.toml" not in files and "[standing]" in postures
+    assert 'name = "clamshell"' in files["catalogue/clamshell.toml"]
     cat = load_catalogue()
     assert isinstance(cat, Catalogue) and load_catalogue() is cat
     assert sorted(cat.exercises) == sorted(k.removeprefix("catalogue/").removesuffix(".toml") for k in files)
     assert cat["clamshell"].source == "catalogue/clamshell.toml"
     assert cat.postures["side_lying"].side_sign and not cat.postures["supine"].side_sign
+
+
+def test_load_catalogue_builds_the_shipped_files_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def shipped() -> tuple[dict[str, str], str]:
+        calls.append(1)
+        return {"catalogue/toe_tap.toml": TOE_TAP}, POSTURES_TOML
+
+    monkeypatch.setattr(catmod, "_CACHE", None)
+    monkeypatch.setattr(catmod, "shipped_files", shipped)
+    cat = load_catalogue()
+    assert isinstance(cat, Catalogue) and list(cat.exercises) == ["toe_tap"] and set(cat.postures) == {
+        "standing", "supine_knees_bent"}
+    assert cat["toe_tap"].source == "catalogue/toe_tap.toml"
+    assert load_catalogue() is cat and calls == [1]
+    monkeypatch.setattr(catmod, "_CACHE", None)
+    monkeypatch.setattr(catmod, "shipped_files", lambda: ({}, "[odd]\npelvis_up = [0, 0.5, 0]\n"))
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue()
+    msg = "catalogue/postures.toml [odd]: pelvis_up must be a unit vector, its length is 0.50."
+    assert str(err.value) == msg
 
 
 # -- placements ------------------------------------------------------------------------------------------
