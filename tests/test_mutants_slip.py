@@ -603,3 +603,13 @@ def test_reference_windows_are_aligned_with_the_first(start: float) -> None:
         f(300, False, omega={"thigh_left": axis(deg), "thigh_right": axis(0.0)})
     (dev,) = [d for p, _, d in f.mon.walk_offsets_ if p == "thigh_left"]
     assert dev == pytest.approx(math.atan2(math.sin(12 * D), 2 + math.cos(12 * D)), abs=1e-9)
+
+
+@pytest.mark.parametrize("deg", [0.0, 14.0, 21.0, 56.0, 63.0])
+def test_a_constant_axis_reads_no_change(deg: float) -> None:
+    """The same axis in every window: 0 deg off the reference (also when rounding puts the cosine a hair
+    above 1)."""
+    f = Feed()
+    turning(f, 1500, deg, deg)
+    devs = [d for _, _, d in f.mon.walk_offsets_]
+    assert len(devs) == 4 and all(d == pytest.approx(0.0, abs=1e-6) for d in devs)
