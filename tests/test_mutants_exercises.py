@@ -503,6 +503,37 @@ def test_the_shipped_catalogue_is_read_once_from_package_data() -> None:
     assert cat.postures["side_lying"].side_sign and not cat.postures["supine"].side_sign
 
 
+class _Entry:
+    """A package-data file whose bytes are decoded as the caller asks (a non-UTF-8 locale without)."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self._data = name, text.encode("utf-8")
+
+    def read_text(self, encoding: str | None = None) -> str:
+        return self._data.decode(encoding or "latin-1")
+
+
+class _Folder:
+    def __init__(self, *entries: _Entry) -> None:
+        self.entries = entries
+
+    def __truediv__(self, name: str) -> _Folder:
+        assert name == "catalogue"
+        return self
+
+    def iterdir(self) -> list[_Entry]:
+        return list(self.entries)
+
+
+def test_shipped_files_reads_only_toml_files_as_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _Folder(_Entry("README.md", "x"), _Entry("toe_tap.toml", "title = \"Zehen heben \u00fc\""),
+                     _Entry("postures.toml", "[standing]"), _Entry("notes.txt", "y"))
+    monkeypatch.setattr(catmod.resources, "files", lambda package: folder)
+    assert shipped_files() == ({"catalogue/toe_tap.toml": 'title = "Zehen heben \u00fc"'}, "[standing]")
+    monkeypatch.setattr(catmod.resources, "files", lambda package: _Folder(_Entry("a.toml", "")))
+    assert shipped_files() == ({"catalogue/a.toml": ""}, "")  # no postures file: no postures
+
+
 def test_load_catalogue_builds_the_shipped_files_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
