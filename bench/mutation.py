@@ -619,19 +619,21 @@ _equivalent("an empty array's dtype: concatenated with the int64 row indices it 
 _equivalent("initial value never read as such: a still period at the first checked row has no walking "
             "before it either way; swap is set with the first calibration before any use; update() resets "
             "_out; None and False are both false", _SM + "__init__",
-            {26: "_still_prev = True", 37: "_swap = None", 38: "_swap = True", 44: "= None", 45: "_finished = None"})
+            {26: "_still_prev = True", 37: "_swap = None", 38: "_swap = True", 44: "= None",
+             45: "_finished = None"})
 _equivalent("after the chunk's standing windows are checked only the latest still-period start can be asked "
             "about again", _SM + "update", {28: "del self._runs[:-65]"})
 _equivalent("row indices are int64 and stillness is boolean already (Rows)", _SM + "_track_still_periods",
-            {10: "dtype=None)", 12: "np.asarray(rows.k, )", 43: "dtype=None)", 45: "np.asarray(rows.still, )"})
+            {10: "dtype=None)", 12: "np.asarray(rows.k, )", 43: "dtype=None)",
+             45: "np.asarray(rows.still, )"})
 _equivalent(_WARN, _SM + "_track_still_periods", {23: "invalid=None"})
 _equivalent(_WARN, _SM + "_walk_axis_check", {19: "invalid=None"})
 _equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
             _SM + "_track_still_periods", {36: '"IJ,IJ->I"'})
-_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j", _SM + "_walk_axis_check",
-            {31: '"IJ,IJ->I"'})
-_equivalent("a walking row at exactly k0 - window is not counted for a still period starting after this chunk",
-            _SM + "_track_still_periods", {90: "gait_k >= int(k[-1]) - window"})
+_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
+            _SM + "_walk_axis_check", {31: '"IJ,IJ->I"'})
+_equivalent("a walking row at exactly k0 - window is not counted for a still period starting after this "
+            "chunk", _SM + "_track_still_periods", {90: "gait_k >= int(k[-1]) - window"})
 _equivalent("checked=True is the field's default", _SM + "_emit", {10: "self._swap, ))"})
 _equivalent("Rows.slice(0, n) is the rows themselves, slice(pos, None) with pos > 0 takes the same rows, and "
             "history kept from before the run is cut away by the window's own indices", _SM + "_check",
@@ -642,8 +644,8 @@ _equivalent("defensive guards that never act: a window is found at its last stil
             {2: "if not hist and self.calibration_", 7: "_after_walking(found[1])", 20: "a < 0 and b > len"})
 _equivalent("frame_from_axes normalises the medio-lateral hint: (0, 0, 2) is (0, 0, 1)", _SM + "_slip_window",
             {93: "[0.0, 0.0, 2.0]"})
-_equivalent("no rows: no fast sample either, so every thigh is skipped; the calibration is set before any check",
-            _SM + "_walk_axis_check", {1: "if len(rows) == 0 and self"})
+_equivalent("no rows: no fast sample either, so every thigh is skipped; the calibration is set before any "
+            "check", _SM + "_walk_axis_check", {1: "if len(rows) == 0 and self"})
 _equivalent("an empty rest adds nothing to the next concatenation", _SM + "_walk_axis_check",
             {58: "(len(rest)) or True"})
 _equivalent("a positive scale changes neither the eigenvectors nor the ratio of the eigenvalues",
