@@ -882,3 +882,20 @@ def test_compensation_needs_more_than_2_deg_of_thigh_extension(trough: float, de
     d_thigh = th[p0 + 14 + (pe - p0 - 14) // 2] - th[pe]
     assert (d_thigh > 2.0) == defined and abs(d_thigh - 2.0) > 0.05 and d_thigh < 3.0
     assert (ss[2].lumbar_compensation_index == 0.0) == defined
+
+
+def test_a_retimed_last_stride_ends_at_its_own_phase_rule_contact() -> None:
+    """The impact after peak 9 out of both rhythms, none after the last peak (10): the last stride is timed by
+    the phase rule at both ends (peak + the learnt phase of its own cycle) and runs over samples
+    [p9 + d, p10 + d)."""
+    x, idx = walk(10)
+    starts = [p + (38 if k == 9 else 20) for k, p in enumerate(idx[:-1])]
+    ramp = 0.004 * np.arange(len(x))
+    a = angles(x - ramp, tilt_deg=ramp, acc=impacts(starts, n=len(x)))
+    last = detect_strides(a, "left", ic_rule="onset").strides[-1]
+    phase = 0.195 / 1.1  # (to a few parts per million: the first contacts' phases differ a little)
+    cycle = (last.t_start - idx[9] / FS) / phase
+    assert last.doubtful and cycle == pytest.approx(1.1, abs=0.02)
+    assert last.stride_time_s == pytest.approx(cycle, abs=1e-4)
+    assert last.t_end == pytest.approx(last.t_start + cycle, abs=1e-4)
+    assert last.pelvic_tilt_excursion_rad == pytest.approx(0.004 * (idx[10] - idx[9] - 1) * D, rel=1e-9)
