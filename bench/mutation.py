@@ -529,6 +529,8 @@ _equivalent("initial value overwritten when the rate becomes known, and never re
                                            25: "self.lookahead = 1"})
 _equivalent("None and False are both false", _EW + "__init__", {26: "self.finished = None"})
 _equivalent("cut == 0: slicing [0:] keeps every row and base is already keep", _EW + "_run", {27: "cut >= 0"})
+_equivalent("no output (n_out == 0): the loop sums empty slices into the same empty float array",
+            _EV + "x_smooth", {5: "if n_out < 0:"})
 _equivalent(_PROMOTED + " (a chunk's field is concatenated onto the float64 buffer)", _EV + "x__field",
             {14: "dtype=None", 16: "np.asarray(v, )"})
 _equivalent("a one-sample slice has no step to check: jump[1:] is empty either way", _EV + "x_feature_slice",
@@ -712,6 +714,17 @@ _EXC = "hipback.processing.exercises.catalogue."
 _equivalent("the last piece of a split is the same whatever the number of splits", _EXC + "x_build_catalogue",
             {31: 'fname.rsplit("/", )', 34: 'fname.rsplit("/", 2)'})
 _equivalent("codec names are case-insensitive", _EXC + "x_shipped_files", {19: '"UTF-8"'})
+_EXS = "hipback.processing.exercises.signals."
+_equivalent("body-angle frames hold float64 arrays: the same numbers", _EXS + "x__get",
+            {11: "dtype=None", 13: "np.asarray(v, )"})
+_equivalent("np.errstate only silences warnings on NaN comparisons; the values are the same",
+            _EXS + "x__pair", {15: "invalid=None"})
+_equivalent("the other leg's name is only compared with 'right': any other value means the left leg",
+            _EXS + "x__pair", {58: '"XXleftXX"', 59: '"LEFT"'})
+_equivalent("x + pi and x - pi differ by 2 pi, which the modulo takes away", _EXS + "x_wrap",
+            {3: "(np.asarray(x) - np.pi)"})
+_equivalent("unreachable: every signal name is handled above (pragma: no cover)", _EXS + "x_signal",
+            {162: "raise KeyError(None)"})
 
 
 def export(work: Path) -> None:

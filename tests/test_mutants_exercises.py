@@ -688,6 +688,7 @@ def test_wrap_is_half_open() -> None:
         ("other_hip_flexion", {"pelvis", "thigh_left"}, "left", False),
         ("other_hip_flexion", {"pelvis", "thigh_left"}, "right", True),
         ("other_hip_flexion", {"pelvis", "thigh_left"}, None, True),
+        ("other_hip_flexion", {"pelvis", "thigh_right"}, None, True),
         ("other_hip_flexion", {"pelvis"}, None, False),
         ("pelvic_tilt", {"pelvis"}, "left", True),
         ("pelvic_tilt", {"thigh_left", "thigh_right", "lumbar_upper"}, None, False),
