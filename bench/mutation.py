@@ -726,8 +726,8 @@ _equivalent("x + pi and x - pi differ by 2 pi, which the modulo takes away", _EX
 _equivalent("unreachable: every signal name is handled above (pragma: no cover)", _EXS + "x_signal",
             {162: "raise KeyError(None)"})
 _EXP = "hipback.processing.exercises.posture.x_posture_time"
-_equivalent("a bout without a label is compared with 'sitting': any other default is not sitting either", _EXP,
-            {7: 'getattr(b, "label", None)', 13: 'getattr(b, "label", "XXXX")'})
+_equivalent("a bout without a label is compared with 'sitting': any other default is not sitting either",
+            _EXP, {7: 'getattr(b, "label", None)', 13: 'getattr(b, "label", "XXXX")'})
 _equivalent("an AngleSeries holds float64 arrays: the same numbers", _EXP,
             {19: "dtype=None", 21: "np.asarray(angles.t, )", 37: "dtype=None", 39: "lumbar_flexion, )",
              43: "dtype=None", 45: 'f"thigh_inclination_{side}"), )', 52: "dtype=None",
