@@ -899,3 +899,14 @@ def test_a_retimed_last_stride_ends_at_its_own_phase_rule_contact() -> None:
     assert last.stride_time_s == pytest.approx(cycle, abs=1e-4)
     assert last.t_end == pytest.approx(last.t_start + cycle, abs=1e-4)
     assert last.pelvic_tilt_excursion_rad == pytest.approx(0.004 * (idx[10] - idx[9] - 1) * D, rel=1e-9)
+
+
+def test_the_shoulder_of_a_faint_signal() -> None:
+    """The same push-off, level and loading at a hundredth of the size (every derivative below 1 m/s^3):
+    the same shoulder."""
+    acc = shoulder_acc(8) * 0.01
+    a = angles(STEADY_X, acc=acc)
+    ss = detect_strides(a, "left", ic_rule="shoulder", min_acc_range_m_s2=0.01).strides
+    found = shoulder(acc, PEAK_IDX[2])
+    assert found is not None and found[0] == PEAK_IDX[2] + 11
+    assert ss[2].t_start == pytest.approx(found[1], abs=1e-9)
