@@ -1740,3 +1740,50 @@ def test_of_two_equally_long_still_runs_the_hold_is_the_one_with_the_peak() -> N
     p[850] -= 0.02 * D  # the peak at the step (not still): the first of the two
     (r,) = count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
     assert (r.t_start, r.t_end, r.t_peak, r.hold_s) == (4.01, 6.99, 7.01, 2.99)
+
+
+def test_at_50_hz_every_duration_is_counted_in_samples_of_that_rate() -> None:
+    """The rep of :data:`REP` at 50 Hz (0.8 deg per sample): onset 151 (0.8 deg), the 0.2 s reference is the
+    10 samples 142-151 (142 at -20 deg: -2 deg; 141 at 80 deg is outside), a rule past its limit for 15
+    samples (0.3 s) is broken."""
+    p = trace([(0, 0.0), (150, 0.0), (200, 40.0), (250, 40.0), (300, 0.0), (500, 0.0)])
+    tilt = np.zeros(501)
+    tilt[141], tilt[142] = 80 * D, -20 * D
+    tilt[225:240] = 8.1 * D
+    frame = {"t": np.arange(501) / 50.0, "hip_flexion_left": p, "pelvic_tilt": tilt}
+    c = ExerciseCounter(exercise=lift(rules=[TILT]), side="left", smooth_s=0.0)
+    c.update({k: v[:176] for k, v in frame.items()})
+    assert c.current().active and c.current().elapsed_s == pytest.approx(0.5)  # (176 - 151) / 50
+    c.update({k: v[176:] for k, v in frame.items()})
+    c.finish()
+    (r,) = c.reps_
+    assert (r.t_onset, r.t_peak, r.t_end) == (3.02, 4.0, 5.8)
+    assert r.rules_broken == ("pelvic_tilt",) and r.correct_s == pytest.approx((140 - 15) / 50.0)
+    assert r.hold_s == pytest.approx(49 / 50.0)
+    tilt[225] = 0.0  # 14 samples: not broken
+    (r,) = count_batch(lift(rules=[TILT]), frame, "left", smooth_s=0.0).reps_
+    assert r.rules_broken == ()
+
+
+def test_the_reference_window_is_cut_at_the_first_sample_and_is_at_least_one_sample() -> None:
+    # the onset at sample 5: the reference is samples 0-5 (0 at -60 deg: -10 deg)
+    p = trace([(0, 0.0), (2, 0.0), (102, 40.0), (202, 40.0), (302, 0.0), (600, 0.0)])
+    tilt = bump(0.5, 150, 40, n=601)
+    tilt[0] = -60 * D
+    (r,) = count_batch(lift(rules=[TILT]), hips(p, pelvic_tilt=tilt), "left", smooth_s=0.0).reps_
+    assert r.t_onset == 0.05 and r.rules_broken == ("pelvic_tilt",)
+    assert r.rule_excess_rad["pelvic_tilt"] == pytest.approx(10.5 * D, rel=1e-9)
+    # a reference of 0.004 s is the onset sample alone
+    tilt = bump(10.5, 450, 40)
+    tilt[302] = 40 * D
+    (r,) = count_batch(lift(rules=[TILT]), hips(trace(REP), pelvic_tilt=tilt), "left", smooth_s=0.0,
+                       reference_s=0.004).reps_
+    assert r.rules_broken == ("pelvic_tilt",)
+
+
+def test_a_rule_on_the_other_leg_needs_that_thigh() -> None:
+    other = {"angle": "other_hip_flexion", "max_deg": 10, "cue": "keep the other leg down"}
+    c = ExerciseCounter(exercise=lift(rules=[other]), side="left", worn=frozenset({"pelvis", "thigh_left"}))
+    assert c.rules_not_checked == ("other_hip_flexion",)
+    c = ExerciseCounter(exercise=lift(rules=[other]), side="left", worn=frozenset({"pelvis", "thigh_right"}))
+    assert c.rules_not_checked == () and not c.primary_available
