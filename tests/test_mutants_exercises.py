@@ -1787,3 +1787,34 @@ def test_a_rule_on_the_other_leg_needs_that_thigh() -> None:
     assert c.rules_not_checked == ("other_hip_flexion",)
     c = ExerciseCounter(exercise=lift(rules=[other]), side="left", worn=frozenset({"pelvis", "thigh_right"}))
     assert c.rules_not_checked == () and not c.primary_available
+
+
+@pytest.mark.parametrize("level_s,counted", [(0.3, True), (0.001, False)])
+def test_the_start_level_is_the_mean_of_its_first_samples(level_s: float, counted: bool) -> None:
+    """The first two samples at -0.3 and +0.3 deg, then 0: the level over 0.3 s is 0 (a rep may start up to
+    10.5 deg above it, here 10.4); over one sample it is -0.3 deg (up to 10.2)."""
+    p = rest_then_rep([(0, 0.0), (30, 0.0), (830, 10.4)], 10.4, 50.4, 1300)
+    p[0], p[1] = -0.3 * D, 0.3 * D
+    c = count_batch(lift(), hips(p), "left", smooth_s=0.0, start_level=True, level_s=level_s)
+    assert len(c.reps_) == int(counted)
+
+
+def test_the_start_level_lasts_level_s_at_50_hz() -> None:
+    """At 50 Hz 0.3 s is 15 samples (at 0 deg; the next 15 at -1 deg would lower it to -0.5)."""
+    p = trace([(0, 0.0), (15, 0.0), (415, 10.4), (650, 10.4), (700, 50.4), (750, 50.4), (800, 10.4),
+               (950, 10.4)])
+    p[15:30] = -1.0 * D
+    frame = {"t": np.arange(len(p)) / 50.0, "hip_flexion_left": p}
+    (r,) = count_batch(lift(), frame, "left", smooth_s=0.0, start_level=True).reps_
+    assert r.range_rad == pytest.approx(40 * D, abs=1e-9)
+
+
+def test_after_a_long_rest_a_rebase_measures_the_level_on_the_kept_samples() -> None:
+    p = np.concatenate([np.full(15_000, -20 * D), trace(REP)])
+    frame = hips(p)
+    c = ExerciseCounter(exercise=lift(), side="left", smooth_s=0.0, start_level=True)
+    c.update({k: v[:15_000] for k, v in frame.items()})
+    assert c.rebase()
+    c.update({k: v[15_000:] for k, v in frame.items()})
+    c.finish()
+    assert [r.t_onset for r in c.reps_] == [pytest.approx(153.03)]
