@@ -1818,3 +1818,27 @@ def test_after_a_long_rest_a_rebase_measures_the_level_on_the_kept_samples() -> 
     c.update({k: v[15_000:] for k, v in frame.items()})
     c.finish()
     assert [r.t_onset for r in c.reps_] == [pytest.approx(153.03)]
+
+
+@pytest.mark.parametrize("rest,counted", [(16.9, True), (17.1, False)])
+def test_a_neutral_start_level_allows_35_percent_of_the_way_to_the_target(rest: float, counted: bool) -> None:
+    """Level 10 deg, target 30 deg from neutral: a rep may start up to 35 % of the 20 deg left above the level
+    (17 deg); the drift there is too slow to be a movement (below 5 deg in 4 s)."""
+    p = rest_then_rep([(0, 10.0), (30, 10.0), (730, rest)], rest, rest + 20.0, 1200)
+    c = count_batch(lift(reference="neutral"), hips(p), "left", smooth_s=0.0, start_level=True)
+    assert len(c.reps_) == int(counted)
+    assert len(count_batch(lift(reference="neutral"), hips(p), "left", smooth_s=0.0).reps_) == 1
+
+
+def test_the_start_level_is_there_once_its_samples_are() -> None:
+    """A short rise at sample 20, within the 0.3 s of the level: fed in one chunk or 30 samples first, the
+    same (short) movement."""
+    p = trace([(0, 0.0), (500, 0.0)])
+    p[20:25] = 20 * D
+    frame = hips(p)
+    whole = count_batch(lift(), frame, "left", smooth_s=0.0, start_level=True).reps_
+    c = ExerciseCounter(exercise=lift(), side="left", smooth_s=0.0, start_level=True)
+    c.update({k: v[:30] for k, v in frame.items()})
+    c.update({k: v[30:] for k, v in frame.items()})
+    c.finish()
+    assert [(r.t_onset, r.t_end) for r in c.reps_] == [(r.t_onset, r.t_end) for r in whole] == [(0.19, 0.25)]
