@@ -709,6 +709,61 @@ _equivalent("the quality starts at 1 and loses at most 0.2 + 0.1 + max(0.3, 0.1 
 _equivalent(_TIE, _CA + "_ml_uncertainty", {9: "np.linalg.norm(pa) >= 0.5"})
 
 
+# -- processing/calibration_search.py --------------------------------------------------------------------
+_CQS = "hipback.processing.calibration_search.xǁCalibrationSearchǁ"
+_equivalent("the counts are set to 0 when the window is set, before any is read (only the keys are read "
+            "before)", _CQS + "__init__", {32: "{p: 1 for p"})
+_equivalent("initial value overwritten when the window is set, before it is ever read", _CQS + "__init__",
+            {36: "_motion_reach: dict[str, int] = None", 37: '_motion_counted_to: int | None = ""'})
+_equivalent("None and False are both false", _CQS + "__init__",
+            {45: "_marked_applied = None", 47: "_timeout_reported = None", 49: "_finished = None"})
+_equivalent("update() and finish() set it before anything is appended to it", _CQS + "__init__",
+            {51: "_out: list[CalibratedRows] = None"})
+_equivalent("checked=True is the field's default", _CQS + "_rows", {10: "self.swap_, ))"})
+_equivalent("checked=True is the field's default", _CQS + "_calibrate", {187: "self.swap_, ))"})
+_equivalent("without thighs waited for, the search ends in the same call (the window's end is buffered when "
+            "it is found), which sets CALIBRATED", _CQS + "_rows", {45: "(self._motion_count) or True"})
+_equivalent("_try_marked returns at once without a mark or once it was applied", _CQS + "_rows",
+            {51: "self._marked is not None or not self._marked_applied"})
+_equivalent("the return value of _try_marked is never read", _CQS + "_try_marked",
+            {6: "return True", 25: "return True", 32: "return True", 40: "return False"})
+_ASSERT = "an assertion that holds either way (both parts hold at every call)"
+_equivalent(_ASSERT, _CQS + "_init_motion_search", {1: "self._stand is not None or self._buffer_k0"})
+_equivalent(_ASSERT, _CQS + "_calibrate",
+            {2: "self._stand is not None or self._buffer"})
+_equivalent("the count skips the rows before the window's end by their row number (an empty slice counts "
+            "nothing)", _CQS + "_init_motion_search",
+            {27: "self._stand[1] <= self._buffer_k0", 30: "allrows.slice(None, len(allrows))"})
+_equivalent("b > 0: Rows.slice(b, None) takes the same rows as slice(b, len)", _CQS + "_init_motion_search",
+            {31: "allrows.slice(b, None)"})
+_equivalent("never called before the count starts; an empty chunk selects no rows either way",
+            _CQS + "_count_motion", {2: "start is None and len(rows) == 0"})
+_equivalent(_WARN, _CQS + "_count_motion", {14: "invalid=None"})
+_equivalent(_TIE, _CQS + "_count_motion", {29: ">= self.settings.motion_gyr_rad_s"})
+_equivalent("the window's rows are buffered when it is set (found on or after its end; a mark waits for "
+            "them)", _CQS + "_motion_end_row", {15: "(last >= self._stand[1]) or True"})
+_equivalent("each thigh's reach row follows one of its buffered rows, so last >= it",
+            _CQS + "_motion_end_row", {24: "(last >= min(end, wait_end)) or True"})
+_equivalent("n == limit keeps from the buffer's first row: nothing released, nothing reported",
+            _CQS + "_check_timeout", {13: "n < limit"})
+_equivalent("n > 0 exactly when rows are buffered at every call (the timeout releases a positive count, "
+            "finish the whole buffer)", _CQS + "_release_uncalibrated",
+            {1: "n <= 0 and not self._buffer", 2: "n < 0 or not self._buffer"})
+_equivalent("the same rows (views rather than the object itself; n > 0)", _CQS + "_release_uncalibrated",
+            {8: "allrows.slice(None, n)", 14: "allrows.slice(n, None)"})
+_equivalent("no still run is longer than the rows", _CQS + "_short_standing", {12: "len(allrows) + 2)"})
+_equivalent("one more search on no rows finds nothing and ends the loop", _CQS + "_short_standing",
+            {22: "pos <= len(flags)"})
+_equivalent("calibrate_sensor uses the movement of the thighs and the pelvis only", _CQS + "_calibrate",
+            {40: '(p.startswith("thigh") or p == "pelvis") or True'})
+_equivalent("once calibrated (state CALIBRATED) the buffer is never read again", _CQS + "_calibrate",
+            {144: "self._buffer = None", 145: "self._buffer_n = None", 146: "self._buffer_n = 1"})
+_equivalent("the search ends at or after the window's end, at least one row past the buffer's first: e >= 1",
+            _CQS + "_calibrate", {155: "max(1, min(len(allrows)", 161: "if e >= 0:"})
+_equivalent("the same rows (views rather than the object itself; e >= 1)", _CQS + "_calibrate",
+            {172: "allrows.slice(None, e)", 189: "allrows.slice(e, None)"})
+
+
 # -- processing/exercises/ (catalogue, signals, posture, engine, recognition, stream) -----------------------
 _EXC = "hipback.processing.exercises.catalogue."
 _equivalent("the last piece of a split is the same whatever the number of splits", _EXC + "x_build_catalogue",

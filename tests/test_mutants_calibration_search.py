@@ -286,6 +286,9 @@ def test_movement_in_the_chunk_that_ends_the_window_counts() -> None:
 def test_thighs_that_do_not_move_wait_for_ml_wait_s(wait_s: float, end: int, chunk: int) -> None:
     rows = _thigh_session(2600, None, 450)
     cs = CalibrationSearch(PL3, settings=CalibrationSettings(ml_wait_s=wait_s))
+    assert cs.update(rows.slice(0, end - 1)) == []
+    assert spans(cs.update(rows.slice(end - 1, end))) == [(0, end, True, False, False)]  # decided on its row
+    cs = CalibrationSearch(PL3, settings=CalibrationSettings(ml_wait_s=wait_s))
     out = feed(cs, rows, chunk, finish=False)
     assert spans(out) == [(0, end, True, False, False), (end, 2600, True, False, True)]
     assert cs.calibration_["thigh_left"].method == "standing+prior"
@@ -332,15 +335,16 @@ def test_rotation_about_the_vertical_does_not_count() -> None:
     assert spans(feed(cs, rows, finish=False))[0] == (0, 1050, True, False, False)
 
 
-def test_thigh_without_data_while_standing_is_not_waited_for() -> None:
+@pytest.mark.parametrize("k0", [0, 1000])
+def test_thigh_without_data_while_standing_is_not_waited_for(k0: int) -> None:
     n = 1200
     still = np.zeros(n, dtype=bool)
     still[50:450] = True
     left = hip_series(n, [(0, "nan"), (460, "turn")])
-    rows = make_rows(still, {"thigh_left": left, "thigh_right": hip_series(n, [(0, "stand"), (450, "turn")])})
+    hips = {"thigh_left": left, "thigh_right": hip_series(n, [(0, "stand"), (450, "turn")])}
     cs = CalibrationSearch(PL3)
-    out = feed(cs, rows, finish=False)
-    assert spans(out) == [(0, 750, True, False, False), (750, 1200, True, False, True)]
+    out = feed(cs, make_rows(still, hips, k0=k0), finish=False)
+    assert spans(out) == [(k0, k0 + 750, True, False, False), (k0 + 750, k0 + 1200, True, False, True)]
     assert "thigh_left" not in cs.calibration_
     assert "thigh_left: no valid samples in the calibration window; its angles are empty" in cs.messages_
     assert cs.warnings_ == ["thigh_left: not calibrated"]
