@@ -1842,3 +1842,52 @@ def test_the_start_level_is_there_once_its_samples_are() -> None:
     c.update({k: v[30:] for k, v in frame.items()})
     c.finish()
     assert [(r.t_onset, r.t_end) for r in c.reps_] == [(r.t_onset, r.t_end) for r in whole] == [(0.19, 0.25)]
+
+
+def test_a_movement_of_one_sample_is_not_a_rep() -> None:
+    """A 1 deg target: 0.35 deg is a movement (30 %) whose onset is itself (within 0.5 deg of the minimum);
+    the sensor drops out after one sample (nothing) or after two (a rep short of its target)."""
+    for n, reps in ((1, 0), (2, 1)):
+        p = np.zeros(600)
+        p[300:300 + n] = 0.35 * D
+        p[300 + n] = np.nan
+        c = count_batch(lift(target=1.0), hips(p), "left", smooth_s=0.0)
+        assert len(c.reps_) == reps
+    assert c.reps_[0].t_onset == 3.0 and c.reps_[0].t_end == 3.01 and not c.reps_[0].target_met
+
+
+def test_a_rule_exactly_at_its_limit_is_not_past_it() -> None:
+    tilt = bump(10.0, 420, 60)
+    frame = hips(trace(REP), pelvic_tilt=tilt)
+    c = ExerciseCounter(exercise=lift(rules=[TILT]), side="left", smooth_s=0.0)
+    c.update({k: v[:450] for k, v in frame.items()})
+    assert c.current().active and c.current().cue is None
+    c.update({k: v[450:] for k, v in frame.items()})
+    (r,) = c.reps_
+    assert r.rules_broken == () and r.correct_s == 2.78 and r.rule_excess_rad["pelvic_tilt"] == 10 * D
+
+
+def test_each_movement_starts_without_a_live_cue() -> None:
+    tilt = bump(12.0, 420, 60, n=2001)
+    frame = hips(np.concatenate([trace(REP), trace(REP)[1:]]), pelvic_tilt=tilt)
+    c = ExerciseCounter(exercise=lift(rules=[TILT]), side="left", smooth_s=0.0)
+    c.update({k: v[:450] for k, v in frame.items()})
+    assert c.current().cue == "keep the pelvis still"
+    c.update({k: v[450:1400] for k, v in frame.items()})
+    assert c.current().active and c.current().cue is None  # the second rep, within the limit so far
+    frame["pelvic_tilt"][1450:1500] = 12 * D
+    c.update({k: v[1400:1460] for k, v in frame.items()})
+    assert c.current().cue == "keep the pelvis still"
+
+
+def test_the_live_cue_after_a_long_rest() -> None:
+    """After 150 s the buffers are trimmed: the rule's reference is still found at the onset."""
+    n0 = 15_000
+    p = np.concatenate([np.zeros(n0), trace(REP)])
+    tilt = np.zeros(len(p))
+    tilt[n0 + 450:n0 + 490] = 12 * D
+    frame = hips(p, pelvic_tilt=tilt)
+    c = ExerciseCounter(exercise=lift(rules=[TILT]), side="left", smooth_s=0.0)
+    c.update({k: v[:n0] for k, v in frame.items()})
+    c.update({k: v[n0:n0 + 460] for k, v in frame.items()})
+    assert c.current().active and c.current().cue == "keep the pelvis still"
