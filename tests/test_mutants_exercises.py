@@ -1891,3 +1891,14 @@ def test_the_live_cue_after_a_long_rest() -> None:
     c.update({k: v[:n0] for k, v in frame.items()})
     c.update({k: v[n0:n0 + 460] for k, v in frame.items()})
     assert c.current().active and c.current().cue == "keep the pelvis still"
+
+
+def test_a_movement_of_two_samples_has_no_speed_to_judge() -> None:
+    """Two samples: the still time is the time near the peak (no speed is estimated); from three samples on
+    the speed decides (15, 5 and 5 deg/s here: never still)."""
+    for values, hold_s in (([0.35, 0.5], 0.02), ([0.35, 0.5, 0.45], 0.0)):
+        p = np.zeros(600)
+        p[300:300 + len(values)] = np.array(values) * D
+        p[300 + len(values)] = np.nan
+        (r,) = count_batch(lift(target=1.0), hips(p), "left", smooth_s=0.0).reps_
+        assert r.hold_s == hold_s and r.t_end == (299 + len(values)) / FS
