@@ -1902,3 +1902,32 @@ def test_a_movement_of_two_samples_has_no_speed_to_judge() -> None:
         p[300 + len(values)] = np.nan
         (r,) = count_batch(lift(target=1.0), hips(p), "left", smooth_s=0.0).reps_
         assert r.hold_s == hold_s and r.t_end == (299 + len(values)) / FS
+
+
+def test_a_final_hold_from_exactly_two_still_seconds() -> None:
+    (r,) = held(40.0, 201, kind="reps_hold").reps_
+    assert r.hold_s == 2.0 and r.final_hold and r.t_start == 4.01
+
+
+def test_a_neutral_hold_counts_from_exactly_the_target() -> None:
+    for top, correct in ((30.0, 6.0), (28.0, 0.0)):
+        top_end = 1001
+        p = trace([(0, 10.0), (300, 10.0), (400, top), (top_end, top), (top_end + 100, 10.0),
+                   (top_end + 400, 10.0)])
+        ex = lift(kind="hold", reference="neutral", reps=5, holds=3, hold_s=5)
+        (r,) = count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
+        assert r.correct_s == correct and r.counted is (correct > 0)
+
+
+def test_rules_broken_at_the_same_sample_keep_their_catalogue_order() -> None:
+    frame = hips(trace(REP), pelvic_tilt=bump(12.0, 450, 40), hip_adduction_left=bump(6.0, 450, 40))
+    (r,) = count_batch(lift(rules=[TILT, ADD]), frame, "left", smooth_s=0.0).reps_
+    assert r.rules_broken == ("pelvic_tilt", "hip_adduction") and r.cue == "keep the pelvis still"
+
+
+def test_a_rule_can_be_broken_by_a_single_sample() -> None:
+    frame = hips(trace(REP), pelvic_tilt=bump(12.0, 450, 1))
+    (r,) = count_batch(lift(rules=[TILT]), frame, "left", smooth_s=0.0, min_rule_s=0.001).reps_
+    assert r.rules_broken == ("pelvic_tilt",)
+    (r,) = count_batch(lift(rules=[TILT]), frame, "left", smooth_s=0.0, min_rule_s=0.02).reps_
+    assert r.rules_broken == ()
