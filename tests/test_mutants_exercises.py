@@ -1931,3 +1931,22 @@ def test_a_rule_can_be_broken_by_a_single_sample() -> None:
     assert r.rules_broken == ("pelvic_tilt",)
     (r,) = count_batch(lift(rules=[TILT]), frame, "left", smooth_s=0.0, min_rule_s=0.02).reps_
     assert r.rules_broken == ()
+
+
+def test_the_next_item_gets_every_sample_after_a_late_result() -> None:
+    """Never in the start posture, each block waits 10 s before it counts: the first rep's result comes
+    at 10 s, 7 s after its end; the second rep (from 4 s) still goes to the next item."""
+    p = trace([(0, 0.0), (30, 0.0), (130, 40.0), (230, 40.0), (330, 0.0), (400, 0.0), (500, 40.0),
+               (600, 40.0), (700, 0.0), (1600, 0.0)])
+    frame = standing(p, flex_right=20 * D)
+    cat = Catalogue({"lift": lift()}, POSTURES)
+    run = ProgrammeRunner(programme=[ProgrammeItem("lift", "left", reps=1)] * 2, worn=THIGHS, catalogue=cat,
+                          initial_offsets={"thigh_left": 0.3}, block={"max_wait_s": 10.0})
+    out = []
+    for a in range(0, len(frame), 10):
+        out += run.update(frame.slice(a, a + 10))
+    out += run.finish()
+    assert [(e.t, e.kind, e.item) for e in out] == [
+        (0.0, "announce", 0), (3.1, "rep", 0), (3.1, "item_done", 0), (3.1, "announce", 1), (6.8, "rep", 1),
+        (6.8, "item_done", 1), (6.8, "programme_done", 2)]
+    assert [e.result.t_onset for e in out if e.kind == "rep"] == [0.33, 4.03]
