@@ -1740,6 +1740,12 @@ def test_of_two_equally_long_still_runs_the_hold_is_the_one_with_the_peak() -> N
     p[850] -= 0.02 * D  # the peak at the step (not still): the first of the two
     (r,) = count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
     assert (r.t_start, r.t_end, r.t_peak, r.hold_s) == (4.01, 6.99, 7.01, 2.99)
+    p[850] += 0.01 * D
+    for peak, t_start in ((702, 7.02), (1001, 4.01)):  # the first sample of the second run, or just after it
+        q = p.copy()
+        q[peak] += 0.01 * D
+        (r,) = count_batch(ex, hips(q), "left", smooth_s=0.0).reps_
+        assert (r.t_start, r.t_peak, r.hold_s) == (t_start, peak / FS, 2.99)
 
 
 def test_at_50_hz_every_duration_is_counted_in_samples_of_that_rate() -> None:
@@ -1950,3 +1956,9 @@ def test_the_next_item_gets_every_sample_after_a_late_result() -> None:
         (0.0, "announce", 0), (3.1, "rep", 0), (3.1, "item_done", 0), (3.1, "announce", 1), (6.8, "rep", 1),
         (6.8, "item_done", 1), (6.8, "programme_done", 2)]
     assert [e.result.t_onset for e in out if e.kind == "rep"] == [0.33, 4.03]
+
+
+def test_a_movement_open_at_the_end_keeps_its_last_sample_with_the_shortest_smoothing() -> None:
+    p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (600, 40.0)])
+    (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.02).reps_  # +-1 sample
+    assert r.t_end == 6.0 and r.t_onset == 3.03
