@@ -788,19 +788,21 @@ def test_peak_flexion_and_trough_limits_are_inclusive() -> None:
     assert detect_strides(angles(x), "left", max_trough_rad=math.nextafter(bottom, -1.0)).strides == []
 
 
-def test_swing_ratio_limit_is_inclusive() -> None:
+@pytest.mark.parametrize("odd,even,cut", [(10.0, -5.0, 2), (-5.0, 10.0, 2)])
+def test_swing_ratio_limit_is_inclusive(odd: float, even: float, cut: int) -> None:
     """Alternating troughs: each stride's neighbour swings ``ratio`` times as much (or 1 / ``ratio``); a
-    limit of exactly that ratio keeps them."""
-    cycles = [(1.1, 30.0, 10.0 if k % 2 else -5.0) for k in range(8)]
+    limit of exactly that ratio keeps them (all but one at an end, whose longer rise or fall swings a little
+    more or less); a hair less keeps only the two next to that one."""
+    cycles = [(1.1, 30.0, odd if k % 2 else even) for k in range(8)]
     x, peaks = hip_curve(cycles)
     sm = smoothed(x * D)
     v = peak_values(x, peaks)
     idx = np.round(peaks * FS).astype(int)
     ranges = [float(min(v[k], v[k + 1]) - np.min(sm[idx[k] : idx[k + 1]])) for k in range(len(idx) - 1)]
-    ratio = ranges[2] / ranges[3]
-    assert ratio > 1 and ranges[4] / ranges[3] == ratio
-    assert len(strides(cycles, range_ratio=ratio)) == 7  # the first (a longer rise) swings a little more
-    assert len(strides(cycles, range_ratio=math.nextafter(ratio, 0.0))) == 2  # only around that one
+    ratio = max(ranges[2] / ranges[3], ranges[3] / ranges[2])
+    assert ratio > 1 and max(ranges[4] / ranges[3], ranges[3] / ranges[4]) == ratio
+    assert len(strides(cycles, range_ratio=ratio)) == 7
+    assert len(strides(cycles, range_ratio=math.nextafter(ratio, 0.0))) == cut
 
 
 # -- more contact evidence -----------------------------------------------------------------------------------
