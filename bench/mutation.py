@@ -607,7 +607,7 @@ _equivalent("max - min of an array holding NaN is NaN anyway", _SD + "_candidate
             {278: "(np.all(np.isfinite(tilt))) or True", 285: "(np.all(np.isfinite(lumbar))) or True"})
 _equivalent(_TIE + " (thigh extension in terminal stance)", _SD + "_candidate", {313: "d_thigh >= 2 * _DEG"})
 _equivalent(_TIE + " (ratios of stride times and swing ranges)", _SD + "_similar",
-            {20: "1 / c < ra", 21: "ra < c and", 24: "1 / r < rr"})
+            {20: "1 / c < ra", 21: "ra < c and"})
 _equivalent("a previous candidate that does not share the first peak only follows a forgotten last peak, "
             "which closed the bout already; an adjacent rejected one closed it when rejected",
             _SD + "_decide",
