@@ -1962,3 +1962,27 @@ def test_a_movement_open_at_the_end_keeps_its_last_sample_with_the_shortest_smoo
     p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (600, 40.0)])
     (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.02).reps_  # +-1 sample
     assert r.t_end == 6.0 and r.t_onset == 3.03
+
+
+def test_the_onset_window_reaches_back_exactly_4_s_from_the_first_sample_on() -> None:
+    """The minimum (-5 deg) is the first sample, exactly 399 samples before a rise to 5 deg: 10 deg, a
+    movement whether the rise comes in the same chunk or in the next one."""
+    p = np.zeros(1000)
+    p[0] = -5 * D
+    p[399:420] = 5 * D
+    frame = hips(p)
+    whole = count_batch(lift(), frame, "left", smooth_s=0.0).reps_
+    assert [(r.t_onset, r.t_end, round(r.range_rad / D, 9)) for r in whole] == [(0.0, 4.2, 10.0)]
+    c = ExerciseCounter(exercise=lift(), side="left", smooth_s=0.0)
+    c.update({k: v[:399] for k, v in frame.items()})
+    c.update({k: v[399:] for k, v in frame.items()})
+    c.finish()
+    assert [(r.t_onset, r.t_end) for r in c.reps_] == [(0.0, 4.2)]
+
+
+def test_an_onset_window_of_one_sample_never_sees_a_rise() -> None:
+    p = np.zeros(600)
+    p[300:400] = 40 * D  # a step: a rise within two samples
+    assert count_batch(lift(), hips(p), "left", smooth_s=0.0, onset_window_s=0.001).reps_ == []
+    (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.0, onset_window_s=0.02).reps_
+    assert r.t_onset == 2.99 and r.counted
