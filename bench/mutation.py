@@ -789,6 +789,64 @@ _equivalent("an AngleSeries holds float64 arrays: the same numbers", _EXP,
              54: 'f"hip_flexion_{side}"), )'})
 _equivalent("np.errstate only silences warnings on NaN comparisons; the values are the same", _EXP,
             {75: "invalid=None", 108: "invalid=None"})
+_EXE = "hipback.processing.exercises.engine."
+_EXC_C = _EXE + "xǁExerciseCounterǁ"
+_FS_KNOWN = "the sampling rate is always known there (the fallback rate is never used)"
+_equivalent(_FS_KNOWN, _EXC_C + "current", {3: "or 101.0"})
+_equivalent(_FS_KNOWN, _EXC_C + "_ref", {15: "or 101.0"})
+_equivalent(_FS_KNOWN, _EXC_C + "_start_level", {12: "or 101.0"})
+_equivalent(_FS_KNOWN, _EXC_C + "_close", {17: "or 101.0"})
+_equivalent(_FS_KNOWN, _EXC_C + "_run", {8: "or 101.0"})
+_equivalent("the live cue is only set during a movement and cleared when it closes", _EXC_C + "current",
+            {32: "if (active) or True"})
+_equivalent("every signal needs the pelvis: a rule is not available without it anyway", _EXC_C + "_checkable",
+            {7: '"XXpelvisXX"', 8: '"PELVIS"'})
+_equivalent("np.nanmean/np.nanmax of no finite sample is NaN too (with a warning)", _EXC_C + "_ref",
+            {38: "or True else math.nan"})
+_equivalent("np.nanmean/np.nanmax of no finite sample is NaN too (with a warning)", _EXC_C + "_close",
+            {142: "or True else math.nan"})
+_equivalent("before the level is measured the comparison with the NaN level is false either way",
+            _EXC_C + "_level_tol", {8: "or True else 0.0"})
+_equivalent("once the rate is known the first-chunk buffer is empty; after finish it is never read",
+            _EXC_C + "finish", {4: "self._fs is None or self._first", 5: "self._fs is not None and",
+                                6: "self._first = None"})
+_equivalent("the closing call brings no samples: the rule arrays and an extra time stamp (after the last "
+            "smoothed sample) are never read", _EXC_C + "finish",
+            {10: "np.zeros(0), None, final=True", 17: "np.zeros(1), np.zeros(0)", 21: "np.zeros(1) for _"})
+_equivalent("the rule arrays are as long as the rules (zip strict or not); v[i:i+2][0] is v[i]",
+            _EXC_C + "_live",
+            {7: "strict=None", 10: "vals, )", 11: "strict=False", 27: "v[i : i + 2]"})
+_equivalent("the rule arrays are as long as the rules: zip strict or not pairs them the same",
+            _EXC_C + "_close",
+            {114: "strict=None", 117: "vals, )", 118: "strict=False"})
+_equivalent(_WARN, _EXC_C + "_close", {133: "invalid=None"})
+_equivalent(_WARN, _EXC_C + "_run", {70: "invalid=None"})
+_equivalent(_TIE, _EXC_C + "_close", {45: "seg > base", 50: "speed < self", 88: "p[w0:w1] - base > ex",
+                                      92: "p[w0:w1] > ex", 155: "ref_peak > ex"})
+_equivalent(_TIE, _EXC_C + "_run", {82: "level) > need", 83: "run_min < level", 87: "seg - run_min > need"})
+_equivalent("without a still run the bounds are (0, 0): he - hs is 0 either way", _EXC_C + "_close",
+            {58: "(he > hs) or True", 61: "he >= hs"})
+_equivalent("the sample count is only tested for zero (any chunk makes it non-zero)", _EXC_C + "_ingest",
+            {10: "self._n = len(t)", 11: "self._n -= len(t)"})
+_equivalent("the window is odd (2 h + 1): w > 2 is w > 1, and for w = 1 the tail raw[len(raw):] is empty",
+            _EXC_C + "_ingest", {42: "(w > 1) or True", 46: "w >= 1", 47: "w > 2"})
+_equivalent("concatenating a single array gives the same array", _EXC_C + "_arrays",
+            {1: "len(self._t) >= 1", 8: "len(self._p) >= 1"})
+_equivalent("unreachable: the buffers are only read after samples came", _EXC_C + "_arrays",
+            {13: "np.zeros(None), np.zeros(0)", 14: "return np.zeros(1), np.zeros(0)"})
+_equivalent("without a still run the hold bounds are never used (hold time 0: no hold)",
+            _EXE + "x__longest_run",
+            {2: "return 1, 0"})
+_equivalent(_F64, _EXE + "x__longest_run", {8: "astype(None)"})
+_equivalent("a lower search bound further back only adds samples before the first new one, which are masked "
+            "(each trailing window starts within the bound either way)", _EXC_C + "_run",
+            {26: "max(i - win + 1, self._rest_from", 27: "max(0, self._rest_from - self._n0)",
+             30: "i - win - 1"})
+_equivalent("the first sample searched has only itself as minimum: never a rise, masked or not",
+            _EXC_C + "_run",
+            {88: "= None", 93: "max(1, i - lo)"})
+_equivalent("returning instead of breaking only skips trimming the buffers: the same results, more memory",
+            _EXC_C + "_run", {100: "return"})
 
 
 def export(work: Path) -> None:
