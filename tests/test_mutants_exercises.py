@@ -1986,3 +1986,22 @@ def test_an_onset_window_of_one_sample_never_sees_a_rise() -> None:
     assert count_batch(lift(), hips(p), "left", smooth_s=0.0, onset_window_s=0.001).reps_ == []
     (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.0, onset_window_s=0.02).reps_
     assert r.t_onset == 2.99 and r.counted
+
+
+def test_a_hold_is_compared_with_its_signature_in_its_middle() -> None:
+    """The way up overshoots to 45 deg (the peak), the hold is at 40 deg: a signature of 40 deg fits the hold,
+    not the peak."""
+    held = trace([(0, 0.0), (300, 0.0), (400, 45.0), (410, 40.0), (750, 40.0), (850, 0.0), (1000, 0.0)])
+    frame = standing(np.concatenate([held, held[1:]]))
+    hold = signed(lift(kind="hold", holds=2, hold_s=3), "hold", hip_flexion=40)
+    ((name, side, _, _, count, distance, _),) = sets_of(frame, hold)
+    assert (name, side, count, distance) == ("hold", "left", 2, 0.0)
+    reps = signed(lift(), "lift", hip_flexion=45)  # a rep is seen at its peak (and held: the kind penalty)
+    assert [s[4:6] for s in sets_of(frame, reps)] == [(2, 1.0)]
+    assert [s[4:6] for s in sets_of(frame, reps, hold_as_reps_s=3.29)] == [(2, 1.0)]  # held 3.3 s
+    assert [s[4:6] for s in sets_of(frame, reps, hold_as_reps_s=3.31)] == [(2, 0.0)]
+
+
+def test_an_exercise_with_both_legs_is_recognised_without_a_side() -> None:
+    both = signed(lift(sides="both", target=15), "both", hip_flexion=20)  # the mean of 40 deg and 0
+    assert sets_of(three_reps(), both) == [("both", None, 3.02, 25.8, 3, 0.0, ONSETS)]
