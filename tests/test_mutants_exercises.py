@@ -2005,3 +2005,12 @@ def test_a_hold_is_compared_with_its_signature_in_its_middle() -> None:
 def test_an_exercise_with_both_legs_is_recognised_without_a_side() -> None:
     both = signed(lift(sides="both", target=15), "both", hip_flexion=20)  # the mean of 40 deg and 0
     assert sets_of(three_reps(), both) == [("both", None, 3.02, 25.8, 3, 0.0, ONSETS)]
+
+
+def test_recognition_falls_back_to_the_calibration_headings() -> None:
+    """Never still in the start posture (the other hip flexed 20 deg): each window counts with the headings of
+    the standing calibration."""
+    frame = standing(np.concatenate([trace(REP), trace(REP)[1:]]), flex_right=20 * D)
+    ex = signed(lift(), "lift", hip_flexion=40)
+    ((name, side, _, _, count, distance, _),) = sets_of(frame, ex)
+    assert (name, side, count, distance) == ("lift", "left", 2, 0.0)
