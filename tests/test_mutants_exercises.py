@@ -2014,3 +2014,43 @@ def test_recognition_falls_back_to_the_calibration_headings() -> None:
     ex = signed(lift(), "lift", hip_flexion=40)
     ((name, side, _, _, count, distance, _),) = sets_of(frame, ex)
     assert (name, side, count, distance) == ("lift", "left", 2, 0.0)
+
+
+def test_a_sensor_dropout_before_a_rep_does_not_hide_it() -> None:
+    p = trace(REP)
+    p[100:110] = np.nan
+    (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.0).reps_
+    assert (r.t_onset, r.t_end) == (3.03, 5.8)
+
+
+def test_the_onset_is_searched_in_the_same_4_s_as_the_rise() -> None:
+    """-5 deg at sample 0, then 0, and a rise to 9.5 deg at sample 401: from 0 (the minimum of the 4 s up to
+    401) that is a movement, its onset at 400; the older -5 deg is not its start."""
+    p = np.zeros(900)
+    p[0] = -5 * D
+    p[401:450] = 9.5 * D
+    (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.0).reps_
+    assert r.t_onset == 4.0 and r.range_rad == pytest.approx(9.5 * D, abs=1e-12)
+
+
+def test_a_hold_ends_halfway_down_so_two_holds_stay_apart() -> None:
+    """Down to 15 deg between two holds at 40 deg: below half the excursion (20 deg), so the first hold is
+    over; for reps (back to 20 %: 8 deg) it would be one movement."""
+    p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (901, 40.0), (960, 15.0), (1160, 15.0), (1220, 40.0),
+               (1721, 40.0), (1821, 0.0), (2100, 0.0)])
+    reps = count_batch(lift(kind="hold", holds=3, hold_s=5), hips(p), "left", smooth_s=0.0).reps_
+    assert [(r.t_start, r.t_end) for r in reps] == [(4.01, 9.0), (12.21, 17.2)]
+
+
+def test_a_short_prescribed_hold_without_tolerance() -> None:
+    """Prescribed 1 s with no tolerance: 0.79 s is too short."""
+    (r,) = held(40.0, 80, hold_s=1.0, hold_tolerance_s=0.0, min_hold_s=0.5).reps_
+    assert r.hold_s == 0.79 and r.too_short and not r.counted
+    assert r.cue == "hold it longer, aim for 1 seconds"
+
+
+def test_the_live_cue_looks_at_the_newest_sample_only() -> None:
+    frame = hips(trace(REP), hip_adduction_left=bump(6.0, 420, 10))
+    c = ExerciseCounter(exercise=lift(rules=[ADD]), side="left", smooth_s=0.0)
+    c.update({k: v[:421] for k, v in frame.items()})  # the newest sample (420) is past the limit
+    assert c.current().cue == "knee out"
