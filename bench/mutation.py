@@ -846,7 +846,23 @@ _equivalent("the first sample searched has only itself as minimum: never a rise,
             _EXC_C + "_run",
             {88: "= None", 93: "max(1, i - lo)"})
 _equivalent("returning instead of breaking only skips trimming the buffers: the same results, more memory",
-            _EXC_C + "_run", {100: "return"})
+            _EXC_C + "_run", {100: "return", 205: "return"})
+_equivalent("unreachable: the buffers are only read after samples came", _EXC_C + "_arrays",
+            {15: "np.zeros(0), np.zeros(None)", 16: "np.zeros(0), np.zeros(1)", 17: "np.zeros(None) for _",
+             18: "np.zeros(1) for _", 21: "if (self._p) or True", 23: "else np.zeros(None)",
+             24: "else np.zeros(1)"})
+_equivalent("a missing sample ends the movement there, so the running maximum at and after it is never used",
+            _EXC_C + "_run", {155: "np.where(None, -np.inf, seg)", 162: "+np.inf, seg"})
+_equivalent(_WARN, _EXC_C + "_run", {126: "invalid=None", 184: "invalid=None"})
+_equivalent("the loop only runs with samples left: the running maximum is never empty",
+            _EXC_C + "_run", {198: "(len(run_max)) or True"})
+_equivalent("before the level is measured the comparison with the NaN level is false either way",
+            _EXC_C + "_level_tol", {10: "else 1.0"})
+_equivalent("a prescription of 0 s gives a limit of minus the tolerance, which no hold time is below",
+            _EXC_C + "_close",
+            {173: "self._hold_s >= 0"})
+_equivalent("for a rep the window is the movement itself: t[w0] is tt[0] and t[w1 - 1] is tt[-1]",
+            _EXC_C + "_close", {247: "if (is_hold) or True", 252: "if (is_hold) or True"})
 
 
 def export(work: Path) -> None:
