@@ -2054,3 +2054,21 @@ def test_the_live_cue_looks_at_the_newest_sample_only() -> None:
     c = ExerciseCounter(exercise=lift(rules=[ADD]), side="left", smooth_s=0.0)
     c.update({k: v[:421] for k, v in frame.items()})  # the newest sample (420) is past the limit
     assert c.current().cue == "knee out"
+
+
+def test_a_trailing_onset_window_never_looks_ahead() -> None:
+    """A 3-sample window: 5 deg for two samples, then -5 deg: no rise of 9 deg within any 3 samples up to
+    each one."""
+    p = np.zeros(600)
+    p[299:301] = 5 * D
+    p[301] = -5 * D
+    assert count_batch(lift(), hips(p), "left", smooth_s=0.0, onset_window_s=0.03).reps_ == []
+
+
+def test_a_movement_is_followed_from_the_sample_after_its_start() -> None:
+    """A step up in two samples (2, then 40 deg): one rep, its onset at the sample before the steps."""
+    p = np.zeros(700)
+    p[299] = 2 * D
+    p[300:400] = 40 * D
+    (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.0).reps_
+    assert (r.t_onset, r.t_end) == (2.98, 4.0) and r.counted
