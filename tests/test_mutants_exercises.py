@@ -2072,3 +2072,19 @@ def test_a_movement_is_followed_from_the_sample_after_its_start() -> None:
     p[300:400] = 40 * D
     (r,) = count_batch(lift(), hips(p), "left", smooth_s=0.0).reps_
     assert (r.t_onset, r.t_end) == (2.98, 4.0) and r.counted
+
+
+def test_recognition_tries_the_right_side_when_only_the_right_thigh_is_worn() -> None:
+    flex = np.concatenate([trace(REP), trace(REP)[1:]])
+    frame = standing(np.zeros(len(flex)), heading=0.0, flex_right=flex)
+    frame.segments.pop("thigh_left")
+    cat = Catalogue({"lift": signed(lift(), "lift", hip_flexion=40)}, POSTURES)
+    found = recognise(frame, worn=frozenset({"pelvis", "thigh_right"}), catalogue=cat)
+    assert [(s.exercise, s.side, s.count, s.distance) for s in found] == [("lift", "right", 2, 0.0)]
+
+
+def test_the_kind_penalty_adds_to_the_distance() -> None:
+    held = trace([(0, 0.0), (300, 0.0), (400, 45.0), (410, 40.0), (750, 40.0), (850, 0.0), (1000, 0.0)])
+    frame = standing(np.concatenate([held, held[1:]]))
+    reps = signed(lift(), "lift", hip_flexion=43)  # 2 deg from the 45 deg peak: 2/15
+    assert [s[4:6] for s in sets_of(frame, reps, kind_penalty=0.5)] == [(2, pytest.approx(0.5 + 2 / 15))]
