@@ -863,6 +863,16 @@ _equivalent("a prescription of 0 s gives a limit of minus the tolerance, which n
             {173: "self._hold_s >= 0"})
 _equivalent("for a rep the window is the movement itself: t[w0] is tt[0] and t[w1 - 1] is tt[-1]",
             _EXC_C + "_close", {247: "if (is_hold) or True", 252: "if (is_hold) or True"})
+_EXR = "hipback.processing.exercises.recognition."
+_equivalent("the loop's side is already None for an exercise done with both legs", _EXR + "x__candidates",
+            {86: "(ex.sides == \"both\") and False", 89: '"XXbothXX"', 90: '"BOTH"',
+             117: "(ex.sides == \"both\") and False", 120: '"XXbothXX"', 121: '"BOTH"'})
+_equivalent("the time observed lies within the window (a peak or a hold's middle): searchsorted gives "
+            "1 .. n - 1 there, and only the first sample of the slice is read", _EXR + "x__observed",
+            {4: "np.clip(np.searchsorted(frame.t, t), None,", 5: "0, None))", 13: "t), 1, len(frame) - 1)",
+             14: "len(frame) + 1", 18: "frame.slice(i, None)", 22: "frame.slice(i, i + 2)"})
+_equivalent("taking every sample is what slicing with a step of 1 does", _EXR + "x_recognise",
+            {13: "decimate >= 1"})
 
 
 def export(work: Path) -> None:
