@@ -912,3 +912,28 @@ def test_the_shoulder_of_a_faint_signal() -> None:
     found = shoulder(acc, PEAK_IDX[2])
     assert found is not None and found[0] == PEAK_IDX[2] + 11
     assert ss[2].t_start == pytest.approx(found[1], abs=1e-9)
+
+
+def test_strides_with_one_contact_from_each_sensor_teach_the_phase() -> None:
+    """Both thighs worn (their split largest 15 samples after each peak) and a sacral impact after every
+    other peak (20 samples after it, inside the split's window): each stride has one contact from the
+    impact and one from the split, both from the sensors, so their phases are learnt. Then the other thigh
+    and the impacts stop: the phase rule uses the median of 0.15 and 0.195 s per 1.1 s cycle, not 0.125."""
+    x, idx = walk(16)
+    n = len(x)
+    t = np.arange(n) / FS
+    bump = np.zeros(n)
+    for p in idx:
+        u = t - (p + 15) / FS
+        bump = np.maximum(bump, np.where(np.abs(u) < 0.55, 5.0 * (1 + np.cos(2 * np.pi * u / 1.1)), 0.0))
+    switch = idx[9] - 20
+    other = np.where(np.arange(n) < switch, x - bump, np.nan)
+    acc = impacts([p + 20 for k, p in enumerate(idx[:9]) if k % 2 == 0], n=n)
+    ss = detect_strides(angles(x, other_thigh_deg=other, acc=acc), "left", ic_rule="onset").strides
+    early = {round(s.t_start * FS - p, 6) for s, p in zip(ss[1:8], idx[1:8], strict=True)}
+    assert early == {15.0, 19.5}
+    late = [s for s in ss if s.t_start > (idx[10] + 5) / FS and s.t_end < (idx[15] - 5) / FS]
+    assert len(late) >= 3 and all(s.ic_source == "hip_phase" for s in late)
+    for s in late:
+        p = idx[int(np.argmin(np.abs(idx / FS - s.t_start + 0.17)))]
+        assert s.t_start == pytest.approx(p / FS + 0.1725, abs=0.002)
