@@ -2088,3 +2088,42 @@ def test_the_kind_penalty_adds_to_the_distance() -> None:
     frame = standing(np.concatenate([held, held[1:]]))
     reps = signed(lift(), "lift", hip_flexion=43)  # 2 deg from the 45 deg peak: 2/15
     assert [s[4:6] for s in sets_of(frame, reps, kind_penalty=0.5)] == [(2, pytest.approx(0.5 + 2 / 15))]
+
+
+def test_episode_edge_cases_follow_the_sampling_interval() -> None:
+    two = SegmentFrame(np.array([0.0, 1.0]), {"pelvis": np.tile(PELVIS["supine"], (2, 1))})
+    assert episodes(two, min_episode_s=2.0) == [("supine", 0, 2)]  # 2 samples of 1 s: exactly 2 s
+    assert episodes(two, min_episode_s=2.01) == []
+    one = SegmentFrame(np.array([0.0]), {"pelvis": PELVIS["supine"][None, :]})
+    assert episodes(one, min_episode_s=0.01) == [("supine", 0, 1)] and episodes(one, min_episode_s=0.02) == []
+    # without smoothing a single sample is its own class
+    frame = postures_frame([("prone", 1), ("upright", 50), ("side_z", 1), ("upright", 50)])
+    assert episodes(frame, smooth_s=0.001, min_episode_s=0.011) == [
+        ("upright", 1, 51), ("upright", 52, 102)]
+    assert episodes(frame, smooth_s=0.001, min_episode_s=0.005) == [
+        ("prone", 0, 1), ("upright", 1, 51), ("side_z", 51, 52), ("upright", 52, 102)]
+
+
+def test_a_short_span_stays_an_episode_while_it_is_the_majority_of_2_s() -> None:
+    frame = postures_frame([("upright", 800), ("side_z", 120), ("upright", 800)])
+    assert [e[0] for e in episodes(frame, min_episode_s=0.1)] == ["upright", "side_z", "upright"]
+    assert [e[0] for e in episodes(frame, smooth_s=3.0, min_episode_s=0.1)] == ["upright"]
+
+
+def test_a_still_period_to_the_end_of_the_recording() -> None:
+    frame = standing(trace(REP))  # still from 6 s to the end (10 s): exactly 4 s
+    assert _rest_starts(frame, 0.1, 4.0) == [600]
+
+
+def reps_frame(*peaks: float) -> SegmentFrame:
+    parts = [trace([(0, 0.0), (300, 0.0), (400, pk), (500, pk), (600, 0.0), (1000, 0.0)]) for pk in peaks]
+    return standing(np.concatenate([parts[0]] + [x[1:] for x in parts[1:]]))
+
+
+def test_reclaiming_grows_a_set_rep_by_rep_on_either_side() -> None:
+    ex = signed(lift(), "lift", hip_flexion=40)
+    # the third rep (20 deg off) is 17 s from the first: only next to the second (30 deg off) once reclaimed
+    assert [s[4:6] for s in sets_of(reps_frame(40, 70, 60), ex)] == [(3, pytest.approx(10 / 9))]
+    # a faulty rep after the set, and one before it
+    assert [s[4:6] for s in sets_of(reps_frame(40, 40, 60), ex)] == [(3, pytest.approx(4 / 9))]
+    assert [s[4:6] for s in sets_of(reps_frame(60, 40, 40), ex)] == [(3, pytest.approx(4 / 9))]
