@@ -873,6 +873,23 @@ _equivalent("the time observed lies within the window (a peak or a hold's middle
              14: "len(frame) + 1", 18: "frame.slice(i, None)", 22: "frame.slice(i, i + 2)"})
 _equivalent("taking every sample is what slicing with a step of 1 does", _EXR + "x_recognise",
             {13: "decimate >= 1"})
+_equivalent("stacking 1-D arrays: axis=1 is axis=-1", _EXR + "x__up", {25: "axis=+1"})
+_equivalent("stacking 1-D arrays: axis=1 is axis=-1", _EXR + "x_episodes", {29: "axis=+1"})
+_equivalent("searchsorted is never negative, and only the first row of the slice is read",
+            _EXR + "x__class_at", {4: "np.clip(np.searchsorted(frame.t, t), None,", 22: "[i : i + 2]"})
+_equivalent("the window bounds are within 0 .. n already (lo < n, hi >= 1); a first pass at i = 0 compares "
+            "the first sample with itself", _EXR + "x_episodes",
+            {66: "- k // 2, 0, None)", 77: "+ 1, None, len(cls))", 88: "+ 1, 1, len(cls))",
+             101: "range(len(sm) + 1)"})
+_equivalent(_WARN + " (and divisions by zero time steps)", _EXR + "x__rest_starts",
+            {10: "invalid=None", 11: "divide=None", 12: "np.errstate(divide=", 13: 'invalid="ignore", )'})
+_equivalent(_TIE, _EXR + "x__rest_starts", {28: "<= still_rad_s"})
+_equivalent(_F64, _EXR + "x__rest_starts", {33: "astype(None)"})
+_equivalent("a run stops at most at the last step (n - 1): the larger bound changes nothing",
+            _EXR + "x__rest_starts", {49: "len(frame) + 1"})
+_equivalent("None is false like False", _EXR + "x_recognise", {129: "changed = None"})
+_equivalent("a chosen candidate overlaps itself, so it is skipped by the overlap test anyway",
+            _EXR + "x_recognise", {142: "c[2] is o[1]", 144: "c[1] is o[2]"})
 
 
 def export(work: Path) -> None:
