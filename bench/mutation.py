@@ -879,7 +879,7 @@ _equivalent("searchsorted is never negative, and only the first row of the slice
             _EXR + "x__class_at", {4: "np.clip(np.searchsorted(frame.t, t), None,", 22: "[i : i + 2]"})
 _equivalent("the window bounds are within 0 .. n already (lo < n, hi >= 1); a first pass at i = 0 compares "
             "the first sample with itself", _EXR + "x_episodes",
-            {66: "- k // 2, 0, None)", 77: "+ 1, None, len(cls))", 88: "+ 1, 1, len(cls))",
+            {66: "k // 2, 0, None)", 77: "+ 1, None, len(cls))", 88: "+ 1, 1, len(cls))",
              101: "range(len(sm) + 1)"})
 _equivalent(_WARN + " (and divisions by zero time steps)", _EXR + "x__rest_starts",
             {10: "invalid=None", 11: "divide=None", 12: "np.errstate(divide=", 13: 'invalid="ignore", )'})
