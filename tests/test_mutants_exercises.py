@@ -57,6 +57,7 @@ from hipback.processing.exercises.stream import (
     _yaw_correction,
     announcement,
     calibration_offsets,
+    recording_frame,
     result_text,
     segment_frame,
     summarise,
@@ -2127,3 +2128,26 @@ def test_reclaiming_grows_a_set_rep_by_rep_on_either_side() -> None:
     # a faulty rep after the set, and one before it
     assert [s[4:6] for s in sets_of(reps_frame(40, 40, 60), ex)] == [(3, pytest.approx(4 / 9))]
     assert [s[4:6] for s in sets_of(reps_frame(60, 40, 40), ex)] == [(3, pytest.approx(4 / 9))]
+
+
+def test_recording_frame_runs_the_pipeline_blocks_on_a_recording() -> None:
+    """A short simulated squat: the calibrated frame is on the 100 Hz grid, every worn placement calibrated,
+    and the hips flex as much as in the truth."""
+    from hipback.processing.angles3d import body_angles
+    from hipback.simulator.exercises import ExerciseSet, simulate_programme
+
+    sim = simulate_programme([ExerciseSet("squat", None, 1)], seed=5)
+    frame, cal = recording_frame(sim.recording)
+    placements = ["lumbar_upper", "pelvis", "thigh_left", "thigh_right"]
+    assert sorted(frame.segments) == placements and sorted(cal) == placements
+    assert np.allclose(np.diff(frame.t), 0.01) and frame.t[-1] == pytest.approx(sim.truth.t[-1], abs=0.02)
+    t0, t1 = cal["pelvis"].window
+    assert 0.0 <= t0 < t1 <= frame.t[-1]
+    off = calibration_offsets(frame, cal["pelvis"].window)
+    measured = body_angles(frame.t, frame.segments, off)
+    truth = body_angles(sim.truth.t, sim.truth.segment_quat)
+    for side in ("left", "right"):
+        key = f"hip_flexion_{side}"
+        assert np.nanmax(measured[key]) == pytest.approx(np.nanmax(truth[key]), abs=5 * D)
+    half, _ = recording_frame(sim.recording, rate_hz=50.0)
+    assert np.allclose(np.diff(half.t), 0.02) and len(half) == len(frame) // 2
