@@ -1448,6 +1448,8 @@ def test_the_still_run_must_last_align_s_and_realign_can_be_off() -> None:
     b = block(realign=False)
     (r,) = run_block(b, standing(trace(REP)))
     assert b.aligned_at_ == 1.01 and b.realigned_ == 0 and r.t_onset == 3.03
+    b = block()
+    assert len(run_block(b, three_reps())) == 3 and b.realigned_ == 3  # still again after each rep
 
 
 @pytest.mark.parametrize(
@@ -1545,7 +1547,7 @@ def test_the_runner_announces_counts_skips_and_moves_on() -> None:
     ]
     assert [e.result.t_onset for e in events if e.kind == "rep"] == [3.03, 13.03, 23.03]
     assert all(e.result is None for e in events if e.kind != "rep")
-    assert run.done_ and run.index_ == 3 and run.current_item is None
+    assert run.done_ is True and run.index_ == 3 and run.current_item is None and run.counted() == 0
     assert [run.counted(i) for i in range(3)] == [1, 0, 2] and run.counted(5) == 0
     assert [len(r) for r in run.results_] == [1, 0, 2]
     assert summarise(run).items == [
@@ -1564,9 +1566,10 @@ def test_the_runner_does_not_depend_on_the_chunking(step: int) -> None:
     whole = runner(items)
     ref = whole.update(three_reps()) + whole.finish()
     run = runner(items)
+    assert run.done_ is False
     frame = three_reps()
-    out = []
-    for a in range(0, len(frame), step):
+    out = run.update(frame.slice(0, 1)) + run.update(frame.slice(1, 2))  # single samples too
+    for a in range(2, len(frame), step):
         out += run.update(frame.slice(a, a + step))
     out += run.finish()
     assert [(e.t, e.kind, e.text, e.item) for e in out] == [(e.t, e.kind, e.text, e.item) for e in ref]
@@ -1957,6 +1960,8 @@ def test_the_next_item_gets_every_sample_after_a_late_result() -> None:
         (0.0, "announce", 0), (3.1, "rep", 0), (3.1, "item_done", 0), (3.1, "announce", 1), (6.8, "rep", 1),
         (6.8, "item_done", 1), (6.8, "programme_done", 2)]
     assert [e.result.t_onset for e in out if e.kind == "rep"] == [0.33, 4.03]
+    assert [e.result.primary_peak_rad for e in out if e.kind == "rep"] == [pytest.approx(40 * D)] * 2
+    assert run.catalogue is cat and run.initial_offsets == {"thigh_left": 0.3} and run.done_ is True
 
 
 def test_a_movement_open_at_the_end_keeps_its_last_sample_with_the_shortest_smoothing() -> None:
