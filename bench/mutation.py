@@ -890,6 +890,38 @@ _equivalent("a run stops at most at the last step (n - 1): the larger bound chan
 _equivalent("None is false like False", _EXR + "x_recognise", {129: "changed = None"})
 _equivalent("a chosen candidate overlaps itself, so it is skipped by the overlap test anyway",
             _EXR + "x_recognise", {142: "c[2] is o[1]", 144: "c[1] is o[2]"})
+_EXT = "hipback.processing.exercises.stream."
+_EXB = _EXT + "xǁExerciseBlockǁ"
+_EXG = _EXT + "xǁProgrammeRunnerǁ"
+_equivalent("grid indices divided by the rate give the same float64 times", _EXT + "x_segment_frame",
+            {29: "dtype=None", 31: "np.asarray(rows_k, )"})
+_equivalent("the rotation axis is normalised: [0, 2, 0] is the Y axis", _EXT + "x__ry",
+            {6: "[0.0, 2.0, 0.0]"})
+_equivalent("the rotation axis is normalised: [0, 0, 2] is the Z axis", _EXB + "_set_offsets",
+            {41: "[0.0, 0.0, 2.0]"})
+_equivalent("slicing to None is slicing to the end", _EXB + "_realign_loop", {15: "chunk.slice(start, None)"})
+_equivalent("slicing to None is slicing to the end", _EXG + "update", {31: "len(recent)), None)"})
+_equivalent("the history ends at the run's last sample when the window is cut: slicing to the end is the "
+            "same",
+            _EXB + "_window", {11: "frame.slice(a, None)"})
+_equivalent("out is still empty there: = and += agree", _EXB + "finish", {5: "out = self._release()"})
+_equivalent("after finish the counter refuses samples with the same error, and a second finish finds "
+            "nothing new", _EXB + "finish", {7: "self._finished = None", 8: "self._finished = False"})
+_equivalent("a counter made at finish never gets a sample: its start level is never used", _EXB + "finish",
+            {10: "_make_counter(None)", 11: "_make_counter(True)"})
+_equivalent("None is false like False", _EXB + "_find_run", {11: "self._run_used = None"})
+_equivalent(_TIE, _EXB + "_find_run", {19: "> self.align_s - 1e-9"})
+_equivalent("a longer memory of recent samples only costs memory: the next item gets the same samples",
+            _EXG + "_remember", {5: "self.block.get(None, 60.0)", 9: '"XXmax_wait_sXX"', 10: '"MAX_WAIT_S"',
+                                 11: "61.0)) + 5.0", 12: "60.0)) + 6.0",
+                                 19: "len(self._recent) > 2"})
+_equivalent(_TIE, _EXG + "_remember", {23: "<= t_end - keep"})
+_equivalent("the finished flag is only tested for truth", _EXG + "__init__", {24: "self._finished = None"})
+_equivalent("the block is never read after finish", _EXG + "finish", {12: 'self._block = ""'})
+_equivalent("results and events are made for the current item: counted(None) counts the same item",
+            _EXG + "_results", {7: "self.counted(None)"})
+_equivalent("results and events are made for the current item: counted(None) counts the same item",
+            _EXG + "_event", {38: "counted=self.counted(None)"})
 
 
 def export(work: Path) -> None:
