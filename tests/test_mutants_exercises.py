@@ -2156,3 +2156,28 @@ def test_recording_frame_runs_the_pipeline_blocks_on_a_recording() -> None:
         assert np.nanmax(measured[key]) == pytest.approx(np.nanmax(truth[key]), abs=5 * D)
     half, _ = recording_frame(sim.recording, rate_hz=50.0)
     assert np.allclose(np.diff(half.t), 0.02) and len(half) == len(frame) // 2
+
+
+LYING = Posture("lying", (1.0, 0.0, 0.0), False, 30 * D, 45 * D, True)  # the working hip at 30, the other 45
+
+
+def lying(flex_left: np.ndarray, err: float = 0.4) -> SegmentFrame:
+    """On the back, the right hip at 45 deg, the left one at ``flex_left``; the left thigh sensor turned by
+    ``err`` about the thigh's long axis."""
+    n = len(flex_left)
+    pel = np.tile(PELVIS["supine"], (n, 1))
+    z = np.zeros(n)
+    left = qm.multiply(qm.multiply(pel, hip_rotation_quat(flex_left, z, z, "left")), q_axis([0, 1, 0], err))
+    right = qm.multiply(pel, hip_rotation_quat(np.full(n, 45 * D), z, z, "right"))
+    return SegmentFrame(np.arange(n) / FS, {"pelvis": pel, "thigh_left": left, "thigh_right": right})
+
+
+def test_lying_the_block_finds_each_thigh_turned_about_its_long_axis() -> None:
+    p = trace([(0, 30.0), (300, 30.0), (400, 70.0), (500, 70.0), (600, 30.0), (1000, 30.0)])
+    b = ExerciseBlock(exercise=lift(), side="left", posture=LYING)
+    (r,) = run_block(b, lying(p))
+    assert b.aligned_at_ == 1.01 and set(b.yaw_) == {"pelvis", "thigh_left", "thigh_right"}
+    assert b.yaw_["thigh_left"] == pytest.approx(-0.4, abs=1e-9)
+    assert b.yaw_["thigh_right"] == pytest.approx(0.0, abs=1e-9) and b.yaw_["pelvis"] == pytest.approx(0.0)
+    assert (r.t_onset, r.t_end) == (3.03, 5.8) and r.range_rad == pytest.approx(40 * D, abs=1e-9)
+
