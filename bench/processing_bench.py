@@ -81,7 +81,10 @@ def process(recording, cfg: ProcessorConfig | None = None):
 
 def add_detector_options(ap: argparse.ArgumentParser) -> None:
     """``--ic-rule`` and ``--ic-refine`` (the initial-contact rule of :class:`StrideDetector`)."""
-    ap.add_argument("--ic-rule", choices=("onset", "shoulder"), help="initial-contact rule (default: onset)")
+    ap.add_argument("--ic-rule", choices=("onset", "shoulder", "smooth"),
+                    help="initial-contact rule for the sacral acceleration (default: the detector's)")
+    ap.add_argument("--no-thigh-impact", action="store_true",
+                    help="initial contacts without the thighs' impacts (sacral acceleration first)")
     ap.add_argument(
         "--ic-refine",
         type=float,
@@ -101,6 +104,8 @@ def use_detector_options(args: argparse.Namespace) -> None:
         kw["ic_rule"] = args.ic_rule
     if args.ic_refine:
         kw["ic_refine_s"] = tuple(args.ic_refine)
+    if args.no_thigh_impact:
+        kw["use_thigh_impact"] = False
     if kw:
         STRIDE_DETECTOR = StrideDetector("left", **kw)
         print(f"hipback's stride detector: {kw}")

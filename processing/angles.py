@@ -118,6 +118,7 @@ def compute_angles(
     segments: dict[str, FloatArray | None],
     pelvis_motion: FloatArray | None = None,
     pelvis_acc_vertical: FloatArray | None = None,
+    thigh_acc: tuple[FloatArray | None, FloatArray | None] = (None, None),
 ) -> AngleSeries:
     """Angles for one block of common-timeline samples.
 
@@ -127,6 +128,8 @@ def compute_angles(
     :param pelvis_motion: already smoothed dynamic acceleration of the pelvis (N,), or None (NaN).
     :param pelvis_acc_vertical: the pelvis' world-vertical acceleration (N,) in m/s^2 (up positive, gravity
         removed), or None.
+    :param thigh_acc: magnitude of the left and of the right thigh sensor's acceleration with gravity removed
+        (N,) in m/s^2, or None each.
     """
     n = len(t)
     nan = np.full(n, np.nan)
@@ -165,4 +168,6 @@ def compute_angles(
         pelvis_inclination=incl_p,
         pelvis_motion=nan.copy() if pelvis_motion is None else np.asarray(pelvis_motion, dtype=np.float64),
         pelvis_acc_vertical=None if pelvis_acc_vertical is None else np.asarray(pelvis_acc_vertical, float),
+        thigh_acc_left=None if thigh_acc[0] is None else np.asarray(thigh_acc[0], float),
+        thigh_acc_right=None if thigh_acc[1] is None else np.asarray(thigh_acc[1], float),
     )

@@ -83,8 +83,9 @@ class SensorChannel(Block[SensorStream, GridChunk]):
     :param vqf_params: VQF parameters (keyword arguments of ``vqf.VQF``), None for its defaults.
     :param gap_factor: a time step above this many sample periods is a gap.
     :param reset_gap_s: a gap longer than this (s) resets VQF.
-    :param acceleration: also resample the world-frame acceleration (None: for the pelvis only, the one
-        sensor whose acceleration processing uses).
+    :param acceleration: also resample the world-frame acceleration (None: for the pelvis and the thighs,
+        the sensors whose acceleration processing uses: the pelvis' for activity and initial contacts, the
+        thighs' for the heel-strike impact).
     """
 
     def __init__(
@@ -109,7 +110,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         self.gap_factor = gap_factor
         self.reset_gap_s = reset_gap_s
         self.acceleration = acceleration
-        self._acc_on = placement == "pelvis" if acceleration is None else bool(acceleration)
+        used = placement in ("pelvis", "thigh_left", "thigh_right")
+        self._acc_on = used if acceleration is None else bool(acceleration)
         self._gap_s = gap_factor / self.rate_hz
         self._est = (
             OrientationEstimator(self.rate_hz, use_mag, vqf_params, reset_gap_s) if kind == "raw" else None

@@ -28,6 +28,18 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
    the real Movella DOT walks the sacral signal rises (push-off of the trailing leg), levels off at the
    contact, then shows its largest rise some tens of ms later (loading), and that shoulder agrees with the
    Mobilise-D detector's contacts (``bench/README.md``); on the realistic virtual patient it is worse.
+   ``ic_rule = "smooth"`` takes the steepest rise of the acceleration low-passed over ``ic_slow_s``, the
+   principle of the validated lower-back detectors (see :meth:`StrideDetector._sacral_contact`); on the
+   real walks it agrees with the Mobilise-D detector, on the virtual patients it does not yet.
+   ``thigh_impact`` (``use_thigh_impact``, on by default, where the thigh sensor gives acceleration): the
+   contact from 1. (or, without a sacral contact, the split maximum) is moved to the heel-strike impact
+   in this leg's thigh sensor (the largest value of its acceleration magnitude, gravity removed) within
+   ``ic_impact_window_s[0]`` before and ``ic_impact_window_s[1]`` after it, when the impact stands out
+   (``min_impact_m_s2``, ``ic_impact_ratio`` times the window's median). The thigh is nearer the foot
+   than the sacrum, so its impact comes first; after the contact the thigh shakes again in the loading
+   response, as much as at the impact, hence the window ends at the sacral contact. On the real Movella
+   DOT walks this takes hipback's contacts from ~55 ms after the Mobilise-D detector's to within a few ms
+   of them (``bench/README.md``).
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
 3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + phase * cycle``, the
@@ -36,15 +48,15 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
    rhythm, once there are 3; before that (and always without such contacts) ``ic_phase`` 0.125, i.e. peak
    flexion assumed at 87.5 % of the cycle. It also times the contacts of doubtful strides (below).
 
-A stride runs from one IC to the next on the same side. Its ``confidence`` is that of its weaker contact
-(1.0 acceleration, 0.8 thigh split, 0.5 hip phase); it is ``doubtful`` (confidence 0.2) when acceleration
-was there but showed no contact with one thigh worn, or when the IC-to-IC time differs both from the
-peak-to-peak time and from the previous stride's IC-to-IC time (sensed contacts, sharing this stride's
+A stride runs from one IC to the next on the same side. Its ``confidence`` is that of its weaker contact (1.0
+thigh impact or acceleration, 0.8 thigh split, 0.5 hip phase); it is ``doubtful`` (confidence 0.2) when
+acceleration was there but showed no contact with one thigh worn, or when the IC-to-IC time differs both from
+the peak-to-peak time and from the previous stride's IC-to-IC time (sensed contacts, sharing this stride's
 first contact) by more than ``ic_mismatch`` of it (then the phase rule times it): flexion peaks can move
 between strides (flat peaks of slow walkers, turns) while the contacts keep their rhythm. A doubtful stride
 still counts (cadence, bouts) but reports no peak extension, pelvic tilt at peak extension or compensation
-index (NaN): peaks are never reported from a stride whose events are doubtful. The session processor
-lowers the confidence further by the calibration uncertainty of the thigh's medio-lateral axis
+index (NaN): peaks are never reported from a stride whose events are doubtful. The session processor lowers
+the confidence further by the calibration uncertainty of the thigh's medio-lateral axis
 (``ml_uncertainty_deg``).
 
 A candidate stride (two consecutive peaks) is kept only if
@@ -103,7 +115,14 @@ DEFAULT_IC_PHASE = 0.125
 _DEG = math.pi / 180.0
 
 #: Confidence in a stride's events by the evidence for its initial contacts (see the module docstring).
-_IC_CONFIDENCE = {"acceleration": 1.0, "thigh_split": 0.8, "hip_phase": 0.5, "missing": 0.2, "doubtful": 0.2}
+_IC_CONFIDENCE = {
+    "thigh_impact": 1.0,
+    "acceleration": 1.0,
+    "thigh_split": 0.8,
+    "hip_phase": 0.5,
+    "missing": 0.2,
+    "doubtful": 0.2,
+}
 
 
 @dataclass
@@ -186,10 +205,15 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_mismatch: float = 0.15
     ic_refine_s: tuple[float, float] = (0.06, 0.12)
     ic_onset_share: float = 0.25
-    ic_rule: str = "onset"  # or "shoulder" (see the module docstring)
+    ic_rule: str = "onset"  # or "shoulder", "smooth" (see the module docstring)
     ic_shoulder_s: float = 0.1
     ic_slow_s: float = 0.05
     ic_sharpness: float = 2.0
+    use_thigh_impact: bool = True
+    ic_impact_smooth_s: float = 0.01
+    ic_impact_ratio: float = 2.0
+    ic_impact_window_s: tuple[float, float] = (0.1, 0.0)
+    min_impact_m_s2: float = 3.0
     min_acc_range_m_s2: float = 0.5
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
@@ -211,12 +235,13 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     def __post_init__(self) -> None:
         if self.side not in ("left", "right"):
             raise ValueError(f"side must be 'left' or 'right', not {self.side!r}")
-        if self.ic_rule not in ("onset", "shoulder"):
+        if self.ic_rule not in ("onset", "shoulder", "smooth"):
             raise ValueError(f"ic_rule must be 'onset' or 'shoulder', not {self.ic_rule!r}")
         self._thigh = f"thigh_inclination_{self.side}"
         self._hip = f"hip_flexion_{self.side}"
         other = "right" if self.side == "left" else "left"
         self._other_thigh = f"thigh_inclination_{other}"
+        self._impact = f"thigh_acc_{self.side}"
         self._stream = WindowedStream(
             (
                 self._thigh,
@@ -225,6 +250,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 "lumbar_flexion",
                 self._other_thigh,
                 "pelvis_acc_vertical",
+                self._impact,
             ),
             self._configure,
             self._process,
@@ -263,7 +289,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._dkernel = _derivative_kernel(self.ic_smooth_s * fs, fs)
         self._dkernel_slow = _derivative_kernel(self.ic_slow_s * fs, fs)
         self._gf = len(self._dkernel) // 2
-        self._g = max(self._gf, len(self._dkernel_slow) // 2)  # the larger half width
+        self._hi = max(1, round(self.ic_impact_smooth_s * fs))  # half width of the impact smoothing
+        self._ikernel = triangular_kernel(self._hi)
+        # the larger half width of the contact features
+        self._g = max(self._gf, len(self._dkernel_slow) // 2, self._hi)
         # a stride starts at its contact, up to ceil(-ic_search[0] * max_n) samples before the peak; its
         # features reach back from there by the acceleration's (g) or the smoothing's (h) half width
         self._ic_back = math.ceil(max(0.0, -self.ic_search[0]) * self._max_n) + max(self._g, self._h) + 3
@@ -324,12 +353,11 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     def _contact(self, win: Window, peak: _Peak, dur: float) -> tuple[int, float, str]:
         """Initial contact after a flexion peak: ``(sample index, time, source)`` (see the module docstring).
 
-        Searched within ``ic_search`` of a cycle around the peak. ``thigh_split``: the largest split between
-        this thigh and the other (step length is largest at heel strike); ``acceleration``: the onset of the
-        impact, the first steep flank (either sign) of the sacrum's vertical acceleration that is at least
-        ``ic_onset_share`` as steep as the steepest (derivative of the signal smoothed over ``ic_smooth_s``),
-        taken within ``ic_refine_s`` (before, after) of the split maximum when both thighs are worn;
-        ``missing``: acceleration but one thigh, and no rise; ``hip_phase``: neither, the phase rule.
+        Searched within ``ic_search`` of a cycle around the peak. ``acceleration``: from the sacrum's vertical
+        acceleration by ``ic_rule``; ``thigh_impact``: the impact in this thigh's acceleration near the
+        contact the sacrum (or, without it, the thighs' split) gave; ``thigh_split``: the largest split
+        between this thigh and the other (step length is largest around heel strike); ``missing``:
+        acceleration but one thigh, and no contact in it; ``hip_phase``: neither, the phase rule.
         """
         fs = self._fs
         phase = self._phase()
@@ -343,48 +371,99 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if np.isfinite(split).all():
             centre = int(np.argmax(split))
         acc = feature_slice(win, "pelvis_acc_vertical", lo, hi + 1, self._g + 1)[1:-1]
-        trim = self._g - self._gf
         with np.errstate(invalid="ignore"):
             swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
         use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
-        best_j = -1
-        if use_acc:
-            rise = smooth(acc[trim : len(acc) - trim], self._dkernel)  # rise[j] at sample lo + j
-            slow = smooth(acc, self._dkernel_slow)  # the same over a longer smoothing
-            r_lo, r_hi = 1, len(rise) - 1
-            if centre >= 0:
-                before, after = round(self.ic_refine_s[0] * fs), round(self.ic_refine_s[1] * fs)
-                r_lo, r_hi = max(1, centre - before), min(len(rise) - 1, centre + after + 1)
-            found: list[tuple[int, float]] = []
-            steep = np.abs(rise)  # an impact's wavelet may start rising or falling
-            for j in range(r_lo, r_hi):
-                r = steep[j]
-                # an impact is a transient: much steeper over the short smoothing than over the long one
-                sharp = r >= self.ic_sharpness * abs(slow[j])
-                if r > 0 and r > steep[j - 1] and r >= steep[j + 1] and sharp:
-                    found.append((j, float(r)))
-            if found:
-                top = max(r for _, r in found)
-                # the contact is where the disturbance begins: the first transient of a size comparable to the
-                # largest (the sensor's soft tissue rings after the impact, sometimes more than the impact)
-                best_j = next(j for j, r in found if r >= self.ic_onset_share * top)
-                if self.ic_rule == "shoulder":
-                    shoulder = self._shoulder(rise, found, r_lo, fs)
-                    if shoulder is not None:
-                        m, frac = shoulder
-                        t = float(win.get("t", lo + m - 1, lo + m)[0]) + frac / fs
-                        return lo + m, t, "acceleration"
-        if best_j >= 0:
-            y0, y1, y2 = steep[best_j - 1], steep[best_j], steep[best_j + 1]
-            den = y0 - 2 * y1 + y2
-            off = min(max(0.5 * (y0 - y2) / den, -0.5), 0.5) if den < 0 else 0.0
-            t = float(win.get("t", lo + best_j, lo + best_j + 1)[0]) + float(off) / fs
-            return lo + best_j, float(t), "acceleration"
+        found = self._sacral_contact(acc, centre) if use_acc else None  # (j, fraction of a sample)
+        coarse = found[0] if found is not None else centre
+        if self.use_thigh_impact and coarse >= 0:
+            impact = self._thigh_impact(win, lo, hi, coarse)
+            if impact is not None:
+                return impact
+        if found is not None:
+            j, off = found
+            return lo + j, float(win.get("t", lo + j, lo + j + 1)[0]) + off / fs, "acceleration"
         if centre >= 0:
             return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split"
         if use_acc:
             return fallback[0], float(fallback[1]), "missing"
         return fallback[0], float(fallback[1]), fallback[2]
+
+    def _sacral_contact(self, acc: np.ndarray, centre: int) -> tuple[int, float] | None:
+        """The contact in the sacrum's vertical acceleration ``acc`` (samples ``[lo - g, hi + 1 + g)`` of the
+        search window, ``g`` the larger kernel half width) by ``ic_rule``: ``(j, fraction)`` = sample
+        ``lo + j`` plus a fraction of a sample (sub-sample parabola), or None.
+
+        ``smooth`` (default): the steepest rise of the acceleration low-passed by a Gaussian of
+        ``ic_slow_s`` (its derivative's largest positive maximum inside the window), the principle of the
+        validated lower-back detectors (McCamley et al. 2012; Paraschiv-Ionescu et al. 2020, whose
+        Mobilise-D implementation takes the steepest rise of the band-passed, integrated and
+        wavelet-differentiated signal): on real walks the trailing leg's push-off, the contact and the
+        leading leg's loading make one rise whose steepest point is at the contact. ``onset`` and
+        ``shoulder``: the sharp-transient rules of the module docstring, within ``ic_refine_s`` of the
+        thighs' split maximum ``centre`` (when both thighs are worn, else ``-1``).
+        """
+        trim = self._g - self._gf
+        slow = smooth(acc, self._dkernel_slow)  # slow[j] at sample lo + j (its half width is the larger)
+        if self.ic_rule == "smooth":
+            if len(slow) < 3 or not np.isfinite(slow).all():
+                return None
+            j = 1 + int(np.argmax(slow[1:-1]))
+            y0, y1, y2 = slow[j - 1], slow[j], slow[j + 1]
+            if not (y1 > 0 and y1 > y0 and y1 >= y2):
+                return None  # no rise inside the window (it rises at an edge: another step's contact)
+            return j, _vertex(y0, y1, y2)
+        rise = smooth(acc[trim : len(acc) - trim], self._dkernel)  # rise[j] at sample lo + j
+        r_lo, r_hi = 1, len(rise) - 1
+        if centre >= 0:
+            fs = self._fs
+            before, after = round(self.ic_refine_s[0] * fs), round(self.ic_refine_s[1] * fs)
+            r_lo, r_hi = max(1, centre - before), min(len(rise) - 1, centre + after + 1)
+        found: list[tuple[int, float]] = []
+        steep = np.abs(rise)  # an impact's wavelet may start rising or falling
+        for j in range(r_lo, r_hi):
+            r = steep[j]
+            # an impact is a transient: much steeper over the short smoothing than over the long one
+            sharp = r >= self.ic_sharpness * abs(slow[j])
+            if r > 0 and r > steep[j - 1] and r >= steep[j + 1] and sharp:
+                found.append((j, float(r)))
+        if not found:
+            return None
+        if self.ic_rule == "shoulder":
+            shoulder = self._shoulder(rise, found, r_lo, self._fs)
+            if shoulder is not None:
+                m, frac = shoulder
+                return m - 1, frac
+        top = max(r for _, r in found)
+        # the contact is where the disturbance begins: the first transient of a size comparable to the
+        # largest (the sensor's soft tissue rings after the impact, sometimes more than the impact)
+        best_j = next(j for j, r in found if r >= self.ic_onset_share * top)
+        return best_j, _vertex(steep[best_j - 1], steep[best_j], steep[best_j + 1])
+
+    def _thigh_impact(self, win: Window, lo: int, hi: int, near: int) -> tuple[int, float, str] | None:
+        """The heel-strike impact of this leg in its thigh sensor's acceleration near the contact found so
+        far (sample ``lo + near``): the largest value of the acceleration magnitude (gravity removed, smoothed
+        over +- ``ic_impact_smooth_s``) from ``ic_impact_window_s[0]`` before to ``ic_impact_window_s[1]``
+        after it, when that is a local maximum of at least ``min_impact_m_s2`` and ``ic_impact_ratio`` times
+        the median over the search window; ``(sample index, time, "thigh_impact")`` or None."""
+        h, fs = self._hi, self._fs
+        x = feature_slice(win, self._impact, lo, hi + 1, h + 1)[1:-1]  # samples [lo - h, hi + 1 + h)
+        if not np.isfinite(x).any():
+            return None
+        s = smooth(x, self._ikernel)  # s[j] at sample lo + j
+        a = max(1, near - round(self.ic_impact_window_s[0] * fs))
+        b = min(len(s) - 1, near + round(self.ic_impact_window_s[1] * fs) + 1)
+        seg = s[a:b]
+        if len(seg) == 0 or not np.isfinite(seg).all():
+            return None
+        j = a + int(np.argmax(seg))
+        y0, y1, y2 = s[j - 1], s[j], s[j + 1]
+        with np.errstate(invalid="ignore"):
+            base = float(np.nanmedian(s))
+        if not (y1 > y0 and y1 >= y2 and y1 >= self.min_impact_m_s2 and y1 >= self.ic_impact_ratio * base):
+            return None
+        t = float(win.get("t", lo + j, lo + j + 1)[0]) + _vertex(y0, y1, y2) / fs
+        return lo + j, t, "thigh_impact"
 
     def _phase(self) -> float:
         """Share of the cycle from peak flexion to IC for the phase rule: the median over the last
@@ -416,7 +495,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         a, t_a, src0 = self._contact(win, p0, dur)
         b, t_b, src1 = self._contact(win, p1, dur)
         doubtful = "missing" in (src0, src1)
-        sensed = {src0, src1} <= {"acceleration", "thigh_split"}
+        sensed = {src0, src1} <= {"thigh_impact", "acceleration", "thigh_split"}
         swing_rhythm = b - a >= 2 and abs((t_b - t_a) - dur) <= self.ic_mismatch * dur
         prev = self._rhythm  # (peak index, contact time, contact-to-contact time) of the stride before
         contact_rhythm = (
@@ -535,6 +614,13 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             WalkingBout(self.side, s[0].t_start, s[-1].t_end, len(s), float(120.0 / np.median(times)))
         )
         self._bout_strides = []
+
+
+def _vertex(y0: float, y1: float, y2: float) -> float:
+    """Offset (samples, within +-0.5) of the vertex of the parabola through three equally spaced values around
+    a maximum ``y1``; 0 where they do not curve downwards."""
+    den = y0 - 2 * y1 + y2
+    return float(min(max(0.5 * (y0 - y2) / den, -0.5), 0.5)) if den < 0 else 0.0
 
 
 def _derivative_kernel(sigma: float, fs: float) -> np.ndarray:

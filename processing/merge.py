@@ -2,9 +2,11 @@
 
 Input: :class:`~hipback.processing.channel.GridChunk` pieces of any of the session's sensors, in any order.
 Output: :class:`Rows`, the grid rows ``k`` (time ``k / rate_hz`` s) that became final, with every sensor's
-orientation (NaN where a sensor has no value), the pelvis' acceleration features (``acc``: vertical and
-magnitude, gravity removed; see :mod:`hipback.processing.channel`), its smoothed magnitude (``motion``), a
-per-row "everybody stands still" flag and each sensor's angular velocity.
+orientation (NaN where a sensor has no value), the acceleration features (``acc``, m/s^2, gravity removed,
+see :mod:`hipback.processing.channel`; columns: the pelvis' world-vertical acceleration and magnitude, then
+the magnitude of the left and of the right thigh sensor's acceleration, NaN where not available), the
+pelvis' smoothed magnitude (``motion``), a per-row "everybody stands still" flag and each sensor's angular
+velocity.
 
 A row is final once every sensor delivered a sample at or after it: a silent sensor holds the output back,
 unless ``max_sensor_lag_s`` is set, in which case a sensor more than that far behind the newest data is
@@ -34,6 +36,10 @@ from hipback.processing.blocks import Block
 from hipback.processing.calibration import angular_velocity
 from hipback.processing.channel import GridChunk
 
+#: columns of :attr:`Rows.acc`: pelvis vertical, pelvis magnitude, left thigh magnitude, right thigh magnitude
+ACC_COLUMNS = 4
+_THIGH_ACC = {"thigh_left": 2, "thigh_right": 3}
+
 
 @dataclass
 class Rows:
@@ -54,7 +60,7 @@ class Rows:
         return Rows(
             np.zeros(0, dtype=np.int64),
             {p: np.zeros((0, 4)) for p in placements},
-            np.zeros((0, 2)),
+            np.zeros((0, ACC_COLUMNS)),
             np.zeros(0),
             np.zeros(0, dtype=bool),
             {p: np.zeros((0, 3)) for p in placements},
@@ -184,7 +190,7 @@ class GridMerge(Block[GridChunk, Rows]):
             return self._empty
         n = end - a
         q: dict[str, np.ndarray] = {}
-        acc = np.full((n, 2), np.nan)
+        acc = np.full((n, ACC_COLUMNS), np.nan)
         # every sensor's rows in one buffer, each block preceded by that sensor's previous row, so that the
         # per-row features are computed once for all sensors (see _features)
         buf = np.full((len(self.placements), n + 1, 4), np.nan)
@@ -200,13 +206,17 @@ class GridMerge(Block[GridChunk, Rows]):
                     lo = int(ks[0]) - a
                     arr[lo : lo + len(ks)] = c.quat
                     if p == "pelvis":
-                        acc[lo : lo + len(ks)] = c.acc
+                        acc[lo : lo + len(ks), :2] = c.acc
+                    elif p in _THIGH_ACC:
+                        acc[lo : lo + len(ks), _THIGH_ACC[p]] = c.acc[:, 1]
                     continue
                 sel = (ks >= a) & (ks < end)
                 if sel.any():
                     arr[ks[sel] - a] = c.quat[sel]
                     if p == "pelvis":
-                        acc[ks[sel] - a] = c.acc[sel]
+                        acc[ks[sel] - a, :2] = c.acc[sel]
+                    elif p in _THIGH_ACC:
+                        acc[ks[sel] - a, _THIGH_ACC[p]] = c.acc[sel, 1]
                 if ks[-1] >= end:
                     keep = ks >= end
                     rest.append(GridChunk(p, ks[keep], c.quat[keep], c.acc[keep]))

@@ -501,7 +501,13 @@ class SessionProcessor:
             if self.exercises is not None:
                 frame = SegmentFrame(t, {p: q for p, q in seg.items() if q is not None})
                 self._exercise_events(self.exercises.update(frame))
-        ang = self.guard.update(compute_angles(t, seg, rows.motion, rows.acc[:, 0]))
+        # the thighs' acceleration columns follow the sensors (exchanged with the thighs when swapped)
+        thigh_acc = tuple(
+            rows.acc[:, 2 if source_placement(p, cr.swap) == "thigh_left" else 3]
+            if p in self.placements else None
+            for p in ("thigh_left", "thigh_right")
+        )
+        ang = self.guard.update(compute_angles(t, seg, rows.motion, rows.acc[:, 0], thigh_acc))
         if self.cfg.keep_angles:
             self._angles.append(ang)
         self._new_angles.append(ang)

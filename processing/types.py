@@ -148,6 +148,8 @@ class AngleSeries:
       them (see :mod:`hipback.processing.plausibility`, ``FLAGS``); None when no guard ran (all zero).
     - ``pelvis_acc_vertical``: the pelvis sensor's acceleration along the world vertical (m/s^2, up
       positive, gravity removed; the evidence for initial contacts); None when not available (all NaN).
+    - ``thigh_acc_left/right``: magnitude of the thigh sensor's acceleration with gravity removed (m/s^2;
+      the heel-strike impact of that leg); None when not available (all NaN).
     """
 
     t: FloatArray
@@ -161,6 +163,11 @@ class AngleSeries:
     pelvis_motion: FloatArray
     implausible: NDArray[np.uint8] | None = None
     pelvis_acc_vertical: FloatArray | None = None
+    thigh_acc_left: FloatArray | None = None
+    thigh_acc_right: FloatArray | None = None
+
+    #: optional float fields (None when not available), kept through concat and slice
+    OPTIONAL = ("pelvis_acc_vertical", "thigh_acc_left", "thigh_acc_right")
 
     FIELDS = (
         "hip_flexion_left",
@@ -194,15 +201,22 @@ class AngleSeries:
         flags = None
         if any(p.implausible is not None for p in parts):
             flags = np.concatenate([p.flags() for p in parts])
-        acc = None
-        if any(p.pelvis_acc_vertical is not None for p in parts):
-            acc = np.concatenate([p.acc_vertical() for p in parts])
+        optional = {
+            name: np.concatenate([p.optional(name) for p in parts])
+            if any(getattr(p, name) is not None for p in parts) else None
+            for name in cls.OPTIONAL
+        }
         return cls(
             t=np.concatenate([p.t for p in parts]),
             **{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.FIELDS},
             implausible=flags,
-            pelvis_acc_vertical=acc,
+            **optional,
         )
+
+    def optional(self, name: str) -> FloatArray:
+        """An optional field (:attr:`OPTIONAL`) as an array (NaN when not available)."""
+        v = getattr(self, name)
+        return np.full(len(self.t), np.nan) if v is None else v
 
     def acc_vertical(self) -> FloatArray:
         """``pelvis_acc_vertical`` as an array (NaN when not available)."""
@@ -211,10 +225,9 @@ class AngleSeries:
         return self.pelvis_acc_vertical
 
     def slice(self, start: int, stop: int) -> AngleSeries:
-        acc = self.pelvis_acc_vertical
         return AngleSeries(
             t=self.t[start:stop],
             **{n: getattr(self, n)[start:stop] for n in self.FIELDS},
             implausible=None if self.implausible is None else self.implausible[start:stop],
-            pelvis_acc_vertical=None if acc is None else acc[start:stop],
+            **{n: None if (v := getattr(self, n)) is None else v[start:stop] for n in self.OPTIONAL},
         )

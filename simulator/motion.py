@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hipback.simulator import gait
+from hipback.simulator.loading import GroundReaction
 from hipback.simulator.patient import VirtualPatient
 from hipback.simulator.scenarios import DEFAULT_TRANSITION_S, TRANSITION_S, Scenario, Step, pose_class
 
@@ -251,8 +252,13 @@ def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
     ch["y"] = py + np.cos(heading) * lateral
     off_l = patient.left_phase_offset
     # lowest in double support: at the IC for the easy patient, mid double support for realistic ones
-    lag = patient.com_phase_lag
-    ch["z"] = patient.pelvis_height_m - patient.bob_m * env * np.cos(4 * np.pi * (phase - lag))
+    if patient.stance_share > 0:  # the motion the ground reaction force implies (realistic walkers)
+        grf = GroundReaction(patient.grf_peak1, patient.grf_valley, patient.grf_peak2, patient.stance_share,
+                             off_l)
+        ch["z"] = patient.pelvis_height_m + env * grf.pelvis_displacement(phase, f0)
+    else:
+        lag = patient.com_phase_lag
+        ch["z"] = patient.pelvis_height_m - patient.bob_m * env * np.cos(4 * np.pi * (phase - lag))
     if patient.heel_strike_delay_s > 0 or patient.heel_strike_jitter_s > 0 or patient.heel_strike_cv > 0:
         ch["z"] = ch["z"] + env * variable_heel_strikes(phase, f0, patient, rng)
     elif off_l == 0.5:

@@ -84,6 +84,11 @@ class VirtualPatient:
       Mobilise-D lower-back IC detector (mobgap, Ionescu/McCamley) lands within ~30 ms of the true contacts
       as it does on real walks (Caramia et al. 2019; issue 9), while with 0 it fires ~0.1 s early.
       ``bob_m``: half of the peak-to-peak vertical pelvis excursion (~0.02 m).
+    - ``stance_share`` (0 = the sinusoidal motion above) and ``grf_peak1``, ``grf_valley``, ``grf_peak2``: the
+      vertical pelvis motion of a realistic walker follows from the vertical ground reaction force instead
+      (the double hump of each foot over a stance of this share of the cycle, in body weights; see
+      :mod:`hipback.simulator.loading`): the trailing leg's push-off, the contact and the leading leg's
+      loading response shape the sacral acceleration around each contact as on real walks.
     - Calibration stance: ``stance_hip_flexion_left/right_deg`` (hips and knees slightly flexed while
       "standing neutral"), ``stance_tilt_deg`` (pelvic tilt of that stance against the anatomical neutral),
       ``stance_abduction_deg`` (feet apart: both hips abducted); every standing step uses this stance and the
@@ -150,6 +155,10 @@ class VirtualPatient:
     heel_strike_delay_s: float = 0.0
     heel_strike_jitter_s: float = 0.0
     heel_strike_cv: float = 0.0
+    grf_peak1: float = 1.15
+    grf_valley: float = 0.75
+    grf_peak2: float = 1.1
+    stance_share: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -306,6 +315,13 @@ class VirtualPatient:
         p.turn_s = round(float(rng.uniform(2.0, 4.0)), 2)
         p.com_phase_lag = round(float(0.5 * (0.10 + 0.08 * slow) + rng.normal(0.0, 0.005)), 3)
         p.bob_m = round(float(rng.uniform(0.012, 0.03)), 3)
+        # vertical ground reaction force (Keller et al. 1996: peaks grow and the valley deepens with speed;
+        # stance longer in slow walkers, Perry & Burnfield 2010)
+        u = float(np.clip((speed - 0.5) / 1.0, 0.0, 1.0))
+        p.grf_peak1 = round(float(1.02 + 0.23 * u + rng.normal(0.0, 0.03)), 3)
+        p.grf_valley = round(float(min(0.93 - 0.28 * u + rng.normal(0.0, 0.03), p.grf_peak1 - 0.05)), 3)
+        p.grf_peak2 = round(float(max(1.02 + 0.10 * u + rng.normal(0.0, 0.03), p.grf_valley + 0.05)), 3)
+        p.stance_share = round(float(np.clip(0.65 - 0.05 * u + rng.normal(0.0, 0.01), 0.56, 0.7)), 3)
         # heel-strike transient at the sacrum: small in slow (shuffling) walkers, late and variable
         p.heel_strike_acc_m_s2 = round(float(rng.uniform(0.5, 8.0) * (1.0 - 0.6 * slow)), 2)
         p.heel_strike_delay_s = round(float(rng.uniform(0.005, 0.03)), 4)

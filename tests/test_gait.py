@@ -480,8 +480,9 @@ def test_a_flexion_peak_that_moves_does_not_make_regular_contacts_doubtful():
 
 
 def test_chunking_does_not_change_contacts_from_a_realistic_walker():
-    """A realistic virtual walker (soft tissue, turns, sacral impacts and ringing): the detector fed in
-    chunks of 1-97 samples gives exactly the batch strides, contact sources, doubtful flags and phases."""
+    """A realistic virtual walker (soft tissue, turns, sacral and thigh impacts and ringing): the detector fed
+    in chunks of 1-97 samples gives exactly the batch strides, contact sources, doubtful flags and phases,
+    with the contacts from the thighs' impacts and from the sacral acceleration alone."""
     from hipback.processing.pipeline import process_recording
     from hipback.simulator import VirtualPatient, make_cohort, simulate
 
@@ -492,11 +493,13 @@ def test_chunking_does_not_change_contacts_from_a_realistic_walker():
     rng = np.random.default_rng(9)
     bounds = np.cumsum(rng.integers(1, 98, 400))
     bounds = [int(b) for b in bounds if b < len(angles.t)]
-    for side in ("left", "right"):
-        batch = detect_strides(angles, side)
-        det = StrideDetector(side)
-        run_chunks(det, angles, bounds)
-        assert len(batch.strides) >= 8
-        assert {s.ic_source for s in batch.strides} & {"acceleration"}
-        np.testing.assert_equal(as_records(det.strides), as_records(batch.strides))
-        assert det._phases == batch._phases
+    # the thighs' impacts (the default), and the sacral acceleration alone
+    for params, source in (({}, "thigh_impact"), ({"use_thigh_impact": False}, "acceleration")):
+        for side in ("left", "right"):
+            batch = detect_strides(angles, side, **params)
+            det = StrideDetector(side, **params)
+            run_chunks(det, angles, bounds)
+            assert len(batch.strides) >= 8
+            assert source in {s.ic_source for s in batch.strides}
+            np.testing.assert_equal(as_records(det.strides), as_records(batch.strides))
+            assert det._phases == batch._phases

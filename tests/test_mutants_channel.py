@@ -38,9 +38,12 @@ def test_grid_rows_and_acceleration_features() -> None:
     assert ch.first_k == 0 and ch.next_k == 3
     thigh = SensorChannel("thigh_left", "quat", 100.0).update(
         stream([0.0], acc=acc[:1], placement="thigh_left"))
-    assert np.isnan(thigh.acc).all()  # only the pelvis' acceleration is used
-    forced = SensorChannel("thigh_left", "quat", 100.0, acceleration=True).update(
-        stream([0.0], acc=acc[:1], placement="thigh_left"))
+    np.testing.assert_allclose(thigh.acc, [[1.0, 1.0]], rtol=0, atol=1e-12)  # the thighs' impact is used
+    lumbar = SensorChannel("lumbar_upper", "quat", 100.0).update(
+        stream([0.0], acc=acc[:1], placement="lumbar_upper"))
+    assert np.isnan(lumbar.acc).all()  # the upper-lumbar sensor's acceleration is not used
+    forced = SensorChannel("lumbar_upper", "quat", 100.0, acceleration=True).update(
+        stream([0.0], acc=acc[:1], placement="lumbar_upper"))
     np.testing.assert_allclose(forced.acc, [[1.0, 1.0]], rtol=0, atol=1e-12)
     off = SensorChannel("pelvis", "quat", 100.0, acceleration=False).update(stream([0.0], acc=acc[:1]))
     assert np.isnan(off.acc).all()

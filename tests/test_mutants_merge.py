@@ -74,7 +74,9 @@ def test_still_needs_slow_turning_and_x_up_and_the_pelvis() -> None:
     rows = m.update(GridChunk("pelvis", np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros((0, 2)),
                               first_k=0, next_k=4))
     assert len(rows) == 4 and not rows.still.any()  # the pelvis must be there
-    assert rows.acc.dtype == np.float64 and np.isnan(rows.acc).all()
+    assert rows.acc.dtype == np.float64 and rows.acc.shape == (4, 4)
+    assert np.isnan(rows.acc[:, [0, 1, 3]]).all()  # no pelvis or right thigh data
+    assert rows.acc[:, 2].tolist() == [0.0, 1.0, 2.0, 3.0]  # the left thigh's magnitude, not its vertical
     assert not GridMerge(("pelvis", "thigh_left")).finish().still.any()
 
 
@@ -123,7 +125,7 @@ def test_rows_concat_and_slice() -> None:
     np.testing.assert_array_equal(part.acc, both.acc[2:4])
     assert Rows.concat([a]) is a
     e = Rows.empty(["pelvis", "thigh_left"])
-    assert len(e) == 0 and e.q["thigh_left"].shape == (0, 4) and e.acc.shape == (0, 2)
+    assert len(e) == 0 and e.q["thigh_left"].shape == (0, 4) and e.acc.shape == (0, 4)
     assert e.still.dtype == bool and e.still.shape == (0,) and e.k.dtype == np.int64
     assert e.motion.shape == (0,) and e.omega["pelvis"].shape == (0, 3)
     joined = Rows.concat([a, Rows.empty(["pelvis"])])
