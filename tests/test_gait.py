@@ -503,3 +503,48 @@ def test_chunking_does_not_change_contacts_from_a_realistic_walker():
             assert source in {s.ic_source for s in batch.strides}
             np.testing.assert_equal(as_records(det.strides), as_records(batch.strides))
             assert det._phases == batch._phases
+
+
+def _with_thigh_impacts(a, ics, lead_s: float, impact: float, loading: float):
+    """Each thigh's acceleration magnitude: 2 m/s^2 plus a 10 ms wide impact of ``impact`` m/s^2 ``lead_s``
+    before each of that leg's true contacts and a larger shake of ``loading`` m/s^2 60 ms after it."""
+    t = a.t
+    out = {}
+    for side in ("left", "right"):
+        x = np.full(len(t), 2.0)
+        for ic in ics[side]:
+            x += impact * np.exp(-0.5 * ((t - (ic - lead_s)) / 0.01) ** 2)
+            x += loading * np.exp(-0.5 * ((t - (ic + 0.06)) / 0.015) ** 2)
+        out[f"thigh_acc_{side}"] = x
+    return dataclasses.replace(a, **out)
+
+
+def test_the_thigh_impact_before_the_sacral_contact_times_the_contact():
+    """The sacrum gives the contact at the true IC; the thigh's impact 25 ms earlier moves it there (within
+    half a sample's refinement), while the thigh's larger shake 60 ms after the contact (loading) is never
+    taken; an impact that does not stand out (or the option off) leaves the sacral contact."""
+    a, ics = _gait_with_contacts(0.80, acc=True)
+    thigh = _with_thigh_impacts(a, ics, lead_s=0.025, impact=12.0, loading=20.0)
+    det = detect_strides(thigh, "left")
+    assert len(_inner(det)) >= 18
+    assert {s.ic_source for s in _inner(det)} == {"thigh_impact"}
+    true = ics["left"]
+    errs = np.array([s.t_start - true[np.argmin(np.abs(true - s.t_start))] for s in _inner(det)])
+    np.testing.assert_allclose(errs, -0.025, atol=0.004)
+    sacral = detect_strides(a, "left")
+    for params, impact in (({}, 1.0), ({"use_thigh_impact": False}, 12.0)):
+        flat = detect_strides(_with_thigh_impacts(a, ics, 0.025, impact, 0.0), "left", **params)
+        assert {s.ic_source for s in _inner(flat)} == {"acceleration"}
+        assert [s.t_start for s in flat.strides_] == [s.t_start for s in sacral.strides_]
+    # an impact 150 ms before the sacral contact is outside the window (0.1 s): the sacral contact stays
+    early = detect_strides(_with_thigh_impacts(a, ics, 0.15, 12.0, 0.0), "left")
+    assert {s.ic_source for s in _inner(early)} == {"acceleration"}
+
+
+def test_thigh_impact_contacts_do_not_depend_on_chunking():
+    a, ics = _gait_with_contacts(0.80, acc=True)
+    thigh = _with_thigh_impacts(a, ics, lead_s=0.025, impact=12.0, loading=20.0)
+    batch = detect_strides(thigh, "left")
+    det = StrideDetector("left")
+    run_chunks(det, thigh, list(range(7, len(thigh.t), 13)))
+    np.testing.assert_equal(as_records(det.strides), as_records(batch.strides))
