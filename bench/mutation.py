@@ -900,7 +900,7 @@ _equivalent("the rotation axis is normalised: [0, 2, 0] is the Y axis", _EXT + "
 _equivalent("the rotation axis is normalised: [0, 0, 2] is the Z axis", _EXB + "_set_offsets",
             {41: "[0.0, 0.0, 2.0]"})
 _equivalent("slicing to None is slicing to the end", _EXB + "_realign_loop", {15: "chunk.slice(start, None)"})
-_equivalent("slicing to None is slicing to the end", _EXG + "update", {31: "len(recent)), None)"})
+_equivalent("slicing to None is slicing to the end", _EXG + "update", {31: 'side="right")), None)'})
 _equivalent("the history ends at the run's last sample when the window is cut: slicing to the end is the "
             "same",
             _EXB + "_window", {11: "frame.slice(a, None)"})
