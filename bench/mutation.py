@@ -922,6 +922,44 @@ _equivalent("results and events are made for the current item: counted(None) cou
             _EXG + "_results", {7: "self.counted(None)"})
 _equivalent("results and events are made for the current item: counted(None) counts the same item",
             _EXG + "_event", {38: "counted=self.counted(None)"})
+_equivalent("quaternions are float64 arrays: the same numbers", _EXT + "x__yaw_correction",
+            {3: "dtype=None", 5: "np.asarray(q, ).T"})
+_equivalent("the up direction's Y component is only checked for being finite, never used",
+            _EXT + "x__yaw_correction", {17: "3 * (y * z + w * x)", 18: "2 * (y * z - w * x)"})
+_equivalent("stacking 1-D arrays: axis=1 is axis=-1", _EXT + "x__yaw_correction", {28: "axis=+1"})
+_equivalent(_TIE, _EXT + "x__yaw_correction",
+            {45: "<= min_observability or", 52: "[2]) <= min_observability"})
+_equivalent("set before it is first read: the first sample is never still (no previous one), which resets "
+            "the run; the facing mask and the skip time are set in the same call that reads them",
+            _EXB + "__init__", {38: '_run_t: float | None = ""', 40: "self._facing = None",
+                                42: "np.zeros(0, dtype=None)", 44: "np.zeros(0, )",
+                                45: "np.zeros(1, dtype=bool)",
+                                50: "self._skip_before = None", 51: "self._skip_before = +math.inf",
+                                52: "self._run_used = None", 53: "self._run_used = True",
+                                58: "self._finished = None"})
+_equivalent("slicing from None is slicing from 0, to None is to the end", _EXB + "update",
+            {34: "chunk.slice(f, None)", 46: "chunk.slice(None, j + 1)", 59: "chunk.slice(j + 1, None)",
+             89: "chunk.slice(j + 1, None)"})
+_equivalent("an all-false mask of zeros is read only for its truth values", _EXB + "_good",
+            {8: "len(chunk), dtype=None)", 10: "np.zeros(len(chunk), )"})
+_equivalent(_WARN, _EXB + "_good", {43: "invalid=None"})
+_equivalent(_TIE, _EXB + "_good", {57: "< self.posture_tolerance_rad"})
+_equivalent("the hips test does not use the up direction it is given", _EXB + "_good",
+            {62: "_hips_in_posture(chunk, None)"})
+_equivalent(_WARN + " (and divisions by zero time steps)", _EXB + "_still",
+            {23: "invalid=None", 24: "divide=None", 25: "np.errstate(divide=", 26: 'invalid="ignore", )'})
+_equivalent(_TIE, _EXB + "_still", {38: "<= self.still_rad_s"})
+_equivalent(_WARN, _EXB + "_hips_in_posture", {21: "invalid=None"})
+_equivalent("a longer history only costs memory: the alignment window is cut from it by time",
+            _EXB + "_feed", {3: "(len(frame)) and False", 10: "self.align_s - 2.0",
+                             14: "len(self._hist) > 2",
+                             18: "float(self._hist[1].t[0]) < keep"})
+_equivalent("after the alignment the buffer is never used again", _EXB + "_release",
+            {3: "self._buffer = None"})
+_equivalent("adduction and rotation are zero in the posture reference: the side's sign changes nothing",
+            _EXB + "_set_offsets", {92: "posture_reference(qp, q, None, nominal)"})
+_equivalent("the rotation axis is normalised: [0, 0, 2] is the Z axis", _EXB + "_set_offsets",
+            {105: "[0.0, 0.0, 2.0], sagittal"})
 
 
 def export(work: Path) -> None:
