@@ -2181,3 +2181,28 @@ def test_lying_the_block_finds_each_thigh_turned_about_its_long_axis() -> None:
     assert b.yaw_["thigh_right"] == pytest.approx(0.0, abs=1e-9) and b.yaw_["pelvis"] == pytest.approx(0.0)
     assert (r.t_onset, r.t_end) == (3.03, 5.8) and r.range_rad == pytest.approx(40 * D, abs=1e-9)
 
+
+
+def test_without_realignment_later_chunks_are_only_counted() -> None:
+    b = block(realign=False)
+    out = run_block(b, three_reps(), 100)
+    assert [r.t_onset for r in out] == [3.03, 13.03, 23.03] and b.realigned_ == 0 and b.aligned_at_ == 1.01
+
+
+def test_every_worn_thigh_must_be_at_the_posture_hip_angle() -> None:
+    """Working on the right; the left hip flexed 20 deg (beyond 14 deg of the posture's 0) all along: the
+    block never aligns, whichever thigh is looked at last."""
+    n = 1001
+    frame = standing(np.full(n, 20 * D), heading=0.0, flex_right=trace(REP))
+    b = ExerciseBlock(exercise=lift(), side="right", posture=POSTURES["standing"], max_wait_s=2.5)
+    (r,) = run_block(b, frame)
+    assert b.aligned_at_ is None and r.t_onset == 3.03
+    # without the left thigh the right one alone decides: 0 deg is 10 deg from a 10 deg posture
+    frame.segments.pop("thigh_left")
+    up10 = Posture("up10", (0.0, 1.0, 0.0), False, 10 * D, 10 * D, True)
+    for tolerance, aligned in ((5 * D, None), (11 * D, 1.01)):
+        b = ExerciseBlock(exercise=lift(), side="right", posture=up10,
+                          worn=frozenset({"pelvis", "thigh_right"}), max_wait_s=2.5,
+                          hip_tolerance_rad=tolerance)
+        run_block(b, frame)
+        assert b.aligned_at_ == aligned
