@@ -975,3 +975,84 @@ def test_json_written_by_other_means_is_read_as_json(tmp_path: Path) -> None:
         con.execute("UPDATE sessions SET meta = ?", (json.dumps({"a": [1, 2]}, indent=2),))
         con.close()
         assert st.session(sid)["meta"] == {"a": [1, 2]}
+
+
+def test_sensors_without_samples_or_plausible_rows_do_not_hide_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as st:
+        sid = st.open_session("P-0001")
+        st.add_sensor(sid, "lumbar", "raw", "dev", None)  # never sent a sample
+        st.add_sensor(sid, "thigh_right", "raw", "dev", None)
+        st.add_samples(sid, "thigh_right", T0 + np.arange(3.0), acc=np.full((3, 3), 1e9), gyr=np.ones((3, 3)))
+        _walk(st, sid=sid)
+        rec = st.load_recording(sid)
+    assert list(rec.streams) == ["pelvis"] and len(rec.streams["pelvis"]) == 10
+
+
+def test_samples_at_the_same_time_keep_the_order_they_were_stored_in(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        sid = st.open_session("P-0001")
+        st.add_sensor(sid, "pelvis", "raw", "dev", None)
+        ones = np.ones((20, 3))
+        st.add_samples(sid, "pelvis", np.full(20, T0 + 1.0), seq=np.arange(20), acc=ones, gyr=ones)
+        st.add_samples(sid, "pelvis", np.full(20, T0), seq=np.arange(20, 40), acc=ones, gyr=ones)
+        s = st.load_recording(sid).streams["pelvis"]
+    assert list(s.seq) == [*range(20, 40), *range(20)]
+
+
+def test_missing_sequence_numbers_read_as_minus_one(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        sid = st.open_session("P-0001")
+        st.add_sensor(sid, "pelvis", "raw", "dev", None)
+        ones = np.ones((2, 3))
+        st.add_samples(sid, "pelvis", T0 + np.array([0.0, 0.01]), seq=np.array([5, 6]), acc=ones, gyr=ones)
+        st.add_samples(sid, "pelvis", T0 + np.array([0.02, 0.03]), acc=ones, gyr=ones)
+        s = st.load_recording(sid).streams["pelvis"]
+    assert s.seq.dtype == np.int64 and list(s.seq) == [5, 6, -1, -1]
+
+
+def test_a_long_sparse_session_is_allowed_four_times_what_its_samples_cover(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        ok = _span_session(st, [T0, T0 + 7999.0], 0.001)  # 2 samples at 0.001 Hz cover 2000 s: 8000 s allowed
+        assert len(st.load_recording(ok).streams["pelvis"]) == 2
+        bad = _span_session(st, [T0, T0 + 8082.36], 1.0)
+        with pytest.raises(StoreError, match=r"spans 2\.25 h of sample times but holds 2 s of"):
+            st.load_recording(bad)
+
+
+def test_a_session_without_samples_or_start_is_on_its_own_start(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        sid = st.open_session("P-0001")
+        start = st.session(sid)["start_utc"]
+        st.add_gap(sid, "pelvis", start + 1, start + 2, 100, "x")
+        rec = st.load_recording(sid)
+    assert rec.start_utc == start and rec.streams == {}
+    assert [(g.t_start, g.t_end) for g in rec.gaps] == [(pytest.approx(1.0), pytest.approx(2.0))]
+
+
+def test_public_methods_and_only_they_speak_in_sentences() -> None:
+    from hipback.ingest.store import _guard_public_methods
+
+    def full(self) -> None:
+        raise _error(sqlite3.SQLITE_FULL, "database or disk is full")
+
+    def odd(self) -> None:
+        raise _error(sqlite3.SQLITE_ERROR, "near \"X\": syntax error")
+
+    def bad_json(self) -> None:
+        json.loads("{")
+
+    probe = type("Probe", (), {"path": "p.sqlite", "write": full, "query": odd, "decode": bad_json,
+                               "_inner": full, "close": full, "transaction": full, "limit": 5})
+    _guard_public_methods(probe)
+    obj = probe()
+    with pytest.raises(StoreFullError, match="^the local store p.sqlite is on a full disk"):
+        obj.write()
+    with pytest.raises(sqlite3.OperationalError, match="syntax error"):
+        obj.query()
+    with pytest.raises(StoreDamagedError, match="^the local store p.sqlite is damaged"):
+        obj.decode()
+    for name in ("_inner", "close", "transaction"):
+        with pytest.raises(sqlite3.OperationalError):
+            getattr(obj, name)()
+    assert obj.limit == 5 and probe.write.__name__ == "full"
