@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -894,7 +895,8 @@ def test_the_timeline_starts_at_the_session_start_or_the_first_sample(tmp_path: 
         st.add_gap(early, "pelvis", T0 + 1, T0 + 1.5, 50, "x")
         rec = st.load_recording(early)
         assert rec.start_utc == T0 - 2 and rec.streams["pelvis"].t[0] == 2.0
-        assert [(g.t_start, g.t_end) for g in rec.gaps] == [(3.0, 3.5)]
+        assert [(g.placement, g.t_start, g.t_end, g.missing, g.reason) for g in rec.gaps] == [
+            ("pelvis", 3.0, 3.5, 50, "x")]
         late = st.open_session("P-0001", {"start_utc": T0 + 2})
         _walk(st, sid=late)
         rec = st.load_recording(late)
@@ -925,18 +927,22 @@ def test_streams_read_back_with_their_kind_rate_and_meta(tmp_path: Path) -> None
         q = np.tile([1.0, 0, 0, 0], (5, 1))
         st.add_samples(sid, "pelvis", t, quat=q)
         st.add_samples(sid, "thigh_left", t, acc=np.ones((5, 3)), gyr=np.zeros((5, 3)))
-        st.add_samples(sid, "thigh_right", t[:1], acc=q[:1, 1:], gyr=q[:1, 1:])
-        st.add_samples(sid, "lumbar", t, quat=q, acc=np.ones((5, 3)), device_time=np.arange(5.0))
-        rec = st.load_recording(sid)
+        st.add_samples(sid, "thigh_right", t[:1], quat=q[:1], acc=q[:1, 1:], gyr=q[:1, 1:])
+        st.add_samples(sid, "lumbar", t[:2], quat=q[:2], acc=np.ones((2, 3)), device_time=np.arange(2.0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a single sample has no time step: no warning either
+            rec = st.load_recording(sid)
     pel, thl, thr, lum = (rec.streams[p] for p in ("pelvis", "thigh_left", "thigh_right", "lumbar"))
     assert (pel.kind, thl.kind, thr.kind, lum.kind) == ("quat", "raw", "raw", "quat")
-    assert (pel.rate_hz, thl.rate_hz, thr.rate_hz) == (60.0, pytest.approx(50.0), 0.0)
+    assert (pel.rate_hz, thl.rate_hz, thr.rate_hz, lum.rate_hz) == (60.0, pytest.approx(50.0), 0.0,
+                                                                    pytest.approx(50.0))
+    assert [s.placement for s in (pel, thl, thr, lum)] == ["pelvis", "thigh_left", "thigh_right", "lumbar"]
     assert pel.meta == {"rate_hz": 60, "fw": "2", "device_kind": "movella_dot", "address": "AA"}
     assert thl.meta == {"device_kind": "witmotion", "address": None}
     assert pel.seq is None and pel.acc is None and pel.gyr is None and pel.mag is None
     assert thl.quat is None and thl.acc is not None
-    np.testing.assert_array_equal(lum.meta["device_time"], np.arange(5.0))
-    assert lum.gyr is None and thr.quat is None
+    np.testing.assert_array_equal(lum.meta["device_time"], np.arange(2.0))
+    assert lum.gyr is None and thr.quat is not None
 
 
 def test_samples_are_read_back_in_time_order(tmp_path: Path) -> None:
@@ -998,6 +1004,7 @@ def test_samples_at_the_same_time_keep_the_order_they_were_stored_in(tmp_path: P
         st.add_samples(sid, "pelvis", np.full(20, T0), seq=np.arange(20, 40), acc=ones, gyr=ones)
         s = st.load_recording(sid).streams["pelvis"]
     assert list(s.seq) == [*range(20, 40), *range(20)]
+    assert s.rate_hz == 0.0  # the median time step is 0
 
 
 def test_missing_sequence_numbers_read_as_minus_one(tmp_path: Path) -> None:
