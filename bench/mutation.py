@@ -961,6 +961,47 @@ _equivalent("adduction and rotation are zero in the posture reference: the side'
 _equivalent("the rotation axis is normalised: [0, 0, 2] is the Z axis", _EXB + "_set_offsets",
             {105: "[0.0, 0.0, 2.0], sagittal"})
 
+# -- ingest/store.py (whole module) ---
+_ST = "hipback.ingest.store."
+_STL = _ST + "xǁLocalStoreǁ"
+_SQL_CASE = ("SQL keywords, table and column names are case-insensitive (the statement holds no string "
+             "literal)")
+_equivalent(_SQL_CASE, _STL + "latest_open_session",
+            {7: "select id from sessions", 8: "SELECT ID FROM SESSIONS", 10: "order by start_utc desc",
+             11: "ORDER BY START_UTC DESC"})
+_equivalent(_SQL_CASE, _STL + "close_session",
+            {12: "select max(s.t) from samples", 13: "SELECT MAX(S.T) FROM SAMPLES", 15: "where x.session_id",
+             16: "WHERE X.SESSION_ID", 29: "update sessions set end_utc", 30: "UPDATE SESSIONS SET END_UTC"})
+_equivalent(_SQL_CASE, _STL + "sensors",
+            {25: "select placement, kind", 26: "SELECT PLACEMENT, KIND", 28: "(select count(*) from samples",
+             29: "(SELECT COUNT(*) FROM SAMPLES", 31: "from sensors where session_id",
+             32: "FROM SENSORS WHERE SESSION_ID"})
+_equivalent(_SQL_CASE, _STL + "add_gap",
+            {10: "insert into gaps", 11: "INSERT INTO GAPS (SESSION_ID", 13: "values (?, ?, ?, ?, ?, ?)"})
+_equivalent(_SQL_CASE, _STL + "add_event",
+            {10: "insert into events", 11: "INSERT INTO EVENTS (SESSION_ID"})
+_equivalent(_SQL_CASE, _STL + "events",
+            {3: "select t, kind, payload from events", 4: "SELECT T, KIND, PAYLOAD FROM EVENTS",
+             10: '" and kind = ?"', 11: '" AND KIND = ?"', 30: '" order by t, id"', 31: '" ORDER BY T, ID"'})
+_equivalent(_SQL_CASE, _STL + "put_results",
+            {13: "delete from results", 14: "DELETE FROM RESULTS WHERE SESSION_ID", 20: "insert into results",
+             21: "INSERT INTO RESULTS (SESSION_ID"})
+_equivalent(_SQL_CASE, _STL + "get_results",
+            {8: "select row from results", 9: "SELECT ROW FROM RESULTS"})
+_equivalent(_SQL_CASE, _STL + "outbox_requeue",
+            {9: "update outbox set state = 0", 10: "UPDATE OUTBOX SET STATE = 0",
+             18: "update outbox set state = 0", 19: "UPDATE OUTBOX SET STATE = 0"})
+_equivalent(_SQL_CASE, _STL + "outbox_set_aside_lines",
+            {22: "select id, session_id, line", 23: "SELECT ID, SESSION_ID, LINE",
+             25: "where state = 2 order by", 26: "WHERE STATE = 2 ORDER BY ID DESC"})
+_equivalent(_SQL_CASE, _STL + "_outbox_set",
+            {7: "update outbox set state = ?", 8: "UPDATE OUTBOX SET STATE = ?"})
+_equivalent("dead code: a store's version is 0, 1 (in MIGRATIONS) or SCHEMA_VERSION, a newer one is refused "
+            "while it is read, so this refusal is never reached", _STL + "_open_readonly",
+            {30: "StoreVersionError(None,", 31: "StoreVersionError(self.path, None)",
+             32: "raise StoreVersionError(f\"has schema", 33: "StoreVersionError(self.path, )",
+             34: '"XXread.XX"', 35: '"READ."'})
+
 
 def export(work: Path) -> None:
     if work.exists():
