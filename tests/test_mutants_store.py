@@ -884,7 +884,8 @@ def test_a_single_sample_counts_as_one_second(tmp_path: Path) -> None:
         one = np.ones((1, 3))
         st.add_samples(sid, "pelvis", np.array([T0]), acc=one, gyr=one)
         st.add_samples(sid, "thigh_left", np.array([T0 + 7201.0]), acc=one, gyr=one)
-        with pytest.raises(StoreError, match="holds 1 s of samples"):
+        with pytest.raises(StoreError, match="holds 1 s of samples"), warnings.catch_warnings():
+            warnings.simplefilter("error")  # and no warning about the missing time step
             st.load_recording(sid)
 
 
@@ -1063,3 +1064,45 @@ def test_public_methods_and_only_they_speak_in_sentences() -> None:
         with pytest.raises(sqlite3.OperationalError):
             getattr(obj, name)()
     assert obj.limit == 5 and probe.write.__name__ == "full"
+
+
+def test_column_shaped_sequence_numbers_and_device_times_are_taken(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        sid = st.open_session("P-0001")
+        st.add_sensor(sid, "pelvis", "raw", "dev", None)
+        big = np.array([2**53 + 1, 2**62 + 1, 3])  # beyond what a float holds exactly
+        assert st.add_samples(sid, "pelvis", T0 + np.arange(3.0), seq=big.reshape(3, 1),
+                              device_time=np.arange(3.0).reshape(3, 1)) == 3
+        con = _raw(st.path)
+        assert con.execute("SELECT seq, device_time FROM samples ORDER BY t").fetchall() == [
+            (2**53 + 1, 0.0), (2**62 + 1, 1.0), (3, 2.0)]
+        con.close()
+
+
+@pytest.mark.parametrize("line", ["m v=1 1\r\n", "m v=1 1X", "m v=1 1\rm v=2 2"])
+def test_an_outbox_line_is_refused_in_one_sentence(tmp_path: Path, line: str) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        with pytest.raises(StoreError) as err:
+            st.outbox_add(None, [line])
+        assert str(err.value) == ("an outbox entry must be one line of line protocol ending with an explicit "
+                                  "nanosecond timestamp")
+        assert st.outbox_stats()["total"] == 0
+
+
+def test_an_outbox_line_is_stored_as_given_but_its_line_break(tmp_path: Path) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        assert st.outbox_add(None, ["m v=1 1 \n", "m v=2 2\n\n", "\tm v=3 3"]) == 3
+        assert [line for _, line in st.outbox_pending(10)] == ["m v=1 1 ", "m v=2 2", "\tm v=3 3"]
+
+
+@pytest.mark.parametrize("times, covered", [([0.0, 0.01, 0.02, 7300.0], "0.04"),  # 100 Hz by the median step
+                                            ([0.0, 0.5, 1.0, 7300.0], "2"),  # 2 Hz
+                                            ([0.0, 7300.0], None)])  # 2 samples 7300 s apart cover 14,600 s
+def test_the_rate_from_the_median_step(tmp_path: Path, times: list[float], covered: str | None) -> None:
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        sid = _span_session(st, [T0 + x for x in times], None)
+        if covered is None:
+            assert len(st.load_recording(sid).streams["pelvis"]) == 2
+        else:
+            with pytest.raises(StoreError, match=f"holds {covered} s of samples"):
+                st.load_recording(sid)
