@@ -1001,6 +1001,55 @@ _equivalent("dead code: a store's version is 0, 1 (in MIGRATIONS) or SCHEMA_VERS
             {30: "StoreVersionError(None,", 31: "StoreVersionError(self.path, None)",
              32: "raise StoreVersionError(f\"has schema", 33: "StoreVersionError(self.path, )",
              34: '"XXread.XX"', 35: '"READ."'})
+_equivalent(_SQL_CASE, _STL + "open_session",
+            {14: "select patient_id, end_utc, meta from sessions", 15: "SELECT PATIENT_ID, END_UTC, META",
+             31: "update sessions set meta", 32: "UPDATE SESSIONS SET META", 52: "insert into sessions",
+             53: "INSERT INTO SESSIONS (ID"})
+_equivalent(_SQL_CASE, _STL + "sessions",
+            {3: "select id, patient_id", 4: "SELECT ID, PATIENT_ID", 6: "(select count(*) from samples",
+             7: "(SELECT COUNT(*) FROM SAMPLES", 9: "where x.session_id = sessions.id",
+             10: "WHERE X.SESSION_ID = SESSIONS.ID", 12: "(select count(*) from outbox",
+             13: "(SELECT COUNT(*) FROM OUTBOX", 15: '"from sessions"', 16: '"FROM SESSIONS"',
+             22: '" where patient_id = ?"', 23: '" WHERE PATIENT_ID = ?"', 28: '" order by start_utc desc',
+             29: '" ORDER BY START_UTC DESC'})
+_equivalent(_SQL_CASE, _STL + "_require_session",
+            {6: "select 1 from sessions", 7: "SELECT 1 FROM SESSIONS"})
+_equivalent(_SQL_CASE, _STL + "add_sensor",
+            {10: "insert into sensors", 11: "INSERT INTO SENSORS (SESSION_ID", 13: "on conflict (session_id",
+             14: "ON CONFLICT (SESSION_ID, PLACEMENT)", 16: "KIND = EXCLUDED.KIND",
+             18: "META = EXCLUDED.META"})
+_equivalent(_SQL_CASE, _STL + "_sensor_id",
+            {18: "select id from sensors", 19: "SELECT ID FROM SENSORS"})
+_equivalent(_SQL_CASE, _STL + "add_samples",
+            {118: "insert or ignore into samples", 119: "INSERT OR IGNORE INTO SAMPLES (SENSOR",
+             121: "mz) values (?", 122: "GX, GY, GZ, MX, MY, MZ)"})
+_equivalent(_SQL_CASE, _STL + "gaps",
+            {21: "select placement, t_start", 22: "SELECT PLACEMENT, T_START",
+             24: "where session_id = ? order by", 25: "WHERE SESSION_ID = ? ORDER BY T_START"})
+_equivalent(_SQL_CASE, _STL + "outbox_add",
+            {40: "insert into outbox", 41: "INSERT INTO OUTBOX (SESSION_ID"})
+_equivalent(_SQL_CASE, _STL + "outbox_pending",
+            {8: "select id, line from outbox", 9: "SELECT ID, LINE FROM OUTBOX",
+             17: "select id, line from outbox", 18: "SELECT ID, LINE FROM OUTBOX",
+             20: '"order by id limit ?"', 21: '"ORDER BY ID LIMIT ?"'})
+_equivalent("a missing error code is None or 0: both become 0", _ST + "x__sqlite_code",
+            {6: '"sqlite_errorcode", None)'})
+_equivalent("the sensor-id cache only saves a query: without it the id is read from the store, the same",
+            _STL + "_sensor_id", {9: "sid = None", 10: "cache.get(None)"})
+_equivalent("numpy takes any negative size as the one to infer, like -1", _STL + "add_samples",
+            {8: "reshape(-2)", 34: "reshape(-2)"})
+_equivalent("the arrays are numeric (times, readings): float32 or integer values are widened to the same "
+            "float64 when the columns are joined, and SQLite's REAL columns store them alike",
+            _STL + "add_samples", {4: "dtype=None", 6: "np.asarray(t, )", 70: "dtype=None",
+                                   72: "np.asarray(arr, )", 94: "dtype=None",
+                                   96: "np.asarray(obj_cols[2], )"})
+_equivalent("a missing vector is bound as NULL either way: NaN and None both become NULL",
+            _STL + "add_samples", {64: "np.full((n, width[name]), None)"})
+_equivalent("the three lists have n items each (checked above): strict or not, zip pairs them alike",
+            _STL + "add_samples", {128: "strict=None", 132: "dt_list, )))", 133: "strict=False"})
+_equivalent("encode_lines' default precision is ns", _STL + "outbox_add", {12: "encode_lines([item], )"})
+_equivalent("a single sample has no step: the fallback step of 1 s gives the same 1 Hz as the fallback rate",
+            _ST + "x__rate", {22: "else 1.0"})
 
 
 def export(work: Path) -> None:
