@@ -312,6 +312,15 @@ def _loads(text: Any) -> Any:
     return json.loads(text)
 
 
+def _loads_meta(text: Any) -> dict:
+    """A stored meta (a JSON object, as hipback writes it); anything else is a decoding error, reported as a
+    damaged store."""
+    obj = _loads(text)
+    if not isinstance(obj, dict):
+        raise json.JSONDecodeError("not a JSON object", str(text), 0)
+    return obj
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=_json_default, separators=(",", ":"))
 
@@ -598,7 +607,7 @@ class LocalStore:
                     if row[1] is not None:
                         raise StoreError(f"session {session_id} is already closed and cannot be reopened")
                     if meta:
-                        merged = {**_loads(row[2]), **meta}
+                        merged = {**_loads_meta(row[2]), **meta}
                         con.execute("UPDATE sessions SET meta = ? WHERE id = ?", (_dumps(merged), session_id))
                     return session_id
             sid = session_id or uuid.uuid4().hex
@@ -638,7 +647,7 @@ class LocalStore:
             args = (patient_id,)
         q += " ORDER BY start_utc DESC, rowid DESC"
         return [
-            {"id": r[0], "patient_id": r[1], "start_utc": r[2], "end_utc": r[3], "meta": _loads(r[4]),
+            {"id": r[0], "patient_id": r[1], "start_utc": r[2], "end_utc": r[3], "meta": _loads_meta(r[4]),
              "samples": r[5], "outbox_pending": r[6]}
             for r in self._con().execute(q, args)
         ]
@@ -651,7 +660,7 @@ class LocalStore:
         if row is None:
             raise StoreError(f"session {session_id} is not in the local store {self.path}")
         return {"id": row[0], "patient_id": row[1], "start_utc": row[2], "end_utc": row[3],
-                "meta": _loads(row[4])}
+                "meta": _loads_meta(row[4])}
 
     def _require_session(self, con: sqlite3.Connection, session_id: str) -> None:
         if con.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
@@ -743,7 +752,7 @@ class LocalStore:
     def sensors(self, session_id: str) -> list[dict]:
         """The session's sensors without their samples: dicts with placement, kind, device, address, meta
         and samples (the number stored), in the order they were added."""
-        return [{"placement": r[0], "kind": r[1], "device": r[2], "address": r[3], "meta": _loads(r[4]),
+        return [{"placement": r[0], "kind": r[1], "device": r[2], "address": r[3], "meta": _loads_meta(r[4]),
                  "samples": r[5]}
                 for r in self._con().execute(
                     "SELECT placement, kind, device, address, meta, "
@@ -845,7 +854,8 @@ class LocalStore:
             has_seq = any(s is not None for s in seqs)
             ok = _plausible_rows(data, sensor[3])
             if not ok.all():  # a flipped bit in a stored value: drop the row rather than derail processing
-                sensor = (*sensor[:5], _dumps({**_loads(sensor[5]), "rejected_on_load": int((~ok).sum())}))
+                sensor = (*sensor[:5],
+                          _dumps({**_loads_meta(sensor[5]), "rejected_on_load": int((~ok).sum())}))
                 data, seq_arr = data[ok], seq_arr[ok]
                 if not len(data):
                     continue
@@ -861,12 +871,12 @@ class LocalStore:
                 f"sample times but holds {covered:.4g} s of samples per sensor at most: some stored times "
                 "are corrupt")
         t_ref = t0 if math.isfinite(t0) else info["start_utc"]
-        start = (info["meta"] or {}).get("start_utc") if isinstance(info["meta"], dict) else None
+        start = info["meta"].get("start_utc")
         if isinstance(start, int | float) and math.isfinite(start) and start <= t_ref:
             t_ref = float(start)
         streams: dict[str, SensorStream] = {}
         for placement, (sensor, data, seq_arr) in raw.items():
-            meta = _loads(sensor[5])
+            meta = _loads_meta(sensor[5])
             vectors: dict[str, np.ndarray | None] = {}
             col = 2
             for name, names in _VECTORS:
@@ -980,7 +990,7 @@ class LocalStore:
 
 def _rate(sensor: tuple, data: np.ndarray) -> float:
     """A stored sensor's rate (Hz): its meta's ``rate_hz``, else from the median time step (at least 1 Hz)."""
-    rate = _loads(sensor[5]).get("rate_hz")
+    rate = _loads_meta(sensor[5]).get("rate_hz")
     if isinstance(rate, int | float) and math.isfinite(rate) and rate > 0:
         return float(rate)
     step = float(np.median(np.diff(data[:, 0]))) if len(data) > 1 else 0.0
