@@ -1106,3 +1106,38 @@ def test_the_rate_from_the_median_step(tmp_path: Path, times: list[float], cover
         else:
             with pytest.raises(StoreError, match=f"holds {covered} s of samples"):
                 st.load_recording(sid)
+
+
+@pytest.mark.parametrize("sql", ["UPDATE sessions SET meta = '[1]'", "UPDATE sensors SET meta = '[1]'",
+                                 "UPDATE sessions SET meta = 'null'",
+                                 "UPDATE sensors SET meta = '\"x\"'"])
+def test_a_meta_that_is_not_a_json_object_is_a_damaged_store(tmp_path: Path, sql: str) -> None:
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as st:
+        sid = _walk(st)
+    con = _raw(path)
+    con.execute(sql)
+    con.close()
+    sentence = (f"the local store {path} is damaged (it holds text or JSON that hipback cannot have "
+                "written); it was left untouched, restore it from a backup.")
+    with LocalStore(path) as st:
+        calls = [lambda: st.load_recording(sid)]
+        if "sessions" in sql:
+            calls += [st.sessions, lambda: st.session(sid),
+                      lambda: st.open_session("P-0001", {"k": 1}, sid)]
+        else:
+            calls += [lambda: st.sensors(sid)]
+        for call in calls:
+            with pytest.raises(StoreDamagedError) as err:
+                call()
+            assert str(err.value) == sentence
+
+
+def test_each_magnetometer_axis_and_huge_quaternions_are_checked_quietly(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a huge stored number is left out without an overflow warning
+        rec = _load(tmp_path, "UPDATE samples SET mx = 5000.5 WHERE seq = 1; "
+                              "UPDATE samples SET mz = -5000.5 WHERE seq = 2; "
+                              "UPDATE samples SET qw = 1e300, qx = 1e300, qy = 0, qz = 0 WHERE seq = 3")
+    s = rec.streams["pelvis"]
+    assert list(s.seq) == [0, 4, 5, 6, 7, 8, 9] and s.meta["rejected_on_load"] == 3
