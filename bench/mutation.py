@@ -1050,6 +1050,26 @@ _equivalent("the three lists have n items each (checked above): strict or not, z
 _equivalent("encode_lines' default precision is ns", _STL + "outbox_add", {12: "encode_lines([item], )"})
 _equivalent("a single sample has no step: the fallback step of 1 s gives the same 1 Hz as the fallback rate",
             _ST + "x__rate", {22: "else 1.0"})
+_equivalent("the chunk size of the read only bounds memory: the rows and their order are the same",
+            _STL + "load_recording", {30: "fetchmany(20001)"})
+_equivalent("numpy reads the sort kind case-insensitively", _STL + "load_recording", {60: 'kind="STABLE"'})
+_equivalent("without any stream the span is inf - inf = NaN, which no comparison passes, whatever is covered",
+            _STL + "load_recording", {131: "default=1.0)"})
+_equivalent("a session start equal to the first sample's time gives the same time 0", _STL + "load_recording",
+            {163: "start < t_ref"})
+_equivalent("no invalid operation occurs there (absolute values, squares and comparisons of NaN or inf raise "
+            "no invalid flag): the invalid setting is never used", _ST + "x__plausible_rows",
+            {6: "invalid=None", 8: "np.errstate(over="})
+_equivalent("every device's gyroscope limit (rad/s) is below its accelerometer limit (m/s^2): a rotation "
+            "rate above the acceleration limit is already beyond its own", _ST + "x__plausible_rows",
+            {23: "data[:, 6:10]"})
+_equivalent("the rows have 15 columns: [12:16] is [12:15]", _ST + "x__plausible_rows", {47: "data[:, 12:16]"})
+_equivalent("|norm - 1| is exact near 1 (Sterbenz) and neither 1.1 nor 0.9 as 1 + or - the double 0.1 is a "
+            "double: the tie at the tolerance cannot occur", _ST + "x__plausible_rows", {65: ">= QUAT_NORM"})
+_equivalent("the decoding error only tells the methods to report a damaged store in their own sentence: its "
+            "message, document text and position are never shown", _ST + "x__loads_meta",
+            {4: "JSONDecodeError(None,", 10: '"XXnot a JSON objectXX"', 11: '"not a json object"',
+             12: '"NOT A JSON OBJECT"', 13: "str(None), 0)", 14: "str(text), 1)"})
 
 
 def export(work: Path) -> None:
