@@ -1141,3 +1141,25 @@ def test_each_magnetometer_axis_and_huge_quaternions_are_checked_quietly(tmp_pat
                               "UPDATE samples SET qw = 1e300, qx = 1e300, qy = 0, qz = 0 WHERE seq = 3")
     s = rec.streams["pelvis"]
     assert list(s.seq) == [0, 4, 5, 6, 7, 8, 9] and s.meta["rejected_on_load"] == 3
+
+
+def test_a_reader_sees_what_an_open_writer_has_committed(tmp_path: Path) -> None:
+    """A report while a session is recording: the reader reads the write-ahead log too."""
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as writer:
+        sid = _walk(writer, n=10)
+        assert Path(f"{path}-wal").stat().st_size > 0
+        with LocalStore(path, readonly=True) as reader:
+            assert reader.sample_count(sid) == 10
+            _walk(writer, n=5, t0=T0 + 1, sid=sid, placement="thigh_left")
+            assert reader.sample_count(sid) == 15 and reader.sample_count(sid, "thigh_left") == 5
+
+
+def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    folder.symlink_to(tmp_path / "missing" / "target")  # a dangling link: no folder can be made there
+    path = folder / "s.sqlite"
+    with pytest.raises(StoreReadOnlyError) as err:
+        LocalStore(path)
+    assert str(err.value) == f"the local store {path} cannot be created (File exists)."
+    assert not (tmp_path / "missing").exists()
