@@ -1050,6 +1050,9 @@ _equivalent("the three lists have n items each (checked above): strict or not, z
 _equivalent("encode_lines' default precision is ns", _STL + "outbox_add", {12: "encode_lines([item], )"})
 _equivalent("a single sample has no step: the fallback step of 1 s gives the same 1 Hz as the fallback rate",
             _ST + "x__rate", {22: "else 1.0"})
+_equivalent(_SQL_CASE, _STL + "load_recording",
+            {10: "select id, placement, kind", 11: "SELECT ID, PLACEMENT, KIND",
+             13: "where session_id = ? order", 14: "WHERE SESSION_ID = ? ORDER BY ID"})
 _equivalent("the chunk size of the read only bounds memory: the rows and their order are the same",
             _STL + "load_recording", {30: "fetchmany(20001)"})
 _equivalent("numpy reads the sort kind case-insensitively", _STL + "load_recording", {60: 'kind="STABLE"'})
