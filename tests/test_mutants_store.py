@@ -1163,3 +1163,15 @@ def test_a_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
         LocalStore(path)
     assert str(err.value) == f"the local store {path} cannot be created (File exists)."
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_table_name_that_is_not_text_is_a_damaged_store(tmp_path: Path, readonly: bool) -> None:
+    path = _store_with(tmp_path, "CREATE TABLE extra (a); PRAGMA writable_schema = ON; "
+                                 "UPDATE sqlite_master SET name = CAST(x'ff41' AS TEXT) WHERE name = 'extra'")
+    before = path.read_bytes()
+    with pytest.raises(StoreDamagedError) as err:
+        LocalStore(path, readonly=readonly)
+    assert str(err.value) == (f"the local store {path} is damaged (unreadable text in its tables); it was "
+                              "left untouched, restore it from a backup.")
+    assert path.read_bytes() == before
