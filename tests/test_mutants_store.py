@@ -513,7 +513,8 @@ def test_session_start_and_reopening(tmp_path: Path) -> None:
             assert before <= st.session(sid)["start_utc"] <= time.time()
         sid = st.open_session("P-0001", {"start_utc": 1_700_000_000, "k": 1}, session_id="")
         assert len(sid) == 32 and int(sid, 16) >= 0
-        assert st.session(sid)["start_utc"] == 1_700_000_000.0
+        assert st.session(sid) == {"id": sid, "patient_id": "P-0001", "start_utc": 1_700_000_000.0,
+                                   "end_utc": None, "meta": {"start_utc": 1_700_000_000, "k": 1}}
         assert st.open_session("P-0001", session_id=sid) == sid  # reopened without meta: meta unchanged
         assert st.open_session("P-0001", {}, session_id=sid) == sid
         assert st.session(sid)["meta"] == {"start_utc": 1_700_000_000, "k": 1}
@@ -940,6 +941,7 @@ def test_streams_read_back_with_their_kind_rate_and_meta(tmp_path: Path) -> None
     assert [s.placement for s in (pel, thl, thr, lum)] == ["pelvis", "thigh_left", "thigh_right", "lumbar"]
     assert pel.meta == {"rate_hz": 60, "fw": "2", "device_kind": "movella_dot", "address": "AA"}
     assert thl.meta == {"device_kind": "witmotion", "address": None}
+    assert thr.meta == {"device_kind": "raw", "address": None}
     assert pel.seq is None and pel.acc is None and pel.gyr is None and pel.mag is None
     assert thl.quat is None and thl.acc is not None
     np.testing.assert_array_equal(lum.meta["device_time"], np.arange(2.0))
