@@ -1073,6 +1073,12 @@ _equivalent("the decoding error only tells the methods to report a damaged store
             "message, document text and position are never shown", _ST + "x__loads_meta",
             {4: "JSONDecodeError(None,", 10: '"XXnot a JSON objectXX"', 11: '"not a json object"',
              12: '"NOT A JSON OBJECT"', 13: "str(None), 0)", 14: "str(text), 1)"})
+_equivalent("the decoding error only tells the methods to report a damaged store in their own sentence: its "
+            "message, document text and position are never shown", _ST + "x__loads",
+            {2: "JSONDecodeError(None,", 8: '"XXnot JSON textXX"', 9: '"not json text"',
+             10: '"NOT JSON TEXT"', 11: '"XXXX", 0)', 12: '"", 1)'})
+_equivalent(_SQL_CASE, _STL + "session",
+            {7: "select id, patient_id, start_utc", 8: "SELECT ID, PATIENT_ID, START_UTC"})
 
 
 def export(work: Path) -> None:
