@@ -1079,6 +1079,17 @@ _equivalent("the decoding error only tells the methods to report a damaged store
              10: '"NOT JSON TEXT"', 11: '"XXXX", 0)', 12: '"", 1)'})
 _equivalent(_SQL_CASE, _STL + "session",
             {7: "select id, patient_id, start_utc", 8: "SELECT ID, PATIENT_ID, START_UTC"})
+_equivalent(_SQL_CASE, _STL + "integrity_check",
+            {4: '"pragma integrity_check"', 5: '"PRAGMA INTEGRITY_CHECK"'})
+_equivalent(_SQL_CASE, _STL + "sample_count",
+            {3: "select count(*) from samples", 4: "SELECT COUNT(*) FROM SAMPLES",
+             10: '" and x.placement = ?"', 11: '" AND X.PLACEMENT = ?"'})
+_equivalent(_SQL_CASE, _STL + "outbox_stats",
+            {3: '"select state, count(*) from outbox"', 4: '"SELECT STATE, COUNT(*) FROM OUTBOX"',
+             10: '" where session_id = ?"', 11: '" WHERE SESSION_ID = ?"', 25: '" group by state"',
+             26: '" GROUP BY STATE"'})
+_equivalent("a file without group or other bits keeps its mode under chmod(mode & 0o700): testing every "
+            "file changes no mode", _ST + "x__private", {5: "st.st_mode | 0o077"})
 
 
 def export(work: Path) -> None:
