@@ -8,13 +8,16 @@ Written for the survivors of ``python bench/mutation.py --group store``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sqlite3
+import subprocess
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -1177,3 +1180,56 @@ def test_a_table_name_that_is_not_text_is_a_damaged_store(tmp_path: Path, readon
     assert str(err.value) == (f"the local store {path} is damaged (unreadable text in its tables); it was "
                               "left untouched, restore it from a backup.")
     assert path.read_bytes() == before
+
+
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[str]:
+    """``path`` (a file or a folder) read-only for this process: a read-only bind mount as root (root ignores
+    file modes), its mode otherwise. Yields the error text a creation there gets."""
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
+            yield "Read-only file system"
+        finally:
+            subprocess.run(["umount", str(path)], check=True)
+    else:
+        mode = path.stat().st_mode
+        path.chmod(0o500 if path.is_dir() else 0o400)
+        try:
+            yield "Permission denied"
+        finally:
+            path.chmod(mode)
+
+
+def test_a_store_that_cannot_be_created_in_its_folder_is_one_sentence(tmp_path: Path) -> None:
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    path = folder / "s.sqlite"
+    with _read_only(folder) as why:
+        with pytest.raises(StoreReadOnlyError) as err:
+            LocalStore(path)
+        assert str(err.value) == f"the local store {path} cannot be created ({why})."
+    assert list(folder.iterdir()) == []
+
+
+def test_a_read_only_store_file_in_a_writable_folder_is_refused_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as st:
+        sid = _walk(st)
+    with _read_only(path):
+        with pytest.raises(StoreReadOnlyError) as err:
+            LocalStore(path)
+        assert str(err.value) == (f"the local store {path} cannot be written (the file or its folder is "
+                                  "read-only); it can still be reported on and exported.")
+        with LocalStore(path, readonly=True) as st:
+            assert st.sample_count(sid) == 10
+
+
+def test_a_store_path_that_links_nowhere_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    path.symlink_to(tmp_path / "missing" / "s.sqlite")
+    with pytest.raises(StoreReadOnlyError) as err:
+        LocalStore(path)
+    assert str(err.value) == f"the local store {path} cannot be opened (missing folder or no permission)."
+    assert not (tmp_path / "missing").exists()
