@@ -1090,6 +1090,15 @@ _equivalent(_SQL_CASE, _STL + "outbox_stats",
              26: '" GROUP BY STATE"'})
 _equivalent("a file without group or other bits keeps its mode under chmod(mode & 0o700): testing every "
             "file changes no mode", _ST + "x__private", {5: "st.st_mode | 0o077"})
+_equivalent(_SQL_CASE, _STL + "_open_for_writing",
+            {59: '"pragma journal_mode = wal"', 60: '"PRAGMA JOURNAL_MODE = WAL"', 64: '"begin immediate"'})
+_equivalent("the folder was just found missing: exist_ok only matters if another process makes it meanwhile",
+            _STL + "_open_for_writing", {6: "exist_ok=None", 9: "parents=True, )", 12: "exist_ok=False"})
+_equivalent("a new file made 0o601 is tightened to 0o600 by _private right after, before SQLite makes its "
+            "-wal and -shm files", _STL + "_open_for_writing", {26: "os.O_EXCL, 385)"})
+_equivalent("WAL mode is persistent in the file (set just after): later connections are in WAL mode whether "
+            "they ask again or not", _STL + "_open_for_writing",
+            {55: "self._verified = None", 56: "self._verified = False"})
 
 
 def export(work: Path) -> None:
