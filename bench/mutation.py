@@ -1099,6 +1099,14 @@ _equivalent("a new file made 0o601 is tightened to 0o600 by _private right after
 _equivalent("WAL mode is persistent in the file (set just after): later connections are in WAL mode whether "
             "they ask again or not", _STL + "_open_for_writing",
             {55: "self._verified = None", 56: "self._verified = False"})
+_equivalent(_SQL_CASE + "; 'schema_version' is lowercase already", _STL + "_open_for_writing",
+            {84: "insert into meta (key, value) values ('schema_version'", 87: '"do update set value',
+             88: '"DO UPDATE SET VALUE = EXCLUDED.VALUE"', 93: '"rollback"', 96: '"commit"'})
+_equivalent("version 1 is the only one migrated and SCHEMA_VERSION is 2: a step of 2 ends the loop the same",
+            _STL + "_open_for_writing", {77: "version += 2"})
+_equivalent("a failed opening closes the connection right after (the constructor's except), which discards "
+            "the open transaction as ROLLBACK would; a working ROLLBACK raises nothing to suppress",
+            _STL + "_open_for_writing", {90: "contextlib.suppress(None)", 92: '"XXROLLBACKXX"'})
 
 
 def export(work: Path) -> None:
