@@ -369,6 +369,8 @@ def test_synchronous_is_checked_in_any_case(tmp_path: Path) -> None:
 def test_connection_settings(tmp_path: Path, readonly: bool) -> None:
     path = tmp_path / "s.sqlite"
     LocalStore(path).close()
+    with LocalStore(path, readonly=readonly) as st:  # writers wait 30 s for each other by default
+        assert st._con().execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
     with LocalStore(path, busy_timeout_s=2.5, readonly=readonly) as st:
         con = st._con()
         assert con.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
