@@ -1107,6 +1107,22 @@ _equivalent("version 1 is the only one migrated and SCHEMA_VERSION is 2: a step 
 _equivalent("a failed opening closes the connection right after (the constructor's except), which discards "
             "the open transaction as ROLLBACK would; a working ROLLBACK raises nothing to suppress",
             _STL + "_open_for_writing", {90: "contextlib.suppress(None)", 92: '"XXROLLBACKXX"'})
+_equivalent("the header checks read bytes 16..95 and the length up to 100: reading the whole file, or 101 "
+            "bytes, gives the same bytes and the same length test", _ST + "x__check_file",
+            {8: "fh.read(None)", 9: "fh.read(101)"})
+_equivalent("at and above 512, p & (p - 2) is zero exactly when p & (p - 1) is (powers of two)",
+            _ST + "x__check_file", {70: "page_size & (page_size - 2)"})
+_equivalent("the synchronous setting is upper-cased before use, and SQLite reads it in any case",
+            _STL + "__init__", {2: 'synchronous: str = "full"', 21: "synchronous.lower()"})
+_equivalent("the flags are only tested for truth: None is false like False", _STL + "__init__",
+            {29: "self._closed = None", 31: "self._immutable = None", 33: "self._verified = None"})
+_equivalent("the connection's timeout is overridden by PRAGMA busy_timeout right after", _STL + "_con",
+            {33: "self._busy_timeout_ms * 1000)", 34: "self._busy_timeout_ms / 1001)",
+             49: "self._busy_timeout_ms * 1000)", 50: "self._busy_timeout_ms / 1001)"})
+_equivalent(_SQL_CASE, _STL + "_con",
+            {38: '"pragma query_only = on"', 39: '"PRAGMA QUERY_ONLY = ON"',
+             54: '"pragma journal_mode = wal"', 55: '"PRAGMA JOURNAL_MODE = WAL"',
+             59: '"pragma foreign_keys = on"', 60: '"PRAGMA FOREIGN_KEYS = ON"'})
 
 
 def export(work: Path) -> None:
