@@ -249,6 +249,7 @@ FOREIGN = ("is a database of another program or of an unknown layout, not a hipb
     "PRAGMA application_id = 0",  # no id: must then say version 1 in meta
     "PRAGMA application_id = 0; UPDATE meta SET value = '2'",
     "PRAGMA application_id = 0; DELETE FROM meta",
+    "PRAGMA application_id = 7; UPDATE meta SET value = '1'",  # another program's, whatever its meta says
 ])
 @pytest.mark.parametrize("readonly", [False, True])
 def test_an_unknown_layout_is_refused_untouched(tmp_path: Path, sql: str, readonly: bool) -> None:
@@ -267,7 +268,8 @@ def test_a_version_1_store_with_the_hipback_id_opens(tmp_path: Path, readonly: b
         assert st.schema_version == (1 if readonly else 2)
 
 
-def test_a_store_with_exactly_the_tables_opens(tmp_path: Path) -> None:
+@pytest.mark.parametrize("app_id, version, meta", [(APPLICATION_ID, 2, None), (0, 0, "1")])
+def test_a_store_with_exactly_the_tables_opens(tmp_path: Path, app_id: int, version: int, meta) -> None:
     """No table beyond hipback's own (an outbox made without AUTOINCREMENT has no sqlite_sequence)."""
     path = tmp_path / "s.sqlite"
     con = _raw(path)
@@ -279,11 +281,26 @@ def test_a_store_with_exactly_the_tables_opens(tmp_path: Path) -> None:
                         "events": "id, session_id, t, kind, payload", "results": "session_id, kind, idx, row",
                         "outbox": "id, session_id, line, created_utc, state, done_utc, reason"}.items():
         con.execute(f"CREATE TABLE {table} ({cols})")
-    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    con.execute("PRAGMA user_version = 2")
+    con.execute(f"PRAGMA application_id = {app_id}")
+    con.execute(f"PRAGMA user_version = {version}")
+    if meta is not None:
+        con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (meta,))
     con.close()
     with LocalStore(path, readonly=True) as st:
-        assert st.sessions() == [] and st.schema_version == 2
+        assert st.sessions() == [] and st.schema_version == (version or 1)
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_an_empty_database_of_another_program_is_refused_untouched(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "s.sqlite"
+    con = _raw(path)
+    con.execute("PRAGMA application_id = 7")
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreDamagedError) as err:
+        LocalStore(path, readonly=readonly)
+    assert str(err.value) == f"the local store {path} {FOREIGN}"
+    assert path.read_bytes() == before
 
 
 def test_a_newer_store_names_both_versions(tmp_path: Path) -> None:
