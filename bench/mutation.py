@@ -1112,6 +1112,11 @@ _equivalent("the header checks read bytes 16..95 and the length up to 100: readi
             {8: "fh.read(None)", 9: "fh.read(101)"})
 _equivalent("at and above 512, p & (p - 2) is zero exactly when p & (p - 1) is (powers of two)",
             _ST + "x__check_file", {70: "page_size & (page_size - 2)"})
+_equivalent(_SQL_CASE + "; the literals 'table' and 'schema_version' are lowercase already",
+            _STL + "_read_version",
+            {5: '"pragma application_id"', 6: '"PRAGMA APPLICATION_ID"', 12: '"pragma user_version"',
+             13: '"PRAGMA USER_VERSION"', 19: "select name from sqlite_master where type = 'table'",
+             45: "select value from meta where key = 'schema_version'"})
 _equivalent("the synchronous setting is upper-cased before use, and SQLite reads it in any case",
             _STL + "__init__", {2: 'synchronous: str = "full"', 21: "synchronous.lower()"})
 _equivalent("the flags are only tested for truth: None is false like False", _STL + "__init__",
