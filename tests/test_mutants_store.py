@@ -1252,3 +1252,17 @@ def test_a_store_path_that_links_nowhere_is_one_sentence(tmp_path: Path) -> None
         LocalStore(path)
     assert str(err.value) == f"the local store {path} cannot be opened (missing folder or no permission)."
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_query_the_opening_check_cannot_run_names_its_error(tmp_path: Path, readonly: bool) -> None:
+    """A first-release store whose meta key asks for a collation nobody has: SQLite's own words, once."""
+    path = _store_with(tmp_path, "PRAGMA application_id = 0; PRAGMA writable_schema = ON; "
+                                 "UPDATE sqlite_master SET sql = 'CREATE TABLE meta (key TEXT COLLATE "
+                                 "nocase2 PRIMARY KEY, value TEXT NOT NULL)' WHERE name = 'meta'")
+    before = path.read_bytes()
+    with pytest.raises(StoreDamagedError) as err:
+        LocalStore(path, readonly=readonly)
+    assert str(err.value) == (f"the local store {path} is damaged (no such collation sequence: nocase2); it "
+                              "was left untouched, restore it from a backup.")
+    assert path.read_bytes() == before
