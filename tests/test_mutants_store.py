@@ -1266,3 +1266,20 @@ def test_a_query_the_opening_check_cannot_run_names_its_error(tmp_path: Path, re
     assert str(err.value) == (f"the local store {path} is damaged (no such collation sequence: nocase2); it "
                               "was left untouched, restore it from a backup.")
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_close_closes_the_connections_of_other_threads(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as st:
+        sid = _walk(st)
+    st = LocalStore(path, readonly=readonly)
+    counts: list[int] = []
+    th = threading.Thread(target=lambda: counts.append(st.sample_count(sid)))
+    th.start()
+    th.join()
+    assert counts == [10] and st.sample_count(sid) == 10
+    st.close()
+    with LocalStore(path) as writer:  # the last connection to close takes the log away
+        _walk(writer, sid=sid, placement="thigh_left")
+    assert not Path(f"{path}-wal").exists()
