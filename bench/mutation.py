@@ -1122,8 +1122,12 @@ _equivalent("the synchronous setting is upper-cased before use, and SQLite reads
 _equivalent("the flags are only tested for truth: None is false like False", _STL + "__init__",
             {29: "self._closed = None", 31: "self._immutable = None", 33: "self._verified = None"})
 _equivalent("the connection's timeout is overridden by PRAGMA busy_timeout right after", _STL + "_con",
-            {33: "self._busy_timeout_ms * 1000)", 34: "self._busy_timeout_ms / 1001)",
-             49: "self._busy_timeout_ms * 1000)", 50: "self._busy_timeout_ms / 1001)"})
+            {30: ")", 33: "self._busy_timeout_ms * 1000)", 34: "self._busy_timeout_ms / 1001)",
+             47: ")", 49: "self._busy_timeout_ms * 1000)", 50: "self._busy_timeout_ms / 1001)"})
+_equivalent("every write runs inside an explicit BEGIN IMMEDIATE or SAVEPOINT (and read-only connections "
+            "never write), so the sqlite3 module's implicit transactions never start", _STL + "_con",
+            {28: "connect(uri, uri=True, check_same_thread=False,",
+             45: "connect(self.path, check_same_thread=False,"})
 _equivalent(_SQL_CASE, _STL + "_con",
             {38: '"pragma query_only = on"', 39: '"PRAGMA QUERY_ONLY = ON"',
              54: '"pragma journal_mode = wal"', 55: '"PRAGMA JOURNAL_MODE = WAL"',
