@@ -142,6 +142,9 @@ def test_a_header_only_file_is_truncated_with_its_sizes(tmp_path: Path, readonly
     path.write_bytes(_header(1, 2))  # page size 1 means 65536
     with pytest.raises(StoreDamagedError, match=r"is truncated \(100 of 131072 bytes\)"):
         LocalStore(path, readonly=readonly)
+    path.write_bytes(_header(512, 2**24 + 1))  # all four bytes of the page count
+    with pytest.raises(StoreDamagedError, match=r"is truncated \(100 of 8589935104 bytes\)"):
+        LocalStore(path, readonly=readonly)
     path.write_bytes(_header(512, 1) + bytes(300))  # the smallest page size is a valid one
     with pytest.raises(StoreDamagedError, match=r"is truncated \(400 of 512 bytes\)"):
         LocalStore(path, readonly=readonly)
