@@ -1110,6 +1110,8 @@ _equivalent("a failed opening closes the connection right after (the constructor
 _equivalent("the header checks read bytes 16..95 and the length up to 100: reading the whole file, or 101 "
             "bytes, gives the same bytes and the same length test", _ST + "x__check_file",
             {8: "fh.read(None)", 9: "fh.read(101)"})
+_equivalent("int.from_bytes reads big-endian by default (Python 3.11+)", _ST + "x__check_file",
+            {40: "int.from_bytes(head[16:18], )", 55: "int.from_bytes(head[28:32], )"})
 _equivalent("at and above 512, p & (p - 2) is zero exactly when p & (p - 1) is (powers of two)",
             _ST + "x__check_file", {70: "page_size & (page_size - 2)"})
 _equivalent(_SQL_CASE + "; the literals 'table' and 'schema_version' are lowercase already",
