@@ -1286,3 +1286,15 @@ def test_close_closes_the_connections_of_other_threads(tmp_path: Path, readonly:
     with LocalStore(path) as writer:  # the last connection to close takes the log away
         _walk(writer, sid=sid, placement="thigh_left")
     assert not Path(f"{path}-wal").exists()
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_version_text_that_is_not_utf8_is_a_damaged_store_in_sqlites_words(tmp_path: Path,
+                                                                              readonly: bool) -> None:
+    path = _store_with(tmp_path, "PRAGMA application_id = 0; UPDATE meta SET value = CAST(x'ff' AS TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(StoreDamagedError) as err:
+        LocalStore(path, readonly=readonly)
+    assert str(err.value) == (f"the local store {path} is damaged (Could not decode to UTF-8 column 'value' "
+                              "with text '\ufffd'); it was left untouched, restore it from a backup.")
+    assert path.read_bytes() == before
