@@ -894,6 +894,12 @@ class LocalStore:
             kind = sensor[2]
             if kind not in ("quat", "raw"):  # a device protocol name: infer from the stored columns
                 kind = "quat" if vectors["quat"] is not None else "raw"
+            needs = ("quat",) if kind == "quat" else ("acc", "gyr")
+            if any(vectors[name] is None for name in needs):
+                raise StoreDamagedError(
+                    self.path, f"is damaged (session {session_id}: the {placement} sensor is stored as "
+                               f"{'a quaternion' if kind == 'quat' else 'a raw'} sensor but has no "
+                               f"{' or '.join(needs)} samples); it was left untouched.")
             streams[placement] = SensorStream(
                 placement=placement, kind=kind, t=t, rate_hz=float(rate), quat=vectors["quat"],
                 acc=vectors["acc"], gyr=vectors["gyr"], mag=vectors["mag"], seq=seq_arr, device=sensor[3],

@@ -1298,3 +1298,32 @@ def test_a_version_text_that_is_not_utf8_is_a_damaged_store_in_sqlites_words(tmp
     assert str(err.value) == (f"the local store {path} is damaged (Could not decode to UTF-8 column 'value' "
                               "with text '\ufffd'); it was left untouched, restore it from a backup.")
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("kind", "sql", "missing"), [
+    ("quat", "", "a quaternion sensor but has no quat samples"),
+    ("raw", "UPDATE samples SET gx = NULL, gy = NULL, gz = NULL",
+     "a raw sensor but has no acc or gyr samples"),
+    ("movella_dot", "UPDATE samples SET ax = NULL, ay = NULL, az = NULL",
+     "a raw sensor but has no acc or gyr samples")])
+def test_a_sensor_without_the_samples_its_kind_needs_is_a_damaged_store(tmp_path: Path, kind: str, sql: str,
+                                                                        missing: str) -> None:
+    """Stored rows that cannot make the sensor's stream: one sentence, the store left as it was."""
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as st:
+        sid = st.open_session("P-0001")
+        st.add_sensor(sid, "pelvis", kind, "dev", None)
+        st.add_samples(sid, "pelvis", T0 + np.arange(10) / 100.0, seq=np.arange(10), acc=np.ones((10, 3)),
+                       gyr=np.zeros((10, 3)))
+    if sql:
+        con = _raw(path)
+        con.execute(sql)
+        con.commit()
+        con.close()
+    before = path.read_bytes()
+    with LocalStore(path, readonly=True) as st:
+        with pytest.raises(StoreDamagedError) as err:
+            st.load_recording(sid)
+    assert str(err.value) == (f"the local store {path} is damaged (session {sid}: the pelvis sensor is "
+                              f"stored as {missing}); it was left untouched.")
+    assert path.read_bytes() == before
