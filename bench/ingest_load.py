@@ -9,10 +9,10 @@ Two runs per N:
 
 1. **Simulated time** (as fast as the CPU allows): the product's CPU per sample, separately from the virtual
    world's. The product's share is the thread CPU time spent in the runner's data path (decode, clock models,
-   store hand-off, live processing, publishing: ``SessionRunner._handle_batch``) and in the store writer
-   (``StoreWriter._process``); everything else in the process (virtual sensors and encoders, both Bumble
-   stacks, the bleak frontend) is the virtual world. "Sensors per core" is one core divided by the product's
-   CPU per sensor-second at 100 Hz.
+   store hand-off, live processing, publishing: ``SessionRunner._handle_batch``) and in the store writers'
+   rounds (``writer._Group.write_now``); everything else in the process (virtual sensors and encoders, both
+   Bumble stacks, the bleak frontend) is the virtual world. "Sensors per core" is one core divided by the
+   product's CPU per sensor-second at 100 Hz.
 2. **Paced at real time** (``--paced``): the same session watched in real time, with the virtual world in the
    same process: whether the process keeps up (wall time / streamed time), every sample sent stored, and the
    real latency from notification arrival to durable storage and to the live angle (p50, p99).
@@ -45,9 +45,9 @@ if str(ROOT) not in sys.path:
 from hipback.ingest.ble.bumble_backend import BumbleWorld  # noqa: E402
 from hipback.ingest.publish import LivePublisher  # noqa: E402
 from hipback.ingest.session import runner as runner_module  # noqa: E402
+from hipback.ingest.session import writer as writer_module  # noqa: E402
 from hipback.ingest.session.runner import SessionRunner  # noqa: E402
 from hipback.ingest.session.virtual import run_virtual_session_async  # noqa: E402
-from hipback.ingest.session.writer import StoreWriter  # noqa: E402
 from hipback.ingest.store import LocalStore  # noqa: E402
 from hipback.ingest.virtual_time import run_virtual  # noqa: E402
 from hipback.simulator import SensorSpec, simulate  # noqa: E402
@@ -100,7 +100,7 @@ class _ProductCpu:
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._saved = [(SessionRunner, "_handle_batch"), (StoreWriter, "_process")]
+        self._saved = [(SessionRunner, "_handle_batch"), (writer_module._Group, "write_now")]
 
     def __enter__(self) -> _ProductCpu:
         for cls, name in self._saved:
