@@ -172,10 +172,24 @@ def parse_info(data: bytes) -> dict[str, object]:
     }
 
 
+#: device times (us) from here on cannot be told apart to the microsecond as float seconds (2^53 us, 285
+#: years): a device clock this far on is corrupt, and its samples would collapse onto one time
+MAX_DEVICE_TIME_US = 1 << 53
+
+
 class HipbackV1Decoder(Decoder):
-    """Decoder of hipback v1 DATA notifications: validates version, format, length, values and sequence."""
+    """Decoder of hipback v1 DATA notifications: validates version, format, length, values and sequence.
+
+    A packet behind the expected sequence number with a later device time is out of order; when
+    :attr:`RESYNC_PACKETS` such packets in a row continue one another (sequence numbers and device times
+    advancing), the device's stream is the one they continue (an earlier packet with a corrupt sequence number
+    had moved the expectation on): the decoder follows it as after a restart (counted in ``resets``,
+    numbering continues).
+    """
 
     kind = "hipback_v1"
+    #: consecutive out-of-order packets that continue one another and so resynchronise the decoder
+    RESYNC_PACKETS = 3
 
     def __init__(
         self, rate_hz: float, *, acc_range_ms2: float | None = None, gyr_range_rads: float | None = None
@@ -187,6 +201,9 @@ class HipbackV1Decoder(Decoder):
         self._last_time: float | None = None
         self._dtypes: dict[int, np.dtype] = {}
         self._recent: deque[int] = deque(maxlen=64)  # hashes of recent packets, to recognise duplicates
+        # out-of-order packets that continue one another: (expected device seq of the next one, device time of
+        # the last sample in us, how many in a row); RESYNC_PACKETS of them are the device's stream now
+        self._stray: tuple[int, int, int] | None = None
 
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
         if len(data) < HEADER_SIZE:
@@ -211,6 +228,9 @@ class HipbackV1Decoder(Decoder):
             return self._rejected(TRUNCATED, arrival_time)
         if len(data) > expected:
             return self._rejected(BAD_LENGTH, arrival_time)
+        t_end_us = t0_us + (n - 1) * dt_us
+        if t_end_us >= MAX_DEVICE_TIME_US:
+            return self._rejected(BAD_VALUE, arrival_time)
 
         dtype = self._dtypes.get(fmt)
         if dtype is None:
@@ -257,6 +277,9 @@ class HipbackV1Decoder(Decoder):
                     # sequence and device clock both went back: the device restarted; continue the numbering
                     self.stats.resets += 1
                     delta = 0
+                elif self._resync(seq, n, t0_us, t_end_us):
+                    self.stats.resets += 1
+                    delta = 0
                 else:
                     return self._rejected(OUT_OF_ORDER, arrival_time)
             full_seq = self._next_seq + delta
@@ -264,6 +287,7 @@ class HipbackV1Decoder(Decoder):
                 gap = SampleGap(after_seq=self._last_seq, after_time_s=self._last_time, missing=delta)
                 gaps.append(gap)
                 self.stats.add_gap(gap)
+        self._stray = None
         self._recent.append(hash(data))
         seqs = full_seq + np.arange(n, dtype=np.int64)
         t = (t0_us + dt_us * np.arange(n, dtype=np.float64)) * 1e-6
@@ -289,6 +313,21 @@ class HipbackV1Decoder(Decoder):
             extra={"fusion_accuracy": (status >> STATUS_ACCURACY_SHIFT) & 0x3, "dt_us": dt_us},
             n=n,
         )
+
+
+    def _resync(self, seq: int, n: int, t0_us: int, t_end_us: int) -> bool:
+        """Note an out-of-order packet (device ``seq`` of its first sample, ``n`` samples, device times
+        ``t0_us``..``t_end_us``); True when it is the :attr:`RESYNC_PACKETS`-th in a row that continues the one
+        before (its sequence number follows on, its device time is later)."""
+        stray = self._stray
+        count = 1
+        if stray is not None and seq == stray[0] and t0_us > stray[1]:
+            count = stray[2] + 1
+        if count >= self.RESYNC_PACKETS:
+            self._stray = None
+            return True
+        self._stray = ((seq + n) & 0xFFFFFFFF, t_end_us, count)
+        return False
 
 
 class HipbackV1Profile(DeviceProfile):

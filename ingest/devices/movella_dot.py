@@ -204,6 +204,12 @@ class MovellaDotDecoder(Decoder):
     kind = "movella_dot"
     #: a timestamp this far behind the last one is a device clock restart, not a stale packet
     RESTART_BACKWARDS_US = 1_000_000
+    #: consecutive out-of-order packets whose timestamps continue one another (each within
+    #: :attr:`RESYNC_STEP_US` after the one before) are the device's clock now: the decoder follows it as after
+    #: a restart (an earlier packet with a corrupt timestamp, or a clock jump of more than half the counter,
+    #: had made every later packet look stale)
+    RESYNC_PACKETS = 3
+    RESYNC_STEP_US = 1_000_000
 
     def __init__(
         self,
@@ -221,6 +227,20 @@ class MovellaDotDecoder(Decoder):
         self._last_raw: int | None = None
         self._epoch = 0  # multiples of 2^32 us added by unwrapping
         self._last_time: float | None = None
+        self._stray: tuple[int, int] | None = None  # (timestamp, how many in a row) of out-of-order packets
+
+    def _resync(self, raw_t: int) -> bool:
+        """Note an out-of-order packet with timestamp ``raw_t`` (us); True when it is the
+        :attr:`RESYNC_PACKETS`-th in a row that continues the one before."""
+        stray = self._stray
+        count = 1
+        if stray is not None and 0 < (raw_t - stray[0]) % (1 << 32) <= self.RESYNC_STEP_US:
+            count = stray[1] + 1
+        if count >= self.RESYNC_PACKETS:
+            self._stray = None
+            return True
+        self._stray = (raw_t, count)
+        return False
 
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
         m = self.mode
@@ -265,11 +285,13 @@ class MovellaDotDecoder(Decoder):
                 self._epoch += 1 << 32
                 diff += 1 << 32
             elif diff > (1 << 31):  # a late packet from before a rollover
-                return self._rejected(OUT_OF_ORDER, arrival_time)
+                if not self._resync(raw_t):
+                    return self._rejected(OUT_OF_ORDER, arrival_time)
+                diff = -self.RESTART_BACKWARDS_US  # the device's clock is this one now: as after a restart
             if diff == 0:
                 return self._rejected(DUPLICATE, arrival_time)
             if diff < 0:
-                if -diff < self.RESTART_BACKWARDS_US:
+                if -diff < self.RESTART_BACKWARDS_US and not self._resync(raw_t):
                     return self._rejected(OUT_OF_ORDER, arrival_time)
                 self.stats.resets += 1  # the sensor clock restarted (reboot / re-sync)
             else:
@@ -279,6 +301,7 @@ class MovellaDotDecoder(Decoder):
                     gaps.append(gap)
                     self.stats.add_gap(gap)
             full = raw_t + self._epoch
+        self._stray = None
         self._last_raw = raw_t
         t = full * 1e-6
         self._last_time = t
