@@ -85,6 +85,8 @@ def add_detector_options(ap: argparse.ArgumentParser) -> None:
                     help="initial-contact rule for the sacral acceleration (default: the detector's)")
     ap.add_argument("--no-thigh-impact", action="store_true",
                     help="initial contacts without the thighs' impacts (sacral acceleration first)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="any other StrideDetector parameter (a number, or numbers separated by commas)")
     ap.add_argument(
         "--ic-refine",
         type=float,
@@ -106,6 +108,10 @@ def use_detector_options(args: argparse.Namespace) -> None:
         kw["ic_refine_s"] = tuple(args.ic_refine)
     if args.no_thigh_impact:
         kw["use_thigh_impact"] = False
+    for item in getattr(args, "set", []):
+        name, _, value = item.partition("=")
+        nums = tuple(float(v) for v in value.split(","))
+        kw[name] = nums[0] if len(nums) == 1 else nums
     if kw:
         STRIDE_DETECTOR = StrideDetector("left", **kw)
         print(f"hipback's stride detector: {kw}")

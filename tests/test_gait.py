@@ -493,8 +493,12 @@ def test_chunking_does_not_change_contacts_from_a_realistic_walker():
     rng = np.random.default_rng(9)
     bounds = np.cumsum(rng.integers(1, 98, 400))
     bounds = [int(b) for b in bounds if b < len(angles.t)]
-    # the thighs' impacts (the default), and the sacral acceleration alone
-    for params, source in (({}, "thigh_impact"), ({"use_thigh_impact": False}, "acceleration")):
+    # the thighs' impacts (this walker's come just after its sacral contacts: a window reaching 50 ms past
+    # them), and the sacral acceleration alone
+    for params, source in (
+        ({"ic_impact_window_s": (0.1, 0.05)}, "thigh_impact"),
+        ({"use_thigh_impact": False}, "acceleration"),
+    ):
         for side in ("left", "right"):
             batch = detect_strides(angles, side, **params)
             det = StrideDetector(side, **params)
@@ -539,6 +543,56 @@ def test_the_thigh_impact_before_the_sacral_contact_times_the_contact():
     # an impact 150 ms before the sacral contact is outside the window (0.1 s): the sacral contact stays
     early = detect_strides(_with_thigh_impacts(a, ics, 0.15, 12.0, 0.0), "left")
     assert {s.ic_source for s in _inner(early)} == {"acceleration"}
+
+
+def _with_swing_hump(a, ics, hump: float, impact: float):
+    """Each thigh's acceleration magnitude: 2 m/s^2, a smooth hump of ``hump`` m/s^2 (Gaussian, 40 ms
+    standard deviation) 90 ms before each of that leg's true contacts (the hamstrings braking the swing),
+    and a sharp impact of ``impact`` m/s^2 (10 ms) 20 ms before it."""
+    t = a.t
+    out = {}
+    for side in ("left", "right"):
+        x = np.full(len(t), 2.0)
+        for ic in ics[side]:
+            x += hump * np.exp(-0.5 * ((t - (ic - 0.09)) / 0.04) ** 2)
+            x += impact * np.exp(-0.5 * ((t - (ic - 0.02)) / 0.01) ** 2)
+        out[f"thigh_acc_{side}"] = x
+    return dataclasses.replace(a, **out)
+
+
+def test_the_thighs_swing_hump_is_not_an_impact():
+    """A smooth hump of 12 m/s^2 90 ms before each contact, higher than the sharp impact of 10 m/s^2 20 ms
+    before it: the contact moves to the impact (its transient part, ~3.9 m/s^2, is the larger), never to
+    the hump; with the hump alone the sacral contact stays (the hump's transient part, ~2.3 m/s^2, is under
+    ``min_impact_m_s2``), while the largest value itself (``ic_impact_highpass_s=0``) takes the hump."""
+    a, ics = _gait_with_contacts(0.80, acc=True)
+    true = ics["left"]
+
+    def errors(det):
+        return np.array([s.t_start - true[np.argmin(np.abs(true - s.t_start))] for s in _inner(det)])
+
+    both = detect_strides(_with_swing_hump(a, ics, hump=12.0, impact=10.0), "left")
+    assert len(_inner(both)) >= 18
+    assert {s.ic_source for s in _inner(both)} == {"thigh_impact"}
+    np.testing.assert_allclose(errors(both), -0.02, atol=0.004)
+    hump_only = _with_swing_hump(a, ics, hump=12.0, impact=0.0)
+    sacral = detect_strides(a, "left")
+    alone = detect_strides(hump_only, "left")
+    assert {s.ic_source for s in _inner(alone)} == {"acceleration"}
+    assert [s.t_start for s in alone.strides_] == [s.t_start for s in sacral.strides_]
+    raw = detect_strides(hump_only, "left", ic_impact_highpass_s=0.0)
+    assert {s.ic_source for s in _inner(raw)} == {"thigh_impact"}
+    np.testing.assert_allclose(errors(raw), -0.09, atol=0.004)
+
+
+@pytest.mark.parametrize(("impact", "taken"), [(8.0, True), (6.6, False)])
+def test_a_thigh_impact_counts_from_min_impact_of_transient(impact: float, taken: bool):
+    """The impact's transient part must reach ``min_impact_m_s2`` (3 m/s^2): an impact of 8 m/s^2 on an
+    8 m/s^2 hump (transient ~3.3 m/s^2) is taken, one of 6.6 m/s^2 (~2.6 m/s^2) is not, although its
+    value with the hump under it is 8-10 m/s^2."""
+    a, ics = _gait_with_contacts(0.80, acc=True)
+    det = detect_strides(_with_swing_hump(a, ics, hump=8.0, impact=impact), "left")
+    assert {s.ic_source for s in _inner(det)} == ({"thigh_impact"} if taken else {"acceleration"})
 
 
 def test_thigh_impact_contacts_do_not_depend_on_chunking():
