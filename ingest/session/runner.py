@@ -480,52 +480,55 @@ class SessionRunner:
         self._writer.call(job, f"gap of {placement}")
 
     def _store_and_feed(self, link: _Link, items: list[tuple[DecodedSamples, np.ndarray, float]]) -> None:
+        st = link.stats
         for decoded, t, _perf in items:
             self._record_gaps(link, decoded, t)
-            link.stats.last_t = float(t[-1])
-            if link.stats.first_t is None:
-                link.stats.first_t = float(t[0])
+            st.last_t = float(t[-1])
+            if st.first_t is None:
+                st.first_t = float(t[0])
 
-        def cat(name: str) -> np.ndarray | None:
-            parts = [getattr(d, name) for d, _, _ in items]
-            if any(p is None for p in parts):
-                return None
-            return np.concatenate(parts)
+        # one packet (the usual case): its own arrays, which nothing modifies, without copies
+        if len(items) == 1:
+            d, t_all, _ = items[0]
+            seq, quat, acc, gyr, mag, device_time = d.seq, d.quat, d.acc, d.gyr, d.mag, d.device_time_s
+        else:
+            def cat(name: str) -> np.ndarray | None:
+                parts = [getattr(d, name) for d, _, _ in items]
+                if any(p is None for p in parts):
+                    return None
+                return np.concatenate(parts)
 
-        t_all = np.concatenate([t for _, t, _ in items])
-        arrays = {name: cat(name) for name in ("seq", "quat", "acc", "gyr", "mag", "device_time_s")}
+            t_all = np.concatenate([t for _, t, _ in items])
+            seq, quat, acc, gyr, mag, device_time = (
+                cat(name) for name in ("seq", "quat", "acc", "gyr", "mag", "device_time_s")
+            )
         assert self._writer is not None
         self._writer.samples(
             link.placement,
             t_all + self.start_utc,
-            {
-                "seq": arrays["seq"],
-                "quat": arrays["quat"],
-                "acc": arrays["acc"],
-                "gyr": arrays["gyr"],
-                "mag": arrays["mag"],
-                "device_time": arrays["device_time_s"],
-            },
+            {"seq": seq, "quat": quat, "acc": acc, "gyr": gyr, "mag": mag, "device_time": device_time},
             [perf for _, _, perf in items],
         )
         if self._processor is None:
             return
         kind = link.sensor_kind
-        quat = arrays["quat"] if kind == "quat" else None
-        if kind == "quat" and quat is None:
-            return
-        if kind == "raw" and (arrays["acc"] is None or arrays["gyr"] is None):
-            return
+        if kind == "quat":
+            if quat is None:
+                return
+        else:
+            quat = None
+            if kind == "raw" and (acc is None or gyr is None):
+                return
         chunk = SensorStream(
             placement=link.placement,
             kind=kind,
             t=t_all,
             rate_hz=link.rate_hz,
             quat=quat,
-            acc=arrays["acc"],
-            gyr=arrays["gyr"],
-            mag=arrays["mag"],  # as when the stored session is processed again
-            seq=arrays["seq"],
+            acc=acc,
+            gyr=gyr,
+            mag=mag,  # as when the stored session is processed again
+            seq=seq,
             device=link.profile.kind,
         )
         try:
@@ -536,7 +539,8 @@ class SessionRunner:
         if self._angles_flowing:
             for decoded, t, perf in items:
                 self._angle_wait.append((float(t[-1]), perf, decoded.arrival_time))
-        self._maybe_calibrate()
+        if self._calibration["state"] != "done":
+            self._maybe_calibrate()
 
     def _processing_failed(self, exc: Exception) -> None:
         self._processing_error = f"{type(exc).__name__}: {exc}"

@@ -199,12 +199,17 @@ class StoreWriter:
     def _write_samples(
         self, placement: str, chunks: list[_Samples]
     ) -> tuple[str, int, int, list[float]] | None:
-        t = np.concatenate([c.t_utc for c in chunks])
-        arrays: dict[str, np.ndarray | None] = {}
-        for name in COLUMNS:
-            parts = [c.arrays.get(name) for c in chunks]
-            arrays[name] = None if any(p is None for p in parts) else np.concatenate(parts)  # type: ignore[arg-type]
-        perfs = [p for c in chunks for p in c.perfs]
+        arrays: dict[str, np.ndarray | None]
+        if len(chunks) == 1:  # (one chunk: its arrays as they are)
+            t, perfs = chunks[0].t_utc, chunks[0].perfs
+            arrays = {name: chunks[0].arrays.get(name) for name in COLUMNS}
+        else:
+            t = np.concatenate([c.t_utc for c in chunks])
+            arrays = {}
+            for name in COLUMNS:
+                parts = [c.arrays.get(name) for c in chunks]
+                arrays[name] = None if any(p is None for p in parts) else np.concatenate(parts)  # type: ignore[arg-type]
+            perfs = [p for c in chunks for p in c.perfs]
         try:
             stored = self.store.add_samples(self.session_id, placement, t, **arrays)
         except Exception as exc:
