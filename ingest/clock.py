@@ -53,12 +53,13 @@ def _plausible_times(t: FloatArray, arrival: float, last_out: float) -> FloatArr
 
     A sample cannot have been taken after its packet arrived (the packet is shifted back so its last
     sample is at ``arrival`` at the latest), and a sensor's times keep increasing across packets (fit
-    updates move the mapping by small amounts; times at or before ``last_out`` are nudged past it).
+    updates move the mapping by small amounts; times less than 1 us after ``last_out`` are nudged past it,
+    1 us apart, so that they stay distinct as UTC seconds, whose resolution is 0.24 us).
     """
     excess = t[-1] - arrival
     if excess > 0:
         t = t - excess
-    if len(t) and t[0] <= last_out:
+    if len(t) and t[0] < last_out + 1e-6:
         t = np.maximum(t, last_out + 1e-6 * np.arange(1, len(t) + 1))
     return t
 

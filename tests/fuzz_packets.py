@@ -80,7 +80,6 @@ from hipback.simulator.devices import (
     WitMotionEncoder,
     WitMotionState,
 )
-
 from tests.fuzz_boundaries import Broken
 
 KINDS = ("hipback_v1", "movella_dot", "witmotion")
@@ -301,7 +300,8 @@ def _header(kind: str, data: bytes, rng: random.Random) -> bytes:
     if kind == "hipback_v1" and len(b) >= hb.HEADER_SIZE:
         off, code = rng.choice([(0, "B"), (1, "B"), (2, "B"), (3, "B"), (16, "<H"), (18, "<H")])
         hi = 255 if code == "B" else 65535
-        struct.pack_into(code, b, off, rng.choice([0, 1, 2, 3, 100, 101, 254, 255, hi, rng.randrange(hi + 1)]))
+        value = rng.choice([0, 1, 2, 3, 100, 101, 254, 255, hi, rng.randrange(hi + 1)])
+        struct.pack_into(code, b, off, value)
     elif kind == "witmotion" and len(b) >= 4:
         i = rng.choice([0, 1, 2, 3])
         b[i] = rng.choice([0x55, 0x61, 0x71, 0x64, 0x51, 0x00, 0xFF, rng.randrange(256)])
@@ -339,8 +339,8 @@ def mutate(stream: Stream, packets: list[Packet], rng: random.Random, counts: Co
         packets[i] = Packet(p.data + (extra if rng.random() < 0.5 else bytes(len(extra))), p.arrival)
     elif what == "splice":
         q = rng.choice(packets)
-        packets[i] = Packet(p.data[: rng.randrange(len(p.data) + 1)] + q.data[rng.randrange(len(q.data) + 1):],
-                            p.arrival)
+        head, rest = p.data[: rng.randrange(len(p.data) + 1)], q.data[rng.randrange(len(q.data) + 1):]
+        packets[i] = Packet(head + rest, p.arrival)
     elif what == "duplicate":
         packets.insert(i + 1, Packet(p.data, p.arrival + rng.choice([0.0, 0.001, 0.5])))
     elif what == "replay":
@@ -379,7 +379,9 @@ def mutate(stream: Stream, packets: list[Packet], rng: random.Random, counts: Co
         packets.insert(i, Packet(b"", p.arrival))
     elif what == "huge":
         size = rng.choice([245, 512, 4096, 65_536, 1 << 20])
-        body = (p.data * (size // max(len(p.data), 1) + 1))[:size] if rng.random() < 0.5 else rng.randbytes(size)
+        body = (p.data * (size // max(len(p.data), 1) + 1))[:size]
+        if rng.random() < 0.5:
+            body = rng.randbytes(size)
         packets.insert(i, Packet(body, p.arrival))
     elif what == "garbage":
         packets.insert(i, Packet(rng.randbytes(rng.choice([1, 2, 19, 20, 21, 40, 63, 100, 244])), p.arrival))
@@ -434,7 +436,8 @@ class LivePath:
         config = profile.parse_config(stream.values if config_values is None else config_values)
         runner._configure(link, config, stream.mtu)
         runner._open_session()
-        runner._writer = StoreWriter(store, runner.session_id, loop, runner._on_written, runner._on_write_error)
+        runner._writer = StoreWriter(store, runner.session_id, loop, runner._on_written,
+                                     runner._on_write_error)
         self.runner, self.link, self.config = runner, link, config
         self.decoded: DecodedSamples | None = None
         self.times: np.ndarray | None = None
@@ -633,6 +636,10 @@ class PacketCheck:
         self.jumps = len(clock.jumps)
         if (n > 1 and not np.all(np.diff(t) > 0)) or (t[0] <= self.last_t and not forward):
             raise Broken(f"clock times do not increase: {self.last_t!r} then {t[:3]}")
+        utc = t + self.path.runner.start_utc  # as stored: a sensor without device times is keyed by it
+        if n > 1 and not np.all(np.diff(utc) > 0) or (utc[0] <= self.last_t + self.path.runner.start_utc
+                                                      and not forward):
+            raise Broken(f"clock times {t[:3]} collapse in UTC (after {self.last_t!r})")
         # never later than the arrival, but for the 1 us steps that keep a burst's times increasing
         if t[-1] > max(p.arrival, self.last_t) + 1e-6 * n + 1e-9:
             raise Broken(f"a sample timed {t[-1] - p.arrival:.6g} s after its packet arrived")
@@ -658,24 +665,28 @@ class PacketCheck:
         path = self.path
         missed = [p for p in tail[-TAIL_MUST_PASS:] if p.orig in self.unaccepted and self.clean[p.orig].n]
         if missed:
-            raise Broken(f"the decoder did not recover: {len(missed)} of the last {TAIL_MUST_PASS} clean packets "
+            raise Broken(f"the decoder did not recover: {len(missed)} of the last {TAIL_MUST_PASS} clean "
+                         "packets "
                          f"refused ({', '.join(sorted({self.unaccepted[p.orig] for p in missed}))})")
         path.flush()
         st = path.link.stats
         if st.store_errors:
             raise Broken(f"store writes failed: {st.errors[:1]}")
         if st.samples + st.duplicates_ignored != self.samples:
-            raise Broken(f"{self.samples} samples decoded, {st.samples} stored + {st.duplicates_ignored} ignored")
+            raise Broken(f"{self.samples} samples decoded, {st.samples} stored + {st.duplicates_ignored} "
+                         "ignored")
         if st.duplicates_ignored:
             # the store keys samples without sequence numbers by device time: after a restart of the device
             # clock (a Movella DOT reboot, or the decoder following a new clock) samples at device times
             # already stored are skipped, and counted, not silently lost; anything else is a fault
             if self.kind != "movella_dot" or not path.decoder.stats.resets:
-                raise Broken(f"{st.duplicates_ignored} decoded samples were dropped by the store as duplicates")
+                raise Broken(f"{st.duplicates_ignored} decoded samples were dropped by the store as "
+                             "duplicates")
             self.outcomes["stored:skipped_after_restart"] += st.duplicates_ignored
         store, sid = path.runner.store, path.runner.session_id
         if store.sample_count(sid) != st.samples:
-            raise Broken(f"the store holds {store.sample_count(sid)} samples, the session counted {st.samples}")
+            raise Broken(f"the store holds {store.sample_count(sid)} samples, the session counted "
+                         f"{st.samples}")
         if st.samples:
             rec = store.load_recording(sid)
             s = rec.streams[path.link.placement]
@@ -716,7 +727,9 @@ class PacketFuzz:
             self._loop.close()
 
 
-def _clean_decode(stream: Stream, config_values: dict[str, bytes], packets: list[Packet]) -> dict[int, DecodedSamples]:
+def _clean_decode(stream: Stream, config_values: dict[str, bytes],
+                  packets: list[Packet]) -> dict[int, DecodedSamples]:
+    """What a fresh decoder (same configuration) makes of the clean packets, by clean index."""
     profile = PROFILES[stream.kind]
     config = profile.parse_config(config_values)
     mode = profile.choose_mode(stream.mode, stream.mtu, config).mode
@@ -732,7 +745,7 @@ def stream_case(fz: PacketFuzz, rng: random.Random) -> str:
     values = dict(stream.values)
     if stream.kind != "witmotion" and rng.random() < 0.15:
         values = _mutate_values(stream.kind, values, rng)
-    try:  # the device streams in the mode the profile picks for its firmware and MTU, as the session asks it to
+    try:  # the device streams in the mode the profile picks for its firmware and MTU (the session asks so)
         mode = profile.choose_mode(stream.mode, stream.mtu, profile.parse_config(values)).mode
     except DeviceSetupError as exc:
         return _sentence(exc)
@@ -856,7 +869,8 @@ def reply_case(fz: PacketFuzz, rng: random.Random) -> str:
     refused = bool(config.notes)
     try:
         choice = profile.choose_mode(stream.mode, stream.mtu, config)
-        writes = profile.start_sequence(stream.rate_hz, choice.mode, config, max_batch=rng.choice([None, 0, 4, 999]))
+        batch = rng.choice([None, 0, 4, 999])
+        writes = profile.start_sequence(stream.rate_hz, choice.mode, config, max_batch=batch)
         if not writes or not all(isinstance(w.data, bytes) and w.data for w in writes):
             raise Broken(f"start sequence {writes}")
         dec = profile.make_decoder(stream.rate_hz, choice.mode, config)
@@ -960,7 +974,8 @@ def long_case(fz: PacketFuzz, n_packets: int = 100_000) -> Callable[[random.Rand
             fz.buffers[f"{kind}:{k}"] = max(fz.buffers[f"{kind}:{k}"], v)
         fz.packets.update({f"{kind}:{k}": v for k, v in check.outcomes.items()})
         if accepted < TAIL_MUST_PASS:
-            raise Broken(f"{kind}: only {accepted} of {TAIL} clean packets accepted after {n_packets} of garbage")
+            raise Broken(f"{kind}: only {accepted} of {TAIL} clean packets accepted after {n_packets} of "
+                         "garbage")
         return "ok"
 
     return case

@@ -169,6 +169,12 @@ class Decoder:
     kind: str = "unknown"
     #: relative margin over the full scale before a value is called impossible
     RANGE_MARGIN = 0.05
+    #: Longest notification taken (bytes). One ATT attribute value, and so one notification, holds at most 512
+    #: bytes (Bluetooth Core Vol 3 Part F 3.2.9); the limit is twice that, so that a transport joining two
+    #: values of a byte stream (WitMotion's frames are re-framed) is still served. A longer one cannot come
+    #: from a sensor and is refused as ``bad_length`` before parsing (a megabyte of repeated frames would
+    #: otherwise be thousands of samples timed hours before their arrival).
+    MAX_NOTIFICATION_BYTES = 1024
 
     def __init__(
         self, rate_hz: float, *, acc_range_ms2: float | None = None, gyr_range_rads: float | None = None
@@ -182,6 +188,8 @@ class Decoder:
         data = bytes(data)
         self.stats.packets += 1
         self.stats.bytes += len(data)
+        if len(data) > self.MAX_NOTIFICATION_BYTES:
+            return self._rejected(BAD_LENGTH, float(arrival_time))
         try:
             out = self._decode(data, float(arrival_time))
         except Exception:  # noqa: BLE001 - a bad packet must never stop the session

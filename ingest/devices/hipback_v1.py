@@ -317,8 +317,8 @@ class HipbackV1Decoder(Decoder):
 
     def _resync(self, seq: int, n: int, t0_us: int, t_end_us: int) -> bool:
         """Note an out-of-order packet (device ``seq`` of its first sample, ``n`` samples, device times
-        ``t0_us``..``t_end_us``); True when it is the :attr:`RESYNC_PACKETS`-th in a row that continues the one
-        before (its sequence number follows on, its device time is later)."""
+        ``t0_us``..``t_end_us``); True when it is the :attr:`RESYNC_PACKETS`-th in a row that continues the
+        one before (its sequence number follows on, its device time is later)."""
         stray = self._stray
         count = 1
         if stray is not None and seq == stray[0] and t0_us > stray[1]:

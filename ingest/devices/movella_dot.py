@@ -204,10 +204,10 @@ class MovellaDotDecoder(Decoder):
     kind = "movella_dot"
     #: a timestamp this far behind the last one is a device clock restart, not a stale packet
     RESTART_BACKWARDS_US = 1_000_000
-    #: consecutive out-of-order packets whose timestamps continue one another (each within
-    #: :attr:`RESYNC_STEP_US` after the one before) are the device's clock now: the decoder follows it as after
-    #: a restart (an earlier packet with a corrupt timestamp, or a clock jump of more than half the counter,
-    #: had made every later packet look stale)
+    #: consecutive out-of-order packets whose timestamps continue one another (each after the one before by
+    #: at most :attr:`RESYNC_STEP_US` or two sample periods, whichever is longer) are the device's clock now:
+    #: the decoder follows it as after a restart (an earlier packet with a corrupt timestamp, or a clock jump
+    #: of more than half the counter, had made every later packet look stale)
     RESYNC_PACKETS = 3
     RESYNC_STEP_US = 1_000_000
 
@@ -234,7 +234,8 @@ class MovellaDotDecoder(Decoder):
         :attr:`RESYNC_PACKETS`-th in a row that continues the one before."""
         stray = self._stray
         count = 1
-        if stray is not None and 0 < (raw_t - stray[0]) % (1 << 32) <= self.RESYNC_STEP_US:
+        step = max(self.RESYNC_STEP_US, 2 * self._period_us)
+        if stray is not None and 0 < (raw_t - stray[0]) % (1 << 32) <= step:
             count = stray[1] + 1
         if count >= self.RESYNC_PACKETS:
             self._stray = None
