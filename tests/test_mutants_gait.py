@@ -26,6 +26,7 @@ from hipback.processing.gait import (
     StrideDetector,
     WalkingBout,
     _derivative_kernel,
+    _gauss_kernel,
     detect_strides,
     gait_summary,
 )
@@ -937,3 +938,57 @@ def test_strides_with_one_contact_from_each_sensor_teach_the_phase() -> None:
     for s in late:
         p = idx[int(np.argmin(np.abs(idx / FS - s.t_start + 0.17)))]
         assert s.t_start == pytest.approx(p / FS + 0.1725, abs=0.002)
+
+
+# -- contacts from the thigh's impact (its transient part) --------------------------------------------------
+def test_the_impact_low_pass_is_a_normalised_gaussian_of_three_sigma() -> None:
+    k = _gauss_kernel(3.0)
+    u = np.arange(-9, 10)
+    g = np.exp(-0.5 * (u / 3.0) ** 2)
+    np.testing.assert_allclose(k, g / g.sum(), rtol=1e-15)
+    assert len(_gauss_kernel(2.5)) == 2 * 8 + 1  # ceil(7.5) = 8
+    assert len(_gauss_kernel(0.1)) == 3  # at least one sample each side
+
+
+def spike_threshold() -> float:
+    """Height of a one-sample spike on a constant thigh acceleration whose transient part is exactly
+    ``min_impact_m_s2`` (3): smoothed by the triangle (1, 2, 1) / 4 it is ``H / 2`` at its sample, and the
+    Gaussian low-pass of sigma 3 samples takes ``H (g0 + g1) / 2`` of it (g0, g1: the kernel's centre and
+    next taps)."""
+    k = _gauss_kernel(3.0)
+    g0, g1 = k[9], k[10]
+    return 3.0 / (0.5 - 0.5 * (g0 + g1))
+
+
+@pytest.mark.parametrize("scale,taken", [(1.001, True), (0.999, False)])
+def test_a_thigh_spike_is_the_contact_when_its_transient_reaches_min_impact(
+    scale: float, taken: bool
+) -> None:
+    """Sacral steps 20 samples after each flexion peak, a one-sample spike of the left thigh's acceleration
+    (on 5 m/s^2) 5 samples before them: the contact is on the spike's sample exactly when its transient
+    part reaches 3 m/s^2; the constant under it never counts."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20))
+    thigh = np.full(len(STEADY_X), 5.0)
+    thigh[PEAK_IDX[:-1] + 15] += scale * spike_threshold()
+    ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset").strides
+    assert len(ss) == 8
+    for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
+        if taken:
+            assert s.t_start == pytest.approx((p + 15) / FS, abs=1e-9)
+            assert (s.ic_source, s.confidence) == ("thigh_impact", 1.0)
+        else:
+            assert s.t_start == pytest.approx((p + 20 - 0.5) / FS, abs=1e-9)
+            assert s.ic_source == "acceleration"
+
+
+@pytest.mark.parametrize("offset,taken", [(10, True), (9, False), (20, True), (21, False)])
+def test_a_thigh_spike_counts_from_a_tenth_of_a_second_before_the_sacral_contact_to_it(
+    offset: int, taken: bool
+) -> None:
+    """The sacral contact at the step 20 samples after each peak (its flank on sample 19, refined by half a
+    sample): a spike counts from 10 samples before that flank's sample (0.1 s) up to it."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20))
+    thigh = np.full(len(STEADY_X), 5.0)
+    thigh[PEAK_IDX[:-1] + offset - 1] += 2 * spike_threshold()
+    ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset").strides
+    assert [s.ic_source for s in ss[1:-1]] == ["thigh_impact" if taken else "acceleration"] * 6
