@@ -87,8 +87,9 @@ KINDS = ("hipback_v1", "movella_dot", "witmotion")
 TAIL = 40
 TAIL_MUST_PASS = 10
 #: a sample may not be timed more than this before its packet's arrival (s); the longest legitimate lag is a
-#: packet of 255 samples at 25 Hz (10.2 s) behind a stalled link
-MAX_LAG_S = 120.0
+#: packet of 255 samples at 25 Hz (10.2 s) behind a link stalled for 5 s (longer stalls end in a supervision
+#: timeout, a disconnect), or one sample period of the slowest rate (5 s at 0.2 Hz)
+MAX_LAG_S = 30.0
 #: the largest sizes decoder and clock buffers may reach, whatever the stream (entries)
 BUFFER_BOUNDS = {
     "hipback_v1.recent": 64,  # hashes of the last packets (duplicate detection)
@@ -315,7 +316,8 @@ TIME_JUMPS_US = (1, 1_000, 500_000, 1_500_000, 60_000_000, 2**31 - 1, 2**31, 2**
                  2**63, -1, -1_000, -500_000, -1_500_000, -60_000_000, -(2**31), -(2**32))
 
 MUTATIONS = ("flip", "truncate", "extend", "splice", "duplicate", "replay", "reorder", "drop", "seq_jump",
-             "seq_shift", "time_jump", "time_shift", "extreme", "header", "empty", "huge", "garbage",
+             "seq_shift", "time_jump", "time_shift", "time_freeze", "extreme", "header", "empty", "huge",
+             "garbage",
              "coalesce", "split", "stall", "burst")
 
 
@@ -371,6 +373,16 @@ def mutate(stream: Stream, packets: list[Packet], rng: random.Random, counts: Co
         for q in packets[i:]:
             if q.orig is not None:
                 q.data = _shift_time(kind, q.data, delta)
+    elif what == "time_freeze" and kind in ("hipback_v1", "movella_dot") and len(p.data) >= 4:
+        # the device clock stops (the sequence goes on): every later packet carries this packet's time
+        off, code = (8, "<Q") if kind == "hipback_v1" else (0, "<I")
+        if len(p.data) >= off + struct.calcsize(code):
+            (frozen,) = struct.unpack_from(code, p.data, off)
+            for q in packets[i:]:
+                if q.orig is not None and len(q.data) >= off + struct.calcsize(code):
+                    b = bytearray(q.data)
+                    struct.pack_into(code, b, off, frozen)
+                    q.data = bytes(b)
     elif what == "extreme":
         packets[i] = Packet(_extreme(kind, mode, p.data, rng), p.arrival)
     elif what == "header":
@@ -393,13 +405,10 @@ def mutate(stream: Stream, packets: list[Packet], rng: random.Random, counts: Co
         packets[i] = Packet(p.data[:k], p.arrival)
         packets.insert(i + 1, Packet(p.data[k:], p.arrival + rng.choice([0.0, 0.003])))
     elif what == "stall":
-        # the link stalls for a while, then delivers its backlog at once
-        k = rng.choice([5, 20, 100])
-        end = min(len(packets), i + k)
-        t_end = packets[end - 1].arrival + rng.choice([0.2, 1.0, 5.0])
-        for q in packets[i:end]:
-            q.arrival = t_end
-        for q in packets[end:]:
+        # the link stalls for up to 5 s (a longer stall ends in a supervision timeout: a disconnect), then
+        # delivers its backlog at once
+        t_end = p.arrival + rng.choice([0.2, 1.0, 5.0])
+        for q in packets[i:]:
             q.arrival = max(q.arrival, t_end)
     elif what == "burst":
         for q in packets[i : i + rng.choice([2, 10])]:
@@ -525,6 +534,7 @@ class PacketCheck:
         self.last_seq: int | None = None
         self.resets = 0
         self.jumps = 0
+        self.suspect_since: float | None = None
         self.unaccepted: dict[int, str] = {}
         self.pending_reasons: Counter = Counter()
         self.outcomes: Counter = Counter()
@@ -647,7 +657,17 @@ class PacketCheck:
         undecided = arrival_clock is not None and arrival_clock._pending is not None
         # (while an arrival gap is undecided, a device without timestamps has its samples timed as if nothing
         # was lost: early by the loss, for at most ArrivalClock.decision_s)
-        if t[0] < p.arrival - MAX_LAG_S and not undecided:
+        # (while late packets only suspect a device clock jump, the old fit stays: a stall is likelier; but
+        # a suspicion must be decided within MAX_LAG_S of arrival time, or the times drift off for good)
+        if clock._suspects:
+            self.suspect_since = p.arrival if self.suspect_since is None else self.suspect_since
+            if p.arrival - self.suspect_since > MAX_LAG_S:
+                raise Broken(f"the clock model has suspected a jump for {p.arrival - self.suspect_since:.6g} "
+                             "s "
+                             f"without deciding ({len(clock._suspects)} late packets)")
+        else:
+            self.suspect_since = None
+        if t[0] < p.arrival - MAX_LAG_S and not undecided and not clock._suspects:
             raise Broken(f"a sample timed {p.arrival - t[0]:.6g} s before its packet arrived")
         self.last_t = float(t[-1])
 
@@ -956,10 +976,9 @@ def long_case(fz: PacketFuzz, n_packets: int = 100_000) -> Callable[[random.Rand
                 mutate(stream, chunk, rng)
             for p in chunk:
                 arrival += rng.choice([0.0, 0.001, 0.01, 0.1])
+                p.arrival = arrival
                 out, times = path.push(p.data, arrival)
-                check.last_t = -math.inf  # replayed clean packets make times legitimately non-monotonic here
-                check.last_dev = check.last_seq = None
-                check.packet(p, out, None if not out.n else times)
+                check.packet(p, out, times)
                 fed += 1
                 if fed % 5_000 == 0:
                     path.flush()

@@ -180,6 +180,10 @@ MAX_DEVICE_TIME_US = 1 << 53
 class HipbackV1Decoder(Decoder):
     """Decoder of hipback v1 DATA notifications: validates version, format, length, values and sequence.
 
+    A packet whose device time does not advance past the last accepted sample while the sequence goes on is
+    accepted once (the device clock was stepped back, e.g. by a time sync) and refused as out of order when
+    the packet before was such a step too (a device clock that stands still).
+
     A packet behind the expected sequence number with a later device time is out of order; when
     :attr:`RESYNC_PACKETS` such packets in a row continue one another (sequence numbers and device times
     advancing), the device's stream is the one they continue (an earlier packet with a corrupt sequence number
@@ -204,6 +208,8 @@ class HipbackV1Decoder(Decoder):
         # out-of-order packets that continue one another: (expected device seq of the next one, device time of
         # the last sample in us, how many in a row); RESYNC_PACKETS of them are the device's stream now
         self._stray: tuple[int, int, int] | None = None
+        self._last_end_us: int | None = None  # device time of the last accepted sample (us)
+        self._stepped = False  # the last accepted packet's device time did not advance past the one before
 
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
         if len(data) < HEADER_SIZE:
@@ -264,6 +270,7 @@ class HipbackV1Decoder(Decoder):
         # and device restarts, so stored sequence numbers stay unique within a session)
         gaps: list[SampleGap] = []
         t0 = t0_us * 1e-6
+        restarted = False
         if self._next_seq is None:
             full_seq = seq
         else:
@@ -277,11 +284,19 @@ class HipbackV1Decoder(Decoder):
                     # sequence and device clock both went back: the device restarted; continue the numbering
                     self.stats.resets += 1
                     delta = 0
+                    restarted = True
                 elif self._resync(seq, n, t0_us, t_end_us):
                     self.stats.resets += 1
                     delta = 0
+                    restarted = True
                 else:
                     return self._rejected(OUT_OF_ORDER, arrival_time)
+            # the sequence goes on but the device clock does not: once is a step of the clock (a time sync
+            # may set it back), twice in a row a clock that stands still, whose times would all collapse
+            stepped = not restarted and self._last_end_us is not None and t0_us <= self._last_end_us
+            if stepped and self._stepped:
+                return self._rejected(OUT_OF_ORDER, arrival_time)
+            self._stepped = stepped
             full_seq = self._next_seq + delta
             if delta > 0:
                 gap = SampleGap(after_seq=self._last_seq, after_time_s=self._last_time, missing=delta)
@@ -295,6 +310,7 @@ class HipbackV1Decoder(Decoder):
         self._dev_next = (seq + n) & 0xFFFFFFFF
         self._last_seq = int(seqs[-1])
         self._last_time = float(t[-1])
+        self._last_end_us = t_end_us
 
         flags = StatusFlag(status & 0x01FF)
         if battery != 255 and battery <= 15:
