@@ -534,6 +534,7 @@ class PacketCheck:
         self.last_seq: int | None = None
         self.resets = 0
         self.jumps = 0
+        self.skipped = 0  # samples the store skipped after a device clock restart (duplicate device times)
         self.suspect_since: float | None = None
         self.unaccepted: dict[int, str] = {}
         self.pending_reasons: Counter = Counter()
@@ -702,7 +703,7 @@ class PacketCheck:
             if self.kind != "movella_dot" or not path.decoder.stats.resets:
                 raise Broken(f"{st.duplicates_ignored} decoded samples were dropped by the store as "
                              "duplicates")
-            self.outcomes["stored:skipped_after_restart"] += st.duplicates_ignored
+            self.skipped += st.duplicates_ignored
         store, sid = path.runner.store, path.runner.session_id
         if store.sample_count(sid) != st.samples:
             raise Broken(f"the store holds {store.sample_count(sid)} samples, the session counted "
@@ -727,6 +728,7 @@ class PacketFuzz:
     packets: Counter = field(default_factory=Counter)  # outcomes per notification
     mutations: Counter = field(default_factory=Counter)
     buffers: Counter = field(default_factory=Counter)  # largest buffer sizes seen
+    skipped: int = 0  # samples the store skipped as duplicates after a device clock restart
     _store: LocalStore | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -817,6 +819,7 @@ def stream_case(fz: PacketFuzz, rng: random.Random) -> str:
     check.unaccepted = unaccepted
     check.finish(stream_all)
     fz.packets.update(check.outcomes)
+    fz.skipped += check.skipped
     for k, v in check.buffers.items():
         fz.buffers[k] = max(fz.buffers[k], v)
     return "ok" if mutated_accepted else "error"

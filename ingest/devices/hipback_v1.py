@@ -182,7 +182,8 @@ class HipbackV1Decoder(Decoder):
 
     A packet whose device time does not advance past the last accepted sample while the sequence goes on is
     accepted once (the device clock was stepped back, e.g. by a time sync) and refused as out of order when
-    the packet before was such a step too (a device clock that stands still).
+    the packet before was such a step too (a device clock that stands still), until packets that continue one
+    another show the clock running again (resynchronised as below).
 
     A packet behind the expected sequence number with a later device time is out of order; when
     :attr:`RESYNC_PACKETS` such packets in a row continue one another (sequence numbers and device times
@@ -293,9 +294,13 @@ class HipbackV1Decoder(Decoder):
                     return self._rejected(OUT_OF_ORDER, arrival_time)
             # the sequence goes on but the device clock does not: once is a step of the clock (a time sync
             # may set it back), twice in a row a clock that stands still, whose times would all collapse
+            # (unless such packets continue one another: the clock runs again, on a new timeline)
             stepped = not restarted and self._last_end_us is not None and t0_us <= self._last_end_us
             if stepped and self._stepped:
-                return self._rejected(OUT_OF_ORDER, arrival_time)
+                if not self._resync(seq, n, t0_us, t_end_us):
+                    return self._rejected(OUT_OF_ORDER, arrival_time)
+                self.stats.resets += 1
+                stepped = False
             self._stepped = stepped
             full_seq = self._next_seq + delta
             if delta > 0:
