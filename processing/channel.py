@@ -72,6 +72,31 @@ def take(s: SensorStream, idx: np.ndarray) -> SensorStream:
     )
 
 
+#: chunks of at most this many samples (the few of a live chunk) get their time checks and acceleration
+#: features on Python floats: the same elementwise operations in the same order (IEEE, so the same values)
+#: without numpy's per-call overhead, which dominates on so few rows
+SMALL_CHUNK = 6
+
+
+def _acc_features_small(q: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """The acceleration features of :meth:`SensorChannel.update` (N, 2) for a few rows: the world-vertical
+    acceleration without gravity and the magnitude without gravity (m/s^2), from the sensor-to-world
+    quaternions ``q`` (N, 4) and the accelerations ``a`` (N, 3, m/s^2). The elementwise arithmetic of the
+    numpy version on Python floats (``axes_vertical_components``, then ``(R a)_z``), the sum of squares of
+    ``a`` by the same numpy call."""
+    a_sq = np.einsum("ij,ij->i", a, a).tolist()
+    rows = []
+    two_g, g2 = 2.0 * GRAVITY, GRAVITY**2
+    for (w, x, y, z), (a0, a1, a2), e in zip(q.tolist(), a.tolist(), a_sq, strict=True):
+        ux = 2.0 * (x * z - w * y)
+        uy = 2.0 * (y * z + w * x)
+        uz = 1.0 - 2.0 * (x * x + y * y)
+        vertical = ux * a0 + uy * a1 + uz * a2
+        sq = e - two_g * vertical + g2
+        rows.append([vertical - GRAVITY, math.sqrt(0.0 if sq < 0.0 else sq)])  # (NaN stays NaN)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+
+
 class SensorChannel(Block[SensorStream, GridChunk]):
     """One sensor from samples to grid rows (see the module docstring).
 
@@ -153,12 +178,27 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if len(t) == 0:
             return self._empty()
         prev = -np.inf if self._last_t is None else self._last_t
-        d = t[1:] - t[:-1] if len(t) > 1 else None  # (np.diff's values, without its per-call overhead)
-        # (ufunc reductions: the values of d.min() / d.max() without their Python wrappers)
-        if t[0] > prev and math.isfinite(t[-1]) and (d is None or bool(np.minimum.reduce(d) > 0)):
+        small = len(t) <= SMALL_CHUNK
+        if small:  # a live chunk: the same comparisons and differences on Python floats
+            tl = t.tolist()
+            increasing = tl[0] > prev and math.isfinite(tl[-1])
+            for j in range(1, len(tl)):
+                if not tl[j] - tl[j - 1] > 0:
+                    increasing = False
+                    break
+            d = None
+        else:
+            d = t[1:] - t[:-1] if len(t) > 1 else None  # (np.diff's values, without its per-call overhead)
+            # (ufunc reductions: the values of d.min() / d.max() without their Python wrappers)
+            increasing = bool(
+                t[0] > prev and math.isfinite(t[-1]) and (d is None or np.minimum.reduce(d) > 0)
+            )
+        if increasing:
             # the common case (times finite and increasing: NaN fails the comparisons) without masks
             big = [0] if self._last_t is not None and t[0] - self._last_t > self._gap_s else []
-            if d is not None and float(np.maximum.reduce(d)) > self._gap_s:
+            if small:
+                big += [j for j in range(1, len(tl)) if tl[j] - tl[j - 1] > self._gap_s]
+            elif d is not None and float(np.maximum.reduce(d)) > self._gap_s:
                 big += (np.flatnonzero(d > self._gap_s) + 1).tolist()
         else:
             finite_t = np.isfinite(t)
@@ -209,8 +249,12 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 self.non_unit_ += chk.non_unit
                 self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
         # a channel without acceleration output resamples the orientation only (its acc rows are all NaN)
-        acc = np.full((len(t), 2), np.nan) if self._acc_on else None
-        if acc is not None and chunk.acc is not None:
+        acc = None
+        if self._acc_on and chunk.acc is not None and len(t) <= SMALL_CHUNK:
+            acc = _acc_features_small(q, chunk.acc)
+        elif self._acc_on:
+            acc = np.full((len(t), 2), np.nan)
+        if acc is not None and chunk.acc is not None and len(t) > SMALL_CHUNK:
             a = chunk.acc
             ux, uy, uz = axes_vertical_components(q)
             vertical = ux * a[:, 0] + uy * a[:, 1] + uz * a[:, 2]  # (R a)_z

@@ -14,6 +14,7 @@ samples in any chunking gives the same grid values.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 import numpy as np
 
@@ -53,6 +54,10 @@ def _empty(s: FloatArray | None) -> tuple[np.ndarray, FloatArray, FloatArray | N
     )
 
 
+#: pushes of at most this many samples (the few of a live chunk) take :meth:`GridResampler._push_small`
+SMALL_PUSH = 6
+
+
 class GridResampler:
     """Resample (t, quat, scalar) samples of one sensor onto ``k / rate_hz`` (see module docstring).
 
@@ -79,6 +84,10 @@ class GridResampler:
         None in every push or in none)."""
         if len(t) == 0:
             return _empty(s)
+        if self._last is not None and len(t) <= SMALL_PUSH and (s is None or np.ndim(s) == 2):
+            out = self._push_small(t, q, s)
+            if out is not None:
+                return out
         # (the previous push's last sample kept as 1-row arrays: one concatenate each, no list conversion)
         if self._last is not None:
             lt, lq, ls = self._last
@@ -166,3 +175,67 @@ class GridResampler:
                 so[exact0] = ss[i][exact0]
                 so[exact1] = ss[j][exact1]
         return ks, qo, so
+
+    def _push_small(
+        self, t: FloatArray, q: FloatArray, s: FloatArray | None
+    ) -> tuple[np.ndarray, FloatArray, FloatArray | None] | None:
+        """The common case of a live push (after the first; times finite and increasing; every grid point
+        between two finite samples of one hemisphere, no gap), with the few grid points' elementwise
+        arithmetic on Python floats: the very operations of :meth:`push` in the same order (IEEE, so the same
+        values), the two sums of products still by the same numpy call. Returns None, having changed
+        nothing, when anything is not the common case (:meth:`push` then does everything)."""
+        assert self._last is not None and self.next_k is not None
+        lt, lq, ls = self._last
+        tt = np.concatenate((lt, t))
+        tl = tt.tolist()
+        t_last = tl[-1]
+        # finite and strictly increasing (NaN fails every comparison)
+        if not (-math.inf < tl[0] and t_last < math.inf):
+            return None
+        prev = tl[0]
+        for x in tl[1:]:
+            if not prev < x:
+                return None
+            prev = x
+        k_end = last_grid_index(t_last, self.rate_hz)
+        if k_end < self.next_k or k_end - self.next_k >= MAX_POINTS_PER_PUSH:
+            return None
+        qq = np.concatenate((lq, q))
+        # the dot product of every pair of consecutive samples (per row, the values einsum gives the pairs)
+        pair_dot = np.einsum("ij,ij->i", qq[:-1], qq[1:]).tolist()
+        rate, gap_s, hi = self.rate_hz, self.gap_s, len(tl) - 1
+        ks = range(self.next_k, k_end + 1)
+        grid: list[tuple[int, float]] = []
+        for k in ks:
+            tk = k / rate  # (ks / rate_hz in numpy: the int converted, then divided)
+            i = bisect_right(tl, tk, 0, hi) - 1  # np.searchsorted(tt[:-1], tk, side="right") - 1
+            t0 = tl[i]
+            dt = tl[i + 1] - t0
+            d = pair_dot[i]
+            if not (0.0 < d < math.inf and dt <= gap_s):
+                return None
+            grid.append((i, (tk - t0) / dt))
+        ql = qq.tolist()
+        qo_rows = []
+        for i, f in grid:
+            a, b = ql[i], ql[i + 1]
+            qo_rows.append([a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f,
+                            a[3] + (b[3] - a[3]) * f])
+        qo = np.array(qo_rows, dtype=np.float64)
+        qo /= np.sqrt(np.einsum("ij,ij->i", qo, qo))[:, None]
+        so = None
+        ss = None
+        if s is not None:
+            ss = np.concatenate((ls, s))
+            sl = ss.tolist()
+            if ss.shape[1] == 2:  # (the channel's two acceleration features)
+                so_rows = []
+                for i, f in grid:
+                    a, b = sl[i], sl[i + 1]
+                    so_rows.append([a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f])
+            else:
+                so_rows = [[x + (y - x) * f for x, y in zip(sl[i], sl[i + 1], strict=True)] for i, f in grid]
+            so = np.array(so_rows, dtype=np.float64).reshape(len(grid), ss.shape[1])
+        self._last = (tt[-1:], qq[-1:], None if ss is None else ss[-1:])
+        self.next_k = k_end + 1
+        return np.arange(ks.start, ks.stop, dtype=np.int64), qo, so
