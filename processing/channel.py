@@ -72,10 +72,10 @@ def take(s: SensorStream, idx: np.ndarray) -> SensorStream:
     )
 
 
-#: chunks of at most this many samples (the few of a live chunk) get their time checks and acceleration
+#: chunks of at most this many samples (the few of a BLE notification) get their time checks and acceleration
 #: features on Python floats: the same elementwise operations in the same order (IEEE, so the same values)
 #: without numpy's per-call overhead, which dominates on so few rows
-SMALL_CHUNK = 6
+SMALL_CHUNK = 12
 
 
 def _acc_features_small(q: np.ndarray, a: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ def _empty(s: FloatArray | None) -> tuple[np.ndarray, FloatArray, FloatArray | N
 
 
 #: pushes of at most this many samples (the few of a live chunk) take :meth:`GridResampler._push_small`
-SMALL_PUSH = 6
+SMALL_PUSH = 12
 
 
 class GridResampler:

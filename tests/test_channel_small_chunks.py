@@ -84,10 +84,10 @@ def _count_small(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def test_small_chunks_give_the_bits_of_the_numpy_path(monkeypatch: pytest.MonkeyPatch, kind: str,
                                                        placement: str, seed: int) -> None:
     stream = _stream(seed, kind, faults=seed > 0)
-    sizes = [1, 2, 3, 2, 5, 6, 1, 4, 11, 2, 7]
+    sizes = [1, 2, 3, 2, 5, 6, 1, 4, 11, 2, 7, 13, 12, 30]
     taken = _count_small(monkeypatch)
     fast, ch_fast = _run(stream, sizes, placement)
-    assert taken["push"] > 30 and taken["acc"] > (60 if placement == "thigh_left" else -1)
+    assert taken["push"] > 15 and taken["acc"] > (30 if placement == "thigh_left" else -1)
     monkeypatch.setattr(channel_module, "SMALL_CHUNK", 0)
     monkeypatch.setattr(resample_module, "SMALL_PUSH", 0)
     slow, ch_slow = _run(stream, sizes, placement)
@@ -118,9 +118,9 @@ def test_small_resampler_pushes_give_the_bits_of_the_numpy_path(monkeypatch: pyt
             a, i = b, i + 1
         return out
 
-    sizes = [1, 3, 2, 6, 1, 1, 4, 9, 2]
+    sizes = [1, 3, 2, 6, 1, 1, 4, 9, 2, 12, 13, 40]
     taken = _count_small(monkeypatch)
     fast = [run(sizes, True), run(sizes, False)]
-    assert taken["push"] > 30
+    assert taken["push"] > 15
     monkeypatch.setattr(resample_module, "SMALL_PUSH", 0)
     assert fast == [run(sizes, True), run(sizes, False)]
