@@ -100,6 +100,9 @@ BUFFER_BOUNDS = {
     "arrival.recent": 256,
     "arrival.pending": 5_000,  # packets of an undecided arrival gap (6 s of a 400 Hz stream at most)
 }
+#: the most samples one notification can carry: hipback v1's count is a u8; a Movella DOT notification holds
+#: one; WitMotion frames are 20 bytes and a notification at most 1024 (twice the 512 of one ATT value)
+MAX_SAMPLES = {"hipback_v1": 255, "movella_dot": 1, "witmotion": 1024 // wm.FRAME_SIZE}
 G = 9.80665
 INT16 = (-32768, -32767, -1, 0, 1, 16384, 16385, 32767)
 #: float32 values for the Movella float fields: not finite, beyond any range, at and beyond the full scale
@@ -589,6 +592,8 @@ class PacketCheck:
 
     def _samples(self, out: DecodedSamples) -> None:
         n = out.n
+        if n > MAX_SAMPLES[self.kind]:
+            raise Broken(f"{n} samples in one notification (at most {MAX_SAMPLES[self.kind]} fit)")
         for name, width in (("quat", 4), ("acc", 3), ("gyr", 3), ("mag", 3)):
             a = getattr(out, name)
             if a is None:
@@ -884,7 +889,7 @@ def reply_case(fz: PacketFuzz, rng: random.Random) -> str:
             if len(dec._buf) >= wm.FRAME_SIZE:  # type: ignore[attr-defined]
                 raise Broken(f"{len(dec._buf)} bytes pending")  # type: ignore[attr-defined]
         return "error" if refused else "ok"
-    values = _mutate_values(kind, stream.values, rng) if rng.random() < 0.8 else dict(stream.values)
+    values = _mutate_values(kind, stream.values, rng) if rng.random() < 0.6 else dict(stream.values)
     if rng.random() < 0.2 and values:  # a characteristic the device does not have
         values.pop(rng.choice(list(values)))
     config = profile.parse_config(values)  # never raises
@@ -908,6 +913,8 @@ def reply_case(fz: PacketFuzz, rng: random.Random) -> str:
     assert battery is not None and battery.char_uuid is not None and battery.parse is not None
     if kind == "hipback_v1":
         raw = bytes([rng.choice([0, 15, 100, 101, 255, rng.randrange(256)])]) * rng.choice([0, 1, 1, 1, 2])
+    elif rng.random() < 0.5:
+        raw = bytes([rng.randrange(101), rng.randrange(2)])  # a valid level and charging flag
     else:
         raw = bytes([rng.choice([0, 100, 101, 255]), rng.choice([0, 1, 2, 255])])[: rng.choice([0, 1, 2, 2])]
         raw += rng.randbytes(rng.choice([0, 0, 1, 5]))
