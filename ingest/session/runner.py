@@ -98,6 +98,7 @@ class _Link:
     jumps_seen: int = 0
     config: DeviceConfig | None = None  # what the configuration reads of the current connection said
     battery_task: asyncio.Future[None] | None = None
+    kind_of_mode: tuple[str, SensorKind] | None = None  # (mode, the profile's sensor kind of it)
 
     @property
     def placement(self) -> str:
@@ -105,7 +106,11 @@ class _Link:
 
     @property
     def sensor_kind(self) -> SensorKind:
-        return self.profile.sensor_kind(self.mode)
+        """The profile's sensor kind of the current mode (asked once per mode: read for every packet)."""
+        known = self.kind_of_mode
+        if known is None or known[0] != self.mode:
+            known = self.kind_of_mode = (self.mode, self.profile.sensor_kind(self.mode))
+        return known[1]
 
 
 class SessionRunner:
@@ -507,7 +512,7 @@ class SessionRunner:
             link.placement,
             t_all + self.start_utc,
             {"seq": seq, "quat": quat, "acc": acc, "gyr": gyr, "mag": mag, "device_time": device_time},
-            [perf for _, _, perf in items],
+            [items[0][2]] if len(items) == 1 else [perf for _, _, perf in items],
         )
         if self._processor is None:
             return
