@@ -26,16 +26,23 @@ The property, checked after every notification (:class:`PacketCheck`):
 - every accepted sample is finite and within the sensor's datasheet range
   (:data:`hipback.ingest.files.assemble.FULL_SCALE`, plus the 5 % margin, and the smaller full scale the
   device itself reported), its quaternion is a unit quaternion, its magnetometer value within
-  :data:`~hipback.ingest.files.assemble.MAX_MAG`, its device times finite and increasing within the packet and
-  across packets unless the decoder counted a restart, its sequence numbers increasing over the whole stream;
-- the clock model's times are finite, strictly increasing within the sensor, never later than the packet's
+  :data:`~hipback.ingest.files.assemble.MAG_LIMIT`, its device times finite and increasing within the
+  packet (and, without sequence numbers, across packets unless the decoder counted a restart), its sequence
+  numbers increasing over the whole stream;
+- the clock model's times are finite, strictly increasing within the sensor (but right after it re-anchored
+  on a forward jump of the device clock) and distinct as UTC seconds, never later than the packet's
   arrival (1 us per sample of tolerance for the nudge that keeps them increasing) and not more than
   :data:`MAX_LAG_S` before it;
+- a notification carries at most the samples it can hold (:data:`MAX_SAMPLES`);
 - a clean packet (values untouched) that is accepted decodes to exactly what a clean decoder made of it, and
-  the decoder recovers from the garbage: the last :data:`TAIL_MUST_PASS` of the clean tail are accepted;
+  the decoder recovers from the garbage: of the last :data:`TAIL_MUST_PASS` notifications of the clean tail,
+  every one a clean decoder accepts is accepted;
 - decoder buffers stay bounded (:func:`buffer_sizes`, :data:`BUFFER_BOUNDS`);
-- at the end, the store holds exactly the samples the session counted, no write failed, and
-  :meth:`LocalStore.load_recording` reads the session back without leaving out a row.
+- at the end, the store holds exactly the samples and gaps the session counted (finite gaps, each of at
+  least one sample), no write failed, and :meth:`LocalStore.load_recording` reads the session back without
+  leaving out a row. The store keys samples without sequence numbers by device time, so after a restart of a
+  Movella DOT's clock samples at device times already stored are skipped; they are counted
+  (``duplicates_ignored``) and tallied apart, anything else the store skips is a failure.
 
 Reply cases feed mutated configuration / battery values to ``parse_config`` (never raises), the battery
 parser (a ``ValueError``, which the session logs and ignores, or a level 0-100 %), ``choose_mode`` (a
@@ -713,6 +720,15 @@ class PacketCheck:
         if store.sample_count(sid) != st.samples:
             raise Broken(f"the store holds {store.sample_count(sid)} samples, the session counted "
                          f"{st.samples}")
+        gaps = store.gaps(sid)
+        if len(gaps) != st.gaps or sum(g.missing for g in gaps) != st.missing:
+            raise Broken(f"the store holds {len(gaps)} gaps ({sum(g.missing for g in gaps)} samples), the "
+                         f"session counted {st.gaps} ({st.missing})")
+        for g in gaps:
+            if not (math.isfinite(g.t_start) and math.isfinite(g.t_end) and g.missing > 0):
+                raise Broken(f"a stored gap {g}")
+            if g.t_end < g.t_start and not any(j.delta_s < 0 for j in path.clock.jumps):
+                raise Broken(f"a stored gap ends before it starts: {g}")
         if st.samples:
             rec = store.load_recording(sid)
             s = rec.streams[path.link.placement]
