@@ -8,6 +8,7 @@ Written for the survivors of ``python bench/mutation.py --group pipeline``.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -30,8 +31,8 @@ from hipback.processing.pipeline import (
 )
 from hipback.processing.plausibility import PlausibilityGuard
 from hipback.processing.slip import SlipMonitor
-from hipback.processing.summary import SessionSummary
-from hipback.processing.types import SensorStream
+from hipback.processing.summary import SessionSummary, SummaryInput
+from hipback.processing.types import AngleSeries, SensorStream
 from tests.synth_processing import G, kinematics, segment_quats
 
 QUAT3 = {"pelvis": "quat", "thigh_left": "quat", "thigh_right": "quat"}
@@ -201,16 +202,19 @@ def test_concat_streams_fills_what_some_chunks_lack_with_nan() -> None:
 
 
 # -- a noise-free session on the grid, calibrated from the first row on -------------------------------------
-def _session(n: int = 1200, *, kinds=QUAT3, stand_s: float = 2.0, thigh_acc=(1.0, 2.0), **kin: float):
-    """Sensor quaternions equal to the segments' (identity mounting), samples at ``k / 100`` s; the thighs
-    carry a constant dynamic acceleration (m/s^2, along the world vertical) of ``thigh_acc`` (left, right)."""
+#: constant dynamic accelerations (world frame, m/s^2): the pelvis' has a vertical part 0.4 of magnitude 0.5
+EXTRA_ACC = {"pelvis": (0.3, 0.0, 0.4), "thigh_left": (0.0, 0.0, 1.0), "thigh_right": (0.0, 0.0, 2.0)}
+
+
+def _session(n: int = 1200, *, kinds=QUAT3, stand_s: float = 2.0, truth=None, **kin: float):
+    """Sensor quaternions equal to the segments' (identity mounting), samples at ``k / 100`` s, each sensor
+    with the constant dynamic acceleration of :data:`EXTRA_ACC`."""
     t = np.arange(n) / 100.0
-    truth = kinematics(t, stand_s=stand_s, **kin)
+    truth = kinematics(t, stand_s=stand_s, **kin) if truth is None else truth
     seg = segment_quats(truth)
     streams = {}
     for p, kind in kinds.items():
-        extra = {"thigh_left": thigh_acc[0], "thigh_right": thigh_acc[1]}.get(p, 0.0)
-        acc = qm.rotate(qm.conjugate(seg[p]), np.array([0.0, 0.0, G + extra]))
+        acc = qm.rotate(qm.conjugate(seg[p]), np.array(EXTRA_ACC[p]) + [0.0, 0.0, G])
         if kind == "quat":
             streams[p] = SensorStream(p, "quat", t, 100.0, quat=seg[p], acc=acc)
         else:
@@ -224,3 +228,152 @@ def _identity_calibration(placements, ml: dict[str, float] | None = None) -> dic
     ml = ml or {}
     return {p: SensorCalibration(p, ID.copy(), 0.9, ml_uncertainty_deg=ml.get(p, math.nan))
             for p in placements}
+
+
+def _hold_truth(n: int = 1200) -> dict[str, np.ndarray]:
+    """Stand 2 s, move into a half-kneeling stretch of the left hip (-15 deg, right hip +80 deg) in 1 s, hold
+    it until 1 s before the end (``n`` rows at 100 Hz), stand up again in the last second."""
+    t = np.arange(n) / 100.0
+    end = n / 100.0
+    w = np.clip(t - 2.0, 0.0, 1.0) - np.clip(t - (end - 1.0), 0.0, 1.0)
+    return {"hip_flexion_left": math.radians(-15.0) * w, "hip_flexion_right": math.radians(80.0) * w,
+            "pelvic_tilt": np.zeros(n)}
+
+
+def _by_hand(proc: SessionProcessor, angles: AngleSeries):
+    """The event blocks and the summary run by hand on the pipeline's guarded angles: (strides, bouts, holds,
+    activity, summary, what each detector's finish() returned)."""
+    dets = {side: StrideDetector(side) for side in proc.stride_detectors}
+    hd, ac = HoldDetector(), ActivityClassifier()
+    strides, holds, activity, at_finish = [], [], [], {}
+    for det in dets.values():
+        strides += det.update(angles)
+        last = det.finish()
+        at_finish.setdefault("stride", []).extend(last)
+        strides += last
+    holds += hd.update(angles)
+    at_finish["hold"] = hd.finish()
+    holds += at_finish["hold"]
+    activity += ac.update(angles)
+    at_finish["activity"] = ac.finish()
+    activity += at_finish["activity"]
+    summ = SessionSummary(rate_hz=100.0)
+    summ.update(SummaryInput(angles, strides=strides, holds=holds, activity=activity,
+                             calibration=proc.calibration, implausible=proc.guard.summary()))
+    summ.finish()
+    bouts = [b for det in dets.values() for b in det.bouts_]
+    return strides, bouts, holds, activity, summ.summary_, at_finish
+
+
+def _r(items: list) -> list[str]:
+    """Events as comparable text (every field, NaN equal to NaN)."""
+    return [repr(vars(x)) for x in items]
+
+
+def _same_summary(a: dict, b: dict) -> None:
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def test_a_session_equals_its_blocks_chained_by_hand() -> None:
+    streams, truth = _session(1200)
+    cal = _identity_calibration(QUAT3, {"thigh_left": 10.0})
+    proc = SessionProcessor(QUAT3, RATES3, ProcessorConfig(initial_calibration=cal))
+    for s in streams.values():
+        proc.feed(s)
+    res = proc.finish()
+    a = res.angles
+    assert a.t.tolist() == (np.arange(1200) / 100.0).tolist()
+    for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
+        np.testing.assert_allclose(getattr(a, name), truth[name], rtol=0, atol=1e-12, err_msg=name)
+    assert np.isnan(a.lumbar_flexion).all()
+    # the acceleration columns: the pelvis' vertical part, its smoothed magnitude, each thigh's own
+    np.testing.assert_allclose(a.pelvis_acc_vertical, 0.4, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.pelvis_motion[60:], 0.5, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.thigh_acc_left, 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.thigh_acc_right, 2.0, rtol=0, atol=1e-12)
+    strides, bouts, holds, activity, summary, at_finish = _by_hand(proc, a)
+    assert at_finish["stride"] and at_finish["activity"]  # the finish() path is taken
+    assert strides and holds == [] and len(activity) == 2
+    # the left thigh's axis is uncertain by 10 deg: its strides keep 2/3 of their confidence (3 decimals)
+    expected = sorted(strides, key=lambda s: (s.t_start, s.side))
+    for st in expected:
+        if st.side == "left":
+            st.confidence, st.ml_uncertainty_deg = round(st.confidence * 2.0 / 3.0, 3), 10.0
+    assert {st.confidence for st in expected if st.side == "left"} == {0.533}
+    assert _r(res.strides) == _r(expected)
+    assert all(math.isnan(s.ml_uncertainty_deg) and s.confidence == 0.8 for s in res.strides
+               if s.side == "right")
+    assert _r(res.bouts) == _r(bouts) and len(res.bouts) == 2
+    assert res.holds == [] and _r(res.activity) == _r(activity)
+    _same_summary(res.summary, summary)
+    assert res.summary["calibration_quality"] == {"pelvis": 0.9, "thigh_left": 0.9, "thigh_right": 0.9}
+    assert res.messages == ["using the calibration given with the session (from an earlier recording)"]
+    assert res.warnings == [] and res.gaps == [] and res.calibration_state == "calibrated"
+    assert res.placements == QUAT3 and res.exercise_events == []
+    assert {p: c.ml_uncertainty_deg for p, c in res.calibration.items() if p == "thigh_left"} == {
+        "thigh_left": 10.0}
+    again = proc.finish()  # a second finish() changes nothing and runs no block again
+    assert _r(again.strides) == _r(res.strides)
+    _same_summary(again.summary, res.summary)
+    assert len(again.angles) == 1200 and again.messages == res.messages
+    with pytest.raises(RuntimeError, match=r"^feed\(\) after finish\(\)$"):
+        proc.feed(streams["pelvis"].slice(0, 1))
+
+
+def test_holds_found_live_and_at_the_end_reach_the_results_polls_and_summary() -> None:
+    # a hold that ends 1 s before the end (final before finish), then one lasting to the end (final at finish)
+    n = 1200
+    first = _hold_truth(n)
+    t = np.arange(2 * n) / 100.0
+    truth = {k: np.concatenate([v, v]) for k, v in first.items()}
+    truth["hip_flexion_left"][-150:] = truth["hip_flexion_left"][-151]  # the second hold is not left
+    truth["hip_flexion_right"][-150:] = truth["hip_flexion_right"][-151]
+    streams, _ = _session(2 * n, truth=truth)
+    assert len(t) == len(streams["pelvis"])
+    proc = SessionProcessor(QUAT3, RATES3, ProcessorConfig(initial_calibration=_identity_calibration(QUAT3)))
+    polled: dict[str, list] = {"holds": [], "activity": [], "strides": []}
+    progress = []
+    for k in range(0, 2 * n, 10):
+        for s in streams.values():
+            proc.feed(s.slice(k, k + 10))
+        upd = proc.poll()
+        for name in polled:
+            polled[name] += getattr(upd, name)
+        assert upd.hold_min_duration_s == 3.0
+        if upd.hold_progress is not None:
+            progress.append(upd.hold_progress)
+    res = proc.finish()
+    last = proc.poll()
+    for name in polled:
+        polled[name] += getattr(last, name)
+    strides, _bouts, holds, activity, summary, at_finish = _by_hand(proc, res.angles)
+    assert len(holds) == 2 and len(at_finish["hold"]) == 1 and strides == []
+    assert _r(res.holds) == _r(holds) == _r(polled["holds"])
+    assert _r(res.activity) == _r(activity) == _r(polled["activity"])
+    assert res.strides == [] and polled["strides"] == []
+    _same_summary(res.summary, summary)
+    assert res.summary["holds"]["left"]["count"] == 2
+    assert progress and {p.side for p in progress} == {"left"}
+    assert progress[0].hip_extension_now == pytest.approx(math.radians(15.0), abs=1e-12)
+
+
+def test_poll_hands_out_each_result_once_and_the_hold_detector_view() -> None:
+    streams, _ = _session(300)
+    hd = HoldDetector(min_duration_s=5.0)
+    proc = SessionProcessor(QUAT3, RATES3, ProcessorConfig(initial_calibration=_identity_calibration(QUAT3)),
+                            hold_detector=hd)
+    first = proc.poll()
+    assert first.messages == ["using the calibration given with the session (from an earlier recording)"]
+    assert len(first.angles) == 0 and first.angles.implausible is None
+    assert (first.strides, first.holds, first.activity, first.exercise_events) == ([], [], [], [])
+    assert first.calibration_state == "calibrated" and set(first.calibration) == set(QUAT3)
+    assert first.hold_progress is None and first.hold_min_duration_s == 5.0
+    for s in streams.values():
+        proc.feed(s)
+    upd = proc.poll()
+    assert len(upd.angles) == 300 and upd.messages == []
+    again = proc.poll()
+    assert len(again.angles) == 0 and again.messages == [] and again.activity == []
+    quiet = SessionProcessor(QUAT3, RATES3, ProcessorConfig(detectors=False))
+    upd = quiet.poll()
+    assert upd.hold_progress is None and upd.hold_min_duration_s == HoldDetector.min_duration_s
