@@ -32,6 +32,13 @@ sensors' unobservable vertical gyro biases; how long it stays within a stated er
 simulator's gyro bias model is measured by ``bench/exercise_bench.py`` (heading section) and stated in
 ``bench/README.md``. With a trusted magnetometer (9D) all sensors share magnetic north and ``d`` is taken
 from the 9D orientations without alignment.
+
+On-device fusion (quaternion devices) drifts much faster in heading (several degrees a minute plus a random
+walk). Where such a device also delivers its gyroscope, :func:`gyro_heading_drift` measures how far the
+device's world frame has turned about the vertical since a reference sample, as the difference between the
+vertical part of the device orientation's own increments and that of the gyroscope's (bias removed) over
+the same steps; ``Rz(-drift) * q`` then keeps the heading of the reference sample. Between two alignments
+this replaces the drifting fused heading by the gyroscope's (whose bias is measured while still).
 """
 
 from __future__ import annotations
@@ -139,6 +146,47 @@ def heading_offset(q_pelvis: FloatArray, q_segment: FloatArray, r_known: FloatAr
     if len(d) == 0:
         return float("nan")
     return float(np.arctan2(np.sin(d).mean(), np.cos(d).mean()))
+
+
+def gyro_heading_drift(
+    t: FloatArray,
+    q: FloatArray,
+    gyr: FloatArray,
+    bias: FloatArray,
+    start: tuple[float, FloatArray, FloatArray, float] | None = None,
+) -> FloatArray:
+    """Heading drift (rad, about world Z, right-handed) of a fused orientation's world frame, by gyroscope.
+
+    :param t: sample times (s), (N,), increasing.
+    :param q: the fused segment-to-world quaternions (N, 4) whose world frame drifts about the vertical.
+    :param gyr: angular velocity of the same frame in its own coordinates (rad/s), (N, 3).
+    :param bias: gyroscope bias to remove (rad/s, same frame), (3,).
+    :param start: ``(t, q, gyr, drift)`` of the sample before ``t[0]`` (its drift in rad); None: ``t[0]`` is
+        the reference sample (drift 0).
+    :returns: drift per sample (N,): the sum, over the steps since the reference, of the vertical component
+        of the fused orientation's step ``q[k] * conj(q[k-1])`` (world frame) minus that of the gyroscope's
+        step (trapezoid of ``q * (gyr - bias)`` rotated into the world, times the step). A step with a
+        non-finite value adds nothing. ``Rz(-drift) * q`` has the reference sample's heading.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    w = np.asarray(gyr, dtype=np.float64) - np.asarray(bias, dtype=np.float64)
+    if len(t) == 0:
+        return np.zeros(0)
+    if start is None:
+        t_all, q_all, w_all, d0 = t, q, w, 0.0
+    else:
+        t0, q0, g0, d0 = start
+        t_all = np.concatenate([[float(t0)], t])
+        q_all = np.concatenate([np.asarray(q0, dtype=np.float64)[None, :], q])
+        w_all = np.concatenate([(np.asarray(g0, dtype=np.float64) - bias)[None, :], w])
+    wz = qm.rotate(q_all, w_all)[:, 2]
+    step = qm.to_rotvec(qm.multiply(q_all[1:], qm.conjugate(q_all[:-1])))[:, 2]
+    inc = step - 0.5 * (wz[1:] + wz[:-1]) * np.diff(t_all)
+    inc = np.where(np.isfinite(inc), inc, 0.0)
+    # one sequential sum from the start value: the same result whatever the chunking
+    drift = np.cumsum(np.concatenate([[float(d0)], inc]))
+    return drift if start is None else drift[1:]
 
 
 def align_heading(q_segment: FloatArray, offset: float) -> FloatArray:

@@ -16,7 +16,11 @@ attributes, chunking never changes a result).
   (:func:`hipback.processing.angles3d.body_angles`) and feeds an
   :class:`~hipback.processing.exercises.engine.ExerciseCounter`. Without such a still moment within
   ``max_wait_s`` of first facing as in the start posture (what came before is not counted) it uses
-  ``initial_offsets`` (the alignment at the standing calibration, see :func:`calibration_offsets`).
+  ``initial_offsets`` (the alignment at the standing calibration, see :func:`calibration_offsets`). Where
+  the frame carries a segment's gyroscope (``SegmentFrame.gyr``: on-device fusion devices that also
+  deliver it), the heading of that segment between alignments comes from the gyroscope, its bias measured
+  over the still alignment window (:func:`hipback.processing.angles3d.gyro_heading_drift`), not from the
+  drifting fused heading.
 * :class:`ProgrammeRunner`: a programme (exercises, sides, dose, order). It announces each exercise, counts
   the reps or holds that meet the form rules, passes the first broken rule's cue, and moves on to the next
   exercise when the dose is done (an exercise the worn sensors cannot measure is announced as such and
@@ -33,7 +37,7 @@ import numpy as np
 
 from hipback.processing import quaternion as qm
 from hipback.processing.angles import sagittal_inclination
-from hipback.processing.angles3d import body_angles, heading_offset, posture_reference
+from hipback.processing.angles3d import body_angles, gyro_heading_drift, heading_offset, posture_reference
 from hipback.processing.blocks import Block
 from hipback.processing.exercises.catalogue import Catalogue, Exercise, Posture, load_catalogue
 from hipback.processing.exercises.engine import ExerciseCounter, RepResult
@@ -45,16 +49,27 @@ SIDES = ("left", "right")
 
 @dataclass
 class SegmentFrame:
-    """Calibrated segment-to-world quaternions ``(N, 4)`` per placement on sample times ``t`` (s)."""
+    """Calibrated segment-to-world quaternions ``(N, 4)`` per placement on sample times ``t`` (s).
+
+    ``gyr`` (optional, per placement): the segment's angular velocity in its own frame (rad/s, ``(N, 3)``)
+    from the sensor's gyroscope, for sensors with on-device fusion that also deliver
+    it; :class:`ExerciseBlock` then takes the heading between its alignments from the gyroscope
+    (:func:`hipback.processing.angles3d.gyro_heading_drift`) instead of the drifting fused heading.
+    """
 
     t: FloatArray
     segments: dict[str, FloatArray]
+    gyr: dict[str, FloatArray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.t)
 
     def slice(self, a: int, b: int) -> SegmentFrame:
-        return SegmentFrame(self.t[a:b], {p: q[a:b] for p, q in self.segments.items()})
+        return SegmentFrame(
+            self.t[a:b],
+            {p: q[a:b] for p, q in self.segments.items()},
+            {p: g[a:b] for p, g in self.gyr.items()},
+        )
 
     @staticmethod
     def concat(parts: list[SegmentFrame]) -> SegmentFrame:
@@ -64,24 +79,37 @@ class SegmentFrame:
         if len(parts) == 1:
             return parts[0]
         keys = list(parts[0].segments)
+        gkeys = [k for k in parts[0].gyr if all(k in p.gyr for p in parts)]  # only where every part has it
         return SegmentFrame(
             np.concatenate([p.t for p in parts]),
             {k: np.concatenate([p.segments[k] for p in parts]) for k in keys},
+            {k: np.concatenate([p.gyr[k] for p in parts]) for k in gkeys},
         )
 
 
-def segment_frame(rows_k: FloatArray, q: Mapping[str, FloatArray], calibration, swap: bool, rate_hz: float):
+def segment_frame(
+    rows_k: FloatArray,
+    q: Mapping[str, FloatArray],
+    calibration,
+    swap: bool,
+    rate_hz: float,
+    gyr: Mapping[str, FloatArray] | None = None,
+):
     """A :class:`SegmentFrame` from merged grid rows (``k``, sensor quaternions) and their calibration
     (placement -> :class:`~hipback.processing.calibration.SensorCalibration`; thighs exchanged when ``swap``).
-    Placements without a calibration are left out."""
-    seg = {}
+    Placements without a calibration are left out. ``gyr``: per placement, the sensor's angular velocity on
+    the same rows (rad/s, sensor frame), turned into the segment frame by the calibration."""
+    seg, rates = {}, {}
     for p, cal in (calibration or {}).items():
         src = p
         if swap and p in ("thigh_left", "thigh_right"):
             src = "thigh_right" if p == "thigh_left" else "thigh_left"
         if src in q:
             seg[p] = cal.segment_quat(q[src])
-    return SegmentFrame(np.asarray(rows_k, dtype=np.float64) / rate_hz, seg)
+            if gyr is not None and src in gyr:
+                to_segment = qm.conjugate(cal.q_segment_in_sensor)
+                rates[p] = qm.rotate(to_segment, np.asarray(gyr[src], dtype=np.float64))
+    return SegmentFrame(np.asarray(rows_k, dtype=np.float64) / rate_hz, seg, rates)
 
 
 def calibration_offsets(frame: SegmentFrame, window: tuple[float, float]) -> dict[str, float]:
@@ -142,7 +170,12 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         as in the start posture, ``initial_offsets`` are used (s); samples before that first one are not
         counted (a programme begins when the patient takes its first start posture, whatever came before).
     :param realign: align again at every later still moment of ``align_s`` in the start posture while no rep
-        or hold is in progress (the heading of on-device fusion drifts within a set); ``realigned_`` counts.
+        or hold is in progress (the heading of on-device fusion drifts within a set); ``realigned_`` counts
+        them, ``alignments_`` holds the time (s) of every alignment, the first included.
+    :param gyro_heading: between alignments, take the heading of segments whose gyroscope the frame carries
+        from the gyroscope instead of the fused heading; its bias is the mean rate over the samples of the
+        last ``bias_window_s`` (s) before the alignment where every segment turned slower than
+        ``bias_still_rad_s`` (rad/s) (at least the still alignment window's).
     :param counter: further keyword arguments of :class:`ExerciseCounter`.
     """
 
@@ -163,6 +196,9 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         max_wait_s: float = 60.0,
         min_yaw_observability: float = 0.5,
         realign: bool = True,
+        gyro_heading: bool = True,
+        bias_window_s: float = 30.0,
+        bias_still_rad_s: float = 0.03,
         counter: dict | None = None,
     ) -> None:
         self.exercise = exercise
@@ -179,7 +215,14 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.max_wait_s = max_wait_s
         self.min_yaw_observability = min_yaw_observability
         self.realign = realign
+        self.gyro_heading = gyro_heading
+        self.bias_window_s = bias_window_s
+        self.bias_still_rad_s = bias_still_rad_s
+        self._calm: list[tuple[FloatArray, dict[str, FloatArray]]] = []  # calm samples' times and gyroscopes
         self.counter = dict(counter or {})
+        # per segment with a gyroscope, since the last alignment: bias (rad/s, segment frame) and the last
+        # sample fed (t, fused quaternion, gyroscope, heading drift)
+        self._track: dict[str, tuple[FloatArray, tuple[float, FloatArray, FloatArray, float]]] = {}
         self._counter: ExerciseCounter | None = None  # made once the start posture is found (or given up)
         self._side = None if exercise.sides == "both" else side
         self._buffer: list[SegmentFrame] = []
@@ -195,6 +238,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self._run_used = False
         self._hist: list[SegmentFrame] = []
         self.realigned_ = 0
+        self.alignments_: list[float] = []
         self.reps_: list[RepResult] = []
         self._finished = False
 
@@ -324,7 +368,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             while len(self._hist) > 1 and float(self._hist[1].t[0]) <= keep:
                 self._hist.pop(0)
         segs = {
-            p: (qm.multiply(q, _ry(self.yaw_[p])) if p in self.yaw_ else q) for p, q in frame.segments.items()
+            p: (qm.multiply(q, _ry(self.yaw_[p])) if p in self.yaw_ else q)
+            for p, q in self._gyro_corrected(frame).items()
         }
         angles = body_angles(frame.t, segs, self.offsets_)
         if self._counter is None:
@@ -333,22 +378,79 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.reps_.extend(new)
         return new
 
+    def _start_tracking(self, win: SegmentFrame) -> None:
+        """Restart the gyroscope heading of every segment the still window ``win`` has a gyroscope for: bias
+        = the window's mean rate, reference = its last sample (where the offsets were just measured)."""
+        self._track = {}
+        if not self.gyro_heading or not len(win):
+            return
+        t_end = float(win.t[-1])
+        calm = [(t, g) for t, g in self._calm if len(t)]
+        for p, g in win.gyr.items():
+            q = win.segments.get(p)
+            if q is None:
+                continue
+            # bias: the mean rate over the calm samples of the last bias_window_s up to the window's end, or
+            # over the still window itself when there are fewer than its own samples
+            parts = [gg[p][(tt >= t_end - self.bias_window_s) & (tt <= t_end)] for tt, gg in calm if p in gg]
+            samples = np.concatenate(parts) if parts else np.zeros((0, 3))
+            samples = samples[np.isfinite(samples).all(axis=1)]
+            own = g[np.isfinite(g).all(axis=1)]
+            if len(samples) < len(own):
+                samples = own
+            if not len(samples) or not (np.isfinite(q[-1]).all() and np.isfinite(g[-1]).all()):
+                continue
+            self._track[p] = (samples.mean(axis=0), (t_end, q[-1].copy(), g[-1].copy(), 0.0))
+
+    def _gyro_corrected(self, frame: SegmentFrame) -> dict[str, FloatArray]:
+        """The frame's segment quaternions with the heading drift since the last alignment removed where a
+        gyroscope is tracked (samples up to the alignment's reference sample are left as they are)."""
+        if not self._track:
+            return frame.segments
+        out = dict(frame.segments)
+        for p, (bias, last) in self._track.items():
+            g = frame.gyr.get(p)
+            q = frame.segments.get(p)
+            if g is None or q is None:
+                continue
+            a = int(np.searchsorted(frame.t, last[0], side="right"))
+            if a >= len(frame):
+                continue
+            drift = gyro_heading_drift(frame.t[a:], q[a:], g[a:], bias, last)
+            self._track[p] = (bias, (float(frame.t[-1]), q[-1].copy(), g[-1].copy(), float(drift[-1])))
+            fixed = q.copy()
+            fixed[a:] = qm.multiply(qm.from_axis_angle([0.0, 0.0, 1.0], -drift), q[a:])
+            out[p] = fixed
+        return out
+
     def _release(self) -> list[RepResult]:
         frame = SegmentFrame.concat(self._buffer)
         self._buffer = []
         return self._feed(frame) if len(frame) else []
 
     def _still(self, chunk: SegmentFrame) -> np.ndarray:
-        """Per sample: every segment turned slower than ``still_rad_s`` since the previous sample."""
-        dt = np.diff(np.concatenate([[self._prev_t], chunk.t]))
+        """Per sample: every segment turned slower than ``still_rad_s`` since the previous sample. Samples
+        where every segment turned slower than ``bias_still_rad_s`` keep their gyroscope values for the bias
+        (those of the last ``bias_window_s``)."""
+        prev_t = self._prev_t
+        dt = np.diff(np.concatenate([[prev_t], chunk.t]))
         ok = np.ones(len(chunk), dtype=bool)
+        calm = np.ones(len(chunk), dtype=bool)
         for p, q in chunk.segments.items():
             prev = self._prev.get(p, np.full(4, np.nan))
             before = np.concatenate([prev[None, :], q[:-1]])
             with np.errstate(invalid="ignore", divide="ignore"):
-                ok &= qm.angle_between(q, before) / dt < self.still_rad_s
+                rate = qm.angle_between(q, before) / dt
+                ok &= rate < self.still_rad_s
+                calm &= rate < self.bias_still_rad_s
             self._prev[p] = q[-1].copy()
         self._prev_t = float(chunk.t[-1])
+        if self.gyro_heading and chunk.gyr:
+            # older than the window before the previous chunk's end: never needed again, whatever the chunking
+            while self._calm and self._calm[0][0][-1] < prev_t - self.bias_window_s:
+                self._calm.pop(0)
+            if calm.any():
+                self._calm.append((chunk.t[calm], {p: g[calm] for p, g in chunk.gyr.items()}))
         return ok
 
     def _find_alignment(self, chunk: SegmentFrame, good: np.ndarray) -> int | None:
@@ -396,7 +498,9 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
 
     def _set_offsets(self, win: SegmentFrame) -> None:
         """Yaw corrections of each segment about its own long axis (where gravity shows them), then heading
-        offsets of every segment relative to the pelvis, from a still window in the start posture."""
+        offsets of every segment relative to the pelvis, from a still window in the start posture (and the
+        gyroscope heading restarted there)."""
+        self._start_tracking(win)
         g0 = _posture_up(self.posture, self._side)
         nominal_rel = {}
         yaw: dict[str, float] = dict(self.initial_yaw)
@@ -434,6 +538,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             offsets[p] = d if math.isfinite(d) else self.initial_offsets.get(p, 0.0)
         self.offsets_ = offsets
         self.aligned_at_ = float(win.t[-1])
+        self.alignments_.append(self.aligned_at_)
 
 
 @dataclass
@@ -692,7 +797,11 @@ def recording_frame(
     ``SensorCalibration``; its ``window`` is the standing window).
 
     The slip monitor is off by default here: in exercise sessions it takes a split or wide stance for a
-    slipped thigh sensor and re-measures the thigh's vertical there, which spoils that thigh's calibration."""
+    slipped thigh sensor and re-measures the thigh's vertical there, which spoils that thigh's calibration.
+
+    Sensors with on-device fusion that also deliver their gyroscope get it in the frame (``gyr``, resampled
+    linearly onto the grid, NaN across gaps), so that exercise blocks take the heading between alignments
+    from it (:class:`ExerciseBlock`)."""
     from hipback.processing.calibration_search import CalibrationSearch
     from hipback.processing.channel import SensorChannel
     from hipback.processing.merge import GridMerge, Rows
@@ -708,6 +817,8 @@ def recording_frame(
         rows.append(merge.update(ch.update(s)))
         rows.append(merge.update(ch.finish()))
     rows.append(merge.finish())
+    gyr = {p: _grid_gyro(recording.streams[p], rate_hz) for p in placements}
+    gyr = {p: g for p, g in gyr.items() if g is not None}
     search = CalibrationSearch(placements, rate_hz=rate_hz)
     slip = SlipMonitor(rate_hz=rate_hz)
     frames: list[SegmentFrame] = []
@@ -716,13 +827,55 @@ def recording_frame(
         if len(r):
             pieces += search.update(r)
     pieces += search.finish()
+
+    def frame_of(piece) -> SegmentFrame:
+        k = piece.rows.k
+        rates = {p: _rows_of(k, *g) for p, g in gyr.items()}
+        return segment_frame(k, piece.rows.q, piece.calibration, piece.swap, rate_hz, rates)
+
     for cr in pieces:
         for piece in slip.update(cr) if slip_monitor else [cr]:
             if piece.calibration is not None and len(piece.rows):
-                frames.append(
-                    segment_frame(piece.rows.k, piece.rows.q, piece.calibration, piece.swap, rate_hz)
-                )
+                frames.append(frame_of(piece))
     for piece in slip.finish() if slip_monitor else []:
         if piece.calibration is not None and len(piece.rows):
-            frames.append(segment_frame(piece.rows.k, piece.rows.q, piece.calibration, piece.swap, rate_hz))
+            frames.append(frame_of(piece))
     return SegmentFrame.concat(frames), dict(search.calibration_ or {})
+
+
+def _grid_gyro(stream, rate_hz: float, gap_factor: float = 2.5) -> tuple[int, FloatArray] | None:
+    """The gyroscope of an on-device fusion sensor on the grid ``k / rate_hz``: ``(first k, (M, 3) rad/s)``,
+    linear between neighbouring samples (strictly increasing finite times), NaN across steps longer than
+    ``gap_factor`` sample periods; None for raw sensors (their orientation already comes from the gyroscope)
+    or without gyroscope samples."""
+    from hipback.processing.resample import GridResampler
+
+    if stream.kind != "quat" or stream.gyr is None or stream.quat is None or len(stream.t) < 2:
+        return None
+    t = np.asarray(stream.t, dtype=np.float64)
+    g = np.asarray(stream.gyr, dtype=np.float64)
+    q = np.asarray(stream.quat, dtype=np.float64)
+    ok = np.isfinite(t) & np.isfinite(g).all(axis=1) & np.isfinite(q).all(axis=1)
+    t, g, q = t[ok], g[ok], q[ok]
+    keep = np.concatenate([[True], np.diff(t) > 0]) if len(t) else np.zeros(0, dtype=bool)
+    while len(t) and not keep.all():  # samples not after the previous kept one are dropped
+        t, g, q = t[keep], g[keep], q[keep]
+        keep = np.concatenate([[True], np.diff(t) > 0])
+    if len(t) < 2:
+        return None
+    res = GridResampler(rate_hz, gap_factor / float(stream.rate_hz))
+    k, _, gk = res.push(t, q, g)
+    if not len(k) or gk is None:
+        return None
+    full = np.full((int(k[-1] - k[0]) + 1, 3), np.nan)
+    full[k - k[0]] = gk
+    return int(k[0]), full
+
+
+def _rows_of(k: np.ndarray, k0: int, values: FloatArray) -> FloatArray:
+    """``values`` (from grid row ``k0`` on) at the grid rows ``k``; NaN outside."""
+    idx = np.asarray(k, dtype=np.int64) - k0
+    inside = (idx >= 0) & (idx < len(values))
+    out = np.full((len(idx), values.shape[1]), np.nan)
+    out[inside] = values[idx[inside]]
+    return out
