@@ -16,9 +16,12 @@ import pytest
 
 from hipback.processing import quaternion as qm
 from hipback.processing.activity import ActivityClassifier
+from hipback.processing.angles import compute_angles
+from hipback.processing.blocks import Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
-from hipback.processing.calibration_search import CalibrationSearch
+from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
 from hipback.processing.channel import SensorChannel
+from hipback.processing.exercises.stream import SegmentFrame
 from hipback.processing.gait import StrideDetector
 from hipback.processing.holds import HoldDetector, Prescription
 from hipback.processing.merge import GridMerge
@@ -199,6 +202,10 @@ def test_concat_streams_fills_what_some_chunks_lack_with_nan() -> None:
                                   placement="thigh_left")])
     assert (raw.placement, raw.kind, raw.quat) == ("thigh_left", "raw", None)
     assert raw.acc.tolist() == [[0.0] * 3, [1.0] * 3]
+    with_quat = _concat_streams([
+        _chunk([0.0], acc=np.zeros((1, 3)), gyr=np.zeros((1, 3)), kind="raw"),
+        _chunk([0.1], quat=False, acc=np.ones((1, 3)), gyr=np.ones((1, 3)), kind="raw")])
+    np.testing.assert_array_equal(with_quat.quat, [ID, [np.nan] * 4])  # a raw device's optional quaternions
 
 
 # -- a noise-free session on the grid, calibrated from the first row on -------------------------------------
@@ -355,6 +362,10 @@ def test_holds_found_live_and_at_the_end_reach_the_results_polls_and_summary() -
     assert res.summary["holds"]["left"]["count"] == 2
     assert progress and {p.side for p in progress} == {"left"}
     assert progress[0].hip_extension_now == pytest.approx(math.radians(15.0), abs=1e-12)
+    batch = SessionProcessor(QUAT3, RATES3, ProcessorConfig(initial_calibration=_identity_calibration(QUAT3)))
+    for s in streams.values():  # the same session in one piece, never polled
+        batch.feed(s)
+    assert _r(batch.finish().holds) == _r(holds)
 
 
 def test_poll_hands_out_each_result_once_and_the_hold_detector_view() -> None:
@@ -377,3 +388,206 @@ def test_poll_hands_out_each_result_once_and_the_hold_detector_view() -> None:
     quiet = SessionProcessor(QUAT3, RATES3, ProcessorConfig(detectors=False))
     upd = quiet.poll()
     assert upd.hold_progress is None and upd.hold_min_duration_s == HoldDetector.min_duration_s
+
+
+def _queued(proc: SessionProcessor) -> dict[str, int]:
+    return {p: proc._inbox_n[p] for p in proc.placements}
+
+
+def _fed(proc: SessionProcessor) -> dict[str, int | None]:
+    """Grid rows each sensor's channel has made (None: the channel has seen nothing yet)."""
+    return {p: ch.next_k for p, ch in proc.channels.items()}
+
+
+def test_feed_runs_the_blocks_once_every_sensor_queued_live_batch_s() -> None:
+    streams, _ = _session(300)
+    proc = SessionProcessor(QUAT3, RATES3)  # live_batch_s 0.05: 5 samples per sensor
+    p, left, right = streams["pelvis"], streams["thigh_left"], streams["thigh_right"]
+    proc.feed(p.slice(0, 4))
+    proc.feed(p.slice(4, 5))  # exactly 5: the pelvis has its batch
+    proc.feed(p.slice(5, 10))  # more of the pelvis does not count twice
+    proc.feed(left.slice(0, 5))
+    assert _queued(proc) == {"pelvis": 10, "thigh_left": 5, "thigh_right": 0}
+    assert _fed(proc) == {"pelvis": None, "thigh_left": None, "thigh_right": None}
+    proc.feed(right.slice(0, 5))  # the last sensor reaches exactly 5: the blocks run
+    assert _queued(proc) == {"pelvis": 0, "thigh_left": 0, "thigh_right": 0}
+    assert _fed(proc) == {"pelvis": 10, "thigh_left": 5, "thigh_right": 5}
+    for s in (p, left, right):  # 4 more each: short of the batch again, counted from zero
+        proc.feed(s.slice(10, 14))
+    assert _queued(proc) == {"pelvis": 4, "thigh_left": 4, "thigh_right": 4}
+    proc.feed(left.slice(14, 16))
+    proc.feed(right.slice(14, 15))
+    assert _queued(proc) == {"pelvis": 4, "thigh_left": 6, "thigh_right": 5}
+    proc.feed(p.slice(14, 15))
+    assert _queued(proc) == {"pelvis": 0, "thigh_left": 0, "thigh_right": 0}
+    assert _fed(proc) == {"pelvis": 15, "thigh_left": 16, "thigh_right": 15}
+
+
+def test_feed_runs_the_blocks_when_one_sensor_queued_a_second() -> None:
+    streams, _ = _session(300)
+    proc = SessionProcessor(QUAT3, RATES3)
+    proc.feed(streams["pelvis"].slice(0, 99))
+    assert _queued(proc)["pelvis"] == 99 and _fed(proc)["pelvis"] is None
+    proc.feed(streams["pelvis"].slice(99, 100))  # one second of samples (100 at 100 Hz)
+    assert _queued(proc)["pelvis"] == 0 and _fed(proc) == {"pelvis": 100, "thigh_left": None,
+                                                           "thigh_right": None}
+    proc.feed(streams["thigh_left"].slice(0, 150))  # more than a second at once
+    assert _fed(proc)["thigh_left"] == 150
+    slow = SessionProcessor(QUAT3, {"pelvis": 10.0, "thigh_left": 0.5, "thigh_right": 100.0})
+    assert slow._need == {"pelvis": 1, "thigh_left": 1, "thigh_right": 5}  # at least one sample
+    assert slow._cap == {"pelvis": 10, "thigh_left": 1, "thigh_right": 100}
+    one = SessionProcessor({"pelvis": "quat"}, {"pelvis": 10.0})
+    one.feed(streams["pelvis"].slice(0, 1))  # one sample is the 10 Hz sensor's batch
+    assert _fed(one) == {"pelvis": 1}
+
+
+def test_chunks_refused_at_the_inbox_are_said_and_change_nothing() -> None:
+    streams, _ = _session(20)
+    proc = SessionProcessor({"pelvis": "quat", "thigh_left": "quat"}, RATES3)
+    proc.feed(streams["thigh_right"])
+    raw = SensorStream("pelvis", "raw", np.arange(5) / 100.0, 100.0, acc=np.zeros((5, 3)),
+                       gyr=np.zeros((5, 3)))
+    proc.feed(raw)
+    proc.feed(streams["pelvis"].slice(0, 0))
+    assert _queued(proc) == {"pelvis": 0, "thigh_left": 0}
+    assert proc.poll().messages == [
+        "thigh_right: samples for a sensor that is not part of this session ignored",
+        "pelvis: expected quat samples, got raw; chunk ignored",
+    ]
+    proc.feed(streams["pelvis"].slice(0, 3))
+    proc.feed(streams["thigh_left"].slice(0, 4))
+    assert _queued(proc) == {"pelvis": 3, "thigh_left": 4}  # the refused chunks did not count
+
+
+def test_a_chunk_the_channel_refuses_is_said_and_the_others_go_on() -> None:
+    streams, _ = _session(20)
+    proc = SessionProcessor({"pelvis": "quat", "thigh_left": "quat"}, RATES3)
+    proc.feed(streams["thigh_left"].slice(0, 2))
+    proc.feed(SensorStream("pelvis", "quat", [0.0, 1e9], 100.0, quat=np.tile(ID, (2, 1))))
+    proc.flush()
+    assert proc.poll().messages == [
+        "pelvis: chunk ignored (samples 1e+09 s apart would need more than 17280000 grid points; the sample "
+        "times are corrupt)",
+        "pelvis: gap of 1000000000.00 s at t=0.00 s (segments split, nothing interpolated across it)"]
+    assert _fed(proc)["thigh_left"] == 2 and _queued(proc) == {"pelvis": 0, "thigh_left": 0}
+
+
+class _SwappingSearch(CalibrationSearch):
+    """A calibration search whose calibrated rows say the thighs' data are exchanged (as after two
+    ``wrong_side`` thigh sensors)."""
+
+    def update(self, chunk):
+        return [CalibratedRows(c.rows, c.calibration, c.calibration is not None, c.checked)
+                for c in super().update(chunk)]
+
+
+def test_swapped_thighs_take_each_other_s_orientation_and_acceleration() -> None:
+    streams, truth = _session(600)
+    turn = qm.from_axis_angle([0.0, 1.0, 0.0], 0.3)  # the left thigh sensor's mounting is not the right's
+    cal = _identity_calibration(QUAT3)
+    cal["thigh_left"].q_segment_in_sensor = turn
+    proc = SessionProcessor(QUAT3, RATES3, calibration=_SwappingSearch(("pelvis",), initial_calibration=cal))
+    assert type(proc.calibration_search) is _SwappingSearch
+    for s in streams.values():
+        proc.feed(s)
+    a = proc.finish().angles
+    # the left thigh's angles come from the right thigh sensor with the left thigh's calibration
+    expected = compute_angles(a.t, {"pelvis": streams["pelvis"].quat,
+                                    "thigh_left": qm.multiply(streams["thigh_right"].quat, turn),
+                                    "thigh_right": streams["thigh_left"].quat})
+    for name in ("hip_flexion_left", "hip_flexion_right", "thigh_inclination_left",
+                 "thigh_inclination_right"):
+        np.testing.assert_allclose(getattr(a, name), getattr(expected, name), rtol=0, atol=1e-12,
+                                   err_msg=name)
+    np.testing.assert_allclose(a.hip_flexion_right, truth["hip_flexion_left"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a.thigh_acc_left, 2.0, rtol=0, atol=1e-12)  # the sensors' own columns
+    np.testing.assert_allclose(a.thigh_acc_right, 1.0, rtol=0, atol=1e-12)
+
+
+def test_a_session_without_a_thigh_has_no_acceleration_of_it() -> None:
+    kinds = {"pelvis": "quat", "thigh_left": "quat"}
+    streams, truth = _session(300, kinds=kinds)
+    proc = SessionProcessor(kinds, RATES3, ProcessorConfig(initial_calibration=_identity_calibration(kinds)))
+    for s in streams.values():
+        proc.feed(s)
+    a = proc.finish().angles
+    assert a.thigh_acc_right is None and np.isnan(a.hip_flexion_right).all()
+    np.testing.assert_allclose(a.thigh_acc_left, 1.0, rtol=0, atol=1e-12)
+    only = {"pelvis": "quat", "thigh_right": "quat"}
+    proc = SessionProcessor(only, RATES3, ProcessorConfig(initial_calibration=_identity_calibration(only)))
+    for p in only:
+        proc.feed(streams["pelvis"] if p == "pelvis" else _session(300, kinds=only)[0][p])
+    a = proc.finish().angles
+    assert a.thigh_acc_left is None
+    np.testing.assert_allclose(a.thigh_acc_right, 2.0, rtol=0, atol=1e-12)
+
+
+class _Frames(Block):
+    """An exercise block that keeps the segment frames it is given and returns one event per frame."""
+
+    def __init__(self, *, label: str = "frames") -> None:
+        self.label = label
+        self.frames: list[SegmentFrame] = []
+
+    def update(self, chunk: SegmentFrame) -> list[tuple[str, int]]:
+        self.frames.append(chunk)
+        return [(self.label, len(chunk))]
+
+    def finish(self) -> list[tuple[str, str]]:
+        return [(self.label, "end")]
+
+
+def test_the_exercise_block_gets_the_calibrated_segments_and_its_events_are_handed_out() -> None:
+    streams, _ = _session(400)
+    turn = qm.from_axis_angle([0.0, 0.0, 1.0], 0.2)
+    cal = _identity_calibration(QUAT3)
+    cal["pelvis"].q_segment_in_sensor = turn
+    template = _Frames(label="ex")
+    proc = SessionProcessor(QUAT3, RATES3, ProcessorConfig(initial_calibration=cal), exercises=template)
+    assert proc.exercises is not template and proc.exercises.label == "ex"
+    polled = []
+    for k in range(0, 400, 50):
+        for s in streams.values():
+            proc.feed(s.slice(k, k + 50))
+        polled += proc.poll().exercise_events
+    res = proc.finish()
+    polled += proc.poll().exercise_events
+    frames = proc.exercises.frames
+    assert template.frames == [] and len(frames) == 8
+    assert res.exercise_events == polled == [("ex", 50)] * 8 + [("ex", "end")]
+    assert proc.poll().exercise_events == []
+    t = np.concatenate([f.t for f in frames])
+    assert t.tolist() == (np.arange(400) / 100.0).tolist()
+    assert all(set(f.segments) == set(QUAT3) for f in frames)
+    for p in QUAT3:
+        got = np.concatenate([f.segments[p] for f in frames])
+        want = cal[p].segment_quat(streams[p].quat)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-15, err_msg=p)
+    assert np.abs(want - streams["thigh_right"].quat).max() == 0.0 and np.abs(
+        np.concatenate([f.segments["pelvis"] for f in frames]) - streams["pelvis"].quat).max() > 0.05
+
+
+def test_the_exercise_block_sees_no_uncalibrated_rows_and_only_calibrated_sensors() -> None:
+    streams, _ = _session(300)
+    proc = SessionProcessor(QUAT3, RATES3, exercises=_Frames())  # 3 s: never calibrated
+    for s in streams.values():
+        proc.feed(s)
+    res = proc.finish()
+    assert res.calibration_state != "calibrated" and len(res.angles) == 300
+    assert proc.exercises.frames == [] and res.exercise_events == [("frames", "end")]
+    kinds = {"pelvis": "quat", "thigh_left": "quat"}
+    search = _PelvisOnlySearch(("pelvis",), initial_calibration=_identity_calibration(kinds))
+    proc = SessionProcessor(kinds, RATES3, calibration=search, exercises=_Frames())
+    for p in kinds:
+        proc.feed(streams[p])
+    res = proc.finish()
+    assert [set(f.segments) for f in proc.exercises.frames] == [{"pelvis"}]
+    assert np.isnan(res.angles.hip_flexion_left).all() and np.isfinite(res.angles.pelvic_tilt).all()
+
+
+class _PelvisOnlySearch(CalibrationSearch):
+    """A calibration search whose calibration has the pelvis only (as when a thigh sent nothing yet)."""
+
+    def update(self, chunk):
+        return [CalibratedRows(c.rows, {"pelvis": c.calibration["pelvis"]}, c.swap, c.checked)
+                for c in super().update(chunk)]
