@@ -44,6 +44,8 @@ FLAGS: dict[tuple[str, str], int] = {
     ("lumbar_flexion", "rate"): 32,
 }
 GUARDED = ("hip_flexion_left", "hip_flexion_right", "lumbar_flexion")
+#: steps of at most this many rows (a live step) are checked on Python floats (see ``_clean_small``)
+SMALL_CHUNK = 12
 _COMPANION = {"hip_flexion_left": "thigh_inclination_left", "hip_flexion_right": "thigh_inclination_right"}
 
 
@@ -82,25 +84,11 @@ class PlausibilityGuard(Block[AngleSeries, AngleSeries]):
             return chunk
         flags = np.zeros(n, dtype=np.uint8) if chunk.implausible is None else chunk.implausible.copy()
         t = chunk.t
-        # the common case first: the three guarded angles checked at once, each row against its predecessor
-        # (the values np.diff(..., prepend=previous) gives); nothing flagged: nothing to replace
-        x3 = np.empty((len(GUARDED), n + 1))
-        x3[:, 0] = [self._prev[name] for name in GUARDED]
-        for i, name in enumerate(GUARDED):
-            x3[i, 1:] = getattr(chunk, name)
-        t1 = np.empty(n + 1)
-        t1[0] = self._prev_t
-        t1[1:] = t
-        with np.errstate(invalid="ignore"):
-            x = x3[:, 1:]
-            dx = x - x3[:, :-1]
-            dt = t1[1:] - t1[:-1]
-            clean = not (
-                ((x < self._lo) | (x > self._hi)).any() or (np.abs(dx) > self.max_rate_rad_s * dt).any()
-            )
+        # the common case first: nothing flagged, nothing to replace
+        clean = self._clean_small(chunk) if n <= SMALL_CHUNK else self._clean(chunk)
         if clean:
-            for i, name in enumerate(GUARDED):
-                self._prev[name] = float(x3[i, -1])
+            for name in GUARDED:
+                self._prev[name] = float(getattr(chunk, name)[-1])
             self._prev_t = float(t[-1])
             self.n_rows_ += n
             return replace(chunk, implausible=flags)
@@ -128,6 +116,40 @@ class PlausibilityGuard(Block[AngleSeries, AngleSeries]):
         self._prev_t = float(t[-1])
         self.n_rows_ += n
         return replace(chunk, implausible=flags, **out)
+
+    def _clean(self, chunk: AngleSeries) -> bool:
+        """True when no guarded angle of ``chunk`` is out of range or too fast: the three angles checked at
+        once, each row against its predecessor (the values ``np.diff(..., prepend=previous)`` gives)."""
+        n = len(chunk)
+        x3 = np.empty((len(GUARDED), n + 1))
+        x3[:, 0] = [self._prev[name] for name in GUARDED]
+        for i, name in enumerate(GUARDED):
+            x3[i, 1:] = getattr(chunk, name)
+        t1 = np.empty(n + 1)
+        t1[0] = self._prev_t
+        t1[1:] = chunk.t
+        with np.errstate(invalid="ignore"):
+            x = x3[:, 1:]
+            dx = x - x3[:, :-1]
+            dt = t1[1:] - t1[:-1]
+            return not (
+                ((x < self._lo) | (x > self._hi)).any() or (np.abs(dx) > self.max_rate_rad_s * dt).any()
+            )
+
+    def _clean_small(self, chunk: AngleSeries) -> bool:
+        """:meth:`_clean` for the few rows of a live step, on Python floats: the same differences, products
+        and comparisons (NaN fails every comparison, as there)."""
+        tl = chunk.t.tolist()
+        rate = self.max_rate_rad_s
+        limits = [rate * (b - a) for a, b in zip([self._prev_t, *tl[:-1]], tl, strict=True)]
+        for name in GUARDED:
+            lo, hi = self.lumbar_range_rad if name == "lumbar_flexion" else self.hip_range_rad
+            prev = self._prev[name]
+            for x, limit in zip(getattr(chunk, name).tolist(), limits, strict=True):
+                if x < lo or x > hi or abs(x - prev) > limit:
+                    return False
+                prev = x
+        return True
 
     def finish(self) -> AngleSeries:
         self._finished = True

@@ -1,9 +1,10 @@
 """The live path's small chunks: a sensor channel (and its grid resampler) given the few samples of a BLE
-packet computes them on Python floats (``SMALL_CHUNK``, ``SMALL_PUSH``); the grid rows, acceleration
-features, counters, gaps and messages must be the very bits the numpy path gives for the same chunks, on
-clean data and on data with every kind of fault (gaps, time going backwards or standing still, NaN and
-infinite times, NaN, zero and non-unit quaternions, NaN and infinite accelerations, quaternion sign flips,
-NaN raw samples)."""
+packet, and the plausibility guard given the few rows of a live step, compute them on Python floats
+(``SMALL_CHUNK``, ``SMALL_PUSH``); the grid rows, acceleration features, flags, angles, counters, gaps and
+messages must be the very bits the numpy path gives for the same chunks, on clean data and on data with
+every kind of fault (gaps, time going backwards or standing still, NaN and infinite times, NaN, zero and
+non-unit quaternions, NaN and infinite accelerations, quaternion sign flips, NaN raw samples; joint angles
+out of range, too fast, NaN)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import numpy as np
 import pytest
 
 from hipback.processing import channel as channel_module
+from hipback.processing import plausibility as plausibility_module
 from hipback.processing import resample as resample_module
 from hipback.processing.channel import SensorChannel
+from hipback.processing.plausibility import PlausibilityGuard
 from hipback.processing.resample import GridResampler
-from hipback.processing.types import SensorStream
+from hipback.processing.types import AngleSeries, SensorStream
 
 
 def _stream(seed: int, kind: str, n: int = 600, faults: bool = True) -> SensorStream:
@@ -124,3 +127,44 @@ def test_small_resampler_pushes_give_the_bits_of_the_numpy_path(monkeypatch: pyt
     assert taken["push"] > 15
     monkeypatch.setattr(resample_module, "SMALL_PUSH", 0)
     assert fast == [run(sizes, True), run(sizes, False)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_small_guard_steps_give_the_bits_of_the_numpy_path(monkeypatch: pytest.MonkeyPatch,
+                                                          seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 500
+    t = np.arange(n) / 100.0
+    t[250:] += 0.5  # a gap
+    names = ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt", "lumbar_flexion",
+             "thigh_inclination_left", "thigh_inclination_right")
+    angles = {name: np.cumsum(rng.normal(0.0, 0.02, n)) for name in names}
+    for name in ("hip_flexion_left", "hip_flexion_right", "lumbar_flexion"):
+        x = angles[name]
+        x[rng.integers(0, n, 4)] = np.nan
+        x[rng.integers(0, n, 3)] += rng.choice([-3.0, 3.0])  # out of range
+        x[rng.integers(0, n, 3)] += 0.25  # a jump: too fast at 100 Hz
+    if seed == 0:
+        angles["lumbar_flexion"][:] = np.nan  # no upper-lumbar sensor
+    series = AngleSeries(t=t, pelvis_inclination=np.zeros(n), pelvis_motion=np.zeros(n), **angles)
+
+    def run() -> tuple[list, PlausibilityGuard]:
+        guard = PlausibilityGuard()
+        out = []
+        a = i = 0
+        sizes = [1, 2, 3, 8, 12, 13, 2, 30, 5]
+        while a < n:
+            b = min(a + sizes[i % len(sizes)], n)
+            piece = AngleSeries(**{f: (v[a:b] if isinstance(v, np.ndarray) else v)
+                                   for f, v in vars(series).items()})
+            res = guard.update(piece)
+            out.append([(f, v.tobytes()) for f, v in vars(res).items() if isinstance(v, np.ndarray)])
+            a, i = b, i + 1
+        return out, guard
+
+    fast, guard_fast = run()
+    monkeypatch.setattr(plausibility_module, "SMALL_CHUNK", 0)
+    slow, guard_slow = run()
+    assert fast == slow
+    assert guard_fast.counts_ == guard_slow.counts_ and guard_fast.n_rows_ == guard_slow.n_rows_ == n
+    assert sum(c["range"] + c["rate"] for c in guard_fast.counts_.values()) > 10
