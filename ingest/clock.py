@@ -144,7 +144,8 @@ class ClockModel:
     ``nominal_rate_hz`` is the output rate (used for devices without timestamps, see :meth:`map`).
     ``max_drift_ppm`` bounds the fitted drift; ``jump_threshold_s`` is the residual beyond which a device
     clock jump is suspected; a positive (late) residual must last ``jump_confirm_s`` of device time to count
-    as a jump.
+    as a jump, unless it exceeds ``max_latency_s``: no stall delays a packet longer than the BLE supervision
+    timeout (at most 32 s) before the link drops, so such a packet tells a jump of the device clock at once.
     """
 
     def __init__(
@@ -156,11 +157,13 @@ class ClockModel:
         window_s: float = 120.0,
         jump_threshold_s: float = 0.5,
         jump_confirm_s: float = 2.0,
+        max_latency_s: float = 32.0,
     ) -> None:
         self.nominal_rate_hz = float(nominal_rate_hz)
         self.env = _Envelope(bin_s, window_s, max_drift_ppm * 1e-6)
         self.jump_threshold_s = jump_threshold_s
         self.jump_confirm_s = jump_confirm_s
+        self.max_latency_s = max_latency_s
         self.jumps: list[ClockJump] = []
         self._suspects: list[tuple[float, float]] = []
         self._last_out = -math.inf
@@ -192,6 +195,8 @@ class ClockModel:
         if backwards:  # device time went backwards (a restart or a reset of its clock)
             return self._reanchor([(x, y)], x, arrival_time, r)
         if r < -self.jump_threshold_s:  # the device clock jumped forward: latency cannot be negative
+            return self._reanchor([(x, y)], x, arrival_time, r)
+        if r > self.max_latency_s:  # later than any stall can make it: the device clock jumped backwards
             return self._reanchor([(x, y)], x, arrival_time, r)
         if r > self.jump_threshold_s:  # late: a stall (clears by itself) or the device clock jumped backwards
             self._suspects.append((x, y))

@@ -32,7 +32,7 @@ The property, checked after every notification (:class:`PacketCheck`):
 - the clock model's times are finite, strictly increasing within the sensor (but right after it re-anchored
   on a forward jump of the device clock) and distinct as UTC seconds, never later than the packet's
   arrival (1 us per sample of tolerance for the nudge that keeps them increasing) and not more than
-  :data:`MAX_LAG_S` before it;
+  :data:`MAX_LAG_S` plus the packet's span before it;
 - a notification carries at most the samples it can hold (:data:`MAX_SAMPLES`);
 - a clean packet (values untouched) that is accepted decodes to exactly what a clean decoder made of it, and
   the decoder recovers from the garbage: of the last :data:`TAIL_MUST_PASS` notifications of the clean tail,
@@ -93,10 +93,10 @@ KINDS = ("hipback_v1", "movella_dot", "witmotion")
 #: clean notifications appended after the garbage; the last TAIL_MUST_PASS of them must be accepted
 TAIL = 40
 TAIL_MUST_PASS = 10
-#: a sample may not be timed more than this before its packet's arrival (s); the longest legitimate lag is a
-#: packet of 255 samples at 25 Hz (10.2 s) behind a link stalled for 5 s (longer stalls end in a supervision
-#: timeout, a disconnect), or one sample period of the slowest rate (5 s at 0.2 Hz)
-MAX_LAG_S = 30.0
+#: the last sample of a packet may not be timed more than this before the packet's arrival (s): the longest
+#: stall a BLE link survives (its supervision timeout, at most 32 s; the clock model's ``max_latency_s``) and
+#: some slack; the first sample may be earlier by the packet's span, (n - 1) sample periods
+MAX_LAG_S = 40.0
 #: the largest sizes decoder and clock buffers may reach, whatever the stream (entries)
 BUFFER_BOUNDS = {
     "hipback_v1.recent": 64,  # hashes of the last packets (duplicate detection)
@@ -545,7 +545,6 @@ class PacketCheck:
         self.resets = 0
         self.jumps = 0
         self.skipped = 0  # samples the store skipped after a device clock restart (duplicate device times)
-        self.suspect_since: float | None = None
         self.unaccepted: dict[int, str] = {}
         self.pending_reasons: Counter = Counter()
         self.outcomes: Counter = Counter()
@@ -670,17 +669,10 @@ class PacketCheck:
         undecided = arrival_clock is not None and arrival_clock._pending is not None
         # (while an arrival gap is undecided, a device without timestamps has its samples timed as if nothing
         # was lost: early by the loss, for at most ArrivalClock.decision_s)
-        # (while late packets only suspect a device clock jump, the old fit stays: a stall is likelier; but
-        # a suspicion must be decided within MAX_LAG_S of arrival time, or the times drift off for good)
-        if clock._suspects:
-            self.suspect_since = p.arrival if self.suspect_since is None else self.suspect_since
-            if p.arrival - self.suspect_since > MAX_LAG_S:
-                raise Broken(f"the clock model has suspected a jump for {p.arrival - self.suspect_since:.6g} "
-                             "s "
-                             f"without deciding ({len(clock._suspects)} late packets)")
-        else:
-            self.suspect_since = None
-        if t[0] < p.arrival - MAX_LAG_S and not undecided and not clock._suspects:
+        span = (n - 1) / self.path.link.rate_hz
+        if out.device_time_s is not None:  # the packet's own sample period (hipback v1: its dt_us field)
+            span = max(span, float(out.device_time_s[-1] - out.device_time_s[0]))
+        if t[0] < p.arrival - MAX_LAG_S - span and not undecided:
             raise Broken(f"a sample timed {p.arrival - t[0]:.6g} s before its packet arrived")
         self.last_t = float(t[-1])
 

@@ -224,6 +224,8 @@ class HipbackV1Decoder(Decoder):
             return self._rejected(BAD_FORMAT, arrival_time)
         if (
             size == 0
+            # a quaternion, or acc and gyr to fuse: what every mode of the profile streams
+            or not (fmt & FMT_QUAT_MASK or (fmt & FMT_ACC and fmt & FMT_GYR))
             or n == 0
             or dt_us == 0
             or status & ~STATUS_KNOWN & 0xFFFF
