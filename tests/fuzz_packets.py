@@ -985,7 +985,7 @@ def long_case(fz: PacketFuzz, n_packets: int = 100_000) -> Callable[[random.Rand
         sub._store, sub._loop = fz.store(), fz.loop()
         path = LivePath(stream, sub.store(), sub.loop())
         check = PacketCheck(path, kind, {})
-        pool = [bytes(d) for d in stream.more(400)]
+        pool = [bytes(d) for d in stream.more(400 * stream.per_packet)]
         arrival = 0.0
         fed = 0
         while fed < n_packets:
