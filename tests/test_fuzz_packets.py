@@ -253,3 +253,37 @@ def test_mutations_are_all_exercised() -> None:
         for _ in range(400):
             fp.mutate(stream, packets, rng, counts)
     assert set(counts) == set(fp.MUTATIONS)
+
+
+@pytest.mark.parametrize("fmt", [hb.FMT_MAG, hb.FMT_ACC, hb.FMT_GYR, hb.FMT_ACC | hb.FMT_MAG])
+def test_hipback_a_format_without_orientation_or_raw_pair_is_refused(fmt) -> None:
+    """A magnetometer-only packet was taken as samples holding neither a quaternion nor acc: stored rows no
+    stream could use. Every mode of the profile streams a quaternion, or acc and gyr."""
+    n, size = 2, hb.sample_size(fmt)
+    data = hb.HEADER.pack(1, fmt, n, 80, 0, 0, 10_000, 0) + bytes(n * size)
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    assert dec.feed(data, 0.0).rejected == "bad_format" and dec.stats.rejected == {"bad_format": 1}
+
+
+def test_a_packet_later_than_any_stall_re_anchors_the_clock_at_once() -> None:
+    """A device clock that stood still for 70 s (its packets refused as duplicates meanwhile) and runs on:
+    the next packet is 70 s "late". A stall cannot delay a packet beyond the BLE supervision timeout (32 s at
+    most), yet the clock model waited for 2 s of device time and three late packets to decide: with few
+    packets accepted, samples were timed 79 s before they arrived."""
+    model = ClockModel(1.0)
+    for k in range(20):
+        model.map(_dot_samples(k * 1.0, k * 1.0 + 0.02))
+    t = model.map(_dot_samples(20.0, 90.02))  # one second of device time, 71 s of arrival time
+    assert len(model.jumps) == 1 and model.jumps[-1].delta_s > 32.0
+    assert 90.0 <= t[0] <= 90.02
+    stalled = ClockModel(1.0)
+    for k in range(20):
+        stalled.map(_dot_samples(k * 1.0, k * 1.0 + 0.02))
+    t = stalled.map(_dot_samples(20.0, 40.0))  # 20 s late: a stall is likelier, the fit stays
+    assert not stalled.jumps and len(stalled._suspects) == 1 and t[0] == pytest.approx(20.02, abs=1e-3)
+
+
+def _dot_samples(device_time_s: float, arrival: float):
+    from hipback.ingest.devices.base import DecodedSamples
+
+    return DecodedSamples(arrival_time=arrival, device_time_s=np.array([device_time_s]), n=1)
