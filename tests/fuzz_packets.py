@@ -1007,7 +1007,11 @@ def long_case(fz: PacketFuzz, n_packets: int = 100_000) -> Callable[[random.Rand
             out, _ = path.push(p.data, arrival)
             accepted += bool(out.n)
         path.flush()
-        for k, v in check.buffers.items():
+        # records, not buffers: one per event (a gap, a clock jump), kept for the session's report; they grow
+        # with the events a stream has, by about 100 bytes each
+        records = {"records.gaps": len(path.decoder.stats.gaps) + len(path.clock.gaps),
+                   "records.clock_jumps": len(path.clock.jumps)}
+        for k, v in {**check.buffers, **records}.items():
             fz.buffers[f"{kind}:{k}"] = max(fz.buffers[f"{kind}:{k}"], v)
         fz.packets.update({f"{kind}:{k}": v for k, v in check.outcomes.items()})
         if accepted < TAIL_MUST_PASS:
