@@ -72,7 +72,7 @@ PROCESSING_TESTS: dict[str, list[str]] = {
 GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "lineprotocol": (["ingest/influx/lineprotocol.py"],
                      ["tests/test_influx_lineprotocol.py", "tests/test_influx_lineprotocol_exact.py",
-                      "tests/test_schema.py"],
+                      "tests/test_schema.py", "tests/test_mutants_lineprotocol.py"],
                      ["hipback.ingest.influx.lineprotocol.*"]),
     "writer": (["ingest/influx/writer.py"],
                ["tests/test_influx_writer.py", "tests/test_influx_fuzz.py"],
@@ -960,6 +960,14 @@ _equivalent("adduction and rotation are zero in the posture reference: the side'
             _EXB + "_set_offsets", {92: "posture_reference(qp, q, None, nominal)"})
 _equivalent("the rotation axis is normalised: [0, 0, 2] is the Z axis", _EXB + "_set_offsets",
             {105: "[0.0, 0.0, 2.0], sagittal"})
+
+# -- ingest/influx/lineprotocol.py ------------------------------------------------------------------------
+_LP = "hipback.ingest.influx.lineprotocol."
+_equivalent("a cache: a tag set not stored is escaped again, to the same text", _LP + "x__prefix",
+            {11: "type(None) is str"})
+_equivalent("a fast path: format_field_value writes a float as repr() when finite and drops it otherwise, "
+            "the same text", _LP + "x_encode_lines", {12: "type(None) is float"})
+
 
 # -- processing/pipeline.py -----------------------------------------------------------------------------
 _PL = "hipback.processing.pipeline."
