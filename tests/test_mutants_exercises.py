@@ -9,6 +9,7 @@ Written for the survivors of ``python bench/mutation.py --group exercises``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from types import SimpleNamespace
@@ -35,7 +36,8 @@ from hipback.processing.exercises.catalogue import (
     parse_postures,
     shipped_files,
 )
-from hipback.processing.exercises.engine import ExerciseCounter, RepResult, count_batch
+from hipback.processing.exercises.engine import ExerciseCounter, RepResult, _bridge, count_batch
+from hipback.processing.exercises.engine import count_batch as _count_batch
 from hipback.processing.exercises.posture import PostureTime, posture_time
 from hipback.processing.exercises.recognition import (
     _class_at,
@@ -1432,6 +1434,28 @@ def test_the_block_aligns_the_heading_when_still_in_the_start_posture_then_count
     assert str(err.value) == "update() after finish()"
 
 
+def test_the_other_sides_start_posture_does_not_align_this_side() -> None:
+    """A split posture (working hip 0 deg, the other 12 deg; tolerance 14 deg): still for 3 s in the right
+    side's version (right 0 deg, left 12 deg: within the tolerance of the left side's nominal values too),
+    then 3 s in the left side's. The left side's block aligns only in its own posture (at 4.01 s, 1 s after
+    the change), the right side's in the first (1.01 s)."""
+    split = parse_postures(
+        {"split": {"pelvis_up": [0.0, 1.0, 0.0], "hip_flexion_deg": 0, "other_hip_flexion_deg": 12}},
+        "postures.toml",
+    )["split"]
+    first = standing(np.full(300, 12 * D), heading=0.0)
+    second = standing(np.zeros(300), heading=0.0, flex_right=12 * D)
+    frame = SegmentFrame.concat([first, SegmentFrame(second.t + 3.0, second.segments)])
+    for side, at in (("left", 4.01), ("right", 1.01)):
+        b = ExerciseBlock(exercise=lift(), side=side, posture=split, realign=False)
+        run_block(b, frame)
+        assert b.aligned_at_ == pytest.approx(at) and b.alignments_ == [b.aligned_at_], side
+    same = parse_postures({"split": {"pelvis_up": [0.0, 1.0, 0.0], "hip_flexion_deg": 6}}, "p.toml")["split"]
+    b = ExerciseBlock(exercise=lift(), side="right", posture=same, realign=False)
+    run_block(b, frame)
+    assert b.aligned_at_ == pytest.approx(1.01)  # both legs alike: either side's posture is this one
+
+
 @pytest.mark.parametrize("step", [1, 37, 250])
 def test_the_block_does_not_depend_on_the_chunking(step: int) -> None:
     b = block()
@@ -1734,11 +1758,13 @@ def test_only_exercises_of_the_episode_posture_are_candidates() -> None:
 
 def test_of_two_equally_long_still_runs_the_hold_is_the_one_with_the_peak() -> None:
     """A step of 0.1 deg at sample 701 of the plateau (5 deg/s: samples 700 and 701 are not still) leaves two
-    still runs of 299 samples, 401-699 and 702-1000; the peak (0.01 deg more at 850) is in the second."""
+    still runs of 299 samples, 401-699 and 702-1000; the peak (0.01 deg more at 850) is in the second.
+    (Without bridging short breaks: ``static_gap_s=0``; with it, see the bridging tests below.)"""
     p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (1002, 40.0), (1102, 0.0), (1400, 0.0)])
     p[701:1002] += 0.1 * D
     p[850] += 0.01 * D
     ex = lift(kind="hold", holds=3, hold_s=3)
+    count_batch = functools.partial(_count_batch, static_gap_s=0.0)
     (r,) = count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
     assert (r.t_start, r.t_end, r.t_peak, r.hold_s) == (7.02, 10.0, 8.5, 2.99)
     p[850] -= 0.02 * D  # the peak at the step (not still): the first of the two
@@ -1750,6 +1776,41 @@ def test_of_two_equally_long_still_runs_the_hold_is_the_one_with_the_peak() -> N
         q[peak] += 0.01 * D
         (r,) = count_batch(ex, hips(q), "left", smooth_s=0.0).reps_
         assert (r.t_start, r.t_peak, r.hold_s) == (t_start, peak / FS, 2.99)
+
+
+def test_a_short_break_of_the_stillness_near_the_peak_does_not_end_a_hold() -> None:
+    """The plateau of 40 deg (samples 400-1001) with a wobble of 0.4 deg over samples 700-719 (up to 6 deg/s:
+    about 15 samples not still): with the default ``static_gap_s`` (0.6 s = 60 samples) the hold is the
+    whole plateau, 401-1001 (the break is bridged, the primary stays near the peak); with
+    ``static_gap_s=0`` or a gap shorter than the break (0.05 s) it is the longer part only."""
+    p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (1002, 40.0), (1102, 0.0), (1400, 0.0)])
+    p[700:720] += 0.4 * D * np.sin(np.linspace(0.0, np.pi, 20))
+    ex = lift(kind="hold", holds=3, hold_s=3)
+    (r,) = _count_batch(ex, hips(p), "left", smooth_s=0.0).reps_
+    assert (r.t_start, r.t_end, r.hold_s) == (4.01, 10.01, 6.01)
+    for gap in (0.0, 0.05):
+        (r,) = _count_batch(ex, hips(p), "left", smooth_s=0.0, static_gap_s=gap).reps_
+        assert r.hold_s < 3.0 and (r.t_start == 4.01 or r.t_end == 10.01)
+
+
+def test_a_break_that_leaves_the_peak_is_never_bridged() -> None:
+    """A dip of 20 deg (below 60 % of the excursion) lasting 20 samples in the middle of the plateau: the
+    two parts stay separate holds' parts (the longer one is the hold), however long a break may be."""
+    p = trace([(0, 0.0), (300, 0.0), (400, 40.0), (1002, 40.0), (1102, 0.0), (1400, 0.0)])
+    p[690:710] -= 20.0 * D * np.sin(np.linspace(0.0, np.pi, 20))
+    ex = lift(kind="hold", holds=3, hold_s=3)
+    reps = _count_batch(ex, hips(p), "left", smooth_s=0.0, static_gap_s=1.0).reps_
+    assert all(r.hold_s < 3.1 for r in reps)
+
+
+def test_bridge_fills_only_inner_allowed_breaks_up_to_the_length() -> None:
+    m = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0], dtype=bool)
+    ok = np.ones(10, dtype=bool)
+    assert _bridge(m, ok, 2).astype(int).tolist() == [0, 1, 1, 1, 1, 0, 0, 0, 1, 0]
+    assert _bridge(m, ok, 3).astype(int).tolist() == [0, 1, 1, 1, 1, 1, 1, 1, 1, 0]
+    ok[6] = False
+    assert _bridge(m, ok, 3).astype(int).tolist() == [0, 1, 1, 1, 1, 0, 0, 0, 1, 0]
+    assert _bridge(m, ok, 0) is m and _bridge(np.zeros(3, dtype=bool), ok[:3], 5).tolist() == [False] * 3
 
 
 def test_at_50_hz_every_duration_is_counted_in_samples_of_that_rate() -> None:
@@ -2004,8 +2065,10 @@ def test_a_hold_is_compared_with_its_signature_in_its_middle() -> None:
     assert (name, side, count, distance) == ("hold", "left", 2, 0.0)
     reps = signed(lift(), "lift", hip_flexion=45)  # a rep is seen at its peak (and held: the kind penalty)
     assert [s[4:6] for s in sets_of(frame, reps)] == [(2, 1.0)]
-    assert [s[4:6] for s in sets_of(frame, reps, hold_as_reps_s=3.2)] == [(2, 1.0)]  # held 3.3 s
-    assert [s[4:6] for s in sets_of(frame, reps, hold_as_reps_s=3.31)] == [(2, 0.0)]
+    # held 3.46 s: from the peak at 4.0 s (the overshoot's 0.1 s way back to 40 deg is a short break of the
+    # stillness near the peak, bridged by static_gap_s) to 7.45 s
+    assert [s[4:6] for s in sets_of(frame, reps, hold_as_reps_s=3.45)] == [(2, 1.0)]
+    assert [s[4:6] for s in sets_of(frame, reps, hold_as_reps_s=3.47)] == [(2, 0.0)]
 
 
 def test_an_exercise_with_both_legs_is_recognised_without_a_side() -> None:

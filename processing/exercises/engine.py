@@ -22,7 +22,9 @@ centred moving average of ``smooth_s``) drives the segmentation:
   (``primary.reference = "start"``) or ``peak`` (``"neutral"``, relative to the standing calibration).
 * **Hold** (``kind = "hold"``, and the final hold of ``reps_hold``): the longest run inside the movement
   where ``p`` is within ``(1 - plateau_fraction)`` of the excursion below the peak and changes slower than
-  ``static_speed_rad_s``; ``hold_s`` is its duration, ``t_start``/``t_end`` its bounds.
+  ``static_speed_rad_s``, where a break of at most ``static_gap_s`` with the primary still that near the
+  peak does not end the run (a thigh turning in and out during a hold moves the primary a little through
+  the calibration's residual axis errors); ``hold_s`` is its duration, ``t_start``/``t_end`` its bounds.
 * **Form rules**: for each rule, ``v - v_ref`` (or its absolute value with ``both_directions``) where
   ``v_ref`` is the rule angle at the onset (``reference = "start"``, mean over the ``reference_s`` before
   it) or 0
@@ -120,6 +122,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         onset_window_s: float = 4.0,
         plateau_fraction: float = 0.6,
         static_speed_rad_s: float = math.radians(3.0),
+        static_gap_s: float = 0.6,
         min_rule_s: float = 0.3,
         reference_s: float = 0.2,
         hold_tolerance_s: float = 1.0,
@@ -151,6 +154,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self.onset_window_s = onset_window_s
         self.plateau_fraction = plateau_fraction
         self.static_speed_rad_s = static_speed_rad_s
+        self.static_gap_s = static_gap_s
         self.min_rule_s = min_rule_s
         self.reference_s = reference_s
         self.hold_tolerance_s = hold_tolerance_s
@@ -445,7 +449,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         # static plateau near the peak
         speed = np.abs(np.gradient(seg) * fs) if len(seg) > 2 else np.zeros(len(seg))
         near = seg >= base + self.plateau_fraction * rng
-        static = near & (speed <= self.static_speed_rad_s)
+        static = _bridge(near & (speed <= self.static_speed_rad_s), near, int(round(self.static_gap_s * fs)))
         hs, he = _longest_run(static, k_peak)
         hold_s = (he - hs) / fs if he > hs else 0.0
         is_hold = ex.kind == "hold" or (ex.kind == "reps_hold" and hold_s >= self.min_hold_s)
@@ -514,6 +518,20 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self._new.append(r)
         if cue is not None:
             self.cues_.append((r.t_end, cue))
+
+
+def _bridge(mask: np.ndarray, allowed: np.ndarray, max_gap: int) -> np.ndarray:
+    """``mask`` with each False run of at most ``max_gap`` samples between two True samples set True where
+    every sample of the run is ``allowed``."""
+    if max_gap <= 0 or not mask.any():
+        return mask
+    out = mask.copy()
+    d = np.diff(np.concatenate([[1], mask.astype(np.int8), [1]]))
+    starts, stops = np.flatnonzero(d == -1), np.flatnonzero(d == 1)  # False runs [start, stop)
+    for a, b in zip(starts, stops, strict=True):
+        if 0 < a and b < len(mask) and b - a <= max_gap and allowed[a:b].all():
+            out[a:b] = True
+    return out
 
 
 def _longest_run(mask: np.ndarray, around: int) -> tuple[int, int]:

@@ -481,19 +481,31 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
 
     def _hips_in_posture(self, chunk: SegmentFrame, up: FloatArray) -> np.ndarray:
         """Heading-free sagittal hip flexion within ``hip_tolerance_rad`` of the posture's nominal values
-        (not tested lying on the side, where the sagittal angle is not defined)."""
+        (not tested lying on the side, where the sagittal angle is not defined). For one side of a posture
+        whose legs differ (working and other leg at different nominal flexion), the hips must also be closer
+        to this side's nominal values than to the other side's: the same posture for the other side (the
+        previous set, often) is not this one's start."""
         ok = np.ones(len(chunk), dtype=bool)
         if self.posture.side_sign:
             return ok
         th_p = sagittal_inclination(chunk.segments["pelvis"])
+        this = np.zeros(len(chunk))
+        mirrored = np.zeros(len(chunk))
         for leg in SIDES:
             q = chunk.segments.get(f"thigh_{leg}")
             if q is None:
                 continue
             working = self._side is None or leg == self._side
             nominal = self.posture.hip_flexion if working else self.posture.other_hip_flexion
+            swapped = self.posture.other_hip_flexion if working else self.posture.hip_flexion
             with np.errstate(invalid="ignore"):
-                ok &= np.abs(sagittal_inclination(q) - th_p - nominal) <= self.hip_tolerance_rad
+                flex = sagittal_inclination(q) - th_p
+                ok &= np.abs(flex - nominal) <= self.hip_tolerance_rad
+                this += np.abs(flex - nominal)
+                mirrored += np.abs(flex - swapped)
+        if self._side is not None and self.posture.hip_flexion != self.posture.other_hip_flexion:
+            with np.errstate(invalid="ignore"):
+                ok &= this <= mirrored
         return ok
 
     def _set_offsets(self, win: SegmentFrame) -> None:
