@@ -120,7 +120,6 @@ def calibration_reference(session, window: tuple[float, float], ex, side, worn=N
 def guided(session, frame, offsets, worn, acc: dict, window: tuple[float, float]) -> None:
     for ts, st in zip(session.truth.sets, session.programme, strict=True):
         ex = CAT[ts.exercise]
-        ref = calibration_reference(session, window, ex, ts.side, worn)
         a, b = np.searchsorted(frame.t, [ts.t_start - 3.5, ts.t_end + 2.0])
         blk = ExerciseBlock(
             exercise=ex,
@@ -133,6 +132,7 @@ def guided(session, frame, offsets, worn, acc: dict, window: tuple[float, float]
         if not blk.measurable:
             acc["not_measurable"] += 1
             continue
+        ref = calibration_reference(session, window, ex, ts.side, worn)
         for k in range(a, b, 25):
             blk.update(frame.slice(k, min(k + 25, b)))
         blk.finish()
