@@ -23,7 +23,7 @@ Boundaries (``tests/fuzz_boundaries.py`` builds the mutated inputs and checks th
   rejection counts, clock model, store writer into a temporary store); one case in five feeds mutated
   configuration / info / battery values or register replies to the profile's parsers
   (``tests/fuzz_packets.py`` checks the property after every notification);
-- ``ble:long``: 100,000 notifications of garbage of one protocol per case through the same path: decoder and
+- ``ble:long``: per case and protocol, 100,000 notifications of garbage through the same path: decoder and
   clock buffers stay within ``tests.fuzz_packets.BUFFER_BOUNDS`` and a clean tail still decodes.
 
 Property: a one-sentence :class:`~hipback.ingest.errors.HipbackError` or a result that passes the boundary's
