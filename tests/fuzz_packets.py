@@ -58,6 +58,7 @@ import asyncio
 import math
 import random
 import struct
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -499,7 +500,9 @@ class LivePath:
     def push(self, data: bytes, arrival: float) -> tuple[DecodedSamples, np.ndarray | None]:
         self.decoded = None
         self.times = None
-        self.runner._handle_batch([(self.link, data, arrival, 0.0)])
+        with warnings.catch_warnings():  # a warning on the console per bad packet is a fault too
+            warnings.simplefilter("error")
+            self.runner._handle_batch([(self.link, data, arrival, 0.0)])
         assert self.decoded is not None
         return self.decoded, self.times
 

@@ -5,6 +5,7 @@ sensitivity, and the faults the campaign found, one test each."""
 from __future__ import annotations
 
 import random
+import struct
 from collections import Counter
 from pathlib import Path
 
@@ -287,3 +288,16 @@ def _dot_samples(device_time_s: float, arrival: float):
     from hipback.ingest.devices.base import DecodedSamples
 
     return DecodedSamples(arrival_time=arrival, device_time_s=np.array([device_time_s]), n=1)
+
+
+def test_hipback_a_signalling_nan_quaternion_is_bad_value_without_a_warning() -> None:
+    """Casting a float32 signalling NaN warned ("invalid value encountered in cast") on the console for such
+    packets, and under warnings-as-errors the packet became bad_format instead of bad_value."""
+    import warnings
+
+    body = struct.pack("<4I", 0x7F800001, 0, 0, 0)  # w: a signalling NaN
+    data = hb.HEADER.pack(1, hb.QUAT_F32, 1, 80, 0, 0, 10_000, 0) + body
+    dec = HIPBACK_V1.make_decoder(100, "quat")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dec.feed(data, 0.0).rejected == "bad_value"

@@ -248,7 +248,8 @@ class HipbackV1Decoder(Decoder):
         quat = acc = gyr = mag = None
         q = fmt & FMT_QUAT_MASK
         if q:
-            quat = rec["quat"].astype(np.float64)
+            with np.errstate(invalid="ignore"):  # a signalling NaN is refused below, not warned about
+                quat = rec["quat"].astype(np.float64)
             if q == QUAT_Q14:
                 quat *= Q14
                 tol = 0.02
