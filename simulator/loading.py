@@ -13,10 +13,15 @@ Model
 * One foot's vertical ground reaction force (GRF, in body weights) over its stance is the classic double
   hump: it rises from 0 at the IC, quickly (half of ``peak1`` by 6 % of stance, 92 % of it by 15 %), to a
   first peak ``peak1`` at 25 % of stance (weight acceptance), falls to
-  ``valley`` at mid-stance and rises again to ``peak2`` at 75 % of stance (push-off) before falling to 0 at
+  ``valley`` at mid-stance and rises again to ``peak2`` at 80 % of stance (push-off) before falling to 0 at
   toe-off (55 % of ``peak2`` left at 90 % of stance) (Winter 1991, *The Biomechanics and Motor Control of
   Human Gait*, 2nd ed., ch. 5; Perry &
-  Burnfield 2010, *Gait Analysis*, 2nd ed., ch. 20). Both peaks grow and the valley deepens with walking
+  Burnfield 2010, *Gait Analysis*, 2nd ed., ch. 20). The push-off peak comes at the end of terminal stance,
+  just before the other foot's contact (terminal stance ends at 50 % of the cycle, i.e. at ~80-82 % of a
+  60-62 % stance; Perry & Burnfield 2010), so the trailing leg is still pushing when the leading leg lands:
+  the pelvis' vertical acceleration rises into the contact, as on the real Movella DOT walks (by ~2 m/s^2
+  over the 150 ms before mobgap's contacts, ``bench/README.md``). With the peak at 75 % it fell by ~1.4 m/s^2
+  over the 50 ms before each contact instead. Both peaks grow and the valley deepens with walking
   speed: about 1.0-1.05 / 0.9-0.95 BW at 0.5 m/s to 1.2-1.3 / 0.6-0.7 BW at 1.5 m/s (Keller et al. 1996,
   *Clin Biomech* 11:253). The curve through these points is a shape-preserving cubic (PCHIP), so it never
   overshoots its control points.
@@ -64,12 +69,12 @@ class GroundReaction:
         """One foot's vertical GRF (BW) at ``stance`` (share of its stance: 0 = IC, 1 = toe-off; 0
         outside)."""
         s = np.asarray(stance, dtype=float)
-        knots = np.array([0.0, 0.06, 0.15, 0.25, 0.5, 0.75, 0.9, 1.0])
+        knots = np.array([0.0, 0.06, 0.15, 0.25, 0.5, 0.8, 0.9, 1.0])
         values = np.array(
             [0.0, 0.5 * self.peak1, 0.92 * self.peak1, self.peak1, self.valley, self.peak2,
              0.55 * self.peak2, 0.0]
         )
-        f = PchipInterpolator(knots, values)(np.clip(s, 0.0, 1.0))
+        f = np.maximum(PchipInterpolator(knots, values)(np.clip(s, 0.0, 1.0)), 0.0)  # no rounding below 0
         return np.where((s >= 0.0) & (s <= 1.0), f, 0.0)
 
     def body_acceleration(self, phase: FloatArray) -> FloatArray:

@@ -260,7 +260,7 @@ def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
         lag = patient.com_phase_lag
         ch["z"] = patient.pelvis_height_m - patient.bob_m * env * np.cos(4 * np.pi * (phase - lag))
     if patient.heel_strike_delay_s > 0 or patient.heel_strike_jitter_s > 0 or patient.heel_strike_cv > 0:
-        ch["z"] = ch["z"] + env * variable_heel_strikes(phase, f0, patient, rng)
+        ch["z"] = ch["z"] + variable_heel_strikes(phase, f0, patient, rng, dt, env)
     elif off_l == 0.5:
         ch["z"] = ch["z"] + env * heel_strike_displacement(phase, f0, patient.heel_strike_acc_m_s2)
     else:
@@ -309,6 +309,46 @@ def ic_wavelet_time(phase: FloatArray, f0: float, offset: float = 0.0, per_strid
     return (x - np.round(x)) / (per_stride * f0)
 
 
+#: Duration (s) of the heel-strike force pulse that sets the leg's and the soft tissue's wobble ringing:
+#: the heel-strike transient of the vertical ground reaction force rises and falls within 10-25 ms of
+#: initial contact in walking (Whittle 1999, *Gait Posture* 10:264).
+IMPACT_PULSE_S = 0.02
+#: Damping ratio of the wobbling soft tissue: its vibration after heel strike decays within ~0.1 s
+#: (Wakeling & Nigg 2001, *J Appl Physiol* 90:412; at 12-18 Hz and 0.25: to 10 % in 70-100 ms).
+IMPACT_DAMPING = 0.25
+
+
+def impact_pulses(since: FloatArray, height: FloatArray | float = 1.0) -> FloatArray:
+    """Half-sine force pulses of :data:`IMPACT_PULSE_S` (s) starting where ``since`` (s since each onset,
+    e.g. the contact plus a delay) passes 0, of ``height`` (per sample, e.g. the gait envelope times the
+    contact's size); 0 elsewhere."""
+    u = np.asarray(since, dtype=float)
+    on = (u >= 0.0) & (u < IMPACT_PULSE_S)
+    return np.where(on, np.sin(np.pi * np.clip(u, 0.0, IMPACT_PULSE_S) / IMPACT_PULSE_S), 0.0) * height
+
+
+def impact_response(pulses: FloatArray, dt: float, freq_hz: float, peak: str = "acceleration") -> FloatArray:
+    """Motion ``x`` of a damped oscillator struck by ``pulses`` (on a uniform grid of step ``dt``, s):
+    ``x'' + 2 zeta w x' + w^2 x = pulses`` from rest, ``w = 2 pi freq_hz``, ``zeta`` =
+    :data:`IMPACT_DAMPING` (bilinear discretisation), scaled so that one pulse of height 1 gives a peak
+    ``x''`` of 1 (``peak="acceleration"``) or a peak ``x`` of 1 (``peak="displacement"``).
+
+    The model of a wobbling mass (the soft tissue and the sensor strapped on it, or the trunk on the leg)
+    shaken by the heel strike: it is causal (nothing moves before the contact), its acceleration starts
+    with the pulse, in the pulse's direction, and rings at ``freq_hz`` as it decays (soft-tissue vibration
+    of the thigh after heel strike: 10-20 Hz, damped within ~0.1 s, Wakeling & Nigg 2001)."""
+    from scipy.signal import bilinear, lfilter
+
+    w = 2.0 * np.pi * freq_hz
+    b, a = bilinear([1.0], [1.0, 2.0 * IMPACT_DAMPING * w, w * w], 1.0 / dt)
+    unit = lfilter(b, a, impact_pulses(np.arange(int(0.3 / dt)) * dt))
+    if peak == "acceleration":
+        scale = np.max(np.abs(np.diff(unit, 2))) / (dt * dt)
+    else:
+        scale = np.max(np.abs(unit))
+    return lfilter(b, a, np.asarray(pulses, dtype=float)) / scale
+
+
 def heel_strike_displacement(
     phase: FloatArray, f0: float, peak_acc: float, offset: float = 0.0, per_stride: int = 2
 ) -> FloatArray:
@@ -325,27 +365,32 @@ def variable_heel_strikes(
     f0: float,
     patient: VirtualPatient,
     rng: np.random.Generator,
+    dt: float,
+    envelope: FloatArray | float = 1.0,
 ) -> FloatArray:
-    """Vertical pelvis displacement (m) of the heel-strike transients of a realistic walker: one wavelet per
-    initial contact of each side (as :func:`heel_strike_displacement`), each delayed after the contact by
-    ``heel_strike_delay_s`` plus a per-contact jitter (std ``heel_strike_jitter_s``) and scaled per contact
-    (lognormal, CV ``heel_strike_cv``). The heel-strike transient of the ground reaction force rises within
-    5-25 ms of initial contact and varies from step to step and between people (Whittle 1999, *Gait Posture*
-    10:264, review "Generation and attenuation of transient impulsive forces beneath the foot"); it
-    reaches the sacrum attenuated by the leg and later still; shuffling walkers have almost none."""
-    omega = 2 * np.pi * 18.0
-    out = np.zeros_like(phase)
+    """Vertical pelvis displacement (m) of the heel-strike transients of a realistic walker: the upward
+    ~18 Hz ringing (:func:`impact_response`, on the grid of step ``dt``) of a force pulse per initial
+    contact of each side, starting ``heel_strike_delay_s`` plus a per-contact jitter (std
+    ``heel_strike_jitter_s``; never before the contact) after it, each scaled (lognormal, CV
+    ``heel_strike_cv``) to a peak acceleration of about ``heel_strike_acc_m_s2`` times ``envelope`` (the
+    gait amplitude 0..1). The heel-strike transient of the ground reaction force rises within 5-25 ms of
+    initial contact and varies from step to step and between people (Whittle 1999, *Gait Posture* 10:264,
+    review "Generation and attenuation of transient impulsive forces beneath the foot"); it reaches the
+    sacrum attenuated by the leg and later still; shuffling walkers have almost none. Causal: the pelvis
+    does not shake before the contact (the Gaussian-windowed wavelet used before had lobes of half its
+    size some 30 ms before its peak, which put the sacral contact before the true one)."""
+    pulses = np.zeros_like(phase)
     for off in (0.0, patient.left_phase_offset):
         x = np.asarray(phase) - off
         k = np.round(x)
         n = int(k.max() - k.min()) + 1 if len(k) else 0
         delay = patient.heel_strike_delay_s + rng.normal(0.0, patient.heel_strike_jitter_s, n)
+        delay = np.maximum(delay, 0.0)
         sigma = np.sqrt(np.log1p(patient.heel_strike_cv**2))
         amp = patient.heel_strike_acc_m_s2 * rng.lognormal(-0.5 * sigma**2, sigma, n)
         idx = (k - k.min()).astype(int)
-        dt = (x - k) / f0 - delay[idx]
-        out += -amp[idx] / omega**2 * np.exp(-0.5 * (dt / 0.012) ** 2) * np.cos(omega * dt)
-    return out
+        pulses += impact_pulses((x - k) / f0 - delay[idx], amp[idx] * envelope)
+    return impact_response(pulses, dt, 18.0)
 
 
 def transition_s(prev: Step, nxt: Step) -> float:

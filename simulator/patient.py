@@ -95,7 +95,8 @@ class VirtualPatient:
       truth angles stay anatomical (see ``GroundTruth.stance_angles``). ``calibration_fidget_deg``: a weight
       shift during the first standing (one hip flexes by this much and back within ~1.5 s; 0 = none).
     - ``heel_strike_delay_s``, ``heel_strike_jitter_s``, ``heel_strike_cv``: the pelvis' heel-strike
-      transient follows each initial contact by this delay (s) with this per-contact jitter (s, std) and
+      transient starts this delay (s) after each initial contact (causal: nothing before its onset; it
+      peaks ~10 ms later) with this per-contact jitter (s, std) and
       amplitude variation (coefficient of variation); all 0 = the easy patient's transient exactly at the
       contact (see :func:`hipback.simulator.motion.variable_heel_strikes`).
     - ``hip_rotation_amplitude_deg``: amplitude (+-) of the hip's internal rotation in stance / external

@@ -493,10 +493,11 @@ def test_chunking_does_not_change_contacts_from_a_realistic_walker():
     rng = np.random.default_rng(9)
     bounds = np.cumsum(rng.integers(1, 98, 400))
     bounds = [int(b) for b in bounds if b < len(angles.t)]
-    # the thighs' impacts (this walker's come just after its sacral contacts: a window reaching 50 ms past
-    # them), and the sacral acceleration alone
+    # the thighs' impacts (this 60 Hz walker's come just after its sacral contacts and are attenuated by
+    # the sampling: a window reaching 50 ms past them and a lower threshold, so that both sources occur),
+    # and the sacral acceleration alone
     for params, source in (
-        ({"ic_impact_window_s": (0.1, 0.05)}, "thigh_impact"),
+        ({"ic_impact_window_s": (0.1, 0.05), "min_impact_m_s2": 2.0}, "thigh_impact"),
         ({"use_thigh_impact": False}, "acceleration"),
     ):
         for side in ("left", "right"):

@@ -175,26 +175,71 @@ def test_truth_with_heel_strikes_round_trips(tmp_path):
 
 
 def test_heel_strike_transients_follow_the_contacts_late_and_irregular():
-    from hipback.simulator.motion import variable_heel_strikes
+    """Each transient starts ``heel_strike_delay_s`` (jittered) after its contact and peaks where the
+    unit response does (its peak lag after the onset), with sizes varying from contact to contact; nothing
+    moves before the contact (causal), unlike the Gaussian-windowed wavelet used before."""
+    from hipback.simulator.motion import impact_pulses, impact_response, variable_heel_strikes
 
     p = _realistic(
         15, heel_strike_delay_s=0.02, heel_strike_jitter_s=0.005, heel_strike_cv=0.4, step_asymmetry=0.0
     )
     f0, dt = 1.0, 0.001
     t = np.arange(0.0, 20.0, dt)
-    z = variable_heel_strikes(t * f0, f0, p, np.random.default_rng(1))
+    z = variable_heel_strikes(t * f0, f0, p, np.random.default_rng(1), dt)
     acc = np.gradient(np.gradient(z, dt), dt)
-    lags, peaks = [], []
+    unit = np.gradient(np.gradient(impact_response(impact_pulses(t - 1.0), dt, 18.0), dt), dt)
+    peak_lag = t[np.argmax(unit)] - 1.0  # from the onset to the peak of one transient
+    assert 0.005 < peak_lag < 0.015
+    lags, peaks, before = [], [], []
     for ic in np.arange(1.0, 19.0, 0.5):  # right and left contacts half a cycle apart
         m = (t > ic - 0.1) & (t < ic + 0.15)
         k = int(np.argmax(acc[m]))
         lags.append(t[m][k] - ic)
         peaks.append(acc[m][k])
+        before.append(np.abs(acc[(t > ic - 0.1) & (t < ic - 0.002)]).max())
     lags = np.array(lags)
-    assert np.all((lags > 0.0) & (lags < 0.045))
-    assert np.mean(lags) == pytest.approx(0.02, abs=0.005)
+    assert np.all((lags > 0.0) & (lags < 0.045 + peak_lag))
+    assert np.mean(lags) == pytest.approx(0.02 + peak_lag, abs=0.005)
     assert 0.002 < np.std(lags) < 0.01
     assert np.std(peaks) / np.mean(peaks) > 0.15
+    assert max(before) < 1e-3 * np.mean(peaks)  # the ringing of the contact before has died away
+
+
+def test_impact_response_is_causal_and_scaled_to_its_peak():
+    """A pulse of height h starting at 1 s: nothing before it, the acceleration's peak is h (first in the
+    pulse's direction, within the pulse), the ringing decays to under 10 % within 0.12 s; ``displacement``
+    scales the motion itself to h."""
+    from hipback.simulator.motion import IMPACT_PULSE_S, impact_pulses, impact_response
+
+    dt = 0.001
+    t = np.arange(0.0, 2.0, dt)
+    x = impact_response(impact_pulses(t - 1.0, 7.0), dt, 15.0)
+    a = np.gradient(np.gradient(x, dt), dt)
+    assert np.abs(x[t < 0.999]).max() == 0.0
+    assert np.abs(a).max() == pytest.approx(7.0, rel=0.02)
+    assert 1.0 < t[np.argmax(a)] < 1.0 + IMPACT_PULSE_S
+    assert np.abs(a[t > 1.12]).max() < 0.1 * 7.0
+    theta = impact_response(impact_pulses(t - 1.0, 0.02), dt, 12.0, peak="displacement")
+    assert np.abs(theta).max() == pytest.approx(0.02, rel=1e-9)
+    assert np.abs(theta[t < 0.999]).max() == 0.0
+
+
+def test_thigh_sensor_does_not_shake_before_its_contacts():
+    """The thigh sensor's heel-strike shake (wobble) starts at its own contacts: against the same walker
+    without it, the sensor's acceleration differs by nothing in the 60 ms before each contact of its side
+    and by metres per second squared in the 60 ms after."""
+    p = _realistic(
+        19, soft_tissue=0.0, heel_strike_acc_m_s2=0.0, heel_strike_cv=0.0, heel_strike_jitter_s=0.0
+    )
+    quiet = SensorSpec("thigh_left", soft_tissue_deg=0.0, impact_acc_m_s2=0.0)
+    shaky = SensorSpec("thigh_left", soft_tissue_deg=1.5, impact_acc_m_s2=15.0)
+    a = simulate("walk", seed=19, patient=p, sensors=[quiet], walk_s=15).sensor_truth["thigh_left"]
+    b = simulate("walk", seed=19, patient=p, sensors=[shaky], walk_s=15).sensor_truth["thigh_left"]
+    diff = np.linalg.norm(b.acc - a.acc, axis=1)
+    ics = simulate("walk", seed=19, patient=p, sensors=[], walk_s=15).truth.initial_contacts["left"][2:-2]
+    before = [diff[(a.t > ic - 0.06) & (a.t < ic - 0.011)].max() for ic in ics]
+    after = [diff[(a.t > ic) & (a.t < ic + 0.06)].max() for ic in ics]
+    assert max(before) < 0.05 and np.median(after) > 5.0
 
 
 def test_sacral_sensor_shakes_after_both_sides_contacts():
