@@ -79,7 +79,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
                ["hipback.ingest.influx.writer.*"]),
     "outbox": (["ingest/store.py", "ingest/sync.py"],
                ["tests/test_store.py", "tests/test_sync.py", "tests/test_store_durability.py",
-                "tests/test_outbox.py"],
+                "tests/test_outbox.py", "tests/test_mutants_outbox.py", "tests/test_mutants_sync.py"],
                ["hipback.ingest.store.xǁLocalStoreǁoutbox*", "hipback.ingest.sync.*"]),
     "decoders": (["ingest/devices/"],
                  ["tests/test_devices_hipback.py", "tests/test_devices_movella.py",
@@ -967,6 +967,16 @@ _equivalent("a cache: a tag set not stored is escaped again, to the same text", 
             {11: "type(None) is str"})
 _equivalent("a fast path: format_field_value writes a float as repr() when finite and drops it otherwise, "
             "the same text", _LP + "x_encode_lines", {12: "type(None) is float"})
+
+
+# -- ingest/sync.py ----------------------------------------------------------------------------------------
+_SY = "hipback.ingest.sync."
+_equivalent("the flag is only tested for truth: None is false like False", _SY + "xǁSyncWorkerǁ__init__",
+            {20: "self._ensured = None"})
+_equivalent("send_lines' default precision is ns", _SY + "xǁSyncWorkerǁsync_once",
+            {15: "send_lines([line for _, line in batch], )"})
+_equivalent("logging applies %-formatting only when arguments are given: the message is str(exc) either way",
+            _SY + "xǁSyncWorkerǁrun", {14: "log.warning(exc)"})
 
 
 # -- processing/pipeline.py -----------------------------------------------------------------------------
