@@ -6,7 +6,9 @@ orientation (sensor-to-world quaternion, scalar first) and, when ``acceleration`
 acceleration (m/s^2; NaN without accelerometer samples): the world-vertical component with gravity removed
 (up positive) and the magnitude of the acceleration with gravity removed. Both need only the vertical row of
 the rotation: ``(R a)_z = u . a`` with ``u`` world up in the sensor frame, and
-``|R a - g e_z|^2 = |a|^2 - 2 g (R a)_z + g^2``.
+``|R a - g e_z|^2 = |a|^2 - 2 g (R a)_z + g^2``. With ``gyroscope`` on (quaternion devices that also deliver
+their gyroscope, for the exercise blocks' heading between alignments), also the gyroscope (rad/s, sensor
+frame), resampled linearly like the acceleration (NaN across a gap and next to a sample without it).
 
 1. **Validation.** Samples whose time is not after the previous accepted sample (time going backwards,
    duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted.
@@ -14,8 +16,8 @@ the rotation: ``(R a)_z = u . a`` with ``u`` world up in the sensor frame, and
    quaternion devices. A time step above ``gap_factor`` sample periods is a gap: reported (``gaps_``),
    VQF is reset after ``reset_gap_s``, nothing is interpolated across it.
 3. **Resampling** (:mod:`hipback.processing.resample`) onto ``k / grid_rate_hz``: slerp between the two
-   neighbouring samples (acceleration: linear), NaN across a gap. Each grid value depends only on its two
-   neighbours, so the chunking does not change any output.
+   neighbouring samples (acceleration, gyroscope: linear), NaN across a gap. Each grid value depends only on
+   its two neighbours, so the chunking does not change any output.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from hipback.processing.types import Gap, SensorStream
 class GridChunk:
     """Grid rows of one sensor: row indices ``k`` (int64), ``quat`` (N, 4) sensor-to-world, ``acc`` (N, 2)
     vertical acceleration and acceleration magnitude, both without gravity (m/s^2; NaN where not
-    available; see the module docstring)."""
+    available; see the module docstring); ``gyr`` (N, 3) the sensor's gyroscope (rad/s, sensor frame; NaN
+    where not available) from channels with ``gyroscope`` on, else None."""
 
     placement: str
     k: np.ndarray
@@ -46,6 +49,7 @@ class GridChunk:
     #: the channel's first grid row and the row up to which (exclusive) it is final, after this chunk
     first_k: int | None = None
     next_k: int | None = None
+    gyr: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.k)
@@ -111,6 +115,11 @@ class SensorChannel(Block[SensorStream, GridChunk]):
     :param acceleration: also resample the world-frame acceleration (None: for the pelvis and the thighs,
         the sensors whose acceleration processing uses: the pelvis' for activity and initial contacts, the
         thighs' for the heel-strike impact).
+    :param gyroscope: quaternion devices: also resample the gyroscope (``GridChunk.gyr``, rad/s, sensor frame,
+        linear between neighbouring samples, NaN across a gap and next to a sample without a gyroscope value
+        or with an invalid quaternion);
+        for exercise blocks, whose heading between alignments comes from it (raw devices: ignored, their
+        orientation already comes from the gyroscope).
     """
 
     def __init__(
@@ -125,6 +134,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         gap_factor: float = 2.5,
         reset_gap_s: float = 0.2,
         acceleration: bool | None = None,
+        gyroscope: bool = False,
     ) -> None:
         self.placement = placement
         self.kind = kind
@@ -135,6 +145,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         self.gap_factor = gap_factor
         self.reset_gap_s = reset_gap_s
         self.acceleration = acceleration
+        self.gyroscope = gyroscope
+        self._gyr_on = bool(gyroscope) and kind == "quat"
         used = placement in ("pelvis", "thigh_left", "thigh_right")
         self._acc_on = used if acceleration is None else bool(acceleration)
         self._gap_s = gap_factor / self.rate_hz
@@ -168,6 +180,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             np.zeros((0, 2)),
             self.first_k,
             self.next_k,
+            np.zeros((0, 3)) if self._gyr_on else None,
         )
 
     def update(self, chunk: SensorStream) -> GridChunk:
@@ -262,10 +275,22 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             with np.errstate(invalid="ignore"):
                 sq = np.einsum("ij,ij->i", a, a) - 2.0 * GRAVITY * vertical + GRAVITY**2
                 acc[:, 1] = np.sqrt(np.maximum(sq, 0.0))
-        ks, qo, ao = self._resampler.push(t, q, acc)
-        if ao is None:
-            ao = np.full((len(ks), 2), np.nan)
-        return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
+        if not self._gyr_on:
+            ks, qo, ao = self._resampler.push(t, q, acc)
+            if ao is None:
+                ao = np.full((len(ks), 2), np.nan)
+            return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
+        # the gyroscope resampled with the acceleration features (one interpolation: the same elementwise
+        # operations per column, so the acceleration's values do not change); a chunk without it is NaN
+        g = np.full((len(t), 3), np.nan) if chunk.gyr is None else np.asarray(chunk.gyr, dtype=np.float64)
+        both = g if acc is None else np.concatenate((acc, g), axis=1)
+        ks, qo, so = self._resampler.push(t, q, both)
+        assert so is not None
+        if acc is None:
+            return GridChunk(
+                self.placement, ks, qo, np.full((len(ks), 2), np.nan), self.first_k, self.next_k, so
+            )
+        return GridChunk(self.placement, ks, qo, so[:, :2], self.first_k, self.next_k, so[:, 2:])
 
     def finish(self) -> GridChunk:
         """Nothing is held back (a grid row is final once a sample at or after it came)."""

@@ -5,8 +5,9 @@ Output: :class:`Rows`, the grid rows ``k`` (time ``k / rate_hz`` s) that became 
 orientation (NaN where a sensor has no value), the acceleration features (``acc``, m/s^2, gravity removed,
 see :mod:`hipback.processing.channel`; columns: the pelvis' world-vertical acceleration and magnitude, then
 the magnitude of the left and of the right thigh sensor's acceleration, NaN where not available), the
-pelvis' smoothed magnitude (``motion``), a per-row "everybody stands still" flag and each sensor's angular
-velocity.
+pelvis' smoothed magnitude (``motion``), a per-row "everybody stands still" flag, each sensor's angular
+velocity and, for the placements named in ``gyroscope`` (quaternion devices that deliver their gyroscope, for
+the exercise blocks), the sensor's gyroscope (``gyr``, rad/s, sensor frame, NaN where not available).
 
 A row is final once every sensor delivered a sample at or after it: a silent sensor holds the output back,
 unless ``max_sensor_lag_s`` is set, in which case a sensor more than that far behind the newest data is
@@ -27,7 +28,7 @@ Per-row features (all from the row and its predecessor, so independent of the ch
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,7 +44,10 @@ _THIGH_ACC = {"thigh_left": 2, "thigh_right": 3}
 
 @dataclass
 class Rows:
-    """A block of merged grid rows (see the module docstring); all arrays share the first dimension."""
+    """A block of merged grid rows (see the module docstring); all arrays share the first dimension.
+
+    ``gyr``: per placement whose gyroscope is carried, the sensor's gyroscope ``(N, 3)`` (rad/s, sensor frame;
+    NaN where not available); empty without any."""
 
     k: np.ndarray
     q: dict[str, np.ndarray]
@@ -51,12 +55,13 @@ class Rows:
     motion: np.ndarray
     still: np.ndarray
     omega: dict[str, np.ndarray]
+    gyr: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.k)
 
     @staticmethod
-    def empty(placements: tuple[str, ...] | list[str]) -> Rows:
+    def empty(placements: tuple[str, ...] | list[str], gyroscope: tuple[str, ...] | list[str] = ()) -> Rows:
         return Rows(
             np.zeros(0, dtype=np.int64),
             {p: np.zeros((0, 4)) for p in placements},
@@ -64,6 +69,7 @@ class Rows:
             np.zeros(0),
             np.zeros(0, dtype=bool),
             {p: np.zeros((0, 3)) for p in placements},
+            {p: np.zeros((0, 3)) for p in gyroscope},
         )
 
     @staticmethod
@@ -71,6 +77,8 @@ class Rows:
         if len(parts) == 1:
             return parts[0]
         placements = list(parts[0].q)
+        # every gyroscope any part carries (NaN in a part without it: never misaligned, never dropped)
+        gkeys = list(dict.fromkeys(pl for p in parts for pl in p.gyr))
         return Rows(
             np.concatenate([p.k for p in parts]),
             {pl: np.concatenate([p.q[pl] for p in parts]) for pl in placements},
@@ -78,6 +86,10 @@ class Rows:
             np.concatenate([p.motion for p in parts]),
             np.concatenate([p.still for p in parts]),
             {pl: np.concatenate([p.omega[pl] for p in parts]) for pl in placements},
+            {
+                pl: np.concatenate([p.gyr.get(pl, np.full((len(p), 3), np.nan)) for p in parts])
+                for pl in gkeys
+            },
         )
 
     def slice(self, a: int, b: int) -> Rows:
@@ -92,6 +104,7 @@ class Rows:
             self.motion[a:b],
             self.still[a:b],
             {pl: v[a:b] for pl, v in self.omega.items()},
+            {pl: v[a:b] for pl, v in self.gyr.items()},
         )
 
 
@@ -104,6 +117,8 @@ class GridMerge(Block[GridChunk, Rows]):
     :param motion_window_s: averaging window of the pelvis motion (s).
     :param still_gyr_rad_s: below this angular speed a sensor is still (rad/s).
     :param max_x_tilt_rad: standing needs each sensor's x axis within this of the vertical (rad).
+    :param gyroscope: placements whose gyroscope (``GridChunk.gyr``) the rows carry (``Rows.gyr``, NaN where
+        a sensor delivered none); the others' is ignored.
     """
 
     def __init__(
@@ -115,6 +130,7 @@ class GridMerge(Block[GridChunk, Rows]):
         motion_window_s: float = 0.5,
         still_gyr_rad_s: float = 0.2,
         max_x_tilt_rad: float = math.radians(45.0),
+        gyroscope: tuple[str, ...] = (),
     ) -> None:
         self.placements = tuple(placements)
         self.rate_hz = float(rate_hz)
@@ -122,6 +138,7 @@ class GridMerge(Block[GridChunk, Rows]):
         self.motion_window_s = motion_window_s
         self.still_gyr_rad_s = still_gyr_rad_s
         self.max_x_tilt_rad = max_x_tilt_rad
+        self.gyroscope = tuple(p for p in self.placements if p in gyroscope)
         self._first: dict[str, int | None] = {p: None for p in self.placements}
         self._next: dict[str, int | None] = {p: None for p in self.placements}
         self._pending: dict[str, list[GridChunk]] = {p: [] for p in self.placements}
@@ -133,7 +150,7 @@ class GridMerge(Block[GridChunk, Rows]):
         self._may_miss = np.array([[p != "pelvis"] for p in self.placements], dtype=bool)
         self._cos_tilt = math.cos(max_x_tilt_rad)
         self._finished = False
-        self._empty = Rows.empty(self.placements)
+        self._empty = Rows.empty(self.placements, self.gyroscope)
         self.n_rows_ = 0
 
     def update(self, chunk: GridChunk) -> Rows:
@@ -162,7 +179,7 @@ class GridMerge(Block[GridChunk, Rows]):
     def finish(self) -> Rows:
         """Release every row any sensor reached (missing sensors NaN)."""
         if self._finished:
-            return Rows.empty(self.placements)
+            return Rows.empty(self.placements, self.gyroscope)
         self._finished = True
         return self._merge(final=True)
 
@@ -195,13 +212,16 @@ class GridMerge(Block[GridChunk, Rows]):
         # per-row features are computed once for all sensors (see _features)
         buf = np.full((len(self.placements), n + 1, 4), np.nan)
         buf[:, 0] = self._prev_q
+        gyr = {p: np.full((n, 3), np.nan) for p in self.gyroscope}
         for ip, p in enumerate(self.placements):
             arr = buf[ip, 1:]
+            g = gyr.get(p)
             rest: list[GridChunk] = []
             for c in self._pending[p]:
                 ks = c.k
                 if ks[-1] < a:
                     continue
+                cg = c.gyr if g is not None else None
                 if ks[0] >= a and ks[-1] < end and ks[-1] - ks[0] + 1 == len(ks):  # the usual case
                     lo = int(ks[0]) - a
                     arr[lo : lo + len(ks)] = c.quat
@@ -209,6 +229,8 @@ class GridMerge(Block[GridChunk, Rows]):
                         acc[lo : lo + len(ks), :2] = c.acc
                     elif p in _THIGH_ACC:
                         acc[lo : lo + len(ks), _THIGH_ACC[p]] = c.acc[:, 1]
+                    if cg is not None:
+                        g[lo : lo + len(ks)] = cg  # type: ignore[index]
                     continue
                 sel = (ks >= a) & (ks < end)
                 if sel.any():
@@ -217,15 +239,18 @@ class GridMerge(Block[GridChunk, Rows]):
                         acc[ks[sel] - a, :2] = c.acc[sel]
                     elif p in _THIGH_ACC:
                         acc[ks[sel] - a, _THIGH_ACC[p]] = c.acc[sel, 1]
+                    if cg is not None:
+                        g[ks[sel] - a] = cg[sel]  # type: ignore[index]
                 if ks[-1] >= end:
                     keep = ks >= end
-                    rest.append(GridChunk(p, ks[keep], c.quat[keep], c.acc[keep]))
+                    kept = None if c.gyr is None else c.gyr[keep]
+                    rest.append(GridChunk(p, ks[keep], c.quat[keep], c.acc[keep], gyr=kept))
             self._pending[p] = rest
             q[p] = arr
         self._next_row = end
         with np.errstate(invalid="ignore"):
             motion = self._smoother.update(acc[:, 1])
-        rows = Rows(np.arange(a, end, dtype=np.int64), q, acc, motion, np.zeros(0, dtype=bool), {})
+        rows = Rows(np.arange(a, end, dtype=np.int64), q, acc, motion, np.zeros(0, dtype=bool), {}, gyr)
         self._features(rows, buf)
         self.n_rows_ += n
         return rows

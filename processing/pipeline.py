@@ -54,7 +54,9 @@ from hipback.processing.gait import Stride, StrideDetector, WalkingBout
 from hipback.processing.holds import Hold, HoldDetector, HoldProgress, Prescription
 from hipback.processing.merge import GridMerge, Rows
 from hipback.processing.plausibility import PlausibilityGuard
+from hipback.processing.quaternion import conjugate as quat_conjugate
 from hipback.processing.quaternion import multiply as quat_multiply
+from hipback.processing.quaternion import rotate as quat_rotate
 from hipback.processing.slip import SlipMonitor, source_placement
 from hipback.processing.summary import SessionSummary, SummaryInput, build_summary
 from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording, SensorStream
@@ -178,6 +180,9 @@ class SessionProcessor:
     :param exercises: a block fed the calibrated segment orientations
         (:class:`hipback.processing.exercises.SegmentFrame`), e.g. a
         :class:`~hipback.processing.exercises.ProgrammeRunner`; what it returns is in ``exercise_events``.
+        With it, quaternion devices that deliver their gyroscope get it into the frame (``SegmentFrame.gyr``:
+        the segment's angular velocity in its own frame, rad/s), as
+        :func:`hipback.processing.exercises.stream.recording_frame` does.
 
     Blocks given are copied (``get_params``), so one template can serve many sessions.
     """
@@ -223,8 +228,13 @@ class SessionProcessor:
             gap_factor=cfg.gap_factor,
             reset_gap_s=cfg.reset_gap_s,
         )
+        # the gyroscope of quaternion devices is carried only for an exercise block (the heading between its
+        # alignments, see hipback.processing.exercises.stream); raw devices' orientation already comes from it
+        gyro = tuple(p for p in self.placements if exercises is not None and sensors[p] == "quat")
         self.channels = {
-            p: _rebuild(ch, placement=p, kind=sensors[p], rate_hz=float(rates[p]), grid_rate_hz=r)
+            p: _rebuild(
+                ch, placement=p, kind=sensors[p], rate_hz=float(rates[p]), grid_rate_hz=r, gyroscope=p in gyro
+            )
             for p in self.placements
         }
         mg = merge or GridMerge(
@@ -234,7 +244,7 @@ class SessionProcessor:
             still_gyr_rad_s=cfg.calibration.still_gyr_rad_s,
             max_x_tilt_rad=cfg.calibration.max_x_tilt_rad,
         )
-        self.merge = _rebuild(mg, placements=pl, rate_hz=r)
+        self.merge = _rebuild(mg, placements=pl, rate_hz=r, gyroscope=gyro)
         cal = calibration or CalibrationSearch(
             pl,
             rate_hz=r,
@@ -499,7 +509,14 @@ class SessionProcessor:
                 for i, (p, _) in enumerate(cals):
                     seg[p] = q_seg[i]
             if self.exercises is not None:
-                frame = SegmentFrame(t, {p: q for p, q in seg.items() if q is not None})
+                # the gyroscope (sensor frame) of the sensor each segment is measured by, in the segment's
+                # frame: as hipback.processing.exercises.stream.segment_frame turns it
+                gyr = {
+                    p: quat_rotate(quat_conjugate(c.q_segment_in_sensor), rows.gyr[src])
+                    for p, c in cals
+                    if (src := source_placement(p, cr.swap)) in rows.gyr
+                }
+                frame = SegmentFrame(t, {p: q for p, q in seg.items() if q is not None}, gyr)
                 self._exercise_events(self.exercises.update(frame))
         # the thighs' acceleration columns follow the sensors (exchanged with the thighs when swapped)
         thigh_acc = tuple(
