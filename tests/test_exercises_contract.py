@@ -146,3 +146,46 @@ def test_update_after_finish_raises(case: Case):
     first = case.split(case.whole(), [500])[0]
     with pytest.raises(RuntimeError):
         b.update(first)
+
+
+def test_the_next_item_starts_from_the_corrections_in_force_at_the_cut(monkeypatch):
+    """The block of the next item gets the previous block's yaw corrections as they were when its dose was
+    done: a block fed past that point (a larger chunk) may align again in its start posture, and that
+    alignment must not reach the next item."""
+    from hipback.processing.exercises import stream
+
+    handed: list[dict] = []
+    make = stream.ExerciseBlock.__init__
+
+    def record(self, *args, **kwargs):
+        handed.append(dict(kwargs.get("initial_yaw") or {}))
+        make(self, *args, **kwargs)
+
+    monkeypatch.setattr(stream.ExerciseBlock, "__init__", record)
+
+    def handover(cuts: list[int]) -> dict:
+        handed.clear()
+        runner = ProgrammeRunner(programme=[ProgrammeItem("clamshell", "right", reps=2),
+                                            ProgrammeItem("knee_to_chest_double", holds=1, hold_s=6.0)])
+        for chunk in _split_frame(frame(), cuts):
+            runner.update(chunk)
+        runner.finish()
+        assert len(handed) == 2 and handed[0] == {}
+        return handed[1]
+
+    whole, small = handover([]), handover(list(range(1, 1000)))
+    assert set(whole) == {"pelvis", "thigh_left", "thigh_right"}
+    assert whole == small
+
+
+def test_yaw_at_is_the_last_alignment_ended_by_then():
+    block = ExerciseBlock(exercise=CAT["clamshell"], side="right", posture=CAT.postures["side_lying"],
+                          initial_yaw={"pelvis": 0.5})
+    for chunk in _split_frame(frame(), []):
+        block.update(chunk)
+    history = block._yaw_history
+    assert len(history) >= 2
+    (t1, y1), (t2, y2) = history[0], history[1]
+    assert block.yaw_at(t1 - 1e-6) == {"pelvis": 0.5}
+    assert block.yaw_at(t1) == y1 and block.yaw_at(t2 - 1e-6) == y1 and block.yaw_at(t2) == y2
+    assert block.yaw_at(float("inf")) == block.yaw_

@@ -233,6 +233,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self._facing = np.zeros(0, dtype=bool)
         self.offsets_: dict[str, float] | None = None
         self.yaw_: dict[str, float] = dict(self.initial_yaw)
+        # (time of the alignment window's last sample, yaw corrections from then on), in time order
+        self._yaw_history: list[tuple[float, dict[str, float]]] = []
         self.aligned_at_: float | None = None
         self._skip_before = -math.inf
         self._run_used = False
@@ -508,6 +510,18 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
                 ok &= this <= mirrored
         return ok
 
+    def yaw_at(self, t: float) -> dict[str, float]:
+        """The yaw corrections (rad, per segment) in force at time ``t`` (s): those of the last alignment
+        whose still window ended at or before ``t`` (``initial_yaw`` before the first). Unlike ``yaw_``,
+        which holds every alignment fed so far, this does not depend on how far past ``t`` the block was
+        fed."""
+        yaw = self.initial_yaw
+        for t_end, y in self._yaw_history:
+            if t_end > t:
+                break
+            yaw = y
+        return dict(yaw)
+
     def _set_offsets(self, win: SegmentFrame) -> None:
         """Yaw corrections of each segment about its own long axis (where gravity shows them), then heading
         offsets of every segment relative to the pelvis, from a still window in the start posture (and the
@@ -531,6 +545,7 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             if c is not None:
                 yaw[p] = c
         self.yaw_ = yaw
+        self._yaw_history.append((float(win.t[-1]), yaw))
         win = SegmentFrame(
             win.t, {p: (qm.multiply(q, _ry(yaw[p])) if p in yaw else q) for p, q in win.segments.items()}
         )
@@ -756,7 +771,9 @@ class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
                 worn=self.worn,
                 hold_s=item.hold_s,
                 initial_offsets=self.initial_offsets,
-                initial_yaw=None if prev is None else prev.yaw_,
+                # the previous block's corrections at the cut, not those of alignments it found in the
+                # samples after it (how many it was fed past the cut depends on the chunking)
+                initial_yaw=None if prev is None else prev.yaw_at(t),
                 **self.block,
             )
             if not block.measurable:
