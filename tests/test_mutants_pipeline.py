@@ -593,3 +593,51 @@ class _PelvisOnlySearch(CalibrationSearch):
     def update(self, chunk):
         return [CalibratedRows(c.rows, {"pelvis": c.calibration["pelvis"]}, c.swap, c.checked)
                 for c in super().update(chunk)]
+
+
+def _spinning(kinds: dict[str, str], n: int = 200) -> dict[str, SensorStream]:
+    """Still sensors, each reporting its own constant gyroscope rate (quaternion devices deliver it too)."""
+    t = np.arange(n) / 100.0
+    out = {}
+    for i, (p, kind) in enumerate(kinds.items()):
+        quat = np.tile(qm.from_axis_angle([0.0, 1.0, 0.0], 0.1 * i), (n, 1))
+        gyr = np.tile([0.1 * (i + 1), -0.02 * i, 0.03], (n, 1))
+        acc = qm.rotate(qm.conjugate(quat), np.array([0.0, 0.0, G]))
+        out[p] = SensorStream(p, kind, t, 100.0, quat=quat if kind == "quat" else None, acc=acc, gyr=gyr)
+    return out
+
+
+def test_only_an_exercise_session_carries_the_quaternion_devices_gyroscope() -> None:
+    kinds = {"thigh_right": "quat", "pelvis": "quat", "thigh_left": "raw"}
+    rates = dict.fromkeys(kinds, 100.0)
+    proc = SessionProcessor(kinds, rates, exercises=_Frames())
+    assert {p: c.gyroscope for p, c in proc.channels.items()} == {
+        "pelvis": True, "thigh_left": False, "thigh_right": True}
+    assert proc.merge.gyroscope == ("pelvis", "thigh_right")  # in PLACEMENTS order
+    plain = SessionProcessor(kinds, rates)
+    assert {p: c.gyroscope for p, c in plain.channels.items()} == dict.fromkeys(kinds, False)
+    assert plain.merge.gyroscope == ()
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_each_segment_gets_its_sensor_s_gyroscope_in_the_segment_frame(swap: bool) -> None:
+    kinds = {"pelvis": "quat", "thigh_left": "quat", "thigh_right": "raw"}
+    streams = _spinning(kinds)
+    cal = {p: SensorCalibration(p, qm.from_axis_angle([0.3, -0.5, 0.8], 0.4 + 0.3 * i), 0.9)
+           for i, p in enumerate(kinds)}
+    search = (_SwappingSearch if swap else CalibrationSearch)(("pelvis",), initial_calibration=cal)
+    proc = SessionProcessor(kinds, dict.fromkeys(kinds, 100.0), calibration=search, exercises=_Frames())
+    for a in range(0, 200, 50):
+        for s in streams.values():
+            proc.feed(s.slice(a, a + 50))
+    proc.finish()
+    frames = proc.exercises.frames
+    assert sum(len(f) for f in frames) == 200
+    # the raw sensor's orientation already comes from its gyroscope: nothing is carried for it
+    sources = {"pelvis": "pelvis", "thigh_right": "thigh_left"} if swap else {"pelvis": "pelvis",
+                                                                             "thigh_left": "thigh_left"}
+    for f in frames:
+        assert set(f.gyr) == set(sources) and set(f.segments) == set(kinds)
+        for p, src in sources.items():
+            want = qm.rotate(qm.conjugate(cal[p].q_segment_in_sensor), streams[src].gyr[0])
+            np.testing.assert_allclose(f.gyr[p], np.tile(want, (len(f), 1)), rtol=0, atol=1e-12, err_msg=p)
