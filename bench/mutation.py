@@ -988,9 +988,9 @@ _equivalent("the default channel template's placement, kind and rates are replac
             {30: "None,", 31: "None,", 41: "-grid_rate_hz=r,", 46: '"XXpelvisXX"', 47: '"PELVIS"',
              48: '"XXrawXX"', 49: '"RAW"', 50: "101.0,"})
 _equivalent("the default template's grid rate is replaced by the session's (_rebuild sets rate_hz)",
-            _PLS + "__init__", {71: "-rate_hz=r,", 92: "-rate_hz=r,", 115: "-rate_hz=r,"})
+            _PLS + "__init__", {81: "-rate_hz=r,", 104: "-rate_hz=r,", 127: "-rate_hz=r,"})
 _equivalent("the flag is only tested for truth: None is false like False", _PLS + "__init__",
-            {207: "self._finished = None"})
+            {219: "self._finished = None"})
 _equivalent("one queued chunk concatenated alone is a copy with the same values (and the same None "
             "arrays, sequence numbers, device and meta)", _PLS + "flush", {10: "(len(parts) == 1) and False"})
 _equivalent("AngleSeries.concat([]) is AngleSeries.empty(): the same empty series", _PLS + "poll",
@@ -1000,7 +1000,7 @@ _equivalent("with as many messages as already seen, the new ones are an empty sl
 _equivalent("_collect treats every kind other than stride and hold as activity", _PLS + "finish",
             {21: "self.activity_classifier.finish(), None)", 24: '"XXactivityXX"', 25: '"ACTIVITY"'})
 _equivalent("_collect treats every kind other than stride and hold as activity", _PLS + "_emit",
-            {87: "update(ang), None)", 91: '"XXactivityXX"', 92: '"ACTIVITY"'})
+            {100: "update(ang), None)", 104: '"XXactivityXX"', 105: '"ACTIVITY"'})
 _equivalent("SensorStream converts the joined arrays to float64, where numpy reads None as NaN",
             _PL + "x__concat_streams", {14: "np.full((len(s.t), width), None)"})
 _equivalent("one array per chunk: strict or not, zip pairs them the same", _PL + "x__concat_streams",
