@@ -16,9 +16,19 @@ from hipback.ingest.sync import SyncWorker
 
 
 class _Store:
+    """One pending line; after 10 reads the worker is stopped, so that no version of the loop can hang."""
+
     path = "/nowhere/outbox.sqlite"
 
+    def __init__(self) -> None:
+        self.reads = 0
+        self.worker: SyncWorker | None = None
+
     def outbox_pending(self, limit, session_id):
+        self.reads += 1
+        if self.reads >= 10 and self.worker is not None:
+            self.worker._stop.set()
+            self.worker.wake()
         return [(1, "m x=1.0 1")]
 
     def outbox_stats(self, session_id):
@@ -41,6 +51,12 @@ class _DownWriter:
             self.worker._stop.set()
         self.worker.wake()  # the back-off wait returns at once
         raise DatabaseError("InfluxDB at http://db:8086 is not reachable (100% down)")
+
+    def ensure_database(self) -> None:  # only for a worker that owns its writer: stop, and say so
+        if self.worker is not None:
+            self.worker._stop.set()
+            self.worker.wake()
+        raise AssertionError("the worker does not own this writer")
 
     def close(self) -> None:
         pass
@@ -65,9 +81,9 @@ def test_stop_waits_for_the_thread_at_most_the_given_time() -> None:
 
 
 def test_an_unreachable_database_is_logged_with_its_own_text_once(caplog: pytest.LogCaptureFixture) -> None:
-    writer = _DownWriter(calls=3)
-    worker = SyncWorker(_Store(), writer, backoff_initial_s=0.001, backoff_max_s=0.001)
-    writer.worker = worker
+    writer, store = _DownWriter(calls=3), _Store()
+    worker = SyncWorker(store, writer, backoff_initial_s=0.001, backoff_max_s=0.001)
+    writer.worker = store.worker = worker
     with caplog.at_level(logging.WARNING, logger="hipback.sync"):
         worker.run()
     assert writer.calls == 0  # three attempts, the same error each time
