@@ -28,6 +28,9 @@ import numpy as np
 
 from hipback.ingest.devices.base import DecodedSamples, FloatArray
 
+#: event records (clock jumps, arrival gaps) kept in memory: the most recent ones; the counters count them all
+MAX_EVENT_RECORDS = 256
+
 
 @dataclass(frozen=True)
 class ClockJump:
@@ -164,7 +167,8 @@ class ClockModel:
         self.jump_threshold_s = jump_threshold_s
         self.jump_confirm_s = jump_confirm_s
         self.max_latency_s = max_latency_s
-        self.jumps: list[ClockJump] = []
+        self.jumps: list[ClockJump] = []  # the most recent MAX_EVENT_RECORDS
+        self.jump_count = 0  # every jump since the start
         self._suspects: list[tuple[float, float]] = []
         self._last_out = -math.inf
         self._last_x = -math.inf
@@ -236,8 +240,13 @@ class ClockModel:
 
     @property
     def gaps(self) -> list[ArrivalGap]:
-        """Gaps estimated from arrival times (devices without timestamps only)."""
+        """The most recent gaps estimated from arrival times (devices without timestamps only)."""
         return [] if self._arrival is None else self._arrival.gaps
+
+    @property
+    def arrival_missing(self) -> int:
+        """Samples lost in every gap estimated from arrival times since the start."""
+        return 0 if self._arrival is None else self._arrival.missing_total
 
     # -- internals ------------------------------------------------------------------------------------------
     def _reanchor(
@@ -245,6 +254,8 @@ class ClockModel:
     ) -> ClockJump:
         jump = ClockJump(device_time_s=x, arrival_time=float(arrival), delta_s=float(delta))
         self.jumps.append(jump)
+        self.jump_count += 1
+        del self.jumps[:-MAX_EVENT_RECORDS]
         self._suspects = []
         self.env.reset()
         for px, py in sorted(points):
@@ -285,7 +296,8 @@ class ArrivalClock:
         self.gap_threshold_s = gap_threshold_s if gap_threshold_s is not None else max(4 * self.period, 0.08)
         self.decision_s = decision_s
         self.settle_s = settle_s
-        self.gaps: list[ArrivalGap] = []
+        self.gaps: list[ArrivalGap] = []  # the most recent MAX_EVENT_RECORDS
+        self.missing_total = 0  # samples lost in every gap since the start
         self._k = 0  # index of the next sample
         self._last_arrival: float | None = None
         self._recent: deque[float] = deque(maxlen=256)  # residuals of normal packets
@@ -362,6 +374,8 @@ class ArrivalClock:
         self.gaps.append(
             ArrivalGap(gap["after"], gap["after_time"], arrival_time=gap["arrival0"], missing=missing)
         )
+        del self.gaps[:-MAX_EVENT_RECORDS]
+        self.missing_total += missing
         self._k += missing
         return missing
 

@@ -68,11 +68,12 @@ from typing import Any
 
 import numpy as np
 
-from hipback.ingest.clock import ClockModel
+from hipback.ingest.clock import MAX_EVENT_RECORDS, ClockModel
 from hipback.ingest.devices import PROFILES, DecodedSamples, Decoder, DeviceSetupError
 from hipback.ingest.devices import hipback_v1 as hb
 from hipback.ingest.devices import movella_dot as md
 from hipback.ingest.devices import witmotion as wm
+from hipback.ingest.devices.base import MAX_GAP_RECORDS
 from hipback.ingest.files.assemble import FULL_SCALE, MAG_LIMIT, RANGE_MARGIN
 from hipback.ingest.session.runner import SessionRunner, _Link
 from hipback.ingest.session.virtual import virtual_config
@@ -107,6 +108,10 @@ BUFFER_BOUNDS = {
     "clock.suspects": 2_000,  # late packets waiting to confirm a jump
     "arrival.recent": 256,
     "arrival.pending": 5_000,  # packets of an undecided arrival gap (6 s of a 400 Hz stream at most)
+    # event records (gaps, clock jumps) kept in memory: the most recent; counters count them all
+    "decoder.gap_records": MAX_GAP_RECORDS,
+    "clock.jump_records": MAX_EVENT_RECORDS,
+    "arrival.gap_records": MAX_EVENT_RECORDS,
 }
 #: the most samples one notification can carry: hipback v1's count is a u8; a Movella DOT notification holds
 #: one; WitMotion frames are 20 bytes and a notification at most 1024 (twice the 512 of one ATT value)
@@ -514,7 +519,8 @@ class LivePath:
 def buffer_sizes(path: LivePath) -> dict[str, int]:
     """Current sizes of the decoder's and the clock model's buffers (entries; keys of BUFFER_BOUNDS)."""
     dec, clock = path.decoder, path.clock
-    out = {"clock.bins": len(clock.env.bins), "clock.suspects": len(clock._suspects)}
+    out = {"clock.bins": len(clock.env.bins), "clock.suspects": len(clock._suspects),
+           "decoder.gap_records": len(dec.stats.gaps), "clock.jump_records": len(clock.jumps)}
     if isinstance(dec, hb.HipbackV1Decoder):
         out["hipback_v1.recent"] = len(dec._recent)
         out["hipback_v1.dtypes"] = len(dec._dtypes)
@@ -524,6 +530,7 @@ def buffer_sizes(path: LivePath) -> dict[str, int]:
     if arr is not None:
         out["clock.bins"] = max(out["clock.bins"], len(arr.env.bins))
         out["arrival.recent"] = len(arr._recent)
+        out["arrival.gap_records"] = len(arr.gaps)
         out["arrival.pending"] = 0 if arr._pending is None else len(arr._pending["hist"])
     return out
 
@@ -657,8 +664,8 @@ class PacketCheck:
         # the clock model's contract: times increase within a sensor, except right after it re-anchored on a
         # forward jump of the device clock (its earlier times may have been late: they are not pushed on)
         clock = self.path.clock
-        forward = len(clock.jumps) > self.jumps and clock.jumps[-1].delta_s < 0
-        self.jumps = len(clock.jumps)
+        forward = clock.jump_count > self.jumps and clock.jumps[-1].delta_s < 0
+        self.jumps = clock.jump_count
         if (n > 1 and not np.all(np.diff(t) > 0)) or (t[0] <= self.last_t and not forward):
             raise Broken(f"clock times do not increase: {self.last_t!r} then {t[:3]}")
         utc = t + self.path.runner.start_utc  # as stored: a sensor without device times is keyed by it
@@ -1010,10 +1017,8 @@ def long_case(fz: PacketFuzz, n_packets: int = 100_000) -> Callable[[random.Rand
             out, _ = path.push(p.data, arrival)
             accepted += bool(out.n)
         path.flush()
-        # records, not buffers: one per event (a gap, a clock jump), kept for the session's report; they grow
-        # with the events a stream has, by about 100 bytes each
-        records = {"records.gaps": len(path.decoder.stats.gaps) + len(path.clock.gaps),
-                   "records.clock_jumps": len(path.clock.jumps)}
+        # the events of the whole stream, counted (their records in memory are bounded buffers above)
+        records = {"events.clock_jumps": path.clock.jump_count}
         for k, v in {**check.buffers, **records}.items():
             fz.buffers[f"{kind}:{k}"] = max(fz.buffers[f"{kind}:{k}"], v)
         fz.packets.update({f"{kind}:{k}": v for k, v in check.outcomes.items()})

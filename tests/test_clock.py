@@ -164,3 +164,15 @@ def test_arrival_clock_finds_a_loss_under_realistic_link_timing(seed: int) -> No
     harsh = {"latency_sigma": 1.0, "stall_rate_hz": 0.5, "stall_max_s": 0.15}
     assert _arrivals_with_loss(seed, 0, interval, **harsh) == []
     assert _arrivals_with_loss(seed, 25, interval, **harsh) == [25]
+
+
+def test_gap_records_stay_bounded_while_the_counts_go_on() -> None:
+    """A decoder keeps the most recent gap records; what was lost is still counted in full."""
+    from hipback.ingest.devices.base import MAX_GAP_RECORDS, DecoderStats, SampleGap
+
+    stats = DecoderStats()
+    for i in range(MAX_GAP_RECORDS + 44):
+        stats.add_gap(SampleGap(after_seq=i, after_time_s=None, missing=2))
+    assert len(stats.gaps) == len(stats.seq_gaps) == MAX_GAP_RECORDS
+    assert stats.seq_gaps[0] == (44, 2) and stats.seq_gaps[-1] == (MAX_GAP_RECORDS + 43, 2)
+    assert stats.missing == 2 * (MAX_GAP_RECORDS + 44)

@@ -54,7 +54,13 @@ def test_garbage_for_a_long_time_keeps_buffers_bounded(tmp_path) -> None:
         fuzzer.run(2, SEED)
     state.close()
     assert not fuzzer.failures, fuzzer.failures
-    assert fuzzer.counts["ok"] == 2 and all(f"{k}:records.gaps" in state.buffers for k in fp.KINDS)
+    assert fuzzer.counts["ok"] == 2 and all(f"{k}:events.clock_jumps" in state.buffers for k in fp.KINDS)
+    bounded = {name: v for name, v in state.buffers.items() if name.split(":", 1)[1] in fp.BUFFER_BOUNDS}
+    assert all(v <= fp.BUFFER_BOUNDS[name.split(":", 1)[1]] for name, v in bounded.items()), bounded
+    # the event records are kept to the most recent ones while the counters go on past them
+    assert state.buffers["hipback_v1:events.clock_jumps"] > fp.BUFFER_BOUNDS["clock.jump_records"]
+    assert state.buffers["hipback_v1:clock.jump_records"] == fp.BUFFER_BOUNDS["clock.jump_records"]
+    assert state.buffers["movella_dot:decoder.gap_records"] == fp.BUFFER_BOUNDS["decoder.gap_records"]
 
 
 # -- the harness catches faults ------------------------------------------------------------------------

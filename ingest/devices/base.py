@@ -114,16 +114,20 @@ class DecodedSamples:
         return sum(g.missing for g in self.gaps)
 
 
+#: gap records a decoder keeps in memory (the most recent; ``DecoderStats.missing`` counts them all)
+MAX_GAP_RECORDS = 256
+
 @dataclass
 class DecoderStats:
     """Running counts of one decoder.
 
     ``packets``: notifications fed; ``samples``: samples accepted; ``rejected``: rejected packets (or junk
     events) by reason; ``duplicates``: duplicate packets (also in ``rejected["duplicate"]``); ``truncated``:
-    truncated packets (also in ``rejected["truncated"]``); ``seq_gaps``: ``(after_seq, missing)`` for every
-    gap found (``after_seq`` is -1 for devices without sequence numbers; ``gaps`` holds the full records);
-    ``missing``: total samples lost; ``resets``: device sequence/clock restarts (e.g. a reboot);
-    ``junk_bytes``: bytes skipped while re-framing a byte stream (WitMotion).
+    truncated packets (also in ``rejected["truncated"]``); ``seq_gaps``: ``(after_seq, missing)`` for the
+    last ``MAX_GAP_RECORDS`` gaps found (``after_seq`` is -1 for devices without sequence numbers; ``gaps``
+    holds their full records); ``missing``: total samples lost in every gap; ``resets``: device
+    sequence/clock restarts (e.g. a reboot); ``junk_bytes``: bytes skipped while re-framing a byte stream
+    (WitMotion).
     """
 
     packets: int = 0
@@ -149,6 +153,8 @@ class DecoderStats:
         self.gaps.append(gap)
         self.seq_gaps.append((gap.after_seq if gap.after_seq is not None else -1, gap.missing))
         self.missing += gap.missing
+        if len(self.gaps) > MAX_GAP_RECORDS:  # memory stays bounded under a stream of corrupt packets
+            del self.gaps[:-MAX_GAP_RECORDS], self.seq_gaps[:-MAX_GAP_RECORDS]
 
     @property
     def rejected_total(self) -> int:

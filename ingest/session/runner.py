@@ -92,7 +92,7 @@ class _Link:
     ever_connected: bool = False
     disconnect_pending: bool = False
     disconnect_t: float | None = None
-    arrival_gaps_seen: int = 0
+    arrival_missing_seen: int = 0
     absorb_arrival_gap: bool = False
     low_battery_warned: bool = False
     jumps_seen: int = 0
@@ -444,18 +444,18 @@ class SessionRunner:
         st = link.stats
         missing = decoded.missing
         clock = link.clock
-        if len(clock.jumps) > link.jumps_seen:
-            st.clock_jumps += len(clock.jumps) - link.jumps_seen
-            link.jumps_seen = len(clock.jumps)
+        if clock.jump_count > link.jumps_seen:
+            st.clock_jumps += clock.jump_count - link.jumps_seen
+            link.jumps_seen = clock.jump_count
             self._event(
                 "clock_jump",
                 f"The {link.placement} sensor's clock jumped; times re-anchored.",
                 link.placement,
             )
-        arrival_gaps = clock.gaps
-        if len(arrival_gaps) > link.arrival_gaps_seen:  # devices without timestamps: estimated from arrivals
-            new = sum(g.missing for g in arrival_gaps[link.arrival_gaps_seen :])
-            link.arrival_gaps_seen = len(arrival_gaps)
+        arrival_missing = clock.arrival_missing
+        if arrival_missing > link.arrival_missing_seen:  # devices without timestamps: estimated from arrivals
+            new = arrival_missing - link.arrival_missing_seen
+            link.arrival_missing_seen = arrival_missing
             if link.absorb_arrival_gap:  # the disconnect gap already counted these
                 link.absorb_arrival_gap = False
             else:
