@@ -40,6 +40,13 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
+#: live chunks of at most this many samples or rows (the few of a BLE notification, a full-MTU one included)
+#: are checked and converted on Python floats by the blocks that have such a path (sensor channel,
+#: plausibility guard): the same elementwise operations in the same order, so the same values, without numpy's
+#: per-call overhead, which dominates on so few rows
+SMALL_CHUNK = 12
+
+
 class Block(Generic[In, Out]):
     """Base class of a streaming block (see the module docstring for the contract)."""
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hipback.processing.angles import GRAVITY, axes_vertical_components
-from hipback.processing.blocks import Block
+from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.orientation import OrientationEstimator, check_quaternions
 from hipback.processing.resample import GridResampler
 from hipback.processing.types import Gap, SensorStream
@@ -75,11 +75,6 @@ def take(s: SensorStream, idx: np.ndarray) -> SensorStream:
         meta=s.meta,
     )
 
-
-#: chunks of at most this many samples (the few of a BLE notification) get their time checks and acceleration
-#: features on Python floats: the same elementwise operations in the same order (IEEE, so the same values)
-#: without numpy's per-call overhead, which dominates on so few rows
-SMALL_CHUNK = 12
 
 
 def _acc_features_small(q: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -263,12 +258,13 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
         # a channel without acceleration output resamples the orientation only (its acc rows are all NaN)
         acc = None
-        if self._acc_on and chunk.acc is not None and len(t) <= SMALL_CHUNK:
+        if self._acc_on and chunk.acc is None:
+            acc = np.full((len(t), 2), np.nan)
+        elif self._acc_on and len(t) <= SMALL_CHUNK:
             acc = _acc_features_small(q, chunk.acc)
         elif self._acc_on:
-            acc = np.full((len(t), 2), np.nan)
-        if acc is not None and chunk.acc is not None and len(t) > SMALL_CHUNK:
             a = chunk.acc
+            acc = np.full((len(t), 2), np.nan)
             ux, uy, uz = axes_vertical_components(q)
             vertical = ux * a[:, 0] + uy * a[:, 1] + uz * a[:, 2]  # (R a)_z
             acc[:, 0] = vertical - GRAVITY

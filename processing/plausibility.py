@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hipback.processing.blocks import Block
+from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.types import AngleSeries
 
 #: Bit of ``AngleSeries.implausible`` per (angle, reason).
@@ -44,8 +44,6 @@ FLAGS: dict[tuple[str, str], int] = {
     ("lumbar_flexion", "rate"): 32,
 }
 GUARDED = ("hip_flexion_left", "hip_flexion_right", "lumbar_flexion")
-#: steps of at most this many rows (a live step) are checked on Python floats (see ``_clean_small``)
-SMALL_CHUNK = 12
 _COMPANION = {"hip_flexion_left": "thigh_inclination_left", "hip_flexion_right": "thigh_inclination_right"}
 
 
