@@ -400,7 +400,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         search window, ``g`` the larger kernel half width) by ``ic_rule``: ``(j, fraction)`` = sample
         ``lo + j`` plus a fraction of a sample (sub-sample parabola), or None.
 
-        ``smooth`` (default): the steepest rise of the acceleration low-passed by a Gaussian of
+        ``smooth``: the steepest rise of the acceleration low-passed by a Gaussian of
         ``ic_slow_s`` (its derivative's largest positive maximum inside the window), the principle of the
         validated lower-back detectors (McCamley et al. 2012; Paraschiv-Ionescu et al. 2020, whose
         Mobilise-D implementation takes the steepest rise of the band-passed, integrated and
