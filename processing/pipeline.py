@@ -49,14 +49,12 @@ from hipback.processing.blocks import Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
 from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
 from hipback.processing.channel import SensorChannel
-from hipback.processing.exercises.stream import SegmentFrame
+from hipback.processing.exercises.stream import SegmentFrame, segment_rate
 from hipback.processing.gait import Stride, StrideDetector, WalkingBout
 from hipback.processing.holds import Hold, HoldDetector, HoldProgress, Prescription
 from hipback.processing.merge import GridMerge, Rows
 from hipback.processing.plausibility import PlausibilityGuard
-from hipback.processing.quaternion import conjugate as quat_conjugate
 from hipback.processing.quaternion import multiply as quat_multiply
-from hipback.processing.quaternion import rotate as quat_rotate
 from hipback.processing.slip import SlipMonitor, source_placement
 from hipback.processing.summary import SessionSummary, SummaryInput, build_summary
 from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording, SensorStream
@@ -510,9 +508,9 @@ class SessionProcessor:
                     seg[p] = q_seg[i]
             if self.exercises is not None:
                 # the gyroscope (sensor frame) of the sensor each segment is measured by, in the segment's
-                # frame: as hipback.processing.exercises.stream.segment_frame turns it
+                # frame
                 gyr = {
-                    p: quat_rotate(quat_conjugate(c.q_segment_in_sensor), rows.gyr[src])
+                    p: segment_rate(c, rows.gyr[src])
                     for p, c in cals
                     if (src := source_placement(p, cr.swap)) in rows.gyr
                 }

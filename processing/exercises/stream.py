@@ -107,9 +107,14 @@ def segment_frame(
         if src in q:
             seg[p] = cal.segment_quat(q[src])
             if gyr is not None and src in gyr:
-                to_segment = qm.conjugate(cal.q_segment_in_sensor)
-                rates[p] = qm.rotate(to_segment, np.asarray(gyr[src], dtype=np.float64))
+                rates[p] = segment_rate(cal, gyr[src])
     return SegmentFrame(np.asarray(rows_k, dtype=np.float64) / rate_hz, seg, rates)
+
+
+def segment_rate(calibration, gyr: FloatArray) -> FloatArray:
+    """A sensor's angular velocity ``gyr`` (N, 3; rad/s, sensor frame) in the frame of the segment it is
+    mounted on, by its :class:`~hipback.processing.calibration.SensorCalibration`."""
+    return qm.rotate(qm.conjugate(calibration.q_segment_in_sensor), np.asarray(gyr, dtype=np.float64))
 
 
 def calibration_offsets(frame: SegmentFrame, window: tuple[float, float]) -> dict[str, float]:
