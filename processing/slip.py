@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import copy
 import math
+from bisect import bisect_right
 
 import numpy as np
 
 from hipback.processing import quaternion as quat
 from hipback.processing.angles import long_axis_inclination
-from hipback.processing.blocks import Block
+from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import (
     SensorCalibration,
     StandingFinder,
@@ -94,14 +95,16 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         self.motion_gyr_rad_s = motion_gyr_rad_s
         self.gait_window_s = gait_window_s
         self.gait_min_s = gait_min_s
-        self._gait_k = np.zeros(0, dtype=np.int64)  # rows with every thigh turning fast, last gait_window_s
+        self._gait_k: list[int] = []  # rows with every thigh turning fast, last gait_window_s (increasing)
         self._still_prev = False
         self._runs: list[tuple[int, bool]] = []  # (first row of a still period, it began after walking)
         n = int(min_standing_s * self.rate_hz)
         self._finder = StandingFinder(n, n)
         self._hist: list[Rows] = []
+        self._hist_run: int | None = None  # the standing run start _hist was last trimmed to
         self._swap = False
-        self._walk_buf: dict[str, list[np.ndarray]] = {}
+        # per thigh: pieces of fast-rotation rows (time s, angular velocity rad/s), arrays or lists of rows
+        self._walk_buf: dict[str, list[np.ndarray | list[list[float]]]] = {}
         self._walk_buf_n: dict[str, int] = {}
         self._walk_warned: set[str] = set()
         self._walk_base: dict[str, list[np.ndarray]] = {}
@@ -127,8 +130,9 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         if not chunk.checked:
             self._out.append(CalibratedRows(chunk.rows, self.calibration_, self._swap, False))
             return self._out
-        self._track_still_periods(chunk.rows)
-        self._check(chunk.rows)
+        fast = self._thigh_fast(chunk.rows)
+        self._track_still_periods(chunk.rows, fast)
+        self._check(chunk.rows, fast)
         del self._runs[:-64]  # only now: this chunk's standing windows may have needed older starts
         return self._out
 
@@ -137,32 +141,67 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         return []
 
     # -- standing check -----------------------------------------------------------------------------------
-    def _track_still_periods(self, rows: Rows) -> None:
-        """Record where each still period begins and whether walking came just before it (class docstring);
-        row by row in effect, so independent of the chunking."""
+    def _thigh_fast(self, rows: Rows) -> dict[str, np.ndarray | list[bool]]:
+        """Per calibrated thigh (by placement): whether each row's sensor turns faster than
+        ``motion_gyr_rad_s`` (NaN: not fast), computed once per chunk for both checks. A live step's few rows
+        give a list of bools (the same square root of the same numpy sum of squares, compared on Python
+        floats), larger chunks a bool array."""
         assert self.calibration_ is not None
-        thighs = [p for p in ("thigh_left", "thigh_right") if p in self.calibration_]
-        k = np.asarray(rows.k, dtype=np.int64)
-        if thighs:
-            fast = np.ones(len(k), dtype=bool)
-            for p in thighs:
-                w = rows.omega[source_placement(p, self._swap)]
+        out: dict[str, np.ndarray | list[bool]] = {}
+        small = len(rows) <= SMALL_CHUNK
+        for p in ("thigh_left", "thigh_right"):
+            if p not in self.calibration_:
+                continue
+            w = rows.omega[source_placement(p, self._swap)]
+            sq = np.einsum("ij,ij->i", w, w)
+            if small:
+                thr = self.motion_gyr_rad_s
+                out[p] = [math.sqrt(x) > thr for x in sq.tolist()]  # (NaN compares False, as in numpy)
+            else:
                 with np.errstate(invalid="ignore"):
-                    fast &= np.sqrt(np.einsum("ij,ij->i", w, w)) > self.motion_gyr_rad_s
-            gait_k = np.concatenate([self._gait_k, k[fast]])
-        else:
-            gait_k = self._gait_k
-        still = np.asarray(rows.still, dtype=bool)
-        prev = np.concatenate([[self._still_prev], still[:-1]])
+                    out[p] = np.sqrt(sq) > self.motion_gyr_rad_s
+        return out
+
+    def _track_still_periods(self, rows: Rows, fast: dict[str, np.ndarray | list[bool]]) -> None:
+        """Record where each still period begins and whether walking came just before it (class docstring);
+        row by row in effect, so independent of the chunking. ``fast``: :meth:`_thigh_fast` of ``rows``."""
         window = int(round(self.gait_window_s * self.rate_hz))
         need = int(round(self.gait_min_s * self.rate_hz))
-        for i in np.flatnonzero(still & ~prev):
+        gait_k = self._gait_k
+        if len(rows) <= SMALL_CHUNK:  # a live step: the same decisions on Python lists
+            kl = rows.k.tolist()
+            if fast:
+                flags = list(fast.values())
+                every = flags[0] if len(flags) == 1 else [a and b for a, b in zip(*flags, strict=True)]
+                new = [k for k, f in zip(kl, every, strict=True) if f]
+                if new:
+                    gait_k = gait_k + new
+            still = rows.still.tolist()
+            prev = self._still_prev
+            for k0, s in zip(kl, still, strict=True):
+                if s and not prev:
+                    n = bisect_right(gait_k, k0) - bisect_right(gait_k, k0 - window)
+                    self._runs.append((k0, n >= need))
+                prev = s
+            if kl:
+                self._still_prev = bool(still[-1])
+                self._gait_k = gait_k[bisect_right(gait_k, kl[-1] - window) :]
+            return
+        k = np.asarray(rows.k, dtype=np.int64)
+        if fast:
+            every_a = np.ones(len(k), dtype=bool)
+            for f in fast.values():
+                every_a &= f
+            gait_k = gait_k + k[every_a].tolist()
+        still_a = np.asarray(rows.still, dtype=bool)
+        prev_a = np.concatenate([[self._still_prev], still_a[:-1]])
+        for i in np.flatnonzero(still_a & ~prev_a):
             k0 = int(k[i])
-            n = int(np.searchsorted(gait_k, k0, "right") - np.searchsorted(gait_k, k0 - window, "right"))
+            n = bisect_right(gait_k, k0) - bisect_right(gait_k, k0 - window)
             self._runs.append((k0, n >= need))
         if len(k):
-            self._still_prev = bool(still[-1])
-            self._gait_k = gait_k[gait_k > int(k[-1]) - window]
+            self._still_prev = bool(still_a[-1])
+            self._gait_k = gait_k[bisect_right(gait_k, int(k[-1]) - window) :]
 
     def _after_walking(self, k: int) -> bool:
         """Whether the still period holding row ``k`` began just after walking."""
@@ -174,32 +213,39 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
             assert self.calibration_ is not None
             self._out.append(CalibratedRows(rows, self.calibration_, self._swap, True))
 
-    def _check(self, rows: Rows) -> None:
-        """Emit calibrated rows, splitting them where a later standing window triggers a recalibration."""
+    def _check(self, rows: Rows, fast: dict[str, np.ndarray | list[bool]]) -> None:
+        """Emit calibrated rows, splitting them where a later standing window triggers a recalibration.
+        ``fast``: :meth:`_thigh_fast` of ``rows``."""
         pos, n, k0 = 0, len(rows), int(rows.k[0])
         fin = self._finder
         while pos < n:
             sub = rows.slice(pos, n) if pos else rows
             found = fin.update(int(sub.k[0]), sub.still)
             if found is None:
-                self._hist.append(sub)
                 self._emit(sub)
-                self._walk_axis_check(sub)
+                self._walk_axis_check(sub, fast, pos, n)
                 run = fin._run_start
                 if run is None:
                     self._hist = []
+                elif run == self._hist_run:
+                    # the rows held so far were trimmed to this run already (trimming again keeps them as
+                    # they are): only the new rows
+                    if int(sub.k[-1]) >= run:
+                        self._hist.append(sub.slice(max(0, run - int(sub.k[0])), len(sub)))
                 else:
-                    hist = [r for r in self._hist if r.k[-1] >= run]
+                    hist = [r for r in [*self._hist, sub] if r.k[-1] >= run]
                     self._hist = [r.slice(max(0, run - int(r.k[0])), len(r)) for r in hist]
+                self._hist_run = run
                 return
             split = max(pos, found[1] - k0)
             piece = rows.slice(pos, split)
             self._hist.append(piece)
             self._emit(piece)
-            self._walk_axis_check(piece)
+            self._walk_axis_check(piece, fast, pos, split)
             self._slip_window(found)
             fin.reset()
             self._hist = []
+            self._hist_run = None
             pos = split
 
     def _segment_quats(self, rows: Rows) -> dict[str, np.ndarray]:
@@ -255,24 +301,34 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         self.messages_.append(msg)
 
     # -- moving check -------------------------------------------------------------------------------------
-    def _walk_axis_check(self, rows: Rows) -> None:
+    def _walk_axis_check(self, rows: Rows, fast: dict[str, np.ndarray | list[bool]], a: int, b: int) -> None:
+        """Collect the fast-rotation rows of ``rows`` (rows ``[a, b)`` of the chunk ``fast`` was computed on,
+        :meth:`_thigh_fast`) per thigh and check each full window."""
         if len(rows) == 0 or self.calibration_ is None:
             return
         need = int(self.walk_check_s * self.rate_hz)
         for p in ("thigh_left", "thigh_right"):
             if p not in self.calibration_:
                 continue
+            f = fast[p][a:b]
             w = rows.omega[source_placement(p, self._swap)]
-            with np.errstate(invalid="ignore"):
-                fast = np.sqrt(np.einsum("ij,ij->i", w, w)) > self.motion_gyr_rad_s
-            if not fast.any():
-                continue
             buf = self._walk_buf.setdefault(p, [])
-            buf.append(np.column_stack([rows.k[fast] / self.rate_hz, w[fast]]))
-            total = self._walk_buf_n.get(p, 0) + int(fast.sum())
+            if isinstance(f, list):  # a live step: the rows as lists (time k / rate_hz as numpy divides)
+                idx = [i for i, x in enumerate(f) if x]
+                if not idx:
+                    continue
+                kl, wl, rate = rows.k.tolist(), w.tolist(), self.rate_hz
+                buf.append([[kl[i] / rate, *wl[i]] for i in idx])
+                n_fast = len(idx)
+            else:
+                if not f.any():
+                    continue
+                buf.append(np.column_stack([rows.k[f] / self.rate_hz, w[f]]))
+                n_fast = int(f.sum())
+            total = self._walk_buf_n.get(p, 0) + n_fast
             self._walk_buf_n[p] = total
             while total >= need:
-                allw = np.concatenate(buf)
+                allw = np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1, 4) for x in buf])
                 win, rest = allw[:need], allw[need:]
                 self._walk_buf[p] = buf = [rest] if len(rest) else []
                 self._walk_buf_n[p] = total = len(rest)
