@@ -28,6 +28,10 @@ import numpy as np
 
 from hipback.ingest.devices.base import DecodedSamples, FloatArray
 
+#: packets of up to this many samples are mapped on Python floats (the same values as with numpy, whose fixed
+#: cost per call dominates on a few values)
+SMALL_PACKET = 16
+
 #: event records (clock jumps, arrival gaps) kept in memory: the most recent ones; the counters count them all
 MAX_EVENT_RECORDS = 256
 
@@ -195,7 +199,7 @@ class ClockModel:
         if not env.ready:
             env.add(x, y)
             return None
-        r = y - float(env.predict(x))
+        r = y - (env.offset + env.slope * (x - env.x_ref))  # float(env.predict(x)), on Python floats
         if backwards:  # device time went backwards (a restart or a reset of its clock)
             return self._reanchor([(x, y)], x, arrival_time, r)
         if r < -self.jump_threshold_s:  # the device clock jumped forward: latency cannot be negative
@@ -235,8 +239,26 @@ class ClockModel:
                 self._arrival = ArrivalClock(self.nominal_rate_hz)
             return self._arrival.map_packet(decoded.n, decoded.arrival_time)
         dt = np.asarray(decoded.device_time_s, dtype=np.float64)
-        self.observe(float(dt[-1]), decoded.arrival_time)
-        return self._finish(self.to_utc(dt), decoded.arrival_time)
+        arrival = decoded.arrival_time
+        if len(dt) > SMALL_PACKET:
+            self.observe(float(dt[-1]), arrival)
+            return self._finish(self.to_utc(dt), arrival)
+        # a few samples: the same IEEE operations as to_utc and _plausible_times, on Python floats
+        xs = dt.tolist()
+        self.observe(xs[-1], arrival)
+        env = self.env
+        offset, slope, x_ref = env.offset, env.slope, env.x_ref
+        ts = [x + (offset + slope * (x - x_ref)) for x in xs]
+        excess = ts[-1] - arrival
+        if excess > 0:
+            ts = [t - excess for t in ts]
+        t = np.array(ts)
+        if ts[0] < self._last_out + 1e-6:
+            t = np.maximum(t, self._last_out + 1e-6 * np.arange(1, len(t) + 1))
+            self._last_out = float(t[-1])
+        else:
+            self._last_out = ts[-1]
+        return t
 
     @property
     def gaps(self) -> list[ArrivalGap]:

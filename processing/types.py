@@ -46,6 +46,10 @@ class Gap:
     reason: str = "gap"
 
 
+_F64 = np.dtype(np.float64)
+_WIDTHS = (("quat", 4), ("acc", 3), ("gyr", 3), ("mag", 3))  # columns of SensorStream's sample arrays
+
+
 @dataclass
 class SensorStream:
     """Samples of one sensor on the recording timeline.
@@ -68,16 +72,20 @@ class SensorStream:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.t = np.asarray(self.t, dtype=np.float64)
-        n = len(self.t)
-        for name in ("quat", "acc", "gyr", "mag"):
+        # (arrays that are float64 ndarrays already, as every live chunk's, are taken as they are: what
+        # np.asarray would return; the check is per chunk, so it avoids the call)
+        t = self.t
+        if type(t) is not np.ndarray or t.dtype is not _F64:
+            t = self.t = np.asarray(t, dtype=np.float64)
+        n = len(t)
+        for name, width in _WIDTHS:
             arr = getattr(self, name)
             if arr is not None:
-                arr = np.asarray(arr, dtype=np.float64)
-                width = 4 if name == "quat" else 3
+                if type(arr) is not np.ndarray or arr.dtype is not _F64:
+                    arr = np.asarray(arr, dtype=np.float64)
+                    setattr(self, name, arr)
                 if arr.shape != (n, width):
                     raise ValueError(f"{self.placement}: {name} has shape {arr.shape}, not ({n}, {width})")
-                setattr(self, name, arr)
         if self.kind == "quat" and self.quat is None:
             raise ValueError(f"{self.placement}: a quaternion sensor needs quat samples")
         if self.kind == "raw" and (self.acc is None or self.gyr is None):

@@ -217,13 +217,13 @@ class Decoder:
         if (
             acc is not None
             and self.acc_range_ms2 is not None
-            and np.any(np.abs(acc) > self.acc_range_ms2 * k)
+            and (np.abs(acc) > self.acc_range_ms2 * k).any()
         ):
             return True
         return bool(
             gyr is not None
             and self.gyr_range_rads is not None
-            and np.any(np.abs(gyr) > self.gyr_range_rads * k)
+            and (np.abs(gyr) > self.gyr_range_rads * k).any()
         )
 
 

@@ -23,6 +23,7 @@ import math
 import struct
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -172,6 +173,51 @@ def parse_info(data: bytes) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How one format byte's samples are laid out: ``size`` bytes per sample, numpy ``dtype`` to read them
+    with, and ``width`` int16 values per sample when every value is an int16 (0: float32 quaternions, read
+    as records); which fields are present."""
+
+    size: int
+    dtype: np.dtype
+    width: int
+    quat: bool
+    acc: bool
+    gyr: bool
+    mag: bool
+
+    @classmethod
+    def of(cls, fmt: int) -> _Layout:
+        """The layout of format byte ``fmt`` (raises ValueError for reserved bits)."""
+        size = sample_size(fmt)
+        q = fmt & FMT_QUAT_MASK
+        width = 0 if q == QUAT_F32 else size // 2
+        dtype = sample_dtype(fmt) if q == QUAT_F32 else np.dtype("<i2")
+        return cls(size, dtype, width, q != QUAT_NONE, bool(fmt & FMT_ACC), bool(fmt & FMT_GYR),
+                   bool(fmt & FMT_MAG))
+
+
+#: status flags by (device status bits 0-8, low battery): IntFlag construction is slow per packet
+_FLAGS: dict[tuple[int, bool], StatusFlag] = {}
+
+
+def _status_flags(bits: int, low_battery: bool) -> StatusFlag:
+    """The :class:`StatusFlag` of device status bits 0-8 (``bits``) plus LOW_BATTERY (at most 1024 kept)."""
+    key = (bits, low_battery)
+    flags = _FLAGS.get(key)
+    if flags is None:
+        flags = StatusFlag(bits)
+        if low_battery:
+            flags |= StatusFlag.LOW_BATTERY
+        _FLAGS[key] = flags
+    return flags
+
+
+#: packets of up to this many samples get their sample times from Python floats (the same values as numpy's,
+#: computed with the same operations; numpy's fixed cost per call dominates on a few values)
+SMALL_PACKET = 16
+
 #: device times (us) from here on cannot be told apart to the microsecond as float seconds (2^53 us, 285
 #: years): a device clock this far on is corrupt, and its samples would collapse onto one time
 MAX_DEVICE_TIME_US = 1 << 53
@@ -204,7 +250,7 @@ class HipbackV1Decoder(Decoder):
         self._dev_next = 0  # the same as the device sends it (u32)
         self._last_seq: int | None = None
         self._last_time: float | None = None
-        self._dtypes: dict[int, np.dtype] = {}
+        self._dtypes: dict[int, _Layout] = {}  # by format byte (valid ones only: at most 24)
         self._recent: deque[int] = deque(maxlen=64)  # hashes of recent packets, to recognise duplicates
         # out-of-order packets that continue one another: (expected device seq of the next one, device time of
         # the last sample in us, how many in a row); RESYNC_PACKETS of them are the device's stream now
@@ -218,10 +264,14 @@ class HipbackV1Decoder(Decoder):
         version, fmt, n, battery, seq, t0_us, dt_us, status = HEADER.unpack_from(data)
         if version != PROTOCOL_VERSION:
             return self._rejected(BAD_VERSION, arrival_time)
-        try:
-            size = sample_size(fmt)
-        except ValueError:
-            return self._rejected(BAD_FORMAT, arrival_time)
+        layout = self._dtypes.get(fmt)
+        if layout is None:
+            try:
+                layout = _Layout.of(fmt)
+            except ValueError:
+                return self._rejected(BAD_FORMAT, arrival_time)
+            self._dtypes[fmt] = layout
+        size = layout.size
         if (
             size == 0
             # a quaternion, or acc and gyr to fuse: what every mode of the profile streams
@@ -241,32 +291,41 @@ class HipbackV1Decoder(Decoder):
         if t_end_us >= MAX_DEVICE_TIME_US:
             return self._rejected(BAD_VALUE, arrival_time)
 
-        dtype = self._dtypes.get(fmt)
-        if dtype is None:
-            dtype = self._dtypes[fmt] = sample_dtype(fmt)
-        rec = np.frombuffer(data, dtype=dtype, count=n, offset=HEADER_SIZE)
+        rec = np.frombuffer(data, dtype=layout.dtype, count=n * (layout.width or 1), offset=HEADER_SIZE)
         quat = acc = gyr = mag = None
-        q = fmt & FMT_QUAT_MASK
-        if q:
+        if layout.width:  # every value an int16: one conversion of the packet, then one scaling per field
+            values = rec.reshape(n, layout.width).astype(np.float64)
+            col = 0
+            if layout.quat:
+                quat = values[:, 0:4] * Q14  # int16 values: always finite
+                col = 4
+                norm = np.sqrt(np.add.reduce(quat * quat, axis=1))  # np.linalg.norm(quat, axis=1)
+                if (np.abs(norm - 1.0) > 0.02).any():
+                    return self._rejected(BAD_QUAT_NORM, arrival_time)
+                quat /= norm[:, None]
+            if layout.acc:
+                acc = values[:, col : col + 3] * ACC_LSB
+                col += 3
+            if layout.gyr:
+                gyr = values[:, col : col + 3] * GYR_LSB
+                col += 3
+            if layout.mag:
+                mag = values[:, col : col + 3] * MAG_LSB
+        else:  # float32 quaternions and int16 vectors
             with np.errstate(invalid="ignore"):  # a signalling NaN is refused below, not warned about
                 quat = rec["quat"].astype(np.float64)
-            if q == QUAT_Q14:
-                quat *= Q14
-                tol = 0.02
-            else:
-                tol = 0.01
-            if not np.all(np.isfinite(quat)):
+            if not np.isfinite(quat).all():
                 return self._rejected(BAD_VALUE, arrival_time)
-            norm = np.linalg.norm(quat, axis=1)
-            if np.any(np.abs(norm - 1.0) > tol):
+            norm = np.sqrt(np.add.reduce(quat * quat, axis=1))
+            if (np.abs(norm - 1.0) > 0.01).any():
                 return self._rejected(BAD_QUAT_NORM, arrival_time)
             quat /= norm[:, None]
-        if fmt & FMT_ACC:
-            acc = rec["acc"].astype(np.float64) * ACC_LSB
-        if fmt & FMT_GYR:
-            gyr = rec["gyr"].astype(np.float64) * GYR_LSB
-        if fmt & FMT_MAG:
-            mag = rec["mag"].astype(np.float64) * MAG_LSB
+            if layout.acc:
+                acc = rec["acc"].astype(np.float64) * ACC_LSB
+            if layout.gyr:
+                gyr = rec["gyr"].astype(np.float64) * GYR_LSB
+            if layout.mag:
+                mag = rec["mag"].astype(np.float64) * MAG_LSB
         if self._out_of_range(acc, gyr):
             return self._rejected(OUT_OF_RANGE, arrival_time)
 
@@ -312,17 +371,18 @@ class HipbackV1Decoder(Decoder):
                 self.stats.add_gap(gap)
         self._stray = None
         self._recent.append(hash(data))
-        seqs = full_seq + np.arange(n, dtype=np.int64)
-        t = (t0_us + dt_us * np.arange(n, dtype=np.float64)) * 1e-6
+        seqs = np.arange(full_seq, full_seq + n, dtype=np.int64)
+        if n <= SMALL_PACKET:  # the same IEEE operations on Python floats: fewer numpy calls on a few values
+            t = np.array([(t0_us + dt_us * float(i)) * 1e-6 for i in range(n)])
+        else:
+            t = (t0_us + dt_us * np.arange(n, dtype=np.float64)) * 1e-6
         self._next_seq = full_seq + n
         self._dev_next = (seq + n) & 0xFFFFFFFF
-        self._last_seq = int(seqs[-1])
+        self._last_seq = full_seq + n - 1
         self._last_time = float(t[-1])
         self._last_end_us = t_end_us
 
-        flags = StatusFlag(status & 0x01FF)
-        if battery != 255 and battery <= 15:
-            flags |= StatusFlag.LOW_BATTERY
+        flags = _status_flags(status & 0x01FF, battery != 255 and battery <= 15)
         return DecodedSamples(
             arrival_time=arrival_time,
             device_time_s=t,
