@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hipback.processing.angles import MotionSmoother
-from hipback.processing.blocks import Block
+from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import angular_velocity
 from hipback.processing.channel import GridChunk
 
@@ -219,11 +219,12 @@ class GridMerge(Block[GridChunk, Rows]):
             rest: list[GridChunk] = []
             for c in self._pending[p]:
                 ks = c.k
-                if ks[-1] < a:
+                k_first, k_last = int(ks[0]), int(ks[-1])
+                if k_last < a:
                     continue
                 cg = c.gyr if g is not None else None
-                if ks[0] >= a and ks[-1] < end and ks[-1] - ks[0] + 1 == len(ks):  # the usual case
-                    lo = int(ks[0]) - a
+                if k_first >= a and k_last < end and k_last - k_first + 1 == len(ks):  # the usual case
+                    lo = k_first - a
                     arr[lo : lo + len(ks)] = c.quat
                     if p == "pelvis":
                         acc[lo : lo + len(ks), :2] = c.acc
@@ -241,7 +242,7 @@ class GridMerge(Block[GridChunk, Rows]):
                         acc[ks[sel] - a, _THIGH_ACC[p]] = c.acc[sel, 1]
                     if cg is not None:
                         g[ks[sel] - a] = cg[sel]  # type: ignore[index]
-                if ks[-1] >= end:
+                if k_last >= end:
                     keep = ks >= end
                     kept = None if c.gyr is None else c.gyr[keep]
                     rest.append(GridChunk(p, ks[keep], c.quat[keep], c.acc[keep], gyr=kept))
@@ -267,6 +268,30 @@ class GridMerge(Block[GridChunk, Rows]):
         flat = buf.reshape(n_p * m, 4)
         w = angular_velocity(flat, self.rate_hz)
         self._prev_q = buf[:, -1].copy()
+        w3 = w.reshape(n_p, m, 3)
+        for ip, p in enumerate(self.placements):
+            rows.omega[p] = w3[ip, 1:]
+        if m - 1 <= SMALL_CHUNK:
+            # a live step: the same square roots of the same numpy sums of squares, the same products,
+            # differences and comparisons on Python floats (NaN fails them, as in numpy)
+            sq = np.einsum("ij,ij->i", w, w).tolist()
+            ql = flat.tolist()
+            thr, cos_tilt = self.still_gyr_rad_s, self._cos_tilt
+            still_l = [True] * (m - 1)
+            for ip, p in enumerate(self.placements):
+                may_miss = p != "pelvis"
+                base = ip * m
+                for r in range(1, m):
+                    if not still_l[r - 1]:
+                        continue
+                    q0, q1, q2, q3 = ql[base + r]
+                    if math.sqrt(sq[base + r]) < thr and abs(2.0 * (q1 * q3 - q0 * q2)) > cos_tilt:
+                        continue
+                    if may_miss and not math.isfinite(q0):  # a sensor without data does not veto
+                        continue
+                    still_l[r - 1] = False
+            rows.still = np.array(still_l, dtype=bool)
+            return
         with np.errstate(invalid="ignore"):
             speed = np.sqrt(np.einsum("ij,ij->i", w, w))
             # x component of world up in the sensor frame (third row of the rotation matrix, first column)
@@ -275,6 +300,3 @@ class GridMerge(Block[GridChunk, Rows]):
         # a sensor without data (gap, not connected) does not veto; the pelvis must be there
         still = still | (self._may_miss & ~np.isfinite(buf[:, 1:, 0]))
         rows.still = still.all(axis=0)
-        w3 = w.reshape(n_p, m, 3)
-        for ip, p in enumerate(self.placements):
-            rows.omega[p] = w3[ip, 1:]
