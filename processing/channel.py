@@ -77,12 +77,12 @@ def take(s: SensorStream, idx: np.ndarray) -> SensorStream:
 
 
 
-def _acc_features_small(q: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """The acceleration features of :meth:`SensorChannel.update` (N, 2) for a few rows: the world-vertical
-    acceleration without gravity and the magnitude without gravity (m/s^2), from the sensor-to-world
-    quaternions ``q`` (N, 4) and the accelerations ``a`` (N, 3, m/s^2). The elementwise arithmetic of the
-    numpy version on Python floats (``axes_vertical_components``, then ``(R a)_z``), the sum of squares of
-    ``a`` by the same numpy call."""
+def _acc_features_small(q: np.ndarray, a: np.ndarray) -> list[list[float]]:
+    """The acceleration features of :meth:`SensorChannel.update` for a few rows, as a list of rows
+    ``[vertical, magnitude]``: the world-vertical acceleration without gravity and the magnitude without
+    gravity (m/s^2), from the sensor-to-world quaternions ``q`` (N, 4) and the accelerations ``a`` (N, 3,
+    m/s^2). The elementwise arithmetic of the numpy version on Python floats (``axes_vertical_components``,
+    then ``(R a)_z``), the sum of squares of ``a`` by the same numpy call."""
     a_sq = np.einsum("ij,ij->i", a, a).tolist()
     rows = []
     two_g, g2 = 2.0 * GRAVITY, GRAVITY**2
@@ -93,7 +93,7 @@ def _acc_features_small(q: np.ndarray, a: np.ndarray) -> np.ndarray:
         vertical = ux * a0 + uy * a1 + uz * a2
         sq = e - two_g * vertical + g2
         rows.append([vertical - GRAVITY, math.sqrt(0.0 if sq < 0.0 else sq)])  # (NaN stays NaN)
-    return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+    return rows
 
 
 class SensorChannel(Block[SensorStream, GridChunk]):
@@ -234,7 +234,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 f"{self.placement}: gap of {gap.t_end - gap.t_start:.2f} s at t={gap.t_start:.2f} s "
                 "(segments split, nothing interpolated across it)"
             )
-        self._last_t = float(t[-1])
+        self._last_t = tl[-1] if small and increasing else float(t[-1])
         if self._est is not None:
             assert chunk.acc is not None and chunk.gyr is not None
             mag = None if self._est.use_mag is False else chunk.mag
@@ -261,7 +261,12 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if self._acc_on and chunk.acc is None:
             acc = np.full((len(t), 2), np.nan)
         elif self._acc_on and len(t) <= SMALL_CHUNK:
-            acc = _acc_features_small(q, chunk.acc)
+            acc_rows = _acc_features_small(q, chunk.acc)
+            if small and increasing and not self._gyr_on:  # the live chunk as it came: lists throughout
+                ks, qo, ao = self._resampler.push_lists(t, tl, q, acc_rows)
+                assert ao is not None
+                return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
+            acc = np.array(acc_rows, dtype=np.float64).reshape(len(acc_rows), 2)
         elif self._acc_on:
             a = chunk.acc
             acc = np.full((len(t), 2), np.nan)
@@ -272,7 +277,10 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 sq = np.einsum("ij,ij->i", a, a) - 2.0 * GRAVITY * vertical + GRAVITY**2
                 acc[:, 1] = np.sqrt(np.maximum(sq, 0.0))
         if not self._gyr_on:
-            ks, qo, ao = self._resampler.push(t, q, acc)
+            if small and increasing and acc is None:
+                ks, qo, ao = self._resampler.push_lists(t, tl, q, None)
+            else:
+                ks, qo, ao = self._resampler.push(t, q, acc)
             if ao is None:
                 ao = np.full((len(ks), 2), np.nan)
             return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)

@@ -70,7 +70,9 @@ class GridResampler:
         self.gap_s = float(gap_s)
         self.next_k: int | None = None
         self._first_k: int | None = None
-        self._last: tuple[float, FloatArray, FloatArray] | None = None
+        # the previous push's last sample: time (s), quaternion (1, 4) and the other input's row ((1, M) or
+        # (1,) array, or a list of M floats after a push of rows as lists; None without it)
+        self._last: tuple[float, FloatArray, FloatArray | list[float] | None] | None = None
 
     @property
     def first_k(self) -> int | None:
@@ -85,15 +87,38 @@ class GridResampler:
         if len(t) == 0:
             return _empty(s)
         if self._last is not None and len(t) <= SMALL_PUSH and (s is None or np.ndim(s) == 2):
-            out = self._push_small(t, q, s)
+            out = self._push_small(np.asarray(t).tolist(), q, None if s is None else np.asarray(s).tolist())
             if out is not None:
                 return out
-        # (the previous push's last sample kept as 1-row arrays: one concatenate each, no list conversion)
+        return self._push_arrays(t, q, s)
+
+    def push_lists(
+        self, t: FloatArray, tl: list[float], q: FloatArray, s_rows: list[list[float]] | None
+    ) -> tuple[np.ndarray, FloatArray, FloatArray | None]:
+        """:meth:`push` for a live chunk given also as Python lists: ``tl`` the times of ``t``, ``s_rows``
+        the rows of the ``(N, M)`` vectors (or None); the same output as :meth:`push` of the arrays."""
+        if len(tl) == 0:
+            return _empty(None if s_rows is None else np.zeros((0, 1)))
+        if self._last is not None and len(tl) <= SMALL_PUSH:
+            out = self._push_small(tl, q, s_rows)
+            if out is not None:
+                return out
+        s = None if s_rows is None else np.array(s_rows, dtype=np.float64).reshape(len(tl), len(s_rows[0]))
+        return self._push_arrays(t, q, s)
+
+    def _push_arrays(
+        self, t: FloatArray, q: FloatArray, s: FloatArray | None
+    ) -> tuple[np.ndarray, FloatArray, FloatArray | None]:
+        """:meth:`push` on arrays (every case)."""
         if self._last is not None:
             lt, lq, ls = self._last
-            tt = np.concatenate((lt, t))
+            tt = np.concatenate(([lt], t))
             qq = np.concatenate((lq, q))
-            ss = None if s is None else np.concatenate((ls, s))
+            if s is None:
+                ss = None
+            else:
+                ls_a = np.array([ls], dtype=np.float64) if isinstance(ls, list) else ls
+                ss = np.concatenate((ls_a, s))
         else:
             tt, qq, ss = t, q, s
             self.next_k = first_grid_index(float(t[0]), self.rate_hz)
@@ -101,12 +126,12 @@ class GridResampler:
         t_last = float(tt[-1])
         if tt is t:  # the caller's arrays: keep copies of the last sample
             self._last = (
-                np.array(tt[-1:], dtype=np.float64),
+                t_last,
                 np.array(qq[-1:], dtype=np.float64),
                 None if ss is None else np.array(ss[-1:], dtype=np.float64),
             )
         else:  # our own concatenations (never modified): views of their last row
-            self._last = (tt[-1:], qq[-1:], None if ss is None else ss[-1:])
+            self._last = (t_last, qq[-1:], None if ss is None else ss[-1:])
         assert self.next_k is not None
         k_end = last_grid_index(t_last, self.rate_hz)
         if k_end < self.next_k:
@@ -177,23 +202,23 @@ class GridResampler:
         return ks, qo, so
 
     def _push_small(
-        self, t: FloatArray, q: FloatArray, s: FloatArray | None
+        self, t_new: list[float], q: FloatArray, s_rows: list[list[float]] | None
     ) -> tuple[np.ndarray, FloatArray, FloatArray | None] | None:
         """The common case of a live push (after the first; times finite and increasing; every grid point
         between two finite samples of one hemisphere, no gap), with the few grid points' elementwise
         arithmetic on Python floats: the very operations of :meth:`push` in the same order (IEEE, so the same
-        values), the two sums of products still by the same numpy call. Returns None, having changed
-        nothing, when anything is not the common case (:meth:`push` then does everything)."""
+        values), the two sums of products still by the same numpy call. ``t_new``: the times as a list,
+        ``s_rows``: the ``(N, M)`` vectors as a list of rows (or None). Returns None, having changed nothing,
+        when anything is not the common case (:meth:`push` then does everything)."""
         assert self._last is not None and self.next_k is not None
         lt, lq, ls = self._last
-        tt = np.concatenate((lt, t))
-        tl = tt.tolist()
+        tl = [lt, *t_new]
         t_last = tl[-1]
         # finite and strictly increasing (NaN fails every comparison)
         if not (-math.inf < tl[0] and t_last < math.inf):
             return None
         prev = tl[0]
-        for x in tl[1:]:
+        for x in t_new:
             if not prev < x:
                 return None
             prev = x
@@ -224,18 +249,18 @@ class GridResampler:
         qo = np.array(qo_rows, dtype=np.float64)
         qo /= np.sqrt(np.einsum("ij,ij->i", qo, qo))[:, None]
         so = None
-        ss = None
-        if s is not None:
-            ss = np.concatenate((ls, s))
-            sl = ss.tolist()
-            if ss.shape[1] == 2:  # (the channel's two acceleration features)
+        s_last = None
+        if s_rows is not None:
+            sl = [ls if isinstance(ls, list) else np.asarray(ls).tolist()[0], *s_rows]
+            if len(sl[0]) == 2:  # (the channel's two acceleration features)
                 so_rows = []
                 for i, f in grid:
                     a, b = sl[i], sl[i + 1]
                     so_rows.append([a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f])
             else:
                 so_rows = [[x + (y - x) * f for x, y in zip(sl[i], sl[i + 1], strict=True)] for i, f in grid]
-            so = np.array(so_rows, dtype=np.float64).reshape(len(grid), ss.shape[1])
-        self._last = (tt[-1:], qq[-1:], None if ss is None else ss[-1:])
+            so = np.array(so_rows, dtype=np.float64).reshape(len(grid), len(sl[0]))
+            s_last = sl[-1]
+        self._last = (t_last, qq[-1:], s_last)
         self.next_k = k_end + 1
         return np.arange(ks.start, ks.stop, dtype=np.int64), qo, so
