@@ -67,7 +67,14 @@ class ActivityBout:
 @dataclass(repr=False, eq=False)
 class ActivityClassifier(Block[AngleSeries, list[ActivityBout]]):
     """Streaming activity classifier (see module doc). ``update``/``finish`` return bouts that became final;
-    ``bouts`` holds all of them; ``time_per_activity()`` sums their durations per label (s)."""
+    ``bouts`` holds all of them; ``time_per_activity()`` sums their durations per label (s).
+
+    ``batch_s``: the labels are computed once at least this much (s) of new final samples came (see
+    :class:`~hipback.processing.events.WindowedStream`; any value gives the same bouts). A bout is final
+    only once the next label held ``min_bout_s``, so a batch shorter than that adds little to that delay,
+    while the fixed cost of a labelling round, which dominates on a live step's few rows, is spread over
+    the batch's samples.
+    """
 
     lying_rad: float = 60 * _DEG
     lying_exit_rad: float = 45 * _DEG
@@ -84,6 +91,7 @@ class ActivityClassifier(Block[AngleSeries, list[ActivityBout]]):
     posture_window_s: float = 0.1
     swing_window_s: float = 0.75
     min_bout_s: float = 2.0
+    batch_s: float = 1.0
     bouts_: list[ActivityBout] = field(default_factory=list, init=False)
 
     @property
@@ -97,6 +105,7 @@ class ActivityClassifier(Block[AngleSeries, list[ActivityBout]]):
             self._configure,
             self._process,
             self._keep_from,
+            batch_s=self.batch_s,
         )
         self._last_label = _UNKNOWN
         self._bout: tuple[int, float] | None = None  # (label, start time)
