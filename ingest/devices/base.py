@@ -226,6 +226,20 @@ class Decoder:
             and (np.abs(gyr) > self.gyr_range_rads * k).any()
         )
 
+    def _rows_out_of_range(
+        self, acc: list[tuple[float, ...]] | None, gyr: list[tuple[float, ...]] | None
+    ) -> bool:
+        """:meth:`_out_of_range` of samples held as rows of Python floats (acc m/s^2, gyr rad/s)."""
+        k = 1.0 + self.RANGE_MARGIN
+        if acc is not None and self.acc_range_ms2 is not None:
+            limit = self.acc_range_ms2 * k
+            if any(abs(v) > limit for row in acc for v in row):
+                return True
+        if gyr is not None and self.gyr_range_rads is not None:
+            limit = self.gyr_range_rads * k
+            return any(abs(v) > limit for row in gyr for v in row)
+        return False
+
 
 class DeviceSetupError(ValueError):
     """The device cannot stream as configured (no payload mode fits its firmware or the negotiated MTU)."""

@@ -19,6 +19,7 @@ Samples, in this order when present: quaternion (w, x, y, z; int16 / 16384 or fl
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections import deque
@@ -42,6 +43,7 @@ from hipback.ingest.devices.base import (
     Decoder,
     DeviceConfig,
     DeviceProfile,
+    FloatArray,
     SampleGap,
     StatusFlag,
     Write,
@@ -198,6 +200,16 @@ class _Layout:
                    bool(fmt & FMT_MAG))
 
 
+#: (quat, acc, gyr, mag) of a packet's samples: (N, 4) and (N, 3) arrays, None when not in the format
+_Values = tuple[FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None]
+
+
+@functools.cache
+def _int16s(count: int) -> struct.Struct:
+    """``count`` little-endian int16 values (one struct per count: at most ``SMALL_PACKET`` x 13 of them)."""
+    return struct.Struct(f"<{count}h")
+
+
 #: status flags by (device status bits 0-8, low battery): IntFlag construction is slow per packet
 _FLAGS: dict[tuple[int, bool], StatusFlag] = {}
 
@@ -214,9 +226,10 @@ def _status_flags(bits: int, low_battery: bool) -> StatusFlag:
     return flags
 
 
-#: packets of up to this many samples get their sample times from Python floats (the same values as numpy's,
-#: computed with the same operations; numpy's fixed cost per call dominates on a few values)
-SMALL_PACKET = 16
+#: packets of up to this many samples (of int16 values) are decoded on Python floats: the same values as
+#: numpy's, computed with the same operations in the same order (numpy's fixed cost per call dominates on a
+#: few values)
+SMALL_PACKET = 8
 
 #: device times (us) from here on cannot be told apart to the microsecond as float seconds (2^53 us, 285
 #: years): a device clock this far on is corrupt, and its samples would collapse onto one time
@@ -291,43 +304,16 @@ class HipbackV1Decoder(Decoder):
         if t_end_us >= MAX_DEVICE_TIME_US:
             return self._rejected(BAD_VALUE, arrival_time)
 
-        rec = np.frombuffer(data, dtype=layout.dtype, count=n * (layout.width or 1), offset=HEADER_SIZE)
-        quat = acc = gyr = mag = None
-        if layout.width:  # every value an int16: one conversion of the packet, then one scaling per field
-            values = rec.reshape(n, layout.width).astype(np.float64)
-            col = 0
-            if layout.quat:
-                quat = values[:, 0:4] * Q14  # int16 values: always finite
-                col = 4
-                norm = np.sqrt(np.add.reduce(quat * quat, axis=1))  # np.linalg.norm(quat, axis=1)
-                if (np.abs(norm - 1.0) > 0.02).any():
-                    return self._rejected(BAD_QUAT_NORM, arrival_time)
-                quat /= norm[:, None]
-            if layout.acc:
-                acc = values[:, col : col + 3] * ACC_LSB
-                col += 3
-            if layout.gyr:
-                gyr = values[:, col : col + 3] * GYR_LSB
-                col += 3
-            if layout.mag:
-                mag = values[:, col : col + 3] * MAG_LSB
-        else:  # float32 quaternions and int16 vectors
-            with np.errstate(invalid="ignore"):  # a signalling NaN is refused below, not warned about
-                quat = rec["quat"].astype(np.float64)
-            if not np.isfinite(quat).all():
-                return self._rejected(BAD_VALUE, arrival_time)
-            norm = np.sqrt(np.add.reduce(quat * quat, axis=1))
-            if (np.abs(norm - 1.0) > 0.01).any():
-                return self._rejected(BAD_QUAT_NORM, arrival_time)
-            quat /= norm[:, None]
-            if layout.acc:
-                acc = rec["acc"].astype(np.float64) * ACC_LSB
-            if layout.gyr:
-                gyr = rec["gyr"].astype(np.float64) * GYR_LSB
-            if layout.mag:
-                mag = rec["mag"].astype(np.float64) * MAG_LSB
-        if self._out_of_range(acc, gyr):
-            return self._rejected(OUT_OF_RANGE, arrival_time)
+        if layout.width and n <= SMALL_PACKET:
+            values = self._small_values(data, n, layout)
+            if isinstance(values, str):
+                return self._rejected(values, arrival_time)
+            quat, acc, gyr, mag = values
+        else:
+            values = self._values(data, n, layout)
+            if isinstance(values, str):
+                return self._rejected(values, arrival_time)
+            quat, acc, gyr, mag = values
 
         # sequence: unwrap the u32 against the expected value (full = device seq + base, continuous over wraps
         # and device restarts, so stored sequence numbers stay unique within a session)
@@ -398,6 +384,88 @@ class HipbackV1Decoder(Decoder):
             n=n,
         )
 
+
+    def _values(self, data: bytes, n: int, layout: _Layout) -> _Values | str:
+        """The ``n`` samples of a valid packet as (quat, acc, gyr, mag) arrays (None: not in the format), or
+        the reason to refuse the packet."""
+        rec = np.frombuffer(data, dtype=layout.dtype, count=n * (layout.width or 1), offset=HEADER_SIZE)
+        quat = acc = gyr = mag = None
+        if layout.width:  # every value an int16: one conversion of the packet, then one scaling per field
+            values = rec.reshape(n, layout.width).astype(np.float64)
+            col = 0
+            if layout.quat:
+                quat = values[:, 0:4] * Q14  # int16 values: always finite
+                col = 4
+                norm = np.sqrt(np.add.reduce(quat * quat, axis=1))  # np.linalg.norm(quat, axis=1)
+                if (np.abs(norm - 1.0) > 0.02).any():
+                    return BAD_QUAT_NORM
+                quat /= norm[:, None]
+            if layout.acc:
+                acc = values[:, col : col + 3] * ACC_LSB
+                col += 3
+            if layout.gyr:
+                gyr = values[:, col : col + 3] * GYR_LSB
+                col += 3
+            if layout.mag:
+                mag = values[:, col : col + 3] * MAG_LSB
+        else:  # float32 quaternions and int16 vectors
+            with np.errstate(invalid="ignore"):  # a signalling NaN is refused below, not warned about
+                quat = rec["quat"].astype(np.float64)
+            if not np.isfinite(quat).all():
+                return BAD_VALUE
+            norm = np.sqrt(np.add.reduce(quat * quat, axis=1))
+            if (np.abs(norm - 1.0) > 0.01).any():
+                return BAD_QUAT_NORM
+            quat /= norm[:, None]
+            if layout.acc:
+                acc = rec["acc"].astype(np.float64) * ACC_LSB
+            if layout.gyr:
+                gyr = rec["gyr"].astype(np.float64) * GYR_LSB
+            if layout.mag:
+                mag = rec["mag"].astype(np.float64) * MAG_LSB
+        if self._out_of_range(acc, gyr):
+            return OUT_OF_RANGE
+        return quat, acc, gyr, mag
+
+    def _small_values(self, data: bytes, n: int, layout: _Layout) -> _Values | str:
+        """:meth:`_values` of a packet of up to ``SMALL_PACKET`` samples of int16 values: the same IEEE
+        operations on Python floats (numpy's cost per call dominates on a few values), the same refusals.
+        The squares of int16 / 16384 values and their sums are exact in float64, so the order in which
+        numpy adds a row's four squares cannot change the norm."""
+        w = layout.width
+        ints = _int16s(n * w).unpack_from(data, HEADER_SIZE)
+        rows = [ints[i : i + w] for i in range(0, n * w, w)]
+        quat = acc = gyr = mag = None
+        col = 0
+        if layout.quat:
+            quats = []
+            for r in rows:
+                qw, qx, qy, qz = r[0] * Q14, r[1] * Q14, r[2] * Q14, r[3] * Q14
+                norm = math.sqrt(((qw * qw + qx * qx) + qy * qy) + qz * qz)
+                if abs(norm - 1.0) > 0.02:
+                    return BAD_QUAT_NORM
+                quats.append((qw / norm, qx / norm, qy / norm, qz / norm))
+            col = 4
+        accs = gyrs = mags = None
+        if layout.acc:
+            accs = [(r[col] * ACC_LSB, r[col + 1] * ACC_LSB, r[col + 2] * ACC_LSB) for r in rows]
+            col += 3
+        if layout.gyr:
+            gyrs = [(r[col] * GYR_LSB, r[col + 1] * GYR_LSB, r[col + 2] * GYR_LSB) for r in rows]
+            col += 3
+        if layout.mag:
+            mags = [(r[col] * MAG_LSB, r[col + 1] * MAG_LSB, r[col + 2] * MAG_LSB) for r in rows]
+        if self._rows_out_of_range(accs, gyrs):
+            return OUT_OF_RANGE
+        if layout.quat:
+            quat = np.array(quats)
+        if accs is not None:
+            acc = np.array(accs)
+        if gyrs is not None:
+            gyr = np.array(gyrs)
+        if mags is not None:
+            mag = np.array(mags)
+        return quat, acc, gyr, mag
 
     def _resync(self, seq: int, n: int, t0_us: int, t_end_us: int) -> bool:
         """Note an out-of-order packet (device ``seq`` of its first sample, ``n`` samples, device times
