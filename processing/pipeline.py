@@ -45,7 +45,7 @@ import numpy as np
 
 from hipback.processing.activity import ActivityBout, ActivityClassifier
 from hipback.processing.angles import compute_angles
-from hipback.processing.blocks import Block
+from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
 from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
 from hipback.processing.channel import SensorChannel
@@ -500,7 +500,11 @@ class SessionProcessor:
             # SensorCalibration.segment_quat (q_sensor * q_segment_in_sensor) for every calibrated sensor in
             # one broadcast product: the same elementwise values, a quarter of the numpy calls
             cals = [(p, c) for p in self.placements if (c := cr.calibration.get(p)) is not None]
-            if cals:
+            if cals and len(rows) <= SMALL_CHUNK:
+                q_seg = _segment_quats_small([rows.q[source_placement(p, cr.swap)] for p, _ in cals], cals)
+                for i, (p, _) in enumerate(cals):
+                    seg[p] = q_seg[i]
+            elif cals:
                 q_sensor = np.stack([rows.q[source_placement(p, cr.swap)] for p, _ in cals])
                 q_mount = np.stack([c.q_segment_in_sensor for _, c in cals])[:, None, :]
                 q_seg = quat_multiply(q_sensor, q_mount)
@@ -551,6 +555,28 @@ class SessionProcessor:
             self.activity.extend(items)
             self._new_activity.extend(items)
             self.summary_block.update(SummaryInput(AngleSeries.empty(), activity=items))
+
+
+def _segment_quats_small(
+    q_sensor: list[np.ndarray], cals: list[tuple[str, SensorCalibration]]
+) -> np.ndarray:
+    """Segment orientations ``q_sensor * q_segment_in_sensor`` (scalar-first Hamilton products, as
+    :func:`hipback.processing.quaternion.multiply` computes them: the same products and sums in the same
+    order, here on Python floats) of a live step's few rows: ``(sensors, rows, 4)``. Written by hand because
+    numpy's per-call cost dominates on so few rows."""
+    out = []
+    for qs, (_, c) in zip(q_sensor, cals, strict=True):
+        qw, qx, qy, qz = np.asarray(c.q_segment_in_sensor, dtype=np.float64).tolist()
+        out.append([
+            [
+                pw * qw - px * qx - py * qy - pz * qz,
+                pw * qx + px * qw + py * qz - pz * qy,
+                pw * qy - px * qz + py * qw + pz * qx,
+                pw * qz + px * qy - py * qx + pz * qw,
+            ]
+            for pw, px, py, pz in qs.tolist()
+        ])
+    return np.array(out, dtype=np.float64).reshape(len(out), len(q_sensor[0]), 4)
 
 
 def calibration_factor(ml_uncertainty_deg: float) -> float:
