@@ -70,9 +70,10 @@ class GridResampler:
         self.gap_s = float(gap_s)
         self.next_k: int | None = None
         self._first_k: int | None = None
-        # the previous push's last sample: time (s), quaternion (1, 4) and the other input's row ((1, M) or
-        # (1,) array, or a list of M floats after a push of rows as lists; None without it)
-        self._last: tuple[float, FloatArray, FloatArray | list[float] | None] | None = None
+        # the previous push's last sample: time (s), quaternion ((1, 4) array, or a list of 4 floats after a
+        # small push) and the other input's row ((1, M) or (1,) array, or a list of M floats after a small
+        # push; None without it)
+        self._last: tuple[float, FloatArray | list[float], FloatArray | list[float] | None] | None = None
 
     @property
     def first_k(self) -> int | None:
@@ -113,7 +114,7 @@ class GridResampler:
         if self._last is not None:
             lt, lq, ls = self._last
             tt = np.concatenate(([lt], t))
-            qq = np.concatenate((lq, q))
+            qq = np.concatenate((np.array([lq], dtype=np.float64) if isinstance(lq, list) else lq, q))
             if s is None:
                 ss = None
             else:
@@ -225,9 +226,7 @@ class GridResampler:
         k_end = last_grid_index(t_last, self.rate_hz)
         if k_end < self.next_k or k_end - self.next_k >= MAX_POINTS_PER_PUSH:
             return None
-        qq = np.concatenate((lq, q))
-        # the dot product of every pair of consecutive samples (per row, the values einsum gives the pairs)
-        pair_dot = np.einsum("ij,ij->i", qq[:-1], qq[1:]).tolist()
+        ql = [lq if isinstance(lq, list) else lq.tolist()[0], *q.tolist()]
         rate, gap_s, hi = self.rate_hz, self.gap_s, len(tl) - 1
         ks = range(self.next_k, k_end + 1)
         grid: list[tuple[int, float]] = []
@@ -236,11 +235,15 @@ class GridResampler:
             i = bisect_right(tl, tk, 0, hi) - 1  # np.searchsorted(tt[:-1], tk, side="right") - 1
             t0 = tl[i]
             dt = tl[i + 1] - t0
-            d = pair_dot[i]
-            if not (0.0 < d < math.inf and dt <= gap_s):
+            # the two neighbours in one hemisphere (dot product positive) and finite: push takes the dot
+            # product's sign from numpy's sum, whose order may differ from this one in the last bits, so only
+            # a dot product clearly above those rounding errors (relative 1e-12) is taken here as positive
+            a, b = ql[i], ql[i + 1]
+            p0, p1, p2, p3 = a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3]
+            d = p0 + p1 + p2 + p3
+            if not (1e-12 * (abs(p0) + abs(p1) + abs(p2) + abs(p3)) < d < math.inf and dt <= gap_s):
                 return None
             grid.append((i, (tk - t0) / dt))
-        ql = qq.tolist()
         qo_rows = []
         for i, f in grid:
             a, b = ql[i], ql[i + 1]
@@ -261,6 +264,6 @@ class GridResampler:
                 so_rows = [[x + (y - x) * f for x, y in zip(sl[i], sl[i + 1], strict=True)] for i, f in grid]
             so = np.array(so_rows, dtype=np.float64).reshape(len(grid), len(sl[0]))
             s_last = sl[-1]
-        self._last = (t_last, qq[-1:], s_last)
+        self._last = (t_last, ql[-1], s_last)
         self.next_k = k_end + 1
         return np.arange(ks.start, ks.stop, dtype=np.int64), qo, so
