@@ -71,6 +71,18 @@ def _plausible_times(t: FloatArray, arrival: float, last_out: float) -> FloatArr
     return t
 
 
+def _median(values: FloatArray) -> float:
+    """``float(np.median(values))`` of a 1-D array, from a sorted list (the middle value, or the mean of
+    the two middle values as numpy takes it: their sum halved); numpy's own for an empty array or one
+    holding NaN."""
+    vals = values.tolist()
+    if not vals or any(v != v for v in vals):
+        return float(np.median(values))
+    vals.sort()
+    k = len(vals) // 2
+    return vals[k] if len(vals) % 2 else (vals[k - 1] + vals[k]) / 2
+
+
 class _Envelope:
     """Lower-envelope line fit of ``y = arrival - x`` against ``x`` (per-bin minima, least squares, bounded
     slope)."""
@@ -120,16 +132,20 @@ class _Envelope:
             # too short to fit a drift: the smallest latency-floor value seen, carried with the current slope
             self.offset = float(np.min(ys + self.slope * (self.x_ref - xs)))
             return
-        keep = np.ones(len(xs), dtype=bool)
+        keep: np.ndarray | None = None  # None: every bin (the first pass)
         for _ in range(2):  # least squares, then again without bins far above the line (stalled seconds)
-            xk, yk = xs[keep], ys[keep]
+            xk, yk = (xs, ys) if keep is None else (xs[keep], ys[keep])
             xm = xk - xk.mean()
             denom = float(np.dot(xm, xm))
             slope = float(np.dot(xm, yk - yk.mean()) / denom) if denom > 0 else 0.0
-            slope = float(np.clip(slope, -self.max_slope, self.max_slope))
+            if slope > self.max_slope:  # np.clip, NaN kept
+                slope = self.max_slope
+            elif slope < -self.max_slope:
+                slope = -self.max_slope
             resid = ys - slope * (xs - self.x_ref)
-            centre = float(np.median(resid[keep]))
-            mad = float(np.median(np.abs(resid[keep] - centre))) + 1e-4
+            kept = resid if keep is None else resid[keep]
+            centre = _median(kept)
+            mad = _median(np.abs(kept - centre)) + 1e-4
             keep = resid < centre + 5 * mad
         self.slope = slope
         # the lower envelope: a low quantile of the bin minima (latency floors vary, e.g. with the phase of

@@ -3,6 +3,8 @@ timing."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -176,3 +178,18 @@ def test_gap_records_stay_bounded_while_the_counts_go_on() -> None:
     assert len(stats.gaps) == len(stats.seq_gaps) == MAX_GAP_RECORDS
     assert stats.seq_gaps[0] == (44, 2) and stats.seq_gaps[-1] == (MAX_GAP_RECORDS + 43, 2)
     assert stats.missing == 2 * (MAX_GAP_RECORDS + 44)
+
+
+def test_median_is_numpys() -> None:
+    """The envelope fit's median (a sorted list) gives numpy's value for odd and even counts, repeated
+    values and NaN."""
+    from hipback.ingest.clock import _median
+
+    rng = np.random.default_rng(3)
+    for n in list(range(1, 40)) + [119, 120]:
+        for _ in range(30):
+            v = rng.normal(size=n) * 10.0 ** rng.integers(-6, 2)
+            if rng.random() < 0.3:
+                v = np.round(v, 2)
+            assert _median(v) == float(np.median(v))
+    assert math.isnan(_median(np.array([1.0, math.nan, 2.0])))

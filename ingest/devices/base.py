@@ -111,7 +111,7 @@ class DecodedSamples:
     @property
     def missing(self) -> int:
         """Samples lost just before this packet (sum over :attr:`gaps`)."""
-        return sum(g.missing for g in self.gaps)
+        return sum(g.missing for g in self.gaps) if self.gaps else 0
 
 
 #: gap records a decoder keeps in memory (the most recent; ``DecoderStats.missing`` counts them all)

@@ -424,20 +424,26 @@ class SessionRunner:
             self._handle_batch(batch)
 
     def _handle_batch(self, batch: list[tuple[_Link, bytes, float, float]]) -> None:
-        per_link: dict[str, list[tuple[DecodedSamples, np.ndarray, float]]] = {}
+        per_link: dict[str, tuple[_Link, list[tuple[DecodedSamples, np.ndarray, float]]]] = {}
         for link, data, arrival, perf in batch:
-            link.stats.packets += 1
+            stats = link.stats
+            stats.packets += 1
             decoded = link.decoder.feed(data, arrival)
             if decoded.rejected:
-                link.stats.rejected[decoded.rejected] += 1
+                stats.rejected[decoded.rejected] += 1
             if decoded.battery_pct is not None:
                 self._battery_level(link, decoded.battery_pct)
             if decoded.n == 0:
                 continue
-            t = np.asarray(link.clock.map(decoded), dtype=np.float64)  # session seconds, as the arrivals
-            per_link.setdefault(link.placement, []).append((decoded, t, perf))
-        for placement, items in per_link.items():
-            self._store_and_feed(self.links[placement], items)
+            t = link.clock.map(decoded)  # session seconds, as the arrivals (a float64 array)
+            placement = link.cfg.placement
+            entry = per_link.get(placement)
+            if entry is None:
+                per_link[placement] = (link, [(decoded, t, perf)])
+            else:
+                entry[1].append((decoded, t, perf))
+        for link, items in per_link.values():
+            self._store_and_feed(link, items)
         self._poll()
 
     def _record_gaps(self, link: _Link, decoded: DecodedSamples, t: np.ndarray) -> None:
@@ -493,9 +499,11 @@ class SessionRunner:
                 st.first_t = float(t[0])
 
         # one packet (the usual case): its own arrays, which nothing modifies, without copies
+        placement = link.cfg.placement
         if len(items) == 1:
-            d, t_all, _ = items[0]
+            d, t_all, perf = items[0]
             seq, quat, acc, gyr, mag, device_time = d.seq, d.quat, d.acc, d.gyr, d.mag, d.device_time_s
+            perfs = [perf]
         else:
             def cat(name: str) -> np.ndarray | None:
                 parts = [getattr(d, name) for d, _, _ in items]
@@ -507,12 +515,13 @@ class SessionRunner:
             seq, quat, acc, gyr, mag, device_time = (
                 cat(name) for name in ("seq", "quat", "acc", "gyr", "mag", "device_time_s")
             )
+            perfs = [perf for _, _, perf in items]
         assert self._writer is not None
         self._writer.samples(
-            link.placement,
+            placement,
             t_all + self.start_utc,
             {"seq": seq, "quat": quat, "acc": acc, "gyr": gyr, "mag": mag, "device_time": device_time},
-            [items[0][2]] if len(items) == 1 else [perf for _, _, perf in items],
+            perfs,
         )
         if self._processor is None:
             return
@@ -525,7 +534,7 @@ class SessionRunner:
             if kind == "raw" and (acc is None or gyr is None):
                 return
         chunk = SensorStream(
-            placement=link.placement,
+            placement=placement,
             kind=kind,
             t=t_all,
             rate_hz=link.rate_hz,
