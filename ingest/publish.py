@@ -314,7 +314,7 @@ class LivePublisher:
         self._pending: list[Point] = []
         self._last_flush_t = -math.inf  # session time of the data at the last flush
         self._stride_no = {"left": 0, "right": 0}
-        self._angle_carry: dict[str, np.ndarray] | None = None  # samples of the last, incomplete bin
+        self._angle_carry: np.ndarray | None = None  # samples of the last, incomplete bin (see _take_angles)
         self._angle_t_end = -math.inf  # session time of the last angle sample taken in
         self._last_report_t: float | None = None  # session time of the last device-status report
         self._report_base: dict[str, dict[str, float]] = {}
@@ -384,18 +384,29 @@ class LivePublisher:
         self._pending += schema.exercise_points(rows, self.patient_id, self.session_id or "")
 
     def _take_angles(self, angles: AngleSeries | None, final: bool) -> None:
+        """Queue the angle points of every complete 1/``rate`` bin (all of them when ``final``); the
+        samples of the last, incomplete bin wait for the next update.
+
+        The samples travel as one block, row 0 the UTC times and then one row per ``ANGLE_FIELDS`` entry in
+        degrees, so that each step is one numpy call for all of them (an update holds a few samples)."""
         assert self.start_utc is not None
         t = np.asarray(angles.t, dtype=float) if angles is not None else np.zeros(0)
-        keep = t > self._angle_t_end
-        chunk: dict[str, np.ndarray] = {"t": self.start_utc + t[keep]}
-        for name, field in ANGLE_FIELDS:
-            chunk[field] = np.degrees(np.asarray(getattr(angles, name), dtype=float)[keep]) if t.size else t
-        if keep.any():
-            self._angle_t_end = float(t[keep][-1])
+        block = np.empty((1 + len(ANGLE_FIELDS), t.size))
+        if t.size:
+            assert angles is not None
+            block[0] = self.start_utc + t
+            block[1:] = [np.asarray(getattr(angles, name), dtype=float) for name, _ in ANGLE_FIELDS]
+            np.degrees(block[1:], out=block[1:])
+            keep = t > self._angle_t_end
+            if not keep.all():
+                block = block[:, keep]
+                t = t[keep]
+            if t.size:
+                self._angle_t_end = float(t[-1])
         if self._angle_carry is not None:
-            chunk = {k: np.concatenate([self._angle_carry[k], v]) for k, v in chunk.items()}
+            block = np.concatenate([self._angle_carry, block], axis=1)
             self._angle_carry = None
-        tu = chunk["t"]
+        tu = block[0]
         if tu.size == 0:
             return
         if final:
@@ -403,12 +414,14 @@ class LivePublisher:
         else:
             bins = np.floor(tu * self.rate + 1e-9).astype(np.int64)
             emit = bins < bins[-1]
-            self._angle_carry = {k: v[~emit] for k, v in chunk.items()}
+            self._angle_carry = block[:, ~emit]
         if not emit.any():
             return
-        cols = {f: chunk[f][emit] for _, f in ANGLE_FIELDS if np.isfinite(chunk[f][emit]).any()}
+        out = block[:, emit]
+        finite = np.isfinite(out[1:]).any(axis=1)
+        cols = {f: out[1 + i] for i, (_, f) in enumerate(ANGLE_FIELDS) if finite[i]}
         if cols:
-            self._pending += schema.angle_points(tu[emit], cols, self.patient_id, self.session_id or "",
+            self._pending += schema.angle_points(out[0], cols, self.patient_id, self.session_id or "",
                                                  self.rate)
 
     @staticmethod

@@ -265,15 +265,17 @@ class MovellaDotDecoder(Decoder):
                 out[f] = np.array([values[i : i + 3]], dtype=np.float64)
                 i += 3
         for arr in out.values():
-            if not np.all(np.isfinite(arr)):
+            if not np.isfinite(arr).all():
                 return self._rejected(BAD_VALUE, arrival_time)
         quat = out.get("quat")
         if quat is not None:
-            norm = float(np.linalg.norm(quat))
+            flat = quat.ravel()
+            norm = math.sqrt(flat.dot(flat))  # float(np.linalg.norm(quat)) without its wrapper
             if abs(norm - 1.0) > 0.01:
                 return self._rejected(BAD_QUAT_NORM, arrival_time)
             quat = quat / norm
-        if self._out_of_range(out.get("acc"), out["gyr"] * DEG if "gyr" in out else None):
+        gyr = out["gyr"] * DEG if "gyr" in out else None
+        if self._out_of_range(out.get("acc"), gyr):
             return self._rejected(OUT_OF_RANGE, arrival_time)
 
         # timestamp: unwrap, duplicates, gaps
@@ -320,7 +322,7 @@ class MovellaDotDecoder(Decoder):
             seq=None,
             quat=quat,
             acc=out.get("acc"),
-            gyr=out["gyr"] * DEG if "gyr" in out else None,
+            gyr=gyr,
             mag=out["mag"] * MAG_SCALE if "mag" in out else None,
             flags=flags,
             gaps=gaps,
