@@ -26,6 +26,12 @@ Raw path (:class:`OrientationEstimator`)
       pipeline never interpolates angles across any gap longer than 2.5 sample periods.)
     * Samples with NaN/inf in acc or gyr are skipped (output NaN) and do not advance the filter.
 
+Fixed-lag raw path (:class:`LaggedOrientationEstimator`, opt-in)
+    Offline (forward-backward) VQF over overlapping windows: a bounded delay (``block_s + lag_s``) instead
+    of the causal filter's lag, whose accelerometer correction turns walking accelerations into inclination
+    errors that last seconds. Output comes block by block, later than the input; runs are turned onto one
+    heading and blended where blocks meet.
+
 Quaternion path (:func:`check_quaternions`)
     Device quaternions are normalised; rows with NaN/inf or a norm outside ``1 +/- tol`` before
     normalisation are flagged (counted) and zero-norm rows become NaN, never a silent identity.
@@ -173,6 +179,179 @@ class OrientationEstimator:
         self._vqf.resetState()
         self._vqf.setBiasEstimate(bias, float(sigma))
         self._segment += 1
+
+
+class LaggedOrientationEstimator:
+    """Fixed-lag smoothed 6D orientation of one raw IMU: offline VQF over overlapping windows, streaming.
+
+    Why: the causal filter corrects its inclination with the acceleration low-passed (causally) in an almost
+    inertial frame, and that filter's lag turns the accelerations of walking into inclination errors that
+    last seconds; offline VQF (Laidig & Seel 2023) filters forward and backward and has no such lag. This
+    block gets most of the offline estimate with a bounded delay.
+
+    How: each continuous piece of the stream is cut into blocks of ``block_s`` (sample counts from the
+    piece's first sample, so the chunking never changes a result). Block ``j`` becomes final once
+    ``lag_s`` of samples after its end are in; its quaternions come from ``vqf.offlineVQF`` run over the
+    piece's samples from ``preroll_s`` before the block's start to ``lag_s`` after its end. Every run has
+    its own 6D heading: a run is turned about world Z onto the previous run over the samples both cover
+    after the previous block's end (the circular mean of :func:`heading_offset`), and the first
+    ``min(lag_s, block_s)`` of each block blend from the previous run into the new one (normalised linear
+    interpolation, weight rising linearly), so the output has no step where blocks meet.
+
+    Units and frames as :class:`OrientationEstimator` (6D only: Z up, arbitrary heading). Outputs
+    (:class:`OrientationOutput`) hold the samples that became final, in input order, up to
+    ``block_s + lag_s`` after they came in; :meth:`finish` returns the rest (the last blocks are computed
+    from the samples there are). A time step larger than ``reset_gap_s`` between valid samples ends a piece:
+    its remaining blocks are computed at once and the next piece starts a new ``segment`` (its first
+    sample's time is listed in ``resets``). Rows with NaN/inf acc or gyr are left out of the runs and give
+    NaN (counted in ``skipped``).
+
+    :param rate_hz: nominal sampling rate of acc/gyr (Hz).
+    :param lag_s: samples after a block that its estimate uses (s): the delay beyond the block.
+    :param block_s: length of the blocks (s).
+    :param preroll_s: samples before a block that its estimate uses (s).
+    :param params: VQF parameters (``vqf.offlineVQF``'s ``params``), None for VQF's defaults.
+    :param reset_gap_s: a time step between valid samples larger than this starts a new piece (s).
+    """
+
+    def __init__(
+        self,
+        rate_hz: float,
+        lag_s: float = 4.0,
+        block_s: float = 2.0,
+        preroll_s: float = 10.0,
+        params: dict[str, Any] | None = None,
+        reset_gap_s: float = 0.2,
+    ) -> None:
+        if not np.isfinite(rate_hz) or rate_hz <= 0:
+            raise ValueError(f"sampling rate must be positive, got {rate_hz}")
+        if not block_s > 0 or not lag_s >= 0 or not preroll_s >= 0:
+            raise ValueError("block_s must be positive, lag_s and preroll_s not negative")
+        self.rate_hz = float(rate_hz)
+        self.ts = 1.0 / self.rate_hz
+        self.lag_s, self.block_s, self.preroll_s = float(lag_s), float(block_s), float(preroll_s)
+        self.params = dict(params or {})
+        self.gap_s = max(float(reset_gap_s), 2.5 * self.ts)
+        self._nb = max(1, round(self.block_s * self.rate_hz))
+        self._nl = round(self.lag_s * self.rate_hz)
+        self._npre = round(self.preroll_s * self.rate_hz)
+        self._segment = 0
+        self._last_t: float | None = None
+        self._new_piece()
+
+    def _new_piece(self) -> None:
+        self._t = np.zeros(0)
+        self._acc = np.zeros((0, 3))
+        self._gyr = np.zeros((0, 3))
+        self._off = 0  # piece index of the buffer's first row
+        self._n = 0  # samples of the piece so far
+        self._next = 0  # piece index of the next block to emit
+        self._tail: FloatArray | None = None  # previous run over [next, next + len(tail)), heading-aligned
+
+    def update(self, t: FloatArray, acc: FloatArray, gyr: FloatArray) -> OrientationOutput:
+        """Take the next samples (times increasing, continuing the previous call); return the final ones."""
+        t = np.asarray(t, dtype=np.float64)
+        acc = np.asarray(acc, dtype=np.float64).reshape(-1, 3)
+        gyr = np.asarray(gyr, dtype=np.float64).reshape(-1, 3)
+        out: list[OrientationOutput] = []
+        resets: list[float] = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq = np.einsum("ij,ij->i", acc, acc) + np.einsum("ij,ij->i", gyr, gyr)
+            ok = np.isfinite(sq) & np.isfinite(t)
+        start = 0
+        for i in np.flatnonzero(ok):
+            if self._last_t is not None and t[i] - self._last_t > self.gap_s:
+                self._append(t[start:i], acc[start:i], gyr[start:i], out)
+                self._flush(out)
+                self._segment += 1
+                self._new_piece()
+                resets.append(float(t[i]))
+                start = i
+            self._last_t = float(t[i])
+        self._append(t[start:], acc[start:], gyr[start:], out)
+        return self._join(out, resets)
+
+    def finish(self) -> OrientationOutput:
+        """Compute and return the samples not yet returned (the last blocks, from the samples there are)."""
+        out: list[OrientationOutput] = []
+        self._flush(out)
+        self._new_piece()
+        return self._join(out, [])
+
+    def _append(self, t: FloatArray, acc: FloatArray, gyr: FloatArray, out: list) -> None:
+        if len(t):
+            self._t = np.concatenate([self._t, t])
+            self._acc = np.concatenate([self._acc, acc])
+            self._gyr = np.concatenate([self._gyr, gyr])
+            self._n += len(t)
+        while self._next + self._nb + self._nl <= self._n:
+            out.append(self._block())
+
+    def _flush(self, out: list) -> None:
+        while self._next < self._n:
+            out.append(self._block())
+
+    def _block(self) -> OrientationOutput:
+        s = self._next
+        e = min(s + self._nb, self._n)
+        lo, hi = max(self._off, s - self._npre), min(self._n, e + self._nl)
+        a, b = lo - self._off, hi - self._off
+        gyr, acc = self._gyr[a:b], self._acc[a:b]
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = np.isfinite(np.einsum("ij,ij->i", acc, acc) + np.einsum("ij,ij->i", gyr, gyr))
+        q = np.full((hi - lo, 4), np.nan)
+        rest = np.zeros(hi - lo, dtype=bool)
+        if ok.any():
+            g, ac = np.ascontiguousarray(gyr[ok]), np.ascontiguousarray(acc[ok])
+            r = vqf.offlineVQF(g, ac, None, self.ts, self.params or None)
+            q[ok] = r["quat6D"]
+            rest[ok] = np.asarray(r["restDetected"], dtype=bool)
+        tail = self._tail
+        if tail is not None:
+            prev = tail[: min(len(tail), hi - s)]
+            cur = q[s - lo : s - lo + len(prev)]
+            both = np.isfinite(prev).all(axis=1) & np.isfinite(cur).all(axis=1)
+            if both.any():
+                psi = heading_offset(cur, prev, both)
+                q = quat.multiply(quat.from_axis_angle([0.0, 0.0, 1.0], -psi), q)
+                cur = q[s - lo : s - lo + len(prev)]
+            n = min(len(prev), e - s)
+            w = (np.arange(n) + 1.0) / (n + 1.0)
+            p, c = prev[:n], cur[:n]
+            c = np.where((np.einsum("ij,ij->i", p, c) < 0)[:, None], -c, c)
+            blend = quat.normalize((1.0 - w)[:, None] * p + w[:, None] * c)
+            good = np.isfinite(blend).all(axis=1)
+            q[s - lo : s - lo + n][good] = blend[good]
+        self._tail = q[e - lo :].copy() if e < hi else None
+        res = OrientationOutput(
+            self._t[s - self._off : e - self._off].copy(),
+            q[s - lo : e - lo].copy(),
+            np.full(e - s, self._segment, dtype=np.int64),
+            rest[s - lo : e - lo].copy(),
+            [],
+            int((~ok[s - lo : e - lo]).sum()),
+        )
+        self._next = e
+        keep = max(self._off, e - self._npre)
+        cut = keep - self._off
+        self._t, self._acc, self._gyr = self._t[cut:], self._acc[cut:], self._gyr[cut:]
+        self._off = keep
+        return res
+
+    def _join(self, parts: list[OrientationOutput], resets: list[float]) -> OrientationOutput:
+        if not parts:
+            empty = np.zeros(0)
+            return OrientationOutput(
+                empty, np.zeros((0, 4)), empty.astype(np.int64), empty.astype(bool), resets
+            )
+        return OrientationOutput(
+            np.concatenate([p.t for p in parts]),
+            np.concatenate([p.quat for p in parts]),
+            np.concatenate([p.segment for p in parts]),
+            np.concatenate([p.rest for p in parts]),
+            resets,
+            sum(p.skipped for p in parts),
+        )
 
 
 @dataclass

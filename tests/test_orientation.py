@@ -10,7 +10,12 @@ import pytest
 import vqf
 
 from hipback.processing import quaternion as qm
-from hipback.processing.orientation import OrientationEstimator, check_quaternions, orientation_errors
+from hipback.processing.orientation import (
+    LaggedOrientationEstimator,
+    OrientationEstimator,
+    check_quaternions,
+    orientation_errors,
+)
 
 BROAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "broad"
 
@@ -130,3 +135,86 @@ def test_broad_raw_path_matches_vqf_standalone():
         np.testing.assert_array_equal(q, ref)
         e = orientation_errors(q, d["opt_quat"], movement, align_heading=not use_mag)
         assert e["inclination_rmse_deg"] < 3.0
+
+
+# -- fixed-lag smoothed orientation ------------------------------------------------------------------------
+def _lagged_run(est, t, acc, gyr, sizes):
+    parts, i = [], 0
+    for n in sizes:
+        parts.append(est.update(t[i : i + n], acc[i : i + n], gyr[i : i + n]))
+        i += n
+    parts.append(est.update(t[i:], acc[i:], gyr[i:]))
+    parts.append(est.finish())
+    return parts
+
+
+def _cat(parts, name):
+    return np.concatenate([getattr(p, name) for p in parts])
+
+
+def test_lagged_chunked_equals_whole_with_gap_and_nan_rows():
+    t, acc, gyr, _ = raw_motion(4000)
+    t = t.copy()
+    t[2500:] += 1.0  # 1 s gap: a new piece
+    gyr = gyr.copy()
+    gyr[700:704] = np.nan
+    whole = _lagged_run(LaggedOrientationEstimator(100.0), t, acc, gyr, [])
+    chunked = _lagged_run(LaggedOrientationEstimator(100.0), t, acc, gyr, [1, 7, 250, 3, 999, 1240, 17])
+    for name in ("t", "quat", "segment", "rest"):
+        np.testing.assert_array_equal(_cat(chunked, name), _cat(whole, name))
+    np.testing.assert_array_equal(_cat(whole, "t"), t)
+    q = _cat(whole, "quat")
+    assert np.isnan(q[700:704]).all() and np.isfinite(q[704:]).all() and np.isfinite(q[:700]).all()
+    assert sum(p.skipped for p in whole) == 4 == sum(p.skipped for p in chunked)
+    assert [r for p in whole for r in p.resets] == [pytest.approx(t[2500])]
+    seg = _cat(whole, "segment")
+    assert set(seg[:2500]) == {0} and set(seg[2500:]) == {1}
+
+
+def test_lagged_output_delay_and_finish():
+    t, acc, gyr, _ = raw_motion(3000)
+    est = LaggedOrientationEstimator(100.0, lag_s=4.0, block_s=2.0)
+    first = est.update(t[:1000], acc[:1000], gyr[:1000])
+    assert len(first.t) == 600  # blocks of 200 samples, final once 400 samples follow them
+    second = est.update(t[1000:], acc[1000:], gyr[1000:])
+    assert len(second.t) == 2600 - 600
+    rest = est.finish()
+    assert len(rest.t) == 400 and rest.t[0] == t[2600]
+    assert len(est.finish().t) == 0
+    # a gap flushes the piece before it at once
+    est = LaggedOrientationEstimator(100.0)
+    out = est.update(np.concatenate([t[:300], t[300:600] + 5.0]), acc[:600], gyr[:600])
+    assert len(out.t) == 300 and out.resets == [pytest.approx(t[300] + 5.0)]
+
+
+def test_lagged_short_piece_is_offline_vqf():
+    t, acc, gyr, _ = raw_motion(150)
+    est = LaggedOrientationEstimator(100.0)
+    assert len(est.update(t, acc, gyr).t) == 0
+    q = est.finish().quat
+    ref = vqf.offlineVQF(np.ascontiguousarray(gyr), np.ascontiguousarray(acc), None, 0.01)["quat6D"]
+    np.testing.assert_array_equal(q, ref)
+
+
+def test_lagged_tracks_inclination_without_steps_where_blocks_meet():
+    t, acc, gyr, q_true = raw_motion(6000)
+    parts = _lagged_run(LaggedOrientationEstimator(100.0), t, acc, gyr, [])
+    q = _cat(parts, "quat")
+    online = OrientationEstimator(100.0).update(t, acc, gyr).quat
+    err = orientation_errors(q, q_true, align_heading=True)
+    assert err["inclination_rmse_deg"] < orientation_errors(online, q_true, align_heading=True)[
+        "inclination_rmse_deg"
+    ]
+    assert err["total_rmse_deg"] < 0.5  # one heading for the whole stream (runs aligned onto each other)
+    step = np.degrees(qm.angle_between(q[1:], q[:-1]))
+    true_step = np.degrees(qm.angle_between(q_true[1:], q_true[:-1]))
+    assert np.max(np.abs(step - true_step)) < 0.05  # no jump at the 29 block boundaries
+
+
+def test_lagged_rejects_bad_parameters():
+    with pytest.raises(ValueError):
+        LaggedOrientationEstimator(0.0)
+    with pytest.raises(ValueError):
+        LaggedOrientationEstimator(100.0, block_s=0.0)
+    with pytest.raises(ValueError):
+        LaggedOrientationEstimator(100.0, lag_s=-1.0)
