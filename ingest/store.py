@@ -705,7 +705,7 @@ class LocalStore:
         n = len(t)
         if n == 0:
             return 0
-        if not np.all(np.isfinite(t)):
+        if not np.isfinite(t).all():
             raise StoreError(f"{placement}: sample times must be finite")
         cols: list[np.ndarray] = [t.reshape(n, 1)]
         obj_cols: dict[int, np.ndarray] = {}
@@ -729,7 +729,9 @@ class LocalStore:
         seq_list = obj_cols[1].astype(np.int64).tolist() if 1 in obj_cols else [None] * n
         if 2 in obj_cols:
             dt = np.asarray(obj_cols[2], dtype=np.float64)
-            dt_list = [None if not math.isfinite(v) else v for v in dt.tolist()]
+            dt_list = dt.tolist()
+            if not np.isfinite(dt).all():
+                dt_list = [None if not math.isfinite(v) else v for v in dt_list]
         else:
             dt_list = [None] * n
         with self._tx() as con:

@@ -1,7 +1,7 @@
 """Small packets take a path on Python floats (hipback v1 values and sample times, the clock model's mapping);
 it must give the very same output as the numpy path, bit for bit, refusals and counters included.
 
-Each case feeds the same packets twice, once with the small path and once with it off (``SMALL_PACKET = 0``),
+Each case feeds the same packets twice, once with the small paths and once with them off (thresholds 0),
 and compares every array by its bytes. The packets are built from the profile document's layout (not from
 the decoder): every int16 format, 1 to 16 samples, quaternions at and beyond the norm tolerance, values at
 and beyond the full scale, sequence gaps, repeats, restarts and device clock steps.
@@ -100,6 +100,7 @@ def test_small_path_is_bit_identical(monkeypatch: pytest.MonkeyPatch, mode: str,
     packets = _stream(seed, mode)
     small = _run(packets, mode)
     monkeypatch.setattr(hb, "SMALL_PACKET", 0)
+    monkeypatch.setattr(hb, "SMALL_TIMES", 0)
     monkeypatch.setattr(clock_module, "SMALL_PACKET", 0)
     assert _run(packets, mode) == small
     refusals = {d[0] for d in small[:-1]}

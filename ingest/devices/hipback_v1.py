@@ -230,6 +230,8 @@ def _status_flags(bits: int, low_battery: bool) -> StatusFlag:
 #: numpy's, computed with the same operations in the same order (numpy's fixed cost per call dominates on a
 #: few values)
 SMALL_PACKET = 8
+#: ... and packets of up to this many samples get their sample times from Python floats (the same way)
+SMALL_TIMES = 16
 
 #: device times (us) from here on cannot be told apart to the microsecond as float seconds (2^53 us, 285
 #: years): a device clock this far on is corrupt, and its samples would collapse onto one time
@@ -358,7 +360,7 @@ class HipbackV1Decoder(Decoder):
         self._stray = None
         self._recent.append(hash(data))
         seqs = np.arange(full_seq, full_seq + n, dtype=np.int64)
-        if n <= SMALL_PACKET:  # the same IEEE operations on Python floats: fewer numpy calls on a few values
+        if n <= SMALL_TIMES:  # the same IEEE operations on Python floats: fewer numpy calls on a few values
             t = np.array([(t0_us + dt_us * float(i)) * 1e-6 for i in range(n)])
         else:
             t = (t0_us + dt_us * np.arange(n, dtype=np.float64)) * 1e-6
