@@ -265,33 +265,14 @@ class GridMerge(Block[GridChunk, Rows]):
         as per placement, with a fraction of the numpy calls on the few rows of a live step.
         """
         n_p, m, _ = buf.shape
+        self._prev_q = buf[:, -1].copy()
+        if m - 1 <= SMALL_CHUNK and self._features_small(rows, buf):
+            return
         flat = buf.reshape(n_p * m, 4)
         w = angular_velocity(flat, self.rate_hz)
-        self._prev_q = buf[:, -1].copy()
         w3 = w.reshape(n_p, m, 3)
         for ip, p in enumerate(self.placements):
             rows.omega[p] = w3[ip, 1:]
-        if m - 1 <= SMALL_CHUNK:
-            # a live step: the same square roots of the same numpy sums of squares, the same products,
-            # differences and comparisons on Python floats (NaN fails them, as in numpy)
-            sq = np.einsum("ij,ij->i", w, w).tolist()
-            ql = flat.tolist()
-            thr, cos_tilt = self.still_gyr_rad_s, self._cos_tilt
-            still_l = [True] * (m - 1)
-            for ip, p in enumerate(self.placements):
-                may_miss = p != "pelvis"
-                base = ip * m
-                for r in range(1, m):
-                    if not still_l[r - 1]:
-                        continue
-                    q0, q1, q2, q3 = ql[base + r]
-                    if math.sqrt(sq[base + r]) < thr and abs(2.0 * (q1 * q3 - q0 * q2)) > cos_tilt:
-                        continue
-                    if may_miss and not math.isfinite(q0):  # a sensor without data does not veto
-                        continue
-                    still_l[r - 1] = False
-            rows.still = np.array(still_l, dtype=bool)
-            return
         with np.errstate(invalid="ignore"):
             speed = np.sqrt(np.einsum("ij,ij->i", w, w))
             # x component of world up in the sensor frame (third row of the rotation matrix, first column)
@@ -300,3 +281,50 @@ class GridMerge(Block[GridChunk, Rows]):
         # a sensor without data (gap, not connected) does not veto; the pelvis must be there
         still = still | (self._may_miss & ~np.isfinite(buf[:, 1:, 0]))
         rows.still = still.all(axis=0)
+
+    def _features_small(self, rows: Rows, buf: np.ndarray) -> bool:
+        """:meth:`_features` for a live step's few rows on Python floats, written by hand because numpy's
+        per-call cost dominates on so few rows: the angular velocity by the operations of
+        :func:`hipback.processing.calibration.angular_velocity` in the same order (so the same values), the
+        tilt and the comparisons as :meth:`_features` makes them. The speed test ``sqrt(|w|^2) < limit`` is
+        taken from the Python sum of squares when it is clearly on one side of ``limit^2`` (relative 1e-9,
+        far beyond the last-bit differences between summation orders). Returns False, having set nothing,
+        when a speed is too close to the limit, infinite or NaN (a row without data: the numpy path then
+        decides, and its NaN bits are numpy's)."""
+        n_p, m, _ = buf.shape
+        ql = buf.reshape(n_p * m, 4).tolist()
+        rate, thr, cos_tilt = self.rate_hz, self.still_gyr_rad_s, self._cos_tilt
+        thr2 = thr * thr
+        w_rows: list[list[float]] = []
+        still_l = [True] * (m - 1)
+        for ip, p in enumerate(self.placements):
+            may_miss = p != "pelvis"
+            base = ip * m
+            for r in range(1, m):
+                w0, px, py, pz = ql[base + r - 1]
+                w1, x1, y1, z1 = ql[base + r]
+                x0, y0, z0 = -px, -py, -pz  # conj(previous)
+                dw = w0 * w1 - x0 * x1 - y0 * y1 - z0 * z1
+                scale = (-2.0 if dw < 0 else 2.0) * rate
+                wx = (w0 * x1 + x0 * w1 + y0 * z1 - z0 * y1) * scale
+                wy = (w0 * y1 - x0 * z1 + y0 * w1 + z0 * x1) * scale
+                wz = (w0 * z1 + x0 * y1 - y0 * x1 + z0 * w1) * scale
+                w_rows.append([wx, wy, wz])
+                sq = wx * wx + wy * wy + wz * wz
+                d = sq - thr2
+                if not abs(d) > 1e-9 * (sq + thr2):  # (NaN and infinity fail this test)
+                    return False
+                slow = d < 0
+                if not still_l[r - 1]:
+                    continue
+                # x component of world up in the sensor frame (as in _features)
+                if slow and abs(2.0 * (x1 * z1 - w1 * y1)) > cos_tilt:
+                    continue
+                if may_miss and not math.isfinite(w1):  # a sensor without data does not veto
+                    continue
+                still_l[r - 1] = False
+        w3 = np.array(w_rows, dtype=np.float64).reshape(n_p, m - 1, 3)
+        for ip, p in enumerate(self.placements):
+            rows.omega[p] = w3[ip]
+        rows.still = np.array(still_l, dtype=bool)
+        return True

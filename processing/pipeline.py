@@ -500,8 +500,10 @@ class SessionProcessor:
             # SensorCalibration.segment_quat (q_sensor * q_segment_in_sensor) for every calibrated sensor in
             # one broadcast product: the same elementwise values, a quarter of the numpy calls
             cals = [(p, c) for p in self.placements if (c := cr.calibration.get(p)) is not None]
+            q_seg = None
             if cals and len(rows) <= SMALL_CHUNK:
                 q_seg = _segment_quats_small([rows.q[source_placement(p, cr.swap)] for p, _ in cals], cals)
+            if q_seg is not None:
                 for i, (p, _) in enumerate(cals):
                     seg[p] = q_seg[i]
             elif cals:
@@ -559,24 +561,24 @@ class SessionProcessor:
 
 def _segment_quats_small(
     q_sensor: list[np.ndarray], cals: list[tuple[str, SensorCalibration]]
-) -> np.ndarray:
+) -> np.ndarray | None:
     """Segment orientations ``q_sensor * q_segment_in_sensor`` (scalar-first Hamilton products, as
     :func:`hipback.processing.quaternion.multiply` computes them: the same products and sums in the same
     order, here on Python floats) of a live step's few rows: ``(sensors, rows, 4)``. Written by hand because
-    numpy's per-call cost dominates on so few rows."""
+    numpy's per-call cost dominates on so few rows. None when a value is NaN (a row without data: numpy
+    then computes them, so that even the NaN bits are numpy's)."""
     out = []
     for qs, (_, c) in zip(q_sensor, cals, strict=True):
         qw, qx, qy, qz = np.asarray(c.q_segment_in_sensor, dtype=np.float64).tolist()
-        out.append([
-            [
-                pw * qw - px * qx - py * qy - pz * qz,
-                pw * qx + px * qw + py * qz - pz * qy,
-                pw * qy - px * qz + py * qw + pz * qx,
-                pw * qz + px * qy - py * qx + pz * qw,
-            ]
-            for pw, px, py, pz in qs.tolist()
-        ])
-    return np.array(out, dtype=np.float64).reshape(len(out), len(q_sensor[0]), 4)
+        for pw, px, py, pz in qs.tolist():
+            a = pw * qw - px * qx - py * qy - pz * qz
+            b = pw * qx + px * qw + py * qz - pz * qy
+            c_ = pw * qy - px * qz + py * qw + pz * qx
+            d = pw * qz + px * qy - py * qx + pz * qw
+            if a != a or b != b or c_ != c_ or d != d:
+                return None
+            out.append([a, b, c_, d])
+    return np.array(out, dtype=np.float64).reshape(len(q_sensor), len(q_sensor[0]), 4)
 
 
 def calibration_factor(ml_uncertainty_deg: float) -> float:
