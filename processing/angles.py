@@ -20,7 +20,11 @@ Angles (AngleSeries fields):
 
 * ``thigh_inclination_<side> = theta_thigh`` (flexion/forward positive; ~+pi/2 sitting).
 * ``pelvic_tilt = -theta_pelvis`` (anterior tilt moves the pelvis' long axis forward, i.e. a
-  negative rotation about +Z, so the sign is flipped to make anterior positive).
+  negative rotation about +Z, so the sign is flipped to make anterior positive). The ISB pelvis angles
+  (Z-X'-Y'' from a lab frame facing the walker: tilt first, then obliquity ``o``, then rotation ``r``) need
+  that lab heading, which 6D sensors do not have; this heading-free tilt differs from the ISB tilt by
+  ``-o * r`` and terms of third order (``atan2(sin t cos r - cos t sin o sin r, cos t cos o)``), and equals
+  the tilt exactly when the tilt is the last rotation of the sequence (rotation, obliquity, tilt).
 * ``hip_flexion_<side> = theta_thigh - theta_pelvis`` = thigh inclination + anterior pelvic tilt
   (``docs/biomechanics.md``: hip extension = thigh extension from vertical - anterior pelvic tilt). This is
   the rotation of the thigh relative to the pelvis about the medio-lateral axis when the two

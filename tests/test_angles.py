@@ -121,9 +121,12 @@ def test_knee_to_chest_lying_is_a_plausible_deep_hip_flexion():
     from hipback.simulator.exercises import ExerciseSet, simulate_programme
 
     places = ["pelvis", "thigh_left", "thigh_right", "lumbar_upper"]
-    sim = simulate_programme([ExerciseSet("knee_to_chest_double", None, 1, hold_s=10.0)], seed=5,
-                             sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in places],
-                             patient=VirtualPatient(patient_id="K2C-1"))
+    sim = simulate_programme(
+        [ExerciseSet("knee_to_chest_double", None, 1, hold_s=10.0)],
+        seed=5,
+        sensors=[SensorSpec(p, kind="quat", rate_hz=100.0) for p in places],
+        patient=VirtualPatient(patient_id="K2C-1"),
+    )
     res = process_recording(sim.recording)
     assert not (res.angles.implausible != 0).any()
     (truth,) = sim.truth.sets[0].reps
@@ -131,3 +134,33 @@ def test_knee_to_chest_lying_is_a_plausible_deep_hip_flexion():
         peak = math.degrees(float(np.nanmax(getattr(res.angles, f"hip_flexion_{side}"))))
         assert peak == pytest.approx(math.degrees(truth.primary_peak_rad), abs=3.0), side
         assert peak > 110.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    heading=st.floats(-math.pi, math.pi),
+    tilt=st.floats(-0.3, 0.3),
+    obliquity=st.floats(-0.12, 0.12),
+    rotation=st.floats(-0.15, 0.15),
+)
+def test_pelvic_tilt_is_the_isb_pelvis_tilt_to_second_order(heading, tilt, obliquity, rotation):
+    """The heading-free pelvic tilt against the ISB pelvis angle (Z-X'-Y'' from a lab frame facing the walker,
+    tilt first; anterior positive): ``atan2(sin t cos r - cos t sin o sin r, cos t cos o)``, i.e. the ISB
+    tilt minus ``o * r`` plus terms of third order -- a fraction of a degree for a walker's obliquity and
+    rotation of a few degrees -- and exact without either."""
+    x_ax, y_ax = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    q = qm.multiply(base(heading), qm.from_axis_angle(Z, -tilt))
+    q = qm.multiply(q, qm.multiply(qm.from_axis_angle(x_ax, obliquity), qm.from_axis_angle(y_ax, rotation)))
+    a = compute_angles(np.zeros(1), {"pelvis": q[None]})
+    t, o, r = tilt, obliquity, rotation
+    expected = math.atan2(
+        math.sin(t) * math.cos(r) - math.cos(t) * math.sin(o) * math.sin(r), math.cos(t) * math.cos(o)
+    )
+    assert a.pelvic_tilt[0] == pytest.approx(expected, abs=1e-9)
+    assert (
+        abs(a.pelvic_tilt[0] - (t - o * r)) <= abs(t) * (o * o + r * r) + abs(o * r) * (o * o + r * r) + 1e-9
+    )
+    upright = compute_angles(
+        np.zeros(1), {"pelvis": qm.multiply(base(heading), qm.from_axis_angle(Z, -t))[None]}
+    )
+    assert upright.pelvic_tilt[0] == pytest.approx(t, abs=1e-12)
