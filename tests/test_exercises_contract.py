@@ -185,7 +185,7 @@ def test_yaw_at_is_the_last_alignment_ended_by_then():
         block.update(chunk)
     history = block._yaw_history
     assert len(history) >= 2
-    (t1, y1), (t2, y2) = history[0], history[1]
+    (t1, y1, _), (t2, y2, _) = history[0], history[1]
     assert block.yaw_at(t1 - 1e-6) == {"pelvis": 0.5}
     assert block.yaw_at(t1) == y1 and block.yaw_at(t2 - 1e-6) == y1 and block.yaw_at(t2) == y2
     assert block.yaw_at(float("inf")) == block.yaw_

@@ -20,6 +20,9 @@ centred moving average of ``smooth_s``) drives the segmentation:
   that sample), where ``base`` is the minimum the onset was found from; ``range = peak - base``.
 * **Peak**: ``peak = max p`` in the movement; the reported primary angle at the peak is ``peak - base``
   (``primary.reference = "start"``) or ``peak`` (``"neutral"``, relative to the standing calibration).
+  For a hold, the peak is the highest mean of ``p`` over ``hold_peak_s`` within the hold (the whole hold
+  when shorter): the angle held, not the top of the measurement noise around it (the maximum of a noisy
+  signal that is held constant lies above the held value); ``t_peak`` is the time of its largest sample.
 * **Hold** (``kind = "hold"``, and the final hold of ``reps_hold``): the longest run inside the movement
   where ``p`` is within ``(1 - plateau_fraction)`` of the excursion below the peak and changes slower than
   ``static_speed_rad_s``, where a break of at most ``static_gap_s`` with the primary still that near the
@@ -127,6 +130,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         reference_s: float = 0.2,
         hold_tolerance_s: float = 1.0,
         min_hold_s: float = 2.0,
+        hold_peak_s: float = 2.0,
         onset_tolerance_rad: float = math.radians(0.5),
         start_level: bool = False,
         level_s: float = 0.3,
@@ -159,6 +163,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         self.reference_s = reference_s
         self.hold_tolerance_s = hold_tolerance_s
         self.min_hold_s = min_hold_s
+        self.hold_peak_s = hold_peak_s
         self.onset_tolerance_rad = onset_tolerance_rad
         self.start_level = start_level
         self.level_s = level_s
@@ -456,6 +461,12 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         if ex.kind == "hold" and hold_s < self.min_hold_s:
             return  # a movement without a hold: not a hold of this exercise
         w0, w1 = (a + hs, a + he) if is_hold else (a, b)
+        if is_hold:
+            held = _held_peak(seg[hs:he], max(1, int(round(self.hold_peak_s * fs))))
+            if held is not None:  # t_peak stays the time of the largest sample
+                peak = held
+                rng = peak - base
+                ref_peak = rng if ex.primary.reference == "start" else peak
         if ex.primary.reference == "start":
             prim_ok = p[w0:w1] - base >= ex.primary.target - 1e-9
         else:
@@ -532,6 +543,18 @@ def _bridge(mask: np.ndarray, allowed: np.ndarray, max_gap: int) -> np.ndarray:
         if 0 < a and b < len(mask) and b - a <= max_gap and allowed[a:b].all():
             out[a:b] = True
     return out
+
+
+def _held_peak(p: FloatArray, n: int) -> float | None:
+    """Highest mean of ``p`` over ``n`` consecutive samples (all of ``p`` when shorter); windows with a NaN
+    are skipped; None when there is none."""
+    n = min(n, len(p))
+    if n < 1:
+        return None
+    means = sliding_window_view(p, n).mean(axis=1)
+    if not np.isfinite(means).any():
+        return None
+    return float(np.nanmax(means))
 
 
 def _longest_run(mask: np.ndarray, around: int) -> tuple[int, int]:

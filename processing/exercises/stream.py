@@ -12,7 +12,9 @@ attributes, chunking never changes a result).
   within ``hip_tolerance_rad``), corrects each segment's rotation about its own long axis where gravity shows
   it (a standing calibration cannot), aligns the heading of every thigh (and the upper lumbar sensor) to
   the pelvis there (:func:`hipback.processing.angles3d.heading_offset` with the posture's nominal hip
-  flexion where the sagittal one is not defined), then computes the body angles
+  flexion where the sagittal one is not defined; a thigh's rotation seen with its long axis steeply inclined,
+  lying on the back with the knees bent, is used only when no unambiguous one is known, see
+  ``yaw_ambiguity_limit``), then computes the body angles
   (:func:`hipback.processing.angles3d.body_angles`) and feeds an
   :class:`~hipback.processing.exercises.engine.ExerciseCounter`. Without such a still moment within
   ``max_wait_s`` of first facing as in the start posture (what came before is not counted) it uses
@@ -37,7 +39,13 @@ import numpy as np
 
 from hipback.processing import quaternion as qm
 from hipback.processing.angles import sagittal_inclination
-from hipback.processing.angles3d import body_angles, gyro_heading_drift, heading_offset, posture_reference
+from hipback.processing.angles3d import (
+    body_angles,
+    gyro_heading_drift,
+    heading_offset,
+    hip_rotation_quat,
+    posture_reference,
+)
 from hipback.processing.blocks import Block
 from hipback.processing.exercises.catalogue import Catalogue, Exercise, Posture, load_catalogue
 from hipback.processing.exercises.engine import ExerciseCounter, RepResult
@@ -151,6 +159,41 @@ def _yaw_correction(q: FloatArray, target: FloatArray, min_observability: float)
     return float(math.atan2(g[0], g[2]) - math.atan2(target[0], target[2]))
 
 
+def _up(q: FloatArray) -> FloatArray:
+    """Mean world up direction (unit) seen in the frame of the quaternions ``q`` (N, 4); NaN if none."""
+    w, x, y, z = np.asarray(q, dtype=np.float64).T
+    g = np.nanmean(
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1), axis=0
+    )
+    return g / np.linalg.norm(g)
+
+
+def _hip_from_gravity(q_pelvis: FloatArray, q_thigh: FloatArray, side: str) -> tuple[float, float] | None:
+    """Hip flexion and adduction (rad, ISB signs of :func:`hipback.processing.angles3d.hip_angles`) of a
+    still thigh whose rotation about its own long axis relative to the pelvis is zero, from gravity alone:
+    the world up ``u_p`` seen in the pelvis frame and ``u_t`` seen in the thigh frame satisfy
+    ``Rz(flexion) Rx(b) u_t = u_p``, so ``Rx(b) u_t = Rz(-flexion) u_p =: v`` with ``v_x = u_t,x`` and
+    ``v_z = u_p,z``; of the two ``v_y``, the one giving the flexion nearer the heading-free sagittal one is
+    taken. None where the thigh's long axis is horizontal and up along its anterior axis (``b`` undefined)
+    or the directions are not finite."""
+    u_p, u_t = _up(q_pelvis), _up(q_thigh)
+    if not (np.isfinite(u_p).all() and np.isfinite(u_t).all()) or math.hypot(u_t[1], u_t[2]) < 0.2:
+        return None
+    sagittal = float(np.nanmean(sagittal_inclination(q_thigh) - sagittal_inclination(q_pelvis)))
+    vx, vz = float(u_t[0]), float(u_p[2])
+    vy = math.sqrt(max(0.0, 1.0 - vx * vx - vz * vz))
+    best = None
+    for y in (vy, -vy):
+        b = math.atan2(vz, y) - math.atan2(u_t[2], u_t[1])
+        f = math.atan2(u_p[1], u_p[0]) - math.atan2(y, vx)
+        f, b = (math.atan2(math.sin(a), math.cos(a)) for a in (f, b))
+        miss = abs(math.atan2(math.sin(f - sagittal), math.cos(f - sagittal)))
+        if best is None or miss < best[0]:
+            best = (miss, f, b)
+    s = 1.0 if side == "right" else -1.0
+    return best[1], s * best[2]
+
+
 def _posture_up(posture: Posture, side: str | None) -> FloatArray:
     up = np.array(posture.pelvis_up)
     if posture.side_sign and side == "left":
@@ -167,6 +210,14 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
     :param initial_offsets: heading offsets (rad) to use without an alignment in the start posture.
     :param initial_yaw: corrections (rad) of segments about their own long axis found earlier (a lying start
         posture shows them; upright ones cannot), kept where this start posture cannot see them.
+    :param initial_yaw_ambiguous: the segments of ``initial_yaw`` whose correction was found where it was
+        ambiguous (``yaw_ambiguity_limit``); ``yaw_ambiguous_`` holds those of ``yaw_``.
+    :param yaw_ambiguity_limit: a thigh's rotation about its own long axis seen by gravity in a start posture
+        whose up direction along the thigh's long axis (the sine of the long axis' inclination above the
+        horizontal) exceeds this is ambiguous: gravity shows it summed with the thigh frame's ab/adduction
+        (the standing calibration takes the thigh's long axis as the vertical of a stance with the feet apart)
+        times the tangent of that inclination. Such a correction replaces only an ambiguous or missing one;
+        one found with the long axis nearer the horizontal (sitting, lying on the side or flat) is kept.
     :param align_s: still time in the start posture that aligns the heading (s).
     :param still_rad_s: every segment turning slower than this counts as still (rad/s).
     :param posture_tolerance_rad: pelvis up direction this close to the start posture's (rad).
@@ -194,12 +245,14 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         hold_s: float | None = None,
         initial_offsets: dict[str, float] | None = None,
         initial_yaw: dict[str, float] | None = None,
+        initial_yaw_ambiguous: frozenset[str] = frozenset(),
         align_s: float = 1.0,
         still_rad_s: float = 0.1,
         posture_tolerance_rad: float = math.radians(35.0),
         hip_tolerance_rad: float = math.radians(14.0),
         max_wait_s: float = 60.0,
         min_yaw_observability: float = 0.5,
+        yaw_ambiguity_limit: float = 0.35,
         realign: bool = True,
         gyro_heading: bool = True,
         bias_window_s: float = 30.0,
@@ -213,12 +266,14 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.hold_s = hold_s
         self.initial_offsets = dict(initial_offsets or {})
         self.initial_yaw = dict(initial_yaw or {})
+        self.initial_yaw_ambiguous = frozenset(initial_yaw_ambiguous)
         self.align_s = align_s
         self.still_rad_s = still_rad_s
         self.posture_tolerance_rad = posture_tolerance_rad
         self.hip_tolerance_rad = hip_tolerance_rad
         self.max_wait_s = max_wait_s
         self.min_yaw_observability = min_yaw_observability
+        self.yaw_ambiguity_limit = yaw_ambiguity_limit
         self.realign = realign
         self.gyro_heading = gyro_heading
         self.bias_window_s = bias_window_s
@@ -239,7 +294,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.offsets_: dict[str, float] | None = None
         self.yaw_: dict[str, float] = dict(self.initial_yaw)
         # (time of the alignment window's last sample, yaw corrections from then on), in time order
-        self._yaw_history: list[tuple[float, dict[str, float]]] = []
+        self.yaw_ambiguous_: frozenset[str] = frozenset(self.initial_yaw_ambiguous) & frozenset(self.yaw_)
+        self._yaw_history: list[tuple[float, dict[str, float], frozenset[str]]] = []
         self.aligned_at_: float | None = None
         self._skip_before = -math.inf
         self._run_used = False
@@ -521,11 +577,21 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         which holds every alignment fed so far, this does not depend on how far past ``t`` the block was
         fed."""
         yaw = self.initial_yaw
-        for t_end, y in self._yaw_history:
+        for t_end, y, _ in self._yaw_history:
             if t_end > t:
                 break
             yaw = y
         return dict(yaw)
+
+    def yaw_ambiguous_at(self, t: float) -> frozenset[str]:
+        """The segments whose yaw correction in force at time ``t`` (s, as :meth:`yaw_at`) was found where
+        gravity could not tell it from ab/adduction (``yaw_ambiguity_limit``)."""
+        amb = frozenset(self.initial_yaw_ambiguous) & frozenset(self.initial_yaw)
+        for t_end, _, a in self._yaw_history:
+            if t_end > t:
+                break
+            amb = a
+        return amb
 
     def _set_offsets(self, win: SegmentFrame) -> None:
         """Yaw corrections of each segment about its own long axis (where gravity shows them), then heading
@@ -535,6 +601,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         g0 = _posture_up(self.posture, self._side)
         nominal_rel = {}
         yaw: dict[str, float] = dict(self.initial_yaw)
+        ambiguous_yaw = set(self.initial_yaw_ambiguous) & set(yaw)
+        resolved: set[str] = set()
         for p, q in win.segments.items():
             if p == "pelvis":
                 target = g0
@@ -547,10 +615,23 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             else:
                 continue
             c = _yaw_correction(q, target, self.min_yaw_observability)
-            if c is not None:
-                yaw[p] = c
+            if c is None:
+                continue
+            # a thigh whose long axis is inclined (lying on the back with the knees bent): gravity shows its
+            # rotation on the femur only summed with the ab/adduction left in its frame by the standing
+            # calibration (feet apart); a correction found where the long axis was near horizontal is kept
+            ambiguous = p.startswith("thigh_") and abs(float(target[1])) > self.yaw_ambiguity_limit
+            if ambiguous and p in yaw and p not in ambiguous_yaw:
+                resolved.add(p)  # gravity then shows the ab/adduction instead (see below)
+                continue
+            yaw[p] = c
+            if ambiguous:
+                ambiguous_yaw.add(p)
+            else:
+                ambiguous_yaw.discard(p)
         self.yaw_ = yaw
-        self._yaw_history.append((float(win.t[-1]), yaw))
+        self.yaw_ambiguous_ = frozenset(ambiguous_yaw)
+        self._yaw_history.append((float(win.t[-1]), yaw, self.yaw_ambiguous_))
         win = SegmentFrame(
             win.t, {p: (qm.multiply(q, _ry(yaw[p])) if p in yaw else q) for p, q in win.segments.items()}
         )
@@ -564,6 +645,11 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
                 working = self._side is None or leg == self._side
                 nominal = self.posture.hip_flexion if working else self.posture.other_hip_flexion
                 ref = posture_reference(qp, q, leg, nominal)
+                if p in resolved:
+                    # the thigh's rotation on the femur is known: gravity shows its ab/adduction here
+                    hip = _hip_from_gravity(qp, q, leg)
+                    if hip is not None:
+                        ref = hip_rotation_quat(hip[0], hip[1], 0.0, leg)
             else:
                 ref = qm.from_axis_angle([0.0, 0.0, 1.0], sagittal_inclination(q) - sagittal_inclination(qp))
             d = heading_offset(qp, q, ref)
@@ -779,6 +865,7 @@ class ProgrammeRunner(Block[SegmentFrame, list[ProgrammeEvent]]):
                 # the previous block's corrections at the cut, not those of alignments it found in the
                 # samples after it (how many it was fed past the cut depends on the chunking)
                 initial_yaw=None if prev is None else prev.yaw_at(t),
+                initial_yaw_ambiguous=frozenset() if prev is None else prev.yaw_ambiguous_at(t),
                 **self.block,
             )
             if not block.measurable:
