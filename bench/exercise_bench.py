@@ -12,7 +12,9 @@ The recording goes through the pipeline's own blocks (``recording_frame``: senso
 devices, grid merge, calibration search; the slip monitor is left out, see its docstring).
 
 1. **Guided**: per set, an ``ExerciseBlock`` fed from 3.5 s before the set's start posture is reached (the
-   way in from the previous exercise included) to 2 s after its end, in 0.25 s chunks. Figures: rep/hold
+   way in from the previous exercise included) to 2 s after its end, in 0.25 s chunks, starting from the
+   previous set's corrections of each segment's rotation about its own long axis (as ``ProgrammeRunner``
+   hands them on). Figures: rep/hold
    count exact (fraction of sets), hold time error (|detected - true| plateau, s), form flags correct
    (fraction of reps/holds whose broken rules, restricted to the rules the worn sensors can check, and the
    too-short flag equal the truth's), per-rep primary angle error (|detected - true| at the peak, deg, truth
@@ -29,6 +31,17 @@ devices, grid merge, calibration search; the slip monitor is left out, see its d
    deliver their gyroscope, also the relative heading as ``ExerciseBlock`` tracks it between alignments
    (each fused heading corrected by ``gyro_heading_drift`` from t0, the gyroscope bias measured over the
    calm samples of the 30 s before t0), tau up to 120 s.
+
+``--sensors clean`` replaces every sensor stream by its error-free orientation (an on-device fusion stream
+with the error-free gyroscope: no bias, noise, drift or inclination error; the same sample times): what is
+left then comes from the processing (calibration, alignment, decomposition), not from the sensors' errors.
+After the table, the per-rep primary angle error is broken down per exercise and device kind (raw sensors
+with VQF, on-device fusion) for the exercises with a rep over 3 deg.
+
+``--acc-bias fit`` (a what-if for the sensor channel, not what the pipeline does): before the pipeline, each
+raw sensor's accelerometer bias is fitted from its still moments in the session's many postures (the
+magnitude of the still specific force is the same in every orientation: least squares of
+``|a_mean - b| = g0`` over the still 1 s blocks, one mean per 15 deg bin of direction) and subtracted.
 
 ``--worst N`` lists the N largest per-rep primary angle errors per cohort: signed error (measured - truth),
 exercise/side, rep or hold, patient and sensor kind, the peak's time after the rep's onset and after the
@@ -117,10 +130,12 @@ def calibration_reference(session, window: tuple[float, float], ex, side, worn=N
     return float(np.nanmean(signal(ang, ex.primary.angle, None if ex.sides == "both" else side)))
 
 
-def guided(session, frame, offsets, worn, acc: dict, window: tuple[float, float]) -> None:
+def guided(session, frame, offsets, worn, acc: dict, window: tuple[float, float], kind: str) -> None:
+    prev = None
     for ts, st in zip(session.truth.sets, session.programme, strict=True):
         ex = CAT[ts.exercise]
         a, b = np.searchsorted(frame.t, [ts.t_start - 3.5, ts.t_end + 2.0])
+        t_first = float(frame.t[min(a, len(frame) - 1)])
         blk = ExerciseBlock(
             exercise=ex,
             side=ts.side,
@@ -128,10 +143,14 @@ def guided(session, frame, offsets, worn, acc: dict, window: tuple[float, float]
             worn=worn,
             hold_s=st.hold_s,
             initial_offsets=offsets,
+            # as ProgrammeRunner: the previous set's yaw corrections in force where this set's samples begin
+            initial_yaw=None if prev is None else prev.yaw_at(t_first),
+            initial_yaw_ambiguous=frozenset() if prev is None else prev.yaw_ambiguous_at(t_first),
         )
         if not blk.measurable:
             acc["not_measurable"] += 1
             continue
+        prev = blk
         ref = calibration_reference(session, window, ex, ts.side, worn)
         for k in range(a, b, 25):
             blk.update(frame.slice(k, min(k + 25, b)))
@@ -140,7 +159,6 @@ def guided(session, frame, offsets, worn, acc: dict, window: tuple[float, float]
         exact = len(det) == len(ts.reps)
         acc["sets"] += 1
         acc["exact"] += exact
-        kind = "/".join(sorted({s.kind for s in session.recording.streams.values()}))
         if not exact:
             acc["miscounted"].append(f"{ts.exercise}/{ts.side}: {len(det)} for {len(ts.reps)}")
         for d, tr in match(det, ts.reps):
@@ -267,7 +285,61 @@ def gyro_tracked(psi: dict, tracked: dict, p: str, bucket: dict, window_s: float
                 bucket.setdefault(tau, []).append(abs(e))
 
 
-def run(cohort: str, n: int, seed: int, heading_only: bool = False) -> dict:
+def clean_streams(session) -> None:
+    """Replace every stream of ``session.recording`` by its error-free orientation and gyroscope (kind
+    ``quat``, same sample times and rate): what the processing makes of perfect sensors."""
+    from hipback.processing.types import SensorStream
+
+    for p, s in list(session.recording.streams.items()):
+        st = session.sensor_truth[p]
+        session.recording.streams[p] = SensorStream(
+            placement=p, kind="quat", t=st.t, rate_hz=s.rate_hz, quat=st.quat, gyr=st.gyr, device=s.device
+        )
+
+
+def fit_acc_bias(stream, still_rad_s: float = 0.1, still_m_s2: float = 0.05, block_s: float = 1.0):
+    """Accelerometer bias (m/s^2, sensor frame, (3,)) of a raw sensor from its still moments (module
+    docstring, ``--acc-bias fit``); None when the still directions do not span the sphere well enough."""
+    t, a, g = stream.t, stream.acc, stream.gyr
+    n = max(2, int(round(block_s * stream.rate_hz)))
+    k = len(t) // n
+    if k < 10:
+        return None
+    ab = a[: k * n].reshape(k, n, 3)
+    gb = g[: k * n].reshape(k, n, 3)
+    gyro_rate = np.linalg.norm(gb - np.median(g, axis=0), axis=2).max(axis=1)
+    ok = (gyro_rate < still_rad_s) & (ab.std(axis=1).max(axis=1) < still_m_s2)
+    means = ab.mean(axis=1)[ok]
+    if len(means) < 10:
+        return None
+    u = means / np.linalg.norm(means, axis=1)[:, None]
+    # one mean per direction bin (long standing periods do not outweigh the other postures)
+    key = np.round(np.degrees(np.arccos(np.clip(u[:, 2], -1, 1))) / 15.0).astype(int) * 100 + np.round(
+        np.degrees(np.arctan2(u[:, 1], u[:, 0])) / 15.0
+    ).astype(int)
+    m = np.array([means[key == kk].mean(axis=0) for kk in np.unique(key)])
+    if len(m) < 6:
+        return None
+    b, g0 = np.zeros(3), float(np.median(np.linalg.norm(m, axis=1)))
+    for _ in range(20):  # Gauss-Newton on r_i = |m_i - b| - g0
+        d = m - b
+        nd = np.linalg.norm(d, axis=1)
+        r = nd - g0
+        jac = np.column_stack([-d / nd[:, None], -np.ones(len(m))])
+        step, *_ = np.linalg.lstsq(jac, -r, rcond=None)
+        b, g0 = b + step[:3], g0 + step[3]
+        if np.abs(step).max() < 1e-6:
+            break
+    sv = np.linalg.svd(
+        np.column_stack([-(m - b) / np.linalg.norm(m - b, axis=1)[:, None], -np.ones(len(m))]),
+        compute_uv=False,
+    )
+    return b if sv[-1] > 0.1 else None
+
+
+def run(
+    cohort: str, n: int, seed: int, heading_only: bool = False, sensors: str = "real", acc_bias: str = "none"
+) -> dict:
     acc = {
         "sets": 0,
         "exact": 0,
@@ -286,14 +358,25 @@ def run(cohort: str, n: int, seed: int, heading_only: bool = False) -> dict:
         "rec_errors": [],
         "drift": {},
         "drift_quat": {},
+        "acc_fit": [],
         "patients": 0,
         "seconds": 0.0,
     }
     rng = np.random.default_rng([seed, 10])
+    sensors_mode = sensors
     for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=(cohort == "realistic"))):
         t0 = time.time()
         prog = cohort_programme(rng)
         session = simulate_programme(prog, seed=seed * 1000 + i, patient=patient, sensors=sensors)
+        kind = "/".join(sorted({s.kind for s in session.recording.streams.values()}))
+        if sensors_mode == "clean":
+            clean_streams(session)
+        if acc_bias == "fit":
+            for s in session.recording.streams.values():
+                b = fit_acc_bias(s) if s.kind == "raw" else None
+                if b is not None:
+                    s.acc = s.acc - b
+                    acc["acc_fit"].append(float(np.linalg.norm(b)))
         if heading_only:
             heading_validity(session, acc)
             acc["patients"] += 1
@@ -305,7 +388,7 @@ def run(cohort: str, n: int, seed: int, heading_only: bool = False) -> dict:
             continue
         offsets = calibration_offsets(frame, cal["pelvis"].window)
         worn = frozenset(p for p in session.recording.streams if p in cal)
-        guided(session, frame, offsets, worn, acc, cal["pelvis"].window)
+        guided(session, frame, offsets, worn, acc, cal["pelvis"].window, kind)
         unguided(session, frame, offsets, worn, acc)
         heading_validity(session, acc)
         acc["patients"] += 1
@@ -331,6 +414,30 @@ def report_worst(name: str, acc: dict, n: int) -> None:
             f"peak {r['peak_after_onset_s']:.1f} s after onset, "
             f"{r['since_alignment_s']:.1f} s after the last alignment"
         )
+
+
+def report_by_kind(acc: dict) -> None:
+    """Per-rep primary angle error per exercise and device kind (raw sensors with VQF / on-device fusion),
+    for the exercises with a rep or hold over 3 deg; then per device kind over all exercises."""
+    reps = acc["reps"]
+    if not reps:
+        return
+    kinds = sorted({r["kind"].split(",")[0] for r in reps})
+
+    def cell(errs: list[float]) -> str:
+        if not errs:
+            return "-"
+        e = np.array(errs)
+        p95, within = np.percentile(e, 95), 100 * np.mean(e <= 3)
+        return f"n {len(e)}, p95 {p95:.1f}, max {e.max():.1f}, <=3 {within:.0f} %"
+
+    print("  per-rep primary angle error (deg) by exercise and device kind (" + " | ".join(kinds) + "):")
+    for ex in sorted({r["set"].split("/")[0] for r in reps if r["err"] > 3.0}):
+        mine = [r for r in reps if r["set"].startswith(ex + "/")]
+        parts = [cell([r["err"] for r in mine if r["kind"].startswith(k)]) for k in kinds]
+        print(f"    {ex:26s} " + " | ".join(parts))
+    parts = [cell([r["err"] for r in reps if r["kind"].startswith(k)]) for k in kinds]
+    print(f"    {'all exercises':26s} " + " | ".join(parts))
 
 
 def report(name: str, acc: dict) -> None:
@@ -408,13 +515,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cohort", choices=("easy", "realistic", "both"), default="both")
     ap.add_argument("--only", choices=("all", "heading"), default="all", help="heading: only section 3")
+    ap.add_argument(
+        "--sensors", choices=("real", "clean"), default="real", help="clean: error-free sensor orientations"
+    )
+    ap.add_argument("--acc-bias", choices=("none", "fit"), default="none", help="fit: a what-if, see above")
     ap.add_argument("--worst", type=int, default=12, help="list this many largest primary angle errors")
     args = ap.parse_args()
     t0 = time.time()
     for name in ("easy", "realistic") if args.cohort == "both" else (args.cohort,):
         print(f"{name} cohort:")
-        acc = run(name, args.patients, args.seed, heading_only=args.only == "heading")
+        acc = run(
+            name,
+            args.patients,
+            args.seed,
+            heading_only=args.only == "heading",
+            sensors=args.sensors,
+            acc_bias=args.acc_bias,
+        )
         report(name, acc)
+        report_by_kind(acc)
         report_worst(name, acc, args.worst)
     print(f"\n({time.time() - t0:.0f} s)")
 
