@@ -586,13 +586,23 @@ def test_the_thighs_swing_hump_is_not_an_impact():
     np.testing.assert_allclose(errors(raw), -0.09, atol=0.004)
 
 
-@pytest.mark.parametrize(("impact", "taken"), [(8.0, True), (6.6, False)])
-def test_a_thigh_impact_counts_from_min_impact_of_transient(impact: float, taken: bool):
-    """The impact's transient part must reach ``min_impact_m_s2`` (3 m/s^2): an impact of 8 m/s^2 on an
-    8 m/s^2 hump (transient ~3.3 m/s^2) is taken, one of 6.6 m/s^2 (~2.6 m/s^2) is not, although its
-    value with the hump under it is 8-10 m/s^2."""
+@pytest.mark.parametrize(
+    ("impact", "params", "taken"),
+    [
+        (5.0, {}, True),
+        (4.2, {}, False),
+        (4.2, {"min_impact_rise_m_s2": 0.0}, True),
+        (3.6, {"min_impact_rise_m_s2": 0.0}, False),
+    ],
+)
+def test_a_thigh_impact_must_stand_out_of_the_swing_hump(impact: float, params: dict, taken: bool):
+    """An impact on the thigh's 8 m/s^2 swing hump counts when its transient part reaches
+    ``min_impact_m_s2`` *and* rises by ``min_impact_rise_m_s2`` over the preceding ``ic_impact_rise_s``:
+    one of 5 m/s^2 does; one of 4.2 m/s^2 passes the height but not the rise (taken when the rise test is
+    off); one of 3.6 m/s^2 fails the height even then, although its value with the hump under it is 7-10
+    m/s^2."""
     a, ics = _gait_with_contacts(0.80, acc=True)
-    det = detect_strides(_with_swing_hump(a, ics, hump=8.0, impact=impact), "left")
+    det = detect_strides(_with_swing_hump(a, ics, hump=8.0, impact=impact), "left", **params)
     assert {s.ic_source for s in _inner(det)} == ({"thigh_impact"} if taken else {"acceleration"})
 
 

@@ -950,27 +950,35 @@ def test_the_impact_low_pass_is_a_normalised_gaussian_of_three_sigma() -> None:
     assert len(_gauss_kernel(0.1)) == 3  # at least one sample each side
 
 
-def spike_threshold() -> float:
-    """Height of a one-sample spike on a constant thigh acceleration whose transient part is exactly
-    ``min_impact_m_s2`` (3): smoothed by the triangle (1, 2, 1) / 4 it is ``H / 2`` at its sample, and the
-    Gaussian low-pass of sigma 3 samples takes ``H (g0 + g1) / 2`` of it (g0, g1: the kernel's centre and
-    next taps)."""
+def spike_threshold(gate: str = "rise") -> float:
+    """Height of a one-sample spike on a constant thigh acceleration whose transient part (no smoothing by
+    default) is exactly at a threshold: the Gaussian low-pass of sigma 3 samples takes ``H g0`` of it at its
+    sample and ``H g_k`` at ``k`` samples from it (g0, g1: the kernel's centre and next taps), so the
+    transient is ``H (1 - g0)`` on the spike (``gate="height"``: ``min_impact_m_s2`` = 2) and its rise
+    above the lowest transient of the 4 samples before it is ``H (1 - g0 + g1)`` (``gate="rise"``:
+    ``min_impact_rise_m_s2`` = 3)."""
     k = _gauss_kernel(3.0)
     g0, g1 = k[9], k[10]
-    return 3.0 / (0.5 - 0.5 * (g0 + g1))
+    return 2.0 / (1.0 - g0) if gate == "height" else 3.0 / (1.0 - g0 + g1)
 
 
-@pytest.mark.parametrize("scale,taken", [(1.001, True), (0.999, False)])
+@pytest.mark.parametrize(
+    "gate,scale,taken",
+    [("rise", 1.001, True), ("rise", 0.999, False), ("height", 1.001, True), ("height", 0.999, False)],
+)
 def test_a_thigh_spike_is_the_contact_when_its_transient_reaches_min_impact(
-    scale: float, taken: bool
+    gate: str, scale: float, taken: bool
 ) -> None:
     """Sacral steps 20 samples after each flexion peak, a one-sample spike of the left thigh's acceleration
     (on 5 m/s^2) 5 samples before them: the contact is on the spike's sample exactly when its transient
-    part reaches 3 m/s^2; the constant under it never counts."""
+    part rises by 3 m/s^2 (the binding test for a spike), and, with the rise test off, exactly when the
+    transient reaches 2 m/s^2; the constant under it never counts."""
     a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20))
     thigh = np.full(len(STEADY_X), 5.0)
-    thigh[PEAK_IDX[:-1] + 15] += scale * spike_threshold()
-    ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset").strides
+    thigh[PEAK_IDX[:-1] + 15] += scale * spike_threshold(gate)
+    params = {"min_impact_rise_m_s2": 0.0} if gate == "height" else {}
+    thighs = dataclasses.replace(a, thigh_acc_left=thigh)
+    ss = detect_strides(thighs, "left", ic_rule="onset", **params).strides
     assert len(ss) == 8
     for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
         if taken:
@@ -979,6 +987,29 @@ def test_a_thigh_spike_is_the_contact_when_its_transient_reaches_min_impact(
         else:
             assert s.t_start == pytest.approx((p + 20 - 0.5) / FS, abs=1e-9)
             assert s.ic_source == "acceleration"
+
+
+@pytest.mark.parametrize("first,share,expect", [(0.6, 0.5, 0), (0.4, 0.5, 1), (0.4, 0.3, 0)])
+def test_the_first_thigh_spike_of_comparable_size_is_the_contact(
+    first: float, share: float, expect: int
+) -> None:
+    """Two spikes before the sacral contact (8 and 3 samples before it), the later one of four times the
+    rise threshold, the earlier one ``first`` of it (transient ~0.58 or ~0.37 of the later one's, as each
+    spike's low-pass lowers the other's): the earlier one is the contact when its transient is at least
+    ``ic_impact_share`` of the later one's (both pass the rise test), else the later one (the soft tissue
+    rings after the impact). Each contact within half a sample of its spike (the parabola's refinement)."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20))
+    thigh = np.full(len(STEADY_X), 5.0)
+    big = 4 * spike_threshold()
+    thigh[PEAK_IDX[:-1] + 11] += first * big
+    thigh[PEAK_IDX[:-1] + 16] += big
+    ss = detect_strides(
+        dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset", ic_impact_share=share
+    ).strides
+    assert len(ss) == 8
+    for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
+        assert s.t_start == pytest.approx((p + (11 if expect == 0 else 16)) / FS, abs=0.5 / FS)
+        assert s.ic_source == "thigh_impact"
 
 
 @pytest.mark.parametrize("offset,taken", [(10, True), (9, False), (20, True), (21, False)])
