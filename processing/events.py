@@ -27,9 +27,11 @@ treated like a NaN sample.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import NDArray
 
 from hipback.processing.types import AngleSeries, FloatArray
 
@@ -87,6 +89,22 @@ class Window:
         self._data = data
         self.base = base
         self.fs = fs
+        self._jump_t: FloatArray | None = None  # the ``t`` array the cached jump flags belong to
+        self._jump = np.zeros(0, dtype=bool)
+
+    def jumps(self) -> NDArray[np.bool_]:
+        """Per buffered sample: True where its time step from the previous buffered sample is larger than
+        1.5 sample periods or not forward (a gap in the timeline); False for the first. Computed once per
+        buffer (the flags of a sample depend only on its own and its predecessor's time)."""
+        t = self._data["t"]
+        if self._jump_t is not t:
+            jump = np.zeros(len(t), dtype=bool)
+            if len(t) > 1:
+                dt = np.diff(t)
+                with np.errstate(invalid="ignore"):
+                    jump[1:] = (dt > 1.5 / self.fs) | (dt <= 0)
+            self._jump, self._jump_t = jump, t
+        return self._jump
 
     def get(self, name: str, start: int, stop: int) -> FloatArray:
         """Samples ``[start, stop)`` (absolute indices) of one field; must lie inside the buffer."""
@@ -122,6 +140,9 @@ class WindowedStream:
         batch_s: float = 0.25,
     ) -> None:
         self.fields = ("t", *fields)
+        # a part's values of the fields, as a tuple (attrgetter of one name gives the value itself)
+        get = attrgetter(*self.fields)
+        self._getter: Callable[[AngleSeries], tuple] = get if len(self.fields) > 1 else lambda c: (get(c),)
         self._configure = configure
         self._process = process
         self._keep_from = keep_from
@@ -165,9 +186,12 @@ class WindowedStream:
         if not self._parts:
             return
         parts, self._parts = self._parts, []
-        for f in self.fields:
-            arrs = [self._data[f]] + [_field(c, f) for c in parts]
-            self._data[f] = np.concatenate(arrs)
+        columns = zip(*map(self._getter, parts), strict=True)  # per field: its values in the parts
+        for f, values in zip(self.fields, columns, strict=True):
+            if any(v is None for v in values):  # an optional field that is None: NaN
+                values = tuple(_field(c, f) for c in parts)
+            # concatenated onto the float64 buffer: the same values as converting each part first
+            self._data[f] = np.concatenate([self._data[f], *values])
 
     def finish(self) -> None:
         if self.finished:
@@ -240,11 +264,7 @@ def feature_slice(win: Window, name: str, start: int, stop: int, margin: int) ->
     than their features need.
     """
     x = win.get(name, start - margin, stop + margin).copy()
-    t = win.get("t", start - margin, stop + margin)
-    jump = np.zeros(len(t), dtype=bool)
-    if len(t) > 1:
-        dt = np.diff(t)
-        with np.errstate(invalid="ignore"):
-            jump[1:] = (dt > 1.5 / win.fs) | (dt <= 0)
-    x[jump] = np.nan
+    a = start - margin - win.base
+    # the time-jump flags of the buffer (computed once per window), from the slice's second sample on
+    x[1:][win.jumps()[a + 1 : a + len(x)]] = np.nan
     return x

@@ -499,7 +499,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         x = feature_slice(win, self._impact, lo, hi + 1, m + 1)[1:-1]  # samples [lo - m, hi + 1 + m)
         if not np.isfinite(x).any():
             return None
-        s_ext = smooth(x, self._ikernel)  # samples [lo - hh, hi + 1 + hh)
+        s_ext = smooth(x, self._ikernel) if h > 0 else x  # samples [lo - hh, hi + 1 + hh)
         s = s_ext[hh : len(s_ext) - hh]  # s[j] at sample lo + j
         tr = s - smooth(s_ext, self._hkernel) if self._hkernel is not None else s
         a = max(1, near - round(self.ic_impact_window_s[0] * fs))
@@ -534,7 +534,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         """Share of the cycle from peak flexion to IC for the phase rule: the median over the last
         ``phase_memory`` contacts found from the sensors' evidence that fitted the rhythm, once there are
         at least 3 of them; ``ic_phase`` before."""
-        return float(np.median(self._phases)) if len(self._phases) >= 3 else self.ic_phase
+        return _median(self._phases) if len(self._phases) >= 3 else self.ic_phase
 
     def _shoulder(
         self, rise: np.ndarray, found: list[tuple[int, float]], r_lo: int, fs: float
@@ -679,6 +679,14 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             WalkingBout(self.side, s[0].t_start, s[-1].t_end, len(s), float(120.0 / np.median(times)))
         )
         self._bout_strides = []
+
+
+def _median(values: list[float]) -> float:
+    """Median of a short list of finite floats, as ``numpy.median`` gives it (the middle value, or half the
+    sum of the two middle values), without numpy's per-call cost."""
+    s = sorted(values)
+    mid = len(s) // 2
+    return float(s[mid]) if len(s) % 2 else float((s[mid - 1] + s[mid]) / 2)
 
 
 def _vertex(y0: float, y1: float, y2: float) -> float:

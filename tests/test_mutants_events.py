@@ -336,3 +336,29 @@ def test_feature_slice_margin_and_padding() -> None:
     s, win = stream_of([0.0, 0.5, 1.0, 1.5], [1.0, 2.0, 3.0, 4.0], lookback=2)
     assert same(feature_slice(win, "hip_flexion_left", 0, 2, 2), [NAN, NAN, 1, 2, 3, 4])
     assert same(feature_slice(win, "t", 1, 3, 1), [0.0, 0.5, 1.0, 1.5])
+
+
+def test_time_jumps_follow_the_buffer_as_it_grows() -> None:
+    """The jump flags are computed once per buffer: a window taken after more samples (one of them after a
+    jump) sees the new jump, and the first sample of any slice is never flagged."""
+    p = Probe(lookback=0, lookahead=0, keep=0, batch_s=100.0)
+    p.stream.feed(series([0.0, 0.25, 0.5], [0.0, 1.0, 2.0]))
+    win = p.stream.window()
+    assert same(feature_slice(win, "hip_flexion_left", 0, 3, 0), [0, 1, 2])
+    assert same(win.jumps(), [False, False, False])
+    p.stream.feed(series([1.5, 1.75], [3.0, 4.0]))  # a step of 1 s at 4 Hz
+    p.stream.flush()
+    win = p.stream.window()
+    assert same(feature_slice(win, "hip_flexion_left", 0, 5, 0), [0, 1, 2, NAN, 4])
+    assert same(feature_slice(win, "hip_flexion_left", 3, 5, 0), [3, 4])
+
+
+def test_a_stream_of_times_alone() -> None:
+    """No fields but ``t``: chunks are consolidated as they are for fields (the time column)."""
+    seen: list[np.ndarray] = []
+    s = WindowedStream((), lambda fs: (0, 0), lambda win, a, b: seen.append(win.get("t", a, b).copy()),
+                       lambda: 0, 100.0)
+    s.feed(series([0.0, 0.5]))
+    s.feed(series([1.0]))
+    s.flush()
+    assert len(seen) == 1 and same(seen[0], [0.0, 0.5, 1.0])
