@@ -166,7 +166,8 @@ class GridResampler:
         if ss is not None:
             s0 = ss.take(i, axis=0)
             s1 = ss.take(j, axis=0)
-            so = s0 + (s1 - s0) * (frac if ss.ndim == 1 else fq)
+            with np.errstate(invalid="ignore"):  # (an infinite value next to another: NaN, silently)
+                so = s0 + (s1 - s0) * (frac if ss.ndim == 1 else fq)
         if 0.0 < np.minimum.reduce(dot) and np.maximum.reduce(dot) < math.inf and (
             np.maximum.reduce(dt) <= self.gap_s
         ):
