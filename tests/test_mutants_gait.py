@@ -989,6 +989,37 @@ def test_a_thigh_spike_is_the_contact_when_its_transient_reaches_min_impact(
             assert s.ic_source == "acceleration"
 
 
+@pytest.mark.parametrize("smooth_s,taken", [(0.0, True), (0.005, True), (0.006, False), (0.01, False)])
+def test_the_thigh_magnitude_is_smoothed_only_when_asked(smooth_s: float, taken: bool) -> None:
+    """A one-sample spike of 1.5 times the rise threshold counts unsmoothed (and with a smoothing under half
+    a sample, which rounds to none); the triangle (1, 2, 1) / 4 of ``ic_impact_smooth_s`` = 0.006-0.01 s at
+    100 Hz halves it, under the threshold."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20))
+    thigh = np.full(len(STEADY_X), 5.0)
+    thigh[PEAK_IDX[:-1] + 15] += 1.5 * spike_threshold()
+    ss = detect_strides(
+        dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset", ic_impact_smooth_s=smooth_s
+    ).strides
+    assert len(ss) == 8
+    assert [s.ic_source for s in ss[1:-1]] == ["thigh_impact" if taken else "acceleration"] * 6
+
+
+@pytest.mark.parametrize("dip_before,taken", [(4, True), (5, False)])
+def test_a_thigh_spike_rises_from_the_lowest_transient_of_the_four_samples_before_it(
+    dip_before: int, taken: bool
+) -> None:
+    """A spike of 0.9 times the rise threshold passes the height test but rises too little above the flat
+    thigh before it; a dip of 2 m/s^2 ``dip_before`` samples before it lets it rise enough when the dip
+    lies within ``ic_impact_rise_s`` (0.04 s, 4 samples at 100 Hz), not when it lies one sample earlier."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20))
+    thigh = np.full(len(STEADY_X), 5.0)
+    thigh[PEAK_IDX[:-1] + 15] += 0.9 * spike_threshold()
+    thigh[PEAK_IDX[:-1] + 15 - dip_before] -= 2.0
+    ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset").strides
+    assert len(ss) == 8
+    assert [s.ic_source for s in ss[1:-1]] == ["thigh_impact" if taken else "acceleration"] * 6
+
+
 @pytest.mark.parametrize("first,share,expect", [(0.6, 0.5, 0), (0.4, 0.5, 1), (0.4, 0.3, 0)])
 def test_the_first_thigh_spike_of_comparable_size_is_the_contact(
     first: float, share: float, expect: int
