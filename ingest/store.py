@@ -169,6 +169,8 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_id, state);
 """
 
+_F64 = np.dtype(np.float64)
+
 #: a pseudonymous patient id, the whole string (fullmatch: "P-0042\n" does not pass); the same rule as the
 #: InfluxDB tag check
 PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -701,7 +703,10 @@ class LocalStore:
         ``acc``, ``gyr``, ``mag``: (N, 3). NaN values are stored as NULL. Returns the number of rows
         stored (duplicates of rows already stored are skipped and not counted).
         """
-        t = np.asarray(t, dtype=np.float64).reshape(-1)
+        # (arrays of the right type and shape, as the session's writer hands over, are taken as they are:
+        # what np.asarray and reshape would return, without the calls on every chunk)
+        if type(t) is not np.ndarray or t.dtype is not _F64 or t.ndim != 1:
+            t = np.asarray(t, dtype=np.float64).reshape(-1)
         n = len(t)
         if n == 0:
             return 0
@@ -711,24 +716,28 @@ class LocalStore:
         obj_cols: dict[int, np.ndarray] = {}
         for idx, (name, arr) in enumerate((("seq", seq), ("device_time", device_time))):
             if arr is not None:
-                a = np.asarray(arr).reshape(-1)
+                a = arr if type(arr) is np.ndarray and arr.ndim == 1 else np.asarray(arr).reshape(-1)
                 if len(a) != n:
                     raise StoreError(f"{placement}: {name} has {len(a)} values for {n} samples")
                 obj_cols[idx + 1] = a
-        width = {"quat": 4, "acc": 3, "gyr": 3, "mag": 3}
-        for name, arr in (("quat", quat), ("acc", acc), ("gyr", gyr), ("mag", mag)):
+        for name, arr, width in (("quat", quat, 4), ("acc", acc, 3), ("gyr", gyr, 3), ("mag", mag, 3)):
             if arr is None:
-                cols.append(np.full((n, width[name]), np.nan))
+                cols.append(np.full((n, width), np.nan))
                 continue
-            a = np.asarray(arr, dtype=np.float64)
-            if a.shape != (n, width[name]):
-                raise StoreError(f"{placement}: {name} has shape {a.shape}, not ({n}, {width[name]})")
+            a = arr if type(arr) is np.ndarray and arr.dtype is _F64 else np.asarray(arr, dtype=np.float64)
+            if a.shape != (n, width):
+                raise StoreError(f"{placement}: {name} has shape {a.shape}, not ({n}, {width})")
             cols.append(a)
         # t, q(4), acc(3), gyr(3), mag(3); SQLite stores a bound NaN as NULL.
         rows_f = np.concatenate(cols, axis=1).tolist()
-        seq_list = obj_cols[1].astype(np.int64).tolist() if 1 in obj_cols else [None] * n
+        seq_list = [None] * n
+        if 1 in obj_cols:
+            sq = obj_cols[1]
+            seq_list = (sq if sq.dtype == np.int64 else sq.astype(np.int64)).tolist()
         if 2 in obj_cols:
-            dt = np.asarray(obj_cols[2], dtype=np.float64)
+            dt = obj_cols[2]
+            if dt.dtype is not _F64:
+                dt = np.asarray(dt, dtype=np.float64)
             dt_list = dt.tolist()
             if not np.isfinite(dt).all():
                 dt_list = [None if not math.isfinite(v) else v for v in dt_list]
