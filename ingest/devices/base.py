@@ -226,18 +226,17 @@ class Decoder:
             and (np.abs(gyr) > self.gyr_range_rads * k).any()
         )
 
-    def _rows_out_of_range(
-        self, acc: list[tuple[float, ...]] | None, gyr: list[tuple[float, ...]] | None
-    ) -> bool:
-        """:meth:`_out_of_range` of samples held as rows of Python floats (acc m/s^2, gyr rad/s)."""
+    def _flat_out_of_range(self, acc: list[float] | None, gyr: list[float] | None) -> bool:
+        """:meth:`_out_of_range` of finite values held in flat lists of Python floats (acc m/s^2, gyr
+        rad/s): ``|v| > limit`` is ``v > limit or v < -limit``, decided from each list's extremes."""
         k = 1.0 + self.RANGE_MARGIN
-        if acc is not None and self.acc_range_ms2 is not None:
+        if acc and self.acc_range_ms2 is not None:
             limit = self.acc_range_ms2 * k
-            if any(abs(v) > limit for row in acc for v in row):
+            if max(acc) > limit or min(acc) < -limit:
                 return True
-        if gyr is not None and self.gyr_range_rads is not None:
+        if gyr and self.gyr_range_rads is not None:
             limit = self.gyr_range_rads * k
-            return any(abs(v) > limit for row in gyr for v in row)
+            return max(gyr) > limit or min(gyr) < -limit
         return False
 
 

@@ -210,6 +210,13 @@ def _int16s(count: int) -> struct.Struct:
     return struct.Struct(f"<{count}h")
 
 
+@functools.cache
+def _vector_index(width: int, n: int, col: int) -> list[int]:
+    """Positions of a vector field (3 values from column ``col``) in ``n`` samples of ``width`` int16 values,
+    row after row (one list per layout, count and column: a few hundred at most)."""
+    return [r * width + col + j for r in range(n) for j in range(3)]
+
+
 #: status flags by (device status bits 0-8, low battery): IntFlag construction is slow per packet
 _FLAGS: dict[tuple[int, bool], StatusFlag] = {}
 
@@ -436,37 +443,37 @@ class HipbackV1Decoder(Decoder):
         numpy adds a row's four squares cannot change the norm."""
         w = layout.width
         ints = _int16s(n * w).unpack_from(data, HEADER_SIZE)
-        rows = [ints[i : i + w] for i in range(0, n * w, w)]
         quat = acc = gyr = mag = None
         col = 0
         if layout.quat:
             quats = []
-            for r in rows:
-                qw, qx, qy, qz = r[0] * Q14, r[1] * Q14, r[2] * Q14, r[3] * Q14
+            for i in range(0, n * w, w):
+                qw, qx, qy, qz = ints[i] * Q14, ints[i + 1] * Q14, ints[i + 2] * Q14, ints[i + 3] * Q14
                 norm = math.sqrt(((qw * qw + qx * qx) + qy * qy) + qz * qz)
                 if abs(norm - 1.0) > 0.02:
                     return BAD_QUAT_NORM
                 quats.append((qw / norm, qx / norm, qy / norm, qz / norm))
             col = 4
+        # the vectors as flat lists, row after row (x, y, z of sample 0, then of sample 1, ...)
         accs = gyrs = mags = None
         if layout.acc:
-            accs = [(r[col] * ACC_LSB, r[col + 1] * ACC_LSB, r[col + 2] * ACC_LSB) for r in rows]
+            accs = [ints[i] * ACC_LSB for i in _vector_index(w, n, col)]
             col += 3
         if layout.gyr:
-            gyrs = [(r[col] * GYR_LSB, r[col + 1] * GYR_LSB, r[col + 2] * GYR_LSB) for r in rows]
+            gyrs = [ints[i] * GYR_LSB for i in _vector_index(w, n, col)]
             col += 3
         if layout.mag:
-            mags = [(r[col] * MAG_LSB, r[col + 1] * MAG_LSB, r[col + 2] * MAG_LSB) for r in rows]
-        if self._rows_out_of_range(accs, gyrs):
+            mags = [ints[i] * MAG_LSB for i in _vector_index(w, n, col)]
+        if self._flat_out_of_range(accs, gyrs):
             return OUT_OF_RANGE
         if layout.quat:
             quat = np.array(quats)
         if accs is not None:
-            acc = np.array(accs)
+            acc = np.array(accs).reshape(n, 3)
         if gyrs is not None:
-            gyr = np.array(gyrs)
+            gyr = np.array(gyrs).reshape(n, 3)
         if mags is not None:
-            mag = np.array(mags)
+            mag = np.array(mags).reshape(n, 3)
         return quat, acc, gyr, mag
 
     def _resync(self, seq: int, n: int, t0_us: int, t_end_us: int) -> bool:
