@@ -292,7 +292,6 @@ class HipbackV1Decoder(Decoder):
                 layout = _Layout.of(fmt)
             except ValueError:
                 return self._rejected(BAD_FORMAT, arrival_time)
-            self._dtypes[fmt] = layout
         size = layout.size
         if (
             size == 0
@@ -312,6 +311,7 @@ class HipbackV1Decoder(Decoder):
         t_end_us = t0_us + (n - 1) * dt_us
         if t_end_us >= MAX_DEVICE_TIME_US:
             return self._rejected(BAD_VALUE, arrival_time)
+        self._dtypes[fmt] = layout  # (kept for the formats of packets that passed the header checks)
 
         if layout.width and n <= SMALL_PACKET:
             values = self._small_values(data, n, layout)
