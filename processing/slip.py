@@ -143,23 +143,35 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
     # -- standing check -----------------------------------------------------------------------------------
     def _thigh_fast(self, rows: Rows) -> dict[str, np.ndarray | list[bool]]:
         """Per calibrated thigh (by placement): whether each row's sensor turns faster than
-        ``motion_gyr_rad_s`` (NaN: not fast), computed once per chunk for both checks. A live step's few rows
-        give a list of bools (the same square root of the same numpy sum of squares, compared on Python
-        floats), larger chunks a bool array."""
+        ``motion_gyr_rad_s`` (``sqrt(|w|^2) > limit``; NaN: not fast), computed once per chunk for both
+        checks. Larger chunks give a bool array. A live step's few rows give a list of bools, decided from
+        the Python sum of squares where it is clearly on one side of ``limit^2`` (relative 1e-9, far beyond
+        the last-bit differences between summation orders), else from numpy's sum as for larger chunks."""
         assert self.calibration_ is not None
         out: dict[str, np.ndarray | list[bool]] = {}
         small = len(rows) <= SMALL_CHUNK
+        thr = self.motion_gyr_rad_s
+        thr2 = thr * thr
         for p in ("thigh_left", "thigh_right"):
             if p not in self.calibration_:
                 continue
             w = rows.omega[source_placement(p, self._swap)]
-            sq = np.einsum("ij,ij->i", w, w)
             if small:
-                thr = self.motion_gyr_rad_s
-                out[p] = [math.sqrt(x) > thr for x in sq.tolist()]  # (NaN compares False, as in numpy)
+                flags: list[bool] = []
+                for x, y, z in w.tolist():
+                    sq = x * x + y * y + z * z
+                    d = sq - thr2
+                    if abs(d) > 1e-9 * (sq + thr2):
+                        flags.append(d > 0)
+                    elif sq != sq:  # NaN: a NaN component, so numpy's sum is NaN too: not fast
+                        flags.append(False)
+                    else:  # too close to call, or infinite: numpy's sum decides
+                        flags = [math.sqrt(v) > thr for v in np.einsum("ij,ij->i", w, w).tolist()]
+                        break
+                out[p] = flags
             else:
                 with np.errstate(invalid="ignore"):
-                    out[p] = np.sqrt(sq) > self.motion_gyr_rad_s
+                    out[p] = np.sqrt(np.einsum("ij,ij->i", w, w)) > thr
         return out
 
     def _track_still_periods(self, rows: Rows, fast: dict[str, np.ndarray | list[bool]]) -> None:

@@ -229,3 +229,32 @@ def test_small_merge_steps_give_the_stillness_bits_of_the_numpy_path(monkeypatch
     assert 0.05 < still.mean() < 0.95  # both decisions taken many times
     monkeypatch.setattr(merge_module, "SMALL_CHUNK", 0)
     assert fast == run()
+
+
+def test_small_slip_steps_decide_the_thigh_speeds_as_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thigh angular velocities at, just around and far from the motion limit, NaN and infinite: a live
+    step's fast-rotation flags are the numpy path's."""
+    from hipback.processing.merge import Rows
+
+    rng = np.random.default_rng(4)
+    mon = SlipMonitor()
+    mon.calibration_ = {"thigh_left": None, "thigh_right": None}  # type: ignore[dict-item]
+    limit = mon.motion_gyr_rad_s
+    n = 3000
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    speed = limit * (1.0 + rng.choice([0.0, 1e-16, -1e-16, 1e-12, -1e-12, 1e-6, -1e-6, 0.3, -0.3], n))
+    w = direction * speed[:, None]
+    w[rng.integers(0, n, 30)] = np.nan
+    w[rng.integers(0, n, 10), 1] = np.inf
+    fast_bits, slow_bits = [], []
+    for a in range(0, n, 6):
+        rows = Rows(np.arange(a, a + 6), {}, np.zeros((6, 4)), np.zeros(6), np.zeros(6, dtype=bool),
+                    {"thigh_left": w[a:a + 6], "thigh_right": w[::-1][a:a + 6]})
+        fast_bits.append({p: list(v) for p, v in mon._thigh_fast(rows).items()})
+        with monkeypatch.context() as m:
+            m.setattr(slip_module, "SMALL_CHUNK", 0)
+            slow_bits.append({p: [bool(x) for x in v] for p, v in mon._thigh_fast(rows).items()})
+    assert fast_bits == slow_bits
+    flags = [x for d in fast_bits for v in d.values() for x in v]
+    assert 0.2 < np.mean(flags) < 0.8
