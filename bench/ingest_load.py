@@ -8,10 +8,12 @@ store's outbox (:class:`hipback.ingest.publish.LivePublisher`).
 Two runs per N:
 
 1. **Simulated time** (as fast as the CPU allows): the product's CPU per sample, separately from the virtual
-   world's. The product's share is the thread CPU time spent in the runner's data path (decode, clock models,
-   store hand-off, live processing, publishing: ``SessionRunner._handle_batch``) and in the store writers'
-   rounds (``writer._Group.write_now``); everything else in the process (virtual sensors and encoders, both
-   Bumble stacks, the bleak frontend) is the virtual world. "Sensors per core" is one core divided by the
+   world's. The product's share is the thread CPU time spent in the runner's notification callback (copy and
+   queue: ``SessionRunner._on_notify``), its data path (decode, clock models, store hand-off, live
+   processing, publishing: ``SessionRunner._handle_batch``) and the store writers' rounds
+   (``writer._Group.write_now``); everything else in the process (virtual sensors and encoders, both Bumble
+   stacks, the bleak frontend) is the virtual world. Each wrapped call adds the wrapper's own two
+   ``thread_time`` reads to the product's share. "Sensors per core" is one core divided by the
    product's CPU per sensor-second at 100 Hz.
 2. **Paced at real time** (``--paced``): the same session watched in real time, with the virtual world in the
    same process: whether the process keeps up (wall time / streamed time), every sample sent stored, and the
@@ -100,7 +102,11 @@ class _ProductCpu:
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._saved = [(SessionRunner, "_handle_batch"), (writer_module._Group, "write_now")]
+        self._saved = [
+            (SessionRunner, "_on_notify"),
+            (SessionRunner, "_handle_batch"),
+            (writer_module._Group, "write_now"),
+        ]
 
     def __enter__(self) -> _ProductCpu:
         for cls, name in self._saved:

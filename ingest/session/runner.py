@@ -274,7 +274,7 @@ class SessionRunner:
         self._configure(link, config, current_mtu(client))
 
         def on_notify(_char: Any, data: bytearray, link: _Link = link) -> None:
-            self._queue.put_nowait((link, bytes(data), self.session_time(), time.perf_counter()))
+            self._on_notify(link, data)
 
         for uuid in profile.notify_uuids(link.mode):
             await client.start_notify(uuid, on_notify)
@@ -285,6 +285,12 @@ class SessionRunner:
             if link.battery_task is not None:
                 link.battery_task.cancel()
             link.battery_task = asyncio.ensure_future(self._poll_battery(link, client))
+
+    def _on_notify(self, link: _Link, data: bytearray) -> None:
+        """Queue one notification of ``link`` with its arrival times: session seconds (the session's clock)
+        and ``time.perf_counter()`` seconds (for the latency statistics). Runs in bleak's callback, so it only
+        copies and queues; :meth:`_handle_batch` does the rest."""
+        self._queue.put_nowait((link, bytes(data), self.session_time(), time.perf_counter()))
 
     def _configure(self, link: _Link, config: DeviceConfig, mtu: int) -> None:
         """Take the payload mode the profile picks for this connection (the configured one when it fits).
