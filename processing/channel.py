@@ -14,7 +14,13 @@ frame), resampled linearly like the acceleration (NaN across a gap and next to a
    duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted.
 2. **Orientation** (:mod:`hipback.processing.orientation`): VQF for raw devices, normalised pass-through for
    quaternion devices. A time step above ``gap_factor`` sample periods is a gap: reported (``gaps_``),
-   VQF is reset after ``reset_gap_s``, nothing is interpolated across it.
+   VQF is reset after ``reset_gap_s``, nothing is interpolated across it. Raw devices' filter is chosen by
+   ``orientation``: ``"causal"`` (:class:`~hipback.processing.orientation.OrientationEstimator`, the
+   default: a sample's orientation comes with it) or ``"lagged"``
+   (:class:`~hipback.processing.orientation.LaggedOrientationEstimator`: fixed-lag smoothed, 6D, better
+   inclination while walking, its heading drifts more, a sample's orientation comes up to its
+   ``block_s + lag_s`` later). The channel holds each sample's time and acceleration until its orientation
+   comes back, then goes on as for the causal filter; :meth:`SensorChannel.finish` flushes the filter.
 3. **Resampling** (:mod:`hipback.processing.resample`) onto ``k / grid_rate_hz``: slerp between the two
    neighbouring samples (acceleration, gyroscope: linear), NaN across a gap. Each grid value depends only on
    its two neighbours, so the chunking does not change any output.
@@ -30,7 +36,12 @@ import numpy as np
 
 from hipback.processing.angles import GRAVITY, axes_vertical_components
 from hipback.processing.blocks import SMALL_CHUNK, Block
-from hipback.processing.orientation import OrientationEstimator, check_quaternions
+from hipback.processing.orientation import (
+    LaggedOrientationEstimator,
+    OrientationEstimator,
+    OrientationOutput,
+    check_quaternions,
+)
 from hipback.processing.resample import GridResampler
 from hipback.processing.types import Gap, SensorStream
 
@@ -96,6 +107,10 @@ def _acc_features_small(q: np.ndarray, a: np.ndarray) -> list[list[float]]:
     return rows
 
 
+#: the raw sensors' orientation filters (:class:`SensorChannel`'s ``orientation``)
+ORIENTATION_FILTERS = ("causal", "lagged")
+
+
 class SensorChannel(Block[SensorStream, GridChunk]):
     """One sensor from samples to grid rows (see the module docstring).
 
@@ -103,7 +118,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
     :param kind: ``"quat"`` (device quaternions) or ``"raw"`` (acc/gyr(/mag), orientation by VQF).
     :param rate_hz: the sensor's nominal sampling rate (Hz).
     :param grid_rate_hz: rate of the common grid (Hz).
-    :param use_mag: raw sensors: True 9D, False 6D, None 9D when magnetometer samples come.
+    :param use_mag: raw sensors: True 9D, False 6D, None 9D when magnetometer samples come (``"lagged"``:
+        always 6D; True is refused).
     :param vqf_params: VQF parameters (keyword arguments of ``vqf.VQF``), None for its defaults.
     :param gap_factor: a time step above this many sample periods is a gap.
     :param reset_gap_s: a gap longer than this (s) resets VQF.
@@ -115,6 +131,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         or with an invalid quaternion);
         for exercise blocks, whose heading between alignments comes from it (raw devices: ignored, their
         orientation already comes from the gyroscope).
+    :param orientation: raw sensors' filter: ``"causal"`` or ``"lagged"`` (see the module docstring;
+        quaternion devices: ignored).
     """
 
     def __init__(
@@ -130,7 +148,13 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         reset_gap_s: float = 0.2,
         acceleration: bool | None = None,
         gyroscope: bool = False,
+        orientation: str = "causal",
     ) -> None:
+        if orientation not in ORIENTATION_FILTERS:
+            names = ", ".join(ORIENTATION_FILTERS)
+            raise ValueError(f"orientation must be one of {names}, not {orientation!r}")
+        if orientation == "lagged" and use_mag:
+            raise ValueError("the lagged orientation filter is 6D only: not with use_mag=True")
         self.placement = placement
         self.kind = kind
         self.rate_hz = float(rate_hz)
@@ -141,13 +165,20 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         self.reset_gap_s = reset_gap_s
         self.acceleration = acceleration
         self.gyroscope = gyroscope
+        self.orientation = orientation
         self._gyr_on = bool(gyroscope) and kind == "quat"
         used = placement in ("pelvis", "thigh_left", "thigh_right")
         self._acc_on = used if acceleration is None else bool(acceleration)
         self._gap_s = gap_factor / self.rate_hz
-        self._est = (
-            OrientationEstimator(self.rate_hz, use_mag, vqf_params, reset_gap_s) if kind == "raw" else None
-        )
+        self._est: OrientationEstimator | LaggedOrientationEstimator | None = None
+        if kind == "raw" and orientation == "lagged":
+            self._est = LaggedOrientationEstimator(self.rate_hz, params=vqf_params, reset_gap_s=reset_gap_s)
+        elif kind == "raw":
+            self._est = OrientationEstimator(self.rate_hz, use_mag, vqf_params, reset_gap_s)
+        # the lagged filter's samples (times, accelerations) held until their orientation comes back
+        self._delayed = isinstance(self._est, LaggedOrientationEstimator)
+        self._held_t = np.zeros(0)
+        self._held_acc = np.zeros((0, 3))
         self._resampler = GridResampler(self.grid_rate_hz, self._gap_s)
         self._last_t: float | None = None
         self._finished = False
@@ -235,40 +266,85 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 "(segments split, nothing interpolated across it)"
             )
         self._last_t = tl[-1] if small and increasing else float(t[-1])
+        live = tl if small and increasing else None  # the live chunk as it came: lists throughout
         if self._est is not None:
             assert chunk.acc is not None and chunk.gyr is not None
             mag = None if self._est.use_mag is False else chunk.mag
             out = self._est.update(t, chunk.acc, chunk.gyr, mag)
-            q = out.quat
-            if out.skipped:
-                self.invalid_ += out.skipped
-                self.messages_.append(f"{self.placement}: {out.skipped} raw sample(s) with NaN skipped")
-        else:
-            assert chunk.quat is not None
-            chk = check_quaternions(chunk.quat)
-            q = chk.quat
-            if chk.invalid:
-                self.invalid_ += chk.invalid
-                self.messages_.append(
-                    f"{self.placement}: {chk.invalid} invalid quaternion(s) (NaN or far from unit norm) "
-                    "skipped"
-                )
-            if chk.non_unit:
-                self.non_unit_ += chk.non_unit
-                self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
+            if not self._delayed:  # the causal filter: every sample's orientation came back at once
+                return self._grid(t, live, self._skipped(out), chunk.acc, None)
+            t_out, a_out = self._released(t, chunk.acc, out)
+            return self._grid(t_out, None, self._skipped(out), a_out, None)
+        assert chunk.quat is not None
+        chk = check_quaternions(chunk.quat)
+        if chk.invalid:
+            self.invalid_ += chk.invalid
+            self.messages_.append(
+                f"{self.placement}: {chk.invalid} invalid quaternion(s) (NaN or far from unit norm) skipped"
+            )
+        if chk.non_unit:
+            self.non_unit_ += chk.non_unit
+            self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
+        return self._grid(t, live, chk.quat, chunk.acc, chunk.gyr)
+
+    def finish(self) -> GridChunk:
+        """Flush the orientation filter: the held samples' rows (the causal filter holds none).
+
+        A grid row is final once a sample at or after it came, so nothing else is held back."""
+        if self._finished:
+            return self._empty()
+        self._finished = True
+        if self._est is None:
+            return self._empty()
+        out = self._est.finish()
+        t, a = self._released(np.zeros(0), np.zeros((0, 3)), out)
+        return self._grid(t, None, self._skipped(out), a, None)
+
+    def _skipped(self, out: OrientationOutput) -> np.ndarray:
+        """The filter's quaternions; its skipped (NaN) samples counted and reported."""
+        if out.skipped:
+            self.invalid_ += out.skipped
+            self.messages_.append(f"{self.placement}: {out.skipped} raw sample(s) with NaN skipped")
+        return out.quat
+
+    def _released(
+        self, t: np.ndarray, acc: np.ndarray, out: OrientationOutput
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Hold the new samples ``t``, ``acc`` behind those held; return the times and accelerations of the
+        earliest ones, whose orientations ``out`` holds (the filter returns them in input order)."""
+        held_t = np.concatenate((self._held_t, t))
+        held_acc = np.concatenate((self._held_acc, np.asarray(acc, dtype=np.float64).reshape(-1, 3)))
+        n = len(out.t)
+        if n > len(held_t) or not np.array_equal(out.t, held_t[:n]):
+            raise RuntimeError(f"{self.placement}: the orientation filter returned samples out of order")
+        self._held_t, self._held_acc = held_t[n:], held_acc[n:]
+        return held_t[:n], held_acc[:n]
+
+    def _grid(
+        self,
+        t: np.ndarray,
+        tl: list[float] | None,
+        q: np.ndarray,
+        a: np.ndarray | None,
+        gyr: np.ndarray | None,
+    ) -> GridChunk:
+        """Acceleration features and resampling of samples whose orientation ``q`` is known: times ``t``
+        (``tl``: the same as a list when they are the live chunk as it came, else None), accelerations ``a``
+        (m/s^2, sensor frame, None without), gyroscope ``gyr`` (rad/s, for ``gyroscope`` channels)."""
+        if len(t) == 0:
+            return self._empty()
         # a channel without acceleration output resamples the orientation only (its acc rows are all NaN)
         acc = None
-        if self._acc_on and chunk.acc is None:
+        if self._acc_on and a is None:
             acc = np.full((len(t), 2), np.nan)
         elif self._acc_on and len(t) <= SMALL_CHUNK:
-            acc_rows = _acc_features_small(q, chunk.acc)
-            if small and increasing and not self._gyr_on:  # the live chunk as it came: lists throughout
+            acc_rows = _acc_features_small(q, a)
+            if tl is not None and not self._gyr_on:
                 ks, qo, ao = self._resampler.push_lists(t, tl, q, acc_rows)
                 assert ao is not None
                 return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
             acc = np.array(acc_rows, dtype=np.float64).reshape(len(acc_rows), 2)
         elif self._acc_on:
-            a = chunk.acc
             acc = np.full((len(t), 2), np.nan)
             ux, uy, uz = axes_vertical_components(q)
             vertical = ux * a[:, 0] + uy * a[:, 1] + uz * a[:, 2]  # (R a)_z
@@ -277,7 +353,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 sq = np.einsum("ij,ij->i", a, a) - 2.0 * GRAVITY * vertical + GRAVITY**2
                 acc[:, 1] = np.sqrt(np.maximum(sq, 0.0))
         if not self._gyr_on:
-            if small and increasing and acc is None:
+            if tl is not None and acc is None:
                 ks, qo, ao = self._resampler.push_lists(t, tl, q, None)
             else:
                 ks, qo, ao = self._resampler.push(t, q, acc)
@@ -286,7 +362,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
         # the gyroscope resampled with the acceleration features (one interpolation: the same elementwise
         # operations per column, so the acceleration's values do not change); a chunk without it is NaN
-        g = np.full((len(t), 3), np.nan) if chunk.gyr is None else np.asarray(chunk.gyr, dtype=np.float64)
+        g = np.full((len(t), 3), np.nan) if gyr is None else np.asarray(gyr, dtype=np.float64)
         both = g if acc is None else np.concatenate((acc, g), axis=1)
         ks, qo, so = self._resampler.push(t, q, both)
         assert so is not None
@@ -295,8 +371,3 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 self.placement, ks, qo, np.full((len(ks), 2), np.nan), self.first_k, self.next_k, so
             )
         return GridChunk(self.placement, ks, qo, so[:, :2], self.first_k, self.next_k, so[:, 2:])
-
-    def finish(self) -> GridChunk:
-        """Nothing is held back (a grid row is final once a sample at or after it came)."""
-        self._finished = True
-        return self._empty()

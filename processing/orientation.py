@@ -30,7 +30,8 @@ Fixed-lag raw path (:class:`LaggedOrientationEstimator`, opt-in)
     Offline (forward-backward) VQF over overlapping windows: a bounded delay (``block_s + lag_s``) instead
     of the causal filter's lag, whose accelerometer correction turns walking accelerations into inclination
     errors that last seconds. Output comes block by block, later than the input; runs are turned onto one
-    heading and blended where blocks meet.
+    heading and blended where blocks meet. Both estimators share one interface: ``update`` returns the samples
+    whose orientation became final (the causal one: all of them, at once), ``finish`` the rest.
 
 Quaternion path (:func:`check_quaternions`)
     Device quaternions are normalised; rows with NaN/inf or a norm outside ``1 +/- tol`` before
@@ -174,6 +175,10 @@ class OrientationEstimator:
         self._last_t = float(tv[-1])
         return OrientationOutput(t, out_q, seg, rest, resets, skipped)
 
+    def finish(self) -> OrientationOutput:
+        """Nothing is held back (every :meth:`update` returns all its samples): an empty output."""
+        return _empty_output([])
+
     def _reset(self) -> None:
         bias, sigma = self._vqf.getBiasEstimate()
         self._vqf.resetState()
@@ -239,6 +244,10 @@ class LaggedOrientationEstimator:
         self._last_t: float | None = None
         self._new_piece()
 
+    #: 6D only (the interface of :class:`OrientationEstimator`: a magnetometer is never used)
+    use_mag = False
+    mode = "6D"
+
     def _new_piece(self) -> None:
         self._t = np.zeros(0)
         self._acc = np.zeros((0, 3))
@@ -248,8 +257,14 @@ class LaggedOrientationEstimator:
         self._next = 0  # piece index of the next block to emit
         self._tail: FloatArray | None = None  # previous run over [next, next + len(tail)), heading-aligned
 
-    def update(self, t: FloatArray, acc: FloatArray, gyr: FloatArray) -> OrientationOutput:
-        """Take the next samples (times increasing, continuing the previous call); return the final ones."""
+    def update(
+        self, t: FloatArray, acc: FloatArray, gyr: FloatArray, mag: FloatArray | None = None
+    ) -> OrientationOutput:
+        """Take the next samples (times increasing, continuing the previous call); return the final ones.
+
+        The output's samples are the earliest not yet returned, in input order (a prefix of what is held);
+        ``mag`` is accepted for the interface of :class:`OrientationEstimator` and not used (6D only).
+        """
         t = np.asarray(t, dtype=np.float64)
         acc = np.asarray(acc, dtype=np.float64).reshape(-1, 3)
         gyr = np.asarray(gyr, dtype=np.float64).reshape(-1, 3)
@@ -340,10 +355,7 @@ class LaggedOrientationEstimator:
 
     def _join(self, parts: list[OrientationOutput], resets: list[float]) -> OrientationOutput:
         if not parts:
-            empty = np.zeros(0)
-            return OrientationOutput(
-                empty, np.zeros((0, 4)), empty.astype(np.int64), empty.astype(bool), resets
-            )
+            return _empty_output(resets)
         return OrientationOutput(
             np.concatenate([p.t for p in parts]),
             np.concatenate([p.quat for p in parts]),
@@ -352,6 +364,11 @@ class LaggedOrientationEstimator:
             resets,
             sum(p.skipped for p in parts),
         )
+
+
+def _empty_output(resets: list[float]) -> OrientationOutput:
+    empty = np.zeros(0)
+    return OrientationOutput(empty, np.zeros((0, 4)), empty.astype(np.int64), empty.astype(bool), resets)
 
 
 @dataclass

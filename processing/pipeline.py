@@ -48,7 +48,7 @@ from hipback.processing.angles import compute_angles
 from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
 from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
-from hipback.processing.channel import SensorChannel
+from hipback.processing.channel import ORIENTATION_FILTERS, SensorChannel
 from hipback.processing.exercises.stream import SegmentFrame, segment_rate
 from hipback.processing.gait import Stride, StrideDetector, WalkingBout
 from hipback.processing.holds import Hold, HoldDetector, HoldProgress, Prescription
@@ -74,8 +74,10 @@ __all__ = [
 class ProcessorConfig:
     """A flat parameter set of the session pipeline (SI units, rad), from which the blocks are built.
 
-    ``rate_hz`` grid rate; ``use_mag``/``vqf_params``/``gap_factor``/``reset_gap_s`` go to every
-    :class:`SensorChannel`; ``max_sensor_lag_s`` to :class:`GridMerge`; ``calibration``,
+    ``rate_hz`` grid rate; ``use_mag``/``vqf_params``/``gap_factor``/``reset_gap_s``/``orientation`` go to
+    every :class:`SensorChannel` (``orientation``: the raw sensors' filter, ``"causal"`` or ``"lagged"``, see
+    :mod:`hipback.processing.channel`; ``"lagged"`` makes rows final up to 6 s later, for reprocessing, not
+    live angles); ``max_sensor_lag_s`` to :class:`GridMerge`; ``calibration``,
     ``calibration_timeout_s``, ``min_short_standing_s``, ``initial_calibration``, ``swap_wrong_side`` to
     :class:`CalibrationSearch`; ``slip_*``, ``recalibrate_on_slip``, ``walk_*`` to :class:`SlipMonitor`;
     ``holds_per_side``/``hold_s`` (the prescription) to :class:`HoldDetector` and :class:`SessionSummary`;
@@ -104,6 +106,14 @@ class ProcessorConfig:
     hold_s: float = 30.0
     detectors: bool = True
     live_batch_s: float = 0.05
+    orientation: str = "causal"
+
+    def __post_init__(self) -> None:
+        if self.orientation not in ORIENTATION_FILTERS:
+            names = ", ".join(ORIENTATION_FILTERS)
+            raise ValueError(f"orientation must be one of {names}, not {self.orientation!r}")
+        if self.orientation == "lagged" and self.use_mag:
+            raise ValueError("the lagged orientation filter is 6D only: not with use_mag=True")
 
 
 #: Named parameter sets. ``default``: clinic and home sessions as designed (standing calibration, walks,
@@ -225,6 +235,7 @@ class SessionProcessor:
             vqf_params=cfg.vqf_params,
             gap_factor=cfg.gap_factor,
             reset_gap_s=cfg.reset_gap_s,
+            orientation=cfg.orientation,
         )
         # the gyroscope of quaternion devices is carried only for an exercise block (the heading between its
         # alignments, see hipback.processing.exercises.stream); raw devices' orientation already comes from it
@@ -424,7 +435,7 @@ class SessionProcessor:
             self.flush()
             self._finished = True
             for c in self.channels.values():
-                c.finish()
+                self.merge.add(c.finish())  # (rows a delayed orientation filter still held)
             self._rows(self.merge.finish())
             for cr in self.calibration_search.finish():
                 self._calibrated(cr)
