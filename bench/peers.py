@@ -4,7 +4,9 @@ Optional benchmark, not part of the test suite. Needs the ``peers`` extra (``pip
 ``opensim`` and ``mobgap`` from PyPI) and, for the real recordings and the model, ``../shared/data``.
 
 Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy]
-[--only cohort|real] [--ic-rule onset|shoulder] [--ic-refine BEFORE AFTER]``
+[--only cohort|real] [--ic-rule onset|shoulder] [--ic-refine BEFORE AFTER] [--orientation causal|lagged]``
+(``--orientation``: the raw sensors' orientation filter of hipback's processing only, see
+``bench/processing_bench.py``; the peers' inputs do not change)
 
 What runs, on the same data in the same run:
 
@@ -331,14 +333,16 @@ def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
         "mobgap": [],
     }
     times = {k: 0.0 for k in ("hipback", "OpenSense", "mobgap")}
+    hipback_cpu = 0.0
     for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=realistic)):
         sim = simulate("walk", seed=seed * 1000 + i, patient=patient, sensors=sensors, walk_s=walk_s)
         tr = sim.truth
         rec = sim.recording
         sides = {p[6:] for p in rec.streams if p.startswith("thigh")}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = pb.process(rec)
         times["hipback"] += time.perf_counter() - t0
+        hipback_cpu += time.process_time() - c0
         hb = hipback_real_check(sim, res)
         rows["hipback"].append(hb)
         line = (
@@ -390,7 +394,11 @@ def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
             line += f" | mobgap failed: {type(e).__name__}: {str(e)[:80]}"
         times["mobgap"] += time.perf_counter() - t0
         print(line, flush=True)
-    print("  (compute time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()) + ")")
+    print(
+        "  (compute time: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
+        + f"; hipback's CPU time {hipback_cpu:.1f} s)"
+    )
     figs = {}
     for name, r in rows.items():
         if r:

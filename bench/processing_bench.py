@@ -1,7 +1,12 @@
 """Processing benchmark: accuracy on a virtual cohort, real recordings, BROAD, speed. Prints figures.
 
 Run: ``.venv/bin/python bench/processing_bench.py [--patients 30] [--seed 1] [--skip-cohort]
-[--only cohort|realistic|hard|movella|broad|speed] [--ic-rule onset|shoulder] [--ic-refine BEFORE AFTER]``
+[--only cohort|realistic|hard|movella|broad|speed] [--ic-rule onset|shoulder] [--ic-refine BEFORE AFTER]
+[--orientation causal|lagged]``
+
+``--orientation lagged``: hipback's raw sensors get the fixed-lag smoothed orientation filter
+(``ProcessorConfig.orientation``, as ``hipback process --orientation lagged``) in the cohort and Movella
+sections, and BROAD adds :class:`LaggedOrientationEstimator` next to the causal path.
 
 Sections
 --------
@@ -30,6 +35,7 @@ Sections
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -40,7 +46,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hipback.processing.orientation import OrientationEstimator, orientation_errors  # noqa: E402
+from hipback.processing.orientation import (  # noqa: E402
+    LaggedOrientationEstimator,
+    OrientationEstimator,
+    orientation_errors,
+)
 from hipback.processing.pipeline import ProcessorConfig, SessionProcessor, process_recording  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -60,10 +70,15 @@ def pct(values: list[float], q: float) -> float:
 #: the stride-detector template the benches build hipback with (``--ic-rule``, ``--ic-refine``); None: the
 #: processor's default (exactly ``hipback process``)
 STRIDE_DETECTOR = None
+#: the raw sensors' orientation filter the benches build hipback with (``--orientation``); None: the default
+ORIENTATION: str | None = None
 
 
 def process(recording, cfg: ProcessorConfig | None = None):
-    """``process_recording`` of ``recording``, with :data:`STRIDE_DETECTOR` when one is set."""
+    """``process_recording`` of ``recording``, with :data:`STRIDE_DETECTOR` and :data:`ORIENTATION` when
+    set."""
+    if ORIENTATION is not None:
+        cfg = dataclasses.replace(cfg or ProcessorConfig(), orientation=ORIENTATION)
     if STRIDE_DETECTOR is None:
         return process_recording(recording, cfg)
     proc = SessionProcessor(
@@ -94,12 +109,21 @@ def add_detector_options(ap: argparse.ArgumentParser) -> None:
         metavar=("BEFORE_S", "AFTER_S"),
         help="search window around the thighs' split maximum (default 0.06 0.12)",
     )
+    ap.add_argument(
+        "--orientation",
+        choices=("causal", "lagged"),
+        help="raw sensors' orientation filter of hipback's processing (default: causal)",
+    )
 
 
 def use_detector_options(args: argparse.Namespace) -> None:
     """Set :data:`STRIDE_DETECTOR` from the parsed ``--ic-rule`` / ``--ic-refine`` (if given)."""
-    global STRIDE_DETECTOR
+    global STRIDE_DETECTOR, ORIENTATION
     from hipback.processing.gait import StrideDetector
+
+    if getattr(args, "orientation", None):
+        ORIENTATION = args.orientation
+        print(f"hipback's orientation filter for raw sensors: {ORIENTATION}")
 
     kw: dict = {}
     if args.ic_rule:
@@ -440,12 +464,14 @@ def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None, realistic: bo
     )
     rows = []
     checks = []
-    t_sim = t_proc = 0.0
+    t_sim = t_proc = cpu_proc = 0.0
     for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=realistic)):
         t0 = time.perf_counter()
         sim = simulate("clinic_visit", seed=seed * 1000 + i, patient=patient, sensors=sensors)
         t1 = time.perf_counter()
+        c1 = time.process_time()
         res = process(sim.recording, cfg)
+        cpu_proc += time.process_time() - c1
         t2 = time.perf_counter()
         t_sim += t1 - t0
         t_proc += t2 - t1
@@ -473,7 +499,7 @@ def cohort_section(n: int, seed: int, cfg: ProcessorConfig | None, realistic: bo
         )
         for w in res.warnings:
             print(f"       warning: {w}")
-    print(f"  (simulation {t_sim:.1f} s, processing {t_proc:.1f} s)")
+    print(f"  (simulation {t_sim:.1f} s, processing {t_proc:.1f} s, processing CPU time {cpu_proc:.1f} s)")
     print("  RMSE per angle (deg), over patients wearing that sensor:")
     for name in ANGLES:
         vals = [r["rmse"][name] for r in rows if name in r["rmse"]]
@@ -695,10 +721,22 @@ def broad_section() -> None:
                 (f"{mode} vqf incl", e2["inclination_rmse_deg"]),
             ):
                 sums.setdefault(k, []).append(v)
+            sums.setdefault(f"{mode} ours heading", []).append(e1["heading_rmse_deg"])
             line += (
                 f" | {mode} ours {e1['total_rmse_deg']:.2f}/{e1['inclination_rmse_deg']:.2f}"
                 f" vqf {e2['total_rmse_deg']:.2f}/{e2['inclination_rmse_deg']:.2f} max|dq| {diff:.1e}"
             )
+        if ORIENTATION == "lagged":  # the fixed-lag smoothed filter (6D), fed in the same chunks
+            lag = LaggedOrientationEstimator(fs)
+            parts = [
+                lag.update(t[i : i + 1000], acc[i : i + 1000], gyr[i : i + 1000]).quat
+                for i in range(0, len(t), 1000)
+            ]
+            q = np.concatenate([*parts, lag.finish().quat])
+            e3 = orientation_errors(q, d["opt_quat"], mv, align_heading=True)
+            for k in ("total", "inclination", "heading"):
+                sums.setdefault(f"lagged {k}", []).append(e3[f"{k}_rmse_deg"])
+            line += f" | lagged 6D {e3['total_rmse_deg']:.2f}/{e3['inclination_rmse_deg']:.2f}"
         print(line)
     for mode in ("6D", "9D"):
         print(
@@ -707,6 +745,18 @@ def broad_section() -> None:
             f"VQF standalone {np.mean(sums[f'{mode} vqf total']):.2f}/"
             f"{np.mean(sums[f'{mode} vqf incl']):.2f}"
         )
+    if ORIENTATION == "lagged":
+        print(
+            "  mean lagged 6D (total/inclination deg): "
+            + "/".join(f"{np.mean(sums[f'lagged {k}']):.2f}" for k in ("total", "inclination"))
+        )
+        print("  6D per file, median/p90/max (deg): causal (ours) -> lagged")
+        for k, c in (("inclination", "incl"), ("heading", "heading")):
+            v0, v1 = sums[f"6D ours {c}"], sums[f"lagged {k}"]
+            print(
+                f"    {k:11s} {np.median(v0):.2f}/{pct(v0, 90):.2f}/{max(v0):.2f} -> "
+                f"{np.median(v1):.2f}/{pct(v1, 90):.2f}/{max(v1):.2f} (n={len(v1)})"
+            )
 
 
 # -- 4. speed -----------------------------------------------------------------------------------------------
