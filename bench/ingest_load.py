@@ -48,7 +48,7 @@ from hipback.ingest.ble.bumble_backend import BumbleWorld  # noqa: E402
 from hipback.ingest.publish import LivePublisher  # noqa: E402
 from hipback.ingest.session import runner as runner_module  # noqa: E402
 from hipback.ingest.session import writer as writer_module  # noqa: E402
-from hipback.ingest.session.runner import SessionRunner  # noqa: E402
+from hipback.ingest.session.runner import SessionRunner, session_gc  # noqa: E402
 from hipback.ingest.session.virtual import run_virtual_session_async  # noqa: E402
 from hipback.ingest.store import LocalStore  # noqa: E402
 from hipback.ingest.virtual_time import run_virtual  # noqa: E402
@@ -145,7 +145,8 @@ def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: 
     path = workdir / f"load_{n}_{live_batch_s}{'_paced' if paced else ''}.sqlite"
     cpu0, wall0 = time.process_time(), time.perf_counter()
     with LocalStore(path) as store, _ProductCpu() as product, _live_batch(live_batch_s):
-        res = run_virtual(_run(n, duration, kind, max_batch, sim, store), pace=1.0 if paced else None)
+        with session_gc():  # as ``hipback record`` and the virtual session entry run a session
+            res = run_virtual(_run(n, duration, kind, max_batch, sim, store), pace=1.0 if paced else None)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         sent = stored = gaps = missing = rejected = 0
         lat_s: list[float] = []

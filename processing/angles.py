@@ -43,6 +43,8 @@ Angles (AngleSeries fields):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from hipback.processing.quaternion import FloatArray, rotate
@@ -51,8 +53,8 @@ from hipback.processing.types import AngleSeries
 GRAVITY = 9.81
 MOTION_WINDOW_S = 0.5
 _SEGMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
-_DISTAL = [1, 2, 0]  # rows of _SEGMENTS: left hip, right hip, lumbar
-_PROXIMAL = [0, 0, 3]
+_DISTAL = np.array([1, 2, 0], dtype=np.intp)  # rows of _SEGMENTS: left hip, right hip, lumbar
+_PROXIMAL = np.array([0, 0, 3], dtype=np.intp)
 
 
 def axes_vertical_components(q_seg: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -111,9 +113,11 @@ def joint_angle(theta_distal: FloatArray, theta_proximal: FloatArray) -> FloatAr
     """The joint angle ``theta_distal - theta_proximal`` (rad) in (-pi, pi]: two inclinations in (-pi, pi]
     differ by up to 2 pi. Values already in range are returned unchanged (bit for bit)."""
     d = theta_distal - theta_proximal
+    # fmax skips NaN: the largest magnitude below pi means every value is in range (the wrap test below
+    # only when some value is at or beyond +-pi, without an errstate context on every call)
+    if not np.fmax.reduce(np.abs(d), axis=None, initial=0.0) >= np.pi:
+        return d
     with np.errstate(invalid="ignore"):
-        if not ((d > np.pi) | (d <= -np.pi)).any():  # NaN compares False
-            return d
         return np.where(d > np.pi, d - 2.0 * np.pi, np.where(d <= -np.pi, d + 2.0 * np.pi, d))
 
 
@@ -135,31 +139,49 @@ def compute_angles(
     :param thigh_acc: magnitude of the left and of the right thigh sensor's acceleration with gravity removed
         (N,) in m/s^2, or None each.
     """
-    n = len(t)
-    nan = np.full(n, np.nan)
-    # every segment's inclination from one stacked array, and the three joint angles from one difference: the
-    # same elementwise values as one segment and one angle at a time, with a fraction of the numpy calls on
-    # the few rows of a live step. th4 rows: _SEGMENTS order, NaN for a segment not given.
     names = [name for name in _SEGMENTS if segments.get(name) is not None]
-    q_p = segments.get("pelvis")
-    incl_p = nan.copy() if q_p is None else None
-    th4 = np.full((len(_SEGMENTS), n), np.nan)
+    q: FloatArray | None = None
+    if len(names) == 1:
+        q = np.asarray(segments[names[0]], dtype=np.float64)[None]
+    elif names:
+        q = np.stack([np.asarray(segments[name], dtype=np.float64) for name in names])
+    return compute_angles_stacked(t, names, q, pelvis_motion, pelvis_acc_vertical, thigh_acc)
+
+
+def compute_angles_stacked(
+    t: FloatArray,
+    names: Sequence[str],
+    q_seg: FloatArray | None,
+    pelvis_motion: FloatArray | None = None,
+    pelvis_acc_vertical: FloatArray | None = None,
+    thigh_acc: tuple[FloatArray | None, FloatArray | None] = (None, None),
+) -> AngleSeries:
+    """:func:`compute_angles` of segment orientations held as one array (as the live pipeline computes them):
+    ``q_seg[i]`` (N, 4) is the segment-to-world quaternion of placement ``names[i]`` (of ``pelvis``,
+    ``thigh_left``, ``thigh_right``, ``lumbar_upper``, in any order), ``q_seg`` shape ``(len(names), N, 4)``
+    (None when ``names`` is empty). Placements not named give NaN angles; the other parameters are
+    :func:`compute_angles`'s. The same values as :func:`compute_angles` of the same quaternions by placement.
+    """
+    n = len(t)
+    # every segment's inclination from the one stacked array, and the three joint angles from one difference:
+    # the same elementwise values as one segment and one angle at a time, with a fraction of the numpy calls
+    # on the few rows of a live step. th4 rows: _SEGMENTS order, NaN for a segment not given.
+    incl_p = None
     if names:
-        if len(names) == 1:
-            stacked = np.asarray(segments[names[0]], dtype=np.float64)[None]
-        else:
-            stacked = np.stack([np.asarray(segments[name], dtype=np.float64) for name in names])
-        xz, yz, zz = axes_vertical_components(stacked)
+        xz, yz, zz = axes_vertical_components(q_seg)  # type: ignore[arg-type]
         th = np.arctan2(xz, yz)  # sagittal_inclination
-        if len(names) == len(_SEGMENTS):
+        if tuple(names) == _SEGMENTS:
             th4 = th
         else:
+            th4 = np.full((len(_SEGMENTS), n), np.nan)
             th4[[_SEGMENTS.index(name) for name in names]] = th
-        if q_p is not None:
+        if "pelvis" in names:
             i = names.index("pelvis")
             incl_p = np.arctan2(np.hypot(xz[i], zz[i]), yz[i])  # long_axis_inclination
+    else:
+        th4 = np.full((len(_SEGMENTS), n), np.nan)
     # hip flexion left/right = thigh - pelvis, lumbar flexion = pelvis - upper lumbar
-    joints = joint_angle(th4.take(_DISTAL, axis=0), th4.take(_PROXIMAL, axis=0))
+    joints = joint_angle(th4[_DISTAL], th4[_PROXIMAL])
     th_p = th4[0]
     return AngleSeries(
         t=np.asarray(t, dtype=np.float64),
@@ -169,8 +191,8 @@ def compute_angles(
         lumbar_flexion=joints[2],
         thigh_inclination_left=th4[1],
         thigh_inclination_right=th4[2],
-        pelvis_inclination=incl_p,
-        pelvis_motion=nan.copy() if pelvis_motion is None else np.asarray(pelvis_motion, dtype=np.float64),
+        pelvis_inclination=np.full(n, np.nan) if incl_p is None else incl_p,
+        pelvis_motion=np.full(n, np.nan) if pelvis_motion is None else np.asarray(pelvis_motion, np.float64),
         pelvis_acc_vertical=None if pelvis_acc_vertical is None else np.asarray(pelvis_acc_vertical, float),
         thigh_acc_left=None if thigh_acc[0] is None else np.asarray(thigh_acc[0], float),
         thigh_acc_right=None if thigh_acc[1] is None else np.asarray(thigh_acc[1], float),

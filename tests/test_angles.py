@@ -14,6 +14,8 @@ from hipback.processing.angles import (
     MotionSmoother,
     axes_vertical_components,
     compute_angles,
+    compute_angles_stacked,
+    joint_angle,
     long_axis_inclination,
     sagittal_inclination,
 )
@@ -164,3 +166,77 @@ def test_pelvic_tilt_is_the_isb_pelvis_tilt_to_second_order(heading, tilt, obliq
         np.zeros(1), {"pelvis": qm.multiply(base(heading), qm.from_axis_angle(Z, -t))[None]}
     )
     assert upright.pelvic_tilt[0] == pytest.approx(t, abs=1e-12)
+
+
+def _bits(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.float64).tobytes()
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("pelvis", "thigh_left", "thigh_right", "lumbar_upper"),
+        ("lumbar_upper", "thigh_right", "pelvis", "thigh_left"),
+        ("thigh_left", "pelvis", "thigh_right"),
+        ("thigh_right",),
+        ("pelvis",),
+        (),
+    ],
+)
+def test_stacked_orientations_give_the_per_segment_values_bit_for_bit(names):
+    """compute_angles_stacked (the pipeline's one (sensors, rows, 4) array, placements in any order) and
+    compute_angles (one array per placement) give the values of one segment and one angle at a time, bit for
+    bit: NaN rows, a hip flexed past the thigh's +-pi inclination (the joint angle wrapped) and a missing
+    placement included."""
+    rng = np.random.default_rng(7)
+    n = 9
+    q = rng.normal(size=(len(names), n, 4))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    if names:
+        q[0, 3] = np.nan
+        q[-1, 5, 2] = np.nan
+    segments = {name: q[i] for i, name in enumerate(names)}
+    motion = rng.normal(size=n)
+    vertical = rng.normal(size=n)
+    t = np.arange(n) / 100.0
+    stacked = compute_angles_stacked(t, list(names), q if names else None, motion, vertical, (motion, None))
+    by_name = compute_angles(t, segments, motion, vertical, (motion, None))
+    nan = np.full(n, np.nan)
+    th = {name: sagittal_inclination(segments[name]) if name in segments else nan for name in
+          ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")}
+    expected = {
+        "hip_flexion_left": joint_angle(th["thigh_left"], th["pelvis"]),
+        "hip_flexion_right": joint_angle(th["thigh_right"], th["pelvis"]),
+        "pelvic_tilt": -th["pelvis"],
+        "lumbar_flexion": joint_angle(th["pelvis"], th["lumbar_upper"]),
+        "thigh_inclination_left": th["thigh_left"],
+        "thigh_inclination_right": th["thigh_right"],
+        "pelvis_inclination": long_axis_inclination(segments["pelvis"]) if "pelvis" in segments else nan,
+        "pelvis_motion": motion,
+    }
+    wrapped = 0
+    for a in (stacked, by_name):
+        for field, want in expected.items():
+            assert _bits(getattr(a, field)) == _bits(want), field
+        assert _bits(a.t) == _bits(t)
+        assert _bits(a.pelvis_acc_vertical) == _bits(vertical)
+        assert _bits(a.thigh_acc_left) == _bits(motion) and a.thigh_acc_right is None
+        raw = th["thigh_left"] - th["pelvis"]
+        wrapped += int(np.sum(np.abs(raw) > math.pi))
+    if {"pelvis", "thigh_left"} <= set(names):
+        assert wrapped > 0  # the wrap is exercised
+    missing = compute_angles(t, segments)
+    assert np.isnan(missing.pelvis_motion).all() and missing.pelvis_acc_vertical is None
+
+
+def test_joint_angle_fast_range_check_gives_the_wrapped_values():
+    """joint_angle returns its difference unchanged only when every value is in (-pi, pi]; otherwise each
+    value out of range is brought back by 2 pi (NaN stays NaN), -pi included."""
+    d_in = np.array([0.3, -3.1, 3.1, np.nan, math.pi, -math.pi + 1e-12])
+    assert _bits(joint_angle(d_in, np.zeros(6))) == _bits(d_in)
+    for bad in (math.pi + 1e-12, -math.pi, 4.0, -6.0):
+        d = np.append(d_in, bad)
+        want = np.where(d > np.pi, d - 2.0 * np.pi, np.where(d <= -np.pi, d + 2.0 * np.pi, d))
+        assert _bits(joint_angle(d, np.zeros(len(d)))) == _bits(want)
+        assert -math.pi < joint_angle(d, np.zeros(len(d)))[-1] <= math.pi
+    assert np.isnan(joint_angle(np.full(3, np.nan), np.zeros(3))).all()

@@ -186,6 +186,7 @@ def run(
     console: Any = None,
 ) -> SessionOutcome:
     """Load the config, record, print the outcome; returns it."""
+    from hipback.ingest.session.runner import session_gc
     from hipback.ingest.store import LocalStore
 
     config = load_config(config_path)
@@ -210,7 +211,8 @@ def run(
             session = _record(config, store, session_id, progress, virtual_scenario, speed)
             # virtual sensors run on simulated time, paced at ``speed`` times real time
             bumble = config.ble_backend == "bumble"
-            outcome = run_virtual(session, pace=speed) if bumble else run_loop(session)
+            with session_gc():
+                outcome = run_virtual(session, pace=speed) if bumble else run_loop(session)
             publishing.finish(outcome)
     finally:
         store.close()

@@ -21,7 +21,7 @@ import numpy as np
 from hipback.ingest.ble.bumble_backend import BumbleWorld
 from hipback.ingest.ble.connect import backend_for
 from hipback.ingest.config import PrescriptionConfig, SensorConfig, SessionConfig
-from hipback.ingest.session.runner import SessionRunner
+from hipback.ingest.session.runner import SessionRunner, session_gc
 from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionIdentity, SessionOutcome
 from hipback.ingest.virtual_time import run_virtual
 from hipback.processing.pipeline import ProcessorUpdate
@@ -243,7 +243,8 @@ def run_virtual_session(
     store = LocalStore(store_path, synchronous=synchronous)
     try:
         session = run_virtual_session_async(sim, sensor_kinds, store, faults=faults, **kwargs)
-        return run_virtual(session, pace=speed)
+        with session_gc():
+            return run_virtual(session, pace=speed)
     finally:
         close = getattr(store, "close", None)
         if close is not None:
