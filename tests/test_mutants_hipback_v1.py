@@ -324,3 +324,78 @@ def test_battery_level_characteristic(data: bytes, pct: float | None) -> None:
             hb.battery_level(data)
     else:
         assert hb.battery_level(data) == pct
+
+
+# -- resynchronisation: a stream of out-of-order packets that continue one another -------------------------
+def _after_corrupt_seq(dec) -> None:
+    """Packet 0 at 0 s, then one whose sequence number is corrupt (1000): the decoder expects 1001 next."""
+    assert dec.feed(raw(0, 0), 0.0).rejected is None
+    assert dec.feed(raw(1000, 10_000), 0.0).missing == 999
+
+
+def test_three_continuing_out_of_order_packets_resynchronise_numbering_continues() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    _after_corrupt_seq(dec)
+    first = dec.feed(raw(1, 20_000), 1.0)
+    second = dec.feed(raw(2, 30_000), 2.0)
+    assert (first.rejected, first.arrival_time) == ("out_of_order", 1.0)
+    assert (second.rejected, second.arrival_time) == ("out_of_order", 2.0)
+    assert dec.stats.resets == 0
+    third = dec.feed(raw(3, 40_000), 3.0)
+    assert third.rejected is None and third.seq.tolist() == [1001] and third.missing == 0
+    assert dec.stats.resets == 1
+    out = dec.feed(raw(4, 50_000), 4.0)  # the stream followed from now on
+    assert out.rejected is None and out.seq.tolist() == [1002] and out.missing == 0
+    assert dec.stats.rejected == {"out_of_order": 2}
+
+
+def test_resynchronisation_counts_only_packets_that_follow_on_in_sequence() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    _after_corrupt_seq(dec)
+    assert dec.feed(raw(1, 20_000), 0.0).rejected == "out_of_order"
+    assert dec.feed(raw(5, 30_000), 0.0).rejected == "out_of_order"  # does not follow 1: counting restarts
+    assert dec.feed(raw(6, 40_000), 0.0).rejected == "out_of_order"
+    assert dec.feed(raw(8, 50_000), 0.0).rejected == "out_of_order"  # skips 7: restarts again
+    assert dec.feed(raw(9, 60_000), 0.0).rejected == "out_of_order"
+    out = dec.feed(raw(10, 70_000), 0.0)
+    assert out.rejected is None and out.seq.tolist() == [1001] and dec.stats.resets == 1
+
+
+def test_resynchronisation_needs_each_packet_later_than_the_last_sample_before() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    _after_corrupt_seq(dec)
+    # two samples each: the next one must start after the last sample (t0 + dt), not only after t0
+    assert dec.feed(raw(1, 20_000, n=2), 0.0).rejected == "out_of_order"
+    assert dec.feed(raw(3, 30_000, n=2), 0.0).rejected == "out_of_order"  # = the last sample's time
+    assert dec.feed(raw(5, 45_000, n=2), 0.0).rejected == "out_of_order"  # count 2 from the one before
+    out = dec.feed(raw(7, 60_000, n=2), 0.0)
+    assert out.rejected is None and out.seq.tolist() == [1001, 1002] and dec.stats.resets == 1
+
+
+def test_resynchronisation_follows_the_sequence_over_its_wrap() -> None:
+    top = 0xFFFFFFFF
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    assert dec.feed(raw(top - 10, 0), 0.0).rejected is None
+    assert dec.feed(raw(5, 10_000), 0.0).missing == 15  # corrupt: 15 samples ahead over the wrap
+    assert dec.feed(raw(top - 1, 20_000), 0.0).rejected == "out_of_order"
+    assert dec.feed(raw(top, 30_000), 0.0).rejected == "out_of_order"
+    out = dec.feed(raw(0, 40_000), 0.0)  # follows top over the wrap: the third in a row
+    assert out.rejected is None and dec.stats.resets == 1 and out.seq.tolist() == [top - 10 + 2 + 15]
+
+
+def test_a_clock_standing_still_is_refused_until_packets_continue_one_another() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    assert dec.feed(raw(0, 1_000_000), 0.0).rejected is None
+    step = dec.feed(raw(1, 500_000), 0.0)  # the clock set back once (a time sync): accepted
+    assert step.rejected is None and dec.stats.resets == 0
+    # still at or before the last sample: refused while they do not continue one another in time
+    assert dec.feed(raw(2, 500_000), 1.0).rejected == "out_of_order"
+    assert dec.feed(raw(2, 200_000), 2.0).rejected == "out_of_order"
+    assert dec.feed(raw(3, 300_000), 3.0).rejected == "out_of_order"
+    out = dec.feed(raw(4, 400_000), 4.0)  # the third that continues: the clock runs again (new timeline)
+    assert out.rejected is None and dec.stats.resets == 1 and out.seq.tolist() == [4]
+    assert out.missing == 2 and dec.stats.missing == 2  # seq 2 and 3 were refused
+    nxt = dec.feed(raw(5, 410_000), 5.0)  # on that timeline from now on
+    assert nxt.rejected is None and nxt.seq.tolist() == [5]
+    again = dec.feed(raw(6, 410_000), 6.0)  # one step back after the resync is a step, accepted
+    assert again.rejected is None and dec.stats.resets == 1
