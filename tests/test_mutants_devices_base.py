@@ -28,6 +28,7 @@ from hipback.ingest.devices import (
 )
 from hipback.ingest.devices import hipback_v1 as hb
 from hipback.ingest.devices import movella_dot as md
+from hipback.ingest.devices.base import MAX_GAP_RECORDS
 
 
 class _Broken(Decoder):
@@ -113,3 +114,29 @@ def test_get_profile() -> None:
     with pytest.raises(KeyError) as err:
         get_profile("xsens")
     assert err.value.args == (msg,)
+
+
+def test_flat_full_scale_check_is_the_array_check_on_lists() -> None:
+    """:meth:`Decoder._flat_out_of_range` (small packets) refuses exactly what ``_out_of_range`` refuses:
+    full scale + 5 % is possible on either side, anything beyond is not, in either field."""
+    dec = Decoder(10, acc_range_ms2=100.0, gyr_range_rads=10.0)
+    for acc, gyr in [([0.0, 105.0, 1.0], None), ([0.0, -105.0, 1.0], None), (None, [10.5, 0.0, 0.0]),
+                     (None, [0.0, -10.5, 0.0]), ([105.0, -105.0], [10.5, -10.5]), ([], [])]:
+        assert not dec._flat_out_of_range(acc, gyr)
+        assert not dec._out_of_range(None if acc is None else np.array(acc),
+                                     None if gyr is None else np.array(gyr))
+    for acc, gyr in [([0.0, 105.0001], None), ([-105.0001, 0.0], None), (None, [10.5001]), (None, [-10.5001]),
+                     ([1.0], [-10.5001]), ([1.0], [0.0, 10.5001])]:
+        assert dec._flat_out_of_range(acc, gyr)
+    assert not Decoder(10)._flat_out_of_range([1e9, -1e9], [1e9, -1e9])  # no full scale known: no check
+
+
+def test_gap_records_keep_the_most_recent_and_count_every_gap() -> None:
+    s = DecoderStats()
+    n = MAX_GAP_RECORDS + 3
+    for i in range(n):
+        s.add_gap(SampleGap(after_seq=i, after_time_s=float(i), missing=1))
+    assert len(s.gaps) == MAX_GAP_RECORDS and len(s.seq_gaps) == MAX_GAP_RECORDS
+    assert [g.after_seq for g in s.gaps] == list(range(3, n))
+    assert s.seq_gaps == [(i, 1) for i in range(3, n)]
+    assert s.missing == n

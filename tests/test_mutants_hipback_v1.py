@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from hipback.ingest.devices import hipback_v1 as hb
 G = 9.80665
 RAW = hb.FMT_ACC | hb.FMT_GYR
 RAW_MAG = RAW | hb.FMT_MAG
+MODE_QRM = hb.MODES["quat_raw_mag"]
 
 
 def packet(
@@ -399,3 +401,99 @@ def test_a_clock_standing_still_is_refused_until_packets_continue_one_another() 
     assert nxt.rejected is None and nxt.seq.tolist() == [5]
     again = dec.feed(raw(6, 410_000), 6.0)  # one step back after the resync is a step, accepted
     assert again.rejected is None and dec.stats.resets == 1
+
+
+# -- packets beyond SMALL_PACKET samples (numpy path) and the small-packet path's renormalisation ------------
+QUATS = [(12000, 8000, -6000, 5000), (-10000, 9000, 7500, 5000), (3000, -11000, 9000, 7000),
+         (16384, 0, 0, 0)]  # norms 1.0011, 0.9884, 0.9841, 1
+
+
+def _q14_body(rows) -> bytes:
+    """quat_raw_mag samples: a Q14 quaternion, acc, gyr and mag (int16 each), from the given quaternions."""
+    return b"".join(struct.pack("<13h", *q, 10 * i, -20 * i, 2048, 3 * i, -4 * i, 5 * i, 16 * i, -32, 48)
+                    for i, q in enumerate(rows))
+
+
+def _expected_quat(rows) -> np.ndarray:
+    q = np.array(rows, dtype=float) / 16384
+    return q / np.sqrt((q * q).sum(axis=1))[:, None]
+
+
+@pytest.mark.parametrize("n", [4, hb.SMALL_PACKET, hb.SMALL_PACKET + 1, 12])
+def test_q14_quaternions_are_renormalised_row_by_row_on_both_paths(n: int) -> None:
+    rows = [QUATS[i % len(QUATS)] for i in range(n)]
+    out = HIPBACK_V1.make_decoder(100, "quat_raw_mag").feed(packet(_q14_body(rows), fmt=MODE_QRM, n=n), 0.0)
+    assert out.rejected is None and out.n == n
+    np.testing.assert_allclose(out.quat, _expected_quat(rows), rtol=1e-15, atol=1e-16)
+    i = np.arange(n)[:, None]
+    np.testing.assert_array_equal(out.acc, np.hstack([10 * i, -20 * i, 2048 + 0 * i]) * (16 * G / 32768))
+    np.testing.assert_array_equal(out.gyr, np.hstack([3 * i, -4 * i, 5 * i]) * math.radians(2000 / 32768))
+    np.testing.assert_array_equal(out.mag, np.hstack([16 * i, -32 + 0 * i, 48 + 0 * i]) / 16)
+
+
+@pytest.mark.parametrize("n", [hb.SMALL_PACKET, 12])
+@pytest.mark.parametrize("bad", [(24576, 0, 0, 0), (8192, 0, 0, 0), (16384, 16384, 16384, 16384)])
+def test_a_q14_row_outside_the_norm_tolerance_refuses_the_packet(n: int, bad) -> None:
+    rows = [QUATS[0]] * n
+    rows[n - 2] = bad  # norm 1.5, 0.5 or 2
+    out = HIPBACK_V1.make_decoder(100, "quat_raw_mag").feed(packet(_q14_body(rows), fmt=MODE_QRM, n=n), 1.5)
+    assert (out.rejected, out.arrival_time) == ("bad_quat_norm", 1.5)
+
+
+@pytest.mark.parametrize("n", [hb.SMALL_PACKET, 12])
+@pytest.mark.parametrize("field", ["acc", "gyr"])
+def test_one_value_beyond_full_scale_in_a_long_packet_refuses_it(n: int, field: str) -> None:
+    cfg = DeviceConfig(gyr_range_rads=math.radians(250.0), acc_range_ms2=2 * G)
+    rows = [[0, 0, 2048, 0, 0, 0] for _ in range(n)]
+    rows[n - 1][1 if field == "acc" else 4] = -3 * 2048 if field == "acc" else -round(300 * 32768 / 2000)
+    body = b"".join(struct.pack("<6h", *r) for r in rows)
+    dec = HIPBACK_V1.make_decoder(100, "raw", cfg)
+    assert dec.feed(packet(body, n=n), 2.0).rejected == "out_of_range"
+    rows[n - 1] = [0, 0, 2048, 0, 0, 0]
+    assert dec.feed(packet(b"".join(struct.pack("<6h", *r) for r in rows), n=n), 2.0).rejected is None
+
+
+def test_float_quaternions_with_magnetometer() -> None:
+    fmt = hb.QUAT_F32 | RAW_MAG
+    n = 3
+    body = b"".join(struct.pack("<4f", 0.0, 0.6, 0.0, 0.8) + struct.pack("<9h", i, -i, 2048, 0, 0, 0, 16 * i,
+                                                                       -160, 32 + i) for i in range(n))
+    out = HIPBACK_V1.make_decoder(100, "quat_f32_raw").feed(packet(body, fmt=fmt, n=n), 0.0)
+    assert out.rejected is None
+    q = np.array([0.0, 0.6, 0.0, 0.8], dtype=np.float32).astype(float)
+    np.testing.assert_allclose(out.quat, np.tile(q / np.linalg.norm(q), (n, 1)), rtol=1e-15)
+    np.testing.assert_array_equal(out.mag, [[0.0, -10.0, 2.0], [1.0, -10.0, 33 / 16], [2.0, -10.0, 34 / 16]])
+    np.testing.assert_array_equal(out.acc[:, 0], [0.0, 16 * G / 32768, 2 * 16 * G / 32768])
+
+
+def test_a_signalling_nan_quaternion_is_refused_as_a_bad_value_without_a_warning() -> None:
+    snan = struct.pack("<I", 0x7FA00000)  # float32 signalling NaN: its conversion raises the invalid flag
+    body = snan + struct.pack("<3f", 0, 0, 0) + struct.pack("<6h", 0, 0, 2048, 0, 0, 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = HIPBACK_V1.make_decoder(100, "quat_f32_raw").feed(packet(body, fmt=hb.QUAT_F32 | RAW), 0.0)
+    assert out.rejected == "bad_value" and caught == []
+
+
+@pytest.mark.parametrize("fmt", sorted({f for f in range(32) if f & 3 != 3}))
+def test_sample_dtype_describes_one_sample_of_the_format(fmt: int) -> None:
+    dt = hb.sample_dtype(fmt)
+    assert dt.itemsize == hb.sample_size(fmt)
+    names = (["quat"] if fmt & 3 else []) + [n for b, n in ((hb.FMT_ACC, "acc"), (hb.FMT_GYR, "gyr"),
+                                                           (hb.FMT_MAG, "mag")) if fmt & b]
+    assert list(dt.names or ()) == names
+    if fmt & 3:
+        assert dt["quat"] == np.dtype(("<i2" if fmt & 3 == 1 else "<f4", (4,)))
+    for name in names[1 if fmt & 3 else 0:]:
+        assert dt[name] == np.dtype(("<i2", (3,)))
+
+
+def test_status_flags_are_right_from_an_empty_cache(monkeypatch) -> None:
+    monkeypatch.setattr(hb, "_FLAGS", {})
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    out = dec.feed(raw(0, 0, status=0x0003, battery=10), 0.0)
+    assert out.flags == StatusFlag.ACC_CLIPPING | StatusFlag.GYR_CLIPPING | StatusFlag.LOW_BATTERY
+    out = dec.feed(raw(1, 10_000, status=0x0003, battery=10), 0.0)  # the same key, now cached
+    assert out.flags == StatusFlag.ACC_CLIPPING | StatusFlag.GYR_CLIPPING | StatusFlag.LOW_BATTERY
+    out = dec.feed(raw(2, 20_000, status=0x0040, battery=90), 0.0)
+    assert out.flags == StatusFlag.OVERRUN
