@@ -221,6 +221,16 @@ CASES = [
         ("gaps_", "invalid_", "non_unit_", "dropped_backwards_", "messages_"),
     ),
     Case(
+        "SensorChannel lagged",
+        lambda: SensorChannel(
+            "thigh_left", "raw", session().recording.streams["thigh_left"].rate_hz, orientation="lagged"
+        ),
+        lambda: session().recording.streams["thigh_left"],
+        _stream_split,
+        _grid_digest,
+        ("gaps_", "invalid_", "non_unit_", "dropped_backwards_", "messages_"),
+    ),
+    Case(
         "GridMerge",
         lambda: GridMerge(PLACEMENTS),
         grid_chunks,

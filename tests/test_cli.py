@@ -53,6 +53,8 @@ USAGE_CASES: list[tuple[list[str], int, str]] = [
     (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--patient", "P-1\n"], 2,
      "pseudonymous id"),
     (["process", "pelvis=/dev/zero", "thigh_left=/dev/urandom", "--out", "x"], 2, "a device, not a"),
+    (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--orientation", "smooth"], 2,
+     "unknown orientation filter 'smooth'; use causal or lagged."),
 ]
 
 _DRIVER = """
@@ -388,3 +390,22 @@ def test_a_pipe_works_as_an_input_file(recording: Path, tmp_path: Path) -> None:
         t.join()
     assert len(res.angles) > 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["inputs"]["pelvis"] == "pelvis.pipe"
+
+
+def test_process_with_the_lagged_orientation_filter(recording: Path, tmp_path: Path, monkeypatch) -> None:
+    """``--orientation lagged``: raw sensors' angles from the other filter, said in summary.json."""
+    monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
+    for which in ("causal", "lagged"):
+        assert cli.run(["process", *_inputs(recording), "--out", str(tmp_path / which),
+                        "--orientation", which]) == 0
+    default = tmp_path / "default"
+    assert cli.run(["process", *_inputs(recording), "--out", str(default)]) == 0
+    for name in OUTPUTS:  # the default is the causal filter
+        assert (default / name).read_bytes() == (tmp_path / "causal" / name).read_bytes(), name
+    summary = json.loads((tmp_path / "lagged" / "summary.json").read_text())
+    assert summary["orientation_filter"] == "lagged"
+    assert "orientation_filter" not in json.loads((default / "summary.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "lagged").iterdir()) == list(OUTPUTS)
+    lagged = (tmp_path / "lagged" / "angles.csv").read_text().splitlines()
+    causal = (tmp_path / "causal" / "angles.csv").read_text().splitlines()
+    assert lagged[0] == causal[0] and len(lagged) == len(causal) and lagged[1:] != causal[1:]

@@ -218,3 +218,22 @@ def test_lagged_rejects_bad_parameters():
         LaggedOrientationEstimator(100.0, block_s=0.0)
     with pytest.raises(ValueError):
         LaggedOrientationEstimator(100.0, lag_s=-1.0)
+
+
+def test_both_estimators_share_the_update_finish_interface():
+    """The channel drives either estimator the same way: ``update(t, acc, gyr, mag)`` returns the earliest
+    samples not yet returned, ``finish()`` the rest (the causal one holds nothing back)."""
+    t, acc, gyr, _ = raw_motion(900)
+    causal = OrientationEstimator(100.0)
+    out = causal.update(t, acc, gyr, None)
+    np.testing.assert_array_equal(out.t, t)
+    fin = causal.finish()
+    assert len(fin.t) == 0 and fin.quat.shape == (0, 4) and fin.skipped == 0
+    mag = np.tile([20.0, 0.0, -40.0], (len(t), 1))
+    a, b = LaggedOrientationEstimator(100.0), LaggedOrientationEstimator(100.0)
+    assert a.use_mag is False and a.mode == "6D"
+    with_mag = [a.update(t, acc, gyr, mag), a.finish()]
+    without = [b.update(t, acc, gyr), b.finish()]
+    for name in ("t", "quat"):  # 6D only: a magnetometer changes nothing
+        np.testing.assert_array_equal(_cat(with_mag, name), _cat(without, name))
+    np.testing.assert_array_equal(_cat(with_mag, "t"), t)

@@ -17,6 +17,12 @@ With ``--store PATH`` the recording (every raw sample), its results and its Infl
 local store (points in its outbox, see :mod:`hipback.ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they
 are sent at once, otherwise ``hipback sync`` sends them.
 
+``--orientation lagged`` gives raw (acc+gyr) sensors the fixed-lag smoothed orientation filter
+(``ProcessorConfig.orientation``, :class:`hipback.processing.orientation.LaggedOrientationEstimator`) instead
+of the causal one live recording uses: better inclination while walking (pelvic tilt, hip flexion), a heading
+that drifts more, results final up to 6 s after their samples (no matter offline); quaternion sensors are
+unaffected. ``summary.json`` then says ``"orientation_filter": "lagged"``.
+
 Results of an earlier run in DIR are never replaced silently: ``--overwrite`` says so. The data are checked
 for mix-ups (the same file for two placements, a thigh file that turns no faster than the pelvis while
 walking, a stream that starts or ends well apart from the others): each is a warning printed and kept in
@@ -43,7 +49,8 @@ from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import check_output_folder, ensure_output_folder
 from hipback.ingest.results import angle_series_columns, record_row
 from hipback.ingest.store import PATIENT_ID
-from hipback.processing.pipeline import SessionResults, process_recording
+from hipback.processing.channel import ORIENTATION_FILTERS
+from hipback.processing.pipeline import ProcessorConfig, SessionResults, process_recording
 from hipback.processing.types import PLACEMENTS
 
 ANGLE_COLUMNS = (
@@ -273,15 +280,19 @@ OUTPUT_FILES = ("angles.csv", "strides.csv", "holds.csv", "activity.csv", "summa
 
 def run(
     inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, orientation: str = "causal",
 ) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results.
 
     Results of an earlier run in ``out`` are replaced only with ``overwrite`` (otherwise
-    :class:`ConfigError`, before any work)."""
+    :class:`ConfigError`, before any work); ``orientation`` is the raw sensors' filter (``"causal"`` or
+    ``"lagged"``, :class:`ConfigError` otherwise)."""
     from hipback.ingest.files import read_recording
     from hipback.ingest.store import LocalStore
 
+    if orientation not in ORIENTATION_FILTERS:
+        names = " or ".join(ORIENTATION_FILTERS)
+        raise ConfigError(f"unknown orientation filter {orientation!r}; use {names}.")
     files = parse_inputs(inputs)
     if patient is not None:
         check_patient(patient)
@@ -297,7 +308,9 @@ def run(
     st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
     try:
         recording = read_recording(dict(files))
-        res = process_recording(recording)
+        res = process_recording(recording, ProcessorConfig(orientation=orientation))
+        if orientation != "causal":
+            res.summary["orientation_filter"] = orientation
         res.warnings.extend(mixup_warnings(recording, files))
         write_outputs(res, out, files)
         typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
