@@ -158,3 +158,60 @@ def test_restart_threshold_is_one_second_and_each_restart_counts() -> None:
     dec.feed(custom5(9_000_000), 0.0)
     assert dec.feed(custom5(100), 0.0).rejected is None
     assert dec.stats.resets == 2
+
+
+# -- resynchronisation: out-of-order packets whose timestamps continue one another -------------------------
+def _feed_all(dec, times: list[int]) -> list[str | None]:
+    return [dec.feed(custom5(t), 0.0).rejected for t in times]
+
+
+def test_three_continuing_stale_packets_after_a_corrupt_timestamp_are_the_clock_now() -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert _feed_all(dec, [10_000_000, 10_500_000]) == [None, None]  # the second is corrupt (0.5 s ahead)
+    stale = [10_016_667, 10_033_333]
+    assert _feed_all(dec, stale) == ["out_of_order", "out_of_order"] and dec.stats.resets == 0
+    out = dec.feed(custom5(10_050_000), 3.0)
+    assert out.rejected is None and out.device_time_s.tolist() == [10_050_000 * 1e-6]
+    assert dec.stats.resets == 1
+    nxt = dec.feed(custom5(10_066_667), 4.0)  # followed from now on
+    assert nxt.rejected is None and nxt.missing == 0 and dec.stats.rejected == {"out_of_order": 2}
+
+
+@pytest.mark.parametrize(
+    "times,accepted_at",
+    [
+        ([3_000_000_000, 3_001_000_000, 3_002_000_000], 2),  # steps of exactly RESYNC_STEP_US count
+        ([3_000_000_000, 3_000_000_001, 3_000_000_002], 2),  # and of one microsecond
+        ([3_000_000_000, 3_001_000_001, 3_002_000_001, 3_003_000_001], 3),  # one more: counting restarts
+        ([3_000_000_000, 3_000_000_000, 3_000_000_100, 3_000_000_200], 3),  # a repeat does not continue
+        ([3_000_000_000, 2_999_999_000, 2_999_999_500, 3_000_000_000], 3),  # nor an earlier one
+    ],
+)
+def test_resynchronisation_after_a_jump_of_more_than_half_the_counter(times, accepted_at: int) -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert dec.feed(custom5(1_000), 0.0).rejected is None
+    got = _feed_all(dec, times)
+    assert got == ["out_of_order"] * accepted_at + [None] * (len(times) - accepted_at)
+    assert dec.stats.resets == 1
+    out = dec.feed(custom5(times[-1] + 16_667), 0.0)
+    assert out.rejected is None and out.missing == 0
+    assert out.device_time_s.tolist() == [(times[-1] + 16_667) * 1e-6]
+
+
+@pytest.mark.parametrize("step,counts", [(1_500_000, True), (2_000_000, True), (2_000_001, False)])
+def test_at_one_hertz_a_continuing_step_may_be_two_sample_periods(step: int, counts: bool) -> None:
+    dec = md.MovellaDotDecoder(1.0, "custom5")
+    assert dec.feed(custom5(1_000), 0.0).rejected is None
+    t0 = 3_000_000_000
+    got = _feed_all(dec, [t0, t0 + step, t0 + 2 * step])
+    assert got == ["out_of_order", "out_of_order", None if counts else "out_of_order"]
+
+
+def test_resynchronisation_follows_the_timestamps_over_the_counter_wrap() -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert _feed_all(dec, [WRAP - 1_000, 500]) == [None, None]  # a rollover: epoch 2^32
+    # late packets from before the rollover, then one after it: they continue one another over the wrap
+    assert _feed_all(dec, [WRAP - 300, WRAP - 100]) == ["out_of_order", "out_of_order"]
+    out = dec.feed(custom5(100), 0.0)
+    assert out.rejected is None and dec.stats.resets == 1
+    assert out.device_time_s.tolist() == [(WRAP + 100) * 1e-6]
