@@ -15,6 +15,7 @@ import pytest
 
 from hipback.processing.angles import GRAVITY
 from hipback.processing.channel import SensorChannel, take
+from hipback.processing.orientation import LaggedOrientationEstimator, OrientationEstimator
 from hipback.processing.types import Gap, SensorStream
 
 ID = [1.0, 0.0, 0.0, 0.0]
@@ -144,10 +145,17 @@ def test_parameters_are_kept_and_passed_to_the_filter() -> None:
     assert ch.get_params() == {"placement": "thigh_left", "kind": "raw", "rate_hz": 60.0,
                                "grid_rate_hz": 50.0, "use_mag": False, "vqf_params": {"tauAcc": 1.0},
                                "gap_factor": 4.0, "reset_gap_s": 0.05, "acceleration": True,
-                               "gyroscope": False}
+                               "gyroscope": False, "orientation": "causal"}
     est = ch._est
+    assert type(est) is OrientationEstimator
     assert (est.use_mag, est.params, est.gap_s, est.rate_hz) == (False, {"tauAcc": 1.0}, 0.05, 60.0)
     assert SensorChannel("pelvis", "quat", 100.0)._est is None
+    assert SensorChannel("pelvis", "quat", 100.0, orientation="lagged")._est is None
+    lag = SensorChannel("thigh_left", "raw", 60.0, vqf_params={"tauAcc": 1.0}, reset_gap_s=0.5,
+                        orientation="lagged")._est
+    assert type(lag) is LaggedOrientationEstimator
+    assert (lag.params, lag.gap_s, lag.rate_hz) == ({"tauAcc": 1.0}, 0.5, 60.0)
+    assert (lag.block_s, lag.lag_s) == (2.0, 4.0)
 
 
 def test_default_gap_is_two_and_a_half_periods_and_missing_can_be_zero() -> None:
@@ -208,3 +216,27 @@ def test_a_nine_d_channel_passes_its_magnetometer_on() -> None:
     got = SensorChannel("pelvis", "raw", 100.0, use_mag=True).update(s)
     ref = OrientationEstimator(100.0, use_mag=True).update(t, acc, gyr, mag).quat
     np.testing.assert_allclose(got.quat, ref, rtol=0, atol=1e-12)
+
+
+def test_lagged_channel_holds_samples_until_their_orientation_comes_back() -> None:
+    n = 700  # 7 s at 100 Hz: blocks of 2 s, final 4 s after their end
+    t = np.arange(n) / 100.0
+    raw = SensorStream(placement="pelvis", kind="raw", t=t, rate_hz=100.0,
+                       acc=np.tile([0.0, 0.0, GRAVITY], (n, 1)), gyr=np.zeros((n, 3)))
+    ch = SensorChannel("pelvis", "raw", 100.0, orientation="lagged")
+    first = ch.update(raw.slice(0, 610))
+    assert first.k.tolist() == list(range(200)) and (first.first_k, first.next_k) == (0, 200)
+    assert len(ch.update(raw.slice(610, 650))) == 0
+    rest = ch.finish()
+    assert rest.k.tolist() == list(range(200, 650)) and rest.next_k == 650
+    np.testing.assert_allclose(rest.acc, 0.0, atol=1e-9)  # level and still: no acceleration left
+    assert len(ch.finish()) == 0
+    with pytest.raises(RuntimeError, match=r"^update\(\) after finish\(\)$"):
+        ch.update(raw.slice(650, n))
+    wrong = SensorChannel("pelvis", "raw", 100.0, orientation="lagged")
+    wrong.update(raw.slice(0, 100))
+    real = wrong._est.finish
+    wrong._est.finish = lambda: type(real())(t[1:3], np.tile([1.0, 0, 0, 0], (2, 1)), np.zeros(2, int),
+                                             np.zeros(2, bool))
+    with pytest.raises(RuntimeError, match="out of order"):
+        wrong.finish()
