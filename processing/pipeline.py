@@ -114,6 +114,9 @@ class ProcessorConfig:
             raise ValueError(f"orientation must be one of {names}, not {self.orientation!r}")
         if self.orientation == "lagged" and self.use_mag:
             raise ValueError("the lagged orientation filter is 6D only: not with use_mag=True")
+        if self.orientation == "lagged" and self.max_sensor_lag_s is not None:
+            # its rows come up to 6 s late: the merge would take its sensors for missing
+            raise ValueError("the lagged orientation filter cannot be combined with max_sensor_lag_s")
 
 
 #: Named parameter sets. ``default``: clinic and home sessions as designed (standing calibration, walks,

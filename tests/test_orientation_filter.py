@@ -154,6 +154,8 @@ def test_bad_orientation_settings_are_refused():
         ProcessorConfig(orientation="smooth")
     with pytest.raises(ValueError, match="6D only"):
         ProcessorConfig(orientation="lagged", use_mag=True)
+    with pytest.raises(ValueError, match="max_sensor_lag_s"):
+        ProcessorConfig(orientation="lagged", max_sensor_lag_s=1.0)
     with pytest.raises(ValueError, match="orientation must be one of"):
         SensorChannel("pelvis", "raw", 100.0, orientation="offline")
     with pytest.raises(ValueError, match="6D only"):
