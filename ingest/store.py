@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
@@ -170,6 +171,8 @@ CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_id, state);
 """
 
 _F64 = np.dtype(np.float64)
+#: the values bound for an absent vector of 3 or 4 components (NULL)
+_NULLS = {3: (None,) * 3, 4: (None,) * 4}
 
 #: a pseudonymous patient id, the whole string (fullmatch: "P-0042\n" does not pass); the same rule as the
 #: InfluxDB tag check
@@ -710,9 +713,9 @@ class LocalStore:
         n = len(t)
         if n == 0:
             return 0
-        if not np.isfinite(t).all():
+        t_list = t.tolist()
+        if not all(map(math.isfinite, t_list)):
             raise StoreError(f"{placement}: sample times must be finite")
-        cols: list[np.ndarray] = [t.reshape(n, 1)]
         obj_cols: dict[int, np.ndarray] = {}
         for idx, (name, arr) in enumerate((("seq", seq), ("device_time", device_time))):
             if arr is not None:
@@ -720,17 +723,18 @@ class LocalStore:
                 if len(a) != n:
                     raise StoreError(f"{placement}: {name} has {len(a)} values for {n} samples")
                 obj_cols[idx + 1] = a
+        # q(4), acc(3), gyr(3), mag(3) as lists of rows; an absent vector is NULL, as a NaN value is (SQLite
+        # stores a bound NaN as NULL): each chunk's values as they are, without joining them in numpy first
+        vectors: list[Any] = []
         for name, arr, width in (("quat", quat, 4), ("acc", acc, 3), ("gyr", gyr, 3), ("mag", mag, 3)):
             if arr is None:
-                cols.append(np.full((n, width), np.nan))
+                vectors.append(itertools.repeat(_NULLS[width], n))
                 continue
             a = arr if type(arr) is np.ndarray and arr.dtype is _F64 else np.asarray(arr, dtype=np.float64)
             if a.shape != (n, width):
                 raise StoreError(f"{placement}: {name} has shape {a.shape}, not ({n}, {width})")
-            cols.append(a)
-        # t, q(4), acc(3), gyr(3), mag(3); SQLite stores a bound NaN as NULL.
-        rows_f = np.concatenate(cols, axis=1).tolist()
-        seq_list = [None] * n
+            vectors.append(a.tolist())
+        seq_list: list[Any] = [None] * n
         if 1 in obj_cols:
             sq = obj_cols[1]
             seq_list = (sq if sq.dtype == np.int64 else sq.astype(np.int64)).tolist()
@@ -739,7 +743,7 @@ class LocalStore:
             if dt.dtype is not _F64:
                 dt = np.asarray(dt, dtype=np.float64)
             dt_list = dt.tolist()
-            if not np.isfinite(dt).all():
+            if not all(map(math.isfinite, dt_list)):
                 dt_list = [None if not math.isfinite(v) else v for v in dt_list]
         else:
             dt_list = [None] * n
@@ -749,7 +753,8 @@ class LocalStore:
             con.executemany(
                 "INSERT OR IGNORE INTO samples (sensor, t, seq, device_time, qw, qx, qy, qz, ax, ay, az, "
                 "gx, gy, gz, mx, my, mz) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                ((sensor, r[0], s, d, *r[1:]) for r, s, d in zip(rows_f, seq_list, dt_list, strict=True)))
+                ((sensor, tt, s, d, *q, *ac, *g, *m)
+                 for tt, s, d, q, ac, g, m in zip(t_list, seq_list, dt_list, *vectors, strict=True)))
             return con.total_changes - before
 
     def sample_count(self, session_id: str, placement: str | None = None) -> int:
