@@ -1054,3 +1054,111 @@ def test_a_thigh_spike_counts_from_a_tenth_of_a_second_before_the_sacral_contact
     thigh[PEAK_IDX[:-1] + offset - 1] += 2 * spike_threshold()
     ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset").strides
     assert [s.ic_source for s in ss[1:-1]] == ["thigh_impact" if taken else "acceleration"] * 6
+
+
+# -- the thigh impact on its raw magnitude (no low-pass: the transient is the magnitude itself) -------------
+def raw_thigh_strides(spikes: dict[int, float], acc_offset: int = 20, **params: object) -> list[Stride]:
+    """Sacral steps ``acc_offset`` samples after each flexion peak (the onset contact on the flank sample
+    before the step), the left thigh's acceleration 0 but ``spikes`` (offset from each peak -> value), the
+    impact's low-pass off (``ic_impact_highpass_s=0``: the transient is the magnitude, values exact)."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + acc_offset))
+    thigh = np.zeros(len(STEADY_X))
+    for off, v in spikes.items():
+        thigh[PEAK_IDX[:-1] + off] = v
+    params = {"ic_impact_highpass_s": 0.0, **params}
+    ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset",
+                        **params).strides  # type: ignore[arg-type]
+    assert len(ss) == 8
+    return ss[1:-1]
+
+
+def contacts(ss: list[Stride]) -> list[tuple[str, float]]:
+    """(source, contact offset from the stride's flexion peak in samples, to 1e-6)."""
+    return [(s.ic_source, round((s.t_start * FS - p), 6)) for s, p in zip(ss, PEAK_IDX[1:-2], strict=True)]
+
+
+def test_raw_magnitude_spike_is_the_contact_on_its_sample() -> None:
+    # (0, 5, 0): the parabola's vertex on the sample
+    assert contacts(raw_thigh_strides({15: 5.0})) == [("thigh_impact", 15.0)] * 6
+    # without a thigh spike: the sacral onset, half a sample before the step's flank sample
+    assert contacts(raw_thigh_strides({})) == [("acceleration", 19.5)] * 6
+
+
+def test_a_two_sample_plateau_is_one_candidate_at_its_first_sample() -> None:
+    # the first sample is above its left neighbour and not below its right one; the vertex half way
+    assert contacts(raw_thigh_strides({14: 5.0, 15: 5.0})) == [("thigh_impact", 14.5)] * 6
+
+
+def test_a_plateau_starting_just_before_the_window_has_no_candidate_inside_it() -> None:
+    # window from 10 samples before the sacral contact's sample (peak + 19): peak + 9; its first sample,
+    # peak + 8, is outside, and peak + 9 is not above its left neighbour
+    assert contacts(raw_thigh_strides({8: 5.0, 9: 5.0})) == [("acceleration", 19.5)] * 6
+    assert contacts(raw_thigh_strides({9: 5.0, 10: 5.0})) == [("thigh_impact", 9.5)] * 6
+
+
+@pytest.mark.parametrize("value,taken", [(2.0, True), (1.999, False)])
+def test_without_the_rise_test_a_transient_of_exactly_min_impact_counts(value: float, taken: bool) -> None:
+    got = contacts(raw_thigh_strides({15: value}, ic_impact_rise_s=0.0))
+    assert got == [("thigh_impact", 15.0) if taken else ("acceleration", 19.5)] * 6
+
+
+@pytest.mark.parametrize("value,taken", [(3.0, True), (2.999, False)])
+def test_a_rise_of_exactly_min_impact_rise_counts(value: float, taken: bool) -> None:
+    got = contacts(raw_thigh_strides({15: value}))
+    assert got == [("thigh_impact", 15.0) if taken else ("acceleration", 19.5)] * 6
+
+
+def test_a_spike_of_exactly_the_share_of_the_largest_is_the_first_of_comparable_size() -> None:
+    assert contacts(raw_thigh_strides({11: 4.0, 16: 8.0})) == [("thigh_impact", 11.0)] * 6
+    assert contacts(raw_thigh_strides({11: 3.999, 16: 8.0})) == [("thigh_impact", 16.0)] * 6
+
+
+@pytest.mark.parametrize("before,taken", [(0.0, True), (2.5, False)])
+def test_a_rise_window_of_one_sample(before: float, taken: bool) -> None:
+    """ic_impact_rise_s = 0.01 s: one sample at 100 Hz; a spike of 4 rises 4 from 0 but only 1.5 from 2.5."""
+    got = contacts(raw_thigh_strides({14: before, 15: 4.0}, ic_impact_rise_s=0.01))
+    assert got == [("thigh_impact", 15.0) if taken else ("acceleration", 19.5)] * 6
+
+
+def test_each_candidate_rises_from_the_lowest_value_of_its_own_rise_window() -> None:
+    """A spike of 4 on a shelf of 3 rises 1 (too little); a later one of 8 rises 11 from a dip of -3 two
+    samples before it: the later one is the contact, though the earlier one is half its size."""
+    spikes = {6: 3.0, 7: 3.0, 8: 3.0, 9: 3.0, 10: 4.0, 14: -3.0, 16: 8.0}
+    assert [s for s, _ in contacts(raw_thigh_strides(spikes))] == ["thigh_impact"] * 6
+    assert [o for _, o in contacts(raw_thigh_strides(spikes))] == pytest.approx([16.0] * 6, abs=0.5)
+
+
+def test_a_gap_in_the_thigh_window_means_no_thigh_impact() -> None:
+    assert contacts(raw_thigh_strides({12: NAN, 15: 5.0})) == [("acceleration", 19.5)] * 6
+
+
+def test_a_window_of_one_sample_on_the_contact_so_far() -> None:
+    one = {"ic_impact_window_s": (0.0, 0.0)}
+    assert contacts(raw_thigh_strides({19: 5.0}, **one)) == [("thigh_impact", 19.0)] * 6
+    assert contacts(raw_thigh_strides({18: 5.0}, **one)) == [("acceleration", 19.5)] * 6
+
+
+@pytest.mark.parametrize("after,taken", [(3, True), (5, True), (6, False)])
+def test_the_window_reaches_ic_impact_window_s_1_after_the_contact_so_far(after: int, taken: bool) -> None:
+    got = contacts(raw_thigh_strides({19 + after: 5.0}, ic_impact_window_s=(0.1, 0.05)))
+    assert got == [("thigh_impact", 19.0 + after) if taken else ("acceleration", 19.5)] * 6
+
+
+def test_a_spike_on_the_search_window_start_counts_and_rises_from_its_first_sample() -> None:
+    """Sacral step 4 samples before each peak (flank on peak - 5, the search window's second sample): the
+    thigh window is that one sample (peak - 5); a spike there counts, and a spike of 2.5 there rises 3.5
+    from a dip of -1 on the search window's first sample (peak - 6), 0 without it."""
+    assert contacts(raw_thigh_strides({-5: 5.0}, acc_offset=-4)) == [("thigh_impact", -5.0)] * 6
+    got = contacts(raw_thigh_strides({-6: -1.0, -5: 2.5}, acc_offset=-4))
+    assert [s for s, _ in got] == ["thigh_impact"] * 6
+    assert [o for _, o in got] == pytest.approx([-5.0] * 6, abs=0.5)
+    assert contacts(raw_thigh_strides({-5: 2.5}, acc_offset=-4)) == [("acceleration", -4.5)] * 6
+
+
+def test_a_spike_on_the_search_window_end() -> None:
+    """Sacral step 39 samples after each peak (flank on peak + 38, the search window's last sample but
+    one): a spike there counts; with a window reaching after the contact, a spike on the window's last
+    sample (peak + 39) does not (its right neighbour lies outside)."""
+    assert contacts(raw_thigh_strides({38: 5.0}, acc_offset=39)) == [("thigh_impact", 38.0)] * 6
+    got = contacts(raw_thigh_strides({39: 5.0}, acc_offset=39, ic_impact_window_s=(0.1, 0.05)))
+    assert got == [("acceleration", 38.5)] * 6
