@@ -391,16 +391,17 @@ def test_a_clock_standing_still_is_refused_until_packets_continue_one_another() 
     step = dec.feed(raw(1, 500_000), 0.0)  # the clock set back once (a time sync): accepted
     assert step.rejected is None and dec.stats.resets == 0
     # still at or before the last sample: refused while they do not continue one another in time
-    assert dec.feed(raw(2, 500_000), 1.0).rejected == "out_of_order"
-    assert dec.feed(raw(2, 200_000), 2.0).rejected == "out_of_order"
-    assert dec.feed(raw(3, 300_000), 3.0).rejected == "out_of_order"
+    refused = [dec.feed(raw(2, 500_000), 1.0), dec.feed(raw(2, 200_000), 2.0), dec.feed(raw(3, 300_000), 3.0)]
+    assert [(o.rejected, o.arrival_time) for o in refused] == [("out_of_order", 1.0), ("out_of_order", 2.0),
+                                                              ("out_of_order", 3.0)]
     out = dec.feed(raw(4, 400_000), 4.0)  # the third that continues: the clock runs again (new timeline)
     assert out.rejected is None and dec.stats.resets == 1 and out.seq.tolist() == [4]
     assert out.missing == 2 and dec.stats.missing == 2  # seq 2 and 3 were refused
-    nxt = dec.feed(raw(5, 410_000), 5.0)  # on that timeline from now on
-    assert nxt.rejected is None and nxt.seq.tolist() == [5]
-    again = dec.feed(raw(6, 410_000), 6.0)  # one step back after the resync is a step, accepted
-    assert again.rejected is None and dec.stats.resets == 1
+    step = dec.feed(raw(5, 400_000), 5.0)  # the packet after the resync may be a step (once)
+    assert step.rejected is None and step.seq.tolist() == [5]
+    assert dec.feed(raw(6, 400_000), 6.0).rejected == "out_of_order"  # but not twice in a row
+    nxt = dec.feed(raw(6, 410_000), 7.0)  # on that timeline from now on
+    assert nxt.rejected is None and nxt.seq.tolist() == [6] and dec.stats.resets == 1
 
 
 # -- packets beyond SMALL_PACKET samples (numpy path) and the small-packet path's renormalisation ------------
@@ -497,3 +498,34 @@ def test_status_flags_are_right_from_an_empty_cache(monkeypatch) -> None:
     assert out.flags == StatusFlag.ACC_CLIPPING | StatusFlag.GYR_CLIPPING | StatusFlag.LOW_BATTERY
     out = dec.feed(raw(2, 20_000, status=0x0040, battery=90), 0.0)
     assert out.flags == StatusFlag.OVERRUN
+
+
+def test_a_restart_right_after_a_clock_step_is_a_restart_not_a_second_step() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    dec.feed(raw(0, 1_000_000), 0.0)
+    dec.feed(raw(1, 1_010_000), 0.0)
+    assert dec.feed(raw(2, 500_000), 0.0).rejected is None  # a step of the clock
+    out = dec.feed(raw(0, 100_000), 0.0)  # sequence and clock back: a reboot
+    assert out.rejected is None and out.seq.tolist() == [3] and dec.stats.resets == 1
+    assert dec.feed(raw(1, 110_000), 0.0).seq.tolist() == [4]
+
+
+@pytest.mark.parametrize("fmt", [hb.FMT_ACC, hb.FMT_GYR, hb.FMT_MAG, hb.FMT_ACC | hb.FMT_MAG,
+                                 hb.FMT_GYR | hb.FMT_MAG])
+def test_formats_with_neither_a_quaternion_nor_acc_and_gyr_are_refused(fmt: int) -> None:
+    body = b"\x00" * hb.sample_size(fmt)
+    out = HIPBACK_V1.make_decoder(100, "raw").feed(packet(body, fmt=fmt), 3.5)
+    assert (out.rejected, out.arrival_time) == ("bad_format", 3.5)
+
+
+@pytest.mark.parametrize("n,t0_us,ok", [
+    (1, hb.MAX_DEVICE_TIME_US - 1, True), (1, hb.MAX_DEVICE_TIME_US, False),
+    (3, hb.MAX_DEVICE_TIME_US - 21, True), (3, hb.MAX_DEVICE_TIME_US - 20, False),
+])
+def test_device_times_up_to_the_last_sample_stay_below_2_to_the_53_us(n: int, t0_us: int, ok: bool) -> None:
+    out = HIPBACK_V1.make_decoder(100, "raw").feed(raw(0, t0_us, n=n, dt_us=10), 2.25)
+    if ok:
+        assert out.rejected is None and out.n == n
+        assert out.device_time_s.tolist() == [(t0_us + 10 * i) * 1e-6 for i in range(n)]
+    else:
+        assert (out.rejected, out.arrival_time, out.n) == ("bad_value", 2.25, 0)
