@@ -22,7 +22,10 @@ Two runs per N:
 Usage::
 
     .venv/bin/python bench/ingest_load.py --sensors 4,12,24 --duration 20 [--max-batch 2] [--paced]
-        [--live-batch 0.02,0.05]
+        [--live-batch 0.02,0.05] [--stages]
+
+``--stages`` prints the product's CPU per stored sample by stage (see ``_StageCpu``) instead of timing only
+the three entry points: its wrappers add their own cost, so its total runs above the plain figure.
 """
 
 from __future__ import annotations
@@ -128,6 +131,70 @@ class _ProductCpu:
             setattr(cls, name, getattr(cls, f"_bench_orig_{name}"))
 
 
+class _StageCpu:
+    """With ``--stages``: thread CPU time per stage of the product's data path, by wrapping each stage's entry
+    point (each wrapper's own ``thread_time`` reads fall into the enclosing stage). Stages: ``notify`` (the
+    callback's copy and queue), ``decode``, ``clock``, ``store hand-off`` (``StoreWriter.samples``),
+    ``processing`` (``SessionProcessor.feed`` and ``poll``), ``publish`` (``LivePublisher.on_update``),
+    ``store inserts`` (``LocalStore.add_samples`` in the writer's rounds) and ``store round`` (the rest of a
+    round: transaction, commit and fsync, bookkeeping); ``rest of the batch`` is the runner's own share of
+    ``_handle_batch``."""
+
+    def __init__(self) -> None:
+        from hipback.ingest.clock import ClockModel
+        from hipback.ingest.devices.base import Decoder
+        from hipback.processing.pipeline import SessionProcessor
+
+        self.seconds: dict[str, float] = {}
+        self._entries = [
+            (SessionRunner, "_on_notify", "notify"),
+            (SessionRunner, "_handle_batch", "batch"),
+            (Decoder, "feed", "decode"),
+            (ClockModel, "map", "clock"),
+            (writer_module.StoreWriter, "samples", "store hand-off"),
+            (SessionProcessor, "feed", "processing"),
+            (SessionProcessor, "poll", "processing"),
+            (LivePublisher, "on_update", "publish"),
+            (writer_module._Group, "write_now", "round"),
+            (LocalStore, "add_samples", "store inserts"),
+        ]
+        self._stack: list[list[float]] = []
+
+    def __enter__(self) -> _StageCpu:
+        for cls, name, stage in self._entries:
+            orig = cls.__dict__[name]
+
+            def timed(*args, _orig=orig, _stage=stage, **kwargs):
+                inner = [0.0]  # time of the stages called from this one
+                self._stack.append(inner)
+                t0 = time.thread_time()
+                try:
+                    return _orig(*args, **kwargs)
+                finally:
+                    dt = time.thread_time() - t0
+                    self._stack.pop()
+                    self.seconds[_stage] = self.seconds.get(_stage, 0.0) + dt - inner[0]
+                    if self._stack:
+                        self._stack[-1][0] += dt
+
+            setattr(cls, name, timed)
+            setattr(cls, f"_stage_orig_{name}", orig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for cls, name, _ in self._entries:
+            setattr(cls, name, cls.__dict__[f"_stage_orig_{name}"])
+
+    def report(self, stored: int) -> list[str]:
+        names = {"batch": "rest of the batch", "round": "store round"}
+        order = ["notify", "decode", "clock", "store hand-off", "processing", "publish", "batch",
+                 "store inserts", "round"]
+        total = sum(self.seconds.values())
+        per = {k: 1e6 * self.seconds.get(k, 0.0) / max(stored, 1) for k in order}
+        lines = [f"{names.get(k, k):>18}: {per[k]:6.1f} us" for k in order]
+        return lines + [f"{'total':>18}: {1e6 * total / max(stored, 1):6.1f} us per stored sample"]
+
+
 @contextlib.contextmanager
 def _live_batch(live_batch_s: float | None):
     """The session runner's processors built with this ``live_batch_s`` (None: the default)."""
@@ -141,10 +208,11 @@ def _live_batch(live_batch_s: float | None):
 
 
 def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: Path,
-              paced: bool = False, live_batch_s: float | None = None) -> dict:
+              paced: bool = False, live_batch_s: float | None = None, stages: bool = False) -> dict:
     path = workdir / f"load_{n}_{live_batch_s}{'_paced' if paced else ''}.sqlite"
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    with LocalStore(path) as store, _ProductCpu() as product, _live_batch(live_batch_s):
+    meter = _StageCpu() if stages else _ProductCpu()
+    with LocalStore(path) as store, meter as product, _live_batch(live_batch_s):
         with session_gc():  # as ``hipback record`` and the virtual session entry run a session
             res = run_virtual(_run(n, duration, kind, max_batch, sim, store), pace=1.0 if paced else None)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -181,8 +249,9 @@ def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: 
         "rejected": rejected,
         "cpu_pct": 100.0 * cpu / wall,
         "wall_s": wall,
-        "product_us_per_sample": 1e6 * product.seconds / max(stored, 1),
-        "world_us_per_sample": 1e6 * (cpu - product.seconds) / max(stored, 1),
+        "product_us_per_sample": 1e6 * _seconds(product) / max(stored, 1),
+        "world_us_per_sample": 1e6 * (cpu - _seconds(product)) / max(stored, 1),
+        "stages": product.report(stored) if stages else [],
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "stored_p50_ms": _pct(lat_s, 50),
         "stored_p99_ms": _pct(lat_s, 99),
@@ -196,6 +265,10 @@ def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: 
     }
 
 
+def _seconds(meter: _ProductCpu | _StageCpu) -> float:
+    return meter.seconds if isinstance(meter.seconds, float) else sum(meter.seconds.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sensors", default="4,12,24", help="comma-separated sensor counts to try")
@@ -205,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paced", action="store_true", help="also run each N paced at real time")
     ap.add_argument("--live-batch", default="",
                     help="comma-separated live_batch_s values of the processor to sweep (default: its own)")
+    ap.add_argument("--stages", action="store_true",
+                    help="CPU per stage of the product's data path (each stage's wrapper adds its own reads)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.sensors.split(",") if x.strip()]
     batches = [float(x) for x in args.live_batch.split(",") if x.strip()] or [None]
@@ -222,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             for lb in batches:
-                r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp), live_batch_s=lb)
+                r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp), live_batch_s=lb,
+                              stages=args.stages)
                 per_core = 1e6 / (r["product_us_per_sample"] * 100.0)
                 print(f"{r['n']:>3} {'default' if lb is None else lb:>7} {r['stored']:>7} "
                       f"{r['unexplained_loss']:>6} "
@@ -231,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 for note in r["notes"]:
                     print(f"      {note}")
+                for line in r["stages"]:
+                    print(f"      {line}")
         if not args.paced:
             return 0
         print("paced at real time (virtual world in the same process"
