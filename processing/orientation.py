@@ -59,7 +59,8 @@ from hipback.processing.quaternion import FloatArray
 
 @dataclass
 class OrientationOutput:
-    """Result of one :meth:`OrientationEstimator.update` call (same length as the input).
+    """Result of one ``update`` or ``finish`` call: :class:`OrientationEstimator`'s ``update`` returns every
+    input sample, :class:`LaggedOrientationEstimator`'s the samples that became final (``t`` their times).
 
     ``quat`` is sensor-to-world, NaN for skipped samples; ``segment`` numbers the continuous pieces
     (a new number after each gap reset); ``rest`` is VQF's rest detection.
