@@ -27,6 +27,7 @@ from hipback.processing.gait import (
     WalkingBout,
     _derivative_kernel,
     _gauss_kernel,
+    _vertex,
     detect_strides,
     gait_summary,
 )
@@ -1162,3 +1163,72 @@ def test_a_spike_on_the_search_window_end() -> None:
     assert contacts(raw_thigh_strides({38: 5.0}, acc_offset=39)) == [("thigh_impact", 38.0)] * 6
     got = contacts(raw_thigh_strides({39: 5.0}, acc_offset=39, ic_impact_window_s=(0.1, 0.05)))
     assert got == [("acceleration", 38.5)] * 6
+
+
+# -- the "smooth" sacral rule: the steepest rise of the low-passed acceleration -----------------------------
+def sigmoid_rises(centre: float, width: float = 4.0, amp: float = 1.0,
+                  drop_at: int | None = None) -> np.ndarray:
+    """The sacrum's vertical acceleration: a rise of ``amp`` (tanh of ``width`` samples) centred ``centre``
+    samples after each flexion peak but the last, and a step down of 1 at ``drop_at`` samples when given."""
+    n = len(STEADY_X)
+    i = np.arange(n)
+    a = np.zeros(n)
+    for p in PEAK_IDX[:-1]:
+        a += amp * 0.5 * (1 + np.tanh((i - (p + centre)) / width))
+        if drop_at is not None:
+            a -= 1.0 * (i >= p + drop_at)
+    return a
+
+
+def smooth_contacts(acc: np.ndarray, **params: object) -> list[tuple[str, float]]:
+    ss = detect_strides(angles(STEADY_X, acc=acc), "left", ic_rule="smooth", **params).strides  # type: ignore
+    assert len(ss) == 8
+    return contacts(ss[1:-1])
+
+
+@pytest.mark.parametrize("centre", [19.3, 30.7, -5.0, 38.0])
+def test_smooth_rule_takes_the_steepest_rise_between_samples(centre: float) -> None:
+    """A symmetric rise: the low-passed derivative peaks at its centre, found between samples by the
+    parabola (within 0.01 sample); from the search window's second to its last but one sample."""
+    got = smooth_contacts(sigmoid_rises(centre))
+    assert [s for s, _ in got] == ["acceleration"] * 6
+    assert [o for _, o in got] == pytest.approx([centre] * 6, abs=0.01)
+
+
+def test_smooth_rule_on_a_step_takes_the_first_of_two_equal_slopes() -> None:
+    # a step between samples 19 and 20: equal derivatives on both, the first taken, the vertex half way
+    assert smooth_contacts(impacts(PEAK_IDX[:-1] + 20)) == [("acceleration", 19.5)] * 6
+
+
+@pytest.mark.parametrize("centre", [39.0, 45.0, -10.0])
+def test_smooth_rule_refuses_a_rise_at_the_window_edges(centre: float) -> None:
+    """A rise still climbing at the search window's end, or already falling at its start, is another step's
+    contact: no contact from the acceleration (the phase rule)."""
+    assert [s for s, _ in smooth_contacts(sigmoid_rises(centre))] == ["hip_phase"] * 6
+
+
+def test_smooth_rule_takes_a_gentle_rise_of_under_one_metre_per_second_cubed() -> None:
+    """A drop of 1 m/s^2 gives the window its range; a gentle rise of 0.1 (0.5 m/s^3 at most) is the
+    steepest rise, however slow."""
+    got = smooth_contacts(sigmoid_rises(20.3, width=10.0, amp=0.1, drop_at=-3))
+    assert [s for s, _ in got] == ["acceleration"] * 6
+    assert [o for _, o in got] == pytest.approx([20.3] * 6, abs=0.05)
+
+
+@pytest.mark.parametrize("reach,source", [(0.018, "acceleration"), (0.009, "hip_phase")])
+def test_smooth_rule_needs_three_samples_in_the_window(reach: float, source: str) -> None:
+    """ic_search (0, reach) of a 1.1 s cycle: peak to peak + 2 (3 samples, a rise centred on the middle one
+    is found) or peak to peak + 1 (2 samples: no interior sample, no contact)."""
+    got = smooth_contacts(sigmoid_rises(1.0, width=1.0), ic_search=(0.0, reach))
+    assert [s for s, _ in got] == [source] * 6
+    if source == "acceleration":
+        assert [o for _, o in got] == pytest.approx([1.0] * 6, abs=0.01)
+
+
+def test_vertex_of_three_values() -> None:
+    """Offset of the parabola's vertex, within +-0.5 sample, 0 where the values do not curve downwards."""
+    assert _vertex(1.0, 2.0, 1.0) == 0.0
+    assert _vertex(1.0, 2.0, 2.0) == 0.5 and _vertex(2.0, 2.0, 1.0) == -0.5
+    assert _vertex(0.0, 3.0, 2.0) == pytest.approx(0.5 * -2.0 / -4.0)
+    assert _vertex(0.0, 5.0, 9.0) == 0.5 and _vertex(9.0, 5.0, 0.0) == -0.5  # clipped
+    assert _vertex(1.0, 1.0, 1.0) == 0.0 and _vertex(0.0, 0.0, 5.0) == 0.0 and _vertex(1.0, 0.9, 1.2) == 0.0
