@@ -162,3 +162,13 @@ def test_bad_orientation_settings_are_refused():
         SensorChannel("pelvis", "raw", 100.0, use_mag=True, orientation="lagged")
     ch = SensorChannel("pelvis", "raw", 100.0, orientation="lagged")
     assert SensorChannel(**ch.get_params()).orientation == "lagged"
+
+
+def test_the_configuration_reaches_every_channel():
+    cfg = ProcessorConfig(orientation="lagged", vqf_params={"tauAcc": 2.0}, reset_gap_s=0.5)
+    proc = SessionProcessor({"pelvis": "raw", "thigh_left": "quat"}, {"pelvis": 100.0, "thigh_left": 60.0},
+                            cfg)
+    assert [c.orientation for c in proc.channels.values()] == ["lagged", "lagged"]
+    est = proc.channels["pelvis"]._est
+    assert type(est) is LaggedOrientationEstimator and est.params == {"tauAcc": 2.0} and est.gap_s == 0.5
+    assert proc.channels["thigh_left"]._est is None  # quaternion devices: no filter
