@@ -140,3 +140,14 @@ def test_gap_records_keep_the_most_recent_and_count_every_gap() -> None:
     assert [g.after_seq for g in s.gaps] == list(range(3, n))
     assert s.seq_gaps == [(i, 1) for i in range(3, n)]
     assert s.missing == n
+
+
+def test_notifications_longer_than_the_limit_are_refused_before_decoding() -> None:
+    dec = _Broken(10)
+    limit = Decoder.MAX_NOTIFICATION_BYTES
+    assert dec.feed(b"x" * limit, 1).n == limit  # the longest taken
+    out = dec.feed(b"x" * (limit + 1), 2)
+    assert out == DecodedSamples(arrival_time=2.0, rejected="bad_length")
+    assert isinstance(out.arrival_time, float)
+    assert dec.stats.rejected == {"bad_length": 1} and dec.stats.samples == limit
+    assert dec.stats.bytes == 2 * limit + 1 and dec.stats.packets == 2
