@@ -141,3 +141,53 @@ def test_late_rows_of_a_lagging_sensor_do_not_hide_its_next_ones() -> None:
     rows = m.update(chunk("pelvis", range(121, 125)))
     assert rows.k.tolist() == list(range(116, 120))
     assert (rows.q["thigh_left"][:3] == X_UP).all() and np.isnan(rows.q["thigh_left"][3]).all()
+
+
+def _turning(n: int, seed: int, start: tuple[float, float, float, float]) -> np.ndarray:
+    """``n`` unit quaternions from ``start`` turning by up to ~0.06 rad per row about random axes, each
+    row's sign at random (q and -q are the same orientation), rows 20 and 21 a half turn apart (zero scalar
+    part of their relative rotation; their scalar parts of opposite signs)."""
+    rng = np.random.default_rng(seed)
+    q = np.empty((n, 4))
+    cur = np.array(start) / np.linalg.norm(start)
+    for i in range(n):
+        step = rng.normal(size=3) * 0.02
+        a = float(np.linalg.norm(step))
+        d = np.r_[math.cos(a / 2), math.sin(a / 2) * step / a]
+        w0, x0, y0, z0 = cur
+        w1, x1, y1, z1 = d
+        cur = np.array([w0 * w1 - x0 * x1 - y0 * y1 - z0 * z1, w0 * x1 + x0 * w1 + y0 * z1 - z0 * y1,
+                        w0 * y1 - x0 * z1 + y0 * w1 + z0 * x1, w0 * z1 + x0 * y1 - y0 * x1 + z0 * w1])
+        q[i] = cur
+    q[21] = [-q[20, 1], q[20, 0], q[20, 3], -q[20, 2]]  # q20 * (0, 1, 0, 0): a half turn about x
+    q[rng.random(n) < 0.5] *= -1
+    if q[20, 0] * q[21, 0] > 0:
+        q[21] *= -1
+    return q
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_live_steps_give_the_angular_velocity_of_consecutive_rows(seed: int) -> None:
+    """Rows released a few at a time (a live step: the small path) carry exactly
+    :func:`~hipback.processing.calibration.angular_velocity` of the placement's rows, whatever the signs of
+    the quaternions, the half turn included, and ``still`` from its speed."""
+    from hipback.processing.calibration import angular_velocity
+
+    n = 36
+    # large x (pelvis) and z (thigh) parts: a wrong term of the relative rotation's scalar part flips its sign
+    qs = {"pelvis": _turning(n, seed, (0.1, 0.9, 0.1, 0.4)),
+          "thigh_left": _turning(n, seed + 10, (0.1, 0.4, 0.1, 0.9))}
+    m = GridMerge(("pelvis", "thigh_left"))
+    parts = []
+    for i in range(0, n, 3):
+        for p, q in qs.items():
+            k = np.arange(i, i + 3, dtype=np.int64)
+            rows = m.update(GridChunk(p, k, q[i : i + 3], np.zeros((3, 2))))
+        parts.append(rows)
+    got = Rows.concat(parts)
+    assert got.k.tolist() == list(range(n))
+    for p, q in qs.items():
+        expected = angular_velocity(q, 100.0)
+        np.testing.assert_array_equal(got.omega[p][1:], expected[1:])
+    speed = {p: np.linalg.norm(got.omega[p], axis=1) for p in qs}
+    assert (speed["pelvis"][1:] > 0.2).any() or (speed["thigh_left"][1:] > 0.2).any()
