@@ -27,6 +27,7 @@ from hipback.processing.gait import (
     WalkingBout,
     _derivative_kernel,
     _gauss_kernel,
+    _median,
     _vertex,
     detect_strides,
     gait_summary,
@@ -1232,3 +1233,37 @@ def test_vertex_of_three_values() -> None:
     assert _vertex(0.0, 3.0, 2.0) == pytest.approx(0.5 * -2.0 / -4.0)
     assert _vertex(0.0, 5.0, 9.0) == 0.5 and _vertex(9.0, 5.0, 0.0) == -0.5  # clipped
     assert _vertex(1.0, 1.0, 1.0) == 0.0 and _vertex(0.0, 0.0, 5.0) == 0.0 and _vertex(1.0, 0.9, 1.2) == 0.0
+
+
+def test_thigh_impacts_teach_the_walkers_phase() -> None:
+    """Thigh spikes 15 samples after each peak (raw magnitude), sacral steps at 20, none after peak 4 (a slow
+    bump instead): the thigh-impact contacts teach a phase of 0.15 / 1.1, which times the doubtful one."""
+    x, peaks = walk(10)
+    starts = [p + 20 for k, p in enumerate(peaks[:-1]) if k != 4]
+    acc = impacts(starts, n=len(x)) + slow_bump(peaks[4] + 20, len(x))
+    thigh = np.zeros(len(x))
+    thigh[[p + 15 for k, p in enumerate(peaks[:-1]) if k != 4]] = 5.0
+    a = dataclasses.replace(angles(x, acc=acc), thigh_acc_left=thigh)
+    ss = detect_strides(a, "left", ic_rule="onset", ic_impact_highpass_s=0.0).strides
+    assert len(ss) == 10
+    assert [s.ic_source for s in ss[:3]] == ["thigh_impact"] * 3
+    assert ss[4].doubtful and ss[4].ic_source == "hip_phase"
+    assert ss[4].t_start == pytest.approx(peaks[4] / FS + 0.15, abs=1e-6)
+
+
+def test_a_thigh_impact_next_to_a_split_maximum_on_the_search_window_start() -> None:
+    """Both thighs, their split largest on the search window's first sample (peak - 6), no sacral signal;
+    with a window reaching 0.05 s after the contact so far, a thigh spike 3 samples later is the contact."""
+    other = STEADY_X - split_bump(-6)
+    thigh = np.zeros(len(STEADY_X))
+    thigh[PEAK_IDX[:-1] - 3] = 5.0
+    a = dataclasses.replace(angles(STEADY_X, other_thigh_deg=other), thigh_acc_left=thigh)
+    ss = detect_strides(a, "left", ic_impact_highpass_s=0.0, ic_impact_window_s=(0.1, 0.05)).strides
+    assert len(ss) >= 6
+    for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=False):
+        assert (s.ic_source, round(s.t_start * FS - p, 6)) == ("thigh_impact", -3.0)
+
+
+def test_median_of_a_short_list() -> None:
+    assert _median([3.0, 1.0, 2.0]) == 2.0
+    assert _median([4.0, 1.0, 3.0, 2.0]) == 2.5 and _median([0.1, 0.9, 0.3, 0.2, 0.8, 0.4]) == 0.35
