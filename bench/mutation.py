@@ -134,41 +134,69 @@ _MD = "hipback.ingest.devices.movella_dot."
 _WM = "hipback.ingest.devices.witmotion."
 _F64 = ("numpy's default dtype is float64 (astype/array of floats) or int64 (arange, array of ints, later "
         "multiplied by a float scale): the same numbers")
-_equivalent(_F64, _HB + "xǁHipbackV1Decoderǁ_decode",
-            {73: "astype(None)", 110: "astype(None)", 116: "astype(None)", 122: "astype(None)",
-             190: "dtype=None", 192: "np.arange(n, )"})
-_equivalent(_F64 + " (int64 device times stay exact below 2^63 us, 292,000 years)",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {198: "dtype=None", 200: "np.arange(n, )"})
+# hipback v1 numbering of commit a846869 (_decode split into _values and _small_values)
+_equivalent(_F64, _HB + "xǁHipbackV1Decoderǁ_values",
+            {15: "astype(None)", 65: "astype(None)", 87: "astype(None)", 92: "astype(None)",
+             97: "astype(None)"})
+_equivalent(_F64, _HB + "xǁHipbackV1Decoderǁ_decode", {225: "dtype=None", 227: "np.arange(n, )"})
 _equivalent(_F64, _MD + "xǁMovellaDotDecoderǁ_decode",
             {25: "dtype=None", 27: "i + 4]], )", 42: "dtype=None", 44: "i + 3]], )"})
 _equivalent(_F64, _WM + "xǁWitMotionDecoderǁ_parse_frames", {28: "dtype=None", 30: "np.array(rows, )"})
 _equivalent(_F64, _WM + "xǁWitMotionDecoderǁ_parse_register",
             {29: "dtype=None", 31: "np.array(vals[:4], )", 43: "dtype=None", 45: "np.array(vals[:3], )"})
+_equivalent(_F64 + " (int64 device times stay exact below 2^63 us, 292,000 years)",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {206: "dtype=None", 209: "full_seq + n, )"})
 _equivalent("initial value overwritten by the first packet before it is ever read",
             _HB + "xǁHipbackV1Decoderǁ__init__",
             {8: "_dev_next = None", 9: "_dev_next = 1", 10: '_last_seq: int | None = ""',
-             11: '_last_time: float | None = ""'})
+             11: '_last_time: float | None = ""', 16: '| None = ""', 17: '_last_end_us: int | None = ""'})
 _equivalent("initial value overwritten by the first packet before it is ever read",
-            _MD + "xǁMovellaDotDecoderǁ__init__", {18: '_last_time: float | None = ""'})
+            _MD + "xǁMovellaDotDecoderǁ__init__", {18: '_last_time: float | None = ""', 19: '| None = ""'})
+_equivalent("None and False are both false (the first packet leaves it as it is, the second sets it)",
+            _HB + "xǁHipbackV1Decoderǁ__init__", {18: "self._stepped = None"})
+_equivalent("the battery byte is a u8 (never 256), and 255 already fails battery <= 15",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {253: "battery != 256"})
+_equivalent("seq=None is the field's default", _MD + "xǁMovellaDotDecoderǁ_decode", {207: "-seq=None,"})
+_equivalent("_decode clears the stray record after every accepted packet, the resynchronised one included",
+            _HB + "xǁHipbackV1Decoderǁ_resync", {16: 'self._stray = ""'})
 _equivalent("the epoch is 0 until the first rollover, so + and - agree on the first packet",
-            _MD + "xǁMovellaDotDecoderǁ_decode", {98: "full = raw_t - self._epoch"})
+            _MD + "xǁMovellaDotDecoderǁ_decode", {99: "full = raw_t - self._epoch"})
 _equivalent("a call with a missing argument raises TypeError, which feed() turns into the same bad_format "
             "refusal with the same arrival time", _HB + "xǁHipbackV1Decoderǁ_decode",
-            {17: "_rejected(arrival_time)", 18: "_rejected(BAD_FORMAT, )",
-             40: "_rejected(arrival_time)", 41: "_rejected(BAD_FORMAT, )"})
-_equivalent("a per-format cache: without it the dtype is rebuilt, the same",
+            {20: "_rejected(arrival_time)", 21: "_rejected(BAD_FORMAT, )",
+             51: "_rejected(arrival_time)", 52: "_rejected(BAD_FORMAT, )"})
+_equivalent("a per-format cache: without it the layout is rebuilt, the same",
             _HB + "xǁHipbackV1Decoderǁ_decode",
-            {55: "dtype = None", 56: "_dtypes.get(None)"})
+            {13: "layout = None", 14: "_dtypes.get(None)", 76: "self._dtypes[fmt] = None"})
+_equivalent("a cache of StatusFlag values: without it (or with None kept) the flags are built again, the "
+            "same",
+            _HB + "x__status_flags", {2: "flags = None", 3: "_FLAGS.get(None)", 9: "_FLAGS[key] = None"})
 _equivalent("the packet length was checked to be exactly header + n samples, so count=n changes nothing",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {67: "offset=HEADER_SIZE)"})
+            _HB + "xǁHipbackV1Decoderǁ_values", {8: "offset=HEADER_SIZE)"})
+_equivalent("mag is the last field of a sample: the slice ends at the row's end either way",
+            _HB + "xǁHipbackV1Decoderǁ_values", {60: "col : col + 4]"})
+_equivalent("a format without fields (size 0) fails the next test too, and no format has 1 byte per sample",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {29: "size == 1"})
+_equivalent("a packet of exactly SMALL_PACKET / SMALL_TIMES samples on the numpy path: the same values and "
+            "refusals (the small paths' contract, held bit for bit by tests/test_live_small_packets.py and "
+            "the decoders' tests on both sides of the limit)",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {78: "n < SMALL_PACKET", 211: "n < SMALL_TIMES"})
+_equivalent("None and False are both false", _HB + "xǁHipbackV1Decoderǁ_decode",
+            {107: "restarted = None", 155: "restarted = None", 184: "stepped = None"})
+_equivalent("a packet resynchronised there starts at or after the last sample (else it is a restart), and "
+            "the third of increasing times cannot be at it: it is never a step back, restarted or not",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {156: "restarted = False"})
 _equivalent("a negative sequence step is only tested for its sign (reject or restart), never used as a size",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {150: "delta -= 2 << 32", 151: "delta -= 1 << 33"})
-_equivalent("the battery byte is a u8 (never 256), and 255 already fails battery <= 15",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {222: "battery != 256"})
-_equivalent("> or >= at a continuous tolerance: only an exact floating-point tie tells them apart",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {100: ">= tol"})
-_equivalent("> or >= at a continuous tolerance: only an exact floating-point tie tells them apart",
-            _MD + "xǁMovellaDotDecoderǁ_decode", {68: ">= 0.01"})
+            _HB + "xǁHipbackV1Decoderǁ_decode", {122: "delta -= 2 << 32", 123: "delta -= 1 << 33"})
+_TOL = ("> or >= at a quaternion norm tolerance: |norm - 1| is a multiple of 2^-53 near 1, 0.02 and 0.01 are "
+        "not (their last mantissa bits are 2^-58, 2^-59), so no norm ties")
+_equivalent(_TOL, _HB + "xǁHipbackV1Decoderǁ_values", {39: ">= 0.02", 81: ">= 0.01"})
+_equivalent(_TOL, _HB + "xǁHipbackV1Decoderǁ_small_values", {44: ">= 0.02"})
+_equivalent(_TOL, _MD + "xǁMovellaDotDecoderǁ_decode", {68: ">= 0.01"})
+_equivalent("_decode clears the stray record after every accepted packet, the resynchronised one included",
+            _MD + "xǁMovellaDotDecoderǁ_resync", {27: 'self._stray = ""'})
+_equivalent("at exactly MAX_GAP_RECORDS records del [:-MAX_GAP_RECORDS] removes nothing",
+            "hipback.ingest.devices.base.xǁDecoderStatsǁadd_gap", {10: ">= MAX_GAP_RECORDS"})
 _equivalent("two guards cap the rate list at the 8 slots; either one alone is enough", _HB + "x_parse_info",
             {6: "rest[:9]", 42: "min(n_rates, 9)"})
 _equivalent("codec names are case-insensitive", _HB + "x_parse_info", {55: '"UTF-8"'})
@@ -190,8 +218,7 @@ _equivalent("flags is still NONE when registers are parsed (data frames come aft
 _equivalent("status is the last field of its mode: the index after it is never read",
             _MD + "xǁMovellaDotDecoderǁ_decode", {37: "i = 3", 38: "i -= 3", 39: "i += 4"})
 _equivalent("diff == 0 returned as a duplicate just before", _MD + "xǁMovellaDotDecoderǁ_decode",
-            {130: "diff <= 0", 131: "diff < 1"})
-_equivalent("seq=None is the field's default", _MD + "xǁMovellaDotDecoderǁ_decode", {198: "-seq=None,"})
+            {135: "diff <= 0", 136: "diff < 1"})
 _equivalent("0 packs the same signed or unsigned", _WM + "x_command",
             {16: "value <= 0", 17: "value < 1"})
 _equivalent("the decoder only ever passes 1-D angle arrays, where axis=1 is axis=-1",

@@ -529,3 +529,25 @@ def test_device_times_up_to_the_last_sample_stay_below_2_to_the_53_us(n: int, t0
         assert out.device_time_s.tolist() == [(t0_us + 10 * i) * 1e-6 for i in range(n)]
     else:
         assert (out.rejected, out.arrival_time, out.n) == ("bad_value", 2.25, 0)
+
+
+def test_every_resynchronisation_is_counted() -> None:
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    _after_corrupt_seq(dec)
+    for seq in (1, 2, 3):
+        dec.feed(raw(seq, seq * 10_000 + 10_000), 0.0)
+    assert dec.feed(raw(5000, 60_000), 0.0).missing == 5000 - 4  # corrupt again: 1002 + 4996
+    for seq in (5, 6, 7):
+        out = dec.feed(raw(seq, seq * 10_000 + 30_000), 0.0)
+    assert out.rejected is None and dec.stats.resets == 2 and out.seq.tolist() == [1002 + 4996 + 1]
+    # and a clock standing still, twice
+    dec = HIPBACK_V1.make_decoder(100, "raw")
+    t = 1_000_000
+    for rnd in range(2):
+        seq = 10 * rnd
+        assert dec.feed(raw(seq, t), 0.0).rejected is None
+        assert dec.feed(raw(seq + 1, t // 2), 0.0).rejected is None  # a step
+        got = [dec.feed(raw(seq + 2 + i, t // 4 + 1_000 * i), 0.0).rejected for i in range(3)]
+        assert got == ["out_of_order", "out_of_order", None]
+        t *= 4
+    assert dec.stats.resets == 2
