@@ -191,3 +191,43 @@ def test_live_steps_give_the_angular_velocity_of_consecutive_rows(seed: int) -> 
         np.testing.assert_array_equal(got.omega[p][1:], expected[1:])
     speed = {p: np.linalg.norm(got.omega[p], axis=1) for p in qs}
     assert (speed["pelvis"][1:] > 0.2).any() or (speed["thigh_left"][1:] > 0.2).any()
+
+
+def _gchunk(p: str, k: list[int], gyr: bool = True) -> GridChunk:
+    ks = np.asarray(k, dtype=np.int64)
+    g = np.stack([ks * 1.0, ks * 2.0, ks * 3.0 + (p == "pelvis")], axis=1) if gyr else None
+    acc = np.stack([np.full(len(ks), -1.0), 10.0 * ks + (p != "pelvis")], axis=1)
+    return GridChunk(p, ks, np.tile(X_UP, (len(ks), 1)), acc, gyr=g)
+
+
+def _gyr_rows(k: list[int], pelvis: bool = True) -> np.ndarray:
+    ks = np.asarray(k, dtype=float)
+    return np.stack([ks, 2 * ks, 3 * ks + pelvis], axis=1)
+
+
+def test_rows_carry_the_gyroscope_of_the_placements_asked_for() -> None:
+    """Only the pelvis' gyroscope is carried: on the contiguous path, from a chunk's kept rest, on the path
+    of a chunk with a hole (NaN there), NaN for a chunk without gyroscope; the thigh's is ignored."""
+    m = GridMerge(("pelvis", "thigh_left"), gyroscope=("pelvis",))
+    m.add(_gchunk("pelvis", list(range(6))))
+    rows = m.update(_gchunk("thigh_left", list(range(4))))
+    assert rows.k.tolist() == [0, 1, 2, 3] and list(rows.gyr) == ["pelvis"]
+    assert rows.gyr["pelvis"].shape == (4, 3)
+    np.testing.assert_array_equal(rows.gyr["pelvis"], _gyr_rows([0, 1, 2, 3]))
+    # the pelvis chunk's rest (rows 4, 5), then a pelvis chunk with a hole at 7 and one without gyroscope
+    m.add(_gchunk("pelvis", [6, 8, 9]))
+    m.add(_gchunk("pelvis", [10, 11], gyr=False))
+    rows = m.update(_gchunk("thigh_left", [4, 5, 6, 7, 9, 10, 11]))
+    assert rows.k.tolist() == list(range(4, 12))
+    expected = _gyr_rows(list(range(4, 12)))
+    expected[[3, 6, 7]] = np.nan  # row 7: no pelvis sample; rows 10, 11: no gyroscope
+    np.testing.assert_array_equal(rows.gyr["pelvis"], expected)
+    # the thigh's acceleration magnitude on the path of its chunk with a hole (row 8 missing)
+    thigh = rows.acc[:, 2]
+    np.testing.assert_array_equal(thigh, [41.0, 51.0, 61.0, 71.0, np.nan, 91.0, 101.0, 111.0])
+    np.testing.assert_array_equal(rows.acc[:, 1], [40.0, 50.0, 60.0, np.nan, 80.0, 90.0, 100.0, 110.0])
+    rest = m.finish()
+    assert len(rest) == 0 and list(rest.gyr) == ["pelvis"]
+    again = m.finish()  # a second finish: empty rows of the same layout
+    assert len(again) == 0 and list(again.q) == ["pelvis", "thigh_left"] and list(again.gyr) == ["pelvis"]
+    assert list(again.omega) == ["pelvis", "thigh_left"]
