@@ -565,13 +565,16 @@ _equivalent("a one-sample slice has no step to check: jump[1:] is empty either w
 _equivalent(_WARN, _EV + "x_feature_slice", {30: "invalid=None"})
 _equivalent("assigning None to a float array stores NaN", _EV + "x_feature_slice", {41: "x[jump] = None"})
 _GA = "hipback.processing.gait."
-_SD = _GA + "xǁStrideDetectorǁ"  # numbering of commit ce9f8c4
+_SD = _GA + "xǁStrideDetectorǁ"  # numbering of commit a846869 (thigh impact, smooth sacral rule, _vertex)
 _equivalent("initial value never read as such: _prev_accepted only together with _prev (None until the first "
             "decision); update() and finish() reset _new before use", _SD + "__post_init__",
-            {44: "_prev_accepted = None", 45: "_prev_accepted = True", 46: "_new: list[Stride] = None"})
+            {47: "_prev_accepted = None", 48: "_prev_accepted = True", 49: "_new: list[Stride] = None"})
 _equivalent("one more sample of look-back/look-ahead or of buffer kept: the same results", _SD + "_configure",
-            {54: "max(1.0, -self.ic_search[0])", 61: "max(self._g, self._h) + 4",
-             69: "self._w + self._h + 3,", 83: "self._w + self._h + 3, math.ceil", 89: "self._h + 6)"})
+            {77: "max(1.0, -self.ic_search[0])", 84: "max(self._g, self._h) + 4",
+             92: "self._w + self._h + 3,", 106: "self._w + self._h + 3, math.ceil", 112: "self._h + 6)"})
+_equivalent("without the impact's low-pass its half width only pads the thigh slice by one sample that is "
+            "cut off again, and g >= 1 from the derivative kernels' floors either way", _SD + "_configure",
+            {54: "self._hh = 1 if"})
 _equivalent("_ic_back already holds max(g, h) + 3, so it is the larger term either way", _SD + "_keep_from",
             {13: "self._h - 3", 14: "self._h + 4"})
 _equivalent("right is read only at peaks, at least 2 samples from its end: a shorter or longer slice holds "
@@ -585,9 +588,6 @@ _DEN = ("a peak or flank is strictly above its left neighbour and not below its 
         "never acts)")
 _equivalent(_DEN, _SD + "_process", {71: "(den < 0) or True", 76: "if den <= 0 else", 77: "if den < 1 else",
                                      78: "else 1.0", 89: "max(off, -1.5)", 90: "max(off, -0.5), 1.5)"})
-_equivalent(_DEN, _SD + "_contact", {220: "(den < 0) or True", 236: "if den <= 0 else",
-                                     237: "if den < 1 else", 238: "else 1.0", 234: "den, -1.5), 0.5)",
-                                     235: "den, -0.5), 1.5)"})
 _equivalent("_on_peak decides every candidate but the newest, so at most one is pending here and none "
             "follows it", _SD + "_process", {112: "len(self._pending) > 2", 113: "len(self._pending) >= 3",
                                             123: "self._decide(c, None)", 126: "(self._pending) and False",
@@ -595,17 +595,27 @@ _equivalent("_on_peak decides every candidate but the newest, so at most one is 
 _equivalent("the loop at the end of _process decides the same candidate with the same successor in the same "
             "call (decisions and new candidates touch different state)", _SD + "_on_peak",
             {9: "len(self._pending) > 2", 10: "len(self._pending) >= 3"})
-_equivalent("only the sign is tested: -1 and -2 both mean none", _SD + "_contact",
-            {56: "centre = -2", 100: "best_j = -2"})
-_equivalent(_WARN, _SD + "_contact", {83: "invalid=None"})
+_equivalent("only the sign is tested: -1 and -2 both mean none", _SD + "_contact", {56: "centre = -2"})
+_equivalent(_WARN, _SD + "_contact", {81: "invalid=None"})
 _equivalent("an all-NaN window gives a NaN range, which fails >= like 0.0 does (numpy only warns)",
-            _SD + "_contact", {88: "(np.isfinite(acc).any()) or True"})
-_equivalent(_TIE + " (flank steepness)", _SD + "_contact", {150: "sharp = r > self.ic_sharpness"})
-_equivalent("r > steep[j - 1] >= 0 already makes r > 0", _SD + "_contact", {156: "if r >= 0 and r > steep"})
-_equivalent("a found flank has j >= r_lo >= 1", _SD + "_contact",
-            {206: "if best_j > 0:", 207: "if best_j >= 1:"})
+            _SD + "_contact", {86: "(np.isfinite(acc).any()) or True"})
 _equivalent("the first element of a longer slice is the same element", _SD + "_contact",
-            {253: "lo + best_j + 2)[0]", 276: "lo + centre + 2)[0]"})
+            {137: "lo + j + 2)[0]", 157: "lo + centre + 2)[0]"})
+_equivalent(_TIE + " (flank steepness)", _SD + "_sacral_contact", {87: "sharp = r > self.ic_sharpness"})
+_equivalent("r > steep[j - 1] >= 0 already makes r > 0", _SD + "_sacral_contact",
+            {93: "if r >= 0 and r > steep"})
+_equivalent(_TIE + " (the smooth rule's low-passed derivative exactly 0 at its maximum; exactly equal to its "
+            "left neighbour, which argmax, taking the first of equal values, leaves only at the window's "
+            "first sample)", _SD + "_sacral_contact", {32: "y1 >= 0 and", 34: "y1 >= y0"})
+_equivalent("triangular_kernel(0) is [1.0]: smoothing by it is the identity", _SD + "_thigh_impact",
+            {26: "(h > 0) or True", 31: "h >= 0"})
+_equivalent("comparisons with NaN and differences of finite values with +-inf or NaN raise no floating-point "
+            "warning; np.errstate only silences warnings", _SD + "_thigh_impact",
+            {82: "invalid=None", 122: "invalid=None"})
+_equivalent("with no candidate the rise test selects from an empty array (the window holds at least one "
+            "sample): the same empty result", _SD + "_thigh_impact", {95: "len(peaks) or nr > 0"})
+_equivalent("the first element of a longer slice is the same element", _SD + "_thigh_impact",
+            {157: "lo + j + 2)[0]"})
 _equivalent("a found flank is steeper than 0, so its derivative is never exactly 0", _SD + "_shoulder",
             {2: "if rise[j] >= 0]"})
 _equivalent(_TIE + " (the smoothed derivative exactly 0 at a sample)", _SD + "_shoulder",
@@ -616,23 +626,25 @@ _equivalent("on a uniform timeline (the input contract) peaks max_n + 1 or more 
 _INVALID = ("an invalid candidate: valid None is false; its swing range is never read; valid with a NaN "
             "range is dissimilar to every neighbour, so never accepted either")
 _equivalent(_INVALID, _SD + "_candidate", {14: 'p1, None, float("nan"))', 15: "p1, False, None)",
-                                           20: 'p1, True, float("nan"))', 154: 'p1, None, float("nan"))',
-                                           155: "p1, False, None)", 160: 'p1, True, float("nan"))',
-                                           193: "p1, None, rng)", 194: "p1, False, None)"})
-_equivalent(_NAN, _SD + "_candidate", {23: '"NAN"', 163: '"NAN"', 261: '"NAN"'})
+                                           156: 'p1, None, float("nan"))', 157: "p1, False, None)",
+                                           162: 'p1, True, float("nan"))', 195: "p1, None, rng)",
+                                           196: "p1, False, None)"})
+_equivalent(_NAN, _SD + "_candidate", {23: '"NAN"', 165: '"NAN"', 263: '"NAN"'})
+_equivalent("a set of two sources is never all three: strict and non-strict subset agree", _SD + "_candidate",
+            {44: "{src0, src1} < {"})
 _equivalent("contacts fewer than 3 samples apart are never within 15 % of a cycle of at least 0.7 s (nor "
             "of a previous contact-to-contact time), so the time test already fails", _SD + "_candidate",
-            {51: "b + a >= 2 and abs", 52: "b - a > 2 and abs", 53: "b - a >= 3 and abs",
-             66: "and b + a >= 2", 67: "and b - a > 2", 68: "and b - a >= 3"})
+            {53: "b + a >= 2 and abs", 54: "b - a > 2 and abs", 55: "b - a >= 3 and abs",
+             68: "and b + a >= 2", 69: "and b - a > 2", 70: "and b - a >= 3"})
 _equivalent(_TIE + " (contact-to-contact times)", _SD + "_candidate",
-            {57: "< self.ic_mismatch * dur", 78: "< self.ic_mismatch * prev[2]"})
+            {59: "< self.ic_mismatch * dur", 80: "< self.ic_mismatch * prev[2]"})
 _equivalent("at exactly phase_memory entries the deletion removes nothing ([:0])", _SD + "_candidate",
-            {106: ">= self.phase_memory"})
+            {108: ">= self.phase_memory"})
 _equivalent("sources of equal confidence are the same source", _SD + "_candidate",
-            {120: "< _IC_CONFIDENCE[src1] else"})
+            {122: "< _IC_CONFIDENCE[src1] else"})
 _equivalent("max - min of an array holding NaN is NaN anyway", _SD + "_candidate",
-            {278: "(np.all(np.isfinite(tilt))) or True", 285: "(np.all(np.isfinite(lumbar))) or True"})
-_equivalent(_TIE + " (thigh extension in terminal stance)", _SD + "_candidate", {313: "d_thigh >= 2 * _DEG"})
+            {280: "(np.all(np.isfinite(tilt))) or True", 287: "(np.all(np.isfinite(lumbar))) or True"})
+_equivalent(_TIE + " (thigh extension in terminal stance)", _SD + "_candidate", {315: "d_thigh >= 2 * _DEG"})
 _equivalent(_TIE + " (ratios of stride times and swing ranges)", _SD + "_similar",
             {20: "1 / c < ra", 21: "ra < c and"})
 _equivalent("a previous candidate that does not share the first peak only follows a forgotten last peak, "
@@ -641,6 +653,8 @@ _equivalent("a previous candidate that does not share the first peak only follow
             {26: "self._prev_accepted or self._prev"})
 _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA + "x__derivative_kernel",
             {13: "dtype=None", 16: "g + 1, )"})
+_equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA + "x__gauss_kernel",
+            {20: "dtype=None", 23: "g + 1, )"})
 _equivalent(_NAN, _GA + "x_gait_summary", {4: '"NAN"', 9: "(len(arr)) or True"})
 _SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit 014b3e1
 _equivalent("an empty array's dtype: concatenated with the int64 row indices it gives the same integers",
