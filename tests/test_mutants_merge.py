@@ -231,3 +231,73 @@ def test_rows_carry_the_gyroscope_of_the_placements_asked_for() -> None:
     again = m.finish()  # a second finish: empty rows of the same layout
     assert len(again) == 0 and list(again.q) == ["pelvis", "thigh_left"] and list(again.gyr) == ["pelvis"]
     assert list(again.omega) == ["pelvis", "thigh_left"]
+
+
+def _rot(axis: tuple[float, float, float], angle: float) -> np.ndarray:
+    a = np.asarray(axis) / np.linalg.norm(axis)
+    return np.r_[math.cos(angle / 2), math.sin(angle / 2) * a]
+
+
+def _mul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    w0, x0, y0, z0 = p
+    w1, x1, y1, z1 = q
+    return np.array([w0 * w1 - x0 * x1 - y0 * y1 - z0 * z1, w0 * x1 + x0 * w1 + y0 * z1 - z0 * y1,
+                     w0 * y1 - x0 * z1 + y0 * w1 + z0 * x1, w0 * z1 + x0 * y1 - y0 * x1 + z0 * w1])
+
+
+def _standing_and_moving(n: int, phase: int) -> np.ndarray:
+    """From the standing pose (sensor x up): turning about the world vertical at 0.1 rad/s (still) or 0.5
+    rad/s (not), in stretches of 5-7 rows shifted by ``phase``; tilted 40 or 50 deg in others; every third row
+    negated."""
+    q = np.empty((n, 4))
+    yaw = 0.0
+    for i in range(n):
+        stretch = (i + phase) // 6
+        yaw += (0.1 if stretch % 2 == 0 else 0.5) / 100.0
+        tilt = math.radians(40.0 if stretch % 3 != 2 else 50.0)
+        q[i] = _mul(_rot((0.0, 0.0, 1.0), yaw), _rot((0.0, 1.0, 0.0), -(math.pi / 2 - tilt)))
+    q[::3] *= -1
+    return q
+
+
+def test_live_steps_give_the_stillness_and_speeds_of_one_large_chunk() -> None:
+    """The same rows released three at a time (the small path) and in one chunk (numpy): the same
+    ``still`` and ``omega`` bits, with both sensors turning slowly, fast, upright and tilted, each on its own
+    schedule."""
+    n = 60
+    qs = {"pelvis": _standing_and_moving(n, 0), "thigh_left": _standing_and_moving(n, 3)}
+    live = GridMerge(("pelvis", "thigh_left"))
+    parts = []
+    for i in range(0, n, 3):
+        for p, q in qs.items():
+            rows = live.update(GridChunk(p, np.arange(i, i + 3, dtype=np.int64), q[i : i + 3],
+                                         np.zeros((3, 2))))
+        parts.append(rows)
+    small = Rows.concat(parts)
+    whole = GridMerge(("pelvis", "thigh_left"))
+    for p, q in qs.items():
+        big = whole.update(GridChunk(p, np.arange(n, dtype=np.int64), q, np.zeros((n, 2))))
+    np.testing.assert_array_equal(small.still, big.still)
+    for p in qs:
+        np.testing.assert_array_equal(small.omega[p], big.omega[p])
+    assert 5 <= int(big.still.sum()) <= n - 5  # both kinds of rows
+
+
+def test_empty_concatenated_and_sliced_rows_keep_the_gyroscope_layout() -> None:
+    m = GridMerge(("pelvis", "thigh_left"), gyroscope=("pelvis",))
+    nothing = m.update(_gchunk("pelvis", [0, 1]))  # the thigh has sent nothing: no rows yet
+    assert len(nothing) == 0 and list(nothing.q) == ["pelvis", "thigh_left"]
+    assert list(nothing.omega) == ["pelvis", "thigh_left"] and list(nothing.gyr) == ["pelvis"]
+    assert nothing.gyr["pelvis"].shape == (0, 3) and nothing.q["pelvis"].shape == (0, 4)
+    rows = m.update(_gchunk("thigh_left", [0, 1]))
+    pl = ("pelvis", "thigh_left")
+    plain = Rows(np.array([2, 3]), {p: np.zeros((2, 4)) for p in pl}, np.zeros((2, 4)), np.zeros(2),
+                 np.zeros(2, dtype=bool), {p: np.zeros((2, 3)) for p in pl})
+    both = Rows.concat([rows, plain])
+    assert list(both.gyr) == ["pelvis"] and both.gyr["pelvis"].shape == (4, 3)
+    np.testing.assert_array_equal(both.gyr["pelvis"][:2], _gyr_rows([0, 1]))
+    assert np.isnan(both.gyr["pelvis"][2:]).all()
+    part = both.slice(1, 3)
+    assert part.k.tolist() == [1, 2] and list(part.gyr) == ["pelvis"]
+    np.testing.assert_array_equal(part.gyr["pelvis"][0], _gyr_rows([1])[0])
+    assert np.isnan(part.gyr["pelvis"][1]).all()
