@@ -418,31 +418,52 @@ _equivalent("a missing count read as None or 0: both false", _SU + "x_build_summ
 
 
 # -- processing/merge.py, angles.py, blocks.py -----------------------------------------------------------
-_ME = "hipback.processing.merge."  # numbering of commit 5b5b978 (merge.py changed during this session)
+_ME = "hipback.processing.merge."  # numbering of commit a846869 (live-step features on Python floats)
 _equivalent("every part has the same placements", _ME + "xǁRowsǁconcat", {6: "parts[1].q"})
+_equivalent("a slice of every row is a Rows of the same arrays (views) as the rows themselves",
+            _ME + "xǁRowsǁslice", {4: "b > len(self.k)"})
 _equivalent(_PROMOTED + " (booleans)", _ME + "xǁGridMergeǁ__init__",
-            {29: "for p in self.placements], dtype=None)", 31: "for p in self.placements], )"})
-_equivalent("None and False are both false", _ME + "xǁGridMergeǁ__init__", {37: "_finished = None"})
+            {32: "for p in self.placements], dtype=None)", 34: "for p in self.placements], )"})
+_equivalent("the previous orientations are only read into a float buffer, where None is stored as NaN",
+            _ME + "xǁGridMergeǁ__init__", {24: "self._prev_q = None", 26: "4), None)"})
+_equivalent("None and False are both false", _ME + "xǁGridMergeǁ__init__", {40: "_finished = None"})
 _equivalent("None and False are both false", _ME + "xǁGridMergeǁupdate", {2: "final=None"})
 _equivalent("redundant wait: when the newest row is at most lag rows past the first, the lag rule's end "
             "is at or before the first row anyway, so nothing is released either way",
             _ME + "xǁGridMergeǁ_merge", {18: "max(ends_list) + min(present)", 21: "min(present) < lag"})
 _equivalent("the contiguous fast path and the general path give the same rows", _ME + "xǁGridMergeǁ_merge",
-            {75: "ks[0] > a", 79: "ks[0] - 1 ==", 80: "ks[-1] + ks[0] + 1", 84: "ks[0] + 2 =="})
+            {89: "k_first > a", 91: "k_first - 1 ==", 92: "k_last + k_first + 1", 93: "k_first + 2 =="})
 _equivalent("the kept rest of a chunk is filed under its placement; the chunk's own label is not read again",
-            _ME + "xǁGridMergeǁ_merge", {115: "GridChunk(None"})
-_equivalent(_WARN, _ME + "xǁGridMergeǁ_merge", {126: "invalid=None"})
-_equivalent(_WARN, _ME + "xǁGridMergeǁ_features", {17: "invalid=None"})
+            _ME + "xǁGridMergeǁ_merge", {140: "GridChunk(None"})
+_equivalent(_WARN, _ME + "xǁGridMergeǁ_merge", {153: "invalid=None"})
+_equivalent(_WARN, _ME + "xǁGridMergeǁ_features", {36: "invalid=None"})
 _equivalent("a placeholder replaced by _features before the rows leave", _ME + "xǁGridMergeǁ_merge",
-            {137: "motion, None, {})", 152: "np.zeros(0, dtype=None)", 154: "np.zeros(0, ), {})",
-             155: "np.zeros(1, dtype=bool)"})
-_equivalent(_F64, _ME + "xǁGridMergeǁ_merge", {147: "dtype=None), q", 150: "np.arange(a, end, )"})
+            {164: "motion, None, {}", 181: "np.zeros(0, dtype=None)", 183: "np.zeros(0, ), {}",
+             184: "np.zeros(1, dtype=bool)"})
+_equivalent(_F64, _ME + "xǁGridMergeǁ_merge", {176: "dtype=None), q", 179: "np.arange(a, end, )"})
 _equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
-            _ME + "xǁGridMergeǁ_features", {29: '"IJ,IJ->I"'})
-_equivalent(_TIE, _ME + "xǁGridMergeǁ_features", {46: "speed <= self.still_gyr_rad_s",
-                                                  48: "np.abs(up_x) >= self._cos_tilt"})
+            _ME + "xǁGridMergeǁ_features", {48: '"IJ,IJ->I"'})
+_equivalent(_TIE, _ME + "xǁGridMergeǁ_features", {65: "speed <= self.still_gyr_rad_s",
+                                                  67: "np.abs(up_x) >= self._cos_tilt"})
 _equivalent("a missing sample is NaN in every component", _ME + "xǁGridMergeǁ_features",
-            {56: "buf[:, 1:, 1]"})
+            {75: "buf[:, 1:, 1]"})
+_equivalent("a step of SMALL_CHUNK rows or one more or fewer on the other path: the same bits (the small "
+            "path's contract, held by tests/test_live_small_steps.py and test_mutants_merge.py)",
+            _ME + "xǁGridMergeǁ_features", {6: "m + 1 <= SMALL_CHUNK", 7: "m - 2 <= SMALL_CHUNK",
+                                            8: "m - 1 < SMALL_CHUNK"})
+_equivalent("dead test: a row whose quaternion is not finite has a NaN speed and sent the step to numpy "
+            "before (the band test fails for NaN), so may_miss is never read with a non-finite w1",
+            _ME + "xǁGridMergeǁ_features_small", {19: "may_miss = None", 20: 'may_miss = p == "pelvis"',
+                                                  21: '"XXpelvisXX"', 22: '"PELVIS"'})
+_equivalent("d == 0 fails the band test just before (abs(d) > 1e-9 (sq + thr^2) >= 0), so the step went to "
+            "numpy", _ME + "xǁGridMergeǁ_features_small", {101: "slow = d <= 0"})
+_equivalent(_TIE + " (the tilt of the sensor's x axis)", _ME + "xǁGridMergeǁ_features_small",
+            {114: ">= cos_tilt"})
+_equivalent("a band test that sends every row to numpy (the reference path) gives numpy's bits",
+            _ME + "xǁGridMergeǁ_features_small", {97: "1.000000001 * (sq + thr2)"})
+_equivalent(_F64, _ME + "xǁGridMergeǁ_features_small", {132: "dtype=None)", 134: "np.array(w_rows, )"})
+_equivalent(_PROMOTED + " (booleans)", _ME + "xǁGridMergeǁ_features_small",
+            {142: "np.array(still_l, dtype=None)", 144: "np.array(still_l, )"})
 _AN = "hipback.processing.angles."  # numbering of commit 5b5b978 (angles.py changed during this session)
 _equivalent(_PROMOTED, _AN + "x_axes_vertical_components", {3: "dtype=None", 5: "np.asarray(q_seg, )"})
 _equivalent(_PROMOTED, _AN + "xǁMotionSmootherǁupdate", {3: "dtype=None", 5: "np.asarray(x, )"})
