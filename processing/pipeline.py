@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from hipback.processing.activity import ActivityBout, ActivityClassifier
-from hipback.processing.angles import compute_angles
+from hipback.processing.angles import compute_angles_stacked
 from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
 from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
@@ -353,6 +353,15 @@ class SessionProcessor:
                 self._new_messages.extend(b.messages_[n:])
                 self._seen[id(b)] = len(b.messages_)
 
+    @property
+    def has_new_output(self) -> bool:
+        """Whether :meth:`poll` would return anything new now (angles, strides, holds, bouts, messages or
+        exercise events): a caller that polls after every chunk can skip the empty polls."""
+        return bool(
+            self._new_angles or self._new_strides or self._new_holds or self._new_activity
+            or self._new_messages or self._new_exercise_events
+        )
+
     # -- public API -------------------------------------------------------------------------------------
     def feed(self, chunk: SensorStream) -> None:
         """Take the next samples of one sensor (times continuing that sensor's previous chunk)."""
@@ -510,11 +519,13 @@ class SessionProcessor:
             return
         t = rows.k / self.rate
         seg: dict[str, np.ndarray | None] = {p: None for p in self.placements}
+        names: list[str] = []  # the calibrated placements, in the order of q_seg's first axis
+        q_seg: np.ndarray | None = None
         if cr.calibration is not None:
             # SensorCalibration.segment_quat (q_sensor * q_segment_in_sensor) for every calibrated sensor in
             # one broadcast product: the same elementwise values, a quarter of the numpy calls
             cals = [(p, c) for p in self.placements if (c := cr.calibration.get(p)) is not None]
-            q_seg = None
+            names = [p for p, _ in cals]
             if cals and len(rows) <= SMALL_CHUNK:
                 q_seg = _segment_quats_small([rows.q[source_placement(p, cr.swap)] for p, _ in cals], cals)
             if q_seg is not None:
@@ -542,7 +553,10 @@ class SessionProcessor:
             if p in self.placements else None
             for p in ("thigh_left", "thigh_right")
         )
-        ang = self.guard.update(compute_angles(t, seg, rows.motion, rows.acc[:, 0], thigh_acc))
+        # (the segment orientations as the one array they are: compute_angles would stack them again)
+        ang = self.guard.update(
+            compute_angles_stacked(t, names, q_seg, rows.motion, rows.acc[:, 0], thigh_acc)
+        )
         if self.cfg.keep_angles:
             self._angles.append(ang)
         self._new_angles.append(ang)

@@ -133,6 +133,26 @@ def test_live_angles_flow_after_calibration():
     assert emitted_by["lag"] < 0.1
 
 
+def test_has_new_output_tells_exactly_whether_poll_returns_something():
+    rec, _ = make_recording(20.0, kinds=QUAT3, seed=2)
+    proc = SessionProcessor({p: "quat" for p in rec.streams}, {p: 100.0 for p in rec.streams})
+    said = {True: 0, False: 0}
+    for k in range(0, 2000, 2):  # 20 ms chunks: most feeds run no processing step
+        for s in rec.streams.values():
+            proc.feed(s.slice(k, k + 2))
+        news = proc.has_new_output
+        upd = proc.poll()
+        got = bool(len(upd.angles) or upd.strides or upd.holds or upd.activity or upd.messages
+                   or upd.exercise_events)
+        assert news == got, k
+        assert not proc.has_new_output  # a poll hands everything over
+        said[news] += 1
+    assert said[True] > 50 and said[False] > 50  # both answers were given
+    proc.feed(SensorStream("lumbar_upper", "quat", np.array([0.0]), 100.0, quat=np.array([[1.0, 0, 0, 0]])))
+    assert proc.has_new_output  # a message alone is news
+    assert proc.poll().messages
+
+
 def test_bad_input_reported_and_stream_goes_on():
     rec, truth = make_recording(30.0, kinds={"pelvis": "quat", "thigh_right": "raw"}, seed=4)
     p = rec.streams["pelvis"]

@@ -599,8 +599,10 @@ class SessionRunner:
         if self._processor is None:
             return
         now = self.clock.monotonic()
-        if not force and now - self._last_poll < POLL_INTERVAL_S and not self._angle_wait:
-            return
+        if not force and now - self._last_poll < POLL_INTERVAL_S:
+            # between timed polls, poll only for a packet waiting for its angle, and only when there is news
+            if not self._angle_wait or not self._processor.has_new_output:
+                return
         self._last_poll = now
         try:
             update = self._processor.poll()
