@@ -613,3 +613,34 @@ def test_a_constant_axis_reads_no_change(deg: float) -> None:
     turning(f, 1500, deg, deg)
     devs = [d for _, _, d in f.mon.walk_offsets_]
     assert len(devs) == 4 and all(d == pytest.approx(0.0, abs=1e-6) for d in devs)
+
+
+# -- a live step's few rows (the small path) against large chunks ------------------------------------------
+SLOW3 = [0.1, 0.1, 0.1]
+NAN = float("nan")
+LIM = 0.7 * (1 + 1e-12)  # just above the limit: within the band where the Python sum defers to numpy
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+@pytest.mark.parametrize(
+    "walk,placements,slipped",
+    [
+        ({"thigh_left": [0.5, 0.6, 0.3], "thigh_right": [0.3, -0.6, 0.5]}, P4, True),  # 0.84 rad/s > 0.7
+        ({"thigh_left": [0.4, 0.4, 0.3], "thigh_right": [0.5, 0.6, 0.3]}, P4, False),  # left 0.64 < 0.7
+        ({"thigh_left": [0.5, 0.6, 0.3], "thigh_right": SLOW3}, P4, False),  # both thighs must turn fast
+        ({"thigh_left": [0.5, 0.6, 0.3], "thigh_right": SLOW3}, ("pelvis", "thigh_left", "lumbar_upper"),
+         True),  # a thigh not worn does not count
+        ({"thigh_left": [LIM, 0.0, 0.0], "thigh_right": [0.0, 0.0, -LIM]}, P4, True),
+        ({"thigh_left": [0.7, 0.0, 0.0], "thigh_right": [0.0, 0.7, 0.0]}, P4, False),  # the limit: not fast
+        ({"thigh_left": [NAN, 1.0, 0.0], "thigh_right": [0.5, 0.6, 0.3]}, P4, False),  # NaN: not fast
+    ],
+)
+def test_walking_before_the_stop_at_another_motion_limit(
+    walk: dict, placements: tuple[str, ...], slipped: bool, chunk: int | None
+) -> None:
+    """``motion_gyr_rad_s=0.7``: walking is every worn thigh turning faster than 0.7 rad/s (its whole
+    angular velocity, all three components), the same in a live step's few rows and in large chunks."""
+    f = Feed(placements=placements, motion_gyr_rad_s=0.7)
+    f(150, False, chunk=chunk, omega=walk)
+    f(400, True, chunk=chunk, tilt={"thigh_left": 12.0})
+    assert [s[0] for s in standing_slips(f)] == (["thigh_left"] if slipped else [])
