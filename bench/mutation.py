@@ -462,6 +462,18 @@ _equivalent(_TIE + " (the tilt of the sensor's x axis)", _ME + "xǁGridMergeǁ_f
 _equivalent("a band test that sends every row to numpy (the reference path) gives numpy's bits",
             _ME + "xǁGridMergeǁ_features_small", {97: "1.000000001 * (sq + thr2)"})
 _equivalent(_F64, _ME + "xǁGridMergeǁ_features_small", {132: "dtype=None)", 134: "np.array(w_rows, )"})
+_equivalent("dead branch (see may_miss above): break or continue there is never reached",
+            _ME + "xǁGridMergeǁ_features_small", {119: "break"})
+_equivalent("a boolean array stores None as False", _ME + "xǁGridMergeǁ_features_small",
+            {120: "still_l[r - 1] = None"})
+_equivalent("returning False after the small path set omega and still makes the numpy path compute the same "
+            "values over them", _ME + "xǁGridMergeǁ_features_small", {145: "return False"})
+_equivalent("a wider band sends more rows to numpy, which decides a row whose d is clearly signed as the "
+            "Python sum does", _ME + "xǁGridMergeǁ_features_small", {96: "1e-9 / (sq + thr2)"})
+_equivalent(_TIE + " (|d| exactly at the band)", _ME + "xǁGridMergeǁ_features_small",
+            {95: "not abs(d) >= 1e-9"})
+_equivalent("end == a: the general path builds zero rows of the same layout (and keeps the previous "
+            "orientations as they are)", _ME + "xǁGridMergeǁ_merge", {43: "if end < a:"})
 _equivalent(_PROMOTED + " (booleans)", _ME + "xǁGridMergeǁ_features_small",
             {142: "np.array(still_l, dtype=None)", 144: "np.array(still_l, )"})
 _AN = "hipback.processing.angles."  # numbering of commit 5b5b978 (angles.py changed during this session)
