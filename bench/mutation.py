@@ -659,6 +659,7 @@ _equivalent("on a uniform timeline (the input contract) peaks max_n + 1 or more 
 _INVALID = ("an invalid candidate: valid None is false; its swing range is never read; valid with a NaN "
             "range is dissimilar to every neighbour, so never accepted either")
 _equivalent(_INVALID, _SD + "_candidate", {14: 'p1, None, float("nan"))', 15: "p1, False, None)",
+                                           20: 'p1, True, float("nan"))',
                                            156: 'p1, None, float("nan"))', 157: "p1, False, None)",
                                            162: 'p1, True, float("nan"))', 195: "p1, None, rng)",
                                            196: "p1, False, None)"})

@@ -1131,7 +1131,9 @@ def test_each_candidate_rises_from_the_lowest_value_of_its_own_rise_window() -> 
 
 
 def test_a_gap_in_the_thigh_window_means_no_thigh_impact() -> None:
-    assert contacts(raw_thigh_strides({12: NAN, 15: 5.0})) == [("acceleration", 19.5)] * 6
+    # the gap (peak + 10) in the window, outside the spike's rise window (peak + 14 to + 18)
+    assert contacts(raw_thigh_strides({10: NAN, 18: 5.0})) == [("acceleration", 19.5)] * 6
+    assert contacts(raw_thigh_strides({18: 5.0})) == [("thigh_impact", 18.0)] * 6
 
 
 def test_a_window_of_one_sample_on_the_contact_so_far() -> None:
