@@ -644,3 +644,28 @@ def test_walking_before_the_stop_at_another_motion_limit(
     f(150, False, chunk=chunk, omega=walk)
     f(400, True, chunk=chunk, tilt={"thigh_left": 12.0})
     assert [s[0] for s in standing_slips(f)] == (["thigh_left"] if slipped else [])
+
+
+def test_a_still_period_starting_on_the_last_row_of_a_large_chunk() -> None:
+    """100 rows of walking, then moving rows up to row 498 and the first still row 499 as the last of a
+    20-row chunk: the still period starts there (walking within 5 s before: exactly 100 rows), not one row
+    later in the next chunk (99 rows: not walking)."""
+    f = Feed()
+    f(100, False, omega=WALK)
+    f(380, False)
+    tilt = {"thigh_left": 12.0}
+    step = Rows.concat([rows(480, 19, False), rows(499, 1, True, tilt=tilt)])
+    f.out += f.mon.update(CalibratedRows(step, f.cal, f.swap))
+    f.k = 500
+    f(400, True, tilt=tilt)
+    assert [s[0] for s in standing_slips(f)] == ["thigh_left"]
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_the_right_thigh_is_watched_while_the_left_one_rests(chunk: int | None) -> None:
+    f = Feed()
+    still_left = {"thigh_left": [0.0, 0.0, 0.0]}
+    f(900, False, chunk=chunk, omega={**still_left, "thigh_right": axis(0.0)})
+    f(900, False, chunk=chunk, omega={**still_left, "thigh_right": axis(12.0)})
+    assert {p for p, _, _ in f.mon.walk_offsets_} == {"thigh_right"}
+    assert f.mon.slips_ == [("thigh_right", pytest.approx(17.99), "moving")]
