@@ -690,31 +690,47 @@ _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA +
 _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA + "x__gauss_kernel",
             {20: "dtype=None", 23: "g + 1, )"})
 _equivalent(_NAN, _GA + "x_gait_summary", {4: '"NAN"', 9: "(len(arr)) or True"})
-_SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit 014b3e1
-_equivalent("an empty array's dtype: concatenated with the int64 row indices it gives the same integers",
-            _SM + "__init__", {21: "dtype=None)", 23: "np.zeros(0, )"})
-_equivalent("initial value never read as such: a still period at the first checked row has no walking "
-            "before it either way; swap is set with the first calibration before any use; update() resets "
-            "_out; None and False are both false", _SM + "__init__",
-            {26: "_still_prev = True", 37: "_swap = None", 38: "_swap = True", 44: "= None",
-             45: "_finished = None"})
+_SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit a846869 (live-step paths)
 _equivalent("after the chunk's standing windows are checked only the latest still-period start can be asked "
-            "about again", _SM + "update", {28: "del self._runs[:-65]"})
+            "about again", _SM + "update", {36: "del self._runs[:-65]"})
 _equivalent("row indices are int64 and stillness is boolean already (Rows)", _SM + "_track_still_periods",
-            {10: "dtype=None)", 12: "np.asarray(rows.k, )", 43: "dtype=None)",
-             45: "np.asarray(rows.still, )"})
-_equivalent(_WARN, _SM + "_track_still_periods", {23: "invalid=None"})
-_equivalent(_WARN, _SM + "_walk_axis_check", {19: "invalid=None"})
-_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
-            _SM + "_track_still_periods", {36: '"IJ,IJ->I"'})
-_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j",
-            _SM + "_walk_axis_check", {31: '"IJ,IJ->I"'})
-_equivalent("a walking row at exactly k0 - window is not counted for a still period starting after this "
-            "chunk", _SM + "_track_still_periods", {90: "gait_k >= int(k[-1]) - window"})
+            {74: "dtype=None)", 76: "np.asarray(rows.k, )", 88: "dtype=None)",
+             90: "np.asarray(rows.still, )"})
+_equivalent("zip(strict=...) of lists of equal lengths (one flag per row of the step)",
+            _SM + "_track_still_periods", {21: "strict=None)]", 23: "zip(*flags, )]", 24: "strict=False)]",
+                                          28: "every, strict=None)", 31: "zip(kl, every, )",
+                                          32: "every, strict=False)", 39: "still, strict=None)",
+                                          42: "zip(kl, still, )", 43: "still, strict=False)"})
+_equivalent("walking rows are counted only after k0 - window for a still period starting at k0 after the "
+            "last row: keeping rows from before the last row's window changes no count",
+            _SM + "_track_still_periods", {124: "int(k[+1]) - window", 125: "int(k[-2]) - window"})
+_equivalent("a step of SMALL_CHUNK rows or one more on the other path: the same flags (the small path's "
+            "contract, held by tests/test_live_small_steps.py and test_mutants_slip.py)",
+            _SM + "_thigh_fast", {3: "small = None", 4: "len(rows) < SMALL_CHUNK"})
+_equivalent("a small path of SMALL_CHUNK rows or one more on the other path: the same decisions",
+            _SM + "_track_still_periods", {10: "len(rows) < SMALL_CHUNK"})
+_equivalent("a band test that sends every row to numpy (the reference path) gives numpy's flags",
+            _SM + "_thigh_fast", {31: "1.000000001 * (sq + thr2)"})
+_equivalent(_TIE + " (|d| exactly at the band)", _SM + "_thigh_fast", {29: "abs(d) >= 1e-9"})
+_equivalent("d == 0 fails the band test just before, so it never reaches the sign test", _SM + "_thigh_fast",
+            {34: "flags.append(d >= 0)"})
+_equivalent("None and False are both false wherever the flags are read (and, if, any)", _SM + "_thigh_fast",
+            {37: "flags.append(None)"})
+_equivalent(_WARN, _SM + "_thigh_fast", {52: "invalid=None"})
+_equivalent("einsum labels are case-sensitive letters: I and J are labels like i and j", _SM + "_thigh_fast",
+            {49: '"IJ,IJ->I"', 64: '"IJ,IJ->I"'})
 _equivalent("checked=True is the field's default", _SM + "_emit", {10: "self._swap, ))"})
 _equivalent("Rows.slice(0, n) is the rows themselves, slice(pos, None) with pos > 0 takes the same rows, and "
             "history kept from before the run is cut away by the window's own indices", _SM + "_check",
-            {9: "(pos) or True", 11: "rows.slice(pos, None)", 33: "r.slice(None, len(r))"})
+            {9: "(pos) or True", 11: "rows.slice(pos, None)", 57: "r.slice(None, len(r))",
+             40: "sub.slice(None, len(sub))"})
+_equivalent("the rows of a chunk: fast[p][pos:None] is fast[p][pos:n]", _SM + "_check",
+            {26: "fast, pos, None)"})
+_equivalent("trimming the history again (a run start not remembered) gives the same rows, and history kept "
+            "from before a new run is cut away by the window's own indices", _SM + "_check",
+            {34: "run != self._hist_run", 94: 'self._hist_run = ""'})
+_equivalent("a run the history was trimmed to began in an earlier chunk, so the chunk's last row is after it",
+            _SM + "_check", {38: "int(sub.k[-1]) > run"})
 _equivalent("defensive guards that never act: a window is found at its last still row, inside the piece just "
             "kept (hist is never empty, it spans the window, the calibration is set); no still period starts "
             "inside or right after a run of still rows", _SM + "_slip_window",
@@ -723,10 +739,14 @@ _equivalent("frame_from_axes normalises the medio-lateral hint: (0, 0, 2) is (0,
             {93: "[0.0, 0.0, 2.0]"})
 _equivalent("no rows: no fast sample either, so every thigh is skipped; the calibration is set before any "
             "check", _SM + "_walk_axis_check", {1: "if len(rows) == 0 and self"})
+_equivalent(_F64 + " (rows of Python floats or float64 arrays)", _SM + "_walk_axis_check",
+            {56: "dtype=None).reshape", 58: "np.asarray(x, ).reshape"})
+_equivalent("numpy 2 reads a negative size as the unknown dimension", _SM + "_walk_axis_check",
+            {60: "reshape(-2, 4)"})
 _equivalent("an empty rest adds nothing to the next concatenation", _SM + "_walk_axis_check",
-            {58: "(len(rest)) or True"})
+            {65: "(len(rest)) or True"})
 _equivalent("a positive scale changes neither the eigenvectors nor the ratio of the eigenvalues",
-            _SM + "_walk_axis_check", {64: "ww.T @ ww * len(ww)"})
+            _SM + "_walk_axis_check", {71: "ww.T @ ww * len(ww)"})
 _equivalent(_TIE + " (an axis exactly perpendicular to the first reference window's)", _SM + "_walk_window",
             {11: "float(axis @ base[0]) <= 0"})
 
