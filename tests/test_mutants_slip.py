@@ -649,7 +649,8 @@ def test_walking_before_the_stop_at_another_motion_limit(
 def test_a_still_period_starting_on_the_last_row_of_a_large_chunk() -> None:
     """100 rows of walking, then moving rows up to row 498 and the first still row 499 as the last of a
     20-row chunk: the still period starts there (walking within 5 s before: exactly 100 rows), not one row
-    later in the next chunk (99 rows: not walking)."""
+    later in the next chunk (99 rows: not walking), so that a second standing window of the same still
+    period, after the recalibration, is checked too."""
     f = Feed()
     f(100, False, omega=WALK)
     f(380, False)
@@ -659,6 +660,8 @@ def test_a_still_period_starting_on_the_last_row_of_a_large_chunk() -> None:
     f.k = 500
     f(400, True, tilt=tilt)
     assert [s[0] for s in standing_slips(f)] == ["thigh_left"]
+    f(400, True, tilt={"thigh_left": 24.0})  # 12 deg from the new calibration
+    assert [(p, round(t, 9)) for p, t, _ in standing_slips(f)] == [("thigh_left", 4.99), ("thigh_left", 7.99)]
 
 
 @pytest.mark.parametrize("chunk", [None, 3])
