@@ -691,6 +691,11 @@ _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA +
             {20: "dtype=None", 23: "g + 1, )"})
 _equivalent(_NAN, _GA + "x_gait_summary", {4: '"NAN"', 9: "(len(arr)) or True"})
 _SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit a846869 (live-step paths)
+_equivalent("initial value never read as such: a still period at the first checked row has no walking "
+            "before it either way; swap is set with the first calibration before any use; update() resets "
+            "_out; None and False are both false", _SM + "__init__",
+            {21: "_still_prev = True", 33: "_swap = None", 34: "_swap = True", 40: "= None",
+             41: "_finished = None"})
 _equivalent("after the chunk's standing windows are checked only the latest still-period start can be asked "
             "about again", _SM + "update", {36: "del self._runs[:-65]"})
 _equivalent("row indices are int64 and stillness is boolean already (Rows)", _SM + "_track_still_periods",
@@ -728,7 +733,9 @@ _equivalent("the rows of a chunk: fast[p][pos:None] is fast[p][pos:n]", _SM + "_
             {26: "fast, pos, None)"})
 _equivalent("trimming the history again (a run start not remembered) gives the same rows, and history kept "
             "from before a new run is cut away by the window's own indices", _SM + "_check",
-            {34: "run != self._hist_run", 94: 'self._hist_run = ""'})
+            {34: "run != self._hist_run", 94: 'self._hist_run = ""', 69: "self._hist_run = None"})
+_equivalent("trimming the history again (a run start not remembered) gives the same rows", _SM + "__init__",
+            {32: '_hist_run: int | None = ""'})
 _equivalent("a run the history was trimmed to began in an earlier chunk, so the chunk's last row is after it",
             _SM + "_check", {38: "int(sub.k[-1]) > run"})
 _equivalent("defensive guards that never act: a window is found at its last still row, inside the piece just "
