@@ -416,7 +416,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         thighs' split maximum ``centre`` (when both thighs are worn, else ``-1``).
         """
         trim = self._g - self._gf
-        slow = smooth(acc, self._dkernel_slow)  # slow[j] at sample lo + j (its half width is the larger)
+        trim_slow = self._g - len(self._dkernel_slow) // 2  # (0 unless the thighs' impact reaches further)
+        slow = smooth(acc[trim_slow : len(acc) - trim_slow], self._dkernel_slow)  # slow[j] at sample lo + j
         if self.ic_rule == "smooth":
             if len(slow) < 3 or not np.isfinite(slow).all():
                 return None

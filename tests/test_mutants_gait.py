@@ -1189,6 +1189,14 @@ def smooth_contacts(acc: np.ndarray, **params: object) -> list[tuple[str, float]
     return contacts(ss[1:-1])
 
 
+@pytest.mark.parametrize("highpass_s", [0.03, 0.08, 0.2])
+def test_smooth_rule_stays_aligned_when_the_thigh_impact_features_reach_further(highpass_s: float) -> None:
+    """A thigh-impact low-pass wider than the slow sacral kernel widens the features' margin: the sacral
+    features must still be aligned to the window's samples (they came out late by the difference)."""
+    got = smooth_contacts(sigmoid_rises(19.3), ic_impact_highpass_s=highpass_s)
+    assert [o for _, o in got] == pytest.approx([19.3] * 6, abs=0.01)
+
+
 @pytest.mark.parametrize("centre", [19.3, 30.7, -5.0, 38.0])
 def test_smooth_rule_takes_the_steepest_rise_between_samples(centre: float) -> None:
     """A symmetric rise: the low-passed derivative peaks at its centre, found between samples by the
