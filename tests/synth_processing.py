@@ -9,6 +9,8 @@ Raw devices get gyr = body angular velocity and acc = R^T (g e_z + a_lin) (a_lin
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hipback.processing import quaternion as qm
@@ -127,6 +129,46 @@ def make_recording(
             acc = qm.rotate(qm.conjugate(q_s), np.array([0.0, 0.0, G]))
             streams[p] = SensorStream(p, "raw", t, fs, acc=acc, gyr=gyr)
     return Recording(streams), truth
+
+
+def make_messy_recording(
+    duration_s: float,
+    walk_s: float,
+    rates: dict[str, float] | None = None,
+    turn_at_s: float | None = None,
+    thigh_acc: bool = False,
+) -> tuple[Recording, dict[str, np.ndarray]]:
+    """:func:`make_recording` (seed 12) of a raw left thigh and quaternion pelvis and right thigh, with what
+    goes wrong in use: NaN pelvis quaternions (rows 700-704), a pelvis sample going back in time (row 900), a
+    0.6 s pelvis gap (rows 1200-1259), the right thigh sensor slipping 20 deg about its y axis over 0.5 s
+    from 10 s and, with ``turn_at_s``, turning 15 deg on the leg about its x axis from then; ``thigh_acc``
+    keeps the right thigh's acceleration."""
+    rec, truth = make_recording(
+        duration_s,
+        kinds={"pelvis": "quat", "thigh_left": "raw", "thigh_right": "quat"},
+        rates=rates,
+        seed=12,
+        walk_s=walk_s,
+    )
+    p = rec.streams["pelvis"]
+    q = p.quat.copy()
+    q[700:705] = np.nan
+    t = p.t.copy()
+    t[900] = t[895]
+    keep = np.ones(len(t), dtype=bool)
+    keep[1200:1260] = False
+    rec.streams["pelvis"] = SensorStream("pelvis", "quat", t[keep], 100.0, quat=q[keep], acc=p.acc[keep])
+    s = rec.streams["thigh_right"]
+    slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(20.0) * np.clip((s.t - 10.0) / 0.5, 0, 1))
+    q_slip = qm.multiply(s.quat, slip)
+    if turn_at_s is not None:
+        angle = math.radians(15.0) * np.clip((s.t - turn_at_s) / 0.5, 0, 1)
+        turn = qm.from_axis_angle([1.0, 0.0, 0.0], angle)
+        q_slip = qm.multiply(q_slip, turn)
+    rec.streams["thigh_right"] = SensorStream(
+        "thigh_right", "quat", s.t, 100.0, quat=q_slip, acc=s.acc if thigh_acc else None
+    )
+    return rec, truth
 
 
 def truth_on(t: np.ndarray, truth: dict[str, np.ndarray], name: str) -> np.ndarray:

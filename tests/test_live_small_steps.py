@@ -9,8 +9,6 @@ is zero or within rounding of it."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -24,34 +22,14 @@ from hipback.processing import slip as slip_module
 from hipback.processing.pipeline import SessionProcessor
 from hipback.processing.resample import GridResampler
 from hipback.processing.slip import SlipMonitor
-from hipback.processing.types import Recording, SensorStream
-from tests.synth_processing import make_recording
+from hipback.processing.types import Recording
+from tests.synth_processing import make_messy_recording
 
 
 def _messy() -> Recording:
     """Raw left thigh, quaternion pelvis and right thigh: a pelvis gap, NaN quaternions, a late sample, a
     thigh sensor that slips at 10 s and turns on the leg while walking at 20 s."""
-    rec, _ = make_recording(
-        50.0,
-        kinds={"pelvis": "quat", "thigh_left": "raw", "thigh_right": "quat"},
-        seed=12,
-        walk_s=30.0,
-    )
-    p = rec.streams["pelvis"]
-    q = p.quat.copy()
-    q[700:705] = np.nan
-    t = p.t.copy()
-    t[900] = t[895]
-    keep = np.ones(len(t), dtype=bool)
-    keep[1200:1260] = False
-    rec.streams["pelvis"] = SensorStream("pelvis", "quat", t[keep], 100.0, quat=q[keep], acc=p.acc[keep])
-    s = rec.streams["thigh_right"]
-    slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(20.0) * np.clip((s.t - 10.0) / 0.5, 0, 1))
-    turn = qm.from_axis_angle([1.0, 0.0, 0.0], math.radians(15.0) * np.clip((s.t - 20.0) / 0.5, 0, 1))
-    rec.streams["thigh_right"] = SensorStream(
-        "thigh_right", "quat", s.t, 100.0, quat=qm.multiply(qm.multiply(s.quat, slip), turn), acc=s.acc
-    )
-    return rec
+    return make_messy_recording(50.0, walk_s=30.0, turn_at_s=20.0, thigh_acc=True)[0]
 
 
 def _run(rec: Recording, sizes: list[int]) -> tuple[tuple, list]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hipback.processing import quaternion as qm
 from hipback.processing.pipeline import ProcessorConfig, SessionProcessor, process_recording
 from hipback.processing.types import AngleSeries, Recording, SensorStream
-from tests.synth_processing import make_recording, truth_on
+from tests.synth_processing import make_messy_recording, make_recording, truth_on
 
 QUAT3 = {"pelvis": "quat", "thigh_left": "quat", "thigh_right": "quat"}
 RAW3 = {"pelvis": "raw", "thigh_left": "raw", "thigh_right": "raw"}
@@ -301,26 +301,7 @@ def test_lag_limit_lets_live_angles_flow_without_a_silent_sensor():
 @pytest.fixture(scope="module")
 def messy_session():
     """Raw left thigh at 50 Hz, quaternion pelvis/right thigh; a pelvis gap, NaNs, a late sample, a slip."""
-    rec, truth = make_recording(
-        25.0,
-        kinds={"pelvis": "quat", "thigh_left": "raw", "thigh_right": "quat"},
-        rates={"thigh_left": 50.0},
-        seed=12,
-        walk_s=10.0,
-    )
-    p = rec.streams["pelvis"]
-    q = p.quat.copy()
-    q[700:705] = np.nan
-    t = p.t.copy()
-    t[900] = t[895]
-    keep = np.ones(len(t), dtype=bool)
-    keep[1200:1260] = False
-    rec.streams["pelvis"] = SensorStream("pelvis", "quat", t[keep], 100.0, quat=q[keep], acc=p.acc[keep])
-    s = rec.streams["thigh_right"]
-    slip = qm.from_axis_angle([0.0, 1.0, 0.0], math.radians(20.0) * np.clip((s.t - 10.0) / 0.5, 0, 1))
-    rec.streams["thigh_right"] = SensorStream(
-        "thigh_right", "quat", s.t, 100.0, quat=qm.multiply(s.quat, slip)
-    )
+    rec, _ = make_messy_recording(25.0, walk_s=10.0, rates={"thigh_left": 50.0})
     return rec, process_recording(rec)
 
 
