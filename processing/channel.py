@@ -87,7 +87,6 @@ def take(s: SensorStream, idx: np.ndarray) -> SensorStream:
     )
 
 
-
 def _acc_features_small(q: np.ndarray, a: np.ndarray) -> list[list[float]]:
     """The acceleration features of :meth:`SensorChannel.update` for a few rows, as a list of rows
     ``[vertical, magnitude]``: the world-vertical acceleration without gravity and the magnitude without
