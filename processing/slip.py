@@ -319,7 +319,8 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
         if len(rows) == 0 or self.calibration_ is None:
             return
         need = int(self.walk_check_s * self.rate_hz)
-        for p in ("thigh_left", "thigh_right"):
+        done: list[tuple[float, int, str, np.ndarray]] = []  # full windows: (end s, side, placement, axis)
+        for side, p in enumerate(("thigh_left", "thigh_right")):
             if p not in self.calibration_:
                 continue
             f = fast[p][a:b]
@@ -348,7 +349,11 @@ class SlipMonitor(Block[CalibratedRows, list[CalibratedRows]]):
                 vals, vecs = np.linalg.eigh(ww.T @ ww / len(ww))
                 if vals[2] < 4.0 * vals[1]:
                     continue  # not a clearly planar movement
-                self._walk_window(p, vecs[:, 2], float(win[-1, 0]))
+                done.append((float(win[-1, 0]), side, p, vecs[:, 2]))
+        # in time order over both thighs (left first at equal times), as fed row by row: the order of
+        # walk_offsets_, slips_ and the messages does not depend on where the chunks end
+        for t, _, p, axis in sorted(done, key=lambda w: w[:2]):
+            self._walk_window(p, axis, t)
 
     def _walk_window(self, p: str, axis: np.ndarray, t: float) -> None:
         base = self._walk_base.setdefault(p, [])
