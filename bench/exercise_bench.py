@@ -66,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hipback.processing import quaternion as qm  # noqa: E402
+from hipback.processing.acc_bias import AccBiasEstimator  # noqa: E402
 from hipback.processing.angles3d import body_angles, gyro_heading_drift, vertical_twist  # noqa: E402
 from hipback.processing.exercises import load_catalogue  # noqa: E402
 from hipback.processing.exercises.recognition import recognise  # noqa: E402
@@ -371,6 +372,19 @@ def run(
         kind = "/".join(sorted({s.kind for s in session.recording.streams.values()}))
         if sensors_mode == "clean":
             clean_streams(session)
+        bias_params = None
+        if acc_bias == "prior":
+            # a stand-in for the device's estimate kept from an earlier session: the in-use estimator run
+            # over this whole session first (optimistic: the same data), then applied from the first sample
+            bias_params = {}
+            for p, s in session.recording.streams.items():
+                if s.kind == "raw":
+                    est = AccBiasEstimator(s.rate_hz)
+                    est.update(s)
+                    est.finish()
+                    if est.trusted_ and est.estimate_ is not None:
+                        bias_params[p] = {"initial": tuple(est.estimate_.tolist())}
+                        acc["acc_fit"].append(float(np.linalg.norm(est.estimate_)))
         if acc_bias == "fit":
             for s in session.recording.streams.values():
                 b = fit_acc_bias(s) if s.kind == "raw" else None
@@ -382,7 +396,9 @@ def run(
             acc["patients"] += 1
             acc["seconds"] += session.truth.t[-1]
             continue
-        frame, cal = recording_frame(session.recording)
+        frame, cal = recording_frame(
+            session.recording, acc_bias=acc_bias in ("estimate", "prior"), acc_bias_params=bias_params
+        )
         if "pelvis" not in cal:
             print(f"  {patient.patient_id}: not calibrated, skipped")
             continue
@@ -518,7 +534,12 @@ def main() -> None:
     ap.add_argument(
         "--sensors", choices=("real", "clean"), default="real", help="clean: error-free sensor orientations"
     )
-    ap.add_argument("--acc-bias", choices=("none", "fit"), default="none", help="fit: a what-if, see above")
+    ap.add_argument(
+        "--acc-bias",
+        choices=("none", "estimate", "prior", "fit"),
+        default="none",
+        help="estimate: the channels' in-use estimator; prior: it from an earlier estimate; fit: a what-if",
+    )
     ap.add_argument("--worst", type=int, default=12, help="list this many largest primary angle errors")
     args = ap.parse_args()
     t0 = time.time()

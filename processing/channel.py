@@ -12,6 +12,12 @@ frame), resampled linearly like the acceleration (NaN across a gap and next to a
 
 1. **Validation.** Samples whose time is not after the previous accepted sample (time going backwards,
    duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted.
+   With ``acc_bias`` on, a raw device's accelerometer offset is estimated in use from its still moments
+   (:class:`~hipback.processing.acc_bias.AccBiasEstimator`) and subtracted before the orientation filter and
+   the acceleration features; an estimate is applied from the first sample after the still period that
+   produced it (going forward only: the filter's state is kept and its inclination moves to the corrected
+   one with its own accelerometer time constant), none before the estimate is trusted (or ``initial`` of
+   ``acc_bias_params``, for example a value kept from an earlier session of the same device).
 2. **Orientation** (:mod:`hipback.processing.orientation`): VQF for raw devices, normalised pass-through for
    quaternion devices. A time step above ``gap_factor`` sample periods is a gap: reported (``gaps_``),
    VQF is reset after ``reset_gap_s``, nothing is interpolated across it. Raw devices' filter is chosen by
@@ -34,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from hipback.processing.acc_bias import AccBiasEstimator
 from hipback.processing.angles import GRAVITY, axes_vertical_components
 from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.orientation import (
@@ -132,6 +139,10 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         orientation already comes from the gyroscope).
     :param orientation: raw sensors' filter: ``"causal"`` or ``"lagged"`` (see the module docstring;
         quaternion devices: ignored).
+    :param acc_bias: raw sensors: estimate the accelerometer offset in use and subtract it (see the module
+        docstring; quaternion devices: ignored, their fusion is the device's).
+    :param acc_bias_params: keyword arguments of
+        :class:`~hipback.processing.acc_bias.AccBiasEstimator` other than ``rate_hz`` (None: its defaults).
     """
 
     def __init__(
@@ -148,6 +159,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         acceleration: bool | None = None,
         gyroscope: bool = False,
         orientation: str = "causal",
+        acc_bias: bool = False,
+        acc_bias_params: dict[str, Any] | None = None,
     ) -> None:
         if orientation not in ORIENTATION_FILTERS:
             names = ", ".join(ORIENTATION_FILTERS)
@@ -165,6 +178,11 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         self.acceleration = acceleration
         self.gyroscope = gyroscope
         self.orientation = orientation
+        self.acc_bias = acc_bias
+        self.acc_bias_params = acc_bias_params
+        self._bias = (
+            AccBiasEstimator(self.rate_hz, **(acc_bias_params or {})) if acc_bias and kind == "raw" else None
+        )
         self._gyr_on = bool(gyroscope) and kind == "quat"
         used = placement in ("pelvis", "thigh_left", "thigh_right")
         self._acc_on = used if acceleration is None else bool(acceleration)
@@ -186,6 +204,16 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         self.non_unit_ = 0
         self.gaps_: list[Gap] = []
         self.messages_: list[str] = []
+
+    @property
+    def acc_bias_(self) -> np.ndarray | None:
+        """The accelerometer offset subtracted now (m/s^2, sensor frame; None without the estimator)."""
+        return None if self._bias is None else self._bias.applied_.copy()
+
+    @property
+    def acc_bias_estimator_(self) -> AccBiasEstimator | None:
+        """The offset estimator (its results: estimate, uncertainty, checks, updates), None without it."""
+        return self._bias
 
     @property
     def first_k(self) -> int | None:
@@ -269,10 +297,13 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if self._est is not None:
             assert chunk.acc is not None and chunk.gyr is not None
             mag = None if self._est.use_mag is False else chunk.mag
-            out = self._est.update(t, chunk.acc, chunk.gyr, mag)
+            acc = chunk.acc
+            if self._bias is not None:
+                acc = np.asarray(acc, dtype=np.float64) - self._bias.update(chunk)
+            out = self._est.update(t, acc, chunk.gyr, mag)
             if not self._delayed:  # the causal filter: every sample's orientation came back at once
-                return self._grid(t, live, self._skipped(out), chunk.acc, None)
-            t_out, a_out = self._released(t, chunk.acc, out)
+                return self._grid(t, live, self._skipped(out), acc, None)
+            t_out, a_out = self._released(t, acc, out)
             return self._grid(t_out, None, self._skipped(out), a_out, None)
         assert chunk.quat is not None
         chk = check_quaternions(chunk.quat)
@@ -293,6 +324,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if self._finished:
             return self._empty()
         self._finished = True
+        if self._bias is not None:
+            self._bias.finish()
         if self._est is None:
             return self._empty()
         out = self._est.finish()

@@ -910,7 +910,11 @@ def summarise(runner: ProgrammeRunner) -> ProgrammeSummary:
 
 
 def recording_frame(
-    recording, rate_hz: float = 100.0, slip_monitor: bool = False
+    recording,
+    rate_hz: float = 100.0,
+    slip_monitor: bool = False,
+    acc_bias: bool = False,
+    acc_bias_params: dict[str, dict] | None = None,
 ) -> tuple[SegmentFrame, dict]:
     """Batch helper: the pipeline's own blocks (sensor channels, grid merge, calibration search and, with
     ``slip_monitor``, the slip monitor) run over a :class:`~hipback.processing.types.Recording`; returns the
@@ -922,7 +926,9 @@ def recording_frame(
 
     Sensors with on-device fusion that also deliver their gyroscope get it in the frame (``gyr``, resampled
     linearly onto the grid, NaN across gaps), so that exercise blocks take the heading between alignments
-    from it (:class:`ExerciseBlock`)."""
+    from it (:class:`ExerciseBlock`). ``acc_bias`` and ``acc_bias_params`` (placement -> the
+    ``AccBiasEstimator``'s keyword arguments) are the sensor channels' (raw devices' accelerometer offset
+    estimated in use)."""
     from hipback.processing.calibration_search import CalibrationSearch
     from hipback.processing.channel import SensorChannel
     from hipback.processing.merge import GridMerge, Rows
@@ -934,7 +940,14 @@ def recording_frame(
     rows: list[Rows] = []
     for p in placements:
         s = recording.streams[p]
-        ch = SensorChannel(p, s.kind, s.rate_hz, grid_rate_hz=rate_hz)
+        ch = SensorChannel(
+            p,
+            s.kind,
+            s.rate_hz,
+            grid_rate_hz=rate_hz,
+            acc_bias=acc_bias,
+            acc_bias_params=(acc_bias_params or {}).get(p),
+        )
         rows.append(merge.update(ch.update(s)))
         rows.append(merge.update(ch.finish()))
     rows.append(merge.finish())
