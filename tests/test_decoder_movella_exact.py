@@ -73,7 +73,9 @@ def test_clock_restart_is_counted_once_and_small_steps_back_are_stale() -> None:
     stale = dec.feed(custom5(5_000_000 - 999_000), 0.1)  # less than 1 s back: a stale packet
     assert stale.rejected == "out_of_order" and stale.arrival_time == 0.1 and dec.stats.resets == 0
     restarted = dec.feed(custom5(100), 0.2)  # more than 1 s back: the sensor clock restarted
-    assert restarted.n == 1 and restarted.device_time_s[0] == pytest.approx(100e-6)
+    # a new epoch: after the last sample by the 0.2 s between their arrivals (device times stay increasing)
+    assert restarted.n == 1 and restarted.device_time_s[0] == pytest.approx(5.2)
+    assert restarted.extra["timestamp_us"] == 100
     assert dec.stats.resets == 1
     assert dec.feed(custom5(100 + PERIOD_US), 0.3).n == 1 and dec.stats.resets == 1
 

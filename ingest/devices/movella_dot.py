@@ -225,7 +225,11 @@ class MovellaDotDecoder(Decoder):
         self._max_len = PAYLOAD_LENGTH[self.mode.char_uuid]
         self._period_us = 1e6 / self.rate_hz
         self._last_raw: int | None = None
-        self._epoch = 0  # multiples of 2^32 us added by unwrapping
+        self._last_data = b""  # the last accepted notification (a byte-identical repeat is a duplicate)
+        # us added to the raw timestamp: multiples of 2^32 by unwrapping, plus the shift of each clock restart
+        self._epoch = 0
+        self._last_full: int | None = None  # device time of the last accepted sample (us, unwrapped)
+        self._last_arrival: float | None = None  # its arrival time (s)
         self._last_time: float | None = None
         self._stray: tuple[int, int] | None = None  # (timestamp, how many in a row) of out-of-order packets
 
@@ -242,6 +246,24 @@ class MovellaDotDecoder(Decoder):
             return True
         self._stray = (raw_t, count)
         return False
+
+    def _new_epoch(self, raw_t: int, arrival_time: float) -> None:
+        """Start a new clock epoch at a restarted device clock whose timestamp is now ``raw_t`` (us).
+
+        Device times stay unique and increasing within the session (the store tells samples apart by them,
+        as hipback v1 samples by their sequence numbers): when ``raw_t`` with the current epoch is not later
+        than the last accepted sample, the epoch moves so that this sample follows the last one by the
+        time that passed between their arrivals (``arrival_time``, s), at least one sample period. The
+        device's own timestamps (``extra["timestamp_us"]``) are unchanged.
+        """
+        last = self._last_full
+        if last is None or raw_t + self._epoch > last:
+            return
+        elapsed = arrival_time - self._last_arrival if self._last_arrival is not None else 0.0
+        # arrival times are session seconds; anything not finite or not forward says nothing about the pause
+        elapsed_us = int(elapsed * 1e6) if math.isfinite(elapsed) and 0.0 < elapsed < 1e9 else 0
+        step = max(elapsed_us, math.ceil(self._period_us))
+        self._epoch = last + step - raw_t
 
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
         m = self.mode
@@ -292,11 +314,18 @@ class MovellaDotDecoder(Decoder):
                     return self._rejected(OUT_OF_ORDER, arrival_time)
                 diff = -self.RESTART_BACKWARDS_US  # the device's clock is this one now: as after a restart
             if diff == 0:
-                return self._rejected(DUPLICATE, arrival_time)
+                if data == self._last_data:  # the same notification again
+                    return self._rejected(DUPLICATE, arrival_time)
+                # another sample with the last one's timestamp: a clock that restarted onto a value already
+                # seen (or a corrupt timestamp); counted as a stale packet that may continue a new clock
+                if not self._resync(raw_t):
+                    return self._rejected(OUT_OF_ORDER, arrival_time)
+                diff = -self.RESTART_BACKWARDS_US
             if diff < 0:
                 if -diff < self.RESTART_BACKWARDS_US and not self._resync(raw_t):
                     return self._rejected(OUT_OF_ORDER, arrival_time)
                 self.stats.resets += 1  # the sensor clock restarted (reboot / re-sync)
+                self._new_epoch(raw_t, arrival_time)
             else:
                 missing = int(round(diff / self._period_us)) - 1
                 if missing > 0:
@@ -306,6 +335,9 @@ class MovellaDotDecoder(Decoder):
             full = raw_t + self._epoch
         self._stray = None
         self._last_raw = raw_t
+        self._last_data = data
+        self._last_full = full
+        self._last_arrival = arrival_time
         t = full * 1e-6
         self._last_time = t
 

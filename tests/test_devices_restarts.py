@@ -1,0 +1,95 @@
+"""Device restarts and corrupt counters at the device boundary: a rebooted sensor's samples are kept as a new
+clock epoch (device times unique and increasing within the session), and one corrupt sequence number or
+timestamp far ahead costs at most that packet, never a gap proportional to the corruption."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from hipback.ingest.devices import MOVELLA_DOT
+
+G = 9.80665
+PERIOD_US = 16_667  # Movella DOT at 60 Hz
+
+
+def custom5(t_us: int, acc_z: float = 9.8) -> bytes:
+    """One Movella DOT custom mode 5 notification (63 bytes, zero padded) at raw timestamp ``t_us``."""
+    return struct.pack("<I4f3f3f", t_us, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, acc_z, 0.0, 0.0, 0.0).ljust(63, b"\0")
+
+
+def _times(outs) -> list[float]:
+    return [float(t) for o in outs if o.n for t in o.device_time_s]
+
+
+def _increasing(times: list[float]) -> bool:
+    return all(b > a for a, b in zip(times, times[1:], strict=False))
+
+
+# -- Movella DOT: a reboot restarts the u32 microsecond timestamp ------------------------------------------
+def test_movella_reboot_is_a_new_epoch_after_the_last_sample() -> None:
+    dec = MOVELLA_DOT.make_decoder(60, "custom5")
+    before = [dec.feed(custom5(5_000_000 + i * PERIOD_US), 10.0 + i / 60) for i in range(10)]
+    last_arrival = 10.0 + 9 / 60
+    # the sensor reboots: 2 s later its clock starts again near 0
+    after = [dec.feed(custom5(200 + i * PERIOD_US), last_arrival + 2.0 + i / 60) for i in range(10)]
+    assert all(o.rejected is None and o.n == 1 for o in before + after)
+    assert dec.stats.resets == 1 and dec.stats.missing == 0
+    times = _times(before + after)
+    assert _increasing(times) and len(set(times)) == 20
+    # the pause between the arrivals is the pause on the device timeline
+    assert times[10] - times[9] == pytest.approx(2.0, abs=1e-6)
+    assert after[0].extra["timestamp_us"] == 200  # the device's own timestamp stays as sent
+    assert after[1].device_time_s[0] - after[0].device_time_s[0] == pytest.approx(PERIOD_US * 1e-6)
+
+
+def test_movella_reboot_onto_timestamps_already_seen_keeps_the_new_clock() -> None:
+    """The stream had run for three samples when the sensor restarted: its new clock passes through the
+    same raw timestamps (0, 16667, 33333). Only a byte-identical repeat is a duplicate; the new samples
+    that continue one another are the device's clock now, after the old ones."""
+    dec = MOVELLA_DOT.make_decoder(60, "custom5")
+    old = [dec.feed(custom5(i * PERIOD_US, 9.8), i / 60) for i in range(3)]
+    new = [dec.feed(custom5(i * PERIOD_US, 9.0), 1.0 + i / 60) for i in range(6)]
+    assert [o.rejected for o in old] == [None] * 3
+    assert dec.stats.duplicates == 0 and dec.stats.resets == 1
+    # the first two are stale until the third continues them; from then on every sample is kept
+    assert [o.rejected for o in new] == ["out_of_order", "out_of_order", None, None, None, None]
+    times = _times(old + new)
+    assert _increasing(times) and len(times) == 7
+
+
+def test_movella_byte_identical_repeat_is_still_a_duplicate() -> None:
+    dec = MOVELLA_DOT.make_decoder(60, "custom5")
+    assert dec.feed(custom5(1000), 0.0).rejected is None
+    assert dec.feed(custom5(1000), 0.0).rejected == "duplicate"
+    assert dec.stats.duplicates == 1
+
+
+def test_movella_restart_of_the_clock_inside_the_session_stores_every_sample(tmp_path) -> None:
+    """Through the real session path: the virtual DOT's clock goes back 4 s at t = 5 s (a reboot's
+    restarted timestamp); every sample sent is stored (none collide with stored device times)."""
+    from hipback.ingest.session import run_virtual_session
+    from hipback.ingest.store import LocalStore
+    from hipback.simulator import SensorSpec, simulate
+    from hipback.simulator.virtual_ble import SensorFaults
+
+    sim = simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="quat", rate_hz=100.0)])
+    outcome = run_virtual_session(
+        sim,
+        {"thigh_left": "movella_dot"},
+        tmp_path / "s.sqlite",
+        faults={"thigh_left": SensorFaults(clock_jumps=[(5.0, -4.0)])},
+        until_s=10.0,
+        calibration_s=0,
+        process=False,
+    )
+    st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
+    with LocalStore(tmp_path / "s.sqlite") as store:
+        stored = store.sample_count(outcome.session_id, "thigh_left")
+        rec = store.load_recording(outcome.session_id)
+    assert st.duplicates_ignored == 0 and not st.rejected
+    assert st.samples == ledger.sent_samples == stored > 400
+    t = rec.streams["thigh_left"].t
+    assert np.all(np.diff(t) > 0) and np.max(np.diff(t)) < 0.5  # no hole, no overlap in the timeline
