@@ -37,10 +37,12 @@ from hipback.processing import (
     StrideDetector,
 )
 from hipback.processing import quaternion as qm
+from hipback.processing.acc_bias import AccBiasEstimator
 from hipback.processing.blocks import params_equal
 from hipback.processing.summary import SummaryInput
 from hipback.processing.types import SensorStream
 from hipback.simulator.session import simulate
+from tests.test_acc_bias import poses_stream, spread_poses
 
 PLACEMENTS = ("pelvis", "thigh_left", "thigh_right")
 
@@ -61,6 +63,12 @@ def truth_angles() -> AngleSeries:
     lum = np.where(np.isnan(a.lumbar_flexion), 0.0, a.lumbar_flexion)
     lum[3000:3010] = math.radians(100.0)
     return dataclasses.replace(a, hip_flexion_left=hip, lumbar_flexion=lum)
+
+
+@cache
+def poses() -> SensorStream:
+    """A raw sensor with an accelerometer offset, still in many postures (for the offset estimator)."""
+    return poses_stream(spread_poses(12), still_s=2.5, move_s=1.0)[0]
 
 
 @cache
@@ -231,6 +239,33 @@ CASES = [
         ("gaps_", "invalid_", "non_unit_", "dropped_backwards_", "messages_"),
     ),
     Case(
+        "AccBiasEstimator",
+        lambda: AccBiasEstimator(100.0, initial=(0.01, 0.0, -0.01)),
+        poses,
+        _stream_split,
+        lambda outs: np.concatenate(outs),
+        (
+            "estimate_",
+            "sigma_",
+            "gravity_",
+            "condition_",
+            "n_directions_",
+            "trusted_",
+            "applied_",
+            "updates_",
+        ),
+    ),
+    Case(
+        "SensorChannel acc bias",
+        lambda: SensorChannel(
+            "thigh_left", "raw", 100.0, acc_bias=True, acc_bias_params={"min_directions": 5}
+        ),
+        poses,
+        _stream_split,
+        _grid_digest,
+        ("gaps_", "invalid_", "acc_bias_"),
+    ),
+    Case(
         "GridMerge",
         lambda: GridMerge(PLACEMENTS),
         grid_chunks,
@@ -344,6 +379,9 @@ def test_the_inputs_exercise_the_blocks():
     assert reference("CalibrationSearch")[1]["state_"] == "calibrated"
     assert any(s[0] == "thigh_right" for s in reference("SlipMonitor")[1]["slips_"])
     assert reference("SessionSummary")[1]["summary_"]["n_strides_left"] >= 5
+    assert len(reference("AccBiasEstimator")[1]["updates_"]) >= 2
+    assert reference("AccBiasEstimator")[1]["trusted_"]
+    assert np.any(reference("SensorChannel acc bias")[1]["acc_bias_"] != 0.0)
 
 
 def test_parameters_round_trip(case: Case):
