@@ -9,7 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from hipback.ingest.devices import MOVELLA_DOT
+from hipback.ingest.devices import HIPBACK_V1, MOVELLA_DOT
+from hipback.ingest.devices import hipback_v1 as hb
 
 G = 9.80665
 PERIOD_US = 16_667  # Movella DOT at 60 Hz
@@ -93,3 +94,49 @@ def test_movella_restart_of_the_clock_inside_the_session_stores_every_sample(tmp
     assert st.samples == ledger.sent_samples == stored > 400
     t = rec.streams["thigh_left"].t
     assert np.all(np.diff(t) > 0) and np.max(np.diff(t)) < 0.5  # no hole, no overlap in the timeline
+
+
+# -- hipback v1: one corrupt sequence number far ahead ------------------------------------------------------
+DT_US = 10_000  # 100 Hz
+
+
+def _hipback(seq: int, t0_us: int, n: int = 4) -> bytes:
+    """A hipback v1 packet of ``n`` identity quaternions (Q14) from ``seq`` at device time ``t0_us``."""
+    body = struct.pack("<4h", 16384, 0, 0, 0) * n
+    return hb.HEADER.pack(1, 0x01, n, 50, seq & 0xFFFFFFFF, t0_us, DT_US, 0) + body
+
+
+@pytest.mark.parametrize("jump", [(1 << 31) - 1, 1 << 20, 5_000])
+def test_hipback_corrupt_sequence_far_ahead_costs_one_packet(jump: int) -> None:
+    dec = HIPBACK_V1.make_decoder(100)
+    outs = []
+    for k in range(12):
+        seq = 4 * k + (jump if k == 5 else 0)  # packet 5 carries a corrupt sequence number
+        outs.append(dec.feed(_hipback(seq, 1_000_000 + 4 * k * DT_US), k * 0.04))
+    assert [o.rejected for o in outs] == [None] * 5 + ["bad_value"] + [None] * 6
+    # the refused packet's own four samples are the only loss, and the numbering does not move
+    assert dec.stats.seq_gaps == [(19, 4)] and dec.stats.missing == 4 and dec.stats.resets == 0
+    seqs = [int(s) for o in outs if o.n for s in o.seq]
+    assert seqs == [s for k in range(12) if k != 5 for s in range(4 * k, 4 * k + 4)]
+    # the next real loss is reported with its own size
+    out = dec.feed(_hipback(4 * 13, 1_000_000 + 4 * 13 * DT_US), 0.6)
+    assert out.missing == 4 and dec.stats.missing == 8
+
+
+def test_hipback_sequence_gap_backed_by_device_time_is_a_loss() -> None:
+    dec = HIPBACK_V1.make_decoder(100)
+    assert dec.feed(_hipback(0, 0), 0.0).n == 4
+    out = dec.feed(_hipback(4 + 6000, (4 + 6000) * DT_US), 60.0)  # a minute lost, the clock agrees
+    assert out.rejected is None and out.missing == 6000 and dec.stats.resets == 0
+
+
+def test_hipback_renumbered_stream_is_followed_after_three_packets() -> None:
+    """A device whose numbering really jumped (its clock running on) is followed once three packets continue
+    one another: the two before are refused, nothing is counted lost, numbering stays continuous."""
+    dec = HIPBACK_V1.make_decoder(100)
+    assert dec.feed(_hipback(0, 0), 0.0).n == 4
+    jump = 1 << 30
+    outs = [dec.feed(_hipback(jump + 4 * k, (4 + 4 * k) * DT_US), 0.04 * (k + 1)) for k in range(4)]
+    assert [o.rejected for o in outs] == ["bad_value", "bad_value", None, None]
+    assert dec.stats.missing == 0 and dec.stats.resets == 1
+    assert outs[2].seq.tolist() == [4, 5, 6, 7] and outs[3].seq.tolist() == [8, 9, 10, 11]

@@ -253,6 +253,11 @@ class HipbackV1Decoder(Decoder):
     the packet before was such a step too (a device clock that stands still), until packets that continue one
     another show the clock running again (resynchronised as below).
 
+    A packet further ahead of the expected sequence number than its device time allows (see
+    :meth:`_plausible_gap`) has a corrupt sequence number: it is refused as ``bad_value`` (no gap is recorded
+    and the numbering does not move), unless packets that continue one another follow it (resynchronised as
+    below).
+
     A packet behind the expected sequence number with a later device time is out of order; when
     :attr:`RESYNC_PACKETS` such packets in a row continue one another (sequence numbers and device times
     advancing), the device's stream is the one they continue (an earlier packet with a corrupt sequence number
@@ -263,6 +268,12 @@ class HipbackV1Decoder(Decoder):
     kind = "hipback_v1"
     #: consecutive out-of-order packets that continue one another and so resynchronise the decoder
     RESYNC_PACKETS = 3
+    #: a sequence gap may span this fraction more than the device time that passed over it ...
+    GAP_TIME_SLACK = 0.1
+    #: ... and this much more (us of samples), for a device clock stepped back meanwhile
+    MAX_UNTIMED_GAP_US = 10_000_000
+    #: no gap is longer (us of samples): one day
+    MAX_GAP_US = 86_400_000_000
 
     def __init__(
         self, rate_hz: float, *, acc_range_ms2: float | None = None, gyr_range_rads: float | None = None
@@ -349,6 +360,14 @@ class HipbackV1Decoder(Decoder):
                     restarted = True
                 else:
                     return self._rejected(OUT_OF_ORDER, arrival_time)
+            elif delta > 0 and not self._plausible_gap(delta, t0_us, dt_us):
+                # a sequence number far ahead of what the device clock allows (a corrupt header): this packet
+                # is refused, unless packets that continue one another show the device numbering anew
+                if not self._resync(seq, n, t0_us, t_end_us):
+                    return self._rejected(BAD_VALUE, arrival_time)
+                self.stats.resets += 1
+                delta = 0
+                restarted = True
             # the sequence goes on but the device clock does not: once is a step of the clock (a time sync
             # may set it back), twice in a row a clock that stands still, whose times would all collapse
             # (unless such packets continue one another: the clock runs again, on a new timeline)
@@ -475,6 +494,22 @@ class HipbackV1Decoder(Decoder):
         if mags is not None:
             mag = np.array(mags).reshape(n, 3)
         return quat, acc, gyr, mag
+
+    def _plausible_gap(self, delta: int, t0_us: int, dt_us: int) -> bool:
+        """True when ``delta`` samples lost before a packet starting at device time ``t0_us`` (us, sample
+        period ``dt_us``) fit the device time since the last accepted sample.
+
+        The lost samples may span the time the device clock advanced (plus :attr:`GAP_TIME_SLACK` of it) and
+        :attr:`MAX_UNTIMED_GAP_US` more (a time sync may have stepped the clock back meanwhile), and never
+        more than :attr:`MAX_GAP_US`: a corrupt sequence number (up to 2^31 - 1 ahead) so never becomes a gap
+        of billions of samples.
+        """
+        span_us = delta * dt_us
+        if span_us > self.MAX_GAP_US:
+            return False
+        last = self._last_end_us
+        timed_us = max(t0_us - last - dt_us, 0) if last is not None else 0
+        return span_us <= timed_us * (1.0 + self.GAP_TIME_SLACK) + self.MAX_UNTIMED_GAP_US
 
     def _resync(self, seq: int, n: int, t0_us: int, t_end_us: int) -> bool:
         """Note an out-of-order packet (device ``seq`` of its first sample, ``n`` samples, device times
