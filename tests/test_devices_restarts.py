@@ -140,3 +140,38 @@ def test_hipback_renumbered_stream_is_followed_after_three_packets() -> None:
     assert [o.rejected for o in outs] == ["bad_value", "bad_value", None, None]
     assert dec.stats.missing == 0 and dec.stats.resets == 1
     assert outs[2].seq.tolist() == [4, 5, 6, 7] and outs[3].seq.tolist() == [8, 9, 10, 11]
+
+
+# -- Movella DOT: one corrupt timestamp far ahead ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "ahead_us,refused",
+    [
+        ((1 << 31) - 1, "out_of_order"),  # beyond half the u32 counter (with the period): read as behind
+        ((1 << 31) - 20_000, None),  # just under half the counter ahead
+        (1 << 28, None),
+        (60_000_000, None),
+    ],
+)
+def test_movella_corrupt_timestamp_far_ahead_is_no_gap_and_loses_nothing(ahead_us: int, refused) -> None:
+    dec = MOVELLA_DOT.make_decoder(60, "custom5")
+    raws = [1_000_000 + i * PERIOD_US for i in range(12)]
+    raws[5] += ahead_us  # one packet's timestamp is corrupt, the stream goes on as before
+    outs = [dec.feed(custom5(r), 3.0 + i / 60) for i, r in enumerate(raws)]
+    # every other sample kept; the corrupt one too unless it reads as stale
+    assert [o.rejected for o in outs] == [None] * 5 + [refused] + [None] * 6
+    # no loss made up from the corrupt timestamp (a refused packet's own sample is the only one missing)
+    assert dec.stats.missing == (1 if refused else 0)
+    times = _times(outs)
+    assert _increasing(times)
+    # the samples after it follow on one period apart again
+    assert np.allclose(np.diff(times[6:]), PERIOD_US * 1e-6)
+
+
+def test_movella_timestamp_ahead_by_the_time_that_passed_is_a_loss() -> None:
+    dec = MOVELLA_DOT.make_decoder(60, "custom5")
+    assert dec.feed(custom5(1_000_000), 3.0).n == 1
+    out = dec.feed(custom5(1_000_000 + 61 * PERIOD_US), 4.0)  # 60 samples lost in the 1 s between arrivals
+    assert out.missing == 60 and dec.stats.resets == 0
+    # a link stalled for 30 s (the clock ran on while nothing arrived) is a loss too
+    out = dec.feed(custom5(1_000_000 + 61 * PERIOD_US + 30_000_000), 4.1)
+    assert out.missing == int(round(30_000_000 / (1e6 / 60))) - 1 and dec.stats.resets == 0

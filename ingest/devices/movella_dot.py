@@ -210,6 +210,11 @@ class MovellaDotDecoder(Decoder):
     #: of more than half the counter, had made every later packet look stale)
     RESYNC_PACKETS = 3
     RESYNC_STEP_US = 1_000_000
+    #: longest a notification can be delayed (s): no stall outlasts the BLE supervision timeout (at most 32 s)
+    #: before the link drops. A timestamp further ahead than the arrivals allow is no loss (a clock jump).
+    MAX_LATENCY_S = 32.0
+    #: the device clock's rate error bound against the host's (fraction)
+    MAX_DRIFT = 1e-3
 
     def __init__(
         self,
@@ -246,6 +251,16 @@ class MovellaDotDecoder(Decoder):
             return True
         self._stray = (raw_t, count)
         return False
+
+    def _plausible_step(self, diff_us: int, arrival_time: float) -> bool:
+        """True when the timestamp advanced by ``diff_us`` (> 0) since the last accepted sample can be time
+        that passed: no more than the arrivals advanced (``arrival_time``, s; plus the drift bound) and the
+        longest delay a packet can have had (:attr:`MAX_LATENCY_S`)."""
+        last = self._last_arrival
+        elapsed = arrival_time - last if last is not None else math.inf
+        if not math.isfinite(elapsed):  # nothing known about the time between them
+            return True
+        return diff_us * 1e-6 <= max(elapsed, 0.0) * (1.0 + self.MAX_DRIFT) + self.MAX_LATENCY_S
 
     def _new_epoch(self, raw_t: int, arrival_time: float) -> None:
         """Start a new clock epoch at a restarted device clock whose timestamp is now ``raw_t`` (us).
@@ -326,6 +341,10 @@ class MovellaDotDecoder(Decoder):
                     return self._rejected(OUT_OF_ORDER, arrival_time)
                 self.stats.resets += 1  # the sensor clock restarted (reboot / re-sync)
                 self._new_epoch(raw_t, arrival_time)
+            elif not self._plausible_step(diff, arrival_time):
+                # further ahead than the time since the last packet allows: a corrupt timestamp or a jump of
+                # the device clock, not a loss (the sample is kept; no gap of up to 2^31 us is made up)
+                self.stats.resets += 1
             else:
                 missing = int(round(diff / self._period_us)) - 1
                 if missing > 0:
