@@ -4,7 +4,8 @@ Optional benchmark, not part of the test suite. Needs the ``peers`` extra (``pip
 ``opensim`` and ``mobgap`` from PyPI) and, for the real recordings and the model, ``../shared/data``.
 
 Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy]
-[--only cohort|real] [--ic-rule onset|shoulder] [--ic-refine BEFORE AFTER] [--orientation causal|lagged]``
+[--only cohort|real] [--no-opensense] [--ic-rule onset|shoulder|smooth] [--ic-refine BEFORE AFTER]
+[--orientation causal|lagged]``
 (``--orientation``: the raw sensors' orientation filter of hipback's processing only, see
 ``bench/processing_bench.py``; the peers' inputs do not change)
 
@@ -267,6 +268,10 @@ def upright_only(angles: dict[str, np.ndarray], max_incl_deg: float = 45.0) -> t
     return out, float(bad.mean())
 
 
+class _Skipped(Exception):
+    """A peer left out of the run (``--no-opensense``)."""
+
+
 # -- mobgap ------------------------------------------------------------------------------------------------
 def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
     """Initial contacts (s, per side) of the Mobilise-D pipeline on the sacral sensor's acc/gyr."""
@@ -318,7 +323,7 @@ def _truth_strides_ext(angles: dict[str, np.ndarray], truth, sides: set[str]) ->
     return out
 
 
-def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
+def cohort_section(n: int, seed: int, walk_s: float, realistic: bool, opensense_too: bool = True) -> None:
     from hipback.simulator import make_cohort, simulate
 
     label = "realistic" if realistic else "easy"
@@ -354,6 +359,8 @@ def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
         )
         t0 = time.perf_counter()
         try:
+            if not opensense_too:
+                raise _Skipped
             rate = 100.0
             grid, quats = orientations(rec, rate)
             c0, c1 = tr.calibration_window
@@ -377,6 +384,8 @@ def cohort_section(n: int, seed: int, walk_s: float, realistic: bool) -> None:
                 + "/".join(f"{osu['angles'].get(n_, {}).get('rmse', nan):.2f}" for n_ in keep)
                 + ")"
             )
+        except _Skipped:
+            pass
         except Exception as e:  # noqa: BLE001 - a peer failing on one patient is a finding, not a crash
             line += f" | OpenSense failed: {type(e).__name__}: {str(e)[:80]}"
         times["OpenSense"] += time.perf_counter() - t0
@@ -455,7 +464,7 @@ def _match(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[list[float], int, 
     return d, len(ua), len(ub)
 
 
-def real_section() -> None:
+def real_section(opensense_too: bool = True) -> None:
     folder = SHARED / "movella-dot-walk"
     print("\n== Real Movella DOT walks (no reference): hipback next to OpenSense and mobgap")
     if not folder.is_dir() or not MODEL.is_file():
@@ -511,7 +520,7 @@ def real_section() -> None:
         )
         res = res_own if "walk start" in hb_by_variant else res_np
         os_by_variant = {}
-        for vname, cq in variants.items():
+        for vname, cq in variants.items() if opensense_too else ():
             with tempfile.TemporaryDirectory() as d:
                 os_ang = opensense(grid, quats, rate, None, Path(d), calib_quats=cq, axes=anterior_axes())
             os_by_variant[vname] = os_ang
@@ -587,6 +596,8 @@ def main() -> None:
     ap.add_argument("--walk-s", type=float, default=60.0)
     ap.add_argument("--easy", action="store_true", help="also run the easy cohort")
     ap.add_argument("--only", choices=("cohort", "real"))
+    ap.add_argument("--no-opensense", action="store_true",
+                    help="skip OpenSense (its IK takes minutes; hipback and mobgap only)")
     pb.add_detector_options(ap)
     args = ap.parse_args()
     pb.use_detector_options(args)
@@ -601,10 +612,10 @@ def main() -> None:
         return
     if args.only in (None, "cohort"):
         if args.easy:
-            cohort_section(args.patients, args.seed, args.walk_s, realistic=False)
-        cohort_section(args.patients, args.seed, args.walk_s, realistic=True)
+            cohort_section(args.patients, args.seed, args.walk_s, False, not args.no_opensense)
+        cohort_section(args.patients, args.seed, args.walk_s, True, not args.no_opensense)
     if args.only in (None, "real"):
-        real_section()
+        real_section(opensense_too=not args.no_opensense)
 
 
 if __name__ == "__main__":

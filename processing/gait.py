@@ -213,6 +213,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_rule: str = "onset"  # or "shoulder", "smooth" (see the module docstring)
     ic_shoulder_s: float = 0.1
     ic_slow_s: float = 0.05
+    min_smooth_rise_m_s3: float = 5.0
     ic_sharpness: float = 2.0
     use_thigh_impact: bool = True
     ic_impact_smooth_s: float = 0.0
@@ -222,6 +223,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_impact_rise_s: float = 0.04
     min_impact_rise_m_s2: float = 3.0
     ic_impact_share: float = 0.5
+    ic_impact_edge: float = 0.5
     min_acc_range_m_s2: float = 0.5
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
@@ -244,7 +246,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if self.side not in ("left", "right"):
             raise ValueError(f"side must be 'left' or 'right', not {self.side!r}")
         if self.ic_rule not in ("onset", "shoulder", "smooth"):
-            raise ValueError(f"ic_rule must be 'onset' or 'shoulder', not {self.ic_rule!r}")
+            raise ValueError(f"ic_rule must be 'onset', 'shoulder' or 'smooth', not {self.ic_rule!r}")
         self._thigh = f"thigh_inclination_{self.side}"
         self._hip = f"hip_flexion_{self.side}"
         other = "right" if self.side == "left" else "left"
@@ -411,9 +413,13 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         validated lower-back detectors (McCamley et al. 2012; Paraschiv-Ionescu et al. 2020, whose
         Mobilise-D implementation takes the steepest rise of the band-passed, integrated and
         wavelet-differentiated signal): on real walks the trailing leg's push-off, the contact and the
-        leading leg's loading make one rise whose steepest point is at the contact. ``onset`` and
-        ``shoulder``: the sharp-transient rules of the module docstring, within ``ic_refine_s`` of the
-        thighs' split maximum ``centre`` (when both thighs are worn, else ``-1``).
+        leading leg's loading make one rise whose steepest point is at the contact. That steepest rise must
+        reach ``min_smooth_rise_m_s3`` (m/s^3, default 5): a heel strike loads the body weight within about
+        0.1 s; on the real Movella DOT walks every contact's rise, so smoothed, is 18 m/s^3 or more (median
+        about 30), while standing it stays under about 1 m/s^3; a smaller rise is not taken for a contact
+        (before, any rise above 0 was). ``onset`` and ``shoulder``: the sharp-transient rules of the module
+        docstring, within ``ic_refine_s`` of the thighs' split maximum ``centre`` (when both thighs are
+        worn, else ``-1``).
         """
         trim = self._g - self._gf
         trim_slow = self._g - len(self._dkernel_slow) // 2  # (0 unless the thighs' impact reaches further)
@@ -423,8 +429,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 return None
             j = 1 + int(np.argmax(slow[1:-1]))
             y0, y1, y2 = slow[j - 1], slow[j], slow[j + 1]
-            if not (y1 > 0 and y1 > y0 and y1 >= y2):
-                return None  # no rise inside the window (it rises at an edge: another step's contact)
+            if not (y1 >= self.min_smooth_rise_m_s3 and y1 > y0 and y1 >= y2):
+                # no rise inside the window (it rises at an edge: another step's contact), or too slow a
+                # rise to be a contact (sensor noise, sway)
+                return None
             return j, _vertex(y0, y1, y2)
         rise = smooth(acc[trim : len(acc) - trim], self._dkernel)  # rise[j] at sample lo + j
         r_lo, r_hi = 1, len(rise) - 1
@@ -527,9 +535,22 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         # the first of comparable size: the soft tissue rings after the impact, and the foot-flat burst
         # follows it, sometimes larger than the impact itself
         j = a + int(peaks[np.flatnonzero(heights >= self.ic_impact_share * heights.max())[0]])
-        y0, y1, y2 = tr[j - 1], tr[j], tr[j + 1]
-        t = float(win.get("t", lo + j, lo + j + 1)[0]) + _vertex(y0, y1, y2) / fs
-        return lo + j, t, "thigh_impact"
+        if self.ic_impact_edge >= 1.0 or nr <= 0:  # the impact's peak itself
+            y0, y1, y2 = tr[j - 1], tr[j], tr[j + 1]
+            t = float(win.get("t", lo + j, lo + j + 1)[0]) + _vertex(y0, y1, y2) / fs
+            return lo + j, t, "thigh_impact"
+        # its leading edge: walking back from the peak, where the magnitude falls to ic_impact_edge of its
+        # rise above the lowest magnitude of the ic_impact_rise_s before the peak (linear interpolation)
+        k0 = max(0, j - nr)
+        base = float(np.min(s[k0 : j + 1]))
+        level = base + self.ic_impact_edge * (float(s[j]) - base)
+        k = j
+        while k > k0 and s[k - 1] > level:
+            k -= 1
+        t = float(win.get("t", lo + k, lo + k + 1)[0])
+        if k > 0 and s[k] > level >= s[k - 1]:
+            t -= float((s[k] - level) / (s[k] - s[k - 1])) / fs
+        return lo + k, t, "thigh_impact"
 
     def _phase(self) -> float:
         """Share of the cycle from peak flexion to IC for the phase rule: the median over the last

@@ -525,17 +525,20 @@ def _with_thigh_impacts(a, ics, lead_s: float, impact: float, loading: float):
 
 
 def test_the_thigh_impact_before_the_sacral_contact_times_the_contact():
-    """The sacrum gives the contact at the true IC; the thigh's impact 25 ms earlier moves it there (within
-    half a sample's refinement), while the thigh's larger shake 60 ms after the contact (loading) is never
-    taken; an impact that does not stand out (or the option off) leaves the sacral contact."""
+    """The sacrum gives the contact at the true IC; the thigh's impact 25 ms earlier moves it to the impact's
+    leading edge, where it has risen half way (a Gaussian of 10 ms: 11.8 ms before its peak), or with
+    ``ic_impact_edge=1`` to its peak (within half a sample's refinement), while the thigh's larger shake 60
+    ms after the contact (loading) is never taken; an impact that does not stand out (or the option off)
+    leaves the sacral contact."""
     a, ics = _gait_with_contacts(0.80, acc=True)
     thigh = _with_thigh_impacts(a, ics, lead_s=0.025, impact=12.0, loading=20.0)
-    det = detect_strides(thigh, "left")
-    assert len(_inner(det)) >= 18
-    assert {s.ic_source for s in _inner(det)} == {"thigh_impact"}
     true = ics["left"]
-    errs = np.array([s.t_start - true[np.argmin(np.abs(true - s.t_start))] for s in _inner(det)])
-    np.testing.assert_allclose(errs, -0.025, atol=0.004)
+    for params, expect in (({}, -0.025 - 1.1774 * 0.01), ({"ic_impact_edge": 1.0}, -0.025)):
+        det = detect_strides(thigh, "left", **params)
+        assert len(_inner(det)) >= 18
+        assert {s.ic_source for s in _inner(det)} == {"thigh_impact"}
+        errs = np.array([s.t_start - true[np.argmin(np.abs(true - s.t_start))] for s in _inner(det)])
+        np.testing.assert_allclose(errs, expect, atol=0.004)
     sacral = detect_strides(a, "left")
     for params, impact in (({}, 1.0), ({"use_thigh_impact": False}, 12.0)):
         flat = detect_strides(_with_thigh_impacts(a, ics, 0.025, impact, 0.0), "left", **params)
@@ -572,16 +575,19 @@ def test_the_thighs_swing_hump_is_not_an_impact():
     def errors(det):
         return np.array([s.t_start - true[np.argmin(np.abs(true - s.t_start))] for s in _inner(det)])
 
-    both = detect_strides(_with_swing_hump(a, ics, hump=12.0, impact=10.0), "left")
+    both = detect_strides(_with_swing_hump(a, ics, hump=12.0, impact=10.0), "left", ic_impact_edge=1.0)
     assert len(_inner(both)) >= 18
     assert {s.ic_source for s in _inner(both)} == {"thigh_impact"}
     np.testing.assert_allclose(errors(both), -0.02, atol=0.004)
+    # timed at the impact's leading edge (the default): before its peak, within its rise (~12 ms)
+    edge = errors(detect_strides(_with_swing_hump(a, ics, hump=12.0, impact=10.0), "left"))
+    assert len(edge) >= 18 and np.all((edge > -0.02 - 0.016) & (edge < -0.02 - 0.004))
     hump_only = _with_swing_hump(a, ics, hump=12.0, impact=0.0)
     sacral = detect_strides(a, "left")
     alone = detect_strides(hump_only, "left")
     assert {s.ic_source for s in _inner(alone)} == {"acceleration"}
     assert [s.t_start for s in alone.strides_] == [s.t_start for s in sacral.strides_]
-    raw = detect_strides(hump_only, "left", ic_impact_highpass_s=0.0)
+    raw = detect_strides(hump_only, "left", ic_impact_highpass_s=0.0, ic_impact_edge=1.0)
     assert {s.ic_source for s in _inner(raw)} == {"thigh_impact"}
     np.testing.assert_allclose(errors(raw), -0.09, atol=0.004)
 

@@ -294,7 +294,7 @@ def test_gait_summary_of_one_leg_and_of_none() -> None:
 def test_side_and_rule_are_checked() -> None:
     with pytest.raises(ValueError, match=r"^side must be 'left' or 'right', not 'middle'$"):
         StrideDetector("middle")
-    with pytest.raises(ValueError, match=r"^ic_rule must be 'onset' or 'shoulder', not 'peak'$"):
+    with pytest.raises(ValueError, match=r"^ic_rule must be 'onset', 'shoulder' or 'smooth', not 'peak'$"):
         StrideDetector("left", ic_rule="peak")
     StrideDetector("right", ic_rule="shoulder")
 
@@ -980,7 +980,7 @@ def test_a_thigh_spike_is_the_contact_when_its_transient_reaches_min_impact(
     thigh[PEAK_IDX[:-1] + 15] += scale * spike_threshold(gate)
     params = {"min_impact_rise_m_s2": 0.0} if gate == "height" else {}
     thighs = dataclasses.replace(a, thigh_acc_left=thigh)
-    ss = detect_strides(thighs, "left", ic_rule="onset", **params).strides
+    ss = detect_strides(thighs, "left", ic_rule="onset", ic_impact_edge=1.0, **params).strides
     assert len(ss) == 8
     for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
         if taken:
@@ -1037,7 +1037,8 @@ def test_the_first_thigh_spike_of_comparable_size_is_the_contact(
     thigh[PEAK_IDX[:-1] + 11] += first * big
     thigh[PEAK_IDX[:-1] + 16] += big
     ss = detect_strides(
-        dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset", ic_impact_share=share
+        dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset", ic_impact_share=share,
+        ic_impact_edge=1.0,
     ).strides
     assert len(ss) == 8
     for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=True):
@@ -1062,12 +1063,14 @@ def test_a_thigh_spike_counts_from_a_tenth_of_a_second_before_the_sacral_contact
 def raw_thigh_strides(spikes: dict[int, float], acc_offset: int = 20, **params: object) -> list[Stride]:
     """Sacral steps ``acc_offset`` samples after each flexion peak (the onset contact on the flank sample
     before the step), the left thigh's acceleration 0 but ``spikes`` (offset from each peak -> value), the
-    impact's low-pass off (``ic_impact_highpass_s=0``: the transient is the magnitude, values exact)."""
+    impact's low-pass off (``ic_impact_highpass_s=0``: the transient is the magnitude, values exact), the
+    contact timed at the impact's peak (``ic_impact_edge=1``, unless ``params`` say otherwise): these tests
+    pin which candidate is taken; the timing at the leading edge (the default) is tested on its own below."""
     a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + acc_offset))
     thigh = np.zeros(len(STEADY_X))
     for off, v in spikes.items():
         thigh[PEAK_IDX[:-1] + off] = v
-    params = {"ic_impact_highpass_s": 0.0, **params}
+    params = {"ic_impact_highpass_s": 0.0, "ic_impact_edge": 1.0, **params}
     ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset",
                         **params).strides  # type: ignore[arg-type]
     assert len(ss) == 8
@@ -1168,6 +1171,38 @@ def test_a_spike_on_the_search_window_end() -> None:
     assert got == [("acceleration", 38.5)] * 6
 
 
+# -- the thigh impact timed at its leading edge (the default, ``ic_impact_edge`` = 0.5) ----------------------
+def edge(spikes: dict[int, float], **params: object) -> list[tuple[str, float]]:
+    return contacts(raw_thigh_strides(spikes, **{"ic_impact_edge": 0.5, **params}))
+
+
+def test_the_default_times_the_impact_at_half_its_rise() -> None:
+    assert StrideDetector("left").ic_impact_edge == 0.5
+    # a one-sample spike from 0: half way between the sample before it and its own
+    assert edge({15: 5.0}) == [("thigh_impact", 14.5)] * 6
+    # a ramp 1, 3, 5, 7 from 0: half of 7 is crossed between 3 and 5
+    assert edge({12: 1.0, 13: 3.0, 14: 5.0, 15: 7.0}) == [("thigh_impact", 13.25)] * 6
+    # a quarter of the rise: 1.75, between 1 and 3
+    assert edge({12: 1.0, 13: 3.0, 14: 5.0, 15: 7.0}, ic_impact_edge=0.25) == [("thigh_impact", 12.375)] * 6
+    # the peak itself (1 or more), refined by the parabola through 5, 7, 0
+    got = edge({12: 1.0, 13: 3.0, 14: 5.0, 15: 7.0}, ic_impact_edge=1.0)
+    assert got == [("thigh_impact", round(15.0 + _vertex(5.0, 7.0, 0.0), 6))] * 6
+
+
+def test_the_edge_rises_from_the_lowest_magnitude_of_the_rise_window_before_the_peak() -> None:
+    """The rise is measured from the lowest magnitude over the ``ic_impact_rise_s`` (4 samples) before the
+    peak: -2 four samples before it counts (level 2.5, between 1 and 3), -2 five samples before it does not
+    (level 3.5, between 3 and 5)."""
+    assert edge({11: -2.0, 12: 1.0, 13: 3.0, 14: 5.0, 15: 7.0}) == [("thigh_impact", 12.75)] * 6
+    assert edge({10: -2.0, 12: 1.0, 13: 3.0, 14: 5.0, 15: 7.0}) == [("thigh_impact", 13.25)] * 6
+
+
+def test_the_edge_is_the_last_crossing_before_the_peak() -> None:
+    """Walking back from the peak (8) the magnitude first falls to half of its rise (4) between 3 and 6: the
+    earlier bump of 3.5 (a candidate under ``ic_impact_share`` of the peak) is not reached."""
+    assert edge({12: 3.5, 13: 3.0, 14: 6.0, 15: 8.0}) == [("thigh_impact", 13.333333)] * 6
+
+
 # -- the "smooth" sacral rule: the steepest rise of the low-passed acceleration -----------------------------
 def sigmoid_rises(centre: float, width: float = 4.0, amp: float = 1.0,
                   drop_at: int | None = None) -> np.ndarray:
@@ -1218,12 +1253,39 @@ def test_smooth_rule_refuses_a_rise_at_the_window_edges(centre: float) -> None:
     assert [s for s, _ in smooth_contacts(sigmoid_rises(centre))] == ["hip_phase"] * 6
 
 
-def test_smooth_rule_takes_a_gentle_rise_of_under_one_metre_per_second_cubed() -> None:
-    """A drop of 1 m/s^2 gives the window its range; a gentle rise of 0.1 (0.5 m/s^3 at most) is the
-    steepest rise, however slow."""
-    got = smooth_contacts(sigmoid_rises(20.3, width=10.0, amp=0.1, drop_at=-3))
-    assert [s for s, _ in got] == ["acceleration"] * 6
-    assert [o for _, o in got] == pytest.approx([20.3] * 6, abs=0.05)
+def steepest_smooth_rise(acc: np.ndarray, centre: int) -> float:
+    """The largest derivative (m/s^3) of ``acc`` low-passed over ``ic_slow_s`` (0.05 s, 5 samples at 100 Hz)
+    within 10 samples of ``centre`` after the second flexion peak, as the smooth rule computes it."""
+    k = _derivative_kernel(0.05 * FS, FS)
+    g = len(k) // 2
+    d = smooth(acc, k)  # d[j] at sample j + g
+    p = PEAK_IDX[1] + centre
+    return float(np.max(d[p - 10 - g : p + 10 - g]))
+
+
+@pytest.mark.parametrize("scale,source", [(1.01, "acceleration"), (0.99, "hip_phase")])
+def test_smooth_rule_needs_a_rise_of_min_smooth_rise(scale: float, source: str) -> None:
+    """A drop of 1 m/s^2 gives the window its range; a gentle rise of 0.1 m/s^2 (0.5 m/s^3 at most) is the
+    contact, at its centre, only when its low-passed steepest slope reaches ``min_smooth_rise_m_s3``: just
+    above it, taken; just below it, no contact (one thigh: the phase rule times a doubtful stride)."""
+    acc = sigmoid_rises(20.3, width=10.0, amp=0.1, drop_at=-3)
+    slope = steepest_smooth_rise(acc, 20)
+    assert 0.2 < slope < 0.5
+    got = smooth_contacts(acc, min_smooth_rise_m_s3=slope / scale)
+    assert [s for s, _ in got] == [source] * 6
+    if source == "acceleration":
+        assert [o for _, o in got] == pytest.approx([20.3] * 6, abs=0.05)
+
+
+def test_smooth_rule_default_minimum_refuses_a_gentle_rise_and_takes_a_step() -> None:
+    """By default (5 m/s^3) a rise of 0.1 m/s^2 over ~0.1 s is no contact; a rise of 1 m/s^2 over ~40 ms
+    (about 10 m/s^3 low-passed) is."""
+    assert StrideDetector("left").min_smooth_rise_m_s3 == 5.0
+    gentle = sigmoid_rises(20.3, width=10.0, amp=0.1, drop_at=-3)
+    assert [s for s, _ in smooth_contacts(gentle)] == ["hip_phase"] * 6
+    step = sigmoid_rises(20.3)
+    assert 5.0 < steepest_smooth_rise(step, 20) < 15.0
+    assert [s for s, _ in smooth_contacts(step)] == ["acceleration"] * 6
 
 
 @pytest.mark.parametrize("reach,source", [(0.018, "acceleration"), (0.009, "hip_phase")])
@@ -1254,7 +1316,7 @@ def test_thigh_impacts_teach_the_walkers_phase() -> None:
     thigh = np.zeros(len(x))
     thigh[[p + 15 for k, p in enumerate(peaks[:-1]) if k != 4]] = 5.0
     a = dataclasses.replace(angles(x, acc=acc), thigh_acc_left=thigh)
-    ss = detect_strides(a, "left", ic_rule="onset", ic_impact_highpass_s=0.0).strides
+    ss = detect_strides(a, "left", ic_rule="onset", ic_impact_highpass_s=0.0, ic_impact_edge=1.0).strides
     assert len(ss) == 10
     assert [s.ic_source for s in ss[:3]] == ["thigh_impact"] * 3
     assert ss[4].doubtful and ss[4].ic_source == "hip_phase"
@@ -1268,7 +1330,9 @@ def test_a_thigh_impact_next_to_a_split_maximum_on_the_search_window_start() -> 
     thigh = np.zeros(len(STEADY_X))
     thigh[PEAK_IDX[:-1] - 3] = 5.0
     a = dataclasses.replace(angles(STEADY_X, other_thigh_deg=other), thigh_acc_left=thigh)
-    ss = detect_strides(a, "left", ic_impact_highpass_s=0.0, ic_impact_window_s=(0.1, 0.05)).strides
+    ss = detect_strides(
+        a, "left", ic_impact_highpass_s=0.0, ic_impact_window_s=(0.1, 0.05), ic_impact_edge=1.0
+    ).strides
     assert len(ss) >= 6
     for s, p in zip(ss[1:-1], PEAK_IDX[1:-2], strict=False):
         assert (s.ic_source, round(s.t_start * FS - p, 6)) == ("thigh_impact", -3.0)
