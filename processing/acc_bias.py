@@ -39,7 +39,9 @@ Results: ``estimate_`` (the last fit, trusted or not; None before the first), ``
 uncertainty per axis), ``gravity_`` (its ``g0``), ``condition_``, ``n_directions_``, ``trusted_`` (the last
 fit passed the checks), ``applied_`` (the bias subtracted now), ``updates_`` (list of ``(t, bias,
 sigma)``: each newly applied estimate, subtracted from the samples after time ``t`` (s, the last sample of
-the block that ended the still period), and its sigma).
+the block that ended the still period), and its sigma), ``reference_acc_`` (the mean specific force of the
+first still period, m/s^2, sensor frame, raw: the posture :class:`~hipback.processing.channel.SensorChannel`
+keeps its output frame in; None before it ended).
 
 Not modelled: per-axis scale and cross-axis errors (their tilt grows with the angle between postures and is
 mostly absorbed by ``g0`` when the three scales are alike), temperature drift (a later fit follows it).
@@ -124,6 +126,7 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         self._buffered = 0
         self._last_t = -math.inf  # time of the last sample of the previous block
         self._in_still = False
+        self._period = [np.zeros(3), 0]  # sum of the running still period's block means, their count
         # direction bins: key -> [sum of block means (3), count]
         self._bins: dict[tuple[int, int, int], list] = {}
         self._cell = 2.0 * math.sin(math.radians(bin_deg) / 2.0)  # chord of bin_deg on the unit sphere
@@ -136,6 +139,7 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         self.n_directions_ = 0
         self.trusted_ = False
         self.updates_: list[tuple[float, tuple[float, ...], tuple[float, ...]]] = []
+        self.reference_acc_: np.ndarray | None = None
 
     # -- streaming -----------------------------------------------------------------------------------------
     def update(self, chunk: SensorStream) -> np.ndarray:
@@ -168,6 +172,7 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         if not self._finished:
             self._finished = True
             if self._in_still:
+                self._end_period()
                 self._fit(apply=False, t_next=math.nan)
         return np.zeros((0, 3))
 
@@ -188,11 +193,19 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
             else:
                 b[0] += m
                 b[1] += 1
+            self._period[0] = self._period[0] + m
+            self._period[1] += 1
             self._in_still = True
         elif self._in_still:
             self._in_still = False
+            self._end_period()
             # applied from the sample after this block: the first sample of the next block
             self._fit(apply=True, t_next=float(t[-1]))
+
+    def _end_period(self) -> None:
+        if self.reference_acc_ is None:
+            self.reference_acc_ = self._period[0] / self._period[1]
+        self._period = [np.zeros(3), 0]
 
     def _still(self, t: np.ndarray, a: np.ndarray, g: np.ndarray, prev: float) -> bool:
         if not (np.isfinite(a).all() and np.isfinite(g).all()):

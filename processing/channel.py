@@ -17,7 +17,13 @@ frame), resampled linearly like the acceleration (NaN across a gap and next to a
    the acceleration features; an estimate is applied from the first sample after the still period that
    produced it (going forward only: the filter's state is kept and its inclination moves to the corrected
    one with its own accelerometer time constant), none before the estimate is trusted (or ``initial`` of
-   ``acc_bias_params``, for example a value kept from an earlier session of the same device).
+   ``acc_bias_params``, for example a value kept from an earlier session of the same device). With
+   ``acc_bias_keep_frame`` (the default) the output keeps the frame the sensor had in its first still
+   posture (the calibration stance of a session that starts with one): each output quaternion is turned,
+   in the sensor frame, by the constant tilt that the applied offset's change moved that posture's gravity
+   direction by, so the inclination of every other posture is corrected relative to it and a calibration
+   measured before the estimate was trusted stays valid (a constant sensor-frame rotation is what a
+   mounting calibration absorbs). The acceleration features use the filter's own orientation.
 2. **Orientation** (:mod:`hipback.processing.orientation`): VQF for raw devices, normalised pass-through for
    quaternion devices. A time step above ``gap_factor`` sample periods is a gap: reported (``gaps_``),
    VQF is reset after ``reset_gap_s``, nothing is interpolated across it. Raw devices' filter is chosen by
@@ -40,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from hipback.processing import quaternion as qm
 from hipback.processing.acc_bias import AccBiasEstimator
 from hipback.processing.angles import GRAVITY, axes_vertical_components
 from hipback.processing.blocks import SMALL_CHUNK, Block
@@ -143,6 +150,9 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         docstring; quaternion devices: ignored, their fusion is the device's).
     :param acc_bias_params: keyword arguments of
         :class:`~hipback.processing.acc_bias.AccBiasEstimator` other than ``rate_hz`` (None: its defaults).
+    :param acc_bias_keep_frame: with ``acc_bias``: keep the output frame of the first still posture (see
+        the module docstring); False: the corrected inclination in absolute terms (for a calibration
+        measured after the estimate is trusted, or none).
     """
 
     def __init__(
@@ -161,6 +171,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         orientation: str = "causal",
         acc_bias: bool = False,
         acc_bias_params: dict[str, Any] | None = None,
+        acc_bias_keep_frame: bool = True,
     ) -> None:
         if orientation not in ORIENTATION_FILTERS:
             names = ", ".join(ORIENTATION_FILTERS)
@@ -180,6 +191,9 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         self.orientation = orientation
         self.acc_bias = acc_bias
         self.acc_bias_params = acc_bias_params
+        self.acc_bias_keep_frame = acc_bias_keep_frame
+        self._frame_cache: tuple[tuple[float, ...], np.ndarray] | None = None
+        self._held_b = np.zeros((0, 3))
         self._bias = (
             AccBiasEstimator(self.rate_hz, **(acc_bias_params or {})) if acc_bias and kind == "raw" else None
         )
@@ -297,14 +311,15 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if self._est is not None:
             assert chunk.acc is not None and chunk.gyr is not None
             mag = None if self._est.use_mag is False else chunk.mag
-            acc = chunk.acc
+            acc, bias = chunk.acc, None
             if self._bias is not None:
-                acc = np.asarray(acc, dtype=np.float64) - self._bias.update(chunk)
+                bias = self._bias.update(chunk)
+                acc = np.asarray(acc, dtype=np.float64) - bias
             out = self._est.update(t, acc, chunk.gyr, mag)
             if not self._delayed:  # the causal filter: every sample's orientation came back at once
-                return self._grid(t, live, self._skipped(out), acc, None)
-            t_out, a_out = self._released(t, acc, out)
-            return self._grid(t_out, None, self._skipped(out), a_out, None)
+                return self._grid(t, live, self._skipped(out), acc, None, self._frame(bias))
+            t_out, a_out, b_out = self._released(t, acc, out, bias)
+            return self._grid(t_out, None, self._skipped(out), a_out, None, self._frame(b_out))
         assert chunk.quat is not None
         chk = check_quaternions(chunk.quat)
         if chk.invalid:
@@ -329,8 +344,9 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if self._est is None:
             return self._empty()
         out = self._est.finish()
-        t, a = self._released(np.zeros(0), np.zeros((0, 3)), out)
-        return self._grid(t, None, self._skipped(out), a, None)
+        bias = None if self._bias is None else np.zeros((0, 3))
+        t, a, b = self._released(np.zeros(0), np.zeros((0, 3)), out, bias)
+        return self._grid(t, None, self._skipped(out), a, None, self._frame(b))
 
     def _skipped(self, out: OrientationOutput) -> np.ndarray:
         """The filter's quaternions; its skipped (NaN) samples counted and reported."""
@@ -340,17 +356,50 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         return out.quat
 
     def _released(
-        self, t: np.ndarray, acc: np.ndarray, out: OrientationOutput
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Hold the new samples ``t``, ``acc`` behind those held; return the times and accelerations of the
-        earliest ones, whose orientations ``out`` holds (the filter returns them in input order)."""
+        self, t: np.ndarray, acc: np.ndarray, out: OrientationOutput, bias: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Hold the new samples ``t``, ``acc`` (and the offsets ``bias`` subtracted from them) behind those
+        held; return the times, accelerations and offsets of the earliest ones, whose orientations ``out``
+        holds (the filter returns them in input order)."""
         held_t = np.concatenate((self._held_t, t))
         held_acc = np.concatenate((self._held_acc, np.asarray(acc, dtype=np.float64).reshape(-1, 3)))
         n = len(out.t)
         if n > len(held_t) or not np.array_equal(out.t, held_t[:n]):
             raise RuntimeError(f"{self.placement}: the orientation filter returned samples out of order")
         self._held_t, self._held_acc = held_t[n:], held_acc[n:]
-        return held_t[:n], held_acc[:n]
+        if bias is None:
+            return held_t[:n], held_acc[:n], None
+        held_b = np.concatenate((self._held_b, bias))
+        self._held_b = held_b[n:]
+        return held_t[:n], held_acc[:n], held_b[:n]
+
+    def _frame(self, bias: np.ndarray | None) -> np.ndarray | None:
+        """The sensor-frame rotations (N, 4) that keep the output in the first still posture's frame, for
+        samples whose subtracted offsets are ``bias`` (see the module docstring); None where nothing turns."""
+        if bias is None or not self.acc_bias_keep_frame or len(bias) == 0:
+            return None
+        assert self._bias is not None
+        a0 = self._bias.reference_acc_
+        if a0 is None:
+            return None
+        b0 = np.zeros(3) if self._bias.initial is None else np.asarray(self._bias.initial, dtype=np.float64)
+        out = np.empty((len(bias), 4))
+        start = 0
+        change = np.flatnonzero(np.any(bias[1:] != bias[:-1], axis=1)) + 1
+        for end in [*change.tolist(), len(bias)]:
+            key = tuple(bias[start].tolist())
+            if self._frame_cache is None or self._frame_cache[0] != key:
+                # the rotation taking the posture's up direction with the initial offset removed onto the one
+                # with this offset removed (VQF's, at rest): q_out = q * g keeps the first
+                v_ref = a0 - b0
+                v_new = a0 - bias[start]
+                v_ref = v_ref / np.linalg.norm(v_ref)
+                v_new = v_new / np.linalg.norm(v_new)
+                g = np.concatenate(([1.0 + float(v_ref @ v_new)], np.cross(v_ref, v_new)))
+                self._frame_cache = (key, g / np.linalg.norm(g))
+            out[start:end] = self._frame_cache[1]
+            start = end
+        return out
 
     def _grid(
         self,
@@ -359,12 +408,15 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         q: np.ndarray,
         a: np.ndarray | None,
         gyr: np.ndarray | None,
+        frame: np.ndarray | None = None,
     ) -> GridChunk:
         """Acceleration features and resampling of samples whose orientation ``q`` is known: times ``t``
         (``tl``: the same as a list when they are the live chunk as it came, else None), accelerations ``a``
-        (m/s^2, sensor frame, None without), gyroscope ``gyr`` (rad/s, for ``gyroscope`` channels)."""
+        (m/s^2, sensor frame, None without), gyroscope ``gyr`` (rad/s, for ``gyroscope`` channels); ``frame``
+        (N, 4): sensor-frame rotations applied to ``q`` after the acceleration features (``q * frame``)."""
         if len(t) == 0:
             return self._empty()
+        qf = q if frame is None else qm.multiply(q, frame)
         # a channel without acceleration output resamples the orientation only (its acc rows are all NaN)
         acc = None
         if self._acc_on and a is None:
@@ -372,7 +424,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         elif self._acc_on and len(t) <= SMALL_CHUNK:
             acc_rows = _acc_features_small(q, a)
             if tl is not None and not self._gyr_on:
-                ks, qo, ao = self._resampler.push_lists(t, tl, q, acc_rows)
+                ks, qo, ao = self._resampler.push_lists(t, tl, qf, acc_rows)
                 assert ao is not None
                 return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
             acc = np.array(acc_rows, dtype=np.float64).reshape(len(acc_rows), 2)
@@ -386,9 +438,9 @@ class SensorChannel(Block[SensorStream, GridChunk]):
                 acc[:, 1] = np.sqrt(np.maximum(sq, 0.0))
         if not self._gyr_on:
             if tl is not None and acc is None:
-                ks, qo, ao = self._resampler.push_lists(t, tl, q, None)
+                ks, qo, ao = self._resampler.push_lists(t, tl, qf, None)
             else:
-                ks, qo, ao = self._resampler.push(t, q, acc)
+                ks, qo, ao = self._resampler.push(t, qf, acc)
             if ao is None:
                 ao = np.full((len(ks), 2), np.nan)
             return GridChunk(self.placement, ks, qo, ao, self.first_k, self.next_k)
@@ -396,7 +448,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         # operations per column, so the acceleration's values do not change); a chunk without it is NaN
         g = np.full((len(t), 3), np.nan) if gyr is None else np.asarray(gyr, dtype=np.float64)
         both = g if acc is None else np.concatenate((acc, g), axis=1)
-        ks, qo, so = self._resampler.push(t, q, both)
+        ks, qo, so = self._resampler.push(t, qf, both)
         assert so is not None
         if acc is None:
             return GridChunk(

@@ -28,15 +28,17 @@ def poses_stream(
     move_s: float = 1.5,
     seed: int = 0,
     gyro_bias=(0.01, -0.02, 0.005),
+    first_still_s: float | None = None,
 ) -> tuple[SensorStream, np.ndarray]:
     """A raw stream still in each pose of ``poses`` (sensor-to-world quaternions) for ``still_s`` and turned
-    between them in ``move_s`` (smooth ramp about a fixed sensor-frame axis); with accelerometer offset
-    ``bias``, gyroscope offset ``gyro_bias`` and white noise. Returns the stream and the true orientations."""
+    between them in ``move_s`` (smooth ramp about a fixed sensor-frame axis), the first pose for
+    ``first_still_s`` (None: ``still_s``); with accelerometer offset ``bias``, gyroscope offset ``gyro_bias``
+    and white noise. Returns the stream and the true orientations."""
     rng = np.random.default_rng(seed)
     dt = 1.0 / rate_hz
     qs, ws = [], []
     for j, q in enumerate(poses):
-        n_still = int(round(still_s * rate_hz))
+        n_still = int(round((still_s if j or first_still_s is None else first_still_s) * rate_hz))
         qs.append(np.repeat(q[None], n_still, axis=0))
         ws.append(np.zeros((n_still, 3)))
         if j + 1 < len(poses):
@@ -148,34 +150,63 @@ def test_still_blocks_with_a_gap_or_nan_are_left_out():
     assert est.n_directions_ == 0 and est.estimate_ is None
 
 
+def up_in_sensor(q: np.ndarray) -> np.ndarray:
+    return qm.rotate(qm.conjugate(q), np.array([0.0, 0.0, 1.0]))
+
+
 def inclination_deg(q: np.ndarray, q_true: np.ndarray) -> np.ndarray:
-    up = qm.rotate(qm.conjugate(q), np.array([0.0, 0.0, 1.0]))
-    up_true = qm.rotate(qm.conjugate(q_true), np.array([0.0, 0.0, 1.0]))
+    up, up_true = up_in_sensor(q), up_in_sensor(q_true)
     return np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", up, up_true), -1.0, 1.0)))
+
+
+def tilt_calibrated(q: np.ndarray, q_true: np.ndarray, ref: int) -> np.ndarray:
+    """``q`` turned in the sensor frame so that row ``ref``'s up direction is the truth's (what a standing
+    calibration in that posture does to the inclination)."""
+    v, w = up_in_sensor(q[ref : ref + 1])[0], up_in_sensor(q_true[ref : ref + 1])[0]
+    c = np.concatenate(([1.0 + v @ w], np.cross(w, v)))  # takes w onto v: up of q * c is c^-1 v = w
+    return qm.multiply(q, c / np.linalg.norm(c))
 
 
 @pytest.mark.parametrize("orientation", ["causal", "lagged"])
 def test_the_channel_removes_the_offset_before_the_orientation_filter(orientation):
+    """Off: every posture's inclination is off by about |b_perp| / g. Absolute (keep_frame False): each
+    posture's inclination is right once the estimate is applied. Keep frame: the first posture's stays what
+    it was, the others are right relative to it (after a calibration in the first posture)."""
     poses = spread_poses(20)
-    s, q_true = poses_stream(poses, bias=np.array([0.35, -0.3, 0.25]))
-    errs = {}
-    for on in (False, True):
-        ch = SensorChannel("thigh_left", "raw", s.rate_hz, orientation=orientation, acc_bias=on)
+    bias = np.array([0.35, -0.3, 0.25])
+    s, q_true = poses_stream(poses, bias=bias, first_still_s=10.0)  # a calibration stance of 10 s
+    n = int(round(4.0 * s.rate_hz)) + int(round(1.5 * s.rate_hz))
+    first = int(round(5.0 * s.rate_hz))  # the middle of the first pose (the lagged filter looks 4 s ahead)
+    # the last 5 poses' still ends (the estimate is applied by then)
+    ends = [
+        600 + (j + 1) * n - int(round(1.5 * s.rate_hz)) - 1 for j in range(len(poses) - 6, len(poses) - 1)
+    ]
+    absolute, relative = {}, {}
+    for mode in ("off", "absolute", "keep"):
+        ch = SensorChannel(
+            "thigh_left",
+            "raw",
+            s.rate_hz,
+            orientation=orientation,
+            acc_bias=mode != "off",
+            acc_bias_keep_frame=mode == "keep",
+        )
         out = [ch.update(s), ch.finish()]
         k = np.concatenate([o.k for o in out])
         q = np.concatenate([o.quat for o in out])
-        # the last 5 poses' still ends (the estimate is applied by then), grid rows at 100 Hz = samples
-        n = int(round(4.0 * s.rate_hz)) + int(round(1.5 * s.rate_hz))
-        ends = [(j + 1) * n - int(round(1.5 * s.rate_hz)) - 1 for j in range(len(poses) - 6, len(poses) - 1)]
-        rows = np.searchsorted(k, ends)
-        errs[on] = inclination_deg(q[rows], q_true[ends])
-        if on:
-            assert ch.acc_bias_ is not None and np.abs(ch.acc_bias_ - [0.35, -0.3, 0.25]).max() < 0.03
-            assert ch.acc_bias_estimator_.trusted_
-        else:
+        rows = np.searchsorted(k, [first, *ends])  # grid rows at 100 Hz: sample i is near row i
+        qr, qt = q[rows], q_true[[first, *ends]]
+        absolute[mode] = inclination_deg(qr, qt)
+        relative[mode] = inclination_deg(tilt_calibrated(qr, qt, 0), qt)[1:]
+        if mode == "off":
             assert ch.acc_bias_ is None
-    assert errs[False].max() > 1.5  # about |b_perp| / g: up to 2.8 deg
-    assert errs[True].max() < 0.5
+        else:
+            assert ch.acc_bias_ is not None and np.abs(ch.acc_bias_ - bias).max() < 0.03
+            assert ch.acc_bias_estimator_.trusted_
+    assert absolute["off"].max() > 1.5 and relative["off"].max() > 1.5  # up to 2.8 deg
+    assert absolute["absolute"][1:].max() < 0.5
+    assert relative["keep"].max() < 0.5
+    np.testing.assert_allclose(absolute["keep"][0], absolute["off"][0], atol=0.1)  # the first kept
 
 
 def test_quaternion_devices_have_no_estimator():
