@@ -112,17 +112,21 @@ def _hb_raw(seq: int, t0_us: int, n: int = 1, dt_us: int = 10_000) -> bytes:
 
 def test_hipback_one_corrupt_sequence_number_no_longer_refuses_the_rest_of_the_stream() -> None:
     """A single packet whose sequence number jumped ahead made every later (genuine) packet look stale:
-    refused as out of order for the rest of the session. Now three in a row that continue one another are
-    followed, as after a restart."""
+    refused as out of order for the rest of the session. Then three in a row that continued one another were
+    followed, as after a restart, but the corrupt packet still made up a gap of 100,000 samples and moved
+    every later number on. Now the corrupt packet alone is refused: its device time, one period on, cannot
+    hold the gap."""
     dec = HIPBACK_V1.make_decoder(100, "raw")
     for k in range(5):
         assert dec.feed(_hb_raw(k, k * 10_000), k * 0.01).n == 1
-    assert dec.feed(_hb_raw(5 + 100_000, 50_000), 0.05).n == 1  # corrupt: a gap of 100,000 samples
+    corrupt = dec.feed(_hb_raw(5 + 100_000, 50_000), 0.05)  # 100,000 samples ahead, 10 ms on
+    assert corrupt.rejected == "bad_value" and dec.stats.missing == 0
     outs = [dec.feed(_hb_raw(k, k * 10_000), k * 0.01) for k in range(6, 12)]
-    assert [o.rejected for o in outs] == ["out_of_order", "out_of_order", None, None, None, None]
-    assert dec.stats.resets == 1 and dec.stats.rejected == {"out_of_order": 2}
+    assert [o.rejected for o in outs] == [None] * 6
+    assert dec.stats.resets == 0 and dec.stats.rejected == {"bad_value": 1}
     seqs = np.concatenate([o.seq for o in outs if o.n])
-    assert np.all(np.diff(seqs) == 1) and seqs[0] == 5 + 100_000 + 1  # numbering stays unique
+    assert seqs.tolist() == list(range(6, 12))  # numbering unmoved
+    assert dec.stats.seq_gaps == [(4, 1)] and dec.stats.missing == 1  # the refused packet's own sample
 
 
 def test_hipback_stale_packets_that_do_not_continue_one_another_stay_refused() -> None:
