@@ -184,6 +184,14 @@ def parse_device_info(data: bytes) -> dict[str, object]:
     }
 
 
+def _control_readable(value: bytes) -> bool:
+    """Whether a Control 0x2001 value says the measuring state: type measurement, action stop or start,
+    and a payload mode byte (3 bytes)."""
+    return (
+        len(value) == 3 and value[0] == CONTROL_TYPE_MEASUREMENT and value[1] in (ACTION_STOP, ACTION_START)
+    )
+
+
 def status_flags(status: int) -> StatusFlag:
     """Movella status u16 -> common flags (bits 0-2 acc clip, 3-5 gyr clip, 6-8 mag clip, 9 mag new)."""
     flags = StatusFlag.NONE
@@ -425,12 +433,18 @@ class MovellaDotProfile(DeviceProfile):
         else:
             notes.append("firmware version unknown: every payload mode assumed")
         control = values.get(CONTROL_UUID)
-        measuring = bool(
-            control is not None
-            and len(control) == 3
-            and control[0] == CONTROL_TYPE_MEASUREMENT
-            and control[1]
-        )
+        measuring = control is not None and _control_readable(bytes(control)) and control[1] == ACTION_START
+        if control is not None and not _control_readable(bytes(control)):
+            notes.append(
+                f"Control unreadable ({bytes(control)[:8].hex(' ') or 'empty'}): measurement stopped before "
+                "the output rate is written"
+            )
+        dc = values.get(DEVICE_CONTROL_UUID)
+        if dc is not None and len(dc) != DEVICE_CONTROL_SIZE:
+            notes.append(
+                f"Device Control unreadable ({len(dc)} bytes, expected {DEVICE_CONTROL_SIZE}): the output "
+                "rate is written alone"
+            )
         return DeviceConfig(
             values=dict(values), firmware=firmware, modes=modes, measuring=measuring, notes=tuple(notes)
         )
@@ -461,6 +475,7 @@ class MovellaDotProfile(DeviceProfile):
         config = self._config(current)
         m = PAYLOAD_MODES[self.mode_or_default(mode)]
         writes = []
+        control = config.values.get(CONTROL_UUID)
         if config.measuring:
             old = config.values[CONTROL_UUID][2]
             writes.append(
@@ -471,16 +486,25 @@ class MovellaDotProfile(DeviceProfile):
                     "stop (measuring)",
                 )
             )
-        dc = config.values.get(DEVICE_CONTROL_UUID)
-        if dc is not None:
+        elif control is not None and not _control_readable(bytes(control)):
+            # whether it measures is unknown: a stop is harmless, a rate write while measuring is refused
             writes.append(
                 Write(
-                    DEVICE_CONTROL_UUID,
-                    device_control_write(bytes(dc), self.nearest_rate(rate_hz)),
+                    CONTROL_UUID,
+                    bytes([CONTROL_TYPE_MEASUREMENT, ACTION_STOP, m.mode_id]),
                     True,
-                    "output rate (read-modify-write)",
+                    "stop (measuring state unreadable)",
                 )
             )
+        dc = config.values.get(DEVICE_CONTROL_UUID)
+        if dc is not None:
+            if len(dc) == DEVICE_CONTROL_SIZE:
+                value, note = device_control_write(bytes(dc), self.nearest_rate(rate_hz)), "read-modify-write"
+            else:
+                # a malformed read: only the output rate is visited, so the zeros elsewhere are not acted upon
+                value = device_control_write(bytes(DEVICE_CONTROL_SIZE), self.nearest_rate(rate_hz))
+                note = "the value read was malformed"
+            writes.append(Write(DEVICE_CONTROL_UUID, value, True, f"output rate ({note})"))
         writes.append(
             Write(
                 CONTROL_UUID,
