@@ -30,6 +30,22 @@ Sections
    standalone, 6D (heading aligned) and 9D; total and inclination RMSE.
 4. Speed: batch throughput (x real time) for 3 raw sensors at 100 Hz; streaming compute time per 50 ms
    chunk (3 sensors x 5 samples + poll), p50/p99 after calibration.
+
+Stride truth (sections 1 and 1r and ``bench/peers.py``, one definition)
+-----------------------------------------------------------------------
+- A *true contact* is a heel strike of the virtual patient (``GroundTruth.initial_contacts``): its side's
+  gait phase crossing 0 inside a walk where the gait envelope is at least 0.25, turning or not; the small
+  first and last steps of gait initiation and termination count, the standing around a walk does not.
+- A detected stride is *correct* (precision) when its IC is within 50 ms (:data:`IC_TOL_S`) of a true
+  contact of its side; a second detection of the same contact counts as correct too (it cannot happen: a
+  side's strides follow each other).
+- *Recall* is over the steady truth strides (gait envelope 1 through the stride), turning strides included:
+  a stride of a turn is a stride (``processing/gait.py``, "Turns, gait initiation and termination"); the
+  strides of the initiation and termination ramps may be found or not without counting.
+- *Peak extension* is compared for each detected stride reporting one against the steady truth stride it
+  matches (section 1: the truth stride starting within 50 ms of its IC; the real check: the one it overlaps
+  by more than half), turning strides included (hipback reports the peak as walked); the real check prints
+  the error for straight and turning strides apart.
 """
 
 from __future__ import annotations
@@ -215,10 +231,13 @@ def ic_agreement(detected: dict[str, np.ndarray], truth, sides: set[str]) -> dic
             "cond": cond}
 
 
-def extension_agreement(strides: list[tuple[str, float, float, float]], truth) -> list[float]:
+def extension_agreement(
+    strides: list[tuple[str, float, float, float]], truth, turning: list[bool] | None = None
+) -> list[float]:
     """Per-stride peak hip extension error (deg) of detected strides ``(side, t_start, t_end, ext_rad)``
     matched to the steady truth stride of the same side they overlap by more than half of its duration;
-    the truth peak is referenced to the calibration stance (extension grows by the stance flexion)."""
+    the truth peak is referenced to the calibration stance (extension grows by the stance flexion). With
+    ``turning``, the matched truth stride's ``turning`` flag is appended to it for each error."""
     out = []
     for side, a, b, ext in strides:
         if not np.isfinite(ext):  # withheld (counted by the caller)
@@ -233,6 +252,8 @@ def extension_agreement(strides: list[tuple[str, float, float, float]], truth) -
         if best is not None:
             ref = best.peak_hip_extension_rad + truth.stance_angles.get(f"hip_flexion_{side}", 0.0)
             out.append(deg(ext - ref))
+            if turning is not None:
+                turning.append(bool(getattr(best, "turning", False)))
     return out
 
 
@@ -242,7 +263,8 @@ def real_check(
     """All figures of the real check for one session (``angles`` rad on ``t_est``; ``ics`` per side)."""
     out = {"angles": {n: angle_agreement(t_est, v, truth, n) for n, v in angles.items()}}
     out["ic"] = ic_agreement(ics, truth, sides) if ics is not None else None
-    out["ext"] = extension_agreement(strides, truth) if strides is not None else None
+    out["ext_turning"] = []
+    out["ext"] = extension_agreement(strides, truth, out["ext_turning"]) if strides is not None else None
     out["ext_withheld"] = sum(1 for s in strides if not np.isfinite(s[3])) if strides is not None else 0
     out["ext_reported"] = sum(1 for s in strides if np.isfinite(s[3])) if strides is not None else 0
     return out
@@ -369,6 +391,14 @@ def summarise_real_check(rows: list[dict], label: str) -> dict:
             f"{fig['ext'][1]:.2f} deg, bias {np.mean(ext) if ext else nan:+.2f} deg (n={len(ext)} matched; "
             f"peaks reported for {reported} strides, withheld for {withheld})"
         )
+        parts = []
+        for name, flag in (("straight", False), ("turning", True)):
+            e = [abs(v) for x in rows if x.get("ext") is not None
+                 for v, t in zip(x["ext"], x.get("ext_turning", []), strict=True) if t == flag]
+            if e:
+                parts.append(f"{name} median |e| {np.median(e):.2f} p95 {pct(e, 95):.2f} deg (n={len(e)})")
+        if parts:
+            print("    peak extension error by condition: " + ", ".join(parts))
     pa = [x["pelvis_axis"] for x in rows if x.get("pelvis_axis")]
     if pa:
         err = [e for _, e, _ in pa]
@@ -408,19 +438,22 @@ def evaluate_session(sim, res) -> dict:
     matched_truth = set()
     ext_err = []
     for s in res.strides:
+        # correct: within IC_TOL_S of a true contact of its side (the module docstring, "Stride truth")
+        true_ic = np.asarray(tr.initial_contacts.get(s.side, []), dtype=float)
+        if len(true_ic) and np.min(np.abs(true_ic - s.t_start)) <= IC_TOL_S:
+            tp += 1
+        else:
+            fp += 1
         cands = [
             (abs(ts.t_initial_contact - s.t_start), i, ts)
             for i, ts in enumerate(tr.strides)
-            if ts.side == s.side and abs(ts.t_initial_contact - s.t_start) <= 0.05
+            if ts.side == s.side and abs(ts.t_initial_contact - s.t_start) <= IC_TOL_S
         ]
         if cands:
             _, i, ts = min(cands, key=lambda c: c[0])
-            tp += 1
             matched_truth.add(i)
             if ts.steady and np.isfinite(s.peak_hip_extension_rad):  # NaN: peak withheld
                 ext_err.append(deg(s.peak_hip_extension_rad - ts.peak_hip_extension_rad))
-        else:
-            fp += 1
     worn_sides = {p[6:] for p in res.placements if p.startswith("thigh")}
     steady = [i for i, ts in enumerate(tr.strides) if ts.steady and ts.side in worn_sides]
     out["stride_tp"], out["stride_fp"] = tp, fp

@@ -37,13 +37,21 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
    it: a peak of the *transient* of its acceleration magnitude (gravity removed; the part above its own
    Gaussian low-pass over ``ic_impact_highpass_s``) of at least ``min_impact_m_s2`` that rises by at
    least ``min_impact_rise_m_s2`` within ``ic_impact_rise_s``; of these the first at least
-   ``ic_impact_share`` as high as the highest. The thigh is nearer the foot than the sacrum, so its impact
+   ``ic_impact_share`` as high as the highest. The contact is that impact's *leading edge*: walking back
+   from its peak, where the magnitude has risen ``ic_impact_edge`` (0.5) of the way from its lowest value
+   over the ``ic_impact_rise_s`` before the peak (``ic_impact_edge`` >= 1: the peak itself). The contact is
+   when the heel-strike force begins, and the shock needs 10-25 ms to reach its peak (Whittle 1999); where
+   the first lobe of the shake is masked in the magnitude (it points against the thigh's own acceleration
+   at that moment, or a 60 Hz sensor misses it) only the next lobe, some 40 ms later, stands out, and its
+   peak put the contact more than 50 ms late, while its rise starts with the impact (``bench/README.md``).
+   The thigh is nearer the foot than the sacrum, so its impact
    comes first; after it the soft tissue rings and the thigh shakes again at foot flat, as much as at the
    impact or more, hence the window ends at the sacral contact and the first peak of comparable size is
    taken. Only a sharp transient counts because the hamstrings brake the swinging thigh in terminal swing,
    a smooth hump of 5-10 m/s^2 50-150 ms before the contact, as large as a soft impact (see
    :meth:`StrideDetector._thigh_impact`). On the real Movella DOT walks this takes hipback's contacts from
-   ~55 ms after the Mobilise-D detector's to within ~20 ms of them in steady walking (``bench/README.md``).
+   ~55 ms after the Mobilise-D detector's to within ~20 ms of them in steady walking (``bench/README.md``;
+   timed at the edge they come some 20 ms earlier than at the peak).
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
 3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + phase * cycle``, the
@@ -62,6 +70,19 @@ still counts (cadence, bouts) but reports no peak extension, pelvic tilt at peak
 index (NaN): peaks are never reported from a stride whose events are doubtful. The session processor lowers
 the confidence further by the calibration uncertainty of the thigh's medio-lateral axis
 (``ml_uncertainty_deg``).
+
+Turns, gait initiation and termination. A stride of a turn is a stride: it is counted, timed from its
+contacts and belongs to its bout like any stride of straight walking (cadence, stride counts and bouts
+include turns, as the Mobilise-D walking bouts do); its contacts are as sharp in the sacral and thigh
+accelerations, which do not depend on the heading. Its peak extension is reported as walked: the short
+steps of a U-turn extend the hip less, and that smaller peak is what the hip did in that stride (it is
+measured as well as in straight walking, and the session's median over strides is robust to the minority
+of turning strides of a corridor walk). The detector does not mark turning strides: its input has
+no heading or yaw rate; a flag from the pelvis' yaw rate (for example a heading change over 30 deg within
+the stride) would need that signal in :class:`~hipback.processing.types.AngleSeries`. The first strides of
+gait initiation and the last of termination are kept when they pass the tests below (their swing is still
+growing or already shrinking: ``range_ratio`` and ``consistency_ratio`` against the neighbour decide), and
+the phase rule never times a stride whose two flexion peaks differ by more than ``max_peak_change_rad``.
 
 A candidate stride (two consecutive peaks) is kept only if
 * its duration is within ``[min_stride_s, max_stride_s]`` (default 0.7-2.0 s),
@@ -223,7 +244,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_impact_rise_s: float = 0.04
     min_impact_rise_m_s2: float = 3.0
     ic_impact_share: float = 0.5
-    ic_impact_edge: float = 0.5
+    ic_impact_edge: float = 0.5  # share of the impact's rise that times the contact (>= 1: its peak)
     min_acc_range_m_s2: float = 0.5
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
@@ -473,7 +494,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         ``ic_impact_window_s[1]`` after the contact so far that reach ``min_impact_m_s2`` and stand at least
         ``min_impact_rise_m_s2`` above the lowest transient over the ``ic_impact_rise_s`` before them (within
         the search window); the impact is the first candidate at least ``ic_impact_share`` times as high as
-        the highest one.
+        the highest one. The contact is its leading edge: walking back from that peak, the first crossing
+        (linear between samples) of ``base + ic_impact_edge * (s[peak] - base)``, ``base`` the lowest ``s``
+        over the ``ic_impact_rise_s`` before the peak; with ``ic_impact_edge`` >= 1, the peak itself
+        (refined by a parabola through the transient).
 
         Why no smoothing: the shock rings at 10-20 Hz (below), at the grid's 100 Hz one to three samples a
         half period, and the magnitude rectifies the ringing; a three-tap smoothing fills the dips between
