@@ -38,7 +38,12 @@ left then comes from the processing (calibration, alignment, decomposition), not
 After the table, the per-rep primary angle error is broken down per exercise and device kind (raw sensors
 with VQF, on-device fusion) for the exercises with a rep over 3 deg.
 
-``--acc-bias fit`` (a what-if for the sensor channel, not what the pipeline does): before the pipeline, each
+``--acc-bias`` (raw sensors' accelerometer offset): ``estimate`` (the default, what the pipeline does): the
+sensor channels' in-use estimator (``hipback.processing.acc_bias``, applied going forward once its still
+postures spread enough, the output kept in the first still posture's frame); ``none``: off; ``prior``: the
+estimator started from an offset known before the session (a stand-in for a device's estimate kept from an
+earlier session: the estimator run over this same session first, so optimistic); ``fit`` (a what-if, not what
+the pipeline does; the channels' estimator off): before the pipeline, each
 raw sensor's accelerometer bias is fitted from its still moments in the session's many postures (the
 magnitude of the still specific force is the same in every orientation: least squares of
 ``|a_mean - b| = g0`` over the still 1 s blocks, one mean per 15 deg bin of direction) and subtracted.
@@ -339,7 +344,12 @@ def fit_acc_bias(stream, still_rad_s: float = 0.1, still_m_s2: float = 0.05, blo
 
 
 def run(
-    cohort: str, n: int, seed: int, heading_only: bool = False, sensors: str = "real", acc_bias: str = "none"
+    cohort: str,
+    n: int,
+    seed: int,
+    heading_only: bool = False,
+    sensors: str = "real",
+    acc_bias: str = "estimate",
 ) -> dict:
     acc = {
         "sets": 0,
@@ -537,7 +547,7 @@ def main() -> None:
     ap.add_argument(
         "--acc-bias",
         choices=("none", "estimate", "prior", "fit"),
-        default="none",
+        default="estimate",
         help="estimate: the channels' in-use estimator; prior: it from an earlier estimate; fit: a what-if",
     )
     ap.add_argument("--worst", type=int, default=12, help="list this many largest primary angle errors")

@@ -147,7 +147,8 @@ class SensorChannel(Block[SensorStream, GridChunk]):
     :param orientation: raw sensors' filter: ``"causal"`` or ``"lagged"`` (see the module docstring;
         quaternion devices: ignored).
     :param acc_bias: raw sensors: estimate the accelerometer offset in use and subtract it (see the module
-        docstring; quaternion devices: ignored, their fusion is the device's).
+        docstring; on by default: it stays off until the still postures spread enough, which walks with
+        standing rarely do; quaternion devices: ignored, their fusion is the device's).
     :param acc_bias_params: keyword arguments of
         :class:`~hipback.processing.acc_bias.AccBiasEstimator` other than ``rate_hz`` (None: its defaults).
     :param acc_bias_keep_frame: with ``acc_bias``: keep the output frame of the first still posture (see
@@ -169,7 +170,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         acceleration: bool | None = None,
         gyroscope: bool = False,
         orientation: str = "causal",
-        acc_bias: bool = False,
+        acc_bias: bool = True,
         acc_bias_params: dict[str, Any] | None = None,
         acc_bias_keep_frame: bool = True,
     ) -> None:

@@ -145,7 +145,8 @@ def test_parameters_are_kept_and_passed_to_the_filter() -> None:
     assert ch.get_params() == {"placement": "thigh_left", "kind": "raw", "rate_hz": 60.0,
                                "grid_rate_hz": 50.0, "use_mag": False, "vqf_params": {"tauAcc": 1.0},
                                "gap_factor": 4.0, "reset_gap_s": 0.05, "acceleration": True,
-                               "gyroscope": False, "orientation": "causal"}
+                               "gyroscope": False, "orientation": "causal", "acc_bias": True,
+                               "acc_bias_params": None, "acc_bias_keep_frame": True}
     est = ch._est
     assert type(est) is OrientationEstimator
     assert (est.use_mag, est.params, est.gap_s, est.rate_hz) == (False, {"tauAcc": 1.0}, 0.05, 60.0)

@@ -913,7 +913,7 @@ def recording_frame(
     recording,
     rate_hz: float = 100.0,
     slip_monitor: bool = False,
-    acc_bias: bool = False,
+    acc_bias: bool = True,
     acc_bias_params: dict[str, dict] | None = None,
 ) -> tuple[SegmentFrame, dict]:
     """Batch helper: the pipeline's own blocks (sensor channels, grid merge, calibration search and, with
