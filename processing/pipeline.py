@@ -29,6 +29,15 @@ sensor a full second, so a silent sensor does not stop the others when ``max_sen
 bounds the added latency by ``live_batch_s`` and keeps the per-sample cost near that of batch processing.
 :meth:`SessionProcessor.flush` runs them at once.
 
+Only the angle path (steps 1-5, and the exercise block, which takes the segment orientations) runs at every
+such step: it is what the live view waits for, and the calibration it uses depends on everything before it.
+The event detectors and the summary (steps 6-7) take the guarded angles and give nothing back to the angle
+path; they are fed in rounds: the hold detector, whose hold in progress the live coach shows, once at least
+``hold_step_s`` of angle rows waits, the stride detectors, the activity classifier and the summary once
+``event_step_s`` does (:meth:`SessionProcessor.flush` and :meth:`SessionProcessor.finish` feed what is left).
+Their results do not depend on the chunking (the block contract), so the rounds change no result, only when
+a stride, hold or bout reaches :meth:`SessionProcessor.poll`.
+
 :data:`PRESETS` holds named parameter sets (:class:`ProcessorConfig`); :meth:`SessionProcessor.default`
 builds a processor from one. Summary (:attr:`SessionResults.summary`): degrees at this edge (``_deg``), see
 :func:`hipback.processing.summary.build_summary`.
@@ -82,7 +91,16 @@ class ProcessorConfig:
     :class:`CalibrationSearch`; ``slip_*``, ``recalibrate_on_slip``, ``walk_*`` to :class:`SlipMonitor`;
     ``holds_per_side``/``hold_s`` (the prescription) to :class:`HoldDetector` and :class:`SessionSummary`;
     ``keep_angles`` keeps every angle row for :class:`SessionResults`; ``detectors`` False runs no event
-    detector; ``live_batch_s`` see the module docstring.
+    detector; ``live_batch_s``, ``hold_step_s`` and ``event_step_s`` (s) see the module docstring.
+
+    ``hold_step_s`` is 0.25 s, the rounds in which the hold detector hands its input to its own computation
+    anyway (:class:`~hipback.processing.events.WindowedStream`): its hold in progress
+    (:meth:`~hipback.processing.holds.HoldDetector.current`, the live coach's timer and arching cue) lags the
+    angles by at most about what it lagged when it was fed at every step (0.25 s, one step and its
+    look-ahead). ``event_step_s`` is 1 s, the activity classifier's own round (``batch_s``): a stride is final
+    only once the next one began and a bout after its 2 s minimum, so a second more before they reach
+    :meth:`SessionProcessor.poll` delays nothing that is shown as it happens, and the stride detectors work on
+    a second of rows at a time instead of a quarter.
     """
 
     rate_hz: float = 100.0
@@ -107,8 +125,14 @@ class ProcessorConfig:
     detectors: bool = True
     live_batch_s: float = 0.05
     orientation: str = "causal"
+    hold_step_s: float = 0.25
+    event_step_s: float = 1.0
 
     def __post_init__(self) -> None:
+        for name in ("hold_step_s", "event_step_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value >= 0.0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, not {value!r}")
         if self.orientation not in ORIENTATION_FILTERS:
             names = ", ".join(ORIENTATION_FILTERS)
             raise ValueError(f"orientation must be one of {names}, not {self.orientation!r}")
@@ -303,6 +327,9 @@ class SessionProcessor:
         self._need = {p: max(1, math.ceil(cfg.live_batch_s * rates[p])) for p in self.placements}
         self._cap = {p: max(1, math.ceil(1.0 * rates[p])) for p in self.placements}
         self._short = len(self.placements)  # sensors with less than their _need queued
+        # angle rows waiting for the hold detector, and for the other event detectors and the summary
+        self._hold_rows = _RowRounds(cfg.hold_step_s * self.rate)
+        self._event_rows = _RowRounds(cfg.event_step_s * self.rate)
         self._seen = {id(b): 0 for b in self._message_sources()}
         self._angles: list[AngleSeries] = []
         self._new_angles: list[AngleSeries] = []
@@ -385,10 +412,18 @@ class SessionProcessor:
         if before < self._need[p] <= after:
             self._short -= 1  # this sensor now has live_batch_s queued
         if after >= self._cap[p] or self._short == 0:
-            self.flush()
+            self._step()
 
     def flush(self) -> None:
-        """Run the blocks on everything queued now (:meth:`feed` does it once ``live_batch_s`` is queued)."""
+        """Run the blocks on everything queued now: the angle path on the queued chunks (:meth:`feed` does
+        it once ``live_batch_s`` is queued), then the event detectors and the summary on the angle rows
+        waiting for their round (``event_step_s``)."""
+        self._step()
+        self._holds_round()
+        self._events_round()
+
+    def _step(self) -> None:
+        """One live step: the angle path on every queued chunk (see the module docstring)."""
         self._short = len(self.placements)  # every inbox is empty below
         grids = []
         for p in self.placements:
@@ -413,7 +448,7 @@ class SessionProcessor:
 
         Effective when given before calibration completed; later it is reported and ignored.
         """
-        self.flush()
+        self._step()
         self.calibration_search.mark(t0, t1)
         self._collect_messages()
 
@@ -444,7 +479,7 @@ class SessionProcessor:
         What became final during the flush is also still available from one more :meth:`poll`.
         """
         if not self._finished:
-            self.flush()
+            self._step()
             self._finished = True
             for c in self.channels.values():
                 self.merge.add(c.finish())  # (rows a delayed orientation filter still held)
@@ -453,6 +488,8 @@ class SessionProcessor:
                 self._calibrated(cr)
             self.slip_monitor.finish()
             self.guard.finish()
+            self._holds_round()  # the angle rows still waiting for the event detectors
+            self._events_round()
             for det in self.stride_detectors.values():
                 self._collect(det.finish(), "stride")
             if self.hold_detector is not None:
@@ -560,10 +597,25 @@ class SessionProcessor:
         if self.cfg.keep_angles:
             self._angles.append(ang)
         self._new_angles.append(ang)
+        if self._hold_rows.add(ang):
+            self._holds_round()
+        if self._event_rows.add(ang):
+            self._events_round()
+
+    def _holds_round(self) -> None:
+        """Feed the angle rows queued since its last round to the hold detector."""
+        ang = self._hold_rows.take()
+        if ang is not None and self.hold_detector is not None:
+            self._collect(self.hold_detector.update(ang), "hold")
+
+    def _events_round(self) -> None:
+        """Feed the angle rows queued since their last round to the stride detectors, the activity
+        classifier and the summary."""
+        ang = self._event_rows.take()
+        if ang is None:
+            return
         for det in self.stride_detectors.values():
             self._collect(det.update(ang), "stride")
-        if self.hold_detector is not None:
-            self._collect(self.hold_detector.update(ang), "hold")
         if self.activity_classifier is not None:
             self._collect(self.activity_classifier.update(ang), "activity")
         self.summary_block.update(SummaryInput(ang))
@@ -585,6 +637,28 @@ class SessionProcessor:
             self.activity.extend(items)
             self._new_activity.extend(items)
             self.summary_block.update(SummaryInput(AngleSeries.empty(), activity=items))
+
+
+class _RowRounds:
+    """Angle rows queued for blocks fed in rounds of at least ``need`` rows (a fraction rounds up; 1 or more):
+    :meth:`add` says when a round is due, :meth:`take` hands out the queued rows as one series (None when
+    nothing is queued)."""
+
+    def __init__(self, need: float) -> None:
+        self.need = max(1, math.ceil(need))
+        self._parts: list[AngleSeries] = []
+        self._n = 0
+
+    def add(self, rows: AngleSeries) -> bool:
+        self._parts.append(rows)
+        self._n += len(rows)
+        return self._n >= self.need
+
+    def take(self) -> AngleSeries | None:
+        if not self._parts:
+            return None
+        parts, self._parts, self._n = self._parts, [], 0
+        return parts[0] if len(parts) == 1 else AngleSeries.concat(parts)
 
 
 def _segment_quats_small(
