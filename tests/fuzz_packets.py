@@ -27,7 +27,7 @@ The property, checked after every notification (:class:`PacketCheck`):
   (:data:`hipback.ingest.files.assemble.FULL_SCALE`, plus the 5 % margin, and the smaller full scale the
   device itself reported), its quaternion is a unit quaternion, its magnetometer value within
   :data:`~hipback.ingest.files.assemble.MAG_LIMIT`, its device times finite and increasing within the
-  packet (and, without sequence numbers, across packets unless the decoder counted a restart), its sequence
+  packet (and, without sequence numbers, across packets, restarts of the device clock included), its sequence
   numbers increasing over the whole stream;
 - the clock model's times are finite, strictly increasing within the sensor (but right after it re-anchored
   on a forward jump of the device clock) and distinct as UTC seconds, never later than the packet's
@@ -40,14 +40,14 @@ The property, checked after every notification (:class:`PacketCheck`):
 - decoder buffers stay bounded (:func:`buffer_sizes`, :data:`BUFFER_BOUNDS`);
 - at the end, the store holds exactly the samples and gaps the session counted (finite gaps, each of at
   least one sample), no write failed, and :meth:`LocalStore.load_recording` reads the session back without
-  leaving out a row. The store keys samples without sequence numbers by device time, so after a restart of a
-  Movella DOT's clock samples at device times already stored are skipped; they are counted
-  (``duplicates_ignored``) and tallied apart, anything else the store skips is a failure.
+  leaving out a row. The store keys samples without sequence numbers by device time, which a decoder keeps
+  increasing over restarts of the device clock: any sample the store skips as a duplicate is a failure.
 
 Reply cases feed mutated configuration / battery values to ``parse_config`` (never raises), the battery
 parser (a ``ValueError``, which the session logs and ignores, or a level 0-100 %), ``choose_mode`` (a
 :class:`~hipback.ingest.devices.DeviceSetupError`, which the session retries, or a mode) and
-``start_sequence`` (writes of bytes, or a ``ValueError`` naming the bad value in one sentence).
+``start_sequence`` (writes of bytes for whatever was read: the values come back at every connection attempt,
+so a refusal would fail set-up for ever).
 
 Units: arrival and sample times in s (session timeline, then UTC in the store), acc m/s^2, gyr rad/s.
 """
@@ -642,11 +642,11 @@ class PacketCheck:
             if n > 1 and not np.all(np.diff(dt) > 0):
                 raise Broken(f"device times within a packet do not increase: {dt[:4]}")
             # without sequence numbers the device time is the sample's identity (the store's key): it must
-            # keep increasing unless the decoder counted a restart (with them, a re-synced device clock may
-            # go back while the sequence goes on)
-            restarted = dec.stats.resets > self.resets
-            if out.seq is None and self.last_dev is not None and dt[0] <= self.last_dev and not restarted:
-                raise Broken(f"device time went back from {self.last_dev!r} to {dt[0]!r} without a restart")
+            # keep increasing, over restarts of the device clock too (a new epoch after the last sample); with
+            # them, a re-synced device clock may go back while the sequence goes on
+            if out.seq is None and self.last_dev is not None and dt[0] <= self.last_dev:
+                restarted = " (after a restart)" if dec.stats.resets > self.resets else ""
+                raise Broken(f"device time went back from {self.last_dev!r} to {dt[0]!r}{restarted}")
             self.last_dev = float(dt[-1])
         self.resets = dec.stats.resets
         if out.seq is not None:
@@ -711,13 +711,12 @@ class PacketCheck:
             raise Broken(f"{self.samples} samples decoded, {st.samples} stored + {st.duplicates_ignored} "
                          "ignored")
         if st.duplicates_ignored:
-            # the store keys samples without sequence numbers by device time: after a restart of the device
-            # clock (a Movella DOT reboot, or the decoder following a new clock) samples at device times
-            # already stored are skipped, and counted, not silently lost; anything else is a fault
-            if self.kind != "movella_dot" or not path.decoder.stats.resets:
-                raise Broken(f"{st.duplicates_ignored} decoded samples were dropped by the store as "
-                             "duplicates")
+            # the store keys samples without sequence numbers by device time: a decoder keeps them unique over
+            # restarts of the device clock (a Movella DOT reboot, or the decoder following a new clock), so a
+            # sample the store skips as already stored is a lost one
             self.skipped += st.duplicates_ignored
+            raise Broken(f"{st.duplicates_ignored} decoded samples were dropped by the store as duplicates"
+                         f"{' after a device clock restart' if path.decoder.stats.resets else ''}")
         store, sid = path.runner.store, path.runner.session_id
         if store.sample_count(sid) != st.samples:
             raise Broken(f"the store holds {store.sample_count(sid)} samples, the session counted "
@@ -915,8 +914,16 @@ def reply_case(fz: PacketFuzz, rng: random.Random) -> str:
     refused = bool(config.notes)
     try:
         choice = profile.choose_mode(stream.mode, stream.mtu, config)
+    except DeviceSetupError as exc:  # no payload mode can stream: said in one sentence
+        refused = True
+        _sentence(exc)
+    else:
         batch = rng.choice([None, 0, 4, 999])
-        writes = profile.start_sequence(stream.rate_hz, choice.mode, config, max_batch=batch)
+        try:
+            writes = profile.start_sequence(stream.rate_hz, choice.mode, config, max_batch=batch)
+        except ValueError as exc:
+            # the same values are read at every connection attempt: set-up would fail for ever
+            raise Broken(f"the start sequence raised for the values read ({exc})") from None
         if not writes or not all(isinstance(w.data, bytes) and w.data for w in writes):
             raise Broken(f"start sequence {writes}")
         dec = profile.make_decoder(stream.rate_hz, choice.mode, config)
@@ -924,9 +931,6 @@ def reply_case(fz: PacketFuzz, rng: random.Random) -> str:
             raise Broken(f"decoder acc range {dec.acc_range_ms2} m/s^2")
         if dec.gyr_range_rads is not None and not 0 < dec.gyr_range_rads <= FULL_SCALE[kind][1] + 1e-12:
             raise Broken(f"decoder gyr range {dec.gyr_range_rads} rad/s")
-    except (DeviceSetupError, ValueError) as exc:
-        refused = True
-        _sentence(exc)
     battery = profile.battery
     assert battery is not None and battery.char_uuid is not None and battery.parse is not None
     if kind == "hipback_v1":

@@ -88,6 +88,26 @@ def test_the_harness_catches_a_decoder_that_does_not_recover(tmp_path, monkeypat
     assert any("did not recover" in d for d in _failures("hipback_v1", tmp_path, 40))
 
 
+def test_the_harness_catches_device_times_that_go_back_after_a_restart(tmp_path, monkeypatch) -> None:
+    """A restarted Movella DOT clock read as it comes: its samples take device times already stored."""
+    monkeypatch.setattr(md.MovellaDotDecoder, "_new_epoch", lambda self, raw_t, arrival_time: None)
+    assert any("device time went back" in d for d in _failures("movella_dot", tmp_path, 60))
+
+
+def test_the_harness_catches_a_start_sequence_that_refuses_what_was_read(tmp_path, monkeypatch) -> None:
+    """A malformed Device Control read that fails every connection set-up (the session retries for ever)."""
+    real = md.MovellaDotProfile.start_sequence
+
+    def strict(self, rate_hz, mode=None, current=None, *, max_batch=None):
+        dc = self._config(current).values.get(md.DEVICE_CONTROL_UUID)
+        if dc is not None and len(dc) != md.DEVICE_CONTROL_SIZE:
+            raise ValueError(f"Device Control value has {len(dc)} bytes, expected {md.DEVICE_CONTROL_SIZE}")
+        return real(self, rate_hz, mode, current, max_batch=max_batch)
+
+    monkeypatch.setattr(md.MovellaDotProfile, "start_sequence", strict)
+    assert any("the start sequence raised" in d for d in _failures("movella_dot", tmp_path, 150))
+
+
 def test_the_harness_catches_a_parser_exception_hidden_as_bad_format(tmp_path, monkeypatch) -> None:
     real = md.MovellaDotDecoder._decode
 
