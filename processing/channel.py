@@ -384,9 +384,14 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if a0 is None:
             return None
         b0 = np.zeros(3) if self._bias.initial is None else np.asarray(self._bias.initial, dtype=np.float64)
+        change = np.flatnonzero(np.any(bias[1:] != bias[:-1], axis=1)) + 1
+        if len(change) == 0:
+            if np.array_equal(bias[0], b0):
+                return None  # the initial offset throughout: nothing turns (before the first estimate)
+            if self._frame_cache is not None and self._frame_cache[0] == tuple(bias[0].tolist()):
+                return np.broadcast_to(self._frame_cache[1], (len(bias), 4))
         out = np.empty((len(bias), 4))
         start = 0
-        change = np.flatnonzero(np.any(bias[1:] != bias[:-1], axis=1)) + 1
         for end in [*change.tolist(), len(bias)]:
             key = tuple(bias[start].tolist())
             if self._frame_cache is None or self._frame_cache[0] != key:
