@@ -88,3 +88,15 @@ def test_start_sequence_stops_first_when_the_measuring_state_is_unreadable(contr
         Write(md.CONTROL_UUID, bytes([1, 0, 24]), True, "stop (measuring state unreadable)"),
         Write(md.CONTROL_UUID, bytes([1, 1, 24]), True, "start custom3"),
     ]
+
+
+def test_a_device_that_cannot_stream_is_a_user_facing_error_with_exit_code_2() -> None:
+    """No payload mode fits: one sentence (naming the device and why) that the CLI shows with exit code 2."""
+    from hipback.ingest.devices import DeviceSetupError
+    from hipback.ingest.errors import HipbackError
+
+    with pytest.raises(DeviceSetupError) as info:
+        MOVELLA_DOT.choose_mode("rate_quantities", 23)
+    err = info.value
+    assert isinstance(err, HipbackError) and isinstance(err, ValueError) and err.exit_code == 2
+    assert str(err).startswith("Movella DOT: no payload mode can stream here (") and "\n" not in str(err)

@@ -25,6 +25,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from hipback.ingest.errors import HipbackError
+
 FloatArray = NDArray[np.float64]
 
 #: Reasons a decoder rejects bytes (keys of :attr:`DecoderStats.rejected`).
@@ -240,8 +242,11 @@ class Decoder:
         return False
 
 
-class DeviceSetupError(ValueError):
-    """The device cannot stream as configured (no payload mode fits its firmware or the negotiated MTU)."""
+class DeviceSetupError(HipbackError, ValueError):
+    """The device cannot stream as configured (no payload mode fits its firmware or the negotiated MTU).
+
+    One sentence naming the device kind and every reason; a :class:`hipback.ingest.errors.HipbackError`, so
+    that where it ends a command the CLI prints it and exits with code 2 (bad input or configuration)."""
 
 
 @dataclass(frozen=True)
