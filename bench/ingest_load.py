@@ -22,8 +22,10 @@ Two runs per N:
 Usage::
 
     .venv/bin/python bench/ingest_load.py --sensors 4,12,24 --duration 20 [--max-batch 2] [--paced]
-        [--live-batch 0.02,0.05] [--stages]
+        [--live-batch 0.02,0.05] [--stages] [--every-step]
 
+``--every-step`` feeds the processor's event detectors and summary at every live step (``hold_step_s`` and
+``event_step_s`` 0) instead of in their rounds, for comparison.
 ``--stages`` prints the product's CPU per stored sample by stage (see ``_StageCpu``) instead of timing only
 the three entry points: its wrappers add their own cost, so its total runs above the plain figure.
 """
@@ -196,11 +198,15 @@ class _StageCpu:
 
 
 @contextlib.contextmanager
-def _live_batch(live_batch_s: float | None):
-    """The session runner's processors built with this ``live_batch_s`` (None: the default)."""
+def _live_batch(live_batch_s: float | None, every_step: bool = False):
+    """The session runner's processors built with this ``live_batch_s`` (None: the default) and, with
+    ``every_step``, their event detectors fed at every live step (no rounds)."""
     saved = runner_module.ProcessorConfig
-    if live_batch_s is not None:
-        runner_module.ProcessorConfig = functools.partial(saved, live_batch_s=live_batch_s)
+    changes: dict[str, float] = {} if live_batch_s is None else {"live_batch_s": live_batch_s}
+    if every_step:
+        changes.update(hold_step_s=0.0, event_step_s=0.0)
+    if changes:
+        runner_module.ProcessorConfig = functools.partial(saved, **changes)
     try:
         yield
     finally:
@@ -208,11 +214,12 @@ def _live_batch(live_batch_s: float | None):
 
 
 def bench_one(n: int, duration: float, kind: str, max_batch: int, sim, workdir: Path,
-              paced: bool = False, live_batch_s: float | None = None, stages: bool = False) -> dict:
+              paced: bool = False, live_batch_s: float | None = None, stages: bool = False,
+              every_step: bool = False) -> dict:
     path = workdir / f"load_{n}_{live_batch_s}{'_paced' if paced else ''}.sqlite"
     cpu0, wall0 = time.process_time(), time.perf_counter()
     meter = _StageCpu() if stages else _ProductCpu()
-    with LocalStore(path) as store, meter as product, _live_batch(live_batch_s):
+    with LocalStore(path) as store, meter as product, _live_batch(live_batch_s, every_step):
         with session_gc():  # as ``hipback record`` and the virtual session entry run a session
             res = run_virtual(_run(n, duration, kind, max_batch, sim, store), pace=1.0 if paced else None)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -280,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated live_batch_s values of the processor to sweep (default: its own)")
     ap.add_argument("--stages", action="store_true",
                     help="CPU per stage of the product's data path (each stage's wrapper adds its own reads)")
+    ap.add_argument("--every-step", action="store_true",
+                    help="event detectors and summary at every live step instead of in their rounds")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.sensors.split(",") if x.strip()]
     batches = [float(x) for x in args.live_batch.split(",") if x.strip()] or [None]
@@ -298,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in counts:
             for lb in batches:
                 r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp), live_batch_s=lb,
-                              stages=args.stages)
+                              stages=args.stages, every_step=args.every_step)
                 per_core = 1e6 / (r["product_us_per_sample"] * 100.0)
                 print(f"{r['n']:>3} {'default' if lb is None else lb:>7} {r['stored']:>7} "
                       f"{r['unexplained_loss']:>6} "
@@ -317,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'RSS MB':>7} {'store p50':>9} {'p99':>7} {'angle p50':>9} {'p99':>7}")
         for n in counts:
             r = bench_one(n, args.duration, args.kind, args.max_batch, sim, Path(tmp), paced=True,
-                          live_batch_s=batches[0])
+                          live_batch_s=batches[0], every_step=args.every_step)
             behind = r["wall_s"] / (args.duration + 0.5 + 0.4 * n)
             ok = r["unexplained_loss"] == 0 and behind < 1.1 and r["angle_p99_ms"] <= 50.0
             best = max(best, n) if ok else best

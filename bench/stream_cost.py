@@ -1,7 +1,7 @@
 """CPU per sample of the session processor: batch versus the small chunks BLE delivers. Prints figures.
 
 Run: ``.venv/bin/python bench/stream_cost.py [--seconds 60] [--sensors 3] [--chunks 1,4,10] [--kind raw]
-[--live-batch 0.05] [--repeat 3]``
+[--live-batch 0.05] [--repeat 3] [--every-step]``
 
 A simulated walk (``walk`` scenario: standing calibration, corridor walk) with 3 sensors (pelvis and both
 thighs) or 4 (plus the upper lumbar sensor) at 100 Hz is processed
@@ -12,6 +12,8 @@ thighs) or 4 (plus the upper lumbar sensor) at 100 Hz is processed
   ``live_batch_s`` given (the processor queues small chunks and runs its blocks once that much is queued per
   sensor: the latency it adds is at most ``live_batch_s``).
 
+``--every-step`` feeds the event detectors and the summary at every live step (``hold_step_s`` and
+``event_step_s`` 0) instead of in their rounds, for comparison.
 It prints process CPU time (``time.process_time``) per sample (microseconds, one sample = one sensor's
 sample) and the ratio streamed/batch, and checks that every run gives the same angles and strides as batch.
 With ``--repeat n`` every run is made n times and the median CPU time is printed (the machine is shared: CPU
@@ -50,12 +52,14 @@ def batch(rec) -> tuple[float, object]:
     return time.process_time() - t0, res
 
 
-def streamed(rec, n: int, live_batch_s: float) -> tuple[float, object]:
+def streamed(rec, n: int, live_batch_s: float, every_step: bool = False) -> tuple[float, object]:
     streams = list(rec.streams.values())
+    rounds = {"hold_step_s": 0.0, "event_step_s": 0.0} if every_step else {}
     proc = SessionProcessor.default(
         {s.placement: s.kind for s in streams},
         {s.placement: s.rate_hz for s in streams},
         live_batch_s=live_batch_s,
+        **rounds,
     )
     pieces = [[s.slice(a, min(a + n, len(s))) for a in range(0, len(s), n)] for s in streams]
     rounds = max(len(p) for p in pieces)
@@ -90,6 +94,8 @@ def main() -> None:
     ap.add_argument("--kind", default="raw", choices=("raw", "quat"))
     ap.add_argument("--live-batch", default="0.05,0.1,0.25", help="live_batch_s values (s)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per figure (the median is printed)")
+    ap.add_argument("--every-step", action="store_true",
+                    help="event detectors and summary at every live step instead of in their rounds")
     args = ap.parse_args()
     rec = make(args.seconds, args.sensors, args.kind)
     n_samples = sum(len(s) for s in rec.streams.values())
@@ -102,7 +108,7 @@ def main() -> None:
     print(f"  batch (each stream in one piece):        {per_b:7.2f} us/sample")
     for lb in [float(x) for x in args.live_batch.split(",")]:
         for n in [int(x) for x in args.chunks.split(",")]:
-            cpu, results = median_of(args.repeat, streamed, rec, n, lb)
+            cpu, results = median_of(args.repeat, streamed, rec, n, lb, args.every_step)
             per = cpu / n_samples * 1e6
             ok = "same results" if all(same(res, res_b[0]) for res in results) else "RESULTS DIFFER"
             print(
