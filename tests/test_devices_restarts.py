@@ -130,6 +130,19 @@ def test_hipback_sequence_gap_backed_by_device_time_is_a_loss() -> None:
     assert out.rejected is None and out.missing == 6000 and dec.stats.resets == 0
 
 
+def test_hipback_header_with_sequence_and_time_far_ahead_is_refused() -> None:
+    """Sequence number and device time both 2^20 samples (about 3 h) on, 40 ms after the packet before: the
+    device time backs the gap, the arrivals cannot."""
+    dec = HIPBACK_V1.make_decoder(100)
+    outs = [dec.feed(_hipback(4 * k, 4 * k * DT_US), 0.04 * k) for k in range(3)]
+    jump = 1 << 20
+    outs.append(dec.feed(_hipback(12 + jump, (12 + jump) * DT_US), 0.12))
+    outs += [dec.feed(_hipback(4 * k, 4 * k * DT_US), 0.04 * k) for k in range(4, 7)]
+    assert [o.rejected for o in outs] == [None] * 3 + ["bad_value"] + [None] * 3
+    assert dec.stats.missing == 4 and dec.stats.resets == 0  # the refused packet's own samples
+    assert outs[-1].seq.tolist() == [24, 25, 26, 27]
+
+
 def test_hipback_renumbered_stream_is_followed_after_three_packets() -> None:
     """A device whose numbering really jumped (its clock running on) is followed once three packets continue
     one another: the two before are refused, nothing is counted lost, numbering stays continuous."""

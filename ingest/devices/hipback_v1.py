@@ -274,6 +274,11 @@ class HipbackV1Decoder(Decoder):
     MAX_UNTIMED_GAP_US = 10_000_000
     #: no gap is longer (us of samples): one day
     MAX_GAP_US = 86_400_000_000
+    #: longest a notification can be delayed (s): no stall outlasts the BLE supervision timeout (at most 32 s)
+    #: before the link drops
+    MAX_LATENCY_S = 32.0
+    #: the device clock's rate error bound against the host's (fraction)
+    MAX_DRIFT = 1e-3
 
     def __init__(
         self, rate_hz: float, *, acc_range_ms2: float | None = None, gyr_range_rads: float | None = None
@@ -289,6 +294,7 @@ class HipbackV1Decoder(Decoder):
         # the last sample in us, how many in a row); RESYNC_PACKETS of them are the device's stream now
         self._stray: tuple[int, int, int] | None = None
         self._last_end_us: int | None = None  # device time of the last accepted sample (us)
+        self._last_arrival: float | None = None  # arrival time of the last accepted packet (s)
         self._stepped = False  # the last accepted packet's device time did not advance past the one before
 
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
@@ -360,7 +366,7 @@ class HipbackV1Decoder(Decoder):
                     restarted = True
                 else:
                     return self._rejected(OUT_OF_ORDER, arrival_time)
-            elif delta > 0 and not self._plausible_gap(delta, t0_us, dt_us):
+            elif delta > 0 and not self._plausible_gap(delta, t0_us, dt_us, arrival_time):
                 # a sequence number far ahead of what the device clock allows (a corrupt header): this packet
                 # is refused, unless packets that continue one another show the device numbering anew
                 if not self._resync(seq, n, t0_us, t_end_us):
@@ -395,6 +401,7 @@ class HipbackV1Decoder(Decoder):
         self._last_seq = full_seq + n - 1
         self._last_time = float(t[-1])
         self._last_end_us = t_end_us
+        self._last_arrival = arrival_time
 
         flags = _status_flags(status & 0x01FF, battery != 255 and battery <= 15)
         return DecodedSamples(
@@ -495,21 +502,27 @@ class HipbackV1Decoder(Decoder):
             mag = np.array(mags).reshape(n, 3)
         return quat, acc, gyr, mag
 
-    def _plausible_gap(self, delta: int, t0_us: int, dt_us: int) -> bool:
+    def _plausible_gap(self, delta: int, t0_us: int, dt_us: int, arrival_time: float) -> bool:
         """True when ``delta`` samples lost before a packet starting at device time ``t0_us`` (us, sample
-        period ``dt_us``) fit the device time since the last accepted sample.
+        period ``dt_us``) that arrived at ``arrival_time`` (s) fit the time that passed.
 
-        The lost samples may span the time the device clock advanced (plus :attr:`GAP_TIME_SLACK` of it) and
-        :attr:`MAX_UNTIMED_GAP_US` more (a time sync may have stepped the clock back meanwhile), and never
-        more than :attr:`MAX_GAP_US`: a corrupt sequence number (up to 2^31 - 1 ahead) so never becomes a gap
-        of billions of samples.
+        The lost samples may span the time the device clock advanced since the last accepted sample (plus
+        :attr:`GAP_TIME_SLACK` of it) and :attr:`MAX_UNTIMED_GAP_US` more (a time sync may have stepped the
+        clock back meanwhile); no more than the arrivals advanced (with the drift bound) plus the longest
+        delay a packet can have had (:attr:`MAX_LATENCY_S`); and never more than :attr:`MAX_GAP_US`. A corrupt
+        sequence number (up to 2^31 - 1 ahead) so never becomes a gap of billions of samples.
         """
         span_us = delta * dt_us
         if span_us > self.MAX_GAP_US:
             return False
         last = self._last_end_us
         timed_us = max(t0_us - last - dt_us, 0) if last is not None else 0
-        return span_us <= timed_us * (1.0 + self.GAP_TIME_SLACK) + self.MAX_UNTIMED_GAP_US
+        if span_us > timed_us * (1.0 + self.GAP_TIME_SLACK) + self.MAX_UNTIMED_GAP_US:
+            return False
+        elapsed = arrival_time - self._last_arrival if self._last_arrival is not None else math.inf
+        if not math.isfinite(elapsed):  # nothing known about the time between the arrivals
+            return True
+        return span_us * 1e-6 <= max(elapsed, 0.0) * (1.0 + self.MAX_DRIFT) + self.MAX_LATENCY_S
 
     def _resync(self, seq: int, n: int, t0_us: int, t_end_us: int) -> bool:
         """Note an out-of-order packet (device ``seq`` of its first sample, ``n`` samples, device times
