@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    notifications: {sum(state.packets.values())} ({outcomes})")
                 print(f"    largest buffers (entries): {buffers}")
                 if state.skipped:
-                    print(f"    samples the store skipped after a device clock restart: {state.skipped}")
+                    print(f"    samples the store skipped as duplicates (each a failure): {state.skipped}")
             for seed, what, detail in fuzzer.failures[:20]:
                 print(f"    FAIL seed {seed} ({what}): {detail}")
             if len(fuzzer.failures) > 20:

@@ -554,7 +554,7 @@ class PacketCheck:
         self.last_seq: int | None = None
         self.resets = 0
         self.jumps = 0
-        self.skipped = 0  # samples the store skipped after a device clock restart (duplicate device times)
+        self.skipped = 0  # samples the store skipped as already stored (a failure)
         self.unaccepted: dict[int, str] = {}
         self.pending_reasons: Counter = Counter()
         self.outcomes: Counter = Counter()
@@ -750,7 +750,7 @@ class PacketFuzz:
     packets: Counter = field(default_factory=Counter)  # outcomes per notification
     mutations: Counter = field(default_factory=Counter)
     buffers: Counter = field(default_factory=Counter)  # largest buffer sizes seen
-    skipped: int = 0  # samples the store skipped as duplicates after a device clock restart
+    skipped: int = 0  # samples the store skipped as already stored (each a failure)
     _store: LocalStore | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
