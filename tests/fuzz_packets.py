@@ -33,7 +33,8 @@ The property, checked after every notification (:class:`PacketCheck`):
   on a forward jump of the device clock) and distinct as UTC seconds, never later than the packet's
   arrival (1 us per sample of tolerance for the nudge that keeps them increasing) and not more than
   :data:`MAX_LAG_S` plus the packet's span before it;
-- a notification carries at most the samples it can hold (:data:`MAX_SAMPLES`);
+- a notification carries at most the samples it can hold (:data:`MAX_SAMPLES`), and a gap the decoder
+  reports before it at most the samples of the time since the packet before (:data:`MAX_GAP_LATENCY_S`);
 - a clean packet (values untouched) that is accepted decodes to exactly what a clean decoder made of it, and
   the decoder recovers from the garbage: of the last :data:`TAIL_MUST_PASS` notifications of the clean tail,
   every one a clean decoder accepts is accepted;
@@ -99,6 +100,8 @@ TAIL_MUST_PASS = 10
 #: stall a BLE link survives (its supervision timeout, at most 32 s; the clock model's ``max_latency_s``) and
 #: some slack; the first sample may be earlier by the packet's span, (n - 1) sample periods
 MAX_LAG_S = 40.0
+#: longest a notification can be delayed (s): the BLE supervision timeout's upper bound
+MAX_GAP_LATENCY_S = 32.0
 #: the largest sizes decoder and clock buffers may reach, whatever the stream (entries)
 BUFFER_BOUNDS = {
     "hipback_v1.recent": 64,  # hashes of the last packets (duplicate detection)
@@ -551,6 +554,7 @@ class PacketCheck:
         self.samples = 0
         self.last_t = -math.inf
         self.last_dev: float | None = None
+        self.last_arrival: float | None = None  # arrival of the last packet that yielded samples (s)
         self.last_seq: int | None = None
         self.resets = 0
         self.jumps = 0
@@ -601,10 +605,27 @@ class PacketCheck:
             return
         self.accepted += 1
         self.samples += out.n
+        self._gaps(p, out)
         self._samples(out)
         self._times(p, out, t)
         if p.orig is not None and p.orig in self.clean:
             self._same_as_clean(out, self.clean[p.orig])
+
+    def _gaps(self, p: Packet, out: DecodedSamples) -> None:
+        """A gap the decoder reports can only hold the samples of the time between the arrivals, plus the
+        longest delay of a packet (:data:`MAX_GAP_LATENCY_S`), at no less than half the nominal period."""
+        last, self.last_arrival = self.last_arrival, p.arrival
+        if not out.gaps:
+            return
+        if any(not (isinstance(g.missing, int) and g.missing > 0) for g in out.gaps):
+            raise Broken(f"gaps {out.gaps[:2]}")
+        if last is None:
+            raise Broken(f"a gap of {out.missing} samples before the first packet")
+        rate = self.path.decoder.rate_hz
+        most = 2.0 * (max(p.arrival - last, 0.0) * 1.001 + MAX_GAP_LATENCY_S) * rate + 2
+        if out.missing > most:
+            raise Broken(f"a gap of {out.missing} samples {p.arrival - last:.3f} s after the packet before "
+                         f"(at most {most:.0f} fit)")
 
     def _samples(self, out: DecodedSamples) -> None:
         n = out.n

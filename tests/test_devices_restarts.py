@@ -188,3 +188,14 @@ def test_movella_timestamp_ahead_by_the_time_that_passed_is_a_loss() -> None:
     # a link stalled for 30 s (the clock ran on while nothing arrived) is a loss too
     out = dec.feed(custom5(1_000_000 + 61 * PERIOD_US + 30_000_000), 4.1)
     assert out.missing == int(round(30_000_000 / (1e6 / 60))) - 1 and dec.stats.resets == 0
+
+
+def test_hipback_corrupt_sample_period_cannot_make_a_huge_gap_fit() -> None:
+    """A header whose dt_us reads 1 us and whose sequence number is 10^7 ahead: 10 s of samples at 1 us, but
+    10^7 samples are more than a day at the nominal 100 Hz."""
+    dec = HIPBACK_V1.make_decoder(100)
+    assert dec.feed(_hipback(0, 0), 0.0).n == 4
+    bad = bytearray(_hipback(4 + 10**7, 40_000))
+    struct.pack_into("<H", bad, 16, 1)  # dt_us
+    assert dec.feed(bytes(bad), 0.04).rejected == "bad_value"
+    assert dec.feed(_hipback(8, 80_000), 0.08).missing == 4 and dec.stats.missing == 4

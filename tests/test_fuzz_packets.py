@@ -94,6 +94,12 @@ def test_the_harness_catches_device_times_that_go_back_after_a_restart(tmp_path,
     assert any("device time went back" in d for d in _failures("movella_dot", tmp_path, 60))
 
 
+def test_the_harness_catches_a_gap_made_up_from_a_corrupt_sequence_number(tmp_path, monkeypatch) -> None:
+    """Every sequence number ahead taken as a loss: a corrupt one becomes a gap of up to 2^31 - 1 samples."""
+    monkeypatch.setattr(hb.HipbackV1Decoder, "_plausible_gap", lambda self, *args: True)
+    assert any("samples" in d and d.startswith("a gap of") for d in _failures("hipback_v1", tmp_path, 60))
+
+
 def test_the_harness_catches_a_start_sequence_that_refuses_what_was_read(tmp_path, monkeypatch) -> None:
     """A malformed Device Control read that fails every connection set-up (the session retries for ever)."""
     real = md.MovellaDotProfile.start_sequence

@@ -506,13 +506,16 @@ class HipbackV1Decoder(Decoder):
         """True when ``delta`` samples lost before a packet starting at device time ``t0_us`` (us, sample
         period ``dt_us``) that arrived at ``arrival_time`` (s) fit the time that passed.
 
-        The lost samples may span the time the device clock advanced since the last accepted sample (plus
-        :attr:`GAP_TIME_SLACK` of it) and :attr:`MAX_UNTIMED_GAP_US` more (a time sync may have stepped the
-        clock back meanwhile); no more than the arrivals advanced (with the drift bound) plus the longest
-        delay a packet can have had (:attr:`MAX_LATENCY_S`); and never more than :attr:`MAX_GAP_US`. A corrupt
+        The lost samples (timed at ``dt_us``, at least half the nominal period) may span the time the device
+        clock advanced since the last accepted sample (plus :attr:`GAP_TIME_SLACK` of it) and
+        :attr:`MAX_UNTIMED_GAP_US` more (a time sync may have stepped the clock back meanwhile); no more than
+        the arrivals advanced (with the drift bound) plus the longest delay a packet can have had
+        (:attr:`MAX_LATENCY_S`); and never more than :attr:`MAX_GAP_US`. A corrupt
         sequence number (up to 2^31 - 1 ahead) so never becomes a gap of billions of samples.
         """
-        span_us = delta * dt_us
+        # at the packet's sample period, but not under half the nominal one (a corrupt dt_us of 1 us would
+        # otherwise make millions of samples fit)
+        span_us = delta * max(dt_us, 0.5e6 / self.rate_hz)
         if span_us > self.MAX_GAP_US:
             return False
         last = self._last_end_us
