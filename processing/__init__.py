@@ -9,6 +9,7 @@ Batch: :func:`process_recording` on a :class:`Recording`. Streaming: :class:`Ses
 contract (:mod:`hipback.processing.blocks`). ``docs/api.md`` shows both uses.
 """
 
+from hipback.processing.acc_bias import AccBiasEstimator
 from hipback.processing.activity import ActivityBout, ActivityClassifier, classify_activity
 from hipback.processing.blocks import Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration, calibrate_sensor
@@ -35,6 +36,7 @@ from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording, Se
 __all__ = [
     "PLACEMENTS",
     "PRESETS",
+    "AccBiasEstimator",
     "ActivityBout",
     "ActivityClassifier",
     "AngleSeries",
