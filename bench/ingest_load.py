@@ -137,10 +137,10 @@ class _StageCpu:
     """With ``--stages``: thread CPU time per stage of the product's data path, by wrapping each stage's entry
     point (each wrapper's own ``thread_time`` reads fall into the enclosing stage). Stages: ``notify`` (the
     callback's copy and queue), ``decode``, ``clock``, ``store hand-off`` (``StoreWriter.samples``),
-    ``processing`` (``SessionProcessor.feed`` and ``poll``), ``publish`` (``LivePublisher.on_update``),
-    ``store inserts`` (``LocalStore.add_samples`` in the writer's rounds) and ``store round`` (the rest of a
-    round: transaction, commit and fsync, bookkeeping); ``rest of the batch`` is the runner's own share of
-    ``_handle_batch``."""
+    ``processing`` (``SessionProcessor.feed``, ``poll`` and ``run_events``), ``publish``
+    (``LivePublisher.on_update``), ``store inserts`` (``LocalStore.add_samples`` in the writer's rounds) and
+    ``store round`` (the rest of a round: transaction, commit and fsync, bookkeeping); ``rest of the batch``
+    is the runner's own share of ``_handle_batch``."""
 
     def __init__(self) -> None:
         from hipback.ingest.clock import ClockModel
@@ -156,6 +156,7 @@ class _StageCpu:
             (writer_module.StoreWriter, "samples", "store hand-off"),
             (SessionProcessor, "feed", "processing"),
             (SessionProcessor, "poll", "processing"),
+            (SessionProcessor, "run_events", "processing"),
             (LivePublisher, "on_update", "publish"),
             (writer_module._Group, "write_now", "round"),
             (LocalStore, "add_samples", "store inserts"),

@@ -34,9 +34,11 @@ such step: it is what the live view waits for, and the calibration it uses depen
 The event detectors and the summary (steps 6-7) take the guarded angles and give nothing back to the angle
 path; they are fed in rounds: the hold detector, whose hold in progress the live coach shows, once at least
 ``hold_step_s`` of angle rows waits, the stride detectors, the activity classifier and the summary once
-``event_step_s`` does (:meth:`SessionProcessor.flush` and :meth:`SessionProcessor.finish` feed what is left).
-Their results do not depend on the chunking (the block contract), so the rounds change no result, only when
-a stride, hold or bout reaches :meth:`SessionProcessor.poll`.
+``event_step_s`` does. A round that became due runs at :meth:`SessionProcessor.run_events`, which a live
+caller calls after handing out the step's angles (:meth:`SessionProcessor.poll`), so that its work does not
+delay them, or else before the next step; :meth:`SessionProcessor.flush` and :meth:`SessionProcessor.finish`
+feed what is left. The event blocks' results do not depend on the chunking (the block contract), so the
+rounds change no result, only when a stride, hold or bout reaches :meth:`SessionProcessor.poll`.
 
 :data:`PRESETS` holds named parameter sets (:class:`ProcessorConfig`); :meth:`SessionProcessor.default`
 builds a processor from one. Summary (:attr:`SessionResults.summary`): degrees at this edge (``_deg``), see
@@ -422,8 +424,19 @@ class SessionProcessor:
         self._holds_round()
         self._events_round()
 
+    def run_events(self) -> None:
+        """Feed the event detectors and the summary the rounds of angle rows that are due (at least
+        ``hold_step_s`` or ``event_step_s`` waiting; see the module docstring). A live caller calls it after
+        :meth:`poll` handed out the angles; otherwise the next live step does it first."""
+        if self._hold_rows.due:
+            self._holds_round()
+        if self._event_rows.due:
+            self._events_round()
+
     def _step(self) -> None:
-        """One live step: the angle path on every queued chunk (see the module docstring)."""
+        """One live step: the due event rounds, then the angle path on every queued chunk (see the module
+        docstring)."""
+        self.run_events()
         self._short = len(self.placements)  # every inbox is empty below
         grids = []
         for p in self.placements:
@@ -597,10 +610,8 @@ class SessionProcessor:
         if self.cfg.keep_angles:
             self._angles.append(ang)
         self._new_angles.append(ang)
-        if self._hold_rows.add(ang):
-            self._holds_round()
-        if self._event_rows.add(ang):
-            self._events_round()
+        self._hold_rows.add(ang)  # (fed at run_events once a round is due)
+        self._event_rows.add(ang)
 
     def _holds_round(self) -> None:
         """Feed the angle rows queued since its last round to the hold detector."""
@@ -641,7 +652,7 @@ class SessionProcessor:
 
 class _RowRounds:
     """Angle rows queued for blocks fed in rounds of at least ``need`` rows (a fraction rounds up; 1 or more):
-    :meth:`add` says when a round is due, :meth:`take` hands out the queued rows as one series (None when
+    :attr:`due` says when a round is due, :meth:`take` hands out the queued rows as one series (None when
     nothing is queued)."""
 
     def __init__(self, need: float) -> None:
@@ -649,9 +660,12 @@ class _RowRounds:
         self._parts: list[AngleSeries] = []
         self._n = 0
 
-    def add(self, rows: AngleSeries) -> bool:
+    def add(self, rows: AngleSeries) -> None:
         self._parts.append(rows)
         self._n += len(rows)
+
+    @property
+    def due(self) -> bool:
         return self._n >= self.need
 
     def take(self) -> AngleSeries | None:

@@ -3,8 +3,9 @@ detector; ``event_step_s``, the stride detectors, the activity classifier and th
 path runs at every live step. A session with walking, a stretch hold per side (one arching), a raw thigh
 sensor and quaternion sensors, streamed in chunks of 1, 2, 5 and 11 samples at live steps of 0.02-0.1 s,
 must give the very same bits with the rounds as when every block runs at every step (the rounds set to
-zero), and the same as in batch; every stride, hold and bout is polled exactly once; no angle row waits for
-the detectors longer than its round, and :meth:`SessionProcessor.flush` feeds the rest."""
+zero), and the same as in batch; every stride, hold and bout is polled exactly once. A due round runs at
+:meth:`SessionProcessor.run_events` (after the step's angles were handed out) or else before the next step:
+no angle row waits for the detectors longer than that, and :meth:`SessionProcessor.flush` feeds the rest."""
 
 from __future__ import annotations
 
@@ -69,11 +70,13 @@ def _streamed(
         for kind, items in polled.items():
             items.extend(getattr(upd, kind))
 
-    for a in range(0, max(len(s) for s in streams), size):
+    for i, a in enumerate(range(0, max(len(s) for s in streams), size)):
         for s in streams:
             if a < len(s):
                 proc.feed(s.slice(a, min(a + size, len(s))))
         take()
+        if i % 2:  # (as the session runner does; otherwise the next step runs the due rounds)
+            proc.run_events()
     res = proc.finish()
     take()
     return res, polled
@@ -132,9 +135,15 @@ def _count_rows(proc: SessionProcessor, monkeypatch: pytest.MonkeyPatch) -> dict
     return fed
 
 
+@pytest.mark.parametrize("live_caller", [True, False])
 @pytest.mark.parametrize("hold_step_s, event_step_s", [(0.25, 1.0), (0.1, 0.5), (0.0, 0.0)])
-def test_no_row_waits_longer_than_its_round(session: tuple[Recording, tuple], monkeypatch: pytest.MonkeyPatch,
-                                            hold_step_s: float, event_step_s: float) -> None:
+def test_no_row_waits_longer_than_its_round(
+    session: tuple[Recording, tuple],
+    monkeypatch: pytest.MonkeyPatch,
+    hold_step_s: float,
+    event_step_s: float,
+    live_caller: bool,
+) -> None:
     rec, _ = session
     streams = list(rec.streams.values())
     proc = SessionProcessor(
@@ -146,14 +155,24 @@ def test_no_row_waits_longer_than_its_round(session: tuple[Recording, tuple], mo
     need["activity"] = need["summary"] = need["stride"]
     fed = _count_rows(proc, monkeypatch)
     rows = 0
+    deferred = {name: 0 for name in fed}  # polls after which a due round waited for run_events
     for a in range(0, 2000, 2):  # the first 20 s: calibration and most of the walk
         for s in streams:
             proc.feed(s.slice(a, a + 2))
-        rows += len(proc.poll().angles)
+        step = len(proc.poll().angles)  # the step's angles are handed out before its due rounds run
+        rows += step
         for name, calls in fed.items():
             waiting = rows - sum(calls)
-            assert 0 <= waiting < need[name], name
+            assert 0 <= waiting < need[name] + step, name
+            deferred[name] += waiting >= need[name]
+        if live_caller:
+            proc.run_events()
+            for name, calls in fed.items():
+                waiting = rows - sum(calls)
+                assert 0 <= waiting < need[name], name
     assert rows > 1000
+    # every round so far became due in a step and ran only after that step's angles were polled
+    assert all(deferred[name] >= len(calls) for name, calls in fed.items()), deferred
     for name, calls in fed.items():
         assert calls and min(calls) >= need[name], name  # one call per round, none smaller
         assert len(calls) <= rows // need[name]

@@ -474,6 +474,12 @@ class SessionRunner:
         for link, items in per_link.values():
             self._store_and_feed(link, items)
         self._poll()
+        # the event detectors' due rounds after the angles were handed out, so they do not delay them
+        if self._processor is not None:
+            try:
+                self._processor.run_events()
+            except Exception as exc:  # processing must never stop the recording
+                self._processing_failed(exc)
 
     def _record_gaps(self, link: _Link, decoded: DecodedSamples, t: np.ndarray) -> None:
         st = link.stats
