@@ -144,11 +144,11 @@ def test_exactly_half_the_counter_back_is_a_restart_and_forward_is_a_gap() -> No
     dec.feed(custom5(3_000_000_000), 0.0)
     out = dec.feed(custom5(3_000_000_000 - (1 << 31)), 0.0)
     assert out.rejected is None and dec.stats.resets == 1
-    assert out.device_time_s[0] == (3_000_000_000 - (1 << 31)) * 1e-6
+    assert out.device_time_s[0] == (3_000_000_000 + 16_667) * 1e-6  # a new epoch after the last sample
     dec = MOVELLA_DOT.make_decoder(60, "custom5")
     dec.feed(custom5(1000), 0.0)
-    out = dec.feed(custom5(1000 + (1 << 31)), 0.0)
-    assert out.rejected is None and out.missing > 0
+    out = dec.feed(custom5(1000 + (1 << 31)), 0.0)  # further ahead than the arrivals allow: a clock jump
+    assert out.rejected is None and out.missing == 0 and dec.stats.resets == 1
 
 
 def test_restart_threshold_is_one_second_and_each_restart_counts() -> None:
@@ -171,7 +171,7 @@ def test_three_continuing_stale_packets_after_a_corrupt_timestamp_are_the_clock_
     stale = [10_016_667, 10_033_333]
     assert _feed_all(dec, stale) == ["out_of_order", "out_of_order"] and dec.stats.resets == 0
     out = dec.feed(custom5(10_050_000), 3.0)
-    assert out.rejected is None and out.device_time_s.tolist() == [10_050_000 * 1e-6]
+    assert out.rejected is None and out.device_time_s.tolist() == [(10_500_000 + 3_000_000) * 1e-6]
     assert dec.stats.resets == 1
     nxt = dec.feed(custom5(10_066_667), 4.0)  # followed from now on
     assert nxt.rejected is None and nxt.missing == 0 and dec.stats.rejected == {"out_of_order": 2}
@@ -214,4 +214,4 @@ def test_resynchronisation_follows_the_timestamps_over_the_counter_wrap() -> Non
     assert _feed_all(dec, [WRAP - 300, WRAP - 100]) == ["out_of_order", "out_of_order"]
     out = dec.feed(custom5(100), 0.0)
     assert out.rejected is None and dec.stats.resets == 1
-    assert out.device_time_s.tolist() == [(WRAP + 100) * 1e-6]
+    assert out.device_time_s.tolist() == [(WRAP + 500 + 16_667) * 1e-6]
