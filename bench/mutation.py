@@ -135,29 +135,32 @@ _MD = "hipback.ingest.devices.movella_dot."
 _WM = "hipback.ingest.devices.witmotion."
 _F64 = ("numpy's default dtype is float64 (astype/array of floats) or int64 (arange, array of ints, later "
         "multiplied by a float scale): the same numbers")
-# hipback v1 numbering of commit a846869 (_decode split into _values and _small_values)
+# hipback v1 and Movella DOT numbering of commit cc0b125 (restart epochs, refused far-ahead sequence numbers)
 _equivalent(_F64, _HB + "xǁHipbackV1Decoderǁ_values",
             {15: "astype(None)", 65: "astype(None)", 87: "astype(None)", 92: "astype(None)",
              97: "astype(None)"})
-_equivalent(_F64, _HB + "xǁHipbackV1Decoderǁ_decode", {225: "dtype=None", 227: "np.arange(n, )"})
+_equivalent(_F64, _HB + "xǁHipbackV1Decoderǁ_decode", {257: "dtype=None", 259: "np.arange(n, )"})
 _equivalent(_F64, _MD + "xǁMovellaDotDecoderǁ_decode",
             {25: "dtype=None", 27: "i + 4]], )", 42: "dtype=None", 44: "i + 3]], )"})
 _equivalent(_F64, _WM + "xǁWitMotionDecoderǁ_parse_frames", {28: "dtype=None", 30: "np.array(rows, )"})
 _equivalent(_F64, _WM + "xǁWitMotionDecoderǁ_parse_register",
             {29: "dtype=None", 31: "np.array(vals[:4], )", 43: "dtype=None", 45: "np.array(vals[:3], )"})
 _equivalent(_F64 + " (int64 device times stay exact below 2^63 us, 292,000 years)",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {206: "dtype=None", 209: "full_seq + n, )"})
+            _HB + "xǁHipbackV1Decoderǁ_decode", {238: "dtype=None", 241: "full_seq + n, )"})
 _equivalent("initial value overwritten by the first packet before it is ever read",
             _HB + "xǁHipbackV1Decoderǁ__init__",
             {8: "_dev_next = None", 9: "_dev_next = 1", 10: '_last_seq: int | None = ""',
              11: '_last_time: float | None = ""', 16: '| None = ""', 17: '_last_end_us: int | None = ""'})
 _equivalent("initial value overwritten by the first packet before it is ever read",
-            _MD + "xǁMovellaDotDecoderǁ__init__", {18: '_last_time: float | None = ""', 19: '| None = ""'})
+            _MD + "xǁMovellaDotDecoderǁ__init__",
+            {16: "self._last_data = None", 17: 'self._last_data = b"XXXX"', 20: '_last_full: int | None = ""',
+             21: '_last_arrival: float | None = ""', 22: '_last_time: float | None = ""',
+             23: '_stray: tuple[int, int] | None = ""'})
 _equivalent("None and False are both false (the first packet leaves it as it is, the second sets it)",
-            _HB + "xǁHipbackV1Decoderǁ__init__", {18: "self._stepped = None"})
+            _HB + "xǁHipbackV1Decoderǁ__init__", {19: "self._stepped = None"})
 _equivalent("the battery byte is a u8 (never 256), and 255 already fails battery <= 15",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {253: "battery != 256"})
-_equivalent("seq=None is the field's default", _MD + "xǁMovellaDotDecoderǁ_decode", {207: "-seq=None,"})
+            _HB + "xǁHipbackV1Decoderǁ_decode", {286: "battery != 256"})
+_equivalent("seq=None is the field's default", _MD + "xǁMovellaDotDecoderǁ_decode", {231: "-seq=None,"})
 _equivalent("_decode clears the stray record after every accepted packet, the resynchronised one included",
             _HB + "xǁHipbackV1Decoderǁ_resync", {16: 'self._stray = ""'})
 _equivalent("the epoch is 0 until the first rollover, so + and - agree on the first packet",
@@ -181,9 +184,9 @@ _equivalent("a format without fields (size 0) fails the next test too, and no fo
 _equivalent("a packet of exactly SMALL_PACKET / SMALL_TIMES samples on the numpy path: the same values and "
             "refusals (the small paths' contract, held bit for bit by tests/test_live_small_packets.py and "
             "the decoders' tests on both sides of the limit)",
-            _HB + "xǁHipbackV1Decoderǁ_decode", {78: "n < SMALL_PACKET", 211: "n < SMALL_TIMES"})
+            _HB + "xǁHipbackV1Decoderǁ_decode", {78: "n < SMALL_PACKET", 243: "n < SMALL_TIMES"})
 _equivalent("None and False are both false", _HB + "xǁHipbackV1Decoderǁ_decode",
-            {107: "restarted = None", 155: "restarted = None", 184: "stepped = None"})
+            {107: "restarted = None", 155: "restarted = None", 216: "stepped = None"})
 _equivalent("a packet resynchronised there starts at or after the last sample (else it is a restart), and "
             "the third of increasing times cannot be at it: it is never a step back, restarted or not",
             _HB + "xǁHipbackV1Decoderǁ_decode", {156: "restarted = False"})
@@ -219,7 +222,7 @@ _equivalent("flags is still NONE when registers are parsed (data frames come aft
 _equivalent("status is the last field of its mode: the index after it is never read",
             _MD + "xǁMovellaDotDecoderǁ_decode", {37: "i = 3", 38: "i -= 3", 39: "i += 4"})
 _equivalent("diff == 0 returned as a duplicate just before", _MD + "xǁMovellaDotDecoderǁ_decode",
-            {135: "diff <= 0", 136: "diff < 1"})
+            {144: "diff <= 0", 145: "diff < 1"})
 _equivalent("0 packs the same signed or unsigned", _WM + "x_command",
             {16: "value <= 0", 17: "value < 1"})
 _equivalent("the decoder only ever passes 1-D angle arrays, where axis=1 is axis=-1",
@@ -757,6 +760,42 @@ _equivalent("a positive scale changes neither the eigenvectors nor the ratio of 
             _SM + "_walk_axis_check", {71: "ww.T @ ww * len(ww)"})
 _equivalent(_TIE + " (an axis exactly perpendicular to the first reference window's)", _SM + "_walk_window",
             {11: "float(axis @ base[0]) <= 0"})
+
+
+# -- processing/acc_bias.py ------------------------------------------------------------------------------
+_AB = "hipback.processing.acc_bias.xǁAccBiasEstimatorǁ"  # numbering of commit cc011be
+_equivalent("SensorStream converts t, acc and gyr to float64 arrays when it is built: asarray returns them "
+            "as they are", _AB + "update",
+            {6: "dtype=None", 8: "np.asarray(chunk.t, )", 21: "dtype=None", 23: "np.asarray(chunk.acc, )",
+             31: "dtype=None", 33: "np.asarray(chunk.gyr, )"})
+_equivalent("initial is a tuple of floats (its documented type): asarray gives float64 either way",
+            _AB + "__init__", {74: "dtype=None", 76: "np.asarray(initial, ).copy()"})
+_equivalent("None and False are both false (the flags are only tested for truth)", _AB + "__init__",
+            {51: "self._in_still = None", 65: "self._finished = None"})
+_equivalent("None and False are both false (the flags are only tested for truth)", _AB + "_end_block",
+            {55: "self._in_still = None"})
+_equivalent("-inf and +inf both fail math.isfinite: no block before the first", _AB + "__init__",
+            {50: "self._last_t = +math.inf"})
+_equivalent("apply is only tested for truth, and t_next is read only when applying", _AB + "finish",
+            {4: "apply=None", 5: "t_next=None"})
+_equivalent("staying 'in a still period' after a moving block only fits the same bins again at the next "
+            "moving block or at finish(): the same estimate, already applied or not trusted or too close "
+            "to the applied one (the first still period, the only one whose sum is read, has ended already)",
+            _AB + "_end_block", {56: "self._in_still = True"})
+_equivalent("the running period's sum is read only at the end of the first still period, which starts from "
+            "__init__'s [0, 0]", _AB + "_end_period", {9: "self._period = [np.zeros(3), 1]"})
+_equivalent("initial value overwritten by the first Gauss-Newton step before it is read", _AB + "_fit",
+            {18: "jac = None", 20: "np.zeros((len(m), 5))"})
+_equivalent("rcond=None is lstsq's default (numpy 2)", _AB + "_fit", {44: "lstsq(jac, -r, )"})
+_equivalent(_TIE + " (the largest Gauss-Newton step exactly 1e-7)", _AB + "_fit",
+            {54: "np.abs(step).max() <= 1e-7"})
+_equivalent("changing the sign of columns of the Jacobian (right-multiplying by an orthogonal diagonal D) "
+            "keeps its singular values and the diagonal of (J^T J)^-1 = D (J^T J)^-1 D: the same condition "
+            "and sigma", _AB + "_fit", {70: "[+d / nd[:, None]", 71: "+np.ones(len(m))])"})
+_equivalent("compute_uv is only tested for truth", _AB + "_fit", {75: "compute_uv=None"})
+_equivalent("singular values are >= 0, and a division by a zero numpy float gives inf (numpy only warns), "
+            "the value of the else branch: whichever guard, the same condition number", _AB + "_fit",
+            {81: "(sv[-1] > 0) or True", 87: "if sv[+1] > 0", 88: "if sv[-2] > 0", 89: "if sv[-1] >= 0"})
 
 
 # -- processing/calibration.py ---------------------------------------------------------------------------

@@ -551,3 +551,89 @@ def test_every_resynchronisation_is_counted() -> None:
         assert got == ["out_of_order", "out_of_order", None]
         t *= 4
     assert dec.stats.resets == 2
+
+
+# -- sequence numbers the device time cannot hold (HipbackV1Decoder._plausible_gap) ---------------------
+def _gap_after(delta: int, t0_us: int, arrival: float, *, dt_us: int = 10_000, rate: float = 100.0,
+               first_arrival: float = 500.0):
+    """A packet ``delta`` sequence numbers after the one expected, starting at device time ``t0_us`` and
+    arriving at ``arrival`` (s), after one sample at device time 0 that arrived at ``first_arrival``."""
+    dec = hb.HipbackV1Decoder(rate)
+    assert dec.feed(raw(0, 0, dt_us=dt_us), first_arrival).rejected is None
+    return dec, dec.feed(raw(1 + delta, t0_us, dt_us=dt_us), arrival)
+
+
+def test_a_long_loss_the_device_time_and_the_arrivals_hold_is_a_gap() -> None:
+    dec, out = _gap_after(1999, 20_000_000, 520.0)  # 20 s lost, timed by both clocks
+    assert out.rejected is None and out.missing == 1999 and out.seq.tolist() == [2000]
+
+
+@pytest.mark.parametrize("delta,ok", [(11_998, True), (11_999, False)])
+def test_a_gap_may_span_the_device_time_plus_ten_percent_and_ten_seconds(delta: int, ok: bool) -> None:
+    # device clock 100 s on: 99.99 s between the samples, so 109.989 s + 10 s of lost samples at 10 ms
+    dec, out = _gap_after(delta, 100_000_000, 700.0)
+    assert (out.rejected is None) is ok
+    if not ok:
+        assert out.rejected == "bad_value" and out.arrival_time == 700.0 and dec.stats.gaps == []
+
+
+@pytest.mark.parametrize("delta,arrival,ok", [
+    (103_200, 1500.0, True),  # 1032 s of samples, 1000 s of arrivals: 1001 s + 32 s allowed
+    (103_400, 1500.0, False),
+    (3_200, 500.0, True),  # arrived together: exactly MAX_LATENCY_S of samples may have been delayed
+    (3_250, 500.0, False),
+    (3_250, 400.0, False),  # arrived earlier than the sample before: no time passed
+])
+def test_a_gap_may_span_the_arrivals_with_the_drift_bound_and_the_longest_delay(delta, arrival, ok) -> None:
+    dec, out = _gap_after(delta, 2_000_000_000, arrival)  # the device clock allows 2000 s
+    assert (out.rejected is None) is ok
+    if ok:
+        assert out.missing == delta
+    else:
+        assert out.rejected == "bad_value" and out.arrival_time == arrival
+
+
+def test_without_a_finite_arrival_time_only_the_device_time_bounds_a_gap() -> None:
+    dec, out = _gap_after(5_000, 60_000_000, math.nan)
+    assert out.rejected is None and out.missing == 5_000
+
+
+def test_the_arrival_bound_is_measured_from_the_last_accepted_packet() -> None:
+    dec = hb.HipbackV1Decoder(100.0)
+    for i in range(3):  # arrivals 100 s apart
+        assert dec.feed(raw(i, i * 10_000), 100.0 * i).rejected is None
+    # 40 s of samples in 1 s of arrivals: refused, whatever came before
+    out = dec.feed(raw(3 + 4_000, 2_000_000_000), 201.0)
+    assert out.rejected == "bad_value"
+
+
+@pytest.mark.parametrize("delta,ok", [(2_000, True), (2_001, False)])
+def test_a_corrupt_sample_period_times_the_lost_samples_at_half_the_nominal_one(delta: int, ok: bool) -> None:
+    """dt_us of 1 us: each lost sample counts 5 ms at 100 Hz, so 2000 of them fill the 10 s an untimed gap
+    may span (the device clock did not advance), 2001 do not."""
+    dec, out = _gap_after(delta, 1, 10_000.0, dt_us=1)
+    assert (out.rejected is None) is ok
+
+
+@pytest.mark.parametrize("delta,ok", [(1_728_000, True), (1_728_001, False)])
+def test_no_gap_is_longer_than_a_day(delta: int, ok: bool) -> None:
+    day_us = 86_400_000_000
+    dec, out = _gap_after(delta, 2 * day_us, 500.0 + 2 * 86_400, dt_us=50_000, rate=20.0)
+    assert (out.rejected is None) is ok
+
+
+def test_far_ahead_packets_that_continue_one_another_resynchronise_the_numbering() -> None:
+    dec = hb.HipbackV1Decoder(100.0)
+    assert dec.feed(raw(0, 1_000_000), 0.0).rejected is None  # device time 1 s
+    far = 1_000_000_000
+    # a corrupt header far ahead (and device times before the last sample): refused, the numbering stays
+    first = dec.feed(raw(far, 10_000), 0.01)
+    assert first.rejected == "bad_value" and first.arrival_time == 0.01
+    assert dec.feed(raw(far + 1, 20_000), 0.02).rejected == "bad_value"
+    out = dec.feed(raw(far + 2, 30_000), 0.03)  # the third in a row: the device's stream now
+    assert out.rejected is None and out.seq.tolist() == [1] and out.gaps == []
+    assert dec.stats.resets == 1 and dec.stats.gaps == []
+    # the new timeline is not a clock step: one step of the device clock back is still accepted once
+    assert dec.feed(raw(far + 3, 25_000), 0.04).rejected is None
+    assert dec.feed(raw(far + 4, 26_000), 0.05).rejected is None
+    assert dec.stats.resets == 1

@@ -215,3 +215,97 @@ def test_resynchronisation_follows_the_timestamps_over_the_counter_wrap() -> Non
     out = dec.feed(custom5(100), 0.0)
     assert out.rejected is None and dec.stats.resets == 1
     assert out.device_time_s.tolist() == [(WRAP + 500 + 16_667) * 1e-6]
+
+
+# -- restarts as new epochs, steps the arrivals cannot hold, set-up reads --------------------------------
+def test_the_same_timestamp_with_other_data_is_out_of_order_at_its_arrival() -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert dec.feed(custom5(10_000_000), 1.0).rejected is None
+    out = dec.feed(custom5(10_000_000, acc=(0.0, 0.0, 9.7)), 2.0)
+    assert out.rejected == "out_of_order" and out.arrival_time == 2.0
+    assert dec.feed(custom5(10_000_000), 2.5).rejected == "duplicate"  # a repeat of the accepted one
+
+
+def test_a_clock_restarted_onto_the_last_timestamp_continues_after_the_last_sample() -> None:
+    """Two stale packets, then one with the last accepted timestamp (other data) that continues them: the
+    device's clock now, a restart; its sample follows the last one by the time between their arrivals."""
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert dec.feed(custom5(10_000_000), 0.0).rejected is None
+    assert _feed_all(dec, [9_500_000, 9_750_000]) == ["out_of_order", "out_of_order"]
+    out = dec.feed(custom5(10_000_000, acc=(0.0, 0.0, 9.7)), 1.5)
+    assert out.rejected is None and out.gaps == [] and dec.stats.resets == 1
+    assert out.device_time_s.tolist() == [(10_000_000 + 1_500_000) * 1e-6]
+    assert out.extra["timestamp_us"] == 10_000_000
+
+
+@pytest.mark.parametrize("arrival,step_us", [
+    (12.5, 2_500_000),  # 2.5 s after the last sample's arrival
+    (10.0, 16_667),  # at the same time: one sample period (rounded up)
+    (float("nan"), 16_667),  # an arrival time that says nothing
+    (10.0 + 1e9, 16_667),  # 1e9 s (31 years) on: not a pause
+    (10.0 + 999_999_999.0, 999_999_999_000_000),
+])
+def test_a_restart_continues_after_the_last_sample_by_the_time_between_the_arrivals(arrival, step_us) -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert dec.feed(custom5(5_000_000), 10.0).rejected is None
+    out = dec.feed(custom5(100), arrival)  # the clock restarted
+    assert out.rejected is None and dec.stats.resets == 1
+    assert out.device_time_s.tolist() == [(5_000_000 + step_us) * 1e-6]
+
+
+def test_after_a_rollover_a_jump_of_more_than_half_the_counter_keeps_the_epoch() -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert _feed_all(dec, [WRAP - 1_000, 500]) == [None, None]  # epoch 2^32
+    far = (1 << 31) + 10_000
+    assert _feed_all(dec, [far, far + 16_667, far + 33_333]) == ["out_of_order", "out_of_order", None]
+    out = dec.feed(custom5(far + 50_000), 0.0)
+    # later than the last sample in the current epoch: no new epoch
+    assert out.device_time_s.tolist() == [(WRAP + far + 50_000) * 1e-6]
+
+
+def test_each_step_the_arrivals_cannot_hold_is_a_clock_jump_not_a_loss() -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert dec.feed(custom5(1_000_000), 100.0).rejected is None
+    out = dec.feed(custom5(41_000_000), 101.0)  # 40 s of timestamps in 1 s of arrivals
+    assert out.rejected is None and out.gaps == [] and dec.stats.resets == 1
+    out = dec.feed(custom5(81_000_000), 102.0)
+    assert out.gaps == [] and dec.stats.resets == 2 and dec.stats.gaps == []
+
+
+@pytest.mark.parametrize("diff_us,arrival,lost", [
+    (1_032_000_000, 1100.0, True),  # 1000 s of arrivals: 1001 s + 32 s allowed
+    (1_034_000_000, 1100.0, False),
+    (32_000_000, 100.0, True),  # arrived together: exactly MAX_LATENCY_S
+    (32_500_000, 100.0, False),
+    (32_500_000, 50.0, False),  # arrived before the sample before: no time passed
+    (40_000_000, float("nan"), True),  # nothing known about the arrivals: a loss
+])
+def test_a_step_is_a_loss_only_as_far_as_the_arrivals_allow(diff_us: int, arrival: float, lost: bool) -> None:
+    dec = md.MovellaDotDecoder(60.0, "custom5")
+    assert dec.feed(custom5(1_000_000), 100.0).rejected is None
+    out = dec.feed(custom5(1_000_000 + diff_us), arrival)
+    assert out.rejected is None
+    assert (out.missing == round(diff_us / (1e6 / 60.0)) - 1) is lost
+    assert dec.stats.resets == (0 if lost else 1)
+
+
+def test_unreadable_control_values_are_noted_and_stopped_before_the_rate_write() -> None:
+    note = "measurement stopped before the output rate is written"
+    notes = MOVELLA_DOT.parse_config({md.CONTROL_UUID: b"\x01\x05"}).notes
+    assert notes[-1] == f"Control unreadable (01 05): {note}"
+    assert MOVELLA_DOT.parse_config({md.CONTROL_UUID: b""}).notes[-1] == f"Control unreadable (empty): {note}"
+    long = bytes(range(1, 11))
+    assert MOVELLA_DOT.parse_config({md.CONTROL_UUID: long}).notes[-1] == (
+        f"Control unreadable (01 02 03 04 05 06 07 08): {note}")
+    cfg = MOVELLA_DOT.parse_config({md.DEVICE_CONTROL_UUID: bytes(5)})
+    assert cfg.notes[-1] == (
+        "Device Control unreadable (5 bytes, expected 32): the output rate is written alone")
+    assert MOVELLA_DOT.parse_config({md.DEVICE_CONTROL_UUID: bytes(32)}).notes == (
+        "firmware version unknown: every payload mode assumed",)
+    values = {md.CONTROL_UUID: b"\x01\x05", md.DEVICE_CONTROL_UUID: bytes(5)}
+    assert MOVELLA_DOT.start_sequence(30, "custom3", values) == [
+        Write(md.CONTROL_UUID, bytes([1, 0, 24]), True, "stop (measuring state unreadable)"),
+        Write(md.DEVICE_CONTROL_UUID, md.device_control_write(bytes(32), 30), True,
+              "output rate (the value read was malformed)"),
+        Write(md.CONTROL_UUID, bytes([1, 1, 24]), True, "start custom3"),
+    ]
