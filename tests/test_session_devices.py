@@ -99,3 +99,55 @@ def test_a_raw_movella_at_the_default_mtu_cannot_stream_and_says_why(tmp_path) -
     assert failed and "no payload mode can stream" in failed[0].message
     assert "rate_quantities needs ATT MTU >= 43" in failed[0].message
     assert outcome.stats["thigh_left"].samples == 0
+
+
+def test_a_sensor_that_can_never_stream_is_left_out_and_the_session_stops(tmp_path) -> None:
+    """The same set-up failure three times in a row: no endless reconnecting; the only sensor is left out, so
+    the session stops long before its end (until_s 600 s of simulated time) and says why."""
+    raw = simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="raw", rate_hz=100.0)])
+    outcome, events = _run(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=600.0)
+    tries = [e for e in events if e.kind == "connect_failed"]
+    (failed,) = [e for e in events if e.kind == "sensor_failed"]
+    assert len(tries) == 2 and failed.t < 60.0 and failed.placement == "thigh_left"  # 2 "retrying", then out
+    assert "no payload mode can stream" in failed.message and "\n" not in failed.message
+    st = outcome.stats["thigh_left"]
+    assert outcome.stopped_by == "sensors_failed" and st.failed and st.failed == failed.data["reason"]
+    assert st.as_dict()["failed"] == st.failed and st.samples == 0 and st.connect_failures == 3
+    with LocalStore(tmp_path / "s.sqlite") as store:  # the reason is in the session's stored events
+        stored = store.events(outcome.session_id, "sensor_failed")
+    assert len(stored) == 1
+
+
+def test_the_other_sensors_go_on_when_one_is_left_out(tmp_path) -> None:
+    two = simulate(
+        "short",
+        seed=7,
+        sensors=[SensorSpec("thigh_left", kind="raw", rate_hz=100.0), SensorSpec("pelvis", kind="quat")],
+    )
+    events: list = []
+    outcome = run_virtual_session(
+        two,
+        {"thigh_left": "movella_dot", "pelvis": "hipback_v1"},
+        tmp_path / "s.sqlite",
+        faults={"thigh_left": SensorFaults(max_mtu=23)},
+        until_s=20.0,
+        calibration_s=0,
+        process=False,
+        on_event=events.append,
+    )
+    assert [e.placement for e in events if e.kind == "sensor_failed"] == ["thigh_left"]
+    assert outcome.stopped_by != "sensors_failed" and outcome.stats["thigh_left"].failed
+    assert outcome.stats["pelvis"].failed is None and outcome.stats["pelvis"].samples > 1500
+
+
+def test_record_says_in_one_sentence_why_no_sensor_could_stream(tmp_path) -> None:
+    from hipback.ingest.commands.record import check_outcome
+    from hipback.ingest.errors import HipbackError
+
+    raw = simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="raw", rate_hz=100.0)])
+    outcome, _ = _run(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=600.0)
+    with pytest.raises(HipbackError) as err:
+        check_outcome(outcome)
+    text = str(err.value)
+    assert err.value.exit_code == 2 and "\n" not in text
+    assert text.startswith("no sensor can stream as configured (thigh_left: Movella DOT: no payload mode")

@@ -218,9 +218,21 @@ def run(
         store.close()
     _print_outcome(console, outcome)
     console.print(f"stored in {config.store}; {publishing.status()}")
+    check_outcome(outcome)
+    return outcome
+
+
+def check_outcome(outcome: SessionOutcome) -> None:
+    """Raise :class:`HipbackError` (exit 2) for a session that ended without sensors that could stream, or
+    without any sample; what was received is stored either way."""
+    if outcome.stopped_by == "sensors_failed":
+        reasons = "; ".join(f"{p}: {st.failed.rstrip('.')}" for p, st in outcome.stats.items() if st.failed)
+        raise HipbackError(
+            f"no sensor can stream as configured ({reasons}), so session {outcome.session_id} stopped; what "
+            "was received is stored."
+        )
     if outcome.empty and outcome.stopped_by != "cancelled":
         raise HipbackError(
             f"no sensor delivered any sample, so session {outcome.session_id} holds no data and has no "
             f"results (check that the sensors are charged, worn and streaming, then record again)."
         )
-    return outcome

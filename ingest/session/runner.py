@@ -55,7 +55,7 @@ from hipback.ingest.ble.connect import (
 )
 from hipback.ingest.clock import ClockModel
 from hipback.ingest.config import SensorConfig, SessionConfig
-from hipback.ingest.devices import DecodedSamples, DeviceConfig, DeviceProfile, get_profile
+from hipback.ingest.devices import DecodedSamples, DeviceConfig, DeviceProfile, DeviceSetupError, get_profile
 from hipback.ingest.devices.base import Decoder
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.results import store_rows
@@ -74,6 +74,9 @@ logger = logging.getLogger(__name__)
 LOW_BATTERY_PCT = 15
 #: How often live results are polled from the processor (s on the session's clock).
 POLL_INTERVAL_S = 0.02
+#: consecutive connections whose set-up fails with the same :class:`DeviceSetupError` (the device cannot
+#: stream as configured: no payload mode fits its firmware and link) before the sensor is left out
+SETUP_FAILURES_LIMIT = 3
 #: Allocations (of container objects, net of deallocations) between two collections of the garbage collector's
 #: youngest generation while a session runs (:func:`session_gc`; Python's default is 700).
 GC_THRESHOLD0 = 20_000
@@ -382,8 +385,15 @@ class SessionRunner:
             )
 
     async def _supervise(self, link: _Link) -> None:
-        """Connect, stream until the link drops, reconnect with backoff; until the session stops."""
+        """Connect, stream until the link drops, reconnect with backoff; until the session stops.
+
+        Connection failures (out of range, radio busy) are retried for as long as the session runs. A set-up
+        that fails ``SETUP_FAILURES_LIMIT`` times in a row with the same :class:`DeviceSetupError` will not
+        work on the next try either: the sensor is left out (``stats.failed``, a ``sensor_failed`` event) and,
+        when no sensor is left, the session stops (``stopped_by = "sensors_failed"``).
+        """
         failures = 0
+        setup_failures: tuple[str, int] = ("", 0)  # the last set-up error and how often in a row
         name = f"{link.placement} ({link.profile.label})"
         while not self._stopping:
             link.disconnected.clear()
@@ -404,6 +414,12 @@ class SessionRunner:
                 link.stats.connect_failures += 1
                 msg = str(exc).split("\n")[0][:200] or type(exc).__name__
                 link.stats.errors.append(msg)
+                if isinstance(exc, DeviceSetupError):
+                    same = setup_failures[0] == msg
+                    setup_failures = (msg, setup_failures[1] + 1 if same else 1)
+                    if setup_failures[1] >= SETUP_FAILURES_LIMIT:
+                        self._sensor_failed(link, msg)
+                        return
                 self._event(
                     "connect_failed",
                     f"Could not connect the {link.placement} sensor ({msg}); retrying.",
@@ -412,6 +428,7 @@ class SessionRunner:
                 await self._wait_stop(min(0.5 * 2 ** min(failures, 5), 10.0))
                 continue
             failures = 0
+            setup_failures = ("", 0)
             link.client = client
             link.stats.connected = True
             if link.ever_connected:
@@ -431,6 +448,21 @@ class SessionRunner:
                 disc_wait.cancel()
             if not client.is_connected:
                 link.client = None
+
+    def _sensor_failed(self, link: _Link, reason: str) -> None:
+        """Leave ``link``'s sensor out of the session (it cannot stream as configured); stop the session when
+        no sensor is left. What it stored before stays stored."""
+        link.stats.failed = reason
+        self._event(
+            "sensor_failed",
+            f"The {link.placement} sensor cannot stream as configured ({reason.rstrip('.')}); it is left out "
+            "of this session.",
+            link.placement,
+            reason=reason,
+        )
+        if all(other.stats.failed for other in self.links.values()):
+            self._stopped_by = self._stopped_by or "sensors_failed"
+            self.stop_event.set()
 
     async def _wait_stop(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

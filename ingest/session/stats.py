@@ -20,7 +20,8 @@ class SensorStats:
     ``packets``: notifications received; ``samples``: samples decoded and stored; ``rejected``: packets
     refused by the decoder, by reason; ``gaps`` / ``missing``: gaps recorded and samples lost in them;
     ``disconnects`` / ``reconnects``: link losses and successful reconnections; ``battery_pct``: last reading;
-    ``clock_jumps``: device clock discontinuities found by the clock model.
+    ``clock_jumps``: device clock discontinuities found by the clock model; ``failed``: why the sensor was
+    left out of the session (it cannot stream as configured, see ``SessionRunner``), else None.
     """
 
     placement: str
@@ -43,6 +44,7 @@ class SensorStats:
     store_errors: int = 0
     duplicates_ignored: int = 0
     errors: list[str] = field(default_factory=list)
+    failed: str | None = None
 
     @property
     def rate_hz(self) -> float:
@@ -71,6 +73,7 @@ class SensorStats:
             "rate_hz": round(self.rate_hz, 3),
             "store_errors": self.store_errors,
             "duplicates_ignored": self.duplicates_ignored,
+            "failed": self.failed,
         }
 
 
@@ -106,7 +109,7 @@ class SessionOutcome:
     ``latency_stored_s``: per packet, real time from notification arrival to its samples being durable in the
     store; ``latency_angle_s``: per packet (after calibration), real time from its arrival until the live
     angle output covered its last sample. ``stopped_by``: ``stop_event``, ``duration``, ``source_finished``,
-    ``cancelled`` or ``error``.
+    ``sensors_failed`` (no sensor can stream as configured), ``cancelled`` or ``error``.
     """
 
     session_id: str
