@@ -209,6 +209,13 @@ class Decoder:
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def continue_from(self, previous: Decoder) -> None:
+        """Go on where ``previous`` (a decoder of the same sensor in another payload mode, e.g. before a
+        reconnection chose a different mode) left off: its statistics and its place in the device's stream
+        (sequence numbering, clock epochs), so sample numbers and device times stay unique and increasing
+        over the mode change. The base decoder keeps no place in the stream: only the statistics."""
+        self.stats = previous.stats
+
     def _rejected(self, reason: str, arrival_time: float) -> DecodedSamples:
         self.stats.reject(reason)
         return DecodedSamples(arrival_time=arrival_time, rejected=reason)

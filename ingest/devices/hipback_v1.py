@@ -297,6 +297,16 @@ class HipbackV1Decoder(Decoder):
         self._last_arrival: float | None = None  # arrival time of the last accepted packet (s)
         self._stepped = False  # the last accepted packet's device time did not advance past the one before
 
+    def continue_from(self, previous: Decoder) -> None:
+        """The sequence numbering (unwrapped, continued over device restarts) and the last sample's device
+        and arrival times of ``previous``, see :meth:`Decoder.continue_from`."""
+        super().continue_from(previous)
+        if isinstance(previous, HipbackV1Decoder):
+            self._next_seq, self._dev_next = previous._next_seq, previous._dev_next
+            self._last_seq = previous._last_seq
+            self._last_time, self._last_end_us = previous._last_time, previous._last_end_us
+            self._last_arrival, self._stepped = previous._last_arrival, previous._stepped
+
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
         if len(data) < HEADER_SIZE:
             return self._rejected(TRUNCATED, arrival_time)

@@ -288,6 +288,15 @@ class MovellaDotDecoder(Decoder):
         step = max(elapsed_us, math.ceil(self._period_us))
         self._epoch = last + step - raw_t
 
+    def continue_from(self, previous: Decoder) -> None:
+        """The clock epoch (rollovers and restarts) and the last sample's timestamp, device and arrival times
+        of ``previous``, see :meth:`Decoder.continue_from`."""
+        super().continue_from(previous)
+        if isinstance(previous, MovellaDotDecoder):
+            self._last_raw, self._epoch = previous._last_raw, previous._epoch
+            self._last_full = previous._last_full
+            self._last_arrival, self._last_time = previous._last_arrival, previous._last_time
+
     def _decode(self, data: bytes, arrival_time: float) -> DecodedSamples:
         m = self.mode
         if len(data) < m.size:

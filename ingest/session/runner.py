@@ -321,15 +321,16 @@ class SessionRunner:
     def _configure(self, link: _Link, config: DeviceConfig, mtu: int) -> None:
         """Take the payload mode the profile picks for this connection (the configured one when it fits).
 
-        A new mode, or the first connection (the device's ranges), gets a new decoder that keeps counting in
-        the same statistics; a mode other than the configured one is announced with the profile's reason.
+        A new mode, or the first connection (the device's ranges), gets a new decoder that goes on where the
+        previous one left off (statistics, sequence numbering, clock epochs: ``Decoder.continue_from``); a
+        mode other than the configured one is announced with the profile's reason.
         """
         for note in config.notes:
             logger.info("%s sensor: %s", link.placement, note)
         choice = link.profile.choose_mode(link.cfg.mode, mtu, config)
         if choice.mode != link.mode or link.config is None:
             decoder = link.profile.make_decoder(link.rate_hz, choice.mode, config)
-            decoder.stats = link.decoder.stats
+            decoder.continue_from(link.decoder)
             link.decoder, link.mode = decoder, choice.mode
         link.config = config
         if choice.message:
