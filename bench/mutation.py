@@ -602,7 +602,7 @@ _equivalent("a one-sample slice has no step to check: jump[1:] is empty either w
 _equivalent(_WARN, _EV + "x_feature_slice", {30: "invalid=None"})
 _equivalent("assigning None to a float array stores NaN", _EV + "x_feature_slice", {41: "x[jump] = None"})
 _GA = "hipback.processing.gait."
-_SD = _GA + "xǁStrideDetectorǁ"  # numbering of commit a846869 (thigh impact, smooth sacral rule, _vertex)
+_SD = _GA + "xǁStrideDetectorǁ"  # numbering of commit cc0b125 (the thigh impact's leading edge)
 _equivalent("initial value never read as such: _prev_accepted only together with _prev (None until the first "
             "decision); update() and finish() reset _new before use", _SD + "__post_init__",
             {47: "_prev_accepted = None", 48: "_prev_accepted = True", 49: "_new: list[Stride] = None"})
@@ -638,21 +638,21 @@ _equivalent("an all-NaN window gives a NaN range, which fails >= like 0.0 does (
             _SD + "_contact", {86: "(np.isfinite(acc).any()) or True"})
 _equivalent("the first element of a longer slice is the same element", _SD + "_contact",
             {137: "lo + j + 2)[0]", 157: "lo + centre + 2)[0]"})
-_equivalent(_TIE + " (flank steepness)", _SD + "_sacral_contact", {87: "sharp = r > self.ic_sharpness"})
+_equivalent(_TIE + " (flank steepness)", _SD + "_sacral_contact", {91: "sharp = r > self.ic_sharpness"})
 _equivalent("r > steep[j - 1] >= 0 already makes r > 0", _SD + "_sacral_contact",
-            {93: "if r >= 0 and r > steep"})
-_equivalent(_TIE + " (the smooth rule's low-passed derivative exactly 0 at its maximum; exactly equal to its "
-            "left neighbour, which argmax, taking the first of equal values, leaves only at the window's "
-            "first sample)", _SD + "_sacral_contact", {32: "y1 >= 0 and", 34: "y1 >= y0"})
+            {97: "if r >= 0 and r > steep"})
+_equivalent(_TIE + " (the smooth rule's low-passed derivative exactly equal to its left neighbour at its "
+            "maximum, which argmax, taking the first of equal values, leaves only at the window's first "
+            "sample)", _SD + "_sacral_contact", {38: "y1 >= y0"})
 _equivalent("triangular_kernel(0) is [1.0]: smoothing by it is the identity", _SD + "_thigh_impact",
             {26: "(h > 0) or True", 31: "h >= 0"})
 _equivalent("comparisons with NaN and differences of finite values with +-inf or NaN raise no floating-point "
             "warning; np.errstate only silences warnings", _SD + "_thigh_impact",
             {82: "invalid=None", 122: "invalid=None"})
-_equivalent("with no candidate the rise test selects from an empty array (the window holds at least one "
-            "sample): the same empty result", _SD + "_thigh_impact", {95: "len(peaks) or nr > 0"})
 _equivalent("the first element of a longer slice is the same element", _SD + "_thigh_impact",
-            {157: "lo + j + 2)[0]"})
+            {162: "lo + j + 2)[0]", 213: "lo + k + 2)[0]"})
+_equivalent(_TIE + " (the smooth rule's low-passed steepest rise exactly min_smooth_rise_m_s3)",
+            _SD + "_sacral_contact", {37: "y1 > self.min_smooth_rise_m_s3"})
 _equivalent("a found flank is steeper than 0, so its derivative is never exactly 0", _SD + "_shoulder",
             {2: "if rise[j] >= 0]"})
 _equivalent(_TIE + " (the smoothed derivative exactly 0 at a sample)", _SD + "_shoulder",

@@ -1341,3 +1341,113 @@ def test_a_thigh_impact_next_to_a_split_maximum_on_the_search_window_start() -> 
 def test_median_of_a_short_list() -> None:
     assert _median([3.0, 1.0, 2.0]) == 2.0
     assert _median([4.0, 1.0, 3.0, 2.0]) == 2.5 and _median([0.1, 0.9, 0.3, 0.2, 0.8, 0.4]) == 0.35
+
+
+# -- the thigh impact's leading edge at its limits ------------------------------------------------------
+def test_without_a_rise_window_the_contact_is_the_impact_peak_whatever_the_edge() -> None:
+    """ic_impact_rise_s = 0: no rise to measure the edge in, so the contact is the impact's peak, refined by
+    the parabola (here through 4, 5, 0), also with the default edge of half the rise."""
+    got = edge({14: 4.0, 15: 5.0}, ic_impact_rise_s=0.0)
+    assert got == [("thigh_impact", round(15.0 + _vertex(4.0, 5.0, 0.0), 6))] * 6
+
+
+def test_a_rise_window_of_one_sample_times_the_edge_too() -> None:
+    """ic_impact_rise_s = 0.01 s (one sample): the rise from 1 to 5 is crossed at half of it (3) half way
+    between the two samples."""
+    assert edge({14: 1.0, 15: 5.0}, ic_impact_rise_s=0.01) == [("thigh_impact", 14.5)] * 6
+
+
+def test_the_edge_rise_counts_the_samples_next_to_the_peak() -> None:
+    """The lowest magnitude of the rise window includes the sample just before the peak (-2: level 1.5) but
+    not the one after it (-2 there: level 2.5)."""
+    assert edge({14: -2.0, 15: 5.0}) == [("thigh_impact", 14.5)] * 6
+    assert edge({15: 5.0, 16: -2.0}) == [("thigh_impact", 14.5)] * 6
+    assert edge({13: 2.5, 14: -4.0, 15: 8.0}) == [("thigh_impact", 14.5)] * 6  # level 2: between -4 and 8
+
+
+def test_a_sample_exactly_at_the_edge_level_is_the_crossing() -> None:
+    """A ramp 1, 3.5, 5, 7 from 0: half of 7 is 3.5, reached exactly on the second sample."""
+    assert edge({12: 1.0, 13: 3.5, 14: 5.0, 15: 7.0}) == [("thigh_impact", 13.0)] * 6
+
+
+def test_the_edge_rise_window_starts_at_the_search_window_start() -> None:
+    """Sacral step 4 samples before each peak (the thigh window is one sample, peak - 5): a spike of 2.5 there
+    rises from -1 on the search window's first sample; half of that rise (0.75) is crossed half way."""
+    got = contacts(raw_thigh_strides({-6: -1.0, -5: 2.5}, acc_offset=-4, ic_impact_edge=0.5))
+    assert got == [("thigh_impact", -5.5)] * 6
+
+
+def test_the_peak_extension_lies_inside_the_stride_timed_by_a_thigh_impact() -> None:
+    """A stride runs from its contact to the next: its peak hip extension is found inside it."""
+    for params in ({"ic_impact_edge": 1.0}, {"ic_impact_edge": 0.5}):
+        ss = raw_thigh_strides({15: 5.0}, **params)
+        assert all(s.ic_source == "thigh_impact" for s in ss)
+        assert all(s.t_start <= s.t_peak_extension < s.t_end for s in ss)
+
+
+
+@pytest.mark.parametrize("spikes,edge_share,first", [
+    ({15: 5.0}, 1.0, 15),
+    ({15: 5.0}, 0.5, 15),
+    ({12: 1.0, 13: 3.5, 14: 5.0, 15: 7.0}, 0.5, 14),  # the level (3.5) reached exactly on sample 13
+])
+def test_a_stride_timed_by_a_thigh_impact_spans_its_samples_from_the_impact(
+    spikes: dict[int, float], edge_share: float, first: int
+) -> None:
+    """Thigh impacts after each peak (raw magnitude), sacral steps at 20: the stride's samples run from the
+    impact's sample (its peak, or the first sample above its leading edge's level) to the next one's, so its
+    tilt excursion and compensation index are those of [p0 + first, p1 + first)."""
+    thigh = np.zeros(len(STEADY_X))
+    for off, v in spikes.items():
+        thigh[PEAK_IDX[:-1] + off] = v
+    a = angles(STEADY_X - TILT_RAMP, tilt_deg=TILT_RAMP, acc=impacts(PEAK_IDX[:-1] + 20))
+    a = dataclasses.replace(a, thigh_acc_left=thigh)
+    ss = detect_strides(
+        a, "left", ic_rule="onset", ic_impact_highpass_s=0.0, ic_impact_edge=edge_share
+    ).strides
+    assert len(ss) == 8
+    for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
+        assert s.ic_source == "thigh_impact"
+        expected = compensation(STEADY_X, TILT_RAMP, p0 + first, p1 + first)
+        assert s.lumbar_compensation_index == pytest.approx(expected, rel=1e-9)
+        assert s.pelvic_tilt_excursion_rad == pytest.approx(0.004 * (p1 - p0 - 1) * D, rel=1e-9)
+
+
+@pytest.mark.parametrize("smooth_s", [0.05, 0.08])
+def test_onset_rule_with_a_short_kernel_as_wide_as_the_slow_one_or_wider(smooth_s: float) -> None:
+    """ic_smooth_s at or above ic_slow_s (the sharpness test off): the features stay aligned to the window's
+    samples, so the step's steepest flank is still found half way between its samples (steps 60 samples
+    long, so that the wide derivative of the step down does not reach the step up)."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20, width=60))
+    ss = detect_strides(a, "left", ic_rule="onset", ic_smooth_s=smooth_s, ic_sharpness=0.0).strides
+    assert len(ss) == 8
+    onsets = (PEAK_IDX[:-1] + 20 - 0.5) / FS
+    for s, t in zip(ss[:-1], onsets[:-1], strict=True):
+        assert s.ic_source == "acceleration"
+        assert s.t_start == pytest.approx(t, abs=1e-9)
+
+
+@pytest.mark.parametrize("centre", [39.0, 45.0])
+def test_smooth_rule_refuses_a_rise_after_the_window_when_the_impact_features_reach_further(
+    centre: float,
+) -> None:
+    """The wider margin of a thigh-impact low-pass of 0.2 s does not widen the smooth rule's window."""
+    got = smooth_contacts(sigmoid_rises(centre), ic_impact_highpass_s=0.2)
+    assert [s for s, _ in got] == ["hip_phase"] * 6
+
+
+def test_streaming_with_a_wide_thigh_impact_low_pass_one_sample_at_a_time() -> None:
+    """The stream keeps enough samples before each stride for the impact's 0.2 s low-pass (60 samples each
+    side): fed one sample at a time, the detector gives the batch's strides."""
+    thigh = np.zeros(len(STEADY_X))
+    thigh[PEAK_IDX[:-1] + 15] = 5.0
+    a = dataclasses.replace(angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20)), thigh_acc_left=thigh)
+    params = {"ic_rule": "onset", "ic_impact_highpass_s": 0.2}
+    batch = detect_strides(a, "left", **params)
+    assert [s.ic_source for s in batch.strides[1:-1]] == ["thigh_impact"] * 6
+    det = StrideDetector("left", **params)
+    for i in range(len(STEADY_X)):
+        det.update(a.slice(i, i + 1))
+    det.finish()
+    np.testing.assert_equal([dataclasses.asdict(s) for s in det.strides],
+                            [dataclasses.asdict(s) for s in batch.strides])
