@@ -150,7 +150,8 @@ _equivalent(_F64 + " (int64 device times stay exact below 2^63 us, 292,000 years
 _equivalent("initial value overwritten by the first packet before it is ever read",
             _HB + "xǁHipbackV1Decoderǁ__init__",
             {8: "_dev_next = None", 9: "_dev_next = 1", 10: '_last_seq: int | None = ""',
-             11: '_last_time: float | None = ""', 16: '| None = ""', 17: '_last_end_us: int | None = ""'})
+             11: '_last_time: float | None = ""', 16: '| None = ""', 17: '_last_end_us: int | None = ""',
+             18: '_last_arrival: float | None = ""'})
 _equivalent("initial value overwritten by the first packet before it is ever read",
             _MD + "xǁMovellaDotDecoderǁ__init__",
             {16: "self._last_data = None", 17: 'self._last_data = b"XXXX"', 20: '_last_full: int | None = ""',
@@ -163,6 +164,26 @@ _equivalent("the battery byte is a u8 (never 256), and 255 already fails battery
 _equivalent("seq=None is the field's default", _MD + "xǁMovellaDotDecoderǁ_decode", {231: "-seq=None,"})
 _equivalent("_decode clears the stray record after every accepted packet, the resynchronised one included",
             _HB + "xǁHipbackV1Decoderǁ_resync", {16: 'self._stray = ""'})
+_equivalent("a sequence step of 0 spans no time: _plausible_gap(0, ...) is always true",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {162: "elif delta >= 0 and not"})
+_equivalent("at the profile's rates (25-400 Hz, the only ones make_decoder gives) one lost sample spans at "
+            "most 65.535 ms (dt_us is a u16) or half the nominal period: far under the 10 s a gap may span "
+            "without device time and the 32 s of the longest delay, so _plausible_gap(1, ...) is always true",
+            _HB + "xǁHipbackV1Decoderǁ_decode", {163: "elif delta > 1 and not"})
+_equivalent("_plausible_gap is only called after a first packet was accepted, which set the last sample's "
+            "device time and arrival: the None branches are never taken",
+            _HB + "xǁHipbackV1Decoderǁ_plausible_gap",
+            {14: "(last is not None) or True", 23: "if last is not None else 1",
+             32: "(self._last_arrival is not None) or True"})
+_equivalent("_plausible_step and _new_epoch are only called after a first packet was accepted, which set its "
+            "arrival: the None branches are never taken", _MD + "xǁMovellaDotDecoderǁ_plausible_step",
+            {4: "(last is not None) or True"})
+_equivalent("_plausible_step and _new_epoch are only called after a first packet was accepted, which set its "
+            "arrival: the None branches are never taken", _MD + "xǁMovellaDotDecoderǁ_new_epoch",
+            {8: "(self._last_arrival is not None) or True", 11: "is not None else 1.0"})
+_equivalent("an elapsed time of 0 gives int(0.0) = 0 either way; and 1 us or 0 both lose against the sample "
+            "period (at least 1 us) in max()", _MD + "xǁMovellaDotDecoderǁ_new_epoch",
+            {21: "0.0 <= elapsed < 1e9", 24: "< 1e9 else 1"})
 _equivalent("the epoch is 0 until the first rollover, so + and - agree on the first packet",
             _MD + "xǁMovellaDotDecoderǁ_decode", {99: "full = raw_t - self._epoch"})
 _equivalent("a call with a missing argument raises TypeError, which feed() turns into the same bad_format "

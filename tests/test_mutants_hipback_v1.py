@@ -555,11 +555,12 @@ def test_every_resynchronisation_is_counted() -> None:
 
 # -- sequence numbers the device time cannot hold (HipbackV1Decoder._plausible_gap) ---------------------
 def _gap_after(delta: int, t0_us: int, arrival: float, *, dt_us: int = 10_000, rate: float = 100.0,
-               first_arrival: float = 500.0):
+               first_arrival: float = 500.0, first_t0_us: int = 0):
     """A packet ``delta`` sequence numbers after the one expected, starting at device time ``t0_us`` and
-    arriving at ``arrival`` (s), after one sample at device time 0 that arrived at ``first_arrival``."""
+    arriving at ``arrival`` (s), after one sample at device time ``first_t0_us`` that arrived at
+    ``first_arrival``."""
     dec = hb.HipbackV1Decoder(rate)
-    assert dec.feed(raw(0, 0, dt_us=dt_us), first_arrival).rejected is None
+    assert dec.feed(raw(0, first_t0_us, dt_us=dt_us), first_arrival).rejected is None
     return dec, dec.feed(raw(1 + delta, t0_us, dt_us=dt_us), arrival)
 
 
@@ -571,7 +572,7 @@ def test_a_long_loss_the_device_time_and_the_arrivals_hold_is_a_gap() -> None:
 @pytest.mark.parametrize("delta,ok", [(11_998, True), (11_999, False)])
 def test_a_gap_may_span_the_device_time_plus_ten_percent_and_ten_seconds(delta: int, ok: bool) -> None:
     # device clock 100 s on: 99.99 s between the samples, so 109.989 s + 10 s of lost samples at 10 ms
-    dec, out = _gap_after(delta, 100_000_000, 700.0)
+    dec, out = _gap_after(delta, 7_100_000_000, 700.0, first_t0_us=7_000_000_000)
     assert (out.rejected is None) is ok
     if not ok:
         assert out.rejected == "bad_value" and out.arrival_time == 700.0 and dec.stats.gaps == []
@@ -615,6 +616,14 @@ def test_a_corrupt_sample_period_times_the_lost_samples_at_half_the_nominal_one(
     assert (out.rejected is None) is ok
 
 
+@pytest.mark.parametrize("delta,ok", [(1_999, True), (2_000, False)])
+def test_with_the_device_clock_standing_a_gap_may_span_exactly_ten_seconds(delta: int, ok: bool) -> None:
+    """At 99.99999 Hz half a period is 5000.0005 us: 2000 lost samples timed at it (dt_us corrupt, 1 us) are
+    1 us over the 10 s a gap may span without device time, 1999 are under it."""
+    dec, out = _gap_after(delta, 1, 10_000.0, dt_us=1, rate=99.99999)
+    assert (out.rejected is None) is ok
+
+
 @pytest.mark.parametrize("delta,ok", [(1_728_000, True), (1_728_001, False)])
 def test_no_gap_is_longer_than_a_day(delta: int, ok: bool) -> None:
     day_us = 86_400_000_000
@@ -637,3 +646,8 @@ def test_far_ahead_packets_that_continue_one_another_resynchronise_the_numbering
     assert dec.feed(raw(far + 3, 25_000), 0.04).rejected is None
     assert dec.feed(raw(far + 4, 26_000), 0.05).rejected is None
     assert dec.stats.resets == 1
+    # and once more: each resynchronisation counts
+    far2 = 2_000_000_000
+    assert [dec.feed(raw(far2 + i, 40_000 + 10_000 * i), 0.06 + 0.01 * i).rejected for i in range(3)] == [
+        "bad_value", "bad_value", None]
+    assert dec.stats.resets == 2
