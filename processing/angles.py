@@ -39,6 +39,12 @@ Angles (AngleSeries fields):
 * ``pelvis_inclination = arccos(Y_w . up)`` unsigned (0 upright, ~pi/2 lying).
 * ``pelvis_motion``: dynamic acceleration magnitude of the pelvis sensor (m/s^2): ``|R acc - g e_z|``,
   averaged causally over the last ``MOTION_WINDOW_S`` (see :class:`MotionSmoother`).
+* ``pelvis_yaw_rate`` (rad/s): the world-vertical component of the pelvis sensor's angular velocity,
+  ``(R omega)_z = up_s . omega`` with ``omega`` in the sensor frame and ``up_s`` the world vertical in the
+  sensor frame (:func:`vertical_rate`); positive = counter-clockwise seen from above (turning left, Z up,
+  right-hand rule). A rotation about the vertical is the same for the sensor and its segment, so it needs
+  no calibration; it needs no heading either (only the vertical), so the yaw drift of 6D fusion enters it
+  only as its drift *rate* (a slow offset).
 """
 
 from __future__ import annotations
@@ -77,6 +83,16 @@ def long_axis_inclination(q_seg: FloatArray) -> FloatArray:
     """Unsigned angle between the segment's superior axis and the world vertical (rad)."""
     xz, yz, zz = axes_vertical_components(q_seg)
     return np.arctan2(np.hypot(xz, zz), yz)  # (xz, yz, zz) is a unit vector: well conditioned near 0
+
+
+def vertical_rate(q_sensor: FloatArray, omega: FloatArray) -> FloatArray:
+    """Angular velocity about the world vertical (rad/s, counter-clockwise seen from above positive) from
+    sensor-to-world quaternions ``(N, 4)`` and the sensor-frame angular velocity ``(N, 3)`` (rad/s): the
+    third row of the rotation matrix (the world's Z axis in the sensor frame) times ``omega``. Elementwise
+    per row (the same value however the rows are chunked); NaN where either input is NaN."""
+    xz, yz, zz = axes_vertical_components(q_sensor)
+    w = np.asarray(omega, dtype=np.float64)
+    return xz * w[..., 0] + yz * w[..., 1] + zz * w[..., 2]
 
 
 def dynamic_acceleration(q_sensor: FloatArray, acc: FloatArray) -> FloatArray:
@@ -127,6 +143,7 @@ def compute_angles(
     pelvis_motion: FloatArray | None = None,
     pelvis_acc_vertical: FloatArray | None = None,
     thigh_acc: tuple[FloatArray | None, FloatArray | None] = (None, None),
+    pelvis_yaw_rate: FloatArray | None = None,
 ) -> AngleSeries:
     """Angles for one block of common-timeline samples.
 
@@ -138,6 +155,8 @@ def compute_angles(
         removed), or None.
     :param thigh_acc: magnitude of the left and of the right thigh sensor's acceleration with gravity removed
         (N,) in m/s^2, or None each.
+    :param pelvis_yaw_rate: the pelvis' angular velocity about the world vertical (N,) in rad/s
+        (counter-clockwise seen from above positive, :func:`vertical_rate`), or None.
     """
     names = [name for name in _SEGMENTS if segments.get(name) is not None]
     q: FloatArray | None = None
@@ -145,7 +164,7 @@ def compute_angles(
         q = np.asarray(segments[names[0]], dtype=np.float64)[None]
     elif names:
         q = np.stack([np.asarray(segments[name], dtype=np.float64) for name in names])
-    return compute_angles_stacked(t, names, q, pelvis_motion, pelvis_acc_vertical, thigh_acc)
+    return compute_angles_stacked(t, names, q, pelvis_motion, pelvis_acc_vertical, thigh_acc, pelvis_yaw_rate)
 
 
 def compute_angles_stacked(
@@ -155,6 +174,7 @@ def compute_angles_stacked(
     pelvis_motion: FloatArray | None = None,
     pelvis_acc_vertical: FloatArray | None = None,
     thigh_acc: tuple[FloatArray | None, FloatArray | None] = (None, None),
+    pelvis_yaw_rate: FloatArray | None = None,
 ) -> AngleSeries:
     """:func:`compute_angles` of segment orientations held as one array (as the live pipeline computes them):
     ``q_seg[i]`` (N, 4) is the segment-to-world quaternion of placement ``names[i]`` (of ``pelvis``,
@@ -196,4 +216,5 @@ def compute_angles_stacked(
         pelvis_acc_vertical=None if pelvis_acc_vertical is None else np.asarray(pelvis_acc_vertical, float),
         thigh_acc_left=None if thigh_acc[0] is None else np.asarray(thigh_acc[0], float),
         thigh_acc_right=None if thigh_acc[1] is None else np.asarray(thigh_acc[1], float),
+        pelvis_yaw_rate=None if pelvis_yaw_rate is None else np.asarray(pelvis_yaw_rate, float),
     )

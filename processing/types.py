@@ -158,6 +158,10 @@ class AngleSeries:
       positive, gravity removed; the evidence for initial contacts); None when not available (all NaN).
     - ``thigh_acc_left/right``: magnitude of the thigh sensor's acceleration with gravity removed (m/s^2;
       the heel-strike impact of that leg); None when not available (all NaN).
+    - ``pelvis_yaw_rate``: the pelvis' angular velocity about the world vertical (rad/s; positive = turning
+      left, counter-clockwise seen from above, the world frame being Z up); the evidence for turns. It
+      needs no calibration (only the sensor's orientation: rotation about the vertical is the same for the
+      sensor and the segment it is strapped to) and no heading reference; None when not available (all NaN).
     """
 
     t: FloatArray
@@ -173,9 +177,10 @@ class AngleSeries:
     pelvis_acc_vertical: FloatArray | None = None
     thigh_acc_left: FloatArray | None = None
     thigh_acc_right: FloatArray | None = None
+    pelvis_yaw_rate: FloatArray | None = None
 
     #: optional float fields (None when not available), kept through concat and slice
-    OPTIONAL = ("pelvis_acc_vertical", "thigh_acc_left", "thigh_acc_right")
+    OPTIONAL = ("pelvis_acc_vertical", "thigh_acc_left", "thigh_acc_right", "pelvis_yaw_rate")
 
     FIELDS = (
         "hip_flexion_left",
