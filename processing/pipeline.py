@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from hipback.processing.activity import ActivityBout, ActivityClassifier
-from hipback.processing.angles import compute_angles_stacked
+from hipback.processing.angles import compute_angles_stacked, vertical_rate
 from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
 from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
@@ -603,9 +603,11 @@ class SessionProcessor:
             if p in self.placements else None
             for p in ("thigh_left", "thigh_right")
         )
+        # the pelvis' turning rate about the world vertical (its sensor's orientation and angular velocity)
+        yaw = vertical_rate(rows.q["pelvis"], rows.omega["pelvis"]) if "pelvis" in rows.omega else None
         # (the segment orientations as the one array they are: compute_angles would stack them again)
         ang = self.guard.update(
-            compute_angles_stacked(t, names, q_seg, rows.motion, rows.acc[:, 0], thigh_acc)
+            compute_angles_stacked(t, names, q_seg, rows.motion, rows.acc[:, 0], thigh_acc, yaw)
         )
         if self.cfg.keep_angles:
             self._angles.append(ang)
