@@ -77,9 +77,23 @@ include turns, as the Mobilise-D walking bouts do); its contacts are as sharp in
 accelerations, which do not depend on the heading. Its peak extension is reported as walked: the short
 steps of a U-turn extend the hip less, and that smaller peak is what the hip did in that stride (it is
 measured as well as in straight walking, and the session's median over strides is robust to the minority
-of turning strides of a corridor walk). The detector does not mark turning strides: its input has
-no heading or yaw rate; a flag from the pelvis' yaw rate (for example a heading change over 30 deg within
-the stride) would need that signal in :class:`~hipback.processing.types.AngleSeries`. The first strides of
+of turning strides of a corridor walk). Each stride says whether it was walked on a turn, so that straight
+walking can be compared over weeks on its own: ``heading_change_rad`` is the pelvis' heading change from the
+stride's contact to its next one, the integral of ``pelvis_yaw_rate`` (the pelvis' angular velocity about the
+world vertical, :class:`~hipback.processing.types.AngleSeries`) over the stride's samples (positive = to the
+left, counter-clockwise seen from above; NaN where the yaw rate is missing), and ``turning`` is
+``|heading_change_rad| > turn_threshold_rad`` (20 deg). The threshold from first principles and the turn
+definitions of lower-back sensors: in straight walking the pelvis rotates back and forth about the vertical
+within each stride (transverse pelvic rotation, a total arc of about 10 deg; Perry & Burnfield 2010, *Gait
+Analysis*, 2nd ed.) and is back at its heading at the same event of the next stride, so the net change from
+contact to contact is near 0; what is left comes from contacts timed up to ~50 ms off while that rotation
+runs at up to ~30 deg/s (1-2 deg at each end) and from the slow heading drift of 6D fusion (a gyroscope bias
+residual of well under 1 deg/s, under about 1 deg per stride). Lower-back turn detectors count a rotation of
+at least 45 deg as a turn (El-Gohary et al. 2014, *Sensors* 14:356; the Mobilise-D implementation keeps that
+limit), and such a turn made within one or two strides changes the heading by 22.5 deg or more in each of
+them. 20 deg flags the strides of such a turn with a wide margin over straight walking; a slower turn (45 deg
+over three strides or more) or a gently curved path counts as straight. The flag does not change anything
+else (the stride is counted and its peak reported either way). The first strides of
 gait initiation and the last of termination are kept when they pass the tests below (their swing is still
 growing or already shrinking: ``range_ratio`` and ``consistency_ratio`` against the neighbour decide), and
 the phase rule never times a stride whose two flexion peaks differ by more than ``max_peak_change_rad``.
@@ -174,6 +188,14 @@ class Stride:
     doubtful: bool = False
     confidence: float = 1.0
     ml_uncertainty_deg: float = float("nan")
+    turning: bool = False
+    heading_change_rad: float = float("nan")
+
+    @property
+    def heading_change_deg(self) -> float:
+        """``heading_change_rad`` in degrees (the pelvis' heading change from this stride's contact to the
+        next, counter-clockwise seen from above positive; NaN when unknown)."""
+        return math.degrees(self.heading_change_rad)
 
 
 @dataclass
@@ -205,6 +227,9 @@ class _Candidate:
     valid: bool
     range_rad: float
     stride: Stride | None = None
+    end: int = -1  # sample index of the stride's end contact
+    heading: float = float("nan")  # heading change (rad) from the start contact to ``end``
+    lead_in: float = float("nan")  # heading change (rad) from the previous candidate's ``end`` to this start
 
 
 @dataclass(repr=False, eq=False)
@@ -250,6 +275,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     max_peak_change_rad: float = 8 * _DEG
     range_ratio: float = 2.0
     phase_memory: int = 9
+    turn_threshold_rad: float = 20 * _DEG
     strides_: list[Stride] = field(default_factory=list, init=False)
     bouts_: list[WalkingBout] = field(default_factory=list, init=False)
 
@@ -282,6 +308,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 self._other_thigh,
                 "pelvis_acc_vertical",
                 self._impact,
+                "pelvis_yaw_rate",
             ),
             self._configure,
             self._process,
@@ -687,7 +714,25 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             doubtful=doubtful,
             confidence=_IC_CONFIDENCE["doubtful"] if doubtful else confidence,
         )
-        return _Candidate(p0, p1, True, rng, stride)
+        heading = self._heading(win, a, b)
+        self._set_heading(stride, heading)
+        # the heading from the previous candidate's end contact to this start: its stride ends here (_decide)
+        lead_in = nan
+        prev_c = self._pending[-1] if self._pending else None
+        if prev_c is not None and prev_c.p1.idx == p0.idx and prev_c.stride is not None:
+            lead_in = self._heading(win, prev_c.end, a)
+        return _Candidate(p0, p1, True, rng, stride, b, heading, lead_in)
+
+    def _heading(self, win: Window, a: int, b: int) -> float:
+        """The pelvis' heading change (rad, counter-clockwise seen from above positive) from sample ``a`` to
+        sample ``b`` (negative span: minus the change from ``b`` to ``a``): the yaw rate's rows ``(a, b]``
+        (row k is the turn from sample k - 1 to k) times the sample period; NaN where a row is missing."""
+        lo, hi, sign = (a, b, 1.0) if b >= a else (b, a, -1.0)
+        return sign * float(np.sum(win.get("pelvis_yaw_rate", lo + 1, hi + 1))) / self._fs
+
+    def _set_heading(self, stride: Stride, heading: float) -> None:
+        stride.heading_change_rad = heading
+        stride.turning = bool(abs(heading) > self.turn_threshold_rad)  # (NaN: not known to turn)
 
     def _similar(self, a: _Candidate | None, b: _Candidate | None) -> bool:
         if a is None or b is None or not (a.valid and b.valid) or a.p1.idx != b.p0.idx:
@@ -705,6 +750,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 c.stride.t_end = nxt.stride.t_start
                 c.stride.stride_time_s = c.stride.t_end - c.stride.t_start
                 c.stride.cadence_spm = 120.0 / c.stride.stride_time_s
+                self._set_heading(c.stride, c.heading + nxt.lead_in)
             if not (self._prev_accepted and self._prev is not None and self._prev.p1.idx == c.p0.idx):
                 self._close_bout()
             c.stride.bout = len(self.bouts_)

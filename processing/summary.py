@@ -91,6 +91,12 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
         return self.summary_
 
 
+def is_straight(stride: Any) -> bool:
+    """A stride walked straight: its heading change is known and it is not flagged ``turning``."""
+    heading = getattr(stride, "heading_change_rad", math.nan)
+    return not getattr(stride, "turning", False) and math.isfinite(heading)
+
+
 def _deg(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(math.degrees(x), 2)
 
@@ -114,7 +120,11 @@ def build_summary(
     (positive = extension; doubtful strides have none); ``doubtful_strides_<side>``: strides whose contacts
     were doubtful; ``calibration_ml_uncertainty_deg``: per sensor whose medio-lateral axis was estimated
     (the thighs, and the pelvis when its axis was found from walking), the uncertainty of that axis (deg);
-    ``cadence_spm``: median over strides; ``compensation_index_<side>``: median
+    ``cadence_spm``: median over strides; ``turning_strides_<side>``: strides walked on a turn (the pelvis'
+    heading changed by more than the stride detector's ``turn_threshold_rad`` between their contacts);
+    ``peak_hip_extension_straight_<side>_deg``: the median peak hip extension over the straight strides only
+    (heading change known and under that threshold: the figure to compare over weeks without the turns; None
+    without the pelvis' yaw rate); ``compensation_index_<side>``: median
     lumbar compensation index (share of thigh extension from anterior pelvic tilt over terminal stance);
     holds per side vs the prescription (count, correct-posture time, completed = correct time >= hold_s);
     ``activity_s``: seconds per activity label; ``<angle>_range_deg``: 2nd and 98th percentile of the
@@ -134,6 +144,8 @@ def build_summary(
     left = [s for s in strides if s.side == "left"]
     right = [s for s in strides if s.side == "right"]
     g = gait_summary(left, right)
+    # the straight strides alone: heading change known and not turning (Stride.turning)
+    straight = gait_summary(*([s for s in ss if is_straight(s)] for ss in (left, right)))
     for side in ("left", "right"):
         out[f"n_strides_{side}"] = g[f"n_strides_{side}"]
         out[f"doubtful_strides_{side}"] = sum(1 for st in strides if st.side == side and st.doubtful)
@@ -144,6 +156,10 @@ def build_summary(
             else round(float(g[f"lumbar_compensation_index_{side}"]), 3)
         )
         out[f"pelvic_tilt_excursion_{side}_deg"] = _deg(g[f"pelvic_tilt_excursion_{side}_rad"])
+        out[f"turning_strides_{side}"] = sum(
+            1 for st in strides if st.side == side and getattr(st, "turning", False)
+        )
+        out[f"peak_hip_extension_straight_{side}_deg"] = _deg(straight[f"peak_hip_extension_{side}_rad"])
     out["peak_hip_extension_asymmetry_deg"] = _deg(g["peak_hip_extension_asymmetry_rad"])
     out["cadence_spm"] = None if not math.isfinite(g["cadence_spm"]) else round(float(g["cadence_spm"]), 1)
     holds_out: dict[str, Any] = {"prescribed_per_side": holds_per_side, "prescribed_hold_s": hold_s}
