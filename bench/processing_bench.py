@@ -45,7 +45,12 @@ Stride truth (sections 1 and 1r and ``bench/peers.py``, one definition)
 - *Peak extension* is compared for each detected stride reporting one against the steady truth stride it
   matches (section 1: the truth stride starting within 50 ms of its IC; the real check: the one it overlaps
   by more than half), turning strides included (hipback reports the peak as walked); the real check prints
-  the error for straight and turning strides apart.
+  the error for straight and turning strides apart, by the truth's turning flag and by hipback's own
+  (``Stride.turning``).
+- *Turning flag*: each detected stride's ``turning`` against the steady truth stride it overlaps by more
+  than half (the truth's flag: the walking direction changed by more than 10 deg within the stride), and its
+  heading change against the true pelvis' heading change over the detected stride's own times (the
+  azimuth of the pelvis' anterior axis), with the flag against that change above hipback's threshold.
 """
 
 from __future__ import annotations
@@ -231,29 +236,70 @@ def ic_agreement(detected: dict[str, np.ndarray], truth, sides: set[str]) -> dic
             "cond": cond}
 
 
+def _matching_truth_stride(truth, side: str, a: float, b: float):
+    """The steady truth stride of ``side`` that the detected stride ``[a, b]`` overlaps by more than half of
+    its duration (the largest overlap), or None."""
+    best, best_ov = None, 0.0
+    for ts in truth.strides:
+        if ts.side != side or not ts.steady:
+            continue
+        ov = min(b, ts.t_end) - max(a, ts.t_initial_contact)
+        if ov > 0.5 * (ts.t_end - ts.t_initial_contact) and ov > best_ov:
+            best, best_ov = ts, ov
+    return best
+
+
 def extension_agreement(
-    strides: list[tuple[str, float, float, float]], truth, turning: list[bool] | None = None
+    strides: list[tuple], truth, turning: list[bool] | None = None, detected: list[bool] | None = None
 ) -> list[float]:
     """Per-stride peak hip extension error (deg) of detected strides ``(side, t_start, t_end, ext_rad)``
     matched to the steady truth stride of the same side they overlap by more than half of its duration;
     the truth peak is referenced to the calibration stance (extension grows by the stance flexion). With
-    ``turning``, the matched truth stride's ``turning`` flag is appended to it for each error."""
+    ``turning``, the matched truth stride's ``turning`` flag is appended to it for each error; with
+    ``detected``, the detected stride's own flag (a fifth element of its tuple, ``Stride.turning``)."""
     out = []
-    for side, a, b, ext in strides:
+    for st in strides:
+        side, a, b, ext = st[:4]
         if not np.isfinite(ext):  # withheld (counted by the caller)
             continue
-        best, best_ov = None, 0.0
-        for ts in truth.strides:
-            if ts.side != side or not ts.steady:
-                continue
-            ov = min(b, ts.t_end) - max(a, ts.t_initial_contact)
-            if ov > 0.5 * (ts.t_end - ts.t_initial_contact) and ov > best_ov:
-                best, best_ov = ts, ov
+        best = _matching_truth_stride(truth, side, a, b)
         if best is not None:
             ref = best.peak_hip_extension_rad + truth.stance_angles.get(f"hip_flexion_{side}", 0.0)
             out.append(deg(ext - ref))
             if turning is not None:
                 turning.append(bool(getattr(best, "turning", False)))
+            if detected is not None:
+                detected.append(bool(st[4]) if len(st) > 4 else False)
+    return out
+
+
+def true_pelvis_heading(truth) -> np.ndarray | None:
+    """The true pelvis' heading (rad, unwrapped, counter-clockwise seen from above positive) on ``truth.t``:
+    the azimuth of its anterior axis; None without the true pelvis orientation."""
+    q = getattr(truth, "segment_quat", {}).get("pelvis")
+    if q is None:
+        return None
+    w, x, y, z = (q[:, i] for i in range(4))
+    return np.unwrap(np.arctan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z)))
+
+
+def turn_agreement(strides: list[tuple], truth) -> list[tuple[bool, bool, float, float]]:
+    """The turning flag of detected strides ``(side, t_start, t_end, turning, heading_change_rad)`` against
+    the steady truth stride each overlaps by more than half: per matched stride ``(detected flag, truth
+    flag, detected heading change, true pelvis heading change over the detected stride's own times)``
+    (degrees; the truth flag is the simulator's: its walking direction changed by more than 10 deg within
+    the stride)."""
+    heading = true_pelvis_heading(truth)
+    out = []
+    for side, a, b, flag, change in strides:
+        best = _matching_truth_stride(truth, side, a, b)
+        if best is None:
+            continue
+        true_change = nan
+        if heading is not None:
+            ha, hb = np.interp([a, b], truth.t, heading)
+            true_change = deg(float(hb - ha))
+        out.append((bool(flag), bool(getattr(best, "turning", False)), deg(change), true_change))
     return out
 
 
@@ -278,6 +324,15 @@ def hipback_real_check(sim, res) -> dict:
     ics = {side: np.array([s.t_start for s in res.strides if s.side == side]) for side in sides}
     strides = [(s.side, s.t_start, s.t_end, s.peak_hip_extension_rad) for s in res.strides]
     out = real_check(sim.truth, a.t, angles, ics, strides, sides)
+    # the turning flag: against the truth, and the peak-extension error split by the detected flag
+    out["turn"] = turn_agreement(
+        [(s.side, s.t_start, s.t_end, s.turning, s.heading_change_rad) for s in res.strides], sim.truth
+    )
+    out["ext_detected_turning"] = []
+    extension_agreement(
+        [(*x, s.turning) for x, s in zip(strides, res.strides, strict=True)], sim.truth,
+        detected=out["ext_detected_turning"],
+    )
     out["quality"] = min((c.quality for c in res.calibration.values()), default=nan)
     # IC within the tolerance by the evidence each stride's contact came from
     by_source: dict[str, list[int]] = {}
@@ -399,6 +454,17 @@ def summarise_real_check(rows: list[dict], label: str) -> dict:
                 parts.append(f"{name} median |e| {np.median(e):.2f} p95 {pct(e, 95):.2f} deg (n={len(e)})")
         if parts:
             print("    peak extension error by condition: " + ", ".join(parts))
+        parts = []
+        for name, flag in (("straight", False), ("turning", True)):
+            e = [abs(v) for x in rows if x.get("ext") is not None and "ext_detected_turning" in x
+                 for v, t in zip(x["ext"], x["ext_detected_turning"], strict=True) if t == flag]
+            if e:
+                parts.append(f"{name} median |e| {np.median(e):.2f} p95 {pct(e, 95):.2f} deg (n={len(e)})")
+        if parts:
+            print("    peak extension error by the detected turning flag: " + ", ".join(parts))
+    turns = [m for x in rows for m in x.get("turn", [])]
+    if turns:
+        fig["turn"] = turn_figures(turns)
     pa = [x["pelvis_axis"] for x in rows if x.get("pelvis_axis")]
     if pa:
         err = [e for _, e, _ in pa]
@@ -413,6 +479,42 @@ def summarise_real_check(rows: list[dict], label: str) -> dict:
     if q:
         print(f"    calibration quality (min over sensors): median {np.median(q):.2f}, min {min(q):.2f}")
     return fig
+
+
+def turn_figures(turns: list[tuple[bool, bool, float, float]]) -> dict:
+    """Print and return the turning flag's agreement (``turn_agreement`` rows of a cohort)."""
+    from hipback.processing.gait import StrideDetector
+
+    thr = deg(StrideDetector.turn_threshold_rad)
+    det = np.array([m[0] for m in turns])
+    tru = np.array([m[1] for m in turns])
+    dh = np.array([m[2] for m in turns])
+    th = np.array([m[3] for m in turns])
+    tp, fp = int(np.sum(det & tru)), int(np.sum(det & ~tru))
+    fn, tn = int(np.sum(~det & tru)), int(np.sum(~det & ~tru))
+    out = {"agree": float(np.mean(det == tru)), "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    print(
+        f"    turning flag vs the truth's (walking direction changed > 10 deg in the stride): agreement "
+        f"{out['agree']:.3f} (n={len(det)}; turning found {tp}/{tp + fn}, flagged in straight truth strides "
+        f"{fp}/{fp + tn}; precision {tp / max(tp + fp, 1):.3f}, recall {tp / max(tp + fn, 1):.3f})"
+    )
+    ok = np.isfinite(dh) & np.isfinite(th)
+    if ok.any():
+        e = np.abs(dh[ok] - th[ok])
+        same = np.abs(th[ok]) > thr
+        out["agree_heading"] = float(np.mean(det[ok] == same))
+        out["heading_err"] = (float(np.median(e)), pct(list(e), 95))
+        print(
+            f"    heading change over the stride vs the true pelvis': |error| median "
+            f"{out['heading_err'][0]:.2f}"
+            f" p95 {out['heading_err'][1]:.2f} max {e.max():.2f} deg (n={int(ok.sum())}); flag vs the true "
+            f"pelvis' change > {thr:.0f} deg: agreement {out['agree_heading']:.3f} ({int(same.sum())} true "
+            f"turning, {int(np.sum(det[ok] & ~same))} flagged wrongly, {int(np.sum(~det[ok] & same))} missed)"
+        )
+    unknown = int(np.sum(~np.isfinite(dh)))
+    if unknown:
+        print(f"    strides without a heading change (no pelvis yaw rate): {unknown}")
+    return out
 
 
 # -- 1. virtual cohort ----------------------------------------------------------------------------------
