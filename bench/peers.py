@@ -308,6 +308,49 @@ def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
     return out
 
 
+def mobgap_turns(stream, rate_hz: float = 100.0) -> list[tuple[float, float, float]]:
+    """Turns ``(start s, end s, angle deg, counter-clockwise seen from above positive)`` of the Mobilise-D
+    turn detector (mobgap's ``TdElGohary``, its defaults: a rotation of at least 45 deg about the lower back's
+    long axis) on the sacral sensor's gyroscope, mounted as in :func:`mobgap_ics`."""
+    import pandas as pd
+    from mobgap.turning import TdElGohary
+    from mobgap.utils.conversions import to_body_frame
+
+    t = np.arange(stream.t[0], stream.t[-1], 1.0 / rate_hz)
+    acc = np.column_stack([np.interp(t, stream.t, stream.acc[:, k]) for k in range(3)])
+    gyr = np.degrees(np.column_stack([np.interp(t, stream.t, stream.gyr[:, k]) for k in range(3)]))
+    flip = np.array([1.0, -1.0, -1.0])
+    df = pd.DataFrame(
+        np.column_stack([acc * flip, gyr * flip]),
+        columns=["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        turns = TdElGohary().detect(to_body_frame(df), sampling_rate_hz=rate_hz).turn_list_
+    # the sensor's x axis points up: a positive rate about it turns counter-clockwise seen from above
+    return [(t[0] + float(r.start) / rate_hz, t[0] + float(r.end) / rate_hz, float(r.angle_deg))
+            for r in turns.itertuples()]
+
+
+def turn_lines(strides, turns: list[tuple[float, float, float]]) -> list[str]:
+    """hipback's heading change per stride (deg, ``*`` = flagged turning) next to the peer's turns, and how
+    often hipback's flag agrees with "the stride lies more than half inside one of the peer's turns"."""
+    out = ["    mobgap turns (>= 45 deg): " + (", ".join(
+        f"{a:.2f}-{b:.2f} s {ang:+.0f} deg" for a, b, ang in turns) or "none")]
+    agree = n = 0
+    for side in ("left", "right"):
+        st = [s for s in strides if s.side == side]
+        out.append(f"    heading change {side:5s} per hipback stride: " + ", ".join(
+            f"{math.degrees(s.heading_change_rad):+.0f}{'*' if s.turning else ''}" for s in st) + " deg")
+        for s in st:
+            half = 0.5 * (s.t_end - s.t_start)
+            inside = any(min(s.t_end, b) - max(s.t_start, a) > half for a, b, _ in turns)
+            agree += inside == s.turning
+            n += 1
+    out.append(f"    turning flag vs inside a mobgap turn: {agree}/{n} strides agree")
+    return out
+
+
 # -- cohort ------------------------------------------------------------------------------------------------
 def _truth_strides_ext(angles: dict[str, np.ndarray], truth, sides: set[str]) -> list:
     """Per-stride peak extension of an angle series without stride detection, within the true strides."""
@@ -587,6 +630,8 @@ def real_section(opensense_too: bool = True) -> None:
                         os_ext.append(math.degrees(-np.nanmin(os_ang[f"hip_flexion_{side}"][mm])))
                 line += f" | OpenSense ({vname}) " + ", ".join(f"{e:.1f}" for e in os_ext)
             print(line + " deg")
+        for line in turn_lines(res.strides, mobgap_turns(r.streams["pelvis"])):
+            print(line)
 
 
 def main() -> None:
