@@ -141,6 +141,22 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         self.updates_: list[tuple[float, tuple[float, ...], tuple[float, ...]]] = []
         self.reference_acc_: np.ndarray | None = None
 
+    def applied_at(self, t: np.ndarray) -> np.ndarray:
+        """The offset subtracted from a sample at each time ``t`` (s; (N,) -> (N, 3), m/s^2, sensor frame)
+        by the updates so far: an update made at ``t_u`` applies to the times after it (a grid row at ``t``
+        is interpolated towards the sample at or after it, so it takes that sample's offset). Times before
+        the first update, and NaN, get ``initial``."""
+        t = np.asarray(t, dtype=np.float64).reshape(-1)
+        table = np.array([self._initial_vector(), *[u[1] for u in self.updates_]], dtype=np.float64)
+        if len(table) == 1:
+            return np.broadcast_to(table[0], (len(t), 3)).copy()
+        times = np.array([u[0] for u in self.updates_], dtype=np.float64)
+        idx = np.searchsorted(times, np.where(np.isnan(t), -np.inf, t), side="left")
+        return table[idx]
+
+    def _initial_vector(self) -> np.ndarray:
+        return np.zeros(3) if self.initial is None else np.asarray(self.initial, dtype=np.float64).reshape(3)
+
     # -- streaming -----------------------------------------------------------------------------------------
     def update(self, chunk: SensorStream) -> np.ndarray:
         """Take the next samples; return the bias to subtract from each (m/s^2, (N, 3))."""

@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hipback.processing import quaternion as quat
-from hipback.processing.angles import axes_vertical_components, sagittal_inclination
+from hipback.processing.angles import GRAVITY, axes_vertical_components, sagittal_inclination
 from hipback.processing.quaternion import FloatArray
 
 E_Z = np.array([0.0, 0.0, 1.0])
@@ -111,6 +111,33 @@ class SensorCalibration:
                 None if not math.isfinite(self.ml_uncertainty_deg) else round(self.ml_uncertainty_deg, 1)
             ),
         }
+
+
+def acc_offset_tilt(
+    q_segment_in_sensor: FloatArray, offset_cal: FloatArray, offset: FloatArray, gravity: float = GRAVITY
+) -> FloatArray:
+    """The sensor-frame rotation (quaternion, scalar first) that keeps a calibration valid when the
+    accelerometer offset subtracted before the orientation filter changes (raw sensors,
+    :class:`~hipback.processing.acc_bias.AccBiasEstimator`).
+
+    At rest a 6D filter's world vertical in the sensor frame is the direction of ``a - b`` (``a`` the specific
+    force, ``b`` the offset subtracted, m/s^2, sensor frame). The calibration measured the vertical ``u`` (the
+    segment's superior axis, ``q_segment_in_sensor``'s y axis) with ``offset_cal`` subtracted, so its
+    posture's specific force was ``a_c = gravity * u + offset_cal``; with ``offset`` subtracted the filter
+    shows that posture's vertical as ``u' = normalize(a_c - offset) = normalize(gravity * u - delta_b)``,
+    ``delta_b = offset - offset_cal``. Returns ``h``, the shortest rotation taking ``u`` to ``u'``:
+    ``q_sensor * h`` shows the calibration posture as the calibration saw it, and every other posture is
+    corrected relative to it (the offset's tilt differs between postures; the calibration absorbed only its
+    own posture's). Exactly the identity when the offsets are equal."""
+    if np.array_equal(np.asarray(offset, dtype=np.float64), np.asarray(offset_cal, dtype=np.float64)):
+        return np.array([1.0, 0.0, 0.0, 0.0])
+    u = quat.rotate(np.asarray(q_segment_in_sensor, dtype=np.float64), np.array([0.0, 1.0, 0.0]))
+    u = u / np.linalg.norm(u)
+    delta = np.asarray(offset, dtype=np.float64) - np.asarray(offset_cal, dtype=np.float64)
+    v = gravity * u - delta
+    v = v / np.linalg.norm(v)
+    h = np.concatenate(([1.0 + float(u @ v)], np.cross(u, v)))
+    return h / np.linalg.norm(h)
 
 
 def up_in_sensor(q: FloatArray) -> FloatArray:

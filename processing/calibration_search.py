@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -36,11 +38,13 @@ from hipback.processing.calibration import (
     CalibrationSettings,
     SensorCalibration,
     StandingFinder,
+    acc_offset_tilt,
     calibrate_sensor,
     mean_direction,
     up_in_sensor,
 )
 from hipback.processing.merge import Rows
+from hipback.processing.quaternion import multiply as quat_multiply
 
 SEARCHING = "searching_standing"
 WAITING = "waiting_for_movement"
@@ -391,3 +395,78 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
             self._out.append(CalibratedRows(allrows.slice(0, e), cals, self.swap_, False))
         if e < len(allrows):
             self._out.append(CalibratedRows(allrows.slice(e, len(allrows)), cals, self.swap_, True))
+
+
+
+
+class AccOffsetFrame:
+    """Keeps each calibration valid while the raw sensors' accelerometer offset estimate changes.
+
+    A raw sensor's channel subtracts the offset it estimated in use before its orientation filter
+    (:class:`~hipback.processing.acc_bias.AccBiasEstimator`, going forward from a sample-determined time).
+    That changes the inclination of every posture by a different small tilt; a calibration absorbed the
+    tilt of its own posture with the offset subtracted while it was measured. :meth:`apply` turns each
+    calibrated sensor's rows, in the sensor frame, by
+    :func:`~hipback.processing.calibration.acc_offset_tilt` of the offset subtracted at the row against the
+    one subtracted at the calibration window's last row (a given calibration with no window: the offset the
+    stream started with), so the calibration posture keeps the vertical the calibration measured and every
+    other posture is corrected relative to it. The reference is the calibration's own posture, wherever the
+    sensor lay before (a table, a charging case).
+
+    Only data decide: the row times, the offset history (each update applies after a sample time), and the
+    calibration; the chunking changes nothing. Rows whose offset equals the calibration's are returned as
+    they are (no arithmetic), so a sensor whose estimate is never trusted is untouched.
+
+    :param offsets: sensor placement -> its channel's offset estimator (an
+        :class:`~hipback.processing.acc_bias.AccBiasEstimator`, or any object with its ``updates_`` list and
+        ``applied_at(t)``: the offset subtracted from the samples at times ``t``, s, (N,) -> (N, 3), m/s^2,
+        sensor frame).
+    :param rate_hz: grid rate (Hz): row ``k`` is at ``k / rate_hz`` s.
+    """
+
+    def __init__(self, offsets: Mapping[str, Any], rate_hz: float) -> None:
+        self.offsets = dict(offsets)
+        self.rate_hz = float(rate_hz)
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def apply(self, cr: CalibratedRows) -> CalibratedRows:
+        """The rows of ``cr`` with each calibrated raw sensor's orientation turned (see the class
+        docstring); ``cr`` itself when nothing turns."""
+        rows = cr.rows
+        if cr.calibration is None or len(rows) == 0 or not self.offsets:
+            return cr
+        new_q: dict[str, np.ndarray] | None = None
+        t: np.ndarray | None = None
+        for p, cal in cr.calibration.items():
+            src = p
+            if cr.swap and p in ("thigh_left", "thigh_right"):
+                src = "thigh_right" if p == "thigh_left" else "thigh_left"
+            est = self.offsets.get(src)
+            if est is None or not est.updates_ or src not in rows.q:
+                continue  # (no update: the offset is the initial one throughout, the calibration's too)
+            if t is None:
+                t = rows.k / self.rate_hz
+            b = est.applied_at(t)
+            b_cal = est.applied_at(np.array([cal.window[1]], dtype=np.float64))[0]
+            if np.array_equal(b, np.broadcast_to(b_cal, b.shape)):
+                continue
+            change = np.flatnonzero(np.any(b[1:] != b[:-1], axis=1)) + 1
+            q = rows.q[src].copy()
+            start = 0
+            for end in [*change.tolist(), len(b)]:
+                if np.array_equal(b[start], b_cal):  # rows with the calibration's offset stay as they are
+                    start = end
+                    continue
+                key = (src, tuple(np.asarray(cal.q_segment_in_sensor).tolist()), tuple(b_cal.tolist()),
+                       tuple(b[start].tolist()))
+                tilt = self._cache.get(key)
+                if tilt is None:
+                    tilt = self._cache[key] = acc_offset_tilt(cal.q_segment_in_sensor, b_cal, b[start])
+                q[start:end] = quat_multiply(q[start:end], tilt)
+                start = end
+            if new_q is None:
+                new_q = dict(rows.q)
+            new_q[src] = q
+        if new_q is None:
+            return cr
+        return replace(cr, rows=replace(rows, q=new_q))

@@ -314,8 +314,11 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             mag = None if self._est.use_mag is False else chunk.mag
             acc, bias = chunk.acc, None
             if self._bias is not None:
+                was_trusted = bool(self._bias.updates_)
                 bias = self._bias.update(chunk)
                 acc = np.asarray(acc, dtype=np.float64) - bias
+                if not was_trusted and self._bias.updates_:
+                    self._first_offset_message()
             out = self._est.update(t, acc, chunk.gyr, mag)
             if not self._delayed:  # the causal filter: every sample's orientation came back at once
                 return self._grid(t, live, self._skipped(out), acc, None, self._frame(bias))
@@ -348,6 +351,18 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         bias = None if self._bias is None else np.zeros((0, 3))
         t, a, b = self._released(np.zeros(0), np.zeros((0, 3)), out, bias)
         return self._grid(t, None, self._skipped(out), a, None, self._frame(b))
+
+    def _first_offset_message(self) -> None:
+        """Say, in plain words, that the accelerometer offset was first estimated and from when it is
+        subtracted (m/s^2: its length and the largest standard uncertainty of an axis; s: stream time)."""
+        est = self._bias
+        assert est is not None
+        t, b, sigma = est.updates_[0]
+        self.messages_.append(
+            f"{self.placement}: accelerometer offset estimated ({float(np.linalg.norm(b)):.3f} m/s^2 "
+            f"+- {max(sigma):.3f}) from {est.n_directions_} still postures; "
+            f"angles corrected from {t:.0f} s on"
+        )
 
     def _skipped(self, out: OrientationOutput) -> np.ndarray:
         """The filter's quaternions; its skipped (NaN) samples counted and reported."""

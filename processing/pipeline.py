@@ -4,10 +4,15 @@
 contract they share), each built with its parameters by the caller or from a named preset:
 
 1. :class:`~hipback.processing.channel.SensorChannel` per sensor: validation, orientation (VQF or device
-   quaternions), resampling onto the common grid ``k / rate_hz``;
+   quaternions, a raw sensor's accelerometer offset estimated in use and subtracted first), resampling onto
+   the common grid ``k / rate_hz``;
 2. :class:`~hipback.processing.merge.GridMerge`: the sensors' rows combined, per-row stillness and motion;
 3. :class:`~hipback.processing.calibration_search.CalibrationSearch`: standing window, functional movement,
    sensor-to-segment calibration (or a given one);
+   :class:`~hipback.processing.calibration_search.AccOffsetFrame` then turns each calibrated raw sensor's
+   rows so that a change of its offset estimate keeps the calibration posture's vertical as measured (the
+   channels run with ``acc_bias_keep_frame`` off: the reference is the calibration's posture, not the
+   stream's first still one, which may be a table the sensor lay on before it was strapped on);
 4. :class:`~hipback.processing.slip.SlipMonitor`: sensors that slipped or turned after calibration;
 5. angles (:func:`~hipback.processing.angles.compute_angles`, a stateless function), then the
    :class:`~hipback.processing.plausibility.PlausibilityGuard` (joint angles no joint can reach are removed
@@ -58,7 +63,7 @@ from hipback.processing.activity import ActivityBout, ActivityClassifier
 from hipback.processing.angles import compute_angles_stacked, vertical_rate
 from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
-from hipback.processing.calibration_search import CalibratedRows, CalibrationSearch
+from hipback.processing.calibration_search import AccOffsetFrame, CalibratedRows, CalibrationSearch
 from hipback.processing.channel import ORIENTATION_FILTERS, SensorChannel
 from hipback.processing.exercises.stream import SegmentFrame, segment_rate
 from hipback.processing.gait import Stride, StrideDetector, WalkingBout
@@ -67,7 +72,7 @@ from hipback.processing.merge import GridMerge, Rows
 from hipback.processing.plausibility import PlausibilityGuard
 from hipback.processing.quaternion import multiply as quat_multiply
 from hipback.processing.slip import SlipMonitor, source_placement
-from hipback.processing.summary import SessionSummary, SummaryInput, build_summary
+from hipback.processing.summary import SessionSummary, SummaryInput, acc_offset_info, build_summary
 from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording, SensorStream
 
 __all__ = [
@@ -205,7 +210,8 @@ class SessionProcessor:
     :param sensors: placement -> ``"quat"`` or ``"raw"`` for every worn sensor (the pelvis is required).
     :param rates: placement -> nominal sampling rate (Hz).
     :param config: the parameter set the blocks not given are built from (default ``PRESETS["default"]``).
-    :param channel: template :class:`SensorChannel` (its placement, kind and rates are set per sensor).
+    :param channel: template :class:`SensorChannel` (its placement, kind and rates are set per sensor, and
+        ``acc_bias_keep_frame`` off: the processor keeps the calibration's frame itself).
     :param merge: template :class:`GridMerge` (placements and grid rate set by the session).
     :param calibration: template :class:`CalibrationSearch` (placements and grid rate set by the session).
     :param slip_monitor: :class:`SlipMonitor`, or None for the configured one.
@@ -269,12 +275,23 @@ class SessionProcessor:
         # the gyroscope of quaternion devices is carried only for an exercise block (the heading between its
         # alignments, see hipback.processing.exercises.stream); raw devices' orientation already comes from it
         gyro = tuple(p for p in self.placements if exercises is not None and sensors[p] == "quat")
+        # the raw sensors' accelerometer offset: the channels estimate and subtract it, their output is the
+        # filter's own orientation; the frame is kept at the calibration posture below (AccOffsetFrame)
         self.channels = {
             p: _rebuild(
-                ch, placement=p, kind=sensors[p], rate_hz=float(rates[p]), grid_rate_hz=r, gyroscope=p in gyro
+                ch,
+                placement=p,
+                kind=sensors[p],
+                rate_hz=float(rates[p]),
+                grid_rate_hz=r,
+                gyroscope=p in gyro,
+                acc_bias_keep_frame=False,
             )
             for p in self.placements
         }
+        self.acc_offset_frame = AccOffsetFrame(
+            {p: est for p, c in self.channels.items() if (est := c.acc_bias_estimator_) is not None}, r
+        )
         mg = merge or GridMerge(
             pl,
             rate_hz=r,
@@ -514,7 +531,14 @@ class SessionProcessor:
             self._collect_messages()
             self.summary_block.update(
                 SummaryInput(
-                    AngleSeries.empty(), calibration=self.calibration, implausible=self.guard.summary()
+                    AngleSeries.empty(),
+                    calibration=self.calibration,
+                    implausible=self.guard.summary(),
+                    acc_offset={
+                        p: acc_offset_info(est)
+                        for p, c in self.channels.items()
+                        if (est := c.acc_bias_estimator_) is not None
+                    },
                 )
             )
             self.summary_block.finish()
@@ -556,7 +580,7 @@ class SessionProcessor:
             self._calibrated(cr)
 
     def _calibrated(self, cr: CalibratedRows) -> None:
-        for piece in self.slip_monitor.update(cr):
+        for piece in self.slip_monitor.update(self.acc_offset_frame.apply(cr)):
             self._emit(piece)
 
     def _exercise_events(self, events: list[Any]) -> None:

@@ -32,6 +32,8 @@ class SummaryInput:
     activity: list[Any] = field(default_factory=list)
     calibration: dict[str, SensorCalibration] | None = None
     implausible: dict[str, dict[str, float | int]] | None = None
+    #: per raw sensor, its accelerometer offset estimate (:func:`acc_offset_info`); None: not given
+    acc_offset: dict[str, dict[str, Any]] | None = None
 
 
 class SessionSummary(Block[SummaryInput, dict[str, Any]]):
@@ -53,6 +55,7 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
         self._activity: list[Any] = []
         self._calibration: dict[str, SensorCalibration] = {}
         self._implausible: dict[str, dict[str, float | int]] | None = None
+        self._acc_offset: dict[str, dict[str, Any]] | None = None
         self.summary_: dict[str, Any] | None = None
 
     def update(self, chunk: SummaryInput) -> dict[str, Any]:
@@ -71,6 +74,8 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
             self._calibration = chunk.calibration
         if chunk.implausible is not None:
             self._implausible = chunk.implausible
+        if chunk.acc_offset is not None:
+            self._acc_offset = chunk.acc_offset
         return {}
 
     def finish(self) -> dict[str, Any]:
@@ -87,6 +92,7 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
             holds_per_side=self.holds_per_side,
             hold_s=self.hold_s,
             implausible=self._implausible,
+            acc_offset=self._acc_offset,
         )
         return self.summary_
 
@@ -113,6 +119,7 @@ def build_summary(
     holds_per_side: int,
     hold_s: float,
     implausible: dict[str, dict[str, float | int]] | None = None,
+    acc_offset: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Session summary for files, the store and the CLI (degrees, seconds; None where not available).
 
@@ -131,6 +138,8 @@ def build_summary(
     reported values; ``implausible``: per joint angle the rows removed by the plausibility guard (``range``,
     ``rate``, ``share`` of all rows) and ``implausible_warning``: the angles with any, as a sensor or
     calibration problem (None when there are none). ``t`` holds (at least) the first and last row time.
+    ``accelerometer_offset`` (only when ``acc_offset`` is given; the session processor gives it, empty
+    without raw sensors): per raw sensor its accelerometer offset estimated in use (:func:`acc_offset_info`).
     """
     out: dict[str, Any] = {}
     out["duration_s"] = round(float(t.max() - t.min()), 2) if len(t) > 1 else 0.0
@@ -198,4 +207,31 @@ def build_summary(
         + ", ".join(flagged)
         + " (sensor or calibration problem)"
     )
+    if acc_offset is not None:
+        out["accelerometer_offset"] = {p: dict(v) for p, v in acc_offset.items()}
     return out
+
+
+def acc_offset_info(estimator: Any) -> dict[str, Any]:
+    """A raw sensor's accelerometer offset estimate for the summary, from its
+    :class:`~hipback.processing.acc_bias.AccBiasEstimator` (m/s^2, sensor frame; s in session time).
+
+    ``offset_m_s2``: the offset subtracted at the end (per axis; None when no estimate was ever trusted and
+    none was given), ``magnitude_m_s2`` its length, ``uncertainty_m_s2`` its standard uncertainty per axis
+    (None for a given one), ``first_corrected_s``: from when the first trusted estimate was subtracted (None:
+    never), ``updates``: how many estimates were applied, ``still_postures``: the distinct still directions
+    the last fit used, ``last_fit_trusted``: whether the last fit (also one at the end) passed its checks.
+    """
+    ups = list(estimator.updates_)
+    applied = np.asarray(estimator.applied_, dtype=np.float64)
+    given = getattr(estimator, "initial", None) is not None
+    has = bool(ups) or given
+    return {
+        "offset_m_s2": [round(float(v), 3) for v in applied] if has else None,
+        "magnitude_m_s2": round(float(np.linalg.norm(applied)), 3) if has else None,
+        "uncertainty_m_s2": [round(float(v), 3) for v in ups[-1][2]] if ups else None,
+        "first_corrected_s": round(float(ups[0][0]), 2) if ups else None,
+        "updates": len(ups),
+        "still_postures": int(estimator.n_directions_),
+        "last_fit_trusted": bool(estimator.trusted_),
+    }

@@ -928,8 +928,9 @@ def recording_frame(
     linearly onto the grid, NaN across gaps), so that exercise blocks take the heading between alignments
     from it (:class:`ExerciseBlock`). ``acc_bias`` and ``acc_bias_params`` (placement -> the
     ``AccBiasEstimator``'s keyword arguments) are the sensor channels' (raw devices' accelerometer offset
-    estimated in use)."""
-    from hipback.processing.calibration_search import CalibrationSearch
+    estimated in use); as in the session processor, the channels give the filter's own orientation and
+    :class:`~hipback.processing.calibration_search.AccOffsetFrame` keeps the calibration posture's frame."""
+    from hipback.processing.calibration_search import AccOffsetFrame, CalibrationSearch
     from hipback.processing.channel import SensorChannel
     from hipback.processing.merge import GridMerge, Rows
     from hipback.processing.slip import SlipMonitor
@@ -938,6 +939,7 @@ def recording_frame(
     placements = tuple(p for p in PLACEMENTS if p in recording.streams)
     merge = GridMerge(placements, rate_hz=rate_hz)
     rows: list[Rows] = []
+    channels: list[SensorChannel] = []
     for p in placements:
         s = recording.streams[p]
         ch = SensorChannel(
@@ -947,7 +949,9 @@ def recording_frame(
             grid_rate_hz=rate_hz,
             acc_bias=acc_bias,
             acc_bias_params=(acc_bias_params or {}).get(p),
+            acc_bias_keep_frame=False,
         )
+        channels.append(ch)
         rows.append(merge.update(ch.update(s)))
         rows.append(merge.update(ch.finish()))
     rows.append(merge.finish())
@@ -967,7 +971,11 @@ def recording_frame(
         rates = {p: _rows_of(k, *g) for p, g in gyr.items()}
         return segment_frame(k, piece.rows.q, piece.calibration, piece.swap, rate_hz, rates)
 
+    offset_frame = AccOffsetFrame(
+        {c.placement: est for c in channels if (est := c.acc_bias_estimator_) is not None}, rate_hz
+    )
     for cr in pieces:
+        cr = offset_frame.apply(cr)
         for piece in slip.update(cr) if slip_monitor else [cr]:
             if piece.calibration is not None and len(piece.rows):
                 frames.append(frame_of(piece))
