@@ -538,7 +538,8 @@ class SessionProcessor:
                         p: acc_offset_info(est)
                         for p, c in self.channels.items()
                         if (est := c.acc_bias_estimator_) is not None
-                    },
+                    }
+                    or None,  # (sessions without raw sensors: no such key)
                 )
             )
             self.summary_block.finish()

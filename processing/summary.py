@@ -138,8 +138,8 @@ def build_summary(
     reported values; ``implausible``: per joint angle the rows removed by the plausibility guard (``range``,
     ``rate``, ``share`` of all rows) and ``implausible_warning``: the angles with any, as a sensor or
     calibration problem (None when there are none). ``t`` holds (at least) the first and last row time.
-    ``accelerometer_offset`` (only when ``acc_offset`` is given; the session processor gives it, empty
-    without raw sensors): per raw sensor its accelerometer offset estimated in use (:func:`acc_offset_info`).
+    ``accelerometer_offset`` (only when ``acc_offset`` is given: the session processor gives it for sessions
+    with raw sensors): per raw sensor its accelerometer offset estimated in use (:func:`acc_offset_info`).
     """
     out: dict[str, Any] = {}
     out["duration_s"] = round(float(t.max() - t.min()), 2) if len(t) > 1 else 0.0
