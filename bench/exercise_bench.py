@@ -40,13 +40,22 @@ with VQF, on-device fusion) for the exercises with a rep over 3 deg.
 
 ``--acc-bias`` (raw sensors' accelerometer offset): ``estimate`` (the default, what the pipeline does): the
 sensor channels' in-use estimator (``hipback.processing.acc_bias``, applied going forward once its still
-postures spread enough, the output kept in the first still posture's frame); ``none``: off; ``prior``: the
-estimator started from an offset known before the session (a stand-in for a device's estimate kept from an
-earlier session: the estimator run over this same session first, so optimistic); ``fit`` (a what-if, not what
-the pipeline does; the channels' estimator off): before the pipeline, each
-raw sensor's accelerometer bias is fitted from its still moments in the session's many postures (the
-magnitude of the still specific force is the same in every orientation: least squares of
-``|a_mean - b| = g0`` over the still 1 s blocks, one mean per 15 deg bin of direction) and subtracted.
+postures spread enough, each calibration kept valid as the estimate changes, see ``--acc-bias-frame``);
+``none``: off; ``prior``: the estimator started from an offset known before the session (a stand-in for a
+device's estimate kept from an earlier session: the estimator run over this same session first, so
+optimistic); ``fit`` (a what-if, not what the pipeline does; the channels' estimator off): before the
+pipeline, each raw sensor's accelerometer bias is fitted from its still moments in the session's many postures
+(the magnitude of the still specific force is the same in every orientation: least squares of ``|a_mean - b| =
+g0`` over the still 1 s blocks, one mean per 15 deg bin of direction) and subtracted.
+
+``--acc-bias-frame``: ``calibration`` (the default, what the pipeline does: a change of the offset estimate
+keeps the calibration posture's vertical, ``AccOffsetFrame``) or ``first_still`` (the earlier design: each
+channel keeps the frame of its stream's first still posture). ``--table-s S`` (raw sensors only): before the
+session every raw sensor lies flat and still on a table (sensor z up) for S s, is turned onto the body in 4 s
+and sways there for 10 s (10 deg at 0.4 Hz, as being strapped on), with the offsets and noise its stream
+shows in the first second of standing (the simulator's scale errors are not carried over to the table); the
+pipeline's times are shifted back to the session's before they are compared. A sensor that lay on a table
+has a first still posture that is not the calibration's.
 
 ``--worst N`` lists the N largest per-rep primary angle errors per cohort: signed error (measured - truth),
 exercise/side, rep or hold, patient and sensor kind, the peak's time after the rep's onset and after the
@@ -60,6 +69,7 @@ per-rep primary angle error <= 3 deg; recognition >= 95 % of sets.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -78,6 +88,7 @@ from hipback.processing.exercises.recognition import recognise  # noqa: E402
 from hipback.processing.exercises.signals import available, signal  # noqa: E402
 from hipback.processing.exercises.stream import (  # noqa: E402
     ExerciseBlock,
+    SegmentFrame,
     calibration_offsets,
     recording_frame,
 )
@@ -343,6 +354,53 @@ def fit_acc_bias(stream, still_rad_s: float = 0.1, still_m_s2: float = 0.05, blo
     return b if sv[-1] > 0.1 else None
 
 
+def with_table(session, table_s: float, move_s: float = 4.0, sway_s: float = 10.0):
+    """The session's recording with ``table_s`` of every raw sensor lying flat on a table before it (module
+    docstring, ``--table-s``); quaternion streams shifted only. Returns the recording and the shift (s)."""
+    from hipback.processing.types import Recording, SensorStream
+
+    rng = np.random.default_rng([int(table_s * 10), 11])
+    q_table = np.array([1.0, 0.0, 0.0, 0.0])
+    shift = table_s + move_s + sway_s
+    streams = {}
+    for p, s in session.recording.streams.items():
+        if s.kind != "raw":
+            streams[p] = SensorStream(p, s.kind, s.t + shift, s.rate_hz, quat=s.quat, acc=s.acc, gyr=s.gyr,
+                                      mag=s.mag, device=s.device, meta=s.meta)
+            continue
+        truth = session.sensor_truth[p]
+        m = max(2, int(round(s.rate_hz)))
+        b_acc = (s.acc[:m] - truth.acc[:m]).mean(axis=0)
+        b_gyr = (s.gyr[:m] - truth.gyr[:m]).mean(axis=0)
+        dt = 1.0 / s.rate_hz
+        n_still, n_move, n_sway = (int(round(x / dt)) for x in (table_s, move_s, sway_s))
+        q_worn = truth.quat[0]
+        rv = qm.to_rotvec(qm.multiply(qm.conjugate(q_table), q_worn))
+        u = np.arange(1, n_move + 1) / n_move
+        frac = 0.5 - 0.5 * np.cos(math.pi * u)
+        rate = 0.5 * math.pi * np.sin(math.pi * u) / move_s
+        ts = np.arange(1, n_sway + 1) * dt
+        amp, f = math.radians(10.0), 0.4
+        ang = amp * np.sin(2 * math.pi * f * ts)
+        dang = amp * 2 * math.pi * f * np.cos(2 * math.pi * f * ts)
+        axis = np.where((ts < sway_s / 2)[:, None], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+        q = np.concatenate([
+            np.repeat(q_table[None], n_still, axis=0),
+            qm.multiply(q_table, qm.from_rotvec(frac[:, None] * rv)),
+            qm.multiply(q_worn, qm.from_rotvec(ang[:, None] * axis)),
+        ])
+        w = np.concatenate([np.zeros((n_still, 3)), rate[:, None] * rv, dang[:, None] * axis])
+        k = len(q)
+        a = qm.rotate(qm.conjugate(q), np.array([0.0, 0.0, 9.81])) + b_acc + rng.normal(0.0, 0.03, (k, 3))
+        g = w + b_gyr + rng.normal(0.0, 0.005, (k, 3))
+        t = s.t[0] + shift - k * dt + np.arange(k) * dt
+        streams[p] = SensorStream(p, "raw", np.concatenate([t, s.t + shift]), s.rate_hz,
+                                  acc=np.concatenate([a, s.acc]), gyr=np.concatenate([g, s.gyr]),
+                                  device=s.device, meta=s.meta)
+    meta = dict(session.recording.meta)
+    return Recording(streams=streams, start_utc=session.recording.start_utc, meta=meta), shift
+
+
 def run(
     cohort: str,
     n: int,
@@ -350,6 +408,8 @@ def run(
     heading_only: bool = False,
     sensors: str = "real",
     acc_bias: str = "estimate",
+    acc_bias_frame: str = "calibration",
+    table_s: float = 0.0,
 ) -> dict:
     acc = {
         "sets": 0,
@@ -406,9 +466,21 @@ def run(
             acc["patients"] += 1
             acc["seconds"] += session.truth.t[-1]
             continue
+        rec, shift = session.recording, 0.0
+        if table_s > 0 and any(s.kind == "raw" for s in rec.streams.values()):
+            rec, shift = with_table(session, table_s)
         frame, cal = recording_frame(
-            session.recording, acc_bias=acc_bias in ("estimate", "prior"), acc_bias_params=bias_params
+            rec,
+            acc_bias=acc_bias in ("estimate", "prior"),
+            acc_bias_params=bias_params,
+            acc_bias_frame=acc_bias_frame,
         )
+        if shift:  # back to the session's times
+            frame = SegmentFrame(frame.t - shift, frame.segments, frame.gyr)
+            cal = {
+                p: dataclasses.replace(c, window=(c.window[0] - shift, c.window[1] - shift))
+                for p, c in cal.items()
+            }
         if "pelvis" not in cal:
             print(f"  {patient.patient_id}: not calibrated, skipped")
             continue
@@ -550,6 +622,13 @@ def main() -> None:
         default="estimate",
         help="estimate: the channels' in-use estimator; prior: it from an earlier estimate; fit: a what-if",
     )
+    ap.add_argument(
+        "--acc-bias-frame",
+        choices=("calibration", "first_still"),
+        default="calibration",
+        help="the posture an offset change keeps (calibration: the pipeline's; first_still: earlier design)",
+    )
+    ap.add_argument("--table-s", type=float, default=0.0, help="raw sensors lie on a table this long first")
     ap.add_argument("--worst", type=int, default=12, help="list this many largest primary angle errors")
     args = ap.parse_args()
     t0 = time.time()
@@ -562,6 +641,8 @@ def main() -> None:
             heading_only=args.only == "heading",
             sensors=args.sensors,
             acc_bias=args.acc_bias,
+            acc_bias_frame=args.acc_bias_frame,
+            table_s=args.table_s,
         )
         report(name, acc)
         report_by_kind(acc)

@@ -915,6 +915,7 @@ def recording_frame(
     slip_monitor: bool = False,
     acc_bias: bool = True,
     acc_bias_params: dict[str, dict] | None = None,
+    acc_bias_frame: str = "calibration",
 ) -> tuple[SegmentFrame, dict]:
     """Batch helper: the pipeline's own blocks (sensor channels, grid merge, calibration search and, with
     ``slip_monitor``, the slip monitor) run over a :class:`~hipback.processing.types.Recording`; returns the
@@ -929,7 +930,11 @@ def recording_frame(
     from it (:class:`ExerciseBlock`). ``acc_bias`` and ``acc_bias_params`` (placement -> the
     ``AccBiasEstimator``'s keyword arguments) are the sensor channels' (raw devices' accelerometer offset
     estimated in use); as in the session processor, the channels give the filter's own orientation and
-    :class:`~hipback.processing.calibration_search.AccOffsetFrame` keeps the calibration posture's frame."""
+    :class:`~hipback.processing.calibration_search.AccOffsetFrame` keeps the calibration posture's frame
+    (``acc_bias_frame="calibration"``); ``"first_still"`` instead has each channel keep the frame of its
+    stream's first still posture (``acc_bias_keep_frame``, the earlier design, for comparison)."""
+    if acc_bias_frame not in ("calibration", "first_still"):
+        raise ValueError(f"acc_bias_frame must be 'calibration' or 'first_still', not {acc_bias_frame!r}")
     from hipback.processing.calibration_search import AccOffsetFrame, CalibrationSearch
     from hipback.processing.channel import SensorChannel
     from hipback.processing.merge import GridMerge, Rows
@@ -949,7 +954,7 @@ def recording_frame(
             grid_rate_hz=rate_hz,
             acc_bias=acc_bias,
             acc_bias_params=(acc_bias_params or {}).get(p),
-            acc_bias_keep_frame=False,
+            acc_bias_keep_frame=acc_bias_frame == "first_still",
         )
         channels.append(ch)
         rows.append(merge.update(ch.update(s)))
@@ -972,7 +977,12 @@ def recording_frame(
         return segment_frame(k, piece.rows.q, piece.calibration, piece.swap, rate_hz, rates)
 
     offset_frame = AccOffsetFrame(
-        {c.placement: est for c in channels if (est := c.acc_bias_estimator_) is not None}, rate_hz
+        {
+            c.placement: est
+            for c in channels
+            if (est := c.acc_bias_estimator_) is not None and acc_bias_frame == "calibration"
+        },
+        rate_hz,
     )
     for cr in pieces:
         cr = offset_frame.apply(cr)
