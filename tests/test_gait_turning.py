@@ -254,3 +254,18 @@ def test_the_heading_change_spans_the_stride_up_to_the_next_strides_contact():
     assert np.ptp([s.stride_time_s for s in strides]) > 0.3
     for s in strides:
         assert s.heading_change_rad == pytest.approx(rate * s.stride_time_s, abs=rate * 1.6 / FS)
+
+
+def test_the_flag_and_the_heading_change_go_through_the_store_rows_and_back():
+    from hipback.ingest.report.source import record_from_row
+    from hipback.ingest.results import record_row
+
+    s = _stride("left", 10.0, True, -48.5)
+    row = record_row(s)
+    assert row["turning"] is True and row["heading_change_deg"] == pytest.approx(-48.5)
+    back = record_from_row(Stride, row)
+    assert back.turning and back.heading_change_rad == pytest.approx(-48.5 * DEG)
+    # a row stored before the flag existed: not turning, heading unknown
+    old = {k: v for k, v in row.items() if k not in ("turning", "heading_change_deg")}
+    back = record_from_row(Stride, old)
+    assert not back.turning and math.isnan(back.heading_change_rad)
