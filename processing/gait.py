@@ -167,7 +167,12 @@ _IC_CONFIDENCE = {
 
 @dataclass
 class Stride:
-    """One stride of one leg, IC to next IC. Angles in rad (relative to standing neutral), times in s."""
+    """One stride of one leg, IC to next IC. Angles in rad (relative to standing neutral), times in s.
+
+    ``heading_change_rad``: the pelvis' heading change from ``t_start`` to ``t_end`` (rad, counter-clockwise
+    seen from above positive, i.e. a left turn; NaN without the pelvis' yaw rate); ``turning``: its magnitude
+    exceeds the detector's ``turn_threshold_rad`` (see the module docstring, "Turns").
+    """
 
     side: str
     t_start: float
