@@ -23,7 +23,11 @@ frame), resampled linearly like the acceleration (NaN across a gap and next to a
    in the sensor frame, by the constant tilt that the applied offset's change moved that posture's gravity
    direction by, so the inclination of every other posture is corrected relative to it and a calibration
    measured before the estimate was trusted stays valid (a constant sensor-frame rotation is what a
-   mounting calibration absorbs). The acceleration features use the filter's own orientation.
+   mounting calibration absorbs). The acceleration features use the filter's own orientation. The
+   session processor turns ``acc_bias_keep_frame`` off and keeps the frame of the calibration's own
+   posture instead (:class:`~hipback.processing.calibration_search.AccOffsetFrame`): a sensor's first still
+   posture may be a table it lay on before it was strapped on. The first trusted estimate is reported in
+   ``messages_`` (its size, uncertainty, still postures and from when it is subtracted).
 2. **Orientation** (:mod:`hipback.processing.orientation`): VQF for raw devices, normalised pass-through for
    quaternion devices. A time step above ``gap_factor`` sample periods is a gap: reported (``gaps_``),
    VQF is reset after ``reset_gap_s``, nothing is interpolated across it. Raw devices' filter is chosen by
