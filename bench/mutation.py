@@ -66,7 +66,7 @@ PROCESSING_TESTS: dict[str, list[str]] = {
     "pipeline": ["tests/test_pipeline.py", "tests/test_block_contract.py"],
     "events": ["tests/test_gait.py", "tests/test_processing_rules.py"],
     "slip": ["tests/test_exercises_slip.py", "tests/test_block_contract.py"],
-    "acc_bias": ["tests/test_acc_bias.py", "tests/test_block_contract.py"],
+    "acc_bias": ["tests/test_acc_bias.py", "tests/test_acc_bias_session.py", "tests/test_block_contract.py"],
 }
 
 #: group -> (files to mutate under src/hipback, test files, mutant name globs that count)
