@@ -285,3 +285,27 @@ def test_offset_frame_turns_rows_by_the_offset_at_each_row_against_the_calibrati
     given = {"thigh_right": SensorCalibration("thigh_right", q_c, 1.0)}
     out = frame.apply(CalibratedRows(rows, given))
     np.testing.assert_array_equal(out.rows.q["thigh_right"][:301], q[:301])
+
+
+def test_applied_at_gives_each_time_the_offset_of_the_updates_before_it():
+    from hipback.processing.acc_bias import AccBiasEstimator
+
+    est = AccBiasEstimator(100.0, initial=(0.1, 0.0, 0.0))
+    np.testing.assert_array_equal(est.applied_at(np.array([0.0, 7.0])), [[0.1, 0.0, 0.0]] * 2)
+    est.updates_ = [(2.0, (1.0, 1.0, 1.0), (0.01,) * 3), (5.0, (2.0, 2.0, 2.0), (0.01,) * 3)]
+    t = np.array([math.nan, -math.inf, 1.9, 2.0, np.nextafter(2.0, 3.0), 5.0, 6.0])
+    got = est.applied_at(t)
+    np.testing.assert_array_equal(got[:, 0], [0.1, 0.1, 0.1, 0.1, 1.0, 1.0, 2.0])
+
+
+def test_sessions_without_raw_sensors_have_no_offset_in_the_summary():
+    from hipback.processing.summary import build_summary
+
+    plain = build_summary(np.zeros(0), {n: np.zeros(0) for n in ("pelvic_tilt", "hip_flexion_left",
+                          "hip_flexion_right", "lumbar_flexion")}, [], [], [], {}, rate_hz=100.0,
+                          holds_per_side=3, hold_s=30.0)
+    assert "accelerometer_offset" not in plain
+    proc = SessionProcessor({"pelvis": "quat"}, {"pelvis": 100.0})
+    t = np.arange(300) / 100.0
+    proc.feed(SensorStream("pelvis", "quat", t, 100.0, quat=np.tile([1.0, 0.0, 0.0, 0.0], (300, 1))))
+    assert "accelerometer_offset" not in proc.finish().summary
