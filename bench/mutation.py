@@ -715,7 +715,7 @@ _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA +
 _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA + "x__gauss_kernel",
             {20: "dtype=None", 23: "g + 1, )"})
 _equivalent(_NAN, _GA + "x_gait_summary", {4: '"NAN"', 9: "(len(arr)) or True"})
-_SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit a846869 (live-step paths)
+_SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit cc0b125 (windows in time order)
 _equivalent("initial value never read as such: a still period at the first checked row has no walking "
             "before it either way; swap is set with the first calibration before any use; update() resets "
             "_out; None and False are both false", _SM + "__init__",
@@ -772,13 +772,17 @@ _equivalent("frame_from_axes normalises the medio-lateral hint: (0, 0, 2) is (0,
 _equivalent("no rows: no fast sample either, so every thigh is skipped; the calibration is set before any "
             "check", _SM + "_walk_axis_check", {1: "if len(rows) == 0 and self"})
 _equivalent(_F64 + " (rows of Python floats or float64 arrays)", _SM + "_walk_axis_check",
-            {56: "dtype=None).reshape", 58: "np.asarray(x, ).reshape"})
+            {58: "dtype=None).reshape", 60: "np.asarray(x, ).reshape"})
 _equivalent("numpy 2 reads a negative size as the unknown dimension", _SM + "_walk_axis_check",
-            {60: "reshape(-2, 4)"})
+            {62: "reshape(-2, 4)"})
 _equivalent("an empty rest adds nothing to the next concatenation", _SM + "_walk_axis_check",
-            {65: "(len(rest)) or True"})
+            {67: "(len(rest)) or True"})
 _equivalent("a positive scale changes neither the eigenvectors nor the ratio of the eigenvalues",
-            _SM + "_walk_axis_check", {71: "ww.T @ ww * len(ww)"})
+            _SM + "_walk_axis_check", {73: "ww.T @ ww * len(ww)"})
+_equivalent("(end time, side) is unique among a chunk's full windows (a thigh's windows end on different "
+            "rows, the side tells the thighs apart): sorting by the whole tuple or its first three fields "
+            "gives the same order and never compares the axis arrays", _SM + "_walk_axis_check",
+            {87: "sorted(done, key=None)", 89: "sorted(done, )", 91: "key=lambda w: w[:3]"})
 _equivalent(_TIE + " (an axis exactly perpendicular to the first reference window's)", _SM + "_walk_window",
             {11: "float(axis @ base[0]) <= 0"})
 

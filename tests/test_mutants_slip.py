@@ -672,3 +672,16 @@ def test_the_right_thigh_is_watched_while_the_left_one_rests(chunk: int | None) 
     f(900, False, chunk=chunk, omega={**still_left, "thigh_right": axis(12.0)})
     assert {p for p, _, _ in f.mon.walk_offsets_} == {"thigh_right"}
     assert f.mon.slips_ == [("thigh_right", pytest.approx(17.99), "moving")]
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+def test_a_last_bit_over_the_limit_squared_is_decided_by_numpy_in_live_steps(chunk: int | None) -> None:
+    """|w| = (0.5, sqrt(ulp(0.25)), 0) at ``motion_gyr_rad_s=0.5``: its Python sum of squares is one ulp above
+    0.25, but numpy's sqrt of its sum is exactly 0.5, not faster than the limit. Too close to call from the
+    Python sum: a live step's rows decide as a large chunk does (not walking, so no slip check)."""
+    w = [0.5, math.sqrt(math.ulp(0.25)), 0.0]
+    assert w[0] * w[0] + w[1] * w[1] > 0.25 and math.sqrt(float(np.dot(w, w))) == 0.5
+    f = Feed(motion_gyr_rad_s=0.5)
+    f(150, False, chunk=chunk, omega={"thigh_left": w, "thigh_right": w})
+    f(400, True, chunk=chunk, tilt={"thigh_left": 12.0})
+    assert standing_slips(f) == []
