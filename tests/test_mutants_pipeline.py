@@ -52,11 +52,11 @@ def test_default_construction_passes_the_configuration_to_every_block() -> None:
     assert proc.channels["pelvis"].get_params() == {
         "placement": "pelvis", "kind": "quat", "rate_hz": 120.0, "grid_rate_hz": 100.0, "use_mag": None,
         "vqf_params": None, "gap_factor": 2.5, "reset_gap_s": 0.2, "acceleration": None, "gyroscope": False,
-        "orientation": "causal", "acc_bias": True, "acc_bias_params": None, "acc_bias_keep_frame": True}
+        "orientation": "causal", "acc_bias": True, "acc_bias_params": None, "acc_bias_keep_frame": False}
     assert proc.channels["thigh_right"].get_params() == {
         "placement": "thigh_right", "kind": "raw", "rate_hz": 60.0, "grid_rate_hz": 100.0, "use_mag": None,
         "vqf_params": None, "gap_factor": 2.5, "reset_gap_s": 0.2, "acceleration": None, "gyroscope": False,
-        "orientation": "causal", "acc_bias": True, "acc_bias_params": None, "acc_bias_keep_frame": True}
+        "orientation": "causal", "acc_bias": True, "acc_bias_params": None, "acc_bias_keep_frame": False}
     assert proc.merge.get_params() == {
         "placements": ("pelvis", "thigh_right"), "rate_hz": 100.0, "max_sensor_lag_s": None,
         "motion_window_s": 0.5, "still_gyr_rad_s": 0.2, "max_x_tilt_rad": math.radians(45.0),
@@ -97,7 +97,7 @@ def test_every_configuration_parameter_reaches_its_block() -> None:
         "placement": "thigh_left", "kind": "quat", "rate_hz": 60.0, "grid_rate_hz": 50.0, "use_mag": False,
         "vqf_params": {"tauAcc": 2.0}, "gap_factor": 4.0, "reset_gap_s": 0.3, "acceleration": None,
         "gyroscope": False, "orientation": "causal", "acc_bias": True, "acc_bias_params": None,
-        "acc_bias_keep_frame": True}
+        "acc_bias_keep_frame": False}
     assert proc.merge.get_params() == {
         "placements": ("pelvis", "thigh_left", "thigh_right"), "rate_hz": 50.0, "max_sensor_lag_s": 1.5,
         "motion_window_s": 0.5, "still_gyr_rad_s": 0.3, "max_x_tilt_rad": 0.5, "gyroscope": ()}
@@ -133,7 +133,8 @@ def test_templates_are_copied_with_the_session_placements_and_rate() -> None:
                             slip_monitor=sm, guard=guard, stride_detector=sd, hold_detector=hd, activity=ac,
                             summary=summ)
     assert proc.channels["thigh_left"].get_params() == {
-        **ch.get_params(), "placement": "thigh_left", "kind": "quat", "rate_hz": 50.0, "grid_rate_hz": 25.0}
+        **ch.get_params(), "placement": "thigh_left", "kind": "quat", "rate_hz": 50.0, "grid_rate_hz": 25.0,
+        "acc_bias_keep_frame": False}  # the session keeps the calibration posture's frame (AccOffsetFrame)
     assert proc.merge.get_params() == {
         **mg.get_params(), "placements": ("pelvis", "thigh_left", "thigh_right"), "rate_hz": 25.0}
     assert proc.calibration_search.get_params() == {
