@@ -309,3 +309,25 @@ def test_sessions_without_raw_sensors_have_no_offset_in_the_summary():
     t = np.arange(300) / 100.0
     proc.feed(SensorStream("pelvis", "quat", t, 100.0, quat=np.tile([1.0, 0.0, 0.0, 0.0], (300, 1))))
     assert "accelerometer_offset" not in proc.finish().summary
+
+
+def test_the_report_shows_each_raw_sensors_corrected_offset(runs):
+    """The report's data-quality table says, per raw sensor, the offset corrected and from when (a dash for
+    a sensor whose estimate was never trusted)."""
+    from hipback.ingest.report import assess_quality, build_report
+
+    session = runs["session"]
+    _, res = runs["plain"]
+    q = assess_quality(session.recording, res)
+    for p, info in res.summary["accelerometer_offset"].items():
+        assert q.sensors[p].acc_offset_m_s2 == info["magnitude_m_s2"]
+        assert q.sensors[p].acc_offset_from_s == info["first_corrected_s"]
+    html = build_report(res, session.recording)
+    assert "accelerometer offset corrected" in html
+    p, info = next(iter(res.summary["accelerometer_offset"].items()))
+    cell = f"{info['magnitude_m_s2']:.2f} m/s\u00b2 from {info['first_corrected_s']:.0f} s"
+    assert f"<td>{p}</td>" in html and cell in html
+    # never trusted: no value, whatever else the summary holds
+    untrusted = {**res.summary, "accelerometer_offset": {p: {**info, "magnitude_m_s2": None}}}
+    res2 = type(res)(**{**res.__dict__, "summary": untrusted})
+    assert assess_quality(session.recording, res2).sensors[p].acc_offset_m_s2 is None

@@ -541,6 +541,9 @@ def build_report(
                 q.gaps,
                 _f(q.gap_s, 1, " s"),
                 _f(q.calibration_quality, 2),
+                "\u2013"
+                if q.acc_offset_m_s2 is None or q.acc_offset_from_s is None
+                else f"{q.acc_offset_m_s2:.2f} m/s\u00b2 from {q.acc_offset_from_s:.0f} s",
                 "\u2013" if q.disconnects is None else q.disconnects,
                 "\u2013" if q.battery_pct is None else f"{q.battery_pct:.0f} %",
             ]
@@ -557,11 +560,12 @@ def build_report(
                 "breaks in the data",
                 "time in breaks",
                 "calibration quality (0\u20131)",
+                "accelerometer offset corrected",
                 "disconnects",
                 "battery",
             ],
             rows,
-            {2, 3, 4, 5, 6, 7, 8, 9, 10},
+            {2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
         )
     )
     notes = [
@@ -571,7 +575,9 @@ def build_report(
         parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes + quality.warnings) + "</ul>")
     parts.append(
         '<p class="note">Breaks are never filled in: angles are left empty where a sensor sent no data. '
-        "Calibration quality 1 means a clean standing period at the start.</p></section>"
+        "Calibration quality 1 means a clean standing period at the start. Sensors whose orientation hipback "
+        "computes itself get their accelerometer offset estimated from still postures in different "
+        "directions and corrected from then on (\u2013: not needed or not enough postures).</p></section>"
     )
 
     # -- clinician section ------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ class SensorQuality:
     gap_s: float = 0.0
     calibration_quality: float | None = None
     calibration_notes: list[str] = field(default_factory=list)
+    #: raw sensors: the accelerometer offset estimated in use (m/s^2, length of the per-axis offset) and
+    #: from when it was corrected (s); None when the sensor fuses on the device or nothing was trusted
+    acc_offset_m_s2: float | None = None
+    acc_offset_from_s: float | None = None
     disconnects: int | None = None
     rejected_packets: int | None = None
     battery_pct: float | None = None
@@ -119,6 +123,12 @@ def assess_quality(
     sensors = dict(sorted(sensors.items(), key=lambda kv: order.get(kv[0], 99)))
     warnings = list(getattr(results, "warnings", []) or [])
     summary = getattr(results, "summary", None) or {}
+    offsets = summary.get("accelerometer_offset")
+    for p, info in (offsets.items() if isinstance(offsets, dict) else ()):
+        if p in sensors and isinstance(info, dict):
+            mag, t0 = info.get("magnitude_m_s2"), info.get("first_corrected_s")
+            if _finite(mag) and _finite(t0):
+                sensors[p].acc_offset_m_s2, sensors[p].acc_offset_from_s = float(mag), float(t0)
     warnings += implausible_sentences(summary.get("implausible") or {})
     return DataQuality(
         sensors=sensors,
@@ -166,3 +176,7 @@ def _unique(gaps: list[Any]) -> list[Any]:
             seen.add(key)
             out.append(g)
     return out
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
