@@ -789,13 +789,22 @@ _equivalent(_TIE + " (an axis exactly perpendicular to the first reference windo
 
 
 # -- processing/acc_bias.py ------------------------------------------------------------------------------
-_AB = "hipback.processing.acc_bias.xǁAccBiasEstimatorǁ"  # numbering of commit cc011be
+_AB = "hipback.processing.acc_bias.xǁAccBiasEstimatorǁ"  # numbering of commit 51045c7 (applied_at)
 _equivalent("SensorStream converts t, acc and gyr to float64 arrays when it is built: asarray returns them "
             "as they are", _AB + "update",
             {6: "dtype=None", 8: "np.asarray(chunk.t, )", 21: "dtype=None", 23: "np.asarray(chunk.acc, )",
              31: "dtype=None", 33: "np.asarray(chunk.gyr, )"})
 _equivalent("initial is a tuple of floats (its documented type): asarray gives float64 either way",
             _AB + "__init__", {74: "dtype=None", 76: "np.asarray(initial, ).copy()"})
+_equivalent("times, the initial tuple and the updates' tuples are floats: numpy's default dtype is float64",
+            _AB + "applied_at", {4: "dtype=None).reshape(-1)", 6: "np.asarray(t, ).reshape(-1)",
+                                 11: "self.updates_]], dtype=None)", 13: "self.updates_]], )",
+                                 25: "self.updates_], dtype=None)", 27: "self.updates_], )"})
+_equivalent("numpy 2 reads a negative size as the unknown dimension", _AB + "applied_at", {8: "reshape(-2)"})
+_equivalent("side='left' is searchsorted's default", _AB + "applied_at", {35: "-np.inf, t), )"})
+_equivalent("initial is a tuple of 3 floats (its documented type): float64 either way, and reshape(None) "
+            "keeps its shape (3,)", _AB + "_initial_vector",
+            {6: "reshape(None)", 8: "dtype=None).reshape(3)", 10: "np.asarray(self.initial, ).reshape(3)"})
 _equivalent("None and False are both false (the flags are only tested for truth)", _AB + "__init__",
             {51: "self._in_still = None", 65: "self._finished = None"})
 _equivalent("None and False are both false (the flags are only tested for truth)", _AB + "_end_block",

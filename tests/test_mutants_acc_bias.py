@@ -413,3 +413,21 @@ def test_a_block_is_round_block_s_times_rate_samples_and_at_least_two():
         assert len(est.updates_) == 1 and est.n_directions_ == 7, (rate, block_s)
         change = np.flatnonzero(np.any(np.diff(out, axis=0) != 0, axis=1)) + 1
         assert change.tolist() == [8 * n], (rate, block_s)
+
+
+def test_applied_at_gives_the_initial_offset_before_any_update():
+    est = AccBiasEstimator(RATE, initial=(0.1, -0.2, 0.3))
+    got = est.applied_at(np.array([0.0, 5.0, np.nan]))
+    np.testing.assert_array_equal(got, np.tile([0.1, -0.2, 0.3], (3, 1)))
+    got[0, 0] = 9.0  # a copy, not a view of the estimator's state
+    np.testing.assert_array_equal(est.applied_at(np.array([0.0])), [[0.1, -0.2, 0.3]])
+    assert est.applied_at(2.0).shape == (1, 3)
+    np.testing.assert_array_equal(AccBiasEstimator(RATE).applied_at(np.array([1.0, 2.0])), np.zeros((2, 3)))
+
+
+def test_applied_at_follows_the_updates_after_their_times():
+    est, out = one_period(means(8), initial=(0.01, 0.02, 0.03))
+    (t_u, bias, _), = est.updates_
+    got = est.applied_at(np.array([0.0, t_u, np.nextafter(t_u, np.inf), 1e6, np.nan]))
+    first = [0.01, 0.02, 0.03]
+    np.testing.assert_array_equal(got, [first, first, bias, bias, first])
