@@ -801,7 +801,7 @@ _equivalent("times, the initial tuple and the updates' tuples are floats: numpy'
                                  11: "self.updates_]], dtype=None)", 13: "self.updates_]], )",
                                  25: "self.updates_], dtype=None)", 27: "self.updates_], )"})
 _equivalent("numpy 2 reads a negative size as the unknown dimension", _AB + "applied_at", {8: "reshape(-2)"})
-_equivalent("side='left' is searchsorted's default", _AB + "applied_at", {35: "-np.inf, t), )"})
+_equivalent("side='left' is searchsorted's default", _AB + "applied_at", {35: "np.isnan(t), -np.inf, t), )"})
 _equivalent("initial is a tuple of 3 floats (its documented type): float64 either way, and reshape(None) "
             "keeps its shape (3,)", _AB + "_initial_vector",
             {6: "reshape(None)", 8: "dtype=None).reshape(3)", 10: "np.asarray(self.initial, ).reshape(3)"})
