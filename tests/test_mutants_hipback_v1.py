@@ -651,3 +651,13 @@ def test_far_ahead_packets_that_continue_one_another_resynchronise_the_numbering
     assert [dec.feed(raw(far2 + i, 40_000 + 10_000 * i), 0.06 + 0.01 * i).rejected for i in range(3)] == [
         "bad_value", "bad_value", None]
     assert dec.stats.resets == 2
+
+
+def test_after_a_mode_change_a_gap_follows_the_last_sample_number() -> None:
+    first = hb.HipbackV1Decoder(100.0)
+    assert first.feed(raw(0, 0, n=3), 0.0).rejected is None
+    second = hb.HipbackV1Decoder(100.0)
+    second.continue_from(first)
+    out = second.feed(raw(5, 50_000), 0.05)  # samples 3 and 4 lost during the reconnection
+    assert out.rejected is None and out.missing == 2
+    assert [(g.after_seq, g.missing) for g in out.gaps] == [(2, 2)]

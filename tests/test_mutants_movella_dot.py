@@ -309,3 +309,12 @@ def test_unreadable_control_values_are_noted_and_stopped_before_the_rate_write()
               "output rate (the value read was malformed)"),
         Write(md.CONTROL_UUID, bytes([1, 1, 24]), True, "start custom3"),
     ]
+
+
+def test_after_a_mode_change_a_restart_continues_after_the_last_sample() -> None:
+    first = md.MovellaDotDecoder(60.0, "custom5")
+    assert first.feed(custom5(5_000_000), 10.0).rejected is None
+    second = md.MovellaDotDecoder(60.0, "custom5")
+    second.continue_from(first)
+    out = second.feed(custom5(100), 12.5)  # the clock restarted during the reconnection
+    assert out.rejected is None and out.device_time_s.tolist() == [(5_000_000 + 2_500_000) * 1e-6]
