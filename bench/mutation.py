@@ -624,10 +624,10 @@ _equivalent("a one-sample slice has no step to check: jump[1:] is empty either w
 _equivalent(_WARN, _EV + "x_feature_slice", {30: "invalid=None"})
 _equivalent("assigning None to a float array stores NaN", _EV + "x_feature_slice", {41: "x[jump] = None"})
 _GA = "hipback.processing.gait."
-_SD = _GA + "xǁStrideDetectorǁ"  # numbering of commit cc0b125 (the thigh impact's leading edge)
+_SD = _GA + "xǁStrideDetectorǁ"  # numbering of commit 7ef77a2 (turning flag and heading change)
 _equivalent("initial value never read as such: _prev_accepted only together with _prev (None until the first "
             "decision); update() and finish() reset _new before use", _SD + "__post_init__",
-            {47: "_prev_accepted = None", 48: "_prev_accepted = True", 49: "_new: list[Stride] = None"})
+            {49: "_prev_accepted = None", 50: "_prev_accepted = True", 51: "_new: list[Stride] = None"})
 _equivalent("one more sample of look-back/look-ahead or of buffer kept: the same results", _SD + "_configure",
             {77: "max(1.0, -self.ic_search[0])", 84: "max(self._g, self._h) + 4",
              92: "self._w + self._h + 3,", 106: "self._w + self._h + 3, math.ceil", 112: "self._h + 6)"})
@@ -710,7 +710,7 @@ _equivalent(_TIE + " (ratios of stride times and swing ranges)", _SD + "_similar
 _equivalent("a previous candidate that does not share the first peak only follows a forgotten last peak, "
             "which closed the bout already; an adjacent rejected one closed it when rejected",
             _SD + "_decide",
-            {26: "self._prev_accepted or self._prev"})
+            {31: "self._prev_accepted or self._prev"})
 _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA + "x__derivative_kernel",
             {13: "dtype=None", 16: "g + 1, )"})
 _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA + "x__gauss_kernel",
