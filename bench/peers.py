@@ -273,11 +273,10 @@ class _Skipped(Exception):
 
 
 # -- mobgap ------------------------------------------------------------------------------------------------
-def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
-    """Initial contacts (s, per side) of the Mobilise-D pipeline on the sacral sensor's acc/gyr."""
+def _mobgap_frame(stream, rate_hz: float):
+    """The sacral sensor's acc (m/s^2) and gyr (deg/s) resampled to ``rate_hz`` on its own span, in the
+    Mobilise-D sensor frame, as mobgap takes them: (times s, DataFrame)."""
     import pandas as pd
-    from mobgap.data import GaitDatasetFromData
-    from mobgap.pipeline import MobilisedPipelineHealthy
 
     t = np.arange(stream.t[0], stream.t[-1], 1.0 / rate_hz)
     acc = np.column_stack([np.interp(t, stream.t, stream.acc[:, k]) for k in range(3)])
@@ -289,6 +288,15 @@ def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
         np.column_stack([acc * flip, gyr * flip]),
         columns=["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"],
     )
+    return t, df
+
+
+def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
+    """Initial contacts (s, per side) of the Mobilise-D pipeline on the sacral sensor's acc/gyr."""
+    from mobgap.data import GaitDatasetFromData
+    from mobgap.pipeline import MobilisedPipelineHealthy
+
+    t, df = _mobgap_frame(stream, rate_hz)
     ds = GaitDatasetFromData(
         {"sim": {"LowerBack": df}},
         rate_hz,
@@ -311,19 +319,11 @@ def mobgap_ics(stream, rate_hz: float = 100.0) -> dict[str, np.ndarray]:
 def mobgap_turns(stream, rate_hz: float = 100.0) -> list[tuple[float, float, float]]:
     """Turns ``(start s, end s, angle deg, counter-clockwise seen from above positive)`` of the Mobilise-D
     turn detector (mobgap's ``TdElGohary``, its defaults: a rotation of at least 45 deg about the lower back's
-    long axis) on the sacral sensor's gyroscope, mounted as in :func:`mobgap_ics`."""
-    import pandas as pd
+    long axis) on the sacral sensor's gyroscope, mounted as in :func:`_mobgap_frame`."""
     from mobgap.turning import TdElGohary
     from mobgap.utils.conversions import to_body_frame
 
-    t = np.arange(stream.t[0], stream.t[-1], 1.0 / rate_hz)
-    acc = np.column_stack([np.interp(t, stream.t, stream.acc[:, k]) for k in range(3)])
-    gyr = np.degrees(np.column_stack([np.interp(t, stream.t, stream.gyr[:, k]) for k in range(3)]))
-    flip = np.array([1.0, -1.0, -1.0])
-    df = pd.DataFrame(
-        np.column_stack([acc * flip, gyr * flip]),
-        columns=["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"],
-    )
+    t, df = _mobgap_frame(stream, rate_hz)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         turns = TdElGohary().detect(to_body_frame(df), sampling_rate_hz=rate_hz).turn_list_
