@@ -62,6 +62,7 @@ SHOWN_EVENTS = frozenset(
         "disconnected",
         "reconnected",
         "connect_failed",
+        "sensor_failed",
         "low_battery",
         "processing_error",
         "session_start",

@@ -228,3 +228,13 @@ def test_programme_events_in_the_panel_and_lines():
     assert "Next: Clamshell, left side, 3 reps." in text and "CUE: Keep your hips stacked" in text
     assert "Exercise programme loaded." in text and "Note: Kneeling hip flexor stretch: caution" in text
     assert text.index("Rep 1 of 3 counted.") < text.index("CUE:") < text.index("Programme done.")
+
+
+def test_a_sensor_left_out_is_said_on_the_live_view():
+    from hipback.ingest.session.stats import SessionEvent
+
+    coach, buf = _coach(interactive=False)
+    message = ("The thigh_left sensor cannot stream as configured (Movella DOT: no payload mode can stream "
+               "here); it is left out of this session.")
+    coach.on_event(SessionEvent("sensor_failed", message, 12.0, "thigh_left"))
+    assert message in buf.getvalue() and coach.last_event == message
