@@ -93,6 +93,7 @@ from hipback.processing.exercises.stream import (  # noqa: E402
     recording_frame,
 )
 from hipback.processing.orientation import OrientationEstimator  # noqa: E402
+from hipback.simulator.donning import on_table_first  # noqa: E402
 from hipback.simulator.exercises import ExerciseSet, simulate_programme  # noqa: E402
 from hipback.simulator.session import make_cohort  # noqa: E402
 
@@ -354,53 +355,6 @@ def fit_acc_bias(stream, still_rad_s: float = 0.1, still_m_s2: float = 0.05, blo
     return b if sv[-1] > 0.1 else None
 
 
-def with_table(session, table_s: float, move_s: float = 4.0, sway_s: float = 10.0):
-    """The session's recording with ``table_s`` of every raw sensor lying flat on a table before it (module
-    docstring, ``--table-s``); quaternion streams shifted only. Returns the recording and the shift (s)."""
-    from hipback.processing.types import Recording, SensorStream
-
-    rng = np.random.default_rng([int(table_s * 10), 11])
-    q_table = np.array([1.0, 0.0, 0.0, 0.0])
-    shift = table_s + move_s + sway_s
-    streams = {}
-    for p, s in session.recording.streams.items():
-        if s.kind != "raw":
-            streams[p] = SensorStream(p, s.kind, s.t + shift, s.rate_hz, quat=s.quat, acc=s.acc, gyr=s.gyr,
-                                      mag=s.mag, device=s.device, meta=s.meta)
-            continue
-        truth = session.sensor_truth[p]
-        m = max(2, int(round(s.rate_hz)))
-        b_acc = (s.acc[:m] - truth.acc[:m]).mean(axis=0)
-        b_gyr = (s.gyr[:m] - truth.gyr[:m]).mean(axis=0)
-        dt = 1.0 / s.rate_hz
-        n_still, n_move, n_sway = (int(round(x / dt)) for x in (table_s, move_s, sway_s))
-        q_worn = truth.quat[0]
-        rv = qm.to_rotvec(qm.multiply(qm.conjugate(q_table), q_worn))
-        u = np.arange(1, n_move + 1) / n_move
-        frac = 0.5 - 0.5 * np.cos(math.pi * u)
-        rate = 0.5 * math.pi * np.sin(math.pi * u) / move_s
-        ts = np.arange(1, n_sway + 1) * dt
-        amp, f = math.radians(10.0), 0.4
-        ang = amp * np.sin(2 * math.pi * f * ts)
-        dang = amp * 2 * math.pi * f * np.cos(2 * math.pi * f * ts)
-        axis = np.where((ts < sway_s / 2)[:, None], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
-        q = np.concatenate([
-            np.repeat(q_table[None], n_still, axis=0),
-            qm.multiply(q_table, qm.from_rotvec(frac[:, None] * rv)),
-            qm.multiply(q_worn, qm.from_rotvec(ang[:, None] * axis)),
-        ])
-        w = np.concatenate([np.zeros((n_still, 3)), rate[:, None] * rv, dang[:, None] * axis])
-        k = len(q)
-        a = qm.rotate(qm.conjugate(q), np.array([0.0, 0.0, 9.81])) + b_acc + rng.normal(0.0, 0.03, (k, 3))
-        g = w + b_gyr + rng.normal(0.0, 0.005, (k, 3))
-        t = s.t[0] + shift - k * dt + np.arange(k) * dt
-        streams[p] = SensorStream(p, "raw", np.concatenate([t, s.t + shift]), s.rate_hz,
-                                  acc=np.concatenate([a, s.acc]), gyr=np.concatenate([g, s.gyr]),
-                                  device=s.device, meta=s.meta)
-    meta = dict(session.recording.meta)
-    return Recording(streams=streams, start_utc=session.recording.start_utc, meta=meta), shift
-
-
 def run(
     cohort: str,
     n: int,
@@ -468,7 +422,7 @@ def run(
             continue
         rec, shift = session.recording, 0.0
         if table_s > 0 and any(s.kind == "raw" for s in rec.streams.values()):
-            rec, shift = with_table(session, table_s)
+            rec, shift = on_table_first(session, table_s)
         frame, cal = recording_frame(
             rec,
             acc_bias=acc_bias in ("estimate", "prior"),

@@ -25,6 +25,7 @@ from hipback.processing.merge import Rows
 from hipback.processing.pipeline import SessionProcessor
 from hipback.processing.types import Recording, SensorStream
 from hipback.simulator import body
+from hipback.simulator.donning import on_table_first
 from hipback.simulator.exercises import ExerciseSet, simulate_programme
 from hipback.simulator.sensor_spec import SensorSpec
 
@@ -49,47 +50,6 @@ def raw_sensors() -> list[SensorSpec]:
                    acc_bias_m_s2=0.2)
         for p in ("pelvis", "thigh_left", "thigh_right")
     ]
-
-
-def with_table(session, table_s: float = 60.0, move_s: float = 4.0, sway_s: float = 10.0, seed: int = 5):
-    """The session's raw streams after ``table_s`` flat on a table (sensor z up), a turn onto the body in
-    ``move_s`` and ``sway_s`` of swaying there (10 deg, 0.4 Hz), with each sensor's own offsets and noise.
-    Returns the recording and the time shift of the session (s)."""
-    rng = np.random.default_rng(seed)
-    q_table = np.array([1.0, 0.0, 0.0, 0.0])
-    streams = {}
-    shift = math.nan
-    for p, s in session.recording.streams.items():
-        truth = session.sensor_truth[p]
-        b_acc = (s.acc[:100] - truth.acc[:100]).mean(axis=0)  # the simulated offsets (the test knows them)
-        b_gyr = (s.gyr[:100] - truth.gyr[:100]).mean(axis=0)
-        dt = 1.0 / s.rate_hz
-        n_still, n_move, n_sway = (int(round(x / dt)) for x in (table_s, move_s, sway_s))
-        q_worn = truth.quat[0]
-        rv = qm.to_rotvec(qm.multiply(qm.conjugate(q_table), q_worn))
-        u = np.arange(1, n_move + 1) / n_move
-        frac = 0.5 - 0.5 * np.cos(math.pi * u)
-        rate = 0.5 * math.pi * np.sin(math.pi * u) / move_s
-        ts = np.arange(1, n_sway + 1) * dt
-        amp, f = math.radians(10.0), 0.4
-        ang = amp * np.sin(2 * math.pi * f * ts)
-        dang = amp * 2 * math.pi * f * np.cos(2 * math.pi * f * ts)
-        axis = np.where((ts < sway_s / 2)[:, None], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
-        q = np.concatenate([
-            np.repeat(q_table[None], n_still, axis=0),
-            qm.multiply(q_table, qm.from_rotvec(frac[:, None] * rv)),
-            qm.multiply(q_worn, qm.from_rotvec(ang[:, None] * axis)),
-        ])
-        w = np.concatenate([np.zeros((n_still, 3)), rate[:, None] * rv, dang[:, None] * axis])
-        n = len(q)
-        acc = qm.rotate(qm.conjugate(q), np.array([0.0, 0.0, GRAVITY])) + b_acc
-        acc = acc + rng.normal(0.0, 0.03, (n, 3))
-        gyr = w + b_gyr + rng.normal(0.0, 0.005, (n, 3))
-        t = s.t[0] + np.arange(n) * dt
-        shift = t[-1] + dt - s.t[0]
-        streams[p] = SensorStream(p, "raw", np.concatenate([t, s.t + shift]), s.rate_hz,
-                                  acc=np.concatenate([acc, s.acc]), gyr=np.concatenate([gyr, s.gyr]))
-    return Recording(streams=streams, start_utc=session.recording.start_utc, meta={}), shift
 
 
 def process(rec: Recording, first_still_frame: bool = False):
@@ -118,7 +78,7 @@ def hip_flexion_error_deg(res, session, shift: float, side: str) -> tuple[np.nda
 @pytest.fixture(scope="module")
 def runs():
     session = simulate_programme(PROGRAMME, seed=1, sensors=raw_sensors())
-    table, shift = with_table(session)
+    table, shift = on_table_first(session, 60.0, seed=5)
     return {
         "session": session,
         "shift": shift,
@@ -166,7 +126,7 @@ def test_the_table_before_the_calibration_does_not_change_the_angles_once_the_of
 def test_chunking_does_not_change_the_corrected_angles(runs):
     _, batch = runs["table"]
     session = runs["session"]
-    rec, _ = with_table(session)
+    rec, _ = on_table_first(session, 60.0, seed=5)
     proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()},
                             {p: s.rate_hz for p, s in rec.streams.items()})
     rng = np.random.default_rng(3)
