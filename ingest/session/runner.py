@@ -75,7 +75,8 @@ LOW_BATTERY_PCT = 15
 #: How often live results are polled from the processor (s on the session's clock).
 POLL_INTERVAL_S = 0.02
 #: consecutive connections whose set-up fails with the same :class:`DeviceSetupError` (the device cannot
-#: stream as configured: no payload mode fits its firmware and link) before the sensor is left out
+#: stream as configured: no payload mode fits its firmware and link, or it answers a set-up request with an
+#: error every time) before the sensor is left out
 SETUP_FAILURES_LIMIT = 3
 #: Allocations (of container objects, net of deallocations) between two collections of the garbage collector's
 #: youngest generation while a session runs (:func:`session_gc`; Python's default is 700).
@@ -290,12 +291,17 @@ class SessionRunner:
         (those the device has), use the payload mode it picks for the firmware and the negotiated ATT MTU,
         subscribe, send the start sequence (with the batch cap for live latency), ask for the battery and keep
         asking every ``battery.interval_s``. Raises :class:`hipback.ingest.devices.DeviceSetupError` when no
-        payload mode can stream (the connection is then retried)."""
+        payload mode can stream, or when one of these GATT requests fails while the link stays up (the device
+        answered with an error: :meth:`_setup_request`); the connection is then retried, and the same error
+        ``SETUP_FAILURES_LIMIT`` times in a row leaves the sensor out (:meth:`_supervise`)."""
         profile = link.profile
         values = {}
         for uuid in profile.config_reads:
             if client.services.get_characteristic(uuid) is not None:
-                values[uuid] = bytes(await client.read_gatt_char(uuid))
+                value = await self._setup_request(
+                    link, client, f"reading {uuid}", client.read_gatt_char(uuid)
+                )
+                values[uuid] = bytes(value)
         config = profile.parse_config(values)
         self._configure(link, config, current_mtu(client))
 
@@ -303,14 +309,44 @@ class SessionRunner:
             self._on_notify(link, data)
 
         for uuid in profile.notify_uuids(link.mode):
-            await client.start_notify(uuid, on_notify)
+            await self._setup_request(
+                link, client, f"subscribing to {uuid}", client.start_notify(uuid, on_notify)
+            )
         for w in profile.start_sequence(link.rate_hz, link.mode, config, max_batch=self._max_batch(link)):
-            await client.write_gatt_char(w.char_uuid, w.data, response=w.response)
+            await self._setup_request(
+                link,
+                client,
+                f"writing {w.note or 'the start sequence'} to {w.char_uuid}",
+                client.write_gatt_char(w.char_uuid, w.data, response=w.response),
+            )
         await self._ask_battery(link, client)
         if profile.battery is not None:
             if link.battery_task is not None:
                 link.battery_task.cancel()
             link.battery_task = asyncio.ensure_future(self._poll_battery(link, client))
+
+    async def _setup_request(self, link: _Link, client: BleakClient, what: str, request: Any) -> Any:
+        """Await one GATT request of the set-up (``what`` names it for the user) and return its result.
+
+        A request that fails while the link is still up was answered by the device with an error (a
+        characteristic that cannot be read, a write it refuses): it becomes a
+        :class:`hipback.ingest.devices.DeviceSetupError` naming the device and the request, so that the same
+        failure on every connection leaves the sensor out instead of reconnecting for ever. A failure with
+        the link gone (out of range, powered off) is a connection problem and is re-raised as it is: the
+        supervisor reconnects for as long as the session runs.
+        """
+        try:
+            return await request
+        except asyncio.CancelledError:
+            raise
+        except DeviceSetupError:
+            raise
+        except Exception as exc:
+            await asyncio.sleep(0)  # let a disconnection that caused the failure be reported first
+            if not client.is_connected or link.disconnected.is_set():
+                raise
+            first = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
+            raise DeviceSetupError(f"{link.profile.label}: {what} failed ({first}).") from None
 
     def _on_notify(self, link: _Link, data: bytearray) -> None:
         """Queue one notification of ``link`` with its arrival times: session seconds (the session's clock)
@@ -388,8 +424,10 @@ class SessionRunner:
     async def _supervise(self, link: _Link) -> None:
         """Connect, stream until the link drops, reconnect with backoff; until the session stops.
 
-        Connection failures (out of range, radio busy) are retried for as long as the session runs. A set-up
-        that fails ``SETUP_FAILURES_LIMIT`` times in a row with the same :class:`DeviceSetupError` will not
+        Connection failures (out of range, radio busy, a link lost during set-up) are retried for as long as
+        the session runs. A set-up that fails ``SETUP_FAILURES_LIMIT`` times in a row with the same
+        :class:`DeviceSetupError` (no payload mode fits, or a configuration read, subscription or start write
+        that the device answers with an error while the link stays up: :meth:`_setup_request`) will not
         work on the next try either: the sensor is left out (``stats.failed``, a ``sensor_failed`` event) and,
         when no sensor is left, the session stops (``stopped_by = "sensors_failed"``).
         """

@@ -12,9 +12,10 @@ its sequence numbers advance over them, as a device that kept sampling).
 
 Faults (:class:`SensorFaults`): packet drop/truncate/duplicate through
 :class:`hipback.simulator.devices.FaultInjector` (exact log kept), link drops at given times with
-re-advertising after a pause, refused connections, device clock jumps, low battery, a small ATT MTU, and
-device options (e.g. an older firmware). :class:`SensorLedger` records what
-was sent, dropped, truncated, duplicated and skipped so tests can compare with what the host stored.
+re-advertising after a pause, refused connections, device clock jumps, low battery, a small ATT MTU, device
+options (e.g. an older firmware), and reads the device answers with an ATT error or a link drop.
+:class:`SensorLedger` records what was sent, dropped, truncated, duplicated and skipped so tests can compare
+with what the host stored.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from bumble.att import ATT_Error, ErrorCode
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from hipback.processing.types import SensorStream
@@ -67,7 +69,10 @@ class SensorFaults:
     ``clock_jumps``: ``(t, delta_s)`` device clock jumps; ``low_battery_at``: from this time the battery reads
     ``low_battery_pct`` percent; ``max_mtu``: the largest ATT MTU the device accepts; ``device_options``:
     options of the twin's state machine (e.g. ``{"firmware": (2, 6, 0)}``: a Movella DOT without custom mode
-    5).
+    5); ``failing_reads``: characteristic UUIDs (lower case) whose every read the device answers with an ATT
+    error (a characteristic that cannot be read; the link stays up); ``drop_on_read``: characteristic UUID ->
+    how many of its first reads the device answers by dropping the link instead (a sensor that goes out of
+    range in the middle of set-up; it re-advertises ``readvertise_after_s`` later).
     """
 
     packets: FaultPlan | None = None
@@ -79,6 +84,8 @@ class SensorFaults:
     low_battery_pct: int = 8
     max_mtu: int = 247
     device_options: dict[str, Any] = field(default_factory=dict)
+    failing_reads: Sequence[str] = ()
+    drop_on_read: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,6 +106,7 @@ class SensorLedger:
     duplicated_packets: int = 0
     skipped_samples: int = 0
     disconnects: list[float] = field(default_factory=list)
+    reads_failed: int = 0
     starts: int = 0
     connections_refused: int = 0
     errors: list[str] = field(default_factory=list)
@@ -171,6 +179,8 @@ class VirtualSensor:
         self._t0: float | None = None  # world time of simulation t = 0
         self._jumps = sorted(self.faults.clock_jumps)
         self._disconnects = sorted(self.faults.disconnect_at)
+        self._read_drops = {u.lower(): int(n) for u, n in self.faults.drop_on_read.items()}
+        self._failing_reads = frozenset(u.lower() for u in self.faults.failing_reads)
         self._battery_done = False
         self._lock = asyncio.Lock()
 
@@ -204,8 +214,8 @@ class VirtualSensor:
                 read = None
                 if props & R:
 
-                    def read(_conn: Any, u: str = c_uuid) -> bytes:
-                        return self.twin.read(u, self.sim_now())
+                    async def read(_conn: Any, u: str = c_uuid) -> bytes:
+                        return await self._read(u)
 
                 write = None
                 if props & (W | WNR):
@@ -222,6 +232,23 @@ class VirtualSensor:
                 built.append(char)
             services.append(Service(s_uuid, built))
         return services
+
+    async def _read(self, char_uuid: str) -> bytes:
+        """The value of a read of ``char_uuid``: the twin's, unless a read fault applies (ATT error, link
+        drop)."""
+        uuid = char_uuid.lower()
+        drops = self._read_drops.get(uuid, 0)
+        if drops > 0 and self.peripheral.connection is not None:
+            self._read_drops[uuid] = drops - 1
+            self.ledger.reads_failed += 1
+            self.ledger.disconnects.append(self.sim_now())
+            self._on_disconnect()
+            await self.peripheral.drop_link(readvertise_after=self.faults.readvertise_after_s)
+            raise ATT_Error(error_code=ErrorCode.UNLIKELY_ERROR, message="link dropped during the read")
+        if uuid in self._failing_reads:
+            self.ledger.reads_failed += 1
+            raise ATT_Error(error_code=ErrorCode.UNLIKELY_ERROR, message="the device cannot read this value")
+        return self.twin.read(char_uuid, self.sim_now())
 
     def _on_write(self, char_uuid: str, data: bytes) -> None:
         effects = self.twin.handle_write(char_uuid, data, self.sim_now())
