@@ -78,6 +78,9 @@ PAYLOAD_LENGTH = {LONG_PAYLOAD_UUID: 63, MEDIUM_PAYLOAD_UUID: 40, SHORT_PAYLOAD_
 ATT_HEADER = 3
 #: first firmware major version with custom mode 5 (id 26); older firmware lacks it
 CUSTOM5_MIN_FIRMWARE = 3
+#: payload modes only firmware CUSTOM5_MIN_FIRMWARE and later has: with the firmware version unknown (Device
+#: Info unreadable) they are not asked for: an older DOT does not start an unknown mode (nothing streams)
+FIRMWARE3_MODES = ("custom5",)
 #: full scale of the DOT's IMU, per axis
 ACC_RANGE_MS2 = 16.0 * 9.80665
 GYR_RANGE_RADS = math.radians(2000.0)
@@ -438,9 +441,15 @@ class MovellaDotProfile(DeviceProfile):
                 notes.append(f"Device Info unreadable ({exc})")
         if firmware is not None:
             major = int(firmware.split(".")[0])
-            modes = tuple(m for m in PAYLOAD_MODES if m != "custom5" or major >= CUSTOM5_MIN_FIRMWARE)
+            new = major >= CUSTOM5_MIN_FIRMWARE
+            modes = tuple(m for m in PAYLOAD_MODES if new or m not in FIRMWARE3_MODES)
         else:
-            notes.append("firmware version unknown: every payload mode assumed")
+            # what every firmware has: asking an older DOT for a mode it lacks would stream nothing
+            modes = tuple(m for m in PAYLOAD_MODES if m not in FIRMWARE3_MODES)
+            notes.append(
+                "firmware version unknown: only the payload modes every firmware has "
+                f"(not {', '.join(FIRMWARE3_MODES)})"
+            )
         control = values.get(CONTROL_UUID)
         measuring = control is not None and _control_readable(bytes(control)) and control[1] == ACTION_START
         if control is not None and not _control_readable(bytes(control)):
@@ -457,6 +466,16 @@ class MovellaDotProfile(DeviceProfile):
         return DeviceConfig(
             values=dict(values), firmware=firmware, modes=modes, measuring=measuring, notes=tuple(notes)
         )
+
+    def mode_unavailable(self, mode: str, mtu: int, config: DeviceConfig | None) -> str | None:
+        """As :meth:`DeviceProfile.mode_unavailable`; a mode of firmware 3 with the firmware version unknown
+        says so (the one message a user gets when Device Info could not be read)."""
+        if config is not None and config.firmware is None and mode in FIRMWARE3_MODES:
+            return (
+                f"{mode} needs firmware {CUSTOM5_MIN_FIRMWARE} or later and the firmware version could not "
+                "be read (Device Info)"
+            )
+        return super().mode_unavailable(mode, mtu, config)
 
     def min_mtu(self, mode: str | None = None) -> int:
         """The notification is the whole characteristic (20/40/63 bytes, zero padded) + the ATT header."""

@@ -126,6 +126,7 @@ class _Link:
     config: DeviceConfig | None = None  # what the configuration reads of the current connection said
     battery_task: asyncio.Future[None] | None = None
     kind_of_mode: tuple[str, SensorKind] | None = None  # (mode, the profile's sensor kind of it)
+    mode_message: str | None = None  # the last "mode" event's message (said once, not at every reconnect)
 
     @property
     def placement(self) -> str:
@@ -359,7 +360,8 @@ class SessionRunner:
 
         A new mode, or the first connection (the device's ranges), gets a new decoder that goes on where the
         previous one left off (statistics, sequence numbering, clock epochs: ``Decoder.continue_from``); a
-        mode other than the configured one is announced with the profile's reason.
+        mode other than the configured one is announced with the profile's reason, once (a reconnection that
+        comes to the same choice for the same reason says nothing again).
         """
         for note in config.notes:
             logger.info("%s sensor: %s", link.placement, note)
@@ -369,8 +371,9 @@ class SessionRunner:
             decoder.continue_from(link.decoder)
             link.decoder, link.mode = decoder, choice.mode
         link.config = config
-        if choice.message:
+        if choice.message and choice.message != link.mode_message:
             self._event("mode", choice.message, link.placement, mode=choice.mode, mtu=mtu)
+        link.mode_message = choice.message
 
     def _max_batch(self, link: _Link) -> int | None:
         """Samples per notification for devices that batch: the sensor's ``max_batch``, else as many as

@@ -63,6 +63,9 @@ MODES: dict[int, tuple[str, str, tuple[str, ...]]] = {
     26: ("custom5", LONG_PAYLOAD_UUID, ("quat", "acc", "gyr")),
 }
 MODE_IDS = {name: mid for mid, (name, _, _) in MODES.items()}
+#: payload modes that firmware before 3.0 does not have (custom mode 5; the 2021 spec for firmware 2.0.0 lacks
+#: it): a 2.x twin refuses to start them
+FIRMWARE3_MODE_IDS = frozenset({26})
 
 
 def default_device_control(rate_hz: int = 60, tag: str = "hipback sim") -> bytes:
@@ -133,6 +136,10 @@ class MovellaState:
             return [Effect("stop", {"mode_id": data[2]})]
         if data[2] not in MODES:
             return [Effect("error", {"reason": f"payload mode {data[2]} is not supported"})]
+        if data[2] in FIRMWARE3_MODE_IDS and self.firmware[0] < 3:
+            # firmware 2.x does not know the later custom modes: it does not start measuring
+            fw = ".".join(map(str, self.firmware))
+            return [Effect("error", {"reason": f"payload mode {data[2]} is not supported by firmware {fw}"})]
         self.mode_id = data[2]
         self.measuring = True
         name, char, _ = MODES[data[2]]
