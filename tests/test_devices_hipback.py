@@ -113,8 +113,8 @@ def test_overrun_skip_and_flags():
     enc = HipbackEncoder(100, mode="quat_raw", state=state)
     dec = HIPBACK_V1.make_decoder(100)
     first = decode_all(dec, enc.encode(t[:50], quat[:50], acc[:50], gyr[:50]))
-    enc.skip(37)
-    after = decode_all(dec, enc.encode(t[50:], quat[50:], acc[50:], gyr[50:]))
+    enc.skip(37)  # the device dropped samples 50..86 (its buffer was full); its clock ran on meanwhile
+    after = decode_all(dec, enc.encode(t[87:], quat[87:], acc[87:], gyr[87:]))
     assert dec.stats.seq_gaps == [(49, 37)]
     assert after[0].gaps[0].after_seq == 49 and after[0].missing == 37
     assert StatusFlag.OVERRUN in after[0].flags and StatusFlag.OVERRUN not in after[1].flags

@@ -106,8 +106,10 @@ def _hipback(seq: int, t0_us: int, n: int = 4) -> bytes:
     return hb.HEADER.pack(1, 0x01, n, 50, seq & 0xFFFFFFFF, t0_us, DT_US, 0) + body
 
 
-@pytest.mark.parametrize("jump", [(1 << 31) - 1, 1 << 20, 5_000])
+@pytest.mark.parametrize("jump", [(1 << 31) - 1, 1 << 20, 5_000, 999, 500, 50, 20])
 def test_hipback_corrupt_sequence_far_ahead_costs_one_packet(jump: int) -> None:
+    """Jumps of 0.2 s to 10 s of samples (20 to 999 at 100 Hz) that neither the device time (which goes on
+    one period per sample) nor the arrivals (40 ms apart) back are corrupt numbers too, not losses."""
     dec = HIPBACK_V1.make_decoder(100)
     outs = []
     for k in range(12):
@@ -141,6 +143,23 @@ def test_hipback_header_with_sequence_and_time_far_ahead_is_refused() -> None:
     assert [o.rejected for o in outs] == [None] * 3 + ["bad_value"] + [None] * 3
     assert dec.stats.missing == 4 and dec.stats.resets == 0  # the refused packet's own samples
     assert outs[-1].seq.tolist() == [24, 25, 26, 27]
+
+
+@pytest.mark.parametrize("arrival_s,lost", [(2.0, True), (1.86, True), (1.85, False), (0.04, False)])
+def test_hipback_loss_while_the_device_clock_stepped_back_is_a_gap_as_far_as_the_arrivals_back_it(
+    arrival_s: float, lost: bool
+) -> None:
+    """196 samples (1.96 s) lost while a time sync set the device clock back: the device time does not back
+    the jump, the arrivals do when they are 1.96 s apart less the 0.1 s the packet before may have been
+    delayed more (with the 1e-3 drift bound: 1.86 s does, 1.85 s does not); 40 ms after it they cannot, and
+    the number is corrupt."""
+    dec = HIPBACK_V1.make_decoder(100)
+    assert dec.feed(_hipback(0, 5_000_000), 0.0).n == 4
+    out = dec.feed(_hipback(4 + 196, 1_000_000), arrival_s)  # the clock set back 4 s
+    if lost:
+        assert out.rejected is None and out.missing == 196 and out.seq.tolist() == [200, 201, 202, 203]
+    else:
+        assert out.rejected == "bad_value" and dec.stats.gaps == []
 
 
 def test_hipback_renumbered_stream_is_followed_after_three_packets() -> None:

@@ -253,10 +253,10 @@ class HipbackV1Decoder(Decoder):
     the packet before was such a step too (a device clock that stands still), until packets that continue one
     another show the clock running again (resynchronised as below).
 
-    A packet further ahead of the expected sequence number than its device time allows (see
-    :meth:`_plausible_gap`) has a corrupt sequence number: it is refused as ``bad_value`` (no gap is recorded
-    and the numbering does not move), unless packets that continue one another follow it (resynchronised as
-    below).
+    A packet further ahead of the expected sequence number than its device time or the arrival times back
+    (see :meth:`_plausible_gap`) has a corrupt sequence number: it is refused as ``bad_value`` (no gap is
+    recorded and the numbering does not move), unless packets that continue one another follow it
+    (resynchronised as below).
 
     A packet behind the expected sequence number with a later device time is out of order; when
     :attr:`RESYNC_PACKETS` such packets in a row continue one another (sequence numbers and device times
@@ -270,8 +270,12 @@ class HipbackV1Decoder(Decoder):
     RESYNC_PACKETS = 3
     #: a sequence gap may span this fraction more than the device time that passed over it ...
     GAP_TIME_SLACK = 0.1
-    #: ... and this much more (us of samples), for a device clock stepped back meanwhile
+    #: ... and this much more (us of samples), for a device clock stepped back meanwhile, as far as the
+    #: arrivals back it (:attr:`GAP_ARRIVAL_SLACK_S`)
     MAX_UNTIMED_GAP_US = 10_000_000
+    #: lost samples beyond the device time must fit the time between the arrivals plus this (s): the packet
+    #: before may have been delayed that much more than this one (a host stall that ended in a burst)
+    GAP_ARRIVAL_SLACK_S = 0.1
     #: no gap is longer (us of samples): one day
     MAX_GAP_US = 86_400_000_000
     #: longest a notification can be delayed (s): no stall outlasts the BLE supervision timeout (at most 32 s)
@@ -514,28 +518,38 @@ class HipbackV1Decoder(Decoder):
 
     def _plausible_gap(self, delta: int, t0_us: int, dt_us: int, arrival_time: float) -> bool:
         """True when ``delta`` samples lost before a packet starting at device time ``t0_us`` (us, sample
-        period ``dt_us``) that arrived at ``arrival_time`` (s) fit the time that passed.
+        period ``dt_us``) that arrived at ``arrival_time`` (s) are backed by the time that passed.
 
-        The lost samples (timed at ``dt_us``, at least half the nominal period) may span the time the device
-        clock advanced since the last accepted sample (plus :attr:`GAP_TIME_SLACK` of it) and
-        :attr:`MAX_UNTIMED_GAP_US` more (a time sync may have stepped the clock back meanwhile); no more than
-        the arrivals advanced (with the drift bound) plus the longest delay a packet can have had
-        (:attr:`MAX_LATENCY_S`); and never more than :attr:`MAX_GAP_US`. A corrupt
-        sequence number (up to 2^31 - 1 ahead) so never becomes a gap of billions of samples.
+        The lost samples are timed at ``dt_us``, but at least half the nominal period (a corrupt ``dt_us`` of
+        1 us would otherwise make millions fit). They are a loss when:
+
+        - the device clock backs them: they span no more than it advanced since the last accepted sample
+          (plus :attr:`GAP_TIME_SLACK` of it); or the arrivals do: a device clock stepped back meanwhile (a
+          time sync) advanced less, so up to :attr:`MAX_UNTIMED_GAP_US` more may be lost as far as the time
+          between the arrivals (with the drift bound, plus :attr:`GAP_ARRIVAL_SLACK_S`) holds it;
+        - the arrivals do not refute them: no more than the arrivals advanced (with the drift bound) plus the
+          longest delay a packet can have had (:attr:`MAX_LATENCY_S`);
+        - they span at most :attr:`MAX_GAP_US`.
+
+        A sequence number ahead that nothing backs is corrupt (the caller refuses the packet): a corrupt
+        number (up to 2^31 - 1 ahead) never becomes a gap of made-up samples.
         """
-        # at the packet's sample period, but not under half the nominal one (a corrupt dt_us of 1 us would
-        # otherwise make millions of samples fit)
         span_us = delta * max(dt_us, 0.5e6 / self.rate_hz)
         if span_us > self.MAX_GAP_US:
             return False
         last = self._last_end_us
         timed_us = max(t0_us - last - dt_us, 0) if last is not None else 0
-        if span_us > timed_us * (1.0 + self.GAP_TIME_SLACK) + self.MAX_UNTIMED_GAP_US:
+        device_us = timed_us * (1.0 + self.GAP_TIME_SLACK)
+        if span_us > device_us + self.MAX_UNTIMED_GAP_US:
             return False
         elapsed = arrival_time - self._last_arrival if self._last_arrival is not None else math.inf
-        if not math.isfinite(elapsed):  # nothing known about the time between the arrivals
+        known = math.isfinite(elapsed)  # arrival times say something about the time between the packets
+        arrivals_s = max(elapsed, 0.0) * (1.0 + self.MAX_DRIFT) if known else math.inf
+        if span_us * 1e-6 > arrivals_s + self.MAX_LATENCY_S:
+            return False
+        if span_us <= device_us:
             return True
-        return span_us * 1e-6 <= max(elapsed, 0.0) * (1.0 + self.MAX_DRIFT) + self.MAX_LATENCY_S
+        return known and span_us * 1e-6 <= arrivals_s + self.GAP_ARRIVAL_SLACK_S
 
     def _resync(self, seq: int, n: int, t0_us: int, t_end_us: int) -> bool:
         """Note an out-of-order packet (device ``seq`` of its first sample, ``n`` samples, device times
