@@ -36,6 +36,8 @@ Fixed-lag raw path (:class:`LaggedOrientationEstimator`, opt-in)
 Quaternion path (:func:`check_quaternions`)
     Device quaternions are normalised; rows with NaN/inf or a norm outside ``1 +/- tol`` before
     normalisation are flagged (counted) and zero-norm rows become NaN, never a silent identity.
+    :func:`gyroscope_agreement` tells whether a device's quaternions follow its own gyroscope (the file
+    importer's test of a device's orientation output before trusting it).
 
 BROAD metric (:func:`orientation_errors`)
     Error quaternion in the world frame ``q_est * conj(q_ref)``; total error = its rotation angle,
@@ -402,6 +404,57 @@ def check_quaternions(q: FloatArray, tol: float = 0.05) -> QuaternionCheck:
     non_unit = ~bad & (dev > tol)
     out[bad] = np.nan
     return QuaternionCheck(out, int(bad.sum()), int(non_unit.sum()))
+
+
+@dataclass
+class GyroscopeAgreement:
+    """How closely a device's orientation output follows its own gyroscope (:func:`gyroscope_agreement`).
+
+    ``quiet_rows``: sample pairs compared (both finite, gyroscope slower than the quiet limit);
+    ``residual_p90_rad_s``: 90th percentile of ``|w_q - gyr - bias|`` over them (rad/s; NaN when no pair
+    was compared), where ``w_q`` is the angular velocity between consecutive device quaternions (sensor
+    frame) and ``bias`` the per-axis median of ``w_q - gyr`` (the gyroscope's offset, which the device's
+    fusion removes)."""
+
+    quiet_rows: int
+    residual_p90_rad_s: float
+
+
+def gyroscope_agreement(
+    q: FloatArray, gyr: FloatArray, rate_hz: float, quiet_rad_s: float = 0.5
+) -> GyroscopeAgreement:
+    """Compare a device's quaternions with its own gyroscope on the quiet samples (see
+    :class:`GyroscopeAgreement`).
+
+    A device whose fusion works turns its orientation output as its gyroscope says, up to the gyroscope's
+    offset: the bias-removed residual stays at the gyroscope's noise (hundredths of a rad/s). An output
+    that jitters between values (a magnetometer-disturbed heading that keeps jumping back), holds and
+    jumps, or is shifted in time against the gyroscope leaves a residual of tenths of a rad/s to several
+    rad/s. Only quiet samples (gyroscope slower than ``quiet_rad_s``) are compared, so a delay of the
+    orientation output by a sample or two, which costs little, does not count against the device during
+    fast movement.
+
+    ``q``: (N, 4) scalar-first sensor-to-world quaternions; ``gyr``: (N, 3) rad/s, sensor frame; samples on
+    a uniform grid at ``rate_hz`` (a time gap makes a pair look turned: the caller passes rows without
+    gaps or accepts that).
+    """
+    q = quat.as_quat(q)
+    g = np.asarray(gyr, dtype=np.float64)
+    if len(q) < 2:
+        return GyroscopeAgreement(0, float("nan"))
+    prev, cur = q[:-1], q[1:]
+    d = quat.multiply(quat.conjugate(prev), cur)
+    sign = np.where(d[:, 0] < 0, -2.0, 2.0) * rate_hz
+    w_q = d[:, 1:] * sign[:, None]
+    gg = g[1:]
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(w_q).all(axis=1) & np.isfinite(gg).all(axis=1)
+        ok &= np.linalg.norm(np.where(np.isfinite(gg), gg, 0.0), axis=1) < quiet_rad_s
+    if not ok.any():
+        return GyroscopeAgreement(0, float("nan"))
+    diff = w_q[ok] - gg[ok]
+    resid = np.linalg.norm(diff - np.median(diff, axis=0), axis=1)
+    return GyroscopeAgreement(int(ok.sum()), float(np.percentile(resid, 90)))
 
 
 def heading_offset(q_est: FloatArray, q_ref: FloatArray, mask: np.ndarray | None = None) -> float:

@@ -112,6 +112,16 @@ def angular_speed_p90_deg_s(stream: Any) -> float | None:
     return float(np.degrees(np.percentile(w, 90))) if w.size else None
 
 
+def import_warnings(recording: Any) -> list[str]:
+    """What reading the files changed or left out (each stream's ``ImportReport.warnings``), one line per
+    warning, named by placement."""
+    out: list[str] = []
+    for placement, stream in recording.streams.items():
+        report = stream.meta.get("import")
+        out.extend(f"{placement}: {w}" for w in getattr(report, "warnings", None) or [])
+    return out
+
+
 def mixup_warnings(recording: Any, files: dict[str, Path]) -> list[str]:
     """Mix-ups the data reveal: the same file for two placements, a thigh file that turns no faster than the
     pelvis during walking (the pelvis file given as a thigh, or files swapped), a stream that starts or ends
@@ -311,6 +321,7 @@ def run(
         res = process_recording(recording, ProcessorConfig(orientation=orientation))
         if orientation != "causal":
             res.summary["orientation_filter"] = orientation
+        res.warnings.extend(import_warnings(recording))
         res.warnings.extend(mixup_warnings(recording, files))
         write_outputs(res, out, files)
         typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")

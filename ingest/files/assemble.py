@@ -23,7 +23,15 @@ Shared by every dialect, in this order:
    than the time step holds), and the rate lies within :data:`RATE_LIMITS_HZ`;
 8. the rate is the median time step (snapped to the stated rate, or to a whole number of Hz, when within
    tolerance); every time step longer than 1.5 sample periods and every counter jump is a :class:`Gap`.
-   Nothing is interpolated.
+   Nothing is interpolated;
+9. a vendor file with quaternions and both accelerometer and gyroscope columns is a ``quat`` stream only
+   when the device's orientation output follows its own gyroscope
+   (:func:`hipback.processing.orientation.gyroscope_agreement` on the quiet samples, bias-removed residual
+   at most :data:`MAX_ORIENTATION_RESIDUAL_RAD_S` in 90 % of them). An output that jitters, holds and
+   jumps, or runs apart from the gyroscope (seen in a real full-body recording: steps of 1-2 deg back and
+   forth between samples while the gyroscope reads 0.03 rad/s) would be taken as motion everywhere (no
+   still standing found, no calibration, no angles); the file is then read as a ``raw`` stream (orientation
+   by VQF from its accelerometer and gyroscope) with a warning. A kind forced by the caller is kept.
 """
 
 from __future__ import annotations
@@ -36,12 +44,20 @@ from numpy.typing import NDArray
 
 from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files.report import ImportReport
+from hipback.processing.orientation import GyroscopeAgreement, gyroscope_agreement
 from hipback.processing.types import Gap, SensorStream
 
 FloatArray = NDArray[np.float64]
 
 #: a time step longer than this many nominal sample periods is a gap
 GAP_FACTOR = 1.5
+#: step 9: largest 90th percentile (rad/s) of a device orientation's bias-removed departure from its own
+#: gyroscope on the quiet samples for its quaternions to be used. Working fusion stays at the gyroscope's
+#: noise (real Movella DOT files: 0.000-0.021 rad/s); a jittering output is tenths of a rad/s and more (a
+#: real full-body recording: 0.23-0.69 rad/s). 0.1 rad/s (5.7 deg/s) lies between, with a margin both ways.
+MAX_ORIENTATION_RESIDUAL_RAD_S = 0.1
+#: step 9 needs at least this many seconds of quiet samples to judge (fewer: the quaternions are used)
+MIN_QUIET_S = 1.0
 
 _G = 9.80665  # m/s^2
 #: full scale per axis (acc m/s^2, gyr rad/s) of each device, from the datasheets: Movella DOT +-16 g and
@@ -148,8 +164,63 @@ def build_stream(
 
     ``exact`` (the hipback format, already clean): keep ``t`` as stored (not shifted to 0), keep rows with
     missing values, keep quaternions bit for bit (checked, not normalised) and take ``stated_rate`` as the
-    rate. ``kind`` forces the stream kind (default: ``quat`` when there are quaternions).
+    rate. ``kind`` forces the stream kind (default: ``quat`` when there are quaternions whose orientation
+    follows the device's gyroscope, see step 9 of the module docstring).
     """
+    warnings_before = len(report.warnings)
+    stream, gaps = _build_stream(
+        path, dec, report, placement=placement, device=device, stated_rate=stated_rate,
+        drop_leading_zeros=drop_leading_zeros, exact=exact, kind=kind,
+    )
+    if kind is not None or exact or stream.kind != "quat" or stream.acc is None or stream.gyr is None:
+        return stream, gaps
+    agreement = _orientation_agreement(stream)
+    if not agreement.residual_p90_rad_s > MAX_ORIENTATION_RESIDUAL_RAD_S:  # (NaN: too few quiet samples)
+        return stream, gaps
+    del report.warnings[warnings_before:]  # read again as a raw stream: its own warnings
+    stream, gaps = _build_stream(
+        path, dec, report, placement=placement, device=device, stated_rate=stated_rate,
+        drop_leading_zeros=drop_leading_zeros, exact=exact, kind="raw",
+    )
+    report.orientation_residual_rad_s = agreement.residual_p90_rad_s
+    report.warnings.append(
+        f"the device's orientation does not follow its own gyroscope (while still it departs by up to "
+        f"{agreement.residual_p90_rad_s:.2f} rad/s in 90 % of the samples; working fusion stays under "
+        f"{MAX_ORIENTATION_RESIDUAL_RAD_S:g} rad/s): its accelerometer and gyroscope are used instead "
+        "(orientation by VQF)"
+    )
+    return stream, gaps
+
+
+def _orientation_agreement(stream: SensorStream) -> GyroscopeAgreement:
+    """Step 9's test on the quiet samples of ``stream`` (pairs across a gap left out)."""
+    assert stream.quat is not None and stream.gyr is not None
+    n = len(stream.t)
+    if n < 2:
+        return GyroscopeAgreement(0, float("nan"))
+    step_ok = np.diff(stream.t) <= GAP_FACTOR / stream.rate_hz
+    q, g = stream.quat, stream.gyr.copy()
+    g[1:][~step_ok] = np.nan  # a pair across a gap is not compared
+    agreement = gyroscope_agreement(q, g, stream.rate_hz)
+    if agreement.quiet_rows < MIN_QUIET_S * stream.rate_hz:
+        return GyroscopeAgreement(agreement.quiet_rows, float("nan"))
+    return agreement
+
+
+def _build_stream(
+    path: Path,
+    dec: Decoded,
+    report: ImportReport,
+    *,
+    placement: str,
+    device: str,
+    stated_rate: float | None,
+    drop_leading_zeros: bool,
+    exact: bool,
+    kind: str | None,
+) -> tuple[SensorStream, list[Gap]]:
+    """Steps 1-8 of the module docstring for one kind (``kind`` None: ``quat`` when there are
+    quaternions)."""
     n = len(dec.line_no)
     keep = np.ones(n, dtype=bool)
 

@@ -58,6 +58,9 @@ class ImportReport:
     #: header facts found in the file (update rate, filter profile, firmware, start time, ...)
     header: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: a file with quaternions read as a raw stream because the device's orientation did not follow its own
+    #: gyroscope: that departure (rad/s, 90th percentile on the quiet samples); None otherwise
+    orientation_residual_rad_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
