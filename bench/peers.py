@@ -4,7 +4,7 @@ Optional benchmark, not part of the test suite. Needs the ``peers`` extra (``pip
 ``opensim`` and ``mobgap`` from PyPI) and, for the real recordings and the model, ``../shared/data``.
 
 Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy]
-[--only cohort|real] [--no-opensense] [--ic-rule onset|shoulder|smooth] [--ic-refine BEFORE AFTER]
+[--only cohort|real|qmt] [--no-opensense] [--ic-rule onset|shoulder|smooth] [--ic-refine BEFORE AFTER]
 [--orientation causal|lagged]``
 (``--orientation``: the raw sensors' orientation filter of hipback's processing only, see
 ``bench/processing_bench.py``; the peers' inputs do not change)
@@ -35,6 +35,11 @@ What runs, on the same data in the same run:
   Ullrich) on the sacral sensor's acc/gyr resampled to 100 Hz, axes mapped by the nominal mounting (sensor x
   superior, z posterior: IS = x, ML = -y, PA = -z), gyro in deg/s. It finds initial contacts with a side
   label and no angles.
+
+The qmt full-body recording (``--only qmt``, also part of ``--only real``; :func:`qmt_section`): hip, thighs
+and lower back written as MT Manager exports and read as ``hipback process`` reads them; hipback's segment
+axes against the data authors' hand-tuned ones; hipback's and mobgap's contacts against the heel strikes of
+the recording's own foot IMUs (:func:`foot_contacts`).
 
 Figures (see ``bench/processing_bench.py``, the real check): angle RMSE, amplitude gain and offset while
 walking, IC error against the true heel strikes (median, p95, within 50 ms), stride precision/recall (IC
@@ -634,13 +639,158 @@ def real_section(opensense_too: bool = True) -> None:
             print(line)
 
 
+QMT = SHARED / "qmt-full-body" / "full_body_example_data.mat"
+QMT_SEGMENTS = {"pelvis": "hip", "thigh_left": "upper_leg_left", "thigh_right": "upper_leg_right",
+                "lumbar_upper": "lower_back"}
+#: the data authors' segment-to-sensor orientations, tuned by hand on a 3D box model (qmt,
+#: ``examples/full_body_tracking_basic_example.py``, ``tunedParams``; MIT, Bo Yang and Daniel Laidig 2021):
+#: an independent, approximate reference for the segment axes hipback calibrates (same axis convention)
+QMT_TUNED = {"pelvis": (0.542, 0.542, 0.455, -0.455), "lumbar_upper": (0.455, 0.455, 0.542, -0.542),
+             "thigh_left": (0.172, -0.73, -0.661, 0.014), "thigh_right": (0.703, -0.182, 0.048, -0.686)}
+
+
+def foot_contacts(gyr: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Heel strikes (s from the first sample) from a foot-worn IMU's gyroscope (rad/s), a reference for the
+    contacts where there is no force plate: the foot turns fast about its medio-lateral axis through the swing
+    (here 7-10 rad/s), the heel strike ends that rotation (the angular velocity about the principal axis
+    crosses zero out of the swing's sign), a short opposite rotation follows (heel to foot flat), then the
+    foot lies still (foot flat, all of |gyr| under 0.5 rad/s for at least 0.1 s). Each foot-flat period
+    (after a swing faster than 3 rad/s within the 0.5 s before it) gives one contact: the last zero crossing
+    out of the swing's sign before it, linearly interpolated (Sabatini et al. 2005, *IEEE Trans Biomed Eng*
+    52:486; Mariani et al. 2010, *J Biomech* 43:2999, use the same phases of the foot's rotation). Its
+    timing relative to the force plate's heel strike is not known on these data (a few tens of ms)."""
+    speed = np.linalg.norm(gyr, axis=1)
+    x = gyr[speed > 1.0]
+    _, _, vt = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    w = gyr @ vt[0]
+    quiet = speed < 0.5
+    n, back, lead = round(0.1 * rate_hz), round(0.5 * rate_hz), round(0.15 * rate_hz)
+    out = []
+    i = 1
+    while i < len(w) - n:
+        if not (quiet[i : i + n].all() and not quiet[i - 1]):
+            i += 1
+            continue
+        lo = max(0, i - back)
+        sign = np.sign(np.mean(w[lo : max(lo + 1, i - lead)]))
+        k = i - 1
+        while k > lo and not (sign * w[k - 1] > 0 >= sign * w[k]):
+            k -= 1
+        if k > lo and np.max(np.abs(w[lo:i])) > 3.0:
+            out.append((k - 1 + w[k - 1] / (w[k - 1] - w[k])) / rate_hz)
+        i += n
+    return np.array(out)
+
+
+def _against(det: np.ndarray, ref: np.ndarray, tol: float = 0.15) -> str:
+    """Detected contacts against reference ones: each reference contact's nearest detection within ``tol``."""
+    d = []
+    for r in ref:
+        if len(det):
+            k = int(np.argmin(np.abs(det - r)))
+            if abs(det[k] - r) <= tol:
+                d.append(det[k] - r)
+    if not d:
+        return f"matched 0/{len(ref)}"
+    e = np.array(d) * 1e3
+    return (f"matched {len(e)}/{len(ref)}, error median {np.median(e):+.0f} ms, |error| p95 "
+            f"{np.percentile(np.abs(e), 95):.0f} ms, within 50 ms {np.mean(np.abs(e) <= 50):.2f}")
+
+
+def qmt_section() -> None:
+    """The qmt full-body recording (real, 100 Hz, no reference; ``../shared/data/qmt-full-body``): its hip,
+    thigh and lower-back sensors written as MT Manager exports and read as ``hipback process`` reads them,
+    hipback's segment axes next to the data authors' hand-tuned ones, and hipback's contacts next to mobgap's
+    on the hip sensor."""
+    print("\n== Real qmt full-body recording (100 s, no reference): hipback next to the authors' tuning and "
+          "mobgap")
+    if not QMT.is_file():
+        print(f"  skipped: {QMT} not present")
+        return
+    import dataclasses
+
+    import scipy.io
+
+    from hipback.ingest.files import read_recording
+
+    d = scipy.io.loadmat(QMT, squeeze_me=True, struct_as_record=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for placement, seg in QMT_SEGMENTS.items():
+            s = d[seg]
+            values = np.column_stack([s.acc, s.gyr, s.quat])
+            rows = ["// Update Rate: 100.0Hz",
+                    "PacketCounter,SampleTimeFine,Acc_X,Acc_Y,Acc_Z,Gyr_X,Gyr_Y,Gyr_Z,Quat_q0,Quat_q1,Quat_q2,Quat_q3"]
+            rows += [",".join([str(i % 65536), str(100 * i), *(f"{v:.6f}" for v in values[i])])
+                     for i in range(len(d["t"]))]
+            files[placement] = Path(tmp) / f"{seg}.txt"
+            files[placement].write_text("\n".join(rows) + "\n", encoding="utf-8")
+        rec = read_recording(files)
+    for p, st in rec.streams.items():
+        rep = st.meta["import"]
+        print(f"  {p:12s} read as {st.kind}; device quaternions' departure from the gyroscope while still "
+              f"(p90): {rep.orientation_residual_rad_s or 0.0:.2f} rad/s")
+    forced = dataclasses.replace(rec, streams={
+        p: dataclasses.replace(st, kind="quat") for p, st in rec.streams.items()})
+    old = pb.process(forced)
+    def counts(r) -> str:
+        return f"{sum(x.side == 'left' for x in r.strides)}/{sum(x.side == 'right' for x in r.strides)}"
+
+    print(f"  with the device quaternions (the import before this check): {old.calibration_state}, strides "
+          f"L/R {counts(old)}")
+    res = pb.process(rec)
+    print(f"  hipback process: {res.calibration_state}, strides L/R {counts(res)}, activity "
+          + ", ".join(f"{b.label} {b.t_start:.0f}-{b.t_end:.0f} s" for b in res.activity))
+    for p, tuned in QMT_TUNED.items():
+        cal = res.calibration.get(p)
+        if cal is None:
+            continue
+        qt_ = qm.normalize(np.array(tuned, dtype=float))
+        diffs = []
+        axes = (("anterior", (1.0, 0.0, 0.0)), ("superior", (0.0, 1.0, 0.0)), ("ML", (0.0, 0.0, 1.0)))
+        for name, axis in axes:
+            a = qm.rotate(cal.q_segment_in_sensor, np.array(axis))
+            b = qm.rotate(qt_, np.array(axis))
+            diffs.append(f"{name} {math.degrees(math.acos(min(1.0, abs(float(a @ b))))):.1f}")
+        unc = cal.ml_uncertainty_deg
+        unc_txt = "-" if unc is None or not math.isfinite(unc) else f"{unc:.1f} deg"
+        print(f"  {p:12s} segment axes vs the authors' tuning: " + ", ".join(diffs) + " deg; hipback's "
+              f"stated ML uncertainty {unc_txt}, quality {cal.quality:.2f}")
+    mg = mobgap_ics(rec.streams["pelvis"])
+    # the feet's own IMUs as the contacts' reference, from the first contact hipback could see on (its angles
+    # begin with its calibration)
+    starts = [float(c.window[0]) for c in res.calibration.values() if c.window is not None]
+    t_cal = min(starts, default=0.0)
+    mg_all = np.sort(np.concatenate([mg["left"], mg["right"]]))
+    for side in ("left", "right"):
+        ref = foot_contacts(d[f"foot_{side}"].gyr, 100.0)
+        ref = ref[ref >= t_cal]
+        st = [x for x in res.strides if x.side == side]
+        hb = np.unique(np.round(np.concatenate([[x.t_start for x in st], [x.t_end for x in st]]), 4))
+        print(f"  IC {side:5s} against the {side} foot's IMU ({len(ref)} heel strikes after {t_cal:.0f} s): "
+              f"hipback {_against(hb, ref)}; mobgap (either label) {_against(mg_all, ref)}")
+    hb_both = np.unique(np.round(np.concatenate(
+        [[x.t_start for x in res.strides], [x.t_end for x in res.strides]]), 4))
+    mg_both = np.sort(np.concatenate([mg["left"], mg["right"]]))
+    diffs, u_hb, u_mg = _match(hb_both, mg_both, 0.3)
+    if diffs:
+        ad = np.abs(diffs) * 1e3
+        mean_ms, std_ms = np.mean(diffs) * 1e3, np.std(diffs) * 1e3
+        print(f"  IC both sides: hipback {len(hb_both)}, mobgap {len(mg_both)}; matched {len(diffs)} within "
+              f"0.3 s, hipback - mobgap mean {mean_ms:+.0f} ms (std {std_ms:.0f} ms), |difference| median "
+              f"{np.median(ad):.0f} ms, within 50 ms {int(np.sum(ad <= 50))}/{len(ad)}; only hipback {u_hb}, "
+              f"only mobgap {u_mg}")
+    else:
+        print(f"  IC: hipback {len(hb_both)}, mobgap {len(mg_both)}, none matched within 0.3 s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--walk-s", type=float, default=60.0)
     ap.add_argument("--easy", action="store_true", help="also run the easy cohort")
-    ap.add_argument("--only", choices=("cohort", "real"))
+    ap.add_argument("--only", choices=("cohort", "real", "qmt"))
     ap.add_argument("--no-opensense", action="store_true",
                     help="skip OpenSense (its IK takes minutes; hipback and mobgap only)")
     pb.add_detector_options(ap)
@@ -661,6 +811,8 @@ def main() -> None:
         cohort_section(args.patients, args.seed, args.walk_s, True, not args.no_opensense)
     if args.only in (None, "real"):
         real_section(opensense_too=not args.no_opensense)
+    if args.only in (None, "real", "qmt"):
+        qmt_section()
 
 
 if __name__ == "__main__":
