@@ -33,8 +33,12 @@ The property, checked after every notification (:class:`PacketCheck`):
   on a forward jump of the device clock) and distinct as UTC seconds, never later than the packet's
   arrival (1 us per sample of tolerance for the nudge that keeps them increasing) and not more than
   :data:`MAX_LAG_S` plus the packet's span before it;
-- a notification carries at most the samples it can hold (:data:`MAX_SAMPLES`), and a gap the decoder
-  reports before it at most the samples of the time since the packet before (:data:`MAX_GAP_LATENCY_S`);
+- a notification carries at most the samples it can hold (:data:`MAX_SAMPLES`), plus, for a Movella DOT,
+  the samples of the packets just refused as out of order that it shows to have begun a restarted device
+  clock (``extra["recovered"]``, at most ``RESYNC_PACKETS - 1``: no more than were refused so since the last
+  accepted packet; the session's live count of ``out_of_order`` still includes them, the decoder's no
+  longer does), and a gap the decoder reports before it at most the samples of the time since the packet
+  before (:data:`MAX_GAP_LATENCY_S`);
 - a clean packet (values untouched) that is accepted decodes to exactly what a clean decoder made of it, and
   the decoder recovers from the garbage: of the last :data:`TAIL_MUST_PASS` notifications of the clean tail,
   every one a clean decoder accepts is accepted;
@@ -107,6 +111,7 @@ BUFFER_BOUNDS = {
     "hipback_v1.recent": 64,  # hashes of the last packets (duplicate detection)
     "hipback_v1.dtypes": 24,  # one numpy dtype per valid format byte
     "witmotion.buf": wm.FRAME_SIZE - 1,  # bytes of a frame still incomplete
+    "movella_dot.held": md.MovellaDotDecoder.RESYNC_PACKETS - 1,  # samples kept aside (a clock restart?)
     "clock.bins": 125,  # per-second minima over the 120 s window
     "clock.suspects": 2_000,  # late packets waiting to confirm a jump
     "arrival.recent": 256,
@@ -529,6 +534,8 @@ def buffer_sizes(path: LivePath) -> dict[str, int]:
         out["hipback_v1.dtypes"] = len(dec._dtypes)
     if isinstance(dec, wm.WitMotionDecoder):
         out["witmotion.buf"] = len(dec._buf)
+    if isinstance(dec, md.MovellaDotDecoder):
+        out["movella_dot.held"] = len(dec._held)
     arr = clock._arrival
     if arr is not None:
         out["clock.bins"] = max(out["clock.bins"], len(arr.env.bins))
@@ -561,6 +568,7 @@ class PacketCheck:
         self.skipped = 0  # samples the store skipped as already stored (a failure)
         self.unaccepted: dict[int, str] = {}
         self.pending_reasons: Counter = Counter()
+        self.stale = 0  # packets refused as out of order since the last accepted one
         self.outcomes: Counter = Counter()
         self.buffers: Counter = Counter()
 
@@ -580,9 +588,14 @@ class PacketCheck:
                 raise Broken(f"a rejected packet ({out.rejected}) carries {out.n} samples")
             if rejected_now < 1:
                 raise Broken(f"a packet rejected as {out.rejected} is not counted in the decoder statistics")
-            if sess.rejected[out.rejected] != st.rejected[out.rejected] and self.kind != "witmotion":
+            # the session counts each refusal as it comes; the decoder no longer counts packets it recovered
+            recovered = st.recovered if out.rejected == "out_of_order" else 0
+            counted = st.rejected[out.rejected] + recovered
+            if sess.rejected[out.rejected] != counted and self.kind != "witmotion":
                 raise Broken(f"session counts {sess.rejected[out.rejected]} {out.rejected}, decoder "
-                             f"{st.rejected[out.rejected]}")
+                             f"{st.rejected[out.rejected]} (+ {recovered} recovered)")
+            if out.rejected == "out_of_order":
+                self.stale += 1
         elif out.n == 0:
             if self.kind != "witmotion":
                 raise Broken(f"{len(p.data)} bytes gave no samples and no rejection")
@@ -605,6 +618,7 @@ class PacketCheck:
             return
         self.accepted += 1
         self.samples += out.n
+        self._recovered(out)
         self._gaps(p, out)
         self._samples(out)
         self._times(p, out, t)
@@ -627,10 +641,25 @@ class PacketCheck:
             raise Broken(f"a gap of {out.missing} samples {p.arrival - last:.3f} s after the packet before "
                          f"(at most {most:.0f} fit)")
 
+    def _recovered(self, out: DecodedSamples) -> None:
+        """Samples of earlier packets a notification returns: only a Movella DOT's, only of packets refused as
+        out of order since the last accepted one, at most ``RESYNC_PACKETS - 1``, and counted."""
+        recovered = int(out.extra.get("recovered", 0))
+        stale, self.stale = self.stale, 0
+        if not recovered:
+            return
+        most = min(stale, md.MovellaDotDecoder.RESYNC_PACKETS - 1)
+        if self.kind != "movella_dot" or not 0 < recovered <= most:
+            raise Broken(f"{recovered} earlier samples returned after {stale} packets refused as out of "
+                         "order")
+        if len(out.extra.get("timestamps_us", ())) != out.n:
+            raise Broken(f"{out.n} samples returned with timestamps {out.extra.get('timestamps_us')}")
+
     def _samples(self, out: DecodedSamples) -> None:
         n = out.n
-        if n > MAX_SAMPLES[self.kind]:
-            raise Broken(f"{n} samples in one notification (at most {MAX_SAMPLES[self.kind]} fit)")
+        most = MAX_SAMPLES[self.kind] + int(out.extra.get("recovered", 0))
+        if n > most:
+            raise Broken(f"{n} samples in one notification (at most {most} fit)")
         for name, width in (("quat", 4), ("acc", 3), ("gyr", 3), ("mag", 3)):
             a = getattr(out, name)
             if a is None:
@@ -708,10 +737,13 @@ class PacketCheck:
         self.last_t = float(t[-1])
 
     def _same_as_clean(self, out: DecodedSamples, ref: DecodedSamples) -> None:
-        if out.n != ref.n:
-            raise Broken(f"a clean packet gave {out.n} samples, a clean decoder {ref.n}")
+        recovered = int(out.extra.get("recovered", 0))  # earlier packets' samples, before the packet's own
+        if out.n - recovered != ref.n:
+            raise Broken(f"a clean packet gave {out.n - recovered} samples, a clean decoder {ref.n}")
         for name in ("quat", "acc", "gyr", "mag"):
             a, b = getattr(out, name), getattr(ref, name)
+            if a is not None and recovered:
+                a = a[recovered:]
             if (a is None) != (b is None) or (a is not None and not np.allclose(a, b, rtol=0, atol=1e-12)):
                 raise Broken(f"a clean packet's {name} differs from a clean decoder's after garbage")
 
@@ -849,12 +881,20 @@ def stream_case(fz: PacketFuzz, rng: random.Random) -> str:
     ref = _clean_decode(stream, values, clean)
     check = PacketCheck(path, stream.kind, ref)
     unaccepted: dict[int, str] = {}
+    stale: list[int | None] = []  # clean indices of the packets refused as out of order since an accepted one
     mutated_accepted = 0
     for p in stream_all:
         out, times = path.push(p.data, p.arrival)
         check.packet(p, out, times)
         if p.orig is not None and not out.n:
             unaccepted[p.orig] = out.rejected or "held"
+        if out.rejected == "out_of_order":
+            stale.append(p.orig)
+        elif out.n:
+            recovered = int(out.extra.get("recovered", 0))  # their samples came after all
+            for orig in stale[len(stale) - recovered:]:
+                unaccepted.pop(orig, None)  # type: ignore[arg-type]
+            stale = []
         if p.orig is None and out.n:
             mutated_accepted += 1
         if rng.random() < 0.1:

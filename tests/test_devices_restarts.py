@@ -55,10 +55,47 @@ def test_movella_reboot_onto_timestamps_already_seen_keeps_the_new_clock() -> No
     new = [dec.feed(custom5(i * PERIOD_US, 9.0), 1.0 + i / 60) for i in range(6)]
     assert [o.rejected for o in old] == [None] * 3
     assert dec.stats.duplicates == 0 and dec.stats.resets == 1
-    # the first two are stale until the third continues them; from then on every sample is kept
+    # the first two look stale until the third continues them: it returns their samples before its own
     assert [o.rejected for o in new] == ["out_of_order", "out_of_order", None, None, None, None]
+    assert [o.n for o in new] == [0, 0, 3, 1, 1, 1] and new[2].extra["recovered"] == 2
+    assert dec.stats.recovered == 2 and not dec.stats.rejected and dec.stats.samples == 9
     times = _times(old + new)
-    assert _increasing(times) and len(times) == 7
+    assert _increasing(times) and len(times) == 9
+    # the new clock's samples are one period apart, after the old ones by the pause between the arrivals
+    assert np.allclose(np.diff(times[3:]), PERIOD_US * 1e-6)
+    assert times[3] - times[2] == pytest.approx(1.0 - 2 / 60, abs=1e-6)
+    assert new[2].extra["timestamps_us"] == [0, PERIOD_US, 2 * PERIOD_US]
+
+
+@pytest.mark.parametrize("back_us,recovered", [(500_000, 2), (999_999, 2), (40_000, 2), (20_000, 1)])
+def test_movella_clock_set_back_less_than_a_second_loses_no_sample(back_us: int, recovered: int) -> None:
+    """A re-sync sets the DOT's clock back by less than 1 s in the middle of a stream (arrivals on time): no
+    sample is lost, the timeline goes on one period apart, nothing stays counted as refused. The packets
+    still behind the last sample are returned by the third of them (``recovered`` 2), or, when the new clock
+    passes the last sample sooner (20 ms back: one packet behind), by the next packet, one period on."""
+    dec = MOVELLA_DOT.make_decoder(60, "custom5")
+    raws = [5_000_000 + i * PERIOD_US for i in range(10)]
+    raws += [raws[-1] - back_us + i * PERIOD_US for i in range(1, 11)]
+    outs = [dec.feed(custom5(r), 2.0 + i / 60) for i, r in enumerate(raws)]
+    assert sum(o.n for o in outs) == 20 and dec.stats.samples == 20 and dec.stats.missing == 0
+    assert dec.stats.resets == 1 and dec.stats.recovered == recovered and not dec.stats.rejected
+    times = _times(outs)
+    assert _increasing(times) and np.allclose(np.diff(times), PERIOD_US * 1e-6, atol=2e-6)
+
+
+def test_movella_stale_packets_that_the_old_clock_follows_stay_refused() -> None:
+    """One or two corrupt timestamps behind, then the stream goes on: those packets alone are refused (and
+    counted so), the samples kept aside are dropped, nothing is recovered."""
+    for corrupt in (1, 2):
+        dec = MOVELLA_DOT.make_decoder(60, "custom5")
+        raws = [5_000_000 + i * PERIOD_US for i in range(12)]
+        for k in range(corrupt):
+            raws[5 + k] = 4_600_000 + k * PERIOD_US  # 0.4 s behind, continuing one another
+        outs = [dec.feed(custom5(r), 2.0 + i / 60) for i, r in enumerate(raws)]
+        assert [o.rejected for o in outs] == [None] * 5 + ["out_of_order"] * corrupt + [None] * (7 - corrupt)
+        assert all(o.n == 1 for o in outs if o.rejected is None)
+        assert dec.stats.rejected == {"out_of_order": corrupt} and dec.stats.recovered == 0
+        assert dec.stats.resets == 0 and _increasing(_times(outs))
 
 
 def test_movella_byte_identical_repeat_is_still_a_duplicate() -> None:
@@ -68,9 +105,10 @@ def test_movella_byte_identical_repeat_is_still_a_duplicate() -> None:
     assert dec.stats.duplicates == 1
 
 
-def test_movella_restart_of_the_clock_inside_the_session_stores_every_sample(tmp_path) -> None:
-    """Through the real session path: the virtual DOT's clock goes back 4 s at t = 5 s (a reboot's
-    restarted timestamp); every sample sent is stored (none collide with stored device times)."""
+@pytest.mark.parametrize("back_s", [4.0, 0.5])
+def test_movella_restart_of_the_clock_inside_the_session_stores_every_sample(tmp_path, back_s: float) -> None:
+    """Through the real session path: the virtual DOT's clock goes back 4 s (a reboot's restarted timestamp)
+    or 0.5 s (a re-sync) at t = 5 s; every sample sent is stored (none collide with stored device times)."""
     from hipback.ingest.session import run_virtual_session
     from hipback.ingest.store import LocalStore
     from hipback.simulator import SensorSpec, simulate
@@ -81,7 +119,7 @@ def test_movella_restart_of_the_clock_inside_the_session_stores_every_sample(tmp
         sim,
         {"thigh_left": "movella_dot"},
         tmp_path / "s.sqlite",
-        faults={"thigh_left": SensorFaults(clock_jumps=[(5.0, -4.0)])},
+        faults={"thigh_left": SensorFaults(clock_jumps=[(5.0, -back_s)])},
         until_s=10.0,
         calibration_s=0,
         process=False,

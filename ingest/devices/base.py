@@ -129,7 +129,9 @@ class DecoderStats:
     last ``MAX_GAP_RECORDS`` gaps found (``after_seq`` is -1 for devices without sequence numbers; ``gaps``
     holds their full records); ``missing``: total samples lost in every gap; ``resets``: device
     sequence/clock restarts (e.g. a reboot); ``junk_bytes``: bytes skipped while re-framing a byte stream
-    (WitMotion).
+    (WitMotion); ``recovered``: packets refused as out of order when they arrived whose samples a later packet
+    returned after all, once it showed that they began a restarted device clock (Movella DOT; no longer in
+    ``rejected``).
     """
 
     packets: int = 0
@@ -143,6 +145,7 @@ class DecoderStats:
     missing: int = 0
     resets: int = 0
     junk_bytes: int = 0
+    recovered: int = 0
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] += 1

@@ -24,6 +24,7 @@ first). The payload mode falls back to one the firmware has and the negotiated A
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from collections.abc import Mapping
@@ -209,8 +210,35 @@ def status_flags(status: int) -> StatusFlag:
     return flags
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A valid sample refused as out of order that may begin a restarted device clock: kept until later
+    packets decide (:attr:`MovellaDotDecoder.RESYNC_PACKETS`). Arrays of one row, as decoded."""
+
+    raw_t: int  # the device's u32 us timestamp
+    arrival: float  # s
+    quat: np.ndarray | None
+    acc: np.ndarray | None
+    gyr: np.ndarray | None
+    mag: np.ndarray | None
+    free_acc: np.ndarray | None
+    status: int | None
+    data: bytes
+    behind: bool = False  # less than RESTART_BACKWARDS_US behind the last accepted sample
+
+
 class MovellaDotDecoder(Decoder):
-    """Decoder for one real-time payload mode (one sample per notification)."""
+    """Decoder for one real-time payload mode (one sample per notification).
+
+    A packet behind the last accepted one (by less than :attr:`RESTART_BACKWARDS_US`, or with the same
+    timestamp and other data, or more than half the counter ahead) is refused as ``out_of_order`` when it
+    arrives: it may be stale or corrupt, or the first of a restarted device clock. Its sample is kept aside
+    (at most ``RESYNC_PACKETS - 1`` of them); when :attr:`RESYNC_PACKETS` such packets in a row continue one
+    another, the device clock restarted, and the packet that shows it returns the samples kept aside before
+    its own (in a new clock epoch after the last accepted sample): a restart loses nothing. Those packets
+    then no longer count as refused (``stats.rejected``); ``stats.recovered`` counts them. When the old
+    clock goes on instead, the samples kept aside are dropped and stay counted as refused.
+    """
 
     kind = "movella_dot"
     #: a timestamp this far behind the last one is a device clock restart, not a stale packet
@@ -248,6 +276,7 @@ class MovellaDotDecoder(Decoder):
         self._last_arrival: float | None = None  # its arrival time (s)
         self._last_time: float | None = None
         self._stray: tuple[int, int] | None = None  # (timestamp, how many in a row) of out-of-order packets
+        self._held: list[_Held] = []  # their samples, oldest first (at most RESYNC_PACKETS - 1)
 
     def _resync(self, raw_t: int) -> bool:
         """Note an out-of-order packet with timestamp ``raw_t`` (us); True when it is the
@@ -290,6 +319,31 @@ class MovellaDotDecoder(Decoder):
         elapsed_us = int(elapsed * 1e6) if math.isfinite(elapsed) and 0.0 < elapsed < 1e9 else 0
         step = max(elapsed_us, math.ceil(self._period_us))
         self._epoch = last + step - raw_t
+
+    def _hold(self, held: _Held) -> None:
+        """Keep the sample of an out-of-order packet that :meth:`_resync` just noted (its count in
+        ``_stray``): the chain it continues, or a new chain."""
+        count = self._stray[1] if self._stray is not None else 0
+        chain = self._held[-(count - 1):] if count > 1 else []
+        self._held = [*chain, held][-(self.RESYNC_PACKETS - 1):]
+
+    def _release_epoch(self, raw_t: int, arrival_time: float) -> list[int]:
+        """Device times (us, unwrapped) of the samples kept aside and of the packet at ``raw_t`` (arrived at
+        ``arrival_time``, s) that showed the clock restart, oldest first; the epoch then goes on from
+        ``raw_t``.
+
+        Each sample follows the one before by its own timestamp step (at most :attr:`RESYNC_STEP_US` or two
+        periods, across a rollover of the counter too). The current epoch is kept when it puts the first of
+        them after the last accepted sample; otherwise the first follows the last accepted one as
+        :meth:`_new_epoch` places a restart (by the time between their arrivals)."""
+        raws = [h.raw_t for h in self._held] + [raw_t]
+        steps = [(b - a) % (1 << 32) for a, b in zip(raws, raws[1:], strict=False)]
+        span = sum(steps)
+        self._new_epoch(raw_t - span, self._held[0].arrival if self._held else arrival_time)
+        fulls = [raw_t - span + self._epoch]
+        for step in steps:
+            fulls.append(fulls[-1] + step)
+        return fulls
 
     def continue_from(self, previous: Decoder) -> None:
         """The clock epoch (rollovers and restarts) and the last sample's timestamp, device and arrival times
@@ -337,16 +391,21 @@ class MovellaDotDecoder(Decoder):
 
         # timestamp: unwrap, duplicates, gaps
         gaps: list[SampleGap] = []
+        mag = out["mag"] * MAG_SCALE if "mag" in out else None
+        this = _Held(raw_t, arrival_time, quat, out.get("acc"), gyr, mag, out.get("free_acc"), status, data)
+        fulls: list[int] | None = None  # device times of the samples kept aside and this one (a restart)
         if self._last_raw is None:
             full = raw_t + self._epoch
         else:
             diff = raw_t - self._last_raw
+            restart = False  # RESYNC_PACKETS stale packets in a row continue one another: the clock restarted
             if diff < -(1 << 31):  # rollover of the u32 us counter
                 self._epoch += 1 << 32
                 diff += 1 << 32
             elif diff > (1 << 31):  # a late packet from before a rollover
                 if not self._resync(raw_t):
-                    return self._rejected(OUT_OF_ORDER, arrival_time)
+                    return self._stale(this)
+                restart = True
                 diff = -self.RESTART_BACKWARDS_US  # the device's clock is this one now: as after a restart
             if diff == 0:
                 if data == self._last_data:  # the same notification again
@@ -354,13 +413,26 @@ class MovellaDotDecoder(Decoder):
                 # another sample with the last one's timestamp: a clock that restarted onto a value already
                 # seen (or a corrupt timestamp); counted as a stale packet that may continue a new clock
                 if not self._resync(raw_t):
-                    return self._rejected(OUT_OF_ORDER, arrival_time)
+                    return self._stale(this)
+                restart = True
                 diff = -self.RESTART_BACKWARDS_US
             if diff < 0:
-                if -diff < self.RESTART_BACKWARDS_US and not self._resync(raw_t):
-                    return self._rejected(OUT_OF_ORDER, arrival_time)
+                if -diff < self.RESTART_BACKWARDS_US and not restart:
+                    if not self._resync(raw_t):
+                        return self._stale(dataclasses.replace(this, behind=True))
+                    restart = True
                 self.stats.resets += 1  # the sensor clock restarted (reboot / re-sync)
-                self._new_epoch(raw_t, arrival_time)
+                if restart:
+                    fulls = self._release_epoch(raw_t, arrival_time)
+                else:  # a second or more behind: a restart at once (what was kept aside was stale)
+                    self._held = []
+                    self._new_epoch(raw_t, arrival_time)
+            elif self._continues_held(raw_t):
+                # the packets kept aside were the first of a clock set back by less than it took them to
+                # pass the last sample: this one follows the last of them by one period (a stale packet only
+                # behind the last sample cannot be followed so closely by the stream it fell out of)
+                self.stats.resets += 1
+                fulls = self._release_epoch(raw_t, arrival_time)
             elif not self._plausible_step(diff, arrival_time):
                 # further ahead than the time since the last packet allows: a corrupt timestamp or a jump of
                 # the device clock, not a loss (the sample is kept; no gap of up to 2^31 us is made up)
@@ -372,6 +444,14 @@ class MovellaDotDecoder(Decoder):
                     gaps.append(gap)
                     self.stats.add_gap(gap)
             full = raw_t + self._epoch
+        samples = [*self._held, this] if fulls is not None else [this]
+        if len(samples) > 1:  # the packets kept aside are not refused after all
+            rejected = self.stats.rejected
+            rejected[OUT_OF_ORDER] -= len(samples) - 1
+            if rejected[OUT_OF_ORDER] <= 0:
+                del rejected[OUT_OF_ORDER]
+            self.stats.recovered += len(samples) - 1
+        self._held = []
         self._stray = None
         self._last_raw = raw_t
         self._last_data = data
@@ -379,27 +459,60 @@ class MovellaDotDecoder(Decoder):
         self._last_arrival = arrival_time
         t = full * 1e-6
         self._last_time = t
+        times = [f * 1e-6 for f in fulls] if fulls is not None else [t]
 
         flags = StatusFlag.FUSION_ON if quat is not None else StatusFlag.NONE
         extra: dict[str, object] = {"timestamp_us": raw_t}
+        for h in samples:
+            if h.status is not None:
+                flags |= status_flags(h.status)
         if status is not None:
-            flags |= status_flags(status)
             extra["status"] = status
+        if len(samples) > 1:
+            extra["recovered"] = len(samples) - 1
+            extra["timestamps_us"] = [h.raw_t for h in samples]
+
+        def stack(name: str) -> np.ndarray | None:
+            parts = [getattr(h, name) for h in samples]
+            if parts[0] is None:
+                return None
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
         if "free_acc" in out:
-            extra["free_acc"] = out["free_acc"]
+            extra["free_acc"] = stack("free_acc")
         return DecodedSamples(
             arrival_time=arrival_time,
-            device_time_s=np.array([t]),
+            device_time_s=np.array(times),
             seq=None,
-            quat=quat,
-            acc=out.get("acc"),
-            gyr=gyr,
-            mag=out["mag"] * MAG_SCALE if "mag" in out else None,
+            quat=stack("quat"),
+            acc=stack("acc"),
+            gyr=stack("gyr"),
+            mag=stack("mag"),
             flags=flags,
             gaps=gaps,
             extra=extra,
-            n=1,
+            n=len(samples),
         )
+
+    def _continues_held(self, raw_t: int) -> bool:
+        """True when samples are kept aside, each less than :attr:`RESTART_BACKWARDS_US` behind the last
+        accepted sample, and a packet at ``raw_t`` (us), ahead of that sample, follows the last of them by one
+        sample period (within half a period).
+
+        The device clock was set back less than the time those packets took to pass the last sample. A packet
+        whose own timestamp is corrupt (behind) cannot be followed so: the next packet of the stream is at
+        least two periods after any timestamp up to the last sample's."""
+        held = self._held
+        if not held or not all(h.behind for h in held):
+            return False
+        step = (raw_t - held[-1].raw_t) % (1 << 32)
+        return abs(step - self._period_us) <= 0.5 * self._period_us
+
+    def _stale(self, held: _Held) -> DecodedSamples:
+        """Refuse an out-of-order packet (``out_of_order``), keeping its sample aside in case it begins a
+        restarted clock (:meth:`_hold`)."""
+        self._hold(held)
+        return self._rejected(OUT_OF_ORDER, held.arrival)
 
 
 #: Fallback order per sensor kind: most data first (the DOT has no raw mode in the short payload)
