@@ -330,6 +330,16 @@ ANGLE_SERIES_COLUMNS: dict[str, str] = {
     "pelvis_inclination": "pelvis_inclination_deg",
     "pelvis_motion": "pelvis_motion_m_s2",
 }
+#: Optional :class:`~hipback.processing.types.AngleSeries` fields (``AngleSeries.OPTIONAL``: None when
+#: processing did not give them) stored with the series, per field: the stored column (SI units, as the field:
+#: accelerations in m/s^2, the pelvis' yaw rate in rad/s, positive turning left seen from above). A row has
+#: such a column only when the series had the field; a series stored without one reads back with it None.
+ANGLE_SERIES_OPTIONAL: dict[str, str] = {
+    "pelvis_acc_vertical": "pelvis_acc_vertical_m_s2",
+    "thigh_acc_left": "thigh_acc_left_m_s2",
+    "thigh_acc_right": "thigh_acc_right_m_s2",
+    "pelvis_yaw_rate": "pelvis_yaw_rate_rad_s",
+}
 #: Stored angle-series format (``format`` of the kind's first row).
 ANGLES_FORMAT = "hipback.angles/1"
 #: Samples per stored ``angles`` row (60 s at 100 Hz): a row stays small however long the session.
@@ -350,9 +360,10 @@ def angle_series_columns(angles: AngleSeries) -> dict[str, np.ndarray]:
 
 def angle_series_from_columns(t: np.ndarray, columns: Mapping[str, np.ndarray], *,
                               implausible: np.ndarray | None = None,
-                              pelvis_acc_vertical: np.ndarray | None = None) -> AngleSeries:
+                              **optional: np.ndarray | None) -> AngleSeries:
     """The inverse of :func:`angle_series_columns`: an ``AngleSeries`` (rad) on the times ``t`` (s); a column
-    not given is NaN throughout."""
+    not given is NaN throughout. ``optional``: fields of :data:`ANGLE_SERIES_OPTIONAL` by field name (SI
+    units; None or left out: not available)."""
     from hipback.processing.types import AngleSeries
 
     t = np.asarray(t, dtype=np.float64)
@@ -363,7 +374,11 @@ def angle_series_from_columns(t: np.ndarray, columns: Mapping[str, np.ndarray], 
         if v.shape != t.shape:
             raise ValueError(f"the column {col} has {v.size} values for {t.size} times")
         fields[name] = v if col.endswith("_m_s2") else np.radians(v)
-    return AngleSeries(t=t, **fields, implausible=implausible, pelvis_acc_vertical=pelvis_acc_vertical)
+    unknown = set(optional) - set(ANGLE_SERIES_OPTIONAL)
+    if unknown:
+        raise TypeError(f"not optional angle-series fields: {', '.join(sorted(unknown))}")
+    extra = {name: None if v is None else np.asarray(v, dtype=np.float64) for name, v in optional.items()}
+    return AngleSeries(t=t, **fields, implausible=implausible, **extra)
 
 
 def _pack(values: np.ndarray, dtype: str) -> str:
@@ -400,16 +415,18 @@ def angles_rows(results: SessionResults, start_utc: float, chunk: int = ANGLES_C
     ``quat``/``raw``), ``calibration_state``, the processing log (``messages``) and the ``gaps`` processing
     found (session seconds). Then one row per ``chunk`` samples: ``i0`` (index of its first sample), ``n``,
     ``t`` (session seconds, float64) and each column of :data:`ANGLE_SERIES_COLUMNS` as float32 (degrees;
-    NaN where the angle is missing, or None when the whole chunk is), ``implausible`` (uint8 flags) and
-    ``pelvis_acc_vertical_m_s2`` (float32) when processing gave them. Arrays are little-endian,
-    byte-shuffled, zlib-compressed, base64 text; float32 keeps an angle to a relative 6e-8 (under 1e-5 deg
-    below 180 deg), times exact.
+    NaN where the angle is missing, or None when the whole chunk is), ``implausible`` (uint8 flags) and each
+    optional field of :data:`ANGLE_SERIES_OPTIONAL` (float32, its SI unit: ``pelvis_acc_vertical_m_s2``,
+    ``thigh_acc_left_m_s2``, ``thigh_acc_right_m_s2``, ``pelvis_yaw_rate_rad_s``) when processing gave it.
+    Arrays are little-endian, byte-shuffled, zlib-compressed, base64 text; float32 keeps an angle to a
+    relative 6e-8 (under 1e-5 deg below 180 deg), times exact.
     """
     a = results.angles
     t = np.asarray(a.t, dtype=np.float64)
     cols = angle_series_columns(a)
     flags = None if a.implausible is None else np.asarray(a.implausible, dtype=np.uint8)
-    acc = None if a.pelvis_acc_vertical is None else np.asarray(a.pelvis_acc_vertical, dtype=np.float64)
+    optional = {col: np.asarray(v, dtype=np.float64) for name, col in ANGLE_SERIES_OPTIONAL.items()
+                if (v := getattr(a, name, None)) is not None}
     header = {
         "format": ANGLES_FORMAT,
         "samples": int(len(t)),
@@ -431,8 +448,8 @@ def angles_rows(results: SessionResults, start_utc: float, chunk: int = ANGLES_C
             row[col] = _pack(part, "<f4") if np.isfinite(part).any() else None
         if flags is not None:
             row["implausible"] = _pack(flags[sl], "<u1")
-        if acc is not None:
-            row["pelvis_acc_vertical_m_s2"] = _pack(acc[sl], "<f4")
+        for col, v in optional.items():
+            row[col] = _pack(v[sl], "<f4")
         rows.append(row)
     return rows
 
@@ -450,7 +467,7 @@ def angles_from_rows(rows: list[Any]) -> tuple[AngleSeries, dict[str, Any]]:
     ts: list[np.ndarray] = []
     cols: dict[str, list[np.ndarray]] = {c: [] for c in ANGLE_SERIES_COLUMNS.values()}
     flags: list[np.ndarray] = []
-    accs: list[np.ndarray] = []
+    extras: dict[str, list[np.ndarray]] = {col: [] for col in ANGLE_SERIES_OPTIONAL.values()}
     done = 0
     for row in chunks:
         if not isinstance(row, dict):
@@ -464,12 +481,13 @@ def angles_from_rows(rows: list[Any]) -> tuple[AngleSeries, dict[str, Any]]:
             parts.append(np.full(n, np.nan) if v is None else _unpack(v, "<f4", n).astype(np.float64))
         if "implausible" in row:
             flags.append(_unpack(row["implausible"], "<u1", n))
-        if "pelvis_acc_vertical_m_s2" in row:
-            accs.append(_unpack(row["pelvis_acc_vertical_m_s2"], "<f4", n).astype(np.float64))
+        for col, parts in extras.items():
+            if col in row:
+                parts.append(_unpack(row[col], "<f4", n).astype(np.float64))
         done += n
     if done != n_total:
         raise ValueError(f"the stored angle series holds {done} of its {n_total} samples")
-    if flags and len(flags) != len(chunks) or accs and len(accs) != len(chunks):
+    if any(parts and len(parts) != len(chunks) for parts in (flags, *extras.values())):
         raise ValueError("the stored angle series has a column in some rows only")
 
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
@@ -478,6 +496,7 @@ def angles_from_rows(rows: list[Any]) -> tuple[AngleSeries, dict[str, Any]]:
     series = angle_series_from_columns(
         cat(ts, np.float64), {c: cat(p, np.float64) for c, p in cols.items()},
         implausible=cat(flags, np.uint8) if flags else None,
-        pelvis_acc_vertical=cat(accs, np.float64) if accs else None,
+        **{name: cat(extras[col], np.float64) if extras[col] else None
+           for name, col in ANGLE_SERIES_OPTIONAL.items()},
     )
     return series, header
