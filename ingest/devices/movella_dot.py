@@ -210,7 +210,7 @@ def status_flags(status: int) -> StatusFlag:
     return flags
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Held:
     """A valid sample refused as out of order that may begin a restarted device clock: kept until later
     packets decide (:attr:`MovellaDotDecoder.RESYNC_PACKETS`). Arrays of one row, as decoded."""
@@ -459,30 +459,56 @@ class MovellaDotDecoder(Decoder):
         self._last_arrival = arrival_time
         t = full * 1e-6
         self._last_time = t
-        times = [f * 1e-6 for f in fulls] if fulls is not None else [t]
+        if fulls is not None:
+            return self._released(samples, fulls, gaps)
 
         flags = StatusFlag.FUSION_ON if quat is not None else StatusFlag.NONE
         extra: dict[str, object] = {"timestamp_us": raw_t}
+        if status is not None:
+            flags |= status_flags(status)
+            extra["status"] = status
+        if "free_acc" in out:
+            extra["free_acc"] = out["free_acc"]
+        return DecodedSamples(
+            arrival_time=arrival_time,
+            device_time_s=np.array([t]),
+            seq=None,
+            quat=quat,
+            acc=out.get("acc"),
+            gyr=gyr,
+            mag=mag,
+            flags=flags,
+            gaps=gaps,
+            extra=extra,
+            n=1,
+        )
+
+    @staticmethod
+    def _released(samples: list[_Held], fulls: list[int], gaps: list[SampleGap]) -> DecodedSamples:
+        """The samples kept aside and the packet that showed the clock restart (the last of ``samples``), at
+        device times ``fulls`` (us): ``extra`` says how many were recovered and their own timestamps."""
+        last = samples[-1]
+        flags = StatusFlag.FUSION_ON if last.quat is not None else StatusFlag.NONE
         for h in samples:
             if h.status is not None:
                 flags |= status_flags(h.status)
-        if status is not None:
-            extra["status"] = status
-        if len(samples) > 1:
-            extra["recovered"] = len(samples) - 1
-            extra["timestamps_us"] = [h.raw_t for h in samples]
+        extra: dict[str, object] = {
+            "timestamp_us": last.raw_t,
+            "recovered": len(samples) - 1,
+            "timestamps_us": [h.raw_t for h in samples],
+        }
+        if last.status is not None:
+            extra["status"] = last.status
 
         def stack(name: str) -> np.ndarray | None:
             parts = [getattr(h, name) for h in samples]
-            if parts[0] is None:
-                return None
-            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return None if parts[0] is None else np.concatenate(parts)
 
-        if "free_acc" in out:
+        if last.free_acc is not None:
             extra["free_acc"] = stack("free_acc")
         return DecodedSamples(
-            arrival_time=arrival_time,
-            device_time_s=np.array(times),
+            arrival_time=last.arrival,
+            device_time_s=np.array([f * 1e-6 for f in fulls]),
             seq=None,
             quat=stack("quat"),
             acc=stack("acc"),
