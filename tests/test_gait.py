@@ -544,8 +544,16 @@ def test_the_thigh_impact_before_the_sacral_contact_times_the_contact():
         flat = detect_strides(_with_thigh_impacts(a, ics, 0.025, impact, 0.0), "left", **params)
         assert {s.ic_source for s in _inner(flat)} == {"acceleration"}
         assert [s.t_start for s in flat.strides_] == [s.t_start for s in sacral.strides_]
-    # an impact 150 ms before the sacral contact is outside the window (0.1 s): the sacral contact stays
-    early = detect_strides(_with_thigh_impacts(a, ics, 0.15, 12.0, 0.0), "left")
+    # an impact 120 ms before the sacral contact is taken (the window reaches 0.15 s back), also where that
+    # lies before the search window (``ic_search`` starting 55 ms before the contact here: the flexion peak
+    # can come after the contact); one 200 ms before is outside the window: the sacral contact stays
+    for params in ({}, {"ic_search": (0.15, 0.35)}):
+        det = detect_strides(_with_thigh_impacts(a, ics, 0.12, 12.0, 0.0), "left", **params)
+        assert len(_inner(det)) >= 18
+        assert {s.ic_source for s in _inner(det)} == {"thigh_impact"}
+        errs = np.array([s.t_start - true[np.argmin(np.abs(true - s.t_start))] for s in _inner(det)])
+        np.testing.assert_allclose(errs, -0.12 - 1.1774 * 0.01, atol=0.004)
+    early = detect_strides(_with_thigh_impacts(a, ics, 0.2, 12.0, 0.0), "left")
     assert {s.ic_source for s in _inner(early)} == {"acceleration"}
 
 

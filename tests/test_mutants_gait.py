@@ -1046,12 +1046,10 @@ def test_the_first_thigh_spike_of_comparable_size_is_the_contact(
         assert s.ic_source == "thigh_impact"
 
 
-@pytest.mark.parametrize("offset,taken", [(10, True), (9, False), (20, True), (21, False)])
-def test_a_thigh_spike_counts_from_a_tenth_of_a_second_before_the_sacral_contact_to_it(
-    offset: int, taken: bool
-) -> None:
+@pytest.mark.parametrize("offset,taken", [(5, True), (4, False), (20, True), (21, False)])
+def test_a_thigh_spike_counts_from_0_15_s_before_the_sacral_contact_to_it(offset: int, taken: bool) -> None:
     """The sacral contact at the step 20 samples after each peak (its flank on sample 19, refined by half a
-    sample): a spike counts from 10 samples before that flank's sample (0.1 s) up to it."""
+    sample): a spike counts from 15 samples before that flank's sample (0.15 s) up to it."""
     a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20))
     thigh = np.full(len(STEADY_X), 5.0)
     thigh[PEAK_IDX[:-1] + offset - 1] += 2 * spike_threshold()
@@ -1095,10 +1093,10 @@ def test_a_two_sample_plateau_is_one_candidate_at_its_first_sample() -> None:
 
 
 def test_a_plateau_starting_just_before_the_window_has_no_candidate_inside_it() -> None:
-    # window from 10 samples before the sacral contact's sample (peak + 19): peak + 9; its first sample,
-    # peak + 8, is outside, and peak + 9 is not above its left neighbour
-    assert contacts(raw_thigh_strides({8: 5.0, 9: 5.0})) == [("acceleration", 19.5)] * 6
-    assert contacts(raw_thigh_strides({9: 5.0, 10: 5.0})) == [("thigh_impact", 9.5)] * 6
+    # window from 15 samples before the sacral contact's sample (peak + 19): peak + 4; its first sample,
+    # peak + 3, is outside, and peak + 4 is not above its left neighbour
+    assert contacts(raw_thigh_strides({3: 5.0, 4: 5.0})) == [("acceleration", 19.5)] * 6
+    assert contacts(raw_thigh_strides({4: 5.0, 5: 5.0})) == [("thigh_impact", 4.5)] * 6
 
 
 @pytest.mark.parametrize("value,taken", [(2.0, True), (1.999, False)])
@@ -1153,13 +1151,22 @@ def test_the_window_reaches_ic_impact_window_s_1_after_the_contact_so_far(after:
 
 def test_a_spike_on_the_search_window_start_counts_and_rises_from_its_first_sample() -> None:
     """Sacral step 4 samples before each peak (flank on peak - 5, the search window's second sample): the
-    thigh window is that one sample (peak - 5); a spike there counts, and a spike of 2.5 there rises 3.5
-    from a dip of -1 on the search window's first sample (peak - 6), 0 without it."""
+    thigh window reaches 0.15 s before it, past the search window's start (peak - 6); a spike on peak - 5
+    counts, and a spike of 2.5 there rises 3.5 from a dip of -1 on peak - 6, 0 without it."""
     assert contacts(raw_thigh_strides({-5: 5.0}, acc_offset=-4)) == [("thigh_impact", -5.0)] * 6
     got = contacts(raw_thigh_strides({-6: -1.0, -5: 2.5}, acc_offset=-4))
     assert [s for s, _ in got] == ["thigh_impact"] * 6
     assert [o for _, o in got] == pytest.approx([-5.0] * 6, abs=0.5)
     assert contacts(raw_thigh_strides({-5: 2.5}, acc_offset=-4)) == [("acceleration", -4.5)] * 6
+
+
+@pytest.mark.parametrize("offset,taken", [(-20, True), (-21, False)])
+def test_the_thigh_window_reaches_before_the_search_window(offset: int, taken: bool) -> None:
+    """Sacral step 4 samples before each peak (flank on peak - 5; the search window starts at peak - 6): the
+    thigh window reaches 15 samples (0.15 s) before the flank's sample, to peak - 20, past the search
+    window's start (a flexion peak can come after the contact)."""
+    got = contacts(raw_thigh_strides({offset: 5.0}, acc_offset=-4))
+    assert got == [("thigh_impact", float(offset)) if taken else ("acceleration", -4.5)] * 6
 
 
 def test_a_spike_on_the_search_window_end() -> None:
