@@ -267,7 +267,9 @@ class DeviceConfig:
     reports one; ``modes``: the profile's modes this device offers (None: all of them); ``rates_hz``: output
     rates it offers (None: the profile's); ``acc_range_ms2`` / ``gyr_range_rads``: full scale per axis (None:
     the profile's); ``measuring``: the device is streaming already (a reconnect); ``notes``: what could not be
-    read or parsed (the defaults were used instead).
+    read or parsed (the defaults were used instead); ``modes_reason``: why a mode left out of ``modes`` is
+    not streamed when that is not the firmware's own list (e.g. ``"needs firmware 3 or later and the firmware
+    version could not be read"``; None: the firmware does not offer it).
     """
 
     values: Mapping[str, bytes] = field(default_factory=dict)
@@ -278,6 +280,7 @@ class DeviceConfig:
     gyr_range_rads: float | None = None
     measuring: bool = False
     notes: tuple[str, ...] = ()
+    modes_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,8 @@ class DeviceProfile:
     def mode_unavailable(self, mode: str, mtu: int, config: DeviceConfig | None) -> str | None:
         """Why ``mode`` cannot stream on this connection (None when it can)."""
         if config is not None and config.modes is not None and mode not in config.modes:
+            if config.modes_reason:
+                return f"{mode} {config.modes_reason}"
             firmware = f"firmware {config.firmware}" if config.firmware else "this device"
             return f"{mode} is not offered by {firmware}"
         need = self.min_mtu(mode)

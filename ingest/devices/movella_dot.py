@@ -572,6 +572,7 @@ class MovellaDotProfile(DeviceProfile):
         notes: list[str] = []
         firmware = None
         modes: tuple[str, ...] | None = None
+        modes_reason = None
         info = values.get(DEVICE_INFO_UUID)
         if info is not None:
             try:
@@ -585,6 +586,10 @@ class MovellaDotProfile(DeviceProfile):
         else:
             # what every firmware has: asking an older DOT for a mode it lacks would stream nothing
             modes = tuple(m for m in PAYLOAD_MODES if m not in FIRMWARE3_MODES)
+            modes_reason = (
+                f"needs firmware {CUSTOM5_MIN_FIRMWARE} or later and the firmware version could not be read "
+                "(Device Info)"
+            )
             notes.append(
                 "firmware version unknown: only the payload modes every firmware has "
                 f"(not {', '.join(FIRMWARE3_MODES)})"
@@ -603,18 +608,9 @@ class MovellaDotProfile(DeviceProfile):
                 "rate is written alone"
             )
         return DeviceConfig(
-            values=dict(values), firmware=firmware, modes=modes, measuring=measuring, notes=tuple(notes)
+            values=dict(values), firmware=firmware, modes=modes, measuring=measuring, notes=tuple(notes),
+            modes_reason=modes_reason,
         )
-
-    def mode_unavailable(self, mode: str, mtu: int, config: DeviceConfig | None) -> str | None:
-        """As :meth:`DeviceProfile.mode_unavailable`; a mode of firmware 3 with the firmware version unknown
-        says so (the one message a user gets when Device Info could not be read)."""
-        if config is not None and config.firmware is None and mode in FIRMWARE3_MODES:
-            return (
-                f"{mode} needs firmware {CUSTOM5_MIN_FIRMWARE} or later and the firmware version could not "
-                "be read (Device Info)"
-            )
-        return super().mode_unavailable(mode, mtu, config)
 
     def min_mtu(self, mode: str | None = None) -> int:
         """The notification is the whole characteristic (20/40/63 bytes, zero padded) + the ATT header."""
