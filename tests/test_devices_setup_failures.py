@@ -38,15 +38,18 @@ def _run(sim, tmp_path, kind: str, faults: SensorFaults, until_s: float):
     return outcome, events, stored
 
 
-@pytest.mark.parametrize("kind,uuid", [("movella_dot", md.DEVICE_INFO_UUID), ("hipback_v1", hb.INFO_UUID)])
-def test_a_configuration_read_that_always_fails_leaves_the_sensor_out(sim, tmp_path, kind, uuid) -> None:
+@pytest.mark.parametrize("kind,uuid,name", [("movella_dot", md.DEVICE_INFO_UUID, "Device Info"),
+                                            ("hipback_v1", hb.INFO_UUID, "INFO")])
+def test_a_configuration_read_that_always_fails_leaves_the_sensor_out(sim, tmp_path, kind, uuid, name):
     """Until 600 s of simulated time: the old runner took the read error for a lost link and reconnected
     for the whole session (dozens of ``connect_failed``); now the third identical failure ends it."""
     outcome, events, stored = _run(sim, tmp_path, kind, SensorFaults(failing_reads=[uuid]), until_s=600.0)
     tries = [e for e in events if e.kind == "connect_failed"]
     (failed,) = [e for e in events if e.kind == "sensor_failed"]
     assert len(tries) == SETUP_FAILURES_LIMIT - 1 and failed.t < 60.0
-    assert f"reading {uuid} failed" in failed.message and "\n" not in failed.message
+    assert f"reading {name} ({uuid}) failed" in failed.message and "\n" not in failed.message
+    # the device's answer as an ATT error (what BlueZ reports too), no terminal escapes of the stack's text
+    assert "read failed: ATT error UNLIKELY_ERROR (0x0E)" in failed.message and "\x1b" not in failed.message
     st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
     assert outcome.stopped_by == "sensors_failed" and st.failed == failed.data["reason"]
     assert ledger.reads_failed == SETUP_FAILURES_LIMIT and st.connect_failures == SETUP_FAILURES_LIMIT
@@ -63,7 +66,7 @@ def test_record_says_in_one_sentence_which_read_failed(sim, tmp_path) -> None:
         check_outcome(outcome)
     text = str(err.value)
     assert err.value.exit_code == 2 and "\n" not in text
-    start = f"no sensor can stream as configured (thigh_left: Movella DOT: reading {md.DEVICE_INFO_UUID}"
+    start = "no sensor can stream as configured (thigh_left: Movella DOT: reading Device Info ("
     assert text.startswith(start)
 
 

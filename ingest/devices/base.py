@@ -328,6 +328,8 @@ class DeviceProfile:
     config_reads: tuple[str, ...] = ()
     #: How the battery level is read (None: the device does not report it).
     battery: BatterySource | None = None
+    #: Names of the device's characteristics for messages (UUID -> name as the vendor calls it).
+    char_names: Mapping[str, str] = {}
     #: Full scale of the sensor when the device does not report it (m/s^2, rad/s per axis; None: no check).
     acc_range_ms2: float | None = None
     gyr_range_rads: float | None = None
@@ -337,6 +339,11 @@ class DeviceProfile:
         if uuids & {u.lower() for u in self.service_uuids}:
             return True
         return bool(name) and any(name.startswith(p) for p in self.name_patterns)
+
+    def char_label(self, uuid: str) -> str:
+        """A characteristic for a message: its name and UUID (the UUID alone when it has no name)."""
+        name = self.char_names.get(uuid.lower())
+        return f"{name} ({uuid})" if name else uuid
 
     def mode_or_default(self, mode: str | None) -> str:
         mode = mode or self.default_mode

@@ -579,6 +579,7 @@ class HipbackV1Profile(DeviceProfile):
     rates_hz = RATES_HZ
     config_reads = (INFO_UUID,)
     battery = BatterySource(char_uuid=BATTERY_LEVEL_UUID, parse=battery_level, interval_s=30.0)
+    char_names = {INFO_UUID: "INFO", DATA_UUID: "DATA", CONTROL_UUID: "CONTROL"}
     acc_range_ms2 = 16.0 * G  # the fixed scale of the profile's int16 acc
     gyr_range_rads = math.radians(2000.0)
 

@@ -559,6 +559,14 @@ class MovellaDotProfile(DeviceProfile):
     #: Device Info (firmware), Device Control (rate: read-modify-write), Control (measuring already?)
     config_reads = (DEVICE_INFO_UUID, DEVICE_CONTROL_UUID, CONTROL_UUID)
     battery = BatterySource(char_uuid=BATTERY_UUID, parse=battery_percent, interval_s=30.0)
+    char_names = {
+        DEVICE_INFO_UUID: "Device Info",
+        DEVICE_CONTROL_UUID: "Device Control",
+        CONTROL_UUID: "Control",
+        LONG_PAYLOAD_UUID: "Long payload",
+        MEDIUM_PAYLOAD_UUID: "Medium payload",
+        SHORT_PAYLOAD_UUID: "Short payload",
+    }
     acc_range_ms2 = ACC_RANGE_MS2
     gyr_range_rads = GYR_RANGE_RADS
 

@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +70,9 @@ if TYPE_CHECKING:
     from hipback.ingest.store import LocalStore
 
 logger = logging.getLogger(__name__)
+
+#: terminal escape sequences and other control characters, left out of error texts shown to the user
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x1f\x7f]")
 
 #: Battery level (%) below which the UI is told once per sensor.
 LOW_BATTERY_PCT = 15
@@ -300,7 +304,7 @@ class SessionRunner:
         for uuid in profile.config_reads:
             if client.services.get_characteristic(uuid) is not None:
                 value = await self._setup_request(
-                    link, client, f"reading {uuid}", client.read_gatt_char(uuid)
+                    link, client, f"reading {profile.char_label(uuid)}", client.read_gatt_char(uuid)
                 )
                 values[uuid] = bytes(value)
         config = profile.parse_config(values)
@@ -310,14 +314,13 @@ class SessionRunner:
             self._on_notify(link, data)
 
         for uuid in profile.notify_uuids(link.mode):
-            await self._setup_request(
-                link, client, f"subscribing to {uuid}", client.start_notify(uuid, on_notify)
-            )
+            what = f"subscribing to {profile.char_label(uuid)}"
+            await self._setup_request(link, client, what, client.start_notify(uuid, on_notify))
         for w in profile.start_sequence(link.rate_hz, link.mode, config, max_batch=self._max_batch(link)):
             await self._setup_request(
                 link,
                 client,
-                f"writing {w.note or 'the start sequence'} to {w.char_uuid}",
+                f"writing {w.note or 'the start sequence'} to {profile.char_label(w.char_uuid)}",
                 client.write_gatt_char(w.char_uuid, w.data, response=w.response),
             )
         await self._ask_battery(link, client)
@@ -346,8 +349,10 @@ class SessionRunner:
             await asyncio.sleep(0)  # let a disconnection that caused the failure be reported first
             if not client.is_connected or link.disconnected.is_set():
                 raise
-            first = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
-            raise DeviceSetupError(f"{link.profile.label}: {what} failed ({first}).") from None
+            # one line without terminal escapes (a stack may colour its error text)
+            text = _ESCAPES.sub("", (str(exc).splitlines() or [""])[0]).strip()
+            reason = text[:200] or type(exc).__name__
+            raise DeviceSetupError(f"{link.profile.label}: {what} failed ({reason}).") from None
 
     def _on_notify(self, link: _Link, data: bytearray) -> None:
         """Queue one notification of ``link`` with its arrival times: session seconds (the session's clock)

@@ -243,6 +243,10 @@ class BumbleBleakClient(BaseBleakClient):
             return await coro
         except BleakError:
             raise
+        except core.ProtocolError as exc:  # the peer answered with an error (ATT error response)
+            space = f"{exc.error_namespace.upper()} " if exc.error_namespace else ""
+            code = f" (0x{exc.error_code:02X})" if isinstance(exc.error_code, int) else ""
+            raise BleakError(f"{self.address}: {what} failed: {space}error {exc.error_name}{code}") from exc
         except BaseException as exc:
             if _really_cancelled(exc):
                 raise
