@@ -214,3 +214,29 @@ def test_session_json_listing_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RecordingFileError) as info:
         read_recording(tmp_path / "s")
     assert "session.json" in str(info.value) and "pelvis.csv" in str(info.value)
+
+
+def test_values_are_converted_in_chunks_with_the_same_result_and_line_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are converted a chunk at a time (bounded memory): chunks of 7 rows give the very same samples as
+    one chunk, a non-number in a later chunk names its own line, and a cut-off last line in the last chunk
+    is still a truncation."""
+    from hipback.ingest.files import table
+
+    f = tmp_path / "mt.txt"
+    write_xsens_mt(f, 60, sep=";", decimal_comma=True)
+    whole = read_sensor_file(f)
+    monkeypatch.setattr(table, "CHUNK_ROWS", 7)
+    chunked = read_sensor_file(f)
+    for name in ("t", "quat", "acc", "gyr", "mag", "seq"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+    lines = f.read_text().split("\n")
+    fields = lines[8 + 40 - 1].split(";")
+    fields[3] = "x1"
+    _edit_line(f, 8 + 40, ";".join(fields))
+    err = _error(f)
+    assert err.line == 8 + 40 and "'x1'" in str(err)
+    f.write_text("\n".join(lines)[: -len(lines[-2]) // 2 - 1])  # the last row cut in half, no newline
+    cut = read_sensor_file(f)
+    assert cut.meta["import"].truncated_last_line and len(cut) == len(whole) - 1
