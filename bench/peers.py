@@ -512,6 +512,22 @@ def _match(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[list[float], int, 
     return d, len(ua), len(ub)
 
 
+def _contact_times(strides) -> np.ndarray:
+    """Every contact of hipback's strides: their starts and ends (a bout's last contact only ends one)."""
+    return np.unique(np.round(np.concatenate([[s.t_start for s in strides], [s.t_end for s in strides]]), 4))
+
+
+def _both_sides(hb: np.ndarray, mg: np.ndarray) -> str | None:
+    """hipback's contacts against mobgap's, side labels ignored (matched within 0.3 s); None: none matched."""
+    diffs, u_hb, u_mg = _match(hb, mg, 0.3)
+    if not diffs:
+        return None
+    ad = np.abs(diffs) * 1e3
+    return (f"matched {len(diffs)} within 0.3 s, hipback - mobgap mean {np.mean(diffs) * 1e3:+.0f} ms (std "
+            f"{np.std(diffs) * 1e3:.0f} ms), |difference| median {np.median(ad):.0f} ms, within 50 ms "
+            f"{int(np.sum(ad <= 50))}/{len(ad)}; only hipback {u_hb}, only mobgap {u_mg}")
+
+
 def real_section(opensense_too: bool = True) -> None:
     folder = SHARED / "movella-dot-walk"
     print("\n== Real Movella DOT walks (no reference): hipback next to OpenSense and mobgap")
@@ -604,24 +620,17 @@ def real_section(opensense_too: bool = True) -> None:
                 f"only hipback {u_hb}, only mobgap {u_mg}"
             )
         # mobgap's left/right labels are inconsistent on these walks: all contacts of both sides together
-        hb_both = np.unique(np.round(np.concatenate(
-            [[s.t_start for s in res.strides], [s.t_end for s in res.strides]]), 4))
+        hb_both = _contact_times(res.strides)
         mg_both = np.sort(np.concatenate([mg["left"], mg["right"]]))
-        diffs, u_hb, u_mg = _match(hb_both, mg_both, 0.3)
-        if diffs:
-            ad = np.abs(diffs) * 1e3
+        summary = _both_sides(hb_both, mg_both)
+        if summary:
             far = []
             for t in hb_both:
                 dd = mg_both - t
                 k = int(np.argmin(np.abs(dd))) if len(dd) else -1
                 if k >= 0 and 0.05 < abs(dd[k]) <= 0.3:
                     far.append(f"{t:.2f} s ({-dd[k] * 1e3:+.0f} ms)")
-            print(
-                f"    IC both sides: matched {len(diffs)} within 0.3 s, hipback - mobgap mean "
-                f"{np.mean(diffs) * 1e3:+.0f} ms (std {np.std(diffs) * 1e3:.0f} ms), |difference| median "
-                f"{np.median(ad):.0f} ms, within 50 ms {int(np.sum(ad <= 50))}/{len(ad)}; only hipback "
-                f"{u_hb}, only mobgap {u_mg}; more than 50 ms apart: {', '.join(far) or 'none'}"
-            )
+            print(f"    IC both sides: {summary}; more than 50 ms apart: {', '.join(far) or 'none'}")
         for side in ("left", "right"):
             st = [s for s in res.strides if s.side == side]
             line = f"    peak hip extension {side:5s} per hipback stride: hipback " + ", ".join(
@@ -765,23 +774,12 @@ def qmt_section() -> None:
     for side in ("left", "right"):
         ref = foot_contacts(d[f"foot_{side}"].gyr, 100.0)
         ref = ref[ref >= t_cal]
-        st = [x for x in res.strides if x.side == side]
-        hb = np.unique(np.round(np.concatenate([[x.t_start for x in st], [x.t_end for x in st]]), 4))
+        hb = _contact_times([x for x in res.strides if x.side == side])
         print(f"  IC {side:5s} against the {side} foot's IMU ({len(ref)} heel strikes after {t_cal:.0f} s): "
               f"hipback {_against(hb, ref)}; mobgap (either label) {_against(mg_all, ref)}")
-    hb_both = np.unique(np.round(np.concatenate(
-        [[x.t_start for x in res.strides], [x.t_end for x in res.strides]]), 4))
-    mg_both = np.sort(np.concatenate([mg["left"], mg["right"]]))
-    diffs, u_hb, u_mg = _match(hb_both, mg_both, 0.3)
-    if diffs:
-        ad = np.abs(diffs) * 1e3
-        mean_ms, std_ms = np.mean(diffs) * 1e3, np.std(diffs) * 1e3
-        print(f"  IC both sides: hipback {len(hb_both)}, mobgap {len(mg_both)}; matched {len(diffs)} within "
-              f"0.3 s, hipback - mobgap mean {mean_ms:+.0f} ms (std {std_ms:.0f} ms), |difference| median "
-              f"{np.median(ad):.0f} ms, within 50 ms {int(np.sum(ad <= 50))}/{len(ad)}; only hipback {u_hb}, "
-              f"only mobgap {u_mg}")
-    else:
-        print(f"  IC: hipback {len(hb_both)}, mobgap {len(mg_both)}, none matched within 0.3 s")
+    hb_both = _contact_times(res.strides)
+    summary = _both_sides(hb_both, mg_all) or "none matched within 0.3 s"
+    print(f"  IC both sides: hipback {len(hb_both)}, mobgap {len(mg_all)}; {summary}")
 
 
 def main() -> None:
