@@ -24,9 +24,12 @@ side), and its typical fault with the catalogue rules that fault breaks. The pat
 nominal change (``k`` drawn per set, 0.9-1.15) with a small rep-to-rep variation.
 
 Ground truth (:class:`TruthRep`): the rep or hold bounds (movement onset to return for reps; the plateau for
-holds), the primary angle at the peak computed with the catalogue's own definition
-(:func:`hipback.processing.exercises.signals.signal`) on the true segment orientations, the hold time, the
-fault and the rules it breaks, and whether the hold was too short for the dose.
+holds, with the movement's onset in ``t_onset``), the primary angle computed with the catalogue's own
+definition (:func:`hipback.processing.exercises.signals.signal`) on the true segment orientations (for a rep
+its peak; for a hold the angle held, its mean over the plateau, as
+:class:`~hipback.processing.exercises.engine.ExerciseCounter` reports a hold; both minus the value at the
+onset for a ``start`` reference), the hold time, the fault and the rules it breaks, and whether the hold
+was too short for the dose.
 """
 
 from __future__ import annotations
@@ -214,6 +217,7 @@ class TruthRep:
     rules_broken: tuple[str, ...]
     too_short: bool
     final_hold: bool = False
+    t_onset: float = float("nan")  # the movement's onset (s; for a hold, before the plateau at t_start)
 
 
 @dataclass
@@ -736,6 +740,9 @@ def _truth_sets(plans, cat: Catalogue, frame: dict[str, FloatArray], t: FloatArr
             base = float(p[a])
             seg = p[a : b + 1]
             peak = float(np.nanmax(seg))
+            if kind == "hold":  # the angle held: its mean over the plateau, as the engine reports a hold
+                h_a, h_b = np.searchsorted(t, [h0, h1])
+                peak = float(np.nanmean(p[h_a : h_b + 1]))
             ref_peak = peak - base if ex.primary.reference == "start" else peak
             hold_s = h1 - h0 if kind == "hold" else 0.0
             final = ex.kind == "reps_hold" and kind == "hold"
@@ -754,6 +761,7 @@ def _truth_sets(plans, cat: Catalogue, frame: dict[str, FloatArray], t: FloatArr
                     rules_broken=mo.fault_rules if fault and fault not in ("too_short", "too_small") else (),
                     too_short=bool(kind == "hold" and hold_s < dose_hold - 1.0),
                     final_hold=final,
+                    t_onset=t0,
                 )
             )
         out.append(ts)

@@ -91,8 +91,10 @@ def test_gyroscope_heading_keeps_heading_dependent_holds_within_the_target(i: in
     with_gyro = _errors(i, _run(i))
     fused = _errors(i, _run(i, drop_gyr=True))
     assert max(with_gyro) <= 1.5, with_gyro
-    # the drifting fused heading alone (3 deg/min plus a random walk) is off by more over a 20 s hold
-    assert max(fused) > max(with_gyro) + 1.0, (fused, with_gyro)
+    # the drifting fused heading alone (3 deg/min plus a random walk) is off by more over a 20 s hold, in
+    # every hold (a hold's angle is its mean over the hold: about half the drift accumulated by its end)
+    assert all(f > g for f, g in zip(fused, with_gyro, strict=True)), (fused, with_gyro)
+    assert max(fused) > 2.0 * max(with_gyro), (fused, with_gyro)
     assert _errors(i, _run(i, gyro_heading=False)) == fused
 
 

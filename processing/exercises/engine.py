@@ -20,9 +20,13 @@ centred moving average of ``smooth_s``) drives the segmentation:
   that sample), where ``base`` is the minimum the onset was found from; ``range = peak - base``.
 * **Peak**: ``peak = max p`` in the movement; the reported primary angle at the peak is ``peak - base``
   (``primary.reference = "start"``) or ``peak`` (``"neutral"``, relative to the standing calibration).
-  For a hold, the peak is the highest mean of ``p`` over ``hold_peak_s`` within the hold (the whole hold
-  when shorter): the angle held, not the top of the measurement noise around it (the maximum of a noisy
-  signal that is held constant lies above the held value); ``t_peak`` is the time of its largest sample.
+  For a hold, the reported value is the angle held: the mean of ``p`` over the hold (the static run
+  below), not the top of the measurement noise around it. The largest sample, or the largest mean over a
+  shorter window, of a noisy signal that is held constant lies above the held value, by more the longer
+  the hold and the slower the noise (the inclination error of on-device fusion varies over seconds); the
+  mean is not biased by zero-mean noise and does not depend on the hold's length. ``hold_peak_s`` (s) set
+  to a number instead takes the highest mean over that window (the deepest part of a hold that creeps
+  deeper). ``t_peak`` is the time of the largest sample.
 * **Hold** (``kind = "hold"``, and the final hold of ``reps_hold``): the longest run inside the movement
   where ``p`` is within ``(1 - plateau_fraction)`` of the excursion below the peak and changes slower than
   ``static_speed_rad_s``, where a break of at most ``static_gap_s`` with the primary still that near the
@@ -130,7 +134,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
         reference_s: float = 0.2,
         hold_tolerance_s: float = 1.0,
         min_hold_s: float = 2.0,
-        hold_peak_s: float = 2.0,
+        hold_peak_s: float | None = None,
         onset_tolerance_rad: float = math.radians(0.5),
         start_level: bool = False,
         level_s: float = 0.3,
@@ -462,7 +466,7 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
             return  # a movement without a hold: not a hold of this exercise
         w0, w1 = (a + hs, a + he) if is_hold else (a, b)
         if is_hold:
-            held = _held_peak(seg[hs:he], max(1, int(round(self.hold_peak_s * fs))))
+            held = _held_value(seg[hs:he], self.hold_peak_s, fs)
             if held is not None:  # t_peak stays the time of the largest sample
                 peak = held
                 rng = peak - base
@@ -543,6 +547,15 @@ def _bridge(mask: np.ndarray, allowed: np.ndarray, max_gap: int) -> np.ndarray:
         if 0 < a and b < len(mask) and b - a <= max_gap and allowed[a:b].all():
             out[a:b] = True
     return out
+
+
+def _held_value(p: FloatArray, window_s: float | None, fs: float) -> float | None:
+    """The angle held over the samples ``p`` of a hold (rad): their mean (NaN skipped) when ``window_s`` is
+    None, else :func:`_held_peak` over ``window_s`` (s) at ``fs`` (Hz); None when no sample is finite."""
+    if window_s is None:
+        ok = np.isfinite(p)
+        return float(p[ok].mean()) if ok.any() else None
+    return _held_peak(p, max(1, int(round(window_s * fs))))
 
 
 def _held_peak(p: FloatArray, n: int) -> float | None:
