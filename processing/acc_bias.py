@@ -26,8 +26,30 @@ the three axes, do not leak into ``b``). The fit is trusted only when
 * each axis' estimate is within ``max_bias_m_s2`` (plausible zero-g offsets of consumer MEMS
   accelerometers: Bosch BMI270 +/-20 mg typical, ST LSM6DSO +/-20 mg typical, TDK MPU-6050 +/-50 mg (x, y)
   and +/-80 mg (z); the default 0.1 g bounds them all);
-* its standard uncertainty (``sigma_``, each axis: ``s^2 (J^T J)^-1`` with ``s`` the RMS residual, at least
-  ``noise_floor_m_s2``) is at most ``max_sigma_m_s2``.
+* its statistical uncertainty (``sigma_fit_``, each axis: ``s^2 (J^T J)^-1`` with ``s`` the RMS residual, at
+  least ``noise_floor_m_s2``) is at most ``max_sigma_m_s2``.
+
+Stated uncertainty (``sigma_``): the statistical part above understates the real error, because the fit
+has no per-axis scale or cross-axis terms and these errors are systematic: the same in every still block of a
+direction, so they do not average out and the few residuals (6 to 15 directions, 2 to 11 degrees of
+freedom) show only the part the fit cannot absorb. To first order a sensitivity matrix ``I + M`` changes the
+magnitude of a still block's specific force ``g u`` (``u`` its unit direction, sensor frame) by
+``g u^T M u``: only the symmetric part of ``M`` (per-axis scale ``M_jj``, cross-axis ``M_jk``) matters, a
+rotation of the axes does not. With the entries of ``M`` independent, zero-mean, of standard deviation
+``scale_error`` on the diagonal and ``cross_axis`` off it, the misfits ``dr_i = g u_i^T M u_i`` have the
+covariance ``C_ij = g^2 (sum_j scale_error^2 u_ij^2 u_lj^2 + sum_(j != k) cross_axis^2 u_ij u_ik u_lj u_lk)``
+and move the least-squares solution by ``-(J^T J)^-1 J^T dr``: the covariance ``P C P^T`` (``P = (J^T J)^-1
+J^T``, its offset rows; ``sigma_systematic_``). Part of those misfits shows in the residuals (expected sum
+of squares ``trace((I - H) C)``, ``H = J P``), so the noise left in them is ``s_n^2 = (r^T r - trace((I - H)
+C)) / (N - 4)`` (at least ``noise_floor_m_s2`` squared); ``sigma_`` per axis is the square root of the
+diagonal of ``s_n^2 (J^T J)^-1 + P C P^T``.
+Default ``scale_error`` 0.004 and ``cross_axis`` 0.01 (fractions, 1 sigma): the sensitivity and cross-axis
+figures of the supported raw devices' datasheets as the project reads them
+(:mod:`hipback.simulator.device_profiles`: Bosch BMI270 sensitivity about +-0.4 % and cross-axis about +-1 %,
+typical values, i.e. 1 sigma by Bosch's convention; ST LSM6DSO +-1 % each as a 3-sigma tolerance; the larger
+of each is taken); a device whose own figures are known passes them (``acc_bias_params`` of the sensor
+channel). The trust test above uses the statistical part only (it rejects fits the data do not support;
+the systematic part does not depend on the data's scatter).
 
 Output: for each input sample the bias to subtract (m/s^2, sensor frame, (N, 3)): the last trusted estimate
 that differs from the applied one by at least ``min_change_m_s2`` (an estimate once applied stays applied
@@ -35,16 +57,18 @@ until a better trusted one replaces it), from the first sample after the block t
 (going forward only: nothing already filtered changes). Before the first trusted fit it is ``initial`` (zero
 by default; a value kept from an earlier session of the same device goes here).
 
-Results: ``estimate_`` (the last fit, trusted or not; None before the first), ``sigma_`` (its standard
-uncertainty per axis), ``gravity_`` (its ``g0``), ``condition_``, ``n_directions_``, ``trusted_`` (the last
-fit passed the checks), ``applied_`` (the bias subtracted now), ``updates_`` (list of ``(t, bias,
-sigma)``: each newly applied estimate, subtracted from the samples after time ``t`` (s, the last sample of
-the block that ended the still period), and its sigma), ``reference_acc_`` (the mean specific force of the
+Results: ``estimate_`` (the last fit, trusted or not; None before the first), ``sigma_`` (its stated
+standard uncertainty per axis, statistical and systematic), ``sigma_fit_`` (the statistical part),
+``sigma_systematic_`` (the part from the unmodelled scale and cross-axis errors), ``gravity_`` (its
+``g0``), ``condition_``, ``n_directions_``, ``trusted_`` (the last fit passed the checks), ``applied_`` (the
+bias subtracted now), ``updates_`` (list of ``(t, bias, sigma)``: each newly applied estimate, subtracted
+from the samples after time ``t`` (s, the last sample of the block that ended the still period), and its
+stated sigma), ``reference_acc_`` (the mean specific force of the
 first still period, m/s^2, sensor frame, raw: the posture :class:`~hipback.processing.channel.SensorChannel`
 keeps its output frame in; None before it ended).
 
-Not modelled: per-axis scale and cross-axis errors (their tilt grows with the angle between postures and is
-mostly absorbed by ``g0`` when the three scales are alike), temperature drift (a later fit follows it).
+Not modelled in the fit: per-axis scale and cross-axis errors (a common scale of the three axes is absorbed
+by ``g0``; the rest enters the stated uncertainty as above), temperature drift (a later fit follows it).
 """
 
 from __future__ import annotations
@@ -78,6 +102,8 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
     :param max_sigma_m_s2: largest standard uncertainty per axis of a trusted fit (m/s^2).
     :param noise_floor_m_s2: smallest RMS residual used for the uncertainty (m/s^2): a few bins that happen
         to fit exactly do not make the estimate certain.
+    :param scale_error: standard deviation of each axis' sensitivity error (fraction; module docstring).
+    :param cross_axis: standard deviation of each cross-axis sensitivity term (fraction; module docstring).
     :param min_change_m_s2: a trusted fit replaces the applied bias when it differs from it by at least this
         much on some axis (m/s^2).
     :param initial: the bias applied before the first trusted fit (m/s^2, sensor frame; None: zero).
@@ -98,6 +124,8 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         max_bias_m_s2: float = 0.1 * GRAVITY,
         max_sigma_m_s2: float = 0.05,
         noise_floor_m_s2: float = 0.01,
+        scale_error: float = 0.004,
+        cross_axis: float = 0.01,
         min_change_m_s2: float = 0.005,
         initial: tuple[float, float, float] | None = None,
         gravity: float = GRAVITY,
@@ -115,6 +143,8 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         self.max_bias_m_s2 = max_bias_m_s2
         self.max_sigma_m_s2 = max_sigma_m_s2
         self.noise_floor_m_s2 = noise_floor_m_s2
+        self.scale_error = scale_error
+        self.cross_axis = cross_axis
         self.min_change_m_s2 = min_change_m_s2
         self.initial = initial
         self.gravity = gravity
@@ -134,6 +164,8 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         self.applied_ = np.zeros(3) if initial is None else np.asarray(initial, dtype=np.float64).copy()
         self.estimate_: np.ndarray | None = None
         self.sigma_: np.ndarray | None = None
+        self.sigma_fit_: np.ndarray | None = None
+        self.sigma_systematic_: np.ndarray | None = None
         self.gravity_: float | None = None
         self.condition_: float | None = None
         self.n_directions_ = 0
@@ -267,17 +299,41 @@ class AccBiasEstimator(Block[SensorStream, np.ndarray]):
         dof = max(len(m) - 4, 1)
         s2 = max(float(r @ r) / dof, self.noise_floor_m_s2**2)
         try:
-            cov = s2 * np.linalg.inv(jac.T @ jac)
-            sigma = np.sqrt(np.maximum(np.diag(cov)[:3], 0.0))
+            inv = np.linalg.inv(jac.T @ jac)
+            sigma_fit = np.sqrt(np.maximum(np.diag(s2 * inv)[:3], 0.0))
+            proj = inv @ jac.T  # the least-squares solution's sensitivity to the residuals
+            c_mis = self._misfit_covariance(d / nd[:, None], g0)
+            sigma_sys = np.sqrt(np.maximum(np.diag(proj[:3] @ c_mis @ proj[:3].T), 0.0))
+            # the residuals' expected sum of squares holds the misfits' unabsorbed part, trace((I - H) C):
+            # what is left of it is noise (at least the noise floor)
+            unabsorbed = float(np.trace(c_mis) - np.trace(jac @ proj @ c_mis))
+            s2_noise = max((float(r @ r) - unabsorbed) / dof, self.noise_floor_m_s2**2)
+            sigma = np.sqrt(np.maximum(np.diag(s2_noise * inv)[:3], 0.0) + sigma_sys**2)
         except np.linalg.LinAlgError:
+            sigma_fit = np.full(3, math.inf)
+            sigma_sys = np.full(3, math.inf)
+            sigma = np.full(3, math.inf)
+        if not np.all(np.isfinite(sigma_fit)):
+            sigma_sys = np.full(3, math.inf)
             sigma = np.full(3, math.inf)
         self.estimate_, self.sigma_, self.gravity_, self.condition_ = b, sigma, g0, cond
+        self.sigma_fit_, self.sigma_systematic_ = sigma_fit, sigma_sys
         self.trusted_ = bool(
             self.n_directions_ >= self.min_directions
             and cond <= self.max_condition
             and np.all(np.abs(b) <= self.max_bias_m_s2)
-            and np.all(sigma <= self.max_sigma_m_s2)
+            and np.all(sigma_fit <= self.max_sigma_m_s2)
         )
         if apply and self.trusted_ and np.abs(b - self.applied_).max() >= self.min_change_m_s2:
             self.applied_ = b.copy()
             self.updates_.append((t_next, tuple(b.tolist()), tuple(sigma.tolist())))
+
+    def _misfit_covariance(self, u: np.ndarray, g0: float) -> np.ndarray:
+        """Covariance (m/s^2)^2, (K, K), of the misfits ``g0 u_i^T M u_i`` that a sensitivity error ``M``
+        (independent entries: ``scale_error`` on the diagonal, ``cross_axis`` off it) adds to the fit's
+        residuals at the unit directions ``u`` (K, 3; module docstring)."""
+        var = np.full((3, 3), float(self.cross_axis) ** 2)
+        np.fill_diagonal(var, float(self.scale_error) ** 2)
+        # the coefficient of M_jk in the misfit of direction i is u_ij u_ik
+        coef = (u[:, :, None] * u[:, None, :]).reshape(len(u), 9)
+        return g0 * g0 * (coef * var.reshape(9)) @ coef.T

@@ -261,8 +261,10 @@ def test_directions_closer_than_a_bin_count_once_and_far_ones_apart():
 
 
 def test_the_uncertainty_is_the_residual_scaled_covariance():
-    """sigma_ = sqrt(diag(s^2 (J^T J)^-1)), s^2 the residuals' sum of squares over the fit's N - 4 degrees of
-    freedom (at least noise_floor_m_s2 squared); the fit is the least-squares one (J^T r = 0)."""
+    """sigma_fit_ = sqrt(diag(s^2 (J^T J)^-1)), s^2 the residuals' sum of squares over the fit's N - 4
+    degrees of freedom (at least noise_floor_m_s2 squared); the fit is the least-squares one (J^T r = 0).
+    Without the datasheet terms (scale_error = cross_axis = 0) the stated sigma_ is that; with them it is
+    at least sigma_systematic_ and at most the two in quadrature."""
     for k in (5, 6, 12):
         radial = 0.03 * np.cos(np.arange(k) * 2.1)  # a misfit per direction
         ms = means(k, radial=radial)
@@ -276,14 +278,20 @@ def test_the_uncertainty_is_the_residual_scaled_covariance():
         s2 = max(float(r @ r) / (k - 4), est.noise_floor_m_s2**2)
         assert float(r @ r) / (k - 4) > est.noise_floor_m_s2**2
         expect = np.sqrt(np.diag(s2 * np.linalg.inv(jac.T @ jac))[:3])
-        np.testing.assert_allclose(est.sigma_, expect, rtol=1e-6)
+        np.testing.assert_allclose(est.sigma_fit_, expect, rtol=1e-6)
+        assert np.all(est.sigma_ <= np.hypot(expect, est.sigma_systematic_) * (1 + 1e-9))
+        assert np.all(est.sigma_ >= est.sigma_systematic_) and np.all(est.sigma_systematic_ > 0)
+        bare, _ = one_period(ms, scale_error=0.0, cross_axis=0.0)
+        np.testing.assert_allclose(bare.sigma_, expect, rtol=1e-6)
+        np.testing.assert_array_equal(bare.sigma_systematic_, 0.0)
         sv = np.linalg.svd(jac, compute_uv=False)
         assert est.condition_ == pytest.approx(sv[0] / sv[-1], rel=1e-9)
     # an exact fit: the noise floor sets the uncertainty
     est, _ = one_period(means(8))
     np.testing.assert_allclose(est.estimate_, BIAS, atol=1e-9)
     assert est.gravity_ == pytest.approx(GRAVITY, abs=1e-9)
-    assert np.all(est.sigma_ > 0.5 * est.noise_floor_m_s2) and np.all(est.sigma_ < 2 * est.noise_floor_m_s2)
+    assert np.all(est.sigma_fit_ > 0.5 * est.noise_floor_m_s2)
+    assert np.all(est.sigma_fit_ < 2 * est.noise_floor_m_s2)
 
 
 def test_directions_in_one_plane_leave_the_offset_across_it_unknown():
@@ -306,14 +314,14 @@ def test_the_trust_limits_are_inclusive():
     ref, _ = one_period(ms)
     assert ref.trusted_
     for params in ({"max_condition": ref.condition_}, {"max_bias_m_s2": float(np.abs(ref.estimate_).max())},
-                   {"max_sigma_m_s2": float(ref.sigma_.max())},
+                   {"max_sigma_m_s2": float(ref.sigma_fit_.max())},
                    {"min_change_m_s2": float(np.abs(ref.estimate_).max())}):
         est, out = one_period(ms, **params)
         assert est.trusted_ and len(est.updates_) == 1, params
         np.testing.assert_array_equal(out[-1], ref.estimate_)
     for params in ({"max_condition": ref.condition_ * (1 - 1e-9)},
                    {"max_bias_m_s2": float(np.abs(ref.estimate_).max()) * (1 - 1e-9)},
-                   {"max_sigma_m_s2": float(ref.sigma_.max()) * (1 - 1e-9)}):
+                   {"max_sigma_m_s2": float(ref.sigma_fit_.max()) * (1 - 1e-9)}):
         est, out = one_period(ms, **params)
         assert not est.trusted_ and est.updates_ == [], params
     est, out = one_period(ms, min_change_m_s2=float(np.abs(ref.estimate_).max()) * (1 + 1e-9))
@@ -380,7 +388,7 @@ def test_the_default_uncertainty_limit():
     above the default max_sigma_m_s2 of 0.05, so not trusted; trusted when the limit allows it."""
     ms = means(10, radial=0.3 * np.sin(np.arange(10) * 1.3))
     est, out = one_period(ms)
-    assert np.all(est.sigma_ > 0.1) and np.all(est.sigma_ < 0.2) and est.condition_ < 3
+    assert np.all(est.sigma_fit_ > 0.1) and np.all(est.sigma_fit_ < 0.2) and est.condition_ < 3
     assert not est.trusted_ and est.updates_ == []
     est, _ = one_period(ms, max_sigma_m_s2=0.2)
     assert est.trusted_
