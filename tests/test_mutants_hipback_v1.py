@@ -332,7 +332,7 @@ def test_battery_level_characteristic(data: bytes, pct: float | None) -> None:
 def _after_corrupt_seq(dec) -> None:
     """Packet 0 at 0 s, then one whose sequence number is corrupt (1000): the decoder expects 1001 next."""
     assert dec.feed(raw(0, 0), 0.0).rejected is None
-    assert dec.feed(raw(1000, 10_000), 0.0).missing == 999
+    assert dec.feed(raw(1000, 10_000), 10.0).missing == 999  # the arrivals (10 s on) back the jump
 
 
 def test_three_continuing_out_of_order_packets_resynchronise_numbering_continues() -> None:
@@ -378,7 +378,7 @@ def test_resynchronisation_follows_the_sequence_over_its_wrap() -> None:
     top = 0xFFFFFFFF
     dec = HIPBACK_V1.make_decoder(100, "raw")
     assert dec.feed(raw(top - 10, 0), 0.0).rejected is None
-    assert dec.feed(raw(5, 10_000), 0.0).missing == 15  # corrupt: 15 samples ahead over the wrap
+    assert dec.feed(raw(5, 10_000), 0.2).missing == 15  # corrupt: 15 samples ahead over the wrap (0.2 s on)
     assert dec.feed(raw(top - 1, 20_000), 0.0).rejected == "out_of_order"
     assert dec.feed(raw(top, 30_000), 0.0).rejected == "out_of_order"
     out = dec.feed(raw(0, 40_000), 0.0)  # follows top over the wrap: the third in a row
@@ -536,7 +536,7 @@ def test_every_resynchronisation_is_counted() -> None:
     _after_corrupt_seq(dec)
     for seq in (1, 2, 3):
         dec.feed(raw(seq, seq * 10_000 + 10_000), 0.0)
-    assert dec.feed(raw(900, 60_000), 0.0).missing == 900 - 4  # corrupt again: 1002 + 896
+    assert dec.feed(raw(900, 60_000), 20.0).missing == 900 - 4  # corrupt again: 1002 + 896 (20 s on)
     for seq in (5, 6, 7):
         out = dec.feed(raw(seq, seq * 10_000 + 30_000), 0.0)
     assert out.rejected is None and dec.stats.resets == 2 and out.seq.tolist() == [1002 + 896 + 1]

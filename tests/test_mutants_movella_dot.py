@@ -81,11 +81,13 @@ def test_device_control_write_refusals_say_why() -> None:
 
 def test_parse_config_notes_modes_and_measuring() -> None:
     assert MOVELLA_DOT.parse_config({}) == DeviceConfig(
-        values={}, notes=("firmware version unknown: every payload mode assumed",))
+        values={}, modes=tuple(m for m in md.PAYLOAD_MODES if m != "custom5"),
+        modes_reason="needs firmware 3 or later and the firmware version could not be read (Device Info)",
+        notes=("firmware version unknown: only the payload modes every firmware has (not custom5)",))
     bad = {md.DEVICE_INFO_UUID: b"\x01\x02\x03"}
     assert MOVELLA_DOT.parse_config(bad).notes == (
         "Device Info unreadable (Device Info value has 3 bytes, expected 34)",
-        "firmware version unknown: every payload mode assumed",
+        "firmware version unknown: only the payload modes every firmware has (not custom5)",
     )
     v2 = device_info()[:6] + bytes([2, 9, 9]) + device_info()[9:]
     old = MOVELLA_DOT.parse_config({md.DEVICE_INFO_UUID: v2})
@@ -170,11 +172,13 @@ def test_three_continuing_stale_packets_after_a_corrupt_timestamp_are_the_clock_
     assert _feed_all(dec, [10_000_000, 10_500_000]) == [None, None]  # the second is corrupt (0.5 s ahead)
     stale = [10_016_667, 10_033_333]
     assert _feed_all(dec, stale) == ["out_of_order", "out_of_order"] and dec.stats.resets == 0
-    out = dec.feed(custom5(10_050_000), 3.0)
-    assert out.rejected is None and out.device_time_s.tolist() == [(10_500_000 + 3_000_000) * 1e-6]
+    out = dec.feed(custom5(10_050_000), 3.0)  # returns the two kept aside before its own sample
+    assert out.rejected is None and out.extra["recovered"] == 2
+    # a new epoch one period after the last sample (the first stale one arrived with it), then their own steps
+    assert out.device_time_s.tolist() == [t * 1e-6 for t in (10_516_667, 10_533_333, 10_550_000)]
     assert dec.stats.resets == 1
     nxt = dec.feed(custom5(10_066_667), 4.0)  # followed from now on
-    assert nxt.rejected is None and nxt.missing == 0 and dec.stats.rejected == {"out_of_order": 2}
+    assert nxt.rejected is None and nxt.missing == 0 and dec.stats.rejected == {} and dec.stats.recovered == 2
 
 
 @pytest.mark.parametrize(
@@ -214,7 +218,8 @@ def test_resynchronisation_follows_the_timestamps_over_the_counter_wrap() -> Non
     assert _feed_all(dec, [WRAP - 300, WRAP - 100]) == ["out_of_order", "out_of_order"]
     out = dec.feed(custom5(100), 0.0)
     assert out.rejected is None and dec.stats.resets == 1
-    assert out.device_time_s.tolist() == [(WRAP + 500 + 16_667) * 1e-6]
+    first = WRAP + 500 + 16_667  # one period after the last sample, then the timestamps' own steps
+    assert out.device_time_s.tolist() == [first * 1e-6, (first + 200) * 1e-6, (first + 400) * 1e-6]
 
 
 # -- restarts as new epochs, steps the arrivals cannot hold, set-up reads --------------------------------
@@ -234,7 +239,8 @@ def test_a_clock_restarted_onto_the_last_timestamp_continues_after_the_last_samp
     assert _feed_all(dec, [9_500_000, 9_750_000]) == ["out_of_order", "out_of_order"]
     out = dec.feed(custom5(10_000_000, acc=(0.0, 0.0, 9.7)), 1.5)
     assert out.rejected is None and out.gaps == [] and dec.stats.resets == 1
-    assert out.device_time_s.tolist() == [(10_000_000 + 1_500_000) * 1e-6]
+    # the two stale ones arrived with the last sample: the first follows it by one period, then 0.25 s steps
+    assert out.device_time_s.tolist() == [t * 1e-6 for t in (10_016_667, 10_266_667, 10_516_667)]
     assert out.extra["timestamp_us"] == 10_000_000
 
 
@@ -301,7 +307,7 @@ def test_unreadable_control_values_are_noted_and_stopped_before_the_rate_write()
     assert cfg.notes[-1] == (
         "Device Control unreadable (5 bytes, expected 32): the output rate is written alone")
     assert MOVELLA_DOT.parse_config({md.DEVICE_CONTROL_UUID: bytes(32)}).notes == (
-        "firmware version unknown: every payload mode assumed",)
+        "firmware version unknown: only the payload modes every firmware has (not custom5)",)
     values = {md.CONTROL_UUID: b"\x01\x05", md.DEVICE_CONTROL_UUID: bytes(5)}
     assert MOVELLA_DOT.start_sequence(30, "custom3", values) == [
         Write(md.CONTROL_UUID, bytes([1, 0, 24]), True, "stop (measuring state unreadable)"),
