@@ -36,8 +36,8 @@ The property, checked after every notification (:class:`PacketCheck`):
 - a notification carries at most the samples it can hold (:data:`MAX_SAMPLES`), plus, for a Movella DOT,
   the samples of the packets just refused as out of order that it shows to have begun a restarted device
   clock (``extra["recovered"]``, at most ``RESYNC_PACKETS - 1``: no more than were refused so since the last
-  accepted packet; the session's live count of ``out_of_order`` still includes them, the decoder's no
-  longer does), and a gap the decoder reports before it at most the samples of the time since the packet
+  accepted packet; the session's live count of ``out_of_order`` and the decoder's no longer count them), and
+  a gap the decoder reports before it at most the samples of the time since the packet
   before (:data:`MAX_GAP_LATENCY_S`);
 - a clean packet (values untouched) that is accepted decodes to exactly what a clean decoder made of it, and
   the decoder recovers from the garbage: of the last :data:`TAIL_MUST_PASS` notifications of the clean tail,
@@ -588,12 +588,11 @@ class PacketCheck:
                 raise Broken(f"a rejected packet ({out.rejected}) carries {out.n} samples")
             if rejected_now < 1:
                 raise Broken(f"a packet rejected as {out.rejected} is not counted in the decoder statistics")
-            # the session counts each refusal as it comes; the decoder no longer counts packets it recovered
-            recovered = st.recovered if out.rejected == "out_of_order" else 0
-            counted = st.rejected[out.rejected] + recovered
-            if sess.rejected[out.rejected] != counted and self.kind != "witmotion":
+            # the session counts each refusal as it comes and takes recovered packets off again, as the
+            # decoder does
+            if sess.rejected[out.rejected] != st.rejected[out.rejected] and self.kind != "witmotion":
                 raise Broken(f"session counts {sess.rejected[out.rejected]} {out.rejected}, decoder "
-                             f"{st.rejected[out.rejected]} (+ {recovered} recovered)")
+                             f"{st.rejected[out.rejected]}")
             if out.rejected == "out_of_order":
                 self.stale += 1
         elif out.n == 0:
@@ -619,6 +618,10 @@ class PacketCheck:
         self.accepted += 1
         self.samples += out.n
         self._recovered(out)
+        live, own = sess.rejected["out_of_order"], st.rejected.get("out_of_order", 0)
+        if out.extra.get("recovered") and live != own:
+            raise Broken(f"after {out.extra['recovered']} recovered, the session counts {live} out of order, "
+                         f"the decoder {own}")
         self._gaps(p, out)
         self._samples(out)
         self._times(p, out, t)

@@ -145,6 +145,17 @@ class _Link:
         return known[1]
 
 
+
+def _uncount_recovered(rejected: dict[str, int], n: int) -> None:
+    """Take ``n`` packets that were counted as refused out of order off the live count: a later packet showed
+    the device clock had restarted and returned their samples (the decoder's own statistics, which replace
+    the live counts at the end, no longer count them either)."""
+    left = rejected.get("out_of_order", 0) - n
+    if left > 0:
+        rejected["out_of_order"] = left
+    else:
+        rejected.pop("out_of_order", None)
+
 class SessionRunner:
     """Runs one recording session (see the module docstring).
 
@@ -539,6 +550,8 @@ class SessionRunner:
             decoded = link.decoder.feed(data, arrival)
             if decoded.rejected:
                 stats.rejected[decoded.rejected] += 1
+            elif decoded.extra and "recovered" in decoded.extra:  # (refused on arrival, returned now)
+                _uncount_recovered(stats.rejected, int(decoded.extra["recovered"]))
             if decoded.battery_pct is not None:
                 self._battery_level(link, decoded.battery_pct)
             if decoded.n == 0:
