@@ -9,33 +9,14 @@ import pytest
 
 from hipback.ingest.devices import hipback_v1 as hb
 from hipback.ingest.devices import movella_dot as md
-from hipback.ingest.session import run_virtual_session
 from hipback.ingest.session.runner import SETUP_FAILURES_LIMIT
-from hipback.ingest.store import LocalStore
-from hipback.simulator import SensorSpec, simulate
 from hipback.simulator.virtual_ble import SensorFaults
+from tests.one_sensor import one_thigh_session, run_one_sensor
 
 
 @pytest.fixture(scope="module")
 def sim():
-    return simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="quat", rate_hz=100.0)])
-
-
-def _run(sim, tmp_path, kind: str, faults: SensorFaults, until_s: float):
-    events: list = []
-    outcome = run_virtual_session(
-        sim,
-        {"thigh_left": kind},
-        tmp_path / "s.sqlite",
-        faults={"thigh_left": faults},
-        until_s=until_s,
-        calibration_s=0,
-        process=False,
-        on_event=events.append,
-    )
-    with LocalStore(tmp_path / "s.sqlite") as store:
-        stored = store.sample_count(outcome.session_id, "thigh_left")
-    return outcome, events, stored
+    return one_thigh_session()
 
 
 @pytest.mark.parametrize("kind,uuid,name", [("movella_dot", md.DEVICE_INFO_UUID, "Device Info"),
@@ -43,7 +24,9 @@ def _run(sim, tmp_path, kind: str, faults: SensorFaults, until_s: float):
 def test_a_configuration_read_that_always_fails_leaves_the_sensor_out(sim, tmp_path, kind, uuid, name):
     """Until 600 s of simulated time: the old runner took the read error for a lost link and reconnected
     for the whole session (dozens of ``connect_failed``); now the third identical failure ends it."""
-    outcome, events, stored = _run(sim, tmp_path, kind, SensorFaults(failing_reads=[uuid]), until_s=600.0)
+    outcome, events, stored = run_one_sensor(
+        sim, tmp_path, kind, SensorFaults(failing_reads=[uuid]), until_s=600.0
+    )
     tries = [e for e in events if e.kind == "connect_failed"]
     (failed,) = [e for e in events if e.kind == "sensor_failed"]
     assert len(tries) == SETUP_FAILURES_LIMIT - 1 and failed.t < 60.0
@@ -61,7 +44,7 @@ def test_record_says_in_one_sentence_which_read_failed(sim, tmp_path) -> None:
     from hipback.ingest.errors import HipbackError
 
     faults = SensorFaults(failing_reads=[md.DEVICE_INFO_UUID])
-    outcome, _, _ = _run(sim, tmp_path, "movella_dot", faults, until_s=600.0)
+    outcome, _, _ = run_one_sensor(sim, tmp_path, "movella_dot", faults, until_s=600.0)
     with pytest.raises(HipbackError) as err:
         check_outcome(outcome)
     text = str(err.value)
@@ -74,7 +57,7 @@ def test_a_link_lost_during_the_read_reconnects_until_the_sensor_is_back(sim, tm
     """The sensor goes out of range during the same read on five connections in a row (more than the limit):
     each is a lost link, not a device error, so the runner keeps reconnecting and then streams."""
     faults = SensorFaults(drop_on_read={md.DEVICE_INFO_UUID: 5}, readvertise_after_s=0.5)
-    outcome, events, stored = _run(sim, tmp_path, "movella_dot", faults, until_s=40.0)
+    outcome, events, stored = run_one_sensor(sim, tmp_path, "movella_dot", faults, until_s=40.0)
     st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
     assert ledger.reads_failed == 5 and not [e for e in events if e.kind == "sensor_failed"]
     assert st.failed is None and st.connect_failures >= 5 and outcome.stopped_by != "sensors_failed"
@@ -97,7 +80,7 @@ def test_a_read_that_fails_twice_then_works_streams(sim, tmp_path, monkeypatch) 
         return await real(self, char_uuid)
 
     monkeypatch.setattr(vs.VirtualSensor, "_read", flaky)
-    outcome, events, stored = _run(sim, tmp_path, "movella_dot", SensorFaults(), until_s=20.0)
+    outcome, events, stored = run_one_sensor(sim, tmp_path, "movella_dot", SensorFaults(), until_s=20.0)
     st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
     assert ledger.reads_failed == SETUP_FAILURES_LIMIT - 1 and st.connect_failures == SETUP_FAILURES_LIMIT - 1
     assert st.failed is None and not [e for e in events if e.kind == "sensor_failed"]

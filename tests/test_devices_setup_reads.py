@@ -8,16 +8,14 @@ import pytest
 
 from hipback.ingest.devices import MOVELLA_DOT, Write
 from hipback.ingest.devices import movella_dot as md
-from hipback.ingest.session import run_virtual_session
-from hipback.ingest.store import LocalStore
-from hipback.simulator import SensorSpec, simulate
 from hipback.simulator.devices import movella_dot as sim_md
 from hipback.simulator.virtual_ble import SensorFaults
+from tests.one_sensor import one_thigh_session, run_one_sensor
 
 
 @pytest.fixture(scope="module")
 def sim():
-    return simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="quat", rate_hz=100.0)])
+    return one_thigh_session()
 
 
 def _malformed(monkeypatch, uuid: str, value: bytes) -> None:
@@ -30,27 +28,10 @@ def _malformed(monkeypatch, uuid: str, value: bytes) -> None:
     monkeypatch.setattr(sim_md.MovellaState, "read", read)
 
 
-def _run(sim, tmp_path, faults: SensorFaults, until_s: float):
-    events = []
-    outcome = run_virtual_session(
-        sim,
-        {"thigh_left": "movella_dot"},
-        tmp_path / "s.sqlite",
-        faults={"thigh_left": faults},
-        until_s=until_s,
-        calibration_s=0,
-        process=False,
-        on_event=events.append,
-    )
-    with LocalStore(tmp_path / "s.sqlite") as store:
-        stored = store.sample_count(outcome.session_id, "thigh_left")
-    return outcome, events, stored
-
-
 def test_malformed_device_control_read_streams_at_the_configured_rate(sim, tmp_path, monkeypatch) -> None:
     twin_dc = sim_md.default_device_control()
     _malformed(monkeypatch, md.DEVICE_CONTROL_UUID, twin_dc[:31])  # one byte short
-    outcome, events, stored = _run(sim, tmp_path, SensorFaults(), until_s=8.0)
+    outcome, events, stored = run_one_sensor(sim, tmp_path, "movella_dot", SensorFaults(), until_s=8.0)
     st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
     assert not [e for e in events if e.kind == "connect_failed"] and st.connect_failures == 0
     assert ledger.starts == 1 and ledger.errors == []
@@ -61,7 +42,9 @@ def test_malformed_control_read_after_a_reconnect_stops_before_the_rate(sim, tmp
     """The DOT keeps measuring over a link loss; with its Control value unreadable the host cannot tell, so
     it stops it first: the rate write is not refused."""
     _malformed(monkeypatch, md.CONTROL_UUID, b"\x01")
-    outcome, events, stored = _run(sim, tmp_path, SensorFaults(disconnect_at=[4.0]), until_s=12.0)
+    outcome, events, stored = run_one_sensor(
+        sim, tmp_path, "movella_dot", SensorFaults(disconnect_at=[4.0]), until_s=12.0
+    )
     st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
     assert st.disconnects == 1 and st.reconnects == 1 and ledger.starts == 2
     assert ledger.errors == []  # no rate write refused during measurement

@@ -15,26 +15,14 @@ from hipback.ingest.session import run_virtual_session
 from hipback.ingest.store import LocalStore
 from hipback.simulator import SensorSpec, simulate
 from hipback.simulator.virtual_ble import SensorFaults
+from tests.one_sensor import one_thigh_session, run_one_sensor
 
 
 @pytest.fixture(scope="module")
 def sim():
-    return simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="quat", rate_hz=100.0)])
+    return one_thigh_session()
 
 
-def _run(sim, tmp_path, kind: str, faults: SensorFaults, until_s: float = 12.0):
-    events = []
-    outcome = run_virtual_session(
-        sim,
-        {"thigh_left": kind},
-        tmp_path / "s.sqlite",
-        faults={"thigh_left": faults},
-        until_s=until_s,
-        calibration_s=0,
-        process=False,
-        on_event=events.append,
-    )
-    return outcome, events
 
 
 def _stored(tmp_path, outcome) -> int:
@@ -43,7 +31,7 @@ def _stored(tmp_path, outcome) -> int:
 
 
 def test_movella_at_the_default_mtu_streams_the_short_payload_mode(sim, tmp_path) -> None:
-    outcome, events = _run(sim, tmp_path, "movella_dot", SensorFaults(max_mtu=23))
+    outcome, events, _ = run_one_sensor(sim, tmp_path, "movella_dot", SensorFaults(max_mtu=23))
     (mode,) = [e for e in events if e.kind == "mode"]
     assert mode.data["mode"] == "orientation_quaternion" and mode.data["mtu"] == 23
     assert "custom5 needs ATT MTU >= 66" in mode.message
@@ -62,7 +50,9 @@ def test_movella_without_the_mtu_exchange_would_lose_every_packet(sim, tmp_path)
 
 
 def test_movella_with_old_firmware_streams_custom_mode_3(sim, tmp_path) -> None:
-    outcome, events = _run(sim, tmp_path, "movella_dot", SensorFaults(device_options={"firmware": (2, 6, 0)}))
+    outcome, events, _ = run_one_sensor(
+        sim, tmp_path, "movella_dot", SensorFaults(device_options={"firmware": (2, 6, 0)})
+    )
     (mode,) = [e for e in events if e.kind == "mode"]
     assert mode.data["mode"] == "custom3" and "firmware 2.6.0" in mode.message
     st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
@@ -71,7 +61,9 @@ def test_movella_with_old_firmware_streams_custom_mode_3(sim, tmp_path) -> None:
 
 
 def test_movella_reconnect_stops_measurement_before_writing_the_rate(sim, tmp_path) -> None:
-    outcome, events = _run(sim, tmp_path, "movella_dot", SensorFaults(disconnect_at=[4.0]), until_s=14.0)
+    outcome, events, _ = run_one_sensor(
+        sim, tmp_path, "movella_dot", SensorFaults(disconnect_at=[4.0]), until_s=14.0
+    )
     st, ledger = outcome.stats["thigh_left"], outcome.ledgers["thigh_left"]
     assert st.disconnects == 1 and st.reconnects == 1 and ledger.starts == 2
     # the twin keeps measuring over the link loss and refuses a rate write while measuring: none was refused
@@ -81,7 +73,7 @@ def test_movella_reconnect_stops_measurement_before_writing_the_rate(sim, tmp_pa
 
 
 def test_witmotion_battery_is_polled_into_the_sensor_status(sim, tmp_path) -> None:
-    outcome, events = _run(
+    outcome, events, _ = run_one_sensor(
         sim, tmp_path, "witmotion", SensorFaults(low_battery_at=1.0, low_battery_pct=8), until_s=40.0
     )
     st = outcome.stats["thigh_left"]
@@ -93,8 +85,8 @@ def test_witmotion_battery_is_polled_into_the_sensor_status(sim, tmp_path) -> No
 
 
 def test_a_raw_movella_at_the_default_mtu_cannot_stream_and_says_why(tmp_path) -> None:
-    raw = simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="raw", rate_hz=100.0)])
-    outcome, events = _run(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=6.0)
+    raw = one_thigh_session("raw")
+    outcome, events, _ = run_one_sensor(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=6.0)
     failed = [e for e in events if e.kind == "connect_failed"]
     assert failed and "no payload mode can stream" in failed[0].message
     assert "rate_quantities needs ATT MTU >= 43" in failed[0].message
@@ -104,8 +96,8 @@ def test_a_raw_movella_at_the_default_mtu_cannot_stream_and_says_why(tmp_path) -
 def test_a_sensor_that_can_never_stream_is_left_out_and_the_session_stops(tmp_path) -> None:
     """The same set-up failure three times in a row: no endless reconnecting; the only sensor is left out, so
     the session stops long before its end (until_s 600 s of simulated time) and says why."""
-    raw = simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="raw", rate_hz=100.0)])
-    outcome, events = _run(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=600.0)
+    raw = one_thigh_session("raw")
+    outcome, events, _ = run_one_sensor(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=600.0)
     tries = [e for e in events if e.kind == "connect_failed"]
     (failed,) = [e for e in events if e.kind == "sensor_failed"]
     assert len(tries) == 2 and failed.t < 60.0 and failed.placement == "thigh_left"  # 2 "retrying", then out
@@ -144,8 +136,8 @@ def test_record_says_in_one_sentence_why_no_sensor_could_stream(tmp_path) -> Non
     from hipback.ingest.commands.record import check_outcome
     from hipback.ingest.errors import HipbackError
 
-    raw = simulate("short", seed=7, sensors=[SensorSpec("thigh_left", kind="raw", rate_hz=100.0)])
-    outcome, _ = _run(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=600.0)
+    raw = one_thigh_session("raw")
+    outcome, _, _ = run_one_sensor(raw, tmp_path, "movella_dot", SensorFaults(max_mtu=23), until_s=600.0)
     with pytest.raises(HipbackError) as err:
         check_outcome(outcome)
     text = str(err.value)
