@@ -490,7 +490,7 @@ def simulate_programme(
     duration = float(t_fine[-1])
     phase = np.full(n, np.nan)
     env = np.zeros(n)
-    streams, mounting, sensor_truth = {}, {}, {}
+    streams, mounting, sensor_truth, sensor_errors = {}, {}, {}, {}
     for k_s, spec in enumerate(sensors):
         srng = np.random.default_rng([seed, 1, k_s])
         seg = spec.segment
@@ -499,7 +499,11 @@ def simulate_programme(
         wobble = soft_tissue_wobble(spec, t_fine, phase, env, 1.0 / patient.stride_time_s, srng)
         omega = body.angular_velocity(quats[seg], dt)
         st_sig = sensor_signals(spec, t_fine, quats[seg], omega, origins[seg], mount, t, wobble)
-        streams[spec.placement], _ = make_stream(spec, st_sig, srng)
+        # the datasheet terms (scale, cross-axis, bias wander) drawn per sensor and session, as simulate()
+        # and simulate_visit draw them
+        streams[spec.placement], sensor_errors[spec.placement] = make_stream(
+            spec, st_sig, srng, np.random.default_rng([seed, 3, k_s])
+        )
         mounting[spec.placement] = mount
         sensor_truth[spec.placement] = st_sig
     step = max(1, int(round(1.0 / (truth_rate_hz * dt))))
@@ -514,7 +518,11 @@ def simulate_programme(
         calibration_window=calib,
         patient=patient,
         sensors=sensors,
-        meta={"seed": seed, "mounting": {kq: v.tolist() for kq, v in mounting.items()}},
+        meta={
+            "seed": seed,
+            "mounting": {kq: v.tolist() for kq, v in mounting.items()},
+            "sensor_errors": sensor_errors,
+        },
     )
     rec = Recording(
         streams=streams,
