@@ -92,7 +92,7 @@ def read(tf: TextFile, sniffed: Sniffed, placement: str) -> tuple[SensorStream, 
     used = {c for cols in groups.values() for c in cols} | set(TIME_COLUMNS) | set(UTC_COLUMNS)
     wanted = {c: index[c] for c in used if c in index}
     start = sniffed.header_index + 1
-    first_row = next((line for line in tf.lines[start:] if line.strip()), "")
+    first_row = next((tf.lines[i] for i in range(start, len(tf.lines)) if tf.lines[i].strip()), "")
     decimal_comma = sniffed.sep != "," and "," in first_row and "." not in first_row
     table = parse_rows(tf, start, sniffed.sep, len(sniffed.names), wanted, decimal_comma=decimal_comma)
     report.rows_read = table.rows_read
