@@ -17,8 +17,9 @@ devices, grid merge, calibration search; the slip monitor is left out, see its d
    hands them on). Figures: rep/hold
    count exact (fraction of sets), hold time error (|detected - true| plateau, s), form flags correct
    (fraction of reps/holds whose broken rules, restricted to the rules the worn sensors can check, and the
-   too-short flag equal the truth's), per-rep primary angle error (|detected - true| at the peak, deg, truth
-   from the simulator's segment orientations with the catalogue's definition; a primary measured against
+   too-short flag equal the truth's), per-rep primary angle error (|detected - true| at the peak, for a
+   hold the angle held, its mean over the hold, deg, truth from the simulator's segment orientations with
+   the catalogue's definition; a primary measured against
    standing neutral is compared with the truth relative to the calibration stance the pipeline found, as the
    catalogue defines it). Sets whose primary angle the
    worn sensors cannot see are counted as "not measurable" and left out.
