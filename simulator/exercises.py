@@ -28,7 +28,11 @@ holds, with the movement's onset in ``t_onset``), the primary angle computed wit
 definition (:func:`hipback.processing.exercises.signals.signal`) on the true segment orientations (for a rep
 its peak; for a hold the angle held, its mean over the plateau, as
 :class:`~hipback.processing.exercises.engine.ExerciseCounter` reports a hold; both minus the value at the
-onset for a ``start`` reference), the hold time, the fault and the rules it breaks, and whether the hold
+onset for a ``start`` reference, computed in the segment frames the standing calibration defines,
+:func:`stance_frames`: hipback's neutral is the calibration stance, and with a stance that is not the
+anatomical neutral a change of ab/adduction or rotation at a flexed hip differs between the two frames by
+a few degrees; a ``neutral`` primary is in the anatomical frames, and a comparison subtracts its value in
+the calibration stance), the hold time, the fault and the rules it breaks, and whether the hold
 was too short for the dose.
 """
 
@@ -510,7 +514,8 @@ def simulate_programme(
     t_truth = t_fine[::step]
     q_truth = {kq: v[::step] for kq, v in quats.items()}
     frame = body_angles(t_truth, q_truth)
-    sets = _truth_sets(plans, cat, frame, t_truth)
+    in_stance = body_angles(t_truth, stance_frames(t_truth, q_truth, calib))
+    sets = _truth_sets(plans, cat, frame, t_truth, in_stance)
     truth = ExerciseTruth(
         t=t_truth,
         segment_quat=q_truth,
@@ -631,7 +636,8 @@ def simulate_visit(
     step = max(1, int(round(1.0 / (truth_rate_hz * dt))))
     t_truth = t_fine[::step]
     q_truth = {kq: v[::step] for kq, v in quats.items()}
-    sets = _truth_sets(plans, cat, body_angles(t_truth, q_truth), t_truth)
+    in_stance = body_angles(t_truth, stance_frames(t_truth, q_truth, truth.calibration_window))
+    sets = _truth_sets(plans, cat, body_angles(t_truth, q_truth), t_truth, in_stance)
     acts = [TruthActivity("transition", t_prog, sets[0].t_start if sets else duration)]
     for i, ts in enumerate(sets):
         label = POSTURE_ACTIVITY.get(cat[ts.exercise].start_posture, "lying")
@@ -734,12 +740,52 @@ def _perform(tl: _Timeline, programme: list[ExerciseSet], cat: Catalogue, patien
     return plans
 
 
-def _truth_sets(plans, cat: Catalogue, frame: dict[str, FloatArray], t: FloatArray) -> list[TruthSet]:
+def stance_frames(
+    t: FloatArray, segment_quat: dict[str, FloatArray], window: tuple[float, float]
+) -> dict[str, FloatArray]:
+    """The segment orientations (segment-to-world, (N, 4) per segment) in the frames a standing calibration
+    defines (hipback's neutral, :mod:`hipback.processing.calibration`): each segment's superior axis (Y) is
+    the world vertical of the calibration stance in ``window`` (s) (the anatomical frame turned by the
+    smallest rotation that takes its Y there; a stance with the hips slightly flexed or the feet apart
+    leaves that much in the anatomical frames), and each non-pelvis segment's frame is turned about that
+    axis so that it faces as the pelvis does in the stance (its heading relative to the pelvis zero, as the
+    calibration aligns it). Body-fixed: the same rotation of each segment at every sample."""
+    from hipback.processing.angles3d import vertical_twist
+
+    sel = (t >= window[0]) & (t <= window[1])
+    e_y = np.array([0.0, 1.0, 0.0])
+    out: dict[str, FloatArray] = {}
+    for p, q in segment_quat.items():
+        up = qm.rotate(qm.conjugate(q[sel]), np.array([0.0, 0.0, 1.0])).mean(axis=0)
+        up = up / np.linalg.norm(up)
+        axis = np.cross(e_y, up)
+        angle = float(np.arctan2(np.linalg.norm(axis), e_y @ up))
+        swing = qm.from_axis_angle(axis / np.linalg.norm(axis), angle) if angle > 1e-12 else qm.IDENTITY
+        out[p] = qm.multiply(q, swing)
+    for p in out:
+        if p != "pelvis" and "pelvis" in out:
+            d = vertical_twist(qm.multiply(out[p][sel], qm.conjugate(out["pelvis"][sel])))
+            psi = float(np.arctan2(np.sin(d).mean(), np.cos(d).mean()))
+            out[p] = qm.multiply(out[p], qm.from_axis_angle(e_y, -psi))
+    return out
+
+
+def _truth_sets(
+    plans,
+    cat: Catalogue,
+    frame: dict[str, FloatArray],
+    t: FloatArray,
+    in_stance: dict[str, FloatArray] | None = None,
+) -> list[TruthSet]:
+    """Truth per set from the body angles ``frame`` (anatomical segment frames); a primary measured from
+    the start of the rep or hold is taken from ``in_stance`` (the body angles in :func:`stance_frames`, the
+    frames the pipeline measures in) when given."""
     out = []
     for si, st, t_set0, events in plans:
         ex = cat[st.exercise]
         side = None if ex.sides == "both" else (st.side or "right")
-        p = signal(frame, ex.primary.angle, side)
+        use = in_stance if in_stance is not None and ex.primary.reference == "start" else frame
+        p = signal(use, ex.primary.angle, side)
         mo = MOTIONS[st.exercise]
         ts = TruthSet(si, ex.name, side, t_set0, events[-1][4] if events else t_set0)
         dose_hold = st.hold_s or (ex.dose.hold_s if ex.kind == "hold" else ex.dose.final_hold_s)
