@@ -23,6 +23,11 @@ of the causal one live recording uses: better inclination while walking (pelvic 
 that drifts more, results final up to 6 s after their samples (no matter offline); quaternion sensors are
 unaffected. ``summary.json`` then says ``"orientation_filter": "lagged"``.
 
+The standing calibration may come from a standing-still period anywhere in the recording: the rows before it
+wait for it (``ProcessorConfig.calibration_timeout_s`` = the recording's length; a live session waits 60 s and
+then reports its angles uncalibrated, empty), so a recording that starts sitting or walking keeps its angles,
+strides and activity from its first sample.
+
 Results of an earlier run in DIR are never replaced silently: ``--overwrite`` says so. The data are checked
 for mix-ups (the same file for two placements, a thigh file that turns no faster than the pelvis while
 walking, a stream that starts or ends well apart from the others): each is a warning printed and kept in
@@ -318,7 +323,11 @@ def run(
     st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
     try:
         recording = read_recording(dict(files))
-        res = process_recording(recording, ProcessorConfig(orientation=orientation))
+        # offline nothing needs its angles at once: rows wait for a standing period anywhere in the recording
+        # (a live session waits 60 s), so a recording that does not start standing keeps its first minutes
+        timeout_s = max(ProcessorConfig.calibration_timeout_s, recording.duration_s + 1.0)
+        cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=timeout_s)
+        res = process_recording(recording, cfg)
         if orientation != "causal":
             res.summary["orientation_filter"] = orientation
         res.warnings.extend(import_warnings(recording))
