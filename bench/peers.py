@@ -747,7 +747,8 @@ def qmt_section() -> None:
 
     print(f"  with the device quaternions (the import before this check): {old.calibration_state}, strides "
           f"L/R {counts(old)}")
-    res = pb.process(rec)
+    # as `hipback process` runs it: rows wait for a standing period anywhere in the recording
+    res = pb.process(rec, ProcessorConfig(calibration_timeout_s=rec.duration_s + 1.0))
     print(f"  hipback process: {res.calibration_state}, strides L/R {counts(res)}, activity "
           + ", ".join(f"{b.label} {b.t_start:.0f}-{b.t_end:.0f} s" for b in res.activity))
     for p, tuned in QMT_TUNED.items():
@@ -766,16 +767,16 @@ def qmt_section() -> None:
         print(f"  {p:12s} segment axes vs the authors' tuning: " + ", ".join(diffs) + " deg; hipback's "
               f"stated ML uncertainty {unc_txt}, quality {cal.quality:.2f}")
     mg = mobgap_ics(rec.streams["pelvis"])
-    # the feet's own IMUs as the contacts' reference, from the first contact hipback could see on (its angles
-    # begin with its calibration)
-    starts = [float(c.window[0]) for c in res.calibration.values() if c.window is not None]
-    t_cal = min(starts, default=0.0)
+    # the feet's own IMUs as the contacts' reference, from the first contact hipback could see on (its first
+    # angle)
+    seen = np.isfinite(res.angles.hip_flexion_left) | np.isfinite(res.angles.hip_flexion_right)
+    t_cal = float(res.angles.t[seen][0]) if seen.any() else math.inf
     mg_all = np.sort(np.concatenate([mg["left"], mg["right"]]))
     for side in ("left", "right"):
         ref = foot_contacts(d[f"foot_{side}"].gyr, 100.0)
         ref = ref[ref >= t_cal]
         hb = _contact_times([x for x in res.strides if x.side == side])
-        print(f"  IC {side:5s} against the {side} foot's IMU ({len(ref)} heel strikes after {t_cal:.0f} s): "
+        print(f"  IC {side:5s} against the {side} foot's IMU ({len(ref)} heel strikes from {t_cal:.0f} s): "
               f"hipback {_against(hb, ref)}; mobgap (either label) {_against(mg_all, ref)}")
     hb_both = _contact_times(res.strides)
     summary = _both_sides(hb_both, mg_all) or "none matched within 0.3 s"
