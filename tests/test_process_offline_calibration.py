@@ -44,3 +44,13 @@ def test_a_late_standing_period_calibrates_the_whole_recording(folder, tmp_path:
     # the results are those of the processor waiting as long as the recording lasts
     same = process_recording(sim.recording, ProcessorConfig(calibration_timeout_s=1e6))
     np.testing.assert_array_equal(same.angles.hip_flexion_left, res.angles.hip_flexion_left)
+
+
+def test_rows_wait_at_most_half_an_hour_offline_and_a_minute_at_least() -> None:
+    """The rows waiting for the calibration are held in memory: offline they wait for the recording's length,
+    but never less than a live session (60 s) nor more than half an hour."""
+    from types import SimpleNamespace
+
+    assert process.offline_calibration_wait_s(SimpleNamespace(duration_s=10.0)) == 60.0
+    assert process.offline_calibration_wait_s(SimpleNamespace(duration_s=600.0)) == 601.0
+    assert process.offline_calibration_wait_s(SimpleNamespace(duration_s=86_400.0)) == 1800.0

@@ -23,10 +23,11 @@ of the causal one live recording uses: better inclination while walking (pelvic 
 that drifts more, results final up to 6 s after their samples (no matter offline); quaternion sensors are
 unaffected. ``summary.json`` then says ``"orientation_filter": "lagged"``.
 
-The standing calibration may come from a standing-still period anywhere in the recording: the rows before it
-wait for it (``ProcessorConfig.calibration_timeout_s`` = the recording's length; a live session waits 60 s and
-then reports its angles uncalibrated, empty), so a recording that starts sitting or walking keeps its angles,
-strides and activity from its first sample.
+The standing calibration may come from a standing-still period anywhere in the first half hour of the
+recording: the rows before it wait for it (``ProcessorConfig.calibration_timeout_s``, see
+:func:`offline_calibration_wait_s`; a live session waits 60 s and then reports its angles uncalibrated,
+empty), so a recording that starts sitting or walking keeps its angles, strides and activity from its first
+sample.
 
 Results of an earlier run in DIR are never replaced silently: ``--overwrite`` says so. The data are checked
 for mix-ups (the same file for two placements, a thigh file that turns no faster than the pelvis while
@@ -115,6 +116,19 @@ def angular_speed_p90_deg_s(stream: Any) -> float | None:
         return None
     w = w[np.isfinite(w)]
     return float(np.degrees(np.percentile(w, 90))) if w.size else None
+
+
+#: offline, rows wait up to this long for the standing calibration (s): nothing needs its angles at once, so a
+#: recording that does not start standing keeps its first minutes (a live session waits 60 s); the rows
+#: waiting are held in memory, hence a bound (half an hour of rows of four sensors: about 60 MB)
+OFFLINE_CALIBRATION_WAIT_S = 1800.0
+
+
+def offline_calibration_wait_s(recording: Any) -> float:
+    """How long ``hipback process`` lets rows wait for the standing calibration (s): the recording's length,
+    between the live 60 s and :data:`OFFLINE_CALIBRATION_WAIT_S`."""
+    live = ProcessorConfig.calibration_timeout_s
+    return max(live, min(recording.duration_s + 1.0, OFFLINE_CALIBRATION_WAIT_S))
 
 
 def import_warnings(recording: Any) -> list[str]:
@@ -323,10 +337,8 @@ def run(
     st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
     try:
         recording = read_recording(dict(files))
-        # offline nothing needs its angles at once: rows wait for a standing period anywhere in the recording
-        # (a live session waits 60 s), so a recording that does not start standing keeps its first minutes
-        timeout_s = max(ProcessorConfig.calibration_timeout_s, recording.duration_s + 1.0)
-        cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=timeout_s)
+        wait_s = offline_calibration_wait_s(recording)
+        cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s)
         res = process_recording(recording, cfg)
         if orientation != "causal":
             res.summary["orientation_filter"] = orientation
