@@ -21,8 +21,9 @@ What it does:
 Groups (``--group``, repeatable; ``all`` = every group in this order but ``processing``; ``modules`` = the
 processing modules one by one): ``lineprotocol``, ``writer``,
 ``outbox`` (the outbox methods of ``LocalStore`` and the sync worker), ``decoders`` (``ingest/devices``),
-``gait`` (``processing/gait.py`` alone), ``exercises`` (``processing/exercises/``), ``store`` (all of
-``ingest/store.py``), one group per module of ``processing/`` (``holds``, ``activity``,
+``gait`` (``processing/gait.py`` alone),
+``files_table`` (``ingest/files/table.py``, the file parser), ``exercises`` (``processing/exercises/``),
+``store`` (all of ``ingest/store.py``), one group per module of ``processing/`` (``holds``, ``activity``,
 ``calibration``, ...: each with the tests that exercise it, minutes each) and ``processing`` (all of it at
 once: hours on two cores). Each group's results and the diffs of its survivors are kept as
 ``results-GROUP.txt`` and ``survivors-GROUP.txt`` in the work folder.
@@ -110,6 +111,12 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
               ["tests/test_store.py", "tests/test_store_durability.py", "tests/test_store_lifecycle.py",
                "tests/test_outbox.py", "tests/test_mutants_store.py"],
               ["hipback.ingest.store.*"]),
+    # the file parser (tests/test_fuzz_boundaries.py left out: 5 s more for every mutant it reaches)
+    "files_table": (["ingest/files/table.py"],
+                    ["tests/test_files_lines.py", "tests/test_files_errors.py", "tests/test_files_import.py",
+                     "tests/test_files_format.py", "tests/test_files_orientation_check.py",
+                     "tests/test_files_table_rows.py", "tests/test_files_table_read.py"],
+                    ["hipback.ingest.files.table.*"]),
     **{m: ([f"processing/{m}.py"], [*tests, f"tests/test_mutants_{m}.py"], [f"hipback.processing.{m}.*"])
        for m, tests in PROCESSING_TESTS.items()},
     "processing": (["processing/"],
@@ -1354,6 +1361,62 @@ _equivalent(_SQL_CASE, _STL + "_con",
              54: '"pragma journal_mode = wal"', 55: '"PRAGMA JOURNAL_MODE = WAL"',
              59: '"pragma foreign_keys = on"', 60: '"PRAGMA FOREIGN_KEYS = ON"'})
 
+
+# -- ingest/files/table.py -------------------------------------------------------------------------------
+_TB = "hipback.ingest.files.table."
+_OFFSETS = ("line offsets held as float64 instead of int64 are exact below 2^53 and only read through int(), "
+            "the same lines (a file is at most MAX_FILE_BYTES = 4 GiB)")
+_equivalent(_OFFSETS, _TB + "xǁLinesǁof",
+            {20: "np.array(found, dtype=None)", 22: "np.array(found, )", 26: "np.zeros(1, dtype=None)",
+             28: "np.zeros(1, )", 35: "[len(text)], dtype=None)", 37: "[len(text)], )"})
+_equivalent(_OFFSETS, _TB + "x__newlines", {22: "astype(None, copy=False)"})
+_equivalent("astype's copy only decides whether the same offsets are copied", _TB + "x__newlines",
+            {23: "copy=None)", 25: "astype(np.int64, )", 27: "copy=True)"})
+_equivalent("read_text refuses an empty or blank file before looking for newlines: the data always has a "
+            "byte, so there is always a block", _TB + "x__newlines",
+            {21: "(parts) or True", 28: "np.zeros(None, ", 29: "np.zeros(0, dtype=None)",
+             30: "np.zeros(dtype=", 31: "np.zeros(0, )", 32: "np.zeros(1, dtype=np.int64)"})
+_equivalent("a fast path: a slice of step 1 taken line by line gives the same strings",
+            _TB + "xǁLinesǁ__getitem__", {3: "(step == 1) and False"})
+_equivalent("the newline offsets are found again by Lines.of, the same", _TB + "x_read_text",
+            {61: "nl = None", 79: "Lines.of(text, ends, None)", 82: "Lines.of(text, ends, )"})
+_equivalent("codec names are case-insensitive and UTF-8 is bytes.decode's default", _TB + "x_read_text",
+            {66: 'decode("ASCII")', 86: 'data.decode(errors="replace")', 89: 'decode("UTF-8", '})
+_equivalent("counting from offset None is counting from 0", _TB + "x_read_text", {44: ", None, nul) + 1"})
+_equivalent("the select timeout only sets how often a pending Ctrl-C is handled while a pipe is silent; the "
+            "bytes read are the same", _TB + "x__read_bounded",
+            {37: "[], [], None)", 41: "[], [], )", 42: "[], [], 1.1)"})
+_equivalent("the size of one read from a pipe: the same bytes, in other pieces", _TB + "x__read_bounded",
+            {51: "os.read(fd, 2 << 24)", 52: "os.read(fd, 1 << 25)"})
+_equivalent("the fallback for a TextFile whose lines are not Lines: Lines sliced by step 1 gives its block, "
+            "the same strings", _TB + "x_parse_rows", {8: "(isinstance(lines, Lines)) and False"})
+_equivalent("when the header is the last line there is no row either way: the same refusal (no data rows)",
+            _TB + "x_parse_rows", {15: "n_lines >= start"})
+_equivalent("cut and first_row and drop_last are only tested for truth: None is false like 0 and False",
+            _TB + "x_parse_rows", {36: "cut = None", 62: "first_row = None", 146: "drop_last = None"})
+_equivalent("numpy's default integer dtype is int64 (the row numbers; the count only pre-sizes the array)",
+            _TB + "x_parse_rows", {81: "np.asarray(keep, dtype=None)", 83: "np.asarray(keep, )",
+                                   92: "dtype=np.int64, )"})
+_equivalent("end is not read after the field-count pass (the range of its loop was made before)",
+            _TB + "x_parse_rows", {107: "end = None", 108: "end = n_lines + 1", 109: "end = n_lines - 2"})
+_equivalent("the columns' order only orders the conversion: the reported error is chosen by (row, field)",
+            _TB + "x_parse_rows", {141: "key=None)", 143: "sorted(wanted.items(), )"})
+_equivalent("a fast path: the rows picked one by one from the chunk are the same rows (the first row is at "
+            "least line 2, so first + last + 1 never equals the count; last - first + 1 is never below it)",
+            _TB + "x_parse_rows",
+            {171: "== len(nums)) and False", 173: "last - first - 1 == len(nums)",
+             174: "last + first + 1 == len(nums)", 175: "last - first + 2 == len(nums)"})
+_equivalent("np.fromiter's default dtype is float64, and the cells of a column are exactly m (every row was "
+            "checked to have n_fields fields)", _TB + "x_parse_rows",
+            {199: "dtype=None, count=m)", 203: "dtype=np.float64, )"})
+_equivalent("two wanted names never share a field (callers build wanted from index_columns, one field per "
+            "name), so (row, field) never ties", _TB + "x_parse_rows",
+            {214: "(bad_k, j) <= first_bad[:2]", 215: "first_bad[:3]"})
+_equivalent("a single chunk concatenated alone is a copy with the same values", _TB + "x_parse_rows",
+            {245: "(len(cols) == 1) and False"})
+_equivalent("numpy's default dtype is float64, and None stored in a float64 array is NaN",
+            _TB + "x__convert_slow",
+            {3: "np.empty(len(cells), dtype=None)", 5: "np.empty(len(cells), )", 9: "out[i] = None"})
 
 def export(work: Path) -> None:
     if work.exists():

@@ -93,3 +93,12 @@ def test_parse_rows_is_the_same_for_every_chunk_size(tmp_path: Path, monkeypatch
     for c in (1, 3, 64, 65_536):
         t = _table(path, c, monkeypatch)
         assert t.truncated and len(t.line_no) == 199 and t.rows_read == 200
+
+
+def test_lines_are_a_sequence_with_stepped_slices(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"l0\nl1\n\nl3\r\nl4\nl5")
+    lines = table.read_text(path).lines
+    expected = ["l0", "l1", "", "l3", "l4", "l5"]
+    for s in (slice(None, None, 2), slice(1, None, 2), slice(None, None, -1), slice(4, 0, -3), slice(0, 6)):
+        assert lines[s] == expected[s]
