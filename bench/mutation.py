@@ -1412,6 +1412,8 @@ _equivalent("np.fromiter's default dtype is float64, and the cells of a column a
 _equivalent("two wanted names never share a field (callers build wanted from index_columns, one field per "
             "name), so (row, field) never ties", _TB + "x_parse_rows",
             {214: "(bad_k, j) <= first_bad[:2]", 215: "first_bad[:3]"})
+_equivalent("with no row the file is refused (no data rows) before line_no is read: its dtype is never seen",
+            _TB + "x_parse_rows", {125: "np.zeros(0, dtype=None)", 127: "np.zeros(0, )"})
 _equivalent("a single chunk concatenated alone is a copy with the same values", _TB + "x_parse_rows",
             {245: "(len(cols) == 1) and False"})
 _equivalent("numpy's default dtype is float64, and None stored in a float64 array is NaN",
