@@ -748,9 +748,9 @@ def qmt_section() -> None:
     print(f"  with the device quaternions (the import before this check): {old.calibration_state}, strides "
           f"L/R {counts(old)}")
     # as `hipback process` runs it: rows wait for a standing period in the recording's first half hour
-    from hipback.ingest.commands.process import offline_calibration_wait_s
+    from hipback.processing.pipeline import offline_calibration_wait_s
 
-    res = pb.process(rec, ProcessorConfig(calibration_timeout_s=offline_calibration_wait_s(rec)))
+    res = pb.process(rec, ProcessorConfig(calibration_timeout_s=offline_calibration_wait_s(rec.duration_s)))
     print(f"  hipback process: {res.calibration_state}, strides L/R {counts(res)}, activity "
           + ", ".join(f"{b.label} {b.t_start:.0f}-{b.t_end:.0f} s" for b in res.activity))
     for p, tuned in QMT_TUNED.items():

@@ -770,6 +770,20 @@ def _concat_streams(parts: list[SensorStream]) -> SensorStream:
     )
 
 
+#: offline, rows wait up to this long for the standing calibration (s): nothing needs its angles at once, so
+#: a recording that does not start standing keeps its first minutes (a live session waits
+#: ``ProcessorConfig.calibration_timeout_s``, 60 s); the waiting rows are held in memory, hence a bound (half
+#: an hour of rows of four sensors: about 60 MB)
+OFFLINE_CALIBRATION_WAIT_S = 1800.0
+
+
+def offline_calibration_wait_s(duration_s: float) -> float:
+    """How long offline processing of a recording of ``duration_s`` seconds lets rows wait for the standing
+    calibration (s, for ``ProcessorConfig.calibration_timeout_s``): the recording's length, between the live
+    wait and :data:`OFFLINE_CALIBRATION_WAIT_S`."""
+    return max(ProcessorConfig.calibration_timeout_s, min(duration_s + 1.0, OFFLINE_CALIBRATION_WAIT_S))
+
+
 def process_recording(
     recording: Recording, config: ProcessorConfig | None = None, chunk_s: float | None = 60.0
 ) -> SessionResults:

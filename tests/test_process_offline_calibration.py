@@ -49,8 +49,18 @@ def test_a_late_standing_period_calibrates_the_whole_recording(folder, tmp_path:
 def test_rows_wait_at_most_half_an_hour_offline_and_a_minute_at_least() -> None:
     """The rows waiting for the calibration are held in memory: offline they wait for the recording's length,
     but never less than a live session (60 s) nor more than half an hour."""
-    from types import SimpleNamespace
+    from hipback.processing.pipeline import offline_calibration_wait_s
 
-    assert process.offline_calibration_wait_s(SimpleNamespace(duration_s=10.0)) == 60.0
-    assert process.offline_calibration_wait_s(SimpleNamespace(duration_s=600.0)) == 601.0
-    assert process.offline_calibration_wait_s(SimpleNamespace(duration_s=86_400.0)) == 1800.0
+    assert offline_calibration_wait_s(10.0) == 60.0
+    assert offline_calibration_wait_s(600.0) == 601.0
+    assert offline_calibration_wait_s(86_400.0) == 1800.0
+
+
+def test_a_stored_session_processed_again_waits_the_same_way(folder) -> None:
+    """``report --reprocess`` and ``export --reprocess`` process a stored session again offline: its rows wait
+    for the late standing period too."""
+    from hipback.ingest.report.source import Prescription, process_stored
+
+    _, sim = folder
+    res = process_stored(sim.recording, Prescription())
+    assert np.isfinite(res.angles.hip_flexion_left).mean() > 0.99

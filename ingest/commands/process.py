@@ -25,9 +25,9 @@ unaffected. ``summary.json`` then says ``"orientation_filter": "lagged"``.
 
 The standing calibration may come from a standing-still period anywhere in the first half hour of the
 recording: the rows before it wait for it (``ProcessorConfig.calibration_timeout_s``, see
-:func:`offline_calibration_wait_s`; a live session waits 60 s and then reports its angles uncalibrated,
-empty), so a recording that starts sitting or walking keeps its angles, strides and activity from its first
-sample.
+:func:`hipback.processing.pipeline.offline_calibration_wait_s`; a live session waits 60 s and then reports
+its angles uncalibrated, empty), so a recording that starts sitting or walking keeps its angles, strides and
+activity from its first sample.
 
 Results of an earlier run in DIR are never replaced silently: ``--overwrite`` says so. The data are checked
 for mix-ups (the same file for two placements, a thigh file that turns no faster than the pelvis while
@@ -56,7 +56,12 @@ from hipback.ingest.files.atomic import check_output_folder, ensure_output_folde
 from hipback.ingest.results import angle_series_columns, record_row
 from hipback.ingest.store import PATIENT_ID
 from hipback.processing.channel import ORIENTATION_FILTERS
-from hipback.processing.pipeline import ProcessorConfig, SessionResults, process_recording
+from hipback.processing.pipeline import (
+    ProcessorConfig,
+    SessionResults,
+    offline_calibration_wait_s,
+    process_recording,
+)
 from hipback.processing.types import PLACEMENTS
 
 ANGLE_COLUMNS = (
@@ -116,19 +121,6 @@ def angular_speed_p90_deg_s(stream: Any) -> float | None:
         return None
     w = w[np.isfinite(w)]
     return float(np.degrees(np.percentile(w, 90))) if w.size else None
-
-
-#: offline, rows wait up to this long for the standing calibration (s): nothing needs its angles at once, so a
-#: recording that does not start standing keeps its first minutes (a live session waits 60 s); the rows
-#: waiting are held in memory, hence a bound (half an hour of rows of four sensors: about 60 MB)
-OFFLINE_CALIBRATION_WAIT_S = 1800.0
-
-
-def offline_calibration_wait_s(recording: Any) -> float:
-    """How long ``hipback process`` lets rows wait for the standing calibration (s): the recording's length,
-    between the live 60 s and :data:`OFFLINE_CALIBRATION_WAIT_S`."""
-    live = ProcessorConfig.calibration_timeout_s
-    return max(live, min(recording.duration_s + 1.0, OFFLINE_CALIBRATION_WAIT_S))
 
 
 def import_warnings(recording: Any) -> list[str]:
@@ -337,7 +329,7 @@ def run(
     st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
     try:
         recording = read_recording(dict(files))
-        wait_s = offline_calibration_wait_s(recording)
+        wait_s = offline_calibration_wait_s(recording.duration_s)
         cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s)
         res = process_recording(recording, cfg)
         if orientation != "causal":

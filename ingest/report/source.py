@@ -45,7 +45,12 @@ from hipback.processing.activity import ActivityBout
 from hipback.processing.calibration import SensorCalibration
 from hipback.processing.gait import Stride, WalkingBout
 from hipback.processing.holds import Hold, Prescription
-from hipback.processing.pipeline import ProcessorConfig, SessionResults, process_recording
+from hipback.processing.pipeline import (
+    ProcessorConfig,
+    SessionResults,
+    offline_calibration_wait_s,
+    process_recording,
+)
 from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording
 
 MAX_BASELINE_SESSIONS = 10
@@ -367,12 +372,17 @@ def _prescription(meta: dict[str, Any]) -> Prescription:
 
 
 def process_stored(recording: Recording, prescription: Prescription) -> SessionResults:
-    """Process a stored recording with the session's prescription (the live pipeline's settings)."""
+    """Process a stored recording with the session's prescription (the live pipeline's settings, but rows wait
+    for a standing period as offline processing lets them: :func:`offline_calibration_wait_s`)."""
     if not recording.streams:
         raise ConfigError("the session has no stored samples, so there is nothing to report.")
     if "pelvis" not in recording.streams:
         raise ConfigError("the session has no pelvis sensor samples; the report needs the pelvis sensor.")
-    cfg = ProcessorConfig(holds_per_side=prescription.holds_per_side, hold_s=prescription.hold_s)
+    cfg = ProcessorConfig(
+        holds_per_side=prescription.holds_per_side,
+        hold_s=prescription.hold_s,
+        calibration_timeout_s=offline_calibration_wait_s(recording.duration_s),
+    )
     return process_recording(recording, cfg)
 
 
