@@ -821,6 +821,33 @@ class LocalStore:
         return [_loads(r[0]) for r in self._con().execute(
             "SELECT row FROM results WHERE session_id = ? AND kind = ? ORDER BY idx", (session_id, kind))]
 
+    def accelerometer_offset(self, address: str, kind: str = "raw") -> dict | None:
+        """The accelerometer offset last estimated for the sensor with Bluetooth ``address``: from the newest
+        finished session in which a ``kind`` sensor with that address estimated its own (``updates`` > 0 in
+        the summary's ``accelerometer_offset``; one only carried over from an earlier session does not
+        count). ``{"offset_m_s2": [x, y, z], "uncertainty_m_s2": [...], "session_id", "start_utc",
+        "placement"}`` or None. Summaries that are not what hipback writes are passed over."""
+        rows = self._con().execute(
+            "SELECT s.id, s.start_utc, x.placement FROM sensors x JOIN sessions s ON x.session_id = s.id "
+            "WHERE x.address = ? AND x.kind = ? AND s.end_utc IS NOT NULL ORDER BY s.start_utc DESC LIMIT 50",
+            (address, kind)).fetchall()
+        for session_id, start_utc, placement in rows:
+            summary = self.get_results(session_id, "summary")
+            first = summary[0] if summary and isinstance(summary[0], dict) else {}
+            info = first.get("accelerometer_offset")
+            entry = info.get(placement) if isinstance(info, dict) else None
+            updates = entry.get("updates") if isinstance(entry, dict) else None
+            if not isinstance(updates, int) or updates < 1:
+                continue
+            offset = entry.get("offset_m_s2")  # type: ignore[union-attr]
+            if (not isinstance(offset, list) or len(offset) != 3
+                    or not all(isinstance(v, int | float) and math.isfinite(v) for v in offset)):
+                continue
+            return {"offset_m_s2": [float(v) for v in offset],
+                    "uncertainty_m_s2": entry.get("uncertainty_m_s2"),  # type: ignore[union-attr]
+                    "session_id": session_id, "start_utc": float(start_utc), "placement": placement}
+        return None
+
     # -- reading a recording back --------------------------------------------------------------------
 
     def load_recording(self, session_id: str) -> Recording:

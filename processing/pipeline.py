@@ -99,6 +99,10 @@ class ProcessorConfig:
     ``holds_per_side``/``hold_s`` (the prescription) to :class:`HoldDetector` and :class:`SessionSummary`;
     ``keep_angles`` keeps every angle row for :class:`SessionResults`; ``detectors`` False runs no event
     detector; ``live_batch_s``, ``hold_step_s`` and ``event_step_s`` (s) see the module docstring.
+    ``acc_bias_initial``: placement -> a raw sensor's accelerometer offset known from an earlier session of
+    the same device (m/s^2, sensor frame), subtracted from the first sample on until the session's own
+    estimate is trusted (``initial`` of :class:`~hipback.processing.acc_bias.AccBiasEstimator`); quaternion
+    sensors ignore it.
 
     ``hold_step_s`` is 0.25 s, the rounds in which the hold detector hands its input to its own computation
     anyway (:class:`~hipback.processing.events.WindowedStream`): its hold in progress
@@ -134,8 +138,15 @@ class ProcessorConfig:
     orientation: str = "causal"
     hold_step_s: float = 0.25
     event_step_s: float = 1.0
+    acc_bias_initial: dict[str, tuple[float, float, float]] | None = None
 
     def __post_init__(self) -> None:
+        for placement, offset in (self.acc_bias_initial or {}).items():
+            values = np.asarray(offset, dtype=np.float64) if isinstance(offset, list | tuple) else None
+            if values is None or values.shape != (3,) or not np.isfinite(values).all():
+                raise ValueError(
+                    f"acc_bias_initial of {placement} must be three finite numbers (m/s^2), not {offset!r}"
+                )
         for name in ("hold_step_s", "event_step_s"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value >= 0.0):
@@ -197,6 +208,17 @@ class SessionResults:
     summary: dict[str, Any]
     placements: dict[str, str]
     exercise_events: list[Any] = field(default_factory=list)
+
+
+def _acc_bias_initial(
+    channel: SensorChannel, initial: dict[str, tuple[float, float, float]] | None, placement: str
+) -> dict[str, Any]:
+    """The channel parameters that give ``placement``'s offset estimator the offset known beforehand."""
+    if not initial or placement not in initial:
+        return {}
+    params = dict(channel.acc_bias_params or {})
+    params["initial"] = tuple(float(v) for v in initial[placement])
+    return {"acc_bias_params": params}
 
 
 def _rebuild(block: Any, **changes: Any) -> Any:
@@ -286,6 +308,7 @@ class SessionProcessor:
                 grid_rate_hz=r,
                 gyroscope=p in gyro,
                 acc_bias_keep_frame=False,
+                **_acc_bias_initial(ch, cfg.acc_bias_initial, p),
             )
             for p in self.placements
         }

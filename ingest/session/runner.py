@@ -780,6 +780,10 @@ class SessionRunner:
             cfg = dataclasses.replace(cfg, live_batch_s=batch_ms / 1000.0)
         sensors = {p: link.sensor_kind for p, link in self.links.items()}
         rates = {p: link.rate_hz for p, link in self.links.items()}
+        kept = self._kept_accelerometer_offsets(sensors)
+        if kept:
+            initial = {p: tuple(k["offset_m_s2"]) for p, k in kept.items()}
+            cfg = dataclasses.replace(cfg, acc_bias_initial=initial)
         exercises = None
         programme = getattr(self.config, "programme", None)
         if programme is not None:  # guided exercise programme (ingest/programme.py): announced, counted, cued
@@ -790,11 +794,36 @@ class SessionRunner:
             )
             self._event("programme", "Exercise programme loaded.", **programme.to_dict())
         try:
-            return SessionProcessor(sensors, rates, cfg, exercises=exercises)
+            processor = SessionProcessor(sensors, rates, cfg, exercises=exercises)
         except ValueError as exc:
             self._processing_error = str(exc)
             self._event("processing", f"Live processing is off: {exc}")
             return None
+        for p, k in kept.items():
+            when = time.strftime("%Y-%m-%d", time.gmtime(k["start_utc"]))
+            mag = float(np.linalg.norm(k["offset_m_s2"]))
+            self._event("accelerometer_offset", f"{p}: accelerometer offset {mag:.3f} m/s^2 kept from this "
+                        f"sensor's session of {when}, subtracted from the start until this session's own "
+                        "estimate is trusted", placement=p, offset_m_s2=k["offset_m_s2"],
+                        from_session=k["session_id"])
+        return processor
+
+    def _kept_accelerometer_offsets(self, sensors: dict[str, str]) -> dict[str, dict]:
+        """Per raw sensor, the accelerometer offset the store kept from its last session with its own estimate
+        (:meth:`~hipback.ingest.store.LocalStore.accelerometer_offset`, by Bluetooth address); a store that
+        cannot say leaves the sensor without one (it estimates its offset in this session as always)."""
+        kept: dict[str, dict] = {}
+        for p, link in self.links.items():
+            address = getattr(link.found, "address", None)
+            if sensors[p] != "raw" or not address:
+                continue
+            try:
+                known = self.store.accelerometer_offset(address)
+            except Exception:  # an earlier session's unreadable summary never stops this one
+                known = None
+            if known is not None:
+                kept[p] = known
+        return kept
 
     def _open_session(self) -> None:
         meta = {
