@@ -813,8 +813,10 @@ class SessionRunner:
         (:meth:`~hipback.ingest.store.LocalStore.accelerometer_offset`, by Bluetooth address); a store that
         cannot say leaves the sensor without one (it estimates its offset in this session as always)."""
         kept: dict[str, dict] = {}
+        if self.store is None:
+            return kept
         for p, link in self.links.items():
-            address = getattr(link.found, "address", None)
+            address = getattr(getattr(link, "found", None), "address", None)
             if sensors[p] != "raw" or not address:
                 continue
             try:
