@@ -150,7 +150,9 @@ def simulate(
     return SimulatedSession(recording=recording, truth=truth, scenario=scen, sensor_truth=sensor_truth)
 
 
-def make_cohort(n: int, seed: int, realistic: bool = False) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
+def make_cohort(
+    n: int, seed: int, realistic: bool = False, loose_straps: float = 0.0
+) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
     """``n`` varied patients with varied sensor sets.
 
     ``realistic=False`` (the easy cohort of the first simulator, unchanged): raw or on-device-fusion
@@ -160,9 +162,19 @@ def make_cohort(n: int, seed: int, realistic: bool = False) -> list[tuple[Virtua
     datasheet errors (:mod:`hipback.simulator.device_profiles`: Movella DOT at 60 Hz live or 120 Hz
     recorded, WitMotion WT901BLE at 100 Hz, DIY BMI270 at 100 Hz or LSM6DSO at 104 Hz), strapped with up
     to 30 deg misalignment.
+
+    ``loose_straps`` (0-1, realistic cohort only): the share of patients whose thigh sensors sit on a loose
+    strap (:data:`hipback.simulator.device_profiles.LOOSE_THIGH_WOBBLE_DEG` and ``LOOSE_THIGH_IMPACT_M_S2``:
+    the heel strike's shake of a real recording's thigh sensors); drawn from a random stream of its own, so
+    the cohort is otherwise the same patient for patient, and ``0`` gives exactly the cohort without it.
     """
+    if not 0.0 <= loose_straps <= 1.0:
+        raise ValueError(f"loose_straps is a share between 0 and 1, not {loose_straps!r}")
     if realistic:
-        return _realistic_cohort(n, seed)
+        cohort = _realistic_cohort(n, seed)
+        return _loosen(cohort, seed, loose_straps) if loose_straps > 0 else cohort
+    if loose_straps > 0:
+        raise ValueError("loose_straps applies to the realistic cohort (realistic=True) only")
     rng = np.random.default_rng([seed, 7])
     cohort = []
     for i in range(n):
@@ -191,6 +203,29 @@ def make_cohort(n: int, seed: int, realistic: bool = False) -> list[tuple[Virtua
         ]
         cohort.append((patient, sensors))
     return cohort
+
+
+def _loosen(
+    cohort: list[tuple[VirtualPatient, list[SensorSpec]]], seed: int, share: float
+) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
+    """The cohort with the thigh sensors of about ``share`` of the patients on loose straps (see
+    :func:`make_cohort`)."""
+    from dataclasses import replace
+
+    from hipback.simulator.device_profiles import LOOSE_THIGH_IMPACT_M_S2, LOOSE_THIGH_WOBBLE_DEG
+
+    rng = np.random.default_rng([seed, 9])
+    out = []
+    for patient, sensors in cohort:
+        loose = rng.uniform() < share
+        draws = [(float(rng.uniform(*LOOSE_THIGH_WOBBLE_DEG)), float(rng.uniform(*LOOSE_THIGH_IMPACT_M_S2)))
+                 for _ in sensors]
+        out.append((patient, [
+            replace(s, soft_tissue_deg=w, impact_acc_m_s2=a) if loose and s.placement.startswith("thigh")
+            else s
+            for s, (w, a) in zip(sensors, draws, strict=True)
+        ]))
+    return out
 
 
 def _realistic_cohort(n: int, seed: int) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
