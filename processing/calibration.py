@@ -17,7 +17,10 @@ Method
    * *Thighs, functional*: during walking / leg swings the thigh rotates mostly about its medio-lateral
      axis. The angular velocity (from the orientation, so quaternion and raw devices are treated alike) is
      projected onto the plane perpendicular to Y and its principal direction is taken (PCA over samples
-     faster than ``motion_gyr_rad_s``). The eigenvalue ratio measures how planar the movement was.
+     faster than ``motion_gyr_rad_s``). The eigenvalue ratio measures how planar the movement was. The
+     angular velocity is low-passed first (:func:`swing_rate`, 6 Hz, zero phase): a sensor on a loose
+     strap rings by several degrees after each heel strike, at rates above the swing's and about any axis,
+     which would otherwise decide the principal direction and the sign below.
    * *Sign of the thigh axis* (which way is flexion). Two functional cues, both from the fact that flexion
      is the forward swing:
      (a) range asymmetry: gait and leg swings reach more flexion (~30-35 deg) than extension (~10-20 deg)
@@ -169,6 +172,28 @@ def angular_velocity(q: FloatArray, rate_hz: float, q_prev: FloatArray | None = 
     return dv
 
 
+def swing_rate(omega: FloatArray, rate_hz: float, cutoff_hz: float) -> FloatArray:
+    """The angular velocity ``omega`` (rad/s, ``(N, 3)`` on a uniform grid at ``rate_hz``) low-passed without
+    phase shift (second-order Butterworth forward and backward, ``cutoff_hz``; NaN rows stay NaN and count as
+    0 inside the filter): the segment's own swing without the ringing of the soft tissue under the strap.
+
+    A thigh swings at the stride frequency and its first harmonics (about 1-5 Hz: joint kinematics of walking
+    are low-passed at about 6 Hz, Winter 2009, *Biomechanics and Motor Control of Human Movement*, 4th ed.,
+    ch. 3); a sensor on soft tissue rings at 10-20 Hz after each heel strike (Wakeling & Nigg 2001, *J Appl
+    Physiol* 90:412), by several degrees on a loose strap, with rates above the swing's. Returned unchanged
+    when the cut-off is not below the Nyquist frequency or the series is too short to filter."""
+    from scipy.signal import butter, sosfiltfilt
+
+    omega = np.asarray(omega, dtype=np.float64)
+    sos = butter(2, cutoff_hz, fs=rate_hz, output="sos") if 0 < cutoff_hz < 0.5 * rate_hz else None
+    if sos is None or len(omega) <= 3 * (2 * len(sos) + 1):
+        return omega
+    ok = np.isfinite(omega).all(axis=1)
+    out = sosfiltfilt(sos, np.where(ok[:, None], omega, 0.0), axis=0)
+    out[~ok] = np.nan
+    return out
+
+
 def frame_from_axes(y_axis: FloatArray, z_hint: FloatArray) -> FloatArray:
     """Quaternion whose columns are X, Y, Z (ISB) given Y and an approximate Z (made orthogonal to Y)."""
     y = y_axis / np.linalg.norm(y_axis)
@@ -307,7 +332,8 @@ def sign_score(q_sensor: FloatArray, omega: FloatArray, q_c: FloatArray, rate_hz
 
 @dataclass
 class CalibrationSettings:
-    """Thresholds of the calibration (rad/s, s, rad)."""
+    """Thresholds of the calibration (rad/s, s, rad; ``swing_cutoff_hz`` in Hz: the low-pass of the thigh's
+    angular velocity before its functional axis, sign and uncertainty are taken, :func:`swing_rate`)."""
 
     still_gyr_rad_s: float = 0.2
     min_standing_s: float = 3.0
@@ -319,6 +345,7 @@ class CalibrationSettings:
     sign_margin: float = 0.3
     misplacement_rad: float = math.radians(30.0)
     ml_disagreement_deg: float = 10.0
+    swing_cutoff_hz: float = 6.0
 
 
 def calibrate_sensor(
@@ -357,7 +384,7 @@ def calibrate_sensor(
         fa = None
         omega = None
         if q_motion is not None and len(q_motion) > 2:
-            omega = angular_velocity(q_motion, rate_hz)
+            omega = swing_rate(angular_velocity(q_motion, rate_hz), rate_hz, s.swing_cutoff_hz)
             fa = functional_axis(omega, up, s.motion_gyr_rad_s, int(s.min_motion_s * rate_hz))
         if fa is None:
             quality -= 0.3
