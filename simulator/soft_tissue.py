@@ -36,7 +36,10 @@ Components and magnitudes (per sensor, drawn once per session; ``VirtualPatient.
   :class:`hipback.simulator.sensor_model.Wobble` (``SensorSpec.soft_tissue_deg``/``impact_acc_m_s2``/
   ``impact_delay_s``); device profiles set realistic values (soft-tissue vibration at 10-20 Hz decaying
   within ~0.1 s, Wakeling & Nigg 2001, *J Appl Physiol* 90:412 [B]): thighs 0.8-2.5 deg and 8-25 m/s^2,
-  sacral and lumbar sensors 0.2-0.8 deg and 2-8 m/s^2 arriving 10-50 ms after the contact.
+  sacral and lumbar sensors 0.2-0.8 deg and 2-8 m/s^2 arriving 10-50 ms after the contact. A thigh sensor
+  on a loose strap (``make_cohort(..., loose_straps=share)``): 5-10 deg and 40-80 m/s^2, the shake of the
+  qmt full-body recording's thigh sensors (about 7 deg and 31 m/s^2 measured by ``bench/realism.py``,
+  where the Movella DOT walk's thighs measure 1.4 deg, as the firm ranges above do).
 - **Sacral and lumbar sensors**: a few mm and 1-3 deg (Leardini 2005 and Peters 2010: pelvic markers over
   bony landmarks move least, a few mm; the sacral skin is stretched by the alternating hip flexion and by the
   gluteus maximus contracting from terminal swing to ~15 % of each side's stance, Perry & Burnfield 2010).
