@@ -6,7 +6,10 @@ Per sample (features from centred windows, so each decision is delayed by about 
 * ``walking``   upright, and the legs scissor: with both thighs worn, the range of (left - right thigh
   inclination) within +- ``swing_window_s`` is between ``walk_split_range_rad`` (25 deg) and
   ``max_walk_split_range_rad`` (150 deg; switching the kneeling leg sweeps ~200 deg, a sit-to-stand moves
-  both thighs together and hardly changes it); with one thigh worn, its range is between ``walk_range_rad``
+  both thighs together and hardly changes it), and each thigh's own range within the window is at least
+  ``walk_each_range_rad`` (10 deg: in gait both thighs swing, each through about 25-50 deg; standing on
+  one leg and swinging or cycling the other, the standing thigh moves a few degrees, real Movella DOT
+  trials 1-4 deg, ``bench/activity_bench.py``); with one thigh worn, its range is between ``walk_range_rad``
   (20 deg) and ``max_walk_range_rad`` (75 deg; a sit-to-stand sweeps ~90 deg); and that signal goes back
   and forth within the window (at least ``min_swing_share`` of the time each way faster than
   ``swing_speed_rad_s``), which a posture transition does not;
@@ -84,6 +87,7 @@ class ActivityClassifier(Block[AngleSeries, list[ActivityBout]]):
     walk_range_exit_rad: float = 12 * _DEG
     max_walk_range_rad: float = 75 * _DEG
     walk_split_range_rad: float = 25 * _DEG
+    walk_each_range_rad: float = 10 * _DEG
     max_walk_split_range_rad: float = 150 * _DEG
     swing_speed_rad_s: float = 20 * _DEG
     min_swing_share: float = 0.2
@@ -194,6 +198,7 @@ class ActivityClassifier(Block[AngleSeries, list[ActivityBout]]):
                 & self._back_and_forth(single),
                 (split_swing >= self.walk_split_range_rad)
                 & (split_swing <= self.max_walk_split_range_rad)
+                & (np.fmin(sw[0], sw[1]) >= self.walk_each_range_rad)  # (NaN: one thigh unknown, no)
                 & self._back_and_forth(split),
             )
             still = swing < self.walk_range_exit_rad
