@@ -58,6 +58,11 @@ shows in the first second of standing (the simulator's scale errors are not carr
 pipeline's times are shifted back to the session's before they are compared. A sensor that lay on a table
 has a first still posture that is not the calibration's.
 
+``--orientation causal|lagged`` (default causal, as live sessions): the raw sensors' orientation filter of the
+sensor channels (``ProcessorConfig.orientation``, as ``hipback process --orientation``; ``recording_frame``
+builds its channels without the option, so the bench gives them this default) and of section 3's relative
+heading (``LaggedOrientationEstimator`` for ``lagged``).
+
 ``--worst N`` lists the N largest per-rep primary angle errors per cohort: signed error (measured - truth),
 exercise/side, rep or hold, patient and sensor kind, the peak's time after the rep's onset and after the
 block's last alignment. For a both-legs primary measured with one thigh, the truth's calibration-stance value
@@ -70,6 +75,7 @@ per-rep primary angle error <= 3 deg; recognition >= 95 % of sets.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import sys
@@ -93,12 +99,14 @@ from hipback.processing.exercises.stream import (  # noqa: E402
     calibration_offsets,
     recording_frame,
 )
-from hipback.processing.orientation import OrientationEstimator  # noqa: E402
+from hipback.processing.orientation import LaggedOrientationEstimator, OrientationEstimator  # noqa: E402
 from hipback.simulator.donning import on_table_first  # noqa: E402
 from hipback.simulator.exercises import ExerciseSet, simulate_programme  # noqa: E402
 from hipback.simulator.session import make_cohort  # noqa: E402
 
 CAT = load_catalogue()
+#: the raw sensors' orientation filter (``--orientation``)
+ORIENTATION = "causal"
 TAUS = (15, 30, 60, 120, 300, 600)
 
 
@@ -193,6 +201,7 @@ def guided(session, frame, offsets, worn, acc: dict, window: tuple[float, float]
                     "kind": kind + ("" if {"thigh_left", "thigh_right"} <= worn else ", one thigh"),
                     "set": f"{ts.exercise}/{ts.side}",
                     "rep": f"{tr.kind} {tr.index}" + (" (final hold)" if tr.final_hold else ""),
+                    "t_peak": d.t_peak,
                     "peak_after_onset_s": d.t_peak - d.t_onset,
                     "since_alignment_s": d.t_peak - before[-1] if before else math.nan,
                 }
@@ -246,7 +255,13 @@ def heading_validity(session, acc: dict) -> None:
     for p, s in rec.streams.items():
         if p == "lumbar_upper" or s.kind != kind:
             continue
-        if kind == "raw":
+        if kind == "raw" and ORIENTATION == "lagged":
+            est = LaggedOrientationEstimator(s.rate_hz)
+            parts = [est.update(s.t, s.acc, s.gyr), est.finish()]
+            q = np.full((len(s.t), 4), np.nan)
+            rows = np.searchsorted(s.t, np.concatenate([o.t for o in parts]))
+            q[rows] = np.concatenate([o.quat for o in parts])
+        elif kind == "raw":
             q = OrientationEstimator(s.rate_hz, use_mag=False).update(s.t, s.acc, s.gyr).quat
         else:  # on-device 6D fusion: the device's own quaternions
             q = s.quat
@@ -356,6 +371,28 @@ def fit_acc_bias(stream, still_rad_s: float = 0.1, still_m_s2: float = 0.05, blo
     return b if sv[-1] > 0.1 else None
 
 
+@contextlib.contextmanager
+def channel_orientation(orientation: str):
+    """While active, ``SensorChannel`` (as ``recording_frame`` imports it) defaults to ``orientation``."""
+    import hipback.processing.channel as channel_module
+
+    base = channel_module.SensorChannel
+    if orientation == "causal":
+        yield
+        return
+
+    class Channel(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            kwargs.setdefault("orientation", orientation)
+            super().__init__(*args, **kwargs)
+
+    channel_module.SensorChannel = Channel
+    try:
+        yield
+    finally:
+        channel_module.SensorChannel = base
+
+
 def run(
     cohort: str,
     n: int,
@@ -424,12 +461,13 @@ def run(
         rec, shift = session.recording, 0.0
         if table_s > 0 and any(s.kind == "raw" for s in rec.streams.values()):
             rec, shift = on_table_first(session, table_s)
-        frame, cal = recording_frame(
-            rec,
-            acc_bias=acc_bias in ("estimate", "prior"),
-            acc_bias_params=bias_params,
-            acc_bias_frame=acc_bias_frame,
-        )
+        with channel_orientation(ORIENTATION):
+            frame, cal = recording_frame(
+                rec,
+                acc_bias=acc_bias in ("estimate", "prior"),
+                acc_bias_params=bias_params,
+                acc_bias_frame=acc_bias_frame,
+            )
         if shift:  # back to the session's times
             frame = SegmentFrame(frame.t - shift, frame.segments, frame.gyr)
             cal = {
@@ -585,7 +623,16 @@ def main() -> None:
     )
     ap.add_argument("--table-s", type=float, default=0.0, help="raw sensors lie on a table this long first")
     ap.add_argument("--worst", type=int, default=12, help="list this many largest primary angle errors")
+    ap.add_argument(
+        "--orientation",
+        choices=("causal", "lagged"),
+        default="causal",
+        help="raw sensors' orientation filter of the channels and the heading section (default: causal)",
+    )
     args = ap.parse_args()
+    global ORIENTATION
+    ORIENTATION = args.orientation
+    print(f"orientation filter for raw sensors: {ORIENTATION}")
     t0 = time.time()
     for name in ("easy", "realistic") if args.cohort == "both" else (args.cohort,):
         print(f"{name} cohort:")
