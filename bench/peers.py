@@ -7,12 +7,14 @@ Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] 
 [--only cohort|real|qmt] [--no-opensense] [--ic-rule onset|shoulder|smooth] [--ic-refine BEFORE AFTER]
 [--orientation causal|lagged]``
 (``--orientation``: the raw sensors' orientation filter of hipback's processing only, see
-``bench/processing_bench.py``; the peers' inputs do not change)
+``bench/processing_bench.py``; the peers' inputs do not change. The default is ``hipback process``'s,
+:data:`hipback.ingest.commands.process.DEFAULT_ORIENTATION`, the fixed-lag smoothed filter, since hipback here
+stands for ``hipback process`` on files)
 
 What runs, on the same data in the same run:
 
-- **hipback**: ``hipback.processing.pipeline.process_recording`` (the code path of ``hipback process``) on the
-  recording.
+- **hipback**: ``hipback.processing.pipeline.process_recording`` (the code path of ``hipback process``, with
+  its orientation filter for raw sensors unless ``--orientation`` says otherwise) on the recording.
 - **OpenSense** (OpenSim 4.6, Al Borno et al. 2022): IMU Placer on a standing second (the middle of the
   session's calibration stance; for the real walks the N-pose trial), then IMU inverse kinematics with the
   Rajagopal 2015 OpenSense model (``../shared/data/opensim``), pelvis, femur_r, femur_l IMUs. Input
@@ -796,6 +798,10 @@ def main() -> None:
                     help="skip OpenSense (its IK takes minutes; hipback and mobgap only)")
     pb.add_detector_options(ap)
     args = ap.parse_args()
+    if args.orientation is None:  # hipback here is `hipback process` on files: its filter for raw sensors
+        from hipback.ingest.commands.process import DEFAULT_ORIENTATION
+
+        args.orientation = DEFAULT_ORIENTATION
     pb.use_detector_options(args)
     try:
         import mobgap  # noqa: F401

@@ -133,7 +133,8 @@ def add_detector_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--orientation",
         choices=("causal", "lagged"),
-        help="raw sensors' orientation filter of hipback's processing (default: causal)",
+        help="raw sensors' orientation filter of hipback's processing (default: causal; in peers.py: lagged, "
+        "as hipback process)",
     )
 
 

@@ -90,7 +90,7 @@ def process(
     store: Annotated[Optional[Path], typer.Option("--store", help="Also put the recording, results and InfluxDB points into this local store.")] = None,
     patient: Annotated[Optional[str], typer.Option("--patient", help="Pseudonymous patient id for --store (default: the recording's, else 'offline').")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results of an earlier run in --out.")] = False,
-    orientation: Annotated[str, typer.Option("--orientation", help="Orientation filter of raw (acc+gyr) sensors: 'causal' (default, as live) or 'lagged' (fixed-lag smoothed: better inclination while walking, heading drifts more, each result final up to 6 s after its samples; offline use only). Quaternion sensors are unaffected.")] = "causal",
+    orientation: Annotated[str, typer.Option("--orientation", help="Orientation filter of raw (acc+gyr) sensors: 'lagged' (default: fixed-lag smoothed, better inclination while walking, each result final up to 6 s after its samples) or 'causal' (as live sessions and --reprocess, for their results). Quaternion sensors are unaffected.")] = "lagged",
 ) -> None:
     """Process recording files offline into angles, strides, holds and activity."""
     from hipback.ingest.commands import process as cmd

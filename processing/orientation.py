@@ -26,7 +26,7 @@ Raw path (:class:`OrientationEstimator`)
       pipeline never interpolates angles across any gap longer than 2.5 sample periods.)
     * Samples with NaN/inf in acc or gyr are skipped (output NaN) and do not advance the filter.
 
-Fixed-lag raw path (:class:`LaggedOrientationEstimator`, opt-in)
+Fixed-lag raw path (:class:`LaggedOrientationEstimator`; ``hipback process``'s default for raw sensors)
     Offline (forward-backward) VQF over overlapping windows: a bounded delay (``block_s + lag_s``) instead
     of the causal filter's lag, whose accelerometer correction turns walking accelerations into inclination
     errors that last seconds. Output comes block by block, later than the input; runs are turned onto one

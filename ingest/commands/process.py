@@ -17,11 +17,16 @@ With ``--store PATH`` the recording (every raw sample), its results and its Infl
 local store (points in its outbox, see :mod:`hipback.ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they
 are sent at once, otherwise ``hipback sync`` sends them.
 
-``--orientation lagged`` gives raw (acc+gyr) sensors the fixed-lag smoothed orientation filter
-(``ProcessorConfig.orientation``, :class:`hipback.processing.orientation.LaggedOrientationEstimator`) instead
-of the causal one live recording uses: better inclination while walking (pelvic tilt, hip flexion), a heading
-that drifts more, results final up to 6 s after their samples (no matter offline); quaternion sensors are
-unaffected. ``summary.json`` then says ``"orientation_filter": "lagged"``.
+Raw (acc+gyr) sensors get the fixed-lag smoothed orientation filter by default
+(:data:`DEFAULT_ORIENTATION`, ``ProcessorConfig.orientation = "lagged"``,
+:class:`hipback.processing.orientation.LaggedOrientationEstimator`): nothing waits for live angles here, and
+against the causal filter of live sessions it gives a better inclination while walking (pelvic tilt, hip
+flexion) with the same heading; each result is final up to 6 s after its samples, which costs nothing
+offline. ``--orientation causal`` gives the live sessions' filter (the results a live session, ``report
+--reprocess`` or ``export --reprocess`` compute from the same samples); quaternion sensors are unaffected
+either way. ``summary.json`` always says which filter raw sensors got (``"orientation_filter"``), and with
+``--store`` so does the stored session's meta. Measured causal -> lagged: see bench/README.md ("The fixed-lag
+filter as hipback process's default").
 
 The standing calibration may come from a standing-still period anywhere in the first half hour of the
 recording: the rows before it wait for it (``ProcessorConfig.calibration_timeout_s``, see
@@ -298,16 +303,20 @@ def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> lis
 
 OUTPUT_FILES = ("angles.csv", "strides.csv", "holds.csv", "activity.csv", "summary.json")
 
+#: the raw sensors' orientation filter of ``hipback process`` (see the module docstring): offline, the
+#: fixed-lag smoothed one; live sessions and reprocessing of stored sessions keep the causal filter
+DEFAULT_ORIENTATION = "lagged"
+
 
 def run(
     inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None,
-    overwrite: bool = False, orientation: str = "causal",
+    overwrite: bool = False, orientation: str = DEFAULT_ORIENTATION,
 ) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results.
 
     Results of an earlier run in ``out`` are replaced only with ``overwrite`` (otherwise
-    :class:`ConfigError`, before any work); ``orientation`` is the raw sensors' filter (``"causal"`` or
-    ``"lagged"``, :class:`ConfigError` otherwise)."""
+    :class:`ConfigError`, before any work); ``orientation`` is the raw sensors' filter (``"lagged"``, the
+    default, or ``"causal"``; :class:`ConfigError` otherwise)."""
     from hipback.ingest.files import read_recording
     from hipback.ingest.store import LocalStore
 
@@ -332,14 +341,13 @@ def run(
         wait_s = offline_calibration_wait_s(recording.duration_s)
         cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s)
         res = process_recording(recording, cfg)
-        if orientation != "causal":
-            res.summary["orientation_filter"] = orientation
+        res.summary["orientation_filter"] = orientation
         res.warnings.extend(import_warnings(recording))
         res.warnings.extend(mixup_warnings(recording, files))
         write_outputs(res, out, files)
         typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
         if st is not None:
-            _to_store(st, recording, res, patient or _recorded_patient(recording, files))
+            _to_store(st, recording, res, patient or _recorded_patient(recording, files), orientation)
     finally:
         if st is not None:
             st.close()
@@ -372,12 +380,15 @@ def _recorded_patient(recording: Any, files: dict[str, Path]) -> str:
     return str(pid or "offline")
 
 
-def _to_store(st: Any, recording: Any, res: SessionResults, patient: str) -> str:
+def _to_store(
+    st: Any, recording: Any, res: SessionResults, patient: str, orientation: str = DEFAULT_ORIENTATION
+) -> str:
     """Put the recording (every raw sample), its results and its InfluxDB points into the local store.
 
     Times are stored as UTC Unix seconds (``recording.start_utc`` + t; a recording without a start time
     is stored as starting now, and the user is told). ``st`` is the open local store, ``patient`` the
-    pseudonymous id. The points go
+    pseudonymous id, ``orientation`` the raw sensors' filter the results came from (kept in the session's
+    meta as ``orientation_filter``). The points go
     into the store's outbox (:func:`hipback.ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is
     set
     they are sent right away, otherwise ``hipback sync`` sends them.
@@ -402,7 +413,8 @@ def _to_store(st: Any, recording: Any, res: SessionResults, patient: str) -> str
         typer.echo("The recording has no start time; it is stored as starting now.")
     store = st.path
     with st.transaction():  # all of it or nothing, also on Ctrl-C or a full disk
-        sid = st.open_session(patient, {"source": "hipback process", "start_utc": start})
+        meta = {"source": "hipback process", "start_utc": start, "orientation_filter": orientation}
+        sid = st.open_session(patient, meta)
         for p, s in recording.streams.items():
             st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})
             st.add_samples(sid, p, s.t + start, seq=s.seq, quat=s.quat, acc=s.acc, gyr=s.gyr, mag=s.mag)
