@@ -348,27 +348,44 @@ class CalibrationSettings:
     swing_cutoff_hz: float = 6.0
 
 
+#: the reason a thigh calibration gives when it found no functional movement, and what it costs its quality
+NO_MOVEMENT_REASON = (
+    "no walking or leg swing found: medio-lateral axis from the placement prior (face lateral)"
+)
+NO_MOVEMENT_PENALTY = 0.3
+
+
 def calibrate_sensor(
     placement: str,
-    q_stand: FloatArray,
+    q_stand: FloatArray | None,
     q_motion: FloatArray | None,
     rate_hz: float,
     window: tuple[float, float],
     settings: CalibrationSettings | None = None,
+    *,
+    up: FloatArray | None = None,
 ) -> SensorCalibration:
     """Calibrate one sensor from its standing-window orientations and (thighs) a functional-motion period.
 
     ``q_stand``: sensor-to-world quaternions during standing; ``q_motion``: those after standing (uniform
-    grid at ``rate_hz``) in which to look for walking or leg swings (None or empty: prior only).
+    grid at ``rate_hz``) in which to look for walking or leg swings (None or empty: prior only). ``up``
+    instead of ``q_stand``: the world vertical in the sensor frame at standing, known already (a unit
+    vector; from an earlier calibration of the same strapping, :func:`refine_thigh_axis`); the standing
+    window's checks are then the earlier calibration's.
     """
     s = settings or CalibrationSettings()
     reasons: list[str] = []
     flags: list[str] = []
     quality = 1.0
-    up, spread = mean_direction(up_in_sensor(q_stand))
-    if spread > math.radians(2.0):
-        quality -= 0.2
-        reasons.append(f"standing window not very still ({math.degrees(spread):.1f} deg spread)")
+    if up is None:
+        if q_stand is None:
+            raise ValueError("calibrate_sensor needs the standing orientations or the vertical (up)")
+        up, spread = mean_direction(up_in_sensor(q_stand))
+        if spread > math.radians(2.0):
+            quality -= 0.2
+            reasons.append(f"standing window not very still ({math.degrees(spread):.1f} deg spread)")
+    else:
+        up = _unit(np.asarray(up, dtype=np.float64))
     if up[0] < 0:
         flags.append("upside_down")
         reasons.append(
@@ -387,11 +404,9 @@ def calibrate_sensor(
             omega = swing_rate(angular_velocity(q_motion, rate_hz), rate_hz, s.swing_cutoff_hz)
             fa = functional_axis(omega, up, s.motion_gyr_rad_s, int(s.min_motion_s * rate_hz))
         if fa is None:
-            quality -= 0.3
+            quality -= NO_MOVEMENT_PENALTY
             ml_unc = math.degrees(s.misplacement_rad)
-            reasons.append(
-                "no walking or leg swing found: medio-lateral axis from the placement prior (face lateral)"
-            )
+            reasons.append(NO_MOVEMENT_REASON)
         else:
             lat = prior_ml_axis(placement, up, "lateral")
             ant = prior_ml_axis(placement, up, "anterior")
@@ -454,6 +469,35 @@ def calibrate_sensor(
         face=face,
         ml_uncertainty_deg=ml_unc,
     )
+
+
+def needs_thigh_axis(cal: SensorCalibration) -> bool:
+    """True for a thigh calibration whose medio-lateral axis came from the placement prior alone (no
+    functional movement was found when it was made)."""
+    return cal.placement.startswith("thigh") and NO_MOVEMENT_REASON in cal.reasons
+
+
+def refine_thigh_axis(
+    cal: SensorCalibration, q_motion: FloatArray, rate_hz: float, settings: CalibrationSettings | None = None
+) -> SensorCalibration:
+    """An earlier calibration of a thigh sensor (same strapping) whose medio-lateral axis came from the
+    placement prior, with the axis, sign and uncertainty now taken from ``q_motion`` (sensor-to-world
+    quaternions on a uniform grid at ``rate_hz``: walking or leg swings of this recording), the vertical
+    kept from ``cal`` (its segment Y axis in the sensor frame). ``cal`` itself when it needs no axis
+    (:func:`needs_thigh_axis`) or ``q_motion`` holds no functional movement. The quality is the new one,
+    at most the earlier one without its no-movement penalty (so the earlier standing window's faults
+    stay); the earlier reasons other than the no-movement one are kept."""
+    if not needs_thigh_axis(cal):
+        return cal
+    y = quat.rotate(cal.q_segment_in_sensor, np.array([0.0, 1.0, 0.0]))
+    new = calibrate_sensor(cal.placement, None, q_motion, rate_hz, cal.window, settings, up=y)
+    if new.method != "standing+functional":
+        return cal
+    earlier = [r for r in cal.reasons if r != NO_MOVEMENT_REASON]
+    new.quality = float(min(new.quality, cal.quality + NO_MOVEMENT_PENALTY))
+    new.reasons = earlier + new.reasons
+    new.flags = sorted(set(cal.flags) | set(new.flags), key=(cal.flags + new.flags).index)
+    return new
 
 
 def _ml_uncertainty(

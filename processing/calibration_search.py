@@ -16,7 +16,11 @@ released once the calibration that applies to them is known (or released uncalib
   standing run of at least ``min_short_standing_s`` (quality lowered, warning), or its rows are released
   uncalibrated (warning).
 * ``initial_calibration`` (from an earlier recording of the same session, sensors not re-strapped) is used
-  from the first row on.
+  from the first row on. With ``refine_thigh_axes`` a given thigh calibration whose medio-lateral axis came
+  from the placement prior alone (a static calibration trial: no walking or leg swing in it) gets its axis
+  from this recording's own movement (:func:`~hipback.processing.calibration.refine_thigh_axis`, the
+  vertical kept): the rows wait until every such thigh moved enough (as after a standing window), at most
+  ``timeout_s``, and are then released with the refined calibration.
 * Both thighs flagged ``wrong_side`` are swapped when ``swap_wrong_side`` (reported): ``swap`` in the
   output says the thighs' data are exchanged.
 
@@ -41,11 +45,15 @@ from hipback.processing.calibration import (
     acc_offset_tilt,
     calibrate_sensor,
     mean_direction,
+    needs_thigh_axis,
+    refine_thigh_axis,
     up_in_sensor,
 )
 from hipback.processing.merge import Rows
 from hipback.processing.quaternion import multiply as quat_multiply
+from hipback.processing.quaternion import rotate as quat_rotate
 
+_E_Y = np.array([0.0, 1.0, 0.0])
 SEARCHING = "searching_standing"
 WAITING = "waiting_for_movement"
 CALIBRATING = "calibrating"
@@ -78,6 +86,8 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         full standing window (s).
     :param initial_calibration: a calibration to use from the start (placement -> calibration), or None.
     :param swap_wrong_side: exchange the thighs when both appear to be on the other leg.
+    :param refine_thigh_axes: take the medio-lateral axis of given thigh calibrations that have none from
+        this recording's movement (see the module docstring).
     """
 
     def __init__(
@@ -90,6 +100,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         min_short_standing_s: float = 1.0,
         initial_calibration: dict[str, SensorCalibration] | None = None,
         swap_wrong_side: bool = True,
+        refine_thigh_axes: bool = False,
     ) -> None:
         self.placements = tuple(placements)
         self.rate_hz = float(rate_hz)
@@ -98,6 +109,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         self.min_short_standing_s = min_short_standing_s
         self.initial_calibration = initial_calibration
         self.swap_wrong_side = swap_wrong_side
+        self.refine_thigh_axes = refine_thigh_axes
         cs = self.settings
         r = self.rate_hz
         self._finder = StandingFinder(int(cs.min_standing_s * r), int(cs.max_standing_s * r))
@@ -111,6 +123,8 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         self._motion_need = int(cs.min_motion_s * r * 1.5)
         self._motion_up: dict[str, np.ndarray] = {}
         self._marked: tuple[float, float] | None = None
+        self._refine: list[str] = []
+        self._given: dict[str, SensorCalibration] = {}
         self._marked_applied = False
         self._timeout_reported = False
         self._finished = False
@@ -128,6 +142,17 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
             self.calibration_ = given
             self.state_ = CALIBRATED
             self.messages_.append("using the calibration given with the session (from an earlier recording)")
+            self._refine = [p for p, c in given.items() if refine_thigh_axes and needs_thigh_axis(c)]
+            if self._refine:
+                self._given = given
+                self.calibration_ = {}
+                self.state_ = WAITING
+                self._motion_up = {p: quat_rotate(given[p].q_segment_in_sensor, _E_Y) for p in self._refine}
+                self._motion_count = {p: 0 for p in self._refine}
+                self.messages_.append(
+                    "the medio-lateral axis of " + " and ".join(self._refine)
+                    + " from this recording's walking or leg swings (the given calibration had none)"
+                )
 
     # -- contract ---------------------------------------------------------------------------------------
     def update(self, chunk: Rows) -> list[CalibratedRows]:
@@ -144,6 +169,9 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
             return self._out
         self._finished = True
         if self.state_ == CALIBRATED:
+            return self._out
+        if self._refine:
+            self._calibrate_refined((self._buffer_k0 or 0) + self._buffer_n)
             return self._out
         self._try_marked()
         r = self.rate_hz
@@ -174,7 +202,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         Effective when given before calibration completed (it applies from the next :meth:`update` once the
         window's rows are in); later it is reported and ignored.
         """
-        if self.state_ == CALIBRATED:
+        if self.state_ == CALIBRATED or self._refine:
             self.messages_.append("calibration window marked after calibration was done: ignored")
             return
         if not t1 - t0 >= 0.5:
@@ -186,6 +214,9 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
     def _rows(self, rows: Rows) -> None:
         if self.state_ == CALIBRATED:  # (also when no sensor could be calibrated)
             self._out.append(CalibratedRows(rows, self.calibration_, self.swap_, True))
+            return
+        if self._refine:
+            self._refine_rows(rows)
             return
         self._buffer.append(rows)
         if self._buffer_k0 is None:
@@ -212,6 +243,38 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
                 self._calibrate(end)
                 return
         self._check_timeout()
+
+    def _refine_rows(self, rows: Rows) -> None:
+        """Refining given thigh axes: buffer, count each such thigh's fast rows from the first row on, and
+        calibrate once every one reached the movement needed, or ``timeout_s`` after the first row."""
+        if self._buffer_k0 is None:
+            self._buffer_k0 = self._motion_counted_to = int(rows.k[0])
+        self._buffer.append(rows)
+        self._buffer_n += len(rows)
+        self._count_motion(rows)
+        if all(p in self._motion_reach for p in self._refine):
+            self._calibrate_refined(max(self._motion_reach[p] for p in self._refine))
+            return
+        wait_end = self._buffer_k0 + int(self.timeout_s * self.rate_hz)
+        if self._buffer_k0 + self._buffer_n >= wait_end:
+            self._calibrate_refined(wait_end)
+
+    def _calibrate_refined(self, motion_end: int) -> None:
+        """The given calibration with the refined thigh axes, on the rows before ``motion_end``."""
+        cals = {p: copy.deepcopy(c) for p, c in self._given.items()}
+        if not self._buffer:
+            self._refine = []
+            self.calibration_, self.state_ = cals, CALIBRATED
+            return
+        allrows = Rows.concat(self._buffer)
+        e = max(0, min(len(allrows), motion_end - int(allrows.k[0])))
+        for p in self._refine:
+            cals[p] = refine_thigh_axis(cals[p], allrows.q[p][:e], self.rate_hz, self.settings)
+            if needs_thigh_axis(cals[p]):
+                self.messages_.append(f"{p}: no walking or leg swing in this recording either; the given "
+                                      "axis (placement prior) is kept")
+        self._refine = []
+        self._finish_calibration(cals, allrows, motion_end)
 
     def _try_marked(self) -> bool:
         if self._marked is None or self._marked_applied or self._buffer_k0 is None or self.calibration_:
@@ -362,6 +425,15 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
             if short_window:
                 cals[p].quality = max(0.0, cals[p].quality - 0.2)
                 cals[p].reasons.append("standing window shorter than 3 s")
+        self._finish_calibration(cals, allrows, motion_end)
+
+    def _finish_calibration(
+        self, cals: dict[str, SensorCalibration], allrows: Rows, motion_end: int | None
+    ) -> None:
+        """Take ``cals`` (thighs swapped when both are on the other leg, warnings) and release the buffered
+        ``allrows`` with it: those before ``motion_end`` (row, exclusive; None: all) unchecked by the slip
+        monitor, the rest checked."""
+        k0 = int(allrows.k[0])
         swapped = [p for p in ("thigh_left", "thigh_right") if p in cals and "wrong_side" in cals[p].flags]
         if self.swap_wrong_side and len(swapped) == 2:
             self.swap_ = True
