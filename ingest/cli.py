@@ -91,11 +91,13 @@ def process(
     patient: Annotated[Optional[str], typer.Option("--patient", help="Pseudonymous patient id for --store (default: the recording's, else 'offline').")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results of an earlier run in --out.")] = False,
     orientation: Annotated[str, typer.Option("--orientation", help="Orientation filter of raw (acc+gyr) sensors: 'lagged' (default: fixed-lag smoothed, better inclination while walking, each result final up to 6 s after its samples) or 'causal' (as live sessions and --reprocess, for their results). Quaternion sensors are unaffected.")] = "lagged",
+    calibration_from: Annotated[Optional[Path], typer.Option("--calibration-from", help="Use the calibration of an earlier `hipback process` run (its summary.json or --out folder) on a recording of the same sensors, worn the same way (e.g. a standing calibration trial); thigh and pelvis axes it lacks come from this recording's movement.")] = None,
 ) -> None:
     """Process recording files offline into angles, strides, holds and activity."""
     from hipback.ingest.commands import process as cmd
 
-    cmd.run(inputs=inputs, out=out, store=store, patient=patient, overwrite=overwrite, orientation=orientation)
+    cmd.run(inputs=inputs, out=out, store=store, patient=patient, overwrite=overwrite, orientation=orientation,
+            calibration_from=calibration_from)
 
 
 @app.command()

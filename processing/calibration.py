@@ -64,7 +64,9 @@ Method
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +101,44 @@ class SensorCalibration:
     def segment_quat(self, q_sensor: FloatArray) -> FloatArray:
         """Segment-to-world quaternions from sensor-to-world quaternions."""
         return quat.multiply(q_sensor, self.q_segment_in_sensor)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SensorCalibration:
+        """The calibration :meth:`to_dict` wrote (e.g. read back from a ``summary.json``); ValueError with
+        the field at fault when ``d`` is not one (the quaternion must be four finite numbers of norm 1 within
+        1e-6, the quality a number in [0, 1])."""
+        if not isinstance(d, Mapping):
+            raise ValueError("a sensor calibration must be a mapping of its fields")
+        placement = d.get("placement")
+        if not isinstance(placement, str) or not placement:
+            raise ValueError("placement is missing")
+        q = d.get("q_segment_in_sensor")
+        if (
+            not isinstance(q, list | tuple) or len(q) != 4
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in q)
+            or abs(math.sqrt(sum(float(v) ** 2 for v in q)) - 1.0) > 1e-6
+        ):
+            raise ValueError(f"{placement}: q_segment_in_sensor must be a unit quaternion of four numbers")
+        quality = d.get("quality")
+        if not isinstance(quality, int | float) or isinstance(quality, bool) or not 0.0 <= quality <= 1.0:
+            raise ValueError(f"{placement}: quality must be a number between 0 and 1")
+        texts = {k: d.get(k, []) for k in ("reasons", "flags")}
+        for k, v in texts.items():
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"{placement}: {k} must be a list of texts")
+        method, face = d.get("method", "standing+prior"), d.get("face", "")
+        if not isinstance(method, str) or not isinstance(face, str):
+            raise ValueError(f"{placement}: method and face must be texts")
+        window = d.get("window_s", [math.nan, math.nan])
+        unc = d.get("ml_uncertainty_deg")
+        try:
+            win = (float(window[0]), float(window[1]))
+            ml_unc = math.nan if unc is None else float(unc)
+        except (TypeError, ValueError, IndexError, KeyError):
+            msg = f"{placement}: window_s must be two numbers, ml_uncertainty_deg a number"
+            raise ValueError(msg) from None
+        return cls(placement, np.array([float(v) for v in q]), float(quality), list(texts["reasons"]),
+                   list(texts["flags"]), method, win, face, ml_unc)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -370,7 +410,7 @@ def calibrate_sensor(
     ``q_stand``: sensor-to-world quaternions during standing; ``q_motion``: those after standing (uniform
     grid at ``rate_hz``) in which to look for walking or leg swings (None or empty: prior only). ``up``
     instead of ``q_stand``: the world vertical in the sensor frame at standing, known already (a unit
-    vector; from an earlier calibration of the same strapping, :func:`refine_thigh_axis`); the standing
+    vector; from an earlier calibration of the same strapping, :func:`refine_axis`); the standing
     window's checks are then the earlier calibration's.
     """
     s = settings or CalibrationSettings()
@@ -471,30 +511,34 @@ def calibrate_sensor(
     )
 
 
-def needs_thigh_axis(cal: SensorCalibration) -> bool:
-    """True for a thigh calibration whose medio-lateral axis came from the placement prior alone (no
-    functional movement was found when it was made)."""
-    return cal.placement.startswith("thigh") and NO_MOVEMENT_REASON in cal.reasons
+def needs_axis(cal: SensorCalibration) -> bool:
+    """True for a calibration whose medio-lateral axis came from the placement prior alone although
+    movement could give it: a thigh without walking or leg swings, a pelvis without walking (when it was
+    made)."""
+    if cal.placement.startswith("thigh"):
+        return NO_MOVEMENT_REASON in cal.reasons
+    return cal.placement == "pelvis" and cal.method == "standing+prior"
 
 
-def refine_thigh_axis(
+def refine_axis(
     cal: SensorCalibration, q_motion: FloatArray, rate_hz: float, settings: CalibrationSettings | None = None
 ) -> SensorCalibration:
-    """An earlier calibration of a thigh sensor (same strapping) whose medio-lateral axis came from the
-    placement prior, with the axis, sign and uncertainty now taken from ``q_motion`` (sensor-to-world
-    quaternions on a uniform grid at ``rate_hz``: walking or leg swings of this recording), the vertical
-    kept from ``cal`` (its segment Y axis in the sensor frame). ``cal`` itself when it needs no axis
-    (:func:`needs_thigh_axis`) or ``q_motion`` holds no functional movement. The quality is the new one,
-    at most the earlier one without its no-movement penalty (so the earlier standing window's faults
-    stay); the earlier reasons other than the no-movement one are kept."""
-    if not needs_thigh_axis(cal):
+    """An earlier calibration of a thigh or pelvis sensor (same strapping) whose medio-lateral axis came
+    from the placement prior, with the axis (thigh: its sign and uncertainty too) now taken from
+    ``q_motion`` (sensor-to-world quaternions on a uniform grid at ``rate_hz``: this recording's walking,
+    or a thigh's leg swings), the vertical kept from ``cal`` (its segment Y axis in the sensor frame).
+    ``cal`` itself when it needs no axis (:func:`needs_axis`) or ``q_motion`` holds no such movement. The
+    quality is the new one, at most the earlier one without its no-movement penalty (so the earlier
+    standing window's faults stay); the earlier reasons other than the no-movement one are kept."""
+    if not needs_axis(cal):
         return cal
     y = quat.rotate(cal.q_segment_in_sensor, np.array([0.0, 1.0, 0.0]))
     new = calibrate_sensor(cal.placement, None, q_motion, rate_hz, cal.window, settings, up=y)
-    if new.method != "standing+functional":
+    if new.method == "standing+prior":
         return cal
     earlier = [r for r in cal.reasons if r != NO_MOVEMENT_REASON]
-    new.quality = float(min(new.quality, cal.quality + NO_MOVEMENT_PENALTY))
+    penalty = NO_MOVEMENT_PENALTY if NO_MOVEMENT_REASON in cal.reasons else 0.0
+    new.quality = float(min(new.quality, cal.quality + penalty))
     new.reasons = earlier + new.reasons
     new.flags = sorted(set(cal.flags) | set(new.flags), key=(cal.flags + new.flags).index)
     return new

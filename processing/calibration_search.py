@@ -16,10 +16,10 @@ released once the calibration that applies to them is known (or released uncalib
   standing run of at least ``min_short_standing_s`` (quality lowered, warning), or its rows are released
   uncalibrated (warning).
 * ``initial_calibration`` (from an earlier recording of the same session, sensors not re-strapped) is used
-  from the first row on. With ``refine_thigh_axes`` a given thigh calibration whose medio-lateral axis came
-  from the placement prior alone (a static calibration trial: no walking or leg swing in it) gets its axis
-  from this recording's own movement (:func:`~hipback.processing.calibration.refine_thigh_axis`, the
-  vertical kept): the rows wait until every such thigh moved enough (as after a standing window), at most
+  from the first row on. With ``refine_axes`` a given thigh or pelvis calibration whose medio-lateral axis
+  came from the placement prior alone (a static calibration trial: no walking or leg swing in it) gets its
+  axis from this recording's own movement (:func:`~hipback.processing.calibration.refine_axis`, the
+  vertical kept): the rows wait until every thigh moved enough (as after a standing window), at most
   ``timeout_s``, and are then released with the refined calibration.
 * Both thighs flagged ``wrong_side`` are swapped when ``swap_wrong_side`` (reported): ``swap`` in the
   output says the thighs' data are exchanged.
@@ -45,8 +45,8 @@ from hipback.processing.calibration import (
     acc_offset_tilt,
     calibrate_sensor,
     mean_direction,
-    needs_thigh_axis,
-    refine_thigh_axis,
+    needs_axis,
+    refine_axis,
     up_in_sensor,
 )
 from hipback.processing.merge import Rows
@@ -86,8 +86,8 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         full standing window (s).
     :param initial_calibration: a calibration to use from the start (placement -> calibration), or None.
     :param swap_wrong_side: exchange the thighs when both appear to be on the other leg.
-    :param refine_thigh_axes: take the medio-lateral axis of given thigh calibrations that have none from
-        this recording's movement (see the module docstring).
+    :param refine_axes: take the medio-lateral axis of given thigh and pelvis calibrations that have
+        none from this recording's movement (see the module docstring).
     """
 
     def __init__(
@@ -100,7 +100,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         min_short_standing_s: float = 1.0,
         initial_calibration: dict[str, SensorCalibration] | None = None,
         swap_wrong_side: bool = True,
-        refine_thigh_axes: bool = False,
+        refine_axes: bool = False,
     ) -> None:
         self.placements = tuple(placements)
         self.rate_hz = float(rate_hz)
@@ -109,7 +109,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         self.min_short_standing_s = min_short_standing_s
         self.initial_calibration = initial_calibration
         self.swap_wrong_side = swap_wrong_side
-        self.refine_thigh_axes = refine_thigh_axes
+        self.refine_axes = refine_axes
         cs = self.settings
         r = self.rate_hz
         self._finder = StandingFinder(int(cs.min_standing_s * r), int(cs.max_standing_s * r))
@@ -142,16 +142,17 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
             self.calibration_ = given
             self.state_ = CALIBRATED
             self.messages_.append("using the calibration given with the session (from an earlier recording)")
-            self._refine = [p for p, c in given.items() if refine_thigh_axes and needs_thigh_axis(c)]
+            self._refine = [p for p, c in given.items() if refine_axes and needs_axis(c)]
             if self._refine:
                 self._given = given
                 self.calibration_ = {}
                 self.state_ = WAITING
-                self._motion_up = {p: quat_rotate(given[p].q_segment_in_sensor, _E_Y) for p in self._refine}
-                self._motion_count = {p: 0 for p in self._refine}
+                thighs = [p for p in given if p.startswith("thigh")]  # (their movement ends the wait)
+                self._motion_up = {p: quat_rotate(given[p].q_segment_in_sensor, _E_Y) for p in thighs}
+                self._motion_count = dict.fromkeys(thighs, 0)
                 self.messages_.append(
                     "the medio-lateral axis of " + " and ".join(self._refine)
-                    + " from this recording's walking or leg swings (the given calibration had none)"
+                    + " from this recording's movement (the given calibration had none)"
                 )
 
     # -- contract ---------------------------------------------------------------------------------------
@@ -245,15 +246,16 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         self._check_timeout()
 
     def _refine_rows(self, rows: Rows) -> None:
-        """Refining given thigh axes: buffer, count each such thigh's fast rows from the first row on, and
-        calibrate once every one reached the movement needed, or ``timeout_s`` after the first row."""
+        """Refining given axes: buffer, count each thigh's fast rows from the first row on, and calibrate
+        once every one reached the movement needed, or ``timeout_s`` after the first row."""
         if self._buffer_k0 is None:
             self._buffer_k0 = self._motion_counted_to = int(rows.k[0])
         self._buffer.append(rows)
         self._buffer_n += len(rows)
         self._count_motion(rows)
-        if all(p in self._motion_reach for p in self._refine):
-            self._calibrate_refined(max(self._motion_reach[p] for p in self._refine))
+        thighs = list(self._motion_up)
+        if thighs and all(p in self._motion_reach for p in thighs):
+            self._calibrate_refined(max(self._motion_reach[p] for p in thighs))
             return
         wait_end = self._buffer_k0 + int(self.timeout_s * self.rate_hz)
         if self._buffer_k0 + self._buffer_n >= wait_end:
@@ -269,8 +271,8 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
         allrows = Rows.concat(self._buffer)
         e = max(0, min(len(allrows), motion_end - int(allrows.k[0])))
         for p in self._refine:
-            cals[p] = refine_thigh_axis(cals[p], allrows.q[p][:e], self.rate_hz, self.settings)
-            if needs_thigh_axis(cals[p]):
+            cals[p] = refine_axis(cals[p], allrows.q[p][:e], self.rate_hz, self.settings)
+            if needs_axis(cals[p]):
                 self.messages_.append(f"{p}: no walking or leg swing in this recording either; the given "
                                       "axis (placement prior) is kept")
         self._refine = []

@@ -95,7 +95,7 @@ class ProcessorConfig:
     :mod:`hipback.processing.channel`; ``"lagged"`` makes rows final up to 6 s later, for reprocessing, not
     live angles); ``max_sensor_lag_s`` to :class:`GridMerge`; ``calibration``,
     ``calibration_timeout_s``, ``min_short_standing_s``, ``initial_calibration``, ``swap_wrong_side``,
-    ``refine_thigh_axes`` to :class:`CalibrationSearch`; ``slip_*``, ``recalibrate_on_slip``, ``walk_*`` to
+    ``refine_axes`` to :class:`CalibrationSearch`; ``slip_*``, ``recalibrate_on_slip``, ``walk_*`` to
     :class:`SlipMonitor`;
     ``holds_per_side``/``hold_s`` (the prescription) to :class:`HoldDetector` and :class:`SessionSummary`;
     ``keep_angles`` keeps every angle row for :class:`SessionResults`; ``detectors`` False runs no event
@@ -124,7 +124,7 @@ class ProcessorConfig:
     calibration_timeout_s: float = 60.0
     min_short_standing_s: float = 1.0
     initial_calibration: dict[str, SensorCalibration] | None = None
-    refine_thigh_axes: bool = False
+    refine_axes: bool = False
     max_sensor_lag_s: float | None = None
     slip_threshold_rad: float = math.radians(10.0)
     slip_reference_rad: float = math.radians(5.0)
@@ -333,7 +333,7 @@ class SessionProcessor:
             min_short_standing_s=cfg.min_short_standing_s,
             initial_calibration=cfg.initial_calibration,
             swap_wrong_side=cfg.swap_wrong_side,
-            refine_thigh_axes=cfg.refine_thigh_axes,
+            refine_axes=cfg.refine_axes,
         )
         self.calibration_search = _rebuild(cal, placements=pl, rate_hz=r)
         sm = slip_monitor or SlipMonitor(

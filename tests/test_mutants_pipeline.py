@@ -64,7 +64,7 @@ def test_default_construction_passes_the_configuration_to_every_block() -> None:
     cs = proc.calibration_search.get_params()
     assert cs == {"placements": ("pelvis", "thigh_right"), "rate_hz": 100.0,
                   "settings": CalibrationSettings(), "timeout_s": 60.0, "min_short_standing_s": 1.0,
-                  "initial_calibration": None, "swap_wrong_side": True, "refine_thigh_axes": False}
+                  "initial_calibration": None, "swap_wrong_side": True, "refine_axes": False}
     assert proc.slip_monitor.get_params() == {
         "rate_hz": 100.0, "min_standing_s": 3.0, "slip_threshold_rad": math.radians(10.0),
         "slip_reference_rad": math.radians(5.0), "recalibrate": True, "walk_check_s": 3.0,
@@ -90,7 +90,7 @@ def test_every_configuration_parameter_reaches_its_block() -> None:
         calibration=settings, calibration_timeout_s=30.0, min_short_standing_s=0.5, max_sensor_lag_s=1.5,
         slip_threshold_rad=0.25, slip_reference_rad=0.1, recalibrate_on_slip=False, walk_check_s=4.0,
         walk_axis_slip_rad=0.2, keep_angles=False, swap_wrong_side=False, holds_per_side=2, hold_s=20.0,
-        live_batch_s=0.1, refine_thigh_axes=True)
+        live_batch_s=0.1, refine_axes=True)
     proc = SessionProcessor(QUAT3, {"pelvis": 100.0, "thigh_left": 60.0, "thigh_right": 40.0}, cfg)
     assert proc.cfg is cfg and proc.rate == 50.0
     assert proc.channels["thigh_left"].get_params() == {
@@ -104,7 +104,7 @@ def test_every_configuration_parameter_reaches_its_block() -> None:
     assert proc.calibration_search.get_params() == {
         "placements": ("pelvis", "thigh_left", "thigh_right"), "rate_hz": 50.0, "settings": settings,
         "timeout_s": 30.0, "min_short_standing_s": 0.5, "initial_calibration": None, "swap_wrong_side": False,
-        "refine_thigh_axes": True}
+        "refine_axes": True}
     assert proc.slip_monitor.get_params() == {
         "rate_hz": 50.0, "min_standing_s": 2.0, "slip_threshold_rad": 0.25, "slip_reference_rad": 0.1,
         "recalibrate": False, "walk_check_s": 4.0, "walk_axis_slip_rad": 0.2, "motion_gyr_rad_s": 0.7,

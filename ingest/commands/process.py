@@ -34,6 +34,14 @@ recording: the rows before it wait for it (``ProcessorConfig.calibration_timeout
 its angles uncalibrated, empty), so a recording that starts sitting or walking keeps its angles, strides and
 activity from its first sample.
 
+``--calibration-from DIR`` (or the ``summary.json`` in it) takes the calibration of an earlier run on a
+recording of the same sensors, not re-strapped, instead: a standing calibration trial recorded apart from
+the movement trials (an N-pose trial, OpenSense's calibration trial). A thigh or pelvis axis that trial could
+only take from the placement prior (it held no walking or leg swing) is taken from this recording's own
+movement (``ProcessorConfig.refine_axes``), the vertical kept. ``summary.json`` then names that trial's files
+(``"calibration_from"``). A file that is not such a summary, or lacks one of the sensors, is refused with one
+sentence before any work.
+
 Results of an earlier run in DIR are never replaced silently: ``--overwrite`` says so. The data are checked
 for mix-ups (the same file for two placements, a thigh file that turns no faster than the pelvis while
 walking, a stream that starts or ends well apart from the others): each is a warning printed and kept in
@@ -60,6 +68,7 @@ from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import check_output_folder, ensure_output_folder
 from hipback.ingest.results import angle_series_columns, record_row
 from hipback.ingest.store import PATIENT_ID
+from hipback.processing.calibration import SensorCalibration
 from hipback.processing.channel import ORIENTATION_FILTERS
 from hipback.processing.pipeline import (
     ProcessorConfig,
@@ -249,7 +258,12 @@ def summary_json(res: SessionResults, files: dict[str, Path]) -> dict[str, Any]:
                 {"placement": g.placement, "t_start_s": g.t_start, "t_end_s": g.t_end, "missing": g.missing}
                 for g in res.gaps
             ],
-            "angles_reference": "relative to the standing-neutral calibration at the session start",
+            "angles_reference": (
+                "relative to the standing-neutral calibration at the session start"
+                if "calibration_from" not in res.summary
+                else "relative to the standing-neutral calibration of the recording whose files "
+                "calibration_from names"
+            ),
         }
     )
 
@@ -308,15 +322,60 @@ OUTPUT_FILES = ("angles.csv", "strides.csv", "holds.csv", "activity.csv", "summa
 DEFAULT_ORIENTATION = "lagged"
 
 
+def load_calibration(
+    path: Path, placements: list[str]
+) -> tuple[dict[str, SensorCalibration], dict[str, str]]:
+    """The calibration of ``placements`` from the ``summary.json`` of an earlier ``hipback process`` run
+    (``path``: the file or its folder), for recordings of the same strapping: each sensor's segment axes
+    as found there, their window dropped (it was on the other recording's clock); and the names of the
+    files that run read (its ``inputs``, placement -> file name; empty when it lists none).
+    :class:`ConfigError` (one sentence) when the file cannot be read, is not such a summary, or lacks one
+    of the sensors."""
+    path = Path(path)
+    file = path / "summary.json" if path.is_dir() else path
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a text file"
+        raise ConfigError(f"cannot read the calibration file {file} ({reason}).") from None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"{file} is not a summary.json of hipback process (not JSON).") from None
+    cals = doc.get("calibration") if isinstance(doc, dict) else None
+    if not isinstance(cals, dict) or not cals:
+        raise ConfigError(f"{file} holds no calibration (a summary.json of hipback process on a recording "
+                          "that was calibrated is needed).")
+    out: dict[str, SensorCalibration] = {}
+    for p in placements:
+        if p not in cals:
+            raise ConfigError(f"the calibration in {file} has no {p} sensor; it can only be used for the "
+                              "same sensors, worn the same way.")
+        try:
+            cal = SensorCalibration.from_dict(cals[p])
+        except ValueError as exc:
+            raise ConfigError(f"the calibration in {file} is damaged ({exc}).") from None
+        if cal.placement != p:
+            raise ConfigError(f"the calibration in {file} is damaged ({p} is filed as {cal.placement}).")
+        cal.window = (math.nan, math.nan)
+        out[p] = cal
+    inputs = doc.get("inputs")
+    names = {str(k): str(v) for k, v in inputs.items()} if isinstance(inputs, dict) else {}
+    return out, names
+
+
 def run(
     inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None,
-    overwrite: bool = False, orientation: str = DEFAULT_ORIENTATION,
+    overwrite: bool = False, orientation: str = DEFAULT_ORIENTATION, calibration_from: Path | None = None,
 ) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results.
 
     Results of an earlier run in ``out`` are replaced only with ``overwrite`` (otherwise
     :class:`ConfigError`, before any work); ``orientation`` is the raw sensors' filter (``"lagged"``, the
-    default, or ``"causal"``; :class:`ConfigError` otherwise)."""
+    default, or ``"causal"``; :class:`ConfigError` otherwise); ``calibration_from``: the ``summary.json``
+    (or its folder) of an earlier run on a recording of the same strapping whose calibration to use
+    (:func:`load_calibration`; the thighs' medio-lateral axes are taken from this recording's movement when
+    that calibration had none)."""
     from hipback.ingest.files import read_recording
     from hipback.ingest.store import LocalStore
 
@@ -326,6 +385,9 @@ def run(
     files = parse_inputs(inputs)
     if patient is not None:
         check_patient(patient)
+    given, given_inputs = (
+        load_calibration(calibration_from, list(files)) if calibration_from is not None else (None, {})
+    )
     out = check_output_folder(out)  # created only when the results are written
     earlier = [name for name in OUTPUT_FILES if (out / name).exists()]
     if earlier and not overwrite:
@@ -339,9 +401,12 @@ def run(
     try:
         recording = read_recording(dict(files))
         wait_s = offline_calibration_wait_s(recording.duration_s)
-        cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s)
+        cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s,
+                              initial_calibration=given, refine_axes=given is not None)
         res = process_recording(recording, cfg)
         res.summary["orientation_filter"] = orientation
+        if given is not None:  # the calibration trial's file names (names only: folders can name a person)
+            res.summary["calibration_from"] = given_inputs
         res.warnings.extend(import_warnings(recording))
         res.warnings.extend(mixup_warnings(recording, files))
         write_outputs(res, out, files)
