@@ -22,11 +22,10 @@ Raw (acc+gyr) sensors get the fixed-lag smoothed orientation filter by default
 :class:`hipback.processing.orientation.LaggedOrientationEstimator`): nothing waits for live angles here, and
 against the causal filter of live sessions it gives a better inclination while walking (pelvic tilt, hip
 flexion) with the same heading; each result is final up to 6 s after its samples, which costs nothing
-offline. ``--orientation causal`` gives the live sessions' filter (the results a live session, ``report
---reprocess`` or ``export --reprocess`` compute from the same samples); quaternion sensors are unaffected
-either way. ``summary.json`` always says which filter raw sensors got (``"orientation_filter"``), and with
-``--store`` so does the stored session's meta. Measured causal -> lagged: see bench/README.md ("The fixed-lag
-filter as hipback process's default").
+offline. ``--orientation causal`` gives the live sessions' filter (the results a live session computes from
+the same samples); quaternion sensors are unaffected either way. ``summary.json`` always says which filter
+raw sensors got (``"orientation_filter"``), and with ``--store`` so does the stored session's meta.
+Measured causal -> lagged: see bench/README.md ("The fixed-lag filter as hipback process's default").
 
 The standing calibration may come from a standing-still period anywhere in the first half hour of the
 recording: the rows before it wait for it (``ProcessorConfig.calibration_timeout_s``, see
@@ -318,7 +317,7 @@ def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> lis
 OUTPUT_FILES = ("angles.csv", "strides.csv", "holds.csv", "activity.csv", "summary.json")
 
 #: the raw sensors' orientation filter of ``hipback process`` (see the module docstring): offline, the
-#: fixed-lag smoothed one; live sessions and reprocessing of stored sessions keep the causal filter
+#: fixed-lag smoothed one; live sessions keep the causal filter
 DEFAULT_ORIENTATION = "lagged"
 
 
