@@ -30,7 +30,7 @@ from hipback.ingest.report.source import load_from_store, results_from_rows
 from hipback.ingest.results import ANGLES_CHUNK, angles_from_rows, angles_rows
 from hipback.ingest.store import LocalStore
 from hipback.processing.holds import Prescription
-from hipback.processing.pipeline import process_recording
+from hipback.processing.pipeline import ProcessorConfig, process_recording
 from hipback.processing.types import AngleSeries
 from hipback.simulator import VirtualPatient, simulate
 
@@ -56,7 +56,8 @@ def stored(tmp_path_factory):
     with LocalStore(store, readonly=True) as st:
         (row,) = st.sessions()
     return {"root": root, "store": store, "sid": row["id"], "recording": recording,
-            "original": process_recording(recording), "folder": root / "out"}
+            "original": process_recording(recording, ProcessorConfig(orientation="lagged")),
+            "folder": root / "out"}
 
 
 def _text_outside_charts(html: str) -> str:
@@ -522,3 +523,20 @@ def test_a_store_from_the_first_release_is_reported_from_its_raw_samples(tmp_pat
     said = capsys.readouterr().out
     assert f"Session {V1_SESSION}: Processed again from the 300 raw samples kept in the local store: its " \
            "stored results have no angle series (an older hipback stored them)." in said
+
+
+def test_reprocessing_uses_the_filter_the_stored_results_came_from(stored):
+    """``hipback process --store`` names its raw sensors' filter in the session's meta (the lagged one by
+    default) and ``--reprocess`` uses it, so it reproduces the stored results; a live session (no name) is
+    processed again with the causal filter, as live."""
+    from hipback.ingest.report.source import load_from_store, stored_orientation
+
+    with LocalStore(stored["store"], readonly=True) as st:
+        assert st.session(stored["sid"])["meta"]["orientation_filter"] == "lagged"
+    again = load_from_store(stored["store"], stored["sid"], reprocess=True, with_baseline=False).results
+    original = stored["original"]
+    assert [s.side for s in again.strides] == [s.side for s in original.strides]
+    assert again.summary["n_strides_left"] == original.summary["n_strides_left"]
+    assert stored_orientation({}) == "causal"
+    assert stored_orientation({"orientation_filter": "lagged"}) == "lagged"
+    assert stored_orientation({"orientation_filter": "smooth"}) == "causal"

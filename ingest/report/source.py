@@ -371,9 +371,23 @@ def _prescription(meta: dict[str, Any]) -> Prescription:
         return Prescription()
 
 
-def process_stored(recording: Recording, prescription: Prescription) -> SessionResults:
+def stored_orientation(meta: dict[str, Any]) -> str:
+    """The raw sensors' orientation filter a stored session's results came from: ``hipback process --store``
+    names it in the session's meta (``orientation_filter``, the lagged filter by default); a live session and
+    an older import say nothing and were processed with the causal filter."""
+    from hipback.processing.channel import ORIENTATION_FILTERS
+
+    name = meta.get("orientation_filter")
+    return name if name in ORIENTATION_FILTERS else "causal"
+
+
+def process_stored(
+    recording: Recording, prescription: Prescription, orientation: str = "causal"
+) -> SessionResults:
     """Process a stored recording with the session's prescription (the live pipeline's settings, but rows wait
-    for a standing period as offline processing lets them: :func:`offline_calibration_wait_s`)."""
+    for a standing period as offline processing lets them: :func:`offline_calibration_wait_s`) and the raw
+    sensors' filter its results came from (``orientation``, see :func:`stored_orientation`), so that
+    processing it again reproduces them."""
     if not recording.streams:
         raise ConfigError("the session has no stored samples, so there is nothing to report.")
     if "pelvis" not in recording.streams:
@@ -382,6 +396,7 @@ def process_stored(recording: Recording, prescription: Prescription) -> SessionR
         holds_per_side=prescription.holds_per_side,
         hold_s=prescription.hold_s,
         calibration_timeout_s=offline_calibration_wait_s(recording.duration_s),
+        orientation=orientation,
     )
     return process_recording(recording, cfg)
 
@@ -466,7 +481,8 @@ def baseline_from_store(store: Any, row: dict[str, Any]) -> Baseline | None:
         else:
             try:
                 rec = store.load_recording(r["id"])
-                res = process_stored(rec, _prescription(r.get("meta") or {}))
+                meta = r.get("meta") or {}
+                res = process_stored(rec, _prescription(meta), stored_orientation(meta))
                 left, right = _summary_peaks(res.summary)
             except Exception:  # an unreadable earlier session is left out of the baseline
                 continue
@@ -604,7 +620,7 @@ def load_from_store(
                       f"its {n} raw samples in the local store again.")
         else:
             recording = store.load_recording(sid)
-            results = process_stored(recording, prescription)
+            results = process_stored(recording, prescription, stored_orientation(row.get("meta") or {}))
             start_utc = recording.start_utc if recording.start_utc is not None else row["start_utc"]
             n = sum(len(s) for s in recording.streams.values())
             origin = "reprocessed" if reprocess else "fallback"
