@@ -217,7 +217,13 @@ def _fmt(values: list[float]) -> str:
     return f"{np.median(v):.1f} [{lo:.1f}, {hi:.1f}] (n={len(v)})"
 
 
-def accuracy(n: int, seed: int, loose_straps: float) -> None:
+def _share(loose_straps: float | None) -> str:
+    from hipback.simulator.session import LOOSE_STRAPS_SHARE
+
+    return f"{LOOSE_STRAPS_SHARE:g} (the default)" if loose_straps is None else f"{loose_straps:g}"
+
+
+def accuracy(n: int, seed: int, loose_straps: float | None) -> None:
     """hipback's real-check figures (``bench/processing_bench.py``'s) on the realistic cohort's clinic visits
     with ``loose_straps`` of the patients' thigh sensors on loose straps."""
     import processing_bench as pb
@@ -225,20 +231,21 @@ def accuracy(n: int, seed: int, loose_straps: float) -> None:
     from hipback.simulator import make_cohort, simulate
 
     print(f"\nhipback on the realistic cohort, {n} patients (make_cohort seed {seed}, loose_straps "
-          f"{loose_straps:g}), scenario clinic_visit")
+          f"{_share(loose_straps)}), scenario clinic_visit")
     checks = []
     for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=True, loose_straps=loose_straps)):
         sim = simulate("clinic_visit", seed=seed * 1000 + i, patient=patient, sensors=sensors)
         checks.append(pb.hipback_real_check(sim, pb.process(sim.recording)))
-    pb.summarise_real_check(checks, f"realistic cohort, loose_straps {loose_straps:g}")
+    pb.summarise_real_check(checks, f"realistic cohort, loose_straps {_share(loose_straps)}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--loose-straps", type=float, default=0.0,
-                    help="share of the virtual patients whose thigh sensors sit on loose straps")
+    ap.add_argument("--loose-straps", type=float, default=None,
+                    help="share of the virtual patients whose thigh sensors sit on loose straps (default: "
+                         "the realistic cohort's, simulator.session.LOOSE_STRAPS_SHARE)")
     ap.add_argument("--accuracy", action="store_true",
                     help="also hipback's real-check figures on that cohort's clinic visits")
     args = ap.parse_args()
@@ -256,8 +263,8 @@ def main() -> None:
         for k in keys:
             print(f"    {k:20s} {units[k]:10s} {_fmt(m[k])}")
     print(f"\nRealistic virtual cohort: {args.patients} walkers (make_cohort seed {args.seed}, loose_straps "
-          f"{args.loose_straps:g}), the truth's contacts and hipback's; per walker the median, then p10 / "
-          "median / p90 over walkers")
+          f"{_share(args.loose_straps)}), the truth's contacts and hipback's; per walker the median, then "
+          "p10 / median / p90 over walkers")
     per_walker = {label: {k: [] for k in keys} for label in ("truth", "hipback")}
     rates: dict[float, int] = {}
     cohort = make_cohort(args.patients, args.seed, realistic=True, loose_straps=args.loose_straps)

@@ -150,8 +150,12 @@ def simulate(
     return SimulatedSession(recording=recording, truth=truth, scenario=scen, sensor_truth=sensor_truth)
 
 
+#: the share of the realistic cohort's patients whose thigh sensors sit on loose straps (see make_cohort)
+LOOSE_STRAPS_SHARE = 0.2
+
+
 def make_cohort(
-    n: int, seed: int, realistic: bool = False, loose_straps: float = 0.0
+    n: int, seed: int, realistic: bool = False, loose_straps: float | None = None
 ) -> list[tuple[VirtualPatient, list[SensorSpec]]]:
     """``n`` varied patients with varied sensor sets.
 
@@ -163,11 +167,15 @@ def make_cohort(
     recorded, WitMotion WT901BLE at 100 Hz, DIY BMI270 at 100 Hz or LSM6DSO at 104 Hz), strapped with up
     to 30 deg misalignment.
 
-    ``loose_straps`` (0-1, realistic cohort only): the share of patients whose thigh sensors sit on a loose
-    strap (:data:`hipback.simulator.device_profiles.LOOSE_THIGH_WOBBLE_DEG` and ``LOOSE_THIGH_IMPACT_M_S2``:
-    the heel strike's shake of a real recording's thigh sensors); drawn from a random stream of its own, so
-    the cohort is otherwise the same patient for patient, and ``0`` gives exactly the cohort without it.
+    ``loose_straps`` (0-1, realistic cohort only; default :data:`LOOSE_STRAPS_SHARE`, one patient in five):
+    the share of patients whose thigh sensors sit on a loose strap
+    (:data:`hipback.simulator.device_profiles.LOOSE_THIGH_WOBBLE_DEG` and ``LOOSE_THIGH_IMPACT_M_S2``: the
+    heel strike's shake of a real recording's thigh sensors, one of the two real walkers at hand,
+    ``bench/realism.py``); drawn from a random stream of its own, so the cohort is otherwise the same
+    patient for patient, and ``0`` gives exactly the cohort without loose straps.
     """
+    if loose_straps is None:
+        loose_straps = LOOSE_STRAPS_SHARE if realistic else 0.0
     if not 0.0 <= loose_straps <= 1.0:
         raise ValueError(f"loose_straps is a share between 0 and 1, not {loose_straps!r}")
     if realistic:

@@ -22,6 +22,7 @@ from hipback.processing.calibration import (
 )
 from hipback.processing.pipeline import process_recording
 from hipback.simulator import make_cohort, simulate
+from hipback.simulator.session import LOOSE_STRAPS_SHARE
 from tests.synth_processing import nominal_mounting, segment_quats
 
 RATE = 100.0
@@ -98,8 +99,9 @@ def test_swing_rate_keeps_missing_rows_missing_and_short_or_unfilterable_series_
 
 
 def test_loose_straps_of_the_realistic_cohort():
-    base = make_cohort(12, 3, realistic=True)
-    assert make_cohort(12, 3, realistic=True, loose_straps=0.0) == base
+    base = make_cohort(12, 3, realistic=True, loose_straps=0.0)
+    default = make_cohort(12, 3, realistic=True)
+    assert default == make_cohort(12, 3, realistic=True, loose_straps=LOOSE_STRAPS_SHARE) != base
     loose = make_cohort(12, 3, realistic=True, loose_straps=1.0)
     for (p0, s0), (p1, s1) in zip(base, loose, strict=True):
         assert p0 == p1
@@ -116,6 +118,7 @@ def test_loose_straps_of_the_realistic_cohort():
         make_cohort(3, 1, realistic=True, loose_straps=1.5)
     with pytest.raises(ValueError, match="realistic"):
         make_cohort(3, 1, loose_straps=0.5)
+    assert make_cohort(6, 2) == make_cohort(6, 2, loose_straps=0.0)  # the easy cohort has none
 
 
 def _gain(res, truth, name: str) -> float:
