@@ -47,20 +47,24 @@ def labels_on(res, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def exercises(n: int, seed: int) -> None:
-    """Seconds called walking during each catalogue exercise's sets (none of them is walking)."""
+def _sessions(n: int, seed: int, scenario: str):
+    """Each realistic patient's simulated ``scenario`` processed: ``(sim, t, dt, labels)`` with hipback's
+    angle-table times ``t`` (s), their step ``dt`` (s) and hipback's activity label at each."""
     from hipback.simulator import make_cohort, simulate
 
-    called: dict[str, float] = {}
-    total = 0.0
     for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=True)):
-        sim = simulate("exercises", seed=seed * 1000 + i, patient=patient, sensors=sensors)
+        sim = simulate(scenario, seed=seed * 1000 + i, patient=patient, sensors=sensors)
         res = process_recording(sim.recording)
         t = res.angles.t
-        if len(t) < 2:
-            continue
-        dt = float(np.median(np.diff(t)))
-        hb = labels_on(res, t)
+        if len(t) >= 2:
+            yield sim, t, float(np.median(np.diff(t))), labels_on(res, t)
+
+
+def exercises(n: int, seed: int) -> None:
+    """Seconds called walking during each catalogue exercise's sets (none of them is walking)."""
+    called: dict[str, float] = {}
+    total = 0.0
+    for sim, t, dt, hb in _sessions(n, seed, "exercises"):
         for s in sim.truth.sets:
             m = (t >= s.t_start) & (t < s.t_end)
             total += float(np.sum(m)) * dt
@@ -71,19 +75,10 @@ def exercises(n: int, seed: int) -> None:
 
 
 def virtual(n: int, seed: int, scenario: str) -> None:
-    from hipback.simulator import make_cohort, simulate
-
     agree = total = 0.0
     false_walk: dict[str, float] = {}
     missed_walk: dict[str, float] = {}
-    for i, (patient, sensors) in enumerate(make_cohort(n, seed, realistic=True)):
-        sim = simulate(scenario, seed=seed * 1000 + i, patient=patient, sensors=sensors)
-        res = process_recording(sim.recording)
-        t = res.angles.t
-        if len(t) < 2:
-            continue
-        dt = float(np.median(np.diff(t)))
-        hb = labels_on(res, t)
+    for sim, t, dt, hb in _sessions(n, seed, scenario):
         truth = np.array([sim.truth.activity_at(float(x)) for x in t], dtype=object)
         agree += float(np.sum(hb == truth)) * dt
         total += len(t) * dt

@@ -708,6 +708,30 @@ def _against(det: np.ndarray, ref: np.ndarray, tol: float = 0.15) -> str:
             f"{np.percentile(np.abs(e), 95):.0f} ms, within 50 ms {np.mean(np.abs(e) <= 50):.2f}")
 
 
+def qmt_recording(placements=tuple(QMT_SEGMENTS), quaternions: bool = True):
+    """``(mat, recording)``: the qmt recording's ``.mat`` contents and its ``placements``' sensors written as
+    MT Manager exports (acc, gyr and, with ``quaternions``, the devices' quaternions) and read as ``hipback
+    process`` reads them."""
+    import scipy.io
+
+    from hipback.ingest.files import read_recording
+
+    d = scipy.io.loadmat(QMT, squeeze_me=True, struct_as_record=False)
+    header = "PacketCounter,SampleTimeFine,Acc_X,Acc_Y,Acc_Z,Gyr_X,Gyr_Y,Gyr_Z"
+    header += ",Quat_q0,Quat_q1,Quat_q2,Quat_q3" if quaternions else ""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for placement in placements:
+            s = d[QMT_SEGMENTS[placement]]
+            values = np.column_stack([s.acc, s.gyr, s.quat] if quaternions else [s.acc, s.gyr])
+            rows = ["// Update Rate: 100.0Hz", header]
+            rows += [",".join([str(i % 65536), str(100 * i), *(f"{v:.6f}" for v in values[i])])
+                     for i in range(len(d["t"]))]
+            files[placement] = Path(tmp) / f"{QMT_SEGMENTS[placement]}.txt"
+            files[placement].write_text("\n".join(rows) + "\n", encoding="utf-8")
+        return d, read_recording(files)
+
+
 def qmt_section() -> None:
     """The qmt full-body recording (real, 100 Hz, no reference; ``../shared/data/qmt-full-body``): its hip,
     thigh and lower-back sensors written as MT Manager exports and read as ``hipback process`` reads them,
@@ -720,23 +744,8 @@ def qmt_section() -> None:
         return
     import dataclasses
 
-    import scipy.io
 
-    from hipback.ingest.files import read_recording
-
-    d = scipy.io.loadmat(QMT, squeeze_me=True, struct_as_record=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for placement, seg in QMT_SEGMENTS.items():
-            s = d[seg]
-            values = np.column_stack([s.acc, s.gyr, s.quat])
-            rows = ["// Update Rate: 100.0Hz",
-                    "PacketCounter,SampleTimeFine,Acc_X,Acc_Y,Acc_Z,Gyr_X,Gyr_Y,Gyr_Z,Quat_q0,Quat_q1,Quat_q2,Quat_q3"]
-            rows += [",".join([str(i % 65536), str(100 * i), *(f"{v:.6f}" for v in values[i])])
-                     for i in range(len(d["t"]))]
-            files[placement] = Path(tmp) / f"{seg}.txt"
-            files[placement].write_text("\n".join(rows) + "\n", encoding="utf-8")
-        rec = read_recording(files)
+    d, rec = qmt_recording()
     for p, st in rec.streams.items():
         rep = st.meta["import"]
         print(f"  {p:12s} read as {st.kind}; device quaternions' departure from the gyroscope while still "

@@ -183,23 +183,7 @@ def real_recordings() -> list[tuple[str, object, object, dict | None]]:
                                   for p, dev in peers.MOVELLA.items()})
             out.append((f"Movella DOT {trial} ({name})", rec, _offline(rec), None))
     if peers.QMT.is_file():
-        import tempfile
-
-        import scipy.io
-
-        d = scipy.io.loadmat(peers.QMT, squeeze_me=True, struct_as_record=False)
-        with tempfile.TemporaryDirectory() as tmp:
-            files = {}
-            for placement in ("pelvis", "thigh_left", "thigh_right"):
-                s = d[peers.QMT_SEGMENTS[placement]]
-                values = np.column_stack([s.acc, s.gyr])
-                rows = ["// Update Rate: 100.0Hz",
-                        "PacketCounter,SampleTimeFine,Acc_X,Acc_Y,Acc_Z,Gyr_X,Gyr_Y,Gyr_Z"]
-                rows += [",".join([str(i % 65536), str(100 * i), *(f"{v:.6f}" for v in values[i])])
-                         for i in range(len(d["t"]))]
-                files[placement] = Path(tmp) / f"{placement}.txt"
-                files[placement].write_text("\n".join(rows) + "\n", encoding="utf-8")
-            rec = read_recording(files)
+        d, rec = peers.qmt_recording(("pelvis", "thigh_left", "thigh_right"), quaternions=False)
         res = _offline(rec)
         out.append(("qmt full body (hipback's contacts)", rec, res, None))
         feet = {side: peers.foot_contacts(d[f"foot_{side}"].gyr, 100.0) for side in ("left", "right")}
