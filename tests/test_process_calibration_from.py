@@ -109,3 +109,32 @@ def test_a_bad_calibration_file_is_one_sentence_before_any_work(trials, tmp_path
     with pytest.raises(ConfigError, match=re.escape(sentence)):
         process.run(_inputs(walk), tmp_path / "out", calibration_from=file)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_stored_session_processed_again_keeps_the_given_calibration(trials, tmp_path, monkeypatch):
+    """``--store`` keeps the given calibration in the session's meta; ``report``/``export --reprocess``
+    process the stored samples with it (the walk alone has no standing period: without it, no angles)."""
+    from hipback.ingest.report.source import load_from_store, stored_calibration
+    from hipback.ingest.store import LocalStore
+
+    monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
+    _, static, walk, _ = trials
+    process.run(_inputs(static), tmp_path / "static")
+    store = tmp_path / "hipback.sqlite"
+    res = process.run(_inputs(walk), tmp_path / "walk", store=store, patient="P-1",
+                      calibration_from=tmp_path / "static")
+    with LocalStore(store, readonly=True) as st:
+        (row,) = st.sessions()
+        meta = st.session(row["id"])["meta"]
+    assert meta["calibration_from"] == {p: f"{p}.csv" for p in PLACES}
+    given = stored_calibration(meta)
+    assert given is not None and set(given) == set(PLACES)
+    assert given["thigh_left"].method == "standing+prior"  # as given: the axes come from the walk again
+    again = load_from_store(store, row["id"], reprocess=True, with_baseline=False).results
+    # the same strides (their times went through UTC and back: the same to a microsecond)
+    assert [s.side for s in again.strides] == [s.side for s in res.strides]
+    np.testing.assert_allclose([s.t_start for s in again.strides], [s.t_start for s in res.strides],
+                               atol=1e-6)
+    assert again.calibration["thigh_left"].method == "standing+functional"
+    assert stored_calibration({}) is None
+    assert stored_calibration({"calibration_given": {"pelvis": {"placement": "pelvis"}}}) is None

@@ -411,7 +411,7 @@ def run(
         write_outputs(res, out, files)
         typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
         if st is not None:
-            _to_store(st, recording, res, patient or _recorded_patient(recording, files), orientation)
+            _to_store(st, recording, res, patient or _recorded_patient(recording, files), orientation, given)
     finally:
         if st is not None:
             st.close()
@@ -445,14 +445,17 @@ def _recorded_patient(recording: Any, files: dict[str, Path]) -> str:
 
 
 def _to_store(
-    st: Any, recording: Any, res: SessionResults, patient: str, orientation: str = DEFAULT_ORIENTATION
+    st: Any, recording: Any, res: SessionResults, patient: str, orientation: str = DEFAULT_ORIENTATION,
+    given: dict[str, SensorCalibration] | None = None,
 ) -> str:
     """Put the recording (every raw sample), its results and its InfluxDB points into the local store.
 
     Times are stored as UTC Unix seconds (``recording.start_utc`` + t; a recording without a start time
     is stored as starting now, and the user is told). ``st`` is the open local store, ``patient`` the
     pseudonymous id, ``orientation`` the raw sensors' filter the results came from (kept in the session's
-    meta as ``orientation_filter``). The points go
+    meta as ``orientation_filter``), ``given`` the calibration given with ``--calibration-from`` (kept in the
+    meta as ``calibration_given``, its windows left out; with ``calibration_from``, the names of the files it
+    came from), so that reprocessing the stored session reproduces its results. The points go
     into the store's outbox (:func:`hipback.ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is
     set
     they are sent right away, otherwise ``hipback sync`` sends them.
@@ -477,7 +480,13 @@ def _to_store(
         typer.echo("The recording has no start time; it is stored as starting now.")
     store = st.path
     with st.transaction():  # all of it or nothing, also on Ctrl-C or a full disk
-        meta = {"source": "hipback process", "start_utc": start, "orientation_filter": orientation}
+        meta: dict[str, Any] = {"source": "hipback process", "start_utc": start,
+                                "orientation_filter": orientation}
+        if given is not None:
+            meta["calibration_given"] = {
+                p: {k: v for k, v in c.to_dict().items() if k != "window_s"} for p, c in given.items()
+            }
+            meta["calibration_from"] = res.summary.get("calibration_from", {})
         sid = st.open_session(patient, meta)
         for p, s in recording.streams.items():
             st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})

@@ -381,13 +381,28 @@ def stored_orientation(meta: dict[str, Any]) -> str:
     return name if name in ORIENTATION_FILTERS else "causal"
 
 
+def stored_calibration(meta: dict[str, Any]) -> dict[str, SensorCalibration] | None:
+    """The calibration a stored session was processed with when ``hipback process --calibration-from`` gave
+    it (``calibration_given`` in the session's meta), else None (the session found its own). A damaged entry
+    counts as none: the session then searches its own, as a live one does."""
+    given = meta.get("calibration_given")
+    if not isinstance(given, dict) or not given:
+        return None
+    try:
+        return {str(p): SensorCalibration.from_dict(c) for p, c in given.items()}
+    except ValueError:
+        return None
+
+
 def process_stored(
-    recording: Recording, prescription: Prescription, orientation: str = "causal"
+    recording: Recording, prescription: Prescription, orientation: str = "causal",
+    calibration: dict[str, SensorCalibration] | None = None,
 ) -> SessionResults:
     """Process a stored recording with the session's prescription (the live pipeline's settings, but rows wait
-    for a standing period as offline processing lets them: :func:`offline_calibration_wait_s`) and the raw
-    sensors' filter its results came from (``orientation``, see :func:`stored_orientation`), so that
-    processing it again reproduces them."""
+    for a standing period as offline processing lets them: :func:`offline_calibration_wait_s`), the raw
+    sensors' filter its results came from (``orientation``, see :func:`stored_orientation`) and the
+    calibration given with it (``calibration``, see :func:`stored_calibration`; its missing axes taken from
+    the recording's movement as then), so that processing it again reproduces them."""
     if not recording.streams:
         raise ConfigError("the session has no stored samples, so there is nothing to report.")
     if "pelvis" not in recording.streams:
@@ -397,6 +412,8 @@ def process_stored(
         hold_s=prescription.hold_s,
         calibration_timeout_s=offline_calibration_wait_s(recording.duration_s),
         orientation=orientation,
+        initial_calibration=calibration,
+        refine_axes=calibration is not None,
     )
     return process_recording(recording, cfg)
 
@@ -482,7 +499,8 @@ def baseline_from_store(store: Any, row: dict[str, Any]) -> Baseline | None:
             try:
                 rec = store.load_recording(r["id"])
                 meta = r.get("meta") or {}
-                res = process_stored(rec, _prescription(meta), stored_orientation(meta))
+                res = process_stored(rec, _prescription(meta), stored_orientation(meta),
+                                     stored_calibration(meta))
                 left, right = _summary_peaks(res.summary)
             except Exception:  # an unreadable earlier session is left out of the baseline
                 continue
@@ -620,7 +638,9 @@ def load_from_store(
                       f"its {n} raw samples in the local store again.")
         else:
             recording = store.load_recording(sid)
-            results = process_stored(recording, prescription, stored_orientation(row.get("meta") or {}))
+            stored_meta = row.get("meta") or {}
+            results = process_stored(recording, prescription, stored_orientation(stored_meta),
+                                     stored_calibration(stored_meta))
             start_utc = recording.start_utc if recording.start_utc is not None else row["start_utc"]
             n = sum(len(s) for s in recording.streams.values())
             origin = "reprocessed" if reprocess else "fallback"
