@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hipback.ingest.commands import process
 from hipback.ingest.errors import ConfigError
@@ -138,3 +140,47 @@ def test_a_stored_session_processed_again_keeps_the_given_calibration(trials, tm
     assert again.calibration["thigh_left"].method == "standing+functional"
     assert stored_calibration({}) is None
     assert stored_calibration({"calibration_given": {"pelvis": {"placement": "pelvis"}}}) is None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=20,
+)
+_NAMES = ("placement", "q_segment_in_sensor", "quality", "reasons", "flags", "method", "window_s", "face",
+          "ml_uncertainty_deg")
+# the fields with plausible values or any JSON, so that documents get past the first checks too
+_PLAUSIBLE = {
+    "placement": st.sampled_from(PLACES),
+    "q_segment_in_sensor": st.lists(st.floats(-1, 1), min_size=4, max_size=4) | st.just([1.0, 0.0, 0.0, 0.0]),
+    "quality": st.floats(0, 1),
+    "reasons": st.lists(st.text(max_size=5)),
+}
+_FIELDS = st.fixed_dictionaries(
+    {}, optional={k: (_PLAUSIBLE[k] | _JSON) if k in _PLAUSIBLE else _JSON for k in _NAMES},
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entry=_FIELDS | _JSON, doc_kind=st.sampled_from(["entry", "own placement", "whole"]))
+def test_any_calibration_file_is_a_calibration_or_one_sentence(tmp_path, entry, doc_kind):
+    """Whatever a summary.json holds, load_calibration returns calibrations or raises ConfigError (one line);
+    the documents it accepts are tested above with a real run's summary.json."""
+    if doc_kind == "whole":
+        doc = entry
+    elif doc_kind == "own placement" and isinstance(entry, dict):
+        doc = {"calibration": {p: {**entry, "placement": p} for p in PLACES}}
+    else:
+        doc = {"calibration": dict.fromkeys(PLACES, entry)}
+    file = tmp_path / "summary.json"
+    file.write_text(json.dumps(doc), encoding="utf-8")
+    try:
+        cals, names = process.load_calibration(file, list(PLACES))
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert set(cals) == set(PLACES) and isinstance(names, dict)
+    for c in cals.values():
+        assert abs(float(np.linalg.norm(c.q_segment_in_sensor)) - 1.0) < 1e-6 and 0.0 <= c.quality <= 1.0
+
