@@ -262,7 +262,7 @@ class CalibrationSearch(Block[Rows, list[CalibratedRows]]):
             self._calibrate_refined(wait_end)
 
     def _calibrate_refined(self, motion_end: int) -> None:
-        """The given calibration with the refined thigh axes, on the rows before ``motion_end``."""
+        """Take the given calibration with the refined axes (from the rows before ``motion_end``)."""
         cals = {p: copy.deepcopy(c) for p, c in self._given.items()}
         if not self._buffer:
             self._refine = []
