@@ -508,9 +508,11 @@ def file_case(seeds: dict[str, list[Path]], work: Path, dialect: str) -> Callabl
 
 
 def recording_case(seeds: dict[str, list[Path]], work: Path) -> Callable[[random.Random], str]:
-    """A whole recording (pelvis + thigh) with one mutated file, read and processed end to end."""
+    """A whole recording (pelvis + thigh) with one mutated file, read and processed end to end, with the raw
+    sensors' filter of live sessions or of ``hipback process`` (the lagged one), one case in two each."""
+    from hipback.ingest.commands.process import DEFAULT_ORIENTATION
     from hipback.ingest.files import read_recording
-    from hipback.processing.pipeline import process_recording
+    from hipback.processing.pipeline import ProcessorConfig, process_recording
 
     pelvis, thigh = seeds["hipback"][0], seeds["hipback"][1]
     originals = {pelvis: pelvis.read_bytes(), thigh: thigh.read_bytes()}
@@ -526,7 +528,7 @@ def recording_case(seeds: dict[str, list[Path]], work: Path) -> Callable[[random
             rec = read_recording({"pelvis": work / pelvis.name, "thigh_left": work / thigh.name})
         except RecordingFileError as exc:
             return check_sentence(exc)
-        res = process_recording(rec)
+        res = process_recording(rec, ProcessorConfig(orientation=rng.choice(("causal", DEFAULT_ORIENTATION))))
         for name in ("hip_flexion_left", "pelvic_tilt"):
             v = getattr(res.angles, name)
             if np.any(np.isinf(v)) or np.nanmax(np.abs(v), initial=0.0) > np.pi:
