@@ -373,8 +373,8 @@ def run(
     :class:`ConfigError`, before any work); ``orientation`` is the raw sensors' filter (``"lagged"``, the
     default, or ``"causal"``; :class:`ConfigError` otherwise); ``calibration_from``: the ``summary.json``
     (or its folder) of an earlier run on a recording of the same strapping whose calibration to use
-    (:func:`load_calibration`; the thighs' medio-lateral axes are taken from this recording's movement when
-    that calibration had none)."""
+    (:func:`load_calibration`; a thigh's or the pelvis' medio-lateral axis is taken from this recording's
+    movement where that calibration had none)."""
     from hipback.ingest.files import read_recording
     from hipback.ingest.store import LocalStore
 
