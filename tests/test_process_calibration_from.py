@@ -53,13 +53,18 @@ def _inputs(folder: Path) -> list[str]:
     return [f"{p}={folder / p}.csv" for p in PLACES]
 
 
-def test_the_walk_takes_the_calibration_trials_calibration_and_its_own_thigh_axes(trials, tmp_path):
+def test_the_walk_takes_the_calibration_trials_calibration_and_its_own_thigh_axes(trials, tmp_path, capsys):
     whole, static, walk, sim = trials
     cal_run = process.run(_inputs(static), tmp_path / "static")
     assert cal_run.calibration["thigh_left"].method == "standing+prior"  # no movement in that trial
+    capsys.readouterr()
     alone = process.run(_inputs(walk), tmp_path / "alone")
     assert alone.calibration_state != "calibrated" and not np.isfinite(alone.angles.hip_flexion_left).any()
+    assert "give its results with --calibration-from DIR" in capsys.readouterr().out  # the way out, said
     res = process.run(_inputs(walk), tmp_path / "walk", calibration_from=tmp_path / "static")
+    said = capsys.readouterr().out
+    assert "(from the calibration of pelvis.csv, thigh_left.csv, thigh_right.csv)." in said
+    assert "--calibration-from" not in said
     assert res.calibration_state == "calibrated"
     for side in ("left", "right"):
         cal = res.calibration[f"thigh_{side}"]

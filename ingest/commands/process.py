@@ -271,11 +271,16 @@ def human_summary(res: SessionResults) -> list[str]:
     s = res.summary
     lines = [f"Processed {s['duration_s']:.0f} s ({res.calibration_state})."]
     if res.calibration:
+        given = s.get("calibration_from")
+        source = f" (from the calibration of {', '.join(sorted(given.values()))})" if given else ""
         lines.append(
             "Calibration quality: "
             + ", ".join(f"{p} {c.quality:.2f}" for p, c in res.calibration.items())
-            + "."
+            + source + "."
         )
+    elif "calibration_from" not in s:
+        lines.append("No standing-still period to calibrate from: if the sensors' standing calibration was "
+                     "recorded apart, give its results with --calibration-from DIR.")
     for side in ("left", "right"):
         n = s.get(f"n_strides_{side}", 0)
         if f"thigh_{side}" in res.placements:
