@@ -4,11 +4,18 @@ Strides (``docs/biomechanics.md``, "Gait events")
 -------------------------------------------------
 The hip flexes and extends once per stride: peak flexion in late swing shortly before initial contact
 (IC), peak extension in terminal stance. The detector finds each cycle's peak of the hip flexion angle (the
-thigh inclination where the hip angle is missing; maximum of the lightly smoothed signal within
+thigh inclination where the hip angle is missing; maximum of the low-passed signal (below) within
 +- ``peak_window_s``, refined to sub-sample time with a parabola); two consecutive peaks make a candidate
 stride. The peaks only say *that* a stride happened; *when* it starts is the IC after each peak, taken from
 the best evidence the sensors give, searched within ``ic_search`` (share of the cycle, default -0.05 to
-+0.35) around the peak, since peak flexion falls at about 70-92 % of the cycle depending on the person:
++0.35) around the peak, since peak flexion falls at about 70-92 % of the cycle depending on the person.
+The peaks are taken from the event signal low-passed by a Gaussian of standard deviation ``peak_sigma_s``
+(0.03 s: amplitude 0.5 at 6 Hz, as the second-order Butterworth filter run forward and backward at the
+6 Hz cut-off usual for walking kinematics, Winter 2009, ch. 2; 0.08 at 12 Hz): a thigh sensor on soft
+tissue rings at 10-20 Hz after the heel strike (Wakeling & Nigg 2001), on a loose strap by up to 10 deg,
+and with only the values' light smoothing (below) a ringing lobe just after the contact outgrew a flat
+swing peak before it (a real recording, ``bench/README.md``), which moved that cycle's peak 0.2 s late and
+lost two strides to the duration checks:
 
 1. ``acceleration``: the heel-strike impact seen by the sacral sensor in the pelvis' vertical acceleration,
    as lower-back IC detectors use the vertical trunk acceleration (McCamley et al. 2012; Paraschiv-Ionescu
@@ -47,14 +54,16 @@ the best evidence the sensors give, searched within ``ic_search`` (share of the 
    The thigh is nearer the foot than the sacrum, so its impact
    comes first; after it the soft tissue rings and the thigh shakes again at foot flat, as much as at the
    impact or more, hence the window ends at the sacral contact and the first peak of comparable size is
-   taken. It begins 0.15 s before that contact, also where that lies before the search window: the
+   taken. It begins 0.2 s before that contact, also where that lies before the search window: the
    sacrum's steepest rise can belong to the loading response, which builds up over the first 0.1-0.15 s
-   after the heel strike (Perry & Burnfield 2010, ch. 4), and the flexion peak itself can come after the
+   after the heel strike (Perry & Burnfield 2010, ch. 4; on the real qmt recording up to 0.18 s after the
+   foot sensor's heel strike, where a window of 0.15 s missed the impact), and the flexion peak itself can
+   come after the
    contact where the hip's flexion is flat at the end of swing and the thigh's soft tissue swings forward
    at the impact (a real 100 Hz full-body recording, qmt example data: sacral contacts 0.09-0.12 s and
    flexion peaks up to 0.145 s after the heel strikes of the recording's own foot sensors; with a window
    of 0.1 s inside the search window 35 % of one leg's contacts were within 50 ms of the foot's heel
-   strike, with this one 92 %, ``bench/README.md``). Only a sharp transient counts because the hamstrings
+   strike, with 0.15 s 92 %, ``bench/README.md``). Only a sharp transient counts because the hamstrings
    brake the swinging thigh in terminal swing, a smooth hump of 5-10 m/s^2 50-150 ms before the contact, as
    large as a soft impact (see
    :meth:`StrideDetector._thigh_impact`). On the real Movella DOT walks this takes hipback's contacts from
@@ -119,8 +128,8 @@ A candidate stride (two consecutive peaks) is kept only if
 * it is *consistent* with an adjacent stride (previous or next, sharing the peak): duration ratio within
   ``consistency_ratio`` and swing-range ratio within ``range_ratio``. An isolated cycle is not gait.
 
-Per-stride metrics (rad, s; angles relative to the standing-neutral calibration; peaks from the lightly
-smoothed signal, triangular kernel of +- ``smooth_s``):
+Per-stride metrics (rad, s; angles relative to the standing-neutral calibration; their values from the
+lightly smoothed signal, triangular kernel of +- ``smooth_s``):
 * ``peak_hip_extension_rad`` = -min(hip flexion) over the stride (positive = extension),
   at ``t_peak_extension``;
 * ``hip_range_rad`` = max - min hip flexion over the stride;
@@ -262,6 +271,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     max_trough_rad: float = 15 * _DEG
     peak_window_s: float = 0.3
     smooth_s: float = 0.03
+    peak_sigma_s: float = 0.03
     ic_phase: float = DEFAULT_IC_PHASE
     use_acceleration: bool = True
     ic_smooth_s: float = 0.015
@@ -276,7 +286,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_sharpness: float = 2.0
     use_thigh_impact: bool = True
     ic_impact_smooth_s: float = 0.0
-    ic_impact_window_s: tuple[float, float] = (0.15, 0.0)
+    ic_impact_window_s: tuple[float, float] = (0.2, 0.0)
     min_impact_m_s2: float = 2.0
     ic_impact_highpass_s: float = 0.03
     ic_impact_rise_s: float = 0.04
@@ -356,6 +366,9 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._h = max(1, round(self.smooth_s * fs))
         self._w = max(1, round(self.peak_window_s * fs))
         self._kernel = triangular_kernel(self._h)
+        # the swing's peaks: a Gaussian low-pass (0: the values' triangular smoothing)
+        self._pkernel = _gauss_kernel(self.peak_sigma_s * fs) if self.peak_sigma_s > 0 else self._kernel
+        self._hp = len(self._pkernel) // 2
         self._max_n = math.ceil(self.max_stride_s * fs)
         self._dkernel = _derivative_kernel(self.ic_smooth_s * fs, fs)
         self._dkernel_slow = _derivative_kernel(self.ic_slow_s * fs, fs)
@@ -375,9 +388,9 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._ic_back = (
             math.ceil(max(0.0, -self.ic_search[0]) * self._max_n) + impact_back + max(self._g, self._h) + 3
         )
-        lookback = max(self._w + self._h + 2, self._ic_back)
+        lookback = max(self._w + self._hp + 2, self._ic_back)
         ahead = max(self.ic_phase, self.ic_search[1])
-        lookahead = max(self._w + self._h + 2, math.ceil(ahead * self._max_n) + self._g + self._h + 5)
+        lookahead = max(self._w + self._hp + 2, math.ceil(ahead * self._max_n) + self._g + self._h + 5)
         return lookback, lookahead
 
     def _keep_from(self) -> int | None:
@@ -388,10 +401,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         return min(idx) - max(self._h + 3, self._ic_back)
 
     def _process(self, win: Window, start: int, stop: int) -> None:
-        w, h = self._w, self._h
+        w, h = self._w, self._hp
         m = w + h + 2
         x = self._event_signal(win, start, stop, m)
-        s = smooth(x, self._kernel)  # s[j] is centred on x[j + h]: covers [start - w - 2, stop + w + 2)
+        s = smooth(x, self._pkernel)  # s[j] is centred on x[j + h]: covers [start - w - 2, stop + w + 2)
         mx = window_max(s, w)  # centred on s[j + w]: covers [start - 2, stop + 2)
         centre = s[w : w + len(mx)]
         left, right = s[w - 1 : w - 1 + len(mx)], s[w + 1 : w + 1 + len(mx)]
@@ -399,12 +412,17 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         is_peak[:2] = False
         is_peak[len(mx) - 2 :] = False
         t = win.get("t", start - 2, stop + 2)
-        for j in np.flatnonzero(is_peak):
+        found = np.flatnonzero(is_peak)
+        if len(found):
+            # the peak's value from the values' light smoothing (as the trough it is compared with)
+            d = h - self._h
+            values = smooth(x[d + w : len(x) - d - w], self._kernel)  # values[j] at centre[j]'s sample
+        for j in found:
             y0, y1, y2 = left[j], centre[j], right[j]
             den = y0 - 2 * y1 + y2
             off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
             off = min(max(off, -0.5), 0.5)
-            peak = _Peak(idx=start - 2 + int(j), t=float(t[j] + off / self._fs), value=float(y1))
+            peak = _Peak(idx=start - 2 + int(j), t=float(t[j] + off / self._fs), value=float(values[j]))
             self._on_peak(win, peak)
         # a stride whose end peak is older than the longest stride can no longer get a successor
         while self._pending and (len(self._pending) >= 2 or stop - self._pending[0].p1.idx > self._max_n + 1):
