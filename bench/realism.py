@@ -27,7 +27,9 @@ of +-80 ms around each contact, wider than hipback's contact errors on these dat
 and per stride (hipback's strides, steady walking: not turning, stride time within 30 % of the walk's
 median): cadence (steps/min), stride-time coefficient of variation (%), the hip flexion's range (deg) and the
 moment of peak hip flexion (% of the stride from its contact), the pelvic tilt's excursion (deg), and the
-sacral sensor's dynamic acceleration RMS while walking (m/s^2).
+sacral sensor's dynamic acceleration RMS while walking (m/s^2); per recording (walker), how much the impacts
+vary from contact to contact: the ratio of the 75th to the 25th percentile of its thigh and of its sacral
+impacts (**thigh / sacral impact spread**, at least 8 contacts).
 
 The sampling rate shapes the impact peaks (a 60 Hz sensor smears a 15 Hz shake); the rates are printed.
 The real recordings are two walkers' few dozen strides: where the virtual cohort's range (p10-p90 over
@@ -58,6 +60,7 @@ UNITS = {
     "thigh impact": "m/s^2", "sacral impact": "m/s^2", "sacral after thigh": "ms", "thigh shake": "deg/s",
     "thigh wobble": "deg", "cadence": "steps/min", "stride time CV": "%", "hip range": "deg",
     "peak flexion at": "% stride", "tilt excursion": "deg", "sacral RMS": "m/s^2",
+    "thigh impact spread": "p75/p25", "sacral impact spread": "p75/p25",
 }
 
 
@@ -156,6 +159,11 @@ def measure(rec, res, contacts: dict[str, np.ndarray] | None = None) -> dict[str
     if len(steady) > 2:
         st = np.array([s.stride_time_s for s in steady])
         out["stride time CV"].append(100.0 * float(st.std() / st.mean()))
+    for name in ("thigh impact", "sacral impact"):
+        v = [x for x in out[name] if np.isfinite(x)]
+        if len(v) >= 8:
+            p25, p75 = np.percentile(v, [25, 75])
+            out[f"{name} spread"].append(float(p75 / p25) if p25 > 0 else math.nan)
     if pel is not None and pel.acc is not None and steady:
         t0, t1 = min(s.t_start for s in steady), max(s.t_end for s in steady)
         m = (pel.t >= t0) & (pel.t <= t1)

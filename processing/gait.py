@@ -272,6 +272,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     peak_window_s: float = 0.3
     smooth_s: float = 0.03
     peak_sigma_s: float = 0.03
+    peak_fill_s: float = 0.05
     ic_phase: float = DEFAULT_IC_PHASE
     use_acceleration: bool = True
     ic_smooth_s: float = 0.015
@@ -369,6 +370,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         # the swing's peaks: a Gaussian low-pass (0: the values' triangular smoothing)
         self._pkernel = _gauss_kernel(self.peak_sigma_s * fs) if self.peak_sigma_s > 0 else self._kernel
         self._hp = len(self._pkernel) // 2
+        self._fill = max(0, round(self.peak_fill_s * fs))  # longest missing run bridged for the peaks
         self._max_n = math.ceil(self.max_stride_s * fs)
         self._dkernel = _derivative_kernel(self.ic_smooth_s * fs, fs)
         self._dkernel_slow = _derivative_kernel(self.ic_slow_s * fs, fs)
@@ -388,9 +390,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._ic_back = (
             math.ceil(max(0.0, -self.ic_search[0]) * self._max_n) + impact_back + max(self._g, self._h) + 3
         )
-        lookback = max(self._w + self._hp + 2, self._ic_back)
+        lookback = max(self._w + self._hp + self._fill + 2, self._ic_back)
         ahead = max(self.ic_phase, self.ic_search[1])
-        lookahead = max(self._w + self._hp + 2, math.ceil(ahead * self._max_n) + self._g + self._h + 5)
+        lookahead = max(self._w + self._hp + self._fill + 2,
+                        math.ceil(ahead * self._max_n) + self._g + self._h + 5)
         return lookback, lookahead
 
     def _keep_from(self) -> int | None:
@@ -401,9 +404,14 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         return min(idx) - max(self._h + 3, self._ic_back)
 
     def _process(self, win: Window, start: int, stop: int) -> None:
-        w, h = self._w, self._hp
+        w, h, k = self._w, self._hp, self._fill
         m = w + h + 2
-        x = self._event_signal(win, start, stop, m)
+        x = self._event_signal(win, start, stop, m + k)
+        raw = x[k : len(x) - k]
+        if k:  # short missing runs bridged (for the peaks only), decided on k more samples each side
+            x = _bridge(x, k)[k : len(x) - k]
+        else:
+            x = raw
         s = smooth(x, self._pkernel)  # s[j] is centred on x[j + h]: covers [start - w - 2, stop + w + 2)
         mx = window_max(s, w)  # centred on s[j + w]: covers [start - 2, stop + 2)
         centre = s[w : w + len(mx)]
@@ -416,7 +424,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if len(found):
             # the peak's value from the values' light smoothing (as the trough it is compared with)
             d = h - self._h
-            values = smooth(x[d + w : len(x) - d - w], self._kernel)  # values[j] at centre[j]'s sample
+            values = smooth(raw[d + w : len(raw) - d - w], self._kernel)  # values[j] at centre[j]'s sample
         for j in found:
             y0, y1, y2 = left[j], centre[j], right[j]
             den = y0 - 2 * y1 + y2
@@ -700,8 +708,10 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         confidence = min(_IC_CONFIDENCE[src0], _IC_CONFIDENCE[src1])
         source = "hip_phase" if doubtful else (src0 if _IC_CONFIDENCE[src0] <= _IC_CONFIDENCE[src1] else src1)
         # stride samples [a, b)
-        sig = smooth(self._event_signal(win, a, b, h), self._kernel)
-        thigh = smooth(feature_slice(win, self._thigh, a, b, h), self._kernel)
+        # (a sample missing just outside the stride, e.g. flagged at the next contact, is not part of it: the
+        # smoothing's margins hold the stride's end values there)
+        sig = smooth(_margins(self._event_signal(win, a, b, h), h), self._kernel)
+        thigh = smooth(_margins(feature_slice(win, self._thigh, a, b, h), h), self._kernel)
         if not np.all(np.isfinite(sig)):
             return _Candidate(p0, p1, False, float("nan"))
         trough = float(sig.min())
@@ -715,9 +725,9 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if not ok:
             return _Candidate(p0, p1, False, rng)
         tt = win.get("t", a, b)
-        hip = smooth(feature_slice(win, self._hip, a, b, h), self._kernel)
-        tilt = smooth(feature_slice(win, "pelvic_tilt", a, b, h), self._kernel)
-        lumbar = smooth(feature_slice(win, "lumbar_flexion", a, b, h), self._kernel)
+        hip = smooth(_margins(feature_slice(win, self._hip, a, b, h), h), self._kernel)
+        tilt = smooth(_margins(feature_slice(win, "pelvic_tilt", a, b, h), h), self._kernel)
+        lumbar = smooth(_margins(feature_slice(win, "lumbar_flexion", a, b, h), h), self._kernel)
         nan = float("nan")
         if np.all(np.isfinite(hip)):
             k = int(np.argmin(hip))
@@ -810,6 +820,33 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             WalkingBout(self.side, s[0].t_start, s[-1].t_end, len(s), float(120.0 / np.median(times)))
         )
         self._bout_strides = []
+
+
+def _margins(x: np.ndarray, h: int) -> np.ndarray:
+    """``x`` (a stride's samples with ``h`` more on each side for the smoothing) with missing (NaN) samples in
+    those margins replaced by the stride's first or last sample: a sample missing outside the stride does not
+    void it (one missing inside still does)."""
+    if h <= 0 or len(x) <= 2 * h or not (np.isnan(x[:h]).any() or np.isnan(x[-h:]).any()):
+        return x
+    out = x.copy()
+    head, tail = out[:h], out[len(out) - h :]
+    head[np.isnan(head)] = x[h]
+    tail[np.isnan(tail)] = x[len(x) - h - 1]
+    return out
+
+
+def _bridge(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` with each run of at most ``n`` missing (NaN) samples that has a finite sample on both sides
+    filled by linear interpolation between them; longer runs and runs at either end stay missing."""
+    bad = np.isnan(x)
+    if not bad.any():
+        return x
+    out = x.copy()
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], bad.view(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):  # the run is x[a:b]
+        if a > 0 and b < len(x) and b - a <= n:
+            out[a:b] = x[a - 1] + (x[b] - x[a - 1]) * np.arange(1, b - a + 1) / (b - a + 1)
+    return out
 
 
 def _median(values: list[float]) -> float:

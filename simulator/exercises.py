@@ -50,7 +50,7 @@ from hipback.processing.exercises.catalogue import Catalogue, load_catalogue
 from hipback.processing.exercises.signals import signal
 from hipback.processing.types import Recording
 from hipback.simulator import body
-from hipback.simulator.motion import CHANNELS, generate, min_jerk
+from hipback.simulator.motion import CHANNELS, contact_sizes, generate, min_jerk
 from hipback.simulator.patient import VirtualPatient
 from hipback.simulator.scenarios import build_scenario
 from hipback.simulator.sensor_model import (
@@ -611,13 +611,15 @@ def simulate_visit(
     phase = np.concatenate([motion.phase, np.full(n - n0, np.nan)])
     env = np.concatenate([motion.envelope, np.zeros(n - n0)])
     streams, mounting, sensor_truth = {}, {}, {}
+    sizes = contact_sizes(phase, seed, motion.left_offset)  # as simulate() draws them
     for k_s, spec in enumerate(sensors):
         srng = np.random.default_rng([seed, 1, k_s])
         seg = spec.segment
         mount = draw_mounting(spec, srng)
         t = sample_times(spec, duration, srng)
         wobble = soft_tissue_wobble(
-            spec, t_fine, phase, env, 1.0 / patient.stride_time_s, srng, left_offset=motion.left_offset
+            spec, t_fine, phase, env, 1.0 / patient.stride_time_s, srng, left_offset=motion.left_offset,
+            sizes=sizes,
         )
         sta = soft_tissue_artefact(spec.placement, spec.thigh_face, patient.soft_tissue, ch, phase, env,
                                    motion.left_offset, np.random.default_rng([seed, 2, k_s]))

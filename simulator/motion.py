@@ -327,6 +327,32 @@ def impact_pulses(since: FloatArray, height: FloatArray | float = 1.0) -> FloatA
     return np.where(on, np.sin(np.pi * np.clip(u, 0.0, IMPACT_PULSE_S) / IMPACT_PULSE_S), 0.0) * height
 
 
+#: Contact-to-contact variation of the heel strike's size (standard deviation of its logarithm): no two heel
+#: strikes land alike (walking speed, foot placement and the shoe change the transient from step to step).
+#: On the real recordings (``bench/realism.py``) a walker's thigh impacts span a ratio of 1.7-2.0 between
+#: their 75th and 25th percentiles (sacral 1.7-3.5), where impacts of one size gave the virtual walkers 1.3
+#: (the sampling and the noise alone); 0.4 gives 1.7 (measured the same way, ``bench/README.md``).
+CONTACT_SIZE_SIGMA = 0.4
+
+
+def contact_sizes(phase: FloatArray, seed: int, left_offset: float = 0.5) -> tuple[FloatArray, FloatArray]:
+    """The size of each heel strike (mean 1, lognormal of :data:`CONTACT_SIZE_SIGMA`) for the right leg's
+    contacts (``phase`` integer) and the left leg's (``phase - left_offset`` integer), indexed by the
+    rounded ``phase - offset``; one draw per session from ``seed``'s own stream, shared by every sensor (one
+    heel strike shakes the thigh and the sacrum alike)."""
+    top = float(np.nanmax(phase)) if np.isfinite(phase).any() else 0.0
+    n = max(int(np.ceil(top)) + 3, 1)
+    rng = np.random.default_rng([seed, 4])
+    s = CONTACT_SIZE_SIGMA
+    return (np.exp(rng.normal(-0.5 * s * s, s, n)), np.exp(rng.normal(-0.5 * s * s, s, n)))
+
+
+def contact_index(phase: FloatArray, offset: float, n: int) -> NDArray[np.intp]:
+    """Index of each sample's nearest contact of the leg whose contacts are at ``phase - offset`` integer,
+    within ``[0, n)``."""
+    return np.clip(np.round(np.asarray(phase) - offset), 0, n - 1).astype(np.intp)
+
+
 def impact_response(pulses: FloatArray, dt: float, freq_hz: float, peak: str = "acceleration") -> FloatArray:
     """Motion ``x`` of a damped oscillator struck by ``pulses`` (on a uniform grid of step ``dt``, s):
     ``x'' + 2 zeta w x' + w^2 x = pulses`` from rest, ``w = 2 pi freq_hz``, ``zeta`` =

@@ -141,6 +141,7 @@ def soft_tissue_wobble(
     f0: float,
     rng: np.random.Generator,
     left_offset: float = 0.5,
+    sizes: tuple[FloatArray, FloatArray] | None = None,
 ) -> Wobble | None:
     """Transient of a sensor on soft tissue after each initial contact (None if disabled): a damped ~12 Hz
     rotation of about ``soft_tissue_deg`` and a damped ~15 Hz shake mostly along the segment with a peak
@@ -148,25 +149,36 @@ def soft_tissue_wobble(
     wobbling soft tissue struck by the heel strike (:func:`motion.impact_response`: causal, starting at
     the contact, ``impact_delay_s`` later than on a thigh next to the foot, first in the direction of the
     blow, decaying within ~0.1 s). A thigh sensor shakes after the contacts of its side, a sacral or lumbar
-    one after both sides' contacts. (The Gaussian-windowed wavelets used before shook the sensor some
-    20-30 ms *before* the contact, lobes of -0.6 of the peak, which no real recording shows.)"""
+    one after both sides' contacts. ``sizes``: each contact's size (right, left;
+    :func:`motion.contact_sizes`), which scales its shake; None: every contact alike. (The Gaussian-windowed
+    wavelets used before shook the sensor some 20-30 ms *before* the contact, lobes of -0.6 of the peak,
+    which no real recording shows.)"""
     amp = np.radians(spec.soft_tissue_amplitude_deg())
     impact = spec.impact_amplitude_m_s2()
     if amp <= 0 and impact <= 0:
         return None
-    from hipback.simulator.motion import ic_wavelet_time, impact_pulses, impact_response
+    from hipback.simulator.motion import contact_index, ic_wavelet_time, impact_pulses, impact_response
 
     ph = np.nan_to_num(phase, nan=0.0)
+    height = np.asarray(envelope, dtype=float)
     if spec.placement.startswith("thigh"):
-        offset = left_offset if spec.placement == "thigh_left" else 0.0
+        left = spec.placement == "thigh_left"
+        offset = left_offset if left else 0.0
         since_ic = ic_wavelet_time(ph, f0, offset=offset, per_stride=1)
+        if sizes is not None:
+            size = sizes[1] if left else sizes[0]
+            height = height * size[contact_index(ph, offset, len(size))]
     else:  # both sides' contacts: the nearest one
         a = ic_wavelet_time(ph, f0, offset=0.0, per_stride=1)
         b = ic_wavelet_time(ph, f0, offset=left_offset, per_stride=1)
-        since_ic = np.where(np.abs(a) <= np.abs(b), a, b)
+        right = np.abs(a) <= np.abs(b)
+        since_ic = np.where(right, a, b)
+        if sizes is not None:
+            height = height * np.where(right, sizes[0][contact_index(ph, 0.0, len(sizes[0]))],
+                                       sizes[1][contact_index(ph, left_offset, len(sizes[1]))])
     since_ic = since_ic - spec.impact_delay_s
     dt = float(motion_t[1] - motion_t[0])
-    pulses = impact_pulses(since_ic, envelope)
+    pulses = impact_pulses(since_ic, height)
     theta = amp * impact_response(pulses, dt, 12.0, peak="displacement")
     axis = rng.standard_normal(3)
     axis /= np.linalg.norm(axis)

@@ -9,7 +9,7 @@ import numpy as np
 
 from hipback.processing.types import Recording
 from hipback.simulator import body
-from hipback.simulator.motion import generate
+from hipback.simulator.motion import contact_sizes, generate
 from hipback.simulator.patient import VirtualPatient
 from hipback.simulator.scenarios import SCENARIOS, Scenario, build_scenario
 from hipback.simulator.sensor_model import (
@@ -94,6 +94,7 @@ def simulate(
     mounting = {}
     sensor_errors: dict[str, dict] = {}
     omega_cache: dict[str, np.ndarray] = {}
+    sizes = contact_sizes(motion.phase, seed, motion.left_offset)  # one heel strike shakes every sensor
     for k, spec in enumerate(sensors):
         rng = np.random.default_rng([seed, 1, k])
         seg = spec.segment
@@ -109,6 +110,7 @@ def simulate(
             1.0 / patient.stride_time_s,
             rng,
             left_offset=motion.left_offset,
+            sizes=sizes,
         )
         sta = soft_tissue_artefact(
             spec.placement,
@@ -134,7 +136,9 @@ def simulate(
     sacrum_acc = body.second_derivative(origins["pelvis"] + body.rotate_fast(quats["pelvis"], sacrum), dt)
     truth = build_truth(motion, quats, sacrum_acc, patient, sensors, mounting, truth_rate_hz, scen.name, seed)
     truth.meta.update(
-        {"simulator_version": SIMULATOR_VERSION, "fine_rate_hz": fine_rate_hz, "sensor_errors": sensor_errors}
+        {"simulator_version": SIMULATOR_VERSION, "fine_rate_hz": fine_rate_hz, "sensor_errors": sensor_errors,
+         # each heel strike's size (the right leg's contacts, the left's; by the rounded gait phase)
+         "contact_sizes": {"right": sizes[0].tolist(), "left": sizes[1].tolist()}}
     )
     recording = Recording(
         streams=streams,

@@ -586,6 +586,25 @@ def test_a_ringing_lobe_after_the_contact_does_not_move_the_flexion_peak():
     assert old[round(ic, 2)] - clean[round(ic, 2)] > 0.08
 
 
+def test_a_sample_missing_at_a_contact_voids_only_the_stride_that_holds_it():
+    """One hip sample flagged (NaN) 20 ms after a contact: the stride starting at that contact holds it and
+    is dropped; the stride ending there, whose smoothing only reaches past its end, and the flexion peak 0.3 s
+    before the missing sample, still count."""
+    a, ics = _gait_with_contacts(0.80, acc=True)
+    thigh = _with_thigh_impacts(a, ics, lead_s=0.025, impact=12.0, loading=0.0)
+    ic = float(ics["left"][12])
+    k = int(np.argmin(np.abs(thigh.t - (ic + 0.02))))
+    hip = thigh.hip_flexion_left.copy()
+    hip[k] = np.nan
+    gone = np.where(np.isnan(hip), np.nan, thigh.thigh_inclination_left)
+    holed = dataclasses.replace(thigh, hip_flexion_left=hip, thigh_inclination_left=gone)
+    full = {round(s.t_start, 2) for s in _inner(detect_strides(thigh, "left"))}
+    got = {round(s.t_start, 2) for s in _inner(detect_strides(holed, "left"))}
+    starts = sorted(full)
+    i = int(np.argmin(np.abs(np.array(starts) - ic)))
+    assert full - got == {starts[i]}  # only the stride from that contact is gone
+
+
 def _with_swing_hump(a, ics, hump: float, impact: float):
     """Each thigh's acceleration magnitude: 2 m/s^2, a smooth hump of ``hump`` m/s^2 (Gaussian, 40 ms
     standard deviation) 90 ms before each of that leg's true contacts (the hamstrings braking the swing),

@@ -60,6 +60,12 @@ def test_gyro_integrates_to_the_true_orientation(ideal):
             assert np.degrees(np.abs(st.gyr).max()) > 150
 
 
+def _largest_contact(session) -> float:
+    """The largest heel strike's size of a session (the wobble of 1 deg / 8 m/s^2 scales with it)."""
+    sizes = session.truth.meta["contact_sizes"]
+    return max(1.0, max(sizes["right"]), max(sizes["left"]))
+
+
 def test_gyro_matches_finite_difference_of_orientation(ideal):
     st = ideal.sensor_truth["thigh_right"]  # includes the soft-tissue wobble
     dq = qm.multiply(qm.conjugate(st.quat[:-1]), st.quat[1:])
@@ -67,7 +73,7 @@ def test_gyro_matches_finite_difference_of_orientation(ideal):
     w_mid = 0.5 * (st.gyr[:-1] + st.gyr[1:])
     err = np.linalg.norm(w_fd - w_mid, axis=1)
     assert np.sqrt(np.mean(err**2)) < 0.01  # rad/s, signal peaks > 2.5 rad/s
-    assert err.max() < 0.1
+    assert err.max() < 0.1 * _largest_contact(ideal)  # (at the largest heel strike's ringing)
 
 
 def test_accelerometer_is_specific_force_at_the_sensor_position(ideal):
@@ -79,7 +85,7 @@ def test_accelerometer_is_specific_force_at_the_sensor_position(ideal):
         f = qm.rotate(qm.conjugate(st.quat[1:-1]), a)
         err = np.linalg.norm(f - st.acc[1:-1], axis=1)
         assert np.sqrt(np.mean(err**2)) < 0.1, placement
-        assert err.max() < 1.0, placement
+        assert err.max() < 1.0 * _largest_contact(ideal), placement
         dyn = np.linalg.norm(st.acc - np.linalg.norm(st.acc, axis=1).mean(), axis=1)
         assert dyn.std() > 0.1  # the signal has real dynamics to compare against
 
