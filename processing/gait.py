@@ -15,7 +15,9 @@ The peaks are taken from the event signal low-passed by a Gaussian of standard d
 tissue rings at 10-20 Hz after the heel strike (Wakeling & Nigg 2001), on a loose strap by up to 10 deg,
 and with only the values' light smoothing (below) a ringing lobe just after the contact outgrew a flat
 swing peak before it (a real recording, ``bench/README.md``), which moved that cycle's peak 0.2 s late and
-lost two strides to the duration checks:
+lost two strides to the duration checks. For locating the peaks only, a run of missing samples of at most
+``peak_fill_s`` (50 ms) is bridged linearly (a sample the plausibility guard flagged at a heel strike's shake
+would otherwise hide the flexion peak up to 0.4 s before it); the strides still never hold a missing sample:
 
 1. ``acceleration``: the heel-strike impact seen by the sacral sensor in the pelvis' vertical acceleration,
    as lower-back IC detectors use the vertical trunk acceleration (McCamley et al. 2012; Paraschiv-Ionescu
@@ -124,7 +126,8 @@ A candidate stride (two consecutive peaks) is kept only if
   ``max_peak_change_rad`` (8 deg): in the first stride of gait initiation the swing amplitude is still
   growing, which delays the peak and would bias that IC by ~0.2 s (with contacts from the sensors' evidence
   the swing may change, as in turns),
-* no sample in it is missing (NaN, time jump): strides never span a gap,
+* no sample in it is missing (NaN, time jump): strides never span a gap (a sample missing just outside it,
+  within the smoothing's reach, takes the stride's end value there),
 * it is *consistent* with an adjacent stride (previous or next, sharing the peak): duration ratio within
   ``consistency_ratio`` and swing-range ratio within ``range_ratio``. An isolated cycle is not gait.
 
