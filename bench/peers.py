@@ -666,8 +666,10 @@ def foot_contacts(gyr: np.ndarray, rate_hz: float) -> np.ndarray:
     (here 7-10 rad/s), the heel strike ends that rotation (the angular velocity about the principal axis
     crosses zero out of the swing's sign), a short opposite rotation follows (heel to foot flat), then the
     foot lies still (foot flat, all of |gyr| under 0.5 rad/s for at least 0.1 s). Each foot-flat period
-    (after a swing faster than 3 rad/s within the 0.5 s before it) gives one contact: the last zero crossing
-    out of the swing's sign before it, linearly interpolated (Sabatini et al. 2005, *IEEE Trans Biomed Eng*
+    (after a swing faster than 3 rad/s within the 0.5 s before it) gives one contact: the first zero crossing
+    out of the swing's sign after the swing's fastest rotation, linearly interpolated (the last crossing
+    before foot flat, taken before, was on some contacts a crossing of the noise in the near-zero rate just
+    before foot flat, 0.2 s late) (Sabatini et al. 2005, *IEEE Trans Biomed Eng*
     52:486; Mariani et al. 2010, *J Biomech* 43:2999, use the same phases of the foot's rotation). Its
     timing relative to the force plate's heel strike is not known on these data (a few tens of ms)."""
     speed = np.linalg.norm(gyr, axis=1)
@@ -684,10 +686,12 @@ def foot_contacts(gyr: np.ndarray, rate_hz: float) -> np.ndarray:
             continue
         lo = max(0, i - back)
         sign = np.sign(np.mean(w[lo : max(lo + 1, i - lead)]))
-        k = i - 1
-        while k > lo and not (sign * w[k - 1] > 0 >= sign * w[k]):
-            k -= 1
-        if k > lo and np.max(np.abs(w[lo:i])) > 3.0:
+        # the first crossing out of the swing's sign after the swing's fastest rotation (a later one, in the
+        # near-zero rate just before foot flat, is noise)
+        k = lo + int(np.argmax(sign * w[lo:i])) + 1
+        while k < i and not (sign * w[k - 1] > 0 >= sign * w[k]):
+            k += 1
+        if k < i and np.max(np.abs(w[lo:i])) > 3.0:
             out.append((k - 1 + w[k - 1] / (w[k - 1] - w[k])) / rate_hz)
         i += n
     return np.array(out)

@@ -145,11 +145,11 @@ TRUNK_IMPACT_M_S2 = (1.0, 4.0)
 TRUNK_IMPACT_DELAY_S = (0.01, 0.05)
 #: A thigh sensor on a loose strap or over thick soft tissue (``make_cohort(..., loose_straps=share)``): the
 #: qmt full-body recording's thigh sensors (``../shared/data/qmt-full-body``, measured by
-#: ``bench/realism.py``) shake 7.3 deg (interquartile 5.6-8.4) after each heel strike, with transients of 31
-#: m/s^2 (23-46) and 430 deg/s, where the Movella DOT walk's thighs shake 1.4 deg and the ranges above give
-#: 0.9-1.7 deg and 7-11 m/s^2 (per-walker medians, p10-p90) measured the same way; these ranges give
-#: about 4-9 deg and 18-35 m/s^2 measured so (the measure sees about 0.85 of the rotation amplitude and
-#: 0.45 of the peak acceleration).
+#: ``bench/realism.py``, at the feet's heel strikes) shake 6.8 deg (interquartile 5.4-8.1) after each heel
+#: strike, with transients of 31 m/s^2 (22-46) and 400 deg/s, where the Movella DOT walk's thighs shake
+#: 1.4 deg and the ranges above give 0.9-1.7 deg and 7-11 m/s^2 (per-walker medians, p10-p90) measured the
+#: same way; these ranges give about 4-9 deg and 18-35 m/s^2 measured so (the measure sees about 0.85 of
+#: the rotation amplitude and 0.45 of the peak acceleration).
 LOOSE_THIGH_WOBBLE_DEG = (5.0, 10.0)
 LOOSE_THIGH_IMPACT_M_S2 = (40.0, 80.0)
 
