@@ -132,7 +132,10 @@ A candidate stride (two consecutive peaks) is kept only if
   ``consistency_ratio`` and swing-range ratio within ``range_ratio``. An isolated cycle is not gait.
 
 Per-stride metrics (rad, s; angles relative to the standing-neutral calibration; their values from the
-lightly smoothed signal, triangular kernel of +- ``smooth_s``):
+lightly smoothed signal: with ``value_kernel`` ``quadratic`` a parabola fitted over +- ``smooth_s`` around
+each sample (Savitzky-Golay), which keeps a peak's height; the triangular kernel of the same width
+(``triangle``, used for the stride's decisions) flattens a peak by half its curvature times the kernel's
+variance):
 * ``peak_hip_extension_rad`` = -min(hip flexion) over the stride (positive = extension),
   at ``t_peak_extension``;
 * ``hip_range_rad`` = max - min hip flexion over the stride;
@@ -157,6 +160,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import savgol_coeffs
 
 from hipback.processing.blocks import Block
 from hipback.processing.events import (
@@ -274,6 +278,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     max_trough_rad: float = 15 * _DEG
     peak_window_s: float = 0.3
     smooth_s: float = 0.03
+    value_kernel: str = "quadratic"
     peak_sigma_s: float = 0.03
     peak_fill_s: float = 0.05
     ic_phase: float = DEFAULT_IC_PHASE
@@ -321,6 +326,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             raise ValueError(f"side must be 'left' or 'right', not {self.side!r}")
         if self.ic_rule not in ("onset", "shoulder", "smooth"):
             raise ValueError(f"ic_rule must be 'onset', 'shoulder' or 'smooth', not {self.ic_rule!r}")
+        if self.value_kernel not in ("quadratic", "triangle"):
+            raise ValueError(f"value_kernel must be 'quadratic' or 'triangle', not {self.value_kernel!r}")
         self._thigh = f"thigh_inclination_{self.side}"
         self._hip = f"hip_flexion_{self.side}"
         other = "right" if self.side == "left" else "left"
@@ -370,6 +377,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._h = max(1, round(self.smooth_s * fs))
         self._w = max(1, round(self.peak_window_s * fs))
         self._kernel = triangular_kernel(self._h)
+        # the stride's reported values: a local quadratic fit of the same width (see value_kernel)
+        self._vkernel = _quadratic_kernel(self._h) if self.value_kernel == "quadratic" else self._kernel
         # the swing's peaks: a Gaussian low-pass (0: the values' triangular smoothing)
         self._pkernel = _gauss_kernel(self.peak_sigma_s * fs) if self.peak_sigma_s > 0 else self._kernel
         self._hp = len(self._pkernel) // 2
@@ -714,7 +723,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         # (a sample missing just outside the stride, e.g. flagged at the next contact, is not part of it: the
         # smoothing's margins hold the stride's end values there)
         sig = smooth(_margins(self._event_signal(win, a, b, h), h), self._kernel)
-        thigh = smooth(_margins(feature_slice(win, self._thigh, a, b, h), h), self._kernel)
+        thigh = smooth(_margins(feature_slice(win, self._thigh, a, b, h), h), self._vkernel)
         if not np.all(np.isfinite(sig)):
             return _Candidate(p0, p1, False, float("nan"))
         trough = float(sig.min())
@@ -728,9 +737,9 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if not ok:
             return _Candidate(p0, p1, False, rng)
         tt = win.get("t", a, b)
-        hip = smooth(_margins(feature_slice(win, self._hip, a, b, h), h), self._kernel)
-        tilt = smooth(_margins(feature_slice(win, "pelvic_tilt", a, b, h), h), self._kernel)
-        lumbar = smooth(_margins(feature_slice(win, "lumbar_flexion", a, b, h), h), self._kernel)
+        hip = smooth(_margins(feature_slice(win, self._hip, a, b, h), h), self._vkernel)
+        tilt = smooth(_margins(feature_slice(win, "pelvic_tilt", a, b, h), h), self._vkernel)
+        lumbar = smooth(_margins(feature_slice(win, "lumbar_flexion", a, b, h), h), self._vkernel)
         nan = float("nan")
         if np.all(np.isfinite(hip)):
             k = int(np.argmin(hip))
@@ -865,6 +874,15 @@ def _vertex(y0: float, y1: float, y2: float) -> float:
     a maximum ``y1``; 0 where they do not curve downwards."""
     den = y0 - 2 * y1 + y2
     return float(min(max(0.5 * (y0 - y2) / den, -0.5), 0.5)) if den < 0 else 0.0
+
+
+def _quadratic_kernel(half_width: int) -> np.ndarray:
+    """Savitzky-Golay smoothing kernel (local quadratic least-squares fit) of ``2 * half_width + 1`` taps:
+    keeps a peak's value where a kernel of positive weights flattens it by about half the curvature times
+    the kernel's variance."""
+    if half_width <= 1:  # (a quadratic through three points is the points themselves)
+        return np.eye(2 * half_width + 1)[half_width]
+    return np.asarray(savgol_coeffs(2 * half_width + 1, 2), dtype=np.float64)
 
 
 def _gauss_kernel(sigma: float) -> np.ndarray:

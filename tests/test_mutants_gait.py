@@ -5,8 +5,9 @@ split, the sacrum's impacts), confidences, the summary and the parameters' check
 
 The swing: standing at 0, a half-cosine rise to the first peak, then per cycle a half-cosine down to that
 cycle's trough at mid-cycle and up to the next peak (``hip_curve``). The detector's light smoothing
-(triangle of +- 3 samples at 100 Hz) keeps a symmetric peak on its sample and lowers a cosine's swing by a
-known factor (``smoothed``), which the thresholds below are placed around. The peaks are located on a
+for its decisions (triangle of +- 3 samples at 100 Hz) keeps a symmetric peak on its sample and lowers a
+cosine's swing by a known factor (``smoothed``), which the thresholds below are placed around; the stride's
+reported values come from a parabola fitted over the same samples (``fitted``). The peaks are located on a
 Gaussian low-pass (``peak_sigma_s``), which keeps a symmetric peak on its sample too but moves an asymmetric
 one by a few ms: the few tests whose exact peak times matter on asymmetric swings locate them on the
 triangle (``peak_sigma_s=0``); ``tests/test_gait.py`` tests the low-pass itself.
@@ -85,9 +86,18 @@ def angles(hip_deg: np.ndarray, *, tilt_deg: np.ndarray | None = None,
 
 
 def smoothed(x: np.ndarray) -> np.ndarray:
-    """The detector's light smoothing at 100 Hz (triangle of +- 3 samples), aligned with ``x``."""
+    """The detector's light smoothing for its decisions at 100 Hz (triangle of +- 3 samples), aligned with
+    ``x``."""
     out = np.full(len(x), np.nan)
     out[3:-3] = smooth(x, triangular_kernel(3))
+    return out
+
+
+def fitted(x: np.ndarray) -> np.ndarray:
+    """The smoothing of the stride's reported values at 100 Hz (a parabola fitted over +- 3 samples:
+    Savitzky-Golay, coefficients (-2, 3, 6, 7, 6, 3, -2) / 21), aligned with ``x``."""
+    out = np.full(len(x), np.nan)
+    out[3:-3] = smooth(x, np.array([-2.0, 3.0, 6.0, 7.0, 6.0, 3.0, -2.0]) / 21.0)
     return out
 
 
@@ -97,6 +107,20 @@ def strides(cycles: list[tuple[float, float, float]], **params: object) -> list[
 
 
 STEADY = [(1.1, 30.0, -15.0)] * 8
+
+
+@pytest.mark.parametrize("duration", [0.8, 1.1])
+def test_reported_peaks_keep_their_height(duration: float) -> None:
+    """A swing from 35 deg flexion to 15 deg extension: the stride reports 15 deg of peak extension and a 50
+    deg range to within 0.001 deg (the fitted parabola keeps a peak's height); the triangle of the same width
+    (``value_kernel="triangle"``) lowers both, more the faster the swing."""
+    x, _ = hip_curve([(duration, 35.0, -15.0)] * 8)
+    for s in detect_strides(angles(x), "left").strides[1:-1]:
+        assert abs(s.peak_hip_extension_rad / D - 15.0) < 1e-3 and abs(s.hip_range_rad / D - 50.0) < 2e-3
+    flat = detect_strides(angles(x), "left", value_kernel="triangle").strides[1:-1]
+    assert all(s.peak_hip_extension_rad / D < 14.95 and s.hip_range_rad / D < 49.9 for s in flat)
+    with pytest.raises(ValueError, match="value_kernel"):
+        StrideDetector(side="left", value_kernel="box")
 
 
 # -- steady walking, contacts by the phase rule --------------------------------------------------------------
@@ -114,7 +138,7 @@ def test_steady_swing_strides_start_at_the_phase_rule_contact() -> None:
         assert s.t_end == pytest.approx(p + 1.1 + 0.125 * 1.1, abs=1e-9)
         assert s.stride_time_s == pytest.approx(1.1, abs=1e-9)
         assert s.cadence_spm == pytest.approx(120 / 1.1, rel=1e-9)
-    sm = smoothed(x)
+    sm = fitted(x)
     trough = float(np.min(sm[300:900]))
     for s in ss[1:-1]:
         assert s.peak_hip_extension_rad == pytest.approx(-trough * D, rel=1e-9)
@@ -459,7 +483,7 @@ def test_an_impact_at_the_end_of_the_window_with_the_split_maximum_there() -> No
 def compensation(thigh_deg: np.ndarray, tilt_deg: np.ndarray, a: int, b: int) -> float:
     """The lumbar compensation index of stride samples [a, b) from its definition: peak thigh extension ``pe``
     (minimum of the smoothed thigh), terminal stance from the sample half-way between ``a`` and ``pe``."""
-    th, ti = smoothed(thigh_deg), smoothed(tilt_deg)
+    th, ti = fitted(thigh_deg), fitted(tilt_deg)
     pe = a + int(np.argmin(th[a:b]))
     ts = a + (pe - a) // 2
     return float((ti[pe] - ti[ts]) / (th[ts] - th[pe]))
@@ -556,7 +580,7 @@ def test_contacts_out_of_both_rhythms_are_retimed_by_the_phase_rule() -> None:
     """The impact after peak 3 comes 18 samples late (0.18 s: more than 15 % of the cycle off the swing's
     rhythm and off the previous contacts'): the strides on both sides are doubtful, their contacts at peak +
     0.125 cycle (14 samples: only two phases learnt), so stride 2 runs over samples [p2 + 14, p3 + 14), which
-    leave out a lumbar spike at p2 + 12 but for its smoothed tail (2/16 of it at p2 + 14)."""
+    leave out a lumbar spike at p2 + 12 but for the fit's tail (3/21 of it at p2 + 14, -2/21 at p2 + 15)."""
     x, peaks = walk(10)
     starts = [p + (38 if k == 3 else 20) for k, p in enumerate(peaks[:-1])]
     lumbar = np.zeros(len(x))
@@ -570,8 +594,9 @@ def test_contacts_out_of_both_rhythms_are_retimed_by_the_phase_rule() -> None:
         assert ss[k].t_start == pytest.approx(peaks[k] / FS + 0.1375, abs=1e-9)
         assert math.isnan(ss[k].peak_hip_extension_rad)
     assert ss[3].t_end == ss[4].t_start == pytest.approx((peaks[4] + 19.5) / FS, abs=1e-9)
-    assert ss[2].lumbar_excursion_rad == pytest.approx(1.0 * D, rel=1e-9)
-    assert ss[1].lumbar_excursion_rad == pytest.approx(2.0 * D, rel=1e-9)  # the whole spike (4/16 of it)
+    assert ss[2].lumbar_excursion_rad == pytest.approx(8.0 * 5 / 21 * D, rel=1e-9)
+    # the whole spike: 7/21 of it at p2 + 12 down to -2/21 at p2 + 9
+    assert ss[1].lumbar_excursion_rad == pytest.approx(8.0 * 9 / 21 * D, rel=1e-9)
 
 
 def test_a_first_contact_off_by_less_than_15_percent_is_kept() -> None:
@@ -732,15 +757,20 @@ def test_streaming_long_strides_whose_contact_search_reaches_far_ahead(smooth_s:
 
 
 def test_light_smoothing_of_one_sample() -> None:
-    """``smooth_s`` 0.01 s at 100 Hz: a triangle of +- 1 sample (never less)."""
+    """``smooth_s`` 0.01 s at 100 Hz: +- 1 sample (never less); a parabola through three samples is the
+    samples themselves, so the values are the raw ones, where the triangle of ``value_kernel="triangle"``
+    smooths them."""
     x, peaks = hip_curve(STEADY)
     s = detect_strides(angles(x), "left", smooth_s=0.01).strides[2]
-    sm = np.full(len(x), np.nan)
-    sm[1:-1] = smooth(x, triangular_kernel(1))
     p0, p1 = round(peaks[2] * FS), round(peaks[3] * FS)
-    assert s.hip_range_rad == pytest.approx((sm[p1] - float(np.min(sm[p0:p1]))) * D, rel=1e-9)
+    assert s.hip_range_rad == pytest.approx((x[p1] - float(np.min(x[p0:p1]))) * D, rel=1e-12)
     s0 = detect_strides(angles(x), "left", smooth_s=0.0).strides[2]
     assert s0.hip_range_rad == s.hip_range_rad
+    st = detect_strides(angles(x), "left", smooth_s=0.01, value_kernel="triangle").strides[2]
+    sm = np.full(len(x), np.nan)
+    sm[1:-1] = smooth(x, triangular_kernel(1))
+    assert st.hip_range_rad == pytest.approx((sm[p1] - float(np.min(sm[p0:p1]))) * D, rel=1e-9)
+    assert st.hip_range_rad < s.hip_range_rad - 0.01 * D
 
 
 def test_a_peak_window_of_a_second() -> None:
@@ -847,7 +877,7 @@ def test_an_impact_rising_over_two_samples() -> None:
 def test_lumbar_excursion_is_max_minus_min() -> None:
     lumbar = 10.0 + 3.0 * np.sin(2 * np.pi * np.arange(len(STEADY_X)) / 110.0)
     ss = detect_strides(angles(STEADY_X, lumbar_deg=lumbar), "left").strides
-    sm = smoothed(lumbar)
+    sm = fitted(lumbar)
     for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
         seg = sm[p0 + 14 : p1 + 14]
         assert s.lumbar_excursion_rad == pytest.approx((seg.max() - seg.min()) * D, rel=1e-9)
@@ -859,11 +889,11 @@ def test_peak_thigh_extension_is_the_thighs_own_minimum() -> None:
     tilt = 3.0 * np.sin(2 * np.pi * (np.arange(len(STEADY_X)) - PEAK_IDX[0]) / 110.0)
     a = angles(STEADY_X, tilt_deg=tilt)
     ss = detect_strides(a, "left").strides
-    thigh = smoothed(STEADY_X + tilt)
+    thigh = fitted(STEADY_X + tilt)
     for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
         seg = thigh[p0 + 14 : p1 + 14]
         assert s.peak_thigh_extension_rad == pytest.approx(-seg.min() * D, rel=1e-9)
-        assert int(np.argmin(seg)) != int(np.argmin(smoothed(STEADY_X)[p0 + 14 : p1 + 14]))
+        assert int(np.argmin(seg)) != int(np.argmin(fitted(STEADY_X)[p0 + 14 : p1 + 14]))
 
 
 def test_a_thigh_gap_inside_a_stride_leaves_its_extension_from_the_hip_minimum() -> None:
@@ -873,7 +903,7 @@ def test_a_thigh_gap_inside_a_stride_leaves_its_extension_from_the_hip_minimum()
     for p in PEAK_IDX:
         a.thigh_inclination_left[p + 20 : p + 25] = np.nan
     ss = detect_strides(a, "left").strides
-    sm = smoothed(STEADY_X)
+    sm = fitted(STEADY_X)
     for s, p0, p1 in zip(ss[1:-2], PEAK_IDX[1:-3], PEAK_IDX[2:-2], strict=True):
         assert s.peak_thigh_extension_rad == pytest.approx(-np.min(sm[p0 + 14 : p1 + 14]) * D, rel=1e-9)
         assert math.isnan(s.peak_thigh_flexion_rad)
@@ -885,7 +915,7 @@ def test_compensation_needs_more_than_2_deg_of_thigh_extension(trough: float, de
     stance."""
     x, peaks = hip_curve([(1.1, 10.0, trough)] * 8)
     ss = detect_strides(angles(x), "left", min_range_rad=2 * D).strides
-    th = smoothed(x)
+    th = fitted(x)
     p0, p1 = round(peaks[2] * FS), round(peaks[3] * FS)
     pe = p0 + 14 + int(np.argmin(th[p0 + 14 : p1 + 14]))
     d_thigh = th[p0 + 14 + (pe - p0 - 14) // 2] - th[pe]
