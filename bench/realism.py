@@ -29,7 +29,13 @@ median): cadence (steps/min), stride-time coefficient of variation (%), the hip 
 moment of peak hip flexion (% of the stride from its contact), the pelvic tilt's excursion (deg), and the
 sacral sensor's dynamic acceleration RMS while walking (m/s^2); per recording (walker), how much the impacts
 vary from contact to contact: the ratio of the 75th to the 25th percentile of its thigh and of its sacral
-impacts (**thigh / sacral impact spread**, at least 8 contacts).
+impacts (**thigh / sacral impact spread**, at least 8 contacts). From the pelvis' vertical acceleration
+(world frame, gravity removed, as hipback's processing gives it: ``AngleSeries.pelvis_acc_vertical``), per
+contact of either side: the **sacral rise to contact** (m/s^2), its mean over +-20 ms of the contact minus
+its mean over +-20 ms of the moment 150 ms before (the trailing leg's push-off and the leading leg's first
+loading), and the **sacral steepest rise** (ms): where the acceleration, low-passed by a Gaussian of
+``RISE_SIGMA_S``, rises fastest within 200 ms of the contact, minus the contact (what the lower-back contact
+detectors and hipback's ``smooth`` rule time the contact by).
 
 The sampling rate shapes the impact peaks (a 60 Hz sensor smears a 15 Hz shake); the rates are printed.
 The real recordings are two walkers' few dozen strides: where the virtual cohort's range (p10-p90 over
@@ -44,6 +50,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -61,7 +68,10 @@ UNITS = {
     "thigh wobble": "deg", "cadence": "steps/min", "stride time CV": "%", "hip range": "deg",
     "peak flexion at": "% stride", "tilt excursion": "deg", "sacral RMS": "m/s^2",
     "thigh impact spread": "p75/p25", "sacral impact spread": "p75/p25",
+    "sacral rise to contact": "m/s^2", "sacral steepest rise": "ms",
 }
+#: the sacral vertical acceleration's smoothing for its steepest rise (s; ``StrideDetector.ic_slow_s``)
+RISE_SIGMA_S = 0.05
 
 
 def _moving_mean(x: np.ndarray, n: int) -> np.ndarray:
@@ -146,6 +156,20 @@ def measure(rec, res, contacts: dict[str, np.ndarray] | None = None) -> dict[str
                     out["sacral impact"].append(float(np.max(sx)))
                     out["sacral after thigh"].append(1e3 * (_first_peak(st_, sx) - _first_peak(at, ax)))
     a = res.angles
+    if a.pelvis_acc_vertical is not None and len(a.t) > 10:
+        fs = 1.0 / float(np.median(np.diff(a.t)))
+        v = a.pelvis_acc_vertical
+        ok = np.isfinite(v)
+        dv = gaussian_filter1d(np.where(ok, v, 0.0), RISE_SIGMA_S * fs, order=1) * fs
+        for cs in contacts.values():
+            for c in cs:
+                now = (a.t >= c - 0.02) & (a.t <= c + 0.02)
+                before = (a.t >= c - 0.17) & (a.t <= c - 0.13)
+                if now.any() and before.any() and ok[now].all() and ok[before].all():
+                    out["sacral rise to contact"].append(float(v[now].mean() - v[before].mean()))
+                near = (a.t >= c - 0.2) & (a.t <= c + 0.2)
+                if near.sum() > 10 and ok[near].all():
+                    out["sacral steepest rise"].append(1e3 * (float(a.t[near][np.argmax(dv[near])]) - c))
     for s in steady:
         out["cadence"].append(s.cadence_spm)
         hip = getattr(a, f"hip_flexion_{s.side}")
