@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console, Group
@@ -45,8 +45,13 @@ from rich.table import Table
 from rich.text import Text
 
 from hipback.ingest.report.quality import JOINT_WORDS
-from hipback.processing.holds import SIDES, HoldDetector, HoldProgress, Prescription
+from hipback.processing.holds import SIDES, Hold, HoldDetector, HoldProgress, Prescription
 from hipback.processing.plausibility import FLAGS as PLAUSIBILITY_FLAGS
+
+if TYPE_CHECKING:
+    from hipback.ingest.session.stats import SensorStats, SessionEvent
+    from hipback.processing.pipeline import ProcessorUpdate
+    from hipback.processing.types import AngleSeries
 
 ARCHING_CUE = "Tuck your pelvis: your back is arching"
 POSTURE_OK = "Good posture again: the timer is running"
@@ -154,7 +159,7 @@ class LiveCoach:
         self.hold: HoldProgress | None = None
         self.arching = False
         self.reps = {s: _SideReps() for s in SIDES}
-        self.sensors: dict[str, Any] = {}
+        self.sensors: dict[str, SensorStats] = {}
         self.last_event = ""
         self._hold_announced = False
         self._closed_side: str | None = None
@@ -189,26 +194,24 @@ class LiveCoach:
         self.stop()
 
     # -- callbacks -------------------------------------------------------------------------------------
-    def on_event(self, ev: Any) -> None:
-        """A :class:`hipback.ingest.session.stats.SessionEvent` from the runner."""
-        kind = getattr(ev, "kind", "")
-        if kind == "exercise":
+    def on_event(self, ev: SessionEvent) -> None:
+        """An event from the runner (session seconds)."""
+        if ev.kind == "exercise":
             self._exercise_event(ev)
             self._refresh()
-        elif kind == "programme":  # the programme loaded, with the clinician's cautions and overrides
-            t = float(getattr(ev, "t", self.t) or 0.0)
-            self._say(t, ev.message)
-            for note in (getattr(ev, "data", None) or {}).get("warnings", []) or []:
-                self._say(t, f"Note: {note}")
-        elif kind in SHOWN_EVENTS:
+        elif ev.kind == "programme":  # the programme loaded, with the clinician's cautions and overrides
+            self._say(ev.t, ev.message)
+            for note in ev.data.get("warnings") or []:
+                self._say(ev.t, f"Note: {note}")
+        elif ev.kind in SHOWN_EVENTS:
             self.last_event = ev.message
-            self._say(float(getattr(ev, "t", self.t) or 0.0), ev.message)
+            self._say(ev.t, ev.message)
 
-    def on_update(self, update: Any, stats: dict[str, Any] | None = None) -> None:
-        """A :class:`hipback.processing.pipeline.ProcessorUpdate` plus the per-placement link statistics."""
+    def on_update(self, update: ProcessorUpdate, stats: Mapping[str, SensorStats] | None = None) -> None:
+        """What the processor made final since its previous poll, plus the per-placement link statistics."""
         if stats:
             self.sensors = dict(stats)
-        self.calibration_state = getattr(update, "calibration_state", self.calibration_state)
+        self.calibration_state = update.calibration_state
         a = update.angles
         if len(a):
             self.t = float(a.t[-1])
@@ -218,17 +221,17 @@ class LiveCoach:
                 if len(fin):
                     self.angles_deg[name] = math.degrees(float(fin[-1]))
             self._check_plausible(a)
-        self._hold_now = getattr(update, "hold_progress", None)
-        self._hold_min_s = float(getattr(update, "hold_min_duration_s", self._hold_min_s))
+        self._hold_now = update.hold_progress
+        self._hold_min_s = float(update.hold_min_duration_s)
         for h in update.holds:
             self._hold_finished(h)
         self._track_hold()
         self._progress_line()
         self._refresh()
 
-    def _check_plausible(self, a: Any) -> None:
+    def _check_plausible(self, a: AngleSeries) -> None:
         """Say (once per ``PLAUSIBILITY_REPEAT_S``) that joint angles were impossible (processing flagged)."""
-        flags = getattr(a, "implausible", None)
+        flags = a.implausible
         if flags is None or not np.any(flags) or self.t < self._next_plausibility_t:
             return
         bits = int(np.bitwise_or.reduce(np.asarray(flags, dtype=np.int64)))
@@ -239,13 +242,13 @@ class LiveCoach:
                           f"check the straps, then stand still for a moment.", style="bold red")
 
     # -- exercise programme ----------------------------------------------------------------------------
-    def _exercise_event(self, ev: Any) -> None:
+    def _exercise_event(self, ev: SessionEvent) -> None:
         """One programme event (the runner's ``exercise`` events; ``data["exercise_event"]`` is the
         :class:`~hipback.processing.exercises.ProgrammeEvent` kind)."""
-        data = getattr(ev, "data", None) or {}
+        data = ev.data
         what = data.get("exercise_event")
-        t = float(getattr(ev, "t", self.t) or 0.0)
-        message = str(ev.message)
+        t = ev.t
+        message = ev.message
         if what == "announce":
             name = data.get("exercise")
             word = "hold" if exercise_kind(name) == "hold" else "rep"
@@ -350,7 +353,7 @@ class LiveCoach:
         self.arching = False
         self._await_ok = False
 
-    def _hold_finished(self, h: Any) -> None:
+    def _hold_finished(self, h: Hold) -> None:
         r = self.reps.get(h.side)
         if r is None:
             return
@@ -417,8 +420,7 @@ class LiveCoach:
     def _sensors_text(self) -> str:
         parts = []
         for p, st in self.sensors.items():
-            conn = getattr(st, "connected", None)
-            bat = getattr(st, "battery_pct", None)
+            conn, bat = st.connected, st.battery_pct
             parts.append(f"{p} {'on' if conn else 'OFF'}" + ("" if bat is None else f" {bat:.0f}%"))
         return "sensors: " + (", ".join(parts) if parts else "connecting")
 
@@ -468,8 +470,7 @@ class LiveCoach:
         rows.add_row("Reps", reps)
         sensors = Text()
         for p, st in self.sensors.items():
-            conn = bool(getattr(st, "connected", False))
-            bat = getattr(st, "battery_pct", None)
+            conn, bat = st.connected, st.battery_pct
             sensors.append("● " if conn else "○ ", style="green" if conn else "red")
             sensors.append(
                 f"{p} {'connected' if conn else 'disconnected'}"

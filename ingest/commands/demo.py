@@ -21,8 +21,9 @@ import hashlib
 import io
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -32,6 +33,12 @@ from hipback.ingest.errors import ConfigError
 from hipback.ingest.live import LiveCoach
 from hipback.ingest.publish import LivePublishing
 from hipback.processing.holds import Prescription
+
+if TYPE_CHECKING:
+    from hipback.ingest.programme import Programme
+    from hipback.ingest.session.stats import SensorStats
+    from hipback.processing.pipeline import ProcessorUpdate, SessionResults
+    from hipback.simulator.exercises import VisitSession
 
 #: Placement -> BLE protocol the virtual sensor speaks in the demo (three kinds, as a clinic would mix them;
 #: the upper-lumbar sensor lets the programme check arching in the bridge).
@@ -49,7 +56,7 @@ DEMO_PROGRAMME: dict[str, Any] = {
 }
 
 
-def demo_session(seed: int) -> Any:
+def demo_session(seed: int) -> VisitSession:
     """The demo's virtual patient: limited left hip extension with some lumbar compensation. The clinic
     visit (calibration, walk, kneeling hip flexor stretches) is followed by :data:`DEMO_PROGRAMME`: four
     bridges (the second one arching, so 3 count), one 10 s knee-to-chest hold and three squats
@@ -79,7 +86,7 @@ def demo_session(seed: int) -> Any:
     return simulate_visit(visit, sets, seed=seed, patient=patient, sensors=sensors)
 
 
-def demo_programme() -> Any:
+def demo_programme() -> Programme:
     """:data:`DEMO_PROGRAMME`, validated (:class:`hipback.ingest.programme.Programme`)."""
     from hipback.ingest.programme import parse_programme
 
@@ -105,7 +112,7 @@ def _rmse_deg(measured_t: np.ndarray, measured: np.ndarray, truth_t: np.ndarray,
     return float(np.degrees(np.sqrt(np.mean((measured[ok][good] - ref[good]) ** 2))))
 
 
-def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
+def comparison_table(results: SessionResults, sim: VisitSession, offset_s: float) -> Table:
     """Measured values next to the virtual patient's truth.
 
     ``offset_s``: where simulation time 0 falls on the session timeline (s).
@@ -164,7 +171,7 @@ def comparison_table(results: Any, sim: Any, offset_s: float) -> Table:
     return table
 
 
-def _programme_rows(table: Table, results: Any, sim: Any, offset_s: float) -> None:
+def _programme_rows(table: Table, results: SessionResults, sim: VisitSession, offset_s: float) -> None:
     """Per programme set: reps or holds done / counted against the truth's done / done well, and the primary
     angle at the peak (median, degrees) against the truth's."""
     truth = getattr(sim, "exercises", None)
@@ -225,7 +232,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
         LivePublishing(store_path, patient_id) as publishing,
     ):
 
-        def on_update(update: Any, stats: dict[str, Any]) -> None:
+        def on_update(update: ProcessorUpdate, stats: Mapping[str, SensorStats]) -> None:
             coach.on_update(update, stats)
             publishing.on_update(update, stats)
 
@@ -275,7 +282,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     sys.stdout.flush()
 
 
-def results_fingerprint(results: Any) -> str:
+def results_fingerprint(results: SessionResults) -> str:
     """A short hash of what a session measured: strides, holds, activity bouts, the programme's events (every
     rep and hold) and every angle sample, at full precision, in session time (two runs agree only if every
     one of those numbers is identical)."""
@@ -301,7 +308,7 @@ def _write_report(store_path: Path, session_id: str, report: Path) -> None:
         cmd.run(session=session_id, out=report, store=store_path, overwrite=True)
 
 
-def _write_outputs(results: Any, out: Path) -> list[Path]:
+def _write_outputs(results: SessionResults, out: Path) -> list[Path]:
     """angles.csv, strides.csv, holds.csv, activity.csv, summary.json, as ``hipback process`` writes them."""
     from hipback.ingest.commands.process import write_outputs
 

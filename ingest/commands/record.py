@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -27,6 +28,11 @@ from hipback.ingest.publish import LivePublishing
 from hipback.ingest.session.stats import SessionEvent, SessionOutcome
 from hipback.ingest.virtual_time import run_loop, run_virtual
 from hipback.processing.holds import Prescription
+
+if TYPE_CHECKING:
+    from hipback.ingest.session.stats import SensorStats
+    from hipback.ingest.store import LocalStore
+    from hipback.processing.pipeline import ProcessorUpdate
 
 
 class _Progress:
@@ -40,7 +46,7 @@ class _Progress:
     def on_event(self, ev: SessionEvent) -> None:
         self.coach.on_event(ev)
 
-    def on_update(self, update: Any, stats: dict[str, Any]) -> None:
+    def on_update(self, update: ProcessorUpdate, stats: Mapping[str, SensorStats]) -> None:
         self.coach.on_update(update, stats)
         self.publishing.on_update(update, stats)
 
@@ -80,7 +86,7 @@ def _print_outcome(console: Console, outcome: SessionOutcome) -> None:
 
 async def _record(
     config: SessionConfig,
-    store: Any,
+    store: LocalStore,
     session_id: str | None,
     progress: _Progress,
     scenario: str,
@@ -131,7 +137,7 @@ async def _record(
 
 async def _record_virtual(
     config: SessionConfig,
-    store: Any,
+    store: LocalStore,
     session_id: str | None,
     progress: _Progress,
     stop: asyncio.Event,
@@ -183,7 +189,7 @@ def run(
     session_id: str | None = None,
     virtual_scenario: str = "short",
     speed: float = 1.0,
-    console: Any = None,
+    console: Console | None = None,
 ) -> SessionOutcome:
     """Load the config, record, print the outcome; returns it."""
     from hipback.ingest.session.runner import session_gc
