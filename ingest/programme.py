@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hipback.ingest.errors import ConfigError
 from hipback.processing.exercises.catalogue import (
@@ -46,7 +46,11 @@ from hipback.processing.exercises.catalogue import (
     load_catalogue,
     shipped_files,
 )
-from hipback.processing.exercises.stream import ProgrammeItem
+from hipback.processing.exercises.engine import RepResult
+from hipback.processing.exercises.stream import ProgrammeEvent, ProgrammeItem
+
+if TYPE_CHECKING:
+    from hipback.processing.pipeline import ExerciseEvent
 
 RESPONDERS = ("flexion", "extension", "neither")
 _ENTRY_KEYS = {
@@ -267,13 +271,16 @@ class ExerciseRows:
         self.hold_targets = dict(hold_targets or {})
         self._numbers: dict[tuple[str, str], int] = {}
 
-    def take(self, items: Any) -> list[dict[str, Any]]:
+    def take(self, items: Iterable[ExerciseEvent]) -> list[dict[str, Any]]:
         """Rows of the next events or results (see the class docstring)."""
         rows = []
-        for ev in items or []:
-            result = getattr(ev, "result", ev if hasattr(ev, "primary_peak_rad") else None)
-            kind = getattr(ev, "kind", None)
-            if kind in ("announce", "not_measurable") and getattr(ev, "exercise", None):
+        for ev in items:
+            if isinstance(ev, RepResult):  # a counter's or unguided recognition's rep or hold
+                if ev.kind in ("rep", "hold"):
+                    rows.append(self._row(ev, None))
+                continue
+            kind = ev.kind
+            if kind in ("announce", "not_measurable") and ev.exercise:
                 rows.append(
                     {
                         "t_s": self.start_utc + float(ev.t),
@@ -287,11 +294,11 @@ class ExerciseRows:
                         "text": ev.text,
                     }
                 )
-            elif result is not None and kind in ("rep", "hold"):
-                rows.append(self._row(result, ev if ev is not result else None))
+            elif ev.result is not None and kind in ("rep", "hold"):
+                rows.append(self._row(ev.result, ev))
         return rows
 
-    def _row(self, r: Any, ev: Any) -> dict[str, Any]:
+    def _row(self, r: RepResult, ev: ProgrammeEvent | None) -> dict[str, Any]:
         hold = r.kind == "hold" or r.final_hold
         side = r.side or "both"
         key = (r.exercise, side)
@@ -299,7 +306,7 @@ class ExerciseRows:
         onset = r.t_onset if math.isfinite(r.t_onset) else r.t_start
         target_s = None
         if hold:
-            target_s = getattr(ev, "hold_s", None) if ev is not None else None
+            target_s = ev.hold_s if ev is not None else None
             if target_s is None:
                 target_s = self.hold_targets.get(r.exercise)
         row = {
@@ -310,7 +317,7 @@ class ExerciseRows:
             "work_side": side,
             "rep": self._numbers[key],
             "set_no": int(ev.item) + 1 if ev is not None else None,
-            "prescribed": getattr(ev, "prescribed", None) if ev is not None else None,
+            "prescribed": ev.prescribed if ev is not None else None,
             "target_s": None if target_s is None else float(target_s),
             "primary_peak_deg": math.degrees(r.primary_peak_rad),
             "range_deg": math.degrees(r.range_rad),
@@ -329,7 +336,7 @@ class ExerciseRows:
 
 
 def exercise_rows(
-    results: Any, start_utc: float, hold_targets: Mapping[str, float] | None = None
+    results: Iterable[ExerciseEvent], start_utc: float, hold_targets: Mapping[str, float] | None = None
 ) -> list[dict]:
     """Rows of a whole session's exercise events or engine results (:class:`ExerciseRows`): what the local
     store keeps (kind ``exercises``) and, for ``kind`` ``rep`` and ``hold``, what

@@ -73,10 +73,9 @@ if TYPE_CHECKING:
     from hipback.ingest.session.stats import SensorStats, SessionOutcome
     from hipback.ingest.store import LocalStore
     from hipback.processing.activity import ActivityBout
-    from hipback.processing.exercises.stream import ProgrammeEvent
     from hipback.processing.gait import Stride
     from hipback.processing.holds import Hold
-    from hipback.processing.pipeline import ProcessorUpdate, SessionResults
+    from hipback.processing.pipeline import ExerciseEvent, ProcessorUpdate, SessionResults
     from hipback.processing.types import AngleSeries
 
 #: Rate of the ``angles`` measurement (Hz): the dashboards' resolution, see docs/schema.md.
@@ -225,7 +224,7 @@ def session_points(results: SessionResults, patient_id: str, session_id: str, st
     pts += schema.hold_points([hold_row(h, start_utc, hold_s) for h in results.holds], patient_id, session_id)
     pts += schema.activity_points([activity_row(b, start_utc) for b in results.activity], patient_id,
                                   session_id)
-    pts += schema.exercise_points(exercise_rows(getattr(results, "exercise_events", None) or [], start_utc),
+    pts += schema.exercise_points(exercise_rows(results.exercise_events, start_utc),
                                   patient_id, session_id)
     pts.append(schema.session_point(session_row(results, start_utc), patient_id, session_id))
     pts.append(posture_time_point(results, start_utc, patient_id, session_id))
@@ -342,7 +341,7 @@ class LivePublisher:
         self._take_strides(update.strides)
         self._take_holds(update.holds)
         self._take_bouts(update.activity)
-        self._take_exercises(getattr(update, "exercise_events", None) or [])
+        self._take_exercises(update.exercise_events)
         self._take_angles(update.angles, final=False)
         t_now = self._stats_time(stats) if stats else None
         if t_now is not None and self.status_interval_s is not None and (
@@ -374,7 +373,7 @@ class LivePublisher:
         rows = [activity_row(b, self.start_utc) for b in bouts]
         self._pending += schema.activity_points(rows, self.patient_id, self.session_id or "")
 
-    def _take_exercises(self, events: list[ProgrammeEvent]) -> None:
+    def _take_exercises(self, events: list[ExerciseEvent]) -> None:
         """Reps and holds of the session's exercise block (``exercise_events``) as they become final."""
         assert self.start_utc is not None
         if self._exercise_rows is None:
@@ -469,7 +468,7 @@ class LivePublisher:
         if results is not None:
             # exercise events that became final at the very end can reach the runner's last poll without an
             # update being delivered: the session's list holds every event in order, so take the rest here
-            events = list(getattr(results, "exercise_events", None) or [])
+            events = list(results.exercise_events)
             self._take_exercises(events[self._exercise_events:])
             self._pending.append(schema.session_point(session_row(results, self.start_utc),
                                                       self.patient_id, self.session_id))

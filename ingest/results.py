@@ -300,7 +300,7 @@ def store_rows(results: SessionResults, start_utc: float) -> dict[str, list[dict
     rows["angles"] = angles_rows(results, start_utc)
     from hipback.ingest.programme import exercise_rows  # exercises: one row per rep/hold and per set
 
-    rows["exercises"] = exercise_rows(getattr(results, "exercise_events", None) or [], start_utc)
+    rows["exercises"] = exercise_rows(results.exercise_events, start_utc)
     srow = session_row(results, start_utc)
     kind = session_kind(results.strides, results.holds, results.activity)
     rows["summary"] = [{**rows["summary"][0], "start_utc": float(start_utc), "kind": kind,

@@ -65,7 +65,8 @@ from hipback.processing.blocks import SMALL_CHUNK, Block
 from hipback.processing.calibration import CalibrationSettings, SensorCalibration
 from hipback.processing.calibration_search import AccOffsetFrame, CalibratedRows, CalibrationSearch
 from hipback.processing.channel import ORIENTATION_FILTERS, SensorChannel
-from hipback.processing.exercises.stream import SegmentFrame, segment_rate
+from hipback.processing.exercises.engine import RepResult
+from hipback.processing.exercises.stream import ProgrammeEvent, SegmentFrame, segment_rate
 from hipback.processing.gait import Stride, StrideDetector, WalkingBout
 from hipback.processing.holds import Hold, HoldDetector, HoldProgress, Prescription
 from hipback.processing.merge import GridMerge, Rows
@@ -84,6 +85,10 @@ __all__ = [
     "build_summary",
     "process_recording",
 ]
+
+
+#: what a session's exercise block returns: counted reps (a counter) or programme events (a programme runner)
+ExerciseEvent = RepResult | ProgrammeEvent
 
 
 @dataclass
@@ -190,7 +195,7 @@ class ProcessorUpdate:
     hold_progress: HoldProgress | None = None
     hold_min_duration_s: float = HoldDetector.min_duration_s
     #: what the exercise block (``exercises``, e.g. a ProgrammeRunner) returned: programme events or reps
-    exercise_events: list[Any] = field(default_factory=list)
+    exercise_events: list[ExerciseEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -209,7 +214,7 @@ class SessionResults:
     gaps: list[Gap]
     summary: dict[str, Any]
     placements: dict[str, str]
-    exercise_events: list[Any] = field(default_factory=list)
+    exercise_events: list[ExerciseEvent] = field(default_factory=list)
 
 
 def _acc_bias_initial(
@@ -363,8 +368,8 @@ class SessionProcessor:
             summary or SessionSummary(rate_hz=r, holds_per_side=cfg.holds_per_side, hold_s=cfg.hold_s)
         ).clone()
         self.exercises = None if exercises is None else exercises.clone()
-        self.exercise_events: list[Any] = []
-        self._new_exercise_events: list[Any] = []
+        self.exercise_events: list[ExerciseEvent] = []
+        self._new_exercise_events: list[ExerciseEvent] = []
         self.live_batch_s = cfg.live_batch_s
         # inbox (see the module docstring): queued chunks per sensor and the samples they hold
         self._inbox: dict[str, list[SensorStream]] = {p: [] for p in self.placements}
@@ -610,7 +615,7 @@ class SessionProcessor:
         for piece in self.slip_monitor.update(self.acc_offset_frame.apply(cr)):
             self._emit(piece)
 
-    def _exercise_events(self, events: list[Any]) -> None:
+    def _exercise_events(self, events: list[ExerciseEvent]) -> None:
         self.exercise_events.extend(events)
         self._new_exercise_events.extend(events)
 
