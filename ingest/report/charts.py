@@ -9,13 +9,17 @@ extension is shown as a positive number. All angles are relative to the standing
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hipback.ingest.report.svg import COLOURS, OKABE_ITO, Chart
 from hipback.ingest.report.wording import REFERENCE_ELDERLY_DEG, REFERENCE_YOUNG_DEG, Baseline
 from hipback.processing.holds import HoldDetector
+
+if TYPE_CHECKING:
+    from hipback.processing.pipeline import SessionResults
+
 
 ACTIVITY_COLOURS = {
     "walking": OKABE_ITO["sky_blue"],
@@ -54,7 +58,7 @@ def _range(
     return lo - pad * span, hi + pad * span
 
 
-def angles_chart(results: Any) -> str | None:
+def angles_chart(results: SessionResults) -> str | None:
     """Hip (both sides), pelvic tilt and lumbar angle over the whole session, activities shaded."""
     a = results.angles
     if len(a) < 2:
@@ -81,13 +85,13 @@ def angles_chart(results: Any) -> str | None:
         title="Hip and pelvis angles during the session",
         height=330,
     )
-    for b in getattr(results, "activity", []) or []:
-        colour = ACTIVITY_COLOURS.get(getattr(b, "label", ""))
+    for b in results.activity:
+        colour = ACTIVITY_COLOURS.get(b.label)
         if colour:
             ch.vband(b.t_start * scale, b.t_end * scale, colour, opacity=0.13)
     for n, lab, c, d in present:
         ch.line(t, ys[n], c, lab, dash=d, width=1.3)
-    labels = sorted({getattr(b, "label", "") for b in results.activity or []} & set(ACTIVITY_COLOURS))
+    labels = sorted({b.label for b in results.activity} & set(ACTIVITY_COLOURS))
     for lab in labels:
         ch.add_legend(f"{lab}", ACTIVITY_COLOURS[lab], kind="band", opacity=0.25)
     return ch.render(
@@ -96,7 +100,7 @@ def angles_chart(results: Any) -> str | None:
     )
 
 
-def walking_zoom_chart(results: Any, window_s: float = 8.0) -> str | None:
+def walking_zoom_chart(results: SessionResults, window_s: float = 8.0) -> str | None:
     """A few seconds of steady walking, so the shape of each step is visible, peak extensions marked."""
     strides = list(results.strides or [])
     a = results.angles
@@ -141,7 +145,7 @@ def walking_zoom_chart(results: Any, window_s: float = 8.0) -> str | None:
     )
 
 
-def strides_chart(results: Any, baseline: Baseline | None = None) -> str | None:
+def strides_chart(results: SessionResults, baseline: Baseline | None = None) -> str | None:
     """Peak hip extension of every stride (deg, positive = extension) against the reference range."""
     strides = list(results.strides or [])
     if not strides:
@@ -220,7 +224,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
 
 
-def holds_timeline_chart(results: Any, hold_s: float) -> str | None:
+def holds_timeline_chart(results: SessionResults, hold_s: float) -> str | None:
     """Stretch holds on the session timeline, one row per side, time in good posture shown inside each bar."""
     holds = list(results.holds or [])
     if not holds:
@@ -271,7 +275,7 @@ def holds_timeline_chart(results: Any, hold_s: float) -> str | None:
     )
 
 
-def holds_target_chart(results: Any, per_side: int, hold_s: float) -> str | None:
+def holds_target_chart(results: SessionResults, per_side: int, hold_s: float) -> str | None:
     """Per prescribed rep and side: seconds in good posture against the target (bar chart)."""
     holds = list(results.holds or [])
     if not holds:  # the summary says so in words; an all-empty chart would add nothing

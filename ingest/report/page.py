@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hipback.ingest.programme import exercise_rows as rows_of_exercises
 from hipback.ingest.report import charts
@@ -35,6 +36,10 @@ from hipback.ingest.report.wording import (
 )
 from hipback.processing.holds import Prescription
 from hipback.processing.types import Recording
+
+if TYPE_CHECKING:
+    from hipback.processing.pipeline import SessionResults
+
 
 SIDES = ("left", "right")
 
@@ -365,25 +370,25 @@ def _exercise_table(rows: list[dict[str, Any]], start_utc: float | None) -> str:
     )
 
 
-def _resolve_prescription(results: Any, prescription: Any) -> tuple[int, float]:
+def _resolve_prescription(
+    results: SessionResults, prescription: Prescription | Mapping[str, Any] | tuple[int, float] | None
+) -> tuple[int, float]:
     if isinstance(prescription, Prescription):
         return prescription.holds_per_side, float(prescription.hold_s)
-    if isinstance(prescription, dict):
+    if isinstance(prescription, Mapping):
         return int(prescription.get("holds_per_side", 3)), float(prescription.get("hold_s", 30.0))
     if isinstance(prescription, tuple | list) and len(prescription) == 2:
         return int(prescription[0]), float(prescription[1])
-    if prescription is not None and hasattr(prescription, "holds_per_side"):
-        return int(prescription.holds_per_side), float(prescription.hold_s)
     h = (results.summary or {}).get("holds", {})
     return int(h.get("prescribed_per_side", 3)), float(h.get("prescribed_hold_s", 30.0))
 
 
 def build_report(
-    results: Any,
+    results: SessionResults,
     recording: Recording | None = None,
     *,
     baseline: Baseline | None = None,
-    prescription: Prescription | dict[str, Any] | tuple[int, float] | None = None,
+    prescription: Prescription | Mapping[str, Any] | tuple[int, float] | None = None,
     quality: DataQuality | None = None,
     session: SessionInfo | None = None,
     sensor_stats: dict[str, Any] | None = None,
@@ -408,12 +413,12 @@ def build_report(
         ex_start = 0.0  # the clinician's exercise table then counts from session time 0
     ex_rows = exercise_rows
     if ex_rows is None:
-        ex_rows = rows_of_exercises(getattr(results, "exercise_events", None) or [], ex_start)
+        ex_rows = rows_of_exercises(results.exercise_events, ex_start)
     per_side, hold_s = _resolve_prescription(results, prescription)
     if quality is None:
         quality = assess_quality(recording, results, sensor_stats)
     s = results.summary or {}
-    worn = set(getattr(results, "placements", {}) or {})
+    worn = set(results.placements)
     parts: list[str] = []
 
     # -- header ----------------------------------------------------------------------------------------
@@ -627,7 +632,7 @@ def _quality_sentence(q: DataQuality) -> str:
 
 
 def _clinician_tables(
-    results: Any, baseline: Baseline | None, per_side: int, hold_s: float, session: SessionInfo
+    results: SessionResults, baseline: Baseline | None, per_side: int, hold_s: float, session: SessionInfo
 ) -> str:
     s = results.summary or {}
     out: list[str] = []
@@ -784,7 +789,7 @@ def _clinician_tables(
                 {2, 3},
             )
         )
-    msgs = list(getattr(results, "messages", []) or [])
+    msgs = list(results.messages)
     if msgs:
         out.append(
             f"<details><summary>Processing log ({len(msgs)} messages)</summary><ul>"
@@ -794,7 +799,7 @@ def _clinician_tables(
     out.append(
         f'<p class="note">Angles in degrees relative to the standing-neutral calibration (ISB conventions: '
         f"hip flexion +, anterior pelvic tilt +, lumbar flexion +); peak hip extension shown positive. "
-        f"Calibration state: {escape(str(getattr(results, 'calibration_state', '')))}. "
+        f"Calibration state: {escape(results.calibration_state)}. "
         f"{escape(session.source)}</p>"
     )
     return "\n".join(out)

@@ -9,10 +9,15 @@ rejected packets and the last battery reading.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hipback.processing.types import PLACEMENTS, Recording
+
+if TYPE_CHECKING:
+    from hipback.processing.pipeline import SessionResults
+
 
 
 @dataclass
@@ -71,13 +76,14 @@ class DataQuality:
 
 
 def assess_quality(
-    recording: Recording | None, results: Any, sensor_stats: dict[str, Any] | None = None
+    recording: Recording | None, results: SessionResults | None, sensor_stats: Mapping[str, Any] | None = None
 ) -> DataQuality:
     """Quality from the recording (samples, gaps), the results (calibration, gaps, warnings) and, when given,
     the live statistics per placement (dicts as :meth:`SensorStats.as_dict` or objects with those fields)."""
     sensors: dict[str, SensorQuality] = {}
     placements = (
-        list(recording.placements) if recording is not None else list(getattr(results, "placements", {}))
+        list(recording.placements) if recording is not None
+        else list(results.placements) if results is not None else []
     )
     for p in placements:
         q = SensorQuality(p)
@@ -89,12 +95,13 @@ def assess_quality(
         sensors[p] = q
     # samples lost: the gaps found while recording/reading (sequence numbers, link losses); without a
     # recording, the processing's gaps are all there is
-    link_gaps = list(recording.gaps) if recording is not None else list(getattr(results, "gaps", []) or [])
+    result_gaps = list(results.gaps) if results is not None else []
+    link_gaps = list(recording.gaps) if recording is not None else result_gaps
     for g in _unique(link_gaps):
         if g.placement in sensors:
             sensors[g.placement].lost += int(g.missing)
     # gaps in the data as processing saw them (time steps over 2.5 sample periods, including the link's)
-    data_gaps = list(link_gaps) + (list(getattr(results, "gaps", []) or []) if recording is not None else [])
+    data_gaps = list(link_gaps) + (result_gaps if recording is not None else [])
     for g in _unique(data_gaps):
         if g.placement in sensors:
             sq = sensors[g.placement]
@@ -121,8 +128,8 @@ def assess_quality(
             sq.device = get("kind") or ""
     order = {p: i for i, p in enumerate(PLACEMENTS)}
     sensors = dict(sorted(sensors.items(), key=lambda kv: order.get(kv[0], 99)))
-    warnings = list(getattr(results, "warnings", []) or [])
-    summary = getattr(results, "summary", None) or {}
+    warnings = list(results.warnings) if results is not None else []
+    summary = (results.summary if results is not None else None) or {}
     offsets = summary.get("accelerometer_offset")
     for p, info in (offsets.items() if isinstance(offsets, dict) else ()):
         if p in sensors and isinstance(info, dict):
@@ -133,7 +140,7 @@ def assess_quality(
     return DataQuality(
         sensors=sensors,
         warnings=warnings,
-        calibration_state=str(getattr(results, "calibration_state", "")),
+        calibration_state=results.calibration_state if results is not None else "",
     )
 
 

@@ -32,7 +32,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from hipback.processing.pipeline import (
     process_recording,
 )
 from hipback.processing.types import PLACEMENTS, AngleSeries, Gap, Recording
+
+if TYPE_CHECKING:
+    from hipback.ingest.store import LocalStore
 
 MAX_BASELINE_SESSIONS = 10
 SIDES = ("left", "right")
@@ -418,7 +421,7 @@ def process_stored(
     return process_recording(recording, cfg)
 
 
-def open_store(store_path: Path) -> Any:
+def open_store(store_path: Path) -> LocalStore:
     """Open an existing local store read-only (never creates, migrates or changes one, so an archived store on
     a read-only disk can be reported on and exported)."""
     if not Path(store_path).is_file():
@@ -428,7 +431,7 @@ def open_store(store_path: Path) -> Any:
     return LocalStore(store_path, readonly=True)
 
 
-def resolve_session_id(store: Any, session: str) -> dict[str, Any]:
+def resolve_session_id(store: LocalStore, session: str) -> dict[str, Any]:
     """The store's session row for an id, a unique id prefix (at least 4 characters) or ``latest`` (the
     session with data that started last: a session in which no sensor delivered a sample is passed over)."""
     rows = store.sessions()
@@ -450,7 +453,7 @@ def resolve_session_id(store: Any, session: str) -> dict[str, Any]:
     raise ConfigError(f"session {session!r} is not in the local store {store.path}.")
 
 
-def _stats_from_events(store: Any, session_id: str) -> dict[str, Any]:
+def _stats_from_events(store: LocalStore, session_id: str) -> dict[str, Any]:
     try:
         ends = store.events(session_id, "session_end")
     except Exception:
@@ -473,7 +476,7 @@ def session_start(row: dict[str, Any]) -> float:
     return float(v) if isinstance(v, int | float) and math.isfinite(v) else float(row["start_utc"])
 
 
-def baseline_from_store(store: Any, row: dict[str, Any]) -> Baseline | None:
+def baseline_from_store(store: LocalStore, row: dict[str, Any]) -> Baseline | None:
     """Earlier sessions of the same patient (started before this one), most recent first, at most 10."""
     start = session_start(row)
     earlier = [
@@ -517,7 +520,7 @@ MAX_HISTORY_SCAN = 30
 MAX_HISTORY_SESSIONS = 5
 
 
-def exercise_history_from_store(store: Any, row: dict[str, Any]) -> ExerciseHistory | None:
+def exercise_history_from_store(store: LocalStore, row: dict[str, Any]) -> ExerciseHistory | None:
     """The stored ``exercises`` rows of the same patient's sessions started before this one, most recent
     first: up to :data:`MAX_HISTORY_SESSIONS` sessions that have reps or holds, among the
     :data:`MAX_HISTORY_SCAN` latest earlier ones (sessions with unreadable rows are left out)."""
@@ -570,7 +573,9 @@ class StoredSensors:
         return [p for p in PLACEMENTS if p in self.streams] + [p for p in self.streams if p not in PLACEMENTS]
 
 
-def stored_sensors(store: Any, session_id: str, start_utc: float, results: SessionResults) -> StoredSensors:
+def stored_sensors(
+    store: LocalStore, session_id: str, start_utc: float, results: SessionResults
+) -> StoredSensors:
     """The session's sensors from the store's sensor rows (samples counted, not read) and its link gaps on
     the session timeline (``start_utc``: UTC of session time 0)."""
     streams = {}
@@ -586,7 +591,7 @@ def stored_sensors(store: Any, session_id: str, start_utc: float, results: Sessi
     return StoredSensors(streams, gaps)
 
 
-def _read_stored(store: Any, session_id: str) -> tuple[SessionResults | None, float, str]:
+def _read_stored(store: LocalStore, session_id: str) -> tuple[SessionResults | None, float, str]:
     """``(results, start_utc, "")`` from the stored rows, or ``(None, nan, why not)``."""
     from hipback.ingest.errors import StoreDamagedError
 
