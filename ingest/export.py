@@ -53,7 +53,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,6 +69,9 @@ from hipback.processing import quaternion as quat
 from hipback.processing.orientation import OrientationEstimator, check_quaternions
 from hipback.processing.resample import GridResampler
 from hipback.processing.types import PLACEMENTS, AngleSeries, Recording
+
+if TYPE_CHECKING:
+    from hipback.processing.pipeline import SessionResults
 
 FORMATS = ("csv", "parquet", "sto")
 TABLES = ("angles", "strides", "holds", "exercises")
@@ -387,7 +390,7 @@ def write_sto(
 
 
 def export_session(
-    results: Any,
+    results: SessionResults,
     recording: Recording | None,
     out_dir: Path,
     fmt: str,

@@ -58,7 +58,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -75,7 +75,10 @@ from hipback.processing.pipeline import (
     offline_calibration_wait_s,
     process_recording,
 )
-from hipback.processing.types import PLACEMENTS
+from hipback.processing.types import PLACEMENTS, Recording, SensorStream
+
+if TYPE_CHECKING:
+    from hipback.ingest.store import LocalStore
 
 ANGLE_COLUMNS = (
     ("hip_flexion_left", "hip_flexion_left_deg"),
@@ -123,7 +126,7 @@ PELVIS_MOVING_DEG_S = 20.0
 EARLY_END_S = 5.0
 
 
-def angular_speed_p90_deg_s(stream: Any) -> float | None:
+def angular_speed_p90_deg_s(stream: SensorStream) -> float | None:
     """90th percentile of a stream's angular speed (deg/s), from its gyroscope or its quaternions."""
     if stream.gyr is not None:
         w = np.linalg.norm(stream.gyr, axis=1)
@@ -146,7 +149,7 @@ def import_warnings(recording: Any) -> list[str]:
     return out
 
 
-def mixup_warnings(recording: Any, files: dict[str, Path]) -> list[str]:
+def mixup_warnings(recording: Recording, files: dict[str, Path]) -> list[str]:
     """Mix-ups the data reveal: the same file for two placements, a thigh file that turns no faster than the
     pelvis during walking (the pelvis file given as a thigh, or files swapped), a stream that starts or ends
     well apart from the others (seconds given)."""
@@ -436,7 +439,7 @@ def check_patient(patient: str) -> str:
     return patient
 
 
-def _recorded_patient(recording: Any, files: dict[str, Path]) -> str:
+def _recorded_patient(recording: Recording, files: dict[str, Path]) -> str:
     """The recording's pseudonymous patient id: its meta, else the ``session.json`` of a hipback recording
     folder holding the pelvis file, else ``offline``."""
     pid = recording.meta.get("patient_id")
@@ -450,8 +453,8 @@ def _recorded_patient(recording: Any, files: dict[str, Path]) -> str:
 
 
 def _to_store(
-    st: Any, recording: Any, res: SessionResults, patient: str, orientation: str = DEFAULT_ORIENTATION,
-    given: dict[str, SensorCalibration] | None = None,
+    st: LocalStore, recording: Recording, res: SessionResults, patient: str,
+    orientation: str = DEFAULT_ORIENTATION, given: dict[str, SensorCalibration] | None = None,
 ) -> str:
     """Put the recording (every raw sample), its results and its InfluxDB points into the local store.
 
@@ -506,7 +509,7 @@ def _to_store(
     return sid
 
 
-def _sync_now(st: Any, store: Path) -> None:
+def _sync_now(st: LocalStore, store: Path) -> None:
     """Send the outbox now when ``HIPBACK_INFLUX_URL`` is set; otherwise say that ``hipback sync`` will."""
     from hipback.ingest.commands.sync import influx_settings
     from hipback.ingest.errors import DatabaseError, Interrupted

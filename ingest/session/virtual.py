@@ -30,9 +30,15 @@ from hipback.processing.types import SensorStream
 if TYPE_CHECKING:
     from hipback.ingest.programme import Programme
     from hipback.ingest.store import LocalStore
+    from hipback.simulator.devices import DeviceTwin
+    from hipback.simulator.exercises import VisitSession
+    from hipback.simulator.session import SimulatedSession
+
+    #: a simulated session a virtual session streams: a scenario's or a visit with a programme
+    Simulated = SimulatedSession | VisitSession
 
 
-def _twin(kind: str) -> Any:
+def _twin(kind: str) -> type[DeviceTwin]:
     """The virtual twin class of ``kind``: the rate a virtual session asks of it (``DEFAULT_RATE_HZ``) and
     whether it streams its own orientation (``NEEDS_QUAT``)."""
     from hipback.simulator.devices import twin_class
@@ -40,7 +46,7 @@ def _twin(kind: str) -> Any:
     return twin_class(kind)
 
 
-def stream_for(sim: Any, placement: str, kind: str) -> SensorStream:
+def stream_for(sim: Simulated, placement: str, kind: str) -> SensorStream:
     """The simulated stream a virtual device of ``kind`` sends.
 
     A device that always streams its own orientation (WitMotion's Euler angles: its twin's ``NEEDS_QUAT``)
@@ -107,7 +113,7 @@ def virtual_config(
 
 
 async def run_virtual_session_async(
-    sim: Any,
+    sim: Simulated,
     sensor_kinds: Mapping[str, str],
     store: LocalStore,
     *,
@@ -214,13 +220,13 @@ async def run_virtual_session_async(
     return outcome
 
 
-def _patient(sim: Any) -> str:
+def _patient(sim: Simulated) -> str:
     pid = str(sim.recording.meta.get("patient_id") or "SIM-0001")
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in pid)[:64] or "SIM-0001"
 
 
 def run_virtual_session(
-    sim: Any,
+    sim: Simulated,
     sensor_kinds: Mapping[str, str],
     store_path: str | Path,
     speed: float | None = None,

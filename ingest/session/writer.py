@@ -58,7 +58,7 @@ class _Group:
     """The writers of one store on one event loop (see the module docstring): one timer, one transaction per
     round for all of them."""
 
-    def __init__(self, store: Any, loop: asyncio.AbstractEventLoop, interval_s: float) -> None:
+    def __init__(self, store: LocalStore, loop: asyncio.AbstractEventLoop, interval_s: float) -> None:
         self.store = store
         self.loop = loop
         self.interval_s = interval_s
@@ -92,7 +92,7 @@ _GROUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, fl
 )
 
 
-def _group(store: Any, loop: asyncio.AbstractEventLoop, interval_s: float) -> _Group:
+def _group(store: LocalStore, loop: asyncio.AbstractEventLoop, interval_s: float) -> _Group:
     groups = _GROUPS.setdefault(loop, {})
     key = (id(store), float(interval_s))  # the group holds the store: its id is not reused meanwhile
     group = groups.get(key)
@@ -101,7 +101,7 @@ def _group(store: Any, loop: asyncio.AbstractEventLoop, interval_s: float) -> _G
     return group
 
 
-def _write_round(store: Any, batches: list[tuple[StoreWriter, list[Any]]]) -> None:
+def _write_round(store: LocalStore, batches: list[tuple[StoreWriter, list[_Samples | _Call]]]) -> None:
     """One round: every writer's items in one transaction (one fsync); then each writer's ``on_written``.
 
     A placement's failed write rolls back to its savepoint and is reported to its writer; a failed commit
@@ -146,7 +146,7 @@ class StoreWriter:
         self.on_written = on_written
         self.on_error = on_error
         self.interval_s = interval_s
-        self._items: list[Any] = []
+        self._items: list[_Samples | _Call] = []
         self._group = _group(store, loop, interval_s)
         self.rounds = 0
 
@@ -171,7 +171,7 @@ class StoreWriter:
     async def close(self) -> None:
         self.write_now()
 
-    def _write_items(self, items: list[Any]) -> list[tuple[str, int, int, list[float]]]:
+    def _write_items(self, items: list[_Samples | _Call]) -> list[tuple[str, int, int, list[float]]]:
         """Write this writer's items inside the round's transaction; returns what each placement stored."""
         pending: dict[str, list[_Samples]] = {}
         order: list[Any] = []  # placements (first appearance) and calls in queue order
