@@ -38,6 +38,7 @@ from hipback.processing.holds import Prescription
 from hipback.processing.types import Recording
 
 if TYPE_CHECKING:
+    from hipback.ingest.session.stats import SensorStats
     from hipback.processing.pipeline import SessionResults
 
 
@@ -391,7 +392,7 @@ def build_report(
     prescription: Prescription | Mapping[str, Any] | tuple[int, float] | None = None,
     quality: DataQuality | None = None,
     session: SessionInfo | None = None,
-    sensor_stats: dict[str, Any] | None = None,
+    sensor_stats: Mapping[str, SensorStats] | None = None,
     exercise_rows: list[dict[str, Any]] | None = None,
     exercise_history: ExerciseHistory | None = None,
 ) -> str:

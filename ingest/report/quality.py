@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hipback.processing.types import PLACEMENTS, Recording
 
 if TYPE_CHECKING:
+    from hipback.ingest.session.stats import SensorStats
     from hipback.processing.pipeline import SessionResults
 
 
@@ -76,10 +77,11 @@ class DataQuality:
 
 
 def assess_quality(
-    recording: Recording | None, results: SessionResults | None, sensor_stats: Mapping[str, Any] | None = None
+    recording: Recording | None, results: SessionResults | None,
+    sensor_stats: Mapping[str, SensorStats] | None = None,
 ) -> DataQuality:
     """Quality from the recording (samples, gaps), the results (calibration, gaps, warnings) and, when given,
-    the live statistics per placement (dicts as :meth:`SensorStats.as_dict` or objects with those fields)."""
+    the link statistics per placement (live, or read back from the store: :meth:`SensorStats.from_dict`)."""
     sensors: dict[str, SensorQuality] = {}
     placements = (
         list(recording.placements) if recording is not None
@@ -115,17 +117,13 @@ def assess_quality(
     for p, st in (sensor_stats or {}).items():
         if p not in sensors:
             continue
-        get = st.get if isinstance(st, dict) else (lambda k, _s=st: getattr(_s, k, None))
         sq = sensors[p]
-        sq.disconnects = get("disconnects")
-        missing = get("missing")
-        if isinstance(missing, int | float) and missing > sq.lost:
-            sq.lost = int(missing)
-        rej = get("rejected")
-        sq.rejected_packets = sum(rej.values()) if isinstance(rej, dict) else None
-        sq.battery_pct = get("battery_pct")
+        sq.disconnects = st.disconnects
+        sq.lost = max(sq.lost, st.missing)
+        sq.rejected_packets = sum(st.rejected.values())
+        sq.battery_pct = st.battery_pct
         if not sq.device:
-            sq.device = get("kind") or ""
+            sq.device = st.kind
     order = {p: i for i, p in enumerate(PLACEMENTS)}
     sensors = dict(sorted(sensors.items(), key=lambda kv: order.get(kv[0], 99)))
     warnings = list(results.warnings) if results is not None else []

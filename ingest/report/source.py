@@ -41,6 +41,7 @@ from hipback.ingest.report.page import SessionInfo
 from hipback.ingest.report.quality import DataQuality, assess_quality
 from hipback.ingest.report.wording import Baseline, ExerciseHistory
 from hipback.ingest.results import ANGLE_SERIES_COLUMNS, angle_series_from_columns, angles_from_rows
+from hipback.ingest.session.stats import SensorStats
 from hipback.processing.activity import ActivityBout
 from hipback.processing.calibration import SensorCalibration
 from hipback.processing.gait import Stride, WalkingBout
@@ -79,7 +80,7 @@ class ReportInputs:
     session: SessionInfo
     prescription: Prescription
     baseline: Baseline | None = None
-    sensor_stats: dict[str, Any] = field(default_factory=dict)
+    sensor_stats: dict[str, SensorStats] = field(default_factory=dict)
     quality: DataQuality | None = None
     origin: str = "stored"
     exercise_rows: list[dict[str, Any]] | None = None
@@ -453,7 +454,8 @@ def resolve_session_id(store: LocalStore, session: str) -> dict[str, Any]:
     raise ConfigError(f"session {session!r} is not in the local store {store.path}.")
 
 
-def _stats_from_events(store: LocalStore, session_id: str) -> dict[str, Any]:
+def _stats_from_events(store: LocalStore, session_id: str) -> dict[str, SensorStats]:
+    """The sensors' link statistics the session's last ``session_end`` event stored (none: empty)."""
     try:
         ends = store.events(session_id, "session_end")
     except Exception:
@@ -461,7 +463,7 @@ def _stats_from_events(store: LocalStore, session_id: str) -> dict[str, Any]:
     for ev in reversed(ends):
         stats = (ev.get("payload") or {}).get("stats")
         if isinstance(stats, dict):
-            return stats
+            return {str(p): SensorStats.from_dict(str(p), d) for p, d in stats.items() if isinstance(d, dict)}
     return {}
 
 

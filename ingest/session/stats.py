@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,45 @@ class SensorStats:
         if self.first_t is None or self.last_t is None or self.last_t <= self.first_t or self.samples < 2:
             return 0.0
         return (self.samples - 1) / (self.last_t - self.first_t)
+
+    @classmethod
+    def from_dict(cls, placement: str, d: Mapping[str, Any]) -> SensorStats:
+        """The statistics :meth:`as_dict` stored (a session's ``session_end`` event), read back: a value of
+        the wrong type (a damaged or foreign store) is left at its default rather than trusted; ``rate_hz``
+        is derived, not stored, and reads 0."""
+
+        def num(key: str, kind: type, default: Any) -> Any:
+            v = d.get(key)
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            return kind(v) if ok else default
+
+        def text(key: str) -> str | None:
+            v = d.get(key)
+            return v if isinstance(v, str) else None
+
+        rejected = d.get("rejected")
+        return cls(
+            placement=placement,
+            kind=text("kind") or "",
+            address=text("address") or "",
+            name=text("name"),
+            connected=d.get("connected") is True,
+            packets=num("packets", int, 0),
+            samples=num("samples", int, 0),
+            rejected=Counter({str(k): int(v) for k, v in rejected.items()
+                              if isinstance(v, int) and not isinstance(v, bool)})
+            if isinstance(rejected, Mapping) else Counter(),
+            gaps=num("gaps", int, 0),
+            missing=num("missing", int, 0),
+            disconnects=num("disconnects", int, 0),
+            reconnects=num("reconnects", int, 0),
+            connect_failures=num("connect_failures", int, 0),
+            battery_pct=num("battery_pct", float, None),
+            clock_jumps=num("clock_jumps", int, 0),
+            store_errors=num("store_errors", int, 0),
+            duplicates_ignored=num("duplicates_ignored", int, 0),
+            failed=text("failed"),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
