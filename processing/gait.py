@@ -71,6 +71,13 @@ would otherwise hide the flexion peak up to 0.4 s before it); the strides still 
    :meth:`StrideDetector._thigh_impact`). On the real Movella DOT walks this takes hipback's contacts from
    ~55 ms after the Mobilise-D detector's to within ~20 ms of them in steady walking (``bench/README.md``;
    timed at the edge they come some 20 ms earlier than at the peak).
+   ``sacral_lag`` (on by default): a contact that shows no thigh impact (a soft heel strike, or a shake
+   masked in the magnitude) is timed from the sacrum's steady rise (:meth:`StrideDetector._rise`) plus
+   this walker's own lag of the contact behind it: the median over the last ``phase_memory`` contacts of
+   this leg that kept the swing's rhythm and showed a thigh impact, once there are 3 (before that, and
+   without them, the sacral rule above). The sharp-transient rule's flank moves with how firm the contact
+   is, and the steepest rise's place differs by tens of ms between people; the walker's own firm contacts
+   say where its soft ones lie (``bench/README.md``).
 2. ``thigh_split``: without a usable acceleration (absent, or a range below ``min_acc_range_m_s2`` over the
    search window, i.e. a signal that shows no gait) the split maximum itself.
 3. ``hip_phase``: with one thigh and no acceleration, ``IC = t(peak flexion) + phase * cycle``, the
@@ -307,6 +314,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     max_peak_change_rad: float = 8 * _DEG
     range_ratio: float = 2.0
     phase_memory: int = 9
+    ic_rise_s: float = 0.1
+    sacral_lag: bool = True
     turn_threshold_rad: float = 20 * _DEG
     strides_: list[Stride] = field(default_factory=list, init=False)
     bouts_: list[WalkingBout] = field(default_factory=list, init=False)
@@ -355,6 +364,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._new: list[Stride] = []
         self._bout_strides: list[Stride] = []
         self._phases: list[float] = []
+        self._lags: list[float] = []
         self._rhythm: tuple[int, float, float] | None = None
 
     # -- public API ----------------------------------------------------------------------------
@@ -386,6 +396,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._max_n = math.ceil(self.max_stride_s * fs)
         self._dkernel = _derivative_kernel(self.ic_smooth_s * fs, fs)
         self._dkernel_slow = _derivative_kernel(self.ic_slow_s * fs, fs)
+        self._dkernel_rise = _derivative_kernel(self.ic_rise_s * fs, fs)
         self._gf = len(self._dkernel) // 2
         self._hi = round(self.ic_impact_smooth_s * fs)  # half width of the impact smoothing (0: none)
         self._ikernel = triangular_kernel(self._hi)
@@ -394,7 +405,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         self._hkernel = _gauss_kernel(hp * fs) if hp > 0 else None
         self._hh = 0 if self._hkernel is None else len(self._hkernel) // 2
         # the larger half width of the contact features
-        self._g = max(self._gf, len(self._dkernel_slow) // 2, self._hi + self._hh)
+        rise = len(self._dkernel_rise) // 2 if self.sacral_lag else 0
+        self._g = max(self._gf, len(self._dkernel_slow) // 2, self._hi + self._hh, rise)
         # a stride starts at its contact, up to ceil(-ic_search[0] * max_n) samples before the peak, and a
         # thigh impact up to ic_impact_window_s[0] before that; its features reach back from there by the
         # acceleration's (g) or the smoothing's (h) half width
@@ -467,7 +479,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 self._decide(c, self._pending[0])
         self._last_peak = peak
 
-    def _contact(self, win: Window, peak: _Peak, dur: float) -> tuple[int, float, str]:
+    def _contact(self, win: Window, peak: _Peak, dur: float) -> tuple[int, float, str, float | None]:
         """Initial contact after a flexion peak: ``(sample index, time, source)`` (see the module docstring).
 
         Searched within ``ic_search`` of a cycle around the peak. ``acceleration``: from the sacrum's vertical
@@ -479,7 +491,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         fs = self._fs
         phase = self._phase()
         d = round(phase * dur * fs)
-        fallback = (peak.idx + d, peak.t + phase * dur, "hip_phase")
+        fallback = (peak.idx + d, peak.t + phase * dur, "hip_phase", None)
         lo = peak.idx + math.floor(self.ic_search[0] * dur * fs)
         hi = peak.idx + math.ceil(self.ic_search[1] * dur * fs)
         split = feature_slice(win, self._thigh, lo, hi + 1, 0)
@@ -492,19 +504,48 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
         use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
         found = self._sacral_contact(acc, centre) if use_acc else None  # (j, fraction of a sample)
+        rise = self._rise(win, acc, lo) if use_acc and self.sacral_lag else None
         coarse = found[0] if found is not None else centre
         if self.use_thigh_impact and coarse >= 0:
             impact = self._thigh_impact(win, lo, hi, coarse)
             if impact is not None:
-                return impact
+                return (*impact, rise)
+        if rise is not None and len(self._lags) >= 3:
+            # no impact in this thigh: the sacrum's steady rise, timed by this walker's own lag (see the
+            # module docstring)
+            t_c = rise + _median(self._lags)
+            j = round((t_c - float(win.get("t", lo, lo + 1)[0])) * fs)
+            if 0 <= j <= hi - lo:
+                return lo + j, t_c, "acceleration", rise
         if found is not None:
             j, off = found
-            return lo + j, float(win.get("t", lo + j, lo + j + 1)[0]) + off / fs, "acceleration"
+            return lo + j, float(win.get("t", lo + j, lo + j + 1)[0]) + off / fs, "acceleration", rise
         if centre >= 0:
-            return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split"
+            return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split", rise
         if use_acc:
-            return fallback[0], float(fallback[1]), "missing"
-        return fallback[0], float(fallback[1]), fallback[2]
+            return fallback[0], float(fallback[1]), "missing", rise
+        return fallback
+
+    def _rise(self, win: Window, acc: np.ndarray, lo: int) -> float | None:
+        """The sacrum's steady rise: the time (s) where its vertical acceleration ``acc`` (samples as in
+        :meth:`_sacral_contact`), low-passed by a Gaussian of ``ic_rise_s`` (0.1 s: the heel strike's shake
+        and the sensor's ringing gone, the body's loading kept), rises fastest inside the search window;
+        None where it rises at an edge (another step) or by less than ``min_smooth_rise_m_s3``.
+
+        The trailing leg's push-off and the leading leg's loading shape that rise, so where it lies relative
+        to the contact differs between people (the steepest rise over 0.05 s comes about 50 ms before the
+        heel strike on the real qmt walk, about 20 ms after the contact on the Movella DOT walk,
+        ``bench/realism.py``) but little from one step of a walker to the next; its lag is learnt per walker
+        (``sacral_lag``, see the module docstring)."""
+        trim = self._g - len(self._dkernel_rise) // 2
+        r = smooth(acc[trim : len(acc) - trim], self._dkernel_rise)
+        if len(r) < 3 or not np.isfinite(r).all():
+            return None
+        j = 1 + int(np.argmax(r[1:-1]))
+        y0, y1, y2 = r[j - 1], r[j], r[j + 1]
+        if not (y1 > y0 and y1 >= y2 and y1 >= self.min_smooth_rise_m_s3):
+            return None
+        return float(win.get("t", lo + j, lo + j + 1)[0]) + _vertex(y0, y1, y2) / self._fs
 
     def _sacral_contact(self, acc: np.ndarray, centre: int) -> tuple[int, float] | None:
         """The contact in the sacrum's vertical acceleration ``acc`` (samples ``[lo - g, hi + 1 + g)`` of the
@@ -689,8 +730,8 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         if n > self._max_n + 1 or not (self.min_stride_s <= dur <= self.max_stride_s):
             return _Candidate(p0, p1, False, float("nan"))
         h = self._h
-        a, t_a, src0 = self._contact(win, p0, dur)
-        b, t_b, src1 = self._contact(win, p1, dur)
+        a, t_a, src0, _ = self._contact(win, p0, dur)
+        b, t_b, src1, rise1 = self._contact(win, p1, dur)
         doubtful = "missing" in (src0, src1)
         sensed = {src0, src1} <= {"thigh_impact", "acceleration", "thigh_split"}
         swing_rhythm = b - a >= 2 and abs((t_b - t_a) - dur) <= self.ic_mismatch * dur
@@ -717,6 +758,11 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 self._phases.append((t_b - p1.t) / dur)
                 if len(self._phases) > self.phase_memory:
                     del self._phases[: len(self._phases) - self.phase_memory]
+                if src1 == "thigh_impact" and rise1 is not None:
+                    # this walker's lag of the contact behind the sacrum's steady rise (see _rise)
+                    self._lags.append(t_b - rise1)
+                    if len(self._lags) > self.phase_memory:
+                        del self._lags[: len(self._lags) - self.phase_memory]
         confidence = min(_IC_CONFIDENCE[src0], _IC_CONFIDENCE[src1])
         source = "hip_phase" if doubtful else (src0 if _IC_CONFIDENCE[src0] <= _IC_CONFIDENCE[src1] else src1)
         # stride samples [a, b)

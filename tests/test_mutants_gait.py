@@ -1492,3 +1492,39 @@ def test_streaming_with_a_wide_thigh_impact_low_pass_one_sample_at_a_time() -> N
     det.finish()
     np.testing.assert_equal([dataclasses.asdict(s) for s in det.strides],
                             [dataclasses.asdict(s) for s in batch.strides])
+
+
+@pytest.mark.parametrize("sacral_lag", [True, False])
+def test_a_contact_without_thigh_impact_takes_the_walkers_own_lag_behind_the_sacral_rise(
+    sacral_lag: bool,
+) -> None:
+    """Every cycle the same sacral acceleration (a step 20 samples after the flexion peak, on a smooth 4 m/s^2
+    bump peaking 25 samples after it) and a thigh spike 15 samples after the peak, but after peak 5 no
+    spike (a soft contact). The firm contacts teach the lag of the contact behind the sacrum's steady rise
+    (0.1 s low-pass), the same every cycle, so the soft contact lands where the spikes would have been; with
+    ``sacral_lag`` off it is near the step's flank, the sacral rule's own."""
+    t = np.arange(len(STEADY_X)) / FS
+    bumps = sum(4.0 * np.exp(-0.5 * ((t - (p + 25) / FS) / 0.06) ** 2) for p in PEAK_IDX[:-1])
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20) + bumps)
+    thigh = np.full(len(STEADY_X), 5.0)
+    firm = np.array([p for k, p in enumerate(PEAK_IDX[:-1]) if k != 5])
+    thigh[firm + 15] += 1.001 * spike_threshold("rise")
+    ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset",
+                        ic_impact_edge=1.0, sacral_lag=sacral_lag).strides
+    assert len(ss) == 8
+    soft = next(s for s in ss if abs(s.t_start - (PEAK_IDX[5] + 17) / FS) < 0.05)
+    assert soft.ic_source == "acceleration"
+    if sacral_lag:
+        assert soft.t_start == pytest.approx((PEAK_IDX[5] + 15) / FS, abs=1e-9)
+    else:  # the step's flank (moved a little by the bump's slope), 45 ms after the thigh's rhythm
+        assert abs(soft.t_start - (PEAK_IDX[5] + 19.5) / FS) < 0.02
+    for s in ss[1:-1]:
+        if s is not soft:
+            assert s.ic_source == "thigh_impact"
+    # the learnt lag is state: chunks of 7 samples give the same contacts
+    series = dataclasses.replace(a, thigh_acc_left=thigh)
+    det = StrideDetector("left", ic_rule="onset", ic_impact_edge=1.0, sacral_lag=sacral_lag)
+    for i in range(0, len(series.t), 7):
+        det.update(series.slice(i, min(i + 7, len(series.t))))
+    det.finish()
+    assert [(x.t_start, x.ic_source) for x in det.strides] == [(x.t_start, x.ic_source) for x in ss]
