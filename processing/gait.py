@@ -479,14 +479,20 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 self._decide(c, self._pending[0])
         self._last_peak = peak
 
-    def _contact(self, win: Window, peak: _Peak, dur: float) -> tuple[int, float, str, float | None]:
-        """Initial contact after a flexion peak: ``(sample index, time, source)`` (see the module docstring).
+    def _contact(
+        self, win: Window, peak: _Peak, dur: float, learn: bool = False
+    ) -> tuple[int, float, str, float | None]:
+        """Initial contact after a flexion peak: ``(sample index, time, source, rise)`` (see the module
+        docstring).
 
         Searched within ``ic_search`` of a cycle around the peak. ``acceleration``: from the sacrum's vertical
-        acceleration by ``ic_rule``; ``thigh_impact``: the impact in this thigh's acceleration near the
+        acceleration by ``ic_rule``, or, without a thigh impact, from its steady rise and this walker's lag
+        (``sacral_lag``); ``thigh_impact``: the impact in this thigh's acceleration near the
         contact the sacrum (or, without it, the thighs' split) gave; ``thigh_split``: the largest split
         between this thigh and the other (step length is largest around heel strike); ``missing``:
         acceleration but one thigh, and no contact in it; ``hip_phase``: neither, the phase rule.
+        ``rise``: with ``learn`` and a thigh impact, the time of the sacrum's steady rise (:meth:`_rise`) for
+        learning the lag, else None.
         """
         fs = self._fs
         phase = self._phase()
@@ -504,26 +510,26 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
         use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
         found = self._sacral_contact(acc, centre) if use_acc else None  # (j, fraction of a sample)
-        rise = self._rise(win, acc, lo) if use_acc and self.sacral_lag else None
+        lag = use_acc and self.sacral_lag
         coarse = found[0] if found is not None else centre
         if self.use_thigh_impact and coarse >= 0:
             impact = self._thigh_impact(win, lo, hi, coarse)
-            if impact is not None:
-                return (*impact, rise)
-        if rise is not None and len(self._lags) >= 3:
+            if impact is not None:  # (the sacrum's steady rise only where the caller learns from it)
+                return (*impact, self._rise(win, acc, lo) if lag and learn else None)
+        if lag and len(self._lags) >= 3 and (rise := self._rise(win, acc, lo)) is not None:
             # no impact in this thigh: the sacrum's steady rise, timed by this walker's own lag (see the
             # module docstring)
             t_c = rise + _median(self._lags)
             j = round((t_c - float(win.get("t", lo, lo + 1)[0])) * fs)
             if 0 <= j <= hi - lo:
-                return lo + j, t_c, "acceleration", rise
+                return lo + j, t_c, "acceleration", None
         if found is not None:
             j, off = found
-            return lo + j, float(win.get("t", lo + j, lo + j + 1)[0]) + off / fs, "acceleration", rise
+            return lo + j, float(win.get("t", lo + j, lo + j + 1)[0]) + off / fs, "acceleration", None
         if centre >= 0:
-            return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split", rise
+            return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split", None
         if use_acc:
-            return fallback[0], float(fallback[1]), "missing", rise
+            return fallback[0], float(fallback[1]), "missing", None
         return fallback
 
     def _rise(self, win: Window, acc: np.ndarray, lo: int) -> float | None:
@@ -731,7 +737,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             return _Candidate(p0, p1, False, float("nan"))
         h = self._h
         a, t_a, src0, _ = self._contact(win, p0, dur)
-        b, t_b, src1, rise1 = self._contact(win, p1, dur)
+        b, t_b, src1, rise1 = self._contact(win, p1, dur, learn=True)
         doubtful = "missing" in (src0, src1)
         sensed = {src0, src1} <= {"thigh_impact", "acceleration", "thigh_split"}
         swing_rhythm = b - a >= 2 and abs((t_b - t_a) - dur) <= self.ic_mismatch * dur
