@@ -231,3 +231,45 @@ def test_connect_path_requests_the_mtu_and_the_peripheral_limit_holds() -> None:
         assert await request_mtu(client) == 23  # a failing exchange (no link) is logged, never raised
 
     run(body)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_notifications_are_the_same_with_bumbles_gatt_debug_logging_on_or_off(
+    debug: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With debug logging off the virtual radio sends and receives notifications on its own short path
+    (no debug string per PDU); with it on, through Bumble's. Both deliver the same bytes, cut to
+    ATT_MTU - 3."""
+    import logging
+
+    if debug:
+        caplog.set_level(logging.DEBUG, logger="bumble.gatt_server")
+        caplog.set_level(logging.DEBUG, logger="bumble.gatt_client")
+
+    async def body(world: BumbleWorld) -> None:
+        small = Tiny(world, "ImuD", "C1:00:00:00:00:04", max_mtu=64)
+        await small.p.start()
+        dev = await BleakScanner.find_device_by_address(
+            "C1:00:00:00:00:04", timeout=1, backend=BumbleBleakScanner
+        )
+        assert dev is not None
+        backend = Backend("bumble", BumbleBleakClient, BumbleBleakScanner, {"bumble_world": world})
+        client = await connect_one(dev, "ImuD", asyncio.Lock(), backend)
+        try:
+            got: list[bytes] = []
+            await client.start_notify(NOTIFY, lambda _c, d: got.append(bytes(d)))
+            payloads = [bytes(range(i, i + n)) for i, n in ((0, 1), (1, 20), (2, 61), (3, 62), (4, 200))]
+            for p in payloads:
+                assert await small.p.notify(small.notify_char, p)
+            for _ in range(50):
+                if len(got) == len(payloads):
+                    break
+                await asyncio.sleep(0.01)
+            assert got == [p[:61] for p in payloads]
+        finally:
+            await client.disconnect()
+
+    run(body)
+    gatt = ("bumble.gatt_server", "bumble.gatt_client")
+    notify_lines = [r for r in caplog.records if r.name in gatt and "GATT Notify from" in r.getMessage()]
+    assert len(notify_lines) == (5 if debug else 0)

@@ -11,6 +11,7 @@ import struct
 import numpy as np
 
 from hipback.processing import quaternion as qm
+from hipback.processing.types import SensorStream
 from hipback.simulator.devices.base import (
     NOTIFY,
     READ,
@@ -403,6 +404,15 @@ class MovellaTwin(DeviceTwin):
 
     def _data_uuid(self) -> str:
         return self.encoder.char_uuid
+
+    def _frame_key(self) -> tuple[object, ...]:
+        st = self.state  # a notification is one sample, in the output mode, heading and clock of now
+        return (st.mode_id, st.heading.tobytes(), st.clock.offset_s, st.clock.drift)
+
+    def _sent_upto(self, samples: SensorStream, i1: int) -> None:
+        fields = MODES[self.state.mode_id][2]
+        if i1 > 0 and samples.quat is not None and ("quat" in fields or "free_acc" in fields):
+            self.state.last_quat = np.asarray(samples.quat[i1 - 1], dtype=np.float64)
 
     def on_start(self, params: dict[str, object], mtu: int) -> None:
         super().on_start(params, mtu)

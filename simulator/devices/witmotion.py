@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from hipback.processing import quaternion as qm
+from hipback.processing.types import SensorStream
 from hipback.simulator.devices.base import (
     NOTIFY,
     WRITE,
@@ -212,6 +213,15 @@ class WitMotionTwin(DeviceTwin):
 
     def _data_uuid(self) -> str:
         return NOTIFY_UUID
+
+    def _frame_key(self) -> tuple[object, ...]:
+        return ()  # a ``55 61`` frame is its sample's values alone
+
+    def _sent_upto(self, samples: SensorStream, i1: int) -> None:
+        if i1 > 0 and samples.quat is not None:
+            self.state.last_quat = np.asarray(samples.quat[i1 - 1], dtype=np.float64)
+            if samples.mag is not None:
+                self.state.last_mag = np.asarray(samples.mag[i1 - 1], dtype=np.float64)
 
     def streams_on_subscribe(self, char_uuid: str) -> bool:
         return char_uuid == NOTIFY_UUID

@@ -373,13 +373,7 @@ class VirtualSensor:
 
     async def _send(self, i0: int, i1: int, char: Characteristic) -> None:
         s = self._samples
-        packets = self.encoder.encode(
-            s.t[i0:i1],
-            quat=None if s.quat is None else s.quat[i0:i1],
-            acc=None if s.acc is None else s.acc[i0:i1],
-            gyr=None if s.gyr is None else s.gyr[i0:i1],
-            mag=None if s.mag is None else s.mag[i0:i1],
-        )
+        packets = self.twin.encode_range(s, i0, i1)
         counts = self._packet_counts(packets, i1 - i0)
         first = i0
         for payload, count in zip(packets, counts, strict=True):

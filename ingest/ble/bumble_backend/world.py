@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bumble import hci
+from bumble import att, hci
 from bumble.controller import Controller
 from bumble.device import Advertisement, Device
 from bumble.host import Host
@@ -39,6 +39,9 @@ CENTRAL_ADDRESS = "C0:FF:EE:00:00:01"
 
 _CONTROLLER_LOG = logging.getLogger("bumble.controller")
 _HOST_LOG = logging.getLogger("bumble.host")
+_GATT_SERVER_LOG = logging.getLogger("bumble.gatt_server")
+_GATT_CLIENT_LOG = logging.getLogger("bumble.gatt_client")
+_NOTIFICATION = bytes([att.Opcode.ATT_HANDLE_VALUE_NOTIFICATION])
 
 
 class _VirtualController(Controller):
@@ -114,6 +117,49 @@ class _QuietHost(Host):
             self.hci_sink.on_packet(bytes(packet))
 
 
+class _QuietDevice(Device):
+    """Bumble's device with notifications sent and received without the per-PDU debug string.
+
+    Bumble's GATT server and client format every notification into a debug string (an f-string, so even
+    when debug logging is off): with one notification per sample, a fifth of the virtual radio's CPU. When
+    ``bumble.gatt_server`` / ``bumble.gatt_client`` debug logging is off, a notification takes the path
+    Bumble's own code takes after that line (subscriber check, value truncated to ATT_MTU - 3, the PDU
+    sent; on the receiving side the client's notification handler); everything else, and everything with
+    debug logging on, goes through Bumble unchanged.
+    """
+
+    async def notify_subscriber(
+        self, connection: Any, attribute: Any, value: Any = None, force: bool = False
+    ) -> None:
+        server = self.gatt_server
+        if (
+            force
+            or value is None
+            or _GATT_SERVER_LOG.isEnabledFor(logging.DEBUG)
+            or self.l2cap_channel_manager.le_coc_channels.get(connection.handle)  # (EATT bearers)
+        ):
+            await super().notify_subscriber(connection, attribute, value, force)
+            return
+        cccd = (server.subscribers.get(connection) or {}).get(attribute.handle)
+        if not cccd or len(cccd) != 2 or not cccd[0] & 0x01:
+            return
+        data = attribute.encode_value(value)[: connection.att_mtu - 3]
+        pdu = att.ATT_Handle_Value_Notification(attribute_handle=attribute.handle, attribute_value=data)
+        server.send_gatt_pdu(connection, bytes(pdu))
+
+    def on_gatt_pdu(self, connection_handle: int, pdu: bytes) -> None:  # type: ignore[override]
+        connection = self.lookup_connection(connection_handle)
+        if (
+            pdu[:1] != _NOTIFICATION
+            or connection is None
+            or connection.gatt_client is None
+            or _GATT_CLIENT_LOG.isEnabledFor(logging.DEBUG)
+        ):
+            super().on_gatt_pdu(connection_handle, pdu)
+            return
+        connection.gatt_client.on_att_handle_value_notification(att.ATT_PDU.from_bytes(pdu))
+
+
 @dataclass(frozen=True)
 class BumbleDeviceDetails:
     """``BLEDevice.details`` for devices found by the Bumble scanner: the world and the bumble address."""
@@ -186,7 +232,7 @@ class BumbleWorld:
     def create_device(self, name: str, address: str) -> Device:
         """A new (not yet powered) Bumble device with its own controller on this world's link."""
         controller = _VirtualController(name, link=self.link, public_address=address)
-        device = Device(
+        device = _QuietDevice(
             name=name, address=parse_address(address), host=_QuietHost(controller, AsyncPipeSink(controller))
         )
         self._devices.append(device)
