@@ -34,16 +34,17 @@ sensor a full second, so a silent sensor does not stop the others when ``max_sen
 bounds the added latency by ``live_batch_s`` and keeps the per-sample cost near that of batch processing.
 :meth:`SessionProcessor.flush` runs them at once.
 
-Only the angle path (steps 1-5, and the exercise block, which takes the segment orientations) runs at every
-such step: it is what the live view waits for, and the calibration it uses depends on everything before it.
-The event detectors and the summary (steps 6-7) take the guarded angles and give nothing back to the angle
-path; they are fed in rounds: the hold detector, whose hold in progress the live coach shows, once at least
-``hold_step_s`` of angle rows waits, the stride detectors, the activity classifier and the summary once
-``event_step_s`` does. A round that became due runs at :meth:`SessionProcessor.run_events`, which a live
-caller calls after handing out the step's angles (:meth:`SessionProcessor.poll`), so that its work does not
-delay them, or else before the next step; :meth:`SessionProcessor.flush` and :meth:`SessionProcessor.finish`
-feed what is left. The event blocks' results do not depend on the chunking (the block contract), so the
-rounds change no result, only when a stride, hold or bout reaches :meth:`SessionProcessor.poll`.
+Only the angle path (steps 1-5) runs at every such step: it is what the live view waits for, and the
+calibration it uses depends on everything before it. The event detectors and the summary (steps 6-7) take the
+guarded angles, and the exercise block the segment orientations; none gives anything back to the angle path,
+so they are fed in rounds: the hold detector, whose hold in progress the live coach shows, and the exercise
+block, whose reps it counts, once at least ``hold_step_s`` of rows waits, the stride detectors, the activity
+classifier and the summary once ``event_step_s`` does. A round that became due runs at
+:meth:`SessionProcessor.run_events`, which a live caller calls after handing out the step's angles
+(:meth:`SessionProcessor.poll`), so that its work does not delay them, or else before the next step;
+:meth:`SessionProcessor.flush` and :meth:`SessionProcessor.finish` feed what is left. The event blocks'
+results do not depend on the chunking (the block contract), so the rounds change no result, only when a
+stride, hold, bout or rep reaches :meth:`SessionProcessor.poll`.
 
 :data:`PRESETS` holds named parameter sets (:class:`ProcessorConfig`); :meth:`SessionProcessor.default`
 builds a processor from one. Summary (:attr:`SessionResults.summary`): degrees at this edge (``_deg``), see
@@ -379,6 +380,8 @@ class SessionProcessor:
         self._short = len(self.placements)  # sensors with less than their _need queued
         # angle rows waiting for the hold detector, and for the other event detectors and the summary
         self._hold_rows = _RowRounds(cfg.hold_step_s * self.rate)
+        self._exercise_rows: list[SegmentFrame] = []  # (fed to the exercise block in the hold rounds)
+        self._exercise_n = 0
         self._event_rows = _RowRounds(cfg.event_step_s * self.rate)
         self._seen = {id(b): 0 for b in self._message_sources()}
         self._angles: list[AngleSeries] = []
@@ -476,7 +479,7 @@ class SessionProcessor:
         """Feed the event detectors and the summary the rounds of angle rows that are due (at least
         ``hold_step_s`` or ``event_step_s`` waiting; see the module docstring). A live caller calls it after
         :meth:`poll` handed out the angles; otherwise the next live step does it first."""
-        if self._hold_rows.due:
+        if self._hold_rows.due or self._exercise_n >= self._hold_rows.need:
             self._holds_round()
         if self._event_rows.due:
             self._events_round()
@@ -652,7 +655,7 @@ class SessionProcessor:
                     if (src := source_placement(p, cr.swap)) in rows.gyr
                 }
                 frame = SegmentFrame(t, {p: q for p, q in seg.items() if q is not None}, gyr)
-                self._exercise_events(self.exercises.update(frame))
+                self._queue_exercise_rows(frame)
         # the thighs' acceleration columns follow the sensors (exchanged with the thighs when swapped)
         thigh_acc = tuple(
             rows.acc[:, 2 if source_placement(p, cr.swap) == "thigh_left" else 3]
@@ -671,11 +674,30 @@ class SessionProcessor:
         self._hold_rows.add(ang)  # (fed at run_events once a round is due)
         self._event_rows.add(ang)
 
+    def _queue_exercise_rows(self, frame: SegmentFrame) -> None:
+        """Queue a step's segment orientations for the exercise block, which is fed in the hold detector's
+        rounds; rows measured by another set of segments (a calibration, a slip) start a new round, so
+        that a round is always one frame of the same segments (:meth:`SegmentFrame.concat` keeps only the
+        gyroscopes every part has)."""
+        q = self._exercise_rows
+        if q and (q[0].segments.keys() != frame.segments.keys() or q[0].gyr.keys() != frame.gyr.keys()):
+            self._exercise_round()
+        q.append(frame)
+        self._exercise_n += len(frame)
+
+    def _exercise_round(self) -> None:
+        """Feed the segment orientations queued since its last round to the exercise block."""
+        if self._exercise_rows and self.exercises is not None:
+            parts, self._exercise_rows, self._exercise_n = self._exercise_rows, [], 0
+            self._exercise_events(self.exercises.update(SegmentFrame.concat(parts)))
+
     def _holds_round(self) -> None:
-        """Feed the angle rows queued since its last round to the hold detector."""
+        """Feed the angle rows queued since its last round to the hold detector, and the segment
+        orientations to the exercise block."""
         ang = self._hold_rows.take()
         if ang is not None and self.hold_detector is not None:
             self._collect(self.hold_detector.update(ang), "hold")
+        self._exercise_round()
 
     def _events_round(self) -> None:
         """Feed the angle rows queued since their last round to the stride detectors, the activity

@@ -28,6 +28,8 @@ from hipback.simulator.exercises import ExerciseSet, simulate_programme
 KINDS = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "hipback_v1",
          "lumbar_upper": "hipback_v1"}
 PID = "EX-0001"
+#: the activity bouts the live subscriber received (filled by the ``session`` fixture)
+_LIVE_BOUTS: list = []
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +49,15 @@ def session(tmp_path_factory):
     pub_store = LocalStore(path)
     publisher = LivePublisher(pub_store, PID)
     updates_with_events = []
+    live_bouts = _LIVE_BOUTS
+    live_bouts.clear()
     buf = io.StringIO()
     coach = LiveCoach(Console(file=buf, force_terminal=False, width=200, highlight=False), interactive=False)
 
     def on_update(update, stats):
         if update.exercise_events:
             updates_with_events.append(len(update.exercise_events))
+        live_bouts.extend(update.activity)
         publisher.on_update(update, stats)
 
     try:
@@ -286,3 +291,14 @@ def test_the_report_compares_each_exercise_with_the_patients_earlier_sessions(se
     assert int(bridges_now[0][4]) - int(bridges_now[1][4]) == 1
     assert float(bridges_now[0][6]) - float(bridges_now[1][6]) == pytest.approx(6.0, abs=0.11)
     assert "Glute bridge (both legs): 3 reps counted today, 2 in your session of" in section
+
+
+
+def test_every_activity_bout_reaches_the_live_subscriber_once(session):
+    """Bouts (and exercise events) become final in the event rounds the runner runs after handing out a
+    step's angles; a poll that then finds them without new angle rows must still hand them on."""
+    _, outcome, _, _, _ = session
+    assert len(outcome.results.activity) >= 3
+    assert [(b.t_start, b.t_end, b.label) for b in _LIVE_BOUTS] == [
+        (b.t_start, b.t_end, b.label) for b in outcome.results.activity
+    ]

@@ -731,7 +731,8 @@ class SessionRunner:
             if ev.result is not None:
                 data.update(exercise=ev.result.exercise, side=ev.result.side, counted=ev.result.counted)
             self._event("exercise", ev.text, **data)
-        if self.on_update is not None and (n or update.messages or update.holds or update.strides):
+        news = update.messages or update.holds or update.strides or update.activity or update.exercise_events
+        if self.on_update is not None and (n or news):
             try:
                 self.on_update(update, self.stats)
             except Exception:
