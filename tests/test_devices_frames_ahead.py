@@ -1,7 +1,8 @@
 """Virtual devices whose notifications are one sample each are encoded a block ahead
 (``DeviceTwin.encode_range``): the bytes must be those of encoding each connection event's samples as they
 are sent, whatever the chunking, across the block's end and across every state change a frame depends on
-(a Movella DOT heading reset, a clock jump, another output mode), and the state a register read reports
+(a heading reset, a clock jump, another output mode or format; for hipback v1, whose packets hold several
+samples, each sample's part of a packet), and the state a register read reports
 (the last orientation sent) must follow what was sent, not what was encoded ahead."""
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def _change(twin: DeviceTwin, step: int) -> None:
         st.heading = qm.from_axis_angle(np.array([0.0, 0.0, 1.0]), np.array(0.7))
     if step == 2100 and hasattr(st, "mode_id"):
         st.mode_id = 2  # extended quaternion: free acceleration and status in the frame
+    if step == 2100 and hasattr(st, "fmt"):
+        st.fmt = 0x1D  # hipback v1 quat_raw_mag
+    if step == 1900 and hasattr(twin, "skip"):
+        twin.skip(3)  # hipback v1: an overrun (sequence numbers jump, the status says so)
 
 
 @pytest.mark.parametrize("kind", ["witmotion", "movella_dot", "hipback_v1"])
@@ -71,7 +76,7 @@ def test_frames_encoded_ahead_are_the_frames_encoded_as_sent(kind: str) -> None:
         for name in ("last_quat", "last_mag"):
             a, b = getattr(ahead.state, name, None), getattr(as_sent.state, name, None)
             assert (a is None) == (b is None) and (a is None or np.array_equal(a, b)), (kind, name, i1)
-        checked += int(ahead.packet_counts(got).sum())
+        checked += sum(ahead.packet_counts(got))
     assert checked == len(s.t)
 
 

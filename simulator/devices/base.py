@@ -145,7 +145,7 @@ def heading_correction(q: FloatArray) -> FloatArray:
 FRAME_BLOCK = 1024
 
 
-def _fields(
+def sample_fields(
     s: SensorStream, i0: int, i1: int
 ) -> tuple[FloatArray, FloatArray | None, FloatArray | None, FloatArray | None, FloatArray | None]:
     """``t, quat, acc, gyr, mag`` of ``s[i0:i1]`` (None where the stream has no such field)."""
@@ -196,7 +196,7 @@ class DeviceTwin:
         self.state = self.encoder.state
         #: the characteristic the data stream is notified on
         self.notify_uuid = self._data_uuid()
-        self._frames: tuple[int, list[bytes]] = (0, [])  # (first index, frames) encoded ahead
+        self._frames: tuple[int, Any] = (0, [])  # (first index, frames or per-sample parts) encoded ahead
         self._frames_key: tuple[Any, ...] | None = None
 
     # -- identity ----------------------------------------------------------------------------------------
@@ -273,12 +273,12 @@ class DeviceTwin:
         """
         key = self._frame_key()
         if key is None:
-            return self.encode(*_fields(samples, i0, i1))
+            return self.encode(*sample_fields(samples, i0, i1))
         key = (id(samples), key)
         c0, frames = self._frames if self._frames_key == key else (0, [])
         if not (c0 <= i0 and i1 <= c0 + len(frames)):
             end = min(len(samples.t), max(i1, i0 + FRAME_BLOCK))
-            c0, frames = i0, self.encode(*_fields(samples, i0, end))
+            c0, frames = i0, self.encode(*sample_fields(samples, i0, end))
             self._frames, self._frames_key = (c0, frames), key
         self._sent_upto(samples, i1)
         return frames[i0 - c0 : i1 - c0]
@@ -292,9 +292,9 @@ class DeviceTwin:
         """Device state after sending the samples before ``i1`` from a block encoded ahead (e.g. the last
         orientation a register read reports)."""
 
-    def packet_counts(self, packets: list[bytes]) -> np.ndarray:
+    def packet_counts(self, packets: list[bytes]) -> list[int]:
         """Samples in each packet :meth:`encode` returned (default: one per notification)."""
-        return np.ones(len(packets), dtype=int)
+        return [1] * len(packets)
 
     def send_upto(self, cursor: int, due: int, now: float, t: FloatArray, batch_latency_s: float) -> int:
         """Index up to which samples ``cursor..due-1`` are sent now (``cursor`` when the device waits).

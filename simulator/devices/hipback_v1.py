@@ -13,7 +13,9 @@ import struct
 import numpy as np
 
 from hipback.processing import quaternion as qm
+from hipback.processing.types import SensorStream
 from hipback.simulator.devices.base import (
+    FRAME_BLOCK,
     NOTIFY,
     READ,
     WRITE,
@@ -22,6 +24,7 @@ from hipback.simulator.devices.base import (
     Effect,
     FloatArray,
     heading_correction,
+    sample_fields,
 )
 
 _BASE = "-49d1-43f4-95ff-16609d6891a4"
@@ -247,6 +250,22 @@ class HipbackEncoder:
         gyr: FloatArray | None = None,
         mag: FloatArray | None = None,
     ) -> list[bytes]:
+        parts = self.sample_parts(t, quat, acc, gyr, mag)
+        if len(t) and quat is not None and self.state.fmt & 0x03:
+            self.state.last_quat = np.asarray(quat[-1], dtype=np.float64)
+        return self.pack(*parts)
+
+    def sample_parts(
+        self,
+        t: FloatArray,
+        quat: FloatArray | None = None,
+        acc: FloatArray | None = None,
+        gyr: FloatArray | None = None,
+        mag: FloatArray | None = None,
+    ) -> tuple[list[bytes], list[bool], list[bool], list[int]]:
+        """What each sample contributes, whatever packet it goes into: its bytes in the current format and
+        heading, whether its acc / gyr clipped, its device time (us). Depends on the samples, the format,
+        the heading and the clock only (see :meth:`HipbackTwin.encode_range`)."""
         st = self.state
         fmt = st.fmt
         t = np.asarray(t, dtype=np.float64)
@@ -257,8 +276,6 @@ class HipbackEncoder:
             if quat is None:
                 raise ValueError("this format needs quaternions")
             q = qm.canonical(qm.multiply(st.heading, np.asarray(quat, dtype=np.float64)))
-            if n_total:
-                st.last_quat = np.asarray(quat[-1], dtype=np.float64)
             parts.append(_i16(q * 16384.0).astype("<i2") if qfmt == 1 else q.astype("<f4"))
         clip_acc = clip_gyr = np.zeros(n_total, dtype=bool)
         if fmt & 0x04:
@@ -279,19 +296,25 @@ class HipbackEncoder:
             parts.append(_i16(np.asarray(mag) * 16.0).astype("<i2"))
         rows = [b"".join(p[i].tobytes() for p in parts) for i in range(n_total)]
         dev_us = np.round(self.state.clock.device_time(t) * 1e6).astype(np.int64)
+        return rows, clip_acc.tolist(), clip_gyr.tolist(), dev_us.tolist()
+
+    def pack(
+        self, rows: list[bytes], clip_acc: list[bool], clip_gyr: list[bool], dev_us: list[int]
+    ) -> list[bytes]:
+        """DATA packets of consecutive samples (from :meth:`sample_parts`), as many per packet as fit; the
+        sequence number goes on."""
+        st = self.state
+        fmt = st.fmt
+        n_total = len(rows)
         dt_us = int(round(1e6 / self.rate_hz))
         batch = max(self.samples_per_packet, 1)
         battery = max(0, min(100, int(st.battery_pct)))
         out = []
         for s in range(0, n_total, batch):
             e = min(s + batch, n_total)
-            status = st.status_word(
-                bool(clip_acc[s:e].any()), bool(clip_gyr[s:e].any()), bool(fmt & 0x10), self._overrun
-            )
+            status = st.status_word(any(clip_acc[s:e]), any(clip_gyr[s:e]), bool(fmt & 0x10), self._overrun)
             self._overrun = False
-            header = HEADER.pack(
-                1, fmt, e - s, battery, self.seq, int(dev_us[s]) & (2**64 - 1), dt_us, status
-            )
+            header = HEADER.pack(1, fmt, e - s, battery, self.seq, dev_us[s] & (2**64 - 1), dt_us, status)
             out.append(header + b"".join(rows[s:e]))
             self.seq = (self.seq + (e - s)) & 0xFFFFFFFF
         return out
@@ -352,8 +375,24 @@ class HipbackTwin(DeviceTwin):
     def on_link_lost(self) -> None:
         self.state.streaming = False
 
-    def packet_counts(self, packets: list[bytes]) -> np.ndarray:
-        return np.array([p[2] for p in packets], dtype=int)  # n_samples of each header
+    def packet_counts(self, packets: list[bytes]) -> list[int]:
+        return [p[2] for p in packets]  # n_samples of each header
+
+    def encode_range(self, samples: SensorStream, i0: int, i1: int) -> list[bytes]:
+        """As :meth:`DeviceTwin.encode_range`: each sample's part of a packet (:meth:`HipbackEncoder.
+        sample_parts`) is computed a block ahead while the format, heading and clock stay; the packets
+        (header, sequence number, battery, status) are built as they are sent."""
+        enc, st = self.encoder, self.state
+        key = (id(samples), st.fmt, st.heading.tobytes(), st.clock.offset_s, st.clock.drift)
+        c0, parts = self._frames if self._frames_key == key else (0, None)
+        if parts is None or not (c0 <= i0 and i1 <= c0 + len(parts[0])):
+            end = min(len(samples.t), max(i1, i0 + FRAME_BLOCK))
+            c0, parts = i0, enc.sample_parts(*sample_fields(samples, i0, end))
+            self._frames, self._frames_key = (c0, parts), key
+        if i1 > i0 and samples.quat is not None and st.fmt & 0x03:
+            st.last_quat = np.asarray(samples.quat[i1 - 1], dtype=np.float64)
+        a, b = i0 - c0, i1 - c0
+        return enc.pack(*(p[a:b] for p in parts))
 
     def send_upto(self, cursor: int, due: int, now: float, t: FloatArray, batch_latency_s: float) -> int:
         spp = max(self.encoder.samples_per_packet, 1)

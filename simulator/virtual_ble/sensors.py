@@ -393,10 +393,10 @@ class VirtualSensor:
             for data in out:
                 await self.peripheral.notify(char, data)
 
-    def _packet_counts(self, packets: list[bytes], total: int) -> np.ndarray:
+    def _packet_counts(self, packets: list[bytes], total: int) -> list[int]:
         counts = self.twin.packet_counts(packets)
-        if counts.sum() != total:
-            raise RuntimeError(f"{self.name}: encoder packed {counts.sum()} samples, expected {total}")
+        if sum(counts) != total:
+            raise RuntimeError(f"{self.name}: encoder packed {sum(counts)} samples, expected {total}")
         return counts
 
     async def _apply_faults(self, now: float) -> None:
