@@ -177,3 +177,17 @@ def test_scan_matching():
     assert match_profile("WT901BLE68", []) is WITMOTION
     assert match_profile(None, [wm.SERVICE_UUID]) is WITMOTION
     assert match_profile("hipback-thigh", []) is not WITMOTION
+
+
+def test_one_frame_notifications_decode_to_the_values_of_several_frames_at_once():
+    """A notification of one frame (the device's usual) is decoded on Python floats: the same products, so
+    the same bits as the array path that several frames in one notification take."""
+    t, quat, acc, gyr = motion(40, seed=9)
+    frames = WitMotionEncoder(100).encode(t, quat, acc, gyr)
+    one = [o for o in (WITMOTION.make_decoder(100).feed(f, 0.0) for f in frames) if o.n]
+    (many,) = [o for o in [WITMOTION.make_decoder(100).feed(b"".join(frames), 0.0)] if o.n]
+    assert len(one) == 40 and many.n == 40
+    for name in ("acc", "gyr"):
+        assert np.array_equal(np.concatenate([getattr(o, name) for o in one]), getattr(many, name))
+    assert np.array_equal(np.concatenate([o.extra["euler_rad"] for o in one]), many.extra["euler_rad"])
+    np.testing.assert_allclose(np.concatenate([o.quat for o in one]), many.quat, rtol=0, atol=1e-15)

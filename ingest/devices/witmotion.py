@@ -234,16 +234,22 @@ class WitMotionDecoder(Decoder):
                     self.stats.reject(BAD_VALUE)
                     continue
                 rows.append(v)
-            if rows:
+            if len(rows) == 1:  # the usual case: scalar maths is much cheaper than numpy on 1 row (the same
+                # products: an int16 is exact as a float)
+                v = rows[0]
+                e = [v[6] * ANGLE_SCALE, v[7] * ANGLE_SCALE, v[8] * ANGLE_SCALE]
+                out.quat = np.array([_euler_zyx_to_quat_scalar(*e)])
+                out.acc = np.array([[v[0] * ACC_SCALE, v[1] * ACC_SCALE, v[2] * ACC_SCALE]])
+                out.gyr = np.array([[v[3] * GYR_SCALE, v[4] * GYR_SCALE, v[5] * GYR_SCALE]])
+                out.extra["euler_rad"] = np.array([e])
+            elif rows:
                 rec = np.array(rows, dtype=np.float64)
                 ang = rec[:, 6:9] * ANGLE_SCALE
-                if len(rows) == 1:  # the usual case: scalar maths is much cheaper than numpy on 1 row
-                    out.quat = np.array([_euler_zyx_to_quat_scalar(*ang[0].tolist())])
-                else:
-                    out.quat = euler_zyx_to_quat(ang[:, 0], ang[:, 1], ang[:, 2])
+                out.quat = euler_zyx_to_quat(ang[:, 0], ang[:, 1], ang[:, 2])
                 out.acc = rec[:, 0:3] * ACC_SCALE
                 out.gyr = rec[:, 3:6] * GYR_SCALE
                 out.extra["euler_rad"] = ang
+            if rows:
                 out.flags |= StatusFlag.FUSION_ON  # keeps LOW_BATTERY from a reply in the same notification
                 out.n = len(rows)
         if not frames and not out.n:
