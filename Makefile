@@ -32,8 +32,10 @@ compose:
 lint: $(STAMP)
 	$(BIN)/ruff check hipback ingest processing simulator tests bench dashboards
 
+# Two workers, a test file's tests on one of them (module fixtures built once): on the 2-core machines CI runs on
+# the suite takes about half the time; every test is meant to hold on a busy machine anyway.
 test: $(STAMP) influxdb chromium compose lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Benchmarks print figures; they are not part of the test suite (see bench/README.md).
 bench: $(STAMP)

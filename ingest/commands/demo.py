@@ -202,7 +202,8 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     """Run the demo (see the module docstring).
 
     The session runs on simulated time: as fast as the machine allows by default, or paced at ``speed`` times
-    real time to watch it live. The results are the same either way, on any machine.
+    real time to watch it live. The results are the same either way, and under any load (the fingerprint is at
+    full precision: another CPU or numpy build may differ in a float's last bits, and so in the hash).
     """
     if speed is not None and not (0.5 <= speed <= 50.0):
         raise ConfigError(f"--speed must be between 0.5 and 50 (times real time), not {speed}.")
@@ -272,7 +273,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     console.print(f"  session {outcome.session_id} stored in {store_path}; files: "
                   + ", ".join(p.name for p in written))
     console.print(f"  {publishing.status()}")
-    console.print(f"  results fingerprint (same seed, same fingerprint on any machine): "
+    console.print(f"  results fingerprint (same seed, same fingerprint on every run here, under any load): "
                   f"{results_fingerprint(outcome.results)}")
     console.print("  Angles are relative to the standing calibration; "
                   "these are monitoring measures, not a diagnosis.")
