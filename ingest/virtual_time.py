@@ -5,7 +5,8 @@
 - ``loop.time()`` returns simulated seconds (starting at 0);
 - when nothing is ready to run and the next thing to happen is a timer (``asyncio.sleep``, ``wait_for``
   timeouts, Bumble's timers), the loop jumps its clock to that timer instead of waiting for it. Sockets and
-  pipes are still polled (without blocking), so real I/O keeps working.
+  pipes are still polled (without blocking), before every jump and at least every millisecond of real time
+  while callbacks are ready, so real I/O keeps working.
 
 So a virtual session runs as fast as the CPU allows, and everything it computes (arrival times, timeouts,
 which packet lands before which) follows from simulated time alone: two runs give the same results on a fast
@@ -31,6 +32,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+#: while callbacks are ready, sockets and pipes are polled at most this often (real seconds)
+POLL_WHILE_BUSY_S = 0.001
+
 
 class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
     """The platform selector, with ``select(timeout)`` turned into a clock jump (see the module docstring)."""
@@ -38,10 +42,20 @@ class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
     def __init__(self) -> None:
         super().__init__()
         self.loop: VirtualTimeLoop | None = None
+        self._next_poll = 0.0  # real time (time.monotonic) of the next poll while callbacks are ready
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self.loop
-        if loop is None or timeout is not None and timeout <= 0:
+        if loop is None:
+            return super().select(timeout)
+        if timeout is not None and timeout <= 0:
+            # callbacks are ready: the loop only looks for I/O, once per iteration. On simulated time that is
+            # tens of thousands of polls per real second, most of them finding nothing; poll at most every
+            # POLL_WHILE_BUSY_S of real time (and always before a clock jump, below)
+            now = time.monotonic()
+            if now < self._next_poll:
+                return []
+            self._next_poll = now + POLL_WHILE_BUSY_S
             return super().select(timeout)
         events = super().select(0)
         if events:
