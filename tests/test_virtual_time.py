@@ -78,3 +78,31 @@ def test_pacing_sleeps_for_real_and_keeps_simulated_time() -> None:
     assert log == run_virtual(_interleaved())
     with pytest.raises(ValueError):
         VirtualTimeLoop(pace=0.0)
+
+
+def test_real_io_is_served_while_callbacks_keep_the_loop_busy() -> None:
+    """The loop polls sockets at most every POLL_WHILE_BUSY_S of real time while callbacks are ready: a
+    readable socket must still be served while a task keeps yielding without waiting for time, and
+    simulated time must not move meanwhile."""
+    import socket
+
+    async def main() -> tuple[int, float, float]:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        got = asyncio.Event()
+        loop.add_reader(a, lambda: (a.recv(16), got.set()))
+        t0 = loop.time()
+        b.send(b"x")
+        spins, wall0 = 0, time.monotonic()
+        while not got.is_set() and time.monotonic() - wall0 < 5.0:
+            await asyncio.sleep(0)  # ready again at once: the loop never idles
+            spins += 1
+        loop.remove_reader(a)
+        a.close()
+        b.close()
+        return spins, loop.time() - t0, time.monotonic() - wall0
+
+    spins, simulated, wall = run_virtual(main())
+    assert spins >= 1 and wall < 5.0  # served, not starved until the task gave up
+    assert simulated == 0.0
