@@ -197,7 +197,7 @@ class DeviceTwin:
         #: the characteristic the data stream is notified on
         self.notify_uuid = self._data_uuid()
         self._frames: tuple[int, Any] = (0, [])  # (first index, frames or per-sample parts) encoded ahead
-        self._frames_key: tuple[Any, ...] | None = None
+        self._frames_key: tuple[SensorStream, Any] | None = None
 
     # -- identity ----------------------------------------------------------------------------------------
     @classmethod
@@ -274,14 +274,19 @@ class DeviceTwin:
         key = self._frame_key()
         if key is None:
             return self.encode(*sample_fields(samples, i0, i1))
-        key = (id(samples), key)
-        c0, frames = self._frames if self._frames_key == key else (0, [])
+        c0, frames = self._frames if self._encoded_ahead(samples, key) else (0, [])
         if not (c0 <= i0 and i1 <= c0 + len(frames)):
             end = min(len(samples.t), max(i1, i0 + FRAME_BLOCK))
             c0, frames = i0, self.encode(*sample_fields(samples, i0, end))
-            self._frames, self._frames_key = (c0, frames), key
+            self._frames, self._frames_key = (c0, frames), (samples, key)
         self._sent_upto(samples, i1)
         return frames[i0 - c0 : i1 - c0]
+
+    def _encoded_ahead(self, samples: SensorStream, key: tuple[Any, ...]) -> bool:
+        """Whether the block encoded ahead is of this very stream (held, so that a new stream is never
+        taken for a freed one) and this state key."""
+        held = self._frames_key
+        return held is not None and held[0] is samples and held[1] == key
 
     def _frame_key(self) -> tuple[Any, ...] | None:
         """What a one-sample frame depends on besides its sample, or None (default: frames depend on the

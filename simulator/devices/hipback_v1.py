@@ -383,12 +383,12 @@ class HipbackTwin(DeviceTwin):
         sample_parts`) is computed a block ahead while the format, heading and clock stay; the packets
         (header, sequence number, battery, status) are built as they are sent."""
         enc, st = self.encoder, self.state
-        key = (id(samples), st.fmt, st.heading.tobytes(), st.clock.offset_s, st.clock.drift)
-        c0, parts = self._frames if self._frames_key == key else (0, None)
+        key = (st.fmt, st.heading.tobytes(), st.clock.offset_s, st.clock.drift)
+        c0, parts = self._frames if self._encoded_ahead(samples, key) else (0, None)
         if parts is None or not (c0 <= i0 and i1 <= c0 + len(parts[0])):
             end = min(len(samples.t), max(i1, i0 + FRAME_BLOCK))
             c0, parts = i0, enc.sample_parts(*sample_fields(samples, i0, end))
-            self._frames, self._frames_key = (c0, parts), key
+            self._frames, self._frames_key = (c0, parts), (samples, key)
         if i1 > i0 and samples.quat is not None and st.fmt & 0x03:
             st.last_quat = np.asarray(samples.quat[i1 - 1], dtype=np.float64)
         a, b = i0 - c0, i1 - c0
