@@ -54,9 +54,9 @@ builds a processor from one. Summary (:attr:`SessionResults.summary`): degrees a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -90,6 +90,8 @@ __all__ = [
 
 #: what a session's exercise block returns: counted reps (a counter) or programme events (a programme runner)
 ExerciseEvent = RepResult | ProgrammeEvent
+
+R = TypeVar("R", AngleSeries, SegmentFrame)  # rows a block is fed in rounds (:class:`_RowRounds`)
 
 
 @dataclass
@@ -379,10 +381,9 @@ class SessionProcessor:
         self._cap = {p: max(1, math.ceil(1.0 * rates[p])) for p in self.placements}
         self._short = len(self.placements)  # sensors with less than their _need queued
         # angle rows waiting for the hold detector, and for the other event detectors and the summary
-        self._hold_rows = _RowRounds(cfg.hold_step_s * self.rate)
-        self._exercise_rows: list[SegmentFrame] = []  # (fed to the exercise block in the hold rounds)
-        self._exercise_n = 0
-        self._event_rows = _RowRounds(cfg.event_step_s * self.rate)
+        self._hold_rows = _RowRounds(cfg.hold_step_s * self.rate, AngleSeries.concat)
+        self._exercise_rows = _RowRounds(cfg.hold_step_s * self.rate, SegmentFrame.concat)  # (hold rounds)
+        self._event_rows = _RowRounds(cfg.event_step_s * self.rate, AngleSeries.concat)
         self._seen = {id(b): 0 for b in self._message_sources()}
         self._angles: list[AngleSeries] = []
         self._new_angles: list[AngleSeries] = []
@@ -479,7 +480,7 @@ class SessionProcessor:
         """Feed the event detectors and the summary the rounds of angle rows that are due (at least
         ``hold_step_s`` or ``event_step_s`` waiting; see the module docstring). A live caller calls it after
         :meth:`poll` handed out the angles; otherwise the next live step does it first."""
-        if self._hold_rows.due or self._exercise_n >= self._hold_rows.need:
+        if self._hold_rows.due or self._exercise_rows.due:
             self._holds_round()
         if self._event_rows.due:
             self._events_round()
@@ -679,17 +680,18 @@ class SessionProcessor:
         rounds; rows measured by another set of segments (a calibration, a slip) start a new round, so
         that a round is always one frame of the same segments (:meth:`SegmentFrame.concat` keeps only the
         gyroscopes every part has)."""
-        q = self._exercise_rows
-        if q and (q[0].segments.keys() != frame.segments.keys() or q[0].gyr.keys() != frame.gyr.keys()):
+        first = self._exercise_rows.first
+        if first is not None and (
+            first.segments.keys() != frame.segments.keys() or first.gyr.keys() != frame.gyr.keys()
+        ):
             self._exercise_round()
-        q.append(frame)
-        self._exercise_n += len(frame)
+        self._exercise_rows.add(frame)
 
     def _exercise_round(self) -> None:
         """Feed the segment orientations queued since its last round to the exercise block."""
-        if self._exercise_rows and self.exercises is not None:
-            parts, self._exercise_rows, self._exercise_n = self._exercise_rows, [], 0
-            self._exercise_events(self.exercises.update(SegmentFrame.concat(parts)))
+        frame = self._exercise_rows.take()
+        if frame is not None and self.exercises is not None:
+            self._exercise_events(self.exercises.update(frame))
 
     def _holds_round(self) -> None:
         """Feed the angle rows queued since its last round to the hold detector, and the segment
@@ -730,17 +732,18 @@ class SessionProcessor:
             self.summary_block.update(SummaryInput(AngleSeries.empty(), activity=items))
 
 
-class _RowRounds:
-    """Angle rows queued for blocks fed in rounds of at least ``need`` rows (a fraction rounds up; 1 or more):
-    :attr:`due` says when a round is due, :meth:`take` hands out the queued rows as one series (None when
-    nothing is queued)."""
+class _RowRounds(Generic[R]):
+    """Rows queued for a block fed in rounds of at least ``need`` rows (a fraction rounds up; 1 or more):
+    :attr:`due` says when a round is due, :meth:`take` hands out the queued rows joined by ``concat`` (None
+    when nothing is queued); :attr:`first` is the first part queued (None when empty)."""
 
-    def __init__(self, need: float) -> None:
+    def __init__(self, need: float, concat: Callable[[list[R]], R]) -> None:
         self.need = max(1, math.ceil(need))
-        self._parts: list[AngleSeries] = []
+        self.concat = concat
+        self._parts: list[R] = []
         self._n = 0
 
-    def add(self, rows: AngleSeries) -> None:
+    def add(self, rows: R) -> None:
         self._parts.append(rows)
         self._n += len(rows)
 
@@ -748,11 +751,15 @@ class _RowRounds:
     def due(self) -> bool:
         return self._n >= self.need
 
-    def take(self) -> AngleSeries | None:
+    @property
+    def first(self) -> R | None:
+        return self._parts[0] if self._parts else None
+
+    def take(self) -> R | None:
         if not self._parts:
             return None
         parts, self._parts, self._n = self._parts, [], 0
-        return parts[0] if len(parts) == 1 else AngleSeries.concat(parts)
+        return parts[0] if len(parts) == 1 else self.concat(parts)
 
 
 def _segment_quats_small(
