@@ -196,7 +196,7 @@ class DeviceTwin:
         self.state = self.encoder.state
         #: the characteristic the data stream is notified on
         self.notify_uuid = self._data_uuid()
-        self._frames: tuple[int, Any] = (0, [])  # (first index, frames or per-sample parts) encoded ahead
+        self._frames: tuple[int, list[Any]] = (0, [])  # (first index, items per sample) encoded ahead
         self._frames_key: tuple[SensorStream, Any] | None = None
 
     # -- identity ----------------------------------------------------------------------------------------
@@ -265,22 +265,31 @@ class DeviceTwin:
     def encode_range(self, samples: SensorStream, i0: int, i1: int) -> list[bytes]:
         """The notifications of ``samples[i0:i1]``, as :meth:`encode` makes them.
 
-        A twin whose every notification is one sample encoded from that sample and a state key alone
-        (:meth:`_frame_key` not None) is encoded :data:`FRAME_BLOCK` samples ahead and sliced: the same bytes,
-        without numpy's per-call cost on the one or two samples a connection event carries (the virtual
-        world's share of a virtual session's CPU); the key, checked at every call, starts a new block when
-        the state changes (a heading reset, a clock jump, another output mode).
+        A twin whose samples are each encoded from that sample and a state key alone (:meth:`_frame_key` not
+        None) encodes them :data:`FRAME_BLOCK` samples ahead (:meth:`_encode_ahead`, one item per sample) and
+        builds the notifications from the slice sent (:meth:`_from_block`): the same bytes, without numpy's
+        per-call cost on the one or two samples a connection event carries (the virtual world's share of a
+        virtual session's CPU); the key, checked at every call, starts a new block when the state changes
+        (a heading reset, a clock jump, another output mode or format).
         """
         key = self._frame_key()
         if key is None:
             return self.encode(*sample_fields(samples, i0, i1))
-        c0, frames = self._frames if self._encoded_ahead(samples, key) else (0, [])
-        if not (c0 <= i0 and i1 <= c0 + len(frames)):
+        c0, block = self._frames if self._encoded_ahead(samples, key) else (0, [])
+        if not (c0 <= i0 and i1 <= c0 + len(block)):
             end = min(len(samples.t), max(i1, i0 + FRAME_BLOCK))
-            c0, frames = i0, self.encode(*sample_fields(samples, i0, end))
-            self._frames, self._frames_key = (c0, frames), (samples, key)
+            c0, block = i0, self._encode_ahead(*sample_fields(samples, i0, end))
+            self._frames, self._frames_key = (c0, block), (samples, key)
         self._sent_upto(samples, i1)
-        return frames[i0 - c0 : i1 - c0]
+        return self._from_block(block[i0 - c0 : i1 - c0])
+
+    def _encode_ahead(self, *fields: FloatArray | None) -> list[Any]:
+        """One item per sample of ``t, quat, acc, gyr, mag`` (default: its notification)."""
+        return self.encode(*fields)  # type: ignore[arg-type]
+
+    def _from_block(self, items: list[Any]) -> list[bytes]:
+        """The notifications of consecutive items of :meth:`_encode_ahead` (default: the items)."""
+        return items
 
     def _encoded_ahead(self, samples: SensorStream, key: tuple[Any, ...]) -> bool:
         """Whether the block encoded ahead is of this very stream (held, so that a new stream is never
@@ -289,8 +298,8 @@ class DeviceTwin:
         return held is not None and held[0] is samples and held[1] == key
 
     def _frame_key(self) -> tuple[Any, ...] | None:
-        """What a one-sample frame depends on besides its sample, or None (default: frames depend on the
-        samples before them, e.g. sequence numbers or packing, and are encoded as they are sent)."""
+        """What a sample's encoding depends on besides the sample, or None (default: notifications depend on
+        the samples before them, e.g. sequence numbers or packing, and are encoded as they are sent)."""
         return None
 
     def _sent_upto(self, samples: SensorStream, i1: int) -> None:

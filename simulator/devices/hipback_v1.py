@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
 
 import numpy as np
 
 from hipback.processing import quaternion as qm
 from hipback.processing.types import SensorStream
 from hipback.simulator.devices.base import (
-    FRAME_BLOCK,
     NOTIFY,
     READ,
     WRITE,
@@ -24,7 +24,6 @@ from hipback.simulator.devices.base import (
     Effect,
     FloatArray,
     heading_correction,
-    sample_fields,
 )
 
 _BASE = "-49d1-43f4-95ff-16609d6891a4"
@@ -378,21 +377,22 @@ class HipbackTwin(DeviceTwin):
     def packet_counts(self, packets: list[bytes]) -> list[int]:
         return [p[2] for p in packets]  # n_samples of each header
 
-    def encode_range(self, samples: SensorStream, i0: int, i1: int) -> list[bytes]:
-        """As :meth:`DeviceTwin.encode_range`: each sample's part of a packet (:meth:`HipbackEncoder.
-        sample_parts`) is computed a block ahead while the format, heading and clock stay; the packets
-        (header, sequence number, battery, status) are built as they are sent."""
-        enc, st = self.encoder, self.state
-        key = (st.fmt, st.heading.tobytes(), st.clock.offset_s, st.clock.drift)
-        c0, parts = self._frames if self._encoded_ahead(samples, key) else (0, None)
-        if parts is None or not (c0 <= i0 and i1 <= c0 + len(parts[0])):
-            end = min(len(samples.t), max(i1, i0 + FRAME_BLOCK))
-            c0, parts = i0, enc.sample_parts(*sample_fields(samples, i0, end))
-            self._frames, self._frames_key = (c0, parts), (samples, key)
-        if i1 > i0 and samples.quat is not None and st.fmt & 0x03:
-            st.last_quat = np.asarray(samples.quat[i1 - 1], dtype=np.float64)
-        a, b = i0 - c0, i1 - c0
-        return enc.pack(*(p[a:b] for p in parts))
+    # each sample's part of a packet (HipbackEncoder.sample_parts) is computed a block ahead while the format,
+    # heading and clock stay (DeviceTwin.encode_range); the packets (header, sequence number, battery, status)
+    # are built as they are sent
+    def _frame_key(self) -> tuple[object, ...]:
+        st = self.state
+        return (st.fmt, st.heading.tobytes(), st.clock.offset_s, st.clock.drift)
+
+    def _encode_ahead(self, *fields: FloatArray | None) -> list[Any]:
+        return list(zip(*self.encoder.sample_parts(*fields), strict=True))  # (row, clip acc, clip gyr, us)
+
+    def _from_block(self, items: list[Any]) -> list[bytes]:
+        return self.encoder.pack(*zip(*items, strict=True)) if items else []
+
+    def _sent_upto(self, samples: SensorStream, i1: int) -> None:
+        if i1 > 0 and samples.quat is not None and self.state.fmt & 0x03:
+            self.state.last_quat = np.asarray(samples.quat[i1 - 1], dtype=np.float64)
 
     def send_upto(self, cursor: int, due: int, now: float, t: FloatArray, batch_latency_s: float) -> int:
         spp = max(self.encoder.samples_per_packet, 1)
