@@ -33,9 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check hipback ingest processing simulator tests bench dashboards
 
 # Two workers, a test file's tests on one of them (module fixtures built once): on the 2-core machines CI runs on
-# the suite takes about half the time; every test is meant to hold on a busy machine anyway.
+# the suite takes about half the time; every test is meant to hold on a busy machine anyway. The files are
+# handed out in collection order, the longest first (tests/conftest.py), not xdist's order by number of tests.
 test: $(STAMP) influxdb chromium compose lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # Benchmarks print figures; they are not part of the test suite (see bench/README.md).
 bench: $(STAMP)

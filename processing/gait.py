@@ -167,7 +167,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import savgol_coeffs
 
 from hipback.processing.blocks import Block
 from hipback.processing.events import (
@@ -934,6 +933,8 @@ def _quadratic_kernel(half_width: int) -> np.ndarray:
     the kernel's variance."""
     if half_width <= 1:  # (a quadratic through three points is the points themselves)
         return np.eye(2 * half_width + 1)[half_width]
+    from scipy.signal import savgol_coeffs  # (imported when a detector is configured: about a second)
+
     return np.asarray(savgol_coeffs(2 * half_width + 1, 2), dtype=np.float64)
 
 

@@ -10,9 +10,13 @@ All functions are vectorised over leading axes and allocate no Python objects pe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
 
 FloatArray = NDArray[np.float64]
 
@@ -120,12 +124,16 @@ def to_matrix(q: ArrayLike) -> FloatArray:
 
 def from_matrix(m: ArrayLike) -> FloatArray:
     """Quaternions from rotation matrices ``(..., 3, 3)``."""
+    from scipy.spatial.transform import Rotation  # (imported when used: about half a second)
+
     m = np.asarray(m, dtype=np.float64)
     return from_scipy(Rotation.from_matrix(m.reshape(-1, 3, 3))).reshape(m.shape[:-2] + (4,))
 
 
 def to_scipy(q: ArrayLike) -> Rotation:
     """The one place where (w, x, y, z) becomes scipy's (x, y, z, w)."""
+    from scipy.spatial.transform import Rotation  # (imported when used: about half a second)
+
     q = as_quat(q).reshape(-1, 4)
     return Rotation.from_quat(q[:, [1, 2, 3, 0]])
 

@@ -2,7 +2,8 @@
 
 By default the operating system's Bluetooth stack is used through bleak. ``--virtual`` scans a virtual
 neighbourhood instead (one virtual sensor of each supported kind on a Bumble link): a demonstration that
-needs no radio.
+needs no radio. It runs on simulated time, as every virtual session does: its ``timeout`` seconds of
+scanning pass as fast as the machine goes, and what it finds does not depend on the machine.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from hipback.ingest.ble.connect import Backend, FoundSensor, backend_for, scan_sensors
 from hipback.ingest.errors import HipbackError
+from hipback.ingest.virtual_time import run_virtual
 
 
 async def _scan_virtual(timeout: float) -> dict[str, FoundSensor]:
@@ -40,7 +42,7 @@ def run(timeout: float = 5.0, virtual: bool = False, console: Any = None) -> dic
     if not timeout > 0:
         raise HipbackError(f"--timeout must be a positive number of seconds, not {timeout}.")
     console = console or Console()
-    found = asyncio.run(_scan_virtual(timeout) if virtual else scan_sensors(timeout, Backend()))
+    found = run_virtual(_scan_virtual(timeout)) if virtual else asyncio.run(scan_sensors(timeout, Backend()))
     if not found:
         console.print("No supported sensors found (hipback v1, Movella DOT, WitMotion BLE 5.0).")
         return found

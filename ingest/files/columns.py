@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial.transform import Rotation
 
 from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files.table import Table
@@ -77,6 +76,8 @@ def euler_deg_to_quat(roll: FloatArray, pitch: FloatArray, yaw: FloatArray) -> F
     out = np.full((len(angles), 4), np.nan)
     ok = ~np.isnan(angles).any(axis=1)
     if ok.any():
+        from scipy.spatial.transform import Rotation  # (imported when used: about half a second)
+
         out[ok] = qt.from_scipy(Rotation.from_euler("ZYX", angles[ok], degrees=True))
     return out
 

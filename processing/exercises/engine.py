@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import minimum_filter1d
 
 from hipback.processing.blocks import Block
 from hipback.processing.exercises.catalogue import Exercise
@@ -302,6 +301,8 @@ class ExerciseCounter(Block[Mapping[str, FloatArray], list[RepResult]]):
     def _run(self, n_new: int) -> None:
         """Advance the rest/movement state machine over the newly smoothed samples (vectorised per state;
         the decisions are the per-sample ones of the module docstring)."""
+        from scipy.ndimage import minimum_filter1d  # (imported when used: a third of a second)
+
         t, p, _ = self._arrays()
         n = len(p)
         i = n - n_new
