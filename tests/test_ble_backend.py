@@ -273,3 +273,34 @@ def test_notifications_are_the_same_with_bumbles_gatt_debug_logging_on_or_off(
     gatt = ("bumble.gatt_server", "bumble.gatt_client")
     notify_lines = [r for r in caplog.records if r.name in gatt and "GATT Notify from" in r.getMessage()]
     assert len(notify_lines) == (5 if debug else 0)
+
+
+def test_the_answer_to_a_cancelled_command_is_logged_at_debug_level_not_as_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ctrl-C while an HCI command is on its way through the virtual controller: the controller's late answer
+    finds nobody waiting. Bumble warns (a stray line after the command line's one sentence on Ctrl-C); the
+    virtual link's host logs it at debug level. The semaphore is handled as Bumble does: the next command
+    goes through."""
+    import contextlib
+    import logging
+
+    from bumble import hci
+
+    async def body(world: BumbleWorld) -> None:
+        central = await world.central()
+        task = asyncio.ensure_future(central.host.send_command(hci.HCI_Read_BD_ADDR_Command()))
+        await asyncio.sleep(0)  # sent; the answer is on its way
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.05)  # the answer arrives
+        answer = await asyncio.wait_for(central.host.send_command(hci.HCI_Read_BD_ADDR_Command()), 5)
+        assert answer.return_parameters.status == hci.HCI_SUCCESS
+
+    caplog.set_level(logging.WARNING, logger="bumble.host")
+    caplog.set_level(logging.DEBUG, logger="hipback.ingest.ble.bumble_backend.world")  # (and the handler's)
+    run(body)
+    late = [r for r in caplog.records if "cancelled HCI command" in r.getMessage()]
+    assert len(late) == 1 and late[0].levelno == logging.DEBUG
+    assert not [r for r in caplog.records if r.name.startswith("bumble") and r.levelno >= logging.WARNING]

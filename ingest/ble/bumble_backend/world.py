@@ -95,6 +95,14 @@ class _VirtualController(Controller):
         return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
 
 
+def _late_answer(record: logging.LogRecord) -> bool:
+    """Logging filter: Bumble's warning about an answer nobody waits for, logged at debug level instead."""
+    if record.levelno == logging.WARNING and "no pending response future" in record.getMessage():
+        logger.debug("answer to a cancelled HCI command dropped (%s)", record.getMessage())
+        return False
+    return True
+
+
 class _QuietHost(Host):
     """Bumble's host without the per-packet debug string formatting when debug logging is off."""
 
@@ -108,6 +116,20 @@ class _QuietHost(Host):
             self.on_hci_event_packet(packet)
         else:
             super().on_hci_packet(packet)
+
+    def on_command_processed(self, event: hci.HCI_Event) -> None:
+        """Bumble's, except that the answer to a command whose caller was cancelled meanwhile (Ctrl-C while
+        the command was on its way through the virtual controller) is logged at debug level, not as Bumble's
+        warning: on this link it is expected then, and it put a stray line after the command line's one
+        sentence on Ctrl-C."""
+        if self.pending_response is not None:
+            super().on_command_processed(event)
+            return
+        _HOST_LOG.addFilter(_late_answer)
+        try:
+            super().on_command_processed(event)
+        finally:
+            _HOST_LOG.removeFilter(_late_answer)
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if _HOST_LOG.isEnabledFor(logging.DEBUG) or self.snooper:
