@@ -233,18 +233,21 @@ def test_connect_path_requests_the_mtu_and_the_peripheral_limit_holds() -> None:
     run(body)
 
 
-@pytest.mark.parametrize("debug", [False, True])
-def test_notifications_are_the_same_with_bumbles_gatt_debug_logging_on_or_off(
-    debug: bool, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("debug", ["off", "gatt", "host", "controller"])
+def test_notifications_are_the_same_with_bumbles_debug_logging_on_or_off(
+    debug: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With debug logging off the virtual radio sends and receives notifications on its own short path
-    (no debug string per PDU); with it on, through Bumble's. Both deliver the same bytes, cut to
-    ATT_MTU - 3."""
+    """With debug logging off the virtual radio sends and receives notifications on its own short path (no
+    debug string per PDU; ACL data and completed-packets events handed between host and controller as
+    objects); with Bumble's GATT, host or controller debug logging on, through Bumble's own code and bytes.
+    Every way delivers the same bytes, cut to ATT_MTU - 3, in order, also many more notifications than the
+    controller has buffers for (those wait for its completed-packets events)."""
     import logging
 
-    if debug:
-        caplog.set_level(logging.DEBUG, logger="bumble.gatt_server")
-        caplog.set_level(logging.DEBUG, logger="bumble.gatt_client")
+    loggers = {"off": (), "gatt": ("bumble.gatt_server", "bumble.gatt_client"), "host": ("bumble.host",),
+               "controller": ("bumble.controller",)}[debug]
+    for name in loggers:
+        caplog.set_level(logging.DEBUG, logger=name)
 
     async def body(world: BumbleWorld) -> None:
         small = Tiny(world, "ImuD", "C1:00:00:00:00:04", max_mtu=64)
@@ -259,9 +262,10 @@ def test_notifications_are_the_same_with_bumbles_gatt_debug_logging_on_or_off(
             got: list[bytes] = []
             await client.start_notify(NOTIFY, lambda _c, d: got.append(bytes(d)))
             payloads = [bytes(range(i, i + n)) for i, n in ((0, 1), (1, 20), (2, 61), (3, 62), (4, 200))]
+            payloads += [i.to_bytes(2, "little") * 10 for i in range(60)]
             for p in payloads:
                 assert await small.p.notify(small.notify_char, p)
-            for _ in range(50):
+            for _ in range(100):
                 if len(got) == len(payloads):
                     break
                 await asyncio.sleep(0.01)
@@ -272,7 +276,10 @@ def test_notifications_are_the_same_with_bumbles_gatt_debug_logging_on_or_off(
     run(body)
     gatt = ("bumble.gatt_server", "bumble.gatt_client")
     notify_lines = [r for r in caplog.records if r.name in gatt and "GATT Notify from" in r.getMessage()]
-    assert len(notify_lines) == (5 if debug else 0)
+    assert len(notify_lines) == (65 if debug == "gatt" else 0)
+    packet_lines = [r for r in caplog.records if r.name in ("bumble.host", "bumble.controller")
+                    and "ACL" in r.getMessage()]
+    assert (len(packet_lines) >= 65) == (debug in ("host", "controller"))
 
 
 def test_the_answer_to_a_cancelled_command_is_logged_at_debug_level_not_as_a_warning(
