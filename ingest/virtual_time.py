@@ -5,8 +5,8 @@
 - ``loop.time()`` returns simulated seconds (starting at 0);
 - when nothing is ready to run and the next thing to happen is a timer (``asyncio.sleep``, ``wait_for``
   timeouts, Bumble's timers), the loop jumps its clock to that timer instead of waiting for it. Sockets and
-  pipes are still polled (without blocking), before every jump and at least every millisecond of real time
-  while callbacks are ready, so real I/O keeps working.
+  pipes are still polled (without blocking) at least every millisecond of real time, and before every jump
+  to a time when nothing at all is scheduled (the loop then waits for real), so real I/O keeps working.
 
 So a virtual session runs as fast as the CPU allows, and everything it computes (arrival times, timeouts,
 which packet lands before which) follows from simulated time alone: two runs give the same results on a fast
@@ -57,6 +57,15 @@ class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-ty
                 return []
             self._next_poll = now + POLL_WHILE_BUSY_S
             return super().select(timeout)
+        if timeout is not None and not loop.threads_busy and loop.pace is None:
+            # the next thing to happen is a timer: jump to it. The sockets and pipes are polled first at most
+            # every POLL_WHILE_BUSY_S of real time, as above: a streaming session jumps tens of thousands of
+            # times per real second, from one connection event or store round to the next
+            now = time.monotonic()
+            if now < self._next_poll:
+                loop.advance(timeout)
+                return []
+            self._next_poll = now + POLL_WHILE_BUSY_S
         events = super().select(0)
         if events:
             return events

@@ -106,3 +106,28 @@ def test_real_io_is_served_while_callbacks_keep_the_loop_busy() -> None:
     spins, simulated, wall = run_virtual(main())
     assert spins >= 1 and wall < 5.0  # served, not starved until the task gave up
     assert simulated == 0.0
+
+
+def test_real_io_is_served_while_timers_keep_the_clock_jumping() -> None:
+    """Between clock jumps the loop polls sockets at most every POLL_WHILE_BUSY_S of real time too: a
+    readable socket must still be served while a task sleeps simulated time in small steps (every step a
+    jump), long before its simulated minutes run out."""
+    import socket
+
+    async def main() -> tuple[bool, float]:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        got = asyncio.Event()
+        loop.add_reader(a, lambda: (a.recv(16), got.set()))
+        b.send(b"x")
+        t0, wall0 = loop.time(), time.monotonic()
+        while not got.is_set() and loop.time() - t0 < 600.0:
+            await asyncio.sleep(0.001)
+        loop.remove_reader(a)
+        a.close()
+        b.close()
+        return got.is_set(), time.monotonic() - wall0
+
+    served, wall = run_virtual(main())
+    assert served and wall < 5.0
