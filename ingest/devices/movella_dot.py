@@ -25,6 +25,7 @@ first). The payload mode falls back to one the firmware has and the negotiated A
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import struct
 from collections.abc import Mapping
@@ -137,6 +138,8 @@ MODES_BY_ID = {m.mode_id: m for m in PAYLOAD_MODES.values()}
 for _m in PAYLOAD_MODES.values():  # the layouts above must add up to the spec sizes
     assert _m.struct.size == _m.size, _m
 
+#: the payload fields of float32 values (mag is int16 fixed point, status integers)
+_FLOAT_FIELDS = frozenset({"quat", "free_acc", "acc", "gyr"})
 MAG_SCALE = 1.0 / 4096.0  # int16 fixed point -> a.u. (as xsens_dot_server)
 DEG = math.pi / 180.0
 
@@ -266,6 +269,13 @@ class MovellaDotDecoder(Decoder):
         super().__init__(rate_hz, acc_range_ms2=acc_range_ms2, gyr_range_rads=gyr_range_rads)
         self.mode = PAYLOAD_MODES[mode]
         self._struct = self.mode.struct
+        #: (field, first, end) of each field's values in the unpacked tuple (after the timestamp)
+        self._layout: list[tuple[str, int, int]] = []
+        i = 1
+        for f in self.mode.fields:
+            width = 4 if f == "quat" else 3
+            self._layout.append((f, i, i + width))
+            i += width
         self._max_len = PAYLOAD_LENGTH[self.mode.char_uuid]
         self._period_us = 1e6 / self.rate_hz
         self._last_raw: int | None = None
@@ -362,37 +372,33 @@ class MovellaDotDecoder(Decoder):
             return self._rejected(BAD_LENGTH, arrival_time)
         values = self._struct.unpack_from(data)
         raw_t = values[0]
-        out: dict[str, np.ndarray] = {}
-        i = 1
-        status = None
-        for f in m.fields:
-            if f == "quat":
-                out[f] = np.array([values[i : i + 4]], dtype=np.float64)
-                i += 4
-            elif f == "status":
-                status = values[i]
-                i += 3
-            else:
-                out[f] = np.array([values[i : i + 3]], dtype=np.float64)
-                i += 3
-        for arr in out.values():
-            if not np.isfinite(arr).all():
-                return self._rejected(BAD_VALUE, arrival_time)
-        quat = out.get("quat")
-        if quat is not None:
+        # checked as Python floats, one numpy array per field at the end: a notification holds one sample,
+        # and each numpy call on it costs more than the Python arithmetic
+        fields: dict[str, tuple] = {f: values[i0:i1] for f, i0, i1 in self._layout}
+        if not all(map(math.isfinite, itertools.chain.from_iterable(
+                v for f, v in fields.items() if f in _FLOAT_FIELDS))):
+            return self._rejected(BAD_VALUE, arrival_time)
+        quat = None
+        if "quat" in fields:
+            quat = np.array([fields["quat"]], dtype=np.float64)
             flat = quat.ravel()
             norm = math.sqrt(flat.dot(flat))  # float(np.linalg.norm(quat)) without its wrapper
             if abs(norm - 1.0) > 0.01:
                 return self._rejected(BAD_QUAT_NORM, arrival_time)
             quat = quat / norm
-        gyr = out["gyr"] * DEG if "gyr" in out else None
-        if self._out_of_range(out.get("acc"), gyr):
+        acc_v = fields.get("acc")
+        gyr_v = [v * DEG for v in fields["gyr"]] if "gyr" in fields else None
+        if self._flat_out_of_range(acc_v, gyr_v):  # type: ignore[arg-type]
             return self._rejected(OUT_OF_RANGE, arrival_time)
+        acc = np.array([acc_v], dtype=np.float64) if acc_v is not None else None
+        gyr = np.array([gyr_v], dtype=np.float64) if gyr_v is not None else None
+        status = fields["status"][0] if "status" in fields else None
+        free_acc = np.array([fields["free_acc"]], dtype=np.float64) if "free_acc" in fields else None
 
         # timestamp: unwrap, duplicates, gaps
         gaps: list[SampleGap] = []
-        mag = out["mag"] * MAG_SCALE if "mag" in out else None
-        this = _Held(raw_t, arrival_time, quat, out.get("acc"), gyr, mag, out.get("free_acc"), status, data)
+        mag = np.array([fields["mag"]], dtype=np.float64) * MAG_SCALE if "mag" in fields else None
+        this = _Held(raw_t, arrival_time, quat, acc, gyr, mag, free_acc, status, data)
         fulls: list[int] | None = None  # device times of the samples kept aside and this one (a restart)
         if self._last_raw is None:
             full = raw_t + self._epoch
@@ -467,14 +473,14 @@ class MovellaDotDecoder(Decoder):
         if status is not None:
             flags |= status_flags(status)
             extra["status"] = status
-        if "free_acc" in out:
-            extra["free_acc"] = out["free_acc"]
+        if free_acc is not None:
+            extra["free_acc"] = free_acc
         return DecodedSamples(
             arrival_time=arrival_time,
             device_time_s=np.array([t]),
             seq=None,
             quat=quat,
-            acc=out.get("acc"),
+            acc=acc,
             gyr=gyr,
             mag=mag,
             flags=flags,
