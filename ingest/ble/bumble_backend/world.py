@@ -162,7 +162,7 @@ class _QuietHost(Host):
             super().send_hci_packet(packet)
             return
         if type(packet) is hci.HCI_AclDataPacket:
-            self._controller.on_hci_packet(packet)
+            asyncio.get_running_loop().call_soon(self._controller.on_hci_packet, packet)
         elif self.hci_sink:
             self.hci_sink.on_packet(bytes(packet))
 
