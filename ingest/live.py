@@ -154,6 +154,7 @@ class LiveCoach:
         self._hold_now: HoldProgress | None = None  # the processor's hold in progress, latest update
         self._hold_min_s = HoldDetector.min_duration_s
         self.t = 0.0
+        self._said_t = 0.0  # session time of the latest line said (a status line never goes back before it)
         self.angles_deg: dict[str, float] = {}
         self.calibration_state = "waiting"
         self.hold: HoldProgress | None = None
@@ -378,6 +379,7 @@ class LiveCoach:
 
     # -- output ----------------------------------------------------------------------------------------
     def _say(self, t: float, text: str, style: str | None = None, timer: bool = False) -> None:
+        self._said_t = max(self._said_t, t)
         line = f"[{t:7.1f} s] {text}"
         if self._live is not None:
             if not timer:  # the panel shows the timer; events go above it
@@ -395,7 +397,9 @@ class LiveCoach:
             return
         self._last_wall_line = now
         self._next_line_t = self.t + self.line_every_s
-        self._say(self.t, f"{self._angles_text()} | {self._reps_text()} | {self._sensors_text()}")
+        # before the first angles, the session's latest said time (calibration prompts), not 0
+        self._say(max(self.t, self._said_t),
+                  f"{self._angles_text()} | {self._reps_text()} | {self._sensors_text()}")
 
     def _angles_text(self) -> str:
         if not self.angles_deg:

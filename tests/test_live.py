@@ -238,3 +238,22 @@ def test_a_sensor_left_out_is_said_on_the_live_view():
                "here); it is left out of this session.")
     coach.on_event(SessionEvent("sensor_failed", message, 12.0, "thigh_left"))
     assert message in buf.getvalue() and coach.last_event == message
+
+
+def test_a_progress_line_never_goes_back_in_session_time(virtual_run):
+    """A progress line is stamped with the latest angle time, or before the first angles with the latest
+    line said (the calibration prompts): never earlier than a line printed before it (it said 0.0 s after
+    "Calibration recorded" at 7 s)."""
+    _, text, _ = virtual_run
+    latest = -1.0
+    progress = 0
+    for line in text.splitlines():
+        m = re.match(r"\[\s*(-?\d+\.\d) s\] (.*)", line)
+        if not m:
+            continue
+        t = float(m.group(1))
+        if "holds left" in m.group(2) or m.group(2).startswith("angles:"):
+            progress += 1
+            assert t >= latest, line
+        latest = max(latest, t)
+    assert progress >= 2
