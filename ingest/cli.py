@@ -71,7 +71,7 @@ def _root(
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the session and its ground truth into.")],
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same session).")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (same seed, same session).")] = 1,
     scenario: Annotated[str, typer.Option(help="Scenario name (see --list-scenarios).")] = "clinic_visit",
     list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List scenarios and exit.")] = False,
     realistic: Annotated[bool, typer.Option("--realistic", help="A patient as hard as a real one (soft tissue, varied gait, datasheet device errors).")] = False,
@@ -103,7 +103,7 @@ def process(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's local store and outputs.")] = Path("demo-out"),
-    seed: Annotated[int, typer.Option(help="Random seed of the virtual patient.")] = 7,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed of the virtual patient.")] = 7,
     speed: Annotated[Optional[float], typer.Option(help="Watch it at this many times real time (default: as fast as possible; results are the same).")] = None,
 ) -> None:
     """Virtual patient, four virtual sensors, a guided exercise programme, the whole pipeline: no servers and no radio needed."""

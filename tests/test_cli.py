@@ -43,6 +43,8 @@ USAGE_CASES: list[tuple[list[str], int, str]] = [
     (["process", "pelvis=/nonexistent.csv", "--out", "x"], 2, "does not exist"),
     (["process", "hip=a.csv", "--out", "x"], 2, "unknown placement 'hip'"),
     (["simulate", "--out", "x", "--scenario", "moon"], 2, "unknown scenario 'moon'"),
+    (["simulate", "--out", "x", "--seed", "-1"], 2, "--seed"),
+    (["demo", "--out", "x", "--seed", "-1"], 2, "--seed"),
     (["record", "--config", "/nonexistent.toml"], 2, "config file does not exist"),
     (["dashboards", "push", "--grafana-url", "x", "--frobnicate"], 2, "No such option"),
     (["report", "abcd", "--out", "r.html", "--store", "{not_a_db}"], 3, "is not a database"),
