@@ -115,8 +115,8 @@ class _QuietHost(Host):
 
     On this link the host and its controller share the loop, so the two packets of a streaming link (ACL
     data and the controller's Number Of Completed Packets events) are handed over as Bumble's packet objects,
-    without turning each into bytes and parsing it back (a fifth of the link's CPU); every other packet, and
-    every packet while debug logging or a snooper is on, still goes through bytes as on a real transport.
+    without turning each into bytes and parsing it back; every other packet, and every packet while debug
+    logging or a snooper is on, still goes through bytes as on a real transport.
     """
 
     def __init__(self, controller: _VirtualController) -> None:
