@@ -26,6 +26,7 @@ from bumble import att, hci
 from bumble.controller import Controller
 from bumble.device import Advertisement, Device
 from bumble.host import Host
+from bumble.l2cap import L2CAP_PDU
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
@@ -123,6 +124,11 @@ class _QuietHost(Host):
         super().__init__(controller, AsyncPipeSink(controller))
         self._controller = controller
 
+    @property
+    def controller_of_link(self) -> _VirtualController:
+        """The virtual controller this host drives."""
+        return self._controller
+
     def on_controller_packet(self, packet: hci.HCI_Packet) -> None:
         """A packet from this host's virtual controller, as an object (see the class docstring)."""
         if not self.ready or self.snooper or _HOST_LOG.isEnabledFor(logging.DEBUG):
@@ -175,7 +181,8 @@ class _QuietDevice(Device):
     ``bumble.gatt_server`` / ``bumble.gatt_client`` debug logging is off, a notification takes the path
     Bumble's own code takes after that line (subscriber check, value truncated to ATT_MTU - 3, the PDU
     sent; on the receiving side the client's notification handler); everything else, and everything with
-    debug logging on, goes through Bumble unchanged.
+    debug logging on, goes through Bumble unchanged. A notification's PDU goes straight onto the link when
+    nothing of the device is pending in its host and controller (:meth:`_send_att_pdu`).
     """
 
     async def notify_subscriber(
@@ -195,7 +202,31 @@ class _QuietDevice(Device):
             return
         data = attribute.encode_value(value)[: connection.att_mtu - 3]
         pdu = att.ATT_Handle_Value_Notification(attribute_handle=attribute.handle, attribute_value=data)
-        server.send_gatt_pdu(connection, bytes(pdu))
+        self._send_att_pdu(connection, bytes(pdu))
+
+    def _send_att_pdu(self, connection: Any, pdu: bytes) -> None:
+        """Send an ATT PDU to the peer: straight onto the link when nothing of this device waits in its host's
+        ACL queue or its controller's buffers (the usual case while a sensor streams), else, and whenever
+        Bumble's host or controller debug logging is on, through Bumble's host and controller.
+
+        The virtual link's timing is simulated apart (:mod:`hipback.simulator.virtual_ble.link_timing`), so
+        a peripheral's own HCI flow control adds nothing but work; the central receives the same L2CAP PDU
+        from the link either way, in the same order (a PDU goes straight only when none is pending)."""
+        host = self.host
+        queue = host.get_data_packet_queue(connection.handle) if isinstance(host, _QuietHost) else None
+        link_connection = None
+        if (
+            queue is not None
+            and queue.pending == 0
+            and not _HOST_LOG.isEnabledFor(logging.DEBUG)
+            and not _CONTROLLER_LOG.isEnabledFor(logging.DEBUG)
+            and not host.snooper
+        ):
+            link_connection = host.controller_of_link.find_connection_by_handle(connection.handle)
+        if link_connection is None:
+            self.gatt_server.send_gatt_pdu(connection, pdu)
+        else:
+            link_connection.on_acl_pdu(bytes(L2CAP_PDU(att.ATT_CID, pdu)))
 
     def on_gatt_pdu(self, connection_handle: int, pdu: bytes) -> None:  # type: ignore[override]
         connection = self.lookup_connection(connection_handle)
