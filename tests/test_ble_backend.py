@@ -238,8 +238,9 @@ def test_notifications_are_the_same_with_bumbles_debug_logging_on_or_off(
     debug: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With debug logging off the virtual radio sends and receives notifications on its own short path (no
-    debug string per PDU; ACL data and completed-packets events handed between host and controller as
-    objects); with Bumble's GATT, host or controller debug logging on, through Bumble's own code and bytes.
+    debug string per PDU; a peripheral's notification straight onto the link; ACL data and completed-packets
+    events handed between host and controller as objects); with Bumble's GATT, host or controller debug
+    logging on, through Bumble's own code and bytes.
     Every way delivers the same bytes, cut to ATT_MTU - 3, in order, also many more notifications than the
     controller has buffers for (those wait for its completed-packets events)."""
     import logging
