@@ -104,6 +104,13 @@ CONTROL_TYPE_MEASUREMENT = 0x01
 ACTION_STOP, ACTION_START = 0x00, 0x01
 
 
+#: each payload field's struct format and number of values
+_FIELD_FORMATS = {
+    "quat": ("4f", 4), "free_acc": ("3f", 3), "acc": ("3f", 3), "gyr": ("3f", 3), "mag": ("3h", 3),
+    "status": ("HBB", 3),
+}
+
+
 @dataclass(frozen=True)
 class PayloadMode:
     """One real-time payload mode: id, the notifying characteristic, data size and field layout."""
@@ -116,10 +123,18 @@ class PayloadMode:
 
     @property
     def struct(self) -> struct.Struct:
-        fmt = "<I"
+        return struct.Struct("<I" + "".join(_FIELD_FORMATS[f][0] for f in self.fields))
+
+    @property
+    def layout(self) -> list[tuple[str, int, int]]:
+        """(field, first, end) of each field's values in :attr:`struct`'s unpacked tuple (after the
+        timestamp)."""
+        out = []
+        i = 1
         for f in self.fields:
-            fmt += {"quat": "4f", "free_acc": "3f", "acc": "3f", "gyr": "3f", "mag": "3h", "status": "HBB"}[f]
-        return struct.Struct(fmt)
+            out.append((f, i, i + _FIELD_FORMATS[f][1]))
+            i += _FIELD_FORMATS[f][1]
+        return out
 
 
 PAYLOAD_MODES: dict[str, PayloadMode] = {
@@ -269,13 +284,7 @@ class MovellaDotDecoder(Decoder):
         super().__init__(rate_hz, acc_range_ms2=acc_range_ms2, gyr_range_rads=gyr_range_rads)
         self.mode = PAYLOAD_MODES[mode]
         self._struct = self.mode.struct
-        #: (field, first, end) of each field's values in the unpacked tuple (after the timestamp)
-        self._layout: list[tuple[str, int, int]] = []
-        i = 1
-        for f in self.mode.fields:
-            width = 4 if f == "quat" else 3
-            self._layout.append((f, i, i + width))
-            i += width
+        self._layout = self.mode.layout
         self._max_len = PAYLOAD_LENGTH[self.mode.char_uuid]
         self._period_us = 1e6 / self.rate_hz
         self._last_raw: int | None = None

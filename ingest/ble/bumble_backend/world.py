@@ -124,11 +124,6 @@ class _QuietHost(Host):
         super().__init__(controller, AsyncPipeSink(controller))
         self._controller = controller
 
-    @property
-    def controller_of_link(self) -> _VirtualController:
-        """The virtual controller this host drives."""
-        return self._controller
-
     def on_controller_packet(self, packet: hci.HCI_Packet) -> None:
         """A packet from this host's virtual controller, as an object (see the class docstring)."""
         if not self.ready or self.snooper or _HOST_LOG.isEnabledFor(logging.DEBUG):
@@ -222,7 +217,7 @@ class _QuietDevice(Device):
             and not _CONTROLLER_LOG.isEnabledFor(logging.DEBUG)
             and not host.snooper
         ):
-            link_connection = host.controller_of_link.find_connection_by_handle(connection.handle)
+            link_connection = host._controller.find_connection_by_handle(connection.handle)
         if link_connection is None:
             self.gatt_server.send_gatt_pdu(connection, pdu)
         else:
