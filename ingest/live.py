@@ -8,6 +8,9 @@
 * the hold in progress with a timer that only counts time in correct posture (hip extended at least the
   target and the pelvis/lower back within tolerance of the hold's start), against the prescribed seconds,
 * reps per side against the prescription (finished holds as the pipeline reports them),
+* while the patient walks (a stride became final within ``WALKING_SHOWN_S`` of session time): the strides so
+  far per side, the cadence and each side's peak hip extension over its last ``RECENT_STRIDES`` strides (the
+  median of those the stride detector did not call doubtful), in place of the reps in the progress line,
 * a cue when the back arches or the pelvis tips forward past the tolerance: "Tuck your pelvis: your back is
   arching",
 * each sensor's connection state and battery,
@@ -50,6 +53,7 @@ from hipback.processing.plausibility import FLAGS as PLAUSIBILITY_FLAGS
 
 if TYPE_CHECKING:
     from hipback.ingest.session.stats import SensorStats, SessionEvent
+    from hipback.processing.gait import Stride
     from hipback.processing.pipeline import ProcessorUpdate
     from hipback.processing.types import AngleSeries
 
@@ -57,6 +61,11 @@ ARCHING_CUE = "Tuck your pelvis: your back is arching"
 POSTURE_OK = "Good posture again: the timer is running"
 #: Session seconds between two "sensor problem" lines while joint angles stay impossible.
 PLAUSIBILITY_REPEAT_S = 10.0
+#: The patient counts as walking while the latest final stride ended at most this long (s of session time)
+#: before the latest angles: a stride is final once the next one began and its event round ran (about 2 s).
+WALKING_SHOWN_S = 4.0
+#: Strides per side whose median peak hip extension and cadence the walking line shows.
+RECENT_STRIDES = 5
 #: Event kinds shown as lines (others, e.g. processing messages, are left to the log).
 SHOWN_EVENTS = frozenset(
     {
@@ -117,6 +126,44 @@ def cue_line(cue: str) -> str:
 
 
 @dataclass
+class _Walking:
+    """The strides the pipeline reported so far, as the live view shows them."""
+
+    count: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    last_end_t: float = -math.inf  # session s
+    #: per side, the last RECENT_STRIDES strides' (cadence steps/min, peak hip extension rad; NaN: doubtful)
+    recent: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {s: [] for s in SIDES})
+
+    def add(self, stride: Stride) -> None:
+        side = stride.side
+        if side not in self.count:
+            return
+        self.count[side] += 1
+        self.last_end_t = max(self.last_end_t, float(stride.t_end))
+        ext = math.nan if stride.doubtful else float(stride.peak_hip_extension_rad)
+        recent = self.recent[side]
+        recent.append((float(stride.cadence_spm), ext))
+        del recent[:-RECENT_STRIDES]
+
+    def text(self, prefix: str = "walking: ") -> str:
+        """``walking: 24 strides, 108 steps/min, peak hip extension left 9°, right 17°`` (strides of both
+        legs; the cadence is the median of the recent strides' cadences)."""
+        n = sum(self.count.values())
+        parts = [f"{prefix}{n} stride{'s' if n != 1 else ''}"]
+        cadences = [c for side in SIDES for c, _ in self.recent[side] if math.isfinite(c)]
+        if cadences:
+            parts.append(f"{float(np.median(cadences)):.0f} steps/min")
+        ext = []
+        for side in SIDES:
+            values = [e for _, e in self.recent[side] if math.isfinite(e)]
+            if values:
+                ext.append(f"{side} {int(round(math.degrees(float(np.median(values))))):d}°")
+        if ext:
+            parts.append("peak hip extension " + ", ".join(ext))
+        return ", ".join(parts)
+
+
+@dataclass
 class _SideReps:
     done: int = 0
     on_target: int = 0
@@ -174,6 +221,7 @@ class LiveCoach:
         self._live: Live | None = None
         self.exercise: _Exercise | None = None  # the programme item in progress
         self.programme_done = False
+        self.walking = _Walking()
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> LiveCoach:
@@ -222,6 +270,8 @@ class LiveCoach:
                 if len(fin):
                     self.angles_deg[name] = math.degrees(float(fin[-1]))
             self._check_plausible(a)
+        for stride in update.strides:
+            self.walking.add(stride)
         self._hold_now = update.hold_progress
         self._hold_min_s = float(update.hold_min_duration_s)
         for h in update.holds:
@@ -415,7 +465,14 @@ class LiveCoach:
         shown = [(lab, int(round(self.angles_deg[n]))) for n, lab in names if n in self.angles_deg]
         return "  ".join(f"{lab} {v:+d}°" for lab, v in shown)
 
+    @property
+    def walking_now(self) -> bool:
+        """Whether a stride ended within ``WALKING_SHOWN_S`` of the latest angles."""
+        return self.t - self.walking.last_end_t <= WALKING_SHOWN_S
+
     def _reps_text(self) -> str:
+        if self.walking_now:
+            return self.walking.text()
         if self.exercise is not None or self.programme_done:
             return self._exercise_text()
         n = self.prescription.holds_per_side
@@ -472,6 +529,9 @@ class LiveCoach:
                 f"{s}: {r.done}/{n} holds ({r.on_target} reached {self.prescription.hold_s:.0f} s)   "
             )
         rows.add_row("Reps", reps)
+        if sum(self.walking.count.values()):
+            style = None if self.walking_now else "dim"
+            rows.add_row("Walking", Text(self.walking.text(prefix=""), style=style))
         sensors = Text()
         for p, st in self.sensors.items():
             conn, bat = st.connected, st.battery_pct

@@ -15,7 +15,7 @@ import re
 import pytest
 from rich.console import Console
 
-from hipback.ingest.live import ARCHING_CUE, LiveCoach
+from hipback.ingest.live import ARCHING_CUE, WALKING_SHOWN_S, LiveCoach
 from hipback.processing.holds import Prescription
 from hipback.processing.pipeline import ProcessorConfig, SessionProcessor
 from hipback.simulator import SensorSpec, simulate
@@ -257,3 +257,55 @@ def test_a_progress_line_never_goes_back_in_session_time(virtual_run):
             assert t >= latest, line
         latest = max(latest, t)
     assert progress >= 2
+
+
+def test_while_walking_the_progress_line_shows_strides_cadence_and_peak_extension():
+    """A walk between two stands, processed in 0.5 s chunks: while the patient walks, the progress lines
+    count the strides as the pipeline reports them, with the cadence and each side's peak hip extension over
+    its last strides; before the walk and once it ended, the holds again."""
+    import math
+
+    import numpy as np
+
+    from hipback.simulator import VirtualPatient
+
+    patient = VirtualPatient()
+    sim = simulate("walk", seed=2, patient=patient, calib_s=10.0, walk_s=40.0, stand_s=15.0,
+                   sensors=[SensorSpec(p, kind="quat", rate_hz=100.0)
+                            for p in ("pelvis", "thigh_left", "thigh_right")])
+    rec = sim.recording
+    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()},
+                            {p: s.rate_hz for p, s in rec.streams.items()}, ProcessorConfig())
+    coach, buf = _coach(min_wall_interval_s=0.0)
+    n = min(len(s) for s in rec.streams.values())
+    for a in range(0, n, 50):
+        for s in rec.streams.values():
+            proc.feed(s.slice(a, min(a + 50, n)))
+        coach.on_update(proc.poll(), {})
+    results = proc.finish()
+    coach.on_update(proc.poll(), {})
+    pattern = re.compile(r"\[\s*(\d+\.\d) s\] .*\| walking: (\d+) strides?, (\d+) steps/min, "
+                         r"peak hip extension left (-?\d+)°, right (-?\d+)° \|")
+    walking = [(float(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]))
+               for ln in buf.getvalue().splitlines() if (m := pattern.search(ln))]
+    assert len(walking) >= 5, buf.getvalue()
+    counts = [w[1] for w in walking]
+    assert counts == sorted(counts) and counts[-1] > counts[0]
+    assert all(10.0 < t < 10.0 + 40.0 + WALKING_SHOWN_S + 2.0 for t, *_ in walking)
+    # the last walking line: the strides and their numbers as the session results give them
+    t_last = walking[-1][0]
+    final = [s for s in results.strides if s.t_end <= t_last]
+    assert abs(walking[-1][1] - len(final)) <= 4  # (strides that became final after that line)
+    cadence = 120.0 / patient.stride_time_s
+    assert all(abs(w[2] - cadence) <= 0.1 * cadence for w in walking)
+    for side, col in (("left", 3), ("right", 4)):
+        ext = [math.degrees(s.peak_hip_extension_rad) for s in results.strides
+               if s.side == side and not s.doubtful]
+        assert abs(walking[-1][col] - float(np.median(ext))) <= 3.0
+    lines = buf.getvalue().splitlines()
+    after = [ln for ln in lines if (m := re.match(r"\[\s*(\d+\.\d) s\]", ln)) and float(m[1]) > t_last]
+    assert any("holds left" in ln for ln in after)  # the walk ended: the holds again
+    panel = Console(width=200, file=io.StringIO(), record=True)
+    panel.print(coach.render())
+    row = next(ln for ln in panel.export_text().splitlines() if "Walking" in ln)
+    assert f"Walking  {len(results.strides)} strides, " in row and "peak hip extension left" in row
