@@ -57,6 +57,14 @@ USAGE_CASES: list[tuple[list[str], int, str]] = [
     (["process", "pelvis=/dev/zero", "thigh_left=/dev/urandom", "--out", "x"], 2, "a device, not a"),
     (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--orientation", "smooth"], 2,
      "unknown orientation filter 'smooth'; use causal or lagged."),
+    (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--start", "2023-10-31T13:31:50Z"], 2,
+     "--start sets the stored session's time: give it with --store."),
+    (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--store", "s.sqlite", "--start",
+      "2023-10-31T13:31:50"], 2, "has no time zone"),
+    (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--store", "s.sqlite", "--start",
+      "last Tuesday"], 2, "is not an ISO 8601 date and time"),
+    (["process", "pelvis={notes}", "thigh_left={notes}", "--out", "x", "--store", "s.sqlite", "--start",
+      "1923-10-31T13:31:50Z"], 2, "lies outside the years 2000-2099"),
 ]
 
 _DRIVER = """

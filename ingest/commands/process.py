@@ -15,7 +15,11 @@ Usage: ``hipback process --out DIR PLACEMENT=FILE ...`` with placements ``pelvis
 
 With ``--store PATH`` the recording (every raw sample), its results and its InfluxDB points go into that
 local store (points in its outbox, see :mod:`hipback.ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they
-are sent at once, otherwise ``hipback sync`` sends them.
+are sent at once, otherwise ``hipback sync`` sends them. Stored times are UTC: the files' own (hipback
+files, Xsens exports with UTC columns), or ``--start`` (ISO 8601 with its time zone) for files without one
+(Movella DOT exports name only the phone's local time, zone unknown), which also replaces the files' own;
+without either the recording is stored as starting now, and the user is told (with the local time the file
+names give, and the option that sets it).
 
 Raw (acc+gyr) sensors get the fixed-lag smoothed orientation filter by default
 (:data:`DEFAULT_ORIENTATION`, ``ProcessorConfig.orientation = "lagged"``,
@@ -374,6 +378,7 @@ def load_calibration(
 def run(
     inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None,
     overwrite: bool = False, orientation: str = DEFAULT_ORIENTATION, calibration_from: Path | None = None,
+    start: str | None = None,
 ) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results.
 
@@ -382,7 +387,8 @@ def run(
     default, or ``"causal"``; :class:`ConfigError` otherwise); ``calibration_from``: the ``summary.json``
     (or its folder) of an earlier run on a recording of the same strapping whose calibration to use
     (:func:`load_calibration`; a thigh's or the pelvis' medio-lateral axis is taken from this recording's
-    movement where that calibration had none)."""
+    movement where that calibration had none); ``start``: the recording's UTC start for ``store`` (ISO
+    8601 with its time zone, :func:`parse_start`)."""
     from hipback.ingest.files import read_recording
     from hipback.ingest.store import LocalStore
 
@@ -392,6 +398,11 @@ def run(
     files = parse_inputs(inputs)
     if patient is not None:
         check_patient(patient)
+    start_utc = None
+    if start is not None:
+        if store is None:
+            raise ConfigError("--start sets the stored session's time: give it with --store.")
+        start_utc = parse_start(start)
     given, given_inputs = (
         load_calibration(calibration_from, list(files)) if calibration_from is not None else (None, {})
     )
@@ -419,13 +430,47 @@ def run(
         write_outputs(res, out, files)
         typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
         if st is not None:
-            _to_store(st, recording, res, patient or _recorded_patient(recording, files), orientation, given)
+            _to_store(st, recording, res, patient or _recorded_patient(recording, files), orientation, given,
+                      start_utc)
     finally:
         if st is not None:
             st.close()
     for line in human_summary(res):
         typer.echo(line)
     return res
+
+
+#: the years a recording's start may lie in (a typo such as 0023 or 20023 is refused)
+START_YEARS = (2000, 2100)
+
+
+def parse_start(text: str) -> float:
+    """``--start``: ISO 8601 with a time zone (``2023-10-31T13:31:50+01:00``, ``...Z``) -> UTC Unix seconds;
+    :class:`ConfigError` for anything else (a time without zone would be ambiguous)."""
+    from datetime import UTC, datetime
+
+    example = "e.g. 2023-10-31T13:31:50+01:00 or 2023-10-31T12:31:50Z"
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--start {text!r} is not an ISO 8601 date and time ({example}).") from None
+    if dt.tzinfo is None:
+        raise ConfigError(f"--start {text!r} has no time zone; add it ({example}).")
+    utc = dt.astimezone(UTC)
+    if not START_YEARS[0] <= utc.year < START_YEARS[1]:
+        raise ConfigError(f"--start {text!r} lies outside the years {START_YEARS[0]}-{START_YEARS[1] - 1}.")
+    return utc.timestamp()
+
+
+def _local_start(recording: Recording) -> str | None:
+    """The local start time the input files' names give (Movella DOT exports), if any, as ISO 8601 without
+    zone."""
+    for s in recording.streams.values():
+        report = s.meta.get("import")
+        local = getattr(report, "header", {}).get("start_local") if report is not None else None
+        if local:
+            return str(local)
+    return None
 
 
 def check_patient(patient: str) -> str:
@@ -455,18 +500,19 @@ def _recorded_patient(recording: Recording, files: dict[str, Path]) -> str:
 def _to_store(
     st: LocalStore, recording: Recording, res: SessionResults, patient: str,
     orientation: str = DEFAULT_ORIENTATION, given: dict[str, SensorCalibration] | None = None,
+    start_utc: float | None = None,
 ) -> str:
     """Put the recording (every raw sample), its results and its InfluxDB points into the local store.
 
-    Times are stored as UTC Unix seconds (``recording.start_utc`` + t; a recording without a start time
-    is stored as starting now, and the user is told). ``st`` is the open local store, ``patient`` the
-    pseudonymous id, ``orientation`` the raw sensors' filter the results came from (kept in the session's
-    meta as ``orientation_filter``), ``given`` the calibration given with ``--calibration-from`` (kept in the
-    meta as ``calibration_given``, its windows left out; with ``calibration_from``, the names of the files it
-    came from), so that reprocessing the stored session reproduces its results. The points go
-    into the store's outbox (:func:`hipback.ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is
-    set
-    they are sent right away, otherwise ``hipback sync`` sends them.
+    Times are stored as UTC Unix seconds (``start_utc`` + t: the given start, else
+    ``recording.start_utc``; a recording without either is stored as starting now, and the user is told).
+    ``st`` is the open local store, ``patient`` the pseudonymous id, ``orientation`` the raw sensors' filter
+    the results came from (kept in the session's meta as ``orientation_filter``), ``given`` the calibration
+    given with ``--calibration-from`` (kept in the meta as ``calibration_given``, its windows left out; with
+    ``calibration_from``, the names of the files it came from), so that reprocessing the stored session
+    reproduces its results. The points go into the store's outbox
+    (:func:`hipback.ingest.publish.publish_session`); when ``HIPBACK_INFLUX_URL`` is set they are sent right
+    away, otherwise ``hipback sync`` sends them.
     Returns the session id.
     """
     import time
@@ -482,10 +528,22 @@ def _to_store(
             f"the recording's patient id {patient!r} cannot be stored: use a pseudonymous id of 1-64 "
             "letters, digits or _.:- (never a name)."
         ) from None
-    start = recording.start_utc
+    start = recording.start_utc if start_utc is None else start_utc
     if start is None:
         start = float(round(time.time(), 3))
-        typer.echo("The recording has no start time; it is stored as starting now.")
+        local = _local_start(recording)
+        if local is None:
+            typer.echo("The recording has no start time; it is stored as starting now (give --start to store "
+                       "it at its time).")
+        else:
+            typer.echo(f"The recording has no UTC start time (its file names give {local.replace('T', ' ')}, "
+                       f"local time of an unknown zone); it is stored as starting now. To store it at its "
+                       f"time, give --start {local}+HH:MM with that place's UTC offset.")
+    elif start_utc is not None and recording.start_utc is not None and start_utc != recording.start_utc:
+        from hipback.ingest.files.hipback_format import format_utc
+
+        typer.echo(f"Stored as starting at {format_utc(start_utc)} (--start; the files say "
+                   f"{format_utc(recording.start_utc)}).")
     store = st.path
     with st.transaction():  # all of it or nothing, also on Ctrl-C or a full disk
         meta: dict[str, Any] = {"source": "hipback process", "start_utc": start,
