@@ -352,3 +352,36 @@ def test_data_quality_counts_lost_samples_and_breaks():
     assert q.sensors["pelvis"].lost == 0 and q.sensors["pelvis"].gaps == 0
     html = build_report(res, rec)
     assert "Some data were lost on the way" in html and "short break" in html
+
+
+def test_files_processed_without_a_plan_are_reported_without_one(tmp_path, monkeypatch):
+    """``hipback process`` of files: no plan prescribed the holds, so the report (from the store and from the
+    folder) counts them against the default target without speaking of a plan, and a walk without holds says
+    nothing of stretches; a recorded session's prescription still reads as the patient's plan (above)."""
+    from hipback.ingest.files import write_recording
+
+    monkeypatch.delenv("HIPBACK_INFLUX_URL", raising=False)
+    runner = CliRunner()
+    texts = {}
+    for scenario in ("short", "walk"):
+        sim = simulate(scenario, seed=3, **({"walk_s": 20.0} if scenario == "walk" else {}))
+        write_recording(sim.recording, tmp_path / scenario)
+        inputs = [f"{p}={tmp_path / scenario / (p + '.csv')}" for p in sim.recording.streams]
+        out, store = tmp_path / f"{scenario}-out", tmp_path / f"{scenario}.sqlite"
+        res = runner.invoke(app, ["process", *inputs, "--out", str(out), "--store", str(store)])
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / "summary.json").read_text())["holds"]["planned"] is False
+        for source, args in (("store", ["latest", "--store", str(store)]), ("folder", [str(out)])):
+            page = tmp_path / f"{scenario}-{source}.html"
+            res = runner.invoke(app, ["report", *args, "--out", str(page)])
+            assert res.exit_code == 0, res.output
+            text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")))
+            texts[scenario, source] = text
+            assert "your plan" not in text and "(prescription:" not in text
+            assert "Stretch holds (no prescription given; target 30 s in correct posture per hold)" in text
+    for source in ("store", "folder"):
+        text = texts["short", source]
+        assert re.search(r"Right side: 1 hold; [01] reached the 30-second target in good posture", text)
+        assert "Left side: 1 hold;" in text
+        assert "stretch holds recorded" not in texts["walk", source]
+        assert "No stretch holds detected." in texts["walk", source]

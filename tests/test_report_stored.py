@@ -192,6 +192,7 @@ def test_report_reads_the_stored_results(stored, tmp_path, capsys):
     direct = build_report(
         stored["original"], stored["recording"], prescription=Prescription(), sensor_stats={},
         session=SessionInfo(stored["sid"], PATIENT, stored["recording"].start_utc, inputs.session.source),
+        planned=False,  # (files processed: no plan prescribed the holds)
     )
     assert _text_outside_charts(html) == _text_outside_charts(direct)
     assert html.count("<svg") == direct.count("<svg") >= 5

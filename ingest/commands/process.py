@@ -28,7 +28,9 @@ against the causal filter of live sessions it gives a better inclination while w
 flexion) with the same heading; each result is final up to 6 s after its samples, which costs nothing
 offline. ``--orientation causal`` gives the live sessions' filter (the results a live session computes from
 the same samples); quaternion sensors are unaffected either way. ``summary.json`` always says which filter
-raw sensors got (``"orientation_filter"``), and with ``--store`` so does the stored session's meta.
+raw sensors got (``"orientation_filter"``), and with ``--store`` so does the stored session's meta. No
+plan prescribed the stretch holds of files (``summary.json``'s ``holds.planned`` is false): the hold
+detector's target is its default (30 s in correct posture), and the report speaks of no plan.
 Measured causal -> lagged: see bench/README.md ("The fixed-lag filter as hipback process's default").
 
 The standing calibration may come from a standing-still period anywhere in the first half hour of the
@@ -423,6 +425,8 @@ def run(
                               initial_calibration=given, refine_axes=given is not None)
         res = process_recording(recording, cfg)
         res.summary["orientation_filter"] = orientation
+        if isinstance(res.summary.get("holds"), dict):  # no plan prescribed holds: the report says no "plan"
+            res.summary["holds"]["planned"] = False
         if given is not None:  # the calibration trial's file names (names only: folders can name a person)
             res.summary["calibration_from"] = given_inputs
         res.warnings.extend(import_warnings(recording))

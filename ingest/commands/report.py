@@ -54,6 +54,7 @@ def run(session: str, out: Path, store: Path | None = None, *, reprocess: bool =
         sensor_stats=inputs.sensor_stats,
         exercise_rows=inputs.exercise_rows,
         exercise_history=inputs.exercise_history,
+        planned=inputs.planned,
     )
     private_mkdir(out.parent)
     atomic_write_text(out, html)

@@ -395,6 +395,7 @@ def build_report(
     sensor_stats: Mapping[str, SensorStats] | None = None,
     exercise_rows: list[dict[str, Any]] | None = None,
     exercise_history: ExerciseHistory | None = None,
+    planned: bool = True,
 ) -> str:
     """The report page for one session as an HTML string.
 
@@ -406,7 +407,9 @@ def build_report(
     ``exercise_rows``: the session's stored ``exercises`` rows
     (:class:`hipback.ingest.programme.ExerciseRows`, UTC times), default: made from
     ``results.exercise_events`` with ``session.start_utc``; ``exercise_history``: the patient's earlier
-    sessions' exercise rows (:class:`ExerciseHistory`), compared per exercise and side.
+    sessions' exercise rows (:class:`ExerciseHistory`), compared per exercise and side; ``planned``: the
+    holds were prescribed by the patient's plan (False: ``hipback process`` of files, where the hold target is
+    the pipeline's default and no plan is spoken of, nor are holds that were not done).
     """
     session = session or SessionInfo()
     ex_start = session.start_utc
@@ -459,10 +462,11 @@ def build_report(
         )
     holds = list(results.holds or [])
     programme_only = not holds and bool(ex_rows)
-    if (holds or per_side) and not programme_only:  # an exercise programme has its own section
+    if (holds or (per_side and planned)) and not programme_only:  # a programme has its own section
         for side in SIDES:
-            if f"thigh_{side}" in worn or any(h.side == side for h in holds):
-                items.append(holds_sentence(side, [h for h in holds if h.side == side], per_side, hold_s))
+            side_holds = [h for h in holds if h.side == side]
+            if (f"thigh_{side}" in worn and planned) or side_holds:
+                items.append(holds_sentence(side, side_holds, per_side if planned else None, hold_s))
     parts.append(
         '<section id="summary"><h2>Summary for you</h2><ul class="summary">'
         + "".join(f"<li>{escape(i)}</li>" for i in items)
@@ -524,10 +528,10 @@ def build_report(
     )
     parts.append(
         _figure(
-            charts.holds_target_chart(results, per_side, hold_s),
+            charts.holds_target_chart(results, per_side if planned else 0, hold_s),
             f"Seconds in good posture for each stretch; your plan is {per_side} holds of {hold_s:.0f} "
-            "seconds "
-            "per side.",
+            "seconds per side." if planned else "Seconds in good posture for each stretch, against a target "
+            f"of {hold_s:.0f} seconds per hold.",
         )
     )
     parts.append("</section>")
@@ -588,7 +592,7 @@ def build_report(
 
     # -- clinician section ------------------------------------------------------------------------------
     parts.append('<section id="clinician"><h2>For your clinician: the numbers</h2>')
-    parts.append(_clinician_tables(results, baseline, per_side, hold_s, session))
+    parts.append(_clinician_tables(results, baseline, per_side, hold_s, session, planned))
     parts.append(_exercise_table(ex_rows, ex_start))
     parts.append("</section>")
     parts.append(
@@ -633,7 +637,8 @@ def _quality_sentence(q: DataQuality) -> str:
 
 
 def _clinician_tables(
-    results: SessionResults, baseline: Baseline | None, per_side: int, hold_s: float, session: SessionInfo
+    results: SessionResults, baseline: Baseline | None, per_side: int, hold_s: float, session: SessionInfo,
+    planned: bool = True,
 ) -> str:
     s = results.summary or {}
     out: list[str] = []
@@ -694,7 +699,11 @@ def _clinician_tables(
     )
 
     holds = list(results.holds or [])
-    out.append(f"<h3>Stretch holds (prescription: {per_side} \u00d7 {hold_s:.0f} s per side)</h3>")
+    if planned:
+        out.append(f"<h3>Stretch holds (prescription: {per_side} \u00d7 {hold_s:.0f} s per side)</h3>")
+    else:
+        out.append(f"<h3>Stretch holds (no prescription given; target {hold_s:.0f} s in correct posture per "
+                   "hold)</h3>")
     if holds:
         hrows = [
             [
@@ -733,33 +742,34 @@ def _clinician_tables(
         )
     else:
         out.append("<p>No stretch holds detected.</p>")
-    crow = []
-    for side in SIDES:
-        hs = [h for h in holds if h.side == side]
-        crow.append(
-            [
-                side,
-                f"{len(hs)} / {per_side}",
-                sum(1 for h in hs if h.correct_s >= hold_s),
-                _f(sum(h.correct_s for h in hs), 0, " s"),
-                _f(per_side * hold_s, 0, " s"),
-                sum(1 for h in hs if h.arching),
-            ]
+    if planned or holds:  # (no plan and no holds: nothing to count against)
+        crow = []
+        for side in SIDES:
+            hs = [h for h in holds if h.side == side]
+            crow.append(
+                [
+                    side,
+                    f"{len(hs)} / {per_side}" if planned else f"{len(hs)} / \u2013",
+                    sum(1 for h in hs if h.correct_s >= hold_s),
+                    _f(sum(h.correct_s for h in hs), 0, " s"),
+                    _f(per_side * hold_s, 0, " s") if planned else "\u2013",
+                    sum(1 for h in hs if h.arching),
+                ]
+            )
+        out.append(
+            _table(
+                [
+                    "side",
+                    "holds done / prescribed",
+                    "holds with target time in correct posture",
+                    "total correct time",
+                    "prescribed time",
+                    "holds with arching",
+                ],
+                crow,
+                {2, 3, 4, 5},
+            )
         )
-    out.append(
-        _table(
-            [
-                "side",
-                "holds done / prescribed",
-                "holds with target time in correct posture",
-                "total correct time",
-                "prescribed time",
-                "holds with arching",
-            ],
-            crow,
-            {2, 3, 4, 5},
-        )
-    )
 
     act = s.get("activity_s") or {}
     if act:

@@ -85,6 +85,9 @@ class ReportInputs:
     origin: str = "stored"
     exercise_rows: list[dict[str, Any]] | None = None
     exercise_history: ExerciseHistory | None = None
+    #: whether the patient's plan prescribed the stretch holds (a recorded session's config); False for a
+    #: session from ``hipback process``, whose hold target is the pipeline's default (:func:`planned_holds`)
+    planned: bool = True
 
 
 # -- rows back into the processing's records -------------------------------------------------------------
@@ -365,6 +368,16 @@ def results_from_rows(rows: Mapping[str, list[Any]]) -> tuple[SessionResults, fl
 
 
 # -- the local store ------------------------------------------------------------------------------------
+
+
+def planned_holds(summary: Mapping[str, Any] | None, meta: Mapping[str, Any] | None = None) -> bool:
+    """Whether a session's stretch holds were prescribed by the patient's plan: not when its summary says
+    ``holds.planned`` is false (``hipback process`` writes it) or, for a stored session, when its meta holds
+    no ``prescription`` (recorded sessions keep their config's)."""
+    holds = (summary or {}).get("holds")
+    if isinstance(holds, Mapping) and holds.get("planned") is False:
+        return False
+    return meta is None or "prescription" in meta
 
 
 def _prescription(meta: dict[str, Any]) -> Prescription:
@@ -663,7 +676,7 @@ def load_from_store(
         store.close()
     info = SessionInfo(sid, row["patient_id"], start_utc, source=source)
     return ReportInputs(results, recording, info, prescription, baseline, stats, quality, origin,
-                        exercise_rows, history)
+                        exercise_rows, history, planned_holds(results.summary, row.get("meta") or {}))
 
 
 # -- a folder written by ``hipback process`` -----------------------------------------------------------
@@ -757,4 +770,5 @@ def load_from_process_folder(folder: Path) -> ReportInputs:
     info = SessionInfo(
         session_id=folder.name, source=f"Read from the files in {folder.name}/ written by 'hipback process'."
     )
-    return ReportInputs(results, None, info, _prescription_of_summary(summary), origin="folder")
+    return ReportInputs(results, None, info, _prescription_of_summary(summary), origin="folder",
+                        planned=planned_holds(summary))

@@ -148,19 +148,18 @@ def _fraction_words(x: float) -> str:
     return "nearly all"
 
 
-def holds_sentence(side: str, holds: list[Any], per_side: int, hold_s: float) -> str:
-    """Stretch holds of one side against the prescription (reps, time in correct posture, arching)."""
+def holds_sentence(side: str, holds: list[Any], per_side: int | None, hold_s: float) -> str:
+    """Stretch holds of one side against the prescription (reps, time in correct posture, arching);
+    ``per_side`` None: no plan prescribed them (the target ``hold_s`` is then the pipeline's default)."""
     n = len(holds)
     good = sum(1 for h in holds if h.correct_s >= hold_s)
     if n == 0:
-        return (
-            f"{side.capitalize()} side: no stretch holds recorded (your plan: {per_side} holds of "
-            f"{hold_s:.0f} seconds)."
-        )
+        plan = f" (your plan: {per_side} holds of {hold_s:.0f} seconds)" if per_side is not None else ""
+        return f"{side.capitalize()} side: no stretch holds recorded{plan}."
     times = ", ".join(f"{h.correct_s:.0f} s" for h in holds)
+    done = f"{n} of {per_side} holds done" if per_side is not None else f"{n} {'hold' if n == 1 else 'holds'}"
     out = (
-        f"{side.capitalize()} side: {n} of {per_side} holds done; {good} reached the {hold_s:.0f}-second "
-        "target "
+        f"{side.capitalize()} side: {done}; {good} reached the {hold_s:.0f}-second target "
         f"in good posture (time in good posture: {times})."
     )
     arch = sum(1 for h in holds if h.arching)
