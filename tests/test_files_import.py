@@ -228,3 +228,30 @@ def test_mt_increments_utc_and_roll_pitch_yaw(tmp_path: Path) -> None:
 
     assert rep.start_utc == pytest.approx(datetime(2024, 3, 5, 9, 30, 12, 250000, tzinfo=UTC).timestamp())
     assert rep.units["gyr"].startswith("from OriInc")
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_an_mt_export_without_its_comment_lines_is_not_taken_for_a_dot_one(tmp_path: Path, sep: str) -> None:
+    """Free acceleration (``FreeAcc_X``) is a column both dialects may carry: an MT export without its
+    ``//`` lines and without quaternions is still read as one (gyroscope in rad/s, Euler angles as Roll /
+    Pitch / Yaw) when it names MT-only columns or uses the MT separators; read as a DOT export, its
+    gyroscope would be taken for deg/s."""
+    f = tmp_path / "mt.csv"
+    names = ["PacketCounter", "SampleTimeFine", "Acc_X", "Acc_Y", "Acc_Z", "FreeAcc_X", "FreeAcc_Y",
+             "FreeAcc_Z", "Gyr_X", "Gyr_Y", "Gyr_Z", "Roll", "Pitch", "Yaw"]
+    rows = [sep.join(names)]
+    for i in range(300):
+        rows.append(sep.join(str(v) for v in (i, 1_000_000 + 100 * i, 0.1, 0.2, 9.8, 0, 0, 0, 1.5, -0.5, 0.25,
+                                               10.0, -20.0, 30.0)))
+    f.write_text("\n".join(rows) + "\n")
+    assert detect_dialect(f) == "xsens_mt"
+    s = read_sensor_file(f, "pelvis")
+    np.testing.assert_array_equal(s.gyr[0], [1.5, -0.5, 0.25])  # rad/s, as written
+    assert s.kind == "quat" and s.rate_hz == pytest.approx(100.0)
+    # the same columns as a DOT export names them (Euler_X.., comma, trailing comma): DOT
+    g = tmp_path / "dot.csv"
+    dot = ["PacketCounter", "SampleTimeFine", "Euler_X", "Euler_Y", "Euler_Z", "FreeAcc_X", "FreeAcc_Y",
+           "FreeAcc_Z", "Acc_X", "Acc_Y", "Acc_Z", "Gyr_X", "Gyr_Y", "Gyr_Z", ""]
+    row = "10, -20, 30, 0, 0, 0, 0.1, 0.2, 9.8, 85.9, -28.6, 14.3, "
+    g.write_text(",".join(dot) + "\n" + "".join(f"{i}, {1000 + i * 16667}, {row}\n" for i in range(300)))
+    assert detect_dialect(g) == "movella_dot"

@@ -4,9 +4,13 @@
 - ``xsens_mt`` (Xsens MT Manager export): ``//`` comment lines before the header row, or quaternion columns
   named ``Quat_q0..q3``, or MT-only columns (``OriInc_*``, ``VelInc_*``, ``Roll/Pitch/Yaw``, ``StatusWord``,
   ``UTC_*``), or a ``;``/tab separator.
-- ``movella_dot`` (Movella DOT app / SDK export): quaternion columns ``Quat_W..Z``, ``Euler_*``, ``dq_*``,
-  ``dv[*]`` or ``FreeAcc_*``, a DOT preamble (``sep=,``, ``DeviceTag:,..``), or the DOT habit of a trailing
-  comma and a ``Status`` column.
+- ``movella_dot`` (Movella DOT app / SDK export): quaternion columns ``Quat_W..Z``, ``dq_*`` or ``dv[*]``,
+  a DOT preamble (``sep=,``, ``DeviceTag:,..``), ``Euler_*`` or ``FreeAcc_*`` (names MT exports may carry too,
+  so they decide only after the MT-only names and the separator), or the DOT habit of a trailing comma and a
+  ``Status`` column.
+
+In that order: the names only one dialect uses decide first (``Quat_q0`` / ``Quat_W``, ``dq``/``dv``,
+``OriInc``/``VelInc``/``Roll``), then the separator, then the names both may carry.
 
 A file with only ``Acc``/``Gyr`` columns and none of these marks is refused rather than guessed, because the
 two dialects store the gyroscope in different units (deg/s versus rad/s); pass ``dialect=`` to decide.
@@ -24,18 +28,12 @@ DIALECTS = ("hipback", "movella_dot", "xsens_mt")
 HIPBACK_MAGIC = "# hipback-recording:"
 
 _HEADER_MARKS = {"PacketCounter", "SampleTimeFine", "Acc_X", "Gyr_X", "Quat_W", "Quat_q0", "Euler_X", "Roll"}
-_MT_COLUMNS = (
-    "Quat_q0",
-    "OriInc_q0",
-    "VelInc_X",
-    "Roll",
-    "Pitch",
-    "Yaw",
-    "StatusWord",
-    "UTC_Year",
-    "UTC_Nano",
-)
-_DOT_COLUMNS = ("Quat_W", "Euler_X", "dq_W", "dv[1]", "FreeAcc_X")
+#: names only MT Manager exports use
+_MT_COLUMNS = ("OriInc_q0", "VelInc_X", "Roll", "Pitch", "Yaw", "StatusWord")
+#: names only Movella DOT exports use
+_DOT_COLUMNS = ("Quat_W", "dq_W", "dv[1]")
+#: names of DOT exports that an MT export may carry as well (free acceleration; Euler angles by axis)
+_SHARED_COLUMNS = ("Euler_X", "FreeAcc_X")
 _SEARCH_LINES = 200
 
 
@@ -97,9 +95,13 @@ def _guess(tf: TextFile, index: int, sep: str, names: list[str], preamble: list[
         return "movella_dot"
     if any(line.startswith(("sep=", "DeviceTag")) for line in preamble):
         return "movella_dot"
-    if any(name in names for name in _MT_COLUMNS) or any(name.startswith("UTC_") for name in names):
+    if any(name in names for name in _MT_COLUMNS):
         return "xsens_mt"
     if sep in (";", "\t"):
+        return "xsens_mt"
+    if any(name in names for name in _SHARED_COLUMNS):
+        return "movella_dot"
+    if any(name.startswith("UTC_") for name in names):
         return "xsens_mt"
     if names[-1] == "" or "Status" in names:
         return "movella_dot"
