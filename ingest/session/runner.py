@@ -107,6 +107,15 @@ def session_gc(threshold0: int = GC_THRESHOLD0) -> Iterator[None]:
 
 
 @dataclass
+class _CalibrationWindow:
+    """The standing calibration the runner asks for: ``waiting`` for every sensor's first sample,
+    ``running`` from ``t0`` (session s, the latest first sample) for ``calibration_s``, then ``done``."""
+
+    state: str = "waiting"
+    t0: float = 0.0
+
+
+@dataclass
 class _Link:
     """Run-time state of one configured sensor."""
 
@@ -224,7 +233,7 @@ class SessionRunner:
         self._angle_rows = 0
         self._angle_t_end = -np.inf
         self._last_poll = 0.0
-        self._calibration: dict[str, Any] = {"state": "waiting"}
+        self._calibration = _CalibrationWindow()
         self._stopped_by = ""
         self._store_failing: set[str] = set()  # placements (or write kinds) whose last store write failed
         # Store writes run on the event loop, coalesced into one transaction per sensor and interval
@@ -680,7 +689,7 @@ class SessionRunner:
         if self._angles_flowing:
             for decoded, t, perf in items:
                 self._angle_wait.append((float(t[-1]), perf, decoded.arrival_time))
-        if self._calibration["state"] != "done":
+        if self._calibration.state != "done":
             self._maybe_calibrate()
 
     def _processing_failed(self, exc: Exception) -> None:
@@ -741,27 +750,27 @@ class SessionRunner:
     # -- calibration -------------------------------------------------------------------------------------
     def _maybe_calibrate(self) -> None:
         cal = self._calibration
-        if self.config.calibration_s <= 0 or cal["state"] == "done":
+        if self.config.calibration_s <= 0 or cal.state == "done":
             return
         firsts = [link.stats.first_t for link in self.links.values()]
-        if cal["state"] == "waiting":
+        if cal.state == "waiting":
             if any(f is None for f in firsts):
                 return
-            cal["t0"] = max(float(f) for f in firsts if f is not None)
-            cal["state"] = "running"
+            cal.t0 = max(float(f) for f in firsts if f is not None)
+            cal.state = "running"
             secs = self.config.calibration_s
             self._event("calibration_start", f"Stand still, upright, for {secs:g} seconds.", seconds=secs)
             return
         lasts = [link.stats.last_t for link in self.links.values()]
-        t1 = cal["t0"] + self.config.calibration_s
+        t1 = cal.t0 + self.config.calibration_s
         if all(last is not None and last >= t1 for last in lasts):
-            cal["state"] = "done"
+            cal.state = "done"
             if self._processor is not None:
                 try:
-                    self._processor.mark_calibration(cal["t0"], t1)
+                    self._processor.mark_calibration(cal.t0, t1)
                 except Exception as exc:
                     self._event("processing", f"Calibration window not used: {exc}")
-            self._event("calibration_done", "Calibration recorded; you can move now.", t0=cal["t0"], t1=t1)
+            self._event("calibration_done", "Calibration recorded; you can move now.", t0=cal.t0, t1=t1)
 
     # -- main --------------------------------------------------------------------------------------------
     def _make_processor(self) -> SessionProcessor | None:
