@@ -420,3 +420,26 @@ def test_process_with_the_lagged_orientation_filter(recording: Path, tmp_path: P
     lagged = (tmp_path / "lagged" / "angles.csv").read_text().splitlines()
     causal = (tmp_path / "causal" / "angles.csv").read_text().splitlines()
     assert lagged[0] == causal[0] and len(lagged) == len(causal) and lagged[1:] != causal[1:]
+
+
+_SYSTEM_BUS = (Path("/run/dbus/system_bus_socket"), Path("/var/run/dbus/system_bus_socket"))
+
+
+@pytest.mark.skipif(any(p.exists() for p in _SYSTEM_BUS) or not sys.platform.startswith("linux")
+                    or bool(os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")),
+                    reason="a D-Bus system bus exists here")
+def test_scan_without_the_systems_bluetooth_service_is_one_sentence(capsys) -> None:
+    """The real bleak path (its BlueZ backend) on a machine without the D-Bus system bus: exit 2 and the
+    sentence that names the missing service, no traceback."""
+    code = cli.run(["scan", "--timeout", "0.5"])
+    err = capsys.readouterr().err
+    _check(["scan"], code, err, 2, "the system's Bluetooth service is not reachable")
+
+
+def test_scan_failures_name_their_cause() -> None:
+    from hipback.ingest.ble.connect import scan_failure
+
+    assert "this user may not use Bluetooth" in scan_failure(PermissionError(13, "Permission denied"))
+    assert scan_failure(RuntimeError("No Bluetooth adapters found.")) == (
+        "Bluetooth scanning failed (No Bluetooth adapters found.); check that Bluetooth is on and usable by "
+        "this user.")

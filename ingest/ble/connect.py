@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,11 +123,22 @@ async def scan_sensors(
     except HipbackError:
         raise
     except Exception as exc:  # no adapter, BlueZ or D-Bus not running, permissions ...
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BluetoothUnavailableError(
-            f"Bluetooth scanning failed ({first}); check that Bluetooth is on and usable by this user."
-        ) from None
+        raise BluetoothUnavailableError(scan_failure(exc)) from None
     return found
+
+
+def scan_failure(exc: BaseException) -> str:
+    """The one sentence for a scan the operating system's Bluetooth stack refused (``exc`` from bleak)."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if sys.platform.startswith("linux") and isinstance(exc, FileNotFoundError | ConnectionRefusedError):
+        # bleak's BlueZ backend talks to bluetoothd over the D-Bus system bus; its socket is missing or shut
+        return (f"Bluetooth scanning failed ({first}): the system's Bluetooth service is not reachable; "
+                "check that D-Bus and BlueZ (bluetoothd) are installed and running, and that an adapter is "
+                "present.")
+    if isinstance(exc, PermissionError):
+        return (f"Bluetooth scanning failed ({first}): this user may not use Bluetooth; see "
+                "docs/deployment.md (\"The gateway's Bluetooth\") for the group it needs.")
+    return f"Bluetooth scanning failed ({first}); check that Bluetooth is on and usable by this user."
 
 
 def assign_sensors(
