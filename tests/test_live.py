@@ -31,6 +31,22 @@ def _coach(**kw) -> tuple[LiveCoach, io.StringIO]:
     return LiveCoach(console, prescription=Prescription(3, 30.0), **kw), buf
 
 
+def _coached(rec, step: int = 50) -> tuple:
+    """A recording processed in chunks of ``step`` samples per sensor, each poll handed to a coach that
+    prints plain lines: (the session results, the coach, its output buffer)."""
+    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()},
+                            {p: s.rate_hz for p, s in rec.streams.items()}, ProcessorConfig())
+    coach, buf = _coach(min_wall_interval_s=0.0)
+    n = min(len(s) for s in rec.streams.values())
+    for a in range(0, n, step):
+        for s in rec.streams.values():
+            proc.feed(s.slice(a, min(a + step, n)))
+        coach.on_update(proc.poll(), {})
+    results = proc.finish()
+    coach.on_update(proc.poll(), {})
+    return results, coach, buf
+
+
 @pytest.fixture(scope="module")
 def virtual_run(tmp_path_factory):
     from hipback.ingest.session.virtual import run_virtual_session_async
@@ -171,16 +187,7 @@ def test_impossible_joint_angles_are_called_a_sensor_problem():
     loose = (thigh.t > 20.0) & (thigh.t < 23.0)
     flip = from_axis_angle(np.array([0.0, 1.0, 0.0]), np.pi * 0.95)
     thigh.quat[loose] = multiply(thigh.quat[loose], flip)
-    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()},
-                            {p: s.rate_hz for p, s in rec.streams.items()}, ProcessorConfig())
-    coach, buf = _coach(min_wall_interval_s=0.0)
-    n = min(len(s) for s in rec.streams.values())
-    for a in range(0, n, 50):
-        for s in rec.streams.values():
-            proc.feed(s.slice(a, min(a + 50, n)))
-        coach.on_update(proc.poll(), {})
-    results = proc.finish()
-    coach.on_update(proc.poll(), {})
+    results, coach, buf = _coached(rec)
     problems = [ln for ln in buf.getvalue().splitlines() if "Sensor problem" in ln]
     assert problems and all("left hip angle" in ln for ln in problems)
     assert len(problems) <= 2  # said once per 10 s of session time, not per update
@@ -274,16 +281,7 @@ def test_while_walking_the_progress_line_shows_strides_cadence_and_peak_extensio
                    sensors=[SensorSpec(p, kind="quat", rate_hz=100.0)
                             for p in ("pelvis", "thigh_left", "thigh_right")])
     rec = sim.recording
-    proc = SessionProcessor({p: s.kind for p, s in rec.streams.items()},
-                            {p: s.rate_hz for p, s in rec.streams.items()}, ProcessorConfig())
-    coach, buf = _coach(min_wall_interval_s=0.0)
-    n = min(len(s) for s in rec.streams.values())
-    for a in range(0, n, 50):
-        for s in rec.streams.values():
-            proc.feed(s.slice(a, min(a + 50, n)))
-        coach.on_update(proc.poll(), {})
-    results = proc.finish()
-    coach.on_update(proc.poll(), {})
+    results, coach, buf = _coached(rec)
     pattern = re.compile(r"\[\s*(\d+\.\d) s\] .*\| walking: (\d+) strides?, (\d+) steps/min, "
                          r"peak hip extension left (-?\d+)°, right (-?\d+)° \|")
     walking = [(float(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]))
