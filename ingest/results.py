@@ -180,7 +180,8 @@ def session_row(results: SessionResults, start_utc: float) -> dict[str, Any]:
         "calibration_quality": min(cal) if cal else None,
         "implausible_pct": implausible_pct(summary.get("implausible")),
     }
-    if kind != "walk" and (results.holds or "stretching" in seconds):
+    planned = (summary.get("holds") or {}).get("planned") is not False  # (hipback process: no plan)
+    if kind != "walk" and (results.holds or "stretching" in seconds) and planned:
         row["holds_prescribed"] = 2 * per_side
         row["prescribed_time_s"] = 2 * per_side * hold_s
     return row

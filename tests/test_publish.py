@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -89,6 +90,12 @@ def test_rows_carry_degrees_utc_and_the_prescription(sim, results):
     row = session_row(results, start)
     assert row["kind"] == "mixed" and row["strides"] == len(results.strides)  # "short" walks and stretches
     assert row["holds_prescribed"] == 2 and row["prescribed_time_s"] == 8.0
+    # files processed without a plan (``hipback process`` marks the summary): nothing prescribed is published
+    holds_unplanned = {**results.summary["holds"], "planned": False}
+    unplanned = dataclasses.replace(results, summary={**results.summary, "holds": holds_unplanned})
+    row_unplanned = session_row(unplanned, start)
+    assert "holds_prescribed" not in row_unplanned and "prescribed_time_s" not in row_unplanned
+    assert row_unplanned["holds_done"] == row["holds_done"]
     # the short scenario's right hold arches: its correct time falls short of the 4 s target
     by_side = {h.side: h for h in results.holds}
     assert row["holds_done"] == sum(h.correct_s >= 4.0 for h in results.holds) == 1
