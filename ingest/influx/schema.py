@@ -178,7 +178,7 @@ MEASUREMENTS: dict[str, MeasurementSpec] = {
                 _f("compensation_index", float, "1", "median compensation index of the session's strides"),
                 _f("cadence_spm", float, "steps/min", "median cadence"),
                 _f("holds_done", int, "1", "completed holds"),
-                _f("holds_prescribed", int, "1", "holds the plan prescribed for this session (absent without a plan)"),
+                _f("holds_prescribed", int, "1", "holds the plan prescribed (absent without a plan)"),
                 _f("correct_time_s", float, "s", "total time in correct posture over all holds"),
                 _f("prescribed_time_s", float, "s", "prescribed total hold time (absent without a plan)"),
                 _f("calibration_quality", float, "1", "standing calibration quality, 0 (bad) to 1 (good)"),
