@@ -443,3 +443,21 @@ def test_scan_failures_name_their_cause() -> None:
     assert scan_failure(RuntimeError("No Bluetooth adapters found.")) == (
         "Bluetooth scanning failed (No Bluetooth adapters found.); check that Bluetooth is on and usable by "
         "this user.")
+
+
+def test_the_demo_names_a_hipback_command_that_runs(monkeypatch, tmp_path: Path) -> None:
+    """The demo's closing lines name the ``hipback`` command as the shell can run it: its full path while
+    the fresh clone's ``.venv/bin`` is not on the PATH, the bare name once it is."""
+    from hipback.ingest.commands.demo import hipback_command
+
+    here = Path(sys.executable).with_name("hipback")
+    if not here.exists():
+        pytest.skip("hipback is not installed beside this Python")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    command = hipback_command()
+    assert command == str(here)
+    run = subprocess.run([command, "report", "--help"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PATH": str(tmp_path)})
+    assert run.returncode == 0 and "--reprocess" in run.stdout
+    monkeypatch.setenv("PATH", f"{here.parent}{os.pathsep}{tmp_path}")
+    assert hipback_command() == "hipback"

@@ -285,13 +285,25 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     console.print("  Angles are relative to the standing calibration; "
                   "these are monitoring measures, not a diagnosis.")
     console.print(f"  Open the report:       {sys.executable} -m webbrowser -t {report.resolve().as_uri()}")
-    console.print(f"  Process it once more:  hipback report latest --store {store_path} --out {report} "
-                  "--reprocess --overwrite")
+    console.print(f"  Process it once more:  {hipback_command()} report latest --store {store_path} "
+                  f"--out {report} --reprocess --overwrite")
     sys.stdout.flush()
 
 
 def _p50_p99_ms(lat_s: list[float]) -> str:
     return f"p50 {1000 * np.percentile(lat_s, 50):.1f} ms, p99 {1000 * np.percentile(lat_s, 99):.1f} ms"
+
+
+def hipback_command() -> str:
+    """How to run the ``hipback`` command of this installation: ``hipback`` when that is what the shell
+    finds, else its full path (a fresh clone's ``.venv/bin/hipback`` before the environment is activated)."""
+    import shutil
+
+    here = Path(sys.executable).parent / "hipback"
+    found = shutil.which("hipback")
+    if found is not None and (not here.exists() or Path(found).resolve() == here.resolve()):
+        return "hipback"
+    return str(here) if here.exists() else "hipback"
 
 
 def results_fingerprint(results: SessionResults) -> str:
