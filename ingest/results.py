@@ -138,6 +138,13 @@ def prescription_of(summary: Mapping[str, Any] | None) -> tuple[int, float]:
     )
 
 
+def holds_planned(summary: Mapping[str, Any] | None) -> bool:
+    """Whether a plan prescribed the session's stretch holds: not when the summary's ``holds.planned`` is
+    false (``hipback process`` of files writes it; their hold target is the pipeline's default)."""
+    holds = (summary or {}).get("holds")
+    return not (isinstance(holds, Mapping) and holds.get("planned") is False)
+
+
 def session_kind(strides: list[Stride], holds: list[Hold], activity: list[ActivityBout]) -> str:
     """``walk``, ``stretch`` or ``mixed`` from what happened (see the module docstring)."""
     labels = {activity_label(b) for b in activity}
@@ -180,8 +187,7 @@ def session_row(results: SessionResults, start_utc: float) -> dict[str, Any]:
         "calibration_quality": min(cal) if cal else None,
         "implausible_pct": implausible_pct(summary.get("implausible")),
     }
-    planned = (summary.get("holds") or {}).get("planned") is not False  # (hipback process: no plan)
-    if kind != "walk" and (results.holds or "stretching" in seconds) and planned:
+    if kind != "walk" and (results.holds or "stretching" in seconds) and holds_planned(summary):
         row["holds_prescribed"] = 2 * per_side
         row["prescribed_time_s"] = 2 * per_side * hold_s
     return row

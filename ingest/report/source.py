@@ -40,7 +40,12 @@ from hipback.ingest.errors import ConfigError
 from hipback.ingest.report.page import SessionInfo
 from hipback.ingest.report.quality import DataQuality, assess_quality
 from hipback.ingest.report.wording import Baseline, ExerciseHistory
-from hipback.ingest.results import ANGLE_SERIES_COLUMNS, angle_series_from_columns, angles_from_rows
+from hipback.ingest.results import (
+    ANGLE_SERIES_COLUMNS,
+    angle_series_from_columns,
+    angles_from_rows,
+    holds_planned,
+)
 from hipback.ingest.session.stats import SensorStats
 from hipback.processing.activity import ActivityBout
 from hipback.processing.calibration import SensorCalibration
@@ -374,10 +379,7 @@ def planned_holds(summary: Mapping[str, Any] | None, meta: Mapping[str, Any] | N
     """Whether a session's stretch holds were prescribed by the patient's plan: not when its summary says
     ``holds.planned`` is false (``hipback process`` writes it) or, for a stored session, when its meta holds
     no ``prescription`` (recorded sessions keep their config's)."""
-    holds = (summary or {}).get("holds")
-    if isinstance(holds, Mapping) and holds.get("planned") is False:
-        return False
-    return meta is None or "prescription" in meta
+    return holds_planned(summary) and (meta is None or "prescription" in meta)
 
 
 def _prescription(meta: dict[str, Any]) -> Prescription:
