@@ -146,6 +146,31 @@ def test_guided_calibration_and_live_angles_agree_with_truth(faulty_session, sim
         assert store.events(outcome.session_id, "calibration_done")
 
 
+def test_a_clock_that_keeps_jumping_is_said_at_most_once_a_minute(tmp_path) -> None:
+    """A pelvis sensor whose clock jumps every 2 s for two minutes: every jump is counted and re-anchored, but
+    the session says so at once, then at most once per ``CLOCK_JUMP_REPEAT_S`` of session time with the count,
+    and the rest at its end: not once per batch for as long as the session lasts."""
+    from hipback.ingest.session.runner import CLOCK_JUMP_REPEAT_S
+
+    sim = simulate("walk", seed=4, calib_s=5.0, walk_s=140.0, stand_s=5.0,
+                   sensors=[SensorSpec("pelvis", kind="quat", rate_hz=100.0)])
+    jumps = [(5.0 + 2.0 * i, 3.0 if i % 2 == 0 else -2.5) for i in range(60)]
+    outcome = run_virtual_session(sim, {"pelvis": "hipback_v1"}, tmp_path / "s.sqlite",
+                                  faults={"pelvis": SensorFaults(clock_jumps=jumps)}, until_s=140.0,
+                                  calibration_s=0)
+    st = outcome.stats["pelvis"]
+    said = [e for e in outcome.events if e.kind == "clock_jump"]
+    assert st.clock_jumps >= 50, st.clock_jumps
+    assert 2 <= len(said) <= 140.0 / CLOCK_JUMP_REPEAT_S + 2, [(e.t, e.message) for e in said]
+    assert said[0].message == "The pelvis sensor's clock jumped; times re-anchored."
+    # (the last one may be the session end's, saying what was counted since the one before)
+    assert all(b.t - a.t >= CLOCK_JUMP_REPEAT_S for a, b in zip(said[:-1], said[1:-1], strict=False))
+    assert "more times" in said[1].message
+    assert sum(e.data["jumps"] for e in said) == st.clock_jumps  # every jump said, in counts
+    with LocalStore(tmp_path / "s.sqlite") as store:
+        assert len(store.events(outcome.session_id, "clock_jump")) == len(said)
+
+
 def test_refused_connections_clock_jump_and_low_battery(sim, tmp_path) -> None:
     faults = {
         "pelvis": SensorFaults(

@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import math
 import re
 import time
 from collections import deque
@@ -82,6 +83,11 @@ POLL_INTERVAL_S = 0.02
 #: stream as configured: no payload mode fits its firmware and link, or it answers a set-up request with an
 #: error every time) before the sensor is left out
 SETUP_FAILURES_LIMIT = 3
+#: Session seconds between two "clock jumped" events of one sensor: the first jump is said at once, later ones
+#: at most this often with their count (a sensor whose clock jumps at every packet would otherwise make an
+#: event, a store row and a line per batch for as long as the session lasts); ``SensorStats.clock_jumps``
+#: counts every jump
+CLOCK_JUMP_REPEAT_S = 60.0
 #: Allocations (of container objects, net of deallocations) between two collections of the garbage collector's
 #: youngest generation while a session runs (:func:`session_gc`; Python's default is 700).
 GC_THRESHOLD0 = 20_000
@@ -136,6 +142,8 @@ class _Link:
     absorb_arrival_gap: bool = False
     low_battery_warned: bool = False
     jumps_seen: int = 0
+    jumps_unsaid: int = 0  # clock jumps since the last "clock_jump" event
+    next_jump_event_t: float = -math.inf  # session s before which a new jump is only counted
     config: DeviceConfig | None = None  # what the configuration reads of the current connection said
     battery_task: asyncio.Future[None] | None = None
     kind_of_mode: tuple[str, SensorKind] | None = None  # (mode, the profile's sensor kind of it)
@@ -587,13 +595,12 @@ class SessionRunner:
         missing = decoded.missing
         clock = link.clock
         if clock.jump_count > link.jumps_seen:
-            st.clock_jumps += clock.jump_count - link.jumps_seen
+            new = clock.jump_count - link.jumps_seen
+            st.clock_jumps += new
             link.jumps_seen = clock.jump_count
-            self._event(
-                "clock_jump",
-                f"The {link.placement} sensor's clock jumped; times re-anchored.",
-                link.placement,
-            )
+            link.jumps_unsaid += new
+            if float(t[-1]) >= link.next_jump_event_t:
+                self._say_clock_jumps(link, float(t[-1]))
         arrival_missing = clock.arrival_missing
         if arrival_missing > link.arrival_missing_seen:  # devices without timestamps: estimated from arrivals
             new = arrival_missing - link.arrival_missing_seen
@@ -614,6 +621,16 @@ class SessionRunner:
             self._add_gap(link, t_prev, float(t[0]), missing, "loss")
         elif link.disconnect_pending and t_prev is None:
             link.disconnect_pending = False
+
+    def _say_clock_jumps(self, link: _Link, now: float) -> None:
+        """The ``clock_jump`` event of the jumps counted since the last one (see ``CLOCK_JUMP_REPEAT_S``)."""
+        n, link.jumps_unsaid = link.jumps_unsaid, 0
+        first = link.next_jump_event_t == -math.inf
+        link.next_jump_event_t = now + CLOCK_JUMP_REPEAT_S
+        what = "jumped" if first and n == 1 else (
+            f"jumped {n} times" if first else "jumped again" if n == 1 else f"jumped {n} more times")
+        self._event("clock_jump", f"The {link.placement} sensor's clock {what}; times re-anchored.",
+                    link.placement, jumps=n)
 
     def _add_gap(self, link: _Link, t0: float, t1: float, missing: int, reason: str) -> None:
         link.stats.gaps += 1
@@ -990,6 +1007,8 @@ class SessionRunner:
         for link in self.links.values():
             rej = link.decoder.stats.rejected
             link.stats.rejected = type(link.stats.rejected)(rej)
+            if link.jumps_unsaid:  # the jumps since the last event, said before the session ends
+                self._say_clock_jumps(link, self.session_time())
         if empty:  # nothing to process, store or report: say so instead of closing it like any other
             self._event(
                 "session_end",
