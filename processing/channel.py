@@ -128,6 +128,54 @@ def _acc_features_small(q: np.ndarray, a: np.ndarray) -> list[list[float]]:
 ORIENTATION_FILTERS = ("causal", "lagged")
 
 
+@dataclass
+class _Kind:
+    said: int = 0
+    unsaid: int = 0  # events counted since the last message of this kind
+    since: float = 0.0  # stream time (s) of the first of them
+    next_t: float = -math.inf  # stream time (s) from which the next count is said
+
+
+class _Notes:
+    """A block's log (``messages``) that stays bounded: each kind of message is said in full the first
+    ``first`` times, then at most once per ``every_s`` of stream time as a count (``"thigh_left: 37 more gaps
+    since t=61.20 s"``), and what is left at :meth:`flush`. A sensor that loses a packet every second would
+    otherwise add a line per loss for as long as the session lasts."""
+
+    def __init__(self, placement: str, messages: list[str], first: int = 10, every_s: float = 60.0) -> None:
+        self.placement = placement
+        self.messages = messages
+        self.first = first
+        self.every_s = every_s
+        self._kinds: dict[str, _Kind] = {}
+
+    def say(self, kind: str, t: float, text: str, count: int = 1) -> None:
+        """One event of ``kind`` at stream time ``t`` (s): ``text`` in full, or counted (``count`` of what
+        the kind counts)."""
+        k = self._kinds.setdefault(kind, _Kind())
+        if k.said < self.first:
+            self.messages.append(text)
+            k.said += 1
+            k.next_t = t + self.every_s
+            return
+        if not k.unsaid:
+            k.since = t
+        k.unsaid += count
+        if t >= k.next_t:
+            self._count(kind, k)
+            k.next_t = t + self.every_s
+
+    def flush(self) -> None:
+        """Say the counts not said yet."""
+        for kind, k in self._kinds.items():
+            if k.unsaid:
+                self._count(kind, k)
+
+    def _count(self, kind: str, k: _Kind) -> None:
+        self.messages.append(f"{self.placement}: {k.unsaid} more {kind} since t={k.since:.2f} s")
+        k.unsaid = 0
+
+
 class SensorChannel(Block[SensorStream, GridChunk]):
     """One sensor from samples to grid rows (see the module docstring).
 
@@ -223,6 +271,7 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         self.non_unit_ = 0
         self.gaps_: list[Gap] = []
         self.messages_: list[str] = []
+        self._notes = _Notes(placement, self.messages_)
 
     @property
     def acc_bias_(self) -> np.ndarray | None:
@@ -292,10 +341,14 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             n_drop = int(len(t) - keep.sum())
             if n_drop:
                 self.dropped_backwards_ += n_drop
-                self.messages_.append(
-                    f"{self.placement}: {n_drop} sample(s) dropped because their time did not move forward"
-                )
                 idx = np.flatnonzero(keep)
+                # (stream time of the note: the last sample kept, else the last accepted before)
+                t_note = float(t[idx[-1]]) if len(idx) else (self._last_t or 0.0)
+                self._notes.say(
+                    "samples dropped because their time did not move forward", t_note,
+                    f"{self.placement}: {n_drop} sample(s) dropped because their time did not move forward",
+                    n_drop,
+                )
                 chunk = take(chunk, idx)
                 t = t[idx]
                 if len(t) == 0:
@@ -307,9 +360,10 @@ class SensorChannel(Block[SensorStream, GridChunk]):
             t0 = float(t[j - 1]) if j > 0 else float(self._last_t)  # type: ignore[arg-type]
             gap = Gap(self.placement, t0, float(t[j]), max(int(round((t[j] - t0) * self.rate_hz)) - 1, 0))
             self.gaps_.append(gap)
-            self.messages_.append(
+            self._notes.say(
+                "gaps (segments split, nothing interpolated across them)", gap.t_start,
                 f"{self.placement}: gap of {gap.t_end - gap.t_start:.2f} s at t={gap.t_start:.2f} s "
-                "(segments split, nothing interpolated across it)"
+                "(segments split, nothing interpolated across it)",
             )
         self._last_t = tl[-1] if small and increasing else float(t[-1])
         live = tl if small and increasing else None  # the live chunk as it came: lists throughout
@@ -332,12 +386,16 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         chk = check_quaternions(chunk.quat)
         if chk.invalid:
             self.invalid_ += chk.invalid
-            self.messages_.append(
-                f"{self.placement}: {chk.invalid} invalid quaternion(s) (NaN or far from unit norm) skipped"
+            self._notes.say(
+                "invalid quaternions (NaN or far from unit norm) skipped", float(t[-1]),
+                f"{self.placement}: {chk.invalid} invalid quaternion(s) (NaN or far from unit norm) skipped",
+                chk.invalid,
             )
         if chk.non_unit:
             self.non_unit_ += chk.non_unit
-            self.messages_.append(f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised")
+            self._notes.say("non-unit quaternions renormalised", float(t[-1]),
+                            f"{self.placement}: {chk.non_unit} non-unit quaternion(s) renormalised",
+                            chk.non_unit)
         return self._grid(t, live, chk.quat, chunk.acc, chunk.gyr)
 
     def finish(self) -> GridChunk:
@@ -350,11 +408,14 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         if self._bias is not None:
             self._bias.finish()
         if self._est is None:
+            self._notes.flush()
             return self._empty()
         out = self._est.finish()
         bias = None if self._bias is None else np.zeros((0, 3))
         t, a, b = self._released(np.zeros(0), np.zeros((0, 3)), out, bias)
-        return self._grid(t, None, self._skipped(out), a, None, self._frame(b))
+        rows = self._grid(t, None, self._skipped(out), a, None, self._frame(b))
+        self._notes.flush()  # the counts not said yet
+        return rows
 
     def _first_offset_message(self) -> None:
         """Say, in plain words, that the accelerometer offset was first estimated and from when it is
@@ -372,7 +433,9 @@ class SensorChannel(Block[SensorStream, GridChunk]):
         """The filter's quaternions; its skipped (NaN) samples counted and reported."""
         if out.skipped:
             self.invalid_ += out.skipped
-            self.messages_.append(f"{self.placement}: {out.skipped} raw sample(s) with NaN skipped")
+            t = float(out.t[-1]) if len(out.t) else (self._last_t or 0.0)
+            self._notes.say("raw samples with NaN skipped", t,
+                            f"{self.placement}: {out.skipped} raw sample(s) with NaN skipped", out.skipped)
         return out.quat
 
     def _released(

@@ -241,3 +241,32 @@ def test_lagged_channel_holds_samples_until_their_orientation_comes_back() -> No
                                              np.zeros(2, bool))
     with pytest.raises(RuntimeError, match="out of order"):
         wrong.finish()
+
+
+def test_a_sensor_that_keeps_losing_samples_keeps_a_bounded_log() -> None:
+    """A sensor that loses three samples every half second for five minutes: every gap is in ``gaps_``, but
+    the log says the first ten in full, then their count at most once a minute of stream time, the rest at
+    ``finish``, the same whatever the chunking; a few gaps stay said in full."""
+    keep = np.array([i % 50 < 47 for i in range(30_000)])
+    t = np.flatnonzero(keep) / 100.0
+    logs = []
+    for chunk in (7, len(t)):
+        ch = SensorChannel("thigh_left", "quat", 100.0)
+        for a in range(0, len(t), chunk):
+            ch.update(stream(t[a:a + chunk].tolist(), placement="thigh_left"))
+        ch.finish()
+        assert len(ch.gaps_) == 599 and all(g.missing == 3 for g in ch.gaps_)
+        logs.append(list(ch.messages_))
+    assert logs[0] == logs[1]
+    log = logs[0]
+    assert log[0] == "thigh_left: gap of 0.04 s at t=0.46 s (segments split, nothing interpolated across it)"
+    assert len(log) <= 10 + 300 / 60 + 2
+    counts = [int(m.split()[1]) for m in log[10:]]
+    assert all(m.startswith("thigh_left: ") and " more gaps (segments split, nothing interpolated across "
+               "them) since t=" in m for m in log[10:])
+    assert 10 + sum(counts) == 599
+    # a few gaps: every one said in full
+    ch = SensorChannel("thigh_left", "quat", 100.0)
+    ch.update(stream(t[:400].tolist(), placement="thigh_left"))
+    ch.finish()
+    assert len(ch.messages_) == len(ch.gaps_) == 8
