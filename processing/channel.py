@@ -11,7 +11,10 @@ their gyroscope, for the exercise blocks' heading between alignments), also the 
 frame), resampled linearly like the acceleration (NaN across a gap and next to a sample without it).
 
 1. **Validation.** Samples whose time is not after the previous accepted sample (time going backwards,
-   duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted.
+   duplicates) are dropped and counted; NaN/inf samples are skipped; non-unit quaternions are counted. The
+   log (``messages_``) says each kind of such event, and each gap, in full the first ten times, then as a
+   count at most once per minute of stream time and at :meth:`SensorChannel.finish` (the counters and
+   ``gaps_`` keep every one), so a sensor that keeps losing packets does not grow it for hours.
    With ``acc_bias`` on, a raw device's accelerometer offset is estimated in use from its still moments
    (:class:`~hipback.processing.acc_bias.AccBiasEstimator`) and subtracted before the orientation filter and
    the acceleration features; an estimate is applied from the first sample after the still period that
