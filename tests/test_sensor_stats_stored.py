@@ -59,3 +59,33 @@ def test_the_report_reads_the_stored_statistics(tmp_path: Path) -> None:
     q = assess_quality(rec, None, stats).sensors["pelvis"]
     assert (q.disconnects, q.rejected_packets, q.battery_pct, q.lost) == (1, 3, 81.0, 7)
     store.close()
+
+
+def test_a_long_session_keeps_a_bounded_uniform_sample_of_its_latencies() -> None:
+    """A day of packets keeps at most ``size`` latencies, a uniform sample of all of them: its percentiles
+    are the stream's, and the same seed keeps the same values (sessions on simulated time repeat)."""
+    import numpy as np
+
+    from hipback.ingest.session.stats import Reservoir
+
+    rng = np.random.default_rng(5)
+    stream = rng.lognormal(mean=-3.0, sigma=0.6, size=400_000).tolist()  # latencies, s
+    kept = []
+    for _ in range(2):
+        r = Reservoir(size=20_000, seed=3)
+        for x in stream:
+            r.add(x)
+        kept.append(r.values)
+        assert r.seen == len(stream) and len(r.values) == 20_000
+    assert kept[0] == kept[1]
+    for q in (50, 99):
+        assert abs(np.percentile(kept[0], q) / np.percentile(stream, q) - 1.0) < 0.05, q
+    # the late part of the stream is sampled as much as the early part
+    late = set(stream[200_000:])
+    share = sum(1 for x in kept[0] if x in late) / len(kept[0])
+    assert 0.45 < share < 0.55
+    # fewer values than the size: every one, in order
+    small = Reservoir(size=20_000)
+    for x in stream[:1000]:
+        small.add(x)
+    assert small.values == stream[:1000]

@@ -61,7 +61,13 @@ from hipback.ingest.devices import DecodedSamples, DeviceConfig, DeviceProfile, 
 from hipback.ingest.devices.base import Decoder
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.results import store_rows
-from hipback.ingest.session.stats import SensorStats, SessionEvent, SessionIdentity, SessionOutcome
+from hipback.ingest.session.stats import (
+    Reservoir,
+    SensorStats,
+    SessionEvent,
+    SessionIdentity,
+    SessionOutcome,
+)
 from hipback.ingest.session.writer import StoreWriter
 from hipback.ingest.timesource import SYSTEM_CLOCK, Clock
 from hipback.processing.pipeline import ProcessorConfig, ProcessorUpdate, SessionProcessor
@@ -232,11 +238,13 @@ class SessionRunner:
         self._stopping = False
         self._processor: SessionProcessor | None = None
         self._processing_error: str | None = None
-        self._lat_stored: list[float] = []
-        self._lat_angle: list[float] = []
+        # per packet: real time to durable storage and to its live angle, session time to its angle (a
+        # bounded uniform sample in sessions of more than LATENCY_SAMPLES packets)
+        self._lat_stored = Reservoir(seed=1)
+        self._lat_angle = Reservoir(seed=2)
         # (last sample t, arrival perf, arrival session time) of each packet waiting for its live angle
         self._angle_wait: deque[tuple[float, float, float]] = deque()
-        self._lat_angle_session: list[float] = []
+        self._lat_angle_session = Reservoir(seed=3)
         self._angles_flowing = False
         self._angle_rows = 0
         self._angle_t_end = -np.inf
@@ -271,7 +279,8 @@ class SessionRunner:
         st = self.links[placement].stats
         st.samples += stored
         st.duplicates_ignored += offered - stored
-        self._lat_stored.extend(at - p for p in perfs)
+        for p in perfs:
+            self._lat_stored.add(at - p)
         if placement in self._store_failing:
             self._store_failing.discard(placement)
             logger.warning("store: writes of %s resumed", placement)
@@ -746,8 +755,8 @@ class SessionRunner:
             t_now = self.session_time()
             while self._angle_wait and self._angle_wait[0][0] <= horizon:
                 _, perf, arrival = self._angle_wait.popleft()
-                self._lat_angle.append(now - perf)
-                self._lat_angle_session.append(t_now - arrival)
+                self._lat_angle.add(now - perf)
+                self._lat_angle_session.add(t_now - arrival)
         for msg in update.messages:
             self._event("processing", msg)
         for ev in update.exercise_events:
@@ -1036,9 +1045,9 @@ class SessionRunner:
             stats=self.stats,
             results=results,
             events=self.events,
-            latency_stored_s=self._lat_stored,
-            latency_angle_s=self._lat_angle,
-            latency_angle_session_s=self._lat_angle_session,
+            latency_stored_s=self._lat_stored.values,
+            latency_angle_s=self._lat_angle.values,
+            latency_angle_session_s=self._lat_angle_session.values,
             angle_rows=self._angle_rows,
             stopped_by=self._stopped_by,
             processing_error=self._processing_error,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,34 @@ import numpy as np
 if TYPE_CHECKING:
     from hipback.processing.pipeline import SessionResults
     from hipback.simulator.virtual_ble import SensorLedger
+
+
+#: Latencies a session keeps per kind (:class:`Reservoir`): every packet's of a session up to about 30 min at
+#: 4 sensors with 20 ms packets, a uniform sample of them in longer ones (about 3 MB per kind at most).
+LATENCY_SAMPLES = 100_000
+
+
+class Reservoir:
+    """A bounded uniform sample of a stream of values (reservoir sampling, Vitter's algorithm R): every value
+    while fewer than ``size`` came, then each of the ``n`` seen so far kept with probability ``size / n``.
+    The random choices come from ``seed``, so a session on simulated time keeps the same values every run.
+    Percentiles of ``values`` estimate those of the whole stream (p99 of 100,000 values: within about
+    0.03 percentile points)."""
+
+    def __init__(self, size: int = LATENCY_SAMPLES, seed: int = 0) -> None:
+        self.size = size
+        self.seen = 0
+        self.values: list[float] = []
+        self._rng = random.Random(seed)
+
+    def add(self, value: float) -> None:
+        self.seen += 1
+        if len(self.values) < self.size:
+            self.values.append(value)
+            return
+        j = self._rng.randrange(self.seen)
+        if j < self.size:
+            self.values[j] = value
 
 
 @dataclass
@@ -149,8 +178,9 @@ class SessionOutcome:
 
     ``latency_stored_s``: per packet, real time from notification arrival to its samples being durable in the
     store; ``latency_angle_s``: per packet (after calibration), real time from its arrival until the live
-    angle output covered its last sample. ``stopped_by``: ``stop_event``, ``duration``, ``source_finished``,
-    ``sensors_failed`` (no sensor can stream as configured), ``cancelled`` or ``error``.
+    angle output covered its last sample (each: every packet's up to :data:`LATENCY_SAMPLES` packets, a
+    uniform sample of them beyond, see :class:`Reservoir`). ``stopped_by``: ``stop_event``, ``duration``,
+    ``source_finished``, ``sensors_failed`` (no sensor can stream as configured), ``cancelled`` or ``error``.
     """
 
     session_id: str
