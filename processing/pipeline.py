@@ -93,6 +93,11 @@ ExerciseEvent = RepResult | ProgrammeEvent
 
 R = TypeVar("R", AngleSeries, SegmentFrame)  # rows a block is fed in rounds (:class:`_RowRounds`)
 
+#: The angle rows kept for :class:`SessionResults` are joined into one part per this many seconds of rows: a
+#: live session's steps (20 ms) would otherwise keep a set of small arrays per step, about 450 MB per hour of
+#: session against the rows' own 38 MB (``bench/README.md``, "Long sessions").
+KEEP_BLOCK_S = 10.0
+
 
 @dataclass
 class ProcessorConfig:
@@ -385,7 +390,8 @@ class SessionProcessor:
         self._exercise_rows = _RowRounds(cfg.hold_step_s * self.rate, SegmentFrame.concat)  # (hold rounds)
         self._event_rows = _RowRounds(cfg.event_step_s * self.rate, AngleSeries.concat)
         self._seen = {id(b): 0 for b in self._message_sources()}
-        self._angles: list[AngleSeries] = []
+        self._angles: list[AngleSeries] = []  # the kept rows, joined per KEEP_BLOCK_S
+        self._kept = _RowRounds(KEEP_BLOCK_S * self.rate, AngleSeries.concat)  # kept rows not joined yet
         self._new_angles: list[AngleSeries] = []
         self._messages: list[str] = []
         self._new_messages: list[str] = []
@@ -578,6 +584,9 @@ class SessionProcessor:
                 )
             )
             self.summary_block.finish()
+            rest = self._kept.take()  # the kept rows not joined yet
+            if rest is not None:
+                self._angles.append(rest)
         bouts: list[WalkingBout] = []
         for det in self.stride_detectors.values():
             bouts.extend(det.bouts_)
@@ -670,7 +679,9 @@ class SessionProcessor:
             compute_angles_stacked(t, names, q_seg, rows.motion, rows.acc[:, 0], thigh_acc, yaw)
         )
         if self.cfg.keep_angles:
-            self._angles.append(ang)
+            self._kept.add(ang)
+            if self._kept.due:
+                self._angles.append(self._kept.take())  # type: ignore[arg-type]
         self._new_angles.append(ang)
         self._hold_rows.add(ang)  # (fed at run_events once a round is due)
         self._event_rows.add(ang)
