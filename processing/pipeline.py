@@ -95,7 +95,7 @@ R = TypeVar("R", AngleSeries, SegmentFrame)  # rows a block is fed in rounds (:c
 
 #: The angle rows kept for :class:`SessionResults` are joined into one part per this many seconds of rows: a
 #: live session's steps (20 ms) would otherwise keep a set of small arrays per step, about 450 MB per hour of
-#: session against the rows' own 38 MB (``bench/README.md``, "Long sessions").
+#: session against the rows' own 75 MB (``bench/README.md``, "Long sessions").
 KEEP_BLOCK_S = 10.0
 
 

@@ -33,7 +33,7 @@ def test_twenty_seconds_more_of_twenty_millisecond_steps_hold_well_under_a_megab
                 held[r] = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    growth = held[2000] - held[1000]  # 20 s of walking: 2,000 angle rows of about 105 bytes
+    growth = held[2000] - held[1000]  # 20 s of walking: 2,000 angle rows of about 210 bytes
     assert growth < 1_000_000, growth
     streamed = proc.finish()
     batch = process_recording(sim.recording)
