@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from hipback.simulator.virtual_ble import SensorLedger
 
 
-#: Latencies a session keeps per kind (:class:`Reservoir`): every packet's of a session up to about 30 min at
-#: 4 sensors with 20 ms packets, a uniform sample of them in longer ones (about 3 MB per kind at most).
+#: Latencies a session keeps per kind (:class:`Reservoir`): every packet's for the first 100,000 packets
+#: (about 8 min of 4 sensors with 20 ms packets, an hour of 3 with full ones), a uniform sample of them
+#: beyond (about 3 MB per kind at most).
 LATENCY_SAMPLES = 100_000
 
 
