@@ -85,7 +85,7 @@ def simulate(
 
 @app.command()
 def process(
-    inputs: Annotated[list[str], typer.Argument(help="PLACEMENT=FILE pairs (pelvis, thigh_left, thigh_right, lumbar_upper).")],
+    inputs: Annotated[list[str], typer.Argument(help="PLACEMENT=FILE pairs (pelvis, thigh_left, thigh_right, lumbar_upper), or one recording folder in hipback's format (as `hipback simulate` writes).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for angles.csv, strides.csv, holds.csv, activity.csv, summary.json.")],
     store: Annotated[Optional[Path], typer.Option("--store", help="Also put the recording, results and InfluxDB points into this local store.")] = None,
     patient: Annotated[Optional[str], typer.Option("--patient", help="Pseudonymous patient id for --store (default: the recording's, else 'offline').")] = None,

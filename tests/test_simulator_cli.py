@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,11 @@ def test_cli_writes_sensor_files_and_truth(tmp_path: Path):
         len(loaded.strides) == len(truth["strides"])
         and loaded.holds[1].arching == truth["holds"][1]["arching"]
     )
+    # the command it prints to process the folder works as printed
+    (line,) = [ln for ln in res.stdout.splitlines() if ln.startswith("Process it: hipback process ")]
+    again = _hipback(*shlex.split(line.removeprefix("Process it: hipback ")))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "sim-results" / "summary.json").is_file() and "Left leg: " in again.stdout
     assert np.degrees(loaded.holds[0].hip_extension_rad) == pytest.approx(
         truth["holds"][0]["hip_extension_deg"]
     )

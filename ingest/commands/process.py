@@ -2,7 +2,9 @@
 
 Usage: ``hipback process --out DIR PLACEMENT=FILE ...`` with placements ``pelvis``, ``thigh_left``,
 ``thigh_right``, ``lumbar_upper`` and files in hipback's format, Movella DOT or Xsens MT Manager exports
-(sensors may differ in rate). Writes into DIR:
+(sensors may differ in rate), or ``hipback process --out DIR FOLDER`` with a recording folder in hipback's
+format (``hipback simulate`` writes one; its ``session.json`` or its files' headers name the placements).
+Writes into DIR:
 
 - ``angles.csv``: one row per sample of the common timeline (100 Hz), columns ``time_s``,
   ``hip_flexion_left_deg``, ``hip_flexion_right_deg``, ``pelvic_tilt_deg``, ``lumbar_flexion_deg``
@@ -94,16 +96,36 @@ ANGLE_COLUMNS = (
 )
 
 
+def recording_folder(inputs: list[str]) -> Path | None:
+    """The recording folder given instead of ``PLACEMENT=FILE`` pairs (an input without ``=`` that is a
+    folder), or None; :class:`ConfigError` when both are given."""
+    folders = [Path(i) for i in inputs if "=" not in i and Path(i).is_dir()]
+    if not folders:
+        return None
+    if len(inputs) > 1:
+        raise ConfigError(
+            f"give either one recording folder ({folders[0]}) or PLACEMENT=FILE pairs, not both."
+        )
+    return folders[0]
+
+
 def parse_inputs(inputs: list[str]) -> dict[str, Path]:
-    """``PLACEMENT=FILE`` strings -> {placement: path}; a user mistake raises :class:`ConfigError`."""
+    """``PLACEMENT=FILE`` strings, or one recording folder (:func:`folder_inputs`) -> {placement: path}; a
+    user mistake raises :class:`ConfigError`."""
     if not inputs:
-        raise ConfigError("give at least one PLACEMENT=FILE pair, for example pelvis=pelvis.csv.")
+        raise ConfigError("give a recording folder or PLACEMENT=FILE pairs, for example pelvis=pelvis.csv.")
+    folder = recording_folder(inputs)
+    if folder is not None:
+        return folder_inputs(folder)
     out: dict[str, Path] = {}
     for item in inputs:
         placement, sep, file = item.partition("=")
         placement = placement.strip()
         if not sep or not placement or not file:
-            raise ConfigError(f"{item!r} is not a PLACEMENT=FILE pair (for example thigh_left=left.csv).")
+            raise ConfigError(
+                f"{item!r} is not a PLACEMENT=FILE pair (for example thigh_left=left.csv) nor a recording "
+                "folder."
+            )
         if placement not in PLACEMENTS:
             raise ConfigError(f"unknown placement {placement!r}; use one of {', '.join(PLACEMENTS)}.")
         if placement in out:
@@ -114,11 +136,41 @@ def parse_inputs(inputs: list[str]) -> dict[str, Path]:
         if path.is_dir():
             raise ConfigError(f"{path} for {placement} is a folder; give a recording file.")
         out[placement] = path
-    if "pelvis" not in out:
-        raise ConfigError("a pelvis sensor file is required (pelvis=FILE).")
-    if not any(p.startswith("thigh") for p in out):
-        raise ConfigError("at least one thigh sensor file is required (thigh_left=FILE or thigh_right=FILE).")
+    _require_sensors(out)
     return out
+
+
+def folder_inputs(folder: Path) -> dict[str, Path]:
+    """{placement: path} of a recording folder in hipback's format (``hipback simulate`` and
+    :func:`hipback.ingest.files.write_recording` write them; :func:`hipback.ingest.files.recording_files`);
+    a folder of other files (vendor exports, which name no placement) is a :class:`ConfigError` saying how to
+    name them."""
+    from hipback.ingest.files import recording_files
+
+    files = recording_files(folder)
+    if not files:
+        names = sorted(f.name for f in folder.iterdir()
+                       if f.is_file() and f.suffix.lower() in (".csv", ".txt"))
+        held = f" (it holds {', '.join(names[:4])}{', ...' if len(names) > 4 else ''})" if names else ""
+        raise ConfigError(
+            f"{folder} holds no recording in hipback's format{held}; give each sensor's file with its "
+            "placement, for example pelvis=FILE thigh_left=FILE thigh_right=FILE."
+        )
+    unknown = sorted(set(files) - set(PLACEMENTS))
+    if unknown:
+        raise ConfigError(
+            f"{folder} holds a sensor placed at {unknown[0]!r}, which process does not know (it knows "
+            f"{', '.join(PLACEMENTS)}); give the other files as PLACEMENT=FILE pairs."
+        )
+    _require_sensors(files)
+    return files
+
+
+def _require_sensors(files: dict[str, Path]) -> None:
+    if "pelvis" not in files:
+        raise ConfigError("a pelvis sensor file is required (pelvis=FILE).")
+    if not any(p.startswith("thigh") for p in files):
+        raise ConfigError("at least one thigh sensor file is required (thigh_left=FILE or thigh_right=FILE).")
 
 
 #: during walking a thigh turns several times faster than the pelvis (90th percentile of the angular speed;
@@ -398,6 +450,7 @@ def run(
         names = " or ".join(ORIENTATION_FILTERS)
         raise ConfigError(f"unknown orientation filter {orientation!r}; use {names}.")
     files = parse_inputs(inputs)
+    folder = recording_folder(inputs)
     if patient is not None:
         check_patient(patient)
     start_utc = None
@@ -419,7 +472,7 @@ def run(
         influx_settings()  # a malformed HIPBACK_INFLUX_URL is reported before the work
     st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
     try:
-        recording = read_recording(dict(files))
+        recording = read_recording(folder if folder is not None else dict(files))
         wait_s = offline_calibration_wait_s(recording.duration_s)
         cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s,
                               initial_calibration=given, refine_axes=given is not None)

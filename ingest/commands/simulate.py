@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -60,6 +61,8 @@ def run(
     )
     for p in paths:
         typer.echo(f"  wrote {p}")
+    results = out.parent / f"{out.name or 'recording'}-results"
+    typer.echo(f"Process it: hipback process --out {shlex.quote(str(results))} {shlex.quote(str(out))}")
     return paths
 
 

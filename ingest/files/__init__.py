@@ -5,6 +5,7 @@ Public API::
     read_sensor_file(path, placement=None, *, dialect=None) -> SensorStream
     read_recording(inputs: dict[str, Path] | Path) -> Recording
     write_recording(recording, folder) -> list[Path]
+    recording_files(folder) -> dict[str, Path]  # placement -> file of a folder written by write_recording
     detect_dialect(path) -> "hipback" | "movella_dot" | "xsens_mt"
     ImportReport  # per-stream import facts, in SensorStream.meta["import"]
 
@@ -17,7 +18,19 @@ and the policies (truncated last line, leading zero rows, ...) are documented in
 """
 
 from hipback.ingest.files.detect import detect_dialect
-from hipback.ingest.files.recording import read_recording, read_sensor_file, write_recording
+from hipback.ingest.files.recording import (
+    read_recording,
+    read_sensor_file,
+    recording_files,
+    write_recording,
+)
 from hipback.ingest.files.report import ImportReport
 
-__all__ = ["ImportReport", "detect_dialect", "read_recording", "read_sensor_file", "write_recording"]
+__all__ = [
+    "ImportReport",
+    "detect_dialect",
+    "read_recording",
+    "read_sensor_file",
+    "recording_files",
+    "write_recording",
+]

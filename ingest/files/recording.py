@@ -76,16 +76,16 @@ def read_recording(inputs: dict[str, Path | str] | Path | str) -> Recording:
     return _assemble({part.stream.placement: part}, session=None)
 
 
-def _read_folder(folder: Path) -> Recording:
+def recording_files(folder: Path | str) -> dict[str, Path]:
+    """The sensor files of a recording folder written by :func:`write_recording`, placement -> file: the
+    streams its ``session.json`` lists, or without one every ``*.csv`` file that starts with ``#
+    hipback-recording:``, placed by its ``placement`` header line (else its file name). Reads no samples.
+    Empty when the folder holds neither (e.g. a folder of vendor exports). :class:`RecordingFileError` names
+    what is wrong: an unreadable ``session.json``, a listed file missing, two files of one placement."""
+    folder = Path(folder)
     session_path = folder / SESSION_FILE
-    session: dict[str, Any] | None = None
     if session_path.exists():
-        try:
-            session = json.loads(session_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RecordingFileError(session_path, "the file is not valid JSON.", exc.lineno) from None
-        except (OSError, UnicodeDecodeError):
-            raise RecordingFileError(session_path, "the file cannot be read as text.") from None
+        session = _session_file(session_path)
         streams = session.get("streams") if isinstance(session, dict) else None
         if not isinstance(streams, dict) or not streams:
             raise RecordingFileError(session_path, "the file lists no streams.")
@@ -97,21 +97,49 @@ def _read_folder(folder: Path) -> Recording:
                 )
             if not f.is_file():
                 raise RecordingFileError(session_path, f"the file {f.name} listed for {pl} is missing.")
-        parts = {pl: _read_one(f, pl) for pl, f in files.items()}
-    else:
-        parts = {}
-        for f in sorted(folder.glob("*.csv")):
-            with open(f, encoding="utf-8", errors="replace") as fh:
-                if not fh.readline().startswith(hipback_format.HIPBACK_MAGIC):
-                    continue
-            part = _read_one(f, None)
-            if part.stream.placement in parts:
-                raise RecordingFileError(
-                    f, f"another file in this folder already holds placement {part.stream.placement}."
-                )
-            parts[part.stream.placement] = part
-        if not parts:
-            raise RecordingFileError(folder, "the folder holds no hipback recording files.")
+        return files
+    files = {}
+    for f in sorted(folder.glob("*.csv")):
+        placement = _header_placement(f)
+        if placement is None:
+            continue
+        if placement in files:
+            raise RecordingFileError(f, f"another file in this folder already holds placement {placement}.")
+        files[placement] = f
+    return files
+
+
+def _session_file(session_path: Path) -> Any:
+    try:
+        return json.loads(session_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RecordingFileError(session_path, "the file is not valid JSON.", exc.lineno) from None
+    except (OSError, UnicodeDecodeError):
+        raise RecordingFileError(session_path, "the file cannot be read as text.") from None
+
+
+def _header_placement(f: Path) -> str | None:
+    """The placement a hipback recording file names in its header lines (its file name when it names none);
+    None when the file is not one (its first line is not the format's)."""
+    with open(f, encoding="utf-8", errors="replace") as fh:
+        if not fh.readline().startswith(hipback_format.HIPBACK_MAGIC):
+            return None
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            key, sep, value = line[1:].strip().partition(":")
+            if sep and key.strip() == "placement" and value.strip():
+                return hipback_format.unescape(value.strip())
+    return f.stem
+
+
+def _read_folder(folder: Path) -> Recording:
+    files = recording_files(folder)
+    if not files:
+        raise RecordingFileError(folder, "the folder holds no hipback recording files.")
+    session_path = folder / SESSION_FILE
+    session = _session_file(session_path) if session_path.exists() else None
+    parts = {pl: _read_one(f, pl) for pl, f in files.items()}
     return _assemble(parts, session=session, session_path=session_path)
 
 
