@@ -66,7 +66,7 @@ from hipback.ingest.results import (
     stride_rows,
 )
 from hipback.ingest.session.stats import SessionIdentity
-from hipback.processing.exercises.posture import posture_time
+from hipback.processing.exercises.posture import PostureCounter, posture_time
 from hipback.processing.progress import PatientProgress
 
 if TYPE_CHECKING:
@@ -319,6 +319,10 @@ class LivePublisher:
         self._report_base: dict[str, dict[str, float]] = {}
         self._exercise_rows: ExerciseRows | None = None  # numbering of reps/holds per exercise and side
         self._exercise_events = 0  # exercise events taken so far (the session's are in this order)
+        # the session's posture time, counted from the angles as they come (a live session's results carry
+        # no angle series: it went to the store as it came)
+        self._posture = PostureCounter()
+        self._posture_rows = 0
 
     def bind(self, identity: SessionIdentity) -> None:
         """The session this publisher publishes (the runner's ``on_session``)."""
@@ -343,6 +347,9 @@ class LivePublisher:
         self._take_bouts(update.activity)
         self._take_exercises(update.exercise_events)
         self._take_angles(update.angles, final=False)
+        if len(update.angles):
+            self._posture.update(update.angles)
+            self._posture_rows += len(update.angles)
         t_now = self._stats_time(stats) if stats else None
         if t_now is not None and self.status_interval_s is not None and (
                 self._last_report_t is None or t_now - self._last_report_t >= self.status_interval_s):
@@ -472,11 +479,18 @@ class LivePublisher:
             self._take_exercises(events[self._exercise_events:])
             self._pending.append(schema.session_point(session_row(results, self.start_utc),
                                                       self.patient_id, self.session_id))
-            self._pending.append(
-                posture_time_point(results, self.start_utc, self.patient_id, self.session_id)
-            )
+            if self._posture_rows:  # the angles came through on_update
+                row = self._posture.result(results.activity).as_row()
+                self._pending.append(schema.posture_time_point({**row, "t_s": float(self.start_utc)},
+                                                               self.patient_id, self.session_id))
+            else:  # results published from elsewhere, with their angle series
+                self._pending.append(
+                    posture_time_point(results, self.start_utc, self.patient_id, self.session_id)
+                )
         if stats:
             t_end = self._stats_time(stats)
+            if t_end is None and math.isfinite(self._angle_t_end):
+                t_end = self._angle_t_end
             if t_end is None and results is not None:
                 t_end = _session_end(results, self.start_utc) - self.start_utc
             if t_end is not None:

@@ -29,6 +29,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from hipback.ingest.session.stats import SensorStats
+    from hipback.ingest.store import LocalStore
     from hipback.processing.activity import ActivityBout
     from hipback.processing.gait import Stride
     from hipback.processing.holds import Hold
@@ -291,12 +292,15 @@ def implausible_pct(implausible: Mapping[str, Any] | None) -> float | None:
     return 100.0 * max(float(c.get("share", 0.0) or 0.0) for c in implausible.values())
 
 
-def store_rows(results: SessionResults, start_utc: float) -> dict[str, list[dict[str, Any]]]:
+def store_rows(results: SessionResults, start_utc: float, *,
+               angles: bool = True) -> dict[str, list[dict[str, Any]]]:
     """The local store's result rows of one session, per kind (``summary``, ``strides``, ``holds``,
     ``activity``, ``bouts``, ``warnings``, ``calibration``, ``exercises``: see
     :class:`hipback.ingest.programme.ExerciseRows`, ``angles``: see :func:`angles_rows`): every field of
     the processing records (``*_rad`` as ``*_deg``) with the schema's rows over them (the schema's field
-    names, ``t_s`` in UTC), so that the store, the patient's progress and InfluxDB read the same names."""
+    names, ``t_s`` in UTC), so that the store, the patient's progress and InfluxDB read the same names.
+    ``angles`` False leaves the ``angles`` kind out (a live session stored it as it came:
+    :class:`hipback.ingest.session.spool.AngleSpool`)."""
     rows = results_rows(results)
     _, hold_s = prescription_of(results.summary)
     strides = sorted(results.strides, key=lambda s: (s.t_start, s.side))
@@ -304,7 +308,8 @@ def store_rows(results: SessionResults, start_utc: float) -> dict[str, list[dict
                        for s, r in zip(strides, stride_rows(strides, start_utc), strict=True)]
     rows["holds"] = [{**record_row(h), **hold_row(h, start_utc, hold_s)} for h in results.holds]
     rows["activity"] = [{**record_row(b), **activity_row(b, start_utc)} for b in results.activity]
-    rows["angles"] = angles_rows(results, start_utc)
+    if angles:
+        rows["angles"] = angles_rows(results, start_utc)
     from hipback.ingest.programme import exercise_rows  # exercises: one row per rep/hold and per set
 
     rows["exercises"] = exercise_rows(results.exercise_events, start_utc)
@@ -429,14 +434,17 @@ def angles_rows(results: SessionResults, start_utc: float, chunk: int = ANGLES_C
     relative 6e-8 (under 1e-5 deg below 180 deg), times exact.
     """
     a = results.angles
-    t = np.asarray(a.t, dtype=np.float64)
-    cols = angle_series_columns(a)
-    flags = None if a.implausible is None else np.asarray(a.implausible, dtype=np.uint8)
-    optional = {col: np.asarray(v, dtype=np.float64) for name, col in ANGLE_SERIES_OPTIONAL.items()
-                if (v := getattr(a, name, None)) is not None}
-    header = {
+    rows = [angles_header(results, start_utc, len(a))]
+    rows += [angles_chunk_row(a.slice(i0, min(i0 + chunk, len(a))), i0) for i0 in range(0, len(a), chunk)]
+    return rows
+
+
+def angles_header(results: SessionResults, start_utc: float, samples: int) -> dict[str, Any]:
+    """Row 0 of the stored angle series (:func:`angles_rows`) of ``samples`` rows: what it was computed from
+    (the results' placements, calibration state, processing log and gaps)."""
+    return {
         "format": ANGLES_FORMAT,
-        "samples": int(len(t)),
+        "samples": int(samples),
         "start_utc": float(start_utc),
         "columns": list(ANGLE_SERIES_COLUMNS.values()),
         "placements": {str(k): str(v) for k, v in (getattr(results, "placements", {}) or {}).items()},
@@ -446,19 +454,28 @@ def angles_rows(results: SessionResults, start_utc: float, chunk: int = ANGLES_C
                   "missing": int(g.missing), "reason": str(g.reason)}
                  for g in getattr(results, "gaps", []) or []],
     }
-    rows: list[dict[str, Any]] = [header]
-    for i0 in range(0, len(t), chunk):
-        sl = slice(i0, min(i0 + chunk, len(t)))
-        row: dict[str, Any] = {"i0": i0, "n": sl.stop - i0, "t": _pack(t[sl], "<f8")}
-        for col, v in cols.items():
-            part = v[sl]
-            row[col] = _pack(part, "<f4") if np.isfinite(part).any() else None
-        if flags is not None:
-            row["implausible"] = _pack(flags[sl], "<u1")
-        for col, v in optional.items():
-            row[col] = _pack(v[sl], "<f4")
-        rows.append(row)
-    return rows
+
+
+def angles_chunk_row(a: AngleSeries, i0: int) -> dict[str, Any]:
+    """One stored row of an angle series (:func:`angles_rows`): the rows ``a`` of the series, the first of
+    which is its row ``i0``; an optional field only when ``a`` has it."""
+    row: dict[str, Any] = {"i0": int(i0), "n": len(a), "t": _pack(np.asarray(a.t, dtype=np.float64), "<f8")}
+    for col, v in angle_series_columns(a).items():
+        row[col] = _pack(v, "<f4") if np.isfinite(v).any() else None
+    if a.implausible is not None:
+        row["implausible"] = _pack(np.asarray(a.implausible, dtype=np.uint8), "<u1")
+    for name, col in ANGLE_SERIES_OPTIONAL.items():
+        v = getattr(a, name, None)
+        if v is not None:
+            row[col] = _pack(np.asarray(v, dtype=np.float64), "<f4")
+    return row
+
+
+def stored_angles(store: LocalStore, session_id: str) -> AngleSeries:
+    """A stored session's angle series (rad, session seconds; float32 precision, :func:`angles_rows`), as a
+    live session stored it as it came or ``hipback process --store`` at once. ValueError, with the reason,
+    when it has none that can be read."""
+    return angles_from_rows(store.get_results(session_id, "angles"))[0]
 
 
 def angles_from_rows(rows: list[Any]) -> tuple[AngleSeries, dict[str, Any]]:

@@ -817,6 +817,16 @@ class LocalStore:
             con.execute("DELETE FROM results WHERE session_id = ? AND kind = ?", (session_id, kind))
             con.executemany("INSERT INTO results (session_id, kind, idx, row) VALUES (?, ?, ?, ?)", encoded)
 
+    def put_result_rows(self, session_id: str, kind: str, first_idx: int, rows: list[dict]) -> None:
+        """Store rows of one result kind at ``first_idx``, ``first_idx + 1``, ... (replacing rows stored
+        there), keeping the kind's other rows: a series stored as it comes (a live session's angles)."""
+        encoded = [(session_id, kind, first_idx + i, _dumps(row)) for i, row in enumerate(rows)]
+        with self._tx() as con:
+            self._require_session(con, session_id)
+            con.executemany(
+                "INSERT OR REPLACE INTO results (session_id, kind, idx, row) VALUES (?, ?, ?, ?)", encoded
+            )
+
     def get_results(self, session_id: str, kind: str) -> list[dict]:
         return [_loads(r[0]) for r in self._con().execute(
             "SELECT row FROM results WHERE session_id = ? AND kind = ? ORDER BY idx", (session_id, kind))]

@@ -3,6 +3,7 @@ angles, and the measured time against the virtual patient's truth."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -94,3 +95,29 @@ def test_bent_forward_time_of_a_simulated_forward_fold_matches_the_truth():
     # the press-ups extend the lower back: measured with the upper-lumbar sensor
     true_ext = float(np.count_nonzero(truth["lumbar_flexion"] <= -10 * DEG)) * dt
     assert true_ext > 3.0 and p.lumbar_extension_s == pytest.approx(true_ext, abs=3.0)
+
+
+@pytest.mark.parametrize("cut", [1, 7, 50, 333])
+def test_fed_in_pieces_the_counter_gives_the_whole_series_result(cut: int):
+    """A live session feeds its angles as they come: the same times as the whole series gives, also when a
+    thigh's angles start late (its rows before count as not measured, as in one piece), with a gap in the
+    timeline (a sample stands for the median step, not the gap's)."""
+    from hipback.processing.exercises.posture import PostureCounter
+
+    a = _series([(10, STAND), (4, BENT), (5, SWING), (6, SIT), (3, ARCH), (2, BACK_ROUNDED), (1, STAND)])
+    late = a.hip_flexion_right.copy()
+    late[: int(7 * FS)] = np.nan  # the right thigh calibrated 7 s late
+    keep = np.ones(len(a), dtype=bool)
+    keep[int(12 * FS): int(14 * FS)] = False  # 2 s without rows
+    a = dataclasses.replace(a, hip_flexion_right=late)
+    a = AngleSeries(t=a.t[keep], **{f: getattr(a, f)[keep] for f in AngleSeries.FIELDS})
+    bouts = [ActivityBout("sitting", 19.0, 25.0)]
+    whole = posture_time(a, bouts)
+    counter = PostureCounter()
+    for i in range(0, len(a), cut):
+        counter.update(a.slice(i, min(i + cut, len(a))))
+    assert counter.result(bouts) == whole
+    # the late thigh's first 7 s are not measured; the 2 s without rows count for nothing
+    assert whole.measured_s == pytest.approx(31.0 - 7.0 - 2.0, abs=1.5 / FS)
+    # bent forward: the 4 s with both hips flexed less the 2 s of the gap, and the 2 s of the rounded back
+    assert whole.bent_forward_s == pytest.approx(4.0, abs=1.5 / FS)

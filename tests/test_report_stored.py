@@ -472,24 +472,35 @@ def test_malformed_process_folder_sentences(stored, tmp_path, capsys, name, cont
 
 
 def test_a_recorded_session_reports_what_the_runner_stored(tmp_path, capsys):
-    """Virtual sensors through the session runner: the report reads the live results the runner stored at
-    the end (angles within float32 of the live ones) and agrees with reprocessing the raw samples."""
+    """Virtual sensors through the session runner: the report reads the live results the runner stored
+    (the angle series as it came, within float32 of every angle the runner delivered live, in rows of 2,000
+    samples here so that the session fills several) and agrees with reprocessing the raw samples."""
+    from hipback.ingest.session import spool
     from hipback.ingest.session.virtual import run_virtual_session
+    from hipback.processing.types import AngleSeries
 
     kinds = {"pelvis": "hipback_v1", "thigh_left": "movella_dot", "thigh_right": "witmotion"}
     sim = simulate("clinic_visit", seed=5, patient=VirtualPatient(patient_id=PATIENT), walk_s=30.0,
                    hold_s=12.0, sit_s=8.0, lie_s=6.0)
     store = tmp_path / "hipback.sqlite"
-    outcome = run_virtual_session(sim, kinds, store, patient_id=PATIENT)
+    delivered = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(spool, "ANGLES_CHUNK", 2000)
+        outcome = run_virtual_session(sim, kinds, store, patient_id=PATIENT,
+                                      on_update=lambda update, stats: delivered.append(update.angles))
     live = outcome.results
     assert live is not None and len(live.strides) > 20 and live.holds
+    live_angles = AngleSeries.concat(delivered)
     rows = _stored_rows(store, outcome.session_id)
+    assert len(rows["angles"]) == 1 + -(-len(live_angles) // 2000) > 3  # the header and the rows of 2,000
     back, start_utc = results_from_rows(rows)
-    assert start_utc == outcome.start_utc and np.array_equal(back.angles.t, live.angles.t)
-    ok = np.isfinite(live.angles.hip_flexion_left)
-    assert np.array_equal(ok, np.isfinite(back.angles.hip_flexion_left)) and ok.sum() > 1000
-    err = np.abs(back.angles.hip_flexion_left[ok] - live.angles.hip_flexion_left[ok])
-    assert (err <= F32 * np.abs(live.angles.hip_flexion_left[ok]) + 1e-12).all()
+    assert start_utc == outcome.start_utc and np.array_equal(back.angles.t, live_angles.t)
+    for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):
+        ok = np.isfinite(getattr(live_angles, name))
+        assert np.array_equal(ok, np.isfinite(getattr(back.angles, name))) and ok.sum() > 1000
+        err = np.abs(getattr(back.angles, name)[ok] - getattr(live_angles, name)[ok])
+        assert (err <= F32 * np.abs(getattr(live_angles, name)[ok]) + 1e-12).all()
+    assert np.array_equal(back.angles.implausible, live_angles.implausible)
 
     base = ["report", "latest", "--store", str(store)]
     assert cli.run([*base, "--out", str(tmp_path / "a.html")]) == 0
@@ -511,7 +522,7 @@ def test_a_recorded_session_reports_what_the_runner_stored(tmp_path, capsys):
         assert h1.correct_s == pytest.approx(h0.correct_s, abs=0.5)
         # the raw samples are read back on the session's own timeline (time 0 = the live session's start)
         assert h1.t_start == pytest.approx(h0.t_start, abs=0.05)
-    assert again.angles.t[0] == pytest.approx(live.angles.t[0], abs=0.011)
+    assert again.angles.t[0] == pytest.approx(live_angles.t[0], abs=0.011)
 
 
 def test_a_store_from_the_first_release_is_reported_from_its_raw_samples(tmp_path, capsys):

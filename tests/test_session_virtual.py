@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hipback.ingest.results import stored_angles
 from hipback.ingest.session import run_virtual_session
 from hipback.ingest.store import LocalStore
 from hipback.simulator import SensorSpec, simulate
@@ -125,7 +126,10 @@ def test_guided_calibration_and_live_angles_agree_with_truth(faulty_session, sim
     assert "Stand still" in start.message
     assert outcome.processing_error is None and outcome.results is not None
     assert outcome.angle_rows > 1000 and len(outcome.latency_angle_s) > 100
-    angles = outcome.results.angles
+    assert len(outcome.results.angles) == 0  # the series went to the store as it came (AngleSpool)
+    with LocalStore(path) as store:
+        angles = stored_angles(store, outcome.session_id)
+    assert len(angles) == outcome.angle_rows
     offset = outcome.ledgers["pelvis"].sim_t0_session
     truth = sim.truth
     for name in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt"):

@@ -32,6 +32,8 @@ from rich.table import Table
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.live import LiveCoach
 from hipback.ingest.publish import LivePublishing
+from hipback.ingest.results import stored_angles
+from hipback.ingest.store import LocalStore
 from hipback.processing.holds import Prescription
 
 if TYPE_CHECKING:
@@ -252,6 +254,9 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
             f"the demo session stored its data but processing failed: {outcome.processing_error}"
         )
 
+    # the live session stored its angle series as it came (its results carry none): read it back
+    with LocalStore(store_path) as st:
+        results = dataclasses.replace(outcome.results, angles=stored_angles(st, outcome.session_id))
     offset = next(iter(outcome.ledgers.values())).sim_t0_session if outcome.ledgers else 0.0
     stats = Table(title="Sensors")
     for col in ("placement", "protocol", "samples stored", "gaps", "rejected packets", "reconnects", "rate"):
@@ -260,9 +265,9 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
         stats.add_row(p, s.kind, str(s.samples), str(s.gaps), str(sum(s.rejected.values())),
                       str(s.reconnects), f"{s.rate_hz:.1f} Hz")
     console.print(stats)
-    console.print(comparison_table(outcome.results, sim, offset))
+    console.print(comparison_table(results, sim, offset))
 
-    written = _write_outputs(outcome.results, out)
+    written = _write_outputs(results, out)
     report = out / "report.html"
     _write_report(store_path, outcome.session_id, report)
     written.append(report)
@@ -281,7 +286,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
                   + ", ".join(p.name for p in written))
     console.print(f"  {publishing.status()}")
     console.print(f"  results fingerprint (same seed, same fingerprint on every run here, under any load): "
-                  f"{results_fingerprint(outcome.results)}")
+                  f"{results_fingerprint(results)}")
     console.print("  Angles are relative to the standing calibration; "
                   "these are monitoring measures, not a diagnosis.")
     console.print(f"  Open the report:       {sys.executable} -m webbrowser -t {report.resolve().as_uri()}")

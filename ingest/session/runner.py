@@ -61,6 +61,7 @@ from hipback.ingest.devices import DecodedSamples, DeviceConfig, DeviceProfile, 
 from hipback.ingest.devices.base import Decoder
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.results import store_rows
+from hipback.ingest.session.spool import AngleSpool
 from hipback.ingest.session.stats import (
     Reservoir,
     SensorStats,
@@ -237,6 +238,7 @@ class SessionRunner:
         self._queue: asyncio.Queue[tuple[_Link, bytes, float, float]] = asyncio.Queue()
         self._stopping = False
         self._processor: SessionProcessor | None = None
+        self._spool: AngleSpool | None = None  # the angle rows, stored as they come
         self._processing_error: str | None = None
         # per packet: real time to durable storage and to its live angle, session time to its angle (a
         # bounded uniform sample in sessions of more than LATENCY_SAMPLES packets)
@@ -744,6 +746,8 @@ class SessionRunner:
             return
         n = len(update.angles)
         if n:
+            if self._spool is not None:
+                self._spool.add(update.angles)
             self._angle_rows += n
             self._angle_t_end = float(update.angles.t[-1])
             if not self._angles_flowing:
@@ -811,6 +815,7 @@ class SessionRunner:
             holds_per_side=pres.holds_per_side,
             hold_s=pres.hold_s,
             max_sensor_lag_s=self.config.max_sensor_lag_s,
+            keep_angles=False,  # the angle rows go to the store as they come (AngleSpool), not into memory
         )
         if batch_ms:
             cfg = dataclasses.replace(cfg, live_batch_s=batch_ms / 1000.0)
@@ -919,6 +924,8 @@ class SessionRunner:
             self.store, self.session_id, asyncio.get_running_loop(), self._on_written, self._on_write_error
         )
         self._processor = self._make_processor()
+        if self._processor is not None:
+            self._spool = AngleSpool(self.store, self.session_id, defer=self._writer.call)
         consumer = asyncio.ensure_future(self._consume())
         supervisors = [asyncio.ensure_future(self._supervise(link)) for link in self.links.values()]
         self._event("session_start", f"Session {self.session_id} started for {self.config.patient_id}.")
@@ -1006,13 +1013,22 @@ class SessionRunner:
                 self._processing_failed(exc)
             else:
                 self._poll(force=True)  # what became final at the end reaches on_update like the rest
+        if self._writer is not None:
+            self._writer.write_now()  # the angle rows the last polls handed over
         if results is not None:
             try:
-                for kind, rows in store_rows(results, self.start_utc).items():
+                for kind, rows in store_rows(results, self.start_utc, angles=False).items():
                     self.store.put_results(self.session_id, kind, rows)
             except Exception as exc:
                 logger.error("store: results not written: %s", exc)
                 self._event("store_error", f"Results could not be stored: {exc}")
+            if self._spool is not None and not self._spool.finish(results, self.start_utc):
+                logger.error("store: angle series not written: %s", self._spool.failed_)
+                self._event("store_error", f"The angle series could not be stored: {self._spool.failed_}")
+        elif self._spool is not None and self._spool.rows_:
+            # no results (processing stopped, or nothing to process): no stray rows without their header
+            with contextlib.suppress(Exception):
+                self.store.put_results(self.session_id, "angles", [])
         for link in self.links.values():
             rej = link.decoder.stats.rejected
             link.stats.rejected = type(link.stats.rejected)(rej)

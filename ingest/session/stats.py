@@ -182,6 +182,9 @@ class SessionOutcome:
     angle output covered its last sample (each: every packet's up to :data:`LATENCY_SAMPLES` packets, a
     uniform sample of them beyond, see :class:`Reservoir`). ``stopped_by``: ``stop_event``, ``duration``,
     ``source_finished``, ``sensors_failed`` (no sensor can stream as configured), ``cancelled`` or ``error``.
+    ``results``: the processing results without their angle series (``results.angles`` is empty): the runner
+    stored it as it came (:class:`hipback.ingest.session.spool.AngleSpool`; read it back with
+    :func:`hipback.ingest.results.stored_angles`); ``angle_rows`` counts its rows.
     """
 
     session_id: str

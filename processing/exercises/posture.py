@@ -59,7 +59,8 @@ def posture_time(
     thigh_vertical_rad: float = math.radians(30.0),
     extension_rad: float = math.radians(10.0),
 ) -> PostureTime:
-    """:class:`PostureTime` of one session from its angles and activity bouts (module docstring).
+    """:class:`PostureTime` of one session from its angles and activity bouts (module docstring):
+    :class:`PostureCounter` fed the whole series once.
 
     :param angles: :class:`~hipback.processing.types.AngleSeries` (rad, uniform timeline ``t`` in s).
     :param bouts: activity bouts with ``label``, ``t_start``, ``t_end`` (s).
@@ -67,30 +68,106 @@ def posture_time(
     :param thigh_vertical_rad: largest thigh inclination from standing that still counts as upright (rad).
     :param extension_rad: lumbar extension beyond standing neutral that counts (rad, positive).
     """
-    sitting = float(sum(b.t_end - b.t_start for b in bouts if getattr(b, "label", "") == "sitting"))
-    t = np.asarray(angles.t, dtype=float)
-    if t.size < 2:
-        return PostureTime(sitting, None, None, 0.0)
-    dt = float(np.median(np.diff(t)))
-    lumbar = np.asarray(angles.lumbar_flexion, dtype=float)
-    thighs = []
-    for side in SIDES:
-        inc = np.asarray(getattr(angles, f"thigh_inclination_{side}"), dtype=float)
-        hip = np.asarray(getattr(angles, f"hip_flexion_{side}"), dtype=float)
-        if np.isfinite(inc).any() and np.isfinite(hip).any():
-            thighs.append((inc, hip))
-    bent = None
-    measured = 0.0
-    if thighs:
-        known = np.all([np.isfinite(inc) & np.isfinite(hip) for inc, hip in thighs], axis=0)
+    counter = PostureCounter(bend_rad=bend_rad, thigh_vertical_rad=thigh_vertical_rad,
+                             extension_rad=extension_rad)
+    counter.update(angles)
+    return counter.result(bouts)
+
+
+#: the bits of a row in :class:`PostureCounter` (per side: its angles known, upright, hip bent; the back bent)
+_KNOWN = {"left": 1, "right": 2}
+_UPRIGHT = {"left": 4, "right": 8}
+_HIP_BENT = {"left": 16, "right": 32}
+_BACK_BENT = 64
+
+
+class PostureCounter:
+    """:func:`posture_time` fed in pieces, as a live session's angles come (same parameters): each row is
+    kept as one byte of flags (100 bytes per second at 100 Hz) and the time steps as a count per step
+    (rounded to a nanosecond), so that :meth:`result` decides exactly as :func:`posture_time` on the whole
+    series: a thigh counts when its angles were ever known, a sample stands for the median time step."""
+
+    def __init__(
+        self,
+        *,
+        bend_rad: float = math.radians(30.0),
+        thigh_vertical_rad: float = math.radians(30.0),
+        extension_rad: float = math.radians(10.0),
+    ) -> None:
+        self.bend_rad = bend_rad
+        self.thigh_vertical_rad = thigh_vertical_rad
+        self.extension_rad = extension_rad
+        self._flags = bytearray()
+        self._steps: dict[int, int] = {}  # time step (ns) -> how many
+        self._last_t: float | None = None
+        self._seen = {f"{w}_{side}": False for side in SIDES for w in ("inc", "hip")}
+        self._lumbar_seen = False
+        self._extension = 0
+
+    def update(self, angles: Any) -> None:
+        """The next rows of the session's :class:`~hipback.processing.types.AngleSeries` (rad, s)."""
+        t = np.asarray(angles.t, dtype=float)
+        if t.size == 0:
+            return
+        steps = np.diff(t, prepend=t[0] if self._last_t is None else self._last_t)
+        if self._last_t is None:
+            steps = steps[1:]
+        self._last_t = float(t[-1])
+        values, counts = np.unique(np.round(steps * 1e9).astype(np.int64), return_counts=True)
+        for step, n in zip(values.tolist(), counts.tolist(), strict=True):
+            self._steps[step] = self._steps.get(step, 0) + n
+        flags = np.zeros(t.size, dtype=np.uint8)
+        lumbar = np.asarray(angles.lumbar_flexion, dtype=float)
         with np.errstate(invalid="ignore"):
-            upright = known & np.all([np.abs(inc) <= thigh_vertical_rad for inc, _ in thighs], axis=0)
-            hips_bent = np.all([hip >= bend_rad for _, hip in thighs], axis=0)
-            back_bent = lumbar >= bend_rad  # NaN (no lumbar sensor) compares False
-        bent = float(np.count_nonzero(upright & (hips_bent | back_bent))) * dt
-        measured = float(np.count_nonzero(known)) * dt
-    extension = None
-    if np.isfinite(lumbar).any():
-        with np.errstate(invalid="ignore"):
-            extension = float(np.count_nonzero(lumbar <= -extension_rad)) * dt
-    return PostureTime(sitting, bent, extension, measured)
+            for side in SIDES:
+                inc = np.asarray(getattr(angles, f"thigh_inclination_{side}"), dtype=float)
+                hip = np.asarray(getattr(angles, f"hip_flexion_{side}"), dtype=float)
+                fin_inc, fin_hip = np.isfinite(inc), np.isfinite(hip)
+                self._seen[f"inc_{side}"] |= bool(fin_inc.any())
+                self._seen[f"hip_{side}"] |= bool(fin_hip.any())
+                flags[fin_inc & fin_hip] |= _KNOWN[side]
+                flags[np.abs(inc) <= self.thigh_vertical_rad] |= _UPRIGHT[side]
+                flags[hip >= self.bend_rad] |= _HIP_BENT[side]
+            flags[lumbar >= self.bend_rad] |= _BACK_BENT  # NaN (no lumbar sensor) compares False
+            self._extension += int(np.count_nonzero(lumbar <= -self.extension_rad))
+        self._lumbar_seen |= bool(np.isfinite(lumbar).any())
+        self._flags += flags.tobytes()
+
+    def result(self, bouts: Iterable[Any] = ()) -> PostureTime:
+        """The session's :class:`PostureTime` from the rows so far and its activity bouts (``label``,
+        ``t_start``, ``t_end`` in s)."""
+        sitting = float(sum(b.t_end - b.t_start for b in bouts if getattr(b, "label", "") == "sitting"))
+        n_steps = sum(self._steps.values())
+        if n_steps < 1:
+            return PostureTime(sitting, None, None, 0.0)
+        dt = _median_of_counts(self._steps) / 1e9
+        flags = np.frombuffer(bytes(self._flags), dtype=np.uint8)
+        sides = [side for side in SIDES if self._seen[f"inc_{side}"] and self._seen[f"hip_{side}"]]
+        bent = None
+        measured = 0.0
+        if sides:
+            known_mask = sum(_KNOWN[s] for s in sides)
+            upright_mask = sum(_UPRIGHT[s] for s in sides)
+            bent_mask = sum(_HIP_BENT[s] for s in sides)
+            known = (flags & known_mask) == known_mask
+            upright = known & ((flags & upright_mask) == upright_mask)
+            hips_bent = (flags & bent_mask) == bent_mask
+            back_bent = (flags & _BACK_BENT) != 0
+            bent = float(np.count_nonzero(upright & (hips_bent | back_bent))) * dt
+            measured = float(np.count_nonzero(known)) * dt
+        extension = float(self._extension) * dt if self._lumbar_seen else None
+        return PostureTime(sitting, bent, extension, measured)
+
+
+def _median_of_counts(counts: dict[int, int]) -> float:
+    """The median of values given as value -> count (``np.median`` of the values, repeated)."""
+    values = sorted(counts)
+    total = sum(counts.values())
+    lo, hi = (total - 1) // 2, total // 2  # the middle one or two, by rank
+    out: list[int] = []
+    seen = 0
+    for v in values:
+        seen += counts[v]
+        while len(out) < 2 and seen > (lo if not out else hi):
+            out.append(v)
+    return (out[0] + out[1]) / 2.0
