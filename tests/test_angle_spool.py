@@ -126,3 +126,44 @@ def test_memory_stays_within_a_row_however_long_the_session(store):
     assert spool.rows_ == 360_000
     assert max(peaks) < 4e6, peaks
     assert peaks[-1] < peaks[0] + 1e6, peaks  # no growth from the first ten minutes to the hour
+
+
+def test_a_session_whose_processing_stopped_keeps_its_samples_and_no_stray_angle_rows(tmp_path, monkeypatch):
+    """Live processing failing partway (an internal error): the recording goes on and every sample is
+    stored; the angle rows already stored go (a series without its end and header would be half-written);
+    the report processes the samples again."""
+    from hipback.ingest.session import run_virtual_session, spool
+    from hipback.processing.pipeline import SessionProcessor
+    from hipback.simulator import SensorSpec, simulate
+
+    monkeypatch.setattr(spool, "ANGLES_CHUNK", 300)
+    real_poll = SessionProcessor.poll
+    seen = []
+
+    def poll(self):
+        update = real_poll(self)
+        seen.append(len(update.angles))
+        if sum(seen) > 1500:  # some rows of 300 stored by now
+            raise RuntimeError("injected processing fault")
+        return update
+
+    monkeypatch.setattr(SessionProcessor, "poll", poll)
+    placements = ("pelvis", "thigh_left", "thigh_right")
+    sim = simulate("walk", seed=2, sensors=[SensorSpec(p, kind="raw", rate_hz=100.0) for p in placements],
+                   calib_s=6.0, walk_s=25.0, stand_s=2.0)
+    stored_rows = []
+    real_put = LocalStore.put_result_rows
+
+    def put(self, session_id, kind, first_idx, rows):
+        stored_rows.append(first_idx)
+        return real_put(self, session_id, kind, first_idx, rows)
+
+    monkeypatch.setattr(LocalStore, "put_result_rows", put)
+    path = tmp_path / "s.sqlite"
+    outcome = run_virtual_session(sim, {p: "hipback_v1" for p in placements}, path)
+    assert outcome.results is None and "injected processing fault" in (outcome.processing_error or "")
+    assert len(stored_rows) >= 3 and 0 not in stored_rows  # rows went in as they came; never a header
+    with LocalStore(path) as st:
+        assert st.get_results(outcome.session_id, "angles") == []
+        for p in placements:
+            assert st.sample_count(outcome.session_id, p) == outcome.ledgers[p].sent_samples
