@@ -322,7 +322,6 @@ class LivePublisher:
         # the session's posture time, counted from the angles as they come (a live session's results carry
         # no angle series: it went to the store as it came)
         self._posture = PostureCounter()
-        self._posture_rows = 0
 
     def bind(self, identity: SessionIdentity) -> None:
         """The session this publisher publishes (the runner's ``on_session``)."""
@@ -347,9 +346,7 @@ class LivePublisher:
         self._take_bouts(update.activity)
         self._take_exercises(update.exercise_events)
         self._take_angles(update.angles, final=False)
-        if len(update.angles):
-            self._posture.update(update.angles)
-            self._posture_rows += len(update.angles)
+        self._posture.update(update.angles)
         t_now = self._stats_time(stats) if stats else None
         if t_now is not None and self.status_interval_s is not None and (
                 self._last_report_t is None or t_now - self._last_report_t >= self.status_interval_s):
@@ -479,7 +476,7 @@ class LivePublisher:
             self._take_exercises(events[self._exercise_events:])
             self._pending.append(schema.session_point(session_row(results, self.start_utc),
                                                       self.patient_id, self.session_id))
-            if self._posture_rows:  # the angles came through on_update
+            if self._posture.rows_:  # the angles came through on_update
                 row = self._posture.result(results.activity).as_row()
                 self._pending.append(schema.posture_time_point({**row, "t_s": float(self.start_utc)},
                                                                self.patient_id, self.session_id))

@@ -302,3 +302,24 @@ def test_every_activity_bout_reaches_the_live_subscriber_once(session):
     assert [(b.t_start, b.t_end, b.label) for b in _LIVE_BOUTS] == [
         (b.t_start, b.t_end, b.label) for b in outcome.results.activity
     ]
+
+
+def test_the_live_posture_time_is_that_of_the_stored_angle_series(session):
+    """A live session's posture time is counted as the angles come (its results carry no angle series):
+    the queued ``posture_time`` point gives the times of the angle series the session stored."""
+    from hipback.ingest.results import stored_angles
+    from hipback.processing.exercises.posture import posture_time
+
+    _, outcome, path, _, _ = session
+    with LocalStore(path) as store:
+        angles = stored_angles(store, outcome.session_id)
+        lines = [line for _, line in store.outbox_pending(100_000, outcome.session_id)
+                 if line.startswith("posture_time,")]
+    assert len(outcome.results.angles) == 0 and len(angles) == outcome.angle_rows
+    (line,) = lines
+    fields = dict(kv.split("=") for kv in line.split(" ")[1].split(","))
+    want = posture_time(angles, outcome.results.activity)
+    assert want.measured_s > 30.0 and want.lumbar_extension_s is not None
+    for name in ("sitting_s", "bent_forward_s", "lumbar_extension_s", "measured_s"):
+        # the stored angles are float32: a sample on a threshold may fall the other way
+        assert float(fields[name]) == pytest.approx(getattr(want, name), abs=0.05), name

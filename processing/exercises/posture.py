@@ -104,6 +104,11 @@ class PostureCounter:
         self._lumbar_seen = False
         self._extension = 0
 
+    @property
+    def rows_(self) -> int:
+        """Rows counted so far."""
+        return len(self._flags)
+
     def update(self, angles: Any) -> None:
         """The next rows of the session's :class:`~hipback.processing.types.AngleSeries` (rad, s)."""
         t = np.asarray(angles.t, dtype=float)
