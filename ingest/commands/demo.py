@@ -226,7 +226,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
         "a guided programme (glute bridges, a knee-to-chest hold, squats), "
         + (f"streamed at {speed:g}x real time (about {duration / speed:.0f} s)\n"
            if speed else "on simulated time (as fast as this machine allows)\n")
-        + f"  local store: {store_path}"
+        + f"  local store: {store_path}{_earlier_sessions(store_path)}"
     )
     console.print("  The virtual patient stands still for 5 seconds: calibrating ...")
     patient_id = sim.truth.patient.patient_id
@@ -293,6 +293,24 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     console.print(f"  Process it once more:  {hipback_command()} report latest --store {store_path} "
                   f"--out {report} --reprocess --overwrite")
     sys.stdout.flush()
+
+
+def _earlier_sessions(store_path: Path) -> str:
+    """What the demo's store already holds, said where the demo names it: every run adds its session (the
+    store keeps sessions, as a gateway's does), and a newcomer may wonder why the folder grows."""
+    if not store_path.is_file():
+        return ""
+    try:
+        with LocalStore(store_path, readonly=True) as st:
+            n = len(st.sessions())
+    except Exception:  # a damaged store is reported by the session itself, with what to do
+        return ""
+    if n == 0:
+        return ""
+    size_mb = store_path.stat().st_size / 1e6
+    runs = "session" if n == 1 else "sessions"
+    return (f" (it keeps the {n} earlier demo {runs}, {size_mb:.0f} MB; this run adds one; delete "
+            f"{store_path.parent} to start afresh)")
 
 
 def _p50_p99_ms(lat_s: list[float]) -> str:
