@@ -39,6 +39,8 @@ format plus ``t_s`` in UTC) so that reports and the patient's progress can be co
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -62,6 +64,7 @@ from hipback.ingest.results import (
     prescription_of,
     session_row,
     store_rows,
+    stored_angles,
     stride_row,
     stride_rows,
 )
@@ -258,10 +261,15 @@ def publish_session(store: LocalStore, session_id: str, results: SessionResults,
     ``now_s``, default now) in the outbox; returns the number of lines queued.
 
     The session must already be in the store (``open_session``). Tags are checked first, so a bad
-    patient id raises :class:`ValueError` before anything is written.
+    patient id raises :class:`ValueError` before anything is written. Results without an angle series (a live
+    session's: it went to the store as it came) are published with the series the store holds for the
+    session, which therefore stays as it is.
     """
     schema.check_tag("patient", patient_id)
     schema.check_tag("session", session_id)
+    if len(results.angles) == 0:
+        with contextlib.suppress(ValueError):  # (none stored: there is no series to publish)
+            results = dataclasses.replace(results, angles=stored_angles(store, session_id))
     pts = session_points(results, patient_id, session_id, start_utc, stats)
     for rkind, rows in store_rows(results, start_utc).items():
         store.put_results(session_id, rkind, rows)
