@@ -82,7 +82,11 @@ def recording_files(folder: Path | str) -> dict[str, Path]:
     hipback-recording:``, placed by its ``placement`` header line (else its file name). Reads no samples.
     Empty when the folder holds neither (e.g. a folder of vendor exports). :class:`RecordingFileError` names
     what is wrong: an unreadable ``session.json``, a listed file missing, two files of one placement."""
-    folder = Path(folder)
+    return _folder_files(Path(folder))[0]
+
+
+def _folder_files(folder: Path) -> tuple[dict[str, Path], Any]:
+    """:func:`recording_files` and the folder's ``session.json`` as read (None without one)."""
     session_path = folder / SESSION_FILE
     if session_path.exists():
         session = _session_file(session_path)
@@ -97,8 +101,8 @@ def recording_files(folder: Path | str) -> dict[str, Path]:
                 )
             if not f.is_file():
                 raise RecordingFileError(session_path, f"the file {f.name} listed for {pl} is missing.")
-        return files
-    files = {}
+        return files, session
+    files: dict[str, Path] = {}
     for f in sorted(folder.glob("*.csv")):
         placement = _header_placement(f)
         if placement is None:
@@ -106,7 +110,7 @@ def recording_files(folder: Path | str) -> dict[str, Path]:
         if placement in files:
             raise RecordingFileError(f, f"another file in this folder already holds placement {placement}.")
         files[placement] = f
-    return files
+    return files, None
 
 
 def _session_file(session_path: Path) -> Any:
@@ -134,11 +138,10 @@ def _header_placement(f: Path) -> str | None:
 
 
 def _read_folder(folder: Path) -> Recording:
-    files = recording_files(folder)
+    files, session = _folder_files(folder)
     if not files:
         raise RecordingFileError(folder, "the folder holds no hipback recording files.")
     session_path = folder / SESSION_FILE
-    session = _session_file(session_path) if session_path.exists() else None
     parts = {pl: _read_one(f, pl) for pl, f in files.items()}
     return _assemble(parts, session=session, session_path=session_path)
 
