@@ -449,8 +449,8 @@ def run(
     if orientation not in ORIENTATION_FILTERS:
         names = " or ".join(ORIENTATION_FILTERS)
         raise ConfigError(f"unknown orientation filter {orientation!r}; use {names}.")
-    files = parse_inputs(inputs)
     folder = recording_folder(inputs)
+    files = folder_inputs(folder) if folder is not None else parse_inputs(inputs)
     if patient is not None:
         check_patient(patient)
     start_utc = None
