@@ -420,8 +420,10 @@ class LiveCoach:
         if h.correct_s >= target:
             r.on_target += 1
         verdict = "target reached, well done" if h.correct_s >= target else f"target {target:.0f} s"
+        # the pipeline finalises a hold a little after its end: the line is stamped when it is said, never
+        # before a line already said (the hold's own times are in its numbers)
         self._say(
-            h.t_end,
+            max(h.t_end, self._said_t),
             f"Hold {h.side} {r.done} of {self.prescription.holds_per_side} done: {h.duration_s:.0f} s "
             f"held, {h.correct_s:.0f} s in good posture ({verdict})"
             + (", back arched during the hold." if h.arching else "."),

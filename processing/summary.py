@@ -8,6 +8,7 @@ edge, ``None`` where a value is not available; see :func:`build_summary` for eve
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from hipback.processing.blocks import Block
 from hipback.processing.calibration import SensorCalibration
 from hipback.processing.gait import gait_summary
+from hipback.processing.percentiles import BinnedPercentiles
 from hipback.processing.types import AngleSeries
 
 _RANGE_ANGLES = ("pelvic_tilt", "hip_flexion_left", "hip_flexion_right", "lumbar_flexion")
@@ -48,8 +50,10 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
         self.rate_hz = rate_hz
         self.holds_per_side = holds_per_side
         self.hold_s = hold_s
-        self._t: list[np.ndarray] = []
-        self._angles: dict[str, list[np.ndarray]] = {n: [] for n in _RANGE_ANGLES}
+        self._t_first = math.nan
+        self._t_last = math.nan
+        # the angles' ranges from counts in bins of 0.01 deg: memory that does not grow with the session
+        self._ranges = {n: BinnedPercentiles() for n in _RANGE_ANGLES}
         self._strides: list[Any] = []
         self._holds: list[Any] = []
         self._activity: list[Any] = []
@@ -64,9 +68,12 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
             raise RuntimeError("update() after finish()")
         a = chunk.angles
         if len(a):
-            self._t.append(a.t[[0, -1]])
+            if not self._t_first <= a.t[0]:  # also NaN: the first rows
+                self._t_first = float(a.t[0])
+            if not self._t_last >= a.t[-1]:
+                self._t_last = float(a.t[-1])
             for n in _RANGE_ANGLES:
-                self._angles[n].append(getattr(a, n))
+                self._ranges[n].update(getattr(a, n))
         self._strides.extend(chunk.strides)
         self._holds.extend(chunk.holds)
         self._activity.extend(chunk.activity)
@@ -79,11 +86,10 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
         return {}
 
     def finish(self) -> dict[str, Any]:
-        t = np.concatenate(self._t) if self._t else np.zeros(0)
-        cols = {n: np.concatenate(v) if v else np.zeros(0) for n, v in self._angles.items()}
+        t = np.array([self._t_first, self._t_last]) if math.isfinite(self._t_first) else np.zeros(0)
         self.summary_ = build_summary(
             t,
-            cols,
+            self._ranges,
             self._strides,
             self._holds,
             self._activity,
@@ -109,7 +115,7 @@ def _deg(x: float) -> float | None:
 
 def build_summary(
     t: np.ndarray,
-    angles: dict[str, np.ndarray],
+    angles: Mapping[str, np.ndarray | BinnedPercentiles],
     strides: list[Any],
     holds: list[Any],
     activity: list[Any],
@@ -135,9 +141,12 @@ def build_summary(
     lumbar compensation index (share of thigh extension from anterior pelvic tilt over terminal stance);
     holds per side vs the prescription (count, correct-posture time, completed = correct time >= hold_s);
     ``activity_s``: seconds per activity label; ``<angle>_range_deg``: 2nd and 98th percentile of the
-    reported values; ``implausible``: per joint angle the rows removed by the plausibility guard (``range``,
-    ``rate``, ``share`` of all rows) and ``implausible_warning``: the angles with any, as a sensor or
-    calibration problem (None when there are none). ``t`` holds (at least) the first and last row time.
+    reported values (``angles``: the values, or their counts as the streaming block keeps them; either way
+    read off counts in bins of 0.01 deg, :class:`~hipback.processing.percentiles.BinnedPercentiles`, so
+    within 0.01 deg of the exact percentile); ``implausible``: per joint angle the rows removed by the
+    plausibility guard (``range``, ``rate``, ``share`` of all rows) and ``implausible_warning``: the angles
+    with any, as a sensor or calibration problem (None when there are none). ``t`` holds (at least) the first
+    and last row time.
     ``accelerometer_offset`` (only when ``acc_offset`` is given: the session processor gives it for sessions
     with raw sensors): per raw sensor its accelerometer offset estimated in use (:func:`acc_offset_info`).
     """
@@ -191,13 +200,10 @@ def build_summary(
         act[label] = round(act.get(label, 0.0) + float(dur), 2)
     out["activity_s"] = act
     for name in _RANGE_ANGLES:
-        v = angles[name]
-        ok = np.isfinite(v)
-        out[f"{name}_range_deg"] = (
-            [_deg(float(np.percentile(v[ok], 2))), _deg(float(np.percentile(v[ok], 98)))]
-            if ok.any()
-            else None
-        )
+        a = angles[name]
+        counts = a if isinstance(a, BinnedPercentiles) else BinnedPercentiles.of(a)
+        lo, hi = counts.percentile(2), counts.percentile(98)
+        out[f"{name}_range_deg"] = None if math.isnan(lo) else [_deg(lo), _deg(hi)]
     out["implausible"] = implausible or {}
     flagged = [n for n, c in (implausible or {}).items() if c.get("range", 0) or c.get("rate", 0)]
     out["implausible_warning"] = (

@@ -114,6 +114,9 @@ def test_virtual_session_prints_hold_timer_and_arching_cue(virtual_run):
     assert progress and all(p in progress[-1] for p in KINDS)
     assert re.search(r"pelvis on \d+%", progress[-1])
     assert coach.reps["right"].done == 1 and coach.reps["left"].done == 1
+    # the lines' session times never go back (a hold's "done" line comes after its last timer line)
+    stamps = [float(m.group(1)) for ln in lines if (m := re.match(r"\[ *([\d.]+) s\]", ln))]
+    assert len(stamps) > 10 and stamps == sorted(stamps)
 
 
 def test_plain_lines_are_rate_limited():
