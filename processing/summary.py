@@ -8,15 +8,18 @@ edge, ``None`` where a value is not available; see :func:`build_summary` for eve
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hipback.processing.acc_bias import AccBiasEstimator
+from hipback.processing.activity import ActivityBout
 from hipback.processing.blocks import Block
 from hipback.processing.calibration import SensorCalibration
-from hipback.processing.gait import gait_summary
+from hipback.processing.gait import Stride, gait_summary
+from hipback.processing.holds import Hold
 from hipback.processing.percentiles import BinnedPercentiles
 from hipback.processing.types import AngleSeries
 
@@ -29,9 +32,9 @@ class SummaryInput:
     plausibility counts (:meth:`hipback.processing.plausibility.PlausibilityGuard.summary`)."""
 
     angles: AngleSeries
-    strides: list[Any] = field(default_factory=list)
-    holds: list[Any] = field(default_factory=list)
-    activity: list[Any] = field(default_factory=list)
+    strides: list[Stride] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
+    activity: list[ActivityBout] = field(default_factory=list)
     calibration: dict[str, SensorCalibration] | None = None
     implausible: dict[str, dict[str, float | int]] | None = None
     #: per raw sensor, its accelerometer offset estimate (:func:`acc_offset_info`); None: not given
@@ -54,9 +57,9 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
         self._t_last = math.nan
         # the angles' ranges from counts in bins of 0.01 deg: memory that does not grow with the session
         self._ranges = {n: BinnedPercentiles() for n in _RANGE_ANGLES}
-        self._strides: list[Any] = []
-        self._holds: list[Any] = []
-        self._activity: list[Any] = []
+        self._strides: list[Stride] = []
+        self._holds: list[Hold] = []
+        self._activity: list[ActivityBout] = []
         self._calibration: dict[str, SensorCalibration] = {}
         self._implausible: dict[str, dict[str, float | int]] | None = None
         self._acc_offset: dict[str, dict[str, Any]] | None = None
@@ -103,7 +106,7 @@ class SessionSummary(Block[SummaryInput, dict[str, Any]]):
         return self.summary_
 
 
-def is_straight(stride: Any) -> bool:
+def is_straight(stride: Stride) -> bool:
     """A stride walked straight: its heading change is known and it is not flagged ``turning``."""
     heading = getattr(stride, "heading_change_rad", math.nan)
     return not getattr(stride, "turning", False) and math.isfinite(heading)
@@ -116,9 +119,9 @@ def _deg(x: float) -> float | None:
 def build_summary(
     t: np.ndarray,
     angles: Mapping[str, np.ndarray | BinnedPercentiles],
-    strides: list[Any],
-    holds: list[Any],
-    activity: list[Any],
+    strides: Sequence[Stride],
+    holds: Sequence[Hold],
+    activity: Sequence[ActivityBout],
     calibration: dict[str, SensorCalibration],
     *,
     rate_hz: float,
@@ -218,7 +221,7 @@ def build_summary(
     return out
 
 
-def acc_offset_info(estimator: Any) -> dict[str, Any]:
+def acc_offset_info(estimator: AccBiasEstimator) -> dict[str, Any]:
     """A raw sensor's accelerometer offset estimate for the summary, from its
     :class:`~hipback.processing.acc_bias.AccBiasEstimator` (m/s^2, sensor frame; s in session time).
 
