@@ -443,6 +443,39 @@ def test_malformed_process_folders_are_one_sentence_and_exit_2(stored, tmp_path,
     assert codes[2] >= 30 and codes[0] >= 3, codes  # the mutations do reach the checks, and some pass
 
 
+def _quality_rows(html: str) -> list[list[str]]:
+    section = html.split('<section id="quality">', 1)[1].split("</section>", 1)[0]
+    body = section.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, flags=re.S)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+
+
+def test_a_process_folder_reports_each_sensors_samples_as_the_store_does(stored, tmp_path, capsys):
+    """The data-quality table of a ``hipback process`` folder says what was read of each sensor (device,
+    rate, samples, loss), the same as the report of the session ``--store`` stored; a folder written before
+    process said so shows those as unknown, never as 0 samples and 0 % loss."""
+    assert _report(stored, tmp_path / "store.html") == 0
+    assert cli.run(["report", str(stored["folder"]), "--out", str(tmp_path / "folder.html")]) == 0
+    from_store = _quality_rows((tmp_path / "store.html").read_text())
+    from_folder = _quality_rows((tmp_path / "folder.html").read_text())
+    rec = stored["recording"]
+    assert [r[0] for r in from_folder] == [p for p in ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
+                                           if p in rec.streams]
+    for row in from_folder:
+        s = rec.streams[row[0]]
+        assert row[1] == s.device and row[2] == f"{s.rate_hz:.0f} Hz" and row[3] == str(len(s))
+        assert row[5] == "0.00 %"
+    assert [r[:9] for r in from_folder] == [r[:9] for r in from_store]
+    older = tmp_path / "older"
+    shutil.copytree(stored["folder"], older)
+    summary = json.loads((older / "summary.json").read_text())
+    del summary["recording_sensors"], summary["recording_gaps"]
+    (older / "summary.json").write_text(json.dumps(summary))
+    assert cli.run(["report", str(older), "--out", str(tmp_path / "older.html")]) == 0
+    rows = _quality_rows((tmp_path / "older.html").read_text())
+    assert rows and all(r[2] == r[3] == r[5] == "\u2013" for r in rows), rows
+
+
 @pytest.mark.parametrize(
     ("name", "content", "says"),
     [
@@ -452,6 +485,13 @@ def test_malformed_process_folders_are_one_sentence_and_exit_2(stored, tmp_path,
         ("summary.json", '{"holds": {"left": "none"}}', "holds.left is not an object"),
         ("summary.json", '{"n_strides_left": 2.5}', "n_strides_left is not a count"),
         ("summary.json", "[" * 100000, "cannot be read (it is nested too deeply)"),
+        ("summary.json", '{"recording_sensors": [1]}', "recording_sensors is not a table of sensors"),
+        ("summary.json", '{"recording_sensors": {"pelvis": {"device": "x", "samples": -3}}}',
+         "recording_sensors.pelvis.samples is not a count"),
+        ("summary.json", '{"recording_sensors": {"pelvis": {"device": 7, "samples": 3}}}',
+         "recording_sensors.pelvis.device is not a text"),
+        ("summary.json", '{"recording_sensors": {}, "recording_gaps": {"a": 1}}',
+         "recording_gaps is not a list"),
         ("strides.csv", "side,t_start_s,t_end_s\nmiddle,1,2\n", "side is 'middle', neither left nor right"),
         ("holds.csv", "side,rep,t_start_s,t_end_s\nleft,x,1,2\n", "rep is not a number"),
         ("activity.csv", "label,t_start_s,t_end_s\nwalking,5,inf\n", "t_end_s is infinite"),

@@ -12,8 +12,8 @@ Writes into DIR:
 - ``strides.csv``, ``holds.csv``, ``activity.csv``: one row per stride / hold / activity bout (angles in
   degrees in ``..._deg`` columns, times in s on the recording timeline);
 - ``summary.json``: the session summary (see :func:`hipback.processing.pipeline.build_summary`), calibration
-  per
-  sensor (quality, reasons, flags), warnings and gaps.
+  per sensor (quality, reasons, flags), warnings and gaps, and what was read of each sensor (device, rate,
+  samples) with the gaps found while reading (:func:`summary_json`; the report's data-quality table).
 
 With ``--store PATH`` the recording (every raw sample), its results and its InfluxDB points go into that
 local store (points in its outbox, see :mod:`hipback.ingest.publish`); with ``HIPBACK_INFLUX_URL`` set they
@@ -305,12 +305,28 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def summary_json(res: SessionResults, files: dict[str, Path]) -> dict[str, Any]:
+def summary_json(
+    res: SessionResults, files: dict[str, Path], recording: Recording | None = None
+) -> dict[str, Any]:
+    """``summary.json``: the session summary plus what ``hipback report`` reads of the run (inputs, sensors,
+    calibration, warnings, gaps; with ``recording``, each sensor's ``device``, ``rate_hz`` and ``samples`` as
+    read, ``recording_sensors``, and the gaps found while reading it, ``recording_gaps``, in session s)."""
+    extra: dict[str, Any] = {}
+    if recording is not None:
+        extra["recording_sensors"] = {
+            p: {"device": s.device, "rate_hz": float(s.rate_hz), "samples": len(s)}
+            for p, s in recording.streams.items()
+        }
+        extra["recording_gaps"] = [
+            {"placement": g.placement, "t_start_s": g.t_start, "t_end_s": g.t_end, "missing": g.missing}
+            for g in recording.gaps
+        ]
     return _json_safe(
         {
             **res.summary,
             "inputs": {p: f.name for p, f in files.items()},  # names only: folders can name a person
             "sensors": res.placements,
+            **extra,
             "calibration_state": res.calibration_state,
             "calibration": {p: c.to_dict() for p, c in res.calibration.items()},
             "warnings": res.warnings,
@@ -364,9 +380,12 @@ def human_summary(res: SessionResults) -> list[str]:
     return lines
 
 
-def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> list[Path]:
+def write_outputs(
+    res: SessionResults, out: Path, files: dict[str, Path], recording: Recording | None = None
+) -> list[Path]:
     """Write angles.csv, strides.csv, holds.csv, activity.csv, summary.json into ``out`` (created 0700 when
-    missing), all five together: see :func:`hipback.ingest.files.atomic.atomic_write_many`."""
+    missing), all five together: see :func:`hipback.ingest.files.atomic.atomic_write_many`; ``recording``:
+    what was read, for the sensors' facts in summary.json (:func:`summary_json`)."""
     from hipback.ingest.files.atomic import atomic_write_many
 
     out = ensure_output_folder(out)
@@ -375,7 +394,7 @@ def write_outputs(res: SessionResults, out: Path, files: dict[str, Path]) -> lis
         "strides.csv": table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"]),
         "holds.csv": table_csv(res.holds, ["side", "rep", "t_start_s", "t_end_s", "duration_s"]),
         "activity.csv": table_csv(res.activity, ["label", "t_start_s", "t_end_s"]),
-        "summary.json": json.dumps(summary_json(res, files), indent=2) + "\n",
+        "summary.json": json.dumps(summary_json(res, files, recording), indent=2) + "\n",
     }
     return atomic_write_many({out / name: text for name, text in contents.items()})
 
@@ -484,7 +503,7 @@ def run(
             res.summary["calibration_from"] = given_inputs
         res.warnings.extend(import_warnings(recording))
         res.warnings.extend(mixup_warnings(recording, files))
-        write_outputs(res, out, files)
+        write_outputs(res, out, files, recording)
         typer.echo(f"Wrote angles.csv, strides.csv, holds.csv, activity.csv and summary.json to {out}.")
         if st is not None:
             _to_store(st, recording, res, patient or _recorded_patient(recording, files), orientation, given,

@@ -545,7 +545,7 @@ def build_report(
                 p,
                 q.device or q.kind,
                 _f(q.rate_hz, 0, " Hz"),
-                q.samples,
+                "\u2013" if q.samples is None else q.samples,
                 q.lost,
                 _f(q.loss_pct, 2, " %"),
                 q.gaps,

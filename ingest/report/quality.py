@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class SensorQuality:
     """Quality figures of one sensor (times in s).
 
+    ``samples``: samples received (None: not known, e.g. results read from files that do not say);
     ``lost``: samples lost on the way (recorded gaps, the link's own count); ``gaps`` / ``gap_s``: gaps in the
     data as processing saw them (any time step over 2.5 sample periods, e.g. also timing jitter of devices
     without timestamps), where angles are left empty.
@@ -34,7 +35,7 @@ class SensorQuality:
     device: str = ""
     kind: str = ""
     rate_hz: float = math.nan
-    samples: int = 0
+    samples: int | None = None
     lost: int = 0
     gaps: int = 0
     gap_s: float = 0.0
@@ -50,6 +51,9 @@ class SensorQuality:
 
     @property
     def loss_pct(self) -> float:
+        """Lost / (received + lost), in %; NaN when the samples received are not known."""
+        if self.samples is None:
+            return math.nan
         total = self.samples + self.lost
         return 100.0 * self.lost / total if total else 0.0
 
@@ -64,7 +68,8 @@ class DataQuality:
 
     @property
     def worst_loss_pct(self) -> float:
-        return max((s.loss_pct for s in self.sensors.values()), default=0.0)
+        """The largest loss of a sensor whose samples are known (0 when none is)."""
+        return max((s.loss_pct for s in self.sensors.values() if s.samples is not None), default=0.0)
 
     @property
     def total_gaps(self) -> int:

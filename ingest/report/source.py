@@ -755,6 +755,11 @@ def load_from_process_folder(folder: Path) -> ReportInputs:
         except ValueError as exc:
             raise ConfigError(f"{path} cannot be read: {str(exc).rstrip('.')}.") from None
     placements = summary.get("sensors") or {p: "" for p in calibration}
+    try:
+        read = _recording_sensors(summary)
+    except ValueError as exc:
+        raise ConfigError(f"{summary_path} is not a summary written by 'hipback process': "
+                          f"{str(exc).rstrip('.')}.") from None
     results = SessionResults(
         angles=angles,
         strides=tables["strides"],
@@ -772,5 +777,35 @@ def load_from_process_folder(folder: Path) -> ReportInputs:
     info = SessionInfo(
         session_id=folder.name, source=f"Read from the files in {folder.name}/ written by 'hipback process'."
     )
-    return ReportInputs(results, None, info, _prescription_of_summary(summary), origin="folder",
-                        planned=planned_holds(summary))
+    # the data-quality table from what process read of each sensor (older folders: samples unknown)
+    quality = assess_quality(cast(Recording, read), results) if read is not None else None
+    return ReportInputs(results, None, info, _prescription_of_summary(summary), quality=quality,
+                        origin="folder", planned=planned_holds(summary))
+
+
+def _recording_sensors(summary: Mapping[str, Any]) -> StoredSensors | None:
+    """What ``hipback process`` read of each sensor (``recording_sensors``: device, rate, samples) and the
+    gaps found while reading (``recording_gaps``), as :class:`StoredSensors`; None for a summary without
+    them (written before they were). ValueError naming what is wrong."""
+    sensors = summary.get("recording_sensors")
+    if sensors is None:
+        return None
+    if not isinstance(sensors, dict):
+        raise ValueError("recording_sensors is not a table of sensors")
+    streams = {}
+    for p, v in sensors.items():
+        if not isinstance(v, dict):
+            raise ValueError(f"recording_sensors.{p} is not a table")
+        device = v.get("device")
+        if not isinstance(device, str):
+            raise ValueError(f"recording_sensors.{p}.device is not a text")
+        _check_number(v.get("rate_hz"), f"recording_sensors.{p}.rate_hz")
+        _check_number(v.get("samples"), f"recording_sensors.{p}.samples", whole=True, none=False)
+        rate = v.get("rate_hz")
+        kind = (summary.get("sensors") or {}).get(p, "") if isinstance(summary.get("sensors"), dict) else ""
+        streams[str(p)] = StoredStream(str(p), str(kind), device, math.nan if rate is None else float(rate),
+                                       int(v["samples"]))
+    gaps = summary.get("recording_gaps") or []
+    if not isinstance(gaps, list):
+        raise ValueError("recording_gaps is not a list")
+    return StoredSensors(streams, [_gap(g) for g in gaps])
