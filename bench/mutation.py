@@ -433,6 +433,20 @@ _equivalent("the sign alignment is redundant: to_rotvec already takes the short 
              94: "q0 / q1", 95: "axis=+1", 98: "<= 0, -q1", 99: "< 1, -q1", 100: "+q1, q1"})
 
 
+# -- processing/percentiles.py ---------------------------------------------------------------------------
+_PC = "hipback.processing.percentiles.xǁBinnedPercentilesǁ"
+_equivalent("values of any numeric dtype give the same bins (the scaling to bins is in float64 either way)",
+            _PC + "update", {3: "dtype=None", 5: "np.asarray(values, )"})
+_equivalent("concatenating a single array gives the same values", _PC + "_flush",
+            {4: "or True", 6: ">= 1"})
+_equivalent("counts below 2^53 are exact in float64 too: the same cumulative sums and searches",
+            _PC + "_flush", {18: "dtype=None", 20: "+ 1, )"})
+_equivalent("counts exist exactly when a value was counted: either condition alone decides",
+            _PC + "percentile", {2: "is None and n == 0"})
+_equivalent("hi only past n - 1 at q = 100, where its weight (rank - lo) is 0", _PC + "percentile",
+            {22: "n + 1)"})
+
+
 # -- processing/summary.py -------------------------------------------------------------------------------
 _SU = "hipback.processing.summary."
 _equivalent("'' and None are both false for 'implausible or {}'", _SU + "xǁSessionSummaryǁ__init__",

@@ -51,3 +51,5 @@ def test_parameters_are_checked_each_alone() -> None:
         with pytest.raises(ValueError, match=r"^bin_deg and span_deg must be > 0 and flush_rows >= 1$"):
             BinnedPercentiles(**kw)  # type: ignore[arg-type]
     assert BinnedPercentiles(flush_rows=1, span_deg=1.0, bin_deg=0.3)._half == 4  # ceil(1 / 0.3)
+    b = BinnedPercentiles()  # the defaults: the summary's resolution, any difference of inclinations, 4096
+    assert (b.bin_deg, b.span_deg, b.flush_rows) == (0.01, 360.0, 4096)
