@@ -165,6 +165,9 @@ def test_report_from_a_process_folder(tmp_path):
     assert f"about {res.summary['peak_hip_extension_left_deg']:.0f} degrees" in html
     assert html.count("<svg") >= 4
     assert "Right side: 1 of 3 holds done" in html
+    low, high = res.summary["hip_flexion_left_range_deg"]
+    assert re.search(r"<td>left hip flexion \(\+\) / extension \(\u2212\)</td><td[^>]*>"
+                     + re.escape(f"{low:.1f}") + r"</td><td[^>]*>" + re.escape(f"{high:.1f}"), html)
 
 
 def test_report_without_walking_or_holds_still_reads_well():
@@ -176,6 +179,15 @@ def test_report_without_walking_or_holds_still_reads_well():
     assert "No steady walking was recorded" in html
     assert "no stretch holds recorded" in html
     assert html.count("<svg") == 1  # only the angle chart; no empty charts
+
+
+def test_the_sessions_length_reads_as_people_say_it():
+    from hipback.ingest.report.page import duration_text
+
+    cases = {0.6: "1 second", 12.4: "12 seconds", 89.4: "89 seconds", 89.6: "1.5 minutes",
+             330.0: "5.5 minutes", 597.0: "10 minutes", 3599.0: "60 minutes", 7169.0: "119 minutes",
+             7171.0: "2 h 0 min", 9300.0: "2 h 35 min"}
+    assert {k: duration_text(k) for k in cases} == cases
 
 
 def test_chart_helpers():

@@ -91,6 +91,30 @@ def _f(v: Any, digits: int = 1, unit: str = "") -> str:
     return f"{v:.{digits}f}{unit}"
 
 
+#: the summary's angle ranges, as the clinician's table names them (the summary's field: ``<name>_range_deg``)
+RANGE_LABELS = {
+    "hip_flexion_left": "left hip flexion (+) / extension (\u2212)",
+    "hip_flexion_right": "right hip flexion (+) / extension (\u2212)",
+    "pelvic_tilt": "pelvic tilt (anterior +)",
+    "lumbar_flexion": "lumbar flexion (+) / extension (\u2212)",
+}
+
+
+def duration_text(seconds: float) -> str:
+    """A session's length as people say it: seconds under 90 s, minutes (one decimal under 10) under two
+    hours, then hours and minutes."""
+    if seconds < 89.5:
+        n = round(seconds)
+        return f"{n} second{'' if n == 1 else 's'}"
+    minutes = seconds / 60.0
+    if minutes < 9.95:
+        return f"{minutes:.1f} minutes"
+    if minutes < 119.5:
+        return f"{minutes:.0f} minutes"
+    h, m = divmod(round(minutes), 60)
+    return f"{h} h {m} min"
+
+
 def _deg(rad: float) -> float:
     return math.degrees(rad) if rad is not None and math.isfinite(rad) else math.nan
 
@@ -431,7 +455,7 @@ def build_report(
         b
         for b in (
             _when(session.start_utc),
-            f"{_f(s.get('duration_s', 0) / 60.0, 1)} minutes recorded" if s.get("duration_s") else "",
+            f"{duration_text(float(s['duration_s']))} recorded" if s.get("duration_s") else "",
             f"patient {session.patient_id}" if session.patient_id else "",
             f"session {session.session_id}" if session.session_id else "",
         )
@@ -596,7 +620,7 @@ def build_report(
     parts.append(_exercise_table(ex_rows, ex_start))
     parts.append("</section>")
     parts.append(
-        f"<footer>Made by hipback from the stored sensor data. {escape(CALIBRATION_NOTE)} "
+        f"<footer>Made by hipback from the sensor data. {escape(CALIBRATION_NOTE)} "
         f"{escape(MONITORING_NOTE)} Colours: Okabe\u2013Ito palette (colour-blind safe); left "
         f'<span class="swatch" style="background:{COLOURS["left"]}"></span>, right '
         f'<span class="swatch" style="background:{COLOURS["right"]}"></span>.</footer>'
@@ -775,11 +799,8 @@ def _clinician_tables(
     if act:
         out.append("<h3>Time per activity</h3>")
         out.append(_table(["activity", "time (s)"], [[k, _f(v, 0)] for k, v in act.items()], {1}))
-    ranges = [
-        (n, s.get(f"{n}_range_deg"))
-        for n in ("hip_flexion_left", "hip_flexion_right", "pelvic_tilt", "lumbar_flexion")
-    ]
-    ranges = [(n, r) for n, r in ranges if r]
+    ranges = [(label, s.get(f"{n}_range_deg")) for n, label in RANGE_LABELS.items()]
+    ranges = [(label, r) for label, r in ranges if r]
     if ranges:
         out.append("<h3>Angle ranges over the session (2nd\u201398th percentile, \u00b0)</h3>")
         out.append(_table(["angle", "low", "high"], [[n, _f(r[0]), _f(r[1])] for n, r in ranges], {1, 2}))
