@@ -59,6 +59,7 @@ from hipback.processing.exercises.stream import (
     _yaw_correction,
     announcement,
     calibration_offsets,
+    programme_text,
     recording_frame,
     result_text,
     segment_frame,
@@ -1369,6 +1370,12 @@ def test_announcement_and_result_texts() -> None:
         "Next: Lift, 1 rep, hold the last one for 15 seconds.")
     assert announcement(final, ProgrammeItem("lift", reps=4, hold_s=8)) == (
         "Next: Lift, 4 reps, hold the last one for 8 seconds.")
+    cat = {"hold": hold, "reps": reps}
+    assert programme_text([ProgrammeItem("hold", "left"), ProgrammeItem("reps", None, reps=1)], cat) == (
+        "Exercise programme: 1. Lift, left side, 3 holds of 20 seconds; 2. Lift, 1 rep. Each is announced "
+        "when it is next.")
+    assert programme_text([], cat) == "Exercise programme: no exercises."
+    assert programme_text([ProgrammeItem("glute_bridge")]).startswith("Exercise programme: 1. Glute bridge, ")
     r = RepResult("lift", "left", "hold", 1, 0.0, 1.0, 0.5, 0.5, 12.4, 12.0, True, (), (), True, None)
     assert result_text(r, 2, 3) == "Hold 2 of 3 counted, held 12 seconds."
     r.counted = False

@@ -242,3 +242,6 @@ def test_the_session_runner_guides_a_configured_programme(tmp_path: Path):
     assert "keep your back flat, lift with your buttocks" in texts
     assert "Glute bridge done." in texts and texts[-1] == "Programme done. Well done!"
     assert [e.kind for e in runner.events][0] == "programme"
+    # the whole programme said at the start, in the words each announcement then uses
+    assert runner.events[0].message == (
+        "Exercise programme: 1. Glute bridge, 3 reps. Each is announced when it is next.")

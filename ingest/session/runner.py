@@ -829,11 +829,13 @@ class SessionRunner:
         programme = getattr(self.config, "programme", None)
         if programme is not None:  # guided exercise programme (ingest/programme.py): announced, counted, cued
             from hipback.processing.exercises import ProgrammeRunner
+            from hipback.processing.exercises.stream import programme_text
 
             exercises = ProgrammeRunner(
                 programme=programme.items, worn=frozenset(sensors), catalogue=programme.catalogue
             )
-            self._event("programme", "Exercise programme loaded.", **programme.to_dict())
+            self._event("programme", programme_text(programme.items, programme.catalogue),
+                        **programme.to_dict())
         try:
             processor = SessionProcessor(sensors, rates, cfg, exercises=exercises)
         except ValueError as exc:

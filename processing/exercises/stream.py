@@ -699,7 +699,9 @@ class ProgrammeEvent:
     counted: int = 0
 
 
-def announcement(ex: Exercise, item: ProgrammeItem) -> str:
+def item_text(ex: Exercise, item: ProgrammeItem) -> str:
+    """A programme item as the patient hears it: the exercise, its side and its dose
+    ("Lift, left side, 3 holds of 20 seconds")."""
     side = f", {item.side} side" if item.side else ""
     n = item.target(ex)
     if ex.kind == "hold":
@@ -709,7 +711,22 @@ def announcement(ex: Exercise, item: ProgrammeItem) -> str:
         dose = f"{n} rep{'s' if n != 1 else ''}"
         if ex.kind == "reps_hold":
             dose += f", hold the last one for {(item.hold_s or ex.dose.final_hold_s):.0f} seconds"
-    return f"Next: {ex.title}{side}, {dose}."
+    return f"{ex.title}{side}, {dose}"
+
+
+def announcement(ex: Exercise, item: ProgrammeItem) -> str:
+    return f"Next: {item_text(ex, item)}."
+
+
+def programme_text(items: list[ProgrammeItem], catalogue: Catalogue | None = None) -> str:
+    """The whole programme in one sentence, said when a session starts: its items in order, each announced
+    again when it is due ("Exercise programme: 1. Glute bridge, 3 reps; 2. ... Each is announced when it is
+    next.")."""
+    cat = catalogue or load_catalogue()
+    if not items:
+        return "Exercise programme: no exercises."
+    listed = "; ".join(f"{i}. {item_text(cat[it.exercise], it)}" for i, it in enumerate(items, 1))
+    return f"Exercise programme: {listed}. Each is announced when it is next."
 
 
 def result_text(r: RepResult, counted: int, target: int) -> str:
