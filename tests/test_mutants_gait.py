@@ -1528,3 +1528,141 @@ def test_a_contact_without_thigh_impact_takes_the_walkers_own_lag_behind_the_sac
         det.update(series.slice(i, min(i + 7, len(series.t))))
     det.finish()
     assert [(x.t_start, x.ic_source) for x in det.strides] == [(x.t_start, x.ic_source) for x in ss]
+
+
+# -- the margins and bridges of missing samples (pure functions) -----------------------------------------
+
+
+def test_margins_take_the_strides_end_values_and_leave_everything_else() -> None:
+    from hipback.processing.gait import _margins
+
+    x = np.array([NAN, 1.0, 2.0, 3.0, NAN, 5.0, 6.0, NAN])  # h = 2: margins x[:2] and x[6:]
+    before = x.copy()
+    out = _margins(x, 2)
+    np.testing.assert_array_equal(out, [2.0, 1.0, 2.0, 3.0, NAN, 5.0, 6.0, 5.0])
+    np.testing.assert_array_equal(x, before)  # the caller's samples are not touched
+    # a missing sample at the stride's own first or last sample stays missing (the stride is void)
+    y = np.array([0.0, NAN, NAN, 3.0, 4.0, NAN, NAN, 7.0])
+    np.testing.assert_array_equal(_margins(y, 2), [0.0, NAN, NAN, 3.0, 4.0, NAN, NAN, 7.0])
+    # only the head, only the tail; the last margin sample and the first one
+    np.testing.assert_array_equal(_margins(np.array([1.0, NAN, 3.0, 4.0, 5.0, 6.0, 7.0]), 2),
+                                  [1.0, 3.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    np.testing.assert_array_equal(_margins(np.array([1.0, 2.0, 3.0, 4.0, 5.0, NAN, 7.0]), 2),
+                                  [1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 7.0])
+    np.testing.assert_array_equal(_margins(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, NAN]), 2),
+                                  [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 5.0])
+    # the shortest stride with margins: one sample between them
+    np.testing.assert_array_equal(_margins(np.array([NAN, 2.0, NAN]), 1), [2.0, 2.0, 2.0])
+
+
+def test_margins_return_the_samples_themselves_when_there_is_nothing_to_fill() -> None:
+    from hipback.processing.gait import _margins
+
+    clean = np.array([1.0, 2.0, NAN, 4.0, 5.0])  # missing inside only
+    assert _margins(clean, 2) is clean and _margins(clean, 1) is clean
+    short = np.array([NAN, 1.0, NAN, 2.0])  # no sample between margins of 2
+    assert _margins(short, 2) is short
+    edge = np.array([NAN, 1.0, 2.0])
+    assert _margins(edge, 0) is edge and _margins(edge, -1) is edge
+
+
+def test_bridges_fill_short_inner_runs_only() -> None:
+    from hipback.processing.gait import _bridge
+
+    x = np.array([0.0, NAN, NAN, 3.0, NAN, NAN, NAN, 7.0, NAN])
+    before = x.copy()
+    np.testing.assert_allclose(_bridge(x, 2), [0.0, 1.0, 2.0, 3.0, NAN, NAN, NAN, 7.0, NAN])
+    np.testing.assert_allclose(_bridge(x, 3), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, NAN])
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(_bridge(np.array([NAN, 1.0, 2.0]), 5), [NAN, 1.0, 2.0])  # a leading run
+    np.testing.assert_allclose(_bridge(np.array([4.0, NAN, 2.0]), 1), [4.0, 3.0, 2.0])
+    np.testing.assert_array_equal(_bridge(np.array([4.0, NAN, 2.0]), 0), [4.0, NAN, 2.0])
+    clean = np.array([1.0, 2.0])
+    assert _bridge(clean, 3) is clean
+
+
+def test_quadratic_kernel_is_the_least_squares_parabola() -> None:
+    from hipback.processing.gait import _quadratic_kernel
+
+    for h in (0, 1):  # a parabola through at most three points is the points themselves
+        k = _quadratic_kernel(h)
+        assert len(k) == 2 * h + 1 and k[h] == 1.0 and k.sum() == 1.0
+    for h in (2, 3, 5):
+        k = _quadratic_kernel(h)
+        u = np.arange(-h, h + 1, dtype=float)
+        # keeps every quadratic (value at the centre), from the least-squares fit of the 2h + 1 samples
+        for poly in ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (2.0, -3.0, 0.5)):
+            y = poly[0] + poly[1] * u + poly[2] * u**2
+            assert float(k @ y) == pytest.approx(poly[0], abs=1e-12)
+        design = np.vander(u, 3, increasing=True)
+        np.testing.assert_allclose(k, np.linalg.pinv(design)[0], atol=1e-12)
+        assert k.dtype == np.float64 and k[h] > k[0]
+
+
+def test_gauss_and_derivative_kernels() -> None:
+    k = _gauss_kernel(2.0)
+    assert len(k) == 13 and k.sum() == pytest.approx(1.0) and np.argmax(k) == 6
+    np.testing.assert_allclose(k, k[::-1])
+    assert len(_gauss_kernel(0.0)) == 3 and _gauss_kernel(0.0)[1] == pytest.approx(1.0)
+    assert len(_gauss_kernel(0.34)) == 5  # ceil(3 * 0.34) = 2
+    d = _derivative_kernel(3.0, 100.0)
+    assert len(d) == 19
+    ramp = np.arange(19, dtype=float) * 0.01  # 1 per s at 100 Hz
+    # the derivative of the Gaussian truncated at +- 3 sigma: a ramp's slope times
+    # sum(u^2 g) / (sigma^2 sum g)
+    u = np.arange(-9.0, 10.0)
+    g = np.exp(-0.5 * (u / 3.0) ** 2)
+    assert float(d @ ramp) == pytest.approx(float((u**2 * g).sum() / (9.0 * g.sum())), rel=1e-12)
+    assert float(d @ ramp) == pytest.approx(0.984, abs=1e-3)
+    assert float(d @ np.ones(19)) == pytest.approx(0.0, abs=1e-12)
+    assert len(_derivative_kernel(0.2, 100.0)) == 3
+
+
+def _rise_detector() -> StrideDetector:
+    det = StrideDetector("left")
+    det._configure(FS)
+    return det
+
+
+def _rise_input(det: StrideDetector, centre: float, n: int, height: float = 6.0,
+                width_s: float = 0.05) -> tuple[object, np.ndarray, int]:
+    """A window, the search window's acceleration as _contact hands it over (``g`` samples before ``lo``
+    and after its ``n`` samples) and ``lo``: a smooth step of ``height`` m/s^2 centred on sample
+    ``lo + centre``."""
+    from hipback.processing.events import Window
+
+    lo, g = 100, det._g
+    t = np.arange(lo + n + g + 50) / FS
+    idx = np.arange(lo - g, lo + n + g)
+    acc = height / (1.0 + np.exp(-(idx - (lo + centre)) / (width_s * FS)))
+    return Window({"t": t}, 0, FS), acc, lo
+
+
+@pytest.mark.parametrize("centre", [20.0, 20.3, 24.7, 31.5])
+def test_the_sacral_rise_is_the_steepest_rise_to_a_fraction_of_a_sample(centre: float) -> None:
+    det = _rise_detector()
+    win, acc, lo = _rise_input(det, centre, 60)
+    got = det._rise(win, acc, lo)
+    assert got is not None and got == pytest.approx((lo + centre) / FS, abs=2e-4)
+
+
+def test_the_sacral_rise_is_none_at_an_edge_when_too_small_missing_or_short() -> None:
+    det = _rise_detector()
+    win, acc, lo = _rise_input(det, 0.0, 60)  # steepest on the window's first sample
+    assert det._rise(win, acc, lo) is None
+    win, acc, lo = _rise_input(det, 59.0, 60)  # and on its last
+    assert det._rise(win, acc, lo) is None
+    # the threshold on the low-passed slope (linear in the step's height): just under it and just over it
+    win, acc, lo = _rise_input(det, 30.0, 60, height=1.0)
+    trim = det._g - len(det._dkernel_rise) // 2
+    unit = float(np.max(smooth(acc[trim : len(acc) - trim], det._dkernel_rise)))
+    for factor, found in ((0.99, False), (1.01, True)):
+        win, acc, lo = _rise_input(det, 30.0, 60, height=factor * det.min_smooth_rise_m_s3 / unit)
+        assert (det._rise(win, acc, lo) is not None) is found, factor
+    win, acc, lo = _rise_input(det, 30.0, 60)
+    acc[5] = np.nan
+    assert det._rise(win, acc, lo) is None
+    win, acc, lo = _rise_input(det, 1.0, 3)  # a search window of three samples: one inner sample
+    assert det._rise(win, acc, lo) is None or abs(det._rise(win, acc, lo) - (lo + 1) / FS) <= 0.5 / FS
+    win, acc, lo = _rise_input(det, 0.5, 2)  # two samples: no inner one
+    assert det._rise(win, acc, lo) is None
