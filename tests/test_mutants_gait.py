@@ -1662,7 +1662,8 @@ def test_the_sacral_rise_is_none_at_an_edge_when_too_small_missing_or_short() ->
     win, acc, lo = _rise_input(det, 30.0, 60)
     acc[5] = np.nan
     assert det._rise(win, acc, lo) is None
-    win, acc, lo = _rise_input(det, 1.0, 3)  # a search window of three samples: one inner sample
-    assert det._rise(win, acc, lo) is None or abs(det._rise(win, acc, lo) - (lo + 1) / FS) <= 0.5 / FS
+    win, acc, lo = _rise_input(det, 1.0, 3)  # a search window of three samples: its inner one
+    got = det._rise(win, acc, lo)
+    assert got is not None and got == pytest.approx((lo + 1) / FS, abs=1e-4)
     win, acc, lo = _rise_input(det, 0.5, 2)  # two samples: no inner one
     assert det._rise(win, acc, lo) is None
