@@ -734,6 +734,13 @@ _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA +
 _equivalent(_F64 + " (integer offsets divided by sigma: the same floats)", _GA + "x__gauss_kernel",
             {20: "dtype=None", 23: "g + 1, )"})
 _equivalent(_NAN, _GA + "x_gait_summary", {4: '"NAN"', 9: "(len(arr)) or True"})
+# numbering of commit 3f6b7da (bridged peaks, the stride's margins, the sacral rise, the fitted values)
+_equivalent(_F64 + " (scipy's Savitzky-Golay coefficients are float64)", _GA + "x__quadratic_kernel",
+            {9: "dtype=None", 11: "2), )"})
+_equivalent("the edges of the missing runs come in pairs (a run's start and its end, the ends padded), so "
+            "zip's strictness never acts", _GA + "x__bridge",
+            {14: "strict=None", 17: "edges[1::2], )", 21: "strict=False"})
+_equivalent("the first element of a longer slice is the same element", _SD + "_rise", {48: "lo + j + 2)[0]"})
 _SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit cc0b125 (windows in time order)
 _equivalent("initial value never read as such: a still period at the first checked row has no walking "
             "before it either way; swap is set with the first calibration before any use; update() resets "
