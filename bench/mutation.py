@@ -741,6 +741,9 @@ _equivalent("the edges of the missing runs come in pairs (a run's start and its 
             "zip's strictness never acts", _GA + "x__bridge",
             {14: "strict=None", 17: "edges[1::2], )", 21: "strict=False"})
 _equivalent("the first element of a longer slice is the same element", _SD + "_rise", {48: "lo + j + 2)[0]"})
+_equivalent(_TIE + " (the low-passed rise exactly equal to a neighbour at its maximum, or exactly "
+            "min_smooth_rise_m_s3)", _SD + "_rise",
+            {32: "y1 >= y0 and", 33: "y1 > y2 and", 34: "y1 > self.min_smooth_rise_m_s3"})
 _SM = "hipback.processing.slip.xǁSlipMonitorǁ"  # numbering of commit cc0b125 (windows in time order)
 _equivalent("initial value never read as such: a still period at the first checked row has no walking "
             "before it either way; swap is set with the first calibration before any use; update() resets "

@@ -1618,8 +1618,8 @@ def test_gauss_and_derivative_kernels() -> None:
     assert len(_derivative_kernel(0.2, 100.0)) == 3
 
 
-def _rise_detector() -> StrideDetector:
-    det = StrideDetector("left")
+def _rise_detector(**params: float) -> StrideDetector:
+    det = StrideDetector("left", **params)  # type: ignore[arg-type]
     det._configure(FS)
     return det
 
@@ -1638,16 +1638,19 @@ def _rise_input(det: StrideDetector, centre: float, n: int, height: float = 6.0,
     return Window({"t": t}, 0, FS), acc, lo
 
 
+# 0.15: another contact feature reaches further than the rise
+@pytest.mark.parametrize("slow_s", [0.05, 0.15])
 @pytest.mark.parametrize("centre", [20.0, 20.3, 24.7, 31.5])
-def test_the_sacral_rise_is_the_steepest_rise_to_a_fraction_of_a_sample(centre: float) -> None:
-    det = _rise_detector()
+def test_the_sacral_rise_is_the_steepest_rise_to_a_fraction_of_a_sample(centre: float, slow_s: float) -> None:
+    det = _rise_detector(ic_slow_s=slow_s)
     win, acc, lo = _rise_input(det, centre, 60)
     got = det._rise(win, acc, lo)
     assert got is not None and got == pytest.approx((lo + centre) / FS, abs=2e-4)
 
 
-def test_the_sacral_rise_is_none_at_an_edge_when_too_small_missing_or_short() -> None:
-    det = _rise_detector()
+@pytest.mark.parametrize("slow_s", [0.05, 0.15])
+def test_the_sacral_rise_is_none_at_an_edge_when_too_small_missing_or_short(slow_s: float) -> None:
+    det = _rise_detector(ic_slow_s=slow_s)
     win, acc, lo = _rise_input(det, 0.0, 60)  # steepest on the window's first sample
     assert det._rise(win, acc, lo) is None
     win, acc, lo = _rise_input(det, 59.0, 60)  # and on its last
@@ -1660,7 +1663,7 @@ def test_the_sacral_rise_is_none_at_an_edge_when_too_small_missing_or_short() ->
         win, acc, lo = _rise_input(det, 30.0, 60, height=factor * det.min_smooth_rise_m_s3 / unit)
         assert (det._rise(win, acc, lo) is not None) is found, factor
     win, acc, lo = _rise_input(det, 30.0, 60)
-    acc[5] = np.nan
+    acc[len(acc) // 2] = np.nan  # (a sample the rise's low-pass reads)
     assert det._rise(win, acc, lo) is None
     win, acc, lo = _rise_input(det, 1.0, 3)  # a search window of three samples: its inner one
     got = det._rise(win, acc, lo)
