@@ -741,6 +741,9 @@ _equivalent("the edges of the missing runs come in pairs (a run's start and its 
             "zip's strictness never acts", _GA + "x__bridge",
             {14: "strict=None", 17: "edges[1::2], )", 21: "strict=False"})
 _equivalent("the first element of a longer slice is the same element", _SD + "_rise", {48: "lo + j + 2)[0]"})
+_equivalent("trimming a list once it reaches the memory rather than once it exceeds it: del x[:0] removes "
+            "nothing, so it holds the same last phase_memory values either way", _SD + "_candidate",
+            {111: "len(self._phases) >= self.phase_memory", 120: "len(self._lags) >= self.phase_memory"})
 _equivalent(_TIE + " (the low-passed rise exactly equal to a neighbour at its maximum, or exactly "
             "min_smooth_rise_m_s3)", _SD + "_rise",
             {32: "y1 >= y0 and", 33: "y1 > y2 and", 34: "y1 > self.min_smooth_rise_m_s3"})

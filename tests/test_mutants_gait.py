@@ -1494,9 +1494,10 @@ def test_streaming_with_a_wide_thigh_impact_low_pass_one_sample_at_a_time() -> N
                             [dataclasses.asdict(s) for s in batch.strides])
 
 
+@pytest.mark.parametrize("memory", [9, 3])  # 3: the lags learnt before the soft contact overflow it
 @pytest.mark.parametrize("sacral_lag", [True, False])
 def test_a_contact_without_thigh_impact_takes_the_walkers_own_lag_behind_the_sacral_rise(
-    sacral_lag: bool,
+    sacral_lag: bool, memory: int,
 ) -> None:
     """Every cycle the same sacral acceleration (a step 20 samples after the flexion peak, on a smooth 4 m/s^2
     bump peaking 25 samples after it) and a thigh spike 15 samples after the peak, but after peak 5 no
@@ -1510,7 +1511,7 @@ def test_a_contact_without_thigh_impact_takes_the_walkers_own_lag_behind_the_sac
     firm = np.array([p for k, p in enumerate(PEAK_IDX[:-1]) if k != 5])
     thigh[firm + 15] += 1.001 * spike_threshold("rise")
     ss = detect_strides(dataclasses.replace(a, thigh_acc_left=thigh), "left", ic_rule="onset",
-                        ic_impact_edge=1.0, sacral_lag=sacral_lag).strides
+                        ic_impact_edge=1.0, sacral_lag=sacral_lag, phase_memory=memory).strides
     assert len(ss) == 8
     soft = next(s for s in ss if abs(s.t_start - (PEAK_IDX[5] + 17) / FS) < 0.05)
     assert soft.ic_source == "acceleration"
@@ -1523,7 +1524,8 @@ def test_a_contact_without_thigh_impact_takes_the_walkers_own_lag_behind_the_sac
             assert s.ic_source == "thigh_impact"
     # the learnt lag is state: chunks of 7 samples give the same contacts
     series = dataclasses.replace(a, thigh_acc_left=thigh)
-    det = StrideDetector("left", ic_rule="onset", ic_impact_edge=1.0, sacral_lag=sacral_lag)
+    det = StrideDetector("left", ic_rule="onset", ic_impact_edge=1.0, sacral_lag=sacral_lag,
+                         phase_memory=memory)
     for i in range(0, len(series.t), 7):
         det.update(series.slice(i, min(i + 7, len(series.t))))
     det.finish()
