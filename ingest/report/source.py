@@ -792,19 +792,19 @@ def _recording_sensors(summary: Mapping[str, Any]) -> StoredSensors | None:
         return None
     if not isinstance(sensors, dict):
         raise ValueError("recording_sensors is not a table of sensors")
+    kinds = summary.get("sensors")
+    kinds = kinds if isinstance(kinds, dict) else {}
     streams = {}
     for p, v in sensors.items():
         if not isinstance(v, dict):
             raise ValueError(f"recording_sensors.{p} is not a table")
-        device = v.get("device")
+        device, rate, samples = v.get("device"), v.get("rate_hz"), v.get("samples")
         if not isinstance(device, str):
             raise ValueError(f"recording_sensors.{p}.device is not a text")
-        _check_number(v.get("rate_hz"), f"recording_sensors.{p}.rate_hz")
-        _check_number(v.get("samples"), f"recording_sensors.{p}.samples", whole=True, none=False)
-        rate = v.get("rate_hz")
-        kind = (summary.get("sensors") or {}).get(p, "") if isinstance(summary.get("sensors"), dict) else ""
-        streams[str(p)] = StoredStream(str(p), str(kind), device, math.nan if rate is None else float(rate),
-                                       int(v["samples"]))
+        _check_number(rate, f"recording_sensors.{p}.rate_hz")
+        _check_number(samples, f"recording_sensors.{p}.samples", whole=True, none=False)
+        streams[str(p)] = StoredStream(str(p), str(kinds.get(p, "")), device,
+                                       math.nan if rate is None else float(rate), int(samples))
     gaps = summary.get("recording_gaps") or []
     if not isinstance(gaps, list):
         raise ValueError("recording_gaps is not a list")
