@@ -138,44 +138,114 @@ def test_cli_record_with_virtual_sensors(tmp_path: Path) -> None:
         assert store.sample_count(session["id"], "thigh_left") > 1500
 
 
-def test_ctrl_c_stops_the_recording_cleanly(tmp_path: Path) -> None:
-    import signal
-    import time
-
+def _start_virtual_recording(tmp_path: Path, **popen: object) -> subprocess.Popen:
     path = tmp_path / "v.toml"
     path.write_text(
         GOOD.replace('store = "data/hipback.sqlite"', 'store = "v.sqlite"\nble_backend = "bumble"')
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "hipback.ingest.cli", "record", "--config", str(path)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, **popen,  # type: ignore[call-overload]
     )
-    try:
-        deadline = time.monotonic() + 60
-        count = 0
-        while time.monotonic() < deadline and count < 300 and proc.poll() is None:
-            time.sleep(0.3)
-            try:
-                with LocalStore(tmp_path / "v.sqlite") as store:
-                    sessions = store.sessions("P-0042")
-                    count = store.sample_count(sessions[0]["id"]) if sessions else 0
-            except Exception:  # not created yet
-                continue
-        assert count >= 300, proc.stderr.read() if proc.poll() is not None else "no samples"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err[-2000:]
-    assert "stop_event" in out
+
+
+def _wait_for_samples(tmp_path: Path, proc: subprocess.Popen, least: int = 300) -> int:
+    import time
+
+    deadline = time.monotonic() + 60
+    count = 0
+    while time.monotonic() < deadline and count < least and proc.poll() is None:
+        time.sleep(0.3)
+        try:
+            with LocalStore(tmp_path / "v.sqlite") as store:
+                sessions = store.sessions("P-0042")
+                count = store.sample_count(sessions[0]["id"]) if sessions else 0
+        except Exception:  # not created yet
+            continue
+    assert count >= least, proc.stderr.read() if proc.poll() is not None else "no samples"
+    return count
+
+
+def _assert_finished(tmp_path: Path, count: int) -> None:
+    """The session was stopped as at the end of its duration: closed, every sample kept, results stored."""
     with LocalStore(tmp_path / "v.sqlite") as store:
         (session,) = store.sessions("P-0042")
         assert session["end_utc"] is not None  # flushed and closed
         assert store.sample_count(session["id"]) >= count
         assert store.events(session["id"], "session_end")
+        assert store.get_results(session["id"], "summary")
+        assert store.get_results(session["id"], "calibration")
+
+
+@pytest.mark.parametrize(
+    ("signame", "said"),
+    [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM"), ("SIGHUP", "the terminal hung up")],
+)
+def test_a_stop_signal_finishes_the_recording(tmp_path: Path, signame: str, said: str) -> None:
+    """Ctrl-C, ``kill`` / a service manager's stop, a hung-up terminal: the session's results are stored
+    and the command exits 0, not killed half-way (SIGTERM and SIGHUP used to end it at once: no end time, no
+    results, exit 143 / 129)."""
+    import signal
+
+    proc = _start_virtual_recording(tmp_path, stdout=subprocess.PIPE)
+    try:
+        count = _wait_for_samples(tmp_path, proc)
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert f"Stopping ({said})" in out and "stop_event" in out
+    assert "Traceback" not in err
+    _assert_finished(tmp_path, count)
+
+
+def test_a_second_signal_closes_the_session_at_once_and_keeps_what_was_received(tmp_path: Path) -> None:
+    """A second SIGTERM (or Ctrl-C) while stopping: exit 130 and one sentence, the session closed with every
+    sample received, no results computed; if the closing was already under way it finishes (exit 0, with
+    results). Either way no traceback (a cancelled stop used to leak ``CancelledError``, exit 1)."""
+    import signal
+
+    proc = _start_virtual_recording(tmp_path, stdout=subprocess.PIPE)
+    try:
+        count = _wait_for_samples(tmp_path, proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (0, 130), err[-2000:]
+    assert "Traceback" not in err and "Exception in callback" not in err
+    with LocalStore(tmp_path / "v.sqlite") as store:
+        (session,) = store.sessions("P-0042")
+        assert session["end_utc"] is not None and store.sample_count(session["id"]) >= count
+        has_results = bool(store.get_results(session["id"], "summary"))
+    if proc.returncode == 130:
+        (line,) = [x for x in err.splitlines() if x.startswith("hipback:")]
+        assert "cancelled" in line and "v.sqlite" in line and not has_results
+    else:
+        assert has_results
+
+
+def test_a_closed_output_finishes_the_recording(tmp_path: Path) -> None:
+    """``hipback record ... | head`` (or a ``tee`` whose reader exits): the live view goes quiet and the
+    session is finished as on Ctrl-C, said on stderr; before, rich's exit at the first failed write ended
+    the command with exit code 1 and the session without results."""
+    read, write = os.pipe()
+    proc = _start_virtual_recording(tmp_path, stdout=write)
+    os.close(write)
+    try:
+        count = _wait_for_samples(tmp_path, proc)
+        os.close(read)  # the reader goes away; the view's next line finds the pipe closed
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    (line,) = [x for x in err.splitlines() if x.startswith("hipback:")]
+    assert "the output was closed" in line and "v.sqlite" in line
+    assert "Traceback" not in err and "Exception ignored" not in err
+    _assert_finished(tmp_path, count)

@@ -203,6 +203,37 @@ def test_refused_connections_clock_jump_and_low_battery(sim, tmp_path) -> None:
         assert np.max(np.diff(t)) < 0.5  # the jump did not open a hole in the stored timeline
 
 
+def test_a_stop_request_leaves_the_links_for_the_stop_sequence(sim, tmp_path, monkeypatch) -> None:
+    """A stop request (Ctrl-C, SIGTERM, the caller's ``stop_event``) wakes each sensor's supervisor before the
+    session's own loop begins stopping; the supervisors used to take the wake-up for a lost link and connect
+    every sensor again, a connection the shutdown then cancelled half-way."""
+    import asyncio
+
+    from hipback.ingest.session import runner as runner_module
+
+    calls: list[str] = []
+    real = runner_module.connect_one
+
+    async def spy(device, name, *args, **kwargs):
+        calls.append(name)
+        return await real(device, name, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "connect_one", spy)
+    stop = asyncio.Event()
+
+    def on_update(update, stats) -> None:
+        if any(s.samples > 300 for s in stats.values()):
+            stop.set()
+
+    kinds = {"pelvis": "hipback_v1", "thigh_left": "movella_dot"}
+    outcome = run_virtual_session(sim, kinds, tmp_path / "s.sqlite", stop_event=stop, on_update=on_update,
+                                  calibration_s=0)
+    assert outcome.stopped_by == "stop_event"
+    assert len(calls) == 2 and len(set(calls)) == 2, calls  # each sensor connected once
+    assert all(st.reconnects == 0 for st in outcome.stats.values())
+    assert all(led.starts == 1 for led in outcome.ledgers.values())
+
+
 _CHILD = textwrap.dedent(
     """
     import sys

@@ -2,9 +2,10 @@
 :mod:`hipback.ingest.config`).
 
 Scans for the configured sensors, connects them one at a time, guides the standing calibration, stores every
-sample in the local store as it arrives, shows live progress, and on Ctrl-C (or the configured duration) stops
-the sensors, stores the results and closes the session. A second Ctrl-C cancels at once (what was stored
-stays stored).
+sample in the local store as it arrives, shows live progress, and at the configured duration stops the
+sensors, stores the results and closes the session. Ctrl-C, SIGTERM (``kill``, a service manager's stop),
+SIGHUP (the terminal hung up) and a closed output (a pipe whose reader exited) stop it the same way, exit code
+0; a second signal cancels at once (exit 130; what was stored stays stored, the session has no results).
 
 With ``ble_backend = "bumble"`` the sensors are virtual: a simulated patient (``--virtual-scenario``) wears
 virtual sensors of the configured kinds on a Bumble link, and the same runner records them.
@@ -13,8 +14,10 @@ virtual sensors of the configured kinds on a Bumble link, and the same runner re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from hipback.ingest.config import SessionConfig, load_config
-from hipback.ingest.errors import ConfigError, HipbackError
+from hipback.ingest.errors import ConfigError, HipbackError, Interrupted
 from hipback.ingest.live import LiveCoach
 from hipback.ingest.publish import LivePublishing
 from hipback.ingest.session.stats import SessionEvent, SessionOutcome
+from hipback.ingest.terminal import GuardedOutput
 from hipback.ingest.virtual_time import run_loop, run_virtual
 from hipback.processing.holds import Prescription
 
@@ -35,13 +39,30 @@ if TYPE_CHECKING:
     from hipback.processing.pipeline import ProcessorUpdate
 
 
+#: what stops a recording as the end of its duration does (the session's results stored, exit 0): Ctrl-C,
+#: ``kill`` / a service manager's stop (SIGTERM), the terminal hung up (SIGHUP)
+STOP_SIGNALS = (
+    (signal.SIGINT, "Ctrl-C"),
+    (signal.SIGTERM, "SIGTERM"),
+    *(((signal.SIGHUP, "the terminal hung up"),) if hasattr(signal, "SIGHUP") else ()),
+)
+OUTPUT_CLOSED = "the output was closed"
+
+
 class _Progress:
-    """The runner's callbacks fanned out to the live coaching view and the live publisher."""
+    """The runner's callbacks fanned out to the live coaching view and the live publisher; the console's
+    output, when it closes, asks the session to stop (``on_output_closed``)."""
 
     def __init__(self, console: Console, coach: LiveCoach, publishing: LivePublishing) -> None:
         self.console = console
         self.coach = coach
         self.publishing = publishing
+        self.on_output_closed: Callable[[], None] | None = None
+
+    def output_closed(self, exc: OSError) -> None:
+        """The console's stream failed (:class:`~hipback.ingest.terminal.GuardedOutput`)."""
+        if self.on_output_closed is not None:
+            self.on_output_closed()
 
     def on_event(self, ev: SessionEvent) -> None:
         self.coach.on_event(ev)
@@ -95,23 +116,28 @@ async def _record(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
-    presses = 0
+    requests = 0
 
-    def on_sigint() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
+    def stop_requested(why: str) -> None:
+        """The first request finishes the session; a second signal cancels at once."""
+        nonlocal requests
+        requests += 1
+        if requests == 1:
             progress.console.print(
-                "Stopping: finishing the session (press Ctrl-C again to cancel at once) ..."
+                f"Stopping ({why}): finishing the session (press Ctrl-C again to cancel at once) ..."
             )
             stop.set()
-        elif main_task is not None:
-            main_task.cancel()
+        elif requests == 2 and main_task is not None and why != OUTPUT_CLOSED:
+            main_task.cancel()  # (more requests change nothing: the session is being closed)
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError):  # not on the main thread / platform without it
-        pass
+    handled = []
+    for sig, why in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(sig, stop_requested, why)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / no such signal here
+            pass
+    progress.on_output_closed = lambda: loop.call_soon_threadsafe(stop_requested, OUTPUT_CLOSED)
     try:
         if config.ble_backend == "bumble":
             return await _record_virtual(config, store, session_id, progress, stop, scenario, speed)
@@ -129,10 +155,10 @@ async def _record(
             session_id=session_id,
         )
     finally:
-        try:
-            loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError):
-            pass
+        progress.on_output_closed = None
+        for sig in handled:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
 
 
 async def _record_virtual(
@@ -200,7 +226,10 @@ def run(
         raise ConfigError(f"--speed must be between 0.1 and 50, not {speed}.")
     if speed != 1.0 and config.ble_backend != "bumble":
         raise ConfigError('--speed only applies to virtual sensors (ble_backend = "bumble").')
-    console = console or Console()
+    output = None
+    if console is None:
+        output = GuardedOutput(sys.stdout)
+        console = Console(file=output)  # type: ignore[arg-type]  (a text stream in all but name)
     prescription = Prescription(config.prescription.holds_per_side, config.prescription.hold_s)
     try:
         store = LocalStore(config.store)
@@ -214,17 +243,30 @@ def run(
             LivePublishing(config.store, config.patient_id) as publishing,
         ):
             progress = _Progress(console, coach, publishing)
+            if output is not None:
+                output.on_closed = progress.output_closed
             session = _record(config, store, session_id, progress, virtual_scenario, speed)
             # virtual sensors run on simulated time, paced at ``speed`` times real time
             bumble = config.ble_backend == "bumble"
-            with session_gc():
-                outcome = run_virtual(session, pace=speed) if bumble else run_loop(session)
+            try:
+                with session_gc():
+                    outcome = run_virtual(session, pace=speed) if bumble else run_loop(session)
+            except asyncio.CancelledError:  # a second stop request: the session was closed without results
+                raise Interrupted(
+                    f"cancelled: the session was closed at once; everything received is stored in "
+                    f"{config.store}, without the session's results (`hipback report` and `export` process "
+                    "it again)."
+                ) from None
             publishing.finish(outcome)
     finally:
         store.close()
     _print_outcome(console, outcome)
     console.print(f"stored in {config.store}; {publishing.status()}")
     check_outcome(outcome)
+    if output is not None and output.is_closed:  # said where it can still be read (the view went quiet)
+        with contextlib.suppress(OSError):
+            print(f"hipback: the output was closed, so session {outcome.session_id} was stopped; everything "
+                  f"received and its results are stored in {config.store}.", file=sys.stderr)
     return outcome
 
 

@@ -481,7 +481,9 @@ class SessionRunner:
         failures = 0
         setup_failures: tuple[str, int] = ("", 0)  # the last set-up error and how often in a row
         name = f"{link.placement} ({link.profile.label})"
-        while not self._stopping:
+        # a stop request wakes this loop before the session's own loop sees it and begins stopping: the
+        # link stays as it is for the shutdown's stop sequence (it used to connect the sensor again)
+        while not self._stopping and not self.stop_event.is_set():
             link.disconnected.clear()
             try:
                 client = await connect_one(
@@ -934,8 +936,7 @@ class SessionRunner:
         try:
             await self._wait_until_done(consumer, supervisors)
         except asyncio.CancelledError:
-            self._stopped_by = "cancelled"
-            await asyncio.shield(self._shutdown(consumer, supervisors))
+            await self._shutdown(consumer, supervisors, cancelled=True)  # raises CancelledError at its end
             raise
         except BaseException:
             self._stopped_by = self._stopped_by or "error"
@@ -964,10 +965,40 @@ class SessionRunner:
                 await asyncio.wait_for(self.stop_event.wait(), 0.05)
 
     async def _shutdown(
-        self, consumer: asyncio.Future[Any], supervisors: Sequence[asyncio.Future[Any]]
+        self,
+        consumer: asyncio.Future[Any],
+        supervisors: Sequence[asyncio.Future[Any]],
+        cancelled: bool = False,
     ) -> SessionOutcome:
+        """Stop the sensors, store what is left and close the session. Cancelled (``cancelled``, or while
+        it waits for the sensors), it stops waiting for their replies and skips the results, but still stores
+        everything received and closes the session, then raises ``CancelledError``; cancelled once the
+        closing began, it lets the closing finish and returns the outcome as usual."""
         self._stopping = True
         self.stop_event.set()
+        sensors = asyncio.ensure_future(self._stop_sensors())
+        try:
+            await asyncio.shield(sensors)
+        except asyncio.CancelledError:
+            cancelled = True
+            sensors.cancel()
+            with contextlib.suppress(BaseException):
+                await sensors
+        if cancelled:
+            self._stopped_by = "cancelled"
+        closing = asyncio.ensure_future(self._close(consumer, supervisors, with_results=not cancelled))
+        while True:
+            try:
+                outcome = await asyncio.shield(closing)
+                break
+            except asyncio.CancelledError:  # the closing goes on: it stores what was received, then returns
+                pass
+        if cancelled:
+            raise asyncio.CancelledError
+        return outcome
+
+    async def _stop_sensors(self) -> None:
+        """The profiles' stop sequences, unsubscribing and disconnecting, each given 2 s."""
         for link in self.links.values():
             if link.battery_task is not None:
                 link.battery_task.cancel()
@@ -987,6 +1018,11 @@ class SessionRunner:
                 async with asyncio.timeout(2.0):
                     await client.disconnect()
             link.stats.connected = False
+
+    async def _close(
+        self, consumer: asyncio.Future[Any], supervisors: Sequence[asyncio.Future[Any]], with_results: bool
+    ) -> SessionOutcome:
+        """What arrived stored, the results computed and stored (``with_results``), the session closed."""
         for task in supervisors:
             task.cancel()
         for task in supervisors:
@@ -1008,7 +1044,7 @@ class SessionRunner:
             await self._writer.flush()
         results = None
         empty = not any(link.stats.samples for link in self.links.values())
-        if self._processor is not None and not empty:
+        if self._processor is not None and not empty and with_results:
             try:
                 results = self._processor.finish()
             except Exception as exc:

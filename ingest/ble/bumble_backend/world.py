@@ -43,6 +43,7 @@ _HOST_LOG = logging.getLogger("bumble.host")
 _GATT_SERVER_LOG = logging.getLogger("bumble.gatt_server")
 _GATT_CLIENT_LOG = logging.getLogger("bumble.gatt_client")
 _NOTIFICATION = bytes([att.Opcode.ATT_HANDLE_VALUE_NOTIFICATION])
+_RESPONSES = frozenset(int(op) for op in att.ATT_RESPONSES)  # a server's replies to a client's requests
 #: Packets a virtual controller hands its :class:`_QuietHost` as objects (the streaming link's two kinds).
 _PASSED_AS_OBJECTS = (hci.HCI_AclDataPacket, hci.HCI_Number_Of_Completed_Packets_Event)
 
@@ -225,6 +226,15 @@ class _QuietDevice(Device):
 
     def on_gatt_pdu(self, connection_handle: int, pdu: bytes) -> None:  # type: ignore[override]
         connection = self.lookup_connection(connection_handle)
+        client = connection.gatt_client if connection is not None else None
+        if client is not None and pdu[:1] and pdu[0] in _RESPONSES:
+            waiting = client.pending_response
+            if waiting is None or waiting.done():
+                # the reply to a request given up (a stop write or a connection attempt cut short by a
+                # second stop request): Bumble would log it as unexpected, or, before the request's own
+                # clean-up ran, set the result of its cancelled future and raise InvalidStateError
+                _GATT_CLIENT_LOG.debug("reply to a request given up, dropped")
+                return
         if (
             pdu[:1] != _NOTIFICATION
             or connection is None
