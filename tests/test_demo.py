@@ -138,3 +138,34 @@ def _check_programme(out: Path, text: str) -> None:
     html = (out / "report.html").read_text(encoding="utf-8")
     section = html[html.index('<section id="exercises">'):]
     assert "Glute bridge" in section and "Squat" in section and "knee-to-chest" in section.lower()
+
+
+def test_a_closed_output_stops_the_demo_and_says_so(tmp_path: Path) -> None:
+    """``hipback demo | head``: the session stops at the first line nobody can read, stays stored and
+    closed, and stderr says so in one sentence, exit 0 (rich used to exit 1 at that line, leaving the
+    session open)."""
+    root = Path(__file__).resolve().parents[1]
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hipback.ingest.cli", "demo", "--out", str(tmp_path / "out")],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)}, stdout=write, stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as lines:
+            for _ in range(3):
+                lines.readline()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    (said,) = [x for x in err.splitlines() if x.startswith("hipback:")]
+    assert "the output was closed" in said and "stopped early" in said
+    assert "Traceback" not in err
+    with LocalStore(tmp_path / "out" / "hipback.sqlite") as store:
+        (session,) = store.sessions()
+        assert session["end_utc"] is not None
+        assert store.events(session["id"], "session_end")
+    assert not (tmp_path / "out" / "report.html").exists()

@@ -15,6 +15,7 @@ through the outbox (see ``hipback sync``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
@@ -34,6 +35,7 @@ from hipback.ingest.live import LiveCoach
 from hipback.ingest.publish import LivePublishing
 from hipback.ingest.results import stored_angles
 from hipback.ingest.store import LocalStore
+from hipback.ingest.terminal import GuardedOutput
 from hipback.processing.holds import Prescription
 
 if TYPE_CHECKING:
@@ -211,7 +213,12 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
         raise ConfigError(f"--speed must be between 0.5 and 50 (times real time), not {speed}.")
     from hipback.ingest.session.virtual import run_virtual_session
 
-    console = Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=120)
+    # a closed output (``hipback demo | head``) stops the virtual session as a recording's would (what was
+    # streamed stays stored) and stderr says so
+    output = GuardedOutput(sys.stdout)
+    stop = asyncio.Event()
+    output.on_closed = lambda exc: stop.set()
+    console = Console(file=output, highlight=False, width=None if output.isatty() else 120)  # type: ignore[arg-type]
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "hipback.sqlite"
 
@@ -246,9 +253,14 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
         outcome = run_virtual_session(
             sim, DEMO_DEVICES, store_path, speed=speed, on_update=on_update, on_event=coach.on_event,
             on_session=publishing.on_session, patient_id=patient_id, synchronous="NORMAL",
-            programme=demo_programme(),
+            programme=demo_programme(), stop_event=stop,
         )
         publishing.finish(outcome)
+    if output.is_closed:  # nobody is watching: no tables, files or report
+        with contextlib.suppress(OSError):
+            print(f"hipback: the output was closed, so the demo session {outcome.session_id} stopped early; "
+                  f"what it streamed is stored in {store_path}.", file=sys.stderr)
+        return
     if outcome.results is None:
         raise ConfigError(
             f"the demo session stored its data but processing failed: {outcome.processing_error}"
@@ -292,7 +304,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     console.print(f"  Open the report:       {sys.executable} -m webbrowser -t {report.resolve().as_uri()}")
     console.print(f"  Process it once more:  {hipback_command()} report latest --store {store_path} "
                   f"--out {report} --reprocess --overwrite")
-    sys.stdout.flush()
+    output.flush()
 
 
 def _earlier_sessions(store_path: Path) -> str:
