@@ -330,11 +330,22 @@ class LiveCoach:
             self._say(t, message)
         self.last_event = message
 
+    @property
+    def exercise_begun(self) -> bool:
+        """Whether the patient has begun the announced exercise (a rep or hold, counted or not, or a cue):
+        until then the patient may still be walking or stretching, and its count of 0 would read as
+        failing at it."""
+        ex = self.exercise
+        return ex is not None and (ex.done > 0 or bool(ex.cue))
+
     def _exercise_text(self) -> str:
         ex = self.exercise
         if ex is None:
             return "programme done" if self.programme_done else "waiting for the next exercise"
         side = "both legs" if ex.side is None else f"{ex.side} side"
+        if not self.exercise_begun:
+            dose = f", {ex.prescribed} {ex.word}{'s' if ex.prescribed != 1 else ''}" if ex.prescribed else ""
+            return f"next: {ex.title} ({side}){dose}"
         plan = f" of {ex.prescribed}" if ex.prescribed else ""
         return f"{ex.title} ({side}): {ex.counted}{plan} {ex.word}s counted ({ex.done} done)"
 
@@ -475,10 +486,11 @@ class LiveCoach:
     def _reps_text(self) -> str:
         if self.walking_now:
             return self.walking.text()
-        if self.exercise is not None or self.programme_done:
+        if self.exercise_begun or (self.exercise is None and self.programme_done):
             return self._exercise_text()
         n = self.prescription.holds_per_side
-        return "holds " + ", ".join(f"{s} {self.reps[s].done}/{n}" for s in SIDES)
+        holds = "holds " + ", ".join(f"{s} {self.reps[s].done}/{n}" for s in SIDES)
+        return holds if self.exercise is None else f"{holds} | {self._exercise_text()}"
 
     def _sensors_text(self) -> str:
         parts = []

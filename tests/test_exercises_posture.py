@@ -97,8 +97,9 @@ def test_bent_forward_time_of_a_simulated_forward_fold_matches_the_truth():
     assert true_ext > 3.0 and p.lumbar_extension_s == pytest.approx(true_ext, abs=3.0)
 
 
-@pytest.mark.parametrize("cut", [1, 7, 50, 333])
-def test_fed_in_pieces_the_counter_gives_the_whole_series_result(cut: int):
+@pytest.mark.parametrize(("cut", "batch_rows"), [(1, 200), (7, 200), (50, 200), (333, 200), (1, 1), (7, 64),
+                                                 (50, 10_000), (2, 3)])
+def test_fed_in_pieces_the_counter_gives_the_whole_series_result(cut: int, batch_rows: int):
     """A live session feeds its angles as they come: the same times as the whole series gives, also when a
     thigh's angles start late (its rows before count as not measured, as in one piece), with a gap in the
     timeline (a sample stands for the median step, not the gap's)."""
@@ -113,10 +114,12 @@ def test_fed_in_pieces_the_counter_gives_the_whole_series_result(cut: int):
     a = AngleSeries(t=a.t[keep], **{f: getattr(a, f)[keep] for f in AngleSeries.FIELDS})
     bouts = [ActivityBout("sitting", 19.0, 25.0)]
     whole = posture_time(a, bouts)
-    counter = PostureCounter()
+    counter = PostureCounter(batch_rows=batch_rows)
     for i in range(0, len(a), cut):
         counter.update(a.slice(i, min(i + cut, len(a))))
+        assert counter.rows_ == min(i + cut, len(a))
     assert counter.result(bouts) == whole
+    assert counter.result(bouts) == whole  # asked again (nothing left waiting), the same
     # the late thigh's first 7 s are not measured; the 2 s without rows count for nothing
     assert whole.measured_s == pytest.approx(31.0 - 7.0 - 2.0, abs=1.5 / FS)
     # bent forward: the 4 s with both hips flexed less the 2 s of the gap, and the 2 s of the rounded back

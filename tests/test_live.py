@@ -219,6 +219,8 @@ def test_programme_events_in_the_panel_and_lines():
 
     coach.on_event(ev("announce", "Next: Clamshell, left side, 3 reps.", exercise="clamshell", side="left",
                       prescribed=3, counted_so_far=0))
+    # announced, not begun (the patient may still be walking or stretching): no "0 of 3 counted" yet
+    assert coach._reps_text() == "holds left 0/3, right 0/3 | next: Clamshell (left side), 3 reps"
     coach.on_event(ev("rep", "Rep 1 of 3 counted.", exercise="clamshell", side="left", prescribed=3,
                       counted_so_far=1, counted=True))
     coach.on_event(ev("rep", "That rep did not count: 1 of 3 so far.", exercise="clamshell", side="left",

@@ -79,13 +79,21 @@ _KNOWN = {"left": 1, "right": 2}
 _UPRIGHT = {"left": 4, "right": 8}
 _HIP_BENT = {"left": 16, "right": 32}
 _BACK_BENT = 64
+#: the angle series' columns a count reads
+_COLUMNS = ("t", "lumbar_flexion", "thigh_inclination_left", "hip_flexion_left", "thigh_inclination_right",
+            "hip_flexion_right")
 
 
 class PostureCounter:
     """:func:`posture_time` fed in pieces, as a live session's angles come (same parameters): each row is
     kept as one byte of flags (100 bytes per second at 100 Hz) and the time steps as a count per step
     (rounded to a nanosecond), so that :meth:`result` decides exactly as :func:`posture_time` on the whole
-    series: a thigh counts when its angles were ever known, a sample stands for the median time step."""
+    series: a thigh counts when its angles were ever known, a sample stands for the median time step.
+
+    A live session hands over a few rows at a time (20 ms); the pieces are joined and counted once
+    ``batch_rows`` rows wait (about 30 numpy calls per count, whatever its size), and before every
+    answer. Counting the joined rows gives the same flags and steps as counting each piece.
+    """
 
     def __init__(
         self,
@@ -93,27 +101,50 @@ class PostureCounter:
         bend_rad: float = math.radians(30.0),
         thigh_vertical_rad: float = math.radians(30.0),
         extension_rad: float = math.radians(10.0),
+        batch_rows: int = 200,
     ) -> None:
         self.bend_rad = bend_rad
         self.thigh_vertical_rad = thigh_vertical_rad
         self.extension_rad = extension_rad
+        self.batch_rows = int(batch_rows)
         self._flags = bytearray()
         self._steps: dict[int, int] = {}  # time step (ns) -> how many
         self._last_t: float | None = None
         self._seen = {f"{w}_{side}": False for side in SIDES for w in ("inc", "hip")}
         self._lumbar_seen = False
         self._extension = 0
+        self._pending: list[tuple[np.ndarray, ...]] = []  # pieces not counted yet (_COLUMNS, each a copy)
+        self._pending_rows = 0
 
     @property
     def rows_(self) -> int:
         """Rows counted so far."""
-        return len(self._flags)
+        return len(self._flags) + self._pending_rows
 
     def update(self, angles: Any) -> None:
         """The next rows of the session's :class:`~hipback.processing.types.AngleSeries` (rad, s)."""
-        t = np.asarray(angles.t, dtype=float)
-        if t.size == 0:
+        n = len(angles.t)
+        if n == 0:
             return
+        if not self._pending and n >= self.batch_rows:  # a whole series, or a long piece: as it is
+            self._count({c: np.asarray(getattr(angles, c), dtype=float) for c in _COLUMNS})
+            return
+        self._pending.append(tuple(np.array(getattr(angles, c), dtype=float) for c in _COLUMNS))
+        self._pending_rows += n
+        if self._pending_rows >= self.batch_rows:
+            self._count_pending()
+
+    def _count_pending(self) -> None:
+        if not self._pending:
+            return
+        parts = self._pending
+        cols = parts[0] if len(parts) == 1 else tuple(np.concatenate(c) for c in zip(*parts, strict=True))
+        self._pending = []
+        self._pending_rows = 0
+        self._count(dict(zip(_COLUMNS, cols, strict=True)))
+
+    def _count(self, a: dict[str, np.ndarray]) -> None:
+        t = a["t"]
         steps = np.diff(t, prepend=t[0] if self._last_t is None else self._last_t)
         if self._last_t is None:
             steps = steps[1:]
@@ -122,11 +153,11 @@ class PostureCounter:
         for step, n in zip(values.tolist(), counts.tolist(), strict=True):
             self._steps[step] = self._steps.get(step, 0) + n
         flags = np.zeros(t.size, dtype=np.uint8)
-        lumbar = np.asarray(angles.lumbar_flexion, dtype=float)
+        lumbar = a["lumbar_flexion"]
         with np.errstate(invalid="ignore"):
             for side in SIDES:
-                inc = np.asarray(getattr(angles, f"thigh_inclination_{side}"), dtype=float)
-                hip = np.asarray(getattr(angles, f"hip_flexion_{side}"), dtype=float)
+                inc = a[f"thigh_inclination_{side}"]
+                hip = a[f"hip_flexion_{side}"]
                 fin_inc, fin_hip = np.isfinite(inc), np.isfinite(hip)
                 self._seen[f"inc_{side}"] |= bool(fin_inc.any())
                 self._seen[f"hip_{side}"] |= bool(fin_hip.any())
@@ -142,6 +173,7 @@ class PostureCounter:
         """The session's :class:`PostureTime` from the rows so far and its activity bouts (``label``,
         ``t_start``, ``t_end`` in s)."""
         sitting = float(sum(b.t_end - b.t_start for b in bouts if getattr(b, "label", "") == "sitting"))
+        self._count_pending()
         n_steps = sum(self._steps.values())
         if n_steps < 1:
             return PostureTime(sitting, None, None, 0.0)
