@@ -32,6 +32,7 @@ from rich.table import Table
 
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.live import LiveCoach
+from hipback.ingest.logs import LOG_NAME, session_log
 from hipback.ingest.publish import LivePublishing
 from hipback.ingest.results import stored_angles
 from hipback.ingest.store import LocalStore
@@ -238,6 +239,7 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     console.print("  The virtual patient stands still for 5 seconds: calibrating ...")
     patient_id = sim.truth.patient.patient_id
     with (
+        session_log(out / LOG_NAME),
         LiveCoach(console, prescription=Prescription(holds_per_side=3, hold_s=30.0)) as coach,
         LivePublishing(store_path, patient_id) as publishing,
     ):

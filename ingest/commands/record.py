@@ -27,6 +27,7 @@ from rich.table import Table
 from hipback.ingest.config import SessionConfig, load_config
 from hipback.ingest.errors import ConfigError, HipbackError, Interrupted
 from hipback.ingest.live import LiveCoach
+from hipback.ingest.logs import LOG_NAME, session_log
 from hipback.ingest.publish import LivePublishing
 from hipback.ingest.session.stats import SessionEvent, SessionOutcome
 from hipback.ingest.terminal import GuardedOutput
@@ -72,7 +73,7 @@ class _Progress:
         self.publishing.on_update(update, stats)
 
 
-def _print_outcome(console: Console, outcome: SessionOutcome) -> None:
+def _print_outcome(console: Console, outcome: SessionOutcome, log_path: Path | None = None) -> None:
     table = Table(title=f"Session {outcome.session_id} ({outcome.stopped_by})")
     for col in ("placement", "kind", "samples", "rate", "gaps", "lost", "rejected", "reconnects", "battery"):
         table.add_column(col)
@@ -96,7 +97,9 @@ def _print_outcome(console: Console, outcome: SessionOutcome) -> None:
             if v is not None:
                 console.print(f"peak hip extension {side}: {v:.1f}°")
     if outcome.processing_error:
-        console.print(f"live processing stopped: {outcome.processing_error}", style="red")
+        where = f" (details in {log_path})" if log_path is not None else ""
+        console.print(f"live processing stopped: {outcome.processing_error}{where}; every sample is stored "
+                      f"and `hipback report {outcome.session_id}` processes them again.", style="red")
     failed = {p: s for p, s in outcome.stats.items() if s.store_errors}
     if failed:  # e.g. a full disk: say once what was not stored (the log has every failed write)
         first = next(e for s in failed.values() for e in s.errors if e.startswith("store:"))
@@ -239,6 +242,7 @@ def run(
         raise HipbackError(f"{config.store}: the local store cannot be opened ({exc}).") from None
     try:
         with (
+            session_log(config.store.parent / LOG_NAME) as log_path,
             LiveCoach(console, prescription=prescription) as coach,
             LivePublishing(config.store, config.patient_id) as publishing,
         ):
@@ -260,7 +264,7 @@ def run(
             publishing.finish(outcome)
     finally:
         store.close()
-    _print_outcome(console, outcome)
+    _print_outcome(console, outcome, log_path)
     console.print(f"stored in {config.store}; {publishing.status()}")
     check_outcome(outcome)
     if output is not None and output.is_closed:  # said where it can still be read (the view went quiet)
