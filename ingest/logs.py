@@ -10,9 +10,8 @@ warnings appeared on stderr as ``WARNING:bumble.gatt_client:...``.
 :func:`session_log` (used by ``hipback record`` and ``hipback demo``) sends, for the duration of a command:
 
 - every record at INFO and above (hipback's from DEBUG with ``HIPBACK_DEBUG``), with its traceback, to
-  ``path``: created
-  0600 (it names sessions and sensors of a patient), rotated at ``max_bytes`` with ``backups`` old files kept,
-  so it stays bounded however long the gateway runs;
+  ``path``: created 0600 (it names sessions and sensors of a patient), rotated at ``max_bytes`` with
+  ``backups`` old files kept, so it stays bounded however long the gateway runs;
 - hipback's own warnings and errors to stderr as one sentence each (``hipback: ...``), without the traceback
   (the log file has it; ``HIPBACK_DEBUG=1`` shows it here too). Other libraries' records only go to the file.
 """
