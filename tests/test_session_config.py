@@ -43,7 +43,7 @@ def test_good_config_and_environment_overrides(tmp_path: Path) -> None:
     assert [s.placement for s in cfg.sensors] == ["pelvis", "thigh_left"]
     assert cfg.sensor("pelvis").address == "C4:1B:AC:00:00:01"
     assert cfg.prescription.holds_per_side == 2 and cfg.prescription.hold_s == 20.0
-    assert cfg.duration_s is None and cfg.calibration_s == 5.0 and cfg.live_batch_ms == 20.0
+    assert cfg.duration_s is None and cfg.calibration_s == 5.0 and cfg.live_batch_ms == 30.0
     env = {
         "HIPBACK_STORE": str(tmp_path / "other.sqlite"),
         "HIPBACK_BLE_BACKEND": "bumble",

@@ -288,11 +288,11 @@ def run(out: Path, seed: int = 7, speed: float | None = None) -> None:
     # on simulated time the session clock's latency is the same on every run: what packets, batching and
     # waiting for the other sensors add; paced (--speed), the session clock is the host's. (A virtual
     # session's hipback v1 sensors fill their packets, as SessionConfig.live_batch_ms = None says; a session
-    # config file's default of 20 ms sends every 20 ms: lower latency, about 1.5x the CPU.)
+    # config file's default of 30 ms sends every 30 ms: lower latency, about 1.5-2x the CPU.)
     if outcome.latency_angle_session_s:
         lat = _p50_p99_ms(outcome.latency_angle_session_s)
         console.print(f"  notification -> live angle latency: {lat} (session clock; the virtual hipback "
-                      "sensors send full packets, a session config's live_batch_ms = 20 every 20 ms)")
+                      "sensors send full packets, a session config's live_batch_ms = 30 every 30 ms)")
     if outcome.latency_angle_s and speed is None:
         lat = _p50_p99_ms(outcome.latency_angle_s)
         console.print(f"  this machine's processing time from notification to angle: {lat} (wall clock)")
