@@ -90,7 +90,7 @@ class PostureCounter:
     (rounded to a nanosecond), so that :meth:`result` decides exactly as :func:`posture_time` on the whole
     series: a thigh counts when its angles were ever known, a sample stands for the median time step.
 
-    A live session hands over a few rows at a time (20 ms); the pieces are joined and counted once
+    A live session hands over a few rows at a time (every live step); the pieces are joined and counted once
     ``batch_rows`` rows wait (about 30 numpy calls per count, whatever its size), and before every
     answer. Counting the joined rows gives the same flags and steps as counting each piece.
     """
@@ -118,7 +118,7 @@ class PostureCounter:
 
     @property
     def rows_(self) -> int:
-        """Rows counted so far."""
+        """Rows taken so far (counted, or waiting for the next round)."""
         return len(self._flags) + self._pending_rows
 
     def update(self, angles: Any) -> None:
