@@ -330,6 +330,32 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=_json_default, separators=(",", ":"))
 
 
+def _remove_empty_wal(path: Path) -> None:
+    """Remove the empty ``-wal`` and ``-shm`` files a read-only reader of a WAL store leaves behind.
+
+    SQLite creates them for every reader of a WAL database but removes them only when the last connection to
+    close could write: after a report or export of a store nobody else had open, they stayed beside it. A
+    writable connection opened and closed at once removes them when it is the last one (it checkpoints an
+    empty log: the database file is not written) and leaves them to their owner when another connection is
+    still open. Only an empty log is touched: a non-empty one belongs to a writer (running, or stopped
+    without closing) and is that writer's, or the next writer's, to apply. Nothing happens where the folder or
+    file cannot be written."""
+    wal = Path(f"{path}-wal")
+    try:
+        if not wal.is_file() or wal.stat().st_size != 0:
+            return
+        con = sqlite3.connect(path, isolation_level=None, timeout=0)
+    except (OSError, sqlite3.Error):
+        return
+    try:
+        con.execute("PRAGMA schema_version").fetchone()  # SQLite opens the file (and the log) on first use
+    except sqlite3.Error:
+        pass
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            con.close()
+
+
 class LocalStore:
     """The local SQLite store (see the module docstring). Use as a context manager or call :meth:`close`."""
 
@@ -576,6 +602,8 @@ class LocalStore:
                 pass
         self._local = threading.local()
         self._closed = True
+        if self.readonly and not self._immutable:
+            _remove_empty_wal(self.path)
 
     def __enter__(self) -> LocalStore:
         return self

@@ -185,6 +185,38 @@ def _read_only_folder(folder: Path) -> Iterator[str]:
                 p.chmod(m)
 
 
+def _beside(path: Path) -> set[str]:
+    return {p.name for p in path.parent.iterdir()}
+
+
+def test_a_reader_leaves_no_log_files_beside_a_store_it_had_alone(tmp_path: Path) -> None:
+    """A report or export of a closed WAL store used to leave an empty -wal and a -shm beside it: SQLite
+    removes them only when the last connection to close could write. They are gone after the last reader,
+    the database file untouched; while a writer (or another reader) still has the store open they stay."""
+    path = tmp_path / "hipback.sqlite"
+    with LocalStore(path) as st:
+        sid = _add_walk(st)
+    assert _beside(path) == {"hipback.sqlite"}
+    before = _digest(path)
+    with LocalStore(path, readonly=True) as outer:
+        assert "hipback.sqlite-wal" in _beside(path)  # SQLite made them for the reader
+        with LocalStore(path, readonly=True) as inner:
+            assert len(inner.load_recording(sid).streams["pelvis"]) == 200
+        assert "hipback.sqlite-wal" in _beside(path)  # the outer reader still uses them
+        assert len(outer.sessions()) == 1
+    assert _beside(path) == {"hipback.sqlite"}
+    assert _digest(path) == before
+    with LocalStore(path) as writer:  # a gateway still recording: its log is its own
+        _add_walk(writer, t0=T0 + 500)
+        with LocalStore(path, readonly=True) as reader:
+            assert len(reader.sessions()) == 2
+        assert Path(f"{path}-wal").stat().st_size > 0
+        _add_walk(writer, t0=T0 + 900)
+    assert _beside(path) == {"hipback.sqlite"}
+    with LocalStore(path) as st:
+        assert len(st.sessions()) == 3
+
+
 def test_an_archived_read_only_store_can_be_read_but_not_written(tmp_path: Path) -> None:
     folder = tmp_path / "archive"
     folder.mkdir()
