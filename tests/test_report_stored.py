@@ -476,6 +476,28 @@ def test_a_process_folder_reports_each_sensors_samples_as_the_store_does(stored,
     assert rows and all(r[2] == r[3] == r[5] == "\u2013" for r in rows), rows
 
 
+def test_the_quality_table_names_each_sensor_by_its_own_id(tmp_path):
+    """Which sensor was worn where (the id a vendor's file names, or the BLE address of a recorded sensor)
+    beside its device kind, in the report of the store and of the folder alike: the one to swap when the
+    table shows it losing data. A sensor whose files do not say shows its kind alone."""
+    sim = simulate("walk", seed=3, patient=VirtualPatient(patient_id=PATIENT), calib_s=8.0, walk_s=12.0,
+                   stand_s=2.0)
+    ids = {"pelvis": "D422CD003437", "thigh_left": "D422CD003235"}
+    for p, ident in ids.items():
+        sim.recording.streams[p].meta["sensor_id"] = ident
+    write_recording(sim.recording, tmp_path / "rec")
+    store, out = tmp_path / "hipback.sqlite", tmp_path / "out"
+    files = [f"{p}={tmp_path / 'rec' / f'{p}.csv'}" for p in sim.recording.streams]
+    assert cli.run(["process", *files, "--out", str(out), "--store", str(store)]) == 0
+    assert cli.run(["report", "latest", "--store", str(store), "--out", str(tmp_path / "s.html")]) == 0
+    assert cli.run(["report", str(out), "--out", str(tmp_path / "f.html")]) == 0
+    for page in ("s.html", "f.html"):
+        rows = {r[0]: r[1] for r in _quality_rows((tmp_path / page).read_text())}
+        assert rows.keys() == sim.recording.streams.keys(), page
+        for p, s in sim.recording.streams.items():
+            assert rows[p] == (f"{s.device} {ids[p]}" if p in ids else s.device), (page, p, rows[p])
+
+
 @pytest.mark.parametrize(
     ("name", "content", "says"),
     [

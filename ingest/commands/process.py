@@ -309,12 +309,14 @@ def summary_json(
     res: SessionResults, files: dict[str, Path], recording: Recording | None = None
 ) -> dict[str, Any]:
     """``summary.json``: the session summary plus what ``hipback report`` reads of the run (inputs, sensors,
-    calibration, warnings, gaps; with ``recording``, each sensor's ``device``, ``rate_hz`` and ``samples`` as
-    read, ``recording_sensors``, and the gaps found while reading it, ``recording_gaps``, in session s)."""
+    calibration, warnings, gaps; with ``recording``, each sensor's ``device``, ``rate_hz``, ``samples`` and,
+    when its file names it, the sensor's own ``sensor_id``, as read, ``recording_sensors``, and the gaps
+    found while reading it, ``recording_gaps``, in session s)."""
     extra: dict[str, Any] = {}
     if recording is not None:
         extra["recording_sensors"] = {
-            p: {"device": s.device, "rate_hz": float(s.rate_hz), "samples": len(s)}
+            p: {"device": s.device, "rate_hz": float(s.rate_hz), "samples": len(s),
+                **({"sensor_id": str(s.meta["sensor_id"])} if s.meta.get("sensor_id") else {})}
             for p, s in recording.streams.items()
         }
         extra["recording_gaps"] = [
@@ -631,7 +633,8 @@ def _to_store(
             meta["calibration_from"] = res.summary.get("calibration_from", {})
         sid = st.open_session(patient, meta)
         for p, s in recording.streams.items():
-            st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz})
+            st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz, **(
+                {"sensor_id": str(s.meta["sensor_id"])} if s.meta.get("sensor_id") else {})})
             st.add_samples(sid, p, s.t + start, seq=s.seq, quat=s.quat, acc=s.acc, gyr=s.gyr, mag=s.mag)
         for g in recording.gaps:
             st.add_gap(sid, g.placement, g.t_start + start, g.t_end + start, g.missing, g.reason)

@@ -567,7 +567,7 @@ def build_report(
         rows.append(
             [
                 p,
-                q.device or q.kind,
+                " ".join(x for x in (q.device or q.kind, q.sensor_id) if x),
                 _f(q.rate_hz, 0, " Hz"),
                 "\u2013" if q.samples is None else q.samples,
                 q.lost,

@@ -33,6 +33,8 @@ class SensorQuality:
 
     placement: str
     device: str = ""
+    #: which sensor it was: its BLE address (recorded live) or the id its file names (imported); "" unknown
+    sensor_id: str = ""
     kind: str = ""
     rate_hz: float = math.nan
     samples: int | None = None
@@ -97,6 +99,7 @@ def assess_quality(
         if recording is not None and p in recording.streams:
             s = recording.streams[p]
             q.device, q.kind, q.rate_hz, q.samples = s.device, s.kind, float(s.rate_hz), len(s)
+            q.sensor_id = _sensor_id(s)
         elif results is not None:
             q.kind = results.placements.get(p, "")
         sensors[p] = q
@@ -190,3 +193,13 @@ def _unique(gaps: list[Any]) -> list[Any]:
 
 def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _sensor_id(stream: object) -> str:
+    """The sensor's own identity from a stream read back from the store (``sensor_id``) or from files
+    (``meta["sensor_id"]``); "" when neither says."""
+    ident = getattr(stream, "sensor_id", None)
+    if ident is None:
+        meta = getattr(stream, "meta", None)
+        ident = meta.get("sensor_id") if isinstance(meta, dict) else None
+    return str(ident or "")

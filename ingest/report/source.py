@@ -572,6 +572,8 @@ class StoredStream:
     device: str
     rate_hz: float
     samples: int
+    #: the sensor's own identity: its BLE address (recorded live) or the id its file names (imported)
+    sensor_id: str = ""
 
     def __len__(self) -> int:
         return self.samples
@@ -601,8 +603,11 @@ def stored_sensors(
             continue
         p = s["placement"]
         kind = s["kind"] if s["kind"] in ("quat", "raw") else results.placements.get(p, s["kind"])
-        rate = (s["meta"] or {}).get("rate_hz") if isinstance(s["meta"], dict) else None
-        streams[p] = StoredStream(p, str(kind), str(s["device"]), float(rate or 0.0), int(s["samples"]))
+        meta = s["meta"] if isinstance(s["meta"], dict) else {}
+        rate = meta.get("rate_hz")
+        ident = s["address"] or meta.get("sensor_id") or ""
+        streams[p] = StoredStream(p, str(kind), str(s["device"]), float(rate or 0.0), int(s["samples"]),
+                                  str(ident))
     gaps = [Gap(g.placement, g.t_start - start_utc, g.t_end - start_utc, g.missing, g.reason)
             for g in store.gaps(session_id)]
     return StoredSensors(streams, gaps)
@@ -784,7 +789,8 @@ def load_from_process_folder(folder: Path) -> ReportInputs:
 
 
 def _recording_sensors(summary: Mapping[str, Any]) -> StoredSensors | None:
-    """What ``hipback process`` read of each sensor (``recording_sensors``: device, rate, samples) and the
+    """What ``hipback process`` read of each sensor (``recording_sensors``: device, rate, samples, the
+    sensor's id when its file named it) and the
     gaps found while reading (``recording_gaps``), as :class:`StoredSensors`; None for a summary without
     them (written before they were). ValueError naming what is wrong."""
     sensors = summary.get("recording_sensors")
@@ -803,8 +809,11 @@ def _recording_sensors(summary: Mapping[str, Any]) -> StoredSensors | None:
             raise ValueError(f"recording_sensors.{p}.device is not a text")
         _check_number(rate, f"recording_sensors.{p}.rate_hz")
         _check_number(samples, f"recording_sensors.{p}.samples", whole=True, none=False)
+        ident = v.get("sensor_id", "")
+        if not isinstance(ident, str):
+            raise ValueError(f"recording_sensors.{p}.sensor_id is not a text")
         streams[str(p)] = StoredStream(str(p), str(kinds.get(p, "")), device,
-                                       math.nan if rate is None else float(rate), int(samples))
+                                       math.nan if rate is None else float(rate), int(samples), ident)
     gaps = summary.get("recording_gaps") or []
     if not isinstance(gaps, list):
         raise ValueError("recording_gaps is not a list")
