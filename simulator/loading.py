@@ -13,10 +13,10 @@ Model
 * One foot's vertical ground reaction force (GRF, in body weights) over its stance is the classic double
   hump: it rises from 0 at the IC, quickly (half of ``peak1`` by 6 % of stance, 92 % of it by 15 %), to a
   first peak ``peak1`` at 25 % of stance (weight acceptance), falls to
-  ``valley`` at mid-stance and rises again to ``peak2`` at 80 % of stance (push-off) before falling to 0 at
-  toe-off (55 % of ``peak2`` left at 90 % of stance) (Winter 1991, *The Biomechanics and Motor Control of
-  Human Gait*, 2nd ed., ch. 5; Perry &
-  Burnfield 2010, *Gait Analysis*, 2nd ed., ch. 20). The push-off peak comes at the end of terminal stance,
+  ``valley`` at mid-stance and rises again to ``peak2`` at ``peak2_at`` of stance (push-off; 80 % by
+  default) before falling to 0 at toe-off (55 % of ``peak2`` left half-way from there to toe-off)
+  (Winter 1991, *The Biomechanics and Motor Control of Human Gait*, 2nd ed., ch. 5; Perry & Burnfield
+  2010, *Gait Analysis*, 2nd ed., ch. 20). The push-off peak comes at the end of terminal stance,
   just before the other foot's contact (terminal stance ends at 50 % of the cycle, i.e. at ~80-82 % of a
   60-62 % stance; Perry & Burnfield 2010), so the trailing leg is still pushing when the leading leg lands:
   the pelvis' vertical acceleration rises into the contact, as on the real Movella DOT walks (by ~2 m/s^2
@@ -58,18 +58,22 @@ class GroundReaction:
     peak2: float = 1.1
     stance_share: float = 0.61
     left_offset: float = 0.5
+    peak2_at: float = 0.8
 
     def __post_init__(self) -> None:
         if not 0.5 < self.stance_share < 0.8:
             raise ValueError(f"stance_share {self.stance_share} outside (0.5, 0.8)")
         if not (0.3 <= self.valley < min(self.peak1, self.peak2) and max(self.peak1, self.peak2) <= 2.0):
             raise ValueError("the GRF needs 0.3 <= valley < both peaks <= 2 body weights")
+        if not 0.6 <= self.peak2_at <= 0.9:
+            raise ValueError(f"peak2_at {self.peak2_at} outside [0.6, 0.9] of the stance")
 
     def foot_force(self, stance: FloatArray) -> FloatArray:
         """One foot's vertical GRF (BW) at ``stance`` (share of its stance: 0 = IC, 1 = toe-off; 0
         outside)."""
         s = np.asarray(stance, dtype=float)
-        knots = np.array([0.0, 0.06, 0.15, 0.25, 0.5, 0.8, 0.9, 1.0])
+        at = self.peak2_at
+        knots = np.array([0.0, 0.06, 0.15, 0.25, 0.5, at, at + 0.5 * (1.0 - at), 1.0])
         values = np.array(
             [0.0, 0.5 * self.peak1, 0.92 * self.peak1, self.peak1, self.valley, self.peak2,
              0.55 * self.peak2, 0.0]

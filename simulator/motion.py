@@ -254,7 +254,7 @@ def _walk(step: Step, tl: FloatArray, patient: VirtualPatient, station: Station,
     # lowest in double support: at the IC for the easy patient, mid double support for realistic ones
     if patient.stance_share > 0:  # the motion the ground reaction force implies (realistic walkers)
         grf = GroundReaction(patient.grf_peak1, patient.grf_valley, patient.grf_peak2, patient.stance_share,
-                             off_l)
+                             off_l, patient.grf_peak2_at)
         ch["z"] = patient.pelvis_height_m + env * grf.pelvis_displacement(phase, f0)
     else:
         lag = patient.com_phase_lag

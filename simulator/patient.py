@@ -89,6 +89,7 @@ class VirtualPatient:
       (the double hump of each foot over a stance of this share of the cycle, in body weights; see
       :mod:`hipback.simulator.loading`): the trailing leg's push-off, the contact and the leading leg's
       loading response shape the sacral acceleration around each contact as on real walks.
+      ``grf_peak2_at``: where in its stance the push-off peak lies (share of the stance, 0.8 by default).
     - Calibration stance: ``stance_hip_flexion_left/right_deg`` (hips and knees slightly flexed while
       "standing neutral"), ``stance_tilt_deg`` (pelvic tilt of that stance against the anatomical neutral),
       ``stance_abduction_deg`` (feet apart: both hips abducted); every standing step uses this stance and the
@@ -160,6 +161,7 @@ class VirtualPatient:
     grf_valley: float = 0.75
     grf_peak2: float = 1.1
     stance_share: float = 0.0
+    grf_peak2_at: float = 0.8
 
     def __post_init__(self) -> None:
         checks = (
@@ -283,6 +285,13 @@ class VirtualPatient:
         - hip excursion 10-35 % smaller in U-turns lasting 2-4 s;
         - calibration stance: hips 0-5 deg flexed (knees soft), pelvis +-2 deg, 1-4 deg abduction, sway
           0.3-1.2 deg, and one patient in three shifts weight (3-10 deg) during "stand still";
+        - vertical ground reaction force: peaks 1.0-1.05 / valley 0.9-0.95 body weights at 0.5 m/s to
+          1.2-1.3 / 0.6-0.7 at 1.5 m/s (Keller et al. 1996), each walker's peaks +-0.05 BW (sd, at most 0.1)
+          firmer or softer than that at its speed with the valley deeper or shallower by as much, and the
+          push-off peak at 75-86 % of the stance (terminal stance ends at about 50 % of the cycle, some
+          80-83 % of the stance: Perry & Burnfield 2010; the spread is chosen to hold both real walkers at
+          hand, whose sacral acceleration rises into the contact, steepest about 50 ms before it, or levels
+          off until the contact and rises after it: ``bench/realism.py``);
         - heel-strike transient at the sacrum 0.5-8 m/s^2 (less in slow walkers), 5-30 ms after the contact
           with 3-12 ms jitter and 20-50 % amplitude variation between steps (Whittle 1999);
         - hip rotation +-2-6 deg while walking (Kadaba et al. 1990);
@@ -323,6 +332,14 @@ class VirtualPatient:
         p.grf_valley = round(float(min(0.93 - 0.28 * u + rng.normal(0.0, 0.03), p.grf_peak1 - 0.05)), 3)
         p.grf_peak2 = round(float(max(1.02 + 0.10 * u + rng.normal(0.0, 0.03), p.grf_valley + 0.05)), 3)
         p.stance_share = round(float(np.clip(0.65 - 0.05 * u + rng.normal(0.0, 0.01), 0.56, 0.7)), 3)
+        # walkers at one speed push off more or less firmly and earlier or later (a stream spawned from rng,
+        # which leaves rng's own draws, and so every other field of a cohort, as they were)
+        own = rng.spawn(1)[0]
+        vigour = float(np.clip(own.normal(0.0, 0.05), -0.1, 0.1))
+        p.grf_peak1 = round(p.grf_peak1 + vigour, 3)
+        p.grf_peak2 = round(p.grf_peak2 + vigour, 3)
+        p.grf_valley = round(max(0.3, min(p.grf_valley - vigour, p.grf_peak1 - 0.05, p.grf_peak2 - 0.05)), 3)
+        p.grf_peak2_at = round(float(own.uniform(0.75, 0.86)), 3)
         # heel-strike transient at the sacrum: small in slow (shuffling) walkers, late and variable
         p.heel_strike_acc_m_s2 = round(float(rng.uniform(0.5, 8.0) * (1.0 - 0.6 * slow)), 2)
         p.heel_strike_delay_s = round(float(rng.uniform(0.005, 0.03)), 4)

@@ -261,3 +261,34 @@ def test_sacral_sensor_shakes_after_both_sides_contacts():
         assert np.median(after) > 0.5  # m/s^2 of shake after every contact of either side
     quiet_mid = diff[(a.t > 3.0) & (a.t < 5.0)]  # standing: nothing
     assert quiet_mid.max() < 1e-6
+
+
+def test_walkers_push_off_more_or_less_firmly_and_at_different_moments():
+    """The vertical ground reaction force varies between walkers at one speed (peaks firmer or softer, the
+    push-off peak earlier or later in the stance), so the sacral acceleration of some rises into the contact
+    (as a real walker's does, steepest about 50 ms before it) and of others levels off until it."""
+    from hipback.simulator.loading import GroundReaction
+
+    rng = np.random.default_rng(2)
+    ps = [VirtualPatient.realistic(rng) for _ in range(200)]
+    at = np.array([p.grf_peak2_at for p in ps])
+    assert at.min() >= 0.75 and at.max() <= 0.86 and np.ptp(at) > 0.08
+    fast = [p for p in ps if p.walking_speed_m_s > 1.3]
+    peak1 = np.array([p.grf_peak1 for p in fast])
+    assert len(fast) > 10 and np.ptp(peak1) > 0.15  # the speed trend alone spans about 0.05 among them
+    assert all(0.3 <= p.grf_valley < min(p.grf_peak1, p.grf_peak2) for p in ps)
+    # the default keeps the push-off peak at 80 % of the stance and 55 % of it half-way to toe-off
+    grf = GroundReaction()
+    assert grf.foot_force(np.array([0.8, 0.9])) == pytest.approx([grf.peak2, 0.55 * grf.peak2])
+    # a later push-off peak: the body's vertical acceleration rises more over the 150 ms before the contact
+    stride_s = 0.95
+    ms = np.arange(-200, 1) / 1000.0
+    rises = []
+    for peak2_at in (0.75, 0.8, 0.86):
+        g = GroundReaction(1.25, 0.65, 1.12, 0.6, 0.5, peak2_at)
+        a = g.body_acceleration(0.5 + ms / stride_s)  # the left contact at phase 0.5
+        assert g.foot_force(np.array([peak2_at]))[0] == pytest.approx(1.12)
+        rises.append(float(a[-1] - a[50]))
+    assert rises[0] < rises[1] < rises[2] and rises[2] > 3.5, rises
+    with pytest.raises(ValueError, match="peak2_at"):
+        GroundReaction(peak2_at=0.95)
