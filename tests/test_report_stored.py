@@ -512,6 +512,8 @@ def test_the_quality_table_names_each_sensor_by_its_own_id(tmp_path):
          "recording_sensors.pelvis.samples is not a count"),
         ("summary.json", '{"recording_sensors": {"pelvis": {"device": 7, "samples": 3}}}',
          "recording_sensors.pelvis.device is not a text"),
+        ("summary.json", '{"recording_sensors": {"pelvis": {"device": "x", "samples": 3, "sensor_id": [1]}}}',
+         "recording_sensors.pelvis.sensor_id is not a text"),
         ("summary.json", '{"recording_sensors": {}, "recording_gaps": {"a": 1}}',
          "recording_gaps is not a list"),
         ("strides.csv", "side,t_start_s,t_end_s\nmiddle,1,2\n", "side is 'middle', neither left nor right"),
