@@ -36,9 +36,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hipback.ingest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hipback.ingest.programme import Programme
 
 PLACEMENTS = ("pelvis", "thigh_left", "thigh_right", "lumbar_upper")
 BACKENDS = ("bleak", "bumble")
@@ -105,7 +108,7 @@ class SessionConfig:
     #: live processing runs once every sensor has queued this much (None: fill the MTU; processing's default)
     live_batch_ms: float | None = None
     #: exercise programme (:mod:`hipback.ingest.programme`), None when the config has no [programme]
-    programme: Any = None
+    programme: Programme | None = None
 
     def sensor(self, placement: str) -> SensorConfig:
         for s in self.sensors:
@@ -311,7 +314,7 @@ def parse_config(
     )
 
 
-def _programme(data: Mapping[str, Any], source: str, base_dir: Path | None) -> Any:
+def _programme(data: Mapping[str, Any], source: str, base_dir: Path | None) -> Programme | None:
     if "programme" not in data:
         return None
     from hipback.ingest.programme import parse_programme

@@ -18,6 +18,7 @@ from hipback.ingest.report.wording import REFERENCE_ELDERLY_DEG, REFERENCE_YOUNG
 from hipback.processing.holds import HoldDetector
 
 if TYPE_CHECKING:
+    from hipback.processing.holds import Hold
     from hipback.processing.pipeline import SessionResults
 
 
@@ -188,7 +189,7 @@ def strides_chart(results: SessionResults, baseline: Baseline | None = None) -> 
 
 
 def hold_posture(
-    results: Any, hold: Any, detector: HoldDetector | None = None
+    results: SessionResults, hold: Hold, detector: HoldDetector | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-sample view of one hold for drawing: ``(t, correct, arching)``.
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hipback.ingest.report.page import ExerciseGroup
+    from hipback.processing.holds import Hold
 
 #: Peak hip extension in walking, Kerrigan et al. 2001 (deg): mean and SD.
 REFERENCE_YOUNG_DEG = (20.4, 4.0)
@@ -148,7 +154,7 @@ def _fraction_words(x: float) -> str:
     return "nearly all"
 
 
-def holds_sentence(side: str, holds: list[Any], per_side: int | None, hold_s: float) -> str:
+def holds_sentence(side: str, holds: Sequence[Hold], per_side: int | None, hold_s: float) -> str:
     """Stretch holds of one side against the prescription (reps, time in correct posture, arching);
     ``per_side`` None: no plan prescribed them (the target ``hold_s`` is then the pipeline's default)."""
     n = len(holds)
@@ -210,7 +216,7 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def exercise_sentence(group: Any) -> str:
+def exercise_sentence(group: ExerciseGroup) -> str:
     """One sentence for the patient about one exercise on one side (a group of
     :func:`hipback.ingest.report.page.exercise_groups`): done against the plan, time in good form, and what
     to change, in the cue's own words."""
