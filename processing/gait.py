@@ -56,7 +56,16 @@ would otherwise hide the flexion peak up to 0.4 s before it); the strides still 
    The thigh is nearer the foot than the sacrum, so its impact
    comes first; after it the soft tissue rings and the thigh shakes again at foot flat, as much as at the
    impact or more, hence the window ends at the sacral contact and the first peak of comparable size is
-   taken. It begins 0.2 s before that contact, also where that lies before the search window: the
+   taken; where it holds none and the sacral onset was a *falling* flank, the impact is looked for up to
+   ``ic_impact_after_s`` (0.05 s) after that onset too. The body is pushed up at the heel strike, so a
+   contact's own transient mostly begins rising in the sacrum's vertical acceleration; a falling one can be
+   the flank of a dip just before the contact, where a walker who makes up for a stiff hip tilts the pelvis
+   forward in terminal stance and the sacral sensor, behind and above the hip's axis, dips with it through
+   its lever arm; such an onset comes before the contact, and the thigh's clear impact after it was never
+   looked for (``bench/README.md``, "Fourteenth pass"). A falling onset can also be the impact's own first
+   sample at 60 Hz, where the second look may take a later lobe: so it reaches only about as far as such a
+   dip's flank lies before the contact. The window
+   begins 0.2 s before the sacral contact, also where that lies before the search window: the
    sacrum's steepest rise can belong to the loading response, which builds up over the first 0.1-0.15 s
    after the heel strike (Perry & Burnfield 2010, ch. 4; on the real qmt recording up to 0.18 s after the
    foot sensor's heel strike, where a window of 0.15 s missed the impact), and the flexion peak itself can
@@ -308,6 +317,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     min_impact_rise_m_s2: float = 3.0
     ic_impact_share: float = 0.5
     ic_impact_edge: float = 0.5  # share of the impact's rise that times the contact (>= 1: its peak)
+    ic_impact_after_s: float = 0.05
     min_acc_range_m_s2: float = 0.5
     consistency_ratio: float = 1.5
     max_peak_change_rad: float = 8 * _DEG
@@ -508,11 +518,16 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         with np.errstate(invalid="ignore"):
             swing = float(np.nanmax(acc) - np.nanmin(acc)) if np.isfinite(acc).any() else 0.0
         use_acc = self.use_acceleration and swing >= self.min_acc_range_m_s2
-        found = self._sacral_contact(acc, centre) if use_acc else None  # (j, fraction of a sample)
+        # (j, fraction of a sample, whether the onset was a falling flank)
+        found = self._sacral_contact(acc, centre) if use_acc else None
         lag = use_acc and self.sacral_lag
         coarse = found[0] if found is not None else centre
         if self.use_thigh_impact and coarse >= 0:
             impact = self._thigh_impact(win, lo, hi, coarse)
+            if impact is None and found is not None and found[2] and self.ic_impact_after_s > 0:
+                # none up to a falling onset, which may be the flank of a dip before the contact: the impact
+                # may follow it (see the module docstring)
+                impact = self._thigh_impact(win, lo, hi, coarse, (0.0, self.ic_impact_after_s))
             if impact is not None:  # (the sacrum's steady rise only where the caller learns from it)
                 return (*impact, self._rise(win, acc, lo) if lag and learn else None)
         if lag and len(self._lags) >= 3 and (rise := self._rise(win, acc, lo)) is not None:
@@ -523,7 +538,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             if 0 <= j <= hi - lo:
                 return lo + j, t_c, "acceleration", None
         if found is not None:
-            j, off = found
+            j, off, _ = found
             return lo + j, float(win.get("t", lo + j, lo + j + 1)[0]) + off / fs, "acceleration", None
         if centre >= 0:
             return lo + centre, float(win.get("t", lo + centre, lo + centre + 1)[0]), "thigh_split", None
@@ -552,10 +567,11 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             return None
         return float(win.get("t", lo + j, lo + j + 1)[0]) + _vertex(y0, y1, y2) / self._fs
 
-    def _sacral_contact(self, acc: np.ndarray, centre: int) -> tuple[int, float] | None:
+    def _sacral_contact(self, acc: np.ndarray, centre: int) -> tuple[int, float, bool] | None:
         """The contact in the sacrum's vertical acceleration ``acc`` (samples ``[lo - g, hi + 1 + g)`` of the
-        search window, ``g`` the larger kernel half width) by ``ic_rule``: ``(j, fraction)`` = sample
-        ``lo + j`` plus a fraction of a sample (sub-sample parabola), or None.
+        search window, ``g`` the larger kernel half width) by ``ic_rule``: ``(j, fraction, falling)`` =
+        sample ``lo + j`` plus a fraction of a sample (sub-sample parabola), and whether the onset rule took a
+        falling flank (False for the other rules); or None.
 
         ``smooth``: the steepest rise of the acceleration low-passed by a Gaussian of
         ``ic_slow_s`` (its derivative's largest positive maximum inside the window), the principle of the
@@ -582,7 +598,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
                 # no rise inside the window (it rises at an edge: another step's contact), or too slow a
                 # rise to be a contact (sensor noise, sway)
                 return None
-            return j, _vertex(y0, y1, y2)
+            return j, _vertex(y0, y1, y2), False
         rise = smooth(acc[trim : len(acc) - trim], self._dkernel)  # rise[j] at sample lo + j
         r_lo, r_hi = 1, len(rise) - 1
         if centre >= 0:
@@ -603,14 +619,16 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
             shoulder = self._shoulder(rise, found, r_lo, self._fs)
             if shoulder is not None:
                 m, frac = shoulder
-                return m - 1, frac
+                return m - 1, frac, False
         top = max(r for _, r in found)
         # the contact is where the disturbance begins: the first transient of a size comparable to the
         # largest (the sensor's soft tissue rings after the impact, sometimes more than the impact)
         best_j = next(j for j, r in found if r >= self.ic_onset_share * top)
-        return best_j, _vertex(steep[best_j - 1], steep[best_j], steep[best_j + 1])
+        return best_j, _vertex(steep[best_j - 1], steep[best_j], steep[best_j + 1]), bool(rise[best_j] < 0)
 
-    def _thigh_impact(self, win: Window, lo: int, hi: int, near: int) -> tuple[int, float, str] | None:
+    def _thigh_impact(
+        self, win: Window, lo: int, hi: int, near: int, window: tuple[float, float] | None = None
+    ) -> tuple[int, float, str] | None:
         """The heel-strike impact of this leg in its thigh sensor's acceleration near the contact found so
         far (sample ``lo + near``); ``(sample index, time, "thigh_impact")`` or None.
 
@@ -657,8 +675,9 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         loading response shakes the thigh through the whole search window."""
         h, hh, fs = self._hi, self._hh, self._fs
         m = h + hh
+        window = self.ic_impact_window_s if window is None else window
         # the window may reach before the search window (the flexion peak can come after the contact, below)
-        back = round(self.ic_impact_window_s[0] * fs)
+        back = round(window[0] * fs)
         shift = max(0, back + 1 - near)
         lo, near = lo - shift, near + shift
         x = feature_slice(win, self._impact, lo, hi + 1, m + 1)[1:-1]  # samples [lo - m, hi + 1 + m)
@@ -668,7 +687,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         s = s_ext[hh : len(s_ext) - hh]  # s[j] at sample lo + j
         tr = s - smooth(s_ext, self._hkernel) if self._hkernel is not None else s
         a = max(1, near - back)
-        b = min(len(s) - 1, near + round(self.ic_impact_window_s[1] * fs) + 1)
+        b = min(len(s) - 1, near + round(window[1] * fs) + 1)
         seg = tr[a:b]
         if len(seg) == 0 or not np.isfinite(seg).all():
             return None

@@ -1091,6 +1091,30 @@ def test_a_thigh_spike_counts_from_0_2_s_before_the_sacral_contact_to_it(offset:
     assert [s.ic_source for s in ss[1:-1]] == ["thigh_impact" if taken else "acceleration"] * 6
 
 
+@pytest.mark.parametrize(
+    "amp,offset,taken",
+    [(-1.0, 21, True), (-1.0, 25, True), (-1.0, 26, False), (1.0, 21, False), (1.0, 25, False)],
+)
+def test_after_a_falling_sacral_onset_a_thigh_spike_counts_up_to_0_05_s_later(
+    amp: float, offset: int, taken: bool
+) -> None:
+    """A sacral onset on a falling flank (the step down 20 samples after each peak: a dip's flank before the
+    contact, as a compensating walker's pelvis makes it) with no thigh spike up to it: a spike up to 5 samples
+    (``ic_impact_after_s``, 0.05 s) after that flank's sample is the contact, timed on its own sample; one
+    later is not. After a rising onset (a step up) no spike after it counts, as before; with
+    ``ic_impact_after_s=0`` none after a falling one either."""
+    a = angles(STEADY_X, acc=impacts(PEAK_IDX[:-1] + 20, amp=amp))
+    thigh = np.full(len(STEADY_X), 5.0)
+    thigh[PEAK_IDX[:-1] + offset - 1] += 2 * spike_threshold()
+    a = dataclasses.replace(a, thigh_acc_left=thigh)
+    ss = detect_strides(a, "left", ic_rule="onset").strides[1:-1]
+    assert [s.ic_source for s in ss] == ["thigh_impact" if taken else "acceleration"] * 6
+    want = offset - 1.5 if taken else 19.5  # the spike's leading edge, or the flank between samples 19 and 20
+    assert [round(s.t_start * FS - p, 6) for s, p in zip(ss, PEAK_IDX[1:-2], strict=True)] == [want] * 6
+    off = detect_strides(a, "left", ic_rule="onset", ic_impact_after_s=0.0).strides[1:-1]
+    assert [s.ic_source for s in off] == ["acceleration"] * 6
+
+
 # -- the thigh impact on its raw magnitude (no low-pass: the transient is the magnitude itself) -------------
 def raw_thigh_strides(spikes: dict[int, float], acc_offset: int = 20, **params: object) -> list[Stride]:
     """Sacral steps ``acc_offset`` samples after each flexion peak (the onset contact on the flank sample
