@@ -305,6 +305,12 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
+def _sensor_id(stream: SensorStream) -> dict[str, str]:
+    """``{"sensor_id": ...}`` when the stream's file named its sensor, else nothing."""
+    ident = stream.meta.get("sensor_id")
+    return {"sensor_id": str(ident)} if ident else {}
+
+
 def summary_json(
     res: SessionResults, files: dict[str, Path], recording: Recording | None = None
 ) -> dict[str, Any]:
@@ -315,8 +321,7 @@ def summary_json(
     extra: dict[str, Any] = {}
     if recording is not None:
         extra["recording_sensors"] = {
-            p: {"device": s.device, "rate_hz": float(s.rate_hz), "samples": len(s),
-                **({"sensor_id": str(s.meta["sensor_id"])} if s.meta.get("sensor_id") else {})}
+            p: {"device": s.device, "rate_hz": float(s.rate_hz), "samples": len(s), **_sensor_id(s)}
             for p, s in recording.streams.items()
         }
         extra["recording_gaps"] = [
@@ -633,8 +638,7 @@ def _to_store(
             meta["calibration_from"] = res.summary.get("calibration_from", {})
         sid = st.open_session(patient, meta)
         for p, s in recording.streams.items():
-            st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz, **(
-                {"sensor_id": str(s.meta["sensor_id"])} if s.meta.get("sensor_id") else {})})
+            st.add_sensor(sid, p, s.kind, s.device, None, {"rate_hz": s.rate_hz, **_sensor_id(s)})
             st.add_samples(sid, p, s.t + start, seq=s.seq, quat=s.quat, acc=s.acc, gyr=s.gyr, mag=s.mag)
         for g in recording.gaps:
             st.add_gap(sid, g.placement, g.t_start + start, g.t_end + start, g.missing, g.reason)
