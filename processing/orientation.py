@@ -51,6 +51,7 @@ BROAD metric (:func:`orientation_errors`)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,7 @@ import numpy as np
 import vqf
 
 from hipback.processing import quaternion as quat
+from hipback.processing.blocks import SMALL_CHUNK
 from hipback.processing.quaternion import FloatArray
 
 
@@ -123,6 +125,10 @@ class OrientationEstimator:
         n = len(t)
         if self._mode is None:
             self._mode = "9D" if mag is not None else "6D"
+        if 0 < n <= SMALL_CHUNK and self._mode == "6D":
+            fast = self._update_small(t, acc, gyr)
+            if fast is not None:
+                return fast
         out_q = np.full((n, 4), np.nan)
         seg = np.full(n, -1, dtype=np.int64)
         rest = np.zeros(n, dtype=bool)
@@ -179,6 +185,29 @@ class OrientationEstimator:
             seg[sel] = self._segment
         self._last_t = float(tv[-1])
         return OrientationOutput(t, out_q, seg, rest, resets, skipped)
+
+    def _update_small(self, t: FloatArray, acc: FloatArray, gyr: FloatArray) -> OrientationOutput | None:
+        """:meth:`update`'s common case for a live chunk of a few 6D samples, decided on Python floats: every
+        row finite, no time step above ``reset_gap_s``; None otherwise (then :meth:`update` decides row by
+        row). The same single ``updateBatch`` call as :meth:`update`'s, so the same quaternions.
+
+        The sum of all squares is finite exactly when every row's is (the terms are not negative), except
+        when only the total overflows, which falls back to the row-by-row path."""
+        acc = np.asarray(acc, dtype=np.float64)
+        gyr = np.asarray(gyr, dtype=np.float64)
+        if not math.isfinite(float(np.vdot(acc, acc)) + float(np.vdot(gyr, gyr))):
+            return None
+        tl = t.tolist()
+        prev = tl[0] if self._last_t is None else self._last_t
+        for x in tl:
+            if not (math.isfinite(x) and x - prev <= self.gap_s):
+                return None
+            prev = x
+        r = self._vqf.updateBatch(np.ascontiguousarray(gyr), np.ascontiguousarray(acc))
+        self._last_t = tl[-1]
+        seg = np.empty(len(tl), dtype=np.int64)
+        seg.fill(self._segment)
+        return OrientationOutput(t, r["quat6D"], seg, r["restDetected"], [], 0)
 
     def finish(self) -> OrientationOutput:
         """Nothing is held back (every :meth:`update` returns all its samples): an empty output."""

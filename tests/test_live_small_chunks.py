@@ -3,7 +3,8 @@ packet, and the plausibility guard given the few rows of a live step, compute th
 (``SMALL_CHUNK``, ``SMALL_PUSH``); the grid rows, acceleration features, flags, angles, counters, gaps and
 messages must be the very bits the numpy path gives for the same chunks, on clean data and on data with
 every kind of fault (gaps, time going backwards or standing still, NaN and infinite times, NaN, zero and
-non-unit quaternions, NaN and infinite accelerations, quaternion sign flips, NaN raw samples; joint angles
+non-unit quaternions, NaN and infinite accelerations, quaternion sign flips, NaN raw samples (whose VQF
+orientation is decided on Python floats too); joint angles
 out of range, too fast, NaN)."""
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import numpy as np
 import pytest
 
 from hipback.processing import channel as channel_module
+from hipback.processing import orientation as orientation_module
 from hipback.processing import plausibility as plausibility_module
 from hipback.processing import resample as resample_module
 from hipback.processing.channel import SensorChannel
+from hipback.processing.orientation import OrientationEstimator
 from hipback.processing.plausibility import PlausibilityGuard
 from hipback.processing.resample import GridResampler
 from hipback.processing.types import AngleSeries, SensorStream
@@ -64,8 +67,14 @@ def _run(stream: SensorStream, sizes: list[int], placement: str) -> tuple[list, 
 
 def _count_small(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Count the small chunks that took the Python-float paths (so that the comparison is not vacuous)."""
-    taken = {"push": 0, "acc": 0}
+    taken = {"push": 0, "acc": 0, "vqf": 0}
     push_small, acc_small = GridResampler._push_small, channel_module._acc_features_small
+    vqf_small = OrientationEstimator._update_small
+
+    def counted_vqf(self: OrientationEstimator, *args: object) -> object:
+        out = vqf_small(self, *args)  # type: ignore[arg-type]
+        taken["vqf"] += out is not None
+        return out
 
     def counted_push(self: GridResampler, *args: object) -> object:
         out = push_small(self, *args)  # type: ignore[arg-type]
@@ -78,6 +87,7 @@ def _count_small(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     monkeypatch.setattr(GridResampler, "_push_small", counted_push)
     monkeypatch.setattr(channel_module, "_acc_features_small", counted_acc)
+    monkeypatch.setattr(OrientationEstimator, "_update_small", counted_vqf)
     return taken
 
 
@@ -91,7 +101,9 @@ def test_small_chunks_give_the_bits_of_the_numpy_path(monkeypatch: pytest.Monkey
     taken = _count_small(monkeypatch)
     fast, ch_fast = _run(stream, sizes, placement)
     assert taken["push"] > 15 and taken["acc"] > (30 if placement == "thigh_left" else -1)
+    assert taken["vqf"] > (30 if kind == "raw" else -1)
     monkeypatch.setattr(channel_module, "SMALL_CHUNK", 0)
+    monkeypatch.setattr(orientation_module, "SMALL_CHUNK", 0)
     monkeypatch.setattr(resample_module, "SMALL_PUSH", 0)
     slow, ch_slow = _run(stream, sizes, placement)
     assert fast == slow

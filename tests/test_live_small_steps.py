@@ -14,6 +14,7 @@ import pytest
 
 from hipback.processing import channel as channel_module
 from hipback.processing import merge as merge_module
+from hipback.processing import orientation as orientation_module
 from hipback.processing import pipeline as pipeline_module
 from hipback.processing import plausibility as plausibility_module
 from hipback.processing import quaternion as qm
@@ -94,7 +95,8 @@ def test_small_steps_give_the_bits_of_the_numpy_path(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(SlipMonitor, "_thigh_fast", counted_fast)
     fast, fast_polled = _run(rec, sizes)
     assert taken["segments"] > 200 and taken["slip"] > 200  # the small paths really ran
-    for module in (channel_module, merge_module, pipeline_module, plausibility_module, slip_module):
+    for module in (channel_module, merge_module, orientation_module, pipeline_module, plausibility_module,
+                   slip_module):
         monkeypatch.setattr(module, "SMALL_CHUNK", 0)
     monkeypatch.setattr(resample_module, "SMALL_PUSH", 0)
     slow, slow_polled = _run(rec, sizes)
