@@ -125,8 +125,8 @@ class OrientationEstimator:
         n = len(t)
         if self._mode is None:
             self._mode = "9D" if mag is not None else "6D"
-        if 0 < n <= SMALL_CHUNK and self._mode == "6D":
-            fast = self._update_small(t, acc, gyr)
+        if 0 < n <= SMALL_CHUNK and (self._mode == "6D" or mag is not None):
+            fast = self._update_small(t, acc, gyr, mag if self._mode == "9D" else None)
             if fast is not None:
                 return fast
         out_q = np.full((n, 4), np.nan)
@@ -186,16 +186,25 @@ class OrientationEstimator:
         self._last_t = float(tv[-1])
         return OrientationOutput(t, out_q, seg, rest, resets, skipped)
 
-    def _update_small(self, t: FloatArray, acc: FloatArray, gyr: FloatArray) -> OrientationOutput | None:
-        """:meth:`update`'s common case for a live chunk of a few 6D samples, decided on Python floats: every
-        row finite, no time step above ``reset_gap_s``; None otherwise (then :meth:`update` decides row by
-        row). The same single ``updateBatch`` call as :meth:`update`'s, so the same quaternions.
+    def _update_small(
+        self, t: FloatArray, acc: FloatArray, gyr: FloatArray, mag: FloatArray | None
+    ) -> OrientationOutput | None:
+        """:meth:`update`'s common case for a live chunk of a few samples, decided on Python floats: every
+        row finite (in 9D, ``mag`` given and finite too), no time step above ``reset_gap_s``; None otherwise
+        (then :meth:`update` decides row by row). The same single ``updateBatch`` call as :meth:`update`'s,
+        so the same quaternions.
 
         The sum of all squares is finite exactly when every row's is (the terms are not negative), except
         when only the total overflows, which falls back to the row-by-row path."""
         acc = np.asarray(acc, dtype=np.float64)
         gyr = np.asarray(gyr, dtype=np.float64)
-        if not math.isfinite(float(np.vdot(acc, acc)) + float(np.vdot(gyr, gyr))):
+        total = float(np.vdot(acc, acc)) + float(np.vdot(gyr, gyr))
+        if mag is not None:
+            mag = np.asarray(mag, dtype=np.float64)
+            if mag.shape != acc.shape:
+                return None
+            total += float(np.vdot(mag, mag))
+        if not math.isfinite(total):
             return None
         tl = t.tolist()
         prev = tl[0] if self._last_t is None else self._last_t
@@ -203,11 +212,15 @@ class OrientationEstimator:
             if not (math.isfinite(x) and x - prev <= self.gap_s):
                 return None
             prev = x
-        r = self._vqf.updateBatch(np.ascontiguousarray(gyr), np.ascontiguousarray(acc))
+        g, ac = np.ascontiguousarray(gyr), np.ascontiguousarray(acc)
+        if mag is None:
+            q = (r := self._vqf.updateBatch(g, ac))["quat6D"]
+        else:
+            q = (r := self._vqf.updateBatch(g, ac, np.ascontiguousarray(mag)))["quat9D"]
         self._last_t = tl[-1]
         seg = np.empty(len(tl), dtype=np.int64)
         seg.fill(self._segment)
-        return OrientationOutput(t, r["quat6D"], seg, r["restDetected"], [], 0)
+        return OrientationOutput(t, q, seg, r["restDetected"], [], 0)
 
     def finish(self) -> OrientationOutput:
         """Nothing is held back (every :meth:`update` returns all its samples): an empty output."""

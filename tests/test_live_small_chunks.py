@@ -3,9 +3,9 @@ packet, and the plausibility guard given the few rows of a live step, compute th
 (``SMALL_CHUNK``, ``SMALL_PUSH``); the grid rows, acceleration features, flags, angles, counters, gaps and
 messages must be the very bits the numpy path gives for the same chunks, on clean data and on data with
 every kind of fault (gaps, time going backwards or standing still, NaN and infinite times, NaN, zero and
-non-unit quaternions, NaN and infinite accelerations, quaternion sign flips, NaN raw samples (whose VQF
-orientation is decided on Python floats too); joint angles
-out of range, too fast, NaN)."""
+non-unit quaternions, NaN and infinite accelerations, quaternion sign flips, NaN raw samples and
+magnetometer rows (whose VQF orientation is decided on Python floats too, 6D and 9D); joint angles out of
+range, too fast, NaN)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def _stream(seed: int, kind: str, n: int = 600, faults: bool = True) -> SensorSt
     quat[rng.random(n) < 0.2] *= -1.0  # the same rotation, the other sign
     acc = rng.normal(0.0, 3.0, (n, 3)) + [0.0, 0.0, 9.81]
     gyr = rng.normal(0.0, 0.5, (n, 3))
+    # a raw sensor with a magnetometer from seed 3 on (VQF 9D), some of its rows NaN or infinite
+    mag = rng.normal(0.0, 20.0, (n, 3)) + [20.0, 0.0, -40.0] if seed >= 3 and kind == "raw" else None
     if faults:
         for _ in range(6):
             i = int(rng.integers(5, n - 5))
@@ -49,7 +51,11 @@ def _stream(seed: int, kind: str, n: int = 600, faults: bool = True) -> SensorSt
         acc[rng.integers(0, n, 4)] = np.nan
         acc[int(rng.integers(0, n)), 1] = math.inf
         gyr[rng.integers(0, n, 3), 2] = np.nan
-    return SensorStream("thigh_left", kind, t, 100.0, quat=quat if kind == "quat" else None, acc=acc, gyr=gyr)
+        if mag is not None:
+            mag[rng.integers(0, n, 5)] = np.nan
+            mag[int(rng.integers(0, n)), 0] = math.inf
+    return SensorStream("thigh_left", kind, t, 100.0, quat=quat if kind == "quat" else None, acc=acc, gyr=gyr,
+                        mag=mag)
 
 
 def _run(stream: SensorStream, sizes: list[int], placement: str) -> tuple[list, SensorChannel]:
