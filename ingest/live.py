@@ -392,7 +392,8 @@ class LiveCoach:
             self._say(self.t, f"{POSTURE_OK}.")
             self._await_ok = False
         self.arching = cur.arching_now
-        if self._hold_announced and self.t >= self._next_hold_line_t:
+        # (no timer line while out of the stretch: the hold is ending, or the patient comes back to it)
+        if self._hold_announced and cur.in_posture and self.t >= self._next_hold_line_t:
             self._next_hold_line_t = self.t + self.hold_line_every_s
             self._say(self.t, self._hold_text(cur), timer=True)
 
@@ -527,7 +528,9 @@ class LiveCoach:
                 f"  {h.correct_s:4.1f} / {target:.0f} s good posture  (holding {h.elapsed_s:.0f} s)",
             )
             rows.add_row("Stretch", timer)
-            if h.arching_now:
+            if not h.in_posture:
+                rows.add_row("", Text("out of the stretch (timer stopped)", style="dim"))
+            elif h.arching_now:
                 rows.add_row("", Text(f"⚠ {ARCHING_CUE} (timer paused)", style="bold white on red"))
         else:
             rows.add_row("Stretch", Text("no hold in progress", style="dim"))

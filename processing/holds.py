@@ -94,13 +94,18 @@ class Hold:
 
 @dataclass
 class HoldProgress:
-    """Live view of the hold in progress (for coaching); times in s, angles in rad."""
+    """Live view of the hold in progress (for coaching); times in s, angles in rad.
+
+    ``elapsed_s`` runs from the hold's start to the last sample in the hold posture: while the patient is out
+    of it (``in_posture`` False: the hold stays open for up to ``bridge_s``, in case they come back) it
+    stands still, as the final hold will end there."""
 
     side: str
     elapsed_s: float
     correct_s: float
     arching_now: bool
     hip_extension_now: float
+    in_posture: bool = True
 
 
 @dataclass
@@ -209,10 +214,11 @@ class HoldDetector(Block[AngleSeries, list["Hold"]]):
                 continue
             p = HoldProgress(
                 side=side,
-                elapsed_s=(self._stream.done - o.start) / fs,
+                elapsed_s=(o.last_end - o.start) / fs,
                 correct_s=o.live_correct / fs,
                 arching_now=o.live_arching_now,
                 hip_extension_now=o.live_ext_now,
+                in_posture=o.last_end >= self._stream.done,
             )
             if best is None or p.elapsed_s > best.elapsed_s:
                 best = p

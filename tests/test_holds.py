@@ -219,6 +219,28 @@ def test_live_view_follows_the_hold():
     assert det.current() is None
 
 
+def test_live_view_stops_the_timer_once_the_patient_leaves_the_stretch():
+    """After the shift back out of the stretch the hold stays open for ``bridge_s`` (the patient may come
+    back): the live view then says so, and its time stands at the hold's last sample in the posture, not
+    beyond the hold the detector reports."""
+    angles, _ = stretch_session()
+    det = HoldDetector()
+    views = []
+    step = int(0.1 * FS)
+    for a in range(0, len(angles), step):
+        det.update(angles.slice(a, a + step))
+        views.append(det.current())
+    det.finish()
+    final = {h.side: h for h in det.holds_}
+    for side in ("left", "right"):
+        seen = [v for v in views if v is not None and v.side == side]
+        out = [v for v in seen if not v.in_posture]
+        assert len(out) >= 5 and all(v.in_posture for v in seen[: len(seen) - len(out)])
+        assert len({v.elapsed_s for v in out}) == 1  # the timer stands still
+        edges = 2 * det.edge_correction_s + 1.0 / FS  # (the reported hold leaves out its edges)
+        assert out[0].elapsed_s == pytest.approx(final[side].duration_s + edges, abs=1.5 / FS)
+
+
 def test_asking_for_the_live_view_loses_no_hold():
     """The session processor asks its detector for the hold in progress at every poll: the holds returned by
     update/finish are the same, once each, whether or not anyone looked."""

@@ -172,6 +172,33 @@ def test_terminal_panel_shows_timer_cue_and_sensors():
     assert "right hip -17°" in txt
 
 
+def test_no_timer_line_once_the_patient_left_the_stretch():
+    """While the hold is still open but the patient is out of the stretch (``in_posture`` False), the coach
+    prints no timer line (it would show a hold running on past the one about to be reported), and the panel
+    says the timer stopped."""
+    import numpy as np
+
+    from hipback.processing.holds import HoldProgress
+    from hipback.processing.pipeline import ProcessorUpdate
+    from hipback.processing.types import AngleSeries
+
+    coach, buf = _coach(min_wall_interval_s=0.0)
+    for k in range(0, 200):  # 20 s of updates, 0.1 s apart: 12 s in the stretch, then out of it
+        t = 10.0 + 0.1 * k
+        held = min(t, 22.0) - 10.0
+        row = np.array([0.0])
+        angles = AngleSeries(np.array([t]), row, row, row, row, row, row, row, row)
+        progress = HoldProgress(side="left", elapsed_s=held, correct_s=held, arching_now=False,
+                                hip_extension_now=0.26 if t <= 22.0 else 0.05, in_posture=t <= 22.0)
+        coach.on_update(ProcessorUpdate(angles, [], [], [], [], "calibrated", {}, progress), {})
+    timers = [ln for ln in buf.getvalue().splitlines() if re.search(r"Hold left: .* good posture", ln)]
+    stamps = [float(re.match(r"\[ *([\d.]+) s\]", ln).group(1)) for ln in timers]
+    assert len(timers) >= 4 and max(stamps) <= 22.0
+    out = Console(file=io.StringIO(), width=160, record=True, force_terminal=True)
+    out.print(coach.render())
+    assert "out of the stretch (timer stopped)" in out.export_text()
+
+
 def test_impossible_joint_angles_are_called_a_sensor_problem():
     """A thigh sensor that turns over mid-session (a strap come loose) gives hip angles no hip can reach: the
     processor flags them, the coach says it is a sensor problem, and the report's data quality says so."""
