@@ -230,6 +230,46 @@ def test_a_second_signal_closes_the_session_at_once_and_keeps_what_was_received(
         assert has_results
 
 
+_LATE_SIGNALS = """
+import os, signal, sys
+from pathlib import Path
+from hipback.ingest.commands import record
+
+shown = record._print_outcome
+
+
+def late(*args, **kwargs):  # the session's loop has ended: its results are being stored and shown
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        os.kill(os.getpid(), sig)
+    shown(*args, **kwargs)
+
+
+record._print_outcome = late
+outcome = record.run(Path(sys.argv[1]), speed=50.0)
+print("results stored:", outcome.results is not None)
+print("handlers back:", signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,
+      signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+"""
+
+
+def test_a_stop_signal_after_the_session_ended_lets_it_finish(tmp_path: Path) -> None:
+    """SIGTERM, SIGHUP and Ctrl-C arriving once the session's event loop has ended (while its outcome is
+    stored and printed): the command finishes as documented (exit 0, the outcome shown) and puts the
+    handlers back; before, SIGTERM killed it half-way through its output (exit 143)."""
+    path = tmp_path / "v.toml"
+    path.write_text(
+        'patient = "P-0042"\nstore = "v.sqlite"\nble_backend = "bumble"\ncalibration_s = 5\nduration_s = 12\n'
+        '[[sensors]]\nplacement = "pelvis"\nkind = "hipback_v1"\naddress = "C4:1B:AC:00:00:01"\n'
+        'rate_hz = 100\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-c", _LATE_SIGNALS, str(path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "results stored: True" in res.stdout and "handlers back: True True" in res.stdout
+    assert "Session" in res.stdout and "Traceback" not in res.stderr
+
+
 def test_a_closed_output_finishes_the_recording(tmp_path: Path) -> None:
     """``hipback record ... | head`` (or a ``tee`` whose reader exits): the live view goes quiet and the
     session is finished as on Ctrl-C, said on stderr; before, rich's exit at the first failed write ended

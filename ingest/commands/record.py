@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from hipback.processing.pipeline import ProcessorUpdate
 
 
+logger = logging.getLogger(__name__)
+
 #: what stops a recording as the end of its duration does (the session's results stored, exit 0): Ctrl-C,
 #: ``kill`` / a service manager's stop (SIGTERM), the terminal hung up (SIGHUP)
 STOP_SIGNALS = (
@@ -48,6 +51,35 @@ STOP_SIGNALS = (
     *(((signal.SIGHUP, "the terminal hung up"),) if hasattr(signal, "SIGHUP") else ()),
 )
 OUTPUT_CLOSED = "the output was closed"
+
+
+def _finishing(signum: int, frame: object) -> None:
+    """A stop signal after the session's event loop ended: the session is closed and its results are being
+    stored and shown, so it finishes (exit 0) instead of Python's default (SIGTERM, SIGHUP: killed half-way
+    through the outcome, exit 143 / 129; Ctrl-C: "interrupted", exit 130)."""
+    logger.info("stop signal %s while the finished session is being stored: it finishes", signum)
+
+
+def _let_finish(sig: int) -> None:
+    """Catch ``sig`` with :func:`_finishing` (main thread only; :func:`_signals_kept` puts back what was
+    there when ``run`` returns)."""
+    with contextlib.suppress(ValueError, OSError):  # (not the main thread)
+        signal.signal(sig, _finishing)
+
+
+@contextlib.contextmanager
+def _signals_kept() -> Iterator[None]:
+    """The stop signals' handlers as they were when ``run`` began, put back when it returns."""
+    try:
+        saved = {sig: signal.getsignal(sig) for sig, _ in STOP_SIGNALS}
+    except (ValueError, OSError):
+        saved = {}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, handler)
 
 
 class _Progress:
@@ -161,7 +193,8 @@ async def _record(
         progress.on_output_closed = None
         for sig in handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+                loop.remove_signal_handler(sig)  # (puts back Python's default, not what was there before)
+            _let_finish(sig)
 
 
 async def _record_virtual(
@@ -220,7 +253,19 @@ def run(
     speed: float = 1.0,
     console: Console | None = None,
 ) -> SessionOutcome:
-    """Load the config, record, print the outcome; returns it."""
+    """Load the config, record, print the outcome; returns it. A stop signal once the session's event loop
+    ended lets it finish (:func:`_finishing`)."""
+    with _signals_kept():
+        return _run(config_path, session_id, virtual_scenario, speed, console)
+
+
+def _run(
+    config_path: Path,
+    session_id: str | None,
+    virtual_scenario: str,
+    speed: float,
+    console: Console | None,
+) -> SessionOutcome:
     from hipback.ingest.session.runner import session_gc
     from hipback.ingest.store import LocalStore
 
