@@ -71,6 +71,25 @@ def _plausible_times(t: FloatArray, arrival: float, last_out: float) -> FloatArr
     return t
 
 
+def _small_times(
+    xs: list[float], env: _Envelope, arrival: float, last_out: float
+) -> tuple[FloatArray, float]:
+    """``_plausible_times(xs + env.predict(xs), arrival, last_out)`` of a few device times given as Python
+    floats, and the last of those times: the same IEEE operations in the same order on Python floats (numpy's
+    fixed cost per call dominates on a few values); a packet nudged past ``last_out`` keeps numpy's
+    ``maximum`` (its NaN rules)."""
+    offset, slope, x_ref = env.offset, env.slope, env.x_ref
+    ts = [x + (offset + slope * (x - x_ref)) for x in xs]
+    excess = ts[-1] - arrival
+    if excess > 0:
+        ts = [t - excess for t in ts]
+    t = np.array(ts)
+    if ts[0] < last_out + 1e-6:
+        t = np.maximum(t, last_out + 1e-6 * np.arange(1, len(t) + 1))
+        return t, float(t[-1])
+    return t, ts[-1]
+
+
 def _median(values: FloatArray) -> float:
     """``float(np.median(values))`` of a 1-D array, from a sorted list (the middle value, or the mean of
     the two middle values as numpy takes it: their sum halved); numpy's own for an empty array or one
@@ -81,6 +100,35 @@ def _median(values: FloatArray) -> float:
     vals.sort()
     k = len(vals) // 2
     return vals[k] if len(vals) % 2 else (vals[k - 1] + vals[k]) / 2
+
+
+def _percentile(values: FloatArray, q: float) -> float:
+    """``float(np.percentile(values, q))`` of a 1-D array, from a sorted list: numpy's default ("linear")
+    method with its operations in its order (the index ``(n - 1) * (q / 100)``, and the interpolation
+    between the two neighbours from the nearer one); numpy's own for an empty array or one holding NaN or a
+    zero (where numpy's partition leaves +0.0 and -0.0, which compare equal, decides the sign of a zero
+    result)."""
+    vals = values.tolist()
+    if not vals or 0.0 in vals or any(v != v for v in vals):
+        return float(np.percentile(values, q))
+    vals.sort()
+    n = len(vals)
+    index = (n - 1) * (q / 100)
+    if index < n - 1:
+        i = math.floor(index)
+        below, above = vals[i], vals[i + 1]
+    else:  # at the end numpy takes the last value on both sides, at index -1
+        i = -1
+        below = above = vals[-1]
+    gamma = index - i
+    diff = above - below
+    return above - diff * (1 - gamma) if gamma >= 0.5 else below + diff * gamma
+
+
+def _mean(values: FloatArray) -> float:
+    """``float(values.mean())`` of a 1-D float64 array: numpy's sum over the count, without the method's
+    Python-level set-up."""
+    return float(np.add.reduce(values)) / len(values)
 
 
 class _Envelope:
@@ -135,9 +183,9 @@ class _Envelope:
         keep: np.ndarray | None = None  # None: every bin (the first pass)
         for _ in range(2):  # least squares, then again without bins far above the line (stalled seconds)
             xk, yk = (xs, ys) if keep is None else (xs[keep], ys[keep])
-            xm = xk - xk.mean()
+            xm = xk - _mean(xk)
             denom = float(np.dot(xm, xm))
-            slope = float(np.dot(xm, yk - yk.mean()) / denom) if denom > 0 else 0.0
+            slope = float(np.dot(xm, yk - _mean(yk)) / denom) if denom > 0 else 0.0
             if slope > self.max_slope:  # np.clip, NaN kept
                 slope = self.max_slope
             elif slope < -self.max_slope:
@@ -150,7 +198,7 @@ class _Envelope:
         self.slope = slope
         # the lower envelope: a low quantile of the bin minima (latency floors vary, e.g. with the phase of
         # the sample clock against the connection events; the mean would sit inside that band)
-        self.offset = float(np.percentile(resid[keep], 5))
+        self.offset = _percentile(resid[keep], 5)
 
     def predict(self, x: FloatArray | float) -> FloatArray:
         """Fitted ``arrival - x`` (the offset incl. the latency floor) at ``x``."""
@@ -262,18 +310,7 @@ class ClockModel:
         # a few samples: the same IEEE operations as to_utc and _plausible_times, on Python floats
         xs = dt.tolist()
         self.observe(xs[-1], arrival)
-        env = self.env
-        offset, slope, x_ref = env.offset, env.slope, env.x_ref
-        ts = [x + (offset + slope * (x - x_ref)) for x in xs]
-        excess = ts[-1] - arrival
-        if excess > 0:
-            ts = [t - excess for t in ts]
-        t = np.array(ts)
-        if ts[0] < self._last_out + 1e-6:
-            t = np.maximum(t, self._last_out + 1e-6 * np.arange(1, len(t) + 1))
-            self._last_out = float(t[-1])
-        else:
-            self._last_out = ts[-1]
+        t, self._last_out = _small_times(xs, self.env, arrival, self._last_out)
         return t
 
     @property
@@ -343,9 +380,16 @@ class ArrivalClock:
         self._last_out = -math.inf
 
     def map_packet(self, n: int, arrival_time: float) -> FloatArray:
-        """Times of ``n`` samples that arrived together at ``arrival_time``."""
+        """Times of ``n`` samples that arrived together at ``arrival_time``.
+
+        The sample indices are float64 (exact below 2^53); up to ``SMALL_PACKET`` of them as Python floats,
+        mapped by :func:`_small_times` (the same IEEE operations as numpy's)."""
         k0 = self._k
-        ks = k0 + np.arange(n, dtype=np.float64)
+        ks: FloatArray | list[float]
+        if n <= SMALL_PACKET:
+            ks = [float(k0 + i) for i in range(n)]
+        else:
+            ks = k0 + np.arange(n, dtype=np.float64)
         x_last = float(ks[-1]) * self.period
         y = arrival_time - x_last
         env = self.env
@@ -357,8 +401,8 @@ class ArrivalClock:
         if not env.ready:
             env.add(x_last, y)
             self._recent.append(0.0)
-            return self._finish(ks * self.period + env.predict(ks * self.period), arrival_time)
-        r = y - float(env.predict(x_last))
+            return self._times(ks, arrival_time)
+        r = y - (env.offset + env.slope * (x_last - env.x_ref))  # float(env.predict(x_last)), on floats
         if gap_before and r > 2 * self.period:
             gap = {"after": int(ks[0]) - 1, "after_time": self._last_out, "arrival0": arrival_time}
             if self._pending is None:
@@ -374,20 +418,27 @@ class ArrivalClock:
             now = arrival_time
             if (now - p["start"] >= self.decision_s or now - p["first"] >= 3 * self.decision_s
                     or self._settled(p, now)):
-                ks = ks + self._decide(p)
+                missing = self._decide(p)
+                ks = [k + missing for k in ks] if isinstance(ks, list) else ks + missing
             else:
                 # provisional times while undecided: on the fitted envelope as if nothing was lost. A late
                 # burst (the usual case: a stalled link delivering its backlog) is then timed right; after a
                 # real loss these samples are early by ``missing / rate`` until the decision (at most
                 # ``decision_s``). Timing them from their arrival instead would stack a whole burst onto
                 # one instant, which breaks every rate-based computation downstream.
-                x = ks * self.period
-                return self._finish(x + env.predict(x), arrival_time)
+                return self._times(ks, arrival_time)
         else:
             self._recent.append(r)
             env.add(x_last, y)
+        return self._times(ks, arrival_time)
+
+    def _times(self, ks: FloatArray | list[float], arrival: float) -> FloatArray:
+        """The times of samples ``ks`` (indices) on the fitted envelope, made plausible."""
+        if isinstance(ks, list):
+            t, self._last_out = _small_times([k * self.period for k in ks], self.env, arrival, self._last_out)
+            return t
         x = ks * self.period
-        return self._finish(x + env.predict(x), arrival_time)
+        return self._finish(x + self.env.predict(x), arrival)
 
     def _decide(self, p: dict) -> int:
         """Decide a pending stretch of gaps: the samples lost (0 for late bursts), attributed to the gap after

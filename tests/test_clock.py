@@ -193,3 +193,26 @@ def test_median_is_numpys() -> None:
                 v = np.round(v, 2)
             assert _median(v) == float(np.median(v))
     assert math.isnan(_median(np.array([1.0, math.nan, 2.0])))
+
+
+def test_percentile_and_mean_are_numpys() -> None:
+    """The envelope fit's percentile (a sorted list) and mean (numpy's sum over the count) give numpy's
+    bits for any count and percentile, repeated values, infinities, NaN and strided columns."""
+    from hipback.ingest.clock import _mean, _percentile
+
+    rng = np.random.default_rng(4)
+    for n in list(range(1, 40)) + [119, 120, 121]:
+        for _ in range(20):
+            rows = rng.normal(size=(n, 3)) * 10.0 ** rng.integers(-6, 2)
+            if rng.random() < 0.3:
+                rows = np.round(rows, 2)
+            if rng.random() < 0.1:
+                rows[rng.integers(0, n), 2] = rng.choice([math.inf, -math.inf])
+            v = rows[:, 2]  # a strided column, as the fit takes its values
+            for q in (0, 5, 10, 33.3, 50, 90, 95, 100):
+                with np.errstate(invalid="ignore"):  # (numpy warns of inf - inf between two infinities)
+                    got, expected = _percentile(v, q), np.percentile(v, q)
+                assert np.float64(got).tobytes() == np.float64(expected).tobytes()
+            if np.isfinite(v).all():
+                assert np.float64(_mean(v)).tobytes() == np.float64(v.mean()).tobytes()
+    assert math.isnan(_percentile(np.array([1.0, math.nan, 2.0]), 5))

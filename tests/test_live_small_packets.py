@@ -125,3 +125,46 @@ def test_q14_norm_does_not_depend_on_the_order_of_the_sum() -> None:
                 (w * w + x * x) + (y * y + z * z)}
         exact = sum(v * v for v in row) / 2.0**28
         assert sums == {exact}
+
+
+def _arrival_clock_run(seed: int) -> list[tuple]:
+    """A device without timestamps (WitMotion) over a seeded harsh link (delays, stalls of up to 0.15 s):
+    packets of 1 to 20 frames, lost stretches of 3 to 40 frames, a packet now and then that arrives before
+    the one before it was due; every mapped time's bytes, the gaps found and the fit after each packet."""
+    from hipback.ingest.clock import ArrivalClock
+    from hipback.simulator.virtual_ble.link_timing import LinkTiming
+
+    rng = np.random.default_rng(seed)
+    rate = 100.0
+    t = np.arange(6000) / rate * (1 + 40e-6)  # device sample times, 40 ppm fast
+    lost: set[int] = set()
+    for start in rng.integers(500, 5800, size=6):
+        lost |= set(range(int(start), int(start) + int(rng.integers(3, 41))))
+    clock = ArrivalClock(rate)
+    out = []
+    i = 0
+    timing = LinkTiming(interval_s=0.015, seed=seed, latency_sigma=1.0, stall_rate_hz=0.5, stall_max_s=0.15)
+    for event, delivery in timing.schedule(-0.5):
+        j = min(int(np.searchsorted(t, event, side="right")), len(t))
+        while i < j:
+            n = min(int(rng.integers(1, 21)), j - i)
+            kept = sum(1 for k in range(i, i + n) if k not in lost)
+            if kept:
+                arrival = delivery - (0.05 if rng.random() < 0.02 else 0.0)  # now and then too early
+                times = clock.map_packet(kept, arrival)
+                out.append((times.tobytes(), clock.env.offset, clock.env.slope, clock.missing_total))
+            i += n
+        if i >= len(t):
+            break
+    out.append(tuple((g.after_index, g.after_time_utc, g.arrival_time, g.missing) for g in clock.gaps))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_arrival_clock_small_path_is_bit_identical(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """The arrival clock (devices without timestamps) maps packets of up to ``SMALL_PACKET`` frames on
+    Python floats: the same bytes as on numpy, losses, late bursts and nudged times included."""
+    small = _arrival_clock_run(seed)
+    monkeypatch.setattr(clock_module, "SMALL_PACKET", 0)
+    assert _arrival_clock_run(seed) == small
+    assert small[-1]  # the losses were found

@@ -250,7 +250,9 @@ class WitMotionDecoder(Decoder):
                 out.gyr = rec[:, 3:6] * GYR_SCALE
                 out.extra["euler_rad"] = ang
             if rows:
-                out.flags |= StatusFlag.FUSION_ON  # keeps LOW_BATTERY from a reply in the same notification
+                # FUSION_ON, keeping LOW_BATTERY from a reply in the same notification (IntFlag arithmetic is
+                # slow per packet: with no other flag set, the member itself)
+                out.flags = out.flags | StatusFlag.FUSION_ON if out.flags else StatusFlag.FUSION_ON
                 out.n = len(rows)
         if not frames and not out.n:
             out.extra.setdefault("pending_bytes", len(self._buf))
