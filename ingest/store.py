@@ -727,10 +727,11 @@ class LocalStore:
     def add_samples(self, session_id: str, placement: str, t: np.ndarray, *, seq: np.ndarray | None = None,
                     quat: np.ndarray | None = None, acc: np.ndarray | None = None,
                     gyr: np.ndarray | None = None, mag: np.ndarray | None = None,
-                    device_time: np.ndarray | None = None) -> int:
+                    device_time: np.ndarray | None = None, t_offset: float | None = None) -> int:
         """Store a chunk of samples in one transaction, durable when this returns.
 
-        ``t``: (N,) UTC Unix seconds; ``seq``: (N,) ints; ``device_time``: (N,) s; ``quat``: (N, 4);
+        ``t``: (N,) UTC Unix seconds, or seconds that ``t_offset`` turns into UTC (added here, value by
+        value: the bits of ``t + t_offset``); ``seq``: (N,) ints; ``device_time``: (N,) s; ``quat``: (N, 4);
         ``acc``, ``gyr``, ``mag``: (N, 3). NaN values are stored as NULL. Returns the number of rows
         stored (duplicates of rows already stored are skipped and not counted).
         """
@@ -742,6 +743,8 @@ class LocalStore:
         if n == 0:
             return 0
         t_list = t.tolist()
+        if t_offset is not None:
+            t_list = [v + t_offset for v in t_list]
         if not all(map(math.isfinite, t_list)):
             raise StoreError(f"{placement}: sample times must be finite")
         obj_cols: dict[int, np.ndarray] = {}

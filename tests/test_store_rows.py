@@ -90,3 +90,27 @@ def test_stored_rows_are_the_chunks_values(tmp_path: Path) -> None:
             assert len(got) > 0
     finally:
         con.close()
+
+
+def test_a_time_offset_gives_the_bits_of_numpys_sum(tmp_path: Path) -> None:
+    """Session seconds and ``t_offset`` (the session writer's UTC start) are stored as ``t + t_offset`` in
+    numpy: the same float64 sums, refused alike when one is not finite."""
+    rng = np.random.default_rng(6)
+    start = 1.7e9 + float(rng.random())
+    t = np.sort(rng.random(500) * 3600.0)
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        sid = st.open_session("P-1", session_id="s1")
+        st.add_sensor(sid, "pelvis", "quat", "hipback_v1", None)
+        st.add_sensor(sid, "thigh_left", "quat", "hipback_v1", None)
+        assert st.add_samples(sid, "pelvis", t, quat=np.ones((500, 4)), t_offset=start) == 500
+        assert st.add_samples(sid, "thigh_left", t + start, quat=np.ones((500, 4))) == 500
+        with pytest.raises(StoreError, match="finite"):
+            st.add_samples(sid, "pelvis", np.array([1.0, 1e308]), quat=np.ones((2, 4)), t_offset=1e308)
+    con = sqlite3.connect(tmp_path / "s.sqlite")
+    try:
+        query = ("SELECT t FROM samples JOIN sensors ON samples.sensor = sensors.id WHERE placement = ? "
+                 "ORDER BY t")
+        rows = {p: con.execute(query, (p,)).fetchall() for p in ("pelvis", "thigh_left")}
+    finally:
+        con.close()
+    assert repr(rows["pelvis"]) == repr(rows["thigh_left"]) == repr([(v,) for v in (t + start).tolist()])

@@ -169,6 +169,40 @@ class _Link:
         return known[1]
 
 
+#: one notification as the callback queues it: the sensor's link, the bytes, the arrival in session seconds
+#: and in ``time.perf_counter()`` seconds
+_Arrival = tuple[_Link, bytes, float, float]
+
+
+class _Inbox:
+    """The notifications waiting for the consumer, in arrival order: the BLE callbacks put them, the one
+    consumer takes all there are at once (what it used ``asyncio.Queue`` for, without the size limit, task
+    counting and several getters it did not use, whose bookkeeping ran for every notification)."""
+
+    def __init__(self) -> None:
+        self._items: list[_Arrival] = []
+        self._waiter: asyncio.Future[None] | None = None  # the consumer's, while it waits
+
+    def put(self, item: _Arrival) -> None:
+        """Queue one notification and wake the consumer if it waits."""
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def take_all(self) -> list[_Arrival]:
+        """Every notification waiting, oldest first (none left)."""
+        items, self._items = self._items, []
+        return items
+
+    async def wait(self) -> None:
+        """Return once a notification is waiting (at once when one is)."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
 
 def _uncount_recovered(rejected: dict[str, int], n: int) -> None:
     """Take ``n`` packets that were counted as refused out of order off the live count: a later packet showed
@@ -235,7 +269,7 @@ class SessionRunner:
         self.events: list[SessionEvent] = []
         self.session_id = ""
         self.start_utc = 0.0
-        self._queue: asyncio.Queue[tuple[_Link, bytes, float, float]] = asyncio.Queue()
+        self._inbox = _Inbox()
         self._stopping = False
         self._processor: SessionProcessor | None = None
         self._spool: AngleSpool | None = None  # the angle rows, stored as they come
@@ -397,7 +431,7 @@ class SessionRunner:
         """Queue one notification of ``link`` with its arrival times: session seconds (the session's clock)
         and ``time.perf_counter()`` seconds (for the latency statistics). Runs in bleak's callback, so it only
         copies and queues; :meth:`_handle_batch` does the rest."""
-        self._queue.put_nowait((link, bytes(data), self.session_time(), time.perf_counter()))
+        self._inbox.put((link, bytes(data), self.session_time(), time.perf_counter()))
 
     def _configure(self, link: _Link, config: DeviceConfig, mtu: int) -> None:
         """Take the payload mode the profile picks for this connection (the configured one when it fits).
@@ -562,17 +596,12 @@ class SessionRunner:
 
     # -- data path ---------------------------------------------------------------------------------------
     async def _consume(self) -> None:
+        """Handle the notifications that arrived, all that are waiting at a time."""
         while True:
-            item = await self._queue.get()
-            batch = [item]
-            while True:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-            self._handle_batch(batch)
+            await self._inbox.wait()
+            self._handle_batch(self._inbox.take_all())
 
-    def _handle_batch(self, batch: list[tuple[_Link, bytes, float, float]]) -> None:
+    def _handle_batch(self, batch: list[_Arrival]) -> None:
         per_link: dict[str, tuple[_Link, list[tuple[DecodedSamples, np.ndarray, float]]]] = {}
         for link, data, arrival, perf in batch:
             stats = link.stats
@@ -685,9 +714,10 @@ class SessionRunner:
         assert self._writer is not None
         self._writer.samples(
             placement,
-            t_all + self.start_utc,
+            t_all,
             {"seq": seq, "quat": quat, "acc": acc, "gyr": gyr, "mag": mag, "device_time": device_time},
             perfs,
+            t_offset=self.start_utc,
         )
         if self._processor is None:
             return
@@ -1029,12 +1059,7 @@ class SessionRunner:
             with contextlib.suppress(BaseException):
                 await task
         # drain what arrived before the links went down
-        pending = []
-        while True:
-            try:
-                pending.append(self._queue.get_nowait())
-            except asyncio.QueueEmpty:
-                break
+        pending = self._inbox.take_all()
         if pending:
             self._handle_batch(pending)
         consumer.cancel()

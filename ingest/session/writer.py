@@ -43,9 +43,14 @@ COLUMNS = ("seq", "quat", "acc", "gyr", "mag", "device_time")
 @dataclass
 class _Samples:
     placement: str
-    t_utc: np.ndarray
+    t: np.ndarray  # UTC, or UTC once ``t_offset`` is added
     arrays: dict[str, np.ndarray | None]
     perfs: list[float]  # notification arrival (perf_counter) of each packet in the chunk
+    t_offset: float | None = None
+
+    def t_utc(self) -> np.ndarray:
+        """The chunk's times in UTC (a numpy sum: the bits of the store's own addition)."""
+        return self.t if self.t_offset is None else self.t + self.t_offset
 
 
 @dataclass
@@ -151,9 +156,17 @@ class StoreWriter:
         self.rounds = 0
 
     def samples(
-        self, placement: str, t_utc: np.ndarray, arrays: dict[str, np.ndarray | None], perfs: list[float]
+        self,
+        placement: str,
+        t: np.ndarray,
+        arrays: dict[str, np.ndarray | None],
+        perfs: list[float],
+        t_offset: float | None = None,
     ) -> None:
-        self._items.append(_Samples(placement, t_utc, arrays, perfs))
+        """Hand over a chunk of samples: times ``t`` (UTC, or UTC once ``t_offset`` is added: the store adds
+        it as it binds the rows, without a numpy call per chunk), the columns and the chunk's packets'
+        arrival times (``time.perf_counter()``)."""
+        self._items.append(_Samples(placement, t, arrays, perfs, t_offset))
         self._group.schedule(self)
 
     def call(self, fn: Callable[[], Any], what: str) -> None:
@@ -200,18 +213,19 @@ class StoreWriter:
         self, placement: str, chunks: list[_Samples]
     ) -> tuple[str, int, int, list[float]] | None:
         arrays: dict[str, np.ndarray | None]
+        t_offset = None
         if len(chunks) == 1:  # (one chunk: its arrays as they are)
-            t, perfs = chunks[0].t_utc, chunks[0].perfs
+            t, perfs, t_offset = chunks[0].t, chunks[0].perfs, chunks[0].t_offset
             arrays = {name: chunks[0].arrays.get(name) for name in COLUMNS}
         else:
-            t = np.concatenate([c.t_utc for c in chunks])
+            t = np.concatenate([c.t_utc() for c in chunks])
             arrays = {}
             for name in COLUMNS:
                 parts = [c.arrays.get(name) for c in chunks]
                 arrays[name] = None if any(p is None for p in parts) else np.concatenate(parts)  # type: ignore[arg-type]
             perfs = [p for c in chunks for p in c.perfs]
         try:
-            stored = self.store.add_samples(self.session_id, placement, t, **arrays)
+            stored = self.store.add_samples(self.session_id, placement, t, t_offset=t_offset, **arrays)
         except Exception as exc:
             self.on_error("samples", placement, exc)
             return None
