@@ -4,7 +4,7 @@ Optional benchmark, not part of the test suite. Needs the ``peers`` extra (``pip
 ``opensim`` and ``mobgap`` from PyPI) and, for the real recordings and the model, ``../shared/data``.
 
 Run: ``.venv/bin/python bench/peers.py [--patients 10] [--seed 1] [--walk-s 60] [--easy]
-[--only cohort|real|qmt] [--no-opensense] [--ic-rule onset|shoulder|smooth] [--ic-refine BEFORE AFTER]
+[--only cohort|real|qmt|short] [--no-opensense] [--ic-rule onset|shoulder|smooth] [--ic-refine BEFORE AFTER]
 [--orientation causal|lagged]``
 (``--orientation``: the raw sensors' orientation filter of hipback's processing only, see
 ``bench/processing_bench.py``; the peers' inputs do not change. The default is ``hipback process``'s,
@@ -42,6 +42,9 @@ The qmt full-body recording (``--only qmt``, also part of ``--only real``; :func
 and lower back written as MT Manager exports and read as ``hipback process`` reads them; hipback's segment
 axes against the data authors' hand-tuned ones; hipback's and mobgap's contacts against the heel strikes of
 the recording's own foot IMUs (:func:`foot_contacts`).
+
+Short walks (``--only short``; :func:`short_bouts_section`): realistic walkers walking in bouts of 5, 8 and
+12 s, hipback's and mobgap's contacts against every true contact and the steady strides' ones.
 
 Figures (see ``bench/processing_bench.py``, the real check): angle RMSE, amplitude gain and offset while
 walking, IC error against the true heel strikes (median, p95, within 50 ms), stride precision/recall (IC
@@ -800,13 +803,58 @@ def qmt_section() -> None:
     print(f"  IC both sides: hipback {len(hb_both)}, mobgap {len(mg_all)}; {summary}")
 
 
+def short_bouts_section(n: int, seed: int, walks_s: tuple[float, ...] = (5.0, 8.0, 12.0)) -> None:
+    """Walking in short bouts, as at home between rooms: realistic walkers
+    (``make_cohort(..., realistic=True)``) standing 10 s, then six walks of each of ``walks_s`` (straight,
+    gait initiation and termination included) with 4 s of standing between them. Every true contact of a
+    worn side (the first and last steps too) and the steady strides' contacts, against hipback's contacts
+    (its strides' starts and ends) and mobgap's (either label), within 50 ms. OpenSense finds no contacts
+    and is not run."""
+    from hipback.simulator import make_cohort, simulate
+    from hipback.simulator.scenarios import Scenario, Step
+
+    print(f"\n== Short walks: {n} realistic walkers (make_cohort seed {seed}), six walks each with 4 s "
+          "standing between them; contacts within 50 ms")
+
+    def hits(det: np.ndarray, ref: np.ndarray) -> int:
+        return sum(1 for r in ref if len(det) and np.min(np.abs(det - r)) <= 0.05)
+
+    cohort = list(make_cohort(n, seed, realistic=True))
+    for walk_s in walks_s:
+        steps = [Step("stand", 10.0)]
+        for _ in range(6):
+            steps += [Step("walk", walk_s, options={"corridor_m": 50.0}), Step("stand", 4.0)]
+        scenario = Scenario("short_walks", steps, f"six walks of {walk_s:.0f} s")
+        found = {"hipback": [0, 0], "mobgap": [0, 0]}
+        total = [0, 0]
+        for i, (patient, sensors) in enumerate(cohort):
+            sim = simulate(scenario, seed=seed * 1000 + i, patient=patient, sensors=sensors)
+            res = pb.process(sim.recording)  # (hipback process's orientation filter, as the cohort's)
+            mg = mobgap_ics(sim.recording.streams["pelvis"])
+            mg_all = np.sort(np.concatenate([mg["left"], mg["right"]]))
+            for side in ("left", "right"):
+                if f"thigh_{side}" not in res.placements:
+                    continue
+                every = np.asarray(sim.truth.initial_contacts.get(side, []), dtype=float)
+                steady = np.array([ts.t_initial_contact for ts in sim.truth.strides
+                                   if ts.side == side and ts.steady])
+                hb = _contact_times([x for x in res.strides if x.side == side])
+                for k, ref in enumerate((every, steady)):
+                    total[k] += len(ref)
+                    found["hipback"][k] += hits(hb, ref)
+                    found["mobgap"][k] += hits(mg_all, ref)
+        print(f"  walks of {walk_s:4.1f} s: " + "; ".join(
+            f"{name} every contact {f[0]}/{total[0]} ({f[0] / max(total[0], 1):.3f}), steady strides' "
+            f"{f[1]}/{total[1]} ({f[1] / max(total[1], 1):.3f})" for name, f in found.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--walk-s", type=float, default=60.0)
     ap.add_argument("--easy", action="store_true", help="also run the easy cohort")
-    ap.add_argument("--only", choices=("cohort", "real", "qmt"))
+    ap.add_argument("--only", choices=("cohort", "real", "qmt", "short"))
     ap.add_argument("--no-opensense", action="store_true",
                     help="skip OpenSense (its IK takes minutes; hipback and mobgap only)")
     pb.add_detector_options(ap)
@@ -833,6 +881,8 @@ def main() -> None:
         real_section(opensense_too=not args.no_opensense)
     if args.only in (None, "real", "qmt"):
         qmt_section()
+    if args.only in (None, "short"):
+        short_bouts_section(min(args.patients, 8), args.seed)
 
 
 if __name__ == "__main__":
