@@ -145,7 +145,12 @@ A candidate stride (two consecutive peaks) is kept only if
 * no sample in it is missing (NaN, time jump): strides never span a gap (a sample missing just outside it,
   within the smoothing's reach, takes the stride's end value there),
 * it is *consistent* with an adjacent stride (previous or next, sharing the peak): duration ratio within
-  ``consistency_ratio`` and swing-range ratio within ``range_ratio``. An isolated cycle is not gait.
+  ``consistency_ratio`` and swing-range ratio within ``range_ratio``. An isolated cycle is not gait, with
+  one exception (``short_bouts``): a short walk (a few steps between rooms) has one steady stride between
+  the swing that starts it and the one that ends it, neither a stride itself (the first swing starts from
+  standing, the last ends in it: their peaks differ by more than ``max_peak_change_rad``); such a stride is
+  kept when both of those swings keep its rhythm (at least ``min_range_rad``, the same two ratios) and its
+  own contacts come from the sensors (not doubtful).
 
 Per-stride metrics (rad, s; angles relative to the standing-neutral calibration; their values from the
 lightly smoothed signal: with ``value_kernel`` ``quadratic`` a parabola fitted over +- ``smooth_s`` around
@@ -326,6 +331,7 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
     ic_rise_s: float = 0.1
     sacral_lag: bool = True
     turn_threshold_rad: float = 20 * _DEG
+    short_bouts: bool = True
     strides_: list[Stride] = field(default_factory=list, init=False)
     bouts_: list[WalkingBout] = field(default_factory=list, init=False)
 
@@ -866,15 +872,36 @@ class StrideDetector(Block[AngleSeries, list[Stride]]):
         stride.turning = bool(abs(heading) > self.turn_threshold_rad)  # (NaN: not known to turn)
 
     def _similar(self, a: _Candidate | None, b: _Candidate | None) -> bool:
-        if a is None or b is None or not (a.valid and b.valid) or a.p1.idx != b.p0.idx:
+        return a is not None and b is not None and a.valid and b.valid and self._in_rhythm(a, b)
+
+    def _in_rhythm(self, a: _Candidate | None, b: _Candidate | None) -> bool:
+        """``a`` and ``b`` adjacent swings of the hip (each at least ``min_range_rad``, valid or not) whose
+        durations and ranges agree within ``consistency_ratio`` and ``range_ratio``."""
+        if a is None or b is None or a.p1.idx != b.p0.idx:
+            return False
+        if not (a.range_rad >= self.min_range_rad and b.range_rad >= self.min_range_rad):  # (NaN: no)
             return False
         ra = (a.p1.t - a.p0.t) / (b.p1.t - b.p0.t)
         rr = a.range_rad / b.range_rad
         c, r = self.consistency_ratio, self.range_ratio
         return 1 / c <= ra <= c and 1 / r <= rr <= r
 
+    def _short_bout(self, c: _Candidate, nxt: _Candidate | None) -> bool:
+        """A short walk's one steady stride: ``c`` (contacts from the sensors) between the swing that started
+        the walk and the one that ended it, both in its rhythm though not strides themselves (their swing
+        still growing or already shrinking)."""
+        return (
+            self.short_bouts
+            and c.stride is not None
+            and not c.stride.doubtful
+            and self._in_rhythm(self._prev, c)
+            and self._in_rhythm(c, nxt)
+        )
+
     def _decide(self, c: _Candidate, nxt: _Candidate | None) -> None:
-        accept = c.valid and (self._similar(self._prev, c) or self._similar(c, nxt))
+        accept = c.valid and (
+            self._similar(self._prev, c) or self._similar(c, nxt) or self._short_bout(c, nxt)
+        )
         if accept:
             assert c.stride is not None
             if nxt is not None and nxt.stride is not None and nxt.p0.idx == c.p1.idx:

@@ -166,6 +166,39 @@ def test_a_single_leg_swing_is_not_a_stride():
     assert detect_strides(angles, "left").strides == []
 
 
+def test_a_short_walk_keeps_its_one_steady_stride():
+    """Walking in 5 s bouts (a realistic virtual walker, six walks with standing between them): the one
+    steady stride of a walk, between the swing that starts it and the one that ends it (neither a stride),
+    is kept (``short_bouts``), at a true contact; without that rule such walks give no stride. Chunking
+    does not change it."""
+    from hipback.processing.pipeline import process_recording
+    from hipback.simulator import make_cohort, simulate
+    from hipback.simulator.scenarios import Scenario, Step
+
+    steps = [Step("stand", 10.0)]
+    for _ in range(6):
+        steps += [Step("walk", 5.0, options={"corridor_m": 50.0}), Step("stand", 4.0)]
+    patient, sensors = next(iter(make_cohort(1, 1, realistic=True)))
+    sim = simulate(Scenario("short_walks", steps), seed=1000, patient=patient, sensors=sensors)
+    angles = process_recording(sim.recording).angles
+    true_ic = np.asarray(sim.truth.initial_contacts["left"], dtype=float)
+    walks = [(10.0 + 9.0 * k, 10.0 + 9.0 * k + 8.0) for k in range(6)]  # (each walk with its transitions)
+
+    def per_walk(strides) -> list[int]:
+        return [sum(1 for s in strides if a <= s.t_start < b) for a, b in walks]
+
+    kept = detect_strides(angles, "left").strides
+    strict = detect_strides(angles, "left", short_bouts=False).strides
+    assert all(n >= 1 for n in per_walk(kept)), per_walk(kept)
+    assert sum(n == 0 for n in per_walk(strict)) >= 3, per_walk(strict)
+    assert {s.t_start for s in strict} < {s.t_start for s in kept}
+    assert all(np.min(np.abs(true_ic - s.t_start)) <= 0.08 for s in kept)
+    det = StrideDetector("left")
+    chunked = [st for a in range(0, len(angles), 37) for st in det.update(angles.slice(a, a + 37))]
+    chunked += det.finish()
+    assert repr([asdict(s) for s in chunked]) == repr([asdict(s) for s in kept])  # (NaN fields too)
+
+
 def test_gap_splits_walking_and_no_stride_spans_it():
     angles, _ = walking(duration=40.0, t0=3.0, t1=37.0)
     gap = (angles.t >= 18.0) & (angles.t < 19.5)

@@ -1696,3 +1696,41 @@ def test_the_sacral_rise_is_none_at_an_edge_when_too_small_missing_or_short(slow
     assert got is not None and got == pytest.approx((lo + 1) / FS, abs=1e-4)
     win, acc, lo = _rise_input(det, 0.5, 2)  # two samples: no inner one
     assert det._rise(win, acc, lo) is None
+
+
+# -- short walks ---------------------------------------------------------------------------------------------
+def _cand(i0: int, t0: float, t1: float, range_deg: float, valid: bool, doubtful: bool = False):
+    """A candidate stride between peaks at samples ``i0`` and ``i0 + 100`` (times ``t0``, ``t1``)."""
+    from hipback.processing.gait import _Candidate, _Peak
+
+    nan = math.nan
+    stride = Stride("left", t0, t1, t1 - t0, 120 / (t1 - t0), nan, nan, nan, nan, nan, nan, nan, nan, nan,
+                    doubtful=doubtful) if valid else None
+    return _Candidate(_Peak(i0, t0, 0.5), _Peak(i0 + 100, t1, 0.5), valid, math.radians(range_deg), stride)
+
+
+@pytest.mark.parametrize(("before", "after", "kept"), [
+    (15.0, 15.0, True),  # the swings around it at the least range that is a swing
+    (14.9, 15.0, False),  # the one before it is no swing (less than min_range_rad, though within range_ratio)
+    (15.0, 14.9, False),  # nor the one after it
+    (math.nan, 20.0, False),  # the one before was no candidate at all (too long, or a sample missing)
+])
+def test_a_lone_stride_needs_a_swing_on_each_side(before: float, after: float, kept: bool) -> None:
+    det = StrideDetector("left")
+    prev, c, nxt = _cand(0, 0.0, 1.0, before, False), _cand(100, 1.0, 2.0, 25.0, True), \
+        _cand(200, 2.0, 3.0, after, False)
+    det._prev = prev
+    assert det._short_bout(c, nxt) is kept
+    det._prev = prev
+    det._decide(c, nxt)
+    assert (det.strides_ == [c.stride]) is kept
+
+
+def test_a_lone_stride_with_doubtful_contacts_is_not_kept() -> None:
+    det = StrideDetector("left")
+    det._prev = _cand(0, 0.0, 1.0, 20.0, False)
+    c = _cand(100, 1.0, 2.0, 25.0, True, doubtful=True)
+    assert not det._short_bout(c, _cand(200, 2.0, 3.0, 20.0, False))
+    c.stride.doubtful = False  # type: ignore[union-attr]
+    assert det._short_bout(c, _cand(200, 2.0, 3.0, 20.0, False))
+    assert not StrideDetector("left", short_bouts=False)._short_bout(c, _cand(200, 2.0, 3.0, 20.0, False))
