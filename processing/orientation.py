@@ -198,6 +198,8 @@ class OrientationEstimator:
         when only the total overflows, which falls back to the row-by-row path."""
         acc = np.asarray(acc, dtype=np.float64)
         gyr = np.asarray(gyr, dtype=np.float64)
+        if acc.shape != (len(t), 3) or gyr.shape != acc.shape:
+            return None  # (the row-by-row path says what is wrong)
         total = float(np.vdot(acc, acc)) + float(np.vdot(gyr, gyr))
         if mag is not None:
             mag = np.asarray(mag, dtype=np.float64)
