@@ -90,14 +90,24 @@ def _small_times(
     return t, ts[-1]
 
 
+def _sorted(values: FloatArray) -> list[float] | None:
+    """The values of a 1-D array as a sorted list, for computing numpy's order statistics on Python floats;
+    None for an empty array or one holding NaN or a zero (numpy's partition leaves +0.0 and -0.0, which
+    compare equal, in an order a sorted list need not match, and that order can decide the sign of a zero
+    result): there the caller takes numpy's own."""
+    vals = values.tolist()
+    if not vals or 0.0 in vals or any(v != v for v in vals):
+        return None
+    vals.sort()
+    return vals
+
+
 def _median(values: FloatArray) -> float:
     """``float(np.median(values))`` of a 1-D array, from a sorted list (the middle value, or the mean of
-    the two middle values as numpy takes it: their sum halved); numpy's own for an empty array or one
-    holding NaN."""
-    vals = values.tolist()
-    if not vals or any(v != v for v in vals):
+    the two middle values as numpy takes it: their sum halved); numpy's own where :func:`_sorted` declines."""
+    vals = _sorted(values)
+    if vals is None:
         return float(np.median(values))
-    vals.sort()
     k = len(vals) // 2
     return vals[k] if len(vals) % 2 else (vals[k - 1] + vals[k]) / 2
 
@@ -105,13 +115,10 @@ def _median(values: FloatArray) -> float:
 def _percentile(values: FloatArray, q: float) -> float:
     """``float(np.percentile(values, q))`` of a 1-D array, from a sorted list: numpy's default ("linear")
     method with its operations in its order (the index ``(n - 1) * (q / 100)``, and the interpolation
-    between the two neighbours from the nearer one); numpy's own for an empty array or one holding NaN or a
-    zero (where numpy's partition leaves +0.0 and -0.0, which compare equal, decides the sign of a zero
-    result)."""
-    vals = values.tolist()
-    if not vals or 0.0 in vals or any(v != v for v in vals):
+    between the two neighbours from the nearer one); numpy's own where :func:`_sorted` declines."""
+    vals = _sorted(values)
+    if vals is None:
         return float(np.percentile(values, q))
-    vals.sort()
     n = len(vals)
     index = (n - 1) * (q / 100)
     if index < n - 1:
