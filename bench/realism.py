@@ -196,9 +196,9 @@ def measure(rec, res, contacts: dict[str, np.ndarray] | None = None) -> dict[str
     return out
 
 
-def _offline(rec):
+def _offline(rec, initial_calibration=None):
     return process_recording(rec, ProcessorConfig(calibration_timeout_s=offline_calibration_wait_s(
-        rec.duration_s)))
+        rec.duration_s), initial_calibration=initial_calibration))
 
 
 def real_recordings() -> list[tuple[str, object, object, dict | None]]:
@@ -210,10 +210,20 @@ def real_recordings() -> list[tuple[str, object, object, dict | None]]:
     out = []
     folder = SHARED / "movella-dot-walk"
     if folder.is_dir():
+        def movella(trial: str):
+            return read_recording({p: folder / f"{dev}_20231031_{trial}.csv"
+                                   for p, dev in peers.MOVELLA.items()})
+
+        # the 5-step walk has no standing still of its own: calibrated from the N-pose trial (124807), as
+        # `hipback process --calibration-from` and processing_bench.py do; the 12 s walk from its own
+        npose = _offline(movella("124807")).calibration
         for trial, name in peers.WALKS.items():
-            rec = read_recording({p: folder / f"{dev}_20231031_{trial}.csv"
-                                  for p, dev in peers.MOVELLA.items()})
-            out.append((f"Movella DOT {trial} ({name})", rec, _offline(rec), None))
+            rec = movella(trial)
+            res = _offline(rec)
+            if not res.calibration:
+                res = _offline(rec, npose)
+                name += ", calibrated from the N-pose trial"
+            out.append((f"Movella DOT {trial} ({name})", rec, res, None))
     if peers.QMT.is_file():
         d, rec = peers.qmt_recording(("pelvis", "thigh_left", "thigh_right"), quaternions=False)
         res = _offline(rec)
