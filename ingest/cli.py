@@ -70,17 +70,19 @@ def _root(
 
 @app.command()
 def simulate(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the session and its ground truth into.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write the session and its ground truth into (required unless --list-scenarios).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed (same seed, same session).")] = 1,
     scenario: Annotated[str, typer.Option(help="Scenario name (see --list-scenarios).")] = "clinic_visit",
     list_scenarios: Annotated[bool, typer.Option("--list-scenarios", help="List scenarios and exit.")] = False,
     realistic: Annotated[bool, typer.Option("--realistic", help="A patient as hard as a real one (soft tissue, varied gait, datasheet device errors).")] = False,
-    device: Annotated[str, typer.Option("--device", help="With --realistic: the device model worn (movella_dot, witmotion_wt901ble, diy_bmi270, diy_lsm6dso).")] = "movella_dot",
+    device: Annotated[Optional[str], typer.Option("--device", help="With --realistic: the device model worn (movella_dot, the default, witmotion_wt901ble, diy_bmi270, diy_lsm6dso).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a recording or simulated session already in --out.")] = False,
 ) -> None:
     """Simulate a virtual patient session (sensor files plus ground truth)."""
     from hipback.ingest.commands import simulate as cmd
 
-    cmd.run(out=out, seed=seed, scenario=scenario, list_only=list_scenarios, realistic=realistic, device=device)
+    cmd.run(out=out, seed=seed, scenario=scenario, list_only=list_scenarios, realistic=realistic, device=device,
+            overwrite=overwrite)
 
 
 @app.command()
