@@ -254,3 +254,80 @@ def test_wrong_token_and_unreachable_grafana_give_one_sentence():
         cmd.push(url, GRAFANA_TOKEN, influx_url="http://x:8086", env={}, timeout_s=2.0)
     with pytest.raises(ConfigError, match="InfluxDB URL"):
         cmd.push(url, GRAFANA_TOKEN, influx_url=None, env={})
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:{port}", "localhost:{port}", "ftp://127.0.0.1:{port}"])
+def test_grafana_url_without_http_scheme_is_bad_input_before_any_request(url, monkeypatch, capsys):
+    from hipback.ingest import cli
+
+    monkeypatch.setenv("HIPBACK_GRAFANA_TOKEN", GRAFANA_TOKEN)
+    with FakeGrafana() as g:
+        given = url.format(port=g.server.server_address[1])
+        code = cli.run(["dashboards", "push", "--grafana-url", given, "--skip-datasource"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("hipback: the Grafana URL must start with http:// or https://")
+    assert len(err.strip().splitlines()) == 1 and "InvalidSchema" not in err
+    assert g.calls == []
+
+
+@pytest.mark.parametrize("url", ["http://", "http://localhost:99999", "https://grafana example.org"])
+def test_grafana_url_without_host_or_with_bad_port_is_bad_input(url):
+    with pytest.raises(ConfigError, match="not a valid URL"):
+        cmd.push(url, GRAFANA_TOKEN, with_datasource=False, env={})
+
+
+def test_unreachable_grafana_says_why_in_words_and_hides_url_credentials():
+    port = _free_port()  # nothing listens there any more
+    with pytest.raises(cmd.GrafanaError) as err:
+        cmd.push(f"http://admin:pw_SECRET@127.0.0.1:{port}", GRAFANA_TOKEN, with_datasource=False, env={})
+    text = str(err.value)
+    assert "connection was refused" in text
+    assert "ConnectionError" not in text and "pw_SECRET" not in text
+    assert err.value.exit_code == 3
+
+
+def test_grafana_that_never_answers_is_reported_as_a_timeout():
+    import socket
+
+    with socket.socket() as server:  # accepts connections (backlog) and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        with pytest.raises(cmd.GrafanaError, match=r"no answer within 0\.5 s") as err:
+            cmd.push(url, GRAFANA_TOKEN, with_datasource=False, env={}, timeout_s=0.5)
+    assert "Timeout" not in str(err.value)
+
+
+def _wrapped(inner: BaseException) -> Exception:
+    """``inner`` wrapped as niquests wraps urllib3's errors (an argument, then a cause)."""
+    import niquests
+    import urllib3
+
+    retry = urllib3.exceptions.MaxRetryError(None, "/api/folders/hipback", reason=inner)
+    outer = niquests.exceptions.ConnectionError(retry)
+    outer.__cause__ = retry
+    return outer
+
+
+def test_reasons_for_an_untrusted_certificate_and_an_unknown_host():
+    import socket
+    import ssl
+
+    cert = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    cert.verify_message = "self-signed certificate"
+    reason = cmd.unreachable_reason(_wrapped(cert), 30)
+    assert "TLS certificate is not trusted (self-signed certificate)" in reason
+    dns = socket.gaierror(-2, "Name or service not known")
+    assert "host name could not be resolved" in cmd.unreachable_reason(_wrapped(dns), 30)
+    assert cmd.unreachable_reason(_wrapped(ConnectionResetError(104, "reset")), 30) == (
+        "the connection was reset by the server"
+    )

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+import socket
+import ssl
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -134,6 +137,72 @@ def _is_missing(exc: Exception) -> bool:
     return getattr(exc, "status_code", None) == 404
 
 
+def check_grafana_url(url: str) -> str:
+    """``url`` as it may be shown (without a ``user:password@`` part); raises :class:`ConfigError` unless it
+    is an ``http://`` or ``https://`` URL with a host name and, if any, a port number in 1-65535."""
+    example = "for example https://grafana.example.org or http://localhost:3000"
+    if not url.strip().lower().startswith(("http://", "https://")):
+        raise ConfigError(f"the Grafana URL must start with http:// or https://, {example}.")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+        if not parts.hostname:
+            raise ValueError("no host name")
+        if port == 0 or any(ord(c) < 33 or ord(c) == 127 for c in url.strip()):
+            raise ValueError("bad port or spaces")
+    except ValueError:
+        raise ConfigError(
+            f"the Grafana URL is not a valid URL (it needs a host name and, if any, a port number "
+            f"in 1-65535), {example}."
+        ) from None
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps (``__cause__``, ``__context__``, urllib3's ``reason``, and
+    exceptions passed as arguments, as niquests does with urllib3's ``MaxRetryError``)."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        nested = [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+        todo.extend(n for n in nested if isinstance(n, BaseException))
+
+
+def unreachable_reason(exc: BaseException, timeout_s: float) -> str:
+    """Why a request did not get an answer, in words (the name of the exception is no help to a user)."""
+    chain = list(_causes(exc))
+    names = {type(e).__name__ for e in chain}
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            detail = getattr(e, "verify_message", "") or "certificate verify failed"
+            return (
+                f"its TLS certificate is not trusted ({detail}); give the CA bundle through "
+                "REQUESTS_CA_BUNDLE, or add ?verify=false to the URL for a test server"
+            )
+    if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolutionError" in names:
+        return "the host name could not be resolved (check the spelling and the network)"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "the connection was refused (nothing listens at that host and port)"
+    if any(isinstance(e, TimeoutError) for e in chain) or any("Timeout" in n for n in names):
+        return f"no answer within {timeout_s:g} s (connection timed out)"
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            return "the TLS handshake failed (is it an http:// server given as https://?)"
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return "the connection was reset by the server"
+    if any(isinstance(e, ConnectionAbortedError) for e in chain) or "RemoteDisconnected" in names:
+        return "the server closed the connection without answering (is it an https:// server given as http://?)"
+    for e in chain:
+        if isinstance(e, OSError) and e.strerror:
+            return f"the connection failed ({e.strerror.lower()})"
+    return "the connection failed"
+
+
 def push(
     grafana_url: str,
     token: str,
@@ -154,6 +223,7 @@ def push(
     from grafana_client import GrafanaApi
     from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 
+    shown_url = check_grafana_url(grafana_url)  # before anything is read or requested
     dashboards_dir = REPO_DASHBOARDS if dashboards_dir is None else Path(dashboards_dir)
     rules_file = (
         dashboards_dir / "provisioning" / "alerting" / "hipback-rules.yaml"
@@ -176,24 +246,26 @@ def push(
             return fn()
         except GrafanaUnauthorizedError:
             raise GrafanaError(
-                f"Grafana at {grafana_url} refused the token (401) while trying to {what}; "
+                f"Grafana at {shown_url} refused the token (401) while trying to {what}; "
                 "check HIPBACK_GRAFANA_TOKEN."
             ) from None
         except GrafanaClientError as exc:
             if _is_missing(exc):
                 raise
             raise GrafanaError(
-                f"Grafana at {grafana_url} refused to {what} (HTTP {exc.status_code}: {exc.message})."
+                f"Grafana at {shown_url} refused to {what} (HTTP {exc.status_code}: {exc.message})."
             ) from None
         except GrafanaException as exc:
             if not exc.status_code:  # connection refused, DNS, TLS, timeout
-                raise GrafanaError(f"could not reach Grafana at {grafana_url} to {what}.") from None
+                raise GrafanaError(
+                    f"could not reach Grafana at {shown_url} to {what}: {unreachable_reason(exc, timeout_s)}."
+                ) from None
             raise GrafanaError(
-                f"Grafana at {grafana_url} failed to {what} (HTTP {exc.status_code})."
+                f"Grafana at {shown_url} failed to {what} (HTTP {exc.status_code})."
             ) from None
         except Exception as exc:  # connection refused, DNS, TLS: niquests exceptions
             raise GrafanaError(
-                f"could not reach Grafana at {grafana_url} to {what}: {type(exc).__name__}."
+                f"could not reach Grafana at {shown_url} to {what}: {unreachable_reason(exc, timeout_s)}."
             ) from None
 
     def get_or_none(what: str, fn: Callable[[], Any]) -> Any:
@@ -291,6 +363,7 @@ def run(
     """CLI entry: read secrets, push, print one line per object (never a secret)."""
     import typer
 
+    shown_url = check_grafana_url(grafana_url)
     token = read_token(token_file)
     influx_url = influx_url or os.environ.get("HIPBACK_INFLUX_URL") or None
     database = database or os.environ.get("HIPBACK_INFLUX_DATABASE") or "hipback"
@@ -307,5 +380,5 @@ def run(
     )
     n_dash = sum(1 for kind, _, _ in result.actions if kind == "dashboard")
     n_rules = sum(1 for kind, _, _ in result.actions if kind == "alert-rule")
-    typer.echo(f"pushed {n_dash} dashboards and {n_rules} alert rules to {grafana_url} (folder {folder}).")
+    typer.echo(f"pushed {n_dash} dashboards and {n_rules} alert rules to {shown_url} (folder {folder}).")
     return result
