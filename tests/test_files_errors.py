@@ -241,3 +241,49 @@ def test_values_are_converted_in_chunks_with_the_same_result_and_line_numbers(
     f.write_text("\n".join(lines)[: -len(lines[-2]) // 2 - 1])  # the last row cut in half, no newline
     cut = read_sensor_file(f)
     assert cut.meta["import"].truncated_last_line and len(cut) == len(whole) - 1
+
+
+@pytest.mark.parametrize("dialect", ["movella_dot", "xsens_mt", "hipback"])
+def test_a_cut_off_last_line_warns_alike_in_every_dialect(tmp_path: Path, dialect: str) -> None:
+    """The warning of a truncated last line is the same sentence for a Movella DOT export, an MT Manager
+    export and a hipback file; a complete file has no such warning."""
+    from hipback.ingest.files.report import TRUNCATED_LAST_LINE_WARNING
+
+    f = tmp_path / "sensor.csv"
+    if dialect == "movella_dot":
+        write_movella_dot(f, 50)
+    elif dialect == "xsens_mt":
+        write_xsens_mt(f, 50)
+    else:
+        write_movella_dot(tmp_path / "dot.csv", 50)
+        write_recording(Recording(streams={"pelvis": read_sensor_file(tmp_path / "dot.csv")}), tmp_path / "s")
+        f = tmp_path / "s" / "pelvis.csv"
+    whole = read_sensor_file(f).meta["import"]
+    assert whole.dialect == dialect and not whole.truncated_last_line
+    assert TRUNCATED_LAST_LINE_WARNING not in whole.warnings
+    text = f.read_text()
+    f.write_text(text[: len(text) - 40])  # cut off mid-row: no final newline
+    rep = read_sensor_file(f).meta["import"]
+    assert rep.truncated_last_line
+    assert rep.warnings.count(TRUNCATED_LAST_LINE_WARNING) == 1
+    assert "last line was cut off" in TRUNCATED_LAST_LINE_WARNING
+
+
+def test_process_prints_and_keeps_the_cut_off_warning_of_a_vendor_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Movella DOT thigh file cut off mid-line: ``hipback process`` says so and summary.json keeps it."""
+    import json
+
+    from hipback.ingest.commands.process import run
+
+    write_movella_dot(tmp_path / "pelvis.csv", 600, seed=1)
+    write_movella_dot(tmp_path / "thigh.csv", 600, seed=2)
+    text = (tmp_path / "thigh.csv").read_text()
+    (tmp_path / "thigh.csv").write_text(text[: len(text) - 40])
+    run([f"pelvis={tmp_path / 'pelvis.csv'}", f"thigh_left={tmp_path / 'thigh.csv'}"], out=tmp_path / "res")
+    said = "thigh_left: the last line was cut off (the file was not completely written) and was ignored"
+    assert f"Warning: {said}" in capsys.readouterr().out.splitlines()
+    summary = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert said in summary["warnings"]
+    assert not any("pelvis: the last line" in w for w in summary["warnings"])

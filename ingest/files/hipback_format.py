@@ -302,11 +302,7 @@ def read(
         tf, sniffed.header_index + 1, sniffed.sep, len(sniffed.names), wanted, strict_last_line=True
     )
     report.rows_read = table.rows_read
-    report.truncated_last_line = table.truncated
-    if table.truncated:
-        report.warnings.append(
-            "the last line was cut off (the file was not completely written) and was ignored"
-        )
+    report.note_truncated_last_line(table.truncated)
 
     seq = table.columns.get("seq")
     if seq is not None and np.isnan(seq).all():

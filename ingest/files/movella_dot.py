@@ -89,7 +89,7 @@ def read(tf: TextFile, sniffed: Sniffed, placement: str) -> tuple[SensorStream, 
         tf, sniffed.header_index + 1, sniffed.sep, len(names), wanted, trailing_sep_optional=True
     )
     report.rows_read = table.rows_read
-    report.truncated_last_line = table.truncated
+    report.note_truncated_last_line(table.truncated)
 
     clock = column(table, "SampleTimeFine")
     counter = column(table, "PacketCounter")

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: the warning of a file whose last line was cut off mid-write and ignored, the same for every dialect (see
+#: "Truncated final line" in docs/recording-format.md)
+TRUNCATED_LAST_LINE_WARNING = (
+    "the last line was cut off (the file was not completely written) and was ignored"
+)
+
 
 @dataclass
 class ImportReport:
@@ -61,6 +67,14 @@ class ImportReport:
     #: a file with quaternions read as a raw stream because the device's orientation did not follow its own
     #: gyroscope: that departure (rad/s, 90th percentile on the quiet samples); None otherwise
     orientation_residual_rad_s: float | None = None
+
+    def note_truncated_last_line(self, truncated: bool) -> None:
+        """Record whether the file's last line was cut off mid-write and ignored: sets
+        :attr:`truncated_last_line` and, when it was, adds :data:`TRUNCATED_LAST_LINE_WARNING` to
+        :attr:`warnings` (which ``hipback process`` prints and keeps in summary.json)."""
+        self.truncated_last_line = bool(truncated)
+        if truncated and TRUNCATED_LAST_LINE_WARNING not in self.warnings:
+            self.warnings.append(TRUNCATED_LAST_LINE_WARNING)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

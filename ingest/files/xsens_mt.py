@@ -96,7 +96,7 @@ def read(tf: TextFile, sniffed: Sniffed, placement: str) -> tuple[SensorStream, 
     decimal_comma = sniffed.sep != "," and "," in first_row and "." not in first_row
     table = parse_rows(tf, start, sniffed.sep, len(sniffed.names), wanted, decimal_comma=decimal_comma)
     report.rows_read = table.rows_read
-    report.truncated_last_line = table.truncated
+    report.note_truncated_last_line(table.truncated)
 
     clock = column(table, "SampleTimeFine")
     counter = column(table, "PacketCounter")
