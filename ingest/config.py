@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hipback.ingest.errors import ConfigError
+from hipback.ingest.ids import PSEUDONYM_RULE, is_pseudonym
 
 if TYPE_CHECKING:
     from hipback.ingest.programme import Programme
@@ -49,8 +50,6 @@ BACKENDS = ("bleak", "bumble")
 #: step every 30 ms keep the simulated notification-to-angle p99 under 50 ms at 12 sensors for about 35 % less
 #: CPU than 20 ms (bench/README.md, "Live packets of 30 ms")
 DEFAULT_LIVE_BATCH_MS = 30.0
-# matched with fullmatch: a trailing newline does not pass (``$`` would let "P-0042\n" through)
-_PSEUDONYM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _ADDRESS = re.compile(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}|[0-9A-Fa-f-]{36}")  # MAC, or macOS UUID
 _TOP_KEYS = {
     "patient",
@@ -180,10 +179,9 @@ def parse_config(
     patient = data.get("patient")
     if patient is None:
         raise ConfigError(f"{source}: 'patient' (a pseudonym such as \"P-0042\") is missing.")
-    if not isinstance(patient, str) or not _PSEUDONYM.fullmatch(patient):
+    if not is_pseudonym(patient):
         raise ConfigError(
-            f"{source}: patient must be a pseudonym of letters, digits, '-' or '_' (at most 64, no spaces), "
-            f"not {_shown(patient)}."
+            f"{source}: patient must be a pseudonym of {PSEUDONYM_RULE}, not {_shown(patient)}."
         )
     raw_sensors = data.get("sensors")
     if not raw_sensors:

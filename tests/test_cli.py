@@ -332,7 +332,8 @@ def test_private_outputs_whatever_the_umask(recording: Path, tmp_path: Path, mon
     assert str(recording) not in summary and socket.gethostname() not in summary
 
 
-@pytest.mark.parametrize("patient", ["P-0001\n", "P-0001\r\n", " P-0001", "P 0001", "", "a" * 65, "Jane Doe"])
+@pytest.mark.parametrize("patient", ["P-0001\n", "P-0001\r\n", " P-0001", "P 0001", "", "a" * 65, "Jane Doe",
+                                     "P.0042", "P.0042:a"])
 def test_patient_ids_are_validated_exactly(recording: Path, tmp_path: Path, patient: str) -> None:
     from hipback.ingest.commands import process
     from hipback.ingest.errors import ConfigError

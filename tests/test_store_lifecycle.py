@@ -444,7 +444,8 @@ def test_a_stored_session_with_a_corrupt_time_is_refused_before_processing(tmp_p
         st.load_recording(sid)
 
 
-@pytest.mark.parametrize("patient", ["P-0001\n", "P-0001\r\n", " P-0001", "Jane Doe", "", "a" * 65, "é"])
+@pytest.mark.parametrize("patient", ["P-0001\n", "P-0001\r\n", " P-0001", "Jane Doe", "", "a" * 65, "é",
+                                     "P.0042", "P:0042", "-P0042", "_P0042"])
 def test_the_store_takes_only_exact_pseudonyms(tmp_path: Path, patient: str) -> None:
     from hipback.ingest.store import StoreError
 

@@ -73,8 +73,8 @@ import typer
 
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import check_output_folder, ensure_output_folder
+from hipback.ingest.ids import PSEUDONYM_RULE, is_pseudonym
 from hipback.ingest.results import angle_series_columns, record_row
-from hipback.ingest.store import PATIENT_ID
 from hipback.processing.calibration import SensorCalibration
 from hipback.processing.channel import ORIENTATION_FILTERS
 from hipback.processing.pipeline import (
@@ -557,12 +557,11 @@ def _local_start(recording: Recording) -> str | None:
 
 
 def check_patient(patient: str) -> str:
-    """``patient`` if it is a pseudonymous id (1-64 letters, digits or ``_.:-``, whole string), else
+    """``patient`` if it is a pseudonymous id (:mod:`hipback.ingest.ids`, the whole string), else
     :class:`ConfigError`."""
-    if not isinstance(patient, str) or not PATIENT_ID.fullmatch(patient):
+    if not is_pseudonym(patient):
         raise ConfigError(
-            f"the patient id {patient!r} cannot be stored: use a pseudonymous id of 1-64 letters, digits or "
-            "_.:- (never a name)."
+            f"the patient id {patient!r} cannot be stored: use a pseudonymous id of {PSEUDONYM_RULE}."
         )
     return patient
 
@@ -608,8 +607,8 @@ def _to_store(
         check_tag("patient", patient)
     except ValueError:
         raise ConfigError(
-            f"the recording's patient id {patient!r} cannot be stored: use a pseudonymous id of 1-64 "
-            "letters, digits or _.:- (never a name)."
+            f"the recording's patient id {patient!r} cannot be stored: use a pseudonymous id of "
+            f"{PSEUDONYM_RULE}."
         ) from None
     start = recording.start_utc if start_utc is None else start_utc
     if start is None:
