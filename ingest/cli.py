@@ -118,7 +118,7 @@ def demo(
 @app.command()
 def sync(
     store: Annotated[Optional[Path], typer.Option("--store", help="Local store to send from (default: HIPBACK_STORE or hipback.sqlite).")] = None,
-    session: Annotated[Optional[str], typer.Option("--session", help="Send only this session's lines.")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", help="Send only this session's lines: its id, a unique prefix of at least 4 characters, or 'latest' (the session started last).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lines per request.")] = 5000,
 ) -> None:
     """Send what the local store still owes InfluxDB (HIPBACK_INFLUX_URL, ..._DATABASE, ..._TOKEN)."""
@@ -172,7 +172,7 @@ def scan(
 @app.command()
 def record(
     config: Annotated[Path, typer.Option("--config", help="TOML session config: patient pseudonym, sensors (kind, address, placement), prescription.")],
-    session: Annotated[Optional[str], typer.Option("--session", help="Continue this unfinished session instead of opening a new one.")] = None,
+    session: Annotated[Optional[str], typer.Option("--session", help="Continue this unfinished session of the config's patient instead of opening a new one: its id, a unique prefix of at least 4 characters, or 'latest' (the patient's most recently started unfinished session).")] = None,
     virtual_scenario: Annotated[str, typer.Option("--virtual-scenario", help="With ble_backend = \"bumble\": the simulated patient's scenario.")] = "short",
     speed: Annotated[float, typer.Option(help="With ble_backend = \"bumble\": run virtual time this many times faster.")] = 1.0,
 ) -> None:

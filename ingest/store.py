@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from hipback.ingest.errors import (
+    ConfigError,
     HipbackError,
     LocalStoreError,
     StoreBusyError,
@@ -76,6 +77,7 @@ from hipback.ingest.errors import (
     StoreReadOnlyError,
     StoreVersionError,
 )
+from hipback.ingest.ids import PSEUDONYM_RULE, is_pseudonym
 from hipback.ingest.influx.lineprotocol import Point, encode_lines
 from hipback.processing.types import Gap, Recording, SensorStream
 
@@ -173,10 +175,6 @@ CREATE INDEX IF NOT EXISTS outbox_session ON outbox (session_id, state);
 _F64 = np.dtype(np.float64)
 #: the values bound for an absent vector of 3 or 4 components (NULL)
 _NULLS = {3: (None,) * 3, 4: (None,) * 4}
-
-#: a pseudonymous patient id, the whole string (fullmatch: "P-0042\n" does not pass); the same rule as the
-#: InfluxDB tag check
-PATIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 PENDING, DELIVERED, SET_ASIDE = 0, 1, 2
 _STATE_NAMES = {PENDING: "pending", DELIVERED: "delivered", SET_ASIDE: "set_aside"}
@@ -627,9 +625,9 @@ class LocalStore:
         one of another patient raises :class:`StoreError`. ``meta`` is merged into the stored meta; a
         numeric ``meta["start_utc"]`` (offline recordings) is the session start, otherwise now.
         """
-        if not isinstance(patient_id, str) or not PATIENT_ID.fullmatch(patient_id):
-            raise StoreError(f"a session needs a pseudonymous patient id of 1-64 letters, digits or _.:- "
-                             f"(never a name), not {patient_id!r}"[:200])
+        if not is_pseudonym(patient_id):
+            raise StoreError(f"a session needs a pseudonymous patient id of {PSEUDONYM_RULE}, "
+                             f"not {patient_id!r}"[:200])
         with self._tx() as con:
             if session_id is not None:
                 row = con.execute("SELECT patient_id, end_utc, meta FROM sessions WHERE id = ?",
@@ -649,6 +647,33 @@ class LocalStore:
             con.execute("INSERT INTO sessions (id, patient_id, start_utc, meta) VALUES (?, ?, ?, ?)",
                         (sid, patient_id, start, _dumps(meta or {})))
             return sid
+
+    def find_session(self, given: str, what: str = "session") -> dict:
+        """The session a user names: its whole id, a unique prefix of at least 4 characters, or ``latest``
+        (the session started last). A dict with id, patient_id, start_utc, end_utc; :class:`ConfigError`
+        (one sentence starting with ``what``, e.g. ``"--session"``) when no session or more than one fits.
+        Looks at the ids only (no sample counts), so it stays quick on a store of many sessions."""
+        con = self._con()
+        cols = "SELECT id, patient_id, start_utc, end_utc FROM sessions"
+        if given == "latest":
+            rows = con.execute(cols + " ORDER BY start_utc DESC, rowid DESC LIMIT 1").fetchall()
+            if not rows:
+                raise ConfigError(f"{what} latest: the local store {self.path} holds no session yet.")
+        else:
+            rows = con.execute(cols + " WHERE id = ?", (given,)).fetchall()
+            if not rows and len(given) >= 4:
+                # (a prefix compared with substr, not LIKE: '_' and '%' in what is typed are not wildcards)
+                rows = con.execute(cols + " WHERE substr(id, 1, ?) = ? LIMIT 2",
+                                   (len(given), given)).fetchall()
+            if len(rows) > 1:
+                raise ConfigError(f"{what} {given[:80]!r} fits more than one session in {self.path}; "
+                                  "give more of its id.")
+            if not rows:
+                short = " (an id's prefix needs at least 4 characters)" if len(given) < 4 else ""
+                raise ConfigError(f"{what} {given[:80]!r} is not a session in the local store {self.path}"
+                                  f"{short}.")
+        r = rows[0]
+        return {"id": r[0], "patient_id": r[1], "start_utc": r[2], "end_utc": r[3]}
 
     def latest_open_session(self, patient_id: str) -> str | None:
         """The most recently started unfinished session of this patient, or None."""

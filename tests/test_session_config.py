@@ -84,6 +84,38 @@ def test_bad_values_give_one_clear_sentence(change, words) -> None:
     assert words in msg and msg.startswith("session.toml") and "\n" not in msg and msg.endswith(".")
 
 
+@pytest.mark.parametrize(
+    ("patient", "ok"),
+    [("P-0042", True), ("p_7", True), ("A" * 64, True), ("0", True), ("P.0042", False), ("P:0042", False),
+     ("P 0042", False), ("P-0042\n", False), ("-P0042", False), ("_P0042", False), ("é", False),
+     ("a" * 65, False), ("", False)],
+)
+def test_config_process_and_store_take_the_same_patient_ids(tmp_path: Path, patient: str, ok: bool) -> None:
+    """A pseudonym that one way in takes, every way in takes (a config's ``patient``, ``hipback process
+    --patient``, the store's sessions): an id stored by ``process`` can be recorded under, and back."""
+    import tomllib
+
+    from hipback.ingest.commands.process import check_patient
+    from hipback.ingest.store import StoreError
+
+    data = tomllib.loads(GOOD)
+    data["patient"] = patient
+    taken = []
+    for entry in (lambda: parse_config(data, source="session.toml", env={}), lambda: check_patient(patient)):
+        try:
+            entry()
+            taken.append(True)
+        except ConfigError:
+            taken.append(False)
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        try:
+            st.open_session(patient)
+            taken.append(True)
+        except StoreError:
+            taken.append(False)
+    assert taken == [ok, ok, ok]
+
+
 def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.toml", env={})
@@ -114,6 +146,52 @@ def test_cli_record_bad_config_prints_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert res.stderr.startswith("hipback: ") and "kind must be one of" in res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_record_continues_only_an_unfinished_session_of_its_patient(tmp_path: Path) -> None:
+    """``--session`` names a stored session (id, unique prefix of 4+, ``latest``) that is unfinished and the
+    config's patient's; anything else is one sentence (exit 2) and no session is opened."""
+    from hipback.ingest.commands.record import session_to_continue
+
+    with LocalStore(tmp_path / "s.sqlite") as st:
+        done = st.open_session("P-0042")
+        st.close_session(done, end_utc=st.session(done)["start_utc"] + 1.0)
+        other = st.open_session("P-0043")
+        open_ = st.open_session("P-0042")
+        # shares the first 6 characters, not the 7th
+        twin = st.open_session("P-0042", session_id=open_[:6] + ("1" if open_[6] == "0" else "0") + "0" * 25)
+        cases = {
+            "deadbeef": "is not a session",
+            "../../etc x": "is not a session",
+            open_[:3]: "needs at least 4 characters",
+            open_[:6]: "fits more than one session",
+            done: "is finished",
+            other[:8]: "another patient",
+        }
+        for given, words in cases.items():
+            with pytest.raises(ConfigError) as err:
+                session_to_continue(st, given, "P-0042")
+            msg = str(err.value)
+            assert words in msg and "omit --session" in msg and "\n" not in msg, msg
+        assert len(st.sessions()) == 4  # nothing was opened
+        assert session_to_continue(st, open_, "P-0042") == open_
+        assert session_to_continue(st, open_[:7], "P-0042") == open_
+        assert session_to_continue(st, "latest", "P-0042") == twin  # the patient's last unfinished one
+        with pytest.raises(ConfigError, match="P-0044 has no unfinished session"):
+            session_to_continue(st, "latest", "P-0044")
+
+
+def test_cli_record_refuses_a_session_it_cannot_continue(tmp_path: Path) -> None:
+    path = tmp_path / "v.toml"
+    path.write_text(
+        GOOD.replace('store = "data/hipback.sqlite"', 'store = "v.sqlite"\nble_backend = "bumble"')
+    )
+    res = _cli("record", "--config", str(path), "--session", "deadbeef", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert res.stderr.startswith("hipback: --session 'deadbeef' is not a session")
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    with LocalStore(tmp_path / "v.sqlite") as store:
+        assert store.sessions() == []
 
 
 def test_cli_scan_virtual_lists_every_kind(tmp_path: Path) -> None:

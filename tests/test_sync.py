@@ -194,6 +194,36 @@ def test_sync_of_one_session_leaves_the_others(tmp_path: Path, influxd: InfluxSe
         assert store.outbox_stats(a)["pending"] == 30 and store.outbox_stats()["pending"] == 30
 
 
+def test_cli_sync_of_one_session(tmp_path: Path, influxd: InfluxServer) -> None:
+    """``--session`` takes an id, a unique prefix or ``latest``; a session not in the store is bad input (exit
+    2, nothing sent); what it leaves pending of the other sessions is said, not called an empty outbox."""
+    path = tmp_path / "s.sqlite"
+    with LocalStore(path) as store:
+        a = _fill(store, 30, "P-0101")
+        b = _fill(store, 20, "P-0102")
+    db = "hb_cli_sync_session"
+    env = {"HIPBACK_INFLUX_URL": influxd.url, "HIPBACK_INFLUX_DATABASE": db}
+    try:
+        for wrong in ("zzzz", a[:3], "latest-but-not"):
+            bad = _cli(["sync", "--store", str(path), "--session", wrong], env)
+            assert bad.returncode == 2 and "is not a session in the local store" in bad.stderr, bad.stderr
+            assert "Traceback" not in bad.stderr and "Nothing to send" not in bad.stdout
+        one = _cli(["sync", "--store", str(path), "--session", a[:6]], env)
+        assert one.returncode == 0, one.stderr
+        assert "Delivered 30 line(s)" in one.stdout
+        assert "20 line(s) of other sessions are pending" in one.stdout
+        again = _cli(["sync", "--store", str(path), "--session", a], env)
+        assert again.returncode == 0
+        assert f"Nothing to send for session {a}" in again.stdout and "20 line(s) of other" in again.stdout
+        with LocalStore(path) as store:
+            assert store.outbox_stats(b)["pending"] == 20
+        last = _cli(["sync", "--store", str(path), "--session", "latest"], env)  # b was opened last
+        assert last.returncode == 0 and "Delivered 20 line(s)" in last.stdout and "other" not in last.stdout
+        assert _count(influxd, db) == 50
+    finally:
+        influxd.drop_database(db)
+
+
 def test_worker_from_env_creates_the_database_and_delivers(tmp_path: Path, influxd: InfluxServer,
                                                           monkeypatch) -> None:
     for key in ("TOKEN", "TOKEN_FILE", "USER", "PASSWORD", "PASSWORD_FILE", "RETENTION_POLICY", "TLS_VERIFY"):

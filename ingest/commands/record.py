@@ -259,6 +259,31 @@ def run(
         return _run(config_path, session_id, virtual_scenario, speed, console)
 
 
+def session_to_continue(store: LocalStore, given: str, patient_id: str) -> str:
+    """The id of the stored session ``--session`` names (its id, a unique prefix of at least 4 characters, or
+    ``latest``: this patient's most recently started unfinished session), checked before anything is opened:
+    it must exist, be unfinished and be this patient's; otherwise :class:`ConfigError` (exit 2), and no
+    session is created (``--session`` continues a session, it never names a new one)."""
+    new = "omit --session to open a new one"
+    if given == "latest":
+        sid = store.latest_open_session(patient_id)
+        if sid is None:
+            raise ConfigError(
+                f"--session latest: {patient_id} has no unfinished session in {store.path}; {new}."
+            )
+        return sid
+    try:
+        row = store.find_session(given, "--session")
+    except ConfigError as exc:
+        raise ConfigError(f"{str(exc).rstrip('.')}; {new}.") from None
+    if row["patient_id"] != patient_id:
+        raise ConfigError(f"--session {row['id']} is a session of another patient, not of {patient_id} (the "
+                          f"config's patient); {new}.")
+    if row["end_utc"] is not None:
+        raise ConfigError(f"--session {row['id']} is finished and cannot be continued; {new}.")
+    return str(row["id"])
+
+
 def _run(
     config_path: Path,
     session_id: str | None,
@@ -285,6 +310,12 @@ def _run(
         raise
     except Exception as exc:
         raise HipbackError(f"{config.store}: the local store cannot be opened ({exc}).") from None
+    if session_id is not None:
+        try:
+            session_id = session_to_continue(store, session_id, config.patient_id)
+        except BaseException:
+            store.close()
+            raise
     try:
         with (
             session_log(config.store.parent / LOG_NAME) as log_path,

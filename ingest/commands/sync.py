@@ -82,9 +82,15 @@ def run(store: Path | None = None, session: str | None = None, batch_size: int =
                           "HIPBACK_INFLUX_TOKEN or HIPBACK_INFLUX_USER/PASSWORD) to say where to send "
                           "the data")
     with LocalStore(path) as local:
+        if session is not None:  # its id, a unique prefix or ``latest``; a session not stored is bad input
+            session = str(local.find_session(session, "--session")["id"])
         owed = local.outbox_stats(session)["pending"]
         if owed == 0:
-            typer.echo(f"Nothing to send: the outbox of {path} is empty.")
+            if session is None:
+                typer.echo(f"Nothing to send: the outbox of {path} is empty.")
+            else:
+                typer.echo(f"Nothing to send for session {session}: none of its lines is pending."
+                           + _others_pending(local, session))
             return SyncReport()
         writer = InfluxWriter.from_settings(settings, batch_size=batch_size, max_retries=max_retries)
         worker = SyncWorker(local, writer, session_id=session)
@@ -108,8 +114,16 @@ def run(store: Path | None = None, session: str | None = None, batch_size: int =
         if tty:
             typer.echo("", err=True)
         typer.echo(f"Delivered {report.delivered} line(s) to {settings.database} at {writer.url}; "
-                   f"{report.pending} pending.")
+                   f"{report.pending} pending." + (_others_pending(local, session) if session else ""))
         if report.set_aside:
             typer.echo(f"hipback: InfluxDB refused {report.set_aside} line(s) as bad data; they are set "
                        f"aside in {path} (outbox state set_aside) with the server's reason.", err=True)
         return report
+
+
+def _others_pending(local: LocalStore, session: str) -> str:
+    """A sentence on the lines of the other sessions still pending (empty when there are none)."""
+    others = local.outbox_stats()["pending"] - local.outbox_stats(session)["pending"]
+    if others <= 0:
+        return ""
+    return f" {others} line(s) of other sessions are pending: `hipback sync` without --session sends them."
