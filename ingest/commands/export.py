@@ -1,6 +1,9 @@
 """``hipback export SESSION --format csv|parquet|sto --out DIR [--store PATH] [--reprocess] [--overwrite]``:
 research export.
 
+``SESSION`` is a session id in the local store, a unique prefix of at least 4 characters, or ``latest``
+(the session with data that started last).
+
 ``csv`` / ``parquet``: ``angles``, ``strides``, ``holds`` and ``exercises`` (every rep and hold of the
 session's exercise programme, as stored) tables; ``sto``: the sensors' orientations in
 OpenSim's OpenSense format (see :mod:`hipback.ingest.export` for columns, units and frames). The tables are
@@ -16,12 +19,32 @@ from pathlib import Path
 
 import typer
 
+from hipback.ingest.commands.report import check_short_prefix, check_store_file
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.export import FORMATS, STO_FRAMES, export_files, export_session
 from hipback.ingest.files.atomic import check_output_folder
-from hipback.ingest.report.source import load_from_store
+from hipback.ingest.report.source import ReportInputs, load_from_store
 
 DEFAULT_STORE = Path("hipback.sqlite")
+
+
+def _source_line(inputs: ReportInputs, fmt: str, paths: list[Path]) -> str:
+    """Where the exported numbers come from. The tables are the session's results (stored, or processed
+    again); the .sto orientations are always made from the raw samples, the results only give the moment
+    written as the calibration pose (the middle of the standing period the session was calibrated on)."""
+    if fmt != "sto" or inputs.recording is None:
+        return inputs.session.source
+    n = sum(len(s) for s in inputs.recording.streams.values())
+    line = f"Orientations made from its {n} raw samples in the local store"
+    if not any(p.name == "orientations_calibration.sto" for p in paths):
+        return (f"{line}; no calibration pose written (the session has no standing period it was "
+                "calibrated on).")
+    if inputs.origin == "stored":
+        return (f"{line}; the calibration pose at the standing period of the results stored when the session "
+                "was processed (`--reprocess` finds it again).")
+    why = ("--reprocess" if inputs.origin == "reprocessed"
+           else inputs.session.source.partition(": ")[2].rstrip("."))
+    return f"{line}; the calibration pose at the standing period found by processing them again ({why})."
 
 
 def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame: str = "z_up", *,
@@ -43,10 +66,16 @@ def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame:
     if earlier and not overwrite:
         raise ConfigError(f"{out} already holds an earlier export ({', '.join(earlier)}); give another --out "
                           "folder, or add --overwrite to replace them.")
-    inputs = load_from_store(store or DEFAULT_STORE, session, with_baseline=False, reprocess=reprocess,
-                             with_recording=fmt == "sto")
+    store_file = check_store_file(store)
+    check_short_prefix(store_file, session)
+    try:
+        inputs = load_from_store(store_file, session, with_baseline=False, reprocess=reprocess,
+                                 with_recording=fmt == "sto")
+    except ConfigError as exc:  # the loader is shared with the report, whose words these are
+        text = str(exc).replace("nothing to report", "nothing to export")
+        raise ConfigError(text.replace("the report needs", "the export needs")) from None
     paths = export_session(inputs.results, inputs.recording, out, fmt, frame=frame,
                            exercise_rows=inputs.exercise_rows, start_utc=inputs.session.start_utc)
-    typer.echo(f"Session {inputs.session.session_id}: {inputs.session.source}")
+    typer.echo(f"Session {inputs.session.session_id}: {_source_line(inputs, fmt, paths)}")
     typer.echo(f"Exported session {inputs.session.session_id} as {fmt}: " + ", ".join(str(p) for p in paths))
     return paths
