@@ -351,9 +351,35 @@ def summary_json(
     )
 
 
+#: The processing's calibration states (:mod:`hipback.processing.calibration_search`), in words, for a
+#: session whose processing ended in them (summary.json keeps the state itself).
+CALIBRATION_WORDS = {
+    "calibrated": "calibrated",
+    "searching_standing": "not calibrated: no standing-still period",
+    "waiting_for_movement": "not calibrated: the recording ended before the walking or leg swing the "
+                            "calibration waits for",
+    "calibrating": "not calibrated: the recording ended during the calibration",
+}
+
+
+def calibration_words(res: SessionResults) -> str:
+    """The calibration state in words a researcher reads; a calibrated session that left a sensor out (no
+    valid samples while standing) names it."""
+    state = str(res.calibration_state or "")
+    words = CALIBRATION_WORDS.get(state, state.replace("_", " ") or "calibration state unknown")
+    if state != "calibrated":
+        return words
+    missing = [p for p in res.placements if p not in (res.calibration or {})]
+    if missing and len(missing) == len(res.placements):
+        return "not calibrated: no sensor had valid samples while standing"
+    if missing:
+        return f"calibrated, except {' and '.join(missing)} (no valid samples while standing)"
+    return words
+
+
 def human_summary(res: SessionResults) -> list[str]:
     s = res.summary
-    lines = [f"Processed {s['duration_s']:.0f} s ({res.calibration_state})."]
+    lines = [f"Processed {s['duration_s']:.0f} s ({calibration_words(res)})."]
     if res.calibration:
         given = s.get("calibration_from")
         source = f" (from the calibration of {', '.join(sorted(given.values()))})" if given else ""
