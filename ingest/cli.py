@@ -129,7 +129,7 @@ def sync(
 
 @app.command()
 def report(
-    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix will do), 'latest', or a folder written by 'hipback process'.")],
+    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix of at least 4 characters will do), 'latest' (the session with data that started last), or a folder written by 'hipback process'.")],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page, opens offline).")],
     store: Annotated[Optional[Path], typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,
     reprocess: Annotated[bool, typer.Option("--reprocess", help="Process the session's raw samples again instead of reading its stored results.")] = False,
@@ -143,7 +143,7 @@ def report(
 
 @app.command()
 def export(
-    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix will do).")],
+    session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix of at least 4 characters will do) or 'latest' (the session with data that started last).")],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet (angles, strides, holds) or sto (OpenSense orientations).")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the files into.")],
     store: Annotated[Optional[Path], typer.Option("--store", help="Local store file (default: hipback.sqlite).")] = None,

@@ -263,8 +263,9 @@ def _check_file(path: Path) -> None:
             size = os.fstat(fh.fileno()).st_size
     except FileNotFoundError:
         return
-    except IsADirectoryError:
-        raise StoreDamagedError(path, "is a folder, not a store file.") from None
+    except IsADirectoryError:  # the wrong path given: bad input (exit 2), nothing is damaged
+        raise ConfigError(f"the local store {path} is a folder, not a store file; give the store file (for "
+                          f"example {Path(path) / 'hipback.sqlite'}).") from None
     except OSError as exc:
         raise StoreReadOnlyError(path, f"cannot be read ({exc.strerror}).") from None
     if size == 0:

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from hipback.ingest.errors import (
+    ConfigError,
     LocalStoreError,
     StoreBusyError,
     StoreDamagedError,
@@ -199,9 +200,10 @@ def test_a_folder_or_an_unreadable_path_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "a.sqlite"
     folder.mkdir()
     for readonly in (False, True):
-        with pytest.raises(StoreDamagedError) as err:
+        with pytest.raises(ConfigError) as err:  # the wrong path given (exit 2), nothing damaged
             LocalStore(folder, readonly=readonly)
-        assert str(err.value) == f"the local store {folder} is a folder, not a store file."
+        assert str(err.value) == (f"the local store {folder} is a folder, not a store file; give the store "
+                                  f"file (for example {folder / 'hipback.sqlite'}).")
     a_file = tmp_path / "plain"
     a_file.write_text("x")
     with pytest.raises(StoreReadOnlyError) as err2:

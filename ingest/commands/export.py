@@ -19,7 +19,6 @@ from pathlib import Path
 
 import typer
 
-from hipback.ingest.commands.report import check_short_prefix, check_store_file
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.export import FORMATS, STO_FRAMES, export_files, export_session
 from hipback.ingest.files.atomic import check_output_folder
@@ -66,14 +65,8 @@ def run(session: str, fmt: str, out: Path, store: Path | None = None, sto_frame:
     if earlier and not overwrite:
         raise ConfigError(f"{out} already holds an earlier export ({', '.join(earlier)}); give another --out "
                           "folder, or add --overwrite to replace them.")
-    store_file = check_store_file(store)
-    check_short_prefix(store_file, session)
-    try:
-        inputs = load_from_store(store_file, session, with_baseline=False, reprocess=reprocess,
-                                 with_recording=fmt == "sto")
-    except ConfigError as exc:  # the loader is shared with the report, whose words these are
-        text = str(exc).replace("nothing to report", "nothing to export")
-        raise ConfigError(text.replace("the report needs", "the export needs")) from None
+    inputs = load_from_store(store or DEFAULT_STORE, session, with_baseline=False, reprocess=reprocess,
+                             with_recording=fmt == "sto")
     paths = export_session(inputs.results, inputs.recording, out, fmt, frame=frame,
                            exercise_rows=inputs.exercise_rows, start_utc=inputs.session.start_utc)
     typer.echo(f"Session {inputs.session.session_id}: {_source_line(inputs, fmt, paths)}")

@@ -18,63 +18,16 @@ import typer
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import atomic_write_text, check_output_folder, private_mkdir
 from hipback.ingest.report import build_report
-from hipback.ingest.report.source import load_from_process_folder, load_from_store, open_store
+from hipback.ingest.report.source import load_from_process_folder, load_from_store
 
 DEFAULT_STORE = Path("hipback.sqlite")
 #: What ``report`` takes, said when what it was given is none of them.
 TAKES = ("report takes a folder written by 'hipback process', or a session in the local store (its id, a "
          "unique prefix of at least 4 characters, or 'latest'; the store is hipback.sqlite here, or give it "
          "with --store)")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def check_store_file(given: Path | None) -> Path:
-    """The store file to read: ``given`` (``--store``), else ``hipback.sqlite`` here.
-
-    Refuses, as bad input (:class:`ConfigError`), a store that does not exist, is a folder, an empty file or
-    a file that is not an SQLite database: the user named the wrong file, nothing is damaged. A damaged or
-    foreign database is left to the store to report."""
-    if given is None:
-        if not DEFAULT_STORE.is_file():
-            raise ConfigError(f"there is no local store {DEFAULT_STORE} here; give it with --store.")
-        return DEFAULT_STORE
-    store = given
-    if not store.exists():
-        raise ConfigError(f"--store {store}: no such file; give the local store file (for example "
-                          f"{DEFAULT_STORE}).")
-    if store.is_dir():
-        raise ConfigError(f"--store {store} is a folder; give the local store file (for example "
-                          f"{store / DEFAULT_STORE}).")
-    try:
-        with open(store, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError:  # (unreadable: the store says so)
-        return store
-    if not head:
-        raise ConfigError(f"--store {store} is an empty file, not a hipback local store.")
-    if head != _SQLITE_MAGIC:
-        raise ConfigError(f"--store {store} is not a hipback local store (not an SQLite database file); give "
-                          "the .sqlite file 'hipback record' or 'hipback process --store' wrote.")
-    return store
-
-
 def _looks_like_path(session: str) -> bool:
     """hipback's session ids (uuid4 hex) hold no path separator and start with neither '.' nor '~'."""
     return "/" in session or os.sep in session or session.startswith((".", "~"))
-
-
-def check_short_prefix(store: Path, session: str) -> None:
-    """A session named by fewer than 4 characters must be a whole id: say that a prefix needs 4."""
-    if session == "latest" or len(session) >= 4:
-        return
-    opened = open_store(store)
-    try:
-        opened.find_session(session)
-    except ConfigError:
-        raise ConfigError(f"session {session!r} is not in the local store {store}: a session is named by its "
-                          "whole id or a unique prefix of at least 4 characters (or 'latest').") from None
-    finally:
-        opened.close()
 
 
 def run(session: str, out: Path, store: Path | None = None, *, reprocess: bool = False,
@@ -109,9 +62,7 @@ def run(session: str, out: Path, store: Path | None = None, *, reprocess: bool =
                 raise ConfigError(f"no folder {session!r} was found; {TAKES}.")
             raise ConfigError(f"{session!r} is neither a folder here nor a session in a local store (there "
                               f"is no {DEFAULT_STORE} here); {TAKES}.")
-        store_file = check_store_file(store)
-        check_short_prefix(store_file, session)
-        inputs = load_from_store(store_file, session, reprocess=reprocess)
+        inputs = load_from_store(store or DEFAULT_STORE, session, reprocess=reprocess)
     html = build_report(
         inputs.results,
         inputs.recording,

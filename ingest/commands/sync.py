@@ -73,7 +73,7 @@ def _reason(exc: BaseException) -> str:
 def run(store: Path | None = None, session: str | None = None, batch_size: int = 5000,
         max_retries: int = 3) -> SyncReport:
     path = store if store is not None else default_store_path()
-    if not path.is_file():
+    if not path.exists():  # (a folder: the store's own sentence)
         raise ConfigError(f"the local store {path} does not exist; give its path with --store or "
                           "HIPBACK_STORE")
     settings = influx_settings()

@@ -423,9 +423,9 @@ def process_stored(
     calibration given with it (``calibration``, see :func:`stored_calibration`; its missing axes taken from
     the recording's movement as then), so that processing it again reproduces them."""
     if not recording.streams:
-        raise ConfigError("the session has no stored samples, so there is nothing to report.")
+        raise ConfigError("the session has no stored samples, so there is nothing to process.")
     if "pelvis" not in recording.streams:
-        raise ConfigError("the session has no pelvis sensor samples; the report needs the pelvis sensor.")
+        raise ConfigError("the session has no pelvis sensor samples; its angles need the pelvis sensor.")
     cfg = ProcessorConfig(
         holds_per_side=prescription.holds_per_side,
         hold_s=prescription.hold_s,
@@ -440,8 +440,8 @@ def process_stored(
 def open_store(store_path: Path) -> LocalStore:
     """Open an existing local store read-only (never creates, migrates or changes one, so an archived store on
     a read-only disk can be reported on and exported)."""
-    if not Path(store_path).is_file():
-        raise ConfigError(f"the local store {store_path} does not exist (give it with --store).")
+    if not Path(store_path).exists():
+        raise ConfigError(f"the local store {store_path} does not exist; give the store file with --store.")
     from hipback.ingest.store import LocalStore
 
     return LocalStore(store_path, readonly=True)
@@ -466,7 +466,8 @@ def resolve_session_id(store: LocalStore, session: str) -> dict[str, Any]:
         return pref[0]
     if len(pref) > 1:
         raise ConfigError(f"the session id {session!r} is ambiguous in {store.path}; give more characters.")
-    raise ConfigError(f"session {session!r} is not in the local store {store.path}.")
+    short = " (a prefix of an id needs at least 4 characters)" if len(session) < 4 else ""
+    raise ConfigError(f"session {session[:80]!r} is not in the local store {store.path}{short}.")
 
 
 def _stats_from_events(store: LocalStore, session_id: str) -> dict[str, SensorStats]:
