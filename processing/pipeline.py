@@ -664,7 +664,7 @@ class SessionProcessor:
                     for p, c in cals
                     if (src := source_placement(p, cr.swap)) in rows.gyr
                 }
-                frame = SegmentFrame(t, {p: q for p, q in seg.items() if q is not None}, gyr)
+                frame = SegmentFrame(t, {p: q for p, q in seg.items() if q is not None}, gyr, rows.acc[:, 0])
                 self._queue_exercise_rows(frame)
         # the thighs' acceleration columns follow the sensors (exchanged with the thighs when swapped)
         thigh_acc = tuple(

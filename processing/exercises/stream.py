@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from hipback.processing.blocks import Block
 from hipback.processing.exercises.catalogue import Catalogue, Exercise, Posture, load_catalogue
 from hipback.processing.exercises.engine import ExerciseCounter, RepResult
 from hipback.processing.exercises.signals import available
+from hipback.processing.exercises.stepping import SteppingDetector
 
 FloatArray = np.ndarray
 SIDES = ("left", "right")
@@ -63,11 +64,15 @@ class SegmentFrame:
     from the sensor's gyroscope, for sensors with on-device fusion that also deliver
     it; :class:`ExerciseBlock` then takes the heading between its alignments from the gyroscope
     (:func:`hipback.processing.angles3d.gyro_heading_drift`) instead of the drifting fused heading.
+    ``acc_vertical`` (optional, ``(N,)``): the pelvis sensor's world-vertical acceleration (m/s^2, up
+    positive, gravity removed; NaN where unknown), from which :class:`ExerciseBlock` tells walking from
+    exercising (:mod:`hipback.processing.exercises.stepping`).
     """
 
     t: FloatArray
     segments: dict[str, FloatArray]
     gyr: dict[str, FloatArray] = field(default_factory=dict)
+    acc_vertical: FloatArray | None = None
 
     def __len__(self) -> int:
         return len(self.t)
@@ -77,6 +82,7 @@ class SegmentFrame:
             self.t[a:b],
             {p: q[a:b] for p, q in self.segments.items()},
             {p: g[a:b] for p, g in self.gyr.items()},
+            None if self.acc_vertical is None else self.acc_vertical[a:b],
         )
 
     @staticmethod
@@ -88,10 +94,14 @@ class SegmentFrame:
             return parts[0]
         keys = list(parts[0].segments)
         gkeys = [k for k in parts[0].gyr if all(k in p.gyr for p in parts)]  # only where every part has it
+        accs = [p.acc_vertical for p in parts]
         return SegmentFrame(
             np.concatenate([p.t for p in parts]),
             {k: np.concatenate([p.segments[k] for p in parts]) for k in keys},
             {k: np.concatenate([p.gyr[k] for p in parts]) for k in gkeys},
+            # (a part without it: NaN there, which is never walking)
+            None if all(a is None for a in accs) else np.concatenate(
+                [np.full(len(p), np.nan) if a is None else a for p, a in zip(parts, accs, strict=True)]),
         )
 
 
@@ -102,11 +112,13 @@ def segment_frame(
     swap: bool,
     rate_hz: float,
     gyr: Mapping[str, FloatArray] | None = None,
+    acc_vertical: FloatArray | None = None,
 ):
     """A :class:`SegmentFrame` from merged grid rows (``k``, sensor quaternions) and their calibration
     (placement -> :class:`~hipback.processing.calibration.SensorCalibration`; thighs exchanged when ``swap``).
     Placements without a calibration are left out. ``gyr``: per placement, the sensor's angular velocity on
-    the same rows (rad/s, sensor frame), turned into the segment frame by the calibration."""
+    the same rows (rad/s, sensor frame), turned into the segment frame by the calibration; ``acc_vertical``:
+    the pelvis' world-vertical acceleration on the same rows (m/s^2, :class:`SegmentFrame`)."""
     seg, rates = {}, {}
     for p, cal in (calibration or {}).items():
         src = p
@@ -116,7 +128,7 @@ def segment_frame(
             seg[p] = cal.segment_quat(q[src])
             if gyr is not None and src in gyr:
                 rates[p] = segment_rate(cal, gyr[src])
-    return SegmentFrame(np.asarray(rows_k, dtype=np.float64) / rate_hz, seg, rates)
+    return SegmentFrame(np.asarray(rows_k, dtype=np.float64) / rate_hz, seg, rates, acc_vertical)
 
 
 def segment_rate(calibration, gyr: FloatArray) -> FloatArray:
@@ -232,8 +244,22 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         from the gyroscope instead of the fused heading; its bias is the mean rate over the samples of the
         last ``bias_window_s`` (s) before the alignment where every segment turned slower than
         ``bias_still_rad_s`` (rad/s) (at least the still alignment window's).
+    :param step_rms_m_s2: a rep or hold whose onset, or at least ``step_share`` of whose samples, were taken
+        while walking (:class:`~hipback.processing.exercises.stepping.SteppingDetector` with this threshold,
+        m/s^2, on the frame's ``acc_vertical``) was a walk's steps, not the exercise: it is left out (not
+        reported, not counted; the reps kept are numbered on without it; ``walking_left_out_`` counts them).
+        0 turns this off; a frame without ``acc_vertical`` is never walking.
+    :param step_share: see ``step_rms_m_s2`` (0-1).
+    :param step_lookahead_s: the walking marks are RMS values over the trailing ``window_s`` (2 s); a rep's
+        samples are judged by the marks this much later (s), centred on them, so that the first step of a
+        walk, before the trailing window fills, is seen as walking too; a rep or hold is reported that much
+        after its end (at once without ``acc_vertical``, and at ``finish``).
     :param counter: further keyword arguments of :class:`ExerciseCounter`.
     """
+
+    #: how long (s) the walking marks are kept to judge a rep by: longer than any rep or hold plus the wait
+    #: for the start posture (``max_wait_s``), whose samples are fed to the counter once it is found
+    STEP_MEMORY_S = 300.0
 
     def __init__(
         self,
@@ -257,6 +283,9 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         gyro_heading: bool = True,
         bias_window_s: float = 30.0,
         bias_still_rad_s: float = 0.03,
+        step_rms_m_s2: float = 0.6,
+        step_share: float = 0.5,
+        step_lookahead_s: float = 1.0,
         counter: dict | None = None,
     ) -> None:
         self.exercise = exercise
@@ -280,6 +309,15 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self.bias_still_rad_s = bias_still_rad_s
         self._calm: list[tuple[FloatArray, dict[str, FloatArray]]] = []  # calm samples' times and gyroscopes
         self.counter = dict(counter or {})
+        self.step_rms_m_s2 = step_rms_m_s2
+        self.step_share = step_share
+        self.step_lookahead_s = step_lookahead_s
+        self._held: list[RepResult] = []  # reps and holds waiting for the walking marks past their end
+        self._stepping = SteppingDetector(rms_m_s2=step_rms_m_s2) if step_rms_m_s2 > 0 else None
+        # (times, walking marks) of the last STEP_MEMORY_S
+        self._steps: list[tuple[FloatArray, np.ndarray]] = []
+        self._kept = 0  # reps and holds reported
+        self.walking_left_out_ = 0  # reps and holds left out as a walk's steps
         # per segment with a gyroscope, since the last alignment: bias (rad/s, segment frame) and the last
         # sample fed (t, fused quaternion, gyroscope, heading drift)
         self._track: dict[str, tuple[FloatArray, tuple[float, FloatArray, FloatArray, float]]] = {}
@@ -327,6 +365,11 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
             raise RuntimeError("update() after finish()")
         if len(chunk) == 0:
             return []
+        self._mark_steps(chunk)
+        self._held += self._update(chunk)
+        return self._judged(final=False)
+
+    def _update(self, chunk: SegmentFrame) -> list[RepResult]:
         if self.offsets_ is not None and not (self.realign and self.aligned_at_ is not None):
             return self._feed(chunk)
         good = self._good(chunk)  # once per chunk: the stillness test keeps state across samples
@@ -381,9 +424,8 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         self._finished = True
         if self._counter is None:
             self._make_counter(False)
-        new = self._counter.finish()
-        self.reps_.extend(new)
-        return out + new
+        self._held += out + self._counter.finish()
+        return self._judged(final=True)
 
     # -- internals --------------------------------------------------------------------------------------
     def _find_run(self, chunk: SegmentFrame, good: np.ndarray, start: int) -> int | None:
@@ -437,9 +479,48 @@ class ExerciseBlock(Block[SegmentFrame, list[RepResult]]):
         angles = body_angles(frame.t, segs, self.offsets_)
         if self._counter is None:
             self._make_counter(self.aligned_at_ is not None)
-        new = self._counter.update(angles)
-        self.reps_.extend(new)
-        return new
+        return self._counter.update(angles)
+
+    def _mark_steps(self, chunk: SegmentFrame) -> None:
+        """Mark the chunk's samples taken while walking (every chunk in order, before anything is skipped)."""
+        if self._stepping is None or chunk.acc_vertical is None:
+            return
+        self._steps.append((chunk.t, self._stepping.update(chunk.t, chunk.acc_vertical)))
+        keep = float(chunk.t[-1]) - self.STEP_MEMORY_S
+        while len(self._steps) > 1 and float(self._steps[0][0][-1]) < keep:
+            self._steps.pop(0)
+
+    def _judged(self, final: bool) -> list[RepResult]:
+        """The held reps and holds whose walking marks are all in (``step_lookahead_s`` past their end; every
+        one at the end), without those taken while walking, numbered on; in order, the others held on."""
+        out = []
+        marked_to = float(self._steps[-1][0][-1]) if self._steps else -math.inf
+        while self._held:
+            r = self._held[0]
+            if self._steps and not final and marked_to < r.t_end + self.step_lookahead_s:
+                break
+            self._held.pop(0)
+            if self._walking(r):
+                self.walking_left_out_ += 1
+                continue
+            self._kept += 1
+            out.append(r if r.index == self._kept else replace(r, index=self._kept))
+        self.reps_.extend(out)
+        return out
+
+    def _walking(self, r: RepResult) -> bool:
+        """Whether ``r`` was a walk's steps: the walking mark centred on its onset (the trailing mark
+        ``step_lookahead_s`` later), or the marks centred on ``step_share`` of its samples."""
+        lag = self.step_lookahead_s
+        parts = [(t, m) for t, m in self._steps if len(t) and t[-1] >= r.t_start + lag - 1e-9]
+        if not parts:
+            return False
+        t = np.concatenate([t for t, _ in parts])
+        m = np.concatenate([m for _, m in parts])
+        inside = m[(t >= r.t_start + lag - 1e-9) & (t <= r.t_end + lag + 1e-9)]
+        if not len(inside):
+            return False
+        return bool(inside[0]) or int(inside.sum()) >= self.step_share * len(inside)
 
     def _start_tracking(self, win: SegmentFrame) -> None:
         """Restart the gyroscope heading of every segment the still window ``win`` has a gyroscope for: bias
@@ -991,7 +1072,8 @@ def recording_frame(
     def frame_of(piece) -> SegmentFrame:
         k = piece.rows.k
         rates = {p: _rows_of(k, *g) for p, g in gyr.items()}
-        return segment_frame(k, piece.rows.q, piece.calibration, piece.swap, rate_hz, rates)
+        return segment_frame(k, piece.rows.q, piece.calibration, piece.swap, rate_hz, rates,
+                             piece.rows.acc[:, 0])
 
     offset_frame = AccOffsetFrame(
         {
