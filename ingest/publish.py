@@ -540,8 +540,10 @@ class LivePublishing:
         self.publisher.on_update(update, stats)
 
     def finish(self, outcome: SessionOutcome) -> int:
-        """Queue the end-of-session points; returns the lines this session put into the outbox."""
-        self.publisher.finish(outcome.results, outcome.stats)
+        """Queue the end-of-session points; returns the lines this session put into the outbox. The
+        ``patient_status`` point is taken at the session's end on the session's own clock (on simulated
+        time, the virtual session's end, not the wall clock of the machine, which lags it)."""
+        self.publisher.finish(outcome.results, outcome.stats, now_s=outcome.end_utc)
         self.queued = self.publisher.queued
         return self.queued
 
