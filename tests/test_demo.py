@@ -91,6 +91,14 @@ def test_demo_runs_end_to_end_and_delivers_to_influxdb(tmp_path: Path, influxd, 
     for side in ("left", "right"):
         rows = [r["peak_hip_extension_deg"] for r in strides if r["side"] == side]
         assert math.isclose(medians[side], float(np.median(rows)), abs_tol=1e-6)
+    # the patient's status is taken at the session's end on the session's clock: the holds it counts are
+    # the session's (taken at the machine's wall clock, which lags simulated time, it counted none)
+    result = influxd.query('SELECT "holds_done_7d", "baseline_peak_ext_left_deg" FROM "patient_status"',
+                           influx_db)
+    ((_, holds_done, baseline_left),) = result["results"][0]["series"][0]["values"]
+    assert holds_done == sum(1 for h in holds if h.get("completed")) == 2
+    left = [r["peak_hip_extension_deg"] for r in strides if r["side"] == "left"]
+    assert math.isclose(baseline_left, float(np.median(left)), abs_tol=1e-6)
 
     _check_programme(out, text)
 
