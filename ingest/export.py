@@ -7,11 +7,12 @@ Tables (CSV and Parquet carry the same columns and values)
 :class:`hipback.processing.types.AngleSeries` angle in degrees (``..._deg``; hip flexion +, anterior pelvic
 tilt +,
 lumbar flexion +, relative to the standing-neutral calibration; empty/null where not available) and
-``pelvis_motion_m_s2`` (dynamic acceleration magnitude, m/s^2). ``strides`` / ``holds``: one row per stride
-or hold, fields of :class:`hipback.processing.gait.Stride` / :class:`hipback.processing.holds.Hold` with
-``*_rad`` given as
-``*_deg``. ``exercises``: one row per rep or hold of the session's exercise programme (and one ``kind = set``
-row per programme item announced or skipped), from the stored ``exercises`` rows
+``pelvis_motion_m_s2`` (dynamic acceleration magnitude, m/s^2). ``strides`` / ``holds`` / ``activity``: one
+row per stride, hold or activity bout, fields of :class:`hipback.processing.gait.Stride` /
+:class:`hipback.processing.holds.Hold` / :class:`hipback.processing.activity.ActivityBout` with ``*_rad``
+given as ``*_deg`` and times ``t_x`` as ``t_x_s`` (:func:`hipback.ingest.results.records_table`: the tables
+``hipback process`` writes). ``exercises``: one row per rep or hold of the session's exercise programme (and
+one ``kind = set`` row per programme item announced or skipped), from the stored ``exercises`` rows
 (:class:`hipback.ingest.programme.ExerciseRows`): :data:`EXERCISE_COLUMNS`, with ``time_s``/``time_end_s``
 in seconds since the recording start and ``utc_s``/``utc_end_s`` the same instants in Unix seconds (UTC);
 ``primary_peak_deg`` and ``range_deg`` in degrees in the catalogue's reference of the exercise's primary
@@ -46,9 +47,6 @@ the standing calibration window (the pose to register the model's default standi
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -64,7 +62,7 @@ from hipback.ingest.files.atomic import (
     interrupts_deferred,
     private_mkdir,
 )
-from hipback.ingest.results import angle_series_columns, record_row
+from hipback.ingest.results import angle_series_columns, records_table, table_csv
 from hipback.processing import quaternion as quat
 from hipback.processing.orientation import OrientationEstimator, check_quaternions
 from hipback.processing.resample import GridResampler
@@ -74,7 +72,7 @@ if TYPE_CHECKING:
     from hipback.processing.pipeline import SessionResults
 
 FORMATS = ("csv", "parquet", "sto")
-TABLES = ("angles", "strides", "holds", "exercises")
+TABLES = ("angles", "strides", "holds", "activity", "exercises")
 STO_FILES = ("orientations.sto", "orientations_calibration.sto", "orientations_README.txt")
 STO_FRAMES = ("z_up", "y_up")
 #: OpenSense IMU names (Rajagopal 2015 model bodies) per hipback placement.
@@ -141,17 +139,6 @@ def angles_table(angles: AngleSeries) -> Table:
     return out
 
 
-def items_table(items: Sequence[Any], cls: type) -> Table:
-    """Records as columns, one per field of ``cls`` (:func:`hipback.ingest.results.record_row`: ``*_rad``
-    fields become ``*_deg``, missing values None); bools stay bools."""
-    rows = [record_row(it) for it in items]
-    out: Table = {}
-    for f in dataclasses.fields(cls):
-        col = f.name[:-4] + "_deg" if f.name.endswith("_rad") else f.name
-        out[col] = [r.get(col) for r in rows]
-    return out
-
-
 def exercises_table(rows: Sequence[dict[str, Any]] | None, start_utc: float | None) -> Table:
     """The ``exercises`` table (:data:`EXERCISE_COLUMNS`) of a session's stored ``exercises`` rows;
     ``start_utc``: UTC of the recording start (Unix s; None leaves ``time_s``/``time_end_s`` empty)."""
@@ -185,6 +172,7 @@ def session_tables(
     :class:`hipback.processing.pipeline.SessionResults` and its stored ``exercises`` rows (when None: the
     rows of ``results.exercise_events``, :func:`hipback.ingest.programme.exercise_rows`); ``start_utc``: UTC
     of the recording start (s)."""
+    from hipback.processing.activity import ActivityBout
     from hipback.processing.gait import Stride
     from hipback.processing.holds import Hold
 
@@ -194,31 +182,11 @@ def session_tables(
         exercise_rows = make_rows(results.exercise_events, float(start_utc or 0.0))
     return {
         "angles": angles_table(results.angles),
-        "strides": items_table(results.strides, Stride),
-        "holds": items_table(results.holds, Hold),
+        "strides": records_table(results.strides, Stride),
+        "holds": records_table(results.holds, Hold),
+        "activity": records_table(results.activity, ActivityBout),
         "exercises": exercises_table(exercise_rows, start_utc),
     }
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return "" if not math.isfinite(v) else repr(round(v, 9))
-    return str(v)
-
-
-def table_to_csv(table: Table) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    cols = list(table)
-    w.writerow(cols)
-    n = len(table[cols[0]]) if cols else 0
-    for i in range(n):
-        w.writerow([_cell(table[c][i]) for c in cols])
-    return buf.getvalue()
 
 
 def write_parquet(table: Table, path: Path, kind: str, *, commit: bool = True) -> Path:
@@ -416,7 +384,7 @@ def export_session(
         return write_sto(recording, out_dir, frame=frame, calibration_window=windows[0] if windows else None)
     tables = session_tables(results, exercise_rows, start_utc)
     if fmt == "csv":  # all tables together: an interrupted export leaves the old files, never a mix
-        return atomic_write_many({out_dir / f"{kind}.csv": table_to_csv(t) for kind, t in tables.items()})
+        return atomic_write_many({out_dir / f"{kind}.csv": table_csv(t) for kind, t in tables.items()})
     staged: list[tuple[Path, Path]] = []
     try:
         for kind, table in tables.items():

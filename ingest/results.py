@@ -271,6 +271,54 @@ def record_row(obj: Any) -> dict[str, Any]:
     return out
 
 
+def record_column(field_name: str) -> str:
+    """A record field's column in the result files (``hipback process`` and ``hipback export``): ``*_rad``
+    as ``*_deg`` (degrees), a time ``t_x`` as ``t_x_s`` (seconds), every other name as it is."""
+    if field_name.endswith("_rad"):
+        return field_name[:-4] + "_deg"
+    if field_name.startswith("t_") and not field_name.endswith("_s"):
+        return field_name + "_s"
+    return field_name
+
+
+def records_table(items: Iterable[Any], cls: type) -> dict[str, list[Any]]:
+    """Records of dataclass ``cls`` (strides, holds, activity bouts) as the result files' columns: one per
+    field (:func:`record_column`), values as :func:`record_row` gives them (degrees; missing values None;
+    bools stay bools), so that ``hipback process`` and ``hipback export`` write the same tables."""
+    rows = [record_row(it) for it in items]
+    out: dict[str, list[Any]] = {}
+    for f in dataclasses.fields(cls):
+        key = f.name[:-4] + "_deg" if f.name.endswith("_rad") else f.name
+        out[record_column(f.name)] = [r.get(key) for r in rows]
+    return out
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else repr(round(v, 9))
+    return str(v)
+
+
+def table_csv(table: Mapping[str, list[Any]]) -> str:
+    """A table of columns as CSV text: UTF-8, comma separated, a header row, ``true``/``false`` for bools,
+    an empty cell for a missing value (None or a non-finite number), floats to 9 decimals."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = list(table)
+    w.writerow(cols)
+    n = len(table[cols[0]]) if cols else 0
+    for i in range(n):
+        w.writerow([_cell(table[c][i]) for c in cols])
+    return buf.getvalue()
+
+
 def results_rows(results: SessionResults) -> dict[str, list[dict[str, Any]]]:
     """:class:`hipback.processing.pipeline.SessionResults` as store rows per kind (summary, strides, holds,
     ...)."""

@@ -42,7 +42,7 @@ def test_csv_and_parquet_hold_the_same_tables(session, tmp_path):
     csv_paths = export_session(res, sim.recording, tmp_path / "csv", "csv")
     pq_paths = export_session(res, sim.recording, tmp_path / "pq", "parquet")
     assert [p.stem for p in csv_paths] == [p.stem for p in pq_paths] == [
-        "angles", "strides", "holds", "exercises"]
+        "angles", "strides", "holds", "activity", "exercises"]
     # a session without an exercise programme: the exercises table has its columns and no rows
     assert csv_paths[-1].read_text().splitlines()[0].startswith("kind,exercise,work_side,")
     assert len(csv_paths[-1].read_text().splitlines()) == 1 and pq.read_table(pq_paths[-1]).num_rows == 0

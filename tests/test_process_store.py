@@ -141,3 +141,35 @@ def test_process_store_keeps_the_points_when_influx_is_down(session_files, tmp_p
     with LocalStore(store_path) as st:
         stats = st.outbox_stats()
     assert stats["delivered"] == 0 and stats["pending"] > 100
+
+
+def test_process_and_export_write_the_same_tables(session_files, tmp_path, monkeypatch):
+    """The strides, holds and activity files of ``hipback process`` and of ``hipback export --format csv`` of
+    the session it stored: the same columns (times ``t_..._s``, angles ``..._deg``), booleans and rows."""
+    import csv
+
+    _influx_env(monkeypatch, None)
+    sim, inputs = session_files
+    runner = CliRunner()
+    store = tmp_path / "s.sqlite"
+    res = runner.invoke(app, ["process", *inputs, "--out", str(tmp_path / "p"), "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["export", "latest", "--format", "csv", "--out", str(tmp_path / "e"), "--store",
+                              str(store)])
+    assert res.exit_code == 0, res.output
+    headers = {}
+    for name in ("strides.csv", "holds.csv", "activity.csv"):
+        with open(tmp_path / "p" / name, newline="") as f:
+            processed = list(csv.reader(f))
+        headers[name] = processed[0]
+        with open(tmp_path / "e" / name, newline="") as f:
+            exported = list(csv.reader(f))
+        assert processed[0] == exported[0] and len(processed) == len(exported), name
+        for a, b in zip(processed[1:], exported[1:], strict=True):
+            for col, x, y in zip(processed[0], a, b, strict=True):
+                if x in ("true", "false", "") or not x.replace(".", "", 1).lstrip("-").isdigit():
+                    assert x == y, (name, col)
+                else:
+                    assert float(x) == pytest.approx(float(y), abs=1e-6), (name, col)
+    assert {"t_start_s", "t_end_s", "peak_hip_extension_deg"} <= set(headers["strides.csv"])
+    assert "t_start" not in headers["strides.csv"] and "label" in headers["activity.csv"]

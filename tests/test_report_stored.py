@@ -332,7 +332,8 @@ def test_report_and_export_replace_earlier_outputs_only_when_asked(stored, tmp_p
     capsys.readouterr()
     assert cli.run(argv) == 2
     err = capsys.readouterr().err
-    assert "already holds an earlier export (angles.csv, strides.csv, holds.csv, exercises.csv)" in err
+    assert ("already holds an earlier export (angles.csv, strides.csv, holds.csv, activity.csv, "
+            "exercises.csv)") in err
     assert err.count("\n") == 1
     assert (folder / "strides.csv").read_text() == "earlier"
     assert cli.run([*argv, "--format", "parquet"]) == 0  # other files than an earlier csv export: fine

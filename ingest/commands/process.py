@@ -9,8 +9,12 @@ Writes into DIR:
 - ``angles.csv``: one row per sample of the common timeline (100 Hz), columns ``time_s``,
   ``hip_flexion_left_deg``, ``hip_flexion_right_deg``, ``pelvic_tilt_deg``, ``lumbar_flexion_deg``
   (degrees, relative to the standing-neutral calibration; empty where a side is not worn or not available);
-- ``strides.csv``, ``holds.csv``, ``activity.csv``: one row per stride / hold / activity bout (angles in
-  degrees in ``..._deg`` columns, times in s on the recording timeline);
+- ``strides.csv``, ``holds.csv``, ``activity.csv``: one row per stride / hold / activity bout, one column per
+  field of :class:`~hipback.processing.gait.Stride` / :class:`~hipback.processing.holds.Hold` /
+  :class:`~hipback.processing.activity.ActivityBout` (angles in degrees in ``..._deg`` columns, times
+  ``t_..._s`` in s on the recording timeline, ``true``/``false``, an empty cell where missing): the same
+  tables as ``hipback export --format csv`` of the stored session
+  (:func:`hipback.ingest.results.records_table`);
 - ``summary.json``: the session summary (see :func:`hipback.processing.pipeline.build_summary`), calibration
   per sensor (quality, reasons, flags), warnings and gaps, and what was read of each sensor (device, rate,
   samples) with the gaps found while reading (:func:`summary_json`; the report's data-quality table).
@@ -74,9 +78,12 @@ import typer
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import check_output_folder, ensure_output_folder
 from hipback.ingest.ids import PSEUDONYM_RULE, is_pseudonym
-from hipback.ingest.results import angle_series_columns, record_row
+from hipback.ingest.results import angle_series_columns, records_table, table_csv
+from hipback.processing.activity import ActivityBout
 from hipback.processing.calibration import SensorCalibration
 from hipback.processing.channel import ORIENTATION_FILTERS
+from hipback.processing.gait import Stride
+from hipback.processing.holds import Hold
 from hipback.processing.pipeline import (
     ProcessorConfig,
     SessionResults,
@@ -266,33 +273,6 @@ def angles_csv(res: SessionResults) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row(obj: Any) -> dict[str, Any]:
-    """A record as a CSV row (:func:`hipback.ingest.results.record_row`: ``*_rad`` fields as ``*_deg`` in
-    degrees), times ``t_x`` as ``t_x_s``, floats rounded, bools 0/1, missing values empty."""
-    out: dict[str, Any] = {}
-    for name, v in record_row(obj).items():
-        if name.startswith("t_") and not name.endswith("_s"):
-            name += "_s"
-        if v is None:
-            v = ""
-        elif isinstance(v, bool):
-            v = int(v)
-        elif isinstance(v, float):
-            v = _fmt(v, 4)
-        out[name] = v
-    return out
-
-
-def table_csv(items: list[Any], header: list[str]) -> str:
-    rows = [_row(x) for x in items]
-    if rows:
-        header = list(rows[0])
-    lines = [",".join(header)]
-    for r in rows:
-        lines.append(",".join(str(r.get(h, "")) for h in header))
-    return "\n".join(lines) + "\n"
-
-
 def _json_safe(v: Any) -> Any:
     if isinstance(v, float):
         return v if math.isfinite(v) else None
@@ -424,9 +404,10 @@ def write_outputs(
     out = ensure_output_folder(out)
     contents = {
         "angles.csv": angles_csv(res),
-        "strides.csv": table_csv(res.strides, ["side", "t_start_s", "t_end_s", "peak_hip_extension_deg"]),
-        "holds.csv": table_csv(res.holds, ["side", "rep", "t_start_s", "t_end_s", "duration_s"]),
-        "activity.csv": table_csv(res.activity, ["label", "t_start_s", "t_end_s"]),
+        # (the tables hipback export writes of a stored session: hipback.ingest.results.records_table)
+        "strides.csv": table_csv(records_table(res.strides, Stride)),
+        "holds.csv": table_csv(records_table(res.holds, Hold)),
+        "activity.csv": table_csv(records_table(res.activity, ActivityBout)),
         "summary.json": json.dumps(summary_json(res, files, recording), indent=2) + "\n",
     }
     return atomic_write_many({out / name: text for name, text in contents.items()})
