@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files import atomic as atomic_mod
 from hipback.ingest.files import detect_dialect, read_recording, read_sensor_file, write_recording
 from hipback.ingest.files import recording as recording_mod
@@ -215,3 +216,48 @@ def test_failed_rewrite_keeps_the_old_files(tmp_path: Path, monkeypatch: pytest.
     assert after["session.json"] == before["session.json"]
     back = read_recording(folder)
     assert set(back.streams) == {"pelvis", "thigh_left"}
+
+
+def _hand_written(tmp_path: Path, units: str | None) -> Path:
+    """A raw sensor file in hipback's format as a researcher writes it by hand (acc in whatever the values
+    are, gyr likewise), with the given ``units`` header value (None: no units line)."""
+    f = tmp_path / "thigh_left.csv"
+    head = ["# hipback-recording: 1", "# placement: thigh_left", "# kind: raw", "# rate_hz: 100.0"]
+    if units is not None:
+        head.append(f"# units: {units}")
+    rows = [f"{i / 100!r},{i},0.05,0.02,1.0,10.0,0.0,-5.0" for i in range(50)]
+    f.write_text("\n".join([*head, "time_s,seq,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z", *rows]) + "\n")
+    return f
+
+
+@pytest.mark.parametrize(
+    ("units", "named"),
+    [
+        ("time_s=s; acc=g; gyr=deg/s; mag=uT", "acc in g"),
+        ("time_s=s; acc=m/s^2; gyr=deg/s", "gyr in deg/s"),
+        ("time_s=ms; acc=m/s^2; gyr=rad/s", "time_s in ms"),
+        ("acc=m/s^2; gyr=rad/s; mag=mG", "mag in mG"),
+        ("accel=g; gyr=rad/s", "'accel=g'"),
+        ("SI", "'SI'"),
+    ],
+)
+def test_a_units_line_stating_other_units_is_refused(tmp_path: Path, units: str, named: str) -> None:
+    """The format's values are in s, m/s^2, rad/s and uT or a.u. and are never converted: a units line
+    declaring anything else (g, deg/s, ...) is one sentence naming the entry and the format's units, at the
+    units line, not values read 9.81 or 57.3 times off."""
+    f = _hand_written(tmp_path, units)
+    with pytest.raises(RecordingFileError) as info:
+        read_sensor_file(f)
+    text = str(info.value)
+    assert info.value.line == 5 and named in text, text
+    assert "acc in m/s^2, gyr in rad/s" in text and "\n" not in text and text.endswith("."), text
+
+
+@pytest.mark.parametrize(
+    "units", [None, "time_s=s; acc=m/s^2; gyr=rad/s; mag=uT", "gyr = rad/s;acc=m/s^2 ;", "mag=a.u."]
+)
+def test_a_units_line_stating_the_formats_units_reads_the_values_as_written(tmp_path: Path, units) -> None:
+    s = read_sensor_file(_hand_written(tmp_path, units))
+    np.testing.assert_array_equal(s.acc[3], [0.05, 0.02, 1.0])
+    np.testing.assert_array_equal(s.gyr[3], [10.0, 0.0, -5.0])
+    assert s.meta.get("mag_units", "uT") == ("a.u." if units == "mag=a.u." else "uT")

@@ -67,6 +67,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
 HEADER_META_KEYS = ("sensor_id", "patient", "notes", "mag_units")
 #: stream meta keys the writer handles itself: the import report and the gaps
 _SKIPPED_META = ("import", "gaps")
+#: the units the format takes, by the names the ``units`` header line gives them; a file whose ``units``
+#: line states others is refused (its values would be misread)
+UNITS: dict[str, tuple[str, ...]] = {
+    "time_s": ("s",), "acc": ("m/s^2",), "gyr": ("rad/s",), "mag": ("uT", "a.u."),
+}  # fmt: skip
 _PLACEMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # whole string (fullmatch)
 
 
@@ -188,6 +193,7 @@ class HeaderInfo:
     start_utc: float | None
     rate_hz: float | None
     gap_lines: list[int] = dataclasses.field(default_factory=list)  # file line of each gap
+    units: dict[str, str] = dataclasses.field(default_factory=dict)  # the units line, checked (check_units)
 
 
 def parse_header(path: Path, lines: list[str], first_line: int) -> HeaderInfo:
@@ -258,6 +264,7 @@ def parse_header(path: Path, lines: list[str], first_line: int) -> HeaderInfo:
                 f"start_utc '{values['start_utc']}' is not an ISO 8601 time with a time zone.",
                 line_of("start_utc"),
             ) from None
+    units = check_units(path, values["units"], line_of("units")) if "units" in values else {}
     placement = values.get("placement", "")
     gaps: list[Gap] = []
     gap_lines: list[int] = []
@@ -277,7 +284,29 @@ def parse_header(path: Path, lines: list[str], first_line: int) -> HeaderInfo:
         gaps.append(Gap(placement, t_start, t_end, missing, reason))
         gap_lines.append(lineno)
     clean = {k: v for k, v in values.items() if not k.startswith("_line_")}
-    return HeaderInfo(version, clean, gaps, meta, start_utc, rate, gap_lines)
+    return HeaderInfo(version, clean, gaps, meta, start_utc, rate, gap_lines, units)
+
+
+def check_units(path: Path, text: str, lineno: int) -> dict[str, str]:
+    """The ``units`` header line (``time_s=s; acc=m/s^2; gyr=rad/s; mag=uT``) as {quantity: unit}; a
+    :class:`RecordingFileError` naming the entry when it states units other than the format's (:data:`UNITS`),
+    names another quantity or is not ``quantity=unit``: the values are read in the format's units only."""
+    takes = "time_s in s, acc in m/s^2, gyr in rad/s and mag in uT or a.u."
+    out: dict[str, str] = {}
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        name, sep, unit = (x.strip() for x in entry.partition("="))
+        if not sep or name not in UNITS:
+            raise RecordingFileError(
+                path, f"the units line holds {entry!r}, but it can only state {takes} (entries such as "
+                "acc=m/s^2, separated by ';').", lineno)
+        if unit not in UNITS[name]:
+            raise RecordingFileError(
+                path, f"the units line states {name} in {unit}, but this format takes {takes}; convert the "
+                "values to these units.", lineno)
+        out[name] = unit
+    return out
 
 
 def read(
@@ -347,10 +376,8 @@ def read(
     for key in HEADER_META_KEYS:
         if key in info.values and key != "mag_units":
             meta[key] = info.values[key]
-    units = info.values.get("units", "")
-    m = re.search(r"mag=([^;]+)", units)
-    if m:
-        meta["mag_units"] = m.group(1).strip()
+    if "mag" in info.units:
+        meta["mag_units"] = info.units["mag"]
     stream.meta.update(meta)
     stream.meta["import"] = report
     if info.start_utc is not None:
