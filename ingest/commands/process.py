@@ -67,6 +67,7 @@ names the input files without their folders (folder names can carry a person's n
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from pathlib import Path
@@ -90,7 +91,7 @@ from hipback.processing.pipeline import (
     offline_calibration_wait_s,
     process_recording,
 )
-from hipback.processing.types import PLACEMENTS, Recording, SensorStream
+from hipback.processing.types import PLACEMENTS, Gap, Recording, SensorStream
 
 if TYPE_CHECKING:
     from hipback.ingest.store import LocalStore
@@ -297,7 +298,9 @@ def summary_json(
     """``summary.json``: the session summary plus what ``hipback report`` reads of the run (inputs, sensors,
     calibration, warnings, gaps; with ``recording``, each sensor's ``device``, ``rate_hz``, ``samples`` and,
     when its file names it, the sensor's own ``sensor_id``, as read, ``recording_sensors``, and the gaps
-    found while reading it, ``recording_gaps``, in session s)."""
+    found while reading it, ``recording_gaps``, in session s). ``gaps`` holds those and the gaps the
+    processing found beyond them (time steps over its gap limit that no file's gap covers), each once
+    (:func:`gaps_once`)."""
     extra: dict[str, Any] = {}
     if recording is not None:
         extra["recording_sensors"] = {
@@ -510,6 +513,7 @@ def run(
         cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s,
                               initial_calibration=given, refine_axes=given is not None)
         res = process_recording(recording, cfg)
+        res.gaps = gaps_once(recording.gaps, res.gaps)
         res.summary["orientation_filter"] = orientation
         if isinstance(res.summary.get("holds"), dict):  # no plan prescribed holds: the report says no "plan"
             res.summary["holds"]["planned"] = False
@@ -528,6 +532,32 @@ def run(
     for line in human_summary(res):
         typer.echo(line)
     return res
+
+
+def gaps_once(recording_gaps: list[Gap], gaps: list[Gap]) -> list[Gap]:
+    """The gaps of a session, each once: the gaps found while reading the files (``recording_gaps``, with
+    their reasons) and those of ``gaps`` (the processing's own, which repeat the files' holes as time steps,
+    without a reason) that overlap none of the same sensor's. Times in s on the recording timeline."""
+    seen = {(g.placement, g.t_start, g.t_end, g.missing, g.reason) for g in recording_gaps}
+    read: dict[str, list[Gap]] = {}
+    for g in recording_gaps:
+        read.setdefault(g.placement, []).append(g)
+    ends: dict[str, tuple[list[float], list[float]]] = {}  # per sensor: starts sorted, running max of ends
+    for p, gs in read.items():
+        gs.sort(key=lambda g: g.t_start)
+        ends[p] = ([g.t_start for g in gs], list(np.maximum.accumulate([g.t_end for g in gs])))
+    out = list(recording_gaps)
+    for g in gaps:
+        if g.placement in ends:
+            starts, max_end = ends[g.placement]
+            k = bisect.bisect_left(starts, g.t_end)  # the file's gaps starting before this one ends
+            if k and max_end[k - 1] > g.t_start:
+                continue
+        key = (g.placement, g.t_start, g.t_end, g.missing, g.reason)
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out
 
 
 #: the years a recording's start may lie in (a typo such as 0023 or 20023 is refused)
