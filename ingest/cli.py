@@ -95,12 +95,13 @@ def process(
     orientation: Annotated[str, typer.Option("--orientation", help="Orientation filter of raw (acc+gyr) sensors: 'lagged' (default: fixed-lag smoothed, better inclination while walking, each result final up to 6 s after its samples) or 'causal' (as live sessions and --reprocess, for their results). Quaternion sensors are unaffected.")] = "lagged",
     calibration_from: Annotated[Optional[Path], typer.Option("--calibration-from", help="Use the calibration of an earlier `hipback process` run (its summary.json or --out folder) on a recording of the same sensors, worn the same way (e.g. a standing calibration trial); thigh and pelvis axes it lacks come from this recording's movement.")] = None,
     start: Annotated[Optional[str], typer.Option("--start", help="With --store: the recording's start, ISO 8601 with its time zone (e.g. 2023-10-31T13:31:50+01:00), for files without a UTC time such as Movella DOT exports (default: the files' own, else now).")] = None,
+    dialect: Annotated[Optional[str], typer.Option("--dialect", help="The dialect of the vendor exports given, 'movella_dot' (gyroscope in deg/s) or 'xsens_mt' (rad/s), for files whose columns cannot tell the two apart; a file whose content marks the other dialect is refused.")] = None,
 ) -> None:
     """Process recording files offline into angles, strides, holds and activity."""
     from hipback.ingest.commands import process as cmd
 
     cmd.run(inputs=inputs, out=out, store=store, patient=patient, overwrite=overwrite, orientation=orientation,
-            calibration_from=calibration_from, start=start)
+            calibration_from=calibration_from, start=start, dialect=dialect)
 
 
 @app.command()

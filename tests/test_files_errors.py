@@ -116,6 +116,48 @@ def test_unknown_and_ambiguous_dialects(tmp_path: Path) -> None:
     assert s.gyr[0, 0] == 0.5
 
 
+def _ambiguous(path: Path) -> Path:
+    """A file both dialects could have written (Acc/Gyr only, no mark of either), gyro 0.5 per axis unit."""
+    path.write_text(
+        "PacketCounter,SampleTimeFine,Acc_X,Acc_Y,Acc_Z,Gyr_X,Gyr_Y,Gyr_Z\n"
+        + "".join(f"{i},{i * 10000},0,0,9.8,0.5,0,0\n" for i in range(20))
+    )
+    return path
+
+
+def test_the_ambiguity_refusal_names_the_option_that_decides(tmp_path: Path) -> None:
+    text = str(_error(_ambiguous(tmp_path / "raw.csv")))
+    assert "--dialect movella_dot or --dialect xsens_mt" in text and "dialect=" in text, text
+
+
+def test_a_recordings_dialect_decides_only_what_the_content_leaves_open(tmp_path: Path) -> None:
+    """``read_recording(..., dialect=)`` reads the ambiguous files in the dialect given; a file whose content
+    marks the other dialect is refused (a mix-up, not overridden); a hipback file stays one."""
+    amb = _ambiguous(tmp_path / "raw.csv")
+    dot = tmp_path / "dot.csv"
+    write_movella_dot(dot, 50)
+    t = np.arange(10) / 10.0
+    own = tmp_path / "own"
+    pelvis = SensorStream("pelvis", "quat", t, 10.0, quat=np.tile([1.0, 0, 0, 0], (10, 1)))
+    write_recording(Recording({"pelvis": pelvis}), own)
+    with pytest.raises(RecordingFileError):
+        read_recording({"thigh_left": amb})
+    rec = read_recording({"thigh_left": amb, "pelvis": own / "pelvis.csv"}, dialect="movella_dot")
+    assert rec.streams["thigh_left"].gyr[0, 0] == pytest.approx(np.deg2rad(0.5))
+    assert rec.streams["thigh_left"].meta["import"].dialect == "movella_dot"
+    assert rec.streams["pelvis"].meta["import"].dialect == "hipback"
+    rec = read_recording({"thigh_left": amb, "thigh_right": dot}, dialect="movella_dot")
+    assert rec.streams["thigh_right"].meta["import"].dialect == "movella_dot"
+    assert read_recording(amb, dialect="xsens_mt").streams["raw"].gyr[0, 0] == 0.5
+    with pytest.raises(RecordingFileError) as info:
+        read_recording({"thigh_left": amb, "thigh_right": dot}, dialect="xsens_mt")
+    text = str(info.value)
+    assert text.startswith(str(dot)) and info.value.line == 1, text
+    assert "marks it as a Movella DOT export, not an Xsens MT Manager export" in text, text
+    with pytest.raises(ValueError, match="unknown vendor dialect 'hipback'"):
+        read_recording(own, dialect="hipback")
+
+
 def test_missing_required_columns(tmp_path: Path) -> None:
     f = tmp_path / "q.csv"
     f.write_text("PacketCounter,SampleTimeFine,Quat_W,Quat_X,Quat_Y,Status,\n0, 100, 1, 0, 0, 0, \n")

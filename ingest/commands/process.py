@@ -2,8 +2,10 @@
 
 Usage: ``hipback process --out DIR PLACEMENT=FILE ...`` with placements ``pelvis``, ``thigh_left``,
 ``thigh_right``, ``lumbar_upper`` and files in hipback's format, Movella DOT or Xsens MT Manager exports
-(sensors may differ in rate), or ``hipback process --out DIR FOLDER`` with a recording folder in hipback's
-format (``hipback simulate`` writes one; its ``session.json`` or its files' headers name the placements).
+(sensors may differ in rate; ``--dialect movella_dot`` or ``--dialect xsens_mt`` names the dialect of
+exports whose columns cannot tell the two apart, see :func:`check_dialect`), or ``hipback process --out DIR
+FOLDER`` with a recording folder in hipback's format (``hipback simulate`` writes one; its ``session.json``
+or its files' headers name the placements).
 Writes into DIR:
 
 - ``angles.csv``: one row per sample of the common timeline (100 Hz), columns ``time_s``,
@@ -468,7 +470,7 @@ def load_calibration(
 def run(
     inputs: list[str], out: Path, store: Path | None = None, patient: str | None = None,
     overwrite: bool = False, orientation: str = DEFAULT_ORIENTATION, calibration_from: Path | None = None,
-    start: str | None = None,
+    start: str | None = None, dialect: str | None = None,
 ) -> SessionResults:
     """Process the files and write the outputs (see module docstring); returns the session results.
 
@@ -478,7 +480,8 @@ def run(
     (or its folder) of an earlier run on a recording of the same strapping whose calibration to use
     (:func:`load_calibration`; a thigh's or the pelvis' medio-lateral axis is taken from this recording's
     movement where that calibration had none); ``start``: the recording's UTC start for ``store`` (ISO
-    8601 with its time zone, :func:`parse_start`)."""
+    8601 with its time zone, :func:`parse_start`); ``dialect``: the dialect of the vendor exports given
+    (:func:`check_dialect`)."""
     from hipback.ingest.files import read_recording
     from hipback.ingest.store import LocalStore
 
@@ -487,6 +490,8 @@ def run(
         raise ConfigError(f"unknown orientation filter {orientation!r}; use {names}.")
     folder = recording_folder(inputs)
     files = folder_inputs(folder) if folder is not None else parse_inputs(inputs)
+    if dialect is not None:
+        check_dialect(dialect, folder)
     if patient is not None:
         check_patient(patient)
     start_utc = None
@@ -508,7 +513,7 @@ def run(
         influx_settings()  # a malformed HIPBACK_INFLUX_URL is reported before the work
     st = LocalStore(store) if store is not None else None  # a damaged store is reported before the work
     try:
-        recording = read_recording(folder if folder is not None else dict(files))
+        recording = read_recording(folder if folder is not None else dict(files), dialect=dialect)
         wait_s = offline_calibration_wait_s(recording.duration_s)
         cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s,
                               initial_calibration=given, refine_axes=given is not None)
@@ -532,6 +537,20 @@ def run(
     for line in human_summary(res):
         typer.echo(line)
     return res
+
+
+def check_dialect(dialect: str, folder: Path | None) -> None:
+    """``--dialect``: the dialect of the vendor exports given as ``PLACEMENT=FILE`` pairs, for files whose
+    content cannot tell a Movella DOT export (gyroscope in deg/s) from an Xsens MT Manager one (rad/s);
+    :class:`ConfigError` for another name or with a recording folder (its files are in hipback's format)."""
+    from hipback.ingest.files.detect import VENDOR_DIALECTS
+
+    if dialect not in VENDOR_DIALECTS:
+        raise ConfigError(f"unknown dialect {dialect!r} for --dialect; use {' or '.join(VENDOR_DIALECTS)} "
+                          "(files in hipback's format are known by their first line).")
+    if folder is not None:
+        raise ConfigError(f"--dialect names the dialect of vendor exports given as PLACEMENT=FILE pairs; the "
+                          f"recording folder {folder} is in hipback's format.")
 
 
 def gaps_once(recording_gaps: list[Gap], gaps: list[Gap]) -> list[Gap]:

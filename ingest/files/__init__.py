@@ -3,7 +3,7 @@
 Public API::
 
     read_sensor_file(path, placement=None, *, dialect=None) -> SensorStream
-    read_recording(inputs: dict[str, Path] | Path) -> Recording
+    read_recording(inputs: dict[str, Path] | Path, *, dialect=None) -> Recording
     write_recording(recording, folder) -> list[Path]
     recording_files(folder) -> dict[str, Path]  # placement -> file of a folder written by write_recording
     detect_dialect(path) -> "hipback" | "movella_dot" | "xsens_mt"

@@ -13,7 +13,8 @@ In that order: the names only one dialect uses decide first (``Quat_q0`` / ``Qua
 ``OriInc``/``VelInc``/``Roll``), then the separator, then the names both may carry.
 
 A file with only ``Acc``/``Gyr`` columns and none of these marks is refused rather than guessed, because the
-two dialects store the gyroscope in different units (deg/s versus rad/s); pass ``dialect=`` to decide.
+two dialects store the gyroscope in different units (deg/s versus rad/s); ``hipback process --dialect`` or
+``dialect=`` of ``read_recording`` / ``read_sensor_file`` decides.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files.table import TextFile, detect_separator, read_text, split_header
 
 DIALECTS = ("hipback", "movella_dot", "xsens_mt")
+#: the vendor export dialects, as a sentence names them
+VENDOR_DIALECTS = {"movella_dot": "a Movella DOT export", "xsens_mt": "an Xsens MT Manager export"}
 HIPBACK_MAGIC = "# hipback-recording:"
 
 _HEADER_MARKS = {"PacketCounter", "SampleTimeFine", "Acc_X", "Gyr_X", "Quat_W", "Quat_q0", "Euler_X", "Roll"}
@@ -53,10 +56,16 @@ def detect_dialect(path: Path | str) -> str:
     return sniff(read_text(Path(path))).dialect
 
 
-def sniff(tf: TextFile, forced: str | None = None) -> Sniffed:
-    """Find the header row and the dialect of an already read file (``forced`` skips the guess)."""
+def sniff(tf: TextFile, forced: str | None = None, *, given: str | None = None) -> Sniffed:
+    """Find the header row and the dialect of an already read file.
+
+    ``forced`` skips the guess. ``given`` (a key of :data:`VENDOR_DIALECTS`) is the dialect a user named for
+    vendor exports: it decides a file whose content cannot tell the two apart, a file whose content marks it
+    as the other dialect is a :class:`RecordingFileError`, and a hipback file stays one."""
     if forced is not None and forced not in DIALECTS:
         raise ValueError(f"unknown dialect {forced!r}; expected one of {', '.join(DIALECTS)}")
+    if given is not None and given not in VENDOR_DIALECTS:
+        raise ValueError(f"unknown vendor dialect {given!r}; expected one of {', '.join(VENDOR_DIALECTS)}")
     first = next((i for i, line in enumerate(tf.lines) if line.strip()), None)
     if first is None:
         raise RecordingFileError(tf.path, "the file is empty.")
@@ -77,7 +86,14 @@ def sniff(tf: TextFile, forced: str | None = None) -> Sniffed:
         if _HEADER_MARKS.isdisjoint(names):
             continue
         preamble = tf.lines[first:i]
-        dialect = forced or _guess(tf, i, sep, names, preamble)
+        dialect = forced or _guess(tf, i, sep, names, preamble, undecided=given)
+        if forced is None and given is not None and dialect != given:
+            raise RecordingFileError(
+                tf.path,
+                f"its content marks it as {VENDOR_DIALECTS[dialect]}, not {VENDOR_DIALECTS[given]} as the "
+                f"dialect given ({given}) says.",
+                i + 1,
+            )
         return Sniffed(dialect, i, sep, names, preamble)
     raise RecordingFileError(
         tf.path,
@@ -86,7 +102,10 @@ def sniff(tf: TextFile, forced: str | None = None) -> Sniffed:
     )
 
 
-def _guess(tf: TextFile, index: int, sep: str, names: list[str], preamble: list[str]) -> str:
+def _guess(
+    tf: TextFile, index: int, sep: str, names: list[str], preamble: list[str], undecided: str | None = None
+) -> str:
+    """The dialect the content marks; ``undecided`` when it marks none (without it, a RecordingFileError)."""
     if any(line.startswith("//") for line in preamble):
         return "xsens_mt"
     if "Quat_q0" in names:
@@ -105,9 +124,12 @@ def _guess(tf: TextFile, index: int, sep: str, names: list[str], preamble: list[
         return "xsens_mt"
     if names[-1] == "" or "Status" in names:
         return "movella_dot"
+    if undecided is not None:
+        return undecided
     raise RecordingFileError(
         tf.path,
         "cannot tell whether this is a Movella DOT export (gyroscope in deg/s) or an Xsens MT Manager export "
-        "(gyroscope in rad/s); pass the dialect explicitly.",
+        "(gyroscope in rad/s); name it with hipback process --dialect movella_dot or --dialect xsens_mt "
+        "(dialect= in Python).",
         index + 1,
     )

@@ -20,7 +20,7 @@ from hipback.ingest.errors import RecordingFileError
 from hipback.ingest.files import hipback_format, movella_dot, xsens_mt
 from hipback.ingest.files.assemble import MAX_SPAN_S, RATE_LIMITS_HZ, SPARSE_FACTOR, SPARSE_SPAN_S
 from hipback.ingest.files.atomic import atomic_write_text, fsync_dir, private_mkdir, write_file
-from hipback.ingest.files.detect import sniff
+from hipback.ingest.files.detect import VENDOR_DIALECTS, sniff
 from hipback.ingest.files.table import read_text
 from hipback.processing.types import Gap, Recording, SensorStream
 
@@ -48,9 +48,11 @@ def read_sensor_file(
     return _read_one(Path(path), placement, dialect).stream
 
 
-def _read_one(path: Path, placement: str | None, dialect: str | None = None) -> _Read:
+def _read_one(
+    path: Path, placement: str | None, dialect: str | None = None, given: str | None = None
+) -> _Read:
     tf = read_text(path)
-    sniffed = sniff(tf, dialect)
+    sniffed = sniff(tf, dialect, given=given)
     start: float | None = None
     if sniffed.dialect == "hipback":
         stream, gaps, start = hipback_format.read(tf, sniffed, placement)
@@ -62,17 +64,25 @@ def _read_one(path: Path, placement: str | None, dialect: str | None = None) -> 
     return _Read(stream, gaps, start)
 
 
-def read_recording(inputs: dict[str, Path | str] | Path | str) -> Recording:
+def read_recording(inputs: dict[str, Path | str] | Path | str, *, dialect: str | None = None) -> Recording:
     """Read a recording: a mapping placement -> file (any dialects), a folder written by
     :func:`write_recording`, or a single file.
+
+    ``dialect`` (``"movella_dot"`` or ``"xsens_mt"``) names the dialect of the vendor exports among the
+    files: it decides a file whose content cannot tell the two apart, a file whose content marks it as the
+    other one is refused (:class:`RecordingFileError`), and files in hipback's format are read as such.
+    (``read_sensor_file``'s ``dialect`` instead forces the reader of one file.) :class:`ValueError` for
+    another name.
     """
+    if dialect is not None and dialect not in VENDOR_DIALECTS:
+        raise ValueError(f"unknown vendor dialect {dialect!r}; expected one of {', '.join(VENDOR_DIALECTS)}")
     if isinstance(inputs, dict):
-        parts = {pl: _read_one(Path(p), pl) for pl, p in inputs.items()}
+        parts = {pl: _read_one(Path(p), pl, given=dialect) for pl, p in inputs.items()}
         return _assemble(parts, session=None)
     path = Path(inputs)
     if path.is_dir():
         return _read_folder(path)
-    part = _read_one(path, None)
+    part = _read_one(path, None, given=dialect)
     return _assemble({part.stream.placement: part}, session=None)
 
 
