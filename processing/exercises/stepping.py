@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import butter, lfilter, lfilter_zi
 
 from hipback.processing.angles import MotionSmoother
 
@@ -84,6 +83,8 @@ class SteppingDetector:
         return self._marks(t, a)
 
     def _start(self, dt: float) -> None:
+        from scipy.signal import butter, lfilter_zi  # (when a stream starts: scipy.signal takes a second)
+
         fs = 1.0 / dt
         hi = min(self.band_hz[1], 0.45 * fs)
         b, a = butter(2, [self.band_hz[0], hi], btype="bandpass", fs=fs)
@@ -95,6 +96,8 @@ class SteppingDetector:
     def _marks(self, t: FloatArray, a: FloatArray) -> np.ndarray:
         """Filter ``a`` (restarting after NaN values and jumps in ``t``) and mark the samples whose trailing
         mean square reaches the threshold."""
+        from scipy.signal import lfilter
+
         assert self._ba is not None and self._ms is not None and self._dt is not None
         n = len(t)
         y = np.full(n, np.nan)
