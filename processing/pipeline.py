@@ -53,6 +53,7 @@ builds a processor from one. Summary (:attr:`SessionResults.summary`): degrees a
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -889,5 +890,31 @@ def process_recording(
             if edges[id(s)] < len(s):
                 proc.feed(s.slice(edges[id(s)], len(s)))
     res = proc.finish()
-    res.gaps = list(recording.gaps) + [g for g in res.gaps if g not in recording.gaps]
+    res.gaps = merge_gaps(recording.gaps, res.gaps)
     return res
+
+
+def merge_gaps(recording_gaps: list[Gap], gaps: list[Gap]) -> list[Gap]:
+    """The gaps of a session, each once: the gaps found while reading the files (``recording_gaps``, with
+    their reasons) and those of ``gaps`` (the processing's own, which repeat the files' holes as time steps,
+    without a reason) that overlap none of the same sensor's. Times in s on the recording timeline."""
+    seen = {(g.placement, g.t_start, g.t_end, g.missing, g.reason) for g in recording_gaps}
+    read: dict[str, list[Gap]] = {}
+    for g in recording_gaps:
+        read.setdefault(g.placement, []).append(g)
+    ends: dict[str, tuple[list[float], list[float]]] = {}  # per sensor: starts sorted, running max of ends
+    for p, gs in read.items():
+        gs.sort(key=lambda g: g.t_start)
+        ends[p] = ([g.t_start for g in gs], list(np.maximum.accumulate([g.t_end for g in gs])))
+    out = list(recording_gaps)
+    for g in gaps:
+        if g.placement in ends:
+            starts, max_end = ends[g.placement]
+            k = bisect.bisect_left(starts, g.t_end)  # the file's gaps starting before this one ends
+            if k and max_end[k - 1] > g.t_start:
+                continue
+        key = (g.placement, g.t_start, g.t_end, g.missing, g.reason)
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hipback.ingest import cli
-from hipback.ingest.commands.process import gaps_once
 from hipback.ingest.files import write_recording
+from hipback.processing.pipeline import merge_gaps
 from hipback.processing.types import Gap
 from hipback.simulator import simulate
 
@@ -48,5 +48,5 @@ def test_gaps_processing_found_beyond_the_files_are_kept() -> None:
         Gap("pelvis", 3.5, 3.8, 29),  # begins where the file's gap ends: another gap
         Gap("thigh_left", 16.40, 16.62, 21),  # another sensor
     ]
-    assert gaps_once(read, found) == [*read, found[4], found[5]]
-    assert gaps_once([], found[2:]) == found[2:]
+    assert merge_gaps(read, found) == [*read, found[4], found[5]]
+    assert merge_gaps([], found[2:]) == found[2:]

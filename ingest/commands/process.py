@@ -69,7 +69,6 @@ names the input files without their folders (folder names can carry a person's n
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 from pathlib import Path
@@ -93,7 +92,7 @@ from hipback.processing.pipeline import (
     offline_calibration_wait_s,
     process_recording,
 )
-from hipback.processing.types import PLACEMENTS, Gap, Recording, SensorStream
+from hipback.processing.types import PLACEMENTS, Recording, SensorStream
 
 if TYPE_CHECKING:
     from hipback.ingest.store import LocalStore
@@ -302,7 +301,7 @@ def summary_json(
     when its file names it, the sensor's own ``sensor_id``, as read, ``recording_sensors``, and the gaps
     found while reading it, ``recording_gaps``, in session s). ``gaps`` holds those and the gaps the
     processing found beyond them (time steps over its gap limit that no file's gap covers), each once
-    (:func:`gaps_once`)."""
+    (:func:`hipback.processing.pipeline.merge_gaps`)."""
     extra: dict[str, Any] = {}
     if recording is not None:
         extra["recording_sensors"] = {
@@ -518,7 +517,6 @@ def run(
         cfg = ProcessorConfig(orientation=orientation, calibration_timeout_s=wait_s,
                               initial_calibration=given, refine_axes=given is not None)
         res = process_recording(recording, cfg)
-        res.gaps = gaps_once(recording.gaps, res.gaps)
         res.summary["orientation_filter"] = orientation
         if isinstance(res.summary.get("holds"), dict):  # no plan prescribed holds: the report says no "plan"
             res.summary["holds"]["planned"] = False
@@ -551,32 +549,6 @@ def check_dialect(dialect: str, folder: Path | None) -> None:
     if folder is not None:
         raise ConfigError(f"--dialect names the dialect of vendor exports given as PLACEMENT=FILE pairs; the "
                           f"recording folder {folder} is in hipback's format.")
-
-
-def gaps_once(recording_gaps: list[Gap], gaps: list[Gap]) -> list[Gap]:
-    """The gaps of a session, each once: the gaps found while reading the files (``recording_gaps``, with
-    their reasons) and those of ``gaps`` (the processing's own, which repeat the files' holes as time steps,
-    without a reason) that overlap none of the same sensor's. Times in s on the recording timeline."""
-    seen = {(g.placement, g.t_start, g.t_end, g.missing, g.reason) for g in recording_gaps}
-    read: dict[str, list[Gap]] = {}
-    for g in recording_gaps:
-        read.setdefault(g.placement, []).append(g)
-    ends: dict[str, tuple[list[float], list[float]]] = {}  # per sensor: starts sorted, running max of ends
-    for p, gs in read.items():
-        gs.sort(key=lambda g: g.t_start)
-        ends[p] = ([g.t_start for g in gs], list(np.maximum.accumulate([g.t_end for g in gs])))
-    out = list(recording_gaps)
-    for g in gaps:
-        if g.placement in ends:
-            starts, max_end = ends[g.placement]
-            k = bisect.bisect_left(starts, g.t_end)  # the file's gaps starting before this one ends
-            if k and max_end[k - 1] > g.t_start:
-                continue
-        key = (g.placement, g.t_start, g.t_end, g.missing, g.reason)
-        if key not in seen:
-            seen.add(key)
-            out.append(g)
-    return out
 
 
 #: the years a recording's start may lie in (a typo such as 0023 or 20023 is refused)
