@@ -129,6 +129,17 @@ def sync(
 
 
 @app.command()
+def sessions(
+    store: Annotated[Path, typer.Option("--store", help="Local store to list (default: hipback.sqlite here).")] = Path("hipback.sqlite"),
+    patient: Annotated[Optional[str], typer.Option("--patient", help="Only this patient's sessions (pseudonym).")] = None,
+) -> None:
+    """List the sessions of a local store, newest first: the ids report, export and sync take."""
+    from hipback.ingest.commands import sessions as cmd
+
+    cmd.run(store=store, patient=patient)
+
+
+@app.command()
 def report(
     session: Annotated[str, typer.Argument(help="Session id in the local store (a unique prefix of at least 4 characters will do), 'latest' (the session with data that started last), or a folder written by 'hipback process'.")],
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained page, opens offline).")],
