@@ -147,16 +147,20 @@ def test_report_cli_errors_are_one_sentence(sessions, tmp_path):
 
 def test_report_from_a_process_folder(tmp_path):
     """``hipback report`` also reads the folder ``hipback process`` writes (no raw samples, no baseline)."""
-    from hipback.ingest.commands.process import angles_csv, summary_json, table_csv
+    from hipback.ingest.commands.process import angles_csv, summary_json
+    from hipback.ingest.results import records_table, table_csv
+    from hipback.processing.activity import ActivityBout
+    from hipback.processing.gait import Stride
+    from hipback.processing.holds import Hold
 
     sim = simulate("short", seed=3)
     res = process_recording(sim.recording)
     folder = tmp_path / "proc"
     folder.mkdir()
     (folder / "angles.csv").write_text(angles_csv(res))
-    (folder / "strides.csv").write_text(table_csv(res.strides, ["side"]))
-    (folder / "holds.csv").write_text(table_csv(res.holds, ["side"]))
-    (folder / "activity.csv").write_text(table_csv(res.activity, ["label"]))
+    (folder / "strides.csv").write_text(table_csv(records_table(res.strides, Stride)))
+    (folder / "holds.csv").write_text(table_csv(records_table(res.holds, Hold)))
+    (folder / "activity.csv").write_text(table_csv(records_table(res.activity, ActivityBout)))
     (folder / "summary.json").write_text(json.dumps(summary_json(res, {})))
     out = tmp_path / "folder.html"
     r = CliRunner().invoke(app, ["report", str(folder), "--out", str(out)])
