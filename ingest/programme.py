@@ -151,6 +151,9 @@ def parse_programme(data: Any, source: str = "config", base_dir: Path | None = N
         path = Path(folder).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+        if not path.is_dir():
+            raise ConfigError(f"{source}: programme.exercise_folder {str(path)[:200]} is not a folder (a "
+                              f"relative path is read from the folder of {source}).")
         cat = load_clinic_catalogue(path)
     entries = data.get("exercises", [])
     if not isinstance(entries, list) or not entries:

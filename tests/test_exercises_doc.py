@@ -82,7 +82,7 @@ def test_the_mistakes_the_doc_quotes_are_what_hipback_says(
     config.write_text(text)
 
     folder.rename(tmp_path / "elsewhere")
-    assert _error(Path("session.toml")) == _quoted("exercises: the exercise folder does not exist.")
+    assert _error(Path("session.toml")) == _quoted("session.toml: programme.exercise_folder exercises is not")
     (tmp_path / "elsewhere").rename(folder)
 
     (folder / "standing_hip_extension.toml").rename(folder / "kickback.toml")
