@@ -670,9 +670,8 @@ class LocalStore:
                 raise ConfigError(f"{what} {given[:80]!r} fits more than one session in {self.path}; "
                                   "give more of its id.")
             if not rows:
-                short = " (an id's prefix needs at least 4 characters)" if len(given) < 4 else ""
-                raise ConfigError(f"{what} {given[:80]!r} is not a session in the local store {self.path}"
-                                  f"{short}.")
+                short = " (a prefix of an id needs at least 4 characters)" if len(given) < 4 else ""
+                raise ConfigError(f"{what} {given[:80]!r} is not in the local store {self.path}{short}.")
         r = rows[0]
         return {"id": r[0], "patient_id": r[1], "start_utc": r[2], "end_utc": r[3]}
 

@@ -161,8 +161,8 @@ def test_record_continues_only_an_unfinished_session_of_its_patient(tmp_path: Pa
         # shares the first 6 characters, not the 7th
         twin = st.open_session("P-0042", session_id=open_[:6] + ("1" if open_[6] == "0" else "0") + "0" * 25)
         cases = {
-            "deadbeef": "is not a session",
-            "../../etc x": "is not a session",
+            "deadbeef": "is not in the local store",
+            "../../etc x": "is not in the local store",
             open_[:3]: "needs at least 4 characters",
             open_[:6]: "fits more than one session",
             done: "is finished",
@@ -188,7 +188,7 @@ def test_cli_record_refuses_a_session_it_cannot_continue(tmp_path: Path) -> None
     )
     res = _cli("record", "--config", str(path), "--session", "deadbeef", cwd=tmp_path)
     assert res.returncode == 2, res.stderr[-2000:]
-    assert res.stderr.startswith("hipback: --session 'deadbeef' is not a session")
+    assert res.stderr.startswith("hipback: --session 'deadbeef' is not in the local store")
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     with LocalStore(tmp_path / "v.sqlite") as store:
         assert store.sessions() == []

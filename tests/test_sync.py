@@ -206,7 +206,7 @@ def test_cli_sync_of_one_session(tmp_path: Path, influxd: InfluxServer) -> None:
     try:
         for wrong in ("zzzz", a[:3], "latest-but-not"):
             bad = _cli(["sync", "--store", str(path), "--session", wrong], env)
-            assert bad.returncode == 2 and "is not a session in the local store" in bad.stderr, bad.stderr
+            assert bad.returncode == 2 and "is not in the local store" in bad.stderr, bad.stderr
             assert "Traceback" not in bad.stderr and "Nothing to send" not in bad.stdout
         one = _cli(["sync", "--store", str(path), "--session", a[:6]], env)
         assert one.returncode == 0, one.stderr

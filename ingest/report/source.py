@@ -450,24 +450,15 @@ def open_store(store_path: Path) -> LocalStore:
 def resolve_session_id(store: LocalStore, session: str) -> dict[str, Any]:
     """The store's session row for an id, a unique id prefix (at least 4 characters) or ``latest`` (the
     session with data that started last: a session in which no sensor delivered a sample is passed over)."""
-    rows = store.sessions()
     if session == "latest":
+        rows = store.sessions()
         if not rows:
             raise ConfigError(f"the local store {store.path} holds no session yet.")
         with_data = [r for r in rows if r.get("samples", 1)]
         if not with_data:
             raise ConfigError(f"no session in the local store {store.path} holds any samples.")
         return max(with_data, key=lambda r: r["start_utc"] or 0.0)
-    exact = [r for r in rows if r["id"] == session]
-    if exact:
-        return exact[0]
-    pref = [r for r in rows if len(session) >= 4 and r["id"].startswith(session)]
-    if len(pref) == 1:
-        return pref[0]
-    if len(pref) > 1:
-        raise ConfigError(f"the session id {session!r} is ambiguous in {store.path}; give more characters.")
-    short = " (a prefix of an id needs at least 4 characters)" if len(session) < 4 else ""
-    raise ConfigError(f"session {session[:80]!r} is not in the local store {store.path}{short}.")
+    return store.session(str(store.find_session(session)["id"]))
 
 
 def _stats_from_events(store: LocalStore, session_id: str) -> dict[str, SensorStats]:
