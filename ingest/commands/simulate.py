@@ -16,11 +16,15 @@ import shlex
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hipback.ingest.errors import ConfigError
 from hipback.ingest.files.atomic import check_output_folder, fsync_dir, interrupts_deferred, private_mkdir
+
+if TYPE_CHECKING:
+    from hipback.simulator.session import SimulatedSession
 
 #: the ground-truth files a simulated session may hold (:meth:`hipback.simulator.GroundTruth.save`; the
 #: ``exercises`` scenario writes ``truth_exercises.json`` instead of the other three)
@@ -130,7 +134,7 @@ def run(
     return paths
 
 
-def _write_session(session, out: Path, earlier: list[str]) -> list[Path]:
+def _write_session(session: SimulatedSession, out: Path, earlier: list[str]) -> list[Path]:
     """Write ``session``'s recording and ground truth into ``out`` through a private temporary folder next to
     it (every file 0600 and flushed to disk): renamed into place when ``out`` does not exist, else its files
     moved into ``out`` together with Ctrl-C held back, and the files of ``earlier`` this session does not
