@@ -192,3 +192,21 @@ def test_rows_are_held_to_the_ending_of_the_first_row(tmp_path: Path, monkeypatc
 
 def test_quoted_column_names() -> None:
     assert split_header('"Acc_X", "Acc_Y" ,Status,', ",") == ["Acc_X", "Acc_Y", "Status", ""]
+
+
+def test_a_rate_in_coarse_clock_ticks_is_read_as_the_rate_it_is() -> None:
+    """60 Hz stamped in 10 kHz ticks (steps of 167, 167, 166 ticks) is 60 Hz, not the 59.88 Hz of its median
+    step; a file losing a fifth of its samples keeps its rate; a 120 Hz file in microseconds stays 120 Hz."""
+    from hipback.ingest.files.assemble import snap_rate, typical_step
+
+    def rate(t: np.ndarray) -> float:
+        return snap_rate(1.0 / typical_step(t, np.diff(t)), None)
+
+    ticks = np.floor(np.arange(600) * 10_000 / 60.0) / 10_000
+    assert 1.0 / float(np.median(np.diff(ticks))) == pytest.approx(59.88, abs=0.01)
+    assert rate(ticks) == 60.0
+    keep = np.random.default_rng(1).random(600) > 0.2
+    assert rate(ticks[keep]) == 60.0
+    us = np.round(np.arange(1200) * 1e6 / 120.0) / 1e6
+    assert rate(us) == 120.0
+    assert rate(np.arange(100) * 0.01) == 100.0

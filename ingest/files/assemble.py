@@ -21,7 +21,8 @@ Shared by every dialect, in this order:
    than :data:`SPARSE_SPAN_S` is covered by samples for at least 1 / :data:`SPARSE_FACTOR` of it, a counter
    jump may not stand for more samples than that span holds (nor, when time has its own source, for more
    than the time step holds), and the rate lies within :data:`RATE_LIMITS_HZ`;
-8. the rate is the median time step (snapped to the stated rate, or to a whole number of Hz, when within
+8. the rate is the typical time step (the median step, or over three steps where the device's clock ticks
+   quantize it: :func:`typical_step`; snapped to the stated rate, or to a whole number of Hz, when within
    tolerance); every time step longer than 1.5 sample periods and every counter jump is a :class:`Gap`.
    Nothing is interpolated;
 9. a vendor file with quaternions and both accelerometer and gyroscope columns is a ``quat`` stream only
@@ -136,6 +137,20 @@ def unwrap_counter(values: NDArray[np.int64], modulus: int) -> tuple[NDArray[np.
 def counter_modulus_for(values: FloatArray) -> int:
     """u16 counters wrap at 65536; larger values mean a u32 counter."""
     return 2**16 if np.nanmax(values) < 2**16 else 2**32
+
+
+def typical_step(t: np.ndarray, dt: np.ndarray) -> float:
+    """The sampling step (s) of times ``t`` (``dt`` their differences): the median step, or the median over
+    three steps where that is the same step to 1 %. A device clock of coarse ticks quantizes the steps (60 Hz
+    in 10 kHz ticks: 167, 167, 166 ticks), so the median step lies a part of a tick off (59.88 Hz) where three
+    steps hold the true period; over three steps a lost sample counts in three windows, so the single-step
+    median, robust while under half the steps hold a gap, decides when the two disagree."""
+    step = float(np.median(dt))
+    if len(t) >= 4:
+        step3 = float(np.median((t[3:] - t[:-3]) / 3.0))
+        if abs(step3 - step) <= 0.01 * step:
+            return step3
+    return step
 
 
 def snap_rate(measured: float, stated: float | None) -> float:
@@ -387,7 +402,7 @@ def _build_stream(
 
     # 8. rate and gaps
     if len(t_dev) >= 2:
-        measured = 1.0 / float(np.median(dt))
+        measured = 1.0 / typical_step(t_dev, dt)
         if not lo <= measured <= hi:
             raise RecordingFileError(
                 path, f"the time stamps give a rate of {measured:.4g} Hz, outside {lo:g}-{hi:g} Hz.")
