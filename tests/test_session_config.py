@@ -181,11 +181,17 @@ def test_record_continues_only_an_unfinished_session_of_its_patient(tmp_path: Pa
             session_to_continue(st, "latest", "P-0044")
 
 
-def test_cli_record_refuses_a_session_it_cannot_continue(tmp_path: Path) -> None:
+def _virtual_config(tmp_path: Path) -> Path:
+    """:data:`GOOD` with virtual sensors (Bumble) and the store ``v.sqlite``, written to ``tmp_path``."""
     path = tmp_path / "v.toml"
     path.write_text(
         GOOD.replace('store = "data/hipback.sqlite"', 'store = "v.sqlite"\nble_backend = "bumble"')
     )
+    return path
+
+
+def test_cli_record_refuses_a_session_it_cannot_continue(tmp_path: Path) -> None:
+    path = _virtual_config(tmp_path)
     res = _cli("record", "--config", str(path), "--session", "deadbeef", cwd=tmp_path)
     assert res.returncode == 2, res.stderr[-2000:]
     assert res.stderr.startswith("hipback: --session 'deadbeef' is not in the local store")
@@ -202,10 +208,7 @@ def test_cli_scan_virtual_lists_every_kind(tmp_path: Path) -> None:
 
 
 def test_cli_record_with_virtual_sensors(tmp_path: Path) -> None:
-    path = tmp_path / "v.toml"
-    path.write_text(
-        GOOD.replace('store = "data/hipback.sqlite"', 'store = "v.sqlite"\nble_backend = "bumble"')
-    )
+    path = _virtual_config(tmp_path)
     res = _cli("record", "--config", str(path), "--speed", "10", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Stand still" in res.stdout and "source_finished" in res.stdout
@@ -217,10 +220,7 @@ def test_cli_record_with_virtual_sensors(tmp_path: Path) -> None:
 
 
 def _start_virtual_recording(tmp_path: Path, **popen: object) -> subprocess.Popen:
-    path = tmp_path / "v.toml"
-    path.write_text(
-        GOOD.replace('store = "data/hipback.sqlite"', 'store = "v.sqlite"\nble_backend = "bumble"')
-    )
+    path = _virtual_config(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-m", "hipback.ingest.cli", "record", "--config", str(path)],

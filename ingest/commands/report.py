@@ -25,6 +25,8 @@ DEFAULT_STORE = Path("hipback.sqlite")
 TAKES = ("report takes a folder written by 'hipback process', or a session in the local store (its id, a "
          "unique prefix of at least 4 characters, or 'latest'; the store is hipback.sqlite here, or give it "
          "with --store)")
+
+
 def _looks_like_path(session: str) -> bool:
     """hipback's session ids (uuid4 hex) hold no path separator and start with neither '.' nor '~'."""
     return "/" in session or os.sep in session or session.startswith((".", "~"))
